@@ -1,0 +1,135 @@
+//! `harness eval`: statistics of one or more models' scores against labels, from a CSV.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use harness_data::{read_eval_csv, EvalSpec};
+use harness_metrics::{evaluate, EvalInput, EvalOptions, Grouping};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Evaluate model scores against labels from a CSV (AUROC + CIs, paired tests, calibration, fairness)",
+    long_about = "Evaluate model scores against binary labels, from a CSV with a header row.\n\n\
+        Each --score column is one model; every pair of models gets a paired DeLong test. Each \
+        --group column splits the cases into subgroups (an empty value is its own level, shown as \
+        \"(missing)\") for subgroup AUROCs with DeLong CIs and fairness at --threshold.\n\n\
+        Input rules: labels are 0 or 1 (\"0.0\"/\"1.0\" accepted); scores are probabilities in \
+        [0, 1] (scientific notation fine; nan, inf and values outside [0, 1] are rejected, never \
+        clipped or dropped). A UTF-8 BOM, CRLF line ends and quoted fields are accepted. Errors name \
+        the file, line, column and value.\n\n\
+        Statistics (see shared/spec/metrics.md): AUROC with its exact fraction and Mann-Whitney U; \
+        DeLong variance and 95% CI (pROC); optional stratified bootstrap CI (--bootstrap, seeded, \
+        reproducible bit for bit); sensitivity at each --target-specificity, interpolated as pROC \
+        `coords` and as the conservative step value; average precision (scikit-learn); Brier; log \
+        loss (clipped at 2^-52); ECE with 10 and 15 bins and their tables; calibration intercept and \
+        slope (converged logistic MLE; null with a reason under separation) and \
+        calibration-in-the-large. Undefined values are null with a reason, never NaN.",
+    after_help = "Examples:\n  \
+        harness eval --data cases.csv --label label --score vendor_a --score vendor_b --group site\n  \
+        harness eval --data cases.csv --label y --score p --bootstrap 2000 --seed 7 --json out.json\n  \
+        harness eval --data cases.csv --label y --score p --target-specificity 0.90 --target-specificity 0.95"
+)]
+pub struct EvalArgs {
+    /// CSV file with a header row.
+    #[arg(long, value_name = "FILE.csv")]
+    data: PathBuf,
+    /// Column holding the true label (0 = negative, 1 = positive).
+    #[arg(long, value_name = "COL")]
+    label: String,
+    /// Column holding one model's scores in [0, 1] (higher = more likely positive). Repeat for several models.
+    #[arg(long = "score", value_name = "COL", required = true)]
+    scores: Vec<String>,
+    /// Column defining subgroups (e.g. sex, age band, site). Repeatable.
+    #[arg(long = "group", value_name = "COL")]
+    groups: Vec<String>,
+    /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
+    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    threshold: f64,
+    /// Target specificity for "sensitivity at specificity". Repeatable.
+    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90])]
+    target_specificity: Vec<f64>,
+    /// Number of stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual).
+    #[arg(long, default_value_t = 0, value_name = "B")]
+    bootstrap: usize,
+    /// Seed of the bootstrap's random number generator.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    seed: u64,
+    /// Write the full results as JSON to this file (the table is printed either way).
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
+}
+
+/// Largest bootstrap accepted: beyond this, Monte-Carlo error is negligible and time is not.
+const MAX_BOOTSTRAP: usize = 1_000_000;
+
+fn check_options(args: &EvalArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.threshold) {
+        bail!("--threshold {} is outside [0, 1]; scores are probabilities", args.threshold);
+    }
+    for &t in &args.target_specificity {
+        if !(0.0..=1.0).contains(&t) {
+            bail!("--target-specificity {t} is outside [0, 1]");
+        }
+    }
+    if args.bootstrap > MAX_BOOTSTRAP {
+        bail!("--bootstrap {} is larger than {MAX_BOOTSTRAP}", args.bootstrap);
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so a reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("{}: cannot write: {e}", path.display())
+    })
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    check_options(&args)?;
+    let spec = EvalSpec { label: &args.label, scores: &args.scores, groups: &args.groups };
+    let table = read_eval_csv(&args.data, &spec)?;
+    let input = EvalInput {
+        labels: &table.labels,
+        models: table.score_names.iter().map(String::as_str).zip(table.scores.iter().map(Vec::as_slice)).collect(),
+        groupings: table
+            .groups
+            .iter()
+            .map(|g| Grouping { name: &g.name, levels: &g.levels, codes: &g.codes })
+            .collect(),
+    };
+    let opts = EvalOptions {
+        threshold: args.threshold,
+        target_specificities: args.target_specificity.clone(),
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+    };
+    let report = evaluate(&input, &opts);
+
+    // The JSON first: a broken stdout pipe must not lose the results.
+    if let Some(path) = &args.json {
+        let mut bytes = serde_json::to_vec_pretty(&report).context("serialising the results")?;
+        bytes.push(b'\n');
+        write_atomic(path, &bytes)?;
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let text = crate::summary::render(&report, &args.data);
+    let mut out = std::io::stdout().lock();
+    // Ignore a closed pipe (`harness eval ... | head`): the results are complete either way.
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    Ok(ExitCode::SUCCESS)
+}

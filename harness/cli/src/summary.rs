@@ -1,0 +1,134 @@
+//! The human-readable summary `harness eval` prints: one row per model, the paired comparisons,
+//! and the weakest subgroup per grouping column.
+
+use harness_metrics::evaluate::{spec_key, EvalReport};
+use std::path::Path;
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.digits$}"))
+}
+
+fn with_ci(v: Option<f64>, ci: Option<[f64; 2]>) -> String {
+    match (v, ci) {
+        (Some(v), Some([lo, hi])) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
+        (Some(v), None) => format!("{v:.3} [CI n/a]"),
+        _ => "n/a".to_string(),
+    }
+}
+
+fn p_value(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 1e-4 => format!("{p:.1e}"),
+        Some(p) => format!("{p:.4}"),
+        None => "n/a".to_string(),
+    }
+}
+
+fn table(rows: Vec<Vec<String>>) -> String {
+    let mut b = Builder::default();
+    for r in rows {
+        b.push_record(r);
+    }
+    b.build().with(Style::rounded()).to_string()
+}
+
+/// Renders the summary as text.
+pub fn render(r: &EvalReport, data: &Path) -> String {
+    let mut out = String::new();
+    let prevalence = r.prevalence.map_or_else(|| "n/a".into(), |p| format!("{:.1}%", 100.0 * p));
+    out.push_str(&format!(
+        "{}: {} cases, {} positive ({prevalence}), {} negative\n",
+        data.display(),
+        r.n,
+        r.positives,
+        r.negatives
+    ));
+
+    let specs: Vec<String> = r.options.target_specificities.iter().map(|&t| spec_key(t)).collect();
+    let boot = r.options.bootstrap > 0;
+    let mut header = vec!["model".to_string(), "AUROC [95% CI, DeLong]".to_string()];
+    if boot {
+        header.push(format!("bootstrap CI (B={})", r.options.bootstrap));
+    }
+    header.extend(specs.iter().map(|s| format!("sens @ spec {s}")));
+    header.extend(["AP", "Brier", "ECE-10", "cal. slope", "cal. intercept"].map(String::from));
+    let mut rows = vec![header];
+    for (name, m) in &r.models {
+        let mut row = vec![name.clone(), with_ci(m.auroc, m.auroc_ci95_delong)];
+        if boot {
+            row.push(match m.bootstrap.as_ref().and_then(|b| b.as_ref()) {
+                Some(b) => format!("[{:.3}, {:.3}]", b.ci95[0], b.ci95[1]),
+                None => "n/a".into(),
+            });
+        }
+        row.extend(specs.iter().map(|s| num(m.sens_at_spec.get(s).copied().flatten(), 3)));
+        row.push(num(m.average_precision, 3));
+        row.push(num(m.brier, 4));
+        row.push(num(m.ece_10, 4));
+        row.push(if m.calibration_mle_exists { num(m.calibration_slope, 3) } else { "n/a (see warnings)".into() });
+        row.push(if m.calibration_mle_exists { num(m.calibration_intercept, 3) } else { "n/a".into() });
+        rows.push(row);
+    }
+    out.push_str(&table(rows));
+    out.push('\n');
+
+    if !r.comparisons.is_empty() {
+        let mut rows = vec![["comparison (paired DeLong)", "AUROC difference [95% CI]", "z", "p"].map(String::from).to_vec()];
+        for c in &r.comparisons {
+            rows.push(vec![
+                format!("{} - {}", c.a, c.b),
+                match (c.auc_diff, c.ci95_diff) {
+                    (Some(d), Some([lo, hi])) => format!("{d:+.3} [{lo:+.3}, {hi:+.3}]"),
+                    _ => "n/a".into(),
+                },
+                num(c.z, 3),
+                p_value(c.p),
+            ]);
+        }
+        out.push_str(&table(rows));
+        out.push('\n');
+    }
+
+    let has_groups = r.models.values().any(|m| !m.subgroups.is_empty());
+    if has_groups {
+        let mut rows = vec![
+            ["model", "grouping", "weakest subgroup", "n (pos/neg)", "AUROC [95% CI]", "AUROC gap", "eq. odds diff"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for (name, m) in &r.models {
+            for (col, levels) in &m.subgroups {
+                let f = &m.fairness[col];
+                let worst = levels
+                    .iter()
+                    .filter_map(|(l, s)| s.auroc.map(|a| (l, s, a)))
+                    .min_by(|a, b| a.2.total_cmp(&b.2));
+                let (level, counts, auc) = match worst {
+                    Some((l, s, _)) => (
+                        l.clone(),
+                        format!("{} ({}/{})", s.n, s.positives, s.negatives),
+                        with_ci(s.auroc, s.ci95),
+                    ),
+                    None => ("none with both classes".into(), String::new(), "n/a".into()),
+                };
+                rows.push(vec![
+                    name.clone(),
+                    col.clone(),
+                    level,
+                    counts,
+                    auc,
+                    num(f.auroc_gap, 3),
+                    num(f.equalized_odds_difference, 3),
+                ]);
+            }
+        }
+        out.push_str(&table(rows));
+        out.push('\n');
+    }
+    if !r.warnings.is_empty() {
+        out.push_str(&format!("{} warning(s) printed on stderr and kept in the JSON.\n", r.warnings.len()));
+    }
+    out
+}

@@ -1,0 +1,518 @@
+//! Format and error cases parsed from memory.
+
+use std::path::Path;
+
+use harness_data::{DataError, EvalSpec, EvalTable, MISSING_LEVEL, parse_eval_csv};
+
+const PATH: &str = "mem/data.csv";
+
+fn strings(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn parse_with(
+    csv: &[u8],
+    label: &str,
+    scores: &[&str],
+    groups: &[&str],
+) -> Result<EvalTable, DataError> {
+    let scores = strings(scores);
+    let groups = strings(groups);
+    let spec = EvalSpec {
+        label,
+        scores: &scores,
+        groups: &groups,
+    };
+    parse_eval_csv(csv, Path::new(PATH), &spec)
+}
+
+/// Standard spec: label "label", score "score", group "site".
+fn parse(csv: &[u8]) -> Result<EvalTable, DataError> {
+    parse_with(csv, "label", &["score"], &["site"])
+}
+
+fn err(csv: &[u8]) -> (DataError, String) {
+    let e = parse(csv).expect_err("must be rejected");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(PATH),
+        "message must start with the path: {msg}"
+    );
+    (e, msg)
+}
+
+#[test]
+fn plain_table() {
+    let t = parse(b"case_id,label,score,site\n1,1,0.25,A\n2,0,0.75,B\n").unwrap();
+    assert_eq!(t.path, Path::new(PATH));
+    assert_eq!(t.labels, [true, false]);
+    assert_eq!(t.score_names, ["score"]);
+    assert_eq!(t.scores, [vec![0.25, 0.75]]);
+    assert_eq!(t.groups[0].name, "site");
+}
+
+#[test]
+fn bom_is_stripped() {
+    let t = parse(b"\xEF\xBB\xBFlabel,score,site\n1,0.5,A\n").unwrap();
+    assert_eq!(t.labels, [true]);
+    assert_eq!(t.scores, [vec![0.5]]);
+}
+
+#[test]
+fn crlf_line_endings() {
+    let t = parse(b"label,score,site\r\n1,0.5,A\r\n0,0.25,B\r\n").unwrap();
+    assert_eq!(t.labels, [true, false]);
+    assert_eq!(t.scores, [vec![0.5, 0.25]]);
+    assert_eq!(t.groups[0].levels, ["A", "B"]);
+}
+
+#[test]
+fn crlf_bad_row_line_number() {
+    let (e, msg) = err(b"label,score,site\r\n1,0.5,A\r\n0,x,B\r\n");
+    assert!(
+        matches!(e, DataError::ScoreNotANumber { line: 3, .. }),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("data.csv:3: column 'score' (column 2) has 'x', which is not a number"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn quoted_fields_with_comma_and_newline_keep_line_numbers() {
+    let csv = b"case_id,label,score,site\n\
+        1,1,0.5,\"Site, North\"\n\
+        2,0,\"0.25\",\"multi\nline\"\n\
+        3,1,0.75,\"say \"\"hi\"\"\"\n\
+        4,7,0.5,A\n";
+    let (e, msg) = err(csv);
+    // Lines: header 1, case 1 on 2, case 2 on 3-4, case 3 on 5, case 4 on 6.
+    assert!(
+        matches!(e, DataError::InvalidLabel { line: 6, .. }),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("data.csv:6: column 'label' (column 2) has '7'"),
+        "{msg}"
+    );
+    assert!(msg.contains("(case_id 4)"), "{msg}");
+
+    let ok = parse(&csv[..csv.len() - b"4,7,0.5,A\n".len()]).unwrap();
+    assert_eq!(
+        ok.groups[0].levels,
+        ["Site, North", "multi\nline", "say \"hi\""]
+    );
+    assert_eq!(ok.scores[0], [0.5, 0.25, 0.75]);
+}
+
+#[test]
+fn bad_row_inside_multiline_record_reports_start_line() {
+    let (e, _) = err(b"label,score,site\n1,0.5,A\n2,0.5,\"x\ny\"\n");
+    assert!(
+        matches!(e, DataError::InvalidLabel { line: 3, .. }),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn scientific_notation_and_trimmed_spaces() {
+    let t = parse(b"label,score,site\n1,5e-1,A\n0, 2.5E-1 ,A\n 1 ,1,A\n0,0,A\n").unwrap();
+    assert_eq!(t.scores[0], [0.5, 0.25, 1.0, 0.0]);
+    assert_eq!(t.labels, [true, false, true, false]);
+}
+
+#[test]
+fn negative_zero_is_normalised() {
+    let t = parse(b"label,score,site\n1,-0.0,A\n0,-0,A\n").unwrap();
+    for v in &t.scores[0] {
+        assert_eq!(*v, 0.0);
+        assert!(v.is_sign_positive(), "-0.0 not normalised");
+    }
+}
+
+#[test]
+fn labels_one_point_zero_accepted() {
+    let t = parse(b"label,score,site\n1.0,0.5,A\n0.0,0.5,A\n").unwrap();
+    assert_eq!(t.labels, [true, false]);
+}
+
+#[test]
+fn bad_labels_rejected() {
+    for bad in ["2", "yes", "true", "-1", "1.5", "01", "0.00"] {
+        let csv = format!("case_id,label,score,site\n9,1,0.5,A\n10,{bad},0.5,A\n");
+        let (e, msg) = err(csv.as_bytes());
+        assert!(
+            matches!(
+                e,
+                DataError::InvalidLabel {
+                    line: 3,
+                    column_number: 2,
+                    ..
+                }
+            ),
+            "{bad}: {e:?}"
+        );
+        assert!(
+            msg.contains(&format!("data.csv:3: column 'label' (column 2) has '{bad}'; labels must be 0 or 1 (case_id 10)")),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn empty_label_rejected() {
+    let (e, msg) = err(b"label,score,site\n1,0.5,A\n,0.5,A\n");
+    assert!(
+        matches!(
+            e,
+            DataError::EmptyValue {
+                line: 3,
+                role: "label",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("data.csv:3: column 'label' (column 1) is empty"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn empty_score_rejected() {
+    let (e, msg) = err(b"id,label,score,site\nx1,1,,A\n");
+    assert!(
+        matches!(
+            e,
+            DataError::EmptyValue {
+                line: 2,
+                role: "score",
+                column_number: 3,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("data.csv:2: column 'score' (column 3) is empty"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("(case_id x1)"),
+        "id column used as case id: {msg}"
+    );
+}
+
+#[test]
+fn non_finite_scores_rejected() {
+    for bad in ["inf", "-inf", "infinity", "NaN", "nan", "+Inf", "1e999"] {
+        let csv = format!("label,score,site\n1,{bad},A\n");
+        let (e, msg) = err(csv.as_bytes());
+        assert!(
+            matches!(e, DataError::ScoreNotFinite { line: 2, .. }),
+            "{bad}: {e:?}"
+        );
+        assert!(
+            msg.contains(&format!("has '{bad}', which is not a finite number")),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn out_of_range_scores_rejected() {
+    for bad in ["-0.1", "1.0000001", "2", "-1e-300"] {
+        let csv = format!("label,score,site\n1,{bad},A\n");
+        let (e, msg) = err(csv.as_bytes());
+        assert!(
+            matches!(e, DataError::ScoreOutOfRange { line: 2, .. }),
+            "{bad}: {e:?}"
+        );
+        assert!(
+            msg.contains(&format!(
+                "has '{bad}', outside [0, 1]; scores must be probabilities"
+            )),
+            "{msg}"
+        );
+        assert!(!msg.contains("case_id"), "no case column here: {msg}");
+    }
+}
+
+#[test]
+fn non_numeric_score_rejected() {
+    let (e, msg) = err(b"label,score,site\n1,0.5.1,A\n");
+    assert!(matches!(e, DataError::ScoreNotANumber { .. }), "{e:?}");
+    assert!(msg.contains("'0.5.1', which is not a number"), "{msg}");
+}
+
+#[test]
+fn empty_group_is_missing_level_and_levels_sorted() {
+    let t =
+        parse(b"label,score,site\n1,0.5,b\n0,0.5,\n1,0.5,A\n0,0.5,b\n1,0.5,10\n0,0.5,\n").unwrap();
+    let g = &t.groups[0];
+    assert_eq!(g.levels, [MISSING_LEVEL, "10", "A", "b"]);
+    assert_eq!(g.codes, [3, 0, 2, 3, 1, 0]);
+}
+
+#[test]
+fn group_values_are_not_trimmed() {
+    let t = parse(b"label,score,site\n1,0.5,A\n0,0.5, A\n").unwrap();
+    assert_eq!(t.groups[0].levels, [" A", "A"]);
+    assert_eq!(t.groups[0].codes, [1, 0]);
+}
+
+#[test]
+fn many_levels_use_hash_path_and_stay_sorted() {
+    let mut csv = String::from("label,score,site\n");
+    let n = 100;
+    for i in 0..(3 * n) {
+        csv.push_str(&format!("1,0.5,L{:03}\n", (i * 37) % n));
+    }
+    let t = parse(csv.as_bytes()).unwrap();
+    let g = &t.groups[0];
+    assert_eq!(g.levels.len(), n);
+    assert!(g.levels.windows(2).all(|w| w[0] < w[1]));
+    for (i, &code) in g.codes.iter().enumerate() {
+        assert_eq!(g.levels[code as usize], format!("L{:03}", (i * 37) % n));
+    }
+}
+
+#[test]
+fn ragged_rows_rejected() {
+    let (e, msg) = err(b"case_id,label,score,site\n1,1,0.5,A\n2,0,0.5\n");
+    assert!(
+        matches!(
+            e,
+            DataError::RaggedRow {
+                line: 3,
+                expected: 4,
+                found: 3,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("data.csv:3: expected 4 fields (as in the header), found 3 (case_id 2)"),
+        "{msg}"
+    );
+
+    let (e, _) = err(b"label,score,site\n1,0.5,A,extra\n");
+    assert!(
+        matches!(
+            e,
+            DataError::RaggedRow {
+                line: 2,
+                expected: 3,
+                found: 4,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn blank_lines_skipped() {
+    let t = parse(b"label,score,site\n1,0.5,A\n\n0,0.5,A\n\n").unwrap();
+    assert_eq!(t.labels.len(), 2);
+}
+
+#[test]
+fn line_numbers_count_blank_lines() {
+    let (e, _) = err(b"\n\nlabel,score,site\n1,0.5,A\n\n\n0,x,A\n");
+    assert!(
+        matches!(e, DataError::ScoreNotANumber { line: 7, .. }),
+        "{e:?}"
+    );
+    let (e, msg) = err(b"\r\nlabel,score,site\r\n");
+    assert!(
+        msg.ends_with("no data rows after the header (line 2)"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn crlf_with_quoted_newline_and_bom_line_numbers() {
+    let csv = b"\xEF\xBB\xBFlabel,score,site\r\n1,0.5,\"a\r\nb\"\r\n\r\n0,0.5,A\r\n1,0.5,B,x\r\n";
+    let (e, _) = err(csv);
+    // header 1; record on 2-3; blank 4; 5; bad record on 6.
+    assert!(matches!(e, DataError::RaggedRow { line: 6, .. }), "{e:?}");
+}
+
+#[test]
+fn empty_inputs() {
+    for input in [&b""[..], b"\xEF\xBB\xBF", b"  \n\r\n\t", b"\xEF\xBB\xBF\n"] {
+        let (e, msg) = err(input);
+        assert!(matches!(e, DataError::Empty { .. }), "{input:?}: {e:?}");
+        assert!(
+            msg.contains("file is empty: expected a header row such as `case_id,label,score`"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn header_only_crlf() {
+    let (e, msg) = err(b"label,score,site\r\n");
+    assert!(matches!(e, DataError::NoDataRows { .. }), "{e:?}");
+    assert!(
+        msg.ends_with("no data rows after the header (line 1)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_column_suggests_close_name() {
+    let e = parse(b"label,Score,site\n1,0.5,A\n").unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("score column 'score' is not in the header"),
+        "{msg}"
+    );
+    assert!(msg.contains("'label', 'Score', 'site'"), "{msg}");
+    assert!(msg.contains("did you mean 'Score'?"), "{msg}");
+
+    let msg = parse(b"label, score ,site\n1,0.5,A\n")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("did you mean ' score '?"), "{msg}");
+}
+
+#[test]
+fn duplicate_requested_column_in_header_is_ambiguous() {
+    let (e, msg) = err(b"label,score,site,score\n1,0.5,A,0.5\n");
+    assert!(
+        matches!(&e, DataError::AmbiguousColumn { column_numbers, .. } if column_numbers == &[2, 4]),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("'score' appears more than once in the header"),
+        "{msg}"
+    );
+    assert!(msg.contains("columns 2 and 4"), "{msg}");
+}
+
+#[test]
+fn duplicate_unrequested_columns_are_fine() {
+    let t = parse(b"note,label,score,site,note\nx,1,0.5,A,y\n").unwrap();
+    assert_eq!(t.labels, [true]);
+}
+
+#[test]
+fn same_column_requested_twice() {
+    let e = parse_with(
+        b"label,score,site\n1,0.5,A\n",
+        "label",
+        &["score", "score"],
+        &[],
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(
+        e,
+        DataError::ConflictingRequest {
+            first_role: "score",
+            second_role: "score",
+            ..
+        }
+    ));
+    assert!(
+        msg.contains("mem/data.csv: column 'score' is requested twice as score"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn one_column_in_two_roles() {
+    let e = parse_with(b"label,score,site\n1,0.5,A\n", "label", &["label"], &[]).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("column 'label' is requested both as label and as score"),
+        "{msg}"
+    );
+
+    let e = parse_with(
+        b"label,score,site\n1,0.5,A\n",
+        "label",
+        &["score"],
+        &["score"],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("both as score and as group"), "{e}");
+}
+
+#[test]
+fn invalid_utf8_in_used_fields_rejected() {
+    // Score column.
+    let (e, msg) = err(b"label,score,site\n1,0.5,A\n0,0.\xFF,A\n");
+    assert!(
+        matches!(
+            e,
+            DataError::InvalidUtf8 {
+                line: 3,
+                column_number: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("data.csv:3: column 'score' (column 2) is not valid UTF-8"),
+        "{msg}"
+    );
+    // Group column.
+    let (e, msg) = err(b"label,score,site\n1,0.5,A\n0,0.5,caf\xE9\n");
+    assert!(
+        matches!(
+            e,
+            DataError::InvalidUtf8 {
+                line: 3,
+                column_number: 3,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        msg.contains("column 'site' (column 3) is not valid UTF-8 ('caf\u{FFFD}'"),
+        "{msg}"
+    );
+    // Label column.
+    let (e, _) = err(b"label,score,site\n\xC3,0.5,A\n");
+    assert!(
+        matches!(
+            e,
+            DataError::InvalidUtf8 {
+                line: 2,
+                column_number: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_unused_column_ignored() {
+    let t = parse(b"label,score,site,note\n1,0.5,A,\xFF\xFE\n").unwrap();
+    assert_eq!(t.labels, [true]);
+}
+
+#[test]
+fn no_scores_or_groups_requested() {
+    let t = parse_with(b"label,score\n1,0.5\n0,0.5\n", "label", &[], &[]).unwrap();
+    assert_eq!(t.labels, [true, false]);
+    assert!(t.scores.is_empty() && t.groups.is_empty());
+}
+
+#[test]
+fn long_values_are_shortened_in_messages() {
+    let long = "x".repeat(500);
+    let csv = format!("label,score,site\n1,{long},A\n");
+    let msg = err(csv.as_bytes()).1;
+    assert!(msg.len() < 300, "{msg}");
+    assert!(msg.contains('…'), "{msg}");
+}

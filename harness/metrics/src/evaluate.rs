@@ -1,0 +1,446 @@
+//! Assembles every statistic of the crate into the report of `harness eval`, whose field names
+//! are the contract of `shared/spec/metrics.md` ("Required output").
+//!
+//! Undefined values are `None` (JSON `null`) with a human-readable `*_reason` beside them, never
+//! NaN and never a substituted number. Models are evaluated in parallel; the report does not
+//! depend on the thread count or the machine.
+
+use crate::bootstrap::bootstrap_auroc;
+use crate::calibration::{brier, ece, log_loss, recalibration, EceBin, LOG_LOSS_EPS};
+use crate::delong::{delong, delong_undefined_reason, paired_delong, placements, AucCounts};
+use crate::groups::{disparities, level_counts, range_of, subgroup_auc};
+use crate::ranks::Ranked;
+use crate::roc::{average_precision, sens_at_spec};
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// One grouping column: level names and each case's level index.
+#[derive(Clone, Copy, Debug)]
+pub struct Grouping<'a> {
+    pub name: &'a str,
+    pub levels: &'a [String],
+    /// `codes[case]` indexes `levels`.
+    pub codes: &'a [u32],
+}
+
+/// Validated input: labels, one score vector per model (all the same length), grouping columns.
+#[derive(Clone, Debug)]
+pub struct EvalInput<'a> {
+    pub labels: &'a [bool],
+    pub models: Vec<(&'a str, &'a [f64])>,
+    pub groupings: Vec<Grouping<'a>>,
+}
+
+/// Options of an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalOptions {
+    /// Decision threshold for fairness: predicted positive iff score ≥ threshold.
+    pub threshold: f64,
+    /// Target specificities for sensitivity at specificity.
+    pub target_specificities: Vec<f64>,
+    /// Bootstrap replicates; 0 for none.
+    pub bootstrap: usize,
+    /// Bootstrap seed.
+    pub seed: u64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { threshold: 0.5, target_specificities: vec![0.90], bootstrap: 0, seed: 1 }
+    }
+}
+
+/// Key of a target specificity: the shortest round-trip decimal with at least two decimals
+/// ("0.90", "0.95", "0.975").
+pub fn spec_key(target: f64) -> String {
+    let mut s = format!("{target}");
+    match s.find('.') {
+        None => s.push_str(".00"),
+        Some(dot) => {
+            for _ in s.len() - dot - 1..2 {
+                s.push('0');
+            }
+        }
+    }
+    s
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub n: u64,
+    pub positives: u64,
+    pub negatives: u64,
+    /// positives / n; `None` for no cases.
+    pub prevalence: Option<f64>,
+    pub options: EvalOptions,
+    pub models: IndexMap<String, ModelReport>,
+    pub comparisons: Vec<Comparison>,
+    pub warnings: Vec<String>,
+}
+
+/// Every statistic of one model (one score column).
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelReport {
+    pub auroc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_reason: Option<String>,
+    pub auroc_exact_fraction: Option<String>,
+    pub mann_whitney_u: Option<f64>,
+    pub auroc_ci95_delong: Option<[f64; 2]>,
+    pub auroc_var_delong: Option<f64>,
+    /// True when the DeLong variance is 0 (AUROC 0 or 1): the CI is a point, not certainty.
+    pub auroc_ci95_delong_degenerate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_ci95_delong_reason: Option<String>,
+    /// Absent when no bootstrap was requested; `null` (with a reason) when it is undefined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Option<BootstrapReport>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_reason: Option<String>,
+    pub sens_at_spec: IndexMap<String, Option<f64>>,
+    pub sens_at_spec_step: IndexMap<String, Option<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sens_at_spec_reason: Option<String>,
+    pub average_precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub average_precision_reason: Option<String>,
+    pub brier: Option<f64>,
+    pub log_loss: Option<f64>,
+    pub log_loss_n_clipped: usize,
+    pub log_loss_eps: f64,
+    pub ece_10: Option<f64>,
+    pub ece_15: Option<f64>,
+    pub ece_10_bins: Vec<EceBinReport>,
+    pub ece_15_bins: Vec<EceBinReport>,
+    pub calibration_intercept: Option<f64>,
+    pub calibration_slope: Option<f64>,
+    pub calibration_mle_exists: bool,
+    pub calibration_n_used: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration_reason: Option<String>,
+    pub calibration_in_the_large: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration_in_the_large_reason: Option<String>,
+    pub subgroups: IndexMap<String, IndexMap<String, SubgroupReport>>,
+    pub fairness: IndexMap<String, FairnessReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BootstrapReport {
+    pub n: usize,
+    pub seed: u64,
+    pub ci95: [f64; 2],
+    pub median: f64,
+    pub method: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EceBinReport {
+    pub bin: usize,
+    pub lo: f64,
+    pub hi: f64,
+    pub n: usize,
+    pub mean_label: Option<f64>,
+    pub mean_score: Option<f64>,
+}
+
+impl From<EceBin> for EceBinReport {
+    fn from(b: EceBin) -> Self {
+        EceBinReport { bin: b.bin, lo: b.lo, hi: b.hi, n: b.n, mean_label: b.mean_label, mean_score: b.mean_score }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SubgroupReport {
+    pub n: u64,
+    pub positives: u64,
+    pub negatives: u64,
+    pub auroc: Option<f64>,
+    pub ci95: Option<[f64; 2]>,
+    pub var_delong: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FairnessReport {
+    pub threshold: f64,
+    pub demographic_parity_difference: Option<f64>,
+    pub equalized_odds_difference: Option<f64>,
+    pub equalized_odds_difference_fairlearn: Option<f64>,
+    pub auroc_gap: Option<f64>,
+    pub auroc_gap_max_group: Option<String>,
+    pub auroc_gap_min_group: Option<String>,
+    pub auroc_gap_groups_used: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_gap_reason: Option<String>,
+    pub per_group: IndexMap<String, FairnessGroup>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FairnessGroup {
+    pub n: u64,
+    pub positives: u64,
+    pub negatives: u64,
+    pub predicted_positive: u64,
+    pub tp: u64,
+    pub fp: u64,
+    pub selection_rate: Option<f64>,
+    pub tpr: Option<f64>,
+    pub fpr: Option<f64>,
+}
+
+/// Paired DeLong comparison of two models.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub a: String,
+    pub b: String,
+    pub auc_a: Option<f64>,
+    pub auc_b: Option<f64>,
+    pub auc_diff: Option<f64>,
+    pub se_diff: Option<f64>,
+    pub z: Option<f64>,
+    pub p: Option<f64>,
+    pub ci95_diff: Option<[f64; 2]>,
+    pub method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a model's evaluation hands to the comparisons.
+struct ModelOutcome {
+    report: ModelReport,
+    warnings: Vec<String>,
+    placements: Vec<f64>,
+}
+
+fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, opts: &EvalOptions) -> ModelOutcome {
+    let labels = input.labels;
+    let mut warnings = Vec::new();
+    let ranked = Ranked::new(labels, scores);
+    let (m, n) = (ranked.m, ranked.n);
+    let one_class = (m == 0 || n == 0).then(|| crate::one_class_reason(m, n));
+
+    let counts = AucCounts::from_groups(&ranked.groups);
+    let auroc = counts.auroc();
+    let dl = delong(&ranked.groups);
+    if let Some(d) = dl.filter(|d| d.is_degenerate()) {
+        warnings.push(format!(
+            "{name}: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
+            d.theta
+        ));
+    }
+    let placements = if dl.is_some() { placements(&ranked, labels) } else { Vec::new() };
+
+    let bootstrap = (opts.bootstrap > 0).then(|| {
+        bootstrap_auroc(&ranked, opts.bootstrap, opts.seed).map(|b| BootstrapReport {
+            n: b.replicates,
+            seed: b.seed,
+            ci95: b.ci95,
+            median: b.median,
+            method: "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)",
+        })
+    });
+
+    let mut sens = IndexMap::new();
+    let mut sens_step = IndexMap::new();
+    for &t in &opts.target_specificities {
+        let r = sens_at_spec(&ranked.groups, t);
+        sens.insert(spec_key(t), r.map(|r| r.interpolated));
+        sens_step.insert(spec_key(t), r.map(|r| r.step));
+    }
+
+    let ll = log_loss(labels, scores);
+    if let Some(l) = ll.filter(|l| l.n_clipped > 0) {
+        warnings.push(format!(
+            "{name}: {} score(s) of exactly 0 or 1 were clipped to [2^-52, 1 - 2^-52] for the log loss",
+            l.n_clipped
+        ));
+    }
+    let e10 = ece(labels, scores, 10);
+    let e15 = ece(labels, scores, 15);
+    let cal = recalibration(&ranked.groups);
+    if let Err(reason) = &cal.fit {
+        if one_class.is_none() {
+            warnings.push(format!("{name}: calibration intercept/slope undefined: {reason}"));
+        }
+    }
+
+    let mut subgroups = IndexMap::new();
+    let mut fairness = IndexMap::new();
+    for g in &input.groupings {
+        let tables = ranked.split_by_level(labels, scores, g.codes, g.levels.len());
+        let subs: Vec<_> = tables.iter().map(|t| subgroup_auc(t)).collect();
+        let mut level_reports = IndexMap::new();
+        for (level, s) in g.levels.iter().zip(&subs) {
+            if let Some(reason) = &s.reason {
+                warnings.push(format!("{name}: subgroup {}={level}: {reason}", g.name));
+            } else if let Some(d) = s.delong.filter(|d| d.is_degenerate()) {
+                warnings.push(format!(
+                    "{name}: subgroup {}={level}: AUROC {} has a degenerate DeLong CI (variance 0)",
+                    g.name, d.theta
+                ));
+            }
+            level_reports.insert(
+                level.clone(),
+                SubgroupReport {
+                    n: s.n,
+                    positives: s.positives,
+                    negatives: s.negatives,
+                    auroc: s.auroc,
+                    ci95: s.delong.map(|d| d.ci95),
+                    var_delong: s.delong.map(|d| d.var),
+                    reason: s.reason.clone(),
+                },
+            );
+        }
+        subgroups.insert(g.name.to_string(), level_reports);
+
+        let lc = level_counts(labels, scores, g.codes, g.levels.len(), opts.threshold);
+        let disp = disparities(&lc);
+        let gap = range_of(subs.iter().map(|s| s.auroc));
+        let per_group = g
+            .levels
+            .iter()
+            .zip(&lc)
+            .map(|(level, c)| {
+                let fg = FairnessGroup {
+                    n: c.n,
+                    positives: c.positives,
+                    negatives: c.negatives(),
+                    predicted_positive: c.predicted_positive,
+                    tp: c.tp,
+                    fp: c.fp,
+                    selection_rate: c.selection_rate(),
+                    tpr: c.tpr(),
+                    fpr: c.fpr(),
+                };
+                (level.clone(), fg)
+            })
+            .collect();
+        fairness.insert(
+            g.name.to_string(),
+            FairnessReport {
+                threshold: opts.threshold,
+                demographic_parity_difference: disp.demographic_parity_difference,
+                equalized_odds_difference: disp.equalized_odds_difference,
+                equalized_odds_difference_fairlearn: disp.equalized_odds_difference_fairlearn,
+                auroc_gap: gap.map(|g| g.0),
+                auroc_gap_max_group: gap.map(|(_, i, _)| g.levels[i].clone()),
+                auroc_gap_min_group: gap.map(|(_, _, i)| g.levels[i].clone()),
+                auroc_gap_groups_used: g.levels.iter().zip(&subs).filter(|(_, s)| s.auroc.is_some()).map(|(l, _)| l.clone()).collect(),
+                auroc_gap_reason: gap.is_none().then(|| "no level has both classes, so no level has an AUROC".to_string()),
+                per_group,
+            },
+        );
+    }
+
+    let report = ModelReport {
+        auroc,
+        auroc_reason: one_class.clone(),
+        auroc_exact_fraction: counts.exact_fraction(),
+        mann_whitney_u: auroc.map(|_| counts.mann_whitney_u()),
+        auroc_ci95_delong: dl.map(|d| d.ci95),
+        auroc_var_delong: dl.map(|d| d.var),
+        auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
+        auroc_ci95_delong_reason: delong_undefined_reason(m, n),
+        bootstrap_reason: bootstrap.as_ref().and_then(|b| b.is_none().then(|| one_class.clone().unwrap_or_default())),
+        bootstrap,
+        sens_at_spec: sens,
+        sens_at_spec_step: sens_step,
+        sens_at_spec_reason: one_class.clone(),
+        average_precision: if one_class.is_some() { None } else { average_precision(&ranked.groups) },
+        average_precision_reason: one_class.clone(),
+        brier: brier(labels, scores),
+        log_loss: ll.map(|l| l.value),
+        log_loss_n_clipped: ll.map_or(0, |l| l.n_clipped),
+        log_loss_eps: LOG_LOSS_EPS,
+        ece_10: e10.as_ref().map(|e| e.0),
+        ece_15: e15.as_ref().map(|e| e.0),
+        ece_10_bins: e10.map(|e| e.1.into_iter().map(Into::into).collect()).unwrap_or_default(),
+        ece_15_bins: e15.map(|e| e.1.into_iter().map(Into::into).collect()).unwrap_or_default(),
+        calibration_intercept: cal.fit.as_ref().ok().map(|f| f.intercept),
+        calibration_slope: cal.fit.as_ref().ok().map(|f| f.slope),
+        calibration_mle_exists: cal.mle_exists,
+        calibration_n_used: cal.n_used,
+        calibration_reason: cal.fit.as_ref().err().cloned(),
+        calibration_in_the_large: cal.in_the_large.as_ref().ok().copied(),
+        calibration_in_the_large_reason: cal.in_the_large.as_ref().err().cloned(),
+        subgroups,
+        fairness,
+    };
+    if let Some(reason) = &one_class {
+        warnings.push(format!(
+            "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
+        ));
+    }
+    ModelOutcome { report, warnings, placements }
+}
+
+/// Evaluates every model of `input` and compares every pair with the paired DeLong test.
+///
+/// # Panics
+/// If a score vector's length differs from the labels', or a grouping's codes are out of range:
+/// the reader guarantees both.
+pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
+    let labels = input.labels;
+    let positives = labels.iter().filter(|&&y| y).count() as u64;
+    let total = labels.len() as u64;
+    let outcomes: Vec<ModelOutcome> =
+        input.models.par_iter().map(|(name, scores)| evaluate_model(name, scores, input, opts)).collect();
+
+    let mut comparisons = Vec::new();
+    let mut warnings: Vec<String> = outcomes.iter().flat_map(|o| o.warnings.iter().cloned()).collect();
+    for i in 0..input.models.len() {
+        for j in i + 1..input.models.len() {
+            let (a, b) = (&outcomes[i], &outcomes[j]);
+            let (na, nb) = (input.models[i].0, input.models[j].0);
+            let method = "paired DeLong test (DeLong 1988; pROC roc.test paired = TRUE)";
+            let test = match (a.report.auroc, b.report.auroc) {
+                (Some(x), Some(y)) if !a.placements.is_empty() && !b.placements.is_empty() => {
+                    paired_delong(labels, x, &a.placements, y, &b.placements)
+                }
+                _ => None,
+            };
+            let reason = match &test {
+                None => Some(
+                    delong_undefined_reason(positives, total - positives)
+                        .unwrap_or_else(|| "DeLong placements undefined".into()),
+                ),
+                Some(t) if t.z.is_none() => Some(format!(
+                    "the paired difference has zero variance while the AUROCs differ by {}: Z and p are undefined",
+                    t.diff
+                )),
+                _ => None,
+            };
+            if let Some(r) = &reason {
+                warnings.push(format!("comparison {na} vs {nb}: {r}"));
+            }
+            comparisons.push(Comparison {
+                a: na.to_string(),
+                b: nb.to_string(),
+                auc_a: a.report.auroc,
+                auc_b: b.report.auroc,
+                auc_diff: test.map(|t| t.diff),
+                se_diff: test.map(|t| t.se),
+                z: test.and_then(|t| t.z),
+                p: test.and_then(|t| t.p),
+                ci95_diff: test.map(|t| t.ci95),
+                method,
+                reason,
+            });
+        }
+    }
+    EvalReport {
+        n: total,
+        positives,
+        negatives: total - positives,
+        prevalence: (total > 0).then(|| positives as f64 / total as f64),
+        options: opts.clone(),
+        models: input.models.iter().zip(outcomes).map(|((name, _), o)| (name.to_string(), o.report)).collect(),
+        comparisons,
+        warnings,
+    }
+}

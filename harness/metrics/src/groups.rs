@@ -1,0 +1,130 @@
+//! Subgroup discrimination and fairness at a decision threshold.
+//!
+//! Subgroup AUROCs with DeLong CIs per level of a grouping column (as pROC on each subset), and
+//! the group-fairness disparities of fairlearn 0.15 (`MetricFrame`, `demographic_parity_difference`,
+//! `equalized_odds_difference`; Hardt, Price & Srebro 2016 for equalized odds).
+
+use crate::delong::{delong, delong_undefined_reason, AucCounts, DeLong};
+use crate::ranks::TieGroup;
+
+/// Discrimination within one level of a grouping column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubgroupAuc {
+    pub n: u64,
+    pub positives: u64,
+    pub negatives: u64,
+    /// `None` when the level has one class.
+    pub auroc: Option<f64>,
+    /// `None` when the level has fewer than 2 positives or 2 negatives.
+    pub delong: Option<DeLong>,
+    /// Why `auroc` or `delong` is missing.
+    pub reason: Option<String>,
+}
+
+/// Subgroup AUROC and DeLong CI from the level's tie table (see [`crate::Ranked::split_by_level`]).
+pub fn subgroup_auc(groups: &[TieGroup]) -> SubgroupAuc {
+    let counts = AucCounts::from_groups(groups);
+    let (m, n) = (counts.m, counts.n);
+    SubgroupAuc {
+        n: m + n,
+        positives: m,
+        negatives: n,
+        auroc: counts.auroc(),
+        delong: delong(groups),
+        reason: delong_undefined_reason(m, n),
+    }
+}
+
+/// Confusion counts of one level at a threshold; predicted positive iff score ≥ threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct LevelCounts {
+    pub n: u64,
+    pub positives: u64,
+    pub predicted_positive: u64,
+    pub tp: u64,
+    pub fp: u64,
+}
+
+impl LevelCounts {
+    pub fn negatives(&self) -> u64 {
+        self.n - self.positives
+    }
+    /// Selection rate = predicted positives / n (`None` for an empty level).
+    pub fn selection_rate(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.predicted_positive as f64 / self.n as f64)
+    }
+    /// True positive rate tp / positives; `None` when the level has no positives.
+    pub fn tpr(&self) -> Option<f64> {
+        (self.positives > 0).then(|| self.tp as f64 / self.positives as f64)
+    }
+    /// False positive rate fp / negatives; `None` when the level has no negatives.
+    pub fn fpr(&self) -> Option<f64> {
+        (self.negatives() > 0).then(|| self.fp as f64 / self.negatives() as f64)
+    }
+}
+
+/// Per-level confusion counts at `threshold` in one O(N) pass.
+pub fn level_counts(labels: &[bool], scores: &[f64], codes: &[u32], levels: usize, threshold: f64) -> Vec<LevelCounts> {
+    let mut out = vec![LevelCounts::default(); levels];
+    for ((&y, &s), &c) in labels.iter().zip(scores).zip(codes) {
+        let lc = &mut out[c as usize];
+        let pred = s >= threshold;
+        lc.n += 1;
+        lc.positives += y as u64;
+        lc.predicted_positive += pred as u64;
+        lc.tp += (pred && y) as u64;
+        lc.fp += (pred && !y) as u64;
+    }
+    out
+}
+
+/// max − min of the defined values, with the indices of the (first) max and min.
+pub fn range_of(values: impl IntoIterator<Item = Option<f64>>) -> Option<(f64, usize, usize)> {
+    let mut best: Option<(f64, usize, f64, usize)> = None; // (max, argmax, min, argmin)
+    for (i, v) in values.into_iter().enumerate() {
+        let Some(v) = v else { continue };
+        best = Some(match best {
+            None => (v, i, v, i),
+            Some((mx, imx, mn, imn)) => {
+                let (mx, imx) = if v > mx { (v, i) } else { (mx, imx) };
+                let (mn, imn) = if v < mn { (v, i) } else { (mn, imn) };
+                (mx, imx, mn, imn)
+            }
+        });
+    }
+    best.map(|(mx, imx, mn, imn)| (mx - mn, imx, imn))
+}
+
+/// Fairness disparities across the levels of one grouping column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Disparities {
+    /// max − min selection rate (fairlearn `demographic_parity_difference`).
+    pub demographic_parity_difference: Option<f64>,
+    /// max(range of TPR, range of FPR) over the levels where each rate is defined (the honest
+    /// version: a level without positives has no TPR rather than a TPR of 0).
+    pub equalized_odds_difference: Option<f64>,
+    /// fairlearn 0.15 `equalized_odds_difference`: 0/0 rates become 0.0, which inflates the
+    /// disparity when a level has no positives (or no negatives). Shown for comparability.
+    pub equalized_odds_difference_fairlearn: Option<f64>,
+}
+
+/// Demographic parity and equalized odds differences from per-level counts.
+pub fn disparities(levels: &[LevelCounts]) -> Disparities {
+    let dpd = range_of(levels.iter().map(LevelCounts::selection_rate)).map(|r| r.0);
+    let eod = |tpr: Vec<Option<f64>>, fpr: Vec<Option<f64>>| match (range_of(tpr), range_of(fpr)) {
+        (Some(a), Some(b)) => Some(a.0.max(b.0)),
+        (Some(a), None) => Some(a.0),
+        (None, Some(b)) => Some(b.0),
+        (None, None) => None,
+    };
+    let honest = eod(levels.iter().map(LevelCounts::tpr).collect(), levels.iter().map(LevelCounts::fpr).collect());
+    let zero_filled = eod(
+        levels.iter().map(|l| (l.n > 0).then(|| l.tpr().unwrap_or(0.0))).collect(),
+        levels.iter().map(|l| (l.n > 0).then(|| l.fpr().unwrap_or(0.0))).collect(),
+    );
+    Disparities {
+        demographic_parity_difference: dpd,
+        equalized_odds_difference: honest,
+        equalized_odds_difference_fairlearn: zero_filled,
+    }
+}

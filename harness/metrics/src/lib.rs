@@ -1,0 +1,31 @@
+//! Pure statistics for evaluating a binary classifier's scores against labels.
+//!
+//! This crate is the product's arithmetic: AUROC (with its exact fraction and Mann–Whitney U),
+//! DeLong variances, confidence intervals and the paired DeLong test, sensitivity at a target
+//! specificity, average precision, a seeded stratified bootstrap, Brier score, log loss, expected
+//! calibration error, the converged logistic recalibration fit, subgroup AUROCs and fairness
+//! disparities. Every definition follows `shared/spec/metrics.md` and cites its peer (R pROC,
+//! R rms, scikit-learn, fairlearn, netcal) in its doc comment.
+//!
+//! It does no I/O and knows nothing about files, models or reports: callers hand it labels and
+//! scores that are already validated (finite scores in `[0, 1]`), and get plain numbers, or
+//! `None` with a human-readable reason where a statistic is undefined. Every computation is
+//! O(N log N) or better: one sort per score column ([`ranks::Ranked`]) feeds everything else.
+//! [`evaluate::evaluate`] assembles all of it into the serialisable `harness eval` schema.
+
+pub mod bootstrap;
+pub mod calibration;
+pub mod delong;
+pub mod evaluate;
+pub mod groups;
+pub mod normal;
+pub mod ranks;
+pub mod roc;
+
+pub use evaluate::{evaluate, EvalInput, EvalOptions, EvalReport, Grouping};
+pub use ranks::{Ranked, TieGroup};
+
+/// Formats a count-based "only one class" reason the same way everywhere.
+pub fn one_class_reason(positives: u64, negatives: u64) -> String {
+    format!("only one class present: {positives} positives, {negatives} negatives")
+}
