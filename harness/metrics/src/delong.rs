@@ -97,39 +97,82 @@ pub fn delong_undefined_reason(m: u64, n: u64) -> Option<String> {
     }
 }
 
-/// DeLong variance and 95 % CI of the AUROC from a tie table, in O(D).
+/// Exact integer sums behind the AUROC and its DeLong variance, fed tie groups in ascending
+/// score order.
 ///
-/// Every positive in a tie group has the same placement V10 = (negatives below + ½·negatives
-/// tied)/n, and every negative the same V01 = (positives above + ½·positives tied)/m, so the
-/// sums of squares are weighted sums over groups. `None` when m ≤ 1 or n ≤ 1.
+/// With a_g = 2·(negatives below) + (negatives tied) = 2n·V10 for the positives of group g, and
+/// b_g = 2·(positives above) + (positives tied) = 2m·V01 for its negatives,
+/// Σ_pos (V10 − θ)² = (m·Σ pos_g·a_g² − T²) / (m·(2n)²) with T = 2U = Σ pos_g·a_g = Σ neg_g·b_g,
+/// and likewise for the negatives. Everything is an integer until one final division, so the
+/// variance needs neither θ in advance nor a second pass, and loses nothing to cancellation.
+#[derive(Clone, Copy, Debug)]
+pub struct DeLongSums {
+    m: u64,
+    n: u64,
+    neg_below: u64,
+    pos_below: u64,
+    twice_u: u128,
+    sum_a2: u128,
+    sum_b2: u128,
+}
+
+impl DeLongSums {
+    /// For a sample of `m` positives and `n` negatives (the totals must be known up front).
+    pub fn new(m: u64, n: u64) -> Self {
+        DeLongSums { m, n, neg_below: 0, pos_below: 0, twice_u: 0, sum_a2: 0, sum_b2: 0 }
+    }
+
+    /// Adds the next tie group (ascending score order) with `pos` positives and `neg` negatives.
+    #[inline]
+    pub fn push(&mut self, pos: u64, neg: u64) {
+        let a = (2 * self.neg_below + neg) as u128;
+        let b = (2 * (self.m - self.pos_below - pos) + pos) as u128;
+        self.twice_u += pos as u128 * a;
+        self.sum_a2 += pos as u128 * a * a;
+        self.sum_b2 += neg as u128 * b * b;
+        self.neg_below += neg;
+        self.pos_below += pos;
+    }
+
+    /// The Mann–Whitney counts (valid once every group has been pushed).
+    pub fn counts(&self) -> AucCounts {
+        AucCounts { m: self.m, n: self.n, twice_u: self.twice_u }
+    }
+
+    /// DeLong's estimate; `None` when m ≤ 1 or n ≤ 1.
+    pub fn delong(&self) -> Option<DeLong> {
+        let (m, n) = (self.m, self.n);
+        if m < 2 || n < 2 {
+            return None;
+        }
+        debug_assert_eq!((self.pos_below, self.neg_below), (m, n), "every group must be pushed");
+        let theta = self.counts().auroc()?;
+        let t2 = self.twice_u * self.twice_u;
+        // count·Σ w·x² − T² ≥ 0 (Cauchy–Schwarz); exact unless the sample is astronomically large.
+        let spread = |count: u64, sum_sq: u128| match (count as u128).checked_mul(sum_sq) {
+            Some(v) => (v - t2) as f64,
+            None => count as f64 * sum_sq as f64 - t2 as f64,
+        };
+        let (mf, nf) = (m as f64, n as f64);
+        let s10 = spread(m, self.sum_a2) / (mf * (2.0 * nf) * (2.0 * nf) * (mf - 1.0));
+        let s01 = spread(n, self.sum_b2) / (nf * (2.0 * mf) * (2.0 * mf) * (nf - 1.0));
+        let var = s10 / mf + s01 / nf;
+        let half = normal::z975() * var.sqrt();
+        Some(DeLong { theta, s10, s01, var, ci95: [(theta - half).max(0.0), (theta + half).min(1.0)] })
+    }
+}
+
+/// DeLong variance and 95 % CI of the AUROC from a tie table, in O(D): every positive in a tie
+/// group has the same placement V10 = (negatives below + ½·negatives tied)/n, and every negative
+/// the same V01 = (positives above + ½·positives tied)/m (see [`DeLongSums`]).
+/// `None` when m ≤ 1 or n ≤ 1.
 pub fn delong(groups: &[TieGroup]) -> Option<DeLong> {
-    let counts = AucCounts::from_groups(groups);
-    let (m, n) = (counts.m, counts.n);
-    if m < 2 || n < 2 {
-        return None;
-    }
-    let theta = counts.auroc()?;
-    let (mf, nf) = (m as f64, n as f64);
-    let (mut neg_below, mut pos_below) = (0u64, 0u64);
-    let (mut ss10, mut ss01) = (0.0f64, 0.0f64);
+    let (m, n) = crate::ranks::class_counts(groups);
+    let mut sums = DeLongSums::new(m, n);
     for g in groups {
-        if g.pos > 0 {
-            let v10 = (neg_below as f64 + 0.5 * g.neg as f64) / nf;
-            ss10 += g.pos as f64 * (v10 - theta).powi(2);
-        }
-        if g.neg > 0 {
-            let pos_above = m - pos_below - g.pos;
-            let v01 = (pos_above as f64 + 0.5 * g.pos as f64) / mf;
-            ss01 += g.neg as f64 * (v01 - theta).powi(2);
-        }
-        neg_below += g.neg;
-        pos_below += g.pos;
+        sums.push(g.pos, g.neg);
     }
-    let s10 = ss10 / (mf - 1.0);
-    let s01 = ss01 / (nf - 1.0);
-    let var = s10 / mf + s01 / nf;
-    let half = normal::z975() * var.sqrt();
-    Some(DeLong { theta, s10, s01, var, ci95: [(theta - half).max(0.0), (theta + half).min(1.0)] })
+    sums.delong()
 }
 
 /// Per-case DeLong placements of one model: `v[case]` is V10 for a positive case and V01 for a

@@ -8,8 +8,8 @@
 use crate::bootstrap::bootstrap_auroc;
 use crate::calibration::{brier, ece, log_loss, recalibration, EceBin, LOG_LOSS_EPS};
 use crate::delong::{delong, delong_undefined_reason, paired_delong, placements, AucCounts};
-use crate::groups::{disparities, level_counts, range_of, subgroup_auc};
-use crate::ranks::Ranked;
+use crate::groups::{disparities, level_counts, range_of, subgroup_aucs};
+use crate::ranks::{CaseKeys, Ranked};
 use crate::roc::{average_precision, sens_at_spec};
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -216,10 +216,10 @@ struct ModelOutcome {
     placements: Vec<f64>,
 }
 
-fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, opts: &EvalOptions) -> ModelOutcome {
+fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys, opts: &EvalOptions) -> ModelOutcome {
     let labels = input.labels;
     let mut warnings = Vec::new();
-    let ranked = Ranked::new(labels, scores);
+    let ranked = Ranked::with_keys(scores, keys);
     let (m, n) = (ranked.m, ranked.n);
     let one_class = (m == 0 || n == 0).then(|| crate::one_class_reason(m, n));
 
@@ -270,11 +270,10 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, opts: &EvalOpti
 
     let mut subgroups = IndexMap::new();
     let mut fairness = IndexMap::new();
-    for g in &input.groupings {
-        let tables = ranked.split_by_level(labels, scores, g.codes, g.levels.len());
-        let subs: Vec<_> = tables.iter().map(|t| subgroup_auc(t)).collect();
+    let all_subgroups = subgroup_aucs(&ranked, keys);
+    for (g, subs) in input.groupings.iter().zip(&all_subgroups) {
         let mut level_reports = IndexMap::new();
-        for (level, s) in g.levels.iter().zip(&subs) {
+        for (level, s) in g.levels.iter().zip(subs) {
             if let Some(reason) = &s.reason {
                 warnings.push(format!("{name}: subgroup {}={level}: {reason}", g.name));
             } else if let Some(d) = s.delong.filter(|d| d.is_degenerate()) {
@@ -330,7 +329,7 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, opts: &EvalOpti
                 auroc_gap: gap.map(|g| g.0),
                 auroc_gap_max_group: gap.map(|(_, i, _)| g.levels[i].clone()),
                 auroc_gap_min_group: gap.map(|(_, _, i)| g.levels[i].clone()),
-                auroc_gap_groups_used: g.levels.iter().zip(&subs).filter(|(_, s)| s.auroc.is_some()).map(|(l, _)| l.clone()).collect(),
+                auroc_gap_groups_used: g.levels.iter().zip(subs).filter(|(_, s)| s.auroc.is_some()).map(|(l, _)| l.clone()).collect(),
                 auroc_gap_reason: gap.is_none().then(|| "no level has both classes, so no level has an AUROC".to_string()),
                 per_group,
             },
@@ -388,8 +387,10 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
     let labels = input.labels;
     let positives = labels.iter().filter(|&&y| y).count() as u64;
     let total = labels.len() as u64;
+    let groupings: Vec<(&[u32], usize)> = input.groupings.iter().map(|g| (g.codes, g.levels.len())).collect();
+    let keys = CaseKeys::new(labels, &groupings);
     let outcomes: Vec<ModelOutcome> =
-        input.models.par_iter().map(|(name, scores)| evaluate_model(name, scores, input, opts)).collect();
+        input.models.par_iter().map(|(name, scores)| evaluate_model(name, scores, input, &keys, opts)).collect();
 
     let mut comparisons = Vec::new();
     let mut warnings: Vec<String> = outcomes.iter().flat_map(|o| o.warnings.iter().cloned()).collect();

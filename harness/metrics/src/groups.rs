@@ -4,8 +4,8 @@
 //! the group-fairness disparities of fairlearn 0.15 (`MetricFrame`, `demographic_parity_difference`,
 //! `equalized_odds_difference`; Hardt, Price & Srebro 2016 for equalized odds).
 
-use crate::delong::{delong, delong_undefined_reason, AucCounts, DeLong};
-use crate::ranks::TieGroup;
+use crate::delong::{delong_undefined_reason, DeLong, DeLongSums};
+use crate::ranks::{CaseKeys, Ranked, TieGroup};
 
 /// Discrimination within one level of a grouping column.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,18 +21,79 @@ pub struct SubgroupAuc {
     pub reason: Option<String>,
 }
 
-/// Subgroup AUROC and DeLong CI from the level's tie table (see [`crate::Ranked::split_by_level`]).
-pub fn subgroup_auc(groups: &[TieGroup]) -> SubgroupAuc {
-    let counts = AucCounts::from_groups(groups);
-    let (m, n) = (counts.m, counts.n);
-    SubgroupAuc {
-        n: m + n,
-        positives: m,
-        negatives: n,
-        auroc: counts.auroc(),
-        delong: delong(groups),
-        reason: delong_undefined_reason(m, n),
+impl SubgroupAuc {
+    fn from_sums(sums: &DeLongSums) -> Self {
+        let counts = sums.counts();
+        let (m, n) = (counts.m, counts.n);
+        SubgroupAuc {
+            n: m + n,
+            positives: m,
+            negatives: n,
+            auroc: counts.auroc(),
+            delong: sums.delong(),
+            reason: delong_undefined_reason(m, n),
+        }
     }
+}
+
+/// Subgroup AUROC and DeLong CI from a level's own tie table.
+pub fn subgroup_auc(groups: &[TieGroup]) -> SubgroupAuc {
+    let (m, n) = crate::ranks::class_counts(groups);
+    let mut sums = DeLongSums::new(m, n);
+    for g in groups {
+        sums.push(g.pos, g.neg);
+    }
+    SubgroupAuc::from_sums(&sums)
+}
+
+/// AUROC and DeLong CI of every level of every grouping (`out[grouping][level]`) in one walk of
+/// the model's sorted cases (ranked with [`Ranked::with_keys`]): no per-level sort and no per-level tie table, each level's tie
+/// groups being streamed into its [`DeLongSums`] as they close.
+pub fn subgroup_aucs(ranked: &Ranked, keys: &CaseKeys) -> Vec<Vec<SubgroupAuc>> {
+    /// A level's sums and its open tie group: index of the global group, positives, negatives.
+    struct Level {
+        sums: DeLongSums,
+        group: usize,
+        pos: u64,
+        neg: u64,
+    }
+    let mut levels: Vec<Vec<Level>> = keys
+        .classes()
+        .iter()
+        .map(|g| g.iter().map(|&(m, n)| Level { sums: DeLongSums::new(m, n), group: usize::MAX, pos: 0, neg: 0 }).collect())
+        .collect();
+    let mut start = 0usize;
+    for (gi, g) in ranked.groups.iter().enumerate() {
+        let end = start + (g.pos + g.neg) as usize;
+        for (&key, &case) in ranked.keys[start..end].iter().zip(&ranked.order[start..end]) {
+            let positive = key & 1 == 1;
+            for (k, grouping) in levels.iter_mut().enumerate() {
+                let l = &mut grouping[keys.code(k, key, case) as usize];
+                if l.group != gi {
+                    if l.group != usize::MAX {
+                        l.sums.push(l.pos, l.neg);
+                    }
+                    (l.group, l.pos, l.neg) = (gi, 0, 0);
+                }
+                if positive { l.pos += 1 } else { l.neg += 1 }
+            }
+        }
+        start = end;
+    }
+    levels
+        .into_iter()
+        .map(|grouping| {
+            grouping
+                .into_iter()
+                .map(|mut l| {
+                    if l.group != usize::MAX {
+                        l.sums.push(l.pos, l.neg);
+                    }
+                    SubgroupAuc::from_sums(&l.sums)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Confusion counts of one level at a threshold; predicted positive iff score ≥ threshold.

@@ -3,8 +3,9 @@
 //!
 //! A [`Ranked`] holds the case indices in ascending score order and the table of distinct
 //! score values with the number of positives and negatives at each ([`TieGroup`]). Most
-//! statistics need only the tie table, so subgroup statistics reuse the global sort
-//! ([`Ranked::split_by_level`]) instead of sorting again.
+//! statistics need only the tie table, and subgroup statistics reuse the global sort
+//! ([`crate::groups::subgroup_aucs`]) instead of sorting again, reading the labels and level
+//! codes carried through the sort ([`CaseKeys`]).
 
 /// One distinct score value and how many positive and negative cases have exactly it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,6 +20,9 @@ pub struct TieGroup {
 pub struct Ranked {
     /// Case indices in ascending score order; ties keep the input order (the sort is stable).
     pub order: Vec<u32>,
+    /// Each case's key in the same order: bit 0 the label, then packed level codes
+    /// ([`CaseKeys`]); just the label for [`Ranked::new`].
+    pub keys: Vec<u32>,
     /// Distinct score values, ascending, with their class counts.
     pub groups: Vec<TieGroup>,
     /// Number of positive cases (label 1).
@@ -28,25 +32,44 @@ pub struct Ranked {
 }
 
 impl Ranked {
-    /// Sorts `scores` (finite, as validated by the reader) and groups ties. Uses an LSD radix
-    /// sort on the IEEE-754 bits (stable, O(N)), measurably faster than a comparison sort on
-    /// 10⁵–10⁶ scores. Scores compare by exact `f64` equality, so "0.5" and "5e-1" tie.
+    /// Sorts `scores` (finite and non-negative, as validated by the reader: probabilities) and
+    /// groups ties. Scores compare by exact `f64` equality, so "0.5" and "5e-1" tie.
     ///
     /// # Panics
     /// If `labels` and `scores` differ in length or there are more than `u32::MAX` cases.
     pub fn new(labels: &[bool], scores: &[f64]) -> Self {
         assert_eq!(labels.len(), scores.len(), "labels and scores must have the same length");
+        Self::sort(scores, |case| labels[case] as u32)
+    }
+
+    /// As [`Ranked::new`], carrying each case's [`CaseKeys`] key (label and packed level codes)
+    /// through the sort, so that [`Ranked::keys`] lists them in score order.
+    pub fn with_keys(scores: &[f64], keys: &CaseKeys) -> Self {
+        assert_eq!(keys.keys.len(), scores.len(), "keys and scores must have the same length");
+        Self::sort(scores, |case| keys.keys[case])
+    }
+
+    fn sort(scores: &[f64], key: impl Fn(usize) -> u32) -> Self {
         assert!(scores.len() <= u32::MAX as usize, "too many cases");
+        debug_assert!(scores.iter().all(|s| s.is_finite() && *s >= 0.0), "scores must be probabilities");
+        // For finite non-negative doubles the IEEE-754 bit patterns sort like the values, and
+        // (bits, index, key) triples sort ties by case index: a stable order from an unstable
+        // sort (measured faster here than an LSD radix sort). The key rides along for free in
+        // the padding of the 16-byte element, so later passes read labels and level codes
+        // sequentially instead of gathering them case by case.
         // -0.0 + 0.0 == +0.0, so both zeros share one key.
-        let mut keyed: Vec<(f64, u32)> =
-            scores.iter().enumerate().map(|(i, &s)| (s + 0.0, i as u32)).collect();
-        radsort::sort_by_key(&mut keyed, |p| p.0);
+        let mut keyed: Vec<(u64, u32, u32)> =
+            scores.iter().enumerate().map(|(i, &s)| ((s + 0.0).to_bits(), i as u32, key(i))).collect();
+        keyed.sort_unstable();
         let mut groups: Vec<TieGroup> = Vec::new();
         let mut order = Vec::with_capacity(keyed.len());
+        let mut keys = Vec::with_capacity(keyed.len());
         let (mut m, mut n) = (0u64, 0u64);
-        for &(value, case) in &keyed {
+        for &(bits, case, key) in &keyed {
+            let value = f64::from_bits(bits);
             order.push(case);
-            let positive = labels[case as usize];
+            keys.push(key);
+            let positive = key & 1 == 1;
             match groups.last_mut() {
                 Some(g) if g.value == value => {
                     if positive { g.pos += 1 } else { g.neg += 1 }
@@ -55,26 +78,74 @@ impl Ranked {
             }
             if positive { m += 1 } else { n += 1 }
         }
-        Ranked { order, groups, m, n }
+        Ranked { order, keys, groups, m, n }
+    }
+}
+
+/// Each case's label and level codes packed in one `u32` key — bit 0 the label, then each
+/// grouping's code in as many bits as its levels need — so that they ride through the sort
+/// ([`Ranked::with_keys`]). When the codes do not fit in 31 bits, the key holds the label only
+/// and [`CaseKeys::code`] reads the codes from a per-case table instead. Built once per
+/// evaluation and shared by every model.
+#[derive(Clone, Debug)]
+pub struct CaseKeys {
+    keys: Vec<u32>,
+    /// Per grouping: (shift, mask) of its code within the key, when packed.
+    layout: Vec<(u32, u32)>,
+    /// Row-major codes (case × grouping) when they do not fit in the key.
+    unpacked: Option<Vec<u32>>,
+    /// Per grouping, per level: (positives, negatives).
+    classes: Vec<Vec<(u64, u64)>>,
+}
+
+impl CaseKeys {
+    /// `groupings[k] = (codes, number of levels)`, with `codes[case] < levels`.
+    ///
+    /// # Panics
+    /// If a code vector's length differs from the labels'.
+    pub fn new(labels: &[bool], groupings: &[(&[u32], usize)]) -> Self {
+        for g in groupings {
+            assert_eq!(g.0.len(), labels.len(), "codes and labels must have the same length");
+        }
+        let mut layout = Vec::new();
+        let mut shift = 1u32;
+        for g in groupings {
+            let bits = usize::BITS - g.1.saturating_sub(1).leading_zeros();
+            layout.push((shift, if bits == 0 { 0 } else { ((1u64 << bits) - 1) as u32 }));
+            shift += bits;
+        }
+        let packed = shift <= 32;
+        let mut classes: Vec<Vec<(u64, u64)>> = groupings.iter().map(|g| vec![(0, 0); g.1]).collect();
+        let mut keys = Vec::with_capacity(labels.len());
+        let mut unpacked = (!packed).then(|| Vec::with_capacity(labels.len() * groupings.len()));
+        for (case, &y) in labels.iter().enumerate() {
+            let mut key = y as u32;
+            for ((g, c), &(shift, _)) in groupings.iter().zip(classes.iter_mut()).zip(&layout) {
+                let code = g.0[case];
+                let lc = &mut c[code as usize];
+                if y { lc.0 += 1 } else { lc.1 += 1 }
+                match unpacked.as_mut() {
+                    None => key |= code << shift,
+                    Some(u) => u.push(code),
+                }
+            }
+            keys.push(key);
+        }
+        CaseKeys { keys, layout, unpacked, classes }
     }
 
-    /// Tie tables of each level of a grouping column, from the already sorted order: one O(N)
-    /// pass instead of one sort per level. `codes[case]` is the case's level index, `< levels`.
-    pub fn split_by_level(&self, labels: &[bool], scores: &[f64], codes: &[u32], levels: usize) -> Vec<Vec<TieGroup>> {
-        let mut out: Vec<Vec<TieGroup>> = vec![Vec::new(); levels];
-        for &case in &self.order {
-            let case = case as usize;
-            let table = &mut out[codes[case] as usize];
-            let value = scores[case] + 0.0;
-            let positive = labels[case];
-            match table.last_mut() {
-                Some(g) if g.value == value => {
-                    if positive { g.pos += 1 } else { g.neg += 1 }
-                }
-                _ => table.push(TieGroup { value, pos: positive as u64, neg: !positive as u64 }),
-            }
+    /// Per grouping, per level: (positives, negatives).
+    pub fn classes(&self) -> &[Vec<(u64, u64)>] {
+        &self.classes
+    }
+
+    /// Level code in grouping `k` of the case with sorted `key` and index `case`.
+    #[inline]
+    pub fn code(&self, k: usize, key: u32, case: u32) -> u32 {
+        match &self.unpacked {
+            None => (key >> self.layout[k].0) & self.layout[k].1,
+            Some(u) => u[case as usize * self.layout.len() + k],
         }
-        out
     }
 }
 

@@ -57,23 +57,33 @@ pub fn sens_at_spec(groups: &[TieGroup], target: f64) -> Option<SensAtSpec> {
     if !(0.0..=1.0).contains(&target) {
         return None;
     }
-    let curve = roc_curve(groups);
-    if curve.is_empty() {
+    let (m, n) = crate::ranks::class_counts(groups);
+    if m == 0 || n == 0 {
         return None;
     }
-    // Specificity is non-decreasing along the curve and reaches 1 at the last point, so a
-    // point with specificity >= target always exists.
-    let j = curve.iter().position(|p| p.specificity >= target)?;
-    let step = curve[j].sensitivity;
-    if curve[j].specificity == target {
-        // The first exact point has the lowest threshold, hence the highest sensitivity.
-        return Some(SensAtSpec { interpolated: step, step });
+    let (mf, nf) = (m as f64, n as f64);
+    // Walk the curve (see `roc_curve`) without materialising it, keeping the previous point.
+    // Specificity is non-decreasing and reaches 1 at the last point, so the walk always stops.
+    let mut prev = (0.0f64, 1.0f64); // point 0: threshold −∞
+    if prev.0 >= target {
+        return Some(SensAtSpec { interpolated: prev.1, step: prev.1 });
     }
-    // j >= 1 here, since point 0 has specificity 0 <= target and is not an exact match.
-    let (a, b) = (curve[j - 1], curve[j]);
-    let prop = (target - b.specificity) / (a.specificity - b.specificity);
-    let interpolated = b.sensitivity + prop * (a.sensitivity - b.sensitivity);
-    Some(SensAtSpec { interpolated, step })
+    let (mut tn, mut fneg) = (0u64, 0u64);
+    for g in groups {
+        tn += g.neg;
+        fneg += g.pos;
+        let (sp, se) = (tn as f64 / nf, (m - fneg) as f64 / mf);
+        if sp >= target {
+            if sp == target {
+                // The first exact point has the lowest threshold, hence the highest sensitivity.
+                return Some(SensAtSpec { interpolated: se, step: se });
+            }
+            let prop = (target - sp) / (prev.0 - sp);
+            return Some(SensAtSpec { interpolated: se + prop * (prev.1 - se), step: se });
+        }
+        prev = (sp, se);
+    }
+    None
 }
 
 /// Average precision as scikit-learn defines it (`average_precision_score`):

@@ -5,6 +5,8 @@ use harness_metrics::bootstrap::{bootstrap_auroc, replicate_aurocs, replicate_dr
 use harness_metrics::calibration::{ece, recalibration};
 use harness_metrics::delong::{delong, paired_delong, placements, AucCounts};
 use harness_metrics::roc::{average_precision, sens_at_spec};
+use harness_metrics::groups::{subgroup_auc, subgroup_aucs};
+use harness_metrics::ranks::CaseKeys;
 use harness_metrics::Ranked;
 use proptest::prelude::*;
 
@@ -184,15 +186,29 @@ proptest! {
     }
 
     #[test]
-    fn split_by_level_equals_sorting_each_level((labels, scores, codes) in data()) {
+    fn streamed_subgroup_aucs_equal_sorting_each_level((labels, scores, codes) in data()) {
         let codes: Vec<u32> = codes.iter().map(|c| (c * 16.0) as u32 % 3).collect();
-        let r = Ranked::new(&labels, &scores);
-        let tables = r.split_by_level(&labels, &scores, &codes, 3);
-        for (level, table) in tables.iter().enumerate() {
-            let idx: Vec<usize> = (0..labels.len()).filter(|&i| codes[i] as usize == level).collect();
-            let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
-            let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
-            prop_assert_eq!(table, &Ranked::new(&l, &s).groups);
+        let other: Vec<u32> = codes.iter().map(|c| 1 - c % 2).collect();
+        let keys = CaseKeys::new(&labels, &[(&codes, 3), (&other, 2)]);
+        let r = Ranked::with_keys(&scores, &keys);
+        prop_assert_eq!(&r.groups, &Ranked::new(&labels, &scores).groups);
+        let all = subgroup_aucs(&r, &keys);
+        prop_assert_eq!(all.len(), 2);
+        for (grouping, subs) in [&codes, &other].into_iter().zip(&all) {
+            for (level, got) in subs.iter().enumerate() {
+                let idx: Vec<usize> = (0..labels.len()).filter(|&i| grouping[i] as usize == level).collect();
+                let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+                let s: Vec<f64> = idx.iter().map(|&i| scores[i]).collect();
+                let want = subgroup_auc(&Ranked::new(&l, &s).groups);
+                prop_assert_eq!(got, &want);
+                if let (Some(a), true) = (got.auroc, l.iter().any(|&y| y) && l.iter().any(|&y| !y)) {
+                    let (pos, neg) = split(&l, &s);
+                    prop_assert!((a - naive_auc(&pos, &neg)).abs() < 1e-14);
+                }
+                if let Some(d) = got.delong {
+                    prop_assert!((d.var - naive_delong_var(&l, &s)).abs() < 1e-14);
+                }
+            }
         }
     }
 
@@ -304,4 +320,21 @@ fn recalibration_reports_separation_instead_of_a_huge_slope() {
     let fit = recalibration(&Ranked::new(&labels, &scores).groups);
     assert_eq!(fit.n_used, 4);
     assert!(fit.mle_exists);
+}
+
+#[test]
+fn subgroups_are_the_same_when_level_codes_do_not_fit_in_the_sort_key() {
+    let labels: Vec<bool> = (0..500).map(|i| i % 4 == 0 || i % 7 == 0).collect();
+    let scores: Vec<f64> = (0..500).map(|i| ((i * 53 % 97) as f64) / 96.0).collect();
+    let a: Vec<u32> = (0..500).map(|i| (i % 5) as u32).collect();
+    let b: Vec<u32> = (0..500).map(|i| (i % 3) as u32).collect();
+    let small = CaseKeys::new(&labels, &[(&a, 5), (&b, 3)]);
+    // 2 × 20 bits of codes + the label bit do not fit in 32 bits: the unpacked path.
+    let big = CaseKeys::new(&labels, &[(&a, 1 << 20), (&b, 1 << 20)]);
+    let packed = subgroup_aucs(&Ranked::with_keys(&scores, &small), &small);
+    let unpacked = subgroup_aucs(&Ranked::with_keys(&scores, &big), &big);
+    assert_eq!(&packed[0][..], &unpacked[0][..5]);
+    assert_eq!(&packed[1][..], &unpacked[1][..3]);
+    assert!(unpacked[0][5..].iter().all(|s| s.n == 0 && s.auroc.is_none()));
+    assert!(packed[0].iter().all(|s| s.auroc.is_some()));
 }
