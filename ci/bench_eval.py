@@ -106,31 +106,41 @@ class HarnessError(Exception):
     pass
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_once(cmd, log_dir, tag, timeout):
-    """Run cmd; return (wall_s, peak_rss_bytes) for exactly this child."""
+    """Run cmd; return (wall_s, peak_rss_bytes) for exactly this child.
+
+    A child forked or vforked from this Python process (numpy and scikit-learn loaded) reports
+    this process's resident set in its ru_maxrss until it execs. So the peak RSS is taken from
+    GNU time (its own small child is the harness) when present, else from /proc's VmHWM of the
+    harness sampled until it exits (a lower bound), never from our own wait4.
+    """
     out_p = os.path.join(log_dir, tag + ".stdout")
     err_p = os.path.join(log_dir, tag + ".stderr")
+    rss_p = os.path.join(log_dir, tag + ".rss")
+    use_time = os.access(GNU_TIME, os.X_OK)
+    full = [GNU_TIME, "-f", "%M", "-o", rss_p] + cmd if use_time else cmd
+    hwm = 0
     with open(out_p, "wb") as fo, open(err_p, "wb") as fe:
-        # posix_spawn (vfork-like) rather than fork: a forked child starts with a copy of this
-        # Python process (numpy, scikit-learn loaded) and its ru_maxrss would count that.
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        actions = [(os.POSIX_SPAWN_DUP2, devnull, 0),
-                   (os.POSIX_SPAWN_DUP2, fo.fileno(), 1),
-                   (os.POSIX_SPAWN_DUP2, fe.fileno(), 2)]
-        exe = shutil.which(cmd[0]) or cmd[0]
         t0 = time.perf_counter()
-        pid = os.posix_spawn(exe, cmd, os.environ, file_actions=actions)
-        os.close(devnull)
-        killer = threading.Timer(timeout, lambda: os.kill(pid, 9))
-        killer.start()
+        proc = subprocess.Popen(full, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
         try:
-            _, status, ru = os.wait4(pid, 0)
-        finally:
-            killer.cancel()
+            while proc.poll() is None and not use_time:
+                try:
+                    with open("/proc/%d/status" % proc.pid) as f:
+                        for line in f:
+                            if line.startswith("VmHWM:"):
+                                hwm = max(hwm, int(line.split()[1]) * 1024)
+                except OSError:
+                    pass
+                time.sleep(0.002)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         wall = time.perf_counter() - t0
-
-    class proc:  # noqa: N801 - a tiny stand-in for the fields used below
-        returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         with open(err_p, "rb") as f:
             err = f.read().decode("utf-8", "replace")[-2000:]
@@ -138,8 +148,11 @@ def run_once(cmd, log_dir, tag, timeout):
                            % (proc.returncode,
                               "killed after %ss timeout" % timeout if proc.returncode == -9 else "error",
                               " ".join(cmd), err))
-    # Linux reports ru_maxrss in KiB, macOS in bytes.
-    rss = ru.ru_maxrss if sys.platform == "darwin" else ru.ru_maxrss * 1024
+    if use_time:
+        with open(rss_p) as f:
+            rss = int(f.read().split()[-1]) * 1024  # GNU time's %M is in KiB
+    else:
+        rss = hwm
     return wall, rss
 
 

@@ -50,7 +50,8 @@ impl Checker {
     }
     fn rel(&mut self, what: &str, got: &Value, want: &Value, tol: f64) {
         let (g, w) = (got.as_f64().unwrap_or(f64::NAN), want.as_f64().unwrap());
-        if !((g - w).abs() <= tol * g.abs().max(w.abs())) {
+        let close = (g - w).abs() <= tol * g.abs().max(w.abs());
+        if !close {
             self.bad.push(format!("{}: {what}: got {got} want {want} (rel tol {tol:e})", self.case));
         }
     }

@@ -1,5 +1,5 @@
 //! The project-shared malformed fixtures (copied from the shared fixture set),
-//! checked against `tests/fixtures/bad/EXPECTED.md`.
+//! checked against `harness/testdata/bad/EXPECTED.md`.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use harness_data::{DataError, EvalSpec, EvalTable, read_eval_csv};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/bad")
+        .join("../testdata/bad")
         .join(name)
 }
 

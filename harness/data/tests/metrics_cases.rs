@@ -7,7 +7,7 @@ use harness_data::{EvalSpec, EvalTable, read_eval_csv};
 
 fn read(name: &str) -> EvalTable {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/metrics")
+        .join("../testdata/metrics/cases")
         .join(name);
     let scores = vec!["score".to_string(), "score_b".to_string()];
     let groups = vec![

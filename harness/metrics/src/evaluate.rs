@@ -262,10 +262,8 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
     let e10 = ece(labels, scores, 10);
     let e15 = ece(labels, scores, 15);
     let cal = recalibration(&ranked.groups);
-    if let Err(reason) = &cal.fit {
-        if one_class.is_none() {
-            warnings.push(format!("{name}: calibration intercept/slope undefined: {reason}"));
-        }
+    if let (Err(reason), None) = (&cal.fit, &one_class) {
+        warnings.push(format!("{name}: calibration intercept/slope undefined: {reason}"));
     }
 
     let mut subgroups = IndexMap::new();

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 fn standard() -> &'static Normal {
     static N: OnceLock<Normal> = OnceLock::new();
-    N.get_or_init(|| Normal::standard())
+    N.get_or_init(Normal::standard)
 }
 
 /// Φ(x), the standard normal CDF.

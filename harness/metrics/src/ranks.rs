@@ -7,6 +7,8 @@
 //! ([`crate::groups::subgroup_aucs`]) instead of sorting again, reading the labels and level
 //! codes carried through the sort ([`CaseKeys`]).
 
+use rayon::slice::ParallelSliceMut;
+
 /// One distinct score value and how many positive and negative cases have exactly it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TieGroup {
@@ -60,7 +62,7 @@ impl Ranked {
         // -0.0 + 0.0 == +0.0, so both zeros share one key.
         let mut keyed: Vec<(u64, u32, u32)> =
             scores.iter().enumerate().map(|(i, &s)| ((s + 0.0).to_bits(), i as u32, key(i))).collect();
-        keyed.sort_unstable();
+        keyed.par_sort_unstable();
         let mut groups: Vec<TieGroup> = Vec::new();
         let mut order = Vec::with_capacity(keyed.len());
         let mut keys = Vec::with_capacity(keyed.len());

@@ -1,15 +1,12 @@
-//! Parse-speed check on a generated 200,000-row, 7-column table (~9 MB).
-//! Ignored by default (timing depends on the machine); run with
-//! `cargo test -p harness-data --release --test perf -- --ignored --nocapture`.
+//! Parse speed of a generated 200,000-row, 7-column table (~9 MB).
+//! Run: `cargo bench -p harness-data`.
 
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use harness_data::{parse_eval_csv, EvalSpec};
+use std::hint::black_box;
 use std::path::Path;
-use std::time::Instant;
 
-use harness_data::{EvalSpec, parse_eval_csv};
-
-#[test]
-#[ignore = "timing check; run explicitly in release"]
-fn parse_200k_rows() {
+fn parse(c: &mut Criterion) {
     let rows = 200_000usize;
     let mut csv = String::from("case_id,label,score,score_b,sex,age_band,site\n");
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -39,17 +36,14 @@ fn parse_200k_rows() {
         scores: &scores,
         groups: &groups,
     };
-    let mut best = f64::INFINITY;
-    for _ in 0..10 {
-        let t0 = Instant::now();
-        let table = parse_eval_csv(csv.as_bytes(), Path::new("gen.csv"), &spec).unwrap();
-        best = best.min(t0.elapsed().as_secs_f64());
-        assert_eq!(table.labels.len(), rows);
-        assert_eq!(table.groups[2].levels.len(), 12);
-    }
-    println!(
-        "{} bytes, {rows} rows: best of 10 = {:.1} ms",
-        csv.len(),
-        best * 1e3
-    );
+    let mut g = c.benchmark_group("parse_eval_csv");
+    g.sample_size(20);
+    g.throughput(Throughput::Bytes(csv.len() as u64));
+    g.bench_function("200k rows, 2 scores, 3 groups", |b| {
+        b.iter(|| parse_eval_csv(black_box(csv.as_bytes()), Path::new("gen.csv"), &spec).unwrap())
+    });
+    g.finish();
 }
+
+criterion_group!(benches, parse);
+criterion_main!(benches);
