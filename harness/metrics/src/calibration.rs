@@ -43,8 +43,8 @@ pub fn log_loss(labels: &[bool], scores: &[f64]) -> Option<LogLoss> {
     Some(LogLoss { value: sum / scores.len() as f64, n_clipped })
 }
 
-/// One bin of the ECE table.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// One bin of the ECE table (serialised as is in the `ece_*_bins` arrays of the report).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct EceBin {
     pub bin: usize,
     /// Lower edge b/B (inclusive).

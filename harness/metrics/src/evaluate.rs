@@ -112,8 +112,8 @@ pub struct ModelReport {
     pub log_loss_eps: f64,
     pub ece_10: Option<f64>,
     pub ece_15: Option<f64>,
-    pub ece_10_bins: Vec<EceBinReport>,
-    pub ece_15_bins: Vec<EceBinReport>,
+    pub ece_10_bins: Vec<EceBin>,
+    pub ece_15_bins: Vec<EceBin>,
     pub calibration_intercept: Option<f64>,
     pub calibration_slope: Option<f64>,
     pub calibration_mle_exists: bool,
@@ -134,22 +134,6 @@ pub struct BootstrapReport {
     pub ci95: [f64; 2],
     pub median: f64,
     pub method: &'static str,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct EceBinReport {
-    pub bin: usize,
-    pub lo: f64,
-    pub hi: f64,
-    pub n: usize,
-    pub mean_label: Option<f64>,
-    pub mean_score: Option<f64>,
-}
-
-impl From<EceBin> for EceBinReport {
-    fn from(b: EceBin) -> Self {
-        EceBinReport { bin: b.bin, lo: b.lo, hi: b.hi, n: b.n, mean_label: b.mean_label, mean_score: b.mean_score }
-    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -356,8 +340,8 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         log_loss_eps: LOG_LOSS_EPS,
         ece_10: e10.as_ref().map(|e| e.0),
         ece_15: e15.as_ref().map(|e| e.0),
-        ece_10_bins: e10.map(|e| e.1.into_iter().map(Into::into).collect()).unwrap_or_default(),
-        ece_15_bins: e15.map(|e| e.1.into_iter().map(Into::into).collect()).unwrap_or_default(),
+        ece_10_bins: e10.map(|e| e.1).unwrap_or_default(),
+        ece_15_bins: e15.map(|e| e.1).unwrap_or_default(),
         calibration_intercept: cal.fit.as_ref().ok().map(|f| f.intercept),
         calibration_slope: cal.fit.as_ref().ok().map(|f| f.slope),
         calibration_mle_exists: cal.mle_exists,
