@@ -122,6 +122,16 @@ impl DeLongSums {
         DeLongSums { m, n, neg_below: 0, pos_below: 0, twice_u: 0, sum_a2: 0, sum_b2: 0 }
     }
 
+    /// The sums of a whole tie table (ascending score order).
+    pub fn from_groups(groups: &[TieGroup]) -> Self {
+        let (m, n) = crate::ranks::class_counts(groups);
+        let mut sums = DeLongSums::new(m, n);
+        for g in groups {
+            sums.push(g.pos, g.neg);
+        }
+        sums
+    }
+
     /// Adds the next tie group (ascending score order) with `pos` positives and `neg` negatives.
     #[inline]
     pub fn push(&mut self, pos: u64, neg: u64) {
@@ -167,12 +177,7 @@ impl DeLongSums {
 /// the same V01 = (positives above + ½·positives tied)/m (see [`DeLongSums`]).
 /// `None` when m ≤ 1 or n ≤ 1.
 pub fn delong(groups: &[TieGroup]) -> Option<DeLong> {
-    let (m, n) = crate::ranks::class_counts(groups);
-    let mut sums = DeLongSums::new(m, n);
-    for g in groups {
-        sums.push(g.pos, g.neg);
-    }
-    sums.delong()
+    DeLongSums::from_groups(groups).delong()
 }
 
 /// Per-case DeLong placements of one model: `v[case]` is V10 for a positive case and V01 for a

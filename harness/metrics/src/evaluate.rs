@@ -7,7 +7,7 @@
 
 use crate::bootstrap::bootstrap_auroc;
 use crate::calibration::{brier, ece, log_loss, recalibration, EceBin, LOG_LOSS_EPS};
-use crate::delong::{delong, delong_undefined_reason, paired_delong, placements, AucCounts};
+use crate::delong::{delong_undefined_reason, paired_delong, placements, DeLongSums};
 use crate::groups::{disparities, level_counts, range_of, subgroup_aucs};
 use crate::ranks::{CaseKeys, Ranked};
 use crate::roc::{average_precision, sens_at_spec};
@@ -207,9 +207,11 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
     let (m, n) = (ranked.m, ranked.n);
     let one_class = (m == 0 || n == 0).then(|| crate::one_class_reason(m, n));
 
-    let counts = AucCounts::from_groups(&ranked.groups);
+    // One pass over the tie table gives both the Mann–Whitney counts and the DeLong sums.
+    let sums = DeLongSums::from_groups(&ranked.groups);
+    let counts = sums.counts();
     let auroc = counts.auroc();
-    let dl = delong(&ranked.groups);
+    let dl = sums.delong();
     if let Some(d) = dl.filter(|d| d.is_degenerate()) {
         warnings.push(format!(
             "{name}: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",

@@ -38,12 +38,7 @@ impl SubgroupAuc {
 
 /// Subgroup AUROC and DeLong CI from a level's own tie table.
 pub fn subgroup_auc(groups: &[TieGroup]) -> SubgroupAuc {
-    let (m, n) = crate::ranks::class_counts(groups);
-    let mut sums = DeLongSums::new(m, n);
-    for g in groups {
-        sums.push(g.pos, g.neg);
-    }
-    SubgroupAuc::from_sums(&sums)
+    SubgroupAuc::from_sums(&DeLongSums::from_groups(groups))
 }
 
 /// AUROC and DeLong CI of every level of every grouping (`out[grouping][level]`) in one walk of
