@@ -9,6 +9,7 @@ mod error;
 mod interner;
 mod numbers;
 mod records;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,563 @@
+//! The dataset registry (`datasets.toml`): which reference datasets exist, where
+//! their bytes live, and the hash that pins them.
+//!
+//! Results are only comparable on identical data, so every entry carries the
+//! sha256 of its bytes (or the md5 its publisher prints, as MedMNIST does), and
+//! [`Registry::check`] recomputes it before anything is evaluated.
+//!
+//! A *file* dataset is hashed as the file. A *folder* dataset (`image-folder`)
+//! is hashed as `sha256sum` would list it: the sha256 of the text made of one
+//! line `"<hex sha256>  <relative/path>\n"` per regular file under the folder,
+//! sorted bytewise by path — the same digest as
+//! `cd DIR && find . -type f | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum | sha256sum`,
+//! so anyone can check it with coreutils. Symbolic links inside a dataset folder
+//! are refused: they could point outside the registry's root.
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+/// A parsed, validated `datasets.toml`.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// The registry file.
+    pub file: PathBuf,
+    /// The folder every entry's `path` is relative to.
+    pub root: PathBuf,
+    /// Entries in file order.
+    pub entries: Vec<Dataset>,
+}
+
+/// The on-disk layout of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetFormat {
+    /// A folder of PNG/JPEG/DICOM images plus a labels CSV with per-case metadata.
+    ImageFolder,
+    /// The MedMNIST `.npz` layout (`test_images`, `test_labels`, …).
+    MedmnistNpz,
+    /// A CSV of labels, model scores and subgroup columns (what `harness eval` reads).
+    ScoresCsv,
+}
+
+impl fmt::Display for DatasetFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatasetFormat::ImageFolder => "image-folder",
+            DatasetFormat::MedmnistNpz => "medmnist-npz",
+            DatasetFormat::ScoresCsv => "scores-csv",
+        })
+    }
+}
+
+/// One `[datasets.NAME]` table, exactly as written (unknown keys are errors).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetEntry {
+    pub title: String,
+    pub format: DatasetFormat,
+    /// Relative to the registry root; no `..`, not absolute.
+    pub path: String,
+    /// `image-folder`: the labels CSV inside `path`.
+    pub labels: Option<String>,
+    /// `image-folder`: the case identifier column of the labels CSV.
+    pub id_column: Option<String>,
+    /// `image-folder`: the column holding each image's path, relative to `path`.
+    pub image_column: Option<String>,
+    /// The ground-truth column (or, for `medmnist-npz`, a name for the label).
+    pub label: String,
+    pub positive_class: String,
+    pub label_meaning: Option<String>,
+    /// `scores-csv`: the score columns.
+    pub scores: Option<Vec<String>>,
+    #[serde(default)]
+    pub subgroups: Vec<String>,
+    pub sha256: Option<String>,
+    pub md5: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub rows: Option<u64>,
+    pub image_size: Option<[u32; 2]>,
+    #[serde(default)]
+    pub synthetic: bool,
+    pub licence: String,
+    pub provenance: String,
+    pub citation: Option<String>,
+    /// `medmnist-npz`: which split is the reference set (`test`, `val`, `train`).
+    pub split: Option<String>,
+    /// The publisher's download address, for users with internet (never used by tests).
+    pub url: Option<String>,
+}
+
+/// A registry entry with its name and where it was declared.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    /// 1-based line of the entry's table in the registry file.
+    pub line: usize,
+    pub entry: DatasetEntry,
+}
+
+/// The digest that pins a dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "algorithm", content = "hex", rename_all = "lowercase")]
+pub enum Pin {
+    Sha256(String),
+    Md5(String),
+}
+
+impl Pin {
+    pub fn hex(&self) -> &str {
+        match self {
+            Pin::Sha256(h) | Pin::Md5(h) => h,
+        }
+    }
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Pin::Sha256(_) => "sha256",
+            Pin::Md5(_) => "md5",
+        }
+    }
+}
+
+impl fmt::Display for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm(), self.hex())
+    }
+}
+
+/// What [`Registry::check`] found on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum DatasetStatus {
+    /// The bytes are present and their digest matches the pin.
+    Verified { digest: String },
+    /// Nothing at the path (the user has not placed the file yet).
+    Missing { path: PathBuf },
+    /// Present, but the digest differs: results on these bytes are not comparable.
+    HashMismatch { path: PathBuf, expected: String, actual: String },
+    /// Present but unreadable, or a folder with a symbolic link in it.
+    Unreadable { path: PathBuf, reason: String },
+}
+
+impl DatasetStatus {
+    pub fn is_verified(&self) -> bool {
+        matches!(self, DatasetStatus::Verified { .. })
+    }
+}
+
+impl fmt::Display for DatasetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatasetStatus::Verified { .. } => write!(f, "present, verified"),
+            DatasetStatus::Missing { path } => write!(f, "missing ({})", path.display()),
+            DatasetStatus::HashMismatch { expected, actual, .. } => {
+                write!(f, "HASH MISMATCH (expected {expected}, found {actual})")
+            }
+            DatasetStatus::Unreadable { reason, .. } => write!(f, "unreadable: {reason}"),
+        }
+    }
+}
+
+/// A problem with the registry file itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{file}: cannot read: {source}")]
+    Io { file: PathBuf, source: std::io::Error },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid { file: PathBuf, line: usize, column: usize, message: String },
+    #[error("{file}: no dataset named '{name}' (known: {known})")]
+    Unknown { file: PathBuf, name: String, known: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryFile {
+    #[serde(default)]
+    datasets: indexmap_free::OrderedTables,
+}
+
+/// Keeps `[datasets.*]` tables in file order with their spans, without pulling
+/// in `toml`'s `preserve_order` feature for the whole workspace.
+mod indexmap_free {
+    use serde::de::{MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
+    use std::fmt;
+
+    #[derive(Default)]
+    pub struct OrderedTables(pub Vec<(String, toml::Spanned<super::DatasetEntry>)>);
+
+    impl<'de> Deserialize<'de> for OrderedTables {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = OrderedTables;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a table of dataset tables")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some((k, v)) = m.next_entry()? {
+                        out.push((k, v));
+                    }
+                    Ok(OrderedTables(out))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    (line, col)
+}
+
+impl Registry {
+    /// Reads and validates a registry. `root` overrides the data root (by
+    /// default the registry file's own folder).
+    pub fn load(file: &Path, root: Option<&Path>) -> Result<Registry, RegistryError> {
+        let text = fs::read_to_string(file)
+            .map_err(|source| RegistryError::Io { file: file.to_path_buf(), source })?;
+        let root = match root {
+            Some(r) => r.to_path_buf(),
+            None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        };
+        Self::parse(&text, file, &root)
+    }
+
+    /// Parses registry text; `file` is used in messages only.
+    pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Registry, RegistryError> {
+        let invalid = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            RegistryError::Invalid { file: file.to_path_buf(), line, column, message }
+        };
+        let parsed: RegistryFile = toml::from_str(text).map_err(|e| {
+            let start = e.span().map_or(0, |s| s.start);
+            invalid(start, e.message().trim_end().to_string())
+        })?;
+        let mut entries = Vec::with_capacity(parsed.datasets.0.len());
+        for (name, spanned) in parsed.datasets.0 {
+            let start = spanned.span().start;
+            let entry = spanned.into_inner();
+            validate(&name, &entry).map_err(|m| invalid(start, format!("dataset '{name}': {m}")))?;
+            let (line, _) = line_col(text, start);
+            entries.push(Dataset { name, line, entry });
+        }
+        Ok(Registry { file: file.to_path_buf(), root: root.to_path_buf(), entries })
+    }
+
+    /// The entry called `name`.
+    pub fn get(&self, name: &str) -> Result<&Dataset, RegistryError> {
+        self.entries.iter().find(|d| d.name == name).ok_or_else(|| RegistryError::Unknown {
+            file: self.file.clone(),
+            name: name.to_string(),
+            known: self.entries.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Where the dataset's bytes are expected.
+    pub fn location(&self, dataset: &Dataset) -> PathBuf {
+        self.root.join(&dataset.entry.path)
+    }
+
+    /// Recomputes the dataset's digest and compares it with its pin.
+    pub fn check(&self, dataset: &Dataset) -> DatasetStatus {
+        let path = self.location(dataset);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return DatasetStatus::Missing { path };
+            }
+            Err(e) => return DatasetStatus::Unreadable { path, reason: e.to_string() },
+        };
+        let pin = dataset.entry.pin();
+        let digest = if meta.is_dir() {
+            match &pin {
+                Pin::Sha256(_) => folder_sha256(&path),
+                Pin::Md5(_) => Err("a folder dataset must be pinned by sha256".to_string()),
+            }
+        } else {
+            match &pin {
+                Pin::Sha256(_) => file_sha256(&path).map_err(|e| e.to_string()),
+                Pin::Md5(_) => file_md5(&path).map_err(|e| e.to_string()),
+            }
+        };
+        match digest {
+            Ok(actual) if actual.eq_ignore_ascii_case(pin.hex()) => {
+                DatasetStatus::Verified { digest: format!("{}:{actual}", pin.algorithm()) }
+            }
+            Ok(actual) => DatasetStatus::HashMismatch {
+                path,
+                expected: pin.to_string(),
+                actual: format!("{}:{actual}", pin.algorithm()),
+            },
+            Err(reason) => DatasetStatus::Unreadable { path, reason },
+        }
+    }
+}
+
+impl DatasetEntry {
+    /// The digest this entry is pinned by (validation guarantees exactly one).
+    pub fn pin(&self) -> Pin {
+        match (&self.sha256, &self.md5) {
+            (Some(h), _) => Pin::Sha256(h.to_ascii_lowercase()),
+            (None, Some(h)) => Pin::Md5(h.to_ascii_lowercase()),
+            (None, None) => Pin::Sha256(String::new()),
+        }
+    }
+}
+
+fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
+    check_relative(&e.path).map_err(|m| format!("path '{}': {m}", e.path))?;
+    match (&e.sha256, &e.md5) {
+        (Some(h), None) => check_hex(h, 64, "sha256")?,
+        (None, Some(h)) => check_hex(h, 32, "md5")?,
+        (Some(_), Some(_)) => return Err("give either sha256 or md5, not both".into()),
+        (None, None) => return Err("missing sha256 (or md5): every dataset must be pinned".into()),
+    }
+    let need = |key: &str, v: &Option<String>| {
+        if v.as_deref().is_none_or(str::is_empty) {
+            Err(format!("format '{}' needs key '{key}'", e.format))
+        } else {
+            Ok(())
+        }
+    };
+    match e.format {
+        DatasetFormat::ImageFolder => {
+            need("labels", &e.labels)?;
+            need("id_column", &e.id_column)?;
+            need("image_column", &e.image_column)?;
+            if let Some(l) = &e.labels {
+                check_relative(l).map_err(|m| format!("labels '{l}': {m}"))?;
+            }
+        }
+        DatasetFormat::MedmnistNpz => {
+            need("split", &e.split)?;
+            if let Some(s) = &e.split
+                && !matches!(s.as_str(), "train" | "val" | "test")
+            {
+                return Err(format!("split '{s}' must be one of train, val, test"));
+            }
+        }
+        DatasetFormat::ScoresCsv => {
+            if e.scores.as_ref().is_none_or(Vec::is_empty) {
+                return Err("format 'scores-csv' needs key 'scores' (a non-empty list)".into());
+            }
+        }
+    }
+    if e.format == DatasetFormat::ImageFolder && e.md5.is_some() {
+        return Err("an image-folder dataset must be pinned by its folder sha256".into());
+    }
+    Ok(())
+}
+
+fn check_hex(h: &str, len: usize, what: &str) -> Result<(), String> {
+    if h.len() == len && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!("{what} '{h}' must be {len} hexadecimal digits"))
+    }
+}
+
+/// A registry or suite path must stay under its root: relative, with no `..`.
+pub fn check_relative(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("empty path".into());
+    }
+    let path = Path::new(p);
+    for c in path.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err("'..' is not allowed (paths stay under their root)".into()),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("absolute paths are not allowed (paths are relative to their root)".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+const CHUNK: usize = 1 << 20;
+
+fn digest_file<D: Digest>(path: &Path) -> std::io::Result<String> {
+    let mut f = fs::File::open(path)?;
+    let mut h = D::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Lower-case hex sha256 of a file, streamed.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    digest_file::<sha2::Sha256>(path)
+}
+
+/// Lower-case hex md5 of a file (only to match a publisher's published md5).
+pub fn file_md5(path: &Path) -> std::io::Result<String> {
+    digest_file::<md5::Md5>(path)
+}
+
+/// Lower-case hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The folder digest described in the module documentation.
+pub fn folder_sha256(dir: &Path) -> Result<String, String> {
+    let mut files = Vec::new();
+    collect_files(dir, dir, &mut files)?;
+    // Bytewise order of the '/'-joined relative path, as `LC_ALL=C sort` does.
+    files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut listing = String::with_capacity(files.len() * 100);
+    for (rel, abs) in &files {
+        let h = file_sha256(abs).map_err(|e| format!("{}: {e}", abs.display()))?;
+        listing.push_str(&h);
+        listing.push_str("  ");
+        listing.push_str(rel);
+        listing.push('\n');
+    }
+    Ok(sha256_hex(listing.as_bytes()))
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
+    let rd = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = ent.path();
+        let ty = ent.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+        if ty.is_symlink() {
+            return Err(format!("{}: symbolic links are not allowed in a dataset folder", path.display()));
+        } else if ty.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if ty.is_file() {
+            let rel = path.strip_prefix(root).map_err(|e| e.to_string())?;
+            let rel = rel
+                .to_str()
+                .ok_or_else(|| format!("{}: file name is not UTF-8", path.display()))?
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+# comment
+[datasets.one]
+title = "One"
+format = "scores-csv"
+path = "data/one.csv"
+sha256 = "9c97e54a15276803d3b4455489a16bca529044f4bffec6271d8501226dbafe91"
+label = "label"
+positive_class = "1"
+scores = ["s"]
+licence = "CC0"
+provenance = "test"
+
+[datasets.two]
+title = "Two"
+format = "medmnist-npz"
+path = "medmnist/x.npz"
+md5 = "0123456789abcdef0123456789ABCDEF"
+label = "label"
+positive_class = "1"
+split = "test"
+licence = "CC BY 4.0"
+provenance = "MedMNIST"
+"#;
+
+    fn parse(t: &str) -> Result<Registry, RegistryError> {
+        Registry::parse(t, Path::new("datasets.toml"), Path::new("/nonexistent-root"))
+    }
+
+    #[test]
+    fn parses_entries_in_order_with_lines_and_pins() {
+        let r = parse(GOOD).unwrap();
+        let names: Vec<_> = r.entries.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["one", "two"]);
+        assert_eq!(r.entries[0].line, 3);
+        assert_eq!(r.entries[1].line, 14);
+        assert_eq!(r.entries[1].entry.pin(), Pin::Md5("0123456789abcdef0123456789abcdef".into()));
+        assert!(matches!(r.check(&r.entries[1]), DatasetStatus::Missing { .. }));
+        assert!(matches!(r.get("three"), Err(RegistryError::Unknown { .. })));
+    }
+
+    fn err(t: &str) -> String {
+        parse(t).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let bad = GOOD.replace("split = \"test\"", "split = \"test\"\ncolour = \"red\"");
+        let e = err(&bad);
+        assert!(e.starts_with("datasets.toml:22:1:"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn rejects_escapes_bad_hashes_and_missing_format_keys() {
+        let e = err(&GOOD.replace("data/one.csv", "../secret.csv"));
+        assert!(e.contains("datasets.toml:3:") && e.contains("'..'"), "{e}");
+        let e = err(&GOOD.replace("data/one.csv", "/etc/passwd"));
+        assert!(e.contains("absolute"), "{e}");
+        let e = err(&GOOD.replace("9c97e54a", "zz97e54a"));
+        assert!(e.contains("64 hexadecimal"), "{e}");
+        let e = err(&GOOD.replace("split = \"test\"\n", ""));
+        assert!(e.contains("dataset 'two'") && e.contains("'split'"), "{e}");
+        let e = err(&GOOD.replace("scores = [\"s\"]\n", ""));
+        assert!(e.contains("'scores'"), "{e}");
+        let e = err(&GOOD.replace("format = \"scores-csv\"", "format = \"tiff-stack\""));
+        assert!(e.contains("datasets.toml:5:") && e.contains("tiff-stack"), "{e}");
+    }
+
+    #[test]
+    fn folder_hash_matches_sha256sum_listing_and_detects_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("images")).unwrap();
+        fs::write(dir.path().join("labels.csv"), b"a,b\n").unwrap();
+        fs::write(dir.path().join("images/B.png"), b"x").unwrap();
+        fs::write(dir.path().join("images/a.png"), b"y").unwrap();
+        // Bytewise order: "images/B.png" < "images/a.png" < "labels.csv".
+        let listing = format!(
+            "{}  images/B.png\n{}  images/a.png\n{}  labels.csv\n",
+            sha256_hex(b"x"),
+            sha256_hex(b"y"),
+            sha256_hex(b"a,b\n")
+        );
+        let want = sha256_hex(listing.as_bytes());
+        assert_eq!(folder_sha256(dir.path()).unwrap(), want);
+        fs::write(dir.path().join("images/a.png"), b"z").unwrap();
+        assert_ne!(folder_sha256(dir.path()).unwrap(), want);
+    }
+
+    #[test]
+    fn check_reports_verified_and_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("data")).unwrap();
+        fs::write(dir.path().join("data/one.csv"), b"label,s\n1,0.5\n").unwrap();
+        let good = sha256_hex(b"label,s\n1,0.5\n");
+        let text = GOOD.replace("9c97e54a15276803d3b4455489a16bca529044f4bffec6271d8501226dbafe91", &good);
+        let r = Registry::parse(&text, Path::new("datasets.toml"), dir.path()).unwrap();
+        assert!(r.check(&r.entries[0]).is_verified());
+        fs::write(dir.path().join("data/one.csv"), b"label,s\n1,0.6\n").unwrap();
+        assert!(matches!(r.check(&r.entries[0]), DatasetStatus::HashMismatch { .. }));
+    }
+}
