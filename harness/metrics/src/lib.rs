@@ -18,9 +18,11 @@ pub mod calibration;
 pub mod delong;
 pub mod evaluate;
 pub mod groups;
+pub mod multiple;
 pub mod normal;
 pub mod ranks;
 pub mod roc;
+pub mod roc_band;
 
 pub use evaluate::{evaluate, EvalInput, EvalOptions, EvalReport, Grouping};
 pub use ranks::{Ranked, TieGroup};
