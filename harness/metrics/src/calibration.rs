@@ -44,7 +44,7 @@ pub fn log_loss(labels: &[bool], scores: &[f64]) -> Option<LogLoss> {
 }
 
 /// One bin of the ECE table (serialised as is in the `ece_*_bins` arrays of the report).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EceBin {
     pub bin: usize,
     /// Lower edge b/B (inclusive).

@@ -13,7 +13,7 @@ use crate::ranks::{CaseKeys, Ranked};
 use crate::roc::{average_precision, sens_at_spec};
 use indexmap::IndexMap;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One grouping column: level names and each case's level index.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +33,7 @@ pub struct EvalInput<'a> {
 }
 
 /// Options of an evaluation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalOptions {
     /// Decision threshold for fairness: predicted positive iff score ≥ threshold.
     pub threshold: f64,
@@ -67,7 +67,7 @@ pub fn spec_key(target: f64) -> String {
 }
 
 /// The whole report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalReport {
     pub n: u64,
     pub positives: u64,
@@ -81,7 +81,7 @@ pub struct EvalReport {
 }
 
 /// Every statistic of one model (one score column).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelReport {
     pub auroc: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,16 +127,16 @@ pub struct ModelReport {
     pub fairness: IndexMap<String, FairnessReport>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BootstrapReport {
     pub n: usize,
     pub seed: u64,
     pub ci95: [f64; 2],
     pub median: f64,
-    pub method: &'static str,
+    pub method: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SubgroupReport {
     pub n: u64,
     pub positives: u64,
@@ -148,7 +148,7 @@ pub struct SubgroupReport {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FairnessReport {
     pub threshold: f64,
     pub demographic_parity_difference: Option<f64>,
@@ -163,7 +163,7 @@ pub struct FairnessReport {
     pub per_group: IndexMap<String, FairnessGroup>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FairnessGroup {
     pub n: u64,
     pub positives: u64,
@@ -177,7 +177,7 @@ pub struct FairnessGroup {
 }
 
 /// Paired DeLong comparison of two models.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Comparison {
     pub a: String,
     pub b: String,
@@ -188,7 +188,7 @@ pub struct Comparison {
     pub z: Option<f64>,
     pub p: Option<f64>,
     pub ci95_diff: Option<[f64; 2]>,
-    pub method: &'static str,
+    pub method: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -226,7 +226,7 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
             seed: b.seed,
             ci95: b.ci95,
             median: b.median,
-            method: "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)",
+            method: "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)".to_string(),
         })
     });
 
@@ -413,7 +413,7 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
                 z: test.and_then(|t| t.z),
                 p: test.and_then(|t| t.p),
                 ci95_diff: test.map(|t| t.ci95),
-                method,
+                method: method.to_string(),
                 reason,
             });
         }
