@@ -6,6 +6,7 @@
 
 mod csv_table;
 mod error;
+pub mod images;
 mod interner;
 mod numbers;
 mod records;
@@ -14,6 +15,10 @@ pub mod registry;
 use std::path::{Path, PathBuf};
 
 pub use error::DataError;
+pub use images::{
+    DicomInfo, Image, ImageError, ImageSource, NpzSplit, ReadLimits, Window, apply_window,
+    read_image, read_npz_split,
+};
 
 /// The level name given to an empty group field.
 ///
