@@ -1,1 +1,28 @@
-//! Suites, dataset registry checks and the tamper-evident evidence bundle: manifest, predictions, metrics, verification.
+//! Suites, dataset registry checks and the tamper-evident evidence bundle.
+//!
+//! A bundle is a folder: `predictions.csv` (per case, per candidate),
+//! `metrics.json` (the `harness eval` schema), `performance.json` (the
+//! `harness bench` schema), `agreement.json`, the report files, and
+//! `manifest.json` with the sha256 of all of them plus the hashes of the suite,
+//! models and dataset they came from. [`bundle`] writes one crash-safely,
+//! [`verify`] checks one, [`suite`] reads the declarative suite files.
+
+pub mod atomic;
+pub mod bundle;
+pub mod evaluation;
+pub mod manifest;
+pub mod predictions;
+pub mod signing;
+pub mod verify;
+
+pub use atomic::write_atomic;
+pub use bundle::{BundleError, BundleWriter};
+pub use evaluation::{EvalSettings, evaluate_csv, evaluate_table, metrics_json};
+pub use manifest::Manifest;
+pub use predictions::Predictions;
+pub use verify::{Verification, VerifyOptions, verify};
+
+/// The current time as RFC 3339 UTC, to the second.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

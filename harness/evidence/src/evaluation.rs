@@ -1,0 +1,68 @@
+//! The one path from a validated table of labels and scores to an
+//! [`EvalReport`]: used by `harness eval`, by `harness run` on a suite's
+//! predictions, and by `harness verify` when it recomputes a bundle's metrics —
+//! so the three can never disagree on how the statistics are called.
+
+use harness_data::{EvalSpec, EvalTable, read_eval_csv};
+use harness_metrics::{EvalOptions, EvalReport, Grouping, evaluate};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything needed to recompute `metrics.json` from `predictions.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSettings {
+    /// The label column of `predictions.csv`.
+    pub label: String,
+    /// One score column per candidate, in suite order.
+    pub scores: Vec<String>,
+    /// Subgroup columns.
+    pub groups: Vec<String>,
+    /// Decision threshold (predicted positive iff score ≥ threshold).
+    pub threshold: f64,
+    pub target_specificities: Vec<f64>,
+    /// Bootstrap replicates (0 = none).
+    pub bootstrap: usize,
+    pub seed: u64,
+}
+
+impl EvalSettings {
+    pub fn options(&self) -> EvalOptions {
+        EvalOptions {
+            threshold: self.threshold,
+            target_specificities: self.target_specificities.clone(),
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+        }
+    }
+}
+
+/// Evaluates every score column of `table`.
+pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> EvalReport {
+    let input = harness_metrics::EvalInput {
+        labels: &table.labels,
+        models: table.score_names.iter().map(String::as_str).zip(table.scores.iter().map(Vec::as_slice)).collect(),
+        groupings: table
+            .groups
+            .iter()
+            .map(|g| Grouping { name: &g.name, levels: &g.levels, codes: &g.codes })
+            .collect(),
+    };
+    evaluate(&input, opts)
+}
+
+/// Reads a predictions CSV and evaluates it as `settings` say.
+pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<EvalReport, harness_data::DataError> {
+    let spec = EvalSpec { label: &settings.label, scores: &settings.scores, groups: &settings.groups };
+    let table = read_eval_csv(path, &spec)?;
+    Ok(evaluate_table(&table, &settings.options()))
+}
+
+/// The canonical bytes of `metrics.json`: pretty JSON and a final newline.
+/// Deterministic: the report holds no time or machine information.
+pub fn metrics_json(report: &EvalReport) -> Vec<u8> {
+    // Serialising plain data with finite floats cannot fail.
+    let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}

@@ -1,0 +1,99 @@
+//! `manifest.json`: what a bundle is evidence *of* — the tool, the suite, the
+//! dataset and model hashes, the machine, the seeds, the times — and the sha256
+//! of every other file in the bundle. It is written last, so a bundle without a
+//! manifest is by construction incomplete.
+
+use crate::evaluation::EvalSettings;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The bundle format this code writes and reads.
+pub const FORMAT: &str = "harness-evidence/1";
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// The detached ed25519 signature of `manifest.json`, when signed.
+pub const SIGNATURE: &str = "manifest.sig";
+/// Present while a run is writing the bundle; removed only after the manifest is in place.
+pub const INCOMPLETE: &str = "INCOMPLETE";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    /// True only when every step of the run finished and every file was written.
+    pub complete: bool,
+    pub tool: ToolInfo,
+    pub suite: InputFile,
+    pub dataset: DatasetRecord,
+    pub candidates: Vec<CandidateRecord>,
+    /// How `metrics.json` is recomputed from `predictions.csv`.
+    pub evaluation: EvalSettings,
+    /// The primary backend whose predictions were evaluated.
+    pub primary_backend: String,
+    /// The machine the run was measured on (see `performance.json` for details).
+    pub machine: serde_json::Value,
+    /// Wall-clock times (UTC, RFC 3339). The only time-dependent part of the bundle
+    /// besides `performance.json`.
+    pub started_at: String,
+    pub finished_at: String,
+    /// sha256 of every other file in the bundle, by path relative to the bundle.
+    pub files: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub git_commit: Option<String>,
+}
+
+/// A file outside the bundle that the run read, pinned by its sha256.
+/// `path` is relative to the project root (the folder of `datasets.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub path: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    pub name: String,
+    pub title: String,
+    pub format: String,
+    pub path: String,
+    /// `sha256:<hex>` or `md5:<hex>`, as pinned in the registry and verified before the run.
+    pub digest: String,
+    pub cases: u64,
+    pub positives: u64,
+    pub synthetic: bool,
+    pub licence: String,
+    pub provenance: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citation: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRecord {
+    pub name: String,
+    pub model: InputFile,
+    /// One entry per backend the suite asked for.
+    pub backends: Vec<BackendRecord>,
+    /// "ok" or "failed".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackendRecord {
+    pub backend: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// "ok", "unavailable" or "failed".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

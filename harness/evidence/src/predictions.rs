@@ -1,0 +1,76 @@
+//! `predictions.csv`: one row per case — id, label, subgroup metadata, and one
+//! probability column per candidate (from its primary backend).
+//!
+//! Probabilities are written with Rust's shortest round-trip formatting, so
+//! reading the file back gives the exact `f64` values the metrics were
+//! computed from; `harness verify` relies on that.
+
+use serde::Serialize;
+
+/// The predictions of one run on one dataset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Predictions {
+    pub case_ids: Vec<String>,
+    pub labels: Vec<bool>,
+    /// (column name, one value per case).
+    pub groups: Vec<(String, Vec<String>)>,
+    /// (candidate name, one probability per case).
+    pub candidates: Vec<(String, Vec<f64>)>,
+}
+
+/// The column holding each case's identifier.
+pub const CASE_ID: &str = "case_id";
+/// The column holding each case's label.
+pub const LABEL: &str = "label";
+
+impl Predictions {
+    /// The CSV bytes (LF line ends, fields quoted only where needed).
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+        let mut header: Vec<&str> = vec![CASE_ID, LABEL];
+        header.extend(self.groups.iter().map(|(n, _)| n.as_str()));
+        header.extend(self.candidates.iter().map(|(n, _)| n.as_str()));
+        // Writing into a Vec cannot fail.
+        let _ = w.write_record(&header);
+        let mut row: Vec<String> = Vec::with_capacity(header.len());
+        for i in 0..self.case_ids.len() {
+            row.clear();
+            row.push(self.case_ids[i].clone());
+            row.push(if self.labels[i] { "1" } else { "0" }.to_string());
+            for (_, g) in &self.groups {
+                row.push(g[i].clone());
+            }
+            for (_, s) in &self.candidates {
+                row.push(format!("{}", s[i]));
+            }
+            let _ = w.write_record(&row);
+        }
+        w.into_inner().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_data::{EvalSpec, parse_eval_csv};
+    use std::path::Path;
+
+    #[test]
+    fn round_trips_exact_values_through_the_eval_reader() {
+        let p = Predictions {
+            case_ids: vec!["a".into(), "b,2".into(), "c".into()],
+            labels: vec![true, false, true],
+            groups: vec![("site".into(), vec!["A".into(), "".into(), "B \"x\"".into()])],
+            candidates: vec![("m".into(), vec![0.1, 1.0 / 3.0, 1e-300])],
+        };
+        let bytes = p.to_csv();
+        let scores = vec!["m".to_string()];
+        let groups = vec!["site".to_string()];
+        let spec = EvalSpec { label: LABEL, scores: &scores, groups: &groups };
+        let t = parse_eval_csv(&bytes, Path::new("predictions.csv"), &spec).unwrap();
+        assert_eq!(t.labels, p.labels);
+        assert_eq!(t.scores[0], p.candidates[0].1, "bit-exact round trip");
+        assert_eq!(t.groups[0].levels.len(), 3);
+        assert!(String::from_utf8(bytes).unwrap().starts_with("case_id,label,site,m\na,1,A,0.1\n\"b,2\""));
+    }
+}

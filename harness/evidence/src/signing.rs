@@ -1,0 +1,67 @@
+//! Optional ed25519 signatures of a bundle's manifest (RFC 8032, via
+//! `ed25519-dalek`), so a consortium can publish its public key and anyone can
+//! check that a bundle came from it unchanged. Keys are stored as hex text: the
+//! 32-byte secret seed, or the 32-byte public key.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {reason}")]
+    Bad { path: String, reason: String },
+}
+
+fn read_hex32(path: &Path, what: &str) -> Result<[u8; 32], KeyError> {
+    let bad = |reason: String| KeyError::Bad { path: path.display().to_string(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {what}: {e}")))?;
+    let bytes = hex::decode(text.trim()).map_err(|e| bad(format!("{what} is not hex: {e}")))?;
+    bytes.try_into().map_err(|b: Vec<u8>| bad(format!("{what} must be 32 bytes (64 hex digits), found {}", b.len())))
+}
+
+/// Reads a secret key (hex of the 32-byte seed).
+pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
+    Ok(SigningKey::from_bytes(&read_hex32(path, "secret key")?))
+}
+
+/// Reads a public key (hex of the 32-byte key).
+pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
+    let b = read_hex32(path, "public key")?;
+    VerifyingKey::from_bytes(&b)
+        .map_err(|e| KeyError::Bad { path: path.display().to_string(), reason: format!("invalid public key: {e}") })
+}
+
+/// A new key pair from the operating system's random source.
+pub fn generate() -> std::io::Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Hex text of the signature of `message`, with a final newline.
+pub fn sign(key: &SigningKey, message: &[u8]) -> String {
+    format!("{}\n", hex::encode(key.sign(message).to_bytes()))
+}
+
+/// Checks a hex signature (as written by [`sign`]) of `message`.
+pub fn check(key: &VerifyingKey, message: &[u8], signature_hex: &str) -> Result<(), String> {
+    let bytes = hex::decode(signature_hex.trim()).map_err(|e| format!("signature is not hex: {e}"))?;
+    let arr: [u8; 64] = bytes.try_into().map_err(|_| "signature must be 64 bytes".to_string())?;
+    key.verify(message, &Signature::from_bytes(&arr)).map_err(|_| "signature does not match the manifest and key".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_check_detects_any_change() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let sig = sign(&key, b"manifest");
+        assert!(check(&key.verifying_key(), b"manifest", &sig).is_ok());
+        assert!(check(&key.verifying_key(), b"manifesT", &sig).is_err());
+        let other = SigningKey::from_bytes(&[8u8; 32]);
+        assert!(check(&other.verifying_key(), b"manifest", &sig).is_err());
+        assert!(check(&key.verifying_key(), b"manifest", "zz").is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! `harness verify DIR`: is this bundle complete, unchanged, and are its
+//! metrics what its predictions give?
+//!
+//! Checks, each reported as a [`Finding`]:
+//! 1. no `INCOMPLETE` marker, a parseable `manifest.json` of a known format
+//!    with `complete: true`;
+//! 2. every file the manifest lists exists and has the recorded sha256, and no
+//!    file in the bundle is missing from the manifest;
+//! 3. `metrics.json` is byte-identical to the metrics recomputed from
+//!    `predictions.csv` with the manifest's settings (same code path as the run);
+//! 4. the suite, model and dataset files the manifest pins, where present under
+//!    the project root, still have their recorded hashes;
+//! 5. the ed25519 signature, when a public key is given.
+
+use crate::evaluation::{evaluate_csv, metrics_json};
+use crate::manifest::{FORMAT, INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
+use harness_data::registry::{check_relative, file_sha256, folder_sha256, sha256_hex};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// What was checked (a file name or a topic).
+    pub item: String,
+    /// "ok", "FAILED", or "not checked".
+    pub status: &'static str,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verification {
+    pub findings: Vec<Finding>,
+}
+
+impl Verification {
+    /// True when nothing failed.
+    pub fn passed(&self) -> bool {
+        self.findings.iter().all(|f| f.status != FAILED)
+    }
+    fn ok(&mut self, item: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding { item: item.into(), status: OK, detail: detail.into() });
+    }
+    fn fail(&mut self, item: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding { item: item.into(), status: FAILED, detail: detail.into() });
+    }
+    fn skip(&mut self, item: impl Into<String>, detail: impl Into<String>) {
+        self.findings.push(Finding { item: item.into(), status: NOT_CHECKED, detail: detail.into() });
+    }
+}
+
+pub const OK: &str = "ok";
+pub const FAILED: &str = "FAILED";
+pub const NOT_CHECKED: &str = "not checked";
+
+/// Options of [`verify`].
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// The project root the manifest's input paths are relative to; inputs are
+    /// re-hashed only where present there.
+    pub project_root: Option<PathBuf>,
+    /// Check the manifest's signature with this key (a missing signature fails).
+    pub public_key: Option<ed25519_dalek::VerifyingKey>,
+}
+
+/// Verifies the bundle in `dir`. Never panics on hostile bundles: every problem
+/// becomes a failed finding.
+pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
+    let mut v = Verification::default();
+    if dir.join(INCOMPLETE).exists() {
+        v.fail(INCOMPLETE, "the run that wrote this bundle did not finish (or was interrupted)");
+    }
+    let manifest_bytes = match std::fs::read(dir.join(MANIFEST)) {
+        Ok(b) => b,
+        Err(e) => {
+            v.fail(MANIFEST, format!("cannot read {}: {e}", dir.join(MANIFEST).display()));
+            return v;
+        }
+    };
+    let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            v.fail(MANIFEST, format!("not a valid manifest: {e}"));
+            return v;
+        }
+    };
+    if manifest.format != FORMAT {
+        v.fail(MANIFEST, format!("format '{}' is not '{FORMAT}'", manifest.format));
+        return v;
+    }
+    if manifest.complete {
+        v.ok(MANIFEST, format!("{} files listed, run finished {}", manifest.files.len(), manifest.finished_at));
+    } else {
+        v.fail(MANIFEST, "the manifest says the run is incomplete");
+    }
+
+    check_signature(dir, &manifest_bytes, opts, &mut v);
+    check_files(dir, &manifest, &mut v);
+    check_metrics(dir, &manifest, &mut v);
+    check_inputs(&manifest, opts, &mut v);
+    v
+}
+
+fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
+    let sig = std::fs::read_to_string(dir.join(SIGNATURE));
+    match (&opts.public_key, sig) {
+        (Some(key), Ok(sig)) => match crate::signing::check(key, manifest, &sig) {
+            Ok(()) => v.ok(SIGNATURE, "ed25519 signature matches the given public key"),
+            Err(e) => v.fail(SIGNATURE, e),
+        },
+        (Some(_), Err(_)) => v.fail(SIGNATURE, "a public key was given but the bundle is not signed"),
+        (None, Ok(_)) => v.skip(SIGNATURE, "signed; pass --public-key to check the signature"),
+        (None, Err(_)) => {}
+    }
+}
+
+fn check_files(dir: &Path, manifest: &Manifest, v: &mut Verification) {
+    for (name, want) in &manifest.files {
+        if let Err(e) = check_relative(name) {
+            v.fail(name, format!("unsafe file name in manifest: {e}"));
+            continue;
+        }
+        match file_sha256(&dir.join(name)) {
+            Ok(got) if &got == want => v.ok(name, "sha256 matches"),
+            Ok(got) => v.fail(name, format!("sha256 {got} differs from the manifest's {want}: the file was changed")),
+            Err(e) => v.fail(name, format!("listed in the manifest but cannot be read: {e}")),
+        }
+    }
+    let mut present = Vec::new();
+    list_files(dir, dir, &mut present);
+    for name in present {
+        if name != MANIFEST && name != SIGNATURE && name != INCOMPLETE && !manifest.files.contains_key(&name) {
+            v.fail(name, "present in the bundle but not listed in the manifest");
+        }
+    }
+}
+
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        let path = ent.path();
+        match ent.file_type() {
+            Ok(t) if t.is_dir() => list_files(root, &path, out),
+            Ok(_) => {
+                if let Ok(rel) = path.strip_prefix(root) {
+                    out.push(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Where a recomputed JSON value first differs from the stored one.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                let p = format!("{path}.{k}");
+                match y.get(k) {
+                    None => return Some(format!("{p} is missing from metrics.json")),
+                    Some(vb) => {
+                        if let Some(d) = first_difference(va, vb, &p) {
+                            return Some(d);
+                        }
+                    }
+                }
+            }
+            y.keys().find(|k| !x.contains_key(*k)).map(|k| format!("{path}.{k} is not a recomputed field"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (va, vb))| first_difference(va, vb, &format!("{path}[{i}]")))
+        }
+        _ if a == b => None,
+        _ => Some(format!("{path}: recomputed {a}, stored {b}")),
+    }
+}
+
+fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
+    const PRED: &str = "predictions.csv";
+    const METRICS: &str = "metrics.json";
+    if !manifest.files.contains_key(PRED) || !manifest.files.contains_key(METRICS) {
+        v.fail("metrics recomputation", "the manifest lists no predictions.csv or metrics.json");
+        return;
+    }
+    let recomputed = match evaluate_csv(&dir.join(PRED), &manifest.evaluation) {
+        Ok(r) => metrics_json(&r),
+        Err(e) => {
+            v.fail("metrics recomputation", format!("predictions.csv cannot be evaluated: {e}"));
+            return;
+        }
+    };
+    let stored = match std::fs::read(dir.join(METRICS)) {
+        Ok(b) => b,
+        Err(e) => {
+            v.fail("metrics recomputation", format!("metrics.json cannot be read: {e}"));
+            return;
+        }
+    };
+    if recomputed == stored {
+        v.ok(
+            "metrics recomputation",
+            format!("metrics.json equals the metrics recomputed from predictions.csv (sha256 {})", sha256_hex(&stored)),
+        );
+        return;
+    }
+    let detail = match (
+        serde_json::from_slice::<serde_json::Value>(&recomputed),
+        serde_json::from_slice::<serde_json::Value>(&stored),
+    ) {
+        (Ok(a), Ok(b)) => first_difference(&a, &b, "metrics")
+            .unwrap_or_else(|| "same values, different bytes (formatting changed)".into()),
+        (_, Err(e)) => format!("metrics.json is not valid JSON: {e}"),
+        (Err(e), _) => format!("internal: {e}"),
+    };
+    v.fail("metrics recomputation", format!("metrics.json differs from the recomputation: {detail}"));
+}
+
+fn check_inputs(manifest: &Manifest, opts: &VerifyOptions, v: &mut Verification) {
+    let Some(root) = &opts.project_root else {
+        v.skip("inputs", "no project root given: suite, model and dataset files not re-hashed");
+        return;
+    };
+    let mut inputs: Vec<(String, &str, String)> = vec![(
+        format!("suite {}", manifest.suite.path),
+        manifest.suite.path.as_str(),
+        format!("sha256:{}", manifest.suite.sha256),
+    )];
+    for c in &manifest.candidates {
+        inputs.push((format!("model {}", c.model.path), c.model.path.as_str(), format!("sha256:{}", c.model.sha256)));
+    }
+    inputs.push((format!("dataset {}", manifest.dataset.name), manifest.dataset.path.as_str(), manifest.dataset.digest.clone()));
+    for (item, rel, want) in inputs {
+        if check_relative(rel).is_err() {
+            v.fail(item, format!("unsafe path '{rel}' in manifest"));
+            continue;
+        }
+        let path = root.join(rel);
+        if !path.exists() {
+            v.skip(item, format!("{} not present here", path.display()));
+            continue;
+        }
+        let got = if path.is_dir() {
+            folder_sha256(&path).map(|h| format!("sha256:{h}"))
+        } else if want.starts_with("md5:") {
+            harness_data::registry::file_md5(&path).map(|h| format!("md5:{h}")).map_err(|e| e.to_string())
+        } else {
+            file_sha256(&path).map(|h| format!("sha256:{h}")).map_err(|e| e.to_string())
+        };
+        match got {
+            Ok(g) if g == want => v.ok(item, "hash matches"),
+            Ok(g) => v.fail(item, format!("{g} differs from the manifest's {want}")),
+            Err(e) => v.fail(item, e),
+        }
+    }
+}
