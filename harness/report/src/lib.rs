@@ -1,1 +1,102 @@
-//! Human reports of an evidence bundle: self-contained report.html and summary.md with SVG figures drawn by plotters.
+//! Human reports of an evidence bundle: self-contained report.html and summary.md with SVG
+//! figures drawn by plotters.
+//!
+//! The input ([`ReportInput`]) is plain data: the header (suite, data set, tool, machine), the
+//! candidates with their `harness_metrics` model reports and scores, the paired comparisons,
+//! cross-backend agreement and performance rows. From it the crate computes only what it
+//! draws — the ROC curve with its pointwise bootstrap band ([`harness_metrics::roc_band`]), the
+//! operating point, the Holm adjustment of the comparisons ([`harness_metrics::multiple`]) —
+//! and the plain-language sentences and "Limits of this evidence" that follow from the data.
+//!
+//! Not here: statistics (harness-metrics), reading or hashing files (harness-data, evidence),
+//! terminal tables (the CLI). The HTML has no script and fetches nothing; every string that
+//! comes from a user file is escaped.
+//!
+//! * [`render_html`] / [`render_markdown`]: pure, input to text.
+//! * [`write_report`]: writes `report.html`, `summary.md` and `figures/*.svg`, each atomically.
+
+pub mod figures;
+mod html;
+pub mod input;
+mod markdown;
+pub mod plot_data;
+pub mod text;
+mod view;
+
+pub use input::{
+    AgreementRow, Candidate, DatasetInfo, Evaluation, Header, LatencyMs, NotMeasured, PerformanceRow, ReportInput,
+    ReportOptions, Status, Suite, ToolInfo,
+};
+pub use view::Figure;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("invalid report input: {0}")]
+    Invalid(String),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub type Result<T, E = ReportError> = std::result::Result<T, E>;
+
+/// The report as one self-contained HTML page (inline CSS and SVG, no script, no network).
+pub fn render_html(input: &ReportInput) -> String {
+    html::html(&view::build(input))
+}
+
+/// The report as Markdown, with figure links to `figures/*.svg` (as written by [`write_report`]).
+pub fn render_markdown(input: &ReportInput) -> String {
+    markdown::markdown(&view::build(input))
+}
+
+/// Every figure of the report, in order (the SVG or why it could not be drawn).
+pub fn render_figures(input: &ReportInput) -> Vec<Figure> {
+    view::build(input).figures().cloned().collect()
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
+/// reader never sees a half-written file.
+fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let io = |source| ReportError::Io { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".report-").suffix(".tmp");
+    // A report is for reading: rw-r--r-- (less the umask), not the temporary file's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
+    tmp.write_all(contents).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Writes `dir/report.html`, `dir/summary.md` and `dir/figures/<id>.svg` (creating the folders),
+/// each atomically, and returns the paths written (figures first). The input is validated first
+/// ([`ReportInput::validate`]): scores that do not match the labels are an error, not a blank
+/// figure.
+pub fn write_report(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>> {
+    input.validate().map_err(ReportError::Invalid)?;
+    let v = view::build(input);
+    let figures_dir = dir.join("figures");
+    std::fs::create_dir_all(&figures_dir).map_err(|source| ReportError::Io { path: figures_dir.clone(), source })?;
+    let mut written = Vec::new();
+    for f in v.figures() {
+        if let Ok(svg) = &f.svg {
+            let path = figures_dir.join(f.file_name());
+            write_atomic(&path, svg.as_bytes())?;
+            written.push(path);
+        }
+    }
+    let md = dir.join("summary.md");
+    write_atomic(&md, markdown::markdown(&v).as_bytes())?;
+    written.push(md);
+    let html_path = dir.join("report.html");
+    write_atomic(&html_path, html::html(&v).as_bytes())?;
+    written.push(html_path);
+    Ok(written)
+}

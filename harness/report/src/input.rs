@@ -1,0 +1,254 @@
+//! What a report is made from: plain, serialisable structs that the evidence layer fills.
+//!
+//! Statistics come from `harness_metrics` as they are (the per-model [`ModelReport`] and the
+//! paired [`Comparison`]s of an [`EvalReport`]); the report only computes what is drawn (ROC
+//! band, operating point) and the Holm adjustment across comparisons.
+
+use harness_metrics::evaluate::{Comparison, EvalOptions, EvalReport, ModelReport};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Everything one report shows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReportInput {
+    pub header: Header,
+    /// Candidates in the order they are presented.
+    pub candidates: Vec<Candidate>,
+    /// Ground truth of the evaluation set, in the case order of every candidate's `scores`.
+    pub labels: Vec<bool>,
+    pub evaluation: Evaluation,
+    /// Cross-backend agreement of each candidate's scores.
+    #[serde(default)]
+    pub agreement: Vec<AgreementRow>,
+    /// Performance measurements, one row per backend × profile × scenario × batch × threads.
+    #[serde(default)]
+    pub performance: Vec<PerformanceRow>,
+    /// Profiles that the suite asked for but that were not measured.
+    #[serde(default)]
+    pub profiles_not_measured: Vec<NotMeasured>,
+    #[serde(default)]
+    pub options: ReportOptions,
+}
+
+/// Who ran what on which data, where and when.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Header {
+    pub suite: Suite,
+    pub dataset: DatasetInfo,
+    pub tool: ToolInfo,
+    /// Date (and time) of the run, as the caller wants it shown (e.g. RFC 3339).
+    pub date: String,
+    /// Machine description as ordered key/value pairs (CPU, memory, GPU, OS, …).
+    #[serde(default)]
+    pub machine: IndexMap<String, String>,
+    /// Profiles of the run (e.g. "cpu-1thread", "gpu").
+    #[serde(default)]
+    pub profiles: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Suite {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    /// Hex SHA-256 of the data set (file or folder hash, as the data layer defines it).
+    pub sha256: String,
+    pub licence: String,
+    /// Number of cases.
+    pub cases: u64,
+    /// Size on disk in bytes, when known.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// True for generated data: the report then carries a banner and a limit.
+    pub synthetic: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub version: String,
+    pub git_commit: String,
+}
+
+/// Outcome of a candidate, a backend or a measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    /// The backend or device is not available on this machine.
+    Unavailable,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Unavailable => "unavailable",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One model under evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Its name; also its model (score column) name in the [`EvalReport`].
+    pub name: String,
+    pub model_file: String,
+    /// Hex SHA-256 of the model file.
+    pub model_sha256: String,
+    /// Backends it ran on (the first one produced the evaluated scores).
+    #[serde(default)]
+    pub backends: Vec<String>,
+    pub status: Status,
+    /// Why it is not ok.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Its statistics; `None` when it failed.
+    #[serde(default)]
+    pub metrics: Option<ModelReport>,
+    /// Its score for each case, in the order of [`ReportInput::labels`]; empty when it failed.
+    #[serde(default)]
+    pub scores: Vec<f64>,
+}
+
+/// Evaluation-wide results of `harness_metrics::evaluate`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Decision threshold (suite operating point), target specificities, bootstrap settings.
+    pub options: EvalOptions,
+    /// Paired DeLong comparisons of every pair of evaluated candidates.
+    #[serde(default)]
+    pub comparisons: Vec<Comparison>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// How closely two backends' scores of one candidate agree.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgreementRow {
+    /// The candidate whose scores are compared (may be empty when there is one).
+    #[serde(default)]
+    pub candidate: String,
+    pub a: String,
+    pub b: String,
+    /// max over cases of |score_a − score_b|.
+    pub max_abs_diff: f64,
+    /// Cases whose decision at the threshold differs between the backends.
+    pub decision_disagreements: u64,
+    /// Cases compared.
+    pub n: u64,
+}
+
+/// Latency percentiles of one measurement, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// One performance measurement.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PerformanceRow {
+    /// The candidate measured (may be empty when there is one).
+    #[serde(default)]
+    pub candidate: String,
+    pub backend: String,
+    pub profile: String,
+    pub scenario: String,
+    pub batch_size: u32,
+    pub threads: u32,
+    #[serde(default)]
+    pub throughput_per_s: Option<f64>,
+    #[serde(default)]
+    pub latency_ms: Option<LatencyMs>,
+    /// Empirical CDF of latency: `[ms, fraction of queries ≤ ms]`, ascending.
+    #[serde(default)]
+    pub latency_cdf: Vec<[f64; 2]>,
+    pub status: Status,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A profile that was requested but not measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NotMeasured {
+    pub profile: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Settings of the report itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReportOptions {
+    /// Bootstrap replicates of the ROC band (pROC's default `boot.n` is 2000).
+    pub roc_band_replicates: usize,
+    pub roc_band_seed: u64,
+    /// The band is drawn at specificities 0, 1/steps, …, 1.
+    pub roc_band_steps: usize,
+    /// Backends disagree when their scores differ by more than this anywhere.
+    pub agreement_tolerance: f64,
+    /// Subgroups with fewer cases than this are listed as a limit.
+    pub small_subgroup_cases: u64,
+    /// Subgroups with fewer positives than this are listed as a limit.
+    pub small_subgroup_positives: u64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            roc_band_replicates: 2000,
+            roc_band_seed: 1,
+            roc_band_steps: 100,
+            agreement_tolerance: 1e-4,
+            small_subgroup_cases: 30,
+            small_subgroup_positives: 10,
+        }
+    }
+}
+
+impl ReportInput {
+    /// Fills the evaluation (options, comparisons, warnings) from `report`, and each candidate's
+    /// metrics from the model of the same name.
+    pub fn attach_eval(&mut self, report: &EvalReport) {
+        self.evaluation = Evaluation {
+            options: report.options.clone(),
+            comparisons: report.comparisons.clone(),
+            warnings: report.warnings.clone(),
+        };
+        for c in &mut self.candidates {
+            if let Some(m) = report.models.get(&c.name) {
+                c.metrics = Some(m.clone());
+            }
+        }
+    }
+
+    /// Checks what the figures need: every candidate with metrics has one finite score in
+    /// [0, 1] per label. Errors name the candidate, the case index and the value.
+    pub fn validate(&self) -> Result<(), String> {
+        for c in self.candidates.iter().filter(|c| c.metrics.is_some()) {
+            if c.scores.len() != self.labels.len() {
+                return Err(format!(
+                    "candidate {:?}: {} scores for {} labels (one score per case is needed)",
+                    c.name,
+                    c.scores.len(),
+                    self.labels.len()
+                ));
+            }
+            if let Some((i, s)) = c.scores.iter().enumerate().find(|(_, s)| !(0.0..=1.0).contains(*s)) {
+                return Err(format!("candidate {:?}: score of case {i} is {s}, not a probability in [0, 1]", c.name));
+            }
+        }
+        Ok(())
+    }
+}

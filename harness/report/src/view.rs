@@ -1,0 +1,228 @@
+//! The report computed once — figures, summary rows, comparisons, limits — and then written as
+//! HTML and Markdown, so the two say the same thing.
+
+use crate::figures;
+use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
+use crate::plot_data::{forest_rows, latency_plot_data, reliability_data, roc_plot_data, throughput_bars};
+use crate::text::{comparison_views, limits, num, slug, with_ci, ComparisonView, Limit};
+use harness_metrics::evaluate::spec_key;
+
+/// One figure: the file stem under `figures/`, its title and caption, and its SVG (or why it
+/// could not be drawn).
+#[derive(Clone, Debug)]
+pub struct Figure {
+    pub id: String,
+    pub title: String,
+    pub caption: String,
+    pub svg: Result<String, String>,
+}
+
+impl Figure {
+    pub fn file_name(&self) -> String {
+        format!("{}.svg", self.id)
+    }
+}
+
+/// One candidate's section.
+pub struct CandidateView<'a> {
+    pub candidate: &'a Candidate,
+    /// Anchor id in the HTML.
+    pub anchor: String,
+    /// ROC, reliability and forest figures (empty for a failed candidate).
+    pub figures: Vec<Figure>,
+}
+
+/// One line of the summary table (raw text).
+pub struct SummaryRow {
+    pub name: String,
+    pub status: String,
+    pub auroc: String,
+    pub sens_at_spec: String,
+    pub brier: String,
+    pub ece_10: String,
+    pub slope: String,
+    pub p99_ms: String,
+    pub throughput: String,
+}
+
+pub struct View<'a> {
+    pub input: &'a ReportInput,
+    pub candidates: Vec<CandidateView<'a>>,
+    pub summary: Vec<SummaryRow>,
+    /// Key of the first target specificity ("0.90").
+    pub spec_key: Option<String>,
+    pub comparisons: Vec<ComparisonView>,
+    pub holm_applied: bool,
+    /// Latency CDF and throughput figures (absent without measurements).
+    pub performance_figures: Vec<Figure>,
+    pub limits: Vec<Limit>,
+}
+
+impl View<'_> {
+    /// Every figure, in the order they appear.
+    pub fn figures(&self) -> impl Iterator<Item = &Figure> {
+        self.candidates.iter().flat_map(|c| c.figures.iter()).chain(self.performance_figures.iter())
+    }
+
+    /// Number of figures that were drawn (each is one inline `<svg>` in the HTML).
+    pub fn drawn_figures(&self) -> usize {
+        self.figures().filter(|f| f.svg.is_ok()).count()
+    }
+}
+
+/// Performance rows of a candidate: those naming it, or all unnamed rows when there is a single
+/// candidate.
+pub fn rows_of<'a>(input: &'a ReportInput, c: &Candidate) -> Vec<&'a PerformanceRow> {
+    let single = input.candidates.len() == 1;
+    input.performance.iter().filter(|r| r.candidate == c.name || (single && r.candidate.is_empty())).collect()
+}
+
+/// The p99 latency shown in the summary: from the first ok single-stream row (LoadGen's latency
+/// scenario) when there is one, else the first ok row with latencies; with its row's label.
+pub fn summary_latency(rows: &[&PerformanceRow]) -> Option<(f64, String)> {
+    let ok = || rows.iter().filter(|r| r.status == Status::Ok).filter_map(|r| r.latency_ms.map(|l| (l.p99, *r)));
+    ok()
+        .find(|(_, r)| r.scenario.to_ascii_lowercase().replace(['-', '_', ' '], "").contains("singlestream"))
+        .or_else(|| ok().next())
+        .filter(|(p99, _)| p99.is_finite())
+        .map(|(p99, r)| (p99, format!("{}, {}, {}", r.backend, r.profile, r.scenario)))
+}
+
+/// The highest throughput of the ok rows, with its row's label.
+pub fn summary_throughput(rows: &[&PerformanceRow]) -> Option<(f64, String)> {
+    rows.iter()
+        .filter(|r| r.status == Status::Ok)
+        .filter_map(|r| r.throughput_per_s.filter(|t| t.is_finite()).map(|t| (t, *r)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(t, r)| (t, format!("{}, {}, {}", r.backend, r.profile, r.scenario)))
+}
+
+pub fn build(input: &ReportInput) -> View<'_> {
+    let threshold = input.evaluation.options.threshold;
+    let spec = input.evaluation.options.target_specificities.first().map(|&t| spec_key(t));
+    let mut candidates = Vec::new();
+    let mut summary = Vec::new();
+    for (i, c) in input.candidates.iter().enumerate() {
+        let stem = format!("{}-{}", i + 1, slug(&c.name));
+        let mut figs = Vec::new();
+        if let Some(m) = &c.metrics {
+            let auroc_label = format!("ROC curve, AUROC {}", with_ci(m.auroc, m.auroc_ci95_delong));
+            let roc = roc_plot_data(&input.labels, &c.scores, threshold, &input.options);
+            let band_note = match &roc {
+                Ok(d) => match &d.band {
+                    Ok(_) => format!(
+                        "The shaded band is the pointwise 95% stratified bootstrap interval of sensitivity at each specificity (B = {}, seed {}; pROC ci.se).",
+                        input.options.roc_band_replicates, input.options.roc_band_seed
+                    ),
+                    Err(e) => format!("No bootstrap band: {e}."),
+                },
+                Err(_) => String::new(),
+            };
+            figs.push(Figure {
+                id: format!("roc-{stem}"),
+                title: format!("ROC curve of {}", c.name),
+                caption: format!(
+                    "Empirical ROC curve; AUROC with DeLong 95% CI in the legend. {band_note} The marker is the operating point at threshold {threshold} (score ≥ threshold is positive)."
+                ),
+                svg: roc.and_then(|d| figures::roc_svg(&c.name, &d, &auroc_label)),
+            });
+            let rel = reliability_data(m);
+            figs.push(Figure {
+                id: format!("reliability-{stem}"),
+                title: format!("Reliability diagram of {}", c.name),
+                caption: format!(
+                    "Mean predicted probability against observed frequency in each of the 10 equal-width bins; bars: cases per bin. {}.{}",
+                    figures::caption_line(&rel),
+                    rel.calibration_reason.as_ref().map(|r| format!(" Calibration fit: {r}.")).unwrap_or_default()
+                ),
+                svg: if rel.points.is_empty() {
+                    Err("no case to bin".to_string())
+                } else {
+                    figures::reliability_svg(&c.name, &rel)
+                },
+            });
+            let rows = forest_rows(m);
+            if !rows.is_empty() {
+                figs.push(Figure {
+                    id: format!("forest-{stem}"),
+                    title: format!("Subgroup AUROCs of {}", c.name),
+                    caption: "Subgroup AUROC with DeLong 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).".to_string(),
+                    svg: figures::forest_svg(&c.name, &rows, m.auroc),
+                });
+            }
+        }
+        let perf = rows_of(input, c);
+        let lat = summary_latency(&perf);
+        let thr = summary_throughput(&perf);
+        let status = match &c.reason {
+            Some(r) if c.status != Status::Ok => format!("{}: {r}", c.status.as_str()),
+            _ => c.status.as_str().to_string(),
+        };
+        let m = c.metrics.as_ref();
+        summary.push(SummaryRow {
+            name: c.name.clone(),
+            status,
+            auroc: m.map_or("n/a".into(), |m| with_ci(m.auroc, m.auroc_ci95_delong)),
+            sens_at_spec: m
+                .and_then(|m| spec.as_ref().and_then(|k| m.sens_at_spec.get(k).copied().flatten()))
+                .map_or("n/a".into(), |v| num(Some(v), 3)),
+            brier: num(m.and_then(|m| m.brier), 4),
+            ece_10: num(m.and_then(|m| m.ece_10), 4),
+            slope: num(m.and_then(|m| m.calibration_slope), 3),
+            p99_ms: lat.map_or("n/a".into(), |(v, _)| num(Some(v), 2)),
+            throughput: thr.map_or("n/a".into(), |(v, _)| num(Some(v), 1)),
+        });
+        candidates.push(CandidateView { candidate: c, anchor: format!("candidate-{stem}"), figures: figs });
+    }
+    let (comparisons, holm_applied) = comparison_views(&input.evaluation.comparisons);
+    let mut performance_figures = Vec::new();
+    if let Some(d) = latency_plot_data(&input.performance) {
+        performance_figures.push(Figure {
+            id: "latency-cdf".into(),
+            title: "Latency distribution".into(),
+            caption: format!(
+                "Empirical CDF of per-query latency for each measured backend × profile × scenario{}.",
+                if d.log_x { " (log-scaled time axis)" } else { "" }
+            ),
+            svg: figures::latency_svg(&d),
+        });
+    }
+    let bars = throughput_bars(&input.performance);
+    if !bars.is_empty() {
+        performance_figures.push(Figure {
+            id: "throughput".into(),
+            title: "Throughput".into(),
+            caption: "Queries per second of each measured backend × profile × scenario.".into(),
+            svg: figures::throughput_svg(&bars),
+        });
+    }
+    View {
+        input,
+        candidates,
+        summary,
+        spec_key: spec,
+        comparisons,
+        holm_applied,
+        performance_figures,
+        limits: limits(input),
+    }
+}
+
+/// The "Methods" paragraph: what each number is, with its reference.
+pub fn methods_items(v: &View) -> Vec<String> {
+    let o = &v.input.evaluation.options;
+    vec![
+        "AUROC as the Mann–Whitney statistic; its 95% CI and the paired comparisons by DeLong's method (DeLong, DeLong & Clarke-Pearson 1988), as R pROC.".to_string(),
+        format!(
+            "Sensitivity at specificity as pROC coords (linear interpolation between ROC points), with the conservative step value; decision threshold {} (score ≥ threshold is positive).",
+            o.threshold
+        ),
+        format!(
+            "ROC band: pointwise 95% stratified percentile bootstrap of sensitivity at specificities 0 to 1 (pROC ci.se; Carpenter & Bithell 2000), B = {}, seed {}.",
+            v.input.options.roc_band_replicates, v.input.options.roc_band_seed
+        ),
+        "Calibration: Brier score, log loss, ECE with 10 and 15 equal-width bins (Naeini et al. 2015), and the converged logistic recalibration slope and intercept (Van Calster et al. 2016).".to_string(),
+        "Fairness at the threshold: selection rate, TPR and FPR per group; demographic parity and equalized odds differences (Hardt, Price & Srebro 2016), as fairlearn.".to_string(),
+        "Multiple comparisons: Holm's step-down adjustment (Holm 1979) when more than two candidates are compared.".to_string(),
+    ]
+}

@@ -1,0 +1,232 @@
+//! The whole report of a synthetic evaluation (seeded data, `harness_metrics::evaluate`):
+//! figures, self-containment, sentences, Holm, limits, escaping, and the files written.
+
+mod common;
+
+use common::{synthetic_input, FAILED_NAME, MARKUP_NAME};
+use harness_metrics::multiple::holm;
+use harness_report::{render_figures, render_html, render_markdown, write_report, ReportError, ReportInput};
+
+const N: usize = 600;
+/// Small band for speed; the demo uses pROC's 2000.
+const B: usize = 300;
+
+/// Checks that every opened tag is closed in order (void HTML elements and `<…/>` excepted) and
+/// returns the tag names seen. Enough to catch a truncated or interleaved SVG/HTML.
+fn balanced(doc: &str) -> Result<Vec<String>, String> {
+    const VOID: [&str; 4] = ["meta", "br", "hr", "img"];
+    let mut stack: Vec<String> = Vec::new();
+    let mut seen = Vec::new();
+    let mut rest = doc;
+    while let Some(start) = rest.find('<') {
+        rest = &rest[start + 1..];
+        let end = rest.find('>').ok_or("unterminated tag")?;
+        let tag = &rest[..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') || tag.starts_with('?') {
+            continue;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack.pop().ok_or_else(|| format!("</{name}> closes nothing"))?;
+            if open != name.trim() {
+                return Err(format!("</{name}> closes <{open}>"));
+            }
+            continue;
+        }
+        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        if name.is_empty() {
+            return Err(format!("bad tag <{tag}>"));
+        }
+        seen.push(name.clone());
+        if !tag.ends_with('/') && !VOID.contains(&name.as_str()) {
+            stack.push(name);
+        }
+    }
+    if stack.is_empty() { Ok(seen) } else { Err(format!("unclosed: {stack:?}")) }
+}
+
+fn figure_count_meta(html: &str) -> usize {
+    let key = "<meta name=\"figure-count\" content=\"";
+    let start = html.find(key).expect("figure-count meta") + key.len();
+    html[start..].split('"').next().unwrap().parse().unwrap()
+}
+
+/// The text of the "Limits of this evidence" section.
+fn limits_section(html: &str) -> &str {
+    let start = html.find("id=\"limits\"").expect("limits section");
+    let end = html[start..].find("id=\"methods\"").unwrap() + start;
+    &html[start..end]
+}
+
+#[test]
+fn every_figure_is_inline_and_nothing_is_fetched() {
+    let input = synthetic_input(3, N, B);
+    let html = render_html(&input);
+    // 3 evaluated candidates × (ROC, reliability, forest) + latency CDF + throughput.
+    assert_eq!(html.matches("<svg").count(), 11);
+    assert_eq!(figure_count_meta(&html), 11);
+    assert_eq!(html.matches("</svg>").count(), 11);
+    for f in ["roc-1-vendor-a", "reliability-2-vendor-b", "forest-3-vendor-c-b-beta-b", "latency-cdf", "throughput"] {
+        assert!(html.contains(&format!("id=\"fig-{f}\"")), "{f}");
+    }
+    assert!(!html.to_ascii_lowercase().contains("<script"));
+    assert!(!html.contains("http://") && !html.contains("https://"), "a URL in the page");
+    assert!(!html.contains("src=") && !html.contains("@import") && !html.contains("url("));
+    assert!(html.contains("default-src 'none'"));
+    for text in [&html, &render_markdown(&input)] {
+        assert!(!text.contains("NaN") && !text.contains("inf "), "NaN or inf in the output");
+    }
+    balanced(&html).unwrap();
+}
+
+#[test]
+fn figures_are_well_formed_svg_without_nan() {
+    let input = synthetic_input(3, N, B);
+    let figures = render_figures(&input);
+    assert_eq!(figures.len(), 11);
+    for f in &figures {
+        let svg = f.svg.as_ref().unwrap_or_else(|e| panic!("{}: {e}", f.id));
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", f.id);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{}", f.id);
+        let tags = balanced(svg).unwrap_or_else(|e| panic!("{}: {e}", f.id));
+        assert!(tags.iter().any(|t| t == "text"), "{}: no text", f.id);
+    }
+    // The ROC figure has its band (a filled polygon), its curve and the operating point.
+    let roc = figures[0].svg.as_ref().unwrap();
+    assert!(roc.contains("<polygon") && roc.contains("<polyline") && roc.contains("<circle"));
+    assert!(roc.contains("pointwise 95% bootstrap band (B = 300)"));
+    assert!(roc.contains("sens 0.") && roc.contains("spec 0."));
+    // Forest: the one-class level is shown as n/a with its reason.
+    let forest = figures[2].svg.as_ref().unwrap();
+    assert!(forest.contains("site = E (n = 8, 0 pos.)") && forest.contains("n/a: only one class present"), "{forest}");
+}
+
+#[test]
+fn comparisons_read_in_plain_language_with_holm() {
+    let input = synthetic_input(3, N, B);
+    let cmp = &input.evaluation.comparisons;
+    assert_eq!(cmp.len(), 3);
+    // The data were built so that a vs b differ clearly and a vs c do not.
+    let p = |a: &str, b: &str| cmp.iter().find(|c| c.a == a && c.b.starts_with(b)).unwrap().p.unwrap();
+    assert!(p("vendor-a", "vendor-b") < 1e-4);
+    assert!(p("vendor-a", "vendor-c") > 0.2);
+    let html = render_html(&input);
+    assert!(html.contains("<th>Holm-adjusted p</th>"));
+    assert!(html.contains(
+        "vendor-a&#39;s AUROC is higher than vendor-b&#39;s by 0.162 (95% CI 0.132 to 0.192); the difference is statistically significant at the 5 % level (Holm-adjusted p &lt; 0.001)."
+    ));
+    let not_sig = "the difference is not statistically significant at the 5 % level (Holm-adjusted p = ";
+    let i = html.find(not_sig).expect("a non-significant pair");
+    assert!(html[..i].rfind("<li>").map(|s| html[s..i].contains("vendor-c &lt;b&gt;beta&lt;/b&gt;")).unwrap());
+    assert!(html[i..].split("</li>").next().unwrap().ends_with("the data cannot tell them apart."));
+    // The adjusted p-values shown are Holm's of the raw ones.
+    let raw: Vec<Option<f64>> = cmp.iter().map(|c| c.p).collect();
+    let adjusted = holm(&raw);
+    let ac = adjusted[1].unwrap();
+    // a vs c has the largest p: its multiplier is 1, and the other two are far smaller.
+    assert_eq!(ac, raw[1].unwrap().max(2.0 * raw[2].unwrap()).max(3.0 * raw[0].unwrap()));
+    let b_vs_c = adjusted[2].unwrap();
+    assert!(b_vs_c > raw[2].unwrap() && b_vs_c < 0.001, "{b_vs_c}");
+    assert!(html.contains(&format!("(Holm-adjusted p = {ac:.3})")), "{ac}");
+    let md = render_markdown(&input);
+    assert!(md.contains("| Holm-adjusted p |"));
+    assert!(md.contains(&format!("(Holm-adjusted p = {ac:.3}); the data cannot tell them apart.")));
+}
+
+#[test]
+fn two_candidates_get_no_holm_adjustment() {
+    let input = synthetic_input(2, N, B);
+    assert_eq!(input.evaluation.comparisons.len(), 1);
+    let html = render_html(&input);
+    assert!(!html.contains("Holm-adjusted p"));
+    assert!(html.contains("is statistically significant at the 5 % level (p &lt; 0.001)."));
+    assert_eq!(html.matches("<svg").count(), 2 * 3 + 2);
+}
+
+#[test]
+fn limits_come_from_the_data() {
+    let input = synthetic_input(3, N, B);
+    let html = render_html(&input);
+    let limits = limits_section(&html);
+    for expected in [
+        "The data set synthetic-cxr is synthetic",
+        &format!("Candidate {FAILED_NAME} failed: candle: unsupported operator NonMaxSuppression."),
+        "Subgroup site = D is small: 20 cases, 3 positives",
+        "Subgroup site = E has only one class (0 positives, 8 negatives)",
+        "vendor-a: subgroup site = D has AUROC 1.000 with a degenerate DeLong CI",
+        "Backends ort-cpu and tract disagree on vendor-b: max |score difference| = 2.4e-3 (tolerance 1e-4), 2 of 600 decisions differ",
+        "vendor-a · ort-cuda · gpu · offline · batch 32 · 1 threads was unavailable: no CUDA device on this machine.",
+        "Profile gpu-fp16 was requested but not measured: no GPU on this machine.",
+        "Warnings from the evaluation",
+    ] {
+        assert!(limits.contains(expected), "missing limit: {expected}\n{limits}");
+    }
+    // vendor-a's backends agree: not a limit.
+    assert!(!limits.contains("disagree on vendor-a"));
+    // Subgroups large enough are not listed.
+    assert!(!limits.contains("site = A"));
+    assert!(html.contains("<div class=\"banner\" role=\"alert\">SYNTHETIC DATA"));
+    let md = render_markdown(&input);
+    assert!(md.contains("**SYNTHETIC DATA.**") && md.contains("Subgroup site = D is small"));
+}
+
+#[test]
+fn user_strings_are_escaped() {
+    let input = synthetic_input(3, N, B);
+    let html = render_html(&input);
+    assert!(!html.contains(MARKUP_NAME), "raw markup from a model name");
+    assert!(html.contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"));
+    // In the figures too (plotters escapes SVG text).
+    let roc = &render_figures(&input)[6];
+    assert!(roc.svg.as_ref().unwrap().contains("ROC curve: vendor-c &lt;b&gt;beta&lt;/b&gt;"));
+    let md = render_markdown(&input);
+    assert!(!md.contains(MARKUP_NAME) && md.contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"));
+}
+
+#[test]
+fn input_round_trips_through_json() {
+    let input = synthetic_input(3, 200, 50);
+    let json = serde_json::to_string(&input).unwrap();
+    let back: ReportInput = serde_json::from_str(&json).unwrap();
+    assert_eq!(render_html(&back), render_html(&input));
+}
+
+#[test]
+fn write_report_writes_every_file_atomically() {
+    let input = synthetic_input(3, 300, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bundle/report");
+    let paths = write_report(&input, &out).unwrap();
+    assert_eq!(paths.len(), 11 + 2);
+    assert_eq!(paths.last().unwrap(), &out.join("report.html"));
+    assert!(paths.contains(&out.join("summary.md")));
+    for p in &paths {
+        assert!(std::fs::metadata(p).unwrap().len() > 0, "{}", p.display());
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "svg")) {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(md.contains(&format!("](figures/{name})")), "summary.md does not link {name}");
+        let svg = std::fs::read_to_string(p).unwrap();
+        assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""), "a standalone SVG needs its namespace");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".report-")).collect();
+    assert!(leftovers.is_empty());
+    // Written again over itself: same files.
+    assert_eq!(write_report(&input, &out).unwrap(), paths);
+}
+
+#[test]
+fn mismatched_scores_are_an_error_naming_the_candidate() {
+    let mut input = synthetic_input(2, 100, 20);
+    input.candidates[1].scores.pop();
+    let dir = tempfile::tempdir().unwrap();
+    match write_report(&input, dir.path()) {
+        Err(ReportError::Invalid(msg)) => assert!(msg.contains("vendor-b") && msg.contains("99 scores for 100 labels"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    // Rendering does not panic: the ROC figure says why it is missing.
+    let html = render_html(&input);
+    assert!(html.contains("not drawn: 99 scores for 100 labels"));
+    assert_eq!(html.matches("<svg").count(), figure_count_meta(&html));
+}
