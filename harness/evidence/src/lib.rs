@@ -9,10 +9,15 @@
 
 pub mod atomic;
 pub mod bundle;
+pub mod dataset;
 pub mod evaluation;
+pub mod gate;
+pub mod inference;
 pub mod manifest;
+pub mod perf;
 pub mod predictions;
 pub mod signing;
+pub mod suite;
 pub mod verify;
 
 pub use atomic::write_atomic;
@@ -20,6 +25,7 @@ pub use bundle::{BundleError, BundleWriter};
 pub use evaluation::{EvalSettings, evaluate_csv, evaluate_table, metrics_json};
 pub use manifest::Manifest;
 pub use predictions::Predictions;
+pub use suite::Suite;
 pub use verify::{Verification, VerifyOptions, verify};
 
 /// The current time as RFC 3339 UTC, to the second.

@@ -24,7 +24,7 @@ pub mod ranks;
 pub mod roc;
 pub mod roc_band;
 
-pub use evaluate::{evaluate, EvalInput, EvalOptions, EvalReport, Grouping};
+pub use evaluate::{evaluate, spec_key, Comparison, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping, ModelReport};
 pub use ranks::{Ranked, TieGroup};
 
 /// Formats a count-based "only one class" reason the same way everywhere.

@@ -1,0 +1,205 @@
+//! The CI gate: `--fail-under auroc=0.85 --fail-over ece_10=0.05` (and a
+//! suite's `[acceptance]`), checked against every candidate's metrics. A
+//! criterion whose value is undefined (null) fails: a gate must not pass on
+//! evidence that does not exist.
+//!
+//! Metric names are the `metrics.json` field names of one model: `auroc`,
+//! `average_precision`, `brier`, `log_loss`, `ece_10`, `ece_15`,
+//! `calibration_slope`, `calibration_intercept`, `calibration_in_the_large`;
+//! plus `auroc_ci_lower` / `auroc_ci_upper` (the DeLong 95 % CI bounds),
+//! `sens_at_spec_0.90` (sensitivity at a target specificity), and
+//! `demographic_parity_difference.COL`, `equalized_odds_difference.COL`,
+//! `auroc_gap.COL` for a grouping column COL.
+
+use harness_metrics::{EvalReport, ModelReport};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// Fails when the value is below the limit.
+    Under,
+    /// Fails when the value is above the limit.
+    Over,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Criterion {
+    pub metric: String,
+    pub direction: Direction,
+    pub limit: f64,
+}
+
+const SIMPLE: &[&str] = &[
+    "auroc",
+    "auroc_ci_lower",
+    "auroc_ci_upper",
+    "average_precision",
+    "brier",
+    "log_loss",
+    "ece_10",
+    "ece_15",
+    "calibration_slope",
+    "calibration_intercept",
+    "calibration_in_the_large",
+];
+const BY_GROUP: &[&str] = &["demographic_parity_difference", "equalized_odds_difference", "auroc_gap"];
+
+impl Criterion {
+    /// Checks the metric name; `limit` must be finite.
+    pub fn new(metric: &str, direction: Direction, limit: f64) -> Result<Criterion, String> {
+        if !limit.is_finite() {
+            return Err(format!("limit for '{metric}' must be a finite number, not {limit}"));
+        }
+        let known = SIMPLE.contains(&metric)
+            || metric.strip_prefix("sens_at_spec_").is_some_and(|s| s.parse::<f64>().is_ok_and(|t| (0.0..=1.0).contains(&t)))
+            || metric.split_once('.').is_some_and(|(m, col)| BY_GROUP.contains(&m) && !col.is_empty());
+        if !known {
+            return Err(format!(
+                "unknown metric '{metric}'; use one of {}, sens_at_spec_<SPEC> (e.g. sens_at_spec_0.90), or {}.<group column>",
+                SIMPLE.join(", "),
+                BY_GROUP.join(" / ")
+            ));
+        }
+        Ok(Criterion { metric: metric.to_string(), direction, limit })
+    }
+
+    /// Parses `metric=value` as given on the command line.
+    pub fn parse(arg: &str, direction: Direction) -> Result<Criterion, String> {
+        let (m, v) = arg.split_once('=').ok_or_else(|| format!("'{arg}': expected METRIC=VALUE, e.g. auroc=0.85"))?;
+        let v: f64 = v.trim().parse().map_err(|_| format!("'{arg}': '{v}' is not a number"))?;
+        Criterion::new(m.trim(), direction, v)
+    }
+
+    /// The value of this criterion's metric for one model, or why there is none.
+    pub fn value(&self, m: &ModelReport) -> Result<f64, String> {
+        let undefined = || format!("{} is undefined for this model", self.metric);
+        let v = match self.metric.as_str() {
+            "auroc" => m.auroc,
+            "auroc_ci_lower" => m.auroc_ci95_delong.map(|c| c[0]),
+            "auroc_ci_upper" => m.auroc_ci95_delong.map(|c| c[1]),
+            "average_precision" => m.average_precision,
+            "brier" => m.brier,
+            "log_loss" => m.log_loss,
+            "ece_10" => m.ece_10,
+            "ece_15" => m.ece_15,
+            "calibration_slope" => m.calibration_slope,
+            "calibration_intercept" => m.calibration_intercept,
+            "calibration_in_the_large" => m.calibration_in_the_large,
+            other => {
+                if let Some(spec) = other.strip_prefix("sens_at_spec_") {
+                    let t: f64 = spec.parse().map_err(|_| undefined())?;
+                    let key = harness_metrics::spec_key(t);
+                    match m.sens_at_spec.get(&key) {
+                        Some(v) => *v,
+                        None => return Err(format!("sensitivity at specificity {key} was not computed (add it to target specificities)")),
+                    }
+                } else {
+                    let (metric, col) = other.split_once('.').ok_or_else(undefined)?;
+                    let f = m.fairness.get(col).ok_or_else(|| format!("no grouping column '{col}' in the evaluation"))?;
+                    match metric {
+                        "demographic_parity_difference" => f.demographic_parity_difference,
+                        "equalized_odds_difference" => f.equalized_odds_difference,
+                        _ => f.auroc_gap,
+                    }
+                }
+            }
+        };
+        v.ok_or_else(undefined)
+    }
+}
+
+/// The outcome of one criterion for one candidate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GateResult {
+    pub candidate: String,
+    pub metric: String,
+    pub direction: Direction,
+    pub limit: f64,
+    pub value: Option<f64>,
+    pub passed: bool,
+    /// A sentence naming the failure, e.g. "vendor-b: ece_10 = 0.083 is above 0.05".
+    pub message: String,
+}
+
+/// Checks every criterion against every model of `report`.
+pub fn check(report: &EvalReport, criteria: &[Criterion]) -> Vec<GateResult> {
+    let mut out = Vec::new();
+    for (name, m) in &report.models {
+        for c in criteria {
+            let (value, passed, message) = match c.value(m) {
+                Ok(v) => {
+                    let passed = match c.direction {
+                        Direction::Under => v >= c.limit,
+                        Direction::Over => v <= c.limit,
+                    };
+                    let rel = match c.direction {
+                        Direction::Under => if passed { "is at least" } else { "is below" },
+                        Direction::Over => if passed { "is at most" } else { "is above" },
+                    };
+                    (Some(v), passed, format!("{name}: {} = {v:.4} {rel} {}", c.metric, c.limit))
+                }
+                Err(why) => (None, false, format!("{name}: {why}; the criterion cannot pass")),
+            };
+            out.push(GateResult {
+                candidate: name.clone(),
+                metric: c.metric.clone(),
+                direction: c.direction,
+                limit: c.limit,
+                value,
+                passed,
+                message,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_metrics::{EvalInput, EvalOptions, Grouping, evaluate};
+
+    fn report() -> EvalReport {
+        let labels = [true, true, false, false, true, false, false, false];
+        let good = [0.9, 0.8, 0.3, 0.2, 0.7, 0.1, 0.4, 0.35];
+        let bad = [0.4, 0.3, 0.6, 0.2, 0.5, 0.7, 0.4, 0.1];
+        let levels = vec!["A".to_string(), "B".to_string()];
+        let codes = [0u32, 1, 0, 1, 0, 1, 0, 1];
+        let input = EvalInput {
+            labels: &labels,
+            models: vec![("good", &good[..]), ("bad", &bad[..])],
+            groupings: vec![Grouping { name: "site", levels: &levels, codes: &codes }],
+        };
+        evaluate(&input, &EvalOptions::default())
+    }
+
+    #[test]
+    fn passes_and_fails_by_direction_with_named_messages() {
+        let r = report();
+        let c = [Criterion::parse("auroc=0.8", Direction::Under).unwrap()];
+        let res = check(&r, &c);
+        assert!(res[0].passed, "{res:?}");
+        assert!(!res[1].passed);
+        assert!(res[1].message.starts_with("bad: auroc = ") && res[1].message.contains("is below 0.8"), "{}", res[1].message);
+        let c = [Criterion::parse("brier=0.0", Direction::Over).unwrap()];
+        assert!(check(&r, &c).iter().all(|g| !g.passed));
+    }
+
+    #[test]
+    fn derived_names_resolve_and_unknown_names_are_refused() {
+        let r = report();
+        let m = &r.models["good"];
+        let lower = Criterion::parse("auroc_ci_lower=0", Direction::Under).unwrap().value(m).unwrap();
+        assert_eq!(lower, m.auroc_ci95_delong.unwrap()[0]);
+        let s = Criterion::parse("sens_at_spec_0.9=0", Direction::Under).unwrap().value(m).unwrap();
+        assert_eq!(Some(s), m.sens_at_spec["0.90"]);
+        let d = Criterion::parse("demographic_parity_difference.site=1", Direction::Over).unwrap();
+        assert_eq!(d.value(m).ok(), m.fairness["site"].demographic_parity_difference);
+        assert!(Criterion::parse("demographic_parity_difference.sex=1", Direction::Over).unwrap().value(m).is_err());
+        assert!(Criterion::parse("auc=0.8", Direction::Under).unwrap_err().contains("unknown metric 'auc'"));
+        assert!(Criterion::parse("auroc", Direction::Under).is_err());
+        assert!(Criterion::parse("auroc=high", Direction::Under).is_err());
+        assert!(Criterion::parse("auroc=NaN", Direction::Under).is_err());
+    }
+}
