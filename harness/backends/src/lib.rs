@@ -1,1 +1,365 @@
-//! Inference backends (tract, ONNX Runtime, candle) behind one trait, with preprocessing declared as data and cross-backend agreement.
+//! Inference backends (tract, ONNX Runtime, candle) behind one trait, with
+//! preprocessing declared as data and cross-backend agreement.
+//!
+//! - [`Preprocess`] and [`OutputSpec`] describe, as serde data, how images
+//!   become an input tensor ([`to_tensor`]) and how the model's raw output
+//!   becomes one probability per case ([`interpret`]). Every backend shares them.
+//! - [`Backend`] loads an ONNX file into a [`LoadedModel`] that runs a
+//!   [`Batch`]. [`backend`] / [`BackendKind`] pick an engine by name;
+//!   [`Backend::availability`] reports a missing engine as
+//!   `unavailable: <reason>` instead of failing.
+//! - [`agreement`] compares the per-case outputs of several backends.
+//!
+//! Engines: [`tract_backend`] (pure Rust, always available),
+//! [`ort_backend`] (ONNX Runtime loaded at run time from the Python wheel's
+//! shared library) and [`candle_backend`] (pure Rust; a subset of ONNX
+//! operators, checked at load).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod agreement;
+pub mod candle_backend;
+pub mod ort_backend;
+mod output;
+mod preprocess;
+pub mod tract_backend;
+
+pub use agreement::{Agreement, PairAgreement, agreement};
+pub use output::{OutputKind, OutputSpec, interpret};
+pub use preprocess::{ChannelOrder, Layout, Preprocess, ResizeFilter, to_tensor};
+
+/// A batch of model input: a dense `f32` tensor in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Dimensions, e.g. `[N, C, H, W]`.
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` values.
+    pub data: Vec<f32>,
+}
+
+impl Batch {
+    /// Number of cases (the first dimension; 0 for a scalar).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// True when the batch has no cases.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The first output of a model run, converted to `f32`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawOutput {
+    /// Dimensions as reported by the engine, e.g. `[N, 1]`.
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` values.
+    pub data: Vec<f32>,
+}
+
+/// Name and dimensions of a model's input, as declared in the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorInfo {
+    /// The graph input name.
+    pub name: String,
+    /// Dimensions; `None` for a symbolic/dynamic dimension such as the batch.
+    pub dims: Vec<Option<usize>>,
+}
+
+impl TensorInfo {
+    /// Checks a batch shape against the declared dimensions.
+    ///
+    /// # Errors
+    ///
+    /// A message naming both shapes if the rank or a fixed dimension differs.
+    pub fn check(&self, shape: &[usize]) -> Result<(), String> {
+        let fits = self.dims.len() == shape.len()
+            && self
+                .dims
+                .iter()
+                .zip(shape)
+                .all(|(d, &s)| d.is_none_or(|d| d == s));
+        if fits {
+            Ok(())
+        } else {
+            Err(format!(
+                "input '{}' expects shape {}, the batch has {shape:?}",
+                self.name,
+                self.dims_text()
+            ))
+        }
+    }
+
+    /// The dimensions as text, `?` for dynamic ones: `[?, 1, 16, 16]`.
+    #[must_use]
+    pub fn dims_text(&self) -> String {
+        let parts: Vec<String> = self
+            .dims
+            .iter()
+            .map(|d| d.map_or_else(|| "?".to_string(), |d| d.to_string()))
+            .collect();
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+/// Where a model runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The host CPU.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through CUDA (ONNX Runtime's CUDA execution provider only).
+    Cuda,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadOptions {
+    /// Threads for one inference call (at least 1). What this controls
+    /// differs per engine; see each backend module.
+    pub threads: usize,
+    /// Where to run.
+    pub device: Device,
+}
+
+impl Default for LoadOptions {
+    /// One thread on the CPU.
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            device: Device::Cpu,
+        }
+    }
+}
+
+/// Whether an engine can be used in this process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Availability {
+    /// Usable; `version` names the engine build, e.g. `onnxruntime 1.31.1`.
+    Available { version: String },
+    /// Not usable here, and why.
+    Unavailable { reason: String },
+}
+
+impl Availability {
+    /// True for [`Availability::Available`].
+    #[must_use]
+    pub fn is_available(&self) -> bool {
+        matches!(self, Self::Available { .. })
+    }
+}
+
+impl fmt::Display for Availability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Available { version } => write!(f, "available: {version}"),
+            Self::Unavailable { reason } => write!(f, "unavailable: {reason}"),
+        }
+    }
+}
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The engine (or the requested device) cannot be used in this process.
+    #[error("{backend} unavailable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// The model file could not be read, parsed or prepared.
+    #[error("{backend}: cannot load {path}: {reason}")]
+    Load {
+        backend: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    /// Inference failed (including a batch whose shape the model does not accept).
+    #[error("{backend}: inference failed for {path}: {reason}")]
+    Run {
+        backend: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    /// A [`Preprocess`] declaration or an image it cannot be applied to.
+    #[error("preprocessing: {0}")]
+    Preprocess(String),
+    /// Raw model output that cannot be turned into probabilities.
+    #[error("model output: {0}")]
+    Output(String),
+    /// Inputs to [`agreement`] that cannot be compared.
+    #[error("agreement: {0}")]
+    Agreement(String),
+    /// A backend name that is not one of `tract`, `ort`, `candle`.
+    #[error("unknown backend '{0}'; expected one of: tract, ort, candle")]
+    UnknownBackend(String),
+}
+
+/// An inference engine.
+pub trait Backend: Send + Sync {
+    /// The registry name: `tract`, `ort` or `candle`.
+    fn name(&self) -> &'static str;
+
+    /// The engine and its version, e.g. `tract-onnx 0.23.9`, or why it is unavailable.
+    fn version(&self) -> String {
+        match self.availability() {
+            Availability::Available { version } => version,
+            Availability::Unavailable { reason } => format!("unavailable: {reason}"),
+        }
+    }
+
+    /// Whether the engine can be used in this process. Never panics.
+    fn availability(&self) -> Availability;
+
+    /// Loads an ONNX model.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError::Unavailable`] for a missing engine or device,
+    /// [`BackendError::Load`] for a file the engine cannot read or run.
+    fn load(
+        &self,
+        model_path: &Path,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, BackendError>;
+}
+
+/// A model ready to run. Runs may be repeated with batches of any size the
+/// model accepts; the engine's per-shape preparation is cached.
+pub trait LoadedModel: Send {
+    /// The model's (single) input as declared in the file.
+    fn input(&self) -> &TensorInfo;
+
+    /// Runs one batch and returns the model's first output.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError::Run`] if the batch does not fit the input or the engine fails.
+    fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError>;
+}
+
+/// The engines this crate knows, by their command-line and JSON names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// tract-onnx: pure Rust, always available.
+    Tract,
+    /// ONNX Runtime through the `ort` crate, loaded at run time.
+    Ort,
+    /// candle-onnx: pure Rust, a subset of operators.
+    Candle,
+}
+
+impl BackendKind {
+    /// All kinds, in a fixed order.
+    pub const ALL: [BackendKind; 3] = [Self::Tract, Self::Ort, Self::Candle];
+
+    /// The registry name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tract => "tract",
+            Self::Ort => "ort",
+            Self::Candle => "candle",
+        }
+    }
+
+    /// A backend of this kind with default settings (for `ort`: the library
+    /// found by [`ort_backend::locate_library`]).
+    #[must_use]
+    pub fn backend(self) -> Box<dyn Backend> {
+        match self {
+            Self::Tract => Box::new(tract_backend::TractBackend),
+            Self::Ort => Box::new(ort_backend::OrtBackend::default()),
+            Self::Candle => Box::new(candle_backend::CandleBackend),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = BackendError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| BackendError::UnknownBackend(s.to_string()))
+    }
+}
+
+/// The backend registered under `name` (`tract`, `ort` or `candle`).
+///
+/// # Errors
+///
+/// [`BackendError::UnknownBackend`] for any other name.
+pub fn backend(name: &str) -> Result<Box<dyn Backend>, BackendError> {
+    name.parse::<BackendKind>().map(BackendKind::backend)
+}
+
+/// Runs `f`, turning a panic inside a pure-Rust engine (which can happen on
+/// malformed models) into an error message instead of unwinding into the caller.
+pub(crate) fn catch_engine_panic<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".to_string());
+            Err(format!("the engine panicked: {msg}"))
+        }
+    }
+}
+
+/// Checks the batch's data length against its shape.
+pub(crate) fn check_batch(batch: &Batch) -> Result<(), String> {
+    let expected = batch
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    if expected != Some(batch.data.len()) {
+        return Err(format!(
+            "batch shape {:?} does not match its {} values",
+            batch.shape,
+            batch.data.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Builds an `n`-thread rayon pool for an engine that parallelises with rayon.
+pub(crate) fn thread_pool(threads: usize) -> Result<std::sync::Arc<rayon::ThreadPool>, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("harness-infer-{i}"))
+        .build()
+        .map(std::sync::Arc::new)
+        .map_err(|e| format!("cannot start {threads} inference threads: {e}"))
+}

@@ -1,0 +1,236 @@
+//! Turning a model's raw output into one probability per case.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{BackendError, RawOutput};
+
+/// What the model's first output holds, per case, and which column is the
+/// positive class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// How to read the values.
+    pub kind: OutputKind,
+    /// Column of the positive class in an `[N, K]` output (0 for `[N]` or `[N, 1]`).
+    pub positive_index: usize,
+}
+
+/// How raw output values map to a probability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// Already a probability in `[0, 1]` (e.g. after a Sigmoid or Softmax node).
+    Probability,
+    /// A logit: `p = 1 / (1 + exp(-x))`.
+    Logit,
+    /// Logits over `K >= 2` classes: `p = exp(x_pos) / sum_j exp(x_j)`.
+    Softmax,
+}
+
+/// One probability per case from a raw output of shape `[N]` or `[N, K]`.
+///
+/// Nothing is clamped or dropped: a non-finite value anywhere in the output,
+/// or a `probability` output outside `[0, 1]`, is an error naming the case.
+///
+/// # Errors
+///
+/// [`BackendError::Output`] for a wrong shape, `positive_index >= K`,
+/// `softmax` with `K < 2`, a NaN/infinite value, or a probability outside `[0, 1]`.
+pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, BackendError> {
+    let err = |m: String| Err(BackendError::Output(m));
+    let (n, k) = match raw.shape.as_slice() {
+        &[n] => (n, 1),
+        &[n, k] => (n, k),
+        other => return err(format!("shape {other:?}; expected [N] or [N, K]")),
+    };
+    if n.checked_mul(k) != Some(raw.data.len()) {
+        return err(format!(
+            "shape {:?} does not match its {} values",
+            raw.shape,
+            raw.data.len()
+        ));
+    }
+    if spec.positive_index >= k {
+        return err(format!(
+            "positive_index {} is out of range for {k} output column(s)",
+            spec.positive_index
+        ));
+    }
+    if spec.kind == OutputKind::Softmax && k < 2 {
+        return err(format!(
+            "softmax needs at least 2 output columns, the output has {k}"
+        ));
+    }
+    if let Some(i) = raw.data.iter().position(|v| !v.is_finite()) {
+        return err(format!(
+            "case {} column {}: value {} is not finite",
+            i / k,
+            i % k,
+            raw.data[i]
+        ));
+    }
+    raw.data
+        .chunks_exact(k.max(1))
+        .enumerate()
+        .map(|(case, row)| {
+            let x = f64::from(row[spec.positive_index]);
+            match spec.kind {
+                OutputKind::Probability => {
+                    if (0.0..=1.0).contains(&x) {
+                        Ok(x)
+                    } else {
+                        Err(BackendError::Output(format!(
+                            "case {case}: probability {x} is outside [0, 1]; is the output a logit?"
+                        )))
+                    }
+                }
+                OutputKind::Logit => Ok(sigmoid(x)),
+                OutputKind::Softmax => {
+                    let max = row
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let sum: f64 = row.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+                    Ok((x - max).exp() / sum)
+                }
+            }
+        })
+        .collect()
+}
+
+/// The logistic function, evaluated without overflow for large `|x|`.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(shape: &[usize], data: &[f32]) -> RawOutput {
+        RawOutput {
+            shape: shape.to_vec(),
+            data: data.to_vec(),
+        }
+    }
+
+    fn spec(kind: OutputKind, positive_index: usize) -> OutputSpec {
+        OutputSpec {
+            kind,
+            positive_index,
+        }
+    }
+
+    #[test]
+    fn probability_column() {
+        let out = interpret(
+            &spec(OutputKind::Probability, 1),
+            &raw(&[2, 2], &[0.9, 0.1, 0.25, 0.75]),
+        )
+        .unwrap();
+        assert_eq!(out, vec![f64::from(0.1f32), 0.75]);
+        let flat = interpret(
+            &spec(OutputKind::Probability, 0),
+            &raw(&[3], &[0.0, 0.5, 1.0]),
+        )
+        .unwrap();
+        assert_eq!(flat, vec![0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn logit_is_the_logistic_function() {
+        let out = interpret(
+            &spec(OutputKind::Logit, 0),
+            &raw(&[3, 1], &[0.0, 2.0, -800.0]),
+        )
+        .unwrap();
+        assert_eq!(out[0], 0.5);
+        assert!((out[1] - 1.0 / (1.0 + (-2.0f64).exp())).abs() < 1e-15);
+        assert!(
+            out[2] >= 0.0 && out[2] < 1e-300,
+            "no NaN from overflow: {}",
+            out[2]
+        );
+    }
+
+    #[test]
+    fn softmax_by_hand() {
+        // exp(ln 3) / (exp(0) + exp(ln 3)) = 3 / 4
+        let l3 = 3f32.ln();
+        let out = interpret(
+            &spec(OutputKind::Softmax, 1),
+            &raw(&[2, 2], &[0.0, l3, 1000.0, 1000.0]),
+        )
+        .unwrap();
+        assert!((out[0] - 0.75).abs() < 1e-6, "{out:?}");
+        assert!(
+            (out[1] - 0.5).abs() < 1e-12,
+            "large logits stay finite: {out:?}"
+        );
+    }
+
+    #[test]
+    fn failures_are_errors_not_clamps() {
+        let cases = [
+            (
+                spec(OutputKind::Probability, 0),
+                raw(&[2, 1], &[0.5, f32::NAN]),
+                "case 1 column 0",
+            ),
+            (
+                spec(OutputKind::Logit, 0),
+                raw(&[1], &[f32::INFINITY]),
+                "not finite",
+            ),
+            (
+                spec(OutputKind::Probability, 0),
+                raw(&[2], &[0.5, 1.5]),
+                "outside [0, 1]",
+            ),
+            (
+                spec(OutputKind::Probability, 0),
+                raw(&[1], &[-0.01]),
+                "outside [0, 1]",
+            ),
+            (
+                spec(OutputKind::Probability, 2),
+                raw(&[1, 2], &[0.5, 0.5]),
+                "positive_index 2",
+            ),
+            (
+                spec(OutputKind::Softmax, 0),
+                raw(&[2, 1], &[0.5, 0.5]),
+                "at least 2",
+            ),
+            (
+                spec(OutputKind::Probability, 0),
+                raw(&[1, 1, 1], &[0.5]),
+                "expected [N] or [N, K]",
+            ),
+            (
+                spec(OutputKind::Probability, 0),
+                raw(&[3, 1], &[0.5]),
+                "does not match",
+            ),
+        ];
+        for (s, r, needle) in cases {
+            let err = interpret(&s, &r).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn spec_serde_names() {
+        let s: OutputSpec =
+            serde_json::from_str(r#"{"kind": "softmax", "positive_index": 1}"#).unwrap();
+        assert_eq!(s, spec(OutputKind::Softmax, 1));
+        assert!(
+            serde_json::from_str::<OutputSpec>(r#"{"kind": "prob", "positive_index": 0}"#).is_err()
+        );
+    }
+}

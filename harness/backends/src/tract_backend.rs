@@ -1,0 +1,181 @@
+//! tract (`tract-onnx` 0.23): a pure-Rust ONNX engine, always available.
+//!
+//! The model is parsed and type-checked at load (so unsupported operators
+//! fail there). For each distinct input shape seen at run time the model is
+//! re-typed with that concrete shape, optimised (`into_optimized`) and turned
+//! into a runnable plan, which is cached: the first batch of a new size pays
+//! for optimisation, later ones do not.
+//!
+//! Threads: tract evaluates the graph on the calling thread; with
+//! `threads > 1` its matrix-multiplication kernels (which carry convolutions
+//! and dense layers) are split over a private rayon pool of that many threads
+//! (`tract-linalg`'s `multithread-mm` executor). Other operators stay
+//! single-threaded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::DimLike;
+
+use crate::{
+    Availability, Backend, BackendError, Batch, LoadOptions, LoadedModel, RawOutput, TensorInfo,
+    catch_engine_panic, check_batch,
+};
+
+/// The `tract-onnx` version this crate is built against (checked against
+/// `Cargo.lock` by a test).
+pub const TRACT_VERSION: &str = "0.23.9";
+
+const NAME: &str = "tract";
+
+/// The tract engine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TractBackend;
+
+impl Backend for TractBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn availability(&self) -> Availability {
+        Availability::Available {
+            version: format!("tract-onnx {TRACT_VERSION}"),
+        }
+    }
+
+    fn load(
+        &self,
+        model_path: &Path,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, BackendError> {
+        if options.device != crate::Device::Cpu {
+            return Err(BackendError::Unavailable {
+                backend: NAME,
+                reason: format!(
+                    "device {} is not supported; tract runs on the CPU",
+                    options.device
+                ),
+            });
+        }
+        let load_err = |reason: String| BackendError::Load {
+            backend: NAME,
+            path: model_path.to_path_buf(),
+            reason,
+        };
+        let (model, input) = catch_engine_panic(|| {
+            let model = tract_onnx::onnx()
+                .model_for_path(model_path)
+                .map_err(|e| format!("{e:#}"))?;
+            if model.inputs.len() != 1 {
+                return Err(format!(
+                    "the model has {} inputs; exactly 1 is supported",
+                    model.inputs.len()
+                ));
+            }
+            if model.outputs.is_empty() {
+                return Err("the model has no outputs".into());
+            }
+            // Type the whole graph once with the declared (possibly symbolic)
+            // input so that unsupported operators fail here, not at run time.
+            let typed = model.clone().into_typed().map_err(|e| format!("{e:#}"))?;
+            let fact = typed.input_fact(0).map_err(|e| format!("{e:#}"))?;
+            if fact.datum_type != f32::datum_type() {
+                return Err(format!(
+                    "input type is {:?}; only float32 inputs are supported",
+                    fact.datum_type
+                ));
+            }
+            let dims = fact.shape.iter().map(|d| d.to_usize().ok()).collect();
+            let name = typed.node(typed.inputs[0].node).name.clone();
+            Ok((model, TensorInfo { name, dims }))
+        })
+        .map_err(load_err)?;
+        let executor = if options.threads > 1 {
+            let pool = crate::thread_pool(options.threads).map_err(load_err)?;
+            Some(tract_linalg::multithread::Executor::MultiThread(pool))
+        } else {
+            None
+        };
+        Ok(Box::new(TractModel {
+            path: model_path.to_path_buf(),
+            model,
+            input,
+            plans: HashMap::new(),
+            run_options: RunOptions {
+                executor,
+                ..RunOptions::default()
+            },
+        }))
+    }
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+struct TractModel {
+    path: PathBuf,
+    model: InferenceModel,
+    input: TensorInfo,
+    /// One optimised plan per concrete input shape.
+    plans: HashMap<Vec<usize>, Plan>,
+    run_options: RunOptions,
+}
+
+impl TractModel {
+    fn plan(&mut self, shape: &[usize]) -> Result<Plan, String> {
+        if let Some(plan) = self.plans.get(shape) {
+            return Ok(plan.clone());
+        }
+        let model = self.model.clone();
+        let options = self.run_options.clone();
+        let plan = catch_engine_panic(|| {
+            let fact = InferenceFact::dt_shape(f32::datum_type(), shape);
+            model
+                .with_input_fact(0, fact)
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable_with_options(&options))
+                .map_err(|e| format!("cannot prepare the model for input shape {shape:?}: {e:#}"))
+        })?;
+        self.plans.insert(shape.to_vec(), plan.clone());
+        Ok(plan)
+    }
+}
+
+impl LoadedModel for TractModel {
+    fn input(&self) -> &TensorInfo {
+        &self.input
+    }
+
+    fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
+        let path = self.path.clone();
+        let run_err = |reason: String| BackendError::Run {
+            backend: NAME,
+            path: path.clone(),
+            reason,
+        };
+        check_batch(batch)
+            .and_then(|()| self.input.check(&batch.shape))
+            .map_err(run_err)?;
+        let plan = self.plan(&batch.shape).map_err(run_err)?;
+        catch_engine_panic(|| {
+            let tensor =
+                Tensor::from_shape(&batch.shape, &batch.data).map_err(|e| format!("{e:#}"))?;
+            let outputs = plan
+                .run(tvec![tensor.into()])
+                .map_err(|e| format!("{e:#}"))?;
+            let first = outputs.first().ok_or("the model produced no output")?;
+            let first = first
+                .cast_to::<f32>()
+                .map_err(|e| format!("output is not numeric: {e:#}"))?;
+            let view = first
+                .to_plain_array_view::<f32>()
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(RawOutput {
+                shape: view.shape().to_vec(),
+                data: view.iter().copied().collect(),
+            })
+        })
+        .map_err(run_err)
+    }
+}
