@@ -17,12 +17,16 @@
 //!
 //! The band is pointwise (each specificity's interval covers 95 % on its own), not a
 //! simultaneous band for the whole curve. Every replicate's sensitivity is non-increasing in the
-//! target specificity, so each quantile is too. Cost: O(B·(N + G·D)) for G targets and D
-//! distinct scores.
+//! target specificity, so each quantile is too.
+//!
+//! Cost: O(B·(N + G·log D)) for G targets and D distinct scores. `sens_at_spec` walks the curve
+//! from its start, which would make each target O(D); instead each target is read from a table
+//! of at most three groups that has the same two ROC points around the target ([`Curve`]), so
+//! the result is `sens_at_spec`'s own, bit for bit.
 
 use crate::bootstrap::{quantile_type7, replicate_draws, replicate_seeds};
 use crate::ranks::{Ranked, TieGroup};
-use crate::roc::sens_at_spec;
+use crate::roc::{sens_at_spec, SensAtSpec};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -104,11 +108,9 @@ pub fn roc_band(ranked: &Ranked, specificities: &[f64], replicates: usize, seed:
                     .filter(|(_, (p, n))| **p + **n > 0)
                     .map(|(g, (&pos, &neg))| TieGroup { value: g.value, pos, neg })
                     .collect();
-                specificities
-                    .iter()
-                    // Both classes are drawn (m, n > 0) and the target is in [0, 1]: always defined.
-                    .map(|&t| sens_at_spec(&resample, t).map_or(0.0, |r| r.interpolated))
-                    .collect()
+                let curve = Curve::new(&resample);
+                // Both classes are drawn (m, n > 0) and the targets are in [0, 1]: always defined.
+                specificities.iter().map(|&t| curve.sens_at_spec(t).map_or(0.0, |r| r.interpolated)).collect()
             },
         )
         .collect();
@@ -131,6 +133,66 @@ pub fn roc_band(ranked: &Ranked, specificities: &[f64], replicates: usize, seed:
         })
         .collect();
     Ok(RocBand { replicates, seed, points })
+}
+
+/// A tie table with the cumulative counts at each ROC point, to answer [`sens_at_spec`] for any
+/// target in O(log D) instead of O(D).
+///
+/// `sens_at_spec(target)` reads only two points of the curve: c, the first point with
+/// specificity ≥ target, and c − 1 (point k follows the first k tie groups). Merging the groups
+/// before group c − 1 into one, and the groups after it into one, keeps the class totals and
+/// both points (their counts are cumulative sums, unchanged by the merge), and drops only points
+/// that `sens_at_spec` would have walked past (specificity < target) or never reached. So
+/// `sens_at_spec` on that table of at most three groups returns exactly what it returns on the
+/// whole table; the values of the merged groups are kept ascending but are never read.
+pub struct Curve<'a> {
+    groups: &'a [TieGroup],
+    /// tn[k], positives[k]: negatives and positives in the first k groups (k = 0..=D).
+    tn: Vec<u64>,
+    pos: Vec<u64>,
+}
+
+impl<'a> Curve<'a> {
+    pub fn new(groups: &'a [TieGroup]) -> Self {
+        let mut tn = Vec::with_capacity(groups.len() + 1);
+        let mut pos = Vec::with_capacity(groups.len() + 1);
+        let (mut t, mut p) = (0u64, 0u64);
+        tn.push(0);
+        pos.push(0);
+        for g in groups {
+            t += g.neg;
+            p += g.pos;
+            tn.push(t);
+            pos.push(p);
+        }
+        Curve { groups, tn, pos }
+    }
+
+    /// Exactly `sens_at_spec(groups, target)`, in O(log D).
+    pub fn sens_at_spec(&self, target: f64) -> Option<SensAtSpec> {
+        let d = self.groups.len();
+        let (m, n) = (self.pos[d], self.tn[d]);
+        if m == 0 || n == 0 || !(0.0..=1.0).contains(&target) {
+            return sens_at_spec(self.groups, target);
+        }
+        let nf = n as f64;
+        // c = first point k >= 1 with tn[k]/n >= target (the same division as sens_at_spec); it
+        // exists because point D has specificity 1.
+        let c = 1 + self.tn[1..].partition_point(|&t| (t as f64 / nf) < target);
+        let mut table = [TieGroup { value: 0.0, pos: 0, neg: 0 }; 3];
+        let mut len = 0;
+        if c >= 2 {
+            table[len] = TieGroup { value: self.groups[c - 2].value, pos: self.pos[c - 1], neg: self.tn[c - 1] };
+            len += 1;
+        }
+        table[len] = self.groups[c - 1];
+        len += 1;
+        if c < d {
+            table[len] = TieGroup { value: self.groups[d - 1].value, pos: m - self.pos[c], neg: n - self.tn[c] };
+            len += 1;
+        }
+        sens_at_spec(&table[..len], target)
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +282,27 @@ mod tests {
             let expected = sens_at_spec(&resample.groups, p.specificity).unwrap().interpolated;
             assert_eq!((p.lower, p.median, p.upper), (expected, expected, expected));
         }
+    }
+
+    #[test]
+    fn curve_answers_exactly_as_sens_at_spec() {
+        for seed in 0..40 {
+            let (labels, scores) = data(5 + seed as usize * 7, seed);
+            let ranked = Ranked::new(&labels, &scores);
+            let curve = Curve::new(&ranked.groups);
+            let n = ranked.n.max(1);
+            // A fine grid, every specificity the curve reaches exactly, and out-of-range targets.
+            let targets = specificity_grid(200)
+                .into_iter()
+                .chain((0..=n).map(|k| k as f64 / n as f64))
+                .chain([-0.1, 1.1, f64::NAN]);
+            for t in targets {
+                assert_eq!(curve.sens_at_spec(t), sens_at_spec(&ranked.groups, t), "seed {seed}, target {t}");
+            }
+        }
+        // One class: undefined either way.
+        let ranked = Ranked::new(&[true, true], &[0.1, 0.2]);
+        assert_eq!(Curve::new(&ranked.groups).sens_at_spec(0.5), None);
     }
 
     #[test]
