@@ -4,6 +4,8 @@
 //! backends → measurement → metrics → evidence → report); it computes nothing itself.
 
 mod eval;
+mod report_input;
+mod run;
 mod summary;
 
 use clap::{Parser, Subcommand};
@@ -34,12 +36,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Eval(eval::EvalArgs),
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Run(args) => run::run(args),
     };
     match result {
         Ok(code) => code,
