@@ -444,3 +444,124 @@ fn reported_engine_versions_match_cargo_lock() {
             .contains(CANDLE_VERSION)
     );
 }
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+/// The shared test model `models/test/tiny-cnn.onnx` on the top-left 16x16
+/// crop of the first four synthetic-lesion PNGs, `x = p / 255`: every backend
+/// reproduces the onnxruntime 1.31.1 outputs listed in `models/test/README.md`.
+#[test]
+fn shared_test_model_on_real_pngs_matches_its_readme() {
+    let want = [
+        0.565834641456604,
+        0.5565266609191895,
+        0.5639922022819519,
+        0.5680270195007324,
+    ];
+    let limits = harness_data::images::ReadLimits::default();
+    let crops: Vec<Image> = (1..=4)
+        .map(|k| {
+            let png = repo(&format!("data/synthetic-lesions/images/c000{k}.png"));
+            let img = harness_data::images::read_image(&png, &limits).unwrap();
+            assert_eq!((img.width, img.channels), (64, 1));
+            let px: Vec<f32> = (0..16)
+                .flat_map(|y| img.pixels[y * 64..y * 64 + 16].to_vec())
+                .collect();
+            Image::new(16, 16, 1, px, ImageSource::Png).unwrap()
+        })
+        .collect();
+    let p = Preprocess {
+        size: [16, 16],
+        channels: 1,
+        channel_order: ChannelOrder::Gray,
+        scale: 1.0 / 255.0,
+        mean: vec![],
+        std: vec![],
+        layout: Layout::Nchw,
+        window: None,
+        resize: ResizeFilter::Bilinear,
+    };
+    let batch = to_tensor(&p, &crops).unwrap();
+    for b in available_backends() {
+        let got = run_probs(b.as_ref(), &repo("models/test/tiny-cnn.onnx"), &batch, 1);
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-5, "{}: {g} vs {w}", b.name());
+        }
+        let mut m = b
+            .load(
+                &repo("models/test/nan-output.onnx"),
+                &LoadOptions::default(),
+            )
+            .unwrap();
+        assert!(
+            interpret(&PROB, &m.run(&batch).unwrap()).is_err(),
+            "{}",
+            b.name()
+        );
+    }
+}
+
+/// The three vendor models (`models/vendor-*.onnx`, output kinds probability,
+/// logit and softmax, layouts NCHW and NHWC as in `models/preprocessing.json`)
+/// agree across backends on eight full 64x64 images.
+#[test]
+fn vendor_models_agree_across_backends() {
+    let limits = harness_data::images::ReadLimits::default();
+    let images: Vec<Image> = (1..=8)
+        .map(|k| {
+            harness_data::images::read_image(
+                &repo(&format!("data/synthetic-lesions/images/c000{k}.png")),
+                &limits,
+            )
+            .unwrap()
+        })
+        .collect();
+    let vendors = [
+        (
+            "vendor-a",
+            Layout::Nchw,
+            0.5,
+            0.25,
+            OutputKind::Probability,
+            0,
+        ),
+        ("vendor-b", Layout::Nchw, 0.0, 1.0, OutputKind::Logit, 0),
+        ("vendor-c", Layout::Nhwc, 0.45, 0.2, OutputKind::Softmax, 1),
+    ];
+    for (name, layout, mean, std, kind, positive_index) in vendors {
+        let p = Preprocess {
+            size: [64, 64],
+            channels: 1,
+            channel_order: ChannelOrder::Gray,
+            scale: 1.0 / 255.0,
+            mean: vec![mean],
+            std: vec![std],
+            layout,
+            window: None,
+            resize: ResizeFilter::Bilinear,
+        };
+        let batch = to_tensor(&p, &images).unwrap();
+        let spec = OutputSpec {
+            kind,
+            positive_index,
+        };
+        let mut outputs = Vec::new();
+        for b in available_backends() {
+            let model = repo(&format!("models/{name}.onnx"));
+            let mut m = match b.load(&model, &LoadOptions::default()) {
+                Ok(m) => m,
+                Err(e) => panic!("{name} on {}: {e}", b.name()),
+            };
+            let probs = interpret(&spec, &m.run(&batch).unwrap()).unwrap();
+            assert_eq!(probs.len(), 8);
+            outputs.push((b.name().to_string(), probs));
+        }
+        for pair in agreement(&outputs, 0.5).unwrap().pairs {
+            assert!(pair.max_abs_diff <= 1e-4, "{name}: {pair:?}");
+        }
+    }
+}

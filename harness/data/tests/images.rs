@@ -740,3 +740,38 @@ fn dicom_limits_and_corruption() {
         assert!(err.to_string().contains(name), "{err}");
     }
 }
+
+/// The project's committed MedMNIST-layout sample (`data/medmnist-sample/`,
+/// deflate-compressed); sums and counts from its README and
+/// `numpy.load(...)[key].sum()`.
+#[test]
+fn committed_medmnist_sample_reads_every_split() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/medmnist-sample/synthetic-pneumoniamnist-28.npz");
+    for (split, n, positives, pixel_sum) in [
+        ("train", 40, 12, 3_222_072.0),
+        ("val", 20, 6, 1_571_696.0),
+        ("test", 100, 25, 7_931_150.0),
+    ] {
+        let s = read_npz_split(&path, split, &limits()).unwrap();
+        assert_eq!((s.images.len(), s.labels.len()), (n, n), "{split}");
+        assert!(
+            s.images
+                .iter()
+                .all(|i| (i.width, i.height, i.channels) == (28, 28, 1))
+        );
+        let pos = s.labels.iter().filter(|l| l.as_slice() == [1]).count();
+        assert_eq!(pos, positives, "{split}");
+        let sum: f64 = s
+            .images
+            .iter()
+            .flat_map(|i| &i.pixels)
+            .map(|&v| f64::from(v))
+            .sum();
+        assert_eq!(sum, pixel_sum, "{split}");
+    }
+    assert_eq!(
+        read_npz_split(&path, "test", &limits()).unwrap().images[0].pixels[..5],
+        [102.0, 92.0, 101.0, 120.0, 98.0]
+    );
+}
