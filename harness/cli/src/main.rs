@@ -3,10 +3,14 @@
 //! A thin layer that parses arguments and wires the library crates together (datasets →
 //! backends → measurement → metrics → evidence → report); it computes nothing itself.
 
+mod bench;
+mod datasets;
 mod eval;
+mod keygen;
 mod report_input;
 mod run;
 mod summary;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,13 +24,19 @@ pub const EXIT_INPUT: u8 = 2;
     version,
     about = "Benchmark and validate medical-imaging AI models: discrimination, calibration, fairness, speed.",
     long_about = "Benchmark and validate medical-imaging AI models.\n\n\
+        `harness run SUITE` is the main job: it runs the candidate models of a declarative suite \
+        (suites/*.toml) on the reference dataset through several inference engines, computes every \
+        statistic, measures speed, and writes a tamper-evident evidence bundle with a report; \
+        `harness verify DIR` checks such a bundle. `harness bench` measures one model's speed; \
+        `harness datasets` lists the registered reference datasets.\n\n\
         `harness eval` computes, from a CSV of labels and model scores, the statistics a procurement \
         committee or a CI gate needs: AUROC with DeLong and bootstrap confidence intervals, paired \
         DeLong tests between models, sensitivity at target specificities, calibration (Brier, log \
         loss, ECE, calibration slope and intercept) and subgroup fairness. Definitions match R pROC, \
         rms, scikit-learn and fairlearn; see `harness eval --help`.\n\n\
-        Exit status: 0 success; 2 invalid input or options (the message names the file, line, \
-        column and value)."
+        Exit status: 0 success; 1 an acceptance criterion or a verification failed; 2 invalid input \
+        or options (the message names the file, line, column and value); 3 a model or backend \
+        failed (results for the others were kept)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +47,10 @@ struct Cli {
 enum Command {
     Eval(eval::EvalArgs),
     Run(run::RunArgs),
+    Verify(verify::VerifyArgs),
+    Bench(bench::BenchArgs),
+    Datasets(datasets::DatasetsArgs),
+    Keygen(keygen::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +58,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Datasets(args) => datasets::run(args),
+        Command::Keygen(args) => keygen::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,144 @@
+//! `harness bench`: LoadGen-style performance of one model on chosen backends,
+//! profiles and scenarios, for developers and CI.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use harness_backends::{BackendKind, LoadOptions};
+use harness_data::registry::file_sha256;
+use harness_evidence::perf::{PerfPlan, Samples, measure_model};
+use harness_measure::{BenchReport, Machine, Scenario, Settings, print_table};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Measure a model's latency and throughput (MLPerf LoadGen scenarios) on backends and hardware profiles",
+    long_about = "Measure one ONNX model's speed, following MLPerf Inference LoadGen rules.\n\n\
+        single-stream: one query at a time; latency p50/p90/p95/p99/max and the LoadGen early-stopping \
+        estimate of the 90th percentile (at least 64 queries are needed for it). offline: batches back \
+        to back, throughput at each --batch-size. server: Poisson arrivals at --target-qps (seeded), \
+        p99 latency against --latency-bound-ms. Warm-up queries are excluded; each scenario runs until \
+        both --min-duration and --min-queries are met (LoadGen defaults: 1024 queries; here 10 s).\n\n\
+        Profiles: cpu-1thread, cpu-all (every logical CPU), cpu-<N>threads, gpu (ONNX Runtime's CUDA \
+        provider). A backend or profile that is not available here is reported as unavailable with the \
+        reason; the rest goes on. Inputs are seeded pseudo-random tensors of the model's input shape.\n\n\
+        Exit status: 0 all measured; 3 something failed or was unavailable; 2 invalid options.",
+    after_help = "Examples:\n  harness bench --model models/vendor-a.onnx\n  \
+        harness bench --model m.onnx --backend tract --backend ort --profile cpu-1thread --scenario offline --batch-size 1 --batch-size 32 --json perf.json\n  \
+        harness bench --model m.onnx --quick      # 64 queries, 0.5 s per scenario (CI smoke)"
+)]
+pub struct BenchArgs {
+    /// The ONNX model.
+    #[arg(long, value_name = "M.onnx")]
+    model: PathBuf,
+    /// Backends to measure (default: tract and ort). Repeatable.
+    #[arg(long = "backend", value_enum, value_name = "NAME")]
+    backends: Vec<BackendKind>,
+    /// Hardware profiles (default: cpu-1thread, cpu-all). Repeatable.
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
+    /// Scenarios (default: single-stream, offline). Repeatable.
+    #[arg(long = "scenario", value_enum, value_name = "NAME")]
+    scenarios: Vec<Scenario>,
+    /// Offline batch sizes (default: 1 and 32). Repeatable.
+    #[arg(long = "batch-size", value_name = "N")]
+    batch_sizes: Vec<usize>,
+    /// Input shape when the model's is not fully declared, e.g. 1,3,224,224 (batch first).
+    #[arg(long, value_name = "DIMS", value_delimiter = ',')]
+    input_shape: Vec<usize>,
+    /// Minimum measured duration per scenario, in seconds.
+    #[arg(long, value_name = "S")]
+    min_duration: Option<f64>,
+    /// Minimum measured queries (samples, for offline) per scenario.
+    #[arg(long, value_name = "N")]
+    min_queries: Option<u64>,
+    /// Server scenario: arrival rate (queries per second).
+    #[arg(long, value_name = "QPS")]
+    target_qps: Option<f64>,
+    /// Server scenario: p99 latency bound in milliseconds.
+    #[arg(long, value_name = "MS")]
+    latency_bound_ms: Option<f64>,
+    /// Short runs for CI smoke tests (64 queries, 0.5 s).
+    #[arg(long)]
+    quick: bool,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let sha = file_sha256(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
+    let backends = if args.backends.is_empty() { vec![BackendKind::Tract, BackendKind::Ort] } else { args.backends.clone() };
+    let profiles = if args.profiles.is_empty() { vec!["cpu-1thread".to_string(), "cpu-all".to_string()] } else { args.profiles.clone() };
+    let mut settings = if args.quick { Settings::quick() } else { Settings::default() };
+    if let Some(s) = args.min_duration {
+        if !(s.is_finite() && s >= 0.0) {
+            bail!("--min-duration {s} must be a number of seconds ≥ 0");
+        }
+        settings.min_duration = Duration::from_secs_f64(s);
+    }
+    if let Some(q) = args.min_queries {
+        settings.min_query_count = q;
+    }
+    if let Some(q) = args.target_qps {
+        settings.target_qps = q;
+    }
+    if let Some(b) = args.latency_bound_ms {
+        if !(b.is_finite() && b > 0.0) {
+            bail!("--latency-bound-ms {b} must be positive");
+        }
+        settings.latency_bound = Duration::from_secs_f64(b / 1000.0);
+    }
+    settings.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = PerfPlan {
+        profiles: profiles.iter().map(|p| harness_measure::profile(p)).collect::<Result<_, _>>()?,
+        scenarios: if args.scenarios.is_empty() { vec![Scenario::SingleStream, Scenario::Offline] } else { args.scenarios.clone() },
+        batch_sizes: if args.batch_sizes.is_empty() { vec![1, 32] } else { args.batch_sizes.clone() },
+        settings: settings.clone(),
+    };
+    if let Some(b) = plan.batch_sizes.iter().find(|&&b| b == 0 || b > 4096) {
+        bail!("--batch-size {b} must be between 1 and 4096");
+    }
+
+    // The input shape: given, or as declared by the model (tract reads it without running it).
+    let shape = if !args.input_shape.is_empty() {
+        args.input_shape.clone()
+    } else {
+        let m = BackendKind::Tract
+            .backend()
+            .load(&args.model, &LoadOptions::default())
+            .with_context(|| "reading the model's input shape (or pass --input-shape)")?;
+        let info = m.input();
+        let mut dims = Vec::new();
+        for (i, d) in info.dims.iter().enumerate() {
+            match (i, d) {
+                (0, _) => dims.push(1),
+                (_, Some(d)) => dims.push(*d),
+                (_, None) => bail!("input '{}' has shape {} with a dynamic dimension {i}; pass --input-shape", info.name, info.dims_text()),
+            }
+        }
+        dims
+    };
+    let samples = Samples::synthetic(&shape, 0x5eed);
+    let label = args.model.display().to_string();
+
+    let mut report = BenchReport::new(Machine::capture(), settings);
+    for kind in backends {
+        let backend = kind.backend();
+        let progress = |l: &str| {
+            let pb = harness_measure::run::progress_bar();
+            pb.set_message(l.to_string());
+            Some(pb)
+        };
+        report.results.extend(measure_model(backend.as_ref(), &args.model, &label, &sha, &samples, &plan, &progress));
+    }
+    if let Some(path) = &args.json {
+        let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        harness_evidence::write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    println!("{}", print_table(&report));
+    let all_ok = report.results.iter().all(|r| r.status == harness_measure::Status::Ok);
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}

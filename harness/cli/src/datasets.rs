@@ -1,0 +1,49 @@
+//! `harness datasets`: the registry and the status of every entry.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use harness_data::registry::Registry;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "List the registered reference datasets and whether each is present and matches its pinned hash",
+    after_help = "Status: 'present, verified' (hash matches), 'missing' (place the file at the path shown; \
+        nothing is downloaded), 'HASH MISMATCH' (results on these bytes would not be comparable).\n\n\
+        Examples:\n  harness datasets\n  harness datasets --registry other/datasets.toml --data-root /data"
+)]
+pub struct DatasetsArgs {
+    /// The registry file.
+    #[arg(long, default_value = "datasets.toml", value_name = "FILE")]
+    registry: PathBuf,
+    /// Folder that dataset paths are relative to (default: $HARNESS_DATA_ROOT, else the registry's folder).
+    #[arg(long, value_name = "DIR")]
+    data_root: Option<PathBuf>,
+}
+
+pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
+    let root = args.data_root.clone().or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from));
+    let reg = Registry::load(&args.registry, root.as_deref()).context("reading the dataset registry")?;
+    let mut b = Builder::default();
+    b.push_record(["name", "format", "cases", "pin", "status", "synthetic", "licence"]);
+    let mut mismatch = false;
+    for d in &reg.entries {
+        let st = reg.check(d);
+        mismatch |= matches!(st, harness_data::registry::DatasetStatus::HashMismatch { .. });
+        let pin = d.entry.pin().to_string();
+        b.push_record([
+            d.name.clone(),
+            d.entry.format.to_string(),
+            d.entry.rows.map_or("?".into(), |r| r.to_string()),
+            format!("{}…", &pin[..pin.len().min(19)]),
+            st.to_string(),
+            if d.entry.synthetic { "SYNTHETIC".into() } else { "real".into() },
+            d.entry.licence.clone(),
+        ]);
+    }
+    println!("{}", b.build().with(Style::rounded()));
+    Ok(if mismatch { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,67 @@
+//! `harness verify DIR`: re-hash a bundle and recompute its metrics.
+
+use anyhow::Result;
+use clap::Args;
+use harness_evidence::verify::{FAILED, VerifyOptions, verify};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tabled::builder::Builder;
+use tabled::settings::Style;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Check an evidence bundle: every hash, the metrics recomputed from predictions.csv, the signature",
+    long_about = "Check an evidence bundle written by `harness run`.\n\n\
+        Fails (exit 1) when the bundle is incomplete (an interrupted run), when any file differs from \
+        the sha256 in manifest.json, when a file is missing from or added to the manifest, when \
+        metrics.json is not byte-identical to the metrics recomputed from predictions.csv, when a \
+        suite, model or dataset file present under the project root no longer has its recorded hash, \
+        or when --public-key is given and the ed25519 signature does not match.",
+    after_help = "Examples:\n  harness verify results/example/20261122T231500Z\n  \
+        harness verify BUNDLE --project-root . --public-key consortium.pub"
+)]
+pub struct VerifyArgs {
+    /// The bundle folder.
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Project root that the manifest's suite/model/dataset paths are relative to
+    /// (default: the current folder). Inputs not present there are reported as not checked.
+    #[arg(long, value_name = "DIR")]
+    project_root: Option<PathBuf>,
+    /// ed25519 public key (hex) to check manifest.sig against.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+    /// Print the findings as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+    let public_key = match &args.public_key {
+        Some(p) => Some(harness_evidence::signing::read_verifying_key(p)?),
+        None => None,
+    };
+    let opts = VerifyOptions {
+        project_root: Some(args.project_root.clone().unwrap_or_else(|| PathBuf::from("."))),
+        public_key,
+    };
+    let v = verify(&args.dir, &opts);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let mut b = Builder::default();
+        b.push_record(["check", "status", "detail"]);
+        for f in &v.findings {
+            b.push_record([f.item.clone(), f.status.to_string(), f.detail.clone()]);
+        }
+        println!("{}", b.build().with(Style::rounded()));
+    }
+    if v.passed() {
+        println!("verified: {} is complete and unchanged", args.dir.display());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let n = v.findings.iter().filter(|f| f.status == FAILED).count();
+        eprintln!("error: {}: {n} check(s) FAILED; this bundle must not be trusted", args.dir.display());
+        Ok(ExitCode::from(1))
+    }
+}
