@@ -224,7 +224,7 @@ pub fn performance_label(r: &PerformanceRow) -> String {
     parts.push(r.profile.clone());
     parts.push(r.scenario.clone());
     parts.push(format!("batch {}", r.batch_size));
-    parts.push(format!("{} threads", r.threads));
+    parts.push(format!("{} thread{}", r.threads, if r.threads == 1 { "" } else { "s" }));
     parts.join(" · ")
 }
 
@@ -279,7 +279,23 @@ pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
         }
     }
     let min_ms = if log_x { min_positive } else { 0.0 };
-    Some(LatencyPlotData { series, log_x, min_ms, max_ms: if max_ms > 0.0 { max_ms } else { 1.0 } })
+    let max_ms = if max_ms > 0.0 { max_ms } else { 1.0 };
+    // A CDF of 100 000 queries would be 100 000 SVG points: thin it at plot resolution, in the
+    // coordinates it is drawn in.
+    let x = |ms: f64| if log_x { (ms / min_ms).ln() / (max_ms / min_ms).ln().max(f64::MIN_POSITIVE) } else { ms / max_ms };
+    for s in &mut series {
+        let scaled: Vec<(f64, f64)> = s.points.iter().map(|&(ms, f)| (x(ms), f)).collect();
+        let kept = thin_curve(&scaled);
+        let mut k = 0;
+        s.points.retain(|&(ms, f)| {
+            let keep = k < kept.len() && kept[k] == (x(ms), f);
+            if keep {
+                k += 1;
+            }
+            keep
+        });
+    }
+    Some(LatencyPlotData { series, log_x, min_ms, max_ms })
 }
 
 /// One bar of the throughput chart.
@@ -445,5 +461,18 @@ mod tests {
         assert!(d.log_x);
         assert_eq!((d.min_ms, d.max_ms), (0.1, 30.0));
         assert!(latency_plot_data(&rows[1..2]).is_none());
+    }
+
+    #[test]
+    fn long_latency_cdfs_are_thinned_to_plot_resolution() {
+        let n = 100_000;
+        let cdf: Vec<[f64; 2]> = (1..=n).map(|i| [5.0 + 10.0 * i as f64 / n as f64, i as f64 / n as f64]).collect();
+        let d = latency_plot_data(&[perf("a", Status::Ok, cdf.clone(), None)]).unwrap();
+        let pts = &d.series[0].points;
+        assert!(pts.len() < 1_100 && pts.len() > 500, "{}", pts.len());
+        assert_eq!(pts.first(), Some(&(cdf[0][0], cdf[0][1])));
+        assert_eq!(pts.last(), Some(&(15.0, 1.0)));
+        // Every kept point is a point of the CDF.
+        assert!(pts.iter().all(|p| cdf.binary_search_by(|c| c[0].total_cmp(&p.0)).is_ok_and(|i| cdf[i][1] == p.1)));
     }
 }

@@ -155,7 +155,7 @@ fn limits_come_from_the_data() {
         "Subgroup site = E has only one class (0 positives, 8 negatives)",
         "vendor-a: subgroup site = D has AUROC 1.000 with a degenerate DeLong CI",
         "Backends ort-cpu and tract disagree on vendor-b: max |score difference| = 2.4e-3 (tolerance 1e-4), 2 of 600 decisions differ",
-        "vendor-a · ort-cuda · gpu · offline · batch 32 · 1 threads was unavailable: no CUDA device on this machine.",
+        "vendor-a · ort-cuda · gpu · offline · batch 32 · 1 thread was unavailable: no CUDA device on this machine.",
         "Profile gpu-fp16 was requested but not measured: no GPU on this machine.",
         "Warnings from the evaluation",
     ] {
@@ -229,4 +229,22 @@ fn mismatched_scores_are_an_error_naming_the_candidate() {
     let html = render_html(&input);
     assert!(html.contains("not drawn: 99 scores for 100 labels"));
     assert_eq!(html.matches("<svg").count(), figure_count_meta(&html));
+}
+
+#[test]
+fn separation_and_degenerate_cis_are_limits() {
+    let mut input = synthetic_input(2, 200, 20);
+    let m = input.candidates[1].metrics.as_mut().unwrap();
+    m.calibration_mle_exists = false;
+    m.calibration_slope = None;
+    m.calibration_intercept = None;
+    m.calibration_reason = Some("the classes are separated by the score".into());
+    m.auroc_ci95_delong_degenerate = true;
+    let html = render_html(&input);
+    let limits = limits_section(&html);
+    assert!(limits.contains("vendor-b: calibration slope and intercept are not reported: the classes are separated by the score."), "{limits}");
+    assert!(limits.contains("vendor-b: the AUROC is") && limits.contains("the CI is a single point; that is not certainty."), "{limits}");
+    assert!(!limits.contains("vendor-a: calibration slope"));
+    // The reliability caption and the metric table say n/a with the reason, never a number.
+    assert!(html.contains("Calibration slope (ideal 1)</th><td>n/a: the classes are separated by the score</td>"));
 }
