@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# The README's main command: builds the harness and evaluates the shipped example.
+# The README's main command: set-up, build, and the main job on the shipped example suite.
 #   bash ci/main.sh
-# Writes results/example/eval.json and prints the summary table.
+# Runs three candidate models on the shipped synthetic reference set through tract, ONNX Runtime
+# and candle, writes the evidence bundle under results/example/<UTC time>/ and verifies it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked -p harness-cli
-
-# Refuse data whose bytes differ from the pinned hash in datasets.toml.
-data=data/example/scores.csv
-want=$(awk -F'"' '/^\[datasets.example-scores\]/{f=1} f && /^sha256/{print $2; exit}' datasets.toml)
-got=$(sha256sum "$data" | cut -d' ' -f1)
-if [ "$want" != "$got" ]; then
-  echo "error: $data: sha256 $got does not match datasets.toml ($want)" >&2
-  exit 2
+bash ci/setup-system.sh
+# The ort backend loads libonnxruntime from the onnxruntime wheel; without it the run goes on
+# with ort reported as unavailable.
+if ort_line=$(bash ci/setup-python.sh); then
+    eval "$ort_line"
+    export ORT_DYLIB_PATH
+else
+    echo "main: onnxruntime wheel not installed; the ort backend will be reported unavailable" >&2
 fi
-echo "$data: sha256 verified ($got)"
 
-mkdir -p results/example
-target/release/harness eval --data "$data" --label label \
-  --score score --score score_b --group sex --group age_band --group site \
-  --target-specificity 0.90 --target-specificity 0.95 \
-  --bootstrap 2000 --seed 1 --json results/example/eval.json
-echo "full results: results/example/eval.json"
+cargo build --release --locked -p harness-cli
+target/release/harness datasets
+
+out="results/example/$(date -u +%Y%m%dT%H%M%SZ)"
+status=0
+target/release/harness run suites/example.toml --out "$out" || status=$?
+if [[ -f "$out/manifest.json" ]]; then
+    target/release/harness verify "$out" --project-root .
+fi
+echo "report: $out/report.html  (summary: $out/summary.md)"
+exit "$status"

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# The README's test command: builds everything and runs every test. Works on a fresh clone.
+# The README's test command: set-up, build and every test. Works on a fresh clone.
 #   bash ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== set-up =="
+bash ci/setup-system.sh
+if ort_line=$(bash ci/setup-python.sh); then
+    eval "$ort_line"
+    export ORT_DYLIB_PATH
+else
+    echo "== onnxruntime wheel unavailable: ort tests report it as unavailable and check that path =="
+fi
 
 echo "== build (release) =="
 cargo build --release --workspace --all-targets --locked
@@ -13,8 +22,15 @@ cargo test --release --workspace --locked
 # The shared metric contract, when the shared material sits beside the checkout (as in CI).
 shared="$(cd .. && pwd)/shared"
 if [ -f "$shared/tools/check_eval.py" ]; then
-  echo "== shared/tools/check_eval.py (reference values from pROC, rms, scikit-learn, fairlearn) =="
-  python3 "$shared/tools/check_eval.py" target/release/harness "$shared/fixtures/metrics"
+    echo "== shared/tools/check_eval.py (reference values from pROC, rms, scikit-learn, fairlearn) =="
+    python3 "$shared/tools/check_eval.py" target/release/harness "$shared/fixtures/metrics"
 else
-  echo "== shared/tools/check_eval.py not found beside the checkout: skipped (the same fixtures run in cargo test) =="
+    echo "== shared/tools/check_eval.py not found beside the checkout: skipped (the same fixtures run in cargo test) =="
 fi
+
+echo "== the report as a reader sees it (headless Chromium) =="
+out=target/ci-report
+rm -rf "$out"
+target/release/harness run suites/example.toml --no-perf --out "$out" >/dev/null
+target/release/harness verify "$out" --project-root . >/dev/null
+bash ci/browser_test.sh "$out/report.html" target/ci-report-shot

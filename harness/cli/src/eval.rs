@@ -3,9 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use harness_data::{read_eval_csv, EvalSpec};
-use harness_metrics::{evaluate, EvalInput, EvalOptions, Grouping};
+use harness_metrics::EvalOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -29,7 +29,8 @@ use std::process::ExitCode;
     after_help = "Examples:\n  \
         harness eval --data cases.csv --label label --score vendor_a --score vendor_b --group site\n  \
         harness eval --data cases.csv --label y --score p --bootstrap 2000 --seed 7 --json out.json\n  \
-        harness eval --data cases.csv --label y --score p --target-specificity 0.90 --target-specificity 0.95"
+        harness eval --data cases.csv --label y --score p --target-specificity 0.90 --target-specificity 0.95\n  \
+        harness eval --data cases.csv --label y --score p --fail-under auroc=0.85 --fail-over ece_10=0.05   # CI gate: exit 1 on a miss"
 )]
 pub struct EvalArgs {
     /// CSV file with a header row.
@@ -59,6 +60,14 @@ pub struct EvalArgs {
     /// Write the full results as JSON to this file (the table is printed either way).
     #[arg(long, value_name = "OUT.json")]
     json: Option<PathBuf>,
+    /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
+    /// Metrics: auroc, auroc_ci_lower, average_precision, sens_at_spec_0.90, calibration_slope, ...
+    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
+    fail_under: Vec<String>,
+    /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05,
+    /// brier=0.2, equalized_odds_difference.site=0.1. Repeatable.
+    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
+    fail_over: Vec<String>,
 }
 
 /// Largest bootstrap accepted: beyond this, Monte-Carlo error is negligible and time is not.
@@ -79,50 +88,24 @@ fn check_options(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, then a rename,
-/// so a reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("{}: cannot write: {e}", path.display())
-    })
-}
-
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     check_options(&args)?;
     let spec = EvalSpec { label: &args.label, scores: &args.scores, groups: &args.groups };
     let table = read_eval_csv(&args.data, &spec)?;
-    let input = EvalInput {
-        labels: &table.labels,
-        models: table.score_names.iter().map(String::as_str).zip(table.scores.iter().map(Vec::as_slice)).collect(),
-        groupings: table
-            .groups
-            .iter()
-            .map(|g| Grouping { name: &g.name, levels: &g.levels, codes: &g.codes })
-            .collect(),
-    };
     let opts = EvalOptions {
         threshold: args.threshold,
         target_specificities: args.target_specificity.clone(),
         bootstrap: args.bootstrap,
         seed: args.seed,
     };
-    let report = evaluate(&input, &opts);
+    let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
+    let report = harness_evidence::evaluate_table(&table, &opts);
 
     // The JSON first: a broken stdout pipe must not lose the results.
     if let Some(path) = &args.json {
         let mut bytes = serde_json::to_vec_pretty(&report).context("serialising the results")?;
         bytes.push(b'\n');
-        write_atomic(path, &bytes)?;
+        harness_evidence::write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");
@@ -131,5 +114,8 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     // Ignore a closed pipe (`harness eval ... | head`): the results are complete either way.
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
