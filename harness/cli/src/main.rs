@@ -4,6 +4,7 @@
 //! backends → measurement → metrics → evidence → report); it computes nothing itself.
 
 mod bench;
+mod compare;
 mod datasets;
 mod eval;
 mod keygen;
@@ -51,6 +52,8 @@ enum Command {
     Bench(bench::BenchArgs),
     Datasets(datasets::DatasetsArgs),
     Keygen(keygen::KeygenArgs),
+    Compare(compare::CompareArgs),
+    Leaderboard(compare::LeaderboardArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Datasets(args) => datasets::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Compare(args) => compare::compare(args),
+        Command::Leaderboard(args) => compare::leaderboard(args),
     };
     match result {
         Ok(code) => code,
