@@ -1,0 +1,117 @@
+//! `harness run` → `harness verify` through the binary, on the shipped data and models:
+//! a complete bundle, byte-identical reruns, tamper and interruption detection, and a
+//! suite that tries to escape the project root. (Uses --no-perf: timing is not tested here.)
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+fn run_suite(suite: &Path, out: &Path) -> std::process::Output {
+    harness()
+        .arg("run")
+        .arg(suite)
+        .arg("--registry")
+        .arg(root().join("datasets.toml"))
+        .arg("--no-perf")
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn verify(dir: &Path) -> std::process::Output {
+    harness().arg("verify").arg(dir).arg("--project-root").arg(root()).output().unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/e2e.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+
+    let out = run_suite(&suite, &a);
+    assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
+    for f in ["manifest.json", "predictions.csv", "metrics.json", "performance.json", "agreement.json", "report.html", "summary.md"] {
+        assert!(a.join(f).is_file(), "missing {f}");
+    }
+    assert!(!a.join("INCOMPLETE").exists());
+    let pred = std::fs::read_to_string(a.join("predictions.csv")).unwrap();
+    assert_eq!(pred.lines().count(), 601);
+    assert!(pred.starts_with("case_id,label,sex,age_band,site,vendor-a,vendor-b,vendor-c\n"));
+    let v = verify(&a);
+    assert!(v.status.success(), "verify: {}", String::from_utf8_lossy(&v.stdout));
+
+    // Same suite and seed, fewer threads: byte-identical metrics and predictions.
+    let out = harness()
+        .env("RAYON_NUM_THREADS", "1")
+        .arg("run")
+        .arg(&suite)
+        .arg("--registry")
+        .arg(root().join("datasets.toml"))
+        .arg("--no-perf")
+        .arg("--out")
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for f in ["metrics.json", "predictions.csv"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs between runs");
+    }
+
+    // One changed byte in any file is caught, and the file is named.
+    for f in ["predictions.csv", "metrics.json", "report.html", "manifest.json"] {
+        let t = tmp.path().join(format!("t-{f}"));
+        copy_dir(&a, &t);
+        let mut bytes = std::fs::read(t.join(f)).unwrap();
+        let i = bytes.len() / 2;
+        bytes[i] ^= 0x01;
+        std::fs::write(t.join(f), &bytes).unwrap();
+        let v = verify(&t);
+        let text = format!("{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+        assert_eq!(v.status.code(), Some(1), "{f}: {text}");
+        assert!(text.contains(f) || text.contains("manifest"), "{f}: {text}");
+    }
+
+    // An interrupted run (marker present, manifest absent) is never accepted.
+    let t = tmp.path().join("interrupted");
+    copy_dir(&a, &t);
+    std::fs::remove_file(t.join("manifest.json")).unwrap();
+    std::fs::write(t.join("INCOMPLETE"), b"interrupted").unwrap();
+    let v = verify(&t);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("INCOMPLETE"));
+}
+
+#[test]
+fn a_suite_cannot_escape_the_project_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/e2e.toml"))
+        .unwrap()
+        .replacen("models/vendor-a.onnx", "../../etc/passwd", 1);
+    let suite = tmp.path().join("escape.toml");
+    std::fs::write(&suite, text).unwrap();
+    let out = run_suite(&suite, &tmp.path().join("out"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("escape.toml:") && err.contains("'..'"), "{err}");
+    assert!(!tmp.path().join("out").exists(), "nothing may be written for an invalid suite");
+}
