@@ -322,6 +322,17 @@ pub fn backend(name: &str) -> Result<Box<dyn Backend>, BackendError> {
     name.parse::<BackendKind>().map(BackendKind::backend)
 }
 
+/// Refuses any device but the CPU for the pure-Rust engines, saying why.
+pub(crate) fn cpu_only(backend: &'static str, options: &LoadOptions, why: &str) -> Result<(), BackendError> {
+    if options.device == Device::Cpu {
+        return Ok(());
+    }
+    Err(BackendError::Unavailable {
+        backend,
+        reason: format!("device {} is not supported; {why}", options.device),
+    })
+}
+
 /// Runs `f`, turning a panic inside a pure-Rust engine (which can happen on
 /// malformed models) into an error message instead of unwinding into the caller.
 pub(crate) fn catch_engine_panic<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {

@@ -50,15 +50,7 @@ impl Backend for TractBackend {
         model_path: &Path,
         options: &LoadOptions,
     ) -> Result<Box<dyn LoadedModel>, BackendError> {
-        if options.device != crate::Device::Cpu {
-            return Err(BackendError::Unavailable {
-                backend: NAME,
-                reason: format!(
-                    "device {} is not supported; tract runs on the CPU",
-                    options.device
-                ),
-            });
-        }
+        crate::cpu_only(NAME, options, "tract runs on the CPU")?;
         let load_err = |reason: String| BackendError::Load {
             backend: NAME,
             path: model_path.to_path_buf(),
