@@ -71,6 +71,7 @@ SYNTHETIC_SEED = 0x5EED  # harness-cli bench.rs: Samples::synthetic(&shape, 0x5e
 class RunFailure(Exception):
     """A side could not be set up or run."""
 
+
 # --------------------------------------------------------------------------------------------
 # Python side (run in its own process: `bench_ort_overhead.py --worker ...`)
 # --------------------------------------------------------------------------------------------
@@ -95,7 +96,6 @@ def synthetic_sample(shape: list[int], seed: int):
 
 def python_session(args: argparse.Namespace):
     """`onnxruntime.InferenceSession` with the harness's session options; returns (run, info)."""
-    import numpy as np
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -537,14 +537,11 @@ def main() -> int:
         tmp.rmdir()
 
     print("\nload average at end " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    for c in configs:
-        for side in sides[1:]:
-            info = c["info"][side]
-            print(f"{side} side (threads {c['threads']}, batch {c['batch_size']}): onnxruntime {info['onnxruntime']}, "
-                  f"engine {info['engine_binary']}, libonnxruntime.so loaded: {info['libonnxruntime_loaded']}, "
-                  f"{info['graph_optimization_level']}")
-            break
-        break
+    print(f"harness side: {configs[0]['info']['harness']['backend_version']}")
+    for side in sides[1:]:
+        info = configs[0]["info"][side]
+        print(f"{side} side: onnxruntime {info['onnxruntime']}, engine {info['engine_binary']}, "
+              f"libonnxruntime.so loaded: {info['libonnxruntime_loaded']}, {info['graph_optimization_level']}")
     print_table(configs, sides)
 
     if args.json:
