@@ -130,6 +130,13 @@ impl<'a> PlainRecords<'a> {
     }
 }
 
+impl PlainRecords<'_> {
+    /// Offset of the first byte after the current record.
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+}
+
 impl Records for PlainRecords<'_> {
     fn advance(&mut self) -> Result<bool, RecordError> {
         let data = self.data;

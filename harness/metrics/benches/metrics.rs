@@ -54,9 +54,9 @@ fn benches(c: &mut Criterion) {
     g.bench_function("auroc + delong", |bch| {
         bch.iter(|| (AucCounts::from_groups(&ranked.groups).auroc(), delong(black_box(&ranked.groups))))
     });
-    g.bench_function("placements", |bch| bch.iter(|| placements(black_box(&ranked), &s.labels)));
+    g.bench_function("placements", |bch| bch.iter(|| placements(black_box(&ranked))));
     let rb = Ranked::new(&s.labels, &s.b);
-    let (pa, pb) = (placements(&ranked, &s.labels), placements(&rb, &s.labels));
+    let (pa, pb) = (placements(&ranked), placements(&rb));
     let (ta, tb) = (AucCounts::from_groups(&ranked.groups).auroc().unwrap(), AucCounts::from_groups(&rb.groups).auroc().unwrap());
     g.bench_function("paired delong", |bch| bch.iter(|| paired_delong(&s.labels, ta, black_box(&pa), tb, &pb)));
     g.bench_function("sens at spec 0.90", |bch| bch.iter(|| sens_at_spec(black_box(&ranked.groups), 0.9)));

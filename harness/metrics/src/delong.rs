@@ -135,13 +135,29 @@ impl DeLongSums {
     /// Adds the next tie group (ascending score order) with `pos` positives and `neg` negatives.
     #[inline]
     pub fn push(&mut self, pos: u64, neg: u64) {
-        let a = (2 * self.neg_below + neg) as u128;
-        let b = (2 * (self.m - self.pos_below - pos) + pos) as u128;
-        self.twice_u += pos as u128 * a;
-        self.sum_a2 += pos as u128 * a * a;
-        self.sum_b2 += neg as u128 * b * b;
+        // a, b ≤ 2N < 2^33, so a² is one widening multiply; the counts are < 2^32.
+        let a = 2 * self.neg_below + neg;
+        let b = 2 * (self.m - self.pos_below - pos) + pos;
+        self.twice_u += (pos * a) as u128;
+        self.sum_a2 += pos as u128 * (a as u128 * a as u128);
+        self.sum_b2 += neg as u128 * (b as u128 * b as u128);
         self.neg_below += neg;
         self.pos_below += pos;
+    }
+
+    /// [`DeLongSums::push`] of a group of one case: the common case with continuous scores.
+    #[inline]
+    pub fn push_one(&mut self, positive: bool) {
+        if positive {
+            let a = 2 * self.neg_below;
+            self.twice_u += a as u128;
+            self.sum_a2 += a as u128 * a as u128;
+            self.pos_below += 1;
+        } else {
+            let b = 2 * (self.m - self.pos_below);
+            self.sum_b2 += b as u128 * b as u128;
+            self.neg_below += 1;
+        }
     }
 
     /// The Mann–Whitney counts (valid once every group has been pushed).
@@ -182,7 +198,7 @@ pub fn delong(groups: &[TieGroup]) -> Option<DeLong> {
 
 /// Per-case DeLong placements of one model: `v[case]` is V10 for a positive case and V01 for a
 /// negative case. Computed from the sorted order in O(N) (Sun & Xu 2014), never pairwise.
-pub fn placements(ranked: &Ranked, labels: &[bool]) -> Vec<f64> {
+pub fn placements(ranked: &Ranked) -> Vec<f64> {
     let (mf, nf) = (ranked.m as f64, ranked.n as f64);
     let mut v = vec![0.0; ranked.order.len()];
     let (mut start, mut neg_below, mut pos_below) = (0usize, 0u64, 0u64);
@@ -190,8 +206,9 @@ pub fn placements(ranked: &Ranked, labels: &[bool]) -> Vec<f64> {
         let len = (g.pos + g.neg) as usize;
         let v10 = (neg_below as f64 + 0.5 * g.neg as f64) / nf;
         let v01 = ((ranked.m - pos_below - g.pos) as f64 + 0.5 * g.pos as f64) / mf;
-        for &case in &ranked.order[start..start + len] {
-            v[case as usize] = if labels[case as usize] { v10 } else { v01 };
+        // The label is bit 0 of the sorted key: read sequentially, not gathered by case.
+        for (&case, &key) in ranked.order[start..start + len].iter().zip(&ranked.keys[start..start + len]) {
+            v[case as usize] = if key & 1 == 1 { v10 } else { v01 };
         }
         start += len;
         neg_below += g.neg;

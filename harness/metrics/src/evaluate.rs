@@ -8,7 +8,7 @@
 use crate::bootstrap::bootstrap_auroc;
 use crate::calibration::{brier, ece, log_loss, recalibration, EceBin, LOG_LOSS_EPS};
 use crate::delong::{delong_undefined_reason, paired_delong, placements, DeLongSums};
-use crate::groups::{disparities, level_counts, range_of, subgroup_aucs};
+use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
 use crate::ranks::{CaseKeys, Ranked};
 use crate::roc::{average_precision, sens_at_spec};
 use indexmap::IndexMap;
@@ -218,7 +218,7 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
             d.theta
         ));
     }
-    let placements = if dl.is_some() { placements(&ranked, labels) } else { Vec::new() };
+    let placements = if dl.is_some() { placements(&ranked) } else { Vec::new() };
 
     let bootstrap = (opts.bootstrap > 0).then(|| {
         bootstrap_auroc(&ranked, opts.bootstrap, opts.seed).map(|b| BootstrapReport {
@@ -255,7 +255,8 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
     let mut subgroups = IndexMap::new();
     let mut fairness = IndexMap::new();
     let all_subgroups = subgroup_aucs(&ranked, keys);
-    for (g, subs) in input.groupings.iter().zip(&all_subgroups) {
+    let all_counts = level_counts_sorted(&ranked, keys, opts.threshold);
+    for ((g, subs), lc) in input.groupings.iter().zip(&all_subgroups).zip(all_counts) {
         let mut level_reports = IndexMap::new();
         for (level, s) in g.levels.iter().zip(subs) {
             if let Some(reason) = &s.reason {
@@ -281,7 +282,6 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         }
         subgroups.insert(g.name.to_string(), level_reports);
 
-        let lc = level_counts(labels, scores, g.codes, g.levels.len(), opts.threshold);
         let disp = disparities(&lc);
         let gap = range_of(subs.iter().map(|s| s.auroc));
         let per_group = g

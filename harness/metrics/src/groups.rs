@@ -60,6 +60,21 @@ pub fn subgroup_aucs(ranked: &Ranked, keys: &CaseKeys) -> Vec<Vec<SubgroupAuc>> 
     let mut start = 0usize;
     for (gi, g) in ranked.groups.iter().enumerate() {
         let end = start + (g.pos + g.neg) as usize;
+        if end == start + 1 {
+            // A score held by one case (most of them when scores are continuous): it is a tie
+            // group of its own in every level, so it is pushed at once.
+            let (key, case) = (ranked.keys[start], ranked.order[start]);
+            for (k, grouping) in levels.iter_mut().enumerate() {
+                let l = &mut grouping[keys.code(k, key, case) as usize];
+                if l.group != usize::MAX {
+                    l.sums.push(l.pos, l.neg);
+                    l.group = usize::MAX;
+                }
+                l.sums.push_one(key & 1 == 1);
+            }
+            start = end;
+            continue;
+        }
         for (&key, &case) in ranked.keys[start..end].iter().zip(&ranked.order[start..end]) {
             let positive = key & 1 == 1;
             for (k, grouping) in levels.iter_mut().enumerate() {
@@ -130,6 +145,49 @@ pub fn level_counts(labels: &[bool], scores: &[f64], codes: &[u32], levels: usiz
         lc.predicted_positive += pred as u64;
         lc.tp += (pred && y) as u64;
         lc.fp += (pred && !y) as u64;
+    }
+    out
+}
+
+/// [`level_counts`] of every grouping (`out[grouping][level]`) from the model's sorted cases
+/// ([`Ranked::with_keys`]): the cases predicted positive (score ≥ threshold) are a suffix of
+/// the sorted order, and the level sizes and class counts are known from [`CaseKeys`], so only
+/// that suffix is read — once for all groupings, through a histogram of the packed keys when
+/// they are narrow.
+pub fn level_counts_sorted(ranked: &Ranked, keys: &CaseKeys, threshold: f64) -> Vec<Vec<LevelCounts>> {
+    let below = ranked.groups.partition_point(|g| g.value < threshold);
+    let first = ranked.groups[..below].iter().map(|g| (g.pos + g.neg) as usize).sum::<usize>();
+    let mut out: Vec<Vec<LevelCounts>> = keys
+        .classes()
+        .iter()
+        .map(|g| g.iter().map(|&(m, n)| LevelCounts { n: m + n, positives: m, ..LevelCounts::default() }).collect())
+        .collect();
+    let mut tally = |k: usize, code: u32, positive: bool, count: u64| {
+        let lc = &mut out[k][code as usize];
+        lc.predicted_positive += count;
+        if positive { lc.tp += count } else { lc.fp += count }
+    };
+    let suffix = &ranked.keys[first..];
+    match keys.packed_bits().filter(|&bits| bits <= 16) {
+        Some(bits) => {
+            let mut histogram = vec![0u64; 1 << bits];
+            for &key in suffix {
+                histogram[key as usize] += 1;
+            }
+            for (key, &count) in histogram.iter().enumerate().filter(|(_, c)| **c > 0) {
+                for k in 0..keys.classes().len() {
+                    // Packed keys never consult the case index.
+                    tally(k, keys.code(k, key as u32, 0), key & 1 == 1, count);
+                }
+            }
+        }
+        None => {
+            for (&key, &case) in suffix.iter().zip(&ranked.order[first..]) {
+                for k in 0..keys.classes().len() {
+                    tally(k, keys.code(k, key, case), key & 1 == 1, 1);
+                }
+            }
+        }
     }
     out
 }

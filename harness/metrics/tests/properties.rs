@@ -5,7 +5,7 @@ use harness_metrics::bootstrap::{bootstrap_auroc, replicate_aurocs, replicate_dr
 use harness_metrics::calibration::{ece, recalibration};
 use harness_metrics::delong::{delong, paired_delong, placements, AucCounts};
 use harness_metrics::roc::{average_precision, sens_at_spec};
-use harness_metrics::groups::{subgroup_auc, subgroup_aucs};
+use harness_metrics::groups::{level_counts, level_counts_sorted, subgroup_auc, subgroup_aucs};
 use harness_metrics::ranks::CaseKeys;
 use harness_metrics::Ranked;
 use proptest::prelude::*;
@@ -88,7 +88,7 @@ proptest! {
     #[test]
     fn placements_and_delong_variance_match_naive((labels, scores, _) in data()) {
         let r = Ranked::new(&labels, &scores);
-        let fast = placements(&r, &labels);
+        let fast = placements(&r);
         let slow = naive_placements(&labels, &scores);
         for (f, s) in fast.iter().zip(&slow) {
             prop_assert!((f - s).abs() < 1e-14, "{f} vs {s}");
@@ -101,7 +101,7 @@ proptest! {
     #[test]
     fn paired_test_matches_naive_covariance((labels, a, b) in data()) {
         let (ra, rb) = (Ranked::new(&labels, &a), Ranked::new(&labels, &b));
-        let (pa, pb) = (placements(&ra, &labels), placements(&rb, &labels));
+        let (pa, pb) = (placements(&ra), placements(&rb));
         let (ta, tb) = (AucCounts::from_groups(&ra.groups).auroc().unwrap(), AucCounts::from_groups(&rb.groups).auroc().unwrap());
         let t = paired_delong(&labels, ta, &pa, tb, &pb).unwrap();
         // Naive: covariance matrices of the placements from the definition.
@@ -183,6 +183,27 @@ proptest! {
             prev = rec;
         }
         prop_assert!((average_precision(&r.groups).unwrap() - ap).abs() < 1e-14);
+    }
+
+    #[test]
+    fn level_counts_from_sorted_suffix_equal_direct_count((labels, scores, codes) in data(), t in 0u32..=17, wide in any::<bool>()) {
+        let threshold = t as f64 / 16.0;
+        let a: Vec<u32> = codes.iter().map(|c| (c * 16.0) as u32 % 3).collect();
+        let b: Vec<u32> = codes.iter().map(|c| 1 - (c * 16.0) as u32 % 2).collect();
+        // `wide`: seven more 17-level groupings overflow the 32-bit packed key (unpacked path).
+        let extra: Vec<Vec<u32>> = (0..if wide { 7 } else { 0 })
+            .map(|k| scores.iter().map(|s| ((s * 16.0) as u32 + k) % 17).collect())
+            .collect();
+        let mut groupings: Vec<(&[u32], usize)> = vec![(&a, 3), (&b, 2)];
+        groupings.extend(extra.iter().map(|e| (e.as_slice(), 17)));
+        let keys = CaseKeys::new(&labels, &groupings);
+        prop_assert_eq!(keys.packed_bits().is_none(), wide);
+        let r = Ranked::with_keys(&scores, &keys);
+        let got = level_counts_sorted(&r, &keys, threshold);
+        prop_assert_eq!(got.len(), groupings.len());
+        for (&(codes, levels), got) in groupings.iter().zip(&got) {
+            prop_assert_eq!(got, &level_counts(&labels, &scores, codes, levels, threshold));
+        }
     }
 
     #[test]
