@@ -34,21 +34,48 @@ fn status(s: &str) -> report::Status {
     }
 }
 
-/// The machine as key/value lines.
+/// The machine as labelled lines a reader understands ("Memory: 23.5 GiB", one line per GPU);
+/// `performance.json` keeps the raw fields.
 pub fn machine_lines(m: &Machine) -> indexmap::IndexMap<String, String> {
     let mut out = indexmap::IndexMap::new();
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(m) {
-        for (k, v) in map {
-            let text = match v {
-                serde_json::Value::Null => continue,
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Array(a) if a.is_empty() => continue,
-                other => other.to_string(),
-            };
-            out.insert(k, text);
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            out.insert(k.to_string(), v);
         }
+    };
+    put("CPU", m.cpu_model.clone());
+    put("Physical cores", m.physical_cores.map(|c| c.to_string()));
+    put("Logical CPUs available", Some(m.logical_cpus.to_string()));
+    put("Memory", m.memory_bytes.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)));
+    put("Operating system", m.os.clone());
+    put("Kernel", m.kernel.clone());
+    put("Architecture", Some(m.arch.clone()));
+    for (i, g) in m.gpus.iter().enumerate() {
+        let mut text = g.name.clone();
+        if let Some(mib) = g.memory_mib {
+            text.push_str(&format!(", {:.0} GiB", mib as f64 / 1024.0));
+        }
+        if let Some(d) = &g.driver {
+            text.push_str(&format!(", driver {d}"));
+        }
+        put(&if m.gpus.len() == 1 { "GPU".to_string() } else { format!("GPU {i}") }, Some(text));
     }
+    put("Notes", (!m.notes.is_empty()).then(|| m.notes.join("; ")));
     out
+}
+
+/// A backend version with any absolute library path cut to its file name, for the report's
+/// tables ("…, /root/…/capi/libonnxruntime.so.1.31.1)" → "…, libonnxruntime.so.1.31.1)");
+/// the full path stays in `performance.json` and `agreement.json`.
+fn short_paths(version: &str) -> String {
+    version
+        .split(' ')
+        .map(|word| match word.strip_prefix('/') {
+            Some(_) => word.rsplit('/').next().unwrap_or(word),
+            None => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn build(p: Parts) -> report::ReportInput {
@@ -63,7 +90,7 @@ pub fn build(p: Parts) -> report::ReportInput {
                 .backends
                 .iter()
                 .map(|b| match (&b.version, b.status.as_str()) {
-                    (Some(v), "ok") => format!("{} ({v})", b.backend),
+                    (Some(v), "ok") => format!("{} ({})", b.backend, short_paths(v)),
                     (_, s) => format!("{} ({s}{})", b.backend, b.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()),
                 })
                 .collect(),
@@ -150,4 +177,38 @@ pub fn build(p: Parts) -> report::ReportInput {
         input.attach_eval(e);
     }
     input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_paths_are_cut_to_file_names() {
+        assert_eq!(
+            short_paths("onnxruntime 1.31.1 (ort 2.0.0-rc.15, /opt/x/capi/libonnxruntime.so.1.31.1)"),
+            "onnxruntime 1.31.1 (ort 2.0.0-rc.15, libonnxruntime.so.1.31.1)"
+        );
+        assert_eq!(short_paths("tract-onnx 0.23.9"), "tract-onnx 0.23.9");
+    }
+
+    #[test]
+    fn machine_lines_are_labelled_and_readable() {
+        let m = Machine {
+            cpu_model: Some("AMD EPYC".into()),
+            logical_cpus: 2,
+            physical_cores: Some(2),
+            memory_bytes: Some(25_276_514_304),
+            os: Some("Debian GNU/Linux 12".into()),
+            kernel: None,
+            arch: "x86_64".into(),
+            gpus: vec![],
+            notes: vec!["nvidia-smi not on PATH".into()],
+        };
+        let lines = machine_lines(&m);
+        assert_eq!(lines["Memory"], "23.5 GiB");
+        assert_eq!(lines["Logical CPUs available"], "2");
+        assert!(!lines.contains_key("Kernel"));
+        assert_eq!(lines["Notes"], "nvidia-smi not on PATH");
+    }
 }
