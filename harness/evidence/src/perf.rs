@@ -5,9 +5,9 @@
 //! where a suite has them, otherwise a seeded pseudo-random tensor of the
 //! model's declared input shape.
 
-use harness_backends::{Backend, Batch, Device, LoadOptions};
+use harness_backends::{Backend, Batch, LoadOptions};
 use harness_measure::{RunLabels, Scenario, ScenarioResult, Settings, measure};
-use harness_measure::profile::{Device as ProfileDevice, Profile};
+use harness_measure::profile::Profile;
 use indicatif::ProgressBar;
 use std::path::Path;
 
@@ -90,11 +90,7 @@ pub fn measure_model(
         }
     };
     for p in &plan.profiles {
-        let device = match p.device {
-            ProfileDevice::Cpu => Device::Cpu,
-            ProfileDevice::Cuda => Device::Cuda,
-        };
-        let mut loaded = match backend.load(model, &LoadOptions { threads: p.threads.max(1), device }) {
+        let mut loaded = match backend.load(model, &LoadOptions { threads: p.threads.max(1), device: p.device }) {
             Ok(m) => m,
             Err(e) => {
                 let r = match e {

@@ -2,13 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where inference runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    Cpu,
-    Cuda,
-}
+/// Where inference runs: the backends' own device type, so a profile's device is passed to
+/// `Backend::load` as it is.
+pub use harness_backends::Device;
 
 /// A named hardware configuration for a benchmark run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
