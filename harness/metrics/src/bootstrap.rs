@@ -76,40 +76,6 @@ impl U32Stream {
         }
         (prod >> 32) as u32
     }
-
-    /// Exactly the values of `count` successive [`U32Stream::below`] calls, handed to `f` in
-    /// order, in batches. The generator's serial dependency chain fills a buffer first; a
-    /// branch-free pass then maps each 32-bit value to a draw and compacts away the rejected
-    /// ones (a value is rejected iff its low product half is below 2^32 mod bound: Lemire's
-    /// test with the threshold computed once); the caller's loop over a batch has independent
-    /// iterations, so its table lookups overlap in the CPU.
-    #[inline]
-    fn batches_below(&mut self, count: u32, bound: u32, mut f: impl FnMut(&[u32])) {
-        const BATCH: usize = 512;
-        let threshold = bound.wrapping_neg() % bound;
-        let mut buf = [0u32; BATCH];
-        let mut left = count as usize;
-        while left > 0 {
-            let batch = &mut buf[..left.min(BATCH)];
-            let mut filled = 0;
-            // Never take more values than draws still needed, so that nothing is consumed
-            // beyond the last draw (the stream continues with the next sample).
-            while filled < batch.len() {
-                for v in &mut batch[filled..] {
-                    *v = self.next();
-                }
-                let mut kept = filled;
-                for r in filled..batch.len() {
-                    let prod = batch[r] as u64 * bound as u64;
-                    batch[kept] = (prod >> 32) as u32;
-                    kept += ((prod as u32) >= threshold) as usize;
-                }
-                filled = kept;
-            }
-            f(batch);
-            left -= batch.len();
-        }
-    }
 }
 
 /// The seed of each replicate's generator for the user's `seed` (see the module doc).
@@ -223,11 +189,9 @@ pub fn replicate_aurocs(ranked: &Ranked, replicates: usize, seed: u64) -> Vec<f6
             |(pos_count, credit), &s| {
                 pos_count.fill(0);
                 let mut rng = U32Stream::new(s);
-                rng.batches_below(m, m, |batch| {
-                    for &j in batch {
-                        pos_count[codes.pos.get(j)] += 1;
-                    }
-                });
+                for _ in 0..m {
+                    pos_count[codes.pos.get(rng.below(m))] += 1;
+                }
                 // credit[c]: what one negative in occupied bucket c adds to 2·U, i.e. twice the
                 // resampled positives above it plus those tied with it. Reading it per negative
                 // draw (instead of counting draws per bucket) keeps the hot loop free of stores.
@@ -246,9 +210,9 @@ pub fn replicate_aurocs(ranked: &Ranked, replicates: usize, seed: u64) -> Vec<f6
                 }
                 // 2·U <= 2·m·n <= 2^63 for N < 2^32 cases: u64 cannot overflow.
                 let mut twice_u = 0u64;
-                rng.batches_below(n, n, |batch| {
-                    twice_u += batch.iter().map(|&j| credit[codes.neg.get(j)] as u64).sum::<u64>();
-                });
+                for _ in 0..n {
+                    twice_u += credit[codes.neg.get(rng.below(n))] as u64;
+                }
                 twice_u as f64 / denominator
             },
         )
@@ -269,23 +233,4 @@ pub fn bootstrap_auroc(ranked: &Ranked, replicates: usize, seed: u64) -> Option<
         ci95: [quantile_type7(&aucs, 0.025), quantile_type7(&aucs, 0.975)],
         median: quantile_type7(&aucs, 0.5),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The batched draws must be exactly the sequential ones — including rejections (a bound of
-    /// 3·2^30 rejects a quarter of the values) and the stream position afterwards.
-    #[test]
-    fn batched_draws_equal_sequential_draws() {
-        for (count, bound) in [(1u32, 1u32), (7, 5), (1000, 3 << 30), (5000, 180_001), (513, 2)] {
-            let (mut a, mut b) = (U32Stream::new(42), U32Stream::new(42));
-            let sequential: Vec<u32> = (0..count).map(|_| a.below(bound)).collect();
-            let mut batched = Vec::new();
-            b.batches_below(count, bound, |batch| batched.extend_from_slice(batch));
-            assert_eq!(batched, sequential, "count {count}, bound {bound}");
-            assert_eq!(a.next(), b.next(), "the streams must continue from the same place");
-        }
-    }
 }
