@@ -123,6 +123,9 @@ struct CandidateRun {
     model_path: PathBuf,
 }
 
+/// The bundle's copy of the suite file.
+pub const SUITE_COPY: &str = "suite.toml";
+
 fn rel_to(root: &Path, p: &Path) -> String {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
@@ -352,7 +355,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
     }
 
-    let suite_sha = file_sha256(&args.suite).with_context(|| format!("{}: cannot hash", args.suite.display()))?;
+    // A copy of the suite travels with the evidence: the bundle alone says what was run, even
+    // when the suite file lives outside the project root (verify checks the copy's hash).
+    let suite_bytes = std::fs::read(&args.suite).with_context(|| format!("{}: cannot read", args.suite.display()))?;
+    let suite_sha = harness_data::registry::sha256_hex(&suite_bytes);
+    bundle.write(SUITE_COPY, &suite_bytes)?;
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
         complete: true,
@@ -445,7 +452,12 @@ fn run_candidate(
     }
     match file_sha256(&model_path) {
         Ok(h) if h.eq_ignore_ascii_case(&c.sha256) => {}
-        Ok(h) => return fail(record, format!("{}: sha256 {h} differs from the suite's {}", c.model, c.sha256)),
+        Ok(h) => {
+            // The manifest records the file that is there (so the bundle stays a consistent,
+            // verifiable record of the refusal); the reason keeps the suite's pin.
+            record.model.sha256 = h.clone();
+            return fail(record, format!("{}: sha256 {h} differs from the suite's {}; not evaluated", c.model, c.sha256));
+        }
         Err(e) => return fail(record, format!("{}: {e}", model_path.display())),
     }
     let mut outputs = Vec::new();

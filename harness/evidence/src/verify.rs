@@ -216,16 +216,31 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
     v.fail("metrics recomputation", format!("metrics.json differs from the recomputation: {detail}"));
 }
 
+/// The bundle's copy of the suite file, written by `harness run`.
+const SUITE_COPY: &str = "suite.toml";
+
 fn check_inputs(manifest: &Manifest, opts: &VerifyOptions, v: &mut Verification) {
+    // The suite's copy inside the bundle (its bytes are already checked against the file list)
+    // must be the suite the manifest pins.
+    if let Some(listed) = manifest.files.get(SUITE_COPY) {
+        let item = format!("suite copy {SUITE_COPY}");
+        if listed.trim_start_matches("sha256:") == manifest.suite.sha256 {
+            v.ok(item, "the bundle's copy is the suite the manifest pins");
+        } else {
+            v.fail(item, format!("{listed} differs from the manifest's suite sha256:{}", manifest.suite.sha256));
+        }
+    }
     let Some(root) = &opts.project_root else {
         v.skip("inputs", "no project root given: suite, model and dataset files not re-hashed");
         return;
     };
-    let mut inputs: Vec<(String, &str, String)> = vec![(
-        format!("suite {}", manifest.suite.path),
-        manifest.suite.path.as_str(),
-        format!("sha256:{}", manifest.suite.sha256),
-    )];
+    let mut inputs: Vec<(String, &str, String)> = Vec::new();
+    let suite_item = format!("suite {}", manifest.suite.path);
+    if Path::new(&manifest.suite.path).is_absolute() && manifest.files.contains_key(SUITE_COPY) {
+        v.skip(suite_item, "run from outside the project root; checked through the bundle's copy");
+    } else {
+        inputs.push((suite_item, manifest.suite.path.as_str(), format!("sha256:{}", manifest.suite.sha256)));
+    }
     for c in &manifest.candidates {
         inputs.push((format!("model {}", c.model.path), c.model.path.as_str(), format!("sha256:{}", c.model.sha256)));
     }

@@ -1,0 +1,167 @@
+//! Hostile cases of issue 7 through the binary: a model that returns NaN and one that fails
+//! mid-run are isolated (the other candidates' evidence is kept, exit code 3), and so is one
+//! whose file does not match its sha256 pin; a run killed
+//! with SIGKILL leaves a bundle `verify` rejects, and a re-run into the same folder restarts
+//! cleanly; an ed25519-signed bundle verifies with its public key and not with another.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn e2e_suite() -> String {
+    std::fs::read_to_string(root().join("harness/cli/tests/e2e/e2e.toml")).unwrap()
+}
+
+fn run_args(suite: &Path, out: &Path) -> Vec<String> {
+    let registry = root().join("datasets.toml");
+    vec![
+        "run".into(),
+        suite.display().to_string(),
+        "--registry".into(),
+        registry.display().to_string(),
+        "--no-perf".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ]
+}
+
+fn verify(dir: &Path, extra: &[&str]) -> Output {
+    harness().arg("verify").arg(dir).arg("--project-root").arg(root()).args(extra).output().unwrap()
+}
+
+/// The e2e suite with vendor-b's model replaced by `model` (pinned by `sha256`) and its input
+/// size set to `size`.
+fn suite_with_vendor_b(model: &str, sha256: &str, size: u32) -> String {
+    let mut s = e2e_suite();
+    let start = s.find("name = \"vendor-b\"").unwrap();
+    let end = start + s[start..].find("[[candidates]]").unwrap();
+    let block = s[start..end]
+        .replace("models/vendor-b.onnx", model)
+        .replace("da080853f49170327aa7cd74d5550fcce168fa5a75f25a1ba2fd8c97c2ed066f", sha256)
+        .replace("size = [64, 64]", &format!("size = [{size}, {size}]"));
+    s.replace_range(start..end, &block);
+    s
+}
+
+fn metrics(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_nan_model_and_a_wrong_shape_model_are_isolated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        // models/test/nan-output.onnx returns NaN for every 16×16 input.
+        ("nan", suite_with_vendor_b("models/test/nan-output.onnx", &sha("models/test/nan-output.onnx"), 16), "NaN"),
+        // The same model fed 64×64 images: it fails at its first batch (mid-run).
+        ("shape", suite_with_vendor_b("models/test/nan-output.onnx", &sha("models/test/nan-output.onnx"), 64), "shape"),
+    ];
+    for (name, suite_text, why) in cases {
+        let suite = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&suite, suite_text).unwrap();
+        let out_dir = tmp.path().join(name);
+        let out = harness().args(run_args(&suite, &out_dir)).output().unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{name}: {t}");
+        assert!(t.lines().any(|l| l.contains("vendor-b") && l.contains("failed") && l.contains(why)), "{name}: {t}");
+
+        // The other candidates' evidence is complete and the bundle verifies.
+        let v = verify(&out_dir, &[]);
+        assert!(v.status.success(), "{name}: {}", text(&v));
+        let m = metrics(&out_dir);
+        for kept in ["vendor-a", "vendor-c"] {
+            assert!(m["models"][kept]["auroc"].as_f64().is_some(), "{name}: {kept} lost: {m}");
+        }
+        assert!(m["models"].get("vendor-b").is_none(), "{name}: a failed model must not have metrics");
+        let manifest = std::fs::read_to_string(out_dir.join("manifest.json")).unwrap();
+        assert!(manifest.contains("vendor-b") && manifest.contains(why), "{name}: the failure is recorded with its reason");
+        let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+        assert!(report.contains("vendor-b") && report.contains(why), "{name}: the report names the failure");
+    }
+}
+
+#[test]
+fn a_model_that_does_not_match_its_pin_is_refused_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wrong = "0".repeat(64);
+    let suite = tmp.path().join("pin.toml");
+    std::fs::write(&suite, suite_with_vendor_b("models/vendor-b.onnx", &wrong, 64)).unwrap();
+    let out_dir = tmp.path().join("pin");
+    let out = harness().args(run_args(&suite, &out_dir)).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("vendor-b") && t.contains("differs from the suite's") && t.contains(&wrong), "{t}");
+    let m = metrics(&out_dir);
+    assert!(m["models"].get("vendor-b").is_none() && m["models"]["vendor-a"]["auroc"].is_number());
+    // The bundle is a consistent record of the refusal: it verifies.
+    let v = verify(&out_dir, &[]);
+    assert!(v.status.success(), "{}", text(&v));
+}
+
+fn sha(rel: &str) -> String {
+    harness_data::registry::file_sha256(&root().join(rel)).unwrap()
+}
+
+#[test]
+fn a_killed_run_is_rejected_and_a_rerun_restarts_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = root().join("harness/cli/tests/e2e/e2e.toml");
+    let out_dir = tmp.path().join("killed");
+    let mut child = harness().args(run_args(&suite, &out_dir)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Kill it (SIGKILL: no cleanup code runs) as soon as the bundle has been started.
+    let start = Instant::now();
+    while !out_dir.join("INCOMPLETE").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the run never started a bundle");
+        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed");
+
+    let v = verify(&out_dir, &[]);
+    assert_eq!(v.status.code(), Some(1), "a killed run must not verify: {}", text(&v));
+    assert!(text(&v).contains("INCOMPLETE"), "{}", text(&v));
+
+    let rerun = harness().args(run_args(&suite, &out_dir)).output().unwrap();
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    assert!(!out_dir.join("INCOMPLETE").exists());
+    let v = verify(&out_dir, &[]);
+    assert!(v.status.success(), "{}", text(&v));
+}
+
+#[test]
+fn a_signed_bundle_verifies_with_its_key_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    for who in ["consortium", "someone-else"] {
+        let k = harness().arg("keygen").arg("--out").arg(tmp.path().join(who)).output().unwrap();
+        assert!(k.status.success(), "{}", text(&k));
+    }
+    let suite = root().join("harness/cli/tests/e2e/e2e.toml");
+    let out_dir = tmp.path().join("signed");
+    let key = tmp.path().join("consortium.key");
+    let mut args = run_args(&suite, &out_dir);
+    args.extend(["--sign-key".to_string(), key.display().to_string()]);
+    let run = harness().args(&args).output().unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+
+    let good = tmp.path().join("consortium.pub");
+    let other = tmp.path().join("someone-else.pub");
+    let ok = verify(&out_dir, &["--public-key", good.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let bad = verify(&out_dir, &["--public-key", other.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+}
