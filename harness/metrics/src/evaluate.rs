@@ -218,7 +218,18 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
             d.theta
         ));
     }
-    let placements = if dl.is_some() { placements(&ranked) } else { Vec::new() };
+    // The calibration statistics and the per-case passes are independent: run them side by
+    // side (each is deterministic on its own, so the report does not depend on the threads).
+    let ((ll, e10, e15, cal), (placements, all_subgroups, all_counts)) = rayon::join(
+        || (log_loss(labels, scores), ece(labels, scores, 10), ece(labels, scores, 15), recalibration(&ranked.groups)),
+        || {
+            (
+                if dl.is_some() { placements(&ranked) } else { Vec::new() },
+                subgroup_aucs(&ranked, keys),
+                level_counts_sorted(&ranked, keys, opts.threshold),
+            )
+        },
+    );
 
     let bootstrap = (opts.bootstrap > 0).then(|| {
         bootstrap_auroc(&ranked, opts.bootstrap, opts.seed).map(|b| BootstrapReport {
@@ -238,24 +249,18 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         sens_step.insert(spec_key(t), r.map(|r| r.step));
     }
 
-    let ll = log_loss(labels, scores);
     if let Some(l) = ll.filter(|l| l.n_clipped > 0) {
         warnings.push(format!(
             "{name}: {} score(s) of exactly 0 or 1 were clipped to [2^-52, 1 - 2^-52] for the log loss",
             l.n_clipped
         ));
     }
-    let e10 = ece(labels, scores, 10);
-    let e15 = ece(labels, scores, 15);
-    let cal = recalibration(&ranked.groups);
     if let (Err(reason), None) = (&cal.fit, &one_class) {
         warnings.push(format!("{name}: calibration intercept/slope undefined: {reason}"));
     }
 
     let mut subgroups = IndexMap::new();
     let mut fairness = IndexMap::new();
-    let all_subgroups = subgroup_aucs(&ranked, keys);
-    let all_counts = level_counts_sorted(&ranked, keys, opts.threshold);
     for ((g, subs), lc) in input.groupings.iter().zip(&all_subgroups).zip(all_counts) {
         let mut level_reports = IndexMap::new();
         for (level, s) in g.levels.iter().zip(subs) {
