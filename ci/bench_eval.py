@@ -126,6 +126,10 @@ def run_once(cmd, log_dir, tag, timeout):
     with open(out_p, "wb") as fo, open(err_p, "wb") as fe:
         t0 = time.perf_counter()
         proc = subprocess.Popen(full, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        # The timeout is a timer that kills: Popen.wait(timeout=...) polls with sleeps that back
+        # off to 50 ms, which would round a 70 ms run up to ~114 ms.
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
         try:
             while proc.poll() is None and not use_time:
                 try:
@@ -136,10 +140,9 @@ def run_once(cmd, log_dir, tag, timeout):
                 except OSError:
                     pass
                 time.sleep(0.002)
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc.wait()  # blocking waitpid: returns when the child exits
+        finally:
+            killer.cancel()
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         with open(err_p, "rb") as f:

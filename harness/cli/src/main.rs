@@ -3,10 +3,10 @@
 //! A thin layer that parses arguments and wires the library crates together (datasets →
 //! backends → measurement → metrics → evidence → report); it computes nothing itself.
 
-// mimalloc keeps freed memory for reuse instead of unmapping it: `harness eval` on 200,000
-// rows allocates and frees tens of MB in phases, and each fresh page is a page fault.
+mod alloc;
+
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::HugeLarge = alloc::HugeLarge;
 
 mod bench;
 mod compare;
