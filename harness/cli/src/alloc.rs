@@ -105,3 +105,41 @@ unsafe impl GlobalAlloc for HugeLarge {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Contents survive every realloc transition: large in place, large → larger mapping,
+    /// large → small, small → large; fresh large blocks are zeroed and 2 MiB-aligned.
+    #[test]
+    fn realloc_keeps_contents_across_every_transition() {
+        let a = HugeLarge;
+        unsafe {
+            let layout = Layout::from_size_align(HUGE + 10, 8).unwrap();
+            let p = a.alloc_zeroed(layout);
+            assert!(!p.is_null());
+            if cfg!(target_os = "linux") {
+                assert_eq!(p as usize % HUGE, 0);
+            }
+            assert!((0..layout.size()).all(|i| *p.add(i) == 0));
+            for i in 0..layout.size() {
+                *p.add(i) = (i % 251) as u8;
+            }
+            let check = |p: *mut u8, n: usize| (0..n).all(|i| *p.add(i) == (i % 251) as u8);
+            let p = a.realloc(p, layout, 2 * HUGE - 1); // same mapping
+            let layout = Layout::from_size_align(2 * HUGE - 1, 8).unwrap();
+            assert!(check(p, HUGE + 10));
+            let p = a.realloc(p, layout, 5 * HUGE); // a new, larger mapping
+            let layout = Layout::from_size_align(5 * HUGE, 8).unwrap();
+            assert!(check(p, HUGE + 10));
+            let p = a.realloc(p, layout, 1000); // to the system allocator
+            let layout = Layout::from_size_align(1000, 8).unwrap();
+            assert!(check(p, 1000));
+            let p = a.realloc(p, layout, 3 * HUGE); // and back
+            let layout = Layout::from_size_align(3 * HUGE, 8).unwrap();
+            assert!(check(p, 1000));
+            a.dealloc(p, layout);
+        }
+    }
+}
