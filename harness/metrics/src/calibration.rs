@@ -79,9 +79,85 @@ pub fn ece(labels: &[bool], scores: &[f64], bins: usize) -> Option<(f64, Vec<Ece
         sum_label[k] += y as u8 as f64;
         sum_score[k] += s;
     }
-    let total = scores.len() as f64;
+    Some(ece_table(&n, &sum_label, &sum_score, scores.len() as f64))
+}
+
+/// [`brier`], [`log_loss`] and [`ece`] (with 10 and 15 bins) from the tie table of the scores
+/// ([`crate::Ranked`]) instead of the rows: each distinct score's logarithms and bin are
+/// computed once for all its cases. Same definitions; the sums are taken per distinct score in
+/// ascending order, so results can differ from the row-order sums in the last bits only.
+pub struct FromGroups {
+    pub brier: Option<f64>,
+    pub log_loss: Option<LogLoss>,
+    pub ece_10: Option<(f64, Vec<EceBin>)>,
+    pub ece_15: Option<(f64, Vec<EceBin>)>,
+}
+
+/// See [`FromGroups`].
+pub fn from_groups(groups: &[TieGroup]) -> FromGroups {
+    let total: u64 = groups.iter().map(|g| g.pos + g.neg).sum();
+    if total == 0 {
+        return FromGroups { brier: None, log_loss: None, ece_10: None, ece_15: None };
+    }
+    let (lo, hi) = (LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS);
+    let (mut sq, mut ll, mut n_clipped) = (0.0, 0.0, 0usize);
+    let mut bins10 = BinSums::new(10);
+    let mut bins15 = BinSums::new(15);
+    for g in groups {
+        let (s, pos, neg) = (g.value, g.pos as f64, g.neg as f64);
+        sq += pos * (s - 1.0) * (s - 1.0) + neg * s * s;
+        if s < lo || s > hi {
+            n_clipped += (g.pos + g.neg) as usize;
+        }
+        let p = s.clamp(lo, hi);
+        if g.pos > 0 {
+            ll -= pos * p.ln();
+        }
+        if g.neg > 0 {
+            ll -= neg * (1.0 - p).ln();
+        }
+        bins10.add(g);
+        bins15.add(g);
+    }
+    let n = total as f64;
+    FromGroups {
+        brier: Some(sq / n),
+        log_loss: Some(LogLoss { value: ll / n, n_clipped }),
+        ece_10: Some(bins10.finish(n)),
+        ece_15: Some(bins15.finish(n)),
+    }
+}
+
+/// Per-bin sums of [`ece`] accumulated from tie groups.
+struct BinSums {
+    n: Vec<usize>,
+    sum_label: Vec<f64>,
+    sum_score: Vec<f64>,
+}
+
+impl BinSums {
+    fn new(bins: usize) -> Self {
+        BinSums { n: vec![0; bins], sum_label: vec![0.0; bins], sum_score: vec![0.0; bins] }
+    }
+
+    fn add(&mut self, g: &TieGroup) {
+        let bins = self.n.len();
+        let k = ((g.value * bins as f64).floor() as usize).min(bins - 1);
+        self.n[k] += (g.pos + g.neg) as usize;
+        self.sum_label[k] += g.pos as f64;
+        self.sum_score[k] += g.value * (g.pos + g.neg) as f64;
+    }
+
+    fn finish(self, total: f64) -> (f64, Vec<EceBin>) {
+        ece_table(&self.n, &self.sum_label, &self.sum_score, total)
+    }
+}
+
+/// ECE and its bin table from per-bin counts and sums (shared by [`ece`] and [`from_groups`]).
+fn ece_table(n: &[usize], sum_label: &[f64], sum_score: &[f64], total: f64) -> (f64, Vec<EceBin>) {
+    let b = n.len() as f64;
     let mut value = 0.0;
-    let table = (0..bins)
+    let table = (0..n.len())
         .map(|k| {
             let (mean_label, mean_score) = if n[k] > 0 {
                 let nk = n[k] as f64;
@@ -94,7 +170,7 @@ pub fn ece(labels: &[bool], scores: &[f64], bins: usize) -> Option<(f64, Vec<Ece
             EceBin { bin: k, lo: k as f64 / b, hi: (k + 1) as f64 / b, n: n[k], mean_label, mean_score }
         })
         .collect();
-    Some((value, table))
+    (value, table)
 }
 
 /// The converged logistic recalibration fit logit P(y = 1) = a + b·logit(score).

@@ -6,7 +6,7 @@
 //! depend on the thread count or the machine.
 
 use crate::bootstrap::bootstrap_auroc;
-use crate::calibration::{brier, ece, log_loss, recalibration, EceBin, LOG_LOSS_EPS};
+use crate::calibration::{from_groups, recalibration, EceBin, LOG_LOSS_EPS};
 use crate::delong::{delong_undefined_reason, paired_delong, placements, DeLongSums};
 use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
 use crate::ranks::{CaseKeys, Ranked};
@@ -201,7 +201,6 @@ struct ModelOutcome {
 }
 
 fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys, opts: &EvalOptions) -> ModelOutcome {
-    let labels = input.labels;
     let mut warnings = Vec::new();
     let ranked = Ranked::with_keys(scores, keys);
     let (m, n) = (ranked.m, ranked.n);
@@ -220,8 +219,11 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
     }
     // The calibration statistics and the per-case passes are independent: run them side by
     // side (each is deterministic on its own, so the report does not depend on the threads).
-    let ((ll, e10, e15, cal), (placements, all_subgroups, all_counts)) = rayon::join(
-        || (log_loss(labels, scores), ece(labels, scores, 10), ece(labels, scores, 15), recalibration(&ranked.groups)),
+    let ((ll, e10, e15, brier, cal), (placements, all_subgroups, all_counts)) = rayon::join(
+        || {
+            let f = from_groups(&ranked.groups);
+            (f.log_loss, f.ece_10, f.ece_15, f.brier, recalibration(&ranked.groups))
+        },
         || {
             (
                 if dl.is_some() { placements(&ranked) } else { Vec::new() },
@@ -341,7 +343,7 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         sens_at_spec_reason: one_class.clone(),
         average_precision: if one_class.is_some() { None } else { average_precision(&ranked.groups) },
         average_precision_reason: one_class.clone(),
-        brier: brier(labels, scores),
+        brier,
         log_loss: ll.map(|l| l.value),
         log_loss_n_clipped: ll.map_or(0, |l| l.n_clipped),
         log_loss_eps: LOG_LOSS_EPS,

@@ -2,7 +2,7 @@
 //! small data with many ties, and invariants that must hold for any data.
 
 use harness_metrics::bootstrap::{bootstrap_auroc, replicate_aurocs, replicate_draws, replicate_seeds};
-use harness_metrics::calibration::{ece, recalibration};
+use harness_metrics::calibration::{brier, ece, from_groups, log_loss, recalibration};
 use harness_metrics::delong::{delong, paired_delong, placements, AucCounts};
 use harness_metrics::roc::{average_precision, sens_at_spec};
 use harness_metrics::groups::{level_counts, level_counts_sorted, subgroup_auc, subgroup_aucs};
@@ -183,6 +183,25 @@ proptest! {
             prev = rec;
         }
         prop_assert!((average_precision(&r.groups).unwrap() - ap).abs() < 1e-14);
+    }
+
+    #[test]
+    fn brier_log_loss_and_ece_from_tie_groups_equal_the_row_sums((labels, scores, _) in data()) {
+        let f = from_groups(&Ranked::new(&labels, &scores).groups);
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+        prop_assert!(close(f.brier.unwrap(), brier(&labels, &scores).unwrap()));
+        let (lg, lr) = (f.log_loss.unwrap(), log_loss(&labels, &scores).unwrap());
+        prop_assert!(close(lg.value, lr.value), "{} vs {}", lg.value, lr.value);
+        prop_assert_eq!(lg.n_clipped, lr.n_clipped);
+        for (got, bins) in [(f.ece_10.unwrap(), 10), (f.ece_15.unwrap(), 15)] {
+            let want = ece(&labels, &scores, bins).unwrap();
+            prop_assert!(close(got.0, want.0));
+            for (g, w) in got.1.iter().zip(&want.1) {
+                prop_assert_eq!((g.bin, g.n, g.lo, g.hi), (w.bin, w.n, w.lo, w.hi));
+                prop_assert!(close(g.mean_label.unwrap_or(0.0), w.mean_label.unwrap_or(0.0)));
+                prop_assert!(close(g.mean_score.unwrap_or(0.0), w.mean_score.unwrap_or(0.0)));
+            }
+        }
     }
 
     #[test]
