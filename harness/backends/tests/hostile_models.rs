@@ -1,0 +1,99 @@
+//! Hostile model files: regression tests for what model-loading fuzzing (`ci/fuzz.sh`, targets
+//! `model_tract`, `model_candle`, `model_ort`) exercises. The files are a few hundred bytes each,
+//! written by `tests/data/make_hostile_models.py`. Whatever a model file holds, `Backend::load`
+//! answers with a loaded model or a `BackendError` that names the file. It never panics, aborts
+//! or reads outside the model's folder.
+
+use std::path::{Path, PathBuf};
+
+use harness_backends::tract_backend::TractBackend;
+use harness_backends::{Availability, Backend, BackendError, BackendKind, LoadOptions};
+
+const ALL: &[&str] = &[
+    "conv_zero_stride.onnx",
+    "maxpool_zero_kernel.onnx",
+    "constant_of_shape_huge.onnx",
+    "constant_of_shape_overflow.onnx",
+    "range_huge.onnx",
+    "expand_huge.onnx",
+    "external_data_absolute.onnx",
+    "external_data_parent.onnx",
+    "nested_if_30.onnx",
+];
+
+fn hostile(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile").join(name)
+}
+
+fn available_backends() -> Vec<Box<dyn Backend>> {
+    BackendKind::ALL
+        .into_iter()
+        .map(BackendKind::backend)
+        .filter(|b| match b.availability() {
+            Availability::Available { .. } => true,
+            Availability::Unavailable { reason } => {
+                eprintln!("SKIPPED {}: unavailable: {reason}", b.name());
+                false
+            }
+        })
+        .collect()
+}
+
+/// Loads `name` with `b`; on failure checks that the error is a load error naming the file and
+/// returns its reason.
+fn load(b: &dyn Backend, name: &str) -> Result<(), String> {
+    let path = hostile(name);
+    match b.load(&path, &LoadOptions::default()) {
+        Ok(model) => {
+            let _ = model.input().dims_text();
+            Ok(())
+        }
+        Err(e @ BackendError::Load { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains(&path.display().to_string()), "{}: {name}: the error does not name the file: {msg}", b.name());
+            match e {
+                BackendError::Load { reason, .. } => Err(reason),
+                _ => unreachable!(),
+            }
+        }
+        Err(e) => panic!("{}: {name}: not a load error: {e:?}", b.name()),
+    }
+}
+
+/// tract 0.23 panics on these at load: a zero stride reaches a division by zero, and a
+/// constant folded at load (ConstantOfShape, Range, Expand of constants) asks for more bytes than
+/// any address space, so tract's allocation assertion fires. Without `catch_engine_panic` in the
+/// tract backend the test process would panic here; with it, each is a load error.
+#[test]
+fn tract_panics_at_load_become_load_errors_naming_the_file() {
+    for name in ["conv_zero_stride.onnx", "constant_of_shape_huge.onnx", "range_huge.onnx", "expand_huge.onnx"] {
+        let reason = load(&TractBackend, name).expect_err(name);
+        assert!(reason.contains("the engine panicked"), "{name}: {reason}");
+    }
+}
+
+/// External data outside the model's folder (an absolute path, or `..`) is never read. tract
+/// and ONNX Runtime refuse these models at load. candle-onnx has no external-data support at
+/// all: it loads the graph and would fail at run on the empty initializer, so it is not checked.
+#[test]
+fn external_data_outside_the_model_folder_is_refused() {
+    for b in available_backends().into_iter().filter(|b| b.name() != "candle") {
+        for name in ["external_data_absolute.onnx", "external_data_parent.onnx"] {
+            let reason = load(b.as_ref(), name).expect_err(name);
+            eprintln!("{}: {name}: {reason}", b.name());
+        }
+    }
+}
+
+/// Every hostile file through every available backend: a model or a load error naming the file.
+#[test]
+fn every_backend_answers_every_hostile_model_without_panicking() {
+    for b in available_backends() {
+        for name in ALL {
+            match load(b.as_ref(), name) {
+                Ok(()) => eprintln!("{}: {name}: loaded", b.name()),
+                Err(reason) => eprintln!("{}: {name}: load error: {reason}", b.name()),
+            }
+        }
+    }
+}
