@@ -444,7 +444,7 @@ fn run_candidate(
         CandidateRun { record, outputs: Vec::new(), model_path: model_path.clone() }
     };
     match std::fs::metadata(&model_path) {
-        Ok(m) if m.len() > suite.limits.max_model_mib << 20 => {
+        Ok(m) if m.len() > suite.limits.max_model_bytes() => {
             return fail(record, format!("{}: {} MiB exceeds limits.max_model_mib = {}", c.model, m.len() >> 20, suite.limits.max_model_mib));
         }
         Ok(_) => {}

@@ -331,6 +331,7 @@ impl Suite {
         if !(raw.inference.agreement_tolerance >= 0.0 && raw.inference.agreement_tolerance.is_finite()) {
             return Err(invalid(key_offset("inference"), "[inference] agreement_tolerance must be a finite number ≥ 0".into()));
         }
+        validate_limits(&raw.limits).map_err(|m| invalid(key_offset("limits"), format!("[limits] {m}")))?;
         Ok(Suite {
             file: file.to_path_buf(),
             name: raw.name,
@@ -396,6 +397,24 @@ fn validate_performance(p: &Performance) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The largest `limits.max_model_mib`: the limit in bytes (`MiB × 2^20`) must fit in a `u64`.
+pub const MAX_MODEL_MIB: u64 = u64::MAX >> 20;
+
+fn validate_limits(l: &Limits) -> Result<(), String> {
+    if l.max_model_mib > MAX_MODEL_MIB {
+        return Err(format!("max_model_mib {} is larger than {MAX_MODEL_MIB} (the limit in bytes must fit in 64 bits)", l.max_model_mib));
+    }
+    Ok(())
+}
+
+impl Limits {
+    /// `max_model_mib` in bytes.
+    #[must_use]
+    pub fn max_model_bytes(&self) -> u64 {
+        self.max_model_mib.saturating_mul(1 << 20)
+    }
 }
 
 /// Finds the project root for a suite: the nearest folder, from the suite's own
@@ -483,5 +502,20 @@ output = { kind = "probability", positive_index = 0 }
         assert!(e.contains("channels"), "{e}");
         let e = err("name = \"t\"\nversion = 1\n");
         assert!(e.starts_with("s.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn a_model_size_limit_that_overflows_in_bytes_is_refused() {
+        // Seen while writing the suite_toml fuzz target (which now asserts this invariant):
+        // `max_model_mib << 20` wrapped, so a huge limit silently became a tiny (or zero) one in
+        // `harness run`.
+        let with = |mib: u64| format!("{GOOD}\n[limits]\nmax_model_mib = {mib}\n");
+        let text = with(1 << 44);
+        let e = Suite::parse(&text, Path::new("s.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("s.toml:24:1:") && e.contains("max_model_mib 17592186044416"), "{e}");
+        let s = Suite::parse(&with(MAX_MODEL_MIB), Path::new("s.toml")).unwrap();
+        assert_eq!(s.limits.max_model_bytes(), MAX_MODEL_MIB << 20);
+        let s = Suite::parse(GOOD, Path::new("s.toml")).unwrap();
+        assert_eq!(s.limits.max_model_bytes(), 2048 << 20);
     }
 }
