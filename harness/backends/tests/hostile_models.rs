@@ -19,6 +19,8 @@ const ALL: &[&str] = &[
     "external_data_absolute.onnx",
     "external_data_parent.onnx",
     "nested_if_30.onnx",
+    "output_not_produced.onnx",
+    "conv_short_pads.onnx",
 ];
 
 fn hostile(name: &str) -> PathBuf {
@@ -60,13 +62,22 @@ fn load(b: &dyn Backend, name: &str) -> Result<(), String> {
     }
 }
 
-/// tract 0.23 panics on these at load: a zero stride reaches a division by zero, and a
-/// constant folded at load (ConstantOfShape, Range, Expand of constants) asks for more bytes than
-/// any address space, so tract's allocation assertion fires. Without `catch_engine_panic` in the
+/// tract 0.23 panics on these at load. A zero stride reaches a division by zero. A constant
+/// folded at load (ConstantOfShape, Range or Expand of constants) asks for more bytes than any
+/// address space, so tract's allocation assertion fires. The model_tract fuzz target found two
+/// more: a graph output that nothing produces (a missing map key) and a Conv whose `pads` are
+/// too short for its rank (index out of bounds). Without `catch_engine_panic` in the
 /// tract backend the test process would panic here; with it, each is a load error.
 #[test]
 fn tract_panics_at_load_become_load_errors_naming_the_file() {
-    for name in ["conv_zero_stride.onnx", "constant_of_shape_huge.onnx", "range_huge.onnx", "expand_huge.onnx"] {
+    for name in [
+        "conv_zero_stride.onnx",
+        "constant_of_shape_huge.onnx",
+        "range_huge.onnx",
+        "expand_huge.onnx",
+        "output_not_produced.onnx",
+        "conv_short_pads.onnx",
+    ] {
         let reason = load(&TractBackend, name).expect_err(name);
         assert!(reason.contains("the engine panicked"), "{name}: {reason}");
     }

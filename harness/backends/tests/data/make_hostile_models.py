@@ -17,6 +17,10 @@ constants at load, or read data outside the model's folder.
 - expand_huge.onnx          Expand of a constant to [2^29, 2^29].
 - external_data_absolute.onnx  an initializer [2^28] whose external data is /dev/zero (1 GiB asked).
 - external_data_parent.onnx    the same through ../../../../../../dev/zero.
+- output_not_produced.onnx  a graph output that no node or input produces: tract panics at load
+                            (tract-onnx model.rs, "no entry found for key"). Found by model_tract.
+- conv_short_pads.onnx      Conv on a 2-D image with pads [1, 1] (4 needed): tract panics at load
+                            (tract-core padding.rs, index out of bounds). Found by model_tract.
 - nested_if_30.onnx         If nodes nested 30 deep (then-branches), each with a constant condition.
 """
 
@@ -80,6 +84,11 @@ def main():
             e.key, e.value = k, v
         wide = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1 << 28])
         save(model([helper.make_node("Add", ["x", "w"], ["y"])], [t], inp=wide), name)
+
+    m = model([helper.make_node("Identity", ["x"], ["z"])])
+    m.graph.output[0].name = "nope"
+    save(m, "output_not_produced.onnx")
+    save(model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1])], [w], inp=image), "conv_short_pads.onnx")
 
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     leaf = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "leaf", [], [out])
