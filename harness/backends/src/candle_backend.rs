@@ -146,6 +146,7 @@ impl Backend for CandleBackend {
             .graph
             .as_ref()
             .ok_or_else(|| load_err("the file has no graph".into()))?;
+        crate::graph_check::check_graph(graph).map_err(load_err)?;
         let mut unsupported = BTreeSet::new();
         collect_unsupported(graph, &mut unsupported);
         if !unsupported.is_empty() {

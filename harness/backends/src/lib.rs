@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod agreement;
+mod graph_check;
+pub use graph_check::MAX_CONSTANT_ELEMENTS;
 pub mod candle_backend;
 pub mod ort_backend;
 mod output;

@@ -56,6 +56,13 @@ impl Backend for TractBackend {
             path: model_path.to_path_buf(),
             reason,
         };
+        // tract folds constants while loading: refuse absurd ones before it allocates them.
+        // (A file the ONNX decoder cannot read is left to tract, which names the problem.)
+        if let Ok(Ok(proto)) = catch_engine_panic(|| Ok(candle_onnx::read_file(model_path))) {
+            if let Some(graph) = &proto.graph {
+                crate::graph_check::check_graph(graph).map_err(load_err)?;
+            }
+        }
         let (model, input) = catch_engine_panic(|| {
             let model = tract_onnx::onnx()
                 .model_for_path(model_path)
