@@ -19,7 +19,7 @@ use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto};
 
 use crate::{
     Availability, Backend, BackendError, Batch, LoadOptions, LoadedModel, RawOutput, TensorInfo,
-    catch_engine_panic, check_batch,
+    catch_engine_panic, check_batch, run_error,
 };
 
 /// The `candle-onnx` version this crate is built against (checked against
@@ -247,14 +247,8 @@ impl LoadedModel for CandleModel {
     }
 
     fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
-        let run_err = |reason: String| BackendError::Run {
-            backend: NAME,
-            path: self.path.clone(),
-            reason,
-        };
-        check_batch(batch)
-            .and_then(|()| self.input.check(&batch.shape))
-            .map_err(run_err)?;
+        let run_err = run_error(NAME, &self.path);
+        check_batch(batch, &self.input).map_err(&run_err)?;
         let result = self.pool.install(|| {
             catch_engine_panic(|| {
                 let tensor = Tensor::from_slice(&batch.data, batch.shape.as_slice(), &Device::Cpu)

@@ -352,7 +352,7 @@ pub(crate) fn catch_engine_panic<T>(f: impl FnOnce() -> Result<T, String>) -> Re
 }
 
 /// Checks the batch's data length against its shape.
-pub(crate) fn check_batch(batch: &Batch) -> Result<(), String> {
+pub(crate) fn check_batch(batch: &Batch, input: &TensorInfo) -> Result<(), String> {
     let expected = batch
         .shape
         .iter()
@@ -364,7 +364,16 @@ pub(crate) fn check_batch(batch: &Batch) -> Result<(), String> {
             batch.data.len()
         ));
     }
-    Ok(())
+    input.check(&batch.shape)
+}
+
+/// The error of a failed `LoadedModel::run`: [`BackendError::Run`] naming the backend and file.
+pub(crate) fn run_error<'p>(backend: &'static str, path: &'p Path) -> impl Fn(String) -> BackendError + 'p {
+    move |reason| BackendError::Run {
+        backend,
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 /// Builds an `n`-thread rayon pool for an engine that parallelises with rayon.

@@ -30,7 +30,7 @@ use ort::value::{TensorElementType, TensorRef};
 
 use crate::{
     Availability, Backend, BackendError, Batch, Device, LoadOptions, LoadedModel, RawOutput,
-    TensorInfo, check_batch,
+    TensorInfo, check_batch, run_error,
 };
 
 /// The `ort` crate version this crate is built against.
@@ -354,14 +354,8 @@ impl LoadedModel for OrtModel {
     }
 
     fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
-        let run_err = |reason: String| BackendError::Run {
-            backend: NAME,
-            path: self.path.clone(),
-            reason,
-        };
-        check_batch(batch)
-            .and_then(|()| self.input.check(&batch.shape))
-            .map_err(run_err)?;
+        let run_err = run_error(NAME, &self.path);
+        check_batch(batch, &self.input).map_err(&run_err)?;
         // A view of the batch's own buffer: no copy on the way in.
         let tensor = TensorRef::from_array_view((batch.shape.as_slice(), batch.data.as_slice()))
             .map_err(|e| run_err(e.to_string()))?;

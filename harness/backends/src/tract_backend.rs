@@ -21,7 +21,7 @@ use tract_onnx::tract_hir::internal::DimLike;
 
 use crate::{
     Availability, Backend, BackendError, Batch, LoadOptions, LoadedModel, RawOutput, TensorInfo,
-    catch_engine_panic, check_batch,
+    catch_engine_panic, check_batch, run_error,
 };
 
 /// The `tract-onnx` version this crate is built against (checked against
@@ -148,15 +148,9 @@ impl LoadedModel for TractModel {
 
     fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
         let path = self.path.clone();
-        let run_err = |reason: String| BackendError::Run {
-            backend: NAME,
-            path: path.clone(),
-            reason,
-        };
-        check_batch(batch)
-            .and_then(|()| self.input.check(&batch.shape))
-            .map_err(run_err)?;
-        let plan = self.plan(&batch.shape).map_err(run_err)?;
+        let run_err = run_error(NAME, &path);
+        check_batch(batch, &self.input).map_err(&run_err)?;
+        let plan = self.plan(&batch.shape).map_err(&run_err)?;
         catch_engine_panic(|| {
             let tensor =
                 Tensor::from_shape(&batch.shape, &batch.data).map_err(|e| format!("{e:#}"))?;
