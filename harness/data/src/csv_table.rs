@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::interner::{GroupProblem, Interner};
 use crate::numbers::{ScoreProblem, parse_label, parse_score, trim_spaces};
 use crate::records::{CsvRecords, PlainRecords, RecordError, Records};
+use crate::scan::{Region, Scanned, row_bound, scan_rows};
 use crate::{DataError, EvalSpec, EvalTable, GroupColumn};
 use rayon::prelude::*;
 
@@ -48,32 +49,139 @@ fn strip_bom_and_check_empty<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8
 /// Quote-free inputs above this size are parsed in parallel chunks.
 const PARALLEL_ABOVE: usize = 1 << 20;
 
-/// The quote-free path: inputs above [`PARALLEL_ABOVE`] are split at line boundaries into one
-/// chunk per thread, parsed in parallel and concatenated — the same table as a serial parse
-/// (levels are sorted, so their codes do not depend on where a value first appears). If any
-/// chunk fails, the whole input is parsed serially again so that the error reported is the
-/// first one in the file, with its true line number; errors cost time only when they occur.
+/// The quote-free path: the data rows go through the one-pass scanner ([`crate::scan`]) straight
+/// into the table's columns. Inputs above [`PARALLEL_ABOVE`] are split at line boundaries into
+/// one chunk per thread; each chunk's rows are counted first ([`row_bound`]), so that every
+/// chunk writes its own region of the columns in parallel and nothing is copied afterwards.
+/// Group codes are then remapped to the merged, sorted levels — the same table as a serial parse
+/// (levels are sorted, so their codes do not depend on where a value first appears).
+///
+/// The scanner only accepts: if any chunk holds a row it would not accept, the whole input is
+/// read again record by record ([`read_table`]), so that the error reported is the first one in
+/// the file with its true line number. Errors cost time only when they occur.
 fn read_plain(data: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
-    let threads = rayon::current_num_threads().min(8);
-    if data.len() < PARALLEL_ABOVE || threads < 2 {
-        return read_table(PlainRecords::new(data), data.len(), path, spec);
-    }
     let mut rec = PlainRecords::new(data);
     let (header, columns) = read_header(&mut rec, path, spec)?;
     let body = &data[rec.offset()..];
-    let ctx = RowContext {
-        path,
-        header: &header,
-        case_col: columns.case,
+    let threads = if body.len() < PARALLEL_ABOVE { 1 } else { rayon::current_num_threads().clamp(1, 8) };
+    let chunks = split_at_lines(body, threads);
+    let bounds: Vec<usize> = chunks.par_iter().map(|c| row_bound(c)).collect();
+    let total: usize = bounds.iter().sum();
+    // Zeroed allocations: fresh pages, nothing written twice.
+    let mut labels = vec![false; total];
+    let mut scores: Vec<Vec<f64>> = spec.scores.iter().map(|_| vec![0.0; total]).collect();
+    let mut codes: Vec<Vec<u32>> = spec.groups.iter().map(|_| vec![0; total]).collect();
+
+    let scanned: Option<Vec<Scanned>> = {
+        let regions = regions(&bounds, &mut labels, &mut scores, &mut codes);
+        chunks.into_par_iter().zip(regions).map(|(chunk, region)| scan_rows(chunk, &columns, region)).collect()
     };
-    let parts: Vec<Result<Rows, DataError>> = split_at_lines(body, threads)
-        .into_par_iter()
-        .map(|chunk| read_rows(PlainRecords::new(chunk), &columns, &ctx, chunk.len()))
-        .collect();
-    let Ok(parts) = parts.into_iter().collect::<Result<Vec<Rows>, DataError>>() else {
+    let Some(scanned) = scanned else {
         return read_table(PlainRecords::new(data), data.len(), path, spec);
     };
-    finish(parts, header.line, path, spec)
+    let rows: Vec<usize> = scanned.iter().map(|s| s.rows).collect();
+    let n: usize = rows.iter().sum();
+    if n == 0 {
+        return Err(DataError::NoDataRows {
+            path: path.to_path_buf(),
+            header_line: header.line,
+        });
+    }
+
+    // Per group column: the merged levels, and each chunk's codes remapped to them.
+    let mut per_chunk: Vec<Vec<Interner>> = spec.groups.iter().map(|_| Vec::new()).collect();
+    for s in scanned {
+        for (k, interner) in s.interners.into_iter().enumerate() {
+            per_chunk[k].push(interner);
+        }
+    }
+    let mut groups = Vec::with_capacity(spec.groups.len());
+    for ((name, mut column), interners) in spec.groups.iter().zip(codes).zip(per_chunk) {
+        let sorted: Vec<(Vec<String>, Vec<u32>)> = interners.into_iter().map(Interner::sorted).collect();
+        let mut levels: Vec<String> = sorted.iter().flat_map(|(l, _)| l.iter().cloned()).collect();
+        levels.sort_unstable();
+        levels.dedup();
+        let remaps: Vec<Vec<u32>> = sorted
+            .iter()
+            .map(|(chunk_levels, remap)| {
+                // Every chunk's level is in the merged list, whose length fits u32 codes.
+                let global: Vec<u32> =
+                    chunk_levels.iter().map(|l| levels.binary_search(l).map_or(0, |i| i as u32)).collect();
+                remap.iter().map(|&r| global[r as usize]).collect()
+            })
+            .collect();
+        split_mut(&mut column, &bounds).into_par_iter().zip(&remaps).zip(&rows).for_each(|((region, remap), &r)| {
+            for code in &mut region[..r] {
+                *code = remap[*code as usize];
+            }
+        });
+        compact(&mut column, &bounds, &rows);
+        groups.push(GroupColumn {
+            name: name.clone(),
+            levels,
+            codes: column,
+        });
+    }
+    compact(&mut labels, &bounds, &rows);
+    for column in &mut scores {
+        compact(column, &bounds, &rows);
+    }
+    Ok(EvalTable {
+        path: path.to_path_buf(),
+        labels,
+        score_names: spec.scores.to_vec(),
+        scores,
+        groups,
+    })
+}
+
+/// `v` cut into consecutive pieces of the given lengths.
+fn split_mut<'a, T>(mut v: &'a mut [T], lengths: &[usize]) -> Vec<&'a mut [T]> {
+    let mut pieces = Vec::with_capacity(lengths.len());
+    for &len in lengths {
+        let (piece, rest) = v.split_at_mut(len);
+        pieces.push(piece);
+        v = rest;
+    }
+    pieces
+}
+
+/// Each chunk's [`Region`] of the columns.
+fn regions<'a>(
+    bounds: &[usize],
+    labels: &'a mut [bool],
+    scores: &'a mut [Vec<f64>],
+    codes: &'a mut [Vec<u32>],
+) -> Vec<Region<'a>> {
+    let mut regions: Vec<Region<'a>> = split_mut(labels, bounds)
+        .into_iter()
+        .map(|labels| Region { labels, scores: Vec::new(), codes: Vec::new() })
+        .collect();
+    for column in scores {
+        for (region, piece) in regions.iter_mut().zip(split_mut(column, bounds)) {
+            region.scores.push(piece);
+        }
+    }
+    for column in codes {
+        for (region, piece) in regions.iter_mut().zip(split_mut(column, bounds)) {
+            region.codes.push(piece);
+        }
+    }
+    regions
+}
+
+/// Moves each chunk's `rows[c]` values (at the start of its region of length `bounds[c]`) to
+/// follow the previous chunk's, and truncates: a no-op unless blank lines left gaps.
+fn compact<T: Copy>(column: &mut Vec<T>, bounds: &[usize], rows: &[usize]) {
+    let (mut from, mut to) = (0, 0);
+    for (&bound, &r) in bounds.iter().zip(rows) {
+        if from != to {
+            column.copy_within(from..from + r, to);
+        }
+        from += bound;
+        to += r;
+    }
+    column.truncate(to);
 }
 
 /// `data` cut into about `parts` pieces, each ending just after a `\n` (the last at the end).
@@ -92,11 +200,11 @@ fn split_at_lines(data: &[u8], parts: usize) -> Vec<&[u8]> {
 }
 
 /// Where each requested column is.
-struct Columns {
-    n_fields: usize,
-    label: usize,
-    scores: Vec<usize>,
-    groups: Vec<usize>,
+pub(crate) struct Columns {
+    pub(crate) n_fields: usize,
+    pub(crate) label: usize,
+    pub(crate) scores: Vec<usize>,
+    pub(crate) groups: Vec<usize>,
     case: Option<usize>,
 }
 
@@ -120,7 +228,7 @@ fn read_table<R: Records>(
         case_col: columns.case,
     };
     let rows = read_rows(rec, &columns, &ctx, data_len)?;
-    finish(vec![rows], header.line, path, spec)
+    finish(rows, header.line, path, spec)
 }
 
 fn malformed(path: &Path) -> impl Fn(RecordError) -> DataError + '_ {
@@ -231,78 +339,25 @@ fn read_rows<R: Records>(
     })
 }
 
-/// Concatenates the parts into the table: labels and scores end to end, each group column's
-/// levels merged (sorted by bytes) and every part's codes remapped to them.
-fn finish(
-    mut parts: Vec<Rows>,
-    header_line: u64,
-    path: &Path,
-    spec: &EvalSpec,
-) -> Result<EvalTable, DataError> {
-    let n: usize = parts.iter().map(|p| p.labels.len()).sum();
-    if n == 0 {
+/// The table from the rows read record by record.
+fn finish(rows: Rows, header_line: u64, path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
+    if rows.labels.is_empty() {
         return Err(DataError::NoDataRows {
             path: path.to_path_buf(),
             header_line,
         });
     }
-    if parts.len() == 1 {
-        let rows = parts.pop().expect("one part");
-        let groups = rows
-            .interners
-            .into_iter()
-            .zip(spec.groups)
-            .map(|(interner, name)| interner.finish(name.clone()))
-            .collect();
-        return Ok(EvalTable {
-            path: path.to_path_buf(),
-            labels: rows.labels,
-            score_names: spec.scores.to_vec(),
-            scores: rows.scores,
-            groups,
-        });
-    }
-    let mut labels = Vec::with_capacity(n);
-    let mut scores: Vec<Vec<f64>> = spec.scores.iter().map(|_| Vec::with_capacity(n)).collect();
-    let mut per_group: Vec<Vec<GroupColumn>> = spec.groups.iter().map(|_| Vec::new()).collect();
-    for part in parts {
-        labels.extend_from_slice(&part.labels);
-        for (all, column) in scores.iter_mut().zip(&part.scores) {
-            all.extend_from_slice(column);
-        }
-        for ((columns, interner), name) in per_group.iter_mut().zip(part.interners).zip(spec.groups) {
-            columns.push(interner.finish(name.clone()));
-        }
-    }
-    let groups = per_group
+    let groups = rows
+        .interners
         .into_iter()
         .zip(spec.groups)
-        .map(|(columns, name)| {
-            let mut levels: Vec<String> = columns.iter().flat_map(|c| c.levels.iter().cloned()).collect();
-            levels.sort_unstable();
-            levels.dedup();
-            let mut codes = Vec::with_capacity(n);
-            for c in &columns {
-                let remap: Vec<u32> = c
-                    .levels
-                    .iter()
-                    // Every part's level is in the merged list, whose length fits u32 codes.
-                    .map(|l| levels.binary_search(l).map_or(0, |i| i as u32))
-                    .collect();
-                codes.extend(c.codes.iter().map(|&code| remap[code as usize]));
-            }
-            GroupColumn {
-                name: name.clone(),
-                levels,
-                codes,
-            }
-        })
+        .map(|(interner, name)| interner.finish(name.clone()))
         .collect();
     Ok(EvalTable {
         path: path.to_path_buf(),
-        labels,
+        labels: rows.labels,
         score_names: spec.scores.to_vec(),
-        scores,
+        scores: rows.scores,
         groups,
     })
 }
@@ -704,3 +759,4 @@ mod tests {
         assert!(ok > 1000, "only {ok} inputs parsed");
     }
 }
+

@@ -67,7 +67,8 @@ const LONG_KEY: u64 = u64::MAX;
 const MISSING_KEY: u64 = 0xFE << 56;
 
 /// Assigns each distinct group value a code in order of first appearance;
-/// [`Interner::finish`] sorts the levels and remaps the codes.
+/// [`Interner::finish`] sorts the levels and remaps the codes ([`Interner::code`] hands the
+/// code back instead of keeping it, and [`Interner::sorted`] gives the remapping).
 ///
 /// Short values (up to 7 bytes, the usual case: `F`, `40-64`, `site_07`) and
 /// the missing level are found through a small open-addressing table keyed by
@@ -100,6 +101,14 @@ impl Interner {
 
     #[inline]
     pub(crate) fn push(&mut self, field: &[u8]) -> Result<(), GroupProblem> {
+        let code = self.code(field)?;
+        self.codes.push(code);
+        Ok(())
+    }
+
+    /// The code of `field`'s level (in order of first appearance), adding the level if new.
+    #[inline]
+    pub(crate) fn code(&mut self, field: &[u8]) -> Result<u32, GroupProblem> {
         // Empty fields and a literal "(missing)" share one level and one key.
         let (key, packed) = if field.is_empty() || field == MISSING_LEVEL.as_bytes() {
             (MISSING_LEVEL.as_bytes(), MISSING_KEY)
@@ -122,8 +131,7 @@ impl Interner {
                 }
             }
         };
-        self.codes.push(code);
-        Ok(())
+        Ok(code)
     }
 
     /// Adds a level not seen before.
@@ -158,7 +166,21 @@ impl Interner {
     }
 
     /// Sorts the levels by bytes and remaps the codes to the sorted order.
-    pub(crate) fn finish(self, name: String) -> GroupColumn {
+    pub(crate) fn finish(mut self, name: String) -> GroupColumn {
+        let mut codes = std::mem::take(&mut self.codes);
+        let (levels, remap) = self.sorted();
+        for code in &mut codes {
+            *code = remap[*code as usize];
+        }
+        GroupColumn {
+            name,
+            levels,
+            codes,
+        }
+    }
+
+    /// The levels sorted by bytes, and `remap[code]`: each code's index among them.
+    pub(crate) fn sorted(self) -> (Vec<String>, Vec<u32>) {
         let mut sorted: Vec<(Vec<u8>, usize)> = self
             .levels
             .into_iter()
@@ -179,15 +201,7 @@ impl Interner {
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             })
             .collect();
-        let mut codes = self.codes;
-        for code in &mut codes {
-            *code = remap[*code as usize];
-        }
-        GroupColumn {
-            name,
-            levels,
-            codes,
-        }
+        (levels, remap)
     }
 }
 
