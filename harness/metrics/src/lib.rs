@@ -23,6 +23,7 @@ pub mod normal;
 pub mod ranks;
 pub mod roc;
 pub mod roc_band;
+mod vecmath;
 
 pub use evaluate::{evaluate, spec_key, Comparison, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping, ModelReport};
 pub use ranks::{Ranked, TieGroup};
