@@ -143,3 +143,25 @@ mod tests {
         }
     }
 }
+
+/// Tunes glibc's allocator for a short process that builds a few dozen arrays of 0.1–2 MiB
+/// (`harness eval`): serve them from one heap that is never trimmed, so freed memory is reused
+/// instead of unmapped and faulted in again, and advise that heap for transparent huge pages
+/// (what `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` does, which cannot be set from inside).
+pub fn tune_for_arrays() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        let before = libc::sbrk(0) as usize;
+        let p = std::hint::black_box(libc::malloc(1 << 20));
+        libc::free(p);
+        let after = libc::sbrk(0) as usize;
+        let start = before.next_multiple_of(HUGE);
+        if after > start {
+            libc::madvise(start as *mut libc::c_void, after - start, libc::MADV_HUGEPAGE);
+        }
+    }
+}

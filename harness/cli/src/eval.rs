@@ -89,6 +89,7 @@ fn check_options(args: &EvalArgs) -> Result<()> {
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    crate::alloc::tune_for_arrays();
     check_options(&args)?;
     let spec = EvalSpec { label: &args.label, scores: &args.scores, groups: &args.groups };
     let table = read_eval_csv(&args.data, &spec)?;
