@@ -14,13 +14,15 @@
 //!   unbiased multiply-and-reject method on 32-bit uniforms, two per `next_u64` (low half first).
 //! * Each replicate's AUROC is an exact integer ratio (see below), so no summation order matters.
 //!
-//! Speed: a replicate does not sort. Positives are coded by the rank k of their distinct score
-//! value u_k, negatives by bucket 2k (strictly between u_{k−1} and u_k) or 2k + 1 (equal to u_k).
-//! After counting the positive draws per value (P_k), each negative draw adds to 2·U twice the
-//! resampled positives above its bucket plus those tied with it, in exact integers. Cases are enumerated in ascending score order (stable),
-//! so the codes are non-decreasing in the drawn index and a draw's code is found from a small
-//! block table with one popcount ([`MonotoneCodes`]) instead of a lookup in an N-sized array:
-//! the replicate's working set stays in cache.
+//! Speed: a replicate does not sort, and its draws are shared by every model evaluated on the
+//! same cases ([`bootstrap_aurocs`]). All models see the same m positives and n negatives, and
+//! replicate b of each is defined by the same generator, so its draws are the same positions
+//! (in each model's own score order): they are made once and counted per position (P_j, N_j, a
+//! byte each, in cache). Then, per model, in sequential passes over the counts: the positives
+//! resampled at each distinct score value u_k, their suffix sums S_k, and
+//! 2·U = Σ over occupied negative buckets of (S_⌊b/2⌋ + S_⌈b/2⌉) × (negatives drawn there),
+//! where bucket b = 2k holds negatives strictly between u_{k−1} and u_k and b = 2k + 1 those
+//! tied with u_k (a tie counts one half). Exact integers throughout.
 
 use crate::ranks::Ranked;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
@@ -84,69 +86,135 @@ pub fn replicate_seeds(seed: u64, replicates: usize) -> Vec<u64> {
     (0..replicates).map(|_| master.next_u64()).collect()
 }
 
-/// A non-decreasing sequence of codes that rise by 0 or 1 at each step, stored as one
-/// (bit mask, base) pair per 64 indices: code(j) = base[j/64] + popcount(rises at or before j
-/// in its block). 12 bytes per 64 entries instead of 256.
-struct MonotoneCodes {
-    blocks: Vec<(u64, u32)>,
-}
-
-impl MonotoneCodes {
-    /// From codes `c` with c[0] = 0 and c[j] − c[j−1] ∈ {0, 1}.
-    fn new(codes: impl IntoIterator<Item = u32>) -> Self {
-        let mut blocks: Vec<(u64, u32)> = Vec::new();
-        let mut prev = 0u32;
-        for (j, c) in codes.into_iter().enumerate() {
-            debug_assert!(c == prev || c == prev + 1 || j == 0);
-            if j % 64 == 0 {
-                blocks.push((0, c));
-            } else if c != prev {
-                blocks.last_mut().expect("a block was pushed at j % 64 == 0").0 |= 1 << (j % 64);
-            }
-            prev = c;
-        }
-        MonotoneCodes { blocks }
-    }
-
-    #[inline]
-    fn get(&self, j: u32) -> usize {
-        let (mask, base) = self.blocks[(j / 64) as usize];
-        // Keep the rises at positions 0..=j of the block (bit 0 is never set).
-        let up_to_j = mask << (63 - j % 64);
-        base as usize + up_to_j.count_ones() as usize
-    }
-}
-
-/// The codes of a model's cases for fast replicates (see the module doc).
-struct Codes {
-    /// Positives in ascending score order → rank k of their distinct value.
-    pos: MonotoneCodes,
-    /// Negatives in ascending score order → index of their distinct occupied bucket.
-    neg: MonotoneCodes,
-    /// Bucket (2k or 2k + 1) of each occupied negative bucket.
+/// A model's cases in ascending score order, as runs: what the replicates need of it.
+pub struct Runs {
+    /// Positives at each distinct positive score value u_k, ascending (K runs summing to m).
+    pos_run: Vec<u32>,
+    /// Bucket (2k or 2k + 1) of each occupied negative bucket, ascending.
     neg_bucket: Vec<u32>,
-    /// Number K of distinct positive values.
-    k: usize,
+    /// Negatives in each occupied bucket (runs summing to n).
+    neg_run: Vec<u32>,
+    m: u32,
+    n: u32,
 }
 
-fn codes(ranked: &Ranked) -> Codes {
-    let (mut pos, mut neg, mut neg_bucket) = (Vec::new(), Vec::new(), Vec::new());
-    let mut k = 0u32;
-    for g in &ranked.groups {
-        if g.neg > 0 {
-            let bucket = if g.pos > 0 { 2 * k + 1 } else { 2 * k };
-            if neg_bucket.last() != Some(&bucket) {
-                neg_bucket.push(bucket);
+impl Runs {
+    /// From a model's sort. Its cases are enumerated in ascending score order (ties in case
+    /// order), as the draws number them.
+    pub fn new(ranked: &Ranked) -> Self {
+        let (mut pos_run, mut neg_bucket, mut neg_run) = (Vec::new(), Vec::new(), Vec::<u32>::new());
+        for g in &ranked.groups {
+            let k = pos_run.len() as u32;
+            if g.neg > 0 {
+                let bucket = if g.pos > 0 { 2 * k + 1 } else { 2 * k };
+                if neg_bucket.last() == Some(&bucket) {
+                    *neg_run.last_mut().expect("a run per bucket") += g.neg as u32;
+                } else {
+                    neg_bucket.push(bucket);
+                    neg_run.push(g.neg as u32);
+                }
             }
-            let code = neg_bucket.len() as u32 - 1;
-            neg.extend(std::iter::repeat_n(code, g.neg as usize));
+            if g.pos > 0 {
+                pos_run.push(g.pos as u32);
+            }
         }
-        if g.pos > 0 {
-            pos.extend(std::iter::repeat_n(k, g.pos as usize));
-            k += 1;
+        // Ranked admits at most u32::MAX cases.
+        Runs { pos_run, neg_bucket, neg_run, m: ranked.m as u32, n: ranked.n as u32 }
+    }
+
+    /// Twice the Mann–Whitney U of the resample with `pos_draws[j]` copies of the j-th positive
+    /// and `neg_draws[j]` of the j-th negative; `suffix` is scratch.
+    fn twice_u<C: Copy + Into<u64>>(&self, pos_draws: &[C], neg_draws: &[C], suffix: &mut Vec<u64>) -> u64 {
+        // suffix[k] = resampled positives with value index >= k.
+        suffix.clear();
+        suffix.resize(self.pos_run.len() + 1, 0);
+        let mut start = 0;
+        for (k, &run) in self.pos_run.iter().enumerate() {
+            let end = start + run as usize;
+            suffix[k] = pos_draws[start..end].iter().map(|&c| c.into()).sum();
+            start = end;
+        }
+        for k in (0..self.pos_run.len()).rev() {
+            suffix[k] += suffix[k + 1];
+        }
+        let mut twice_u = 0u64;
+        let mut start = 0;
+        for (&bucket, &run) in self.neg_bucket.iter().zip(&self.neg_run) {
+            let end = start + run as usize;
+            let drawn: u64 = neg_draws[start..end].iter().map(|&c| c.into()).sum();
+            let b = bucket as usize;
+            // 2·above + tied: S[⌈b/2⌉] + S[⌊b/2⌋] (equal for a bucket between values).
+            twice_u += (suffix[b / 2] + suffix[b.div_ceil(2)]) * drawn;
+            start = end;
+        }
+        twice_u
+    }
+}
+
+/// Scratch of one thread's replicates.
+#[derive(Default)]
+struct Scratch {
+    pos_draws: Vec<u8>,
+    neg_draws: Vec<u8>,
+    pos_wide: Vec<u32>,
+    neg_wide: Vec<u32>,
+    suffix: Vec<u64>,
+}
+
+/// A draw counter: one byte per position keeps the counters of 200,000 cases in cache; a
+/// position drawn 256 times or more (never seen in practice, but possible) wraps it, which
+/// the count check in [`Scratch::count`] catches, and the replicate is counted again in u32.
+trait Counter: Copy + Default + Into<u64> {
+    fn increment(&mut self);
+}
+
+impl Counter for u8 {
+    #[inline]
+    fn increment(&mut self) {
+        *self = self.wrapping_add(1);
+    }
+}
+
+impl Counter for u32 {
+    #[inline]
+    fn increment(&mut self) {
+        *self += 1;
+    }
+}
+
+/// Counts the draws of replicate `seed` per position: m positives, then n negatives.
+fn count_draws<C: Counter>(m: u32, n: u32, seed: u64, pos: &mut Vec<C>, neg: &mut Vec<C>) {
+    let mut rng = U32Stream::new(seed);
+    pos.clear();
+    pos.resize(m as usize, C::default());
+    for _ in 0..m {
+        pos[rng.below(m) as usize].increment();
+    }
+    neg.clear();
+    neg.resize(n as usize, C::default());
+    for _ in 0..n {
+        neg[rng.below(n) as usize].increment();
+    }
+}
+
+/// Whether byte counters of `draws` draws hold their true counts: each wrap loses 256 from
+/// their total.
+fn no_counter_wrapped(counts: &[u8], draws: u32) -> bool {
+    counts.iter().map(|&c| u64::from(c)).sum::<u64>() == u64::from(draws)
+}
+
+impl Scratch {
+    /// Replicate `seed`'s twice-U for each model.
+    fn twice_u(&mut self, models: &[&Runs], seed: u64) -> Vec<u64> {
+        let (m, n) = (models[0].m, models[0].n);
+        count_draws(m, n, seed, &mut self.pos_draws, &mut self.neg_draws);
+        if no_counter_wrapped(&self.pos_draws, m) && no_counter_wrapped(&self.neg_draws, n) {
+            models.iter().map(|r| r.twice_u(&self.pos_draws, &self.neg_draws, &mut self.suffix)).collect()
+        } else {
+            count_draws(m, n, seed, &mut self.pos_wide, &mut self.neg_wide);
+            models.iter().map(|r| r.twice_u(&self.pos_wide, &self.neg_wide, &mut self.suffix)).collect()
         }
     }
-    Codes { pos: MonotoneCodes::new(pos), neg: MonotoneCodes::new(neg), neg_bucket, k: k as usize }
 }
 
 /// The positions (in ascending score order) of the positives and negatives that replicate with
@@ -171,112 +239,65 @@ pub fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
-/// The B replicate AUROCs, in replicate order. Empty when a class is absent or B = 0.
-/// Replicates run in parallel (rayon); the result does not depend on the thread count.
-pub fn replicate_aurocs(ranked: &Ranked, replicates: usize, seed: u64) -> Vec<f64> {
-    if ranked.m == 0 || ranked.n == 0 || replicates == 0 {
-        return Vec::new();
+/// The B replicate AUROCs of each model, in replicate order (`result[model][b]`); all models
+/// must have the same positives and negatives (one label vector). Empty when a class is absent
+/// or B = 0. Replicates run in parallel (rayon); the result does not depend on the thread count.
+pub fn replicate_aurocs_of(models: &[&Runs], replicates: usize, seed: u64) -> Vec<Vec<f64>> {
+    let Some(first) = models.first() else { return Vec::new() };
+    let (m, n) = (first.m, first.n);
+    assert!(models.iter().all(|r| (r.m, r.n) == (m, n)), "the models must share their labels");
+    if m == 0 || n == 0 || replicates == 0 {
+        return models.iter().map(|_| Vec::new()).collect();
     }
-    let codes = codes(ranked);
-    // Ranked::new admits at most u32::MAX cases.
-    let (m, n) = (ranked.m as u32, ranked.n as u32);
     let denominator = (2 * m as u128 * n as u128) as f64;
-    let seeds = replicate_seeds(seed, replicates);
-    // Credits are at most 2m: in u16 when that fits (m ≤ 32767), which halves the table the
-    // hot loop reads at random (it then stays closer to L1); the sums are the same integers.
-    let narrow = 2 * m as u64 <= u16::MAX as u64;
-    let buckets = codes.neg_bucket.len();
-    seeds
+    let per_replicate: Vec<Vec<f64>> = replicate_seeds(seed, replicates)
         .par_iter()
-        .map_init(
-            || {
-                let (c16, c32) = if narrow { (vec![0u16; buckets], Vec::new()) } else { (Vec::new(), vec![0u32; buckets]) };
-                (vec![0u32; codes.k], c16, c32)
-            },
-            |(pos_count, c16, c32), &s| {
-                let twice_u = if narrow {
-                    replicate(&codes, m, n, s, pos_count, c16)
-                } else {
-                    replicate(&codes, m, n, s, pos_count, c32)
-                };
-                twice_u as f64 / denominator
-            },
-        )
-        .collect()
+        .map_init(Scratch::default, |scratch, &s| {
+            scratch.twice_u(models, s).into_iter().map(|u| u as f64 / denominator).collect()
+        })
+        .collect();
+    (0..models.len()).map(|k| per_replicate.iter().map(|aucs| aucs[k]).collect()).collect()
 }
 
-/// A credit value of the replicate loop (see [`replicate_aurocs`]).
-trait Credit: Copy + Into<u64> {
-    /// `v` ≤ 2m, which the caller made sure fits.
-    fn from_u32(v: u32) -> Self;
+/// The B replicate AUROCs of one model, in replicate order (see [`replicate_aurocs_of`]).
+pub fn replicate_aurocs(ranked: &Ranked, replicates: usize, seed: u64) -> Vec<f64> {
+    replicate_aurocs_of(&[&Runs::new(ranked)], replicates, seed).pop().unwrap_or_default()
 }
 
-impl Credit for u16 {
-    fn from_u32(v: u32) -> Self {
-        v as u16
-    }
-}
-
-impl Credit for u32 {
-    fn from_u32(v: u32) -> Self {
-        v
-    }
-}
-
-/// 2·U of one replicate with generator seed `seed` (see the module doc).
-fn replicate<C: Credit>(codes: &Codes, m: u32, n: u32, seed: u64, pos_count: &mut [u32], credit: &mut [C]) -> u64 {
-    pos_count.fill(0);
-    let mut rng = U32Stream::new(seed);
-    for _ in 0..m {
-        pos_count[codes.pos.get(rng.below(m))] += 1;
-    }
-    // credit[c]: what one negative in occupied bucket c adds to 2·U, i.e. twice the resampled
-    // positives above it plus those tied with it. Reading it per negative draw (instead of
-    // counting draws per bucket) keeps the hot loop free of stores.
-    let mut above = 0u32;
-    let mut k = codes.k;
-    for (c, &bucket) in codes.neg_bucket.iter().enumerate().rev() {
-        let bucket = bucket as usize;
-        // Bring `above` to the positives with value index >= ceil(bucket / 2) ...
-        while k > bucket.div_ceil(2) {
-            k -= 1;
-            above += pos_count[k];
-        }
-        // ... plus, for a tied bucket 2k + 1, half weight for the positives at u_k.
-        credit[c] = C::from_u32(if bucket % 2 == 1 { 2 * above + pos_count[bucket / 2] } else { 2 * above });
-    }
-    // 2·U <= 2·m·n <= 2^63 for N < 2^32 cases: u64 cannot overflow.
-    let mut twice_u = 0u64;
-    for _ in 0..n {
-        twice_u += credit[codes.neg.get(rng.below(n))].into();
-    }
-    twice_u
-}
-
-/// Stratified bootstrap CI of the AUROC (see the module doc). `None` when a class is absent or
-/// B = 0.
-pub fn bootstrap_auroc(ranked: &Ranked, replicates: usize, seed: u64) -> Option<BootstrapCi> {
-    let mut aucs = replicate_aurocs(ranked, replicates, seed);
+/// The CI and median from the replicate AUROCs; `None` if there are none.
+fn summary(mut aucs: Vec<f64>, seed: u64) -> Option<BootstrapCi> {
     if aucs.is_empty() {
         return None;
     }
     aucs.sort_unstable_by(f64::total_cmp);
     Some(BootstrapCi {
-        replicates,
+        replicates: aucs.len(),
         seed,
         ci95: [quantile_type7(&aucs, 0.025), quantile_type7(&aucs, 0.975)],
         median: quantile_type7(&aucs, 0.5),
     })
 }
 
+/// Stratified percentile bootstrap CI of each model's AUROC, all models on the same draws (see
+/// the module doc); `None` for all when a class is absent.
+pub fn bootstrap_aurocs(models: &[&Runs], replicates: usize, seed: u64) -> Vec<Option<BootstrapCi>> {
+    replicate_aurocs_of(models, replicates, seed).into_iter().map(|aucs| summary(aucs, seed)).collect()
+}
+
+/// Stratified percentile bootstrap CI of one model's AUROC; `None` when a class is absent.
+pub fn bootstrap_auroc(ranked: &Ranked, replicates: usize, seed: u64) -> Option<BootstrapCi> {
+    summary(replicate_aurocs(ranked, replicates, seed), seed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// With more than 32,767 positives the credits need 32 bits: the wide path must give the
-    /// replicate AUROC of the very resample `replicate_draws` describes, computed directly.
+    /// With many positives and few negatives (the properties test the usual shape): each
+    /// replicate AUROC is that of the very resample `replicate_draws` describes, computed
+    /// directly.
     #[test]
-    fn wide_credits_give_the_resample_auroc() {
+    fn many_positives_give_the_resample_auroc() {
         let (m, n) = (40_000usize, 900usize);
         let labels: Vec<bool> = (0..m + n).map(|i| i < m).collect();
         let scores: Vec<f64> = (0..m + n).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
@@ -301,5 +322,38 @@ mod tests {
                 .sum();
             assert_eq!(auc, twice_u as f64 / (2.0 * m as f64 * n as f64));
         }
+    }
+
+    /// Models bootstrapped together get exactly what each gets alone.
+    #[test]
+    fn shared_draws_give_each_model_its_own_bootstrap() {
+        let n = 3000;
+        let labels: Vec<bool> = (0..n).map(|i| (i * 37) % 10 < 3).collect();
+        let a: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 100.0).collect();
+        let b: Vec<f64> = (0..n).map(|i| if labels[i] { 0.6 } else { ((i * 13) % 7) as f64 / 10.0 }).collect();
+        let (ra, rb) = (Ranked::new(&labels, &a), Ranked::new(&labels, &b));
+        let joint = bootstrap_aurocs(&[&Runs::new(&ra), &Runs::new(&rb)], 250, 5);
+        assert_eq!(joint, vec![bootstrap_auroc(&ra, 250, 5), bootstrap_auroc(&rb, 250, 5)]);
+        assert!(joint[0] != joint[1]);
+    }
+
+    /// A byte counter that wrapped is caught by the total, and the u32 counts agree with the
+    /// byte counts otherwise.
+    #[test]
+    fn wrapped_byte_counters_are_detected() {
+        let (m, n) = (300u32, 5000u32);
+        let (mut p8, mut n8, mut p32, mut n32) = (Vec::<u8>::new(), Vec::<u8>::new(), Vec::<u32>::new(), Vec::<u32>::new());
+        count_draws(m, n, 42, &mut p8, &mut n8);
+        count_draws(m, n, 42, &mut p32, &mut n32);
+        assert!(no_counter_wrapped(&p8, m) && no_counter_wrapped(&n8, n));
+        assert!(p8.iter().zip(&p32).all(|(&a, &b)| u32::from(a) == b));
+        assert!(n8.iter().zip(&n32).all(|(&a, &b)| u32::from(a) == b));
+        // 256 draws of one position wrap its byte to 0.
+        let mut wrapped = vec![0u8; 300];
+        for _ in 0..256 {
+            wrapped[7].increment();
+        }
+        wrapped[8] = 44;
+        assert!(!no_counter_wrapped(&wrapped, 300));
     }
 }

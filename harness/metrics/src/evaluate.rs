@@ -5,7 +5,7 @@
 //! NaN and never a substituted number. Models are evaluated in parallel; the report does not
 //! depend on the thread count or the machine.
 
-use crate::bootstrap::bootstrap_auroc;
+use crate::bootstrap::{bootstrap_aurocs, BootstrapCi, Runs};
 use crate::calibration::{from_groups, recalibration, EceBin, LOG_LOSS_EPS};
 use crate::delong::{delong_undefined_reason, paired_delong, placements, DeLongSums};
 use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
@@ -198,6 +198,20 @@ struct ModelOutcome {
     report: ModelReport,
     warnings: Vec<String>,
     placements: Vec<f64>,
+    /// What the bootstrap needs of the model, when one was asked for.
+    runs: Option<Runs>,
+}
+
+impl From<BootstrapCi> for BootstrapReport {
+    fn from(b: BootstrapCi) -> Self {
+        BootstrapReport {
+            n: b.replicates,
+            seed: b.seed,
+            ci95: b.ci95,
+            median: b.median,
+            method: "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)".to_string(),
+        }
+    }
 }
 
 fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys, opts: &EvalOptions) -> ModelOutcome {
@@ -233,15 +247,8 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         },
     );
 
-    let bootstrap = (opts.bootstrap > 0).then(|| {
-        bootstrap_auroc(&ranked, opts.bootstrap, opts.seed).map(|b| BootstrapReport {
-            n: b.replicates,
-            seed: b.seed,
-            ci95: b.ci95,
-            median: b.median,
-            method: "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)".to_string(),
-        })
-    });
+    // The bootstrap runs later, for all models on shared draws ([`evaluate`]).
+    let runs = (opts.bootstrap > 0).then(|| Runs::new(&ranked));
 
     let mut sens = IndexMap::new();
     let mut sens_step = IndexMap::new();
@@ -336,8 +343,8 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         auroc_var_delong: dl.map(|d| d.var),
         auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
         auroc_ci95_delong_reason: delong_undefined_reason(m, n),
-        bootstrap_reason: bootstrap.as_ref().and_then(|b| b.is_none().then(|| one_class.clone().unwrap_or_default())),
-        bootstrap,
+        bootstrap_reason: None,
+        bootstrap: None,
         sens_at_spec: sens,
         sens_at_spec_step: sens_step,
         sens_at_spec_reason: one_class.clone(),
@@ -366,7 +373,7 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
             "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
         ));
     }
-    ModelOutcome { report, warnings, placements }
+    ModelOutcome { report, warnings, placements, runs }
 }
 
 /// Evaluates every model of `input` and compares every pair with the paired DeLong test.
@@ -380,8 +387,19 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
     let total = labels.len() as u64;
     let groupings: Vec<(&[u32], usize)> = input.groupings.iter().map(|g| (g.codes, g.levels.len())).collect();
     let keys = CaseKeys::new(labels, &groupings);
-    let outcomes: Vec<ModelOutcome> =
+    let mut outcomes: Vec<ModelOutcome> =
         input.models.par_iter().map(|(name, scores)| evaluate_model(name, scores, input, &keys, opts)).collect();
+    if opts.bootstrap > 0 {
+        // Every model is resampled with the same draws (replicate b of each is defined by the same
+        // generator), so they are drawn once for all: see `bootstrap`.
+        let runs: Vec<&Runs> = outcomes.iter().filter_map(|o| o.runs.as_ref()).collect();
+        let cis = bootstrap_aurocs(&runs, opts.bootstrap, opts.seed);
+        let reason = crate::one_class_reason(positives, total - positives);
+        for (o, ci) in outcomes.iter_mut().zip(cis) {
+            o.report.bootstrap_reason = ci.is_none().then(|| reason.clone());
+            o.report.bootstrap = Some(ci.map(BootstrapReport::from));
+        }
+    }
 
     let mut comparisons = Vec::new();
     let mut warnings: Vec<String> = outcomes.iter().flat_map(|o| o.warnings.iter().cloned()).collect();

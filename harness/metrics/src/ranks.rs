@@ -194,7 +194,7 @@ pub(crate) fn radix_sort(mut v: Vec<(u64, u32, u32)>) -> Vec<(u64, u32, u32)> {
     let n = v.len() as u32;
     let mut other = vec![(0u64, 0u32, 0u32); v.len()];
     for (c, &(shift, width)) in counts.iter_mut().zip(&HIGH_DIGITS) {
-        if c.iter().any(|&k| k == n) {
+        if c.contains(&n) {
             continue; // every element has the same digit here: the pass would not move anything
         }
         // Exclusive prefix sums: each bucket's first output slot.
