@@ -18,8 +18,9 @@
 //! same cases ([`bootstrap_aurocs`]). All models see the same m positives and n negatives, and
 //! replicate b of each is defined by the same generator, so its draws are the same positions
 //! (in each model's own score order): they are made once and counted per position (P_j, N_j, a
-//! byte each, in cache). Then, per model, in sequential passes over the counts: the positives
-//! resampled at each distinct score value u_k, their suffix sums S_k, and
+//! byte each, in cache), and the counts summed into running totals. Then, per model, one
+//! sequential pass over its occupied negative buckets, reading the totals at run boundaries:
+//! with S_k the resampled positives at or above the k-th distinct positive value u_k,
 //! 2·U = Σ over occupied negative buckets of (S_⌊b/2⌋ + S_⌈b/2⌉) × (negatives drawn there),
 //! where bucket b = 2k holds negatives strictly between u_{k−1} and u_k and b = 2k + 1 those
 //! tied with u_k (a tie counts one half). Exact integers throughout.
@@ -88,12 +89,13 @@ pub fn replicate_seeds(seed: u64, replicates: usize) -> Vec<u64> {
 
 /// A model's cases in ascending score order, as runs: what the replicates need of it.
 pub struct Runs {
-    /// Positives at each distinct positive score value u_k, ascending (K runs summing to m).
-    pos_run: Vec<u32>,
+    /// Position (among the positives, ascending) where each distinct positive value u_k starts,
+    /// then m: K + 1 entries.
+    pos_start: Vec<u32>,
     /// Bucket (2k or 2k + 1) of each occupied negative bucket, ascending.
     neg_bucket: Vec<u32>,
-    /// Negatives in each occupied bucket (runs summing to n).
-    neg_run: Vec<u32>,
+    /// Position (among the negatives) where each occupied bucket ends.
+    neg_end: Vec<u32>,
     m: u32,
     n: u32,
 }
@@ -102,50 +104,45 @@ impl Runs {
     /// From a model's sort. Its cases are enumerated in ascending score order (ties in case
     /// order), as the draws number them.
     pub fn new(ranked: &Ranked) -> Self {
-        let (mut pos_run, mut neg_bucket, mut neg_run) = (Vec::new(), Vec::new(), Vec::<u32>::new());
+        let (mut pos_start, mut neg_bucket, mut neg_end) = (Vec::new(), Vec::new(), Vec::<u32>::new());
+        let (mut positives, mut negatives) = (0u32, 0u32);
         for g in &ranked.groups {
-            let k = pos_run.len() as u32;
-            if g.neg > 0 {
-                let bucket = if g.pos > 0 { 2 * k + 1 } else { 2 * k };
+            // Ranked admits at most u32::MAX cases.
+            let (pos, neg) = (g.pos as u32, g.neg as u32);
+            let k = pos_start.len() as u32;
+            if neg > 0 {
+                negatives += neg;
+                let bucket = if pos > 0 { 2 * k + 1 } else { 2 * k };
                 if neg_bucket.last() == Some(&bucket) {
-                    *neg_run.last_mut().expect("a run per bucket") += g.neg as u32;
+                    *neg_end.last_mut().expect("an end per bucket") = negatives;
                 } else {
                     neg_bucket.push(bucket);
-                    neg_run.push(g.neg as u32);
+                    neg_end.push(negatives);
                 }
             }
-            if g.pos > 0 {
-                pos_run.push(g.pos as u32);
+            if pos > 0 {
+                pos_start.push(positives);
+                positives += pos;
             }
         }
-        // Ranked admits at most u32::MAX cases.
-        Runs { pos_run, neg_bucket, neg_run, m: ranked.m as u32, n: ranked.n as u32 }
+        pos_start.push(positives);
+        Runs { pos_start, neg_bucket, neg_end, m: ranked.m as u32, n: ranked.n as u32 }
     }
 
-    /// Twice the Mann–Whitney U of the resample with `pos_draws[j]` copies of the j-th positive
-    /// and `neg_draws[j]` of the j-th negative; `suffix` is scratch.
-    fn twice_u<C: Copy + Into<u64>>(&self, pos_draws: &[C], neg_draws: &[C], suffix: &mut Vec<u64>) -> u64 {
-        // suffix[k] = resampled positives with value index >= k.
-        suffix.clear();
-        suffix.resize(self.pos_run.len() + 1, 0);
-        let mut start = 0;
-        for (k, &run) in self.pos_run.iter().enumerate() {
-            let end = start + run as usize;
-            suffix[k] = pos_draws[start..end].iter().map(|&c| c.into()).sum();
-            start = end;
-        }
-        for k in (0..self.pos_run.len()).rev() {
-            suffix[k] += suffix[k + 1];
-        }
-        let mut twice_u = 0u64;
-        let mut start = 0;
-        for (&bucket, &run) in self.neg_bucket.iter().zip(&self.neg_run) {
-            let end = start + run as usize;
-            let drawn: u64 = neg_draws[start..end].iter().map(|&c| c.into()).sum();
+    /// Twice the Mann–Whitney U of a resample, from the running totals of its draws:
+    /// `pos_prefix[j]` = draws of the positives before position j (m + 1 entries), and
+    /// `neg_prefix` likewise for the negatives.
+    fn twice_u(&self, pos_prefix: &[u32], neg_prefix: &[u32]) -> u64 {
+        let m = u64::from(self.m);
+        // Resampled positives with value index >= k.
+        let above = |k: usize| m - u64::from(pos_prefix[self.pos_start[k] as usize]);
+        let (mut twice_u, mut before) = (0u64, 0u64);
+        for (&bucket, &end) in self.neg_bucket.iter().zip(&self.neg_end) {
+            let through = u64::from(neg_prefix[end as usize]);
             let b = bucket as usize;
-            // 2·above + tied: S[⌈b/2⌉] + S[⌊b/2⌋] (equal for a bucket between values).
-            twice_u += (suffix[b / 2] + suffix[b.div_ceil(2)]) * drawn;
-            start = end;
+            // 2·above + tied = S(⌈b/2⌉) + S(⌊b/2⌋) (equal halves for a bucket between values).
+            twice_u += (above(b / 2) + above(b.div_ceil(2))) * (through - before);
+            before = through;
         }
         twice_u
     }
@@ -158,7 +155,21 @@ struct Scratch {
     neg_draws: Vec<u8>,
     pos_wide: Vec<u32>,
     neg_wide: Vec<u32>,
-    suffix: Vec<u64>,
+    pos_prefix: Vec<u32>,
+    neg_prefix: Vec<u32>,
+}
+
+/// `prefix[j]` = Σ counts[..j], for j = 0..=len.
+fn prefix_sums<C: Counter>(counts: &[C], prefix: &mut Vec<u32>) {
+    prefix.clear();
+    prefix.reserve(counts.len() + 1);
+    let mut total = 0u32;
+    prefix.push(0);
+    for &c in counts {
+        // Totals are at most m or n, which fit u32.
+        total += c.into() as u32;
+        prefix.push(total);
+    }
 }
 
 /// A draw counter: one byte per position keeps the counters of 200,000 cases in cache; a
@@ -209,11 +220,14 @@ impl Scratch {
         let (m, n) = (models[0].m, models[0].n);
         count_draws(m, n, seed, &mut self.pos_draws, &mut self.neg_draws);
         if no_counter_wrapped(&self.pos_draws, m) && no_counter_wrapped(&self.neg_draws, n) {
-            models.iter().map(|r| r.twice_u(&self.pos_draws, &self.neg_draws, &mut self.suffix)).collect()
+            prefix_sums(&self.pos_draws, &mut self.pos_prefix);
+            prefix_sums(&self.neg_draws, &mut self.neg_prefix);
         } else {
             count_draws(m, n, seed, &mut self.pos_wide, &mut self.neg_wide);
-            models.iter().map(|r| r.twice_u(&self.pos_wide, &self.neg_wide, &mut self.suffix)).collect()
+            prefix_sums(&self.pos_wide, &mut self.pos_prefix);
+            prefix_sums(&self.neg_wide, &mut self.neg_prefix);
         }
+        models.iter().map(|r| r.twice_u(&self.pos_prefix, &self.neg_prefix)).collect()
     }
 }
 
