@@ -60,7 +60,9 @@ impl Ranked {
         let keyed: Vec<(u64, u32, u32)> =
             scores.iter().enumerate().map(|(i, &s)| ((s + 0.0).to_bits(), i as u32, key(i))).collect();
         let keyed = radix_sort(keyed);
-        let mut groups: Vec<TieGroup> = Vec::new();
+        // At most one group per case: reserving that much touches only the pages used, where
+        // growing by doubling would copy the table and touch up to twice its size.
+        let mut groups: Vec<TieGroup> = Vec::with_capacity(keyed.len());
         let mut order = Vec::with_capacity(keyed.len());
         let mut keys = Vec::with_capacity(keyed.len());
         let (mut m, mut n) = (0u64, 0u64);
