@@ -2,8 +2,7 @@
 //! anywhere (a Content-Security-Policy of `default-src 'none'` says so to the browser too).
 
 use crate::input::{ReportInput, Status};
-use crate::plot_data::operating_point;
-use crate::text::{html_escape as esc, num, p_value, sci, with_ci};
+use crate::text::{html_escape as esc, num, operating_point_row, p_value, sci, with_ci};
 use crate::view::{methods_items, rows_of, summary_latency, summary_throughput, Figure, View};
 use harness_metrics::evaluate::ModelReport;
 use std::fmt::Write;
@@ -247,19 +246,8 @@ fn candidate_sections(out: &mut String, v: &View) {
         for (k, val) in &rows {
             let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(val));
         }
-        let th = input.evaluation.options.threshold;
-        if let Some(op) = operating_point(&input.labels, &c.scores, th) {
-            let _ = writeln!(
-                out,
-                "<tr><th>Operating point at threshold {}</th><td>sensitivity {:.3} ({} of {} positives), specificity {:.3} ({} of {} negatives)</td></tr>",
-                th,
-                op.sensitivity,
-                op.tp,
-                op.tp + op.fn_,
-                op.specificity,
-                op.tn,
-                op.tn + op.fp
-            );
+        if let Some((k, val)) = operating_point_row(input, c) {
+            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&val));
         }
         out.push_str("</tbody></table>\n");
         for f in &cv.figures {

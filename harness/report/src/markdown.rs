@@ -3,8 +3,7 @@
 
 use crate::html::{fairness_rows, fairness_sentence, metric_rows};
 use crate::input::Status;
-use crate::plot_data::operating_point;
-use crate::text::{md_escape as esc, num, p_value, sci, with_ci};
+use crate::text::{md_escape as esc, num, operating_point_row, p_value, sci, with_ci};
 use crate::view::{methods_items, Figure, View};
 use std::fmt::Write;
 
@@ -116,20 +115,8 @@ pub fn markdown(v: &View) -> String {
             continue;
         };
         let mut rows: Vec<Vec<String>> = metric_rows(m).into_iter().map(|(k, v)| vec![k, v]).collect();
-        let th = input.evaluation.options.threshold;
-        if let Some(op) = operating_point(&input.labels, &c.scores, th) {
-            rows.push(vec![
-                format!("Operating point at threshold {th}"),
-                format!(
-                    "sensitivity {:.3} ({} of {} positives), specificity {:.3} ({} of {} negatives)",
-                    op.sensitivity,
-                    op.tp,
-                    op.tp + op.fn_,
-                    op.specificity,
-                    op.tn,
-                    op.tn + op.fp
-                ),
-            ]);
+        if let Some((k, v)) = operating_point_row(input, c) {
+            rows.push(vec![k, v]);
         }
         table(&mut out, &["Statistic", "Value"], &rows);
         for f in &cv.figures {

@@ -26,6 +26,25 @@ fn fixed(v: f64, digits: usize) -> String {
     }
 }
 
+/// The statistics-table row of a candidate's operating point at the evaluation threshold:
+/// (label, value), or `None` when it is undefined (one class).
+pub fn operating_point_row(input: &ReportInput, c: &Candidate) -> Option<(String, String)> {
+    let th = input.evaluation.options.threshold;
+    let op = crate::plot_data::operating_point(&input.labels, &c.scores, th)?;
+    Some((
+        format!("Operating point at threshold {th}"),
+        format!(
+            "sensitivity {:.3} ({} of {} positives), specificity {:.3} ({} of {} negatives)",
+            op.sensitivity,
+            op.tp,
+            op.tp + op.fn_,
+            op.specificity,
+            op.tn,
+            op.tn + op.fp
+        ),
+    ))
+}
+
 /// A p-value: "< 0.001" below 0.001, else three decimals; "n/a" when undefined.
 pub fn p_value(p: Option<f64>) -> String {
     match p {
