@@ -248,3 +248,32 @@ fn separation_and_degenerate_cis_are_limits() {
     // The reliability caption and the metric table say n/a with the reason, never a number.
     assert!(html.contains("Calibration slope (ideal 1)</th><td>n/a: the classes are separated by the score</td>"));
 }
+
+/// Each candidate's statistics table ends with its operating point at the threshold, counted
+/// from the labels and scores, in the same words in the HTML and the Markdown.
+#[test]
+fn operating_point_rows_count_the_confusion_matrix() {
+    let input = synthetic_input(3, N, B);
+    let th = input.evaluation.options.threshold;
+    let (html, md) = (render_html(&input), render_markdown(&input));
+    let evaluated: Vec<_> = input.candidates.iter().filter(|c| c.metrics.is_some()).collect();
+    assert_eq!(evaluated.len(), 3);
+    for c in evaluated {
+        let (mut tp, mut pos, mut tn, mut neg) = (0, 0, 0, 0);
+        for (&y, &s) in input.labels.iter().zip(&c.scores) {
+            if y {
+                pos += 1;
+                tp += usize::from(s >= th);
+            } else {
+                neg += 1;
+                tn += usize::from(s < th);
+            }
+        }
+        let text = format!("({tp} of {pos} positives)");
+        assert!(html.contains(&text) && md.contains(&text), "{}: {text}", c.name);
+        let text = format!("({tn} of {neg} negatives)");
+        assert!(html.contains(&text) && md.contains(&text), "{}: {text}", c.name);
+    }
+    assert_eq!(html.matches(&format!("Operating point at threshold {th}")).count(), 3);
+    assert_eq!(md.matches(&format!("Operating point at threshold {th}")).count(), 3);
+}
