@@ -1,6 +1,6 @@
 //! Parsing labels and scores from field bytes.
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ScoreProblem {
     Empty,
     Utf8,
@@ -50,6 +50,29 @@ pub(crate) fn parse_score(field: &[u8]) -> Result<f64, ScoreProblem> {
 
 /// Everything but plain `ddd.ddd`: signs, exponents, long digit strings,
 /// `inf`/`nan`, and garbage.
+/// [`parse_score`] of `rest[..len]` — a field followed in memory by the rest of the input, which
+/// lets the usual shape of a score, one digit, a point and up to eight decimals ("0.185861"),
+/// be read as one 8-byte word (SWAR, the decimals padded with zeros) instead of digit by digit.
+/// The value is the same: both divide the same exact integer ratio once, correctly rounded.
+#[inline]
+pub(crate) fn parse_score_in(rest: &[u8], len: usize) -> Result<f64, ScoreProblem> {
+    if let (3..=10, [int @ b'0'..=b'9', b'.', tail @ ..]) = (len, rest)
+        && let Some(word) = tail.first_chunk::<8>()
+    {
+        let decimals = len - 2;
+        let raw = u64::from_le_bytes(*word);
+        // Keep the field's decimals (low bytes) and pad with '0' bytes after them.
+        let keep = if decimals == 8 { u64::MAX } else { (1u64 << (8 * decimals)) - 1 };
+        let padded = (raw & keep) | (0x3030_3030_3030_3030 & !keep);
+        if let Some(digits) = eight_digits(&padded.to_le_bytes()) {
+            let mantissa = u64::from(int - b'0') * 100_000_000 + digits;
+            let value = mantissa as f64 / 1e8;
+            return if value <= 1.0 { Ok(value) } else { Err(ScoreProblem::OutOfRange) };
+        }
+    }
+    parse_score(&rest[..len])
+}
+
 #[cold]
 #[inline(never)]
 fn parse_score_slow(trimmed: &[u8]) -> Result<f64, ScoreProblem> {
@@ -136,6 +159,40 @@ fn eight_digits(chunk: &[u8; 8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-word path gives exactly `parse_score`'s value or error, whatever follows the
+    /// field in memory.
+    #[test]
+    fn word_path_matches_parse_score() {
+        let mut x: u64 = 0x0123_4567_89AB_CDEF;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let alphabet = b"0123456789.., \n\re-x";
+        for _ in 0..200_000 {
+            let len = next(13) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|i| match (i, next(6)) {
+                    (1, 0..=4) => b'.',
+                    (_, 0..=3) => b'0' + next(10) as u8,
+                    _ => alphabet[next(alphabet.len() as u64) as usize],
+                })
+                .collect();
+            let field = bytes.clone();
+            for _ in 0..next(12) {
+                bytes.push(alphabet[next(alphabet.len() as u64) as usize]);
+            }
+            let (got, want) = (parse_score_in(&bytes, len), parse_score(&field));
+            let same = match (got, want) {
+                (Ok(a), Ok(b)) => a.to_bits() == b.to_bits(),
+                (a, b) => a == b,
+            };
+            assert!(same, "{:?}: {got:?} vs {want:?}", String::from_utf8_lossy(&field));
+        }
+    }
 
     #[test]
     fn fast_decimal_path_matches_std_parse() {

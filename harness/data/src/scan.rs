@@ -12,7 +12,7 @@
 
 use crate::csv_table::Columns;
 use crate::interner::Interner;
-use crate::numbers::{parse_label, parse_score};
+use crate::numbers::{parse_label, parse_score_in};
 
 /// What a column's values feed.
 #[derive(Clone, Copy)]
@@ -131,7 +131,7 @@ pub(crate) fn scan_rows(data: &[u8], columns: &Columns, region: Region) -> Optio
     }
     // A last record without a line end.
     if scanner.start < data.len() || scanner.col > 0 {
-        scanner.field(&data[scanner.start..])?;
+        scanner.field(data, data.len())?;
         scanner.end_record()?;
     }
     Some(Scanned { rows: scanner.row, interners: scanner.interners })
@@ -158,7 +158,7 @@ impl Scanner<'_> {
             self.start = at + 1;
             return Some(());
         }
-        self.field(&data[self.start..at])?;
+        self.field(data, at)?;
         self.start = at + 1;
         if byte == b',' {
             self.col += 1;
@@ -168,14 +168,18 @@ impl Scanner<'_> {
         }
     }
 
-    /// Parses the current field as its column's role says and stores it in the current row.
+    /// Parses the current field (`data[self.start..end]`) as its column's role says and stores
+    /// it in the current row.
     #[inline]
-    fn field(&mut self, field: &[u8]) -> Option<()> {
+    fn field(&mut self, data: &[u8], end: usize) -> Option<()> {
         let row = self.row;
+        let field = &data[self.start..end];
         match *self.roles.get(self.col)? {
             Role::Skip => {}
             Role::Label => *self.region.labels.get_mut(row)? = parse_label(field)?,
-            Role::Score(k) => *self.region.scores[k].get_mut(row)? = parse_score(field).ok()?,
+            Role::Score(k) => {
+                *self.region.scores[k].get_mut(row)? = parse_score_in(&data[self.start..], field.len()).ok()?
+            }
             Role::Group(k) => *self.region.codes[k].get_mut(row)? = self.interners[k].code(field).ok()?,
         }
         Some(())
