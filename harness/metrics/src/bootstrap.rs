@@ -161,14 +161,15 @@ struct Scratch {
 
 /// `prefix[j]` = Σ counts[..j], for j = 0..=len.
 fn prefix_sums<C: Counter>(counts: &[C], prefix: &mut Vec<u32>) {
+    // Sized first and written through a slice: pushing would reload the vector's pointer and
+    // store its length at every element (it may alias `counts` as far as the compiler knows).
     prefix.clear();
-    prefix.reserve(counts.len() + 1);
+    prefix.resize(counts.len() + 1, 0);
     let mut total = 0u32;
-    prefix.push(0);
-    for &c in counts {
+    for (p, &c) in prefix[1..].iter_mut().zip(counts) {
         // Totals are at most m or n, which fit u32.
         total += c.into() as u32;
-        prefix.push(total);
+        *p = total;
     }
 }
 
