@@ -227,10 +227,11 @@ impl Points {
         Points { x: Vec::with_capacity(n), pos: Vec::with_capacity(n), total: Vec::with_capacity(n) }
     }
 
-    /// From a tie table: the scores strictly between 0 and 1, and their logits.
-    fn from_groups(groups: &[TieGroup]) -> Self {
-        let mut points = Points::with_capacity(groups.len());
-        for g in groups.iter().filter(|g| g.value > 0.0 && g.value < 1.0) {
+    /// From the tie groups of the scores strictly between 0 and 1 (at most `n` of them): their
+    /// logits and class counts.
+    fn from_used<'a>(used: impl Iterator<Item = &'a TieGroup>, n: usize) -> Self {
+        let mut points = Points::with_capacity(n);
+        for g in used {
             points.x.push(g.value);
             points.pos.push(g.pos as f64);
             points.total.push((g.pos + g.neg) as f64);
@@ -465,7 +466,7 @@ pub fn recalibration(groups: &[TieGroup]) -> RecalibrationFit {
     let min0 = used().find(|g| g.neg > 0).map(|g| g.value);
     let max0 = used().rev().find(|g| g.neg > 0).map(|g| g.value);
     let distinct = used().count();
-    let points = Points::from_groups(groups);
+    let points = Points::from_used(used(), distinct);
     // Large inputs: solve a binned version first (consecutive points pooled at their mean logit)
     // and start the exact fits there. The estimate is the same converged MLE; it only takes
     // about half the passes over the data.
