@@ -128,9 +128,10 @@ impl Backend for CandleBackend {
         }
     }
 
-    fn load(
+    fn load_bytes(
         &self,
         model_path: &Path,
+        bytes: &[u8],
         options: &LoadOptions,
     ) -> Result<Box<dyn LoadedModel>, BackendError> {
         crate::cpu_only(NAME, options, "this build of candle runs on the CPU")?;
@@ -139,9 +140,11 @@ impl Backend for CandleBackend {
             path: model_path.to_path_buf(),
             reason,
         };
-        let model =
-            catch_engine_panic(|| candle_onnx::read_file(model_path).map_err(|e| e.to_string()))
-                .map_err(load_err)?;
+        let mut model = catch_engine_panic(|| crate::graph_check::decode_model(bytes))
+            .map_err(load_err)?;
+        if let Some(graph) = model.graph.as_mut() {
+            crate::rewrite::rewrite_for_candle(graph);
+        }
         let graph = model
             .graph
             .as_ref()
@@ -149,6 +152,7 @@ impl Backend for CandleBackend {
         crate::graph_check::check_graph(graph).map_err(load_err)?;
         let mut unsupported = BTreeSet::new();
         collect_unsupported(graph, &mut unsupported);
+        crate::rewrite::unsupported_usage(graph, &mut unsupported);
         if !unsupported.is_empty() {
             let ops: Vec<String> = unsupported.into_iter().collect();
             return Err(load_err(format!(

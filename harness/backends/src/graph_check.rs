@@ -108,3 +108,9 @@ mod tests {
         assert_eq!(range_len(0.0, 1e12, 1.0), 1_000_000_000_000);
     }
 }
+
+/// Decodes an ONNX `ModelProto` from the bytes of a model file.
+pub(crate) fn decode_model(bytes: &[u8]) -> Result<onnx::ModelProto, String> {
+    use prost::Message;
+    onnx::ModelProto::decode(bytes).map_err(|e| format!("not a valid ONNX model: {e}"))
+}

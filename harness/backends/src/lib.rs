@@ -27,6 +27,7 @@ pub mod candle_backend;
 pub mod ort_backend;
 mod output;
 mod preprocess;
+mod rewrite;
 pub mod tract_backend;
 
 pub use agreement::{Agreement, PairAgreement, agreement};
@@ -75,6 +76,14 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
+    /// The largest batch the model accepts: `Some(n)` when the first
+    /// dimension is fixed to `n` (many exporters write a batch of 1), `None`
+    /// when it is dynamic.
+    #[must_use]
+    pub fn fixed_batch(&self) -> Option<usize> {
+        self.dims.first().copied().flatten()
+    }
+
     /// Checks a batch shape against the declared dimensions.
     ///
     /// # Errors
@@ -233,7 +242,7 @@ pub trait Backend: Send + Sync {
     /// Whether the engine can be used in this process. Never panics.
     fn availability(&self) -> Availability;
 
-    /// Loads an ONNX model.
+    /// Loads an ONNX model from its file.
     ///
     /// # Errors
     ///
@@ -242,6 +251,28 @@ pub trait Backend: Send + Sync {
     fn load(
         &self,
         model_path: &Path,
+        options: &LoadOptions,
+    ) -> Result<Box<dyn LoadedModel>, BackendError> {
+        let bytes = std::fs::read(model_path).map_err(|e| BackendError::Load {
+            backend: self.name(),
+            path: model_path.to_path_buf(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        self.load_bytes(model_path, &bytes, options)
+    }
+
+    /// Loads an ONNX model from `bytes`, the content of the file at
+    /// `model_path` (which names the model in messages and locates external
+    /// data). The engine uses exactly these bytes, so a caller that hashed
+    /// them knows what ran.
+    ///
+    /// # Errors
+    ///
+    /// As [`Backend::load`].
+    fn load_bytes(
+        &self,
+        model_path: &Path,
+        bytes: &[u8],
         options: &LoadOptions,
     ) -> Result<Box<dyn LoadedModel>, BackendError>;
 }

@@ -251,9 +251,10 @@ impl Backend for OrtBackend {
         }
     }
 
-    fn load(
+    fn load_bytes(
         &self,
         model_path: &Path,
+        bytes: &[u8],
         options: &LoadOptions,
     ) -> Result<Box<dyn LoadedModel>, BackendError> {
         let rt = self.runtime().map_err(|reason| BackendError::Unavailable {
@@ -304,7 +305,7 @@ impl Backend for OrtBackend {
                 })?;
         }
         let session = builder
-            .commit_from_file(model_path)
+            .commit_from_memory(bytes)
             .map_err(|e| load_err(e.to_string()))?;
         let input = match session.inputs() {
             [one] => one,

@@ -202,16 +202,15 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
             }
             _ => image.pixels.iter().map(|&x| x * p.scale).collect(),
         };
-        let converted = convert_channels(&intensity, image.channels, p.channel_order);
-        let resized = resize(
-            &converted,
-            image.height as usize,
-            image.width as usize,
-            c,
-            h,
-            w,
-            p.resize,
-        );
+        let resized = if image.channels == 1 && c == 3 {
+            // Grey to RGB/BGR replicates one value, so resizing the single channel first
+            // and replicating after gives the same values at a third of the cost.
+            let grey = resize(&intensity, image.height as usize, image.width as usize, 1, h, w, p.resize);
+            convert_channels(&grey, 1, p.channel_order)
+        } else {
+            let converted = convert_channels(&intensity, image.channels, p.channel_order);
+            resize(&converted, image.height as usize, image.width as usize, c, h, w, p.resize)
+        };
         // `resized` is HWC; normalise and write in the requested layout.
         for (i, &v) in resized.iter().enumerate() {
             let ch = i % c;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 use crate::{
@@ -45,9 +46,10 @@ impl Backend for TractBackend {
         }
     }
 
-    fn load(
+    fn load_bytes(
         &self,
         model_path: &Path,
+        bytes: &[u8],
         options: &LoadOptions,
     ) -> Result<Box<dyn LoadedModel>, BackendError> {
         crate::cpu_only(NAME, options, "tract runs on the CPU")?;
@@ -58,15 +60,27 @@ impl Backend for TractBackend {
         };
         // tract folds constants while loading: refuse absurd ones before it allocates them.
         // (A file the ONNX decoder cannot read is left to tract, which names the problem.)
-        if let Ok(Ok(proto)) = catch_engine_panic(|| Ok(candle_onnx::read_file(model_path))) {
+        if let Ok(proto) = catch_engine_panic(|| crate::graph_check::decode_model(bytes)) {
             if let Some(graph) = &proto.graph {
                 crate::graph_check::check_graph(graph).map_err(load_err)?;
             }
         }
+        let model_dir = model_path.parent().and_then(Path::to_str).map(str::to_string);
         let (model, input) = catch_engine_panic(|| {
-            let model = tract_onnx::onnx()
-                .model_for_path(model_path)
+            let onnx = tract_onnx::onnx();
+            let proto = onnx
+                .proto_model_for_read(&mut &bytes[..])
                 .map_err(|e| format!("{e:#}"))?;
+            let parsed = onnx
+                .parse(&proto, model_dir.as_deref())
+                .map_err(|e| format!("{e:#}"))?;
+            if !parsed.unresolved_inputs.is_empty() {
+                return Err(format!(
+                    "could not resolve inputs at top level: {:?}",
+                    parsed.unresolved_inputs
+                ));
+            }
+            let model = parsed.model;
             if model.inputs.len() != 1 {
                 return Err(format!(
                     "the model has {} inputs; exactly 1 is supported",
@@ -76,19 +90,26 @@ impl Backend for TractBackend {
             if model.outputs.is_empty() {
                 return Err("the model has no outputs".into());
             }
-            // Type the whole graph once with the declared (possibly symbolic)
-            // input so that unsupported operators fail here, not at run time.
-            let typed = model.clone().into_typed().map_err(|e| format!("{e:#}"))?;
-            let fact = typed.input_fact(0).map_err(|e| format!("{e:#}"))?;
-            if fact.datum_type != f32::datum_type() {
-                return Err(format!(
-                    "input type is {:?}; only float32 inputs are supported",
-                    fact.datum_type
-                ));
+            let input = declared_input(&model)?;
+            // Type the whole graph once so that unsupported operators fail here, not at run
+            // time: with the declared input where that types, else (exporters' dynamic batch
+            // feeding a Shape → Gather → Concat → Reshape flatten) with the dynamic batch
+            // pinned to 1, as every run pins it to the batch actually used.
+            if let Err(declared) = model.clone().into_typed() {
+                let Some(pinned) = pinned_shape(&input) else {
+                    return Err(format!(
+                        "{declared:#} (input '{}' has shape {} with a dynamic dimension other than the batch)",
+                        input.name,
+                        input.dims_text()
+                    ));
+                };
+                model
+                    .clone()
+                    .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), &pinned))
+                    .and_then(|m| m.into_typed())
+                    .map_err(|e| format!("{e:#}"))?;
             }
-            let dims = fact.shape.iter().map(|d| d.to_usize().ok()).collect();
-            let name = typed.node(typed.inputs[0].node).name.clone();
-            Ok((model, TensorInfo { name, dims }))
+            Ok((model, input))
         })
         .map_err(load_err)?;
         let executor = if options.threads > 1 {
@@ -108,6 +129,40 @@ impl Backend for TractBackend {
             },
         }))
     }
+}
+
+/// The input as declared: name, float32 check and dimensions (`None` where symbolic or unknown).
+fn declared_input(model: &InferenceModel) -> Result<TensorInfo, String> {
+    let outlet = model.inputs[0];
+    let fact = model.outlet_fact(outlet).map_err(|e| format!("{e:#}"))?;
+    if let Some(dt) = fact.datum_type.concretize() {
+        if dt != f32::datum_type() {
+            return Err(format!(
+                "input type is {dt:?}; only float32 inputs are supported"
+            ));
+        }
+    }
+    let dims = fact
+        .shape
+        .dims()
+        .map(|d| d.concretize().and_then(|d| d.to_usize().ok()))
+        .collect();
+    let name = model.node(outlet.node).name.clone();
+    Ok(TensorInfo { name, dims })
+}
+
+/// The declared shape with a dynamic batch (first) dimension set to 1; `None`
+/// when another dimension is dynamic or the rank is unknown.
+fn pinned_shape(input: &TensorInfo) -> Option<Vec<usize>> {
+    if input.dims.is_empty() {
+        return None;
+    }
+    input
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.or((i == 0).then_some(1)))
+        .collect()
 }
 
 type Plan = Arc<TypedRunnableModel>;

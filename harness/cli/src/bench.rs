@@ -3,13 +3,11 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use harness_backends::{BackendKind, LoadOptions};
-use harness_data::registry::file_sha256;
-use harness_evidence::perf::{PerfPlan, Samples, measure_model};
-use harness_measure::{BenchReport, Machine, Scenario, Settings, print_table};
+use harness_backends::BackendKind;
+use harness_measure::{BenchReport, Machine, Scenario, print_table};
+use harness_pipeline::{PerfOverrides, PerfPlan, Samples, measure_model};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(
@@ -22,7 +20,9 @@ use std::time::Duration;
         both --min-duration and --min-queries are met (LoadGen defaults: 1024 queries; here 10 s).\n\n\
         Profiles: cpu-1thread, cpu-all (every logical CPU), cpu-<N>threads, gpu (ONNX Runtime's CUDA \
         provider). A backend or profile that is not available here is reported as unavailable with the \
-        reason; the rest goes on. Inputs are seeded pseudo-random tensors of the model's input shape.\n\n\
+        reason; the rest goes on. Inputs are seeded pseudo-random tensors of the input shape each measured \
+        engine reads from the model (the batch set by the scenario; a model whose batch is fixed is measured \
+        offline at that batch), or of --input-shape.\n\n\
         Exit status: 0 all measured; 3 something failed or was unavailable; 2 invalid options.",
     after_help = "Examples:\n  harness bench --model models/vendor-a.onnx\n  \
         harness bench --model m.onnx --backend tract --backend ort --profile cpu-1thread --scenario offline --batch-size 1 --batch-size 32 --json perf.json\n  \
@@ -68,29 +68,21 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
-    let sha = file_sha256(&args.model).with_context(|| format!("{}: cannot read", args.model.display()))?;
+    // Read once: the bytes hashed are the bytes every engine loads.
+    let model = harness_pipeline::ModelBytes::read(&args.model, u64::MAX).map_err(|e| match e {
+        harness_pipeline::infer::ModelReadError::Io(e) => anyhow::anyhow!("{}: cannot read: {e}", args.model.display()),
+        harness_pipeline::infer::ModelReadError::TooLarge(n) => anyhow::anyhow!("{}: {n} bytes is too large", args.model.display()),
+    })?;
     let backends = if args.backends.is_empty() { vec![BackendKind::Tract, BackendKind::Ort] } else { args.backends.clone() };
     let profiles = if args.profiles.is_empty() { vec!["cpu-1thread".to_string(), "cpu-all".to_string()] } else { args.profiles.clone() };
-    let mut settings = if args.quick { Settings::quick() } else { Settings::default() };
-    if let Some(s) = args.min_duration {
-        if !(s.is_finite() && s >= 0.0) {
-            bail!("--min-duration {s} must be a number of seconds ≥ 0");
-        }
-        settings.min_duration = Duration::from_secs_f64(s);
-    }
-    if let Some(q) = args.min_queries {
-        settings.min_query_count = q;
-    }
-    if let Some(q) = args.target_qps {
-        settings.target_qps = q;
-    }
-    if let Some(b) = args.latency_bound_ms {
-        if !(b.is_finite() && b > 0.0) {
-            bail!("--latency-bound-ms {b} must be positive");
-        }
-        settings.latency_bound = Duration::from_secs_f64(b / 1000.0);
-    }
-    settings.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let overrides = PerfOverrides {
+        min_duration_s: args.min_duration,
+        min_queries: args.min_queries,
+        max_duration_s: None,
+        target_qps: args.target_qps,
+        latency_bound_ms: args.latency_bound_ms,
+    };
+    let settings = overrides.settings(args.quick).map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan = PerfPlan {
         profiles: profiles.iter().map(|p| harness_measure::profile(p)).collect::<Result<_, _>>()?,
         scenarios: if args.scenarios.is_empty() { vec![Scenario::SingleStream, Scenario::Offline] } else { args.scenarios.clone() },
@@ -100,38 +92,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if let Some(b) = plan.batch_sizes.iter().find(|&&b| b == 0 || b > 4096) {
         bail!("--batch-size {b} must be between 1 and 4096");
     }
-
-    // The input shape: given, or as declared by the model (tract reads it without running it).
-    let shape = if !args.input_shape.is_empty() {
-        args.input_shape.clone()
-    } else {
-        let m = BackendKind::Tract
-            .backend()
-            .load(&args.model, &LoadOptions::default())
-            .with_context(|| "reading the model's input shape (or pass --input-shape)")?;
-        let info = m.input();
-        let mut dims = Vec::new();
-        for (i, d) in info.dims.iter().enumerate() {
-            match (i, d) {
-                (0, _) => dims.push(1),
-                (_, Some(d)) => dims.push(*d),
-                (_, None) => bail!("input '{}' has shape {} with a dynamic dimension {i}; pass --input-shape", info.name, info.dims_text()),
-            }
-        }
-        dims
-    };
-    let samples = Samples::synthetic(&shape, 0x5eed);
+    // The input shape: given, or as each measured engine reads it from the model.
+    let samples = Samples::Synthetic { shape: (!args.input_shape.is_empty()).then(|| args.input_shape.clone()), seed: 0x5eed };
     let label = args.model.display().to_string();
 
     let mut report = BenchReport::new(Machine::capture(), settings);
+    let bars = crate::progress::Bars::default();
     for kind in backends {
         let backend = kind.backend();
-        let progress = |l: &str| {
-            let pb = harness_measure::run::progress_bar();
-            pb.set_message(l.to_string());
-            Some(pb)
-        };
-        report.results.extend(measure_model(backend.as_ref(), &args.model, &label, &sha, &samples, &plan, &progress));
+        report.results.extend(measure_model(backend.as_ref(), &model, &label, &samples, &plan, &bars));
     }
     if let Some(path) = &args.json {
         let mut bytes = serde_json::to_vec_pretty(&report)?;

@@ -13,7 +13,7 @@ mod compare;
 mod datasets;
 mod eval;
 mod keygen;
-mod report_input;
+mod progress;
 mod run;
 mod summary;
 mod verify;

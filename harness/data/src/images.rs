@@ -10,7 +10,7 @@
 //! refuses images larger than [`ReadLimits`] before allocating for them.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use dicom_object::{OpenFileOptions, Tag};
@@ -349,19 +349,71 @@ pub enum ImageError {
 /// An [`ImageError`] naming the file: unreadable, unknown format, corrupt,
 /// unsupported, too large, or (NumPy) the wrong array rank or type.
 pub fn read_image(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
-    let mut head = [0u8; 132];
-    let n = read_prefix(path, &mut head)?;
-    let head = &head[..n];
+    let bytes = read_file(path, limits)?;
+    decode_image(path, &bytes, limits)
+}
+
+/// Reads a whole file into memory, refusing one larger than `limits.max_bytes`
+/// before allocating for it. The bytes can then be hashed and decoded
+/// ([`decode_image`]) from the same read.
+///
+/// # Errors
+///
+/// [`ImageError::Io`] for an unreadable file, [`ImageError::Array`]-free
+/// [`ImageError::Invalid`] for one over the size limit.
+pub fn read_file(path: &Path, limits: &ReadLimits) -> Result<Vec<u8>, ImageError> {
+    let io = |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > limits.max_bytes {
+        return Err(ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "file has {size} bytes, more than the limit of {} (ReadLimits.max_bytes)",
+                limits.max_bytes
+            ),
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // `take` guards against a file that grows while it is read.
+    file.take(limits.max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "file grew past the limit of {} bytes while it was read",
+                limits.max_bytes
+            ),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Decodes one image from the bytes of the file at `path` (used only in
+/// messages and for the `.dcm` extension rule), choosing the reader as
+/// [`read_image`] does.
+///
+/// # Errors
+///
+/// As [`read_image`], except that nothing is read from disk.
+pub fn decode_image(path: &Path, bytes: &[u8], limits: &ReadLimits) -> Result<Image, ImageError> {
+    let head = &bytes[..bytes.len().min(132)];
+    let n = head.len();
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     if head.starts_with(b"\x89PNG\r\n\x1a\n") || head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        read_png_jpeg(path, limits)
+        decode_png_jpeg(path, bytes, limits)
     } else if head.len() == 132 && &head[128..132] == b"DICM" || ext.as_deref() == Some("dcm") {
-        read_dicom(path, limits)
+        decode_dicom(path, bytes, limits)
     } else if head.starts_with(b"\x93NUMPY") {
-        read_npy(path, limits)
+        decode_npy(path, bytes, limits)
     } else if head.starts_with(b"PK\x03\x04") {
         Err(ImageError::UnknownFormat {
             path: path.to_path_buf(),
@@ -379,27 +431,11 @@ pub fn read_image(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError>
     }
 }
 
-fn read_prefix(path: &Path, buf: &mut [u8]) -> Result<usize, ImageError> {
-    let io = |source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io)?;
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]).map_err(io)? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 /// PNG or JPEG through the `image` crate: 8- or 16-bit grey, grey+alpha, RGB
 /// or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
-fn read_png_jpeg(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
-    let mut reader = image::ImageReader::open(path)
-        .and_then(image::ImageReader::with_guessed_format)
+fn decode_png_jpeg(path: &Path, bytes: &[u8], limits: &ReadLimits) -> Result<Image, ImageError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
         .map_err(|source| ImageError::Io {
             path: path.to_path_buf(),
             source,
@@ -484,7 +520,7 @@ const TAG_COLUMNS: Tag = Tag(0x0028, 0x0011);
 /// C.11.1) is applied to monochrome images; the VOI window is recorded in
 /// [`DicomInfo`], not applied. Multi-frame files are an error rather than
 /// silently reduced to their first frame.
-fn read_dicom(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
+fn decode_dicom(path: &Path, bytes: &[u8], limits: &ReadLimits) -> Result<Image, ImageError> {
     const FORMAT: &str = "DICOM";
     let decode = |reason: String| ImageError::Decode {
         path: path.to_path_buf(),
@@ -496,8 +532,9 @@ fn read_dicom(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
         format: FORMAT,
         reason,
     };
+    // The preamble is detected as `open_file` would (present when "DICM" is at byte 128).
     let obj = OpenFileOptions::new()
-        .open_file(path)
+        .from_reader(bytes)
         .map_err(|e| decode(e.to_string()))?;
     let int_attr = |tag: Tag, name: &str| -> Result<Option<u64>, ImageError> {
         match obj.element_opt(tag).map_err(|e| decode(e.to_string()))? {
@@ -602,29 +639,11 @@ fn read_dicom(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
 
 /// One `.npy` file holding a single image: shape `(H, W)` or `(H, W, C)` with
 /// `C` 1 or 3; any integer or float dtype; C or Fortran order.
-fn read_npy(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
-    let io = |source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+fn decode_npy(path: &Path, bytes: &[u8], limits: &ReadLimits) -> Result<Image, ImageError> {
     let name = path
         .file_name()
         .map_or_else(|| "array".into(), |n| n.to_string_lossy().into_owned());
-    if size > limits.max_bytes {
-        return Err(array_err(
-            path,
-            &name,
-            format!(
-                "file has {size} bytes, more than the limit of {}",
-                limits.max_bytes
-            ),
-        ));
-    }
-    let mut bytes = Vec::new();
-    BufReader::new(file).read_to_end(&mut bytes).map_err(io)?;
-    let array = parse_npy(&bytes, path, &name, limits)?;
+    let array = parse_npy(bytes, path, &name, limits)?;
     let (h, w, c) = match array.shape.as_slice() {
         &[h, w] => (h, w, 1),
         &[h, w, c] if c == 1 || c == 3 => (h, w, c),
@@ -657,11 +676,101 @@ pub fn read_npz_split(
     split: &str,
     limits: &ReadLimits,
 ) -> Result<NpzSplit, ImageError> {
-    let file = File::open(path).map_err(|source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| ImageError::Decode {
+    let bytes = read_file(path, limits)?;
+    let cases = decode_npz_split(path, &bytes, split, limits)?;
+    let images = (0..cases.images.len())
+        .map(|i| cases.images.image(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NpzSplit {
+        images,
+        labels: cases.labels,
+    })
+}
+
+/// One split of a MedMNIST-style archive with its images kept in the
+/// archive's own element type (uint8 for MedMNIST): each [`Image`] is made
+/// on demand by [`NpzImages::image`], so a whole-set `f32` copy never exists.
+#[derive(Debug)]
+pub struct NpzCases {
+    /// The images, converted one at a time.
+    pub images: NpzImages,
+    /// One label row per case (see [`NpzSplit::labels`]).
+    pub labels: Vec<Vec<u8>>,
+}
+
+/// The image array of an `.npz` split, in C order, in its stored element type.
+#[derive(Debug)]
+pub struct NpzImages {
+    path: PathBuf,
+    name: String,
+    n: usize,
+    height: usize,
+    width: usize,
+    channels: usize,
+    values: Values,
+}
+
+impl NpzImages {
+    /// Number of images.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True when the split holds no images.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Image `i` as `f32` pixel values.
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError::Invalid`] for an index past the end, [`ImageError::Array`]
+    /// for a value that is not finite as `f32`.
+    pub fn image(&self, i: usize) -> Result<Image, ImageError> {
+        if i >= self.n {
+            return Err(ImageError::Invalid {
+                path: self.path.clone(),
+                reason: format!("image {i} requested from '{}' of {} images", self.name, self.n),
+            });
+        }
+        let per = self.height * self.width * self.channels;
+        let range = i * per..(i + 1) * per;
+        let pixels = self.values.slice_f32(range.clone());
+        if let Some(j) = pixels.iter().position(|v| !v.is_finite()) {
+            return Err(array_err(
+                &self.path,
+                &self.name,
+                format!("value at flat index {} is not finite as float32", range.start + j),
+            ));
+        }
+        Ok(Image {
+            width: self.width as u32,
+            height: self.height as u32,
+            channels: self.channels as u8,
+            pixels,
+            source: ImageSource::Npy,
+            dicom: None,
+        })
+    }
+}
+
+/// Reads split `split` of a MedMNIST-style `.npz` archive from its bytes
+/// (see [`read_npz_split`] for the layout), keeping the images in their
+/// stored element type.
+///
+/// # Errors
+///
+/// As [`read_npz_split`].
+pub fn decode_npz_split(
+    path: &Path,
+    bytes: &[u8],
+    split: &str,
+    limits: &ReadLimits,
+) -> Result<NpzCases, ImageError> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| ImageError::Decode {
         path: path.to_path_buf(),
         format: "NPZ (zip)",
         reason: e.to_string(),
@@ -706,15 +815,20 @@ pub fn read_npz_split(
         }
     }
     let label_values = labels.into_u8(path, &labels_name)?;
-    let pixels = images.into_f32(path, &images_name)?;
-    let per_image = h * w * c;
-    let images = pixels
-        .chunks_exact(per_image.max(1))
-        .take(n)
-        .map(|chunk| image_from_parts(path, &images_name, limits, w, h, c, chunk.to_vec()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let values = images.values.into_c_order(&images.shape, images.fortran, path, &images_name)?;
     let labels = label_values.chunks_exact(k).map(<[u8]>::to_vec).collect();
-    Ok(NpzSplit { images, labels })
+    Ok(NpzCases {
+        images: NpzImages {
+            path: path.to_path_buf(),
+            name: images_name,
+            n,
+            height: h,
+            width: w,
+            channels: c,
+            values,
+        },
+        labels,
+    })
 }
 
 fn read_npz_array<R: Read + std::io::Seek>(
@@ -774,6 +888,7 @@ struct NumArray {
     values: Values,
 }
 
+#[derive(Debug)]
 enum Values {
     U8(Vec<u8>),
     I8(Vec<i8>),
@@ -952,6 +1067,43 @@ impl NumArray {
             }
         };
         c_order(values, &self.shape, self.fortran, path, name)
+    }
+}
+
+impl Values {
+    /// The values in C order, in their own element type.
+    fn into_c_order(
+        self,
+        shape: &[usize],
+        fortran: bool,
+        path: &Path,
+        name: &str,
+    ) -> Result<Values, ImageError> {
+        macro_rules! reorder {
+            ($($v:ident),*) => {
+                match self {
+                    $(Values::$v(v) => Values::$v(c_order(v, shape, fortran, path, name)?),)*
+                }
+            };
+        }
+        Ok(reorder!(U8, I8, U16, I16, U32, I32, U64, I64, F32, F64))
+    }
+
+    /// `range` of the values as `f32` (integers wider than 24 bits rounded).
+    #[allow(clippy::cast_precision_loss)]
+    fn slice_f32(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        match self {
+            Values::U8(v) => v[range].iter().map(|&x| f32::from(x)).collect(),
+            Values::I8(v) => v[range].iter().map(|&x| f32::from(x)).collect(),
+            Values::U16(v) => v[range].iter().map(|&x| f32::from(x)).collect(),
+            Values::I16(v) => v[range].iter().map(|&x| f32::from(x)).collect(),
+            Values::U32(v) => v[range].iter().map(|&x| x as f32).collect(),
+            Values::I32(v) => v[range].iter().map(|&x| x as f32).collect(),
+            Values::U64(v) => v[range].iter().map(|&x| x as f32).collect(),
+            Values::I64(v) => v[range].iter().map(|&x| x as f32).collect(),
+            Values::F32(v) => v[range].to_vec(),
+            Values::F64(v) => v[range].iter().map(|&x| x as f32).collect(),
+        }
     }
 }
 

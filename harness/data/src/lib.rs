@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::DataError;
 pub use images::{
-    DicomInfo, Image, ImageError, ImageSource, NpzSplit, ReadLimits, Window, apply_window,
-    read_image, read_npz_split,
+    DicomInfo, Image, ImageError, ImageSource, NpzCases, NpzImages, NpzSplit, ReadLimits, Window,
+    apply_window, decode_image, decode_npz_split, read_file, read_image, read_npz_split,
 };
 
 /// The level name given to an empty group field.

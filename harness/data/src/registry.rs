@@ -13,6 +13,7 @@
 //! so anyone can check it with coreutils. Symbolic links inside a dataset folder
 //! are refused: they could point outside the registry's root.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::Read;
@@ -270,18 +271,32 @@ impl Registry {
 
     /// Recomputes the dataset's digest and compares it with its pin.
     pub fn check(&self, dataset: &Dataset) -> DatasetStatus {
+        self.check_files(dataset).status
+    }
+
+    /// As [`Registry::check`], also returning the sha256 of every file of a
+    /// folder dataset (by '/'-joined relative path) as they were hashed, so
+    /// that a later reader can prove it read the same bytes.
+    pub fn check_files(&self, dataset: &Dataset) -> CheckedDataset {
         let path = self.location(dataset);
-        let meta = match fs::symlink_metadata(&path) {
+        let unchecked = |status| CheckedDataset { status, files: BTreeMap::new() };
+        // `metadata` follows a symbolic link to the dataset itself (its contents may not be links).
+        let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return DatasetStatus::Missing { path };
+                return unchecked(DatasetStatus::Missing { path });
             }
-            Err(e) => return DatasetStatus::Unreadable { path, reason: e.to_string() },
+            Err(e) => return unchecked(DatasetStatus::Unreadable { path, reason: e.to_string() }),
         };
         let pin = dataset.entry.pin();
+        let mut files = BTreeMap::new();
         let digest = if meta.is_dir() {
             match &pin {
-                Pin::Sha256(_) => folder_sha256(&path),
+                Pin::Sha256(_) => folder_listing(&path).map(|listing| {
+                    let digest = listing_sha256(&listing);
+                    files = listing.into_iter().collect();
+                    digest
+                }),
                 Pin::Md5(_) => Err("a folder dataset must be pinned by sha256".to_string()),
             }
         } else {
@@ -290,7 +305,7 @@ impl Registry {
                 Pin::Md5(_) => file_md5(&path).map_err(|e| e.to_string()),
             }
         };
-        match digest {
+        let status = match digest {
             Ok(actual) if actual.eq_ignore_ascii_case(pin.hex()) => {
                 DatasetStatus::Verified { digest: format!("{}:{actual}", pin.algorithm()) }
             }
@@ -300,8 +315,19 @@ impl Registry {
                 actual: format!("{}:{actual}", pin.algorithm()),
             },
             Err(reason) => DatasetStatus::Unreadable { path, reason },
-        }
+        };
+        CheckedDataset { status, files }
     }
+}
+
+/// The outcome of [`Registry::check_files`].
+#[derive(Debug, Clone)]
+pub struct CheckedDataset {
+    /// Verified, missing, unreadable or mismatched.
+    pub status: DatasetStatus,
+    /// For a folder dataset: lower-case hex sha256 of each file by relative
+    /// path ('/'-separated). Empty for single-file datasets.
+    pub files: BTreeMap<String, String>,
 }
 
 impl DatasetEntry {
@@ -418,19 +444,33 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The folder digest described in the module documentation.
 pub fn folder_sha256(dir: &Path) -> Result<String, String> {
+    folder_listing(dir).map(|l| listing_sha256(&l))
+}
+
+/// `(relative path, sha256)` of every regular file under `dir`, in the
+/// bytewise order of the '/'-joined relative path (as `LC_ALL=C sort`);
+/// files are hashed in parallel.
+pub fn folder_listing(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    use rayon::prelude::*;
     let mut files = Vec::new();
     collect_files(dir, dir, &mut files)?;
-    // Bytewise order of the '/'-joined relative path, as `LC_ALL=C sort` does.
     files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut listing = String::with_capacity(files.len() * 100);
-    for (rel, abs) in &files {
-        let h = file_sha256(abs).map_err(|e| format!("{}: {e}", abs.display()))?;
-        listing.push_str(&h);
-        listing.push_str("  ");
-        listing.push_str(rel);
-        listing.push('\n');
+    files
+        .into_par_iter()
+        .map(|(rel, abs)| file_sha256(&abs).map(|h| (rel, h)).map_err(|e| format!("{}: {e}", abs.display())))
+        .collect()
+}
+
+/// The sha256 of a [`folder_listing`] written as `sha256sum` prints it.
+pub fn listing_sha256(listing: &[(String, String)]) -> String {
+    let mut text = String::with_capacity(listing.len() * 100);
+    for (rel, h) in listing {
+        text.push_str(h);
+        text.push_str("  ");
+        text.push_str(rel);
+        text.push('\n');
     }
-    Ok(sha256_hex(listing.as_bytes()))
+    sha256_hex(text.as_bytes())
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {

@@ -9,12 +9,9 @@
 
 pub mod atomic;
 pub mod bundle;
-pub mod dataset;
 pub mod evaluation;
 pub mod gate;
-pub mod inference;
 pub mod manifest;
-pub mod perf;
 pub mod predictions;
 pub mod signing;
 pub mod suite;

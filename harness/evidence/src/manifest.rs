@@ -29,6 +29,10 @@ pub struct Manifest {
     pub evaluation: EvalSettings,
     /// The primary backend whose predictions were evaluated.
     pub primary_backend: String,
+    /// How the evaluated predictions were produced (engine, device, any GPU fallback) and how
+    /// the other engines were cross-checked. Absent in bundles written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference: Option<InferenceRecord>,
     /// The machine the run was measured on (see `performance.json` for details).
     pub machine: serde_json::Value,
     /// Wall-clock times (UTC, RFC 3339). The only time-dependent part of the bundle
@@ -96,4 +100,24 @@ pub struct BackendRecord {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// The accuracy pass as it ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InferenceRecord {
+    /// The engine whose probabilities are in `predictions.csv` and were evaluated.
+    pub engine: String,
+    /// The device it ran on: `cpu` or `cuda`.
+    pub device: String,
+    /// The suite's `[inference] device`.
+    pub requested_device: String,
+    /// Why the requested device was not used (e.g. no CUDA provider), when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    /// Cases per inference call (a model whose batch is fixed runs at its own size).
+    pub batch_size: usize,
+    /// How many cases the other engines were cross-checked on.
+    pub agreement_cases: u64,
+    /// How those cases were drawn.
+    pub agreement_sampling: String,
 }

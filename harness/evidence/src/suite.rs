@@ -72,6 +72,40 @@ pub struct Inference {
     /// Largest |difference| between backends' probabilities accepted as agreement.
     #[serde(default = "default_tolerance")]
     pub agreement_tolerance: f64,
+    /// Where the accuracy pass (the evaluated predictions) runs. `gpu` runs it on
+    /// ONNX Runtime's CUDA provider (tract has no GPU); where CUDA is absent the run
+    /// says why, records it in the manifest and goes on on the CPU.
+    #[serde(default)]
+    pub device: AccuracyDevice,
+    /// Cases the secondary engines are cross-checked on: a seeded random sample of
+    /// this many (all cases when there are fewer), so that extra engines do not
+    /// multiply the cost of a large run. 0 checks none.
+    #[serde(default = "default_agreement_cases")]
+    pub agreement_cases: usize,
+}
+
+/// The device of the accuracy pass (`[inference] device`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccuracyDevice {
+    /// The host CPU, on the suite's primary backend (the default).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through ONNX Runtime's CUDA execution provider.
+    Gpu,
+}
+
+impl std::fmt::Display for AccuracyDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+        })
+    }
+}
+
+fn default_agreement_cases() -> usize {
+    1000
 }
 
 fn default_primary() -> BackendKind {
@@ -86,7 +120,13 @@ fn default_tolerance() -> f64 {
 
 impl Default for Inference {
     fn default() -> Self {
-        Inference { primary_backend: default_primary(), batch_size: default_batch(), agreement_tolerance: default_tolerance() }
+        Inference {
+            primary_backend: default_primary(),
+            batch_size: default_batch(),
+            agreement_tolerance: default_tolerance(),
+            device: AccuracyDevice::Cpu,
+            agreement_cases: default_agreement_cases(),
+        }
     }
 }
 

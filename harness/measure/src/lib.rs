@@ -29,7 +29,7 @@ pub mod stats;
 pub use machine::{Gpu, Machine};
 pub use profile::{Device, KNOWN_PROFILES, Profile, ProfileError, profile};
 pub use report::{BenchReport, RunLabels, ScenarioResult, ServerSummary, Status, print_table};
-pub use run::{ArrivalSchedule, Workload, exponential_draw, measure, progress_bar};
+pub use run::{ArrivalSchedule, Progress, Workload, exponential_draw, measure};
 pub use settings::{Scenario, Settings};
 pub use stats::{EarlyStopping, LatencySummary};
 

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
@@ -118,14 +117,14 @@ impl Iterator for ArrivalSchedule {
 /// first and are excluded. The result has the scenario's figures and empty labels (`backend`,
 /// `profile`, `model`, …), which the caller fills in (see [`ScenarioResult::labelled`]).
 ///
-/// `progress`, when given, is set to length 1000 and advanced by the smaller of
-/// elapsed/`min_duration` and queries/`min_query_count`; the caller creates and finishes it.
+/// `progress`, when given, is told the fraction done: the smaller of
+/// elapsed/`min_duration` and queries/`min_query_count`.
 pub fn measure(
     workload: &mut dyn Workload,
     scenario: Scenario,
     batch_size: usize,
     settings: &Settings,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
 ) -> ScenarioResult {
     let clock = MonotonicClock(Instant::now());
     measure_with_clock(workload, scenario, batch_size, settings, progress, &clock)
@@ -145,26 +144,18 @@ struct Measured {
     last_scheduled: Duration,
 }
 
-const PROGRESS_TICKS: u64 = 1000;
-
-/// A progress bar on stderr styled for [`measure`] (which sets its length and position).
-/// Hidden automatically when stderr is not a terminal.
-pub fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::new(PROGRESS_TICKS);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {msg}")
-    {
-        bar.set_style(style);
-    }
-    bar
+/// Receives the progress of a measurement (the library draws nothing itself).
+pub trait Progress {
+    /// `fraction` done, in [0, 1], and a short status such as "single-stream: 120 measured".
+    fn update(&self, fraction: f64, status: &str);
 }
 
-struct Progress<'a> {
-    bar: Option<&'a ProgressBar>,
+struct Ticker<'a> {
+    sink: Option<&'a dyn Progress>,
     last: Option<Duration>,
 }
 
-impl Progress<'_> {
+impl Ticker<'_> {
     fn update(
         &mut self,
         settings: &Settings,
@@ -173,7 +164,7 @@ impl Progress<'_> {
         count: u64,
         force: bool,
     ) {
-        let Some(bar) = self.bar else { return };
+        let Some(sink) = self.sink else { return };
         // Redraw at most every 100 ms of measured time: cheap loops stay cheap.
         if !force
             && self
@@ -194,8 +185,7 @@ impl Progress<'_> {
             count as f64 / settings.min_query_count as f64
         };
         let frac = by_time.min(by_count).clamp(0.0, 1.0);
-        bar.set_position((frac * PROGRESS_TICKS as f64) as u64);
-        bar.set_message(format!("{label}: {count} measured"));
+        sink.update(frac, &format!("{label}: {count} measured"));
     }
 }
 
@@ -204,7 +194,7 @@ pub(crate) fn measure_with_clock(
     scenario: Scenario,
     batch_size: usize,
     settings: &Settings,
-    progress: Option<&ProgressBar>,
+    progress: Option<&dyn Progress>,
     clock: &dyn Clock,
 ) -> ScenarioResult {
     let batch = match scenario {
@@ -222,13 +212,11 @@ pub(crate) fn measure_with_clock(
         result.reason = Some(format!("invalid settings: {e}"));
         return result;
     }
-    if let Some(bar) = progress {
-        bar.set_length(PROGRESS_TICKS);
-        bar.set_position(0);
-        bar.set_message(format!("{scenario}: warm-up"));
+    if let Some(sink) = progress {
+        sink.update(0.0, &format!("{scenario}: warm-up"));
     }
-    let mut prog = Progress {
-        bar: progress,
+    let mut prog = Ticker {
+        sink: progress,
         last: None,
     };
 
@@ -272,7 +260,7 @@ fn closed_loop(
     scenario: Scenario,
     settings: &Settings,
     clock: &dyn Clock,
-    prog: &mut Progress<'_>,
+    prog: &mut Ticker<'_>,
     label: &str,
     m: &mut Measured,
 ) {
@@ -318,7 +306,7 @@ fn server_loop(
     workload: &mut dyn Workload,
     settings: &Settings,
     clock: &dyn Clock,
-    prog: &mut Progress<'_>,
+    prog: &mut Ticker<'_>,
     label: &str,
     m: &mut Measured,
 ) {
@@ -759,10 +747,16 @@ mod tests {
             warmup_queries: 4,
             ..Settings::quick()
         };
-        let bar = ProgressBar::hidden();
+        struct Last(std::cell::Cell<f64>);
+        impl Progress for Last {
+            fn update(&self, fraction: f64, _: &str) {
+                self.0.set(fraction);
+            }
+        }
+        let bar = Last(std::cell::Cell::new(-1.0));
         let r = measure(&mut f, Scenario::SingleStream, 1, &s, Some(&bar));
         assert_eq!(r.queries, 30);
-        assert_eq!(bar.position(), PROGRESS_TICKS);
+        assert_eq!(bar.0.get(), 1.0);
         assert_eq!(n, 34);
     }
 }

@@ -312,6 +312,9 @@ fn comparisons(out: &mut String, v: &View) {
 fn agreement(out: &mut String, v: &View) {
     let input = v.input;
     out.push_str("<h2 id=\"agreement\">Cross-backend agreement</h2>\n");
+    if let Some(info) = &input.header.inference {
+        let _ = writeln!(out, "<p>{}</p>", esc(&info.sentence()));
+    }
     if input.agreement.is_empty() {
         out.push_str("<p>No candidate ran on more than one backend: no agreement was measured.</p>\n");
         return;

@@ -44,6 +44,50 @@ pub struct Header {
     /// Profiles of the run (e.g. "cpu-1thread", "gpu").
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// How the evaluated predictions were produced and cross-checked.
+    #[serde(default)]
+    pub inference: Option<InferenceInfo>,
+}
+
+/// The accuracy pass: which engine produced the evaluated predictions, where, and how many
+/// cases the other engines were cross-checked on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct InferenceInfo {
+    /// Engine name, e.g. "tract".
+    pub engine: String,
+    /// "cpu" or "cuda".
+    pub device: String,
+    /// Why the requested device (the GPU) was not used, when it was not.
+    pub fallback_reason: Option<String>,
+    /// Cases the other engines were run on.
+    pub agreement_cases: u64,
+    /// All cases of the reference set.
+    pub total_cases: u64,
+    /// Seed of the agreement sample (when it is a sample).
+    pub agreement_seed: u64,
+}
+
+impl InferenceInfo {
+    /// One plain sentence on where the evaluated predictions come from and what was cross-checked.
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        let mut s = format!("The evaluated predictions were computed by {} on the {}", self.engine, if self.device == "cuda" { "GPU (CUDA)" } else { "CPU" });
+        if let Some(r) = &self.fallback_reason {
+            s.push_str(&format!(" because the GPU pass the suite asked for was not possible ({r})"));
+        }
+        s.push_str(". ");
+        if self.agreement_cases == 0 {
+            s.push_str("No case was cross-checked on another engine.");
+        } else if self.agreement_cases >= self.total_cases {
+            s.push_str(&format!("The other engines were cross-checked on all {} cases.", self.total_cases));
+        } else {
+            s.push_str(&format!(
+                "The other engines were cross-checked on {} of the {} cases, drawn at random without replacement (selection sampling, seed {}); the agreement figures describe that sample.",
+                self.agreement_cases, self.total_cases, self.agreement_seed
+            ));
+        }
+        s
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

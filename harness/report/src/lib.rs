@@ -24,7 +24,7 @@ pub mod text;
 mod view;
 
 pub use input::{
-    AgreementRow, Candidate, DatasetInfo, Evaluation, Header, LatencyMs, NotMeasured, PerformanceRow, ReportInput,
+    AgreementRow, Candidate, DatasetInfo, Evaluation, Header, InferenceInfo, LatencyMs, NotMeasured, PerformanceRow, ReportInput,
     ReportOptions, Status, Suite, ToolInfo,
 };
 pub use view::Figure;

@@ -163,6 +163,9 @@ pub fn markdown(v: &View) -> String {
     }
 
     out.push_str("## Cross-backend agreement\n\n");
+    if let Some(info) = &input.header.inference {
+        let _ = writeln!(out, "{}\n", esc(&info.sentence()));
+    }
     if input.agreement.is_empty() {
         out.push_str("No candidate ran on more than one backend: no agreement was measured.\n\n");
     } else {

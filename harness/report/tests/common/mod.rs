@@ -166,6 +166,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
             date: "2025-01-01T00:00:00Z".into(),
             machine,
             profiles: vec!["cpu-4threads".into(), "gpu".into()],
+            inference: None,
         },
         candidates,
         labels,

@@ -1,6 +1,6 @@
-//! Assembling the report's input from what a run produced (suite, dataset
-//! record, candidates, metrics, agreement, performance). Pure mapping; the
-//! report crate draws, the evidence crate hashes.
+//! The render stage: the report's input assembled from what a run produced
+//! (suite, dataset record, candidates, metrics, agreement, performance) —
+//! pure mapping; the report crate draws, the evidence crate hashes.
 
 use harness_evidence::manifest::{CandidateRecord, DatasetRecord, ToolInfo};
 use harness_evidence::suite::Suite;
@@ -8,6 +8,7 @@ use harness_measure::{BenchReport, Machine};
 use harness_metrics::EvalReport;
 use harness_report as report;
 
+/// What a run produced, borrowed.
 pub struct Parts<'a> {
     pub suite: &'a Suite,
     pub dataset: &'a DatasetRecord,
@@ -23,6 +24,8 @@ pub struct Parts<'a> {
     pub bench: &'a BenchReport,
     /// (profile, reason) requested but not measured.
     pub not_measured: &'a [(String, String)],
+    /// How the evaluated predictions were produced and cross-checked.
+    pub inference: Option<report::InferenceInfo>,
 }
 
 fn status(s: &str) -> report::Status {
@@ -78,6 +81,8 @@ fn short_paths(version: &str) -> String {
         .join(" ")
 }
 
+/// The report's input.
+#[must_use]
 pub fn build(p: Parts) -> report::ReportInput {
     let candidates = p
         .candidates
@@ -155,6 +160,7 @@ pub fn build(p: Parts) -> report::ReportInput {
             date: p.date.to_string(),
             machine: machine_lines(p.machine),
             profiles: p.suite.performance.profiles.clone(),
+            inference: p.inference.clone(),
         },
         candidates,
         labels: p.labels.to_vec(),

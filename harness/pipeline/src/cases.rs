@@ -1,0 +1,280 @@
+//! The reference cases as an index: ids, labels, subgroup values and where
+//! each image lives. Nothing is decoded here; [`CaseIndex::decode`] reads one
+//! case's bytes once, hashes them in that same read and decodes them, so the
+//! pipeline holds only the images in flight.
+//!
+//! Integrity: for a folder dataset, the registry check before inference
+//! records each file's sha256; a case whose bytes hash differently when it is
+//! decoded (the file changed after the run started) is refused, naming the
+//! file. The labels file is parsed from the bytes that were hashed. A MedMNIST
+//! archive is read once, checked against its pin from those bytes, and its
+//! images are converted one at a time from the stored uint8 array.
+
+use crate::PipelineError;
+use harness_data::images::{Image, ReadLimits, decode_image, decode_npz_split, read_file};
+use harness_data::registry::{Dataset, DatasetFormat, Pin, Registry, check_relative, sha256_hex};
+use harness_data::{NpzImages, registry::DatasetStatus};
+use sha2::Digest;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Where the cases' pixels come from.
+#[derive(Debug)]
+pub enum CaseImages {
+    /// One file per case, with the sha256 the registry check saw (if it saw the file).
+    Files { files: Vec<PathBuf>, expected_sha256: Vec<Option<String>> },
+    /// One image per case of a MedMNIST split, converted on demand.
+    Npz(NpzImages),
+}
+
+/// The cases of a reference dataset, in file order, without their pixels.
+#[derive(Debug)]
+pub struct CaseIndex {
+    pub case_ids: Vec<String>,
+    pub labels: Vec<bool>,
+    /// (column, one value per case); an empty value is kept as is.
+    pub groups: Vec<(String, Vec<String>)>,
+    pub images: CaseImages,
+    /// Limits every decode enforces.
+    pub limits: ReadLimits,
+}
+
+/// One decoded case with the sha256 of the bytes it was decoded from (`None` for archive members).
+#[derive(Debug)]
+pub struct DecodedCase {
+    pub image: Image,
+    pub sha256: Option<String>,
+}
+
+impl CaseIndex {
+    /// Number of cases.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no cases.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Positive cases.
+    #[must_use]
+    pub fn positives(&self) -> usize {
+        self.labels.iter().filter(|&&l| l).count()
+    }
+
+    /// Reads, hashes and decodes case `i`.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Image`] for an unreadable or undecodable image,
+    /// [`PipelineError::DataChanged`] when the bytes read differ from those the
+    /// registry check hashed.
+    pub fn decode(&self, i: usize) -> Result<DecodedCase, PipelineError> {
+        match &self.images {
+            CaseImages::Files { files, expected_sha256 } => {
+                let path = &files[i];
+                let bytes = read_file(path, &self.limits)?;
+                let actual = sha256_hex(&bytes);
+                if let Some(expected) = &expected_sha256[i] {
+                    if !expected.eq_ignore_ascii_case(&actual) {
+                        return Err(PipelineError::DataChanged {
+                            file: path.clone(),
+                            expected: expected.clone(),
+                            actual,
+                        });
+                    }
+                }
+                let image = decode_image(path, &bytes, &self.limits)?;
+                Ok(DecodedCase { image, sha256: Some(actual) })
+            }
+            CaseImages::Npz(images) => Ok(DecodedCase { image: images.image(i)?, sha256: None }),
+        }
+    }
+}
+
+/// Loads the case index of `dataset` with the subgroup columns `subgroups`,
+/// checking the dataset against its registry pin first (a wrong dataset is
+/// refused before any work).
+///
+/// # Errors
+///
+/// [`PipelineError::DatasetRefused`] for a missing, unreadable or mismatched
+/// dataset; [`PipelineError::Labels`] / [`PipelineError::LabelField`] for a bad
+/// labels file; [`PipelineError::Input`] for more cases than `max_cases`.
+pub fn load_index(
+    registry: &Registry,
+    dataset: &Dataset,
+    subgroups: &[String],
+    limits: &ReadLimits,
+    max_cases: usize,
+) -> Result<(CaseIndex, DatasetStatus), PipelineError> {
+    let root = registry.location(dataset);
+    let e = &dataset.entry;
+    let refused = |status: DatasetStatus| PipelineError::DatasetRefused { dataset: dataset.name.clone(), status: Box::new(status) };
+    match e.format {
+        DatasetFormat::ImageFolder => {
+            let checked = registry.check_files(dataset);
+            if !checked.status.is_verified() {
+                return Err(refused(checked.status));
+            }
+            let index = load_folder(&root, dataset, subgroups, limits, max_cases, &checked.files)?;
+            Ok((index, checked.status))
+        }
+        DatasetFormat::MedmnistNpz => {
+            if let Some(g) = subgroups.first() {
+                return Err(PipelineError::Labels {
+                    file: root,
+                    message: format!("a MedMNIST archive has no metadata columns, so subgroup '{g}' cannot be used"),
+                });
+            }
+            // One read: the pin is checked on the bytes that are then decoded.
+            let bytes = std::fs::read(&root).map_err(|err| {
+                refused(if err.kind() == std::io::ErrorKind::NotFound {
+                    DatasetStatus::Missing { path: root.clone() }
+                } else {
+                    DatasetStatus::Unreadable { path: root.clone(), reason: err.to_string() }
+                })
+            })?;
+            let pin = e.pin();
+            let actual = match &pin {
+                Pin::Sha256(_) => sha256_hex(&bytes),
+                Pin::Md5(_) => hex::encode(md5::Md5::digest(&bytes)),
+            };
+            let status = if actual.eq_ignore_ascii_case(pin.hex()) {
+                DatasetStatus::Verified { digest: format!("{}:{actual}", pin.algorithm()) }
+            } else {
+                return Err(refused(DatasetStatus::HashMismatch {
+                    path: root,
+                    expected: pin.to_string(),
+                    actual: format!("{}:{actual}", pin.algorithm()),
+                }));
+            };
+            let split = e.split.as_deref().unwrap_or("test");
+            let npz = decode_npz_split(&root, &bytes, split, limits)?;
+            drop(bytes);
+            let n = npz.images.len();
+            if n > max_cases {
+                return Err(too_many(&root, n, max_cases));
+            }
+            let positive: u8 = e.positive_class.parse().map_err(|_| PipelineError::Labels {
+                file: registry.file.clone(),
+                message: format!("dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)", dataset.name, e.positive_class),
+            })?;
+            if let Some(k) = npz.labels.iter().map(Vec::len).find(|&k| k != 1) {
+                return Err(PipelineError::Labels {
+                    file: root,
+                    message: format!(
+                        "'{split}_labels' has {k} columns per case (a multi-label task); a binary suite needs one label column"
+                    ),
+                });
+            }
+            let labels = npz.labels.iter().map(|row| row.first() == Some(&positive)).collect();
+            let case_ids = (0..n).map(|i| format!("{split}-{i:05}")).collect();
+            let index = CaseIndex { case_ids, labels, groups: Vec::new(), images: CaseImages::Npz(npz.images), limits: *limits };
+            Ok((index, status))
+        }
+        DatasetFormat::ScoresCsv => Err(PipelineError::Labels {
+            file: root,
+            message: format!("dataset '{}' holds scores, not images: evaluate it with `harness eval`", dataset.name),
+        }),
+    }
+}
+
+/// `a/./b` and `./a/b` as the registry's listing writes them: `a/b`.
+fn normalise_relative(p: &str) -> String {
+    p.split(['/', '\\']).filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
+}
+
+fn too_many(file: &Path, n: usize, max: usize) -> PipelineError {
+    PipelineError::Input(format!("{}: {n} cases exceed the suite's limit of {max} (limits.max_cases)", file.display()))
+}
+
+fn load_folder(
+    root: &Path,
+    dataset: &Dataset,
+    subgroups: &[String],
+    limits: &ReadLimits,
+    max_cases: usize,
+    hashed: &BTreeMap<String, String>,
+) -> Result<CaseIndex, PipelineError> {
+    let e = &dataset.entry;
+    // Validation guarantees these keys for image folders.
+    let labels_rel = e.labels.as_deref().unwrap_or("labels.csv");
+    let labels_file = root.join(labels_rel);
+    let id_col = e.id_column.as_deref().unwrap_or("case_id");
+    let img_col = e.image_column.as_deref().unwrap_or("image");
+    let file_err = |message: String| PipelineError::Labels { file: labels_file.clone(), message };
+    // The labels are parsed from the bytes that are hashed against the registry's listing.
+    let bytes = std::fs::read(&labels_file).map_err(|err| file_err(format!("cannot read: {err}")))?;
+    if let Some(expected) = hashed.get(&labels_rel.replace('\\', "/")) {
+        let actual = sha256_hex(&bytes);
+        if !expected.eq_ignore_ascii_case(&actual) {
+            return Err(PipelineError::DataChanged { file: labels_file.clone(), expected: expected.clone(), actual });
+        }
+    }
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
+    let header = rdr.headers().map_err(|err| file_err(format!("bad header: {err}")))?.clone();
+    let find = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}') == name)
+            .ok_or_else(|| file_err(format!("no column '{name}' (columns: {})", header.iter().collect::<Vec<_>>().join(", "))))
+    };
+    let (ic, mc, lc) = (find(id_col)?, find(img_col)?, find(&e.label)?);
+    let gcs = subgroups.iter().map(|g| find(g)).collect::<Result<Vec<_>, _>>()?;
+
+    let mut case_ids = Vec::new();
+    let mut labels = Vec::new();
+    let mut groups: Vec<(String, Vec<String>)> = subgroups.iter().map(|g| (g.clone(), Vec::new())).collect();
+    let mut files = Vec::new();
+    let mut expected_sha256 = Vec::new();
+    let mut seen = HashSet::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|err| file_err(err.to_string()))?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let field = |col: usize, name: &str, message: &str| PipelineError::LabelField {
+            file: labels_file.clone(),
+            line,
+            column: name.to_string(),
+            value: rec.get(col).unwrap_or("").to_string(),
+            message: message.to_string(),
+        };
+        let id = rec.get(ic).unwrap_or("");
+        if id.is_empty() {
+            return Err(field(ic, id_col, "empty case id"));
+        }
+        if !seen.insert(id.to_string()) {
+            return Err(field(ic, id_col, "duplicate case id"));
+        }
+        let label = rec.get(lc).unwrap_or("").trim();
+        if label.is_empty() {
+            return Err(field(lc, &e.label, "empty label"));
+        }
+        let img = rec.get(mc).unwrap_or("");
+        check_relative(img).map_err(|m| field(mc, img_col, &m))?;
+        case_ids.push(id.to_string());
+        labels.push(label == e.positive_class);
+        for ((_, vals), &gc) in groups.iter_mut().zip(&gcs) {
+            vals.push(rec.get(gc).unwrap_or("").to_string());
+        }
+        // Every image must be one of the files the registry check hashed: a missing or
+        // misspelt file is refused here, before any inference.
+        let rel = normalise_relative(img);
+        match hashed.get(&rel) {
+            Some(h) => expected_sha256.push(Some(h.clone())),
+            None if hashed.is_empty() => expected_sha256.push(None),
+            None => return Err(field(mc, img_col, "no such file in the dataset folder")),
+        }
+        files.push(root.join(img));
+        if files.len() > max_cases {
+            return Err(too_many(&labels_file, files.len(), max_cases));
+        }
+    }
+    if files.is_empty() {
+        return Err(file_err("no cases".into()));
+    }
+    Ok(CaseIndex { case_ids, labels, groups, images: CaseImages::Files { files, expected_sha256 }, limits: *limits })
+}

@@ -1,0 +1,555 @@
+//! Streaming inference: every case is read and decoded **once**, preprocessed
+//! for each distinct preprocessing the candidates declare, and fed to every
+//! candidate on every engine, in case order.
+//!
+//! ```text
+//!   producer thread                         consumer (calling thread)
+//!   chunk k: cases decoded in parallel  ──▶ chunk k-1: batches run on each
+//!   (rayon), hashed, preprocessed,          candidate's engines; primary on
+//!   full images dropped                     all cases, secondaries on the
+//!          bounded channel (1 chunk)        agreement sample
+//! ```
+//!
+//! Memory is bounded by the chunk size, not by the number of cases: at most
+//! three chunks of preprocessed tensors exist (one being decoded, one queued,
+//! one being run) plus the full-size images the decode threads hold at once,
+//! plus the models. Chunks are whole multiples of the batch size, so batches
+//! have the same composition whatever the thread timing, and predictions come
+//! out in case order.
+//!
+//! Models are read once: the bytes hashed against the suite's pin are the
+//! bytes every engine loads. A model whose batch dimension is fixed (many
+//! exporters write 1) is run at that batch size without user action.
+
+use crate::cases::CaseIndex;
+use crate::observer::Observer;
+use crate::{ModelBytes, PipelineError};
+use harness_backends::{
+    Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputSpec, Preprocess, interpret,
+    to_tensor,
+};
+use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile};
+use harness_evidence::suite::{AccuracyDevice, Candidate};
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::mpsc;
+
+/// Cases kept per preprocessing for performance measurement (real inputs, not noise).
+pub const PERF_SAMPLES: usize = 64;
+
+/// How the accuracy pass runs.
+#[derive(Debug, Clone)]
+pub struct InferConfig {
+    /// The suite's primary backend (the evaluated engine on the CPU).
+    pub primary: BackendKind,
+    /// Where the evaluated predictions are computed.
+    pub device: AccuracyDevice,
+    /// Cases per inference call.
+    pub batch_size: usize,
+    /// Intra-op threads per engine call.
+    pub threads: usize,
+    /// Secondary engines run on a seeded sample of this many cases.
+    pub agreement_cases: usize,
+    /// Seed of that sample.
+    pub seed: u64,
+    /// Largest model file accepted, in bytes.
+    pub max_model_bytes: u64,
+    /// `limits.max_model_mib`, for the message.
+    pub max_model_mib: u64,
+}
+
+/// What the accuracy pass produced for one candidate.
+#[derive(Debug)]
+pub struct CandidateOutcome {
+    /// Status, reason and each engine's status, as the manifest records them.
+    pub record: CandidateRecord,
+    /// The evaluated engine's probability for every case; `None` when the candidate failed.
+    pub probabilities: Option<Vec<f64>>,
+    /// (engine, probabilities on the agreement sample): the evaluated engine first, then
+    /// every secondary engine that ran on the whole sample.
+    pub sampled: Vec<(String, Vec<f64>)>,
+    /// The model as loaded (for performance measurement); `None` if it could not be read.
+    pub model: Option<ModelBytes>,
+    /// Up to [`PERF_SAMPLES`] preprocessed cases, as one batch.
+    pub perf_samples: Option<Batch>,
+}
+
+/// The engine and device that produced the evaluated predictions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluatedEngine {
+    pub kind: BackendKind,
+    pub device: Device,
+    /// Why the requested device was not used, when it was not.
+    pub fallback_reason: Option<String>,
+}
+
+/// The accuracy pass of a whole suite.
+#[derive(Debug)]
+pub struct InferenceOutcome {
+    pub candidates: Vec<CandidateOutcome>,
+    /// Sorted case indices the secondary engines ran on.
+    pub sample: Vec<usize>,
+    /// The evaluated engine (the first successful candidate's; all share the same choice).
+    pub engine: EvaluatedEngine,
+}
+
+/// The seeded agreement sample: `k` of `n` case indices, sorted, by Knuth's
+/// selection sampling (TAOCP vol. 2, 3.4.2, Algorithm S) driven by
+/// Xoshiro256++; all indices when `k ≥ n`.
+#[must_use]
+pub fn agreement_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use rand_xoshiro::rand_core::{Rng, SeedableRng};
+    if k >= n {
+        return (0..n).collect();
+    }
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xa9_5e1e_c7ed);
+    let mut out = Vec::with_capacity(k);
+    for i in 0..n {
+        let remaining = (n - i) as u64;
+        let needed = (k - out.len()) as u64;
+        // Uniform in [0, remaining): select i with probability needed / remaining.
+        let u = ((u128::from(rng.next_u64()) * u128::from(remaining)) >> 64) as u64;
+        if u < needed {
+            out.push(i);
+            if out.len() == k {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// One loaded engine of a candidate.
+struct Engine {
+    kind: BackendKind,
+    model: Box<dyn LoadedModel>,
+    /// Cases per call: the model's fixed batch, else the suite's batch size.
+    batch: usize,
+    /// Pad a short final batch to `batch` (fixed-batch models).
+    pad: bool,
+    primary: bool,
+    /// Index into the candidate record's `backends`.
+    record: usize,
+    probabilities: Vec<f64>,
+    failed: bool,
+}
+
+/// A candidate during the pass.
+struct Active<'a> {
+    candidate: &'a Candidate,
+    record: CandidateRecord,
+    model: Option<ModelBytes>,
+    engines: Vec<Engine>,
+    /// Index of its preprocessing among the distinct ones.
+    group: usize,
+    failed: bool,
+    evaluated: Option<EvaluatedEngine>,
+}
+
+impl Active<'_> {
+    fn fail(&mut self, reason: String, observer: &dyn Observer) {
+        observer.warning(&format!("candidate {}: FAILED: {reason}", self.record.name));
+        self.record.status = "failed".into();
+        self.record.reason = Some(reason);
+        self.failed = true;
+        self.engines.clear();
+    }
+}
+
+/// The preprocessed tensors of one case, one per distinct preprocessing
+/// (an error text where that preprocessing cannot be applied to the image).
+struct Prepared {
+    tensors: Vec<Result<Vec<f32>, String>>,
+}
+
+/// The candidate's backends with the primary first, each once.
+#[must_use]
+pub fn backends_of(c: &Candidate, primary: BackendKind) -> Vec<BackendKind> {
+    let mut v = vec![primary];
+    v.extend(c.backends.iter().copied().filter(|&k| k != primary));
+    v
+}
+
+/// Runs every candidate over every case.
+///
+/// # Errors
+///
+/// A [`PipelineError`] for a case that cannot be read or decoded, or whose
+/// bytes changed since the dataset was verified; a candidate's own failure
+/// (model, engine, output) is recorded in its outcome instead.
+pub fn infer(
+    cases: &CaseIndex,
+    candidates: &[Candidate],
+    root: &Path,
+    config: &InferConfig,
+    observer: &dyn Observer,
+) -> Result<InferenceOutcome, PipelineError> {
+    let mut groups: Vec<Preprocess> = Vec::new();
+    let mut active: Vec<Active> = candidates
+        .iter()
+        .map(|c| {
+            let group = groups.iter().position(|p| *p == c.preprocess).unwrap_or_else(|| {
+                groups.push(c.preprocess.clone());
+                groups.len() - 1
+            });
+            prepare_candidate(c, root, config, group, observer)
+        })
+        .collect();
+    let n = cases.len();
+    let any_secondary = active.iter().any(|a| a.engines.iter().any(|e| !e.primary));
+    let sample = if any_secondary { agreement_sample(n, config.agreement_cases, config.seed) } else { Vec::new() };
+    let mut in_sample = vec![false; n];
+    for &i in &sample {
+        in_sample[i] = true;
+    }
+    let models: usize = active.iter().map(|a| a.engines.len()).sum();
+    observer.inference_started(n as u64, models);
+
+    let batch = config.batch_size.max(1);
+    let want = (4 * rayon::current_num_threads()).max(batch);
+    let chunk_len = want.div_ceil(batch) * batch;
+    let mut perf: Vec<Vec<Vec<f32>>> = vec![Vec::new(); groups.len()];
+    let mut case_shape: Vec<Option<Vec<usize>>> = vec![None; groups.len()];
+    let needed: Vec<bool> = (0..groups.len()).map(|g| active.iter().any(|a| a.group == g && !a.failed)).collect();
+
+    std::thread::scope(|scope| -> Result<(), PipelineError> {
+        let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<Prepared>), PipelineError>>(1);
+        let groups = &groups;
+        let needed = &needed;
+        scope.spawn(move || {
+            for start in (0..n).step_by(chunk_len) {
+                let end = (start + chunk_len).min(n);
+                let chunk: Result<Vec<Prepared>, PipelineError> =
+                    (start..end).into_par_iter().map(|i| prepare_case(cases, i, groups, needed)).collect();
+                let failed = chunk.is_err();
+                if tx.send(chunk.map(|c| (start, c))).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for received in rx {
+            let (start, chunk) = received?;
+            for (g, shape) in case_shape.iter_mut().enumerate() {
+                if shape.is_none() {
+                    *shape = chunk.iter().find_map(|p| p.tensors[g].as_ref().ok()).map(|_| per_case_shape(&groups[g]));
+                }
+                for p in &chunk {
+                    if perf[g].len() < PERF_SAMPLES {
+                        if let Ok(t) = &p.tensors[g] {
+                            perf[g].push(t.clone());
+                        }
+                    }
+                }
+            }
+            for a in active.iter_mut().filter(|a| !a.failed) {
+                run_chunk(a, cases, start, &chunk, &in_sample, observer);
+            }
+            observer.cases_done(chunk.len() as u64);
+        }
+        Ok(())
+    })?;
+
+    let mut engine = None;
+    let outcomes = active
+        .into_iter()
+        .map(|a| {
+            if engine.is_none() && !a.failed {
+                engine.clone_from(&a.evaluated);
+            }
+            let perf_samples = (!a.failed).then(|| stack(&perf[a.group], case_shape[a.group].as_deref())).flatten();
+            finish(a, &sample, perf_samples)
+        })
+        .collect();
+    let engine = engine.unwrap_or(EvaluatedEngine {
+        kind: if config.device == AccuracyDevice::Gpu { BackendKind::Ort } else { config.primary },
+        device: if config.device == AccuracyDevice::Gpu { Device::Cuda } else { Device::Cpu },
+        fallback_reason: None,
+    });
+    Ok(InferenceOutcome { candidates: outcomes, sample, engine })
+}
+
+/// `[C, H, W]` or `[H, W, C]` of one preprocessed case.
+fn per_case_shape(p: &Preprocess) -> Vec<usize> {
+    let (h, w, c) = (p.size[0] as usize, p.size[1] as usize, usize::from(p.channels));
+    match p.layout {
+        harness_backends::Layout::Nchw => vec![c, h, w],
+        harness_backends::Layout::Nhwc => vec![h, w, c],
+    }
+}
+
+/// Concatenates per-case tensors into one batch.
+fn stack(tensors: &[Vec<f32>], case_shape: Option<&[usize]>) -> Option<Batch> {
+    let case_shape = case_shape?;
+    if tensors.is_empty() {
+        return None;
+    }
+    let mut shape = vec![tensors.len()];
+    shape.extend_from_slice(case_shape);
+    Some(Batch { shape, data: tensors.concat() })
+}
+
+fn prepare_case(cases: &CaseIndex, i: usize, groups: &[Preprocess], needed: &[bool]) -> Result<Prepared, PipelineError> {
+    let decoded = cases.decode(i)?;
+    let image = std::slice::from_ref(&decoded.image);
+    let tensors = groups
+        .iter()
+        .zip(needed)
+        .map(|(p, &needed)| {
+            if !needed {
+                return Err("not needed".to_string());
+            }
+            to_tensor(p, image).map(|b| b.data).map_err(|e| e.to_string())
+        })
+        .collect();
+    Ok(Prepared { tensors })
+}
+
+/// Reads the model once, checks its size and hash, and loads it on every engine.
+fn prepare_candidate<'a>(
+    c: &'a Candidate,
+    root: &Path,
+    config: &InferConfig,
+    group: usize,
+    observer: &dyn Observer,
+) -> Active<'a> {
+    let mut a = Active {
+        candidate: c,
+        record: CandidateRecord {
+            name: c.name.clone(),
+            model: InputFile { path: c.model.clone(), sha256: c.sha256.clone(), name: None, version: None },
+            backends: Vec::new(),
+            status: "ok".into(),
+            reason: None,
+        },
+        model: None,
+        engines: Vec::new(),
+        group,
+        failed: false,
+        evaluated: None,
+    };
+    let path = root.join(&c.model);
+    let model = match ModelBytes::read(&path, config.max_model_bytes) {
+        Ok(m) => m,
+        Err(ModelReadError::TooLarge(bytes)) => {
+            a.fail(format!("{}: {} MiB exceeds limits.max_model_mib = {}", c.model, bytes >> 20, config.max_model_mib), observer);
+            return a;
+        }
+        Err(ModelReadError::Io(e)) => {
+            a.fail(format!("{}: {e}", path.display()), observer);
+            return a;
+        }
+    };
+    if !model.sha256.eq_ignore_ascii_case(&c.sha256) {
+        // The manifest records the file that is there (so the bundle stays a consistent,
+        // verifiable record of the refusal); the reason keeps the suite's pin.
+        a.record.model.sha256 = model.sha256.clone();
+        let reason = format!("{}: sha256 {} differs from the suite's {}; not evaluated", c.model, model.sha256, c.sha256);
+        a.fail(reason, observer);
+        return a;
+    }
+
+    // The evaluated engine: on "gpu", ONNX Runtime's CUDA provider, else the suite's primary.
+    let mut evaluated = EvaluatedEngine { kind: config.primary, device: Device::Cpu, fallback_reason: None };
+    let mut gpu_engine = None;
+    if config.device == AccuracyDevice::Gpu {
+        match load_engine(BackendKind::Ort, &model, Device::Cuda, config.threads) {
+            Ok((m, version)) => {
+                evaluated = EvaluatedEngine { kind: BackendKind::Ort, device: Device::Cuda, fallback_reason: None };
+                gpu_engine = Some((m, version));
+            }
+            Err(EngineLoad::Unavailable(reason)) => {
+                observer.warning(&format!(
+                    "candidate {}: the GPU accuracy pass is not possible here ({reason}); running it on the CPU with {}",
+                    c.name, config.primary
+                ));
+                evaluated.fallback_reason = Some(reason);
+            }
+            Err(EngineLoad::Failed(reason)) => {
+                a.record.backends.push(BackendRecord { backend: "ort".into(), version: None, status: "failed".into(), reason: Some(reason.clone()) });
+                a.fail(format!("primary backend ort (cuda): {reason}"), observer);
+                return a;
+            }
+        }
+    }
+    let mut kinds = backends_of(c, evaluated.kind);
+    if gpu_engine.is_some() {
+        // The CPU primary is still cross-checked against the GPU predictions.
+        if !kinds.contains(&config.primary) {
+            kinds.push(config.primary);
+        }
+    }
+    for kind in kinds {
+        let primary = kind == evaluated.kind;
+        let loaded = if primary && gpu_engine.is_some() {
+            gpu_engine.take().map(Ok).unwrap_or(Err(EngineLoad::Failed("internal: GPU engine taken twice".into())))
+        } else {
+            load_engine(kind, &model, Device::Cpu, config.threads)
+        };
+        let record = a.record.backends.len();
+        match loaded {
+            Ok((m, version)) => {
+                a.record.backends.push(BackendRecord { backend: kind.name().into(), version: Some(version), status: "ok".into(), reason: None });
+                let (batch, pad) = match m.input().fixed_batch() {
+                    Some(b) if b >= 1 => (b, true),
+                    _ => (config.batch_size.max(1), false),
+                };
+                a.engines.push(Engine { kind, model: m, batch, pad, primary, record, probabilities: Vec::new(), failed: false });
+            }
+            Err(EngineLoad::Unavailable(reason)) => {
+                a.record.backends.push(BackendRecord { backend: kind.name().into(), version: None, status: "unavailable".into(), reason: Some(reason.clone()) });
+                if primary {
+                    a.fail(format!("primary backend {kind} unavailable: {reason}"), observer);
+                    return a;
+                }
+            }
+            Err(EngineLoad::Failed(reason)) => {
+                let version = match kind.backend().availability() {
+                    Availability::Available { version } => Some(version),
+                    Availability::Unavailable { .. } => None,
+                };
+                a.record.backends.push(BackendRecord { backend: kind.name().into(), version, status: "failed".into(), reason: Some(reason.clone()) });
+                if primary {
+                    a.fail(format!("primary backend {kind}: {reason}"), observer);
+                    return a;
+                }
+                observer.warning(&format!("candidate {} on {kind}: failed: {reason}", c.name));
+            }
+        }
+    }
+    a.model = Some(model);
+    a.evaluated = Some(evaluated);
+    a
+}
+
+enum EngineLoad {
+    Unavailable(String),
+    Failed(String),
+}
+
+fn load_engine(kind: BackendKind, model: &ModelBytes, device: Device, threads: usize) -> Result<(Box<dyn LoadedModel>, String), EngineLoad> {
+    let backend = kind.backend();
+    let version = match backend.availability() {
+        Availability::Available { version } => version,
+        Availability::Unavailable { reason } => return Err(EngineLoad::Unavailable(reason)),
+    };
+    match backend.load_bytes(&model.path, &model.bytes, &LoadOptions { threads, device }) {
+        Ok(m) => Ok((m, version)),
+        Err(BackendError::Unavailable { reason, .. }) => Err(EngineLoad::Unavailable(reason)),
+        Err(e) => Err(EngineLoad::Failed(e.to_string())),
+    }
+}
+
+/// Runs one chunk of cases (starting at case `start`) through a candidate's engines.
+fn run_chunk(a: &mut Active, cases: &CaseIndex, start: usize, chunk: &[Prepared], in_sample: &[bool], observer: &dyn Observer) {
+    let g = a.group;
+    if let Some((k, e)) = chunk.iter().enumerate().find_map(|(k, p)| p.tensors[g].as_ref().err().map(|e| (k, e.clone()))) {
+        let i = start + k;
+        a.fail(format!("case {} (#{i}): {e}", cases.case_ids[i]), observer);
+        return;
+    }
+    let shape = per_case_shape(&a.candidate.preprocess);
+    let output = &a.candidate.output;
+    let mut primary_failure = None;
+    for e in a.engines.iter_mut().filter(|e| !e.failed) {
+        let picked: Vec<usize> = (0..chunk.len()).filter(|&k| e.primary || in_sample[start + k]).collect();
+        for part in picked.chunks(e.batch) {
+            if let Err(reason) = run_batch(e, output, &shape, chunk, g, part, start) {
+                e.failed = true;
+                if e.primary {
+                    primary_failure = Some(format!("primary backend {}: {reason}", e.kind));
+                } else {
+                    observer.warning(&format!("candidate {} on {}: failed: {reason}", a.record.name, e.kind));
+                    let r = &mut a.record.backends[e.record];
+                    r.status = "failed".into();
+                    r.reason = Some(reason);
+                }
+                break;
+            }
+        }
+    }
+    if let Some(reason) = primary_failure {
+        let record = a.engines.iter().find(|e| e.primary).map(|e| e.record);
+        if let Some(r) = record {
+            a.record.backends[r].status = "failed".into();
+            a.record.backends[r].reason = Some(reason.clone());
+        }
+        a.fail(reason, observer);
+    }
+}
+
+fn run_batch(e: &mut Engine, output: &OutputSpec, shape: &[usize], chunk: &[Prepared], g: usize, part: &[usize], start: usize) -> Result<(), String> {
+    // A fixed-batch model gets a short final batch padded with copies of its last case.
+    let size = if e.pad { e.batch } else { part.len() };
+    let mut data = Vec::with_capacity(size * shape.iter().product::<usize>());
+    for slot in 0..size {
+        let k = part[slot.min(part.len() - 1)];
+        data.extend_from_slice(chunk[k].tensors[g].as_ref()?);
+    }
+    let mut batch_shape = vec![size];
+    batch_shape.extend_from_slice(shape);
+    let batch = Batch { shape: batch_shape, data };
+    let (first, last) = (start + part[0], start + part[part.len() - 1] + 1);
+    let raw = e.model.run(&batch).map_err(|err| err.to_string())?;
+    let mut p = interpret(output, &raw).map_err(|err| format!("cases {first}..{last}: {err}"))?;
+    if p.len() != size {
+        return Err(format!("the model returned {} probabilities for a batch of {size}", p.len()));
+    }
+    p.truncate(part.len());
+    e.probabilities.extend(p);
+    Ok(())
+}
+
+/// The candidate's outcome once every chunk has passed.
+fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> CandidateOutcome {
+    let Active { record, model, engines, failed, .. } = a;
+    if failed {
+        return CandidateOutcome { record, probabilities: None, sampled: Vec::new(), model, perf_samples: None };
+    }
+    let mut probabilities = None;
+    let mut sampled = Vec::new();
+    for e in engines {
+        if e.primary {
+            sampled.insert(0, (e.kind.name().to_string(), sample.iter().map(|&i| e.probabilities[i]).collect()));
+            probabilities = Some(e.probabilities);
+        } else if !e.failed {
+            sampled.push((e.kind.name().to_string(), e.probabilities));
+        }
+    }
+    if sampled.len() < 2 || sample.is_empty() {
+        sampled.clear();
+    }
+    CandidateOutcome { record, probabilities, sampled, model, perf_samples }
+}
+
+/// Why a model file could not be read.
+#[derive(Debug)]
+pub enum ModelReadError {
+    /// Larger than the limit (its size in bytes).
+    TooLarge(u64),
+    /// Unreadable.
+    Io(std::io::Error),
+}
+
+impl ModelBytes {
+    /// Reads a model file once (refusing one over `max_bytes` before reading it) and hashes it.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelReadError`].
+    pub fn read(path: &Path, max_bytes: u64) -> Result<ModelBytes, ModelReadError> {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(ModelReadError::Io)?;
+        let len = file.metadata().map_err(ModelReadError::Io)?.len();
+        if len > max_bytes {
+            return Err(ModelReadError::TooLarge(len));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(ModelReadError::Io)?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(ModelReadError::TooLarge(bytes.len() as u64));
+        }
+        let sha256 = harness_data::registry::sha256_hex(&bytes);
+        Ok(ModelBytes { path: path.to_path_buf(), bytes, sha256 })
+    }
+}

@@ -1,0 +1,593 @@
+//! The main job as a library: a suite run from model files to a sealed
+//! evidence bundle.
+//!
+//! [`run_suite`] runs the stages in order; each is a public function callable
+//! and testable on its own, so a scheduler's shard, a test or another program
+//! can drive part of a run:
+//!
+//! 1. [`plan`]: read the suite (once; its bytes are the copy in the bundle),
+//!    the registry and the signing key; verify the dataset against its pin
+//!    (a wrong dataset is refused before any work); build the [`CaseIndex`]
+//!    (ids, labels, groups, file locations — no pixels); create the bundle.
+//! 2. [`infer()`]: stream the cases through every candidate on every engine
+//!    with bounded memory (see [`infer`](mod@infer)); each image is read,
+//!    hashed and decoded once per run, each model read and hashed once from
+//!    the bytes the engines load.
+//! 3. [`evaluate`]: predictions.csv, metrics.json (through the reader
+//!    `verify` uses) and agreement.json.
+//! 4. [`measure`]: LoadGen scenarios on the suite's profiles, on real
+//!    preprocessed cases.
+//! 5. [`render`]: report.html, summary.md, figures.
+//! 6. [`seal`]: suite copy and manifest, written last, optionally signed.
+//!
+//! Progress and warnings go to an [`Observer`]; nothing here prints, parses
+//! arguments or draws progress bars.
+
+pub mod cases;
+pub mod infer;
+pub mod observer;
+pub mod perf;
+pub mod render;
+
+pub use cases::{CaseImages, CaseIndex, DecodedCase, load_index};
+pub use infer::{CandidateOutcome, EvaluatedEngine, InferConfig, InferenceOutcome, agreement_sample};
+pub use observer::{Observer, Silent, Stage};
+pub use perf::{PerfOverrides, PerfPlan, Samples, measure_model};
+
+use harness_backends::agreement;
+use harness_data::images::{ImageError, ReadLimits};
+use harness_data::registry::{Dataset, DatasetStatus, Registry, RegistryError};
+use harness_evidence::bundle::{BundleError, BundleWriter};
+use harness_evidence::gate::{self, Criterion, GateResult};
+use harness_evidence::manifest::{self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, ToolInfo};
+use harness_evidence::suite::{Suite, SuiteError, find_registry};
+use harness_evidence::{EvalSettings, Predictions, evaluate_table, metrics_json, now_rfc3339};
+use harness_measure::{BenchReport, Machine};
+use harness_metrics::EvalReport;
+use std::path::{Path, PathBuf};
+
+/// The bundle's copy of the suite file.
+pub const SUITE_COPY: &str = "suite.toml";
+
+/// A model file's bytes as read once, with their sha256: what the engines load is what was hashed.
+#[derive(Debug, Clone)]
+pub struct ModelBytes {
+    /// Where it was read from (names it in messages; locates external data).
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    /// Lower-case hex sha256 of `bytes`.
+    pub sha256: String,
+}
+
+/// Why a run stopped. Candidate and engine failures are not errors: they are
+/// recorded in the bundle and the run goes on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// Invalid options or limits.
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The dataset is not the registered one (or cannot be read).
+    #[error("dataset '{dataset}': {status}; refusing to evaluate on data that differs from the registry")]
+    DatasetRefused { dataset: String, status: Box<DatasetStatus> },
+    /// A file of the dataset changed after it was verified.
+    #[error("{file}: changed after the dataset was verified (sha256 {actual}, verified as {expected}); the run is stopped so that the evidence certifies the bytes evaluated")]
+    DataChanged { file: PathBuf, expected: String, actual: String },
+    /// The labels file (or archive labels) cannot be used.
+    #[error("{file}: {message}")]
+    Labels { file: PathBuf, message: String },
+    /// A field of the labels file.
+    #[error("{file}:{line}: column '{column}' has '{value}': {message}")]
+    LabelField { file: PathBuf, line: u64, column: String, value: String, message: String },
+    /// A case image that cannot be read or decoded.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The signing key.
+    #[error("{0}")]
+    Key(String),
+    /// The metrics of the predictions just written.
+    #[error("{0}")]
+    Metrics(String),
+}
+
+/// What `harness run` (or any caller) asks of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The suite file.
+    pub suite: PathBuf,
+    /// Bundle folder (default: a new `results/<suite>/<UTC timestamp>[-n]/` under the project root).
+    pub out: Option<PathBuf>,
+    /// Dataset registry (default: the nearest `datasets.toml` above the suite).
+    pub registry: Option<PathBuf>,
+    /// Folder that dataset paths are relative to (default: the registry's folder).
+    pub data_root: Option<PathBuf>,
+    /// Criteria besides the suite's `[acceptance]`.
+    pub extra_criteria: Vec<Criterion>,
+    /// Skip performance measurement.
+    pub no_perf: bool,
+    /// Short performance runs instead of the suite's settings.
+    pub quick: bool,
+    /// Sign the manifest with this ed25519 secret key file.
+    pub sign_key: Option<PathBuf>,
+    /// Intra-op threads per engine for the accuracy pass (default: every logical CPU).
+    pub threads: Option<usize>,
+    /// The program recorded in the manifest (default: `harness`, this library's version,
+    /// commit unknown); the binary passes its own version and commit.
+    pub tool: Option<ToolInfo>,
+}
+
+/// Everything decided before inference.
+#[derive(Debug)]
+pub struct Plan {
+    pub suite: Suite,
+    /// The suite file's bytes as read (parsed, hashed and copied into the bundle).
+    pub suite_bytes: Vec<u8>,
+    pub suite_path: PathBuf,
+    pub criteria: Vec<Criterion>,
+    pub registry: Registry,
+    pub dataset: Dataset,
+    pub dataset_status: DatasetStatus,
+    pub project_root: PathBuf,
+    pub subgroups: Vec<String>,
+    pub cases: CaseIndex,
+    pub out_dir: PathBuf,
+    pub started_at: String,
+    pub signer: Option<ed25519_dalek::SigningKey>,
+    pub tool: ToolInfo,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub out_dir: PathBuf,
+    /// The statistics (absent when no candidate produced predictions).
+    pub eval: Option<EvalReport>,
+    /// Every acceptance criterion's result.
+    pub gate: Vec<GateResult>,
+    /// Each candidate as the manifest records it.
+    pub candidates: Vec<CandidateRecord>,
+}
+
+impl RunOutcome {
+    /// True when every criterion passed (no criteria pass trivially; criteria without metrics fail).
+    #[must_use]
+    pub fn gate_passed(&self) -> bool {
+        match &self.eval {
+            Some(_) => self.gate.iter().all(|r| r.passed),
+            None => self.gate.is_empty(),
+        }
+    }
+
+    /// True when a candidate or one of its engines failed.
+    #[must_use]
+    pub fn any_failed(&self) -> bool {
+        self.candidates.iter().any(|r| r.status != "ok" || r.backends.iter().any(|b| b.status == "failed"))
+    }
+}
+
+/// Runs a suite end to end: every stage in order, the manifest last.
+///
+/// # Errors
+///
+/// A [`PipelineError`] for invalid input (suite, registry, dataset, labels,
+/// images) or an unwritable bundle. The bundle then keeps its `INCOMPLETE`
+/// marker and whatever was written.
+pub fn run_suite(options: &RunOptions, observer: &dyn Observer) -> Result<RunOutcome, PipelineError> {
+    let plan = plan(options, observer)?;
+    let mut bundle = BundleWriter::create(&plan.out_dir)?;
+    observer.info(&format!("writing evidence bundle to {}", plan.out_dir.display()));
+
+    observer.stage_started(Stage::Infer, &format!("{} cases × {} candidates", plan.cases.len(), plan.suite.candidates.len()));
+    let inference = infer(&plan, options, observer);
+    observer.stage_finished(Stage::Infer);
+    let inference = inference?;
+
+    observer.stage_started(Stage::Evaluate, "computing metrics");
+    let evaluated = evaluate(&plan, &inference, &mut bundle, observer);
+    observer.stage_finished(Stage::Evaluate);
+    let evaluated = evaluated?;
+
+    observer.stage_started(Stage::Measure, "measuring performance");
+    let measured = measure(&plan, &inference, options, observer);
+    observer.stage_finished(Stage::Measure);
+    let measured = measured?;
+    bundle.write("performance.json", &pretty(&measured.bench))?;
+
+    observer.stage_started(Stage::Render, "writing the report");
+    let rendered = render(&plan, &inference, &evaluated, &measured, &mut bundle);
+    observer.stage_finished(Stage::Render);
+    rendered?;
+
+    observer.stage_started(Stage::Seal, "sealing the manifest");
+    let sealed = seal(&plan, &inference, &evaluated, &measured, bundle);
+    observer.stage_finished(Stage::Seal);
+    sealed?;
+
+    let gate = evaluated.report.as_ref().map(|r| gate::check(r, &plan.criteria)).unwrap_or_default();
+    Ok(RunOutcome {
+        out_dir: plan.out_dir.clone(),
+        eval: evaluated.report,
+        gate,
+        candidates: inference.candidates.into_iter().map(|c| c.record).collect(),
+    })
+}
+
+/// The plan stage: suite, registry, signing key, dataset check, case index, bundle folder.
+///
+/// # Errors
+///
+/// A [`PipelineError`] naming the file at fault.
+pub fn plan(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, PipelineError> {
+    observer.stage_started(Stage::Plan, &format!("reading {}", options.suite.display()));
+    let result = plan_inner(options, observer);
+    observer.stage_finished(Stage::Plan);
+    result
+}
+
+fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, PipelineError> {
+    let started_at = now_rfc3339();
+    let suite_path = options.suite.clone();
+    let suite_bytes = std::fs::read(&suite_path).map_err(|source| SuiteError::Io { file: suite_path.clone(), source })?;
+    let text = std::str::from_utf8(&suite_bytes)
+        .map_err(|e| PipelineError::Input(format!("{}: not UTF-8 text: {e}", suite_path.display())))?;
+    let suite = Suite::parse(text, &suite_path)?;
+    let mut criteria = suite.acceptance.criteria().map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    criteria.extend(options.extra_criteria.iter().cloned());
+    let signer = match &options.sign_key {
+        Some(k) => Some(harness_evidence::signing::read_signing_key(k).map_err(|e| PipelineError::Key(e.to_string()))?),
+        None => None,
+    };
+
+    let registry_file = match &options.registry {
+        Some(r) => r.clone(),
+        None => find_registry(&suite_path).ok_or_else(|| {
+            PipelineError::Input(format!("{}: no datasets.toml in its folder or above; pass --registry", suite_path.display()))
+        })?,
+    };
+    let project_root = registry_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let registry = Registry::load(&registry_file, options.data_root.as_deref())?;
+    let dataset = registry.get(&suite.dataset)?.clone();
+    let subgroups = suite.metrics.subgroups.clone().unwrap_or_else(|| dataset.entry.subgroups.clone());
+    if let Some(c) = suite.candidates.iter().find(|c| subgroups.contains(&c.name)) {
+        return Err(PipelineError::Input(format!(
+            "{}: candidate '{}' has the name of a subgroup column; predictions.csv needs distinct columns (rename the candidate)",
+            suite_path.display(),
+            c.name
+        )));
+    }
+    let limits = ReadLimits { max_width: suite.limits.max_image_side, max_height: suite.limits.max_image_side, ..ReadLimits::default() };
+    observer.info(&format!("verifying dataset {}", dataset.name));
+    let (cases, dataset_status) = load_index(&registry, &dataset, &subgroups, &limits, suite.limits.max_cases)?;
+    observer.info(&format!("dataset {}: {} ({})", dataset.name, dataset_status, dataset.entry.pin()));
+    if dataset.entry.synthetic {
+        observer.info(&format!(
+            "note: dataset '{}' is SYNTHETIC (no patient data); its figures say nothing about clinical performance",
+            dataset.name
+        ));
+    }
+    if cases.labels.iter().all(|&l| l) || cases.labels.iter().all(|&l| !l) {
+        observer.warning("the reference set has only one class; AUROC and most statistics will be undefined");
+    }
+    observer.info(&format!("{} cases ({} positive)", cases.len(), cases.positives()));
+    let out_dir = match &options.out {
+        Some(d) => d.clone(),
+        None => fresh_run_dir(&project_root.join("results").join(&suite.name), &started_at)?,
+    };
+    Ok(Plan {
+        suite,
+        suite_bytes,
+        suite_path,
+        criteria,
+        registry,
+        dataset,
+        dataset_status,
+        project_root,
+        subgroups,
+        cases,
+        out_dir,
+        started_at,
+        signer,
+        tool: options.tool.clone().unwrap_or_else(default_tool),
+    })
+}
+
+/// A new folder `<parent>/<stamp>` (or `<stamp>-2`, `-3`, … when another run started in the
+/// same second), created exclusively so that concurrent runs never share one.
+fn fresh_run_dir(parent: &Path, started_at: &str) -> Result<PathBuf, PipelineError> {
+    let stamp: String = started_at.chars().filter(char::is_ascii_alphanumeric).collect();
+    let io = |p: &Path, e: std::io::Error| PipelineError::Bundle(BundleError::Io { path: p.to_path_buf(), source: e });
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    for n in 1..10_000 {
+        let dir = if n == 1 { parent.join(&stamp) } else { parent.join(format!("{stamp}-{n}")) };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(&dir, e)),
+        }
+    }
+    Err(PipelineError::Input(format!("{}: no free run folder for {stamp}", parent.display())))
+}
+
+/// The infer stage: every candidate on every engine over every case.
+///
+/// # Errors
+///
+/// As [`infer::infer`].
+pub fn infer(plan: &Plan, options: &RunOptions, observer: &dyn Observer) -> Result<InferenceOutcome, PipelineError> {
+    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let config = InferConfig {
+        primary: plan.suite.inference.primary_backend,
+        device: plan.suite.inference.device,
+        batch_size: plan.suite.inference.batch_size,
+        threads,
+        agreement_cases: plan.suite.inference.agreement_cases,
+        seed: plan.suite.metrics.seed,
+        max_model_bytes: plan.suite.limits.max_model_bytes(),
+        max_model_mib: plan.suite.limits.max_model_mib,
+    };
+    infer::infer(&plan.cases, &plan.suite.candidates, &plan.project_root, &config, observer)
+}
+
+/// What the evaluate stage wrote.
+#[derive(Debug)]
+pub struct Evaluated {
+    pub settings: EvalSettings,
+    pub report: Option<EvalReport>,
+    /// `{candidate, threshold, pairs}` per candidate that ran on two or more engines.
+    pub agreements: Vec<serde_json::Value>,
+}
+
+/// The evaluate stage: predictions.csv, metrics.json (computed from the bytes just written,
+/// through the reader `verify` uses) and agreement.json.
+///
+/// # Errors
+///
+/// A bundle write failure, or predictions the reader refuses.
+pub fn evaluate(plan: &Plan, inference: &InferenceOutcome, bundle: &mut BundleWriter, observer: &dyn Observer) -> Result<Evaluated, PipelineError> {
+    let cases = &plan.cases;
+    let predictions = Predictions {
+        case_ids: cases.case_ids.clone(),
+        labels: cases.labels.clone(),
+        groups: cases.groups.clone(),
+        candidates: inference
+            .candidates
+            .iter()
+            .filter_map(|c| c.probabilities.as_ref().map(|p| (c.record.name.clone(), p.clone())))
+            .collect(),
+    };
+    let suite = &plan.suite;
+    let settings = EvalSettings {
+        label: harness_evidence::predictions::LABEL.to_string(),
+        scores: predictions.candidates.iter().map(|(n, _)| n.clone()).collect(),
+        groups: plan.subgroups.clone(),
+        threshold: suite.metrics.threshold,
+        target_specificities: suite.metrics.target_specificities.clone(),
+        bootstrap: suite.metrics.bootstrap,
+        seed: suite.metrics.seed,
+    };
+    let pred_bytes = predictions.to_csv();
+    drop(predictions);
+    bundle.write("predictions.csv", &pred_bytes)?;
+    let report = if settings.scores.is_empty() {
+        None
+    } else {
+        let spec = harness_data::EvalSpec { label: &settings.label, scores: &settings.scores, groups: &settings.groups };
+        let table = harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
+            .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+        let r = evaluate_table(&table, &settings.options());
+        bundle.write("metrics.json", &metrics_json(&r))?;
+        Some(r)
+    };
+
+    let mut agreements = Vec::new();
+    for c in &inference.candidates {
+        if c.sampled.len() >= 2 {
+            match agreement(&c.sampled, suite.metrics.threshold) {
+                Ok(a) => agreements.push(serde_json::json!({"candidate": c.record.name, "threshold": a.threshold, "pairs": a.pairs})),
+                Err(e) => observer.warning(&format!("{}: agreement not computed: {e}", c.record.name)),
+            }
+        }
+    }
+    let sample = &inference.sample;
+    let agreement_json = pretty(&serde_json::json!({
+        "tolerance": suite.inference.agreement_tolerance,
+        "cases_checked": sample.len(),
+        "cases_total": cases.len(),
+        "sampling": sampling_text(sample.len(), cases.len(), suite.metrics.seed),
+        "candidates": agreements,
+    }));
+    bundle.write("agreement.json", &agreement_json)?;
+    Ok(Evaluated { settings, report, agreements })
+}
+
+fn sampling_text(checked: usize, total: usize, seed: u64) -> String {
+    if checked == 0 {
+        "none: no candidate ran on a second engine".into()
+    } else if checked >= total {
+        "all cases".into()
+    } else {
+        format!("{checked} of {total} cases by selection sampling (Knuth's Algorithm S, Xoshiro256++ seeded from {seed})")
+    }
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising plain data structs (no maps with non-string keys) cannot fail.
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// What the measure stage produced.
+#[derive(Debug)]
+pub struct Measured {
+    pub machine: Machine,
+    pub bench: BenchReport,
+    /// (profile, reason) requested but not measured.
+    pub not_measured: Vec<(String, String)>,
+}
+
+/// The measure stage: each successful candidate on its engines (or the suite's
+/// `[performance] backends`) over the suite's profiles and scenarios, on up to
+/// 64 real preprocessed cases.
+///
+/// # Errors
+///
+/// [`PipelineError::Input`] for an unknown profile or invalid settings.
+pub fn measure(plan: &Plan, inference: &InferenceOutcome, options: &RunOptions, observer: &dyn Observer) -> Result<Measured, PipelineError> {
+    let machine = Machine::capture();
+    let p = &plan.suite.performance;
+    let settings = PerfOverrides::from_suite(p, options.quick)
+        .settings(options.quick)
+        .map_err(|e| PipelineError::Input(format!("{}: [performance] {e}", plan.suite_path.display())))?;
+    let mut bench = BenchReport::new(machine.clone(), settings.clone());
+    let mut not_measured = Vec::new();
+    if p.skip || options.no_perf {
+        not_measured.extend(p.profiles.iter().map(|n| (n.clone(), "performance measurement skipped".to_string())));
+        return Ok(Measured { machine, bench, not_measured });
+    }
+    let plan_perf = PerfPlan {
+        profiles: p
+            .profiles
+            .iter()
+            .map(|n| harness_measure::profile(n))
+            .collect::<Result<_, _>>()
+            .map_err(|e| PipelineError::Input(e.to_string()))?,
+        scenarios: p.scenarios.clone(),
+        batch_sizes: p.batch_sizes.clone(),
+        settings,
+    };
+    for c in &inference.candidates {
+        let (Some(_), Some(model)) = (&c.probabilities, &c.model) else { continue };
+        let Some(candidate) = plan.suite.candidates.iter().find(|s| s.name == c.record.name) else { continue };
+        let Some(samples) = &c.perf_samples else {
+            observer.warning(&format!("{}: performance not measured: no preprocessed case", candidate.name));
+            continue;
+        };
+        let samples = Samples::Cases(samples.clone());
+        let backends = p.backends.clone().unwrap_or_else(|| infer::backends_of(candidate, plan.suite.inference.primary_backend));
+        for kind in backends {
+            let backend = kind.backend();
+            bench.results.extend(measure_model(backend.as_ref(), model, &candidate.name, &samples, &plan_perf, observer));
+        }
+    }
+    Ok(Measured { machine, bench, not_measured })
+}
+
+fn default_tool() -> ToolInfo {
+    ToolInfo { name: "harness".into(), version: env!("CARGO_PKG_VERSION").into(), git_commit: None }
+}
+
+fn rel_to(root: &Path, p: &Path) -> String {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    abs.strip_prefix(&root).unwrap_or(&abs).to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/")
+}
+
+fn dataset_record(plan: &Plan) -> DatasetRecord {
+    let d = &plan.dataset;
+    DatasetRecord {
+        name: d.name.clone(),
+        title: d.entry.title.clone(),
+        format: d.entry.format.to_string(),
+        path: rel_to(&plan.project_root, &plan.registry.location(d)),
+        digest: d.entry.pin().to_string(),
+        cases: plan.cases.len() as u64,
+        positives: plan.cases.positives() as u64,
+        synthetic: d.entry.synthetic,
+        licence: d.entry.licence.clone(),
+        provenance: d.entry.provenance.clone(),
+        citation: d.entry.citation.clone(),
+    }
+}
+
+fn inference_info(plan: &Plan, inference: &InferenceOutcome) -> harness_report::InferenceInfo {
+    harness_report::InferenceInfo {
+        engine: inference.engine.kind.name().into(),
+        device: inference.engine.device.to_string(),
+        fallback_reason: inference.engine.fallback_reason.clone(),
+        agreement_cases: inference.sample.len() as u64,
+        total_cases: plan.cases.len() as u64,
+        agreement_seed: plan.suite.metrics.seed,
+    }
+}
+
+/// The render stage: report.html, summary.md and the SVG figures.
+///
+/// # Errors
+///
+/// A bundle write failure.
+pub fn render(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, measured: &Measured, bundle: &mut BundleWriter) -> Result<(), PipelineError> {
+    let candidates: Vec<(&CandidateRecord, Option<&Vec<f64>>)> =
+        inference.candidates.iter().map(|c| (&c.record, c.probabilities.as_ref())).collect();
+    let input = render::build(render::Parts {
+        suite: &plan.suite,
+        dataset: &dataset_record(plan),
+        tool: &plan.tool,
+        date: &plan.started_at,
+        machine: &measured.machine,
+        labels: &plan.cases.labels,
+        candidates: &candidates,
+        eval: evaluated.report.as_ref(),
+        agreements: &evaluated.agreements,
+        bench: &measured.bench,
+        not_measured: &measured.not_measured,
+        inference: Some(inference_info(plan, inference)),
+    });
+    bundle.write("report.html", harness_report::render_html(&input).as_bytes())?;
+    bundle.write("summary.md", harness_report::render_markdown(&input).as_bytes())?;
+    for fig in harness_report::render_figures(&input) {
+        if let Ok(svg) = &fig.svg {
+            bundle.write(&format!("figures/{}", fig.file_name()), svg.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The seal stage: the suite's copy (its bytes as read at planning) and the
+/// manifest with the sha256 of every file, written last and optionally signed.
+///
+/// # Errors
+///
+/// A bundle write failure.
+pub fn seal(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, measured: &Measured, mut bundle: BundleWriter) -> Result<(), PipelineError> {
+    let suite_sha = harness_data::registry::sha256_hex(&plan.suite_bytes);
+    bundle.write(SUITE_COPY, &plan.suite_bytes)?;
+    let suite = &plan.suite;
+    let engine = &inference.engine;
+    let manifest = Manifest {
+        format: manifest::FORMAT.into(),
+        complete: true,
+        tool: plan.tool.clone(),
+        suite: InputFile {
+            path: rel_to(&plan.project_root, &plan.suite_path),
+            sha256: suite_sha,
+            name: Some(suite.name.clone()),
+            version: Some(suite.version.clone()),
+        },
+        dataset: dataset_record(plan),
+        candidates: inference.candidates.iter().map(|c| c.record.clone()).collect(),
+        evaluation: evaluated.settings.clone(),
+        primary_backend: engine.kind.name().into(),
+        inference: Some(InferenceRecord {
+            engine: engine.kind.name().into(),
+            device: engine.device.to_string(),
+            requested_device: suite.inference.device.to_string(),
+            fallback_reason: engine.fallback_reason.clone(),
+            batch_size: suite.inference.batch_size,
+            agreement_cases: inference.sample.len() as u64,
+            agreement_sampling: sampling_text(inference.sample.len(), plan.cases.len(), suite.metrics.seed),
+        }),
+        machine: serde_json::to_value(&measured.machine).unwrap_or(serde_json::Value::Null),
+        started_at: plan.started_at.clone(),
+        finished_at: now_rfc3339(),
+        files: Default::default(),
+    };
+    bundle.finish(manifest, plan.signer.as_ref())?;
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! The pipeline as a library, on a small project built in a temporary folder from the shipped
+//! synthetic images and models: stage order through the observer, case order under parallel
+//! decoding, fixed-batch and dynamic-batch models, hash-while-decoding, the GPU fallback and
+//! the agreement sample.
+
+use harness_backends::{BackendKind, LoadOptions, Preprocess, interpret};
+use harness_pipeline::{Observer, RunOptions, Stage, agreement_sample, plan, run_suite};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    harness_data::registry::file_sha256(path).unwrap()
+}
+
+/// A project with the first `n` synthetic-lesion cases, the given models (file names under
+/// `models/`), and a suite whose candidates are `candidates` (name, model file, preprocess TOML,
+/// output TOML, backends) plus `inference` lines.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(n: usize, candidates: &[(&str, &str, &str, &str, &str)], inference: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let data = p.join("data/lesions");
+        std::fs::create_dir_all(data.join("images")).unwrap();
+        let src = root().join("data/synthetic-lesions");
+        let labels = std::fs::read_to_string(src.join("labels.csv")).unwrap();
+        let mut out = String::new();
+        for (i, line) in labels.lines().enumerate().take(n + 1) {
+            out.push_str(line);
+            out.push('\n');
+            if i > 0 {
+                let img = line.split(',').nth(1).unwrap();
+                std::fs::copy(src.join(img), data.join(img)).unwrap();
+            }
+        }
+        std::fs::write(data.join("labels.csv"), out).unwrap();
+        let digest = harness_data::registry::folder_sha256(&data).unwrap();
+        std::fs::write(
+            p.join("datasets.toml"),
+            format!(
+                "[datasets.lesions]\ntitle = \"test subset\"\nformat = \"image-folder\"\npath = \"data/lesions\"\nlabels = \"labels.csv\"\n\
+                 id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\nlabel_meaning = \"1 = lesion\"\n\
+                 subgroups = [\"sex\", \"site\"]\nsha256 = \"{digest}\"\nsynthetic = true\nlicence = \"CC0-1.0\"\nprovenance = \"test\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(p.join("models")).unwrap();
+        let mut suite = format!(
+            "name = \"t\"\nversion = \"1\"\ndataset = \"lesions\"\n[inference]\n{inference}\n[metrics]\nbootstrap = 0\nseed = 7\n\
+             [performance]\nskip = true\n"
+        );
+        for (name, file, pre, output, backends) in candidates {
+            let from = ["models", "models/realistic", "models/test"].iter().map(|d| root().join(d).join(file)).find(|f| f.is_file()).unwrap();
+            let to = p.join("models").join(file);
+            std::fs::copy(&from, &to).unwrap();
+            suite.push_str(&format!(
+                "[[candidates]]\nname = \"{name}\"\nmodel = \"models/{file}\"\nsha256 = \"{}\"\nbackends = [{backends}]\npreprocess = {pre}\noutput = {output}\n",
+                sha256(&to)
+            ));
+        }
+        std::fs::write(p.join("suite.toml"), suite).unwrap();
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn options(&self) -> RunOptions {
+        RunOptions { suite: self.path().join("suite.toml"), out: Some(self.path().join("out")), no_perf: true, threads: Some(1), ..RunOptions::default() }
+    }
+}
+
+const GREY64: &str = "{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, mean = [0.5], std = [0.25], layout = \"nchw\" }";
+const PROB: &str = "{ kind = \"probability\", positive_index = 0 }";
+const LOGIT: &str = "{ kind = \"logit\", positive_index = 0 }";
+
+/// Records every call.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+    cases: Mutex<u64>,
+}
+
+impl Observer for Recorder {
+    fn stage_started(&self, stage: Stage, _: &str) {
+        self.events.lock().unwrap().push(format!("start {stage}"));
+    }
+    fn stage_finished(&self, stage: Stage) {
+        self.events.lock().unwrap().push(format!("end {stage}"));
+    }
+    fn inference_started(&self, cases: u64, models: usize) {
+        self.events.lock().unwrap().push(format!("infer {cases} cases {models} models"));
+    }
+    fn cases_done(&self, n: u64) {
+        *self.cases.lock().unwrap() += n;
+    }
+    fn warning(&self, message: &str) {
+        self.events.lock().unwrap().push(format!("warning {message}"));
+    }
+}
+
+fn predictions(dir: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(dir.join("predictions.csv")).unwrap().lines().map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+/// Each case's probability computed directly, one image at a time, in file order.
+fn one_by_one(project: &Path, model: &str, pre: &str, output: &str, n: usize) -> Vec<f64> {
+    let pre: Preprocess = toml::from_str::<toml::Table>(&format!("p = {pre}")).unwrap()["p"].clone().try_into().unwrap();
+    let output: harness_backends::OutputSpec = toml::from_str::<toml::Table>(&format!("o = {output}")).unwrap()["o"].clone().try_into().unwrap();
+    let mut m = BackendKind::Tract.backend().load(&project.join("models").join(model), &LoadOptions::default()).unwrap();
+    let labels = std::fs::read_to_string(project.join("data/lesions/labels.csv")).unwrap();
+    labels
+        .lines()
+        .skip(1)
+        .take(n)
+        .map(|l| {
+            let img = harness_data::read_image(&project.join("data/lesions").join(l.split(',').nth(1).unwrap()), &Default::default()).unwrap();
+            let batch = harness_backends::to_tensor(&pre, &[img]).unwrap();
+            interpret(&output, &m.run(&batch).unwrap()).unwrap()[0]
+        })
+        .collect()
+}
+
+#[test]
+fn stages_run_in_order_and_predictions_keep_case_order_under_parallel_decoding() {
+    let n = 150;
+    let project = Project::new(
+        n,
+        &[
+            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
+            ("fixed", "fixed-batch1.onnx", GREY64, PROB, "\"tract\""),
+            ("gap", "gap-rewrite.onnx", GREY64, LOGIT, "\"tract\""),
+        ],
+        "batch_size = 16",
+    );
+    let rec = Recorder::default();
+    // Many decode threads (more than cases per batch) so that decode order is scrambled.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
+    let outcome = pool.install(|| run_suite(&project.options(), &rec)).unwrap();
+    assert!(!outcome.any_failed(), "{:?}", outcome.candidates);
+    let events = rec.events.lock().unwrap().clone();
+    let stages: Vec<&String> = events.iter().filter(|e| e.starts_with("start") || e.starts_with("end")).collect();
+    let want: Vec<String> = Stage::ALL.iter().flat_map(|s| [format!("start {s}"), format!("end {s}")]).collect();
+    assert_eq!(stages.into_iter().cloned().collect::<Vec<_>>(), want);
+    assert!(events.contains(&format!("infer {n} cases 3 models")), "{events:?}");
+    assert_eq!(*rec.cases.lock().unwrap(), n as u64);
+
+    let rows = predictions(&outcome.out_dir);
+    assert_eq!(rows.len(), n + 1);
+    assert_eq!(rows[0], ["case_id", "label", "sex", "site", "a", "fixed", "gap"]);
+    for (k, (model, pre, out)) in [("vendor-a.onnx", GREY64, PROB), ("fixed-batch1.onnx", GREY64, PROB), ("gap-rewrite.onnx", GREY64, LOGIT)].iter().enumerate() {
+        let want = one_by_one(project.path(), model, pre, out, n);
+        for (i, w) in want.iter().enumerate() {
+            let got: f64 = rows[i + 1][4 + k].parse().unwrap();
+            assert!((got - w).abs() <= 1e-6, "{model} case {i}: {got} vs {w}");
+            assert_eq!(rows[i + 1][0], format!("c{:04}", i + 1));
+        }
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["inference"]["engine"], "tract");
+    assert_eq!(manifest["inference"]["device"], "cpu");
+    assert!(!outcome.out_dir.join("INCOMPLETE").exists());
+}
+
+#[test]
+fn a_file_changed_after_the_dataset_was_verified_stops_the_run_naming_it() {
+    let project = Project::new(40, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "batch_size = 8");
+    let options = project.options();
+    let planned = plan(&options, &harness_pipeline::Silent).unwrap();
+    // After the registry check, before inference: one image changes on disk.
+    let victim = project.path().join("data/lesions/images/c0031.png");
+    let other = project.path().join("data/lesions/images/c0002.png");
+    std::fs::copy(&other, &victim).unwrap();
+    let err = harness_pipeline::infer(&planned, &options, &harness_pipeline::Silent).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, harness_pipeline::PipelineError::DataChanged { .. }), "{msg}");
+    assert!(msg.contains("c0031.png") && msg.contains("changed after the dataset was verified"), "{msg}");
+    // And before the run starts, the registry check refuses the changed folder outright.
+    let err = run_suite(&options, &harness_pipeline::Silent).unwrap_err();
+    assert!(matches!(err, harness_pipeline::PipelineError::DatasetRefused { .. }), "{err}");
+}
+
+#[test]
+fn a_gpu_accuracy_pass_without_cuda_falls_back_to_the_cpu_and_says_why() {
+    let project = Project::new(24, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "batch_size = 8\ndevice = \"gpu\"");
+    let rec = Recorder::default();
+    let outcome = run_suite(&project.options(), &rec).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap()).unwrap();
+    let inf = &manifest["inference"];
+    assert_eq!(inf["requested_device"], "gpu");
+    if inf["device"] == "cuda" {
+        // A machine with a CUDA build of ONNX Runtime: the GPU predictions were evaluated.
+        assert_eq!(inf["engine"], "ort");
+        return;
+    }
+    assert_eq!(inf["device"], "cpu");
+    assert_eq!(inf["engine"], "tract");
+    let reason = inf["fallback_reason"].as_str().unwrap();
+    assert!(!reason.is_empty());
+    assert!(!outcome.any_failed() && outcome.gate_passed(), "a fallback is not a failure");
+    let events = rec.events.lock().unwrap();
+    assert!(events.iter().any(|e| e.starts_with("warning") && e.contains("GPU accuracy pass")), "{events:?}");
+    let report = std::fs::read_to_string(outcome.out_dir.join("summary.md")).unwrap();
+    assert!(report.contains("because the GPU pass the suite asked for was not possible"), "the report says so");
+}
+
+#[test]
+fn secondary_engines_run_on_the_seeded_sample_only() {
+    let project = Project::new(60, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\", \"candle\"")], "batch_size = 8\nagreement_cases = 10");
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    assert!(!outcome.any_failed(), "{:?}", outcome.candidates);
+    let agreement: serde_json::Value = serde_json::from_slice(&std::fs::read(outcome.out_dir.join("agreement.json")).unwrap()).unwrap();
+    assert_eq!(agreement["cases_checked"], 10);
+    assert_eq!(agreement["cases_total"], 60);
+    let pair = &agreement["candidates"][0]["pairs"][0];
+    assert_eq!(pair["n"], 10);
+    assert!(pair["max_abs_diff"].as_f64().unwrap() < 1e-4);
+    let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
+    assert!(html.contains("cross-checked on 10 of the 60 cases"), "the report says how many cases were cross-checked");
+}
+
+#[test]
+fn the_agreement_sample_is_seeded_sorted_and_uniform() {
+    let s = agreement_sample(1000, 100, 42);
+    assert_eq!(s.len(), 100);
+    assert!(s.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(s, agreement_sample(1000, 100, 42));
+    assert_ne!(s, agreement_sample(1000, 100, 43));
+    assert_eq!(agreement_sample(5, 10, 1), vec![0, 1, 2, 3, 4]);
+    assert!(agreement_sample(10, 0, 1).is_empty());
+    // Each index is picked with probability k/n: over many seeds the first and last tenth
+    // are hit about equally often (binomial, n = 20,000 draws each, 6 sigma bounds).
+    let (mut low, mut high) = (0u32, 0u32);
+    for seed in 0..2000 {
+        for i in agreement_sample(100, 10, seed) {
+            low += u32::from(i < 10);
+            high += u32::from(i >= 90);
+        }
+    }
+    for count in [low, high] {
+        assert!((1700..=2300).contains(&count), "{low} {high}");
+    }
+}
+
+#[test]
+fn a_candidate_named_like_a_subgroup_is_refused_before_any_inference() {
+    let project = Project::new(10, &[("site", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "batch_size = 8");
+    let err = run_suite(&project.options(), &harness_pipeline::Silent).unwrap_err();
+    assert!(err.to_string().contains("candidate 'site' has the name of a subgroup column"), "{err}");
+    assert!(!project.path().join("out").exists(), "nothing was started");
+}
