@@ -7,7 +7,7 @@
 #   always        numpy, onnxruntime==1.31.1 (the harness's ort backend loads the wheel's
 #                 onnxruntime/capi/libonnxruntime.so.* at run time)
 #   --generators  onnx and pydicom (ci/train_models.py, ci/gen_dicom_samples.py)
-#   --bench       scikit-learn (ci/bench_eval.py)
+#   --bench       scikit-learn (ci/bench_eval.py), pillow and onnx (ci/bench_pipeline.py)
 #
 # Progress goes to stderr; stdout is one line, ORT_DYLIB_PATH=<path of libonnxruntime.so.1.*>,
 # so that a script can do:  eval "$(bash ci/setup-python.sh)"; export ORT_DYLIB_PATH
@@ -42,7 +42,7 @@ if [ "$generators" -eq 1 ]; then
     wanted+=("onnx:onnx==$ONNX_VERSION" "pydicom:pydicom==$PYDICOM_VERSION")
 fi
 if [ "$bench" -eq 1 ]; then
-    wanted+=("sklearn:scikit-learn")
+    wanted+=("sklearn:scikit-learn" "PIL:pillow" "onnx:onnx==$ONNX_VERSION")
 fi
 
 missing=()
