@@ -49,31 +49,38 @@ def sha256_file(path):
 
 
 def make_images(n, folder):
-    """n seeded 768x768 grey PNGs (cached: regenerated only when missing)."""
+    """n seeded 768x768 grey PNGs; each image has its own generator, so a missing one is
+    regenerated identically and existing ones are skipped."""
     import numpy as np
     from PIL import Image
 
     os.makedirs(os.path.join(folder, "images"), exist_ok=True)
-    rng = np.random.default_rng(20261202)
     yy, xx = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32)
     rows = ["case_id,image,label,site"]
+    made = 0
     for i in range(n):
+        rng = np.random.default_rng([20261202, i])
         label = int(rng.random() < 0.3)
         site = "ABC"[i % 3]
         name = f"images/b{i:05d}.png"
         path = os.path.join(folder, name)
-        cx, cy, r = rng.uniform(200, 568, 2).tolist() + [rng.uniform(20, 60)]
-        if not os.path.exists(path):
-            low = rng.normal(0, 1, (12, 12)).astype(np.float32)
-            bg = np.asarray(Image.fromarray(low).resize((SIDE, SIDE), Image.BICUBIC))
-            img = 110 + 25 * bg + rng.normal(0, 6, (SIDE, SIDE)).astype(np.float32)
-            img += 60 * np.exp(-((xx - SIDE / 2) ** 2 / 9e4 + (yy - SIDE / 2) ** 2 / 1.6e5))
-            if label:
-                img += 50 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
-            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path, optimize=False)
-        else:
-            rng.normal(0, 1, (12, 12)); rng.normal(0, 6, (SIDE, SIDE))  # keep the stream aligned
         rows.append(f"c{i:05d},{name},{label},{site}")
+        if os.path.exists(path):
+            continue
+        cx, cy, r = rng.uniform(200, 568, 2).tolist() + [rng.uniform(20, 60)]
+        low = rng.normal(0, 1, (12, 12)).astype(np.float32)
+        bg = np.asarray(Image.fromarray(low).resize((SIDE, SIDE), Image.BICUBIC))
+        img = 110 + 25 * bg + rng.normal(0, 6, (SIDE, SIDE)).astype(np.float32)
+        img += 60 * np.exp(-((xx - SIDE / 2) ** 2 / 9e4 + (yy - SIDE / 2) ** 2 / 1.6e5))
+        if label:
+            img += 50 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+        # Fast zlib level: generation time is set-up, not what is measured. Written under a
+        # temporary name so that an interrupted run never leaves a truncated image.
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path + ".tmp", format="PNG", compress_level=1)
+        os.replace(path + ".tmp", path)
+        made += 1
+    if made:
+        log(f"generated {made} grey {SIDE}x{SIDE} PNGs in {folder}")
     with open(os.path.join(folder, "labels.csv"), "w") as f:
         f.write("\n".join(rows) + "\n")
 
@@ -92,13 +99,11 @@ def folder_sha256(folder):
 def ensure_data(sizes):
     biggest = max(sizes)
     full = os.path.join(WORK, f"data-{biggest}")
-    if not os.path.exists(os.path.join(full, "labels.csv")):
-        log(f"generating {biggest} grey {SIDE}x{SIDE} PNGs in {full} (once)")
-        make_images(biggest, full)
+    make_images(biggest, full)
     entries = []
     for n in sizes:
         folder = os.path.join(WORK, f"data-{n}")
-        if n != biggest and not os.path.exists(os.path.join(folder, "labels.csv")):
+        if n != biggest:
             os.makedirs(os.path.join(folder, "images"), exist_ok=True)
             with open(os.path.join(full, "labels.csv")) as f:
                 lines = f.read().splitlines()[: n + 1]

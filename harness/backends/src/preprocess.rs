@@ -193,23 +193,26 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
                 image.channels
             )));
         }
-        let intensity = match p.window {
+        // Steps 1-3 fused: the resize reads each source value it needs through `value`,
+        // which applies the intensity transform and the channel conversion to that pixel
+        // with the same f32 operations, in the same order, as transforming the whole image
+        // first would. The values are identical; no full-size intermediate is made.
+        let (ih, iw) = (image.height as usize, image.width as usize);
+        let src = image.pixels.as_slice();
+        let resized = match p.window {
             Some(window) if image.source == ImageSource::Dicom => {
-                image
-                    .windowed(window)
-                    .map_err(|e| err(e.to_string()))?
-                    .pixels
+                window.check().map_err(|e| err(e.to_string()))?;
+                let invert = image.dicom.as_ref().is_some_and(harness_data::DicomInfo::is_monochrome1);
+                let f = move |x: f32| {
+                    let y = window.apply(x);
+                    if invert { 1.0 - y } else { y }
+                };
+                sample_resized(src, image.channels, p.channel_order, f, ih, iw, c, h, w, p.resize)
             }
-            _ => image.pixels.iter().map(|&x| x * p.scale).collect(),
-        };
-        let resized = if image.channels == 1 && c == 3 {
-            // Grey to RGB/BGR replicates one value, so resizing the single channel first
-            // and replicating after gives the same values at a third of the cost.
-            let grey = resize(&intensity, image.height as usize, image.width as usize, 1, h, w, p.resize);
-            convert_channels(&grey, 1, p.channel_order)
-        } else {
-            let converted = convert_channels(&intensity, image.channels, p.channel_order);
-            resize(&converted, image.height as usize, image.width as usize, c, h, w, p.resize)
+            _ => {
+                let scale = p.scale;
+                sample_resized(src, image.channels, p.channel_order, move |x: f32| x * scale, ih, iw, c, h, w, p.resize)
+            }
         };
         // `resized` is HWC; normalise and write in the requested layout.
         for (i, &v) in resized.iter().enumerate() {
@@ -236,20 +239,19 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
     Ok(Batch { shape, data })
 }
 
-/// HWC values with `from` channels (1 grey, or 3 RGB) to the model's channels.
-fn convert_channels(src: &[f32], from: u8, to: ChannelOrder) -> Vec<f32> {
+/// The model's `c` channels of source pixel `pix` (HWC, `from` channels), each through `f`:
+/// grey is replicated, RGB becomes grey by BT.601 luma of the transformed values, RGB
+/// becomes BGR by swapping.
+#[inline]
+fn converted<F: Fn(f32) -> f32>(src: &[f32], from: u8, to: ChannelOrder, f: &F, pix: usize, ch: usize) -> f32 {
     match (from, to) {
-        (1, ChannelOrder::Gray) | (3, ChannelOrder::Rgb) => src.to_vec(),
-        (1, _) => src.iter().flat_map(|&v| [v, v, v]).collect(),
-        (_, ChannelOrder::Gray) => src
-            .chunks_exact(3)
-            .map(|px| 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2])
-            .collect(),
-        (_, ChannelOrder::Bgr) => src
-            .chunks_exact(3)
-            .flat_map(|px| [px[2], px[1], px[0]])
-            .collect(),
-        (_, ChannelOrder::Rgb) => src.to_vec(),
+        (1, _) => f(src[pix]),
+        (_, ChannelOrder::Gray) => {
+            let px = &src[pix * 3..pix * 3 + 3];
+            0.299 * f(px[0]) + 0.587 * f(px[1]) + 0.114 * f(px[2])
+        }
+        (_, ChannelOrder::Bgr) => f(src[pix * 3 + 2 - ch]),
+        (_, ChannelOrder::Rgb) => f(src[pix * 3 + ch]),
     }
 }
 
@@ -267,13 +269,17 @@ fn bilinear_coord(dst: usize, in_len: usize, out_len: usize) -> (usize, usize, f
 }
 
 fn nearest_coord(dst: usize, in_len: usize, out_len: usize) -> usize {
-    let s = ((dst as f64 + 0.5) * in_len as f64 / out_len as f64).floor() as usize;
-    s.min(in_len - 1)
+    (((dst as f64 + 0.5) * in_len as f64 / out_len as f64).floor() as usize).min(in_len - 1)
 }
 
-/// Resizes HWC data from `ih x iw` to `oh x ow` (`c` channels).
-fn resize(
+/// The converted image (see [`converted`]) resized to `oh` × `ow` × `c`, HWC. A grey source
+/// for a 3-channel model is resized once and replicated (the three channels are equal).
+#[allow(clippy::too_many_arguments)]
+fn sample_resized<F: Fn(f32) -> f32>(
     src: &[f32],
+    from: u8,
+    to: ChannelOrder,
+    f: F,
     ih: usize,
     iw: usize,
     c: usize,
@@ -281,11 +287,18 @@ fn resize(
     ow: usize,
     filter: ResizeFilter,
 ) -> Vec<f32> {
-    if ih == oh && iw == ow {
-        return src.to_vec();
+    if from == 1 && c == 3 {
+        let grey = sample_resized(src, 1, ChannelOrder::Gray, f, ih, iw, 1, oh, ow, filter);
+        return grey.iter().flat_map(|&v| [v, v, v]).collect();
     }
-    let at = |y: usize, x: usize, ch: usize| src[(y * iw + x) * c + ch];
+    let at = |y: usize, x: usize, ch: usize| converted(src, from, to, &f, y * iw + x, ch);
     let mut out = Vec::with_capacity(oh * ow * c);
+    if ih == oh && iw == ow {
+        for pix in 0..ih * iw {
+            out.extend((0..c).map(|ch| converted(src, from, to, &f, pix, ch)));
+        }
+        return out;
+    }
     match filter {
         ResizeFilter::Nearest => {
             let xs: Vec<usize> = (0..ow).map(|x| nearest_coord(x, iw, ow)).collect();

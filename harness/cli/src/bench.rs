@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_backends::BackendKind;
-use harness_measure::{BenchReport, Machine, Scenario, print_table};
+use harness_measure::{BenchReport, Machine, Scenario};
 use harness_pipeline::{PerfOverrides, PerfPlan, Samples, measure_model};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,14 +32,14 @@ pub struct BenchArgs {
     /// The ONNX model.
     #[arg(long, value_name = "M.onnx")]
     model: PathBuf,
-    /// Backends to measure (default: tract and ort). Repeatable.
-    #[arg(long = "backend", value_enum, value_name = "NAME")]
+    /// Backends to measure: tract, ort, candle (default: tract and ort). Repeatable.
+    #[arg(long = "backend", value_name = "NAME", value_parser = crate::parse_backend)]
     backends: Vec<BackendKind>,
     /// Hardware profiles (default: cpu-1thread, cpu-all). Repeatable.
     #[arg(long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
-    /// Scenarios (default: single-stream, offline). Repeatable.
-    #[arg(long = "scenario", value_enum, value_name = "NAME")]
+    /// Scenarios: single-stream, offline, server (default: single-stream, offline). Repeatable.
+    #[arg(long = "scenario", value_name = "NAME", value_parser = crate::parse_scenario)]
     scenarios: Vec<Scenario>,
     /// Offline batch sizes (default: 1 and 32). Repeatable.
     #[arg(long = "batch-size", value_name = "N")]
@@ -107,7 +107,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         bytes.push(b'\n');
         harness_evidence::write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    println!("{}", print_table(&report));
+    println!("{}", crate::bench_table::bench_table(&report));
     let all_ok = report.results.iter().all(|r| r.status == harness_measure::Status::Ok);
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

@@ -9,6 +9,7 @@ mod alloc;
 static GLOBAL: alloc::HugeLarge = alloc::HugeLarge;
 
 mod bench;
+mod bench_table;
 mod compare;
 mod datasets;
 mod eval;
@@ -23,6 +24,16 @@ use std::process::ExitCode;
 
 /// Exit code for invalid input: unreadable or malformed files, bad options.
 pub const EXIT_INPUT: u8 = 2;
+
+/// Parses an engine name for clap (`tract`, `ort`, `candle`), listing the choices on error.
+fn parse_backend(s: &str) -> Result<harness_backends::BackendKind, String> {
+    s.parse().map_err(|e: harness_backends::BackendError| e.to_string())
+}
+
+/// Parses a LoadGen scenario name for clap (`single-stream`, `offline`, `server`).
+fn parse_scenario(s: &str) -> Result<harness_measure::Scenario, String> {
+    s.parse()
+}
 
 #[derive(Parser)]
 #[command(

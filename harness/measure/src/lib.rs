@@ -17,7 +17,7 @@
 //! * [`run`]: [`Workload`], [`measure`], the seeded Poisson schedule;
 //! * [`profile`]: hardware profiles (`cpu-1thread`, `cpu-all`, `cpu-<N>threads`, `gpu`);
 //! * [`machine`]: CPU/memory/OS/GPU capture;
-//! * [`report`]: the JSON schema ([`BenchReport`], [`ScenarioResult`]) and [`print_table`].
+//! * [`report`]: the JSON schema ([`BenchReport`], [`ScenarioResult`]).
 
 pub mod machine;
 pub mod profile;
@@ -28,7 +28,7 @@ pub mod stats;
 
 pub use machine::{Gpu, Machine};
 pub use profile::{Device, KNOWN_PROFILES, Profile, ProfileError, profile};
-pub use report::{BenchReport, RunLabels, ScenarioResult, ServerSummary, Status, print_table};
+pub use report::{BenchReport, RunLabels, ScenarioResult, ServerSummary, Status};
 pub use run::{ArrivalSchedule, Progress, Workload, exponential_draw, measure};
 pub use settings::{Scenario, Settings};
 pub use stats::{EarlyStopping, LatencySummary};
@@ -142,9 +142,5 @@ mod tests {
         assert_eq!(r[4]["status"], "unavailable");
         assert!(r[4]["scenario"].is_null());
 
-        let table = print_table(&report);
-        assert!(table.contains("single-stream") && table.contains("unavailable: no CUDA device"));
-        assert!(table.contains("failed: warm-up query 1 failed: CUDA error"));
-        assert_eq!(table.lines().filter(|l| l.contains("fake")).count(), 4);
     }
 }

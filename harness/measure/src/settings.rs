@@ -7,9 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// LoadGen scenario (`mlperf::TestScenario`), restricted to the three this harness runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[value(rename_all = "kebab-case")]
 pub enum Scenario {
     /// One single-sample query at a time; the next is issued when the previous completes.
     /// Result: a latency percentile (90th) with its early-stopping estimate.
@@ -22,6 +21,9 @@ pub enum Scenario {
 }
 
 impl Scenario {
+    /// All scenarios, in a fixed order.
+    pub const ALL: [Scenario; 3] = [Scenario::SingleStream, Scenario::Offline, Scenario::Server];
+
     /// The kebab-case name used on the command line and in JSON.
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +31,16 @@ impl Scenario {
             Scenario::Offline => "offline",
             Scenario::Server => "server",
         }
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scenario::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown scenario '{s}'; expected one of: single-stream, offline, server")
+        })
     }
 }
 
@@ -204,16 +216,13 @@ mod tests {
 
     #[test]
     fn scenario_names() {
-        use clap::ValueEnum;
         assert_eq!(
             serde_json::to_string(&Scenario::SingleStream).unwrap(),
             "\"single-stream\""
         );
-        assert_eq!(Scenario::from_str("server", false), Ok(Scenario::Server));
-        assert_eq!(
-            Scenario::from_str("single-stream", false),
-            Ok(Scenario::SingleStream)
-        );
+        assert_eq!("server".parse(), Ok(Scenario::Server));
+        assert_eq!("single-stream".parse(), Ok(Scenario::SingleStream));
+        assert!("Server".parse::<Scenario>().unwrap_err().contains("single-stream"));
         assert_eq!(Scenario::Offline.to_string(), "offline");
     }
 }

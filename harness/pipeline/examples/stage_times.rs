@@ -5,7 +5,9 @@
 //!
 //!     cargo run --release -p harness-pipeline --example stage_times -- SUITE.toml [REGISTRY]
 //!
-//! Prints one JSON object: cases, decode_s, engine_s (per candidate) and engine_total_s.
+//! Prints one JSON object: cases, decode_s, prepare_s (decode and preprocess for every
+//! candidate), hash_s (the registry's whole-dataset check), engine_s (per candidate) and
+//! engine_total_s.
 
 use harness_backends::{LoadOptions, to_tensor};
 use harness_pipeline::{RunOptions, Silent, plan};
@@ -25,6 +27,21 @@ fn main() {
     let t = Instant::now();
     let pixels: u64 = (0..n).into_par_iter().map(|i| cases.decode(i).map(|d| d.image.pixels.len() as u64).unwrap_or_else(|e| panic!("{e}"))).sum();
     let decode_s = t.elapsed().as_secs_f64();
+
+    // Decode and preprocess for every candidate (what the run's producer does), for the record.
+    let t = Instant::now();
+    let groups: Vec<_> = planned.suite.candidates.iter().map(|c| c.preprocess.clone()).collect();
+    (0..n).into_par_iter().for_each(|i| {
+        let img = cases.decode(i).unwrap().image;
+        for p in &groups {
+            std::hint::black_box(to_tensor(p, std::slice::from_ref(&img)).unwrap());
+        }
+    });
+    let prepare_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let status = planned.registry.check(&planned.dataset);
+    assert!(status.is_verified(), "{status}");
+    let hash_s = t.elapsed().as_secs_f64();
 
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let batch_size = planned.suite.inference.batch_size;
@@ -55,6 +72,8 @@ fn main() {
         "pixels": pixels,
         "threads": threads,
         "decode_s": decode_s,
+        "prepare_s": prepare_s,
+        "hash_s": hash_s,
         "engine_s": engine_s,
         "engine_total_s": total,
     });
