@@ -147,14 +147,20 @@ pub struct LoadOptions {
     pub threads: usize,
     /// Where to run.
     pub device: Device,
+    /// The engine shares the CPU with other work running at the same time (a run's
+    /// streaming decoder): idle engine threads sleep instead of spinning. Measurements
+    /// leave it off, as a dedicated serving process would.
+    #[serde(default)]
+    pub shared_cpu: bool,
 }
 
 impl Default for LoadOptions {
-    /// One thread on the CPU.
+    /// One thread on the CPU, not shared.
     fn default() -> Self {
         Self {
             threads: 1,
             device: Device::Cpu,
+            shared_cpu: false,
         }
     }
 }

@@ -274,6 +274,11 @@ impl Backend for OrtBackend {
             })
             .and_then(|b| b.with_inter_threads(1).map_err(|e| e.to_string()))
             .and_then(|b| {
+                // Spinning intra-op threads take the cores a concurrent decoder needs.
+                b.with_intra_op_spinning(!options.shared_cpu)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|b| {
                 b.with_optimization_level(GraphOptimizationLevel::Level3)
                     .map_err(|e| e.to_string())
             })

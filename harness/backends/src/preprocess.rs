@@ -214,22 +214,21 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
                 sample_resized(src, image.channels, p.channel_order, move |x: f32| x * scale, ih, iw, c, h, w, p.resize)
             }
         };
-        // `resized` is HWC; normalise and write in the requested layout.
-        for (i, &v) in resized.iter().enumerate() {
-            let ch = i % c;
-            let x = (v - mean[ch]) / std[ch];
-            if !x.is_finite() {
-                return Err(err(format!(
-                    "value {x} at pixel {} channel {ch} is not finite",
-                    i / c
-                )));
+        // `resized` is HWC; normalise and write in the requested layout (no division by
+        // `c` per value: it cost more than the arithmetic).
+        let plane = h * w;
+        for (pixel, values) in resized.chunks_exact(c).enumerate() {
+            for (ch, &v) in values.iter().enumerate() {
+                let x = (v - mean[ch]) / std[ch];
+                if !x.is_finite() {
+                    return Err(err(format!("value {x} at pixel {pixel} channel {ch} is not finite")));
+                }
+                let dst = match p.layout {
+                    Layout::Nhwc => pixel * c + ch,
+                    Layout::Nchw => ch * plane + pixel,
+                };
+                out[dst] = x;
             }
-            let pixel = i / c;
-            let dst = match p.layout {
-                Layout::Nhwc => i,
-                Layout::Nchw => ch * h * w + pixel,
-            };
-            out[dst] = x;
         }
     }
     let shape = match p.layout {
@@ -290,6 +289,21 @@ fn sample_resized<F: Fn(f32) -> f32>(
     if from == 1 && c == 3 {
         let grey = sample_resized(src, 1, ChannelOrder::Gray, f, ih, iw, 1, oh, ow, filter);
         return grey.iter().flat_map(|&v| [v, v, v]).collect();
+    }
+    if c == 1 && from == 1 && filter == ResizeFilter::Bilinear && !(ih == oh && iw == ow) {
+        // The common case (grey images, grey or replicated-grey models), on row slices.
+        let xs: Vec<(usize, usize, f32)> = (0..ow).map(|x| bilinear_coord(x, iw, ow)).collect();
+        let mut out = Vec::with_capacity(oh * ow);
+        for y in 0..oh {
+            let (y0, y1, fy) = bilinear_coord(y, ih, oh);
+            let (r0, r1) = (&src[y0 * iw..(y0 + 1) * iw], &src[y1 * iw..(y1 + 1) * iw]);
+            out.extend(xs.iter().map(|&(x0, x1, fx)| {
+                let top = f(r0[x0]) * (1.0 - fx) + f(r0[x1]) * fx;
+                let bottom = f(r1[x0]) * (1.0 - fx) + f(r1[x1]) * fx;
+                top * (1.0 - fy) + bottom * fy
+            }));
+        }
+        return out;
     }
     let at = |y: usize, x: usize, ch: usize| converted(src, from, to, &f, y * iw + x, ch);
     let mut out = Vec::with_capacity(oh * ow * c);

@@ -86,6 +86,7 @@ fn run_probs(b: &dyn Backend, model: &Path, batch: &Batch, threads: usize) -> Ve
     let opts = LoadOptions {
         threads,
         device: Device::Cpu,
+        shared_cpu: false,
     };
     let mut m = b
         .load(model, &opts)
@@ -367,6 +368,7 @@ fn cpu_only_engines_refuse_cuda_and_ort_reports_its_cuda_state() {
     let cuda = LoadOptions {
         threads: 1,
         device: Device::Cuda,
+        ..LoadOptions::default()
     };
     for name in ["tract", "candle"] {
         let err = backend(name)

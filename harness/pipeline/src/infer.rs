@@ -433,7 +433,8 @@ fn load_engine(kind: BackendKind, model: &ModelBytes, device: Device, threads: u
         Availability::Available { version } => version,
         Availability::Unavailable { reason } => return Err(EngineLoad::Unavailable(reason)),
     };
-    match backend.load_bytes(&model.path, &model.bytes, &LoadOptions { threads, device }) {
+    // The decoder runs beside the engines: their idle threads must not spin.
+    match backend.load_bytes(&model.path, &model.bytes, &LoadOptions { threads, device, shared_cpu: true }) {
         Ok(m) => Ok((m, version)),
         Err(BackendError::Unavailable { reason, .. }) => Err(EngineLoad::Unavailable(reason)),
         Err(e) => Err(EngineLoad::Failed(e.to_string())),

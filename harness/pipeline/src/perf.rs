@@ -125,7 +125,7 @@ pub fn measure_model(
         }
     };
     for p in &plan.profiles {
-        let options = LoadOptions { threads: p.threads.max(1), device: p.device };
+        let options = LoadOptions { threads: p.threads.max(1), device: p.device, shared_cpu: false };
         let mut loaded = match backend.load_bytes(&model.path, &model.bytes, &options) {
             Ok(m) => m,
             Err(e) => {
