@@ -207,7 +207,7 @@ pub fn infer(
     observer.inference_started(n as u64, models);
 
     let batch = config.batch_size.max(1);
-    let want = (4 * rayon::current_num_threads()).max(batch);
+    let want = (8 * rayon::current_num_threads()).max(2 * batch);
     let chunk_len = want.div_ceil(batch) * batch;
     let mut perf: Vec<Vec<Vec<f32>>> = vec![Vec::new(); groups.len()];
     let mut case_shape: Vec<Option<Vec<usize>>> = vec![None; groups.len()];
