@@ -13,6 +13,11 @@ else
     echo "== onnxruntime wheel unavailable: ort tests report it as unavailable and check that path =="
 fi
 
+echo "== formatting (cargo fmt --check) =="
+cargo fmt --all --check
+# The fuzz targets are a workspace of their own (nightly); rustfmt checks their files directly.
+rustfmt --check --edition 2024 fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
+
 echo "== build (release) =="
 cargo build --release --workspace --all-targets --locked
 

@@ -19,7 +19,25 @@ fn read(data: &[u8], spec: &EvalSpec) {
 
 fuzz_target!(|data: &[u8]| {
     let scores = ["score".to_string(), "score_b".to_string()];
-    let groups = ["sex".to_string(), "age_band".to_string(), "site".to_string()];
-    read(data, &EvalSpec { label: "label", scores: &scores, groups: &groups });
-    read(data, &EvalSpec { label: "label", scores: &scores[..1], groups: &[] });
+    let groups = [
+        "sex".to_string(),
+        "age_band".to_string(),
+        "site".to_string(),
+    ];
+    read(
+        data,
+        &EvalSpec {
+            label: "label",
+            scores: &scores,
+            groups: &groups,
+        },
+    );
+    read(
+        data,
+        &EvalSpec {
+            label: "label",
+            scores: &scores[..1],
+            groups: &[],
+        },
+    );
 });

@@ -9,16 +9,27 @@ use harness_fuzz::{check_contained, check_line_col};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match Suite::parse(text, Path::new("suite.toml")) {
         Ok(suite) => {
-            let criteria = suite.acceptance.criteria().expect("criteria were validated at parse");
-            assert_eq!(criteria.len(), suite.acceptance.fail_under.len() + suite.acceptance.fail_over.len());
+            let criteria = suite
+                .acceptance
+                .criteria()
+                .expect("criteria were validated at parse");
+            assert_eq!(
+                criteria.len(),
+                suite.acceptance.fail_under.len() + suite.acceptance.fail_over.len()
+            );
             assert!(!suite.candidates.is_empty());
             for (i, c) in suite.candidates.iter().enumerate() {
                 check_contained(&c.model);
                 check_line_col(text, c.line, 1);
-                assert!(suite.candidates[..i].iter().all(|o| o.name != c.name), "duplicate candidate accepted");
+                assert!(
+                    suite.candidates[..i].iter().all(|o| o.name != c.name),
+                    "duplicate candidate accepted"
+                );
                 assert!(!c.backends.is_empty());
             }
             // `harness run` compares a model's size in bytes with this limit.
@@ -30,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             let msg = e.to_string();
-            assert!(msg.starts_with("suite.toml"), "error does not name the file: {msg}");
+            assert!(
+                msg.starts_with("suite.toml"),
+                "error does not name the file: {msg}"
+            );
             if let SuiteError::Invalid { line, column, .. } = e {
                 check_line_col(text, line, column);
             }

@@ -19,20 +19,38 @@ pub fn check_eval_table(table: &EvalTable, path: &Path, spec: &EvalSpec) {
     let n = table.n_rows();
     assert!(n > 0, "a table with no data rows was accepted");
     assert_eq!(table.path, path);
-    assert_eq!(table.score_names, spec.scores, "score columns not in request order");
+    assert_eq!(
+        table.score_names, spec.scores,
+        "score columns not in request order"
+    );
     assert_eq!(table.scores.len(), spec.scores.len());
     for (name, column) in table.score_names.iter().zip(&table.scores) {
-        assert_eq!(column.len(), n, "score column '{name}' has the wrong length");
+        assert_eq!(
+            column.len(),
+            n,
+            "score column '{name}' has the wrong length"
+        );
         for &v in column {
-            assert!(v.is_finite() && (0.0..=1.0).contains(&v), "score {v} outside [0, 1] accepted");
-            assert!(!(v == 0.0 && v.is_sign_negative()), "-0.0 was not stored as 0.0");
+            assert!(
+                v.is_finite() && (0.0..=1.0).contains(&v),
+                "score {v} outside [0, 1] accepted"
+            );
+            assert!(
+                !(v == 0.0 && v.is_sign_negative()),
+                "-0.0 was not stored as 0.0"
+            );
         }
     }
     let names: Vec<&str> = table.groups.iter().map(|g| g.name.as_str()).collect();
     let wanted: Vec<&str> = spec.groups.iter().map(String::as_str).collect();
     assert_eq!(names, wanted, "group columns not in request order");
     for g in &table.groups {
-        assert_eq!(g.codes.len(), n, "group column '{}' has the wrong length", g.name);
+        assert_eq!(
+            g.codes.len(),
+            n,
+            "group column '{}' has the wrong length",
+            g.name
+        );
         assert!(
             g.levels.windows(2).all(|w| w[0] < w[1]),
             "levels of '{}' are not strictly sorted: {:?}",
@@ -42,10 +60,18 @@ pub fn check_eval_table(table: &EvalTable, path: &Path, spec: &EvalSpec) {
         let mut used = vec![false; g.levels.len()];
         for &c in &g.codes {
             let c = c as usize;
-            assert!(c < g.levels.len(), "group code {c} out of range in '{}'", g.name);
+            assert!(
+                c < g.levels.len(),
+                "group code {c} out of range in '{}'",
+                g.name
+            );
             used[c] = true;
         }
-        assert!(used.iter().all(|&u| u), "group '{}' lists a level no row has", g.name);
+        assert!(
+            used.iter().all(|&u| u),
+            "group '{}' lists a level no row has",
+            g.name
+        );
         assert!(
             g.levels.iter().all(|l| !l.is_empty()),
             "group '{}' has an empty level name (empty fields are '{}')",
@@ -58,14 +84,24 @@ pub fn check_eval_table(table: &EvalTable, path: &Path, spec: &EvalSpec) {
 /// Checks that a CSV error names the file it is about.
 pub fn check_data_error(err: &DataError, path: &Path) {
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()), "error does not name the file: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "error does not name the file: {msg}"
+    );
 }
 
 /// Checks that a 1-based `(line, column)` reported for `text` lies inside it (or just past its end).
 pub fn check_line_col(text: &str, line: usize, column: usize) {
     let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
-    assert!(line >= 1 && line <= lines, "line {line} outside a text of {lines} line(s)");
-    assert!(column >= 1 && column <= text.len() + 1, "column {column} outside a text of {} bytes", text.len());
+    assert!(
+        line >= 1 && line <= lines,
+        "line {line} outside a text of {lines} line(s)"
+    );
+    assert!(
+        column >= 1 && column <= text.len() + 1,
+        "column {column} outside a text of {} bytes",
+        text.len()
+    );
 }
 
 /// Checks that `p` (a path a registry or suite accepted) stays under its root.
@@ -106,7 +142,8 @@ pub fn report_caught_panics() {
 pub fn scratch_model_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let base = std::env::var_os("HARNESS_FUZZ_SCRATCH").map_or_else(std::env::temp_dir, PathBuf::from);
+        let base =
+            std::env::var_os("HARNESS_FUZZ_SCRATCH").map_or_else(std::env::temp_dir, PathBuf::from);
         let dir = base.join(format!("harness-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the scratch folder");
         dir.join("model.onnx")
@@ -126,7 +163,10 @@ pub fn load_model(backend: &dyn Backend, data: &[u8]) {
         }
         Err(e @ BackendError::Load { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains(&path.display().to_string()), "load error does not name the file: {msg}");
+            assert!(
+                msg.contains(&path.display().to_string()),
+                "load error does not name the file: {msg}"
+            );
         }
         Err(BackendError::Unavailable { .. }) => {}
         Err(e) => panic!("unexpected error kind from load: {e}"),

@@ -140,8 +140,8 @@ impl Backend for CandleBackend {
             path: model_path.to_path_buf(),
             reason,
         };
-        let mut model = catch_engine_panic(|| crate::graph_check::decode_model(bytes))
-            .map_err(load_err)?;
+        let mut model =
+            catch_engine_panic(|| crate::graph_check::decode_model(bytes)).map_err(load_err)?;
         if let Some(graph) = model.graph.as_mut() {
             crate::rewrite::rewrite_for_candle(graph);
         }

@@ -17,34 +17,59 @@ pub(crate) fn check_graph(graph: &onnx::GraphProto) -> Result<(), String> {
     check(graph, &mut HashMap::new())
 }
 
-fn check<'g>(graph: &'g onnx::GraphProto, consts: &mut HashMap<&'g str, &'g onnx::TensorProto>) -> Result<(), String> {
+fn check<'g>(
+    graph: &'g onnx::GraphProto,
+    consts: &mut HashMap<&'g str, &'g onnx::TensorProto>,
+) -> Result<(), String> {
     for t in &graph.initializer {
         consts.insert(&t.name, t);
     }
     for node in &graph.node {
         if node.op_type == "Constant" {
-            if let (Some(t), Some(out)) =
-                (node.attribute.iter().find(|a| a.name == "value").and_then(|a| a.t.as_ref()), node.output.first())
-            {
+            if let (Some(t), Some(out)) = (
+                node.attribute
+                    .iter()
+                    .find(|a| a.name == "value")
+                    .and_then(|a| a.t.as_ref()),
+                node.output.first(),
+            ) {
                 consts.insert(out, t);
             }
         }
-        let arg = |i: usize| node.input.get(i).and_then(|n| consts.get(n.as_str()).copied());
+        let arg = |i: usize| {
+            node.input
+                .get(i)
+                .and_then(|n| consts.get(n.as_str()).copied())
+        };
         let elements = match node.op_type.as_str() {
             "ConstantOfShape" => arg(0).and_then(values).map(|v| product(&v)),
             "Expand" => arg(1).and_then(values).map(|v| product(&v)),
-            "Range" => match (arg(0).and_then(values), arg(1).and_then(values), arg(2).and_then(values)) {
-                (Some(s), Some(l), Some(d)) if s.len() == 1 && l.len() == 1 && d.len() == 1 => Some(range_len(s[0], l[0], d[0])),
+            "Range" => match (
+                arg(0).and_then(values),
+                arg(1).and_then(values),
+                arg(2).and_then(values),
+            ) {
+                (Some(s), Some(l), Some(d)) if s.len() == 1 && l.len() == 1 && d.len() == 1 => {
+                    Some(range_len(s[0], l[0], d[0]))
+                }
                 _ => None,
             },
             _ => None,
         };
         if let Some(n) = elements.filter(|&n| n > MAX_CONSTANT_ELEMENTS) {
-            let name = if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() };
+            let name = if node.name.is_empty() {
+                node.output.first().cloned().unwrap_or_default()
+            } else {
+                node.name.clone()
+            };
             return Err(format!(
                 "{} node '{name}' would produce {} elements from constant arguments (more than the {} allowed); refused before the engine allocates it",
                 node.op_type,
-                if n == u128::MAX { "an unbounded number of".to_string() } else { n.to_string() },
+                if n == u128::MAX {
+                    "an unbounded number of".to_string()
+                } else {
+                    n.to_string()
+                },
                 MAX_CONSTANT_ELEMENTS
             ));
         }
@@ -63,14 +88,22 @@ fn values(t: &onnx::TensorProto) -> Option<Vec<f64>> {
     const INT32: i32 = 6;
     const INT64: i32 = 7;
     const DOUBLE: i32 = 11;
-    let raw = |width: usize, f: fn(&[u8]) -> f64| t.raw_data.chunks_exact(width).map(f).collect::<Vec<f64>>();
+    let raw = |width: usize, f: fn(&[u8]) -> f64| {
+        t.raw_data.chunks_exact(width).map(f).collect::<Vec<f64>>()
+    };
     let v = match t.data_type {
         INT64 if !t.int64_data.is_empty() => t.int64_data.iter().map(|&x| x as f64).collect(),
-        INT64 => raw(8, |b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64),
+        INT64 => raw(8, |b| {
+            i64::from_le_bytes(b.try_into().expect("8 bytes")) as f64
+        }),
         INT32 if !t.int32_data.is_empty() => t.int32_data.iter().map(|&x| x as f64).collect(),
-        INT32 => raw(4, |b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as f64),
+        INT32 => raw(4, |b| {
+            i32::from_le_bytes(b.try_into().expect("4 bytes")) as f64
+        }),
         FLOAT if !t.float_data.is_empty() => t.float_data.iter().map(|&x| x as f64).collect(),
-        FLOAT => raw(4, |b| f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64),
+        FLOAT => raw(4, |b| {
+            f32::from_le_bytes(b.try_into().expect("4 bytes")) as f64
+        }),
         DOUBLE if !t.double_data.is_empty() => t.double_data.clone(),
         DOUBLE => raw(8, |b| f64::from_le_bytes(b.try_into().expect("8 bytes"))),
         _ => return None,
@@ -80,7 +113,13 @@ fn values(t: &onnx::TensorProto) -> Option<Vec<f64>> {
 
 /// Product of shape entries (negative or non-finite entries count as 0: the engine rejects them).
 fn product(dims: &[f64]) -> u128 {
-    dims.iter().fold(1u128, |p, &d| if d.is_finite() && d > 0.0 { p.saturating_mul(d.min(u128::MAX as f64) as u128) } else { 0 })
+    dims.iter().fold(1u128, |p, &d| {
+        if d.is_finite() && d > 0.0 {
+            p.saturating_mul(d.min(u128::MAX as f64) as u128)
+        } else {
+            0
+        }
+    })
 }
 
 /// Number of elements `Range(start, limit, delta)` produces: max(ceil((limit − start)/delta), 0);
@@ -90,7 +129,11 @@ fn range_len(start: f64, limit: f64, delta: f64) -> u128 {
     if delta == 0.0 || !n.is_finite() {
         return if limit == start { 0 } else { u128::MAX };
     }
-    if n <= 0.0 { 0 } else { n.min(u128::MAX as f64) as u128 }
+    if n <= 0.0 {
+        0
+    } else {
+        n.min(u128::MAX as f64) as u128
+    }
 }
 
 #[cfg(test)]

@@ -360,7 +360,11 @@ pub fn backend(name: &str) -> Result<Box<dyn Backend>, BackendError> {
 }
 
 /// Refuses any device but the CPU for the pure-Rust engines, saying why.
-pub(crate) fn cpu_only(backend: &'static str, options: &LoadOptions, why: &str) -> Result<(), BackendError> {
+pub(crate) fn cpu_only(
+    backend: &'static str,
+    options: &LoadOptions,
+    why: &str,
+) -> Result<(), BackendError> {
     if options.device == Device::Cpu {
         return Ok(());
     }
@@ -403,7 +407,10 @@ pub(crate) fn check_batch(batch: &Batch, input: &TensorInfo) -> Result<(), Strin
 }
 
 /// The error of a failed `LoadedModel::run`: [`BackendError::Run`] naming the backend and file.
-pub(crate) fn run_error<'p>(backend: &'static str, path: &'p Path) -> impl Fn(String) -> BackendError + 'p {
+pub(crate) fn run_error<'p>(
+    backend: &'static str,
+    path: &'p Path,
+) -> impl Fn(String) -> BackendError + 'p {
     move |reason| BackendError::Run {
         backend,
         path: path.to_path_buf(),

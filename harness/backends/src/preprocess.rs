@@ -202,16 +202,41 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
         let resized = match p.window {
             Some(window) if image.source == ImageSource::Dicom => {
                 window.check().map_err(|e| err(e.to_string()))?;
-                let invert = image.dicom.as_ref().is_some_and(harness_data::DicomInfo::is_monochrome1);
+                let invert = image
+                    .dicom
+                    .as_ref()
+                    .is_some_and(harness_data::DicomInfo::is_monochrome1);
                 let f = move |x: f32| {
                     let y = window.apply(x);
                     if invert { 1.0 - y } else { y }
                 };
-                sample_resized(src, image.channels, p.channel_order, f, ih, iw, c, h, w, p.resize)
+                sample_resized(
+                    src,
+                    image.channels,
+                    p.channel_order,
+                    f,
+                    ih,
+                    iw,
+                    c,
+                    h,
+                    w,
+                    p.resize,
+                )
             }
             _ => {
                 let scale = p.scale;
-                sample_resized(src, image.channels, p.channel_order, move |x: f32| x * scale, ih, iw, c, h, w, p.resize)
+                sample_resized(
+                    src,
+                    image.channels,
+                    p.channel_order,
+                    move |x: f32| x * scale,
+                    ih,
+                    iw,
+                    c,
+                    h,
+                    w,
+                    p.resize,
+                )
             }
         };
         // `resized` is HWC; normalise and write in the requested layout (no division by
@@ -221,7 +246,9 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
             for (ch, &v) in values.iter().enumerate() {
                 let x = (v - mean[ch]) / std[ch];
                 if !x.is_finite() {
-                    return Err(err(format!("value {x} at pixel {pixel} channel {ch} is not finite")));
+                    return Err(err(format!(
+                        "value {x} at pixel {pixel} channel {ch} is not finite"
+                    )));
                 }
                 let dst = match p.layout {
                     Layout::Nhwc => pixel * c + ch,
@@ -242,7 +269,14 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
 /// grey is replicated, RGB becomes grey by BT.601 luma of the transformed values, RGB
 /// becomes BGR by swapping.
 #[inline]
-fn converted<F: Fn(f32) -> f32>(src: &[f32], from: u8, to: ChannelOrder, f: &F, pix: usize, ch: usize) -> f32 {
+fn converted<F: Fn(f32) -> f32>(
+    src: &[f32],
+    from: u8,
+    to: ChannelOrder,
+    f: &F,
+    pix: usize,
+    ch: usize,
+) -> f32 {
     match (from, to) {
         (1, _) => f(src[pix]),
         (_, ChannelOrder::Gray) => {

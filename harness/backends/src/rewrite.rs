@@ -22,7 +22,8 @@ pub(crate) fn rewrite_for_candle(graph: &mut onnx::GraphProto) -> usize {
             // Images: N, C, H, W. ONNX allows any spatial rank; 2 is the only one an image
             // classifier exports, and a wrong guess fails loudly in candle (axis out of range).
             node.op_type = "ReduceMean".into();
-            node.attribute.retain(|a| a.name != "axes" && a.name != "keepdims");
+            node.attribute
+                .retain(|a| a.name != "axes" && a.name != "keepdims");
             node.attribute.push(ints("axes", &[2, 3]));
             node.attribute.push(int("keepdims", 1));
             changed += 1;
@@ -41,7 +42,10 @@ pub(crate) fn rewrite_for_candle(graph: &mut onnx::GraphProto) -> usize {
 
 /// Uses of supported operators with attributes candle-onnx rejects at run
 /// time, as `Op (why)` texts, so that a model fails at load naming them.
-pub(crate) fn unsupported_usage(graph: &onnx::GraphProto, out: &mut std::collections::BTreeSet<String>) {
+pub(crate) fn unsupported_usage(
+    graph: &onnx::GraphProto,
+    out: &mut std::collections::BTreeSet<String>,
+) {
     for node in &graph.node {
         let attr = |name: &str| node.attribute.iter().find(|a| a.name == name);
         match node.op_type.as_str() {
@@ -49,12 +53,16 @@ pub(crate) fn unsupported_usage(graph: &onnx::GraphProto, out: &mut std::collect
                 if attr("pads").is_some_and(|a| a.ints.iter().any(|&p| p != 0)) {
                     out.insert(format!("{} (with non-zero pads)", node.op_type));
                 }
-                if attr("auto_pad").is_some_and(|a| !matches!(a.s.as_slice(), b"" | b"NOTSET" | b"VALID")) {
+                if attr("auto_pad")
+                    .is_some_and(|a| !matches!(a.s.as_slice(), b"" | b"NOTSET" | b"VALID"))
+                {
                     out.insert(format!("{} (auto_pad SAME)", node.op_type));
                 }
             }
             "Pad" => {
-                let mode = attr("mode").map_or("constant".to_string(), |a| String::from_utf8_lossy(&a.s).into_owned());
+                let mode = attr("mode").map_or("constant".to_string(), |a| {
+                    String::from_utf8_lossy(&a.s).into_owned()
+                });
                 if mode != "reflect" {
                     out.insert(format!("Pad (mode '{mode}')"));
                 }

@@ -65,7 +65,10 @@ impl Backend for TractBackend {
                 crate::graph_check::check_graph(graph).map_err(load_err)?;
             }
         }
-        let model_dir = model_path.parent().and_then(Path::to_str).map(str::to_string);
+        let model_dir = model_path
+            .parent()
+            .and_then(Path::to_str)
+            .map(str::to_string);
         let (model, input) = catch_engine_panic(|| {
             let onnx = tract_onnx::onnx();
             let proto = onnx

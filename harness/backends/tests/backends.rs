@@ -235,7 +235,8 @@ fn preprocessed_images_give_the_same_outputs_as_the_raw_batch() {
 #[test]
 fn unsupported_operator_fails_on_candle_at_load_with_the_op_named() {
     // Edge padding has no exact rewrite into candle's operators: refused at load, named.
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/realistic/densenet-style.onnx");
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/realistic/densenet-style.onnx");
     let candle = backend("candle").unwrap();
     let err = candle
         .load(&model, &LoadOptions::default())
@@ -244,7 +245,8 @@ fn unsupported_operator_fails_on_candle_at_load_with_the_op_named() {
     assert!(matches!(err, BackendError::Load { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("candle-onnx does not support operator(s): ") && msg.contains("Pad (mode 'edge')"),
+        msg.contains("candle-onnx does not support operator(s): ")
+            && msg.contains("Pad (mode 'edge')"),
         "{msg}"
     );
     assert!(msg.contains("densenet-style.onnx"), "{msg}");

@@ -24,7 +24,9 @@ const ALL: &[&str] = &[
 ];
 
 fn hostile(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/hostile")
+        .join(name)
 }
 
 fn available_backends() -> Vec<Box<dyn Backend>> {
@@ -52,7 +54,11 @@ fn load(b: &dyn Backend, name: &str) -> Result<(), String> {
         }
         Err(e @ BackendError::Load { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains(&path.display().to_string()), "{}: {name}: the error does not name the file: {msg}", b.name());
+            assert!(
+                msg.contains(&path.display().to_string()),
+                "{}: {name}: the error does not name the file: {msg}",
+                b.name()
+            );
             match e {
                 BackendError::Load { reason, .. } => Err(reason),
                 _ => unreachable!(),
@@ -69,7 +75,11 @@ fn load(b: &dyn Backend, name: &str) -> Result<(), String> {
 /// is a load error.
 #[test]
 fn tract_panics_at_load_become_load_errors_naming_the_file() {
-    for name in ["conv_zero_stride.onnx", "output_not_produced.onnx", "conv_short_pads.onnx"] {
+    for name in [
+        "conv_zero_stride.onnx",
+        "output_not_produced.onnx",
+        "conv_short_pads.onnx",
+    ] {
         let reason = load(&TractBackend, name).expect_err(name);
         assert!(reason.contains("the engine panicked"), "{name}: {reason}");
     }
@@ -81,11 +91,21 @@ fn tract_panics_at_load_become_load_errors_naming_the_file() {
 /// failed", which nothing can catch). The backends refuse such graphs at load, naming the node.
 #[test]
 fn huge_constant_shaped_operators_are_refused_at_load() {
-    let backends: Vec<Box<dyn Backend>> = vec![BackendKind::Tract.backend(), BackendKind::Candle.backend()];
+    let backends: Vec<Box<dyn Backend>> =
+        vec![BackendKind::Tract.backend(), BackendKind::Candle.backend()];
     for b in &backends {
-        for name in ["constant_of_shape_huge.onnx", "constant_of_shape_overflow.onnx", "range_huge.onnx", "expand_huge.onnx"] {
+        for name in [
+            "constant_of_shape_huge.onnx",
+            "constant_of_shape_overflow.onnx",
+            "range_huge.onnx",
+            "expand_huge.onnx",
+        ] {
             let reason = load(b.as_ref(), name).expect_err(name);
-            assert!(reason.contains("refused before the engine allocates it"), "{}: {name}: {reason}", b.name());
+            assert!(
+                reason.contains("refused before the engine allocates it"),
+                "{}: {name}: {reason}",
+                b.name()
+            );
         }
     }
 }
@@ -95,7 +115,10 @@ fn huge_constant_shaped_operators_are_refused_at_load() {
 /// all: it loads the graph and would fail at run on the empty initializer, so it is not checked.
 #[test]
 fn external_data_outside_the_model_folder_is_refused() {
-    for b in available_backends().into_iter().filter(|b| b.name() != "candle") {
+    for b in available_backends()
+        .into_iter()
+        .filter(|b| b.name() != "candle")
+    {
         for name in ["external_data_absolute.onnx", "external_data_parent.onnx"] {
             let reason = load(b.as_ref(), name).expect_err(name);
             eprintln!("{}: {name}: {reason}", b.name());

@@ -9,7 +9,9 @@ use harness_backends::{Backend, BackendError, BackendKind, Batch, LoadOptions};
 use std::path::{Path, PathBuf};
 
 fn model(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/realistic").join(format!("{name}.onnx"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../models/realistic")
+        .join(format!("{name}.onnx"))
 }
 
 struct Expected {
@@ -21,7 +23,13 @@ struct Expected {
 fn expected(name: &str) -> Expected {
     let text = std::fs::read_to_string(model(name).with_extension("expected.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let dims = |k: &str| v[k].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect::<Vec<_>>();
+    let dims = |k: &str| {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect::<Vec<_>>()
+    };
     let shape = dims("input_shape");
     let mut data = Vec::with_capacity(shape.iter().product());
     for b in 0..shape[0] {
@@ -36,21 +44,44 @@ fn expected(name: &str) -> Expected {
     Expected {
         input: Batch { shape, data },
         output_shape: dims("output_shape"),
-        output: v["output"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+        output: v["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect(),
     }
 }
 
 fn engines() -> Vec<Box<dyn Backend>> {
-    BackendKind::ALL.iter().map(|k| k.backend()).filter(|b| b.availability().is_available()).collect()
+    BackendKind::ALL
+        .iter()
+        .map(|k| k.backend())
+        .filter(|b| b.availability().is_available())
+        .collect()
 }
 
 fn check_against_onnxruntime(backend: &dyn Backend, name: &str, tolerance: f32) {
     let e = expected(name);
-    let mut m = backend.load(&model(name), &LoadOptions { threads: 2, ..LoadOptions::default() }).unwrap_or_else(|err| panic!("{} {name}: {err}", backend.name()));
-    let out = m.run(&e.input).unwrap_or_else(|err| panic!("{} {name}: {err}", backend.name()));
+    let mut m = backend
+        .load(
+            &model(name),
+            &LoadOptions {
+                threads: 2,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap_or_else(|err| panic!("{} {name}: {err}", backend.name()));
+    let out = m
+        .run(&e.input)
+        .unwrap_or_else(|err| panic!("{} {name}: {err}", backend.name()));
     assert_eq!(out.shape, e.output_shape, "{} {name}", backend.name());
     for (k, (a, b)) in out.data.iter().zip(&e.output).enumerate() {
-        assert!((a - b).abs() <= tolerance, "{} {name} value {k}: {a} vs onnxruntime {b}", backend.name());
+        assert!(
+            (a - b).abs() <= tolerance,
+            "{} {name} value {k}: {a} vs onnxruntime {b}",
+            backend.name()
+        );
     }
 }
 
@@ -68,17 +99,31 @@ fn dynamic_batch_models_declare_an_open_batch_and_accept_any_batch_size() {
     for backend in engines().iter().filter(|b| b.name() != "candle") {
         for name in ["resnet-style", "densenet-style"] {
             let mut m = backend.load(&model(name), &LoadOptions::default()).unwrap();
-            assert_eq!(m.input().dims[0], None, "{} {name}: batch is dynamic", backend.name());
+            assert_eq!(
+                m.input().dims[0],
+                None,
+                "{} {name}: batch is dynamic",
+                backend.name()
+            );
             assert_eq!(m.input().fixed_batch(), None);
             let e = expected(name);
             // The first case alone gives the first case's output.
             let per = e.input.data.len() / e.input.shape[0];
             let mut shape = e.input.shape.clone();
             shape[0] = 1;
-            let one = m.run(&Batch { shape, data: e.input.data[..per].to_vec() }).unwrap();
+            let one = m
+                .run(&Batch {
+                    shape,
+                    data: e.input.data[..per].to_vec(),
+                })
+                .unwrap();
             let k = e.output.len() / e.output_shape[0];
             for (a, b) in one.data.iter().zip(&e.output[..k]) {
-                assert!((a - b).abs() <= 1e-4, "{} {name}: {a} vs {b}", backend.name());
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{} {name}: {a} vs {b}",
+                    backend.name()
+                );
             }
         }
     }
@@ -88,10 +133,19 @@ fn dynamic_batch_models_declare_an_open_batch_and_accept_any_batch_size() {
 fn a_model_fixed_to_batch_one_says_so_and_refuses_other_batches() {
     for backend in engines() {
         check_against_onnxruntime(backend.as_ref(), "fixed-batch1", 1e-5);
-        let mut m = backend.load(&model("fixed-batch1"), &LoadOptions::default()).unwrap();
+        let mut m = backend
+            .load(&model("fixed-batch1"), &LoadOptions::default())
+            .unwrap();
         assert_eq!(m.input().fixed_batch(), Some(1), "{}", backend.name());
-        let two = Batch { shape: vec![2, 1, 64, 64], data: vec![0.5; 2 * 64 * 64] };
-        assert!(matches!(m.run(&two), Err(BackendError::Run { .. })), "{}", backend.name());
+        let two = Batch {
+            shape: vec![2, 1, 64, 64],
+            data: vec![0.5; 2 * 64 * 64],
+        };
+        assert!(
+            matches!(m.run(&two), Err(BackendError::Run { .. })),
+            "{}",
+            backend.name()
+        );
     }
 }
 
@@ -101,8 +155,16 @@ fn candle_runs_global_average_pool_through_the_exact_reduce_mean_rewrite() {
     check_against_onnxruntime(candle.as_ref(), "gap-rewrite", 1e-5);
     let tract = BackendKind::Tract.backend();
     let e = expected("gap-rewrite");
-    let a = candle.load(&model("gap-rewrite"), &LoadOptions::default()).unwrap().run(&e.input).unwrap();
-    let b = tract.load(&model("gap-rewrite"), &LoadOptions::default()).unwrap().run(&e.input).unwrap();
+    let a = candle
+        .load(&model("gap-rewrite"), &LoadOptions::default())
+        .unwrap()
+        .run(&e.input)
+        .unwrap();
+    let b = tract
+        .load(&model("gap-rewrite"), &LoadOptions::default())
+        .unwrap()
+        .run(&e.input)
+        .unwrap();
     for (x, y) in a.data.iter().zip(&b.data) {
         assert!((x - y).abs() <= 1e-6, "candle {x} vs tract {y}");
     }
@@ -111,11 +173,25 @@ fn candle_runs_global_average_pool_through_the_exact_reduce_mean_rewrite() {
 #[test]
 fn candle_names_what_it_cannot_run_at_load() {
     let candle = BackendKind::Candle.backend();
-    let err = candle.load(&model("resnet-style"), &LoadOptions::default()).err().expect("refused").to_string();
+    let err = candle
+        .load(&model("resnet-style"), &LoadOptions::default())
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("MaxPool (with non-zero pads)"), "{err}");
-    assert!(!err.contains("GlobalAveragePool"), "rewritten, not refused: {err}");
-    let err = candle.load(&model("densenet-style"), &LoadOptions::default()).err().expect("refused").to_string();
-    assert!(err.contains("Pad (mode 'edge')") && err.contains("Pad (mode 'constant')"), "{err}");
+    assert!(
+        !err.contains("GlobalAveragePool"),
+        "rewritten, not refused: {err}"
+    );
+    let err = candle
+        .load(&model("densenet-style"), &LoadOptions::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("Pad (mode 'edge')") && err.contains("Pad (mode 'constant')"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,8 +202,21 @@ fn loading_from_bytes_uses_exactly_those_bytes() {
     let e = expected("fixed-batch1");
     // The same file name with other bytes (the gap-rewrite model) gives the other model's output.
     let other = std::fs::read(model("gap-rewrite")).unwrap();
-    let a = tract.load_bytes(&path, &bytes, &LoadOptions::default()).unwrap().run(&e.input).unwrap();
-    let b = tract.load_bytes(&path, &other, &LoadOptions::default()).unwrap().run(&e.input).unwrap();
+    let a = tract
+        .load_bytes(&path, &bytes, &LoadOptions::default())
+        .unwrap()
+        .run(&e.input)
+        .unwrap();
+    let b = tract
+        .load_bytes(&path, &other, &LoadOptions::default())
+        .unwrap()
+        .run(&e.input)
+        .unwrap();
     assert!((a.data[0] - e.output[0]).abs() <= 1e-5);
-    assert!((a.data[0] - b.data[0]).abs() > 1e-3, "{} vs {}", a.data[0], b.data[0]);
+    assert!(
+        (a.data[0] - b.data[0]).abs() > 1e-3,
+        "{} vs {}",
+        a.data[0],
+        b.data[0]
+    );
 }

@@ -67,12 +67,20 @@ unsafe fn map_large(_size: usize) -> *mut u8 {
 
 unsafe impl GlobalAlloc for HugeLarge {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if is_large(&layout) { unsafe { map_large(layout.size()) } } else { unsafe { System.alloc(layout) } }
+        if is_large(&layout) {
+            unsafe { map_large(layout.size()) }
+        } else {
+            unsafe { System.alloc(layout) }
+        }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // Fresh anonymous mappings are zero-filled by the kernel.
-        if is_large(&layout) { unsafe { map_large(layout.size()) } } else { unsafe { System.alloc_zeroed(layout) } }
+        if is_large(&layout) {
+            unsafe { map_large(layout.size()) }
+        } else {
+            unsafe { System.alloc_zeroed(layout) }
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -170,7 +178,11 @@ pub fn tune_for_arrays() {
         let start = before.next_multiple_of(HUGE);
         if after > start {
             // Advisory, like HugeLarge's: failure leaves ordinary pages.
-            libc::madvise(start as *mut libc::c_void, after - start, libc::MADV_HUGEPAGE);
+            libc::madvise(
+                start as *mut libc::c_void,
+                after - start,
+                libc::MADV_HUGEPAGE,
+            );
         }
     }
 }

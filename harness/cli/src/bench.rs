@@ -70,11 +70,23 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     // Read once: the bytes hashed are the bytes every engine loads.
     let model = harness_pipeline::ModelBytes::read(&args.model, u64::MAX).map_err(|e| match e {
-        harness_pipeline::infer::ModelReadError::Io(e) => anyhow::anyhow!("{}: cannot read: {e}", args.model.display()),
-        harness_pipeline::infer::ModelReadError::TooLarge(n) => anyhow::anyhow!("{}: {n} bytes is too large", args.model.display()),
+        harness_pipeline::infer::ModelReadError::Io(e) => {
+            anyhow::anyhow!("{}: cannot read: {e}", args.model.display())
+        }
+        harness_pipeline::infer::ModelReadError::TooLarge(n) => {
+            anyhow::anyhow!("{}: {n} bytes is too large", args.model.display())
+        }
     })?;
-    let backends = if args.backends.is_empty() { vec![BackendKind::Tract, BackendKind::Ort] } else { args.backends.clone() };
-    let profiles = if args.profiles.is_empty() { vec!["cpu-1thread".to_string(), "cpu-all".to_string()] } else { args.profiles.clone() };
+    let backends = if args.backends.is_empty() {
+        vec![BackendKind::Tract, BackendKind::Ort]
+    } else {
+        args.backends.clone()
+    };
+    let profiles = if args.profiles.is_empty() {
+        vec!["cpu-1thread".to_string(), "cpu-all".to_string()]
+    } else {
+        args.profiles.clone()
+    };
     let overrides = PerfOverrides {
         min_duration_s: args.min_duration,
         min_queries: args.min_queries,
@@ -82,32 +94,63 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         target_qps: args.target_qps,
         latency_bound_ms: args.latency_bound_ms,
     };
-    let settings = overrides.settings(args.quick).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settings = overrides
+        .settings(args.quick)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan = PerfPlan {
-        profiles: profiles.iter().map(|p| harness_measure::profile(p)).collect::<Result<_, _>>()?,
-        scenarios: if args.scenarios.is_empty() { vec![Scenario::SingleStream, Scenario::Offline] } else { args.scenarios.clone() },
-        batch_sizes: if args.batch_sizes.is_empty() { vec![1, 32] } else { args.batch_sizes.clone() },
+        profiles: profiles
+            .iter()
+            .map(|p| harness_measure::profile(p))
+            .collect::<Result<_, _>>()?,
+        scenarios: if args.scenarios.is_empty() {
+            vec![Scenario::SingleStream, Scenario::Offline]
+        } else {
+            args.scenarios.clone()
+        },
+        batch_sizes: if args.batch_sizes.is_empty() {
+            vec![1, 32]
+        } else {
+            args.batch_sizes.clone()
+        },
         settings: settings.clone(),
     };
     if let Some(b) = plan.batch_sizes.iter().find(|&&b| b == 0 || b > 4096) {
         bail!("--batch-size {b} must be between 1 and 4096");
     }
     // The input shape: given, or as each measured engine reads it from the model.
-    let samples = Samples::Synthetic { shape: (!args.input_shape.is_empty()).then(|| args.input_shape.clone()), seed: 0x5eed };
+    let samples = Samples::Synthetic {
+        shape: (!args.input_shape.is_empty()).then(|| args.input_shape.clone()),
+        seed: 0x5eed,
+    };
     let label = args.model.display().to_string();
 
     let mut report = BenchReport::new(Machine::capture(), settings);
     let bars = crate::progress::Bars::default();
     for kind in backends {
         let backend = kind.backend();
-        report.results.extend(measure_model(backend.as_ref(), &model, &label, &samples, &plan, &bars));
+        report.results.extend(measure_model(
+            backend.as_ref(),
+            &model,
+            &label,
+            &samples,
+            &plan,
+            &bars,
+        ));
     }
     if let Some(path) = &args.json {
         let mut bytes = serde_json::to_vec_pretty(&report)?;
         bytes.push(b'\n');
-        harness_evidence::write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+        harness_evidence::write_atomic(path, &bytes)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     println!("{}", crate::bench_table::bench_table(&report));
-    let all_ok = report.results.iter().all(|r| r.status == harness_measure::Status::Ok);
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    let all_ok = report
+        .results
+        .iter()
+        .all(|r| r.status == harness_measure::Status::Ok);
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
 }

@@ -84,14 +84,18 @@ mod tests {
     #[test]
     fn failed_and_unavailable_rows_say_why() {
         let mut report = BenchReport::new(Machine::capture(), Settings::quick());
-        let mut failed = ScenarioResult::failed("tract", "cpu-1thread", "warm-up query 1 failed: CUDA error");
+        let mut failed =
+            ScenarioResult::failed("tract", "cpu-1thread", "warm-up query 1 failed: CUDA error");
         failed.model = Some("fake".into());
         let mut missing = ScenarioResult::unavailable("ort", "gpu", "no CUDA device");
         missing.model = Some("fake".into());
         report.results = vec![failed, missing];
         let table = bench_table(&report);
         assert!(table.contains("unavailable: no CUDA device"), "{table}");
-        assert!(table.contains("failed: warm-up query 1 failed: CUDA error"), "{table}");
+        assert!(
+            table.contains("failed: warm-up query 1 failed: CUDA error"),
+            "{table}"
+        );
         assert_eq!(table.lines().filter(|l| l.contains("fake")).count(), 2);
     }
 }

@@ -28,7 +28,10 @@ struct Run {
 fn load_verified(dir: &Path) -> Result<Run> {
     let v = verify(dir, &VerifyOptions::default());
     if !v.passed() {
-        let first = v.findings.iter().find(|f| f.status == harness_evidence::verify::FAILED);
+        let first = v
+            .findings
+            .iter()
+            .find(|f| f.status == harness_evidence::verify::FAILED);
         bail!(
             "{}: does not pass `harness verify` ({}); it is not used",
             dir.display(),
@@ -38,15 +41,27 @@ fn load_verified(dir: &Path) -> Result<Run> {
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
     let metrics: EvalReport = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)
         .with_context(|| format!("{}: metrics.json", dir.display()))?;
-    Ok(Run { dir: dir.to_path_buf(), manifest, metrics })
+    Ok(Run {
+        dir: dir.to_path_buf(),
+        manifest,
+        metrics,
+    })
 }
 
 fn suite_name(r: &Run) -> String {
-    r.manifest.suite.name.clone().unwrap_or_else(|| r.manifest.suite.path.clone())
+    r.manifest
+        .suite
+        .name
+        .clone()
+        .unwrap_or_else(|| r.manifest.suite.path.clone())
 }
 
 fn run_label(r: &Run) -> String {
-    let stamp = r.dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let stamp = r
+        .dir
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     format!("{}@{}", suite_name(r), stamp)
 }
 
@@ -68,7 +83,11 @@ pub struct CompareArgs {
 }
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
-    let runs = args.runs.iter().map(|d| load_verified(d)).collect::<Result<Vec<_>>>()?;
+    let runs = args
+        .runs
+        .iter()
+        .map(|d| load_verified(d))
+        .collect::<Result<Vec<_>>>()?;
     let first = &runs[0];
     for r in &runs[1..] {
         if r.manifest.dataset.digest != first.manifest.dataset.digest {
@@ -101,14 +120,25 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         let ids: Vec<&str> = rows.iter().map(|x| x.get(0).unwrap_or("")).collect();
         let ids0: Vec<&str> = rows0.iter().map(|x| x.get(0).unwrap_or("")).collect();
         if ids != ids0 {
-            bail!("{}: its cases differ from {}'s (case ids or order)", r.dir.display(), first.dir.display());
+            bail!(
+                "{}: its cases differ from {}'s (case ids or order)",
+                r.dir.display(),
+                first.dir.display()
+            );
         }
         for cand in &r.manifest.evaluation.scores {
-            let idx = h.iter().position(|c| c == cand).with_context(|| format!("{}: no column {cand}", r.dir.display()))?;
+            let idx = h
+                .iter()
+                .position(|c| c == cand)
+                .with_context(|| format!("{}: no column {cand}", r.dir.display()))?;
             let name = format!("{}/{cand}", run_label(r));
             names.push(name.clone());
             header.push(name);
-            columns.push(rows.iter().map(|x| x.get(idx).unwrap_or("").to_string()).collect());
+            columns.push(
+                rows.iter()
+                    .map(|x| x.get(idx).unwrap_or("").to_string())
+                    .collect(),
+            );
         }
     }
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -119,7 +149,11 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         w.write_record(&rec)?;
     }
     let bytes = w.into_inner()?;
-    let spec = harness_data::EvalSpec { label: &s0.label, scores: &names, groups: &s0.groups };
+    let spec = harness_data::EvalSpec {
+        label: &s0.label,
+        scores: &names,
+        groups: &s0.groups,
+    };
     let table = harness_data::parse_eval_csv(&bytes, Path::new("merged predictions"), &spec)?;
     let mut opts = s0.options();
     opts.bootstrap = 0; // DeLong CIs and paired tests; bootstrap CIs are in each run's own bundle.
@@ -127,7 +161,12 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let text = crate::summary::render(&report, Path::new("merged predictions"));
     print!("{text}");
     if let Some(p) = &args.markdown {
-        let md = format!("# Comparison of {} runs\n\nDataset: {} ({})\n\n```\n{text}```\n", runs.len(), first.manifest.dataset.name, first.manifest.dataset.digest);
+        let md = format!(
+            "# Comparison of {} runs\n\nDataset: {} ({})\n\n```\n{text}```\n",
+            runs.len(),
+            first.manifest.dataset.name,
+            first.manifest.dataset.digest
+        );
         write_atomic(p, md.as_bytes()).with_context(|| format!("{}", p.display()))?;
     }
     Ok(ExitCode::SUCCESS)
@@ -151,12 +190,18 @@ pub struct LeaderboardArgs {
 }
 
 fn find_bundles(dir: &Path, out: &mut Vec<PathBuf>) {
-    if dir.join("manifest.json").is_file() || dir.join(harness_evidence::manifest::INCOMPLETE).is_file() {
+    if dir.join("manifest.json").is_file()
+        || dir.join(harness_evidence::manifest::INCOMPLETE).is_file()
+    {
         out.push(dir.to_path_buf());
         return;
     }
     if let Ok(rd) = std::fs::read_dir(dir) {
-        let mut subs: Vec<_> = rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect();
+        let mut subs: Vec<_> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
         subs.sort();
         for s in subs {
             find_bundles(&s, out);
@@ -172,7 +217,10 @@ struct Entry {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
@@ -186,25 +234,50 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
         }
     }
     if runs.is_empty() {
-        bail!("{}: no verified evidence bundles found", args.results.display());
+        bail!(
+            "{}: no verified evidence bundles found",
+            args.results.display()
+        );
     }
     let mut suites: Vec<String> = runs.iter().map(suite_name).collect();
     suites.sort();
     suites.dedup();
-    let mut md = String::from("# Leaderboard\n\nOnly bundles that pass `harness verify` are ranked. Ranking: AUROC (DeLong 95% CI).\n");
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>Leaderboard</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}.tie{color:#a60}</style></head><body><h1>Leaderboard</h1><p>Only bundles that pass <code>harness verify</code> are ranked. Ranking: AUROC (DeLong 95% CI).</p>");
+    let mut md = String::from(
+        "# Leaderboard\n\nOnly bundles that pass `harness verify` are ranked. Ranking: AUROC (DeLong 95% CI).\n",
+    );
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Leaderboard</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}.tie{color:#a60}</style></head><body><h1>Leaderboard</h1><p>Only bundles that pass <code>harness verify</code> are ranked. Ranking: AUROC (DeLong 95% CI).</p>",
+    );
     for suite in &suites {
         let mut entries = Vec::new();
         for r in runs.iter().filter(|r| &suite_name(r) == suite) {
             for (name, m) in &r.metrics.models {
                 if let Some(a) = m.auroc {
-                    entries.push((Entry { run: run_label(r), candidate: name.clone(), auroc: a, ci: m.auroc_ci95_delong }, r));
+                    entries.push((
+                        Entry {
+                            run: run_label(r),
+                            candidate: name.clone(),
+                            auroc: a,
+                            ci: m.auroc_ci95_delong,
+                        },
+                        r,
+                    ));
                 }
             }
         }
-        entries.sort_by(|a, b| b.0.auroc.total_cmp(&a.0.auroc).then_with(|| a.0.candidate.cmp(&b.0.candidate)));
+        entries.sort_by(|a, b| {
+            b.0.auroc
+                .total_cmp(&a.0.auroc)
+                .then_with(|| a.0.candidate.cmp(&b.0.candidate))
+        });
         let mut b = Builder::default();
-        b.push_record(["rank", "candidate", "run", "AUROC [95% CI]", "separable from next?"]);
+        b.push_record([
+            "rank",
+            "candidate",
+            "run",
+            "AUROC [95% CI]",
+            "separable from next?",
+        ]);
         md.push_str(&format!("\n## Suite `{suite}`\n\n| rank | candidate | run | AUROC [95% CI] | separable from next? |\n|---|---|---|---|---|\n"));
         html.push_str(&format!("<h2>Suite {}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>AUROC [95% CI]</th><th>separable from next?</th></tr>", html_escape(suite)));
         for i in 0..entries.len() {
@@ -213,7 +286,8 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
                 None => "—".to_string(),
                 Some((n, nrun)) if std::ptr::eq(*run, *nrun) => {
                     let p = run.metrics.comparisons.iter().find(|c| {
-                        (c.a == e.candidate && c.b == n.candidate) || (c.b == e.candidate && c.a == n.candidate)
+                        (c.a == e.candidate && c.b == n.candidate)
+                            || (c.b == e.candidate && c.a == n.candidate)
                     });
                     match p.and_then(|c| c.p) {
                         Some(p) if p < 0.05 => format!("yes (paired DeLong p = {p:.3})"),
@@ -223,15 +297,36 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
                 }
                 Some((n, _)) => match (e.ci, n.ci) {
                     (Some(a), Some(b)) if a[0] > b[1] => "yes (CIs do not overlap)".into(),
-                    (Some(_), Some(_)) => "NO (CIs overlap; different runs — use `harness compare` for a paired test)".into(),
+                    (Some(_), Some(_)) => {
+                        "NO (CIs overlap; different runs — use `harness compare` for a paired test)"
+                            .into()
+                    }
                     _ => "unknown (CI undefined)".into(),
                 },
             };
-            let ci = e.ci.map_or("n/a".into(), |c| format!("[{:.3}, {:.3}]", c[0], c[1]));
+            let ci =
+                e.ci.map_or("n/a".into(), |c| format!("[{:.3}, {:.3}]", c[0], c[1]));
             let auc = format!("{:.3} {ci}", e.auroc);
-            b.push_record([(i + 1).to_string(), e.candidate.clone(), e.run.clone(), auc.clone(), sep.clone()]);
-            md.push_str(&format!("| {} | {} | {} | {} | {} |\n", i + 1, e.candidate, e.run, auc, sep));
-            let class = if sep.starts_with("NO") { " class=\"tie\"" } else { "" };
+            b.push_record([
+                (i + 1).to_string(),
+                e.candidate.clone(),
+                e.run.clone(),
+                auc.clone(),
+                sep.clone(),
+            ]);
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                i + 1,
+                e.candidate,
+                e.run,
+                auc,
+                sep
+            ));
+            let class = if sep.starts_with("NO") {
+                " class=\"tie\""
+            } else {
+                ""
+            };
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
                 i + 1,
@@ -249,6 +344,10 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&out)?;
     write_atomic(&out.join("leaderboard.md"), md.as_bytes())?;
     write_atomic(&out.join("leaderboard.html"), html.as_bytes())?;
-    println!("written: {} and {}", out.join("leaderboard.md").display(), out.join("leaderboard.html").display());
+    println!(
+        "written: {} and {}",
+        out.join("leaderboard.md").display(),
+        out.join("leaderboard.html").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

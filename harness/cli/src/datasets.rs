@@ -25,14 +25,29 @@ pub struct DatasetsArgs {
 }
 
 pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
-    let root = args.data_root.clone().or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from));
-    let reg = Registry::load(&args.registry, root.as_deref()).context("reading the dataset registry")?;
+    let root = args
+        .data_root
+        .clone()
+        .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from));
+    let reg =
+        Registry::load(&args.registry, root.as_deref()).context("reading the dataset registry")?;
     let mut b = Builder::default();
-    b.push_record(["name", "format", "cases", "pin", "status", "synthetic", "licence"]);
+    b.push_record([
+        "name",
+        "format",
+        "cases",
+        "pin",
+        "status",
+        "synthetic",
+        "licence",
+    ]);
     let mut mismatch = false;
     for d in &reg.entries {
         let st = reg.check(d);
-        mismatch |= matches!(st, harness_data::registry::DatasetStatus::HashMismatch { .. });
+        mismatch |= matches!(
+            st,
+            harness_data::registry::DatasetStatus::HashMismatch { .. }
+        );
         let pin = d.entry.pin().to_string();
         b.push_record([
             d.name.clone(),
@@ -40,10 +55,18 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
             d.entry.rows.map_or("?".into(), |r| r.to_string()),
             format!("{}…", &pin[..pin.len().min(19)]),
             st.to_string(),
-            if d.entry.synthetic { "SYNTHETIC".into() } else { "real".into() },
+            if d.entry.synthetic {
+                "SYNTHETIC".into()
+            } else {
+                "real".into()
+            },
             d.entry.licence.clone(),
         ]);
     }
     println!("{}", b.build().with(Style::rounded()));
-    Ok(if mismatch { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if mismatch {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

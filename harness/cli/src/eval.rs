@@ -1,8 +1,8 @@
 //! `harness eval`: statistics of one or more models' scores against labels, from a CSV.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use harness_data::{read_eval_csv, EvalSpec};
+use harness_data::{EvalSpec, read_eval_csv};
 use harness_metrics::EvalOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,7 +75,10 @@ const MAX_BOOTSTRAP: usize = 1_000_000;
 
 fn check_options(args: &EvalArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.threshold) {
-        bail!("--threshold {} is outside [0, 1]; scores are probabilities", args.threshold);
+        bail!(
+            "--threshold {} is outside [0, 1]; scores are probabilities",
+            args.threshold
+        );
     }
     for &t in &args.target_specificity {
         if !(0.0..=1.0).contains(&t) {
@@ -83,7 +86,10 @@ fn check_options(args: &EvalArgs) -> Result<()> {
         }
     }
     if args.bootstrap > MAX_BOOTSTRAP {
-        bail!("--bootstrap {} is larger than {MAX_BOOTSTRAP}", args.bootstrap);
+        bail!(
+            "--bootstrap {} is larger than {MAX_BOOTSTRAP}",
+            args.bootstrap
+        );
     }
     Ok(())
 }
@@ -91,7 +97,11 @@ fn check_options(args: &EvalArgs) -> Result<()> {
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     crate::alloc::tune_for_arrays();
     check_options(&args)?;
-    let spec = EvalSpec { label: &args.label, scores: &args.scores, groups: &args.groups };
+    let spec = EvalSpec {
+        label: &args.label,
+        scores: &args.scores,
+        groups: &args.groups,
+    };
     let table = read_eval_csv(&args.data, &spec)?;
     let opts = EvalOptions {
         threshold: args.threshold,
@@ -106,7 +116,8 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         let mut bytes = serde_json::to_vec_pretty(&report).context("serialising the results")?;
         bytes.push(b'\n');
-        harness_evidence::write_atomic(path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+        harness_evidence::write_atomic(path, &bytes)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");

@@ -24,9 +24,14 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     let secret = args.out.with_extension("key");
     let public = args.out.with_extension("pub");
     if !args.force && (secret.exists() || public.exists()) {
-        bail!("{} or {} exists; pass --force to replace", secret.display(), public.display());
+        bail!(
+            "{} or {} exists; pass --force to replace",
+            secret.display(),
+            public.display()
+        );
     }
-    let key = harness_evidence::signing::generate().context("reading the system's random source")?;
+    let key =
+        harness_evidence::signing::generate().context("reading the system's random source")?;
     harness_evidence::write_atomic(&secret, format!("{}\n", hex_of(&key.to_bytes())).as_bytes())
         .with_context(|| format!("{}", secret.display()))?;
     #[cfg(unix)]
@@ -34,9 +39,16 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600));
     }
-    harness_evidence::write_atomic(&public, format!("{}\n", hex_of(key.verifying_key().as_bytes())).as_bytes())
-        .with_context(|| format!("{}", public.display()))?;
-    println!("secret key: {} (keep private)\npublic key: {}", secret.display(), public.display());
+    harness_evidence::write_atomic(
+        &public,
+        format!("{}\n", hex_of(key.verifying_key().as_bytes())).as_bytes(),
+    )
+    .with_context(|| format!("{}", public.display()))?;
+    println!(
+        "secret key: {} (keep private)\npublic key: {}",
+        secret.display(),
+        public.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -27,7 +27,8 @@ pub const EXIT_INPUT: u8 = 2;
 
 /// Parses an engine name for clap (`tract`, `ort`, `candle`), listing the choices on error.
 fn parse_backend(s: &str) -> Result<harness_backends::BackendKind, String> {
-    s.parse().map_err(|e: harness_backends::BackendError| e.to_string())
+    s.parse()
+        .map_err(|e: harness_backends::BackendError| e.to_string())
 }
 
 /// Parses a LoadGen scenario name for clap (`single-stream`, `offline`, `server`).

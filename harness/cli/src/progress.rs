@@ -20,7 +20,9 @@ const TICKS: u64 = 1000;
 
 impl Bars {
     fn replace(slot: &Mutex<Option<ProgressBar>>, bar: Option<ProgressBar>) {
-        let mut slot = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(old) = slot.take() {
             old.finish_and_clear();
         }
@@ -28,7 +30,9 @@ impl Bars {
     }
 
     fn with(slot: &Mutex<Option<ProgressBar>>, f: impl FnOnce(&ProgressBar)) {
-        let slot = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(bar) = slot.as_ref() {
             f(bar);
         }
@@ -36,7 +40,10 @@ impl Bars {
 
     /// Prints above any bar.
     fn line(&self, text: &str) {
-        let slot = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match slot.as_ref() {
             Some(bar) => bar.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),

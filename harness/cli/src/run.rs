@@ -67,7 +67,10 @@ pub struct RunArgs {
 /// Criteria from the command line.
 pub fn cli_criteria(under: &[String], over: &[String]) -> Result<Vec<Criterion>> {
     let mut out = Vec::new();
-    for (args, dir, flag) in [(under, Direction::Under, "--fail-under"), (over, Direction::Over, "--fail-over")] {
+    for (args, dir, flag) in [
+        (under, Direction::Under, "--fail-under"),
+        (over, Direction::Over, "--fail-over"),
+    ] {
         for a in args {
             out.push(Criterion::parse(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?);
         }
@@ -92,7 +95,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         suite: args.suite,
         out: args.out,
         registry: args.registry,
-        data_root: args.data_root.or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from)),
+        data_root: args
+            .data_root
+            .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from)),
         extra_criteria: cli_criteria(&args.fail_under, &args.fail_over)?,
         no_perf: args.no_perf,
         quick: args.quick,
@@ -111,23 +116,38 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     // What a person reads.
     if let Some(r) = &outcome.eval {
-        print!("{}", crate::summary::render(r, &out_dir.join("predictions.csv")));
+        print!(
+            "{}",
+            crate::summary::render(r, &out_dir.join("predictions.csv"))
+        );
     }
     for r in &outcome.candidates {
         for b in &r.backends {
             if b.status != "ok" {
-                eprintln!("{} on {}: {} — {}", r.name, b.backend, b.status, b.reason.as_deref().unwrap_or(""));
+                eprintln!(
+                    "{} on {}: {} — {}",
+                    r.name,
+                    b.backend,
+                    b.status,
+                    b.reason.as_deref().unwrap_or("")
+                );
             }
         }
     }
-    println!("evidence bundle: {} (check it with `harness verify {}`)", out_dir.display(), out_dir.display());
+    println!(
+        "evidence bundle: {} (check it with `harness verify {}`)",
+        out_dir.display(),
+        out_dir.display()
+    );
     println!("report: {}", out_dir.join("report.html").display());
 
     report_gate(&outcome.gate);
     Ok(if !outcome.gate_passed() {
         ExitCode::from(1)
     } else if outcome.any_failed() {
-        eprintln!("error: a candidate or backend failed; see the manifest and the report's limits section");
+        eprintln!(
+            "error: a candidate or backend failed; see the manifest and the report's limits section"
+        );
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS

@@ -1,7 +1,7 @@
 //! The human-readable summary `harness eval` prints: one row per model, the paired comparisons,
 //! and the weakest subgroup per grouping column.
 
-use harness_metrics::evaluate::{spec_key, EvalReport};
+use harness_metrics::evaluate::{EvalReport, spec_key};
 use std::path::Path;
 use tabled::builder::Builder;
 use tabled::settings::Style;
@@ -37,7 +37,9 @@ fn table(rows: Vec<Vec<String>>) -> String {
 /// Renders the summary as text.
 pub fn render(r: &EvalReport, data: &Path) -> String {
     let mut out = String::new();
-    let prevalence = r.prevalence.map_or_else(|| "n/a".into(), |p| format!("{:.1}%", 100.0 * p));
+    let prevalence = r
+        .prevalence
+        .map_or_else(|| "n/a".into(), |p| format!("{:.1}%", 100.0 * p));
     out.push_str(&format!(
         "{}: {} cases, {} positive ({prevalence}), {} negative\n",
         data.display(),
@@ -46,7 +48,12 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
         r.negatives
     ));
 
-    let specs: Vec<String> = r.options.target_specificities.iter().map(|&t| spec_key(t)).collect();
+    let specs: Vec<String> = r
+        .options
+        .target_specificities
+        .iter()
+        .map(|&t| spec_key(t))
+        .collect();
     let boot = r.options.bootstrap > 0;
     let mut header = vec!["model".to_string(), "AUROC [95% CI, DeLong]".to_string()];
     if boot {
@@ -63,19 +70,40 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
                 None => "n/a".into(),
             });
         }
-        row.extend(specs.iter().map(|s| num(m.sens_at_spec.get(s).copied().flatten(), 3)));
+        row.extend(
+            specs
+                .iter()
+                .map(|s| num(m.sens_at_spec.get(s).copied().flatten(), 3)),
+        );
         row.push(num(m.average_precision, 3));
         row.push(num(m.brier, 4));
         row.push(num(m.ece_10, 4));
-        row.push(if m.calibration_mle_exists { num(m.calibration_slope, 3) } else { "n/a (see warnings)".into() });
-        row.push(if m.calibration_mle_exists { num(m.calibration_intercept, 3) } else { "n/a".into() });
+        row.push(if m.calibration_mle_exists {
+            num(m.calibration_slope, 3)
+        } else {
+            "n/a (see warnings)".into()
+        });
+        row.push(if m.calibration_mle_exists {
+            num(m.calibration_intercept, 3)
+        } else {
+            "n/a".into()
+        });
         rows.push(row);
     }
     out.push_str(&table(rows));
     out.push('\n');
 
     if !r.comparisons.is_empty() {
-        let mut rows = vec![["comparison (paired DeLong)", "AUROC difference [95% CI]", "z", "p"].map(String::from).to_vec()];
+        let mut rows = vec![
+            [
+                "comparison (paired DeLong)",
+                "AUROC difference [95% CI]",
+                "z",
+                "p",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
         for c in &r.comparisons {
             rows.push(vec![
                 format!("{} - {}", c.a, c.b),
@@ -94,9 +122,17 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
     let has_groups = r.models.values().any(|m| !m.subgroups.is_empty());
     if has_groups {
         let mut rows = vec![
-            ["model", "grouping", "weakest subgroup", "n (pos/neg)", "AUROC [95% CI]", "AUROC gap", "eq. odds diff"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "model",
+                "grouping",
+                "weakest subgroup",
+                "n (pos/neg)",
+                "AUROC [95% CI]",
+                "AUROC gap",
+                "eq. odds diff",
+            ]
+            .map(String::from)
+            .to_vec(),
         ];
         for (name, m) in &r.models {
             for (col, levels) in &m.subgroups {
@@ -128,7 +164,10 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
         out.push('\n');
     }
     if !r.warnings.is_empty() {
-        out.push_str(&format!("{} warning(s) printed on stderr and kept in the JSON.\n", r.warnings.len()));
+        out.push_str(&format!(
+            "{} warning(s) printed on stderr and kept in the JSON.\n",
+            r.warnings.len()
+        ));
     }
     out
 }

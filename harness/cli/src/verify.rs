@@ -42,7 +42,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         None => None,
     };
     let opts = VerifyOptions {
-        project_root: Some(args.project_root.clone().unwrap_or_else(|| PathBuf::from("."))),
+        project_root: Some(
+            args.project_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".")),
+        ),
         public_key,
     };
     let v = verify(&args.dir, &opts);
@@ -61,7 +65,10 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     } else {
         let n = v.findings.iter().filter(|f| f.status == FAILED).count();
-        eprintln!("error: {}: {n} check(s) FAILED; this bundle must not be trusted", args.dir.display());
+        eprintln!(
+            "error: {}: {n} check(s) FAILED; this bundle must not be trusted",
+            args.dir.display()
+        );
         Ok(ExitCode::from(1))
     }
 }

@@ -6,14 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn bad(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/bad").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/bad")
+        .join(name)
 }
 
 fn eval(csv: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["eval", "--data"])
         .arg(csv)
-        .args(["--label", "label", "--score", "score", "--score", "score_b", "--group", "site"])
+        .args([
+            "--label", "label", "--score", "score", "--score", "score_b", "--group", "site",
+        ])
         .args(extra)
         .output()
         .unwrap()
@@ -22,9 +26,16 @@ fn eval(csv: &Path, extra: &[&str]) -> Output {
 fn rejected(name: &str, needles: &[&str]) {
     let out = eval(&bad(name), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{name}: expected exit 2, stderr: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{name}: expected exit 2, stderr: {err}"
+    );
     assert!(!err.contains("panicked"), "{name}: panicked: {err}");
-    assert!(err.contains(name), "{name}: message does not name the file: {err}");
+    assert!(
+        err.contains(name),
+        "{name}: message does not name the file: {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "{name}: message lacks {n:?}: {err}");
     }
@@ -42,7 +53,10 @@ fn score_nan_names_line_column_and_value() {
 
 #[test]
 fn score_out_of_range_is_not_clipped() {
-    rejected("score_out_of_range.csv", &[":6", "'score'", "'1.7'", "outside [0, 1]"]);
+    rejected(
+        "score_out_of_range.csv",
+        &[":6", "'score'", "'1.7'", "outside [0, 1]"],
+    );
 }
 
 #[test]
@@ -65,7 +79,10 @@ fn single_class_is_accepted_with_nulls_and_reasons() {
     let out = eval(&bad("single_class.csv"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {err}");
-    assert!(err.contains("only one class present: 0 positives, 4 negatives"), "{err}");
+    assert!(
+        err.contains("only one class present: 0 positives, 4 negatives"),
+        "{err}"
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("n/a"), "{table}");
 }
@@ -73,7 +90,11 @@ fn single_class_is_accepted_with_nulls_and_reasons() {
 #[test]
 fn bad_options_are_refused_with_exit_2() {
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/tiny_n12.csv");
-    for (opt, val) in [("--threshold", "1.5"), ("--target-specificity", "-0.1"), ("--bootstrap", "-3")] {
+    for (opt, val) in [
+        ("--threshold", "1.5"),
+        ("--target-specificity", "-0.1"),
+        ("--bootstrap", "-3"),
+    ] {
         let out = eval(&csv, &[opt, val]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{opt} {val}: {err}");

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn harness() -> Command {
@@ -27,7 +30,13 @@ fn run_suite(suite: &Path, out: &Path) -> std::process::Output {
 }
 
 fn verify(dir: &Path) -> std::process::Output {
-    harness().arg("verify").arg(dir).arg("--project-root").arg(root()).output().unwrap()
+    harness()
+        .arg("verify")
+        .arg(dir)
+        .arg("--project-root")
+        .arg(root())
+        .output()
+        .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -49,8 +58,20 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
 
     let out = run_suite(&suite, &a);
-    assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
-    for f in ["manifest.json", "predictions.csv", "metrics.json", "performance.json", "agreement.json", "report.html", "summary.md"] {
+    assert!(
+        out.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "manifest.json",
+        "predictions.csv",
+        "metrics.json",
+        "performance.json",
+        "agreement.json",
+        "report.html",
+        "summary.md",
+    ] {
         assert!(a.join(f).is_file(), "missing {f}");
     }
     assert!(!a.join("INCOMPLETE").exists());
@@ -58,7 +79,11 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
     assert_eq!(pred.lines().count(), 601);
     assert!(pred.starts_with("case_id,label,sex,age_band,site,vendor-a,vendor-b,vendor-c\n"));
     let v = verify(&a);
-    assert!(v.status.success(), "verify: {}", String::from_utf8_lossy(&v.stdout));
+    assert!(
+        v.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&v.stdout)
+    );
 
     // Same suite and seed, fewer threads: byte-identical metrics and predictions.
     let out = harness()
@@ -74,11 +99,20 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
         .unwrap();
     assert!(out.status.success());
     for f in ["metrics.json", "predictions.csv"] {
-        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs between runs");
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between runs"
+        );
     }
 
     // One changed byte in any file is caught, and the file is named.
-    for f in ["predictions.csv", "metrics.json", "report.html", "manifest.json"] {
+    for f in [
+        "predictions.csv",
+        "metrics.json",
+        "report.html",
+        "manifest.json",
+    ] {
         let t = tmp.path().join(format!("t-{f}"));
         copy_dir(&a, &t);
         let mut bytes = std::fs::read(t.join(f)).unwrap();
@@ -86,7 +120,11 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
         bytes[i] ^= 0x01;
         std::fs::write(t.join(f), &bytes).unwrap();
         let v = verify(&t);
-        let text = format!("{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr)
+        );
         assert_eq!(v.status.code(), Some(1), "{f}: {text}");
         assert!(text.contains(f) || text.contains("manifest"), "{f}: {text}");
     }
@@ -104,14 +142,21 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
 #[test]
 fn a_suite_cannot_escape_the_project_root() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/e2e.toml"))
-        .unwrap()
-        .replacen("models/vendor-a.onnx", "../../etc/passwd", 1);
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/e2e.toml"))
+            .unwrap()
+            .replacen("models/vendor-a.onnx", "../../etc/passwd", 1);
     let suite = tmp.path().join("escape.toml");
     std::fs::write(&suite, text).unwrap();
     let out = run_suite(&suite, &tmp.path().join("out"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("escape.toml:") && err.contains("'..'"), "{err}");
-    assert!(!tmp.path().join("out").exists(), "nothing may be written for an invalid suite");
+    assert!(
+        err.contains("escape.toml:") && err.contains("'..'"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("out").exists(),
+        "nothing may be written for an invalid suite"
+    );
 }

@@ -7,11 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -29,26 +35,54 @@ fn cases(dir: &Path) -> String {
 fn eval_gate_fails_names_the_criterion_and_passes_when_met() {
     let dir = tempfile::tempdir().unwrap();
     let data = cases(dir.path());
-    let base = ["eval", "--data", &data, "--label", "label", "--score", "score"];
+    let base = [
+        "eval", "--data", &data, "--label", "label", "--score", "score",
+    ];
 
-    let miss = harness(&[&base[..], &["--fail-under", "auroc=0.8", "--fail-over", "brier=0.5"]].concat());
+    let miss = harness(
+        &[
+            &base[..],
+            &["--fail-under", "auroc=0.8", "--fail-over", "brier=0.5"],
+        ]
+        .concat(),
+    );
     assert_eq!(miss.status.code(), Some(1), "{}", text(&miss.stderr));
     let err = text(&miss.stderr);
-    assert!(err.contains("FAIL") && err.contains("auroc = 0.7500 is below 0.8"), "{err}");
-    assert!(err.contains("pass") && err.contains("brier = 0.1581 is at most 0.5"), "{err}");
+    assert!(
+        err.contains("FAIL") && err.contains("auroc = 0.7500 is below 0.8"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pass") && err.contains("brier = 0.1581 is at most 0.5"),
+        "{err}"
+    );
 
     let over = harness(&[&base[..], &["--fail-over", "brier=0.1"]].concat());
     assert_eq!(over.status.code(), Some(1), "{}", text(&over.stderr));
-    assert!(text(&over.stderr).contains("brier = 0.1581"), "{}", text(&over.stderr));
+    assert!(
+        text(&over.stderr).contains("brier = 0.1581"),
+        "{}",
+        text(&over.stderr)
+    );
 
-    let met = harness(&[&base[..], &["--fail-under", "auroc=0.75", "--fail-over", "brier=0.2"]].concat());
+    let met = harness(
+        &[
+            &base[..],
+            &["--fail-under", "auroc=0.75", "--fail-over", "brier=0.2"],
+        ]
+        .concat(),
+    );
     assert_eq!(met.status.code(), Some(0), "{}", text(&met.stderr));
 
     let bad = harness(&[&base[..], &["--fail-under", "auroc"]].concat());
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
     let unknown = harness(&[&base[..], &["--fail-under", "accuracy=0.9"]].concat());
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(text(&unknown.stderr).contains("unknown metric 'accuracy'"), "{}", text(&unknown.stderr));
+    assert!(
+        text(&unknown.stderr).contains("unknown metric 'accuracy'"),
+        "{}",
+        text(&unknown.stderr)
+    );
 }
 
 #[test]
@@ -72,11 +106,28 @@ fn run_gate_fails_per_candidate_and_keeps_a_verifiable_bundle() {
     assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
     let err = text(&run.stderr);
     for vendor in ["vendor-b", "vendor-c"] {
-        assert!(err.lines().any(|l| l.contains("FAIL") && l.contains(vendor) && l.contains("auroc")), "{vendor}: {err}");
+        assert!(
+            err.lines()
+                .any(|l| l.contains("FAIL") && l.contains(vendor) && l.contains("auroc")),
+            "{vendor}: {err}"
+        );
     }
-    assert!(err.lines().any(|l| l.contains("pass") && l.contains("vendor-a") && l.contains("auroc")), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("pass") && l.contains("vendor-a") && l.contains("auroc")),
+        "{err}"
+    );
 
-    let verify = harness(&["verify", bundle.to_str().unwrap(), "--project-root", root().to_str().unwrap()]);
-    assert!(verify.status.success(), "a failed gate must keep the evidence: {}", text(&verify.stderr));
+    let verify = harness(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--project-root",
+        root().to_str().unwrap(),
+    ]);
+    assert!(
+        verify.status.success(),
+        "a failed gate must keep the evidence: {}",
+        text(&verify.stderr)
+    );
     assert!(bundle.join("report.html").is_file() && bundle.join("summary.md").is_file());
 }

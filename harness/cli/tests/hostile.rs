@@ -9,7 +9,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn harness() -> Command {
@@ -17,7 +20,11 @@ fn harness() -> Command {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn e2e_suite() -> String {
@@ -38,7 +45,14 @@ fn run_args(suite: &Path, out: &Path) -> Vec<String> {
 }
 
 fn verify(dir: &Path, extra: &[&str]) -> Output {
-    harness().arg("verify").arg(dir).arg("--project-root").arg(root()).args(extra).output().unwrap()
+    harness()
+        .arg("verify")
+        .arg(dir)
+        .arg("--project-root")
+        .arg(root())
+        .args(extra)
+        .output()
+        .unwrap()
 }
 
 /// The e2e suite with vendor-b's model replaced by `model` (pinned by `sha256`) and its input
@@ -49,7 +63,10 @@ fn suite_with_vendor_b(model: &str, sha256: &str, size: u32) -> String {
     let end = start + s[start..].find("[[candidates]]").unwrap();
     let block = s[start..end]
         .replace("models/vendor-b.onnx", model)
-        .replace("da080853f49170327aa7cd74d5550fcce168fa5a75f25a1ba2fd8c97c2ed066f", sha256)
+        .replace(
+            "da080853f49170327aa7cd74d5550fcce168fa5a75f25a1ba2fd8c97c2ed066f",
+            sha256,
+        )
         .replace("size = [64, 64]", &format!("size = [{size}, {size}]"));
     s.replace_range(start..end, &block);
     s
@@ -64,9 +81,25 @@ fn a_nan_model_and_a_wrong_shape_model_are_isolated() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         // models/test/nan-output.onnx returns NaN for every 16×16 input.
-        ("nan", suite_with_vendor_b("models/test/nan-output.onnx", &sha("models/test/nan-output.onnx"), 16), "NaN"),
+        (
+            "nan",
+            suite_with_vendor_b(
+                "models/test/nan-output.onnx",
+                &sha("models/test/nan-output.onnx"),
+                16,
+            ),
+            "NaN",
+        ),
         // The same model fed 64×64 images: it fails at its first batch (mid-run).
-        ("shape", suite_with_vendor_b("models/test/nan-output.onnx", &sha("models/test/nan-output.onnx"), 64), "shape"),
+        (
+            "shape",
+            suite_with_vendor_b(
+                "models/test/nan-output.onnx",
+                &sha("models/test/nan-output.onnx"),
+                64,
+            ),
+            "shape",
+        ),
     ];
     for (name, suite_text, why) in cases {
         let suite = tmp.path().join(format!("{name}.toml"));
@@ -75,20 +108,36 @@ fn a_nan_model_and_a_wrong_shape_model_are_isolated() {
         let out = harness().args(run_args(&suite, &out_dir)).output().unwrap();
         let t = text(&out);
         assert_eq!(out.status.code(), Some(3), "{name}: {t}");
-        assert!(t.lines().any(|l| l.contains("vendor-b") && l.contains("failed") && l.contains(why)), "{name}: {t}");
+        assert!(
+            t.lines()
+                .any(|l| l.contains("vendor-b") && l.contains("failed") && l.contains(why)),
+            "{name}: {t}"
+        );
 
         // The other candidates' evidence is complete and the bundle verifies.
         let v = verify(&out_dir, &[]);
         assert!(v.status.success(), "{name}: {}", text(&v));
         let m = metrics(&out_dir);
         for kept in ["vendor-a", "vendor-c"] {
-            assert!(m["models"][kept]["auroc"].as_f64().is_some(), "{name}: {kept} lost: {m}");
+            assert!(
+                m["models"][kept]["auroc"].as_f64().is_some(),
+                "{name}: {kept} lost: {m}"
+            );
         }
-        assert!(m["models"].get("vendor-b").is_none(), "{name}: a failed model must not have metrics");
+        assert!(
+            m["models"].get("vendor-b").is_none(),
+            "{name}: a failed model must not have metrics"
+        );
         let manifest = std::fs::read_to_string(out_dir.join("manifest.json")).unwrap();
-        assert!(manifest.contains("vendor-b") && manifest.contains(why), "{name}: the failure is recorded with its reason");
+        assert!(
+            manifest.contains("vendor-b") && manifest.contains(why),
+            "{name}: the failure is recorded with its reason"
+        );
         let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
-        assert!(report.contains("vendor-b") && report.contains(why), "{name}: the report names the failure");
+        assert!(
+            report.contains("vendor-b") && report.contains(why),
+            "{name}: the report names the failure"
+        );
     }
 }
 
@@ -97,12 +146,19 @@ fn a_model_that_does_not_match_its_pin_is_refused_and_recorded() {
     let tmp = tempfile::tempdir().unwrap();
     let wrong = "0".repeat(64);
     let suite = tmp.path().join("pin.toml");
-    std::fs::write(&suite, suite_with_vendor_b("models/vendor-b.onnx", &wrong, 64)).unwrap();
+    std::fs::write(
+        &suite,
+        suite_with_vendor_b("models/vendor-b.onnx", &wrong, 64),
+    )
+    .unwrap();
     let out_dir = tmp.path().join("pin");
     let out = harness().args(run_args(&suite, &out_dir)).output().unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(3), "{t}");
-    assert!(t.contains("vendor-b") && t.contains("differs from the suite's") && t.contains(&wrong), "{t}");
+    assert!(
+        t.contains("vendor-b") && t.contains("differs from the suite's") && t.contains(&wrong),
+        "{t}"
+    );
     let m = metrics(&out_dir);
     assert!(m["models"].get("vendor-b").is_none() && m["models"]["vendor-a"]["auroc"].is_number());
     // The bundle is a consistent record of the refusal: it verifies.
@@ -119,12 +175,23 @@ fn a_killed_run_is_rejected_and_a_rerun_restarts_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let suite = root().join("harness/cli/tests/e2e/e2e.toml");
     let out_dir = tmp.path().join("killed");
-    let mut child = harness().args(run_args(&suite, &out_dir)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = harness()
+        .args(run_args(&suite, &out_dir))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // Kill it (SIGKILL: no cleanup code runs) as soon as the bundle has been started.
     let start = Instant::now();
     while !out_dir.join("INCOMPLETE").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the run never started a bundle");
-        assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be killed");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run never started a bundle"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -133,7 +200,12 @@ fn a_killed_run_is_rejected_and_a_rerun_restarts_cleanly() {
     assert!(!status.success(), "the run was killed");
 
     let v = verify(&out_dir, &[]);
-    assert_eq!(v.status.code(), Some(1), "a killed run must not verify: {}", text(&v));
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "a killed run must not verify: {}",
+        text(&v)
+    );
     assert!(text(&v).contains("INCOMPLETE"), "{}", text(&v));
 
     let rerun = harness().args(run_args(&suite, &out_dir)).output().unwrap();
@@ -147,7 +219,12 @@ fn a_killed_run_is_rejected_and_a_rerun_restarts_cleanly() {
 fn a_signed_bundle_verifies_with_its_key_only() {
     let tmp = tempfile::tempdir().unwrap();
     for who in ["consortium", "someone-else"] {
-        let k = harness().arg("keygen").arg("--out").arg(tmp.path().join(who)).output().unwrap();
+        let k = harness()
+            .arg("keygen")
+            .arg("--out")
+            .arg(tmp.path().join(who))
+            .output()
+            .unwrap();
         assert!(k.status.success(), "{}", text(&k));
     }
     let suite = root().join("harness/cli/tests/e2e/e2e.toml");

@@ -1,8 +1,8 @@
 //! Parse speed of a generated 200,000-row, 7-column table (~9 MB).
 //! Run: `cargo bench -p harness-data`.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use harness_data::{parse_eval_csv, EvalSpec};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use harness_data::{EvalSpec, parse_eval_csv};
 use std::hint::black_box;
 use std::path::Path;
 

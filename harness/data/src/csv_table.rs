@@ -63,7 +63,11 @@ fn read_plain(data: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, Da
     let mut rec = PlainRecords::new(data);
     let (header, columns) = read_header(&mut rec, path, spec)?;
     let body = &data[rec.offset()..];
-    let threads = if body.len() < PARALLEL_ABOVE { 1 } else { rayon::current_num_threads().clamp(1, 8) };
+    let threads = if body.len() < PARALLEL_ABOVE {
+        1
+    } else {
+        rayon::current_num_threads().clamp(1, 8)
+    };
     let chunks = split_at_lines(body, threads);
     let bounds: Vec<usize> = chunks.par_iter().map(|c| row_bound(c)).collect();
     let total: usize = bounds.iter().sum();
@@ -74,7 +78,11 @@ fn read_plain(data: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, Da
 
     let scanned: Option<Vec<Scanned>> = {
         let regions = regions(&bounds, &mut labels, &mut scores, &mut codes);
-        chunks.into_par_iter().zip(regions).map(|(chunk, region)| scan_rows(chunk, &columns, region)).collect()
+        chunks
+            .into_par_iter()
+            .zip(regions)
+            .map(|(chunk, region)| scan_rows(chunk, &columns, region))
+            .collect()
     };
     let Some(scanned) = scanned else {
         return read_table(PlainRecords::new(data), data.len(), path, spec);
@@ -97,7 +105,8 @@ fn read_plain(data: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, Da
     }
     let mut groups = Vec::with_capacity(spec.groups.len());
     for ((name, mut column), interners) in spec.groups.iter().zip(codes).zip(per_chunk) {
-        let sorted: Vec<(Vec<String>, Vec<u32>)> = interners.into_iter().map(Interner::sorted).collect();
+        let sorted: Vec<(Vec<String>, Vec<u32>)> =
+            interners.into_iter().map(Interner::sorted).collect();
         let mut levels: Vec<String> = sorted.iter().flat_map(|(l, _)| l.iter().cloned()).collect();
         levels.sort_unstable();
         levels.dedup();
@@ -105,16 +114,22 @@ fn read_plain(data: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, Da
             .iter()
             .map(|(chunk_levels, remap)| {
                 // Every chunk's level is in the merged list, whose length fits u32 codes.
-                let global: Vec<u32> =
-                    chunk_levels.iter().map(|l| levels.binary_search(l).map_or(0, |i| i as u32)).collect();
+                let global: Vec<u32> = chunk_levels
+                    .iter()
+                    .map(|l| levels.binary_search(l).map_or(0, |i| i as u32))
+                    .collect();
                 remap.iter().map(|&r| global[r as usize]).collect()
             })
             .collect();
-        split_mut(&mut column, &bounds).into_par_iter().zip(&remaps).zip(&rows).for_each(|((region, remap), &r)| {
-            for code in &mut region[..r] {
-                *code = remap[*code as usize];
-            }
-        });
+        split_mut(&mut column, &bounds)
+            .into_par_iter()
+            .zip(&remaps)
+            .zip(&rows)
+            .for_each(|((region, remap), &r)| {
+                for code in &mut region[..r] {
+                    *code = remap[*code as usize];
+                }
+            });
         compact(&mut column, &bounds, &rows);
         groups.push(GroupColumn {
             name: name.clone(),
@@ -155,7 +170,11 @@ fn regions<'a>(
 ) -> Vec<Region<'a>> {
     let mut regions: Vec<Region<'a>> = split_mut(labels, bounds)
         .into_iter()
-        .map(|labels| Region { labels, scores: Vec::new(), codes: Vec::new() })
+        .map(|labels| Region {
+            labels,
+            scores: Vec::new(),
+            codes: Vec::new(),
+        })
         .collect();
     for column in scores {
         for (region, piece) in regions.iter_mut().zip(split_mut(column, bounds)) {
@@ -190,7 +209,9 @@ fn split_at_lines(data: &[u8], parts: usize) -> Vec<&[u8]> {
     let mut start = 0;
     for k in 1..parts {
         let target = (data.len() * k / parts).max(start);
-        let Some(nl) = data[target..].iter().position(|&b| b == b'\n') else { break };
+        let Some(nl) = data[target..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
         let end = target + nl + 1;
         chunks.push(&data[start..end]);
         start = end;
@@ -340,7 +361,12 @@ fn read_rows<R: Records>(
 }
 
 /// The table from the rows read record by record.
-fn finish(rows: Rows, header_line: u64, path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
+fn finish(
+    rows: Rows,
+    header_line: u64,
+    path: &Path,
+    spec: &EvalSpec,
+) -> Result<EvalTable, DataError> {
     if rows.labels.is_empty() {
         return Err(DataError::NoDataRows {
             path: path.to_path_buf(),
@@ -630,26 +656,53 @@ mod tests {
         for i in 0..rows {
             // Sites Z* only in the second half; an empty sex (missing level) now and then;
             // blank lines and CRLF endings.
-            let site = if i < rows / 2 { format!("S{}", i % 5) } else { format!("Z{}", i % 3) };
-            let sex = match i % 7 { 0 => "", 1 | 2 | 3 => "F", _ => "M" };
-            text.push_str(&format!("{i},{},{:.6},{},{site},{sex}\r\n", (i % 10 == 0) as u8, (i % 977) as f64 / 977.0, (i % 13) as f64 / 12.0));
+            let site = if i < rows / 2 {
+                format!("S{}", i % 5)
+            } else {
+                format!("Z{}", i % 3)
+            };
+            let sex = match i % 7 {
+                0 => "",
+                1 | 2 | 3 => "F",
+                _ => "M",
+            };
+            text.push_str(&format!(
+                "{i},{},{:.6},{},{site},{sex}\r\n",
+                (i % 10 == 0) as u8,
+                (i % 977) as f64 / 977.0,
+                (i % 13) as f64 / 12.0
+            ));
             if i % 1000 == 0 {
                 text.push_str("\r\n");
             }
         }
         assert!(text.len() > PARALLEL_ABOVE);
         let path = Path::new("t.csv");
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
-        let serial = read_table(PlainRecords::new(text.as_bytes()), text.len(), path, &spec).expect("valid");
-        let parallel = pool.install(|| parse(text.as_bytes(), path, &spec)).expect("valid");
-        assert!(parallel == serial, "the parallel parse differs from the serial one");
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        let serial =
+            read_table(PlainRecords::new(text.as_bytes()), text.len(), path, &spec).expect("valid");
+        let parallel = pool
+            .install(|| parse(text.as_bytes(), path, &spec))
+            .expect("valid");
+        assert!(
+            parallel == serial,
+            "the parallel parse differs from the serial one"
+        );
         assert_eq!(parallel.groups[0].levels.len(), 8);
 
         // A bad score late in the file: the same error, with the same (absolute) line.
         let bad = text.replacen("\n55001,0,", "\n55001,7,", 1);
         assert_ne!(bad, text);
-        let serial = read_table(PlainRecords::new(bad.as_bytes()), bad.len(), path, &spec).err().expect("bad label");
-        let parallel = pool.install(|| parse(bad.as_bytes(), path, &spec)).err().expect("bad label");
+        let serial = read_table(PlainRecords::new(bad.as_bytes()), bad.len(), path, &spec)
+            .err()
+            .expect("bad label");
+        let parallel = pool
+            .install(|| parse(bad.as_bytes(), path, &spec))
+            .err()
+            .expect("bad label");
         assert_eq!(parallel.to_string(), serial.to_string());
         // Header line 1, 55,001 data rows (lines 2..55002) and 56 blank lines before it.
         assert!(serial.to_string().starts_with("t.csv:55059:"), "{serial}");
@@ -759,4 +812,3 @@ mod tests {
         assert!(ok > 1000, "only {ok} inputs parsed");
     }
 }
-

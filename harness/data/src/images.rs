@@ -733,7 +733,10 @@ impl NpzImages {
         if i >= self.n {
             return Err(ImageError::Invalid {
                 path: self.path.clone(),
-                reason: format!("image {i} requested from '{}' of {} images", self.name, self.n),
+                reason: format!(
+                    "image {i} requested from '{}' of {} images",
+                    self.name, self.n
+                ),
             });
         }
         let per = self.height * self.width * self.channels;
@@ -743,7 +746,10 @@ impl NpzImages {
             return Err(array_err(
                 &self.path,
                 &self.name,
-                format!("value at flat index {} is not finite as float32", range.start + j),
+                format!(
+                    "value at flat index {} is not finite as float32",
+                    range.start + j
+                ),
             ));
         }
         Ok(Image {
@@ -770,11 +776,12 @@ pub fn decode_npz_split(
     split: &str,
     limits: &ReadLimits,
 ) -> Result<NpzCases, ImageError> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| ImageError::Decode {
-        path: path.to_path_buf(),
-        format: "NPZ (zip)",
-        reason: e.to_string(),
-    })?;
+    let mut zip =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| ImageError::Decode {
+            path: path.to_path_buf(),
+            format: "NPZ (zip)",
+            reason: e.to_string(),
+        })?;
     let images_name = format!("{split}_images");
     let labels_name = format!("{split}_labels");
     let images = read_npz_array(&mut zip, path, &images_name, limits)?;
@@ -815,7 +822,9 @@ pub fn decode_npz_split(
         }
     }
     let label_values = labels.into_u8(path, &labels_name)?;
-    let values = images.values.into_c_order(&images.shape, images.fortran, path, &images_name)?;
+    let values = images
+        .values
+        .into_c_order(&images.shape, images.fortran, path, &images_name)?;
     let labels = label_values.chunks_exact(k).map(<[u8]>::to_vec).collect();
     Ok(NpzCases {
         images: NpzImages {

@@ -10,8 +10,8 @@ pub mod images;
 mod interner;
 mod numbers;
 mod records;
-mod scan;
 pub mod registry;
+mod scan;
 
 use std::path::{Path, PathBuf};
 

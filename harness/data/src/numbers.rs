@@ -62,12 +62,20 @@ pub(crate) fn parse_score_in(rest: &[u8], len: usize) -> Result<f64, ScoreProble
         let decimals = len - 2;
         let raw = u64::from_le_bytes(*word);
         // Keep the field's decimals (low bytes) and pad with '0' bytes after them.
-        let keep = if decimals == 8 { u64::MAX } else { (1u64 << (8 * decimals)) - 1 };
+        let keep = if decimals == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * decimals)) - 1
+        };
         let padded = (raw & keep) | (0x3030_3030_3030_3030 & !keep);
         if let Some(digits) = eight_digits(&padded.to_le_bytes()) {
             let mantissa = u64::from(int - b'0') * 100_000_000 + digits;
             let value = mantissa as f64 / 1e8;
-            return if value <= 1.0 { Ok(value) } else { Err(ScoreProblem::OutOfRange) };
+            return if value <= 1.0 {
+                Ok(value)
+            } else {
+                Err(ScoreProblem::OutOfRange)
+            };
         }
     }
     parse_score(&rest[..len])
@@ -190,7 +198,11 @@ mod tests {
                 (Ok(a), Ok(b)) => a.to_bits() == b.to_bits(),
                 (a, b) => a == b,
             };
-            assert!(same, "{:?}: {got:?} vs {want:?}", String::from_utf8_lossy(&field));
+            assert!(
+                same,
+                "{:?}: {got:?} vs {want:?}",
+                String::from_utf8_lossy(&field)
+            );
         }
     }
 

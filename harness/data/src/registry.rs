@@ -139,7 +139,11 @@ pub enum DatasetStatus {
     /// Nothing at the path (the user has not placed the file yet).
     Missing { path: PathBuf },
     /// Present, but the digest differs: results on these bytes are not comparable.
-    HashMismatch { path: PathBuf, expected: String, actual: String },
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     /// Present but unreadable, or a folder with a symbolic link in it.
     Unreadable { path: PathBuf, reason: String },
 }
@@ -155,7 +159,9 @@ impl fmt::Display for DatasetStatus {
         match self {
             DatasetStatus::Verified { .. } => write!(f, "present, verified"),
             DatasetStatus::Missing { path } => write!(f, "missing ({})", path.display()),
-            DatasetStatus::HashMismatch { expected, actual, .. } => {
+            DatasetStatus::HashMismatch {
+                expected, actual, ..
+            } => {
                 write!(f, "HASH MISMATCH (expected {expected}, found {actual})")
             }
             DatasetStatus::Unreadable { reason, .. } => write!(f, "unreadable: {reason}"),
@@ -167,11 +173,23 @@ impl fmt::Display for DatasetStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{file}: cannot read: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}:{column}: {message}")]
-    Invalid { file: PathBuf, line: usize, column: usize, message: String },
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{file}: no dataset named '{name}' (known: {known})")]
-    Unknown { file: PathBuf, name: String, known: String },
+    Unknown {
+        file: PathBuf,
+        name: String,
+        known: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -217,7 +235,12 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    let col = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, col)
 }
 
@@ -225,8 +248,10 @@ impl Registry {
     /// Reads and validates a registry. `root` overrides the data root (by
     /// default the registry file's own folder).
     pub fn load(file: &Path, root: Option<&Path>) -> Result<Registry, RegistryError> {
-        let text = fs::read_to_string(file)
-            .map_err(|source| RegistryError::Io { file: file.to_path_buf(), source })?;
+        let text = fs::read_to_string(file).map_err(|source| RegistryError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
         let root = match root {
             Some(r) => r.to_path_buf(),
             None => file.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -238,7 +263,12 @@ impl Registry {
     pub fn parse(text: &str, file: &Path, root: &Path) -> Result<Registry, RegistryError> {
         let invalid = |offset: usize, message: String| {
             let (line, column) = line_col(text, offset);
-            RegistryError::Invalid { file: file.to_path_buf(), line, column, message }
+            RegistryError::Invalid {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message,
+            }
         };
         let parsed: RegistryFile = toml::from_str(text).map_err(|e| {
             let start = e.span().map_or(0, |s| s.start);
@@ -248,20 +278,33 @@ impl Registry {
         for (name, spanned) in parsed.datasets.0 {
             let start = spanned.span().start;
             let entry = spanned.into_inner();
-            validate(&name, &entry).map_err(|m| invalid(start, format!("dataset '{name}': {m}")))?;
+            validate(&name, &entry)
+                .map_err(|m| invalid(start, format!("dataset '{name}': {m}")))?;
             let (line, _) = line_col(text, start);
             entries.push(Dataset { name, line, entry });
         }
-        Ok(Registry { file: file.to_path_buf(), root: root.to_path_buf(), entries })
+        Ok(Registry {
+            file: file.to_path_buf(),
+            root: root.to_path_buf(),
+            entries,
+        })
     }
 
     /// The entry called `name`.
     pub fn get(&self, name: &str) -> Result<&Dataset, RegistryError> {
-        self.entries.iter().find(|d| d.name == name).ok_or_else(|| RegistryError::Unknown {
-            file: self.file.clone(),
-            name: name.to_string(),
-            known: self.entries.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.entries
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| RegistryError::Unknown {
+                file: self.file.clone(),
+                name: name.to_string(),
+                known: self
+                    .entries
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Where the dataset's bytes are expected.
@@ -279,14 +322,22 @@ impl Registry {
     /// that a later reader can prove it read the same bytes.
     pub fn check_files(&self, dataset: &Dataset) -> CheckedDataset {
         let path = self.location(dataset);
-        let unchecked = |status| CheckedDataset { status, files: BTreeMap::new() };
+        let unchecked = |status| CheckedDataset {
+            status,
+            files: BTreeMap::new(),
+        };
         // `metadata` follows a symbolic link to the dataset itself (its contents may not be links).
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return unchecked(DatasetStatus::Missing { path });
             }
-            Err(e) => return unchecked(DatasetStatus::Unreadable { path, reason: e.to_string() }),
+            Err(e) => {
+                return unchecked(DatasetStatus::Unreadable {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
         };
         let pin = dataset.entry.pin();
         let mut files = BTreeMap::new();
@@ -306,9 +357,9 @@ impl Registry {
             }
         };
         let status = match digest {
-            Ok(actual) if actual.eq_ignore_ascii_case(pin.hex()) => {
-                DatasetStatus::Verified { digest: format!("{}:{actual}", pin.algorithm()) }
-            }
+            Ok(actual) if actual.eq_ignore_ascii_case(pin.hex()) => DatasetStatus::Verified {
+                digest: format!("{}:{actual}", pin.algorithm()),
+            },
             Ok(actual) => DatasetStatus::HashMismatch {
                 path,
                 expected: pin.to_string(),
@@ -402,9 +453,13 @@ pub fn check_relative(p: &str) -> Result<(), String> {
     for c in path.components() {
         match c {
             Component::Normal(_) | Component::CurDir => {}
-            Component::ParentDir => return Err("'..' is not allowed (paths stay under their root)".into()),
+            Component::ParentDir => {
+                return Err("'..' is not allowed (paths stay under their root)".into());
+            }
             Component::RootDir | Component::Prefix(_) => {
-                return Err("absolute paths are not allowed (paths are relative to their root)".into());
+                return Err(
+                    "absolute paths are not allowed (paths are relative to their root)".into(),
+                );
             }
         }
     }
@@ -457,7 +512,11 @@ pub fn folder_listing(dir: &Path) -> Result<Vec<(String, String)>, String> {
     files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     files
         .into_par_iter()
-        .map(|(rel, abs)| file_sha256(&abs).map(|h| (rel, h)).map_err(|e| format!("{}: {e}", abs.display())))
+        .map(|(rel, abs)| {
+            file_sha256(&abs)
+                .map(|h| (rel, h))
+                .map_err(|e| format!("{}: {e}", abs.display()))
+        })
         .collect()
 }
 
@@ -478,9 +537,14 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> R
     for ent in rd {
         let ent = ent.map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = ent.path();
-        let ty = ent.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+        let ty = ent
+            .file_type()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         if ty.is_symlink() {
-            return Err(format!("{}: symbolic links are not allowed in a dataset folder", path.display()));
+            return Err(format!(
+                "{}: symbolic links are not allowed in a dataset folder",
+                path.display()
+            ));
         } else if ty.is_dir() {
             collect_files(root, &path, out)?;
         } else if ty.is_file() {
@@ -525,7 +589,11 @@ provenance = "MedMNIST"
 "#;
 
     fn parse(t: &str) -> Result<Registry, RegistryError> {
-        Registry::parse(t, Path::new("datasets.toml"), Path::new("/nonexistent-root"))
+        Registry::parse(
+            t,
+            Path::new("datasets.toml"),
+            Path::new("/nonexistent-root"),
+        )
     }
 
     #[test]
@@ -535,8 +603,14 @@ provenance = "MedMNIST"
         assert_eq!(names, ["one", "two"]);
         assert_eq!(r.entries[0].line, 3);
         assert_eq!(r.entries[1].line, 14);
-        assert_eq!(r.entries[1].entry.pin(), Pin::Md5("0123456789abcdef0123456789abcdef".into()));
-        assert!(matches!(r.check(&r.entries[1]), DatasetStatus::Missing { .. }));
+        assert_eq!(
+            r.entries[1].entry.pin(),
+            Pin::Md5("0123456789abcdef0123456789abcdef".into())
+        );
+        assert!(matches!(
+            r.check(&r.entries[1]),
+            DatasetStatus::Missing { .. }
+        ));
         assert!(matches!(r.get("three"), Err(RegistryError::Unknown { .. })));
     }
 
@@ -565,7 +639,10 @@ provenance = "MedMNIST"
         let e = err(&GOOD.replace("scores = [\"s\"]\n", ""));
         assert!(e.contains("'scores'"), "{e}");
         let e = err(&GOOD.replace("format = \"scores-csv\"", "format = \"tiff-stack\""));
-        assert!(e.contains("datasets.toml:5:") && e.contains("tiff-stack"), "{e}");
+        assert!(
+            e.contains("datasets.toml:5:") && e.contains("tiff-stack"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -594,10 +671,16 @@ provenance = "MedMNIST"
         fs::create_dir_all(dir.path().join("data")).unwrap();
         fs::write(dir.path().join("data/one.csv"), b"label,s\n1,0.5\n").unwrap();
         let good = sha256_hex(b"label,s\n1,0.5\n");
-        let text = GOOD.replace("9c97e54a15276803d3b4455489a16bca529044f4bffec6271d8501226dbafe91", &good);
+        let text = GOOD.replace(
+            "9c97e54a15276803d3b4455489a16bca529044f4bffec6271d8501226dbafe91",
+            &good,
+        );
         let r = Registry::parse(&text, Path::new("datasets.toml"), dir.path()).unwrap();
         assert!(r.check(&r.entries[0]).is_verified());
         fs::write(dir.path().join("data/one.csv"), b"label,s\n1,0.6\n").unwrap();
-        assert!(matches!(r.check(&r.entries[0]), DatasetStatus::HashMismatch { .. }));
+        assert!(matches!(
+            r.check(&r.entries[0]),
+            DatasetStatus::HashMismatch { .. }
+        ));
     }
 }

@@ -35,12 +35,21 @@ fn separators(block: &[u8; 64]) -> u64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
 fn separators_sse2(block: &[u8; 64]) -> u64 {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x};
-    let (comma, lf, cr) = (_mm_set1_epi8(b',' as i8), _mm_set1_epi8(b'\n' as i8), _mm_set1_epi8(b'\r' as i8));
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8,
+    };
+    let (comma, lf, cr) = (
+        _mm_set1_epi8(b',' as i8),
+        _mm_set1_epi8(b'\n' as i8),
+        _mm_set1_epi8(b'\r' as i8),
+    );
     let mut mask = 0u64;
     for (k, lane) in block.as_chunks::<8>().0.chunks_exact(2).enumerate() {
         let v = _mm_set_epi64x(i64::from_le_bytes(lane[1]), i64::from_le_bytes(lane[0]));
-        let hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, lf)), _mm_cmpeq_epi8(v, cr));
+        let hits = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, lf)),
+            _mm_cmpeq_epi8(v, cr),
+        );
         mask |= u64::from(_mm_movemask_epi8(hits) as u16) << (16 * k);
     }
     mask
@@ -134,7 +143,10 @@ pub(crate) fn scan_rows(data: &[u8], columns: &Columns, region: Region) -> Optio
         scanner.field(data, data.len())?;
         scanner.end_record()?;
     }
-    Some(Scanned { rows: scanner.row, interners: scanner.interners })
+    Some(Scanned {
+        rows: scanner.row,
+        interners: scanner.interners,
+    })
 }
 
 struct Scanner<'a> {
@@ -178,9 +190,12 @@ impl Scanner<'_> {
             Role::Skip => {}
             Role::Label => *self.region.labels.get_mut(row)? = parse_label(field)?,
             Role::Score(k) => {
-                *self.region.scores[k].get_mut(row)? = parse_score_in(&data[self.start..], field.len()).ok()?
+                *self.region.scores[k].get_mut(row)? =
+                    parse_score_in(&data[self.start..], field.len()).ok()?
             }
-            Role::Group(k) => *self.region.codes[k].get_mut(row)? = self.interners[k].code(field).ok()?,
+            Role::Group(k) => {
+                *self.region.codes[k].get_mut(row)? = self.interners[k].code(field).ok()?
+            }
         }
         Some(())
     }
@@ -212,7 +227,8 @@ mod tests {
                     [b'a', b'\n', b'\r', b',', 0x8a, 0x0b][(x % 6) as usize]
                 })
                 .collect();
-            let naive = data.iter().filter(|&&b| b == b'\n').count() + usize::from(data.last().is_some_and(|&b| b != b'\n'));
+            let naive = data.iter().filter(|&&b| b == b'\n').count()
+                + usize::from(data.last().is_some_and(|&b| b != b'\n'));
             assert_eq!(row_bound(&data), naive, "{data:?}");
         }
     }
@@ -228,7 +244,9 @@ mod tests {
                 x ^= x << 17;
                 *b = [b',', b'\n', b'\r', b'0', b'"', 0xac, 0x8d, 0x2c | 0x80][(x % 8) as usize];
             }
-            let naive = block.iter().enumerate().fold(0u64, |m, (j, &b)| m | (u64::from(matches!(b, b',' | b'\n' | b'\r')) << j));
+            let naive = block.iter().enumerate().fold(0u64, |m, (j, &b)| {
+                m | (u64::from(matches!(b, b',' | b'\n' | b'\r')) << j)
+            });
             assert_eq!(separators(&block), naive);
         }
     }

@@ -19,13 +19,19 @@ pub struct BundleWriter {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bundle file name '{name}': {reason}")]
     Name { name: String, reason: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
-    move |source| BundleError::Io { path: path.to_path_buf(), source }
+    move |source| BundleError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl BundleWriter {
@@ -48,7 +54,10 @@ impl BundleWriter {
                 _ => {}
             }
         }
-        Ok(BundleWriter { dir: dir.to_path_buf(), files: BTreeMap::new() })
+        Ok(BundleWriter {
+            dir: dir.to_path_buf(),
+            files: BTreeMap::new(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -57,9 +66,15 @@ impl BundleWriter {
 
     /// Writes one file of the bundle (path relative to the bundle, `/`-separated).
     pub fn write(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, BundleError> {
-        check_relative(name).map_err(|reason| BundleError::Name { name: name.into(), reason })?;
+        check_relative(name).map_err(|reason| BundleError::Name {
+            name: name.into(),
+            reason,
+        })?;
         if [MANIFEST, SIGNATURE, INCOMPLETE].contains(&name) {
-            return Err(BundleError::Name { name: name.into(), reason: "reserved".into() });
+            return Err(BundleError::Name {
+                name: name.into(),
+                reason: "reserved".into(),
+            });
         }
         let path = self.dir.join(name);
         if let Some(parent) = path.parent() {

@@ -41,19 +41,35 @@ impl EvalSettings {
 pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> EvalReport {
     let input = harness_metrics::EvalInput {
         labels: &table.labels,
-        models: table.score_names.iter().map(String::as_str).zip(table.scores.iter().map(Vec::as_slice)).collect(),
+        models: table
+            .score_names
+            .iter()
+            .map(String::as_str)
+            .zip(table.scores.iter().map(Vec::as_slice))
+            .collect(),
         groupings: table
             .groups
             .iter()
-            .map(|g| Grouping { name: &g.name, levels: &g.levels, codes: &g.codes })
+            .map(|g| Grouping {
+                name: &g.name,
+                levels: &g.levels,
+                codes: &g.codes,
+            })
             .collect(),
     };
     evaluate(&input, opts)
 }
 
 /// Reads a predictions CSV and evaluates it as `settings` say.
-pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<EvalReport, harness_data::DataError> {
-    let spec = EvalSpec { label: &settings.label, scores: &settings.scores, groups: &settings.groups };
+pub fn evaluate_csv(
+    path: &Path,
+    settings: &EvalSettings,
+) -> Result<EvalReport, harness_data::DataError> {
+    let spec = EvalSpec {
+        label: &settings.label,
+        scores: &settings.scores,
+        groups: &settings.groups,
+    };
     let table = read_eval_csv(path, &spec)?;
     Ok(evaluate_table(&table, &settings.options()))
 }

@@ -43,17 +43,27 @@ const SIMPLE: &[&str] = &[
     "calibration_intercept",
     "calibration_in_the_large",
 ];
-const BY_GROUP: &[&str] = &["demographic_parity_difference", "equalized_odds_difference", "auroc_gap"];
+const BY_GROUP: &[&str] = &[
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "auroc_gap",
+];
 
 impl Criterion {
     /// Checks the metric name; `limit` must be finite.
     pub fn new(metric: &str, direction: Direction, limit: f64) -> Result<Criterion, String> {
         if !limit.is_finite() {
-            return Err(format!("limit for '{metric}' must be a finite number, not {limit}"));
+            return Err(format!(
+                "limit for '{metric}' must be a finite number, not {limit}"
+            ));
         }
         let known = SIMPLE.contains(&metric)
-            || metric.strip_prefix("sens_at_spec_").is_some_and(|s| s.parse::<f64>().is_ok_and(|t| (0.0..=1.0).contains(&t)))
-            || metric.split_once('.').is_some_and(|(m, col)| BY_GROUP.contains(&m) && !col.is_empty());
+            || metric
+                .strip_prefix("sens_at_spec_")
+                .is_some_and(|s| s.parse::<f64>().is_ok_and(|t| (0.0..=1.0).contains(&t)))
+            || metric
+                .split_once('.')
+                .is_some_and(|(m, col)| BY_GROUP.contains(&m) && !col.is_empty());
         if !known {
             return Err(format!(
                 "unknown metric '{metric}'; use one of {}, sens_at_spec_<SPEC> (e.g. sens_at_spec_0.90), or {}.<group column>",
@@ -61,13 +71,22 @@ impl Criterion {
                 BY_GROUP.join(" / ")
             ));
         }
-        Ok(Criterion { metric: metric.to_string(), direction, limit })
+        Ok(Criterion {
+            metric: metric.to_string(),
+            direction,
+            limit,
+        })
     }
 
     /// Parses `metric=value` as given on the command line.
     pub fn parse(arg: &str, direction: Direction) -> Result<Criterion, String> {
-        let (m, v) = arg.split_once('=').ok_or_else(|| format!("'{arg}': expected METRIC=VALUE, e.g. auroc=0.85"))?;
-        let v: f64 = v.trim().parse().map_err(|_| format!("'{arg}': '{v}' is not a number"))?;
+        let (m, v) = arg
+            .split_once('=')
+            .ok_or_else(|| format!("'{arg}': expected METRIC=VALUE, e.g. auroc=0.85"))?;
+        let v: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{arg}': '{v}' is not a number"))?;
         Criterion::new(m.trim(), direction, v)
     }
 
@@ -92,11 +111,18 @@ impl Criterion {
                     let key = harness_metrics::spec_key(t);
                     match m.sens_at_spec.get(&key) {
                         Some(v) => *v,
-                        None => return Err(format!("sensitivity at specificity {key} was not computed (add it to target specificities)")),
+                        None => {
+                            return Err(format!(
+                                "sensitivity at specificity {key} was not computed (add it to target specificities)"
+                            ));
+                        }
                     }
                 } else {
                     let (metric, col) = other.split_once('.').ok_or_else(undefined)?;
-                    let f = m.fairness.get(col).ok_or_else(|| format!("no grouping column '{col}' in the evaluation"))?;
+                    let f = m
+                        .fairness
+                        .get(col)
+                        .ok_or_else(|| format!("no grouping column '{col}' in the evaluation"))?;
                     match metric {
                         "demographic_parity_difference" => f.demographic_parity_difference,
                         "equalized_odds_difference" => f.equalized_odds_difference,
@@ -134,12 +160,32 @@ pub fn check(report: &EvalReport, criteria: &[Criterion]) -> Vec<GateResult> {
                         Direction::Over => v <= c.limit,
                     };
                     let rel = match c.direction {
-                        Direction::Under => if passed { "is at least" } else { "is below" },
-                        Direction::Over => if passed { "is at most" } else { "is above" },
+                        Direction::Under => {
+                            if passed {
+                                "is at least"
+                            } else {
+                                "is below"
+                            }
+                        }
+                        Direction::Over => {
+                            if passed {
+                                "is at most"
+                            } else {
+                                "is above"
+                            }
+                        }
                     };
-                    (Some(v), passed, format!("{name}: {} = {v:.4} {rel} {}", c.metric, c.limit))
+                    (
+                        Some(v),
+                        passed,
+                        format!("{name}: {} = {v:.4} {rel} {}", c.metric, c.limit),
+                    )
                 }
-                Err(why) => (None, false, format!("{name}: {why}; the criterion cannot pass")),
+                Err(why) => (
+                    None,
+                    false,
+                    format!("{name}: {why}; the criterion cannot pass"),
+                ),
             };
             out.push(GateResult {
                 candidate: name.clone(),
@@ -169,7 +215,11 @@ mod tests {
         let input = EvalInput {
             labels: &labels,
             models: vec![("good", &good[..]), ("bad", &bad[..])],
-            groupings: vec![Grouping { name: "site", levels: &levels, codes: &codes }],
+            groupings: vec![Grouping {
+                name: "site",
+                levels: &levels,
+                codes: &codes,
+            }],
         };
         evaluate(&input, &EvalOptions::default())
     }
@@ -181,7 +231,11 @@ mod tests {
         let res = check(&r, &c);
         assert!(res[0].passed, "{res:?}");
         assert!(!res[1].passed);
-        assert!(res[1].message.starts_with("bad: auroc = ") && res[1].message.contains("is below 0.8"), "{}", res[1].message);
+        assert!(
+            res[1].message.starts_with("bad: auroc = ") && res[1].message.contains("is below 0.8"),
+            "{}",
+            res[1].message
+        );
         let c = [Criterion::parse("brier=0.0", Direction::Over).unwrap()];
         assert!(check(&r, &c).iter().all(|g| !g.passed));
     }
@@ -190,14 +244,32 @@ mod tests {
     fn derived_names_resolve_and_unknown_names_are_refused() {
         let r = report();
         let m = &r.models["good"];
-        let lower = Criterion::parse("auroc_ci_lower=0", Direction::Under).unwrap().value(m).unwrap();
+        let lower = Criterion::parse("auroc_ci_lower=0", Direction::Under)
+            .unwrap()
+            .value(m)
+            .unwrap();
         assert_eq!(lower, m.auroc_ci95_delong.unwrap()[0]);
-        let s = Criterion::parse("sens_at_spec_0.9=0", Direction::Under).unwrap().value(m).unwrap();
+        let s = Criterion::parse("sens_at_spec_0.9=0", Direction::Under)
+            .unwrap()
+            .value(m)
+            .unwrap();
         assert_eq!(Some(s), m.sens_at_spec["0.90"]);
         let d = Criterion::parse("demographic_parity_difference.site=1", Direction::Over).unwrap();
-        assert_eq!(d.value(m).ok(), m.fairness["site"].demographic_parity_difference);
-        assert!(Criterion::parse("demographic_parity_difference.sex=1", Direction::Over).unwrap().value(m).is_err());
-        assert!(Criterion::parse("auc=0.8", Direction::Under).unwrap_err().contains("unknown metric 'auc'"));
+        assert_eq!(
+            d.value(m).ok(),
+            m.fairness["site"].demographic_parity_difference
+        );
+        assert!(
+            Criterion::parse("demographic_parity_difference.sex=1", Direction::Over)
+                .unwrap()
+                .value(m)
+                .is_err()
+        );
+        assert!(
+            Criterion::parse("auc=0.8", Direction::Under)
+                .unwrap_err()
+                .contains("unknown metric 'auc'")
+        );
         assert!(Criterion::parse("auroc", Direction::Under).is_err());
         assert!(Criterion::parse("auroc=high", Direction::Under).is_err());
         assert!(Criterion::parse("auroc=NaN", Direction::Under).is_err());

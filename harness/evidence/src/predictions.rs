@@ -26,7 +26,9 @@ pub const LABEL: &str = "label";
 impl Predictions {
     /// The CSV bytes (LF line ends, fields quoted only where needed).
     pub fn to_csv(&self) -> Vec<u8> {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
         let mut header: Vec<&str> = vec![CASE_ID, LABEL];
         header.extend(self.groups.iter().map(|(n, _)| n.as_str()));
         header.extend(self.candidates.iter().map(|(n, _)| n.as_str()));
@@ -66,11 +68,19 @@ mod tests {
         let bytes = p.to_csv();
         let scores = vec!["m".to_string()];
         let groups = vec!["site".to_string()];
-        let spec = EvalSpec { label: LABEL, scores: &scores, groups: &groups };
+        let spec = EvalSpec {
+            label: LABEL,
+            scores: &scores,
+            groups: &groups,
+        };
         let t = parse_eval_csv(&bytes, Path::new("predictions.csv"), &spec).unwrap();
         assert_eq!(t.labels, p.labels);
         assert_eq!(t.scores[0], p.candidates[0].1, "bit-exact round trip");
         assert_eq!(t.groups[0].levels.len(), 3);
-        assert!(String::from_utf8(bytes).unwrap().starts_with("case_id,label,site,m\na,1,A,0.1\n\"b,2\""));
+        assert!(
+            String::from_utf8(bytes)
+                .unwrap()
+                .starts_with("case_id,label,site,m\na,1,A,0.1\n\"b,2\"")
+        );
     }
 }

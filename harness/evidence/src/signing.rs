@@ -13,10 +13,19 @@ pub enum KeyError {
 }
 
 fn read_hex32(path: &Path, what: &str) -> Result<[u8; 32], KeyError> {
-    let bad = |reason: String| KeyError::Bad { path: path.display().to_string(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {what}: {e}")))?;
+    let bad = |reason: String| KeyError::Bad {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {what}: {e}")))?;
     let bytes = hex::decode(text.trim()).map_err(|e| bad(format!("{what} is not hex: {e}")))?;
-    bytes.try_into().map_err(|b: Vec<u8>| bad(format!("{what} must be 32 bytes (64 hex digits), found {}", b.len())))
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        bad(format!(
+            "{what} must be 32 bytes (64 hex digits), found {}",
+            b.len()
+        ))
+    })
 }
 
 /// Reads a secret key (hex of the 32-byte seed).
@@ -27,8 +36,10 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
 /// Reads a public key (hex of the 32-byte key).
 pub fn read_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
     let b = read_hex32(path, "public key")?;
-    VerifyingKey::from_bytes(&b)
-        .map_err(|e| KeyError::Bad { path: path.display().to_string(), reason: format!("invalid public key: {e}") })
+    VerifyingKey::from_bytes(&b).map_err(|e| KeyError::Bad {
+        path: path.display().to_string(),
+        reason: format!("invalid public key: {e}"),
+    })
 }
 
 /// A new key pair from the operating system's random source.
@@ -45,9 +56,13 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> String {
 
 /// Checks a hex signature (as written by [`sign`]) of `message`.
 pub fn check(key: &VerifyingKey, message: &[u8], signature_hex: &str) -> Result<(), String> {
-    let bytes = hex::decode(signature_hex.trim()).map_err(|e| format!("signature is not hex: {e}"))?;
-    let arr: [u8; 64] = bytes.try_into().map_err(|_| "signature must be 64 bytes".to_string())?;
-    key.verify(message, &Signature::from_bytes(&arr)).map_err(|_| "signature does not match the manifest and key".to_string())
+    let bytes =
+        hex::decode(signature_hex.trim()).map_err(|e| format!("signature is not hex: {e}"))?;
+    let arr: [u8; 64] = bytes
+        .try_into()
+        .map_err(|_| "signature must be 64 bytes".to_string())?;
+    key.verify(message, &Signature::from_bytes(&arr))
+        .map_err(|_| "signature does not match the manifest and key".to_string())
 }
 
 #[cfg(test)]

@@ -273,7 +273,11 @@ fn default_side() -> u32 {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_model_mib: default_model_mib(), max_cases: default_cases(), max_image_side: default_side() }
+        Limits {
+            max_model_mib: default_model_mib(),
+            max_cases: default_cases(),
+            max_image_side: default_side(),
+        }
     }
 }
 
@@ -308,18 +312,36 @@ fn default_backends() -> Vec<BackendKind> {
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
     #[error("{file}: cannot read: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}:{column}: {message}")]
-    Invalid { file: PathBuf, line: usize, column: usize, message: String },
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Metric names usable as `metrics.primary`.
-pub const PRIMARY_METRICS: &[&str] = &["auroc", "average_precision", "brier", "log_loss", "ece_10", "ece_15"];
+pub const PRIMARY_METRICS: &[&str] = &[
+    "auroc",
+    "average_precision",
+    "brier",
+    "log_loss",
+    "ece_10",
+    "ece_15",
+];
 
 impl Suite {
     /// Reads and validates a suite file.
     pub fn load(file: &Path) -> Result<Suite, SuiteError> {
-        let text = std::fs::read_to_string(file).map_err(|source| SuiteError::Io { file: file.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(file).map_err(|source| SuiteError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
         Suite::parse(&text, file)
     }
 
@@ -327,14 +349,22 @@ impl Suite {
     pub fn parse(text: &str, file: &Path) -> Result<Suite, SuiteError> {
         let invalid = |offset: usize, message: String| {
             let (line, column) = line_col(text, offset);
-            SuiteError::Invalid { file: file.to_path_buf(), line, column, message }
+            SuiteError::Invalid {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message,
+            }
         };
         // Where a top-level key or table is declared, for semantic errors.
         let key_offset = |key: &str| -> usize {
             let mut offset = 0;
             for l in text.split_inclusive('\n') {
                 let t = l.trim_start();
-                if t.starts_with(&format!("[{key}]")) || t.starts_with(&format!("{key} ")) || t.starts_with(&format!("{key}=")) {
+                if t.starts_with(&format!("[{key}]"))
+                    || t.starts_with(&format!("{key} "))
+                    || t.starts_with(&format!("{key}="))
+                {
                     return offset + (l.len() - t.len());
                 }
                 offset += l.len();
@@ -342,7 +372,10 @@ impl Suite {
             0
         };
         let raw: SuiteFile = toml::from_str(text).map_err(|e| {
-            invalid(e.span().map_or(0, |s| s.start), e.message().trim_end().to_string())
+            invalid(
+                e.span().map_or(0, |s| s.start),
+                e.message().trim_end().to_string(),
+            )
         })?;
 
         let mut candidates = Vec::with_capacity(raw.candidates.len());
@@ -350,28 +383,62 @@ impl Suite {
             let start = spanned.span().start;
             let mut c = spanned.into_inner();
             c.line = line_col(text, start).0;
-            validate_candidate(&c).map_err(|m| invalid(start, format!("candidate '{}': {m}", c.name)))?;
+            validate_candidate(&c)
+                .map_err(|m| invalid(start, format!("candidate '{}': {m}", c.name)))?;
             if candidates.iter().any(|o: &Candidate| o.name == c.name) {
-                return Err(invalid(start, format!("candidate '{}' is declared twice", c.name)));
+                return Err(invalid(
+                    start,
+                    format!("candidate '{}' is declared twice", c.name),
+                ));
             }
             candidates.push(c);
         }
         if candidates.is_empty() {
-            return Err(invalid(key_offset("candidates"), "a suite needs at least one [[candidates]] entry".into()));
+            return Err(invalid(
+                key_offset("candidates"),
+                "a suite needs at least one [[candidates]] entry".into(),
+            ));
         }
-        if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(invalid(key_offset("name"), format!("name '{}' must be letters, digits, '-', '_' or '.' (it names a results folder)", raw.name)));
+        if raw.name.is_empty()
+            || !raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                key_offset("name"),
+                format!(
+                    "name '{}' must be letters, digits, '-', '_' or '.' (it names a results folder)",
+                    raw.name
+                ),
+            ));
         }
-        validate_metrics(&raw.metrics).map_err(|m| invalid(key_offset("metrics"), format!("[metrics] {m}")))?;
-        validate_performance(&raw.performance).map_err(|m| invalid(key_offset("performance"), format!("[performance] {m}")))?;
-        raw.acceptance.criteria().map_err(|m| invalid(key_offset("acceptance"), format!("[acceptance] {m}")))?;
+        validate_metrics(&raw.metrics)
+            .map_err(|m| invalid(key_offset("metrics"), format!("[metrics] {m}")))?;
+        validate_performance(&raw.performance)
+            .map_err(|m| invalid(key_offset("performance"), format!("[performance] {m}")))?;
+        raw.acceptance
+            .criteria()
+            .map_err(|m| invalid(key_offset("acceptance"), format!("[acceptance] {m}")))?;
         if raw.inference.batch_size == 0 || raw.inference.batch_size > 4096 {
-            return Err(invalid(key_offset("inference"), format!("[inference] batch_size {} must be between 1 and 4096", raw.inference.batch_size)));
+            return Err(invalid(
+                key_offset("inference"),
+                format!(
+                    "[inference] batch_size {} must be between 1 and 4096",
+                    raw.inference.batch_size
+                ),
+            ));
         }
-        if !(raw.inference.agreement_tolerance >= 0.0 && raw.inference.agreement_tolerance.is_finite()) {
-            return Err(invalid(key_offset("inference"), "[inference] agreement_tolerance must be a finite number ≥ 0".into()));
+        if !(raw.inference.agreement_tolerance >= 0.0
+            && raw.inference.agreement_tolerance.is_finite())
+        {
+            return Err(invalid(
+                key_offset("inference"),
+                "[inference] agreement_tolerance must be a finite number ≥ 0".into(),
+            ));
         }
-        validate_limits(&raw.limits).map_err(|m| invalid(key_offset("limits"), format!("[limits] {m}")))?;
+        validate_limits(&raw.limits)
+            .map_err(|m| invalid(key_offset("limits"), format!("[limits] {m}")))?;
         Ok(Suite {
             file: file.to_path_buf(),
             name: raw.name,
@@ -389,7 +456,12 @@ impl Suite {
 }
 
 fn validate_candidate(c: &Candidate) -> Result<(), String> {
-    if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+    if c.name.is_empty()
+        || !c
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
         return Err("name must be non-empty letters, digits, '-', '_' or '.'".into());
     }
     if matches!(c.name.as_str(), "case_id" | "label") {
@@ -397,7 +469,10 @@ fn validate_candidate(c: &Candidate) -> Result<(), String> {
     }
     check_relative(&c.model).map_err(|m| format!("model '{}': {m}", c.model))?;
     if c.sha256.len() != 64 || !c.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("sha256 '{}' must be 64 hexadecimal digits", c.sha256));
+        return Err(format!(
+            "sha256 '{}' must be 64 hexadecimal digits",
+            c.sha256
+        ));
     }
     if c.backends.is_empty() {
         return Err("backends must list at least one of tract, ort, candle".into());
@@ -408,12 +483,20 @@ fn validate_candidate(c: &Candidate) -> Result<(), String> {
 
 fn validate_metrics(m: &Metrics) -> Result<(), String> {
     if !PRIMARY_METRICS.contains(&m.primary.as_str()) {
-        return Err(format!("primary '{}' must be one of {}", m.primary, PRIMARY_METRICS.join(", ")));
+        return Err(format!(
+            "primary '{}' must be one of {}",
+            m.primary,
+            PRIMARY_METRICS.join(", ")
+        ));
     }
     if !(0.0..=1.0).contains(&m.threshold) {
         return Err(format!("threshold {} is outside [0, 1]", m.threshold));
     }
-    if let Some(t) = m.target_specificities.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+    if let Some(t) = m
+        .target_specificities
+        .iter()
+        .find(|t| !(0.0..=1.0).contains(*t))
+    {
         return Err(format!("target_specificities has {t}, outside [0, 1]"));
     }
     if m.bootstrap > 100_000 {
@@ -427,9 +510,16 @@ fn validate_performance(p: &Performance) -> Result<(), String> {
         harness_measure::profile(name).map_err(|e| e.to_string())?;
     }
     if let Some(b) = p.batch_sizes.iter().find(|&&b| b == 0 || b > 4096) {
-        return Err(format!("batch_sizes has {b}; each must be between 1 and 4096"));
+        return Err(format!(
+            "batch_sizes has {b}; each must be between 1 and 4096"
+        ));
     }
-    for (k, v) in [("min_duration_s", p.min_duration_s), ("max_duration_s", p.max_duration_s), ("target_qps", p.target_qps), ("latency_bound_ms", p.latency_bound_ms)] {
+    for (k, v) in [
+        ("min_duration_s", p.min_duration_s),
+        ("max_duration_s", p.max_duration_s),
+        ("target_qps", p.target_qps),
+        ("latency_bound_ms", p.latency_bound_ms),
+    ] {
         if let Some(v) = v
             && !(v.is_finite() && v > 0.0)
         {
@@ -444,7 +534,10 @@ pub const MAX_MODEL_MIB: u64 = u64::MAX >> 20;
 
 fn validate_limits(l: &Limits) -> Result<(), String> {
     if l.max_model_mib > MAX_MODEL_MIB {
-        return Err(format!("max_model_mib {} is larger than {MAX_MODEL_MIB} (the limit in bytes must fit in 64 bits)", l.max_model_mib));
+        return Err(format!(
+            "max_model_mib {} is larger than {MAX_MODEL_MIB} (the limit in bytes must fit in 64 bits)",
+            l.max_model_mib
+        ));
     }
     Ok(())
 }
@@ -501,7 +594,9 @@ output = { kind = "probability", positive_index = 0 }
 "#;
 
     fn err(text: &str) -> String {
-        Suite::parse(text, Path::new("s.toml")).unwrap_err().to_string()
+        Suite::parse(text, Path::new("s.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -517,7 +612,10 @@ output = { kind = "probability", positive_index = 0 }
     #[test]
     fn unknown_keys_point_at_line_and_key() {
         let e = err(&GOOD.replace("bootstrap = 100", "bootstrap = 100\nboostrap = 5"));
-        assert!(e.starts_with("s.toml:8:1:") && e.contains("boostrap"), "{e}");
+        assert!(
+            e.starts_with("s.toml:8:1:") && e.contains("boostrap"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("scale = 0.5", "scale = 0.5, colour = 1"));
         assert!(e.starts_with("s.toml:21:") && e.contains("colour"), "{e}");
     }
@@ -536,7 +634,10 @@ output = { kind = "probability", positive_index = 0 }
         assert!(e.contains("onnx"), "{e}");
         let e = err(&GOOD.replace("name = \"a\"", "name = \"a,b\""));
         assert!(e.contains("candidate 'a,b'"), "{e}");
-        let e = err(&format!("{GOOD}\n{}", &GOOD[GOOD.find("[[candidates]]").unwrap()..]));
+        let e = err(&format!(
+            "{GOOD}\n{}",
+            &GOOD[GOOD.find("[[candidates]]").unwrap()..]
+        ));
         assert!(e.contains("declared twice"), "{e}");
         let e = err(&GOOD.replace("channels = 1", "channels = 2"));
         assert!(e.contains("channels"), "{e}");
@@ -551,8 +652,13 @@ output = { kind = "probability", positive_index = 0 }
         // `harness run`.
         let with = |mib: u64| format!("{GOOD}\n[limits]\nmax_model_mib = {mib}\n");
         let text = with(1 << 44);
-        let e = Suite::parse(&text, Path::new("s.toml")).unwrap_err().to_string();
-        assert!(e.starts_with("s.toml:24:1:") && e.contains("max_model_mib 17592186044416"), "{e}");
+        let e = Suite::parse(&text, Path::new("s.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("s.toml:24:1:") && e.contains("max_model_mib 17592186044416"),
+            "{e}"
+        );
         let s = Suite::parse(&with(MAX_MODEL_MIB), Path::new("s.toml")).unwrap();
         assert_eq!(s.limits.max_model_bytes(), MAX_MODEL_MIB << 20);
         let s = Suite::parse(GOOD, Path::new("s.toml")).unwrap();

@@ -38,13 +38,25 @@ impl Verification {
         self.findings.iter().all(|f| f.status != FAILED)
     }
     fn ok(&mut self, item: impl Into<String>, detail: impl Into<String>) {
-        self.findings.push(Finding { item: item.into(), status: OK, detail: detail.into() });
+        self.findings.push(Finding {
+            item: item.into(),
+            status: OK,
+            detail: detail.into(),
+        });
     }
     fn fail(&mut self, item: impl Into<String>, detail: impl Into<String>) {
-        self.findings.push(Finding { item: item.into(), status: FAILED, detail: detail.into() });
+        self.findings.push(Finding {
+            item: item.into(),
+            status: FAILED,
+            detail: detail.into(),
+        });
     }
     fn skip(&mut self, item: impl Into<String>, detail: impl Into<String>) {
-        self.findings.push(Finding { item: item.into(), status: NOT_CHECKED, detail: detail.into() });
+        self.findings.push(Finding {
+            item: item.into(),
+            status: NOT_CHECKED,
+            detail: detail.into(),
+        });
     }
 }
 
@@ -67,12 +79,18 @@ pub struct VerifyOptions {
 pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     let mut v = Verification::default();
     if dir.join(INCOMPLETE).exists() {
-        v.fail(INCOMPLETE, "the run that wrote this bundle did not finish (or was interrupted)");
+        v.fail(
+            INCOMPLETE,
+            "the run that wrote this bundle did not finish (or was interrupted)",
+        );
     }
     let manifest_bytes = match std::fs::read(dir.join(MANIFEST)) {
         Ok(b) => b,
         Err(e) => {
-            v.fail(MANIFEST, format!("cannot read {}: {e}", dir.join(MANIFEST).display()));
+            v.fail(
+                MANIFEST,
+                format!("cannot read {}: {e}", dir.join(MANIFEST).display()),
+            );
             return v;
         }
     };
@@ -84,11 +102,21 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
         }
     };
     if manifest.format != FORMAT {
-        v.fail(MANIFEST, format!("format '{}' is not '{FORMAT}'", manifest.format));
+        v.fail(
+            MANIFEST,
+            format!("format '{}' is not '{FORMAT}'", manifest.format),
+        );
         return v;
     }
     if manifest.complete {
-        v.ok(MANIFEST, format!("{} files listed, run finished {}", manifest.files.len(), manifest.finished_at));
+        v.ok(
+            MANIFEST,
+            format!(
+                "{} files listed, run finished {}",
+                manifest.files.len(),
+                manifest.finished_at
+            ),
+        );
     } else {
         v.fail(MANIFEST, "the manifest says the run is incomplete");
     }
@@ -107,8 +135,14 @@ fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Ve
             Ok(()) => v.ok(SIGNATURE, "ed25519 signature matches the given public key"),
             Err(e) => v.fail(SIGNATURE, e),
         },
-        (Some(_), Err(_)) => v.fail(SIGNATURE, "a public key was given but the bundle is not signed"),
-        (None, Ok(_)) => v.skip(SIGNATURE, "signed; pass --public-key to check the signature"),
+        (Some(_), Err(_)) => v.fail(
+            SIGNATURE,
+            "a public key was given but the bundle is not signed",
+        ),
+        (None, Ok(_)) => v.skip(
+            SIGNATURE,
+            "signed; pass --public-key to check the signature",
+        ),
         (None, Err(_)) => {}
     }
 }
@@ -121,28 +155,43 @@ fn check_files(dir: &Path, manifest: &Manifest, v: &mut Verification) {
         }
         match file_sha256(&dir.join(name)) {
             Ok(got) if &got == want => v.ok(name, "sha256 matches"),
-            Ok(got) => v.fail(name, format!("sha256 {got} differs from the manifest's {want}: the file was changed")),
-            Err(e) => v.fail(name, format!("listed in the manifest but cannot be read: {e}")),
+            Ok(got) => v.fail(
+                name,
+                format!("sha256 {got} differs from the manifest's {want}: the file was changed"),
+            ),
+            Err(e) => v.fail(
+                name,
+                format!("listed in the manifest but cannot be read: {e}"),
+            ),
         }
     }
     let mut present = Vec::new();
     list_files(dir, dir, &mut present);
     for name in present {
-        if name != MANIFEST && name != SIGNATURE && name != INCOMPLETE && !manifest.files.contains_key(&name) {
+        if name != MANIFEST
+            && name != SIGNATURE
+            && name != INCOMPLETE
+            && !manifest.files.contains_key(&name)
+        {
             v.fail(name, "present in the bundle but not listed in the manifest");
         }
     }
 }
 
 fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for ent in rd.flatten() {
         let path = ent.path();
         match ent.file_type() {
             Ok(t) if t.is_dir() => list_files(root, &path, out),
             Ok(_) => {
                 if let Ok(rel) = path.strip_prefix(root) {
-                    out.push(rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"));
+                    out.push(
+                        rel.to_string_lossy()
+                            .replace(std::path::MAIN_SEPARATOR, "/"),
+                    );
                 }
             }
             Err(_) => {}
@@ -166,11 +215,15 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
                     }
                 }
             }
-            y.keys().find(|k| !x.contains_key(*k)).map(|k| format!("{path}.{k} is not a recomputed field"))
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}.{k} is not a recomputed field"))
         }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            x.iter().zip(y).enumerate().find_map(|(i, (va, vb))| first_difference(va, vb, &format!("{path}[{i}]")))
-        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (va, vb))| first_difference(va, vb, &format!("{path}[{i}]"))),
         _ if a == b => None,
         _ => Some(format!("{path}: recomputed {a}, stored {b}")),
     }
@@ -180,27 +233,39 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
     const PRED: &str = "predictions.csv";
     const METRICS: &str = "metrics.json";
     if !manifest.files.contains_key(PRED) || !manifest.files.contains_key(METRICS) {
-        v.fail("metrics recomputation", "the manifest lists no predictions.csv or metrics.json");
+        v.fail(
+            "metrics recomputation",
+            "the manifest lists no predictions.csv or metrics.json",
+        );
         return;
     }
     let recomputed = match evaluate_csv(&dir.join(PRED), &manifest.evaluation) {
         Ok(r) => metrics_json(&r),
         Err(e) => {
-            v.fail("metrics recomputation", format!("predictions.csv cannot be evaluated: {e}"));
+            v.fail(
+                "metrics recomputation",
+                format!("predictions.csv cannot be evaluated: {e}"),
+            );
             return;
         }
     };
     let stored = match std::fs::read(dir.join(METRICS)) {
         Ok(b) => b,
         Err(e) => {
-            v.fail("metrics recomputation", format!("metrics.json cannot be read: {e}"));
+            v.fail(
+                "metrics recomputation",
+                format!("metrics.json cannot be read: {e}"),
+            );
             return;
         }
     };
     if recomputed == stored {
         v.ok(
             "metrics recomputation",
-            format!("metrics.json equals the metrics recomputed from predictions.csv (sha256 {})", sha256_hex(&stored)),
+            format!(
+                "metrics.json equals the metrics recomputed from predictions.csv (sha256 {})",
+                sha256_hex(&stored)
+            ),
         );
         return;
     }
@@ -213,7 +278,10 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
         (_, Err(e)) => format!("metrics.json is not valid JSON: {e}"),
         (Err(e), _) => format!("internal: {e}"),
     };
-    v.fail("metrics recomputation", format!("metrics.json differs from the recomputation: {detail}"));
+    v.fail(
+        "metrics recomputation",
+        format!("metrics.json differs from the recomputation: {detail}"),
+    );
 }
 
 /// The bundle's copy of the suite file, written by `harness run`.
@@ -227,24 +295,48 @@ fn check_inputs(manifest: &Manifest, opts: &VerifyOptions, v: &mut Verification)
         if listed.trim_start_matches("sha256:") == manifest.suite.sha256 {
             v.ok(item, "the bundle's copy is the suite the manifest pins");
         } else {
-            v.fail(item, format!("{listed} differs from the manifest's suite sha256:{}", manifest.suite.sha256));
+            v.fail(
+                item,
+                format!(
+                    "{listed} differs from the manifest's suite sha256:{}",
+                    manifest.suite.sha256
+                ),
+            );
         }
     }
     let Some(root) = &opts.project_root else {
-        v.skip("inputs", "no project root given: suite, model and dataset files not re-hashed");
+        v.skip(
+            "inputs",
+            "no project root given: suite, model and dataset files not re-hashed",
+        );
         return;
     };
     let mut inputs: Vec<(String, &str, String)> = Vec::new();
     let suite_item = format!("suite {}", manifest.suite.path);
     if Path::new(&manifest.suite.path).is_absolute() && manifest.files.contains_key(SUITE_COPY) {
-        v.skip(suite_item, "run from outside the project root; checked through the bundle's copy");
+        v.skip(
+            suite_item,
+            "run from outside the project root; checked through the bundle's copy",
+        );
     } else {
-        inputs.push((suite_item, manifest.suite.path.as_str(), format!("sha256:{}", manifest.suite.sha256)));
+        inputs.push((
+            suite_item,
+            manifest.suite.path.as_str(),
+            format!("sha256:{}", manifest.suite.sha256),
+        ));
     }
     for c in &manifest.candidates {
-        inputs.push((format!("model {}", c.model.path), c.model.path.as_str(), format!("sha256:{}", c.model.sha256)));
+        inputs.push((
+            format!("model {}", c.model.path),
+            c.model.path.as_str(),
+            format!("sha256:{}", c.model.sha256),
+        ));
     }
-    inputs.push((format!("dataset {}", manifest.dataset.name), manifest.dataset.path.as_str(), manifest.dataset.digest.clone()));
+    inputs.push((
+        format!("dataset {}", manifest.dataset.name),
+        manifest.dataset.path.as_str(),
+        manifest.dataset.digest.clone(),
+    ));
     for (item, rel, want) in inputs {
         if check_relative(rel).is_err() {
             v.fail(item, format!("unsafe path '{rel}' in manifest"));
@@ -258,9 +350,13 @@ fn check_inputs(manifest: &Manifest, opts: &VerifyOptions, v: &mut Verification)
         let got = if path.is_dir() {
             folder_sha256(&path).map(|h| format!("sha256:{h}"))
         } else if want.starts_with("md5:") {
-            harness_data::registry::file_md5(&path).map(|h| format!("md5:{h}")).map_err(|e| e.to_string())
+            harness_data::registry::file_md5(&path)
+                .map(|h| format!("md5:{h}"))
+                .map_err(|e| e.to_string())
         } else {
-            file_sha256(&path).map(|h| format!("sha256:{h}")).map_err(|e| e.to_string())
+            file_sha256(&path)
+                .map(|h| format!("sha256:{h}"))
+                .map_err(|e| e.to_string())
         };
         match got {
             Ok(g) if g == want => v.ok(item, "hash matches"),

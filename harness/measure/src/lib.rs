@@ -141,6 +141,5 @@ mod tests {
         assert!(r[3]["throughput_per_s"].is_null() && r[3]["throughput_reason"].is_string());
         assert_eq!(r[4]["status"], "unavailable");
         assert!(r[4]["scenario"].is_null());
-
     }
 }

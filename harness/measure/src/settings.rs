@@ -38,9 +38,12 @@ impl std::str::FromStr for Scenario {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scenario::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            format!("unknown scenario '{s}'; expected one of: single-stream, offline, server")
-        })
+        Scenario::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown scenario '{s}'; expected one of: single-stream, offline, server")
+            })
     }
 }
 
@@ -222,7 +225,12 @@ mod tests {
         );
         assert_eq!("server".parse(), Ok(Scenario::Server));
         assert_eq!("single-stream".parse(), Ok(Scenario::SingleStream));
-        assert!("Server".parse::<Scenario>().unwrap_err().contains("single-stream"));
+        assert!(
+            "Server"
+                .parse::<Scenario>()
+                .unwrap_err()
+                .contains("single-stream")
+        );
         assert_eq!(Scenario::Offline.to_string(), "offline");
     }
 }

@@ -26,8 +26,8 @@
 //! tied with u_k (a tie counts one half). Exact integers throughout.
 
 use crate::ranks::Ranked;
-use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 /// Bootstrap summary of the AUROC.
@@ -51,7 +51,10 @@ struct U32Stream {
 
 impl U32Stream {
     fn new(seed: u64) -> Self {
-        U32Stream { rng: Xoshiro256PlusPlus::seed_from_u64(seed), high: None }
+        U32Stream {
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            high: None,
+        }
     }
 
     #[inline]
@@ -104,7 +107,8 @@ impl Runs {
     /// From a model's sort. Its cases are enumerated in ascending score order (ties in case
     /// order), as the draws number them.
     pub fn new(ranked: &Ranked) -> Self {
-        let (mut pos_start, mut neg_bucket, mut neg_end) = (Vec::new(), Vec::new(), Vec::<u32>::new());
+        let (mut pos_start, mut neg_bucket, mut neg_end) =
+            (Vec::new(), Vec::new(), Vec::<u32>::new());
         let (mut positives, mut negatives) = (0u32, 0u32);
         for g in &ranked.groups {
             // Ranked admits at most u32::MAX cases.
@@ -126,7 +130,13 @@ impl Runs {
             }
         }
         pos_start.push(positives);
-        Runs { pos_start, neg_bucket, neg_end, m: ranked.m as u32, n: ranked.n as u32 }
+        Runs {
+            pos_start,
+            neg_bucket,
+            neg_end,
+            m: ranked.m as u32,
+            n: ranked.n as u32,
+        }
     }
 
     /// Twice the Mann–Whitney U of a resample, from the running totals of its draws:
@@ -228,7 +238,10 @@ impl Scratch {
             prefix_sums(&self.pos_wide, &mut self.pos_prefix);
             prefix_sums(&self.neg_wide, &mut self.neg_prefix);
         }
-        models.iter().map(|r| r.twice_u(&self.pos_prefix, &self.neg_prefix)).collect()
+        models
+            .iter()
+            .map(|r| r.twice_u(&self.pos_prefix, &self.neg_prefix))
+            .collect()
     }
 }
 
@@ -258,9 +271,14 @@ pub fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
 /// must have the same positives and negatives (one label vector). Empty when a class is absent
 /// or B = 0. Replicates run in parallel (rayon); the result does not depend on the thread count.
 pub fn replicate_aurocs_of(models: &[&Runs], replicates: usize, seed: u64) -> Vec<Vec<f64>> {
-    let Some(first) = models.first() else { return Vec::new() };
+    let Some(first) = models.first() else {
+        return Vec::new();
+    };
     let (m, n) = (first.m, first.n);
-    assert!(models.iter().all(|r| (r.m, r.n) == (m, n)), "the models must share their labels");
+    assert!(
+        models.iter().all(|r| (r.m, r.n) == (m, n)),
+        "the models must share their labels"
+    );
     if m == 0 || n == 0 || replicates == 0 {
         return models.iter().map(|_| Vec::new()).collect();
     }
@@ -268,15 +286,23 @@ pub fn replicate_aurocs_of(models: &[&Runs], replicates: usize, seed: u64) -> Ve
     let per_replicate: Vec<Vec<f64>> = replicate_seeds(seed, replicates)
         .par_iter()
         .map_init(Scratch::default, |scratch, &s| {
-            scratch.twice_u(models, s).into_iter().map(|u| u as f64 / denominator).collect()
+            scratch
+                .twice_u(models, s)
+                .into_iter()
+                .map(|u| u as f64 / denominator)
+                .collect()
         })
         .collect();
-    (0..models.len()).map(|k| per_replicate.iter().map(|aucs| aucs[k]).collect()).collect()
+    (0..models.len())
+        .map(|k| per_replicate.iter().map(|aucs| aucs[k]).collect())
+        .collect()
 }
 
 /// The B replicate AUROCs of one model, in replicate order (see [`replicate_aurocs_of`]).
 pub fn replicate_aurocs(ranked: &Ranked, replicates: usize, seed: u64) -> Vec<f64> {
-    replicate_aurocs_of(&[&Runs::new(ranked)], replicates, seed).pop().unwrap_or_default()
+    replicate_aurocs_of(&[&Runs::new(ranked)], replicates, seed)
+        .pop()
+        .unwrap_or_default()
 }
 
 /// The CI and median from the replicate AUROCs; `None` if there are none.
@@ -295,8 +321,15 @@ fn summary(mut aucs: Vec<f64>, seed: u64) -> Option<BootstrapCi> {
 
 /// Stratified percentile bootstrap CI of each model's AUROC, all models on the same draws (see
 /// the module doc); `None` for all when a class is absent.
-pub fn bootstrap_aurocs(models: &[&Runs], replicates: usize, seed: u64) -> Vec<Option<BootstrapCi>> {
-    replicate_aurocs_of(models, replicates, seed).into_iter().map(|aucs| summary(aucs, seed)).collect()
+pub fn bootstrap_aurocs(
+    models: &[&Runs],
+    replicates: usize,
+    seed: u64,
+) -> Vec<Option<BootstrapCi>> {
+    replicate_aurocs_of(models, replicates, seed)
+        .into_iter()
+        .map(|aucs| summary(aucs, seed))
+        .collect()
 }
 
 /// Stratified percentile bootstrap CI of one model's AUROC; `None` when a class is absent.
@@ -315,10 +348,18 @@ mod tests {
     fn many_positives_give_the_resample_auroc() {
         let (m, n) = (40_000usize, 900usize);
         let labels: Vec<bool> = (0..m + n).map(|i| i < m).collect();
-        let scores: Vec<f64> = (0..m + n).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
+        let scores: Vec<f64> = (0..m + n)
+            .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
+            .collect();
         let ranked = Ranked::new(&labels, &scores);
         let values = |positive: bool| -> Vec<f64> {
-            ranked.groups.iter().flat_map(|g| std::iter::repeat_n(g.value, if positive { g.pos } else { g.neg } as usize)).collect()
+            ranked
+                .groups
+                .iter()
+                .flat_map(|g| {
+                    std::iter::repeat_n(g.value, if positive { g.pos } else { g.neg } as usize)
+                })
+                .collect()
         };
         let (pos_vals, neg_vals) = (values(true), values(false));
         let aucs = replicate_aurocs(&ranked, 3, 11);
@@ -345,10 +386,21 @@ mod tests {
         let n = 3000;
         let labels: Vec<bool> = (0..n).map(|i| (i * 37) % 10 < 3).collect();
         let a: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 100.0).collect();
-        let b: Vec<f64> = (0..n).map(|i| if labels[i] { 0.6 } else { ((i * 13) % 7) as f64 / 10.0 }).collect();
+        let b: Vec<f64> = (0..n)
+            .map(|i| {
+                if labels[i] {
+                    0.6
+                } else {
+                    ((i * 13) % 7) as f64 / 10.0
+                }
+            })
+            .collect();
         let (ra, rb) = (Ranked::new(&labels, &a), Ranked::new(&labels, &b));
         let joint = bootstrap_aurocs(&[&Runs::new(&ra), &Runs::new(&rb)], 250, 5);
-        assert_eq!(joint, vec![bootstrap_auroc(&ra, 250, 5), bootstrap_auroc(&rb, 250, 5)]);
+        assert_eq!(
+            joint,
+            vec![bootstrap_auroc(&ra, 250, 5), bootstrap_auroc(&rb, 250, 5)]
+        );
         assert!(joint[0] != joint[1]);
     }
 
@@ -357,7 +409,12 @@ mod tests {
     #[test]
     fn wrapped_byte_counters_are_detected() {
         let (m, n) = (300u32, 5000u32);
-        let (mut p8, mut n8, mut p32, mut n32) = (Vec::<u8>::new(), Vec::<u8>::new(), Vec::<u32>::new(), Vec::<u32>::new());
+        let (mut p8, mut n8, mut p32, mut n32) = (
+            Vec::<u8>::new(),
+            Vec::<u8>::new(),
+            Vec::<u32>::new(),
+            Vec::<u32>::new(),
+        );
         count_draws(m, n, 42, &mut p8, &mut n8);
         count_draws(m, n, 42, &mut p32, &mut n32);
         assert!(no_counter_wrapped(&p8, m) && no_counter_wrapped(&n8, n));

@@ -10,7 +10,11 @@ pub fn brier(labels: &[bool], scores: &[f64]) -> Option<f64> {
     if scores.is_empty() {
         return None;
     }
-    let sum: f64 = labels.iter().zip(scores).map(|(&y, &s)| (s - y as u8 as f64).powi(2)).sum();
+    let sum: f64 = labels
+        .iter()
+        .zip(scores)
+        .map(|(&y, &s)| (s - y as u8 as f64).powi(2))
+        .sum();
     Some(sum / scores.len() as f64)
 }
 
@@ -41,7 +45,10 @@ pub fn log_loss(labels: &[bool], scores: &[f64]) -> Option<LogLoss> {
         let p = s.clamp(lo, hi);
         sum -= if y { p.ln() } else { (1.0 - p).ln() };
     }
-    Some(LogLoss { value: sum / scores.len() as f64, n_clipped })
+    Some(LogLoss {
+        value: sum / scores.len() as f64,
+        n_clipped,
+    })
 }
 
 /// One bin of the ECE table (serialised as is in the `ece_*_bins` arrays of the report).
@@ -98,7 +105,12 @@ pub struct FromGroups {
 pub fn from_groups(groups: &[TieGroup]) -> FromGroups {
     let total: u64 = groups.iter().map(|g| g.pos + g.neg).sum();
     if total == 0 {
-        return FromGroups { brier: None, log_loss: None, ece_10: None, ece_15: None };
+        return FromGroups {
+            brier: None,
+            log_loss: None,
+            ece_10: None,
+            ece_15: None,
+        };
     }
     let (lo, hi) = (LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS);
     let (mut sq, mut ll, mut n_clipped) = (0.0, 0.0, 0usize);
@@ -133,7 +145,10 @@ pub fn from_groups(groups: &[TieGroup]) -> FromGroups {
     let n = total as f64;
     FromGroups {
         brier: Some(sq / n),
-        log_loss: Some(LogLoss { value: ll / n, n_clipped }),
+        log_loss: Some(LogLoss {
+            value: ll / n,
+            n_clipped,
+        }),
         ece_10: Some(bins10.finish(n)),
         ece_15: Some(bins15.finish(n)),
     }
@@ -148,7 +163,11 @@ struct BinSums {
 
 impl BinSums {
     fn new(bins: usize) -> Self {
-        BinSums { n: vec![0; bins], sum_label: vec![0.0; bins], sum_score: vec![0.0; bins] }
+        BinSums {
+            n: vec![0; bins],
+            sum_label: vec![0.0; bins],
+            sum_score: vec![0.0; bins],
+        }
     }
 
     fn add(&mut self, g: &TieGroup) {
@@ -178,7 +197,14 @@ fn ece_table(n: &[usize], sum_label: &[f64], sum_score: &[f64], total: f64) -> (
             } else {
                 (None, None)
             };
-            EceBin { bin: k, lo: k as f64 / b, hi: (k + 1) as f64 / b, n: n[k], mean_label, mean_score }
+            EceBin {
+                bin: k,
+                lo: k as f64 / b,
+                hi: (k + 1) as f64 / b,
+                n: n[k],
+                mean_label,
+                mean_score,
+            }
         })
         .collect();
     (value, table)
@@ -224,7 +250,11 @@ const LANES: usize = 4;
 impl Points {
     fn with_capacity(n: usize) -> Self {
         let n = n.next_multiple_of(LANES);
-        Points { x: Vec::with_capacity(n), pos: Vec::with_capacity(n), total: Vec::with_capacity(n) }
+        Points {
+            x: Vec::with_capacity(n),
+            pos: Vec::with_capacity(n),
+            total: Vec::with_capacity(n),
+        }
     }
 
     /// From the tie groups of the scores strictly between 0 and 1 (at most `n` of them): their
@@ -259,10 +289,17 @@ impl Points {
     fn pooled(&self, bins: usize) -> Points {
         let per = self.len().div_ceil(bins);
         let mut pooled = Points::with_capacity(bins);
-        for ((x, pos), total) in self.x.chunks(per).zip(self.pos.chunks(per)).zip(self.total.chunks(per)) {
+        for ((x, pos), total) in self
+            .x
+            .chunks(per)
+            .zip(self.pos.chunks(per))
+            .zip(self.total.chunks(per))
+        {
             let total_sum: f64 = total.iter().sum();
             if total_sum > 0.0 {
-                pooled.x.push(x.iter().zip(total).map(|(x, t)| x * t).sum::<f64>() / total_sum);
+                pooled
+                    .x
+                    .push(x.iter().zip(total).map(|(x, t)| x * t).sum::<f64>() / total_sum);
                 pooled.pos.push(pos.iter().sum());
                 pooled.total.push(total_sum);
             }
@@ -297,7 +334,11 @@ fn probabilities(eta: f64) -> (f64, f64, f64) {
     let e = exp_nonpositive(-eta.abs());
     let big = 1.0 / (1.0 + e);
     let small = e * big;
-    if eta >= 0.0 { (big, small, e) } else { (small, big, e) }
+    if eta >= 0.0 {
+        (big, small, e)
+    } else {
+        (small, big, e)
+    }
 }
 
 /// Adds the lanes of `acc` in a fixed order.
@@ -384,13 +425,20 @@ fn newton(points: &Points, start: (f64, f64)) -> Result<Recalibration, String> {
     for iteration in 1..=100 {
         let det = h[0] * h[2] - h[1] * h[1];
         if !(det > 0.0 && det.is_finite()) {
-            return Err("the information matrix is singular (scores carry no information about the labels)".into());
+            return Err(
+                "the information matrix is singular (scores carry no information about the labels)"
+                    .into(),
+            );
         }
         let mut da = (h[2] * g[0] - h[1] * g[1]) / det;
         let mut db = (h[0] * g[1] - h[1] * g[0]) / det;
         if da.abs() <= STEP_TOL * a.abs().max(1.0) && db.abs() <= STEP_TOL * b.abs().max(1.0) {
             // Quadratic convergence: after this step the error is of order its square.
-            return Ok(Recalibration { intercept: a + da, slope: b + db, iterations: iteration });
+            return Ok(Recalibration {
+                intercept: a + da,
+                slope: b + db,
+                iterations: iteration,
+            });
         }
         let mut halvings = 0;
         loop {
@@ -458,7 +506,10 @@ pub fn recalibration(groups: &[TieGroup]) -> RecalibrationFit {
         return fail("no rows with 0 < score < 1 to fit".to_string());
     }
     if m == 0 || n == 0 {
-        return fail(format!("{} among the {n_used} rows with 0 < score < 1", crate::one_class_reason(m, n)));
+        return fail(format!(
+            "{} among the {n_used} rows with 0 < score < 1",
+            crate::one_class_reason(m, n)
+        ));
     }
     // Scores ascend along the tie table, and logit is increasing.
     let min1 = used().find(|g| g.pos > 0).map(|g| g.value);
@@ -481,14 +532,23 @@ pub fn recalibration(groups: &[TieGroup]) -> RecalibrationFit {
     let fit = if distinct == 1 {
         Err("all scores are equal: the slope is not identifiable".to_string())
     } else if max0 <= min1 || max1 <= min0 {
-        let (hi, lo) = if max0 <= min1 { ("positive", "negative") } else { ("negative", "positive") };
+        let (hi, lo) = if max0 <= min1 {
+            ("positive", "negative")
+        } else {
+            ("negative", "positive")
+        };
         Err(format!(
             "the classes are separated by the score (every {hi} score >= every {lo} score): the maximum-likelihood estimate does not exist"
         ))
     } else {
         newton(&points, start)
     };
-    RecalibrationFit { n_used, mle_exists: fit.is_ok(), fit, in_the_large }
+    RecalibrationFit {
+        n_used,
+        mle_exists: fit.is_ok(),
+        fit,
+        in_the_large,
+    }
 }
 
 #[cfg(test)]
@@ -499,8 +559,15 @@ mod kernel_tests {
     /// include η far out on both sides, empty padding and counts above one.
     #[test]
     fn pass_matches_the_textbook_sums() {
-        let points: Vec<(f64, u64, u64)> =
-            (0..1001).map(|i| (-40.0 + 0.08 * i as f64, (i % 3) as u64, (i % 5 == 0) as u64 + (i % 2) as u64)).collect();
+        let points: Vec<(f64, u64, u64)> = (0..1001)
+            .map(|i| {
+                (
+                    -40.0 + 0.08 * i as f64,
+                    (i % 3) as u64,
+                    (i % 5 == 0) as u64 + (i % 2) as u64,
+                )
+            })
+            .collect();
         let mut cols = Points::with_capacity(points.len());
         for &(x, pos, neg) in &points {
             cols.x.push(x);
@@ -529,7 +596,10 @@ mod kernel_tests {
             let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * y.abs().max(1.0);
             assert!(close(ll, ll0), "ll {ll} vs {ll0} at ({a}, {b})");
             assert!(close(g[0], g0[0]) && close(g[1], g0[1]), "{g:?} vs {g0:?}");
-            assert!(h.iter().zip(&h0).all(|(&x, &y)| close(x, y)), "{h:?} vs {h0:?}");
+            assert!(
+                h.iter().zip(&h0).all(|(&x, &y)| close(x, y)),
+                "{h:?} vs {h0:?}"
+            );
             let (go, ho) = pass_offset(&cols, a);
             let (_, gb, hb) = pass(&cols, a, 1.0);
             assert!(close(go, gb[0]) && close(ho, hb[0]));

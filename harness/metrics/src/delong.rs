@@ -31,7 +31,11 @@ impl AucCounts {
             neg_below += g.neg as u128;
             m += g.pos;
         }
-        AucCounts { m, n: neg_below as u64, twice_u }
+        AucCounts {
+            m,
+            n: neg_below as u64,
+            twice_u,
+        }
     }
 
     /// AUROC = (#{pos > neg} + ½·#{pos == neg}) / (m·n); `None` if a class is absent.
@@ -91,7 +95,9 @@ pub fn delong_undefined_reason(m: u64, n: u64) -> Option<String> {
     if m == 0 || n == 0 {
         Some(crate::one_class_reason(m, n))
     } else if m < 2 || n < 2 {
-        Some(format!("DeLong needs >= 2 positives and >= 2 negatives ({m} positives, {n} negatives)"))
+        Some(format!(
+            "DeLong needs >= 2 positives and >= 2 negatives ({m} positives, {n} negatives)"
+        ))
     } else {
         None
     }
@@ -119,7 +125,15 @@ pub struct DeLongSums {
 impl DeLongSums {
     /// For a sample of `m` positives and `n` negatives (the totals must be known up front).
     pub fn new(m: u64, n: u64) -> Self {
-        DeLongSums { m, n, neg_below: 0, pos_below: 0, twice_u: 0, sum_a2: 0, sum_b2: 0 }
+        DeLongSums {
+            m,
+            n,
+            neg_below: 0,
+            pos_below: 0,
+            twice_u: 0,
+            sum_a2: 0,
+            sum_b2: 0,
+        }
     }
 
     /// The sums of a whole tie table (ascending score order).
@@ -162,7 +176,11 @@ impl DeLongSums {
 
     /// The Mann–Whitney counts (valid once every group has been pushed).
     pub fn counts(&self) -> AucCounts {
-        AucCounts { m: self.m, n: self.n, twice_u: self.twice_u }
+        AucCounts {
+            m: self.m,
+            n: self.n,
+            twice_u: self.twice_u,
+        }
     }
 
     /// DeLong's estimate; `None` when m ≤ 1 or n ≤ 1.
@@ -171,7 +189,11 @@ impl DeLongSums {
         if m < 2 || n < 2 {
             return None;
         }
-        debug_assert_eq!((self.pos_below, self.neg_below), (m, n), "every group must be pushed");
+        debug_assert_eq!(
+            (self.pos_below, self.neg_below),
+            (m, n),
+            "every group must be pushed"
+        );
         let theta = self.counts().auroc()?;
         let t2 = self.twice_u * self.twice_u;
         // count·Σ w·x² − T² ≥ 0 (Cauchy–Schwarz); exact unless the sample is astronomically large.
@@ -184,7 +206,13 @@ impl DeLongSums {
         let s01 = spread(n, self.sum_b2) / (nf * (2.0 * mf) * (2.0 * mf) * (nf - 1.0));
         let var = s10 / mf + s01 / nf;
         let half = normal::z975() * var.sqrt();
-        Some(DeLong { theta, s10, s01, var, ci95: [(theta - half).max(0.0), (theta + half).min(1.0)] })
+        Some(DeLong {
+            theta,
+            s10,
+            s01,
+            var,
+            ci95: [(theta - half).max(0.0), (theta + half).min(1.0)],
+        })
     }
 }
 
@@ -207,7 +235,10 @@ pub fn placements(ranked: &Ranked) -> Vec<f64> {
         let v10 = (neg_below as f64 + 0.5 * g.neg as f64) / nf;
         let v01 = ((ranked.m - pos_below - g.pos) as f64 + 0.5 * g.pos as f64) / mf;
         // The label is bit 0 of the sorted key: read sequentially, not gathered by case.
-        for (&case, &key) in ranked.order[start..start + len].iter().zip(&ranked.keys[start..start + len]) {
+        for (&case, &key) in ranked.order[start..start + len]
+            .iter()
+            .zip(&ranked.keys[start..start + len])
+        {
             v[case as usize] = if key & 1 == 1 { v10 } else { v01 };
         }
         start += len;
@@ -238,14 +269,26 @@ pub struct PairedDeLong {
 /// `roc.test(paired = TRUE, method = "delong")`). `labels` and both placement vectors are in
 /// case order. The 2×2 covariances use denominators m − 1 and n − 1, S = S10/m + S01/n.
 /// Returns `None` when m ≤ 1 or n ≤ 1.
-pub fn paired_delong(labels: &[bool], auc_a: f64, va: &[f64], auc_b: f64, vb: &[f64]) -> Option<PairedDeLong> {
+pub fn paired_delong(
+    labels: &[bool],
+    auc_a: f64,
+    va: &[f64],
+    auc_b: f64,
+    vb: &[f64],
+) -> Option<PairedDeLong> {
     let (mut m, mut n) = (0u64, 0u64);
     // [aa, bb, ab] sums for positives (10) and negatives (01).
     let mut s10 = [0.0f64; 3];
     let mut s01 = [0.0f64; 3];
     for ((&y, &a), &b) in labels.iter().zip(va).zip(vb) {
         let (da, db) = (a - auc_a, b - auc_b);
-        let acc = if y { m += 1; &mut s10 } else { n += 1; &mut s01 };
+        let acc = if y {
+            m += 1;
+            &mut s10
+        } else {
+            n += 1;
+            &mut s01
+        };
         acc[0] += da * da;
         acc[1] += db * db;
         acc[2] += da * db;
@@ -268,5 +311,13 @@ pub fn paired_delong(labels: &[bool], auc_a: f64, va: &[f64], auc_b: f64, vb: &[
         (None, None)
     };
     let half = normal::z975() * se;
-    Some(PairedDeLong { auc_a, auc_b, diff, se, z, p, ci95: [diff - half, diff + half] })
+    Some(PairedDeLong {
+        auc_a,
+        auc_b,
+        diff,
+        se,
+        z,
+        p,
+        ci95: [diff - half, diff + half],
+    })
 }

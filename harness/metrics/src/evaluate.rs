@@ -5,9 +5,9 @@
 //! NaN and never a substituted number. Models are evaluated in parallel; the report does not
 //! depend on the thread count or the machine.
 
-use crate::bootstrap::{bootstrap_aurocs, BootstrapCi, Runs};
-use crate::calibration::{from_groups, recalibration, EceBin, LOG_LOSS_EPS};
-use crate::delong::{delong_undefined_reason, paired_delong, placements, DeLongSums};
+use crate::bootstrap::{BootstrapCi, Runs, bootstrap_aurocs};
+use crate::calibration::{EceBin, LOG_LOSS_EPS, from_groups, recalibration};
+use crate::delong::{DeLongSums, delong_undefined_reason, paired_delong, placements};
 use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
 use crate::ranks::{CaseKeys, Ranked};
 use crate::roc::{average_precision, sens_at_spec};
@@ -47,7 +47,12 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { threshold: 0.5, target_specificities: vec![0.90], bootstrap: 0, seed: 1 }
+        EvalOptions {
+            threshold: 0.5,
+            target_specificities: vec![0.90],
+            bootstrap: 0,
+            seed: 1,
+        }
     }
 }
 
@@ -209,12 +214,20 @@ impl From<BootstrapCi> for BootstrapReport {
             seed: b.seed,
             ci95: b.ci95,
             median: b.median,
-            method: "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)".to_string(),
+            method:
+                "stratified percentile bootstrap, type-7 quantiles (pROC boot.stratified = TRUE)"
+                    .to_string(),
         }
     }
 }
 
-fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys, opts: &EvalOptions) -> ModelOutcome {
+fn evaluate_model(
+    name: &str,
+    scores: &[f64],
+    input: &EvalInput,
+    keys: &CaseKeys,
+    opts: &EvalOptions,
+) -> ModelOutcome {
     let mut warnings = Vec::new();
     let ranked = Ranked::with_keys(scores, keys);
     let (m, n) = (ranked.m, ranked.n);
@@ -236,11 +249,21 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
     let ((ll, e10, e15, brier, cal), (placements, all_subgroups, all_counts)) = rayon::join(
         || {
             let f = from_groups(&ranked.groups);
-            (f.log_loss, f.ece_10, f.ece_15, f.brier, recalibration(&ranked.groups))
+            (
+                f.log_loss,
+                f.ece_10,
+                f.ece_15,
+                f.brier,
+                recalibration(&ranked.groups),
+            )
         },
         || {
             (
-                if dl.is_some() { placements(&ranked) } else { Vec::new() },
+                if dl.is_some() {
+                    placements(&ranked)
+                } else {
+                    Vec::new()
+                },
                 subgroup_aucs(&ranked, keys),
                 level_counts_sorted(&ranked, keys, opts.threshold),
             )
@@ -265,7 +288,9 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         ));
     }
     if let (Err(reason), None) = (&cal.fit, &one_class) {
-        warnings.push(format!("{name}: calibration intercept/slope undefined: {reason}"));
+        warnings.push(format!(
+            "{name}: calibration intercept/slope undefined: {reason}"
+        ));
     }
 
     let mut subgroups = IndexMap::new();
@@ -327,8 +352,16 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
                 auroc_gap: gap.map(|g| g.0),
                 auroc_gap_max_group: gap.map(|(_, i, _)| g.levels[i].clone()),
                 auroc_gap_min_group: gap.map(|(_, _, i)| g.levels[i].clone()),
-                auroc_gap_groups_used: g.levels.iter().zip(subs).filter(|(_, s)| s.auroc.is_some()).map(|(l, _)| l.clone()).collect(),
-                auroc_gap_reason: gap.is_none().then(|| "no level has both classes, so no level has an AUROC".to_string()),
+                auroc_gap_groups_used: g
+                    .levels
+                    .iter()
+                    .zip(subs)
+                    .filter(|(_, s)| s.auroc.is_some())
+                    .map(|(l, _)| l.clone())
+                    .collect(),
+                auroc_gap_reason: gap
+                    .is_none()
+                    .then(|| "no level has both classes, so no level has an AUROC".to_string()),
                 per_group,
             },
         );
@@ -348,7 +381,11 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
         sens_at_spec: sens,
         sens_at_spec_step: sens_step,
         sens_at_spec_reason: one_class.clone(),
-        average_precision: if one_class.is_some() { None } else { average_precision(&ranked.groups) },
+        average_precision: if one_class.is_some() {
+            None
+        } else {
+            average_precision(&ranked.groups)
+        },
         average_precision_reason: one_class.clone(),
         brier,
         log_loss: ll.map(|l| l.value),
@@ -373,7 +410,12 @@ fn evaluate_model(name: &str, scores: &[f64], input: &EvalInput, keys: &CaseKeys
             "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
         ));
     }
-    ModelOutcome { report, warnings, placements, runs }
+    ModelOutcome {
+        report,
+        warnings,
+        placements,
+        runs,
+    }
 }
 
 /// Evaluates every model of `input` and compares every pair with the paired DeLong test.
@@ -385,10 +427,17 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
     let labels = input.labels;
     let positives = labels.iter().filter(|&&y| y).count() as u64;
     let total = labels.len() as u64;
-    let groupings: Vec<(&[u32], usize)> = input.groupings.iter().map(|g| (g.codes, g.levels.len())).collect();
+    let groupings: Vec<(&[u32], usize)> = input
+        .groupings
+        .iter()
+        .map(|g| (g.codes, g.levels.len()))
+        .collect();
     let keys = CaseKeys::new(labels, &groupings);
-    let mut outcomes: Vec<ModelOutcome> =
-        input.models.par_iter().map(|(name, scores)| evaluate_model(name, scores, input, &keys, opts)).collect();
+    let mut outcomes: Vec<ModelOutcome> = input
+        .models
+        .par_iter()
+        .map(|(name, scores)| evaluate_model(name, scores, input, &keys, opts))
+        .collect();
     if opts.bootstrap > 0 {
         // Every model is resampled with the same draws (replicate b of each is defined by the same
         // generator), so they are drawn once for all: see `bootstrap`.
@@ -402,7 +451,10 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
     }
 
     let mut comparisons = Vec::new();
-    let mut warnings: Vec<String> = outcomes.iter().flat_map(|o| o.warnings.iter().cloned()).collect();
+    let mut warnings: Vec<String> = outcomes
+        .iter()
+        .flat_map(|o| o.warnings.iter().cloned())
+        .collect();
     for i in 0..input.models.len() {
         for j in i + 1..input.models.len() {
             let (a, b) = (&outcomes[i], &outcomes[j]);
@@ -449,7 +501,12 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
         negatives: total - positives,
         prevalence: (total > 0).then(|| positives as f64 / total as f64),
         options: opts.clone(),
-        models: input.models.iter().zip(outcomes).map(|((name, _), o)| (name.to_string(), o.report)).collect(),
+        models: input
+            .models
+            .iter()
+            .zip(outcomes)
+            .map(|((name, _), o)| (name.to_string(), o.report))
+            .collect(),
         comparisons,
         warnings,
     }

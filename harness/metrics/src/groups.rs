@@ -4,7 +4,7 @@
 //! the group-fairness disparities of fairlearn 0.15 (`MetricFrame`, `demographic_parity_difference`,
 //! `equalized_odds_difference`; Hardt, Price & Srebro 2016 for equalized odds).
 
-use crate::delong::{delong_undefined_reason, DeLong, DeLongSums};
+use crate::delong::{DeLong, DeLongSums, delong_undefined_reason};
 use crate::ranks::{CaseKeys, Ranked, TieGroup};
 
 /// Discrimination within one level of a grouping column.
@@ -55,7 +55,16 @@ pub fn subgroup_aucs(ranked: &Ranked, keys: &CaseKeys) -> Vec<Vec<SubgroupAuc>> 
     let mut levels: Vec<Vec<Level>> = keys
         .classes()
         .iter()
-        .map(|g| g.iter().map(|&(m, n)| Level { sums: DeLongSums::new(m, n), group: usize::MAX, pos: 0, neg: 0 }).collect())
+        .map(|g| {
+            g.iter()
+                .map(|&(m, n)| Level {
+                    sums: DeLongSums::new(m, n),
+                    group: usize::MAX,
+                    pos: 0,
+                    neg: 0,
+                })
+                .collect()
+        })
         .collect();
     let mut start = 0usize;
     for (gi, g) in ranked.groups.iter().enumerate() {
@@ -75,7 +84,10 @@ pub fn subgroup_aucs(ranked: &Ranked, keys: &CaseKeys) -> Vec<Vec<SubgroupAuc>> 
             start = end;
             continue;
         }
-        for (&key, &case) in ranked.keys[start..end].iter().zip(&ranked.order[start..end]) {
+        for (&key, &case) in ranked.keys[start..end]
+            .iter()
+            .zip(&ranked.order[start..end])
+        {
             let positive = key & 1 == 1;
             for (k, grouping) in levels.iter_mut().enumerate() {
                 let l = &mut grouping[keys.code(k, key, case) as usize];
@@ -135,7 +147,13 @@ impl LevelCounts {
 }
 
 /// Per-level confusion counts at `threshold` in one O(N) pass.
-pub fn level_counts(labels: &[bool], scores: &[f64], codes: &[u32], levels: usize, threshold: f64) -> Vec<LevelCounts> {
+pub fn level_counts(
+    labels: &[bool],
+    scores: &[f64],
+    codes: &[u32],
+    levels: usize,
+    threshold: f64,
+) -> Vec<LevelCounts> {
     let mut out = vec![LevelCounts::default(); levels];
     for ((&y, &s), &c) in labels.iter().zip(scores).zip(codes) {
         let lc = &mut out[c as usize];
@@ -154,18 +172,37 @@ pub fn level_counts(labels: &[bool], scores: &[f64], codes: &[u32], levels: usiz
 /// the sorted order, and the level sizes and class counts are known from [`CaseKeys`], so only
 /// that suffix is read — once for all groupings, through a histogram of the packed keys when
 /// they are narrow.
-pub fn level_counts_sorted(ranked: &Ranked, keys: &CaseKeys, threshold: f64) -> Vec<Vec<LevelCounts>> {
+pub fn level_counts_sorted(
+    ranked: &Ranked,
+    keys: &CaseKeys,
+    threshold: f64,
+) -> Vec<Vec<LevelCounts>> {
     let below = ranked.groups.partition_point(|g| g.value < threshold);
-    let first = ranked.groups[..below].iter().map(|g| (g.pos + g.neg) as usize).sum::<usize>();
+    let first = ranked.groups[..below]
+        .iter()
+        .map(|g| (g.pos + g.neg) as usize)
+        .sum::<usize>();
     let mut out: Vec<Vec<LevelCounts>> = keys
         .classes()
         .iter()
-        .map(|g| g.iter().map(|&(m, n)| LevelCounts { n: m + n, positives: m, ..LevelCounts::default() }).collect())
+        .map(|g| {
+            g.iter()
+                .map(|&(m, n)| LevelCounts {
+                    n: m + n,
+                    positives: m,
+                    ..LevelCounts::default()
+                })
+                .collect()
+        })
         .collect();
     let mut tally = |k: usize, code: u32, positive: bool, count: u64| {
         let lc = &mut out[k][code as usize];
         lc.predicted_positive += count;
-        if positive { lc.tp += count } else { lc.fp += count }
+        if positive {
+            lc.tp += count
+        } else {
+            lc.fp += count
+        }
     };
     let suffix = &ranked.keys[first..];
     match keys.packed_bits().filter(|&bits| bits <= 16) {
@@ -231,10 +268,19 @@ pub fn disparities(levels: &[LevelCounts]) -> Disparities {
         (None, Some(b)) => Some(b.0),
         (None, None) => None,
     };
-    let honest = eod(levels.iter().map(LevelCounts::tpr).collect(), levels.iter().map(LevelCounts::fpr).collect());
+    let honest = eod(
+        levels.iter().map(LevelCounts::tpr).collect(),
+        levels.iter().map(LevelCounts::fpr).collect(),
+    );
     let zero_filled = eod(
-        levels.iter().map(|l| (l.n > 0).then(|| l.tpr().unwrap_or(0.0))).collect(),
-        levels.iter().map(|l| (l.n > 0).then(|| l.fpr().unwrap_or(0.0))).collect(),
+        levels
+            .iter()
+            .map(|l| (l.n > 0).then(|| l.tpr().unwrap_or(0.0)))
+            .collect(),
+        levels
+            .iter()
+            .map(|l| (l.n > 0).then(|| l.fpr().unwrap_or(0.0)))
+            .collect(),
     );
     Disparities {
         demographic_parity_difference: dpd,

@@ -25,7 +25,10 @@ pub mod roc;
 pub mod roc_band;
 mod vecmath;
 
-pub use evaluate::{evaluate, spec_key, Comparison, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping, ModelReport};
+pub use evaluate::{
+    Comparison, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping, ModelReport,
+    evaluate, spec_key,
+};
 pub use ranks::{Ranked, TieGroup};
 
 /// Formats a count-based "only one class" reason the same way everywhere.

@@ -18,7 +18,11 @@
 /// outputs are then in [0, 1] and never below their input.
 pub fn holm(p: &[Option<f64>]) -> Vec<Option<f64>> {
     let p: Vec<Option<f64>> = p.iter().map(|v| v.filter(|x| !x.is_nan())).collect();
-    let mut defined: Vec<(usize, f64)> = p.iter().enumerate().filter_map(|(i, v)| v.map(|x| (i, x))).collect();
+    let mut defined: Vec<(usize, f64)> = p
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|x| (i, x)))
+        .collect();
     let m = defined.len();
     if m <= 1 {
         return p;
@@ -39,7 +43,10 @@ mod tests {
     use super::*;
 
     fn all(p: &[f64]) -> Vec<f64> {
-        holm(&p.iter().map(|&x| Some(x)).collect::<Vec<_>>()).into_iter().map(Option::unwrap).collect()
+        holm(&p.iter().map(|&x| Some(x)).collect::<Vec<_>>())
+            .into_iter()
+            .map(Option::unwrap)
+            .collect()
     }
 
     fn close(a: &[f64], b: &[f64]) {
@@ -62,7 +69,10 @@ mod tests {
     #[test]
     fn matches_r_p_adjust() {
         // R: p.adjust(c(0.01, 0.02, 0.03, 0.04, 0.05), "holm") = 0.05 0.08 0.09 0.09 0.09
-        close(&all(&[0.01, 0.02, 0.03, 0.04, 0.05]), &[0.05, 0.08, 0.09, 0.09, 0.09]);
+        close(
+            &all(&[0.01, 0.02, 0.03, 0.04, 0.05]),
+            &[0.05, 0.08, 0.09, 0.09, 0.09],
+        );
         // R: p.adjust(c(0.04, 0.001, 0.3), "holm") = 0.080 0.003 0.300
         close(&all(&[0.04, 0.001, 0.3]), &[0.08, 0.003, 0.3]);
     }

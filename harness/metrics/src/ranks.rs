@@ -38,27 +38,41 @@ impl Ranked {
     /// # Panics
     /// If `labels` and `scores` differ in length or there are more than `u32::MAX` cases.
     pub fn new(labels: &[bool], scores: &[f64]) -> Self {
-        assert_eq!(labels.len(), scores.len(), "labels and scores must have the same length");
+        assert_eq!(
+            labels.len(),
+            scores.len(),
+            "labels and scores must have the same length"
+        );
         Self::sort(scores, |case| labels[case] as u32)
     }
 
     /// As [`Ranked::new`], carrying each case's [`CaseKeys`] key (label and packed level codes)
     /// through the sort, so that [`Ranked::keys`] lists them in score order.
     pub fn with_keys(scores: &[f64], keys: &CaseKeys) -> Self {
-        assert_eq!(keys.keys.len(), scores.len(), "keys and scores must have the same length");
+        assert_eq!(
+            keys.keys.len(),
+            scores.len(),
+            "keys and scores must have the same length"
+        );
         Self::sort(scores, |case| keys.keys[case])
     }
 
     fn sort(scores: &[f64], key: impl Fn(usize) -> u32) -> Self {
         assert!(scores.len() <= u32::MAX as usize, "too many cases");
-        debug_assert!(scores.iter().all(|s| s.is_finite() && *s >= 0.0), "scores must be probabilities");
+        debug_assert!(
+            scores.iter().all(|s| s.is_finite() && *s >= 0.0),
+            "scores must be probabilities"
+        );
         // For finite non-negative doubles the IEEE-754 bit patterns sort like the values, and
         // a stable sort of (bits, index, key) triples in index order keeps ties in case order.
         // The key rides along in the padding of the 16-byte element, so later passes read
         // labels and level codes sequentially instead of gathering them case by case.
         // -0.0 + 0.0 == +0.0, so both zeros share one key.
-        let keyed: Vec<(u64, u32, u32)> =
-            scores.iter().enumerate().map(|(i, &s)| ((s + 0.0).to_bits(), i as u32, key(i))).collect();
+        let keyed: Vec<(u64, u32, u32)> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| ((s + 0.0).to_bits(), i as u32, key(i)))
+            .collect();
         let keyed = radix_sort(keyed);
         // At most one group per case: reserving that much touches only the pages used, where
         // growing by doubling would copy the table and touch up to twice its size.
@@ -73,13 +87,27 @@ impl Ranked {
             let positive = key & 1 == 1;
             match groups.last_mut() {
                 Some(g) if g.value == value => {
-                    if positive { g.pos += 1 } else { g.neg += 1 }
+                    if positive {
+                        g.pos += 1
+                    } else {
+                        g.neg += 1
+                    }
                 }
-                _ => groups.push(TieGroup { value, pos: positive as u64, neg: !positive as u64 }),
+                _ => groups.push(TieGroup {
+                    value,
+                    pos: positive as u64,
+                    neg: !positive as u64,
+                }),
             }
             if positive { m += 1 } else { n += 1 }
         }
-        Ranked { order, keys, groups, m, n }
+        Ranked {
+            order,
+            keys,
+            groups,
+            m,
+            n,
+        }
     }
 }
 
@@ -106,17 +134,29 @@ impl CaseKeys {
     /// If a code vector's length differs from the labels'.
     pub fn new(labels: &[bool], groupings: &[(&[u32], usize)]) -> Self {
         for g in groupings {
-            assert_eq!(g.0.len(), labels.len(), "codes and labels must have the same length");
+            assert_eq!(
+                g.0.len(),
+                labels.len(),
+                "codes and labels must have the same length"
+            );
         }
         let mut layout = Vec::new();
         let mut shift = 1u32;
         for g in groupings {
             let bits = usize::BITS - g.1.saturating_sub(1).leading_zeros();
-            layout.push((shift, if bits == 0 { 0 } else { ((1u64 << bits) - 1) as u32 }));
+            layout.push((
+                shift,
+                if bits == 0 {
+                    0
+                } else {
+                    ((1u64 << bits) - 1) as u32
+                },
+            ));
             shift += bits;
         }
         let packed = shift <= 32;
-        let mut classes: Vec<Vec<(u64, u64)>> = groupings.iter().map(|g| vec![(0, 0); g.1]).collect();
+        let mut classes: Vec<Vec<(u64, u64)>> =
+            groupings.iter().map(|g| vec![(0, 0); g.1]).collect();
         let mut keys = Vec::with_capacity(labels.len());
         let mut unpacked = (!packed).then(|| Vec::with_capacity(labels.len() * groupings.len()));
         for (case, &y) in labels.iter().enumerate() {
@@ -124,7 +164,11 @@ impl CaseKeys {
             for ((g, c), &(shift, _)) in groupings.iter().zip(classes.iter_mut()).zip(&layout) {
                 let code = g.0[case];
                 let lc = &mut c[code as usize];
-                if y { lc.0 += 1 } else { lc.1 += 1 }
+                if y {
+                    lc.0 += 1
+                } else {
+                    lc.1 += 1
+                }
                 match unpacked.as_mut() {
                     None => key |= code << shift,
                     Some(u) => u.push(code),
@@ -132,7 +176,12 @@ impl CaseKeys {
             }
             keys.push(key);
         }
-        CaseKeys { keys, layout, unpacked, classes }
+        CaseKeys {
+            keys,
+            layout,
+            unpacked,
+            classes,
+        }
     }
 
     /// Per grouping, per level: (positives, negatives).
@@ -146,7 +195,13 @@ impl CaseKeys {
         if self.unpacked.is_some() {
             return None;
         }
-        Some(self.layout.iter().map(|&(shift, mask)| shift + mask.count_ones()).max().unwrap_or(1))
+        Some(
+            self.layout
+                .iter()
+                .map(|&(shift, mask)| shift + mask.count_ones())
+                .max()
+                .unwrap_or(1),
+        )
     }
 
     /// Level code in grouping `k` of the case with sorted `key` and index `case`.
@@ -161,7 +216,9 @@ impl CaseKeys {
 
 /// Number of positives and negatives in a tie table.
 pub fn class_counts(groups: &[TieGroup]) -> (u64, u64) {
-    groups.iter().fold((0, 0), |(m, n), g| (m + g.pos, n + g.neg))
+    groups
+        .iter()
+        .fold((0, 0), |(m, n), g| (m + g.pos, n + g.neg))
 }
 
 /// Below this many elements a comparison sort beats the radix sort's fixed histogram cost.
@@ -187,7 +244,10 @@ pub(crate) fn radix_sort(mut v: Vec<(u64, u32, u32)>) -> Vec<(u64, u32, u32)> {
         v.sort_unstable();
         return v;
     }
-    let mut counts: Vec<Vec<u32>> = HIGH_DIGITS.iter().map(|&(_, w)| vec![0u32; 1 << w]).collect();
+    let mut counts: Vec<Vec<u32>> = HIGH_DIGITS
+        .iter()
+        .map(|&(_, w)| vec![0u32; 1 << w])
+        .collect();
     for &(bits, _, _) in &v {
         for (c, &(shift, width)) in counts.iter_mut().zip(&HIGH_DIGITS) {
             c[((bits >> shift) & ((1 << width) - 1)) as usize] += 1;
@@ -238,10 +298,18 @@ mod tests {
     fn radix_sort_matches_comparison_sort() {
         let mut state = 7u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             state >> 11
         };
-        for &(len, distinct) in &[(10usize, 3u64), (5000, 50), (20_000, 1_000_000), (30_000, 1), (30_000, 0)] {
+        for &(len, distinct) in &[
+            (10usize, 3u64),
+            (5000, 50),
+            (20_000, 1_000_000),
+            (30_000, 1),
+            (30_000, 0),
+        ] {
             let v: Vec<(u64, u32, u32)> = (0..len)
                 .map(|i| {
                     // Scores in [0, 1] with ties, plus exact 0 and 1.
@@ -257,7 +325,11 @@ mod tests {
                 .collect();
             let mut expected = v.clone();
             expected.sort_by_key(|e| (e.0, e.1));
-            assert_eq!(radix_sort(v), expected, "len {len}, {distinct} distinct values");
+            assert_eq!(
+                radix_sort(v),
+                expected,
+                "len {len}, {distinct} distinct values"
+            );
         }
     }
 }

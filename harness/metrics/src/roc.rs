@@ -27,7 +27,11 @@ pub fn roc_curve(groups: &[TieGroup]) -> Vec<RocPoint> {
     let (mf, nf) = (m as f64, n as f64);
     let mut out = Vec::with_capacity(groups.len() + 1);
     let (mut tn, mut fneg) = (0u64, 0u64);
-    out.push(RocPoint { threshold: f64::NEG_INFINITY, specificity: 0.0, sensitivity: 1.0 });
+    out.push(RocPoint {
+        threshold: f64::NEG_INFINITY,
+        specificity: 0.0,
+        sensitivity: 1.0,
+    });
     for (k, g) in groups.iter().enumerate() {
         tn += g.neg;
         fneg += g.pos;
@@ -35,7 +39,11 @@ pub fn roc_curve(groups: &[TieGroup]) -> Vec<RocPoint> {
             Some(next) => (g.value + next.value) / 2.0,
             None => f64::INFINITY,
         };
-        out.push(RocPoint { threshold, specificity: tn as f64 / nf, sensitivity: (m - fneg) as f64 / mf });
+        out.push(RocPoint {
+            threshold,
+            specificity: tn as f64 / nf,
+            sensitivity: (m - fneg) as f64 / mf,
+        });
     }
     out
 }
@@ -66,7 +74,10 @@ pub fn sens_at_spec(groups: &[TieGroup], target: f64) -> Option<SensAtSpec> {
     // Specificity is non-decreasing and reaches 1 at the last point, so the walk always stops.
     let mut prev = (0.0f64, 1.0f64); // point 0: threshold −∞
     if prev.0 >= target {
-        return Some(SensAtSpec { interpolated: prev.1, step: prev.1 });
+        return Some(SensAtSpec {
+            interpolated: prev.1,
+            step: prev.1,
+        });
     }
     let (mut tn, mut fneg) = (0u64, 0u64);
     for g in groups {
@@ -76,10 +87,16 @@ pub fn sens_at_spec(groups: &[TieGroup], target: f64) -> Option<SensAtSpec> {
         if sp >= target {
             if sp == target {
                 // The first exact point has the lowest threshold, hence the highest sensitivity.
-                return Some(SensAtSpec { interpolated: se, step: se });
+                return Some(SensAtSpec {
+                    interpolated: se,
+                    step: se,
+                });
             }
             let prop = (target - sp) / (prev.0 - sp);
-            return Some(SensAtSpec { interpolated: se + prop * (prev.1 - se), step: se });
+            return Some(SensAtSpec {
+                interpolated: se + prop * (prev.1 - se),
+                step: se,
+            });
         }
         prev = (sp, se);
     }

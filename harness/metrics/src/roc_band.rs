@@ -26,7 +26,7 @@
 
 use crate::bootstrap::{quantile_type7, replicate_draws, replicate_seeds};
 use crate::ranks::{Ranked, TieGroup};
-use crate::roc::{sens_at_spec, SensAtSpec};
+use crate::roc::{SensAtSpec, sens_at_spec};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +58,9 @@ pub struct RocBand {
 /// The grid 0, 1/steps, 2/steps, …, 1 (pROC's default for `ci.se` is `seq(0, 1, 0.1)`, steps = 10).
 /// `steps = 0` gives the single target 0.
 pub fn specificity_grid(steps: usize) -> Vec<f64> {
-    (0..=steps).map(|i| i as f64 / steps.max(1) as f64).collect()
+    (0..=steps)
+        .map(|i| i as f64 / steps.max(1) as f64)
+        .collect()
 }
 
 /// Pointwise stratified bootstrap band of the sensitivity at each of `specificities` (each in
@@ -66,7 +68,12 @@ pub fn specificity_grid(steps: usize) -> Vec<f64> {
 ///
 /// Errors (with a human-readable reason) when a class is absent, `replicates` is 0, or a target
 /// is outside [0, 1].
-pub fn roc_band(ranked: &Ranked, specificities: &[f64], replicates: usize, seed: u64) -> Result<RocBand, String> {
+pub fn roc_band(
+    ranked: &Ranked,
+    specificities: &[f64],
+    replicates: usize,
+    seed: u64,
+) -> Result<RocBand, String> {
     if ranked.m == 0 || ranked.n == 0 {
         return Err(crate::one_class_reason(ranked.m, ranked.n));
     }
@@ -106,11 +113,18 @@ pub fn roc_band(ranked: &Ranked, specificities: &[f64], replicates: usize, seed:
                     .iter()
                     .zip(pos_count.iter().zip(neg_count.iter()))
                     .filter(|(_, (p, n))| **p + **n > 0)
-                    .map(|(g, (&pos, &neg))| TieGroup { value: g.value, pos, neg })
+                    .map(|(g, (&pos, &neg))| TieGroup {
+                        value: g.value,
+                        pos,
+                        neg,
+                    })
                     .collect();
                 let curve = Curve::new(&resample);
                 // Both classes are drawn (m, n > 0) and the targets are in [0, 1]: always defined.
-                specificities.iter().map(|&t| curve.sens_at_spec(t).map_or(0.0, |r| r.interpolated)).collect()
+                specificities
+                    .iter()
+                    .map(|&t| curve.sens_at_spec(t).map_or(0.0, |r| r.interpolated))
+                    .collect()
             },
         )
         .collect();
@@ -132,7 +146,11 @@ pub fn roc_band(ranked: &Ranked, specificities: &[f64], replicates: usize, seed:
             }
         })
         .collect();
-    Ok(RocBand { replicates, seed, points })
+    Ok(RocBand {
+        replicates,
+        seed,
+        points,
+    })
 }
 
 /// A tie table with the cumulative counts at each ROC point, to answer [`sens_at_spec`] for any
@@ -179,16 +197,28 @@ impl<'a> Curve<'a> {
         // c = first point k >= 1 with tn[k]/n >= target (the same division as sens_at_spec); it
         // exists because point D has specificity 1.
         let c = 1 + self.tn[1..].partition_point(|&t| (t as f64 / nf) < target);
-        let mut table = [TieGroup { value: 0.0, pos: 0, neg: 0 }; 3];
+        let mut table = [TieGroup {
+            value: 0.0,
+            pos: 0,
+            neg: 0,
+        }; 3];
         let mut len = 0;
         if c >= 2 {
-            table[len] = TieGroup { value: self.groups[c - 2].value, pos: self.pos[c - 1], neg: self.tn[c - 1] };
+            table[len] = TieGroup {
+                value: self.groups[c - 2].value,
+                pos: self.pos[c - 1],
+                neg: self.tn[c - 1],
+            };
             len += 1;
         }
         table[len] = self.groups[c - 1];
         len += 1;
         if c < d {
-            table[len] = TieGroup { value: self.groups[d - 1].value, pos: m - self.pos[c], neg: n - self.tn[c] };
+            table[len] = TieGroup {
+                value: self.groups[d - 1].value,
+                pos: m - self.pos[c],
+                neg: n - self.tn[c],
+            };
             len += 1;
         }
         sens_at_spec(&table[..len], target)
@@ -198,8 +228,8 @@ impl<'a> Curve<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_xoshiro::rand_core::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
+    use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
     /// Labels and scores of a moderately good classifier with ties (scores on a 0.01 grid).
     fn data(n: usize, seed: u64) -> (Vec<bool>, Vec<f64>) {
@@ -224,20 +254,35 @@ mod tests {
         let band = roc_band(&ranked, &grid, 500, 42).unwrap();
         assert_eq!(band.points.len(), 101);
         for p in &band.points {
-            let empirical = sens_at_spec(&ranked.groups, p.specificity).unwrap().interpolated;
+            let empirical = sens_at_spec(&ranked.groups, p.specificity)
+                .unwrap()
+                .interpolated;
             assert_eq!(p.sensitivity, empirical);
             assert!(p.lower <= p.median && p.median <= p.upper, "{p:?}");
-            assert!(p.lower <= p.sensitivity && p.sensitivity <= p.upper, "{p:?}");
-            assert!((0.0..=1.0).contains(&p.lower) && (0.0..=1.0).contains(&p.upper), "{p:?}");
+            assert!(
+                p.lower <= p.sensitivity && p.sensitivity <= p.upper,
+                "{p:?}"
+            );
+            assert!(
+                (0.0..=1.0).contains(&p.lower) && (0.0..=1.0).contains(&p.upper),
+                "{p:?}"
+            );
         }
         // At specificity 0 every curve has sensitivity 1.
         assert_eq!((band.points[0].lower, band.points[0].upper), (1.0, 1.0));
         // Sensitivity cannot rise with specificity, in every replicate, hence in every quantile.
         for w in band.points.windows(2) {
-            assert!(w[1].lower <= w[0].lower && w[1].median <= w[0].median && w[1].upper <= w[0].upper, "{w:?}");
+            assert!(
+                w[1].lower <= w[0].lower && w[1].median <= w[0].median && w[1].upper <= w[0].upper,
+                "{w:?}"
+            );
         }
         // The band has width somewhere in the middle: it is not the curve itself.
-        assert!(band.points[50].upper - band.points[50].lower > 0.02, "{:?}", band.points[50]);
+        assert!(
+            band.points[50].upper - band.points[50].lower > 0.02,
+            "{:?}",
+            band.points[50]
+        );
     }
 
     #[test]
@@ -265,7 +310,11 @@ mod tests {
         let mut sorted_pos: Vec<f64> = Vec::new();
         let mut sorted_neg: Vec<f64> = Vec::new();
         for (&case, &key) in ranked.order.iter().zip(&ranked.keys) {
-            if key & 1 == 1 { sorted_pos.push(scores[case as usize]) } else { sorted_neg.push(scores[case as usize]) }
+            if key & 1 == 1 {
+                sorted_pos.push(scores[case as usize])
+            } else {
+                sorted_neg.push(scores[case as usize])
+            }
         }
         let mut l = Vec::new();
         let mut s = Vec::new();
@@ -279,7 +328,9 @@ mod tests {
         }
         let resample = Ranked::new(&l, &s);
         for p in &band.points {
-            let expected = sens_at_spec(&resample.groups, p.specificity).unwrap().interpolated;
+            let expected = sens_at_spec(&resample.groups, p.specificity)
+                .unwrap()
+                .interpolated;
             assert_eq!((p.lower, p.median, p.upper), (expected, expected, expected));
         }
     }
@@ -297,7 +348,11 @@ mod tests {
                 .chain((0..=n).map(|k| k as f64 / n as f64))
                 .chain([-0.1, 1.1, f64::NAN]);
             for t in targets {
-                assert_eq!(curve.sens_at_spec(t), sens_at_spec(&ranked.groups, t), "seed {seed}, target {t}");
+                assert_eq!(
+                    curve.sens_at_spec(t),
+                    sens_at_spec(&ranked.groups, t),
+                    "seed {seed}, target {t}"
+                );
             }
         }
         // One class: undefined either way.
@@ -312,17 +367,29 @@ mod tests {
         let ranked = Ranked::new(&labels, &scores);
         let band = roc_band(&ranked, &specificity_grid(10), 200, 1).unwrap();
         for p in &band.points {
-            assert_eq!((p.sensitivity, p.lower, p.median, p.upper), (1.0, 1.0, 1.0, 1.0), "{p:?}");
+            assert_eq!(
+                (p.sensitivity, p.lower, p.median, p.upper),
+                (1.0, 1.0, 1.0, 1.0),
+                "{p:?}"
+            );
         }
     }
 
     #[test]
     fn undefined_cases_say_why() {
         let ranked = Ranked::new(&[true, true], &[0.2, 0.4]);
-        assert!(roc_band(&ranked, &[0.5], 10, 1).unwrap_err().contains("only one class"));
+        assert!(
+            roc_band(&ranked, &[0.5], 10, 1)
+                .unwrap_err()
+                .contains("only one class")
+        );
         let ranked = Ranked::new(&[true, false], &[0.2, 0.4]);
         assert!(roc_band(&ranked, &[0.5], 0, 1).is_err());
-        assert!(roc_band(&ranked, &[1.5], 10, 1).unwrap_err().contains("1.5"));
+        assert!(
+            roc_band(&ranked, &[1.5], 10, 1)
+                .unwrap_err()
+                .contains("1.5")
+        );
         assert_eq!(specificity_grid(4), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
     }
 }

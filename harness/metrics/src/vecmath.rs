@@ -107,7 +107,10 @@ fn ln_reduced(m: f64, k: f64) -> f64 {
 pub(crate) fn ln_1p_unit(e: f64) -> f64 {
     let u = 1.0 + e;
     let halve = u > std::f64::consts::SQRT_2;
-    ln_reduced(if halve { u * 0.5 } else { u }, if halve { 1.0 } else { 0.0 })
+    ln_reduced(
+        if halve { u * 0.5 } else { u },
+        if halve { 1.0 } else { 0.0 },
+    )
 }
 
 /// ln y for finite y > 0 (subnormals included): the binary exponent split off from the bits, the
@@ -116,7 +119,11 @@ pub(crate) fn ln_1p_unit(e: f64) -> f64 {
 pub(crate) fn ln_positive(y: f64) -> f64 {
     // Subnormals: scale into the normal range first.
     let tiny = y < f64::MIN_POSITIVE;
-    let y = if tiny { y * 18_014_398_509_481_984.0 } else { y }; // 2^54
+    let y = if tiny {
+        y * 18_014_398_509_481_984.0
+    } else {
+        y
+    }; // 2^54
     let bits = y.to_bits();
     let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
     let mantissa = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000); // [1, 2)
@@ -132,7 +139,11 @@ mod tests {
 
     /// Relative error in units of 2^-52.
     fn ulps(got: f64, want: f64) -> f64 {
-        if want == 0.0 { got.abs() / f64::MIN_POSITIVE } else { ((got - want) / want).abs() / f64::EPSILON }
+        if want == 0.0 {
+            got.abs() / f64::MIN_POSITIVE
+        } else {
+            ((got - want) / want).abs() / f64::EPSILON
+        }
     }
 
     #[test]
@@ -153,7 +164,10 @@ mod tests {
         for i in 0..=200_000 {
             let e = (i as f64 / 200_000.0).powi(2);
             let (got, want) = (ln_1p_unit(e), e.ln_1p());
-            assert!((got - want).abs() <= f64::EPSILON, "ln(1 + {e}): {got} vs {want}");
+            assert!(
+                (got - want).abs() <= f64::EPSILON,
+                "ln(1 + {e}): {got} vs {want}"
+            );
         }
         assert_eq!(ln_1p_unit(0.0), 0.0);
     }
@@ -172,7 +186,15 @@ mod tests {
             check(10f64.powf(-300.0 + 600.0 * i as f64 / 400_000.0));
             check(0.5 + i as f64 / 400_000.0);
         }
-        for y in [f64::MIN_POSITIVE, 5e-324, 1e-310, f64::MAX, 1.0, 2.0, std::f64::consts::SQRT_2] {
+        for y in [
+            f64::MIN_POSITIVE,
+            5e-324,
+            1e-310,
+            f64::MAX,
+            1.0,
+            2.0,
+            std::f64::consts::SQRT_2,
+        ] {
             check(y);
         }
         assert!(worst <= 1.0, "worst error {worst} ulps");

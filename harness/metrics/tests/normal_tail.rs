@@ -4,7 +4,11 @@
 use harness_metrics::normal::{cdf, two_sided_p};
 
 fn rows() -> Vec<(f64, f64, f64)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/normal_tail.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/normal_tail.json"
+    ))
+    .unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["rows"]
         .as_array()
@@ -20,9 +24,15 @@ fn rows() -> Vec<(f64, f64, f64)> {
 fn check(what: &str, z: f64, got: f64, want: f64) {
     if want >= 1e-300 {
         let rel = ((got - want) / want).abs();
-        assert!(rel <= 1e-14, "{what}({z}) = {got:e}, reference {want:e}, relative error {rel:e}");
+        assert!(
+            rel <= 1e-14,
+            "{what}({z}) = {got:e}, reference {want:e}, relative error {rel:e}"
+        );
     } else {
-        assert!(got == 0.0 || (got > 0.0 && got < 1e-299), "{what}({z}) = {got:e}, reference {want:e}");
+        assert!(
+            got == 0.0 || (got > 0.0 && got < 1e-299),
+            "{what}({z}) = {got:e}, reference {want:e}"
+        );
     }
 }
 
@@ -51,7 +61,10 @@ fn the_previous_erfc_was_off_by_more_than_the_spec_where_this_one_is_not() {
     let old = 2.0 * Normal::standard().cdf(-z);
     let new = two_sided_p(z);
     assert!(((new - want) / want).abs() <= 1e-15, "{new} vs {want}");
-    assert!(((old - want) / want).abs() > 1e-14, "statrs {old} vs {want}: the table would not catch it");
+    assert!(
+        ((old - want) / want).abs() > 1e-14,
+        "statrs {old} vs {want}: the table would not catch it"
+    );
 }
 
 #[test]

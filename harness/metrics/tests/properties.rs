@@ -1,28 +1,49 @@
 //! Property tests: the fast O(N log N) statistics against naive O(m·n) definitions on random
 //! small data with many ties, and invariants that must hold for any data.
 
-use harness_metrics::bootstrap::{bootstrap_auroc, replicate_aurocs, replicate_draws, replicate_seeds};
+use harness_metrics::Ranked;
+use harness_metrics::bootstrap::{
+    bootstrap_auroc, replicate_aurocs, replicate_draws, replicate_seeds,
+};
 use harness_metrics::calibration::{brier, ece, from_groups, log_loss, recalibration};
-use harness_metrics::delong::{delong, paired_delong, placements, AucCounts};
-use harness_metrics::roc::{average_precision, sens_at_spec};
+use harness_metrics::delong::{AucCounts, delong, paired_delong, placements};
 use harness_metrics::groups::{level_counts, level_counts_sorted, subgroup_auc, subgroup_aucs};
 use harness_metrics::ranks::CaseKeys;
-use harness_metrics::Ranked;
+use harness_metrics::roc::{average_precision, sens_at_spec};
 use proptest::prelude::*;
 
 /// ψ(x, y) of the Mann–Whitney kernel.
 fn psi(x: f64, y: f64) -> f64 {
-    if x > y { 1.0 } else if x == y { 0.5 } else { 0.0 }
+    if x > y {
+        1.0
+    } else if x == y {
+        0.5
+    } else {
+        0.0
+    }
 }
 
 fn split(labels: &[bool], scores: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let pos = labels.iter().zip(scores).filter(|(y, _)| **y).map(|(_, s)| *s).collect();
-    let neg = labels.iter().zip(scores).filter(|(y, _)| !**y).map(|(_, s)| *s).collect();
+    let pos = labels
+        .iter()
+        .zip(scores)
+        .filter(|(y, _)| **y)
+        .map(|(_, s)| *s)
+        .collect();
+    let neg = labels
+        .iter()
+        .zip(scores)
+        .filter(|(y, _)| !**y)
+        .map(|(_, s)| *s)
+        .collect();
     (pos, neg)
 }
 
 fn naive_auc(pos: &[f64], neg: &[f64]) -> f64 {
-    let sum: f64 = pos.iter().map(|&x| neg.iter().map(|&y| psi(x, y)).sum::<f64>()).sum();
+    let sum: f64 = pos
+        .iter()
+        .map(|&x| neg.iter().map(|&y| psi(x, y)).sum::<f64>())
+        .sum();
     sum / (pos.len() * neg.len()) as f64
 }
 
@@ -47,8 +68,20 @@ fn naive_delong_var(labels: &[bool], scores: &[f64]) -> f64 {
     let theta = naive_auc(&pos, &neg);
     let v = naive_placements(labels, scores);
     let (m, n) = (pos.len() as f64, neg.len() as f64);
-    let s10: f64 = labels.iter().zip(&v).filter(|(y, _)| **y).map(|(_, p)| (p - theta).powi(2)).sum::<f64>() / (m - 1.0);
-    let s01: f64 = labels.iter().zip(&v).filter(|(y, _)| !**y).map(|(_, p)| (p - theta).powi(2)).sum::<f64>() / (n - 1.0);
+    let s10: f64 = labels
+        .iter()
+        .zip(&v)
+        .filter(|(y, _)| **y)
+        .map(|(_, p)| (p - theta).powi(2))
+        .sum::<f64>()
+        / (m - 1.0);
+    let s01: f64 = labels
+        .iter()
+        .zip(&v)
+        .filter(|(y, _)| !**y)
+        .map(|(_, p)| (p - theta).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
     s10 / m + s01 / n
 }
 
@@ -65,7 +98,11 @@ fn data() -> impl Strategy<Value = (Vec<bool>, Vec<f64>, Vec<f64>)> {
                 l.iter().filter(|&&y| y).count() >= 2 && l.iter().filter(|&&y| !y).count() >= 2
             })
             .prop_map(|(l, a, b)| {
-                (l, a.into_iter().map(|k| k as f64 / 16.0).collect(), b.into_iter().map(|k| k as f64 / 16.0).collect())
+                (
+                    l,
+                    a.into_iter().map(|k| k as f64 / 16.0).collect(),
+                    b.into_iter().map(|k| k as f64 / 16.0).collect(),
+                )
             })
     })
 }
@@ -292,10 +329,20 @@ proptest! {
 #[test]
 fn bootstrap_is_bit_identical_for_a_seed_and_any_thread_count() {
     let labels: Vec<bool> = (0..400).map(|i| i % 3 == 0).collect();
-    let scores: Vec<f64> = (0..400).map(|i| ((i * 37 % 101) as f64 / 100.0 + if i % 3 == 0 { 0.2 } else { 0.0 }).min(1.0)).collect();
+    let scores: Vec<f64> = (0..400)
+        .map(|i| ((i * 37 % 101) as f64 / 100.0 + if i % 3 == 0 { 0.2 } else { 0.0 }).min(1.0))
+        .collect();
     let r = Ranked::new(&labels, &scores);
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| bootstrap_auroc(&r, 300, 9));
-    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(|| bootstrap_auroc(&r, 300, 9));
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+        .install(|| bootstrap_auroc(&r, 300, 9));
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap()
+        .install(|| bootstrap_auroc(&r, 300, 9));
     let again = bootstrap_auroc(&r, 300, 9);
     assert_eq!(one, two);
     assert_eq!(one, again);
@@ -336,12 +383,22 @@ fn recalibration_solves_the_score_equations() {
             g0 += y as u8 as f64 - p;
             g1 += (y as u8 as f64 - p) * x;
         }
-        assert!(g0.abs() < 1e-8 && g1.abs() < 1e-8, "gradient ({g0}, {g1}) at {f:?}");
+        assert!(
+            g0.abs() < 1e-8 && g1.abs() < 1e-8,
+            "gradient ({g0}, {g1}) at {f:?}"
+        );
         // The estimate is near the generating model.
-        assert!((f.intercept - a).abs() < 0.3 && (f.slope - b).abs() < 0.3, "{f:?} vs ({a}, {b})");
+        assert!(
+            (f.intercept - a).abs() < 0.3 && (f.slope - b).abs() < 0.3,
+            "{f:?} vs ({a}, {b})"
+        );
         // Calibration-in-the-large solves its own score equation.
         let citl = fit.in_the_large.unwrap();
-        let g: f64 = labels.iter().zip(&scores).map(|(&y, &s)| y as u8 as f64 - 1.0 / (1.0 + (-(citl + (s / (1.0 - s)).ln())).exp())).sum();
+        let g: f64 = labels
+            .iter()
+            .zip(&scores)
+            .map(|(&y, &s)| y as u8 as f64 - 1.0 / (1.0 + (-(citl + (s / (1.0 - s)).ln())).exp()))
+            .sum();
         assert!(g.abs() < 1e-8, "CITL gradient {g}");
     }
 }
@@ -353,7 +410,10 @@ fn recalibration_reports_separation_instead_of_a_huge_slope() {
     let fit = recalibration(&Ranked::new(&labels, &scores).groups);
     assert!(!fit.mle_exists);
     assert!(fit.fit.unwrap_err().contains("separated"));
-    assert!(fit.in_the_large.is_ok(), "calibration-in-the-large exists with both classes");
+    assert!(
+        fit.in_the_large.is_ok(),
+        "calibration-in-the-large exists with both classes"
+    );
     // Scores of exactly 0 or 1 are excluded from the fit and counted.
     let labels = [false, true, false, true, true, false];
     let scores = [0.0, 1.0, 0.3, 0.6, 0.2, 0.5];
@@ -375,6 +435,10 @@ fn subgroups_are_the_same_when_level_codes_do_not_fit_in_the_sort_key() {
     let unpacked = subgroup_aucs(&Ranked::with_keys(&scores, &big), &big);
     assert_eq!(&packed[0][..], &unpacked[0][..5]);
     assert_eq!(&packed[1][..], &unpacked[1][..3]);
-    assert!(unpacked[0][5..].iter().all(|s| s.n == 0 && s.auroc.is_none()));
+    assert!(
+        unpacked[0][5..]
+            .iter()
+            .all(|s| s.n == 0 && s.auroc.is_none())
+    );
     assert!(packed[0].iter().all(|s| s.auroc.is_some()));
 }

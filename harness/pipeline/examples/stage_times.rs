@@ -17,20 +17,41 @@ use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let suite = PathBuf::from(args.next().expect("usage: stage_times SUITE.toml [REGISTRY]"));
+    let suite = PathBuf::from(
+        args.next()
+            .expect("usage: stage_times SUITE.toml [REGISTRY]"),
+    );
     let registry = args.next().map(PathBuf::from);
-    let options = RunOptions { suite, registry, no_perf: true, ..RunOptions::default() };
+    let options = RunOptions {
+        suite,
+        registry,
+        no_perf: true,
+        ..RunOptions::default()
+    };
     let planned = plan(&options, &Silent).unwrap_or_else(|e| panic!("{e}"));
     let cases = &planned.cases;
     let n = cases.len();
 
     let t = Instant::now();
-    let pixels: u64 = (0..n).into_par_iter().map(|i| cases.decode(i).map(|d| d.image.pixels.len() as u64).unwrap_or_else(|e| panic!("{e}"))).sum();
+    let pixels: u64 = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            cases
+                .decode(i)
+                .map(|d| d.image.pixels.len() as u64)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .sum();
     let decode_s = t.elapsed().as_secs_f64();
 
     // Decode and preprocess for every candidate (what the run's producer does), for the record.
     let t = Instant::now();
-    let groups: Vec<_> = planned.suite.candidates.iter().map(|c| c.preprocess.clone()).collect();
+    let groups: Vec<_> = planned
+        .suite
+        .candidates
+        .iter()
+        .map(|c| c.preprocess.clone())
+        .collect();
     (0..n).into_par_iter().for_each(|i| {
         let img = cases.decode(i).unwrap().image;
         for p in &groups {
@@ -47,11 +68,19 @@ fn main() {
     let batch_size = planned.suite.inference.batch_size;
     let mut engine_s = serde_json::Map::new();
     let mut total = 0.0;
-    let sample: Vec<_> = (0..n.min(batch_size)).map(|i| cases.decode(i).unwrap().image).collect();
+    let sample: Vec<_> = (0..n.min(batch_size))
+        .map(|i| cases.decode(i).unwrap().image)
+        .collect();
     for c in &planned.suite.candidates {
         let backend = planned.suite.inference.primary_backend.backend();
         let mut model = backend
-            .load(&planned.project_root.join(&c.model), &LoadOptions { threads, ..LoadOptions::default() })
+            .load(
+                &planned.project_root.join(&c.model),
+                &LoadOptions {
+                    threads,
+                    ..LoadOptions::default()
+                },
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         let batch = match model.input().fixed_batch() {
             Some(1) => to_tensor(&c.preprocess, &sample[..1]).unwrap(),

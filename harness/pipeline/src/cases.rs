@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum CaseImages {
     /// One file per case, with the sha256 the registry check saw (if it saw the file).
-    Files { files: Vec<PathBuf>, expected_sha256: Vec<Option<String>> },
+    Files {
+        files: Vec<PathBuf>,
+        expected_sha256: Vec<Option<String>>,
+    },
     /// One image per case of a MedMNIST split, converted on demand.
     Npz(NpzImages),
 }
@@ -74,7 +77,10 @@ impl CaseIndex {
     /// registry check hashed.
     pub fn decode(&self, i: usize) -> Result<DecodedCase, PipelineError> {
         match &self.images {
-            CaseImages::Files { files, expected_sha256 } => {
+            CaseImages::Files {
+                files,
+                expected_sha256,
+            } => {
                 let path = &files[i];
                 let bytes = read_file(path, &self.limits)?;
                 let actual = sha256_hex(&bytes);
@@ -88,9 +94,15 @@ impl CaseIndex {
                     }
                 }
                 let image = decode_image(path, &bytes, &self.limits)?;
-                Ok(DecodedCase { image, sha256: Some(actual) })
+                Ok(DecodedCase {
+                    image,
+                    sha256: Some(actual),
+                })
             }
-            CaseImages::Npz(images) => Ok(DecodedCase { image: images.image(i)?, sha256: None }),
+            CaseImages::Npz(images) => Ok(DecodedCase {
+                image: images.image(i)?,
+                sha256: None,
+            }),
         }
     }
 }
@@ -113,7 +125,10 @@ pub fn load_index(
 ) -> Result<(CaseIndex, DatasetStatus), PipelineError> {
     let root = registry.location(dataset);
     let e = &dataset.entry;
-    let refused = |status: DatasetStatus| PipelineError::DatasetRefused { dataset: dataset.name.clone(), status: Box::new(status) };
+    let refused = |status: DatasetStatus| PipelineError::DatasetRefused {
+        dataset: dataset.name.clone(),
+        status: Box::new(status),
+    };
     match e.format {
         DatasetFormat::ImageFolder => {
             let checked = registry.check_files(dataset);
@@ -127,7 +142,9 @@ pub fn load_index(
             if let Some(g) = subgroups.first() {
                 return Err(PipelineError::Labels {
                     file: root,
-                    message: format!("a MedMNIST archive has no metadata columns, so subgroup '{g}' cannot be used"),
+                    message: format!(
+                        "a MedMNIST archive has no metadata columns, so subgroup '{g}' cannot be used"
+                    ),
                 });
             }
             // One read: the pin is checked on the bytes that are then decoded.
@@ -135,7 +152,10 @@ pub fn load_index(
                 refused(if err.kind() == std::io::ErrorKind::NotFound {
                     DatasetStatus::Missing { path: root.clone() }
                 } else {
-                    DatasetStatus::Unreadable { path: root.clone(), reason: err.to_string() }
+                    DatasetStatus::Unreadable {
+                        path: root.clone(),
+                        reason: err.to_string(),
+                    }
                 })
             })?;
             let pin = e.pin();
@@ -144,7 +164,9 @@ pub fn load_index(
                 Pin::Md5(_) => hex::encode(md5::Md5::digest(&bytes)),
             };
             let status = if actual.eq_ignore_ascii_case(pin.hex()) {
-                DatasetStatus::Verified { digest: format!("{}:{actual}", pin.algorithm()) }
+                DatasetStatus::Verified {
+                    digest: format!("{}:{actual}", pin.algorithm()),
+                }
             } else {
                 return Err(refused(DatasetStatus::HashMismatch {
                     path: root,
@@ -159,10 +181,16 @@ pub fn load_index(
             if n > max_cases {
                 return Err(too_many(&root, n, max_cases));
             }
-            let positive: u8 = e.positive_class.parse().map_err(|_| PipelineError::Labels {
-                file: registry.file.clone(),
-                message: format!("dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)", dataset.name, e.positive_class),
-            })?;
+            let positive: u8 = e
+                .positive_class
+                .parse()
+                .map_err(|_| PipelineError::Labels {
+                    file: registry.file.clone(),
+                    message: format!(
+                        "dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)",
+                        dataset.name, e.positive_class
+                    ),
+                })?;
             if let Some(k) = npz.labels.iter().map(Vec::len).find(|&k| k != 1) {
                 return Err(PipelineError::Labels {
                     file: root,
@@ -171,25 +199,44 @@ pub fn load_index(
                     ),
                 });
             }
-            let labels = npz.labels.iter().map(|row| row.first() == Some(&positive)).collect();
+            let labels = npz
+                .labels
+                .iter()
+                .map(|row| row.first() == Some(&positive))
+                .collect();
             let case_ids = (0..n).map(|i| format!("{split}-{i:05}")).collect();
-            let index = CaseIndex { case_ids, labels, groups: Vec::new(), images: CaseImages::Npz(npz.images), limits: *limits };
+            let index = CaseIndex {
+                case_ids,
+                labels,
+                groups: Vec::new(),
+                images: CaseImages::Npz(npz.images),
+                limits: *limits,
+            };
             Ok((index, status))
         }
         DatasetFormat::ScoresCsv => Err(PipelineError::Labels {
             file: root,
-            message: format!("dataset '{}' holds scores, not images: evaluate it with `harness eval`", dataset.name),
+            message: format!(
+                "dataset '{}' holds scores, not images: evaluate it with `harness eval`",
+                dataset.name
+            ),
         }),
     }
 }
 
 /// `a/./b` and `./a/b` as the registry's listing writes them: `a/b`.
 fn normalise_relative(p: &str) -> String {
-    p.split(['/', '\\']).filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
+    p.split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn too_many(file: &Path, n: usize, max: usize) -> PipelineError {
-    PipelineError::Input(format!("{}: {n} cases exceed the suite's limit of {max} (limits.max_cases)", file.display()))
+    PipelineError::Input(format!(
+        "{}: {n} cases exceed the suite's limit of {max} (limits.max_cases)",
+        file.display()
+    ))
 }
 
 fn load_folder(
@@ -206,29 +253,51 @@ fn load_folder(
     let labels_file = root.join(labels_rel);
     let id_col = e.id_column.as_deref().unwrap_or("case_id");
     let img_col = e.image_column.as_deref().unwrap_or("image");
-    let file_err = |message: String| PipelineError::Labels { file: labels_file.clone(), message };
+    let file_err = |message: String| PipelineError::Labels {
+        file: labels_file.clone(),
+        message,
+    };
     // The labels are parsed from the bytes that are hashed against the registry's listing.
-    let bytes = std::fs::read(&labels_file).map_err(|err| file_err(format!("cannot read: {err}")))?;
+    let bytes =
+        std::fs::read(&labels_file).map_err(|err| file_err(format!("cannot read: {err}")))?;
     if let Some(expected) = hashed.get(&labels_rel.replace('\\', "/")) {
         let actual = sha256_hex(&bytes);
         if !expected.eq_ignore_ascii_case(&actual) {
-            return Err(PipelineError::DataChanged { file: labels_file.clone(), expected: expected.clone(), actual });
+            return Err(PipelineError::DataChanged {
+                file: labels_file.clone(),
+                expected: expected.clone(),
+                actual,
+            });
         }
     }
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
-    let header = rdr.headers().map_err(|err| file_err(format!("bad header: {err}")))?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes.as_slice());
+    let header = rdr
+        .headers()
+        .map_err(|err| file_err(format!("bad header: {err}")))?
+        .clone();
     let find = |name: &str| {
         header
             .iter()
             .position(|h| h.trim_start_matches('\u{feff}') == name)
-            .ok_or_else(|| file_err(format!("no column '{name}' (columns: {})", header.iter().collect::<Vec<_>>().join(", "))))
+            .ok_or_else(|| {
+                file_err(format!(
+                    "no column '{name}' (columns: {})",
+                    header.iter().collect::<Vec<_>>().join(", ")
+                ))
+            })
     };
     let (ic, mc, lc) = (find(id_col)?, find(img_col)?, find(&e.label)?);
-    let gcs = subgroups.iter().map(|g| find(g)).collect::<Result<Vec<_>, _>>()?;
+    let gcs = subgroups
+        .iter()
+        .map(|g| find(g))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut case_ids = Vec::new();
     let mut labels = Vec::new();
-    let mut groups: Vec<(String, Vec<String>)> = subgroups.iter().map(|g| (g.clone(), Vec::new())).collect();
+    let mut groups: Vec<(String, Vec<String>)> =
+        subgroups.iter().map(|g| (g.clone(), Vec::new())).collect();
     let mut files = Vec::new();
     let mut expected_sha256 = Vec::new();
     let mut seen = HashSet::new();
@@ -276,5 +345,14 @@ fn load_folder(
     if files.is_empty() {
         return Err(file_err("no cases".into()));
     }
-    Ok(CaseIndex { case_ids, labels, groups, images: CaseImages::Files { files, expected_sha256 }, limits: *limits })
+    Ok(CaseIndex {
+        case_ids,
+        labels,
+        groups,
+        images: CaseImages::Files {
+            files,
+            expected_sha256,
+        },
+        limits: *limits,
+    })
 }

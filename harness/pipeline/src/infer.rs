@@ -25,8 +25,8 @@ use crate::cases::CaseIndex;
 use crate::observer::Observer;
 use crate::{ModelBytes, PipelineError};
 use harness_backends::{
-    Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputSpec, Preprocess, interpret,
-    to_tensor,
+    Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputSpec,
+    Preprocess, interpret, to_tensor,
 };
 use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile};
 use harness_evidence::suite::{AccuracyDevice, Candidate};
@@ -189,16 +189,23 @@ pub fn infer(
     let mut active: Vec<Active> = candidates
         .iter()
         .map(|c| {
-            let group = groups.iter().position(|p| *p == c.preprocess).unwrap_or_else(|| {
-                groups.push(c.preprocess.clone());
-                groups.len() - 1
-            });
+            let group = groups
+                .iter()
+                .position(|p| *p == c.preprocess)
+                .unwrap_or_else(|| {
+                    groups.push(c.preprocess.clone());
+                    groups.len() - 1
+                });
             prepare_candidate(c, root, config, group, observer)
         })
         .collect();
     let n = cases.len();
     let any_secondary = active.iter().any(|a| a.engines.iter().any(|e| !e.primary));
-    let sample = if any_secondary { agreement_sample(n, config.agreement_cases, config.seed) } else { Vec::new() };
+    let sample = if any_secondary {
+        agreement_sample(n, config.agreement_cases, config.seed)
+    } else {
+        Vec::new()
+    };
     let mut in_sample = vec![false; n];
     for &i in &sample {
         in_sample[i] = true;
@@ -211,7 +218,9 @@ pub fn infer(
     let chunk_len = want.div_ceil(batch) * batch;
     let mut perf: Vec<Vec<Vec<f32>>> = vec![Vec::new(); groups.len()];
     let mut case_shape: Vec<Option<Vec<usize>>> = vec![None; groups.len()];
-    let needed: Vec<bool> = (0..groups.len()).map(|g| active.iter().any(|a| a.group == g && !a.failed)).collect();
+    let needed: Vec<bool> = (0..groups.len())
+        .map(|g| active.iter().any(|a| a.group == g && !a.failed))
+        .collect();
 
     std::thread::scope(|scope| -> Result<(), PipelineError> {
         let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<Prepared>), PipelineError>>(1);
@@ -220,8 +229,10 @@ pub fn infer(
         scope.spawn(move || {
             for start in (0..n).step_by(chunk_len) {
                 let end = (start + chunk_len).min(n);
-                let chunk: Result<Vec<Prepared>, PipelineError> =
-                    (start..end).into_par_iter().map(|i| prepare_case(cases, i, groups, needed)).collect();
+                let chunk: Result<Vec<Prepared>, PipelineError> = (start..end)
+                    .into_par_iter()
+                    .map(|i| prepare_case(cases, i, groups, needed))
+                    .collect();
                 let failed = chunk.is_err();
                 if tx.send(chunk.map(|c| (start, c))).is_err() || failed {
                     return;
@@ -232,7 +243,10 @@ pub fn infer(
             let (start, chunk) = received?;
             for (g, shape) in case_shape.iter_mut().enumerate() {
                 if shape.is_none() {
-                    *shape = chunk.iter().find_map(|p| p.tensors[g].as_ref().ok()).map(|_| per_case_shape(&groups[g]));
+                    *shape = chunk
+                        .iter()
+                        .find_map(|p| p.tensors[g].as_ref().ok())
+                        .map(|_| per_case_shape(&groups[g]));
                 }
                 for p in &chunk {
                     if perf[g].len() < PERF_SAMPLES {
@@ -257,21 +271,39 @@ pub fn infer(
             if engine.is_none() && !a.failed {
                 engine.clone_from(&a.evaluated);
             }
-            let perf_samples = (!a.failed).then(|| stack(&perf[a.group], case_shape[a.group].as_deref())).flatten();
+            let perf_samples = (!a.failed)
+                .then(|| stack(&perf[a.group], case_shape[a.group].as_deref()))
+                .flatten();
             finish(a, &sample, perf_samples)
         })
         .collect();
     let engine = engine.unwrap_or(EvaluatedEngine {
-        kind: if config.device == AccuracyDevice::Gpu { BackendKind::Ort } else { config.primary },
-        device: if config.device == AccuracyDevice::Gpu { Device::Cuda } else { Device::Cpu },
+        kind: if config.device == AccuracyDevice::Gpu {
+            BackendKind::Ort
+        } else {
+            config.primary
+        },
+        device: if config.device == AccuracyDevice::Gpu {
+            Device::Cuda
+        } else {
+            Device::Cpu
+        },
         fallback_reason: None,
     });
-    Ok(InferenceOutcome { candidates: outcomes, sample, engine })
+    Ok(InferenceOutcome {
+        candidates: outcomes,
+        sample,
+        engine,
+    })
 }
 
 /// `[C, H, W]` or `[H, W, C]` of one preprocessed case.
 fn per_case_shape(p: &Preprocess) -> Vec<usize> {
-    let (h, w, c) = (p.size[0] as usize, p.size[1] as usize, usize::from(p.channels));
+    let (h, w, c) = (
+        p.size[0] as usize,
+        p.size[1] as usize,
+        usize::from(p.channels),
+    );
     match p.layout {
         harness_backends::Layout::Nchw => vec![c, h, w],
         harness_backends::Layout::Nhwc => vec![h, w, c],
@@ -286,10 +318,18 @@ fn stack(tensors: &[Vec<f32>], case_shape: Option<&[usize]>) -> Option<Batch> {
     }
     let mut shape = vec![tensors.len()];
     shape.extend_from_slice(case_shape);
-    Some(Batch { shape, data: tensors.concat() })
+    Some(Batch {
+        shape,
+        data: tensors.concat(),
+    })
 }
 
-fn prepare_case(cases: &CaseIndex, i: usize, groups: &[Preprocess], needed: &[bool]) -> Result<Prepared, PipelineError> {
+fn prepare_case(
+    cases: &CaseIndex,
+    i: usize,
+    groups: &[Preprocess],
+    needed: &[bool],
+) -> Result<Prepared, PipelineError> {
     let decoded = cases.decode(i)?;
     let image = std::slice::from_ref(&decoded.image);
     let tensors = groups
@@ -299,7 +339,9 @@ fn prepare_case(cases: &CaseIndex, i: usize, groups: &[Preprocess], needed: &[bo
             if !needed {
                 return Err("not needed".to_string());
             }
-            to_tensor(p, image).map(|b| b.data).map_err(|e| e.to_string())
+            to_tensor(p, image)
+                .map(|b| b.data)
+                .map_err(|e| e.to_string())
         })
         .collect();
     Ok(Prepared { tensors })
@@ -317,7 +359,12 @@ fn prepare_candidate<'a>(
         candidate: c,
         record: CandidateRecord {
             name: c.name.clone(),
-            model: InputFile { path: c.model.clone(), sha256: c.sha256.clone(), name: None, version: None },
+            model: InputFile {
+                path: c.model.clone(),
+                sha256: c.sha256.clone(),
+                name: None,
+                version: None,
+            },
             backends: Vec::new(),
             status: "ok".into(),
             reason: None,
@@ -332,7 +379,15 @@ fn prepare_candidate<'a>(
     let model = match ModelBytes::read(&path, config.max_model_bytes) {
         Ok(m) => m,
         Err(ModelReadError::TooLarge(bytes)) => {
-            a.fail(format!("{}: {} MiB exceeds limits.max_model_mib = {}", c.model, bytes >> 20, config.max_model_mib), observer);
+            a.fail(
+                format!(
+                    "{}: {} MiB exceeds limits.max_model_mib = {}",
+                    c.model,
+                    bytes >> 20,
+                    config.max_model_mib
+                ),
+                observer,
+            );
             return a;
         }
         Err(ModelReadError::Io(e)) => {
@@ -344,18 +399,29 @@ fn prepare_candidate<'a>(
         // The manifest records the file that is there (so the bundle stays a consistent,
         // verifiable record of the refusal); the reason keeps the suite's pin.
         a.record.model.sha256 = model.sha256.clone();
-        let reason = format!("{}: sha256 {} differs from the suite's {}; not evaluated", c.model, model.sha256, c.sha256);
+        let reason = format!(
+            "{}: sha256 {} differs from the suite's {}; not evaluated",
+            c.model, model.sha256, c.sha256
+        );
         a.fail(reason, observer);
         return a;
     }
 
     // The evaluated engine: on "gpu", ONNX Runtime's CUDA provider, else the suite's primary.
-    let mut evaluated = EvaluatedEngine { kind: config.primary, device: Device::Cpu, fallback_reason: None };
+    let mut evaluated = EvaluatedEngine {
+        kind: config.primary,
+        device: Device::Cpu,
+        fallback_reason: None,
+    };
     let mut gpu_engine = None;
     if config.device == AccuracyDevice::Gpu {
         match load_engine(BackendKind::Ort, &model, Device::Cuda, config.threads) {
             Ok((m, version)) => {
-                evaluated = EvaluatedEngine { kind: BackendKind::Ort, device: Device::Cuda, fallback_reason: None };
+                evaluated = EvaluatedEngine {
+                    kind: BackendKind::Ort,
+                    device: Device::Cuda,
+                    fallback_reason: None,
+                };
                 gpu_engine = Some((m, version));
             }
             Err(EngineLoad::Unavailable(reason)) => {
@@ -366,7 +432,12 @@ fn prepare_candidate<'a>(
                 evaluated.fallback_reason = Some(reason);
             }
             Err(EngineLoad::Failed(reason)) => {
-                a.record.backends.push(BackendRecord { backend: "ort".into(), version: None, status: "failed".into(), reason: Some(reason.clone()) });
+                a.record.backends.push(BackendRecord {
+                    backend: "ort".into(),
+                    version: None,
+                    status: "failed".into(),
+                    reason: Some(reason.clone()),
+                });
                 a.fail(format!("primary backend ort (cuda): {reason}"), observer);
                 return a;
             }
@@ -382,24 +453,48 @@ fn prepare_candidate<'a>(
     for kind in kinds {
         let primary = kind == evaluated.kind;
         let loaded = if primary && gpu_engine.is_some() {
-            gpu_engine.take().map(Ok).unwrap_or(Err(EngineLoad::Failed("internal: GPU engine taken twice".into())))
+            gpu_engine.take().map(Ok).unwrap_or(Err(EngineLoad::Failed(
+                "internal: GPU engine taken twice".into(),
+            )))
         } else {
             load_engine(kind, &model, Device::Cpu, config.threads)
         };
         let record = a.record.backends.len();
         match loaded {
             Ok((m, version)) => {
-                a.record.backends.push(BackendRecord { backend: kind.name().into(), version: Some(version), status: "ok".into(), reason: None });
+                a.record.backends.push(BackendRecord {
+                    backend: kind.name().into(),
+                    version: Some(version),
+                    status: "ok".into(),
+                    reason: None,
+                });
                 let (batch, pad) = match m.input().fixed_batch() {
                     Some(b) if b >= 1 => (b, true),
                     _ => (config.batch_size.max(1), false),
                 };
-                a.engines.push(Engine { kind, model: m, batch, pad, primary, record, probabilities: Vec::new(), failed: false });
+                a.engines.push(Engine {
+                    kind,
+                    model: m,
+                    batch,
+                    pad,
+                    primary,
+                    record,
+                    probabilities: Vec::new(),
+                    failed: false,
+                });
             }
             Err(EngineLoad::Unavailable(reason)) => {
-                a.record.backends.push(BackendRecord { backend: kind.name().into(), version: None, status: "unavailable".into(), reason: Some(reason.clone()) });
+                a.record.backends.push(BackendRecord {
+                    backend: kind.name().into(),
+                    version: None,
+                    status: "unavailable".into(),
+                    reason: Some(reason.clone()),
+                });
                 if primary {
-                    a.fail(format!("primary backend {kind} unavailable: {reason}"), observer);
+                    a.fail(
+                        format!("primary backend {kind} unavailable: {reason}"),
+                        observer,
+                    );
                     return a;
                 }
             }
@@ -408,7 +503,12 @@ fn prepare_candidate<'a>(
                     Availability::Available { version } => Some(version),
                     Availability::Unavailable { .. } => None,
                 };
-                a.record.backends.push(BackendRecord { backend: kind.name().into(), version, status: "failed".into(), reason: Some(reason.clone()) });
+                a.record.backends.push(BackendRecord {
+                    backend: kind.name().into(),
+                    version,
+                    status: "failed".into(),
+                    reason: Some(reason.clone()),
+                });
                 if primary {
                     a.fail(format!("primary backend {kind}: {reason}"), observer);
                     return a;
@@ -427,14 +527,27 @@ enum EngineLoad {
     Failed(String),
 }
 
-fn load_engine(kind: BackendKind, model: &ModelBytes, device: Device, threads: usize) -> Result<(Box<dyn LoadedModel>, String), EngineLoad> {
+fn load_engine(
+    kind: BackendKind,
+    model: &ModelBytes,
+    device: Device,
+    threads: usize,
+) -> Result<(Box<dyn LoadedModel>, String), EngineLoad> {
     let backend = kind.backend();
     let version = match backend.availability() {
         Availability::Available { version } => version,
         Availability::Unavailable { reason } => return Err(EngineLoad::Unavailable(reason)),
     };
     // The decoder runs beside the engines: their idle threads must not spin.
-    match backend.load_bytes(&model.path, &model.bytes, &LoadOptions { threads, device, shared_cpu: true }) {
+    match backend.load_bytes(
+        &model.path,
+        &model.bytes,
+        &LoadOptions {
+            threads,
+            device,
+            shared_cpu: true,
+        },
+    ) {
         Ok(m) => Ok((m, version)),
         Err(BackendError::Unavailable { reason, .. }) => Err(EngineLoad::Unavailable(reason)),
         Err(e) => Err(EngineLoad::Failed(e.to_string())),
@@ -442,9 +555,20 @@ fn load_engine(kind: BackendKind, model: &ModelBytes, device: Device, threads: u
 }
 
 /// Runs one chunk of cases (starting at case `start`) through a candidate's engines.
-fn run_chunk(a: &mut Active, cases: &CaseIndex, start: usize, chunk: &[Prepared], in_sample: &[bool], observer: &dyn Observer) {
+fn run_chunk(
+    a: &mut Active,
+    cases: &CaseIndex,
+    start: usize,
+    chunk: &[Prepared],
+    in_sample: &[bool],
+    observer: &dyn Observer,
+) {
     let g = a.group;
-    if let Some((k, e)) = chunk.iter().enumerate().find_map(|(k, p)| p.tensors[g].as_ref().err().map(|e| (k, e.clone()))) {
+    if let Some((k, e)) = chunk
+        .iter()
+        .enumerate()
+        .find_map(|(k, p)| p.tensors[g].as_ref().err().map(|e| (k, e.clone())))
+    {
         let i = start + k;
         a.fail(format!("case {} (#{i}): {e}", cases.case_ids[i]), observer);
         return;
@@ -453,14 +577,19 @@ fn run_chunk(a: &mut Active, cases: &CaseIndex, start: usize, chunk: &[Prepared]
     let output = &a.candidate.output;
     let mut primary_failure = None;
     for e in a.engines.iter_mut().filter(|e| !e.failed) {
-        let picked: Vec<usize> = (0..chunk.len()).filter(|&k| e.primary || in_sample[start + k]).collect();
+        let picked: Vec<usize> = (0..chunk.len())
+            .filter(|&k| e.primary || in_sample[start + k])
+            .collect();
         for part in picked.chunks(e.batch) {
             if let Err(reason) = run_batch(e, output, &shape, chunk, g, part, start) {
                 e.failed = true;
                 if e.primary {
                     primary_failure = Some(format!("primary backend {}: {reason}", e.kind));
                 } else {
-                    observer.warning(&format!("candidate {} on {}: failed: {reason}", a.record.name, e.kind));
+                    observer.warning(&format!(
+                        "candidate {} on {}: failed: {reason}",
+                        a.record.name, e.kind
+                    ));
                     let r = &mut a.record.backends[e.record];
                     r.status = "failed".into();
                     r.reason = Some(reason);
@@ -479,7 +608,15 @@ fn run_chunk(a: &mut Active, cases: &CaseIndex, start: usize, chunk: &[Prepared]
     }
 }
 
-fn run_batch(e: &mut Engine, output: &OutputSpec, shape: &[usize], chunk: &[Prepared], g: usize, part: &[usize], start: usize) -> Result<(), String> {
+fn run_batch(
+    e: &mut Engine,
+    output: &OutputSpec,
+    shape: &[usize],
+    chunk: &[Prepared],
+    g: usize,
+    part: &[usize],
+    start: usize,
+) -> Result<(), String> {
     // A fixed-batch model gets a short final batch padded with copies of its last case.
     let size = if e.pad { e.batch } else { part.len() };
     let mut data = Vec::with_capacity(size * shape.iter().product::<usize>());
@@ -489,12 +626,18 @@ fn run_batch(e: &mut Engine, output: &OutputSpec, shape: &[usize], chunk: &[Prep
     }
     let mut batch_shape = vec![size];
     batch_shape.extend_from_slice(shape);
-    let batch = Batch { shape: batch_shape, data };
+    let batch = Batch {
+        shape: batch_shape,
+        data,
+    };
     let (first, last) = (start + part[0], start + part[part.len() - 1] + 1);
     let raw = e.model.run(&batch).map_err(|err| err.to_string())?;
     let mut p = interpret(output, &raw).map_err(|err| format!("cases {first}..{last}: {err}"))?;
     if p.len() != size {
-        return Err(format!("the model returned {} probabilities for a batch of {size}", p.len()));
+        return Err(format!(
+            "the model returned {} probabilities for a batch of {size}",
+            p.len()
+        ));
     }
     p.truncate(part.len());
     e.probabilities.extend(p);
@@ -503,15 +646,33 @@ fn run_batch(e: &mut Engine, output: &OutputSpec, shape: &[usize], chunk: &[Prep
 
 /// The candidate's outcome once every chunk has passed.
 fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> CandidateOutcome {
-    let Active { record, model, engines, failed, .. } = a;
+    let Active {
+        record,
+        model,
+        engines,
+        failed,
+        ..
+    } = a;
     if failed {
-        return CandidateOutcome { record, probabilities: None, sampled: Vec::new(), model, perf_samples: None };
+        return CandidateOutcome {
+            record,
+            probabilities: None,
+            sampled: Vec::new(),
+            model,
+            perf_samples: None,
+        };
     }
     let mut probabilities = None;
     let mut sampled = Vec::new();
     for e in engines {
         if e.primary {
-            sampled.insert(0, (e.kind.name().to_string(), sample.iter().map(|&i| e.probabilities[i]).collect()));
+            sampled.insert(
+                0,
+                (
+                    e.kind.name().to_string(),
+                    sample.iter().map(|&i| e.probabilities[i]).collect(),
+                ),
+            );
             probabilities = Some(e.probabilities);
         } else if !e.failed {
             sampled.push((e.kind.name().to_string(), e.probabilities));
@@ -520,7 +681,13 @@ fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> Candidate
     if sampled.len() < 2 || sample.is_empty() {
         sampled.clear();
     }
-    CandidateOutcome { record, probabilities, sampled, model, perf_samples }
+    CandidateOutcome {
+        record,
+        probabilities,
+        sampled,
+        model,
+        perf_samples,
+    }
 }
 
 /// Why a model file could not be read.
@@ -546,11 +713,17 @@ impl ModelBytes {
             return Err(ModelReadError::TooLarge(len));
         }
         let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(ModelReadError::Io)?;
+        file.take(max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(ModelReadError::Io)?;
         if bytes.len() as u64 > max_bytes {
             return Err(ModelReadError::TooLarge(bytes.len() as u64));
         }
         let sha256 = harness_data::registry::sha256_hex(&bytes);
-        Ok(ModelBytes { path: path.to_path_buf(), bytes, sha256 })
+        Ok(ModelBytes {
+            path: path.to_path_buf(),
+            bytes,
+            sha256,
+        })
     }
 }

@@ -30,7 +30,9 @@ pub mod perf;
 pub mod render;
 
 pub use cases::{CaseImages, CaseIndex, DecodedCase, load_index};
-pub use infer::{CandidateOutcome, EvaluatedEngine, InferConfig, InferenceOutcome, agreement_sample};
+pub use infer::{
+    CandidateOutcome, EvaluatedEngine, InferConfig, InferenceOutcome, agreement_sample,
+};
 pub use observer::{Observer, Silent, Stage};
 pub use perf::{PerfOverrides, PerfPlan, Samples, measure_model};
 
@@ -39,7 +41,9 @@ use harness_data::images::{ImageError, ReadLimits};
 use harness_data::registry::{Dataset, DatasetStatus, Registry, RegistryError};
 use harness_evidence::bundle::{BundleError, BundleWriter};
 use harness_evidence::gate::{self, Criterion, GateResult};
-use harness_evidence::manifest::{self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, ToolInfo};
+use harness_evidence::manifest::{
+    self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, ToolInfo,
+};
 use harness_evidence::suite::{Suite, SuiteError, find_registry};
 use harness_evidence::{EvalSettings, Predictions, evaluate_table, metrics_json, now_rfc3339};
 use harness_measure::{BenchReport, Machine};
@@ -72,17 +76,34 @@ pub enum PipelineError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     /// The dataset is not the registered one (or cannot be read).
-    #[error("dataset '{dataset}': {status}; refusing to evaluate on data that differs from the registry")]
-    DatasetRefused { dataset: String, status: Box<DatasetStatus> },
+    #[error(
+        "dataset '{dataset}': {status}; refusing to evaluate on data that differs from the registry"
+    )]
+    DatasetRefused {
+        dataset: String,
+        status: Box<DatasetStatus>,
+    },
     /// A file of the dataset changed after it was verified.
-    #[error("{file}: changed after the dataset was verified (sha256 {actual}, verified as {expected}); the run is stopped so that the evidence certifies the bytes evaluated")]
-    DataChanged { file: PathBuf, expected: String, actual: String },
+    #[error(
+        "{file}: changed after the dataset was verified (sha256 {actual}, verified as {expected}); the run is stopped so that the evidence certifies the bytes evaluated"
+    )]
+    DataChanged {
+        file: PathBuf,
+        expected: String,
+        actual: String,
+    },
     /// The labels file (or archive labels) cannot be used.
     #[error("{file}: {message}")]
     Labels { file: PathBuf, message: String },
     /// A field of the labels file.
     #[error("{file}:{line}: column '{column}' has '{value}': {message}")]
-    LabelField { file: PathBuf, line: u64, column: String, value: String, message: String },
+    LabelField {
+        file: PathBuf,
+        line: u64,
+        column: String,
+        value: String,
+        message: String,
+    },
     /// A case image that cannot be read or decoded.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -167,7 +188,9 @@ impl RunOutcome {
     /// True when a candidate or one of its engines failed.
     #[must_use]
     pub fn any_failed(&self) -> bool {
-        self.candidates.iter().any(|r| r.status != "ok" || r.backends.iter().any(|b| b.status == "failed"))
+        self.candidates
+            .iter()
+            .any(|r| r.status != "ok" || r.backends.iter().any(|b| b.status == "failed"))
     }
 }
 
@@ -178,12 +201,25 @@ impl RunOutcome {
 /// A [`PipelineError`] for invalid input (suite, registry, dataset, labels,
 /// images) or an unwritable bundle. The bundle then keeps its `INCOMPLETE`
 /// marker and whatever was written.
-pub fn run_suite(options: &RunOptions, observer: &dyn Observer) -> Result<RunOutcome, PipelineError> {
+pub fn run_suite(
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunOutcome, PipelineError> {
     let plan = plan(options, observer)?;
     let mut bundle = BundleWriter::create(&plan.out_dir)?;
-    observer.info(&format!("writing evidence bundle to {}", plan.out_dir.display()));
+    observer.info(&format!(
+        "writing evidence bundle to {}",
+        plan.out_dir.display()
+    ));
 
-    observer.stage_started(Stage::Infer, &format!("{} cases × {} candidates", plan.cases.len(), plan.suite.candidates.len()));
+    observer.stage_started(
+        Stage::Infer,
+        &format!(
+            "{} cases × {} candidates",
+            plan.cases.len(),
+            plan.suite.candidates.len()
+        ),
+    );
     let inference = infer(&plan, options, observer);
     observer.stage_finished(Stage::Infer);
     let inference = inference?;
@@ -209,7 +245,11 @@ pub fn run_suite(options: &RunOptions, observer: &dyn Observer) -> Result<RunOut
     observer.stage_finished(Stage::Seal);
     sealed?;
 
-    let gate = evaluated.report.as_ref().map(|r| gate::check(r, &plan.criteria)).unwrap_or_default();
+    let gate = evaluated
+        .report
+        .as_ref()
+        .map(|r| gate::check(r, &plan.criteria))
+        .unwrap_or_default();
     Ok(RunOutcome {
         out_dir: plan.out_dir.clone(),
         eval: evaluated.report,
@@ -233,38 +273,77 @@ pub fn plan(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pipel
 fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, PipelineError> {
     let started_at = now_rfc3339();
     let suite_path = options.suite.clone();
-    let suite_bytes = std::fs::read(&suite_path).map_err(|source| SuiteError::Io { file: suite_path.clone(), source })?;
-    let text = std::str::from_utf8(&suite_bytes)
-        .map_err(|e| PipelineError::Input(format!("{}: not UTF-8 text: {e}", suite_path.display())))?;
+    let suite_bytes = std::fs::read(&suite_path).map_err(|source| SuiteError::Io {
+        file: suite_path.clone(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&suite_bytes).map_err(|e| {
+        PipelineError::Input(format!("{}: not UTF-8 text: {e}", suite_path.display()))
+    })?;
     let suite = Suite::parse(text, &suite_path)?;
-    let mut criteria = suite.acceptance.criteria().map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    let mut criteria = suite
+        .acceptance
+        .criteria()
+        .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
     criteria.extend(options.extra_criteria.iter().cloned());
     let signer = match &options.sign_key {
-        Some(k) => Some(harness_evidence::signing::read_signing_key(k).map_err(|e| PipelineError::Key(e.to_string()))?),
+        Some(k) => Some(
+            harness_evidence::signing::read_signing_key(k)
+                .map_err(|e| PipelineError::Key(e.to_string()))?,
+        ),
         None => None,
     };
 
     let registry_file = match &options.registry {
         Some(r) => r.clone(),
         None => find_registry(&suite_path).ok_or_else(|| {
-            PipelineError::Input(format!("{}: no datasets.toml in its folder or above; pass --registry", suite_path.display()))
+            PipelineError::Input(format!(
+                "{}: no datasets.toml in its folder or above; pass --registry",
+                suite_path.display()
+            ))
         })?,
     };
-    let project_root = registry_file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let project_root = registry_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let registry = Registry::load(&registry_file, options.data_root.as_deref())?;
     let dataset = registry.get(&suite.dataset)?.clone();
-    let subgroups = suite.metrics.subgroups.clone().unwrap_or_else(|| dataset.entry.subgroups.clone());
-    if let Some(c) = suite.candidates.iter().find(|c| subgroups.contains(&c.name)) {
+    let subgroups = suite
+        .metrics
+        .subgroups
+        .clone()
+        .unwrap_or_else(|| dataset.entry.subgroups.clone());
+    if let Some(c) = suite
+        .candidates
+        .iter()
+        .find(|c| subgroups.contains(&c.name))
+    {
         return Err(PipelineError::Input(format!(
             "{}: candidate '{}' has the name of a subgroup column; predictions.csv needs distinct columns (rename the candidate)",
             suite_path.display(),
             c.name
         )));
     }
-    let limits = ReadLimits { max_width: suite.limits.max_image_side, max_height: suite.limits.max_image_side, ..ReadLimits::default() };
+    let limits = ReadLimits {
+        max_width: suite.limits.max_image_side,
+        max_height: suite.limits.max_image_side,
+        ..ReadLimits::default()
+    };
     observer.info(&format!("verifying dataset {}", dataset.name));
-    let (cases, dataset_status) = load_index(&registry, &dataset, &subgroups, &limits, suite.limits.max_cases)?;
-    observer.info(&format!("dataset {}: {} ({})", dataset.name, dataset_status, dataset.entry.pin()));
+    let (cases, dataset_status) = load_index(
+        &registry,
+        &dataset,
+        &subgroups,
+        &limits,
+        suite.limits.max_cases,
+    )?;
+    observer.info(&format!(
+        "dataset {}: {} ({})",
+        dataset.name,
+        dataset_status,
+        dataset.entry.pin()
+    ));
     if dataset.entry.synthetic {
         observer.info(&format!(
             "note: dataset '{}' is SYNTHETIC (no patient data); its figures say nothing about clinical performance",
@@ -272,9 +351,15 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         ));
     }
     if cases.labels.iter().all(|&l| l) || cases.labels.iter().all(|&l| !l) {
-        observer.warning("the reference set has only one class; AUROC and most statistics will be undefined");
+        observer.warning(
+            "the reference set has only one class; AUROC and most statistics will be undefined",
+        );
     }
-    observer.info(&format!("{} cases ({} positive)", cases.len(), cases.positives()));
+    observer.info(&format!(
+        "{} cases ({} positive)",
+        cases.len(),
+        cases.positives()
+    ));
     let out_dir = match &options.out {
         Some(d) => d.clone(),
         None => fresh_run_dir(&project_root.join("results").join(&suite.name), &started_at)?,
@@ -300,18 +385,33 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
 /// A new folder `<parent>/<stamp>` (or `<stamp>-2`, `-3`, … when another run started in the
 /// same second), created exclusively so that concurrent runs never share one.
 fn fresh_run_dir(parent: &Path, started_at: &str) -> Result<PathBuf, PipelineError> {
-    let stamp: String = started_at.chars().filter(char::is_ascii_alphanumeric).collect();
-    let io = |p: &Path, e: std::io::Error| PipelineError::Bundle(BundleError::Io { path: p.to_path_buf(), source: e });
+    let stamp: String = started_at
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let io = |p: &Path, e: std::io::Error| {
+        PipelineError::Bundle(BundleError::Io {
+            path: p.to_path_buf(),
+            source: e,
+        })
+    };
     std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     for n in 1..10_000 {
-        let dir = if n == 1 { parent.join(&stamp) } else { parent.join(format!("{stamp}-{n}")) };
+        let dir = if n == 1 {
+            parent.join(&stamp)
+        } else {
+            parent.join(format!("{stamp}-{n}"))
+        };
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(io(&dir, e)),
         }
     }
-    Err(PipelineError::Input(format!("{}: no free run folder for {stamp}", parent.display())))
+    Err(PipelineError::Input(format!(
+        "{}: no free run folder for {stamp}",
+        parent.display()
+    )))
 }
 
 /// The infer stage: every candidate on every engine over every case.
@@ -319,8 +419,14 @@ fn fresh_run_dir(parent: &Path, started_at: &str) -> Result<PathBuf, PipelineErr
 /// # Errors
 ///
 /// As [`infer::infer`].
-pub fn infer(plan: &Plan, options: &RunOptions, observer: &dyn Observer) -> Result<InferenceOutcome, PipelineError> {
-    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+pub fn infer(
+    plan: &Plan,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<InferenceOutcome, PipelineError> {
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
     let config = InferConfig {
         primary: plan.suite.inference.primary_backend,
         device: plan.suite.inference.device,
@@ -331,7 +437,13 @@ pub fn infer(plan: &Plan, options: &RunOptions, observer: &dyn Observer) -> Resu
         max_model_bytes: plan.suite.limits.max_model_bytes(),
         max_model_mib: plan.suite.limits.max_model_mib,
     };
-    infer::infer(&plan.cases, &plan.suite.candidates, &plan.project_root, &config, observer)
+    infer::infer(
+        &plan.cases,
+        &plan.suite.candidates,
+        &plan.project_root,
+        &config,
+        observer,
+    )
 }
 
 /// What the evaluate stage wrote.
@@ -349,7 +461,12 @@ pub struct Evaluated {
 /// # Errors
 ///
 /// A bundle write failure, or predictions the reader refuses.
-pub fn evaluate(plan: &Plan, inference: &InferenceOutcome, bundle: &mut BundleWriter, observer: &dyn Observer) -> Result<Evaluated, PipelineError> {
+pub fn evaluate(
+    plan: &Plan,
+    inference: &InferenceOutcome,
+    bundle: &mut BundleWriter,
+    observer: &dyn Observer,
+) -> Result<Evaluated, PipelineError> {
     let cases = &plan.cases;
     let predictions = Predictions {
         case_ids: cases.case_ids.clone(),
@@ -358,13 +475,21 @@ pub fn evaluate(plan: &Plan, inference: &InferenceOutcome, bundle: &mut BundleWr
         candidates: inference
             .candidates
             .iter()
-            .filter_map(|c| c.probabilities.as_ref().map(|p| (c.record.name.clone(), p.clone())))
+            .filter_map(|c| {
+                c.probabilities
+                    .as_ref()
+                    .map(|p| (c.record.name.clone(), p.clone()))
+            })
             .collect(),
     };
     let suite = &plan.suite;
     let settings = EvalSettings {
         label: harness_evidence::predictions::LABEL.to_string(),
-        scores: predictions.candidates.iter().map(|(n, _)| n.clone()).collect(),
+        scores: predictions
+            .candidates
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect(),
         groups: plan.subgroups.clone(),
         threshold: suite.metrics.threshold,
         target_specificities: suite.metrics.target_specificities.clone(),
@@ -377,9 +502,14 @@ pub fn evaluate(plan: &Plan, inference: &InferenceOutcome, bundle: &mut BundleWr
     let report = if settings.scores.is_empty() {
         None
     } else {
-        let spec = harness_data::EvalSpec { label: &settings.label, scores: &settings.scores, groups: &settings.groups };
-        let table = harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
-            .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+        let spec = harness_data::EvalSpec {
+            label: &settings.label,
+            scores: &settings.scores,
+            groups: &settings.groups,
+        };
+        let table =
+            harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
+                .map_err(|e| PipelineError::Metrics(e.to_string()))?;
         let r = evaluate_table(&table, &settings.options());
         bundle.write("metrics.json", &metrics_json(&r))?;
         Some(r)
@@ -403,7 +533,11 @@ pub fn evaluate(plan: &Plan, inference: &InferenceOutcome, bundle: &mut BundleWr
         "candidates": agreements,
     }));
     bundle.write("agreement.json", &agreement_json)?;
-    Ok(Evaluated { settings, report, agreements })
+    Ok(Evaluated {
+        settings,
+        report,
+        agreements,
+    })
 }
 
 fn sampling_text(checked: usize, total: usize, seed: u64) -> String {
@@ -412,7 +546,9 @@ fn sampling_text(checked: usize, total: usize, seed: u64) -> String {
     } else if checked >= total {
         "all cases".into()
     } else {
-        format!("{checked} of {total} cases by selection sampling (Knuth's Algorithm S, Xoshiro256++ seeded from {seed})")
+        format!(
+            "{checked} of {total} cases by selection sampling (Knuth's Algorithm S, Xoshiro256++ seeded from {seed})"
+        )
     }
 }
 
@@ -439,17 +575,32 @@ pub struct Measured {
 /// # Errors
 ///
 /// [`PipelineError::Input`] for an unknown profile or invalid settings.
-pub fn measure(plan: &Plan, inference: &InferenceOutcome, options: &RunOptions, observer: &dyn Observer) -> Result<Measured, PipelineError> {
+pub fn measure(
+    plan: &Plan,
+    inference: &InferenceOutcome,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<Measured, PipelineError> {
     let machine = Machine::capture();
     let p = &plan.suite.performance;
     let settings = PerfOverrides::from_suite(p, options.quick)
         .settings(options.quick)
-        .map_err(|e| PipelineError::Input(format!("{}: [performance] {e}", plan.suite_path.display())))?;
+        .map_err(|e| {
+            PipelineError::Input(format!("{}: [performance] {e}", plan.suite_path.display()))
+        })?;
     let mut bench = BenchReport::new(machine.clone(), settings.clone());
     let mut not_measured = Vec::new();
     if p.skip || options.no_perf {
-        not_measured.extend(p.profiles.iter().map(|n| (n.clone(), "performance measurement skipped".to_string())));
-        return Ok(Measured { machine, bench, not_measured });
+        not_measured.extend(
+            p.profiles
+                .iter()
+                .map(|n| (n.clone(), "performance measurement skipped".to_string())),
+        );
+        return Ok(Measured {
+            machine,
+            bench,
+            not_measured,
+        });
     }
     let plan_perf = PerfPlan {
         profiles: p
@@ -463,30 +614,63 @@ pub fn measure(plan: &Plan, inference: &InferenceOutcome, options: &RunOptions, 
         settings,
     };
     for c in &inference.candidates {
-        let (Some(_), Some(model)) = (&c.probabilities, &c.model) else { continue };
-        let Some(candidate) = plan.suite.candidates.iter().find(|s| s.name == c.record.name) else { continue };
+        let (Some(_), Some(model)) = (&c.probabilities, &c.model) else {
+            continue;
+        };
+        let Some(candidate) = plan
+            .suite
+            .candidates
+            .iter()
+            .find(|s| s.name == c.record.name)
+        else {
+            continue;
+        };
         let Some(samples) = &c.perf_samples else {
-            observer.warning(&format!("{}: performance not measured: no preprocessed case", candidate.name));
+            observer.warning(&format!(
+                "{}: performance not measured: no preprocessed case",
+                candidate.name
+            ));
             continue;
         };
         let samples = Samples::Cases(samples.clone());
-        let backends = p.backends.clone().unwrap_or_else(|| infer::backends_of(candidate, plan.suite.inference.primary_backend));
+        let backends = p
+            .backends
+            .clone()
+            .unwrap_or_else(|| infer::backends_of(candidate, plan.suite.inference.primary_backend));
         for kind in backends {
             let backend = kind.backend();
-            bench.results.extend(measure_model(backend.as_ref(), model, &candidate.name, &samples, &plan_perf, observer));
+            bench.results.extend(measure_model(
+                backend.as_ref(),
+                model,
+                &candidate.name,
+                &samples,
+                &plan_perf,
+                observer,
+            ));
         }
     }
-    Ok(Measured { machine, bench, not_measured })
+    Ok(Measured {
+        machine,
+        bench,
+        not_measured,
+    })
 }
 
 fn default_tool() -> ToolInfo {
-    ToolInfo { name: "harness".into(), version: env!("CARGO_PKG_VERSION").into(), git_commit: None }
+    ToolInfo {
+        name: "harness".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: None,
+    }
 }
 
 fn rel_to(root: &Path, p: &Path) -> String {
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-    abs.strip_prefix(&root).unwrap_or(&abs).to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/")
+    abs.strip_prefix(&root)
+        .unwrap_or(&abs)
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/")
 }
 
 fn dataset_record(plan: &Plan) -> DatasetRecord {
@@ -522,9 +706,18 @@ fn inference_info(plan: &Plan, inference: &InferenceOutcome) -> harness_report::
 /// # Errors
 ///
 /// A bundle write failure.
-pub fn render(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, measured: &Measured, bundle: &mut BundleWriter) -> Result<(), PipelineError> {
-    let candidates: Vec<(&CandidateRecord, Option<&Vec<f64>>)> =
-        inference.candidates.iter().map(|c| (&c.record, c.probabilities.as_ref())).collect();
+pub fn render(
+    plan: &Plan,
+    inference: &InferenceOutcome,
+    evaluated: &Evaluated,
+    measured: &Measured,
+    bundle: &mut BundleWriter,
+) -> Result<(), PipelineError> {
+    let candidates: Vec<(&CandidateRecord, Option<&Vec<f64>>)> = inference
+        .candidates
+        .iter()
+        .map(|c| (&c.record, c.probabilities.as_ref()))
+        .collect();
     let input = render::build(render::Parts {
         suite: &plan.suite,
         dataset: &dataset_record(plan),
@@ -539,8 +732,14 @@ pub fn render(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, 
         not_measured: &measured.not_measured,
         inference: Some(inference_info(plan, inference)),
     });
-    bundle.write("report.html", harness_report::render_html(&input).as_bytes())?;
-    bundle.write("summary.md", harness_report::render_markdown(&input).as_bytes())?;
+    bundle.write(
+        "report.html",
+        harness_report::render_html(&input).as_bytes(),
+    )?;
+    bundle.write(
+        "summary.md",
+        harness_report::render_markdown(&input).as_bytes(),
+    )?;
     for fig in harness_report::render_figures(&input) {
         if let Ok(svg) = &fig.svg {
             bundle.write(&format!("figures/{}", fig.file_name()), svg.as_bytes())?;
@@ -555,7 +754,13 @@ pub fn render(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, 
 /// # Errors
 ///
 /// A bundle write failure.
-pub fn seal(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, measured: &Measured, mut bundle: BundleWriter) -> Result<(), PipelineError> {
+pub fn seal(
+    plan: &Plan,
+    inference: &InferenceOutcome,
+    evaluated: &Evaluated,
+    measured: &Measured,
+    mut bundle: BundleWriter,
+) -> Result<(), PipelineError> {
     let suite_sha = harness_data::registry::sha256_hex(&plan.suite_bytes);
     bundle.write(SUITE_COPY, &plan.suite_bytes)?;
     let suite = &plan.suite;
@@ -571,7 +776,11 @@ pub fn seal(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, me
             version: Some(suite.version.clone()),
         },
         dataset: dataset_record(plan),
-        candidates: inference.candidates.iter().map(|c| c.record.clone()).collect(),
+        candidates: inference
+            .candidates
+            .iter()
+            .map(|c| c.record.clone())
+            .collect(),
         evaluation: evaluated.settings.clone(),
         primary_backend: engine.kind.name().into(),
         inference: Some(InferenceRecord {
@@ -581,7 +790,11 @@ pub fn seal(plan: &Plan, inference: &InferenceOutcome, evaluated: &Evaluated, me
             fallback_reason: engine.fallback_reason.clone(),
             batch_size: suite.inference.batch_size,
             agreement_cases: inference.sample.len() as u64,
-            agreement_sampling: sampling_text(inference.sample.len(), plan.cases.len(), suite.metrics.seed),
+            agreement_sampling: sampling_text(
+                inference.sample.len(),
+                plan.cases.len(),
+                suite.metrics.seed,
+            ),
         }),
         machine: serde_json::to_value(&measured.machine).unwrap_or(serde_json::Value::Null),
         started_at: plan.started_at.clone(),

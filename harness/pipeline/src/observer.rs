@@ -24,7 +24,14 @@ pub enum Stage {
 
 impl Stage {
     /// All stages in the order a run passes them.
-    pub const ALL: [Stage; 6] = [Stage::Plan, Stage::Infer, Stage::Evaluate, Stage::Measure, Stage::Render, Stage::Seal];
+    pub const ALL: [Stage; 6] = [
+        Stage::Plan,
+        Stage::Infer,
+        Stage::Evaluate,
+        Stage::Measure,
+        Stage::Render,
+        Stage::Seal,
+    ];
 
     /// A short lower-case name.
     #[must_use]

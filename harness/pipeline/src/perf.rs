@@ -28,7 +28,10 @@ pub enum Samples {
     Cases(Batch),
     /// Seeded pseudo-random values in [0, 1) of a given shape (batch first), or of the
     /// input shape the measured engine reads from the model when `shape` is `None`.
-    Synthetic { shape: Option<Vec<usize>>, seed: u64 },
+    Synthetic {
+        shape: Option<Vec<usize>>,
+        seed: u64,
+    },
 }
 
 impl Samples {
@@ -41,7 +44,10 @@ impl Samples {
     pub fn resolve(&self, input: &TensorInfo) -> Result<Batch, String> {
         match self {
             Samples::Cases(b) => Ok(b.clone()),
-            Samples::Synthetic { shape: Some(shape), seed } => Ok(synthetic(shape, *seed)),
+            Samples::Synthetic {
+                shape: Some(shape),
+                seed,
+            } => Ok(synthetic(shape, *seed)),
             Samples::Synthetic { shape: None, seed } => {
                 let mut dims = Vec::with_capacity(input.dims.len());
                 for (i, d) in input.dims.iter().enumerate() {
@@ -119,18 +125,29 @@ pub fn measure_model(
         Availability::Available { version } => version,
         Availability::Unavailable { reason } => {
             for p in &plan.profiles {
-                out.push(labelled(ScenarioResult::unavailable(backend.name(), &p.name, &reason), model_label, &model.sha256, None));
+                out.push(labelled(
+                    ScenarioResult::unavailable(backend.name(), &p.name, &reason),
+                    model_label,
+                    &model.sha256,
+                    None,
+                ));
             }
             return out;
         }
     };
     for p in &plan.profiles {
-        let options = LoadOptions { threads: p.threads.max(1), device: p.device, shared_cpu: false };
+        let options = LoadOptions {
+            threads: p.threads.max(1),
+            device: p.device,
+            shared_cpu: false,
+        };
         let mut loaded = match backend.load_bytes(&model.path, &model.bytes, &options) {
             Ok(m) => m,
             Err(e) => {
                 let r = match e {
-                    BackendError::Unavailable { reason, .. } => ScenarioResult::unavailable(backend.name(), &p.name, &reason),
+                    BackendError::Unavailable { reason, .. } => {
+                        ScenarioResult::unavailable(backend.name(), &p.name, &reason)
+                    }
                     other => ScenarioResult::failed(backend.name(), &p.name, &other.to_string()),
                 };
                 out.push(labelled(r, model_label, &model.sha256, Some(&version)));
@@ -140,7 +157,12 @@ pub fn measure_model(
         let base = match samples.resolve(loaded.input()) {
             Ok(b) => b,
             Err(reason) => {
-                out.push(labelled(ScenarioResult::failed(backend.name(), &p.name, &reason), model_label, &model.sha256, Some(&version)));
+                out.push(labelled(
+                    ScenarioResult::failed(backend.name(), &p.name, &reason),
+                    model_label,
+                    &model.sha256,
+                    Some(&version),
+                ));
                 continue;
             }
         };
@@ -151,14 +173,24 @@ pub fn measure_model(
         labels.backend_version = Some(version.clone());
         for &scenario in &plan.scenarios {
             let mut sizes: Vec<usize> = match scenario {
-                Scenario::Offline => plan.batch_sizes.iter().map(|&b| fixed.unwrap_or(b)).collect(),
+                Scenario::Offline => plan
+                    .batch_sizes
+                    .iter()
+                    .map(|&b| fixed.unwrap_or(b))
+                    .collect(),
                 _ => vec![1],
             };
             sizes.dedup();
             for bs in sizes {
                 let batch = cycle(&base, bs);
-                let mut workload = |_: usize| loaded.run(&batch).map(|_| ()).map_err(|e| e.to_string());
-                let label = format!("{model_label} {} {} {} b{bs}", backend.name(), p.name, scenario.name());
+                let mut workload =
+                    |_: usize| loaded.run(&batch).map(|_| ()).map_err(|e| e.to_string());
+                let label = format!(
+                    "{model_label} {} {} {} b{bs}",
+                    backend.name(),
+                    p.name,
+                    scenario.name()
+                );
                 observer.measurement_started(&label);
                 let progress = MeasureProgress(observer);
                 let r = measure(&mut workload, scenario, bs, &plan.settings, Some(&progress));
@@ -170,7 +202,12 @@ pub fn measure_model(
     out
 }
 
-fn labelled(mut r: ScenarioResult, model: &str, sha: &str, version: Option<&str>) -> ScenarioResult {
+fn labelled(
+    mut r: ScenarioResult,
+    model: &str,
+    sha: &str,
+    version: Option<&str>,
+) -> ScenarioResult {
     r.model = Some(model.to_string());
     r.model_sha256 = Some(sha.to_string());
     r.backend_version = version.map(str::to_string);
@@ -208,7 +245,11 @@ impl PerfOverrides {
     ///
     /// A message naming a value that is not a valid duration, rate or bound.
     pub fn settings(&self, quick: bool) -> Result<Settings, String> {
-        let mut s = if quick { Settings::quick() } else { Settings::default() };
+        let mut s = if quick {
+            Settings::quick()
+        } else {
+            Settings::default()
+        };
         let seconds = |name: &str, v: f64| {
             if v.is_finite() && v >= 0.0 {
                 Ok(std::time::Duration::from_secs_f64(v))

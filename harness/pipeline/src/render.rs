@@ -49,7 +49,11 @@ pub fn machine_lines(m: &Machine) -> indexmap::IndexMap<String, String> {
     put("CPU", m.cpu_model.clone());
     put("Physical cores", m.physical_cores.map(|c| c.to_string()));
     put("Logical CPUs available", Some(m.logical_cpus.to_string()));
-    put("Memory", m.memory_bytes.map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)));
+    put(
+        "Memory",
+        m.memory_bytes
+            .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)),
+    );
     put("Operating system", m.os.clone());
     put("Kernel", m.kernel.clone());
     put("Architecture", Some(m.arch.clone()));
@@ -61,7 +65,14 @@ pub fn machine_lines(m: &Machine) -> indexmap::IndexMap<String, String> {
         if let Some(d) = &g.driver {
             text.push_str(&format!(", driver {d}"));
         }
-        put(&if m.gpus.len() == 1 { "GPU".to_string() } else { format!("GPU {i}") }, Some(text));
+        put(
+            &if m.gpus.len() == 1 {
+                "GPU".to_string()
+            } else {
+                format!("GPU {i}")
+            },
+            Some(text),
+        );
     }
     put("Notes", (!m.notes.is_empty()).then(|| m.notes.join("; ")));
     out
@@ -96,7 +107,14 @@ pub fn build(p: Parts) -> report::ReportInput {
                 .iter()
                 .map(|b| match (&b.version, b.status.as_str()) {
                     (Some(v), "ok") => format!("{} ({})", b.backend, short_paths(v)),
-                    (_, s) => format!("{} ({s}{})", b.backend, b.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()),
+                    (_, s) => format!(
+                        "{} ({s}{})",
+                        b.backend,
+                        b.reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    ),
                 })
                 .collect(),
             status: status(&r.status),
@@ -110,14 +128,19 @@ pub fn build(p: Parts) -> report::ReportInput {
         .iter()
         .flat_map(|a| {
             let cand = a["candidate"].as_str().unwrap_or("").to_string();
-            a["pairs"].as_array().cloned().unwrap_or_default().into_iter().map(move |pair| report::AgreementRow {
-                candidate: cand.clone(),
-                a: pair["a"].as_str().unwrap_or("").into(),
-                b: pair["b"].as_str().unwrap_or("").into(),
-                max_abs_diff: pair["max_abs_diff"].as_f64().unwrap_or(0.0),
-                decision_disagreements: pair["decision_disagreements"].as_u64().unwrap_or(0),
-                n: pair["n"].as_u64().unwrap_or(0),
-            })
+            a["pairs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |pair| report::AgreementRow {
+                    candidate: cand.clone(),
+                    a: pair["a"].as_str().unwrap_or("").into(),
+                    b: pair["b"].as_str().unwrap_or("").into(),
+                    max_abs_diff: pair["max_abs_diff"].as_f64().unwrap_or(0.0),
+                    decision_disagreements: pair["decision_disagreements"].as_u64().unwrap_or(0),
+                    n: pair["n"].as_u64().unwrap_or(0),
+                })
         })
         .collect();
     let performance = p
@@ -128,11 +151,20 @@ pub fn build(p: Parts) -> report::ReportInput {
             candidate: r.model.clone().unwrap_or_default(),
             backend: r.backend.clone(),
             profile: r.profile.clone(),
-            scenario: r.scenario.map(|s| s.name().to_string()).unwrap_or_else(|| "-".into()),
+            scenario: r
+                .scenario
+                .map(|s| s.name().to_string())
+                .unwrap_or_else(|| "-".into()),
             batch_size: r.batch_size.unwrap_or(0) as u32,
             threads: r.threads.unwrap_or(0) as u32,
             throughput_per_s: r.throughput_per_s,
-            latency_ms: r.latency_ms.as_ref().map(|l| report::LatencyMs { p50: l.p50, p90: l.p90, p95: l.p95, p99: l.p99, max: l.max }),
+            latency_ms: r.latency_ms.as_ref().map(|l| report::LatencyMs {
+                p50: l.p50,
+                p90: l.p90,
+                p95: l.p95,
+                p99: l.p99,
+                max: l.max,
+            }),
             latency_cdf: r.latency_cdf.clone(),
             status: match r.status {
                 harness_measure::Status::Ok => report::Status::Ok,
@@ -144,7 +176,10 @@ pub fn build(p: Parts) -> report::ReportInput {
         .collect();
     let mut input = report::ReportInput {
         header: report::Header {
-            suite: report::Suite { name: p.suite.name.clone(), version: p.suite.version.clone() },
+            suite: report::Suite {
+                name: p.suite.name.clone(),
+                version: p.suite.version.clone(),
+            },
             dataset: report::DatasetInfo {
                 name: p.dataset.name.clone(),
                 sha256: p.dataset.digest.clone(),
@@ -155,7 +190,11 @@ pub fn build(p: Parts) -> report::ReportInput {
             },
             tool: report::ToolInfo {
                 version: p.tool.version.clone(),
-                git_commit: p.tool.git_commit.clone().unwrap_or_else(|| "unknown".into()),
+                git_commit: p
+                    .tool
+                    .git_commit
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
             },
             date: p.date.to_string(),
             machine: machine_lines(p.machine),
@@ -170,7 +209,10 @@ pub fn build(p: Parts) -> report::ReportInput {
         profiles_not_measured: p
             .not_measured
             .iter()
-            .map(|(profile, reason)| report::NotMeasured { profile: profile.clone(), reason: Some(reason.clone()) })
+            .map(|(profile, reason)| report::NotMeasured {
+                profile: profile.clone(),
+                reason: Some(reason.clone()),
+            })
             .collect(),
         options: report::ReportOptions {
             roc_band_replicates: p.suite.metrics.bootstrap.clamp(200, 2000),
@@ -192,7 +234,9 @@ mod tests {
     #[test]
     fn library_paths_are_cut_to_file_names() {
         assert_eq!(
-            short_paths("onnxruntime 1.31.1 (ort 2.0.0-rc.15, /opt/x/capi/libonnxruntime.so.1.31.1)"),
+            short_paths(
+                "onnxruntime 1.31.1 (ort 2.0.0-rc.15, /opt/x/capi/libonnxruntime.so.1.31.1)"
+            ),
             "onnxruntime 1.31.1 (ort 2.0.0-rc.15, libonnxruntime.so.1.31.1)"
         );
         assert_eq!(short_paths("tract-onnx 0.23.9"), "tract-onnx 0.23.9");

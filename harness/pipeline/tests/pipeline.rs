@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn sha256(path: &Path) -> String {
@@ -57,7 +60,11 @@ impl Project {
              [performance]\nskip = true\n"
         );
         for (name, file, pre, output, backends) in candidates {
-            let from = ["models", "models/realistic", "models/test"].iter().map(|d| root().join(d).join(file)).find(|f| f.is_file()).unwrap();
+            let from = ["models", "models/realistic", "models/test"]
+                .iter()
+                .map(|d| root().join(d).join(file))
+                .find(|f| f.is_file())
+                .unwrap();
             let to = p.join("models").join(file);
             std::fs::copy(&from, &to).unwrap();
             suite.push_str(&format!(
@@ -74,7 +81,13 @@ impl Project {
     }
 
     fn options(&self) -> RunOptions {
-        RunOptions { suite: self.path().join("suite.toml"), out: Some(self.path().join("out")), no_perf: true, threads: Some(1), ..RunOptions::default() }
+        RunOptions {
+            suite: self.path().join("suite.toml"),
+            out: Some(self.path().join("out")),
+            no_perf: true,
+            threads: Some(1),
+            ..RunOptions::default()
+        }
     }
 }
 
@@ -97,32 +110,58 @@ impl Observer for Recorder {
         self.events.lock().unwrap().push(format!("end {stage}"));
     }
     fn inference_started(&self, cases: u64, models: usize) {
-        self.events.lock().unwrap().push(format!("infer {cases} cases {models} models"));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("infer {cases} cases {models} models"));
     }
     fn cases_done(&self, n: u64) {
         *self.cases.lock().unwrap() += n;
     }
     fn warning(&self, message: &str) {
-        self.events.lock().unwrap().push(format!("warning {message}"));
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("warning {message}"));
     }
 }
 
 fn predictions(dir: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(dir.join("predictions.csv")).unwrap().lines().map(|l| l.split(',').map(str::to_string).collect()).collect()
+    std::fs::read_to_string(dir.join("predictions.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 /// Each case's probability computed directly, one image at a time, in file order.
 fn one_by_one(project: &Path, model: &str, pre: &str, output: &str, n: usize) -> Vec<f64> {
-    let pre: Preprocess = toml::from_str::<toml::Table>(&format!("p = {pre}")).unwrap()["p"].clone().try_into().unwrap();
-    let output: harness_backends::OutputSpec = toml::from_str::<toml::Table>(&format!("o = {output}")).unwrap()["o"].clone().try_into().unwrap();
-    let mut m = BackendKind::Tract.backend().load(&project.join("models").join(model), &LoadOptions::default()).unwrap();
+    let pre: Preprocess = toml::from_str::<toml::Table>(&format!("p = {pre}")).unwrap()["p"]
+        .clone()
+        .try_into()
+        .unwrap();
+    let output: harness_backends::OutputSpec =
+        toml::from_str::<toml::Table>(&format!("o = {output}")).unwrap()["o"]
+            .clone()
+            .try_into()
+            .unwrap();
+    let mut m = BackendKind::Tract
+        .backend()
+        .load(&project.join("models").join(model), &LoadOptions::default())
+        .unwrap();
     let labels = std::fs::read_to_string(project.join("data/lesions/labels.csv")).unwrap();
     labels
         .lines()
         .skip(1)
         .take(n)
         .map(|l| {
-            let img = harness_data::read_image(&project.join("data/lesions").join(l.split(',').nth(1).unwrap()), &Default::default()).unwrap();
+            let img = harness_data::read_image(
+                &project
+                    .join("data/lesions")
+                    .join(l.split(',').nth(1).unwrap()),
+                &Default::default(),
+            )
+            .unwrap();
             let batch = harness_backends::to_tensor(&pre, &[img]).unwrap();
             interpret(&output, &m.run(&batch).unwrap()).unwrap()[0]
         })
@@ -143,20 +182,44 @@ fn stages_run_in_order_and_predictions_keep_case_order_under_parallel_decoding()
     );
     let rec = Recorder::default();
     // Many decode threads (more than cases per batch) so that decode order is scrambled.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
-    let outcome = pool.install(|| run_suite(&project.options(), &rec)).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(8)
+        .build()
+        .unwrap();
+    let outcome = pool
+        .install(|| run_suite(&project.options(), &rec))
+        .unwrap();
     assert!(!outcome.any_failed(), "{:?}", outcome.candidates);
     let events = rec.events.lock().unwrap().clone();
-    let stages: Vec<&String> = events.iter().filter(|e| e.starts_with("start") || e.starts_with("end")).collect();
-    let want: Vec<String> = Stage::ALL.iter().flat_map(|s| [format!("start {s}"), format!("end {s}")]).collect();
+    let stages: Vec<&String> = events
+        .iter()
+        .filter(|e| e.starts_with("start") || e.starts_with("end"))
+        .collect();
+    let want: Vec<String> = Stage::ALL
+        .iter()
+        .flat_map(|s| [format!("start {s}"), format!("end {s}")])
+        .collect();
     assert_eq!(stages.into_iter().cloned().collect::<Vec<_>>(), want);
-    assert!(events.contains(&format!("infer {n} cases 3 models")), "{events:?}");
+    assert!(
+        events.contains(&format!("infer {n} cases 3 models")),
+        "{events:?}"
+    );
     assert_eq!(*rec.cases.lock().unwrap(), n as u64);
 
     let rows = predictions(&outcome.out_dir);
     assert_eq!(rows.len(), n + 1);
-    assert_eq!(rows[0], ["case_id", "label", "sex", "site", "a", "fixed", "gap"]);
-    for (k, (model, pre, out)) in [("vendor-a.onnx", GREY64, PROB), ("fixed-batch1.onnx", GREY64, PROB), ("gap-rewrite.onnx", GREY64, LOGIT)].iter().enumerate() {
+    assert_eq!(
+        rows[0],
+        ["case_id", "label", "sex", "site", "a", "fixed", "gap"]
+    );
+    for (k, (model, pre, out)) in [
+        ("vendor-a.onnx", GREY64, PROB),
+        ("fixed-batch1.onnx", GREY64, PROB),
+        ("gap-rewrite.onnx", GREY64, LOGIT),
+    ]
+    .iter()
+    .enumerate()
+    {
         let want = one_by_one(project.path(), model, pre, out, n);
         for (i, w) in want.iter().enumerate() {
             let got: f64 = rows[i + 1][4 + k].parse().unwrap();
@@ -164,7 +227,9 @@ fn stages_run_in_order_and_predictions_keep_case_order_under_parallel_decoding()
             assert_eq!(rows[i + 1][0], format!("c{:04}", i + 1));
         }
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["inference"]["engine"], "tract");
     assert_eq!(manifest["inference"]["device"], "cpu");
     assert!(!outcome.out_dir.join("INCOMPLETE").exists());
@@ -172,7 +237,11 @@ fn stages_run_in_order_and_predictions_keep_case_order_under_parallel_decoding()
 
 #[test]
 fn a_file_changed_after_the_dataset_was_verified_stops_the_run_naming_it() {
-    let project = Project::new(40, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "batch_size = 8");
+    let project = Project::new(
+        40,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
     let options = project.options();
     let planned = plan(&options, &harness_pipeline::Silent).unwrap();
     // After the registry check, before inference: one image changes on disk.
@@ -181,19 +250,34 @@ fn a_file_changed_after_the_dataset_was_verified_stops_the_run_naming_it() {
     std::fs::copy(&other, &victim).unwrap();
     let err = harness_pipeline::infer(&planned, &options, &harness_pipeline::Silent).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, harness_pipeline::PipelineError::DataChanged { .. }), "{msg}");
-    assert!(msg.contains("c0031.png") && msg.contains("changed after the dataset was verified"), "{msg}");
+    assert!(
+        matches!(err, harness_pipeline::PipelineError::DataChanged { .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("c0031.png") && msg.contains("changed after the dataset was verified"),
+        "{msg}"
+    );
     // And before the run starts, the registry check refuses the changed folder outright.
     let err = run_suite(&options, &harness_pipeline::Silent).unwrap_err();
-    assert!(matches!(err, harness_pipeline::PipelineError::DatasetRefused { .. }), "{err}");
+    assert!(
+        matches!(err, harness_pipeline::PipelineError::DatasetRefused { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_gpu_accuracy_pass_without_cuda_falls_back_to_the_cpu_and_says_why() {
-    let project = Project::new(24, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "batch_size = 8\ndevice = \"gpu\"");
+    let project = Project::new(
+        24,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8\ndevice = \"gpu\"",
+    );
     let rec = Recorder::default();
     let outcome = run_suite(&project.options(), &rec).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
     let inf = &manifest["inference"];
     assert_eq!(inf["requested_device"], "gpu");
     if inf["device"] == "cuda" {
@@ -205,26 +289,46 @@ fn a_gpu_accuracy_pass_without_cuda_falls_back_to_the_cpu_and_says_why() {
     assert_eq!(inf["engine"], "tract");
     let reason = inf["fallback_reason"].as_str().unwrap();
     assert!(!reason.is_empty());
-    assert!(!outcome.any_failed() && outcome.gate_passed(), "a fallback is not a failure");
+    assert!(
+        !outcome.any_failed() && outcome.gate_passed(),
+        "a fallback is not a failure"
+    );
     let events = rec.events.lock().unwrap();
-    assert!(events.iter().any(|e| e.starts_with("warning") && e.contains("GPU accuracy pass")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("warning") && e.contains("GPU accuracy pass")),
+        "{events:?}"
+    );
     let report = std::fs::read_to_string(outcome.out_dir.join("summary.md")).unwrap();
-    assert!(report.contains("because the GPU pass the suite asked for was not possible"), "the report says so");
+    assert!(
+        report.contains("because the GPU pass the suite asked for was not possible"),
+        "the report says so"
+    );
 }
 
 #[test]
 fn secondary_engines_run_on_the_seeded_sample_only() {
-    let project = Project::new(60, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\", \"candle\"")], "batch_size = 8\nagreement_cases = 10");
+    let project = Project::new(
+        60,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\", \"candle\"")],
+        "batch_size = 8\nagreement_cases = 10",
+    );
     let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
     assert!(!outcome.any_failed(), "{:?}", outcome.candidates);
-    let agreement: serde_json::Value = serde_json::from_slice(&std::fs::read(outcome.out_dir.join("agreement.json")).unwrap()).unwrap();
+    let agreement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("agreement.json")).unwrap())
+            .unwrap();
     assert_eq!(agreement["cases_checked"], 10);
     assert_eq!(agreement["cases_total"], 60);
     let pair = &agreement["candidates"][0]["pairs"][0];
     assert_eq!(pair["n"], 10);
     assert!(pair["max_abs_diff"].as_f64().unwrap() < 1e-4);
     let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
-    assert!(html.contains("cross-checked on 10 of the 60 cases"), "the report says how many cases were cross-checked");
+    assert!(
+        html.contains("cross-checked on 10 of the 60 cases"),
+        "the report says how many cases were cross-checked"
+    );
 }
 
 #[test]
@@ -252,8 +356,16 @@ fn the_agreement_sample_is_seeded_sorted_and_uniform() {
 
 #[test]
 fn a_candidate_named_like_a_subgroup_is_refused_before_any_inference() {
-    let project = Project::new(10, &[("site", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "batch_size = 8");
+    let project = Project::new(
+        10,
+        &[("site", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
     let err = run_suite(&project.options(), &harness_pipeline::Silent).unwrap_err();
-    assert!(err.to_string().contains("candidate 'site' has the name of a subgroup column"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("candidate 'site' has the name of a subgroup column"),
+        "{err}"
+    );
     assert!(!project.path().join("out").exists(), "nothing was started");
 }

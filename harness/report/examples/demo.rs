@@ -14,7 +14,9 @@ fn main() {
     let dir = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/report-test"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/report-test")
+        });
     let input = common::synthetic_input(3, 600, 2000);
     match harness_report::write_report(&input, &dir) {
         Ok(paths) => {

@@ -30,7 +30,10 @@ fn colour(i: usize) -> RGBColor {
 }
 
 /// Draws into a fresh SVG string of the given size.
-fn render(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> DrawResult) -> Result<String, String> {
+fn render(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> DrawResult,
+) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -46,8 +49,17 @@ fn fmt3(x: f64) -> String {
 }
 
 /// Left-aligned row labels drawn on the root area at absolute pixel positions.
-fn row_label(root: &DrawingArea<SVGBackend, Shift>, text: &str, x: i32, y: i32, size: u32, col: &RGBColor) -> DrawResult {
-    let style = TextStyle::from((FONT, size).into_font()).color(col).pos(Pos::new(HPos::Left, VPos::Center));
+fn row_label(
+    root: &DrawingArea<SVGBackend, Shift>,
+    text: &str,
+    x: i32,
+    y: i32,
+    size: u32,
+    col: &RGBColor,
+) -> DrawResult {
+    let style = TextStyle::from((FONT, size).into_font())
+        .color(col)
+        .pos(Pos::new(HPos::Left, VPos::Center));
     root.draw(&Text::new(text.to_string(), (x, y), style))?;
     Ok(())
 }
@@ -76,16 +88,32 @@ pub fn roc_svg(name: &str, d: &RocPlotData, auroc_legend: &str) -> Result<String
             poly.extend(band.iter().rev().map(|s| (s.fpr, s.lower)));
             chart
                 .draw_series(std::iter::once(Polygon::new(poly, blue.mix(0.22).filled())))?
-                .label(format!("pointwise 95% bootstrap band (B = {})", d.band_replicates))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], blue.mix(0.22).filled()));
+                .label(format!(
+                    "pointwise 95% bootstrap band (B = {})",
+                    d.band_replicates
+                ))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], blue.mix(0.22).filled())
+                });
         }
-        chart.draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], 6, 4, GREY.stroke_width(1)))?
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 0.0), (1.0, 1.0)],
+                6,
+                4,
+                GREY.stroke_width(1),
+            ))?
             .label("chance (AUROC 0.5)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREY));
         chart
-            .draw_series(LineSeries::new(d.curve.iter().copied(), blue.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                d.curve.iter().copied(),
+                blue.stroke_width(2),
+            ))?
             .label(auroc_legend.to_string())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2))
+            });
         if let Some(op) = d.operating_point {
             let vermillion = colour(4);
             let p = (1.0 - op.specificity, op.sensitivity);
@@ -95,10 +123,20 @@ pub fn roc_svg(name: &str, d: &RocPlotData, auroc_legend: &str) -> Result<String
                 .legend(move |(x, y)| Circle::new((x + 9, y), 5, vermillion.filled()));
             let text = format!("sens {:.3}, spec {:.3}", op.sensitivity, op.specificity);
             // Keep the label inside the plot: to the right of the marker unless near the edge.
-            let (anchor, dx) = if p.0 < 0.55 { (HPos::Left, 0.03) } else { (HPos::Right, -0.03) };
+            let (anchor, dx) = if p.0 < 0.55 {
+                (HPos::Left, 0.03)
+            } else {
+                (HPos::Right, -0.03)
+            };
             let dy = if p.1 > 0.1 { -0.05 } else { 0.05 };
-            let style = TextStyle::from((FONT, 14).into_font()).color(&vermillion).pos(Pos::new(anchor, VPos::Center));
-            chart.draw_series(std::iter::once(Text::new(text, (p.0 + dx, p.1 + dy), style)))?;
+            let style = TextStyle::from((FONT, 14).into_font())
+                .color(&vermillion)
+                .pos(Pos::new(anchor, VPos::Center));
+            chart.draw_series(std::iter::once(Text::new(
+                text,
+                (p.0 + dx, p.1 + dy),
+                style,
+            )))?;
         }
         chart
             .configure_series_labels()
@@ -132,20 +170,30 @@ pub fn reliability_svg(name: &str, d: &ReliabilityData) -> Result<String, String
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
         chart
-            .draw_series(DashedLineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], 6, 4, GREY.stroke_width(1)))?
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 0.0), (1.0, 1.0)],
+                6,
+                4,
+                GREY.stroke_width(1),
+            ))?
             .label("perfect calibration")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREY));
         let blue = colour(0);
         chart
-            .draw_series(LineSeries::new(d.points.iter().map(|p| (p.mean_score, p.mean_label)), blue.stroke_width(1)))?
+            .draw_series(LineSeries::new(
+                d.points.iter().map(|p| (p.mean_score, p.mean_label)),
+                blue.stroke_width(1),
+            ))?
             .label("bins (marker area ∝ cases)")
             .legend(move |(x, y)| Circle::new((x + 9, y), 5, blue.filled()));
         let max_n = d.points.iter().map(|p| p.n).max().unwrap_or(1).max(1) as f64;
-        chart.draw_series(
-            d.points
-                .iter()
-                .map(|p| Circle::new((p.mean_score, p.mean_label), (3.0 + 9.0 * (p.n as f64 / max_n).sqrt()) as i32, blue.mix(0.7).filled())),
-        )?;
+        chart.draw_series(d.points.iter().map(|p| {
+            Circle::new(
+                (p.mean_score, p.mean_label),
+                (3.0 + 9.0 * (p.n as f64 / max_n).sqrt()) as i32,
+                blue.mix(0.7).filled(),
+            )
+        }))?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -170,12 +218,12 @@ pub fn reliability_svg(name: &str, d: &ReliabilityData) -> Result<String, String
             .x_label_formatter(&|v| format!("{v:.1}"))
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
-        strip.draw_series(
-            d.counts
-                .iter()
-                .filter(|c| c.2 > 0)
-                .map(|&(lo, hi, n)| Rectangle::new([(lo + 0.005, 0), (hi - 0.005, n as u64)], blue.mix(0.5).filled())),
-        )?;
+        strip.draw_series(d.counts.iter().filter(|c| c.2 > 0).map(|&(lo, hi, n)| {
+            Rectangle::new(
+                [(lo + 0.005, 0), (hi - 0.005, n as u64)],
+                blue.mix(0.5).filled(),
+            )
+        }))?;
         Ok(())
     })
 }
@@ -184,7 +232,11 @@ pub fn reliability_svg(name: &str, d: &ReliabilityData) -> Result<String, String
 pub fn caption_line(d: &ReliabilityData) -> String {
     let ece = d.ece_10.map_or("n/a".to_string(), fmt3);
     match (d.slope, d.intercept) {
-        (Some(s), Some(i)) => format!("ECE-10 = {ece} · calibration slope = {} · intercept = {}", fmt3(s), fmt3(i)),
+        (Some(s), Some(i)) => format!(
+            "ECE-10 = {ece} · calibration slope = {} · intercept = {}",
+            fmt3(s),
+            fmt3(i)
+        ),
         _ => format!("ECE-10 = {ece} · calibration slope/intercept: n/a"),
     }
 }
@@ -206,7 +258,10 @@ pub fn forest_svg(name: &str, rows: &[ForestRow], overall: Option<f64>) -> Resul
         let (_, right) = root.split_horizontally(label_w);
         let n_rows = rows.len().max(1) as f64;
         let mut chart = ChartBuilder::on(&right)
-            .caption(format!("Subgroup AUROC (DeLong 95% CI): {name}"), (FONT, 17))
+            .caption(
+                format!("Subgroup AUROC (DeLong 95% CI): {name}"),
+                (FONT, 17),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(0)
@@ -226,25 +281,46 @@ pub fn forest_svg(name: &str, rows: &[ForestRow], overall: Option<f64>) -> Resul
         let y_of = |i: usize| n_rows - 1.0 - i as f64;
         let blue = colour(0);
         if let Some(o) = overall.filter(|o| o.is_finite()) {
-            chart.draw_series(DashedLineSeries::new(vec![(o, -0.5), (o, n_rows - 0.5)], 5, 4, colour(4).stroke_width(1)))?;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(o, -0.5), (o, n_rows - 0.5)],
+                5,
+                4,
+                colour(4).stroke_width(1),
+            ))?;
         }
         for (i, r) in rows.iter().enumerate() {
             let y = y_of(i);
             let (_, py) = chart.backend_coord(&(x_lo, y));
             row_label(root, &truncate(&r.label(), 38), 8, py, 13, &BLACK)?;
             if let Some([a, b]) = r.ci95 {
-                chart.draw_series(std::iter::once(PathElement::new(vec![(a, y), (b, y)], blue.stroke_width(2))))?;
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(a, y), (b, y)],
+                    blue.stroke_width(2),
+                )))?;
                 for x in [a, b] {
-                    chart.draw_series(std::iter::once(PathElement::new(vec![(x, y - 0.18), (x, y + 0.18)], blue.stroke_width(2))))?;
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(x, y - 0.18), (x, y + 0.18)],
+                        blue.stroke_width(2),
+                    )))?;
                 }
             }
             match r.auroc {
                 Some(a) => {
                     let (px, py) = chart.backend_coord(&(a, y));
-                    root.draw(&Rectangle::new([(px - 5, py - 5), (px + 5, py + 5)], blue.filled()))?;
+                    root.draw(&Rectangle::new(
+                        [(px - 5, py - 5), (px + 5, py + 5)],
+                        blue.filled(),
+                    ))?;
                     if r.ci95.is_none() {
                         let (tx, _) = chart.backend_coord(&(x_lo, y));
-                        row_label(root, "no CI: fewer than 2 positives or 2 negatives", tx + 4, py - 11, 11, &GREY)?;
+                        row_label(
+                            root,
+                            "no CI: fewer than 2 positives or 2 negatives",
+                            tx + 4,
+                            py - 11,
+                            11,
+                            &GREY,
+                        )?;
                     }
                 }
                 None => {
@@ -266,7 +342,11 @@ pub fn latency_svg(d: &LatencyPlotData) -> Result<String, String> {
     render((820, height), |root| {
         let (top, bottom) = root.split_vertically(420);
         let tx = |ms: f64| if d.log_x { ms.log10() } else { ms };
-        let (x0, x1) = if d.log_x { (d.min_ms.log10().floor(), d.max_ms.log10().ceil()) } else { (0.0, d.max_ms * 1.05) };
+        let (x0, x1) = if d.log_x {
+            (d.min_ms.log10().floor(), d.max_ms.log10().ceil())
+        } else {
+            (0.0, d.max_ms * 1.05)
+        };
         let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0, x0 + 1.0) };
         let mut chart = ChartBuilder::on(&top)
             .caption("Latency distribution (empirical CDF)", (FONT, 18))
@@ -275,10 +355,20 @@ pub fn latency_svg(d: &LatencyPlotData) -> Result<String, String> {
             .y_label_area_size(52)
             .build_cartesian_2d(x0..x1, 0f64..1.0f64)?;
         let log = d.log_x;
-        let fmt_x = move |v: &f64| if log { format_ms(10f64.powf(*v)) } else { format_ms(*v) };
+        let fmt_x = move |v: &f64| {
+            if log {
+                format_ms(10f64.powf(*v))
+            } else {
+                format_ms(*v)
+            }
+        };
         chart
             .configure_mesh()
-            .x_desc(if log { "latency (ms, log scale)" } else { "latency (ms)" })
+            .x_desc(if log {
+                "latency (ms, log scale)"
+            } else {
+                "latency (ms)"
+            })
             .y_desc("fraction of queries ≤ latency")
             .x_label_formatter(&fmt_x)
             .y_label_formatter(&|v| format!("{v:.1}"))
@@ -341,7 +431,10 @@ pub fn throughput_svg(bars: &[ThroughputBar]) -> Result<String, String> {
             // Row i spans [y − 0.5, y + 0.5]: its label on top, its bar below.
             let y = n - 1.0 - i as f64;
             let c = colour(i);
-            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y - 0.42), (b.per_s, y + 0.02)], c.mix(0.8).filled())))?;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(0.0, y - 0.42), (b.per_s, y + 0.02)],
+                c.mix(0.8).filled(),
+            )))?;
             let (px, py) = chart.backend_coord(&(b.per_s, y - 0.2));
             row_label(root, &format!("{:.1}/s", b.per_s), px + 4, py, 12, &BLACK)?;
             let (lx, ly) = chart.backend_coord(&(0.0, y + 0.24));

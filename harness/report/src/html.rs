@@ -3,7 +3,7 @@
 
 use crate::input::{ReportInput, Status};
 use crate::text::{html_escape as esc, num, operating_point_row, p_value, sci, with_ci};
-use crate::view::{methods_items, rows_of, summary_latency, summary_throughput, Figure, View};
+use crate::view::{Figure, View, methods_items, rows_of, summary_latency, summary_throughput};
 use harness_metrics::evaluate::ModelReport;
 use std::fmt::Write;
 
@@ -49,7 +49,12 @@ fn figure(out: &mut String, f: &Figure) {
             );
         }
         Err(why) => {
-            let _ = writeln!(out, "<div class=\"missing\"><strong>{}</strong>: not drawn: {}</div>", esc(&f.title), esc(why));
+            let _ = writeln!(
+                out,
+                "<div class=\"missing\"><strong>{}</strong>: not drawn: {}</div>",
+                esc(&f.title),
+                esc(why)
+            );
         }
     }
 }
@@ -64,7 +69,12 @@ fn table(out: &mut String, class: &str, headers: &[&str], rows: &[Vec<(String, b
         out.push_str("<tr>");
         for (cell, numeric) in r {
             // Cells are raw text; numbers are right-aligned.
-            let _ = write!(out, "<td{}>{}</td>", if *numeric { " class=\"num\"" } else { "" }, esc(cell));
+            let _ = write!(
+                out,
+                "<td{}>{}</td>",
+                if *numeric { " class=\"num\"" } else { "" },
+                esc(cell)
+            );
         }
         out.push_str("</tr>\n");
     }
@@ -89,19 +99,45 @@ fn kv(out: &mut String, rows: &[(&str, String)]) {
 fn header(out: &mut String, input: &ReportInput) {
     let h = &input.header;
     let d = &h.dataset;
-    let _ = writeln!(out, "<h1>{} {}: evaluation report</h1>", esc(&h.suite.name), esc(&h.suite.version));
-    let _ = writeln!(out, "<p>Generated on {} by harness {} (commit <code>{}</code>).</p>", esc(&h.date), esc(&h.tool.version), esc(&h.tool.git_commit));
+    let _ = writeln!(
+        out,
+        "<h1>{} {}: evaluation report</h1>",
+        esc(&h.suite.name),
+        esc(&h.suite.version)
+    );
+    let _ = writeln!(
+        out,
+        "<p>Generated on {} by harness {} (commit <code>{}</code>).</p>",
+        esc(&h.date),
+        esc(&h.tool.version),
+        esc(&h.tool.git_commit)
+    );
     out.push_str("<h3>Data set</h3>\n");
     let mut rows = vec![
         ("Name", d.name.clone()),
         ("SHA-256", d.sha256.clone()),
         ("Licence", d.licence.clone()),
-        ("Cases", format!("{} ({} positives, {} negatives)", d.cases, input.labels.iter().filter(|&&y| y).count(), input.labels.iter().filter(|&&y| !y).count())),
+        (
+            "Cases",
+            format!(
+                "{} ({} positives, {} negatives)",
+                d.cases,
+                input.labels.iter().filter(|&&y| y).count(),
+                input.labels.iter().filter(|&&y| !y).count()
+            ),
+        ),
     ];
     if let Some(b) = d.bytes {
         rows.push(("Size", format!("{b} bytes")));
     }
-    rows.push(("Synthetic", if d.synthetic { "YES: generated data".into() } else { "no".into() }));
+    rows.push((
+        "Synthetic",
+        if d.synthetic {
+            "YES: generated data".into()
+        } else {
+            "no".into()
+        },
+    ));
     kv(out, &rows);
     out.push_str("<h3>Candidates</h3>\n");
     let rows: Vec<Vec<(String, bool)>> = input
@@ -120,10 +156,32 @@ fn header(out: &mut String, input: &ReportInput) {
             ]
         })
         .collect();
-    table(out, "candidates", &["Candidate", "Model file", "Model SHA-256", "Backend(s)", "Status"], &rows);
+    table(
+        out,
+        "candidates",
+        &[
+            "Candidate",
+            "Model file",
+            "Model SHA-256",
+            "Backend(s)",
+            "Status",
+        ],
+        &rows,
+    );
     out.push_str("<h3>Machine and profiles</h3>\n");
-    let mut rows: Vec<(&str, String)> = h.machine.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    rows.push(("Profiles", if h.profiles.is_empty() { "none".into() } else { h.profiles.join(", ") }));
+    let mut rows: Vec<(&str, String)> = h
+        .machine
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    rows.push((
+        "Profiles",
+        if h.profiles.is_empty() {
+            "none".into()
+        } else {
+            h.profiles.join(", ")
+        },
+    ));
     kv(out, &rows);
 }
 
@@ -131,7 +189,17 @@ fn summary(out: &mut String, v: &View) {
     out.push_str("<h2 id=\"summary\">Summary</h2>\n");
     let spec = v.spec_key.clone().unwrap_or_else(|| "n/a".into());
     let sens_header = format!("Sensitivity at specificity {spec}");
-    let headers = ["Candidate", "Status", "AUROC [95% CI, DeLong]", sens_header.as_str(), "Brier", "ECE-10", "Calibration slope", "p99 latency (ms)", "Throughput (/s)"];
+    let headers = [
+        "Candidate",
+        "Status",
+        "AUROC [95% CI, DeLong]",
+        sens_header.as_str(),
+        "Brier",
+        "ECE-10",
+        "Calibration slope",
+        "p99 latency (ms)",
+        "Throughput (/s)",
+    ];
     let rows: Vec<Vec<(String, bool)>> = v
         .summary
         .iter()
@@ -156,60 +224,144 @@ fn summary(out: &mut String, v: &View) {
 /// The metric rows of one model, shared with the Markdown writer.
 pub(crate) fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
     let mut rows = vec![
-        ("AUROC".to_string(), format!("{}{}", num(m.auroc, 4), m.auroc_exact_fraction.as_ref().map(|f| format!(" (= {f})")).unwrap_or_default())),
-        ("DeLong 95% CI".into(), match m.auroc_ci95_delong {
-            Some([a, b]) => format!("[{a:.4}, {b:.4}]{}", if m.auroc_ci95_delong_degenerate { " (degenerate: variance 0)" } else { "" }),
-            None => format!("n/a: {}", m.auroc_ci95_delong_reason.as_deref().unwrap_or("undefined")),
-        }),
+        (
+            "AUROC".to_string(),
+            format!(
+                "{}{}",
+                num(m.auroc, 4),
+                m.auroc_exact_fraction
+                    .as_ref()
+                    .map(|f| format!(" (= {f})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "DeLong 95% CI".into(),
+            match m.auroc_ci95_delong {
+                Some([a, b]) => format!(
+                    "[{a:.4}, {b:.4}]{}",
+                    if m.auroc_ci95_delong_degenerate {
+                        " (degenerate: variance 0)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => format!(
+                    "n/a: {}",
+                    m.auroc_ci95_delong_reason.as_deref().unwrap_or("undefined")
+                ),
+            },
+        ),
     ];
     match &m.bootstrap {
-        Some(Some(b)) => rows.push(("Bootstrap 95% CI".into(), format!("[{:.4}, {:.4}] (B = {}, seed {}, stratified)", b.ci95[0], b.ci95[1], b.n, b.seed))),
-        Some(None) => rows.push(("Bootstrap 95% CI".into(), format!("n/a: {}", m.bootstrap_reason.as_deref().unwrap_or("undefined")))),
+        Some(Some(b)) => rows.push((
+            "Bootstrap 95% CI".into(),
+            format!(
+                "[{:.4}, {:.4}] (B = {}, seed {}, stratified)",
+                b.ci95[0], b.ci95[1], b.n, b.seed
+            ),
+        )),
+        Some(None) => rows.push((
+            "Bootstrap 95% CI".into(),
+            format!(
+                "n/a: {}",
+                m.bootstrap_reason.as_deref().unwrap_or("undefined")
+            ),
+        )),
         None => {}
     }
     for (k, v) in &m.sens_at_spec {
         let step = m.sens_at_spec_step.get(k).copied().flatten();
-        rows.push((format!("Sensitivity at specificity {k}"), format!("{} (conservative step value {})", num(*v, 4), num(step, 4))));
+        rows.push((
+            format!("Sensitivity at specificity {k}"),
+            format!("{} (conservative step value {})", num(*v, 4), num(step, 4)),
+        ));
     }
     rows.push(("Average precision".into(), num(m.average_precision, 4)));
     rows.push(("Brier score".into(), num(m.brier, 4)));
     rows.push((
         "Log loss".into(),
-        format!("{}{}", num(m.log_loss, 4), if m.log_loss_n_clipped > 0 { format!(" ({} scores clipped)", m.log_loss_n_clipped) } else { String::new() }),
+        format!(
+            "{}{}",
+            num(m.log_loss, 4),
+            if m.log_loss_n_clipped > 0 {
+                format!(" ({} scores clipped)", m.log_loss_n_clipped)
+            } else {
+                String::new()
+            }
+        ),
     ));
-    rows.push(("ECE-10 / ECE-15".into(), format!("{} / {}", num(m.ece_10, 4), num(m.ece_15, 4))));
+    rows.push((
+        "ECE-10 / ECE-15".into(),
+        format!("{} / {}", num(m.ece_10, 4), num(m.ece_15, 4)),
+    ));
     let cal = |x: Option<f64>| match x {
         Some(_) => num(x, 3),
-        None => format!("n/a: {}", m.calibration_reason.as_deref().unwrap_or("undefined")),
+        None => format!(
+            "n/a: {}",
+            m.calibration_reason.as_deref().unwrap_or("undefined")
+        ),
     };
-    rows.push(("Calibration slope (ideal 1)".into(), cal(m.calibration_slope)));
-    rows.push(("Calibration intercept (ideal 0)".into(), cal(m.calibration_intercept)));
+    rows.push((
+        "Calibration slope (ideal 1)".into(),
+        cal(m.calibration_slope),
+    ));
+    rows.push((
+        "Calibration intercept (ideal 0)".into(),
+        cal(m.calibration_intercept),
+    ));
     rows.push((
         "Calibration-in-the-large".into(),
         match m.calibration_in_the_large {
             Some(x) => num(Some(x), 3),
-            None => format!("n/a: {}", m.calibration_in_the_large_reason.as_deref().unwrap_or("undefined")),
+            None => format!(
+                "n/a: {}",
+                m.calibration_in_the_large_reason
+                    .as_deref()
+                    .unwrap_or("undefined")
+            ),
         },
     ));
-    rows.push(("Rows used by the calibration fit".into(), format!("{} (scores strictly between 0 and 1)", m.calibration_n_used)));
+    rows.push((
+        "Rows used by the calibration fit".into(),
+        format!("{} (scores strictly between 0 and 1)", m.calibration_n_used),
+    ));
     rows
 }
 
 /// Fairness rows of one grouping column: level, n, positives, selection rate, TPR, FPR.
-pub(crate) fn fairness_rows(f: &harness_metrics::evaluate::FairnessReport) -> Vec<Vec<(String, bool)>> {
+pub(crate) fn fairness_rows(
+    f: &harness_metrics::evaluate::FairnessReport,
+) -> Vec<Vec<(String, bool)>> {
     f.per_group
         .iter()
         .map(|(level, g)| {
-            vec![t(level.clone()), n(g.n.to_string()), n(g.positives.to_string()), n(num(g.selection_rate, 3)), n(num(g.tpr, 3)), n(num(g.fpr, 3))]
+            vec![
+                t(level.clone()),
+                n(g.n.to_string()),
+                n(g.positives.to_string()),
+                n(num(g.selection_rate, 3)),
+                n(num(g.tpr, 3)),
+                n(num(g.fpr, 3)),
+            ]
         })
         .collect()
 }
 
 /// The disparity sentence under a fairness table.
-pub(crate) fn fairness_sentence(column: &str, f: &harness_metrics::evaluate::FairnessReport) -> String {
+pub(crate) fn fairness_sentence(
+    column: &str,
+    f: &harness_metrics::evaluate::FairnessReport,
+) -> String {
     let gap = match (&f.auroc_gap, &f.auroc_gap_max_group, &f.auroc_gap_min_group) {
         (Some(g), Some(hi), Some(lo)) => format!("AUROC gap {g:.3} (highest {hi}, lowest {lo})"),
-        _ => format!("AUROC gap n/a{}", f.auroc_gap_reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()),
+        _ => format!(
+            "AUROC gap n/a{}",
+            f.auroc_gap_reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
     };
     format!(
         "By {column} at threshold {}: demographic parity difference {}, equalized odds difference {} (fairlearn's convention, which counts an undefined rate as 0: {}), {gap}.",
@@ -224,20 +376,33 @@ fn candidate_sections(out: &mut String, v: &View) {
     let input = v.input;
     for cv in &v.candidates {
         let c = cv.candidate;
-        let _ = writeln!(out, "<section id=\"{}\">\n<h2>Candidate: {}</h2>", esc(&cv.anchor), esc(&c.name));
+        let _ = writeln!(
+            out,
+            "<section id=\"{}\">\n<h2>Candidate: {}</h2>",
+            esc(&cv.anchor),
+            esc(&c.name)
+        );
         let _ = writeln!(
             out,
             "<p>Model file <code>{}</code>, SHA-256 <span class=\"hash\">{}</span>; backend(s): {}.</p>",
             esc(&c.model_file),
             esc(&c.model_sha256),
-            esc(&if c.backends.is_empty() { "none".to_string() } else { c.backends.join(", ") })
+            esc(&if c.backends.is_empty() {
+                "none".to_string()
+            } else {
+                c.backends.join(", ")
+            })
         );
         let Some(m) = &c.metrics else {
             let _ = writeln!(
                 out,
                 "<p class=\"bad\">Status: {}{}. No metrics.</p>\n</section>",
                 esc(c.status.as_str()),
-                esc(&c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())
+                esc(&c
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default())
             );
             continue;
         };
@@ -255,7 +420,12 @@ fn candidate_sections(out: &mut String, v: &View) {
         }
         for (column, f) in &m.fairness {
             let _ = writeln!(out, "<h3>Fairness by {}</h3>", esc(column));
-            table(out, "fairness", &["Level", "n", "Positives", "Selection rate", "TPR", "FPR"], &fairness_rows(f));
+            table(
+                out,
+                "fairness",
+                &["Level", "n", "Positives", "Selection rate", "TPR", "FPR"],
+                &fairness_rows(f),
+            );
             let _ = writeln!(out, "<p>{}</p>", esc(&fairness_sentence(column, f)));
         }
         out.push_str("</section>\n");
@@ -277,7 +447,15 @@ fn comparisons(out: &mut String, v: &View) {
             ""
         }
     );
-    let mut headers = vec!["A", "B", "AUROC A", "AUROC B", "Difference A − B [95% CI]", "Z", "p"];
+    let mut headers = vec![
+        "A",
+        "B",
+        "AUROC A",
+        "AUROC B",
+        "Difference A − B [95% CI]",
+        "Z",
+        "p",
+    ];
     if v.holm_applied {
         headers.push("Holm-adjusted p");
     }
@@ -316,7 +494,9 @@ fn agreement(out: &mut String, v: &View) {
         let _ = writeln!(out, "<p>{}</p>", esc(&info.sentence()));
     }
     if input.agreement.is_empty() {
-        out.push_str("<p>No candidate ran on more than one backend: no agreement was measured.</p>\n");
+        out.push_str(
+            "<p>No candidate ran on more than one backend: no agreement was measured.</p>\n",
+        );
         return;
     }
     let tol = input.options.agreement_tolerance;
@@ -332,12 +512,32 @@ fn agreement(out: &mut String, v: &View) {
                 n(a.n.to_string()),
                 n(sci(a.max_abs_diff)),
                 n(a.decision_disagreements.to_string()),
-                t(if agree { "agree".to_string() } else { "DISAGREE".to_string() }),
+                t(if agree {
+                    "agree".to_string()
+                } else {
+                    "DISAGREE".to_string()
+                }),
             ]
         })
         .collect();
-    table(out, "agreement", &["Candidate", "Backend A", "Backend B", "Cases", "Max |score difference|", "Decisions that differ", "Verdict"], &rows);
-    let _ = writeln!(out, "<p>Backends agree when no score differs by more than {tol:e} and no decision at the threshold flips.</p>");
+    table(
+        out,
+        "agreement",
+        &[
+            "Candidate",
+            "Backend A",
+            "Backend B",
+            "Cases",
+            "Max |score difference|",
+            "Decisions that differ",
+            "Verdict",
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "<p>Backends agree when no score differs by more than {tol:e} and no decision at the threshold flips.</p>"
+    );
 }
 
 fn performance(out: &mut String, v: &View) {
@@ -377,20 +577,53 @@ fn performance(out: &mut String, v: &View) {
         table(
             out,
             "performance",
-            &["Candidate", "Backend", "Profile", "Scenario", "Batch", "Threads", "Throughput (/s)", "p50 (ms)", "p90 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)", "Status"],
+            &[
+                "Candidate",
+                "Backend",
+                "Profile",
+                "Scenario",
+                "Batch",
+                "Threads",
+                "Throughput (/s)",
+                "p50 (ms)",
+                "p90 (ms)",
+                "p95 (ms)",
+                "p99 (ms)",
+                "max (ms)",
+                "Status",
+            ],
             &rows,
         );
         for c in &input.candidates {
             let rows = rows_of(input, c);
-            if let (Some((p99, lr)), Some((tp, tr))) = (summary_latency(&rows), summary_throughput(&rows)) {
-                let _ = writeln!(out, "<p>{}: summary p99 latency {:.2} ms ({}); throughput {:.1}/s ({}).</p>", esc(&c.name), p99, esc(&lr), tp, esc(&tr));
+            if let (Some((p99, lr)), Some((tp, tr))) =
+                (summary_latency(&rows), summary_throughput(&rows))
+            {
+                let _ = writeln!(
+                    out,
+                    "<p>{}: summary p99 latency {:.2} ms ({}); throughput {:.1}/s ({}).</p>",
+                    esc(&c.name),
+                    p99,
+                    esc(&lr),
+                    tp,
+                    esc(&tr)
+                );
             }
         }
     }
     if !input.profiles_not_measured.is_empty() {
         out.push_str("<h3>Profiles requested but not measured</h3>\n<ul>\n");
         for p in &input.profiles_not_measured {
-            let _ = writeln!(out, "<li>{}{}</li>", esc(&p.profile), esc(&p.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
+            let _ = writeln!(
+                out,
+                "<li>{}{}</li>",
+                esc(&p.profile),
+                esc(&p
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default())
+            );
         }
         out.push_str("</ul>\n");
     }
@@ -403,13 +636,22 @@ fn limits(out: &mut String, v: &View) {
     } else {
         out.push_str("<ul class=\"limits\">\n");
         for l in &v.limits {
-            let _ = writeln!(out, "<li><span class=\"kind\">{}</span> {}</li>", esc(l.kind), esc(&l.text));
+            let _ = writeln!(
+                out,
+                "<li><span class=\"kind\">{}</span> {}</li>",
+                esc(l.kind),
+                esc(&l.text)
+            );
         }
         out.push_str("</ul>\n");
     }
     let w = &v.input.evaluation.warnings;
     if !w.is_empty() {
-        let _ = writeln!(out, "<h3>Warnings from the evaluation ({})</h3>\n<ul class=\"warnings\">", w.len());
+        let _ = writeln!(
+            out,
+            "<h3>Warnings from the evaluation ({})</h3>\n<ul class=\"warnings\">",
+            w.len()
+        );
         for s in w {
             let _ = writeln!(out, "<li>{}</li>", esc(s));
         }
@@ -446,7 +688,12 @@ pub fn html(v: &View) -> String {
     header(&mut out, input);
     out.push_str("<nav><h3>Contents</h3><ul>\n<li><a href=\"#summary\">Summary</a></li>\n");
     for cv in &v.candidates {
-        let _ = writeln!(out, "<li><a href=\"#{}\">Candidate: {}</a></li>", esc(&cv.anchor), esc(&cv.candidate.name));
+        let _ = writeln!(
+            out,
+            "<li><a href=\"#{}\">Candidate: {}</a></li>",
+            esc(&cv.anchor),
+            esc(&cv.candidate.name)
+        );
     }
     out.push_str("<li><a href=\"#comparisons\">Comparisons</a></li>\n<li><a href=\"#agreement\">Cross-backend agreement</a></li>\n<li><a href=\"#performance\">Performance</a></li>\n<li><a href=\"#limits\">Limits of this evidence</a></li>\n<li><a href=\"#methods\">Methods</a></li>\n</ul></nav>\n");
     summary(&mut out, v);

@@ -71,15 +71,28 @@ impl InferenceInfo {
     /// One plain sentence on where the evaluated predictions come from and what was cross-checked.
     #[must_use]
     pub fn sentence(&self) -> String {
-        let mut s = format!("The evaluated predictions were computed by {} on the {}", self.engine, if self.device == "cuda" { "GPU (CUDA)" } else { "CPU" });
+        let mut s = format!(
+            "The evaluated predictions were computed by {} on the {}",
+            self.engine,
+            if self.device == "cuda" {
+                "GPU (CUDA)"
+            } else {
+                "CPU"
+            }
+        );
         if let Some(r) = &self.fallback_reason {
-            s.push_str(&format!(" because the GPU pass the suite asked for was not possible ({r})"));
+            s.push_str(&format!(
+                " because the GPU pass the suite asked for was not possible ({r})"
+            ));
         }
         s.push_str(". ");
         if self.agreement_cases == 0 {
             s.push_str("No case was cross-checked on another engine.");
         } else if self.agreement_cases >= self.total_cases {
-            s.push_str(&format!("The other engines were cross-checked on all {} cases.", self.total_cases));
+            s.push_str(&format!(
+                "The other engines were cross-checked on all {} cases.",
+                self.total_cases
+            ));
         } else {
             s.push_str(&format!(
                 "The other engines were cross-checked on {} of the {} cases, drawn at random without replacement (selection sampling, seed {}); the agreement figures describe that sample.",
@@ -289,8 +302,16 @@ impl ReportInput {
                     self.labels.len()
                 ));
             }
-            if let Some((i, s)) = c.scores.iter().enumerate().find(|(_, s)| !(0.0..=1.0).contains(*s)) {
-                return Err(format!("candidate {:?}: score of case {i} is {s}, not a probability in [0, 1]", c.name));
+            if let Some((i, s)) = c
+                .scores
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !(0.0..=1.0).contains(*s))
+            {
+                return Err(format!(
+                    "candidate {:?}: score of case {i} is {s}, not a probability in [0, 1]",
+                    c.name
+                ));
             }
         }
         Ok(())

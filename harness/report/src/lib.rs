@@ -24,8 +24,8 @@ pub mod text;
 mod view;
 
 pub use input::{
-    AgreementRow, Candidate, DatasetInfo, Evaluation, Header, InferenceInfo, LatencyMs, NotMeasured, PerformanceRow, ReportInput,
-    ReportOptions, Status, Suite, ToolInfo,
+    AgreementRow, Candidate, DatasetInfo, Evaluation, Header, InferenceInfo, LatencyMs,
+    NotMeasured, PerformanceRow, ReportInput, ReportOptions, Status, Suite, ToolInfo,
 };
 pub use view::Figure;
 
@@ -38,7 +38,10 @@ pub enum ReportError {
     #[error("invalid report input: {0}")]
     Invalid(String),
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
@@ -61,8 +64,14 @@ pub fn render_figures(input: &ReportInput) -> Vec<Figure> {
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
 /// reader never sees a half-written file.
 fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let io = |source| ReportError::Io { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
     builder.prefix(".report-").suffix(".tmp");
     // A report is for reading: rw-r--r-- (less the umask), not the temporary file's private 0600.
@@ -83,7 +92,10 @@ pub fn write_report(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>> {
     input.validate().map_err(ReportError::Invalid)?;
     let v = view::build(input);
     let figures_dir = dir.join("figures");
-    std::fs::create_dir_all(&figures_dir).map_err(|source| ReportError::Io { path: figures_dir.clone(), source })?;
+    std::fs::create_dir_all(&figures_dir).map_err(|source| ReportError::Io {
+        path: figures_dir.clone(),
+        source,
+    })?;
     let mut written = Vec::new();
     for f in v.figures() {
         if let Ok(svg) = &f.svg {

@@ -4,14 +4,26 @@
 use crate::html::{fairness_rows, fairness_sentence, metric_rows};
 use crate::input::Status;
 use crate::text::{md_escape as esc, num, operating_point_row, p_value, sci, with_ci};
-use crate::view::{methods_items, Figure, View};
+use crate::view::{Figure, View, methods_items};
 use std::fmt::Write;
 
 fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
-    let _ = writeln!(out, "| {} |", headers.iter().map(|h| esc(h)).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        out,
+        "| {} |",
+        headers
+            .iter()
+            .map(|h| esc(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
     for r in rows {
-        let _ = writeln!(out, "| {} |", r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(
+            out,
+            "| {} |",
+            r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+        );
     }
     out.push('\n');
 }
@@ -20,7 +32,14 @@ fn figure(out: &mut String, f: &Figure) {
     match &f.svg {
         // File names are slugs (ASCII letters, digits, '-'): safe in a link as they are.
         Ok(_) => {
-            let _ = writeln!(out, "![{}](figures/{})\n\n*{}.* {}\n", esc(&f.title), f.file_name(), esc(&f.title), esc(&f.caption));
+            let _ = writeln!(
+                out,
+                "![{}](figures/{})\n\n*{}.* {}\n",
+                esc(&f.title),
+                f.file_name(),
+                esc(&f.title),
+                esc(&f.caption)
+            );
         }
         Err(why) => {
             let _ = writeln!(out, "*{}: not drawn: {}*\n", esc(&f.title), esc(why));
@@ -34,23 +53,49 @@ pub fn markdown(v: &View) -> String {
     let h = &input.header;
     let d = &h.dataset;
     let mut out = String::new();
-    let _ = writeln!(out, "# {} {}: evaluation report\n", esc(&h.suite.name), esc(&h.suite.version));
+    let _ = writeln!(
+        out,
+        "# {} {}: evaluation report\n",
+        esc(&h.suite.name),
+        esc(&h.suite.version)
+    );
     if d.synthetic {
         out.push_str("> **SYNTHETIC DATA.** The data set is generated. These results show that the tooling works; they say nothing about clinical performance.\n\n");
     }
-    let _ = writeln!(out, "Generated on {} by harness {} (commit `{}`).\n", esc(&h.date), esc(&h.tool.version), esc(&h.tool.git_commit));
+    let _ = writeln!(
+        out,
+        "Generated on {} by harness {} (commit `{}`).\n",
+        esc(&h.date),
+        esc(&h.tool.version),
+        esc(&h.tool.git_commit)
+    );
     out.push_str("## Data set\n\n");
     let positives = input.labels.iter().filter(|&&y| y).count();
     let mut rows = vec![
         vec!["Name".to_string(), d.name.clone()],
         vec!["SHA-256".into(), d.sha256.clone()],
         vec!["Licence".into(), d.licence.clone()],
-        vec!["Cases".into(), format!("{} ({} positives, {} negatives)", d.cases, positives, input.labels.len() - positives)],
+        vec![
+            "Cases".into(),
+            format!(
+                "{} ({} positives, {} negatives)",
+                d.cases,
+                positives,
+                input.labels.len() - positives
+            ),
+        ],
     ];
     if let Some(b) = d.bytes {
         rows.push(vec!["Size".into(), format!("{b} bytes")]);
     }
-    rows.push(vec!["Synthetic".into(), if d.synthetic { "YES: generated data".into() } else { "no".into() }]);
+    rows.push(vec![
+        "Synthetic".into(),
+        if d.synthetic {
+            "YES: generated data".into()
+        } else {
+            "no".into()
+        },
+    ]);
     table(&mut out, &["Field", "Value"], &rows);
     out.push_str("## Candidates\n\n");
     let rows: Vec<Vec<String>> = input
@@ -69,14 +114,38 @@ pub fn markdown(v: &View) -> String {
             ]
         })
         .collect();
-    table(&mut out, &["Candidate", "Model file", "Model SHA-256", "Backend(s)", "Status"], &rows);
+    table(
+        &mut out,
+        &[
+            "Candidate",
+            "Model file",
+            "Model SHA-256",
+            "Backend(s)",
+            "Status",
+        ],
+        &rows,
+    );
     out.push_str("## Machine and profiles\n\n");
-    let mut rows: Vec<Vec<String>> = h.machine.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
-    rows.push(vec!["Profiles".into(), if h.profiles.is_empty() { "none".into() } else { h.profiles.join(", ") }]);
+    let mut rows: Vec<Vec<String>> = h
+        .machine
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect();
+    rows.push(vec![
+        "Profiles".into(),
+        if h.profiles.is_empty() {
+            "none".into()
+        } else {
+            h.profiles.join(", ")
+        },
+    ]);
     table(&mut out, &["Key", "Value"], &rows);
 
     out.push_str("## Summary\n\n");
-    let sens_header = format!("Sensitivity at specificity {}", v.spec_key.clone().unwrap_or_else(|| "n/a".into()));
+    let sens_header = format!(
+        "Sensitivity at specificity {}",
+        v.spec_key.clone().unwrap_or_else(|| "n/a".into())
+    );
     let rows: Vec<Vec<String>> = v
         .summary
         .iter()
@@ -96,7 +165,17 @@ pub fn markdown(v: &View) -> String {
         .collect();
     table(
         &mut out,
-        &["Candidate", "Status", "AUROC [95% CI, DeLong]", &sens_header, "Brier", "ECE-10", "Calibration slope", "p99 latency (ms)", "Throughput (/s)"],
+        &[
+            "Candidate",
+            "Status",
+            "AUROC [95% CI, DeLong]",
+            &sens_header,
+            "Brier",
+            "ECE-10",
+            "Calibration slope",
+            "p99 latency (ms)",
+            "Throughput (/s)",
+        ],
         &rows,
     );
 
@@ -108,13 +187,29 @@ pub fn markdown(v: &View) -> String {
             "Model file `{}`, SHA-256 `{}`; backend(s): {}.\n",
             c.model_file.replace('`', "'"),
             c.model_sha256.replace('`', "'"),
-            esc(&if c.backends.is_empty() { "none".to_string() } else { c.backends.join(", ") })
+            esc(&if c.backends.is_empty() {
+                "none".to_string()
+            } else {
+                c.backends.join(", ")
+            })
         );
         let Some(m) = &c.metrics else {
-            let _ = writeln!(out, "**Status: {}{}.** No metrics.\n", esc(c.status.as_str()), esc(&c.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
+            let _ = writeln!(
+                out,
+                "**Status: {}{}.** No metrics.\n",
+                esc(c.status.as_str()),
+                esc(&c
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default())
+            );
             continue;
         };
-        let mut rows: Vec<Vec<String>> = metric_rows(m).into_iter().map(|(k, v)| vec![k, v]).collect();
+        let mut rows: Vec<Vec<String>> = metric_rows(m)
+            .into_iter()
+            .map(|(k, v)| vec![k, v])
+            .collect();
         if let Some((k, v)) = operating_point_row(input, c) {
             rows.push(vec![k, v]);
         }
@@ -124,8 +219,15 @@ pub fn markdown(v: &View) -> String {
         }
         for (column, f) in &m.fairness {
             let _ = writeln!(out, "### Fairness by {}\n", esc(column));
-            let rows: Vec<Vec<String>> = fairness_rows(f).into_iter().map(|r| r.into_iter().map(|c| c.0).collect()).collect();
-            table(&mut out, &["Level", "n", "Positives", "Selection rate", "TPR", "FPR"], &rows);
+            let rows: Vec<Vec<String>> = fairness_rows(f)
+                .into_iter()
+                .map(|r| r.into_iter().map(|c| c.0).collect())
+                .collect();
+            table(
+                &mut out,
+                &["Level", "n", "Positives", "Selection rate", "TPR", "FPR"],
+                &rows,
+            );
             let _ = writeln!(out, "{}\n", esc(&fairness_sentence(column, f)));
         }
     }
@@ -139,7 +241,15 @@ pub fn markdown(v: &View) -> String {
             out.push_str(" With more than two candidates the p-values are adjusted by Holm's method (Holm 1979), and significance is judged on the adjusted p; the confidence intervals are not adjusted.");
         }
         out.push_str("\n\n");
-        let mut headers = vec!["A", "B", "AUROC A", "AUROC B", "Difference A − B [95% CI]", "Z", "p"];
+        let mut headers = vec![
+            "A",
+            "B",
+            "AUROC A",
+            "AUROC B",
+            "Difference A − B [95% CI]",
+            "Z",
+            "p",
+        ];
         if v.holm_applied {
             headers.push("Holm-adjusted p");
         }
@@ -148,7 +258,15 @@ pub fn markdown(v: &View) -> String {
             .iter()
             .map(|cv| {
                 let c = &cv.comparison;
-                let mut r = vec![c.a.clone(), c.b.clone(), num(c.auc_a, 3), num(c.auc_b, 3), with_ci(c.auc_diff, c.ci95_diff), num(c.z, 2), p_value(c.p)];
+                let mut r = vec![
+                    c.a.clone(),
+                    c.b.clone(),
+                    num(c.auc_a, 3),
+                    num(c.auc_b, 3),
+                    with_ci(c.auc_diff, c.ci95_diff),
+                    num(c.z, 2),
+                    p_value(c.p),
+                ];
                 if v.holm_applied {
                     r.push(p_value(cv.p_holm));
                 }
@@ -182,12 +300,31 @@ pub fn markdown(v: &View) -> String {
                     a.n.to_string(),
                     sci(a.max_abs_diff),
                     a.decision_disagreements.to_string(),
-                    if agree { "agree".into() } else { "DISAGREE".into() },
+                    if agree {
+                        "agree".into()
+                    } else {
+                        "DISAGREE".into()
+                    },
                 ]
             })
             .collect();
-        table(&mut out, &["Candidate", "Backend A", "Backend B", "Cases", "Max |score difference|", "Decisions that differ", "Verdict"], &rows);
-        let _ = writeln!(out, "Backends agree when no score differs by more than {tol:e} and no decision at the threshold flips.\n");
+        table(
+            &mut out,
+            &[
+                "Candidate",
+                "Backend A",
+                "Backend B",
+                "Cases",
+                "Max |score difference|",
+                "Decisions that differ",
+                "Verdict",
+            ],
+            &rows,
+        );
+        let _ = writeln!(
+            out,
+            "Backends agree when no score differs by more than {tol:e} and no decision at the threshold flips.\n"
+        );
     }
 
     out.push_str("## Performance\n\n");
@@ -224,14 +361,37 @@ pub fn markdown(v: &View) -> String {
             .collect();
         table(
             &mut out,
-            &["Candidate", "Backend", "Profile", "Scenario", "Batch", "Threads", "Throughput (/s)", "p50 (ms)", "p90 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)", "Status"],
+            &[
+                "Candidate",
+                "Backend",
+                "Profile",
+                "Scenario",
+                "Batch",
+                "Threads",
+                "Throughput (/s)",
+                "p50 (ms)",
+                "p90 (ms)",
+                "p95 (ms)",
+                "p99 (ms)",
+                "max (ms)",
+                "Status",
+            ],
             &rows,
         );
     }
     if !input.profiles_not_measured.is_empty() {
         out.push_str("### Profiles requested but not measured\n\n");
         for p in &input.profiles_not_measured {
-            let _ = writeln!(out, "- {}{}", esc(&p.profile), esc(&p.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
+            let _ = writeln!(
+                out,
+                "- {}{}",
+                esc(&p.profile),
+                esc(&p
+                    .reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default())
+            );
         }
         out.push('\n');
     }

@@ -2,10 +2,10 @@
 //! looking at pixels.
 
 use crate::input::{PerformanceRow, ReportOptions, Status};
+use harness_metrics::Ranked;
 use harness_metrics::evaluate::ModelReport;
 use harness_metrics::roc::roc_curve;
 use harness_metrics::roc_band::{roc_band, specificity_grid};
-use harness_metrics::Ranked;
 use serde::Serialize;
 
 /// The operating point of a model at a decision threshold: predicted positive iff
@@ -82,7 +82,10 @@ pub fn thin_curve(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     for (i, &p) in points.iter().enumerate() {
         let keep = match out.last() {
             None => true,
-            Some(&q) => i + 1 == points.len() || (p.0 - q.0).abs().max((p.1 - q.1).abs()) >= CURVE_RESOLUTION,
+            Some(&q) => {
+                i + 1 == points.len()
+                    || (p.0 - q.0).abs().max((p.1 - q.1).abs()) >= CURVE_RESOLUTION
+            }
         };
         if keep {
             out.push(p);
@@ -96,25 +99,55 @@ pub fn thin_curve(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 ///
 /// Errors when the scores do not match the labels or are not probabilities, or when a class is
 /// absent (no curve exists).
-pub fn roc_plot_data(labels: &[bool], scores: &[f64], threshold: f64, opts: &ReportOptions) -> Result<RocPlotData, String> {
+pub fn roc_plot_data(
+    labels: &[bool],
+    scores: &[f64],
+    threshold: f64,
+    opts: &ReportOptions,
+) -> Result<RocPlotData, String> {
     if labels.len() != scores.len() {
-        return Err(format!("{} scores for {} labels", scores.len(), labels.len()));
+        return Err(format!(
+            "{} scores for {} labels",
+            scores.len(),
+            labels.len()
+        ));
     }
-    if let Some((i, s)) = scores.iter().enumerate().find(|(_, s)| !(0.0..=1.0).contains(*s)) {
-        return Err(format!("score of case {i} is {s}, not a probability in [0, 1]"));
+    if let Some((i, s)) = scores
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !(0.0..=1.0).contains(*s))
+    {
+        return Err(format!(
+            "score of case {i} is {s}, not a probability in [0, 1]"
+        ));
     }
     let ranked = Ranked::new(labels, scores);
     if ranked.m == 0 || ranked.n == 0 {
         return Err(harness_metrics::one_class_reason(ranked.m, ranked.n));
     }
-    let curve: Vec<(f64, f64)> = roc_curve(&ranked.groups).iter().map(|p| (1.0 - p.specificity, p.sensitivity)).collect();
-    let band = roc_band(&ranked, &specificity_grid(opts.roc_band_steps), opts.roc_band_replicates, opts.roc_band_seed)
-        .map(|b| {
-            let mut seg: Vec<BandSegment> =
-                b.points.iter().map(|p| BandSegment { fpr: 1.0 - p.specificity, lower: p.lower, upper: p.upper }).collect();
-            seg.reverse();
-            seg
-        });
+    let curve: Vec<(f64, f64)> = roc_curve(&ranked.groups)
+        .iter()
+        .map(|p| (1.0 - p.specificity, p.sensitivity))
+        .collect();
+    let band = roc_band(
+        &ranked,
+        &specificity_grid(opts.roc_band_steps),
+        opts.roc_band_replicates,
+        opts.roc_band_seed,
+    )
+    .map(|b| {
+        let mut seg: Vec<BandSegment> = b
+            .points
+            .iter()
+            .map(|p| BandSegment {
+                fpr: 1.0 - p.specificity,
+                lower: p.lower,
+                upper: p.upper,
+            })
+            .collect();
+        seg.reverse();
+        seg
+    });
     Ok(RocPlotData {
         curve: thin_curve(&curve),
         band,
@@ -158,7 +191,14 @@ pub fn reliability_data(m: &ModelReport) -> ReliabilityData {
         .iter()
         .filter_map(|b| match (b.mean_score, b.mean_label) {
             (Some(s), Some(l)) if b.n > 0 && s.is_finite() && l.is_finite() => {
-                Some(ReliabilityPoint { bin: b.bin, lo: b.lo, hi: b.hi, n: b.n, mean_score: s, mean_label: l })
+                Some(ReliabilityPoint {
+                    bin: b.bin,
+                    lo: b.lo,
+                    hi: b.hi,
+                    n: b.n,
+                    mean_score: s,
+                    mean_label: l,
+                })
             }
             _ => None,
         })
@@ -190,7 +230,10 @@ pub struct ForestRow {
 impl ForestRow {
     /// "column = level (n = N, P pos.)".
     pub fn label(&self) -> String {
-        format!("{} = {} (n = {}, {} pos.)", self.column, self.level, self.n, self.positives)
+        format!(
+            "{} = {} (n = {}, {} pos.)",
+            self.column, self.level, self.n, self.positives
+        )
     }
 }
 
@@ -224,7 +267,11 @@ pub fn performance_label(r: &PerformanceRow) -> String {
     parts.push(r.profile.clone());
     parts.push(r.scenario.clone());
     parts.push(format!("batch {}", r.batch_size));
-    parts.push(format!("{} thread{}", r.threads, if r.threads == 1 { "" } else { "s" }));
+    parts.push(format!(
+        "{} thread{}",
+        r.threads,
+        if r.threads == 1 { "" } else { "s" }
+    ));
     parts.join(" · ")
 }
 
@@ -258,11 +305,19 @@ pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
             let mut points: Vec<(f64, f64)> = r
                 .latency_cdf
                 .iter()
-                .filter(|p| p[0].is_finite() && p[1].is_finite() && p[0] >= 0.0 && (0.0..=1.0).contains(&p[1]))
+                .filter(|p| {
+                    p[0].is_finite()
+                        && p[1].is_finite()
+                        && p[0] >= 0.0
+                        && (0.0..=1.0).contains(&p[1])
+                })
                 .map(|p| (p[0], p[1]))
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            CdfSeries { label: performance_label(r), points }
+            CdfSeries {
+                label: performance_label(r),
+                points,
+            }
         })
         .filter(|s| !s.points.is_empty())
         .collect();
@@ -282,7 +337,13 @@ pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
     let max_ms = if max_ms > 0.0 { max_ms } else { 1.0 };
     // A CDF of 100 000 queries would be 100 000 SVG points: thin it at plot resolution, in the
     // coordinates it is drawn in.
-    let x = |ms: f64| if log_x { (ms / min_ms).ln() / (max_ms / min_ms).ln().max(f64::MIN_POSITIVE) } else { ms / max_ms };
+    let x = |ms: f64| {
+        if log_x {
+            (ms / min_ms).ln() / (max_ms / min_ms).ln().max(f64::MIN_POSITIVE)
+        } else {
+            ms / max_ms
+        }
+    };
     for s in &mut series {
         let scaled: Vec<(f64, f64)> = s.points.iter().map(|&(ms, f)| (x(ms), f)).collect();
         let kept = thin_curve(&scaled);
@@ -295,7 +356,12 @@ pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
             keep
         });
     }
-    Some(LatencyPlotData { series, log_x, min_ms, max_ms })
+    Some(LatencyPlotData {
+        series,
+        log_x,
+        min_ms,
+        max_ms,
+    })
 }
 
 /// One bar of the throughput chart.
@@ -312,7 +378,10 @@ pub fn throughput_bars(rows: &[PerformanceRow]) -> Vec<ThroughputBar> {
         .filter_map(|r| {
             r.throughput_per_s
                 .filter(|t| t.is_finite() && *t >= 0.0)
-                .map(|t| ThroughputBar { label: performance_label(r), per_s: t })
+                .map(|t| ThroughputBar {
+                    label: performance_label(r),
+                    per_s: t,
+                })
         })
         .collect()
 }
@@ -321,13 +390,17 @@ pub fn throughput_bars(rows: &[PerformanceRow]) -> Vec<ThroughputBar> {
 mod tests {
     use super::*;
     use crate::input::LatencyMs;
-    use harness_metrics::evaluate::{evaluate, EvalInput, EvalOptions, Grouping};
+    use harness_metrics::evaluate::{EvalInput, EvalOptions, Grouping, evaluate};
 
     fn model(labels: &[bool], scores: &[f64], levels: &[String], codes: &[u32]) -> ModelReport {
         let input = EvalInput {
             labels,
             models: vec![("m", scores)],
-            groupings: vec![Grouping { name: "site", levels, codes }],
+            groupings: vec![Grouping {
+                name: "site",
+                levels,
+                codes,
+            }],
         };
         evaluate(&input, &EvalOptions::default()).models["m"].clone()
     }
@@ -345,14 +418,19 @@ mod tests {
 
     #[test]
     fn thin_curve_keeps_ends_and_drops_only_close_points() {
-        let pts: Vec<(f64, f64)> = (0..=10_000).map(|i| (1.0 - i as f64 / 10_000.0, 1.0 - i as f64 / 10_000.0)).collect();
+        let pts: Vec<(f64, f64)> = (0..=10_000)
+            .map(|i| (1.0 - i as f64 / 10_000.0, 1.0 - i as f64 / 10_000.0))
+            .collect();
         let thin = thin_curve(&pts);
         assert_eq!(thin.first(), pts.first());
         assert_eq!(thin.last(), pts.last());
         assert!(thin.len() < 1_100 && thin.len() > 900, "{}", thin.len());
         for w in thin.windows(2).take(thin.len() - 2) {
             let gap = (w[0].0 - w[1].0).abs().max((w[0].1 - w[1].1).abs());
-            assert!((CURVE_RESOLUTION - 1e-12..2.0 * CURVE_RESOLUTION).contains(&gap), "{gap}");
+            assert!(
+                (CURVE_RESOLUTION - 1e-12..2.0 * CURVE_RESOLUTION).contains(&gap),
+                "{gap}"
+            );
         }
         // A short curve is left as it is.
         let short = vec![(1.0, 1.0), (0.5, 0.9), (0.0, 0.0)];
@@ -362,8 +440,20 @@ mod tests {
     #[test]
     fn roc_plot_data_curve_band_and_point() {
         let labels: Vec<bool> = (0..60).map(|i| i % 3 == 0).collect();
-        let scores: Vec<f64> = (0..60).map(|i| if i % 3 == 0 { 0.3 + (i % 7) as f64 / 10.0 } else { (i % 9) as f64 / 10.0 }).collect();
-        let opts = ReportOptions { roc_band_replicates: 200, roc_band_steps: 20, ..ReportOptions::default() };
+        let scores: Vec<f64> = (0..60)
+            .map(|i| {
+                if i % 3 == 0 {
+                    0.3 + (i % 7) as f64 / 10.0
+                } else {
+                    (i % 9) as f64 / 10.0
+                }
+            })
+            .collect();
+        let opts = ReportOptions {
+            roc_band_replicates: 200,
+            roc_band_steps: 20,
+            ..ReportOptions::default()
+        };
         let d = roc_plot_data(&labels, &scores, 0.5, &opts).unwrap();
         assert_eq!(d.curve.first(), Some(&(1.0, 1.0)));
         assert_eq!(d.curve.last(), Some(&(0.0, 0.0)));
@@ -376,7 +466,12 @@ mod tests {
         assert_eq!((band[0].fpr, band[20].fpr), (0.0, 1.0));
         assert_eq!((band[20].lower, band[20].upper), (1.0, 1.0));
         for s in band {
-            assert!(s.lower <= s.upper && (0.0..=1.0).contains(&s.lower) && (0.0..=1.0).contains(&s.upper), "{s:?}");
+            assert!(
+                s.lower <= s.upper
+                    && (0.0..=1.0).contains(&s.lower)
+                    && (0.0..=1.0).contains(&s.upper),
+                "{s:?}"
+            );
         }
         assert_eq!(d.operating_point, operating_point(&labels, &scores, 0.5));
     }
@@ -384,10 +479,26 @@ mod tests {
     #[test]
     fn roc_plot_data_refuses_bad_input() {
         let opts = ReportOptions::default();
-        assert!(roc_plot_data(&[true, false], &[0.5], 0.5, &opts).unwrap_err().contains("1 scores for 2 labels"));
-        assert!(roc_plot_data(&[true, false], &[0.5, f64::NAN], 0.5, &opts).unwrap_err().contains("case 1"));
-        assert!(roc_plot_data(&[true, false], &[0.5, 1.5], 0.5, &opts).unwrap_err().contains("1.5"));
-        assert!(roc_plot_data(&[true, true], &[0.5, 0.6], 0.5, &opts).unwrap_err().contains("only one class"));
+        assert!(
+            roc_plot_data(&[true, false], &[0.5], 0.5, &opts)
+                .unwrap_err()
+                .contains("1 scores for 2 labels")
+        );
+        assert!(
+            roc_plot_data(&[true, false], &[0.5, f64::NAN], 0.5, &opts)
+                .unwrap_err()
+                .contains("case 1")
+        );
+        assert!(
+            roc_plot_data(&[true, false], &[0.5, 1.5], 0.5, &opts)
+                .unwrap_err()
+                .contains("1.5")
+        );
+        assert!(
+            roc_plot_data(&[true, true], &[0.5, 0.6], 0.5, &opts)
+                .unwrap_err()
+                .contains("only one class")
+        );
     }
 
     #[test]
@@ -401,9 +512,15 @@ mod tests {
         assert_eq!(bins, vec![0, 5, 9]);
         let p0 = d.points[0];
         assert_eq!(p0.n, 2);
-        assert!((p0.mean_score - 0.065).abs() < 1e-12 && p0.mean_label == 0.5, "{p0:?}");
+        assert!(
+            (p0.mean_score - 0.065).abs() < 1e-12 && p0.mean_label == 0.5,
+            "{p0:?}"
+        );
         let p9 = d.points[2];
-        assert!((p9.mean_score - 0.93).abs() < 1e-12 && p9.mean_label == 0.5, "{p9:?}");
+        assert!(
+            (p9.mean_score - 0.93).abs() < 1e-12 && p9.mean_label == 0.5,
+            "{p9:?}"
+        );
         assert_eq!(d.counts.len(), 10);
         assert_eq!(d.counts.iter().map(|c| c.2).sum::<usize>(), 6);
         assert_eq!(d.ece_10, m.ece_10);
@@ -421,10 +538,19 @@ mod tests {
         assert_eq!(rows[0].label(), "site = A (n = 5, 3 pos.)");
         assert_eq!(rows[0].auroc, Some(1.0));
         assert_eq!(rows[1].auroc, None);
-        assert!(rows[1].note.as_deref().unwrap().contains("only one class"), "{:?}", rows[1]);
+        assert!(
+            rows[1].note.as_deref().unwrap().contains("only one class"),
+            "{:?}",
+            rows[1]
+        );
     }
 
-    fn perf(backend: &str, status: Status, cdf: Vec<[f64; 2]>, tput: Option<f64>) -> PerformanceRow {
+    fn perf(
+        backend: &str,
+        status: Status,
+        cdf: Vec<[f64; 2]>,
+        tput: Option<f64>,
+    ) -> PerformanceRow {
         PerformanceRow {
             candidate: "m".into(),
             backend: backend.into(),
@@ -433,7 +559,13 @@ mod tests {
             batch_size: 1,
             threads: 2,
             throughput_per_s: tput,
-            latency_ms: Some(LatencyMs { p50: 1.0, p90: 1.0, p95: 1.0, p99: 1.0, max: 1.0 }),
+            latency_ms: Some(LatencyMs {
+                p50: 1.0,
+                p90: 1.0,
+                p95: 1.0,
+                p99: 1.0,
+                max: 1.0,
+            }),
             latency_cdf: cdf,
             status,
             reason: None,
@@ -443,20 +575,40 @@ mod tests {
     #[test]
     fn latency_and_throughput_data_skip_failed_and_non_finite() {
         let rows = vec![
-            perf("a", Status::Ok, vec![[2.0, 0.5], [1.0, 0.25], [f64::NAN, 0.7], [3.0, 1.0]], Some(100.0)),
+            perf(
+                "a",
+                Status::Ok,
+                vec![[2.0, 0.5], [1.0, 0.25], [f64::NAN, 0.7], [3.0, 1.0]],
+                Some(100.0),
+            ),
             perf("b", Status::Failed, vec![[5.0, 1.0]], Some(50.0)),
             perf("c", Status::Ok, vec![[4.0, 1.0]], Some(f64::INFINITY)),
         ];
         let d = latency_plot_data(&rows).unwrap();
         assert_eq!(d.series.len(), 2);
-        assert_eq!(d.series[0].points, vec![(1.0, 0.25), (2.0, 0.5), (3.0, 1.0)]);
-        assert_eq!(d.series[0].label, "m · a · cpu · single-stream · batch 1 · 2 threads");
+        assert_eq!(
+            d.series[0].points,
+            vec![(1.0, 0.25), (2.0, 0.5), (3.0, 1.0)]
+        );
+        assert_eq!(
+            d.series[0].label,
+            "m · a · cpu · single-stream · batch 1 · 2 threads"
+        );
         assert!(!d.log_x);
         assert_eq!((d.min_ms, d.max_ms), (0.0, 4.0));
         let bars = throughput_bars(&rows);
-        assert_eq!(bars, vec![ThroughputBar { label: performance_label(&rows[0]), per_s: 100.0 }]);
+        assert_eq!(
+            bars,
+            vec![ThroughputBar {
+                label: performance_label(&rows[0]),
+                per_s: 100.0
+            }]
+        );
         // A GPU at 0.1 ms next to a CPU at 30 ms: log axis.
-        let wide = vec![perf("gpu", Status::Ok, vec![[0.1, 1.0]], None), perf("cpu", Status::Ok, vec![[30.0, 1.0]], None)];
+        let wide = vec![
+            perf("gpu", Status::Ok, vec![[0.1, 1.0]], None),
+            perf("cpu", Status::Ok, vec![[30.0, 1.0]], None),
+        ];
         let d = latency_plot_data(&wide).unwrap();
         assert!(d.log_x);
         assert_eq!((d.min_ms, d.max_ms), (0.1, 30.0));
@@ -466,13 +618,18 @@ mod tests {
     #[test]
     fn long_latency_cdfs_are_thinned_to_plot_resolution() {
         let n = 100_000;
-        let cdf: Vec<[f64; 2]> = (1..=n).map(|i| [5.0 + 10.0 * i as f64 / n as f64, i as f64 / n as f64]).collect();
+        let cdf: Vec<[f64; 2]> = (1..=n)
+            .map(|i| [5.0 + 10.0 * i as f64 / n as f64, i as f64 / n as f64])
+            .collect();
         let d = latency_plot_data(&[perf("a", Status::Ok, cdf.clone(), None)]).unwrap();
         let pts = &d.series[0].points;
         assert!(pts.len() < 1_100 && pts.len() > 500, "{}", pts.len());
         assert_eq!(pts.first(), Some(&(cdf[0][0], cdf[0][1])));
         assert_eq!(pts.last(), Some(&(15.0, 1.0)));
         // Every kept point is a point of the CDF.
-        assert!(pts.iter().all(|p| cdf.binary_search_by(|c| c[0].total_cmp(&p.0)).is_ok_and(|i| cdf[i][1] == p.1)));
+        assert!(pts.iter().all(|p| {
+            cdf.binary_search_by(|c| c[0].total_cmp(&p.0))
+                .is_ok_and(|i| cdf[i][1] == p.1)
+        }));
     }
 }

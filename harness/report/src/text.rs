@@ -55,13 +55,19 @@ pub fn p_value(p: Option<f64>) -> String {
 
 /// "= 0.004" or "< 0.001", for a sentence.
 fn p_clause(p: f64) -> String {
-    if p < 0.001 { "< 0.001".to_string() } else { format!("= {p:.3}") }
+    if p < 0.001 {
+        "< 0.001".to_string()
+    } else {
+        format!("= {p:.3}")
+    }
 }
 
 /// "0.871 [0.842, 0.900]", or the AUROC alone when the CI is missing.
 pub fn with_ci(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
     match (x.filter(|v| v.is_finite()), ci) {
-        (Some(v), Some([a, b])) if a.is_finite() && b.is_finite() => format!("{} [{}, {}]", fixed(v, 3), fixed(a, 3), fixed(b, 3)),
+        (Some(v), Some([a, b])) if a.is_finite() && b.is_finite() => {
+            format!("{} [{}, {}]", fixed(v, 3), fixed(a, 3), fixed(b, 3))
+        }
         (Some(v), _) => fixed(v, 3),
         (None, _) => "n/a".to_string(),
     }
@@ -115,7 +121,11 @@ pub fn slug(s: &str) -> String {
         }
     }
     let out: String = out.trim_matches('-').chars().take(40).collect();
-    if out.is_empty() { "candidate".to_string() } else { out.trim_end_matches('-').to_string() }
+    if out.is_empty() {
+        "candidate".to_string()
+    } else {
+        out.trim_end_matches('-').to_string()
+    }
 }
 
 /// A comparison with its Holm-adjusted p-value (when several comparisons are made).
@@ -132,11 +142,19 @@ pub struct ComparisonView {
 /// (more than one comparison), each with its plain-language sentence.
 pub fn comparison_views(comparisons: &[Comparison]) -> (Vec<ComparisonView>, bool) {
     let apply = comparisons.len() > 1;
-    let adjusted = if apply { holm(&comparisons.iter().map(|c| c.p).collect::<Vec<_>>()) } else { vec![None; comparisons.len()] };
+    let adjusted = if apply {
+        holm(&comparisons.iter().map(|c| c.p).collect::<Vec<_>>())
+    } else {
+        vec![None; comparisons.len()]
+    };
     let views = comparisons
         .iter()
         .zip(adjusted)
-        .map(|(c, p_holm)| ComparisonView { sentence: comparison_sentence(c, p_holm, apply), comparison: c.clone(), p_holm })
+        .map(|(c, p_holm)| ComparisonView {
+            sentence: comparison_sentence(c, p_holm, apply),
+            comparison: c.clone(),
+            p_holm,
+        })
         .collect();
     (views, apply)
 }
@@ -147,27 +165,53 @@ pub fn comparison_views(comparisons: &[Comparison]) -> (Vec<ComparisonView>, boo
 /// Holm-adjusted p when `holm_applied`, else on the raw p.
 pub fn comparison_sentence(c: &Comparison, p_holm: Option<f64>, holm_applied: bool) -> String {
     let (Some(d), Some([lo, hi])) = (c.auc_diff.filter(|d| d.is_finite()), c.ci95_diff) else {
-        let why = c.reason.as_deref().unwrap_or("the paired DeLong test is undefined");
+        let why = c
+            .reason
+            .as_deref()
+            .unwrap_or("the paired DeLong test is undefined");
         return format!("{} and {} could not be compared: {why}.", c.a, c.b);
     };
     // Say it from the side of the higher AUROC; the CI turns with it.
-    let (first, second, d, lo, hi) = if d < 0.0 { (&c.b, &c.a, -d, -hi, -lo) } else { (&c.a, &c.b, d, lo, hi) };
-    let head = if d == 0.0 {
-        format!("{first} and {second} have the same AUROC (difference 0.000, 95% CI {} to {})", fixed(lo, 3), fixed(hi, 3))
+    let (first, second, d, lo, hi) = if d < 0.0 {
+        (&c.b, &c.a, -d, -hi, -lo)
     } else {
-        format!("{first}'s AUROC is higher than {second}'s by {} (95% CI {} to {})", fixed(d, 3), fixed(lo, 3), fixed(hi, 3))
+        (&c.a, &c.b, d, lo, hi)
     };
-    let (p, label) = if holm_applied { (p_holm, "Holm-adjusted p") } else { (c.p, "p") };
+    let head = if d == 0.0 {
+        format!(
+            "{first} and {second} have the same AUROC (difference 0.000, 95% CI {} to {})",
+            fixed(lo, 3),
+            fixed(hi, 3)
+        )
+    } else {
+        format!(
+            "{first}'s AUROC is higher than {second}'s by {} (95% CI {} to {})",
+            fixed(d, 3),
+            fixed(lo, 3),
+            fixed(hi, 3)
+        )
+    };
+    let (p, label) = if holm_applied {
+        (p_holm, "Holm-adjusted p")
+    } else {
+        (c.p, "p")
+    };
     match p.filter(|p| p.is_finite()) {
         Some(p) if p < ALPHA => {
-            format!("{head}; the difference is statistically significant at the 5 % level ({label} {}).", p_clause(p))
+            format!(
+                "{head}; the difference is statistically significant at the 5 % level ({label} {}).",
+                p_clause(p)
+            )
         }
         Some(p) => format!(
             "{head}; the difference is not statistically significant at the 5 % level ({label} {}); the data cannot tell them apart.",
             p_clause(p)
         ),
         None => {
-            let why = c.reason.as_deref().unwrap_or("the test statistic is undefined");
+            let why = c
+                .reason
+                .as_deref()
+                .unwrap_or("the test statistic is undefined");
             format!("{head}; no p-value: {why}.")
         }
     }
@@ -202,11 +246,19 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             ),
         ));
     }
-    for c in input.candidates.iter().filter(|c| c.status != Status::Ok || c.metrics.is_none()) {
+    for c in input
+        .candidates
+        .iter()
+        .filter(|c| c.status != Status::Ok || c.metrics.is_none())
+    {
         let why = c.reason.as_deref().unwrap_or("no reason was recorded");
         out.push(limit(
             "candidate",
-            format!("Candidate {} {}: {why}. It has no metrics and is in no comparison.", c.name, status_verb(c)),
+            format!(
+                "Candidate {} {}: {why}. It has no metrics and is in no comparison.",
+                c.name,
+                status_verb(c)
+            ),
         ));
     }
     // Subgroup sizes depend only on the labels, which all candidates share: read them once.
@@ -221,7 +273,9 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
                             s.positives, s.negatives
                         ),
                     ));
-                } else if s.n < opts.small_subgroup_cases || s.positives < opts.small_subgroup_positives {
+                } else if s.n < opts.small_subgroup_cases
+                    || s.positives < opts.small_subgroup_positives
+                {
                     out.push(limit(
                         "subgroup",
                         format!(
@@ -260,20 +314,36 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             }
         }
         if !m.calibration_mle_exists && m.auroc.is_some() {
-            let why = m.calibration_reason.as_deref().unwrap_or("the maximum-likelihood fit failed");
-            out.push(limit("statistics", format!("{}: calibration slope and intercept are not reported: {why}.", c.name)));
+            let why = m
+                .calibration_reason
+                .as_deref()
+                .unwrap_or("the maximum-likelihood fit failed");
+            out.push(limit(
+                "statistics",
+                format!(
+                    "{}: calibration slope and intercept are not reported: {why}.",
+                    c.name
+                ),
+            ));
         }
     }
     for cmp in &input.evaluation.comparisons {
         if let Some(r) = &cmp.reason {
-            out.push(limit("statistics", format!("Comparison {} vs {}: {r}.", cmp.a, cmp.b)));
+            out.push(limit(
+                "statistics",
+                format!("Comparison {} vs {}: {r}.", cmp.a, cmp.b),
+            ));
         }
     }
     for a in &input.agreement {
         // A NaN difference is a disagreement too.
         let too_far = a.max_abs_diff.is_nan() || a.max_abs_diff > opts.agreement_tolerance;
         if too_far || a.decision_disagreements > 0 {
-            let who = if a.candidate.is_empty() { String::new() } else { format!(" on {}", a.candidate) };
+            let who = if a.candidate.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", a.candidate)
+            };
             out.push(limit(
                 "backends",
                 format!(
@@ -292,12 +362,23 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
         let why = r.reason.as_deref().unwrap_or("no reason was recorded");
         out.push(limit(
             "performance",
-            format!("{} was {}: {why}.", crate::plot_data::performance_label(r), r.status.as_str()),
+            format!(
+                "{} was {}: {why}.",
+                crate::plot_data::performance_label(r),
+                r.status.as_str()
+            ),
         ));
     }
     for p in &input.profiles_not_measured {
-        let why = p.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-        out.push(limit("performance", format!("Profile {} was requested but not measured{why}.", p.profile)));
+        let why = p
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        out.push(limit(
+            "performance",
+            format!("Profile {} was requested but not measured{why}.", p.profile),
+        ));
     }
     out
 }
@@ -313,7 +394,11 @@ fn status_verb(c: &Candidate) -> &'static str {
 
 /// A difference in scientific notation ("3.2e-5"), or "n/a" when not finite.
 pub fn sci(x: f64) -> String {
-    if x.is_finite() { format!("{x:.1e}") } else { "n/a".to_string() }
+    if x.is_finite() {
+        format!("{x:.1e}")
+    } else {
+        "n/a".to_string()
+    }
 }
 
 #[cfg(test)]
@@ -351,14 +436,20 @@ mod tests {
         );
         // Significance follows the adjusted p, not the raw one.
         let s = comparison_sentence(&cmp(0.02, [0.001, 0.039], Some(0.04)), Some(0.08), true);
-        assert!(s.contains("not statistically significant") && s.contains("Holm-adjusted p = 0.080"), "{s}");
+        assert!(
+            s.contains("not statistically significant") && s.contains("Holm-adjusted p = 0.080"),
+            "{s}"
+        );
         let s = comparison_sentence(&cmp(0.2, [0.1, 0.3], Some(1e-9)), None, false);
         assert!(s.ends_with("(p < 0.001)."), "{s}");
         let mut undefined = cmp(0.0, [0.0, 0.0], None);
         undefined.auc_diff = None;
         undefined.ci95_diff = None;
         undefined.reason = Some("only one class present".into());
-        assert_eq!(comparison_sentence(&undefined, None, false), "alpha and beta could not be compared: only one class present.");
+        assert_eq!(
+            comparison_sentence(&undefined, None, false),
+            "alpha and beta could not be compared: only one class present."
+        );
     }
 
     #[test]
@@ -366,7 +457,11 @@ mod tests {
         let one = [cmp(0.02, [0.0, 0.04], Some(0.03))];
         let (v, applied) = comparison_views(&one);
         assert!(!applied && v[0].p_holm.is_none());
-        let three = [cmp(0.02, [0.0, 0.04], Some(0.03)), cmp(0.02, [0.0, 0.04], Some(0.01)), cmp(0.02, [0.0, 0.04], Some(0.2))];
+        let three = [
+            cmp(0.02, [0.0, 0.04], Some(0.03)),
+            cmp(0.02, [0.0, 0.04], Some(0.01)),
+            cmp(0.02, [0.0, 0.04], Some(0.2)),
+        ];
         let (v, applied) = comparison_views(&three);
         assert!(applied);
         // Sorted 0.01×3 = 0.03, 0.03×2 = 0.06, 0.2×1 = 0.2.
@@ -374,7 +469,10 @@ mod tests {
         for (a, e) in adj.iter().zip([0.06, 0.03, 0.2]) {
             assert!((a - e).abs() < 1e-15, "{adj:?}");
         }
-        assert!(v[0].sentence.contains("not statistically significant") && v[1].sentence.contains("is statistically significant"));
+        assert!(
+            v[0].sentence.contains("not statistically significant")
+                && v[1].sentence.contains("is statistically significant")
+        );
     }
 
     #[test]
@@ -383,11 +481,20 @@ mod tests {
         assert_eq!(num(Some(-0.0006), 3), "-0.001");
         assert_eq!(num(Some(f64::NAN), 3), "n/a");
         assert_eq!(num(None, 3), "n/a");
-        assert_eq!(with_ci(Some(0.8712), Some([0.84, 0.9])), "0.871 [0.840, 0.900]");
+        assert_eq!(
+            with_ci(Some(0.8712), Some([0.84, 0.9])),
+            "0.871 [0.840, 0.900]"
+        );
         assert_eq!(with_ci(Some(0.8712), None), "0.871");
         assert_eq!(p_value(Some(0.0004)), "< 0.001");
-        assert_eq!(html_escape(r#"<b>"x" & 'y'</b>"#), "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;");
-        assert_eq!(md_escape("a|b <i>*c*</i>\nd"), r"a\|b &lt;i&gt;\*c\*&lt;/i&gt; d");
+        assert_eq!(
+            html_escape(r#"<b>"x" & 'y'</b>"#),
+            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
+        );
+        assert_eq!(
+            md_escape("a|b <i>*c*</i>\nd"),
+            r"a\|b &lt;i&gt;\*c\*&lt;/i&gt; d"
+        );
         assert_eq!(slug("Vendor C <b>beta</b>"), "vendor-c-b-beta-b");
         assert_eq!(slug("<>"), "candidate");
         assert_eq!(sci(2.4e-3), "2.4e-3");

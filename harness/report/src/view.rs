@@ -3,8 +3,10 @@
 
 use crate::figures;
 use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
-use crate::plot_data::{forest_rows, latency_plot_data, reliability_data, roc_plot_data, throughput_bars};
-use crate::text::{comparison_views, limits, num, slug, with_ci, ComparisonView, Limit};
+use crate::plot_data::{
+    forest_rows, latency_plot_data, reliability_data, roc_plot_data, throughput_bars,
+};
+use crate::text::{ComparisonView, Limit, comparison_views, limits, num, slug, with_ci};
 use harness_metrics::evaluate::spec_key;
 
 /// One figure: the file stem under `figures/`, its title and caption, and its SVG (or why it
@@ -61,7 +63,10 @@ pub struct View<'a> {
 impl View<'_> {
     /// Every figure, in the order they appear.
     pub fn figures(&self) -> impl Iterator<Item = &Figure> {
-        self.candidates.iter().flat_map(|c| c.figures.iter()).chain(self.performance_figures.iter())
+        self.candidates
+            .iter()
+            .flat_map(|c| c.figures.iter())
+            .chain(self.performance_figures.iter())
     }
 
     /// Number of figures that were drawn (each is one inline `<svg>` in the HTML).
@@ -74,32 +79,53 @@ impl View<'_> {
 /// candidate.
 pub fn rows_of<'a>(input: &'a ReportInput, c: &Candidate) -> Vec<&'a PerformanceRow> {
     let single = input.candidates.len() == 1;
-    input.performance.iter().filter(|r| r.candidate == c.name || (single && r.candidate.is_empty())).collect()
+    input
+        .performance
+        .iter()
+        .filter(|r| r.candidate == c.name || (single && r.candidate.is_empty()))
+        .collect()
 }
 
 /// The p99 latency shown in the summary: from the first ok single-stream row (LoadGen's latency
 /// scenario) when there is one, else the first ok row with latencies; with its row's label.
 pub fn summary_latency(rows: &[&PerformanceRow]) -> Option<(f64, String)> {
-    let ok = || rows.iter().filter(|r| r.status == Status::Ok).filter_map(|r| r.latency_ms.map(|l| (l.p99, *r)));
-    ok()
-        .find(|(_, r)| r.scenario.to_ascii_lowercase().replace(['-', '_', ' '], "").contains("singlestream"))
-        .or_else(|| ok().next())
-        .filter(|(p99, _)| p99.is_finite())
-        .map(|(p99, r)| (p99, format!("{}, {}, {}", r.backend, r.profile, r.scenario)))
+    let ok = || {
+        rows.iter()
+            .filter(|r| r.status == Status::Ok)
+            .filter_map(|r| r.latency_ms.map(|l| (l.p99, *r)))
+    };
+    ok().find(|(_, r)| {
+        r.scenario
+            .to_ascii_lowercase()
+            .replace(['-', '_', ' '], "")
+            .contains("singlestream")
+    })
+    .or_else(|| ok().next())
+    .filter(|(p99, _)| p99.is_finite())
+    .map(|(p99, r)| (p99, format!("{}, {}, {}", r.backend, r.profile, r.scenario)))
 }
 
 /// The highest throughput of the ok rows, with its row's label.
 pub fn summary_throughput(rows: &[&PerformanceRow]) -> Option<(f64, String)> {
     rows.iter()
         .filter(|r| r.status == Status::Ok)
-        .filter_map(|r| r.throughput_per_s.filter(|t| t.is_finite()).map(|t| (t, *r)))
+        .filter_map(|r| {
+            r.throughput_per_s
+                .filter(|t| t.is_finite())
+                .map(|t| (t, *r))
+        })
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(t, r)| (t, format!("{}, {}, {}", r.backend, r.profile, r.scenario)))
 }
 
 pub fn build(input: &ReportInput) -> View<'_> {
     let threshold = input.evaluation.options.threshold;
-    let spec = input.evaluation.options.target_specificities.first().map(|&t| spec_key(t));
+    let spec = input
+        .evaluation
+        .options
+        .target_specificities
+        .first()
+        .map(|&t| spec_key(t));
     let mut candidates = Vec::new();
     let mut summary = Vec::new();
     for (i, c) in input.candidates.iter().enumerate() {
@@ -164,7 +190,10 @@ pub fn build(input: &ReportInput) -> View<'_> {
             status,
             auroc: m.map_or("n/a".into(), |m| with_ci(m.auroc, m.auroc_ci95_delong)),
             sens_at_spec: m
-                .and_then(|m| spec.as_ref().and_then(|k| m.sens_at_spec.get(k).copied().flatten()))
+                .and_then(|m| {
+                    spec.as_ref()
+                        .and_then(|k| m.sens_at_spec.get(k).copied().flatten())
+                })
                 .map_or("n/a".into(), |v| num(Some(v), 3)),
             brier: num(m.and_then(|m| m.brier), 4),
             ece_10: num(m.and_then(|m| m.ece_10), 4),
@@ -172,7 +201,11 @@ pub fn build(input: &ReportInput) -> View<'_> {
             p99_ms: lat.map_or("n/a".into(), |(v, _)| num(Some(v), 2)),
             throughput: thr.map_or("n/a".into(), |(v, _)| num(Some(v), 1)),
         });
-        candidates.push(CandidateView { candidate: c, anchor: format!("candidate-{stem}"), figures: figs });
+        candidates.push(CandidateView {
+            candidate: c,
+            anchor: format!("candidate-{stem}"),
+            figures: figs,
+        });
     }
     let (comparisons, holm_applied) = comparison_views(&input.evaluation.comparisons);
     let mut performance_figures = Vec::new();

@@ -3,9 +3,11 @@
 
 mod common;
 
-use common::{synthetic_input, FAILED_NAME, MARKUP_NAME};
+use common::{FAILED_NAME, MARKUP_NAME, synthetic_input};
 use harness_metrics::multiple::holm;
-use harness_report::{render_figures, render_html, render_markdown, write_report, ReportError, ReportInput};
+use harness_report::{
+    ReportError, ReportInput, render_figures, render_html, render_markdown, write_report,
+};
 
 const N: usize = 600;
 /// Small band for speed; the demo uses pROC's 2000.
@@ -27,13 +29,18 @@ fn balanced(doc: &str) -> Result<Vec<String>, String> {
             continue;
         }
         if let Some(name) = tag.strip_prefix('/') {
-            let open = stack.pop().ok_or_else(|| format!("</{name}> closes nothing"))?;
+            let open = stack
+                .pop()
+                .ok_or_else(|| format!("</{name}> closes nothing"))?;
             if open != name.trim() {
                 return Err(format!("</{name}> closes <{open}>"));
             }
             continue;
         }
-        let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
         if name.is_empty() {
             return Err(format!("bad tag <{tag}>"));
         }
@@ -42,7 +49,11 @@ fn balanced(doc: &str) -> Result<Vec<String>, String> {
             stack.push(name);
         }
     }
-    if stack.is_empty() { Ok(seen) } else { Err(format!("unclosed: {stack:?}")) }
+    if stack.is_empty() {
+        Ok(seen)
+    } else {
+        Err(format!("unclosed: {stack:?}"))
+    }
 }
 
 fn figure_count_meta(html: &str) -> usize {
@@ -66,15 +77,27 @@ fn every_figure_is_inline_and_nothing_is_fetched() {
     assert_eq!(html.matches("<svg").count(), 11);
     assert_eq!(figure_count_meta(&html), 11);
     assert_eq!(html.matches("</svg>").count(), 11);
-    for f in ["roc-1-vendor-a", "reliability-2-vendor-b", "forest-3-vendor-c-b-beta-b", "latency-cdf", "throughput"] {
+    for f in [
+        "roc-1-vendor-a",
+        "reliability-2-vendor-b",
+        "forest-3-vendor-c-b-beta-b",
+        "latency-cdf",
+        "throughput",
+    ] {
         assert!(html.contains(&format!("id=\"fig-{f}\"")), "{f}");
     }
     assert!(!html.to_ascii_lowercase().contains("<script"));
-    assert!(!html.contains("http://") && !html.contains("https://"), "a URL in the page");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "a URL in the page"
+    );
     assert!(!html.contains("src=") && !html.contains("@import") && !html.contains("url("));
     assert!(html.contains("default-src 'none'"));
     for text in [&html, &render_markdown(&input)] {
-        assert!(!text.contains("NaN") && !text.contains("inf "), "NaN or inf in the output");
+        assert!(
+            !text.contains("NaN") && !text.contains("inf "),
+            "NaN or inf in the output"
+        );
     }
     balanced(&html).unwrap();
 }
@@ -86,7 +109,11 @@ fn figures_are_well_formed_svg_without_nan() {
     assert_eq!(figures.len(), 11);
     for f in &figures {
         let svg = f.svg.as_ref().unwrap_or_else(|e| panic!("{}: {e}", f.id));
-        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{}", f.id);
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{}",
+            f.id
+        );
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{}", f.id);
         let tags = balanced(svg).unwrap_or_else(|e| panic!("{}: {e}", f.id));
         assert!(tags.iter().any(|t| t == "text"), "{}: no text", f.id);
@@ -98,7 +125,11 @@ fn figures_are_well_formed_svg_without_nan() {
     assert!(roc.contains("sens 0.") && roc.contains("spec 0."));
     // Forest: the one-class level is shown as n/a with its reason.
     let forest = figures[2].svg.as_ref().unwrap();
-    assert!(forest.contains("site = E (n = 8, 0 pos.)") && forest.contains("n/a: only one class present"), "{forest}");
+    assert!(
+        forest.contains("site = E (n = 8, 0 pos.)")
+            && forest.contains("n/a: only one class present"),
+        "{forest}"
+    );
 }
 
 #[test]
@@ -107,7 +138,13 @@ fn comparisons_read_in_plain_language_with_holm() {
     let cmp = &input.evaluation.comparisons;
     assert_eq!(cmp.len(), 3);
     // The data were built so that a vs b differ clearly and a vs c do not.
-    let p = |a: &str, b: &str| cmp.iter().find(|c| c.a == a && c.b.starts_with(b)).unwrap().p.unwrap();
+    let p = |a: &str, b: &str| {
+        cmp.iter()
+            .find(|c| c.a == a && c.b.starts_with(b))
+            .unwrap()
+            .p
+            .unwrap()
+    };
     assert!(p("vendor-a", "vendor-b") < 1e-4);
     assert!(p("vendor-a", "vendor-c") > 0.2);
     let html = render_html(&input);
@@ -115,22 +152,45 @@ fn comparisons_read_in_plain_language_with_holm() {
     assert!(html.contains(
         "vendor-a&#39;s AUROC is higher than vendor-b&#39;s by 0.162 (95% CI 0.132 to 0.192); the difference is statistically significant at the 5 % level (Holm-adjusted p &lt; 0.001)."
     ));
-    let not_sig = "the difference is not statistically significant at the 5 % level (Holm-adjusted p = ";
+    let not_sig =
+        "the difference is not statistically significant at the 5 % level (Holm-adjusted p = ";
     let i = html.find(not_sig).expect("a non-significant pair");
-    assert!(html[..i].rfind("<li>").map(|s| html[s..i].contains("vendor-c &lt;b&gt;beta&lt;/b&gt;")).unwrap());
-    assert!(html[i..].split("</li>").next().unwrap().ends_with("the data cannot tell them apart."));
+    assert!(
+        html[..i]
+            .rfind("<li>")
+            .map(|s| html[s..i].contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"))
+            .unwrap()
+    );
+    assert!(
+        html[i..]
+            .split("</li>")
+            .next()
+            .unwrap()
+            .ends_with("the data cannot tell them apart.")
+    );
     // The adjusted p-values shown are Holm's of the raw ones.
     let raw: Vec<Option<f64>> = cmp.iter().map(|c| c.p).collect();
     let adjusted = holm(&raw);
     let ac = adjusted[1].unwrap();
     // a vs c has the largest p: its multiplier is 1, and the other two are far smaller.
-    assert_eq!(ac, raw[1].unwrap().max(2.0 * raw[2].unwrap()).max(3.0 * raw[0].unwrap()));
+    assert_eq!(
+        ac,
+        raw[1]
+            .unwrap()
+            .max(2.0 * raw[2].unwrap())
+            .max(3.0 * raw[0].unwrap())
+    );
     let b_vs_c = adjusted[2].unwrap();
     assert!(b_vs_c > raw[2].unwrap() && b_vs_c < 0.001, "{b_vs_c}");
-    assert!(html.contains(&format!("(Holm-adjusted p = {ac:.3})")), "{ac}");
+    assert!(
+        html.contains(&format!("(Holm-adjusted p = {ac:.3})")),
+        "{ac}"
+    );
     let md = render_markdown(&input);
     assert!(md.contains("| Holm-adjusted p |"));
-    assert!(md.contains(&format!("(Holm-adjusted p = {ac:.3}); the data cannot tell them apart.")));
+    assert!(md.contains(&format!(
+        "(Holm-adjusted p = {ac:.3}); the data cannot tell them apart."
+    )));
 }
 
 #[test]
@@ -159,7 +219,10 @@ fn limits_come_from_the_data() {
         "Profile gpu-fp16 was requested but not measured: no GPU on this machine.",
         "Warnings from the evaluation",
     ] {
-        assert!(limits.contains(expected), "missing limit: {expected}\n{limits}");
+        assert!(
+            limits.contains(expected),
+            "missing limit: {expected}\n{limits}"
+        );
     }
     // vendor-a's backends agree: not a limit.
     assert!(!limits.contains("disagree on vendor-a"));
@@ -178,7 +241,12 @@ fn user_strings_are_escaped() {
     assert!(html.contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"));
     // In the figures too (plotters escapes SVG text).
     let roc = &render_figures(&input)[6];
-    assert!(roc.svg.as_ref().unwrap().contains("ROC curve: vendor-c &lt;b&gt;beta&lt;/b&gt;"));
+    assert!(
+        roc.svg
+            .as_ref()
+            .unwrap()
+            .contains("ROC curve: vendor-c &lt;b&gt;beta&lt;/b&gt;")
+    );
     let md = render_markdown(&input);
     assert!(!md.contains(MARKUP_NAME) && md.contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"));
 }
@@ -204,13 +272,26 @@ fn write_report_writes_every_file_atomically() {
         assert!(std::fs::metadata(p).unwrap().len() > 0, "{}", p.display());
     }
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "svg")) {
+    for p in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+    {
         let name = p.file_name().unwrap().to_str().unwrap();
-        assert!(md.contains(&format!("](figures/{name})")), "summary.md does not link {name}");
+        assert!(
+            md.contains(&format!("](figures/{name})")),
+            "summary.md does not link {name}"
+        );
         let svg = std::fs::read_to_string(p).unwrap();
-        assert!(svg.contains("xmlns=\"http://www.w3.org/2000/svg\""), "a standalone SVG needs its namespace");
+        assert!(
+            svg.contains("xmlns=\"http://www.w3.org/2000/svg\""),
+            "a standalone SVG needs its namespace"
+        );
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".report-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".report-"))
+        .collect();
     assert!(leftovers.is_empty());
     // Written again over itself: same files.
     assert_eq!(write_report(&input, &out).unwrap(), paths);
@@ -222,7 +303,10 @@ fn mismatched_scores_are_an_error_naming_the_candidate() {
     input.candidates[1].scores.pop();
     let dir = tempfile::tempdir().unwrap();
     match write_report(&input, dir.path()) {
-        Err(ReportError::Invalid(msg)) => assert!(msg.contains("vendor-b") && msg.contains("99 scores for 100 labels"), "{msg}"),
+        Err(ReportError::Invalid(msg)) => assert!(
+            msg.contains("vendor-b") && msg.contains("99 scores for 100 labels"),
+            "{msg}"
+        ),
         other => panic!("{other:?}"),
     }
     // Rendering does not panic: the ROC figure says why it is missing.
@@ -243,10 +327,16 @@ fn separation_and_degenerate_cis_are_limits() {
     let html = render_html(&input);
     let limits = limits_section(&html);
     assert!(limits.contains("vendor-b: calibration slope and intercept are not reported: the classes are separated by the score."), "{limits}");
-    assert!(limits.contains("vendor-b: the AUROC is") && limits.contains("the CI is a single point; that is not certainty."), "{limits}");
+    assert!(
+        limits.contains("vendor-b: the AUROC is")
+            && limits.contains("the CI is a single point; that is not certainty."),
+        "{limits}"
+    );
     assert!(!limits.contains("vendor-a: calibration slope"));
     // The reliability caption and the metric table say n/a with the reason, never a number.
-    assert!(html.contains("Calibration slope (ideal 1)</th><td>n/a: the classes are separated by the score</td>"));
+    assert!(html.contains(
+        "Calibration slope (ideal 1)</th><td>n/a: the classes are separated by the score</td>"
+    ));
 }
 
 /// Each candidate's statistics table ends with its operating point at the threshold, counted
@@ -256,7 +346,11 @@ fn operating_point_rows_count_the_confusion_matrix() {
     let input = synthetic_input(3, N, B);
     let th = input.evaluation.options.threshold;
     let (html, md) = (render_html(&input), render_markdown(&input));
-    let evaluated: Vec<_> = input.candidates.iter().filter(|c| c.metrics.is_some()).collect();
+    let evaluated: Vec<_> = input
+        .candidates
+        .iter()
+        .filter(|c| c.metrics.is_some())
+        .collect();
     assert_eq!(evaluated.len(), 3);
     for c in evaluated {
         let (mut tp, mut pos, mut tn, mut neg) = (0, 0, 0, 0);
@@ -270,10 +364,26 @@ fn operating_point_rows_count_the_confusion_matrix() {
             }
         }
         let text = format!("({tp} of {pos} positives)");
-        assert!(html.contains(&text) && md.contains(&text), "{}: {text}", c.name);
+        assert!(
+            html.contains(&text) && md.contains(&text),
+            "{}: {text}",
+            c.name
+        );
         let text = format!("({tn} of {neg} negatives)");
-        assert!(html.contains(&text) && md.contains(&text), "{}: {text}", c.name);
+        assert!(
+            html.contains(&text) && md.contains(&text),
+            "{}: {text}",
+            c.name
+        );
     }
-    assert_eq!(html.matches(&format!("Operating point at threshold {th}")).count(), 3);
-    assert_eq!(md.matches(&format!("Operating point at threshold {th}")).count(), 3);
+    assert_eq!(
+        html.matches(&format!("Operating point at threshold {th}"))
+            .count(),
+        3
+    );
+    assert_eq!(
+        md.matches(&format!("Operating point at threshold {th}"))
+            .count(),
+        3
+    );
 }

@@ -3,11 +3,11 @@
 //! performance rows with one disagreement and one unavailable backend.
 #![allow(dead_code)]
 
-use harness_metrics::evaluate::{evaluate, EvalInput, EvalOptions, Grouping};
+use harness_metrics::evaluate::{EvalInput, EvalOptions, Grouping, evaluate};
 use harness_report::*;
 use indexmap::IndexMap;
-use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
 /// Name of the candidate whose name carries markup, to check escaping.
 pub const MARKUP_NAME: &str = "vendor-c <b>beta</b>";
@@ -62,11 +62,26 @@ pub fn data(n: usize, seed: u64) -> (Vec<bool>, Vec<u32>, Vec<u32>, [Vec<f64>; 3
 }
 
 fn latency_cdf(g: &mut Gen, median_ms: f64, n: usize) -> (Vec<[f64; 2]>, LatencyMs) {
-    let mut v: Vec<f64> = (0..n).map(|_| median_ms * (0.25 * g.normal()).exp()).collect();
+    let mut v: Vec<f64> = (0..n)
+        .map(|_| median_ms * (0.25 * g.normal()).exp())
+        .collect();
     v.sort_by(f64::total_cmp);
     let q = |p: f64| v[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
-    let cdf = v.iter().enumerate().map(|(i, &ms)| [ms, (i + 1) as f64 / n as f64]).collect();
-    (cdf, LatencyMs { p50: q(0.5), p90: q(0.9), p95: q(0.95), p99: q(0.99), max: v[n - 1] })
+    let cdf = v
+        .iter()
+        .enumerate()
+        .map(|(i, &ms)| [ms, (i + 1) as f64 / n as f64])
+        .collect();
+    (
+        cdf,
+        LatencyMs {
+            p50: q(0.5),
+            p90: q(0.9),
+            p95: q(0.95),
+            p99: q(0.99),
+            max: v[n - 1],
+        },
+    )
 }
 
 /// The report input of the synthetic evaluation with `ok` (2 or 3) evaluated candidates plus
@@ -75,16 +90,32 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
     let (labels, sex, site, scores) = data(n, 20240611);
     let names = ["vendor-a", "vendor-b", MARKUP_NAME];
     let sex_levels = vec!["F".to_string(), "M".to_string()];
-    let site_levels: Vec<String> = ["A", "B", "C", "D", "E"].iter().map(|s| s.to_string()).collect();
+    let site_levels: Vec<String> = ["A", "B", "C", "D", "E"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let eval_input = EvalInput {
         labels: &labels,
         models: (0..ok).map(|k| (names[k], scores[k].as_slice())).collect(),
         groupings: vec![
-            Grouping { name: "sex", levels: &sex_levels, codes: &sex },
-            Grouping { name: "site", levels: &site_levels, codes: &site },
+            Grouping {
+                name: "sex",
+                levels: &sex_levels,
+                codes: &sex,
+            },
+            Grouping {
+                name: "site",
+                levels: &site_levels,
+                codes: &site,
+            },
         ],
     };
-    let opts = EvalOptions { threshold: 0.5, target_specificities: vec![0.9], bootstrap: 200, seed: 7 };
+    let opts = EvalOptions {
+        threshold: 0.5,
+        target_specificities: vec![0.9],
+        bootstrap: 200,
+        seed: 7,
+    };
     let report = evaluate(&eval_input, &opts);
 
     let mut candidates: Vec<Candidate> = (0..ok)
@@ -144,8 +175,22 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         reason: Some("no CUDA device on this machine".into()),
     });
     let agreement = vec![
-        AgreementRow { candidate: names[0].into(), a: "ort-cpu".into(), b: "tract".into(), max_abs_diff: 3.1e-7, decision_disagreements: 0, n: n as u64 },
-        AgreementRow { candidate: names[1].into(), a: "ort-cpu".into(), b: "tract".into(), max_abs_diff: 2.4e-3, decision_disagreements: 2, n: n as u64 },
+        AgreementRow {
+            candidate: names[0].into(),
+            a: "ort-cpu".into(),
+            b: "tract".into(),
+            max_abs_diff: 3.1e-7,
+            decision_disagreements: 0,
+            n: n as u64,
+        },
+        AgreementRow {
+            candidate: names[1].into(),
+            a: "ort-cpu".into(),
+            b: "tract".into(),
+            max_abs_diff: 2.4e-3,
+            decision_disagreements: 2,
+            n: n as u64,
+        },
     ];
     let mut machine = IndexMap::new();
     machine.insert("CPU".to_string(), "2 cores, x86_64".to_string());
@@ -153,7 +198,10 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
     machine.insert("OS".to_string(), "Debian 13".to_string());
     let mut input = ReportInput {
         header: Header {
-            suite: Suite { name: "chest-xray-triage".into(), version: "1.0".into() },
+            suite: Suite {
+                name: "chest-xray-triage".into(),
+                version: "1.0".into(),
+            },
             dataset: DatasetInfo {
                 name: "synthetic-cxr".into(),
                 sha256: format!("{:064x}", 0x5eed),
@@ -162,7 +210,10 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
                 bytes: Some(123_456),
                 synthetic: true,
             },
-            tool: ToolInfo { version: "0.1.0".into(), git_commit: "0123456789abcdef".into() },
+            tool: ToolInfo {
+                version: "0.1.0".into(),
+                git_commit: "0123456789abcdef".into(),
+            },
             date: "2025-01-01T00:00:00Z".into(),
             machine,
             profiles: vec!["cpu-4threads".into(), "gpu".into()],
@@ -173,8 +224,14 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         evaluation: Evaluation::default(),
         agreement,
         performance,
-        profiles_not_measured: vec![NotMeasured { profile: "gpu-fp16".into(), reason: Some("no GPU on this machine".into()) }],
-        options: ReportOptions { roc_band_replicates: band_replicates, ..ReportOptions::default() },
+        profiles_not_measured: vec![NotMeasured {
+            profile: "gpu-fp16".into(),
+            reason: Some("no GPU on this machine".into()),
+        }],
+        options: ReportOptions {
+            roc_band_replicates: band_replicates,
+            ..ReportOptions::default()
+        },
     };
     input.attach_eval(&report);
     input
