@@ -645,6 +645,43 @@ provenance = "MedMNIST"
         );
     }
 
+    /// A dataset folder reached through a symbolic link (data on another disk) is followed;
+    /// links inside the folder stay refused.
+    #[cfg(unix)]
+    #[test]
+    fn a_dataset_folder_behind_a_symbolic_link_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir_all(real.join("images")).unwrap();
+        std::fs::write(
+            real.join("labels.csv"),
+            "case_id,image,label\na,images/a.png,1\n",
+        )
+        .unwrap();
+        std::fs::write(real.join("images/a.png"), b"x").unwrap();
+        std::os::unix::fs::symlink(&real, tmp.path().join("linked")).unwrap();
+        let digest = folder_sha256(&real).unwrap();
+        let toml = format!(
+            "[datasets.d]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"linked\"\nlabels = \"labels.csv\"\n\
+             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
+             label_meaning = \"x\"\nsha256 = \"{digest}\"\nlicence = \"x\"\nprovenance = \"x\"\n"
+        );
+        let reg = Registry::parse(&toml, &tmp.path().join("datasets.toml"), tmp.path()).unwrap();
+        let d = reg.get("d").unwrap();
+        let checked = reg.check_files(d);
+        assert!(checked.status.is_verified(), "{}", checked.status);
+        assert_eq!(checked.files.len(), 2);
+        // A link inside the folder is still refused.
+        std::os::unix::fs::symlink(real.join("images/a.png"), real.join("images/b.png")).unwrap();
+        let status = reg.check(d);
+        assert!(
+            status
+                .to_string()
+                .contains("symbolic links are not allowed"),
+            "{status}"
+        );
+    }
+
     #[test]
     fn folder_hash_matches_sha256sum_listing_and_detects_changes() {
         let dir = tempfile::tempdir().unwrap();

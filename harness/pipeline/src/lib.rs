@@ -804,3 +804,37 @@ pub fn seal(
     bundle.finish(manifest, plan.signer.as_ref())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two runs started in the same second (shards on a scheduler) get different folders,
+    /// and neither touches the other's.
+    #[test]
+    fn runs_started_in_the_same_second_get_their_own_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stamp = "2026-12-02T04:00:00Z";
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| fresh_run_dir(tmp.path(), stamp).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut names: Vec<String> = dirs
+            .iter()
+            .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 8, "{names:?}");
+        assert!(
+            names.contains(&"20261202T040000Z".to_string())
+                && names.contains(&"20261202T040000Z-2".to_string())
+        );
+        assert!(
+            dirs.iter()
+                .all(|d| d.is_dir() && std::fs::read_dir(d).unwrap().next().is_none())
+        );
+    }
+}

@@ -369,3 +369,71 @@ fn a_candidate_named_like_a_subgroup_is_refused_before_any_inference() {
     );
     assert!(!project.path().join("out").exists(), "nothing was started");
 }
+
+/// A MedMNIST archive whose labels have several columns (a multi-label task) is refused with a
+/// clear error before any inference, instead of silently using column 0; a one-column archive
+/// runs, its images converted one at a time from the stored uint8 array.
+#[test]
+fn medmnist_labels_with_several_columns_are_refused_and_one_column_runs() {
+    use ndarray_npy::NpzWriter;
+    for columns in [2usize, 1] {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path();
+        let n = 12;
+        let images = ndarray::Array3::<u8>::from_shape_fn((n, 28, 28), |(i, y, x)| {
+            ((i * 7 + y * 3 + x) % 256) as u8
+        });
+        let labels =
+            ndarray::Array2::<u8>::from_shape_fn((n, columns), |(i, k)| ((i + k) % 2) as u8);
+        let mut npz = NpzWriter::new(std::fs::File::create(p.join("m.npz")).unwrap());
+        npz.add_array("test_images", &images).unwrap();
+        npz.add_array("test_labels", &labels).unwrap();
+        npz.finish().unwrap();
+        let sha = sha256(&p.join("m.npz"));
+        std::fs::write(
+            p.join("datasets.toml"),
+            format!(
+                "[datasets.m]\ntitle = \"t\"\nformat = \"medmnist-npz\"\npath = \"m.npz\"\nsplit = \"test\"\nlabel = \"label\"\n\
+                 positive_class = \"1\"\nlabel_meaning = \"1\"\nsha256 = \"{sha}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all(p.join("models")).unwrap();
+        std::fs::copy(
+            root().join("models/vendor-a.onnx"),
+            p.join("models/vendor-a.onnx"),
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("suite.toml"),
+            format!(
+                "name = \"t\"\nversion = \"1\"\ndataset = \"m\"\n[metrics]\nbootstrap = 0\nsubgroups = []\n[performance]\nskip = true\n\
+                 [[candidates]]\nname = \"a\"\nmodel = \"models/vendor-a.onnx\"\nsha256 = \"{}\"\npreprocess = {GREY64}\noutput = {PROB}\n",
+                sha256(&p.join("models/vendor-a.onnx"))
+            ),
+        )
+        .unwrap();
+        let options = RunOptions {
+            suite: p.join("suite.toml"),
+            out: Some(p.join("out")),
+            no_perf: true,
+            threads: Some(1),
+            ..RunOptions::default()
+        };
+        let result = run_suite(&options, &harness_pipeline::Silent);
+        if columns == 2 {
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains("'test_labels' has 2 columns per case"),
+                "{err}"
+            );
+            assert!(!p.join("out").exists(), "refused before any work");
+        } else {
+            let outcome = result.unwrap_or_else(|e| panic!("{e}"));
+            assert!(!outcome.any_failed());
+            let rows = predictions(&outcome.out_dir);
+            assert_eq!(rows.len(), n + 1);
+            assert_eq!(rows[1][0], "test-00000");
+        }
+    }
+}
