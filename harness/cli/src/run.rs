@@ -28,7 +28,10 @@ use std::process::ExitCode;
         manifest.json with the sha256 of everything. Check a bundle later with `harness verify DIR`.\n\n\
         Exit status: 0 all candidates ran and every acceptance criterion passed; 1 an acceptance \
         criterion (suite [acceptance], --fail-under, --fail-over) failed; 2 invalid suite, registry, \
-        dataset or options; 3 the bundle was written but a candidate or backend failed.",
+        dataset or options (or a dataset file that changed during the run); 3 the bundle was written \
+        but a candidate or backend failed. When a criterion fails and a candidate failed too, the \
+        status is 1. A suite asking for device = \"gpu\" where CUDA is absent is not a failure: the \
+        run says why, records it and evaluates on the CPU.",
     after_help = "Examples:\n  \
         harness run suites/example.toml\n  \
         harness run suites/example.toml --out results/mine --fail-under auroc=0.85 --fail-over ece_10=0.05\n  \
@@ -38,7 +41,8 @@ pub struct RunArgs {
     /// The suite file.
     #[arg(value_name = "SUITE.toml")]
     suite: PathBuf,
-    /// Bundle folder (default: results/<suite>/<UTC timestamp>/ under the project root).
+    /// Bundle folder (default: a new results/<suite>/<UTC timestamp>/ under the project root, with
+    /// -2, -3, … appended when another run started in the same second).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Dataset registry (default: the nearest datasets.toml above the suite).
