@@ -4,6 +4,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::{EvalSpec, read_eval_csv};
 use harness_metrics::EvalOptions;
+use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +52,7 @@ pub struct EvalArgs {
     /// Target specificity for "sensitivity at specificity". Repeatable.
     #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90])]
     target_specificity: Vec<f64>,
-    /// Number of stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual).
+    /// Number of stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most 100000).
     #[arg(long, default_value_t = 0, value_name = "B")]
     bootstrap: usize,
     /// Seed of the bootstrap's random number generator.
@@ -69,9 +70,6 @@ pub struct EvalArgs {
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
 }
-
-/// Largest bootstrap accepted: beyond this, Monte-Carlo error is negligible and time is not.
-const MAX_BOOTSTRAP: usize = 1_000_000;
 
 fn check_options(args: &EvalArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&args.threshold) {

@@ -94,6 +94,8 @@ fn bad_options_are_refused_with_exit_2() {
         ("--threshold", "1.5"),
         ("--target-specificity", "-0.1"),
         ("--bootstrap", "-3"),
+        // The same limit as a suite's [metrics] bootstrap (it was 1,000,000 here).
+        ("--bootstrap", "100001"),
     ] {
         let out = eval(&csv, &[opt, val]);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -69,7 +69,9 @@ pub struct Inference {
     /// Cases per inference call.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    /// Largest |difference| between backends' probabilities accepted as agreement.
+    /// Largest |difference| between the evaluated engine's probabilities and a secondary
+    /// engine's on the agreement sample; beyond it the secondary engine is recorded as failed
+    /// (the run exits 3).
     #[serde(default = "default_tolerance")]
     pub agreement_tolerance: f64,
     /// Where the accuracy pass (the evaluated predictions) runs. `gpu` runs it on
@@ -499,8 +501,9 @@ fn validate_metrics(m: &Metrics) -> Result<(), String> {
     {
         return Err(format!("target_specificities has {t}, outside [0, 1]"));
     }
-    if m.bootstrap > 100_000 {
-        return Err(format!("bootstrap {} is larger than 100000", m.bootstrap));
+    let max = harness_metrics::bootstrap::MAX_REPLICATES;
+    if m.bootstrap > max {
+        return Err(format!("bootstrap {} is larger than {max}", m.bootstrap));
     }
     Ok(())
 }
@@ -632,6 +635,8 @@ output = { kind = "probability", positive_index = 0 }
         assert!(e.contains("aurok"), "{e}");
         let e = err(&GOOD.replace("\"ort\"", "\"onnx\""));
         assert!(e.contains("onnx"), "{e}");
+        let e = err(&GOOD.replace("bootstrap = 100", "bootstrap = 100001"));
+        assert!(e.contains("bootstrap 100001 is larger than 100000"), "{e}");
         let e = err(&GOOD.replace("name = \"a\"", "name = \"a,b\""));
         assert!(e.contains("candidate 'a,b'"), "{e}");
         let e = err(&format!(

@@ -222,10 +222,10 @@ pub fn run_suite(
     );
     let inference = infer(&plan, options, observer);
     observer.stage_finished(Stage::Infer);
-    let inference = inference?;
+    let mut inference = inference?;
 
     observer.stage_started(Stage::Evaluate, "computing metrics");
-    let evaluated = evaluate(&plan, &inference, &mut bundle, observer);
+    let evaluated = evaluate(&plan, &mut inference, &mut bundle, observer);
     observer.stage_finished(Stage::Evaluate);
     let evaluated = evaluated?;
 
@@ -458,12 +458,17 @@ pub struct Evaluated {
 /// The evaluate stage: predictions.csv, metrics.json (computed from the bytes just written,
 /// through the reader `verify` uses) and agreement.json.
 ///
+/// `[inference] agreement_tolerance` decides the outcome: a secondary engine whose
+/// probabilities differ from the evaluated engine's by more than it on any sampled case is
+/// recorded as failed (with the difference as the reason), so the run exits 3. Decisions that
+/// flip at the threshold within the tolerance are reported, not failed.
+///
 /// # Errors
 ///
 /// A bundle write failure, or predictions the reader refuses.
 pub fn evaluate(
     plan: &Plan,
-    inference: &InferenceOutcome,
+    inference: &mut InferenceOutcome,
     bundle: &mut BundleWriter,
     observer: &dyn Observer,
 ) -> Result<Evaluated, PipelineError> {
@@ -516,13 +521,42 @@ pub fn evaluate(
     };
 
     let mut agreements = Vec::new();
-    for c in &inference.candidates {
-        if c.sampled.len() >= 2 {
-            match agreement(&c.sampled, suite.metrics.threshold) {
-                Ok(a) => agreements.push(serde_json::json!({"candidate": c.record.name, "threshold": a.threshold, "pairs": a.pairs})),
-                Err(e) => observer.warning(&format!("{}: agreement not computed: {e}", c.record.name)),
+    let tolerance = suite.inference.agreement_tolerance;
+    for c in &mut inference.candidates {
+        if c.sampled.len() < 2 {
+            continue;
+        }
+        let a = match agreement(&c.sampled, suite.metrics.threshold) {
+            Ok(a) => a,
+            Err(e) => {
+                observer.warning(&format!("{}: agreement not computed: {e}", c.record.name));
+                continue;
+            }
+        };
+        let evaluated = &c.sampled[0].0;
+        for pair in a.pairs.iter().filter(|p| &p.a == evaluated) {
+            // NaN compares false: a NaN difference is a disagreement too.
+            if pair.max_abs_diff.is_nan() || pair.max_abs_diff > tolerance {
+                let reason = format!(
+                    "disagrees with {} on the agreement sample: max |Δp| = {:e} exceeds agreement_tolerance {tolerance:e}",
+                    pair.a, pair.max_abs_diff
+                );
+                observer.warning(&format!(
+                    "candidate {} on {}: {reason}",
+                    c.record.name, pair.b
+                ));
+                if let Some(r) = c
+                    .record
+                    .backends
+                    .iter_mut()
+                    .find(|r| r.backend == pair.b && r.status == "ok")
+                {
+                    r.status = "failed".into();
+                    r.reason = Some(reason);
+                }
             }
         }
+        agreements.push(serde_json::json!({"candidate": c.record.name, "threshold": a.threshold, "pairs": a.pairs}));
     }
     let sample = &inference.sample;
     let agreement_json = pretty(&serde_json::json!({

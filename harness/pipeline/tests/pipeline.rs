@@ -437,3 +437,31 @@ fn medmnist_labels_with_several_columns_are_refused_and_one_column_runs() {
         }
     }
 }
+
+/// `agreement_tolerance` decides the outcome: engines that differ by more than it are failed
+/// (exit 3 in the CLI), with the difference as the reason.
+#[test]
+fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
+    let project = Project::new(
+        20,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\", \"candle\"")],
+        "batch_size = 8\nagreement_tolerance = 1e-12",
+    );
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    assert!(outcome.any_failed());
+    let candle = outcome.candidates[0]
+        .backends
+        .iter()
+        .find(|b| b.backend == "candle")
+        .unwrap();
+    assert_eq!(candle.status, "failed");
+    let reason = candle.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("disagrees with tract")
+            && reason.contains("exceeds agreement_tolerance 1e-12"),
+        "{reason}"
+    );
+    // The evaluated predictions are unaffected.
+    assert_eq!(outcome.candidates[0].status, "ok");
+    assert_eq!(predictions(&outcome.out_dir).len(), 21);
+}
