@@ -452,12 +452,10 @@ fn prepare_candidate<'a>(
     }
     for kind in kinds {
         let primary = kind == evaluated.kind;
-        let loaded = if primary && gpu_engine.is_some() {
-            gpu_engine.take().map(Ok).unwrap_or(Err(EngineLoad::Failed(
-                "internal: GPU engine taken twice".into(),
-            )))
-        } else {
-            load_engine(kind, &model, Device::Cpu, config.threads)
+        // The evaluated engine on the GPU was loaded above; every other engine runs on the CPU.
+        let loaded = match gpu_engine.take_if(|_| primary) {
+            Some(engine) => Ok(engine),
+            None => load_engine(kind, &model, Device::Cpu, config.threads),
         };
         let record = a.record.backends.len();
         match loaded {
