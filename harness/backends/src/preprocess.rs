@@ -146,6 +146,21 @@ impl Preprocess {
         Ok(())
     }
 
+    /// The shape of one preprocessed case, without the batch dimension: `[C, H, W]` for
+    /// NCHW, `[H, W, C]` for NHWC.
+    #[must_use]
+    pub fn case_shape(&self) -> Vec<usize> {
+        let (h, w, c) = (
+            self.size[0] as usize,
+            self.size[1] as usize,
+            usize::from(self.channels),
+        );
+        match self.layout {
+            Layout::Nchw => vec![c, h, w],
+            Layout::Nhwc => vec![h, w, c],
+        }
+    }
+
     fn per_channel(values: &[f32], c: usize, default: f32) -> Vec<f32> {
         match values.len() {
             0 => vec![default; c],
@@ -258,10 +273,8 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
             }
         }
     }
-    let shape = match p.layout {
-        Layout::Nchw => vec![images.len(), c, h, w],
-        Layout::Nhwc => vec![images.len(), h, w, c],
-    };
+    let mut shape = vec![images.len()];
+    shape.extend(p.case_shape());
     Ok(Batch { shape, data })
 }
 

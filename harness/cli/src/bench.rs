@@ -70,11 +70,11 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     // Read once: the bytes hashed are the bytes every engine loads.
     let model = harness_pipeline::ModelBytes::read(&args.model, u64::MAX).map_err(|e| match e {
-        harness_pipeline::infer::ModelReadError::Io(e) => {
+        harness_data::BoundedReadError::Io(e) => {
             anyhow::anyhow!("{}: cannot read: {e}", args.model.display())
         }
-        harness_pipeline::infer::ModelReadError::TooLarge(n) => {
-            anyhow::anyhow!("{}: {n} bytes is too large", args.model.display())
+        harness_data::BoundedReadError::TooLarge { bytes, .. } => {
+            anyhow::anyhow!("{}: {bytes} bytes is too large", args.model.display())
         }
     })?;
     let backends = if args.backends.is_empty() {

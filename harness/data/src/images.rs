@@ -9,7 +9,6 @@
 //! Every error names the file and what is wrong with it, and every reader
 //! refuses images larger than [`ReadLimits`] before allocating for them.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -354,44 +353,31 @@ pub fn read_image(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError>
 }
 
 /// Reads a whole file into memory, refusing one larger than `limits.max_bytes`
-/// before allocating for it. The bytes can then be hashed and decoded
-/// ([`decode_image`]) from the same read.
+/// before allocating for it ([`crate::read_at_most`]). The bytes can then be hashed and
+/// decoded ([`decode_image`]) from the same read.
 ///
 /// # Errors
 ///
-/// [`ImageError::Io`] for an unreadable file, [`ImageError::Array`]-free
-/// [`ImageError::Invalid`] for one over the size limit.
+/// [`ImageError::Io`] for an unreadable file, [`ImageError::Invalid`] for one over the
+/// size limit.
 pub fn read_file(path: &Path, limits: &ReadLimits) -> Result<Vec<u8>, ImageError> {
-    let io = |source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if size > limits.max_bytes {
-        return Err(ImageError::Invalid {
+    let max = limits.max_bytes;
+    crate::read_at_most(path, max).map_err(|e| match e {
+        crate::BoundedReadError::Io(source) => ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        crate::BoundedReadError::TooLarge { bytes, grew: false } => ImageError::Invalid {
             path: path.to_path_buf(),
             reason: format!(
-                "file has {size} bytes, more than the limit of {} (ReadLimits.max_bytes)",
-                limits.max_bytes
+                "file has {bytes} bytes, more than the limit of {max} (ReadLimits.max_bytes)"
             ),
-        });
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    // `take` guards against a file that grows while it is read.
-    file.take(limits.max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > limits.max_bytes {
-        return Err(ImageError::Invalid {
+        },
+        crate::BoundedReadError::TooLarge { grew: true, .. } => ImageError::Invalid {
             path: path.to_path_buf(),
-            reason: format!(
-                "file grew past the limit of {} bytes while it was read",
-                limits.max_bytes
-            ),
-        });
-    }
-    Ok(bytes)
+            reason: format!("file grew past the limit of {max} bytes while it was read"),
+        },
+    })
 }
 
 /// Decodes one image from the bytes of the file at `path` (used only in

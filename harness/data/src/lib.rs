@@ -4,6 +4,7 @@
 //! reports bad input with the file, line, column and value at fault.
 //! It computes no statistics; metrics live in `harness-metrics`.
 
+pub mod bounded;
 mod csv_table;
 mod error;
 pub mod images;
@@ -15,6 +16,7 @@ mod scan;
 
 use std::path::{Path, PathBuf};
 
+pub use bounded::{BoundedReadError, read_at_most};
 pub use error::DataError;
 pub use images::{
     DicomInfo, Image, ImageError, ImageSource, NpzCases, NpzImages, NpzSplit, ReadLimits, Window,

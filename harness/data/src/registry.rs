@@ -122,6 +122,30 @@ impl Pin {
             Pin::Md5(_) => "md5",
         }
     }
+
+    /// Lower-case hex digest of `bytes` with this pin's algorithm.
+    pub fn digest(&self, bytes: &[u8]) -> String {
+        match self {
+            Pin::Sha256(_) => sha256_hex(bytes),
+            Pin::Md5(_) => hex::encode(md5::Md5::digest(bytes)),
+        }
+    }
+
+    /// Verified when `actual` (this pin's algorithm, hex, of the data at `path`) matches,
+    /// else a mismatch naming both.
+    pub fn status(&self, path: PathBuf, actual: &str) -> DatasetStatus {
+        if actual.eq_ignore_ascii_case(self.hex()) {
+            DatasetStatus::Verified {
+                digest: format!("{}:{actual}", self.algorithm()),
+            }
+        } else {
+            DatasetStatus::HashMismatch {
+                path,
+                expected: self.to_string(),
+                actual: format!("{}:{actual}", self.algorithm()),
+            }
+        }
+    }
 }
 
 impl fmt::Display for Pin {
@@ -357,14 +381,7 @@ impl Registry {
             }
         };
         let status = match digest {
-            Ok(actual) if actual.eq_ignore_ascii_case(pin.hex()) => DatasetStatus::Verified {
-                digest: format!("{}:{actual}", pin.algorithm()),
-            },
-            Ok(actual) => DatasetStatus::HashMismatch {
-                path,
-                expected: pin.to_string(),
-                actual: format!("{}:{actual}", pin.algorithm()),
-            },
+            Ok(actual) => pin.status(path, &actual),
             Err(reason) => DatasetStatus::Unreadable { path, reason },
         };
         CheckedDataset { status, files }

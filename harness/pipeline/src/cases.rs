@@ -12,9 +12,8 @@
 
 use crate::PipelineError;
 use harness_data::images::{Image, ReadLimits, decode_image, decode_npz_split, read_file};
-use harness_data::registry::{Dataset, DatasetFormat, Pin, Registry, check_relative, sha256_hex};
+use harness_data::registry::{Dataset, DatasetFormat, Registry, check_relative, sha256_hex};
 use harness_data::{NpzImages, registry::DatasetStatus};
-use sha2::Digest;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -159,21 +158,10 @@ pub fn load_index(
                 })
             })?;
             let pin = e.pin();
-            let actual = match &pin {
-                Pin::Sha256(_) => sha256_hex(&bytes),
-                Pin::Md5(_) => hex::encode(md5::Md5::digest(&bytes)),
-            };
-            let status = if actual.eq_ignore_ascii_case(pin.hex()) {
-                DatasetStatus::Verified {
-                    digest: format!("{}:{actual}", pin.algorithm()),
-                }
-            } else {
-                return Err(refused(DatasetStatus::HashMismatch {
-                    path: root,
-                    expected: pin.to_string(),
-                    actual: format!("{}:{actual}", pin.algorithm()),
-                }));
-            };
+            let status = pin.status(root.clone(), &pin.digest(&bytes));
+            if !status.is_verified() {
+                return Err(refused(status));
+            }
             let split = e.split.as_deref().unwrap_or("test");
             let npz = decode_npz_split(&root, &bytes, split, limits)?;
             drop(bytes);

@@ -28,6 +28,7 @@ use harness_backends::{
     Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputSpec,
     Preprocess, interpret, to_tensor,
 };
+use harness_data::BoundedReadError;
 use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile};
 use harness_evidence::suite::{AccuracyDevice, Candidate};
 use rayon::prelude::*;
@@ -217,7 +218,6 @@ pub fn infer(
     let want = (8 * rayon::current_num_threads()).max(2 * batch);
     let chunk_len = want.div_ceil(batch) * batch;
     let mut perf: Vec<Vec<Vec<f32>>> = vec![Vec::new(); groups.len()];
-    let mut case_shape: Vec<Option<Vec<usize>>> = vec![None; groups.len()];
     let needed: Vec<bool> = (0..groups.len())
         .map(|g| active.iter().any(|a| a.group == g && !a.failed))
         .collect();
@@ -241,20 +241,9 @@ pub fn infer(
         });
         for received in rx {
             let (start, chunk) = received?;
-            for (g, shape) in case_shape.iter_mut().enumerate() {
-                if shape.is_none() {
-                    *shape = chunk
-                        .iter()
-                        .find_map(|p| p.tensors[g].as_ref().ok())
-                        .map(|_| per_case_shape(&groups[g]));
-                }
-                for p in &chunk {
-                    if perf[g].len() < PERF_SAMPLES {
-                        if let Ok(t) = &p.tensors[g] {
-                            perf[g].push(t.clone());
-                        }
-                    }
-                }
+            for (g, kept) in perf.iter_mut().enumerate() {
+                let ok = chunk.iter().filter_map(|p| p.tensors[g].as_ref().ok());
+                kept.extend(ok.take(PERF_SAMPLES - kept.len()).cloned());
             }
             for a in active.iter_mut().filter(|a| !a.failed) {
                 run_chunk(a, cases, start, &chunk, &in_sample, observer);
@@ -272,7 +261,7 @@ pub fn infer(
                 engine.clone_from(&a.evaluated);
             }
             let perf_samples = (!a.failed)
-                .then(|| stack(&perf[a.group], case_shape[a.group].as_deref()))
+                .then(|| stack(&perf[a.group], &groups[a.group]))
                 .flatten();
             finish(a, &sample, perf_samples)
         })
@@ -297,27 +286,13 @@ pub fn infer(
     })
 }
 
-/// `[C, H, W]` or `[H, W, C]` of one preprocessed case.
-fn per_case_shape(p: &Preprocess) -> Vec<usize> {
-    let (h, w, c) = (
-        p.size[0] as usize,
-        p.size[1] as usize,
-        usize::from(p.channels),
-    );
-    match p.layout {
-        harness_backends::Layout::Nchw => vec![c, h, w],
-        harness_backends::Layout::Nhwc => vec![h, w, c],
-    }
-}
-
-/// Concatenates per-case tensors into one batch.
-fn stack(tensors: &[Vec<f32>], case_shape: Option<&[usize]>) -> Option<Batch> {
-    let case_shape = case_shape?;
+/// Concatenates per-case tensors (preprocessed by `p`) into one batch; `None` when there are none.
+fn stack(tensors: &[Vec<f32>], p: &Preprocess) -> Option<Batch> {
     if tensors.is_empty() {
         return None;
     }
     let mut shape = vec![tensors.len()];
-    shape.extend_from_slice(case_shape);
+    shape.extend(p.case_shape());
     Some(Batch {
         shape,
         data: tensors.concat(),
@@ -378,7 +353,7 @@ fn prepare_candidate<'a>(
     let path = root.join(&c.model);
     let model = match ModelBytes::read(&path, config.max_model_bytes) {
         Ok(m) => m,
-        Err(ModelReadError::TooLarge(bytes)) => {
+        Err(BoundedReadError::TooLarge { bytes, .. }) => {
             a.fail(
                 format!(
                     "{}: {} MiB exceeds limits.max_model_mib = {}",
@@ -390,7 +365,7 @@ fn prepare_candidate<'a>(
             );
             return a;
         }
-        Err(ModelReadError::Io(e)) => {
+        Err(BoundedReadError::Io(e)) => {
             a.fail(format!("{}: {e}", path.display()), observer);
             return a;
         }
@@ -431,7 +406,7 @@ fn prepare_candidate<'a>(
                 ));
                 evaluated.fallback_reason = Some(reason);
             }
-            Err(EngineLoad::Failed(reason)) => {
+            Err(EngineLoad::Failed { reason, .. }) => {
                 a.record.backends.push(BackendRecord {
                     backend: "ort".into(),
                     version: None,
@@ -496,14 +471,10 @@ fn prepare_candidate<'a>(
                     return a;
                 }
             }
-            Err(EngineLoad::Failed(reason)) => {
-                let version = match kind.backend().availability() {
-                    Availability::Available { version } => Some(version),
-                    Availability::Unavailable { .. } => None,
-                };
+            Err(EngineLoad::Failed { reason, version }) => {
                 a.record.backends.push(BackendRecord {
                     backend: kind.name().into(),
-                    version,
+                    version: Some(version),
                     status: "failed".into(),
                     reason: Some(reason.clone()),
                 });
@@ -521,8 +492,10 @@ fn prepare_candidate<'a>(
 }
 
 enum EngineLoad {
+    /// The engine or device cannot be used here, and why.
     Unavailable(String),
-    Failed(String),
+    /// The engine (of this version) is here but refused the model.
+    Failed { reason: String, version: String },
 }
 
 fn load_engine(
@@ -548,7 +521,10 @@ fn load_engine(
     ) {
         Ok(m) => Ok((m, version)),
         Err(BackendError::Unavailable { reason, .. }) => Err(EngineLoad::Unavailable(reason)),
-        Err(e) => Err(EngineLoad::Failed(e.to_string())),
+        Err(e) => Err(EngineLoad::Failed {
+            reason: e.to_string(),
+            version,
+        }),
     }
 }
 
@@ -571,7 +547,7 @@ fn run_chunk(
         a.fail(format!("case {} (#{i}): {e}", cases.case_ids[i]), observer);
         return;
     }
-    let shape = per_case_shape(&a.candidate.preprocess);
+    let shape = a.candidate.preprocess.case_shape();
     let output = &a.candidate.output;
     let mut primary_failure = None;
     for e in a.engines.iter_mut().filter(|e| !e.failed) {
@@ -688,35 +664,14 @@ fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> Candidate
     }
 }
 
-/// Why a model file could not be read.
-#[derive(Debug)]
-pub enum ModelReadError {
-    /// Larger than the limit (its size in bytes).
-    TooLarge(u64),
-    /// Unreadable.
-    Io(std::io::Error),
-}
-
 impl ModelBytes {
     /// Reads a model file once (refusing one over `max_bytes` before reading it) and hashes it.
     ///
     /// # Errors
     ///
-    /// [`ModelReadError`].
-    pub fn read(path: &Path, max_bytes: u64) -> Result<ModelBytes, ModelReadError> {
-        use std::io::Read;
-        let file = std::fs::File::open(path).map_err(ModelReadError::Io)?;
-        let len = file.metadata().map_err(ModelReadError::Io)?.len();
-        if len > max_bytes {
-            return Err(ModelReadError::TooLarge(len));
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.take(max_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(ModelReadError::Io)?;
-        if bytes.len() as u64 > max_bytes {
-            return Err(ModelReadError::TooLarge(bytes.len() as u64));
-        }
+    /// [`BoundedReadError`]: unreadable, or larger than `max_bytes`.
+    pub fn read(path: &Path, max_bytes: u64) -> Result<ModelBytes, BoundedReadError> {
+        let bytes = harness_data::read_at_most(path, max_bytes)?;
         let sha256 = harness_data::registry::sha256_hex(&bytes);
         Ok(ModelBytes {
             path: path.to_path_buf(),
