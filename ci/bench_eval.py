@@ -12,15 +12,18 @@ Steps
   3. time the whole `harness eval` process (wall clock, one warm-up, median of
      --repeat) with two models and three grouping columns, then again with
      `--bootstrap 2000 --seed 1` (median of --bootstrap-repeat);
+     and the plain eval once more with HARNESS_PLAIN_ALLOCATOR=1 (the system allocator
+     untuned: what harness/cli/src/alloc.rs buys);
   4. record each harness run's peak RSS (os.wait4 per-child rusage) and
      compare the largest to the input file size;
   5. check models.<col>.auroc in the harness JSON equals sklearn's
      roc_auc_score within 1e-12 for score and score_b.
 
-Prints a table, then three machine-readable lines:
+Prints a table, then machine-readable lines:
   ratio_eval_vs_sklearn_auc=<x.xxx> (target < 1.0) PASS|FAIL
   ratio_eval_bootstrap2000_vs_sklearn_auc=<x.xxx> (target < 20) PASS|FAIL
   peak_rss_vs_input_size=<x.xx> (target < 10) PASS|FAIL
+  ratio_eval_tuned_vs_plain_allocator=<x.xxx> (information)
 
 Exit status: 0 by default even when a target is missed (timings are noisy);
 1 with --strict when a target is missed; 2 when the harness is missing,
@@ -109,7 +112,7 @@ class HarnessError(Exception):
 GNU_TIME = "/usr/bin/time"
 
 
-def run_once(cmd, log_dir, tag, timeout):
+def run_once(cmd, log_dir, tag, timeout, env=None):
     """Run cmd; return (wall_s, peak_rss_bytes) for exactly this child.
 
     A child forked or vforked from this Python process (numpy and scikit-learn loaded) reports
@@ -125,7 +128,7 @@ def run_once(cmd, log_dir, tag, timeout):
     hwm = 0
     with open(out_p, "wb") as fo, open(err_p, "wb") as fe:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(full, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(full, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=env)
         # The timeout is a timer that kills: Popen.wait(timeout=...) polls with sleeps that back
         # off to 50 ms, which would round a 70 ms run up to ~114 ms.
         killer = threading.Timer(timeout, proc.kill)
@@ -159,11 +162,11 @@ def run_once(cmd, log_dir, tag, timeout):
     return wall, rss
 
 
-def bench_harness(base_cmd, repeat, log_dir, tag, timeout):
-    run_once(base_cmd, log_dir, tag + "_warmup", timeout)
+def bench_harness(base_cmd, repeat, log_dir, tag, timeout, env=None):
+    run_once(base_cmd, log_dir, tag + "_warmup", timeout, env)
     walls, rsss = [], []
     for i in range(repeat):
-        w, r = run_once(base_cmd, log_dir, "%s_%d" % (tag, i), timeout)
+        w, r = run_once(base_cmd, log_dir, "%s_%d" % (tag, i), timeout, env)
         walls.append(w)
         rsss.append(r)
     return walls, rsss
@@ -244,7 +247,7 @@ def main(argv=None):
 
     harness = resolve_harness(a.harness)
     error = None
-    ev_med = bt_med = float("nan")
+    ev_med = bt_med = pl_med = float("nan")
     peak = float("nan")
     checks = []
     if harness is None:
@@ -270,10 +273,15 @@ def main(argv=None):
             bt_cmd = cmd + ["--bootstrap", "2000", "--seed", "1", "--json", jb]
             ev_w, ev_r = bench_harness(ev_cmd, a.repeat, tmp, "eval", a.timeout)
             bt_w, bt_r = bench_harness(bt_cmd, a.bootstrap_repeat, tmp, "boot", a.timeout)
+            # The same run with the tuned allocator off (harness/cli/src/alloc.rs): what it buys.
+            plain_env = dict(os.environ, HARNESS_PLAIN_ALLOCATOR="1")
+            pl_w, pl_r = bench_harness(ev_cmd, a.repeat, tmp, "plain", a.timeout, plain_env)
+            pl_med = median(pl_w)
             ev_med, bt_med = median(ev_w), median(bt_w)
             peak = max(ev_r + bt_r)
             rows.append(("harness eval (2 models, 3 groups)", ev_w, max(ev_r)))
             rows.append(("harness eval --bootstrap 2000", bt_w, max(bt_r)))
+            rows.append(("same as eval, HARNESS_PLAIN_ALLOCATOR=1", pl_w, max(pl_r)))
             for label, path in (("eval", js), ("eval --bootstrap", jb)):
                 with open(path) as f:
                     doc = json.load(f)
@@ -318,6 +326,8 @@ def main(argv=None):
     print("ratio_eval_vs_sklearn_auc=%.3f (target < 1.0) %s" % (r_eval, v[0]))
     print("ratio_eval_bootstrap2000_vs_sklearn_auc=%.3f (target < 20) %s" % (r_boot, v[1]))
     print("peak_rss_vs_input_size=%.2f (target < 10) %s" % (r_rss, v[2]))
+    print("ratio_eval_tuned_vs_plain_allocator=%.3f (information: below 1 means the tuned "
+          "allocator pays for itself)" % (ev_med / pl_med))
     print("correctness=%s" % ("NOT_CHECKED" if not checks else
                               "OK" if all(ok for ok, _ in checks) else "MISMATCH"))
 

@@ -18,6 +18,9 @@ cargo fmt --all --check
 # The fuzz targets are a workspace of their own (nightly); rustfmt checks their files directly.
 rustfmt --check --edition 2024 fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
 
+echo "== lints (cargo clippy, warnings are errors; undocumented unsafe blocks are denied) =="
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
 echo "== build (release) =="
 cargo build --release --workspace --all-targets --locked
 

@@ -25,16 +25,16 @@ fn check<'g>(
         consts.insert(&t.name, t);
     }
     for node in &graph.node {
-        if node.op_type == "Constant" {
-            if let (Some(t), Some(out)) = (
+        if node.op_type == "Constant"
+            && let (Some(t), Some(out)) = (
                 node.attribute
                     .iter()
                     .find(|a| a.name == "value")
                     .and_then(|a| a.t.as_ref()),
                 node.output.first(),
-            ) {
-                consts.insert(out, t);
-            }
+            )
+        {
+            consts.insert(out, t);
         }
         let arg = |i: usize| {
             node.input
@@ -136,6 +136,12 @@ fn range_len(start: f64, limit: f64, delta: f64) -> u128 {
     }
 }
 
+/// Decodes an ONNX `ModelProto` from the bytes of a model file.
+pub(crate) fn decode_model(bytes: &[u8]) -> Result<onnx::ModelProto, String> {
+    use prost::Message;
+    onnx::ModelProto::decode(bytes).map_err(|e| format!("not a valid ONNX model: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,10 +156,4 @@ mod tests {
         assert_eq!(range_len(0.0, 1.0, 0.0), u128::MAX);
         assert_eq!(range_len(0.0, 1e12, 1.0), 1_000_000_000_000);
     }
-}
-
-/// Decodes an ONNX `ModelProto` from the bytes of a model file.
-pub(crate) fn decode_model(bytes: &[u8]) -> Result<onnx::ModelProto, String> {
-    use prost::Message;
-    onnx::ModelProto::decode(bytes).map_err(|e| format!("not a valid ONNX model: {e}"))
 }

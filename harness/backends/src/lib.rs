@@ -119,25 +119,7 @@ impl TensorInfo {
     }
 }
 
-/// Where a model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Device {
-    /// The host CPU.
-    #[default]
-    Cpu,
-    /// An NVIDIA GPU through CUDA (ONNX Runtime's CUDA execution provider only).
-    Cuda,
-}
-
-impl fmt::Display for Device {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Cpu => "cpu",
-            Self::Cuda => "cuda",
-        })
-    }
-}
+pub use harness_types::Device;
 
 /// How to load a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,10 +60,10 @@ impl Backend for TractBackend {
         };
         // tract folds constants while loading: refuse absurd ones before it allocates them.
         // (A file the ONNX decoder cannot read is left to tract, which names the problem.)
-        if let Ok(proto) = catch_engine_panic(|| crate::graph_check::decode_model(bytes)) {
-            if let Some(graph) = &proto.graph {
-                crate::graph_check::check_graph(graph).map_err(load_err)?;
-            }
+        if let Ok(proto) = catch_engine_panic(|| crate::graph_check::decode_model(bytes))
+            && let Some(graph) = &proto.graph
+        {
+            crate::graph_check::check_graph(graph).map_err(load_err)?;
         }
         let model_dir = model_path
             .parent()
@@ -138,12 +138,12 @@ impl Backend for TractBackend {
 fn declared_input(model: &InferenceModel) -> Result<TensorInfo, String> {
     let outlet = model.inputs[0];
     let fact = model.outlet_fact(outlet).map_err(|e| format!("{e:#}"))?;
-    if let Some(dt) = fact.datum_type.concretize() {
-        if dt != f32::datum_type() {
-            return Err(format!(
-                "input type is {dt:?}; only float32 inputs are supported"
-            ));
-        }
+    if let Some(dt) = fact.datum_type.concretize()
+        && dt != f32::datum_type()
+    {
+        return Err(format!(
+            "input type is {dt:?}; only float32 inputs are supported"
+        ));
     }
     let dims = fact
         .shape

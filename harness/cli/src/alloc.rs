@@ -8,8 +8,30 @@
 //! grows only by the rounding of each large block to 2 MiB (a general-purpose allocator with
 //! huge pages, mimalloc, was as fast but doubled the peak RSS). Where THP is off or not granted
 //! the mappings are ordinary pages: nothing changes but the rounding.
+//!
+//! What it buys is measured, not assumed: `HARNESS_PLAIN_ALLOCATOR=1` makes this allocator pass
+//! every block to the system allocator and skips [`tune_for_arrays`], and `ci/bench_eval.py`
+//! times `harness eval` both ways in the same run (see the README's performance section).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once, at the start of `main`, before any block of 2 MiB or more exists; never changed
+/// afterwards, so a block's path (mapping or system allocator) is the same at `dealloc` as it
+/// was at `alloc`.
+static PLAIN: AtomicBool = AtomicBool::new(false);
+
+/// Reads `HARNESS_PLAIN_ALLOCATOR` (any value but `0` or empty turns the tuning off). Call it
+/// first thing in `main`.
+pub fn configure_from_env() {
+    let plain =
+        std::env::var_os("HARNESS_PLAIN_ALLOCATOR").is_some_and(|v| !v.is_empty() && v != "0");
+    PLAIN.store(plain, Ordering::Relaxed);
+}
+
+fn plain() -> bool {
+    PLAIN.load(Ordering::Relaxed)
+}
 
 /// Huge page size on x86-64 and aarch64 Linux (4 KiB base pages).
 const HUGE: usize = 2 << 20;
@@ -18,7 +40,7 @@ pub struct HugeLarge;
 
 #[inline]
 fn is_large(layout: &Layout) -> bool {
-    cfg!(target_os = "linux") && layout.size() >= HUGE && layout.align() <= HUGE
+    cfg!(target_os = "linux") && layout.size() >= HUGE && layout.align() <= HUGE && !plain()
 }
 
 #[inline]
@@ -26,10 +48,16 @@ fn mapped_len(size: usize) -> usize {
     size.div_ceil(HUGE) * HUGE
 }
 
+/// A fresh, zeroed, 2 MiB-aligned anonymous mapping of `mapped_len(size)` bytes, or null.
+///
+/// # Safety
+/// None beyond the caller owning the result: it touches no existing memory.
 #[cfg(target_os = "linux")]
 unsafe fn map_large(size: usize) -> *mut u8 {
     let len = mapped_len(size);
     // Over-allocate by one huge page so that a 2 MiB-aligned start exists, then trim.
+    // SAFETY: a new private anonymous mapping at an address of the kernel's choosing overlaps
+    // nothing this process uses.
     let raw = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -45,6 +73,8 @@ unsafe fn map_large(size: usize) -> *mut u8 {
     }
     let start = raw as usize;
     let aligned = start.next_multiple_of(HUGE);
+    // SAFETY: [start, aligned) and [tail, end) lie inside the mapping just made and nothing
+    // refers to them; madvise only advises on [aligned, aligned + len), which stays mapped.
     unsafe {
         if aligned > start {
             libc::munmap(raw, aligned - start);
@@ -65,11 +95,17 @@ unsafe fn map_large(_size: usize) -> *mut u8 {
     unreachable!("is_large is false off Linux")
 }
 
+// SAFETY: every block is either a mapping of at least `layout.size()` bytes aligned to 2 MiB
+// (≥ `layout.align()`, which `is_large` checks) or the system allocator's; `is_large` depends
+// only on the layout and on `PLAIN`, which is fixed before the first large block, so `dealloc`
+// and `realloc` always hand a block back to the path that made it.
 unsafe impl GlobalAlloc for HugeLarge {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(&layout) {
+            // SAFETY: no precondition (see map_large).
             unsafe { map_large(layout.size()) }
         } else {
+            // SAFETY: the caller's layout has a non-zero size (GlobalAlloc contract).
             unsafe { System.alloc(layout) }
         }
     }
@@ -77,32 +113,43 @@ unsafe impl GlobalAlloc for HugeLarge {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // Fresh anonymous mappings are zero-filled by the kernel.
         if is_large(&layout) {
+            // SAFETY: no precondition (see map_large).
             unsafe { map_large(layout.size()) }
         } else {
+            // SAFETY: the caller's layout has a non-zero size (GlobalAlloc contract).
             unsafe { System.alloc_zeroed(layout) }
         }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if is_large(&layout) {
+            // SAFETY: `ptr` came from map_large with this layout (same `is_large` verdict), so
+            // it starts a mapping of exactly `mapped_len(layout.size())` bytes.
             #[cfg(target_os = "linux")]
             unsafe {
                 libc::munmap(ptr.cast(), mapped_len(layout.size()));
             }
         } else {
+            // SAFETY: `ptr` came from the system allocator with this layout.
             unsafe { System.dealloc(ptr, layout) }
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `new_size`, rounded up to `layout.align()`, does not
+        // overflow isize (GlobalAlloc::realloc contract), and the alignment is unchanged.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         match (is_large(&layout), is_large(&new_layout)) {
+            // SAFETY: both old and new blocks belong to the system allocator.
             (false, false) => unsafe { System.realloc(ptr, layout, new_size) },
             // Still inside the same mapping: nothing to do.
             (true, true) if mapped_len(new_size) == mapped_len(layout.size()) => ptr,
             _ => {
+                // SAFETY: new_layout has a non-zero size (new_size > 0 by contract).
                 let new = unsafe { self.alloc(new_layout) };
                 if !new.is_null() {
+                    // SAFETY: `ptr` is valid for `layout.size()` bytes and `new` for
+                    // `new_size`; they are distinct blocks. `ptr` is then freed on its own path.
                     unsafe {
                         std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
                         self.dealloc(ptr, layout);
@@ -110,6 +157,44 @@ unsafe impl GlobalAlloc for HugeLarge {
                 }
                 new
             }
+        }
+    }
+}
+
+/// Tunes glibc's allocator for a short process that builds a few dozen arrays of 0.1–2 MiB
+/// (`harness eval`): serve them from one heap that is never trimmed, so that freed memory is
+/// reused instead of unmapped and faulted in again, and advise that heap for transparent huge
+/// pages (what `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` does, which cannot be set from inside).
+/// On the VMs this runs on a fresh page costs more than the arithmetic done in it: on 200,000
+/// rows this takes page faults from 6,000 to 1,000. Blocks of 2 MiB or more still go to
+/// [`HugeLarge`]. Call it before the work starts; elsewhere (other libcs) it does nothing.
+pub fn tune_for_arrays() {
+    if plain() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt, sbrk(0) and madvise on the heap's own pages change no memory contents.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        let before = libc::sbrk(0) as usize;
+        // Grow the heap by the top pad now (black_box: the pair must not be optimised away).
+        let p = std::hint::black_box(libc::malloc(1 << 20));
+        libc::free(p);
+        let after = libc::sbrk(0) as usize;
+        if before == usize::MAX || after == usize::MAX || after <= before {
+            return; // no brk heap (sbrk failed or the block was mapped): nothing to advise
+        }
+        let start = before.next_multiple_of(HUGE);
+        if after > start {
+            // Advisory, like HugeLarge's: failure leaves ordinary pages.
+            libc::madvise(
+                start as *mut libc::c_void,
+                after - start,
+                libc::MADV_HUGEPAGE,
+            );
         }
     }
 }
@@ -123,6 +208,7 @@ mod tests {
     #[test]
     fn realloc_keeps_contents_across_every_transition() {
         let a = HugeLarge;
+        // SAFETY: every pointer is used within its block and freed once, with its layout.
         unsafe {
             let layout = Layout::from_size_align(HUGE + 10, 8).unwrap();
             let p = a.alloc_zeroed(layout);
@@ -148,41 +234,6 @@ mod tests {
             let layout = Layout::from_size_align(3 * HUGE, 8).unwrap();
             assert!(check(p, 1000));
             a.dealloc(p, layout);
-        }
-    }
-}
-
-/// Tunes glibc's allocator for a short process that builds a few dozen arrays of 0.1–2 MiB
-/// (`harness eval`): serve them from one heap that is never trimmed, so that freed memory is
-/// reused instead of unmapped and faulted in again, and advise that heap for transparent huge
-/// pages (what `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` does, which cannot be set from inside).
-/// On the VMs this runs on a fresh page costs more than the arithmetic done in it: on 200,000
-/// rows this takes page faults from 6,000 to 1,000. Blocks of 2 MiB or more still go to
-/// [`HugeLarge`]. Call it before the work starts; elsewhere (other libcs) it does nothing.
-pub fn tune_for_arrays() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt, sbrk(0) and madvise on the heap's own pages change no memory contents.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        let before = libc::sbrk(0) as usize;
-        // Grow the heap by the top pad now (black_box: the pair must not be optimised away).
-        let p = std::hint::black_box(libc::malloc(1 << 20));
-        libc::free(p);
-        let after = libc::sbrk(0) as usize;
-        if before == usize::MAX || after == usize::MAX || after <= before {
-            return; // no brk heap (sbrk failed or the block was mapped): nothing to advise
-        }
-        let start = before.next_multiple_of(HUGE);
-        if after > start {
-            // Advisory, like HugeLarge's: failure leaves ordinary pages.
-            libc::madvise(
-                start as *mut libc::c_void,
-                after - start,
-                libc::MADV_HUGEPAGE,
-            );
         }
     }
 }

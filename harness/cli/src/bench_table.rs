@@ -33,12 +33,9 @@ pub fn bench_table(report: &BenchReport) -> String {
         let lat = r.latency_ms.as_ref();
         let es = r.early_stopping.as_ref();
         let status = match (&r.status, &r.reason) {
-            (Status::Ok, None) => "ok".to_string(),
             (Status::Ok, Some(_)) => "ok (see reason)".to_string(),
-            (Status::Failed, Some(why)) => format!("failed: {why}"),
-            (Status::Unavailable, Some(why)) => format!("unavailable: {why}"),
-            (Status::Failed, None) => "failed".to_string(),
-            (Status::Unavailable, None) => "unavailable".to_string(),
+            (s, Some(why)) => format!("{s}: {why}"),
+            (s, None) => s.to_string(),
         };
         b.push_record([
             r.model.clone().unwrap_or_else(|| "–".into()),

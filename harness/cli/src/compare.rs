@@ -13,6 +13,7 @@ use harness_evidence::manifest::Manifest;
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
+use harness_metrics::registry::RankingMetric;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tabled::builder::Builder;
@@ -31,7 +32,7 @@ fn load_verified(dir: &Path) -> Result<Run> {
         let first = v
             .findings
             .iter()
-            .find(|f| f.status == harness_evidence::verify::FAILED);
+            .find(|f| f.status == harness_types::Status::Failed);
         bail!(
             "{}: does not pass `harness verify` ({}); it is not used",
             dir.display(),
@@ -157,7 +158,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let table = harness_data::parse_eval_csv(&bytes, Path::new("merged predictions"), &spec)?;
     let mut opts = s0.options();
     opts.bootstrap = 0; // DeLong CIs and paired tests; bootstrap CIs are in each run's own bundle.
-    let report = evaluate_table(&table, &opts);
+    let report = evaluate_table(&table, &opts)?;
     let text = crate::summary::render(&report, Path::new("merged predictions"));
     print!("{text}");
     if let Some(p) = &args.markdown {
@@ -176,8 +177,11 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
 #[command(
     about = "Rank every candidate of every verified run under a results folder by the suite's primary metric",
     after_help = "Bundles that fail `harness verify` are listed and left out. Each suite gets its own ranking \
-        (AUROC with its DeLong 95% CI). A rank whose CI overlaps the next one's — or, within one run, whose \
-        paired DeLong test against it has p >= 0.05 — is flagged as not separable.\n\nExample:\n  \
+        by the primary metric its manifest records (`[metrics] primary`; AUROC for bundles written before \
+        it was recorded), best first in that metric's direction, with its 95% CI where the evaluation \
+        has one (AUROC: DeLong). A rank whose CI overlaps the next one's — or, for AUROC within one run, \
+        whose paired DeLong test against it has p >= 0.05 — is flagged as not separable; metrics without \
+        a CI say that separability is unknown.\n\nExample:\n  \
         harness leaderboard results --out results/leaderboard"
 )]
 pub struct LeaderboardArgs {
@@ -209,10 +213,10 @@ fn find_bundles(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-struct Entry {
-    run: String,
+struct Entry<'a> {
+    run: &'a Run,
     candidate: String,
-    auroc: f64,
+    value: f64,
     ci: Option<[f64; 2]>,
 }
 
@@ -221,6 +225,39 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The suite a run belongs to, and the metric its manifest ranks by.
+fn ranking(r: &Run) -> (String, RankingMetric) {
+    (suite_name(r), r.manifest.primary_metric.unwrap_or_default())
+}
+
+/// Whether entry `e` is separable from the next one down.
+fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
+    let Some(n) = next else {
+        return "—".to_string();
+    };
+    if metric.key == "auroc" && std::ptr::eq(e.run, n.run) {
+        let p = e.run.metrics.comparisons.iter().find(|c| {
+            (c.a == e.candidate && c.b == n.candidate) || (c.b == e.candidate && c.a == n.candidate)
+        });
+        return match p.and_then(|c| c.p) {
+            Some(p) if p < 0.05 => format!("yes (paired DeLong p = {p:.3})"),
+            Some(p) => format!("NO (paired DeLong p = {p:.3})"),
+            None => "unknown (no paired test)".into(),
+        };
+    }
+    if metric.ci_method.is_none() {
+        return format!("unknown (no CI for {})", metric.label);
+    }
+    match (e.ci, n.ci) {
+        (Some(a), Some(b)) if a[0] > b[1] || b[0] > a[1] => "yes (CIs do not overlap)".into(),
+        (Some(_), Some(_)) if std::ptr::eq(e.run, n.run) => "NO (CIs overlap)".into(),
+        (Some(_), Some(_)) => {
+            "NO (CIs overlap; different runs — use `harness compare` for a paired test)".into()
+        }
+        _ => "unknown (CI undefined)".into(),
+    }
 }
 
 pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
@@ -239,87 +276,85 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             args.results.display()
         );
     }
-    let mut suites: Vec<String> = runs.iter().map(suite_name).collect();
-    suites.sort();
-    suites.dedup();
+    let mut rankings: Vec<(String, RankingMetric)> = runs.iter().map(ranking).collect();
+    rankings.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(b.1.key)));
+    rankings.dedup();
     let mut md = String::from(
-        "# Leaderboard\n\nOnly bundles that pass `harness verify` are ranked. Ranking: AUROC (DeLong 95% CI).\n",
+        "# Leaderboard\n\nOnly bundles that pass `harness verify` are ranked. Each suite is ranked by its primary metric.\n",
     );
     let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Leaderboard</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}.tie{color:#a60}</style></head><body><h1>Leaderboard</h1><p>Only bundles that pass <code>harness verify</code> are ranked. Ranking: AUROC (DeLong 95% CI).</p>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Leaderboard</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}.tie{color:#a60}</style></head><body><h1>Leaderboard</h1><p>Only bundles that pass <code>harness verify</code> are ranked. Each suite is ranked by its primary metric.</p>",
     );
-    for suite in &suites {
+    for (suite, metric) in &rankings {
         let mut entries = Vec::new();
-        for r in runs.iter().filter(|r| &suite_name(r) == suite) {
+        for r in runs
+            .iter()
+            .filter(|r| ranking(r) == (suite.clone(), *metric))
+        {
             for (name, m) in &r.metrics.models {
-                if let Some(a) = m.auroc {
-                    entries.push((
-                        Entry {
-                            run: run_label(r),
-                            candidate: name.clone(),
-                            auroc: a,
-                            ci: m.auroc_ci95_delong,
-                        },
-                        r,
-                    ));
+                if let Some(value) = metric.value(m) {
+                    entries.push(Entry {
+                        run: r,
+                        candidate: name.clone(),
+                        value,
+                        ci: metric.ci(m),
+                    });
                 }
             }
         }
         entries.sort_by(|a, b| {
-            b.0.auroc
-                .total_cmp(&a.0.auroc)
-                .then_with(|| a.0.candidate.cmp(&b.0.candidate))
+            metric
+                .better
+                .cmp(a.value, b.value)
+                .then_with(|| a.candidate.cmp(&b.candidate))
         });
+        let column = match metric.ci_method {
+            Some(ci) => format!("{} [{ci}]", metric.label),
+            None => metric.label.to_string(),
+        };
+        let heading = format!(
+            "Suite {suite}: ranked by {} ({})",
+            metric.label,
+            metric.better.phrase()
+        );
         let mut b = Builder::default();
         b.push_record([
             "rank",
             "candidate",
             "run",
-            "AUROC [95% CI]",
+            column.as_str(),
             "separable from next?",
         ]);
-        md.push_str(&format!("\n## Suite `{suite}`\n\n| rank | candidate | run | AUROC [95% CI] | separable from next? |\n|---|---|---|---|---|\n"));
-        html.push_str(&format!("<h2>Suite {}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>AUROC [95% CI]</th><th>separable from next?</th></tr>", html_escape(suite)));
-        for i in 0..entries.len() {
-            let (e, run) = &entries[i];
-            let sep = match entries.get(i + 1) {
-                None => "—".to_string(),
-                Some((n, nrun)) if std::ptr::eq(*run, *nrun) => {
-                    let p = run.metrics.comparisons.iter().find(|c| {
-                        (c.a == e.candidate && c.b == n.candidate)
-                            || (c.b == e.candidate && c.a == n.candidate)
-                    });
-                    match p.and_then(|c| c.p) {
-                        Some(p) if p < 0.05 => format!("yes (paired DeLong p = {p:.3})"),
-                        Some(p) => format!("NO (paired DeLong p = {p:.3})"),
-                        None => "unknown (no paired test)".into(),
-                    }
+        md.push_str(&format!("\n## {heading}\n\n| rank | candidate | run | {column} | separable from next? |\n|---|---|---|---|---|\n"));
+        html.push_str(&format!("<h2>{}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>{}</th><th>separable from next?</th></tr>", html_escape(&heading), html_escape(&column)));
+        for (i, e) in entries.iter().enumerate() {
+            let sep = separable(*metric, e, entries.get(i + 1));
+            let shown = match e.ci {
+                Some([lo, hi]) => format!(
+                    "{} [{}, {}]",
+                    metric.format(Some(e.value)),
+                    metric.format(Some(lo)),
+                    metric.format(Some(hi))
+                ),
+                None if metric.ci_method.is_some() => {
+                    format!("{} [CI n/a]", metric.format(Some(e.value)))
                 }
-                Some((n, _)) => match (e.ci, n.ci) {
-                    (Some(a), Some(b)) if a[0] > b[1] => "yes (CIs do not overlap)".into(),
-                    (Some(_), Some(_)) => {
-                        "NO (CIs overlap; different runs — use `harness compare` for a paired test)"
-                            .into()
-                    }
-                    _ => "unknown (CI undefined)".into(),
-                },
+                None => metric.format(Some(e.value)),
             };
-            let ci =
-                e.ci.map_or("n/a".into(), |c| format!("[{:.3}, {:.3}]", c[0], c[1]));
-            let auc = format!("{:.3} {ci}", e.auroc);
+            let run = run_label(e.run);
             b.push_record([
                 (i + 1).to_string(),
                 e.candidate.clone(),
-                e.run.clone(),
-                auc.clone(),
+                run.clone(),
+                shown.clone(),
                 sep.clone(),
             ]);
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 i + 1,
                 e.candidate,
-                e.run,
-                auc,
+                run,
+                shown,
                 sep
             ));
             let class = if sep.starts_with("NO") {
@@ -331,13 +366,13 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
                 i + 1,
                 html_escape(&e.candidate),
-                html_escape(&e.run),
-                html_escape(&auc),
+                html_escape(&run),
+                html_escape(&shown),
                 html_escape(&sep)
             ));
         }
         html.push_str("</table>");
-        println!("suite {suite}\n{}", b.build().with(Style::rounded()));
+        println!("{heading}\n{}", b.build().with(Style::rounded()));
     }
     html.push_str("</body></html>\n");
     let out = args.out.clone().unwrap_or_else(|| args.results.clone());

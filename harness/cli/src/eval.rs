@@ -108,7 +108,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         seed: args.seed,
     };
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
-    let report = harness_evidence::evaluate_table(&table, &opts);
+    let report = harness_evidence::evaluate_table(&table, &opts)?;
 
     // The JSON first: a broken stdout pipe must not lose the results.
     if let Some(path) = &args.json {

@@ -32,13 +32,9 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
     }
     let key =
         harness_evidence::signing::generate().context("reading the system's random source")?;
-    harness_evidence::write_atomic(&secret, format!("{}\n", hex_of(&key.to_bytes())).as_bytes())
+    // Owner-only from the moment the file exists, not chmod-ed afterwards.
+    harness_evidence::write_private(&secret, format!("{}\n", hex_of(&key.to_bytes())).as_bytes())
         .with_context(|| format!("{}", secret.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600));
-    }
     harness_evidence::write_atomic(
         &public,
         format!("{}\n", hex_of(key.verifying_key().as_bytes())).as_bytes(),

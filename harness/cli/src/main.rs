@@ -74,6 +74,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    alloc::configure_from_env();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),

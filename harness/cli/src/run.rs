@@ -127,13 +127,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     for r in &outcome.candidates {
         for b in &r.backends {
-            if b.status != "ok" {
+            if let Some(reason) = b.outcome.reason() {
                 eprintln!(
-                    "{} on {}: {} — {}",
+                    "{} on {}: {} — {reason}",
                     r.name,
                     b.backend,
-                    b.status,
-                    b.reason.as_deref().unwrap_or("")
+                    b.outcome.status()
                 );
             }
         }

@@ -2,6 +2,16 @@
 //! and the weakest subgroup per grouping column.
 
 use harness_metrics::evaluate::{EvalReport, spec_key};
+use harness_metrics::registry::{METRICS, Metric};
+
+/// The metrics shown after AUROC and the sensitivities, by registry key (in registry order).
+const COLUMNS: [&str; 5] = [
+    "average_precision",
+    "brier",
+    "ece_10",
+    "calibration_slope",
+    "calibration_intercept",
+];
 use std::path::Path;
 use tabled::builder::Builder;
 use tabled::settings::Style;
@@ -60,7 +70,11 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
         header.push(format!("bootstrap CI (B={})", r.options.bootstrap));
     }
     header.extend(specs.iter().map(|s| format!("sens @ spec {s}")));
-    header.extend(["AP", "Brier", "ECE-10", "cal. slope", "cal. intercept"].map(String::from));
+    let columns: Vec<&Metric> = METRICS
+        .iter()
+        .filter(|m| COLUMNS.contains(&m.key))
+        .collect();
+    header.extend(columns.iter().map(|m| m.label.to_string()));
     let mut rows = vec![header];
     for (name, m) in &r.models {
         let mut row = vec![name.clone(), with_ci(m.auroc, m.auroc_ci95_delong)];
@@ -75,19 +89,12 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
                 .iter()
                 .map(|s| num(m.sens_at_spec.get(s).copied().flatten(), 3)),
         );
-        row.push(num(m.average_precision, 3));
-        row.push(num(m.brier, 4));
-        row.push(num(m.ece_10, 4));
-        row.push(if m.calibration_mle_exists {
-            num(m.calibration_slope, 3)
-        } else {
-            "n/a (see warnings)".into()
-        });
-        row.push(if m.calibration_mle_exists {
-            num(m.calibration_intercept, 3)
-        } else {
-            "n/a".into()
-        });
+        row.extend(columns.iter().map(|c| match c.value(m) {
+            None if c.key == "calibration_slope" && !m.calibration_mle_exists => {
+                "n/a (see warnings)".into()
+            }
+            v => c.format(v),
+        }));
         rows.push(row);
     }
     out.push_str(&table(rows));

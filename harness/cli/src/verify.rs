@@ -2,7 +2,8 @@
 
 use anyhow::Result;
 use clap::Args;
-use harness_evidence::verify::{FAILED, VerifyOptions, verify};
+use harness_evidence::verify::{VerifyOptions, verify};
+use harness_types::Status;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tabled::builder::Builder;
@@ -56,7 +57,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         let mut b = Builder::default();
         b.push_record(["check", "status", "detail"]);
         for f in &v.findings {
-            b.push_record([f.item.clone(), f.status.to_string(), f.detail.clone()]);
+            b.push_record([f.item.clone(), f.verdict().to_string(), f.detail.clone()]);
         }
         println!("{}", b.build().with(Style::rounded()));
     }
@@ -64,7 +65,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         println!("verified: {} is complete and unchanged", args.dir.display());
         Ok(ExitCode::SUCCESS)
     } else {
-        let n = v.findings.iter().filter(|f| f.status == FAILED).count();
+        let n = v
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Failed)
+            .count();
         eprintln!(
             "error: {}: {n} check(s) FAILED; this bundle must not be trusted",
             args.dir.display()

@@ -160,3 +160,76 @@ fn a_suite_cannot_escape_the_project_root() {
         "nothing may be written for an invalid suite"
     );
 }
+
+/// Candidates in the order a leaderboard markdown table lists them.
+fn leaderboard_order(md: &str) -> Vec<String> {
+    md.lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| rank"))
+        .map(|l| l.split('|').nth(2).unwrap().trim().to_string())
+        .collect()
+}
+
+/// Candidates sorted by one metric of metrics.json (`ascending` for lower-is-better).
+fn order_by(metrics: &serde_json::Value, key: &str, ascending: bool) -> Vec<String> {
+    let models = metrics["models"].as_object().unwrap();
+    let mut v: Vec<(String, f64)> = models
+        .iter()
+        .map(|(n, m)| (n.clone(), m[key].as_f64().unwrap()))
+        .collect();
+    v.sort_by(|a, b| {
+        let o = a.1.total_cmp(&b.1);
+        if ascending { o } else { o.reverse() }
+    });
+    v.into_iter().map(|(n, _)| n).collect()
+}
+
+/// The leaderboard ranks by the primary metric the manifest records, in that metric's
+/// direction (it once ranked every suite by AUROC whatever the suite said).
+#[test]
+fn leaderboard_ranks_by_the_recorded_primary_metric() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/e2e.toml"))
+            .unwrap()
+            .replacen("primary = \"auroc\"", "primary = \"log_loss\"", 1)
+            .replacen("bootstrap = 200", "bootstrap = 0", 1);
+    let suite = tmp.path().join("by-log-loss.toml");
+    std::fs::write(&suite, text).unwrap();
+    let results = tmp.path().join("results");
+    let bundle = results.join("run");
+    let out = run_suite(&suite, &bundle);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["primary_metric"], "log_loss");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("metrics.json")).unwrap()).unwrap();
+    let by_log_loss = order_by(&metrics, "log_loss", true);
+    assert_ne!(
+        by_log_loss,
+        order_by(&metrics, "auroc", false),
+        "the test needs candidates whose log loss and AUROC orders differ"
+    );
+
+    let board = tmp.path().join("board");
+    let lb = harness()
+        .arg("leaderboard")
+        .arg(&results)
+        .arg("--out")
+        .arg(&board)
+        .output()
+        .unwrap();
+    assert!(
+        lb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lb.stderr)
+    );
+    let md = std::fs::read_to_string(board.join("leaderboard.md")).unwrap();
+    assert!(md.contains("ranked by log loss (lower is better)"), "{md}");
+    assert_eq!(leaderboard_order(&md), by_log_loss, "{md}");
+    assert!(md.contains("unknown (no CI for log loss)"), "{md}");
+}

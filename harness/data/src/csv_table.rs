@@ -1,13 +1,13 @@
 //! The CSV reader behind [`crate::parse_eval_csv`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::interner::{GroupProblem, Interner};
 use crate::numbers::{ScoreProblem, parse_label, parse_score, trim_spaces};
 use crate::records::{CsvRecords, PlainRecords, RecordError, Records};
 use crate::scan::{Region, Scanned, row_bound, scan_rows};
-use crate::{DataError, EvalSpec, EvalTable, GroupColumn};
+use crate::{CellLocation, DataError, EvalSpec, EvalTable, GroupColumn};
 use rayon::prelude::*;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -464,60 +464,38 @@ struct RowContext<'a> {
     case_col: Option<usize>,
 }
 
-struct Cell {
-    path: PathBuf,
-    line: u64,
-    column: String,
-    column_number: usize,
-    value: String,
-    case_id: Option<String>,
-}
-
 impl RowContext<'_> {
     fn case_id(&self, rec: &impl Records) -> Option<String> {
         let col = self.case_col?;
         (col < rec.len()).then(|| quote_value(rec.field(col)))
     }
 
-    fn cell(&self, rec: &impl Records, col: usize, field: &[u8]) -> Cell {
-        Cell {
+    fn location(&self, rec: &impl Records, col: usize) -> CellLocation {
+        CellLocation {
             path: self.path.to_path_buf(),
             line: rec.line(),
             column: self.header.names[col].clone(),
             column_number: col + 1,
-            value: quote_value(field),
             case_id: self.case_id(rec),
         }
     }
 
     fn label_error(&self, rec: &impl Records, col: usize, field: &[u8]) -> DataError {
-        let c = self.cell(rec, col, field);
+        let location = self.location(rec, col);
         if trim_spaces(field).is_empty() {
             DataError::EmptyValue {
-                path: c.path,
-                line: c.line,
-                column: c.column,
-                column_number: c.column_number,
+                location,
                 role: ROLE_LABEL,
-                case_id: c.case_id,
             }
         } else if std::str::from_utf8(field).is_err() {
             DataError::InvalidUtf8 {
-                path: c.path,
-                line: c.line,
-                column: c.column,
-                column_number: c.column_number,
-                value: c.value,
-                case_id: c.case_id,
+                location,
+                value: quote_value(field),
             }
         } else {
             DataError::InvalidLabel {
-                path: c.path,
-                line: c.line,
-                column: c.column,
-                column_number: c.column_number,
-                value: c.value,
-                case_id: c.case_id,
+                location,
+                value: quote_value(field),
             }
         }
     }
@@ -529,55 +507,17 @@ impl RowContext<'_> {
         field: &[u8],
         kind: ScoreProblem,
     ) -> DataError {
-        let Cell {
-            path,
-            line,
-            column,
-            column_number,
-            value,
-            case_id,
-        } = self.cell(rec, col, field);
+        let location = self.location(rec, col);
+        let value = quote_value(field);
         match kind {
             ScoreProblem::Empty => DataError::EmptyValue {
-                path,
-                line,
-                column,
-                column_number,
+                location,
                 role: ROLE_SCORE,
-                case_id,
             },
-            ScoreProblem::Utf8 => DataError::InvalidUtf8 {
-                path,
-                line,
-                column,
-                column_number,
-                value,
-                case_id,
-            },
-            ScoreProblem::NotANumber => DataError::ScoreNotANumber {
-                path,
-                line,
-                column,
-                column_number,
-                value,
-                case_id,
-            },
-            ScoreProblem::NotFinite => DataError::ScoreNotFinite {
-                path,
-                line,
-                column,
-                column_number,
-                value,
-                case_id,
-            },
-            ScoreProblem::OutOfRange => DataError::ScoreOutOfRange {
-                path,
-                line,
-                column,
-                column_number,
-                value,
-                case_id,
-            },
+            ScoreProblem::Utf8 => DataError::InvalidUtf8 { location, value },
+            ScoreProblem::NotANumber => DataError::ScoreNotANumber { location, value },
+            ScoreProblem::NotFinite => DataError::ScoreNotFinite { location, value },
+            ScoreProblem::OutOfRange => DataError::ScoreOutOfRange { location, value },
         }
     }
 
@@ -588,30 +528,21 @@ impl RowContext<'_> {
         field: &[u8],
         kind: GroupProblem,
     ) -> DataError {
-        let Cell {
-            path,
-            line,
-            column,
-            column_number,
-            value,
-            case_id,
-        } = self.cell(rec, col, field);
+        let location = self.location(rec, col);
         match kind {
             GroupProblem::Utf8 => DataError::InvalidUtf8 {
-                path,
-                line,
-                column,
-                column_number,
-                value,
-                case_id,
+                location,
+                value: quote_value(field),
             },
             GroupProblem::TooManyLevels => DataError::Malformed {
-                path,
-                line,
                 message: format!(
-                    "column '{column}' (column {column_number}) has more than {} distinct values",
+                    "column '{}' (column {}) has more than {} distinct values",
+                    location.column,
+                    location.column_number,
                     u32::MAX
                 ),
+                path: location.path,
+                line: location.line,
             },
         }
     }
@@ -663,7 +594,7 @@ mod tests {
             };
             let sex = match i % 7 {
                 0 => "",
-                1 | 2 | 3 => "F",
+                1..=3 => "F",
                 _ => "M",
             };
             text.push_str(&format!(
@@ -697,12 +628,10 @@ mod tests {
         let bad = text.replacen("\n55001,0,", "\n55001,7,", 1);
         assert_ne!(bad, text);
         let serial = read_table(PlainRecords::new(bad.as_bytes()), bad.len(), path, &spec)
-            .err()
-            .expect("bad label");
+            .expect_err("bad label");
         let parallel = pool
             .install(|| parse(bad.as_bytes(), path, &spec))
-            .err()
-            .expect("bad label");
+            .expect_err("bad label");
         assert_eq!(parallel.to_string(), serial.to_string());
         // Header line 1, 55,001 data rows (lines 2..55002) and 56 blank lines before it.
         assert!(serial.to_string().starts_with("t.csv:55059:"), "{serial}");

@@ -86,87 +86,63 @@ pub enum DataError {
 
     /// An empty label or score field.
     #[error(
-        "{path}:{line}: column '{column}' (column {column_number}) is empty; every row needs a {role}{}",
-        case_suffix(.case_id)
+        "{location} is empty; every row needs a {role}{}",
+        .location.case_suffix()
     )]
     EmptyValue {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        column_number: usize,
+        location: CellLocation,
         role: &'static str,
-        case_id: Option<String>,
     },
 
     /// A label other than 0/1 (or 0.0/1.0).
     #[error(
-        "{path}:{line}: column '{column}' (column {column_number}) has '{value}'; labels must be 0 or 1{}",
-        case_suffix(.case_id)
+        "{location} has '{value}'; labels must be 0 or 1{}",
+        .location.case_suffix()
     )]
     InvalidLabel {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        column_number: usize,
+        location: CellLocation,
         value: String,
-        case_id: Option<String>,
     },
 
     /// A score that does not parse as a number.
     #[error(
-        "{path}:{line}: column '{column}' (column {column_number}) has '{value}', which is not a number; scores must be probabilities in [0, 1]{}",
-        case_suffix(.case_id)
+        "{location} has '{value}', which is not a number; scores must be probabilities in [0, 1]{}",
+        .location.case_suffix()
     )]
     ScoreNotANumber {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        column_number: usize,
+        location: CellLocation,
         value: String,
-        case_id: Option<String>,
     },
 
     /// A score that parses but is NaN or infinite.
     #[error(
-        "{path}:{line}: column '{column}' (column {column_number}) has '{value}', which is not a finite number; scores must be probabilities in [0, 1]{}",
-        case_suffix(.case_id)
+        "{location} has '{value}', which is not a finite number; scores must be probabilities in [0, 1]{}",
+        .location.case_suffix()
     )]
     ScoreNotFinite {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        column_number: usize,
+        location: CellLocation,
         value: String,
-        case_id: Option<String>,
     },
 
     /// A finite score below 0 or above 1.
     #[error(
-        "{path}:{line}: column '{column}' (column {column_number}) has '{value}', outside [0, 1]; scores must be probabilities{}",
-        case_suffix(.case_id)
+        "{location} has '{value}', outside [0, 1]; scores must be probabilities{}",
+        .location.case_suffix()
     )]
     ScoreOutOfRange {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        column_number: usize,
+        location: CellLocation,
         value: String,
-        case_id: Option<String>,
     },
 
     /// A used field (label, score or group) that is not valid UTF-8.
     #[error(
-        "{path}:{line}: column '{column}' (column {column_number}) is not valid UTF-8 ('{value}', undecodable bytes shown as \u{FFFD}){}",
-        case_suffix(.case_id)
+        "{location} is not valid UTF-8 ('{value}', undecodable bytes shown as \u{FFFD}){}",
+        .location.case_suffix()
     )]
     InvalidUtf8 {
-        path: PathBuf,
-        line: u64,
-        column: String,
-        column_number: usize,
+        location: CellLocation,
         /// The field with invalid bytes replaced by U+FFFD.
         value: String,
-        case_id: Option<String>,
     },
 
     /// A low-level CSV error, or a table too large to index.
@@ -176,6 +152,49 @@ pub enum DataError {
         line: u64,
         message: String,
     },
+}
+
+/// Where a bad field is: the file, the line where its record starts, the
+/// column by header name and 1-based number, and the case when the table has
+/// a `case_id` (or `id`) column. Shared by every [`DataError`] about one field.
+///
+/// Displays as `{path}:{line}: column '{column}' (column {column_number})`;
+/// the case is not part of that text but ends the message, through
+/// [`CellLocation::case_suffix`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellLocation {
+    /// The file (or the name given to the parser).
+    pub path: PathBuf,
+    /// 1-based line where the record starts; the header is line 1.
+    pub line: u64,
+    /// The column's header name.
+    pub column: String,
+    /// 1-based position of the column in the header.
+    pub column_number: usize,
+    /// The row's `case_id`/`id` field, quoted as in messages; `None` when the
+    /// table has no such column.
+    pub case_id: Option<String>,
+}
+
+impl CellLocation {
+    /// ` (case_id …)` when the row has a case id, otherwise nothing: the text
+    /// that ends each message about a field.
+    pub fn case_suffix(&self) -> impl fmt::Display + '_ {
+        case_suffix(&self.case_id)
+    }
+}
+
+impl fmt::Display for CellLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: column '{}' (column {})",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.column_number
+        )
+    }
 }
 
 fn roles_phrase(first: &str, second: &str) -> String {

@@ -4,6 +4,7 @@
 //! reports bad input with the file, line, column and value at fault.
 //! It computes no statistics; metrics live in `harness-metrics`.
 
+mod atomic;
 pub mod bounded;
 mod csv_table;
 mod error;
@@ -16,8 +17,9 @@ mod scan;
 
 use std::path::{Path, PathBuf};
 
+pub use atomic::{write_atomic, write_private};
 pub use bounded::{BoundedReadError, read_at_most};
-pub use error::DataError;
+pub use error::{CellLocation, DataError};
 pub use images::{
     DicomInfo, Image, ImageError, ImageSource, NpzCases, NpzImages, NpzSplit, ReadLimits, Window,
     apply_window, decode_image, decode_npz_split, read_file, read_image, read_npz_split,

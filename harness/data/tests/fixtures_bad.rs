@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use harness_data::{DataError, EvalSpec, EvalTable, read_eval_csv};
+use harness_data::{CellLocation, DataError, EvalSpec, EvalTable, read_eval_csv};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,8 +40,11 @@ fn label_2_names_line_column_and_value() {
         matches!(
             err,
             DataError::InvalidLabel {
-                line: 5,
-                column_number: 2,
+                location: CellLocation {
+                    line: 5,
+                    column_number: 2,
+                    ..
+                },
                 ..
             }
         ),
@@ -61,8 +64,11 @@ fn score_nan_is_not_finite() {
         matches!(
             err,
             DataError::ScoreNotFinite {
-                line: 4,
-                column_number: 3,
+                location: CellLocation {
+                    line: 4,
+                    column_number: 3,
+                    ..
+                },
                 ..
             }
         ),
@@ -79,7 +85,13 @@ fn score_nan_is_not_finite() {
 fn score_out_of_range_is_not_clipped() {
     let (err, msg) = message("score_out_of_range.csv");
     assert!(
-        matches!(err, DataError::ScoreOutOfRange { line: 6, .. }),
+        matches!(
+            err,
+            DataError::ScoreOutOfRange {
+                location: CellLocation { line: 6, .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(msg.contains("score_out_of_range.csv:6:"), "{msg}");

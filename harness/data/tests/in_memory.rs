@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use harness_data::{DataError, EvalSpec, EvalTable, MISSING_LEVEL, parse_eval_csv};
+use harness_data::{CellLocation, DataError, EvalSpec, EvalTable, MISSING_LEVEL, parse_eval_csv};
 
 const PATH: &str = "mem/data.csv";
 
@@ -70,7 +70,13 @@ fn crlf_line_endings() {
 fn crlf_bad_row_line_number() {
     let (e, msg) = err(b"label,score,site\r\n1,0.5,A\r\n0,x,B\r\n");
     assert!(
-        matches!(e, DataError::ScoreNotANumber { line: 3, .. }),
+        matches!(
+            e,
+            DataError::ScoreNotANumber {
+                location: CellLocation { line: 3, .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(
@@ -89,7 +95,13 @@ fn quoted_fields_with_comma_and_newline_keep_line_numbers() {
     let (e, msg) = err(csv);
     // Lines: header 1, case 1 on 2, case 2 on 3-4, case 3 on 5, case 4 on 6.
     assert!(
-        matches!(e, DataError::InvalidLabel { line: 6, .. }),
+        matches!(
+            e,
+            DataError::InvalidLabel {
+                location: CellLocation { line: 6, .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
     assert!(
@@ -110,7 +122,13 @@ fn quoted_fields_with_comma_and_newline_keep_line_numbers() {
 fn bad_row_inside_multiline_record_reports_start_line() {
     let (e, _) = err(b"label,score,site\n1,0.5,A\n2,0.5,\"x\ny\"\n");
     assert!(
-        matches!(e, DataError::InvalidLabel { line: 3, .. }),
+        matches!(
+            e,
+            DataError::InvalidLabel {
+                location: CellLocation { line: 3, .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
 }
@@ -146,8 +164,11 @@ fn bad_labels_rejected() {
             matches!(
                 e,
                 DataError::InvalidLabel {
-                    line: 3,
-                    column_number: 2,
+                    location: CellLocation {
+                        line: 3,
+                        column_number: 2,
+                        ..
+                    },
                     ..
                 }
             ),
@@ -167,7 +188,7 @@ fn empty_label_rejected() {
         matches!(
             e,
             DataError::EmptyValue {
-                line: 3,
+                location: CellLocation { line: 3, .. },
                 role: "label",
                 ..
             }
@@ -187,9 +208,12 @@ fn empty_score_rejected() {
         matches!(
             e,
             DataError::EmptyValue {
-                line: 2,
+                location: CellLocation {
+                    line: 2,
+                    column_number: 3,
+                    ..
+                },
                 role: "score",
-                column_number: 3,
                 ..
             }
         ),
@@ -211,7 +235,13 @@ fn non_finite_scores_rejected() {
         let csv = format!("label,score,site\n1,{bad},A\n");
         let (e, msg) = err(csv.as_bytes());
         assert!(
-            matches!(e, DataError::ScoreNotFinite { line: 2, .. }),
+            matches!(
+                e,
+                DataError::ScoreNotFinite {
+                    location: CellLocation { line: 2, .. },
+                    ..
+                }
+            ),
             "{bad}: {e:?}"
         );
         assert!(
@@ -227,7 +257,13 @@ fn out_of_range_scores_rejected() {
         let csv = format!("label,score,site\n1,{bad},A\n");
         let (e, msg) = err(csv.as_bytes());
         assert!(
-            matches!(e, DataError::ScoreOutOfRange { line: 2, .. }),
+            matches!(
+                e,
+                DataError::ScoreOutOfRange {
+                    location: CellLocation { line: 2, .. },
+                    ..
+                }
+            ),
             "{bad}: {e:?}"
         );
         assert!(
@@ -324,7 +360,13 @@ fn blank_lines_skipped() {
 fn line_numbers_count_blank_lines() {
     let (e, _) = err(b"\n\nlabel,score,site\n1,0.5,A\n\n\n0,x,A\n");
     assert!(
-        matches!(e, DataError::ScoreNotANumber { line: 7, .. }),
+        matches!(
+            e,
+            DataError::ScoreNotANumber {
+                location: CellLocation { line: 7, .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
     let (e, msg) = err(b"\r\nlabel,score,site\r\n");
@@ -452,8 +494,11 @@ fn invalid_utf8_in_used_fields_rejected() {
         matches!(
             e,
             DataError::InvalidUtf8 {
-                line: 3,
-                column_number: 2,
+                location: CellLocation {
+                    line: 3,
+                    column_number: 2,
+                    ..
+                },
                 ..
             }
         ),
@@ -469,8 +514,11 @@ fn invalid_utf8_in_used_fields_rejected() {
         matches!(
             e,
             DataError::InvalidUtf8 {
-                line: 3,
-                column_number: 3,
+                location: CellLocation {
+                    line: 3,
+                    column_number: 3,
+                    ..
+                },
                 ..
             }
         ),
@@ -486,8 +534,11 @@ fn invalid_utf8_in_used_fields_rejected() {
         matches!(
             e,
             DataError::InvalidUtf8 {
-                line: 2,
-                column_number: 1,
+                location: CellLocation {
+                    line: 2,
+                    column_number: 1,
+                    ..
+                },
                 ..
             }
         ),

@@ -3,9 +3,9 @@
 //! atomically and its sha256 recorded, and `manifest.json` (with those hashes)
 //! goes in last, after which the marker is removed.
 
-use crate::atomic::write_atomic;
 use crate::manifest::{INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
 use harness_data::registry::{check_relative, sha256_hex};
+use harness_data::write_atomic;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

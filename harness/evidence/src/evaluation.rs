@@ -4,7 +4,7 @@
 //! so the three can never disagree on how the statistics are called.
 
 use harness_data::{EvalSpec, EvalTable, read_eval_csv};
-use harness_metrics::{EvalOptions, EvalReport, Grouping, evaluate};
+use harness_metrics::{EvalError, EvalOptions, EvalReport, Grouping, evaluate};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -37,8 +37,23 @@ impl EvalSettings {
     }
 }
 
+/// Why `metrics.json` could not be computed from a predictions file.
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    /// The file could not be read as the settings describe it.
+    #[error(transparent)]
+    Data(#[from] harness_data::DataError),
+    /// The table does not describe one set of cases.
+    #[error("{0}")]
+    Invalid(#[from] EvalError),
+}
+
 /// Evaluates every score column of `table`.
-pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> EvalReport {
+///
+/// # Errors
+/// [`EvalError`] when the table's columns do not describe one set of cases (a table read by
+/// `harness_data` always does).
+pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> Result<EvalReport, EvalError> {
     let input = harness_metrics::EvalInput {
         labels: &table.labels,
         models: table
@@ -61,17 +76,14 @@ pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> EvalReport {
 }
 
 /// Reads a predictions CSV and evaluates it as `settings` say.
-pub fn evaluate_csv(
-    path: &Path,
-    settings: &EvalSettings,
-) -> Result<EvalReport, harness_data::DataError> {
+pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<EvalReport, EvaluateError> {
     let spec = EvalSpec {
         label: &settings.label,
         scores: &settings.scores,
         groups: &settings.groups,
     };
     let table = read_eval_csv(path, &spec)?;
-    Ok(evaluate_table(&table, &settings.options()))
+    Ok(evaluate_table(&table, &settings.options())?)
 }
 
 /// The canonical bytes of `metrics.json`: pretty JSON and a final newline.

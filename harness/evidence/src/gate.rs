@@ -3,14 +3,14 @@
 //! criterion whose value is undefined (null) fails: a gate must not pass on
 //! evidence that does not exist.
 //!
-//! Metric names are the `metrics.json` field names of one model: `auroc`,
-//! `average_precision`, `brier`, `log_loss`, `ece_10`, `ece_15`,
-//! `calibration_slope`, `calibration_intercept`, `calibration_in_the_large`;
-//! plus `auroc_ci_lower` / `auroc_ci_upper` (the DeLong 95 % CI bounds),
+//! Metric names are those of the registry ([`harness_metrics::registry`]): the
+//! `metrics.json` field names of one model (`auroc`, `brier`, `ece_10`, …),
+//! `auroc_ci_lower` / `auroc_ci_upper` (the DeLong 95 % CI bounds),
 //! `sens_at_spec_0.90` (sensitivity at a target specificity), and
 //! `demographic_parity_difference.COL`, `equalized_odds_difference.COL`,
 //! `auroc_gap.COL` for a grouping column COL.
 
+use harness_metrics::registry::MetricKey;
 use harness_metrics::{EvalReport, ModelReport};
 use serde::Serialize;
 
@@ -25,54 +25,21 @@ pub enum Direction {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Criterion {
-    pub metric: String,
+    pub metric: MetricKey,
     pub direction: Direction,
     pub limit: f64,
 }
 
-const SIMPLE: &[&str] = &[
-    "auroc",
-    "auroc_ci_lower",
-    "auroc_ci_upper",
-    "average_precision",
-    "brier",
-    "log_loss",
-    "ece_10",
-    "ece_15",
-    "calibration_slope",
-    "calibration_intercept",
-    "calibration_in_the_large",
-];
-const BY_GROUP: &[&str] = &[
-    "demographic_parity_difference",
-    "equalized_odds_difference",
-    "auroc_gap",
-];
-
 impl Criterion {
-    /// Checks the metric name; `limit` must be finite.
+    /// Checks the metric name against the registry; `limit` must be finite.
     pub fn new(metric: &str, direction: Direction, limit: f64) -> Result<Criterion, String> {
         if !limit.is_finite() {
             return Err(format!(
                 "limit for '{metric}' must be a finite number, not {limit}"
             ));
         }
-        let known = SIMPLE.contains(&metric)
-            || metric
-                .strip_prefix("sens_at_spec_")
-                .is_some_and(|s| s.parse::<f64>().is_ok_and(|t| (0.0..=1.0).contains(&t)))
-            || metric
-                .split_once('.')
-                .is_some_and(|(m, col)| BY_GROUP.contains(&m) && !col.is_empty());
-        if !known {
-            return Err(format!(
-                "unknown metric '{metric}'; use one of {}, sens_at_spec_<SPEC> (e.g. sens_at_spec_0.90), or {}.<group column>",
-                SIMPLE.join(", "),
-                BY_GROUP.join(" / ")
-            ));
-        }
         Ok(Criterion {
-            metric: metric.to_string(),
+            metric: metric.parse()?,
             direction,
             limit,
         })
@@ -92,46 +59,7 @@ impl Criterion {
 
     /// The value of this criterion's metric for one model, or why there is none.
     pub fn value(&self, m: &ModelReport) -> Result<f64, String> {
-        let undefined = || format!("{} is undefined for this model", self.metric);
-        let v = match self.metric.as_str() {
-            "auroc" => m.auroc,
-            "auroc_ci_lower" => m.auroc_ci95_delong.map(|c| c[0]),
-            "auroc_ci_upper" => m.auroc_ci95_delong.map(|c| c[1]),
-            "average_precision" => m.average_precision,
-            "brier" => m.brier,
-            "log_loss" => m.log_loss,
-            "ece_10" => m.ece_10,
-            "ece_15" => m.ece_15,
-            "calibration_slope" => m.calibration_slope,
-            "calibration_intercept" => m.calibration_intercept,
-            "calibration_in_the_large" => m.calibration_in_the_large,
-            other => {
-                if let Some(spec) = other.strip_prefix("sens_at_spec_") {
-                    let t: f64 = spec.parse().map_err(|_| undefined())?;
-                    let key = harness_metrics::spec_key(t);
-                    match m.sens_at_spec.get(&key) {
-                        Some(v) => *v,
-                        None => {
-                            return Err(format!(
-                                "sensitivity at specificity {key} was not computed (add it to target specificities)"
-                            ));
-                        }
-                    }
-                } else {
-                    let (metric, col) = other.split_once('.').ok_or_else(undefined)?;
-                    let f = m
-                        .fairness
-                        .get(col)
-                        .ok_or_else(|| format!("no grouping column '{col}' in the evaluation"))?;
-                    match metric {
-                        "demographic_parity_difference" => f.demographic_parity_difference,
-                        "equalized_odds_difference" => f.equalized_odds_difference,
-                        _ => f.auroc_gap,
-                    }
-                }
-            }
-        };
-        v.ok_or_else(undefined)
+        self.metric.value(m)
     }
 }
 
@@ -189,7 +117,7 @@ pub fn check(report: &EvalReport, criteria: &[Criterion]) -> Vec<GateResult> {
             };
             out.push(GateResult {
                 candidate: name.clone(),
-                metric: c.metric.clone(),
+                metric: c.metric.to_string(),
                 direction: c.direction,
                 limit: c.limit,
                 value,
@@ -221,7 +149,7 @@ mod tests {
                 codes: &codes,
             }],
         };
-        evaluate(&input, &EvalOptions::default())
+        evaluate(&input, &EvalOptions::default()).unwrap()
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! models and dataset they came from. [`bundle`] writes one crash-safely,
 //! [`verify`] checks one, [`suite`] reads the declarative suite files.
 
-pub mod atomic;
 pub mod bundle;
 pub mod evaluation;
 pub mod gate;
@@ -17,9 +16,9 @@ pub mod signing;
 pub mod suite;
 pub mod verify;
 
-pub use atomic::write_atomic;
 pub use bundle::{BundleError, BundleWriter};
-pub use evaluation::{EvalSettings, evaluate_csv, evaluate_table, metrics_json};
+pub use evaluation::{EvalSettings, EvaluateError, evaluate_csv, evaluate_table, metrics_json};
+pub use harness_data::{write_atomic, write_private};
 pub use manifest::Manifest;
 pub use predictions::Predictions;
 pub use suite::Suite;

@@ -4,6 +4,8 @@
 //! manifest is by construction incomplete.
 
 use crate::evaluation::EvalSettings;
+use harness_metrics::registry::RankingMetric;
+pub use harness_types::Outcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -27,6 +29,10 @@ pub struct Manifest {
     pub candidates: Vec<CandidateRecord>,
     /// How `metrics.json` is recomputed from `predictions.csv`.
     pub evaluation: EvalSettings,
+    /// The suite's primary metric, by which `leaderboard` ranks the candidates. Absent in
+    /// bundles written before it was recorded (they rank by AUROC, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_metric: Option<RankingMetric>,
     /// The primary backend whose predictions were evaluated.
     pub primary_backend: String,
     /// How the evaluated predictions were produced (engine, device, any GPU fallback) and how
@@ -85,10 +91,9 @@ pub struct CandidateRecord {
     pub model: InputFile,
     /// One entry per backend the suite asked for.
     pub backends: Vec<BackendRecord>,
-    /// "ok" or "failed".
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    /// `ok`, or `failed` with the reason (JSON fields `status` and `reason`).
+    #[serde(flatten)]
+    pub outcome: Outcome,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,10 +101,9 @@ pub struct BackendRecord {
     pub backend: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// "ok", "unavailable" or "failed".
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    /// `ok`, or `unavailable`/`failed` with the reason (JSON fields `status` and `reason`).
+    #[serde(flatten)]
+    pub outcome: Outcome,
 }
 
 /// The accuracy pass as it ran.

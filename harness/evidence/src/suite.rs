@@ -17,6 +17,7 @@ use crate::gate::Criterion;
 use harness_backends::{BackendKind, OutputSpec, Preprocess};
 use harness_data::registry::{check_relative, line_col};
 use harness_measure::Scenario;
+use harness_metrics::registry::RankingMetric;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -136,9 +137,10 @@ impl Default for Inference {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
-    /// The metric that ranks candidates (leaderboards, the report's summary).
-    #[serde(default = "default_primary_metric")]
-    pub primary: String,
+    /// The metric that ranks candidates (leaderboards, the report's summary); recorded in the
+    /// manifest.
+    #[serde(default)]
+    pub primary: RankingMetric,
     #[serde(default = "default_specs")]
     pub target_specificities: Vec<f64>,
     /// Decision threshold: predicted positive iff probability ≥ threshold.
@@ -153,9 +155,6 @@ pub struct Metrics {
     pub subgroups: Option<Vec<String>>,
 }
 
-fn default_primary_metric() -> String {
-    "auroc".into()
-}
 fn default_specs() -> Vec<f64> {
     vec![0.90]
 }
@@ -327,16 +326,6 @@ pub enum SuiteError {
     },
 }
 
-/// Metric names usable as `metrics.primary`.
-pub const PRIMARY_METRICS: &[&str] = &[
-    "auroc",
-    "average_precision",
-    "brier",
-    "log_loss",
-    "ece_10",
-    "ece_15",
-];
-
 impl Suite {
     /// Reads and validates a suite file.
     pub fn load(file: &Path) -> Result<Suite, SuiteError> {
@@ -484,13 +473,6 @@ fn validate_candidate(c: &Candidate) -> Result<(), String> {
 }
 
 fn validate_metrics(m: &Metrics) -> Result<(), String> {
-    if !PRIMARY_METRICS.contains(&m.primary.as_str()) {
-        return Err(format!(
-            "primary '{}' must be one of {}",
-            m.primary,
-            PRIMARY_METRICS.join(", ")
-        ));
-    }
     if !(0.0..=1.0).contains(&m.threshold) {
         return Err(format!("threshold {} is outside [0, 1]", m.threshold));
     }
@@ -648,6 +630,27 @@ output = { kind = "probability", positive_index = 0 }
         assert!(e.contains("channels"), "{e}");
         let e = err("name = \"t\"\nversion = 1\n");
         assert!(e.starts_with("s.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn the_primary_metric_comes_from_the_registry() {
+        let s = Suite::parse(GOOD, Path::new("s.toml")).unwrap();
+        assert_eq!(s.metrics.primary.key, "auroc");
+        let with =
+            |m: &str| GOOD.replace("[metrics]\n", &format!("[metrics]\nprimary = \"{m}\"\n"));
+        let s = Suite::parse(&with("ece_10"), Path::new("s.toml")).unwrap();
+        assert_eq!(s.metrics.primary.key, "ece_10");
+        // A metric that has no "better" direction cannot rank, and the place is named.
+        let e = err(&with("calibration_slope"));
+        assert!(
+            e.starts_with("s.toml:6:") && e.contains("'calibration_slope' cannot rank candidates"),
+            "{e}"
+        );
+        let e = err(&with("aurok"));
+        assert!(
+            e.contains("'aurok'") && e.contains("auroc, average_precision"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use crate::evaluation::{evaluate_csv, metrics_json};
 use crate::manifest::{FORMAT, INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
 use harness_data::registry::{check_relative, file_sha256, folder_sha256, sha256_hex};
+use harness_types::Status;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +23,32 @@ use std::path::{Path, PathBuf};
 pub struct Finding {
     /// What was checked (a file name or a topic).
     pub item: String,
-    /// "ok", "FAILED", or "not checked".
-    pub status: &'static str,
+    /// `Ok`, `Failed`, or `Skipped` (not checked: e.g. an input absent under the project root).
+    /// Written in JSON and tables as [`Finding::verdict`].
+    #[serde(serialize_with = "serialize_verdict")]
+    pub status: Status,
     pub detail: String,
+}
+
+impl Finding {
+    /// How the finding is written: `ok`, `FAILED` (in capitals, to stand out in a table) or
+    /// `not checked`.
+    #[must_use]
+    pub fn verdict(&self) -> &'static str {
+        verdict(self.status)
+    }
+}
+
+fn verdict(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed => "FAILED",
+        Status::Skipped | Status::Unavailable => "not checked",
+    }
+}
+
+fn serialize_verdict<S: serde::Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(verdict(*status))
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -35,34 +59,30 @@ pub struct Verification {
 impl Verification {
     /// True when nothing failed.
     pub fn passed(&self) -> bool {
-        self.findings.iter().all(|f| f.status != FAILED)
+        self.findings.iter().all(|f| f.status != Status::Failed)
     }
     fn ok(&mut self, item: impl Into<String>, detail: impl Into<String>) {
         self.findings.push(Finding {
             item: item.into(),
-            status: OK,
+            status: Status::Ok,
             detail: detail.into(),
         });
     }
     fn fail(&mut self, item: impl Into<String>, detail: impl Into<String>) {
         self.findings.push(Finding {
             item: item.into(),
-            status: FAILED,
+            status: Status::Failed,
             detail: detail.into(),
         });
     }
     fn skip(&mut self, item: impl Into<String>, detail: impl Into<String>) {
         self.findings.push(Finding {
             item: item.into(),
-            status: NOT_CHECKED,
+            status: Status::Skipped,
             detail: detail.into(),
         });
     }
 }
-
-pub const OK: &str = "ok";
-pub const FAILED: &str = "FAILED";
-pub const NOT_CHECKED: &str = "not checked";
 
 /// Options of [`verify`].
 #[derive(Clone, Debug, Default)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where inference runs: the backends' own device type, so a profile's device is passed to
 /// `Backend::load` as it is.
-pub use harness_backends::Device;
+pub use harness_types::Device;
 
 /// A named hardware configuration for a benchmark run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

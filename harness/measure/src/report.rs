@@ -10,17 +10,10 @@ use crate::profile::Profile;
 use crate::settings::{Scenario, Settings};
 use crate::stats::{EarlyStopping, LatencySummary};
 
-/// Outcome of one scenario run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Measured to the end (possibly cut by `max_duration`; see `max_duration_reached`).
-    Ok,
-    /// The engine failed part-way; figures cover the queries measured before the failure.
-    Failed,
-    /// Not run: the backend or device is not available here.
-    Unavailable,
-}
+/// Outcome of one scenario run: `ok` (measured to the end, possibly cut by `max_duration`;
+/// see `max_duration_reached`), `failed` (the engine failed part-way; figures cover the queries
+/// measured before the failure) or `unavailable` (not run: the backend or device is not here).
+pub use harness_types::Status;
 
 /// Server-scenario figures (LoadGen's Server result).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

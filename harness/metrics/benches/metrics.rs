@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
             .collect(),
     };
     g.bench_function("evaluate (2 models, 3 groupings, no bootstrap)", |bch| {
-        bch.iter(|| evaluate(black_box(&input), &EvalOptions::default()))
+        bch.iter(|| evaluate(black_box(&input), &EvalOptions::default()).unwrap())
     });
     g.finish();
 }

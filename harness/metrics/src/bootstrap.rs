@@ -44,13 +44,13 @@ pub struct BootstrapCi {
 
 /// 32-bit uniforms from Xoshiro256++: each 64-bit output supplies two, low half first. Index
 /// draws need at most 32 bits (cases are counted in u32), so this halves the generator's cost.
-struct U32Stream {
+pub(crate) struct U32Stream {
     rng: Xoshiro256PlusPlus,
     high: Option<u32>,
 }
 
 impl U32Stream {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         U32Stream {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             high: None,
@@ -72,7 +72,7 @@ impl U32Stream {
     /// Uniform integer in [0, bound) by Lemire's nearly divisionless method (Lemire 2019, "Fast
     /// random integer generation in an interval", ACM TOMACS 29:3). `bound` must be > 0.
     #[inline]
-    fn below(&mut self, bound: u32) -> u32 {
+    pub(crate) fn below(&mut self, bound: u32) -> u32 {
         let mut prod = self.next() as u64 * bound as u64;
         if (prod as u32) < bound {
             let threshold = bound.wrapping_neg() % bound;

@@ -302,15 +302,7 @@ pub fn paired_delong(
     // Rounding can leave a tiny negative variance when the two models are identical.
     let se = var.max(0.0).sqrt();
     let diff = auc_a - auc_b;
-    let (z, p) = if se > 0.0 {
-        let z = diff / se;
-        (Some(z), Some(normal::two_sided_p(z)))
-    } else if diff == 0.0 {
-        (Some(0.0), Some(1.0))
-    } else {
-        (None, None)
-    };
-    let half = normal::z975() * se;
+    let (z, p, ci95) = normal::wald(diff, se);
     Some(PairedDeLong {
         auc_a,
         auc_b,
@@ -318,6 +310,6 @@ pub fn paired_delong(
         se,
         z,
         p,
-        ci95: [diff - half, diff + half],
+        ci95,
     })
 }

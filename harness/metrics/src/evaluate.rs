@@ -418,12 +418,140 @@ fn evaluate_model(
     }
 }
 
+/// Input that does not describe one set of cases: the caller's mistake, reported instead of
+/// a panic (the readers of this workspace never produce it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalError {
+    /// A model has a different number of scores than there are labels.
+    ScoresLength {
+        model: String,
+        scores: usize,
+        labels: usize,
+    },
+    /// A score that is not a probability (NaN, infinite, or outside `[0, 1]`).
+    Score {
+        model: String,
+        case: usize,
+        value: f64,
+    },
+    /// A grouping has a different number of codes than there are labels.
+    CodesLength {
+        grouping: String,
+        codes: usize,
+        labels: usize,
+    },
+    /// A grouping code names no level.
+    Code {
+        grouping: String,
+        case: usize,
+        code: u32,
+        levels: usize,
+    },
+    /// More cases than the rank arithmetic holds (2³² − 1).
+    TooManyCases(usize),
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ScoresLength {
+                model,
+                scores,
+                labels,
+            } => write!(f, "model '{model}' has {scores} scores for {labels} labels"),
+            Self::Score { model, case, value } => write!(
+                f,
+                "model '{model}': score of case {case} is {value}, not a probability in [0, 1]"
+            ),
+            Self::CodesLength {
+                grouping,
+                codes,
+                labels,
+            } => write!(
+                f,
+                "grouping '{grouping}' has {codes} level codes for {labels} labels"
+            ),
+            Self::Code {
+                grouping,
+                case,
+                code,
+                levels,
+            } => write!(
+                f,
+                "grouping '{grouping}': case {case} has level code {code}, but there are {levels} levels"
+            ),
+            Self::TooManyCases(n) => {
+                write!(f, "{n} cases: at most {} can be evaluated", u32::MAX)
+            }
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+impl EvalInput<'_> {
+    /// Checks that the input describes one set of cases: as many scores and level codes as
+    /// labels, every score a probability, every code a level.
+    ///
+    /// # Errors
+    /// The first inconsistency found.
+    pub fn validate(&self) -> Result<(), EvalError> {
+        let n = self.labels.len();
+        if n > u32::MAX as usize {
+            return Err(EvalError::TooManyCases(n));
+        }
+        for (name, scores) in &self.models {
+            if scores.len() != n {
+                return Err(EvalError::ScoresLength {
+                    model: name.to_string(),
+                    scores: scores.len(),
+                    labels: n,
+                });
+            }
+            if let Some((case, &value)) = scores
+                .iter()
+                .enumerate()
+                .find(|(_, s)| !(0.0..=1.0).contains(*s))
+            {
+                return Err(EvalError::Score {
+                    model: name.to_string(),
+                    case,
+                    value,
+                });
+            }
+        }
+        for g in &self.groupings {
+            if g.codes.len() != n {
+                return Err(EvalError::CodesLength {
+                    grouping: g.name.to_string(),
+                    codes: g.codes.len(),
+                    labels: n,
+                });
+            }
+            if let Some((case, &code)) = g
+                .codes
+                .iter()
+                .enumerate()
+                .find(|(_, c)| **c as usize >= g.levels.len())
+            {
+                return Err(EvalError::Code {
+                    grouping: g.name.to_string(),
+                    case,
+                    code,
+                    levels: g.levels.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Evaluates every model of `input` and compares every pair with the paired DeLong test.
 ///
-/// # Panics
-/// If a score vector's length differs from the labels', or a grouping's codes are out of range:
-/// the reader guarantees both.
-pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
+/// # Errors
+/// [`EvalError`] when the input does not describe one set of cases ([`EvalInput::validate`]).
+pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+    input.validate()?;
     let labels = input.labels;
     let positives = labels.iter().filter(|&&y| y).count() as u64;
     let total = labels.len() as u64;
@@ -495,7 +623,7 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
             });
         }
     }
-    EvalReport {
+    Ok(EvalReport {
         n: total,
         positives,
         negatives: total - positives,
@@ -509,5 +637,5 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> EvalReport {
             .collect(),
         comparisons,
         warnings,
-    }
+    })
 }

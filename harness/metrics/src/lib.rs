@@ -15,19 +15,21 @@
 
 pub mod bootstrap;
 pub mod calibration;
+pub mod cluster;
 pub mod delong;
 pub mod evaluate;
 pub mod groups;
 pub mod multiple;
 pub mod normal;
 pub mod ranks;
+pub mod registry;
 pub mod roc;
 pub mod roc_band;
 mod vecmath;
 
 pub use evaluate::{
-    Comparison, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping, ModelReport,
-    evaluate, spec_key,
+    Comparison, EvalError, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping,
+    ModelReport, evaluate, spec_key,
 };
 pub use ranks::{Ranked, TieGroup};
 

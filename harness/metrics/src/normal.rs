@@ -53,3 +53,19 @@ pub fn z975() -> f64 {
 pub fn two_sided_p(z: f64) -> f64 {
     erfc_over_sqrt2(z.abs()).min(1.0)
 }
+
+/// The Wald test of a difference with standard error `se` (the paired DeLong and Obuchowski
+/// tests): z = diff/se, two-sided p, and the 95 % CI diff ± Φ⁻¹(0.975)·se (not clamped). When
+/// se = 0 a zero difference gives z = 0, p = 1 and a non-zero one leaves z and p undefined.
+pub fn wald(diff: f64, se: f64) -> (Option<f64>, Option<f64>, [f64; 2]) {
+    let (z, p) = if se > 0.0 {
+        let z = diff / se;
+        (Some(z), Some(two_sided_p(z)))
+    } else if diff == 0.0 {
+        (Some(0.0), Some(1.0))
+    } else {
+        (None, None)
+    };
+    let half = z975() * se;
+    (z, p, [diff - half, diff + half])
+}

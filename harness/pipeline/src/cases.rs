@@ -83,14 +83,14 @@ impl CaseIndex {
                 let path = &files[i];
                 let bytes = read_file(path, &self.limits)?;
                 let actual = sha256_hex(&bytes);
-                if let Some(expected) = &expected_sha256[i] {
-                    if !expected.eq_ignore_ascii_case(&actual) {
-                        return Err(PipelineError::DataChanged {
-                            file: path.clone(),
-                            expected: expected.clone(),
-                            actual,
-                        });
-                    }
+                if let Some(expected) = &expected_sha256[i]
+                    && !expected.eq_ignore_ascii_case(&actual)
+                {
+                    return Err(PipelineError::DataChanged {
+                        file: path.clone(),
+                        expected: expected.clone(),
+                        actual,
+                    });
                 }
                 let image = decode_image(path, &bytes, &self.limits)?;
                 Ok(DecodedCase {

@@ -29,7 +29,7 @@ use harness_backends::{
     Preprocess, interpret, to_tensor,
 };
 use harness_data::BoundedReadError;
-use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile};
+use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile, Outcome};
 use harness_evidence::suite::{AccuracyDevice, Candidate};
 use rayon::prelude::*;
 use std::path::Path;
@@ -151,8 +151,7 @@ struct Active<'a> {
 impl Active<'_> {
     fn fail(&mut self, reason: String, observer: &dyn Observer) {
         observer.warning(&format!("candidate {}: FAILED: {reason}", self.record.name));
-        self.record.status = "failed".into();
-        self.record.reason = Some(reason);
+        self.record.outcome = Outcome::failed(reason);
         self.failed = true;
         self.engines.clear();
     }
@@ -341,8 +340,7 @@ fn prepare_candidate<'a>(
                 version: None,
             },
             backends: Vec::new(),
-            status: "ok".into(),
-            reason: None,
+            outcome: Outcome::Ok,
         },
         model: None,
         engines: Vec::new(),
@@ -410,8 +408,7 @@ fn prepare_candidate<'a>(
                 a.record.backends.push(BackendRecord {
                     backend: "ort".into(),
                     version: None,
-                    status: "failed".into(),
-                    reason: Some(reason.clone()),
+                    outcome: Outcome::failed(reason.clone()),
                 });
                 a.fail(format!("primary backend ort (cuda): {reason}"), observer);
                 return a;
@@ -438,8 +435,7 @@ fn prepare_candidate<'a>(
                 a.record.backends.push(BackendRecord {
                     backend: kind.name().into(),
                     version: Some(version),
-                    status: "ok".into(),
-                    reason: None,
+                    outcome: Outcome::Ok,
                 });
                 let (batch, pad) = match m.input().fixed_batch() {
                     Some(b) if b >= 1 => (b, true),
@@ -460,8 +456,7 @@ fn prepare_candidate<'a>(
                 a.record.backends.push(BackendRecord {
                     backend: kind.name().into(),
                     version: None,
-                    status: "unavailable".into(),
-                    reason: Some(reason.clone()),
+                    outcome: Outcome::unavailable(reason.clone()),
                 });
                 if primary {
                     a.fail(
@@ -475,8 +470,7 @@ fn prepare_candidate<'a>(
                 a.record.backends.push(BackendRecord {
                     backend: kind.name().into(),
                     version: Some(version),
-                    status: "failed".into(),
-                    reason: Some(reason.clone()),
+                    outcome: Outcome::failed(reason.clone()),
                 });
                 if primary {
                     a.fail(format!("primary backend {kind}: {reason}"), observer);
@@ -564,9 +558,7 @@ fn run_chunk(
                         "candidate {} on {}: failed: {reason}",
                         a.record.name, e.kind
                     ));
-                    let r = &mut a.record.backends[e.record];
-                    r.status = "failed".into();
-                    r.reason = Some(reason);
+                    a.record.backends[e.record].outcome = Outcome::failed(reason);
                 }
                 break;
             }
@@ -575,8 +567,7 @@ fn run_chunk(
     if let Some(reason) = primary_failure {
         let record = a.engines.iter().find(|e| e.primary).map(|e| e.record);
         if let Some(r) = record {
-            a.record.backends[r].status = "failed".into();
-            a.record.backends[r].reason = Some(reason.clone());
+            a.record.backends[r].outcome = Outcome::failed(reason.clone());
         }
         a.fail(reason, observer);
     }

@@ -42,7 +42,7 @@ use harness_data::registry::{Dataset, DatasetStatus, Registry, RegistryError};
 use harness_evidence::bundle::{BundleError, BundleWriter};
 use harness_evidence::gate::{self, Criterion, GateResult};
 use harness_evidence::manifest::{
-    self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, ToolInfo,
+    self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
 };
 use harness_evidence::suite::{Suite, SuiteError, find_registry};
 use harness_evidence::{EvalSettings, Predictions, evaluate_table, metrics_json, now_rfc3339};
@@ -190,7 +190,7 @@ impl RunOutcome {
     pub fn any_failed(&self) -> bool {
         self.candidates
             .iter()
-            .any(|r| r.status != "ok" || r.backends.iter().any(|b| b.status == "failed"))
+            .any(|r| !r.outcome.is_ok() || r.backends.iter().any(|b| b.outcome.is_failed()))
     }
 }
 
@@ -515,7 +515,8 @@ pub fn evaluate(
         let table =
             harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
                 .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-        let r = evaluate_table(&table, &settings.options());
+        let r = evaluate_table(&table, &settings.options())
+            .map_err(|e| PipelineError::Metrics(e.to_string()))?;
         bundle.write("metrics.json", &metrics_json(&r))?;
         Some(r)
     };
@@ -549,10 +550,9 @@ pub fn evaluate(
                     .record
                     .backends
                     .iter_mut()
-                    .find(|r| r.backend == pair.b && r.status == "ok")
+                    .find(|r| r.backend == pair.b && r.outcome.is_ok())
                 {
-                    r.status = "failed".into();
-                    r.reason = Some(reason);
+                    r.outcome = Outcome::failed(reason);
                 }
             }
         }
@@ -766,15 +766,11 @@ pub fn render(
         not_measured: &measured.not_measured,
         inference: Some(inference_info(plan, inference)),
     });
-    bundle.write(
-        "report.html",
-        harness_report::render_html(&input).as_bytes(),
-    )?;
-    bundle.write(
-        "summary.md",
-        harness_report::render_markdown(&input).as_bytes(),
-    )?;
-    for fig in harness_report::render_figures(&input) {
+    // Computed once: every ROC band is a bootstrap.
+    let report = harness_report::render(&input);
+    bundle.write("report.html", report.html.as_bytes())?;
+    bundle.write("summary.md", report.markdown.as_bytes())?;
+    for fig in &report.figures {
         if let Ok(svg) = &fig.svg {
             bundle.write(&format!("figures/{}", fig.file_name()), svg.as_bytes())?;
         }
@@ -816,6 +812,7 @@ pub fn seal(
             .map(|c| c.record.clone())
             .collect(),
         evaluation: evaluated.settings.clone(),
+        primary_metric: Some(suite.metrics.primary),
         primary_backend: engine.kind.name().into(),
         inference: Some(InferenceRecord {
             engine: engine.kind.name().into(),

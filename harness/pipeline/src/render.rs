@@ -2,7 +2,7 @@
 //! (suite, dataset record, candidates, metrics, agreement, performance) —
 //! pure mapping; the report crate draws, the evidence crate hashes.
 
-use harness_evidence::manifest::{CandidateRecord, DatasetRecord, ToolInfo};
+use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolInfo};
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
 use harness_metrics::EvalReport;
@@ -26,15 +26,6 @@ pub struct Parts<'a> {
     pub not_measured: &'a [(String, String)],
     /// How the evaluated predictions were produced and cross-checked.
     pub inference: Option<report::InferenceInfo>,
-}
-
-fn status(s: &str) -> report::Status {
-    match s {
-        "ok" => report::Status::Ok,
-        "unavailable" => report::Status::Unavailable,
-        "skipped" => report::Status::Skipped,
-        _ => report::Status::Failed,
-    }
 }
 
 /// The machine as labelled lines a reader understands ("Memory: 23.5 GiB", one line per GPU);
@@ -105,20 +96,13 @@ pub fn build(p: Parts) -> report::ReportInput {
             backends: r
                 .backends
                 .iter()
-                .map(|b| match (&b.version, b.status.as_str()) {
-                    (Some(v), "ok") => format!("{} ({})", b.backend, short_paths(v)),
-                    (_, s) => format!(
-                        "{} ({s}{})",
-                        b.backend,
-                        b.reason
-                            .as_deref()
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
-                    ),
+                .map(|b| match (&b.version, &b.outcome) {
+                    (Some(v), Outcome::Ok) => format!("{} ({})", b.backend, short_paths(v)),
+                    (_, o) => format!("{} ({o})", b.backend),
                 })
                 .collect(),
-            status: status(&r.status),
-            reason: r.reason.clone(),
+            status: r.outcome.status(),
+            reason: r.outcome.reason().map(str::to_string),
             metrics: None,
             scores: scores.cloned().unwrap_or_default(),
         })
@@ -166,11 +150,13 @@ pub fn build(p: Parts) -> report::ReportInput {
                 max: l.max,
             }),
             latency_cdf: r.latency_cdf.clone(),
-            status: match r.status {
-                harness_measure::Status::Ok => report::Status::Ok,
-                harness_measure::Status::Failed => report::Status::Failed,
-                harness_measure::Status::Unavailable => report::Status::Unavailable,
-            },
+            early_stopping: r.early_stopping.as_ref().and_then(|e| {
+                e.estimate_ms.map(|estimate_ms| report::EarlyStoppingMs {
+                    percentile: e.percentile,
+                    estimate_ms,
+                })
+            }),
+            status: r.status,
             reason: r.reason.clone(),
         })
         .collect();

@@ -1,10 +1,14 @@
 //! The self-contained report.html: inline CSS and inline SVG, no script, nothing fetched from
 //! anywhere (a Content-Security-Policy of `default-src 'none'` says so to the browser too).
 
-use crate::input::{ReportInput, Status};
-use crate::text::{html_escape as esc, num, operating_point_row, p_value, sci, with_ci};
+use crate::format::{escape_html as esc, fixed, with_reason};
+use crate::input::ReportInput;
+use crate::tables::{
+    Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
+    dataset_rows, fairness_sentence, fairness_table, machine_rows, performance_table,
+    statistics_rows, summary_table,
+};
 use crate::view::{Figure, View, methods_items, rows_of, summary_latency, summary_throughput};
-use harness_metrics::evaluate::ModelReport;
 use std::fmt::Write;
 
 const CSS: &str = r#"
@@ -59,21 +63,21 @@ fn figure(out: &mut String, f: &Figure) {
     }
 }
 
-fn table(out: &mut String, class: &str, headers: &[&str], rows: &[Vec<(String, bool)>]) {
-    let _ = write!(out, "<table class=\"{class}\"><thead><tr>");
-    for h in headers {
+fn table(out: &mut String, table: &Table) {
+    let _ = write!(out, "<table class=\"{}\"><thead><tr>", table.class);
+    for h in &table.headers {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     out.push_str("</tr></thead><tbody>\n");
-    for r in rows {
+    for r in &table.rows {
         out.push_str("<tr>");
-        for (cell, numeric) in r {
+        for cell in r {
             // Cells are raw text; numbers are right-aligned.
             let _ = write!(
                 out,
                 "<td{}>{}</td>",
-                if *numeric { " class=\"num\"" } else { "" },
-                esc(cell)
+                if cell.numeric { " class=\"num\"" } else { "" },
+                esc(&cell.text)
             );
         }
         out.push_str("</tr>\n");
@@ -81,14 +85,7 @@ fn table(out: &mut String, class: &str, headers: &[&str], rows: &[Vec<(String, b
     out.push_str("</tbody></table>\n");
 }
 
-fn t(s: impl Into<String>) -> (String, bool) {
-    (s.into(), false)
-}
-fn n(s: impl Into<String>) -> (String, bool) {
-    (s.into(), true)
-}
-
-fn kv(out: &mut String, rows: &[(&str, String)]) {
+fn kv(out: &mut String, rows: &[(String, String)]) {
     out.push_str("<table class=\"kv\"><tbody>\n");
     for (k, v) in rows {
         let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
@@ -98,7 +95,6 @@ fn kv(out: &mut String, rows: &[(&str, String)]) {
 
 fn header(out: &mut String, input: &ReportInput) {
     let h = &input.header;
-    let d = &h.dataset;
     let _ = writeln!(
         out,
         "<h1>{} {}: evaluation report</h1>",
@@ -113,263 +109,17 @@ fn header(out: &mut String, input: &ReportInput) {
         esc(&h.tool.git_commit)
     );
     out.push_str("<h3>Data set</h3>\n");
-    let mut rows = vec![
-        ("Name", d.name.clone()),
-        ("SHA-256", d.sha256.clone()),
-        ("Licence", d.licence.clone()),
-        (
-            "Cases",
-            format!(
-                "{} ({} positives, {} negatives)",
-                d.cases,
-                input.labels.iter().filter(|&&y| y).count(),
-                input.labels.iter().filter(|&&y| !y).count()
-            ),
-        ),
-    ];
-    if let Some(b) = d.bytes {
-        rows.push(("Size", format!("{b} bytes")));
-    }
-    rows.push((
-        "Synthetic",
-        if d.synthetic {
-            "YES: generated data".into()
-        } else {
-            "no".into()
-        },
-    ));
-    kv(out, &rows);
+    kv(out, &dataset_rows(input));
     out.push_str("<h3>Candidates</h3>\n");
-    let rows: Vec<Vec<(String, bool)>> = input
-        .candidates
-        .iter()
-        .map(|c| {
-            vec![
-                t(c.name.clone()),
-                t(c.model_file.clone()),
-                t(c.model_sha256.clone()),
-                t(c.backends.join(", ")),
-                t(match &c.reason {
-                    Some(r) if c.status != Status::Ok => format!("{}: {r}", c.status.as_str()),
-                    _ => c.status.as_str().to_string(),
-                }),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        "candidates",
-        &[
-            "Candidate",
-            "Model file",
-            "Model SHA-256",
-            "Backend(s)",
-            "Status",
-        ],
-        &rows,
-    );
+    table(out, &candidates_table(input));
     out.push_str("<h3>Machine and profiles</h3>\n");
-    let mut rows: Vec<(&str, String)> = h
-        .machine
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    rows.push((
-        "Profiles",
-        if h.profiles.is_empty() {
-            "none".into()
-        } else {
-            h.profiles.join(", ")
-        },
-    ));
-    kv(out, &rows);
+    kv(out, &machine_rows(h));
 }
 
 fn summary(out: &mut String, v: &View) {
     out.push_str("<h2 id=\"summary\">Summary</h2>\n");
-    let spec = v.spec_key.clone().unwrap_or_else(|| "n/a".into());
-    let sens_header = format!("Sensitivity at specificity {spec}");
-    let headers = [
-        "Candidate",
-        "Status",
-        "AUROC [95% CI, DeLong]",
-        sens_header.as_str(),
-        "Brier",
-        "ECE-10",
-        "Calibration slope",
-        "p99 latency (ms)",
-        "Throughput (/s)",
-    ];
-    let rows: Vec<Vec<(String, bool)>> = v
-        .summary
-        .iter()
-        .map(|s| {
-            vec![
-                t(s.name.clone()),
-                t(s.status.clone()),
-                n(s.auroc.clone()),
-                n(s.sens_at_spec.clone()),
-                n(s.brier.clone()),
-                n(s.ece_10.clone()),
-                n(s.slope.clone()),
-                n(s.p99_ms.clone()),
-                n(s.throughput.clone()),
-            ]
-        })
-        .collect();
-    table(out, "summary", &headers, &rows);
+    table(out, &summary_table(v));
     out.push_str("<p>p99 latency: single-stream measurement where there is one; throughput: the highest measured. Details under Performance.</p>\n");
-}
-
-/// The metric rows of one model, shared with the Markdown writer.
-pub(crate) fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
-    let mut rows = vec![
-        (
-            "AUROC".to_string(),
-            format!(
-                "{}{}",
-                num(m.auroc, 4),
-                m.auroc_exact_fraction
-                    .as_ref()
-                    .map(|f| format!(" (= {f})"))
-                    .unwrap_or_default()
-            ),
-        ),
-        (
-            "DeLong 95% CI".into(),
-            match m.auroc_ci95_delong {
-                Some([a, b]) => format!(
-                    "[{a:.4}, {b:.4}]{}",
-                    if m.auroc_ci95_delong_degenerate {
-                        " (degenerate: variance 0)"
-                    } else {
-                        ""
-                    }
-                ),
-                None => format!(
-                    "n/a: {}",
-                    m.auroc_ci95_delong_reason.as_deref().unwrap_or("undefined")
-                ),
-            },
-        ),
-    ];
-    match &m.bootstrap {
-        Some(Some(b)) => rows.push((
-            "Bootstrap 95% CI".into(),
-            format!(
-                "[{:.4}, {:.4}] (B = {}, seed {}, stratified)",
-                b.ci95[0], b.ci95[1], b.n, b.seed
-            ),
-        )),
-        Some(None) => rows.push((
-            "Bootstrap 95% CI".into(),
-            format!(
-                "n/a: {}",
-                m.bootstrap_reason.as_deref().unwrap_or("undefined")
-            ),
-        )),
-        None => {}
-    }
-    for (k, v) in &m.sens_at_spec {
-        let step = m.sens_at_spec_step.get(k).copied().flatten();
-        rows.push((
-            format!("Sensitivity at specificity {k}"),
-            format!("{} (conservative step value {})", num(*v, 4), num(step, 4)),
-        ));
-    }
-    rows.push(("Average precision".into(), num(m.average_precision, 4)));
-    rows.push(("Brier score".into(), num(m.brier, 4)));
-    rows.push((
-        "Log loss".into(),
-        format!(
-            "{}{}",
-            num(m.log_loss, 4),
-            if m.log_loss_n_clipped > 0 {
-                format!(" ({} scores clipped)", m.log_loss_n_clipped)
-            } else {
-                String::new()
-            }
-        ),
-    ));
-    rows.push((
-        "ECE-10 / ECE-15".into(),
-        format!("{} / {}", num(m.ece_10, 4), num(m.ece_15, 4)),
-    ));
-    let cal = |x: Option<f64>| match x {
-        Some(_) => num(x, 3),
-        None => format!(
-            "n/a: {}",
-            m.calibration_reason.as_deref().unwrap_or("undefined")
-        ),
-    };
-    rows.push((
-        "Calibration slope (ideal 1)".into(),
-        cal(m.calibration_slope),
-    ));
-    rows.push((
-        "Calibration intercept (ideal 0)".into(),
-        cal(m.calibration_intercept),
-    ));
-    rows.push((
-        "Calibration-in-the-large".into(),
-        match m.calibration_in_the_large {
-            Some(x) => num(Some(x), 3),
-            None => format!(
-                "n/a: {}",
-                m.calibration_in_the_large_reason
-                    .as_deref()
-                    .unwrap_or("undefined")
-            ),
-        },
-    ));
-    rows.push((
-        "Rows used by the calibration fit".into(),
-        format!("{} (scores strictly between 0 and 1)", m.calibration_n_used),
-    ));
-    rows
-}
-
-/// Fairness rows of one grouping column: level, n, positives, selection rate, TPR, FPR.
-pub(crate) fn fairness_rows(
-    f: &harness_metrics::evaluate::FairnessReport,
-) -> Vec<Vec<(String, bool)>> {
-    f.per_group
-        .iter()
-        .map(|(level, g)| {
-            vec![
-                t(level.clone()),
-                n(g.n.to_string()),
-                n(g.positives.to_string()),
-                n(num(g.selection_rate, 3)),
-                n(num(g.tpr, 3)),
-                n(num(g.fpr, 3)),
-            ]
-        })
-        .collect()
-}
-
-/// The disparity sentence under a fairness table.
-pub(crate) fn fairness_sentence(
-    column: &str,
-    f: &harness_metrics::evaluate::FairnessReport,
-) -> String {
-    let gap = match (&f.auroc_gap, &f.auroc_gap_max_group, &f.auroc_gap_min_group) {
-        (Some(g), Some(hi), Some(lo)) => format!("AUROC gap {g:.3} (highest {hi}, lowest {lo})"),
-        _ => format!(
-            "AUROC gap n/a{}",
-            f.auroc_gap_reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ),
-    };
-    format!(
-        "By {column} at threshold {}: demographic parity difference {}, equalized odds difference {} (fairlearn's convention, which counts an undefined rate as 0: {}), {gap}.",
-        f.threshold,
-        num(f.demographic_parity_difference, 3),
-        num(f.equalized_odds_difference, 3),
-        num(f.equalized_odds_difference_fairlearn, 3),
-    )
 }
 
 fn candidate_sections(out: &mut String, v: &View) {
@@ -387,45 +137,23 @@ fn candidate_sections(out: &mut String, v: &View) {
             "<p>Model file <code>{}</code>, SHA-256 <span class=\"hash\">{}</span>; backend(s): {}.</p>",
             esc(&c.model_file),
             esc(&c.model_sha256),
-            esc(&if c.backends.is_empty() {
-                "none".to_string()
-            } else {
-                c.backends.join(", ")
-            })
+            esc(&backends(c))
         );
         let Some(m) = &c.metrics else {
             let _ = writeln!(
                 out,
-                "<p class=\"bad\">Status: {}{}. No metrics.</p>\n</section>",
-                esc(c.status.as_str()),
-                esc(&c
-                    .reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default())
+                "<p class=\"bad\">Status: {}. No metrics.</p>\n</section>",
+                esc(&with_reason(c.status.as_str(), c.reason.as_deref()))
             );
             continue;
         };
-        let rows: Vec<(String, String)> = metric_rows(m);
-        out.push_str("<table class=\"kv\"><tbody>\n");
-        for (k, val) in &rows {
-            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(val));
-        }
-        if let Some((k, val)) = operating_point_row(input, c) {
-            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&val));
-        }
-        out.push_str("</tbody></table>\n");
+        kv(out, &statistics_rows(input, c, m));
         for f in &cv.figures {
             figure(out, f);
         }
         for (column, f) in &m.fairness {
             let _ = writeln!(out, "<h3>Fairness by {}</h3>", esc(column));
-            table(
-                out,
-                "fairness",
-                &["Level", "n", "Positives", "Selection rate", "TPR", "FPR"],
-                &fairness_rows(f),
-            );
+            table(out, &fairness_table(f));
             let _ = writeln!(out, "<p>{}</p>", esc(&fairness_sentence(column, f)));
         }
         out.push_str("</section>\n");
@@ -447,44 +175,15 @@ fn comparisons(out: &mut String, v: &View) {
             ""
         }
     );
-    let mut headers = vec![
-        "A",
-        "B",
-        "AUROC A",
-        "AUROC B",
-        "Difference A − B [95% CI]",
-        "Z",
-        "p",
-    ];
-    if v.holm_applied {
-        headers.push("Holm-adjusted p");
-    }
-    let rows: Vec<Vec<(String, bool)>> = v
-        .comparisons
-        .iter()
-        .map(|cv| {
-            let c = &cv.comparison;
-            let mut r = vec![
-                t(c.a.clone()),
-                t(c.b.clone()),
-                n(num(c.auc_a, 3)),
-                n(num(c.auc_b, 3)),
-                n(with_ci(c.auc_diff, c.ci95_diff)),
-                n(num(c.z, 2)),
-                n(p_value(c.p)),
-            ];
-            if v.holm_applied {
-                r.push(n(p_value(cv.p_holm)));
-            }
-            r
-        })
-        .collect();
-    table(out, "comparisons", &headers, &rows);
+    table(out, &comparisons_table(v));
     out.push_str("<ul class=\"sentences\">\n");
     for cv in &v.comparisons {
         let _ = writeln!(out, "<li>{}</li>", esc(&cv.sentence));
     }
     out.push_str("</ul>\n");
+    for f in &v.comparison_figures {
+        figure(out, f);
+    }
 }
 
 fn agreement(out: &mut String, v: &View) {
@@ -499,45 +198,8 @@ fn agreement(out: &mut String, v: &View) {
         );
         return;
     }
-    let tol = input.options.agreement_tolerance;
-    let rows: Vec<Vec<(String, bool)>> = input
-        .agreement
-        .iter()
-        .map(|a| {
-            let agree = a.max_abs_diff <= tol && a.decision_disagreements == 0;
-            vec![
-                t(a.candidate.clone()),
-                t(a.a.clone()),
-                t(a.b.clone()),
-                n(a.n.to_string()),
-                n(sci(a.max_abs_diff)),
-                n(a.decision_disagreements.to_string()),
-                t(if agree {
-                    "agree".to_string()
-                } else {
-                    "DISAGREE".to_string()
-                }),
-            ]
-        })
-        .collect();
-    table(
-        out,
-        "agreement",
-        &[
-            "Candidate",
-            "Backend A",
-            "Backend B",
-            "Cases",
-            "Max |score difference|",
-            "Decisions that differ",
-            "Verdict",
-        ],
-        &rows,
-    );
-    let _ = writeln!(
-        out,
-        "<p>Backends agree when no score differs by more than {tol:e} and no decision at the threshold flips.</p>"
-    );
+    table(out, &agreement_table(input));
+    let _ = writeln!(out, "<p>{}</p>", esc(&agreement_note(input)));
 }
 
 fn performance(out: &mut String, v: &View) {
@@ -549,51 +211,7 @@ fn performance(out: &mut String, v: &View) {
         for f in &v.performance_figures {
             figure(out, f);
         }
-        let rows: Vec<Vec<(String, bool)>> = input
-            .performance
-            .iter()
-            .map(|r| {
-                let l = r.latency_ms;
-                vec![
-                    t(r.candidate.clone()),
-                    t(r.backend.clone()),
-                    t(r.profile.clone()),
-                    t(r.scenario.clone()),
-                    n(r.batch_size.to_string()),
-                    n(r.threads.to_string()),
-                    n(num(r.throughput_per_s, 1)),
-                    n(num(l.map(|l| l.p50), 2)),
-                    n(num(l.map(|l| l.p90), 2)),
-                    n(num(l.map(|l| l.p95), 2)),
-                    n(num(l.map(|l| l.p99), 2)),
-                    n(num(l.map(|l| l.max), 2)),
-                    t(match &r.reason {
-                        Some(why) => format!("{}: {why}", r.status.as_str()),
-                        None => r.status.as_str().to_string(),
-                    }),
-                ]
-            })
-            .collect();
-        table(
-            out,
-            "performance",
-            &[
-                "Candidate",
-                "Backend",
-                "Profile",
-                "Scenario",
-                "Batch",
-                "Threads",
-                "Throughput (/s)",
-                "p50 (ms)",
-                "p90 (ms)",
-                "p95 (ms)",
-                "p99 (ms)",
-                "max (ms)",
-                "Status",
-            ],
-            &rows,
-        );
+        table(out, &performance_table(input));
         for c in &input.candidates {
             let rows = rows_of(input, c);
             if let (Some((p99, lr)), Some((tp, tr))) =
@@ -601,11 +219,11 @@ fn performance(out: &mut String, v: &View) {
             {
                 let _ = writeln!(
                     out,
-                    "<p>{}: summary p99 latency {:.2} ms ({}); throughput {:.1}/s ({}).</p>",
+                    "<p>{}: summary p99 latency {} ms ({}); throughput {}/s ({}).</p>",
                     esc(&c.name),
-                    p99,
+                    fixed(p99, 2),
                     esc(&lr),
-                    tp,
+                    fixed(tp, 1),
                     esc(&tr)
                 );
             }
@@ -616,13 +234,8 @@ fn performance(out: &mut String, v: &View) {
         for p in &input.profiles_not_measured {
             let _ = writeln!(
                 out,
-                "<li>{}{}</li>",
-                esc(&p.profile),
-                esc(&p
-                    .reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default())
+                "<li>{}</li>",
+                esc(&with_reason(&p.profile, p.reason.as_deref()))
             );
         }
         out.push_str("</ul>\n");

@@ -131,26 +131,7 @@ pub struct ToolInfo {
 }
 
 /// Outcome of a candidate, a backend or a measurement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Failed,
-    /// The backend or device is not available on this machine.
-    Unavailable,
-    Skipped,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Failed => "failed",
-            Status::Unavailable => "unavailable",
-            Status::Skipped => "skipped",
-        }
-    }
-}
+pub use harness_types::Status;
 
 /// One model under evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -231,9 +212,19 @@ pub struct PerformanceRow {
     /// Empirical CDF of latency: `[ms, fraction of queries ≤ ms]`, ascending.
     #[serde(default)]
     pub latency_cdf: Vec<[f64; 2]>,
+    /// MLPerf LoadGen's early-stopping estimate of the tail percentile, where the run has one.
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStoppingMs>,
     pub status: Status,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// The early-stopping estimate of a tail percentile (0.90 single-stream, 0.99 server).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStoppingMs {
+    pub percentile: f64,
+    pub estimate_ms: f64,
 }
 
 /// A profile that was requested but not measured.

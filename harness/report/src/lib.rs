@@ -10,26 +10,28 @@
 //!
 //! Not here: statistics (harness-metrics), reading or hashing files (harness-data, evidence),
 //! terminal tables (the CLI). The HTML has no script and fetches nothing; every string that
-//! comes from a user file is escaped.
+//! comes from a user file is escaped. Numbers and escaping are written by [`format`], which
+//! other writers of the same numbers can use too.
 //!
 //! * [`render_html`] / [`render_markdown`]: pure, input to text.
 //! * [`write_report`]: writes `report.html`, `summary.md` and `figures/*.svg`, each atomically.
 
 pub mod figures;
+pub mod format;
 mod html;
 pub mod input;
 mod markdown;
 pub mod plot_data;
+mod tables;
 pub mod text;
 mod view;
 
 pub use input::{
-    AgreementRow, Candidate, DatasetInfo, Evaluation, Header, InferenceInfo, LatencyMs,
-    NotMeasured, PerformanceRow, ReportInput, ReportOptions, Status, Suite, ToolInfo,
+    AgreementRow, Candidate, DatasetInfo, EarlyStoppingMs, Evaluation, Header, InferenceInfo,
+    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, Status, Suite, ToolInfo,
 };
 pub use view::Figure;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why a report could not be written.
@@ -46,6 +48,26 @@ pub enum ReportError {
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;
 
+/// The whole report, computed once (each ROC band is a bootstrap): the HTML page, the
+/// Markdown summary and every figure.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub html: String,
+    pub markdown: String,
+    /// In the order they appear; the SVG, or why it could not be drawn.
+    pub figures: Vec<Figure>,
+}
+
+/// Computes the report once and writes it as HTML, Markdown and figures.
+pub fn render(input: &ReportInput) -> Rendered {
+    let v = view::build(input);
+    Rendered {
+        html: html::html(&v),
+        markdown: markdown::markdown(&v),
+        figures: v.figures().cloned().collect(),
+    }
+}
+
 /// The report as one self-contained HTML page (inline CSS and SVG, no script, no network).
 pub fn render_html(input: &ReportInput) -> String {
     html::html(&view::build(input))
@@ -61,27 +83,12 @@ pub fn render_figures(input: &ReportInput) -> Vec<Figure> {
     view::build(input).figures().cloned().collect()
 }
 
-/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees a half-written file.
+/// Writes `contents` to `path` atomically ([`harness_data::write_atomic`]).
 fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let io = |source| ReportError::Io {
+    harness_data::write_atomic(path, contents).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".report-").suffix(".tmp");
-    // A report is for reading: rw-r--r-- (less the umask), not the temporary file's private 0600.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(contents).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 /// Writes `dir/report.html`, `dir/summary.md` and `dir/figures/<id>.svg` (creating the folders),
@@ -90,14 +97,14 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 /// figure.
 pub fn write_report(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>> {
     input.validate().map_err(ReportError::Invalid)?;
-    let v = view::build(input);
+    let r = render(input);
     let figures_dir = dir.join("figures");
     std::fs::create_dir_all(&figures_dir).map_err(|source| ReportError::Io {
         path: figures_dir.clone(),
         source,
     })?;
     let mut written = Vec::new();
-    for f in v.figures() {
+    for f in &r.figures {
         if let Ok(svg) = &f.svg {
             let path = figures_dir.join(f.file_name());
             write_atomic(&path, svg.as_bytes())?;
@@ -105,10 +112,10 @@ pub fn write_report(input: &ReportInput, dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     let md = dir.join("summary.md");
-    write_atomic(&md, markdown::markdown(&v).as_bytes())?;
+    write_atomic(&md, r.markdown.as_bytes())?;
     written.push(md);
     let html_path = dir.join("report.html");
-    write_atomic(&html_path, html::html(&v).as_bytes())?;
+    write_atomic(&html_path, r.html.as_bytes())?;
     written.push(html_path);
     Ok(written)
 }

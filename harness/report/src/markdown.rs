@@ -1,29 +1,39 @@
 //! summary.md: the content of report.html as Markdown tables and sentences, with links to the
 //! figures' SVG files under `figures/`.
 
-use crate::html::{fairness_rows, fairness_sentence, metric_rows};
-use crate::input::Status;
-use crate::text::{md_escape as esc, num, operating_point_row, p_value, sci, with_ci};
-use crate::view::{Figure, View, methods_items};
+use crate::format::{escape_markdown as esc, with_reason};
+use crate::tables::{
+    Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
+    dataset_rows, fairness_sentence, fairness_table, machine_rows, performance_table,
+    statistics_rows, summary_table,
+};
+use crate::view::View;
+use crate::view::{Figure, methods_items};
 use std::fmt::Write;
 
-fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+fn row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
     let _ = writeln!(
         out,
         "| {} |",
-        headers
-            .iter()
-            .map(|h| esc(h))
-            .collect::<Vec<_>>()
-            .join(" | ")
+        cells.map(esc).collect::<Vec<_>>().join(" | ")
     );
-    let _ = writeln!(out, "|{}", "---|".repeat(headers.len()));
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} |",
-            r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
-        );
+}
+
+fn table(out: &mut String, table: &Table) {
+    row(out, table.headers.iter().map(String::as_str));
+    let _ = writeln!(out, "|{}", "---|".repeat(table.headers.len()));
+    for r in &table.rows {
+        row(out, r.iter().map(|c| c.text.as_str()));
+    }
+    out.push('\n');
+}
+
+/// Key/value rows as a two-column table with these headers.
+fn kv(out: &mut String, headers: [&str; 2], rows: &[(String, String)]) {
+    row(out, headers.into_iter());
+    out.push_str("|---|---|\n");
+    for (k, v) in rows {
+        row(out, [k.as_str(), v.as_str()].into_iter());
     }
     out.push('\n');
 }
@@ -70,114 +80,14 @@ pub fn markdown(v: &View) -> String {
         esc(&h.tool.git_commit)
     );
     out.push_str("## Data set\n\n");
-    let positives = input.labels.iter().filter(|&&y| y).count();
-    let mut rows = vec![
-        vec!["Name".to_string(), d.name.clone()],
-        vec!["SHA-256".into(), d.sha256.clone()],
-        vec!["Licence".into(), d.licence.clone()],
-        vec![
-            "Cases".into(),
-            format!(
-                "{} ({} positives, {} negatives)",
-                d.cases,
-                positives,
-                input.labels.len() - positives
-            ),
-        ],
-    ];
-    if let Some(b) = d.bytes {
-        rows.push(vec!["Size".into(), format!("{b} bytes")]);
-    }
-    rows.push(vec![
-        "Synthetic".into(),
-        if d.synthetic {
-            "YES: generated data".into()
-        } else {
-            "no".into()
-        },
-    ]);
-    table(&mut out, &["Field", "Value"], &rows);
+    kv(&mut out, ["Field", "Value"], &dataset_rows(input));
     out.push_str("## Candidates\n\n");
-    let rows: Vec<Vec<String>> = input
-        .candidates
-        .iter()
-        .map(|c| {
-            vec![
-                c.name.clone(),
-                c.model_file.clone(),
-                c.model_sha256.clone(),
-                c.backends.join(", "),
-                match &c.reason {
-                    Some(r) if c.status != Status::Ok => format!("{}: {r}", c.status.as_str()),
-                    _ => c.status.as_str().to_string(),
-                },
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            "Candidate",
-            "Model file",
-            "Model SHA-256",
-            "Backend(s)",
-            "Status",
-        ],
-        &rows,
-    );
+    table(&mut out, &candidates_table(input));
     out.push_str("## Machine and profiles\n\n");
-    let mut rows: Vec<Vec<String>> = h
-        .machine
-        .iter()
-        .map(|(k, v)| vec![k.clone(), v.clone()])
-        .collect();
-    rows.push(vec![
-        "Profiles".into(),
-        if h.profiles.is_empty() {
-            "none".into()
-        } else {
-            h.profiles.join(", ")
-        },
-    ]);
-    table(&mut out, &["Key", "Value"], &rows);
+    kv(&mut out, ["Key", "Value"], &machine_rows(h));
 
     out.push_str("## Summary\n\n");
-    let sens_header = format!(
-        "Sensitivity at specificity {}",
-        v.spec_key.clone().unwrap_or_else(|| "n/a".into())
-    );
-    let rows: Vec<Vec<String>> = v
-        .summary
-        .iter()
-        .map(|s| {
-            vec![
-                s.name.clone(),
-                s.status.clone(),
-                s.auroc.clone(),
-                s.sens_at_spec.clone(),
-                s.brier.clone(),
-                s.ece_10.clone(),
-                s.slope.clone(),
-                s.p99_ms.clone(),
-                s.throughput.clone(),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            "Candidate",
-            "Status",
-            "AUROC [95% CI, DeLong]",
-            &sens_header,
-            "Brier",
-            "ECE-10",
-            "Calibration slope",
-            "p99 latency (ms)",
-            "Throughput (/s)",
-        ],
-        &rows,
-    );
+    table(&mut out, &summary_table(v));
 
     for cv in &v.candidates {
         let c = cv.candidate;
@@ -187,47 +97,27 @@ pub fn markdown(v: &View) -> String {
             "Model file `{}`, SHA-256 `{}`; backend(s): {}.\n",
             c.model_file.replace('`', "'"),
             c.model_sha256.replace('`', "'"),
-            esc(&if c.backends.is_empty() {
-                "none".to_string()
-            } else {
-                c.backends.join(", ")
-            })
+            esc(&backends(c))
         );
         let Some(m) = &c.metrics else {
             let _ = writeln!(
                 out,
-                "**Status: {}{}.** No metrics.\n",
-                esc(c.status.as_str()),
-                esc(&c
-                    .reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default())
+                "**Status: {}.** No metrics.\n",
+                esc(&with_reason(c.status.as_str(), c.reason.as_deref()))
             );
             continue;
         };
-        let mut rows: Vec<Vec<String>> = metric_rows(m)
-            .into_iter()
-            .map(|(k, v)| vec![k, v])
-            .collect();
-        if let Some((k, v)) = operating_point_row(input, c) {
-            rows.push(vec![k, v]);
-        }
-        table(&mut out, &["Statistic", "Value"], &rows);
+        kv(
+            &mut out,
+            ["Statistic", "Value"],
+            &statistics_rows(input, c, m),
+        );
         for f in &cv.figures {
             figure(&mut out, f);
         }
         for (column, f) in &m.fairness {
             let _ = writeln!(out, "### Fairness by {}\n", esc(column));
-            let rows: Vec<Vec<String>> = fairness_rows(f)
-                .into_iter()
-                .map(|r| r.into_iter().map(|c| c.0).collect())
-                .collect();
-            table(
-                &mut out,
-                &["Level", "n", "Positives", "Selection rate", "TPR", "FPR"],
-                &rows,
-            );
+            table(&mut out, &fairness_table(f));
             let _ = writeln!(out, "{}\n", esc(&fairness_sentence(column, f)));
         }
     }
@@ -241,43 +131,14 @@ pub fn markdown(v: &View) -> String {
             out.push_str(" With more than two candidates the p-values are adjusted by Holm's method (Holm 1979), and significance is judged on the adjusted p; the confidence intervals are not adjusted.");
         }
         out.push_str("\n\n");
-        let mut headers = vec![
-            "A",
-            "B",
-            "AUROC A",
-            "AUROC B",
-            "Difference A − B [95% CI]",
-            "Z",
-            "p",
-        ];
-        if v.holm_applied {
-            headers.push("Holm-adjusted p");
-        }
-        let rows: Vec<Vec<String>> = v
-            .comparisons
-            .iter()
-            .map(|cv| {
-                let c = &cv.comparison;
-                let mut r = vec![
-                    c.a.clone(),
-                    c.b.clone(),
-                    num(c.auc_a, 3),
-                    num(c.auc_b, 3),
-                    with_ci(c.auc_diff, c.ci95_diff),
-                    num(c.z, 2),
-                    p_value(c.p),
-                ];
-                if v.holm_applied {
-                    r.push(p_value(cv.p_holm));
-                }
-                r
-            })
-            .collect();
-        table(&mut out, &headers, &rows);
+        table(&mut out, &comparisons_table(v));
         for cv in &v.comparisons {
             let _ = writeln!(out, "- {}", esc(&cv.sentence));
         }
         out.push('\n');
+        for f in &v.comparison_figures {
+            figure(&mut out, f);
+        }
     }
 
     out.push_str("## Cross-backend agreement\n\n");
@@ -287,44 +148,8 @@ pub fn markdown(v: &View) -> String {
     if input.agreement.is_empty() {
         out.push_str("No candidate ran on more than one backend: no agreement was measured.\n\n");
     } else {
-        let tol = input.options.agreement_tolerance;
-        let rows: Vec<Vec<String>> = input
-            .agreement
-            .iter()
-            .map(|a| {
-                let agree = a.max_abs_diff <= tol && a.decision_disagreements == 0;
-                vec![
-                    a.candidate.clone(),
-                    a.a.clone(),
-                    a.b.clone(),
-                    a.n.to_string(),
-                    sci(a.max_abs_diff),
-                    a.decision_disagreements.to_string(),
-                    if agree {
-                        "agree".into()
-                    } else {
-                        "DISAGREE".into()
-                    },
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &[
-                "Candidate",
-                "Backend A",
-                "Backend B",
-                "Cases",
-                "Max |score difference|",
-                "Decisions that differ",
-                "Verdict",
-            ],
-            &rows,
-        );
-        let _ = writeln!(
-            out,
-            "Backends agree when no score differs by more than {tol:e} and no decision at the threshold flips.\n"
-        );
+        table(&mut out, &agreement_table(input));
+        let _ = writeln!(out, "{}\n", esc(&agreement_note(input)));
     }
 
     out.push_str("## Performance\n\n");
@@ -334,63 +159,15 @@ pub fn markdown(v: &View) -> String {
         for f in &v.performance_figures {
             figure(&mut out, f);
         }
-        let rows: Vec<Vec<String>> = input
-            .performance
-            .iter()
-            .map(|r| {
-                let l = r.latency_ms;
-                vec![
-                    r.candidate.clone(),
-                    r.backend.clone(),
-                    r.profile.clone(),
-                    r.scenario.clone(),
-                    r.batch_size.to_string(),
-                    r.threads.to_string(),
-                    num(r.throughput_per_s, 1),
-                    num(l.map(|l| l.p50), 2),
-                    num(l.map(|l| l.p90), 2),
-                    num(l.map(|l| l.p95), 2),
-                    num(l.map(|l| l.p99), 2),
-                    num(l.map(|l| l.max), 2),
-                    match &r.reason {
-                        Some(why) => format!("{}: {why}", r.status.as_str()),
-                        None => r.status.as_str().to_string(),
-                    },
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &[
-                "Candidate",
-                "Backend",
-                "Profile",
-                "Scenario",
-                "Batch",
-                "Threads",
-                "Throughput (/s)",
-                "p50 (ms)",
-                "p90 (ms)",
-                "p95 (ms)",
-                "p99 (ms)",
-                "max (ms)",
-                "Status",
-            ],
-            &rows,
-        );
+        table(&mut out, &performance_table(input));
     }
     if !input.profiles_not_measured.is_empty() {
         out.push_str("### Profiles requested but not measured\n\n");
         for p in &input.profiles_not_measured {
             let _ = writeln!(
                 out,
-                "- {}{}",
-                esc(&p.profile),
-                esc(&p
-                    .reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default())
+                "- {}",
+                esc(&with_reason(&p.profile, p.reason.as_deref()))
             );
         }
         out.push('\n');

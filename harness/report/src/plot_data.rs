@@ -1,7 +1,8 @@
 //! The numbers behind every figure, computed in plain functions so they can be tested without
 //! looking at pixels.
 
-use crate::input::{PerformanceRow, ReportOptions, Status};
+use crate::format::with_ci;
+use crate::input::{PerformanceRow, ReportInput, ReportOptions, Status};
 use harness_metrics::Ranked;
 use harness_metrics::evaluate::ModelReport;
 use harness_metrics::roc::roc_curve;
@@ -94,17 +95,9 @@ pub fn thin_curve(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     out
 }
 
-/// The ROC curve (pROC's empirical curve, [`roc_curve`]), its pointwise bootstrap band
-/// ([`roc_band`], pROC `ci.se`) and the operating point at `threshold`.
-///
-/// Errors when the scores do not match the labels or are not probabilities, or when a class is
-/// absent (no curve exists).
-pub fn roc_plot_data(
-    labels: &[bool],
-    scores: &[f64],
-    threshold: f64,
-    opts: &ReportOptions,
-) -> Result<RocPlotData, String> {
+/// The scores ranked against the labels, or why no ROC curve exists: the scores do not match
+/// the labels or are not probabilities, or a class is absent.
+fn ranked(labels: &[bool], scores: &[f64]) -> Result<Ranked, String> {
     if labels.len() != scores.len() {
         return Err(format!(
             "{} scores for {} labels",
@@ -125,10 +118,31 @@ pub fn roc_plot_data(
     if ranked.m == 0 || ranked.n == 0 {
         return Err(harness_metrics::one_class_reason(ranked.m, ranked.n));
     }
+    Ok(ranked)
+}
+
+/// pROC's empirical curve ([`roc_curve`]) as (1 − specificity, sensitivity), from (1, 1) to
+/// (0, 0), thinned to plot resolution.
+fn roc_points(ranked: &Ranked) -> Vec<(f64, f64)> {
     let curve: Vec<(f64, f64)> = roc_curve(&ranked.groups)
         .iter()
         .map(|p| (1.0 - p.specificity, p.sensitivity))
         .collect();
+    thin_curve(&curve)
+}
+
+/// The ROC curve (pROC's empirical curve, [`roc_curve`]), its pointwise bootstrap band
+/// ([`roc_band`], pROC `ci.se`) and the operating point at `threshold`.
+///
+/// Errors when the scores do not match the labels or are not probabilities, or when a class is
+/// absent (no curve exists).
+pub fn roc_plot_data(
+    labels: &[bool],
+    scores: &[f64],
+    threshold: f64,
+    opts: &ReportOptions,
+) -> Result<RocPlotData, String> {
+    let ranked = ranked(labels, scores)?;
     let band = roc_band(
         &ranked,
         &specificity_grid(opts.roc_band_steps),
@@ -149,11 +163,46 @@ pub fn roc_plot_data(
         seg
     });
     Ok(RocPlotData {
-        curve: thin_curve(&curve),
+        curve: roc_points(&ranked),
         band,
         band_replicates: opts.roc_band_replicates,
         operating_point: operating_point(labels, scores, threshold),
     })
+}
+
+/// At most this many series (lines, marker kinds) share one panel of a figure: more cannot be
+/// told apart by colour.
+pub const MAX_SERIES_PER_PANEL: usize = 6;
+
+/// One candidate's curve in the ROC overlay.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RocOverlayCurve {
+    pub name: String,
+    /// "AUROC 0.871 [0.842, 0.900]" (DeLong 95 % CI).
+    pub auroc: String,
+    /// As [`RocPlotData::curve`].
+    pub curve: Vec<(f64, f64)>,
+    pub operating_point: Option<OperatingPoint>,
+}
+
+/// The ROC curve of every evaluated candidate that has one, in the report's order, for one
+/// overlay; a candidate whose scores give no curve is left out (its own section says why).
+pub fn roc_overlay_data(input: &ReportInput) -> Vec<RocOverlayCurve> {
+    let threshold = input.evaluation.options.threshold;
+    input
+        .candidates
+        .iter()
+        .filter_map(|c| {
+            let m = c.metrics.as_ref()?;
+            let ranked = ranked(&input.labels, &c.scores).ok()?;
+            Some(RocOverlayCurve {
+                name: c.name.clone(),
+                auroc: format!("AUROC {}", with_ci(m.auroc, m.auroc_ci95_delong)),
+                curve: roc_points(&ranked),
+                operating_point: operating_point(&input.labels, &c.scores, threshold),
+            })
+        })
+        .collect()
 }
 
 /// One non-empty bin of the reliability diagram.
@@ -256,49 +305,221 @@ pub fn forest_rows(m: &ModelReport) -> Vec<ForestRow> {
         .collect()
 }
 
+/// "1 thread", "4 threads".
+fn threads_label(threads: u32) -> String {
+    format!("{threads} thread{}", if threads == 1 { "" } else { "s" })
+}
+
 /// A short label of a performance row: "candidate · backend · profile · scenario · batch N ·
 /// T threads".
 pub fn performance_label(r: &PerformanceRow) -> String {
-    let mut parts = Vec::new();
-    if !r.candidate.is_empty() {
-        parts.push(r.candidate.clone());
+    if r.candidate.is_empty() {
+        configuration_label(r)
+    } else {
+        format!("{} · {}", r.candidate, configuration_label(r))
     }
-    parts.push(r.backend.clone());
-    parts.push(r.profile.clone());
-    parts.push(r.scenario.clone());
-    parts.push(format!("batch {}", r.batch_size));
-    parts.push(format!(
-        "{} thread{}",
-        r.threads,
-        if r.threads == 1 { "" } else { "s" }
-    ));
-    parts.join(" · ")
+}
+
+/// A performance row without its candidate: "backend · profile · scenario · batch N · T
+/// threads".
+pub fn configuration_label(r: &PerformanceRow) -> String {
+    format!(
+        "{} · {} · {} · batch {} · {}",
+        r.backend,
+        r.profile,
+        r.scenario,
+        r.batch_size,
+        threads_label(r.threads)
+    )
+}
+
+/// "backend · profile · T threads": what a colour stands for in the performance figures.
+fn engine_label(r: &PerformanceRow) -> String {
+    format!(
+        "{} · {} · {}",
+        r.backend,
+        r.profile,
+        threads_label(r.threads)
+    )
+}
+
+/// The engine labels ([`engine_label`]) of the ok rows in order of first appearance: colour
+/// k is engine k in every performance figure (latency panels, throughput bars).
+pub fn engine_keys(rows: &[PerformanceRow]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for r in rows.iter().filter(|r| r.status == Status::Ok) {
+        index_of(&mut keys, engine_label(r));
+    }
+    keys
+}
+
+/// Latencies of rows whose spread exceeds this ratio are drawn on a logarithmic axis.
+const LOG_AXIS_SPAN: f64 = 20.0;
+
+/// A time axis in milliseconds: linear from 0, or logarithmic between two 1-2-5 values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MsAxis {
+    pub log: bool,
+    /// The ends of the axis in ms (0 on a linear axis).
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The 1-2-5 values (1, 2, 5, 10, 20, …) of the decades from 10^lo to 10^hi.
+fn one_two_five(lo: i32, hi: i32) -> impl Iterator<Item = f64> {
+    (lo..=hi).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+}
+
+impl MsAxis {
+    /// The axis of these latencies (non-finite and negative values ignored): logarithmic when
+    /// the largest is more than 20× the smallest positive one, else linear from 0; `None`
+    /// without a value.
+    pub fn fit(ms: impl IntoIterator<Item = f64>) -> Option<MsAxis> {
+        let (mut lo, mut hi, mut any) = (f64::INFINITY, 0.0f64, false);
+        for x in ms.into_iter().filter(|x| x.is_finite() && *x >= 0.0) {
+            any = true;
+            hi = hi.max(x);
+            if x > 0.0 {
+                lo = lo.min(x);
+            }
+        }
+        if !any {
+            return None;
+        }
+        if lo.is_finite() && hi / lo > LOG_AXIS_SPAN {
+            let (e0, e1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+            let min_ms = one_two_five(e0, e1)
+                .filter(|&v| v <= lo * (1.0 + 1e-9))
+                .last()
+                .unwrap_or(lo);
+            let max_ms = one_two_five(e0, e1)
+                .find(|&v| v >= hi * (1.0 - 1e-9))
+                .unwrap_or(hi);
+            Some(MsAxis {
+                log: true,
+                min_ms,
+                max_ms,
+            })
+        } else {
+            Some(MsAxis {
+                log: false,
+                min_ms: 0.0,
+                max_ms: if hi > 0.0 { hi * 1.05 } else { 1.0 },
+            })
+        }
+    }
+
+    /// Whether a latency can be placed on the axis (a log axis has no 0).
+    pub fn shows(&self, ms: f64) -> bool {
+        ms.is_finite() && ms >= 0.0 && (!self.log || ms > 0.0)
+    }
+
+    /// The drawing coordinate of a latency: log10(ms) or ms.
+    pub fn x(&self, ms: f64) -> f64 {
+        if self.log { ms.log10() } else { ms }
+    }
+
+    /// The axis range in drawing coordinates.
+    pub fn range(&self) -> std::ops::Range<f64> {
+        self.x(self.min_ms)..self.x(self.max_ms)
+    }
+
+    /// The labelled ticks of a log axis in ms: every 1-2-5 value within it, or only the powers
+    /// of ten (and the ends) when that would be more than eight labels. Empty for a linear
+    /// axis, which plotters labels itself.
+    pub fn log_ticks(&self) -> Vec<f64> {
+        if !self.log {
+            return Vec::new();
+        }
+        let (e0, e1) = (
+            self.min_ms.log10().floor() as i32,
+            self.max_ms.log10().ceil() as i32,
+        );
+        let inside = |v: &f64| *v >= self.min_ms * (1.0 - 1e-9) && *v <= self.max_ms * (1.0 + 1e-9);
+        let all: Vec<f64> = one_two_five(e0, e1).filter(inside).collect();
+        if all.len() <= 8 {
+            return all;
+        }
+        let decade = |v: f64| (v.log10() - v.log10().round()).abs() < 1e-9;
+        let first = all[0];
+        let last = all[all.len() - 1];
+        all.into_iter()
+            .filter(|&v| v == first || v == last || decade(v))
+            .collect()
+    }
+
+    /// Where a latency lies along the axis, from 0 (start) to 1 (end).
+    fn fraction(&self, ms: f64) -> f64 {
+        let r = self.range();
+        (self.x(ms) - r.start) / (r.end - r.start).max(f64::MIN_POSITIVE)
+    }
 }
 
 /// One line of the latency CDF figure.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CdfSeries {
+    /// The whole configuration ([`performance_label`]).
     pub label: String,
-    /// (ms, fraction), ascending in ms, finite, ms > 0 when the axis is logarithmic.
+    /// Index into [`LatencyPlotData::keys`]: its colour, the same in every panel.
+    pub key: usize,
+    /// Index into [`LatencyPlotData::panels`].
+    pub panel: usize,
+    /// (ms, fraction), ascending in ms, finite, within the panel's axis, thinned to plot
+    /// resolution.
     pub points: Vec<(f64, f64)>,
 }
 
-/// The latency CDF figure: one series per measured row.
+/// One panel of the latency CDF figure: one candidate in one scenario at one batch size.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CdfPanel {
+    /// "vendor-a · single-stream · batch 1", with "(part 1 of 2)" when the configurations did
+    /// not fit in one panel.
+    pub title: String,
+    /// Place in the grid: a row per candidate, a column per scenario and batch size (and part).
+    pub row: usize,
+    pub column: usize,
+    /// The time axis, shared by every panel of the same scenario and batch size.
+    pub axis: MsAxis,
+}
+
+/// The latency CDFs as small multiples: at most [`MAX_SERIES_PER_PANEL`] lines per panel, each
+/// configuration (backend · profile · threads) in the same colour in every panel.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LatencyPlotData {
     pub series: Vec<CdfSeries>,
-    /// True when latencies span more than 20× (e.g. GPU and CPU on one chart): the x axis is
-    /// then log10(ms).
+    pub panels: Vec<CdfPanel>,
+    /// "backend · profile · T threads" of each colour ([`engine_keys`]); the legend shows
+    /// those that have a line.
+    pub keys: Vec<String>,
+    pub rows: usize,
+    pub columns: usize,
+    /// True when any panel's time axis is logarithmic (latencies spanning more than 20×).
     pub log_x: bool,
-    /// Range of ms over all series.
-    pub min_ms: f64,
-    pub max_ms: f64,
 }
 
-/// Latency CDFs of the ok rows that have one; `None` when there is none. Non-finite or
-/// negative points are dropped (they cannot come from a clock).
+/// Index of `item` in `list`, appended when new.
+fn index_of<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
+    match list.iter().position(|x| *x == item) {
+        Some(i) => i,
+        None => {
+            list.push(item);
+            list.len() - 1
+        }
+    }
+}
+
+/// Latency CDFs of the ok rows that have one, as small multiples; `None` when there is none.
+/// Non-finite or negative points are dropped (they cannot come from a clock).
+///
+/// A panel holds one candidate's rows of one scenario and batch size — the configurations
+/// that differ by engine, profile and threads — split into parts of at most
+/// [`MAX_SERIES_PER_PANEL`]. Panels of the same scenario and batch size share their time axis.
 pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
-    let mut series: Vec<CdfSeries> = rows
+    struct Line<'a> {
+        row: &'a PerformanceRow,
+        points: Vec<(f64, f64)>,
+    }
+    let lines: Vec<Line> = rows
         .iter()
         .filter(|r| r.status == Status::Ok)
         .map(|r| {
@@ -314,54 +535,197 @@ pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
                 .map(|p| (p[0], p[1]))
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-            CdfSeries {
-                label: performance_label(r),
-                points,
-            }
+            Line { row: r, points }
         })
-        .filter(|s| !s.points.is_empty())
+        .filter(|l| !l.points.is_empty())
         .collect();
-    if series.is_empty() {
+    if lines.is_empty() {
         return None;
     }
-    let all = || series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let max_ms = all().fold(0.0f64, f64::max);
-    let min_positive = all().filter(|&x| x > 0.0).fold(f64::INFINITY, f64::min);
-    let log_x = min_positive.is_finite() && max_ms / min_positive > 20.0;
-    if log_x {
-        for s in &mut series {
-            s.points.retain(|p| p.0 > 0.0);
+    // Rows: candidates; settings: scenario and batch size; keys: the colours.
+    let keys = engine_keys(rows);
+    let (mut candidates, mut settings) = (Vec::new(), Vec::new());
+    // (candidate, setting) → its lines, in input order.
+    let mut groups: Vec<((usize, usize), Vec<usize>)> = Vec::new();
+    let mut key_of = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let r = l.row;
+        let c = index_of(&mut candidates, r.candidate.as_str());
+        let s = index_of(&mut settings, (r.scenario.as_str(), r.batch_size));
+        let key = engine_label(r);
+        key_of.push(keys.iter().position(|k| *k == key).unwrap_or(0));
+        match groups.iter_mut().find(|g| g.0 == (c, s)) {
+            Some(g) => g.1.push(i),
+            None => groups.push(((c, s), vec![i])),
         }
     }
-    let min_ms = if log_x { min_positive } else { 0.0 };
-    let max_ms = if max_ms > 0.0 { max_ms } else { 1.0 };
-    // A CDF of 100 000 queries would be 100 000 SVG points: thin it at plot resolution, in the
-    // coordinates it is drawn in.
-    let x = |ms: f64| {
-        if log_x {
-            (ms / min_ms).ln() / (max_ms / min_ms).ln().max(f64::MIN_POSITIVE)
-        } else {
-            ms / max_ms
-        }
+    let axes: Vec<MsAxis> = (0..settings.len())
+        .map(|s| {
+            let ms = lines
+                .iter()
+                .filter(|l| settings[s] == (l.row.scenario.as_str(), l.row.batch_size))
+                .flat_map(|l| l.points.iter().map(|p| p.0));
+            MsAxis::fit(ms).expect("every setting has a point")
+        })
+        .collect();
+    // Columns: each setting, and as many parts as its largest group needs.
+    let parts_of = |s: usize| {
+        groups
+            .iter()
+            .filter(|g| g.0.1 == s)
+            .map(|g| g.1.len().div_ceil(MAX_SERIES_PER_PANEL))
+            .max()
+            .unwrap_or(1)
     };
-    for s in &mut series {
-        let scaled: Vec<(f64, f64)> = s.points.iter().map(|&(ms, f)| (x(ms), f)).collect();
-        let kept = thin_curve(&scaled);
-        let mut k = 0;
-        s.points.retain(|&(ms, f)| {
-            let keep = k < kept.len() && kept[k] == (x(ms), f);
-            if keep {
-                k += 1;
+    let first_column: Vec<usize> = (0..settings.len())
+        .scan(0, |next, s| {
+            let first = *next;
+            *next += parts_of(s);
+            Some(first)
+        })
+        .collect();
+    let columns = (0..settings.len()).map(parts_of).sum();
+    let mut panels = Vec::new();
+    let mut series = Vec::new();
+    for ((c, s), members) in &groups {
+        let chunks: Vec<&[usize]> = members.chunks(MAX_SERIES_PER_PANEL).collect();
+        for (part, chunk) in chunks.iter().enumerate() {
+            let (scenario, batch) = settings[*s];
+            let mut title = format!("{scenario} · batch {batch}");
+            if !candidates[*c].is_empty() {
+                title = format!("{} · {title}", candidates[*c]);
             }
-            keep
-        });
+            if chunks.len() > 1 {
+                title.push_str(&format!(" (part {} of {})", part + 1, chunks.len()));
+            }
+            let axis = axes[*s];
+            let panel = panels.len();
+            panels.push(CdfPanel {
+                title,
+                row: *c,
+                column: first_column[*s] + part,
+                axis,
+            });
+            for &i in *chunk {
+                // A CDF of 100 000 queries would be 100 000 SVG points: thin it at plot
+                // resolution, in the coordinates it is drawn in.
+                let points: Vec<(f64, f64)> = lines[i]
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| axis.shows(p.0))
+                    .collect();
+                let scaled: Vec<(f64, f64)> = points
+                    .iter()
+                    .map(|&(ms, f)| (axis.fraction(ms), f))
+                    .collect();
+                let kept = thin_curve(&scaled);
+                let mut k = 0;
+                let points = points
+                    .into_iter()
+                    .zip(scaled)
+                    .filter(|(_, q)| {
+                        let keep = k < kept.len() && kept[k] == *q;
+                        if keep {
+                            k += 1;
+                        }
+                        keep
+                    })
+                    .map(|(p, _)| p)
+                    .collect();
+                series.push(CdfSeries {
+                    label: performance_label(lines[i].row),
+                    key: key_of[i],
+                    panel,
+                    points,
+                });
+            }
+        }
     }
     Some(LatencyPlotData {
         series,
-        log_x,
-        min_ms,
-        max_ms,
+        panels,
+        keys,
+        rows: candidates.len(),
+        columns,
+        log_x: axes.iter().any(|a| a.log),
     })
+}
+
+/// The early-stopping estimate of a tail percentile (MLPerf LoadGen).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct EarlyStoppingMark {
+    /// The percentile estimated, as a fraction (0.90 single-stream, 0.99 server).
+    pub percentile: f64,
+    pub ms: f64,
+}
+
+/// One row of the latency dot plot: a measured configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuantileRow {
+    pub candidate: String,
+    /// [`configuration_label`].
+    pub label: String,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    /// From the row's early-stopping estimate, where it has a finite one.
+    pub early_stopping: Option<EarlyStoppingMark>,
+}
+
+/// The latency dot plot: p50, p90 and p99 of every measured configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QuantilePlotData {
+    /// Grouped by candidate (in order of first appearance), else in input order.
+    pub rows: Vec<QuantileRow>,
+    pub axis: MsAxis,
+}
+
+/// p50, p90 and p99 of the ok rows whose three are finite and non-negative (positive on a log
+/// axis); `None` when there is none.
+pub fn latency_quantile_data(rows: &[PerformanceRow]) -> Option<QuantilePlotData> {
+    let mut out: Vec<QuantileRow> = rows
+        .iter()
+        .filter(|r| r.status == Status::Ok)
+        .filter_map(|r| {
+            let l = r.latency_ms?;
+            [l.p50, l.p90, l.p99]
+                .iter()
+                .all(|x| x.is_finite() && *x >= 0.0)
+                .then(|| QuantileRow {
+                    candidate: r.candidate.clone(),
+                    label: configuration_label(r),
+                    p50: l.p50,
+                    p90: l.p90,
+                    p99: l.p99,
+                    early_stopping: r
+                        .early_stopping
+                        .filter(|e| e.estimate_ms.is_finite() && e.estimate_ms >= 0.0)
+                        .map(|e| EarlyStoppingMark {
+                            percentile: e.percentile,
+                            ms: e.estimate_ms,
+                        }),
+                })
+        })
+        .collect();
+    let axis = MsAxis::fit(out.iter().flat_map(|r| {
+        [r.p50, r.p90, r.p99]
+            .into_iter()
+            .chain(r.early_stopping.map(|e| e.ms))
+    }))?;
+    out.retain(|r| [r.p50, r.p90, r.p99].iter().all(|&x| axis.shows(x)));
+    let mut order: Vec<&str> = Vec::new();
+    for r in &out {
+        index_of(&mut order, r.candidate.as_str());
+    }
+    let rank: Vec<usize> = out
+        .iter()
+        .map(|r| order.iter().position(|c| *c == r.candidate).unwrap_or(0))
+        .collect();
+    let mut ranked: Vec<(usize, QuantileRow)> = rank.into_iter().zip(out).collect();
+    ranked.sort_by_key(|(k, _)| *k);
+    let rows: Vec<QuantileRow> = ranked.into_iter().map(|(_, r)| r).collect();
+    (!rows.is_empty()).then_some(QuantilePlotData { rows, axis })
 }
 
 /// One bar of the throughput chart.
@@ -369,18 +733,23 @@ pub fn latency_plot_data(rows: &[PerformanceRow]) -> Option<LatencyPlotData> {
 pub struct ThroughputBar {
     pub label: String,
     pub per_s: f64,
+    /// Its colour: the engine's index in [`engine_keys`], as in the latency figures.
+    pub key: usize,
 }
 
 /// Throughput of the ok rows that measured one (finite, ≥ 0), in input order.
 pub fn throughput_bars(rows: &[PerformanceRow]) -> Vec<ThroughputBar> {
+    let keys = engine_keys(rows);
     rows.iter()
         .filter(|r| r.status == Status::Ok)
         .filter_map(|r| {
+            let key = engine_label(r);
             r.throughput_per_s
                 .filter(|t| t.is_finite() && *t >= 0.0)
                 .map(|t| ThroughputBar {
                     label: performance_label(r),
                     per_s: t,
+                    key: keys.iter().position(|k| *k == key).unwrap_or(0),
                 })
         })
         .collect()
@@ -402,7 +771,7 @@ mod tests {
                 codes,
             }],
         };
-        evaluate(&input, &EvalOptions::default()).models["m"].clone()
+        evaluate(&input, &EvalOptions::default()).unwrap().models["m"].clone()
     }
 
     #[test]
@@ -567,6 +936,7 @@ mod tests {
                 max: 1.0,
             }),
             latency_cdf: cdf,
+            early_stopping: None,
             status,
             reason: None,
         }
@@ -595,13 +965,21 @@ mod tests {
             "m · a · cpu · single-stream · batch 1 · 2 threads"
         );
         assert!(!d.log_x);
-        assert_eq!((d.min_ms, d.max_ms), (0.0, 4.0));
+        assert_eq!(
+            d.panels[0].axis,
+            MsAxis {
+                log: false,
+                min_ms: 0.0,
+                max_ms: 4.0 * 1.05
+            }
+        );
         let bars = throughput_bars(&rows);
         assert_eq!(
             bars,
             vec![ThroughputBar {
                 label: performance_label(&rows[0]),
-                per_s: 100.0
+                per_s: 100.0,
+                key: 0
             }]
         );
         // A GPU at 0.1 ms next to a CPU at 30 ms: log axis.
@@ -611,8 +989,220 @@ mod tests {
         ];
         let d = latency_plot_data(&wide).unwrap();
         assert!(d.log_x);
-        assert_eq!((d.min_ms, d.max_ms), (0.1, 30.0));
+        assert_eq!(
+            d.panels[0].axis,
+            MsAxis {
+                log: true,
+                min_ms: 0.1,
+                max_ms: 50.0
+            }
+        );
         assert!(latency_plot_data(&rows[1..2]).is_none());
+    }
+
+    /// A row of the example suite's shape: candidate × engine × profile × scenario × batch.
+    fn config(c: &str, backend: &str, profile: &str, scenario: &str, batch: u32) -> PerformanceRow {
+        let b = batch as f64;
+        let mut r = perf(backend, Status::Ok, vec![[b, 0.5], [2.0 * b, 1.0]], None);
+        r.candidate = c.into();
+        r.profile = profile.into();
+        r.threads = if profile == "cpu-1thread" { 1 } else { 4 };
+        r.scenario = scenario.into();
+        r.batch_size = batch;
+        if let Some(l) = &mut r.latency_ms {
+            l.p50 = batch as f64;
+            l.p90 = 1.5 * batch as f64;
+            l.p99 = 2.0 * batch as f64;
+        }
+        r
+    }
+
+    fn example_rows(backends: &[&str]) -> Vec<PerformanceRow> {
+        let mut rows = Vec::new();
+        for c in ["vendor-a", "vendor-b", "vendor-c"] {
+            for b in backends {
+                for p in ["cpu-1thread", "cpu-all"] {
+                    for (s, batch) in [("single-stream", 1), ("offline", 1), ("offline", 32)] {
+                        rows.push(config(c, b, p, s, batch));
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn latency_cdfs_are_small_multiples_with_one_colour_per_configuration() {
+        let rows = example_rows(&["tract", "ort", "candle"]);
+        assert_eq!(rows.len(), 54);
+        let d = latency_plot_data(&rows).unwrap();
+        // A row per candidate, a column per scenario and batch size.
+        assert_eq!((d.rows, d.columns, d.panels.len()), (3, 3, 9));
+        assert_eq!(d.series.len(), 54);
+        assert_eq!(d.panels[0].title, "vendor-a · single-stream · batch 1");
+        assert_eq!(d.panels[2].title, "vendor-a · offline · batch 32");
+        assert_eq!((d.panels[4].row, d.panels[4].column), (1, 1));
+        assert_eq!(d.keys.len(), 6);
+        assert_eq!(d.keys[0], "tract · cpu-1thread · 1 thread");
+        assert_eq!(d.keys[1], "tract · cpu-all · 4 threads");
+        for p in 0..d.panels.len() {
+            let keys: Vec<usize> = d
+                .series
+                .iter()
+                .filter(|s| s.panel == p)
+                .map(|s| s.key)
+                .collect();
+            // The same six configurations, in the same colours, in every panel.
+            assert_eq!(keys, vec![0, 1, 2, 3, 4, 5], "panel {p}");
+        }
+        for s in &d.series {
+            assert!(
+                d.keys[s.key]
+                    .split(" · ")
+                    .all(|part| s.label.contains(part)),
+                "{s:?}"
+            );
+        }
+
+        // The throughput bars take the same colours.
+        let mut with_throughput = rows.clone();
+        for r in &mut with_throughput {
+            r.throughput_per_s = Some(10.0);
+        }
+        let bars = throughput_bars(&with_throughput);
+        assert_eq!(bars.len(), d.series.len());
+        for b in &bars {
+            let s = d.series.iter().find(|s| s.label == b.label).unwrap();
+            assert_eq!(b.key, s.key, "{}", b.label);
+        }
+
+        // Four engines: eight configurations per panel, split in two parts of at most six.
+        let d = latency_plot_data(&example_rows(&["tract", "ort", "candle", "tensorrt"])).unwrap();
+        assert_eq!((d.rows, d.columns, d.panels.len()), (3, 6, 18));
+        for p in 0..d.panels.len() {
+            let n = d.series.iter().filter(|s| s.panel == p).count();
+            assert!(n <= MAX_SERIES_PER_PANEL, "panel {p}: {n}");
+        }
+        assert_eq!(
+            d.panels[1].title,
+            "vendor-a · single-stream · batch 1 (part 2 of 2)"
+        );
+        assert_eq!((d.panels[1].row, d.panels[1].column), (0, 1));
+        // Panels of one column (one scenario and batch size) share their axis; vendor-a's
+        // panels are the first row.
+        assert!(d.panels.iter().all(|p| p.axis == d.panels[p.column].axis));
+        assert_ne!(d.panels[0].axis, d.panels[4].axis);
+    }
+
+    #[test]
+    fn time_axes_are_log_beyond_twenty_fold_with_one_two_five_ticks() {
+        let lin = MsAxis::fit([1.0, 3.0, 19.0]).unwrap();
+        assert_eq!((lin.log, lin.min_ms), (false, 0.0));
+        assert!(lin.log_ticks().is_empty());
+        let log = MsAxis::fit([0.8, f64::NAN, -1.0, 0.0, 30.0]).unwrap();
+        assert_eq!((log.log, log.min_ms, log.max_ms), (true, 0.5, 50.0));
+        assert_eq!(log.log_ticks(), vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
+        assert!(!log.shows(0.0) && log.shows(0.6));
+        let wide = MsAxis::fit([0.02, 900.0]).unwrap();
+        assert_eq!((wide.min_ms, wide.max_ms), (0.02, 1000.0));
+        assert_eq!(wide.log_ticks(), vec![0.02, 0.1, 1.0, 10.0, 100.0, 1000.0]);
+        assert!(MsAxis::fit([f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn latency_quantiles_one_row_per_configuration_grouped_by_candidate() {
+        let mut rows = vec![
+            config("vendor-a", "tract", "cpu-1thread", "single-stream", 1),
+            config("vendor-b", "tract", "cpu-1thread", "single-stream", 1),
+            config("vendor-a", "ort", "cpu-1thread", "offline", 32),
+            config("vendor-b", "ort", "cpu-1thread", "offline", 32),
+        ];
+        rows.push(perf("x", Status::Failed, Vec::new(), None));
+        let mut nan = config("vendor-a", "candle", "cpu-all", "offline", 1);
+        nan.latency_ms.as_mut().unwrap().p99 = f64::NAN;
+        rows.push(nan);
+        let d = latency_quantile_data(&rows).unwrap();
+        let got: Vec<(&str, &str)> = d
+            .rows
+            .iter()
+            .map(|r| (r.candidate.as_str(), r.label.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "vendor-a",
+                    "tract · cpu-1thread · single-stream · batch 1 · 1 thread"
+                ),
+                (
+                    "vendor-a",
+                    "ort · cpu-1thread · offline · batch 32 · 1 thread"
+                ),
+                (
+                    "vendor-b",
+                    "tract · cpu-1thread · single-stream · batch 1 · 1 thread"
+                ),
+                (
+                    "vendor-b",
+                    "ort · cpu-1thread · offline · batch 32 · 1 thread"
+                ),
+            ]
+        );
+        assert_eq!(
+            (d.rows[1].p50, d.rows[1].p90, d.rows[1].p99),
+            (32.0, 48.0, 64.0)
+        );
+        assert!(d.rows.iter().all(|r| r.early_stopping.is_none()));
+        // 1 ms to 64 ms: a log axis.
+        assert!(d.axis.log);
+        assert!(latency_quantile_data(&rows[4..5]).is_none());
+    }
+
+    #[test]
+    fn roc_overlay_has_every_evaluated_candidate_with_a_curve() {
+        let labels = [true, true, false, false, true, false];
+        let levels = vec!["all".to_string()];
+        let codes = [0u32; 6];
+        let candidate = |name: &str, scores: Vec<f64>| crate::input::Candidate {
+            name: name.into(),
+            model_file: String::new(),
+            model_sha256: String::new(),
+            backends: Vec::new(),
+            status: Status::Ok,
+            reason: None,
+            metrics: Some(model(&labels, &scores, &levels, &codes)),
+            scores,
+        };
+        let good = candidate("good", vec![0.9, 0.8, 0.1, 0.3, 0.7, 0.2]);
+        let mut short = good.clone();
+        short.name = "short".into();
+        short.scores.pop();
+        let mut failed = good.clone();
+        failed.name = "failed".into();
+        failed.metrics = None;
+        failed.scores.clear();
+        let input = ReportInput {
+            header: Default::default(),
+            candidates: vec![
+                good,
+                short,
+                failed,
+                candidate("weak", vec![0.4, 0.6, 0.5, 0.3, 0.2, 0.7]),
+            ],
+            labels: labels.to_vec(),
+            evaluation: Default::default(),
+            agreement: Vec::new(),
+            performance: Vec::new(),
+            profiles_not_measured: Vec::new(),
+            options: ReportOptions::default(),
+        };
+        let curves = roc_overlay_data(&input);
+        let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["good", "weak"]);
+        assert_eq!(curves[0].auroc, "AUROC 1.000 [1.000, 1.000]");
+        assert_eq!(curves[0].curve.first(), Some(&(1.0, 1.0)));
+        assert_eq!(curves[0].curve.last(), Some(&(0.0, 0.0)));
+        assert!(curves[1].operating_point.is_some());
     }
 
     #[test]

@@ -1,30 +1,18 @@
-//! Words and numbers of the report: number formats, escaping, the plain-language sentence of
-//! each comparison, and the "Limits of this evidence" generated from the data. Everything here
-//! returns raw text; the HTML and Markdown writers escape it.
+//! Words of the report: the plain-language sentence of each comparison, the operating-point
+//! row, file-name slugs, and the "Limits of this evidence" generated from the data (numbers are
+//! written by [`crate::format`]). Everything here returns raw text; the HTML and Markdown
+//! writers escape it.
 
+use crate::format::{fixed, p_clause, reason_suffix, sci, tolerance};
 use crate::input::{Candidate, ReportInput, Status};
 use harness_metrics::evaluate::Comparison;
 use harness_metrics::multiple::holm;
 
+// The number formats moved to `crate::format`; these stay reachable here for the view.
+pub use crate::format::{num, with_ci};
+
 /// Significance level of the comparisons.
 pub const ALPHA: f64 = 0.05;
-
-/// A finite number with `digits` decimals, or "n/a". A negative value that rounds to zero is
-/// written without its sign ("0.000", not "-0.000").
-pub fn num(x: Option<f64>, digits: usize) -> String {
-    match x {
-        Some(v) if v.is_finite() => fixed(v, digits),
-        _ => "n/a".to_string(),
-    }
-}
-
-fn fixed(v: f64, digits: usize) -> String {
-    let s = format!("{v:.digits$}");
-    match s.strip_prefix('-') {
-        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
-        _ => s,
-    }
-}
 
 /// The statistics-table row of a candidate's operating point at the evaluation threshold:
 /// (label, value), or `None` when it is undefined (one class).
@@ -34,80 +22,15 @@ pub fn operating_point_row(input: &ReportInput, c: &Candidate) -> Option<(String
     Some((
         format!("Operating point at threshold {th}"),
         format!(
-            "sensitivity {:.3} ({} of {} positives), specificity {:.3} ({} of {} negatives)",
-            op.sensitivity,
+            "sensitivity {} ({} of {} positives), specificity {} ({} of {} negatives)",
+            fixed(op.sensitivity, 3),
             op.tp,
             op.tp + op.fn_,
-            op.specificity,
+            fixed(op.specificity, 3),
             op.tn,
             op.tn + op.fp
         ),
     ))
-}
-
-/// A p-value: "< 0.001" below 0.001, else three decimals; "n/a" when undefined.
-pub fn p_value(p: Option<f64>) -> String {
-    match p {
-        Some(v) if v.is_finite() && v < 0.001 => "< 0.001".to_string(),
-        other => num(other, 3),
-    }
-}
-
-/// "= 0.004" or "< 0.001", for a sentence.
-fn p_clause(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".to_string()
-    } else {
-        format!("= {p:.3}")
-    }
-}
-
-/// "0.871 [0.842, 0.900]", or the AUROC alone when the CI is missing.
-pub fn with_ci(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
-    match (x.filter(|v| v.is_finite()), ci) {
-        (Some(v), Some([a, b])) if a.is_finite() && b.is_finite() => {
-            format!("{} [{}, {}]", fixed(v, 3), fixed(a, 3), fixed(b, 3))
-        }
-        (Some(v), _) => fixed(v, 3),
-        (None, _) => "n/a".to_string(),
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes text for Markdown (CommonMark/GFM): HTML-significant characters become entities,
-/// Markdown punctuation is backslash-escaped (so a table cell stays one cell), line breaks
-/// become spaces.
-pub fn md_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' | '\r' => out.push(' '),
-            '\\' | '|' | '*' | '_' | '`' | '[' | ']' | '#' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A file-name-safe slug of a name: ASCII letters and digits, other runs as one '-'.
@@ -347,11 +270,11 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             out.push(limit(
                 "backends",
                 format!(
-                    "Backends {} and {} disagree{who}: max |score difference| = {} (tolerance {:e}), {} of {} decisions differ at the threshold.",
+                    "Backends {} and {} disagree{who}: max |score difference| = {} (tolerance {}), {} of {} decisions differ at the threshold.",
                     a.a,
                     a.b,
                     sci(a.max_abs_diff),
-                    opts.agreement_tolerance,
+                    tolerance(opts.agreement_tolerance),
                     a.decision_disagreements,
                     a.n
                 ),
@@ -370,11 +293,7 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
         ));
     }
     for p in &input.profiles_not_measured {
-        let why = p
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
+        let why = reason_suffix(p.reason.as_deref());
         out.push(limit(
             "performance",
             format!("Profile {} was requested but not measured{why}.", p.profile),
@@ -389,15 +308,6 @@ fn status_verb(c: &Candidate) -> &'static str {
         Status::Failed => "failed",
         Status::Unavailable => "was unavailable",
         Status::Skipped => "was skipped",
-    }
-}
-
-/// A difference in scientific notation ("3.2e-5"), or "n/a" when not finite.
-pub fn sci(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.1e}")
-    } else {
-        "n/a".to_string()
     }
 }
 
@@ -476,27 +386,8 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_escaping() {
-        assert_eq!(num(Some(-0.0004), 3), "0.000");
-        assert_eq!(num(Some(-0.0006), 3), "-0.001");
-        assert_eq!(num(Some(f64::NAN), 3), "n/a");
-        assert_eq!(num(None, 3), "n/a");
-        assert_eq!(
-            with_ci(Some(0.8712), Some([0.84, 0.9])),
-            "0.871 [0.840, 0.900]"
-        );
-        assert_eq!(with_ci(Some(0.8712), None), "0.871");
-        assert_eq!(p_value(Some(0.0004)), "< 0.001");
-        assert_eq!(
-            html_escape(r#"<b>"x" & 'y'</b>"#),
-            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
-        );
-        assert_eq!(
-            md_escape("a|b <i>*c*</i>\nd"),
-            r"a\|b &lt;i&gt;\*c\*&lt;/i&gt; d"
-        );
+    fn slugs() {
         assert_eq!(slug("Vendor C <b>beta</b>"), "vendor-c-b-beta-b");
         assert_eq!(slug("<>"), "candidate");
-        assert_eq!(sci(2.4e-3), "2.4e-3");
     }
 }

@@ -2,11 +2,13 @@
 //! HTML and Markdown, so the two say the same thing.
 
 use crate::figures;
+use crate::format::{num, with_ci};
 use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
 use crate::plot_data::{
-    forest_rows, latency_plot_data, reliability_data, roc_plot_data, throughput_bars,
+    forest_rows, latency_plot_data, latency_quantile_data, reliability_data, roc_overlay_data,
+    roc_plot_data, throughput_bars,
 };
-use crate::text::{ComparisonView, Limit, comparison_views, limits, num, slug, with_ci};
+use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
 use harness_metrics::evaluate::spec_key;
 
 /// One figure: the file stem under `figures/`, its title and caption, and its SVG (or why it
@@ -55,17 +57,20 @@ pub struct View<'a> {
     pub spec_key: Option<String>,
     pub comparisons: Vec<ComparisonView>,
     pub holm_applied: bool,
-    /// Latency CDF and throughput figures (absent without measurements).
+    /// The ROC overlay, when at least two candidates were compared.
+    pub comparison_figures: Vec<Figure>,
+    /// Latency CDF, latency percentiles and throughput figures (absent without measurements).
     pub performance_figures: Vec<Figure>,
     pub limits: Vec<Limit>,
 }
 
 impl View<'_> {
-    /// Every figure, in the order they appear.
+    /// Every figure, in the order they appear: candidates, comparisons, performance.
     pub fn figures(&self) -> impl Iterator<Item = &Figure> {
         self.candidates
             .iter()
             .flat_map(|c| c.figures.iter())
+            .chain(self.comparison_figures.iter())
             .chain(self.performance_figures.iter())
     }
 
@@ -214,12 +219,13 @@ pub fn build(input: &ReportInput) -> View<'_> {
             id: "latency-cdf".into(),
             title: "Latency distribution".into(),
             caption: format!(
-                "Empirical CDF of per-query latency for each measured backend × profile × scenario{}.",
+                "Empirical CDF of per-query latency, one panel per candidate and scenario (batch size), one line per engine × profile{}.",
                 if d.log_x { " (log-scaled time axis)" } else { "" }
             ),
             svg: figures::latency_svg(&d),
         });
     }
+    performance_figures.extend(latency_quantiles(input));
     let bars = throughput_bars(&input.performance);
     if !bars.is_empty() {
         performance_figures.push(Figure {
@@ -229,6 +235,11 @@ pub fn build(input: &ReportInput) -> View<'_> {
             svg: figures::throughput_svg(&bars),
         });
     }
+    let comparison_figures = if comparisons.is_empty() {
+        Vec::new()
+    } else {
+        roc_overlay(input).into_iter().collect()
+    };
     View {
         input,
         candidates,
@@ -236,9 +247,52 @@ pub fn build(input: &ReportInput) -> View<'_> {
         spec_key: spec,
         comparisons,
         holm_applied,
+        comparison_figures,
         performance_figures,
         limits: limits(input),
     }
+}
+
+/// The ROC overlay of the candidates that have a curve (two or more, with comparisons).
+fn roc_overlay(input: &ReportInput) -> Option<Figure> {
+    let curves = roc_overlay_data(input);
+    if curves.len() < 2 {
+        return None;
+    }
+    Some(Figure {
+        id: "roc-overlay".into(),
+        title: "ROC curves of all candidates".into(),
+        caption: format!(
+            "Empirical ROC curves of the evaluated candidates on the same {} cases, one colour per candidate; AUROC with DeLong 95% CI in the legend. Dots: each candidate's operating point at threshold {} (score ≥ threshold is positive). The bootstrap bands are in each candidate's section.",
+            input.labels.len(),
+            input.evaluation.options.threshold
+        ),
+        svg: figures::roc_overlay_svg(&curves),
+    })
+}
+
+/// The dot plot of p50, p90 and p99 latency per configuration.
+fn latency_quantiles(input: &ReportInput) -> Option<Figure> {
+    let d = latency_quantile_data(&input.performance)?;
+    let es = d.rows.iter().any(|r| r.early_stopping.is_some());
+    Some(Figure {
+        id: "latency-quantiles".into(),
+        title: "Latency percentiles".into(),
+        caption: format!(
+            "Median (p50), p90 and p99 of per-query latency of each measured configuration, one row each, grouped by candidate{}.{}",
+            if d.axis.log {
+                " (log-scaled time axis)"
+            } else {
+                ""
+            },
+            if es {
+                " Open diamonds: MLPerf LoadGen's early-stopping estimate of the tail percentile (p90 single-stream, p99 server) at 99% confidence."
+            } else {
+                ""
+            }
+        ),
+        svg: figures::latency_quantiles_svg(&d),
+    })
 }
 
 /// The "Methods" paragraph: what each number is, with its reference.

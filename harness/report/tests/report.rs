@@ -73,15 +73,18 @@ fn limits_section(html: &str) -> &str {
 fn every_figure_is_inline_and_nothing_is_fetched() {
     let input = synthetic_input(3, N, B);
     let html = render_html(&input);
-    // 3 evaluated candidates × (ROC, reliability, forest) + latency CDF + throughput.
-    assert_eq!(html.matches("<svg").count(), 11);
-    assert_eq!(figure_count_meta(&html), 11);
-    assert_eq!(html.matches("</svg>").count(), 11);
+    // 3 evaluated candidates × (ROC, reliability, forest) + ROC overlay + latency CDF, latency
+    // percentiles and throughput.
+    assert_eq!(html.matches("<svg").count(), 13);
+    assert_eq!(figure_count_meta(&html), 13);
+    assert_eq!(html.matches("</svg>").count(), 13);
     for f in [
         "roc-1-vendor-a",
         "reliability-2-vendor-b",
         "forest-3-vendor-c-b-beta-b",
+        "roc-overlay",
         "latency-cdf",
+        "latency-quantiles",
         "throughput",
     ] {
         assert!(html.contains(&format!("id=\"fig-{f}\"")), "{f}");
@@ -106,7 +109,7 @@ fn every_figure_is_inline_and_nothing_is_fetched() {
 fn figures_are_well_formed_svg_without_nan() {
     let input = synthetic_input(3, N, B);
     let figures = render_figures(&input);
-    assert_eq!(figures.len(), 11);
+    assert_eq!(figures.len(), 13);
     for f in &figures {
         let svg = f.svg.as_ref().unwrap_or_else(|e| panic!("{}: {e}", f.id));
         assert!(
@@ -200,7 +203,7 @@ fn two_candidates_get_no_holm_adjustment() {
     let html = render_html(&input);
     assert!(!html.contains("Holm-adjusted p"));
     assert!(html.contains("is statistically significant at the 5 % level (p &lt; 0.001)."));
-    assert_eq!(html.matches("<svg").count(), 2 * 3 + 2);
+    assert_eq!(html.matches("<svg").count(), 2 * 3 + 4);
 }
 
 #[test]
@@ -265,7 +268,7 @@ fn write_report_writes_every_file_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bundle/report");
     let paths = write_report(&input, &out).unwrap();
-    assert_eq!(paths.len(), 11 + 2);
+    assert_eq!(paths.len(), 13 + 2);
     assert_eq!(paths.last().unwrap(), &out.join("report.html"));
     assert!(paths.contains(&out.join("summary.md")));
     for p in &paths {
@@ -386,4 +389,79 @@ fn operating_point_rows_count_the_confusion_matrix() {
             .count(),
         3
     );
+}
+
+/// The comparison section shows all candidates' ROC curves in one panel, each with its AUROC in
+/// the legend; the latency figures are small multiples and a dot plot of the percentiles.
+#[test]
+fn comparison_and_latency_figures_for_a_committee() {
+    let input = synthetic_input(3, N, B);
+    let (html, md) = (render_html(&input), render_markdown(&input));
+    let section = |text: &str, from: &str, to: &str| {
+        let start = text.find(from).unwrap();
+        text[start..start + text[start..].find(to).unwrap()].to_string()
+    };
+    let comparisons = section(&html, "id=\"comparisons\"", "id=\"agreement\"");
+    assert!(comparisons.contains("<figure id=\"fig-roc-overlay\""));
+    let md_comparisons = section(&md, "## Comparisons", "## Cross-backend agreement");
+    assert!(md_comparisons.contains("](figures/roc-overlay.svg)"));
+    let figures = render_figures(&input);
+    let svg = |id: &str| {
+        figures
+            .iter()
+            .find(|f| f.id == id)
+            .unwrap_or_else(|| panic!("no figure {id}"))
+            .svg
+            .clone()
+            .unwrap()
+    };
+    let overlay = svg("roc-overlay");
+    for c in input.candidates.iter().filter(|c| c.metrics.is_some()) {
+        let m = c.metrics.as_ref().unwrap();
+        let legend = format!(
+            "{}: AUROC {}",
+            harness_report::format::escape_html(&c.name),
+            harness_report::format::with_ci(m.auroc, m.auroc_ci95_delong)
+        );
+        assert!(overlay.contains(&legend), "{legend}");
+    }
+    // Three curves in the first three Okabe–Ito colours (curve and legend swatch each).
+    for colour in ["#0072B2", "#E69F00", "#009E73"] {
+        assert_eq!(
+            overlay.matches(&format!("stroke=\"{colour}\"")).count(),
+            2,
+            "{colour}"
+        );
+    }
+
+    // One panel per candidate (one scenario and batch size here), its two engines in the same
+    // two colours in every panel, named once in the shared legend.
+    let cdf = svg("latency-cdf");
+    for c in ["vendor-a", "vendor-b", "vendor-c &lt;b&gt;beta&lt;/b&gt;"] {
+        assert!(
+            cdf.contains(&format!("{c} · single-stream · batch 1")),
+            "{c}"
+        );
+    }
+    for key in [
+        "ort-cpu · cpu-4threads · 4 threads",
+        "tract · cpu-4threads · 4 threads",
+    ] {
+        assert_eq!(cdf.matches(key).count(), 1, "{key}");
+    }
+    let dots = svg("latency-quantiles");
+    assert!(dots.contains("p50 (median)") && dots.contains("p99"));
+    assert_eq!(
+        dots.matches("tract · cpu-4threads · single-stream · batch 1 · 4 threads")
+            .count(),
+        3
+    );
+    assert!(html.contains("<figure id=\"fig-latency-quantiles\""));
+    assert!(md.contains("](figures/latency-quantiles.svg)"));
+
+    // One candidate: nothing to compare, no overlay.
+    let one = synthetic_input(1, N, B);
+    let html = render_html(&one);
+    assert!(!html.contains("roc-overlay"));
+    assert_eq!(html.matches("<svg").count(), figure_count_meta(&html));
 }

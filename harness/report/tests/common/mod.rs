@@ -116,7 +116,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         bootstrap: 200,
         seed: 7,
     };
-    let report = evaluate(&eval_input, &opts);
+    let report = evaluate(&eval_input, &opts).unwrap();
 
     let mut candidates: Vec<Candidate> = (0..ok)
         .map(|k| Candidate {
@@ -156,6 +156,10 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
                 throughput_per_s: Some(1000.0 / lat.p50),
                 latency_ms: Some(lat),
                 latency_cdf: cdf,
+                early_stopping: Some(EarlyStoppingMs {
+                    percentile: 0.9,
+                    estimate_ms: 1.2 * lat.p90,
+                }),
                 status: Status::Ok,
                 reason: None,
             });
@@ -171,6 +175,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         throughput_per_s: None,
         latency_ms: None,
         latency_cdf: Vec::new(),
+        early_stopping: None,
         status: Status::Unavailable,
         reason: Some("no CUDA device on this machine".into()),
     });

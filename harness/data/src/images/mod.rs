@@ -1,0 +1,411 @@
+//! Image readers: PNG, JPEG, DICOM, NumPy `.npy` and MedMNIST-style `.npz`,
+//! all decoded to one [`Image`] type that holds pixel values in the file's own
+//! intensity units (0–255, 0–65535, or DICOM modality units such as
+//! Hounsfield units). No preprocessing happens here (no resizing, scaling or
+//! normalisation); that is declared per model in `harness-backends`. The one
+//! intensity transform offered is the DICOM VOI window ([`apply_window`]),
+//! because its definition belongs to the DICOM standard.
+//!
+//! Every error names the file and what is wrong with it, and every reader
+//! refuses images larger than [`ReadLimits`] before allocating for them.
+//!
+//! One module per format: `png` (PNG and JPEG), `dicom` and `numpy` (`.npy`
+//! and `.npz`); this module holds the shared types and the reader that picks
+//! a format from a file's content.
+
+mod dicom;
+mod numpy;
+mod png;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use numpy::{NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split};
+
+/// The default largest accepted width and height, in pixels.
+pub const DEFAULT_MAX_DIMENSION: u32 = 16384;
+
+/// Where an [`Image`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageSource {
+    /// A PNG file.
+    Png,
+    /// A JPEG file.
+    Jpeg,
+    /// A DICOM file (values after the Modality LUT).
+    Dicom,
+    /// A NumPy `.npy` file or one image of an `.npz` archive.
+    Npy,
+}
+
+/// A decoded image, interleaved height × width × channels (HWC, row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Columns.
+    pub width: u32,
+    /// Rows.
+    pub height: u32,
+    /// Samples per pixel: 1 (grey) or 3 (RGB). Alpha channels are dropped on read.
+    pub channels: u8,
+    /// `height * width * channels` values in the file's intensity units; always finite.
+    pub pixels: Vec<f32>,
+    /// The file format the image was read from.
+    pub source: ImageSource,
+    /// DICOM attributes that matter for presentation; `None` for other formats.
+    pub dicom: Option<DicomInfo>,
+}
+
+impl Image {
+    /// Builds an image from HWC pixel values (for in-memory or synthetic images).
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError::Invalid`] (with path `<memory>`) if a dimension is 0,
+    /// `channels` is not 1 or 3, the number of values is not
+    /// `height * width * channels`, or a value is NaN or infinite.
+    pub fn new(
+        width: u32,
+        height: u32,
+        channels: u8,
+        pixels: Vec<f32>,
+        source: ImageSource,
+    ) -> Result<Self, ImageError> {
+        let path = PathBuf::from("<memory>");
+        let invalid = |reason: String| ImageError::Invalid {
+            path: path.clone(),
+            reason,
+        };
+        if width == 0 || height == 0 {
+            return Err(invalid(format!(
+                "image is {width}x{height}; both must be at least 1"
+            )));
+        }
+        if channels != 1 && channels != 3 {
+            return Err(invalid(format!(
+                "{channels} channels; expected 1 (grey) or 3 (RGB)"
+            )));
+        }
+        let expected = width as usize * height as usize * channels as usize;
+        if pixels.len() != expected {
+            return Err(invalid(format!(
+                "{} pixel values for a {width}x{height}x{channels} image; expected {expected}",
+                pixels.len()
+            )));
+        }
+        if let Some(i) = pixels.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(format!(
+                "pixel value {} at index {i} is not finite",
+                pixels[i]
+            )));
+        }
+        Ok(Self {
+            width,
+            height,
+            channels,
+            pixels,
+            source,
+            dicom: None,
+        })
+    }
+
+    /// The value at row `y`, column `x`, channel `c`, or `None` outside the image.
+    #[must_use]
+    pub fn get(&self, y: u32, x: u32, c: u8) -> Option<f32> {
+        if y >= self.height || x >= self.width || c >= self.channels {
+            return None;
+        }
+        let i =
+            (y as usize * self.width as usize + x as usize) * self.channels as usize + c as usize;
+        self.pixels.get(i).copied()
+    }
+
+    /// A copy with the DICOM linear VOI window applied to every value (see
+    /// [`apply_window`]), giving values in `[0, 1]`. For a `MONOCHROME1` image
+    /// the result is inverted (`1 - y`) so that, as for every other image,
+    /// larger means brighter (DICOM PS3.3 C.7.6.3.1.2: in MONOCHROME1 the
+    /// minimum sample value is displayed white).
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError::InvalidWindow`] if the width is below 1 or a parameter is not finite.
+    pub fn windowed(&self, window: Window) -> Result<Image, ImageError> {
+        window.check()?;
+        let invert = self.dicom.as_ref().is_some_and(DicomInfo::is_monochrome1);
+        let pixels = self
+            .pixels
+            .iter()
+            .map(|&x| {
+                let y = window.apply(x);
+                if invert { 1.0 - y } else { y }
+            })
+            .collect();
+        Ok(Image {
+            pixels,
+            ..self.clone()
+        })
+    }
+}
+
+/// A DICOM VOI window (Window Center (0028,1050) and Window Width (0028,1051)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Window Center, in modality units (after Rescale Slope/Intercept).
+    pub center: f64,
+    /// Window Width, in modality units; at least 1.
+    pub width: f64,
+}
+
+impl Window {
+    /// Checks that the window is usable by [`apply_window`].
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError::InvalidWindow`] if a parameter is not finite or the width is below 1
+    /// (DICOM PS3.3 C.11.2.1.2.1 requires Window Width ≥ 1 for the LINEAR function).
+    pub fn check(&self) -> Result<(), ImageError> {
+        if !self.center.is_finite() || !self.width.is_finite() || self.width < 1.0 {
+            return Err(ImageError::InvalidWindow {
+                center: self.center,
+                width: self.width,
+            });
+        }
+        Ok(())
+    }
+
+    /// [`apply_window`] for one value; the window must have passed [`Window::check`].
+    #[must_use]
+    pub fn apply(&self, x: f32) -> f32 {
+        apply_window(f64::from(x), self.center, self.width) as f32
+    }
+}
+
+/// The DICOM LINEAR VOI LUT function, DICOM PS3.3 section C.11.2.1.2.1
+/// ("Default LINEAR Function"), with output range `[y_min, y_max] = [0, 1]`:
+///
+/// ```text
+/// if      x <= c - 0.5 - (w - 1) / 2:  y = 0
+/// else if x >  c - 0.5 + (w - 1) / 2:  y = 1
+/// else                                 y = ((x - (c - 0.5)) / (w - 1) + 0.5)
+/// ```
+///
+/// For `w == 1` the middle branch is empty (a step at `c - 0.5`). The caller
+/// must pass `w >= 1` (checked by [`Window::check`]); the result is clamped to
+/// `[0, 1]` only against floating-point rounding.
+#[must_use]
+pub fn apply_window(x: f64, center: f64, width: f64) -> f64 {
+    let lower = center - 0.5 - (width - 1.0) / 2.0;
+    let upper = center - 0.5 + (width - 1.0) / 2.0;
+    if x <= lower {
+        0.0
+    } else if x > upper {
+        1.0
+    } else {
+        ((x - (center - 0.5)) / (width - 1.0) + 0.5).clamp(0.0, 1.0)
+    }
+}
+
+/// The DICOM attributes kept with a decoded DICOM image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DicomInfo {
+    /// Rescale Slope (0028,1053) applied by the Modality LUT (1 if absent).
+    pub rescale_slope: f64,
+    /// Rescale Intercept (0028,1052) applied by the Modality LUT (0 if absent).
+    pub rescale_intercept: f64,
+    /// The first Window Center/Width pair in the file, if any. It is recorded,
+    /// not applied.
+    pub window: Option<Window>,
+    /// Photometric Interpretation (0028,0004): `MONOCHROME1`, `MONOCHROME2` or `RGB`.
+    pub photometric_interpretation: String,
+    /// Bits Stored (0028,0101).
+    pub bits_stored: u16,
+    /// Pixel Representation (0028,0103) is 1 (two's complement samples).
+    pub signed: bool,
+}
+
+impl DicomInfo {
+    /// `MONOCHROME1`: the minimum sample value is meant to be displayed white.
+    /// Pixel values are stored as in the file (not inverted);
+    /// [`Image::windowed`] inverts.
+    #[must_use]
+    pub fn is_monochrome1(&self) -> bool {
+        self.photometric_interpretation == "MONOCHROME1"
+    }
+}
+
+/// Size limits enforced before pixel memory is allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest accepted width in pixels.
+    pub max_width: u32,
+    /// Largest accepted height in pixels.
+    pub max_height: u32,
+    /// Largest accepted decoded array or file size in bytes (for `.npz`
+    /// archives: per array).
+    pub max_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    /// 16384 × 16384 pixels and 4 GiB.
+    fn default() -> Self {
+        Self {
+            max_width: DEFAULT_MAX_DIMENSION,
+            max_height: DEFAULT_MAX_DIMENSION,
+            max_bytes: 4 << 30,
+        }
+    }
+}
+
+impl ReadLimits {
+    fn check(&self, path: &Path, width: u64, height: u64) -> Result<(), ImageError> {
+        if width > u64::from(self.max_width) || height > u64::from(self.max_height) {
+            return Err(ImageError::TooLarge {
+                path: path.to_path_buf(),
+                width,
+                height,
+                max_width: self.max_width,
+                max_height: self.max_height,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong while reading an image. Each variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The file could not be opened or read.
+    #[error("{path}: cannot read file: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content is not a format this module reads.
+    #[error(
+        "{path}: unrecognised image format ({detail}); expected PNG, JPEG, DICOM or NumPy .npy/.npz"
+    )]
+    UnknownFormat { path: PathBuf, detail: String },
+    /// The file claims a known format but cannot be decoded (corrupt or truncated).
+    #[error("{path}: cannot decode {format}: {reason}")]
+    Decode {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+    /// A valid file of a kind this module does not handle (bit depth, colour model, frames, …).
+    #[error("{path}: unsupported {format} image: {reason}")]
+    Unsupported {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+    /// Larger than the configured [`ReadLimits`].
+    #[error(
+        "{path}: image is {width}x{height} pixels, larger than the allowed {max_width}x{max_height}; raise ReadLimits if this is intended"
+    )]
+    TooLarge {
+        path: PathBuf,
+        width: u64,
+        height: u64,
+        max_width: u32,
+        max_height: u32,
+    },
+    /// A NumPy array with the wrong name, rank, shape, type or values.
+    #[error("{path}: array '{array}': {reason}")]
+    Array {
+        path: PathBuf,
+        array: String,
+        reason: String,
+    },
+    /// Pixel values or dimensions that make no image.
+    #[error("{path}: invalid image: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    /// A VOI window the LINEAR function cannot use.
+    #[error(
+        "invalid DICOM window center {center}, width {width}: both must be finite and the width at least 1 (DICOM PS3.3 C.11.2.1.2.1)"
+    )]
+    InvalidWindow { center: f64, width: f64 },
+}
+
+/// Reads one image, choosing the reader from the file's content: PNG and JPEG
+/// by signature, DICOM by the `DICM` marker at byte 128 (or the `.dcm`
+/// extension for files without the preamble), NumPy by the `\x93NUMPY` magic.
+/// For `.npz` archives use [`read_npz_split`].
+///
+/// # Errors
+///
+/// An [`ImageError`] naming the file: unreadable, unknown format, corrupt,
+/// unsupported, too large, or (NumPy) the wrong array rank or type.
+pub fn read_image(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError> {
+    let bytes = read_file(path, limits)?;
+    decode_image(path, &bytes, limits)
+}
+
+/// Reads a whole file into memory, refusing one larger than `limits.max_bytes`
+/// before allocating for it ([`crate::read_at_most`]). The bytes can then be hashed and
+/// decoded ([`decode_image`]) from the same read.
+///
+/// # Errors
+///
+/// [`ImageError::Io`] for an unreadable file, [`ImageError::Invalid`] for one over the
+/// size limit.
+pub fn read_file(path: &Path, limits: &ReadLimits) -> Result<Vec<u8>, ImageError> {
+    let max = limits.max_bytes;
+    crate::read_at_most(path, max).map_err(|e| match e {
+        crate::BoundedReadError::Io(source) => ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        crate::BoundedReadError::TooLarge { bytes, grew: false } => ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!(
+                "file has {bytes} bytes, more than the limit of {max} (ReadLimits.max_bytes)"
+            ),
+        },
+        crate::BoundedReadError::TooLarge { grew: true, .. } => ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("file grew past the limit of {max} bytes while it was read"),
+        },
+    })
+}
+
+/// Decodes one image from the bytes of the file at `path` (used only in
+/// messages and for the `.dcm` extension rule), choosing the reader as
+/// [`read_image`] does.
+///
+/// # Errors
+///
+/// As [`read_image`], except that nothing is read from disk.
+pub fn decode_image(path: &Path, bytes: &[u8], limits: &ReadLimits) -> Result<Image, ImageError> {
+    let head = &bytes[..bytes.len().min(132)];
+    let n = head.len();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") || head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        png::decode_png_jpeg(path, bytes, limits)
+    } else if head.len() == 132 && &head[128..132] == b"DICM" || ext.as_deref() == Some("dcm") {
+        dicom::decode_dicom(path, bytes, limits)
+    } else if head.starts_with(b"\x93NUMPY") {
+        numpy::decode_npy(path, bytes, limits)
+    } else if head.starts_with(b"PK\x03\x04") {
+        Err(ImageError::UnknownFormat {
+            path: path.to_path_buf(),
+            detail: "a zip archive; read .npz archives with read_npz_split".into(),
+        })
+    } else {
+        Err(ImageError::UnknownFormat {
+            path: path.to_path_buf(),
+            detail: if n == 0 {
+                "the file is empty".into()
+            } else {
+                format!("first bytes {:02x?}", &head[..n.min(8)])
+            },
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! PNG and JPEG, decoded by the `image` crate: 8- or 16-bit grey, grey+alpha,
+//! RGB or RGBA, with alpha dropped and values kept in 0–255 or 0–65535. Other
+//! sample layouts are refused as unsupported. The width and height are checked
+//! against [`ReadLimits`] before the pixels are decoded, and the decoder's
+//! allocations are capped at `max_bytes`.
+
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat};
+
+use super::{Image, ImageError, ImageSource, ReadLimits};
+
+/// PNG or JPEG through the `image` crate: 8- or 16-bit grey, grey+alpha, RGB
+/// or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
+pub(super) fn decode_png_jpeg(
+    path: &Path,
+    bytes: &[u8],
+    limits: &ReadLimits,
+) -> Result<Image, ImageError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let (format, source) = match reader.format() {
+        Some(ImageFormat::Png) => ("PNG", ImageSource::Png),
+        Some(ImageFormat::Jpeg) => ("JPEG", ImageSource::Jpeg),
+        other => {
+            return Err(ImageError::UnknownFormat {
+                path: path.to_path_buf(),
+                detail: format!("detected {other:?}"),
+            });
+        }
+    };
+    let decode = |e: image::ImageError| ImageError::Decode {
+        path: path.to_path_buf(),
+        format,
+        reason: match e {
+            image::ImageError::Limits(l) => {
+                format!(
+                    "{l} (decoding needs more than ReadLimits.max_bytes = {} bytes)",
+                    limits.max_bytes
+                )
+            }
+            other => other.to_string(),
+        },
+    };
+    // Width and height are checked below so the error can name them; the
+    // `image` crate enforces only the allocation cap.
+    let mut image_limits = image::Limits::default();
+    image_limits.max_alloc = Some(limits.max_bytes);
+    reader.limits(image_limits);
+    let decoder = reader.into_decoder().map_err(decode)?;
+    let (width, height) = decoder.dimensions();
+    limits.check(path, u64::from(width), u64::from(height))?;
+    let dynamic = DynamicImage::from_decoder(decoder).map_err(decode)?;
+    let (channels, pixels): (u8, Vec<f32>) = match dynamic {
+        DynamicImage::ImageLuma8(b) => (1, b.into_raw().into_iter().map(f32::from).collect()),
+        DynamicImage::ImageLumaA8(b) => (1, drop_alpha(b.as_raw(), 2)),
+        DynamicImage::ImageRgb8(b) => (3, b.into_raw().into_iter().map(f32::from).collect()),
+        DynamicImage::ImageRgba8(b) => (3, drop_alpha(b.as_raw(), 4)),
+        DynamicImage::ImageLuma16(b) => (1, b.into_raw().into_iter().map(f32::from).collect()),
+        DynamicImage::ImageLumaA16(b) => (1, drop_alpha(b.as_raw(), 2)),
+        DynamicImage::ImageRgb16(b) => (3, b.into_raw().into_iter().map(f32::from).collect()),
+        DynamicImage::ImageRgba16(b) => (3, drop_alpha(b.as_raw(), 4)),
+        other => {
+            return Err(ImageError::Unsupported {
+                path: path.to_path_buf(),
+                format,
+                reason: format!(
+                    "sample layout {:?}; expected 8- or 16-bit grey or RGB",
+                    other.color()
+                ),
+            });
+        }
+    };
+    Ok(Image {
+        width,
+        height,
+        channels,
+        pixels,
+        source,
+        dicom: None,
+    })
+}
+
+/// Keeps the first `stride - 1` samples of every `stride` (drops alpha).
+fn drop_alpha<T: Copy + Into<f32>>(raw: &[T], stride: usize) -> Vec<f32> {
+    raw.chunks_exact(stride)
+        .flat_map(|px| px[..stride - 1].iter().map(|&v| v.into()))
+        .collect()
+}

@@ -1,0 +1,445 @@
+//! The tables and the sentences under them, as raw text, once for both writers: the HTML and the
+//! Markdown show the same cells, each written by [`crate::format`] and escaped by the writer.
+
+use crate::format::{list_or_none, num, p_value, sci, tolerance, with_ci, with_reason};
+use crate::input::{Candidate, Header, ReportInput, Status};
+use crate::text::operating_point_row;
+use crate::view::View;
+use harness_metrics::evaluate::{FairnessReport, ModelReport};
+
+/// One table cell: raw text, and whether it is a number (right-aligned in the HTML).
+pub struct Cell {
+    pub text: String,
+    pub numeric: bool,
+}
+
+/// A text cell.
+pub fn t(s: impl Into<String>) -> Cell {
+    Cell {
+        text: s.into(),
+        numeric: false,
+    }
+}
+
+/// A number cell.
+pub fn n(s: impl Into<String>) -> Cell {
+    Cell {
+        text: s.into(),
+        numeric: true,
+    }
+}
+
+/// A table with a header row; `class` names it in the HTML.
+pub struct Table {
+    pub class: &'static str,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+fn headers(h: &[&str]) -> Vec<String> {
+    h.iter().map(|s| s.to_string()).collect()
+}
+
+/// A candidate's status, with why when it is not ok.
+pub fn candidate_status(c: &Candidate) -> String {
+    with_reason(
+        c.status.as_str(),
+        c.reason.as_deref().filter(|_| c.status != Status::Ok),
+    )
+}
+
+/// The backends a candidate ran on, or "none".
+pub fn backends(c: &Candidate) -> String {
+    list_or_none(&c.backends)
+}
+
+/// Name, SHA-256, licence, cases, size and whether the data set is synthetic.
+pub fn dataset_rows(input: &ReportInput) -> Vec<(String, String)> {
+    let d = &input.header.dataset;
+    let positives = input.labels.iter().filter(|&&y| y).count();
+    let mut rows = vec![
+        ("Name".to_string(), d.name.clone()),
+        ("SHA-256".into(), d.sha256.clone()),
+        ("Licence".into(), d.licence.clone()),
+        (
+            "Cases".into(),
+            format!(
+                "{} ({} positives, {} negatives)",
+                d.cases,
+                positives,
+                input.labels.len() - positives
+            ),
+        ),
+    ];
+    if let Some(b) = d.bytes {
+        rows.push(("Size".into(), format!("{b} bytes")));
+    }
+    rows.push((
+        "Synthetic".into(),
+        if d.synthetic {
+            "YES: generated data".into()
+        } else {
+            "no".into()
+        },
+    ));
+    rows
+}
+
+/// The machine's key/value lines and the profiles of the run.
+pub fn machine_rows(h: &Header) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = h
+        .machine
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    rows.push(("Profiles".into(), list_or_none(&h.profiles)));
+    rows
+}
+
+/// One row per candidate: name, model file, its SHA-256, backends and status.
+pub fn candidates_table(input: &ReportInput) -> Table {
+    Table {
+        class: "candidates",
+        headers: headers(&[
+            "Candidate",
+            "Model file",
+            "Model SHA-256",
+            "Backend(s)",
+            "Status",
+        ]),
+        rows: input
+            .candidates
+            .iter()
+            .map(|c| {
+                vec![
+                    t(c.name.clone()),
+                    t(c.model_file.clone()),
+                    t(c.model_sha256.clone()),
+                    t(c.backends.join(", ")),
+                    t(candidate_status(c)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The summary: one row per candidate.
+pub fn summary_table(v: &View) -> Table {
+    let spec = v.spec_key.clone().unwrap_or_else(|| "n/a".into());
+    let sens_header = format!("Sensitivity at specificity {spec}");
+    Table {
+        class: "summary",
+        headers: headers(&[
+            "Candidate",
+            "Status",
+            "AUROC [95% CI, DeLong]",
+            sens_header.as_str(),
+            "Brier",
+            "ECE-10",
+            "Calibration slope",
+            "p99 latency (ms)",
+            "Throughput (/s)",
+        ]),
+        rows: v
+            .summary
+            .iter()
+            .map(|s| {
+                vec![
+                    t(s.name.clone()),
+                    t(s.status.clone()),
+                    n(s.auroc.clone()),
+                    n(s.sens_at_spec.clone()),
+                    n(s.brier.clone()),
+                    n(s.ece_10.clone()),
+                    n(s.slope.clone()),
+                    n(s.p99_ms.clone()),
+                    n(s.throughput.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The statistics of one model: AUROC and its CIs, sensitivity at each target specificity,
+/// calibration, and the operating point at the threshold (when defined).
+pub fn statistics_rows(
+    input: &ReportInput,
+    c: &Candidate,
+    m: &ModelReport,
+) -> Vec<(String, String)> {
+    let mut rows = metric_rows(m);
+    rows.extend(operating_point_row(input, c));
+    rows
+}
+
+fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
+    let mut rows = vec![
+        (
+            "AUROC".to_string(),
+            format!(
+                "{}{}",
+                num(m.auroc, 4),
+                m.auroc_exact_fraction
+                    .as_ref()
+                    .map(|f| format!(" (= {f})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        (
+            "DeLong 95% CI".into(),
+            match m.auroc_ci95_delong {
+                Some([a, b]) => format!(
+                    "[{}, {}]{}",
+                    num(Some(a), 4),
+                    num(Some(b), 4),
+                    if m.auroc_ci95_delong_degenerate {
+                        " (degenerate: variance 0)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => format!(
+                    "n/a: {}",
+                    m.auroc_ci95_delong_reason.as_deref().unwrap_or("undefined")
+                ),
+            },
+        ),
+    ];
+    match &m.bootstrap {
+        Some(Some(b)) => rows.push((
+            "Bootstrap 95% CI".into(),
+            format!(
+                "[{}, {}] (B = {}, seed {}, stratified)",
+                num(Some(b.ci95[0]), 4),
+                num(Some(b.ci95[1]), 4),
+                b.n,
+                b.seed
+            ),
+        )),
+        Some(None) => rows.push((
+            "Bootstrap 95% CI".into(),
+            format!(
+                "n/a: {}",
+                m.bootstrap_reason.as_deref().unwrap_or("undefined")
+            ),
+        )),
+        None => {}
+    }
+    for (k, v) in &m.sens_at_spec {
+        let step = m.sens_at_spec_step.get(k).copied().flatten();
+        rows.push((
+            format!("Sensitivity at specificity {k}"),
+            format!("{} (conservative step value {})", num(*v, 4), num(step, 4)),
+        ));
+    }
+    rows.push(("Average precision".into(), num(m.average_precision, 4)));
+    rows.push(("Brier score".into(), num(m.brier, 4)));
+    rows.push((
+        "Log loss".into(),
+        format!(
+            "{}{}",
+            num(m.log_loss, 4),
+            if m.log_loss_n_clipped > 0 {
+                format!(" ({} scores clipped)", m.log_loss_n_clipped)
+            } else {
+                String::new()
+            }
+        ),
+    ));
+    rows.push((
+        "ECE-10 / ECE-15".into(),
+        format!("{} / {}", num(m.ece_10, 4), num(m.ece_15, 4)),
+    ));
+    // A calibration figure, or n/a with the reason the fit gave.
+    let or_reason = |x: Option<f64>, why: &Option<String>| match x {
+        Some(_) => num(x, 3),
+        None => format!("n/a: {}", why.as_deref().unwrap_or("undefined")),
+    };
+    rows.push((
+        "Calibration slope (ideal 1)".into(),
+        or_reason(m.calibration_slope, &m.calibration_reason),
+    ));
+    rows.push((
+        "Calibration intercept (ideal 0)".into(),
+        or_reason(m.calibration_intercept, &m.calibration_reason),
+    ));
+    rows.push((
+        "Calibration-in-the-large".into(),
+        or_reason(
+            m.calibration_in_the_large,
+            &m.calibration_in_the_large_reason,
+        ),
+    ));
+    rows.push((
+        "Rows used by the calibration fit".into(),
+        format!("{} (scores strictly between 0 and 1)", m.calibration_n_used),
+    ));
+    rows
+}
+
+/// Fairness of one grouping column: level, n, positives, selection rate, TPR, FPR.
+pub fn fairness_table(f: &FairnessReport) -> Table {
+    Table {
+        class: "fairness",
+        headers: headers(&["Level", "n", "Positives", "Selection rate", "TPR", "FPR"]),
+        rows: f
+            .per_group
+            .iter()
+            .map(|(level, g)| {
+                vec![
+                    t(level.clone()),
+                    n(g.n.to_string()),
+                    n(g.positives.to_string()),
+                    n(num(g.selection_rate, 3)),
+                    n(num(g.tpr, 3)),
+                    n(num(g.fpr, 3)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The disparity sentence under a fairness table.
+pub fn fairness_sentence(column: &str, f: &FairnessReport) -> String {
+    let gap = match (&f.auroc_gap, &f.auroc_gap_max_group, &f.auroc_gap_min_group) {
+        (Some(g), Some(hi), Some(lo)) => {
+            format!("AUROC gap {} (highest {hi}, lowest {lo})", num(Some(*g), 3))
+        }
+        _ => format!(
+            "AUROC gap n/a{}",
+            crate::format::reason_suffix(f.auroc_gap_reason.as_deref())
+        ),
+    };
+    format!(
+        "By {column} at threshold {}: demographic parity difference {}, equalized odds difference {} (fairlearn's convention, which counts an undefined rate as 0: {}), {gap}.",
+        f.threshold,
+        num(f.demographic_parity_difference, 3),
+        num(f.equalized_odds_difference, 3),
+        num(f.equalized_odds_difference_fairlearn, 3),
+    )
+}
+
+/// Every paired comparison, with the Holm-adjusted p when it was applied.
+pub fn comparisons_table(v: &View) -> Table {
+    let mut h = headers(&[
+        "A",
+        "B",
+        "AUROC A",
+        "AUROC B",
+        "Difference A − B [95% CI]",
+        "Z",
+        "p",
+    ]);
+    if v.holm_applied {
+        h.push("Holm-adjusted p".into());
+    }
+    Table {
+        class: "comparisons",
+        headers: h,
+        rows: v
+            .comparisons
+            .iter()
+            .map(|cv| {
+                let c = &cv.comparison;
+                let mut r = vec![
+                    t(c.a.clone()),
+                    t(c.b.clone()),
+                    n(num(c.auc_a, 3)),
+                    n(num(c.auc_b, 3)),
+                    n(with_ci(c.auc_diff, c.ci95_diff)),
+                    n(num(c.z, 2)),
+                    n(p_value(c.p)),
+                ];
+                if v.holm_applied {
+                    r.push(n(p_value(cv.p_holm)));
+                }
+                r
+            })
+            .collect(),
+    }
+}
+
+/// Cross-backend agreement, one row per pair of backends of a candidate, with the verdict.
+pub fn agreement_table(input: &ReportInput) -> Table {
+    let tol = input.options.agreement_tolerance;
+    Table {
+        class: "agreement",
+        headers: headers(&[
+            "Candidate",
+            "Backend A",
+            "Backend B",
+            "Cases",
+            "Max |score difference|",
+            "Decisions that differ",
+            "Verdict",
+        ]),
+        rows: input
+            .agreement
+            .iter()
+            .map(|a| {
+                let agree = a.max_abs_diff <= tol && a.decision_disagreements == 0;
+                vec![
+                    t(a.candidate.clone()),
+                    t(a.a.clone()),
+                    t(a.b.clone()),
+                    n(a.n.to_string()),
+                    n(sci(a.max_abs_diff)),
+                    n(a.decision_disagreements.to_string()),
+                    t(if agree { "agree" } else { "DISAGREE" }),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// What "agree" means, under the agreement table.
+pub fn agreement_note(input: &ReportInput) -> String {
+    format!(
+        "Backends agree when no score differs by more than {} and no decision at the threshold flips.",
+        tolerance(input.options.agreement_tolerance)
+    )
+}
+
+/// Every performance measurement: configuration, throughput, latency percentiles, status.
+pub fn performance_table(input: &ReportInput) -> Table {
+    Table {
+        class: "performance",
+        headers: headers(&[
+            "Candidate",
+            "Backend",
+            "Profile",
+            "Scenario",
+            "Batch",
+            "Threads",
+            "Throughput (/s)",
+            "p50 (ms)",
+            "p90 (ms)",
+            "p95 (ms)",
+            "p99 (ms)",
+            "max (ms)",
+            "Status",
+        ]),
+        rows: input
+            .performance
+            .iter()
+            .map(|r| {
+                let l = r.latency_ms;
+                vec![
+                    t(r.candidate.clone()),
+                    t(r.backend.clone()),
+                    t(r.profile.clone()),
+                    t(r.scenario.clone()),
+                    n(r.batch_size.to_string()),
+                    n(r.threads.to_string()),
+                    n(num(r.throughput_per_s, 1)),
+                    n(num(l.map(|l| l.p50), 2)),
+                    n(num(l.map(|l| l.p90), 2)),
+                    n(num(l.map(|l| l.p95), 2)),
+                    n(num(l.map(|l| l.p99), 2)),
+                    n(num(l.map(|l| l.max), 2)),
+                    t(with_reason(r.status.as_str(), r.reason.as_deref())),
+                ]
+            })
+            .collect(),
+    }
+}
