@@ -14,6 +14,7 @@ use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
 use harness_metrics::registry::RankingMetric;
+use harness_report::format::{escape_html, escape_markdown, num};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tabled::builder::Builder;
@@ -158,7 +159,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let table = harness_data::parse_eval_csv(&bytes, Path::new("merged predictions"), &spec)?;
     let mut opts = s0.options();
     opts.bootstrap = 0; // DeLong CIs and paired tests; bootstrap CIs are in each run's own bundle.
-    let report = evaluate_table(&table, &opts)?;
+    let report = evaluate_table(&table, None, &opts)?;
     let text = crate::summary::render(&report, Path::new("merged predictions"));
     print!("{text}");
     if let Some(p) = &args.markdown {
@@ -218,13 +219,6 @@ struct Entry<'a> {
     candidate: String,
     value: f64,
     ci: Option<[f64; 2]>,
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The suite a run belongs to, and the metric its manifest ranks by.
@@ -326,20 +320,20 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             "separable from next?",
         ]);
         md.push_str(&format!("\n## {heading}\n\n| rank | candidate | run | {column} | separable from next? |\n|---|---|---|---|---|\n"));
-        html.push_str(&format!("<h2>{}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>{}</th><th>separable from next?</th></tr>", html_escape(&heading), html_escape(&column)));
+        html.push_str(&format!("<h2>{}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>{}</th><th>separable from next?</th></tr>", escape_html(&heading), escape_html(&column)));
         for (i, e) in entries.iter().enumerate() {
             let sep = separable(*metric, e, entries.get(i + 1));
             let shown = match e.ci {
                 Some([lo, hi]) => format!(
                     "{} [{}, {}]",
-                    metric.format(Some(e.value)),
-                    metric.format(Some(lo)),
-                    metric.format(Some(hi))
+                    num(Some(e.value), metric.digits),
+                    num(Some(lo), metric.digits),
+                    num(Some(hi), metric.digits)
                 ),
                 None if metric.ci_method.is_some() => {
-                    format!("{} [CI n/a]", metric.format(Some(e.value)))
+                    format!("{} [CI n/a]", num(Some(e.value), metric.digits))
                 }
-                None => metric.format(Some(e.value)),
+                None => num(Some(e.value), metric.digits),
             };
             let run = run_label(e.run);
             b.push_record([
@@ -352,8 +346,8 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 i + 1,
-                e.candidate,
-                run,
+                escape_markdown(&e.candidate),
+                escape_markdown(&run),
                 shown,
                 sep
             ));
@@ -365,10 +359,10 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             html.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
                 i + 1,
-                html_escape(&e.candidate),
-                html_escape(&run),
-                html_escape(&shown),
-                html_escape(&sep)
+                escape_html(&e.candidate),
+                escape_html(&run),
+                escape_html(&shown),
+                escape_html(&sep)
             ));
         }
         html.push_str("</table>");

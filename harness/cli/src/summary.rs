@@ -12,29 +12,10 @@ const COLUMNS: [&str; 5] = [
     "calibration_slope",
     "calibration_intercept",
 ];
+use harness_report::format::{num, p_value_precise as p_value, with_ci_marked as with_ci};
 use std::path::Path;
 use tabled::builder::Builder;
 use tabled::settings::Style;
-
-fn num(v: Option<f64>, digits: usize) -> String {
-    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.digits$}"))
-}
-
-fn with_ci(v: Option<f64>, ci: Option<[f64; 2]>) -> String {
-    match (v, ci) {
-        (Some(v), Some([lo, hi])) => format!("{v:.3} [{lo:.3}, {hi:.3}]"),
-        (Some(v), None) => format!("{v:.3} [CI n/a]"),
-        _ => "n/a".to_string(),
-    }
-}
-
-fn p_value(p: Option<f64>) -> String {
-    match p {
-        Some(p) if p < 1e-4 => format!("{p:.1e}"),
-        Some(p) => format!("{p:.4}"),
-        None => "n/a".to_string(),
-    }
-}
 
 fn table(rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
@@ -77,23 +58,28 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
     header.extend(columns.iter().map(|m| m.label.to_string()));
     let mut rows = vec![header];
     for (name, m) in &r.models {
-        let mut row = vec![name.clone(), with_ci(m.auroc, m.auroc_ci95_delong)];
+        let mut row = vec![
+            name.clone(),
+            with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong),
+        ];
         if boot {
-            row.push(match m.bootstrap.as_ref().and_then(|b| b.as_ref()) {
-                Some(b) => format!("[{:.3}, {:.3}]", b.ci95[0], b.ci95[1]),
-                None => "n/a".into(),
-            });
+            row.push(
+                match m.discrimination.bootstrap.as_ref().and_then(|b| b.as_ref()) {
+                    Some(b) => format!("[{:.3}, {:.3}]", b.ci95[0], b.ci95[1]),
+                    None => "n/a".into(),
+                },
+            );
         }
         row.extend(
             specs
                 .iter()
-                .map(|s| num(m.sens_at_spec.get(s).copied().flatten(), 3)),
+                .map(|s| num(m.operating_points.sens_at_spec.get(s).copied().flatten(), 3)),
         );
         row.extend(columns.iter().map(|c| match c.value(m) {
-            None if c.key == "calibration_slope" && !m.calibration_mle_exists => {
+            None if c.key == "calibration_slope" && !m.calibration.calibration_mle_exists => {
                 "n/a (see warnings)".into()
             }
-            v => c.format(v),
+            v => num(v, c.digits),
         }));
         rows.push(row);
     }

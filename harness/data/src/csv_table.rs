@@ -18,7 +18,27 @@ const ROLE_LABEL: &str = "label";
 const ROLE_SCORE: &str = "score";
 const ROLE_GROUP: &str = "group";
 
-pub(crate) fn parse(bytes: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
+/// What to read: [`EvalSpec`] or [`crate::ClassSpec`] (whose class column is read as the first
+/// group column, with no binary label).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spec<'a> {
+    /// The binary label column; `None` for a table of classes.
+    pub(crate) label: Option<&'a str>,
+    pub(crate) scores: &'a [String],
+    pub(crate) groups: &'a [String],
+}
+
+impl<'a> From<&EvalSpec<'a>> for Spec<'a> {
+    fn from(s: &EvalSpec<'a>) -> Self {
+        Spec {
+            label: Some(s.label),
+            scores: s.scores,
+            groups: s.groups,
+        }
+    }
+}
+
+pub(crate) fn parse(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataError> {
     check_spec(path, spec)?;
     let data = strip_bom_and_check_empty(bytes, path)?;
     if data.contains(&b'"') {
@@ -30,7 +50,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTa
 
 /// Like [`parse`] but always through the `csv` crate (for the differential test).
 #[cfg(test)]
-fn parse_via_csv_crate(bytes: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
+fn parse_via_csv_crate(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataError> {
     check_spec(path, spec)?;
     let data = strip_bom_and_check_empty(bytes, path)?;
     read_table(CsvRecords::new(data), data.len(), path, spec)
@@ -59,7 +79,7 @@ const PARALLEL_ABOVE: usize = 1 << 20;
 /// The scanner only accepts: if any chunk holds a row it would not accept, the whole input is
 /// read again record by record ([`read_table`]), so that the error reported is the first one in
 /// the file with its true line number. Errors cost time only when they occur.
-fn read_plain(data: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
+fn read_plain(data: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataError> {
     let mut rec = PlainRecords::new(data);
     let (header, columns) = read_header(&mut rec, path, spec)?;
     let body = &data[rec.offset()..];
@@ -223,7 +243,8 @@ fn split_at_lines(data: &[u8], parts: usize) -> Vec<&[u8]> {
 /// Where each requested column is.
 pub(crate) struct Columns {
     pub(crate) n_fields: usize,
-    pub(crate) label: usize,
+    /// `None` for a table of classes (no binary label).
+    pub(crate) label: Option<usize>,
     pub(crate) scores: Vec<usize>,
     pub(crate) groups: Vec<usize>,
     case: Option<usize>,
@@ -240,7 +261,7 @@ fn read_table<R: Records>(
     mut rec: R,
     data_len: usize,
     path: &Path,
-    spec: &EvalSpec,
+    spec: &Spec,
 ) -> Result<EvalTable, DataError> {
     let (header, columns) = read_header(&mut rec, path, spec)?;
     let ctx = RowContext {
@@ -264,7 +285,7 @@ fn malformed(path: &Path) -> impl Fn(RecordError) -> DataError + '_ {
 fn read_header<'p, R: Records>(
     rec: &mut R,
     path: &'p Path,
-    spec: &EvalSpec,
+    spec: &Spec,
 ) -> Result<(Header<'p>, Columns), DataError> {
     if !rec.advance().map_err(malformed(path))? {
         return Err(DataError::Empty {
@@ -283,7 +304,10 @@ fn read_header<'p, R: Records>(
     };
     let columns = Columns {
         n_fields: header.raw.len(),
-        label: header.resolve(ROLE_LABEL, spec.label)?,
+        label: spec
+            .label
+            .map(|l| header.resolve(ROLE_LABEL, l))
+            .transpose()?,
         scores: spec
             .scores
             .iter()
@@ -337,8 +361,13 @@ fn read_rows<R: Records>(
             }
         }
 
-        let field = rec.field(columns.label);
-        labels.push(parse_label(field).ok_or_else(|| ctx.label_error(&rec, columns.label, field))?);
+        labels.push(match columns.label {
+            Some(col) => {
+                let field = rec.field(col);
+                parse_label(field).ok_or_else(|| ctx.label_error(&rec, col, field))?
+            }
+            None => false,
+        });
 
         for (column, &col) in scores.iter_mut().zip(&columns.scores) {
             let field = rec.field(col);
@@ -361,12 +390,7 @@ fn read_rows<R: Records>(
 }
 
 /// The table from the rows read record by record.
-fn finish(
-    rows: Rows,
-    header_line: u64,
-    path: &Path,
-    spec: &EvalSpec,
-) -> Result<EvalTable, DataError> {
+fn finish(rows: Rows, header_line: u64, path: &Path, spec: &Spec) -> Result<EvalTable, DataError> {
     if rows.labels.is_empty() {
         return Err(DataError::NoDataRows {
             path: path.to_path_buf(),
@@ -389,8 +413,11 @@ fn finish(
 }
 
 /// Rejects a spec that names one column twice, in the same or in different roles.
-fn check_spec(path: &Path, spec: &EvalSpec) -> Result<(), DataError> {
-    let requests = std::iter::once((ROLE_LABEL, spec.label))
+fn check_spec(path: &Path, spec: &Spec) -> Result<(), DataError> {
+    let requests = spec
+        .label
+        .map(|l| (ROLE_LABEL, l))
+        .into_iter()
         .chain(spec.scores.iter().map(|s| (ROLE_SCORE, s.as_str())))
         .chain(spec.groups.iter().map(|g| (ROLE_GROUP, g.as_str())));
     let mut seen: HashMap<&str, &'static str> = HashMap::new();
@@ -582,6 +609,7 @@ mod tests {
             scores: &scores,
             groups: &groups,
         };
+        let spec = Spec::from(&spec);
         let mut text = String::from("case_id,label,score,b,site,sex\r\n");
         let rows = 60_000;
         for i in 0..rows {
@@ -681,6 +709,7 @@ mod tests {
             scores: &scores,
             groups: &groups,
         };
+        let spec = Spec::from(&spec);
 
         let mut x: u64 = 0x1234_5678_9ABC_DEF1;
         let mut next = |n: usize| {

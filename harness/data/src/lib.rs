@@ -92,6 +92,56 @@ const MAP_ABOVE: u64 = 1 << 20;
 ///
 /// [`DataError::Io`] if the file cannot be read, otherwise as [`parse_eval_csv`].
 pub fn read_eval_csv(path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
+    with_file_bytes(path, |bytes| parse_eval_csv(bytes, path, spec))
+}
+
+/// What to read from a CSV of a multi-class task: the column of class names and, as in
+/// [`EvalSpec`], score and subgroup columns (here one probability column per class and model).
+#[derive(Debug, Clone, Copy)]
+pub struct ClassSpec<'a> {
+    /// The ground-truth column: each case's class name (any non-empty text).
+    pub label: &'a str,
+    pub scores: &'a [String],
+    pub groups: &'a [String],
+}
+
+/// A table read with a [`ClassSpec`]: each case's class as a categorical column, and the
+/// scores and subgroups as in an [`EvalTable`] (whose binary `labels` are then all `false`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassTable {
+    /// The class column: sorted class names seen and each case's code into them.
+    pub classes: GroupColumn,
+    pub table: EvalTable,
+}
+
+/// Reads and validates a CSV of a multi-class task from disk, with the rules and errors of
+/// [`parse_eval_csv`] for the scores and subgroups; the class column is read verbatim like a
+/// subgroup column (an empty field is the level [`MISSING_LEVEL`]).
+///
+/// # Errors
+///
+/// As [`read_eval_csv`].
+pub fn read_class_csv(path: &Path, spec: &ClassSpec) -> Result<ClassTable, DataError> {
+    with_file_bytes(path, |bytes| {
+        let groups: Vec<String> = std::iter::once(spec.label.to_string())
+            .chain(spec.groups.iter().cloned())
+            .collect();
+        let inner = csv_table::Spec {
+            label: None,
+            scores: spec.scores,
+            groups: &groups,
+        };
+        let mut table = csv_table::parse(bytes, path, &inner)?;
+        let classes = table.groups.remove(0);
+        Ok(ClassTable { classes, table })
+    })
+}
+
+/// Runs `parse` on the bytes of `path`: mapped when the file is large, else read.
+fn with_file_bytes<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<T, DataError>,
+) -> Result<T, DataError> {
     use std::io::Read;
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
@@ -105,12 +155,12 @@ pub fn read_eval_csv(path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataErro
         // caveat of mapped input, the trade-off ripgrep makes for single files too. Evaluating a
         // file while it is being rewritten is wrong with a copying read as well.
         if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
-            return parse_eval_csv(&map, path, spec);
+            return parse(&map);
         }
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.read_to_end(&mut bytes).map_err(io)?;
-    parse_eval_csv(&bytes, path, spec)
+    parse(&bytes)
 }
 
 /// Parses and validates an evaluation CSV held in memory; `path` is only used
@@ -146,5 +196,5 @@ pub fn read_eval_csv(path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataErro
 /// repeated in the header; then, row by row, a ragged row or a bad label,
 /// score or group value; finally a table with no data rows.
 pub fn parse_eval_csv(bytes: &[u8], path: &Path, spec: &EvalSpec) -> Result<EvalTable, DataError> {
-    csv_table::parse(bytes, path, spec)
+    csv_table::parse(bytes, path, &spec.into())
 }

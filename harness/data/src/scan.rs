@@ -107,7 +107,9 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// would be an error (or the region is too short).
 pub(crate) fn scan_rows(data: &[u8], columns: &Columns, region: Region) -> Option<Scanned> {
     let mut roles = vec![Role::Skip; columns.n_fields];
-    roles[columns.label] = Role::Label;
+    if let Some(label) = columns.label {
+        roles[label] = Role::Label;
+    }
     for (k, &c) in columns.scores.iter().enumerate() {
         roles[c] = Role::Score(k);
     }

@@ -33,6 +33,7 @@ impl EvalSettings {
             target_specificities: self.target_specificities.clone(),
             bootstrap: self.bootstrap,
             seed: self.seed,
+            sens_ci_bootstrap: 0,
         }
     }
 }
@@ -48,12 +49,19 @@ pub enum EvaluateError {
     Invalid(#[from] EvalError),
 }
 
-/// Evaluates every score column of `table`.
+/// Evaluates every score column of `table`. `cluster` names the group column that holds the
+/// patient (cluster) of each case, if any: it is then not a subgroup column but the clustering
+/// of the Obuchowski statistics.
 ///
 /// # Errors
 /// [`EvalError`] when the table's columns do not describe one set of cases (a table read by
 /// `harness_data` always does).
-pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+pub fn evaluate_table(
+    table: &EvalTable,
+    cluster: Option<&str>,
+    opts: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    let is_cluster = |g: &harness_data::GroupColumn| cluster == Some(g.name.as_str());
     let input = harness_metrics::EvalInput {
         labels: &table.labels,
         models: table
@@ -65,14 +73,20 @@ pub fn evaluate_table(table: &EvalTable, opts: &EvalOptions) -> Result<EvalRepor
         groupings: table
             .groups
             .iter()
-            .map(|g| Grouping {
-                name: &g.name,
-                levels: &g.levels,
-                codes: &g.codes,
-            })
+            .filter(|g| !is_cluster(g))
+            .map(grouping)
             .collect(),
+        cluster: table.groups.iter().find(|g| is_cluster(g)).map(grouping),
     };
     evaluate(&input, opts)
+}
+
+fn grouping(g: &harness_data::GroupColumn) -> Grouping<'_> {
+    Grouping {
+        name: &g.name,
+        levels: &g.levels,
+        codes: &g.codes,
+    }
 }
 
 /// Reads a predictions CSV and evaluates it as `settings` say.
@@ -83,7 +97,7 @@ pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<EvalReport, 
         groups: &settings.groups,
     };
     let table = read_eval_csv(path, &spec)?;
-    Ok(evaluate_table(&table, &settings.options())?)
+    Ok(evaluate_table(&table, None, &settings.options())?)
 }
 
 /// The canonical bytes of `metrics.json`: pretty JSON and a final newline.

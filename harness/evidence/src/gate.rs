@@ -148,6 +148,7 @@ mod tests {
                 levels: &levels,
                 codes: &codes,
             }],
+            cluster: None,
         };
         evaluate(&input, &EvalOptions::default()).unwrap()
     }
@@ -176,12 +177,12 @@ mod tests {
             .unwrap()
             .value(m)
             .unwrap();
-        assert_eq!(lower, m.auroc_ci95_delong.unwrap()[0]);
+        assert_eq!(lower, m.discrimination.auroc_ci95_delong.unwrap()[0]);
         let s = Criterion::parse("sens_at_spec_0.9=0", Direction::Under)
             .unwrap()
             .value(m)
             .unwrap();
-        assert_eq!(Some(s), m.sens_at_spec["0.90"]);
+        assert_eq!(Some(s), m.operating_points.sens_at_spec["0.90"]);
         let d = Criterion::parse("demographic_parity_difference.site=1", Direction::Over).unwrap();
         assert_eq!(
             d.value(m).ok(),

@@ -121,6 +121,7 @@ fn benches(c: &mut Criterion) {
                 codes: &s.codes[k],
             })
             .collect(),
+        cluster: None,
     };
     g.bench_function("evaluate (2 models, 3 groupings, no bootstrap)", |bch| {
         bch.iter(|| evaluate(black_box(&input), &EvalOptions::default()).unwrap())

@@ -576,8 +576,11 @@ pub fn cluster_bootstrap_auroc(
 pub struct SensCiInfo {
     pub n: usize,
     pub seed: u64,
-    /// Type-7 median of the replicate sensitivities, keyed by target ("0.90").
-    pub median: IndexMap<String, f64>,
+    /// Type-7 median of the replicate sensitivities at the first target specificity (`null`
+    /// without targets).
+    pub median: Option<f64>,
+    /// The same at every target, keyed by target ("0.90").
+    pub median_by_target: IndexMap<String, f64>,
 }
 
 /// Image-level (stratified) bootstrap CI of sensitivity at each target specificity: `ci95`
@@ -632,7 +635,8 @@ pub fn sens_at_spec_ci(
         info: SensCiInfo {
             n: band.replicates,
             seed,
-            median: band
+            median: band.points.first().map(|p| p.median),
+            median_by_target: band
                 .points
                 .iter()
                 .map(|p| (spec_key(p.specificity), p.median))

@@ -7,6 +7,10 @@
 
 use crate::bootstrap::{BootstrapCi, Runs, bootstrap_aurocs};
 use crate::calibration::{EceBin, LOG_LOSS_EPS, from_groups, recalibration};
+use crate::cluster::{
+    ClusteredComparisonReport, ClusteredModel, ClusteredReport, ClusteredSensCi, Clusters,
+    SensCiInfo, cluster_bootstrap_aurocs, sens_at_spec_ci, sens_at_spec_ci_clustered,
+};
 use crate::delong::{DeLongSums, delong_undefined_reason, paired_delong, placements};
 use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
 use crate::ranks::{CaseKeys, Ranked};
@@ -30,6 +34,9 @@ pub struct EvalInput<'a> {
     pub labels: &'a [bool],
     pub models: Vec<(&'a str, &'a [f64])>,
     pub groupings: Vec<Grouping<'a>>,
+    /// The patient (cluster) column, when cases are clustered: adds the Obuchowski variance,
+    /// the cluster bootstrap and the clustered paired tests next to the image-level ones.
+    pub cluster: Option<Grouping<'a>>,
 }
 
 /// Options of an evaluation.
@@ -43,6 +50,14 @@ pub struct EvalOptions {
     pub bootstrap: usize,
     /// Bootstrap seed.
     pub seed: u64,
+    /// Bootstrap replicates for the CI of sensitivity at each target specificity; 0 for none
+    /// (then the CI fields and this option are left out of the JSON).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sens_ci_bootstrap: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for EvalOptions {
@@ -52,6 +67,7 @@ impl Default for EvalOptions {
             target_specificities: vec![0.90],
             bootstrap: 0,
             seed: 1,
+            sens_ci_bootstrap: 0,
         }
     }
 }
@@ -85,9 +101,29 @@ pub struct EvalReport {
     pub warnings: Vec<String>,
 }
 
-/// Every statistic of one model (one score column).
+/// Every statistic of one model (one score column), by family. The families are flattened
+/// into one JSON object whose field names and order are the contract of `metrics.md`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelReport {
+    #[serde(flatten)]
+    pub discrimination: Discrimination,
+    #[serde(flatten)]
+    pub operating_points: OperatingPoints,
+    #[serde(flatten)]
+    pub calibration: Calibration,
+    /// AUROC with its DeLong CI per level of each grouping column.
+    pub subgroups: IndexMap<String, IndexMap<String, SubgroupReport>>,
+    /// Disparities at the decision threshold per grouping column.
+    pub fairness: IndexMap<String, FairnessReport>,
+    /// Patient-clustered AUROC statistics, when a cluster column was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<ClusteredReport>,
+}
+
+/// How well the scores rank positives above negatives: AUROC with its exact fraction, the
+/// Mann–Whitney U, DeLong's variance and CI, and the bootstrap CI when one was asked for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Discrimination {
     pub auroc: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auroc_reason: Option<String>,
@@ -104,6 +140,12 @@ pub struct ModelReport {
     pub bootstrap: Option<Option<BootstrapReport>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap_reason: Option<String>,
+}
+
+/// The ROC curve at chosen points: sensitivity at each target specificity (interpolated and
+/// step), and average precision (the area under the precision–recall steps).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OperatingPoints {
     pub sens_at_spec: IndexMap<String, Option<f64>>,
     pub sens_at_spec_step: IndexMap<String, Option<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,6 +153,25 @@ pub struct ModelReport {
     pub average_precision: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub average_precision_reason: Option<String>,
+    /// Stratified bootstrap 95 % CI of each sensitivity, when asked for (`sens_ci_bootstrap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sens_at_spec_ci95: Option<IndexMap<String, [f64; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sens_at_spec_ci: Option<SensCiInfo>,
+    /// Why the CI is missing although it was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sens_at_spec_ci_reason: Option<String>,
+    /// The same with clusters resampled, when a cluster column was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sens_at_spec_ci_clustered: Option<ClusteredSensCi>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sens_at_spec_ci_clustered_reason: Option<String>,
+}
+
+/// Whether the probabilities mean what they say: Brier score, log loss, ECE with 10 and 15
+/// bins, and the logistic recalibration fit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Calibration {
     pub brier: Option<f64>,
     pub log_loss: Option<f64>,
     pub log_loss_n_clipped: usize,
@@ -128,8 +189,6 @@ pub struct ModelReport {
     pub calibration_in_the_large: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration_in_the_large_reason: Option<String>,
-    pub subgroups: IndexMap<String, IndexMap<String, SubgroupReport>>,
-    pub fairness: IndexMap<String, FairnessReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -196,6 +255,9 @@ pub struct Comparison {
     pub method: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Obuchowski's paired test, when a cluster column was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<ClusteredComparisonReport>,
 }
 
 /// What a model's evaluation hands to the comparisons.
@@ -205,6 +267,10 @@ struct ModelOutcome {
     placements: Vec<f64>,
     /// What the bootstrap needs of the model, when one was asked for.
     runs: Option<Runs>,
+    /// The model's clustered statistics, when a cluster column was given.
+    clustered: Option<Result<ClusteredModel, String>>,
+    /// The sorted scores, kept when the cluster bootstrap needs them.
+    ranked: Option<Ranked>,
 }
 
 impl From<BootstrapCi> for BootstrapReport {
@@ -226,6 +292,7 @@ fn evaluate_model(
     scores: &[f64],
     input: &EvalInput,
     keys: &CaseKeys,
+    clusters: Option<&Clusters>,
     opts: &EvalOptions,
 ) -> ModelOutcome {
     let mut warnings = Vec::new();
@@ -235,28 +302,12 @@ fn evaluate_model(
 
     // One pass over the tie table gives both the Mann–Whitney counts and the DeLong sums.
     let sums = DeLongSums::from_groups(&ranked.groups);
-    let counts = sums.counts();
-    let auroc = counts.auroc();
     let dl = sums.delong();
-    if let Some(d) = dl.filter(|d| d.is_degenerate()) {
-        warnings.push(format!(
-            "{name}: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
-            d.theta
-        ));
-    }
+    let discrimination = discrimination(name, &sums, dl, one_class.clone(), (m, n), &mut warnings);
     // The calibration statistics and the per-case passes are independent: run them side by
     // side (each is deterministic on its own, so the report does not depend on the threads).
-    let ((ll, e10, e15, brier, cal), (placements, all_subgroups, all_counts)) = rayon::join(
-        || {
-            let f = from_groups(&ranked.groups);
-            (
-                f.log_loss,
-                f.ece_10,
-                f.ece_15,
-                f.brier,
-                recalibration(&ranked.groups),
-            )
-        },
+    let (calibration, (placements, all_subgroups, all_counts)) = rayon::join(
+        || calibration(name, &ranked, one_class.is_some(), &mut warnings),
         || {
             (
                 if dl.is_some() {
@@ -269,10 +320,98 @@ fn evaluate_model(
             )
         },
     );
-
     // The bootstrap runs later, for all models on shared draws ([`evaluate`]).
     let runs = (opts.bootstrap > 0).then(|| Runs::new(&ranked));
+    let mut operating_points = operating_points(&ranked, opts, one_class.clone());
+    if opts.sens_ci_bootstrap > 0 {
+        let (b, targets) = (opts.sens_ci_bootstrap, &opts.target_specificities);
+        match sens_at_spec_ci(&ranked, targets, b, opts.seed) {
+            Ok(ci) => {
+                operating_points.sens_at_spec_ci95 = Some(ci.ci95);
+                operating_points.sens_at_spec_ci = Some(ci.info);
+            }
+            Err(reason) => operating_points.sens_at_spec_ci_reason = Some(reason),
+        }
+        if let Some(c) = clusters {
+            match sens_at_spec_ci_clustered(c, &ranked, targets, b, opts.seed) {
+                Ok(ci) => operating_points.sens_at_spec_ci_clustered = Some(ci),
+                Err(reason) => operating_points.sens_at_spec_ci_clustered_reason = Some(reason),
+            }
+        }
+    }
+    let clustered = clusters.map(|c| match dl {
+        Some(d) => ClusteredModel::from_placements(c, &d, &placements),
+        None => Err(one_class
+            .clone()
+            .unwrap_or_else(|| crate::delong::delong_undefined_reason(m, n).unwrap_or_default())),
+    });
+    let subgroups = subgroups(name, &input.groupings, &all_subgroups, &mut warnings);
+    let fairness = fairness(
+        &input.groupings,
+        &all_subgroups,
+        &all_counts,
+        opts.threshold,
+    );
+    if let Some(reason) = &one_class {
+        warnings.push(format!(
+            "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
+        ));
+    }
+    ModelOutcome {
+        report: ModelReport {
+            discrimination,
+            operating_points,
+            calibration,
+            subgroups,
+            fairness,
+            clustered: None,
+        },
+        warnings,
+        placements,
+        runs,
+        clustered,
+        ranked: (clusters.is_some() && opts.bootstrap > 0).then_some(ranked),
+    }
+}
 
+/// AUROC, Mann–Whitney U and DeLong's variance and CI from one pass over the tie table; the
+/// bootstrap fields are filled in later for all models at once.
+fn discrimination(
+    name: &str,
+    sums: &DeLongSums,
+    dl: Option<crate::delong::DeLong>,
+    one_class: Option<String>,
+    (m, n): (u64, u64),
+    warnings: &mut Vec<String>,
+) -> Discrimination {
+    let counts = sums.counts();
+    let auroc = counts.auroc();
+    if let Some(d) = dl.filter(|d| d.is_degenerate()) {
+        warnings.push(format!(
+            "{name}: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
+            d.theta
+        ));
+    }
+    Discrimination {
+        auroc,
+        auroc_reason: one_class,
+        auroc_exact_fraction: counts.exact_fraction(),
+        mann_whitney_u: auroc.map(|_| counts.mann_whitney_u()),
+        auroc_ci95_delong: dl.map(|d| d.ci95),
+        auroc_var_delong: dl.map(|d| d.var),
+        auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
+        auroc_ci95_delong_reason: delong_undefined_reason(m, n),
+        bootstrap: None,
+        bootstrap_reason: None,
+    }
+}
+
+/// Sensitivity at every target specificity and average precision.
+fn operating_points(
+    ranked: &Ranked,
+    opts: &EvalOptions,
+    one_class: Option<String>,
+) -> OperatingPoints {
     let mut sens = IndexMap::new();
     let mut sens_step = IndexMap::new();
     for &t in &opts.target_specificities {
@@ -280,22 +419,73 @@ fn evaluate_model(
         sens.insert(spec_key(t), r.map(|r| r.interpolated));
         sens_step.insert(spec_key(t), r.map(|r| r.step));
     }
+    OperatingPoints {
+        sens_at_spec: sens,
+        sens_at_spec_step: sens_step,
+        sens_at_spec_reason: one_class.clone(),
+        average_precision: if one_class.is_some() {
+            None
+        } else {
+            average_precision(&ranked.groups)
+        },
+        average_precision_reason: one_class,
+        sens_at_spec_ci95: None,
+        sens_at_spec_ci: None,
+        sens_at_spec_ci_reason: None,
+        sens_at_spec_ci_clustered: None,
+        sens_at_spec_ci_clustered_reason: None,
+    }
+}
 
+/// Brier score, log loss, ECEs and the recalibration fit, from the tie table.
+fn calibration(
+    name: &str,
+    ranked: &Ranked,
+    one_class: bool,
+    warnings: &mut Vec<String>,
+) -> Calibration {
+    let f = from_groups(&ranked.groups);
+    let cal = recalibration(&ranked.groups);
+    let (ll, e10, e15) = (f.log_loss, f.ece_10, f.ece_15);
     if let Some(l) = ll.filter(|l| l.n_clipped > 0) {
         warnings.push(format!(
             "{name}: {} score(s) of exactly 0 or 1 were clipped to [2^-52, 1 - 2^-52] for the log loss",
             l.n_clipped
         ));
     }
-    if let (Err(reason), None) = (&cal.fit, &one_class) {
+    if let (Err(reason), false) = (&cal.fit, one_class) {
         warnings.push(format!(
             "{name}: calibration intercept/slope undefined: {reason}"
         ));
     }
+    Calibration {
+        brier: f.brier,
+        log_loss: ll.map(|l| l.value),
+        log_loss_n_clipped: ll.map_or(0, |l| l.n_clipped),
+        log_loss_eps: LOG_LOSS_EPS,
+        ece_10: e10.as_ref().map(|e| e.0),
+        ece_15: e15.as_ref().map(|e| e.0),
+        ece_10_bins: e10.map(|e| e.1).unwrap_or_default(),
+        ece_15_bins: e15.map(|e| e.1).unwrap_or_default(),
+        calibration_intercept: cal.fit.as_ref().ok().map(|f| f.intercept),
+        calibration_slope: cal.fit.as_ref().ok().map(|f| f.slope),
+        calibration_mle_exists: cal.mle_exists,
+        calibration_n_used: cal.n_used,
+        calibration_reason: cal.fit.as_ref().err().cloned(),
+        calibration_in_the_large: cal.in_the_large.as_ref().ok().copied(),
+        calibration_in_the_large_reason: cal.in_the_large.as_ref().err().cloned(),
+    }
+}
 
-    let mut subgroups = IndexMap::new();
-    let mut fairness = IndexMap::new();
-    for ((g, subs), lc) in input.groupings.iter().zip(&all_subgroups).zip(all_counts) {
+/// AUROC with its DeLong CI for every level of every grouping column.
+fn subgroups(
+    name: &str,
+    groupings: &[Grouping],
+    all_subgroups: &[Vec<crate::groups::SubgroupAuc>],
+    warnings: &mut Vec<String>,
+) -> IndexMap<String, IndexMap<String, SubgroupReport>> {
+    let mut out = IndexMap::new();
+    for (g, subs) in groupings.iter().zip(all_subgroups) {
         let mut level_reports = IndexMap::new();
         for (level, s) in g.levels.iter().zip(subs) {
             if let Some(reason) = &s.reason {
@@ -319,14 +509,27 @@ fn evaluate_model(
                 },
             );
         }
-        subgroups.insert(g.name.to_string(), level_reports);
+        out.insert(g.name.to_string(), level_reports);
+    }
+    out
+}
 
-        let disp = disparities(&lc);
+/// Selection rate, TPR and FPR per level at the threshold, the disparities between levels, and
+/// the gap between the levels' AUROCs, for every grouping column.
+fn fairness(
+    groupings: &[Grouping],
+    all_subgroups: &[Vec<crate::groups::SubgroupAuc>],
+    all_counts: &[Vec<crate::groups::LevelCounts>],
+    threshold: f64,
+) -> IndexMap<String, FairnessReport> {
+    let mut out = IndexMap::new();
+    for ((g, subs), lc) in groupings.iter().zip(all_subgroups).zip(all_counts) {
+        let disp = disparities(lc);
         let gap = range_of(subs.iter().map(|s| s.auroc));
         let per_group = g
             .levels
             .iter()
-            .zip(&lc)
+            .zip(lc)
             .map(|(level, c)| {
                 let fg = FairnessGroup {
                     n: c.n,
@@ -342,10 +545,10 @@ fn evaluate_model(
                 (level.clone(), fg)
             })
             .collect();
-        fairness.insert(
+        out.insert(
             g.name.to_string(),
             FairnessReport {
-                threshold: opts.threshold,
+                threshold,
                 demographic_parity_difference: disp.demographic_parity_difference,
                 equalized_odds_difference: disp.equalized_odds_difference,
                 equalized_odds_difference_fairlearn: disp.equalized_odds_difference_fairlearn,
@@ -366,56 +569,7 @@ fn evaluate_model(
             },
         );
     }
-
-    let report = ModelReport {
-        auroc,
-        auroc_reason: one_class.clone(),
-        auroc_exact_fraction: counts.exact_fraction(),
-        mann_whitney_u: auroc.map(|_| counts.mann_whitney_u()),
-        auroc_ci95_delong: dl.map(|d| d.ci95),
-        auroc_var_delong: dl.map(|d| d.var),
-        auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
-        auroc_ci95_delong_reason: delong_undefined_reason(m, n),
-        bootstrap_reason: None,
-        bootstrap: None,
-        sens_at_spec: sens,
-        sens_at_spec_step: sens_step,
-        sens_at_spec_reason: one_class.clone(),
-        average_precision: if one_class.is_some() {
-            None
-        } else {
-            average_precision(&ranked.groups)
-        },
-        average_precision_reason: one_class.clone(),
-        brier,
-        log_loss: ll.map(|l| l.value),
-        log_loss_n_clipped: ll.map_or(0, |l| l.n_clipped),
-        log_loss_eps: LOG_LOSS_EPS,
-        ece_10: e10.as_ref().map(|e| e.0),
-        ece_15: e15.as_ref().map(|e| e.0),
-        ece_10_bins: e10.map(|e| e.1).unwrap_or_default(),
-        ece_15_bins: e15.map(|e| e.1).unwrap_or_default(),
-        calibration_intercept: cal.fit.as_ref().ok().map(|f| f.intercept),
-        calibration_slope: cal.fit.as_ref().ok().map(|f| f.slope),
-        calibration_mle_exists: cal.mle_exists,
-        calibration_n_used: cal.n_used,
-        calibration_reason: cal.fit.as_ref().err().cloned(),
-        calibration_in_the_large: cal.in_the_large.as_ref().ok().copied(),
-        calibration_in_the_large_reason: cal.in_the_large.as_ref().err().cloned(),
-        subgroups,
-        fairness,
-    };
-    if let Some(reason) = &one_class {
-        warnings.push(format!(
-            "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
-        ));
-    }
-    ModelOutcome {
-        report,
-        warnings,
-        placements,
-        runs,
-    }
+    out
 }
 
 /// Input that does not describe one set of cases: the caller's mistake, reported instead of
@@ -520,7 +674,7 @@ impl EvalInput<'_> {
                 });
             }
         }
-        for g in &self.groupings {
+        for g in self.groupings.iter().chain(&self.cluster) {
             if g.codes.len() != n {
                 return Err(EvalError::CodesLength {
                     grouping: g.name.to_string(),
@@ -561,11 +715,32 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         .map(|g| (g.codes, g.levels.len()))
         .collect();
     let keys = CaseKeys::new(labels, &groupings);
+    let clusters = input
+        .cluster
+        .as_ref()
+        .map(|g| Clusters::new(labels, g.codes, g.levels.len()));
     let mut outcomes: Vec<ModelOutcome> = input
         .models
         .par_iter()
-        .map(|(name, scores)| evaluate_model(name, scores, input, &keys, opts))
+        .map(|(name, scores)| evaluate_model(name, scores, input, &keys, clusters.as_ref(), opts))
         .collect();
+    if let Some(c) = &clusters {
+        // The cluster bootstrap draws clusters once for all models, like the bootstrap above.
+        let boots = (opts.bootstrap > 0).then(|| {
+            let ranked: Vec<&Ranked> = outcomes.iter().filter_map(|o| o.ranked.as_ref()).collect();
+            cluster_bootstrap_aurocs(c, &ranked, opts.bootstrap, opts.seed)
+        });
+        for (k, o) in outcomes.iter_mut().enumerate() {
+            let boot = boots.as_ref().map(|b| match b {
+                Ok(all) => Ok(all[k].clone()),
+                Err(reason) => Err(reason.clone()),
+            });
+            if let Some(model) = &o.clustered {
+                o.report.clustered = Some(ClusteredReport::new(c, model, boot));
+            }
+            o.ranked = None;
+        }
+    }
     if opts.bootstrap > 0 {
         // Every model is resampled with the same draws (replicate b of each is defined by the same
         // generator), so they are drawn once for all: see `bootstrap`.
@@ -573,8 +748,8 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         let cis = bootstrap_aurocs(&runs, opts.bootstrap, opts.seed);
         let reason = crate::one_class_reason(positives, total - positives);
         for (o, ci) in outcomes.iter_mut().zip(cis) {
-            o.report.bootstrap_reason = ci.is_none().then(|| reason.clone());
-            o.report.bootstrap = Some(ci.map(BootstrapReport::from));
+            o.report.discrimination.bootstrap_reason = ci.is_none().then(|| reason.clone());
+            o.report.discrimination.bootstrap = Some(ci.map(BootstrapReport::from));
         }
     }
 
@@ -588,7 +763,7 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
             let (a, b) = (&outcomes[i], &outcomes[j]);
             let (na, nb) = (input.models[i].0, input.models[j].0);
             let method = "paired DeLong test (DeLong 1988; pROC roc.test paired = TRUE)";
-            let test = match (a.report.auroc, b.report.auroc) {
+            let test = match (a.report.discrimination.auroc, b.report.discrimination.auroc) {
                 (Some(x), Some(y)) if !a.placements.is_empty() && !b.placements.is_empty() => {
                     paired_delong(labels, x, &a.placements, y, &b.placements)
                 }
@@ -611,8 +786,8 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
             comparisons.push(Comparison {
                 a: na.to_string(),
                 b: nb.to_string(),
-                auc_a: a.report.auroc,
-                auc_b: b.report.auroc,
+                auc_a: a.report.discrimination.auroc,
+                auc_b: b.report.discrimination.auroc,
                 auc_diff: test.map(|t| t.diff),
                 se_diff: test.map(|t| t.se),
                 z: test.and_then(|t| t.z),
@@ -620,6 +795,13 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
                 ci95_diff: test.map(|t| t.ci95),
                 method: method.to_string(),
                 reason,
+                clustered: clusters.as_ref().and_then(|c| {
+                    Some(ClusteredComparisonReport::new(
+                        c,
+                        a.clustered.as_ref()?,
+                        b.clustered.as_ref()?,
+                    ))
+                }),
             });
         }
     }

@@ -92,12 +92,6 @@ impl Metric {
     pub fn ci(&self, m: &ModelReport) -> Option<[f64; 2]> {
         self.ci.and_then(|ci| ci(m))
     }
-
-    /// The value with `digits` decimals, or `n/a`.
-    #[must_use]
-    pub fn format(&self, v: Option<f64>) -> String {
-        v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.*}", self.digits))
-    }
 }
 
 /// Every metric with a fixed name, in the order tables show them.
@@ -108,8 +102,8 @@ pub static METRICS: &[Metric] = &[
         better: Better::Higher,
         digits: 3,
         ranks: true,
-        read: |m| m.auroc,
-        ci: Some(|m| m.auroc_ci95_delong),
+        read: |m| m.discrimination.auroc,
+        ci: Some(|m| m.discrimination.auroc_ci95_delong),
         ci_method: Some("DeLong 95% CI"),
     },
     Metric {
@@ -118,7 +112,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Higher,
         digits: 3,
         ranks: false,
-        read: |m| m.auroc_ci95_delong.map(|c| c[0]),
+        read: |m| m.discrimination.auroc_ci95_delong.map(|c| c[0]),
         ci: None,
         ci_method: None,
     },
@@ -128,7 +122,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Higher,
         digits: 3,
         ranks: false,
-        read: |m| m.auroc_ci95_delong.map(|c| c[1]),
+        read: |m| m.discrimination.auroc_ci95_delong.map(|c| c[1]),
         ci: None,
         ci_method: None,
     },
@@ -138,7 +132,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Higher,
         digits: 3,
         ranks: true,
-        read: |m| m.average_precision,
+        read: |m| m.operating_points.average_precision,
         ci: None,
         ci_method: None,
     },
@@ -148,7 +142,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Lower,
         digits: 4,
         ranks: true,
-        read: |m| m.brier,
+        read: |m| m.calibration.brier,
         ci: None,
         ci_method: None,
     },
@@ -158,7 +152,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Lower,
         digits: 4,
         ranks: true,
-        read: |m| m.log_loss,
+        read: |m| m.calibration.log_loss,
         ci: None,
         ci_method: None,
     },
@@ -168,7 +162,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Lower,
         digits: 4,
         ranks: true,
-        read: |m| m.ece_10,
+        read: |m| m.calibration.ece_10,
         ci: None,
         ci_method: None,
     },
@@ -178,7 +172,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Lower,
         digits: 4,
         ranks: true,
-        read: |m| m.ece_15,
+        read: |m| m.calibration.ece_15,
         ci: None,
         ci_method: None,
     },
@@ -188,7 +182,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Ideal(1.0),
         digits: 3,
         ranks: false,
-        read: |m| m.calibration_slope,
+        read: |m| m.calibration.calibration_slope,
         ci: None,
         ci_method: None,
     },
@@ -198,7 +192,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Ideal(0.0),
         digits: 3,
         ranks: false,
-        read: |m| m.calibration_intercept,
+        read: |m| m.calibration.calibration_intercept,
         ci: None,
         ci_method: None,
     },
@@ -208,7 +202,7 @@ pub static METRICS: &[Metric] = &[
         better: Better::Ideal(0.0),
         digits: 3,
         ranks: false,
-        read: |m| m.calibration_in_the_large,
+        read: |m| m.calibration.calibration_in_the_large,
         ci: None,
         ci_method: None,
     },
@@ -395,7 +389,7 @@ impl MetricKey {
         let undefined = || format!("{self} is undefined for this model");
         match self {
             Self::Fixed(metric) => metric.value(m).ok_or_else(undefined),
-            Self::SensAtSpec(t) => match m.sens_at_spec.get(t) {
+            Self::SensAtSpec(t) => match m.operating_points.sens_at_spec.get(t) {
                 Some(v) => v.ok_or_else(undefined),
                 None => Err(format!(
                     "sensitivity at specificity {t} was not computed (add it to target specificities)"

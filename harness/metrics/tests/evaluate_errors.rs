@@ -24,6 +24,7 @@ fn inconsistent_input_is_an_error_not_a_panic() {
                     levels: &levels,
                     codes,
                 }],
+                cluster: None,
             },
             &opts,
         )

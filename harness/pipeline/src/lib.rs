@@ -515,7 +515,7 @@ pub fn evaluate(
         let table =
             harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
                 .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-        let r = evaluate_table(&table, &settings.options())
+        let r = evaluate_table(&table, None, &settings.options())
             .map_err(|e| PipelineError::Metrics(e.to_string()))?;
         bundle.write("metrics.json", &metrics_json(&r))?;
         Some(r)

@@ -44,6 +44,24 @@ pub fn p_value(p: Option<f64>) -> String {
     }
 }
 
+/// "0.871 [0.842, 0.900]", or "0.871 [CI n/a]" when the CI is missing: for terminal tables,
+/// where a missing interval must be visible; "n/a" without a value.
+pub fn with_ci_marked(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
+    match (x.filter(|v| v.is_finite()), ci) {
+        (Some(v), None) => format!("{} [CI n/a]", fixed(v, 3)),
+        _ => with_ci(x, ci),
+    }
+}
+
+/// A p-value with the precision a developer's terminal table wants: four decimals, or two
+/// significant digits in scientific notation below 1e-4 ("3.2e-7"); "n/a" when undefined.
+pub fn p_value_precise(p: Option<f64>) -> String {
+    match p {
+        Some(v) if v.is_finite() && v < 1e-4 => format!("{v:.1e}"),
+        other => num(other, 4),
+    }
+}
+
 /// A p-value for a sentence ("p = 0.004", "p < 0.001"): "= 0.004" or "< 0.001".
 pub fn p_clause(p: f64) -> String {
     if p < 0.001 {

@@ -197,7 +197,10 @@ pub fn roc_overlay_data(input: &ReportInput) -> Vec<RocOverlayCurve> {
             let ranked = ranked(&input.labels, &c.scores).ok()?;
             Some(RocOverlayCurve {
                 name: c.name.clone(),
-                auroc: format!("AUROC {}", with_ci(m.auroc, m.auroc_ci95_delong)),
+                auroc: format!(
+                    "AUROC {}",
+                    with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
+                ),
                 curve: roc_points(&ranked),
                 operating_point: operating_point(&input.labels, &c.scores, threshold),
             })
@@ -236,6 +239,7 @@ pub struct ReliabilityData {
 /// logistic recalibration slope and intercept (Van Calster et al. 2016), from the model report.
 pub fn reliability_data(m: &ModelReport) -> ReliabilityData {
     let points = m
+        .calibration
         .ece_10_bins
         .iter()
         .filter_map(|b| match (b.mean_score, b.mean_label) {
@@ -254,11 +258,16 @@ pub fn reliability_data(m: &ModelReport) -> ReliabilityData {
         .collect();
     ReliabilityData {
         points,
-        counts: m.ece_10_bins.iter().map(|b| (b.lo, b.hi, b.n)).collect(),
-        ece_10: m.ece_10,
-        slope: m.calibration_slope,
-        intercept: m.calibration_intercept,
-        calibration_reason: m.calibration_reason.clone(),
+        counts: m
+            .calibration
+            .ece_10_bins
+            .iter()
+            .map(|b| (b.lo, b.hi, b.n))
+            .collect(),
+        ece_10: m.calibration.ece_10,
+        slope: m.calibration.calibration_slope,
+        intercept: m.calibration.calibration_intercept,
+        calibration_reason: m.calibration.calibration_reason.clone(),
     }
 }
 
@@ -770,6 +779,7 @@ mod tests {
                 levels,
                 codes,
             }],
+            cluster: None,
         };
         evaluate(&input, &EvalOptions::default()).unwrap().models["m"].clone()
     }
@@ -892,7 +902,7 @@ mod tests {
         );
         assert_eq!(d.counts.len(), 10);
         assert_eq!(d.counts.iter().map(|c| c.2).sum::<usize>(), 6);
-        assert_eq!(d.ece_10, m.ece_10);
+        assert_eq!(d.ece_10, m.calibration.ece_10);
     }
 
     #[test]

@@ -178,8 +178,9 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
             "AUROC".to_string(),
             format!(
                 "{}{}",
-                num(m.auroc, 4),
-                m.auroc_exact_fraction
+                num(m.discrimination.auroc, 4),
+                m.discrimination
+                    .auroc_exact_fraction
                     .as_ref()
                     .map(|f| format!(" (= {f})"))
                     .unwrap_or_default()
@@ -187,12 +188,12 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
         ),
         (
             "DeLong 95% CI".into(),
-            match m.auroc_ci95_delong {
+            match m.discrimination.auroc_ci95_delong {
                 Some([a, b]) => format!(
                     "[{}, {}]{}",
                     num(Some(a), 4),
                     num(Some(b), 4),
-                    if m.auroc_ci95_delong_degenerate {
+                    if m.discrimination.auroc_ci95_delong_degenerate {
                         " (degenerate: variance 0)"
                     } else {
                         ""
@@ -200,12 +201,15 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
                 ),
                 None => format!(
                     "n/a: {}",
-                    m.auroc_ci95_delong_reason.as_deref().unwrap_or("undefined")
+                    m.discrimination
+                        .auroc_ci95_delong_reason
+                        .as_deref()
+                        .unwrap_or("undefined")
                 ),
             },
         ),
     ];
-    match &m.bootstrap {
+    match &m.discrimination.bootstrap {
         Some(Some(b)) => rows.push((
             "Bootstrap 95% CI".into(),
             format!(
@@ -220,27 +224,38 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
             "Bootstrap 95% CI".into(),
             format!(
                 "n/a: {}",
-                m.bootstrap_reason.as_deref().unwrap_or("undefined")
+                m.discrimination
+                    .bootstrap_reason
+                    .as_deref()
+                    .unwrap_or("undefined")
             ),
         )),
         None => {}
     }
-    for (k, v) in &m.sens_at_spec {
-        let step = m.sens_at_spec_step.get(k).copied().flatten();
+    for (k, v) in &m.operating_points.sens_at_spec {
+        let step = m
+            .operating_points
+            .sens_at_spec_step
+            .get(k)
+            .copied()
+            .flatten();
         rows.push((
             format!("Sensitivity at specificity {k}"),
             format!("{} (conservative step value {})", num(*v, 4), num(step, 4)),
         ));
     }
-    rows.push(("Average precision".into(), num(m.average_precision, 4)));
-    rows.push(("Brier score".into(), num(m.brier, 4)));
+    rows.push((
+        "Average precision".into(),
+        num(m.operating_points.average_precision, 4),
+    ));
+    rows.push(("Brier score".into(), num(m.calibration.brier, 4)));
     rows.push((
         "Log loss".into(),
         format!(
             "{}{}",
-            num(m.log_loss, 4),
-            if m.log_loss_n_clipped > 0 {
-                format!(" ({} scores clipped)", m.log_loss_n_clipped)
+            num(m.calibration.log_loss, 4),
+            if m.calibration.log_loss_n_clipped > 0 {
+                format!(" ({} scores clipped)", m.calibration.log_loss_n_clipped)
             } else {
                 String::new()
             }
@@ -248,7 +263,11 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
     ));
     rows.push((
         "ECE-10 / ECE-15".into(),
-        format!("{} / {}", num(m.ece_10, 4), num(m.ece_15, 4)),
+        format!(
+            "{} / {}",
+            num(m.calibration.ece_10, 4),
+            num(m.calibration.ece_15, 4)
+        ),
     ));
     // A calibration figure, or n/a with the reason the fit gave.
     let or_reason = |x: Option<f64>, why: &Option<String>| match x {
@@ -257,22 +276,31 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
     };
     rows.push((
         "Calibration slope (ideal 1)".into(),
-        or_reason(m.calibration_slope, &m.calibration_reason),
+        or_reason(
+            m.calibration.calibration_slope,
+            &m.calibration.calibration_reason,
+        ),
     ));
     rows.push((
         "Calibration intercept (ideal 0)".into(),
-        or_reason(m.calibration_intercept, &m.calibration_reason),
+        or_reason(
+            m.calibration.calibration_intercept,
+            &m.calibration.calibration_reason,
+        ),
     ));
     rows.push((
         "Calibration-in-the-large".into(),
         or_reason(
-            m.calibration_in_the_large,
-            &m.calibration_in_the_large_reason,
+            m.calibration.calibration_in_the_large,
+            &m.calibration.calibration_in_the_large_reason,
         ),
     ));
     rows.push((
         "Rows used by the calibration fit".into(),
-        format!("{} (scores strictly between 0 and 1)", m.calibration_n_used),
+        format!(
+            "{} (scores strictly between 0 and 1)",
+            m.calibration.calibration_n_used
+        ),
     ));
     rows
 }

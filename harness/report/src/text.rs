@@ -212,13 +212,13 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
     }
     for c in &input.candidates {
         let Some(m) = &c.metrics else { continue };
-        if m.auroc_ci95_delong_degenerate {
+        if m.discrimination.auroc_ci95_delong_degenerate {
             out.push(limit(
                 "statistics",
                 format!(
                     "{}: the AUROC is {} on these cases, so its DeLong variance is 0 and the CI is a single point; that is not certainty.",
                     c.name,
-                    num(m.auroc, 3)
+                    num(m.discrimination.auroc, 3)
                 ),
             ));
         }
@@ -236,8 +236,9 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
                 }
             }
         }
-        if !m.calibration_mle_exists && m.auroc.is_some() {
+        if !m.calibration.calibration_mle_exists && m.discrimination.auroc.is_some() {
             let why = m
+                .calibration
                 .calibration_reason
                 .as_deref()
                 .unwrap_or("the maximum-likelihood fit failed");
@@ -328,6 +329,7 @@ mod tests {
             ci95_diff: Some(ci),
             method: "paired DeLong".into(),
             reason: None,
+            clustered: None,
         }
     }
 

@@ -137,7 +137,10 @@ pub fn build(input: &ReportInput) -> View<'_> {
         let stem = format!("{}-{}", i + 1, slug(&c.name));
         let mut figs = Vec::new();
         if let Some(m) = &c.metrics {
-            let auroc_label = format!("ROC curve, AUROC {}", with_ci(m.auroc, m.auroc_ci95_delong));
+            let auroc_label = format!(
+                "ROC curve, AUROC {}",
+                with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
+            );
             let roc = roc_plot_data(&input.labels, &c.scores, threshold, &input.options);
             let band_note = match &roc {
                 Ok(d) => match &d.band {
@@ -178,7 +181,7 @@ pub fn build(input: &ReportInput) -> View<'_> {
                     id: format!("forest-{stem}"),
                     title: format!("Subgroup AUROCs of {}", c.name),
                     caption: "Subgroup AUROC with DeLong 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).".to_string(),
-                    svg: figures::forest_svg(&c.name, &rows, m.auroc),
+                    svg: figures::forest_svg(&c.name, &rows, m.discrimination.auroc),
                 });
             }
         }
@@ -193,16 +196,18 @@ pub fn build(input: &ReportInput) -> View<'_> {
         summary.push(SummaryRow {
             name: c.name.clone(),
             status,
-            auroc: m.map_or("n/a".into(), |m| with_ci(m.auroc, m.auroc_ci95_delong)),
+            auroc: m.map_or("n/a".into(), |m| {
+                with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
+            }),
             sens_at_spec: m
                 .and_then(|m| {
                     spec.as_ref()
-                        .and_then(|k| m.sens_at_spec.get(k).copied().flatten())
+                        .and_then(|k| m.operating_points.sens_at_spec.get(k).copied().flatten())
                 })
                 .map_or("n/a".into(), |v| num(Some(v), 3)),
-            brier: num(m.and_then(|m| m.brier), 4),
-            ece_10: num(m.and_then(|m| m.ece_10), 4),
-            slope: num(m.and_then(|m| m.calibration_slope), 3),
+            brier: num(m.and_then(|m| m.calibration.brier), 4),
+            ece_10: num(m.and_then(|m| m.calibration.ece_10), 4),
+            slope: num(m.and_then(|m| m.calibration.calibration_slope), 3),
             p99_ms: lat.map_or("n/a".into(), |(v, _)| num(Some(v), 2)),
             throughput: thr.map_or("n/a".into(), |(v, _)| num(Some(v), 1)),
         });

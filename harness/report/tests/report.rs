@@ -322,11 +322,11 @@ fn mismatched_scores_are_an_error_naming_the_candidate() {
 fn separation_and_degenerate_cis_are_limits() {
     let mut input = synthetic_input(2, 200, 20);
     let m = input.candidates[1].metrics.as_mut().unwrap();
-    m.calibration_mle_exists = false;
-    m.calibration_slope = None;
-    m.calibration_intercept = None;
-    m.calibration_reason = Some("the classes are separated by the score".into());
-    m.auroc_ci95_delong_degenerate = true;
+    m.calibration.calibration_mle_exists = false;
+    m.calibration.calibration_slope = None;
+    m.calibration.calibration_intercept = None;
+    m.calibration.calibration_reason = Some("the classes are separated by the score".into());
+    m.discrimination.auroc_ci95_delong_degenerate = true;
     let html = render_html(&input);
     let limits = limits_section(&html);
     assert!(limits.contains("vendor-b: calibration slope and intercept are not reported: the classes are separated by the score."), "{limits}");
@@ -421,7 +421,10 @@ fn comparison_and_latency_figures_for_a_committee() {
         let legend = format!(
             "{}: AUROC {}",
             harness_report::format::escape_html(&c.name),
-            harness_report::format::with_ci(m.auroc, m.auroc_ci95_delong)
+            harness_report::format::with_ci(
+                m.discrimination.auroc,
+                m.discrimination.auroc_ci95_delong
+            )
         );
         assert!(overlay.contains(&legend), "{legend}");
     }

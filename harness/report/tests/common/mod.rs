@@ -109,12 +109,14 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
                 codes: &site,
             },
         ],
+        cluster: None,
     };
     let opts = EvalOptions {
         threshold: 0.5,
         target_specificities: vec![0.9],
         bootstrap: 200,
         seed: 7,
+        sens_ci_bootstrap: 0,
     };
     let report = evaluate(&eval_input, &opts).unwrap();
 
