@@ -14,23 +14,35 @@
 //! times `harness eval` both ways in the same run (see the README's performance section).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Set once, at the start of `main`, before any block of 2 MiB or more exists; never changed
-/// afterwards, so a block's path (mapping or system allocator) is the same at `dealloc` as it
-/// was at `alloc`.
-static PLAIN: AtomicBool = AtomicBool::new(false);
+/// The allocator's mode, latched once: [`configure_from_env`] sets it at the start of `main`,
+/// and the first allocation that asks latches the default (tuned) if nothing was set. It never
+/// changes afterwards, so a block's path (mapping or system allocator) is the same at `dealloc`
+/// as it was at `alloc`, whatever safe code does later.
+static MODE: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = 0;
+const TUNED: u8 = 1;
+const PLAIN: u8 = 2;
 
 /// Reads `HARNESS_PLAIN_ALLOCATOR` (any value but `0` or empty turns the tuning off). Call it
-/// first thing in `main`.
+/// first thing in `main`; once the mode is latched (by a first call or a first allocation),
+/// later calls change nothing.
 pub fn configure_from_env() {
     let plain =
         std::env::var_os("HARNESS_PLAIN_ALLOCATOR").is_some_and(|v| !v.is_empty() && v != "0");
-    PLAIN.store(plain, Ordering::Relaxed);
+    let mode = if plain { PLAIN } else { TUNED };
+    let _ = MODE.compare_exchange(UNSET, mode, Ordering::AcqRel, Ordering::Acquire);
 }
 
 fn plain() -> bool {
-    PLAIN.load(Ordering::Relaxed)
+    match MODE.load(Ordering::Acquire) {
+        UNSET => match MODE.compare_exchange(UNSET, TUNED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => false,
+            Err(latched) => latched == PLAIN,
+        },
+        mode => mode == PLAIN,
+    }
 }
 
 /// Huge page size on x86-64 and aarch64 Linux (4 KiB base pages).
@@ -97,8 +109,8 @@ unsafe fn map_large(_size: usize) -> *mut u8 {
 
 // SAFETY: every block is either a mapping of at least `layout.size()` bytes aligned to 2 MiB
 // (≥ `layout.align()`, which `is_large` checks) or the system allocator's; `is_large` depends
-// only on the layout and on `PLAIN`, which is fixed before the first large block, so `dealloc`
-// and `realloc` always hand a block back to the path that made it.
+// only on the layout and on `MODE`, which is latched before the first block is made and never
+// changes, so `dealloc` and `realloc` always hand a block back to the path that made it.
 unsafe impl GlobalAlloc for HugeLarge {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(&layout) {

@@ -14,7 +14,7 @@ use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
 use harness_metrics::registry::RankingMetric;
-use harness_report::format::{escape_html, escape_markdown, num};
+use harness_report::format::{escape_html, escape_markdown, num, p_clause};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tabled::builder::Builder;
@@ -236,8 +236,8 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
             (c.a == e.candidate && c.b == n.candidate) || (c.b == e.candidate && c.a == n.candidate)
         });
         return match p.and_then(|c| c.p) {
-            Some(p) if p < 0.05 => format!("yes (paired DeLong p = {p:.3})"),
-            Some(p) => format!("NO (paired DeLong p = {p:.3})"),
+            Some(p) if p < 0.05 => format!("yes (paired DeLong p {})", p_clause(p)),
+            Some(p) => format!("NO (paired DeLong p {})", p_clause(p)),
             None => "unknown (no paired test)".into(),
         };
     }
@@ -319,7 +319,10 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             column.as_str(),
             "separable from next?",
         ]);
-        md.push_str(&format!("\n## {heading}\n\n| rank | candidate | run | {column} | separable from next? |\n|---|---|---|---|---|\n"));
+        md.push_str(&format!(
+            "\n## {}\n\n| rank | candidate | run | {column} | separable from next? |\n|---|---|---|---|---|\n",
+            escape_markdown(&heading)
+        ));
         html.push_str(&format!("<h2>{}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>{}</th><th>separable from next?</th></tr>", escape_html(&heading), escape_html(&column)));
         for (i, e) in entries.iter().enumerate() {
             let sep = separable(*metric, e, entries.get(i + 1));

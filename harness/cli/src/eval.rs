@@ -5,6 +5,9 @@ use clap::Args;
 use harness_data::{EvalSpec, read_eval_csv};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
+use harness_metrics::multilabel::{FindingInput, MultilabelInput, evaluate_multilabel};
+use harness_report::format;
+use indexmap::IndexMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,12 +41,35 @@ pub struct EvalArgs {
     /// CSV file with a header row.
     #[arg(long, value_name = "FILE.csv")]
     data: PathBuf,
-    /// Column holding the true label (0 = negative, 1 = positive).
+    /// What the labels are: one binary label (the default), one class per case
+    /// (multiclass: --label holds class names, --class-score gives each class's probability
+    /// column), or several binary findings per case (multilabel: --finding).
+    #[arg(long, value_enum, default_value_t = Task::Binary)]
+    task: Task,
+    /// Column holding the true label: 0 = negative, 1 = positive (binary); the class name
+    /// (multiclass). Not used for multilabel, where each --finding names its label column.
     #[arg(long, value_name = "COL")]
-    label: String,
-    /// Column holding one model's scores in [0, 1] (higher = more likely positive). Repeat for several models.
-    #[arg(long = "score", value_name = "COL", required = true)]
+    label: Option<String>,
+    /// Column holding one model's scores in [0, 1] (higher = more likely positive). Repeat for
+    /// several models (binary task).
+    #[arg(long = "score", value_name = "COL")]
     scores: Vec<String>,
+    /// Multiclass: model A's probability column for one class, CLASS=COL. One per class (at
+    /// least 3), in the order the report lists the classes; each row's probabilities must sum to
+    /// 1 within 1e-6 (never renormalised).
+    #[arg(long = "class-score", value_name = "CLASS=COL")]
+    class_scores: Vec<String>,
+    /// Multiclass: model B's probability column for one class, CLASS=COL (same classes as
+    /// --class-score); A and B get a paired bootstrap test of the macro AUROC.
+    #[arg(long = "class-score-b", value_name = "CLASS=COL")]
+    class_scores_b: Vec<String>,
+    /// Multilabel: one finding, NAME=LABELCOL:SCORECOL (its 0/1 label column and model A's
+    /// score column). Repeat per finding; each gets the whole binary evaluation.
+    #[arg(long = "finding", value_name = "NAME=LABEL:SCORE")]
+    findings: Vec<String>,
+    /// Multilabel: model B's score column for a finding, NAME=SCORECOL; every finding then needs one.
+    #[arg(long = "finding-b", value_name = "NAME=SCORE")]
+    findings_b: Vec<String>,
     /// Column defining subgroups (e.g. sex, age band, site). Repeatable.
     #[arg(long = "group", value_name = "COL")]
     groups: Vec<String>,
@@ -82,7 +108,74 @@ pub struct EvalArgs {
     fail_over: Vec<String>,
 }
 
+/// The kind of labels `harness eval` evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Task {
+    Binary,
+    Multiclass,
+    Multilabel,
+}
+
+/// Splits `NAME=VALUE` of `flag`.
+fn split_pair<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str)> {
+    match arg.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
+        _ => bail!("{flag} '{arg}': expected NAME=COLUMN"),
+    }
+}
+
 fn check_options(args: &EvalArgs) -> Result<()> {
+    let task_flags = [
+        ("--class-score", args.class_scores.is_empty()),
+        ("--class-score-b", args.class_scores_b.is_empty()),
+        ("--finding", args.findings.is_empty()),
+        ("--finding-b", args.findings_b.is_empty()),
+    ];
+    let unused = |allowed: &[&str]| {
+        task_flags
+            .iter()
+            .find(|(f, empty)| !empty && !allowed.contains(f))
+            .map(|(f, _)| *f)
+    };
+    match args.task {
+        Task::Binary => {
+            if args.label.is_none() || args.scores.is_empty() {
+                bail!("--task binary needs --label COL and at least one --score COL");
+            }
+            if let Some(f) = unused(&[]) {
+                bail!("{f} is for --task multiclass or multilabel, not binary");
+            }
+        }
+        Task::Multiclass => {
+            if args.label.is_none() || args.class_scores.len() < 3 {
+                bail!(
+                    "--task multiclass needs --label COL (the class names) and one --class-score CLASS=COL per class, at least 3"
+                );
+            }
+            if !args.scores.is_empty() {
+                bail!("--score is for the binary task; use --class-score CLASS=COL");
+            }
+            if let Some(f) = unused(&["--class-score", "--class-score-b"]) {
+                bail!("{f} is not used by --task multiclass");
+            }
+        }
+        Task::Multilabel => {
+            if args.findings.is_empty() {
+                bail!("--task multilabel needs one --finding NAME=LABELCOL:SCORECOL per finding");
+            }
+            if args.label.is_some() || !args.scores.is_empty() {
+                bail!(
+                    "--task multilabel takes its labels and scores from --finding, not --label/--score"
+                );
+            }
+            if let Some(f) = unused(&["--finding", "--finding-b"]) {
+                bail!("{f} is not used by --task multilabel");
+            }
+        }
+    }
+    if args.task != Task::Binary && !(args.fail_under.is_empty() && args.fail_over.is_empty()) {
+        bail!("--fail-under/--fail-over gate the binary task only (for now)");
+    }
     if !(0.0..=1.0).contains(&args.threshold) {
         bail!(
             "--threshold {} is outside [0, 1]; scores are probabilities",
@@ -108,14 +201,6 @@ fn check_options(args: &EvalArgs) -> Result<()> {
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     crate::alloc::tune_for_arrays();
     check_options(&args)?;
-    // The cluster column is read (and validated) like a group column, then used as clusters.
-    let columns: Vec<String> = args.groups.iter().chain(&args.cluster).cloned().collect();
-    let spec = EvalSpec {
-        label: &args.label,
-        scores: &args.scores,
-        groups: &columns,
-    };
-    let table = read_eval_csv(&args.data, &spec)?;
     let opts = EvalOptions {
         threshold: args.threshold,
         target_specificities: args.target_specificity.clone(),
@@ -123,6 +208,19 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         seed: args.seed,
         sens_ci_bootstrap: args.sens_ci_boot,
     };
+    // The cluster column is read (and validated) like a group column, then used as clusters.
+    let columns: Vec<String> = args.groups.iter().chain(&args.cluster).cloned().collect();
+    match args.task {
+        Task::Binary => {}
+        Task::Multiclass => return multiclass(&args, &columns, &opts),
+        Task::Multilabel => return multilabel(&args, &columns, &opts),
+    }
+    let spec = EvalSpec {
+        label: args.label.as_deref().unwrap_or_default(),
+        scores: &args.scores,
+        groups: &columns,
+    };
+    let table = read_eval_csv(&args.data, &spec)?;
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     let report = harness_evidence::evaluate_table(&table, args.cluster.as_deref(), &opts)?;
 
@@ -144,4 +242,126 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a task's JSON report (before anything is printed: a broken stdout pipe must not lose
+/// the results) and its warnings.
+fn write_json(args: &EvalArgs, report: &impl serde::Serialize, warnings: &[String]) -> Result<()> {
+    if let Some(path) = &args.json {
+        let mut bytes = serde_json::to_vec_pretty(report).context("serialising the results")?;
+        bytes.push(b'\n');
+        harness_evidence::write_atomic(path, &bytes)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
+/// `--task multilabel`: each finding is read (its label column, the models' score columns, the
+/// subgroup and cluster columns) and evaluated with the binary contract, then aggregated.
+fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result<ExitCode> {
+    let mut b_scores: IndexMap<&str, &str> = IndexMap::new();
+    for arg in &args.findings_b {
+        let (name, col) = split_pair("--finding-b", arg)?;
+        if b_scores.insert(name, col).is_some() {
+            bail!("--finding-b names finding '{name}' twice");
+        }
+    }
+    let mut tables: Vec<(&str, harness_data::EvalTable)> = Vec::new();
+    for arg in &args.findings {
+        let (name, cols) = split_pair("--finding", arg)?;
+        let Some((label, score)) = cols.split_once(':') else {
+            bail!("--finding '{arg}': expected NAME=LABELCOL:SCORECOL");
+        };
+        if tables.iter().any(|(n, _)| *n == name) {
+            bail!("--finding names finding '{name}' twice");
+        }
+        let mut scores = vec![score.to_string()];
+        if !args.findings_b.is_empty() {
+            let Some(b) = b_scores.shift_remove(name) else {
+                bail!("finding '{name}' has no --finding-b column, but other findings do");
+            };
+            scores.push(b.to_string());
+        }
+        let spec = EvalSpec {
+            label,
+            scores: &scores,
+            groups: columns,
+        };
+        tables.push((name, read_eval_csv(&args.data, &spec)?));
+    }
+    if let Some(name) = b_scores.keys().next() {
+        bail!("--finding-b names '{name}', which no --finding declares");
+    }
+    let (groupings, cluster) =
+        harness_evidence::evaluation::groupings(&tables[0].1.groups, args.cluster.as_deref());
+    if let Some(name) = &args.cluster {
+        harness_evidence::evaluation::check_cluster(name, cluster.as_ref())?;
+    }
+    let input = MultilabelInput {
+        findings: tables
+            .iter()
+            .map(|(name, t)| FindingInput {
+                name,
+                labels: &t.labels,
+                models: ["a", "b"]
+                    .into_iter()
+                    .zip(t.scores.iter().map(Vec::as_slice))
+                    .collect(),
+            })
+            .collect(),
+        groupings,
+        cluster,
+    };
+    let report = evaluate_multilabel(&input, opts)?;
+    write_json(args, &report, &report.warnings)?;
+    let mut rows = vec![vec![
+        "finding".to_string(),
+        "positives".to_string(),
+        "AUROC A [95% CI, DeLong]".to_string(),
+        "AUROC B [95% CI, DeLong]".to_string(),
+    ]];
+    for (name, f) in &report.findings {
+        let cell = |m: &str| {
+            f.models.get(m).map_or_else(String::new, |r| {
+                format::with_ci_marked(r.discrimination.auroc, r.discrimination.auroc_ci95_delong)
+            })
+        };
+        rows.push(vec![
+            name.clone(),
+            f.positives.to_string(),
+            cell("a"),
+            cell("b"),
+        ]);
+    }
+    let mut text = format!(
+        "{}: {} cases, {} findings\n{}\n",
+        args.data.display(),
+        report.n,
+        report.findings.len(),
+        crate::summary::table(rows)
+    );
+    for (m, s) in &report.models {
+        text.push_str(&format!(
+            "model {m}: macro AUROC {} over {} finding(s){}; micro AUROC {}\n",
+            format::num(s.auroc_macro, 3),
+            report.findings.len() - s.n_findings_excluded,
+            if s.findings_excluded.is_empty() {
+                String::new()
+            } else {
+                format!(" (excluded, one class: {})", s.findings_excluded.join(", "))
+            },
+            format::num(s.auroc_micro, 3),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--task multiclass`.
+fn multiclass(_args: &EvalArgs, _columns: &[String], _opts: &EvalOptions) -> Result<ExitCode> {
+    bail!("--task multiclass is not available yet")
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use tabled::builder::Builder;
 use tabled::settings::Style;
 
-fn table(rows: Vec<Vec<String>>) -> String {
+pub fn table(rows: Vec<Vec<String>>) -> String {
     let mut b = Builder::default();
     for r in rows {
         b.push_record(r);

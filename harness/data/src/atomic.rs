@@ -6,13 +6,13 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically, readable by others (`rw-r--r--` less the umask), as a
-/// report or a bundle file should be.
+/// Writes `bytes` to `path` atomically with the permissions of an ordinary new file
+/// (`rw-rw-rw-` less the umask), as a report or a bundle file should have.
 ///
 /// # Errors
 /// Creating, writing, syncing or renaming the temporary file; the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_with_mode(path, bytes, 0o644)
+    write_with_mode(path, bytes, 0o666)
 }
 
 /// As [`write_atomic`], but readable only by the owner (`rw-------`) from the moment the file
@@ -79,7 +79,7 @@ mod tests {
         let q = dir.path().join("report");
         write_atomic(&q, b"public").unwrap();
         let mode = std::fs::metadata(&q).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode & 0o044, 0o044 & !umask(), "{mode:o}");
+        assert_eq!(mode, 0o666 & !umask(), "{mode:o}");
     }
 
     #[cfg(unix)]

@@ -61,7 +61,10 @@ pub fn evaluate_table(
     cluster: Option<&str>,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    let is_cluster = |g: &harness_data::GroupColumn| cluster == Some(g.name.as_str());
+    let (groupings, cluster_column) = groupings(&table.groups, cluster);
+    if let Some(name) = cluster {
+        check_cluster(name, cluster_column.as_ref())?;
+    }
     let input = harness_metrics::EvalInput {
         labels: &table.labels,
         models: table
@@ -70,13 +73,8 @@ pub fn evaluate_table(
             .map(String::as_str)
             .zip(table.scores.iter().map(Vec::as_slice))
             .collect(),
-        groupings: table
-            .groups
-            .iter()
-            .filter(|g| !is_cluster(g))
-            .map(grouping)
-            .collect(),
-        cluster: table.groups.iter().find(|g| is_cluster(g)).map(grouping),
+        groupings,
+        cluster: cluster_column,
     };
     evaluate(&input, opts)
 }
@@ -87,6 +85,50 @@ fn grouping(g: &harness_data::GroupColumn) -> Grouping<'_> {
         levels: &g.levels,
         codes: &g.codes,
     }
+}
+
+/// A cluster column must exist and give every case an id: an empty id would pool unrelated
+/// cases into one "patient" and distort the clustered variance.
+///
+/// # Errors
+/// [`EvalError::Cluster`] naming the column and the first case without an id (1-based data row).
+pub fn check_cluster(name: &str, column: Option<&Grouping>) -> Result<(), EvalError> {
+    let bad = |reason: String| EvalError::Cluster {
+        column: name.to_string(),
+        reason,
+    };
+    let Some(g) = column else {
+        return Err(bad("not among the columns read".into()));
+    };
+    if let Some(missing) = g
+        .levels
+        .iter()
+        .position(|l| l == harness_data::MISSING_LEVEL)
+        && let Some(row) = g.codes.iter().position(|&c| c as usize == missing)
+    {
+        return Err(bad(format!(
+            "data row {} has no patient id; every case needs one (empty ids would be pooled into one patient)",
+            row + 1
+        )));
+    }
+    Ok(())
+}
+
+/// A table's group columns as the statistics take them: the subgroup columns, and the column
+/// named `cluster` (if any) as the patient clustering instead of a subgroup.
+pub fn groupings<'a>(
+    groups: &'a [harness_data::GroupColumn],
+    cluster: Option<&str>,
+) -> (Vec<Grouping<'a>>, Option<Grouping<'a>>) {
+    let is_cluster = |g: &&harness_data::GroupColumn| Some(g.name.as_str()) == cluster;
+    (
+        groups
+            .iter()
+            .filter(|g| !is_cluster(g))
+            .map(grouping)
+            .collect(),
+        groups.iter().find(is_cluster).map(grouping),
+    )
 }
 
 /// Reads a predictions CSV and evaluates it as `settings` say.

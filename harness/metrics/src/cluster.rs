@@ -600,8 +600,11 @@ pub struct ClusteredSensCi {
     pub ci95: IndexMap<String, [f64; 2]>,
     pub n: usize,
     pub seed: u64,
-    /// Type-7 median of the replicate sensitivities, keyed by target.
-    pub median: IndexMap<String, f64>,
+    /// Type-7 median of the replicate sensitivities at the first target specificity, as in
+    /// [`SensCiInfo`].
+    pub median: Option<f64>,
+    /// The same at every target, keyed by target ("0.90").
+    pub median_by_target: IndexMap<String, f64>,
     /// Draws discarded because they lacked a class, over all replicates.
     pub n_redrawn: u64,
 }
@@ -689,7 +692,8 @@ pub fn sens_at_spec_ci_clustered(
         ci95,
         n: replicates,
         seed,
-        median,
+        median: median.values().next().copied(),
+        median_by_target: median,
         n_redrawn,
     })
 }

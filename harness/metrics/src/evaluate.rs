@@ -603,6 +603,10 @@ pub enum EvalError {
     },
     /// More cases than the rank arithmetic holds (2³² − 1).
     TooManyCases(usize),
+    /// A finding of a multi-label task that does not match the others (its cases or models).
+    Finding { finding: String, reason: String },
+    /// The cluster (patient) column is missing, or a case has no cluster id.
+    Cluster { column: String, reason: String },
 }
 
 impl std::fmt::Display for EvalError {
@@ -634,6 +638,8 @@ impl std::fmt::Display for EvalError {
                 f,
                 "grouping '{grouping}': case {case} has level code {code}, but there are {levels} levels"
             ),
+            Self::Finding { finding, reason } => write!(f, "finding '{finding}': {reason}"),
+            Self::Cluster { column, reason } => write!(f, "cluster column '{column}': {reason}"),
             Self::TooManyCases(n) => {
                 write!(f, "{n} cases: at most {} can be evaluated", u32::MAX)
             }

@@ -353,7 +353,9 @@ fn sens_at_spec_cis_on_the_fixture() {
     let cc = clustered.ci95["0.90"];
     println!("sens@spec 0.90 clustered CI: {cc:?}");
     assert!(cc[0] <= point && point <= cc[1], "{cc:?} around {point}");
-    assert!(cc[0] <= clustered.median["0.90"] && clustered.median["0.90"] <= cc[1]);
+    assert!(
+        cc[0] <= clustered.median_by_target["0.90"] && clustered.median_by_target["0.90"] <= cc[1]
+    );
     // The same resamples as the AUROC cluster bootstrap of the seed: the same redraws.
     let boot = cluster_bootstrap_auroc(&clusters, &ranked, 2000, 1).unwrap();
     assert_eq!(clustered.n_redrawn, boot.n_redrawn);

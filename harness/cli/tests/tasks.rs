@@ -1,0 +1,193 @@
+//! `harness eval --task multilabel` and `--cluster` through the binary: the aggregates agree
+//! with a direct O(N²) Mann–Whitney count written here, and bad cluster columns are refused.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// AUROC as the Mann–Whitney count over every (positive, negative) pair, ties counting ½.
+fn auroc(labels: &[bool], scores: &[f64]) -> Option<f64> {
+    let (mut pairs, mut wins) = (0.0, 0.0);
+    for (i, &yi) in labels.iter().enumerate() {
+        for (j, &yj) in labels.iter().enumerate() {
+            if yi && !yj {
+                pairs += 1.0;
+                wins += match scores[i].total_cmp(&scores[j]) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                };
+            }
+        }
+    }
+    (pairs > 0.0).then(|| wins / pairs)
+}
+
+/// A seeded multi-label case: findings `eff` (common), `nod` (rarer) and `pnx` (never
+/// positive), 1–3 images per patient, scores on a 0.001 grid (ties).
+fn write_case(path: &Path) -> (Vec<[bool; 3]>, Vec<[f64; 3]>) {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("case_id,patient,y_eff,y_nod,y_pnx,a_eff,a_nod,a_pnx\n");
+    let (mut labels, mut scores) = (Vec::new(), Vec::new());
+    let mut patient = 0;
+    for case in 0..150 {
+        if next() < 0.5 {
+            patient += 1;
+        }
+        let y = [next() < 0.35, next() < 0.2, false];
+        let s =
+            y.map(|p| ((0.3 * f64::from(u8::from(p)) + 0.7 * next()) * 1000.0).round() / 1000.0);
+        text.push_str(&format!(
+            "{case},P{patient},{},{},{},{},{},{}\n",
+            u8::from(y[0]),
+            u8::from(y[1]),
+            u8::from(y[2]),
+            s[0],
+            s[1],
+            s[2]
+        ));
+        labels.push(y);
+        scores.push(s);
+    }
+    std::fs::write(path, text).unwrap();
+    (labels, scores)
+}
+
+fn eval(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("eval")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn multilabel_macro_and_micro_match_a_direct_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ml.csv");
+    let json = dir.path().join("ml.json");
+    let (labels, scores) = write_case(&csv);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut ids: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let patients = ids.len() as u64;
+    let out = eval(&[
+        "--task",
+        "multilabel",
+        "--data",
+        csv.to_str().unwrap(),
+        "--finding",
+        "eff=y_eff:a_eff",
+        "--finding",
+        "nod=y_nod:a_nod",
+        "--finding",
+        "pnx=y_pnx:a_pnx",
+        "--cluster",
+        "patient",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["task"], "multilabel");
+    let column = |k: usize| -> (Vec<bool>, Vec<f64>) {
+        (
+            labels.iter().map(|y| y[k]).collect(),
+            scores.iter().map(|s| s[k]).collect(),
+        )
+    };
+    let per: Vec<Option<f64>> = (0..3)
+        .map(|k| {
+            let (y, s) = column(k);
+            auroc(&y, &s)
+        })
+        .collect();
+    for (k, name) in ["eff", "nod", "pnx"].iter().enumerate() {
+        let got = r["findings"][name]["a"]["auroc"].as_f64();
+        match per[k] {
+            Some(want) => assert!((got.unwrap() - want).abs() < 1e-12, "{name}"),
+            None => {
+                assert!(got.is_none(), "{name}: one class, AUROC must be null");
+                assert!(r["findings"][name]["a"]["auroc_reason"].is_string());
+            }
+        }
+        // Clustered statistics next to the image-level ones, for each defined finding.
+        let cl = &r["findings"][name]["a"]["clustered"];
+        assert_eq!(cl["n_clusters"].as_u64(), Some(patients), "{name}: {cl}");
+    }
+    let defined: Vec<f64> = per.iter().flatten().copied().collect();
+    let macro_want = defined.iter().sum::<f64>() / defined.len() as f64;
+    let m = &r["models"]["a"];
+    assert!((m["auroc_macro"].as_f64().unwrap() - macro_want).abs() < 1e-12);
+    assert_eq!(m["n_findings_excluded"], 1);
+    assert_eq!(m["findings_excluded"], serde_json::json!(["pnx"]));
+    let pooled = |keep: &[usize]| {
+        let (mut y, mut s) = (Vec::new(), Vec::new());
+        for &k in keep {
+            let (yk, sk) = column(k);
+            y.extend(yk);
+            s.extend(sk);
+        }
+        auroc(&y, &s).unwrap()
+    };
+    assert!((m["auroc_micro"].as_f64().unwrap() - pooled(&[0, 1, 2])).abs() < 1e-12);
+    assert!((m["auroc_micro_defined_only"].as_f64().unwrap() - pooled(&[0, 1])).abs() < 1e-12);
+}
+
+#[test]
+fn a_cluster_column_with_an_empty_patient_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("c.csv");
+    std::fs::write(
+        &csv,
+        "case_id,patient,label,score\n1,P1,1,0.9\n2,P1,0,0.2\n3,,1,0.7\n4,P2,0,0.4\n5,P3,1,0.6\n6,P3,0,0.1\n",
+    )
+    .unwrap();
+    let out = eval(&[
+        "--data",
+        csv.to_str().unwrap(),
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--cluster",
+        "patient",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cluster column 'patient'") && err.contains("data row 3 has no patient id"),
+        "{err}"
+    );
+    // A task flag that does not belong to the task is a usage error, not silently ignored.
+    let out = eval(&[
+        "--data",
+        csv.to_str().unwrap(),
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--finding",
+        "x=label:score",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--finding is for --task multiclass or multilabel")
+    );
+}

@@ -1,0 +1,180 @@
+//! Multi-label evaluation (`shared/spec/tasks.md`, "Multi-label"): a chest-film product that
+//! reports several findings at once is evaluated finding by finding with the whole binary
+//! contract ([`crate::evaluate`]: DeLong, sensitivity at specificity, calibration, subgroups,
+//! clustering, bootstrap), plus each model's aggregates over the findings: the macro AUROC over
+//! the findings where it is defined (with the excluded ones named) and the micro AUROC of the
+//! pooled (label, score) cells.
+
+use crate::delong::AucCounts;
+use crate::evaluate::{
+    Comparison, EvalError, EvalInput, EvalOptions, Grouping, ModelReport, evaluate,
+};
+use crate::ranks::Ranked;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// One finding: its label column and each model's scores for it (models in the same order for
+/// every finding).
+#[derive(Clone, Debug)]
+pub struct FindingInput<'a> {
+    pub name: &'a str,
+    pub labels: &'a [bool],
+    pub models: Vec<(&'a str, &'a [f64])>,
+}
+
+/// The findings, the subgroup columns and the optional patient (cluster) column.
+#[derive(Clone, Debug)]
+pub struct MultilabelInput<'a> {
+    pub findings: Vec<FindingInput<'a>>,
+    pub groupings: Vec<Grouping<'a>>,
+    pub cluster: Option<Grouping<'a>>,
+}
+
+/// One finding's results: counts, the binary report of each model, and their paired tests.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FindingReport {
+    pub n: u64,
+    pub positives: u64,
+    pub negatives: u64,
+    /// The binary `models.<col>` object of each model, keyed by model name.
+    #[serde(flatten)]
+    pub models: IndexMap<String, ModelReport>,
+    /// Paired DeLong (and, with clusters, Obuchowski) tests of each pair of models.
+    pub comparisons: Vec<Comparison>,
+}
+
+/// A model's aggregates over the findings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MultilabelSummary {
+    /// Mean AUROC over the findings where it is defined (sklearn `average='macro'` on them).
+    pub auroc_macro: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_reason: Option<String>,
+    pub n_findings_excluded: usize,
+    /// Findings without an AUROC (one class), in finding order.
+    pub findings_excluded: Vec<String>,
+    /// AUROC of the pooled (label, score) cells of all findings (sklearn `average='micro'`).
+    pub auroc_micro: Option<f64>,
+    /// The same over the findings where the AUROC is defined.
+    pub auroc_micro_defined_only: Option<f64>,
+}
+
+/// The whole multi-label report (`harness eval --task multilabel`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MultilabelReport {
+    pub task: String,
+    pub n: u64,
+    pub options: EvalOptions,
+    /// Finding names in input order.
+    pub findings_order: Vec<String>,
+    pub findings: IndexMap<String, FindingReport>,
+    /// Each model's aggregates, keyed by model name.
+    pub models: IndexMap<String, MultilabelSummary>,
+    pub warnings: Vec<String>,
+}
+
+/// Evaluates every finding with the binary contract and aggregates per model.
+///
+/// # Errors
+/// [`EvalError`] when a finding's columns do not describe the same cases, or the findings do
+/// not name the same models in the same order.
+pub fn evaluate_multilabel(
+    input: &MultilabelInput,
+    opts: &EvalOptions,
+) -> Result<MultilabelReport, EvalError> {
+    let first = input.findings.first();
+    let n = first.map_or(0, |f| f.labels.len());
+    let model_names: Vec<&str> = first.map_or_else(Vec::new, |f| {
+        f.models.iter().map(|(m, _)| *m).collect::<Vec<_>>()
+    });
+    let mut findings = IndexMap::new();
+    let mut warnings = Vec::new();
+    for f in &input.findings {
+        let names: Vec<&str> = f.models.iter().map(|(m, _)| *m).collect();
+        let bad = |reason: String| EvalError::Finding {
+            finding: f.name.to_string(),
+            reason,
+        };
+        if names != model_names {
+            return Err(bad(format!(
+                "its models are {names:?}, the first finding's are {model_names:?}"
+            )));
+        }
+        if f.labels.len() != n {
+            return Err(bad(format!(
+                "{} labels, the first finding has {n}",
+                f.labels.len()
+            )));
+        }
+        let r = evaluate(
+            &EvalInput {
+                labels: f.labels,
+                models: f.models.clone(),
+                groupings: input.groupings.clone(),
+                cluster: input.cluster,
+            },
+            opts,
+        )?;
+        warnings.extend(r.warnings.iter().map(|w| format!("{}: {w}", f.name)));
+        findings.insert(
+            f.name.to_string(),
+            FindingReport {
+                n: r.n,
+                positives: r.positives,
+                negatives: r.negatives,
+                models: r.models,
+                comparisons: r.comparisons,
+            },
+        );
+    }
+    let models = model_names
+        .iter()
+        .enumerate()
+        .map(|(k, &name)| (name.to_string(), summary(input, &findings, k, name)))
+        .collect();
+    Ok(MultilabelReport {
+        task: "multilabel".into(),
+        n: n as u64,
+        options: opts.clone(),
+        findings_order: input.findings.iter().map(|f| f.name.to_string()).collect(),
+        findings,
+        models,
+        warnings,
+    })
+}
+
+/// Model `k`'s macro and micro AUROCs over the findings.
+fn summary(
+    input: &MultilabelInput,
+    findings: &IndexMap<String, FindingReport>,
+    k: usize,
+    name: &str,
+) -> MultilabelSummary {
+    let auroc_of = |f: &FindingInput| findings[f.name].models[name].discrimination.auroc;
+    let defined: Vec<f64> = input.findings.iter().filter_map(auroc_of).collect();
+    let excluded: Vec<String> = input
+        .findings
+        .iter()
+        .filter(|f| auroc_of(f).is_none())
+        .map(|f| f.name.to_string())
+        .collect();
+    let pooled = |keep: &dyn Fn(&FindingInput) -> bool| {
+        let (mut labels, mut scores) = (Vec::new(), Vec::new());
+        for f in input.findings.iter().filter(|f| keep(f)) {
+            labels.extend_from_slice(f.labels);
+            scores.extend_from_slice(f.models[k].1);
+        }
+        AucCounts::from_groups(&Ranked::new(&labels, &scores).groups).auroc()
+    };
+    MultilabelSummary {
+        auroc_macro: (!defined.is_empty())
+            .then(|| defined.iter().sum::<f64>() / defined.len() as f64),
+        auroc_macro_reason: defined
+            .is_empty()
+            .then(|| "no finding has both classes, so no finding has an AUROC".to_string()),
+        n_findings_excluded: excluded.len(),
+        findings_excluded: excluded,
+        auroc_micro: pooled(&|_| true),
+        auroc_micro_defined_only: pooled(&|f| auroc_of(f).is_some()),
+    }
+}
