@@ -32,6 +32,8 @@ shared="$(cd .. && pwd)/shared"
 if [ -f "$shared/tools/check_eval.py" ]; then
     echo "== shared/tools/check_eval.py (reference values from pROC, rms, scikit-learn, fairlearn) =="
     python3 "$shared/tools/check_eval.py" target/release/harness "$shared/fixtures/metrics"
+    echo "== shared/tools/check_tasks.py (multi-class, multi-label, patient-clustered; pROC, scikit-learn, doAUCcluster) =="
+    python3 "$shared/tools/check_tasks.py" target/release/harness "$shared/fixtures/tasks"
 else
     echo "== shared/tools/check_eval.py not found beside the checkout: skipped (the same fixtures run in cargo test) =="
 fi

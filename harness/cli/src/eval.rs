@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use harness_data::{EvalSpec, read_eval_csv};
+use harness_data::{ClassSpec, EvalSpec, read_class_csv, read_eval_csv};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
+use harness_metrics::multiclass::{MulticlassInput, MulticlassOptions, evaluate_multiclass};
 use harness_metrics::multilabel::{FindingInput, MultilabelInput, evaluate_multilabel};
 use harness_report::format;
 use indexmap::IndexMap;
@@ -361,7 +362,133 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--task multiclass`.
-fn multiclass(_args: &EvalArgs, _columns: &[String], _opts: &EvalOptions) -> Result<ExitCode> {
-    bail!("--task multiclass is not available yet")
+/// `--task multiclass`: the label column holds class names; each model gives one probability
+/// column per class (--class-score for A, --class-score-b for B), in the flags' class order.
+fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result<ExitCode> {
+    if !columns.is_empty() {
+        bail!("--group and --cluster are not used by --task multiclass (yet)");
+    }
+    let parse = |flag: &str, list: &[String]| -> Result<Vec<(String, String)>> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for arg in list {
+            let (class, col) = split_pair(flag, arg)?;
+            if out.iter().any(|(c, _)| c == class) {
+                bail!("{flag} names class '{class}' twice");
+            }
+            out.push((class.to_string(), col.to_string()));
+        }
+        Ok(out)
+    };
+    let a = parse("--class-score", &args.class_scores)?;
+    let b = parse("--class-score-b", &args.class_scores_b)?;
+    let classes: Vec<String> = a.iter().map(|(c, _)| c.clone()).collect();
+    if !b.is_empty() && b.iter().map(|(c, _)| c).ne(classes.iter()) {
+        bail!("--class-score-b must name the classes of --class-score, in the same order");
+    }
+    let scores: Vec<String> = a.iter().chain(&b).map(|(_, col)| col.clone()).collect();
+    let label = args.label.as_deref().unwrap_or_default();
+    let read = read_class_csv(
+        &args.data,
+        &ClassSpec {
+            label,
+            scores: &scores,
+            groups: &[],
+        },
+    )?;
+    // Each case's class, by the flags' order; a value no flag names is a usage error.
+    let index: Vec<Option<u32>> = read
+        .classes
+        .levels
+        .iter()
+        .map(|level| classes.iter().position(|c| c == level).map(|k| k as u32))
+        .collect();
+    let mut labels = Vec::with_capacity(read.classes.codes.len());
+    for (row, &code) in read.classes.codes.iter().enumerate() {
+        match index[code as usize] {
+            Some(k) => labels.push(k),
+            None => bail!(
+                "{}: data row {}: label '{}' in column '{label}' is not one of the classes {} (one --class-score CLASS=COL per class)",
+                args.data.display(),
+                row + 1,
+                read.classes.levels[code as usize],
+                classes.join(", ")
+            ),
+        }
+    }
+    let k = classes.len();
+    let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
+    let mut models = vec![("a", columns[..k].to_vec())];
+    if !b.is_empty() {
+        models.push(("b", columns[k..].to_vec()));
+    }
+    let input = MulticlassInput {
+        classes: &classes,
+        labels: &labels,
+        models,
+    };
+    let report = evaluate_multiclass(
+        &input,
+        &MulticlassOptions {
+            bootstrap: opts.bootstrap,
+            seed: opts.seed,
+        },
+    )?;
+    write_json(args, &report, &report.warnings)?;
+    let mut rows = vec![
+        [
+            "model",
+            "macro AUROC",
+            "weighted AUROC",
+            "Hand-Till AUROC",
+            "accuracy",
+            "balanced accuracy",
+            "Brier",
+            "log loss",
+            "top-label ECE-10",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (name, m) in &report.models {
+        rows.push(vec![
+            name.clone(),
+            format::num(m.auroc_macro, 3),
+            format::num(m.auroc_weighted, 3),
+            format::num(m.auroc_hand_till, 3),
+            format::num(Some(m.accuracy), 3),
+            format::num(Some(m.balanced_accuracy), 3),
+            format::num(Some(m.brier), 4),
+            format::num(Some(m.log_loss), 4),
+            format::num(Some(m.top_label_ece_10), 4),
+        ]);
+    }
+    let mut text = format!(
+        "{}: {} cases, {} classes ({})\n{}\n",
+        args.data.display(),
+        report.n,
+        classes.len(),
+        report
+            .class_counts
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::summary::table(rows)
+    );
+    for c in &report.comparisons_macro {
+        text.push_str(&format!(
+            "macro AUROC {} − {}: {} [{}], paired bootstrap p {}\n",
+            c.a,
+            c.b,
+            format::num(c.diff, 3),
+            c.ci95_diff.map_or_else(
+                || "CI n/a".to_string(),
+                |[lo, hi]| format!("{}, {}", format::fixed(lo, 3), format::fixed(hi, 3))
+            ),
+            c.p.map_or_else(|| "n/a".to_string(), format::p_clause),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    Ok(ExitCode::SUCCESS)
 }

@@ -76,7 +76,11 @@ pub fn cli_criteria(under: &[String], over: &[String]) -> Result<Vec<Criterion>>
         (over, Direction::Over, "--fail-over"),
     ] {
         for a in args {
-            out.push(Criterion::parse(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?);
+            let c = Criterion::parse(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
+            if let Some(w) = c.direction_warning() {
+                eprintln!("warning: {w}");
+            }
+            out.push(c);
         }
     }
     Ok(out)

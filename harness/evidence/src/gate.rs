@@ -10,7 +10,7 @@
 //! `demographic_parity_difference.COL`, `equalized_odds_difference.COL`,
 //! `auroc_gap.COL` for a grouping column COL.
 
-use harness_metrics::registry::MetricKey;
+use harness_metrics::registry::{Better, MetricKey};
 use harness_metrics::{EvalReport, ModelReport};
 use serde::Serialize;
 
@@ -55,6 +55,27 @@ impl Criterion {
             .parse()
             .map_err(|_| format!("'{arg}': '{v}' is not a number"))?;
         Criterion::new(m.trim(), direction, v)
+    }
+
+    /// A sentence when the direction contradicts the metric's (`--fail-under brier=0.2`: a
+    /// Brier score is better when lower, so a floor is probably a mistake), else `None`.
+    #[must_use]
+    pub fn direction_warning(&self) -> Option<String> {
+        let contradicts = match (self.direction, self.metric.better()) {
+            (Direction::Under, Better::Lower) => Some("lower is better"),
+            (Direction::Over, Better::Higher) => Some("higher is better"),
+            _ => None,
+        }?;
+        let (flag, other) = match self.direction {
+            Direction::Under => ("fail-under", "fail-over"),
+            Direction::Over => ("fail-over", "fail-under"),
+        };
+        Some(format!(
+            "{flag} {}={}: for {} {contradicts}; did you mean {other}?",
+            self.metric,
+            self.limit,
+            self.metric.label()
+        ))
     }
 
     /// The value of this criterion's metric for one model, or why there is none.
@@ -167,6 +188,21 @@ mod tests {
         );
         let c = [Criterion::parse("brier=0.0", Direction::Over).unwrap()];
         assert!(check(&r, &c).iter().all(|g| !g.passed));
+        assert_eq!(c[0].direction_warning(), None);
+        let w = Criterion::parse("brier=0.2", Direction::Under)
+            .unwrap()
+            .direction_warning()
+            .unwrap();
+        assert!(
+            w.contains("lower is better") && w.contains("fail-over"),
+            "{w}"
+        );
+        assert!(
+            Criterion::parse("auroc=0.8", Direction::Over)
+                .unwrap()
+                .direction_warning()
+                .is_some()
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod delong;
 pub mod evaluate;
 pub mod groups;
+pub mod multiclass;
 pub mod multilabel;
 pub mod multiple;
 pub mod normal;

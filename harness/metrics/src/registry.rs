@@ -178,7 +178,7 @@ pub static METRICS: &[Metric] = &[
     },
     Metric {
         key: "calibration_slope",
-        label: "cal. slope",
+        label: "Calibration slope",
         better: Better::Ideal(1.0),
         digits: 3,
         ranks: false,
@@ -188,7 +188,7 @@ pub static METRICS: &[Metric] = &[
     },
     Metric {
         key: "calibration_intercept",
-        label: "cal. intercept",
+        label: "Calibration intercept",
         better: Better::Ideal(0.0),
         digits: 3,
         ranks: false,

@@ -285,6 +285,9 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .acceptance
         .criteria()
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    for w in criteria.iter().filter_map(Criterion::direction_warning) {
+        observer.warning(&format!("{}: [acceptance] {w}", suite_path.display()));
+    }
     criteria.extend(options.extra_criteria.iter().cloned());
     let signer = match &options.sign_key {
         Some(k) => Some(

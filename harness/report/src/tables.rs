@@ -4,7 +4,7 @@
 use crate::format::{list_or_none, num, p_value, sci, tolerance, with_ci, with_reason};
 use crate::input::{Candidate, Header, ReportInput, Status};
 use crate::text::operating_point_row;
-use crate::view::View;
+use crate::view::{View, summary_metrics};
 use harness_metrics::evaluate::{FairnessReport, ModelReport};
 
 /// One table cell: raw text, and whether it is a number (right-aligned in the HTML).
@@ -129,17 +129,18 @@ pub fn summary_table(v: &View) -> Table {
     let sens_header = format!("Sensitivity at specificity {spec}");
     Table {
         class: "summary",
-        headers: headers(&[
-            "Candidate",
-            "Status",
-            "AUROC [95% CI, DeLong]",
-            sens_header.as_str(),
-            "Brier",
-            "ECE-10",
-            "Calibration slope",
-            "p99 latency (ms)",
-            "Throughput (/s)",
-        ]),
+        headers: headers(
+            &[
+                "Candidate",
+                "Status",
+                "AUROC [95% CI, DeLong]",
+                sens_header.as_str(),
+            ]
+            .into_iter()
+            .chain(summary_metrics().map(|m| m.label))
+            .chain(["p99 latency (ms)", "Throughput (/s)"])
+            .collect::<Vec<_>>(),
+        ),
         rows: v
             .summary
             .iter()
@@ -149,12 +150,11 @@ pub fn summary_table(v: &View) -> Table {
                     t(s.status.clone()),
                     n(s.auroc.clone()),
                     n(s.sens_at_spec.clone()),
-                    n(s.brier.clone()),
-                    n(s.ece_10.clone()),
-                    n(s.slope.clone()),
-                    n(s.p99_ms.clone()),
-                    n(s.throughput.clone()),
                 ]
+                .into_iter()
+                .chain(s.metrics.iter().cloned().map(n))
+                .chain([n(s.p99_ms.clone()), n(s.throughput.clone())])
+                .collect()
             })
             .collect(),
     }

@@ -10,6 +10,7 @@ use crate::plot_data::{
 };
 use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
 use harness_metrics::evaluate::spec_key;
+use harness_metrics::registry::{METRICS, Metric};
 
 /// One figure: the file stem under `figures/`, its title and caption, and its SVG (or why it
 /// could not be drawn).
@@ -36,15 +37,21 @@ pub struct CandidateView<'a> {
     pub figures: Vec<Figure>,
 }
 
+/// The registry's metrics that the summary table shows after AUROC and the sensitivity, in
+/// registry order.
+pub fn summary_metrics() -> impl Iterator<Item = &'static Metric> {
+    const KEYS: [&str; 3] = ["brier", "ece_10", "calibration_slope"];
+    METRICS.iter().filter(|m| KEYS.contains(&m.key))
+}
+
 /// One line of the summary table (raw text).
 pub struct SummaryRow {
     pub name: String,
     pub status: String,
     pub auroc: String,
     pub sens_at_spec: String,
-    pub brier: String,
-    pub ece_10: String,
-    pub slope: String,
+    /// The values of [`summary_metrics`], in order.
+    pub metrics: Vec<String>,
     pub p99_ms: String,
     pub throughput: String,
 }
@@ -205,9 +212,9 @@ pub fn build(input: &ReportInput) -> View<'_> {
                         .and_then(|k| m.operating_points.sens_at_spec.get(k).copied().flatten())
                 })
                 .map_or("n/a".into(), |v| num(Some(v), 3)),
-            brier: num(m.and_then(|m| m.calibration.brier), 4),
-            ece_10: num(m.and_then(|m| m.calibration.ece_10), 4),
-            slope: num(m.and_then(|m| m.calibration.calibration_slope), 3),
+            metrics: summary_metrics()
+                .map(|metric| num(m.and_then(|m| metric.value(m)), metric.digits))
+                .collect(),
             p99_ms: lat.map_or("n/a".into(), |(v, _)| num(Some(v), 2)),
             throughput: thr.map_or("n/a".into(), |(v, _)| num(Some(v), 1)),
         });

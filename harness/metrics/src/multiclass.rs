@@ -1,0 +1,1033 @@
+//! Multi-class evaluation (`harness eval --task multiclass`): one-vs-rest AUROCs with the binary
+//! DeLong block, their macro and prevalence-weighted means, the Hand & Till (2001) pairwise
+//! AUROC, argmax accuracy with the confusion matrix, the multi-class Brier score and log loss,
+//! top-label and classwise ECE, a class-stratified bootstrap of the macro AUROC and the paired
+//! bootstrap comparison of two models' macro AUROCs. Every definition is that of
+//! `shared/spec/tasks.md` ("Multi-class"), on top of the binary conventions of `metrics.md`.
+//!
+//! Peers: scikit-learn 1.9 `roc_auc_score(multi_class='ovr'|'ovo')`, `brier_score_loss`,
+//! `log_loss`, `balanced_accuracy_score`; R pROC 1.18 `roc`, `multiclass.roc`,
+//! `roc.test(method = "bootstrap")`. Where they differ (sklearn's NaN macro AUROC when a class
+//! has no cases, its silent column mis-pairing with unsorted `labels`) the harness excludes and
+//! counts, and keys everything by class name in the caller's class order.
+//!
+//! Pure: no I/O. Rows are validated, never renormalised; undefined values are `None` (JSON
+//! `null`) with a reason next to them, never NaN. Everything except the bootstrap is
+//! deterministic to the bit; the bootstrap is reproducible bit for bit from its seed on any
+//! machine and thread count.
+
+use crate::bootstrap::{MAX_REPLICATES, U32Stream, quantile_type7, replicate_seeds};
+use crate::calibration::{EceBin, LOG_LOSS_EPS, brier, ece, log_loss};
+use crate::delong::{DeLongSums, delong_undefined_reason};
+use crate::evaluate::{BootstrapReport, Discrimination};
+use crate::normal;
+use crate::ranks::Ranked;
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A row is valid iff |Σ_k p_k − 1| ≤ this (tasks.md); it is never renormalised.
+pub const ROW_SUM_TOLERANCE: f64 = 1e-6;
+
+/// Reason of a null one-vs-rest AUROC (and of the statistics that need the class's cases).
+pub const NO_CASES_REASON: &str = "class has no cases";
+
+/// Input of a multi-class evaluation: class names in the caller's order (the `--class-score`
+/// flags), each case's true class, and per model one probability column per class.
+#[derive(Clone, Debug)]
+pub struct MulticlassInput<'a> {
+    /// Class names, in order; at least 3, distinct.
+    pub classes: &'a [String],
+    /// `labels[case]` indexes `classes`.
+    pub labels: &'a [u32],
+    /// Per model: its name and one probability column per class, in class order, each as long
+    /// as `labels`.
+    pub models: Vec<(&'a str, Vec<&'a [f64]>)>,
+}
+
+/// Options of a multi-class evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MulticlassOptions {
+    /// Bootstrap replicates (macro AUROC CI and the paired comparisons); 0 for none.
+    pub bootstrap: usize,
+    /// Bootstrap seed.
+    pub seed: u64,
+}
+
+impl Default for MulticlassOptions {
+    fn default() -> Self {
+        MulticlassOptions {
+            bootstrap: 0,
+            seed: 1,
+        }
+    }
+}
+
+/// The whole multi-class report (`harness eval --task multiclass`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MulticlassReport {
+    /// Always `"multiclass"`.
+    pub task: String,
+    pub n: u64,
+    pub classes: Vec<String>,
+    /// Cases per true class, in class order.
+    pub class_counts: IndexMap<String, u64>,
+    pub options: MulticlassOptions,
+    pub models: IndexMap<String, MulticlassModelReport>,
+    /// One paired bootstrap comparison of the macro AUROCs per pair of models (in input order).
+    pub comparisons_macro: Vec<MacroComparison>,
+    pub warnings: Vec<String>,
+}
+
+/// One class against the rest: the class's case counts and the binary DeLong block
+/// (`auroc`, `auroc_ci95_delong`, `auroc_var_delong`, `auroc_reason` when null, ...) of
+/// `evaluate`'s binary layout, for labels 1[y = k] and scores p_k (pROC `roc(y == k, p_k)`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OvrReport {
+    /// Cases of this class (the positives).
+    pub n_pos: u64,
+    /// Cases of every other class (the negatives).
+    pub n_neg: u64,
+    #[serde(flatten)]
+    pub discrimination: Discrimination,
+}
+
+/// Confusion matrix: rows are the true classes, columns the argmax predictions, both in class
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    pub classes: Vec<String>,
+    /// `counts[true][predicted]`.
+    pub counts: Vec<Vec<u64>>,
+}
+
+/// Every multi-class statistic of one model. Field names and order are the contract of
+/// `tasks.md` ("Multi-class").
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MulticlassModelReport {
+    /// One-vs-rest AUROC with its DeLong CI per class.
+    pub ovr: IndexMap<String, OvrReport>,
+    /// Unweighted mean of the defined one-vs-rest AUROCs.
+    pub auroc_macro: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_reason: Option<String>,
+    /// Σ prev_k·AUC_k / Σ prev_k over the classes with a defined AUROC.
+    pub auroc_weighted: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_weighted_reason: Option<String>,
+    /// Classes whose one-vs-rest AUROC is undefined (no cases, or every case).
+    pub n_classes_excluded: usize,
+    pub classes_excluded: Vec<String>,
+    /// Hand & Till's M over the pairs of classes that both have cases.
+    pub auroc_hand_till: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_hand_till_reason: Option<String>,
+    pub hand_till_n_pairs: usize,
+    /// The classes with cases, which M is taken over.
+    pub hand_till_classes_used: Vec<String>,
+    /// Class-stratified bootstrap of the macro AUROC: absent when none was asked for, `null`
+    /// (with a reason) when the macro AUROC is undefined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_bootstrap: Option<Option<BootstrapReport>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_bootstrap_reason: Option<String>,
+    /// Share of cases whose argmax class is the true class.
+    pub accuracy: f64,
+    pub confusion_matrix: ConfusionMatrix,
+    /// TP/(TP + FN) per class at the argmax decision; null when the class has no cases.
+    pub sensitivity_at_argmax: IndexMap<String, Option<f64>>,
+    /// Why a class's sensitivity is null (only the null ones are listed).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub sensitivity_at_argmax_reason: IndexMap<String, String>,
+    /// TN/(TN + FP) per class at the argmax decision; null when every case is of the class.
+    pub specificity_at_argmax: IndexMap<String, Option<f64>>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub specificity_at_argmax_reason: IndexMap<String, String>,
+    /// Mean of the defined sensitivities (sklearn `balanced_accuracy_score`).
+    pub balanced_accuracy: f64,
+    /// Cases whose highest probability is shared by two or more classes (the first won).
+    pub n_argmax_ties: u64,
+    /// mean_i Σ_k (p_ik − 1[y_i = k])², in [0, 2].
+    pub brier: f64,
+    /// −mean_i ln clip(p_{i,y_i}, ε, 1 − ε).
+    pub log_loss: f64,
+    /// Cases whose true-class probability was clipped.
+    pub log_loss_n_clipped: usize,
+    pub log_loss_eps: f64,
+    pub top_label_ece_10: f64,
+    pub top_label_ece_15: f64,
+    pub top_label_ece_10_bins: Vec<EceBin>,
+    pub top_label_ece_15_bins: Vec<EceBin>,
+    /// Mean over all classes of the binary ECE of p_k against 1[y = k].
+    pub classwise_ece_10: f64,
+    pub classwise_ece_15: f64,
+    pub classwise_ece_10_per_class: IndexMap<String, f64>,
+    pub classwise_ece_15_per_class: IndexMap<String, f64>,
+}
+
+/// Paired bootstrap comparison of two models' macro AUROCs (pROC `roc.test(method =
+/// "bootstrap")` convention): both models scored on the same class-stratified resamples.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MacroComparison {
+    pub a: String,
+    pub b: String,
+    pub macro_a: Option<f64>,
+    pub macro_b: Option<f64>,
+    /// macro_a − macro_b.
+    pub diff: Option<f64>,
+    /// Type-7 quantiles at 0.025 and 0.975 of the replicate differences.
+    pub ci95_diff: Option<[f64; 2]>,
+    /// Standard deviation (denominator B − 1) of the replicate differences.
+    pub sd_boot: Option<f64>,
+    /// diff / sd_boot.
+    pub z: Option<f64>,
+    /// 2·Φ(−|z|).
+    pub p: Option<f64>,
+    /// Bootstrap replicates.
+    pub n: usize,
+    pub seed: u64,
+    pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Input that does not describe one set of multi-class cases. Case indices are 0-based rows of
+/// the input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MulticlassError {
+    /// Fewer than 3 classes.
+    TooFewClasses { classes: usize },
+    /// A class name given twice (the report is keyed by class name).
+    DuplicateClass { class: String },
+    /// A model name given twice (the report is keyed by model name).
+    DuplicateModel { model: String },
+    /// No cases at all.
+    NoCases,
+    /// More cases than the rank arithmetic holds (2³² − 1).
+    TooManyCases(usize),
+    /// More bootstrap replicates than [`MAX_REPLICATES`].
+    TooManyReplicates { requested: usize, max: usize },
+    /// A label that names no class.
+    Label {
+        case: usize,
+        label: u32,
+        classes: usize,
+    },
+    /// A model with a different number of probability columns than there are classes.
+    ColumnCount {
+        model: String,
+        columns: usize,
+        classes: usize,
+    },
+    /// A probability column with a different length than the labels.
+    ColumnLength {
+        model: String,
+        class: String,
+        len: usize,
+        labels: usize,
+    },
+    /// A probability that is NaN or outside [0, 1].
+    Probability {
+        model: String,
+        case: usize,
+        class: String,
+        value: f64,
+    },
+    /// A row whose probabilities do not sum to 1 within [`ROW_SUM_TOLERANCE`].
+    RowSum {
+        model: String,
+        case: usize,
+        sum: f64,
+        row: Vec<f64>,
+    },
+}
+
+impl std::fmt::Display for MulticlassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooFewClasses { classes } => write!(
+                f,
+                "multi-class evaluation needs at least 3 classes, got {classes} (use the binary task for 2)"
+            ),
+            Self::DuplicateClass { class } => write!(f, "class '{class}' is given twice"),
+            Self::DuplicateModel { model } => write!(f, "model '{model}' is given twice"),
+            Self::NoCases => write!(f, "there are no cases to evaluate"),
+            Self::TooManyCases(n) => {
+                write!(f, "{n} cases: at most {} can be evaluated", u32::MAX)
+            }
+            Self::TooManyReplicates { requested, max } => write!(
+                f,
+                "{requested} bootstrap replicates requested: at most {max} are allowed"
+            ),
+            Self::Label {
+                case,
+                label,
+                classes,
+            } => write!(
+                f,
+                "case {case} (0-based) has class index {label}, but there are {classes} classes"
+            ),
+            Self::ColumnCount {
+                model,
+                columns,
+                classes,
+            } => write!(
+                f,
+                "model '{model}' has {columns} probability columns for {classes} classes"
+            ),
+            Self::ColumnLength {
+                model,
+                class,
+                len,
+                labels,
+            } => write!(
+                f,
+                "model '{model}': the probability column of class '{class}' has {len} values for {labels} labels"
+            ),
+            Self::Probability {
+                model,
+                case,
+                class,
+                value,
+            } => write!(
+                f,
+                "model '{model}', case {case} (0-based): probability of class '{class}' is {value}, not in [0, 1]"
+            ),
+            Self::RowSum {
+                model,
+                case,
+                sum,
+                row,
+            } => write!(
+                f,
+                "model '{model}', case {case} (0-based): probabilities {row:?} sum to {sum}, which differs from 1 by {:e} (more than {ROW_SUM_TOLERANCE:e}); rows are never renormalised",
+                (sum - 1.0).abs()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MulticlassError {}
+
+impl MulticlassInput<'_> {
+    /// Checks that the input describes one set of multi-class cases: at least 3 distinct
+    /// classes, every label a class, one column per class of the labels' length per model,
+    /// every probability in [0, 1] and every row summing to 1 within [`ROW_SUM_TOLERANCE`].
+    ///
+    /// # Errors
+    /// The first inconsistency found (models in order, then cases in order).
+    pub fn validate(&self) -> Result<(), MulticlassError> {
+        let k = self.classes.len();
+        if k < 3 {
+            return Err(MulticlassError::TooFewClasses { classes: k });
+        }
+        for (i, c) in self.classes.iter().enumerate() {
+            if self.classes[..i].contains(c) {
+                return Err(MulticlassError::DuplicateClass { class: c.clone() });
+            }
+        }
+        let n = self.labels.len();
+        if n == 0 {
+            return Err(MulticlassError::NoCases);
+        }
+        if n > u32::MAX as usize {
+            return Err(MulticlassError::TooManyCases(n));
+        }
+        if let Some((case, &label)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, y)| **y as usize >= k)
+        {
+            return Err(MulticlassError::Label {
+                case,
+                label,
+                classes: k,
+            });
+        }
+        for (i, (name, columns)) in self.models.iter().enumerate() {
+            if self.models[..i].iter().any(|(other, _)| other == name) {
+                return Err(MulticlassError::DuplicateModel {
+                    model: name.to_string(),
+                });
+            }
+            if columns.len() != k {
+                return Err(MulticlassError::ColumnCount {
+                    model: name.to_string(),
+                    columns: columns.len(),
+                    classes: k,
+                });
+            }
+            for (class, col) in self.classes.iter().zip(columns) {
+                if col.len() != n {
+                    return Err(MulticlassError::ColumnLength {
+                        model: name.to_string(),
+                        class: class.clone(),
+                        len: col.len(),
+                        labels: n,
+                    });
+                }
+            }
+            for case in 0..n {
+                let mut sum = 0.0;
+                for (class, col) in self.classes.iter().zip(columns) {
+                    let value = col[case];
+                    if !(0.0..=1.0).contains(&value) {
+                        return Err(MulticlassError::Probability {
+                            model: name.to_string(),
+                            case,
+                            class: class.clone(),
+                            value,
+                        });
+                    }
+                    sum += value;
+                }
+                if (sum - 1.0).abs() > ROW_SUM_TOLERANCE {
+                    return Err(MulticlassError::RowSum {
+                        model: name.to_string(),
+                        case,
+                        sum,
+                        row: columns.iter().map(|c| c[case]).collect(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The case structure shared by every model: labels, class counts, each class's rows and
+/// indicator column.
+struct Cases<'a> {
+    classes: &'a [String],
+    labels: &'a [u32],
+    /// Cases per class.
+    counts: Vec<u64>,
+    /// Each class's case indices, ascending.
+    rows: Vec<Vec<u32>>,
+    /// `is_class[k][case]` = 1[y = k].
+    is_class: Vec<Vec<bool>>,
+}
+
+impl<'a> Cases<'a> {
+    fn new(classes: &'a [String], labels: &'a [u32]) -> Self {
+        let k = classes.len();
+        let mut rows = vec![Vec::new(); k];
+        let mut is_class = vec![vec![false; labels.len()]; k];
+        for (case, &y) in labels.iter().enumerate() {
+            rows[y as usize].push(case as u32);
+            is_class[y as usize][case] = true;
+        }
+        Cases {
+            classes,
+            labels,
+            counts: rows.iter().map(|r| r.len() as u64).collect(),
+            rows,
+            is_class,
+        }
+    }
+
+    fn n(&self) -> u64 {
+        self.labels.len() as u64
+    }
+
+    /// Whether class k's one-vs-rest AUROC is defined: it has cases and is not every case.
+    fn defined(&self, k: usize) -> bool {
+        self.counts[k] > 0 && self.counts[k] < self.n()
+    }
+
+    /// Why class k's one-vs-rest AUROC is undefined, or `None`.
+    fn ovr_reason(&self, k: usize) -> Option<String> {
+        if self.counts[k] == 0 {
+            Some(NO_CASES_REASON.to_string())
+        } else if self.counts[k] == self.n() {
+            Some(format!(
+                "class has all {} cases: there is no other class to separate it from",
+                self.n()
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// What one model's evaluation hands to the bootstrap.
+struct ModelOutcome {
+    report: MulticlassModelReport,
+    warnings: Vec<String>,
+    /// The sorted scores of each class with a defined one-vs-rest AUROC, in class order.
+    defined: Vec<Ranked>,
+}
+
+/// Evaluates every model of `input` (in parallel) and compares every pair of models' macro
+/// AUROCs on shared class-stratified bootstrap resamples.
+///
+/// # Errors
+/// [`MulticlassError`] when the input is inconsistent ([`MulticlassInput::validate`]) or more
+/// than [`MAX_REPLICATES`] replicates are asked for.
+pub fn evaluate_multiclass(
+    input: &MulticlassInput,
+    opts: &MulticlassOptions,
+) -> Result<MulticlassReport, MulticlassError> {
+    input.validate()?;
+    if opts.bootstrap > MAX_REPLICATES {
+        return Err(MulticlassError::TooManyReplicates {
+            requested: opts.bootstrap,
+            max: MAX_REPLICATES,
+        });
+    }
+    let cases = Cases::new(input.classes, input.labels);
+    let mut warnings = Vec::new();
+    for (k, class) in input.classes.iter().enumerate() {
+        if let Some(reason) = cases.ovr_reason(k) {
+            warnings.push(format!(
+                "class '{class}': {reason}: its one-vs-rest AUROC is null and it is left out of auroc_macro, auroc_weighted, Hand–Till and balanced_accuracy (its probabilities still count in Brier, log loss and the ECEs)"
+            ));
+        }
+    }
+    let mut outcomes: Vec<ModelOutcome> = input
+        .models
+        .par_iter()
+        .map(|(name, columns)| evaluate_model(name, columns, &cases))
+        .collect();
+
+    // Replicate macro AUROCs of every model on the same resamples: `boot[model][b]`.
+    let any_defined = (0..input.classes.len()).any(|k| cases.defined(k));
+    let boot: Vec<Vec<f64>> = if opts.bootstrap > 0 && any_defined {
+        let columns: Vec<&[Ranked]> = outcomes.iter().map(|o| o.defined.as_slice()).collect();
+        macro_replicates(&cases, &columns, opts.bootstrap, opts.seed)
+    } else {
+        Vec::new()
+    };
+    let no_macro = "no class has a defined one-vs-rest AUROC, so the macro AUROC is undefined";
+    if opts.bootstrap > 0 {
+        for (k, o) in outcomes.iter_mut().enumerate() {
+            let summary = boot.get(k).and_then(|r| summarise(r, opts.seed));
+            o.report.auroc_macro_bootstrap_reason = summary.is_none().then(|| no_macro.into());
+            o.report.auroc_macro_bootstrap = Some(summary);
+        }
+    }
+
+    let mut comparisons_macro = Vec::new();
+    for i in 0..outcomes.len() {
+        for j in i + 1..outcomes.len() {
+            let comparison = compare(
+                (input.models[i].0, outcomes[i].report.auroc_macro),
+                (input.models[j].0, outcomes[j].report.auroc_macro),
+                boot.get(i)
+                    .zip(boot.get(j))
+                    .map(|(a, b)| (a.as_slice(), b.as_slice())),
+                opts,
+            );
+            if let Some(r) = comparison.reason.as_ref().filter(|_| opts.bootstrap > 0) {
+                warnings.push(format!(
+                    "comparison of macro AUROCs {} vs {}: {r}",
+                    comparison.a, comparison.b
+                ));
+            }
+            comparisons_macro.push(comparison);
+        }
+    }
+    warnings.extend(outcomes.iter().flat_map(|o| o.warnings.iter().cloned()));
+    Ok(MulticlassReport {
+        task: "multiclass".to_string(),
+        n: cases.n(),
+        classes: input.classes.to_vec(),
+        class_counts: input
+            .classes
+            .iter()
+            .cloned()
+            .zip(cases.counts.iter().copied())
+            .collect(),
+        options: *opts,
+        models: input
+            .models
+            .iter()
+            .zip(outcomes)
+            .map(|((name, _), o)| (name.to_string(), o.report))
+            .collect(),
+        comparisons_macro,
+        warnings,
+    })
+}
+
+/// Every statistic of one model.
+fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome {
+    let classes = cases.classes;
+    let k = classes.len();
+    let n = cases.n();
+    let mut warnings = Vec::new();
+
+    // One sort per class column feeds its one-vs-rest AUROC, DeLong block, Hand–Till pair
+    // counts and bootstrap.
+    let ranked: Vec<Ranked> = (0..k)
+        .map(|c| Ranked::new(&cases.is_class[c], columns[c]))
+        .collect();
+    let mut ovr = IndexMap::new();
+    let mut aurocs: Vec<Option<f64>> = Vec::with_capacity(k);
+    for (c, class) in classes.iter().enumerate() {
+        let report = ovr_report(name, class, &ranked[c], cases.ovr_reason(c), &mut warnings);
+        aurocs.push(report.discrimination.auroc);
+        ovr.insert(class.clone(), report);
+    }
+    let defined: Vec<(usize, f64)> = aurocs
+        .iter()
+        .enumerate()
+        .filter_map(|(c, a)| a.map(|a| (c, a)))
+        .collect();
+    let auroc_macro = (!defined.is_empty())
+        .then(|| defined.iter().map(|&(_, a)| a).sum::<f64>() / defined.len() as f64);
+    let auroc_weighted = (!defined.is_empty()).then(|| {
+        let weight: u64 = defined.iter().map(|&(c, _)| cases.counts[c]).sum();
+        let sum: f64 = defined
+            .iter()
+            .map(|&(c, a)| cases.counts[c] as f64 * a)
+            .sum();
+        sum / weight as f64
+    });
+    let macro_reason = auroc_macro.is_none().then(|| {
+        "no class has a defined one-vs-rest AUROC (every case is of one class)".to_string()
+    });
+    let classes_excluded: Vec<String> = (0..k)
+        .filter(|&c| aurocs[c].is_none())
+        .map(|c| classes[c].clone())
+        .collect();
+    let hand_till = hand_till(&ranked, cases);
+
+    let argmax = argmax_stats(columns, cases);
+    if argmax.ties > 0 {
+        warnings.push(format!(
+            "{name}: {} case(s) have their highest probability shared by two or more classes; the first class in order was taken as the prediction (numpy argmax)",
+            argmax.ties
+        ));
+    }
+    let brier: f64 = (0..k)
+        .map(|c| brier(&cases.is_class[c], columns[c]).expect("cases were validated non-empty"))
+        .sum();
+    let p_true: Vec<f64> = cases
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(case, &y)| columns[y as usize][case])
+        .collect();
+    let ll = log_loss(&vec![true; p_true.len()], &p_true).expect("cases were validated non-empty");
+    if ll.n_clipped > 0 {
+        warnings.push(format!(
+            "{name}: {} true-class probabilit(y/ies) of exactly 0 or 1 were clipped to [2^-52, 1 - 2^-52] for the log loss",
+            ll.n_clipped
+        ));
+    }
+    let top = |bins| ece(&argmax.correct, &argmax.confidence, bins).expect("non-empty");
+    let ((top_10, top_10_bins), (top_15, top_15_bins)) = (top(10), top(15));
+    let classwise = |bins| -> IndexMap<String, f64> {
+        (0..k)
+            .map(|c| {
+                let e = ece(&cases.is_class[c], columns[c], bins).expect("non-empty");
+                (classes[c].clone(), e.0)
+            })
+            .collect()
+    };
+    let (cw_10, cw_15) = (classwise(10), classwise(15));
+    let mean = |m: &IndexMap<String, f64>| m.values().sum::<f64>() / k as f64;
+
+    let mut sensitivity = IndexMap::new();
+    let mut sensitivity_reason = IndexMap::new();
+    let mut specificity = IndexMap::new();
+    let mut specificity_reason = IndexMap::new();
+    let cm = &argmax.counts;
+    for (c, class) in classes.iter().enumerate() {
+        let tp = cm[c][c];
+        let positives = cases.counts[c];
+        let predicted: u64 = cm.iter().map(|row| row[c]).sum();
+        let negatives = n - positives;
+        let sens = (positives > 0).then(|| tp as f64 / positives as f64);
+        let spec =
+            (negatives > 0).then(|| (negatives - (predicted - tp)) as f64 / negatives as f64);
+        if sens.is_none() {
+            sensitivity_reason.insert(class.clone(), NO_CASES_REASON.to_string());
+        }
+        if spec.is_none() {
+            specificity_reason.insert(
+                class.clone(),
+                "every case is of this class (no negatives)".to_string(),
+            );
+        }
+        sensitivity.insert(class.clone(), sens);
+        specificity.insert(class.clone(), spec);
+    }
+    let defined_sens: Vec<f64> = sensitivity.values().flatten().copied().collect();
+    // n > 0, so at least one class has cases and a sensitivity.
+    let balanced_accuracy = defined_sens.iter().sum::<f64>() / defined_sens.len() as f64;
+    let trace: u64 = (0..k).map(|c| cm[c][c]).sum();
+
+    let report = MulticlassModelReport {
+        ovr,
+        auroc_macro,
+        auroc_macro_reason: macro_reason.clone(),
+        auroc_weighted,
+        auroc_weighted_reason: macro_reason,
+        n_classes_excluded: classes_excluded.len(),
+        classes_excluded,
+        auroc_hand_till: hand_till.value,
+        auroc_hand_till_reason: hand_till.reason,
+        hand_till_n_pairs: hand_till.n_pairs,
+        hand_till_classes_used: hand_till.used.iter().map(|&c| classes[c].clone()).collect(),
+        auroc_macro_bootstrap: None,
+        auroc_macro_bootstrap_reason: None,
+        accuracy: trace as f64 / n as f64,
+        confusion_matrix: ConfusionMatrix {
+            classes: classes.to_vec(),
+            counts: argmax.counts.clone(),
+        },
+        sensitivity_at_argmax: sensitivity,
+        sensitivity_at_argmax_reason: sensitivity_reason,
+        specificity_at_argmax: specificity,
+        specificity_at_argmax_reason: specificity_reason,
+        balanced_accuracy,
+        n_argmax_ties: argmax.ties,
+        brier,
+        log_loss: ll.value,
+        log_loss_n_clipped: ll.n_clipped,
+        log_loss_eps: LOG_LOSS_EPS,
+        top_label_ece_10: top_10,
+        top_label_ece_15: top_15,
+        top_label_ece_10_bins: top_10_bins,
+        top_label_ece_15_bins: top_15_bins,
+        classwise_ece_10: mean(&cw_10),
+        classwise_ece_15: mean(&cw_15),
+        classwise_ece_10_per_class: cw_10,
+        classwise_ece_15_per_class: cw_15,
+    };
+    ModelOutcome {
+        report,
+        warnings,
+        defined: ranked
+            .into_iter()
+            .enumerate()
+            .filter(|&(c, _)| cases.defined(c))
+            .map(|(_, r)| r)
+            .collect(),
+    }
+}
+
+/// Class `class` against the rest from its sorted scores: the binary DeLong block, with the
+/// multi-class reason when the class has no cases or every case. (Mirrors `evaluate`'s private
+/// `discrimination`, whose one-class reason speaks of positives and negatives instead.)
+fn ovr_report(
+    name: &str,
+    class: &str,
+    ranked: &Ranked,
+    undefined: Option<String>,
+    warnings: &mut Vec<String>,
+) -> OvrReport {
+    let (m, n) = (ranked.m, ranked.n);
+    let sums = DeLongSums::from_groups(&ranked.groups);
+    let counts = sums.counts();
+    let dl = sums.delong();
+    let auroc = counts.auroc();
+    if let Some(d) = dl.filter(|d| d.is_degenerate()) {
+        warnings.push(format!(
+            "{name}: class '{class}' vs rest: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
+            d.theta
+        ));
+    }
+    let ci_reason = undefined.clone().or_else(|| delong_undefined_reason(m, n));
+    OvrReport {
+        n_pos: m,
+        n_neg: n,
+        discrimination: Discrimination {
+            auroc,
+            auroc_reason: undefined,
+            auroc_exact_fraction: counts.exact_fraction(),
+            mann_whitney_u: auroc.map(|_| counts.mann_whitney_u()),
+            auroc_ci95_delong: dl.map(|d| d.ci95),
+            auroc_var_delong: dl.map(|d| d.var),
+            auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
+            auroc_ci95_delong_reason: ci_reason,
+            bootstrap: None,
+            bootstrap_reason: None,
+        },
+    }
+}
+
+/// Hand & Till's M and what it was taken over.
+struct HandTill {
+    value: Option<f64>,
+    reason: Option<String>,
+    n_pairs: usize,
+    /// Classes with cases, in class order.
+    used: Vec<usize>,
+}
+
+/// Hand & Till (2001, Mach. Learn. 45:171–186) M = 2/(c(c−1)) Σ_{i<j} [Â(i|j) + Â(j|i)]/2 over
+/// the c classes with cases, Â(i|j) being the AUROC of p_i separating the cases of class i from
+/// those of class j (sklearn `roc_auc_score(multi_class='ovo', average='macro')`; pROC
+/// `multiclass.roc(direction = ">")`).
+///
+/// Every Â(i|·) comes from one walk of column i's sort (the one-vs-rest sort): each case of
+/// class j in a tie group adds 2·(class-i cases above the group) + (class-i cases in it) to
+/// 2·U(i|j), exactly as a DeLong V01 placement. O(N) per column, no per-pair sort.
+fn hand_till(ranked: &[Ranked], cases: &Cases) -> HandTill {
+    let k = cases.classes.len();
+    let used: Vec<usize> = (0..k).filter(|&c| cases.counts[c] > 0).collect();
+    if used.len() < 2 {
+        return HandTill {
+            value: None,
+            reason: Some(format!(
+                "Hand–Till needs at least 2 classes with cases ({} present)",
+                used.len()
+            )),
+            n_pairs: 0,
+            used,
+        };
+    }
+    // twice_u[i][j] = 2·U of p_i, class i (positives) against class j (negatives).
+    let twice_u: Vec<Vec<u128>> = (0..k)
+        .map(|i| {
+            if cases.counts[i] == 0 {
+                return vec![0; k];
+            }
+            pair_twice_u(&ranked[i], cases.labels, i, cases.counts[i], k)
+        })
+        .collect();
+    let pair_auc = |i: usize, j: usize| {
+        twice_u[i][j] as f64 / (2 * cases.counts[i] as u128 * cases.counts[j] as u128) as f64
+    };
+    let (mut sum, mut n_pairs) = (0.0, 0usize);
+    for (a, &i) in used.iter().enumerate() {
+        for &j in &used[a + 1..] {
+            sum += (pair_auc(i, j) + pair_auc(j, i)) / 2.0;
+            n_pairs += 1;
+        }
+    }
+    HandTill {
+        value: Some(sum / n_pairs as f64),
+        reason: None,
+        n_pairs,
+        used,
+    }
+}
+
+/// 2·U(i|j) for every class j, from the sort of p_i over all cases (`m_i` cases of class i).
+fn pair_twice_u(ranked: &Ranked, labels: &[u32], i: usize, m_i: u64, k: usize) -> Vec<u128> {
+    let mut twice_u = vec![0u128; k];
+    let mut tied = vec![0u64; k];
+    let mut touched: Vec<usize> = Vec::new();
+    let (mut start, mut i_below) = (0usize, 0u64);
+    for g in &ranked.groups {
+        let len = (g.pos + g.neg) as usize;
+        for &case in &ranked.order[start..start + len] {
+            let c = labels[case as usize] as usize;
+            if tied[c] == 0 {
+                touched.push(c);
+            }
+            tied[c] += 1;
+        }
+        // g.pos = class-i cases in this group.
+        let b = 2 * (m_i - i_below - g.pos) + g.pos;
+        for &c in &touched {
+            if c != i {
+                twice_u[c] += tied[c] as u128 * b as u128;
+            }
+            tied[c] = 0;
+        }
+        touched.clear();
+        i_below += g.pos;
+        start += len;
+    }
+    twice_u
+}
+
+/// The argmax decision of every case.
+struct Argmax {
+    /// `counts[true][predicted]`.
+    counts: Vec<Vec<u64>>,
+    /// Cases whose maximum probability is attained by two or more classes.
+    ties: u64,
+    /// max_k p_k per case.
+    confidence: Vec<f64>,
+    /// 1[argmax = y] per case.
+    correct: Vec<bool>,
+}
+
+/// Argmax per case, ties to the first class in order (numpy `argmax`).
+fn argmax_stats(columns: &[&[f64]], cases: &Cases) -> Argmax {
+    let k = columns.len();
+    let n = cases.labels.len();
+    let mut counts = vec![vec![0u64; k]; k];
+    let (mut ties, mut confidence, mut correct) =
+        (0u64, Vec::with_capacity(n), Vec::with_capacity(n));
+    for (case, &y) in cases.labels.iter().enumerate() {
+        let (mut best, mut best_p, mut tied) = (0usize, columns[0][case], false);
+        for (c, col) in columns.iter().enumerate().skip(1) {
+            let p = col[case];
+            if p > best_p {
+                (best, best_p, tied) = (c, p, false);
+            } else if p == best_p {
+                tied = true;
+            }
+        }
+        ties += tied as u64;
+        counts[y as usize][best] += 1;
+        confidence.push(best_p);
+        correct.push(best == y as usize);
+    }
+    Argmax {
+        counts,
+        ties,
+        confidence,
+        correct,
+    }
+}
+
+/// The macro AUROC of every model on each of `replicates` class-stratified resamples, all
+/// models on the same resamples: `result[model][b]`. `columns[model]` holds the sorts of the
+/// classes with a defined one-vs-rest AUROC (the same classes for every model: definedness
+/// depends only on the class counts, which stratification keeps).
+///
+/// Replicate b draws from the generator of the binary bootstrap ([`replicate_seeds`],
+/// `U32Stream`, Lemire's unbiased method): for each class in class order with c_k > 0 cases,
+/// c_k indices uniform in [0, c_k) into that class's cases in input order. Each model's class
+/// AUROCs are then exact integer ratios over its existing sort, with every case weighted by
+/// how often it was drawn: O(N) per class, no sort per replicate. Replicates run in parallel;
+/// the result does not depend on the thread count.
+fn macro_replicates(
+    cases: &Cases,
+    columns: &[&[Ranked]],
+    replicates: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let n = cases.labels.len();
+    let per_replicate: Vec<Vec<f64>> = replicate_seeds(seed, replicates)
+        .par_iter()
+        .map_init(
+            || vec![0u32; n],
+            |weights, &s| {
+                weights.fill(0);
+                let mut rng = U32Stream::new(s);
+                for rows in &cases.rows {
+                    let c = rows.len() as u32;
+                    for _ in 0..c {
+                        weights[rows[rng.below(c) as usize] as usize] += 1;
+                    }
+                }
+                columns
+                    .iter()
+                    .map(|model| {
+                        model
+                            .iter()
+                            .map(|r| weighted_auroc(r, weights))
+                            .sum::<f64>()
+                            / model.len() as f64
+                    })
+                    .collect()
+            },
+        )
+        .collect();
+    (0..columns.len())
+        .map(|m| per_replicate.iter().map(|r| r[m]).collect())
+        .collect()
+}
+
+/// AUROC of a sorted column with case weights that keep the class totals (m and n): each tie
+/// group's weighted positives beat the weighted negatives below and tie with its own.
+fn weighted_auroc(ranked: &Ranked, weights: &[u32]) -> f64 {
+    let (mut start, mut neg_below, mut twice_u) = (0usize, 0u64, 0u128);
+    for g in &ranked.groups {
+        let len = (g.pos + g.neg) as usize;
+        let (mut pos, mut neg) = (0u64, 0u64);
+        for (&case, &key) in ranked.order[start..start + len]
+            .iter()
+            .zip(&ranked.keys[start..start + len])
+        {
+            let w = u64::from(weights[case as usize]);
+            if key & 1 == 1 {
+                pos += w;
+            } else {
+                neg += w;
+            }
+        }
+        twice_u += pos as u128 * (2 * neg_below + neg) as u128;
+        neg_below += neg;
+        start += len;
+    }
+    twice_u as f64 / (2 * ranked.m as u128 * ranked.n as u128) as f64
+}
+
+/// Type-7 CI and median of replicate values; `None` if there are none.
+fn summarise(values: &[f64], seed: u64) -> Option<BootstrapReport> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    Some(BootstrapReport {
+        n: sorted.len(),
+        seed,
+        ci95: [
+            quantile_type7(&sorted, 0.025),
+            quantile_type7(&sorted, 0.975),
+        ],
+        median: quantile_type7(&sorted, 0.5),
+        method: "bootstrap stratified by class (each class's cases resampled with replacement), macro AUROC per replicate, type-7 percentiles".to_string(),
+    })
+}
+
+/// The paired bootstrap comparison of two models' macro AUROCs from their replicate values on
+/// shared resamples (`None` when no bootstrap ran).
+fn compare(
+    (name_a, macro_a): (&str, Option<f64>),
+    (name_b, macro_b): (&str, Option<f64>),
+    boot: Option<(&[f64], &[f64])>,
+    opts: &MulticlassOptions,
+) -> MacroComparison {
+    let diff = macro_a.zip(macro_b).map(|(a, b)| a - b);
+    let mut c = MacroComparison {
+        a: name_a.to_string(),
+        b: name_b.to_string(),
+        macro_a,
+        macro_b,
+        diff,
+        ci95_diff: None,
+        sd_boot: None,
+        z: None,
+        p: None,
+        n: opts.bootstrap,
+        seed: opts.seed,
+        method: "paired bootstrap stratified by class (same resampled cases for both models), type-7 percentiles of the differences; z = diff / sd (pROC roc.test method = \"bootstrap\")".to_string(),
+        reason: None,
+    };
+    let Some(diff) = diff else {
+        c.reason = Some(
+            "no class has a defined one-vs-rest AUROC, so the macro AUROCs are undefined".into(),
+        );
+        return c;
+    };
+    if opts.bootstrap == 0 {
+        c.reason = Some("no bootstrap was requested (bootstrap = 0)".into());
+        return c;
+    }
+    let Some((ra, rb)) = boot else {
+        c.reason = Some("the bootstrap replicates are missing".into());
+        return c;
+    };
+    let mut diffs: Vec<f64> = ra.iter().zip(rb).map(|(a, b)| a - b).collect();
+    diffs.sort_unstable_by(f64::total_cmp);
+    c.ci95_diff = Some([quantile_type7(&diffs, 0.025), quantile_type7(&diffs, 0.975)]);
+    if diffs.len() < 2 {
+        c.reason = Some("the standard deviation needs at least 2 replicates".into());
+        return c;
+    }
+    let b = diffs.len() as f64;
+    let mean = diffs.iter().sum::<f64>() / b;
+    let sd = (diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f64>() / (b - 1.0)).sqrt();
+    c.sd_boot = Some(sd);
+    let (z, p, _) = normal::wald(diff, sd);
+    (c.z, c.p) = (z, p);
+    if z.is_none() {
+        c.reason = Some(format!(
+            "the replicate differences have zero spread while the macro AUROCs differ by {diff}: z and p are undefined"
+        ));
+    }
+    c
+}
