@@ -35,6 +35,7 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
     b.push_record([
         "name",
         "format",
+        "task",
         "cases",
         "pin",
         "status",
@@ -52,6 +53,7 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
         b.push_record([
             d.name.clone(),
             d.entry.format.to_string(),
+            d.entry.task.to_string(),
             d.entry.rows.map_or("?".into(), |r| r.to_string()),
             format!("{}…", &pin[..pin.len().min(19)]),
             st.to_string(),

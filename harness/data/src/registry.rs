@@ -55,6 +55,29 @@ impl fmt::Display for DatasetFormat {
     }
 }
 
+/// What a dataset's labels are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetTask {
+    /// One binary label per case (`label`, `positive_class`).
+    #[default]
+    Binary,
+    /// One class per case out of `classes` (listed in label-index order).
+    Multiclass,
+    /// Several binary findings per case (`findings`, in label-column order).
+    Multilabel,
+}
+
+impl fmt::Display for DatasetTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DatasetTask::Binary => "binary",
+            DatasetTask::Multiclass => "multiclass",
+            DatasetTask::Multilabel => "multilabel",
+        })
+    }
+}
+
 /// One `[datasets.NAME]` table, exactly as written (unknown keys are errors).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,9 +92,20 @@ pub struct DatasetEntry {
     pub id_column: Option<String>,
     /// `image-folder`: the column holding each image's path, relative to `path`.
     pub image_column: Option<String>,
+    /// What the labels are: `binary` (the default), `multiclass` or `multilabel`.
+    #[serde(default)]
+    pub task: DatasetTask,
     /// The ground-truth column (or, for `medmnist-npz`, a name for the label).
     pub label: String,
-    pub positive_class: String,
+    /// `binary`: the label value that counts as positive.
+    pub positive_class: Option<String>,
+    /// `multiclass`: the class names, in label-index order (label value k is `classes[k]`).
+    pub classes: Option<Vec<String>>,
+    /// `multilabel`: the finding names, in label-column order.
+    pub findings: Option<Vec<String>>,
+    /// The patient (cluster) column, where a patient may have several images: the statistics
+    /// then add patient-clustered CIs (`harness eval --cluster`).
+    pub cluster: Option<String>,
     pub label_meaning: Option<String>,
     /// `scores-csv`: the score columns.
     pub scores: Option<Vec<String>>,
@@ -447,6 +481,55 @@ fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
             }
         }
     }
+    match e.task {
+        DatasetTask::Binary => {
+            need("positive_class", &e.positive_class)
+                .map_err(|_| "a binary dataset needs key 'positive_class'".to_string())?;
+            if e.classes.is_some() || e.findings.is_some() {
+                return Err(
+                    "'classes' and 'findings' are for task = \"multiclass\" or \"multilabel\""
+                        .into(),
+                );
+            }
+        }
+        DatasetTask::Multiclass => {
+            let n = e.classes.as_ref().map_or(0, Vec::len);
+            if n < 3 {
+                return Err(format!(
+                    "task = \"multiclass\" needs 'classes' with at least 3 names (has {n})"
+                ));
+            }
+            if e.positive_class.is_some() || e.findings.is_some() {
+                return Err(
+                    "task = \"multiclass\" takes 'classes', not 'positive_class' or 'findings'"
+                        .into(),
+                );
+            }
+        }
+        DatasetTask::Multilabel => {
+            if e.findings.as_ref().is_none_or(Vec::is_empty) {
+                return Err("task = \"multilabel\" needs 'findings' (a non-empty list)".into());
+            }
+            if e.positive_class.is_some() || e.classes.is_some() {
+                return Err(
+                    "task = \"multilabel\" takes 'findings', not 'positive_class' or 'classes'"
+                        .into(),
+                );
+            }
+        }
+    }
+    for list in [&e.classes, &e.findings].into_iter().flatten() {
+        if let Some((i, name)) = list
+            .iter()
+            .enumerate()
+            .find(|(i, n)| n.is_empty() || list[..*i].contains(n))
+        {
+            return Err(format!("name {} ('{name}') is empty or repeated", i + 1));
+        }
+    }
+    if e.cluster.is_some() && e.format == DatasetFormat::MedmnistNpz {
+        return Err("a MedMNIST file has no patient column: 'cluster' does not apply".into());
+    }
     if e.format == DatasetFormat::ImageFolder && e.md5.is_some() {
         return Err("an image-folder dataset must be pinned by its folder sha256".into());
     }
@@ -659,6 +742,56 @@ provenance = "MedMNIST"
         assert!(
             e.contains("datasets.toml:5:") && e.contains("tiff-stack"),
             "{e}"
+        );
+    }
+
+    /// Multi-class and multi-label sets declare their classes or findings; the keys of one
+    /// task are refused on another, and a binary set still needs its positive class.
+    #[test]
+    fn tasks_declare_their_classes_or_findings() {
+        let multiclass = GOOD.replace(
+            "positive_class = \"1\"\nsplit",
+            "task = \"multiclass\"\nclasses = [\"a\", \"b\", \"c\"]\nsplit",
+        );
+        let r = parse(&multiclass).unwrap();
+        assert_eq!(r.entries[1].entry.task, DatasetTask::Multiclass);
+        assert_eq!(r.entries[1].entry.classes.as_ref().unwrap().len(), 3);
+        assert_eq!(r.entries[0].entry.task, DatasetTask::Binary);
+        let e = err(&multiclass.replace("[\"a\", \"b\", \"c\"]", "[\"a\", \"b\"]"));
+        assert!(e.contains("at least 3 names (has 2)"), "{e}");
+        let e = err(&multiclass.replace("[\"a\", \"b\", \"c\"]", "[\"a\", \"b\", \"a\"]"));
+        assert!(e.contains("name 3 ('a') is empty or repeated"), "{e}");
+        let multilabel = GOOD.replace(
+            "positive_class = \"1\"\nsplit",
+            "task = \"multilabel\"\nfindings = [\"effusion\", \"nodule\"]\nsplit",
+        );
+        assert_eq!(
+            parse(&multilabel).unwrap().entries[1].entry.task,
+            DatasetTask::Multilabel
+        );
+        let e =
+            err(&multilabel.replace("findings = [\"effusion\", \"nodule\"]", "classes = [\"x\"]"));
+        assert!(e.contains("needs 'findings'"), "{e}");
+        let e = err(&GOOD.replacen("positive_class = \"1\"\n", "", 1));
+        assert!(
+            e.contains("dataset 'one'") && e.contains("'positive_class'"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "split = \"test\"",
+            "split = \"test\"\ncluster = \"patient\"",
+        ));
+        assert!(e.contains("no patient column"), "{e}");
+        let with_cluster = GOOD.replace(
+            "scores = [\"s\"]",
+            "scores = [\"s\"]\ncluster = \"patient_id\"",
+        );
+        assert_eq!(
+            parse(&with_cluster).unwrap().entries[0]
+                .entry
+                .cluster
+                .as_deref(),
+            Some("patient_id")
         );
     }
 

@@ -18,6 +18,10 @@ pub struct EvalSettings {
     pub scores: Vec<String>,
     /// Subgroup columns.
     pub groups: Vec<String>,
+    /// The patient (cluster) column, when the dataset declares one. Absent in bundles written
+    /// before it existed and in runs without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// Decision threshold (predicted positive iff score ≥ threshold).
     pub threshold: f64,
     pub target_specificities: Vec<f64>,
@@ -27,6 +31,12 @@ pub struct EvalSettings {
 }
 
 impl EvalSettings {
+    /// The columns of `predictions.csv` read as categorical: the subgroups, then the patient
+    /// column.
+    pub fn columns(&self) -> Vec<String> {
+        self.groups.iter().chain(&self.cluster).cloned().collect()
+    }
+
     pub fn options(&self) -> EvalOptions {
         EvalOptions {
             threshold: self.threshold,
@@ -133,13 +143,18 @@ pub fn groupings<'a>(
 
 /// Reads a predictions CSV and evaluates it as `settings` say.
 pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<EvalReport, EvaluateError> {
+    let columns = settings.columns();
     let spec = EvalSpec {
         label: &settings.label,
         scores: &settings.scores,
-        groups: &settings.groups,
+        groups: &columns,
     };
     let table = read_eval_csv(path, &spec)?;
-    Ok(evaluate_table(&table, None, &settings.options())?)
+    Ok(evaluate_table(
+        &table,
+        settings.cluster.as_deref(),
+        &settings.options(),
+    )?)
 }
 
 /// The canonical bytes of `metrics.json`: pretty JSON and a final newline.

@@ -112,7 +112,7 @@ pub struct InferenceRecord {
     /// The engine whose probabilities are in `predictions.csv` and were evaluated.
     pub engine: String,
     /// The device it ran on: `cpu` or `cuda`.
-    pub device: String,
+    pub device: harness_types::Device,
     /// The suite's `[inference] device`.
     pub requested_device: String,
     /// Why the requested device was not used (e.g. no CUDA provider), when it was not.

@@ -264,6 +264,17 @@ pub fn replicate_draws(ranked: &Ranked, replicate_seed: u64) -> (Vec<u32>, Vec<u
     (pos, neg)
 }
 
+/// The 95 % percentile interval and the median of bootstrap replicates (type-7 quantiles at
+/// 0.025, 0.975 and 0.5), sorting `values` in place: `([lower, upper], median)`. `values` must
+/// not be empty.
+pub fn percentile_ci(values: &mut [f64]) -> ([f64; 2], f64) {
+    values.sort_unstable_by(f64::total_cmp);
+    (
+        [quantile_type7(values, 0.025), quantile_type7(values, 0.975)],
+        quantile_type7(values, 0.5),
+    )
+}
+
 /// Type-7 quantile (R's default, Hyndman & Fan 1996) of sorted data at probability `p`.
 pub fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * p;
@@ -315,12 +326,12 @@ fn summary(mut aucs: Vec<f64>, seed: u64) -> Option<BootstrapCi> {
     if aucs.is_empty() {
         return None;
     }
-    aucs.sort_unstable_by(f64::total_cmp);
+    let (ci95, median) = percentile_ci(&mut aucs);
     Some(BootstrapCi {
         replicates: aucs.len(),
         seed,
-        ci95: [quantile_type7(&aucs, 0.025), quantile_type7(&aucs, 0.975)],
-        median: quantile_type7(&aucs, 0.5),
+        ci95,
+        median,
     })
 }
 

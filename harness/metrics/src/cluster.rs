@@ -35,11 +35,11 @@
 //! Each replicate's AUROC is an exact ratio of integer counts (a drawn cluster's rows count as
 //! many times as it was drawn), computed from the model's one sort in O(N + I).
 
-use crate::bootstrap::{MAX_REPLICATES, U32Stream, quantile_type7, replicate_seeds};
+use crate::bootstrap::{MAX_REPLICATES, U32Stream, percentile_ci, replicate_seeds};
 use crate::delong::{AucCounts, DeLong, delong, placements};
 use crate::normal;
 use crate::ranks::{Ranked, TieGroup};
-use crate::roc_band::{Curve, roc_band};
+use crate::roc_band::{Curve, check_specificities, roc_band};
 use crate::spec_key;
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -549,12 +549,12 @@ pub fn cluster_bootstrap_aurocs(
         .aurocs
         .into_iter()
         .map(|mut aucs| {
-            aucs.sort_unstable_by(f64::total_cmp);
+            let (ci95, median) = percentile_ci(&mut aucs);
             ClusterBootstrap {
                 n: aucs.len(),
                 seed,
-                ci95: [quantile_type7(&aucs, 0.025), quantile_type7(&aucs, 0.975)],
-                median: quantile_type7(&aucs, 0.5),
+                ci95,
+                median,
                 n_redrawn: reps.n_redrawn,
             }
         })
@@ -609,13 +609,6 @@ pub struct ClusteredSensCi {
     pub n_redrawn: u64,
 }
 
-fn check_targets(targets: &[f64]) -> Result<(), String> {
-    match targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-        Some(bad) => Err(format!("target specificity {bad} is outside [0, 1]")),
-        None => Ok(()),
-    }
-}
-
 /// Stratified bootstrap CI of the interpolated sensitivity at each target specificity (pROC
 /// `ci.coords(x = t, input = "specificity", ret = "sensitivity", boot.stratified = TRUE)`):
 /// the band of [`crate::roc_band::roc_band`] at those targets, so the same resamples as the
@@ -662,7 +655,7 @@ pub fn sens_at_spec_ci_clustered(
     replicates: usize,
     seed: u64,
 ) -> Result<ClusteredSensCi, String> {
-    check_targets(targets)?;
+    check_specificities(targets)?;
     let (per_replicate, n_redrawn) =
         cluster_replicates(clusters, &[ranked], replicates, seed, |table| {
             let curve = Curve::new(table);
@@ -678,15 +671,9 @@ pub fn sens_at_spec_ci_clustered(
         for (c, r) in column.iter_mut().zip(&per_replicate) {
             *c = r[0][k];
         }
-        column.sort_unstable_by(f64::total_cmp);
-        ci95.insert(
-            spec_key(t),
-            [
-                quantile_type7(&column, 0.025),
-                quantile_type7(&column, 0.975),
-            ],
-        );
-        median.insert(spec_key(t), quantile_type7(&column, 0.5));
+        let (ci, mid) = percentile_ci(&mut column);
+        ci95.insert(spec_key(t), ci);
+        median.insert(spec_key(t), mid);
     }
     Ok(ClusteredSensCi {
         ci95,

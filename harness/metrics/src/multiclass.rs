@@ -16,7 +16,7 @@
 //! deterministic to the bit; the bootstrap is reproducible bit for bit from its seed on any
 //! machine and thread count.
 
-use crate::bootstrap::{MAX_REPLICATES, U32Stream, quantile_type7, replicate_seeds};
+use crate::bootstrap::{MAX_REPLICATES, U32Stream, percentile_ci, replicate_seeds};
 use crate::calibration::{EceBin, LOG_LOSS_EPS, brier, ece, log_loss};
 use crate::delong::{DeLongSums, delong_undefined_reason};
 use crate::evaluate::{BootstrapReport, Discrimination};
@@ -960,15 +960,12 @@ fn summarise(values: &[f64], seed: u64) -> Option<BootstrapReport> {
         return None;
     }
     let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f64::total_cmp);
+    let (ci95, median) = percentile_ci(&mut sorted);
     Some(BootstrapReport {
         n: sorted.len(),
         seed,
-        ci95: [
-            quantile_type7(&sorted, 0.025),
-            quantile_type7(&sorted, 0.975),
-        ],
-        median: quantile_type7(&sorted, 0.5),
+        ci95,
+        median,
         method: "bootstrap stratified by class (each class's cases resampled with replacement), macro AUROC per replicate, type-7 percentiles".to_string(),
     })
 }
@@ -1012,8 +1009,7 @@ fn compare(
         return c;
     };
     let mut diffs: Vec<f64> = ra.iter().zip(rb).map(|(a, b)| a - b).collect();
-    diffs.sort_unstable_by(f64::total_cmp);
-    c.ci95_diff = Some([quantile_type7(&diffs, 0.025), quantile_type7(&diffs, 0.975)]);
+    c.ci95_diff = Some(percentile_ci(&mut diffs).0);
     if diffs.len() < 2 {
         c.reason = Some("the standard deviation needs at least 2 replicates".into());
         return c;

@@ -24,7 +24,7 @@
 //! of at most three groups that has the same two ROC points around the target ([`Curve`]), so
 //! the result is `sens_at_spec`'s own, bit for bit.
 
-use crate::bootstrap::{quantile_type7, replicate_draws, replicate_seeds};
+use crate::bootstrap::{percentile_ci, replicate_draws, replicate_seeds};
 use crate::ranks::{Ranked, TieGroup};
 use crate::roc::{SensAtSpec, sens_at_spec};
 use rayon::prelude::*;
@@ -80,9 +80,7 @@ pub fn roc_band(
     if replicates == 0 {
         return Err("the ROC band needs at least one bootstrap replicate".into());
     }
-    if let Some(bad) = specificities.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-        return Err(format!("target specificity {bad} is outside [0, 1]"));
-    }
+    check_specificities(specificities)?;
     // The tie group of each positive and each negative, in ascending score order: the order in
     // which `replicate_draws` numbers them.
     let mut pos_group = Vec::with_capacity(ranked.m as usize);
@@ -136,13 +134,13 @@ pub fn roc_band(
             for (c, r) in column.iter_mut().zip(&per_replicate) {
                 *c = r[k];
             }
-            column.sort_unstable_by(f64::total_cmp);
+            let ([lower, upper], median) = percentile_ci(&mut column);
             BandPoint {
                 specificity: t,
                 sensitivity: sens_at_spec(groups, t).map_or(0.0, |r| r.interpolated),
-                lower: quantile_type7(&column, 0.025),
-                median: quantile_type7(&column, 0.5),
-                upper: quantile_type7(&column, 0.975),
+                lower,
+                median,
+                upper,
             }
         })
         .collect();
@@ -222,6 +220,14 @@ impl<'a> Curve<'a> {
             len += 1;
         }
         sens_at_spec(&table[..len], target)
+    }
+}
+
+/// Refuses a target specificity outside [0, 1].
+pub(crate) fn check_specificities(targets: &[f64]) -> Result<(), String> {
+    match targets.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+        Some(bad) => Err(format!("target specificity {bad} is outside [0, 1]")),
+        None => Ok(()),
     }
 }
 

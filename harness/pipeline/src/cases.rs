@@ -12,7 +12,9 @@
 
 use crate::PipelineError;
 use harness_data::images::{Image, ReadLimits, decode_image, decode_npz_split, read_file};
-use harness_data::registry::{Dataset, DatasetFormat, Registry, check_relative, sha256_hex};
+use harness_data::registry::{
+    Dataset, DatasetFormat, DatasetTask, Registry, check_relative, sha256_hex,
+};
 use harness_data::{NpzImages, registry::DatasetStatus};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -124,6 +126,15 @@ pub fn load_index(
 ) -> Result<(CaseIndex, DatasetStatus), PipelineError> {
     let root = registry.location(dataset);
     let e = &dataset.entry;
+    let positive_class = match (e.task, e.positive_class.as_deref()) {
+        (DatasetTask::Binary, Some(p)) => p,
+        (task, _) => {
+            return Err(PipelineError::Input(format!(
+                "dataset '{}' is a {task} set: suites evaluate binary datasets only so far; evaluate its predictions with `harness eval --task {task}`",
+                dataset.name
+            )));
+        }
+    };
     let refused = |status: DatasetStatus| PipelineError::DatasetRefused {
         dataset: dataset.name.clone(),
         status: Box::new(status),
@@ -134,7 +145,15 @@ pub fn load_index(
             if !checked.status.is_verified() {
                 return Err(refused(checked.status));
             }
-            let index = load_folder(&root, dataset, subgroups, limits, max_cases, &checked.files)?;
+            let index = load_folder(
+                &root,
+                dataset,
+                positive_class,
+                subgroups,
+                limits,
+                max_cases,
+                &checked.files,
+            )?;
             Ok((index, checked.status))
         }
         DatasetFormat::MedmnistNpz => {
@@ -169,16 +188,13 @@ pub fn load_index(
             if n > max_cases {
                 return Err(too_many(&root, n, max_cases));
             }
-            let positive: u8 = e
-                .positive_class
-                .parse()
-                .map_err(|_| PipelineError::Labels {
-                    file: registry.file.clone(),
-                    message: format!(
-                        "dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)",
-                        dataset.name, e.positive_class
-                    ),
-                })?;
+            let positive: u8 = positive_class.parse().map_err(|_| PipelineError::Labels {
+                file: registry.file.clone(),
+                message: format!(
+                    "dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)",
+                    dataset.name, positive_class
+                ),
+            })?;
             if let Some(k) = npz.labels.iter().map(Vec::len).find(|&k| k != 1) {
                 return Err(PipelineError::Labels {
                     file: root,
@@ -230,6 +246,7 @@ fn too_many(file: &Path, n: usize, max: usize) -> PipelineError {
 fn load_folder(
     root: &Path,
     dataset: &Dataset,
+    positive_class: &str,
     subgroups: &[String],
     limits: &ReadLimits,
     max_cases: usize,
@@ -313,7 +330,7 @@ fn load_folder(
         let img = rec.get(mc).unwrap_or("");
         check_relative(img).map_err(|m| field(mc, img_col, &m))?;
         case_ids.push(id.to_string());
-        labels.push(label == e.positive_class);
+        labels.push(label == positive_class);
         for ((_, vals), &gc) in groups.iter_mut().zip(&gcs) {
             vals.push(rec.get(gc).unwrap_or("").to_string());
         }

@@ -156,6 +156,9 @@ pub struct Plan {
     pub dataset_status: DatasetStatus,
     pub project_root: PathBuf,
     pub subgroups: Vec<String>,
+    /// The dataset's patient (cluster) column, when it declares one: its values are a column
+    /// of `predictions.csv` and the statistics add patient-clustered CIs.
+    pub cluster: Option<String>,
     pub cases: CaseIndex,
     pub out_dir: PathBuf,
     pub started_at: String,
@@ -317,17 +320,27 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .subgroups
         .clone()
         .unwrap_or_else(|| dataset.entry.subgroups.clone());
+    let cluster = dataset.entry.cluster.clone();
     if let Some(c) = suite
         .candidates
         .iter()
-        .find(|c| subgroups.contains(&c.name))
+        .find(|c| subgroups.contains(&c.name) || cluster.as_ref() == Some(&c.name))
     {
         return Err(PipelineError::Input(format!(
-            "{}: candidate '{}' has the name of a subgroup column; predictions.csv needs distinct columns (rename the candidate)",
+            "{}: candidate '{}' has the name of a subgroup or patient column; predictions.csv needs distinct columns (rename the candidate)",
             suite_path.display(),
             c.name
         )));
     }
+    if let Some(col) = &cluster {
+        observer.info(&format!(
+            "dataset {} declares the patient column '{col}': CIs are also computed patient-clustered (Obuchowski 1997)",
+            dataset.name
+        ));
+    }
+    // The patient column is indexed like a subgroup column (it becomes a column of
+    // predictions.csv) but is used as the clustering, not as a subgroup.
+    let columns: Vec<String> = subgroups.iter().chain(&cluster).cloned().collect();
     let limits = ReadLimits {
         max_width: suite.limits.max_image_side,
         max_height: suite.limits.max_image_side,
@@ -337,7 +350,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     let (cases, dataset_status) = load_index(
         &registry,
         &dataset,
-        &subgroups,
+        &columns,
         &limits,
         suite.limits.max_cases,
     )?;
@@ -377,6 +390,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         dataset_status,
         project_root,
         subgroups,
+        cluster,
         cases,
         out_dir,
         started_at,
@@ -499,6 +513,7 @@ pub fn evaluate(
             .map(|(n, _)| n.clone())
             .collect(),
         groups: plan.subgroups.clone(),
+        cluster: plan.cluster.clone(),
         threshold: suite.metrics.threshold,
         target_specificities: suite.metrics.target_specificities.clone(),
         bootstrap: suite.metrics.bootstrap,
@@ -510,15 +525,16 @@ pub fn evaluate(
     let report = if settings.scores.is_empty() {
         None
     } else {
+        let columns = settings.columns();
         let spec = harness_data::EvalSpec {
             label: &settings.label,
             scores: &settings.scores,
-            groups: &settings.groups,
+            groups: &columns,
         };
         let table =
             harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
                 .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-        let r = evaluate_table(&table, None, &settings.options())
+        let r = evaluate_table(&table, settings.cluster.as_deref(), &settings.options())
             .map_err(|e| PipelineError::Metrics(e.to_string()))?;
         bundle.write("metrics.json", &metrics_json(&r))?;
         Some(r)
@@ -730,7 +746,7 @@ fn dataset_record(plan: &Plan) -> DatasetRecord {
 fn inference_info(plan: &Plan, inference: &InferenceOutcome) -> harness_report::InferenceInfo {
     harness_report::InferenceInfo {
         engine: inference.engine.kind.name().into(),
-        device: inference.engine.device.to_string(),
+        device: inference.engine.device,
         fallback_reason: inference.engine.fallback_reason.clone(),
         agreement_cases: inference.sample.len() as u64,
         total_cases: plan.cases.len() as u64,
@@ -819,7 +835,7 @@ pub fn seal(
         primary_backend: engine.kind.name().into(),
         inference: Some(InferenceRecord {
             engine: engine.kind.name().into(),
-            device: engine.device.to_string(),
+            device: engine.device,
             requested_device: suite.inference.device.to_string(),
             fallback_reason: engine.fallback_reason.clone(),
             batch_size: suite.inference.batch_size,

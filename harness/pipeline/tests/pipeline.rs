@@ -364,7 +364,7 @@ fn a_candidate_named_like_a_subgroup_is_refused_before_any_inference() {
     let err = run_suite(&project.options(), &harness_pipeline::Silent).unwrap_err();
     assert!(
         err.to_string()
-            .contains("candidate 'site' has the name of a subgroup column"),
+            .contains("candidate 'site' has the name of a subgroup or patient column"),
         "{err}"
     );
     assert!(!project.path().join("out").exists(), "nothing was started");
@@ -464,4 +464,69 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
     // The evaluated predictions are unaffected.
     assert!(outcome.candidates[0].outcome.is_ok());
     assert_eq!(predictions(&outcome.out_dir).len(), 21);
+}
+
+/// A dataset that declares its patient column: the column goes into predictions.csv and the
+/// manifest's evaluation settings, metrics.json gains the patient-clustered statistics (what
+/// `verify` recomputes), and the report says its AUROC CIs are patient-clustered.
+#[test]
+fn a_declared_patient_column_gives_patient_clustered_statistics() {
+    let project = Project::new(
+        40,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "primary_backend = \"tract\"",
+    );
+    let p = project.path();
+    let data = p.join("data/lesions");
+    // Two images per patient: P0 has cases 1 and 2, P1 cases 3 and 4, ...
+    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in labels.lines().enumerate() {
+        let extra = if i == 0 {
+            "patient".to_string()
+        } else {
+            format!("P{}", (i - 1) / 2)
+        };
+        out.push_str(&format!("{line},{extra}\n"));
+    }
+    std::fs::write(data.join("labels.csv"), out).unwrap();
+    let digest = harness_data::registry::folder_sha256(&data).unwrap();
+    let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
+    let start = registry.find("sha256 = \"").unwrap();
+    let registry = format!(
+        "{}sha256 = \"{digest}\"\ncluster = \"patient\"{}",
+        &registry[..start],
+        &registry[start + 75..]
+    );
+    std::fs::write(p.join("datasets.toml"), registry).unwrap();
+
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let rows = predictions(&outcome.out_dir);
+    assert!(rows[0].contains(&"patient".to_string()), "{:?}", rows[0]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["evaluation"]["cluster"], "patient");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    let clustered = &metrics["models"]["a"]["clustered"];
+    assert_eq!(clustered["n_clusters"], 20, "{clustered}");
+    assert_eq!(clustered["cluster_size_max"], 2);
+    assert!(clustered["auroc_var_obuchowski"].as_f64().unwrap() > 0.0);
+    let summary = std::fs::read_to_string(outcome.out_dir.join("summary.md")).unwrap();
+    assert!(summary.contains("95% CI, patient-clustered"), "{summary}");
+    let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("come from 20 patients"),
+        "methods must say so"
+    );
+    let v = harness_evidence::verify::verify(
+        &outcome.out_dir,
+        &harness_evidence::verify::VerifyOptions {
+            project_root: Some(p.to_path_buf()),
+            public_key: None,
+        },
+    );
+    assert!(v.passed(), "{:?}", v.findings);
 }

@@ -56,7 +56,7 @@ pub struct InferenceInfo {
     /// Engine name, e.g. "tract".
     pub engine: String,
     /// "cpu" or "cuda".
-    pub device: String,
+    pub device: harness_types::Device,
     /// Why the requested device (the GPU) was not used, when it was not.
     pub fallback_reason: Option<String>,
     /// Cases the other engines were run on.
@@ -74,7 +74,7 @@ impl InferenceInfo {
         let mut s = format!(
             "The evaluated predictions were computed by {} on the {}",
             self.engine,
-            if self.device == "cuda" {
+            if self.device == harness_types::Device::Cuda {
                 "GPU (CUDA)"
             } else {
                 "CPU"

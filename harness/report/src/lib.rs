@@ -13,7 +13,8 @@
 //! comes from a user file is escaped. Numbers and escaping are written by [`format`], which
 //! other writers of the same numbers can use too.
 //!
-//! * [`render_html`] / [`render_markdown`]: pure, input to text.
+//! * [`render`]: pure, input to the HTML page, the Markdown summary and the figures, computed
+//!   once (each ROC band is a bootstrap).
 //! * [`write_report`]: writes `report.html`, `summary.md` and `figures/*.svg`, each atomically.
 
 pub mod figures;
@@ -66,21 +67,6 @@ pub fn render(input: &ReportInput) -> Rendered {
         markdown: markdown::markdown(&v),
         figures: v.figures().cloned().collect(),
     }
-}
-
-/// The report as one self-contained HTML page (inline CSS and SVG, no script, no network).
-pub fn render_html(input: &ReportInput) -> String {
-    html::html(&view::build(input))
-}
-
-/// The report as Markdown, with figure links to `figures/*.svg` (as written by [`write_report`]).
-pub fn render_markdown(input: &ReportInput) -> String {
-    markdown::markdown(&view::build(input))
-}
-
-/// Every figure of the report, in order (the SVG or why it could not be drawn).
-pub fn render_figures(input: &ReportInput) -> Vec<Figure> {
-    view::build(input).figures().cloned().collect()
 }
 
 /// Writes `contents` to `path` atomically ([`harness_data::write_atomic`]).

@@ -133,7 +133,11 @@ pub fn summary_table(v: &View) -> Table {
             &[
                 "Candidate",
                 "Status",
-                "AUROC [95% CI, DeLong]",
+                if v.patients.is_some() {
+                    "AUROC [95% CI, patient-clustered]"
+                } else {
+                    "AUROC [95% CI, DeLong]"
+                },
                 sens_header.as_str(),
             ]
             .into_iter()

@@ -62,6 +62,9 @@ pub struct View<'a> {
     pub summary: Vec<SummaryRow>,
     /// Key of the first target specificity ("0.90").
     pub spec_key: Option<String>,
+    /// The patient clustering of the CIs, when the cases are clustered: (patients, a sentence
+    /// for the methods).
+    pub patients: Option<u64>,
     pub comparisons: Vec<ComparisonView>,
     pub holm_applied: bool,
     /// The ROC overlay, when at least two candidates were compared.
@@ -203,8 +206,13 @@ pub fn build(input: &ReportInput) -> View<'_> {
         summary.push(SummaryRow {
             name: c.name.clone(),
             status,
+            // Where cases are clustered by patient, the patient-clustered CI replaces DeLong's.
             auroc: m.map_or("n/a".into(), |m| {
-                with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
+                let ci = match &m.clustered {
+                    Some(c) => c.auroc_ci95_obuchowski,
+                    None => m.discrimination.auroc_ci95_delong,
+                };
+                with_ci(m.discrimination.auroc, ci)
             }),
             sens_at_spec: m
                 .and_then(|m| {
@@ -257,6 +265,12 @@ pub fn build(input: &ReportInput) -> View<'_> {
         candidates,
         summary,
         spec_key: spec,
+        patients: input
+            .candidates
+            .iter()
+            .filter_map(|c| c.metrics.as_ref()?.clustered.as_ref())
+            .map(|c| c.counts.n_clusters)
+            .next(),
         comparisons,
         holm_applied,
         comparison_figures,
@@ -310,7 +324,7 @@ fn latency_quantiles(input: &ReportInput) -> Option<Figure> {
 /// The "Methods" paragraph: what each number is, with its reference.
 pub fn methods_items(v: &View) -> Vec<String> {
     let o = &v.input.evaluation.options;
-    vec![
+    let mut items = vec![
         "AUROC as the Mann–Whitney statistic; its 95% CI and the paired comparisons by DeLong's method (DeLong, DeLong & Clarke-Pearson 1988), as R pROC.".to_string(),
         format!(
             "Sensitivity at specificity as pROC coords (linear interpolation between ROC points), with the conservative step value; decision threshold {} (score ≥ threshold is positive).",
@@ -323,5 +337,11 @@ pub fn methods_items(v: &View) -> Vec<String> {
         "Calibration: Brier score, log loss, ECE with 10 and 15 equal-width bins (Naeini et al. 2015), and the converged logistic recalibration slope and intercept (Van Calster et al. 2016).".to_string(),
         "Fairness at the threshold: selection rate, TPR and FPR per group; demographic parity and equalized odds differences (Hardt, Price & Srebro 2016), as fairlearn.".to_string(),
         "Multiple comparisons: Holm's step-down adjustment (Holm 1979) when more than two candidates are compared.".to_string(),
-    ]
+    ];
+    if let Some(n) = v.patients {
+        items.push(format!(
+            "Patients: the cases come from {n} patients (the dataset's patient column), some with several images; the AUROC CIs of the summary are patient-clustered (Obuchowski 1997), wider than DeLong's image-level CIs where images of one patient are correlated. metrics.json holds both."
+        ));
+    }
+    items
 }

@@ -5,9 +5,7 @@ mod common;
 
 use common::{FAILED_NAME, MARKUP_NAME, synthetic_input};
 use harness_metrics::multiple::holm;
-use harness_report::{
-    ReportError, ReportInput, render_figures, render_html, render_markdown, write_report,
-};
+use harness_report::{ReportError, ReportInput, render, write_report};
 
 const N: usize = 600;
 /// Small band for speed; the demo uses pROC's 2000.
@@ -72,7 +70,7 @@ fn limits_section(html: &str) -> &str {
 #[test]
 fn every_figure_is_inline_and_nothing_is_fetched() {
     let input = synthetic_input(3, N, B);
-    let html = render_html(&input);
+    let html = render(&input).html;
     // 3 evaluated candidates × (ROC, reliability, forest) + ROC overlay + latency CDF, latency
     // percentiles and throughput.
     assert_eq!(html.matches("<svg").count(), 13);
@@ -96,7 +94,7 @@ fn every_figure_is_inline_and_nothing_is_fetched() {
     );
     assert!(!html.contains("src=") && !html.contains("@import") && !html.contains("url("));
     assert!(html.contains("default-src 'none'"));
-    for text in [&html, &render_markdown(&input)] {
+    for text in [&html, &render(&input).markdown] {
         assert!(
             !text.contains("NaN") && !text.contains("inf "),
             "NaN or inf in the output"
@@ -108,7 +106,7 @@ fn every_figure_is_inline_and_nothing_is_fetched() {
 #[test]
 fn figures_are_well_formed_svg_without_nan() {
     let input = synthetic_input(3, N, B);
-    let figures = render_figures(&input);
+    let figures = render(&input).figures;
     assert_eq!(figures.len(), 13);
     for f in &figures {
         let svg = f.svg.as_ref().unwrap_or_else(|e| panic!("{}: {e}", f.id));
@@ -150,7 +148,7 @@ fn comparisons_read_in_plain_language_with_holm() {
     };
     assert!(p("vendor-a", "vendor-b") < 1e-4);
     assert!(p("vendor-a", "vendor-c") > 0.2);
-    let html = render_html(&input);
+    let html = render(&input).html;
     assert!(html.contains("<th>Holm-adjusted p</th>"));
     assert!(html.contains(
         "vendor-a&#39;s AUROC is higher than vendor-b&#39;s by 0.162 (95% CI 0.132 to 0.192); the difference is statistically significant at the 5 % level (Holm-adjusted p &lt; 0.001)."
@@ -189,7 +187,7 @@ fn comparisons_read_in_plain_language_with_holm() {
         html.contains(&format!("(Holm-adjusted p = {ac:.3})")),
         "{ac}"
     );
-    let md = render_markdown(&input);
+    let md = render(&input).markdown;
     assert!(md.contains("| Holm-adjusted p |"));
     assert!(md.contains(&format!(
         "(Holm-adjusted p = {ac:.3}); the data cannot tell them apart."
@@ -200,7 +198,7 @@ fn comparisons_read_in_plain_language_with_holm() {
 fn two_candidates_get_no_holm_adjustment() {
     let input = synthetic_input(2, N, B);
     assert_eq!(input.evaluation.comparisons.len(), 1);
-    let html = render_html(&input);
+    let html = render(&input).html;
     assert!(!html.contains("Holm-adjusted p"));
     assert!(html.contains("is statistically significant at the 5 % level (p &lt; 0.001)."));
     assert_eq!(html.matches("<svg").count(), 2 * 3 + 4);
@@ -209,7 +207,7 @@ fn two_candidates_get_no_holm_adjustment() {
 #[test]
 fn limits_come_from_the_data() {
     let input = synthetic_input(3, N, B);
-    let html = render_html(&input);
+    let html = render(&input).html;
     let limits = limits_section(&html);
     for expected in [
         "The data set synthetic-cxr is synthetic",
@@ -232,25 +230,25 @@ fn limits_come_from_the_data() {
     // Subgroups large enough are not listed.
     assert!(!limits.contains("site = A"));
     assert!(html.contains("<div class=\"banner\" role=\"alert\">SYNTHETIC DATA"));
-    let md = render_markdown(&input);
+    let md = render(&input).markdown;
     assert!(md.contains("**SYNTHETIC DATA.**") && md.contains("Subgroup site = D is small"));
 }
 
 #[test]
 fn user_strings_are_escaped() {
     let input = synthetic_input(3, N, B);
-    let html = render_html(&input);
+    let html = render(&input).html;
     assert!(!html.contains(MARKUP_NAME), "raw markup from a model name");
     assert!(html.contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"));
     // In the figures too (plotters escapes SVG text).
-    let roc = &render_figures(&input)[6];
+    let roc = &render(&input).figures[6];
     assert!(
         roc.svg
             .as_ref()
             .unwrap()
             .contains("ROC curve: vendor-c &lt;b&gt;beta&lt;/b&gt;")
     );
-    let md = render_markdown(&input);
+    let md = render(&input).markdown;
     assert!(!md.contains(MARKUP_NAME) && md.contains("vendor-c &lt;b&gt;beta&lt;/b&gt;"));
 }
 
@@ -259,7 +257,7 @@ fn input_round_trips_through_json() {
     let input = synthetic_input(3, 200, 50);
     let json = serde_json::to_string(&input).unwrap();
     let back: ReportInput = serde_json::from_str(&json).unwrap();
-    assert_eq!(render_html(&back), render_html(&input));
+    assert_eq!(render(&back).html, render(&input).html);
 }
 
 #[test]
@@ -313,7 +311,7 @@ fn mismatched_scores_are_an_error_naming_the_candidate() {
         other => panic!("{other:?}"),
     }
     // Rendering does not panic: the ROC figure says why it is missing.
-    let html = render_html(&input);
+    let html = render(&input).html;
     assert!(html.contains("not drawn: 99 scores for 100 labels"));
     assert_eq!(html.matches("<svg").count(), figure_count_meta(&html));
 }
@@ -327,7 +325,7 @@ fn separation_and_degenerate_cis_are_limits() {
     m.calibration.calibration_intercept = None;
     m.calibration.calibration_reason = Some("the classes are separated by the score".into());
     m.discrimination.auroc_ci95_delong_degenerate = true;
-    let html = render_html(&input);
+    let html = render(&input).html;
     let limits = limits_section(&html);
     assert!(limits.contains("vendor-b: calibration slope and intercept are not reported: the classes are separated by the score."), "{limits}");
     assert!(
@@ -348,7 +346,7 @@ fn separation_and_degenerate_cis_are_limits() {
 fn operating_point_rows_count_the_confusion_matrix() {
     let input = synthetic_input(3, N, B);
     let th = input.evaluation.options.threshold;
-    let (html, md) = (render_html(&input), render_markdown(&input));
+    let (html, md) = (render(&input).html, render(&input).markdown);
     let evaluated: Vec<_> = input
         .candidates
         .iter()
@@ -396,7 +394,7 @@ fn operating_point_rows_count_the_confusion_matrix() {
 #[test]
 fn comparison_and_latency_figures_for_a_committee() {
     let input = synthetic_input(3, N, B);
-    let (html, md) = (render_html(&input), render_markdown(&input));
+    let (html, md) = (render(&input).html, render(&input).markdown);
     let section = |text: &str, from: &str, to: &str| {
         let start = text.find(from).unwrap();
         text[start..start + text[start..].find(to).unwrap()].to_string()
@@ -405,7 +403,7 @@ fn comparison_and_latency_figures_for_a_committee() {
     assert!(comparisons.contains("<figure id=\"fig-roc-overlay\""));
     let md_comparisons = section(&md, "## Comparisons", "## Cross-backend agreement");
     assert!(md_comparisons.contains("](figures/roc-overlay.svg)"));
-    let figures = render_figures(&input);
+    let figures = render(&input).figures;
     let svg = |id: &str| {
         figures
             .iter()
@@ -464,7 +462,7 @@ fn comparison_and_latency_figures_for_a_committee() {
 
     // One candidate: nothing to compare, no overlay.
     let one = synthetic_input(1, N, B);
-    let html = render_html(&one);
+    let html = render(&one).html;
     assert!(!html.contains("roc-overlay"));
     assert_eq!(html.matches("<svg").count(), figure_count_meta(&html));
 }
