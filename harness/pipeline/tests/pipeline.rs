@@ -473,7 +473,10 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
 fn a_declared_patient_column_gives_patient_clustered_statistics() {
     let project = Project::new(
         40,
-        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        &[
+            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
+            ("b", "vendor-b.onnx", GREY64, LOGIT, "\"tract\""),
+        ],
         "primary_backend = \"tract\"",
     );
     let p = project.path();
@@ -520,6 +523,31 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     assert!(
         html.contains("come from 20 patients"),
         "methods must say so"
+    );
+    // The paired comparison the report shows is the clustered one.
+    let c = &metrics["comparisons"][0];
+    let [lo, hi] = [0, 1].map(|k| c["clustered"]["ci95_diff"][k].as_f64().unwrap());
+    let [dlo, dhi] = [0, 1].map(|k| c["ci95_diff"][k].as_f64().unwrap());
+    // The sentence reads the difference from the higher AUROC's side: either orientation.
+    let sentence = |a: f64, b: f64| {
+        let f = |x: f64| harness_report::format::fixed(x, 3);
+        [
+            format!("95% CI {} to {}", f(a), f(b)),
+            format!("95% CI {} to {}", f(-b), f(-a)),
+        ]
+    };
+    assert_ne!(
+        sentence(lo, hi),
+        sentence(dlo, dhi),
+        "the test needs CIs that differ"
+    );
+    assert!(
+        sentence(lo, hi).iter().any(|t| html.contains(t.as_str())),
+        "the clustered CI [{lo}, {hi}] is not in the report"
+    );
+    assert!(
+        !sentence(dlo, dhi).iter().any(|t| html.contains(t.as_str())),
+        "the image-level CI [{dlo}, {dhi}] is shown instead"
     );
     let v = harness_evidence::verify::verify(
         &outcome.out_dir,

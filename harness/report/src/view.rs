@@ -340,7 +340,7 @@ pub fn methods_items(v: &View) -> Vec<String> {
     ];
     if let Some(n) = v.patients {
         items.push(format!(
-            "Patients: the cases come from {n} patients (the dataset's patient column), some with several images; the AUROC CIs of the summary are patient-clustered (Obuchowski 1997), wider than DeLong's image-level CIs where images of one patient are correlated. metrics.json holds both."
+            "Patients: the cases come from {n} patients (the dataset's patient column), some with several images; the AUROC CIs of the summary and the paired comparisons are patient-clustered (Obuchowski 1997), wider than DeLong's image-level ones where images of one patient are correlated. metrics.json holds both."
         ));
     }
     items
