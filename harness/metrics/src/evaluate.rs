@@ -303,7 +303,13 @@ fn evaluate_model(
     // One pass over the tie table gives both the Mann–Whitney counts and the DeLong sums.
     let sums = DeLongSums::from_groups(&ranked.groups);
     let dl = sums.delong();
-    let discrimination = discrimination(name, &sums, dl, one_class.clone(), (m, n), &mut warnings);
+    let discrimination = discrimination(
+        name,
+        &sums,
+        one_class.clone(),
+        delong_undefined_reason(m, n),
+        &mut warnings,
+    );
     // The calibration statistics and the per-case passes are independent: run them side by
     // side (each is deterministic on its own, so the report does not depend on the threads).
     let (calibration, (placements, all_subgroups, all_counts)) = rayon::join(
@@ -376,31 +382,34 @@ fn evaluate_model(
 
 /// AUROC, Mann–Whitney U and DeLong's variance and CI from one pass over the tie table; the
 /// bootstrap fields are filled in later for all models at once.
-fn discrimination(
-    name: &str,
+///
+/// `subject` starts its warnings ("vendor-a", "vendor-a: class 'b' vs rest"); `undefined` is why
+/// the AUROC is undefined and `ci_reason` why DeLong's CI is, where they are.
+pub(crate) fn discrimination(
+    subject: &str,
     sums: &DeLongSums,
-    dl: Option<crate::delong::DeLong>,
-    one_class: Option<String>,
-    (m, n): (u64, u64),
+    undefined: Option<String>,
+    ci_reason: Option<String>,
     warnings: &mut Vec<String>,
 ) -> Discrimination {
     let counts = sums.counts();
     let auroc = counts.auroc();
+    let dl = sums.delong();
     if let Some(d) = dl.filter(|d| d.is_degenerate()) {
         warnings.push(format!(
-            "{name}: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
+            "{subject}: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
             d.theta
         ));
     }
     Discrimination {
         auroc,
-        auroc_reason: one_class,
+        auroc_reason: undefined,
         auroc_exact_fraction: counts.exact_fraction(),
         mann_whitney_u: auroc.map(|_| counts.mann_whitney_u()),
         auroc_ci95_delong: dl.map(|d| d.ci95),
         auroc_var_delong: dl.map(|d| d.var),
         auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
-        auroc_ci95_delong_reason: delong_undefined_reason(m, n),
+        auroc_ci95_delong_reason: ci_reason,
         bootstrap: None,
         bootstrap_reason: None,
     }

@@ -19,7 +19,7 @@
 use crate::bootstrap::{MAX_REPLICATES, U32Stream, percentile_ci, replicate_seeds};
 use crate::calibration::{EceBin, LOG_LOSS_EPS, brier, ece, log_loss};
 use crate::delong::{DeLongSums, delong_undefined_reason};
-use crate::evaluate::{BootstrapReport, Discrimination};
+use crate::evaluate::{BootstrapReport, Discrimination, discrimination};
 use crate::normal;
 use crate::ranks::Ranked;
 use indexmap::IndexMap;
@@ -711,8 +711,8 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
 }
 
 /// Class `class` against the rest from its sorted scores: the binary DeLong block, with the
-/// multi-class reason when the class has no cases or every case. (Mirrors `evaluate`'s private
-/// `discrimination`, whose one-class reason speaks of positives and negatives instead.)
+/// multi-class reason when the class has no cases or every case (`evaluate`'s one-class reason
+/// speaks of positives and negatives instead).
 fn ovr_report(
     name: &str,
     class: &str,
@@ -722,31 +722,17 @@ fn ovr_report(
 ) -> OvrReport {
     let (m, n) = (ranked.m, ranked.n);
     let sums = DeLongSums::from_groups(&ranked.groups);
-    let counts = sums.counts();
-    let dl = sums.delong();
-    let auroc = counts.auroc();
-    if let Some(d) = dl.filter(|d| d.is_degenerate()) {
-        warnings.push(format!(
-            "{name}: class '{class}' vs rest: AUROC is {} so the DeLong variance is 0 and the CI [{0}, {0}] is degenerate, not certain",
-            d.theta
-        ));
-    }
     let ci_reason = undefined.clone().or_else(|| delong_undefined_reason(m, n));
     OvrReport {
         n_pos: m,
         n_neg: n,
-        discrimination: Discrimination {
-            auroc,
-            auroc_reason: undefined,
-            auroc_exact_fraction: counts.exact_fraction(),
-            mann_whitney_u: auroc.map(|_| counts.mann_whitney_u()),
-            auroc_ci95_delong: dl.map(|d| d.ci95),
-            auroc_var_delong: dl.map(|d| d.var),
-            auroc_ci95_delong_degenerate: dl.is_some_and(|d| d.is_degenerate()),
-            auroc_ci95_delong_reason: ci_reason,
-            bootstrap: None,
-            bootstrap_reason: None,
-        },
+        discrimination: discrimination(
+            &format!("{name}: class '{class}' vs rest"),
+            &sums,
+            undefined,
+            ci_reason,
+            warnings,
+        ),
     }
 }
 
