@@ -191,3 +191,70 @@ fn a_cluster_column_with_an_empty_patient_id_is_refused() {
             .contains("--finding is for --task multiclass or multilabel")
     );
 }
+
+/// With `--cluster`, each subgroup level gets the patient-clustered statistics of its own cases:
+/// the same numbers as evaluating only that level's rows with `--cluster`.
+#[test]
+fn subgroup_levels_get_their_own_patient_clustered_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let header = "case_id,patient,site,label,score\n";
+    let (mut all, mut site_a) = (String::from(header), String::from(header));
+    for case in 0..240 {
+        let patient = case / 3;
+        let site = if patient % 2 == 0 { "A" } else { "B" };
+        let y = next() < 0.4;
+        let s = ((0.35 * f64::from(u8::from(y)) + 0.65 * next()) * 1000.0).round() / 1000.0;
+        let row = format!("{case},P{patient},{site},{},{s}\n", u8::from(y));
+        all.push_str(&row);
+        if site == "A" {
+            site_a.push_str(&row);
+        }
+    }
+    let run = |name: &str, text: &str, group: bool| -> Value {
+        let csv = dir.path().join(format!("{name}.csv"));
+        let json = dir.path().join(format!("{name}.json"));
+        std::fs::write(&csv, text).unwrap();
+        let mut args = vec![
+            "--data",
+            csv.to_str().unwrap(),
+            "--label",
+            "label",
+            "--score",
+            "score",
+            "--cluster",
+            "patient",
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        if group {
+            args.extend(["--group", "site"]);
+        }
+        let out = eval(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
+    };
+    let whole = run("all", &all, true);
+    let only_a = run("a", &site_a, false);
+    let level = &whole["models"]["score"]["subgroups"]["site"]["A"]["clustered"];
+    let direct = &only_a["models"]["score"]["clustered"];
+    assert_eq!(level["n_clusters"], 40, "{level}");
+    for k in ["auroc_var_obuchowski", "s10", "s01", "s11"] {
+        let (a, b) = (level[k].as_f64().unwrap(), direct[k].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-15, "{k}: {a} vs {b}");
+    }
+    assert_eq!(
+        level["auroc_ci95_obuchowski"],
+        direct["auroc_ci95_obuchowski"]
+    );
+}

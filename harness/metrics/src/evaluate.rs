@@ -210,6 +210,9 @@ pub struct SubgroupReport {
     pub var_delong: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The level's patient-clustered statistics, when a cluster column was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<ClusteredReport>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -351,7 +354,10 @@ fn evaluate_model(
             .clone()
             .unwrap_or_else(|| crate::delong::delong_undefined_reason(m, n).unwrap_or_default())),
     });
-    let subgroups = subgroups(name, &input.groupings, &all_subgroups, &mut warnings);
+    let mut subgroups = subgroups(name, &input.groupings, &all_subgroups, &mut warnings);
+    if let Some(cluster) = &input.cluster {
+        clustered_subgroups(&mut subgroups, input, cluster, scores);
+    }
     let fairness = fairness(
         &input.groupings,
         &all_subgroups,
@@ -515,12 +521,39 @@ fn subgroups(
                     ci95: s.delong.map(|d| d.ci95),
                     var_delong: s.delong.map(|d| d.var),
                     reason: s.reason.clone(),
+                    clustered: None,
                 },
             );
         }
         out.insert(g.name.to_string(), level_reports);
     }
     out
+}
+
+/// Each subgroup level's patient-clustered AUROC statistics (Obuchowski on the level's cases
+/// and the patients they belong to), so that subgroup CIs are as honest as the overall one.
+fn clustered_subgroups(
+    subgroups: &mut IndexMap<String, IndexMap<String, SubgroupReport>>,
+    input: &EvalInput,
+    cluster: &Grouping,
+    scores: &[f64],
+) {
+    for g in &input.groupings {
+        let Some(levels) = subgroups.get_mut(g.name) else {
+            continue;
+        };
+        for (k, report) in levels.values_mut().enumerate() {
+            let cases: Vec<usize> = (0..scores.len())
+                .filter(|&i| g.codes[i] as usize == k)
+                .collect();
+            let labels: Vec<bool> = cases.iter().map(|&i| input.labels[i]).collect();
+            let level_scores: Vec<f64> = cases.iter().map(|&i| scores[i]).collect();
+            let codes: Vec<u32> = cases.iter().map(|&i| cluster.codes[i]).collect();
+            let clusters = Clusters::new(&labels, &codes, cluster.levels.len());
+            let model = ClusteredModel::new(&clusters, &Ranked::new(&labels, &level_scores));
+            report.clustered = Some(ClusteredReport::new(&clusters, &model, None));
+        }
+    }
 }
 
 /// Selection rate, TPR and FPR per level at the threshold, the disparities between levels, and

@@ -517,8 +517,20 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     assert_eq!(clustered["n_clusters"], 20, "{clustered}");
     assert_eq!(clustered["cluster_size_max"], 2);
     assert!(clustered["auroc_var_obuchowski"].as_f64().unwrap() > 0.0);
+    // Subgroup levels are clustered too, and the forest plot says so.
+    for level in metrics["models"]["a"]["subgroups"]["sex"]
+        .as_object()
+        .unwrap()
+        .values()
+    {
+        assert!(
+            level["clustered"]["n_clusters"].as_u64().unwrap() > 0,
+            "{level}"
+        );
+    }
     let summary = std::fs::read_to_string(outcome.out_dir.join("summary.md")).unwrap();
     assert!(summary.contains("95% CI, patient-clustered"), "{summary}");
+    assert!(summary.contains("Subgroup AUROC with patient-clustered (Obuchowski) 95% CI"));
     let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
     assert!(
         html.contains("come from 20 patients"),

@@ -307,7 +307,11 @@ pub fn forest_rows(m: &ModelReport) -> Vec<ForestRow> {
                 n: s.n,
                 positives: s.positives,
                 auroc: s.auroc,
-                ci95: s.ci95,
+                // Patient-clustered where the cases are clustered, as the overall CI.
+                ci95: match &s.clustered {
+                    Some(c) => c.auroc_ci95_obuchowski,
+                    None => s.ci95,
+                },
                 note: s.reason.clone(),
             })
         })

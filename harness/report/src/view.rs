@@ -190,7 +190,10 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 figs.push(Figure {
                     id: format!("forest-{stem}"),
                     title: format!("Subgroup AUROCs of {}", c.name),
-                    caption: "Subgroup AUROC with DeLong 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).".to_string(),
+                    caption: format!(
+                        "Subgroup AUROC with {} 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).",
+                        if m.clustered.is_some() { "patient-clustered (Obuchowski)" } else { "DeLong" }
+                    ),
                     svg: figures::forest_svg(&c.name, &rows, m.discrimination.auroc),
                 });
             }
