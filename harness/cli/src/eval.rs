@@ -3,10 +3,12 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::{ClassSpec, EvalSpec, read_class_csv, read_eval_csv};
+use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
-use harness_metrics::multiclass::{MulticlassInput, MulticlassOptions, evaluate_multiclass};
-use harness_metrics::multilabel::{FindingInput, MultilabelInput, evaluate_multilabel};
+use harness_metrics::multiclass::{self, MulticlassInput, MulticlassOptions, evaluate_multiclass};
+use harness_metrics::multilabel::{self, FindingInput, MultilabelInput, evaluate_multilabel};
+use harness_metrics::registry::Better;
 use harness_report::format;
 use indexmap::IndexMap;
 use std::io::Write;
@@ -100,7 +102,10 @@ pub struct EvalArgs {
     #[arg(long, value_name = "OUT.json")]
     json: Option<PathBuf>,
     /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
-    /// Metrics: auroc, auroc_ci_lower, average_precision, sens_at_spec_0.90, calibration_slope, ...
+    /// Metrics: auroc, auroc_ci_lower, average_precision, sens_at_spec_0.90,
+    /// sens_at_spec_ci_lower_0.90, auroc_ci_lower_clustered, calibration_slope, ...; multiclass:
+    /// auroc_macro, balanced_accuracy, auroc.<class>, ...; multilabel: auroc_macro, auroc_micro,
+    /// <metric>.<finding> (e.g. auroc.effusion).
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
     fail_under: Vec<String>,
     /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05,
@@ -174,9 +179,6 @@ fn check_options(args: &EvalArgs) -> Result<()> {
             }
         }
     }
-    if args.task != Task::Binary && !(args.fail_under.is_empty() && args.fail_over.is_empty()) {
-        bail!("--fail-under/--fail-over gate the binary task only (for now)");
-    }
     if !(0.0..=1.0).contains(&args.threshold) {
         bail!(
             "--threshold {} is outside [0, 1]; scores are probabilities",
@@ -245,6 +247,42 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The gate of a multi-class or multi-label evaluation: `--fail-under`/`--fail-over` keys checked
+/// by the task (`better`), warnings printed for a direction that contradicts the metric.
+fn task_criteria(
+    args: &EvalArgs,
+    better: impl Fn(&str) -> Result<Better, String>,
+) -> Result<Vec<TaskCriterion>> {
+    let mut out = Vec::new();
+    for (list, dir, flag) in [
+        (&args.fail_under, Direction::Under, "--fail-under"),
+        (&args.fail_over, Direction::Over, "--fail-over"),
+    ] {
+        for a in list {
+            let (c, warning) =
+                TaskCriterion::parse(a, dir, &better).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the task gate's verdicts and gives the exit status: 1 when a criterion failed.
+fn task_gate(
+    models: &[String],
+    criteria: &[TaskCriterion],
+    value: impl Fn(&str, &str) -> Result<f64, String>,
+) -> ExitCode {
+    if crate::run::report_gate(&gate::check_task(models, criteria, value)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 /// Writes a task's JSON report (before anything is printed: a broken stdout pipe must not lose
 /// the results) and its warnings.
 fn write_json(args: &EvalArgs, report: &impl serde::Serialize, warnings: &[String]) -> Result<()> {
@@ -270,6 +308,12 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
             bail!("--finding-b names finding '{name}' twice");
         }
     }
+    let names: Vec<String> = args
+        .findings
+        .iter()
+        .map(|a| split_pair("--finding", a).map(|(n, _)| n.to_string()))
+        .collect::<Result<_>>()?;
+    let criteria = task_criteria(args, |k| multilabel::gate_key(&names, k))?;
     let mut tables: Vec<(&str, harness_data::EvalTable)> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;
@@ -359,7 +403,10 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    Ok(ExitCode::SUCCESS)
+    let models: Vec<String> = report.models.keys().cloned().collect();
+    Ok(task_gate(&models, &criteria, |m, k| {
+        report.gate_value(m, k)
+    }))
 }
 
 /// `--task multiclass`: the label column holds class names; each model gives one probability
@@ -382,6 +429,7 @@ fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let a = parse("--class-score", &args.class_scores)?;
     let b = parse("--class-score-b", &args.class_scores_b)?;
     let classes: Vec<String> = a.iter().map(|(c, _)| c.clone()).collect();
+    let criteria = task_criteria(args, |k| multiclass::gate_key(&classes, k))?;
     if !b.is_empty() && b.iter().map(|(c, _)| c).ne(classes.iter()) {
         bail!("--class-score-b must name the classes of --class-score, in the same order");
     }
@@ -490,5 +538,8 @@ fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     }
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    Ok(ExitCode::SUCCESS)
+    let models: Vec<String> = report.models.keys().cloned().collect();
+    Ok(task_gate(&models, &criteria, |m, k| {
+        report.gate_value(m, k)
+    }))
 }

@@ -147,6 +147,53 @@ fn multilabel_macro_and_micro_match_a_direct_count() {
     };
     assert!((m["auroc_micro"].as_f64().unwrap() - pooled(&[0, 1, 2])).abs() < 1e-12);
     assert!((m["auroc_micro_defined_only"].as_f64().unwrap() - pooled(&[0, 1])).abs() < 1e-12);
+
+    // The gate speaks the task: aggregates and `<metric>.<finding>`, exit 1 on a miss, 2 on a
+    // key the task does not know.
+    let base = [
+        "--task",
+        "multilabel",
+        "--data",
+        csv.to_str().unwrap(),
+        "--finding",
+        "eff=y_eff:a_eff",
+        "--finding",
+        "nod=y_nod:a_nod",
+        "--finding",
+        "pnx=y_pnx:a_pnx",
+    ];
+    let gate = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        eval(&args)
+    };
+    let low = format!("auroc_macro={}", macro_want - 0.01);
+    let out = gate(&["--fail-under", &low]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let high = format!("auroc.eff={}", per[0].unwrap() + 0.01);
+    let out = gate(&["--fail-under", &high]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("auroc.eff = ") && err.contains("is below"),
+        "{err}"
+    );
+    let out = gate(&["--fail-under", "auroc.pnx=0.5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an undefined AUROC cannot pass: {err}"
+    );
+    let out = gate(&["--fail-under", "auroc.lungs=0.5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown metric 'auroc.lungs'"), "{err}");
 }
 
 #[test]

@@ -47,40 +47,157 @@ impl Criterion {
 
     /// Parses `metric=value` as given on the command line.
     pub fn parse(arg: &str, direction: Direction) -> Result<Criterion, String> {
-        let (m, v) = arg
-            .split_once('=')
-            .ok_or_else(|| format!("'{arg}': expected METRIC=VALUE, e.g. auroc=0.85"))?;
-        let v: f64 = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{arg}': '{v}' is not a number"))?;
-        Criterion::new(m.trim(), direction, v)
+        let (m, v) = split_criterion(arg)?;
+        Criterion::new(m, direction, v)
     }
 
     /// A sentence when the direction contradicts the metric's (`--fail-under brier=0.2`: a
     /// Brier score is better when lower, so a floor is probably a mistake), else `None`.
     #[must_use]
     pub fn direction_warning(&self) -> Option<String> {
-        let contradicts = match (self.direction, self.metric.better()) {
-            (Direction::Under, Better::Lower) => Some("lower is better"),
-            (Direction::Over, Better::Higher) => Some("higher is better"),
-            _ => None,
-        }?;
-        let (flag, other) = match self.direction {
-            Direction::Under => ("fail-under", "fail-over"),
-            Direction::Over => ("fail-over", "fail-under"),
-        };
-        Some(format!(
-            "{flag} {}={}: for {} {contradicts}; did you mean {other}?",
-            self.metric,
+        direction_warning(
+            self.direction,
+            self.metric.better(),
+            &self.metric.to_string(),
             self.limit,
-            self.metric.label()
-        ))
+            &self.metric.label(),
+        )
     }
 
     /// The value of this criterion's metric for one model, or why there is none.
     pub fn value(&self, m: &ModelReport) -> Result<f64, String> {
         self.metric.value(m)
+    }
+}
+
+/// Splits `METRIC=VALUE` (the value a finite number).
+fn split_criterion(arg: &str) -> Result<(&str, f64), String> {
+    let (m, v) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("'{arg}': expected METRIC=VALUE, e.g. auroc=0.85"))?;
+    let v: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{arg}': '{v}' is not a number"))?;
+    if !v.is_finite() {
+        return Err(format!(
+            "limit for '{}' must be a finite number, not {v}",
+            m.trim()
+        ));
+    }
+    Ok((m.trim(), v))
+}
+
+/// A criterion on a multi-class or multi-label report (`harness eval --task ...`): its key is
+/// checked and read by the task's own report (`auroc_macro`, `auroc.<class or finding>`, ...).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskCriterion {
+    pub key: String,
+    pub direction: Direction,
+    pub limit: f64,
+}
+
+impl TaskCriterion {
+    /// Parses `key=value`; `better` checks the key against the task (its direction, or why the
+    /// key is unknown).
+    pub fn parse(
+        arg: &str,
+        direction: Direction,
+        better: impl Fn(&str) -> Result<Better, String>,
+    ) -> Result<(TaskCriterion, Option<String>), String> {
+        let (key, limit) = split_criterion(arg)?;
+        let b = better(key)?;
+        let warning = direction_warning(direction, b, key, limit, key);
+        Ok((
+            TaskCriterion {
+                key: key.to_string(),
+                direction,
+                limit,
+            },
+            warning,
+        ))
+    }
+}
+
+/// Checks every task criterion against every model, reading values with `value(model, key)`.
+pub fn check_task(
+    models: &[String],
+    criteria: &[TaskCriterion],
+    value: impl Fn(&str, &str) -> Result<f64, String>,
+) -> Vec<GateResult> {
+    models
+        .iter()
+        .flat_map(|m| {
+            criteria
+                .iter()
+                .map(|c| judge(m, &c.key, c.direction, c.limit, value(m, &c.key)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The sentence when a criterion's direction contradicts its metric's.
+fn direction_warning(
+    direction: Direction,
+    better: Better,
+    key: &str,
+    limit: f64,
+    label: &str,
+) -> Option<String> {
+    let contradicts = match (direction, better) {
+        (Direction::Under, Better::Lower) => Some("lower is better"),
+        (Direction::Over, Better::Higher) => Some("higher is better"),
+        _ => None,
+    }?;
+    let (flag, other) = match direction {
+        Direction::Under => ("fail-under", "fail-over"),
+        Direction::Over => ("fail-over", "fail-under"),
+    };
+    Some(format!(
+        "{flag} {key}={limit}: for {label} {contradicts}; did you mean {other}?"
+    ))
+}
+
+/// One criterion's verdict for one model from its value (or why there is none).
+fn judge(
+    name: &str,
+    key: &str,
+    direction: Direction,
+    limit: f64,
+    value: Result<f64, String>,
+) -> GateResult {
+    let (value, passed, message) = match value {
+        Ok(v) => {
+            let passed = match direction {
+                Direction::Under => v >= limit,
+                Direction::Over => v <= limit,
+            };
+            let rel = match (direction, passed) {
+                (Direction::Under, true) => "is at least",
+                (Direction::Under, false) => "is below",
+                (Direction::Over, true) => "is at most",
+                (Direction::Over, false) => "is above",
+            };
+            (
+                Some(v),
+                passed,
+                format!("{name}: {key} = {v:.4} {rel} {limit}"),
+            )
+        }
+        Err(why) => (
+            None,
+            false,
+            format!("{name}: {why}; the criterion cannot pass"),
+        ),
+    };
+    GateResult {
+        candidate: name.to_string(),
+        metric: key.to_string(),
+        direction,
+        limit,
+        value,
+        passed,
+        message,
     }
 }
 
@@ -99,55 +216,21 @@ pub struct GateResult {
 
 /// Checks every criterion against every model of `report`.
 pub fn check(report: &EvalReport, criteria: &[Criterion]) -> Vec<GateResult> {
-    let mut out = Vec::new();
-    for (name, m) in &report.models {
-        for c in criteria {
-            let (value, passed, message) = match c.value(m) {
-                Ok(v) => {
-                    let passed = match c.direction {
-                        Direction::Under => v >= c.limit,
-                        Direction::Over => v <= c.limit,
-                    };
-                    let rel = match c.direction {
-                        Direction::Under => {
-                            if passed {
-                                "is at least"
-                            } else {
-                                "is below"
-                            }
-                        }
-                        Direction::Over => {
-                            if passed {
-                                "is at most"
-                            } else {
-                                "is above"
-                            }
-                        }
-                    };
-                    (
-                        Some(v),
-                        passed,
-                        format!("{name}: {} = {v:.4} {rel} {}", c.metric, c.limit),
-                    )
-                }
-                Err(why) => (
-                    None,
-                    false,
-                    format!("{name}: {why}; the criterion cannot pass"),
-                ),
-            };
-            out.push(GateResult {
-                candidate: name.clone(),
-                metric: c.metric.to_string(),
-                direction: c.direction,
-                limit: c.limit,
-                value,
-                passed,
-                message,
-            });
-        }
-    }
-    out
+    report
+        .models
+        .iter()
+        .flat_map(|(name, m)| {
+            criteria.iter().map(move |c| {
+                judge(
+                    name,
+                    &c.metric.to_string(),
+                    c.direction,
+                    c.limit,
+                    c.value(m),
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

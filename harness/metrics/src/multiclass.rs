@@ -22,6 +22,7 @@ use crate::delong::{DeLongSums, delong_undefined_reason};
 use crate::evaluate::{BootstrapReport, Discrimination, discrimination};
 use crate::normal;
 use crate::ranks::Ranked;
+use crate::registry::Better;
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -1012,4 +1013,70 @@ fn compare(
         ));
     }
     c
+}
+
+/// The figures of a multi-class model a gate may name, with their direction.
+const GATE_KEYS: [(&str, Better); 11] = [
+    ("auroc_macro", Better::Higher),
+    ("auroc_weighted", Better::Higher),
+    ("auroc_hand_till", Better::Higher),
+    ("accuracy", Better::Higher),
+    ("balanced_accuracy", Better::Higher),
+    ("brier", Better::Lower),
+    ("log_loss", Better::Lower),
+    ("top_label_ece_10", Better::Lower),
+    ("top_label_ece_15", Better::Lower),
+    ("classwise_ece_10", Better::Lower),
+    ("classwise_ece_15", Better::Lower),
+];
+
+/// Checks a gate key of a multi-class evaluation with these classes: one of the model figures
+/// above, or `auroc.<class>` (the class's one-vs-rest AUROC); its direction, or why it is unknown.
+pub fn gate_key(classes: &[String], key: &str) -> Result<Better, String> {
+    if let Some((_, b)) = GATE_KEYS.iter().find(|(k, _)| *k == key) {
+        return Ok(*b);
+    }
+    if let Some(class) = key.strip_prefix("auroc.") {
+        return if classes.iter().any(|c| c == class) {
+            Ok(Better::Higher)
+        } else {
+            Err(format!(
+                "'{key}': no class '{class}' (classes: {})",
+                classes.join(", ")
+            ))
+        };
+    }
+    Err(format!(
+        "unknown metric '{key}' for --task multiclass; use one of {} or auroc.<class>",
+        GATE_KEYS.map(|(k, _)| k).join(", ")
+    ))
+}
+
+impl MulticlassReport {
+    /// The value of gate key `key` ([`gate_key`]) for `model`, or why there is none.
+    pub fn gate_value(&self, model: &str, key: &str) -> Result<f64, String> {
+        let m = self
+            .models
+            .get(model)
+            .ok_or_else(|| format!("no model '{model}'"))?;
+        let undefined = || format!("{key} is undefined for this model");
+        let v = match key {
+            "auroc_macro" => m.auroc_macro,
+            "auroc_weighted" => m.auroc_weighted,
+            "auroc_hand_till" => m.auroc_hand_till,
+            "accuracy" => Some(m.accuracy),
+            "balanced_accuracy" => Some(m.balanced_accuracy),
+            "brier" => Some(m.brier),
+            "log_loss" => Some(m.log_loss),
+            "top_label_ece_10" => Some(m.top_label_ece_10),
+            "top_label_ece_15" => Some(m.top_label_ece_15),
+            "classwise_ece_10" => Some(m.classwise_ece_10),
+            "classwise_ece_15" => Some(m.classwise_ece_15),
+            other => match other.strip_prefix("auroc.").and_then(|c| m.ovr.get(c)) {
+                Some(o) => o.discrimination.auroc,
+                None => return Err(format!("unknown metric '{key}'")),
+            },
+        };
+        v.filter(|v| v.is_finite()).ok_or_else(undefined)
+    }
 }

@@ -10,6 +10,7 @@ use crate::evaluate::{
     Comparison, EvalError, EvalInput, EvalOptions, Grouping, ModelReport, evaluate,
 };
 use crate::ranks::Ranked;
+use crate::registry::{Better, MetricKey};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -176,5 +177,70 @@ fn summary(
         findings_excluded: excluded,
         auroc_micro: pooled(&|_| true),
         auroc_micro_defined_only: pooled(&|f| auroc_of(f).is_some()),
+    }
+}
+
+/// The aggregates of a multi-label model a gate may name (all higher-is-better).
+const GATE_AGGREGATES: [&str; 3] = ["auroc_macro", "auroc_micro", "auroc_micro_defined_only"];
+
+/// Splits `<binary metric>.<finding>` for one of `findings` (the longest finding name that
+/// ends the key wins, so findings and metrics may themselves contain dots).
+fn split_finding<'k>(findings: &[String], key: &'k str) -> Option<(MetricKey, &'k str)> {
+    findings
+        .iter()
+        .filter_map(|f| {
+            let metric = key.strip_suffix(f.as_str())?.strip_suffix('.')?;
+            Some((
+                metric.parse::<MetricKey>().ok()?,
+                &key[key.len() - f.len()..],
+                f.len(),
+            ))
+        })
+        .max_by_key(|(_, _, len)| *len)
+        .map(|(m, f, _)| (m, f))
+}
+
+/// Checks a gate key of a multi-label evaluation with these findings: an aggregate
+/// (`auroc_macro`, `auroc_micro`, `auroc_micro_defined_only`) or any binary metric of one
+/// finding as `<metric>.<finding>` (`auroc.effusion`, `sens_at_spec_0.90.nodule`).
+pub fn gate_key(findings: &[String], key: &str) -> Result<Better, String> {
+    if GATE_AGGREGATES.contains(&key) {
+        return Ok(Better::Higher);
+    }
+    match split_finding(findings, key) {
+        Some((metric, _)) => Ok(metric.better()),
+        None => Err(format!(
+            "unknown metric '{key}' for --task multilabel; use {} or <metric>.<finding> with a finding of {}",
+            GATE_AGGREGATES.join(", "),
+            findings.join(", ")
+        )),
+    }
+}
+
+impl MultilabelReport {
+    /// The value of gate key `key` ([`gate_key`]) for `model`, or why there is none.
+    pub fn gate_value(&self, model: &str, key: &str) -> Result<f64, String> {
+        let undefined = || format!("{key} is undefined for this model");
+        if GATE_AGGREGATES.contains(&key) {
+            let s = self
+                .models
+                .get(model)
+                .ok_or_else(|| format!("no model '{model}'"))?;
+            return match key {
+                "auroc_macro" => s.auroc_macro,
+                "auroc_micro" => s.auroc_micro,
+                _ => s.auroc_micro_defined_only,
+            }
+            .ok_or_else(undefined);
+        }
+        let (metric, finding) = split_finding(&self.findings_order, key)
+            .ok_or_else(|| format!("unknown metric '{key}'"))?;
+        let report = self.findings[finding]
+            .models
+            .get(model)
+            .ok_or_else(|| format!("no model '{model}'"))?;
+        metric
+            .value(report)
+            .map_err(|why| format!("finding {finding}: {why}"))
     }
 }

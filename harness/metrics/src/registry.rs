@@ -127,6 +127,21 @@ pub static METRICS: &[Metric] = &[
         ci_method: None,
     },
     Metric {
+        key: "auroc_ci_lower_clustered",
+        label: "AUROC, lower 95% bound (patient-clustered)",
+        better: Better::Higher,
+        digits: 3,
+        ranks: false,
+        read: |m| {
+            m.clustered
+                .as_ref()
+                .and_then(|c| c.auroc_ci95_obuchowski)
+                .map(|c| c[0])
+        },
+        ci: None,
+        ci_method: None,
+    },
+    Metric {
         key: "average_precision",
         label: "AP",
         better: Better::Higher,
@@ -310,6 +325,8 @@ pub enum MetricKey {
     Fixed(&'static Metric),
     /// `sens_at_spec_<t>`; holds the key of the target as `metrics.json` writes it ("0.90").
     SensAtSpec(String),
+    /// `sens_at_spec_ci_lower_<t>`: the lower 95 % bound of that sensitivity (bootstrap).
+    SensAtSpecCiLower(String),
     /// `<group metric>.<column>`.
     Group {
         metric: GroupMetric,
@@ -322,6 +339,13 @@ impl FromStr for MetricKey {
     fn from_str(s: &str) -> Result<Self, String> {
         if let Some(m) = metric(s) {
             return Ok(Self::Fixed(m));
+        }
+        if let Some(t) = s
+            .strip_prefix("sens_at_spec_ci_lower_")
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|t| (0.0..=1.0).contains(t))
+        {
+            return Ok(Self::SensAtSpecCiLower(spec_key(t)));
         }
         if let Some(t) = s
             .strip_prefix("sens_at_spec_")
@@ -340,7 +364,7 @@ impl FromStr for MetricKey {
             });
         }
         Err(format!(
-            "unknown metric '{s}'; use one of {}, sens_at_spec_<SPEC> (e.g. sens_at_spec_0.90), or {}.<group column>",
+            "unknown metric '{s}'; use one of {}, sens_at_spec_<SPEC> (e.g. sens_at_spec_0.90), sens_at_spec_ci_lower_<SPEC>, or {}.<group column>",
             METRICS.iter().map(|m| m.key).collect::<Vec<_>>().join(", "),
             GroupMetric::ALL.map(GroupMetric::key).join(" / ")
         ))
@@ -352,6 +376,7 @@ impl fmt::Display for MetricKey {
         match self {
             Self::Fixed(m) => f.write_str(m.key),
             Self::SensAtSpec(t) => write!(f, "sens_at_spec_{t}"),
+            Self::SensAtSpecCiLower(t) => write!(f, "sens_at_spec_ci_lower_{t}"),
             Self::Group { metric, column } => write!(f, "{}.{column}", metric.key()),
         }
     }
@@ -369,7 +394,7 @@ impl MetricKey {
     pub fn better(&self) -> Better {
         match self {
             Self::Fixed(m) => m.better,
-            Self::SensAtSpec(_) => Better::Higher,
+            Self::SensAtSpec(_) | Self::SensAtSpecCiLower(_) => Better::Higher,
             Self::Group { .. } => Better::Lower,
         }
     }
@@ -380,6 +405,9 @@ impl MetricKey {
         match self {
             Self::Fixed(m) => m.label.to_string(),
             Self::SensAtSpec(t) => format!("sensitivity at specificity {t}"),
+            Self::SensAtSpecCiLower(t) => {
+                format!("sensitivity at specificity {t}, lower 95% bound")
+            }
             Self::Group { metric, column } => format!("{} ({column})", metric.label()),
         }
     }
@@ -393,6 +421,14 @@ impl MetricKey {
                 Some(v) => v.ok_or_else(undefined),
                 None => Err(format!(
                     "sensitivity at specificity {t} was not computed (add it to target specificities)"
+                )),
+            },
+            Self::SensAtSpecCiLower(t) => match &m.operating_points.sens_at_spec_ci95 {
+                Some(ci) => ci.get(t).map(|c| c[0]).ok_or_else(|| {
+                    format!("no sensitivity CI at specificity {t} (add it to target specificities)")
+                }),
+                None => Err(format!(
+                    "the sensitivity CI at specificity {t} was not computed (harness eval --sens-ci-boot B)"
                 )),
             },
             Self::Group { metric, column } => {
@@ -424,6 +460,9 @@ mod tests {
         }
         let k: MetricKey = "sens_at_spec_0.9".parse().unwrap();
         assert_eq!(k.to_string(), "sens_at_spec_0.90");
+        let k: MetricKey = "sens_at_spec_ci_lower_0.95".parse().unwrap();
+        assert_eq!(k, MetricKey::SensAtSpecCiLower("0.95".into()));
+        assert_eq!(k.to_string(), "sens_at_spec_ci_lower_0.95");
         let k: MetricKey = "auroc_gap.sex".parse().unwrap();
         assert_eq!(
             k,
