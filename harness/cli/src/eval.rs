@@ -6,7 +6,10 @@ use harness_data::{ClassSpec, EvalSpec, read_class_csv, read_eval_csv};
 use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
-use harness_metrics::multiclass::{self, MulticlassInput, MulticlassOptions, evaluate_multiclass};
+use harness_metrics::multiclass::{
+    self, MulticlassError, MulticlassInput, MulticlassOptions, ROW_SUM_TOLERANCE,
+    evaluate_multiclass,
+};
 use harness_metrics::multilabel::{self, FindingInput, MultilabelInput, evaluate_multilabel};
 use harness_metrics::registry::Better;
 use harness_report::format;
@@ -480,7 +483,29 @@ fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
             bootstrap: opts.bootstrap,
             seed: opts.seed,
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // Name the file, the row and the columns, as every input error does.
+        MulticlassError::RowSum { model, case, sum, .. } => {
+            let flags = if model == "a" { &a } else { &b };
+            let cells: Vec<String> = flags
+                .iter()
+                .enumerate()
+                .map(|(k, (_, col))| {
+                    let j = if model == "a" { k } else { classes.len() + k };
+                    format!("{col}={}", read.table.scores[j][case])
+                })
+                .collect();
+            anyhow::anyhow!(
+                "{}: data row {}: model {model}'s class probabilities ({}) sum to {}, not 1 within {ROW_SUM_TOLERANCE:e}; rows are never renormalised",
+                args.data.display(),
+                case + 1,
+                cells.join(", "),
+                format!("{sum:.9}").trim_end_matches('0')
+            )
+        }
+        other => other.into(),
+    })?;
     write_json(args, &report, &report.warnings)?;
     let mut rows = vec![
         [

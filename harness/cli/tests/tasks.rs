@@ -305,3 +305,56 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
         direct["auroc_ci95_obuchowski"]
     );
 }
+
+/// Multi-class input errors name the file, the data row and the columns, with exit 2: a row
+/// whose probabilities do not sum to 1 (never renormalised) and a label no class flag names.
+#[test]
+fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("mc.csv");
+    std::fs::write(
+        &csv,
+        "case_id,label,p_x,p_y,p_z\n1,x,0.7,0.2,0.1\n2,y,0.2,0.5,0.2\n3,z,0.1,0.1,0.8\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--task",
+            "multiclass",
+            "--data",
+            csv.to_str().unwrap(),
+            "--label",
+            "label",
+        ];
+        args.extend_from_slice(extra);
+        eval(&args)
+    };
+    let out = run(&[
+        "--class-score",
+        "x=p_x",
+        "--class-score",
+        "y=p_y",
+        "--class-score",
+        "z=p_z",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("mc.csv: data row 2: model a's class probabilities (p_x=0.2, p_y=0.5, p_z=0.2) sum to 0.9"),
+        "{err}"
+    );
+    let out = run(&[
+        "--class-score",
+        "x=p_x",
+        "--class-score",
+        "y=p_y",
+        "--class-score",
+        "w=p_z",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("data row 3: label 'z'") && err.contains("not one of the classes x, y, w"),
+        "{err}"
+    );
+}
