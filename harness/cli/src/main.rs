@@ -13,6 +13,7 @@ mod bench_table;
 mod compare;
 mod datasets;
 mod eval;
+mod inspect;
 mod keygen;
 mod progress;
 mod run;
@@ -46,7 +47,8 @@ fn parse_scenario(s: &str) -> Result<harness_measure::Scenario, String> {
         (suites/*.toml) on the reference dataset through several inference engines, computes every \
         statistic, measures speed, and writes a tamper-evident evidence bundle with a report; \
         `harness verify DIR` checks such a bundle. `harness bench` measures one model's speed; \
-        `harness datasets` lists the registered reference datasets.\n\n\
+        `harness datasets` lists the registered reference datasets; `harness inspect FILE` shows what \
+        the harness decodes from an image file.\n\n\
         `harness eval` computes, from a CSV of labels and model scores, the statistics a procurement \
         committee or a CI gate needs: AUROC with DeLong and bootstrap confidence intervals, paired \
         DeLong tests between models, sensitivity at target specificities, calibration (Brier, log \
@@ -68,6 +70,7 @@ enum Command {
     Verify(verify::VerifyArgs),
     Bench(bench::BenchArgs),
     Datasets(datasets::DatasetsArgs),
+    Inspect(inspect::InspectArgs),
     Keygen(keygen::KeygenArgs),
     Compare(compare::CompareArgs),
     Leaderboard(compare::LeaderboardArgs),
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Datasets(args) => datasets::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Compare(args) => compare::compare(args),
         Command::Leaderboard(args) => compare::leaderboard(args),

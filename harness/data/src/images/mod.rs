@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use numpy::{NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split};
+pub use numpy::{NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy};
 
 /// The default largest accepted width and height, in pixels.
 pub const DEFAULT_MAX_DIMENSION: u32 = 16384;

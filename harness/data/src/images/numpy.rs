@@ -557,3 +557,27 @@ fn image_from_parts(
         dicom: None,
     })
 }
+
+/// Writes `image` as a NumPy `.npy` file of float32: shape (rows, cols) for grey, (rows, cols, 3)
+/// for colour, the values as decoded (for DICOM: after the Modality LUT, before any VOI window
+/// or MONOCHROME1 inversion).
+///
+/// # Errors
+/// The file cannot be created or written.
+pub fn write_npy(path: &Path, image: &Image) -> Result<(), String> {
+    let (h, w, c) = (
+        image.height as usize,
+        image.width as usize,
+        usize::from(image.channels),
+    );
+    let written = if c == 1 {
+        ndarray::Array2::from_shape_vec((h, w), image.pixels.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|a| ndarray_npy::write_npy(path, &a).map_err(|e| e.to_string()))
+    } else {
+        ndarray::Array3::from_shape_vec((h, w, c), image.pixels.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|a| ndarray_npy::write_npy(path, &a).map_err(|e| e.to_string()))
+    };
+    written.map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}

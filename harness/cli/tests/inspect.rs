@@ -1,0 +1,55 @@
+//! `harness inspect`: the description of a DICOM file, the decoded array written as .npy (read
+//! back equal to what the harness decodes), and a clear exit-2 error for a non-image file.
+
+use std::path::Path;
+use std::process::Command;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+#[test]
+fn inspect_describes_a_dicom_file_and_writes_its_array() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dcm = root.join("data/dicom-samples/images/CT_small.dcm");
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("ct.npy");
+    let out = harness()
+        .arg("inspect")
+        .arg(&dcm)
+        .arg("--npy")
+        .arg(&npy)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["format"], "dicom");
+    assert_eq!(d["rows"], 128);
+    assert_eq!(d["channels"], 1);
+    assert_eq!(d["dicom"]["photometric_interpretation"], "MONOCHROME2");
+
+    // The .npy holds exactly the decoded values (after the Modality LUT), as float32 rows x cols.
+    let limits = harness_data::images::ReadLimits::default();
+    let direct = harness_data::images::read_image(&dcm, &limits).unwrap();
+    let back = harness_data::images::read_image(&npy, &limits).unwrap();
+    assert_eq!((back.height, back.width, back.channels), (128, 128, 1));
+    assert_eq!(back.pixels, direct.pixels);
+    assert_eq!(
+        d["min"].as_f64().unwrap() as f32,
+        direct.pixels.iter().copied().fold(f32::INFINITY, f32::min)
+    );
+
+    let readme = root.join("README.md");
+    let out = harness().arg("inspect").arg(&readme).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("README.md") && err.contains("unrecognised image format"),
+        "{err}"
+    );
+}
