@@ -531,6 +531,8 @@ mod tests {
             window: None,
             photometric_interpretation: photometric.into(),
             bits_stored: 12,
+            bits_allocated: 16,
+            transfer_syntax: "1.2.840.10008.1.2.1".into(),
             signed: true,
         });
         img

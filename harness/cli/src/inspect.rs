@@ -88,9 +88,11 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     );
     if let Some(info) = &d.dicom {
         text.push_str(&format!(
-            "  DICOM: {}, {} bits stored, {}; rescale slope {} intercept {} (applied); window {}\n",
+            "  DICOM: transfer syntax {}; {}, {} bits stored of {} allocated, {}; rescale slope {} intercept {} (applied); window {}\n",
+            info.transfer_syntax,
             info.photometric_interpretation,
             info.bits_stored,
+            info.bits_allocated,
             if info.signed { "signed" } else { "unsigned" },
             info.rescale_slope,
             info.rescale_intercept,

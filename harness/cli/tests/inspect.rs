@@ -32,6 +32,9 @@ fn inspect_describes_a_dicom_file_and_writes_its_array() {
     assert_eq!(d["rows"], 128);
     assert_eq!(d["channels"], 1);
     assert_eq!(d["dicom"]["photometric_interpretation"], "MONOCHROME2");
+    // CT_small.dcm (pydicom's test file) is explicit VR little endian, 16 bits allocated.
+    assert_eq!(d["dicom"]["transfer_syntax"], "1.2.840.10008.1.2.1");
+    assert_eq!(d["dicom"]["bits_allocated"], 16);
 
     // The .npy holds exactly the decoded values (after the Modality LUT), as float32 rows x cols.
     let limits = harness_data::images::ReadLimits::default();

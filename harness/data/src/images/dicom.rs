@@ -139,6 +139,12 @@ pub(super) fn decode_dicom(
             window,
             photometric_interpretation: photometric,
             bits_stored: px.bits_stored(),
+            bits_allocated: bits,
+            transfer_syntax: obj
+                .meta()
+                .transfer_syntax()
+                .trim_end_matches(['\0', ' '])
+                .to_string(),
             signed: px.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed,
         }),
     })

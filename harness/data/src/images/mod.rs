@@ -221,6 +221,13 @@ pub struct DicomInfo {
     pub photometric_interpretation: String,
     /// Bits Stored (0028,0101).
     pub bits_stored: u16,
+    /// Bits Allocated (0028,0100).
+    #[serde(default)]
+    pub bits_allocated: u16,
+    /// The Transfer Syntax UID of the file's meta group (e.g. `1.2.840.10008.1.2.1`, explicit VR
+    /// little endian).
+    #[serde(default)]
+    pub transfer_syntax: String,
     /// Pixel Representation (0028,0103) is 1 (two's complement samples).
     pub signed: bool,
 }
