@@ -144,7 +144,6 @@ struct Active<'a> {
     engines: Vec<Engine>,
     /// Index of its preprocessing among the distinct ones.
     group: usize,
-    failed: bool,
     evaluated: Option<EvaluatedEngine>,
 }
 
@@ -152,8 +151,12 @@ impl Active<'_> {
     fn fail(&mut self, reason: String, observer: &dyn Observer) {
         observer.warning(&format!("candidate {}: FAILED: {reason}", self.record.name));
         self.record.outcome = Outcome::failed(reason);
-        self.failed = true;
         self.engines.clear();
+    }
+
+    /// True once the candidate has failed (its record says so).
+    fn failed(&self) -> bool {
+        self.record.outcome.is_failed()
     }
 }
 
@@ -218,7 +221,7 @@ pub fn infer(
     let chunk_len = want.div_ceil(batch) * batch;
     let mut perf: Vec<Vec<Vec<f32>>> = vec![Vec::new(); groups.len()];
     let needed: Vec<bool> = (0..groups.len())
-        .map(|g| active.iter().any(|a| a.group == g && !a.failed))
+        .map(|g| active.iter().any(|a| a.group == g && !a.failed()))
         .collect();
 
     std::thread::scope(|scope| -> Result<(), PipelineError> {
@@ -244,7 +247,7 @@ pub fn infer(
                 let ok = chunk.iter().filter_map(|p| p.tensors[g].as_ref().ok());
                 kept.extend(ok.take(PERF_SAMPLES - kept.len()).cloned());
             }
-            for a in active.iter_mut().filter(|a| !a.failed) {
+            for a in active.iter_mut().filter(|a| !a.failed()) {
                 run_chunk(a, cases, start, &chunk, &in_sample, observer);
             }
             observer.cases_done(chunk.len() as u64);
@@ -256,10 +259,10 @@ pub fn infer(
     let outcomes = active
         .into_iter()
         .map(|a| {
-            if engine.is_none() && !a.failed {
+            if engine.is_none() && !a.failed() {
                 engine.clone_from(&a.evaluated);
             }
-            let perf_samples = (!a.failed)
+            let perf_samples = (!a.failed())
                 .then(|| stack(&perf[a.group], &groups[a.group]))
                 .flatten();
             finish(a, &sample, perf_samples)
@@ -345,7 +348,6 @@ fn prepare_candidate<'a>(
         model: None,
         engines: Vec::new(),
         group,
-        failed: false,
         evaluated: None,
     };
     let path = root.join(&c.model);
@@ -611,11 +613,11 @@ fn run_batch(
 
 /// The candidate's outcome once every chunk has passed.
 fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> CandidateOutcome {
+    let failed = a.failed();
     let Active {
         record,
         model,
         engines,
-        failed,
         ..
     } = a;
     if failed {
