@@ -44,3 +44,6 @@ rm -rf "$out"
 target/release/harness run suites/example.toml --no-perf --out "$out" >/dev/null
 target/release/harness verify "$out" --project-root . >/dev/null
 bash ci/browser_test.sh "$out/report.html" target/ci-report-shot
+
+echo "== shards on a real scheduler: a 3-task Slurm job array, merged and verified (skipped with its reason where Slurm cannot run) =="
+bash ci/slurm/shard_test.sh target/release/harness

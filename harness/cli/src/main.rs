@@ -67,6 +67,7 @@ struct Cli {
 enum Command {
     Eval(eval::EvalArgs),
     Run(run::RunArgs),
+    Merge(run::MergeArgs),
     Verify(verify::VerifyArgs),
     Bench(bench::BenchArgs),
     Datasets(datasets::DatasetsArgs),
@@ -82,6 +83,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),
+        Command::Merge(args) => run::merge(args),
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Datasets(args) => datasets::run(args),

@@ -9,7 +9,9 @@ use anyhow::Result;
 use clap::Args;
 use harness_evidence::gate::{Criterion, Direction, GateResult};
 use harness_evidence::manifest::ToolInfo;
-use harness_pipeline::{RunOptions, run_suite};
+use harness_evidence::shard::Shard;
+use harness_pipeline::merge::MergeOptions;
+use harness_pipeline::{RunOptions, RunOutcome, run_suite};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,7 +37,10 @@ use std::process::ExitCode;
     after_help = "Examples:\n  \
         harness run suites/example.toml\n  \
         harness run suites/example.toml --out results/mine --fail-under auroc=0.85 --fail-over ece_10=0.05\n  \
-        harness run suites/example.toml --no-perf          # accuracy evidence only"
+        harness run suites/example.toml --no-perf          # accuracy evidence only\n  \
+        harness run suites/example.toml --shard 2/3 --out results/parts/part-2   # one shard of three\n  \
+        sbatch --array=1-3 --wrap 'harness run suites/example.toml --shard auto --out results/parts/part-$SLURM_ARRAY_TASK_ID'\n  \
+        harness merge results/parts/part-* --out results/merged"
 )]
 pub struct RunArgs {
     /// The suite file.
@@ -66,6 +71,59 @@ pub struct RunArgs {
     /// Sign manifest.json with this ed25519 secret key (hex of the 32-byte seed; see `harness keygen`).
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
+    /// Evaluate only shard I of N (1-based) and write a partial bundle (predictions, agreement,
+    /// performance; no metrics) for `harness merge`. Cases are dealt round-robin by patient when
+    /// the dataset declares a patient column (a patient is never split), else case by case.
+    /// `auto` reads a Slurm job array (I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1,
+    /// N = SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (I = JOB_COMPLETION_INDEX + 1,
+    /// N = HARNESS_SHARD_COUNT) and records where it came from.
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Merge the partial bundles of a sharded run into one bundle (as one unsharded run would write it)",
+    long_about = "Merge the partial bundles of `harness run SUITE --shard I/N` (I = 1 … N) into one evidence bundle.\n\n\
+        Each part is verified (a changed file refuses the merge) and checked against the others: the \
+        same suite, dataset, models, tool, settings, shard count and evaluated engine; every shard \
+        1 … N exactly once; their cases cover the run exactly once. predictions.csv keeps the original \
+        case order and is byte-identical to an unsharded run's, and so is metrics.json, computed from \
+        it by the same code; `harness verify` accepts the result. The agreement figures are pooled; \
+        performance stays per machine: each shard's performance.json and manifest.json are kept under \
+        shards/part-I/ (pinned by sha256 in the merged manifest) and the report lists each shard's \
+        measurements.\n\n\
+        Exit status: 0 merged and every acceptance criterion passed; 1 a criterion failed; 2 missing, \
+        overlapping, inconsistent or changed shards (named), or invalid options; 3 merged but a \
+        backend failed in some shard.",
+    after_help = "Examples:\n  \
+        harness merge results/parts/part-1 results/parts/part-2 results/parts/part-3 --out results/merged\n  \
+        harness merge results/parts/part-* --out results/merged --fail-under auroc=0.85 && harness verify results/merged"
+)]
+pub struct MergeArgs {
+    /// The partial bundles (one per shard, any order).
+    #[arg(value_name = "PART_DIR", required = true)]
+    parts: Vec<PathBuf>,
+    /// The merged bundle's folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Fail (exit 1) when METRIC is below VALUE for any candidate, e.g. auroc=0.85. Repeatable.
+    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
+    fail_under: Vec<String>,
+    /// Fail (exit 1) when METRIC is above VALUE for any candidate, e.g. ece_10=0.05. Repeatable.
+    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
+    fail_over: Vec<String>,
+    /// Sign the merged manifest.json with this ed25519 secret key.
+    #[arg(long, value_name = "KEY")]
+    sign_key: Option<PathBuf>,
+}
+
+fn tool() -> ToolInfo {
+    ToolInfo {
+        name: "harness".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: Some(env!("HARNESS_GIT_COMMIT").to_string()).filter(|s| !s.is_empty()),
+    }
 }
 
 /// Criteria from the command line.
@@ -111,15 +169,44 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         quick: args.quick,
         sign_key: args.sign_key,
         threads: None,
-        tool: Some(ToolInfo {
-            name: "harness".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            git_commit: Some(env!("HARNESS_GIT_COMMIT").to_string()).filter(|s| !s.is_empty()),
-        }),
+        tool: Some(tool()),
+        shard: args
+            .shard
+            .as_deref()
+            .map(|s| Shard::parse(s, |k| std::env::var(k).ok()))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     let bars = crate::progress::Bars::default();
     let outcome = run_suite(&options, &bars)?;
     drop(bars);
+    if let Some(shard) = &options.shard {
+        let dir = outcome.out_dir.display();
+        println!(
+            "partial bundle ({shard}): {dir}\nmerge every shard with `harness merge PART_DIR... --out DIR`"
+        );
+        return Ok(exit_status(&outcome));
+    }
+    Ok(finish(&outcome))
+}
+
+/// `harness merge PART... --out DIR`.
+pub fn merge(args: MergeArgs) -> Result<ExitCode> {
+    let options = MergeOptions {
+        parts: args.parts,
+        out: args.out,
+        extra_criteria: cli_criteria(&args.fail_under, &args.fail_over)?,
+        sign_key: args.sign_key,
+        tool: Some(tool()),
+    };
+    let bars = crate::progress::Bars::default();
+    let outcome = harness_pipeline::merge::merge(&options, &bars)?;
+    drop(bars);
+    Ok(finish(&outcome))
+}
+
+/// Prints what a person reads after a run or a merge and chooses the exit status.
+fn finish(outcome: &RunOutcome) -> ExitCode {
     let out_dir = &outcome.out_dir;
 
     // What a person reads.
@@ -149,7 +236,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     println!("report: {}", out_dir.join("report.html").display());
 
     report_gate(&outcome.gate);
-    Ok(if !outcome.gate_passed() {
+    exit_status(outcome)
+}
+
+fn exit_status(outcome: &RunOutcome) -> ExitCode {
+    if !outcome.gate_passed() {
         ExitCode::from(1)
     } else if outcome.any_failed() {
         eprintln!(
@@ -158,5 +249,5 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }

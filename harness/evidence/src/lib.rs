@@ -12,6 +12,7 @@ pub mod evaluation;
 pub mod gate;
 pub mod manifest;
 pub mod predictions;
+pub mod shard;
 pub mod signing;
 pub mod suite;
 pub mod verify;
@@ -21,6 +22,7 @@ pub use evaluation::{EvalSettings, EvaluateError, evaluate_csv, evaluate_table, 
 pub use harness_data::{write_atomic, write_private};
 pub use manifest::Manifest;
 pub use predictions::Predictions;
+pub use shard::{Shard, ShardFile, ShardSource};
 pub use suite::Suite;
 pub use verify::{Verification, VerifyOptions, verify};
 

@@ -41,12 +41,34 @@ pub struct Manifest {
     pub inference: Option<InferenceRecord>,
     /// The machine the run was measured on (see `performance.json` for details).
     pub machine: serde_json::Value,
+    /// Set in a partial bundle: which shard of the full run it holds (its cases' positions
+    /// are in `shard.json`). A partial bundle has no metrics; `harness merge` computes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
+    /// Set in a merged bundle: the partial bundles it was merged from, each pinned by the
+    /// sha256 of its manifest (a copy of which is in the bundle under `shards/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardPin>,
     /// Wall-clock times (UTC, RFC 3339). The only time-dependent part of the bundle
     /// besides `performance.json`.
     pub started_at: String,
     pub finished_at: String,
     /// sha256 of every other file in the bundle, by path relative to the bundle.
     pub files: BTreeMap<String, String>,
+}
+
+/// One partial bundle of a merged bundle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardPin {
+    /// 1-based shard index.
+    pub index: u32,
+    /// Its cases.
+    pub cases: u64,
+    /// Where its index came from (`--shard I/N`, Slurm, Kubernetes).
+    pub source: crate::shard::ShardSource,
+    /// sha256 of its `manifest.json`, copied into the merged bundle as
+    /// `shards/part-<index>/manifest.json`.
+    pub manifest_sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

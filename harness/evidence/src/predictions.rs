@@ -23,12 +23,18 @@ pub const CASE_ID: &str = "case_id";
 /// The column holding each case's label.
 pub const LABEL: &str = "label";
 
+/// The writer of `predictions.csv` (LF line ends, fields quoted only where needed): one
+/// definition, so that a merged file is byte-identical to one written in one piece.
+pub fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new())
+}
+
 impl Predictions {
     /// The CSV bytes (LF line ends, fields quoted only where needed).
     pub fn to_csv(&self) -> Vec<u8> {
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
+        let mut w = csv_writer();
         let mut header: Vec<&str> = vec![CASE_ID, LABEL];
         header.extend(self.groups.iter().map(|(n, _)| n.as_str()));
         header.extend(self.candidates.iter().map(|(n, _)| n.as_str()));

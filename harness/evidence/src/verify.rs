@@ -143,9 +143,47 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
 
     check_signature(dir, &manifest_bytes, opts, &mut v);
     check_files(dir, &manifest, &mut v);
-    check_metrics(dir, &manifest, &mut v);
+    if let Some(shard) = &manifest.shard {
+        v.skip(
+            "metrics recomputation",
+            format!(
+                "a partial bundle ({shard}): it holds predictions only; `harness merge` computes the metrics of the whole run"
+            ),
+        );
+    } else {
+        check_metrics(dir, &manifest, &mut v);
+    }
+    check_shard_pins(&manifest, &mut v);
     check_inputs(&manifest, opts, &mut v);
     v
+}
+
+/// A merged bundle pins each partial bundle's manifest by its sha256; the copies under
+/// `shards/` must be those (their bytes are checked against the file list like every file).
+fn check_shard_pins(manifest: &Manifest, v: &mut Verification) {
+    for pin in &manifest.shards {
+        let name = format!("shards/part-{}/{MANIFEST}", pin.index);
+        match manifest.files.get(&name) {
+            Some(h) if h.trim_start_matches("sha256:") == pin.manifest_sha256 => v.ok(
+                format!("shard {}", pin.index),
+                format!(
+                    "{} cases; its manifest copy {name} is the one pinned",
+                    pin.cases
+                ),
+            ),
+            Some(h) => v.fail(
+                format!("shard {}", pin.index),
+                format!(
+                    "{name} has {h}, the manifest pins sha256:{}",
+                    pin.manifest_sha256
+                ),
+            ),
+            None => v.fail(
+                format!("shard {}", pin.index),
+                format!("{name} is not in the bundle"),
+            ),
+        }
+    }
 }
 
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {

@@ -224,26 +224,97 @@ pub fn delong(groups: &[TieGroup]) -> Option<DeLong> {
     DeLongSums::from_groups(groups).delong()
 }
 
+/// The DeLong placements of every tie group of a tie table, in ascending score order.
+///
+/// Every positive of a tie group has the same placement V10 = (negatives below + ½·negatives
+/// tied)/n, and every negative the same V01 = (positives above + ½·positives tied)/m. This is
+/// the one place where those values are computed: [`placements`] spreads them over the cases of
+/// a sample, and `pool::paired_site_sums` looks a site's scores up in the pooled table with them.
+/// When a class is absent the placements of the other class divide by zero (not finite).
+#[derive(Clone, Debug)]
+pub struct TiePlacements<'a> {
+    groups: std::slice::Iter<'a, TieGroup>,
+    m: u64,
+    mf: f64,
+    nf: f64,
+    neg_below: u64,
+    pos_below: u64,
+}
+
+/// One tie group's score and the placements of its positives and negatives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GroupPlacement {
+    /// The tied score.
+    pub value: f64,
+    /// V10 of each positive with this score.
+    pub v10: f64,
+    /// V01 of each negative with this score.
+    pub v01: f64,
+}
+
+impl<'a> TiePlacements<'a> {
+    /// The placements of the groups of `groups` (ascending score order), against the classes of
+    /// the whole table.
+    pub fn new(groups: &'a [TieGroup]) -> Self {
+        let (m, n) = crate::ranks::class_counts(groups);
+        Self::with_counts(groups, m, n)
+    }
+
+    /// As [`TiePlacements::new`] with the class counts of `groups` already known.
+    fn with_counts(groups: &'a [TieGroup], m: u64, n: u64) -> Self {
+        TiePlacements {
+            groups: groups.iter(),
+            m,
+            mf: m as f64,
+            nf: n as f64,
+            neg_below: 0,
+            pos_below: 0,
+        }
+    }
+}
+
+impl Iterator for TiePlacements<'_> {
+    type Item = GroupPlacement;
+
+    #[inline]
+    fn next(&mut self) -> Option<GroupPlacement> {
+        let g = self.groups.next()?;
+        let v10 = (self.neg_below as f64 + 0.5 * g.neg as f64) / self.nf;
+        let v01 = ((self.m - self.pos_below - g.pos) as f64 + 0.5 * g.pos as f64) / self.mf;
+        self.neg_below += g.neg;
+        self.pos_below += g.pos;
+        Some(GroupPlacement {
+            value: g.value,
+            v10,
+            v01,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.groups.size_hint()
+    }
+}
+
 /// Per-case DeLong placements of one model: `v[case]` is V10 for a positive case and V01 for a
-/// negative case. Computed from the sorted order in O(N) (Sun & Xu 2014), never pairwise.
+/// negative case. Computed from the sorted order in O(N) (Sun & Xu 2014), never pairwise; the
+/// values of each tie group come from [`TiePlacements`].
 pub fn placements(ranked: &Ranked) -> Vec<f64> {
-    let (mf, nf) = (ranked.m as f64, ranked.n as f64);
     let mut v = vec![0.0; ranked.order.len()];
-    let (mut start, mut neg_below, mut pos_below) = (0usize, 0u64, 0u64);
-    for g in &ranked.groups {
+    let mut start = 0usize;
+    for (g, p) in ranked.groups.iter().zip(TiePlacements::with_counts(
+        &ranked.groups,
+        ranked.m,
+        ranked.n,
+    )) {
         let len = (g.pos + g.neg) as usize;
-        let v10 = (neg_below as f64 + 0.5 * g.neg as f64) / nf;
-        let v01 = ((ranked.m - pos_below - g.pos) as f64 + 0.5 * g.pos as f64) / mf;
         // The label is bit 0 of the sorted key: read sequentially, not gathered by case.
         for (&case, &key) in ranked.order[start..start + len]
             .iter()
             .zip(&ranked.keys[start..start + len])
         {
-            v[case as usize] = if key & 1 == 1 { v10 } else { v01 };
+            v[case as usize] = if key & 1 == 1 { p.v10 } else { p.v01 };
         }
         start += len;
-        neg_below += g.neg;
-        pos_below += g.pos;
     }
     v
 }
@@ -251,7 +322,9 @@ pub fn placements(ranked: &Ranked) -> Vec<f64> {
 /// Result of the paired DeLong test of H0: AUROC_A = AUROC_B on the same cases.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PairedDeLong {
+    /// θ_A, the AUROC of model A.
     pub auc_a: f64,
+    /// θ_B, the AUROC of model B.
     pub auc_b: f64,
     /// auc_a − auc_b.
     pub diff: f64,
@@ -265,9 +338,91 @@ pub struct PairedDeLong {
     pub ci95: [f64; 2],
 }
 
+/// The sums behind the paired DeLong covariance of two models on the same cases: the numbers of
+/// positives and negatives, and the centred cross-products of the placements of models A and B
+/// (DeLong et al. 1988). They add up over disjoint sets of cases ([`std::ops::Add`]), which is
+/// what lets sites pool the paired test exactly (`crate::pool`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PairedSums {
+    /// Number of positives, m.
+    pub m: u64,
+    /// Number of negatives, n.
+    pub n: u64,
+    /// Over the positives: [Σ(V10_A − θ_A)², Σ(V10_B − θ_B)², Σ(V10_A − θ_A)(V10_B − θ_B)].
+    pub s10: [f64; 3],
+    /// Over the negatives: [Σ(V01_A − θ_A)², Σ(V01_B − θ_B)², Σ(V01_A − θ_A)(V01_B − θ_B)].
+    pub s01: [f64; 3],
+}
+
+impl PairedSums {
+    /// Adds one case: `positive` its label, `da` = V_A − θ_A and `db` = V_B − θ_B its centred
+    /// placements (V10 for a positive, V01 for a negative).
+    #[inline]
+    pub fn push(&mut self, positive: bool, da: f64, db: f64) {
+        let acc = if positive {
+            self.m += 1;
+            &mut self.s10
+        } else {
+            self.n += 1;
+            &mut self.s01
+        };
+        acc[0] += da * da;
+        acc[1] += db * db;
+        acc[2] += da * db;
+    }
+
+    /// The paired DeLong test from the sums of all the cases, θ_A = `auc_a` and θ_B = `auc_b`
+    /// being the AUROCs they were centred on. The 2×2 covariances use denominators m − 1 and
+    /// n − 1, S = S10/m + S01/n. `None` when m ≤ 1 or n ≤ 1.
+    pub fn finish(&self, auc_a: f64, auc_b: f64) -> Option<PairedDeLong> {
+        let (m, n, s10, s01) = (self.m, self.n, self.s10, self.s01);
+        if m < 2 || n < 2 {
+            return None;
+        }
+        let (mf, nf) = (m as f64, n as f64);
+        let s = |k: usize| s10[k] / (mf - 1.0) / mf + s01[k] / (nf - 1.0) / nf;
+        let var = s(0) + s(1) - 2.0 * s(2);
+        // Rounding can leave a tiny negative variance when the two models are identical.
+        let se = var.max(0.0).sqrt();
+        let diff = auc_a - auc_b;
+        let (z, p, ci95) = normal::wald(diff, se);
+        Some(PairedDeLong {
+            auc_a,
+            auc_b,
+            diff,
+            se,
+            z,
+            p,
+            ci95,
+        })
+    }
+}
+
+impl std::ops::AddAssign for PairedSums {
+    /// Pools the sums of two disjoint sets of cases (centred on the same θ_A, θ_B).
+    fn add_assign(&mut self, other: PairedSums) {
+        self.m += other.m;
+        self.n += other.n;
+        for k in 0..3 {
+            self.s10[k] += other.s10[k];
+            self.s01[k] += other.s01[k];
+        }
+    }
+}
+
+impl std::ops::Add for PairedSums {
+    type Output = PairedSums;
+
+    /// Pools the sums of two disjoint sets of cases (centred on the same θ_A, θ_B).
+    fn add(mut self, other: PairedSums) -> PairedSums {
+        self += other;
+        self
+    }
+}
+
 /// Paired DeLong test (DeLong et al. 1988, eq. for the covariance of correlated AUROCs; pROC
 /// `roc.test(paired = TRUE, method = "delong")`). `labels` and both placement vectors are in
-/// case order. The 2×2 covariances use denominators m − 1 and n − 1, S = S10/m + S01/n.
+/// case order: the cases are accumulated into [`PairedSums`] and [`PairedSums::finish`]ed.
 /// Returns `None` when m ≤ 1 or n ≤ 1.
 pub fn paired_delong(
     labels: &[bool],
@@ -276,40 +431,9 @@ pub fn paired_delong(
     auc_b: f64,
     vb: &[f64],
 ) -> Option<PairedDeLong> {
-    let (mut m, mut n) = (0u64, 0u64);
-    // [aa, bb, ab] sums for positives (10) and negatives (01).
-    let mut s10 = [0.0f64; 3];
-    let mut s01 = [0.0f64; 3];
+    let mut sums = PairedSums::default();
     for ((&y, &a), &b) in labels.iter().zip(va).zip(vb) {
-        let (da, db) = (a - auc_a, b - auc_b);
-        let acc = if y {
-            m += 1;
-            &mut s10
-        } else {
-            n += 1;
-            &mut s01
-        };
-        acc[0] += da * da;
-        acc[1] += db * db;
-        acc[2] += da * db;
+        sums.push(y, a - auc_a, b - auc_b);
     }
-    if m < 2 || n < 2 {
-        return None;
-    }
-    let (mf, nf) = (m as f64, n as f64);
-    let s = |k: usize| s10[k] / (mf - 1.0) / mf + s01[k] / (nf - 1.0) / nf;
-    let var = s(0) + s(1) - 2.0 * s(2);
-    // Rounding can leave a tiny negative variance when the two models are identical.
-    let se = var.max(0.0).sqrt();
-    let diff = auc_a - auc_b;
-    let (z, p, ci95) = normal::wald(diff, se);
-    Some(PairedDeLong {
-        auc_a,
-        auc_b,
-        diff,
-        se,
-        z,
-        p,
-        ci95,
-    })
+    sums.finish(auc_a, auc_b)
 }

@@ -11,7 +11,7 @@ use crate::cluster::{
     ClusteredComparisonReport, ClusteredModel, ClusteredReport, ClusteredSensCi, Clusters,
     SensCiInfo, cluster_bootstrap_aurocs, sens_at_spec_ci, sens_at_spec_ci_clustered,
 };
-use crate::delong::{DeLongSums, delong_undefined_reason, paired_delong, placements};
+use crate::delong::{DeLongSums, PairedDeLong, delong_undefined_reason, paired_delong, placements};
 use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
 use crate::ranks::{CaseKeys, Ranked};
 use crate::roc::{average_precision, sens_at_spec};
@@ -748,6 +748,53 @@ impl EvalInput<'_> {
     }
 }
 
+/// The `method` of every paired comparison.
+pub(crate) const PAIRED_DELONG_METHOD: &str =
+    "paired DeLong test (DeLong 1988; pROC roc.test paired = TRUE)";
+
+/// The comparison of models `a` and `b` (AUROCs `auc_a`, `auc_b`) from their paired DeLong test
+/// (`None` where it is undefined) on `positives` and `negatives` cases, and the warning it
+/// raises, if any. `clustered` is left `None` for the caller.
+pub(crate) fn comparison(
+    a: &str,
+    b: &str,
+    auc_a: Option<f64>,
+    auc_b: Option<f64>,
+    test: Option<PairedDeLong>,
+    positives: u64,
+    negatives: u64,
+) -> (Comparison, Option<String>) {
+    let reason = match &test {
+        None => Some(
+            delong_undefined_reason(positives, negatives)
+                .unwrap_or_else(|| "DeLong placements undefined".into()),
+        ),
+        Some(t) if t.z.is_none() => Some(format!(
+            "the paired difference has zero variance while the AUROCs differ by {}: Z and p are undefined",
+            t.diff
+        )),
+        _ => None,
+    };
+    let warning = reason
+        .as_ref()
+        .map(|r| format!("comparison {a} vs {b}: {r}"));
+    let comparison = Comparison {
+        a: a.to_string(),
+        b: b.to_string(),
+        auc_a,
+        auc_b,
+        auc_diff: test.map(|t| t.diff),
+        se_diff: test.map(|t| t.se),
+        z: test.and_then(|t| t.z),
+        p: test.and_then(|t| t.p),
+        ci95_diff: test.map(|t| t.ci95),
+        method: PAIRED_DELONG_METHOD.to_string(),
+        reason,
+        clustered: None,
+    };
+    (comparison, warning)
+}
+
 /// Evaluates every model of `input` and compares every pair with the paired DeLong test.
 ///
 /// # Errors
@@ -810,47 +857,30 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         for j in i + 1..input.models.len() {
             let (a, b) = (&outcomes[i], &outcomes[j]);
             let (na, nb) = (input.models[i].0, input.models[j].0);
-            let method = "paired DeLong test (DeLong 1988; pROC roc.test paired = TRUE)";
             let test = match (a.report.discrimination.auroc, b.report.discrimination.auroc) {
                 (Some(x), Some(y)) if !a.placements.is_empty() && !b.placements.is_empty() => {
                     paired_delong(labels, x, &a.placements, y, &b.placements)
                 }
                 _ => None,
             };
-            let reason = match &test {
-                None => Some(
-                    delong_undefined_reason(positives, total - positives)
-                        .unwrap_or_else(|| "DeLong placements undefined".into()),
-                ),
-                Some(t) if t.z.is_none() => Some(format!(
-                    "the paired difference has zero variance while the AUROCs differ by {}: Z and p are undefined",
-                    t.diff
-                )),
-                _ => None,
-            };
-            if let Some(r) = &reason {
-                warnings.push(format!("comparison {na} vs {nb}: {r}"));
-            }
-            comparisons.push(Comparison {
-                a: na.to_string(),
-                b: nb.to_string(),
-                auc_a: a.report.discrimination.auroc,
-                auc_b: b.report.discrimination.auroc,
-                auc_diff: test.map(|t| t.diff),
-                se_diff: test.map(|t| t.se),
-                z: test.and_then(|t| t.z),
-                p: test.and_then(|t| t.p),
-                ci95_diff: test.map(|t| t.ci95),
-                method: method.to_string(),
-                reason,
-                clustered: clusters.as_ref().and_then(|c| {
-                    Some(ClusteredComparisonReport::new(
-                        c,
-                        a.clustered.as_ref()?,
-                        b.clustered.as_ref()?,
-                    ))
-                }),
+            let (mut compared, warning) = comparison(
+                na,
+                nb,
+                a.report.discrimination.auroc,
+                b.report.discrimination.auroc,
+                test,
+                positives,
+                total - positives,
+            );
+            warnings.extend(warning);
+            compared.clustered = clusters.as_ref().and_then(|c| {
+                Some(ClusteredComparisonReport::new(
+                    c,
+                    a.clustered.as_ref()?,
+                    b.clustered.as_ref()?,
+                ))
             });
+            comparisons.push(compared);
         }
     }
     Ok(EvalReport {

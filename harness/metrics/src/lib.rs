@@ -11,7 +11,9 @@
 //! scores that are already validated (finite scores in `[0, 1]`), and get plain numbers, or
 //! `None` with a human-readable reason where a statistic is undefined. Every computation is
 //! O(N log N) or better: one sort per score column ([`ranks::Ranked`]) feeds everything else.
-//! [`evaluate::evaluate`] assembles all of it into the serialisable `harness eval` schema.
+//! [`evaluate::evaluate`] assembles all of it into the serialisable `harness eval` schema, and
+//! [`pool::pool`] gives the same report from sites' count tables without sharing any case
+//! (federated evaluation).
 
 pub mod bootstrap;
 pub mod calibration;
@@ -23,6 +25,7 @@ pub mod multiclass;
 pub mod multilabel;
 pub mod multiple;
 pub mod normal;
+pub mod pool;
 pub mod ranks;
 pub mod registry;
 pub mod roc;
@@ -32,6 +35,11 @@ mod vecmath;
 pub use evaluate::{
     Comparison, EvalError, EvalInput, EvalOptions, EvalReport, FairnessReport, Grouping,
     ModelReport, evaluate, spec_key,
+};
+pub use pool::{
+    CountTable, ModelTables, PairSums, PairedRequest, PairedSiteSums, PoolError, REQUEST_FORMAT,
+    RequestModel, SITE_FORMAT, SUMS_FORMAT, SiteSummary, paired_request, paired_site_sums, pool,
+    pool_paired, round_to_grid, summarize,
 };
 pub use ranks::{Ranked, TieGroup};
 

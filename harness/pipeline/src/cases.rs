@@ -27,8 +27,12 @@ pub enum CaseImages {
         files: Vec<PathBuf>,
         expected_sha256: Vec<Option<String>>,
     },
-    /// One image per case of a MedMNIST split, converted on demand.
-    Npz(NpzImages),
+    /// One image per case of a MedMNIST split, converted on demand. `members[i]` is case `i`'s
+    /// image in the archive (all of them, in order, unless the index was [`CaseIndex::select`]ed).
+    Npz {
+        images: NpzImages,
+        members: Vec<usize>,
+    },
 }
 
 /// The cases of a reference dataset, in file order, without their pixels.
@@ -100,10 +104,45 @@ impl CaseIndex {
                     sha256: Some(actual),
                 })
             }
-            CaseImages::Npz(images) => Ok(DecodedCase {
-                image: images.image(i)?,
+            CaseImages::Npz { images, members } => Ok(DecodedCase {
+                image: images.image(members[i])?,
                 sha256: None,
             }),
+        }
+    }
+
+    /// The index of the cases at `positions` (ascending, in range), in that order: a shard's
+    /// cases. Files keep their verified hashes; an archive stays open, its members remapped.
+    #[must_use]
+    pub fn select(self, positions: &[usize]) -> CaseIndex {
+        let pick =
+            |v: &[String]| -> Vec<String> { positions.iter().map(|&i| v[i].clone()).collect() };
+        let images = match self.images {
+            CaseImages::Files {
+                files,
+                expected_sha256,
+            } => CaseImages::Files {
+                files: positions.iter().map(|&i| files[i].clone()).collect(),
+                expected_sha256: positions
+                    .iter()
+                    .map(|&i| expected_sha256[i].clone())
+                    .collect(),
+            },
+            CaseImages::Npz { images, members } => CaseImages::Npz {
+                images,
+                members: positions.iter().map(|&i| members[i]).collect(),
+            },
+        };
+        CaseIndex {
+            case_ids: pick(&self.case_ids),
+            labels: positions.iter().map(|&i| self.labels[i]).collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|(name, values)| (name.clone(), pick(values)))
+                .collect(),
+            images,
+            limits: self.limits,
         }
     }
 }
@@ -213,7 +252,10 @@ pub fn load_index(
                 case_ids,
                 labels,
                 groups: Vec::new(),
-                images: CaseImages::Npz(npz.images),
+                images: CaseImages::Npz {
+                    members: (0..n).collect(),
+                    images: npz.images,
+                },
                 limits: *limits,
             };
             Ok((index, status))

@@ -53,6 +53,9 @@ pub struct InferConfig {
     pub agreement_cases: usize,
     /// Seed of that sample.
     pub seed: u64,
+    /// The agreement sample as case indices, when the caller draws it (a shard: the full
+    /// run's sample restricted to its cases); `None` draws `agreement_cases` of the cases.
+    pub sample: Option<Vec<usize>>,
     /// Largest model file accepted, in bytes.
     pub max_model_bytes: u64,
     /// `limits.max_model_mib`, for the message.
@@ -205,7 +208,10 @@ pub fn infer(
     let n = cases.len();
     let any_secondary = active.iter().any(|a| a.engines.iter().any(|e| !e.primary));
     let sample = if any_secondary {
-        agreement_sample(n, config.agreement_cases, config.seed)
+        config
+            .sample
+            .clone()
+            .unwrap_or_else(|| agreement_sample(n, config.agreement_cases, config.seed))
     } else {
         Vec::new()
     };
@@ -584,8 +590,15 @@ fn run_batch(
     part: &[usize],
     start: usize,
 ) -> Result<(), String> {
-    // A fixed-batch model gets a short final batch padded with copies of its last case.
-    let size = if e.pad { e.batch } else { part.len() };
+    // A short batch is padded with copies of its last case: a fixed-batch model needs it,
+    // and the evaluated engine then always runs one batch shape, so that a case's probability
+    // does not depend on how many cases share its batch (engines pick kernels by shape): a
+    // sharded run gives the unsharded run's predictions bit for bit.
+    let size = if e.pad || e.primary {
+        e.batch
+    } else {
+        part.len()
+    };
     let mut data = Vec::with_capacity(size * shape.iter().product::<usize>());
     for slot in 0..size {
         let k = part[slot.min(part.len() - 1)];

@@ -25,6 +25,7 @@
 
 pub mod cases;
 pub mod infer;
+pub mod merge;
 pub mod observer;
 pub mod perf;
 pub mod render;
@@ -44,6 +45,7 @@ use harness_evidence::gate::{self, Criterion, GateResult};
 use harness_evidence::manifest::{
     self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
 };
+use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, Shard, ShardFile};
 use harness_evidence::suite::{Suite, SuiteError, find_registry};
 use harness_evidence::{EvalSettings, Predictions, evaluate_table, metrics_json, now_rfc3339};
 use harness_measure::{BenchReport, Machine};
@@ -141,6 +143,22 @@ pub struct RunOptions {
     /// The program recorded in the manifest (default: `harness`, this library's version,
     /// commit unknown); the binary passes its own version and commit.
     pub tool: Option<ToolInfo>,
+    /// Run only this shard's cases and write a partial bundle (predictions, no metrics) for
+    /// [`merge`] to combine.
+    pub shard: Option<Shard>,
+}
+
+/// A shard's part of the run: which cases of the full index it holds.
+#[derive(Debug, Clone)]
+pub struct ShardPlan {
+    pub shard: Shard,
+    /// What the partition dealt out: `patient column '<col>'` or `cases`.
+    pub unit: String,
+    /// Cases and positive cases of the full index.
+    pub total_cases: usize,
+    pub total_positives: usize,
+    /// This shard's cases: their positions in the full index, ascending.
+    pub positions: Vec<usize>,
 }
 
 /// Everything decided before inference.
@@ -159,7 +177,10 @@ pub struct Plan {
     /// The dataset's patient (cluster) column, when it declares one: its values are a column
     /// of `predictions.csv` and the statistics add patient-clustered CIs.
     pub cluster: Option<String>,
+    /// The cases this run evaluates (a shard's only, when sharded).
     pub cases: CaseIndex,
+    /// Set when the run is one shard of a larger one.
+    pub shard: Option<ShardPlan>,
     pub out_dir: PathBuf,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
@@ -227,6 +248,10 @@ pub fn run_suite(
     observer.stage_finished(Stage::Infer);
     let mut inference = inference?;
 
+    if plan.shard.is_some() {
+        return run_shard_rest(&plan, inference, bundle, options, observer);
+    }
+
     observer.stage_started(Stage::Evaluate, "computing metrics");
     let evaluated = evaluate(&plan, &mut inference, &mut bundle, observer);
     observer.stage_finished(Stage::Evaluate);
@@ -257,6 +282,36 @@ pub fn run_suite(
         out_dir: plan.out_dir.clone(),
         eval: evaluated.report,
         gate,
+        candidates: inference.candidates.into_iter().map(|c| c.record).collect(),
+    })
+}
+
+/// A shard's remaining stages: its predictions and agreement sample, `shard.json`, its own
+/// performance measurement and the manifest; no metrics or report (`merge` computes them).
+fn run_shard_rest(
+    plan: &Plan,
+    mut inference: InferenceOutcome,
+    mut bundle: BundleWriter,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunOutcome, PipelineError> {
+    observer.stage_started(Stage::Evaluate, "writing the shard's predictions");
+    let evaluated = evaluate(plan, &mut inference, &mut bundle, observer);
+    observer.stage_finished(Stage::Evaluate);
+    let evaluated = evaluated?;
+    observer.stage_started(Stage::Measure, "measuring performance");
+    let measured = measure(plan, &inference, options, observer);
+    observer.stage_finished(Stage::Measure);
+    let measured = measured?;
+    bundle.write("performance.json", &pretty(&measured.bench))?;
+    observer.stage_started(Stage::Seal, "sealing the manifest");
+    let sealed = seal(plan, &inference, &evaluated, &measured, bundle);
+    observer.stage_finished(Stage::Seal);
+    sealed?;
+    Ok(RunOutcome {
+        out_dir: plan.out_dir.clone(),
+        eval: None,
+        gate: Vec::new(),
         candidates: inference.candidates.into_iter().map(|c| c.record).collect(),
     })
 }
@@ -376,6 +431,20 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         cases.len(),
         cases.positives()
     ));
+    let (cases, shard) = match &options.shard {
+        None => (cases, None),
+        Some(shard) => {
+            let (cases, plan) = shard_cases(cases, shard, cluster.as_deref())?;
+            observer.info(&format!(
+                "{shard}: {} of {} cases ({} positive), dealt by {}",
+                cases.len(),
+                plan.total_cases,
+                cases.positives(),
+                plan.unit
+            ));
+            (cases, Some(plan))
+        }
+    };
     let out_dir = match &options.out {
         Some(d) => d.clone(),
         None => fresh_run_dir(&project_root.join("results").join(&suite.name), &started_at)?,
@@ -392,11 +461,47 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         subgroups,
         cluster,
         cases,
+        shard,
         out_dir,
         started_at,
         signer,
         tool: options.tool.clone().unwrap_or_else(default_tool),
     })
+}
+
+/// This shard's cases of the full index `cases`: dealt by patient when the dataset declares a
+/// patient column (a patient is never split), else case by case.
+fn shard_cases(
+    cases: CaseIndex,
+    shard: &Shard,
+    cluster: Option<&str>,
+) -> Result<(CaseIndex, ShardPlan), PipelineError> {
+    let units = cluster.and_then(|c| {
+        cases
+            .groups
+            .iter()
+            .find(|(name, _)| name == c)
+            .map(|(_, v)| v.as_slice())
+    });
+    let unit = match cluster {
+        Some(c) => format!("patient column '{c}'"),
+        None => "cases".to_string(),
+    };
+    let positions = shard.positions(cases.len(), units);
+    if positions.is_empty() {
+        return Err(PipelineError::Input(format!(
+            "{shard} has no cases: the dataset has {} cases, dealt by {unit}; use fewer shards",
+            cases.len()
+        )));
+    }
+    let plan = ShardPlan {
+        shard: shard.clone(),
+        unit,
+        total_cases: cases.len(),
+        total_positives: cases.positives(),
+        positions,
+    };
+    Ok((cases.select(&plan.positions), plan))
 }
 
 /// A new folder `<parent>/<stamp>` (or `<stamp>-2`, `-3`, … when another run started in the
@@ -451,6 +556,21 @@ pub fn infer(
         threads,
         agreement_cases: plan.suite.inference.agreement_cases,
         seed: plan.suite.metrics.seed,
+        sample: plan.shard.as_ref().map(|s| {
+            // The full run's sample, restricted to this shard's cases: merged shards were
+            // cross-checked on exactly the cases one unsharded run would have been.
+            let full = agreement_sample(
+                s.total_cases,
+                plan.suite.inference.agreement_cases,
+                plan.suite.metrics.seed,
+            );
+            s.positions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| full.binary_search(p).is_ok())
+                .map(|(local, _)| local)
+                .collect()
+        }),
         max_model_bytes: plan.suite.limits.max_model_bytes(),
         max_model_mib: plan.suite.limits.max_model_mib,
     };
@@ -522,20 +642,24 @@ pub fn evaluate(
     let pred_bytes = predictions.to_csv();
     drop(predictions);
     bundle.write("predictions.csv", &pred_bytes)?;
-    let report = if settings.scores.is_empty() {
+    if let Some(s) = &plan.shard {
+        let file = ShardFile {
+            format: SHARD_FORMAT.into(),
+            shard: s.shard.clone(),
+            unit: s.unit.clone(),
+            total_cases: s.total_cases as u64,
+            positions: s.positions.iter().map(|&p| p as u64).collect(),
+        };
+        bundle.write(SHARD_FILE, &pretty(&file))?;
+    }
+    let report = if settings.scores.is_empty() || plan.shard.is_some() {
         None
     } else {
-        let columns = settings.columns();
-        let spec = harness_data::EvalSpec {
-            label: &settings.label,
-            scores: &settings.scores,
-            groups: &columns,
-        };
-        let table =
-            harness_data::parse_eval_csv(&pred_bytes, &plan.out_dir.join("predictions.csv"), &spec)
-                .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-        let r = evaluate_table(&table, settings.cluster.as_deref(), &settings.options())
-            .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+        let (r, _) = metrics_of(
+            &pred_bytes,
+            &plan.out_dir.join("predictions.csv"),
+            &settings,
+        )?;
         bundle.write("metrics.json", &metrics_json(&r))?;
         Some(r)
     };
@@ -591,6 +715,26 @@ pub fn evaluate(
         report,
         agreements,
     })
+}
+
+/// The statistics of `predictions.csv` (its bytes, as written) with the run's settings, through
+/// the reader `verify` uses; also the parsed table.
+fn metrics_of(
+    pred_bytes: &[u8],
+    path: &Path,
+    settings: &EvalSettings,
+) -> Result<(EvalReport, harness_data::EvalTable), PipelineError> {
+    let columns = settings.columns();
+    let spec = harness_data::EvalSpec {
+        label: &settings.label,
+        scores: &settings.scores,
+        groups: &columns,
+    };
+    let table = harness_data::parse_eval_csv(pred_bytes, path, &spec)
+        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+    let r = evaluate_table(&table, settings.cluster.as_deref(), &settings.options())
+        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+    Ok((r, table))
 }
 
 fn sampling_text(checked: usize, total: usize, seed: u64) -> String {
@@ -728,14 +872,19 @@ fn rel_to(root: &Path, p: &Path) -> String {
 
 fn dataset_record(plan: &Plan) -> DatasetRecord {
     let d = &plan.dataset;
+    // The dataset as a whole, also in a shard's manifest (its own cases are in `shard.json`).
+    let (cases, positives) = match &plan.shard {
+        Some(s) => (s.total_cases, s.total_positives),
+        None => (plan.cases.len(), plan.cases.positives()),
+    };
     DatasetRecord {
         name: d.name.clone(),
         title: d.entry.title.clone(),
         format: d.entry.format.to_string(),
         path: rel_to(&plan.project_root, &plan.registry.location(d)),
         digest: d.entry.pin().to_string(),
-        cases: plan.cases.len() as u64,
-        positives: plan.cases.positives() as u64,
+        cases: cases as u64,
+        positives: positives as u64,
         synthetic: d.entry.synthetic,
         licence: d.entry.licence.clone(),
         provenance: d.entry.provenance.clone(),
@@ -847,6 +996,8 @@ pub fn seal(
             ),
         }),
         machine: serde_json::to_value(&measured.machine).unwrap_or(serde_json::Value::Null),
+        shard: plan.shard.as_ref().map(|s| s.shard.clone()),
+        shards: Vec::new(),
         started_at: plan.started_at.clone(),
         finished_at: now_rfc3339(),
         files: Default::default(),

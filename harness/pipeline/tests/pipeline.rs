@@ -469,26 +469,17 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
 /// A dataset that declares its patient column: the column goes into predictions.csv and the
 /// manifest's evaluation settings, metrics.json gains the patient-clustered statistics (what
 /// `verify` recomputes), and the report says its AUROC CIs are patient-clustered.
-#[test]
-fn a_declared_patient_column_gives_patient_clustered_statistics() {
-    let project = Project::new(
-        40,
-        &[
-            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
-            ("b", "vendor-b.onnx", GREY64, LOGIT, "\"tract\""),
-        ],
-        "primary_backend = \"tract\"",
-    );
-    let p = project.path();
+/// Adds a `patient` column (`patient_of(case)`, cases counted from 0) to the project's labels
+/// and declares it as the dataset's cluster column (re-pinning the dataset).
+fn add_patient_column(p: &Path, patient_of: impl Fn(usize) -> String) {
     let data = p.join("data/lesions");
-    // Two images per patient: P0 has cases 1 and 2, P1 cases 3 and 4, ...
     let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
     let mut out = String::new();
     for (i, line) in labels.lines().enumerate() {
         let extra = if i == 0 {
             "patient".to_string()
         } else {
-            format!("P{}", (i - 1) / 2)
+            patient_of(i - 1)
         };
         out.push_str(&format!("{line},{extra}\n"));
     }
@@ -502,6 +493,20 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         &registry[start + 75..]
     );
     std::fs::write(p.join("datasets.toml"), registry).unwrap();
+}
+
+#[test]
+fn a_declared_patient_column_gives_patient_clustered_statistics() {
+    let project = Project::new(
+        40,
+        &[
+            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
+            ("b", "vendor-b.onnx", GREY64, LOGIT, "\"tract\""),
+        ],
+        "primary_backend = \"tract\"",
+    );
+    // Two images per patient: P0 has cases 1 and 2, P1 cases 3 and 4, ...
+    add_patient_column(project.path(), |case| format!("P{}", case / 2));
 
     let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
     let rows = predictions(&outcome.out_dir);
@@ -564,9 +569,85 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     let v = harness_evidence::verify::verify(
         &outcome.out_dir,
         &harness_evidence::verify::VerifyOptions {
-            project_root: Some(p.to_path_buf()),
+            project_root: Some(project.path().to_path_buf()),
             public_key: None,
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
+}
+
+/// A 3-way sharded run (patients of 1-4 images, interleaved in case order) merges into a
+/// bundle whose predictions, metrics and agreement figures are byte-identical to one run's and
+/// which verifies; a patient is never split; a missing, repeated or changed shard is refused.
+#[test]
+fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
+    use harness_evidence::shard::{Shard, ShardFile};
+    use harness_pipeline::merge::{MergeOptions, merge};
+    let project = Project::new(
+        45,
+        &[
+            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\", \"candle\""),
+            ("b", "vendor-b.onnx", GREY64, LOGIT, "\"tract\""),
+        ],
+        "primary_backend = \"tract\"\nagreement_cases = 12",
+    );
+    let p = project.path();
+    // Patients of 1 to 4 images, not contiguous: case k belongs to patient (k * 7) % 17.
+    let patient = |case: usize| format!("P{:02}", (case * 7) % 17);
+    add_patient_column(p, patient);
+    let whole = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let mut parts = Vec::new();
+    for i in 1..=3 {
+        let mut o = project.options();
+        o.out = Some(p.join(format!("part-{i}")));
+        o.shard = Some(Shard::parse(&format!("{i}/3"), |_| None).unwrap());
+        let outcome = run_suite(&o, &harness_pipeline::Silent).unwrap();
+        assert!(outcome.eval.is_none() && !outcome.any_failed());
+        assert!(!outcome.out_dir.join("metrics.json").exists());
+        parts.push(outcome.out_dir);
+    }
+    // Every patient's images are in one shard.
+    let mut owner = std::collections::HashMap::new();
+    for (k, dir) in parts.iter().enumerate() {
+        let file: ShardFile =
+            serde_json::from_slice(&std::fs::read(dir.join("shard.json")).unwrap()).unwrap();
+        assert_eq!(file.unit, "patient column 'patient'");
+        for pos in file.positions {
+            let previous = owner.insert(patient(pos as usize), k);
+            assert!(previous.is_none() || previous == Some(k), "patient split");
+        }
+        assert!(harness_evidence::verify(dir, &Default::default()).passed());
+    }
+    let opts = |list: &[usize], out: &str| MergeOptions {
+        parts: list.iter().map(|&k| parts[k].clone()).collect(),
+        out: p.join(out),
+        ..MergeOptions::default()
+    };
+    let merged = merge(&opts(&[2, 0, 1], "merged"), &harness_pipeline::Silent).unwrap();
+    for file in ["predictions.csv", "metrics.json", "agreement.json"] {
+        assert_eq!(
+            std::fs::read(merged.out_dir.join(file)).unwrap(),
+            std::fs::read(whole.out_dir.join(file)).unwrap(),
+            "{file} differs from the unsharded run's"
+        );
+    }
+    let v = harness_evidence::verify(&merged.out_dir, &Default::default());
+    assert!(v.passed(), "{:?}", v.findings);
+    assert!(
+        v.findings.iter().any(|f| f.item == "shard 3"),
+        "the shard pins are checked"
+    );
+    let message = |list: &[usize]| {
+        merge(&opts(list, "bad"), &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(message(&[0, 2]).contains("missing shard(s) 2 of 3"));
+    assert!(message(&[0, 1, 1, 2]).contains("shard 2 of 3 is given twice"));
+    // A partial bundle changed after it was written.
+    let pred = parts[1].join("predictions.csv");
+    let text = std::fs::read_to_string(&pred).unwrap();
+    std::fs::write(&pred, text.replacen(",0.", ",0.9", 1)).unwrap();
+    let m = message(&[0, 1, 2]);
+    assert!(m.contains("part-2") && m.contains("does not verify"), "{m}");
 }

@@ -1,0 +1,1940 @@
+//! Exact pooling of site results: a federated evaluation in which no site shares case-level
+//! data, and the coordinator still gets the report [`evaluate`] would give on the union of all
+//! the sites' cases.
+//!
+//! # Why count tables are enough
+//!
+//! Every single-model figure of [`evaluate`] — AUROC, its exact fraction and Mann–Whitney U,
+//! DeLong's variance and CI, average precision, sensitivity at specificity (interpolated and
+//! step), Brier score, log loss, ECE with its bins, the calibration intercept, slope and
+//! in-the-large, and per level of each grouping column the subgroup AUROCs with their DeLong CIs
+//! and the fairness counts at the threshold — depends only on the multiset of (score, label)
+//! pairs, per level for the subgroup figures. [`crate::ranks::Ranked`] reduces the cases to
+//! exactly that: a tie table of distinct scores with their numbers of positives and negatives.
+//! A site therefore publishes such tables ([`CountTable`]), and the coordinator adds them up
+//! score by score, which loses nothing.
+//!
+//! # The protocol
+//!
+//! **Round 1.** Every site runs [`summarize`] on its own cases and sends the [`SiteSummary`]
+//! (JSON, format [`SITE_FORMAT`]) to the coordinator, who runs [`pool`]. The result is an
+//! [`EvalReport`] in exactly `evaluate`'s layout, with the same numbers as `evaluate` on all
+//! the cases (it *is* `evaluate`, run on cases rebuilt from the pooled tables), except:
+//!
+//! * the paired comparisons, which need the second round (each is present, with its numbers
+//!   `null` and a `reason`);
+//! * the bootstrap CI of the AUROC (`bootstrap`) and of sensitivity at specificity
+//!   (`sens_at_spec_ci95`): a bootstrap draws individual cases, so its replicates depend on the
+//!   order of the cases, which no table holds; they are `null` with a reason when asked for;
+//! * the patient-clustered statistics: the summaries hold no patient column (a warning says so).
+//!
+//! **Round 2** (the paired DeLong test). The paired covariance needs each case's placements
+//! under both models jointly, against the *pooled* cases. The coordinator sends every site the
+//! [`PairedRequest`] of [`paired_request`] (format [`REQUEST_FORMAT`]): each model's pooled
+//! table and AUROC. Each site places its own cases in the pooled tables ([`paired_site_sums`])
+//! and answers with six sums and two counts per pair of models ([`PairedSiteSums`], format
+//! [`SUMS_FORMAT`]); sums over disjoint sets of cases add up, and [`pool_paired`] finishes
+//! the test with the crate's own [`PairedSums::finish`].
+//!
+//! # What each message reveals
+//!
+//! * **Site → coordinator, round 1** ([`SiteSummary`]): the site's numbers of cases, positives
+//!   and negatives; the model and grouping column names; the levels present at the site; and,
+//!   per model, the number of positives and negatives at each distinct score, over all the
+//!   site's cases and within each level. So every distinct score value (rounded to
+//!   `score_decimals` when a grid is declared) and the labels at it, but not which case had it.
+//!   A score held by one case, or a level with few cases, shows those cases' scores and labels.
+//!   It holds no case id and no per-case row, does not pair a case's scores under different
+//!   models, does not cross the grouping columns, and leaves out the patient (cluster) column.
+//! * **Coordinator → sites, round 2** ([`PairedRequest`]): each model's pooled table — the sum
+//!   of all the sites' `all` tables — and pooled AUROC. A site that subtracts its own table
+//!   learns the class-wise score distribution of all the other sites together (of the other
+//!   site, when there are only two).
+//! * **Site → coordinator, round 2** ([`PairedSiteSums`]): per pair of models, the site's
+//!   numbers of positives and negatives and six sums over its cases of products of centred
+//!   placements: how the two models' rankings co-vary at the site, summed; nothing per case.
+//!
+//! # Exactness
+//!
+//! The pooled tables are the tie tables of the union of the cases, and `evaluate` computes every
+//! figure above from tie tables, so round 1 gives the all-cases figures bit for bit. The paired
+//! sums are added site by site rather than case by case, so the paired test agrees with the
+//! all-cases one to rounding (about 1e-16 relative), not bit for bit.
+//!
+//! # JSON numbers
+//!
+//! Scores are written as the shortest decimal that reads back as the same `f64`. A reader that
+//! rounds correctly (Python, JavaScript, Rust's `str::parse`, serde_json with its
+//! `float_roundtrip` feature) gets every score back bit for bit. serde_json's default parser
+//! does not round correctly: about one score in ten with 16–17 significant digits comes back one
+//! unit in the last place (ulp) off. Such a drift cannot change the order of the scores, so the
+//! AUROC, its fraction, U, DeLong, sensitivity at specificity, average precision and the
+//! counts stay exact, and the score-valued figures (Brier, log loss, ECE, calibration fit) move
+//! by about 1e-16; round 2 recognises a score within [`ULP_SLACK`] ulps of a pooled one. Scores
+//! with at most 15 significant digits — every score on a declared grid of at most 15 decimals —
+//! read back exactly with any of these parsers.
+//!
+//! # Cost
+//!
+//! Tables are merged by a radix sort of their concatenated rows on the bits of the scores, and
+//! `evaluate` runs once per model (the models in parallel) on the cases rebuilt from that
+//! model's pooled tables, every grouping column at once (see `evaluate_pooled`). 100 sites of
+//! 10,000 cases with 2 models and 2 grouping columns pooled in 0.35–0.5 s on two busy cores in
+//! a release build, about twice as long as `evaluate` on the million cases themselves.
+//! Measuring it is for a benchmark, not this module.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::delong::{AucCounts, GroupPlacement, PairedSums, TiePlacements};
+use crate::evaluate::{
+    Comparison, EvalError, EvalInput, EvalOptions, EvalReport, Grouping, ModelReport,
+    PAIRED_DELONG_METHOD, comparison, evaluate,
+};
+use crate::ranks::{CaseKeys, Ranked, TieGroup, class_counts};
+
+/// Format and version of a [`SiteSummary`] (its `format` field).
+pub const SITE_FORMAT: &str = "harness-site-summary/1";
+/// Format and version of a [`PairedRequest`] (its `format` field).
+pub const REQUEST_FORMAT: &str = "harness-paired-request/1";
+/// Format and version of a [`PairedSiteSums`] (its `format` field).
+pub const SUMS_FORMAT: &str = "harness-paired-sums/1";
+/// The finest score grid: 15 decimals, about the precision of an `f64` probability.
+pub const MAX_SCORE_DECIMALS: u32 = 15;
+
+/// `reason` of each paired comparison after round 1.
+pub const ROUND1_COMPARISON_REASON: &str = "paired comparison needs the second round (harness pool --paired ...): the joint behaviour of two models is not in the count tables";
+
+/// How many units in the last place a score may move through JSON and still be recognised in
+/// round 2 (see "JSON numbers" in the module doc).
+pub const ULP_SLACK: u64 = 4;
+
+/// 10^d for d = 0..=15, each exact in `f64`.
+const SCALES: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A score rounded to a grid of `decimals` decimals: `(score · 10^d).round() / 10^d`, rounding
+/// halves away from zero, then clamped to `[0, 1]` (with −0 made +0). `d` above
+/// [`MAX_SCORE_DECIMALS`] counts as [`MAX_SCORE_DECIMALS`]; a NaN stays NaN. Rounding a
+/// rounded score again gives it back, so sites and coordinator agree on the grid.
+pub fn round_to_grid(score: f64, decimals: u32) -> f64 {
+    let scale = SCALES[decimals.min(MAX_SCORE_DECIMALS) as usize];
+    ((score * scale).round() / scale).clamp(0.0, 1.0) + 0.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// Why site results cannot be summarised or pooled: the site, model, grouping column and level
+/// where the inconsistency is, and what it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PoolError {
+    /// A site's cases are not one valid evaluation input (or the site name is empty, or model,
+    /// grouping or level names repeat).
+    Input {
+        /// The site concerned.
+        site: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A file of another format or version than this build reads. `site` names the site, or
+    /// says "the paired request".
+    Format {
+        /// The site concerned.
+        site: String,
+        /// The format this build reads.
+        expected: String,
+        /// The format of the file.
+        found: String,
+    },
+    /// Nothing to pool.
+    NoSites,
+    /// Two site summaries carry the same site name.
+    DuplicateSite {
+        /// The site concerned.
+        site: String,
+    },
+    /// A site's models are not the first site's, in the same order.
+    Models {
+        /// The site concerned.
+        site: String,
+        /// The names expected (those of the first site or model).
+        expected: Vec<String>,
+        /// The names found.
+        found: Vec<String>,
+    },
+    /// A model's grouping columns are not those of the first site (or of the site's first model).
+    Groupings {
+        /// The site concerned.
+        site: String,
+        /// The model concerned.
+        model: String,
+        /// The names expected (those of the first site or model).
+        expected: Vec<String>,
+        /// The names found.
+        found: Vec<String>,
+    },
+    /// A site's score grid differs from the first site's, or is finer than
+    /// [`MAX_SCORE_DECIMALS`].
+    Grid {
+        /// The site concerned.
+        site: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A count table is malformed: a score that is not a finite probability, scores not
+    /// ascending or repeated, a row without cases, a count that is not a whole number, a score
+    /// off the declared grid. Where the table sits is `None` when it was read on its own.
+    Table {
+        /// The site concerned, when known.
+        site: Option<String>,
+        /// The model concerned, when it is about one.
+        model: Option<String>,
+        /// The grouping column concerned, when it is about one.
+        grouping: Option<String>,
+        /// The level concerned, when it is about one.
+        level: Option<String>,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// Counts that should agree do not: a model's table against the site's numbers of cases,
+    /// a grouping's level tables against the `all` table, a level's classes across models.
+    Counts {
+        /// The site concerned.
+        site: String,
+        /// The model concerned, when it is about one.
+        model: Option<String>,
+        /// The grouping column concerned, when it is about one.
+        grouping: Option<String>,
+        /// The level concerned, when it is about one.
+        level: Option<String>,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// The pooled cases are more than one evaluation holds (2³² − 1).
+    TooManyCases {
+        /// The number of cases of all the sites together.
+        cases: u128,
+    },
+    /// `evaluate` refused the rebuilt cases (not expected for validated summaries).
+    Evaluate(EvalError),
+    /// The paired request is malformed, or does not match the site summaries. `site` is the
+    /// site that found it, `None` at the coordinator.
+    Request {
+        /// The site concerned, when known.
+        site: Option<String>,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// Round 2: the site's cases are not those it summarised in round 1 (a score missing from
+    /// the pooled table, more cases at a score than the table holds, a model missing).
+    Stale {
+        /// The site concerned.
+        site: String,
+        /// The model concerned.
+        model: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// Round 2: a site of the summaries sent no paired sums.
+    MissingSums {
+        /// The site concerned.
+        site: String,
+    },
+    /// Round 2: a site's paired sums are inconsistent (sent twice, from an unknown site, for
+    /// other pairs, with counts that differ from its summary, not finite).
+    Sums {
+        /// The site concerned.
+        site: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+}
+
+/// "site 'A', model 'm', grouping 'sex', level 'F'" from the parts that are known.
+fn place(
+    site: Option<&str>,
+    model: Option<&str>,
+    grouping: Option<&str>,
+    level: Option<&str>,
+) -> String {
+    let parts: Vec<String> = [
+        ("site", site),
+        ("model", model),
+        ("grouping", grouping),
+        ("level", level),
+    ]
+    .iter()
+    .filter_map(|(what, name)| name.map(|n| format!("{what} '{n}'")))
+    .collect();
+    parts.join(", ")
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Input { site, reason } => write!(f, "site '{site}': {reason}"),
+            Self::Format {
+                site,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{site}: format '{found}' is not '{expected}', the format this build reads"
+            ),
+            Self::NoSites => write!(f, "no site summaries to pool"),
+            Self::DuplicateSite { site } => write!(
+                f,
+                "site '{site}' appears twice: every site summary must carry its own site name"
+            ),
+            Self::Models {
+                site,
+                expected,
+                found,
+            } => write!(
+                f,
+                "site '{site}' has models {found:?}, but the first site has {expected:?}: every site must score the same models, in the same order"
+            ),
+            Self::Groupings {
+                site,
+                model,
+                expected,
+                found,
+            } => write!(
+                f,
+                "site '{site}', model '{model}': grouping columns {found:?}, expected {expected:?}: every site and model must have the same grouping columns, in the same order"
+            ),
+            Self::Grid { site, reason } => write!(f, "site '{site}': {reason}"),
+            Self::Table {
+                site,
+                model,
+                grouping,
+                level,
+                reason,
+            } => {
+                let at = place(
+                    site.as_deref(),
+                    model.as_deref(),
+                    grouping.as_deref(),
+                    level.as_deref(),
+                );
+                if at.is_empty() {
+                    write!(f, "count table: {reason}")
+                } else {
+                    write!(f, "{at}: count table: {reason}")
+                }
+            }
+            Self::Counts {
+                site,
+                model,
+                grouping,
+                level,
+                reason,
+            } => write!(
+                f,
+                "{}: {reason}",
+                place(
+                    Some(site),
+                    model.as_deref(),
+                    grouping.as_deref(),
+                    level.as_deref()
+                )
+            ),
+            Self::TooManyCases { cases } => write!(
+                f,
+                "the sites hold {cases} cases together: at most {} can be evaluated",
+                u32::MAX
+            ),
+            Self::Evaluate(e) => write!(f, "the pooled cases were refused: {e}"),
+            Self::Request { site, reason } => match site {
+                Some(s) => write!(f, "site '{s}': paired request: {reason}"),
+                None => write!(f, "paired request: {reason}"),
+            },
+            Self::Stale {
+                site,
+                model,
+                reason,
+            } => write!(
+                f,
+                "site '{site}', model '{model}': {reason}: the site's cases changed since its summary"
+            ),
+            Self::MissingSums { site } => write!(
+                f,
+                "site '{site}' sent no paired sums: every pooled site must answer the paired request"
+            ),
+            Self::Sums { site, reason } => write!(f, "site '{site}': paired sums: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {}
+
+impl PoolError {
+    /// A table error with its place filled in.
+    fn table_at(
+        reason: String,
+        site: &str,
+        model: &str,
+        grouping: Option<&str>,
+        level: Option<&str>,
+    ) -> Self {
+        PoolError::Table {
+            site: Some(site.to_string()),
+            model: Some(model.to_string()),
+            grouping: grouping.map(str::to_string),
+            level: level.map(str::to_string),
+            reason,
+        }
+    }
+
+    fn counts(
+        site: &str,
+        model: Option<&str>,
+        grouping: Option<&str>,
+        level: Option<&str>,
+        reason: String,
+    ) -> Self {
+        PoolError::Counts {
+            site: site.to_string(),
+            model: model.map(str::to_string),
+            grouping: grouping.map(str::to_string),
+            level: level.map(str::to_string),
+            reason,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Count tables
+// ---------------------------------------------------------------------------------------------
+
+/// The distinct scores of a set of cases, ascending, each with its numbers of positive and
+/// negative cases: the tie table of [`crate::ranks::Ranked`], and all that any single-model
+/// figure needs.
+///
+/// JSON: an array of `[score, positives, negatives]` triples, e.g.
+/// `[[0.1, 0, 3], [0.35, 1, 1], [0.9, 2, 0]]`. Reading one refuses a score that is not a finite
+/// number in `[0, 1]`, scores that are not strictly ascending (so no score twice), a row with
+/// 0 positives and 0 negatives, and counts that are not whole non-negative numbers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CountTable {
+    groups: Vec<TieGroup>,
+}
+
+impl CountTable {
+    /// A table from `(score, positives, negatives)` rows, checked as when read from JSON.
+    ///
+    /// # Errors
+    /// [`PoolError::Table`] (with no place) naming the first bad row.
+    pub fn from_rows(rows: impl IntoIterator<Item = (f64, u64, u64)>) -> Result<Self, PoolError> {
+        check_rows(rows.into_iter().map(Ok)).map_err(|reason| PoolError::Table {
+            site: None,
+            model: None,
+            grouping: None,
+            level: None,
+            reason,
+        })
+    }
+
+    /// The rows as tie groups, ascending.
+    pub fn groups(&self) -> &[TieGroup] {
+        &self.groups
+    }
+
+    /// The rows as `(score, positives, negatives)`.
+    pub fn rows(&self) -> impl Iterator<Item = (f64, u64, u64)> + '_ {
+        self.groups.iter().map(|g| (g.value, g.pos, g.neg))
+    }
+
+    /// Number of distinct scores.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// True when the table has no case.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// (positives, negatives) in the table.
+    pub fn class_counts(&self) -> (u64, u64) {
+        class_counts(&self.groups)
+    }
+}
+
+/// The checks of a table's rows; `Err` is the reason, naming the row (1-based).
+fn check_rows(
+    rows: impl Iterator<Item = Result<(f64, u64, u64), String>>,
+) -> Result<CountTable, String> {
+    let mut groups: Vec<TieGroup> = Vec::new();
+    let (mut m, mut n) = (0u64, 0u64);
+    for (i, row) in rows.enumerate() {
+        let row_no = i + 1;
+        let (score, pos, neg) = row.map_err(|r| format!("row {row_no}: {r}"))?;
+        if !(0.0..=1.0).contains(&score) {
+            return Err(format!(
+                "row {row_no}: score {score} is not a probability in [0, 1]"
+            ));
+        }
+        let value = score + 0.0;
+        if pos == 0 && neg == 0 {
+            return Err(format!(
+                "row {row_no}: score {value} has no cases (0 positives and 0 negatives)"
+            ));
+        }
+        if let Some(prev) = groups.last()
+            && prev.value >= value
+        {
+            return Err(format!(
+                "row {row_no}: score {value} follows {}: scores must be distinct and ascending",
+                prev.value
+            ));
+        }
+        m = m
+            .checked_add(pos)
+            .ok_or_else(|| format!("row {row_no}: the positives overflow a 64-bit count"))?;
+        n = n
+            .checked_add(neg)
+            .ok_or_else(|| format!("row {row_no}: the negatives overflow a 64-bit count"))?;
+        m.checked_add(n)
+            .ok_or_else(|| format!("row {row_no}: the cases overflow a 64-bit count"))?;
+        groups.push(TieGroup { value, pos, neg });
+    }
+    Ok(CountTable { groups })
+}
+
+impl Serialize for CountTable {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.groups.len()))?;
+        for g in &self.groups {
+            seq.serialize_element(&(g.value, g.pos, g.neg))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CountTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawTable::deserialize(deserializer)?;
+        raw.check().map_err(|reason| {
+            de::Error::custom(PoolError::Table {
+                site: None,
+                model: None,
+                grouping: None,
+                level: None,
+                reason,
+            })
+        })
+    }
+}
+
+/// A JSON scalar read as it is, so that a malformed table is refused with its place and a
+/// plain reason rather than a bare type error.
+#[derive(Clone, Debug)]
+enum Scalar {
+    Float(f64),
+    Unsigned(u64),
+    Signed(i64),
+    Text(String),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Unsigned(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Signed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other("a boolean"))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other("null"))
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other("null"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other("an array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl Scalar {
+    fn score(&self) -> Result<f64, String> {
+        match self {
+            Scalar::Float(v) => Ok(*v),
+            Scalar::Unsigned(v) => Ok(*v as f64),
+            Scalar::Signed(v) => Ok(*v as f64),
+            Scalar::Text(s) => Err(format!("score {s:?} is a string, not a number")),
+            Scalar::Other(what) => Err(format!("score is {what}, not a number")),
+        }
+    }
+
+    fn count(&self, what: &str) -> Result<u64, String> {
+        match self {
+            Scalar::Unsigned(v) => Ok(*v),
+            Scalar::Signed(v) => Err(format!("{what} {v} is negative")),
+            Scalar::Float(v) => Err(format!("{what} {v} is not a whole number")),
+            Scalar::Text(s) => Err(format!("{what} {s:?} is a string, not a number")),
+            Scalar::Other(w) => Err(format!("{what} is {w}, not a number")),
+        }
+    }
+}
+
+/// A count table as read, before its checks.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct RawTable(Vec<Vec<Scalar>>);
+
+impl RawTable {
+    fn check(self) -> Result<CountTable, String> {
+        check_rows(self.0.into_iter().map(|row| match row.as_slice() {
+            [s, p, n] => Ok((s.score()?, p.count("positives")?, n.count("negatives")?)),
+            _ => Err(format!(
+                "has {} values, not [score, positives, negatives]",
+                row.len()
+            )),
+        }))
+    }
+}
+
+/// The rows of `tables` in ascending score order, as (score bits, table, row) triples: a radix
+/// sort ([`crate::ranks::radix_sort`]) on the bits (non-negative doubles sort like their bit
+/// patterns), O(R). `None` when a table or the table count does not fit in `u32`.
+fn sorted_rows(tables: &[&[TieGroup]]) -> Option<Vec<(u64, u32, u32)>> {
+    let fits = u32::try_from(tables.len()).is_ok()
+        && tables.iter().all(|t| u32::try_from(t.len()).is_ok());
+    if !fits {
+        return None;
+    }
+    let mut keyed = Vec::with_capacity(tables.iter().map(|t| t.len()).sum());
+    for (k, t) in tables.iter().enumerate() {
+        keyed.extend(
+            t.iter()
+                .enumerate()
+                .map(|(i, g)| (g.value.to_bits(), k as u32, i as u32)),
+        );
+    }
+    Some(crate::ranks::radix_sort(keyed))
+}
+
+/// Merges tables (each ascending) into one: counts added at each score. `None` on overflow.
+fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<Vec<TieGroup>> {
+    let tables: Vec<&[TieGroup]> = tables.filter(|t| !t.is_empty()).collect();
+    if tables.len() <= 1 {
+        return Some(tables.first().map(|t| t.to_vec()).unwrap_or_default());
+    }
+    let rows: Vec<TieGroup> = match sorted_rows(&tables) {
+        Some(order) => order
+            .into_iter()
+            .map(|(_, k, i)| tables[k as usize][i as usize])
+            .collect(),
+        None => {
+            let mut rows = tables.concat();
+            rows.sort_by(|a, b| a.value.total_cmp(&b.value));
+            rows
+        }
+    };
+    let mut out: Vec<TieGroup> = Vec::with_capacity(rows.len());
+    for g in rows {
+        match out.last_mut() {
+            Some(last) if last.value == g.value => {
+                last.pos = last.pos.checked_add(g.pos)?;
+                last.neg = last.neg.checked_add(g.neg)?;
+            }
+            _ => out.push(g),
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round 1: site summaries
+// ---------------------------------------------------------------------------------------------
+
+/// What a site publishes in round 1 (JSON format [`SITE_FORMAT`]): its numbers of cases and,
+/// per model, count tables over all its cases and per level of each grouping column. No case
+/// ids, no per-case rows. Reading one from JSON checks it ([`SiteSummary::validate`]).
+///
+/// ```json
+/// {"format": "harness-site-summary/1", "site": "A", "score_decimals": 1,
+///  "disclosure": "For each model, this file reveals every distinct score value after ...",
+///  "n": 6, "positives": 3, "negatives": 3,
+///  "models": {
+///    "a": {"all": [[0.2, 0, 2], [0.7, 2, 1], [0.9, 1, 0]],
+///          "groups": {"sex": {"F": [[0.2, 0, 1], [0.7, 0, 1], [0.9, 1, 0]],
+///                             "M": [[0.2, 0, 1], [0.7, 2, 0]]}}},
+///    "b": {"all": [[0.1, 0, 1], [0.3, 0, 1], [0.4, 0, 1], [0.6, 1, 0], [0.8, 2, 0]],
+///          "groups": {"sex": {"F": [[0.3, 0, 1], [0.4, 0, 1], [0.8, 1, 0]],
+///                             "M": [[0.1, 0, 1], [0.6, 1, 0], [0.8, 1, 0]]}}}}}
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawSiteSummary")]
+pub struct SiteSummary {
+    /// Always [`SITE_FORMAT`]: the format and its version.
+    pub format: String,
+    /// The site's name, unique among the pooled sites.
+    pub site: String,
+    /// The declared score grid: every score was rounded to this many decimals
+    /// ([`round_to_grid`]) before it was counted; `null` when scores are counted as scored.
+    /// All pooled sites must declare the same grid.
+    pub score_decimals: Option<u32>,
+    /// In plain language, what this file reveals about the site's cases and what it does not.
+    pub disclosure: String,
+    /// Number of cases at the site.
+    pub n: u64,
+    /// Number of positive cases (label 1).
+    pub positives: u64,
+    /// Number of negative cases (label 0).
+    pub negatives: u64,
+    /// Per model (score column), in the order the site evaluates them: its count tables.
+    pub models: IndexMap<String, ModelTables>,
+}
+
+/// The count tables of one model at one site.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelTables {
+    /// The model's scores over all the site's cases.
+    pub all: CountTable,
+    /// Per grouping column (by name, in the site's order), per level present at the site
+    /// (sorted by the UTF-8 bytes of its name): the model's scores over the level's cases.
+    pub groups: IndexMap<String, IndexMap<String, CountTable>>,
+}
+
+/// A [`SiteSummary`] as read, before its checks.
+#[derive(Deserialize)]
+struct RawSiteSummary {
+    format: String,
+    site: String,
+    score_decimals: Option<u32>,
+    disclosure: String,
+    n: u64,
+    positives: u64,
+    negatives: u64,
+    models: IndexMap<String, RawModelTables>,
+}
+
+#[derive(Deserialize)]
+struct RawModelTables {
+    all: RawTable,
+    groups: IndexMap<String, IndexMap<String, RawTable>>,
+}
+
+impl TryFrom<RawSiteSummary> for SiteSummary {
+    type Error = PoolError;
+
+    fn try_from(raw: RawSiteSummary) -> Result<Self, PoolError> {
+        let site = raw.site;
+        if raw.format != SITE_FORMAT {
+            return Err(PoolError::Format {
+                site: format!("site '{site}'"),
+                expected: SITE_FORMAT.to_string(),
+                found: raw.format,
+            });
+        }
+        let mut models = IndexMap::new();
+        for (model, t) in raw.models {
+            let all = t
+                .all
+                .check()
+                .map_err(|r| PoolError::table_at(r, &site, &model, None, None))?;
+            let mut groups = IndexMap::new();
+            for (grouping, levels) in t.groups {
+                let mut tables = IndexMap::new();
+                for (level, table) in levels {
+                    let table = table.check().map_err(|r| {
+                        PoolError::table_at(r, &site, &model, Some(&grouping), Some(&level))
+                    })?;
+                    tables.insert(level, table);
+                }
+                groups.insert(grouping, tables);
+            }
+            models.insert(model, ModelTables { all, groups });
+        }
+        let summary = SiteSummary {
+            format: raw.format,
+            site,
+            score_decimals: raw.score_decimals,
+            disclosure: raw.disclosure,
+            n: raw.n,
+            positives: raw.positives,
+            negatives: raw.negatives,
+            models,
+        };
+        summary.validate()?;
+        Ok(summary)
+    }
+}
+
+fn check_decimals(site: &str, decimals: Option<u32>) -> Result<(), PoolError> {
+    match decimals {
+        Some(d) if d > MAX_SCORE_DECIMALS => Err(PoolError::Grid {
+            site: site.to_string(),
+            reason: format!(
+                "a grid of {d} decimals is finer than an f64 probability holds (at most {MAX_SCORE_DECIMALS})"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// "1 decimal", "2 decimals".
+fn n_decimals(d: u32) -> String {
+    if d == 1 {
+        "1 decimal".to_string()
+    } else {
+        format!("{d} decimals")
+    }
+}
+
+fn describe_grid(grid: Option<u32>) -> String {
+    match grid {
+        Some(d) => format!("scores rounded to {}", n_decimals(d)),
+        None => "scores as scored (no grid)".to_string(),
+    }
+}
+
+/// The first score of `table` that is off the grid, if any.
+fn off_grid(table: &CountTable, decimals: Option<u32>) -> Option<String> {
+    let d = decimals?;
+    table
+        .groups
+        .iter()
+        .find(|g| round_to_grid(g.value, d) != g.value)
+        .map(|g| {
+            format!(
+                "score {} is not on the declared grid of {} (it rounds to {})",
+                g.value,
+                n_decimals(d),
+                round_to_grid(g.value, d)
+            )
+        })
+}
+
+/// Where two tables first differ, in words.
+fn first_difference(found: &[TieGroup], expected: &[TieGroup]) -> String {
+    let describe = |g: Option<&TieGroup>| match g {
+        Some(g) => format!(
+            "score {} with {} positives and {} negatives",
+            g.value, g.pos, g.neg
+        ),
+        None => "nothing".to_string(),
+    };
+    let k = found
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(found.len().min(expected.len()));
+    format!(
+        "row {}: the levels add up to {}, the 'all' table has {}",
+        k + 1,
+        describe(found.get(k)),
+        describe(expected.get(k))
+    )
+}
+
+impl SiteSummary {
+    /// Checks that the summary describes one set of cases: the format, the grid (every score
+    /// on it), n = positives + negatives, every model's `all` table with the site's numbers of
+    /// positives and negatives, every model with the same grouping columns, and the same levels
+    /// with the same numbers of positives and negatives in each, and each grouping's level
+    /// tables adding up, score by score, to the `all` table.
+    ///
+    /// # Errors
+    /// The first inconsistency, naming the site, model, grouping and level.
+    pub fn validate(&self) -> Result<(), PoolError> {
+        let site = self.site.as_str();
+        if self.format != SITE_FORMAT {
+            return Err(PoolError::Format {
+                site: format!("site '{site}'"),
+                expected: SITE_FORMAT.to_string(),
+                found: self.format.clone(),
+            });
+        }
+        check_decimals(site, self.score_decimals)?;
+        if self.positives.checked_add(self.negatives) != Some(self.n) {
+            return Err(PoolError::counts(
+                site,
+                None,
+                None,
+                None,
+                format!(
+                    "n is {} but positives + negatives = {} + {}",
+                    self.n, self.positives, self.negatives
+                ),
+            ));
+        }
+        let mut first: Option<(&str, &ModelTables)> = None;
+        for (model, t) in &self.models {
+            if let Some(reason) = off_grid(&t.all, self.score_decimals) {
+                return Err(PoolError::table_at(reason, site, model, None, None));
+            }
+            let (m, n) = t.all.class_counts();
+            if (m, n) != (self.positives, self.negatives) {
+                return Err(PoolError::counts(
+                    site,
+                    Some(model),
+                    None,
+                    None,
+                    format!(
+                        "its table counts {m} positives and {n} negatives, but the site has {} and {}",
+                        self.positives, self.negatives
+                    ),
+                ));
+            }
+            if let Some((first_name, ft)) = first {
+                let expected: Vec<String> = ft.groups.keys().cloned().collect();
+                let found: Vec<String> = t.groups.keys().cloned().collect();
+                if expected != found {
+                    return Err(PoolError::Groupings {
+                        site: site.to_string(),
+                        model: model.clone(),
+                        expected,
+                        found,
+                    });
+                }
+                for ((grouping, levels), first_levels) in t.groups.iter().zip(ft.groups.values()) {
+                    for (level, table) in levels {
+                        let here = table.class_counts();
+                        let there = first_levels.get(level).map(CountTable::class_counts);
+                        if there != Some(here) {
+                            return Err(PoolError::counts(
+                                site,
+                                Some(model),
+                                Some(grouping),
+                                Some(level),
+                                format!(
+                                    "the level has (positives, negatives) = {here:?} for this model but {} for model '{first_name}': a level's cases are the same for every model",
+                                    there.map_or("no cases".to_string(), |c| format!("{c:?}"))
+                                ),
+                            ));
+                        }
+                    }
+                    if let Some(level) = first_levels.keys().find(|l| !levels.contains_key(*l)) {
+                        return Err(PoolError::counts(
+                            site,
+                            Some(model),
+                            Some(grouping),
+                            Some(level),
+                            format!(
+                                "model '{first_name}' has cases in this level and this model has none: a level's cases are the same for every model"
+                            ),
+                        ));
+                    }
+                }
+            }
+            for (grouping, levels) in &t.groups {
+                for (level, table) in levels {
+                    if let Some(reason) = off_grid(table, self.score_decimals) {
+                        return Err(PoolError::table_at(
+                            reason,
+                            site,
+                            model,
+                            Some(grouping),
+                            Some(level),
+                        ));
+                    }
+                }
+                let sum = merge(levels.values().map(CountTable::groups));
+                let consistent = sum.as_deref() == Some(t.all.groups());
+                if !consistent {
+                    let reason = match sum {
+                        None => "the level tables' counts overflow".to_string(),
+                        Some(sum) => first_difference(&sum, t.all.groups()),
+                    };
+                    return Err(PoolError::counts(
+                        site,
+                        Some(model),
+                        Some(grouping),
+                        None,
+                        format!("the level tables do not add up to the 'all' table: {reason}"),
+                    ));
+                }
+            }
+            first.get_or_insert((model, t));
+        }
+        Ok(())
+    }
+}
+
+/// The plain-language disclosure of a site summary.
+fn site_disclosure(decimals: Option<u32>, groupings: &[&str]) -> String {
+    let scores = match decimals {
+        Some(d) => format!(
+            "every distinct score value after rounding to {}, with the number of positive and negative cases at it",
+            n_decimals(d)
+        ),
+        None => "every distinct score value exactly as scored, with the number of positive and negative cases at it".to_string(),
+    };
+    let columns = if groupings.is_empty() {
+        "no grouping columns".to_string()
+    } else {
+        format!("the grouping columns {}", groupings.join(", "))
+    };
+    format!(
+        "For each model, this file reveals {scores} (but not which case had it), over all of this site's cases and within each level of {columns}; and the site's numbers of cases, positives and negatives. A score held by a single case, or a level with few cases, shows those cases' scores and labels. It holds no case ids and no per-case rows, does not pair a case's scores under different models, does not cross the grouping columns with each other, and leaves out the patient (cluster) column."
+    )
+}
+
+/// Refuses an empty site name and repeated model, grouping or level names.
+fn check_names(input: &EvalInput, site: &str) -> Result<(), PoolError> {
+    let err = |reason: String| PoolError::Input {
+        site: site.to_string(),
+        reason,
+    };
+    if site.is_empty() {
+        return Err(err("the site name is empty".to_string()));
+    }
+    let mut seen = HashSet::new();
+    if let Some((name, _)) = input.models.iter().find(|(n, _)| !seen.insert(*n)) {
+        return Err(err(format!("model '{name}' appears twice")));
+    }
+    let mut seen = HashSet::new();
+    if let Some(g) = input.groupings.iter().find(|g| !seen.insert(g.name)) {
+        return Err(err(format!("grouping '{}' appears twice", g.name)));
+    }
+    for g in &input.groupings {
+        let mut seen = HashSet::new();
+        if let Some(level) = g.levels.iter().find(|l| !seen.insert(l.as_str())) {
+            return Err(err(format!(
+                "grouping '{}': level '{level}' appears twice",
+                g.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A site's round-1 summary of its cases: per model, the count table of all its cases and of
+/// each level of each grouping column (levels without cases are left out; levels are listed in
+/// the order of their UTF-8 bytes). The cluster column, if any, is not included.
+///
+/// With `score_decimals = Some(d)` every score is first rounded with [`round_to_grid`], and
+/// everything pooled from the summary is exact for the rounded scores.
+///
+/// # Errors
+/// [`PoolError::Input`] when `input` is not valid ([`EvalInput::validate`]), the site name is
+/// empty, or names repeat; [`PoolError::Grid`] for a grid finer than [`MAX_SCORE_DECIMALS`].
+pub fn summarize(
+    input: &EvalInput,
+    site: &str,
+    score_decimals: Option<u32>,
+) -> Result<SiteSummary, PoolError> {
+    check_decimals(site, score_decimals)?;
+    input.validate().map_err(|e| PoolError::Input {
+        site: site.to_string(),
+        reason: e.to_string(),
+    })?;
+    check_names(input, site)?;
+    let labels = input.labels;
+    let positives = labels.iter().filter(|&&y| y).count() as u64;
+    let total = labels.len() as u64;
+    let codes: Vec<(&[u32], usize)> = input
+        .groupings
+        .iter()
+        .map(|g| (g.codes, g.levels.len()))
+        .collect();
+    let keys = CaseKeys::new(labels, &codes);
+    let models = input
+        .models
+        .iter()
+        .map(|&(name, scores)| {
+            let rounded: Vec<f64>;
+            let scores = match score_decimals {
+                Some(d) => {
+                    rounded = scores.iter().map(|&s| round_to_grid(s, d)).collect();
+                    &rounded
+                }
+                None => scores,
+            };
+            let ranked = Ranked::with_keys(scores, &keys);
+            let groups = input
+                .groupings
+                .iter()
+                .enumerate()
+                .map(|(k, g)| {
+                    let mut tables: Vec<Vec<TieGroup>> = vec![Vec::new(); g.levels.len()];
+                    for ((&case, &key), value) in ranked
+                        .order
+                        .iter()
+                        .zip(&ranked.keys)
+                        .zip(sorted_values(&ranked))
+                    {
+                        let table = &mut tables[keys.code(k, key, case) as usize];
+                        let positive = key & 1 == 1;
+                        match table.last_mut() {
+                            Some(t) if t.value == value => {
+                                if positive {
+                                    t.pos += 1
+                                } else {
+                                    t.neg += 1
+                                }
+                            }
+                            _ => table.push(TieGroup {
+                                value,
+                                pos: positive as u64,
+                                neg: !positive as u64,
+                            }),
+                        }
+                    }
+                    let mut levels: Vec<(&String, Vec<TieGroup>)> = g
+                        .levels
+                        .iter()
+                        .zip(tables)
+                        .filter(|(_, t)| !t.is_empty())
+                        .collect();
+                    levels.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                    let levels = levels
+                        .into_iter()
+                        .map(|(l, groups)| (l.clone(), CountTable { groups }))
+                        .collect();
+                    (g.name.to_string(), levels)
+                })
+                .collect();
+            let tables = ModelTables {
+                all: CountTable {
+                    groups: ranked.groups,
+                },
+                groups,
+            };
+            (name.to_string(), tables)
+        })
+        .collect();
+    let groupings: Vec<&str> = input.groupings.iter().map(|g| g.name).collect();
+    Ok(SiteSummary {
+        format: SITE_FORMAT.to_string(),
+        site: site.to_string(),
+        score_decimals,
+        disclosure: site_disclosure(score_decimals, &groupings),
+        n: total,
+        positives,
+        negatives: total - positives,
+        models,
+    })
+}
+
+/// The score of each case of `ranked`, in sorted order, read from its tie groups.
+fn sorted_values(ranked: &Ranked) -> impl Iterator<Item = f64> + '_ {
+    ranked
+        .groups
+        .iter()
+        .flat_map(|g| std::iter::repeat_n(g.value, (g.pos + g.neg) as usize))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling
+// ---------------------------------------------------------------------------------------------
+
+/// Validated site summaries and what they have in common.
+struct Sites<'s> {
+    sites: &'s [SiteSummary],
+    positives: u64,
+    negatives: u64,
+    grid: Option<u32>,
+    models: Vec<&'s str>,
+    groupings: Vec<&'s str>,
+}
+
+impl<'s> Sites<'s> {
+    /// Checks every summary and that they fit together.
+    fn new(sites: &'s [SiteSummary]) -> Result<Self, PoolError> {
+        let first = sites.first().ok_or(PoolError::NoSites)?;
+        let models: Vec<&str> = first.models.keys().map(String::as_str).collect();
+        let groupings: Vec<&str> = first
+            .models
+            .values()
+            .next()
+            .map(|t| t.groups.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut names = HashSet::new();
+        let (mut m, mut n) = (0u128, 0u128);
+        for s in sites {
+            s.validate()?;
+            if !names.insert(s.site.as_str()) {
+                return Err(PoolError::DuplicateSite {
+                    site: s.site.clone(),
+                });
+            }
+            if s.score_decimals != first.score_decimals {
+                return Err(PoolError::Grid {
+                    site: s.site.clone(),
+                    reason: format!(
+                        "its summary has {}, but site '{}' has {}: every site must round to the same grid",
+                        describe_grid(s.score_decimals),
+                        first.site,
+                        describe_grid(first.score_decimals)
+                    ),
+                });
+            }
+            if !s
+                .models
+                .keys()
+                .map(String::as_str)
+                .eq(models.iter().copied())
+            {
+                return Err(PoolError::Models {
+                    site: s.site.clone(),
+                    expected: models.iter().map(|m| m.to_string()).collect(),
+                    found: s.models.keys().cloned().collect(),
+                });
+            }
+            for (model, t) in &s.models {
+                if !t
+                    .groups
+                    .keys()
+                    .map(String::as_str)
+                    .eq(groupings.iter().copied())
+                {
+                    return Err(PoolError::Groupings {
+                        site: s.site.clone(),
+                        model: model.clone(),
+                        expected: groupings.iter().map(|g| g.to_string()).collect(),
+                        found: t.groups.keys().cloned().collect(),
+                    });
+                }
+            }
+            m += s.positives as u128;
+            n += s.negatives as u128;
+        }
+        if m + n > u32::MAX as u128 {
+            return Err(PoolError::TooManyCases { cases: m + n });
+        }
+        Ok(Sites {
+            sites,
+            positives: m as u64,
+            negatives: n as u64,
+            grid: first.score_decimals,
+            models,
+            groupings,
+        })
+    }
+
+    fn model_tables(&self, model: usize) -> impl Iterator<Item = &'s ModelTables> + '_ {
+        self.sites.iter().map(move |s| &s.models[model])
+    }
+
+    /// The pooled `all` table of a model (cannot overflow: the total is at most 2³² − 1).
+    fn merged_all(&self, model: usize) -> Vec<TieGroup> {
+        merge(self.model_tables(model).map(|t| t.all.groups())).unwrap_or_default()
+    }
+
+    /// The levels of a grouping column (the union of the sites' levels, sorted by their UTF-8
+    /// bytes) and a level code for each case rebuilt from the model's pooled table
+    /// ([`rebuild`]: ascending score, positives first at each score). At each score the codes
+    /// of the positives, then of the negatives, are those of the levels' tables at that score,
+    /// as many of each as the tables count; every site's level tables add up to its `all`
+    /// table, so the codes line up with the cases.
+    fn level_codes(&self, model: usize, grouping: usize, cases: usize) -> (Vec<String>, Vec<u32>) {
+        let mut levels: BTreeMap<&'s [u8], (&'s str, Vec<&'s [TieGroup]>)> = BTreeMap::new();
+        for t in self.model_tables(model) {
+            for (level, table) in &t.groups[grouping] {
+                levels
+                    .entry(level.as_bytes())
+                    .or_insert_with(|| (level.as_str(), Vec::new()))
+                    .1
+                    .push(table.groups());
+            }
+        }
+        let mut names = Vec::with_capacity(levels.len());
+        let mut tables: Vec<&[TieGroup]> = Vec::new();
+        let mut code_of: Vec<u32> = Vec::new();
+        for (code, (name, site_tables)) in levels.into_values().enumerate() {
+            names.push(name.to_string());
+            for t in site_tables {
+                tables.push(t);
+                code_of.push(code as u32);
+            }
+        }
+        // At most 2³² − 1 cases, hence rows, in all (checked in `Sites::new`).
+        let order = sorted_rows(&tables).unwrap_or_default();
+        let mut codes = Vec::with_capacity(cases);
+        let mut start = 0;
+        while start < order.len() {
+            let bits = order[start].0;
+            let end = start + order[start..].iter().take_while(|e| e.0 == bits).count();
+            let rows = &order[start..end];
+            let row = |&(_, k, i): &(u64, u32, u32)| {
+                (code_of[k as usize], tables[k as usize][i as usize])
+            };
+            for (code, g) in rows.iter().map(row) {
+                codes.extend(std::iter::repeat_n(code, g.pos as usize));
+            }
+            for (code, g) in rows.iter().map(row) {
+                codes.extend(std::iter::repeat_n(code, g.neg as usize));
+            }
+            start = end;
+        }
+        (names, codes)
+    }
+
+    /// The paired request these summaries call for.
+    fn request(&self) -> PairedRequest {
+        let models = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(k, &name)| {
+                let groups = self.merged_all(k);
+                let auroc = AucCounts::from_groups(&groups).auroc();
+                let table = CountTable { groups };
+                (name.to_string(), RequestModel { table, auroc })
+            })
+            .collect();
+        PairedRequest {
+            format: REQUEST_FORMAT.to_string(),
+            score_decimals: self.grid,
+            disclosure: REQUEST_DISCLOSURE.to_string(),
+            models,
+            pairs: self.pairs(),
+        }
+    }
+
+    /// Every pair (i < j) in model order, as `evaluate` compares them.
+    fn pairs(&self) -> Vec<[String; 2]> {
+        let mut pairs = Vec::new();
+        for (i, a) in self.models.iter().enumerate() {
+            for b in &self.models[i + 1..] {
+                pairs.push([a.to_string(), b.to_string()]);
+            }
+        }
+        pairs
+    }
+}
+
+/// Cases rebuilt from a pooled table: in ascending score order, at each score its positives,
+/// then its negatives.
+fn rebuild(table: &[TieGroup], cases: usize) -> (Vec<bool>, Vec<f64>) {
+    let mut labels = Vec::with_capacity(cases);
+    let mut scores = Vec::with_capacity(cases);
+    for g in table {
+        labels.extend(std::iter::repeat_n(true, g.pos as usize));
+        labels.extend(std::iter::repeat_n(false, g.neg as usize));
+        scores.extend(std::iter::repeat_n(g.value, (g.pos + g.neg) as usize));
+    }
+    (labels, scores)
+}
+
+/// One model's report from `evaluate` on the cases rebuilt from its pooled tables, and the
+/// warnings of that call.
+///
+/// Every figure of a model depends on the multiset of (score, label) pairs, and each grouping
+/// column's figures on the multiset of (score, label, level) triples of that column alone, so
+/// the rebuilt cases carry every column at once although the tables do not say how the columns
+/// combine: each column's codes are laid over the same cases independently.
+fn evaluate_pooled(
+    sites: &Sites,
+    model: usize,
+    opts: &EvalOptions,
+) -> Result<(ModelReport, Vec<String>), PoolError> {
+    let cases = (sites.positives + sites.negatives) as usize;
+    let (labels, scores) = rebuild(&sites.merged_all(model), cases);
+    let columns: Vec<(Vec<String>, Vec<u32>)> = (0..sites.groupings.len())
+        .map(|g| sites.level_codes(model, g, cases))
+        .collect();
+    let input = EvalInput {
+        labels: &labels,
+        models: vec![(sites.models[model], &scores)],
+        groupings: sites
+            .groupings
+            .iter()
+            .zip(&columns)
+            .map(|(name, (levels, codes))| Grouping {
+                name,
+                levels,
+                codes,
+            })
+            .collect(),
+        cluster: None,
+    };
+    let report = evaluate(&input, opts).map_err(PoolError::Evaluate)?;
+    let (_, model_report) = report
+        .models
+        .into_iter()
+        .next()
+        .expect("evaluate reports every model it is given");
+    Ok((model_report, report.warnings))
+}
+
+/// The paired comparisons: after round 1 (`None`), or from the pooled sums of round 2.
+fn comparisons(
+    sites: &Sites,
+    models: &IndexMap<String, ModelReport>,
+    paired: Option<&[PairedSums]>,
+    warnings: &mut Vec<String>,
+) -> Vec<Comparison> {
+    let (m, n) = (sites.positives, sites.negatives);
+    let auroc = |name: &str| models.get(name).and_then(|r| r.discrimination.auroc);
+    let mut out = Vec::new();
+    for (k, [a, b]) in sites.pairs().iter().enumerate() {
+        let (auc_a, auc_b) = (auroc(a), auroc(b));
+        let undefined = m < 2 || n < 2;
+        let compared = match paired {
+            // The test is undefined whatever the sums: say why as `evaluate` does.
+            _ if undefined => Some(comparison(a, b, auc_a, auc_b, None, m, n)),
+            Some(sums) => {
+                let test = match (auc_a, auc_b, sums.get(k)) {
+                    (Some(x), Some(y), Some(s)) => s.finish(x, y),
+                    _ => None,
+                };
+                Some(comparison(a, b, auc_a, auc_b, test, m, n))
+            }
+            None => None,
+        };
+        match compared {
+            Some((c, warning)) => {
+                warnings.extend(warning);
+                out.push(c);
+            }
+            None => out.push(Comparison {
+                a: a.clone(),
+                b: b.clone(),
+                auc_a: None,
+                auc_b: None,
+                auc_diff: None,
+                se_diff: None,
+                z: None,
+                p: None,
+                ci95_diff: None,
+                method: PAIRED_DELONG_METHOD.to_string(),
+                reason: Some(ROUND1_COMPARISON_REASON.to_string()),
+                clustered: None,
+            }),
+        }
+    }
+    out
+}
+
+/// The report of `evaluate` on the pooled cases, with the comparisons of round 1 or 2.
+fn pooled_report(
+    sites: &Sites,
+    opts: &EvalOptions,
+    paired: Option<&[PairedSums]>,
+) -> Result<EvalReport, PoolError> {
+    // The bootstraps cannot be pooled: the rebuilt cases are evaluated without them.
+    let inner = EvalOptions {
+        bootstrap: 0,
+        sens_ci_bootstrap: 0,
+        ..opts.clone()
+    };
+    let results: Vec<(ModelReport, Vec<String>)> = (0..sites.models.len())
+        .into_par_iter()
+        .map(|k| evaluate_pooled(sites, k, &inner))
+        .collect::<Result<_, _>>()?;
+    let (m, n) = (sites.positives, sites.negatives);
+    let total = m + n;
+    let mut models = IndexMap::new();
+    let mut warnings = Vec::new();
+    for (&name, (mut report, model_warnings)) in sites.models.iter().zip(results) {
+        warnings.extend(model_warnings);
+        if opts.bootstrap > 0 {
+            let d = &mut report.discrimination;
+            d.bootstrap = Some(None);
+            d.bootstrap_reason = Some(if m == 0 || n == 0 {
+                crate::one_class_reason(m, n)
+            } else {
+                "the bootstrap CI is not pooled: its replicates draw individual cases, which the site count tables do not hold".to_string()
+            });
+        }
+        if opts.sens_ci_bootstrap > 0 {
+            let o = &mut report.operating_points;
+            o.sens_at_spec_ci95 = None;
+            o.sens_at_spec_ci = None;
+            o.sens_at_spec_ci_reason = Some(
+                "the bootstrap CI of sensitivity at specificity is not pooled: its replicates draw individual cases, which the site count tables do not hold".to_string(),
+            );
+        }
+        models.insert(name.to_string(), report);
+    }
+    let comparisons = comparisons(sites, &models, paired, &mut warnings);
+    warnings.push(format!(
+        "pooled exactly from the count tables of {} site(s); patient-clustered statistics (Obuchowski variance, cluster bootstrap, clustered paired tests) are not pooled: the site summaries hold no patient column",
+        sites.sites.len()
+    ));
+    if let Some(d) = sites.grid {
+        warnings.push(format!(
+            "every site rounded its scores to {}: the figures are exact for the rounded scores",
+            n_decimals(d)
+        ));
+    }
+    if opts.bootstrap > 0 || opts.sens_ci_bootstrap > 0 {
+        warnings.push(
+            "bootstrap CIs are not pooled (they resample individual cases): they are null with a reason"
+                .to_string(),
+        );
+    }
+    if paired.is_none() && sites.models.len() > 1 && m >= 2 && n >= 2 {
+        warnings.push(format!(
+            "the paired comparisons are left for the second round: {ROUND1_COMPARISON_REASON}"
+        ));
+    }
+    let mut seen = HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+    Ok(EvalReport {
+        n: total,
+        positives: m,
+        negatives: n,
+        prevalence: (total > 0).then(|| m as f64 / total as f64),
+        options: opts.clone(),
+        models,
+        comparisons,
+        warnings,
+    })
+}
+
+/// Round 1 at the coordinator: the report of [`evaluate`] on the union of the sites' cases,
+/// from their summaries alone, in `evaluate`'s layout; the paired comparisons are there with
+/// `null` numbers and a reason (see [`pool_paired`]), the bootstrap CIs, when asked for, are
+/// `null` with a reason, and the patient-clustered statistics are left out (a warning says so).
+///
+/// # Errors
+/// [`PoolError`] naming the site, model, grouping and level of the first inconsistency: a
+/// summary of another format, two summaries from one site, different models, grouping columns
+/// or grids, level tables that do not add up to the `all` table, counts that disagree.
+pub fn pool(sites: &[SiteSummary], opts: &EvalOptions) -> Result<EvalReport, PoolError> {
+    pooled_report(&Sites::new(sites)?, opts, None)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round 2: the paired DeLong test
+// ---------------------------------------------------------------------------------------------
+
+const REQUEST_DISCLOSURE: &str = "Sent by the coordinator to every site for the paired comparisons: each model's pooled count table (the number of positive and negative cases at each distinct score over all the sites' cases together) and pooled AUROC. A site that subtracts its own table learns the score distribution by class of all the other sites together (of the other site, when there are only two). It holds no per-site table, no levels and nothing per case.";
+
+const SUMS_DISCLOSURE: &str = "Sent by a site to the coordinator: for each pair of models, the site's numbers of positive and negative cases and six sums over its cases of products of centred DeLong placements (each case's placement among the pooled cases of the other class, minus the pooled AUROC), over its positives and over its negatives. It reveals how the two models' rankings co-vary at this site, summed over its cases; nothing per case.";
+
+/// The coordinator's round-2 message to every site (JSON format [`REQUEST_FORMAT`]).
+///
+/// ```json
+/// {"format": "harness-paired-request/1", "score_decimals": 1,
+///  "disclosure": "Sent by the coordinator to every site for the paired comparisons: ...",
+///  "models": {"a": {"table": [[0.2, 0, 3], [0.5, 0, 1], [0.7, 3, 1], [0.9, 2, 0]], "auroc": 0.94},
+///             "b": {"table": [[0.1, 0, 1], [0.3, 0, 1], [0.4, 1, 2], [0.6, 1, 0], [0.8, 3, 1]],
+///                   "auroc": 0.82}},
+///  "pairs": [["a", "b"]]}
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedRequest {
+    /// Always [`REQUEST_FORMAT`].
+    pub format: String,
+    /// The sites' common score grid ([`SiteSummary::score_decimals`]): sites round their scores
+    /// to it before placing them in the tables.
+    pub score_decimals: Option<u32>,
+    /// In plain language, what this request reveals to the sites.
+    pub disclosure: String,
+    /// Per model, in the sites' order: its pooled table and AUROC.
+    pub models: IndexMap<String, RequestModel>,
+    /// The pairs of models to compare: every pair (i < j) in model order.
+    pub pairs: Vec<[String; 2]>,
+}
+
+/// One model in a [`PairedRequest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestModel {
+    /// The pooled table: the sum of every site's `all` table of the model.
+    pub table: CountTable,
+    /// The pooled AUROC θ the placements are centred on; `null` when the pooled cases have one
+    /// class (the paired test is then undefined and the sums are all 0).
+    pub auroc: Option<f64>,
+}
+
+/// A site's round-2 answer (JSON format [`SUMS_FORMAT`]).
+///
+/// ```json
+/// {"format": "harness-paired-sums/1", "site": "A",
+///  "disclosure": "Sent by a site to the coordinator: for each pair of models, ...",
+///  "pairs": [{"a": "a", "b": "b", "m": 3, "n": 3,
+///             "s10": [0.006799999999999994, 0.013200000000000019, 0.0024000000000000063],
+///             "s01": [0.06480000000000001, 0.07120000000000004, -0.02759999999999999]}]}
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedSiteSums {
+    /// Always [`SUMS_FORMAT`].
+    pub format: String,
+    /// The site's name, as in its [`SiteSummary`].
+    pub site: String,
+    /// In plain language, what these sums reveal.
+    pub disclosure: String,
+    /// One entry per pair of the request, in its order.
+    pub pairs: Vec<PairSums>,
+}
+
+/// One pair's sums at one site: [`PairedSums`] with the models' names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairSums {
+    /// Model A of the pair.
+    pub a: String,
+    /// Model B of the pair.
+    pub b: String,
+    /// The site's number of positives.
+    pub m: u64,
+    /// The site's number of negatives.
+    pub n: u64,
+    /// Over the site's positives: [Σ(V10_A − θ_A)², Σ(V10_B − θ_B)², Σ(V10_A − θ_A)(V10_B − θ_B)],
+    /// V10 being a positive's placement among the pooled negatives.
+    pub s10: [f64; 3],
+    /// Over the site's negatives: the same with V01, a negative's placement among the pooled
+    /// positives.
+    pub s01: [f64; 3],
+}
+
+impl PairSums {
+    /// The sums, to be added over sites.
+    pub fn sums(&self) -> PairedSums {
+        PairedSums {
+            m: self.m,
+            n: self.n,
+            s10: self.s10,
+            s01: self.s01,
+        }
+    }
+}
+
+/// Round 2 at the coordinator: the request to send to every site (after checking the summaries
+/// as [`pool`] does): each model's pooled table and AUROC, and every pair i < j of models.
+///
+/// # Errors
+/// As [`pool`].
+pub fn paired_request(sites: &[SiteSummary]) -> Result<PairedRequest, PoolError> {
+    Ok(Sites::new(sites)?.request())
+}
+
+/// True when two non-negative scores are at most [`ULP_SLACK`] ulps apart.
+fn near(a: f64, b: f64) -> bool {
+    a.to_bits().abs_diff(b.to_bits()) <= ULP_SLACK
+}
+
+/// The row of `table` holding score `s`: the row with exactly this score, or else the only row
+/// within [`ULP_SLACK`] ulps of it (a JSON reader may have moved a score by an ulp or two on
+/// its way to the coordinator and back). `None` when there is none, or more than one.
+fn find_row(table: &[TieGroup], s: f64) -> Option<usize> {
+    let k = match table.binary_search_by(|g| g.value.total_cmp(&s)) {
+        Ok(k) => return Some(k),
+        Err(k) => k,
+    };
+    let below = table[..k]
+        .iter()
+        .rev()
+        .take_while(|g| near(g.value, s))
+        .count();
+    let above = table[k..].iter().take_while(|g| near(g.value, s)).count();
+    match (below, above) {
+        (1, 0) => Some(k - 1),
+        (0, 1) => Some(k),
+        _ => None,
+    }
+}
+
+/// Checks a request's own consistency; `site` is who checks. Returns the pooled (m, n).
+fn check_request(request: &PairedRequest, site: Option<&str>) -> Result<(u64, u64), PoolError> {
+    let err = |reason: String| PoolError::Request {
+        site: site.map(str::to_string),
+        reason,
+    };
+    if request.format != REQUEST_FORMAT {
+        return Err(PoolError::Format {
+            site: match site {
+                Some(s) => format!("site '{s}': the paired request"),
+                None => "the paired request".to_string(),
+            },
+            expected: REQUEST_FORMAT.to_string(),
+            found: request.format.clone(),
+        });
+    }
+    if let Some(d) = request.score_decimals.filter(|&d| d > MAX_SCORE_DECIMALS) {
+        return Err(err(format!(
+            "a grid of {d} decimals is finer than {MAX_SCORE_DECIMALS}"
+        )));
+    }
+    let mut classes = None;
+    for (name, model) in &request.models {
+        if let Some(reason) = off_grid(&model.table, request.score_decimals) {
+            return Err(err(format!("model '{name}': {reason}")));
+        }
+        // The AUROC depends on the order of the scores only, so a reader's drift cannot move it;
+        // the request's copy may have drifted by an ulp through JSON.
+        let auroc = AucCounts::from_groups(model.table.groups()).auroc();
+        let agrees = match (auroc, model.auroc) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-12,
+            (a, b) => a == b,
+        };
+        if !agrees {
+            return Err(err(format!(
+                "model '{name}': the AUROC is given as {:?} but its table gives {auroc:?}",
+                model.auroc
+            )));
+        }
+        let counts = model.table.class_counts();
+        if *classes.get_or_insert(counts) != counts {
+            return Err(err(format!(
+                "model '{name}': its table has (positives, negatives) = {counts:?}, another model's {:?}",
+                classes.unwrap_or_default()
+            )));
+        }
+    }
+    for [a, b] in &request.pairs {
+        if a == b || !request.models.contains_key(a) || !request.models.contains_key(b) {
+            return Err(err(format!(
+                "pair ['{a}', '{b}'] does not name two models of the request"
+            )));
+        }
+    }
+    Ok(classes.unwrap_or_default())
+}
+
+/// Round 2 at a site: places each of the site's cases in the request's pooled tables (after
+/// rounding to its grid) and sums, per pair, the centred placement products over its positives
+/// and its negatives ([`PairedSums`]), with the same placements as `evaluate`
+/// ([`TiePlacements`]).
+///
+/// # Errors
+/// [`PoolError::Request`] for a malformed request (an AUROC that is not its table's, a pair
+/// naming unknown models); [`PoolError::Input`] for invalid cases; [`PoolError::Stale`] when
+/// the site lacks a model of the request, or a score is not in the pooled table, or more cases
+/// share a score than the pooled table holds: the site's data changed between the rounds.
+pub fn paired_site_sums(
+    input: &EvalInput,
+    site: &str,
+    request: &PairedRequest,
+) -> Result<PairedSiteSums, PoolError> {
+    let (pooled_m, pooled_n) = check_request(request, Some(site))?;
+    input.validate().map_err(|e| PoolError::Input {
+        site: site.to_string(),
+        reason: e.to_string(),
+    })?;
+    check_names(input, site)?;
+    let labels = input.labels;
+    let defined = pooled_m > 0 && pooled_n > 0;
+    let used: HashSet<&str> = request.pairs.iter().flatten().map(String::as_str).collect();
+    // Each used model's centred placement (V − θ) per case: 0 when the test is undefined.
+    let mut centred: HashMap<&str, Vec<f64>> = HashMap::new();
+    for (name, model) in &request.models {
+        if !used.contains(name.as_str()) {
+            continue;
+        }
+        let stale = |reason: String| PoolError::Stale {
+            site: site.to_string(),
+            model: name.clone(),
+            reason,
+        };
+        let Some(&(_, scores)) = input.models.iter().find(|(n, _)| *n == name) else {
+            return Err(stale("the site has no such model".to_string()));
+        };
+        let table = model.table.groups();
+        let places: Vec<GroupPlacement> = if defined {
+            TiePlacements::new(table).collect()
+        } else {
+            Vec::new()
+        };
+        // θ from the table, as the coordinator computes it (checked against the request's).
+        let theta = AucCounts::from_groups(table).auroc().unwrap_or(0.0);
+        let mut seen = vec![(0u64, 0u64); table.len()];
+        let mut v = Vec::with_capacity(labels.len());
+        for (case, (&y, &s)) in labels.iter().zip(scores).enumerate() {
+            let s = match request.score_decimals {
+                Some(d) => round_to_grid(s, d),
+                None => s + 0.0,
+            };
+            let Some(k) = find_row(table, s) else {
+                return Err(stale(format!(
+                    "the score {s} of case {case} is not in the pooled table (nor within {ULP_SLACK} ulps of exactly one of its scores)"
+                )));
+            };
+            let (count, held) = if y {
+                seen[k].0 += 1;
+                (seen[k].0, table[k].pos)
+            } else {
+                seen[k].1 += 1;
+                (seen[k].1, table[k].neg)
+            };
+            if count > held {
+                let class = if y { "positives" } else { "negatives" };
+                return Err(stale(format!(
+                    "the site has at least {count} {class} with score {s}, the pooled table {held}"
+                )));
+            }
+            v.push(match places.get(k) {
+                Some(p) if y => p.v10 - theta,
+                Some(p) => p.v01 - theta,
+                None => 0.0,
+            });
+        }
+        centred.insert(name, v);
+    }
+    let mut pairs = Vec::with_capacity(request.pairs.len());
+    for [a, b] in &request.pairs {
+        let (Some(va), Some(vb)) = (centred.get(a.as_str()), centred.get(b.as_str())) else {
+            continue; // not reached: every used model was placed above
+        };
+        let mut sums = PairedSums::default();
+        for ((&y, &da), &db) in labels.iter().zip(va).zip(vb) {
+            sums.push(y, da, db);
+        }
+        pairs.push(PairSums {
+            a: a.clone(),
+            b: b.clone(),
+            m: sums.m,
+            n: sums.n,
+            s10: sums.s10,
+            s01: sums.s01,
+        });
+    }
+    Ok(PairedSiteSums {
+        format: SUMS_FORMAT.to_string(),
+        site: site.to_string(),
+        disclosure: SUMS_DISCLOSURE.to_string(),
+        pairs,
+    })
+}
+
+/// Round 2 at the coordinator: as [`pool`], with the paired comparisons computed exactly from
+/// the sites' sums (added over sites, then [`PairedSums::finish`]ed as `evaluate` does).
+///
+/// # Errors
+/// As [`pool`]; [`PoolError::Request`] when `request` is not the one [`paired_request`] makes
+/// of `sites`; [`PoolError::MissingSums`] when a site did not answer; [`PoolError::Sums`] when a
+/// site answered twice, an answer comes from no pooled site, answers other pairs, or counts
+/// other numbers of positives and negatives than its summary.
+pub fn pool_paired(
+    sites: &[SiteSummary],
+    request: &PairedRequest,
+    sums: &[PairedSiteSums],
+    opts: &EvalOptions,
+) -> Result<EvalReport, PoolError> {
+    let checked = Sites::new(sites)?;
+    check_request(request, None)?;
+    let expected = checked.request();
+    let mismatch = |reason: String| {
+        Err(PoolError::Request {
+            site: None,
+            reason: format!("{reason}: it was not made from these site summaries"),
+        })
+    };
+    if request.score_decimals != expected.score_decimals {
+        return mismatch(format!(
+            "it has {}, the summaries {}",
+            describe_grid(request.score_decimals),
+            describe_grid(expected.score_decimals)
+        ));
+    }
+    if !request.models.keys().eq(expected.models.keys()) {
+        return mismatch(format!(
+            "it names the models {:?}, the summaries {:?}",
+            request.models.keys().collect::<Vec<_>>(),
+            expected.models.keys().collect::<Vec<_>>()
+        ));
+    }
+    for ((name, got), want) in request.models.iter().zip(expected.models.values()) {
+        // Counts exactly; scores up to a JSON reader's drift (see the module doc).
+        let (g, w) = (got.table.groups(), want.table.groups());
+        let same = g.len() == w.len()
+            && g.iter()
+                .zip(w)
+                .all(|(a, b)| (a.pos, a.neg) == (b.pos, b.neg) && near(a.value, b.value));
+        if !same {
+            return mismatch(format!("model '{name}': its pooled table differs"));
+        }
+    }
+    if request.pairs != expected.pairs {
+        return mismatch(format!(
+            "it asks for the pairs {:?}, the summaries call for {:?}",
+            request.pairs, expected.pairs
+        ));
+    }
+    let mut answers: HashMap<&str, &PairedSiteSums> = HashMap::new();
+    for s in sums {
+        if s.format != SUMS_FORMAT {
+            return Err(PoolError::Format {
+                site: format!("site '{}': paired sums", s.site),
+                expected: SUMS_FORMAT.to_string(),
+                found: s.format.clone(),
+            });
+        }
+        if !sites.iter().any(|x| x.site == s.site) {
+            return Err(PoolError::Sums {
+                site: s.site.clone(),
+                reason: "no pooled site has this name".to_string(),
+            });
+        }
+        if answers.insert(&s.site, s).is_some() {
+            return Err(PoolError::Sums {
+                site: s.site.clone(),
+                reason: "the site answered twice".to_string(),
+            });
+        }
+    }
+    let mut totals = vec![PairedSums::default(); expected.pairs.len()];
+    for summary in sites {
+        let site = &summary.site;
+        let Some(answer) = answers.get(site.as_str()) else {
+            return Err(PoolError::MissingSums { site: site.clone() });
+        };
+        let bad = |reason: String| PoolError::Sums {
+            site: site.clone(),
+            reason,
+        };
+        let names: Vec<[&str; 2]> = answer
+            .pairs
+            .iter()
+            .map(|p| [p.a.as_str(), p.b.as_str()])
+            .collect();
+        let wanted: Vec<[&str; 2]> = expected
+            .pairs
+            .iter()
+            .map(|[a, b]| [a.as_str(), b.as_str()])
+            .collect();
+        if names != wanted {
+            return Err(bad(format!(
+                "it answers the pairs {names:?}, the request asks for {wanted:?}"
+            )));
+        }
+        for (p, total) in answer.pairs.iter().zip(totals.iter_mut()) {
+            if (p.m, p.n) != (summary.positives, summary.negatives) {
+                return Err(bad(format!(
+                    "pair {} vs {} counts {} positives and {} negatives, its summary {} and {}: the site's cases changed between the rounds",
+                    p.a, p.b, p.m, p.n, summary.positives, summary.negatives
+                )));
+            }
+            let squares = [p.s10[0], p.s10[1], p.s01[0], p.s01[1]];
+            if p.s10.iter().chain(&p.s01).any(|v| !v.is_finite())
+                || squares.iter().any(|&v| v < 0.0)
+            {
+                return Err(bad(format!(
+                    "pair {} vs {}: the sums {:?} and {:?} are not finite, or a sum of squares is negative",
+                    p.a, p.b, p.s10, p.s01
+                )));
+            }
+            *total += p.sums();
+        }
+    }
+    pooled_report(&checked, opts, Some(&totals))
+}

@@ -1,0 +1,551 @@
+//! `harness merge`: partial bundles of a sharded run (`harness run --shard I/N`) combined
+//! into the bundle one unsharded run would have written.
+//!
+//! Every part is verified first (a changed file refuses the merge), then checked against the
+//! others: the same suite, dataset, models, tool and settings, shard count and evaluated
+//! engine; every index from 1 to N exactly once; positions that cover the full case index
+//! exactly once. The merged `predictions.csv` puts each part's rows back at their positions,
+//! so it is byte-identical to an unsharded run's, and `metrics.json` is computed from it by
+//! the same code as a run's (so it is byte-identical too, and `verify` accepts it). The
+//! agreement figures are pooled (each shard checked the full run's sample restricted to its
+//! cases); performance stays per machine: each part's `performance.json` and `manifest.json`
+//! are kept under `shards/part-<I>/`, the manifest pins them, and the report shows each
+//! shard's measurements separately.
+
+use crate::{
+    Observer, PipelineError, RunOutcome, SUITE_COPY, metrics_of, pretty, render, sampling_text,
+};
+use harness_backends::PairAgreement;
+use harness_evidence::bundle::BundleWriter;
+use harness_evidence::gate::{self, Criterion};
+use harness_evidence::manifest::{
+    CandidateRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
+};
+use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
+use harness_evidence::{Suite, VerifyOptions, metrics_json, now_rfc3339, verify};
+use harness_measure::BenchReport;
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+
+/// What `harness merge` asks.
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    /// The partial bundles, in any order.
+    pub parts: Vec<PathBuf>,
+    /// The merged bundle's folder.
+    pub out: PathBuf,
+    /// Criteria besides the suite's `[acceptance]`.
+    pub extra_criteria: Vec<Criterion>,
+    /// Sign the merged manifest with this ed25519 secret key file.
+    pub sign_key: Option<PathBuf>,
+    /// The program recorded in the manifest.
+    pub tool: Option<ToolInfo>,
+}
+
+/// One partial bundle as read.
+struct Part {
+    dir: PathBuf,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    shard: ShardFile,
+    predictions: Vec<u8>,
+    agreement: serde_json::Value,
+    performance: Vec<u8>,
+}
+
+fn refuse(message: String) -> PipelineError {
+    PipelineError::Input(message)
+}
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>, PipelineError> {
+    let path = dir.join(name);
+    std::fs::read(&path).map_err(|e| refuse(format!("{}: cannot be read: {e}", path.display())))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<T, PipelineError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| refuse(format!("{}: not valid: {e}", dir.join(name).display())))
+}
+
+fn read_part(dir: &Path) -> Result<Part, PipelineError> {
+    if !dir.join(MANIFEST).is_file() {
+        return Err(refuse(format!(
+            "{}: no {MANIFEST}: not an evidence bundle (or its run did not finish)",
+            dir.display()
+        )));
+    }
+    let v = verify(dir, &VerifyOptions::default());
+    if let Some(f) = v
+        .findings
+        .iter()
+        .find(|f| f.status == harness_types::Status::Failed)
+    {
+        return Err(refuse(format!(
+            "{}: the partial bundle does not verify: {}: {}",
+            dir.display(),
+            f.item,
+            f.detail
+        )));
+    }
+    let manifest_bytes = read(dir, MANIFEST)?;
+    let manifest: Manifest = parse_json(dir, MANIFEST, &manifest_bytes)?;
+    if manifest.shard.is_none() {
+        return Err(refuse(format!(
+            "{}: not a partial bundle (its manifest names no shard); merge takes the bundles of `harness run --shard I/N`",
+            dir.display()
+        )));
+    }
+    let shard: ShardFile = parse_json(dir, SHARD_FILE, &read(dir, SHARD_FILE)?)?;
+    if shard.format != SHARD_FORMAT || Some(&shard.shard) != manifest.shard.as_ref() {
+        return Err(refuse(format!(
+            "{}: {SHARD_FILE} (format '{}') does not describe the shard its manifest names",
+            dir.display(),
+            shard.format
+        )));
+    }
+    Ok(Part {
+        dir: dir.to_path_buf(),
+        predictions: read(dir, "predictions.csv")?,
+        agreement: parse_json(dir, "agreement.json", &read(dir, "agreement.json")?)?,
+        performance: read(dir, "performance.json")?,
+        manifest,
+        manifest_bytes,
+        shard,
+    })
+}
+
+/// The parts in index order, checked to be the shards 1..=N of one run.
+fn check_parts(mut parts: Vec<Part>) -> Result<Vec<Part>, PipelineError> {
+    let Some(first) = parts.first() else {
+        return Err(refuse("no partial bundles given".into()));
+    };
+    let count = first.shard.shard.count;
+    let first_dir = first.dir.display().to_string();
+    let same = |p: &Part, what: &str, ok: bool| -> Result<(), PipelineError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(refuse(format!(
+                "{} and {first_dir} are not shards of one run: their {what} differ",
+                p.dir.display()
+            )))
+        }
+    };
+    for p in &parts[1..] {
+        let (a, b) = (&first.manifest, &p.manifest);
+        same(p, "shard counts", p.shard.shard.count == count)?;
+        same(p, "suites (sha256)", a.suite.sha256 == b.suite.sha256)?;
+        same(
+            p,
+            "datasets",
+            a.dataset.name == b.dataset.name && a.dataset.digest == b.dataset.digest,
+        )?;
+        same(p, "tools (version and commit)", a.tool == b.tool)?;
+        same(
+            p,
+            "candidates (names and model sha256)",
+            a.candidates.len() == b.candidates.len()
+                && a.candidates
+                    .iter()
+                    .zip(&b.candidates)
+                    .all(|(x, y)| x.name == y.name && x.model.sha256 == y.model.sha256),
+        )?;
+        same(p, "evaluation settings", a.evaluation == b.evaluation)?;
+        same(
+            p,
+            "partitions (total cases, unit)",
+            first.shard.total_cases == p.shard.total_cases && first.shard.unit == p.shard.unit,
+        )?;
+        let engine = |m: &Manifest| m.inference.as_ref().map(|i| (i.engine.clone(), i.device));
+        same(
+            p,
+            "evaluated engines or devices",
+            engine(a) == engine(b) && a.primary_backend == b.primary_backend,
+        )?;
+    }
+    parts.sort_by_key(|p| p.shard.shard.index);
+    for w in parts.windows(2) {
+        if w[0].shard.shard.index == w[1].shard.shard.index {
+            return Err(refuse(format!(
+                "shard {} of {count} is given twice: {} and {}",
+                w[0].shard.shard.index,
+                w[0].dir.display(),
+                w[1].dir.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|i| !parts.iter().any(|p| p.shard.shard.index == *i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(refuse(format!(
+            "missing shard(s) {} of {count}: a merge needs every shard (given: {})",
+            missing.join(", "),
+            parts
+                .iter()
+                .map(|p| p.dir.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    // A candidate that failed in one shard has no predictions there.
+    for p in &parts {
+        if let Some(c) = p.manifest.candidates.iter().find(|c| !c.outcome.is_ok()) {
+            return Err(refuse(format!(
+                "{}: candidate '{}' failed in this shard ({}); run the shard again before merging",
+                p.dir.display(),
+                c.name,
+                c.outcome.reason().unwrap_or("no reason recorded")
+            )));
+        }
+    }
+    Ok(parts)
+}
+
+/// The rows of every part put back at their positions in the full case index.
+fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
+    let total =
+        usize::try_from(parts[0].shard.total_cases).map_err(|_| refuse("too many cases".into()))?;
+    let mut rows: Vec<Option<csv::ByteRecord>> = vec![None; total];
+    let mut header: Option<(csv::ByteRecord, &Path)> = None;
+    for p in parts {
+        let path = p.dir.join("predictions.csv");
+        let bad = |e: csv::Error| refuse(format!("{}: {e}", path.display()));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(p.predictions.as_slice());
+        let h = reader.byte_headers().map_err(bad)?.clone();
+        match &header {
+            None => header = Some((h, &p.dir)),
+            Some((first, dir)) if *first != h => {
+                return Err(refuse(format!(
+                    "{}: its columns differ from those of {}",
+                    path.display(),
+                    dir.join("predictions.csv").display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut records = reader.byte_records();
+        for &pos in &p.shard.positions {
+            let record = match records.next() {
+                Some(r) => r.map_err(bad)?,
+                None => {
+                    return Err(refuse(format!(
+                        "{}: fewer rows than the {} cases its {SHARD_FILE} lists",
+                        path.display(),
+                        p.shard.positions.len()
+                    )));
+                }
+            };
+            let slot = usize::try_from(pos)
+                .ok()
+                .and_then(|i| rows.get_mut(i))
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "{}: position {pos} is outside the {total} cases of the run",
+                        p.dir.join(SHARD_FILE).display()
+                    ))
+                })?;
+            if slot.is_some() {
+                return Err(refuse(format!(
+                    "{}: case position {pos} is also in another shard: the shards overlap",
+                    p.dir.join(SHARD_FILE).display()
+                )));
+            }
+            *slot = Some(record);
+        }
+        if records.next().is_some() {
+            return Err(refuse(format!(
+                "{}: more rows than the {} cases its {SHARD_FILE} lists",
+                path.display(),
+                p.shard.positions.len()
+            )));
+        }
+    }
+    if let Some(pos) = rows.iter().position(Option::is_none) {
+        return Err(refuse(format!(
+            "case position {pos} of {total} is in no shard: the shards do not cover the run"
+        )));
+    }
+    let mut w = harness_evidence::predictions::csv_writer();
+    let mut write = |r: &csv::ByteRecord| w.write_byte_record(r);
+    let header = header.map(|(h, _)| h).unwrap_or_default();
+    write(&header).map_err(|e| refuse(e.to_string()))?;
+    for r in rows.iter().flatten() {
+        write(r).map_err(|e| refuse(e.to_string()))?;
+    }
+    w.into_inner()
+        .map_err(|e| refuse(format!("writing predictions.csv: {e}")))
+}
+
+/// Each candidate's agreement pairs summed over the shards: the largest difference, the
+/// decision flips and cases compared.
+fn merge_agreements(parts: &[Part]) -> Vec<serde_json::Value> {
+    let mut by_candidate: IndexMap<String, (f64, IndexMap<(String, String), PairAgreement>)> =
+        IndexMap::new();
+    for p in parts {
+        let candidates = p.agreement["candidates"].as_array().cloned();
+        for c in candidates.unwrap_or_default() {
+            let Some(name) = c["candidate"].as_str() else {
+                continue;
+            };
+            let threshold = c["threshold"].as_f64().unwrap_or(0.5);
+            let pairs: Vec<PairAgreement> =
+                serde_json::from_value(c["pairs"].clone()).unwrap_or_default();
+            let entry = by_candidate
+                .entry(name.to_string())
+                .or_insert_with(|| (threshold, IndexMap::new()));
+            for pair in pairs {
+                let key = (pair.a.clone(), pair.b.clone());
+                match entry.1.get_mut(&key) {
+                    None => {
+                        entry.1.insert(key, pair);
+                    }
+                    Some(m) => {
+                        m.max_abs_diff = if pair.max_abs_diff.is_nan() {
+                            f64::NAN
+                        } else {
+                            m.max_abs_diff.max(pair.max_abs_diff)
+                        };
+                        m.decision_disagreements += pair.decision_disagreements;
+                        m.n += pair.n;
+                    }
+                }
+            }
+        }
+    }
+    by_candidate
+        .into_iter()
+        .map(|(name, (threshold, pairs))| {
+            let pairs: Vec<PairAgreement> = pairs.into_values().collect();
+            serde_json::json!({"candidate": name, "threshold": threshold, "pairs": pairs})
+        })
+        .collect()
+}
+
+/// A candidate's record over all shards: a backend failed in any shard is failed, naming it.
+fn merge_candidates(parts: &[Part]) -> Vec<CandidateRecord> {
+    let mut merged = parts[0].manifest.candidates.clone();
+    for p in &parts[1..] {
+        let index = p.shard.shard.index;
+        for (m, c) in merged.iter_mut().zip(&p.manifest.candidates) {
+            for b in &c.backends {
+                if let (Some(reason), Some(mb)) = (
+                    b.outcome.reason(),
+                    m.backends.iter_mut().find(|x| x.backend == b.backend),
+                ) && mb.outcome.is_ok()
+                {
+                    mb.outcome = if b.outcome.is_failed() {
+                        Outcome::failed(format!("shard {index}: {reason}"))
+                    } else {
+                        b.outcome.clone()
+                    };
+                }
+            }
+        }
+    }
+    merged
+}
+
+/// Every shard's measurements, each labelled with its shard (measured on its own machine).
+fn merge_performance(parts: &[Part]) -> Result<BenchReport, PipelineError> {
+    let mut merged: Option<BenchReport> = None;
+    for p in parts {
+        let mut bench: BenchReport = parse_json(&p.dir, "performance.json", &p.performance)?;
+        let index = p.shard.shard.index;
+        for r in &mut bench.results {
+            r.profile = format!("{} (shard {index})", r.profile);
+        }
+        match &mut merged {
+            None => merged = Some(bench),
+            Some(m) => m.results.extend(bench.results),
+        }
+    }
+    merged.ok_or_else(|| refuse("no partial bundles given".into()))
+}
+
+/// Merges the partial bundles of `options.parts` into `options.out`.
+///
+/// # Errors
+///
+/// [`PipelineError::Input`] naming the part and the reason when the parts are not the
+/// complete, consistent, unchanged shards of one run; a bundle write failure.
+pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutcome, PipelineError> {
+    let started_at = now_rfc3339();
+    let mut parts = Vec::with_capacity(options.parts.len());
+    for dir in &options.parts {
+        observer.info(&format!("verifying partial bundle {}", dir.display()));
+        parts.push(read_part(dir)?);
+    }
+    let parts = check_parts(parts)?;
+    let first = &parts[0].manifest;
+    let suite_bytes = read(&parts[0].dir, SUITE_COPY)?;
+    let suite_path = parts[0].dir.join(SUITE_COPY);
+    let suite_text = std::str::from_utf8(&suite_bytes)
+        .map_err(|e| refuse(format!("{}: not UTF-8: {e}", suite_path.display())))?;
+    let suite = Suite::parse(suite_text, &suite_path)?;
+    let mut criteria = suite
+        .acceptance
+        .criteria()
+        .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
+    criteria.extend(options.extra_criteria.iter().cloned());
+    let signer = match &options.sign_key {
+        Some(k) => Some(
+            harness_evidence::signing::read_signing_key(k)
+                .map_err(|e| PipelineError::Key(e.to_string()))?,
+        ),
+        None => None,
+    };
+
+    let predictions = merge_predictions(&parts)?;
+    let settings = first.evaluation.clone();
+    let mut bundle = BundleWriter::create(&options.out)?;
+    observer.info(&format!(
+        "merging {} shards into {}",
+        parts.len(),
+        options.out.display()
+    ));
+    bundle.write("predictions.csv", &predictions)?;
+    let (report, table) = if settings.scores.is_empty() {
+        (None, None)
+    } else {
+        let (r, t) = metrics_of(
+            &predictions,
+            &options.out.join("predictions.csv"),
+            &settings,
+        )?;
+        bundle.write("metrics.json", &metrics_json(&r))?;
+        (Some(r), Some(t))
+    };
+
+    let total = parts[0].shard.total_cases;
+    let agreements = merge_agreements(&parts);
+    let checked: u64 = parts
+        .iter()
+        .map(|p| p.agreement["cases_checked"].as_u64().unwrap_or(0))
+        .sum();
+    let seed = suite.metrics.seed;
+    let sampling = sampling_text(checked as usize, total as usize, seed);
+    bundle.write(
+        "agreement.json",
+        &pretty(&serde_json::json!({
+            "tolerance": suite.inference.agreement_tolerance,
+            "cases_checked": checked,
+            "cases_total": total,
+            "sampling": sampling,
+            "candidates": agreements,
+        })),
+    )?;
+    let bench = merge_performance(&parts)?;
+    bundle.write("performance.json", &pretty(&bench))?;
+    let mut pins = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let index = p.shard.shard.index;
+        let dir = format!("shards/part-{index}");
+        bundle.write(&format!("{dir}/{MANIFEST}"), &p.manifest_bytes)?;
+        bundle.write(&format!("{dir}/performance.json"), &p.performance)?;
+        pins.push(ShardPin {
+            index,
+            cases: p.shard.positions.len() as u64,
+            source: p.shard.shard.source.clone(),
+            manifest_sha256: harness_data::registry::sha256_hex(&p.manifest_bytes),
+        });
+    }
+
+    let candidates = merge_candidates(&parts);
+    let tool = options.tool.clone().unwrap_or_else(crate::default_tool);
+    let inference = first.inference.clone().map(|mut i| {
+        i.agreement_cases = checked;
+        i.agreement_sampling = sampling.clone();
+        i
+    });
+    let machine: harness_measure::Machine = bench.machine.clone();
+    let probabilities: Vec<Option<Vec<f64>>> = candidates
+        .iter()
+        .map(|c| {
+            let t = table.as_ref()?;
+            let k = t.score_names.iter().position(|n| *n == c.name)?;
+            Some(t.scores[k].clone())
+        })
+        .collect();
+    let labels = table.as_ref().map(|t| t.labels.clone()).unwrap_or_default();
+    {
+        let with_probs: Vec<(&CandidateRecord, Option<&Vec<f64>>)> = candidates
+            .iter()
+            .zip(&probabilities)
+            .map(|(c, p)| (c, p.as_ref()))
+            .collect();
+        let not_measured: Vec<(String, String)> = Vec::new();
+        let input = render::build(render::Parts {
+            suite: &suite,
+            dataset: &first.dataset,
+            tool: &tool,
+            date: &started_at,
+            machine: &machine,
+            labels: &labels,
+            candidates: &with_probs,
+            eval: report.as_ref(),
+            agreements: &agreements,
+            bench: &bench,
+            not_measured: &not_measured,
+            inference: inference.as_ref().map(|i| harness_report::InferenceInfo {
+                engine: i.engine.clone(),
+                device: i.device,
+                fallback_reason: i.fallback_reason.clone(),
+                agreement_cases: checked,
+                total_cases: total,
+                agreement_seed: seed,
+            }),
+        });
+        let rendered = harness_report::render(&input);
+        bundle.write("report.html", rendered.html.as_bytes())?;
+        bundle.write("summary.md", rendered.markdown.as_bytes())?;
+        for fig in &rendered.figures {
+            if let Ok(svg) = &fig.svg {
+                bundle.write(&format!("figures/{}", fig.file_name()), svg.as_bytes())?;
+            }
+        }
+    }
+    bundle.write(SUITE_COPY, &suite_bytes)?;
+    let earliest = parts
+        .iter()
+        .map(|p| p.manifest.started_at.as_str())
+        .min()
+        .unwrap_or(&started_at)
+        .to_string();
+    let manifest = Manifest {
+        format: first.format.clone(),
+        complete: true,
+        tool,
+        suite: first.suite.clone(),
+        dataset: first.dataset.clone(),
+        candidates: candidates.clone(),
+        evaluation: settings,
+        primary_metric: first.primary_metric,
+        primary_backend: first.primary_backend.clone(),
+        inference,
+        machine: first.machine.clone(),
+        shard: None,
+        shards: pins,
+        started_at: earliest,
+        finished_at: now_rfc3339(),
+        files: Default::default(),
+    };
+    bundle.finish(manifest, signer.as_ref())?;
+    let gate = report
+        .as_ref()
+        .map(|r| gate::check(r, &criteria))
+        .unwrap_or_default();
+    Ok(RunOutcome {
+        out_dir: options.out.clone(),
+        eval: report,
+        gate,
+        candidates,
+    })
+}
