@@ -115,6 +115,43 @@ pub struct EvalArgs {
     /// brier=0.2, equalized_odds_difference.site=0.1. Repeatable.
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
+    /// Federated evaluation, round 1: write to --json a site summary (format
+    /// harness-site-summary/1) instead of the results: per model and per subgroup level, how
+    /// many positives and negatives had each distinct score. No case id, no per-case row, no
+    /// patient column. `harness pool` combines the sites' summaries into the exact all-cases
+    /// results. Needs --site and --json.
+    #[arg(long = "aggregates-only", requires_all = ["site", "json"])]
+    aggregates_only: bool,
+    /// This site's name in a federated evaluation (unique among the pooled sites).
+    #[arg(long, value_name = "NAME")]
+    site: Option<String>,
+    /// Round every score to D decimals before counting it (0-15): the summary then reveals only
+    /// the rounded scores, and the pooled results are exact for the rounded scores. Every site
+    /// must use the same D.
+    #[arg(
+        long = "score-decimals",
+        value_name = "D",
+        requires = "aggregates_only"
+    )]
+    score_decimals: Option<u32>,
+    /// Federated evaluation, round 2: answer the coordinator's request (from `harness pool
+    /// --request-out`) with this site's sums for the exact paired DeLong tests, written to
+    /// --json. Needs --site and the same --score columns as the site's summary.
+    #[arg(long = "paired-request", value_name = "REQUEST.json", requires_all = ["site", "json"], conflicts_with = "aggregates_only")]
+    paired_request: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    /// The options of a federated site's round.
+    fn site_args(&self) -> crate::pool::SiteArgs<'_> {
+        crate::pool::SiteArgs {
+            site: self.site.as_deref().unwrap_or_default(),
+            data: &self.data,
+            json: self.json.as_deref(),
+            score_decimals: self.score_decimals,
+            paired_request: self.paired_request.as_deref(),
+        }
+    }
 }
 
 /// The kind of labels `harness eval` evaluates.
@@ -182,6 +219,28 @@ fn check_options(args: &EvalArgs) -> Result<()> {
             }
         }
     }
+    if args.aggregates_only || args.paired_request.is_some() {
+        let flag = if args.aggregates_only {
+            "--aggregates-only"
+        } else {
+            "--paired-request"
+        };
+        if args.task != Task::Binary {
+            bail!(
+                "{flag} is for the binary task (evaluate each finding as its own binary --score column)"
+            );
+        }
+        if args.cluster.is_some() {
+            bail!(
+                "{flag}: patient-clustered statistics cannot be pooled from count tables; leave out --cluster"
+            );
+        }
+        if !args.fail_under.is_empty() || !args.fail_over.is_empty() {
+            bail!(
+                "{flag}: a site computes no results to gate; gate the pooled results with `harness pool --fail-under`"
+            );
+        }
+    }
     if !(0.0..=1.0).contains(&args.threshold) {
         bail!(
             "--threshold {} is outside [0, 1]; scores are probabilities",
@@ -227,6 +286,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         groups: &columns,
     };
     let table = read_eval_csv(&args.data, &spec)?;
+    if args.aggregates_only || args.paired_request.is_some() {
+        return crate::pool::site_round(&args.site_args(), &table);
+    }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     let report = harness_evidence::evaluate_table(&table, args.cluster.as_deref(), &opts)?;
 

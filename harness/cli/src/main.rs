@@ -15,6 +15,7 @@ mod datasets;
 mod eval;
 mod inspect;
 mod keygen;
+mod pool;
 mod progress;
 mod run;
 mod summary;
@@ -68,6 +69,7 @@ enum Command {
     Eval(eval::EvalArgs),
     Run(run::RunArgs),
     Merge(run::MergeArgs),
+    Pool(pool::PoolArgs),
     Verify(verify::VerifyArgs),
     Bench(bench::BenchArgs),
     Datasets(datasets::DatasetsArgs),
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),
         Command::Merge(args) => run::merge(args),
+        Command::Pool(args) => pool::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Datasets(args) => datasets::run(args),

@@ -284,11 +284,13 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
         .map_err(|e| refuse(format!("writing predictions.csv: {e}")))
 }
 
+/// A candidate's agreement pairs by (engine a, engine b).
+type PairsByEngines = IndexMap<(String, String), PairAgreement>;
+
 /// Each candidate's agreement pairs summed over the shards: the largest difference, the
 /// decision flips and cases compared.
 fn merge_agreements(parts: &[Part]) -> Vec<serde_json::Value> {
-    let mut by_candidate: IndexMap<String, (f64, IndexMap<(String, String), PairAgreement>)> =
-        IndexMap::new();
+    let mut by_candidate: IndexMap<String, (f64, PairsByEngines)> = IndexMap::new();
     for p in parts {
         let candidates = p.agreement["candidates"].as_array().cloned();
         for c in candidates.unwrap_or_default() {

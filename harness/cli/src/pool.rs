@@ -1,0 +1,208 @@
+//! Federated evaluation: a site's rounds (`harness eval --aggregates-only`, `--paired-request`)
+//! and the coordinator's `harness pool`. The protocol and what each message reveals are in
+//! `harness_metrics::pool`; this module reads and writes the files and prints.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use harness_data::EvalTable;
+use harness_metrics::pool::{
+    PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
+    pool_paired, summarize,
+};
+use harness_metrics::{EvalInput, EvalOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What a site's round needs from `harness eval`'s arguments.
+pub struct SiteArgs<'a> {
+    pub site: &'a str,
+    pub data: &'a Path,
+    pub json: Option<&'a Path>,
+    pub score_decimals: Option<u32>,
+    pub paired_request: Option<&'a Path>,
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).context("serialising")?;
+    bytes.push(b'\n');
+    harness_evidence::write_atomic(path, &bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))
+}
+
+fn input(table: &EvalTable) -> EvalInput<'_> {
+    let (groupings, _) = harness_evidence::evaluation::groupings(&table.groups, None);
+    EvalInput {
+        labels: &table.labels,
+        models: table
+            .score_names
+            .iter()
+            .map(String::as_str)
+            .zip(table.scores.iter().map(Vec::as_slice))
+            .collect(),
+        groupings,
+        cluster: None,
+    }
+}
+
+/// A site's round 1 (the summary) or round 2 (the paired sums), written to `--json`.
+pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
+    let Some(out) = args.json else {
+        bail!("a federated round writes its file to --json OUT.json");
+    };
+    let input = input(table);
+    if let Some(request) = args.paired_request {
+        let request: PairedRequest = read_json(request)?;
+        let sums = paired_site_sums(&input, args.site, &request)?;
+        write_json(out, &sums)?;
+        println!(
+            "site {}: paired sums for {} pair(s) of models over {} cases written to {}",
+            args.site,
+            sums.pairs.len(),
+            table.labels.len(),
+            out.display()
+        );
+        println!("what it reveals: {}", sums.disclosure);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = summarize(&input, args.site, args.score_decimals)?;
+    write_json(out, &summary)?;
+    let rows: usize = summary.models.values().map(|m| m.all.len()).sum();
+    println!(
+        "site {}: {} cases ({} positive) of {}, {} model(s), {} subgroup column(s), {rows} count-table rows: {}",
+        args.site,
+        summary.n,
+        summary.positives,
+        args.data.display(),
+        summary.models.len(),
+        input.groupings.len(),
+        out.display()
+    );
+    println!("what it reveals: {}", summary.disclosure);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Pool sites' summaries into the exact all-cases results (federated evaluation; no case leaves a site)",
+    long_about = "Pool the site summaries of a federated evaluation into the results `harness eval` would give on \
+        all the sites' cases together, without any case leaving its site.\n\n\
+        Round 1: each site runs `harness eval --data ITS.csv --label y --score a --score b --group sex \
+        --aggregates-only --site NAME --json NAME.json` and sends NAME.json: per model and subgroup \
+        level, how many positives and negatives had each distinct score (no case id, no per-case row; \
+        --score-decimals D reveals only rounded scores). `harness pool A.json B.json ... --json OUT.json` \
+        then computes, exactly (bit for bit), every single-model figure of `harness eval`: AUROC with \
+        DeLong CI, sensitivity at specificity, average precision, Brier, log loss, ECE, calibration \
+        slope and intercept, subgroup AUROCs and fairness, in `harness eval`'s JSON layout. Bootstrap \
+        CIs and patient-clustered figures cannot be pooled from tables: they are null with the reason.\n\n\
+        Round 2 (paired DeLong tests between models): `harness pool ... --request-out REQUEST.json` \
+        writes the pooled score tables for the sites; each site runs `harness eval ... \
+        --paired-request REQUEST.json --site NAME --json NAME-sums.json` (six sums and two counts per \
+        pair of models); `harness pool A.json B.json ... --request REQUEST.json --sums A-sums.json \
+        B-sums.json ... --json OUT.json` then gives the exact paired tests too.\n\n\
+        Exit status: 0 success; 1 a --fail-under/--fail-over criterion failed; 2 inconsistent, \
+        changed or missing site files (named).",
+    after_help = "Examples:\n  \
+        harness pool site-a.json site-b.json site-c.json --json pooled.json\n  \
+        harness pool site-*.json --request-out request.json          # then each site answers it\n  \
+        harness pool site-*.json --request request.json --sums sums-*.json --json pooled.json --fail-under auroc=0.85"
+)]
+pub struct PoolArgs {
+    /// The sites' summaries (`harness eval --aggregates-only`), one per site.
+    #[arg(value_name = "SITE.json", required = true)]
+    sites: Vec<PathBuf>,
+    /// Write the pooled results (`harness eval`'s JSON layout) here.
+    #[arg(long, value_name = "OUT.json")]
+    json: Option<PathBuf>,
+    /// Write the round-2 request for the sites (the pooled score tables) here.
+    #[arg(long = "request-out", value_name = "REQUEST.json")]
+    request_out: Option<PathBuf>,
+    /// The round-2 request the sites answered (from --request-out); needs --sums.
+    #[arg(long, value_name = "REQUEST.json", requires = "sums")]
+    request: Option<PathBuf>,
+    /// The sites' round-2 answers (`harness eval --paired-request`), one per site.
+    #[arg(long, value_name = "SUMS.json", num_args = 1.., requires = "request")]
+    sums: Vec<PathBuf>,
+    /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
+    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    threshold: f64,
+    /// Target specificity for "sensitivity at specificity". Repeatable.
+    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90])]
+    target_specificity: Vec<f64>,
+    /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
+    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
+    fail_under: Vec<String>,
+    /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05. Repeatable.
+    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
+    fail_over: Vec<String>,
+}
+
+/// `harness pool`.
+pub fn run(args: PoolArgs) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.threshold) {
+        bail!("--threshold {} is outside [0, 1]", args.threshold);
+    }
+    if let Some(t) = args
+        .target_specificity
+        .iter()
+        .find(|t| !(0.0..=1.0).contains(*t))
+    {
+        bail!("--target-specificity {t} is outside [0, 1]");
+    }
+    let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
+    let sites: Vec<SiteSummary> = args
+        .sites
+        .iter()
+        .map(|p| read_json(p))
+        .collect::<Result<_>>()?;
+    if let Some(path) = &args.request_out {
+        let request = paired_request(&sites)?;
+        write_json(path, &request)?;
+        println!(
+            "round-2 request for {} pair(s) of models written to {}; send it to every site",
+            request.pairs.len(),
+            path.display()
+        );
+        println!("what it reveals: {}", request.disclosure);
+        if args.json.is_none() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let opts = EvalOptions {
+        threshold: args.threshold,
+        target_specificities: args.target_specificity.clone(),
+        ..EvalOptions::default()
+    };
+    let report = match &args.request {
+        Some(request) => {
+            let request: PairedRequest = read_json(request)?;
+            let sums: Vec<PairedSiteSums> = args
+                .sums
+                .iter()
+                .map(|p| read_json(p))
+                .collect::<Result<_>>()?;
+            pool_paired(&sites, &request, &sums, &opts)?
+        }
+        None => pool(&sites, &opts)?,
+    };
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let names: Vec<&str> = sites.iter().map(|s| s.site.as_str()).collect();
+    let label = PathBuf::from(format!("pooled: {}", names.join(" + ")));
+    let text = crate::summary::render(&report, &label);
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

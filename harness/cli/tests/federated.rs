@@ -1,0 +1,255 @@
+//! Federated evaluation from the command line: the three sites of the balanced_n500 fixture
+//! (its `site` column) each write a summary with `harness eval --aggregates-only`, and
+//! `harness pool` gives the all-cases `harness eval` results to 1e-12 — the paired DeLong test
+//! after the second round — while no site file holds a case id.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> Output {
+    let out = harness(args);
+    assert!(
+        out.status.success(),
+        "harness {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/balanced_n500.csv")
+}
+
+/// Writes one CSV per value of the `site` column; returns (site, path, case ids).
+fn split_by_site(dir: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let site_col = header.split(',').position(|c| c == "site").unwrap();
+    let mut sites: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    let mut bodies: Vec<String> = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let site = fields[site_col];
+        let k = match sites.iter().position(|(s, _, _)| s == site) {
+            Some(k) => k,
+            None => {
+                let path = dir.join(format!("site-{site}.csv"));
+                sites.push((site.to_string(), path, Vec::new()));
+                bodies.push(format!("{header}\n"));
+                sites.len() - 1
+            }
+        };
+        sites[k].2.push(fields[0].to_string());
+        bodies[k].push_str(line);
+        bodies[k].push('\n');
+    }
+    for ((_, path, _), body) in sites.iter().zip(&bodies) {
+        std::fs::write(path, body).unwrap();
+    }
+    sites
+}
+
+const COMMON: [&str; 14] = [
+    "--label",
+    "label",
+    "--score",
+    "score",
+    "--score",
+    "score_b",
+    "--group",
+    "sex",
+    "--group",
+    "age_band",
+    "--target-specificity",
+    "0.8",
+    "--target-specificity",
+    "0.95",
+];
+
+/// Every number within `tol`, everything else equal; `skip` paths (prefixes) are not compared.
+fn compare(a: &Value, b: &Value, path: &str, tol: f64, skip: &[&str], bad: &mut Vec<String>) {
+    if skip.iter().any(|s| path.starts_with(s)) {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let kx: Vec<&String> = x.keys().collect();
+            let ky: Vec<&String> = y.keys().collect();
+            if kx != ky {
+                bad.push(format!("{path}: keys {kx:?} vs {ky:?}"));
+                return;
+            }
+            for (k, v) in x {
+                compare(v, &y[k], &format!("{path}.{k}"), tol, skip, bad);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                compare(u, v, &format!("{path}[{i}]"), tol, skip, bad);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            if (x - y).abs() > tol {
+                bad.push(format!("{path}: {x} vs {y}"));
+            }
+        }
+        _ if a == b => {}
+        _ => bad.push(format!("{path}: {a} vs {b}")),
+    }
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let sites = split_by_site(d);
+    assert_eq!(sites.len(), 3, "the fixture has sites A, B and C");
+    let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+    let all = p("all.json");
+    let mut args = vec!["eval", "--data"];
+    let data = fixture().to_string_lossy().into_owned();
+    args.push(&data);
+    args.extend(COMMON);
+    args.extend(["--json", &all]);
+    ok(&args);
+
+    let mut summaries = Vec::new();
+    for (site, csv, ids) in &sites {
+        let out = p(&format!("{site}.json"));
+        let csv = csv.to_string_lossy().into_owned();
+        let mut a = vec!["eval", "--data", &csv];
+        a.extend(COMMON);
+        a.extend(["--aggregates-only", "--site", site, "--json", &out]);
+        ok(&a);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("case_id"), "{site}: a case id column");
+        for id in ids {
+            assert!(
+                !text.contains(&format!("\"{id}\"")),
+                "{site}: case id {id} in the summary"
+            );
+        }
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["format"], "harness-site-summary/1");
+        assert_eq!(v["n"].as_u64().unwrap() as usize, ids.len());
+        summaries.push(out);
+    }
+    let s: Vec<&str> = summaries.iter().map(String::as_str).collect();
+
+    // Round 1: every single-model figure; comparisons wait for round 2.
+    let round1 = p("round1.json");
+    let mut a = vec!["pool"];
+    a.extend(&s);
+    a.extend([
+        "--target-specificity",
+        "0.8",
+        "--target-specificity",
+        "0.95",
+        "--json",
+        &round1,
+    ]);
+    ok(&a);
+    let (want, got) = (read(Path::new(&all)), read(Path::new(&round1)));
+    let mut bad = Vec::new();
+    compare(
+        &want,
+        &got,
+        "",
+        1e-12,
+        &[".comparisons", ".warnings"],
+        &mut bad,
+    );
+    assert!(bad.is_empty(), "round 1 differs: {bad:#?}");
+    assert!(got["comparisons"][0]["p"].is_null());
+    assert!(
+        got["comparisons"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("second round")
+    );
+
+    // Round 2: the paired DeLong test.
+    let request = p("request.json");
+    let mut a = vec!["pool"];
+    a.extend(&s);
+    a.extend(["--request-out", &request]);
+    ok(&a);
+    let mut sums = Vec::new();
+    for (site, csv, _) in &sites {
+        let out = p(&format!("{site}-sums.json"));
+        let csv = csv.to_string_lossy().into_owned();
+        let mut a = vec!["eval", "--data", &csv];
+        a.extend(COMMON);
+        a.extend(["--paired-request", &request, "--site", site, "--json", &out]);
+        ok(&a);
+        sums.push(out);
+    }
+    let round2 = p("round2.json");
+    let mut a = vec!["pool"];
+    a.extend(&s);
+    a.extend(["--request", &request, "--sums"]);
+    a.extend(sums.iter().map(String::as_str));
+    a.extend([
+        "--target-specificity",
+        "0.8",
+        "--target-specificity",
+        "0.95",
+        "--json",
+        &round2,
+    ]);
+    ok(&a);
+    let got = read(Path::new(&round2));
+    let mut bad = Vec::new();
+    compare(&want, &got, "", 1e-12, &[".warnings"], &mut bad);
+    assert!(bad.is_empty(), "round 2 differs: {bad:#?}");
+    assert!(got["comparisons"][0]["p"].as_f64().unwrap() > 0.0);
+
+    // Refusals, exit 2 naming the problem: a site twice, a site's answer missing.
+    let mut a = vec!["pool", s[0], s[1], s[1], "--json", &round1];
+    let out = harness(&a);
+    assert_eq!(out.status.code(), Some(2));
+    let twice = format!("site '{}' appears twice", sites[1].0);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&twice));
+    a = vec!["pool"];
+    a.extend(&s);
+    a.extend(["--request", &request, "--sums", &sums[0], &sums[1]]);
+    let out = harness(&a);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let silent = format!("site '{}' sent no paired sums", sites[2].0);
+    assert!(err.contains(&silent), "names the silent site: {err}");
+    // Clustered statistics cannot be pooled: refused at the site, not silently dropped.
+    let csv = sites[0].1.to_string_lossy().into_owned();
+    let out = harness(&[
+        "eval",
+        "--data",
+        &csv,
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--cluster",
+        "sex",
+        "--aggregates-only",
+        "--site",
+        "A",
+        "--json",
+        &round1,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
+}
