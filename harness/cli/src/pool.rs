@@ -10,6 +10,7 @@ use harness_metrics::pool::{
     pool_paired, summarize,
 };
 use harness_metrics::{EvalInput, EvalOptions};
+use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,8 +24,10 @@ pub struct SiteArgs<'a> {
     pub paired_request: Option<&'a Path>,
 }
 
+/// Compact JSON: a site summary has one row per distinct score, so whitespace would triple the
+/// bytes every site sends and the coordinator parses (`jq .` shows it indented).
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).context("serialising")?;
+    let mut bytes = serde_json::to_vec(value).context("serialising")?;
     bytes.push(b'\n');
     harness_evidence::write_atomic(path, &bytes)
         .with_context(|| format!("{}: cannot write", path.display()))
@@ -155,9 +158,10 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         bail!("--target-specificity {t} is outside [0, 1]");
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
+    // Parsed in parallel: with exact scores a summary is about as large as the site's data.
     let sites: Vec<SiteSummary> = args
         .sites
-        .iter()
+        .par_iter()
         .map(|p| read_json(p))
         .collect::<Result<_>>()?;
     if let Some(path) = &args.request_out {
@@ -183,7 +187,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             let request: PairedRequest = read_json(request)?;
             let sums: Vec<PairedSiteSums> = args
                 .sums
-                .iter()
+                .par_iter()
                 .map(|p| read_json(p))
                 .collect::<Result<_>>()?;
             pool_paired(&sites, &request, &sums, &opts)?

@@ -40,7 +40,8 @@ use std::process::ExitCode;
         harness run suites/example.toml --no-perf          # accuracy evidence only\n  \
         harness run suites/example.toml --shard 2/3 --out results/parts/part-2   # one shard of three\n  \
         sbatch --array=1-3 --wrap 'harness run suites/example.toml --shard auto --out results/parts/part-$SLURM_ARRAY_TASK_ID'\n  \
-        harness merge results/parts/part-* --out results/merged"
+        harness merge results/parts/part-* --out results/merged\n  \
+        harness run suites/example.toml --site hospital-a --aggregates-only --out results/site-a   # federated: only count tables leave"
 )]
 pub struct RunArgs {
     /// The suite file.
@@ -77,8 +78,17 @@ pub struct RunArgs {
     /// `auto` reads a Slurm job array (I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1,
     /// N = SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (I = JOB_COMPLETION_INDEX + 1,
     /// N = HARNESS_SHARD_COUNT) and records where it came from.
-    #[arg(long, value_name = "I/N|auto")]
+    #[arg(long, value_name = "I/N|auto", conflicts_with = "site")]
     shard: Option<String>,
+    /// Run as site NAME of a federated evaluation (with --aggregates-only): the bundle holds
+    /// site.json — per candidate and subgroup level, how many positives and negatives had each
+    /// distinct score — instead of predictions, metrics and a report, so that no case-level data
+    /// leaves the hospital. The coordinator pools the sites' site.json with `harness pool`.
+    #[arg(long, value_name = "NAME", requires = "aggregates_only")]
+    site: Option<String>,
+    /// With --site: write only aggregates (see --site).
+    #[arg(long = "aggregates-only", requires = "site")]
+    aggregates_only: bool,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +186,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .map(|s| Shard::parse(s, |k| std::env::var(k).ok()))
             .transpose()
             .map_err(anyhow::Error::msg)?,
+        site: args.site,
     };
     let bars = crate::progress::Bars::default();
     let outcome = run_suite(&options, &bars)?;
@@ -184,6 +195,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let dir = outcome.out_dir.display();
         println!(
             "partial bundle ({shard}): {dir}\nmerge every shard with `harness merge PART_DIR... --out DIR`"
+        );
+        return Ok(exit_status(&outcome));
+    }
+    if let Some(site) = &options.site {
+        let dir = outcome.out_dir.display();
+        println!(
+            "site bundle ({site}, aggregates only): {dir}\nsend {dir}/site.json to the coordinator, who pools the sites with `harness pool SITE.json... --json OUT.json`"
         );
         return Ok(exit_status(&outcome));
     }

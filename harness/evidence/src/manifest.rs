@@ -49,6 +49,10 @@ pub struct Manifest {
     /// sha256 of its manifest (a copy of which is in the bundle under `shards/`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardPin>,
+    /// Set in a site bundle of a federated evaluation: the site's name. The bundle holds the
+    /// site's count tables (`site.json`, for `harness pool`) instead of predictions and metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// Wall-clock times (UTC, RFC 3339). The only time-dependent part of the bundle
     /// besides `performance.json`.
     pub started_at: String,

@@ -150,6 +150,13 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
                 "a partial bundle ({shard}): it holds predictions only; `harness merge` computes the metrics of the whole run"
             ),
         );
+    } else if let Some(site) = &manifest.site {
+        v.skip(
+            "metrics recomputation",
+            format!(
+                "the bundle of site '{site}' of a federated evaluation: it holds count tables (site.json) only; `harness pool` computes the metrics"
+            ),
+        );
     } else {
         check_metrics(dir, &manifest, &mut v);
     }

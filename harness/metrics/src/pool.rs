@@ -109,7 +109,7 @@ pub const SUMS_FORMAT: &str = "harness-paired-sums/1";
 pub const MAX_SCORE_DECIMALS: u32 = 15;
 
 /// `reason` of each paired comparison after round 1.
-pub const ROUND1_COMPARISON_REASON: &str = "paired comparison needs the second round (harness pool --paired ...): the joint behaviour of two models is not in the count tables";
+pub const ROUND1_COMPARISON_REASON: &str = "paired comparison needs the second round (harness pool --request-out, each site answers with harness eval --paired-request, then harness pool --request --sums): the joint behaviour of two models is not in the count tables";
 
 /// How many units in the last place a score may move through JSON and still be recognised in
 /// round 2 (see "JSON numbers" in the module doc).

@@ -146,6 +146,9 @@ pub struct RunOptions {
     /// Run only this shard's cases and write a partial bundle (predictions, no metrics) for
     /// [`merge`] to combine.
     pub shard: Option<Shard>,
+    /// Run as this site of a federated evaluation: the bundle holds the site's count tables
+    /// (`site.json`, for `harness pool`) instead of predictions, metrics and a report.
+    pub site: Option<String>,
 }
 
 /// A shard's part of the run: which cases of the full index it holds.
@@ -181,6 +184,8 @@ pub struct Plan {
     pub cases: CaseIndex,
     /// Set when the run is one shard of a larger one.
     pub shard: Option<ShardPlan>,
+    /// Set when the run is a site of a federated evaluation (aggregates only).
+    pub site: Option<String>,
     pub out_dir: PathBuf,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
@@ -248,7 +253,7 @@ pub fn run_suite(
     observer.stage_finished(Stage::Infer);
     let mut inference = inference?;
 
-    if plan.shard.is_some() {
+    if plan.shard.is_some() || plan.site.is_some() {
         return run_shard_rest(&plan, inference, bundle, options, observer);
     }
 
@@ -286,8 +291,10 @@ pub fn run_suite(
     })
 }
 
-/// A shard's remaining stages: its predictions and agreement sample, `shard.json`, its own
-/// performance measurement and the manifest; no metrics or report (`merge` computes them).
+/// A shard's (or a federated site's) remaining stages: its predictions and agreement sample,
+/// `shard.json` (or the site's count tables `site.json` instead of predictions), its own
+/// performance measurement and the manifest; no metrics or report (`merge` or `pool` computes
+/// them).
 fn run_shard_rest(
     plan: &Plan,
     mut inference: InferenceOutcome,
@@ -431,6 +438,16 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         cases.len(),
         cases.positives()
     ));
+    if options.site.is_some() && options.shard.is_some() {
+        return Err(PipelineError::Input(
+            "a federated site's run is not sharded: run the site's cases in one run (--site without --shard)".into(),
+        ));
+    }
+    if let Some(site) = options.site.as_deref().filter(|s| s.trim().is_empty()) {
+        return Err(PipelineError::Input(format!(
+            "--site '{site}': a site needs a name"
+        )));
+    }
     let (cases, shard) = match &options.shard {
         None => (cases, None),
         Some(shard) => {
@@ -462,6 +479,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         cluster,
         cases,
         shard,
+        site: options.site.clone(),
         out_dir,
         started_at,
         signer,
@@ -641,7 +659,12 @@ pub fn evaluate(
     };
     let pred_bytes = predictions.to_csv();
     drop(predictions);
-    bundle.write("predictions.csv", &pred_bytes)?;
+    if let Some(site) = &plan.site {
+        // A site of a federated evaluation: only its count tables leave it.
+        write_site_summary(site, &pred_bytes, plan, &settings, bundle)?;
+    } else {
+        bundle.write("predictions.csv", &pred_bytes)?;
+    }
     if let Some(s) = &plan.shard {
         let file = ShardFile {
             format: SHARD_FORMAT.into(),
@@ -652,7 +675,7 @@ pub fn evaluate(
         };
         bundle.write(SHARD_FILE, &pretty(&file))?;
     }
-    let report = if settings.scores.is_empty() || plan.shard.is_some() {
+    let report = if settings.scores.is_empty() || plan.shard.is_some() || plan.site.is_some() {
         None
     } else {
         let (r, _) = metrics_of(
@@ -715,6 +738,46 @@ pub fn evaluate(
         report,
         agreements,
     })
+}
+
+/// The file of a site bundle that holds its count tables (`harness_metrics::pool::SiteSummary`).
+pub const SITE_FILE: &str = "site.json";
+
+/// `site.json`: the site's count tables per candidate and subgroup level (no case id, no
+/// per-case row, no patient column), for `harness pool`.
+fn write_site_summary(
+    site: &str,
+    pred_bytes: &[u8],
+    plan: &Plan,
+    settings: &EvalSettings,
+    bundle: &mut BundleWriter,
+) -> Result<(), PipelineError> {
+    let columns = settings.columns();
+    let spec = harness_data::EvalSpec {
+        label: &settings.label,
+        scores: &settings.scores,
+        groups: &columns,
+    };
+    let table = harness_data::parse_eval_csv(pred_bytes, &plan.out_dir.join(SITE_FILE), &spec)
+        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+    let (groupings, _) =
+        harness_evidence::evaluation::groupings(&table.groups, settings.cluster.as_deref());
+    let input = harness_metrics::EvalInput {
+        labels: &table.labels,
+        models: table
+            .score_names
+            .iter()
+            .map(String::as_str)
+            .zip(table.scores.iter().map(Vec::as_slice))
+            .collect(),
+        groupings,
+        cluster: None,
+    };
+    let summary = harness_metrics::pool::summarize(&input, site, None)
+        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+    let bytes = serde_json::to_vec(&summary).map_err(|e| PipelineError::Metrics(e.to_string()))?;
+    bundle.write(SITE_FILE, &bytes)?;
+    Ok(())
 }
 
 /// The statistics of `predictions.csv` (its bytes, as written) with the run's settings, through
@@ -998,6 +1061,7 @@ pub fn seal(
         machine: serde_json::to_value(&measured.machine).unwrap_or(serde_json::Value::Null),
         shard: plan.shard.as_ref().map(|s| s.shard.clone()),
         shards: Vec::new(),
+        site: plan.site.clone(),
         started_at: plan.started_at.clone(),
         finished_at: now_rfc3339(),
         files: Default::default(),

@@ -535,6 +535,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         machine: first.machine.clone(),
         shard: None,
         shards: pins,
+        site: None,
         started_at: earliest,
         finished_at: now_rfc3339(),
         files: Default::default(),

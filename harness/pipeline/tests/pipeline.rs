@@ -651,3 +651,42 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
     let m = message(&[0, 1, 2]);
     assert!(m.contains("part-2") && m.contains("does not verify"), "{m}");
 }
+
+/// A federated site's run writes only its count tables (no predictions, metrics or report),
+/// verifies, and `pool` of its summary gives the single-model figures of an ordinary run.
+#[test]
+fn a_site_run_writes_count_tables_only_and_pools_to_the_run_metrics() {
+    let project = Project::new(
+        30,
+        &[
+            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
+            ("b", "vendor-b.onnx", GREY64, LOGIT, "\"tract\""),
+        ],
+        "primary_backend = \"tract\"",
+    );
+    let p = project.path();
+    let whole = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let mut o = project.options();
+    o.out = Some(p.join("site"));
+    o.site = Some("hospital-a".into());
+    let site = run_suite(&o, &harness_pipeline::Silent).unwrap();
+    assert!(site.eval.is_none());
+    for absent in ["predictions.csv", "metrics.json", "report.html"] {
+        assert!(
+            !site.out_dir.join(absent).exists(),
+            "{absent} left the site"
+        );
+    }
+    let text = std::fs::read_to_string(site.out_dir.join("site.json")).unwrap();
+    assert!(!text.contains("c0001"), "a case id left the site");
+    assert!(harness_evidence::verify(&site.out_dir, &Default::default()).passed());
+    let summary: harness_metrics::pool::SiteSummary = serde_json::from_str(&text).unwrap();
+    let pooled =
+        harness_metrics::pool::pool(&[summary], &whole.eval.as_ref().unwrap().options).unwrap();
+    let want = serde_json::to_value(&whole.eval.unwrap().models).unwrap();
+    let got = serde_json::to_value(&pooled.models).unwrap();
+    assert_eq!(
+        got, want,
+        "pooled single-model figures differ from the run's"
+    );
+}
