@@ -40,6 +40,11 @@ import tempfile
 import threading
 import time
 
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import cpu_model, median  # noqa: E402
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 GEN = os.path.join(HERE, "gen_eval_case.py")
@@ -50,23 +55,6 @@ TARGET_RSS = 10.0
 AUC_TOL = 1e-12
 MODELS = ("score", "score_b")
 GROUPS = ("sex", "age_band", "site")
-
-
-def median(xs):
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ensure_case(rows, prevalence, seed, out_dir):

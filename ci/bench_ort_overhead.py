@@ -58,6 +58,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import cpu_model  # noqa: E402
+
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.97
 # harness Settings::default(): warm-up of at least 10 queries and 1 s; LoadGen's 1024 samples.
@@ -393,16 +397,6 @@ def run_worker(cmd: list[str], env: dict, side: str) -> dict:
     if not r.get("throughput_per_s"):
         raise RunFailure(f"{side} side measured nothing: {r}")
     return r
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

@@ -39,18 +39,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn input(table: &EvalTable) -> EvalInput<'_> {
-    let (groupings, _) = harness_evidence::evaluation::groupings(&table.groups, None);
-    EvalInput {
-        labels: &table.labels,
-        models: table
-            .score_names
-            .iter()
-            .map(String::as_str)
-            .zip(table.scores.iter().map(Vec::as_slice))
-            .collect(),
-        groupings,
-        cluster: None,
-    }
+    harness_evidence::evaluation::eval_input(table, None)
 }
 
 /// A site's round 1 (the summary) or round 2 (the paired sums), written to `--json`.

@@ -71,11 +71,21 @@ pub fn evaluate_table(
     cluster: Option<&str>,
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    let (groupings, cluster_column) = groupings(&table.groups, cluster);
+    let input = eval_input(table, cluster);
     if let Some(name) = cluster {
-        check_cluster(name, cluster_column.as_ref())?;
+        check_cluster(name, input.cluster.as_ref())?;
     }
-    let input = harness_metrics::EvalInput {
+    evaluate(&input, opts)
+}
+
+/// A table as the statistics take it: every score column a model, the group columns as
+/// subgroups, except the column named `cluster` (if any), which is the patient clustering.
+pub fn eval_input<'a>(
+    table: &'a EvalTable,
+    cluster: Option<&str>,
+) -> harness_metrics::EvalInput<'a> {
+    let (groupings, cluster_column) = groupings(&table.groups, cluster);
+    harness_metrics::EvalInput {
         labels: &table.labels,
         models: table
             .score_names
@@ -85,8 +95,7 @@ pub fn evaluate_table(
             .collect(),
         groupings,
         cluster: cluster_column,
-    };
-    evaluate(&input, opts)
+    }
 }
 
 fn grouping(g: &harness_data::GroupColumn) -> Grouping<'_> {

@@ -1091,21 +1091,7 @@ pub fn summarize(
                         .zip(sorted_values(&ranked))
                     {
                         let table = &mut tables[keys.code(k, key, case) as usize];
-                        let positive = key & 1 == 1;
-                        match table.last_mut() {
-                            Some(t) if t.value == value => {
-                                if positive {
-                                    t.pos += 1
-                                } else {
-                                    t.neg += 1
-                                }
-                            }
-                            _ => table.push(TieGroup {
-                                value,
-                                pos: positive as u64,
-                                neg: !positive as u64,
-                            }),
-                        }
+                        crate::ranks::push_tied(table, value, key & 1 == 1);
                     }
                     let mut levels: Vec<(&String, Vec<TieGroup>)> = g
                         .levels

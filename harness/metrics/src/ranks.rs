@@ -15,6 +15,25 @@ pub struct TieGroup {
     pub neg: u64,
 }
 
+/// Counts one case of score `value` into a tie table built in ascending score order: into the
+/// last group when it has that value, else into a new group.
+pub(crate) fn push_tied(groups: &mut Vec<TieGroup>, value: f64, positive: bool) {
+    match groups.last_mut() {
+        Some(g) if g.value == value => {
+            if positive {
+                g.pos += 1
+            } else {
+                g.neg += 1
+            }
+        }
+        _ => groups.push(TieGroup {
+            value,
+            pos: positive as u64,
+            neg: !positive as u64,
+        }),
+    }
+}
+
 /// Scores of one model sorted ascending, with ties grouped.
 #[derive(Clone, Debug)]
 pub struct Ranked {
@@ -85,20 +104,7 @@ impl Ranked {
             order.push(case);
             keys.push(key);
             let positive = key & 1 == 1;
-            match groups.last_mut() {
-                Some(g) if g.value == value => {
-                    if positive {
-                        g.pos += 1
-                    } else {
-                        g.neg += 1
-                    }
-                }
-                _ => groups.push(TieGroup {
-                    value,
-                    pos: positive as u64,
-                    neg: !positive as u64,
-                }),
-            }
+            push_tied(&mut groups, value, positive);
             if positive { m += 1 } else { n += 1 }
         }
         Ranked {

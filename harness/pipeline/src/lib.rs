@@ -354,13 +354,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         observer.warning(&format!("{}: [acceptance] {w}", suite_path.display()));
     }
     criteria.extend(options.extra_criteria.iter().cloned());
-    let signer = match &options.sign_key {
-        Some(k) => Some(
-            harness_evidence::signing::read_signing_key(k)
-                .map_err(|e| PipelineError::Key(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let signer = read_signer(options.sign_key.as_deref())?;
 
     let registry_file = match &options.registry {
         Some(r) => r.clone(),
@@ -520,6 +514,15 @@ fn shard_cases(
         positions,
     };
     Ok((cases.select(&plan.positions), plan))
+}
+
+/// The signing key from its file, when one is given.
+fn read_signer(key: Option<&Path>) -> Result<Option<ed25519_dalek::SigningKey>, PipelineError> {
+    key.map(|k| {
+        harness_evidence::signing::read_signing_key(k)
+            .map_err(|e| PipelineError::Key(e.to_string()))
+    })
+    .transpose()
 }
 
 /// A new folder `<parent>/<stamp>` (or `<stamp>-2`, `-3`, … when another run started in the
@@ -760,18 +763,10 @@ fn write_site_summary(
     };
     let table = harness_data::parse_eval_csv(pred_bytes, &plan.out_dir.join(SITE_FILE), &spec)
         .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-    let (groupings, _) =
-        harness_evidence::evaluation::groupings(&table.groups, settings.cluster.as_deref());
+    // The patient column is not a subgroup, and it stays at the site.
     let input = harness_metrics::EvalInput {
-        labels: &table.labels,
-        models: table
-            .score_names
-            .iter()
-            .map(String::as_str)
-            .zip(table.scores.iter().map(Vec::as_slice))
-            .collect(),
-        groupings,
         cluster: None,
+        ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
     };
     let summary = harness_metrics::pool::summarize(&input, site, None)
         .map_err(|e| PipelineError::Metrics(e.to_string()))?;

@@ -397,13 +397,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         .criteria()
         .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
     criteria.extend(options.extra_criteria.iter().cloned());
-    let signer = match &options.sign_key {
-        Some(k) => Some(
-            harness_evidence::signing::read_signing_key(k)
-                .map_err(|e| PipelineError::Key(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let signer = crate::read_signer(options.sign_key.as_deref())?;
 
     let predictions = merge_predictions(&parts)?;
     let settings = first.evaluation.clone();
