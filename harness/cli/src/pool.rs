@@ -105,8 +105,9 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         harness pool site-*.json --request request.json --sums sums-*.json --json pooled.json --fail-under auroc=0.85"
 )]
 pub struct PoolArgs {
-    /// The sites' summaries (`harness eval --aggregates-only`), one per site.
-    #[arg(value_name = "SITE.json", required = true)]
+    /// The sites' summaries (`harness eval --aggregates-only`), or their site bundles
+    /// (`harness run --site NAME --aggregates-only`, verified before use), one per site.
+    #[arg(value_name = "SITE.json|SITE_DIR", required = true)]
     sites: Vec<PathBuf>,
     /// Write the pooled results (`harness eval`'s JSON layout) here.
     #[arg(long, value_name = "OUT.json")]
@@ -134,6 +135,28 @@ pub struct PoolArgs {
     fail_over: Vec<String>,
 }
 
+/// A site summary from its file, or from a site bundle (`harness run --site`): the bundle is
+/// verified first (every file's sha256 against its manifest) and its `site.json` read.
+fn read_site(path: &Path) -> Result<SiteSummary> {
+    if !path.is_dir() {
+        return read_json(path);
+    }
+    let v = harness_evidence::verify(path, &harness_evidence::VerifyOptions::default());
+    if let Some(f) = v
+        .findings
+        .iter()
+        .find(|f| f.status == harness_types::Status::Failed)
+    {
+        bail!(
+            "{}: the site bundle does not verify: {}: {}",
+            path.display(),
+            f.item,
+            f.detail
+        );
+    }
+    read_json(&path.join(harness_pipeline::SITE_FILE))
+}
+
 /// `harness pool`.
 pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.threshold) {
@@ -151,7 +174,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     let sites: Vec<SiteSummary> = args
         .sites
         .par_iter()
-        .map(|p| read_json(p))
+        .map(|p| read_site(p))
         .collect::<Result<_>>()?;
     if let Some(path) = &args.request_out {
         let request = paired_request(&sites)?;

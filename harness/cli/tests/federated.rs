@@ -253,3 +253,54 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
 }
+
+/// `harness run --site` on the shipped example writes a site bundle that `harness pool` takes as
+/// a folder (verified first: a changed file is refused) and pools to the run's own figures.
+#[test]
+fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    let (site, whole) = (tmp.path().join("site"), tmp.path().join("whole"));
+    let suite = root.join("suites/example.toml");
+    let suite = suite.to_string_lossy();
+    for (out, extra) in [
+        (&whole, vec![]),
+        (&site, vec!["--site", "hospital-a", "--aggregates-only"]),
+    ] {
+        let out = out.to_string_lossy();
+        let mut a = vec!["run", &suite, "--no-perf", "--out", &out];
+        a.extend(extra);
+        ok(&a);
+    }
+    assert!(site.join("site.json").is_file() && !site.join("predictions.csv").exists());
+    let pooled = tmp.path().join("pooled.json");
+    let (site_s, pooled_s) = (site.to_string_lossy(), pooled.to_string_lossy());
+    let metrics = read(&whole.join("metrics.json"));
+    let specs: Vec<String> = metrics["options"]["target_specificities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let mut a = vec!["pool", &site_s, "--json", &pooled_s];
+    for s in &specs {
+        a.extend(["--target-specificity", s]);
+    }
+    ok(&a);
+    let got = read(&pooled);
+    let mut bad = Vec::new();
+    for (model, want) in metrics["models"].as_object().unwrap() {
+        let mut want = want.clone();
+        // The suite asks for a bootstrap, which count tables cannot give (pooled: null + reason).
+        want.as_object_mut().unwrap().remove("bootstrap");
+        let mut have = got["models"][model].clone();
+        have.as_object_mut().unwrap().remove("bootstrap");
+        have.as_object_mut().unwrap().remove("bootstrap_reason");
+        compare(&want, &have, model, 0.0, &[], &mut bad);
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+    std::fs::write(site.join("agreement.json"), "{}").unwrap();
+    let out = harness(&["pool", &site_s, "--json", &pooled_s]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+}
