@@ -614,16 +614,52 @@ impl Scalar {
 /// A count table as read, before its checks.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct RawTable(Vec<Vec<Scalar>>);
+struct RawTable(Vec<RawRow>);
+
+/// One row as read: its three values, or how many values it had when not three. Read in place
+/// (no allocation per row: a site's table has a row per distinct score).
+enum RawRow {
+    Triple(Scalar, Scalar, Scalar),
+    Len(usize),
+}
+
+impl<'de> Deserialize<'de> for RawRow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawRow;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a [score, positives, negatives] row")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawRow, A::Error> {
+                let mut values: [Option<Scalar>; 3] = [None, None, None];
+                for (k, slot) in values.iter_mut().enumerate() {
+                    match seq.next_element::<Scalar>()? {
+                        Some(v) => *slot = Some(v),
+                        None => return Ok(RawRow::Len(k)),
+                    }
+                }
+                let mut extra = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    extra += 1;
+                }
+                Ok(match values {
+                    [Some(s), Some(p), Some(n)] if extra == 0 => RawRow::Triple(s, p, n),
+                    _ => RawRow::Len(3 + extra),
+                })
+            }
+        }
+        deserializer.deserialize_seq(V)
+    }
+}
 
 impl RawTable {
     fn check(self) -> Result<CountTable, String> {
-        check_rows(self.0.into_iter().map(|row| match row.as_slice() {
-            [s, p, n] => Ok((s.score()?, p.count("positives")?, n.count("negatives")?)),
-            _ => Err(format!(
-                "has {} values, not [score, positives, negatives]",
-                row.len()
-            )),
+        check_rows(self.0.into_iter().map(|row| match row {
+            RawRow::Triple(s, p, n) => {
+                Ok((s.score()?, p.count("positives")?, n.count("negatives")?))
+            }
+            RawRow::Len(k) => Err(format!("has {k} values, not [score, positives, negatives]")),
         }))
     }
 }
