@@ -212,6 +212,27 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    // What left each site, in the words of its own summary.
+    println!("pooled from {} site(s); what left each site:", sites.len());
+    for s in &sites {
+        let grid = match s.score_decimals {
+            Some(d) => format!("scores rounded to {d} decimals"),
+            None => "exact scores".to_string(),
+        };
+        println!(
+            "  {}: {} cases ({} positive), {} model(s), {grid}: {}",
+            s.site,
+            s.n,
+            s.positives,
+            s.models.len(),
+            s.disclosure
+        );
+    }
+    if args.request.is_some() {
+        println!(
+            "  and, for the paired tests, each site's six sums and two counts per pair of models"
+        );
+    }
     let names: Vec<&str> = sites.iter().map(|s| s.site.as_str()).collect();
     let label = PathBuf::from(format!("pooled: {}", names.join(" + ")));
     let text = crate::summary::render(&report, &label);

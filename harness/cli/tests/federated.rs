@@ -211,7 +211,11 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         "--json",
         &round2,
     ]);
-    ok(&a);
+    let out = String::from_utf8(ok(&a).stdout).unwrap();
+    assert!(out.contains("what left each site"), "{out}");
+    for (site, _, ids) in &sites {
+        assert!(out.contains(&format!("  {site}: {} cases", ids.len())), "{out}");
+    }
     let got = read(Path::new(&round2));
     let mut bad = Vec::new();
     compare(&want, &got, "", 1e-12, &[".warnings"], &mut bad);
