@@ -33,7 +33,7 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
         .with_context(|| format!("{}: cannot write", path.display()))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))
 }
@@ -118,8 +118,9 @@ pub struct PoolArgs {
     /// The round-2 request the sites answered (from --request-out); needs --sums.
     #[arg(long, value_name = "REQUEST.json", requires = "sums")]
     request: Option<PathBuf>,
-    /// The sites' round-2 answers (`harness eval --paired-request`), one per site.
-    #[arg(long, value_name = "SUMS.json", num_args = 1.., requires = "request")]
+    /// The sites' round-2 answers (`harness eval --paired-request`, or the bundles of
+    /// `harness run --site NAME --aggregates-only --paired-request`), one per site.
+    #[arg(long, value_name = "SUMS.json|SITE_DIR", num_args = 1.., requires = "request")]
     sums: Vec<PathBuf>,
     /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
     #[arg(long, default_value_t = 0.5, value_name = "T")]
@@ -135,9 +136,9 @@ pub struct PoolArgs {
     fail_over: Vec<String>,
 }
 
-/// A site summary from its file, or from a site bundle (`harness run --site`): the bundle is
-/// verified first (every file's sha256 against its manifest) and its `site.json` read.
-fn read_site(path: &Path) -> Result<SiteSummary> {
+/// A site's file, or `file` of a site bundle (`harness run --site`): the bundle is verified
+/// first (every file's sha256 against its manifest).
+fn read_site_file<T: serde::de::DeserializeOwned>(path: &Path, file: &str) -> Result<T> {
     if !path.is_dir() {
         return read_json(path);
     }
@@ -154,7 +155,7 @@ fn read_site(path: &Path) -> Result<SiteSummary> {
             f.detail
         );
     }
-    read_json(&path.join(harness_pipeline::SITE_FILE))
+    read_json(&path.join(file))
 }
 
 /// `harness pool`.
@@ -174,7 +175,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     let sites: Vec<SiteSummary> = args
         .sites
         .par_iter()
-        .map(|p| read_site(p))
+        .map(|p| read_site_file(p, harness_pipeline::SITE_FILE))
         .collect::<Result<_>>()?;
     if let Some(path) = &args.request_out {
         let request = paired_request(&sites)?;
@@ -200,7 +201,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             let sums: Vec<PairedSiteSums> = args
                 .sums
                 .par_iter()
-                .map(|p| read_json(p))
+                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
                 .collect::<Result<_>>()?;
             pool_paired(&sites, &request, &sums, &opts)?
         }

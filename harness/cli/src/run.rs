@@ -89,6 +89,16 @@ pub struct RunArgs {
     /// With --site: write only aggregates (see --site).
     #[arg(long = "aggregates-only", requires = "site")]
     aggregates_only: bool,
+    /// With --site: answer the coordinator's round-2 request (`harness pool --request-out`) with
+    /// this site's sums for the exact paired DeLong tests (paired-sums.json in the bundle)
+    /// instead of the count tables. The run infers again: the same models on the same data give
+    /// the same scores as round 1.
+    #[arg(
+        long = "paired-request",
+        value_name = "REQUEST.json",
+        requires = "site"
+    )]
+    paired_request: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -187,6 +197,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .transpose()
             .map_err(anyhow::Error::msg)?,
         site: args.site,
+        paired_request: match &args.paired_request {
+            Some(p) => Some(crate::pool::read_json(p)?),
+            None => None,
+        },
     };
     let bars = crate::progress::Bars::default();
     let outcome = run_suite(&options, &bars)?;
@@ -201,7 +215,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(site) = &options.site {
         let dir = outcome.out_dir.display();
         println!(
-            "site bundle ({site}, aggregates only): {dir}\nsend {dir}/site.json to the coordinator, who pools the sites with `harness pool SITE.json... --json OUT.json`"
+            "site bundle ({site}, aggregates only): {dir}\nsend {dir}/{} to the coordinator, who pools the sites with `harness pool`",
+            if options.paired_request.is_some() {
+                harness_pipeline::SUMS_FILE
+            } else {
+                harness_pipeline::SITE_FILE
+            }
         );
         return Ok(exit_status(&outcome));
     }

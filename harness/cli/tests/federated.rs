@@ -214,7 +214,10 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     let out = String::from_utf8(ok(&a).stdout).unwrap();
     assert!(out.contains("what left each site"), "{out}");
     for (site, _, ids) in &sites {
-        assert!(out.contains(&format!("  {site}: {} cases", ids.len())), "{out}");
+        assert!(
+            out.contains(&format!("  {site}: {} cases", ids.len())),
+            "{out}"
+        );
     }
     let got = read(Path::new(&round2));
     let mut bad = Vec::new();
@@ -307,4 +310,71 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
     let out = harness(&["pool", &site_s, "--json", &pooled_s]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+}
+
+/// Both rounds from suite runs: two "sites" (the shipped example run as two sites) answer the
+/// coordinator's round-2 request with `harness run --paired-request`, and `harness pool` reads
+/// both rounds from the site bundles (verified) and gives every paired test.
+#[test]
+fn site_runs_answer_the_second_round_from_their_bundles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let suite = root.join("suites/example.toml");
+    let suite = suite.to_string_lossy();
+    let path = |n: &str| d.join(n).to_string_lossy().into_owned();
+    for site in ["a", "b"] {
+        let out = path(site);
+        ok(&[
+            "run",
+            &suite,
+            "--no-perf",
+            "--site",
+            site,
+            "--aggregates-only",
+            "--out",
+            &out,
+        ]);
+    }
+    let request = path("request.json");
+    ok(&["pool", &path("a"), &path("b"), "--request-out", &request]);
+    for site in ["a", "b"] {
+        let out = path(&format!("{site}-2"));
+        ok(&[
+            "run",
+            &suite,
+            "--no-perf",
+            "--site",
+            site,
+            "--aggregates-only",
+            "--paired-request",
+            &request,
+            "--out",
+            &out,
+        ]);
+        assert!(d.join(format!("{site}-2/paired-sums.json")).is_file());
+    }
+    let pooled = path("pooled.json");
+    let out = ok(&[
+        "pool",
+        &path("a"),
+        &path("b"),
+        "--request",
+        &request,
+        "--sums",
+        &path("a-2"),
+        &path("b-2"),
+        "--json",
+        &pooled,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("six sums"));
+    let got = read(Path::new(&pooled));
+    let comparisons = got["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 3, "three candidates, three pairs");
+    for c in comparisons {
+        assert!(
+            c["p"].is_number() && c["se_diff"].as_f64().unwrap() > 0.0,
+            "{c}"
+        );
+    }
 }

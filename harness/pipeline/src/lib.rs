@@ -149,6 +149,9 @@ pub struct RunOptions {
     /// Run as this site of a federated evaluation: the bundle holds the site's count tables
     /// (`site.json`, for `harness pool`) instead of predictions, metrics and a report.
     pub site: Option<String>,
+    /// With `site`: answer this round-2 request of the coordinator (`harness pool
+    /// --request-out`) instead, with the site's paired sums (`paired-sums.json`).
+    pub paired_request: Option<harness_metrics::pool::PairedRequest>,
 }
 
 /// A shard's part of the run: which cases of the full index it holds.
@@ -186,6 +189,8 @@ pub struct Plan {
     pub shard: Option<ShardPlan>,
     /// Set when the run is a site of a federated evaluation (aggregates only).
     pub site: Option<String>,
+    /// The coordinator's round-2 request a site run answers, when it does.
+    pub paired_request: Option<harness_metrics::pool::PairedRequest>,
     pub out_dir: PathBuf,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
@@ -437,6 +442,12 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
             "a federated site's run is not sharded: run the site's cases in one run (--site without --shard)".into(),
         ));
     }
+    if options.paired_request.is_some() && options.site.is_none() {
+        return Err(PipelineError::Input(
+            "a paired request is answered by a federated site's run: give the site's name too"
+                .into(),
+        ));
+    }
     if let Some(site) = options.site.as_deref().filter(|s| s.trim().is_empty()) {
         return Err(PipelineError::Input(format!(
             "--site '{site}': a site needs a name"
@@ -474,6 +485,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         cases,
         shard,
         site: options.site.clone(),
+        paired_request: options.paired_request.clone(),
         out_dir,
         started_at,
         signer,
@@ -745,9 +757,13 @@ pub fn evaluate(
 
 /// The file of a site bundle that holds its count tables (`harness_metrics::pool::SiteSummary`).
 pub const SITE_FILE: &str = "site.json";
+/// The file of a site bundle that answers the coordinator's round-2 request
+/// (`harness_metrics::pool::PairedSiteSums`).
+pub const SUMS_FILE: &str = "paired-sums.json";
 
 /// `site.json`: the site's count tables per candidate and subgroup level (no case id, no
-/// per-case row, no patient column), for `harness pool`.
+/// per-case row, no patient column), for `harness pool`; or, answering a round-2 request,
+/// `paired-sums.json`.
 fn write_site_summary(
     site: &str,
     pred_bytes: &[u8],
@@ -755,24 +771,50 @@ fn write_site_summary(
     settings: &EvalSettings,
     bundle: &mut BundleWriter,
 ) -> Result<(), PipelineError> {
+    let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
+    // The patient column is not a subgroup, and it stays at the site.
+    let input = harness_metrics::EvalInput {
+        cluster: None,
+        ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
+    };
+    let failed = |e: &dyn std::fmt::Display| PipelineError::Metrics(e.to_string());
+    let (file, bytes) = match &plan.paired_request {
+        Some(request) => {
+            let sums = harness_metrics::pool::paired_site_sums(&input, site, request)
+                .map_err(|e| failed(&e))?;
+            (
+                SUMS_FILE,
+                serde_json::to_vec(&sums).map_err(|e| failed(&e))?,
+            )
+        }
+        None => {
+            let summary =
+                harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
+            (
+                SITE_FILE,
+                serde_json::to_vec(&summary).map_err(|e| failed(&e))?,
+            )
+        }
+    };
+    bundle.write(file, &bytes)?;
+    Ok(())
+}
+
+/// `predictions.csv` (its bytes, as written) read as the statistics take it, through the reader
+/// `verify` uses.
+fn parse_predictions(
+    pred_bytes: &[u8],
+    path: &Path,
+    settings: &EvalSettings,
+) -> Result<harness_data::EvalTable, PipelineError> {
     let columns = settings.columns();
     let spec = harness_data::EvalSpec {
         label: &settings.label,
         scores: &settings.scores,
         groups: &columns,
     };
-    let table = harness_data::parse_eval_csv(pred_bytes, &plan.out_dir.join(SITE_FILE), &spec)
-        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-    // The patient column is not a subgroup, and it stays at the site.
-    let input = harness_metrics::EvalInput {
-        cluster: None,
-        ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
-    };
-    let summary = harness_metrics::pool::summarize(&input, site, None)
-        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-    let bytes = serde_json::to_vec(&summary).map_err(|e| PipelineError::Metrics(e.to_string()))?;
-    bundle.write(SITE_FILE, &bytes)?;
-    Ok(())
+    harness_data::parse_eval_csv(pred_bytes, path, &spec)
+        .map_err(|e| PipelineError::Metrics(e.to_string()))
 }
 
 /// The statistics of `predictions.csv` (its bytes, as written) with the run's settings, through
@@ -782,14 +824,7 @@ fn metrics_of(
     path: &Path,
     settings: &EvalSettings,
 ) -> Result<(EvalReport, harness_data::EvalTable), PipelineError> {
-    let columns = settings.columns();
-    let spec = harness_data::EvalSpec {
-        label: &settings.label,
-        scores: &settings.scores,
-        groups: &columns,
-    };
-    let table = harness_data::parse_eval_csv(pred_bytes, path, &spec)
-        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+    let table = parse_predictions(pred_bytes, path, settings)?;
     let r = evaluate_table(&table, settings.cluster.as_deref(), &settings.options())
         .map_err(|e| PipelineError::Metrics(e.to_string()))?;
     Ok((r, table))
