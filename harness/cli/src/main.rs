@@ -47,7 +47,11 @@ fn parse_scenario(s: &str) -> Result<harness_measure::Scenario, String> {
         `harness run SUITE` is the main job: it runs the candidate models of a declarative suite \
         (suites/*.toml) on the reference dataset through several inference engines, computes every \
         statistic, measures speed, and writes a tamper-evident evidence bundle with a report; \
-        `harness verify DIR` checks such a bundle. `harness bench` measures one model's speed; \
+        `harness verify DIR` checks such a bundle. A run can be split over a scheduler's tasks \
+        (`harness run SUITE --shard I/N|auto`, Slurm job arrays or Kubernetes Indexed Jobs) and put \
+        back together with `harness merge`; hospitals that may not share cases each send count \
+        tables (`harness eval --aggregates-only`, `harness run --site NAME --aggregates-only`) that \
+        `harness pool` turns into the exact all-cases results. `harness bench` measures one model's speed; \
         `harness datasets` lists the registered reference datasets; `harness inspect FILE` shows what \
         the harness decodes from an image file.\n\n\
         `harness eval` computes, from a CSV of labels and model scores, the statistics a procurement \
