@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the build needs, installed from Debian only when missing (idempotent):
-#   protobuf-compiler — candle-onnx compiles ONNX's protobuf schema at build time (`protoc`).
+#   protobuf-compiler — candle-onnx compiles ONNX's protobuf schema at build time (`protoc`);
+#   cmake — charls-sys builds CharLS (JPEG-LS decoding of DICOM) from its bundled C++ source.
 # Chromium for the report's browser test is installed by ci/browser_test.sh itself.
 set -euo pipefail
 # The lint gate needs the toolchain's rustfmt and clippy (rustup components; nothing here
@@ -11,18 +12,30 @@ for component in fmt clippy; do
         exit 1
     fi
 done
-if command -v protoc >/dev/null 2>&1; then
-    echo "setup-system: protoc present ($(protoc --version))" >&2
+# command -> Debian package; each installed only when its command is missing.
+declare -A needed=(
+    [protoc]=protobuf-compiler   # candle-onnx compiles ONNX's protobuf schema at build time
+    [cmake]=cmake                # charls-sys builds CharLS (JPEG-LS, for DICOM) from its bundled source
+)
+missing=()
+for cmd in "${!needed[@]}"; do
+    if command -v "$cmd" >/dev/null 2>&1; then
+        echo "setup-system: $cmd present" >&2
+    else
+        missing+=("${needed[$cmd]}")
+    fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0
 fi
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup-system: protoc is missing; install Debian's protobuf-compiler (apt-get install protobuf-compiler)" >&2
+    echo "setup-system: missing Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
     exit 1
 fi
-echo "setup-system: installing protobuf-compiler" >&2
+echo "setup-system: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq protobuf-compiler >/dev/null 2>&1 || {
+apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
     apt-get update -qq >/dev/null
-    apt-get install -y -qq protobuf-compiler >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
 }
-echo "setup-system: $(protoc --version)" >&2
+echo "setup-system: $(protoc --version), $(cmake --version | head -1)" >&2

@@ -38,6 +38,9 @@ else
     echo "== shared/tools/check_eval.py not found beside the checkout: skipped (the same fixtures run in cargo test) =="
 fi
 
+echo "== DICOM: every file of pydicom's test data decoded and compared with pydicom (pylibjpeg, gdcm) =="
+bash ci/dicom_conformance.sh target/release/harness
+
 echo "== the report as a reader sees it (headless Chromium) =="
 out=target/ci-report
 rm -rf "$out"

@@ -534,6 +534,9 @@ mod tests {
             bits_allocated: 16,
             transfer_syntax: "1.2.840.10008.1.2.1".into(),
             signed: true,
+            frames: 1,
+            samples_per_pixel: 1,
+            planar_configuration: 0,
         });
         img
     }

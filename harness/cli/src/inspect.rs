@@ -3,7 +3,10 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use harness_data::images::{ImageSource, ReadLimits, read_image, write_npy};
+use harness_data::images::{
+    DicomInfo, FrameSelect, ImageSource, NpyData, ReadLimits, decode_dicom_frames, decode_image,
+    is_dicom, read_file, write_npy_array,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,27 +14,46 @@ use std::process::ExitCode;
 #[derive(Args, Debug)]
 #[command(
     about = "Show what the harness decodes from an image file (PNG, JPEG, DICOM, NumPy) and optionally save it as .npy",
-    long_about = "Show what the harness decodes from one image file: its format, size, channels, value \
-        range and, for DICOM, the photometric interpretation, bits, signedness, rescale slope and \
-        intercept and the stored window. With --npy the decoded array is written as float32: \
-        (rows, cols) for grey, (rows, cols, 3) for colour; DICOM values are after the Modality LUT \
-        (rescale), before any VOI window or MONOCHROME1 inversion, so they can be compared with \
-        pydicom's `apply_modality_lut(ds.pixel_array, ds)`.\n\n\
-        A file the harness cannot decode gets a message naming the file and the reason, exit 2.",
+    long_about = "Show what the harness decodes from one image file: its format, size, channels, frames, \
+        value range and, for DICOM, the transfer syntax, photometric interpretation, bits, \
+        signedness, planar configuration, rescale slope and intercept and the stored window.\n\n\
+        With --npy the decoded array is written as a NumPy file: float32 (float64 for 32-bit DICOM \
+        samples, which float32 would round), (rows, cols) for grey and (rows, cols, 3) for colour; \
+        with --frame all the frames form a first axis. DICOM values are after the Modality LUT \
+        (rescale), before any VOI window or MONOCHROME1 inversion; YBR colour is converted to RGB \
+        and PALETTE COLOR goes through its LUT. They compare with pydicom's \
+        `apply_modality_lut(ds.pixel_array, ds)` (or `apply_color_lut` for palette colour).\n\n\
+        Frames count from 0; the default is frame 0, with a note when the file has more.\n\n\
+        A file the harness cannot decode (not an image, truncated, malformed, an unsupported \
+        kind) gets a message naming the file and the reason, exit 2.",
     after_help = "Examples:\n  \
         harness inspect data/dicom-samples/ct.dcm\n  \
-        harness inspect scan.dcm --npy scan.npy --json"
+        harness inspect cine.dcm --frame middle --npy middle.npy\n  \
+        harness inspect cine.dcm --frame all --npy frames.npy --json"
 )]
 pub struct InspectArgs {
     /// The image file.
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Write the decoded array here as a NumPy .npy file (float32).
+    /// Write the decoded array here as a NumPy .npy file.
     #[arg(long, value_name = "OUT.npy")]
     npy: Option<PathBuf>,
+    /// Which frame of a multi-frame file: its index (from 0), `middle`, or `all`.
+    #[arg(long, value_name = "N|middle|all", default_value = "0", value_parser = parse_frame)]
+    frame: FrameSelect,
     /// Print the description as JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+fn parse_frame(s: &str) -> Result<FrameSelect, String> {
+    match s {
+        "all" => Ok(FrameSelect::All),
+        "middle" => Ok(FrameSelect::Middle),
+        n => n.parse::<u32>().map(FrameSelect::Index).map_err(|_| {
+            format!("'{n}' is not a frame: give an index counted from 0, `middle` or `all`")
+        }),
+    }
 }
 
 /// What `inspect` reports.
@@ -42,38 +64,126 @@ struct Description {
     rows: u32,
     columns: u32,
     channels: u8,
-    min: f32,
-    max: f32,
+    /// Frames in the file.
+    frames: u32,
+    /// The frames decoded, counted from 0.
+    decoded_frames: Vec<u32>,
+    min: f64,
+    max: f64,
     mean: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    dicom: Option<harness_data::images::DicomInfo>,
+    dicom: Option<DicomInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     npy: Option<String>,
+    /// `float32` or `float64`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    npy_dtype: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
 }
 
-pub fn run(args: InspectArgs) -> Result<ExitCode> {
-    let image = read_image(&args.file, &ReadLimits::default())?;
-    let (min, max) = image
-        .pixels
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
+/// The decoded frames of any input, in one layout.
+struct Decoded {
+    format: ImageSource,
+    rows: u32,
+    columns: u32,
+    channels: u8,
+    total_frames: u32,
+    frames: Vec<(u32, Vec<f64>)>,
+    dicom: Option<DicomInfo>,
+}
+
+fn decode(args: &InspectArgs) -> Result<Decoded> {
+    let limits = ReadLimits::default();
+    let bytes = read_file(&args.file, &limits)?;
+    if is_dicom(&args.file, &bytes) {
+        let d = decode_dicom_frames(&args.file, &bytes, &limits, args.frame)?;
+        return Ok(Decoded {
+            format: ImageSource::Dicom,
+            rows: d.rows,
+            columns: d.columns,
+            channels: d.channels,
+            total_frames: d.info.frames,
+            frames: d.frames,
+            dicom: Some(d.info),
         });
-    let mean = image.pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / image.pixels.len() as f64;
-    if let Some(out) = &args.npy {
-        write_npy(out, &image).map_err(anyhow::Error::msg)?;
     }
-    let d = Description {
-        file: args.file.display().to_string(),
+    if !matches!(
+        args.frame,
+        FrameSelect::Index(0) | FrameSelect::Middle | FrameSelect::All
+    ) {
+        anyhow::bail!(
+            "{}: frame {:?} asked for, but the file has one frame (frame 0)",
+            args.file.display(),
+            args.frame
+        );
+    }
+    let image = decode_image(&args.file, &bytes, &limits)?;
+    Ok(Decoded {
         format: image.source,
         rows: image.height,
         columns: image.width,
         channels: image.channels,
+        total_frames: 1,
+        frames: vec![(0, image.pixels.iter().map(|&v| f64::from(v)).collect())],
+        dicom: image.dicom,
+    })
+}
+
+pub fn run(args: InspectArgs) -> Result<ExitCode> {
+    let decoded = decode(&args)?;
+    let values = || decoded.frames.iter().flat_map(|(_, v)| v.iter().copied());
+    let (min, max) = values().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let count = decoded.frames.iter().map(|(_, v)| v.len()).sum::<usize>();
+    let mean = values().sum::<f64>() / count.max(1) as f64;
+    let mut notes = Vec::new();
+    if decoded.total_frames > 1 && args.frame != FrameSelect::All {
+        notes.push(format!(
+            "the file has {} frames; frame {} was decoded (--frame N|middle|all for others)",
+            decoded.total_frames, decoded.frames[0].0
+        ));
+    }
+    let wide = decoded
+        .dicom
+        .as_ref()
+        .is_some_and(|d| d.bits_allocated == 32);
+    let npy_dtype = args
+        .npy
+        .as_ref()
+        .map(|_| if wide { "float64" } else { "float32" });
+    if let Some(out) = &args.npy {
+        let mut shape = Vec::with_capacity(4);
+        if args.frame == FrameSelect::All {
+            shape.push(decoded.frames.len());
+        }
+        shape.extend([decoded.rows as usize, decoded.columns as usize]);
+        if decoded.channels > 1 {
+            shape.push(usize::from(decoded.channels));
+        }
+        let data = if wide {
+            NpyData::F64(values().collect())
+        } else {
+            NpyData::F32(values().map(|v| v as f32).collect())
+        };
+        write_npy_array(out, &shape, data).map_err(anyhow::Error::msg)?;
+    }
+    let d = Description {
+        file: args.file.display().to_string(),
+        format: decoded.format,
+        rows: decoded.rows,
+        columns: decoded.columns,
+        channels: decoded.channels,
+        frames: decoded.total_frames,
+        decoded_frames: decoded.frames.iter().map(|(k, _)| *k).collect(),
         min,
         max,
         mean,
-        dicom: image.dicom.clone(),
+        dicom: decoded.dicom.clone(),
         npy: args.npy.as_ref().map(|p| p.display().to_string()),
+        npy_dtype,
+        notes,
     };
     if args.json {
         println!(
@@ -83,14 +193,32 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = format!(
-        "{}\n  format: {:?}\n  size: {} rows x {} columns, {} channel(s)\n  values: min {}, max {}, mean {:.4}\n",
-        d.file, d.format, d.rows, d.columns, d.channels, d.min, d.max, d.mean
+        "{}\n  format: {:?}\n  size: {} rows x {} columns, {} channel(s), {} frame(s); decoded: {}\n  values: min {}, max {}, mean {:.4}\n",
+        d.file,
+        d.format,
+        d.rows,
+        d.columns,
+        d.channels,
+        d.frames,
+        if d.decoded_frames.len() == d.frames as usize && d.frames > 1 {
+            "all".to_string()
+        } else {
+            format!("frame {}", d.decoded_frames[0])
+        },
+        d.min,
+        d.max,
+        d.mean
     );
     if let Some(info) = &d.dicom {
         text.push_str(&format!(
-            "  DICOM: transfer syntax {}; {}, {} bits stored of {} allocated, {}; rescale slope {} intercept {} (applied); window {}\n",
+            "  DICOM: transfer syntax {}; {}{}, {} bits stored of {} allocated, {}; rescale slope {} intercept {} (applied); window {}\n",
             info.transfer_syntax,
             info.photometric_interpretation,
+            match info.photometric_interpretation.as_str() {
+                "YBR_FULL" | "YBR_FULL_422" | "YBR_RCT" | "YBR_ICT" => " (decoded to RGB)",
+                "PALETTE COLOR" => " (through its LUT to RGB)",
+                _ => "",
+            },
             info.bits_stored,
             info.bits_allocated,
             if info.signed { "signed" } else { "unsigned" },
@@ -106,7 +234,13 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         ));
     }
     if let Some(p) = &d.npy {
-        text.push_str(&format!("  written: {p} (float32)\n"));
+        text.push_str(&format!(
+            "  written: {p} ({})\n",
+            d.npy_dtype.unwrap_or("float32")
+        ));
+    }
+    for note in &d.notes {
+        text.push_str(&format!("  note: {note}\n"));
     }
     print!("{text}");
     Ok(ExitCode::SUCCESS)

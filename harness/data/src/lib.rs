@@ -21,8 +21,9 @@ pub use atomic::{write_atomic, write_private};
 pub use bounded::{BoundedReadError, read_at_most};
 pub use error::{CellLocation, DataError};
 pub use images::{
-    DicomInfo, Image, ImageError, ImageSource, NpzCases, NpzImages, NpzSplit, ReadLimits, Window,
-    apply_window, decode_image, decode_npz_split, read_file, read_image, read_npz_split,
+    DicomFrames, DicomInfo, FrameSelect, Image, ImageError, ImageSource, NpzCases, NpzImages,
+    NpzSplit, ReadLimits, Window, apply_window, decode_dicom_frames, decode_image,
+    decode_image_frame, decode_npz_split, read_file, read_image, read_npz_split,
 };
 
 /// The level name given to an empty group field.

@@ -19,6 +19,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use crate::images::{DicomAttribute, DicomMetadata, FrameSelect};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -111,6 +112,16 @@ pub struct DatasetEntry {
     pub scores: Option<Vec<String>>,
     #[serde(default)]
     pub subgroups: Vec<String>,
+    /// `image-folder` of DICOM files: subgroups read from DICOM attributes, by subgroup name
+    /// (`vendor = "Manufacturer"`, `age_band = { attribute = "PatientAge", bands = [40, 65] }`).
+    /// Only the levels enter evidence; identifying attributes are refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dicom_subgroups: BTreeMap<String, DicomAttribute>,
+    /// `image-folder`: which frame of a multi-frame file is the case's image: `"only"` (the
+    /// default: multi-frame files are refused), a frame index from 0, `"middle"`, or `"all"`
+    /// (every frame is its own case, `<case>#<k>`; needs the patient column `cluster`).
+    #[serde(default)]
+    pub frames: FramePolicy,
     pub sha256: Option<String>,
     pub md5: Option<String>,
     pub size_bytes: Option<u64>,
@@ -125,6 +136,66 @@ pub struct DatasetEntry {
     pub split: Option<String>,
     /// The publisher's download address, for users with internet (never used by tests).
     pub url: Option<String>,
+}
+
+/// Which frame(s) of a multi-frame image file a dataset evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FramePolicy {
+    /// One-frame files only; a multi-frame file is refused.
+    #[default]
+    Only,
+    /// Frame `k` (from 0) of every file.
+    Index(u32),
+    /// The middle frame, `frames / 2`.
+    Middle,
+    /// Every frame as its own case, keyed `<case>#<k>`.
+    All,
+}
+
+impl FramePolicy {
+    /// The frame a file of this policy is read at (`All` is expanded per frame by the caller).
+    #[must_use]
+    pub fn select(self) -> FrameSelect {
+        match self {
+            FramePolicy::Only => FrameSelect::Only,
+            FramePolicy::Index(k) => FrameSelect::Index(k),
+            FramePolicy::Middle => FrameSelect::Middle,
+            FramePolicy::All => FrameSelect::All,
+        }
+    }
+}
+
+impl Serialize for FramePolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FramePolicy::Index(k) => s.serialize_u32(*k),
+            FramePolicy::Only => s.serialize_str("only"),
+            FramePolicy::Middle => s.serialize_str("middle"),
+            FramePolicy::All => s.serialize_str("all"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FramePolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Index(u32),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Index(k) => Ok(FramePolicy::Index(k)),
+            Raw::Name(n) => match n.as_str() {
+                "only" => Ok(FramePolicy::Only),
+                "middle" => Ok(FramePolicy::Middle),
+                "all" => Ok(FramePolicy::All),
+                other => Err(serde::de::Error::custom(format!(
+                    "frames = '{other}': expected \"only\", \"middle\", \"all\" or a frame index from 0"
+                ))),
+            },
+        }
+    }
 }
 
 /// A registry entry with its name and where it was declared.
@@ -466,6 +537,22 @@ fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
             if let Some(l) = &e.labels {
                 check_relative(l).map_err(|m| format!("labels '{l}': {m}"))?;
             }
+            DicomMetadata::new(&e.dicom_subgroups)?;
+            if e.frames == FramePolicy::All && e.cluster.is_none() {
+                return Err(
+                    "frames = \"all\" makes several cases of one file: declare the \
+                     patient column as 'cluster' so that the CIs account for it"
+                        .into(),
+                );
+            }
+        }
+        DatasetFormat::MedmnistNpz | DatasetFormat::ScoresCsv
+            if !e.dicom_subgroups.is_empty() || e.frames != FramePolicy::Only =>
+        {
+            return Err(format!(
+                "'dicom_subgroups' and 'frames' are for image-folder datasets, not '{}'",
+                e.format
+            ));
         }
         DatasetFormat::MedmnistNpz => {
             need("split", &e.split)?;

@@ -498,6 +498,9 @@ fn dicom_like(photometric: &str, pixels: Vec<f32>) -> Image {
         bits_allocated: 16,
         transfer_syntax: "1.2.840.10008.1.2.1".into(),
         signed: false,
+        frames: 1,
+        samples_per_pixel: 1,
+        planar_configuration: 0,
     });
     img
 }

@@ -11,21 +11,26 @@
 //! images are converted one at a time from the stored uint8 array.
 
 use crate::PipelineError;
-use harness_data::images::{Image, ReadLimits, decode_image, decode_npz_split, read_file};
+use harness_data::images::{
+    DicomMetadata, FrameSelect, Image, ReadLimits, decode_image_frame, decode_npz_split, read_file,
+};
 use harness_data::registry::{
-    Dataset, DatasetFormat, DatasetTask, Registry, check_relative, sha256_hex,
+    Dataset, DatasetFormat, DatasetTask, FramePolicy, Registry, check_relative, sha256_hex,
 };
 use harness_data::{NpzImages, registry::DatasetStatus};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Where the cases' pixels come from.
 #[derive(Debug)]
 pub enum CaseImages {
-    /// One file per case, with the sha256 the registry check saw (if it saw the file).
+    /// One file per case, with the sha256 the registry check saw (if it saw the file) and
+    /// the frame that is the case's image (several cases may share a multi-frame file).
     Files {
         files: Vec<PathBuf>,
         expected_sha256: Vec<Option<String>>,
+        frames: Vec<FrameSelect>,
     },
     /// One image per case of a MedMNIST split, converted on demand. `members[i]` is case `i`'s
     /// image in the archive (all of them, in order, unless the index was [`CaseIndex::select`]ed).
@@ -85,6 +90,7 @@ impl CaseIndex {
             CaseImages::Files {
                 files,
                 expected_sha256,
+                frames,
             } => {
                 let path = &files[i];
                 let bytes = read_file(path, &self.limits)?;
@@ -98,7 +104,7 @@ impl CaseIndex {
                         actual,
                     });
                 }
-                let image = decode_image(path, &bytes, &self.limits)?;
+                let image = decode_image_frame(path, &bytes, &self.limits, frames[i])?;
                 Ok(DecodedCase {
                     image,
                     sha256: Some(actual),
@@ -121,12 +127,14 @@ impl CaseIndex {
             CaseImages::Files {
                 files,
                 expected_sha256,
+                frames,
             } => CaseImages::Files {
                 files: positions.iter().map(|&i| files[i].clone()).collect(),
                 expected_sha256: positions
                     .iter()
                     .map(|&i| expected_sha256[i].clone())
                     .collect(),
+                frames: positions.iter().map(|&i| frames[i]).collect(),
             },
             CaseImages::Npz { images, members } => CaseImages::Npz {
                 images,
@@ -336,10 +344,16 @@ fn load_folder(
             })
     };
     let (ic, mc, lc) = (find(id_col)?, find(img_col)?, find(&e.label)?);
-    let gcs = subgroups
-        .iter()
-        .map(|g| find(g))
-        .collect::<Result<Vec<_>, _>>()?;
+    // A subgroup is a labels column, or else one the dataset reads from DICOM headers.
+    let metadata = DicomMetadata::new(&e.dicom_subgroups).map_err(&file_err)?;
+    let mut gcs = Vec::with_capacity(subgroups.len());
+    for g in subgroups {
+        gcs.push(match find(g) {
+            Ok(col) => Some(col),
+            Err(_) if e.dicom_subgroups.contains_key(g) => None,
+            Err(err) => return Err(err),
+        });
+    }
 
     let mut case_ids = Vec::new();
     let mut labels = Vec::new();
@@ -373,8 +387,9 @@ fn load_folder(
         check_relative(img).map_err(|m| field(mc, img_col, &m))?;
         case_ids.push(id.to_string());
         labels.push(label == positive_class);
-        for ((_, vals), &gc) in groups.iter_mut().zip(&gcs) {
-            vals.push(rec.get(gc).unwrap_or("").to_string());
+        for ((_, vals), gc) in groups.iter_mut().zip(&gcs) {
+            // DICOM subgroups are filled in below, from the headers.
+            vals.push(gc.map_or("", |c| rec.get(c).unwrap_or("")).to_string());
         }
         // Every image must be one of the files the registry check hashed: a missing or
         // misspelt file is refused here, before any inference.
@@ -392,6 +407,61 @@ fn load_folder(
     if files.is_empty() {
         return Err(file_err("no cases".into()));
     }
+    let policy = e.frames;
+    let mut frames = vec![policy.select(); files.len()];
+    let from_headers = gcs.iter().any(Option::is_none);
+    if from_headers || policy == FramePolicy::All {
+        // Headers only (up to the pixel data), in parallel; pixels are decoded later, once.
+        let facts = files
+            .par_iter()
+            .map(|f| metadata.read(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = metadata.names().collect();
+        for ((name, vals), gc) in groups.iter_mut().zip(&gcs) {
+            if gc.is_none() {
+                let k = names.iter().position(|n| n == name).unwrap_or_default();
+                for (v, f) in vals.iter_mut().zip(&facts) {
+                    v.clone_from(&f.levels[k]);
+                }
+            }
+        }
+        if policy == FramePolicy::All {
+            let expanded: Vec<usize> = facts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, f)| std::iter::repeat_n(i, f.frames as usize))
+                .collect();
+            if expanded.len() > max_cases {
+                return Err(too_many(&labels_file, expanded.len(), max_cases));
+            }
+            let mut next_frame = vec![0u32; files.len()];
+            frames = expanded
+                .iter()
+                .map(|&i| {
+                    let k = next_frame[i];
+                    next_frame[i] += 1;
+                    FrameSelect::Index(k)
+                })
+                .collect();
+            case_ids = expanded
+                .iter()
+                .zip(&frames)
+                .map(|(&i, f)| match f {
+                    FrameSelect::Index(k) => format!("{}#{k}", case_ids[i]),
+                    _ => case_ids[i].clone(),
+                })
+                .collect();
+            labels = expanded.iter().map(|&i| labels[i]).collect();
+            for (_, vals) in &mut groups {
+                *vals = expanded.iter().map(|&i| vals[i].clone()).collect();
+            }
+            files = expanded.iter().map(|&i| files[i].clone()).collect();
+            expected_sha256 = expanded
+                .iter()
+                .map(|&i| expected_sha256[i].clone())
+                .collect();
+        }
+    }
     Ok(CaseIndex {
         case_ids,
         labels,
@@ -399,6 +469,7 @@ fn load_folder(
         images: CaseImages::Files {
             files,
             expected_sha256,
+            frames,
         },
         limits: *limits,
     })

@@ -14,6 +14,8 @@
 //! a format from a file's content.
 
 mod dicom;
+mod dicom_codecs;
+mod dicom_meta;
 mod numpy;
 mod png;
 
@@ -21,7 +23,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use numpy::{NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy};
+pub use dicom::{DicomFrames, decode_dicom_frames};
+pub use dicom_meta::{DicomAttribute, DicomMetadata, HeaderFacts};
+pub use numpy::{
+    NpyData, NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy,
+    write_npy_array,
+};
 
 /// The default largest accepted width and height, in pixels.
 pub const DEFAULT_MAX_DIMENSION: u32 = 16384;
@@ -38,6 +45,21 @@ pub enum ImageSource {
     Dicom,
     /// A NumPy `.npy` file or one image of an `.npz` archive.
     Npy,
+}
+
+/// Which frame(s) of a file to read; frames count from 0. Formats other than DICOM hold one
+/// frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrameSelect {
+    /// The file's one frame: a multi-frame file is refused rather than silently reduced.
+    Only,
+    /// Frame `k`.
+    Index(u32),
+    /// The middle frame, `frames / 2` (for an even count, the later of the two middle ones).
+    Middle,
+    /// Every frame (only where several images can be returned).
+    All,
 }
 
 /// A decoded image, interleaved height × width × channels (HWC, row-major).
@@ -217,7 +239,8 @@ pub struct DicomInfo {
     /// The first Window Center/Width pair in the file, if any. It is recorded,
     /// not applied.
     pub window: Option<Window>,
-    /// Photometric Interpretation (0028,0004): `MONOCHROME1`, `MONOCHROME2` or `RGB`.
+    /// Photometric Interpretation (0028,0004) as the file states it (`MONOCHROME2`, `YBR_FULL`,
+    /// `PALETTE COLOR`, …); colour images are always decoded to RGB.
     pub photometric_interpretation: String,
     /// Bits Stored (0028,0101).
     pub bits_stored: u16,
@@ -230,6 +253,23 @@ pub struct DicomInfo {
     pub transfer_syntax: String,
     /// Pixel Representation (0028,0103) is 1 (two's complement samples).
     pub signed: bool,
+    /// Number of Frames (0028,0008); 1 where absent.
+    #[serde(default = "one")]
+    pub frames: u32,
+    /// Samples per Pixel (0028,0002) in the file (1 for PALETTE COLOR, whose output is RGB).
+    #[serde(default = "one_u16")]
+    pub samples_per_pixel: u16,
+    /// Planar Configuration (0028,0006): 0 interleaved, 1 one plane per colour.
+    #[serde(default)]
+    pub planar_configuration: u16,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn one_u16() -> u16 {
+    1
 }
 
 impl DicomInfo {
@@ -352,6 +392,32 @@ pub fn read_image(path: &Path, limits: &ReadLimits) -> Result<Image, ImageError>
     decode_image(path, &bytes, limits)
 }
 
+/// DICOM by the `DICM` marker at byte 128, or the `.dcm` extension for files without the
+/// preamble.
+#[must_use]
+pub fn is_dicom(path: &Path, bytes: &[u8]) -> bool {
+    bytes.get(128..132) == Some(b"DICM".as_slice())
+        || path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("dcm"))
+}
+
+/// PNG, JPEG and NumPy files hold one frame: frame 0.
+fn single_frame(path: &Path, select: FrameSelect) -> Result<(), ImageError> {
+    match select {
+        FrameSelect::Only | FrameSelect::Index(0) | FrameSelect::Middle => Ok(()),
+        FrameSelect::Index(k) => Err(ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("frame {k} asked for, but the file has 1 frame (frame 0)"),
+        }),
+        FrameSelect::All => Err(ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: "every frame asked for as one image".into(),
+        }),
+    }
+}
+
 /// Reads a whole file into memory, refusing one larger than `limits.max_bytes`
 /// before allocating for it ([`crate::read_at_most`]). The bytes can then be hashed and
 /// decoded ([`decode_image`]) from the same read.
@@ -388,17 +454,31 @@ pub fn read_file(path: &Path, limits: &ReadLimits) -> Result<Vec<u8>, ImageError
 ///
 /// As [`read_image`], except that nothing is read from disk.
 pub fn decode_image(path: &Path, bytes: &[u8], limits: &ReadLimits) -> Result<Image, ImageError> {
+    decode_image_frame(path, bytes, limits, FrameSelect::Only)
+}
+
+/// [`decode_image`] for one frame of a possibly multi-frame file ([`FrameSelect::All`] is
+/// refused: use [`decode_dicom_frames`]). Files of one frame accept `Only`, `Index(0)` and
+/// `Middle`.
+///
+/// # Errors
+///
+/// As [`read_image`]; also a frame past the last one.
+pub fn decode_image_frame(
+    path: &Path,
+    bytes: &[u8],
+    limits: &ReadLimits,
+    select: FrameSelect,
+) -> Result<Image, ImageError> {
     let head = &bytes[..bytes.len().min(132)];
     let n = head.len();
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
     if head.starts_with(b"\x89PNG\r\n\x1a\n") || head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        single_frame(path, select)?;
         png::decode_png_jpeg(path, bytes, limits)
-    } else if head.len() == 132 && &head[128..132] == b"DICM" || ext.as_deref() == Some("dcm") {
-        dicom::decode_dicom(path, bytes, limits)
+    } else if is_dicom(path, bytes) {
+        dicom::decode_dicom(path, bytes, limits, select)
     } else if head.starts_with(b"\x93NUMPY") {
+        single_frame(path, select)?;
         numpy::decode_npy(path, bytes, limits)
     } else if head.starts_with(b"PK\x03\x04") {
         Err(ImageError::UnknownFormat {

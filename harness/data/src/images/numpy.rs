@@ -570,14 +570,34 @@ pub fn write_npy(path: &Path, image: &Image) -> Result<(), String> {
         image.width as usize,
         usize::from(image.channels),
     );
-    let written = if c == 1 {
-        ndarray::Array2::from_shape_vec((h, w), image.pixels.clone())
+    let shape: &[usize] = if c == 1 { &[h, w] } else { &[h, w, c] };
+    write_npy_array(path, shape, NpyData::F32(image.pixels.clone()))
+}
+
+/// Values for [`write_npy_array`]: float32, or float64 where 32-bit samples would lose digits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyData {
+    /// Written as `<f4`.
+    F32(Vec<f32>),
+    /// Written as `<f8`.
+    F64(Vec<f64>),
+}
+
+/// Writes `data` as a NumPy `.npy` file of the given shape (C order).
+///
+/// # Errors
+///
+/// A message naming the file if the shape does not match the number of values or the file
+/// cannot be written.
+pub fn write_npy_array(path: &Path, shape: &[usize], data: NpyData) -> Result<(), String> {
+    let dim = ndarray::IxDyn(shape);
+    let written = match data {
+        NpyData::F32(v) => ndarray::ArrayD::from_shape_vec(dim, v)
             .map_err(|e| e.to_string())
-            .and_then(|a| ndarray_npy::write_npy(path, &a).map_err(|e| e.to_string()))
-    } else {
-        ndarray::Array3::from_shape_vec((h, w, c), image.pixels.clone())
+            .and_then(|a| ndarray_npy::write_npy(path, &a).map_err(|e| e.to_string())),
+        NpyData::F64(v) => ndarray::ArrayD::from_shape_vec(dim, v)
             .map_err(|e| e.to_string())
-            .and_then(|a| ndarray_npy::write_npy(path, &a).map_err(|e| e.to_string()))
+            .and_then(|a| ndarray_npy::write_npy(path, &a).map_err(|e| e.to_string())),
     };
     written.map_err(|e| format!("{}: cannot write: {e}", path.display()))
 }
