@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # System packages the build needs, installed from Debian only when missing (idempotent):
 #   protobuf-compiler — candle-onnx compiles ONNX's protobuf schema at build time (`protoc`);
-#   cmake — charls-sys builds CharLS (JPEG-LS decoding of DICOM) from its bundled C++ source.
+#   cmake — charls-sys and turbojpeg-sys build CharLS (JPEG-LS) and libjpeg-turbo (12-bit and
+#           grey JPEG) for DICOM decoding from their bundled sources;
+#   nasm — libjpeg-turbo's SIMD code.
 # Chromium for the report's browser test is installed by ci/browser_test.sh itself.
 set -euo pipefail
 # The lint gate needs the toolchain's rustfmt and clippy (rustup components; nothing here
@@ -15,7 +17,8 @@ done
 # command -> Debian package; each installed only when its command is missing.
 declare -A needed=(
     [protoc]=protobuf-compiler   # candle-onnx compiles ONNX's protobuf schema at build time
-    [cmake]=cmake                # charls-sys builds CharLS (JPEG-LS, for DICOM) from its bundled source
+    [cmake]=cmake                # charls-sys and turbojpeg-sys build CharLS and libjpeg-turbo (DICOM)
+    [nasm]=nasm                  # libjpeg-turbo's SIMD code (turbojpeg-sys requires it)
 )
 missing=()
 for cmd in "${!needed[@]}"; do
@@ -38,4 +41,4 @@ apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || {
     apt-get update -qq >/dev/null
     apt-get install -y -qq "${missing[@]}" >/dev/null
 }
-echo "setup-system: $(protoc --version), $(cmake --version | head -1)" >&2
+echo "setup-system: $(protoc --version), $(cmake --version | head -1), $(nasm -v)" >&2

@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use harness_data::images::{
-    DicomInfo, FrameSelect, ImageSource, NpyData, ReadLimits, decode_dicom_frames, decode_image,
-    is_dicom, read_file, write_npy_array,
+    DicomInfo, FrameSelect, ImageSource, NpyData, ReadLimits, common_attributes,
+    decode_dicom_frames, decode_image, is_dicom, read_file, write_npy_array,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -73,6 +73,9 @@ struct Description {
     mean: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     dicom: Option<DicomInfo>,
+    /// Header attributes a dataset could declare as `dicom_subgroups` (shown, never stored).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subgroup_attributes: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     npy: Option<String>,
     /// `float32` or `float64`.
@@ -180,6 +183,11 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         min,
         max,
         mean,
+        subgroup_attributes: if decoded.dicom.is_some() {
+            common_attributes(&args.file).unwrap_or_default()
+        } else {
+            Vec::new()
+        },
         dicom: decoded.dicom.clone(),
         npy: args.npy.as_ref().map(|p| p.display().to_string()),
         npy_dtype,
@@ -231,6 +239,17 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     w.center, w.width
                 )
             ),
+        ));
+    }
+    if !d.subgroup_attributes.is_empty() {
+        let listed: Vec<String> = d
+            .subgroup_attributes
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        text.push_str(&format!(
+            "  attributes usable as dicom_subgroups: {}\n",
+            listed.join(", ")
         ));
     }
     if let Some(p) = &d.npy {

@@ -19,10 +19,11 @@ use std::path::Path;
 
 use dicom_core::header::HasLength;
 use dicom_core::value::{DicomValueType, PrimitiveValue, Value as DicomValue};
-use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
+use dicom_object::{DefaultDicomObject, FileMetaTable, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
-use super::dicom_codecs::{decode_jpeg, decode_rle, frame_bytes};
+use super::dicom_codecs::{decode_jpeg, decode_jpeg_grey, decode_rle, frame_bytes};
 use super::{DicomInfo, FrameSelect, Image, ImageError, ImageSource, ReadLimits, Window};
 
 // DICOM tags (PS3.6 data dictionary).
@@ -184,11 +185,9 @@ pub fn decode_dicom_frames(
     select: FrameSelect,
 ) -> Result<DicomFrames, ImageError> {
     let fail = Fail(path);
-    // The preamble is detected as `open_file` would (present when "DICM" is at byte 128).
-    let obj = OpenFileOptions::new().from_reader(bytes).map_err(|e| {
+    let obj = open(bytes).map_err(|e| {
         fail.decode(format!(
-            "{} (a DICOM Part 10 file with its File Meta Information is expected)",
-            chain(&e)
+            "{e} (a DICOM Part 10 file with its File Meta Information is expected)"
         ))
     })?;
     let header = read_header(&obj, &fail, limits)?;
@@ -269,6 +268,46 @@ pub fn decode_dicom_frames(
         frames,
         info,
     })
+}
+
+/// Parses a DICOM Part 10 file. The preamble is detected as `open_file` would (present when
+/// "DICM" is at byte 128). A data set written in the other VR encoding than its transfer
+/// syntax says (explicit-VR syntaxes over implicit-VR data, seen in files from real toolkits)
+/// is read as pydicom reads it: in the encoding it actually has, the transfer syntax still
+/// deciding how the pixel data is compressed.
+fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
+    let first = match OpenFileOptions::new().from_reader(bytes) {
+        Ok(obj) => return Ok(obj),
+        Err(e) => chain(&e),
+    };
+    let start = if bytes.get(128..132) == Some(b"DICM".as_slice()) {
+        128
+    } else {
+        0
+    };
+    let mut reader = &bytes[start..];
+    let Ok(meta) = FileMetaTable::from_reader(&mut reader) else {
+        return Err(first);
+    };
+    let declared = meta.transfer_syntax().trim_end_matches(['\0', ' ']);
+    let other = match declared {
+        BIG_ENDIAN_TS => return Err(first),
+        "1.2.840.10008.1.2" => "1.2.840.10008.1.2.1",
+        _ => "1.2.840.10008.1.2",
+    };
+    let Some(ts) = TransferSyntaxRegistry.get(other) else {
+        return Err(first);
+    };
+    match InMemDicomObject::read_dataset_with_ts(reader, ts) {
+        Ok(dataset)
+            if dataset
+                .element_opt(TAG_PIXEL_DATA)
+                .is_ok_and(|e| e.is_some()) =>
+        {
+            Ok(dataset.with_exact_meta(meta))
+        }
+        _ => Err(first),
+    }
 }
 
 fn read_header(
@@ -738,15 +777,13 @@ fn decode_own_codec(
             }
         })
         .collect()
+    } else if header.samples == 1 {
+        let mut values = decode_jpeg_grey(bytes, header.rows, header.cols).map_err(in_frame)?;
+        sign_extend_stored_bits(&mut values, header);
+        values
     } else {
-        let jpeg = decode_jpeg(
-            bytes,
-            header.rows,
-            header.cols,
-            header.samples,
-            &header.photometric,
-        )
-        .map_err(in_frame)?;
+        let jpeg =
+            decode_jpeg(bytes, header.rows, header.cols, &header.photometric).map_err(in_frame)?;
         if jpeg.ycbcr {
             return Ok(ybr_full_to_rgb(&jpeg.samples, header.bits_allocated));
         }

@@ -7,6 +7,8 @@
 //!   does; RGB is converted only where the stream itself says it holds YCbCr (a JFIF marker or
 //!   an Adobe APP14 marker with transform 1), as libjpeg does. The adapter applies
 //!   `jpeg-decoder`'s own guess, which turns an untransformed RGB stream into false colours.
+//!   Grey JPEG of every precision (8- and 12-bit DCT, 2–16-bit lossless) goes through
+//!   libjpeg-turbo 3 ([`decode_jpeg_grey`]): `jpeg-decoder` has no 12-bit DCT.
 //! - **RLE Lossless** (PS3.5 Annex G) for every bit depth: the adapter refuses 32-bit samples.
 //!
 //! Frames are found in the pixel sequence by [`frame_bytes`] (one fragment per frame, or the
@@ -84,19 +86,16 @@ pub(super) struct JpegFrame {
     pub ycbcr: bool,
 }
 
-/// Decodes one JPEG frame of `rows` × `cols` × `samples_per_pixel` without colour transform.
+/// Decodes one colour JPEG frame of `rows` × `cols` × 3 without colour transform.
 pub(super) fn decode_jpeg(
     jpeg: &[u8],
     rows: u32,
     cols: u32,
-    samples_per_pixel: u16,
     photometric: &str,
 ) -> Result<JpegFrame, String> {
     let mut decoder = jpeg_decoder::Decoder::new(jpeg);
-    if samples_per_pixel == 3 {
-        // `RGB` interleaves the three components untouched (`None` does not interleave).
-        decoder.set_color_transform(jpeg_decoder::ColorTransform::RGB);
-    }
+    // `RGB` interleaves the three components untouched (`None` does not interleave).
+    decoder.set_color_transform(jpeg_decoder::ColorTransform::RGB);
     // The decoder is a third-party parser of untrusted bytes: a panic inside it is a decode
     // error of this file, not a crash of the run.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -112,37 +111,123 @@ pub(super) fn decode_jpeg(
             info.width, info.height
         ));
     }
-    let n = rows as usize * cols as usize * usize::from(samples_per_pixel);
-    let samples: Vec<f64> = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L16 if samples_per_pixel == 1 => data
-            .chunks_exact(2)
-            .map(|b| f64::from(u16::from_ne_bytes([b[0], b[1]])))
-            .collect(),
-        jpeg_decoder::PixelFormat::L8 if samples_per_pixel == 1 => {
-            data.iter().map(|&b| f64::from(b)).collect()
-        }
-        jpeg_decoder::PixelFormat::RGB24 if samples_per_pixel == 3 => {
-            data.iter().map(|&b| f64::from(b)).collect()
-        }
-        other => {
-            return Err(format!(
-                "JPEG stream holds {other:?} pixels; the DICOM header says {samples_per_pixel} \
-                 sample(s) per pixel"
-            ));
-        }
-    };
+    let n = rows as usize * cols as usize * 3;
+    if info.pixel_format != jpeg_decoder::PixelFormat::RGB24 {
+        return Err(format!(
+            "JPEG stream holds {:?} pixels; the DICOM header says 3 samples per pixel",
+            info.pixel_format
+        ));
+    }
+    let samples: Vec<f64> = data.iter().map(|&b| f64::from(b)).collect();
     if samples.len() != n {
         return Err(format!(
             "JPEG frame decoded to {} samples; {n} expected",
             samples.len()
         ));
     }
-    let ycbcr = samples_per_pixel == 3
-        && match photometric {
-            "YBR_FULL" | "YBR_FULL_422" => true,
-            _ => stream_says_ycbcr(jpeg),
-        };
+    let ycbcr = match photometric {
+        "YBR_FULL" | "YBR_FULL_422" => true,
+        _ => stream_says_ycbcr(jpeg),
+    };
     Ok(JpegFrame { samples, ycbcr })
+}
+
+/// A TurboJPEG decompressor, destroyed on drop.
+struct Turbo(turbojpeg_sys::tjhandle);
+
+impl Drop for Turbo {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from tj3Init, is not null, and is destroyed exactly once.
+        unsafe { turbojpeg_sys::tj3Destroy(self.0) }
+    }
+}
+
+impl Turbo {
+    fn new() -> Result<Self, String> {
+        // SAFETY: tj3Init has no preconditions; a null result is checked.
+        let handle =
+            unsafe { turbojpeg_sys::tj3Init(turbojpeg_sys::TJINIT_TJINIT_DECOMPRESS as i32) };
+        if handle.is_null() {
+            return Err("libjpeg-turbo could not create a decompressor".into());
+        }
+        Ok(Self(handle))
+    }
+
+    fn error(&self) -> String {
+        // SAFETY: the handle is valid; tj3GetErrorStr returns a NUL-terminated string owned by
+        // the library (valid until the next call on this handle), copied out at once.
+        let text = unsafe { std::ffi::CStr::from_ptr(turbojpeg_sys::tj3GetErrorStr(self.0)) };
+        format!("JPEG: {}", text.to_string_lossy().trim())
+    }
+
+    fn get(&self, param: turbojpeg_sys::TJPARAM) -> i32 {
+        // SAFETY: the handle is valid; tj3Get reads one integer parameter.
+        unsafe { turbojpeg_sys::tj3Get(self.0, param as i32) }
+    }
+}
+
+/// Decodes one grey JPEG frame (baseline, extended 8/12-bit, lossless 2–16-bit) with
+/// libjpeg-turbo to `rows × cols` samples.
+pub(super) fn decode_jpeg_grey(jpeg: &[u8], rows: u32, cols: u32) -> Result<Vec<f64>, String> {
+    let turbo = Turbo::new()?;
+    // SAFETY: the pointer and length describe `jpeg`, which outlives the call.
+    if unsafe { turbojpeg_sys::tj3DecompressHeader(turbo.0, jpeg.as_ptr(), jpeg.len() as _) } != 0 {
+        return Err(turbo.error());
+    }
+    let (width, height) = (
+        turbo.get(turbojpeg_sys::TJPARAM_TJPARAM_JPEGWIDTH),
+        turbo.get(turbojpeg_sys::TJPARAM_TJPARAM_JPEGHEIGHT),
+    );
+    if i64::from(width) != i64::from(cols) || i64::from(height) != i64::from(rows) {
+        return Err(format!(
+            "JPEG frame is {width}x{height}, the DICOM header says {cols}x{rows}"
+        ));
+    }
+    let n = rows as usize * cols as usize;
+    match turbo.get(turbojpeg_sys::TJPARAM_TJPARAM_PRECISION) {
+        2..=8 => decompress(&turbo, jpeg, n, turbojpeg_sys::tj3Decompress8),
+        9..=12 => decompress(&turbo, jpeg, n, turbojpeg_sys::tj3Decompress12),
+        13..=16 => decompress(&turbo, jpeg, n, turbojpeg_sys::tj3Decompress16),
+        other => Err(format!("JPEG sample precision {other}")),
+    }
+}
+
+/// A `tj3Decompress8/12/16` function: samples of type `T` (u8, i16, u16).
+type Decompress<T> = unsafe extern "C" fn(
+    turbojpeg_sys::tjhandle,
+    *const u8,
+    turbojpeg_sys::size_t,
+    *mut T,
+    std::ffi::c_int,
+    std::ffi::c_int,
+) -> std::ffi::c_int;
+
+/// Runs one of TurboJPEG's decompress functions into `n` grey samples of its type.
+fn decompress<T: Copy + Default + Into<f64>>(
+    turbo: &Turbo,
+    jpeg: &[u8],
+    n: usize,
+    function: Decompress<T>,
+) -> Result<Vec<f64>, String> {
+    let mut out = vec![T::default(); n];
+    // SAFETY: the handle has read this stream's header, which says the image is rows × cols
+    // (checked by the caller: n = rows × cols) at the precision `function` takes; the source
+    // is `jpeg` (pointer and length); the destination holds n samples of T, one channel
+    // (TJPF_GRAY), and pitch 0 means tightly packed rows, so n samples are written at most.
+    let status = unsafe {
+        function(
+            turbo.0,
+            jpeg.as_ptr(),
+            jpeg.len() as _,
+            out.as_mut_ptr(),
+            0,
+            turbojpeg_sys::TJPF_TJPF_GRAY,
+        )
+    };
+    if status != 0 {
+        return Err(turbo.error());
+    }
+    Ok(out.into_iter().map(Into::into).collect())
 }
 
 /// Decodes one RLE Lossless frame (PS3.5 Annex G) to interleaved samples of `bits_allocated`

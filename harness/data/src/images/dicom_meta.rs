@@ -199,6 +199,50 @@ impl DicomMetadata {
     }
 }
 
+/// Attributes commonly declared as subgroups (`harness inspect` shows their values, so a user
+/// can see what `dicom_subgroups` would read).
+pub const COMMON_SUBGROUP_ATTRIBUTES: &[&str] = &[
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "BodyPartExamined",
+    "ViewPosition",
+    "PatientSex",
+    "PatientAge",
+    "KVP",
+];
+
+/// The values of [`COMMON_SUBGROUP_ATTRIBUTES`] present in the header of the DICOM file at
+/// `path`, for the user's own eyes (never written to evidence).
+///
+/// # Errors
+///
+/// [`ImageError::Decode`] naming the file when its header cannot be read.
+pub fn common_attributes(path: &Path) -> Result<Vec<(String, String)>, ImageError> {
+    let obj = OpenFileOptions::new()
+        .read_until(Tag(0x7FE0, 0x0010))
+        .open_file(path)
+        .map_err(|e| ImageError::Decode {
+            path: path.to_path_buf(),
+            format: "DICOM",
+            reason: format!("header: {e}"),
+        })?;
+    Ok(COMMON_SUBGROUP_ATTRIBUTES
+        .iter()
+        .filter_map(|k| {
+            let tag = StandardDataDictionary.by_name(k)?.tag();
+            let v = obj
+                .element_opt(tag)
+                .ok()??
+                .to_str()
+                .ok()?
+                .trim()
+                .to_string();
+            (!v.is_empty()).then(|| ((*k).to_string(), v))
+        })
+        .collect())
+}
+
 /// A decimal string, or an Age String (`045Y`, `006M`, `010W`, `003D`) in years.
 fn number(v: &str) -> Option<f64> {
     let v = v.split('\\').next()?.trim();

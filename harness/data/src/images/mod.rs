@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use dicom::{DicomFrames, decode_dicom_frames};
-pub use dicom_meta::{DicomAttribute, DicomMetadata, HeaderFacts};
+pub use dicom_meta::{
+    COMMON_SUBGROUP_ATTRIBUTES, DicomAttribute, DicomMetadata, HeaderFacts, common_attributes,
+};
 pub use numpy::{
     NpyData, NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy,
     write_npy_array,
