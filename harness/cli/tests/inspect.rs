@@ -56,3 +56,53 @@ fn inspect_describes_a_dicom_file_and_writes_its_array() {
         "{err}"
     );
 }
+
+#[test]
+fn frames_are_chosen_by_index_middle_or_all_and_a_missing_frame_is_refused() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dcm = root.join("data/dicom-samples/images/MR_small_RLE.dcm");
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("all.npy");
+    let out = harness()
+        .args(["inspect", "--frame", "all", "--json", "--npy"])
+        .arg(&npy)
+        .arg(&dcm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["frames"], 1);
+    assert_eq!(d["decoded_frames"], serde_json::json!([0]));
+    assert_eq!(d["npy_dtype"], "float32");
+    // The attributes a dataset could read as subgroups are shown (never stored).
+    let attrs = d["subgroup_attributes"].as_array().unwrap();
+    assert!(
+        attrs.iter().any(|a| a[0] == "Modality" && a[1] == "MR"),
+        "{attrs:?}"
+    );
+    // --frame all puts the frames in a first axis: (1, 64, 64) here.
+    let header = std::fs::read(&npy).unwrap();
+    let text = String::from_utf8_lossy(&header[..128.min(header.len())]);
+    assert!(text.contains("(1, 64, 64)"), "{text}");
+
+    let middle = harness()
+        .args(["inspect", "--frame", "middle"])
+        .arg(&dcm)
+        .output()
+        .unwrap();
+    assert!(middle.status.success());
+    for (frame, message) in [("1", "counted from 0"), ("x", "not a frame")] {
+        let out = harness()
+            .args(["inspect", "--frame", frame])
+            .arg(&dcm)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(message), "{err}");
+    }
+}

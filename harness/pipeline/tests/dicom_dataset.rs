@@ -1,0 +1,150 @@
+//! A folder of DICOM files as a dataset: subgroups read from the headers (`dicom_subgroups`),
+//! every frame of a multi-frame file as its own case (`frames = "all"`, keyed `<case>#<k>`),
+//! and the registry's refusals (identifying attributes, `all` frames without a patient column).
+
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use harness_data::images::ReadLimits;
+use harness_data::registry::{Registry, folder_sha256};
+use harness_pipeline::load_index;
+use std::path::Path;
+
+fn put(obj: &mut InMemDicomObject, g: u16, e: u16, vr: VR, v: PrimitiveValue) {
+    obj.put(DataElement::new(Tag(g, e), vr, v));
+}
+
+/// A 2x2 8-bit grey file of `frames` frames; frame k holds the value 10k + 1 everywhere.
+fn dicom(path: &Path, frames: u8, manufacturer: &str) {
+    let mut obj = InMemDicomObject::new_empty();
+    put(&mut obj, 0x0008, 0x0070, VR::LO, manufacturer.into());
+    put(&mut obj, 0x0010, 0x0010, VR::PN, "SECRET^NAME".into());
+    put(&mut obj, 0x0028, 0x0002, VR::US, PrimitiveValue::from(1u16));
+    put(&mut obj, 0x0028, 0x0004, VR::CS, "MONOCHROME2".into());
+    put(
+        &mut obj,
+        0x0028,
+        0x0008,
+        VR::IS,
+        frames.to_string().as_str().into(),
+    );
+    for (e, v) in [
+        (0x0010, 2u16),
+        (0x0011, 2),
+        (0x0100, 8),
+        (0x0101, 8),
+        (0x0102, 7),
+        (0x0103, 0),
+    ] {
+        put(&mut obj, 0x0028, e, VR::US, PrimitiveValue::from(v));
+    }
+    let pixels: Vec<u8> = (0..frames).flat_map(|k| [10 * k + 1; 4]).collect();
+    put(
+        &mut obj,
+        0x7FE0,
+        0x0010,
+        VR::OB,
+        PrimitiveValue::from(pixels),
+    );
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+            .media_storage_sop_instance_uid("1.2.3"),
+    )
+    .unwrap()
+    .write_to_file(path)
+    .unwrap();
+}
+
+fn project(extra: &str) -> (tempfile::TempDir, Result<Registry, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/dcm");
+    std::fs::create_dir_all(&data).unwrap();
+    dicom(&data.join("a.dcm"), 3, "Acme Medical");
+    dicom(&data.join("b.dcm"), 1, "Borealis Imaging");
+    std::fs::write(
+        data.join("labels.csv"),
+        "case_id,image,label,patient\na,a.dcm,1,p1\nb,b.dcm,0,p2\n",
+    )
+    .unwrap();
+    let digest = folder_sha256(&data).unwrap();
+    let registry = dir.path().join("datasets.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            "[datasets.dcm]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"data/dcm\"\nlabels = \"labels.csv\"\n\
+             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
+             sha256 = \"{digest}\"\nlicence = \"CC0-1.0\"\nprovenance = \"test\"\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    let loaded = Registry::load(&registry, None).map_err(|e| e.to_string());
+    (dir, loaded)
+}
+
+#[test]
+fn every_frame_becomes_a_case_with_its_subgroup_from_the_header() {
+    let (_dir, registry) = project(
+        "cluster = \"patient\"\nframes = \"all\"\ndicom_subgroups = { vendor = \"Manufacturer\" }",
+    );
+    let registry = registry.unwrap();
+    let dataset = registry.get("dcm").unwrap().clone();
+    let columns = ["vendor".to_string(), "patient".to_string()];
+    let (index, status) =
+        load_index(&registry, &dataset, &columns, &ReadLimits::default(), 100).unwrap();
+    assert!(status.is_verified());
+    assert_eq!(index.case_ids, ["a#0", "a#1", "a#2", "b#0"]);
+    assert_eq!(index.labels, [true, true, true, false]);
+    assert_eq!(index.groups[0].0, "vendor");
+    assert_eq!(
+        index.groups[0].1,
+        [
+            "Acme Medical",
+            "Acme Medical",
+            "Acme Medical",
+            "Borealis Imaging"
+        ]
+    );
+    assert_eq!(index.groups[1].1, ["p1", "p1", "p1", "p2"]);
+    for (case, value) in [(0, 1.0), (1, 11.0), (2, 21.0), (3, 1.0)] {
+        let decoded = index.decode(case).unwrap();
+        assert_eq!(decoded.image.pixels, vec![value; 4], "case {case}");
+    }
+    // Too many cases once the frames are counted.
+    let err = load_index(&registry, &dataset, &columns, &ReadLimits::default(), 3).unwrap_err();
+    assert!(err.to_string().contains("exceed"), "{err}");
+}
+
+#[test]
+fn the_middle_frame_or_an_index_reads_one_case_per_file() {
+    let (_dir, registry) = project("frames = 2");
+    let registry = registry.unwrap();
+    let dataset = registry.get("dcm").unwrap().clone();
+    let (index, _) = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100).unwrap();
+    assert_eq!(index.case_ids, ["a", "b"]);
+    assert_eq!(index.decode(0).unwrap().image.pixels, vec![21.0; 4]);
+    // b.dcm has one frame: frame 2 is refused, naming the file.
+    let err = index.decode(1).unwrap_err().to_string();
+    assert!(err.contains("b.dcm") && err.contains("frame 2"), "{err}");
+    // With no declared policy a multi-frame file is refused rather than silently reduced.
+    let (_dir, registry) = project("");
+    let registry = registry.unwrap();
+    let dataset = registry.get("dcm").unwrap().clone();
+    let (index, _) = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100).unwrap();
+    let err = index.decode(0).unwrap_err().to_string();
+    assert!(err.contains("3 frames"), "{err}");
+}
+
+#[test]
+fn identifying_attributes_and_unclustered_frames_are_refused_by_the_registry() {
+    let (_dir, registry) = project("dicom_subgroups = { who = \"PatientName\" }");
+    let err = registry.unwrap_err();
+    assert!(
+        err.contains("PatientName") && err.contains("identifies"),
+        "{err}"
+    );
+    let (_dir, registry) = project("frames = \"all\"");
+    assert!(registry.unwrap_err().contains("cluster"));
+    let (_dir, registry) = project("frames = \"every\"");
+    assert!(registry.unwrap_err().contains("frames"));
+}
