@@ -17,19 +17,36 @@ fuzz_target!(|data: &[u8]| {
         max_height: 2048,
         max_bytes: 64 << 20,
     };
-    for select in [FrameSelect::Only, FrameSelect::Middle, FrameSelect::Index(1)] {
+    for select in [
+        FrameSelect::Only,
+        FrameSelect::Middle,
+        FrameSelect::Index(1),
+    ] {
         match decode_image_frame(path, data, &limits, select) {
             Ok(image) => {
                 let n = image.width as usize * image.height as usize * usize::from(image.channels);
                 assert_eq!(image.pixels.len(), n, "pixel count matches the size");
-                assert!(image.pixels.iter().all(|v| v.is_finite()), "no NaN or infinity");
+                assert!(
+                    image.pixels.iter().all(|v| v.is_finite()),
+                    "no NaN or infinity"
+                );
             }
-            Err(e) => assert!(e.to_string().contains("fuzz.dcm"), "error names the file: {e}"),
+            Err(e) => assert!(
+                e.to_string().contains("fuzz.dcm"),
+                "error names the file: {e}"
+            ),
         }
     }
     if let Ok(frames) = decode_dicom_frames(path, data, &limits, FrameSelect::All) {
         let n = frames.rows as usize * frames.columns as usize * usize::from(frames.channels);
-        assert_eq!(frames.frames.len() as u32, frames.info.frames, "every frame decoded");
-        assert!(frames.frames.iter().all(|(_, v)| v.len() == n), "every frame complete");
+        assert_eq!(
+            frames.frames.len() as u32,
+            frames.info.frames,
+            "every frame decoded"
+        );
+        assert!(
+            frames.frames.iter().all(|(_, v)| v.len() == n),
+            "every frame complete"
+        );
     }
 });

@@ -93,6 +93,10 @@ pub struct DatasetEntry {
     pub id_column: Option<String>,
     /// `image-folder`: the column holding each image's path, relative to `path`.
     pub image_column: Option<String>,
+    /// `image-folder` of DICOM files, instead of `image_column`: the labels' case ids are the
+    /// values of this DICOM attribute (usually `SOPInstanceUID`), matched to the files of the
+    /// folder by reading their headers. The case ids (and only they) then carry that attribute.
+    pub dicom_key: Option<String>,
     /// What the labels are: `binary` (the default), `multiclass` or `multilabel`.
     #[serde(default)]
     pub task: DatasetTask,
@@ -533,7 +537,15 @@ fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
         DatasetFormat::ImageFolder => {
             need("labels", &e.labels)?;
             need("id_column", &e.id_column)?;
-            need("image_column", &e.image_column)?;
+            match (&e.image_column, &e.dicom_key) {
+                (Some(_), Some(_)) => {
+                    return Err("give either 'image_column' or 'dicom_key', not both".into());
+                }
+                (None, Some(k)) => {
+                    DicomMetadata::key_tag(k)?;
+                }
+                _ => need("image_column", &e.image_column)?,
+            }
             if let Some(l) = &e.labels {
                 check_relative(l).map_err(|m| format!("labels '{l}': {m}"))?;
             }

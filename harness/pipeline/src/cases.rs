@@ -12,7 +12,8 @@
 
 use crate::PipelineError;
 use harness_data::images::{
-    DicomMetadata, FrameSelect, Image, ReadLimits, decode_image_frame, decode_npz_split, read_file,
+    DicomMetadata, FrameSelect, Image, ReadLimits, decode_image_frame, decode_npz_split, is_dicom,
+    read_file, read_key,
 };
 use harness_data::registry::{
     Dataset, DatasetFormat, DatasetTask, FramePolicy, Registry, check_relative, sha256_hex,
@@ -293,6 +294,55 @@ fn too_many(file: &Path, n: usize, max: usize) -> PipelineError {
     ))
 }
 
+/// The folder's DICOM files by the value of attribute `key` in their headers (relative paths,
+/// as the registry's listing names them). Files that are not DICOM (a README, the labels) are
+/// passed over; two files with one key value are refused, naming both.
+fn files_by_dicom_key(
+    root: &Path,
+    key: &str,
+    labels_rel: &str,
+    hashed: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, PipelineError> {
+    let tag = DicomMetadata::key_tag(key).map_err(PipelineError::Input)?;
+    let read = hashed
+        .keys()
+        .filter(|rel| rel.as_str() != labels_rel)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|rel| {
+            let path = root.join(rel);
+            let head = read_head(&path)?;
+            if !is_dicom(&path, &head) {
+                return Ok(None);
+            }
+            Ok(read_key(&path, tag)?.map(|v| (v, (*rel).clone())))
+        })
+        .collect::<Result<Vec<_>, PipelineError>>()?;
+    let mut by_key = BTreeMap::new();
+    for (value, rel) in read.into_iter().flatten() {
+        if let Some(other) = by_key.insert(value.clone(), rel.clone()) {
+            return Err(PipelineError::Input(format!(
+                "{}: {other} and {rel} have the same {key} ({value}); a case id must name one file",
+                root.display()
+            )));
+        }
+    }
+    Ok(by_key)
+}
+
+/// The first 132 bytes of a file (enough to recognise DICOM).
+fn read_head(path: &Path) -> Result<Vec<u8>, PipelineError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(132);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(132).read_to_end(&mut head))
+        .map_err(|source| harness_data::images::ImageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(head)
+}
+
 fn load_folder(
     root: &Path,
     dataset: &Dataset,
@@ -343,7 +393,16 @@ fn load_folder(
                 ))
             })
     };
-    let (ic, mc, lc) = (find(id_col)?, find(img_col)?, find(&e.label)?);
+    let (ic, lc) = (find(id_col)?, find(&e.label)?);
+    // Each case's file: from the image column, or found by its DICOM key (e.g. the SOP
+    // Instance UID) among the folder's files.
+    let (mc, by_key) = match &e.dicom_key {
+        None => (Some(find(img_col)?), None),
+        Some(key) => (
+            None,
+            Some(files_by_dicom_key(root, key, labels_rel, hashed)?),
+        ),
+    };
     // A subgroup is a labels column, or else one the dataset reads from DICOM headers.
     let metadata = DicomMetadata::new(&e.dicom_subgroups).map_err(&file_err)?;
     let mut gcs = Vec::with_capacity(subgroups.len());
@@ -383,8 +442,24 @@ fn load_folder(
         if label.is_empty() {
             return Err(field(lc, &e.label, "empty label"));
         }
-        let img = rec.get(mc).unwrap_or("");
-        check_relative(img).map_err(|m| field(mc, img_col, &m))?;
+        let img = match (mc, &by_key) {
+            (Some(mc), _) => {
+                let img = rec.get(mc).unwrap_or("");
+                check_relative(img).map_err(|m| field(mc, img_col, &m))?;
+                img
+            }
+            (None, Some(by_key)) => by_key.get(id).map(String::as_str).ok_or_else(|| {
+                field(
+                    ic,
+                    id_col,
+                    &format!(
+                        "no DICOM file in the dataset folder has {} = this case id",
+                        e.dicom_key.as_deref().unwrap_or_default()
+                    ),
+                )
+            })?,
+            (None, None) => unreachable!("an image column or a DICOM key is always set"),
+        };
         case_ids.push(id.to_string());
         labels.push(label == positive_class);
         for ((_, vals), gc) in groups.iter_mut().zip(&gcs) {
@@ -397,7 +472,13 @@ fn load_folder(
         match hashed.get(&rel) {
             Some(h) => expected_sha256.push(Some(h.clone())),
             None if hashed.is_empty() => expected_sha256.push(None),
-            None => return Err(field(mc, img_col, "no such file in the dataset folder")),
+            None => {
+                return Err(field(
+                    mc.unwrap_or(ic),
+                    img_col,
+                    "no such file in the dataset folder",
+                ));
+            }
         }
         files.push(root.join(img));
         if files.len() > max_cases {

@@ -17,6 +17,8 @@ fn put(obj: &mut InMemDicomObject, g: u16, e: u16, vr: VR, v: PrimitiveValue) {
 fn dicom(path: &Path, frames: u8, manufacturer: &str) {
     let mut obj = InMemDicomObject::new_empty();
     put(&mut obj, 0x0008, 0x0070, VR::LO, manufacturer.into());
+    let uid = format!("1.2.826.0.1.3680043.10.{frames}");
+    put(&mut obj, 0x0008, 0x0018, VR::UI, uid.as_str().into());
     put(&mut obj, 0x0010, 0x0010, VR::PN, "SECRET^NAME".into());
     put(&mut obj, 0x0028, 0x0002, VR::US, PrimitiveValue::from(1u16));
     put(&mut obj, 0x0028, 0x0004, VR::CS, "MONOCHROME2".into());
@@ -57,23 +59,26 @@ fn dicom(path: &Path, frames: u8, manufacturer: &str) {
 }
 
 fn project(extra: &str) -> (tempfile::TempDir, Result<Registry, String>) {
+    project_with(
+        extra,
+        "case_id,image,label,patient\na,a.dcm,1,p1\nb,b.dcm,0,p2\n",
+    )
+}
+
+fn project_with(extra: &str, labels: &str) -> (tempfile::TempDir, Result<Registry, String>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data/dcm");
     std::fs::create_dir_all(&data).unwrap();
     dicom(&data.join("a.dcm"), 3, "Acme Medical");
     dicom(&data.join("b.dcm"), 1, "Borealis Imaging");
-    std::fs::write(
-        data.join("labels.csv"),
-        "case_id,image,label,patient\na,a.dcm,1,p1\nb,b.dcm,0,p2\n",
-    )
-    .unwrap();
+    std::fs::write(data.join("labels.csv"), labels).unwrap();
     let digest = folder_sha256(&data).unwrap();
     let registry = dir.path().join("datasets.toml");
     std::fs::write(
         &registry,
         format!(
             "[datasets.dcm]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"data/dcm\"\nlabels = \"labels.csv\"\n\
-             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
+             id_column = \"case_id\"\nlabel = \"label\"\npositive_class = \"1\"\n\
              sha256 = \"{digest}\"\nlicence = \"CC0-1.0\"\nprovenance = \"test\"\n{extra}\n"
         ),
     )
@@ -85,7 +90,8 @@ fn project(extra: &str) -> (tempfile::TempDir, Result<Registry, String>) {
 #[test]
 fn every_frame_becomes_a_case_with_its_subgroup_from_the_header() {
     let (_dir, registry) = project(
-        "cluster = \"patient\"\nframes = \"all\"\ndicom_subgroups = { vendor = \"Manufacturer\" }",
+        "image_column = \"image\"\ncluster = \"patient\"\nframes = \"all\"\n\
+         dicom_subgroups = { vendor = \"Manufacturer\" }",
     );
     let registry = registry.unwrap();
     let dataset = registry.get("dcm").unwrap().clone();
@@ -117,7 +123,7 @@ fn every_frame_becomes_a_case_with_its_subgroup_from_the_header() {
 
 #[test]
 fn the_middle_frame_or_an_index_reads_one_case_per_file() {
-    let (_dir, registry) = project("frames = 2");
+    let (_dir, registry) = project("image_column = \"image\"\nframes = 2");
     let registry = registry.unwrap();
     let dataset = registry.get("dcm").unwrap().clone();
     let (index, _) = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100).unwrap();
@@ -127,7 +133,7 @@ fn the_middle_frame_or_an_index_reads_one_case_per_file() {
     let err = index.decode(1).unwrap_err().to_string();
     assert!(err.contains("b.dcm") && err.contains("frame 2"), "{err}");
     // With no declared policy a multi-frame file is refused rather than silently reduced.
-    let (_dir, registry) = project("");
+    let (_dir, registry) = project("image_column = \"image\"");
     let registry = registry.unwrap();
     let dataset = registry.get("dcm").unwrap().clone();
     let (index, _) = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100).unwrap();
@@ -137,14 +143,52 @@ fn the_middle_frame_or_an_index_reads_one_case_per_file() {
 
 #[test]
 fn identifying_attributes_and_unclustered_frames_are_refused_by_the_registry() {
-    let (_dir, registry) = project("dicom_subgroups = { who = \"PatientName\" }");
+    let (_dir, registry) =
+        project("image_column = \"image\"\ndicom_subgroups = { who = \"PatientName\" }");
     let err = registry.unwrap_err();
     assert!(
         err.contains("PatientName") && err.contains("identifies"),
         "{err}"
     );
-    let (_dir, registry) = project("frames = \"all\"");
+    let (_dir, registry) = project("image_column = \"image\"\nframes = \"all\"");
     assert!(registry.unwrap_err().contains("cluster"));
-    let (_dir, registry) = project("frames = \"every\"");
+    let (_dir, registry) = project("image_column = \"image\"\nframes = \"every\"");
     assert!(registry.unwrap_err().contains("frames"));
+}
+
+#[test]
+fn labels_keyed_by_sop_instance_uid_find_their_files_by_header() {
+    let labels = "uid,label\n1.2.826.0.1.3680043.10.1,0\n1.2.826.0.1.3680043.10.3,1\n";
+    let (_dir, registry) = project_with(
+        "dicom_key = \"SOPInstanceUID\"\nframes = \"middle\"",
+        &labels.replace("uid,", "case_id,"),
+    );
+    let registry = registry.unwrap();
+    let dataset = registry.get("dcm").unwrap().clone();
+    let (index, _) = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100).unwrap();
+    assert_eq!(
+        index.case_ids,
+        ["1.2.826.0.1.3680043.10.1", "1.2.826.0.1.3680043.10.3"]
+    );
+    assert_eq!(index.labels, [false, true]);
+    // b.dcm (one frame) and the middle frame of a.dcm (frame 1 of 3: value 11).
+    assert_eq!(index.decode(0).unwrap().image.pixels, vec![1.0; 4]);
+    assert_eq!(index.decode(1).unwrap().image.pixels, vec![11.0; 4]);
+    // A case id no file carries is refused at its line.
+    let (_dir, registry) = project_with(
+        "dicom_key = \"SOPInstanceUID\"",
+        "case_id,label\n1.2.826.0.1.3680043.10.1,0\n1.2.9,1\n",
+    );
+    let registry = registry.unwrap();
+    let dataset = registry.get("dcm").unwrap().clone();
+    let err = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1.2.9") && err.contains("SOPInstanceUID"),
+        "{err}"
+    );
+    // Both an image column and a key: refused by the registry.
+    let (_dir, registry) = project("image_column = \"image\"\ndicom_key = \"SOPInstanceUID\"");
+    assert!(registry.unwrap_err().contains("not both"));
 }

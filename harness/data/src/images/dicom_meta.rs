@@ -142,6 +142,22 @@ impl DicomMetadata {
         Ok(Self { fields })
     }
 
+    /// The tag of a `dicom_key` attribute (any attribute keyword: the case ids are its values).
+    ///
+    /// # Errors
+    ///
+    /// A message when `keyword` is not a DICOM attribute keyword.
+    pub fn key_tag(keyword: &str) -> Result<Tag, String> {
+        StandardDataDictionary
+            .by_name(keyword)
+            .map(|e| e.tag())
+            .ok_or_else(|| {
+                format!(
+                    "dicom_key '{keyword}' is not a DICOM attribute keyword (e.g. SOPInstanceUID)"
+                )
+            })
+    }
+
     /// The subgroup names, in the order [`HeaderFacts::levels`] gives them.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().map(|(n, _, _)| n.as_str())
@@ -241,6 +257,33 @@ pub fn common_attributes(path: &Path) -> Result<Vec<(String, String)>, ImageErro
             (!v.is_empty()).then(|| ((*k).to_string(), v))
         })
         .collect())
+}
+
+/// The value of attribute `tag` in the header of the file at `path`: `Ok(None)` when the file
+/// is DICOM without it.
+///
+/// # Errors
+///
+/// [`ImageError::Decode`] naming the file when its header cannot be read.
+pub fn read_key(path: &Path, tag: Tag) -> Result<Option<String>, ImageError> {
+    let obj = OpenFileOptions::new()
+        .read_until(Tag(0x7FE0, 0x0010))
+        .open_file(path)
+        .map_err(|e| ImageError::Decode {
+            path: path.to_path_buf(),
+            format: "DICOM",
+            reason: format!("header: {e}"),
+        })?;
+    Ok(obj
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|el| {
+            el.to_str()
+                .ok()
+                .map(|v| v.trim_matches(['\0', ' ']).to_string())
+        })
+        .filter(|v| !v.is_empty()))
 }
 
 /// A decimal string, or an Age String (`045Y`, `006M`, `010W`, `003D`) in years.

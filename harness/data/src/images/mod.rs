@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use dicom::{DicomFrames, decode_dicom_frames};
 pub use dicom_meta::{
     COMMON_SUBGROUP_ATTRIBUTES, DicomAttribute, DicomMetadata, HeaderFacts, common_attributes,
+    read_key,
 };
 pub use numpy::{
     NpyData, NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy,
