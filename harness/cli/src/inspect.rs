@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use harness_data::images::{
     DicomInfo, FrameSelect, ImageSource, NpyData, ReadLimits, common_attributes,
-    decode_dicom_frames, decode_image, is_dicom, read_file, write_npy_array,
+    decode_dicom_frames, decode_image, decode_npz_split, is_dicom, read_file, write_npy_array,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -29,7 +29,8 @@ use std::process::ExitCode;
     after_help = "Examples:\n  \
         harness inspect data/dicom-samples/ct.dcm\n  \
         harness inspect cine.dcm --frame middle --npy middle.npy\n  \
-        harness inspect cine.dcm --frame all --npy frames.npy --json"
+        harness inspect cine.dcm --frame all --npy frames.npy --json\n  \
+        harness inspect pneumoniamnist.npz --split test --frame 17"
 )]
 pub struct InspectArgs {
     /// The image file.
@@ -38,9 +39,13 @@ pub struct InspectArgs {
     /// Write the decoded array here as a NumPy .npy file.
     #[arg(long, value_name = "OUT.npy")]
     npy: Option<PathBuf>,
-    /// Which frame of a multi-frame file: its index (from 0), `middle`, or `all`.
+    /// Which frame of a multi-frame file: its index (from 0), `middle`, or `all`. For a
+    /// MedMNIST-style .npz archive, the images of the split are its frames.
     #[arg(long, value_name = "N|middle|all", default_value = "0", value_parser = parse_frame)]
     frame: FrameSelect,
+    /// The split of a MedMNIST-style .npz archive to read (`<split>_images`).
+    #[arg(long, value_name = "train|val|test", default_value = "test")]
+    split: String,
     /// Print the description as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -111,6 +116,9 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
             dicom: Some(d.info),
         });
     }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return decode_npz(args, &bytes, &limits);
+    }
     if !matches!(
         args.frame,
         FrameSelect::Index(0) | FrameSelect::Middle | FrameSelect::All
@@ -133,6 +141,49 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
     })
 }
 
+/// A MedMNIST-style archive: the images of `--split` are the frames.
+fn decode_npz(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<Decoded> {
+    let cases = decode_npz_split(&args.file, bytes, &args.split, limits)?;
+    let n = cases.images.len();
+    if n == 0 {
+        anyhow::bail!(
+            "{}: split '{}' holds no images",
+            args.file.display(),
+            args.split
+        );
+    }
+    let wanted: Vec<usize> = match args.frame {
+        FrameSelect::All => (0..n).collect(),
+        FrameSelect::Middle => vec![n / 2],
+        FrameSelect::Only => vec![0],
+        FrameSelect::Index(k) if (k as usize) < n => vec![k as usize],
+        FrameSelect::Index(k) => anyhow::bail!(
+            "{}: image {k} asked for, but split '{}' has {n} images, counted from 0",
+            args.file.display(),
+            args.split
+        ),
+    };
+    let mut frames = Vec::with_capacity(wanted.len());
+    let mut shape = (0, 0, 1);
+    for i in wanted {
+        let image = cases.images.image(i)?;
+        shape = (image.height, image.width, image.channels);
+        frames.push((
+            i as u32,
+            image.pixels.iter().map(|&v| f64::from(v)).collect(),
+        ));
+    }
+    Ok(Decoded {
+        format: ImageSource::Npy,
+        rows: shape.0,
+        columns: shape.1,
+        channels: shape.2,
+        total_frames: n as u32,
+        frames,
+        dicom: None,
+    })
+}
+
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let decoded = decode(&args)?;
     let values = || decoded.frames.iter().flat_map(|(_, v)| v.iter().copied());
@@ -143,9 +194,14 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let mean = values().sum::<f64>() / count.max(1) as f64;
     let mut notes = Vec::new();
     if decoded.total_frames > 1 && args.frame != FrameSelect::All {
+        let what = if decoded.format == ImageSource::Dicom {
+            format!("the file has {} frames", decoded.total_frames)
+        } else {
+            format!("split '{}' has {} images", args.split, decoded.total_frames)
+        };
         notes.push(format!(
-            "the file has {} frames; frame {} was decoded (--frame N|middle|all for others)",
-            decoded.total_frames, decoded.frames[0].0
+            "{what}; number {} was decoded (--frame N|middle|all for others)",
+            decoded.frames[0].0
         ));
     }
     let wide = decoded

@@ -106,3 +106,35 @@ fn frames_are_chosen_by_index_middle_or_all_and_a_missing_frame_is_refused() {
         assert!(err.contains(message), "{err}");
     }
 }
+
+#[test]
+fn an_npz_archive_is_inspected_image_by_image() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let npz = root.join("data/medmnist-sample/synthetic-pneumoniamnist-28.npz");
+    let out = harness()
+        .args(["inspect", "--frame", "3", "--json"])
+        .arg(&npz)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (d["rows"].as_u64(), d["columns"].as_u64()),
+        (Some(28), Some(28))
+    );
+    assert_eq!(d["decoded_frames"], serde_json::json!([3]));
+    let n = d["frames"].as_u64().unwrap();
+    assert!(n > 3, "{d}");
+    let out = harness()
+        .args(["inspect", "--frame", &n.to_string()])
+        .arg(&npz)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("counted from 0"), "{err}");
+}
