@@ -19,6 +19,7 @@ use std::path::Path;
 
 use dicom_core::header::HasLength;
 use dicom_core::value::{DicomValueType, PrimitiveValue, Value as DicomValue};
+use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, FileMetaTable, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
@@ -315,31 +316,25 @@ fn read_header(
     fail: &Fail<'_>,
     limits: &ReadLimits,
 ) -> Result<Header, ImageError> {
-    let int = |tag: Tag, name: &str| -> Result<Option<i64>, ImageError> {
-        match obj
+    // An attribute that is absent or empty reads as None.
+    let present = |tag: Tag| -> Result<Option<&InMemElement>, ImageError> {
+        Ok(obj
             .element_opt(tag)
             .map_err(|e| fail.decode(e.to_string()))?
-        {
-            None => Ok(None),
-            Some(el) if el.is_empty() => Ok(None),
-            Some(el) => el
-                .to_int::<i64>()
-                .map(Some)
-                .map_err(|e| fail.decode(format!("attribute {name} {tag}: {e}"))),
-        }
+            .filter(|el| !el.is_empty()))
+    };
+    let int = |tag: Tag, name: &str| -> Result<Option<i64>, ImageError> {
+        present(tag)?
+            .map(|el| el.to_int::<i64>())
+            .transpose()
+            .map_err(|e| fail.decode(format!("attribute {name} {tag}: {e}")))
     };
     let float = |tag: Tag, name: &str| -> Result<Option<f64>, ImageError> {
-        match obj
-            .element_opt(tag)
-            .map_err(|e| fail.decode(e.to_string()))?
-        {
-            None => Ok(None),
-            Some(el) if el.is_empty() => Ok(None),
-            Some(el) => el
-                .to_multi_float64()
-                .map(|v| v.first().copied())
-                .map_err(|e| fail.decode(format!("attribute {name} {tag}: {e}"))),
-        }
+        Ok(present(tag)?
+            .map(|el| el.to_multi_float64())
+            .transpose()
+            .map_err(|e| fail.decode(format!("attribute {name} {tag}: {e}")))?
+            .and_then(|v| v.first().copied()))
     };
     let required = |tag: Tag, name: &str| -> Result<i64, ImageError> {
         int(tag, name)?.ok_or_else(|| {

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_dictionary_std::StandardDataDictionary;
-use dicom_object::{OpenFileOptions, Tag};
+use dicom_object::{DefaultDicomObject, OpenFileOptions, Tag};
 use serde::{Deserialize, Serialize};
 
 use super::ImageError;
@@ -181,16 +181,8 @@ impl DicomMetadata {
             format: "DICOM",
             reason,
         };
-        let obj = OpenFileOptions::new()
-            .read_until(Tag(0x7FE0, 0x0010))
-            .open_file(path)
-            .map_err(|e| fail(format!("header: {e}")))?;
-        let text = |tag: Tag| -> Option<String> {
-            let el = obj.element_opt(tag).ok()??;
-            let s = el.to_str().ok()?;
-            let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-            (!s.is_empty()).then(|| s.to_string())
-        };
+        let obj = open_header(path)?;
+        let text = |tag: Tag| text_value(&obj, tag);
         let mut levels = Vec::with_capacity(self.fields.len());
         for (name, tag, bands) in &self.fields {
             let level = match (text(*tag), bands) {
@@ -215,6 +207,26 @@ impl DicomMetadata {
     }
 }
 
+/// The header of the DICOM file at `path`, up to (not including) its pixel data.
+fn open_header(path: &Path) -> Result<DefaultDicomObject, ImageError> {
+    OpenFileOptions::new()
+        .read_until(Tag(0x7FE0, 0x0010))
+        .open_file(path)
+        .map_err(|e| ImageError::Decode {
+            path: path.to_path_buf(),
+            format: "DICOM",
+            reason: format!("header: {e}"),
+        })
+}
+
+/// An attribute's text, trimmed of padding; `None` when absent or empty.
+fn text_value(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
+    let el = obj.element_opt(tag).ok()??;
+    let s = el.to_str().ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    (!s.is_empty()).then(|| s.to_string())
+}
+
 /// Attributes commonly declared as subgroups (`harness inspect` shows their values, so a user
 /// can see what `dicom_subgroups` would read).
 pub const COMMON_SUBGROUP_ATTRIBUTES: &[&str] = &[
@@ -235,26 +247,12 @@ pub const COMMON_SUBGROUP_ATTRIBUTES: &[&str] = &[
 ///
 /// [`ImageError::Decode`] naming the file when its header cannot be read.
 pub fn common_attributes(path: &Path) -> Result<Vec<(String, String)>, ImageError> {
-    let obj = OpenFileOptions::new()
-        .read_until(Tag(0x7FE0, 0x0010))
-        .open_file(path)
-        .map_err(|e| ImageError::Decode {
-            path: path.to_path_buf(),
-            format: "DICOM",
-            reason: format!("header: {e}"),
-        })?;
+    let obj = open_header(path)?;
     Ok(COMMON_SUBGROUP_ATTRIBUTES
         .iter()
         .filter_map(|k| {
             let tag = StandardDataDictionary.by_name(k)?.tag();
-            let v = obj
-                .element_opt(tag)
-                .ok()??
-                .to_str()
-                .ok()?
-                .trim()
-                .to_string();
-            (!v.is_empty()).then(|| ((*k).to_string(), v))
+            Some(((*k).to_string(), text_value(&obj, tag)?))
         })
         .collect())
 }
@@ -266,24 +264,7 @@ pub fn common_attributes(path: &Path) -> Result<Vec<(String, String)>, ImageErro
 ///
 /// [`ImageError::Decode`] naming the file when its header cannot be read.
 pub fn read_key(path: &Path, tag: Tag) -> Result<Option<String>, ImageError> {
-    let obj = OpenFileOptions::new()
-        .read_until(Tag(0x7FE0, 0x0010))
-        .open_file(path)
-        .map_err(|e| ImageError::Decode {
-            path: path.to_path_buf(),
-            format: "DICOM",
-            reason: format!("header: {e}"),
-        })?;
-    Ok(obj
-        .element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|el| {
-            el.to_str()
-                .ok()
-                .map(|v| v.trim_matches(['\0', ' ']).to_string())
-        })
-        .filter(|v| !v.is_empty()))
+    Ok(text_value(&open_header(path)?, tag))
 }
 
 /// A decimal string, or an Age String (`045Y`, `006M`, `010W`, `003D`) in years.
