@@ -17,8 +17,9 @@ PY="${PYTHON:-python3}"
 ref=target/dicom-ref
 venv="$ref/venv"
 # The reference tools, pinned: a change here recomputes the references.
+# pillow: ci/gen_dicom_lesions.py (the DICOM suite of ci/dicom_suite_test.sh) reads the PNGs.
 packages=(numpy==2.4.6 pydicom==3.0.2 pylibjpeg==2.1.0 pylibjpeg-libjpeg==2.5.0
-          pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0 python-gdcm==3.2.6)
+          pylibjpeg-openjpeg==2.6.0 pylibjpeg-rle==2.2.0 python-gdcm==3.2.6 pillow==12.0.0)
 stamp="${packages[*]} $(sha256sum ci/dicom_reference.py | cut -c1-16)"
 
 if [[ ! -f "$ref/stamp" || "$(cat "$ref/stamp")" != "$stamp" ]]; then

@@ -16,7 +16,6 @@ if [[ ! -x "$venv/bin/python" ]]; then
     echo "dicom_suite_test: SKIPPED: the reference venv of ci/dicom_conformance.sh is missing"
     exit 0
 fi
-"$venv/bin/pip" install --quiet pillow==12.0.0
 identifying=target/dicom-identifying.json
 if [[ ! -d data/synthetic-lesions-dicom || ! -f "$identifying" ]]; then
     rm -rf data/synthetic-lesions-dicom
