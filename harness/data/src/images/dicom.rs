@@ -123,6 +123,16 @@ impl Fail<'_> {
             reason: reason.into(),
         }
     }
+    /// A codec's failure on `frame`: unsupported where the codec says so (a valid stream of a
+    /// kind it does not handle), else a decode error.
+    fn codec(&self, frame: u32, transfer_syntax: &str, reason: &str) -> ImageError {
+        let text = format!("frame {frame}: {reason} (transfer syntax {transfer_syntax})");
+        if reason.contains("Unsupported") || reason.contains("unsupported") {
+            self.unsupported(text)
+        } else {
+            self.decode(text)
+        }
+    }
     fn unsupported(&self, reason: impl Into<String>) -> ImageError {
         ImageError::Unsupported {
             path: self.0.to_path_buf(),
@@ -739,19 +749,7 @@ fn decode_own_codec(
     frame: u32,
     fail: &Fail<'_>,
 ) -> Result<Vec<f64>, ImageError> {
-    let in_frame = |e: String| {
-        if e.contains("Unsupported") || e.contains("unsupported") {
-            fail.unsupported(format!(
-                "frame {frame}: {e} (transfer syntax {})",
-                header.transfer_syntax
-            ))
-        } else {
-            fail.decode(format!(
-                "frame {frame}: {e} (transfer syntax {})",
-                header.transfer_syntax
-            ))
-        }
-    };
+    let in_frame = |e: String| fail.codec(frame, &header.transfer_syntax, &e);
     let values = if Codec::of(&header.transfer_syntax) == Codec::Rle {
         let bits = u32::from(header.bits_allocated);
         decode_rle(
@@ -801,20 +799,9 @@ fn decode_encapsulated(
     frame: u32,
     fail: &Fail<'_>,
 ) -> Result<Vec<f64>, ImageError> {
-    let px = obj.decode_pixel_data_frame(frame).map_err(|e| {
-        let reason = chain(&e);
-        if reason.contains("Unsupported") || reason.contains("unsupported") {
-            fail.unsupported(format!(
-                "{reason} (transfer syntax {})",
-                header.transfer_syntax
-            ))
-        } else {
-            fail.decode(format!(
-                "frame {frame}: {reason} (transfer syntax {})",
-                header.transfer_syntax
-            ))
-        }
-    })?;
+    let px = obj
+        .decode_pixel_data_frame(frame)
+        .map_err(|e| fail.codec(frame, &header.transfer_syntax, &chain(&e)))?;
     let data = px.data();
     let n = header.rows as usize * header.cols as usize * usize::from(header.samples);
     // Codecs write 8-bit samples as bytes and wider ones as little-endian words.
