@@ -158,8 +158,9 @@ def _marker(rng, size):
     return out
 
 
-def render_case(rng, size, sex, age_band, site, label):
-    """One image in [0, 1] (float64), before quantisation."""
+def background(rng, size, sex):
+    """The anatomy without findings, in [0, 1] intensity units: vignette, rib-like
+    bands and tissue texture (denser for F)."""
     s = size / 64.0  # all geometry is specified at 64 px and scaled
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
     # Vignette: brighter centre, darker edges (a body in the field of view).
@@ -178,32 +179,53 @@ def render_case(rng, size, sex, age_band, site, label):
     tex = TEXTURE_SEX[sex]
     img += TEXTURE_COARSE * tex * _smooth_noise(rng, size, 4.0 * s)
     img += TEXTURE_FINE * tex * _smooth_noise(rng, size, 1.4 * s)
+    return img
 
-    # A mimic (e.g. a vessel seen end-on): round, regular, in either class.
+
+def add_mimic(rng, img, size):
+    """In 35 % of images, a lesion mimic (e.g. a vessel seen end-on): round, regular."""
+    s = size / 64.0
     if rng.random() < 0.35:
         my, mx = rng.uniform(0.2, 0.8, size=2) * size
         m = _blob(size, my, mx, rng.uniform(1.3, 2.6) * s, 0.0, rng, 0.45 * s)
         img += rng.uniform(0.03, 0.08) * m
 
-    if label == 1:
-        ly, lx = rng.uniform(0.22, 0.78, size=2) * size
-        radius = rng.uniform(*LESION_RADIUS) * RADIUS_AGE[age_band] * s
-        contrast = rng.uniform(*LESION_CONTRAST) * CONTRAST_AGE[age_band]
-        m = _blob(size, ly, lx, radius, 0.18, rng, 0.7 * s)
-        m = gaussian_blur(m, 0.8 * s)
-        # Internal heterogeneity of the lesion.
-        m *= 1.0 + 0.25 * _smooth_noise(rng, size, 1.0 * s)
-        img += contrast * m
 
+def add_lesion(rng, img, size, age_band):
+    """A lesion: a small bright blurred blob with an irregular edge and some internal
+    heterogeneity, subtler and smaller with age."""
+    s = size / 64.0
+    ly, lx = rng.uniform(0.22, 0.78, size=2) * size
+    radius = rng.uniform(*LESION_RADIUS) * RADIUS_AGE[age_band] * s
+    contrast = rng.uniform(*LESION_CONTRAST) * CONTRAST_AGE[age_band]
+    m = _blob(size, ly, lx, radius, 0.18, rng, 0.7 * s)
+    m = gaussian_blur(m, 0.8 * s)
+    # Internal heterogeneity of the lesion.
+    m *= 1.0 + 0.25 * _smooth_noise(rng, size, 1.0 * s)
+    img += contrast * m
+
+
+def acquire(rng, img, size, site):
+    """The site's acquisition: contrast gain, brightness offset, a burned-in laterality
+    marker (site C: a model never shown this site takes the bright letter for a lesion),
+    blur and noise."""
+    s = size / 64.0
     acq = SITE_ACQ[site]
     img = 0.45 + acq["gain"] * (img - 0.45) + acq["offset"]
-    # A burned-in laterality letter (site C burns one into most images): a
-    # model never shown this site takes the bright letter for a lesion.
     if rng.random() < acq["marker"]:
         img += rng.uniform(0.25, 0.40) * _marker(rng, size)
     img = gaussian_blur(img, acq["blur"] * s)
     img += acq["noise"] * rng.standard_normal((size, size))
     return img
+
+
+def render_case(rng, size, sex, age_band, site, label):
+    """One image in [0, 1] (float64), before quantisation."""
+    img = background(rng, size, sex)
+    add_mimic(rng, img, size)
+    if label == 1:
+        add_lesion(rng, img, size, age_band)
+    return acquire(rng, img, size, site)
 
 
 def quantise(img):

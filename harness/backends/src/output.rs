@@ -1,18 +1,27 @@
-//! Turning a model's raw output into one probability per case.
+//! Turning a model's raw output into probabilities: one per case for a binary
+//! task, or one per declared column (finding or class) for a multi-label or
+//! multi-class task.
 
 use serde::{Deserialize, Serialize};
 
 use crate::{BackendError, RawOutput};
 
-/// What the model's first output holds, per case, and which column is the
-/// positive class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the model's first output holds, per case, and which of its columns
+/// are evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
     /// How to read the values.
     pub kind: OutputKind,
-    /// Column of the positive class in an `[N, K]` output (0 for `[N]` or `[N, 1]`).
+    /// Binary task: column of the positive class in an `[N, K]` output (0 for `[N]` or
+    /// `[N, 1]`).
+    #[serde(default)]
     pub positive_index: usize,
+    /// Multi-label or multi-class task: what each output column scores, in column order: a
+    /// finding or class name of the dataset, or `""` for a column that is not evaluated. The
+    /// model must have exactly this many output columns. Empty for a binary task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
 }
 
 /// How raw output values map to a probability.
@@ -21,21 +30,55 @@ pub struct OutputSpec {
 pub enum OutputKind {
     /// Already a probability in `[0, 1]` (e.g. after a Sigmoid or Softmax node).
     Probability,
-    /// A logit: `p = 1 / (1 + exp(-x))`.
+    /// A logit per column: `p = 1 / (1 + exp(-x))` (a sigmoid per finding).
     Logit,
-    /// Logits over `K >= 2` classes: `p = exp(x_pos) / sum_j exp(x_j)`.
+    /// Logits over `K >= 2` classes: `p_k = exp(x_k) / sum_j exp(x_j)` over every column.
     Softmax,
 }
 
-/// One probability per case from a raw output of shape `[N]` or `[N, K]`.
+impl OutputSpec {
+    /// Probabilities per case: 1 for a binary task, else the named (evaluated) columns.
+    #[must_use]
+    pub fn width(&self) -> usize {
+        if self.columns.is_empty() {
+            1
+        } else {
+            self.names().count()
+        }
+    }
+
+    /// The finding or class names of the evaluated columns, in column order (none for a
+    /// binary task).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !c.is_empty())
+    }
+
+    /// The output columns that are evaluated, in order.
+    fn picked(&self) -> Vec<usize> {
+        if self.columns.is_empty() {
+            vec![self.positive_index]
+        } else {
+            (0..self.columns.len())
+                .filter(|&j| !self.columns[j].is_empty())
+                .collect()
+        }
+    }
+}
+
+/// The probabilities of a raw output of shape `[N]` or `[N, K]`: [`OutputSpec::width`]
+/// values per case, case by case (row-major).
 ///
 /// Nothing is clamped or dropped: a non-finite value anywhere in the output,
 /// or a `probability` output outside `[0, 1]`, is an error naming the case.
 ///
 /// # Errors
 ///
-/// [`BackendError::Output`] for a wrong shape, `positive_index >= K`,
-/// `softmax` with `K < 2`, a NaN/infinite value, or a probability outside `[0, 1]`.
+/// [`BackendError::Output`] for a wrong shape, `positive_index >= K`, a column list whose
+/// length is not `K`, `softmax` with `K < 2`, a NaN/infinite value, or a probability outside
+/// `[0, 1]`.
 pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, BackendError> {
     let err = |m: String| Err(BackendError::Output(m));
     let (n, k) = match raw.shape.as_slice() {
@@ -50,10 +93,17 @@ pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, Backend
             raw.data.len()
         ));
     }
-    if spec.positive_index >= k {
+    if spec.columns.is_empty() && spec.positive_index >= k {
         return err(format!(
             "positive_index {} is out of range for {k} output column(s)",
             spec.positive_index
+        ));
+    }
+    if !spec.columns.is_empty() && spec.columns.len() != k {
+        return err(format!(
+            "the model has {k} output column(s) but output.columns names {} ({})",
+            spec.columns.len(),
+            spec.columns.join(", ")
         ));
     }
     if spec.kind == OutputKind::Softmax && k < 2 {
@@ -69,33 +119,37 @@ pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, Backend
             raw.data[i]
         ));
     }
-    raw.data
-        .chunks_exact(k.max(1))
-        .enumerate()
-        .map(|(case, row)| {
-            let x = f64::from(row[spec.positive_index]);
-            match spec.kind {
+    let picked = spec.picked();
+    let mut out = Vec::with_capacity(n * picked.len());
+    for (case, row) in raw.data.chunks_exact(k.max(1)).enumerate() {
+        // Softmax: one maximum and one sum per row, shared by its columns.
+        let (max, sum) = if spec.kind == OutputKind::Softmax {
+            let max = row
+                .iter()
+                .map(|&v| f64::from(v))
+                .fold(f64::NEG_INFINITY, f64::max);
+            (max, row.iter().map(|&v| (f64::from(v) - max).exp()).sum())
+        } else {
+            (0.0, 1.0)
+        };
+        for &j in &picked {
+            let x = f64::from(row[j]);
+            out.push(match spec.kind {
                 OutputKind::Probability => {
-                    if (0.0..=1.0).contains(&x) {
-                        Ok(x)
-                    } else {
-                        Err(BackendError::Output(format!(
-                            "case {case}: probability {x} is outside [0, 1]; is the output a logit?"
-                        )))
+                    if !(0.0..=1.0).contains(&x) {
+                        return err(format!(
+                            "case {case}{}: probability {x} is outside [0, 1]; is the output a logit?",
+                            if k > 1 { format!(" column {j}") } else { String::new() }
+                        ));
                     }
+                    x
                 }
-                OutputKind::Logit => Ok(sigmoid(x)),
-                OutputKind::Softmax => {
-                    let max = row
-                        .iter()
-                        .map(|&v| f64::from(v))
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    let sum: f64 = row.iter().map(|&v| (f64::from(v) - max).exp()).sum();
-                    Ok((x - max).exp() / sum)
-                }
-            }
-        })
-        .collect()
+                OutputKind::Logit => sigmoid(x),
+                OutputKind::Softmax => (x - max).exp() / sum,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The logistic function, evaluated without overflow for large `|x|`.
@@ -123,7 +177,70 @@ mod tests {
         OutputSpec {
             kind,
             positive_index,
+            columns: Vec::new(),
         }
+    }
+
+    fn columns(kind: OutputKind, names: &[&str]) -> OutputSpec {
+        OutputSpec {
+            kind,
+            positive_index: 0,
+            columns: names.iter().map(|s| (*s).to_string()).collect(),
+        }
+    }
+
+    /// A sigmoid per finding, a softmax over every column, and unused columns passed over:
+    /// the values are those of the binary rule column by column.
+    #[test]
+    fn named_columns_give_one_probability_each_in_column_order() {
+        let data = [0.0, 2.0, -1.0, 5.0, -3.0, 0.5];
+        let out = interpret(
+            &columns(OutputKind::Logit, &["a", "", "c"]),
+            &raw(&[2, 3], &data),
+        )
+        .unwrap();
+        assert_eq!(out.len(), 4);
+        for (got, x) in out.iter().zip([0.0f64, -1.0, 5.0, 0.5]) {
+            assert_eq!(*got, sigmoid(x));
+        }
+        let soft = interpret(
+            &columns(OutputKind::Softmax, &["x", "y", "z"]),
+            &raw(&[2, 3], &data),
+        )
+        .unwrap();
+        for case in 0..2 {
+            let row = &soft[case * 3..case * 3 + 3];
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{row:?}");
+            for (j, &p) in row.iter().enumerate() {
+                let binary =
+                    interpret(&spec(OutputKind::Softmax, j), &raw(&[2, 3], &data)).unwrap();
+                assert_eq!(p, binary[case]);
+            }
+        }
+        assert_eq!(columns(OutputKind::Logit, &["a", "", "c"]).width(), 2);
+        assert_eq!(spec(OutputKind::Logit, 0).width(), 1);
+        let wrong = interpret(
+            &columns(OutputKind::Logit, &["a", "b"]),
+            &raw(&[2, 3], &data),
+        )
+        .unwrap_err();
+        assert!(
+            wrong
+                .to_string()
+                .contains("3 output column(s) but output.columns names 2"),
+            "{wrong}"
+        );
+        let outside = interpret(
+            &columns(OutputKind::Probability, &["a", "b", "c"]),
+            &raw(&[2, 3], &data),
+        )
+        .unwrap_err();
+        assert!(
+            outside
+                .to_string()
+                .contains("case 0 column 1: probability 2"),
+            "{outside}"
+        );
     }
 
     #[test]

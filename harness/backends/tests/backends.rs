@@ -44,6 +44,7 @@ fn batch(cases: std::ops::Range<usize>) -> Batch {
 const PROB: OutputSpec = OutputSpec {
     kind: OutputKind::Probability,
     positive_index: 0,
+    columns: Vec::new(),
 };
 
 fn expected_probs() -> Vec<f64> {
@@ -554,6 +555,7 @@ fn vendor_models_agree_across_backends() {
         let spec = OutputSpec {
             kind,
             positive_index,
+            columns: Vec::new(),
         };
         let mut outputs = Vec::new();
         for b in available_backends() {

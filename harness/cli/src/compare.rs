@@ -41,6 +41,13 @@ fn load_verified(dir: &Path) -> Result<Run> {
         );
     }
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
+    if !manifest.evaluation.task.is_binary() {
+        bail!(
+            "{}: a {} run; compare and leaderboard take binary runs so far (its own report compares its candidates finding by finding)",
+            dir.display(),
+            manifest.evaluation.task
+        );
+    }
     let metrics: EvalReport = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)
         .with_context(|| format!("{}: metrics.json", dir.display()))?;
     Ok(Run {

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::{ClassSpec, EvalSpec, read_class_csv, read_eval_csv};
+use harness_evidence::evaluation::{FindingTable, evaluate_findings};
 use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
@@ -10,7 +11,7 @@ use harness_metrics::multiclass::{
     self, MulticlassError, MulticlassInput, MulticlassOptions, ROW_SUM_TOLERANCE,
     evaluate_multiclass,
 };
-use harness_metrics::multilabel::{self, FindingInput, MultilabelInput, evaluate_multilabel};
+use harness_metrics::multilabel;
 use harness_metrics::registry::Better;
 use harness_report::format;
 use indexmap::IndexMap;
@@ -379,13 +380,13 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
         .map(|a| split_pair("--finding", a).map(|(n, _)| n.to_string()))
         .collect::<Result<_>>()?;
     let criteria = task_criteria(args, |k| multilabel::gate_key(&names, k))?;
-    let mut tables: Vec<(&str, harness_data::EvalTable)> = Vec::new();
+    let mut tables: Vec<FindingTable> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;
         let Some((label, score)) = cols.split_once(':') else {
             bail!("--finding '{arg}': expected NAME=LABELCOL:SCORECOL");
         };
-        if tables.iter().any(|(n, _)| *n == name) {
+        if tables.iter().any(|t| t.name == name) {
             bail!("--finding names finding '{name}' twice");
         }
         let mut scores = vec![score.to_string()];
@@ -400,72 +401,21 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
             scores: &scores,
             groups: columns,
         };
-        tables.push((name, read_eval_csv(&args.data, &spec)?));
+        tables.push(FindingTable {
+            name: name.to_string(),
+            models: ["a", "b"][..scores.len()]
+                .iter()
+                .map(|m| (*m).to_string())
+                .collect(),
+            table: read_eval_csv(&args.data, &spec)?,
+        });
     }
     if let Some(name) = b_scores.keys().next() {
         bail!("--finding-b names '{name}', which no --finding declares");
     }
-    let (groupings, cluster) =
-        harness_evidence::evaluation::groupings(&tables[0].1.groups, args.cluster.as_deref());
-    if let Some(name) = &args.cluster {
-        harness_evidence::evaluation::check_cluster(name, cluster.as_ref())?;
-    }
-    let input = MultilabelInput {
-        findings: tables
-            .iter()
-            .map(|(name, t)| FindingInput {
-                name,
-                labels: &t.labels,
-                models: ["a", "b"]
-                    .into_iter()
-                    .zip(t.scores.iter().map(Vec::as_slice))
-                    .collect(),
-            })
-            .collect(),
-        groupings,
-        cluster,
-    };
-    let report = evaluate_multilabel(&input, opts)?;
+    let report = evaluate_findings(&tables, args.cluster.as_deref(), opts)?;
     write_json(args, &report, &report.warnings)?;
-    let mut rows = vec![vec![
-        "finding".to_string(),
-        "positives".to_string(),
-        "AUROC A [95% CI, DeLong]".to_string(),
-        "AUROC B [95% CI, DeLong]".to_string(),
-    ]];
-    for (name, f) in &report.findings {
-        let cell = |m: &str| {
-            f.models.get(m).map_or_else(String::new, |r| {
-                format::with_ci_marked(r.discrimination.auroc, r.discrimination.auroc_ci95_delong)
-            })
-        };
-        rows.push(vec![
-            name.clone(),
-            f.positives.to_string(),
-            cell("a"),
-            cell("b"),
-        ]);
-    }
-    let mut text = format!(
-        "{}: {} cases, {} findings\n{}\n",
-        args.data.display(),
-        report.n,
-        report.findings.len(),
-        crate::summary::table(rows)
-    );
-    for (m, s) in &report.models {
-        text.push_str(&format!(
-            "model {m}: macro AUROC {} over {} finding(s){}; micro AUROC {}\n",
-            format::num(s.auroc_macro, 3),
-            report.findings.len() - s.n_findings_excluded,
-            if s.findings_excluded.is_empty() {
-                String::new()
-            } else {
-                format!(" (excluded, one class: {})", s.findings_excluded.join(", "))
-            },
-            format::num(s.auroc_micro, 3),
-        ));
-    }
+    let text = crate::summary::findings(&report, &args.data);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     let models: Vec<String> = report.models.keys().cloned().collect();

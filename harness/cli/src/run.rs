@@ -7,7 +7,8 @@
 
 use anyhow::Result;
 use clap::Args;
-use harness_evidence::gate::{Criterion, Direction, GateResult};
+use harness_evidence::Metrics;
+use harness_evidence::gate::{Criterion, Direction, GateResult, TaskCriterion};
 use harness_evidence::manifest::ToolInfo;
 use harness_evidence::shard::Shard;
 use harness_pipeline::merge::MergeOptions;
@@ -164,6 +165,21 @@ pub fn cli_criteria(under: &[String], over: &[String]) -> Result<Vec<Criterion>>
     Ok(out)
 }
 
+/// Criteria from the command line of a suite run or a merge: checked by the run once it knows
+/// the dataset's task (binary metrics, or multi-label keys such as `auroc_macro`).
+fn suite_criteria(under: &[String], over: &[String]) -> Result<Vec<TaskCriterion>> {
+    let mut out = Vec::new();
+    for (args, dir, flag) in [
+        (under, Direction::Under, "--fail-under"),
+        (over, Direction::Over, "--fail-over"),
+    ] {
+        for a in args {
+            out.push(TaskCriterion::unchecked(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?);
+        }
+    }
+    Ok(out)
+}
+
 /// Prints gate results; true when all passed.
 pub fn report_gate(results: &[GateResult]) -> bool {
     for r in results {
@@ -184,7 +200,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         data_root: args
             .data_root
             .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from)),
-        extra_criteria: cli_criteria(&args.fail_under, &args.fail_over)?,
+        extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
         no_perf: args.no_perf,
         quick: args.quick,
         sign_key: args.sign_key,
@@ -232,7 +248,7 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
     let options = MergeOptions {
         parts: args.parts,
         out: args.out,
-        extra_criteria: cli_criteria(&args.fail_under, &args.fail_over)?,
+        extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
         sign_key: args.sign_key,
         tool: Some(tool()),
     };
@@ -247,11 +263,11 @@ fn finish(outcome: &RunOutcome) -> ExitCode {
     let out_dir = &outcome.out_dir;
 
     // What a person reads.
-    if let Some(r) = &outcome.eval {
-        print!(
-            "{}",
-            crate::summary::render(r, &out_dir.join("predictions.csv"))
-        );
+    let predictions = out_dir.join("predictions.csv");
+    match &outcome.eval {
+        Some(Metrics::Binary(r)) => print!("{}", crate::summary::render(r, &predictions)),
+        Some(Metrics::Multilabel(r)) => print!("{}", crate::summary::findings(r, &predictions)),
+        None => {}
     }
     for r in &outcome.candidates {
         for b in &r.backends {

@@ -1,7 +1,9 @@
-//! The human-readable summary `harness eval` prints: one row per model, the paired comparisons,
-//! and the weakest subgroup per grouping column.
+//! The human-readable summary `harness eval` and `harness run` print: one row per model, the
+//! paired comparisons, and the weakest subgroup per grouping column; for findings (multi-label),
+//! one row per finding and each model's aggregates.
 
 use harness_metrics::evaluate::{EvalReport, spec_key};
+use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::registry::{METRICS, Metric};
 
 /// The metrics shown after AUROC and the sensitivities, by registry key (in registry order).
@@ -23,6 +25,72 @@ pub fn table(rows: Vec<Vec<String>>) -> String {
         b.push_record(r);
     }
     b.build().with(Style::rounded()).to_string()
+}
+
+/// A multi-label evaluation as text: each finding's cases and every model's AUROC with its 95 %
+/// CI (patient-clustered where the cases are clustered, marked as such), then each model's macro
+/// and micro AUROC with the findings they leave out.
+pub fn findings(r: &MultilabelReport, data: &Path) -> String {
+    let clustered = r
+        .findings
+        .values()
+        .flat_map(|f| f.models.values())
+        .any(|m| m.clustered.is_some());
+    let ci = if clustered {
+        "patient-clustered"
+    } else {
+        "DeLong"
+    };
+    let mut rows = vec![
+        ["finding".to_string(), "positives".to_string()]
+            .into_iter()
+            .chain(r.models.keys().map(|m| format!("AUROC {m} [95% CI, {ci}]")))
+            .collect::<Vec<_>>(),
+    ];
+    for (name, f) in &r.findings {
+        let mut row = vec![name.clone(), format!("{} of {}", f.positives, f.n)];
+        row.extend(r.models.keys().map(|m| {
+            f.models.get(m).map_or_else(
+                || "not scored".to_string(),
+                |m| {
+                    let interval = match &m.clustered {
+                        Some(c) => c.auroc_ci95_obuchowski,
+                        None => m.discrimination.auroc_ci95_delong,
+                    };
+                    with_ci(m.discrimination.auroc, interval)
+                },
+            )
+        }));
+        rows.push(row);
+    }
+    let mut text = format!(
+        "{}: {} cases, {} findings\n{}\n",
+        data.display(),
+        r.n,
+        r.findings.len(),
+        table(rows)
+    );
+    for (m, s) in &r.models {
+        let mut left_out = Vec::new();
+        if !s.findings_excluded.is_empty() {
+            left_out.push(format!("one class: {}", s.findings_excluded.join(", ")));
+        }
+        if !s.findings_not_scored.is_empty() {
+            left_out.push(format!("not scored: {}", s.findings_not_scored.join(", ")));
+        }
+        text.push_str(&format!(
+            "model {m}: macro AUROC {} over {} finding(s){}; micro AUROC {}\n",
+            num(s.auroc_macro, 3),
+            r.findings.len() - s.n_findings_excluded - s.findings_not_scored.len(),
+            if left_out.is_empty() {
+                String::new()
+            } else {
+                format!(" (left out, {})", left_out.join("; "))
+            },
+            num(s.auroc_micro, 3),
+        ));
+    }
+    text
 }
 
 /// Renders the summary as text.

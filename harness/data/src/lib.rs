@@ -139,7 +139,10 @@ pub fn read_class_csv(path: &Path, spec: &ClassSpec) -> Result<ClassTable, DataE
 }
 
 /// Runs `parse` on the bytes of `path`: mapped when the file is large, else read.
-fn with_file_bytes<T>(
+///
+/// # Errors
+/// [`DataError::Io`] when the file cannot be read, else whatever `parse` returns.
+pub fn with_file_bytes<T>(
     path: &Path,
     parse: impl FnOnce(&[u8]) -> Result<T, DataError>,
 ) -> Result<T, DataError> {

@@ -69,6 +69,14 @@ pub enum DatasetTask {
     Multilabel,
 }
 
+impl DatasetTask {
+    /// True for the binary task (the default, left out of serialised settings).
+    #[must_use]
+    pub fn is_binary(&self) -> bool {
+        *self == DatasetTask::Binary
+    }
+}
+
 impl fmt::Display for DatasetTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

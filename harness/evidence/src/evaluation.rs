@@ -1,10 +1,16 @@
-//! The one path from a validated table of labels and scores to an
-//! [`EvalReport`]: used by `harness eval`, by `harness run` on a suite's
-//! predictions, and by `harness verify` when it recomputes a bundle's metrics —
-//! so the three can never disagree on how the statistics are called.
+//! The one path from a validated table of labels and scores to the statistics
+//! ([`EvalReport`] for a binary task, [`MultilabelReport`] for findings): used
+//! by `harness eval`, by `harness run` on a suite's predictions, and by
+//! `harness verify` when it recomputes a bundle's metrics — so the three can
+//! never disagree on how the statistics are called.
 
-use harness_data::{EvalSpec, EvalTable, read_eval_csv};
+use harness_data::registry::DatasetTask;
+use harness_data::{EvalSpec, EvalTable, parse_eval_csv, read_eval_csv, with_file_bytes};
+use harness_metrics::multilabel::{
+    FindingInput, MultilabelInput, MultilabelReport, evaluate_multilabel,
+};
 use harness_metrics::{EvalError, EvalOptions, EvalReport, Grouping, evaluate};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -12,9 +18,10 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSettings {
-    /// The label column of `predictions.csv`.
+    /// The label column of `predictions.csv` (multi-label: the prefix of its label columns).
     pub label: String,
-    /// One score column per candidate, in suite order.
+    /// One score column per candidate, in suite order (multi-label: the candidates, whose
+    /// columns `findings` names).
     pub scores: Vec<String>,
     /// Subgroup columns.
     pub groups: Vec<String>,
@@ -28,6 +35,118 @@ pub struct EvalSettings {
     /// Bootstrap replicates (0 = none).
     pub bootstrap: usize,
     pub seed: u64,
+    /// What the labels are; absent (binary) in binary runs and in bundles written before
+    /// tasks existed.
+    #[serde(default, skip_serializing_if = "DatasetTask::is_binary")]
+    pub task: DatasetTask,
+    /// Multi-label: each finding's label column and the score column of every candidate that
+    /// scores it, in finding order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingColumns>,
+}
+
+/// The columns of one finding in `predictions.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingColumns {
+    pub name: String,
+    /// Its 0/1 label column.
+    pub label: String,
+    /// Model (candidate) name → its score column for this finding; models that do not score
+    /// the finding are absent.
+    pub scores: IndexMap<String, String>,
+}
+
+/// The statistics of one evaluation, by task.
+#[derive(Clone, Debug)]
+pub enum Metrics {
+    Binary(EvalReport),
+    Multilabel(MultilabelReport),
+}
+
+impl Metrics {
+    /// The binary report, or `None` for another task.
+    #[must_use]
+    pub fn binary(&self) -> Option<&EvalReport> {
+        match self {
+            Metrics::Binary(r) => Some(r),
+            Metrics::Multilabel(_) => None,
+        }
+    }
+
+    /// The multi-label report, or `None` for another task.
+    #[must_use]
+    pub fn multilabel(&self) -> Option<&MultilabelReport> {
+        match self {
+            Metrics::Multilabel(r) => Some(r),
+            Metrics::Binary(_) => None,
+        }
+    }
+
+    /// What the statistics warn about.
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Metrics::Binary(r) => &r.warnings,
+            Metrics::Multilabel(r) => &r.warnings,
+        }
+    }
+
+    /// The canonical bytes of `metrics.json` ([`metrics_json`]).
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Metrics::Binary(r) => metrics_json(r),
+            Metrics::Multilabel(r) => pretty_json(r),
+        }
+    }
+}
+
+/// One finding's table (its label column and one score column per model that scores it) and
+/// those models' names, in column order.
+#[derive(Clone, Debug)]
+pub struct FindingTable {
+    pub name: String,
+    pub models: Vec<String>,
+    pub table: EvalTable,
+}
+
+/// Evaluates findings read one table each (`harness eval --task multilabel`, and a multi-label
+/// suite's predictions). `cluster` names the group column of the patient (cluster) ids, as in
+/// [`evaluate_table`]; the first table's group columns serve every finding (all were read from
+/// one file).
+///
+/// # Errors
+/// [`EvalError`] when the tables do not describe one set of cases, or the cluster column lacks
+/// an id.
+pub fn evaluate_findings(
+    findings: &[FindingTable],
+    cluster: Option<&str>,
+    opts: &EvalOptions,
+) -> Result<MultilabelReport, EvalError> {
+    let groups = findings.first().map_or(&[][..], |f| &f.table.groups[..]);
+    let (groupings, cluster_column) = groupings(groups, cluster);
+    if let Some(name) = cluster {
+        check_cluster(name, cluster_column.as_ref())?;
+    }
+    let input = MultilabelInput {
+        findings: findings
+            .iter()
+            .map(|f| FindingInput {
+                name: &f.name,
+                labels: &f.table.labels,
+                models: f
+                    .models
+                    .iter()
+                    .map(String::as_str)
+                    .zip(f.table.scores.iter().map(Vec::as_slice))
+                    .collect(),
+            })
+            .collect(),
+        groupings,
+        cluster: cluster_column,
+    };
+    evaluate_multilabel(&input, opts)
 }
 
 impl EvalSettings {
@@ -57,6 +176,9 @@ pub enum EvaluateError {
     /// The table does not describe one set of cases.
     #[error("{0}")]
     Invalid(#[from] EvalError),
+    /// A task that is evaluated elsewhere.
+    #[error("{0}")]
+    Task(String),
 }
 
 /// Evaluates every score column of `table`. `cluster` names the group column that holds the
@@ -151,24 +273,94 @@ pub fn groupings<'a>(
 }
 
 /// Reads a predictions CSV and evaluates it as `settings` say.
-pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<EvalReport, EvaluateError> {
+///
+/// # Errors
+/// As [`evaluate_predictions`], and [`harness_data::DataError::Io`] for an unreadable file.
+pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<Metrics, EvaluateError> {
+    if settings.task.is_binary() {
+        let columns = settings.columns();
+        let spec = EvalSpec {
+            label: &settings.label,
+            scores: &settings.scores,
+            groups: &columns,
+        };
+        let table = read_eval_csv(path, &spec)?;
+        return Ok(Metrics::Binary(evaluate_table(
+            &table,
+            settings.cluster.as_deref(),
+            &settings.options(),
+        )?));
+    }
+    with_file_bytes(path, |bytes| Ok(bytes.to_vec()))
+        .map_err(EvaluateError::from)
+        .and_then(|bytes| evaluate_predictions(&bytes, path, settings))
+}
+
+/// Evaluates the bytes of a predictions CSV (`path` names it in errors) as `settings` say.
+///
+/// # Errors
+/// [`EvaluateError::Data`] for a file the settings do not describe, [`EvaluateError::Invalid`]
+/// for columns that do not describe one set of cases, [`EvaluateError::Task`] for a task
+/// suites do not evaluate.
+pub fn evaluate_predictions(
+    bytes: &[u8],
+    path: &Path,
+    settings: &EvalSettings,
+) -> Result<Metrics, EvaluateError> {
     let columns = settings.columns();
-    let spec = EvalSpec {
-        label: &settings.label,
-        scores: &settings.scores,
-        groups: &columns,
-    };
-    let table = read_eval_csv(path, &spec)?;
-    Ok(evaluate_table(
-        &table,
-        settings.cluster.as_deref(),
-        &settings.options(),
-    )?)
+    let opts = settings.options();
+    match settings.task {
+        DatasetTask::Binary => {
+            let spec = EvalSpec {
+                label: &settings.label,
+                scores: &settings.scores,
+                groups: &columns,
+            };
+            let table = parse_eval_csv(bytes, path, &spec)?;
+            Ok(Metrics::Binary(evaluate_table(
+                &table,
+                settings.cluster.as_deref(),
+                &opts,
+            )?))
+        }
+        DatasetTask::Multilabel => {
+            let tables = settings
+                .findings
+                .iter()
+                .map(|f| {
+                    let scores: Vec<String> = f.scores.values().cloned().collect();
+                    let spec = EvalSpec {
+                        label: &f.label,
+                        scores: &scores,
+                        groups: &columns,
+                    };
+                    Ok(FindingTable {
+                        name: f.name.clone(),
+                        models: f.scores.keys().cloned().collect(),
+                        table: parse_eval_csv(bytes, path, &spec)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, EvaluateError>>()?;
+            Ok(Metrics::Multilabel(evaluate_findings(
+                &tables,
+                settings.cluster.as_deref(),
+                &opts,
+            )?))
+        }
+        DatasetTask::Multiclass => Err(EvaluateError::Task(format!(
+            "{}: multi-class predictions are evaluated with `harness eval --task multiclass`",
+            path.display()
+        ))),
+    }
 }
 
 /// The canonical bytes of `metrics.json`: pretty JSON and a final newline.
 /// Deterministic: the report holds no time or machine information.
 pub fn metrics_json(report: &EvalReport) -> Vec<u8> {
+    pretty_json(report)
+}
+
+fn pretty_json<T: Serialize>(report: &T) -> Vec<u8> {
     // Serialising plain data with finite floats cannot fail.
     let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
     bytes.push(b'\n');

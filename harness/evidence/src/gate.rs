@@ -10,6 +10,7 @@
 //! `demographic_parity_difference.COL`, `equalized_odds_difference.COL`,
 //! `auroc_gap.COL` for a grouping column COL.
 
+use crate::evaluation::Metrics;
 use harness_metrics::registry::{Better, MetricKey};
 use harness_metrics::{EvalReport, ModelReport};
 use serde::Serialize;
@@ -116,6 +117,137 @@ impl TaskCriterion {
             },
             warning,
         ))
+    }
+}
+
+impl TaskCriterion {
+    /// `key=value` as given, the key not checked yet: a suite run checks it once it knows the
+    /// dataset's task ([`Gate::for_task`]).
+    pub fn unchecked(arg: &str, direction: Direction) -> Result<TaskCriterion, String> {
+        let (key, limit) = split_criterion(arg)?;
+        Ok(TaskCriterion {
+            key: key.to_string(),
+            direction,
+            limit,
+        })
+    }
+}
+
+/// A key a suite's `[acceptance]` may hold before its dataset's task is known: a binary metric
+/// of the registry, or a key of a multi-label task (an aggregate, or `<metric>.<finding>`).
+pub fn check_key_shape(key: &str) -> Result<(), String> {
+    match key.parse::<MetricKey>() {
+        Ok(_) => Ok(()),
+        Err(_) if harness_metrics::multilabel::is_task_key_shape(key) => Ok(()),
+        // The registry's message lists the binary metrics.
+        Err(e) => Err(format!(
+            "{e}; a multi-label dataset also takes auroc_macro, auroc_micro, auroc_micro_defined_only and <metric>.<finding>"
+        )),
+    }
+}
+
+/// The criteria of a run, checked against its task.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Gate {
+    /// A binary task's criteria, on each candidate's `models.<name>` object.
+    Binary(Vec<Criterion>),
+    /// A multi-label task's criteria (`auroc_macro`, `auroc.<finding>`, …).
+    Multilabel(Vec<TaskCriterion>),
+}
+
+impl Gate {
+    /// Checks requested criteria against the task (`findings` for a multi-label task, `None`
+    /// for a binary one). Also gives a warning per criterion whose direction contradicts its
+    /// metric's.
+    ///
+    /// # Errors
+    /// The first criterion whose key the task does not know, or whose limit is not finite.
+    pub fn for_task(
+        requested: &[TaskCriterion],
+        findings: Option<&[String]>,
+    ) -> Result<(Gate, Vec<String>), String> {
+        let mut warnings = Vec::new();
+        let gate = match findings {
+            None => Gate::Binary(
+                requested
+                    .iter()
+                    .map(|r| {
+                        let c = Criterion::new(&r.key, r.direction, r.limit)?;
+                        warnings.extend(c.direction_warning());
+                        Ok(c)
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+            Some(findings) => Gate::Multilabel(
+                requested
+                    .iter()
+                    .map(|r| {
+                        if !r.limit.is_finite() {
+                            return Err(format!(
+                                "limit for '{}' must be a finite number, not {}",
+                                r.key, r.limit
+                            ));
+                        }
+                        let better = harness_metrics::multilabel::gate_key(findings, &r.key)?;
+                        warnings.extend(direction_warning(
+                            r.direction,
+                            better,
+                            &r.key,
+                            r.limit,
+                            &r.key,
+                        ));
+                        Ok(r.clone())
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+        };
+        Ok((gate, warnings))
+    }
+
+    /// True when there is no criterion.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Gate::Binary(c) => c.is_empty(),
+            Gate::Multilabel(c) => c.is_empty(),
+        }
+    }
+
+    /// Every criterion's verdict for every candidate of `metrics` (a binary gate on other
+    /// metrics, or the reverse, fails every criterion, saying why).
+    #[must_use]
+    pub fn check(&self, metrics: &Metrics) -> Vec<GateResult> {
+        match (self, metrics) {
+            (Gate::Binary(c), Metrics::Binary(r)) => check(r, c),
+            (Gate::Multilabel(c), Metrics::Multilabel(r)) => {
+                let models: Vec<String> = r.models.keys().cloned().collect();
+                check_task(&models, c, |m, k| r.gate_value(m, k))
+            }
+            (Gate::Binary(c), Metrics::Multilabel(r)) => {
+                let models: Vec<String> = r.models.keys().cloned().collect();
+                let keys: Vec<TaskCriterion> = c
+                    .iter()
+                    .map(|c| TaskCriterion {
+                        key: c.metric.to_string(),
+                        direction: c.direction,
+                        limit: c.limit,
+                    })
+                    .collect();
+                check_task(&models, &keys, |_, k| {
+                    Err(format!(
+                        "{k} is a binary metric; the results are multi-label"
+                    ))
+                })
+            }
+            (Gate::Multilabel(c), Metrics::Binary(r)) => {
+                let models: Vec<String> = r.models.keys().cloned().collect();
+                check_task(&models, c, |_, k| {
+                    Err(format!(
+                        "{k} is a multi-label metric; the results are binary"
+                    ))
+                })
+            }
+        }
     }
 }
 

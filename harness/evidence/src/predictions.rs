@@ -1,5 +1,10 @@
-//! `predictions.csv`: one row per case — id, label, subgroup metadata, and one
-//! probability column per candidate (from its primary backend).
+//! `predictions.csv`: one row per case — id, label(s), subgroup metadata, and
+//! the probabilities of every candidate (from its evaluated engine).
+//!
+//! A binary task has one `label` column and one column per candidate, named by
+//! the candidate. A multi-label task has one `label:<finding>` column per
+//! finding and one `<candidate>:<finding>` column per finding a candidate
+//! scores.
 //!
 //! Probabilities are written with Rust's shortest round-trip formatting, so
 //! reading the file back gives the exact `f64` values the metrics were
@@ -11,10 +16,12 @@ use serde::Serialize;
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Predictions {
     pub case_ids: Vec<String>,
-    pub labels: Vec<bool>,
+    /// (label column, one label per case): `label`, or `label:<finding>` per finding.
+    pub labels: Vec<(String, Vec<bool>)>,
     /// (column name, one value per case).
     pub groups: Vec<(String, Vec<String>)>,
-    /// (candidate name, one probability per case).
+    /// (score column, one probability per case): the candidate's name, or
+    /// `<candidate>:<finding>`.
     pub candidates: Vec<(String, Vec<f64>)>,
 }
 
@@ -22,6 +29,18 @@ pub struct Predictions {
 pub const CASE_ID: &str = "case_id";
 /// The column holding each case's label.
 pub const LABEL: &str = "label";
+
+/// The label column of a finding (multi-label task).
+#[must_use]
+pub fn label_column(finding: &str) -> String {
+    format!("{LABEL}:{finding}")
+}
+
+/// The score column of a candidate for a finding (multi-label task).
+#[must_use]
+pub fn score_column(candidate: &str, finding: &str) -> String {
+    format!("{candidate}:{finding}")
+}
 
 /// The writer of `predictions.csv` (LF line ends, fields quoted only where needed): one
 /// definition, so that a merged file is byte-identical to one written in one piece.
@@ -35,7 +54,8 @@ impl Predictions {
     /// The CSV bytes (LF line ends, fields quoted only where needed).
     pub fn to_csv(&self) -> Vec<u8> {
         let mut w = csv_writer();
-        let mut header: Vec<&str> = vec![CASE_ID, LABEL];
+        let mut header: Vec<&str> = vec![CASE_ID];
+        header.extend(self.labels.iter().map(|(n, _)| n.as_str()));
         header.extend(self.groups.iter().map(|(n, _)| n.as_str()));
         header.extend(self.candidates.iter().map(|(n, _)| n.as_str()));
         // Writing into a Vec cannot fail.
@@ -44,7 +64,9 @@ impl Predictions {
         for i in 0..self.case_ids.len() {
             row.clear();
             row.push(self.case_ids[i].clone());
-            row.push(if self.labels[i] { "1" } else { "0" }.to_string());
+            for (_, l) in &self.labels {
+                row.push(if l[i] { "1" } else { "0" }.to_string());
+            }
             for (_, g) in &self.groups {
                 row.push(g[i].clone());
             }
@@ -67,7 +89,7 @@ mod tests {
     fn round_trips_exact_values_through_the_eval_reader() {
         let p = Predictions {
             case_ids: vec!["a".into(), "b,2".into(), "c".into()],
-            labels: vec![true, false, true],
+            labels: vec![(LABEL.into(), vec![true, false, true])],
             groups: vec![("site".into(), vec!["A".into(), "".into(), "B \"x\"".into()])],
             candidates: vec![("m".into(), vec![0.1, 1.0 / 3.0, 1e-300])],
         };
@@ -80,7 +102,7 @@ mod tests {
             groups: &groups,
         };
         let t = parse_eval_csv(&bytes, Path::new("predictions.csv"), &spec).unwrap();
-        assert_eq!(t.labels, p.labels);
+        assert_eq!(t.labels, p.labels[0].1);
         assert_eq!(t.scores[0], p.candidates[0].1, "bit-exact round trip");
         assert_eq!(t.groups[0].levels.len(), 3);
         assert!(

@@ -13,7 +13,7 @@
 //! dataset registry — and may not leave it (`..` and absolute paths are
 //! refused): a suite cannot make the harness read arbitrary files.
 
-use crate::gate::Criterion;
+use crate::gate::{Direction, TaskCriterion};
 use harness_backends::{BackendKind, OutputSpec, Preprocess};
 use harness_data::registry::{check_relative, line_col};
 use harness_measure::Scenario;
@@ -234,14 +234,28 @@ pub struct Acceptance {
 }
 
 impl Acceptance {
-    /// The criteria as parsed gate criteria.
-    pub fn criteria(&self) -> Result<Vec<Criterion>, String> {
+    /// The criteria as written, each key a binary metric or a multi-label key
+    /// ([`crate::gate::check_key_shape`]): the run checks them against its dataset's task
+    /// ([`crate::gate::Gate::for_task`]).
+    pub fn criteria(&self) -> Result<Vec<TaskCriterion>, String> {
         let mut out = Vec::new();
-        for (k, &v) in &self.fail_under {
-            out.push(Criterion::new(k, crate::gate::Direction::Under, v)?);
-        }
-        for (k, &v) in &self.fail_over {
-            out.push(Criterion::new(k, crate::gate::Direction::Over, v)?);
+        for (list, direction) in [
+            (&self.fail_under, Direction::Under),
+            (&self.fail_over, Direction::Over),
+        ] {
+            for (k, &limit) in list {
+                crate::gate::check_key_shape(k)?;
+                if !limit.is_finite() {
+                    return Err(format!(
+                        "limit for '{k}' must be a finite number, not {limit}"
+                    ));
+                }
+                out.push(TaskCriterion {
+                    key: k.clone(),
+                    direction,
+                    limit,
+                });
+            }
         }
         Ok(out)
     }

@@ -12,7 +12,7 @@
 //!    the project root, still have their recorded hashes;
 //! 5. the ed25519 signature, when a public key is given.
 
-use crate::evaluation::{evaluate_csv, metrics_json};
+use crate::evaluation::evaluate_csv;
 use crate::manifest::{FORMAT, INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
 use harness_data::registry::{check_relative, file_sha256, folder_sha256, sha256_hex};
 use harness_types::Status;
@@ -305,7 +305,7 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
         return;
     }
     let recomputed = match evaluate_csv(&dir.join(PRED), &manifest.evaluation) {
-        Ok(r) => metrics_json(&r),
+        Ok(m) => m.to_json(),
         Err(e) => {
             v.fail(
                 "metrics recomputation",

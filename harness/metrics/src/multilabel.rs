@@ -54,6 +54,10 @@ pub struct MultilabelSummary {
     pub n_findings_excluded: usize,
     /// Findings without an AUROC (one class), in finding order.
     pub findings_excluded: Vec<String>,
+    /// Findings the model does not score (its outputs cover a subset of the findings): left
+    /// out of its macro and micro AUROCs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings_not_scored: Vec<String>,
     /// AUROC of the pooled (label, score) cells of all findings (sklearn `average='micro'`).
     pub auroc_micro: Option<f64>,
     /// The same over the findings where the AUROC is defined.
@@ -85,9 +89,16 @@ pub fn evaluate_multilabel(
 ) -> Result<MultilabelReport, EvalError> {
     let first = input.findings.first();
     let n = first.map_or(0, |f| f.labels.len());
-    let model_names: Vec<&str> = first.map_or_else(Vec::new, |f| {
-        f.models.iter().map(|(m, _)| *m).collect::<Vec<_>>()
-    });
+    // Every model that scores some finding, in order of first appearance: a model may score a
+    // subset of the findings (a product that covers fewer findings than the reference set).
+    let mut model_names: Vec<&str> = Vec::new();
+    for f in &input.findings {
+        for (m, _) in &f.models {
+            if !model_names.contains(m) {
+                model_names.push(m);
+            }
+        }
+    }
     let mut findings = IndexMap::new();
     let mut warnings = Vec::new();
     for f in &input.findings {
@@ -96,9 +107,14 @@ pub fn evaluate_multilabel(
             finding: f.name.to_string(),
             reason,
         };
-        if names != model_names {
+        let in_order: Vec<&str> = model_names
+            .iter()
+            .copied()
+            .filter(|m| names.contains(m))
+            .collect();
+        if names != in_order {
             return Err(bad(format!(
-                "its models are {names:?}, the first finding's are {model_names:?}"
+                "its models are {names:?}: a model named twice, or out of the order {model_names:?}"
             )));
         }
         if f.labels.len() != n {
@@ -130,8 +146,7 @@ pub fn evaluate_multilabel(
     }
     let models = model_names
         .iter()
-        .enumerate()
-        .map(|(k, &name)| (name.to_string(), summary(input, &findings, k, name)))
+        .map(|&name| (name.to_string(), summary(input, &findings, name)))
         .collect();
     Ok(MultilabelReport {
         task: "multilabel".into(),
@@ -144,26 +159,38 @@ pub fn evaluate_multilabel(
     })
 }
 
-/// Model `k`'s macro and micro AUROCs over the findings.
+/// A model's macro and micro AUROCs over the findings it scores.
 fn summary(
     input: &MultilabelInput,
     findings: &IndexMap<String, FindingReport>,
-    k: usize,
     name: &str,
 ) -> MultilabelSummary {
-    let auroc_of = |f: &FindingInput| findings[f.name].models[name].discrimination.auroc;
-    let defined: Vec<f64> = input.findings.iter().filter_map(auroc_of).collect();
-    let excluded: Vec<String> = input
+    fn scores_of<'a>(f: &FindingInput<'a>, name: &str) -> Option<&'a [f64]> {
+        f.models.iter().find(|(m, _)| *m == name).map(|(_, s)| *s)
+    }
+    let scored: Vec<&FindingInput> = input
         .findings
+        .iter()
+        .filter(|f| scores_of(f, name).is_some())
+        .collect();
+    let not_scored: Vec<String> = input
+        .findings
+        .iter()
+        .filter(|f| scores_of(f, name).is_none())
+        .map(|f| f.name.to_string())
+        .collect();
+    let auroc_of = |f: &FindingInput| findings[f.name].models[name].discrimination.auroc;
+    let defined: Vec<f64> = scored.iter().filter_map(|f| auroc_of(f)).collect();
+    let excluded: Vec<String> = scored
         .iter()
         .filter(|f| auroc_of(f).is_none())
         .map(|f| f.name.to_string())
         .collect();
     let pooled = |keep: &dyn Fn(&FindingInput) -> bool| {
         let (mut labels, mut scores) = (Vec::new(), Vec::new());
-        for f in input.findings.iter().filter(|f| keep(f)) {
+        for f in scored.iter().filter(|f| keep(f)) {
             labels.extend_from_slice(f.labels);
-            scores.extend_from_slice(f.models[k].1);
+            scores.extend_from_slice(scores_of(f, name).unwrap_or_default());
         }
         AucCounts::from_groups(&Ranked::new(&labels, &scores).groups).auroc()
     };
@@ -175,6 +202,7 @@ fn summary(
             .then(|| "no finding has both classes, so no finding has an AUROC".to_string()),
         n_findings_excluded: excluded.len(),
         findings_excluded: excluded,
+        findings_not_scored: not_scored,
         auroc_micro: pooled(&|_| true),
         auroc_micro_defined_only: pooled(&|f| auroc_of(f).is_some()),
     }
@@ -198,6 +226,16 @@ fn split_finding<'k>(findings: &[String], key: &'k str) -> Option<(MetricKey, &'
         })
         .max_by_key(|(_, _, len)| *len)
         .map(|(m, f, _)| (m, f))
+}
+
+/// True when `key` has the shape of a multi-label gate key whatever the findings: an aggregate,
+/// or a binary metric followed by `.` and a (non-empty) finding name.
+#[must_use]
+pub fn is_task_key_shape(key: &str) -> bool {
+    GATE_AGGREGATES.contains(&key)
+        || key
+            .match_indices('.')
+            .any(|(i, _)| i + 1 < key.len() && key[..i].parse::<MetricKey>().is_ok())
 }
 
 /// Checks a gate key of a multi-label evaluation with these findings: an aggregate
@@ -235,12 +273,85 @@ impl MultilabelReport {
         }
         let (metric, finding) = split_finding(&self.findings_order, key)
             .ok_or_else(|| format!("unknown metric '{key}'"))?;
+        if !self.models.contains_key(model) {
+            return Err(format!("no model '{model}'"));
+        }
         let report = self.findings[finding]
             .models
             .get(model)
-            .ok_or_else(|| format!("no model '{model}'"))?;
+            .ok_or_else(|| format!("{model} does not score finding {finding}"))?;
         metric
             .value(report)
             .map_err(|why| format!("finding {finding}: {why}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model that scores a subset of the findings is evaluated on those only: its macro and
+    /// micro AUROCs are those of its findings, the others are named as not scored, and the
+    /// other model's figures do not change.
+    #[test]
+    fn a_model_may_score_a_subset_of_the_findings() {
+        let effusion = [true, false, true, false, true, false];
+        let nodule = [false, false, true, true, false, true];
+        let a_eff = [0.9, 0.2, 0.7, 0.4, 0.6, 0.1];
+        let a_nod = [0.3, 0.1, 0.8, 0.5, 0.6, 0.7];
+        let b_nod = [0.2, 0.4, 0.6, 0.9, 0.1, 0.3];
+        let both = |b: bool| MultilabelInput {
+            findings: vec![
+                FindingInput {
+                    name: "effusion",
+                    labels: &effusion,
+                    models: vec![("a", &a_eff[..])],
+                },
+                FindingInput {
+                    name: "nodule",
+                    labels: &nodule,
+                    models: if b {
+                        vec![("a", &a_nod[..]), ("b", &b_nod[..])]
+                    } else {
+                        vec![("a", &a_nod[..])]
+                    },
+                },
+            ],
+            groupings: Vec::new(),
+            cluster: None,
+        };
+        let opts = EvalOptions::default();
+        let with_b = evaluate_multilabel(&both(true), &opts).unwrap();
+        let alone = evaluate_multilabel(&both(false), &opts).unwrap();
+        let b = &with_b.models["b"];
+        let b_nodule = with_b.findings["nodule"].models["b"].discrimination.auroc;
+        assert!(b_nodule.is_some());
+        assert_eq!(b.auroc_macro, b_nodule);
+        assert_eq!(b.auroc_micro, b_nodule, "micro over its one finding");
+        assert_eq!(b.findings_not_scored, vec!["effusion".to_string()]);
+        let a = &with_b.models["a"];
+        assert!(a.findings_not_scored.is_empty());
+        assert_eq!(a.auroc_macro, alone.models["a"].auroc_macro);
+        assert_eq!(a.auroc_micro, alone.models["a"].auroc_micro);
+        assert_eq!(with_b.findings["nodule"].comparisons.len(), 1);
+        assert!(with_b.findings["effusion"].comparisons.is_empty());
+        // A model named out of order is refused (the findings must agree on the order).
+        let swapped = MultilabelInput {
+            findings: vec![
+                FindingInput {
+                    name: "effusion",
+                    labels: &effusion,
+                    models: vec![("a", &a_eff[..]), ("b", &b_nod[..])],
+                },
+                FindingInput {
+                    name: "nodule",
+                    labels: &nodule,
+                    models: vec![("b", &b_nod[..]), ("a", &a_nod[..])],
+                },
+            ],
+            groupings: Vec::new(),
+            cluster: None,
+        };
+        assert!(evaluate_multilabel(&swapped, &opts).is_err());
     }
 }

@@ -41,11 +41,81 @@ pub enum CaseImages {
     },
 }
 
+/// The reference labels of every case, by the dataset's task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    /// One binary label per case.
+    Binary(Vec<bool>),
+    /// Several binary findings per case: `labels[f][i]` is finding `findings[f]` of case `i`.
+    Multilabel {
+        findings: Vec<String>,
+        labels: Vec<Vec<bool>>,
+    },
+}
+
+impl Targets {
+    /// The cases at `positions`, in that order.
+    #[must_use]
+    pub fn select(&self, positions: &[usize]) -> Targets {
+        let pick = |v: &[bool]| positions.iter().map(|&i| v[i]).collect();
+        match self {
+            Targets::Binary(l) => Targets::Binary(pick(l)),
+            Targets::Multilabel { findings, labels } => Targets::Multilabel {
+                findings: findings.clone(),
+                labels: labels.iter().map(|l| pick(l)).collect(),
+            },
+        }
+    }
+
+    /// (column name, labels) as `predictions.csv` holds them: `label` for a binary task,
+    /// `label:<finding>` per finding.
+    #[must_use]
+    pub fn columns(&self) -> Vec<(String, Vec<bool>)> {
+        match self {
+            Targets::Binary(l) => {
+                vec![(harness_evidence::predictions::LABEL.to_string(), l.clone())]
+            }
+            Targets::Multilabel { findings, labels } => findings
+                .iter()
+                .zip(labels)
+                .map(|(f, l)| (harness_evidence::predictions::label_column(f), l.clone()))
+                .collect(),
+        }
+    }
+
+    /// A warning for a label column with one class only (its AUROC is undefined).
+    #[must_use]
+    pub fn one_class_warning(&self) -> Option<String> {
+        let one_class = |l: &[bool]| l.iter().all(|&x| x) || l.iter().all(|&x| !x);
+        match self {
+            Targets::Binary(l) if one_class(l) => Some(
+                "the reference set has only one class; AUROC and most statistics will be undefined"
+                    .into(),
+            ),
+            Targets::Binary(_) => None,
+            Targets::Multilabel { findings, labels } => {
+                let single: Vec<&str> = findings
+                    .iter()
+                    .zip(labels)
+                    .filter(|(_, l)| one_class(l))
+                    .map(|(f, _)| f.as_str())
+                    .collect();
+                (!single.is_empty()).then(|| {
+                    format!(
+                        "finding(s) with one class only in the reference set (their AUROCs are undefined and excluded from the macro AUROC): {}",
+                        single.join(", ")
+                    )
+                })
+            }
+        }
+    }
+}
+
 /// The cases of a reference dataset, in file order, without their pixels.
 #[derive(Debug)]
 pub struct CaseIndex {
     pub case_ids: Vec<String>,
-    pub labels: Vec<bool>,
+    pub targets: Targets,
     /// (column, one value per case); an empty value is kept as is.
     pub groups: Vec<(String, Vec<String>)>,
     pub images: CaseImages,
@@ -64,19 +134,33 @@ impl CaseIndex {
     /// Number of cases.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.case_ids.len()
     }
 
     /// True when there are no cases.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.case_ids.is_empty()
     }
 
-    /// Positive cases.
+    /// Positive cases (multi-label: cases with at least one finding).
     #[must_use]
     pub fn positives(&self) -> usize {
-        self.labels.iter().filter(|&&l| l).count()
+        match &self.targets {
+            Targets::Binary(l) => l.iter().filter(|&&x| x).count(),
+            Targets::Multilabel { labels, .. } => (0..self.len())
+                .filter(|&i| labels.iter().any(|l| l[i]))
+                .count(),
+        }
+    }
+
+    /// The binary labels, or `None` for another task.
+    #[must_use]
+    pub fn binary_labels(&self) -> Option<&[bool]> {
+        match &self.targets {
+            Targets::Binary(l) => Some(l),
+            Targets::Multilabel { .. } => None,
+        }
     }
 
     /// Reads, hashes and decodes case `i`.
@@ -144,7 +228,7 @@ impl CaseIndex {
         };
         CaseIndex {
             case_ids: pick(&self.case_ids),
-            labels: positions.iter().map(|&i| self.labels[i]).collect(),
+            targets: self.targets.select(positions),
             groups: self
                 .groups
                 .iter()
@@ -174,11 +258,12 @@ pub fn load_index(
 ) -> Result<(CaseIndex, DatasetStatus), PipelineError> {
     let root = registry.location(dataset);
     let e = &dataset.entry;
-    let positive_class = match (e.task, e.positive_class.as_deref()) {
-        (DatasetTask::Binary, Some(p)) => p,
-        (task, _) => {
+    let rule = match (e.task, e.positive_class.as_deref(), &e.findings) {
+        (DatasetTask::Binary, Some(p), _) => LabelRule::Binary(p),
+        (DatasetTask::Multilabel, _, Some(f)) => LabelRule::Findings(f),
+        (task, ..) => {
             return Err(PipelineError::Input(format!(
-                "dataset '{}' is a {task} set: suites evaluate binary datasets only so far; evaluate its predictions with `harness eval --task {task}`",
+                "dataset '{}' is a {task} set: suites evaluate binary and multi-label datasets so far; evaluate its predictions with `harness eval --task {task}`",
                 dataset.name
             )));
         }
@@ -196,7 +281,7 @@ pub fn load_index(
             let index = load_folder(
                 &root,
                 dataset,
-                positive_class,
+                &rule,
                 subgroups,
                 limits,
                 max_cases,
@@ -236,30 +321,11 @@ pub fn load_index(
             if n > max_cases {
                 return Err(too_many(&root, n, max_cases));
             }
-            let positive: u8 = positive_class.parse().map_err(|_| PipelineError::Labels {
-                file: registry.file.clone(),
-                message: format!(
-                    "dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)",
-                    dataset.name, positive_class
-                ),
-            })?;
-            if let Some(k) = npz.labels.iter().map(Vec::len).find(|&k| k != 1) {
-                return Err(PipelineError::Labels {
-                    file: root,
-                    message: format!(
-                        "'{split}_labels' has {k} columns per case (a multi-label task); a binary suite needs one label column"
-                    ),
-                });
-            }
-            let labels = npz
-                .labels
-                .iter()
-                .map(|row| row.first() == Some(&positive))
-                .collect();
+            let targets = npz_targets(&rule, &npz.labels, registry, dataset, &root, split)?;
             let case_ids = (0..n).map(|i| format!("{split}-{i:05}")).collect();
             let index = CaseIndex {
                 case_ids,
-                labels,
+                targets,
                 groups: Vec::new(),
                 images: CaseImages::Npz {
                     members: (0..n).collect(),
@@ -276,6 +342,80 @@ pub fn load_index(
                 dataset.name
             ),
         }),
+    }
+}
+
+/// How a dataset's label values become [`Targets`].
+enum LabelRule<'a> {
+    /// The label value that is positive.
+    Binary(&'a str),
+    /// The findings, each a 0/1 column (of a labels CSV, or of a MedMNIST label matrix).
+    Findings(&'a [String]),
+}
+
+/// A MedMNIST split's label rows as targets: one column compared with the positive class, or
+/// one 0/1 column per finding (ChestMNIST's 14).
+fn npz_targets(
+    rule: &LabelRule,
+    rows: &[Vec<u8>],
+    registry: &Registry,
+    dataset: &Dataset,
+    root: &Path,
+    split: &str,
+) -> Result<Targets, PipelineError> {
+    let width = match rule {
+        LabelRule::Binary(_) => 1,
+        LabelRule::Findings(f) => f.len(),
+    };
+    if let Some(k) = rows.iter().map(Vec::len).find(|&k| k != width) {
+        return Err(PipelineError::Labels {
+            file: root.to_path_buf(),
+            message: match rule {
+                LabelRule::Binary(_) => format!(
+                    "'{split}_labels' has {k} columns per case (a multi-label task); a binary suite needs one label column"
+                ),
+                LabelRule::Findings(f) => format!(
+                    "'{split}_labels' has {k} columns per case, but dataset '{}' declares {} findings",
+                    dataset.name,
+                    f.len()
+                ),
+            },
+        });
+    }
+    match rule {
+        LabelRule::Binary(positive_class) => {
+            let positive: u8 = positive_class.parse().map_err(|_| PipelineError::Labels {
+                file: registry.file.clone(),
+                message: format!(
+                    "dataset '{}': positive_class '{}' is not a MedMNIST label (0-255)",
+                    dataset.name, positive_class
+                ),
+            })?;
+            Ok(Targets::Binary(
+                rows.iter().map(|row| row[0] == positive).collect(),
+            ))
+        }
+        LabelRule::Findings(findings) => {
+            let mut labels = vec![Vec::with_capacity(rows.len()); findings.len()];
+            for (i, row) in rows.iter().enumerate() {
+                for (f, &v) in row.iter().enumerate() {
+                    if v > 1 {
+                        return Err(PipelineError::Labels {
+                            file: root.to_path_buf(),
+                            message: format!(
+                                "'{split}_labels' row {i}, column {f} ({}): value {v}; a finding is 0 or 1",
+                                findings[f]
+                            ),
+                        });
+                    }
+                    labels[f].push(v == 1);
+                }
+            }
+            Ok(Targets::Multilabel {
+                findings: findings.to_vec(),
+                labels,
+            })
+        }
     }
 }
 
@@ -346,7 +486,7 @@ fn read_head(path: &Path) -> Result<Vec<u8>, PipelineError> {
 fn load_folder(
     root: &Path,
     dataset: &Dataset,
-    positive_class: &str,
+    rule: &LabelRule,
     subgroups: &[String],
     limits: &ReadLimits,
     max_cases: usize,
@@ -393,7 +533,15 @@ fn load_folder(
                 ))
             })
     };
-    let (ic, lc) = (find(id_col)?, find(&e.label)?);
+    let ic = find(id_col)?;
+    // The label column(s): the binary label, or one 0/1 column per finding.
+    let label_columns: Vec<(usize, &str)> = match rule {
+        LabelRule::Binary(_) => vec![(find(&e.label)?, e.label.as_str())],
+        LabelRule::Findings(findings) => findings
+            .iter()
+            .map(|f| Ok((find(f)?, f.as_str())))
+            .collect::<Result<_, PipelineError>>()?,
+    };
     // Each case's file: from the image column, or found by its DICOM key (e.g. the SOP
     // Instance UID) among the folder's files.
     let (mc, by_key) = match &e.dicom_key {
@@ -415,7 +563,7 @@ fn load_folder(
     }
 
     let mut case_ids = Vec::new();
-    let mut labels = Vec::new();
+    let mut labels: Vec<Vec<bool>> = vec![Vec::new(); label_columns.len()];
     let mut groups: Vec<(String, Vec<String>)> =
         subgroups.iter().map(|g| (g.clone(), Vec::new())).collect();
     let mut files = Vec::new();
@@ -438,9 +586,17 @@ fn load_folder(
         if !seen.insert(id.to_string()) {
             return Err(field(ic, id_col, "duplicate case id"));
         }
-        let label = rec.get(lc).unwrap_or("").trim();
-        if label.is_empty() {
-            return Err(field(lc, &e.label, "empty label"));
+        for ((col, name), out) in label_columns.iter().zip(&mut labels) {
+            let value = rec.get(*col).unwrap_or("").trim();
+            out.push(match rule {
+                _ if value.is_empty() => return Err(field(*col, name, "empty label")),
+                LabelRule::Binary(positive_class) => value == *positive_class,
+                LabelRule::Findings(_) => match value {
+                    "1" => true,
+                    "0" => false,
+                    _ => return Err(field(*col, name, "a finding's label is 0 or 1")),
+                },
+            });
         }
         let img = match (mc, &by_key) {
             (Some(mc), _) => {
@@ -461,7 +617,6 @@ fn load_folder(
             (None, None) => unreachable!("an image column or a DICOM key is always set"),
         };
         case_ids.push(id.to_string());
-        labels.push(label == positive_class);
         for ((_, vals), gc) in groups.iter_mut().zip(&gcs) {
             // DICOM subgroups are filled in below, from the headers.
             vals.push(gc.map_or("", |c| rec.get(c).unwrap_or("")).to_string());
@@ -532,7 +687,9 @@ fn load_folder(
                     _ => case_ids[i].clone(),
                 })
                 .collect();
-            labels = expanded.iter().map(|&i| labels[i]).collect();
+            for l in &mut labels {
+                *l = expanded.iter().map(|&i| l[i]).collect();
+            }
             for (_, vals) in &mut groups {
                 *vals = expanded.iter().map(|&i| vals[i].clone()).collect();
             }
@@ -543,9 +700,16 @@ fn load_folder(
                 .collect();
         }
     }
+    let targets = match rule {
+        LabelRule::Binary(_) => Targets::Binary(labels.pop().unwrap_or_default()),
+        LabelRule::Findings(findings) => Targets::Multilabel {
+            findings: findings.to_vec(),
+            labels,
+        },
+    };
     Ok(CaseIndex {
         case_ids,
-        labels,
+        targets,
         groups,
         images: CaseImages::Files {
             files,

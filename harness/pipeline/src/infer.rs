@@ -67,10 +67,12 @@ pub struct InferConfig {
 pub struct CandidateOutcome {
     /// Status, reason and each engine's status, as the manifest records them.
     pub record: CandidateRecord,
-    /// The evaluated engine's probability for every case; `None` when the candidate failed.
+    /// The evaluated engine's probabilities, case by case: one per case for a binary task, else
+    /// one per evaluated output column (`candidate.output.width()`, row-major); `None` when the
+    /// candidate failed.
     pub probabilities: Option<Vec<f64>>,
-    /// (engine, probabilities on the agreement sample): the evaluated engine first, then
-    /// every secondary engine that ran on the whole sample.
+    /// (engine, probabilities on the agreement sample, laid out as `probabilities`): the
+    /// evaluated engine first, then every secondary engine that ran on the whole sample.
     pub sampled: Vec<(String, Vec<f64>)>,
     /// The model as loaded (for performance measurement); `None` if it could not be read.
     pub model: Option<ModelBytes>,
@@ -613,13 +615,14 @@ fn run_batch(
     let (first, last) = (start + part[0], start + part[part.len() - 1] + 1);
     let raw = e.model.run(&batch).map_err(|err| err.to_string())?;
     let mut p = interpret(output, &raw).map_err(|err| format!("cases {first}..{last}: {err}"))?;
-    if p.len() != size {
+    let width = output.width();
+    if p.len() != size * width {
         return Err(format!(
-            "the model returned {} probabilities for a batch of {size}",
+            "the model returned {} probabilities for a batch of {size} cases × {width}",
             p.len()
         ));
     }
-    p.truncate(part.len());
+    p.truncate(part.len() * width);
     e.probabilities.extend(p);
     Ok(())
 }
@@ -627,6 +630,7 @@ fn run_batch(
 /// The candidate's outcome once every chunk has passed.
 fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> CandidateOutcome {
     let failed = a.failed();
+    let width = a.candidate.output.width();
     let Active {
         record,
         model,
@@ -650,7 +654,11 @@ fn finish(a: Active, sample: &[usize], perf_samples: Option<Batch>) -> Candidate
                 0,
                 (
                     e.kind.name().to_string(),
-                    sample.iter().map(|&i| e.probabilities[i]).collect(),
+                    sample
+                        .iter()
+                        .flat_map(|&i| &e.probabilities[i * width..(i + 1) * width])
+                        .copied()
+                        .collect(),
                 ),
             );
             probabilities = Some(e.probabilities);

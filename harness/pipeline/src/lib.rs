@@ -30,7 +30,7 @@ pub mod observer;
 pub mod perf;
 pub mod render;
 
-pub use cases::{CaseImages, CaseIndex, DecodedCase, load_index};
+pub use cases::{CaseImages, CaseIndex, DecodedCase, Targets, load_index};
 pub use infer::{
     CandidateOutcome, EvaluatedEngine, InferConfig, InferenceOutcome, agreement_sample,
 };
@@ -39,17 +39,20 @@ pub use perf::{PerfOverrides, PerfPlan, Samples, measure_model};
 
 use harness_backends::agreement;
 use harness_data::images::{ImageError, ReadLimits};
-use harness_data::registry::{Dataset, DatasetStatus, Registry, RegistryError};
+use harness_data::registry::{Dataset, DatasetStatus, DatasetTask, Registry, RegistryError};
 use harness_evidence::bundle::{BundleError, BundleWriter};
-use harness_evidence::gate::{self, Criterion, GateResult};
+use harness_evidence::gate::{Gate, GateResult, TaskCriterion};
 use harness_evidence::manifest::{
     self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
 };
+use harness_evidence::predictions::{label_column, score_column};
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, Shard, ShardFile};
 use harness_evidence::suite::{Suite, SuiteError, find_registry};
-use harness_evidence::{EvalSettings, Predictions, evaluate_table, metrics_json, now_rfc3339};
+use harness_evidence::{
+    EvalSettings, FindingColumns, Metrics, Predictions, evaluate_predictions, evaluate_table,
+    now_rfc3339,
+};
 use harness_measure::{BenchReport, Machine};
-use harness_metrics::EvalReport;
 use std::path::{Path, PathBuf};
 
 /// The bundle's copy of the suite file.
@@ -130,8 +133,8 @@ pub struct RunOptions {
     pub registry: Option<PathBuf>,
     /// Folder that dataset paths are relative to (default: the registry's folder).
     pub data_root: Option<PathBuf>,
-    /// Criteria besides the suite's `[acceptance]`.
-    pub extra_criteria: Vec<Criterion>,
+    /// Criteria besides the suite's `[acceptance]` (checked against the dataset's task).
+    pub extra_criteria: Vec<TaskCriterion>,
     /// Skip performance measurement.
     pub no_perf: bool,
     /// Short performance runs instead of the suite's settings.
@@ -174,7 +177,8 @@ pub struct Plan {
     /// The suite file's bytes as read (parsed, hashed and copied into the bundle).
     pub suite_bytes: Vec<u8>,
     pub suite_path: PathBuf,
-    pub criteria: Vec<Criterion>,
+    /// The suite's `[acceptance]` and the caller's criteria, checked against the task.
+    pub criteria: Gate,
     pub registry: Registry,
     pub dataset: Dataset,
     pub dataset_status: DatasetStatus,
@@ -202,7 +206,7 @@ pub struct Plan {
 pub struct RunOutcome {
     pub out_dir: PathBuf,
     /// The statistics (absent when no candidate produced predictions).
-    pub eval: Option<EvalReport>,
+    pub eval: Option<Metrics>,
     /// Every acceptance criterion's result.
     pub gate: Vec<GateResult>,
     /// Each candidate as the manifest records it.
@@ -286,7 +290,7 @@ pub fn run_suite(
     let gate = evaluated
         .report
         .as_ref()
-        .map(|r| gate::check(r, &plan.criteria))
+        .map(|r| plan.criteria.check(r))
         .unwrap_or_default();
     Ok(RunOutcome {
         out_dir: plan.out_dir.clone(),
@@ -351,14 +355,10 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         PipelineError::Input(format!("{}: not UTF-8 text: {e}", suite_path.display()))
     })?;
     let suite = Suite::parse(text, &suite_path)?;
-    let mut criteria = suite
+    let requested = suite
         .acceptance
         .criteria()
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
-    for w in criteria.iter().filter_map(Criterion::direction_warning) {
-        observer.warning(&format!("{}: [acceptance] {w}", suite_path.display()));
-    }
-    criteria.extend(options.extra_criteria.iter().cloned());
     let signer = read_signer(options.sign_key.as_deref())?;
 
     let registry_file = match &options.registry {
@@ -376,6 +376,37 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .unwrap_or_default();
     let registry = Registry::load(&registry_file, options.data_root.as_deref())?;
     let dataset = registry.get(&suite.dataset)?.clone();
+    let findings = match dataset.entry.task {
+        DatasetTask::Multilabel => dataset.entry.findings.clone(),
+        _ => None,
+    };
+    check_outputs(&suite, &dataset, findings.as_deref())
+        .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    // The suite's criteria and the caller's, checked against the task.
+    let n_suite = requested.len();
+    let all: Vec<TaskCriterion> = requested
+        .into_iter()
+        .chain(options.extra_criteria.iter().cloned())
+        .collect();
+    let (criteria, warnings) = Gate::for_task(&all, findings.as_deref()).map_err(|e| {
+        PipelineError::Input(format!(
+            "{}: {e}",
+            if n_suite > 0 {
+                format!("{}: [acceptance] or the command line", suite_path.display())
+            } else {
+                "the command line".to_string()
+            }
+        ))
+    })?;
+    for w in warnings {
+        observer.warning(&format!("{}: {w}", suite_path.display()));
+    }
+    if findings.is_some() && (options.shard.is_some() || options.site.is_some()) {
+        return Err(PipelineError::Input(format!(
+            "dataset '{}' is multi-label: shards and federated sites take binary datasets so far (run the suite whole)",
+            dataset.name
+        )));
+    }
     let subgroups = suite
         .metrics
         .subgroups
@@ -427,15 +458,17 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
             dataset.name
         ));
     }
-    if cases.labels.iter().all(|&l| l) || cases.labels.iter().all(|&l| !l) {
-        observer.warning(
-            "the reference set has only one class; AUROC and most statistics will be undefined",
-        );
+    if let Some(w) = cases.targets.one_class_warning() {
+        observer.warning(&w);
     }
     observer.info(&format!(
-        "{} cases ({} positive)",
+        "{} cases ({} {})",
         cases.len(),
-        cases.positives()
+        cases.positives(),
+        match cases.targets {
+            Targets::Binary(_) => "positive",
+            Targets::Multilabel { .. } => "with at least one finding",
+        }
     ));
     if options.site.is_some() && options.shard.is_some() {
         return Err(PipelineError::Input(
@@ -491,6 +524,62 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         signer,
         tool: options.tool.clone().unwrap_or_else(default_tool),
     })
+}
+
+/// Checks each candidate's output declaration against the dataset's task: a binary dataset
+/// takes `positive_index`; a multi-label one takes `columns` naming its findings (each at most
+/// once; a candidate may score a subset) with a sigmoid or probability per column.
+fn check_outputs(
+    suite: &Suite,
+    dataset: &Dataset,
+    findings: Option<&[String]>,
+) -> Result<(), String> {
+    for c in &suite.candidates {
+        let at = |m: String| format!("candidate '{}' (line {}): {m}", c.name, c.line);
+        let o = &c.output;
+        match findings {
+            None if !o.columns.is_empty() => {
+                return Err(at(format!(
+                    "output.columns is for a multi-label dataset; dataset '{}' is {} (use positive_index)",
+                    dataset.name, dataset.entry.task
+                )));
+            }
+            None => {}
+            Some(findings) => {
+                if o.columns.is_empty() || o.names().next().is_none() {
+                    return Err(at(format!(
+                        "dataset '{}' is multi-label: output.columns must name, for each output column in order, the finding it scores (one of {}) or \"\" for a column not evaluated",
+                        dataset.name,
+                        findings.join(", ")
+                    )));
+                }
+                if o.kind == harness_backends::OutputKind::Softmax {
+                    return Err(at(
+                        "a multi-label model scores each finding on its own: output.kind is \"logit\" (a sigmoid per column) or \"probability\", not \"softmax\"".into(),
+                    ));
+                }
+                if o.positive_index != 0 {
+                    return Err(at(
+                        "positive_index is for a binary dataset; output.columns maps a multi-label model's columns".into(),
+                    ));
+                }
+                let mut seen = std::collections::HashSet::new();
+                for name in o.names() {
+                    if !findings.iter().any(|f| f == name) {
+                        return Err(at(format!(
+                            "output.columns names '{name}', which is not a finding of dataset '{}' ({})",
+                            dataset.name,
+                            findings.join(", ")
+                        )));
+                    }
+                    if !seen.insert(name) {
+                        return Err(at(format!("output.columns names '{name}' twice")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// This shard's cases of the full index `cases`: dealt by patient when the dataset declares a
@@ -616,11 +705,91 @@ pub fn infer(
     )
 }
 
+/// `predictions.csv`'s columns and the settings that evaluate it: one label column and one
+/// column per candidate for a binary dataset; a label column per finding and a column per
+/// finding each candidate scores for a multi-label one.
+fn predictions_and_settings(
+    plan: &Plan,
+    inference: &InferenceOutcome,
+) -> (Predictions, EvalSettings) {
+    let cases = &plan.cases;
+    let suite = &plan.suite;
+    let mut candidates = Vec::new();
+    let mut findings = Vec::new();
+    match &cases.targets {
+        Targets::Binary(_) => {
+            for c in &inference.candidates {
+                if let Some(p) = &c.probabilities {
+                    candidates.push((c.record.name.clone(), p.clone()));
+                }
+            }
+        }
+        Targets::Multilabel {
+            findings: names, ..
+        } => {
+            findings = names
+                .iter()
+                .map(|f| FindingColumns {
+                    name: f.clone(),
+                    label: label_column(f),
+                    scores: Default::default(),
+                })
+                .collect();
+            for (c, spec) in inference.candidates.iter().zip(&suite.candidates) {
+                let Some(p) = &c.probabilities else { continue };
+                let width = spec.output.width();
+                for (k, name) in spec.output.names().enumerate() {
+                    let column = score_column(&c.record.name, name);
+                    candidates.push((
+                        column.clone(),
+                        p.iter().skip(k).step_by(width).copied().collect(),
+                    ));
+                    if let Some(f) = findings.iter_mut().find(|f| f.name == name) {
+                        f.scores.insert(c.record.name.clone(), column);
+                    }
+                }
+            }
+            // Columns in finding order within each candidate is how they were pushed; the
+            // file lists candidates in suite order, each with its findings in output order.
+        }
+    }
+    let settings = EvalSettings {
+        label: harness_evidence::predictions::LABEL.to_string(),
+        scores: match &cases.targets {
+            Targets::Binary(_) => candidates.iter().map(|(n, _)| n.clone()).collect(),
+            Targets::Multilabel { .. } => inference
+                .candidates
+                .iter()
+                .filter(|c| c.probabilities.is_some())
+                .map(|c| c.record.name.clone())
+                .collect(),
+        },
+        groups: plan.subgroups.clone(),
+        cluster: plan.cluster.clone(),
+        threshold: suite.metrics.threshold,
+        target_specificities: suite.metrics.target_specificities.clone(),
+        bootstrap: suite.metrics.bootstrap,
+        seed: suite.metrics.seed,
+        task: match &cases.targets {
+            Targets::Binary(_) => DatasetTask::Binary,
+            Targets::Multilabel { .. } => DatasetTask::Multilabel,
+        },
+        findings,
+    };
+    let predictions = Predictions {
+        case_ids: cases.case_ids.clone(),
+        labels: cases.targets.columns(),
+        groups: cases.groups.clone(),
+        candidates,
+    };
+    (predictions, settings)
+}
+
 /// What the evaluate stage wrote.
 #[derive(Debug)]
 pub struct Evaluated {
     pub settings: EvalSettings,
-    pub report: Option<EvalReport>,
+    pub report: Option<Metrics>,
     /// `{candidate, threshold, pairs}` per candidate that ran on two or more engines.
     pub agreements: Vec<serde_json::Value>,
 }
@@ -643,35 +812,8 @@ pub fn evaluate(
     observer: &dyn Observer,
 ) -> Result<Evaluated, PipelineError> {
     let cases = &plan.cases;
-    let predictions = Predictions {
-        case_ids: cases.case_ids.clone(),
-        labels: cases.labels.clone(),
-        groups: cases.groups.clone(),
-        candidates: inference
-            .candidates
-            .iter()
-            .filter_map(|c| {
-                c.probabilities
-                    .as_ref()
-                    .map(|p| (c.record.name.clone(), p.clone()))
-            })
-            .collect(),
-    };
     let suite = &plan.suite;
-    let settings = EvalSettings {
-        label: harness_evidence::predictions::LABEL.to_string(),
-        scores: predictions
-            .candidates
-            .iter()
-            .map(|(n, _)| n.clone())
-            .collect(),
-        groups: plan.subgroups.clone(),
-        cluster: plan.cluster.clone(),
-        threshold: suite.metrics.threshold,
-        target_specificities: suite.metrics.target_specificities.clone(),
-        bootstrap: suite.metrics.bootstrap,
-        seed: suite.metrics.seed,
-    };
+    let (predictions, settings) = predictions_and_settings(plan, inference);
     let pred_bytes = predictions.to_csv();
     drop(predictions);
     if let Some(site) = &plan.site {
@@ -693,13 +835,14 @@ pub fn evaluate(
     let report = if settings.scores.is_empty() || plan.shard.is_some() || plan.site.is_some() {
         None
     } else {
-        let (r, _) = metrics_of(
+        let metrics = evaluate_predictions(
             &pred_bytes,
             &plan.out_dir.join("predictions.csv"),
             &settings,
-        )?;
-        bundle.write("metrics.json", &metrics_json(&r))?;
-        Some(r)
+        )
+        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+        bundle.write("metrics.json", &metrics.to_json())?;
+        Some(metrics)
     };
 
     let mut agreements = Vec::new();
@@ -817,13 +960,13 @@ fn parse_predictions(
         .map_err(|e| PipelineError::Metrics(e.to_string()))
 }
 
-/// The statistics of `predictions.csv` (its bytes, as written) with the run's settings, through
-/// the reader `verify` uses; also the parsed table.
+/// The binary statistics of `predictions.csv` (its bytes, as written) with the run's settings,
+/// through the reader `verify` uses; also the parsed table (a merge draws its report from it).
 fn metrics_of(
     pred_bytes: &[u8],
     path: &Path,
     settings: &EvalSettings,
-) -> Result<(EvalReport, harness_data::EvalTable), PipelineError> {
+) -> Result<(harness_metrics::EvalReport, harness_data::EvalTable), PipelineError> {
     let table = parse_predictions(pred_bytes, path, settings)?;
     let r = evaluate_table(&table, settings.cluster.as_deref(), &settings.options())
         .map_err(|e| PipelineError::Metrics(e.to_string()))?;
@@ -1008,10 +1151,17 @@ pub fn render(
     measured: &Measured,
     bundle: &mut BundleWriter,
 ) -> Result<(), PipelineError> {
+    // Per-case curves are drawn for a binary task; a multi-label one is shown finding by finding.
+    let binary = plan.cases.binary_labels();
     let candidates: Vec<(&CandidateRecord, Option<&Vec<f64>>)> = inference
         .candidates
         .iter()
-        .map(|c| (&c.record, c.probabilities.as_ref()))
+        .map(|c| {
+            (
+                &c.record,
+                c.probabilities.as_ref().filter(|_| binary.is_some()),
+            )
+        })
         .collect();
     let input = render::build(render::Parts {
         suite: &plan.suite,
@@ -1019,9 +1169,10 @@ pub fn render(
         tool: &plan.tool,
         date: &plan.started_at,
         machine: &measured.machine,
-        labels: &plan.cases.labels,
+        labels: binary.unwrap_or_default(),
         candidates: &candidates,
-        eval: evaluated.report.as_ref(),
+        eval: evaluated.report.as_ref().and_then(Metrics::binary),
+        findings: evaluated.report.as_ref().and_then(Metrics::multilabel),
         agreements: &evaluated.agreements,
         bench: &measured.bench,
         not_measured: &measured.not_measured,

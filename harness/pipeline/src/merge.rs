@@ -17,12 +17,12 @@ use crate::{
 };
 use harness_backends::PairAgreement;
 use harness_evidence::bundle::BundleWriter;
-use harness_evidence::gate::{self, Criterion};
+use harness_evidence::gate::{Gate, TaskCriterion};
 use harness_evidence::manifest::{
     CandidateRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
 };
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
-use harness_evidence::{Suite, VerifyOptions, metrics_json, now_rfc3339, verify};
+use harness_evidence::{Metrics, Suite, VerifyOptions, metrics_json, now_rfc3339, verify};
 use harness_measure::BenchReport;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ pub struct MergeOptions {
     /// The merged bundle's folder.
     pub out: PathBuf,
     /// Criteria besides the suite's `[acceptance]`.
-    pub extra_criteria: Vec<Criterion>,
+    pub extra_criteria: Vec<TaskCriterion>,
     /// Sign the merged manifest with this ed25519 secret key file.
     pub sign_key: Option<PathBuf>,
     /// The program recorded in the manifest.
@@ -392,15 +392,30 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     let suite_text = std::str::from_utf8(&suite_bytes)
         .map_err(|e| refuse(format!("{}: not UTF-8: {e}", suite_path.display())))?;
     let suite = Suite::parse(suite_text, &suite_path)?;
-    let mut criteria = suite
+    let requested: Vec<TaskCriterion> = suite
         .acceptance
         .criteria()
+        .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?
+        .into_iter()
+        .chain(options.extra_criteria.iter().cloned())
+        .collect();
+    // Shards are of binary runs (a multi-label suite is refused at `run --shard`).
+    let (criteria, warnings) = Gate::for_task(&requested, None)
         .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
-    criteria.extend(options.extra_criteria.iter().cloned());
+    for w in warnings {
+        observer.warning(&w);
+    }
     let signer = crate::read_signer(options.sign_key.as_deref())?;
 
     let predictions = merge_predictions(&parts)?;
     let settings = first.evaluation.clone();
+    if !settings.task.is_binary() {
+        return Err(refuse(format!(
+            "{}: the shards are of a {} run; merge takes binary runs",
+            parts[0].dir.display(),
+            settings.task
+        )));
+    }
     let mut bundle = BundleWriter::create(&options.out)?;
     observer.info(&format!(
         "merging {} shards into {}",
@@ -417,7 +432,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
             &settings,
         )?;
         bundle.write("metrics.json", &metrics_json(&r))?;
-        (Some(r), Some(t))
+        (Some(Metrics::Binary(r)), Some(t))
     };
 
     let total = parts[0].shard.total_cases;
@@ -486,7 +501,8 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
             machine: &machine,
             labels: &labels,
             candidates: &with_probs,
-            eval: report.as_ref(),
+            eval: report.as_ref().and_then(Metrics::binary),
+            findings: None,
             agreements: &agreements,
             bench: &bench,
             not_measured: &not_measured,
@@ -537,7 +553,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     bundle.finish(manifest, signer.as_ref())?;
     let gate = report
         .as_ref()
-        .map(|r| gate::check(r, &criteria))
+        .map(|r| criteria.check(r))
         .unwrap_or_default();
     Ok(RunOutcome {
         out_dir: options.out.clone(),

@@ -6,6 +6,7 @@ use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolIn
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
 use harness_metrics::EvalReport;
+use harness_metrics::multilabel::MultilabelReport;
 use harness_report as report;
 
 /// What a run produced, borrowed.
@@ -19,6 +20,8 @@ pub struct Parts<'a> {
     /// Each candidate's record and its primary-backend probabilities (if any).
     pub candidates: &'a [(&'a CandidateRecord, Option<&'a Vec<f64>>)],
     pub eval: Option<&'a EvalReport>,
+    /// A multi-label task's statistics, finding by finding.
+    pub findings: Option<&'a MultilabelReport>,
     /// `{candidate, threshold, pairs: [{a, b, max_abs_diff, decision_disagreements, n}]}` per candidate.
     pub agreements: &'a [serde_json::Value],
     pub bench: &'a BenchReport,
@@ -206,9 +209,13 @@ pub fn build(p: Parts) -> report::ReportInput {
             agreement_tolerance: p.suite.inference.agreement_tolerance,
             ..Default::default()
         },
+        findings: None,
     };
     if let Some(e) = p.eval {
         input.attach_eval(e);
+    }
+    if let Some(f) = p.findings {
+        input.attach_findings(f);
     }
     input
 }

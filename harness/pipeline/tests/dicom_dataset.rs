@@ -100,7 +100,7 @@ fn every_frame_becomes_a_case_with_its_subgroup_from_the_header() {
         load_index(&registry, &dataset, &columns, &ReadLimits::default(), 100).unwrap();
     assert!(status.is_verified());
     assert_eq!(index.case_ids, ["a#0", "a#1", "a#2", "b#0"]);
-    assert_eq!(index.labels, [true, true, true, false]);
+    assert_eq!(index.binary_labels().unwrap(), [true, true, true, false]);
     assert_eq!(index.groups[0].0, "vendor");
     assert_eq!(
         index.groups[0].1,
@@ -170,7 +170,7 @@ fn labels_keyed_by_sop_instance_uid_find_their_files_by_header() {
         index.case_ids,
         ["1.2.826.0.1.3680043.10.1", "1.2.826.0.1.3680043.10.3"]
     );
-    assert_eq!(index.labels, [false, true]);
+    assert_eq!(index.binary_labels().unwrap(), [false, true]);
     // b.dcm (one frame) and the middle frame of a.dcm (frame 1 of 3: value 11).
     assert_eq!(index.decode(0).unwrap().image.pixels, vec![1.0; 4]);
     assert_eq!(index.decode(1).unwrap().image.pixels, vec![11.0; 4]);

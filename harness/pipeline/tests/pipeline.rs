@@ -681,12 +681,161 @@ fn a_site_run_writes_count_tables_only_and_pools_to_the_run_metrics() {
     assert!(!text.contains("c0001"), "a case id left the site");
     assert!(harness_evidence::verify(&site.out_dir, &Default::default()).passed());
     let summary: harness_metrics::pool::SiteSummary = serde_json::from_str(&text).unwrap();
-    let pooled =
-        harness_metrics::pool::pool(&[summary], &whole.eval.as_ref().unwrap().options).unwrap();
-    let want = serde_json::to_value(&whole.eval.unwrap().models).unwrap();
+    let pooled = harness_metrics::pool::pool(
+        &[summary],
+        &whole.eval.as_ref().unwrap().binary().unwrap().options,
+    )
+    .unwrap();
+    let want = serde_json::to_value(&whole.eval.unwrap().binary().unwrap().models).unwrap();
     let got = serde_json::to_value(&pooled.models).unwrap();
     assert_eq!(
         got, want,
         "pooled single-model figures differ from the run's"
     );
+}
+
+/// A multi-label MedMNIST-layout archive (ChestMNIST's label matrix, one 0/1 column per
+/// finding): a candidate maps its output columns to findings in its own order, the predictions
+/// get `label:<finding>` and `<candidate>:<finding>` columns, and declarations that do not fit
+/// the dataset are refused before any inference, naming the candidate.
+#[test]
+fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_refused() {
+    use ndarray_npy::NpzWriter;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path();
+    let n = 16;
+    let images = ndarray::Array3::<u8>::from_shape_fn((n, 28, 28), |(i, y, x)| {
+        ((i * 11 + y * 5 + x) % 256) as u8
+    });
+    let write = |labels: &ndarray::Array2<u8>| {
+        let mut npz = NpzWriter::new(std::fs::File::create(p.join("m.npz")).unwrap());
+        npz.add_array("test_images", &images).unwrap();
+        npz.add_array("test_labels", labels).unwrap();
+        npz.finish().unwrap();
+        std::fs::write(
+            p.join("datasets.toml"),
+            format!(
+                "[datasets.m]\ntitle = \"t\"\nformat = \"medmnist-npz\"\npath = \"m.npz\"\nsplit = \"test\"\ntask = \"multilabel\"\n\
+                 label = \"findings\"\nfindings = [\"f1\", \"f2\"]\nlabel_meaning = \"1\"\nsha256 = \"{}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n",
+                sha256(&p.join("m.npz"))
+            ),
+        )
+        .unwrap();
+    };
+    write(&ndarray::Array2::<u8>::from_shape_fn((n, 2), |(i, k)| {
+        u8::from((i + k) % 3 == 0)
+    }));
+    std::fs::create_dir_all(p.join("models")).unwrap();
+    std::fs::copy(
+        root().join("models/vendor-c.onnx"),
+        p.join("models/vendor-c.onnx"),
+    )
+    .unwrap();
+    let suite = |output: &str| {
+        std::fs::write(
+            p.join("suite.toml"),
+            format!(
+                "name = \"t\"\nversion = \"1\"\ndataset = \"m\"\n[metrics]\nbootstrap = 0\nsubgroups = []\n[performance]\nskip = true\n\
+                 [acceptance]\nfail_under = {{ auroc_macro = 0.0 }}\n\
+                 [[candidates]]\nname = \"a\"\nmodel = \"models/vendor-c.onnx\"\nsha256 = \"{}\"\n\
+                 preprocess = {{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nhwc\" }}\noutput = {output}\n",
+                sha256(&p.join("models/vendor-c.onnx"))
+            ),
+        )
+        .unwrap();
+    };
+    let options = RunOptions {
+        suite: p.join("suite.toml"),
+        out: Some(p.join("out")),
+        no_perf: true,
+        threads: Some(1),
+        ..RunOptions::default()
+    };
+    suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
+    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!outcome.any_failed());
+    assert_eq!(outcome.gate.len(), 1, "{:?}", outcome.gate);
+    assert!(outcome.gate_passed());
+    let rows = predictions(&outcome.out_dir);
+    assert_eq!(rows[0], ["case_id", "label:f1", "label:f2", "a:f2", "a:f1"]);
+    assert_eq!(rows.len(), n + 1);
+    // The mapping follows the declaration: swapped names swap the columns' values.
+    let swapped_dir = p.join("swapped");
+    suite("{ kind = \"logit\", columns = [\"f1\", \"f2\"] }");
+    let swapped = run_suite(
+        &RunOptions {
+            out: Some(swapped_dir.clone()),
+            ..options.clone()
+        },
+        &harness_pipeline::Silent,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rows_b = predictions(&swapped.out_dir);
+    assert_eq!(
+        rows_b[0],
+        ["case_id", "label:f1", "label:f2", "a:f1", "a:f2"]
+    );
+    for (r, s) in rows[1..].iter().zip(&rows_b[1..]) {
+        assert_eq!(
+            (&r[3], &r[4]),
+            (&s[3], &s[4]),
+            "a:f2 then a:f1, as declared"
+        );
+        assert_ne!(r[3], r[4], "the two outputs differ, so the check can fail");
+    }
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["task"], "multilabel");
+    assert_eq!(m["findings_order"], serde_json::json!(["f1", "f2"]));
+    let positives: Vec<u64> = (1..=2)
+        .map(|k| rows[1..].iter().filter(|r| r[k] == "1").count() as u64)
+        .collect();
+    assert_eq!(m["findings"]["f1"]["positives"], positives[0]);
+    assert_eq!(m["findings"]["f2"]["positives"], positives[1]);
+
+    let refused = |output: &str, expect: &str| {
+        let _ = std::fs::remove_dir_all(p.join("out"));
+        suite(output);
+        let err = run_suite(&options, &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expect), "{output}: {err}");
+        assert!(err.contains("candidate 'a'"), "{err}");
+        assert!(!p.join("out").exists(), "refused before any work");
+    };
+    refused(
+        "{ kind = \"logit\", columns = [\"f2\", \"f3\"] }",
+        "'f3', which is not a finding of dataset 'm' (f1, f2)",
+    );
+    refused(
+        "{ kind = \"logit\", columns = [\"f1\", \"f1\"] }",
+        "names 'f1' twice",
+    );
+    refused(
+        "{ kind = \"softmax\", columns = [\"f1\", \"f2\"] }",
+        "not \"softmax\"",
+    );
+    refused(
+        "{ kind = \"logit\", positive_index = 1 }",
+        "output.columns must name",
+    );
+    // A label matrix wider than the declared findings, and a value that is not 0/1.
+    suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
+    for (labels, expect) in [
+        (
+            ndarray::Array2::<u8>::zeros((n, 3)),
+            "3 columns per case, but dataset 'm' declares 2 findings",
+        ),
+        (
+            ndarray::Array2::<u8>::from_elem((n, 2), 2),
+            "value 2; a finding is 0 or 1",
+        ),
+    ] {
+        write(&labels);
+        let err = run_suite(&options, &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expect), "{err}");
+    }
 }

@@ -263,7 +263,16 @@ pub fn caption_line(d: &ReliabilityData) -> String {
 
 /// Forest plot of subgroup AUROCs with DeLong 95 % CIs, one row per level, the overall AUROC as
 /// a vertical line; levels without an AUROC (or CI) say why.
-pub fn forest_svg(name: &str, rows: &[ForestRow], overall: Option<f64>) -> Result<String, String> {
+/// A forest plot of AUROCs with CIs, one row per entry of `rows`; `title` names what the rows
+/// are ("Subgroup AUROC (DeLong 95% CI)"), `overall` is drawn as a dashed line and described
+/// as `overall_label` ("overall AUROC").
+pub fn forest_svg(
+    name: &str,
+    title: &str,
+    rows: &[ForestRow],
+    overall: Option<f64>,
+    overall_label: &str,
+) -> Result<String, String> {
     let row_h = 30u32;
     let label_w = 250u32;
     let height = 110 + row_h * rows.len().max(1) as u32;
@@ -278,16 +287,13 @@ pub fn forest_svg(name: &str, rows: &[ForestRow], overall: Option<f64>) -> Resul
         let (_, right) = root.split_horizontally(label_w);
         let n_rows = rows.len().max(1) as f64;
         let mut chart = ChartBuilder::on(&right)
-            .caption(
-                format!("Subgroup AUROC (DeLong 95% CI): {name}"),
-                (FONT, 17),
-            )
+            .caption(format!("{title}: {name}"), (FONT, 17))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(0)
             .build_cartesian_2d(x_lo..1f64, -0.5f64..(n_rows - 0.5))?;
         let x_desc = match overall.filter(|o| o.is_finite()) {
-            Some(o) => format!("AUROC (dashed line: overall AUROC {})", fixed(o, 3)),
+            Some(o) => format!("AUROC (dashed line: {overall_label} {})", fixed(o, 3)),
             None => "AUROC".to_string(),
         };
         chart

@@ -3,11 +3,13 @@
 
 use crate::format::{escape_html as esc, fixed, with_reason};
 use crate::input::ReportInput;
+use crate::input::Status;
 use crate::tables::{
     Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
-    dataset_rows, fairness_sentence, fairness_table, machine_rows, performance_table,
-    statistics_rows, summary_table,
+    dataset_rows, fairness_sentence, fairness_table, findings_summary_table, findings_table,
+    machine_rows, performance_table, statistics_rows, summary_table,
 };
+use crate::text::comparisons_intro;
 use crate::view::{Figure, View, methods_items, rows_of, summary_latency, summary_throughput};
 use std::fmt::Write;
 
@@ -122,6 +124,21 @@ fn summary(out: &mut String, v: &View) {
     out.push_str("<p>p99 latency: single-stream measurement where there is one; throughput: the highest measured. Details under Performance.</p>\n");
 }
 
+/// A multi-label task: each candidate's aggregates and every finding's AUROCs.
+fn findings(out: &mut String, v: &View) {
+    let Some(r) = &v.input.findings else { return };
+    out.push_str("<h2 id=\"findings\">Findings</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>{}</p>",
+        esc(
+            "Each finding is evaluated as its own binary task on the same cases, with the whole binary contract (DeLong CIs, calibration, subgroups); the macro AUROC is the mean over the findings that have both classes (scikit-learn average='macro' on them), the micro AUROC pools every (label, score) cell of the findings a model scores (average='micro')."
+        )
+    );
+    table(out, &findings_summary_table(r));
+    table(out, &findings_table(r));
+}
+
 fn candidate_sections(out: &mut String, v: &View) {
     let input = v.input;
     for cv in &v.candidates {
@@ -140,6 +157,16 @@ fn candidate_sections(out: &mut String, v: &View) {
             esc(&backends(c))
         );
         let Some(m) = &c.metrics else {
+            if v.input.findings.is_some() && c.status == Status::Ok {
+                out.push_str(
+                    "<p>Finding by finding: see <a href=\"#findings\">Findings</a>.</p>\n",
+                );
+                for f in &cv.figures {
+                    figure(out, f);
+                }
+                out.push_str("</section>\n");
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "<p class=\"bad\">Status: {}. No metrics.</p>\n</section>",
@@ -168,12 +195,8 @@ fn comparisons(out: &mut String, v: &View) {
     }
     let _ = writeln!(
         out,
-        "<p>Every pair of evaluated candidates, on the same cases, with the paired DeLong test (DeLong et al. 1988; pROC <code>roc.test</code>).{}</p>",
-        if v.holm_applied {
-            " With more than two candidates the p-values are adjusted for multiple comparisons by Holm's method (Holm 1979), and significance is judged on the adjusted p; the confidence intervals are not adjusted."
-        } else {
-            ""
-        }
+        "<p>{}</p>",
+        esc(&comparisons_intro(&v.comparisons, v.holm_applied))
     );
     table(out, &comparisons_table(v));
     out.push_str("<ul class=\"sentences\">\n");
@@ -300,6 +323,9 @@ pub fn html(v: &View) -> String {
     out.push_str("<main>\n");
     header(&mut out, input);
     out.push_str("<nav><h3>Contents</h3><ul>\n<li><a href=\"#summary\">Summary</a></li>\n");
+    if input.findings.is_some() {
+        out.push_str("<li><a href=\"#findings\">Findings</a></li>\n");
+    }
     for cv in &v.candidates {
         let _ = writeln!(
             out,
@@ -310,6 +336,7 @@ pub fn html(v: &View) -> String {
     }
     out.push_str("<li><a href=\"#comparisons\">Comparisons</a></li>\n<li><a href=\"#agreement\">Cross-backend agreement</a></li>\n<li><a href=\"#performance\">Performance</a></li>\n<li><a href=\"#limits\">Limits of this evidence</a></li>\n<li><a href=\"#methods\">Methods</a></li>\n</ul></nav>\n");
     summary(&mut out, v);
+    findings(&mut out, v);
     candidate_sections(&mut out, v);
     comparisons(&mut out, v);
     agreement(&mut out, v);

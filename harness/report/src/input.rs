@@ -5,6 +5,7 @@
 //! band, operating point) and the Holm adjustment across comparisons.
 
 use harness_metrics::evaluate::{Comparison, EvalOptions, EvalReport, ModelReport};
+use harness_metrics::multilabel::MultilabelReport;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,10 @@ pub struct ReportInput {
     pub profiles_not_measured: Vec<NotMeasured>,
     #[serde(default)]
     pub options: ReportOptions,
+    /// A multi-label task's statistics, finding by finding (the candidates then have no binary
+    /// `metrics` and no per-case `scores`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<MultilabelReport>,
 }
 
 /// Who ran what on which data, where and when.
@@ -279,6 +284,17 @@ impl ReportInput {
                 c.metrics = Some(m.clone());
             }
         }
+    }
+
+    /// Fills the evaluation options and warnings from a multi-label report and keeps it for the
+    /// findings section.
+    pub fn attach_findings(&mut self, report: &MultilabelReport) {
+        self.evaluation = Evaluation {
+            options: report.options.clone(),
+            comparisons: Vec::new(),
+            warnings: report.warnings.clone(),
+        };
+        self.findings = Some(report.clone());
     }
 
     /// Checks what the figures need: every candidate with metrics has one finite score in

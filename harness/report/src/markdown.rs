@@ -2,11 +2,13 @@
 //! figures' SVG files under `figures/`.
 
 use crate::format::{escape_markdown as esc, with_reason};
+use crate::input::Status;
 use crate::tables::{
     Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
-    dataset_rows, fairness_sentence, fairness_table, machine_rows, performance_table,
-    statistics_rows, summary_table,
+    dataset_rows, fairness_sentence, fairness_table, findings_summary_table, findings_table,
+    machine_rows, performance_table, statistics_rows, summary_table,
 };
+use crate::text::comparisons_intro;
 use crate::view::View;
 use crate::view::{Figure, methods_items};
 use std::fmt::Write;
@@ -88,6 +90,18 @@ pub fn markdown(v: &View) -> String {
 
     out.push_str("## Summary\n\n");
     table(&mut out, &summary_table(v));
+    if let Some(r) = &input.findings {
+        out.push_str("## Findings\n\n");
+        let _ = writeln!(
+            out,
+            "{}\n",
+            esc(
+                "Each finding is evaluated as its own binary task on the same cases, with the whole binary contract (DeLong CIs, calibration, subgroups); the macro AUROC is the mean over the findings that have both classes (scikit-learn average='macro' on them), the micro AUROC pools every (label, score) cell of the findings a model scores (average='micro')."
+            )
+        );
+        table(&mut out, &findings_summary_table(r));
+        table(&mut out, &findings_table(r));
+    }
 
     for cv in &v.candidates {
         let c = cv.candidate;
@@ -100,6 +114,13 @@ pub fn markdown(v: &View) -> String {
             esc(&backends(c))
         );
         let Some(m) = &c.metrics else {
+            if input.findings.is_some() && c.status == Status::Ok {
+                out.push_str("Finding by finding: see Findings.\n\n");
+                for f in &cv.figures {
+                    figure(&mut out, f);
+                }
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "**Status: {}.** No metrics.\n",
@@ -126,10 +147,7 @@ pub fn markdown(v: &View) -> String {
     if v.comparisons.is_empty() {
         out.push_str("Fewer than two candidates were evaluated: nothing to compare.\n\n");
     } else {
-        out.push_str("Every pair of evaluated candidates, on the same cases, with the paired DeLong test (DeLong et al. 1988; pROC `roc.test`).");
-        if v.holm_applied {
-            out.push_str(" With more than two candidates the p-values are adjusted by Holm's method (Holm 1979), and significance is judged on the adjusted p; the confidence intervals are not adjusted.");
-        }
+        out.push_str(&esc(&comparisons_intro(&v.comparisons, v.holm_applied)));
         out.push_str("\n\n");
         table(&mut out, &comparisons_table(v));
         for cv in &v.comparisons {

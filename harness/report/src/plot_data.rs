@@ -5,6 +5,7 @@ use crate::format::with_ci;
 use crate::input::{PerformanceRow, ReportInput, ReportOptions, Status};
 use harness_metrics::Ranked;
 use harness_metrics::evaluate::ModelReport;
+use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::roc::roc_curve;
 use harness_metrics::roc_band::{roc_band, specificity_grid};
 use serde::Serialize;
@@ -286,12 +287,16 @@ pub struct ForestRow {
 }
 
 impl ForestRow {
-    /// "column = level (n = N, P pos.)".
+    /// "column = level (n = N, P pos.)", or "level (n = N, P pos.)" without a column.
     pub fn label(&self) -> String {
-        format!(
-            "{} = {} (n = {}, {} pos.)",
-            self.column, self.level, self.n, self.positives
-        )
+        if self.column.is_empty() {
+            format!("{} (n = {}, {} pos.)", self.level, self.n, self.positives)
+        } else {
+            format!(
+                "{} = {} (n = {}, {} pos.)",
+                self.column, self.level, self.n, self.positives
+            )
+        }
     }
 }
 
@@ -313,6 +318,30 @@ pub fn forest_rows(m: &ModelReport) -> Vec<ForestRow> {
                     None => s.ci95,
                 },
                 note: s.reason.clone(),
+            })
+        })
+        .collect()
+}
+
+/// One row per finding a model scores (multi-label task), in finding order: its AUROC and
+/// 95 % CI, patient-clustered (Obuchowski) where the cases are clustered, else DeLong's.
+pub fn finding_forest_rows(report: &MultilabelReport, model: &str) -> Vec<ForestRow> {
+    report
+        .findings
+        .iter()
+        .filter_map(|(name, f)| {
+            let m = f.models.get(model)?;
+            Some(ForestRow {
+                column: String::new(),
+                level: name.clone(),
+                n: f.n,
+                positives: f.positives,
+                auroc: m.discrimination.auroc,
+                ci95: match &m.clustered {
+                    Some(c) => c.auroc_ci95_obuchowski,
+                    None => m.discrimination.auroc_ci95_delong,
+                },
+                note: m.discrimination.auroc_reason.clone(),
             })
         })
         .collect()
@@ -1209,6 +1238,7 @@ mod tests {
             performance: Vec::new(),
             profiles_not_measured: Vec::new(),
             options: ReportOptions::default(),
+            findings: None,
         };
         let curves = roc_overlay_data(&input);
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();

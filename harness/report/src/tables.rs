@@ -6,6 +6,7 @@ use crate::input::{Candidate, Header, ReportInput, Status};
 use crate::text::operating_point_row;
 use crate::view::{View, summary_metrics};
 use harness_metrics::evaluate::{FairnessReport, ModelReport};
+use harness_metrics::multilabel::MultilabelReport;
 
 /// One table cell: raw text, and whether it is a number (right-aligned in the HTML).
 pub struct Cell {
@@ -123,8 +124,115 @@ pub fn candidates_table(input: &ReportInput) -> Table {
     }
 }
 
+/// A multi-label task, per candidate: the macro and micro AUROCs over its findings and the
+/// findings left out of them.
+pub fn findings_summary_table(r: &MultilabelReport) -> Table {
+    Table {
+        class: "findings-summary",
+        headers: headers(&[
+            "Candidate",
+            "Macro AUROC",
+            "Micro AUROC",
+            "Findings in the macro AUROC",
+            "Left out (one class)",
+            "Not scored by the model",
+        ]),
+        rows: r
+            .models
+            .iter()
+            .map(|(name, s)| {
+                let scored = r.findings_order.len() - s.findings_not_scored.len();
+                vec![
+                    t(name.clone()),
+                    n(num(s.auroc_macro, 3)),
+                    n(num(s.auroc_micro, 3)),
+                    n(format!(
+                        "{} of {}",
+                        scored - s.n_findings_excluded,
+                        r.findings_order.len()
+                    )),
+                    t(list_or_none(&s.findings_excluded)),
+                    t(list_or_none(&s.findings_not_scored)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// A multi-label task, per finding: cases with the finding, and each candidate's AUROC with its
+/// 95 % CI (patient-clustered where the cases are clustered).
+pub fn findings_table(r: &MultilabelReport) -> Table {
+    let clustered = r
+        .findings
+        .values()
+        .flat_map(|f| f.models.values())
+        .any(|m| m.clustered.is_some());
+    let mut h = vec!["Finding".to_string(), "Cases with it".to_string()];
+    h.extend(r.models.keys().map(|m| {
+        format!(
+            "{m}: AUROC [95% CI, {}]",
+            if clustered {
+                "patient-clustered"
+            } else {
+                "DeLong"
+            }
+        )
+    }));
+    Table {
+        class: "findings",
+        headers: h,
+        rows: r
+            .findings
+            .iter()
+            .map(|(name, f)| {
+                let mut row = vec![t(name.clone()), n(format!("{} of {}", f.positives, f.n))];
+                row.extend(r.models.keys().map(|m| {
+                    n(f.models.get(m).map_or_else(
+                        || "not scored".to_string(),
+                        |m| {
+                            let ci = match &m.clustered {
+                                Some(c) => c.auroc_ci95_obuchowski,
+                                None => m.discrimination.auroc_ci95_delong,
+                            };
+                            with_ci(m.discrimination.auroc, ci)
+                        },
+                    ))
+                }));
+                row
+            })
+            .collect(),
+    }
+}
+
 /// The summary: one row per candidate.
 pub fn summary_table(v: &View) -> Table {
+    if v.input.findings.is_some() {
+        // A multi-label task: the binary columns have no single value per candidate; the
+        // findings section holds them finding by finding.
+        return Table {
+            class: "summary",
+            headers: headers(&[
+                "Candidate",
+                "Status",
+                "Macro AUROC over its findings",
+                "p99 latency (ms)",
+                "Throughput (/s)",
+            ]),
+            rows: v
+                .summary
+                .iter()
+                .map(|s| {
+                    vec![
+                        t(s.name.clone()),
+                        t(s.status.clone()),
+                        n(s.auroc.clone()),
+                        n(s.p99_ms.clone()),
+                        n(s.throughput.clone()),
+                    ]
+                })
+                .collect(),
+        };
+    }
     let spec = v.spec_key.clone().unwrap_or_else(|| "n/a".into());
     let sens_header = format!("Sensitivity at specificity {spec}");
     Table {
@@ -353,7 +461,13 @@ pub fn fairness_sentence(column: &str, f: &FairnessReport) -> String {
 
 /// Every paired comparison, with the Holm-adjusted p when it was applied.
 pub fn comparisons_table(v: &View) -> Table {
-    let mut h = headers(&[
+    let by_finding = v.comparisons.iter().any(|c| c.finding.is_some());
+    let mut h = if by_finding {
+        headers(&["Finding"])
+    } else {
+        Vec::new()
+    };
+    h.extend(headers(&[
         "A",
         "B",
         "AUROC A",
@@ -361,7 +475,7 @@ pub fn comparisons_table(v: &View) -> Table {
         "Difference A − B [95% CI]",
         "Z",
         "p",
-    ]);
+    ]));
     if v.holm_applied {
         h.push("Holm-adjusted p".into());
     }
@@ -373,7 +487,8 @@ pub fn comparisons_table(v: &View) -> Table {
             .iter()
             .map(|cv| {
                 let c = &cv.comparison;
-                let mut r = vec![
+                let mut r: Vec<Cell> = cv.finding.iter().map(|f| t(f.clone())).collect();
+                r.extend([
                     t(c.a.clone()),
                     t(c.b.clone()),
                     n(num(c.auc_a, 3)),
@@ -381,7 +496,7 @@ pub fn comparisons_table(v: &View) -> Table {
                     n(with_ci(c.auc_diff, c.ci95_diff)),
                     n(num(c.z, 2)),
                     n(p_value(c.p)),
-                ];
+                ]);
                 if v.holm_applied {
                     r.push(n(p_value(cv.p_holm)));
                 }

@@ -54,6 +54,8 @@ pub fn slug(s: &str) -> String {
 /// A comparison with its Holm-adjusted p-value (when several comparisons are made).
 #[derive(Clone, Debug)]
 pub struct ComparisonView {
+    /// The finding compared on (multi-label task), else `None`.
+    pub finding: Option<String>,
     pub comparison: Comparison,
     /// Holm-adjusted p (Holm 1979) over all comparisons with a p-value; `None` when not applied
     /// or undefined.
@@ -76,11 +78,39 @@ pub fn comparison_views(comparisons: &[Comparison]) -> (Vec<ComparisonView>, boo
         .zip(adjusted)
         .map(|(c, p_holm)| ComparisonView {
             sentence: comparison_sentence(c, p_holm, apply),
+            finding: None,
             comparison: c.clone(),
             p_holm,
         })
         .collect();
     (views, apply)
+}
+
+/// The sentences above the comparisons table: which test, on what, and how p is adjusted.
+pub fn comparisons_intro(views: &[ComparisonView], holm_applied: bool) -> String {
+    let by_finding = views.iter().any(|v| v.finding.is_some());
+    let clustered = views.iter().any(|v| v.comparison.clustered.is_some());
+    let mut s = format!(
+        "Every pair of evaluated candidates{}, on the same cases, with the paired DeLong test (DeLong et al. 1988; pROC roc.test){}.",
+        if by_finding {
+            ", finding by finding (each finding that both score)"
+        } else {
+            ""
+        },
+        if clustered {
+            ", in its patient-clustered form (Obuchowski 1997) since the cases are clustered by patient"
+        } else {
+            ""
+        }
+    );
+    if holm_applied {
+        s.push_str(if by_finding {
+            " The p-values are adjusted for multiple comparisons by Holm's method (Holm 1979) over every finding's comparisons together, and significance is judged on the adjusted p; the confidence intervals are not adjusted."
+        } else {
+            " With more than two candidates the p-values are adjusted for multiple comparisons by Holm's method (Holm 1979), and significance is judged on the adjusted p; the confidence intervals are not adjusted."
+        });
+    }
+    s
 }
 
 /// A comparison as the report shows it: where the cases are clustered by patient, Obuchowski's

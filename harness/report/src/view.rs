@@ -5,8 +5,8 @@ use crate::figures;
 use crate::format::{num, with_ci};
 use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
 use crate::plot_data::{
-    forest_rows, latency_plot_data, latency_quantile_data, reliability_data, roc_overlay_data,
-    roc_plot_data, throughput_bars,
+    finding_forest_rows, forest_rows, latency_plot_data, latency_quantile_data, reliability_data,
+    roc_overlay_data, roc_plot_data, throughput_bars,
 };
 use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
 use harness_metrics::evaluate::spec_key;
@@ -194,10 +194,41 @@ pub fn build(input: &ReportInput) -> View<'_> {
                         "Subgroup AUROC with {} 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).",
                         if m.clustered.is_some() { "patient-clustered (Obuchowski)" } else { "DeLong" }
                     ),
-                    svg: figures::forest_svg(&c.name, &rows, m.discrimination.auroc),
+                    svg: figures::forest_svg(
+                        &c.name,
+                        "Subgroup AUROC (95% CI)",
+                        &rows,
+                        m.discrimination.auroc,
+                        "overall AUROC",
+                    ),
                 });
             }
         }
+        let macro_auroc = input.findings.as_ref().and_then(|r| {
+            let s = r.models.get(&c.name)?;
+            let rows = finding_forest_rows(r, &c.name);
+            let clustered = r
+                .findings
+                .values()
+                .filter_map(|f| f.models.get(&c.name))
+                .any(|m| m.clustered.is_some());
+            figs.push(Figure {
+                id: format!("findings-{stem}"),
+                title: format!("AUROC per finding of {}", c.name),
+                caption: format!(
+                    "AUROC with {} 95% CI for each finding the model scores; the dashed line is its macro AUROC (the mean over the findings with both classes). Findings with one class have no AUROC (n/a).",
+                    if clustered { "patient-clustered (Obuchowski)" } else { "DeLong" }
+                ),
+                svg: figures::forest_svg(
+                    &c.name,
+                    "AUROC per finding (95% CI)",
+                    &rows,
+                    s.auroc_macro,
+                    "macro AUROC",
+                ),
+            });
+            Some(s.auroc_macro)
+        });
         let perf = rows_of(input, c);
         let lat = summary_latency(&perf);
         let thr = summary_throughput(&perf);
@@ -210,13 +241,16 @@ pub fn build(input: &ReportInput) -> View<'_> {
             name: c.name.clone(),
             status,
             // Where cases are clustered by patient, the patient-clustered CI replaces DeLong's.
-            auroc: m.map_or("n/a".into(), |m| {
-                let ci = match &m.clustered {
-                    Some(c) => c.auroc_ci95_obuchowski,
-                    None => m.discrimination.auroc_ci95_delong,
-                };
-                with_ci(m.discrimination.auroc, ci)
-            }),
+            auroc: match macro_auroc {
+                Some(a) => num(a, 3),
+                None => m.map_or("n/a".into(), |m| {
+                    let ci = match &m.clustered {
+                        Some(c) => c.auroc_ci95_obuchowski,
+                        None => m.discrimination.auroc_ci95_delong,
+                    };
+                    with_ci(m.discrimination.auroc, ci)
+                }),
+            },
             sens_at_spec: m
                 .and_then(|m| {
                     spec.as_ref()
@@ -235,7 +269,25 @@ pub fn build(input: &ReportInput) -> View<'_> {
             figures: figs,
         });
     }
-    let (comparisons, holm_applied) = comparison_views(&input.evaluation.comparisons);
+    // A multi-label task compares the candidates finding by finding; Holm's adjustment then
+    // runs over every finding's comparisons together.
+    let (comparisons, holm_applied) = match &input.findings {
+        None => comparison_views(&input.evaluation.comparisons),
+        Some(r) => {
+            let tagged: Vec<(&String, &harness_metrics::evaluate::Comparison)> = r
+                .findings
+                .iter()
+                .flat_map(|(f, fr)| fr.comparisons.iter().map(move |c| (f, c)))
+                .collect();
+            let plain: Vec<_> = tagged.iter().map(|(_, c)| (*c).clone()).collect();
+            let (mut views, holm) = comparison_views(&plain);
+            for (v, (f, _)) in views.iter_mut().zip(&tagged) {
+                v.sentence = format!("{f}: {}", v.sentence);
+                v.finding = Some((*f).clone());
+            }
+            (views, holm)
+        }
+    };
     let mut performance_figures = Vec::new();
     if let Some(d) = latency_plot_data(&input.performance) {
         performance_figures.push(Figure {

@@ -239,6 +239,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
             roc_band_replicates: band_replicates,
             ..ReportOptions::default()
         },
+        findings: None,
     };
     input.attach_eval(&report);
     input

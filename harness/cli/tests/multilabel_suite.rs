@@ -1,0 +1,215 @@
+//! A multi-label suite end to end through the binary (`suites/example-multilabel.toml` on the
+//! shipped synthetic chest films): `<candidate>:<finding>` columns, `metrics.json` with its
+//! `"task"`, patient-clustered CIs, a model that scores a subset of the findings, `verify`, the
+//! gate's multi-label keys and the report's findings section. (--no-perf: timing is not tested.)
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn run(out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("run")
+        .arg(root().join("suites/example-multilabel.toml"))
+        .arg("--no-perf")
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn verify(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("verify")
+        .arg(dir)
+        .arg("--project-root")
+        .arg(root())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// AUROC as the Mann–Whitney count over every (positive, negative) pair, ties counting ½.
+fn auroc(labels: &[bool], scores: &[f64]) -> f64 {
+    let (mut pairs, mut wins) = (0.0, 0.0);
+    for (i, &yi) in labels.iter().enumerate() {
+        for (j, &yj) in labels.iter().enumerate() {
+            if yi && !yj {
+                pairs += 1.0;
+                wins += match scores[i].total_cmp(&scores[j]) {
+                    std::cmp::Ordering::Greater => 1.0,
+                    std::cmp::Ordering::Equal => 0.5,
+                    std::cmp::Ordering::Less => 0.0,
+                };
+            }
+        }
+    }
+    wins / pairs
+}
+
+/// The column `name` of a CSV without quoted fields.
+fn column(csv: &str, name: &str) -> Vec<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let k = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(k).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let out = run(&a, &[]);
+    assert!(out.status.success(), "run failed: {}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4 findings"), "{stdout}");
+    assert!(
+        stdout.contains("not scored: nodule, cardiomegaly"),
+        "{stdout}"
+    );
+
+    // One label column per finding; one score column per finding a candidate scores, in its
+    // output order; the unused output column of findings-b is not written.
+    let pred = std::fs::read_to_string(a.join("predictions.csv")).unwrap();
+    assert_eq!(pred.lines().count(), 560);
+    assert_eq!(
+        pred.lines().next().unwrap(),
+        "case_id,label:nodule,label:effusion,label:cardiomegaly,label:pneumothorax,sex,age_band,site,patient_id,\
+         findings-a:nodule,findings-a:effusion,findings-a:cardiomegaly,findings-a:pneumothorax,\
+         findings-b:pneumothorax,findings-b:effusion"
+    );
+
+    let m: Value = serde_json::from_slice(&std::fs::read(a.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["task"], "multilabel");
+    assert_eq!(m["n"], 559);
+    let findings = ["nodule", "effusion", "cardiomegaly", "pneumothorax"];
+    for f in findings {
+        // Each finding's AUROC is that of its own label and score columns (recounted here).
+        let labels: Vec<bool> = column(&pred, &format!("label:{f}"))
+            .iter()
+            .map(|v| v == "1")
+            .collect();
+        let scores: Vec<f64> = column(&pred, &format!("findings-a:{f}"))
+            .iter()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let r = &m["findings"][f]["findings-a"];
+        let got = r["auroc"].as_f64().unwrap();
+        assert!((got - auroc(&labels, &scores)).abs() < 1e-12, "{f}: {got}");
+        assert_eq!(
+            m["findings"][f]["positives"].as_u64().unwrap(),
+            labels.iter().filter(|&&y| y).count() as u64
+        );
+        // Several images per patient: the patient-clustered CI is reported beside DeLong's.
+        assert!(
+            r["clustered"]["auroc_ci95_obuchowski"].is_array(),
+            "{f}: {r}"
+        );
+        let scored_by_b = m["findings"][f].get("findings-b").is_some();
+        assert_eq!(scored_by_b, f == "effusion" || f == "pneumothorax", "{f}");
+    }
+    assert_eq!(
+        m["models"]["findings-b"]["findings_not_scored"],
+        serde_json::json!(["nodule", "cardiomegaly"])
+    );
+    assert!(
+        m["models"]["findings-a"]
+            .get("findings_not_scored")
+            .is_none()
+    );
+    // findings-b's macro AUROC is the mean over its two findings.
+    let b = |f: &str| m["findings"][f]["findings-b"]["auroc"].as_f64().unwrap();
+    let macro_b = m["models"]["findings-b"]["auroc_macro"].as_f64().unwrap();
+    assert!((macro_b - (b("effusion") + b("pneumothorax")) / 2.0).abs() < 1e-15);
+    // Paired tests where both score a finding.
+    assert_eq!(
+        m["findings"]["effusion"]["comparisons"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        m["findings"]["nodule"]["comparisons"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let v = verify(&a);
+    assert!(v.status.success(), "verify: {}", text(&v));
+    // The report has a findings section and a per-finding forest plot per candidate.
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(html.contains("id=\"findings\""));
+    assert!(html.contains("AUROC per finding of findings-b"));
+    assert!(a.join("figures/findings-1-findings-a.svg").is_file());
+    let md = std::fs::read_to_string(a.join("summary.md")).unwrap();
+    assert!(md.contains("## Findings"), "{md}");
+
+    // A changed score is caught by the recomputation.
+    let t = tmp.path().join("tampered");
+    std::fs::create_dir_all(&t).unwrap();
+    for e in walk(&a) {
+        let rel = e.strip_prefix(&a).unwrap();
+        std::fs::create_dir_all(t.join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(&e, t.join(rel)).unwrap();
+    }
+    let mut lines: Vec<String> = pred.lines().map(str::to_string).collect();
+    let mut cells: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    let last = cells.len() - 1;
+    cells[last] = "0.5".into();
+    lines[1] = cells.join(",");
+    std::fs::write(t.join("predictions.csv"), lines.join("\n") + "\n").unwrap();
+    let v = verify(&t);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v));
+    assert!(text(&v).contains("predictions.csv"), "{}", text(&v));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_gate_takes_multilabel_keys_and_refuses_binary_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A finding findings-b does not score cannot pass its criterion, and says why.
+    let out = run(&tmp.path().join("g"), &["--fail-under", "auroc.nodule=0.5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("gate: pass  findings-a: auroc.nodule"), "{t}");
+    assert!(
+        t.contains("gate: FAIL  findings-b: findings-b does not score finding nodule"),
+        "{t}"
+    );
+    // A binary metric on a multi-label suite is a usage error naming the keys it takes.
+    let out = run(&tmp.path().join("h"), &["--fail-under", "auroc=0.5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("auroc_macro"), "{}", text(&out));
+}
