@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::{ClassSpec, EvalSpec, read_class_csv, read_eval_csv};
-use harness_evidence::evaluation::{FindingTable, evaluate_findings};
+use harness_evidence::evaluation::{FindingColumns, evaluate_findings, read_findings};
 use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
@@ -380,40 +380,37 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
         .map(|a| split_pair("--finding", a).map(|(n, _)| n.to_string()))
         .collect::<Result<_>>()?;
     let criteria = task_criteria(args, |k| multilabel::gate_key(&names, k))?;
-    let mut tables: Vec<FindingTable> = Vec::new();
+    let mut findings: Vec<FindingColumns> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;
         let Some((label, score)) = cols.split_once(':') else {
             bail!("--finding '{arg}': expected NAME=LABELCOL:SCORECOL");
         };
-        if tables.iter().any(|t| t.name == name) {
+        if findings.iter().any(|f| f.name == name) {
             bail!("--finding names finding '{name}' twice");
         }
-        let mut scores = vec![score.to_string()];
+        let mut scores = IndexMap::new();
+        scores.insert("a".to_string(), score.to_string());
         if !args.findings_b.is_empty() {
             let Some(b) = b_scores.shift_remove(name) else {
                 bail!("finding '{name}' has no --finding-b column, but other findings do");
             };
-            scores.push(b.to_string());
+            scores.insert("b".to_string(), b.to_string());
         }
-        let spec = EvalSpec {
-            label,
-            scores: &scores,
-            groups: columns,
-        };
-        tables.push(FindingTable {
+        findings.push(FindingColumns {
             name: name.to_string(),
-            models: ["a", "b"][..scores.len()]
-                .iter()
-                .map(|m| (*m).to_string())
-                .collect(),
-            table: read_eval_csv(&args.data, &spec)?,
+            label: label.to_string(),
+            scores,
         });
     }
     if let Some(name) = b_scores.keys().next() {
         bail!("--finding-b names '{name}', which no --finding declares");
     }
-    let report = evaluate_findings(&tables, args.cluster.as_deref(), opts)?;
+    // One pass over the file for every finding.
+    let read = harness_data::with_file_bytes(&args.data, |bytes| {
+        read_findings(bytes, &args.data, &findings, columns)
+    })?;
+    let report = evaluate_findings(&findings, &read, args.cluster.as_deref(), opts)?;
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::findings(&report, &args.data);
     let mut out = std::io::stdout().lock();

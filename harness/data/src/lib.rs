@@ -33,6 +33,13 @@ pub use images::{
 /// `(missing)` joins the same level.
 pub const MISSING_LEVEL: &str = "(missing)";
 
+/// A binary label as the readers accept it (`0`, `1`, `0.0`, `1.0`, spaces around allowed), or
+/// `None`.
+#[must_use]
+pub fn label_value(field: &str) -> Option<bool> {
+    numbers::parse_label(field.as_bytes())
+}
+
 /// Which columns to read, and in which role. Names match header fields exactly
 /// (case-sensitive, no trimming). A column may be requested at most once.
 #[derive(Debug, Clone, Copy)]
@@ -142,10 +149,10 @@ pub fn read_class_csv(path: &Path, spec: &ClassSpec) -> Result<ClassTable, DataE
 ///
 /// # Errors
 /// [`DataError::Io`] when the file cannot be read, else whatever `parse` returns.
-pub fn with_file_bytes<T>(
+pub fn with_file_bytes<T, E: From<DataError>>(
     path: &Path,
-    parse: impl FnOnce(&[u8]) -> Result<T, DataError>,
-) -> Result<T, DataError> {
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<T, E> {
     use std::io::Read;
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
@@ -153,6 +160,7 @@ pub fn with_file_bytes<T>(
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
+    let io = |source| E::from(io(source));
     if meta.is_file() && meta.len() >= MAP_ABOVE {
         // SAFETY: a private read-only mapping of a regular file. The one hazard is another
         // process truncating the file while it is parsed, which raises SIGBUS: the standard

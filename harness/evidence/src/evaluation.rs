@@ -102,47 +102,130 @@ impl Metrics {
     }
 }
 
-/// One finding's table (its label column and one score column per model that scores it) and
-/// those models' names, in column order.
+/// Every finding's labels and every score, subgroup and patient column of a multi-label
+/// predictions file, read in one pass.
 #[derive(Clone, Debug)]
-pub struct FindingTable {
-    pub name: String,
-    pub models: Vec<String>,
+pub struct FindingsTable {
+    /// `labels[k]`: finding `k`'s label per case.
+    pub labels: Vec<Vec<bool>>,
+    /// The score columns (each once), and the subgroup and patient columns as group columns.
     pub table: EvalTable,
 }
 
-/// Evaluates findings read one table each (`harness eval --task multilabel`, and a multi-label
-/// suite's predictions). `cluster` names the group column of the patient (cluster) ids, as in
-/// [`evaluate_table`]; the first table's group columns serve every finding (all were read from
-/// one file).
+/// Reads the label and score columns of `findings` and the group columns `groups` (subgroups,
+/// then the patient column) from the CSV bytes `bytes` (`path` names them in errors), in one
+/// pass: the first finding's label column is read as the table's label, the others as
+/// categorical columns checked to hold labels.
 ///
 /// # Errors
-/// [`EvalError`] when the tables do not describe one set of cases, or the cluster column lacks
-/// an id.
+/// [`EvaluateError::Data`] as [`parse_eval_csv`]; [`EvaluateError::Label`] for a label of a
+/// later finding that is not 0 or 1.
+pub fn read_findings(
+    bytes: &[u8],
+    path: &Path,
+    findings: &[FindingColumns],
+    groups: &[String],
+) -> Result<FindingsTable, EvaluateError> {
+    let Some(first) = findings.first() else {
+        return Err(EvaluateError::Task(format!(
+            "{}: a multi-label evaluation needs at least one finding",
+            path.display()
+        )));
+    };
+    let mut scores: Vec<String> = Vec::new();
+    for column in findings.iter().flat_map(|f| f.scores.values()) {
+        if !scores.contains(column) {
+            scores.push(column.clone());
+        }
+    }
+    let other_labels: Vec<String> = findings[1..].iter().map(|f| f.label.clone()).collect();
+    let columns: Vec<String> = other_labels.iter().chain(groups).cloned().collect();
+    let spec = EvalSpec {
+        label: &first.label,
+        scores: &scores,
+        groups: &columns,
+    };
+    let mut table = parse_eval_csv(bytes, path, &spec)?;
+    let mut labels = vec![std::mem::take(&mut table.labels)];
+    for g in table.groups.drain(..other_labels.len()) {
+        let values: Vec<Option<bool>> = g
+            .levels
+            .iter()
+            .map(|l| {
+                if l == harness_data::MISSING_LEVEL {
+                    None
+                } else {
+                    harness_data::label_value(l)
+                }
+            })
+            .collect();
+        let mut column = Vec::with_capacity(g.codes.len());
+        for (row, &code) in g.codes.iter().enumerate() {
+            match values[code as usize] {
+                Some(v) => column.push(v),
+                None => {
+                    return Err(EvaluateError::Label {
+                        path: path.to_path_buf(),
+                        row: row + 1,
+                        column: g.name.clone(),
+                        value: if g.levels[code as usize] == harness_data::MISSING_LEVEL {
+                            String::new()
+                        } else {
+                            g.levels[code as usize].clone()
+                        },
+                    });
+                }
+            }
+        }
+        labels.push(column);
+    }
+    table.labels = labels[0].clone();
+    Ok(FindingsTable { labels, table })
+}
+
+/// Evaluates findings (`harness eval --task multilabel`, and a multi-label suite's predictions)
+/// from their one-pass table. `cluster` names the group column of the patient (cluster) ids, as
+/// in [`evaluate_table`].
+///
+/// # Errors
+/// [`EvalError`] when a finding names a score column the table lacks, the columns do not
+/// describe one set of cases, or the cluster column lacks an id.
 pub fn evaluate_findings(
-    findings: &[FindingTable],
+    findings: &[FindingColumns],
+    read: &FindingsTable,
     cluster: Option<&str>,
     opts: &EvalOptions,
 ) -> Result<MultilabelReport, EvalError> {
-    let groups = findings.first().map_or(&[][..], |f| &f.table.groups[..]);
-    let (groupings, cluster_column) = groupings(groups, cluster);
+    let table = &read.table;
+    let (groupings, cluster_column) = groupings(&table.groups, cluster);
     if let Some(name) = cluster {
         check_cluster(name, cluster_column.as_ref())?;
     }
-    let input = MultilabelInput {
-        findings: findings
+    let score_of = |column: &str| {
+        table
+            .score_names
             .iter()
-            .map(|f| FindingInput {
-                name: &f.name,
-                labels: &f.table.labels,
-                models: f
-                    .models
-                    .iter()
-                    .map(String::as_str)
-                    .zip(f.table.scores.iter().map(Vec::as_slice))
-                    .collect(),
-            })
-            .collect(),
+            .position(|n| n == column)
+            .map(|k| table.scores[k].as_slice())
+    };
+    let mut inputs = Vec::with_capacity(findings.len());
+    for (f, labels) in findings.iter().zip(&read.labels) {
+        let mut models = Vec::with_capacity(f.scores.len());
+        for (model, column) in &f.scores {
+            let scores = score_of(column).ok_or_else(|| EvalError::Finding {
+                finding: f.name.clone(),
+                reason: format!("its score column '{column}' was not read"),
+            })?;
+            models.push((model.as_str(), scores));
+        }
+        inputs.push(FindingInput {
+            name: &f.name,
+            labels,
+            models,
+        });
+    }
+    let input = MultilabelInput {
+        findings: inputs,
         groupings,
         cluster: cluster_column,
     };
@@ -179,6 +262,18 @@ pub enum EvaluateError {
     /// A task that is evaluated elsewhere.
     #[error("{0}")]
     Task(String),
+    /// A finding's label that is not 0 or 1.
+    #[error(
+        "{}: data row {row}: column '{column}' has '{value}': a label is 0 or 1",
+        path.display()
+    )]
+    Label {
+        path: std::path::PathBuf,
+        /// 1-based data row (the header is not counted).
+        row: usize,
+        column: String,
+        value: String,
+    },
 }
 
 /// Evaluates every score column of `table`. `cluster` names the group column that holds the
@@ -291,9 +386,7 @@ pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<Metrics, Eva
             &settings.options(),
         )?));
     }
-    with_file_bytes(path, |bytes| Ok(bytes.to_vec()))
-        .map_err(EvaluateError::from)
-        .and_then(|bytes| evaluate_predictions(&bytes, path, settings))
+    with_file_bytes(path, |bytes| evaluate_predictions(bytes, path, settings))
 }
 
 /// Evaluates the bytes of a predictions CSV (`path` names it in errors) as `settings` say.
@@ -324,25 +417,10 @@ pub fn evaluate_predictions(
             )?))
         }
         DatasetTask::Multilabel => {
-            let tables = settings
-                .findings
-                .iter()
-                .map(|f| {
-                    let scores: Vec<String> = f.scores.values().cloned().collect();
-                    let spec = EvalSpec {
-                        label: &f.label,
-                        scores: &scores,
-                        groups: &columns,
-                    };
-                    Ok(FindingTable {
-                        name: f.name.clone(),
-                        models: f.scores.keys().cloned().collect(),
-                        table: parse_eval_csv(bytes, path, &spec)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, EvaluateError>>()?;
+            let read = read_findings(bytes, path, &settings.findings, &columns)?;
             Ok(Metrics::Multilabel(evaluate_findings(
-                &tables,
+                &settings.findings,
+                &read,
                 settings.cluster.as_deref(),
                 &opts,
             )?))
@@ -365,4 +443,82 @@ fn pretty_json<T: Serialize>(report: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(report).unwrap_or_default();
     bytes.push(b'\n');
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(name: &str, scores: &[(&str, &str)]) -> FindingColumns {
+        FindingColumns {
+            name: name.into(),
+            label: format!("label:{name}"),
+            scores: scores
+                .iter()
+                .map(|(m, c)| ((*m).to_string(), (*c).to_string()))
+                .collect(),
+        }
+    }
+
+    /// One pass gives every finding the labels and scores a read per finding gives, and a
+    /// model scoring a subset of the findings keeps its columns apart.
+    #[test]
+    fn findings_read_in_one_pass_equal_findings_read_one_by_one() {
+        let csv = b"case_id,label:x,label:y,site,m:x,m:y,n:y\n\
+                    1,1,0,A,0.9,0.2,0.3\n2,0,1,B,0.1,0.8,0.7\n3,1,1,A,0.6,0.6,0.1\n4,0,0,B,0.4,0.3,0.2\n";
+        let path = Path::new("p.csv");
+        let findings = [
+            finding("x", &[("m", "m:x")]),
+            finding("y", &[("m", "m:y"), ("n", "n:y")]),
+        ];
+        let groups = vec!["site".to_string()];
+        let read = read_findings(csv, path, &findings, &groups).unwrap();
+        for (f, labels) in findings.iter().zip(&read.labels) {
+            let scores: Vec<String> = f.scores.values().cloned().collect();
+            let alone = parse_eval_csv(
+                csv,
+                path,
+                &EvalSpec {
+                    label: &f.label,
+                    scores: &scores,
+                    groups: &groups,
+                },
+            )
+            .unwrap();
+            assert_eq!(labels, &alone.labels, "{}", f.name);
+            for (k, column) in scores.iter().enumerate() {
+                let j = read
+                    .table
+                    .score_names
+                    .iter()
+                    .position(|n| n == column)
+                    .unwrap();
+                assert_eq!(read.table.scores[j], alone.scores[k]);
+            }
+        }
+        assert_eq!(
+            read.table.groups.len(),
+            1,
+            "label columns are not subgroups"
+        );
+        let report = evaluate_findings(&findings, &read, None, &EvalOptions::default()).unwrap();
+        assert_eq!(report.findings["y"].models.len(), 2);
+        assert_eq!(
+            report.models["n"].findings_not_scored,
+            vec!["x".to_string()]
+        );
+
+        // A later finding's label that is not 0 or 1 (or is empty) is refused, naming the
+        // data row, the column and the value.
+        for (bad, value) in [(&b"2"[..], "2"), (b"", "")] {
+            let mut text = csv.to_vec();
+            let at = text.windows(7).position(|w| w == b"\n3,1,1,").unwrap() + 5;
+            text.splice(at..at + 1, bad.iter().copied());
+            let err = read_findings(&text, path, &findings, &groups).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("p.csv: data row 3: column 'label:y' has '{value}': a label is 0 or 1")
+            );
+        }
+    }
 }
