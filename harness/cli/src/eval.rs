@@ -2,18 +2,16 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use harness_data::{ClassSpec, EvalSpec, read_class_csv, read_eval_csv};
-use harness_evidence::evaluation::{FindingColumns, evaluate_findings, read_findings};
+use harness_data::{EvalSpec, read_eval_csv};
+use harness_evidence::evaluation::{
+    ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, read_findings,
+};
 use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
-use harness_metrics::multiclass::{
-    self, MulticlassError, MulticlassInput, MulticlassOptions, ROW_SUM_TOLERANCE,
-    evaluate_multiclass,
-};
+use harness_metrics::multiclass::{self, MulticlassOptions};
 use harness_metrics::multilabel;
 use harness_metrics::registry::Better;
-use harness_report::format;
 use indexmap::IndexMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -445,131 +443,35 @@ fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     if !b.is_empty() && b.iter().map(|(c, _)| c).ne(classes.iter()) {
         bail!("--class-score-b must name the classes of --class-score, in the same order");
     }
-    let scores: Vec<String> = a.iter().chain(&b).map(|(_, col)| col.clone()).collect();
-    let label = args.label.as_deref().unwrap_or_default();
-    let read = read_class_csv(
-        &args.data,
-        &ClassSpec {
-            label,
-            scores: &scores,
-            groups: &[],
-        },
-    )?;
-    // Each case's class, by the flags' order; a value no flag names is a usage error.
-    let index: Vec<Option<u32>> = read
-        .classes
-        .levels
-        .iter()
-        .map(|level| classes.iter().position(|c| c == level).map(|k| k as u32))
-        .collect();
-    let mut labels = Vec::with_capacity(read.classes.codes.len());
-    for (row, &code) in read.classes.codes.iter().enumerate() {
-        match index[code as usize] {
-            Some(k) => labels.push(k),
-            None => bail!(
-                "{}: data row {}: label '{}' in column '{label}' is not one of the classes {} (one --class-score CLASS=COL per class)",
-                args.data.display(),
-                row + 1,
-                read.classes.levels[code as usize],
-                classes.join(", ")
-            ),
-        }
-    }
-    let k = classes.len();
-    let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
-    let mut models = vec![("a", columns[..k].to_vec())];
+    let mut models = IndexMap::new();
+    models.insert(
+        "a".to_string(),
+        a.iter().map(|(_, col)| col.clone()).collect(),
+    );
     if !b.is_empty() {
-        models.push(("b", columns[k..].to_vec()));
+        models.insert(
+            "b".to_string(),
+            b.iter().map(|(_, col)| col.clone()).collect(),
+        );
     }
-    let input = MulticlassInput {
-        classes: &classes,
-        labels: &labels,
+    let cols = ClassColumns {
+        classes: classes.clone(),
+        label: args.label.clone().unwrap_or_default(),
         models,
     };
-    let report = evaluate_multiclass(
-        &input,
-        &MulticlassOptions {
-            bootstrap: opts.bootstrap,
-            seed: opts.seed,
-        },
-    )
-    .map_err(|e| match e {
-        // Name the file, the row and the columns, as every input error does.
-        MulticlassError::RowSum { model, case, sum, .. } => {
-            let flags = if model == "a" { &a } else { &b };
-            let cells: Vec<String> = flags
-                .iter()
-                .enumerate()
-                .map(|(k, (_, col))| {
-                    let j = if model == "a" { k } else { classes.len() + k };
-                    format!("{col}={}", read.table.scores[j][case])
-                })
-                .collect();
-            anyhow::anyhow!(
-                "{}: data row {}: model {model}'s class probabilities ({}) sum to {}, not 1 within {ROW_SUM_TOLERANCE:e}; rows are never renormalised",
-                args.data.display(),
-                case + 1,
-                cells.join(", "),
-                format!("{sum:.9}").trim_end_matches('0')
-            )
-        }
-        other => other.into(),
+    let report = harness_data::with_file_bytes(&args.data, |bytes| {
+        evaluate_classes(
+            bytes,
+            &args.data,
+            &cols,
+            &MulticlassOptions {
+                bootstrap: opts.bootstrap,
+                seed: opts.seed,
+            },
+        )
     })?;
     write_json(args, &report, &report.warnings)?;
-    let mut rows = vec![
-        [
-            "model",
-            "macro AUROC",
-            "weighted AUROC",
-            "Hand-Till AUROC",
-            "accuracy",
-            "balanced accuracy",
-            "Brier",
-            "log loss",
-            "top-label ECE-10",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for (name, m) in &report.models {
-        rows.push(vec![
-            name.clone(),
-            format::num(m.auroc_macro, 3),
-            format::num(m.auroc_weighted, 3),
-            format::num(m.auroc_hand_till, 3),
-            format::num(Some(m.accuracy), 3),
-            format::num(Some(m.balanced_accuracy), 3),
-            format::num(Some(m.brier), 4),
-            format::num(Some(m.log_loss), 4),
-            format::num(Some(m.top_label_ece_10), 4),
-        ]);
-    }
-    let mut text = format!(
-        "{}: {} cases, {} classes ({})\n{}\n",
-        args.data.display(),
-        report.n,
-        classes.len(),
-        report
-            .class_counts
-            .iter()
-            .map(|(c, n)| format!("{c}: {n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        crate::summary::table(rows)
-    );
-    for c in &report.comparisons_macro {
-        text.push_str(&format!(
-            "macro AUROC {} − {}: {} [{}], paired bootstrap p {}\n",
-            c.a,
-            c.b,
-            format::num(c.diff, 3),
-            c.ci95_diff.map_or_else(
-                || "CI n/a".to_string(),
-                |[lo, hi]| format!("{}, {}", format::fixed(lo, 3), format::fixed(hi, 3))
-            ),
-            c.p.map_or_else(|| "n/a".to_string(), format::p_clause),
-        ));
-    }
+    let text = crate::summary::classes(&report, &args.data);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     let models: Vec<String> = report.models.keys().cloned().collect();

@@ -267,6 +267,7 @@ fn finish(outcome: &RunOutcome) -> ExitCode {
     match &outcome.eval {
         Some(Metrics::Binary(r)) => print!("{}", crate::summary::render(r, &predictions)),
         Some(Metrics::Multilabel(r)) => print!("{}", crate::summary::findings(r, &predictions)),
+        Some(Metrics::Multiclass(r)) => print!("{}", crate::summary::classes(r, &predictions)),
         None => {}
     }
     for r in &outcome.candidates {

@@ -3,6 +3,7 @@
 //! one row per finding and each model's aggregates.
 
 use harness_metrics::evaluate::{EvalReport, spec_key};
+use harness_metrics::multiclass::MulticlassReport;
 use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::registry::{METRICS, Metric};
 
@@ -88,6 +89,71 @@ pub fn findings(r: &MultilabelReport, data: &Path) -> String {
                 format!(" (left out, {})", left_out.join("; "))
             },
             num(s.auroc_micro, 3),
+        ));
+    }
+    text
+}
+
+/// A multi-class evaluation as text: one row per model (macro, weighted and Hand–Till AUROC,
+/// accuracy, balanced accuracy, Brier, log loss, top-label ECE), then the paired bootstrap
+/// comparisons of the macro AUROCs.
+pub fn classes(report: &MulticlassReport, data: &Path) -> String {
+    let mut rows = vec![
+        [
+            "model",
+            "macro AUROC",
+            "weighted AUROC",
+            "Hand-Till AUROC",
+            "accuracy",
+            "balanced accuracy",
+            "Brier",
+            "log loss",
+            "top-label ECE-10",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (name, m) in &report.models {
+        rows.push(vec![
+            name.clone(),
+            harness_report::format::num(m.auroc_macro, 3),
+            harness_report::format::num(m.auroc_weighted, 3),
+            harness_report::format::num(m.auroc_hand_till, 3),
+            harness_report::format::num(Some(m.accuracy), 3),
+            harness_report::format::num(Some(m.balanced_accuracy), 3),
+            harness_report::format::num(Some(m.brier), 4),
+            harness_report::format::num(Some(m.log_loss), 4),
+            harness_report::format::num(Some(m.top_label_ece_10), 4),
+        ]);
+    }
+    let mut text = format!(
+        "{}: {} cases, {} classes ({})\n{}\n",
+        data.display(),
+        report.n,
+        report.classes.len(),
+        report
+            .class_counts
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        table(rows)
+    );
+    for c in &report.comparisons_macro {
+        text.push_str(&format!(
+            "macro AUROC {} − {}: {} [{}], paired bootstrap p {}\n",
+            c.a,
+            c.b,
+            harness_report::format::num(c.diff, 3),
+            c.ci95_diff.map_or_else(
+                || "CI n/a".to_string(),
+                |[lo, hi]| format!(
+                    "{}, {}",
+                    harness_report::format::fixed(lo, 3),
+                    harness_report::format::fixed(hi, 3)
+                )
+            ),
+            c.p.map_or_else(|| "n/a".to_string(), harness_report::format::p_clause),
         ));
     }
     text

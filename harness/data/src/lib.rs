@@ -130,19 +130,30 @@ pub struct ClassTable {
 ///
 /// As [`read_eval_csv`].
 pub fn read_class_csv(path: &Path, spec: &ClassSpec) -> Result<ClassTable, DataError> {
-    with_file_bytes(path, |bytes| {
-        let groups: Vec<String> = std::iter::once(spec.label.to_string())
-            .chain(spec.groups.iter().cloned())
-            .collect();
-        let inner = csv_table::Spec {
-            label: None,
-            scores: spec.scores,
-            groups: &groups,
-        };
-        let mut table = csv_table::parse(bytes, path, &inner)?;
-        let classes = table.groups.remove(0);
-        Ok(ClassTable { classes, table })
-    })
+    with_file_bytes(path, |bytes| parse_class_csv(bytes, path, spec))
+}
+
+/// [`read_class_csv`] on bytes already read (`path` names them in errors).
+///
+/// # Errors
+///
+/// As [`parse_eval_csv`].
+pub fn parse_class_csv(
+    bytes: &[u8],
+    path: &Path,
+    spec: &ClassSpec,
+) -> Result<ClassTable, DataError> {
+    let groups: Vec<String> = std::iter::once(spec.label.to_string())
+        .chain(spec.groups.iter().cloned())
+        .collect();
+    let inner = csv_table::Spec {
+        label: None,
+        scores: spec.scores,
+        groups: &groups,
+    };
+    let mut table = csv_table::parse(bytes, path, &inner)?;
+    let classes = table.groups.remove(0);
+    Ok(ClassTable { classes, table })
 }
 
 /// Runs `parse` on the bytes of `path`: mapped when the file is large, else read.

@@ -5,7 +5,13 @@
 //! never disagree on how the statistics are called.
 
 use harness_data::registry::DatasetTask;
-use harness_data::{EvalSpec, EvalTable, parse_eval_csv, read_eval_csv, with_file_bytes};
+use harness_data::{
+    ClassSpec, EvalSpec, EvalTable, parse_class_csv, parse_eval_csv, read_eval_csv, with_file_bytes,
+};
+use harness_metrics::multiclass::{
+    MulticlassError, MulticlassInput, MulticlassOptions, MulticlassReport, ROW_SUM_TOLERANCE,
+    evaluate_multiclass,
+};
 use harness_metrics::multilabel::{
     FindingInput, MultilabelInput, MultilabelReport, evaluate_multilabel,
 };
@@ -43,6 +49,107 @@ pub struct EvalSettings {
     /// scores it, in finding order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingColumns>,
+    /// Multi-class: the classes and each candidate's probability column per class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<ClassColumns>,
+}
+
+/// The columns of a multi-class evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassColumns {
+    /// The class names, in class order.
+    pub classes: Vec<String>,
+    /// The column holding each case's class name.
+    pub label: String,
+    /// Model (candidate) name → its probability column per class, in class order.
+    pub models: IndexMap<String, Vec<String>>,
+}
+
+/// Evaluates a multi-class CSV (`harness eval --task multiclass`, and a multi-class suite's
+/// predictions): each case's class from the label column, each model's probabilities from its
+/// columns; rows are never renormalised.
+///
+/// # Errors
+/// [`EvaluateError::Data`] for a file the columns do not describe; [`EvaluateError::Label`]
+/// for a class name that is not one of the classes; [`EvaluateError::Task`] for probabilities
+/// the multi-class contract refuses (a row that does not sum to 1, naming the row, columns and
+/// values).
+pub fn evaluate_classes(
+    bytes: &[u8],
+    path: &Path,
+    cols: &ClassColumns,
+    opts: &MulticlassOptions,
+) -> Result<MulticlassReport, EvaluateError> {
+    let scores: Vec<String> = cols.models.values().flatten().cloned().collect();
+    let read = parse_class_csv(
+        bytes,
+        path,
+        &ClassSpec {
+            label: &cols.label,
+            scores: &scores,
+            groups: &[],
+        },
+    )?;
+    // Each case's class, in class order; a label no class names is refused.
+    let index: Vec<Option<u32>> = read
+        .classes
+        .levels
+        .iter()
+        .map(|level| {
+            cols.classes
+                .iter()
+                .position(|c| c == level)
+                .and_then(|k| u32::try_from(k).ok())
+        })
+        .collect();
+    let mut labels = Vec::with_capacity(read.classes.codes.len());
+    for (row, &code) in read.classes.codes.iter().enumerate() {
+        match index[code as usize] {
+            Some(k) => labels.push(k),
+            None => {
+                return Err(EvaluateError::Class {
+                    path: path.to_path_buf(),
+                    row: row + 1,
+                    column: cols.label.clone(),
+                    value: read.classes.levels[code as usize].clone(),
+                    classes: cols.classes.join(", "),
+                });
+            }
+        }
+    }
+    let k = cols.classes.len();
+    let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
+    let models = cols
+        .models
+        .keys()
+        .enumerate()
+        .map(|(m, name)| (name.as_str(), columns[m * k..(m + 1) * k].to_vec()))
+        .collect();
+    let input = MulticlassInput {
+        classes: &cols.classes,
+        labels: &labels,
+        models,
+    };
+    evaluate_multiclass(&input, opts).map_err(|e| match e {
+        // Name the file, the row and the columns, as every input error does.
+        MulticlassError::RowSum {
+            model, case, sum, ..
+        } => {
+            let m = cols.models.get_index_of(&model).unwrap_or(0);
+            let cells: Vec<String> = (0..k)
+                .map(|c| format!("{}={}", scores[m * k + c], read.table.scores[m * k + c][case]))
+                .collect();
+            EvaluateError::Task(format!(
+                "{}: data row {}: model {model}'s class probabilities ({}) sum to {}, not 1 within {ROW_SUM_TOLERANCE:e}; rows are never renormalised",
+                path.display(),
+                case + 1,
+                cells.join(", "),
+                format!("{sum:.9}").trim_end_matches('0')
+            ))
+        }
+        other => EvaluateError::Task(format!("{}: {other}", path.display())),
+    })
 }
 
 /// The columns of one finding in `predictions.csv`.
@@ -62,6 +169,7 @@ pub struct FindingColumns {
 pub enum Metrics {
     Binary(EvalReport),
     Multilabel(MultilabelReport),
+    Multiclass(MulticlassReport),
 }
 
 impl Metrics {
@@ -70,7 +178,7 @@ impl Metrics {
     pub fn binary(&self) -> Option<&EvalReport> {
         match self {
             Metrics::Binary(r) => Some(r),
-            Metrics::Multilabel(_) => None,
+            _ => None,
         }
     }
 
@@ -79,7 +187,26 @@ impl Metrics {
     pub fn multilabel(&self) -> Option<&MultilabelReport> {
         match self {
             Metrics::Multilabel(r) => Some(r),
-            Metrics::Binary(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The multi-class report, or `None` for another task.
+    #[must_use]
+    pub fn multiclass(&self) -> Option<&MulticlassReport> {
+        match self {
+            Metrics::Multiclass(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The models (candidates) evaluated, in order.
+    #[must_use]
+    pub fn model_names(&self) -> Vec<String> {
+        match self {
+            Metrics::Binary(r) => r.models.keys().cloned().collect(),
+            Metrics::Multilabel(r) => r.models.keys().cloned().collect(),
+            Metrics::Multiclass(r) => r.models.keys().cloned().collect(),
         }
     }
 
@@ -89,6 +216,7 @@ impl Metrics {
         match self {
             Metrics::Binary(r) => &r.warnings,
             Metrics::Multilabel(r) => &r.warnings,
+            Metrics::Multiclass(r) => &r.warnings,
         }
     }
 
@@ -98,6 +226,7 @@ impl Metrics {
         match self {
             Metrics::Binary(r) => metrics_json(r),
             Metrics::Multilabel(r) => pretty_json(r),
+            Metrics::Multiclass(r) => pretty_json(r),
         }
     }
 }
@@ -262,6 +391,19 @@ pub enum EvaluateError {
     /// A task that is evaluated elsewhere.
     #[error("{0}")]
     Task(String),
+    /// A class name that is not one of the classes.
+    #[error(
+        "{}: data row {row}: label '{value}' in column '{column}' is not one of the classes {classes}",
+        path.display()
+    )]
+    Class {
+        path: std::path::PathBuf,
+        /// 1-based data row (the header is not counted).
+        row: usize,
+        column: String,
+        value: String,
+        classes: String,
+    },
     /// A finding's label that is not 0 or 1.
     #[error(
         "{}: data row {row}: column '{column}' has '{value}': a label is 0 or 1",
@@ -425,10 +567,23 @@ pub fn evaluate_predictions(
                 &opts,
             )?))
         }
-        DatasetTask::Multiclass => Err(EvaluateError::Task(format!(
-            "{}: multi-class predictions are evaluated with `harness eval --task multiclass`",
-            path.display()
-        ))),
+        DatasetTask::Multiclass => {
+            let cols = settings.classes.as_ref().ok_or_else(|| {
+                EvaluateError::Task(format!(
+                    "{}: the settings of a multi-class evaluation name no classes",
+                    path.display()
+                ))
+            })?;
+            Ok(Metrics::Multiclass(evaluate_classes(
+                bytes,
+                path,
+                cols,
+                &MulticlassOptions {
+                    bootstrap: settings.bootstrap,
+                    seed: settings.seed,
+                },
+            )?))
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! `auroc_gap.COL` for a grouping column COL.
 
 use crate::evaluation::Metrics;
+use harness_data::registry::DatasetTask;
 use harness_metrics::registry::{Better, MetricKey};
 use harness_metrics::{EvalReport, ModelReport};
 use serde::Serialize;
@@ -138,10 +139,15 @@ impl TaskCriterion {
 pub fn check_key_shape(key: &str) -> Result<(), String> {
     match key.parse::<MetricKey>() {
         Ok(_) => Ok(()),
-        Err(_) if harness_metrics::multilabel::is_task_key_shape(key) => Ok(()),
+        Err(_)
+            if harness_metrics::multilabel::is_task_key_shape(key)
+                || harness_metrics::multiclass::gate_key(&[], key).is_ok() =>
+        {
+            Ok(())
+        }
         // The registry's message lists the binary metrics.
         Err(e) => Err(format!(
-            "{e}; a multi-label dataset also takes auroc_macro, auroc_micro, auroc_micro_defined_only and <metric>.<finding>"
+            "{e}; a multi-label dataset also takes auroc_macro, auroc_micro, auroc_micro_defined_only and <metric>.<finding>, a multi-class one auroc_macro, auroc_weighted, auroc_hand_till, accuracy, balanced_accuracy, top_label_ece_10 and auroc.<class>"
         )),
     }
 }
@@ -151,57 +157,62 @@ pub fn check_key_shape(key: &str) -> Result<(), String> {
 pub enum Gate {
     /// A binary task's criteria, on each candidate's `models.<name>` object.
     Binary(Vec<Criterion>),
-    /// A multi-label task's criteria (`auroc_macro`, `auroc.<finding>`, …).
-    Multilabel(Vec<TaskCriterion>),
+    /// A multi-label or multi-class task's criteria (`auroc_macro`, `auroc.<finding or
+    /// class>`, …), read by the task's report.
+    Task {
+        task: DatasetTask,
+        criteria: Vec<TaskCriterion>,
+    },
 }
 
 impl Gate {
-    /// Checks requested criteria against the task (`findings` for a multi-label task, `None`
-    /// for a binary one). Also gives a warning per criterion whose direction contradicts its
-    /// metric's.
+    /// Checks requested criteria against the task: binary keys by the metric registry, a
+    /// multi-label or multi-class task's keys against its `names` (findings or classes). Also
+    /// gives a warning per criterion whose direction contradicts its metric's.
     ///
     /// # Errors
     /// The first criterion whose key the task does not know, or whose limit is not finite.
     pub fn for_task(
         requested: &[TaskCriterion],
-        findings: Option<&[String]>,
+        task: DatasetTask,
+        names: &[String],
     ) -> Result<(Gate, Vec<String>), String> {
         let mut warnings = Vec::new();
-        let gate = match findings {
-            None => Gate::Binary(
-                requested
-                    .iter()
-                    .map(|r| {
-                        let c = Criterion::new(&r.key, r.direction, r.limit)?;
-                        warnings.extend(c.direction_warning());
-                        Ok(c)
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
-            Some(findings) => Gate::Multilabel(
-                requested
-                    .iter()
-                    .map(|r| {
-                        if !r.limit.is_finite() {
-                            return Err(format!(
-                                "limit for '{}' must be a finite number, not {}",
-                                r.key, r.limit
-                            ));
-                        }
-                        let better = harness_metrics::multilabel::gate_key(findings, &r.key)?;
-                        warnings.extend(direction_warning(
-                            r.direction,
-                            better,
-                            &r.key,
-                            r.limit,
-                            &r.key,
-                        ));
-                        Ok(r.clone())
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
-        };
-        Ok((gate, warnings))
+        if task.is_binary() {
+            let criteria = requested
+                .iter()
+                .map(|r| {
+                    let c = Criterion::new(&r.key, r.direction, r.limit)?;
+                    warnings.extend(c.direction_warning());
+                    Ok(c)
+                })
+                .collect::<Result<_, String>>()?;
+            return Ok((Gate::Binary(criteria), warnings));
+        }
+        let criteria = requested
+            .iter()
+            .map(|r| {
+                if !r.limit.is_finite() {
+                    return Err(format!(
+                        "limit for '{}' must be a finite number, not {}",
+                        r.key, r.limit
+                    ));
+                }
+                let better = match task {
+                    DatasetTask::Multiclass => harness_metrics::multiclass::gate_key(names, &r.key),
+                    _ => harness_metrics::multilabel::gate_key(names, &r.key),
+                }?;
+                warnings.extend(direction_warning(
+                    r.direction,
+                    better,
+                    &r.key,
+                    r.limit,
+                    &r.key,
+                ));
+                Ok(r.clone())
+            })
+            .collect::<Result<_, String>>()?;
+        Ok((Gate::Task { task, criteria }, warnings))
     }
 
     /// True when there is no criterion.
@@ -209,44 +220,47 @@ impl Gate {
     pub fn is_empty(&self) -> bool {
         match self {
             Gate::Binary(c) => c.is_empty(),
-            Gate::Multilabel(c) => c.is_empty(),
+            Gate::Task { criteria, .. } => criteria.is_empty(),
         }
     }
 
-    /// Every criterion's verdict for every candidate of `metrics` (a binary gate on other
-    /// metrics, or the reverse, fails every criterion, saying why).
+    /// Every criterion's verdict for every candidate of `metrics` (criteria of another task
+    /// than the metrics' fail, saying why).
     #[must_use]
     pub fn check(&self, metrics: &Metrics) -> Vec<GateResult> {
-        match (self, metrics) {
-            (Gate::Binary(c), Metrics::Binary(r)) => check(r, c),
-            (Gate::Multilabel(c), Metrics::Multilabel(r)) => {
-                let models: Vec<String> = r.models.keys().cloned().collect();
-                check_task(&models, c, |m, k| r.gate_value(m, k))
-            }
-            (Gate::Binary(c), Metrics::Multilabel(r)) => {
-                let models: Vec<String> = r.models.keys().cloned().collect();
-                let keys: Vec<TaskCriterion> = c
-                    .iter()
+        let criteria: Vec<TaskCriterion> = match self {
+            Gate::Binary(c) => {
+                if let Metrics::Binary(r) = metrics {
+                    return check(r, c);
+                }
+                c.iter()
                     .map(|c| TaskCriterion {
                         key: c.metric.to_string(),
                         direction: c.direction,
                         limit: c.limit,
                     })
-                    .collect();
-                check_task(&models, &keys, |_, k| {
-                    Err(format!(
-                        "{k} is a binary metric; the results are multi-label"
-                    ))
-                })
+                    .collect()
             }
-            (Gate::Multilabel(c), Metrics::Binary(r)) => {
-                let models: Vec<String> = r.models.keys().cloned().collect();
-                check_task(&models, c, |_, k| {
-                    Err(format!(
-                        "{k} is a multi-label metric; the results are binary"
-                    ))
-                })
-            }
+            Gate::Task { criteria, .. } => criteria.clone(),
+        };
+        match (self, metrics) {
+            (
+                Gate::Task {
+                    task: DatasetTask::Multilabel,
+                    ..
+                },
+                Metrics::Multilabel(r),
+            ) => check_task(&metrics.model_names(), &criteria, |m, k| r.gate_value(m, k)),
+            (
+                Gate::Task {
+                    task: DatasetTask::Multiclass,
+                    ..
+                },
+                Metrics::Multiclass(r),
+            ) => check_task(&metrics.model_names(), &criteria, |m, k| r.gate_value(m, k)),
+            _ => check_task(&metrics.model_names(), &criteria, |_, k| {
+                Err(format!("{k} is not a metric of these results' task"))
+            }),
         }
     }
 }

@@ -19,8 +19,8 @@ pub mod verify;
 
 pub use bundle::{BundleError, BundleWriter};
 pub use evaluation::{
-    EvalSettings, EvaluateError, FindingColumns, Metrics, evaluate_csv, evaluate_predictions,
-    evaluate_table, metrics_json,
+    ClassColumns, EvalSettings, EvaluateError, FindingColumns, Metrics, evaluate_csv,
+    evaluate_predictions, evaluate_table, metrics_json,
 };
 pub use harness_data::{write_atomic, write_private};
 pub use manifest::Manifest;

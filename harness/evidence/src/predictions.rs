@@ -4,7 +4,8 @@
 //! A binary task has one `label` column and one column per candidate, named by
 //! the candidate. A multi-label task has one `label:<finding>` column per
 //! finding and one `<candidate>:<finding>` column per finding a candidate
-//! scores.
+//! scores. A multi-class task has one `label` column holding each case's class
+//! name and one `<candidate>:<class>` column per class and candidate.
 //!
 //! Probabilities are written with Rust's shortest round-trip formatting, so
 //! reading the file back gives the exact `f64` values the metrics were
@@ -16,13 +17,40 @@ use serde::Serialize;
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Predictions {
     pub case_ids: Vec<String>,
-    /// (label column, one label per case): `label`, or `label:<finding>` per finding.
-    pub labels: Vec<(String, Vec<bool>)>,
+    /// (label column, its values): `label`, or `label:<finding>` per finding.
+    pub labels: Vec<(String, LabelColumn)>,
     /// (column name, one value per case).
     pub groups: Vec<(String, Vec<String>)>,
     /// (score column, one probability per case): the candidate's name, or
     /// `<candidate>:<finding>`.
     pub candidates: Vec<(String, Vec<f64>)>,
+}
+
+/// The values of one label column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum LabelColumn {
+    /// 0/1 per case.
+    Binary(Vec<bool>),
+    /// Each case's class, as an index into `classes` (written as the class name).
+    Class {
+        classes: Vec<String>,
+        index: Vec<u32>,
+    },
+}
+
+impl LabelColumn {
+    fn cell(&self, i: usize) -> &str {
+        match self {
+            LabelColumn::Binary(l) => {
+                if l[i] {
+                    "1"
+                } else {
+                    "0"
+                }
+            }
+            LabelColumn::Class { classes, index } => &classes[index[i] as usize],
+        }
+    }
 }
 
 /// The column holding each case's identifier.
@@ -65,7 +93,7 @@ impl Predictions {
             row.clear();
             row.push(self.case_ids[i].clone());
             for (_, l) in &self.labels {
-                row.push(if l[i] { "1" } else { "0" }.to_string());
+                row.push(l.cell(i).to_string());
             }
             for (_, g) in &self.groups {
                 row.push(g[i].clone());
@@ -89,7 +117,7 @@ mod tests {
     fn round_trips_exact_values_through_the_eval_reader() {
         let p = Predictions {
             case_ids: vec!["a".into(), "b,2".into(), "c".into()],
-            labels: vec![(LABEL.into(), vec![true, false, true])],
+            labels: vec![(LABEL.into(), LabelColumn::Binary(vec![true, false, true]))],
             groups: vec![("site".into(), vec!["A".into(), "".into(), "B \"x\"".into()])],
             candidates: vec![("m".into(), vec![0.1, 1.0 / 3.0, 1e-300])],
         };
@@ -102,7 +130,7 @@ mod tests {
             groups: &groups,
         };
         let t = parse_eval_csv(&bytes, Path::new("predictions.csv"), &spec).unwrap();
-        assert_eq!(t.labels, p.labels[0].1);
+        assert_eq!(t.labels, [true, false, true]);
         assert_eq!(t.scores[0], p.candidates[0].1, "bit-exact round trip");
         assert_eq!(t.groups[0].levels.len(), 3);
         assert!(

@@ -19,6 +19,7 @@ use harness_data::registry::{
     Dataset, DatasetFormat, DatasetTask, FramePolicy, Registry, check_relative, sha256_hex,
 };
 use harness_data::{NpzImages, registry::DatasetStatus};
+use harness_evidence::predictions::LabelColumn;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,6 +52,11 @@ pub enum Targets {
         findings: Vec<String>,
         labels: Vec<Vec<bool>>,
     },
+    /// One class per case: `labels[i]` indexes `classes`.
+    Multiclass {
+        classes: Vec<String>,
+        labels: Vec<u32>,
+    },
 }
 
 impl Targets {
@@ -64,22 +70,55 @@ impl Targets {
                 findings: findings.clone(),
                 labels: labels.iter().map(|l| pick(l)).collect(),
             },
+            Targets::Multiclass { classes, labels } => Targets::Multiclass {
+                classes: classes.clone(),
+                labels: positions.iter().map(|&i| labels[i]).collect(),
+            },
         }
     }
 
-    /// (column name, labels) as `predictions.csv` holds them: `label` for a binary task,
-    /// `label:<finding>` per finding.
+    /// Cases per class, in class order (multi-class only; empty otherwise).
     #[must_use]
-    pub fn columns(&self) -> Vec<(String, Vec<bool>)> {
+    pub fn class_counts(&self) -> Vec<(String, usize)> {
         match self {
-            Targets::Binary(l) => {
-                vec![(harness_evidence::predictions::LABEL.to_string(), l.clone())]
-            }
+            Targets::Multiclass { classes, labels } => classes
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    (
+                        c.clone(),
+                        labels.iter().filter(|&&l| l as usize == k).count(),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// (column name, labels) as `predictions.csv` holds them: `label` for a binary or
+    /// multi-class task (the class names), `label:<finding>` per finding.
+    #[must_use]
+    pub fn columns(&self) -> Vec<(String, LabelColumn)> {
+        let label = || harness_evidence::predictions::LABEL.to_string();
+        match self {
+            Targets::Binary(l) => vec![(label(), LabelColumn::Binary(l.clone()))],
             Targets::Multilabel { findings, labels } => findings
                 .iter()
                 .zip(labels)
-                .map(|(f, l)| (harness_evidence::predictions::label_column(f), l.clone()))
+                .map(|(f, l)| {
+                    (
+                        harness_evidence::predictions::label_column(f),
+                        LabelColumn::Binary(l.clone()),
+                    )
+                })
                 .collect(),
+            Targets::Multiclass { classes, labels } => vec![(
+                label(),
+                LabelColumn::Class {
+                    classes: classes.clone(),
+                    index: labels.clone(),
+                },
+            )],
         }
     }
 
@@ -104,6 +143,20 @@ impl Targets {
                     format!(
                         "finding(s) with one class only in the reference set (their AUROCs are undefined and excluded from the macro AUROC): {}",
                         single.join(", ")
+                    )
+                })
+            }
+            Targets::Multiclass { .. } => {
+                let absent: Vec<String> = self
+                    .class_counts()
+                    .into_iter()
+                    .filter(|(_, n)| *n == 0)
+                    .map(|(c, _)| c)
+                    .collect();
+                (!absent.is_empty()).then(|| {
+                    format!(
+                        "class(es) without cases in the reference set (their one-vs-rest AUROCs are undefined and excluded from the macro AUROC): {}",
+                        absent.join(", ")
                     )
                 })
             }
@@ -151,6 +204,8 @@ impl CaseIndex {
             Targets::Multilabel { labels, .. } => (0..self.len())
                 .filter(|&i| labels.iter().any(|l| l[i]))
                 .count(),
+            // No class is "positive".
+            Targets::Multiclass { .. } => 0,
         }
     }
 
@@ -159,7 +214,7 @@ impl CaseIndex {
     pub fn binary_labels(&self) -> Option<&[bool]> {
         match &self.targets {
             Targets::Binary(l) => Some(l),
-            Targets::Multilabel { .. } => None,
+            Targets::Multilabel { .. } | Targets::Multiclass { .. } => None,
         }
     }
 
@@ -258,12 +313,14 @@ pub fn load_index(
 ) -> Result<(CaseIndex, DatasetStatus), PipelineError> {
     let root = registry.location(dataset);
     let e = &dataset.entry;
-    let rule = match (e.task, e.positive_class.as_deref(), &e.findings) {
-        (DatasetTask::Binary, Some(p), _) => LabelRule::Binary(p),
-        (DatasetTask::Multilabel, _, Some(f)) => LabelRule::Findings(f),
+    let rule = match (e.task, e.positive_class.as_deref(), &e.findings, &e.classes) {
+        (DatasetTask::Binary, Some(p), ..) => LabelRule::Binary(p),
+        (DatasetTask::Multilabel, _, Some(f), _) => LabelRule::Findings(f),
+        (DatasetTask::Multiclass, .., Some(c)) => LabelRule::Classes(c),
         (task, ..) => {
+            // The registry's validation guarantees each task's keys.
             return Err(PipelineError::Input(format!(
-                "dataset '{}' is a {task} set: suites evaluate binary and multi-label datasets so far; evaluate its predictions with `harness eval --task {task}`",
+                "dataset '{}' ({task}) lacks its positive_class, findings or classes",
                 dataset.name
             )));
         }
@@ -351,6 +408,17 @@ enum LabelRule<'a> {
     Binary(&'a str),
     /// The findings, each a 0/1 column (of a labels CSV, or of a MedMNIST label matrix).
     Findings(&'a [String]),
+    /// The classes, in label-index order: a label is a class name or its index.
+    Classes(&'a [String]),
+}
+
+/// The class of a label value: its name, or its index in class order.
+fn class_of(classes: &[String], value: &str) -> Option<u32> {
+    classes
+        .iter()
+        .position(|c| c == value)
+        .or_else(|| value.parse::<usize>().ok().filter(|&k| k < classes.len()))
+        .and_then(|k| u32::try_from(k).ok())
 }
 
 /// A MedMNIST split's label rows as targets: one column compared with the positive class, or
@@ -364,15 +432,16 @@ fn npz_targets(
     split: &str,
 ) -> Result<Targets, PipelineError> {
     let width = match rule {
-        LabelRule::Binary(_) => 1,
+        LabelRule::Binary(_) | LabelRule::Classes(_) => 1,
         LabelRule::Findings(f) => f.len(),
     };
     if let Some(k) = rows.iter().map(Vec::len).find(|&k| k != width) {
         return Err(PipelineError::Labels {
             file: root.to_path_buf(),
             message: match rule {
-                LabelRule::Binary(_) => format!(
-                    "'{split}_labels' has {k} columns per case (a multi-label task); a binary suite needs one label column"
+                LabelRule::Binary(_) | LabelRule::Classes(_) => format!(
+                    "'{split}_labels' has {k} columns per case (a multi-label task); dataset '{}' declares one label per case",
+                    dataset.name
                 ),
                 LabelRule::Findings(f) => format!(
                     "'{split}_labels' has {k} columns per case, but dataset '{}' declares {} findings",
@@ -394,6 +463,31 @@ fn npz_targets(
             Ok(Targets::Binary(
                 rows.iter().map(|row| row[0] == positive).collect(),
             ))
+        }
+        LabelRule::Classes(classes) => {
+            let labels = rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let k = row[0];
+                    if usize::from(k) < classes.len() {
+                        Ok(u32::from(k))
+                    } else {
+                        Err(PipelineError::Labels {
+                            file: root.to_path_buf(),
+                            message: format!(
+                                "'{split}_labels' row {i}: label {k} is not a class index (dataset '{}' declares {} classes)",
+                                dataset.name,
+                                classes.len()
+                            ),
+                        })
+                    }
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Targets::Multiclass {
+                classes: classes.to_vec(),
+                labels,
+            })
         }
         LabelRule::Findings(findings) => {
             let mut labels = vec![Vec::with_capacity(rows.len()); findings.len()];
@@ -536,7 +630,7 @@ fn load_folder(
     let ic = find(id_col)?;
     // The label column(s): the binary label, or one 0/1 column per finding.
     let label_columns: Vec<(usize, &str)> = match rule {
-        LabelRule::Binary(_) => vec![(find(&e.label)?, e.label.as_str())],
+        LabelRule::Binary(_) | LabelRule::Classes(_) => vec![(find(&e.label)?, e.label.as_str())],
         LabelRule::Findings(findings) => findings
             .iter()
             .map(|f| Ok((find(f)?, f.as_str())))
@@ -564,6 +658,8 @@ fn load_folder(
 
     let mut case_ids = Vec::new();
     let mut labels: Vec<Vec<bool>> = vec![Vec::new(); label_columns.len()];
+    // Multi-class: each case's class index.
+    let mut classes: Vec<u32> = Vec::new();
     let mut groups: Vec<(String, Vec<String>)> =
         subgroups.iter().map(|g| (g.clone(), Vec::new())).collect();
     let mut files = Vec::new();
@@ -596,6 +692,21 @@ fn load_folder(
                     "0" => false,
                     _ => return Err(field(*col, name, "a finding's label is 0 or 1")),
                 },
+                LabelRule::Classes(names) => {
+                    let k = class_of(names, value).ok_or_else(|| {
+                        field(
+                            *col,
+                            name,
+                            &format!(
+                                "not a class of the dataset ({}) nor a class index below {}",
+                                names.join(", "),
+                                names.len()
+                            ),
+                        )
+                    })?;
+                    classes.push(k);
+                    false
+                }
             });
         }
         let img = match (mc, &by_key) {
@@ -690,6 +801,9 @@ fn load_folder(
             for l in &mut labels {
                 *l = expanded.iter().map(|&i| l[i]).collect();
             }
+            if !classes.is_empty() {
+                classes = expanded.iter().map(|&i| classes[i]).collect();
+            }
             for (_, vals) in &mut groups {
                 *vals = expanded.iter().map(|&i| vals[i].clone()).collect();
             }
@@ -702,6 +816,10 @@ fn load_folder(
     }
     let targets = match rule {
         LabelRule::Binary(_) => Targets::Binary(labels.pop().unwrap_or_default()),
+        LabelRule::Classes(names) => Targets::Multiclass {
+            classes: names.to_vec(),
+            labels: classes,
+        },
         LabelRule::Findings(findings) => Targets::Multilabel {
             findings: findings.to_vec(),
             labels,

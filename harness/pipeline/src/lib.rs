@@ -49,8 +49,8 @@ use harness_evidence::predictions::{label_column, score_column};
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, Shard, ShardFile};
 use harness_evidence::suite::{Suite, SuiteError, find_registry};
 use harness_evidence::{
-    EvalSettings, FindingColumns, Metrics, Predictions, evaluate_predictions, evaluate_table,
-    now_rfc3339,
+    ClassColumns, EvalSettings, FindingColumns, Metrics, Predictions, evaluate_predictions,
+    evaluate_table, now_rfc3339,
 };
 use harness_measure::{BenchReport, Machine};
 use std::path::{Path, PathBuf};
@@ -376,11 +376,14 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .unwrap_or_default();
     let registry = Registry::load(&registry_file, options.data_root.as_deref())?;
     let dataset = registry.get(&suite.dataset)?.clone();
-    let findings = match dataset.entry.task {
-        DatasetTask::Multilabel => dataset.entry.findings.clone(),
-        _ => None,
+    // The findings or classes a candidate's output columns name.
+    let task = dataset.entry.task;
+    let names: Vec<String> = match task {
+        DatasetTask::Binary => Vec::new(),
+        DatasetTask::Multilabel => dataset.entry.findings.clone().unwrap_or_default(),
+        DatasetTask::Multiclass => dataset.entry.classes.clone().unwrap_or_default(),
     };
-    check_outputs(&suite, &dataset, findings.as_deref())
+    check_outputs(&suite, &dataset, &names)
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
     // The suite's criteria and the caller's, checked against the task.
     let n_suite = requested.len();
@@ -388,7 +391,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .into_iter()
         .chain(options.extra_criteria.iter().cloned())
         .collect();
-    let (criteria, warnings) = Gate::for_task(&all, findings.as_deref()).map_err(|e| {
+    let (criteria, warnings) = Gate::for_task(&all, task, &names).map_err(|e| {
         PipelineError::Input(format!(
             "{}: {e}",
             if n_suite > 0 {
@@ -401,9 +404,9 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     for w in warnings {
         observer.warning(&format!("{}: {w}", suite_path.display()));
     }
-    if findings.is_some() && (options.shard.is_some() || options.site.is_some()) {
+    if !task.is_binary() && (options.shard.is_some() || options.site.is_some()) {
         return Err(PipelineError::Input(format!(
-            "dataset '{}' is multi-label: shards and federated sites take binary datasets so far (run the suite whole)",
+            "dataset '{}' is {task}: shards and federated sites take binary datasets so far (run the suite whole)",
             dataset.name
         )));
     }
@@ -461,15 +464,30 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     if let Some(w) = cases.targets.one_class_warning() {
         observer.warning(&w);
     }
-    observer.info(&format!(
-        "{} cases ({} {})",
-        cases.len(),
-        cases.positives(),
-        match cases.targets {
-            Targets::Binary(_) => "positive",
-            Targets::Multilabel { .. } => "with at least one finding",
-        }
-    ));
+    observer.info(&match cases.targets {
+        Targets::Binary(_) => format!("{} cases ({} positive)", cases.len(), cases.positives()),
+        Targets::Multilabel { .. } => format!(
+            "{} cases ({} with at least one finding)",
+            cases.len(),
+            cases.positives()
+        ),
+        Targets::Multiclass { .. } => format!(
+            "{} cases ({})",
+            cases.len(),
+            cases
+                .targets
+                .class_counts()
+                .iter()
+                .map(|(c, n)| format!("{c}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    });
+    if task == DatasetTask::Multiclass && (!subgroups.is_empty() || cluster.is_some()) {
+        observer.warning(
+            "a multi-class evaluation has no subgroup or patient-clustered statistics yet: their columns are written to predictions.csv but not evaluated",
+        );
+    }
     if options.site.is_some() && options.shard.is_some() {
         return Err(PipelineError::Input(
             "a federated site's run is not sharded: run the site's cases in one run (--site without --shard)".into(),
@@ -528,56 +546,86 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
 
 /// Checks each candidate's output declaration against the dataset's task: a binary dataset
 /// takes `positive_index`; a multi-label one takes `columns` naming its findings (each at most
-/// once; a candidate may score a subset) with a sigmoid or probability per column.
-fn check_outputs(
-    suite: &Suite,
-    dataset: &Dataset,
-    findings: Option<&[String]>,
-) -> Result<(), String> {
+/// once; a candidate may score a subset) with a sigmoid or probability per column; a
+/// multi-class one takes `columns` naming every class exactly once, with a softmax over them or
+/// probabilities that sum to 1.
+fn check_outputs(suite: &Suite, dataset: &Dataset, names: &[String]) -> Result<(), String> {
+    use harness_backends::OutputKind;
+    let task = dataset.entry.task;
+    let (what, whats) = match task {
+        DatasetTask::Multiclass => ("class", "classes"),
+        _ => ("finding", "findings"),
+    };
     for c in &suite.candidates {
         let at = |m: String| format!("candidate '{}' (line {}): {m}", c.name, c.line);
         let o = &c.output;
-        match findings {
-            None if !o.columns.is_empty() => {
+        if task.is_binary() {
+            if !o.columns.is_empty() {
                 return Err(at(format!(
-                    "output.columns is for a multi-label dataset; dataset '{}' is {} (use positive_index)",
-                    dataset.name, dataset.entry.task
+                    "output.columns is for a multi-label or multi-class dataset; dataset '{}' is binary (use positive_index)",
+                    dataset.name
                 )));
             }
-            None => {}
-            Some(findings) => {
-                if o.columns.is_empty() || o.names().next().is_none() {
-                    return Err(at(format!(
-                        "dataset '{}' is multi-label: output.columns must name, for each output column in order, the finding it scores (one of {}) or \"\" for a column not evaluated",
-                        dataset.name,
-                        findings.join(", ")
-                    )));
+            continue;
+        }
+        if o.columns.is_empty() || o.names().next().is_none() {
+            return Err(at(format!(
+                "dataset '{}' is {task}: output.columns must name, for each output column in order, the {what} it scores (one of {}){}",
+                dataset.name,
+                names.join(", "),
+                if task == DatasetTask::Multilabel {
+                    " or \"\" for a column not evaluated"
+                } else {
+                    ""
                 }
-                if o.kind == harness_backends::OutputKind::Softmax {
-                    return Err(at(
-                        "a multi-label model scores each finding on its own: output.kind is \"logit\" (a sigmoid per column) or \"probability\", not \"softmax\"".into(),
-                    ));
-                }
-                if o.positive_index != 0 {
-                    return Err(at(
-                        "positive_index is for a binary dataset; output.columns maps a multi-label model's columns".into(),
-                    ));
-                }
-                let mut seen = std::collections::HashSet::new();
-                for name in o.names() {
-                    if !findings.iter().any(|f| f == name) {
-                        return Err(at(format!(
-                            "output.columns names '{name}', which is not a finding of dataset '{}' ({})",
-                            dataset.name,
-                            findings.join(", ")
-                        )));
-                    }
-                    if !seen.insert(name) {
-                        return Err(at(format!("output.columns names '{name}' twice")));
-                    }
-                }
+            )));
+        }
+        if o.positive_index != 0 {
+            return Err(at(format!(
+                "positive_index is for a binary dataset; output.columns maps a {task} model's columns"
+            )));
+        }
+        match (task, o.kind) {
+            (DatasetTask::Multilabel, OutputKind::Softmax) => {
+                return Err(at(
+                    "a multi-label model scores each finding on its own: output.kind is \"logit\" (a sigmoid per column) or \"probability\", not \"softmax\"".into(),
+                ));
+            }
+            (DatasetTask::Multiclass, OutputKind::Logit) => {
+                return Err(at(
+                    "a multi-class model gives one probability per class that sum to 1: output.kind is \"softmax\" (over its logits) or \"probability\", not \"logit\"".into(),
+                ));
+            }
+            _ => {}
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in o.names() {
+            if !names.iter().any(|f| f == name) {
+                return Err(at(format!(
+                    "output.columns names '{name}', which is not a {what} of dataset '{}' ({})",
+                    dataset.name,
+                    names.join(", ")
+                )));
+            }
+            if !seen.insert(name) {
+                return Err(at(format!("output.columns names '{name}' twice")));
             }
         }
+        if task == DatasetTask::Multiclass {
+            if o.columns.iter().any(String::is_empty) {
+                return Err(at(
+                    "a multi-class model's every output column is a class (its probabilities must sum to 1): \"\" is not allowed".into(),
+                ));
+            }
+            if let Some(missing) = names.iter().find(|n| !seen.contains(n.as_str())) {
+                return Err(at(format!(
+                    "output.columns must name every {what} of dataset '{}' ({}); '{missing}' is missing",
+                    dataset.name,
+                    names.join(", ")
+                )));
+            }
+        }
+        let _ = whats;
     }
     Ok(())
 }
@@ -716,6 +764,7 @@ fn predictions_and_settings(
     let suite = &plan.suite;
     let mut candidates = Vec::new();
     let mut findings = Vec::new();
+    let mut classes = None;
     match &cases.targets {
         Targets::Binary(_) => {
             for c in &inference.candidates {
@@ -749,15 +798,39 @@ fn predictions_and_settings(
                     }
                 }
             }
-            // Columns in finding order within each candidate is how they were pushed; the
-            // file lists candidates in suite order, each with its findings in output order.
+            // The file lists candidates in suite order, each with its findings in output order.
+        }
+        Targets::Multiclass { classes: names, .. } => {
+            let mut models = indexmap::IndexMap::new();
+            for (c, spec) in inference.candidates.iter().zip(&suite.candidates) {
+                let Some(p) = &c.probabilities else { continue };
+                let width = spec.output.width();
+                let order: Vec<&str> = spec.output.names().collect();
+                // In the dataset's class order, whatever the model's column order.
+                let mut columns = Vec::with_capacity(names.len());
+                for class in names {
+                    let k = order.iter().position(|n| n == class).unwrap_or_default();
+                    let column = score_column(&c.record.name, class);
+                    candidates.push((
+                        column.clone(),
+                        p.iter().skip(k).step_by(width).copied().collect(),
+                    ));
+                    columns.push(column);
+                }
+                models.insert(c.record.name.clone(), columns);
+            }
+            classes = Some(ClassColumns {
+                classes: names.clone(),
+                label: harness_evidence::predictions::LABEL.to_string(),
+                models,
+            });
         }
     }
     let settings = EvalSettings {
         label: harness_evidence::predictions::LABEL.to_string(),
         scores: match &cases.targets {
             Targets::Binary(_) => candidates.iter().map(|(n, _)| n.clone()).collect(),
-            Targets::Multilabel { .. } => inference
+            Targets::Multilabel { .. } | Targets::Multiclass { .. } => inference
                 .candidates
                 .iter()
                 .filter(|c| c.probabilities.is_some())
@@ -773,8 +846,10 @@ fn predictions_and_settings(
         task: match &cases.targets {
             Targets::Binary(_) => DatasetTask::Binary,
             Targets::Multilabel { .. } => DatasetTask::Multilabel,
+            Targets::Multiclass { .. } => DatasetTask::Multiclass,
         },
         findings,
+        classes,
     };
     let predictions = Predictions {
         case_ids: cases.case_ids.clone(),
@@ -1173,6 +1248,7 @@ pub fn render(
         candidates: &candidates,
         eval: evaluated.report.as_ref().and_then(Metrics::binary),
         findings: evaluated.report.as_ref().and_then(Metrics::multilabel),
+        classes: evaluated.report.as_ref().and_then(Metrics::multiclass),
         agreements: &evaluated.agreements,
         bench: &measured.bench,
         not_measured: &measured.not_measured,

@@ -16,6 +16,7 @@ use crate::{
     Observer, PipelineError, RunOutcome, SUITE_COPY, metrics_of, pretty, render, sampling_text,
 };
 use harness_backends::PairAgreement;
+use harness_data::registry::DatasetTask;
 use harness_evidence::bundle::BundleWriter;
 use harness_evidence::gate::{Gate, TaskCriterion};
 use harness_evidence::manifest::{
@@ -400,7 +401,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         .chain(options.extra_criteria.iter().cloned())
         .collect();
     // Shards are of binary runs (a multi-label suite is refused at `run --shard`).
-    let (criteria, warnings) = Gate::for_task(&requested, None)
+    let (criteria, warnings) = Gate::for_task(&requested, DatasetTask::Binary, &[])
         .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
     for w in warnings {
         observer.warning(&w);
@@ -503,6 +504,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
             candidates: &with_probs,
             eval: report.as_ref().and_then(Metrics::binary),
             findings: None,
+            classes: None,
             agreements: &agreements,
             bench: &bench,
             not_measured: &not_measured,

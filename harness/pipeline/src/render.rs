@@ -6,6 +6,7 @@ use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolIn
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
 use harness_metrics::EvalReport;
+use harness_metrics::multiclass::MulticlassReport;
 use harness_metrics::multilabel::MultilabelReport;
 use harness_report as report;
 
@@ -22,6 +23,8 @@ pub struct Parts<'a> {
     pub eval: Option<&'a EvalReport>,
     /// A multi-label task's statistics, finding by finding.
     pub findings: Option<&'a MultilabelReport>,
+    /// A multi-class task's statistics.
+    pub classes: Option<&'a MulticlassReport>,
     /// `{candidate, threshold, pairs: [{a, b, max_abs_diff, decision_disagreements, n}]}` per candidate.
     pub agreements: &'a [serde_json::Value],
     pub bench: &'a BenchReport,
@@ -210,12 +213,16 @@ pub fn build(p: Parts) -> report::ReportInput {
             ..Default::default()
         },
         findings: None,
+        classes: None,
     };
     if let Some(e) = p.eval {
         input.attach_eval(e);
     }
     if let Some(f) = p.findings {
         input.attach_findings(f);
+    }
+    if let Some(c) = p.classes {
+        input.attach_classes(c);
     }
     input
 }

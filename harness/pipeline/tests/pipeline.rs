@@ -839,3 +839,129 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
         assert!(err.contains(expect), "{err}");
     }
 }
+
+/// A multi-class MedMNIST-layout archive (DermaMNIST's layout: one class index per case): a
+/// candidate's softmax columns are mapped to classes in its own order and written in class
+/// order, `metrics.json` is the multi-class report, the gate reads its keys, and declarations
+/// that do not fit are refused before any inference.
+#[test]
+fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_refused() {
+    use ndarray_npy::NpzWriter;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path();
+    let n = 30;
+    let images = ndarray::Array3::<u8>::from_shape_fn((n, 28, 28), |(i, y, x)| {
+        ((i * 13 + y * 7 + x * 3) % 256) as u8
+    });
+    let write = |labels: &ndarray::Array2<u8>| {
+        let mut npz = NpzWriter::new(std::fs::File::create(p.join("m.npz")).unwrap());
+        npz.add_array("test_images", &images).unwrap();
+        npz.add_array("test_labels", labels).unwrap();
+        npz.finish().unwrap();
+        std::fs::write(
+            p.join("datasets.toml"),
+            format!(
+                "[datasets.m]\ntitle = \"t\"\nformat = \"medmnist-npz\"\npath = \"m.npz\"\nsplit = \"test\"\ntask = \"multiclass\"\n\
+                 label = \"class\"\nclasses = [\"c0\", \"c1\", \"c2\"]\nlabel_meaning = \"k\"\nsha256 = \"{}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n",
+                sha256(&p.join("m.npz"))
+            ),
+        )
+        .unwrap();
+    };
+    write(&ndarray::Array2::<u8>::from_shape_fn((n, 1), |(i, _)| {
+        (i % 3) as u8
+    }));
+    std::fs::create_dir_all(p.join("models")).unwrap();
+    // A 3-output model (64x64 grey, NCHW): its logits through a softmax are a 3-class model.
+    std::fs::copy(
+        root().join("models/findings-b.onnx"),
+        p.join("models/three.onnx"),
+    )
+    .unwrap();
+    let suite = |output: &str| {
+        std::fs::write(
+            p.join("suite.toml"),
+            format!(
+                "name = \"t\"\nversion = \"1\"\ndataset = \"m\"\n[metrics]\nbootstrap = 200\nsubgroups = []\n[performance]\nskip = true\n\
+                 [acceptance]\nfail_under = {{ accuracy = 0.0, \"auroc.c1\" = 0.0 }}\n\
+                 [[candidates]]\nname = \"a\"\nmodel = \"models/three.onnx\"\nsha256 = \"{}\"\n\
+                 preprocess = {{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nchw\" }}\noutput = {output}\n",
+                sha256(&p.join("models/three.onnx"))
+            ),
+        )
+        .unwrap();
+    };
+    let options = RunOptions {
+        suite: p.join("suite.toml"),
+        out: Some(p.join("out")),
+        no_perf: true,
+        threads: Some(1),
+        ..RunOptions::default()
+    };
+    suite("{ kind = \"softmax\", columns = [\"c2\", \"c0\", \"c1\"] }");
+    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!outcome.any_failed());
+    assert_eq!(outcome.gate.len(), 2, "{:?}", outcome.gate);
+    assert!(outcome.gate_passed(), "{:?}", outcome.gate);
+    let rows = predictions(&outcome.out_dir);
+    assert_eq!(rows[0], ["case_id", "label", "a:c0", "a:c1", "a:c2"]);
+    assert_eq!(rows.len(), n + 1);
+    for (i, r) in rows[1..].iter().enumerate() {
+        assert_eq!(
+            r[1],
+            format!("c{}", i % 3),
+            "class names in the label column"
+        );
+        let sum: f64 = r[2..].iter().map(|v| v.parse::<f64>().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "a softmax row sums to 1: {r:?}");
+    }
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["task"], "multiclass");
+    assert_eq!(
+        m["class_counts"],
+        serde_json::json!({"c0": 10, "c1": 10, "c2": 10})
+    );
+    // The column of class c2 is the model's first output: relabelling the columns moves it.
+    let first_output: Vec<String> = rows[1..].iter().map(|r| r[4].clone()).collect();
+    let _ = std::fs::remove_dir_all(p.join("out"));
+    suite("{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }");
+    let again = run_suite(&options, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    let rows_b = predictions(&again.out_dir);
+    let first_b: Vec<String> = rows_b[1..].iter().map(|r| r[2].clone()).collect();
+    assert_eq!(first_output, first_b, "output column 0 is c2, then c0");
+    assert!(
+        harness_evidence::verify(&again.out_dir, &Default::default()).passed(),
+        "verify recomputes the multi-class metrics"
+    );
+
+    let refused = |output: &str, expect: &str| {
+        let _ = std::fs::remove_dir_all(p.join("out"));
+        suite(output);
+        let err = run_suite(&options, &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expect), "{output}: {err}");
+        assert!(!p.join("out").exists(), "refused before any work");
+    };
+    refused(
+        "{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"\"] }",
+        "\"\" is not allowed",
+    );
+    refused(
+        "{ kind = \"logit\", columns = [\"c0\", \"c1\", \"c2\"] }",
+        "not \"logit\"",
+    );
+    refused(
+        "{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c1\"] }",
+        "names 'c1' twice",
+    );
+    // A label beyond the classes.
+    suite("{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }");
+    write(&ndarray::Array2::<u8>::from_elem((n, 1), 3));
+    let err = run_suite(&options, &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("label 3 is not a class index"), "{err}");
+}

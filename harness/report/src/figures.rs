@@ -706,6 +706,82 @@ pub fn roc_overlay_svg(curves: &[RocOverlayCurve]) -> Result<String, String> {
     })
 }
 
+/// A confusion-matrix heat map: rows are the true classes, columns the argmax predictions;
+/// each cell is shaded by its share of its row (the class's sensitivity on the diagonal) and
+/// labelled with its count and that share.
+pub fn confusion_svg(
+    name: &str,
+    classes: &[String],
+    counts: &[Vec<u64>],
+) -> Result<String, String> {
+    let k = classes.len().max(1);
+    let cell = (520 / k as u32).clamp(36, 110);
+    let label_w = 170u32;
+    let size = (label_w + cell * k as u32 + 40, 120 + cell * k as u32 + 60);
+    render(size, |root| {
+        let title = TextStyle::from((FONT, 17).into_font()).pos(Pos::new(HPos::Left, VPos::Top));
+        root.draw(&Text::new(
+            format!("Confusion matrix (row = true class, column = argmax): {name}"),
+            (12, 10),
+            title,
+        ))?;
+        let (x0, y0) = (label_w as i32, 90i32);
+        let small = |anchor: Pos| TextStyle::from((FONT, 12).into_font()).pos(anchor);
+        root.draw(&Text::new(
+            "predicted →".to_string(),
+            (x0, y0 - 40),
+            small(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        for (j, c) in classes.iter().enumerate() {
+            let x = x0 + (j as i32) * cell as i32 + cell as i32 / 2;
+            root.draw(&Text::new(
+                truncate(c, 14),
+                (x, y0 - 12),
+                small(Pos::new(HPos::Center, VPos::Center)),
+            ))?;
+        }
+        for (i, row) in counts.iter().enumerate() {
+            let total: u64 = row.iter().sum();
+            let y = y0 + (i as i32) * cell as i32;
+            row_label(
+                root,
+                &format!("{} (n = {total})", truncate(&classes[i], 14)),
+                8,
+                y + cell as i32 / 2,
+                12,
+                &BLACK,
+            )?;
+            for (j, &n) in row.iter().enumerate() {
+                let share = if total > 0 {
+                    n as f64 / total as f64
+                } else {
+                    0.0
+                };
+                let x = x0 + (j as i32) * cell as i32;
+                let fill = if i == j { colour(0) } else { colour(1) };
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32 - 2, y + cell as i32 - 2)],
+                    fill.mix(0.08 + 0.85 * share).filled(),
+                ))?;
+                let ink = if share > 0.55 { WHITE } else { BLACK };
+                root.draw(&Text::new(
+                    format!("{n}"),
+                    (x + cell as i32 / 2, y + cell as i32 / 2 - 7),
+                    small(Pos::new(HPos::Center, VPos::Center)).color(&ink),
+                ))?;
+                if total > 0 {
+                    root.draw(&Text::new(
+                        format!("{}%", fixed(100.0 * share, 0)),
+                        (x + cell as i32 / 2, y + cell as i32 / 2 + 8),
+                        small(Pos::new(HPos::Center, VPos::Center)).color(&ink),
+                    ))?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Horizontal bars of throughput (queries per second), one per measured row, each labelled
 /// above its bar so that long labels never overlap it.
 pub fn throughput_svg(bars: &[ThroughputBar]) -> Result<String, String> {

@@ -5,9 +5,10 @@ use crate::format::{escape_html as esc, fixed, with_reason};
 use crate::input::ReportInput;
 use crate::input::Status;
 use crate::tables::{
-    Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
-    dataset_rows, fairness_sentence, fairness_table, findings_summary_table, findings_table,
-    machine_rows, performance_table, statistics_rows, summary_table,
+    Table, agreement_note, agreement_table, backends, candidates_table, classes_summary_table,
+    classes_table, comparisons_table, dataset_rows, fairness_sentence, fairness_table,
+    findings_summary_table, findings_table, machine_rows, macro_comparisons_table,
+    performance_table, statistics_rows, summary_table,
 };
 use crate::text::comparisons_intro;
 use crate::view::{Figure, View, methods_items, rows_of, summary_latency, summary_throughput};
@@ -124,6 +125,32 @@ fn summary(out: &mut String, v: &View) {
     out.push_str("<p>p99 latency: single-stream measurement where there is one; throughput: the highest measured. Details under Performance.</p>\n");
 }
 
+/// A multi-class task: each candidate's aggregates, every class's one-vs-rest AUROCs and the
+/// paired comparisons of the macro AUROCs.
+fn classes(out: &mut String, v: &View) {
+    let Some(r) = &v.input.classes else { return };
+    out.push_str("<h2 id=\"classes\">Classes</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>{}</p>",
+        esc(
+            "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
+        )
+    );
+    table(out, &classes_summary_table(r));
+    table(out, &classes_table(r));
+    if !r.comparisons_macro.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p>{}</p>",
+            esc(
+                "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention)."
+            )
+        );
+        table(out, &macro_comparisons_table(r));
+    }
+}
+
 /// A multi-label task: each candidate's aggregates and every finding's AUROCs.
 fn findings(out: &mut String, v: &View) {
     let Some(r) = &v.input.findings else { return };
@@ -157,10 +184,12 @@ fn candidate_sections(out: &mut String, v: &View) {
             esc(&backends(c))
         );
         let Some(m) = &c.metrics else {
-            if v.input.findings.is_some() && c.status == Status::Ok {
-                out.push_str(
-                    "<p>Finding by finding: see <a href=\"#findings\">Findings</a>.</p>\n",
-                );
+            if (v.input.findings.is_some() || v.input.classes.is_some()) && c.status == Status::Ok {
+                out.push_str(if v.input.classes.is_some() {
+                    "<p>Class by class: see <a href=\"#classes\">Classes</a>.</p>\n"
+                } else {
+                    "<p>Finding by finding: see <a href=\"#findings\">Findings</a>.</p>\n"
+                });
                 for f in &cv.figures {
                     figure(out, f);
                 }
@@ -189,6 +218,12 @@ fn candidate_sections(out: &mut String, v: &View) {
 
 fn comparisons(out: &mut String, v: &View) {
     out.push_str("<h2 id=\"comparisons\">Comparisons</h2>\n");
+    if v.input.classes.is_some() {
+        out.push_str(
+            "<p>The macro AUROCs are compared under <a href=\"#classes\">Classes</a>.</p>\n",
+        );
+        return;
+    }
     if v.comparisons.is_empty() {
         out.push_str("<p>Fewer than two candidates were evaluated: nothing to compare.</p>\n");
         return;
@@ -326,6 +361,9 @@ pub fn html(v: &View) -> String {
     if input.findings.is_some() {
         out.push_str("<li><a href=\"#findings\">Findings</a></li>\n");
     }
+    if input.classes.is_some() {
+        out.push_str("<li><a href=\"#classes\">Classes</a></li>\n");
+    }
     for cv in &v.candidates {
         let _ = writeln!(
             out,
@@ -337,6 +375,7 @@ pub fn html(v: &View) -> String {
     out.push_str("<li><a href=\"#comparisons\">Comparisons</a></li>\n<li><a href=\"#agreement\">Cross-backend agreement</a></li>\n<li><a href=\"#performance\">Performance</a></li>\n<li><a href=\"#limits\">Limits of this evidence</a></li>\n<li><a href=\"#methods\">Methods</a></li>\n</ul></nav>\n");
     summary(&mut out, v);
     findings(&mut out, v);
+    classes(&mut out, v);
     candidate_sections(&mut out, v);
     comparisons(&mut out, v);
     agreement(&mut out, v);

@@ -5,6 +5,7 @@
 //! band, operating point) and the Holm adjustment across comparisons.
 
 use harness_metrics::evaluate::{Comparison, EvalOptions, EvalReport, ModelReport};
+use harness_metrics::multiclass::MulticlassReport;
 use harness_metrics::multilabel::MultilabelReport;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,10 @@ pub struct ReportInput {
     /// `metrics` and no per-case `scores`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings: Option<MultilabelReport>,
+    /// A multi-class task's statistics (the candidates then have no binary `metrics` and no
+    /// per-case `scores`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<MulticlassReport>,
 }
 
 /// Who ran what on which data, where and when.
@@ -295,6 +300,21 @@ impl ReportInput {
             warnings: report.warnings.clone(),
         };
         self.findings = Some(report.clone());
+    }
+
+    /// Fills the evaluation's bootstrap settings and warnings from a multi-class report and
+    /// keeps it for the classes section.
+    pub fn attach_classes(&mut self, report: &MulticlassReport) {
+        self.evaluation = Evaluation {
+            options: EvalOptions {
+                bootstrap: report.options.bootstrap,
+                seed: report.options.seed,
+                ..EvalOptions::default()
+            },
+            comparisons: Vec::new(),
+            warnings: report.warnings.clone(),
+        };
+        self.classes = Some(report.clone());
     }
 
     /// Checks what the figures need: every candidate with metrics has one finite score in

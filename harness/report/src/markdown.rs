@@ -4,9 +4,10 @@
 use crate::format::{escape_markdown as esc, with_reason};
 use crate::input::Status;
 use crate::tables::{
-    Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
-    dataset_rows, fairness_sentence, fairness_table, findings_summary_table, findings_table,
-    machine_rows, performance_table, statistics_rows, summary_table,
+    Table, agreement_note, agreement_table, backends, candidates_table, classes_summary_table,
+    classes_table, comparisons_table, dataset_rows, fairness_sentence, fairness_table,
+    findings_summary_table, findings_table, machine_rows, macro_comparisons_table,
+    performance_table, statistics_rows, summary_table,
 };
 use crate::text::comparisons_intro;
 use crate::view::View;
@@ -102,6 +103,28 @@ pub fn markdown(v: &View) -> String {
         table(&mut out, &findings_summary_table(r));
         table(&mut out, &findings_table(r));
     }
+    if let Some(r) = &input.classes {
+        out.push_str("## Classes\n\n");
+        let _ = writeln!(
+            out,
+            "{}\n",
+            esc(
+                "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
+            )
+        );
+        table(&mut out, &classes_summary_table(r));
+        table(&mut out, &classes_table(r));
+        if !r.comparisons_macro.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}\n",
+                esc(
+                    "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention)."
+                )
+            );
+            table(&mut out, &macro_comparisons_table(r));
+        }
+    }
 
     for cv in &v.candidates {
         let c = cv.candidate;
@@ -114,8 +137,12 @@ pub fn markdown(v: &View) -> String {
             esc(&backends(c))
         );
         let Some(m) = &c.metrics else {
-            if input.findings.is_some() && c.status == Status::Ok {
-                out.push_str("Finding by finding: see Findings.\n\n");
+            if (input.findings.is_some() || input.classes.is_some()) && c.status == Status::Ok {
+                out.push_str(if input.classes.is_some() {
+                    "Class by class: see Classes.\n\n"
+                } else {
+                    "Finding by finding: see Findings.\n\n"
+                });
                 for f in &cv.figures {
                     figure(&mut out, f);
                 }
@@ -144,7 +171,9 @@ pub fn markdown(v: &View) -> String {
     }
 
     out.push_str("## Comparisons\n\n");
-    if v.comparisons.is_empty() {
+    if input.classes.is_some() {
+        out.push_str("The macro AUROCs are compared under Classes.\n\n");
+    } else if v.comparisons.is_empty() {
         out.push_str("Fewer than two candidates were evaluated: nothing to compare.\n\n");
     } else {
         out.push_str(&esc(&comparisons_intro(&v.comparisons, v.holm_applied)));

@@ -1239,6 +1239,7 @@ mod tests {
             profiles_not_measured: Vec::new(),
             options: ReportOptions::default(),
             findings: None,
+            classes: None,
         };
         let curves = roc_overlay_data(&input);
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();

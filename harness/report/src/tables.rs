@@ -6,6 +6,7 @@ use crate::input::{Candidate, Header, ReportInput, Status};
 use crate::text::operating_point_row;
 use crate::view::{View, summary_metrics};
 use harness_metrics::evaluate::{FairnessReport, ModelReport};
+use harness_metrics::multiclass::MulticlassReport;
 use harness_metrics::multilabel::MultilabelReport;
 
 /// One table cell: raw text, and whether it is a number (right-aligned in the HTML).
@@ -204,17 +205,131 @@ pub fn findings_table(r: &MultilabelReport) -> Table {
     }
 }
 
+/// A multi-class task, per candidate: the AUROC aggregates (macro with its stratified bootstrap
+/// CI), accuracy, balanced accuracy, Brier, log loss and top-label ECE.
+pub fn classes_summary_table(r: &MulticlassReport) -> Table {
+    Table {
+        class: "classes-summary",
+        headers: headers(&[
+            "Candidate",
+            "Macro AUROC [95% CI, bootstrap]",
+            "Weighted AUROC",
+            "Hand–Till AUROC",
+            "Accuracy",
+            "Balanced accuracy",
+            "Brier",
+            "Log loss",
+            "Top-label ECE-10",
+            "Classes left out (no cases)",
+        ]),
+        rows: r
+            .models
+            .iter()
+            .map(|(name, m)| {
+                let ci = m
+                    .auroc_macro_bootstrap
+                    .as_ref()
+                    .and_then(|b| b.as_ref())
+                    .map(|b| b.ci95);
+                vec![
+                    t(name.clone()),
+                    n(with_ci(m.auroc_macro, ci)),
+                    n(num(m.auroc_weighted, 3)),
+                    n(num(m.auroc_hand_till, 3)),
+                    n(num(Some(m.accuracy), 3)),
+                    n(num(Some(m.balanced_accuracy), 3)),
+                    n(num(Some(m.brier), 4)),
+                    n(num(Some(m.log_loss), 4)),
+                    n(num(Some(m.top_label_ece_10), 4)),
+                    t(list_or_none(&m.classes_excluded)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// A multi-class task, per class: its cases, and each candidate's one-vs-rest AUROC with its
+/// DeLong 95 % CI and its sensitivity at the argmax decision.
+pub fn classes_table(r: &MulticlassReport) -> Table {
+    let mut h = vec!["Class".to_string(), "Cases".to_string()];
+    for m in r.models.keys() {
+        h.push(format!("{m}: one-vs-rest AUROC [95% CI, DeLong]"));
+        h.push(format!("{m}: sensitivity at argmax"));
+    }
+    Table {
+        class: "classes",
+        headers: h,
+        rows: r
+            .classes
+            .iter()
+            .map(|class| {
+                let mut row = vec![
+                    t(class.clone()),
+                    n(r.class_counts.get(class).copied().unwrap_or(0).to_string()),
+                ];
+                for m in r.models.values() {
+                    let ovr = m.ovr.get(class);
+                    row.push(n(ovr.map_or_else(
+                        || "n/a".to_string(),
+                        |o| with_ci(o.discrimination.auroc, o.discrimination.auroc_ci95_delong),
+                    )));
+                    row.push(n(num(
+                        m.sensitivity_at_argmax.get(class).copied().flatten(),
+                        3,
+                    )));
+                }
+                row
+            })
+            .collect(),
+    }
+}
+
+/// Multi-class: each pair of candidates' macro AUROCs with the paired stratified bootstrap.
+pub fn macro_comparisons_table(r: &MulticlassReport) -> Table {
+    Table {
+        class: "comparisons",
+        headers: headers(&[
+            "A",
+            "B",
+            "Macro AUROC A",
+            "Macro AUROC B",
+            "Difference A − B [95% CI, paired bootstrap]",
+            "Z",
+            "p",
+        ]),
+        rows: r
+            .comparisons_macro
+            .iter()
+            .map(|c| {
+                vec![
+                    t(c.a.clone()),
+                    t(c.b.clone()),
+                    n(num(c.macro_a, 3)),
+                    n(num(c.macro_b, 3)),
+                    n(with_ci(c.diff, c.ci95_diff)),
+                    n(num(c.z, 2)),
+                    n(p_value(c.p)),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// The summary: one row per candidate.
 pub fn summary_table(v: &View) -> Table {
-    if v.input.findings.is_some() {
-        // A multi-label task: the binary columns have no single value per candidate; the
+    if v.input.findings.is_some() || v.input.classes.is_some() {
+        // A multi-label or multi-class task: the binary columns have no single value per candidate; the
         // findings section holds them finding by finding.
         return Table {
             class: "summary",
             headers: headers(&[
                 "Candidate",
                 "Status",
-                "Macro AUROC over its findings",
+                if v.input.classes.is_some() {
+                    "Macro AUROC (one-vs-rest)"
+                } else {
+                    "Macro AUROC over its findings"
+                },
                 "p99 latency (ms)",
                 "Throughput (/s)",
             ]),

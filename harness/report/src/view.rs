@@ -229,6 +229,17 @@ pub fn build(input: &ReportInput) -> View<'_> {
             });
             Some(s.auroc_macro)
         });
+        let macro_auroc = macro_auroc.or_else(|| {
+            let r = input.classes.as_ref()?;
+            let m = r.models.get(&c.name)?;
+            figs.push(Figure {
+                id: format!("confusion-{stem}"),
+                title: format!("Confusion matrix of {}", c.name),
+                caption: "Cases by true class (rows) and argmax prediction (columns, the first class in class order on ties); shading is the share of the row, so the diagonal shows each class's sensitivity at argmax.".to_string(),
+                svg: figures::confusion_svg(&c.name, &m.confusion_matrix.classes, &m.confusion_matrix.counts),
+            });
+            Some(m.auroc_macro)
+        });
         let perf = rows_of(input, c);
         let lat = summary_latency(&perf);
         let thr = summary_throughput(&perf);

@@ -240,6 +240,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
             ..ReportOptions::default()
         },
         findings: None,
+        classes: None,
     };
     input.attach_eval(&report);
     input
