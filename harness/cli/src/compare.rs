@@ -9,10 +9,15 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use harness_data::registry::DatasetTask;
+use harness_evidence::evaluation::{
+    ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, read_findings,
+};
 use harness_evidence::manifest::Manifest;
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
+use harness_metrics::multiclass::MulticlassOptions;
 use harness_metrics::registry::RankingMetric;
 use harness_report::format::{escape_html, escape_markdown, num, p_clause};
 use std::path::{Path, PathBuf};
@@ -24,7 +29,8 @@ use tabled::settings::Style;
 struct Run {
     dir: PathBuf,
     manifest: Manifest,
-    metrics: EvalReport,
+    /// The binary statistics (`None` for a multi-label or multi-class run).
+    metrics: Option<EvalReport>,
 }
 
 fn load_verified(dir: &Path) -> Result<Run> {
@@ -41,15 +47,14 @@ fn load_verified(dir: &Path) -> Result<Run> {
         );
     }
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
-    if !manifest.evaluation.task.is_binary() {
-        bail!(
-            "{}: a {} run; compare and leaderboard take binary runs so far (its own report compares its candidates finding by finding)",
-            dir.display(),
-            manifest.evaluation.task
-        );
-    }
-    let metrics: EvalReport = serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)
-        .with_context(|| format!("{}: metrics.json", dir.display()))?;
+    let metrics: Option<EvalReport> = if manifest.evaluation.task.is_binary() {
+        Some(
+            serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)
+                .with_context(|| format!("{}: metrics.json", dir.display()))?,
+        )
+    } else {
+        None
+    };
     Ok(Run {
         dir: dir.to_path_buf(),
         manifest,
@@ -111,6 +116,17 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             );
         }
     }
+    for r in &runs[1..] {
+        if r.manifest.evaluation.task != first.manifest.evaluation.task {
+            bail!(
+                "{} is a {} run, {} a {} one: only runs of one task can be compared",
+                r.dir.display(),
+                r.manifest.evaluation.task,
+                first.dir.display(),
+                first.manifest.evaluation.task
+            );
+        }
+    }
     // Merge predictions by case id.
     let read = |r: &Run| -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
         let mut rdr = csv::Reader::from_path(r.dir.join("predictions.csv"))?;
@@ -120,10 +136,16 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     };
     let (h0, rows0) = read(first)?;
     let s0 = &first.manifest.evaluation;
-    let fixed = 2 + s0.groups.len();
+    // case id, the label column(s), the subgroup and patient columns; then the scores.
+    let n_labels = match s0.task {
+        DatasetTask::Multilabel => s0.findings.len(),
+        _ => 1,
+    };
+    let fixed = 1 + n_labels + s0.columns().len();
     let mut header: Vec<String> = h0.iter().take(fixed).map(str::to_string).collect();
     let mut columns: Vec<Vec<String>> = Vec::new();
-    let mut names = Vec::new();
+    // Each merged score column: (run/candidate, finding or class or none, source column).
+    let mut merged: Vec<(String, Option<String>, String)> = Vec::new();
     for r in &runs {
         let (h, rows) = read(r)?;
         let ids: Vec<&str> = rows.iter().map(|x| x.get(0).unwrap_or("")).collect();
@@ -135,19 +157,52 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
                 first.dir.display()
             );
         }
-        for cand in &r.manifest.evaluation.scores {
+        let s = &r.manifest.evaluation;
+        let label = run_label(r);
+        let label = label.as_str();
+        let sources: Vec<(String, Option<String>, String)> = match s.task {
+            DatasetTask::Binary => s
+                .scores
+                .iter()
+                .map(|c| (format!("{label}/{c}"), None, c.clone()))
+                .collect(),
+            DatasetTask::Multilabel => s
+                .findings
+                .iter()
+                .flat_map(|f| {
+                    f.scores
+                        .iter()
+                        .map(|(c, col)| (format!("{label}/{c}"), Some(f.name.clone()), col.clone()))
+                })
+                .collect(),
+            DatasetTask::Multiclass => s
+                .classes
+                .iter()
+                .flat_map(|cc| {
+                    cc.models.iter().flat_map(move |(c, cols)| {
+                        cc.classes.iter().zip(cols).map(move |(class, col)| {
+                            (format!("{label}/{c}"), Some(class.clone()), col.clone())
+                        })
+                    })
+                })
+                .collect(),
+        };
+        for (model, target, source) in sources {
             let idx = h
                 .iter()
-                .position(|c| c == cand)
-                .with_context(|| format!("{}: no column {cand}", r.dir.display()))?;
-            let name = format!("{}/{cand}", run_label(r));
-            names.push(name.clone());
-            header.push(name);
+                .position(|c| c == source)
+                .with_context(|| format!("{}: no column {source}", r.dir.display()))?;
+            let name = match &target {
+                Some(t) => format!("{model}:{t}"),
+                None => model.clone(),
+            };
+            header.push(name.clone());
             columns.push(
                 rows.iter()
                     .map(|x| x.get(idx).unwrap_or("").to_string())
                     .collect(),
             );
+            merged.push((model, target, name));
         }
     }
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -158,16 +213,74 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         w.write_record(&rec)?;
     }
     let bytes = w.into_inner()?;
-    let spec = harness_data::EvalSpec {
-        label: &s0.label,
-        scores: &names,
-        groups: &s0.groups,
+    let path = Path::new("merged predictions");
+    let text = match s0.task {
+        DatasetTask::Binary => {
+            let names: Vec<String> = merged.iter().map(|(_, _, n)| n.clone()).collect();
+            let spec = harness_data::EvalSpec {
+                label: &s0.label,
+                scores: &names,
+                groups: &s0.groups,
+            };
+            let table = harness_data::parse_eval_csv(&bytes, path, &spec)?;
+            let mut opts = s0.options();
+            // DeLong CIs and paired tests; bootstrap CIs are in each run's own bundle.
+            opts.bootstrap = 0;
+            let report = evaluate_table(&table, None, &opts)?;
+            crate::summary::render(&report, path)
+        }
+        DatasetTask::Multilabel => {
+            // Every finding lists its models in one order: runs, then each run's candidates.
+            let mut order: Vec<&str> = Vec::new();
+            for (m, _, _) in &merged {
+                if !order.contains(&m.as_str()) {
+                    order.push(m);
+                }
+            }
+            let findings: Vec<FindingColumns> = s0
+                .findings
+                .iter()
+                .map(|f| FindingColumns {
+                    name: f.name.clone(),
+                    label: f.label.clone(),
+                    scores: order
+                        .iter()
+                        .filter_map(|m| {
+                            merged
+                                .iter()
+                                .find(|(mm, t, _)| mm == m && t.as_deref() == Some(f.name.as_str()))
+                                .map(|(mm, _, col)| (mm.clone(), col.clone()))
+                        })
+                        .collect(),
+                })
+                .collect();
+            let read = read_findings(&bytes, path, &findings, &s0.columns())?;
+            let mut opts = s0.options();
+            opts.bootstrap = 0;
+            let report = evaluate_findings(&findings, &read, s0.cluster.as_deref(), &opts)?;
+            crate::summary::findings(&report, path) + &crate::summary::finding_comparisons(&report)
+        }
+        DatasetTask::Multiclass => {
+            let Some(c0) = &s0.classes else {
+                bail!("{}: the manifest names no classes", first.dir.display());
+            };
+            let mut models: indexmap::IndexMap<String, Vec<String>> = indexmap::IndexMap::new();
+            for (m, _, col) in &merged {
+                models.entry(m.clone()).or_default().push(col.clone());
+            }
+            let cols = ClassColumns {
+                classes: c0.classes.clone(),
+                label: c0.label.clone(),
+                models,
+            };
+            let opts = MulticlassOptions {
+                // The paired comparison of macro AUROCs is a bootstrap.
+                bootstrap: if s0.bootstrap > 0 { s0.bootstrap } else { 2000 },
+                seed: s0.seed,
+            };
+            crate::summary::classes(&evaluate_classes(&bytes, path, &cols, &opts)?, path)
+        }
     };
-    let table = harness_data::parse_eval_csv(&bytes, Path::new("merged predictions"), &spec)?;
-    let mut opts = s0.options();
-    opts.bootstrap = 0; // DeLong CIs and paired tests; bootstrap CIs are in each run's own bundle.
-    let report = evaluate_table(&table, None, &opts)?;
-    let text = crate::summary::render(&report, Path::new("merged predictions"));
     print!("{text}");
     if let Some(p) = &args.markdown {
         let md = format!(
@@ -239,7 +352,12 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
         return "—".to_string();
     };
     if metric.key == "auroc" && std::ptr::eq(e.run, n.run) {
-        let p = e.run.metrics.comparisons.iter().find(|c| {
+        let comparisons = e
+            .run
+            .metrics
+            .as_ref()
+            .map_or(&[][..], |m| &m.comparisons[..]);
+        let p = comparisons.iter().find(|c| {
             (c.a == e.candidate && c.b == n.candidate) || (c.b == e.candidate && c.a == n.candidate)
         });
         return match p.and_then(|c| c.p) {
@@ -267,6 +385,11 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
     let mut runs = Vec::new();
     for d in &dirs {
         match load_verified(d) {
+            Ok(r) if r.metrics.is_none() => eprintln!(
+                "skipped: {}: a {} run; the leaderboard ranks binary runs so far (compare multi-label and multi-class runs with `harness compare`)",
+                r.dir.display(),
+                r.manifest.evaluation.task
+            ),
             Ok(r) => runs.push(r),
             Err(e) => eprintln!("skipped: {e:#}"),
         }
@@ -292,7 +415,8 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             .iter()
             .filter(|r| ranking(r) == (suite.clone(), *metric))
         {
-            for (name, m) in &r.metrics.models {
+            let models = r.metrics.as_ref().map(|m| &m.models).into_iter().flatten();
+            for (name, m) in models {
                 if let Some(value) = metric.value(m) {
                     entries.push(Entry {
                         run: r,

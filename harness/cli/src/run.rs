@@ -266,7 +266,11 @@ fn finish(outcome: &RunOutcome) -> ExitCode {
     let predictions = out_dir.join("predictions.csv");
     match &outcome.eval {
         Some(Metrics::Binary(r)) => print!("{}", crate::summary::render(r, &predictions)),
-        Some(Metrics::Multilabel(r)) => print!("{}", crate::summary::findings(r, &predictions)),
+        Some(Metrics::Multilabel(r)) => print!(
+            "{}{}",
+            crate::summary::findings(r, &predictions),
+            crate::summary::finding_comparisons(r)
+        ),
         Some(Metrics::Multiclass(r)) => print!("{}", crate::summary::classes(r, &predictions)),
         None => {}
     }

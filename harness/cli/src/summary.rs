@@ -159,6 +159,61 @@ pub fn classes(report: &MulticlassReport, data: &Path) -> String {
     text
 }
 
+/// The paired tests of a multi-label evaluation, finding by finding: each pair of models on
+/// each finding both score, with the patient-clustered test where the cases are clustered, and
+/// Holm's adjustment over all of them (R `p.adjust(method = "holm")`).
+pub fn finding_comparisons(r: &MultilabelReport) -> String {
+    let tests: Vec<(&String, &harness_metrics::evaluate::Comparison)> = r
+        .findings
+        .iter()
+        .flat_map(|(f, fr)| fr.comparisons.iter().map(move |c| (f, c)))
+        .collect();
+    if tests.is_empty() {
+        return String::new();
+    }
+    // Patient-clustered (Obuchowski) where the cases are clustered, else DeLong.
+    let reported = |c: &harness_metrics::evaluate::Comparison| match &c.clustered {
+        Some(cl) => (cl.p, cl.ci95_diff),
+        None => (c.p, c.ci95_diff),
+    };
+    let adjusted = harness_metrics::multiple::holm(
+        &tests.iter().map(|(_, c)| reported(c).0).collect::<Vec<_>>(),
+    );
+    let mut rows = vec![
+        [
+            "finding",
+            "A",
+            "B",
+            "AUROC A − B [95% CI]",
+            "p",
+            "Holm-adjusted p",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for ((f, c), holm) in tests.iter().zip(adjusted) {
+        let (p, ci) = reported(c);
+        rows.push(vec![
+            (*f).clone(),
+            c.a.clone(),
+            c.b.clone(),
+            with_ci(c.auc_diff, ci),
+            p_value(p),
+            p_value(holm),
+        ]);
+    }
+    format!(
+        "paired tests per finding ({}; Holm over all {} tests):\n{}\n",
+        if tests.iter().any(|(_, c)| c.clustered.is_some()) {
+            "patient-clustered"
+        } else {
+            "DeLong"
+        },
+        tests.len(),
+        table(rows)
+    )
+}
+
 /// Renders the summary as text.
 pub fn render(r: &EvalReport, data: &Path) -> String {
     let mut out = String::new();

@@ -161,8 +161,53 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     assert!(html.contains("id=\"findings\""));
     assert!(html.contains("AUROC per finding of findings-b"));
     assert!(a.join("figures/findings-1-findings-a.svg").is_file());
+    // One ROC overlay of the candidates per finding.
+    for (k, f) in findings.iter().enumerate() {
+        let svg = std::fs::read_to_string(a.join(format!("figures/roc-finding-{}-{f}.svg", k + 1)))
+            .unwrap();
+        assert!(svg.contains("findings-a: AUROC"), "{f}");
+        assert_eq!(
+            svg.contains("findings-b: AUROC"),
+            *f == "effusion" || *f == "pneumothorax",
+            "{f}"
+        );
+    }
     let md = std::fs::read_to_string(a.join("summary.md")).unwrap();
     assert!(md.contains("## Findings"), "{md}");
+
+    // Two runs compared across bundles: every pair of candidates, finding by finding, with
+    // Holm's adjustment; the leaderboard (binary so far) passes over them, saying why.
+    let b_dir = tmp.path().join("b");
+    assert!(run(&b_dir, &[]).status.success());
+    let cmp = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("compare")
+        .arg(&a)
+        .arg(&b_dir)
+        .output()
+        .unwrap();
+    assert!(cmp.status.success(), "{}", text(&cmp));
+    let out = String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        out.contains("paired tests per finding (patient-clustered"),
+        "{out}"
+    );
+    assert!(out.contains("example-multilabel@a/findings-a"), "{out}");
+    assert!(out.contains("example-multilabel@b/findings-b"), "{out}");
+    // The same predictions in both runs: identical AUROCs, so a difference of 0 on the
+    // pair of the same candidate.
+    assert!(out.contains("0.000 [0.000, 0.000]"), "{out}");
+    let lb = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("leaderboard")
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(tmp.path().join("lb"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&lb).contains("a multilabel run; the leaderboard ranks binary runs so far"),
+        "{}",
+        text(&lb)
+    );
 
     // A changed score is caught by the recomputation.
     let t = tmp.path().join("tampered");

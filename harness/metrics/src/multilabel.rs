@@ -107,15 +107,13 @@ pub fn evaluate_multilabel(
             finding: f.name.to_string(),
             reason,
         };
-        let in_order: Vec<&str> = model_names
+        if let Some(twice) = names
             .iter()
-            .copied()
-            .filter(|m| names.contains(m))
-            .collect();
-        if names != in_order {
-            return Err(bad(format!(
-                "its models are {names:?}: a model named twice, or out of the order {model_names:?}"
-            )));
+            .enumerate()
+            .find(|(i, m)| names[..*i].contains(m))
+            .map(|(_, m)| m)
+        {
+            return Err(bad(format!("model '{twice}' is named twice")));
         }
         if f.labels.len() != n {
             return Err(bad(format!(
@@ -335,7 +333,8 @@ mod tests {
         assert_eq!(a.auroc_micro, alone.models["a"].auroc_micro);
         assert_eq!(with_b.findings["nodule"].comparisons.len(), 1);
         assert!(with_b.findings["effusion"].comparisons.is_empty());
-        // A model named out of order is refused (the findings must agree on the order).
+        // Findings may list their models in any order (the report is keyed by name); a model
+        // named twice in one finding is refused.
         let swapped = MultilabelInput {
             findings: vec![
                 FindingInput {
@@ -352,6 +351,21 @@ mod tests {
             groupings: Vec::new(),
             cluster: None,
         };
-        assert!(evaluate_multilabel(&swapped, &opts).is_err());
+        let r = evaluate_multilabel(&swapped, &opts).unwrap();
+        assert_eq!(
+            r.findings["nodule"].models["a"].discrimination.auroc,
+            alone.findings["nodule"].models["a"].discrimination.auroc
+        );
+        let twice = MultilabelInput {
+            findings: vec![FindingInput {
+                name: "nodule",
+                labels: &nodule,
+                models: vec![("a", &a_nod[..]), ("a", &b_nod[..])],
+            }],
+            groupings: Vec::new(),
+            cluster: None,
+        };
+        let err = evaluate_multilabel(&twice, &opts).unwrap_err().to_string();
+        assert!(err.contains("model 'a' is named twice"), "{err}");
     }
 }

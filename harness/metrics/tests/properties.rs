@@ -442,3 +442,31 @@ fn subgroups_are_the_same_when_level_codes_do_not_fit_in_the_sort_key() {
     );
     assert!(packed[0].iter().all(|s| s.auroc.is_some()));
 }
+
+proptest! {
+    /// With every image its own patient (singleton clusters, numbered in any order), the
+    /// patient-clustered (Obuchowski 1997) variance is DeLong's, S11 is 0, the design effect is
+    /// 1, and the clustered paired test is the paired DeLong test.
+    #[test]
+    fn singleton_clusters_give_delong_exactly((labels, a, b) in data(), shift in 0u32..1000) {
+        use harness_metrics::cluster::{ClusteredModel, Clusters, paired_obuchowski};
+        let n = labels.len();
+        // Cluster ids: a permutation of 0..n, spread out by `shift` unused codes.
+        let codes: Vec<u32> = (0..n as u32).map(|i| (i * 7919 + shift) % n as u32 * 2).collect();
+        let clusters = Clusters::new(&labels, &codes, 2 * n);
+        let (ra, rb) = (Ranked::new(&labels, &a), Ranked::new(&labels, &b));
+        let (da, db) = (delong(&ra.groups).unwrap(), delong(&rb.groups).unwrap());
+        let (ma, mb) = (
+            ClusteredModel::new(&clusters, &ra).unwrap(),
+            ClusteredModel::new(&clusters, &rb).unwrap(),
+        );
+        let o = &ma.obuchowski;
+        prop_assert_eq!(o.s11, 0.0);
+        prop_assert!((o.var - da.var).abs() <= 1e-14 * da.var.max(1e-300).max(1.0));
+        prop_assert!((o.design_effect.unwrap_or(1.0) - 1.0).abs() <= 1e-9 || da.var == 0.0);
+        let (pa, pb) = (placements(&ra), placements(&rb));
+        let dl = paired_delong(&labels, da.theta, &pa, db.theta, &pb).unwrap();
+        let t = paired_obuchowski(&clusters, &ma, &mb).unwrap();
+        prop_assert!((t.var_diff - dl.se * dl.se).abs() <= 1e-14);
+    }
+}

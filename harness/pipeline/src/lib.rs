@@ -1249,6 +1249,7 @@ pub fn render(
         eval: evaluated.report.as_ref().and_then(Metrics::binary),
         findings: evaluated.report.as_ref().and_then(Metrics::multilabel),
         classes: evaluated.report.as_ref().and_then(Metrics::multiclass),
+        target_curves: target_curves(plan, inference),
         agreements: &evaluated.agreements,
         bench: &measured.bench,
         not_measured: &measured.not_measured,
@@ -1264,6 +1265,42 @@ pub fn render(
         }
     }
     Ok(())
+}
+
+/// Per finding (multi-label) or class against the rest (multi-class): the labels and every
+/// candidate's scores for it, for the report's ROC overlays; empty for a binary task.
+fn target_curves(plan: &Plan, inference: &InferenceOutcome) -> Vec<harness_report::TargetCurves> {
+    let scored = |name: &str, labels: Vec<bool>| harness_report::TargetCurves {
+        name: name.to_string(),
+        scores: inference
+            .candidates
+            .iter()
+            .zip(&plan.suite.candidates)
+            .filter_map(|(c, spec)| {
+                let p = c.probabilities.as_ref()?;
+                let width = spec.output.width();
+                let k = spec.output.names().position(|n| n == name)?;
+                Some((
+                    c.record.name.clone(),
+                    p.iter().skip(k).step_by(width).copied().collect(),
+                ))
+            })
+            .collect(),
+        labels,
+    };
+    match &plan.cases.targets {
+        Targets::Binary(_) => Vec::new(),
+        Targets::Multilabel { findings, labels } => findings
+            .iter()
+            .zip(labels)
+            .map(|(f, l)| scored(f, l.clone()))
+            .collect(),
+        Targets::Multiclass { classes, labels } => classes
+            .iter()
+            .enumerate()
+            .map(|(k, c)| scored(c, labels.iter().map(|&l| l as usize == k).collect()))
+            .collect(),
+    }
 }
 
 /// The seal stage: the suite's copy (its bytes as read at planning) and the

@@ -505,6 +505,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
             eval: report.as_ref().and_then(Metrics::binary),
             findings: None,
             classes: None,
+            target_curves: Vec::new(),
             agreements: &agreements,
             bench: &bench,
             not_measured: &not_measured,

@@ -25,6 +25,8 @@ pub struct Parts<'a> {
     pub findings: Option<&'a MultilabelReport>,
     /// A multi-class task's statistics.
     pub classes: Option<&'a MulticlassReport>,
+    /// Per finding or class: labels and candidate scores for the ROC overlays.
+    pub target_curves: Vec<report::TargetCurves>,
     /// `{candidate, threshold, pairs: [{a, b, max_abs_diff, decision_disagreements, n}]}` per candidate.
     pub agreements: &'a [serde_json::Value],
     pub bench: &'a BenchReport,
@@ -214,6 +216,7 @@ pub fn build(p: Parts) -> report::ReportInput {
         },
         findings: None,
         classes: None,
+        target_curves: Vec::new(),
     };
     if let Some(e) = p.eval {
         input.attach_eval(e);
@@ -224,6 +227,7 @@ pub fn build(p: Parts) -> report::ReportInput {
     if let Some(c) = p.classes {
         input.attach_classes(c);
     }
+    input.target_curves = p.target_curves;
     input
 }
 

@@ -919,6 +919,15 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
         serde_json::from_slice(&std::fs::read(outcome.out_dir.join("metrics.json")).unwrap())
             .unwrap();
     assert_eq!(m["task"], "multiclass");
+    for f in [
+        "confusion-1-a.svg",
+        "roc-class-1-c0.svg",
+        "roc-class-3-c2.svg",
+    ] {
+        assert!(outcome.out_dir.join("figures").join(f).is_file(), "{f}");
+    }
+    let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"classes\""));
     assert_eq!(
         m["class_counts"],
         serde_json::json!({"c0": 10, "c1": 10, "c2": 10})

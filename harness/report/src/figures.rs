@@ -661,7 +661,9 @@ pub fn latency_quantiles_svg(d: &QuantilePlotData) -> Result<String, String> {
 /// The ROC curves of all candidates over one another, at most six to a panel (panels side by
 /// side when there are more), each in its colour with its AUROC in the legend, the chance
 /// diagonal, and each candidate's operating point at the threshold as a dot of its colour.
-pub fn roc_overlay_svg(curves: &[RocOverlayCurve]) -> Result<String, String> {
+/// The ROC curves of several candidates in one panel per [`MAX_SERIES_PER_PANEL`] curves,
+/// under the title `title` ("ROC curves of the candidates").
+pub fn roc_overlay_svg(title: &str, curves: &[RocOverlayCurve]) -> Result<String, String> {
     const PANEL: (u32, u32) = (600, 580);
     let panels: Vec<&[RocOverlayCurve]> = curves.chunks(MAX_SERIES_PER_PANEL).collect();
     let cols = panels.len().clamp(1, 2);
@@ -670,13 +672,9 @@ pub fn roc_overlay_svg(curves: &[RocOverlayCurve]) -> Result<String, String> {
         let cells = root.split_evenly((rows, cols));
         for (p, chunk) in panels.iter().enumerate() {
             let title = if panels.len() > 1 {
-                format!(
-                    "ROC curves of the candidates ({} of {})",
-                    p + 1,
-                    panels.len()
-                )
+                format!("{title} ({} of {})", p + 1, panels.len())
             } else {
-                "ROC curves of the candidates".to_string()
+                title.to_string()
             };
             let mut chart = unit_square(&cells[p], title, 42, ROC_AXES)?;
             diagonal(&mut chart, CHANCE)?;
@@ -717,7 +715,7 @@ pub fn confusion_svg(
     let k = classes.len().max(1);
     let cell = (520 / k as u32).clamp(36, 110);
     let label_w = 170u32;
-    let size = (label_w + cell * k as u32 + 40, 120 + cell * k as u32 + 60);
+    let size = (label_w + cell * k as u32 + 40, 90 + cell * k as u32 + 24);
     render(size, |root| {
         let title = TextStyle::from((FONT, 17).into_font()).pos(Pos::new(HPos::Left, VPos::Top));
         root.draw(&Text::new(
@@ -882,11 +880,11 @@ mod tests {
                 operating_point: None,
             })
             .collect();
-        let svg = roc_overlay_svg(&curves).unwrap();
+        let svg = roc_overlay_svg("ROC curves of the candidates", &curves).unwrap();
         assert!(svg.contains("(1 of 2)") && svg.contains("(2 of 2)"));
         assert_eq!(svg.matches("chance (AUROC 0.5)").count(), 2);
         assert!(svg.contains("model-7: AUROC 0.800"));
-        let one = roc_overlay_svg(&curves[..2]).unwrap();
+        let one = roc_overlay_svg("ROC curves of the candidates", &curves[..2]).unwrap();
         assert!(one.contains("ROC curves of the candidates\n"));
     }
 }

@@ -139,6 +139,9 @@ fn classes(out: &mut String, v: &View) {
     );
     table(out, &classes_summary_table(r));
     table(out, &classes_table(r));
+    for f in &v.target_figures {
+        figure(out, f);
+    }
     if !r.comparisons_macro.is_empty() {
         let _ = writeln!(
             out,
@@ -164,6 +167,9 @@ fn findings(out: &mut String, v: &View) {
     );
     table(out, &findings_summary_table(r));
     table(out, &findings_table(r));
+    for f in &v.target_figures {
+        figure(out, f);
+    }
 }
 
 fn candidate_sections(out: &mut String, v: &View) {

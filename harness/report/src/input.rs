@@ -38,6 +38,19 @@ pub struct ReportInput {
     /// per-case `scores`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<MulticlassReport>,
+    /// Multi-label: each finding's labels and the scores of every candidate that scores it;
+    /// multi-class: each class against the rest. Drawn as one ROC overlay per finding or class.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_curves: Vec<TargetCurves>,
+}
+
+/// One finding's (or one class's, against the rest) labels and candidate scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetCurves {
+    pub name: String,
+    pub labels: Vec<bool>,
+    /// (candidate, one score per case).
+    pub scores: Vec<(String, Vec<f64>)>,
 }
 
 /// Who ran what on which data, where and when.

@@ -29,7 +29,8 @@ mod view;
 
 pub use input::{
     AgreementRow, Candidate, DatasetInfo, EarlyStoppingMs, Evaluation, Header, InferenceInfo,
-    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, Status, Suite, ToolInfo,
+    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, Status, Suite,
+    TargetCurves, ToolInfo,
 };
 pub use view::Figure;
 

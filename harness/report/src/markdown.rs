@@ -102,6 +102,9 @@ pub fn markdown(v: &View) -> String {
         );
         table(&mut out, &findings_summary_table(r));
         table(&mut out, &findings_table(r));
+        for f in &v.target_figures {
+            figure(&mut out, f);
+        }
     }
     if let Some(r) = &input.classes {
         out.push_str("## Classes\n\n");
@@ -114,6 +117,9 @@ pub fn markdown(v: &View) -> String {
         );
         table(&mut out, &classes_summary_table(r));
         table(&mut out, &classes_table(r));
+        for f in &v.target_figures {
+            figure(&mut out, f);
+        }
         if !r.comparisons_macro.is_empty() {
             let _ = writeln!(
                 out,

@@ -209,6 +209,29 @@ pub fn roc_overlay_data(input: &ReportInput) -> Vec<RocOverlayCurve> {
         .collect()
 }
 
+/// The ROC curves of one finding (or one class against the rest), one per candidate that
+/// scores it, labelled with the AUROC and 95 % CI of the evaluation (`auroc_of(candidate)`,
+/// already formatted); `threshold` places each candidate's operating point (`None` for a
+/// multi-class task, whose decision is the argmax).
+pub fn target_overlay_data(
+    t: &crate::input::TargetCurves,
+    threshold: Option<f64>,
+    auroc_of: impl Fn(&str) -> Option<String>,
+) -> Vec<RocOverlayCurve> {
+    t.scores
+        .iter()
+        .filter_map(|(name, scores)| {
+            let ranked = ranked(&t.labels, scores).ok()?;
+            Some(RocOverlayCurve {
+                name: name.clone(),
+                auroc: format!("AUROC {}", auroc_of(name)?),
+                curve: roc_points(&ranked),
+                operating_point: threshold.and_then(|th| operating_point(&t.labels, scores, th)),
+            })
+        })
+        .collect()
+}
+
 /// One non-empty bin of the reliability diagram.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ReliabilityPoint {
@@ -1240,6 +1263,7 @@ mod tests {
             options: ReportOptions::default(),
             findings: None,
             classes: None,
+            target_curves: Vec::new(),
         };
         let curves = roc_overlay_data(&input);
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();

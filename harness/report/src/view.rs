@@ -6,7 +6,7 @@ use crate::format::{num, with_ci};
 use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
 use crate::plot_data::{
     finding_forest_rows, forest_rows, latency_plot_data, latency_quantile_data, reliability_data,
-    roc_overlay_data, roc_plot_data, throughput_bars,
+    roc_overlay_data, roc_plot_data, target_overlay_data, throughput_bars,
 };
 use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
 use harness_metrics::evaluate::spec_key;
@@ -69,6 +69,8 @@ pub struct View<'a> {
     pub holm_applied: bool,
     /// The ROC overlay, when at least two candidates were compared.
     pub comparison_figures: Vec<Figure>,
+    /// Multi-label or multi-class: one ROC overlay of the candidates per finding or class.
+    pub target_figures: Vec<Figure>,
     /// Latency CDF, latency percentiles and throughput figures (absent without measurements).
     pub performance_figures: Vec<Figure>,
     pub limits: Vec<Limit>,
@@ -80,6 +82,7 @@ impl View<'_> {
         self.candidates
             .iter()
             .flat_map(|c| c.figures.iter())
+            .chain(self.target_figures.iter())
             .chain(self.comparison_figures.iter())
             .chain(self.performance_figures.iter())
     }
@@ -340,9 +343,76 @@ pub fn build(input: &ReportInput) -> View<'_> {
         comparisons,
         holm_applied,
         comparison_figures,
+        target_figures: target_figures(input),
         performance_figures,
         limits: limits(input),
     }
+}
+
+/// One ROC overlay per finding (multi-label) or class against the rest (multi-class), each
+/// curve labelled with the evaluation's AUROC and CI for it.
+fn target_figures(input: &ReportInput) -> Vec<Figure> {
+    input
+        .target_curves
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (curves, what, ci) = if let Some(r) = &input.findings {
+                let curves = target_overlay_data(t, Some(input.evaluation.options.threshold), |c| {
+                    let m = r.findings.get(&t.name)?.models.get(c)?;
+                    let ci = match &m.clustered {
+                        Some(cl) => cl.auroc_ci95_obuchowski,
+                        None => m.discrimination.auroc_ci95_delong,
+                    };
+                    Some(with_ci(m.discrimination.auroc, ci))
+                });
+                let clustered = r
+                    .findings
+                    .get(&t.name)
+                    .is_some_and(|f| f.models.values().any(|m| m.clustered.is_some()));
+                (
+                    curves,
+                    "finding",
+                    if clustered {
+                        "patient-clustered (Obuchowski)"
+                    } else {
+                        "DeLong"
+                    },
+                )
+            } else {
+                let curves = target_overlay_data(t, None, |c| {
+                    let o = input.classes.as_ref()?.models.get(c)?.ovr.get(&t.name)?;
+                    Some(with_ci(o.discrimination.auroc, o.discrimination.auroc_ci95_delong))
+                });
+                (curves, "class", "DeLong")
+            };
+            let title = if what == "class" {
+                format!("ROC curves, class {} against the rest", t.name)
+            } else {
+                format!("ROC curves, finding {}", t.name)
+            };
+            Figure {
+                id: format!("roc-{what}-{}-{}", i + 1, slug(&t.name)),
+                title: title.clone(),
+                caption: format!(
+                    "Empirical ROC curve of every candidate that scores this {what}; AUROC with {ci} 95% CI in the legend.{}",
+                    if what == "finding" {
+                        format!(
+                            " The markers are the operating points at threshold {} (score ≥ threshold is positive).",
+                            input.evaluation.options.threshold
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                svg: if curves.is_empty() {
+                    Err(format!("no candidate has a curve for this {what} (one class only)"))
+                } else {
+                    figures::roc_overlay_svg(&title, &curves)
+                },
+            }
+        })
+        .collect()
 }
 
 /// The ROC overlay of the candidates that have a curve (two or more, with comparisons).
@@ -359,7 +429,7 @@ fn roc_overlay(input: &ReportInput) -> Option<Figure> {
             input.labels.len(),
             input.evaluation.options.threshold
         ),
-        svg: figures::roc_overlay_svg(&curves),
+        svg: figures::roc_overlay_svg("ROC curves of the candidates", &curves),
     })
 }
 
