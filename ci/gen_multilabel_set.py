@@ -129,17 +129,9 @@ def generate(patients, seed, id_prefix):
 
 
 def write_folder(out, images, rows):
-    img_dir = os.path.join(out, "images")
-    os.makedirs(img_dir, exist_ok=True)
-    for name in os.listdir(img_dir):
-        if name.endswith(".png"):
-            os.remove(os.path.join(img_dir, name))
     header = ["case_id", "image", "patient_id", *FINDINGS, "sex", "age_band", "site"]
     lines = [",".join(header) + "\n"]
-    for img, r in zip(images, rows):
-        rel = "images/%s.png" % r["case_id"]
-        with open(os.path.join(out, rel), "wb") as f:
-            f.write(gen.png_bytes(img))
+    for rel, r in zip(gen.write_pngs(out, images, rows), rows):
         cells = [r["case_id"], rel, r["patient_id"], *(str(r[f]) for f in FINDINGS),
                  r["sex"], r["age_band"], r["site"]]
         lines.append(",".join(cells) + "\n")

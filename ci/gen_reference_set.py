@@ -277,18 +277,26 @@ def png_bytes(img):
             + chunk(b"IEND", b""))
 
 
-def write_image_folder(out, images, rows):
+def write_pngs(out, images, rows):
+    """images/<case_id>.png for every case under `out`, after removing the PNGs of an earlier,
+    larger run (so the folder holds exactly this set); returns each case's relative path."""
     img_dir = os.path.join(out, "images")
     os.makedirs(img_dir, exist_ok=True)
-    # Remove PNGs of an earlier, larger run so the folder holds exactly this set.
     for name in os.listdir(img_dir):
         if name.endswith(".png"):
             os.remove(os.path.join(img_dir, name))
-    lines = ["case_id,image,label,sex,age_band,site\n"]
+    paths = []
     for img, r in zip(images, rows):
         rel = "images/%s.png" % r["case_id"]
         with open(os.path.join(out, rel), "wb") as f:
             f.write(png_bytes(img))
+        paths.append(rel)
+    return paths
+
+
+def write_image_folder(out, images, rows):
+    lines = ["case_id,image,label,sex,age_band,site\n"]
+    for rel, r in zip(write_pngs(out, images, rows), rows):
         lines.append("%s,%s,%d,%s,%s,%s\n" % (r["case_id"], rel, r["label"],
                                              r["sex"], r["age_band"],
                                              r["site"]))

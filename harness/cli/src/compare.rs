@@ -115,8 +115,6 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
                 first.manifest.dataset.digest
             );
         }
-    }
-    for r in &runs[1..] {
         if r.manifest.evaluation.task != first.manifest.evaluation.task {
             bail!(
                 "{} is a {} run, {} a {} one: only runs of one task can be compared",

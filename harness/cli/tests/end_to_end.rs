@@ -2,19 +2,10 @@
 //! a complete bundle, byte-identical reruns, tamper and interruption detection, and a
 //! suite that tries to escape the project root. (Uses --no-perf: timing is not tested here.)
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-}
+use common::{harness, root, verify};
+use std::path::Path;
 
 fn run_suite(suite: &Path, out: &Path) -> std::process::Output {
     harness()
@@ -25,16 +16,6 @@ fn run_suite(suite: &Path, out: &Path) -> std::process::Output {
         .arg("--no-perf")
         .arg("--out")
         .arg(out)
-        .output()
-        .unwrap()
-}
-
-fn verify(dir: &Path) -> std::process::Output {
-    harness()
-        .arg("verify")
-        .arg(dir)
-        .arg("--project-root")
-        .arg(root())
         .output()
         .unwrap()
 }

@@ -3,19 +3,15 @@
 //! `"task"`, patient-clustered CIs, a model that scores a subset of the findings, `verify`, the
 //! gate's multi-label keys and the report's findings section. (--no-perf: timing is not tested.)
 
+mod common;
+
+use common::{harness, mann_whitney, root, verify};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use std::process::Output;
 
 fn run(out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
+    harness()
         .arg("run")
         .arg(root().join("suites/example-multilabel.toml"))
         .arg("--no-perf")
@@ -26,40 +22,12 @@ fn run(out: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-fn verify(dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("verify")
-        .arg(dir)
-        .arg("--project-root")
-        .arg(root())
-        .output()
-        .unwrap()
-}
-
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// AUROC as the Mann–Whitney count over every (positive, negative) pair, ties counting ½.
-fn auroc(labels: &[bool], scores: &[f64]) -> f64 {
-    let (mut pairs, mut wins) = (0.0, 0.0);
-    for (i, &yi) in labels.iter().enumerate() {
-        for (j, &yj) in labels.iter().enumerate() {
-            if yi && !yj {
-                pairs += 1.0;
-                wins += match scores[i].total_cmp(&scores[j]) {
-                    std::cmp::Ordering::Greater => 1.0,
-                    std::cmp::Ordering::Equal => 0.5,
-                    std::cmp::Ordering::Less => 0.0,
-                };
-            }
-        }
-    }
-    wins / pairs
 }
 
 /// The column `name` of a CSV without quoted fields.
@@ -112,7 +80,10 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
             .collect();
         let r = &m["findings"][f]["findings-a"];
         let got = r["auroc"].as_f64().unwrap();
-        assert!((got - auroc(&labels, &scores)).abs() < 1e-12, "{f}: {got}");
+        assert!(
+            (got - mann_whitney(&labels, &scores).unwrap()).abs() < 1e-12,
+            "{f}: {got}"
+        );
         assert_eq!(
             m["findings"][f]["positives"].as_u64().unwrap(),
             labels.iter().filter(|&&y| y).count() as u64
@@ -120,6 +91,11 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         // Several images per patient: the patient-clustered CI is reported beside DeLong's.
         assert!(
             r["clustered"]["auroc_ci95_obuchowski"].is_array(),
+            "{f}: {r}"
+        );
+        // The suite asks for the CI of sens@spec: patient-resampled here.
+        assert!(
+            r["sens_at_spec_ci_clustered"]["0.90"].is_array(),
             "{f}: {r}"
         );
         let scored_by_b = m["findings"][f].get("findings-b").is_some();
@@ -179,7 +155,7 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     // Holm's adjustment; the leaderboard (binary so far) passes over them, saying why.
     let b_dir = tmp.path().join("b");
     assert!(run(&b_dir, &[]).status.success());
-    let cmp = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let cmp = harness()
         .arg("compare")
         .arg(&a)
         .arg(&b_dir)
@@ -196,7 +172,7 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     // The same predictions in both runs: identical AUROCs, so a difference of 0 on the
     // pair of the same candidate.
     assert!(out.contains("0.000 [0.000, 0.000]"), "{out}");
-    let lb = Command::new(env!("CARGO_BIN_EXE_harness"))
+    let lb = harness()
         .arg("leaderboard")
         .arg(tmp.path())
         .arg("--out")

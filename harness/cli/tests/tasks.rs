@@ -1,27 +1,12 @@
 //! `harness eval --task multilabel` and `--cluster` through the binary: the aggregates agree
 //! with a direct O(N²) Mann–Whitney count written here, and bad cluster columns are refused.
 
+mod common;
+
+use common::mann_whitney as auroc;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-/// AUROC as the Mann–Whitney count over every (positive, negative) pair, ties counting ½.
-fn auroc(labels: &[bool], scores: &[f64]) -> Option<f64> {
-    let (mut pairs, mut wins) = (0.0, 0.0);
-    for (i, &yi) in labels.iter().enumerate() {
-        for (j, &yj) in labels.iter().enumerate() {
-            if yi && !yj {
-                pairs += 1.0;
-                wins += match scores[i].total_cmp(&scores[j]) {
-                    std::cmp::Ordering::Greater => 1.0,
-                    std::cmp::Ordering::Equal => 0.5,
-                    std::cmp::Ordering::Less => 0.0,
-                };
-            }
-        }
-    }
-    (pairs > 0.0).then(|| wins / pairs)
-}
 
 /// A seeded multi-label case: findings `eff` (common), `nod` (rarer) and `pnx` (never
 /// positive), 1–3 images per patient, scores on a 0.001 grid (ties).

@@ -49,6 +49,9 @@ pub struct EvalSettings {
     /// scores it, in finding order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<FindingColumns>,
+    /// Bootstrap replicates of the sensitivity-at-specificity CIs (0, left out: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sens_ci_bootstrap: usize,
     /// Multi-class: the classes and each candidate's probability column per class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<ClassColumns>,
@@ -150,6 +153,10 @@ pub fn evaluate_classes(
         }
         other => EvaluateError::Task(format!("{}: {other}", path.display())),
     })
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The columns of one finding in `predictions.csv`.
@@ -374,7 +381,7 @@ impl EvalSettings {
             target_specificities: self.target_specificities.clone(),
             bootstrap: self.bootstrap,
             seed: self.seed,
-            sens_ci_bootstrap: 0,
+            sens_ci_bootstrap: self.sens_ci_bootstrap,
         }
     }
 }

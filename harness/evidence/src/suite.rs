@@ -151,6 +151,11 @@ pub struct Metrics {
     pub bootstrap: usize,
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// Bootstrap replicates for the CI of the sensitivity at each target specificity (0 = not
+    /// computed; 2000 is usual): `harness eval --sens-ci-boot`. Binary and multi-label tasks;
+    /// cluster-resampled where the dataset declares a patient column.
+    #[serde(default)]
+    pub sens_ci_bootstrap: usize,
     /// Subgroup columns; by default the dataset's registered subgroups.
     pub subgroups: Option<Vec<String>>,
 }
@@ -500,6 +505,12 @@ fn validate_metrics(m: &Metrics) -> Result<(), String> {
     let max = harness_metrics::bootstrap::MAX_REPLICATES;
     if m.bootstrap > max {
         return Err(format!("bootstrap {} is larger than {max}", m.bootstrap));
+    }
+    if m.sens_ci_bootstrap > max {
+        return Err(format!(
+            "sens_ci_bootstrap {} is larger than {max}",
+            m.sens_ci_bootstrap
+        ));
     }
     Ok(())
 }

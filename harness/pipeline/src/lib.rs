@@ -843,6 +843,7 @@ fn predictions_and_settings(
         target_specificities: suite.metrics.target_specificities.clone(),
         bootstrap: suite.metrics.bootstrap,
         seed: suite.metrics.seed,
+        sens_ci_bootstrap: suite.metrics.sens_ci_bootstrap,
         task: match &cases.targets {
             Targets::Binary(_) => DatasetTask::Binary,
             Targets::Multilabel { .. } => DatasetTask::Multilabel,

@@ -5,10 +5,9 @@ use crate::format::{escape_html as esc, fixed, with_reason};
 use crate::input::ReportInput;
 use crate::input::Status;
 use crate::tables::{
-    Table, agreement_note, agreement_table, backends, candidates_table, classes_summary_table,
-    classes_table, comparisons_table, dataset_rows, fairness_sentence, fairness_table,
-    findings_summary_table, findings_table, machine_rows, macro_comparisons_table,
-    performance_table, statistics_rows, summary_table,
+    self, Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
+    dataset_rows, fairness_sentence, fairness_table, machine_rows, performance_table,
+    statistics_rows, summary_table,
 };
 use crate::text::comparisons_intro;
 use crate::view::{Figure, View, methods_items, rows_of, summary_latency, summary_throughput};
@@ -125,50 +124,27 @@ fn summary(out: &mut String, v: &View) {
     out.push_str("<p>p99 latency: single-stream measurement where there is one; throughput: the highest measured. Details under Performance.</p>\n");
 }
 
-/// A multi-class task: each candidate's aggregates, every class's one-vs-rest AUROCs and the
-/// paired comparisons of the macro AUROCs.
-fn classes(out: &mut String, v: &View) {
-    let Some(r) = &v.input.classes else { return };
-    out.push_str("<h2 id=\"classes\">Classes</h2>\n");
+/// A multi-label task's Findings or a multi-class task's Classes section.
+fn task_section(out: &mut String, v: &View) {
+    let Some(section) = tables::task_section(v) else {
+        return;
+    };
     let _ = writeln!(
         out,
-        "<p>{}</p>",
-        esc(
-            "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
-        )
+        "<h2 id=\"{}\">{}</h2>\n<p>{}</p>",
+        section.id,
+        esc(section.title),
+        esc(&section.intro)
     );
-    table(out, &classes_summary_table(r));
-    table(out, &classes_table(r));
+    for t in &section.tables {
+        table(out, t);
+    }
     for f in &v.target_figures {
         figure(out, f);
     }
-    if !r.comparisons_macro.is_empty() {
-        let _ = writeln!(
-            out,
-            "<p>{}</p>",
-            esc(
-                "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention)."
-            )
-        );
-        table(out, &macro_comparisons_table(r));
-    }
-}
-
-/// A multi-label task: each candidate's aggregates and every finding's AUROCs.
-fn findings(out: &mut String, v: &View) {
-    let Some(r) = &v.input.findings else { return };
-    out.push_str("<h2 id=\"findings\">Findings</h2>\n");
-    let _ = writeln!(
-        out,
-        "<p>{}</p>",
-        esc(
-            "Each finding is evaluated as its own binary task on the same cases, with the whole binary contract (DeLong CIs, calibration, subgroups); the macro AUROC is the mean over the findings that have both classes (scikit-learn average='macro' on them), the micro AUROC pools every (label, score) cell of the findings a model scores (average='micro')."
-        )
-    );
-    table(out, &findings_summary_table(r));
-    table(out, &findings_table(r));
-    for f in &v.target_figures {
-        figure(out, f);
+    if let Some((intro, t)) = &section.comparisons {
+        let _ = writeln!(out, "<p>{}</p>", esc(intro));
+        table(out, t);
     }
 }
 
@@ -380,8 +356,7 @@ pub fn html(v: &View) -> String {
     }
     out.push_str("<li><a href=\"#comparisons\">Comparisons</a></li>\n<li><a href=\"#agreement\">Cross-backend agreement</a></li>\n<li><a href=\"#performance\">Performance</a></li>\n<li><a href=\"#limits\">Limits of this evidence</a></li>\n<li><a href=\"#methods\">Methods</a></li>\n</ul></nav>\n");
     summary(&mut out, v);
-    findings(&mut out, v);
-    classes(&mut out, v);
+    task_section(&mut out, v);
     candidate_sections(&mut out, v);
     comparisons(&mut out, v);
     agreement(&mut out, v);

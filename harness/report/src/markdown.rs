@@ -4,10 +4,9 @@
 use crate::format::{escape_markdown as esc, with_reason};
 use crate::input::Status;
 use crate::tables::{
-    Table, agreement_note, agreement_table, backends, candidates_table, classes_summary_table,
-    classes_table, comparisons_table, dataset_rows, fairness_sentence, fairness_table,
-    findings_summary_table, findings_table, machine_rows, macro_comparisons_table,
-    performance_table, statistics_rows, summary_table,
+    Table, agreement_note, agreement_table, backends, candidates_table, comparisons_table,
+    dataset_rows, fairness_sentence, fairness_table, machine_rows, performance_table,
+    statistics_rows, summary_table,
 };
 use crate::text::comparisons_intro;
 use crate::view::View;
@@ -91,44 +90,17 @@ pub fn markdown(v: &View) -> String {
 
     out.push_str("## Summary\n\n");
     table(&mut out, &summary_table(v));
-    if let Some(r) = &input.findings {
-        out.push_str("## Findings\n\n");
-        let _ = writeln!(
-            out,
-            "{}\n",
-            esc(
-                "Each finding is evaluated as its own binary task on the same cases, with the whole binary contract (DeLong CIs, calibration, subgroups); the macro AUROC is the mean over the findings that have both classes (scikit-learn average='macro' on them), the micro AUROC pools every (label, score) cell of the findings a model scores (average='micro')."
-            )
-        );
-        table(&mut out, &findings_summary_table(r));
-        table(&mut out, &findings_table(r));
+    if let Some(section) = crate::tables::task_section(v) {
+        let _ = writeln!(out, "## {}\n\n{}\n", section.title, esc(&section.intro));
+        for t in &section.tables {
+            table(&mut out, t);
+        }
         for f in &v.target_figures {
             figure(&mut out, f);
         }
-    }
-    if let Some(r) = &input.classes {
-        out.push_str("## Classes\n\n");
-        let _ = writeln!(
-            out,
-            "{}\n",
-            esc(
-                "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
-            )
-        );
-        table(&mut out, &classes_summary_table(r));
-        table(&mut out, &classes_table(r));
-        for f in &v.target_figures {
-            figure(&mut out, f);
-        }
-        if !r.comparisons_macro.is_empty() {
-            let _ = writeln!(
-                out,
-                "{}\n",
-                esc(
-                    "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention)."
-                )
-            );
-            table(&mut out, &macro_comparisons_table(r));
+        if let Some((intro, t)) = &section.comparisons {
+            let _ = writeln!(out, "{}\n", esc(intro));
+            table(&mut out, t);
         }
     }
 

@@ -205,6 +205,43 @@ pub fn findings_table(r: &MultilabelReport) -> Table {
     }
 }
 
+/// A multi-label task's Findings or a multi-class task's Classes section: its anchor, title,
+/// the sentence on method, its tables and, for classes, the paired comparisons of the macro
+/// AUROCs (the ROC overlays are the view's `target_figures`).
+pub struct TaskSection {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub intro: String,
+    pub tables: Vec<Table>,
+    pub comparisons: Option<(String, Table)>,
+}
+
+/// The task section of a multi-label or multi-class report, `None` for a binary one.
+pub fn task_section(v: &View) -> Option<TaskSection> {
+    if let Some(r) = &v.input.findings {
+        return Some(TaskSection {
+            id: "findings",
+            title: "Findings",
+            intro: "Each finding is evaluated as its own binary task on the same cases, with the whole binary contract (DeLong CIs, calibration, subgroups); the macro AUROC is the mean over the findings that have both classes (scikit-learn average='macro' on them), the micro AUROC pools every (label, score) cell of the findings a model scores (average='micro').".into(),
+            tables: vec![findings_summary_table(r), findings_table(r)],
+            comparisons: None,
+        });
+    }
+    let r = v.input.classes.as_ref()?;
+    Some(TaskSection {
+        id: "classes",
+        title: "Classes",
+        intro: "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.".into(),
+        tables: vec![classes_summary_table(r), classes_table(r)],
+        comparisons: (!r.comparisons_macro.is_empty()).then(|| {
+            (
+                "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention).".to_string(),
+                macro_comparisons_table(r),
+            )
+        }),
+    })
+}
+
 /// A multi-class task, per candidate: the AUROC aggregates (macro with its stratified bootstrap
 /// CI), accuracy, balanced accuracy, Brier, log loss and top-label ECE.
 pub fn classes_summary_table(r: &MulticlassReport) -> Table {
@@ -315,73 +352,41 @@ pub fn macro_comparisons_table(r: &MulticlassReport) -> Table {
     }
 }
 
-/// The summary: one row per candidate.
+/// The summary: one row per candidate. A multi-label or multi-class task shows its macro AUROC
+/// only: the binary columns have no single value per candidate (its own section has them).
 pub fn summary_table(v: &View) -> Table {
-    if v.input.findings.is_some() || v.input.classes.is_some() {
-        // A multi-label or multi-class task: the binary columns have no single value per candidate; the
-        // findings section holds them finding by finding.
-        return Table {
-            class: "summary",
-            headers: headers(&[
-                "Candidate",
-                "Status",
-                if v.input.classes.is_some() {
-                    "Macro AUROC (one-vs-rest)"
-                } else {
-                    "Macro AUROC over its findings"
-                },
-                "p99 latency (ms)",
-                "Throughput (/s)",
-            ]),
-            rows: v
-                .summary
-                .iter()
-                .map(|s| {
-                    vec![
-                        t(s.name.clone()),
-                        t(s.status.clone()),
-                        n(s.auroc.clone()),
-                        n(s.p99_ms.clone()),
-                        n(s.throughput.clone()),
-                    ]
-                })
-                .collect(),
-        };
-    }
+    let binary = v.input.findings.is_none() && v.input.classes.is_none();
     let spec = v.spec_key.clone().unwrap_or_else(|| "n/a".into());
     let sens_header = format!("Sensitivity at specificity {spec}");
+    let auroc_header = if v.input.classes.is_some() {
+        "Macro AUROC (one-vs-rest)"
+    } else if v.input.findings.is_some() {
+        "Macro AUROC over its findings"
+    } else if v.patients.is_some() {
+        "AUROC [95% CI, patient-clustered]"
+    } else {
+        "AUROC [95% CI, DeLong]"
+    };
+    let mut h = vec!["Candidate", "Status", auroc_header];
+    if binary {
+        h.push(sens_header.as_str());
+        h.extend(summary_metrics().map(|m| m.label));
+    }
+    h.extend(["p99 latency (ms)", "Throughput (/s)"]);
     Table {
         class: "summary",
-        headers: headers(
-            &[
-                "Candidate",
-                "Status",
-                if v.patients.is_some() {
-                    "AUROC [95% CI, patient-clustered]"
-                } else {
-                    "AUROC [95% CI, DeLong]"
-                },
-                sens_header.as_str(),
-            ]
-            .into_iter()
-            .chain(summary_metrics().map(|m| m.label))
-            .chain(["p99 latency (ms)", "Throughput (/s)"])
-            .collect::<Vec<_>>(),
-        ),
+        headers: headers(&h),
         rows: v
             .summary
             .iter()
             .map(|s| {
-                vec![
-                    t(s.name.clone()),
-                    t(s.status.clone()),
-                    n(s.auroc.clone()),
-                    n(s.sens_at_spec.clone()),
-                ]
-                .into_iter()
-                .chain(s.metrics.iter().cloned().map(n))
-                .chain([n(s.p99_ms.clone()), n(s.throughput.clone())])
-                .collect()
+                let mut row = vec![t(s.name.clone()), t(s.status.clone()), n(s.auroc.clone())];
+                if binary {
+                    row.push(n(s.sens_at_spec.clone()));
+                    row.extend(s.metrics.iter().cloned().map(n));
+                }
+                row.extend([n(s.p99_ms.clone()), n(s.throughput.clone())]);
+                row
             })
             .collect(),
     }
