@@ -694,20 +694,54 @@ fn a_site_run_writes_count_tables_only_and_pools_to_the_run_metrics() {
     );
 }
 
-/// A multi-label MedMNIST-layout archive (ChestMNIST's label matrix, one 0/1 column per
-/// finding): a candidate maps its output columns to findings in its own order, the predictions
-/// get `label:<finding>` and `<candidate>:<finding>` columns, and declarations that do not fit
-/// the dataset are refused before any inference, naming the candidate.
-#[test]
-fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_refused() {
-    use ndarray_npy::NpzWriter;
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path();
-    let n = 16;
-    let images = ndarray::Array3::<u8>::from_shape_fn((n, 28, 28), |(i, y, x)| {
-        ((i * 11 + y * 5 + x) % 256) as u8
-    });
-    let write = |labels: &ndarray::Array2<u8>| {
+/// A project of one MedMNIST-layout archive `m.npz` (28x28 images) registered as dataset `m`
+/// with the given task keys, one model copied from the shipped ones, and a suite whose one
+/// candidate `a` declares the output given to [`NpzProject::suite`].
+struct NpzProject {
+    dir: tempfile::TempDir,
+    n: usize,
+    task_keys: &'static str,
+    model: &'static str,
+    preprocess: &'static str,
+    metrics: &'static str,
+}
+
+impl NpzProject {
+    fn new(
+        n: usize,
+        task_keys: &'static str,
+        model: &'static str,
+        preprocess: &'static str,
+        metrics: &'static str,
+    ) -> NpzProject {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        std::fs::copy(
+            root().join("models").join(model),
+            dir.path().join("models").join(model),
+        )
+        .unwrap();
+        NpzProject {
+            dir,
+            n,
+            task_keys,
+            model,
+            preprocess,
+            metrics,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes the archive with these test labels and registers it (its sha256 pinned).
+    fn labels(&self, labels: &ndarray::Array2<u8>) {
+        use ndarray_npy::NpzWriter;
+        let p = self.path();
+        let images = ndarray::Array3::<u8>::from_shape_fn((self.n, 28, 28), |(i, y, x)| {
+            ((i * 13 + y * 7 + x * 3) % 256) as u8
+        });
         let mut npz = NpzWriter::new(std::fs::File::create(p.join("m.npz")).unwrap());
         npz.add_array("test_images", &images).unwrap();
         npz.add_array("test_labels", labels).unwrap();
@@ -715,72 +749,96 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
         std::fs::write(
             p.join("datasets.toml"),
             format!(
-                "[datasets.m]\ntitle = \"t\"\nformat = \"medmnist-npz\"\npath = \"m.npz\"\nsplit = \"test\"\ntask = \"multilabel\"\n\
-                 label = \"findings\"\nfindings = [\"f1\", \"f2\"]\nlabel_meaning = \"1\"\nsha256 = \"{}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n",
+                "[datasets.m]\ntitle = \"t\"\nformat = \"medmnist-npz\"\npath = \"m.npz\"\nsplit = \"test\"\n{}\n\
+                 label_meaning = \"k\"\nsha256 = \"{}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n",
+                self.task_keys,
                 sha256(&p.join("m.npz"))
             ),
         )
         .unwrap();
-    };
-    write(&ndarray::Array2::<u8>::from_shape_fn((n, 2), |(i, k)| {
-        u8::from((i + k) % 3 == 0)
-    }));
-    std::fs::create_dir_all(p.join("models")).unwrap();
-    std::fs::copy(
-        root().join("models/vendor-c.onnx"),
-        p.join("models/vendor-c.onnx"),
-    )
-    .unwrap();
-    let suite = |output: &str| {
+    }
+
+    /// Writes the suite with candidate `a`'s `output` declaration.
+    fn suite(&self, output: &str) {
+        let model = self.path().join("models").join(self.model);
         std::fs::write(
-            p.join("suite.toml"),
+            self.path().join("suite.toml"),
             format!(
-                "name = \"t\"\nversion = \"1\"\ndataset = \"m\"\n[metrics]\nbootstrap = 0\nsubgroups = []\n[performance]\nskip = true\n\
-                 [acceptance]\nfail_under = {{ auroc_macro = 0.0 }}\n\
-                 [[candidates]]\nname = \"a\"\nmodel = \"models/vendor-c.onnx\"\nsha256 = \"{}\"\n\
-                 preprocess = {{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nhwc\" }}\noutput = {output}\n",
-                sha256(&p.join("models/vendor-c.onnx"))
+                "name = \"t\"\nversion = \"1\"\ndataset = \"m\"\n[metrics]\nsubgroups = []\n{}\n[performance]\nskip = true\n\
+                 [[candidates]]\nname = \"a\"\nmodel = \"models/{}\"\nsha256 = \"{}\"\npreprocess = {}\noutput = {output}\n",
+                self.metrics,
+                self.model,
+                sha256(&model),
+                self.preprocess
             ),
         )
         .unwrap();
-    };
-    let options = RunOptions {
-        suite: p.join("suite.toml"),
-        out: Some(p.join("out")),
-        no_perf: true,
-        threads: Some(1),
-        ..RunOptions::default()
-    };
-    suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
-    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn options(&self, out: &str) -> RunOptions {
+        RunOptions {
+            suite: self.path().join("suite.toml"),
+            out: Some(self.path().join(out)),
+            no_perf: true,
+            threads: Some(1),
+            ..RunOptions::default()
+        }
+    }
+
+    fn run(&self, out: &str) -> harness_pipeline::RunOutcome {
+        run_suite(&self.options(out), &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A run with this output declaration is refused before any work, with `expect` in the
+    /// message and the candidate named.
+    fn refused(&self, output: &str, expect: &str) {
+        self.suite(output);
+        let err = run_suite(&self.options("refused"), &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expect), "{output}: {err}");
+        assert!(err.contains("candidate 'a'"), "{err}");
+        assert!(
+            !self.path().join("refused").exists(),
+            "refused before any work"
+        );
+    }
+}
+
+/// A multi-label MedMNIST-layout archive (ChestMNIST's label matrix, one 0/1 column per
+/// finding): a candidate maps its output columns to findings in its own order, the predictions
+/// get `label:<finding>` and `<candidate>:<finding>` columns, and declarations that do not fit
+/// the dataset are refused before any inference, naming the candidate.
+#[test]
+fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_refused() {
+    let n = 16;
+    let p = NpzProject::new(
+        n,
+        "task = \"multilabel\"\nlabel = \"findings\"\nfindings = [\"f1\", \"f2\"]",
+        "vendor-c.onnx",
+        "{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nhwc\" }",
+        "bootstrap = 0\n[acceptance]\nfail_under = { auroc_macro = 0.0 }",
+    );
+    p.labels(&ndarray::Array2::<u8>::from_shape_fn((n, 2), |(i, k)| {
+        u8::from((i + k) % 3 == 0)
+    }));
+    p.suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
+    let outcome = p.run("out");
     assert!(!outcome.any_failed());
     assert_eq!(outcome.gate.len(), 1, "{:?}", outcome.gate);
     assert!(outcome.gate_passed());
     let rows = predictions(&outcome.out_dir);
     assert_eq!(rows[0], ["case_id", "label:f1", "label:f2", "a:f2", "a:f1"]);
     assert_eq!(rows.len(), n + 1);
-    // The mapping follows the declaration: swapped names swap the columns' values.
-    let swapped_dir = p.join("swapped");
-    suite("{ kind = \"logit\", columns = [\"f1\", \"f2\"] }");
-    let swapped = run_suite(
-        &RunOptions {
-            out: Some(swapped_dir.clone()),
-            ..options.clone()
-        },
-        &harness_pipeline::Silent,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let rows_b = predictions(&swapped.out_dir);
+    // The mapping follows the declaration: the model's first column is named f2, then f1.
+    p.suite("{ kind = \"logit\", columns = [\"f1\", \"f2\"] }");
+    let rows_b = predictions(&p.run("swapped").out_dir);
     assert_eq!(
         rows_b[0],
         ["case_id", "label:f1", "label:f2", "a:f1", "a:f2"]
     );
     for (r, s) in rows[1..].iter().zip(&rows_b[1..]) {
-        assert_eq!(
-            (&r[3], &r[4]),
-            (&s[3], &s[4]),
-            "a:f2 then a:f1, as declared"
-        );
+        assert_eq!((&r[3], &r[4]), (&s[3], &s[4]), "same columns, renamed");
         assert_ne!(r[3], r[4], "the two outputs differ, so the check can fail");
     }
     let m: serde_json::Value =
@@ -794,34 +852,24 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
     assert_eq!(m["findings"]["f1"]["positives"], positives[0]);
     assert_eq!(m["findings"]["f2"]["positives"], positives[1]);
 
-    let refused = |output: &str, expect: &str| {
-        let _ = std::fs::remove_dir_all(p.join("out"));
-        suite(output);
-        let err = run_suite(&options, &harness_pipeline::Silent)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(expect), "{output}: {err}");
-        assert!(err.contains("candidate 'a'"), "{err}");
-        assert!(!p.join("out").exists(), "refused before any work");
-    };
-    refused(
+    p.refused(
         "{ kind = \"logit\", columns = [\"f2\", \"f3\"] }",
         "'f3', which is not a finding of dataset 'm' (f1, f2)",
     );
-    refused(
+    p.refused(
         "{ kind = \"logit\", columns = [\"f1\", \"f1\"] }",
         "names 'f1' twice",
     );
-    refused(
+    p.refused(
         "{ kind = \"softmax\", columns = [\"f1\", \"f2\"] }",
         "not \"softmax\"",
     );
-    refused(
+    p.refused(
         "{ kind = \"logit\", positive_index = 1 }",
         "output.columns must name",
     );
     // A label matrix wider than the declared findings, and a value that is not 0/1.
-    suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
+    p.suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
     for (labels, expect) in [
         (
             ndarray::Array2::<u8>::zeros((n, 3)),
@@ -832,8 +880,8 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
             "value 2; a finding is 0 or 1",
         ),
     ] {
-        write(&labels);
-        let err = run_suite(&options, &harness_pipeline::Silent)
+        p.labels(&labels);
+        let err = run_suite(&p.options("bad"), &harness_pipeline::Silent)
             .unwrap_err()
             .to_string();
         assert!(err.contains(expect), "{err}");
@@ -842,64 +890,25 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
 
 /// A multi-class MedMNIST-layout archive (DermaMNIST's layout: one class index per case): a
 /// candidate's softmax columns are mapped to classes in its own order and written in class
-/// order, `metrics.json` is the multi-class report, the gate reads its keys, and declarations
-/// that do not fit are refused before any inference.
+/// order, `metrics.json` is the multi-class report, the gate reads its keys, the report has its
+/// Classes section and figures, `verify` recomputes it, and declarations that do not fit are
+/// refused before any inference.
 #[test]
 fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_refused() {
-    use ndarray_npy::NpzWriter;
-    let tmp = tempfile::tempdir().unwrap();
-    let p = tmp.path();
     let n = 30;
-    let images = ndarray::Array3::<u8>::from_shape_fn((n, 28, 28), |(i, y, x)| {
-        ((i * 13 + y * 7 + x * 3) % 256) as u8
-    });
-    let write = |labels: &ndarray::Array2<u8>| {
-        let mut npz = NpzWriter::new(std::fs::File::create(p.join("m.npz")).unwrap());
-        npz.add_array("test_images", &images).unwrap();
-        npz.add_array("test_labels", labels).unwrap();
-        npz.finish().unwrap();
-        std::fs::write(
-            p.join("datasets.toml"),
-            format!(
-                "[datasets.m]\ntitle = \"t\"\nformat = \"medmnist-npz\"\npath = \"m.npz\"\nsplit = \"test\"\ntask = \"multiclass\"\n\
-                 label = \"class\"\nclasses = [\"c0\", \"c1\", \"c2\"]\nlabel_meaning = \"k\"\nsha256 = \"{}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n",
-                sha256(&p.join("m.npz"))
-            ),
-        )
-        .unwrap();
-    };
-    write(&ndarray::Array2::<u8>::from_shape_fn((n, 1), |(i, _)| {
+    // A 3-output model (64x64 grey, NCHW): its logits through a softmax are a 3-class model.
+    let p = NpzProject::new(
+        n,
+        "task = \"multiclass\"\nlabel = \"class\"\nclasses = [\"c0\", \"c1\", \"c2\"]",
+        "findings-b.onnx",
+        "{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nchw\" }",
+        "bootstrap = 200\n[acceptance]\nfail_under = { accuracy = 0.0, \"auroc.c1\" = 0.0 }",
+    );
+    p.labels(&ndarray::Array2::<u8>::from_shape_fn((n, 1), |(i, _)| {
         (i % 3) as u8
     }));
-    std::fs::create_dir_all(p.join("models")).unwrap();
-    // A 3-output model (64x64 grey, NCHW): its logits through a softmax are a 3-class model.
-    std::fs::copy(
-        root().join("models/findings-b.onnx"),
-        p.join("models/three.onnx"),
-    )
-    .unwrap();
-    let suite = |output: &str| {
-        std::fs::write(
-            p.join("suite.toml"),
-            format!(
-                "name = \"t\"\nversion = \"1\"\ndataset = \"m\"\n[metrics]\nbootstrap = 200\nsubgroups = []\n[performance]\nskip = true\n\
-                 [acceptance]\nfail_under = {{ accuracy = 0.0, \"auroc.c1\" = 0.0 }}\n\
-                 [[candidates]]\nname = \"a\"\nmodel = \"models/three.onnx\"\nsha256 = \"{}\"\n\
-                 preprocess = {{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nchw\" }}\noutput = {output}\n",
-                sha256(&p.join("models/three.onnx"))
-            ),
-        )
-        .unwrap();
-    };
-    let options = RunOptions {
-        suite: p.join("suite.toml"),
-        out: Some(p.join("out")),
-        no_perf: true,
-        threads: Some(1),
-        ..RunOptions::default()
-    };
-    suite("{ kind = \"softmax\", columns = [\"c2\", \"c0\", \"c1\"] }");
-    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    p.suite("{ kind = \"softmax\", columns = [\"c2\", \"c0\", \"c1\"] }");
+    let outcome = p.run("out");
     assert!(!outcome.any_failed());
     assert_eq!(outcome.gate.len(), 2, "{:?}", outcome.gate);
     assert!(outcome.gate_passed(), "{:?}", outcome.gate);
@@ -934,42 +943,34 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
     );
     // The column of class c2 is the model's first output: relabelling the columns moves it.
     let first_output: Vec<String> = rows[1..].iter().map(|r| r[4].clone()).collect();
-    let _ = std::fs::remove_dir_all(p.join("out"));
-    suite("{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }");
-    let again = run_suite(&options, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
-    let rows_b = predictions(&again.out_dir);
-    let first_b: Vec<String> = rows_b[1..].iter().map(|r| r[2].clone()).collect();
+    p.suite("{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }");
+    let again = p.run("again");
+    let first_b: Vec<String> = predictions(&again.out_dir)[1..]
+        .iter()
+        .map(|r| r[2].clone())
+        .collect();
     assert_eq!(first_output, first_b, "output column 0 is c2, then c0");
     assert!(
         harness_evidence::verify(&again.out_dir, &Default::default()).passed(),
         "verify recomputes the multi-class metrics"
     );
 
-    let refused = |output: &str, expect: &str| {
-        let _ = std::fs::remove_dir_all(p.join("out"));
-        suite(output);
-        let err = run_suite(&options, &harness_pipeline::Silent)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(expect), "{output}: {err}");
-        assert!(!p.join("out").exists(), "refused before any work");
-    };
-    refused(
+    p.refused(
         "{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"\"] }",
         "\"\" is not allowed",
     );
-    refused(
+    p.refused(
         "{ kind = \"logit\", columns = [\"c0\", \"c1\", \"c2\"] }",
         "not \"logit\"",
     );
-    refused(
+    p.refused(
         "{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c1\"] }",
         "names 'c1' twice",
     );
     // A label beyond the classes.
-    suite("{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }");
-    write(&ndarray::Array2::<u8>::from_elem((n, 1), 3));
-    let err = run_suite(&options, &harness_pipeline::Silent)
+    p.suite("{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }");
+    p.labels(&ndarray::Array2::<u8>::from_elem((n, 1), 3));
+    let err = run_suite(&p.options("bad"), &harness_pipeline::Silent)
         .unwrap_err()
         .to_string();
     assert!(err.contains("label 3 is not a class index"), "{err}");
