@@ -150,6 +150,17 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     }
     let md = std::fs::read_to_string(a.join("summary.md")).unwrap();
     assert!(md.contains("## Findings"), "{md}");
+    // The limits name the findings a candidate does not score and the clustering; no evaluated
+    // candidate is said to lack metrics.
+    assert!(
+        md.contains("findings-b does not score nodule, cardiomegaly"),
+        "{md}"
+    );
+    assert!(
+        md.contains("from 260 patients: the CIs and paired tests shown are patient-clustered"),
+        "{md}"
+    );
+    assert!(!md.contains("It has no metrics"), "{md}");
 
     // Two runs compared across bundles: every pair of candidates, finding by finding, with
     // Holm's adjustment; the leaderboard (binary so far) passes over them, saying why.

@@ -200,6 +200,84 @@ fn limit(kind: &'static str, text: String) -> Limit {
     Limit { kind, text }
 }
 
+/// The limits particular to a multi-label or multi-class evaluation: findings with one class
+/// and classes without cases (left out of the macro AUROCs), findings a candidate does not
+/// score (its aggregates cover fewer findings than another's), findings with few positives,
+/// whether the CIs are patient-clustered, and what a multi-class evaluation does not compute.
+fn task_limits(input: &ReportInput) -> Vec<Limit> {
+    let opts = &input.options;
+    let mut out = Vec::new();
+    if let Some(r) = &input.findings {
+        for (name, f) in &r.findings {
+            if f.positives == 0 || f.negatives == 0 {
+                out.push(limit(
+                    "data",
+                    format!(
+                        "Finding {name} has only one class ({} positive, {} negative cases): it has no AUROC and is left out of every macro AUROC.",
+                        f.positives, f.negatives
+                    ),
+                ));
+            } else if f.positives < opts.small_subgroup_positives {
+                out.push(limit(
+                    "data",
+                    format!(
+                        "Finding {name} has {} positive cases (fewer than {}): its AUROC and CI are imprecise.",
+                        f.positives, opts.small_subgroup_positives
+                    ),
+                ));
+            }
+        }
+        for (model, s) in &r.models {
+            if !s.findings_not_scored.is_empty() {
+                out.push(limit(
+                    "candidate",
+                    format!(
+                        "{model} does not score {}: its macro and micro AUROCs are over the {} finding(s) it scores, so they are not comparable one to one with a candidate's over more findings; compare finding by finding.",
+                        s.findings_not_scored.join(", "),
+                        r.findings_order.len() - s.findings_not_scored.len()
+                    ),
+                ));
+            }
+        }
+        let clusters = r
+            .findings
+            .values()
+            .flat_map(|f| f.models.values())
+            .find_map(|m| m.clustered.as_ref());
+        if let Some(c) = clusters {
+            out.push(limit(
+                "statistics",
+                format!(
+                    "The {} images come from {} patients: the CIs and paired tests shown are patient-clustered (Obuchowski 1997); image-level ones, also in metrics.json, would be too narrow.",
+                    r.n, c.counts.n_clusters
+                ),
+            ));
+        }
+    }
+    if let Some(r) = &input.classes {
+        let absent: Vec<&String> = r
+            .class_counts
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(c, _)| c)
+            .collect();
+        if !absent.is_empty() {
+            out.push(limit(
+                "data",
+                format!(
+                    "Class(es) without cases: {}: no one-vs-rest AUROC, left out of the macro and weighted AUROCs; their sensitivity at argmax is undefined.",
+                    absent.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        out.push(limit(
+            "statistics",
+            "A multi-class evaluation computes no subgroup or patient-clustered statistics yet: its CIs assume independent cases.".into(),
+        ));
+    }
+    out
+}
+
 /// The limits of the evidence, generated from the data: synthetic data, failed candidates,
 /// small and one-class subgroups, degenerate CIs, separation (no calibration MLE), undefined
 /// comparisons, disagreeing backends, unavailable or failed measurements, and profiles not
@@ -217,10 +295,21 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             ),
         ));
     }
+    // A multi-label or multi-class candidate's statistics are in the task's report.
+    let has_task_metrics = |name: &str| {
+        input
+            .findings
+            .as_ref()
+            .is_some_and(|r| r.models.contains_key(name))
+            || input
+                .classes
+                .as_ref()
+                .is_some_and(|r| r.models.contains_key(name))
+    };
     for c in input
         .candidates
         .iter()
-        .filter(|c| c.status != Status::Ok || c.metrics.is_none())
+        .filter(|c| c.status != Status::Ok || (c.metrics.is_none() && !has_task_metrics(&c.name)))
     {
         let why = c.reason.as_deref().unwrap_or("no reason was recorded");
         out.push(limit(
@@ -299,6 +388,7 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             ));
         }
     }
+    out.extend(task_limits(input));
     for cmp in &input.evaluation.comparisons {
         if let Some(r) = &cmp.reason {
             out.push(limit(
