@@ -84,6 +84,15 @@ pub fn evaluate_classes(
     cols: &ClassColumns,
     opts: &MulticlassOptions,
 ) -> Result<MulticlassReport, EvaluateError> {
+    // Settings may come from a bundle's manifest: check their shape before using it.
+    let k = cols.classes.len();
+    if let Some((model, c)) = cols.models.iter().find(|(_, c)| c.len() != k) {
+        return Err(EvaluateError::Task(format!(
+            "{}: model {model} has {} probability column(s) for {k} classes",
+            path.display(),
+            c.len()
+        )));
+    }
     let scores: Vec<String> = cols.models.values().flatten().cloned().collect();
     let read = parse_class_csv(
         bytes,
@@ -121,7 +130,6 @@ pub fn evaluate_classes(
             }
         }
     }
-    let k = cols.classes.len();
     let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
     let models = cols
         .models
@@ -620,6 +628,33 @@ mod tests {
                 .map(|(m, c)| ((*m).to_string(), (*c).to_string()))
                 .collect(),
         }
+    }
+
+    /// Multi-class settings whose models do not give one column per class (a hostile or
+    /// damaged manifest) are refused, never sliced past their end.
+    #[test]
+    fn class_columns_of_the_wrong_shape_are_refused() {
+        let csv = b"case_id,label,m:a,m:b,m:c\n1,a,0.5,0.3,0.2\n2,b,0.1,0.8,0.1\n3,c,0.3,0.3,0.4\n";
+        let mut models = IndexMap::new();
+        models.insert("m".to_string(), vec!["m:a".to_string(), "m:b".to_string()]);
+        let cols = ClassColumns {
+            classes: vec!["a".into(), "b".into(), "c".into()],
+            label: "label".into(),
+            models,
+        };
+        let opts = MulticlassOptions {
+            bootstrap: 0,
+            seed: 1,
+        };
+        let err = evaluate_classes(csv, Path::new("p.csv"), &cols, &opts).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "p.csv: model m has 2 probability column(s) for 3 classes"
+        );
+        let mut good = cols.clone();
+        good.models["m"].push("m:c".into());
+        let r = evaluate_classes(csv, Path::new("p.csv"), &good, &opts).unwrap();
+        assert_eq!(r.models["m"].accuracy, 1.0);
     }
 
     /// One pass gives every finding the labels and scores a read per finding gives, and a
