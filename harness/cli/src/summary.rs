@@ -54,10 +54,7 @@ pub fn findings(r: &MultilabelReport, data: &Path) -> String {
             f.models.get(m).map_or_else(
                 || "not scored".to_string(),
                 |m| {
-                    let interval = match &m.clustered {
-                        Some(c) => c.auroc_ci95_obuchowski,
-                        None => m.discrimination.auroc_ci95_delong,
-                    };
+                    let interval = m.auroc_ci95_reported();
                     with_ci(m.discrimination.auroc, interval)
                 },
             )

@@ -6,7 +6,7 @@
 
 use harness_data::registry::DatasetTask;
 use harness_data::{
-    ClassSpec, EvalSpec, EvalTable, parse_class_csv, parse_eval_csv, read_eval_csv, with_file_bytes,
+    ClassSpec, EvalSpec, EvalTable, parse_class_csv, parse_eval_csv, with_file_bytes,
 };
 use harness_metrics::multiclass::{
     MulticlassError, MulticlassInput, MulticlassOptions, MulticlassReport, ROW_SUM_TOLERANCE,
@@ -529,20 +529,6 @@ pub fn groupings<'a>(
 /// # Errors
 /// As [`evaluate_predictions`], and [`harness_data::DataError::Io`] for an unreadable file.
 pub fn evaluate_csv(path: &Path, settings: &EvalSettings) -> Result<Metrics, EvaluateError> {
-    if settings.task.is_binary() {
-        let columns = settings.columns();
-        let spec = EvalSpec {
-            label: &settings.label,
-            scores: &settings.scores,
-            groups: &columns,
-        };
-        let table = read_eval_csv(path, &spec)?;
-        return Ok(Metrics::Binary(evaluate_table(
-            &table,
-            settings.cluster.as_deref(),
-            &settings.options(),
-        )?));
-    }
     with_file_bytes(path, |bytes| evaluate_predictions(bytes, path, settings))
 }
 

@@ -120,6 +120,18 @@ pub struct ModelReport {
     pub clustered: Option<ClusteredReport>,
 }
 
+impl ModelReport {
+    /// The AUROC's 95 % CI as reports show it: patient-clustered (Obuchowski) where the cases are
+    /// clustered by patient, else DeLong's image-level one.
+    #[must_use]
+    pub fn auroc_ci95_reported(&self) -> Option<[f64; 2]> {
+        match &self.clustered {
+            Some(c) => c.auroc_ci95_obuchowski,
+            None => self.discrimination.auroc_ci95_delong,
+        }
+    }
+}
+
 /// How well the scores rank positives above negatives: AUROC with its exact fraction, the
 /// Mann–Whitney U, DeLong's variance and CI, and the bootstrap CI when one was asked for.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -360,10 +360,7 @@ pub fn finding_forest_rows(report: &MultilabelReport, model: &str) -> Vec<Forest
                 n: f.n,
                 positives: f.positives,
                 auroc: m.discrimination.auroc,
-                ci95: match &m.clustered {
-                    Some(c) => c.auroc_ci95_obuchowski,
-                    None => m.discrimination.auroc_ci95_delong,
-                },
+                ci95: m.auroc_ci95_reported(),
                 note: m.discrimination.auroc_reason.clone(),
             })
         })

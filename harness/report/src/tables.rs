@@ -191,10 +191,7 @@ pub fn findings_table(r: &MultilabelReport) -> Table {
                     n(f.models.get(m).map_or_else(
                         || "not scored".to_string(),
                         |m| {
-                            let ci = match &m.clustered {
-                                Some(c) => c.auroc_ci95_obuchowski,
-                                None => m.discrimination.auroc_ci95_delong,
-                            };
+                            let ci = m.auroc_ci95_reported();
                             with_ci(m.discrimination.auroc, ci)
                         },
                     ))

@@ -258,10 +258,7 @@ pub fn build(input: &ReportInput) -> View<'_> {
             auroc: match macro_auroc {
                 Some(a) => num(a, 3),
                 None => m.map_or("n/a".into(), |m| {
-                    let ci = match &m.clustered {
-                        Some(c) => c.auroc_ci95_obuchowski,
-                        None => m.discrimination.auroc_ci95_delong,
-                    };
+                    let ci = m.auroc_ci95_reported();
                     with_ci(m.discrimination.auroc, ci)
                 }),
             },
@@ -360,11 +357,8 @@ fn target_figures(input: &ReportInput) -> Vec<Figure> {
             let (curves, what, ci) = if let Some(r) = &input.findings {
                 let curves = target_overlay_data(t, Some(input.evaluation.options.threshold), |c| {
                     let m = r.findings.get(&t.name)?.models.get(c)?;
-                    let ci = match &m.clustered {
-                        Some(cl) => cl.auroc_ci95_obuchowski,
-                        None => m.discrimination.auroc_ci95_delong,
-                    };
-                    Some(with_ci(m.discrimination.auroc, ci))
+                    let ci = m.auroc_ci95_reported();
+Some(with_ci(m.discrimination.auroc, ci))
                 });
                 let clustered = r
                     .findings
