@@ -15,6 +15,7 @@
 //! [`pool::pool`] gives the same report from sites' count tables without sharing any case
 //! (federated evaluation).
 
+pub mod binomial;
 pub mod bootstrap;
 pub mod calibration;
 pub mod cluster;

@@ -9,22 +9,36 @@
 //! ([`crate::roc::sens_at_spec`], interpolated); the band at each target is the type-7 quantiles
 //! at 0.025, 0.5 and 0.975 of the B replicate sensitivities.
 //!
-//! Replicate b draws exactly the resample of replicate b of [`crate::bootstrap`] (same seeded
-//! generators, [`replicate_seeds`] and [`replicate_draws`]), so the band and the bootstrap CI of
-//! the AUROC describe the same resamples and are reproducible bit for bit for a seed, on any
-//! machine and thread count. Like the AUROC bootstrap, it agrees with pROC only within
+//! Replicate b is drawn from its own generator, seeded by [`replicate_seeds`] (the seeds of the
+//! AUROC bootstrap of [`crate::bootstrap`]), so the band is reproducible bit for bit for a seed,
+//! on any machine and thread count. Like the AUROC bootstrap, it agrees with pROC only within
 //! Monte-Carlo error (R's generator cannot be matched).
 //!
 //! The band is pointwise (each specificity's interval covers 95 % on its own), not a
 //! simultaneous band for the whole curve. Every replicate's sensitivity is non-increasing in the
 //! target specificity, so each quantile is too.
 //!
-//! Cost: O(B·(N + G·log D)) for G targets and D distinct scores. `sens_at_spec` walks the curve
-//! from its start, which would make each target O(D); instead each target is read from a table
-//! of at most three groups that has the same two ROC points around the target ([`Curve`]), so
-//! the result is `sens_at_spec`'s own, bit for bit.
+//! # Reading a resample without drawing it
+//!
+//! The sensitivity of a curve at target t reads two adjacent points of it (see [`Curve`]): c,
+//! the first with specificity ≥ t, and c − 1. With the cases of each class in ascending score
+//! order, point k of a resample is fixed by how many of its draws land on the first cases of
+//! each class up to the end of tie group k. In a stratified resample those numbers are a
+//! multinomial process: the draws among the first x of the n negatives are Binomial(n, x/n),
+//! and given the numbers at two boundaries a < x < b, the number at x is the number at a plus
+//! Binomial(number at b − number at a, (x − a)/(b − a)) (a binomial bridge). So a replicate
+//! binary-searches point c over the tie groups, drawing the negatives' numbers only at the
+//! boundaries it visits, then draws the positives' numbers at the two boundaries c − 1 and c
+//! ([`crate::binomial`]). The sensitivity it computes is exactly [`sens_at_spec`] of the whole
+//! resample (tested against resamples drawn case by case); only the resample's law is sampled,
+//! not its cases.
+//!
+//! Cost: O(B·G·log D) binomial variates for G targets and D distinct scores, whatever the
+//! number of cases (drawing every case would be O(B·N): 2·10⁹ draws for 2,000 replicates of a
+//! million cases).
 
-use crate::bootstrap::{percentile_ci, replicate_draws, replicate_seeds};
+use crate::binomial::BinomialStream;
+use crate::bootstrap::{percentile_ci, replicate_seeds};
 use crate::ranks::{Ranked, TieGroup};
 use crate::roc::{SensAtSpec, sens_at_spec};
 use rayon::prelude::*;
@@ -81,51 +95,23 @@ pub fn roc_band(
         return Err("the ROC band needs at least one bootstrap replicate".into());
     }
     check_specificities(specificities)?;
-    // The tie group of each positive and each negative, in ascending score order: the order in
-    // which `replicate_draws` numbers them.
-    let mut pos_group = Vec::with_capacity(ranked.m as usize);
-    let mut neg_group = Vec::with_capacity(ranked.n as usize);
-    for (g, t) in ranked.groups.iter().enumerate() {
-        pos_group.extend(std::iter::repeat_n(g as u32, t.pos as usize));
-        neg_group.extend(std::iter::repeat_n(g as u32, t.neg as usize));
-    }
-    let groups = &ranked.groups;
+    let boundaries = Boundaries::new(&ranked.groups);
     let seeds = replicate_seeds(seed, replicates);
     // per_replicate[b][k]: replicate b's sensitivity at target k.
     let per_replicate: Vec<Vec<f64>> = seeds
         .par_iter()
         .map_init(
-            || (vec![0u64; groups.len()], vec![0u64; groups.len()]),
-            |(pos_count, neg_count), &s| {
-                pos_count.fill(0);
-                neg_count.fill(0);
-                let (pos, neg) = replicate_draws(ranked, s);
-                for j in pos {
-                    pos_count[pos_group[j as usize] as usize] += 1;
-                }
-                for j in neg {
-                    neg_count[neg_group[j as usize] as usize] += 1;
-                }
-                // The resample's tie table: the original values that were drawn at least once.
-                let resample: Vec<TieGroup> = groups
-                    .iter()
-                    .zip(pos_count.iter().zip(neg_count.iter()))
-                    .filter(|(_, (p, n))| **p + **n > 0)
-                    .map(|(g, (&pos, &neg))| TieGroup {
-                        value: g.value,
-                        pos,
-                        neg,
-                    })
-                    .collect();
-                let curve = Curve::new(&resample);
-                // Both classes are drawn (m, n > 0) and the targets are in [0, 1]: always defined.
+            || Bridged::new(ranked.m, ranked.n, 0),
+            |resample, &s| {
+                resample.reset(s);
                 specificities
                     .iter()
-                    .map(|&t| curve.sens_at_spec(t).map_or(0.0, |r| r.interpolated))
+                    .map(|&t| boundaries.sensitivity(t, resample))
                     .collect()
             },
         )
         .collect();
+    let curve = Curve::new(&ranked.groups);
     let mut column = vec![0.0f64; replicates];
     let points = specificities
         .iter()
@@ -137,7 +123,7 @@ pub fn roc_band(
             let ([lower, upper], median) = percentile_ci(&mut column);
             BandPoint {
                 specificity: t,
-                sensitivity: sens_at_spec(groups, t).map_or(0.0, |r| r.interpolated),
+                sensitivity: curve.sens_at_spec(t).map_or(0.0, |r| r.interpolated),
                 lower,
                 median,
                 upper,
@@ -149,6 +135,139 @@ pub fn roc_band(
         seed,
         points,
     })
+}
+
+/// How many draws of one resample land on the first x cases of each class, the cases of a class
+/// taken in ascending score order.
+trait Drawn {
+    fn positives(&mut self, x: u64) -> u64;
+    fn negatives(&mut self, x: u64) -> u64;
+}
+
+/// One class's numbers known so far: (x, draws on the first x cases), ascending in x, starting
+/// with (0, 0) and ending with (total, total).
+struct Known(Vec<(u64, u64)>);
+
+impl Known {
+    fn reset(&mut self, total: u64) {
+        self.0.clear();
+        self.0.extend([(0, 0), (total, total)]);
+    }
+
+    /// The number at `x` (≤ total): known, or drawn from the bridge between its neighbours.
+    fn at(&mut self, x: u64, stream: &mut BinomialStream) -> u64 {
+        match self.0.binary_search_by_key(&x, |&(b, _)| b) {
+            Ok(i) => self.0[i].1,
+            Err(i) => {
+                let ((a, ra), (b, rb)) = (self.0[i - 1], self.0[i]);
+                let r = ra + stream.sample_fraction(rb - ra, x - a, b - a);
+                self.0.insert(i, (x, r));
+                r
+            }
+        }
+    }
+}
+
+/// A stratified resample drawn lazily, boundary by boundary (see the module doc).
+struct Bridged {
+    stream: BinomialStream,
+    m: u64,
+    n: u64,
+    pos: Known,
+    neg: Known,
+}
+
+impl Bridged {
+    fn new(m: u64, n: u64, seed: u64) -> Self {
+        let mut b = Bridged {
+            stream: BinomialStream::new(seed),
+            m,
+            n,
+            pos: Known(Vec::new()),
+            neg: Known(Vec::new()),
+        };
+        b.reset(seed);
+        b
+    }
+
+    /// A new resample from `seed`.
+    fn reset(&mut self, seed: u64) {
+        self.stream = BinomialStream::new(seed);
+        self.pos.reset(self.m);
+        self.neg.reset(self.n);
+    }
+}
+
+impl Drawn for Bridged {
+    fn positives(&mut self, x: u64) -> u64 {
+        self.pos.at(x, &mut self.stream)
+    }
+    fn negatives(&mut self, x: u64) -> u64 {
+        self.neg.at(x, &mut self.stream)
+    }
+}
+
+/// The class boundaries of a tie table: how many positives and negatives the first k groups
+/// hold (k = 0..=D).
+struct Boundaries {
+    pos: Vec<u64>,
+    neg: Vec<u64>,
+}
+
+impl Boundaries {
+    fn new(groups: &[TieGroup]) -> Self {
+        let (mut pos, mut neg) = (vec![0u64], vec![0u64]);
+        let (mut p, mut q) = (0u64, 0u64);
+        for g in groups {
+            p += g.pos;
+            q += g.neg;
+            pos.push(p);
+            neg.push(q);
+        }
+        Boundaries { pos, neg }
+    }
+
+    /// A resample's interpolated sensitivity at `target` (in [0, 1]; both classes present):
+    /// exactly [`sens_at_spec`] of the resample's tie table.
+    fn sensitivity(&self, target: f64, resample: &mut impl Drawn) -> f64 {
+        let d = self.neg.len() - 1;
+        let (m, n) = (self.pos[d], self.neg[d]);
+        let nf = n as f64;
+        // c = the first point k >= 1 of the resample's curve, taken over the original groups
+        // (a group drawn zero times repeats the point before it, which changes nothing below),
+        // whose specificity reaches the target (the same division as sens_at_spec); point D has
+        // specificity 1.
+        let c =
+            1 + self.neg[1..].partition_point(|&x| (resample.negatives(x) as f64 / nf) < target);
+        let (tn_before, tn_at) = (
+            resample.negatives(self.neg[c - 1]),
+            resample.negatives(self.neg[c]),
+        );
+        let (fn_before, fn_at) = (
+            resample.positives(self.pos[c - 1]),
+            resample.positives(self.pos[c]),
+        );
+        // Points c − 1 and c are all sens_at_spec reads: the groups before c merge into one,
+        // those after c into another (see `Curve`).
+        let table = [
+            TieGroup {
+                value: 0.0,
+                pos: fn_before,
+                neg: tn_before,
+            },
+            TieGroup {
+                value: 1.0,
+                pos: fn_at - fn_before,
+                neg: tn_at - tn_before,
+            },
+            TieGroup {
+                value: 2.0,
+                pos: m - fn_at,
+                neg: n - tn_at,
+            },
+        ];
+        sens_at_spec(&table, target).map_or(0.0, |r| r.interpolated)
+    }
 }
 
 /// A tie table with the cumulative counts at each ROC point, to answer [`sens_at_spec`] for any
@@ -234,6 +353,7 @@ pub(crate) fn check_specificities(targets: &[f64]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bootstrap::replicate_draws;
     use rand_xoshiro::Xoshiro256PlusPlus;
     use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
@@ -303,42 +423,108 @@ mod tests {
         assert_ne!(a.points, c.points);
     }
 
+    /// A resample drawn case by case (the AUROC bootstrap's draws for `seed`): the draws, as
+    /// indices into each class in ascending score order, sorted.
+    struct Explicit {
+        pos: Vec<u32>,
+        neg: Vec<u32>,
+    }
+
+    impl Explicit {
+        fn new(ranked: &Ranked, seed: u64) -> Self {
+            let (mut pos, mut neg) = replicate_draws(ranked, seed);
+            pos.sort_unstable();
+            neg.sort_unstable();
+            Explicit { pos, neg }
+        }
+
+        /// The resample's tie table, from the original groups' values.
+        fn table(&self, groups: &[TieGroup]) -> Vec<TieGroup> {
+            let b = Boundaries::new(groups);
+            let mut e = Explicit {
+                pos: self.pos.clone(),
+                neg: self.neg.clone(),
+            };
+            (0..groups.len())
+                .map(|k| TieGroup {
+                    value: groups[k].value,
+                    pos: e.positives(b.pos[k + 1]) - e.positives(b.pos[k]),
+                    neg: e.negatives(b.neg[k + 1]) - e.negatives(b.neg[k]),
+                })
+                .filter(|g| g.pos + g.neg > 0)
+                .collect()
+        }
+    }
+
+    impl Drawn for Explicit {
+        fn positives(&mut self, x: u64) -> u64 {
+            self.pos.partition_point(|&j| (j as u64) < x) as u64
+        }
+        fn negatives(&mut self, x: u64) -> u64 {
+            self.neg.partition_point(|&j| (j as u64) < x) as u64
+        }
+    }
+
     #[test]
-    fn replicates_are_the_auroc_bootstrap_resamples() {
-        // With one replicate, the band's quantiles are that replicate's curve: check it against
-        // the curve rebuilt from the very draws of the AUROC bootstrap.
-        let (labels, scores) = data(150, 5);
-        let ranked = Ranked::new(&labels, &scores);
-        let grid = specificity_grid(10);
-        let band = roc_band(&ranked, &grid, 1, 99).unwrap();
-        let seed = replicate_seeds(99, 1)[0];
-        let (pos, neg) = replicate_draws(&ranked, seed);
-        let mut sorted_pos: Vec<f64> = Vec::new();
-        let mut sorted_neg: Vec<f64> = Vec::new();
-        for (&case, &key) in ranked.order.iter().zip(&ranked.keys) {
-            if key & 1 == 1 {
-                sorted_pos.push(scores[case as usize])
-            } else {
-                sorted_neg.push(scores[case as usize])
+    fn reads_a_resample_exactly_as_sens_at_spec() {
+        // The point search and the three-group table give sens_at_spec of the whole resample,
+        // whatever the resample: checked on resamples drawn case by case, with ties.
+        for seed in 0..60u64 {
+            let (labels, scores) = data(6 + seed as usize * 5, seed);
+            let ranked = Ranked::new(&labels, &scores);
+            if ranked.m == 0 || ranked.n == 0 {
+                continue;
+            }
+            let b = Boundaries::new(&ranked.groups);
+            let mut resample = Explicit::new(&ranked, seed * 7919 + 1);
+            let table = resample.table(&ranked.groups);
+            let n = ranked.n;
+            let targets = specificity_grid(200)
+                .into_iter()
+                .chain((0..=n).map(|k| k as f64 / n as f64));
+            for t in targets {
+                assert_eq!(
+                    b.sensitivity(t, &mut resample),
+                    sens_at_spec(&table, t).unwrap().interpolated,
+                    "seed {seed}, target {t}"
+                );
             }
         }
-        let mut l = Vec::new();
-        let mut s = Vec::new();
-        for j in pos {
-            l.push(true);
-            s.push(sorted_pos[j as usize]);
+    }
+
+    #[test]
+    fn band_has_the_law_of_case_by_case_resamples() {
+        // The band of lazily drawn resamples against the band of 4,000 resamples drawn case by
+        // case (same law, other draws): within Monte-Carlo error at every target.
+        let (labels, scores) = data(400, 17);
+        let ranked = Ranked::new(&labels, &scores);
+        let grid = specificity_grid(20);
+        let replicates = 4000;
+        let band = roc_band(&ranked, &grid, replicates, 5).unwrap();
+        let per_replicate: Vec<Vec<f64>> = replicate_seeds(6, replicates)
+            .into_iter()
+            .map(|s| {
+                let table = Explicit::new(&ranked, s).table(&ranked.groups);
+                grid.iter()
+                    .map(|&t| sens_at_spec(&table, t).unwrap().interpolated)
+                    .collect()
+            })
+            .collect();
+        let mut widest = 0.0f64;
+        for (k, p) in band.points.iter().enumerate() {
+            let mut column: Vec<f64> = per_replicate.iter().map(|r| r[k]).collect();
+            let ([lower, upper], median) = percentile_ci(&mut column);
+            for (a, b) in [(p.lower, lower), (p.median, median), (p.upper, upper)] {
+                assert!(
+                    (a - b).abs() <= 0.03,
+                    "target {}: {p:?} vs {lower} {median} {upper}",
+                    p.specificity
+                );
+            }
+            widest = widest.max(upper - lower);
         }
-        for j in neg {
-            l.push(false);
-            s.push(sorted_neg[j as usize]);
-        }
-        let resample = Ranked::new(&l, &s);
-        for p in &band.points {
-            let expected = sens_at_spec(&resample.groups, p.specificity)
-                .unwrap()
-                .interpolated;
-            assert_eq!((p.lower, p.median, p.upper), (expected, expected, expected));
-        }
+        // Not trivially equal: the band is wide somewhere.
+        assert!(widest > 0.1, "{widest}");
     }
 
     #[test]

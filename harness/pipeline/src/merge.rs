@@ -212,14 +212,18 @@ fn check_parts(mut parts: Vec<Part>) -> Result<Vec<Part>, PipelineError> {
 fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
     let total =
         usize::try_from(parts[0].shard.total_cases).map_err(|_| refuse("too many cases".into()))?;
-    let mut rows: Vec<Option<csv::ByteRecord>> = vec![None; total];
+    // Each case's row as the bytes its shard wrote (each part has been checked against its
+    // manifest's hash, so these are the harness's own CSV lines): copied, not re-encoded.
+    let mut rows: Vec<Option<&[u8]>> = vec![None; total];
     let mut header: Option<(csv::ByteRecord, &Path)> = None;
+    let mut header_line: &[u8] = &[];
     for p in parts {
         let path = p.dir.join("predictions.csv");
         let bad = |e: csv::Error| refuse(format!("{}: {e}", path.display()));
+        let data = p.predictions.as_slice();
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(p.predictions.as_slice());
+            .from_reader(data);
         let h = reader.byte_headers().map_err(bad)?.clone();
         match &header {
             None => header = Some((h, &p.dir)),
@@ -232,18 +236,34 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
             }
             Some(_) => {}
         }
-        let mut records = reader.byte_records();
-        for &pos in &p.shard.positions {
-            let record = match records.next() {
-                Some(r) => r.map_err(bad)?,
-                None => {
-                    return Err(refuse(format!(
-                        "{}: fewer rows than the {} cases its {SHARD_FILE} lists",
-                        path.display(),
-                        p.shard.positions.len()
-                    )));
-                }
+        // Byte offsets where each record starts; a record ends where the next one starts.
+        let mut record = csv::ByteRecord::new();
+        let mut starts = Vec::with_capacity(p.shard.positions.len() + 1);
+        while reader.read_byte_record(&mut record).map_err(bad)? {
+            let start = record.position().map_or(0, |at| at.byte());
+            starts.push(usize::try_from(start).unwrap_or(usize::MAX));
+        }
+        if header_line.is_empty() {
+            header_line = &data[..starts
+                .first()
+                .copied()
+                .unwrap_or(data.len())
+                .min(data.len())];
+        }
+        if starts.len() != p.shard.positions.len() {
+            let relation = if starts.len() < p.shard.positions.len() {
+                "fewer"
+            } else {
+                "more"
             };
+            return Err(refuse(format!(
+                "{}: {relation} rows than the {} cases its {SHARD_FILE} lists",
+                path.display(),
+                p.shard.positions.len()
+            )));
+        }
+        starts.push(data.len());
+        for (k, &pos) in p.shard.positions.iter().enumerate() {
             let slot = usize::try_from(pos)
                 .ok()
                 .and_then(|i| rows.get_mut(i))
@@ -259,14 +279,7 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
                     p.dir.join(SHARD_FILE).display()
                 )));
             }
-            *slot = Some(record);
-        }
-        if records.next().is_some() {
-            return Err(refuse(format!(
-                "{}: more rows than the {} cases its {SHARD_FILE} lists",
-                path.display(),
-                p.shard.positions.len()
-            )));
+            *slot = data.get(starts[k]..starts[k + 1]);
         }
     }
     if let Some(pos) = rows.iter().position(Option::is_none) {
@@ -274,15 +287,19 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
             "case position {pos} of {total} is in no shard: the shards do not cover the run"
         )));
     }
-    let mut w = harness_evidence::predictions::csv_writer();
-    let mut write = |r: &csv::ByteRecord| w.write_byte_record(r);
-    let header = header.map(|(h, _)| h).unwrap_or_default();
-    write(&header).map_err(|e| refuse(e.to_string()))?;
-    for r in rows.iter().flatten() {
-        write(r).map_err(|e| refuse(e.to_string()))?;
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.predictions.len()).sum());
+    let mut put = |line: &[u8]| {
+        out.extend_from_slice(line);
+        // The last line of a file may lack its line end.
+        if !line.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    };
+    put(header_line);
+    for line in rows.into_iter().flatten() {
+        put(line);
     }
-    w.into_inner()
-        .map_err(|e| refuse(format!("writing predictions.csv: {e}")))
+    Ok(out)
 }
 
 /// A candidate's agreement pairs by (engine a, engine b).
