@@ -63,16 +63,17 @@
 //!
 //! # JSON numbers
 //!
-//! Scores are written as the shortest decimal that reads back as the same `f64`. A reader that
-//! rounds correctly (Python, JavaScript, Rust's `str::parse`, serde_json with its
-//! `float_roundtrip` feature) gets every score back bit for bit. serde_json's default parser
-//! does not round correctly: about one score in ten with 16–17 significant digits comes back one
-//! unit in the last place (ulp) off. Such a drift cannot change the order of the scores, so the
-//! AUROC, its fraction, U, DeLong, sensitivity at specificity, average precision and the
-//! counts stay exact, and the score-valued figures (Brier, log loss, ECE, calibration fit) move
-//! by about 1e-16; round 2 recognises a score within [`ULP_SLACK`] ulps of a pooled one. Scores
-//! with at most 15 significant digits — every score on a declared grid of at most 15 decimals —
-//! read back exactly with any of these parsers.
+//! Scores are written as the shortest decimal that reads back as the same `f64`. The harness
+//! reads them back bit for bit (its table reader, `scan_rows`, parses each score with Rust's
+//! correctly rounded `str::parse`), as do Python, JavaScript and serde_json with its
+//! `float_roundtrip` feature. A reader that does not round correctly (serde_json's default
+//! parser) moves about one score in ten with 16–17 significant digits by one unit in the last
+//! place (ulp). Such a drift cannot change the order of the scores, so the AUROC, its fraction,
+//! U, DeLong, sensitivity at specificity, average precision and the counts stay exact, and the
+//! score-valued figures (Brier, log loss, ECE, calibration fit) move by about 1e-16; round 2
+//! recognises a score within [`ULP_SLACK`] ulps of a pooled one. Scores with at most 15
+//! significant digits — every score on a declared grid of at most 15 decimals — read back
+//! exactly with any of these parsers.
 //!
 //! # Cost
 //!
@@ -611,10 +612,105 @@ impl Scalar {
     }
 }
 
-/// A count table as read, before its checks.
+/// A count table as read, before its checks: its JSON text. A site's table has a row per
+/// distinct score, so with exact scores the tables are about as large as the site's data; they
+/// are scanned by hand ([`scan_rows`]) and go through serde only to say what is wrong with a
+/// malformed one.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct RawTable(Vec<RawRow>);
+struct RawTable(Box<serde_json::value::RawValue>);
+
+/// The rows of a well-formed table's JSON text, each score read correctly rounded (Rust's
+/// `str::parse`, like serde_json with `float_roundtrip`); `None` at anything else: not an array
+/// of arrays of three JSON numbers, a count that is not a whole number in JSON integer form, or
+/// one that overflows `u64`. The rows' own checks come after.
+fn scan_rows(text: &str) -> Option<Vec<(f64, u64, u64)>> {
+    let b = text.as_bytes();
+    let mut at = 0usize;
+    let ws = |at: &mut usize| {
+        while *at < b.len() && matches!(b[*at], b' ' | b'\t' | b'\n' | b'\r') {
+            *at += 1;
+        }
+    };
+    let expect = |at: &mut usize, c: u8| -> Option<()> {
+        ws(at);
+        (b.get(*at) == Some(&c)).then(|| *at += 1)
+    };
+    // A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; returns its text and
+    // whether it is an integer (no fraction or exponent).
+    let number = |at: &mut usize| -> Option<(&str, bool)> {
+        ws(at);
+        let start = *at;
+        let digits = |at: &mut usize| {
+            let s = *at;
+            while *at < b.len() && b[*at].is_ascii_digit() {
+                *at += 1;
+            }
+            *at > s
+        };
+        if b.get(*at) == Some(&b'-') {
+            *at += 1;
+        }
+        if b.get(*at) == Some(&b'0') {
+            *at += 1;
+        } else if !digits(at) {
+            return None;
+        }
+        let mut integer = true;
+        if b.get(*at) == Some(&b'.') {
+            *at += 1;
+            integer = false;
+            if !digits(at) {
+                return None;
+            }
+        }
+        if matches!(b.get(*at), Some(b'e' | b'E')) {
+            *at += 1;
+            integer = false;
+            if matches!(b.get(*at), Some(b'+' | b'-')) {
+                *at += 1;
+            }
+            if !digits(at) {
+                return None;
+            }
+        }
+        Some((&text[start..*at], integer))
+    };
+    let count = |at: &mut usize| -> Option<u64> {
+        match number(at)? {
+            (t, true) if !t.starts_with('-') => t.parse().ok(),
+            _ => None,
+        }
+    };
+    let mut rows = Vec::with_capacity(b.len() / 24);
+    expect(&mut at, b'[')?;
+    ws(&mut at);
+    if b.get(at) == Some(&b']') {
+        at += 1;
+    } else {
+        loop {
+            expect(&mut at, b'[')?;
+            let score: f64 = number(&mut at)?.0.parse().ok()?;
+            expect(&mut at, b',')?;
+            let pos = count(&mut at)?;
+            expect(&mut at, b',')?;
+            let neg = count(&mut at)?;
+            expect(&mut at, b']')?;
+            rows.push((score, pos, neg));
+            ws(&mut at);
+            match b.get(at) {
+                Some(b',') => at += 1,
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    ws(&mut at);
+    (at == b.len()).then_some(rows)
+}
 
 /// One row as read: its three values, or how many values it had when not three. Read in place
 /// (no allocation per row: a site's table has a row per distinct score).
@@ -655,7 +751,14 @@ impl<'de> Deserialize<'de> for RawRow {
 
 impl RawTable {
     fn check(self) -> Result<CountTable, String> {
-        check_rows(self.0.into_iter().map(|row| match row {
+        let text = self.0.get();
+        if let Some(rows) = scan_rows(text) {
+            return check_rows(rows.into_iter().map(Ok));
+        }
+        // Malformed: read it value by value to say where and what.
+        let rows: Vec<RawRow> = serde_json::from_str(text)
+            .map_err(|e| format!("not an array of [score, positives, negatives] rows ({e})"))?;
+        check_rows(rows.into_iter().map(|row| match row {
             RawRow::Triple(s, p, n) => {
                 Ok((s.score()?, p.count("positives")?, n.count("negatives")?))
             }
@@ -1959,4 +2062,55 @@ pub fn pool_paired(
         }
     }
     pooled_report(&checked, opts, Some(&totals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanned_rows_are_the_json_values() {
+        let text =
+            " [ [0.1,0,3] ,\n\t[3.5e-1, 1, 1],[0.9000000000000001,2,0],[1,4,0],[1E0,0,1] ]\r\n";
+        let rows = scan_rows(text).unwrap();
+        // The values serde_json (float_roundtrip) reads, bit for bit.
+        let expected: Vec<(f64, u64, u64)> = serde_json::from_str(text).unwrap();
+        assert_eq!(rows.len(), 5);
+        for (a, b) in rows.iter().zip(&expected) {
+            assert_eq!((a.0.to_bits(), a.1, a.2), (b.0.to_bits(), b.1, b.2));
+        }
+        assert_eq!(scan_rows("[]"), Some(vec![]));
+        assert_eq!(scan_rows(" [ ] "), Some(vec![]));
+        // Anything else goes to the slow path, which says what is wrong.
+        for bad in [
+            "",
+            "[",
+            "[[0.1,0,3]",
+            "[[0.1,0,3],]",
+            "[[0.1,0]]",
+            "[[0.1,0,3,4]]",
+            "[[.5,0,1]]",
+            "[[01,0,1]]",
+            "[[0.5,1.0,1]]",
+            "[[0.5,-1,1]]",
+            "[[0.5,1e2,1]]",
+            "[[\"0.5\",1,1]]",
+            "[[NaN,1,1]]",
+            "[[0.5,1,1]] x",
+            "{}",
+            "[[0.5,99999999999999999999,1]]",
+            "[[+0.5,1,1]]",
+            "[[0.5e,1,1]]",
+            "[[0.,1,1]]",
+        ] {
+            assert_eq!(scan_rows(bad), None, "{bad:?}");
+        }
+        // A malformed table read through the slow path names the row.
+        let e = serde_json::from_str::<CountTable>("[[0.5,1,1],[0.6,1.5,0]]").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("row 2: positives 1.5 is not a whole number"),
+            "{e}"
+        );
+    }
 }
