@@ -4,7 +4,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::{EvalSpec, read_eval_csv};
 use harness_evidence::evaluation::{
-    ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, read_findings,
+    ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, findings_input,
+    read_findings,
 };
 use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
@@ -115,10 +116,11 @@ pub struct EvalArgs {
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
     /// Federated evaluation, round 1: write to --json a site summary (format
-    /// harness-site-summary/1) instead of the results: per model and per subgroup level, how
-    /// many positives and negatives had each distinct score. No case id, no per-case row, no
-    /// patient column. `harness pool` combines the sites' summaries into the exact all-cases
-    /// results. Needs --site and --json.
+    /// harness-site-summary/1; with --task multilabel one per finding,
+    /// harness-site-summary-multilabel/1) instead of the results: per model and per subgroup
+    /// level, how many positives and negatives had each distinct score. No case id, no per-case
+    /// row, no patient column. `harness pool` combines the sites' summaries into the exact
+    /// all-cases results. Needs --site and --json.
     #[arg(long = "aggregates-only", requires_all = ["site", "json"])]
     aggregates_only: bool,
     /// This site's name in a federated evaluation (unique among the pooled sites).
@@ -224,9 +226,9 @@ fn check_options(args: &EvalArgs) -> Result<()> {
         } else {
             "--paired-request"
         };
-        if args.task != Task::Binary {
+        if args.task == Task::Multiclass {
             bail!(
-                "{flag} is for the binary task (evaluate each finding as its own binary --score column)"
+                "{flag}: multi-class results are not pooled from count tables yet (binary and multi-label are)"
             );
         }
         if args.cluster.is_some() {
@@ -313,14 +315,15 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
 
 /// The gate of a multi-class or multi-label evaluation: `--fail-under`/`--fail-over` keys checked
 /// by the task (`better`), warnings printed for a direction that contradicts the metric.
-fn task_criteria(
-    args: &EvalArgs,
+pub(crate) fn task_criteria(
+    fail_under: &[String],
+    fail_over: &[String],
     better: impl Fn(&str) -> Result<Better, String>,
 ) -> Result<Vec<TaskCriterion>> {
     let mut out = Vec::new();
     for (list, dir, flag) in [
-        (&args.fail_under, Direction::Under, "--fail-under"),
-        (&args.fail_over, Direction::Over, "--fail-over"),
+        (fail_under, Direction::Under, "--fail-under"),
+        (fail_over, Direction::Over, "--fail-over"),
     ] {
         for a in list {
             let (c, warning) =
@@ -335,7 +338,7 @@ fn task_criteria(
 }
 
 /// Prints the task gate's verdicts and gives the exit status: 1 when a criterion failed.
-fn task_gate(
+pub(crate) fn task_gate(
     models: &[String],
     criteria: &[TaskCriterion],
     value: impl Fn(&str, &str) -> Result<f64, String>,
@@ -377,7 +380,9 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
         .iter()
         .map(|a| split_pair("--finding", a).map(|(n, _)| n.to_string()))
         .collect::<Result<_>>()?;
-    let criteria = task_criteria(args, |k| multilabel::gate_key(&names, k))?;
+    let criteria = task_criteria(&args.fail_under, &args.fail_over, |k| {
+        multilabel::gate_key(&names, k)
+    })?;
     let mut findings: Vec<FindingColumns> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;
@@ -408,6 +413,10 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let read = harness_data::with_file_bytes(&args.data, |bytes| {
         read_findings(bytes, &args.data, &findings, columns)
     })?;
+    if args.aggregates_only || args.paired_request.is_some() {
+        let input = findings_input(&findings, &read, None)?;
+        return crate::pool::findings_site_round(&args.site_args(), &input);
+    }
     let report = evaluate_findings(&findings, &read, args.cluster.as_deref(), opts)?;
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::findings(&report, &args.data);
@@ -439,7 +448,9 @@ fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let a = parse("--class-score", &args.class_scores)?;
     let b = parse("--class-score-b", &args.class_scores_b)?;
     let classes: Vec<String> = a.iter().map(|(c, _)| c.clone()).collect();
-    let criteria = task_criteria(args, |k| multiclass::gate_key(&classes, k))?;
+    let criteria = task_criteria(&args.fail_under, &args.fail_over, |k| {
+        multiclass::gate_key(&classes, k)
+    })?;
     if !b.is_empty() && b.iter().map(|(c, _)| c).ne(classes.iter()) {
         bail!("--class-score-b must name the classes of --class-score, in the same order");
     }

@@ -5,9 +5,15 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::EvalTable;
+use harness_metrics::multilabel::{self, MultilabelInput};
 use harness_metrics::pool::{
     PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
     pool_paired, summarize,
+};
+use harness_metrics::pool_findings::{
+    FINDINGS_SITE_FORMAT, FindingsPairedRequest, FindingsPairedSums, FindingsSiteSummary,
+    findings_paired_request, findings_paired_site_sums, pool_findings, pool_findings_paired,
+    summarize_findings,
 };
 use harness_metrics::{EvalInput, EvalOptions};
 use rayon::prelude::*;
@@ -79,6 +85,39 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A multi-label site's round 1 (a summary per finding) or round 2 (paired sums per finding),
+/// written to `--json`.
+pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<ExitCode> {
+    let Some(out) = args.json else {
+        bail!("a federated round writes its file to --json OUT.json");
+    };
+    let cases = input.findings.first().map_or(0, |f| f.labels.len());
+    if let Some(request) = args.paired_request {
+        let request: FindingsPairedRequest = read_json(request)?;
+        let sums = findings_paired_site_sums(input, args.site, &request)?;
+        write_json(out, &sums)?;
+        println!(
+            "site {}: paired sums for {} finding(s) over {cases} cases written to {}",
+            args.site,
+            sums.findings.len(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = summarize_findings(input, args.site, args.score_decimals)?;
+    write_json(out, &summary)?;
+    println!(
+        "site {}: {cases} cases of {}, {} finding(s), {} subgroup column(s): {}",
+        args.site,
+        args.data.display(),
+        summary.findings.len(),
+        input.groupings.len(),
+        out.display()
+    );
+    println!("what it reveals: {}", summary.disclosure);
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Args, Debug)]
 #[command(
     about = "Pool sites' summaries into the exact all-cases results (federated evaluation; no case leaves a site)",
@@ -97,6 +136,10 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         --paired-request REQUEST.json --site NAME --json NAME-sums.json` (six sums and two counts per \
         pair of models); `harness pool A.json B.json ... --request REQUEST.json --sums A-sums.json \
         B-sums.json ... --json OUT.json` then gives the exact paired tests too.\n\n\
+        Multi-label: the sites run `harness eval --task multilabel --finding NAME=LABEL:SCORE ... \
+        --aggregates-only` (and answer round 2 likewise); the pool is exact finding by finding and \
+        for each model's macro and micro AUROC, written in `harness eval --task multilabel`'s layout \
+        (gate keys auroc_macro, auroc_micro, <metric>.<finding>).\n\n\
         Exit status: 0 success; 1 a --fail-under/--fail-over criterion failed; 2 inconsistent, \
         changed or missing site files (named).",
     after_help = "Examples:\n  \
@@ -158,6 +201,37 @@ fn read_site_file<T: serde::de::DeserializeOwned>(path: &Path, file: &str) -> Re
     read_json(&path.join(file))
 }
 
+/// The `format` of a site file, read on its own.
+#[derive(serde::Deserialize)]
+struct Format {
+    format: String,
+}
+
+/// Every site's summary, parsed in parallel (with exact scores a summary is about as large as
+/// the site's data). A file that does not parse but is of another kind than the first site's
+/// (`first_format`: binary or multi-label) is refused saying so.
+fn read_sites<T: serde::de::DeserializeOwned + Send>(
+    paths: &[PathBuf],
+    first_format: &str,
+) -> Result<Vec<T>> {
+    paths
+        .par_iter()
+        .map(|p| {
+            read_site_file(p, harness_pipeline::SITE_FILE).map_err(|e| {
+                match read_site_file::<Format>(p, harness_pipeline::SITE_FILE) {
+                    Ok(f) if f.format != first_format => anyhow::anyhow!(
+                        "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary or all multi-label) together",
+                        p.display(),
+                        f.format,
+                        paths[0].display()
+                    ),
+                    _ => e,
+                }
+            })
+        })
+        .collect()
+}
+
 /// `harness pool`.
 pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.threshold) {
@@ -170,13 +244,12 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     {
         bail!("--target-specificity {t} is outside [0, 1]");
     }
+    let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE)?;
+    if first.format == FINDINGS_SITE_FORMAT {
+        return run_findings(&args);
+    }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
-    // Parsed in parallel: with exact scores a summary is about as large as the site's data.
-    let sites: Vec<SiteSummary> = args
-        .sites
-        .par_iter()
-        .map(|p| read_site_file(p, harness_pipeline::SITE_FILE))
-        .collect::<Result<_>>()?;
+    let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format)?;
     if let Some(path) = &args.request_out {
         let request = paired_request(&sites)?;
         write_json(path, &request)?;
@@ -243,4 +316,83 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
+/// results in `harness eval --task multilabel`'s layout.
+fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
+    let sites: Vec<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT)?;
+    let names: Vec<String> = sites[0].findings_order.clone();
+    let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
+        multilabel::gate_key(&names, k)
+    })?;
+    if let Some(path) = &args.request_out {
+        let request = findings_paired_request(&sites)?;
+        write_json(path, &request)?;
+        println!(
+            "round-2 request for {} finding(s) written to {}; send it to every site",
+            request.findings.len(),
+            path.display()
+        );
+        if args.json.is_none() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let opts = EvalOptions {
+        threshold: args.threshold,
+        target_specificities: args.target_specificity.clone(),
+        ..EvalOptions::default()
+    };
+    let report = match &args.request {
+        Some(request) => {
+            let request: FindingsPairedRequest = read_json(request)?;
+            let sums: Vec<FindingsPairedSums> = args
+                .sums
+                .par_iter()
+                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
+                .collect::<Result<_>>()?;
+            pool_findings_paired(&sites, &request, &sums, &opts)?
+        }
+        None => pool_findings(&sites, &opts)?,
+    };
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!("pooled from {} site(s); what left each site:", sites.len());
+    for s in &sites {
+        let grid = match s.score_decimals {
+            Some(d) => format!("scores rounded to {d} decimals"),
+            None => "exact scores".to_string(),
+        };
+        println!(
+            "  {}: {} cases, {} finding(s), {grid}: {}",
+            s.site,
+            s.n,
+            s.findings.len(),
+            s.disclosure
+        );
+    }
+    if args.request.is_some() {
+        println!(
+            "  and, for the paired tests, each site's six sums and two counts per pair of models and finding"
+        );
+    }
+    let label = PathBuf::from(format!(
+        "pooled: {}",
+        sites
+            .iter()
+            .map(|s| s.site.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    ));
+    let text = crate::summary::findings(&report, &label);
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    let models: Vec<String> = report.models.keys().cloned().collect();
+    Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
+        report.gate_value(m, k)
+    }))
 }

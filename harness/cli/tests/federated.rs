@@ -28,9 +28,14 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/balanced_n500.csv")
 }
 
-/// Writes one CSV per value of the `site` column; returns (site, path, case ids).
+/// Writes one CSV per value of the `site` column of the fixture; returns (site, path, case ids).
 fn split_by_site(dir: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
-    let text = std::fs::read_to_string(fixture()).unwrap();
+    split_file_by_site(&fixture(), dir)
+}
+
+/// Writes one CSV per value of the `site` column of `source`; returns (site, path, case ids).
+fn split_file_by_site(source: &Path, dir: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
+    let text = std::fs::read_to_string(source).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     let site_col = header.split(',').position(|c| c == "site").unwrap();
@@ -377,4 +382,165 @@ fn site_runs_answer_the_second_round_from_their_bundles() {
             "{c}"
         );
     }
+}
+
+/// A seeded multi-label file: findings effusion (model a and b) and nodule (a and b), exact and
+/// tied scores, a subgroup column and three sites.
+fn multilabel_csv(path: &Path) {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut u = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("case_id,effusion,nodule,a_eff,a_nod,b_eff,b_nod,sex,site\n");
+    for i in 0..900 {
+        let (ye, yn) = (u() < 0.3, u() < 0.12);
+        let s = |y: bool, u: f64| (0.65 * u + if y { 0.3 } else { 0.0 }).min(1.0);
+        let (ae, an) = (s(ye, u()), s(yn, u()));
+        let (be, bn) = (
+            (s(ye, u()) * 20.0).round() / 20.0,
+            (s(yn, u()) * 20.0).round() / 20.0,
+        );
+        let sex = if u() < 0.5 { "F" } else { "M" };
+        let site = ["A", "B", "C"][(u() * 3.0) as usize % 3];
+        text.push_str(&format!(
+            "c{i},{},{},{ae},{an},{be},{bn},{sex},{site}\n",
+            u8::from(ye),
+            u8::from(yn)
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Multi-label sites: `harness eval --task multilabel --aggregates-only` per site, `harness
+/// pool` gives the all-cases `eval --task multilabel` per finding and in aggregate (round 1),
+/// the paired tests per finding after round 2, and the gate takes multi-label keys.
+#[test]
+fn multilabel_sites_pool_finding_by_finding_to_the_all_cases_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let source = d.join("findings.csv");
+    multilabel_csv(&source);
+    let sites = split_file_by_site(&source, d);
+    assert_eq!(sites.len(), 3);
+    let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+    let task = [
+        "--task",
+        "multilabel",
+        "--finding",
+        "effusion=effusion:a_eff",
+        "--finding",
+        "nodule=nodule:a_nod",
+        "--finding-b",
+        "effusion=b_eff",
+        "--finding-b",
+        "nodule=b_nod",
+        "--group",
+        "sex",
+    ];
+    let all = p("all.json");
+    let data = source.to_string_lossy().into_owned();
+    let mut args = vec!["eval", "--data", &data];
+    args.extend(task);
+    args.extend(["--json", &all]);
+    ok(&args);
+
+    let mut summaries = Vec::new();
+    let mut sums = Vec::new();
+    for (site, csv, ids) in &sites {
+        let (out, sum) = (p(&format!("{site}.json")), p(&format!("{site}-sums.json")));
+        let csv = csv.to_string_lossy().into_owned();
+        let mut a = vec!["eval", "--data", &csv];
+        a.extend(task);
+        a.extend(["--aggregates-only", "--site", site, "--json", &out]);
+        ok(&a);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            ids.iter().all(|id| !text.contains(&format!("\"{id}\""))),
+            "no case id"
+        );
+        assert_eq!(
+            read(Path::new(&out))["format"],
+            "harness-site-summary-multilabel/1"
+        );
+        summaries.push(out);
+        sums.push(sum);
+    }
+    let pooled = p("pooled.json");
+    let request = p("request.json");
+    let mut a = vec!["pool"];
+    a.extend(summaries.iter().map(String::as_str));
+    a.extend(["--json", &pooled, "--request-out", &request]);
+    ok(&a);
+    let mut bad = Vec::new();
+    compare(
+        &read(Path::new(&pooled)),
+        &read(Path::new(&all)),
+        "",
+        1e-12,
+        &[
+            ".warnings",
+            ".findings.effusion.comparisons",
+            ".findings.nodule.comparisons",
+        ],
+        &mut bad,
+    );
+    assert!(bad.is_empty(), "round 1:\n{}", bad.join("\n"));
+
+    for ((site, csv, _), sum) in sites.iter().zip(&sums) {
+        let csv = csv.to_string_lossy().into_owned();
+        let mut a = vec!["eval", "--data", &csv];
+        a.extend(task);
+        a.extend(["--paired-request", &request, "--site", site, "--json", sum]);
+        ok(&a);
+    }
+    let pooled2 = p("pooled2.json");
+    let mut a = vec!["pool"];
+    a.extend(summaries.iter().map(String::as_str));
+    a.extend(["--request", &request, "--sums"]);
+    a.extend(sums.iter().map(String::as_str));
+    a.extend(["--json", &pooled2, "--fail-under", "auroc_macro=0.99"]);
+    let out = harness(&a);
+    // The pooled macro AUROCs are below 0.99: the gate fails with exit 1, the results written.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut bad = Vec::new();
+    compare(
+        &read(Path::new(&pooled2)),
+        &read(Path::new(&all)),
+        "",
+        1e-12,
+        &[".warnings"],
+        &mut bad,
+    );
+    assert!(bad.is_empty(), "round 2:\n{}", bad.join("\n"));
+    let z = &read(Path::new(&pooled2))["findings"]["effusion"]["comparisons"][0]["z"];
+    assert!(z.is_number(), "{z}");
+
+    // A binary and a multi-label summary do not pool together.
+    let binary = p("binary.json");
+    let csv = sites[0].1.to_string_lossy().into_owned();
+    ok(&[
+        "eval",
+        "--data",
+        &csv,
+        "--label",
+        "effusion",
+        "--score",
+        "a_eff",
+        "--aggregates-only",
+        "--site",
+        "Z",
+        "--json",
+        &binary,
+    ]);
+    let out = harness(&["pool", &summaries[0], &binary, "--json", &p("mixed.json")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("harness-site-summary-multilabel/1"));
 }

@@ -327,19 +327,17 @@ pub fn read_findings(
     Ok(FindingsTable { labels, table })
 }
 
-/// Evaluates findings (`harness eval --task multilabel`, and a multi-label suite's predictions)
-/// from their one-pass table. `cluster` names the group column of the patient (cluster) ids, as
-/// in [`evaluate_table`].
+/// The findings of a one-pass read ([`read_findings`]) as a multi-label evaluation input: each
+/// finding's labels and its models' score columns, the subgroup columns and the patient column.
 ///
 /// # Errors
-/// [`EvalError`] when a finding names a score column the table lacks, the columns do not
-/// describe one set of cases, or the cluster column lacks an id.
-pub fn evaluate_findings(
-    findings: &[FindingColumns],
-    read: &FindingsTable,
+/// [`EvalError`] when a finding names a score column the table lacks, or the cluster column
+/// lacks an id.
+pub fn findings_input<'a>(
+    findings: &'a [FindingColumns],
+    read: &'a FindingsTable,
     cluster: Option<&str>,
-    opts: &EvalOptions,
-) -> Result<MultilabelReport, EvalError> {
+) -> Result<MultilabelInput<'a>, EvalError> {
     let table = &read.table;
     let (groupings, cluster_column) = groupings(&table.groups, cluster);
     if let Some(name) = cluster {
@@ -368,12 +366,28 @@ pub fn evaluate_findings(
             models,
         });
     }
-    let input = MultilabelInput {
+    Ok(MultilabelInput {
         findings: inputs,
         groupings,
         cluster: cluster_column,
-    };
-    evaluate_multilabel(&input, opts)
+    })
+}
+
+/// Evaluates findings (`harness eval --task multilabel`, and a multi-label suite's predictions)
+/// from their one-pass table ([`findings_input`]): the binary contract on each, and each model's
+/// aggregates. `cluster` names the group column of the patient (cluster) ids, as in
+/// [`evaluate_table`].
+///
+/// # Errors
+/// [`EvalError`] when a finding names a score column the table lacks, the columns do not
+/// describe one set of cases, or the cluster column lacks an id.
+pub fn evaluate_findings(
+    findings: &[FindingColumns],
+    read: &FindingsTable,
+    cluster: Option<&str>,
+    opts: &EvalOptions,
+) -> Result<MultilabelReport, EvalError> {
+    evaluate_multilabel(&findings_input(findings, read, cluster)?, opts)
 }
 
 impl EvalSettings {

@@ -9,7 +9,8 @@ use crate::delong::AucCounts;
 use crate::evaluate::{
     Comparison, EvalError, EvalInput, EvalOptions, Grouping, ModelReport, evaluate,
 };
-use crate::ranks::Ranked;
+use crate::pool::merge;
+use crate::ranks::{Ranked, TieGroup};
 use crate::registry::{Better, MetricKey};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -121,15 +122,7 @@ pub fn evaluate_multilabel(
                 f.labels.len()
             )));
         }
-        let r = evaluate(
-            &EvalInput {
-                labels: f.labels,
-                models: f.models.clone(),
-                groupings: input.groupings.clone(),
-                cluster: input.cluster,
-            },
-            opts,
-        )?;
+        let r = evaluate(&finding_input(input, f), opts)?;
         warnings.extend(r.warnings.iter().map(|w| format!("{}: {w}", f.name)));
         findings.insert(
             f.name.to_string(),
@@ -142,10 +135,20 @@ pub fn evaluate_multilabel(
             },
         );
     }
-    let models = model_names
+    // Each model's table of each finding it scores: the micro AUROCs add them up.
+    let tables: Vec<(String, IndexMap<String, Vec<TieGroup>>)> = input
+        .findings
         .iter()
-        .map(|&name| (name.to_string(), summary(input, &findings, name)))
+        .map(|f| {
+            let by_model = f
+                .models
+                .iter()
+                .map(|(m, scores)| (m.to_string(), Ranked::new(f.labels, scores).groups))
+                .collect();
+            (f.name.to_string(), by_model)
+        })
         .collect();
+    let models = summary_from_tables(&findings, &tables);
     Ok(MultilabelReport {
         task: "multilabel".into(),
         n: n as u64,
@@ -157,53 +160,73 @@ pub fn evaluate_multilabel(
     })
 }
 
-/// A model's macro and micro AUROCs over the findings it scores.
-fn summary(
-    input: &MultilabelInput,
+/// One finding as a binary evaluation input: its labels, the models that score it, the
+/// subgroup and patient columns.
+pub(crate) fn finding_input<'a>(
+    input: &MultilabelInput<'a>,
+    f: &FindingInput<'a>,
+) -> EvalInput<'a> {
+    EvalInput {
+        labels: f.labels,
+        models: f.models.clone(),
+        groupings: input.groupings.clone(),
+        cluster: input.cluster,
+    }
+}
+
+/// Each model's macro and micro AUROCs over the findings it scores, from the findings' reports
+/// and, per finding in order, each scoring model's tie table of that finding (the micro AUROC
+/// is the AUROC of the sum of the tables). Models in order of first appearance.
+pub(crate) fn summary_from_tables(
     findings: &IndexMap<String, FindingReport>,
-    name: &str,
-) -> MultilabelSummary {
-    fn scores_of<'a>(f: &FindingInput<'a>, name: &str) -> Option<&'a [f64]> {
-        f.models.iter().find(|(m, _)| *m == name).map(|(_, s)| *s)
-    }
-    let scored: Vec<&FindingInput> = input
-        .findings
-        .iter()
-        .filter(|f| scores_of(f, name).is_some())
-        .collect();
-    let not_scored: Vec<String> = input
-        .findings
-        .iter()
-        .filter(|f| scores_of(f, name).is_none())
-        .map(|f| f.name.to_string())
-        .collect();
-    let auroc_of = |f: &FindingInput| findings[f.name].models[name].discrimination.auroc;
-    let defined: Vec<f64> = scored.iter().filter_map(|f| auroc_of(f)).collect();
-    let excluded: Vec<String> = scored
-        .iter()
-        .filter(|f| auroc_of(f).is_none())
-        .map(|f| f.name.to_string())
-        .collect();
-    let pooled = |keep: &dyn Fn(&FindingInput) -> bool| {
-        let (mut labels, mut scores) = (Vec::new(), Vec::new());
-        for f in scored.iter().filter(|f| keep(f)) {
-            labels.extend_from_slice(f.labels);
-            scores.extend_from_slice(scores_of(f, name).unwrap_or_default());
+    tables: &[(String, IndexMap<String, Vec<TieGroup>>)],
+) -> IndexMap<String, MultilabelSummary> {
+    let mut names: Vec<&str> = Vec::new();
+    for (_, by_model) in tables {
+        for m in by_model.keys() {
+            if !names.contains(&m.as_str()) {
+                names.push(m);
+            }
         }
-        AucCounts::from_groups(&Ranked::new(&labels, &scores).groups).auroc()
-    };
-    MultilabelSummary {
-        auroc_macro: (!defined.is_empty())
-            .then(|| defined.iter().sum::<f64>() / defined.len() as f64),
-        auroc_macro_reason: defined
-            .is_empty()
-            .then(|| "no finding has both classes, so no finding has an AUROC".to_string()),
-        n_findings_excluded: excluded.len(),
-        findings_excluded: excluded,
-        findings_not_scored: not_scored,
-        auroc_micro: pooled(&|_| true),
-        auroc_micro_defined_only: pooled(&|f| auroc_of(f).is_some()),
     }
+    names
+        .into_iter()
+        .map(|name| {
+            let auroc_of = |f: &str| findings[f].models[name].discrimination.auroc;
+            let scored: Vec<(&str, &[TieGroup])> = tables
+                .iter()
+                .filter_map(|(f, by_model)| by_model.get(name).map(|t| (f.as_str(), t.as_slice())))
+                .collect();
+            let not_scored: Vec<String> = tables
+                .iter()
+                .filter(|(_, by_model)| !by_model.contains_key(name))
+                .map(|(f, _)| f.clone())
+                .collect();
+            let defined: Vec<f64> = scored.iter().filter_map(|(f, _)| auroc_of(f)).collect();
+            let excluded: Vec<String> = scored
+                .iter()
+                .filter(|(f, _)| auroc_of(f).is_none())
+                .map(|(f, _)| f.to_string())
+                .collect();
+            let micro = |keep: &dyn Fn(&str) -> bool| {
+                let merged = merge(scored.iter().filter(|(f, _)| keep(f)).map(|(_, t)| *t))?;
+                AucCounts::from_groups(&merged).auroc()
+            };
+            let summary = MultilabelSummary {
+                auroc_macro: (!defined.is_empty())
+                    .then(|| defined.iter().sum::<f64>() / defined.len() as f64),
+                auroc_macro_reason: defined
+                    .is_empty()
+                    .then(|| "no finding has both classes, so no finding has an AUROC".to_string()),
+                n_findings_excluded: excluded.len(),
+                findings_excluded: excluded,
+                findings_not_scored: not_scored,
+                auroc_micro: micro(&|_| true),
+                auroc_micro_defined_only: micro(&|f| auroc_of(f).is_some()),
+            };
+            (name.to_string(), summary)
+        })
+        .collect()
 }
 
 /// The aggregates of a multi-label model a gate may name (all higher-is-better).

@@ -788,7 +788,7 @@ fn sorted_rows(tables: &[&[TieGroup]]) -> Option<Vec<(u64, u32, u32)>> {
 }
 
 /// Merges tables (each ascending) into one: counts added at each score. `None` on overflow.
-fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<Vec<TieGroup>> {
+pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<Vec<TieGroup>> {
     let tables: Vec<&[TieGroup]> = tables.filter(|t| !t.is_empty()).collect();
     if tables.len() <= 1 {
         return Some(tables.first().map(|t| t.to_vec()).unwrap_or_default());

@@ -5,6 +5,7 @@
 //! refused with an error naming the site; and the refactor of `delong.rs` behind round 2
 //! (`TiePlacements`, `PairedSums`) gives the old placements and paired test bit for bit.
 
+use common::json_diff as diff;
 use harness_metrics::delong::{PairedSums, paired_delong, placements};
 use harness_metrics::pool::{
     CountTable, PairedSiteSums, PoolError, ROUND1_COMPARISON_REASON, SiteSummary, paired_request,
@@ -14,6 +15,8 @@ use harness_metrics::{EvalInput, EvalOptions, EvalReport, Grouping, Ranked, eval
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use serde_json::Value;
+
+mod common;
 
 // ---------------------------------------------------------------------------------------------
 // Data
@@ -244,37 +247,6 @@ fn pool_both(cases: &Cases, grid: Option<u32>) -> (EvalReport, EvalReport) {
 // ---------------------------------------------------------------------------------------------
 
 /// Every difference between two JSON values: numbers beyond `tol`, anything else unequal.
-fn diff(path: &str, a: &Value, b: &Value, tol: f64, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            if (x - y).abs() > tol || (tol == 0.0 && x != y) {
-                out.push(format!("{path}: {x} vs {y}"));
-            }
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            let (kx, ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
-            if kx != ky {
-                out.push(format!("{path}: keys {kx:?} vs {ky:?}"));
-                return;
-            }
-            for (k, v) in x {
-                diff(&format!("{path}.{k}"), v, &y[k], tol, out);
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (v, w)) in x.iter().zip(y).enumerate() {
-                diff(&format!("{path}[{i}]"), v, w, tol, out);
-            }
-        }
-        _ => {
-            if a != b {
-                out.push(format!("{path}: {a} vs {b}"));
-            }
-        }
-    }
-}
-
 /// The differences between two reports, leaving out the top-level fields `skip`; also the
 /// order of models, grouping columns, levels and targets (JSON objects here are unordered).
 fn report_diff(pooled: &EvalReport, expected: &EvalReport, tol: f64, skip: &[&str]) -> Vec<String> {
