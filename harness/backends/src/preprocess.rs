@@ -211,9 +211,16 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
         // Steps 1-3 fused: the resize reads each source value it needs through `value`,
         // which applies the intensity transform and the channel conversion to that pixel
         // with the same f32 operations, in the same order, as transforming the whole image
-        // first would. The values are identical; no full-size intermediate is made.
+        // first would. The values are identical; no full-size intermediate is made. A grey
+        // image for a 3-channel model is resized once and replicated while normalising.
         let (ih, iw) = (image.height as usize, image.width as usize);
         let src = image.pixels.as_slice();
+        let replicate = image.channels == 1 && c == 3;
+        let (rc, order) = if replicate {
+            (1, ChannelOrder::Gray)
+        } else {
+            (c, p.channel_order)
+        };
         let resized = match p.window {
             Some(window) if image.source == ImageSource::Dicom => {
                 window.check().map_err(|e| err(e.to_string()))?;
@@ -225,51 +232,66 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
                     let y = window.apply(x);
                     if invert { 1.0 - y } else { y }
                 };
-                sample_resized(
-                    src,
-                    image.channels,
-                    p.channel_order,
-                    f,
-                    ih,
-                    iw,
-                    c,
-                    h,
-                    w,
-                    p.resize,
-                )
+                sample_resized(src, image.channels, order, f, ih, iw, rc, h, w, p.resize)
             }
             _ => {
                 let scale = p.scale;
                 sample_resized(
                     src,
                     image.channels,
-                    p.channel_order,
+                    order,
                     move |x: f32| x * scale,
                     ih,
                     iw,
-                    c,
+                    rc,
                     h,
                     w,
                     p.resize,
                 )
             }
         };
-        // `resized` is HWC; normalise and write in the requested layout (no division by
-        // `c` per value: it cost more than the arithmetic).
+        // `resized` is HWC with `rc` channels; normalise into the requested layout, a plane
+        // or a pixel at a time (no division by `c` per value: it cost more than the
+        // arithmetic), then check that every value is finite.
         let plane = h * w;
-        for (pixel, values) in resized.chunks_exact(c).enumerate() {
-            for (ch, &v) in values.iter().enumerate() {
-                let x = (v - mean[ch]) / std[ch];
-                if !x.is_finite() {
-                    return Err(err(format!(
-                        "value {x} at pixel {pixel} channel {ch} is not finite"
-                    )));
+        let value = |pixel: usize, ch: usize| resized[pixel * rc + if rc == 1 { 0 } else { ch }];
+        match p.layout {
+            Layout::Nchw => {
+                for (ch, dst) in out.chunks_exact_mut(plane).enumerate() {
+                    let (m, sd) = (mean[ch], std[ch]);
+                    if rc == 1 {
+                        for (d, &v) in dst.iter_mut().zip(&resized) {
+                            *d = (v - m) / sd;
+                        }
+                    } else {
+                        for (pixel, d) in dst.iter_mut().enumerate() {
+                            *d = (value(pixel, ch) - m) / sd;
+                        }
+                    }
                 }
-                let dst = match p.layout {
-                    Layout::Nhwc => pixel * c + ch,
-                    Layout::Nchw => ch * plane + pixel,
-                };
-                out[dst] = x;
+            }
+            Layout::Nhwc => {
+                for (pixel, dst) in out.chunks_exact_mut(c).enumerate() {
+                    for (ch, d) in dst.iter_mut().enumerate() {
+                        *d = (value(pixel, ch) - mean[ch]) / std[ch];
+                    }
+                }
+            }
+        }
+        if !out.iter().all(|x| x.is_finite()) {
+            // The first offending value in pixel, then channel, order.
+            for pixel in 0..plane {
+                for ch in 0..c {
+                    let x = match p.layout {
+                        Layout::Nhwc => out[pixel * c + ch],
+                        Layout::Nchw => out[ch * plane + pixel],
+                    };
+                    if !x.is_finite() {
+                        return Err(err(format!(
+                            "value {x} at pixel {pixel} channel {ch} is not finite"
+                        )));
+                    }
+                }
             }
         }
     }
@@ -318,8 +340,9 @@ fn nearest_coord(dst: usize, in_len: usize, out_len: usize) -> usize {
     (((dst as f64 + 0.5) * in_len as f64 / out_len as f64).floor() as usize).min(in_len - 1)
 }
 
-/// The converted image (see [`converted`]) resized to `oh` × `ow` × `c`, HWC. A grey source
-/// for a 3-channel model is resized once and replicated (the three channels are equal).
+/// The converted image (see [`converted`]) resized to `oh` × `ow` × `c`, HWC. (A grey source
+/// for a 3-channel model has three equal channels: [`to_tensor`] resizes it as one channel and
+/// replicates it.)
 #[allow(clippy::too_many_arguments)]
 fn sample_resized<F: Fn(f32) -> f32>(
     src: &[f32],
@@ -333,10 +356,6 @@ fn sample_resized<F: Fn(f32) -> f32>(
     ow: usize,
     filter: ResizeFilter,
 ) -> Vec<f32> {
-    if from == 1 && c == 3 {
-        let grey = sample_resized(src, 1, ChannelOrder::Gray, f, ih, iw, 1, oh, ow, filter);
-        return grey.iter().flat_map(|&v| [v, v, v]).collect();
-    }
     if c == 1 && from == 1 && filter == ResizeFilter::Bilinear && !(ih == oh && iw == ow) {
         // The common case (grey images, grey or replicated-grey models), on row slices.
         let xs: Vec<(usize, usize, f32)> = (0..ow).map(|x| bilinear_coord(x, iw, ow)).collect();
@@ -514,6 +533,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.data, vec![7.0, 6.0, 2.5, 9.0, 8.0, 3.5]);
+    }
+
+    #[test]
+    fn gray_replicates_in_both_layouts_and_non_finite_values_are_named() {
+        // A grey image resized as one channel and replicated: the same as an RGB image whose
+        // three channels are that grey, in NCHW too.
+        let px = [7.0, 9.0, 1.0, 4.0];
+        let grey = gray(2, 2, &px);
+        let rgb = Image::new(
+            2,
+            2,
+            3,
+            px.iter().flat_map(|&v| [v, v, v]).collect(),
+            ImageSource::Png,
+        )
+        .unwrap();
+        for layout in [Layout::Nchw, Layout::Nhwc] {
+            let mut p = rgb_spec(ChannelOrder::Rgb, layout);
+            p.size = [3, 3];
+            let a = to_tensor(&p, std::slice::from_ref(&grey)).unwrap();
+            let b = to_tensor(&p, std::slice::from_ref(&rgb)).unwrap();
+            assert_eq!(a.data, b.data, "{layout:?}");
+        }
+        // A scale that overflows f32 at the second pixel: named by pixel and channel.
+        let mut p = rgb_spec(ChannelOrder::Rgb, Layout::Nchw);
+        p.scale = f32::MAX / 8.0;
+        let e = to_tensor(&p, &[gray(2, 1, &[1.0, 9.0])]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("value inf at pixel 1 channel 0 is not finite"),
+            "{e}"
+        );
     }
 
     #[test]
