@@ -129,8 +129,10 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         --score-decimals D reveals only rounded scores). `harness pool A.json B.json ... --json OUT.json` \
         then computes, exactly (bit for bit), every single-model figure of `harness eval`: AUROC with \
         DeLong CI, sensitivity at specificity, average precision, Brier, log loss, ECE, calibration \
-        slope and intercept, subgroup AUROCs and fairness, in `harness eval`'s JSON layout. Bootstrap \
-        CIs and patient-clustered figures cannot be pooled from tables: they are null with the reason.\n\n\
+        slope and intercept, subgroup AUROCs and fairness, in `harness eval`'s JSON layout; with \
+        --bootstrap B / --sens-ci-boot B the bootstrap CIs too (a replicate depends only on each class's \
+        sorted scores, which the tables hold). Patient-clustered figures cannot be pooled from tables: \
+        the sites leave the patient column out.\n\n\
         Round 2 (paired DeLong tests between models): `harness pool ... --request-out REQUEST.json` \
         writes the pooled score tables for the sites; each site runs `harness eval ... \
         --paired-request REQUEST.json --site NAME --json NAME-sums.json` (six sums and two counts per \
@@ -171,6 +173,18 @@ pub struct PoolArgs {
     /// Target specificity for "sensitivity at specificity". Repeatable.
     #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90])]
     target_specificity: Vec<f64>,
+    /// Stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most
+    /// 100000). Pooled exactly: the same CI as `harness eval --bootstrap B --seed S` on all the
+    /// cases.
+    #[arg(long, default_value_t = 0, value_name = "B")]
+    bootstrap: usize,
+    /// Seed of the bootstraps' random number generator.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    seed: u64,
+    /// Bootstrap replicates for the CI of each sensitivity at specificity (0 = not computed),
+    /// pooled exactly like --bootstrap.
+    #[arg(long = "sens-ci-boot", default_value_t = 0, value_name = "B")]
+    sens_ci_boot: usize,
     /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
     fail_under: Vec<String>,
@@ -244,6 +258,17 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     {
         bail!("--target-specificity {t} is outside [0, 1]");
     }
+    for (flag, b) in [
+        ("--bootstrap", args.bootstrap),
+        ("--sens-ci-boot", args.sens_ci_boot),
+    ] {
+        if b > harness_metrics::bootstrap::MAX_REPLICATES {
+            bail!(
+                "{flag} {b} is larger than {}",
+                harness_metrics::bootstrap::MAX_REPLICATES
+            );
+        }
+    }
     let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE)?;
     if first.format == FINDINGS_SITE_FORMAT {
         return run_findings(&args);
@@ -266,7 +291,9 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     let opts = EvalOptions {
         threshold: args.threshold,
         target_specificities: args.target_specificity.clone(),
-        ..EvalOptions::default()
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+        sens_ci_bootstrap: args.sens_ci_boot,
     };
     let report = match &args.request {
         Some(request) => {
@@ -341,7 +368,9 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
     let opts = EvalOptions {
         threshold: args.threshold,
         target_specificities: args.target_specificity.clone(),
-        ..EvalOptions::default()
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+        sens_ci_bootstrap: args.sens_ci_boot,
     };
     let report = match &args.request {
         Some(request) => {

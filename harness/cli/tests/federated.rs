@@ -80,6 +80,9 @@ const COMMON: [&str; 14] = [
     "0.95",
 ];
 
+/// The bootstraps of the all-cases eval and of the pool: the same CIs, pooled exactly.
+const BOOTSTRAPS: [&str; 6] = ["--bootstrap", "300", "--sens-ci-boot", "300", "--seed", "7"];
+
 /// Every number within `tol`, everything else equal; `skip` paths (prefixes) are not compared.
 fn compare(a: &Value, b: &Value, path: &str, tol: f64, skip: &[&str], bad: &mut Vec<String>) {
     if skip.iter().any(|s| path.starts_with(s)) {
@@ -129,6 +132,7 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     let data = fixture().to_string_lossy().into_owned();
     args.push(&data);
     args.extend(COMMON);
+    args.extend(BOOTSTRAPS);
     args.extend(["--json", &all]);
     ok(&args);
 
@@ -167,6 +171,7 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         "--json",
         &round1,
     ]);
+    a.extend(BOOTSTRAPS);
     ok(&a);
     let (want, got) = (read(Path::new(&all)), read(Path::new(&round1)));
     let mut bad = Vec::new();
@@ -179,6 +184,9 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         &mut bad,
     );
     assert!(bad.is_empty(), "round 1 differs: {bad:#?}");
+    // The bootstrap CIs are there, pooled exactly.
+    assert!(got["models"]["score"]["bootstrap"]["ci95"].is_array());
+    assert!(got["models"]["score_b"]["sens_at_spec_ci95"]["0.80"].is_array());
     assert!(got["comparisons"][0]["p"].is_null());
     assert!(
         got["comparisons"][0]["reason"]
@@ -216,6 +224,7 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         "--json",
         &round2,
     ]);
+    a.extend(BOOTSTRAPS);
     let out = String::from_utf8(ok(&a).stdout).unwrap();
     assert!(out.contains("what left each site"), "{out}");
     for (site, _, ids) in &sites {

@@ -23,10 +23,13 @@
 //!
 //! * the paired comparisons, which need the second round (each is present, with its numbers
 //!   `null` and a `reason`);
-//! * the bootstrap CI of the AUROC (`bootstrap`) and of sensitivity at specificity
-//!   (`sens_at_spec_ci95`): a bootstrap draws individual cases, so its replicates depend on the
-//!   order of the cases, which no table holds; they are `null` with a reason when asked for;
 //! * the patient-clustered statistics: the summaries hold no patient column (a warning says so).
+//!
+//! The bootstrap CIs are exact too, for the seed asked: a replicate of the AUROC bootstrap
+//! ([`crate::bootstrap`]) draws positions among each class's cases in ascending score order (a
+//! tie group's cases are interchangeable), and one of sensitivity at specificity
+//! ([`crate::roc_band`]) draws counts at the tie groups' boundaries, so both depend on the count
+//! table alone, which the rebuilt cases reproduce.
 //!
 //! **Round 2** (the paired DeLong test). The paired covariance needs each case's placements
 //! under both models jointly, against the *pooled* cases. The coordinator sends every site the
@@ -1565,39 +1568,17 @@ fn pooled_report(
     opts: &EvalOptions,
     paired: Option<&[PairedSums]>,
 ) -> Result<EvalReport, PoolError> {
-    // The bootstraps cannot be pooled: the rebuilt cases are evaluated without them.
-    let inner = EvalOptions {
-        bootstrap: 0,
-        sens_ci_bootstrap: 0,
-        ..opts.clone()
-    };
+    // Every figure, the bootstraps included, from the rebuilt cases (see the module doc).
     let results: Vec<(ModelReport, Vec<String>)> = (0..sites.models.len())
         .into_par_iter()
-        .map(|k| evaluate_pooled(sites, k, &inner))
+        .map(|k| evaluate_pooled(sites, k, opts))
         .collect::<Result<_, _>>()?;
     let (m, n) = (sites.positives, sites.negatives);
     let total = m + n;
     let mut models = IndexMap::new();
     let mut warnings = Vec::new();
-    for (&name, (mut report, model_warnings)) in sites.models.iter().zip(results) {
+    for (&name, (report, model_warnings)) in sites.models.iter().zip(results) {
         warnings.extend(model_warnings);
-        if opts.bootstrap > 0 {
-            let d = &mut report.discrimination;
-            d.bootstrap = Some(None);
-            d.bootstrap_reason = Some(if m == 0 || n == 0 {
-                crate::one_class_reason(m, n)
-            } else {
-                "the bootstrap CI is not pooled: its replicates draw individual cases, which the site count tables do not hold".to_string()
-            });
-        }
-        if opts.sens_ci_bootstrap > 0 {
-            let o = &mut report.operating_points;
-            o.sens_at_spec_ci95 = None;
-            o.sens_at_spec_ci = None;
-            o.sens_at_spec_ci_reason = Some(
-                "the bootstrap CI of sensitivity at specificity is not pooled: its replicates draw individual cases, which the site count tables do not hold".to_string(),
-            );
-        }
         models.insert(name.to_string(), report);
     }
     let comparisons = comparisons(sites, &models, paired, &mut warnings);
@@ -1610,12 +1591,6 @@ fn pooled_report(
             "every site rounded its scores to {}: the figures are exact for the rounded scores",
             n_decimals(d)
         ));
-    }
-    if opts.bootstrap > 0 || opts.sens_ci_bootstrap > 0 {
-        warnings.push(
-            "bootstrap CIs are not pooled (they resample individual cases): they are null with a reason"
-                .to_string(),
-        );
     }
     if paired.is_none() && sites.models.len() > 1 && m >= 2 && n >= 2 {
         warnings.push(format!(
