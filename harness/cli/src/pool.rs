@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_data::EvalTable;
 use harness_metrics::multilabel::{self, MultilabelInput};
+use harness_metrics::pool::pooled_tables;
 use harness_metrics::pool::{
     PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
     pool_paired, summarize,
@@ -16,6 +17,7 @@ use harness_metrics::pool_findings::{
     summarize_findings,
 };
 use harness_metrics::{EvalInput, EvalOptions};
+use harness_pipeline::pooled::{PooledSite, pooled_report_input, write_pooled_report};
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -157,6 +159,10 @@ pub struct PoolArgs {
     /// Write the pooled results (`harness eval`'s JSON layout) here.
     #[arg(long, value_name = "OUT.json")]
     json: Option<PathBuf>,
+    /// Also write a human report of the pooled results into this folder (report.html,
+    /// summary.md, figures/): the run report's figures and tables, and which site sent what.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Write the round-2 request for the sites (the pooled score tables) here.
     #[arg(long = "request-out", value_name = "REQUEST.json")]
     request_out: Option<PathBuf>,
@@ -310,6 +316,9 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
+    if let Some(dir) = &args.report {
+        write_report(&args.sites, &sites, &report, dir)?;
+    }
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -345,9 +354,56 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The pooled report in `dir`, with each site's summary file hashed (`site.json` of a site
+/// bundle).
+fn write_report(
+    paths: &[PathBuf],
+    sites: &[SiteSummary],
+    report: &harness_metrics::EvalReport,
+    dir: &Path,
+) -> Result<()> {
+    let pooled_sites = paths
+        .iter()
+        .zip(sites)
+        .map(|(p, summary)| {
+            let file = if p.is_dir() {
+                p.join(harness_pipeline::SITE_FILE)
+            } else {
+                p.clone()
+            };
+            let file_sha256 = harness_data::registry::file_sha256(&file)
+                .with_context(|| format!("{}: cannot read", file.display()))?;
+            Ok(PooledSite {
+                summary,
+                file_sha256,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tables = pooled_tables(sites)?;
+    let tool = harness_report::ToolInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("HARNESS_GIT_COMMIT").to_string(),
+    };
+    let input = pooled_report_input(
+        &pooled_sites,
+        report,
+        &tables,
+        tool,
+        harness_evidence::now_rfc3339(),
+    );
+    write_pooled_report(&input, dir)?;
+    println!("report: {}", dir.join("report.html").display());
+    Ok(())
+}
+
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
 fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
+    if args.report.is_some() {
+        bail!(
+            "--report draws binary pooled results so far; the multi-label results are in --json (harness eval --task multilabel's layout)"
+        );
+    }
     let sites: Vec<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT)?;
     let names: Vec<String> = sites[0].findings_order.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {

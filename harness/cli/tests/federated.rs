@@ -225,6 +225,8 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         &round2,
     ]);
     a.extend(BOOTSTRAPS);
+    let report_dir = p("pooled-report");
+    a.extend(["--report", &report_dir]);
     let out = String::from_utf8(ok(&a).stdout).unwrap();
     assert!(out.contains("what left each site"), "{out}");
     for (site, _, ids) in &sites {
@@ -238,6 +240,36 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     compare(&want, &got, "", 1e-12, &[".warnings"], &mut bad);
     assert!(bad.is_empty(), "round 2 differs: {bad:#?}");
     assert!(got["comparisons"][0]["p"].as_f64().unwrap() > 0.0);
+    // The pooled report: the run report's figures, and which site sent what (its file's hash).
+    let html = std::fs::read_to_string(Path::new(&report_dir).join("report.html")).unwrap();
+    assert!(
+        html.contains("Sites and what left them"),
+        "no sites section"
+    );
+    for (site, _, ids) in &sites {
+        assert!(html.contains(&format!(
+            "<td>{site}</td><td class=\"num\">{}</td>",
+            ids.len()
+        )));
+    }
+    let sha = harness_data::registry::file_sha256(Path::new(&s[0])).unwrap();
+    assert!(html.contains(&sha), "site A's summary hash");
+    assert!(
+        html.contains("Pooled from the count tables of 3 site(s)"),
+        "the limit"
+    );
+    let auroc = format!("{:.3}", want["models"]["score"]["auroc"].as_f64().unwrap());
+    assert!(html.contains(&auroc), "the pooled AUROC {auroc}");
+    for f in [
+        "roc-1-score.svg",
+        "reliability-1-score.svg",
+        "roc-overlay.svg",
+    ] {
+        assert!(
+            Path::new(&report_dir).join("figures").join(f).is_file(),
+            "{f}"
+        );
+    }
 
     // Refusals, exit 2 naming the problem: a site twice, a site's answer missing.
     let mut a = vec!["pool", s[0], s[1], s[1], "--json", &round1];

@@ -1719,6 +1719,25 @@ impl PairSums {
     }
 }
 
+/// Each model's pooled table — the sum of the sites' `all` tables — in the sites' model order
+/// (after checking the summaries as [`pool`] does): what a report draws each model's ROC
+/// curve and reliability from.
+///
+/// # Errors
+/// As [`pool`].
+pub fn pooled_tables(sites: &[SiteSummary]) -> Result<IndexMap<String, CountTable>, PoolError> {
+    let checked = Sites::new(sites)?;
+    Ok(checked
+        .models
+        .iter()
+        .enumerate()
+        .map(|(k, &name)| {
+            let groups = checked.merged_all(k);
+            (name.to_string(), CountTable { groups })
+        })
+        .collect())
+}
+
 /// Round 2 at the coordinator: the request to send to every site (after checking the summaries
 /// as [`pool`] does): each model's pooled table and AUROC, and every pair i < j of models.
 ///

@@ -28,6 +28,7 @@ pub mod infer;
 pub mod merge;
 pub mod observer;
 pub mod perf;
+pub mod pooled;
 pub mod render;
 
 pub use cases::{CaseImages, CaseIndex, DecodedCase, Targets, load_index};
@@ -120,6 +121,9 @@ pub enum PipelineError {
     /// The metrics of the predictions just written.
     #[error("{0}")]
     Metrics(String),
+    /// A report could not be written.
+    #[error(transparent)]
+    Report(#[from] harness_report::ReportError),
 }
 
 /// What `harness run` (or any caller) asks of a run.

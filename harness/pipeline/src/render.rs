@@ -217,6 +217,7 @@ pub fn build(p: Parts) -> report::ReportInput {
         findings: None,
         classes: None,
         target_curves: Vec::new(),
+        sites: Vec::new(),
     };
     if let Some(e) = p.eval {
         input.attach_eval(e);

@@ -118,6 +118,19 @@ fn header(out: &mut String, input: &ReportInput) {
     kv(out, &machine_rows(h));
 }
 
+/// A federated evaluation's sites and what left each.
+fn sites(out: &mut String, v: &View) {
+    let Some((intro, t)) = tables::sites_section(v.input) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"sites\">Sites and what left them</h2>\n<p>{}</p>",
+        esc(&intro)
+    );
+    table(out, &t);
+}
+
 fn summary(out: &mut String, v: &View) {
     out.push_str("<h2 id=\"summary\">Summary</h2>\n");
     table(out, &summary_table(v));
@@ -339,7 +352,11 @@ pub fn html(v: &View) -> String {
     }
     out.push_str("<main>\n");
     header(&mut out, input);
-    out.push_str("<nav><h3>Contents</h3><ul>\n<li><a href=\"#summary\">Summary</a></li>\n");
+    out.push_str("<nav><h3>Contents</h3><ul>\n");
+    if !input.sites.is_empty() {
+        out.push_str("<li><a href=\"#sites\">Sites and what left them</a></li>\n");
+    }
+    out.push_str("<li><a href=\"#summary\">Summary</a></li>\n");
     if input.findings.is_some() {
         out.push_str("<li><a href=\"#findings\">Findings</a></li>\n");
     }
@@ -355,6 +372,7 @@ pub fn html(v: &View) -> String {
         );
     }
     out.push_str("<li><a href=\"#comparisons\">Comparisons</a></li>\n<li><a href=\"#agreement\">Cross-backend agreement</a></li>\n<li><a href=\"#performance\">Performance</a></li>\n<li><a href=\"#limits\">Limits of this evidence</a></li>\n<li><a href=\"#methods\">Methods</a></li>\n</ul></nav>\n");
+    sites(&mut out, v);
     summary(&mut out, v);
     task_section(&mut out, v);
     candidate_sections(&mut out, v);

@@ -42,6 +42,23 @@ pub struct ReportInput {
     /// multi-class: each class against the rest. Drawn as one ROC overlay per finding or class.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_curves: Vec<TargetCurves>,
+    /// A federated evaluation (`harness pool --report`): each site and what it sent. The
+    /// candidates' `scores` then hold each model's pooled positives, then its pooled negatives,
+    /// each in ascending score order (no case is paired across candidates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteInfo>,
+}
+
+/// One site of a federated evaluation, as its summary describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    pub name: String,
+    pub cases: u64,
+    pub positives: u64,
+    /// Hex SHA-256 of the summary file the coordinator pooled.
+    pub summary_sha256: String,
+    /// What the summary reveals, in the site's own file's words.
+    pub disclosure: String,
 }
 
 /// One finding's (or one class's, against the rest) labels and candidate scores.

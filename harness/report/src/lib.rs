@@ -29,7 +29,7 @@ mod view;
 
 pub use input::{
     AgreementRow, Candidate, DatasetInfo, EarlyStoppingMs, Evaluation, Header, InferenceInfo,
-    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, Status, Suite,
+    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, SiteInfo, Status, Suite,
     TargetCurves, ToolInfo,
 };
 pub use view::Figure;

@@ -88,6 +88,10 @@ pub fn markdown(v: &View) -> String {
     out.push_str("## Machine and profiles\n\n");
     kv(&mut out, ["Key", "Value"], &machine_rows(h));
 
+    if let Some((intro, t)) = crate::tables::sites_section(input) {
+        let _ = writeln!(out, "## Sites and what left them\n\n{}\n", esc(&intro));
+        table(&mut out, &t);
+    }
     out.push_str("## Summary\n\n");
     table(&mut out, &summary_table(v));
     if let Some(section) = crate::tables::task_section(v) {

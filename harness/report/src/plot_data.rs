@@ -1261,6 +1261,7 @@ mod tests {
             findings: None,
             classes: None,
             target_curves: Vec::new(),
+            sites: Vec::new(),
         };
         let curves = roc_overlay_data(&input);
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();

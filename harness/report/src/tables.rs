@@ -99,6 +99,43 @@ pub fn machine_rows(h: &Header) -> Vec<(String, String)> {
 }
 
 /// One row per candidate: name, model file, its SHA-256, backends and status.
+/// A federated evaluation's sites: the sentence that introduces them and their table (site,
+/// cases, positives, the SHA-256 of the summary pooled, what left the site); `None` otherwise.
+pub fn sites_section(input: &ReportInput) -> Option<(String, Table)> {
+    if input.sites.is_empty() {
+        return None;
+    }
+    let cases: u64 = input.sites.iter().map(|s| s.cases).sum();
+    let intro = format!(
+        "These results were pooled by the coordinator from the count tables of {} site(s), {cases} cases in all. No image, case id or per-case row left any site; every figure below equals that of one evaluation on all the sites' cases together (exact pooling, see Methods). Each site's summary says in its own words what it reveals:",
+        input.sites.len()
+    );
+    let table = Table {
+        class: "sites",
+        headers: headers(&[
+            "Site",
+            "Cases",
+            "Positives",
+            "Summary SHA-256",
+            "What left the site",
+        ]),
+        rows: input
+            .sites
+            .iter()
+            .map(|s| {
+                vec![
+                    t(s.name.clone()),
+                    n(s.cases.to_string()),
+                    n(s.positives.to_string()),
+                    t(s.summary_sha256.clone()),
+                    t(s.disclosure.clone()),
+                ]
+            })
+            .collect(),
+    };
+    Some((intro, table))
+}
+
 pub fn candidates_table(input: &ReportInput) -> Table {
     Table {
         class: "candidates",

@@ -295,6 +295,15 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             ),
         ));
     }
+    if !input.sites.is_empty() {
+        out.push(limit(
+            "data",
+            format!(
+                "Pooled from the count tables of {} site(s): the coordinator saw no image and no case, so nothing here was cross-checked between inference engines or measured for speed, and patient-clustered statistics are not pooled (the patient column stays at each site). The ROC curves are drawn from each model's pooled scores by class, which pair no case across models.",
+                input.sites.len()
+            ),
+        ));
+    }
     // A multi-label or multi-class candidate's statistics are in the task's report.
     let has_task_metrics = |name: &str| {
         input

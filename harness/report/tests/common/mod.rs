@@ -242,6 +242,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         findings: None,
         classes: None,
         target_curves: Vec::new(),
+        sites: Vec::new(),
     };
     input.attach_eval(&report);
     input
