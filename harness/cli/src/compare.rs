@@ -4,8 +4,9 @@
 //! predictions of runs on the same dataset (same digest, same case ids) and
 //! evaluates them together, so every pair of candidates — across runs — gets
 //! the paired DeLong test. `leaderboard` ranks every candidate of every
-//! verified run of a suite by the suite's primary metric with its CI, and
-//! flags ranks the data cannot separate.
+//! verified run of a suite by the suite's primary metric with its CI (macro
+//! AUROC for multi-label and multi-class suites), and flags ranks the data
+//! cannot separate.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -17,7 +18,9 @@ use harness_evidence::manifest::Manifest;
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
-use harness_metrics::multiclass::MulticlassOptions;
+use harness_metrics::multiclass::{MulticlassOptions, MulticlassReport};
+use harness_metrics::multilabel::MultilabelReport;
+use harness_metrics::multiple::holm;
 use harness_metrics::registry::RankingMetric;
 use harness_report::format::{escape_html, escape_markdown, num, p_clause};
 use std::path::{Path, PathBuf};
@@ -31,6 +34,14 @@ struct Run {
     manifest: Manifest,
     /// The binary statistics (`None` for a multi-label or multi-class run).
     metrics: Option<EvalReport>,
+    /// A multi-label or multi-class run's statistics.
+    task: Option<TaskMetrics>,
+}
+
+/// The metrics.json of a multi-label or multi-class run.
+enum TaskMetrics {
+    Multilabel(MultilabelReport),
+    Multiclass(MulticlassReport),
 }
 
 fn load_verified(dir: &Path) -> Result<Run> {
@@ -47,18 +58,31 @@ fn load_verified(dir: &Path) -> Result<Run> {
         );
     }
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
-    let metrics: Option<EvalReport> = if manifest.evaluation.task.is_binary() {
-        Some(
-            serde_json::from_slice(&std::fs::read(dir.join("metrics.json"))?)
-                .with_context(|| format!("{}: metrics.json", dir.display()))?,
-        )
-    } else {
-        None
+    let bytes = std::fs::read(dir.join("metrics.json"))?;
+    let context = || format!("{}: metrics.json", dir.display());
+    let (metrics, task) = match manifest.evaluation.task {
+        DatasetTask::Binary => (
+            Some(serde_json::from_slice(&bytes).with_context(context)?),
+            None,
+        ),
+        DatasetTask::Multilabel => (
+            None,
+            Some(TaskMetrics::Multilabel(
+                serde_json::from_slice(&bytes).with_context(context)?,
+            )),
+        ),
+        DatasetTask::Multiclass => (
+            None,
+            Some(TaskMetrics::Multiclass(
+                serde_json::from_slice(&bytes).with_context(context)?,
+            )),
+        ),
     };
     Ok(Run {
         dir: dir.to_path_buf(),
         manifest,
         metrics,
+        task,
     })
 }
 
@@ -300,7 +324,12 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         it was recorded), best first in that metric's direction, with its 95% CI where the evaluation \
         has one (AUROC: DeLong). A rank whose CI overlaps the next one's — or, for AUROC within one run, \
         whose paired DeLong test against it has p >= 0.05 — is flagged as not separable; metrics without \
-        a CI say that separability is unknown.\n\nExample:\n  \
+        a CI say that separability is unknown.\n\nMulti-label and multi-class suites are ranked by \
+        macro AUROC (a candidate that scores fewer findings says over how many). Within one run, two \
+        multi-class candidates are separable when the paired bootstrap of their macro AUROCs gives \
+        p < 0.05 (the suite's [metrics] bootstrap), two multi-label candidates when the paired \
+        DeLong test of at least one finding both score does after Holm's adjustment over those \
+        findings (the findings are named).\n\nExample:\n  \
         harness leaderboard results --out results/leaderboard"
 )]
 pub struct LeaderboardArgs {
@@ -377,36 +406,34 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
     }
 }
 
-pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
-    let mut dirs = Vec::new();
-    find_bundles(&args.results, &mut dirs);
-    let mut runs = Vec::new();
-    for d in &dirs {
-        match load_verified(d) {
-            Ok(r) if r.metrics.is_none() => eprintln!(
-                "skipped: {}: a {} run; the leaderboard ranks binary runs so far (compare multi-label and multi-class runs with `harness compare`)",
-                r.dir.display(),
-                r.manifest.evaluation.task
-            ),
-            Ok(r) => runs.push(r),
-            Err(e) => eprintln!("skipped: {e:#}"),
-        }
+/// One ranking: its heading, the column of the ranked value, and its rows (rank, candidate,
+/// run, value with CI, separable from the next).
+struct Board {
+    heading: String,
+    column: String,
+    rows: Vec<[String; 5]>,
+}
+
+/// The ranked value with its CI as shown.
+fn shown(value: f64, ci: Option<[f64; 2]>, has_ci: bool, digits: usize) -> String {
+    match ci {
+        Some([lo, hi]) => format!(
+            "{} [{}, {}]",
+            num(Some(value), digits),
+            num(Some(lo), digits),
+            num(Some(hi), digits)
+        ),
+        None if has_ci => format!("{} [CI n/a]", num(Some(value), digits)),
+        None => num(Some(value), digits),
     }
-    if runs.is_empty() {
-        bail!(
-            "{}: no verified evidence bundles found",
-            args.results.display()
-        );
-    }
-    let mut rankings: Vec<(String, RankingMetric)> = runs.iter().map(ranking).collect();
+}
+
+/// The boards of the binary runs: each suite by its primary metric.
+fn binary_boards(runs: &[&Run]) -> Vec<Board> {
+    let mut rankings: Vec<(String, RankingMetric)> = runs.iter().map(|r| ranking(r)).collect();
     rankings.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(b.1.key)));
     rankings.dedup();
-    let mut md = String::from(
-        "# Leaderboard\n\nOnly bundles that pass `harness verify` are ranked. Each suite is ranked by its primary metric.\n",
-    );
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Leaderboard</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}.tie{color:#a60}</style></head><body><h1>Leaderboard</h1><p>Only bundles that pass <code>harness verify</code> are ranked. Each suite is ranked by its primary metric.</p>",
-    );
+    let mut boards = Vec::new();
     for (suite, metric) in &rankings {
         let mut entries = Vec::new();
         for r in runs
@@ -435,11 +462,238 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             Some(ci) => format!("{} [{ci}]", metric.label),
             None => metric.label.to_string(),
         };
-        let heading = format!(
-            "Suite {suite}: ranked by {} ({})",
-            metric.label,
-            metric.better.phrase()
+        let rows = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                [
+                    (i + 1).to_string(),
+                    e.candidate.clone(),
+                    run_label(e.run),
+                    shown(e.value, e.ci, metric.ci_method.is_some(), metric.digits),
+                    separable(*metric, e, entries.get(i + 1)),
+                ]
+            })
+            .collect();
+        boards.push(Board {
+            heading: format!(
+                "Suite {suite}: ranked by {} ({})",
+                metric.label,
+                metric.better.phrase()
+            ),
+            column,
+            rows,
+        });
+    }
+    boards
+}
+
+/// Whether two candidates of one multi-label or multi-class run are separable: multi-class by
+/// the paired bootstrap of their macro AUROCs, multi-label by the paired DeLong tests of every
+/// finding both score, Holm-adjusted over those findings.
+fn task_separable(task: &TaskMetrics, a: &str, b: &str) -> String {
+    let pair = |x: &str, y: &str| (x == a && y == b) || (x == b && y == a);
+    match task {
+        TaskMetrics::Multiclass(r) => {
+            match r
+                .comparisons_macro
+                .iter()
+                .find(|c| pair(&c.a, &c.b))
+                .and_then(|c| c.p)
+            {
+                Some(p) if p < 0.05 => {
+                    format!("yes (paired bootstrap of macro AUROC, p {})", p_clause(p))
+                }
+                Some(p) => format!("NO (paired bootstrap of macro AUROC, p {})", p_clause(p)),
+                None => {
+                    "unknown (no paired bootstrap: the suite's [metrics] bootstrap is 0)".into()
+                }
+            }
+        }
+        TaskMetrics::Multilabel(r) => {
+            let tested: Vec<(&str, Option<f64>)> = r
+                .findings_order
+                .iter()
+                .filter_map(|f| {
+                    let c = r
+                        .findings
+                        .get(f)?
+                        .comparisons
+                        .iter()
+                        .find(|c| pair(&c.a, &c.b))?;
+                    Some((f.as_str(), c.p))
+                })
+                .collect();
+            if tested.iter().all(|(_, p)| p.is_none()) {
+                return "unknown (no finding scored by both has a paired test)".into();
+            }
+            let adjusted = holm(&tested.iter().map(|(_, p)| *p).collect::<Vec<_>>());
+            let differ: Vec<&str> = tested
+                .iter()
+                .zip(&adjusted)
+                .filter(|(_, q)| q.is_some_and(|q| q < 0.05))
+                .map(|((f, _), _)| *f)
+                .collect();
+            if differ.is_empty() {
+                format!(
+                    "NO (no finding differs: paired DeLong, Holm over {} findings)",
+                    tested.len()
+                )
+            } else {
+                format!(
+                    "yes ({} of {} findings differ: {}; paired DeLong, Holm)",
+                    differ.len(),
+                    tested.len(),
+                    differ.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// A multi-label or multi-class candidate on a board.
+struct TaskEntry<'a> {
+    run: &'a Run,
+    task: &'a TaskMetrics,
+    candidate: String,
+    /// Its macro AUROC.
+    value: f64,
+    ci: Option<[f64; 2]>,
+    /// What the macro AUROC covers, when it is not every finding.
+    note: String,
+}
+
+/// The boards of the multi-label and multi-class runs: each suite by macro AUROC (multi-class:
+/// with its class-stratified bootstrap CI where the suite asked for a bootstrap).
+fn task_boards(runs: &[&Run]) -> Vec<Board> {
+    let mut suites: Vec<(String, &'static str)> = runs
+        .iter()
+        .filter_map(|r| {
+            let kind = match r.task.as_ref()? {
+                TaskMetrics::Multilabel(_) => "multi-label",
+                TaskMetrics::Multiclass(_) => "multi-class",
+            };
+            Some((suite_name(r), kind))
+        })
+        .collect();
+    suites.sort();
+    suites.dedup();
+    let mut boards = Vec::new();
+    for (suite, kind) in suites {
+        let mut entries: Vec<TaskEntry> = Vec::new();
+        for r in runs.iter().filter(|r| suite_name(r) == suite) {
+            match r.task.as_ref() {
+                Some(t @ TaskMetrics::Multilabel(m)) => {
+                    for (name, s) in &m.models {
+                        if let Some(v) = s.auroc_macro {
+                            // A candidate that scores fewer findings has a macro over fewer.
+                            let total = m.findings_order.len();
+                            let covered = total - s.findings_not_scored.len();
+                            let note = if covered < total {
+                                format!(" (over {covered} of {total} findings)")
+                            } else {
+                                String::new()
+                            };
+                            entries.push(TaskEntry {
+                                run: r,
+                                task: t,
+                                candidate: name.clone(),
+                                value: v,
+                                ci: None,
+                                note,
+                            });
+                        }
+                    }
+                }
+                Some(t @ TaskMetrics::Multiclass(m)) => {
+                    for (name, s) in &m.models {
+                        if let Some(v) = s.auroc_macro {
+                            let ci = s.auroc_macro_bootstrap.clone().flatten().map(|b| b.ci95);
+                            entries.push(TaskEntry {
+                                run: r,
+                                task: t,
+                                candidate: name.clone(),
+                                value: v,
+                                ci,
+                                note: String::new(),
+                            });
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        entries.sort_by(|a, b| {
+            b.value
+                .total_cmp(&a.value)
+                .then_with(|| a.candidate.cmp(&b.candidate))
+        });
+        let has_ci = kind == "multi-class";
+        let rows = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let sep = match entries.get(i + 1) {
+                    None => "—".to_string(),
+                    Some(next) if std::ptr::eq(e.run, next.run) => {
+                        task_separable(e.task, &e.candidate, &next.candidate)
+                    }
+                    Some(_) => {
+                        "unknown (different runs — use `harness compare` for paired tests)".into()
+                    }
+                };
+                [
+                    (i + 1).to_string(),
+                    e.candidate.clone(),
+                    run_label(e.run),
+                    shown(e.value, e.ci, has_ci, 3) + &e.note,
+                    sep,
+                ]
+            })
+            .collect();
+        boards.push(Board {
+            heading: format!("Suite {suite} ({kind}): ranked by macro AUROC (higher is better)"),
+            column: if has_ci {
+                "macro AUROC [bootstrap]".into()
+            } else {
+                "macro AUROC".into()
+            },
+            rows,
+        });
+    }
+    boards
+}
+
+pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
+    let mut dirs = Vec::new();
+    find_bundles(&args.results, &mut dirs);
+    let mut runs = Vec::new();
+    for d in &dirs {
+        match load_verified(d) {
+            Ok(r) => runs.push(r),
+            Err(e) => eprintln!("skipped: {e:#}"),
+        }
+    }
+    if runs.is_empty() {
+        bail!(
+            "{}: no verified evidence bundles found",
+            args.results.display()
         );
+    }
+    let binary: Vec<&Run> = runs.iter().filter(|r| r.metrics.is_some()).collect();
+    let tasks: Vec<&Run> = runs.iter().filter(|r| r.task.is_some()).collect();
+    let boards: Vec<Board> = binary_boards(&binary)
+        .into_iter()
+        .chain(task_boards(&tasks))
+        .collect();
+    let mut md = String::from(
+        "# Leaderboard\n\nOnly bundles that pass `harness verify` are ranked. Each binary suite is ranked by its primary metric, each multi-label or multi-class suite by macro AUROC.\n",
+    );
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Leaderboard</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}.tie{color:#a60}</style></head><body><h1>Leaderboard</h1><p>Only bundles that pass <code>harness verify</code> are ranked. Each binary suite is ranked by its primary metric, each multi-label or multi-class suite by macro AUROC.</p>",
+    );
+    for board in &boards {
+        let column = &board.column;
         let mut b = Builder::default();
         b.push_record([
             "rank",
@@ -450,38 +704,15 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
         ]);
         md.push_str(&format!(
             "\n## {}\n\n| rank | candidate | run | {column} | separable from next? |\n|---|---|---|---|---|\n",
-            escape_markdown(&heading)
+            escape_markdown(&board.heading)
         ));
-        html.push_str(&format!("<h2>{}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>{}</th><th>separable from next?</th></tr>", escape_html(&heading), escape_html(&column)));
-        for (i, e) in entries.iter().enumerate() {
-            let sep = separable(*metric, e, entries.get(i + 1));
-            let shown = match e.ci {
-                Some([lo, hi]) => format!(
-                    "{} [{}, {}]",
-                    num(Some(e.value), metric.digits),
-                    num(Some(lo), metric.digits),
-                    num(Some(hi), metric.digits)
-                ),
-                None if metric.ci_method.is_some() => {
-                    format!("{} [CI n/a]", num(Some(e.value), metric.digits))
-                }
-                None => num(Some(e.value), metric.digits),
-            };
-            let run = run_label(e.run);
-            b.push_record([
-                (i + 1).to_string(),
-                e.candidate.clone(),
-                run.clone(),
-                shown.clone(),
-                sep.clone(),
-            ]);
+        html.push_str(&format!("<h2>{}</h2><table><tr><th>rank</th><th>candidate</th><th>run</th><th>{}</th><th>separable from next?</th></tr>", escape_html(&board.heading), escape_html(column)));
+        for [rank, candidate, run, value, sep] in &board.rows {
+            b.push_record([rank, candidate, run, value, sep]);
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                i + 1,
-                escape_markdown(&e.candidate),
-                escape_markdown(&run),
-                shown,
-                sep
+                "| {rank} | {} | {} | {value} | {sep} |\n",
+                escape_markdown(candidate),
+                escape_markdown(run),
             ));
             let class = if sep.starts_with("NO") {
                 " class=\"tie\""
@@ -489,16 +720,15 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
                 ""
             };
             html.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
-                i + 1,
-                escape_html(&e.candidate),
-                escape_html(&run),
-                escape_html(&shown),
-                escape_html(&sep)
+                "<tr><td>{rank}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
+                escape_html(candidate),
+                escape_html(run),
+                escape_html(value),
+                escape_html(sep)
             ));
         }
         html.push_str("</table>");
-        println!("{heading}\n{}", b.build().with(Style::rounded()));
+        println!("{}\n{}", board.heading, b.build().with(Style::rounded()));
     }
     html.push_str("</body></html>\n");
     let out = args.out.clone().unwrap_or_else(|| args.results.clone());
@@ -511,4 +741,62 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
         out.join("leaderboard.html").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_metrics::multiclass::{MulticlassInput, evaluate_multiclass};
+
+    /// Three classes, 300 cases; model "good" puts most mass on the true class, "weak" little.
+    fn multiclass(weak_signal: f64) -> MulticlassReport {
+        let classes: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let labels: Vec<u32> = (0..300).map(|i| (i % 3) as u32).collect();
+        let mut state = 7u64;
+        let mut u = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut columns = |signal: f64| -> Vec<Vec<f64>> {
+            let mut cols = vec![Vec::new(); 3];
+            for &y in &labels {
+                let raw: Vec<f64> = (0..3)
+                    .map(|k| u() + if k == y as usize { signal } else { 0.0 })
+                    .collect();
+                let sum: f64 = raw.iter().sum();
+                for k in 0..3 {
+                    cols[k].push(raw[k] / sum);
+                }
+            }
+            cols
+        };
+        let (good, weak) = (columns(1.5), columns(weak_signal));
+        let input = MulticlassInput {
+            classes: &classes,
+            labels: &labels,
+            models: vec![
+                ("good", good.iter().map(Vec::as_slice).collect()),
+                ("weak", weak.iter().map(Vec::as_slice).collect()),
+            ],
+        };
+        let opts = MulticlassOptions {
+            bootstrap: 300,
+            seed: 1,
+        };
+        evaluate_multiclass(&input, &opts).unwrap()
+    }
+
+    #[test]
+    fn multiclass_candidates_are_separated_by_the_paired_bootstrap() {
+        let apart = TaskMetrics::Multiclass(multiclass(0.0));
+        let s = task_separable(&apart, "good", "weak");
+        assert!(s.starts_with("yes (paired bootstrap of macro AUROC"), "{s}");
+        // The same signal: not separable.
+        let close = TaskMetrics::Multiclass(multiclass(1.5));
+        let s = task_separable(&close, "weak", "good");
+        assert!(s.starts_with("NO (paired bootstrap"), "{s}");
+        assert!(task_separable(&close, "good", "other").starts_with("unknown"));
+    }
 }

@@ -163,7 +163,7 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     assert!(!md.contains("It has no metrics"), "{md}");
 
     // Two runs compared across bundles: every pair of candidates, finding by finding, with
-    // Holm's adjustment; the leaderboard (binary so far) passes over them, saying why.
+    // Holm's adjustment; the leaderboard ranks their candidates by macro AUROC.
     let b_dir = tmp.path().join("b");
     assert!(run(&b_dir, &[]).status.success());
     let cmp = harness()
@@ -190,11 +190,32 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         .arg(tmp.path().join("lb"))
         .output()
         .unwrap();
+    // The leaderboard ranks them by macro AUROC: a candidate that scores 2 of the 4 findings
+    // says so; across runs it points to `compare`.
+    assert!(lb.status.success(), "{}", text(&lb));
+    let board = String::from_utf8_lossy(&lb.stdout);
     assert!(
-        text(&lb).contains("a multilabel run; the leaderboard ranks binary runs so far"),
-        "{}",
-        text(&lb)
+        board.contains("Suite example-multilabel (multi-label): ranked by macro AUROC"),
+        "{board}"
     );
+    assert!(board.contains("(over 2 of 4 findings)"), "{board}");
+    assert!(board.contains("different runs"), "{board}");
+    let md = std::fs::read_to_string(tmp.path().join("lb/leaderboard.md")).unwrap();
+    assert!(md.contains("| 1 | findings-a |"), "{md}");
+    // Within one run: the paired DeLong test of every finding both score, Holm-adjusted.
+    let one = harness()
+        .arg("leaderboard")
+        .arg(&a)
+        .arg("--out")
+        .arg(tmp.path().join("lb-a"))
+        .output()
+        .unwrap();
+    let board = String::from_utf8_lossy(&one.stdout);
+    assert!(
+        board.contains("of 2 findings differ") || board.contains("no finding differs"),
+        "{board}"
+    );
+    assert!(board.contains("paired DeLong, Holm"), "{board}");
 
     // A changed score is caught by the recomputation.
     let t = tmp.path().join("tampered");
