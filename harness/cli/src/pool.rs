@@ -199,6 +199,19 @@ pub struct PoolArgs {
     fail_over: Vec<String>,
 }
 
+impl PoolArgs {
+    /// The evaluation options the pooled results are computed with.
+    fn options(&self) -> EvalOptions {
+        EvalOptions {
+            threshold: self.threshold,
+            target_specificities: self.target_specificity.clone(),
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+            sens_ci_bootstrap: self.sens_ci_boot,
+        }
+    }
+}
+
 /// A site's file, or `file` of a site bundle (`harness run --site`): the bundle is verified
 /// first (every file's sha256 against its manifest).
 fn read_site_file<T: serde::de::DeserializeOwned>(path: &Path, file: &str) -> Result<T> {
@@ -281,37 +294,8 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format)?;
-    if let Some(path) = &args.request_out {
-        let request = paired_request(&sites)?;
-        write_json(path, &request)?;
-        println!(
-            "round-2 request for {} pair(s) of models written to {}; send it to every site",
-            request.pairs.len(),
-            path.display()
-        );
-        println!("what it reveals: {}", request.disclosure);
-        if args.json.is_none() {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    let opts = EvalOptions {
-        threshold: args.threshold,
-        target_specificities: args.target_specificity.clone(),
-        bootstrap: args.bootstrap,
-        seed: args.seed,
-        sens_ci_bootstrap: args.sens_ci_boot,
-    };
-    let report = match &args.request {
-        Some(request) => {
-            let request: PairedRequest = read_json(request)?;
-            let sums: Vec<PairedSiteSums> = args
-                .sums
-                .par_iter()
-                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
-                .collect::<Result<_>>()?;
-            pool_paired(&sites, &request, &sums, &opts)?
-        }
-        None => pool(&sites, &opts)?,
+    let Some(report) = rounds::<Binary>(&args, &sites)? else {
+        return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
@@ -322,29 +306,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    // What left each site, in the words of its own summary.
-    println!("pooled from {} site(s); what left each site:", sites.len());
-    for s in &sites {
-        let grid = match s.score_decimals {
-            Some(d) => format!("scores rounded to {d} decimals"),
-            None => "exact scores".to_string(),
-        };
-        println!(
-            "  {}: {} cases ({} positive), {} model(s), {grid}: {}",
-            s.site,
-            s.n,
-            s.positives,
-            s.models.len(),
-            s.disclosure
-        );
-    }
-    if args.request.is_some() {
-        println!(
-            "  and, for the paired tests, each site's six sums and two counts per pair of models"
-        );
-    }
-    let names: Vec<&str> = sites.iter().map(|s| s.site.as_str()).collect();
-    let label = PathBuf::from(format!("pooled: {}", names.join(" + ")));
+    let label = what_left::<Binary>(&sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
@@ -352,6 +314,173 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One federated protocol at the coordinator: binary site summaries, or multi-label ones
+/// (the binary protocol finding by finding).
+trait Rounds {
+    type Site;
+    type Request: serde::Serialize + serde::de::DeserializeOwned;
+    type Sums: serde::de::DeserializeOwned + Send;
+    type Report;
+    /// The round-2 request for the sites.
+    fn request(sites: &[Self::Site]) -> Result<Self::Request>;
+    /// What a request holds, for the message that it was written.
+    fn describe(request: &Self::Request) -> String;
+    /// A site's name and a line on what it sent in round 1.
+    fn site(site: &Self::Site) -> (&str, String);
+    /// What each site sent in round 2.
+    const PAIRED_SUMS: &'static str;
+    /// Round 1's results.
+    fn pool(sites: &[Self::Site], opts: &EvalOptions) -> Result<Self::Report>;
+    /// Round 2's results.
+    fn pool_paired(
+        sites: &[Self::Site],
+        request: &Self::Request,
+        sums: &[Self::Sums],
+        opts: &EvalOptions,
+    ) -> Result<Self::Report>;
+}
+
+struct Binary;
+
+impl Rounds for Binary {
+    type Site = SiteSummary;
+    type Request = PairedRequest;
+    type Sums = PairedSiteSums;
+    type Report = harness_metrics::EvalReport;
+    fn request(sites: &[SiteSummary]) -> Result<PairedRequest> {
+        Ok(paired_request(sites)?)
+    }
+    fn describe(request: &PairedRequest) -> String {
+        format!(
+            "{} pair(s) of models; what it reveals: {}",
+            request.pairs.len(),
+            request.disclosure
+        )
+    }
+    fn site(s: &SiteSummary) -> (&str, String) {
+        let line = format!(
+            "{} cases ({} positive), {} model(s), {}: {}",
+            s.n,
+            s.positives,
+            s.models.len(),
+            grid(s.score_decimals),
+            s.disclosure
+        );
+        (&s.site, line)
+    }
+    const PAIRED_SUMS: &'static str = "six sums and two counts per pair of models";
+    fn pool(sites: &[SiteSummary], opts: &EvalOptions) -> Result<Self::Report> {
+        Ok(pool(sites, opts)?)
+    }
+    fn pool_paired(
+        sites: &[SiteSummary],
+        request: &PairedRequest,
+        sums: &[PairedSiteSums],
+        opts: &EvalOptions,
+    ) -> Result<Self::Report> {
+        Ok(pool_paired(sites, request, sums, opts)?)
+    }
+}
+
+struct Findings;
+
+impl Rounds for Findings {
+    type Site = FindingsSiteSummary;
+    type Request = FindingsPairedRequest;
+    type Sums = FindingsPairedSums;
+    type Report = harness_metrics::multilabel::MultilabelReport;
+    fn request(sites: &[FindingsSiteSummary]) -> Result<FindingsPairedRequest> {
+        Ok(findings_paired_request(sites)?)
+    }
+    fn describe(request: &FindingsPairedRequest) -> String {
+        format!(
+            "{} finding(s), each as a binary request of its own",
+            request.findings.len()
+        )
+    }
+    fn site(s: &FindingsSiteSummary) -> (&str, String) {
+        let line = format!(
+            "{} cases, {} finding(s), {}: {}",
+            s.n,
+            s.findings.len(),
+            grid(s.score_decimals),
+            s.disclosure
+        );
+        (&s.site, line)
+    }
+    const PAIRED_SUMS: &'static str = "six sums and two counts per pair of models and finding";
+    fn pool(sites: &[FindingsSiteSummary], opts: &EvalOptions) -> Result<Self::Report> {
+        Ok(pool_findings(sites, opts)?)
+    }
+    fn pool_paired(
+        sites: &[FindingsSiteSummary],
+        request: &FindingsPairedRequest,
+        sums: &[FindingsPairedSums],
+        opts: &EvalOptions,
+    ) -> Result<Self::Report> {
+        Ok(pool_findings_paired(sites, request, sums, opts)?)
+    }
+}
+
+/// A summary's score grid in words.
+fn grid(decimals: Option<u32>) -> String {
+    match decimals {
+        Some(d) => format!("scores rounded to {d} decimals"),
+        None => "exact scores".to_string(),
+    }
+}
+
+/// Prints what left each site, in the words of its own summary; returns the label of the
+/// pooled results ("pooled: A + B + C").
+fn what_left<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
+    println!("pooled from {} site(s); what left each site:", sites.len());
+    let mut names = Vec::new();
+    for s in sites {
+        let (name, line) = R::site(s);
+        println!("  {name}: {line}");
+        names.push(name);
+    }
+    if paired {
+        println!(
+            "  and, for the paired tests, each site's {}",
+            R::PAIRED_SUMS
+        );
+    }
+    PathBuf::from(format!("pooled: {}", names.join(" + ")))
+}
+
+/// The coordinator's rounds: `--request-out` writes the round-2 request; then round 1's
+/// results, or round 2's with `--request` and `--sums`. `None` when only the request was asked
+/// for.
+fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Report>> {
+    if let Some(path) = &args.request_out {
+        let request = R::request(sites)?;
+        write_json(path, &request)?;
+        println!(
+            "round-2 request written to {}; send it to every site. It holds {}",
+            path.display(),
+            R::describe(&request)
+        );
+        if args.json.is_none() {
+            return Ok(None);
+        }
+    }
+    let opts = args.options();
+    let report = match &args.request {
+        Some(request) => {
+            let request: R::Request = read_json(request)?;
+            let sums: Vec<R::Sums> = args
+                .sums
+                .par_iter()
+                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
+                .collect::<Result<_>>()?;
+            R::pool_paired(sites, &request, &sums, &opts)?
+        }
+        None => R::pool(sites, &opts)?,
+    };
+    Ok(Some(report))
 }
 
 /// The pooled report in `dir`, with each site's summary file hashed (`site.json` of a site
@@ -409,36 +538,8 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         multilabel::gate_key(&names, k)
     })?;
-    if let Some(path) = &args.request_out {
-        let request = findings_paired_request(&sites)?;
-        write_json(path, &request)?;
-        println!(
-            "round-2 request for {} finding(s) written to {}; send it to every site",
-            request.findings.len(),
-            path.display()
-        );
-        if args.json.is_none() {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    let opts = EvalOptions {
-        threshold: args.threshold,
-        target_specificities: args.target_specificity.clone(),
-        bootstrap: args.bootstrap,
-        seed: args.seed,
-        sens_ci_bootstrap: args.sens_ci_boot,
-    };
-    let report = match &args.request {
-        Some(request) => {
-            let request: FindingsPairedRequest = read_json(request)?;
-            let sums: Vec<FindingsPairedSums> = args
-                .sums
-                .par_iter()
-                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
-                .collect::<Result<_>>()?;
-            pool_findings_paired(&sites, &request, &sums, &opts)?
-        }
-        None => pool_findings(&sites, &opts)?,
+    let Some(report) = rounds::<Findings>(args, &sites)? else {
+        return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
@@ -446,33 +547,7 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    println!("pooled from {} site(s); what left each site:", sites.len());
-    for s in &sites {
-        let grid = match s.score_decimals {
-            Some(d) => format!("scores rounded to {d} decimals"),
-            None => "exact scores".to_string(),
-        };
-        println!(
-            "  {}: {} cases, {} finding(s), {grid}: {}",
-            s.site,
-            s.n,
-            s.findings.len(),
-            s.disclosure
-        );
-    }
-    if args.request.is_some() {
-        println!(
-            "  and, for the paired tests, each site's six sums and two counts per pair of models and finding"
-        );
-    }
-    let label = PathBuf::from(format!(
-        "pooled: {}",
-        sites
-            .iter()
-            .map(|s| s.site.as_str())
-            .collect::<Vec<_>>()
-            .join(" + ")
-    ));
+    let label = what_left::<Findings>(&sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
