@@ -214,7 +214,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .map_err(anyhow::Error::msg)?,
         site: args.site,
         paired_request: match &args.paired_request {
-            Some(p) => Some(crate::pool::read_json(p)?),
+            Some(p) => {
+                let bytes = std::fs::read(p)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?;
+                Some(
+                    harness_pipeline::SiteRequest::from_json(&bytes)
+                        .map_err(|e| anyhow::anyhow!("{}: not valid: {e}", p.display()))?,
+                )
+            }
             None => None,
         },
     };

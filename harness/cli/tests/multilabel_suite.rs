@@ -217,6 +217,73 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     );
     assert!(board.contains("paired DeLong, Holm"), "{board}");
 
+    // The same suite as one site of a federated evaluation: its bundle holds the per-finding
+    // count tables only, and pooling it (both rounds) gives the run's per-finding figures.
+    let site = tmp.path().join("site");
+    let out = run(&site, &["--site", "A", "--aggregates-only"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!site.join("predictions.csv").exists());
+    let summary = std::fs::read_to_string(site.join("site.json")).unwrap();
+    assert!(summary.contains("harness-site-summary-multilabel/1"));
+    assert!(
+        !summary.contains(&column(&pred, "case_id")[0]),
+        "a case id left the site"
+    );
+    let request = tmp.path().join("request.json");
+    let pool = |extra: &[&std::ffi::OsStr]| {
+        harness()
+            .arg("pool")
+            .arg(&site)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(
+        pool(&["--request-out".as_ref(), request.as_os_str()])
+            .status
+            .success()
+    );
+    let sums = tmp.path().join("sums");
+    let out = run(
+        &sums,
+        &[
+            "--site",
+            "A",
+            "--aggregates-only",
+            "--paired-request",
+            request.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pooled = tmp.path().join("pooled.json");
+    let out = pool(&[
+        "--request".as_ref(),
+        request.as_os_str(),
+        "--sums".as_ref(),
+        sums.as_os_str(),
+        "--json".as_ref(),
+        pooled.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (full, got): (Value, Value) = (
+        serde_json::from_slice(&std::fs::read(a.join("metrics.json")).unwrap()).unwrap(),
+        serde_json::from_slice(&std::fs::read(&pooled).unwrap()).unwrap(),
+    );
+    for f in ["nodule", "effusion", "cardiomegaly", "pneumothorax"] {
+        assert_eq!(
+            got["findings"][f]["findings-a"]["auroc"], full["findings"][f]["findings-a"]["auroc"],
+            "{f}"
+        );
+    }
+    assert_eq!(
+        got["findings"]["effusion"]["comparisons"][0]["z"],
+        full["findings"]["effusion"]["comparisons"][0]["z"]
+    );
+    assert_eq!(
+        got["models"]["findings-a"]["auroc_micro"],
+        full["models"]["findings-a"]["auroc_micro"]
+    );
+
     // A changed score is caught by the recomputation.
     let t = tmp.path().join("tampered");
     std::fs::create_dir_all(&t).unwrap();

@@ -269,6 +269,7 @@ fn assemble(
     let n = per_finding.values().next().map_or(0, |(_, r)| r.n);
     let mut findings = IndexMap::new();
     let mut warnings = Vec::new();
+    let mut per_finding_warnings: Vec<(&str, Vec<String>)> = Vec::new();
     // tables[finding][model]: the model's table of the finding, summed over the sites.
     let mut tables: Vec<(String, IndexMap<String, Vec<TieGroup>>)> = Vec::new();
     for (name, (sites, report)) in per_finding {
@@ -281,7 +282,7 @@ fn assemble(
             by_model.insert(model.clone(), merged);
         }
         tables.push((name.to_string(), by_model));
-        warnings.extend(report.warnings.iter().map(|w| format!("{name}: {w}")));
+        per_finding_warnings.push((name, report.warnings.clone()));
         findings.insert(
             name.to_string(),
             FindingReport {
@@ -292,6 +293,18 @@ fn assemble(
                 comparisons: report.comparisons,
             },
         );
+    }
+    // A warning every finding gives (what was pooled, what was not) is said once; the others
+    // name their finding.
+    for (name, list) in &per_finding_warnings {
+        for w in list {
+            let everywhere = per_finding_warnings.iter().all(|(_, l)| l.contains(w));
+            if !everywhere {
+                warnings.push(format!("{name}: {w}"));
+            } else if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
     }
     let models = summary_from_tables(&findings, &tables);
     Ok(MultilabelReport {

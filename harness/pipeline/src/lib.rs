@@ -42,6 +42,7 @@ use harness_backends::agreement;
 use harness_data::images::{ImageError, ReadLimits};
 use harness_data::registry::{Dataset, DatasetStatus, DatasetTask, Registry, RegistryError};
 use harness_evidence::bundle::{BundleError, BundleWriter};
+use harness_evidence::evaluation::{findings_input, read_findings};
 use harness_evidence::gate::{Gate, GateResult, TaskCriterion};
 use harness_evidence::manifest::{
     self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
@@ -54,6 +55,7 @@ use harness_evidence::{
     evaluate_table, now_rfc3339,
 };
 use harness_measure::{BenchReport, Machine};
+use harness_metrics::pool_findings::{findings_paired_site_sums, summarize_findings};
 use std::path::{Path, PathBuf};
 
 /// The bundle's copy of the suite file.
@@ -158,7 +160,7 @@ pub struct RunOptions {
     pub site: Option<String>,
     /// With `site`: answer this round-2 request of the coordinator (`harness pool
     /// --request-out`) instead, with the site's paired sums (`paired-sums.json`).
-    pub paired_request: Option<harness_metrics::pool::PairedRequest>,
+    pub paired_request: Option<SiteRequest>,
 }
 
 /// A shard's part of the run: which cases of the full index it holds.
@@ -198,7 +200,7 @@ pub struct Plan {
     /// Set when the run is a site of a federated evaluation (aggregates only).
     pub site: Option<String>,
     /// The coordinator's round-2 request a site run answers, when it does.
-    pub paired_request: Option<harness_metrics::pool::PairedRequest>,
+    pub paired_request: Option<SiteRequest>,
     pub out_dir: PathBuf,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
@@ -408,11 +410,32 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     for w in warnings {
         observer.warning(&format!("{}: {w}", suite_path.display()));
     }
-    if !task.is_binary() && (options.shard.is_some() || options.site.is_some()) {
+    if !task.is_binary() && options.shard.is_some() {
         return Err(PipelineError::Input(format!(
-            "dataset '{}' is {task}: shards and federated sites take binary datasets so far (run the suite whole)",
+            "dataset '{}' is {task}: shards take binary datasets so far (run the suite whole)",
             dataset.name
         )));
+    }
+    if task == DatasetTask::Multiclass && options.site.is_some() {
+        return Err(PipelineError::Input(format!(
+            "dataset '{}' is multiclass: federated sites take binary and multi-label datasets so far",
+            dataset.name
+        )));
+    }
+    match (&options.paired_request, task) {
+        (Some(SiteRequest::Binary(_)), DatasetTask::Multilabel)
+        | (Some(SiteRequest::Findings(_)), DatasetTask::Binary) => {
+            return Err(PipelineError::Input(format!(
+                "the paired request is for a {} evaluation, but dataset '{}' is {task}",
+                if task.is_binary() {
+                    "multi-label"
+                } else {
+                    "binary"
+                },
+                dataset.name
+            )));
+        }
+        _ => {}
     }
     let subgroups = suite
         .metrics
@@ -984,6 +1007,42 @@ pub const SITE_FILE: &str = "site.json";
 /// (`harness_metrics::pool::PairedSiteSums`).
 pub const SUMS_FILE: &str = "paired-sums.json";
 
+/// A coordinator's round-2 request, as a site run answers it: binary, or multi-label (one
+/// binary request per finding).
+#[derive(Debug, Clone)]
+pub enum SiteRequest {
+    Binary(harness_metrics::pool::PairedRequest),
+    Findings(harness_metrics::pool_findings::FindingsPairedRequest),
+}
+
+impl SiteRequest {
+    /// Reads a request file's JSON, of either kind (by its `format`).
+    ///
+    /// # Errors
+    /// What is wrong with the JSON, in words.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Format {
+            format: String,
+        }
+        let f: Format = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if f.format == harness_metrics::pool_findings::FINDINGS_REQUEST_FORMAT {
+            serde_json::from_slice(bytes)
+                .map(SiteRequest::Findings)
+                .map_err(|e| e.to_string())
+        } else {
+            serde_json::from_slice(bytes)
+                .map(SiteRequest::Binary)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// A site file's compact JSON (a summary holds a row per distinct score).
+fn compact<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, PipelineError> {
+    serde_json::to_vec(value).map_err(|e| PipelineError::Metrics(e.to_string()))
+}
+
 /// `site.json`: the site's count tables per candidate and subgroup level (no case id, no
 /// per-case row, no patient column), for `harness pool`; or, answering a round-2 request,
 /// `paired-sums.json`.
@@ -994,29 +1053,44 @@ fn write_site_summary(
     settings: &EvalSettings,
     bundle: &mut BundleWriter,
 ) -> Result<(), PipelineError> {
-    let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
-    // The patient column is not a subgroup, and it stays at the site.
-    let input = harness_metrics::EvalInput {
-        cluster: None,
-        ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
-    };
     let failed = |e: &dyn std::fmt::Display| PipelineError::Metrics(e.to_string());
-    let (file, bytes) = match &plan.paired_request {
-        Some(request) => {
-            let sums = harness_metrics::pool::paired_site_sums(&input, site, request)
-                .map_err(|e| failed(&e))?;
-            (
-                SUMS_FILE,
-                serde_json::to_vec(&sums).map_err(|e| failed(&e))?,
-            )
+    let (file, bytes) = if settings.task == DatasetTask::Multilabel {
+        let path = plan.out_dir.join(SITE_FILE);
+        let read = read_findings(pred_bytes, &path, &settings.findings, &settings.columns())
+            .map_err(|e| failed(&e))?;
+        // The patient column is not a subgroup, and it stays at the site.
+        let mut input = findings_input(&settings.findings, &read, settings.cluster.as_deref())
+            .map_err(|e| failed(&e))?;
+        input.cluster = None;
+        match &plan.paired_request {
+            Some(SiteRequest::Findings(request)) => {
+                let sums =
+                    findings_paired_site_sums(&input, site, request).map_err(|e| failed(&e))?;
+                (SUMS_FILE, compact(&sums)?)
+            }
+            _ => {
+                let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
+                (SITE_FILE, compact(&summary)?)
+            }
         }
-        None => {
-            let summary =
-                harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
-            (
-                SITE_FILE,
-                serde_json::to_vec(&summary).map_err(|e| failed(&e))?,
-            )
+    } else {
+        let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
+        // The patient column is not a subgroup, and it stays at the site.
+        let input = harness_metrics::EvalInput {
+            cluster: None,
+            ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
+        };
+        match &plan.paired_request {
+            Some(SiteRequest::Binary(request)) => {
+                let sums = harness_metrics::pool::paired_site_sums(&input, site, request)
+                    .map_err(|e| failed(&e))?;
+                (SUMS_FILE, compact(&sums)?)
+            }
+            _ => {
+                let summary =
+                    harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
+                (SITE_FILE, compact(&summary)?)
+            }
         }
     };
     bundle.write(file, &bytes)?;
