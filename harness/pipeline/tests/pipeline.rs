@@ -930,10 +930,23 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
     assert_eq!(m["task"], "multiclass");
     for f in [
         "confusion-1-a.svg",
+        "reliability-classwise-1-a.svg",
         "roc-class-1-c0.svg",
         "roc-class-3-c2.svg",
     ] {
         assert!(outcome.out_dir.join("figures").join(f).is_file(), "{f}");
+    }
+    // The classwise reliability diagram: a line per class, each with its ECE-10 as reported.
+    let svg = std::fs::read_to_string(
+        outcome
+            .out_dir
+            .join("figures")
+            .join("reliability-classwise-1-a.svg"),
+    )
+    .unwrap();
+    for c in ["c0", "c1", "c2"] {
+        let ece = m["models"]["a"]["classwise_ece_10_per_class"][c].as_f64().unwrap();
+        assert!(svg.contains(&format!("{c}: ECE-10 {ece:.3}")), "{c}: {ece}");
     }
     let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
     assert!(html.contains("id=\"classes\""));

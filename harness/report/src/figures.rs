@@ -248,6 +248,75 @@ pub fn reliability_svg(name: &str, d: &ReliabilityData) -> Result<String, String
     })
 }
 
+/// One class's line of a classwise reliability diagram: (mean predicted probability of the
+/// class, observed frequency of the class, cases) per non-empty ECE-10 bin, and its ECE-10.
+pub struct ClassReliability {
+    pub class: String,
+    pub points: Vec<(f64, f64, usize)>,
+    pub ece_10: Option<f64>,
+}
+
+/// Classwise reliability diagram of a multi-class model: for each class, the mean predicted
+/// probability of that class against the observed frequency of that class in each non-empty
+/// ECE-10 bin (marker area ∝ bin count), one colour per class, at most
+/// [`MAX_SERIES_PER_PANEL`] classes to a panel, and the diagonal of perfect calibration.
+pub fn classwise_reliability_svg(
+    name: &str,
+    classes: &[ClassReliability],
+) -> Result<String, String> {
+    const PANEL: (u32, u32) = (560, 480);
+    let panels: Vec<&[ClassReliability]> = classes.chunks(MAX_SERIES_PER_PANEL).collect();
+    let cols = panels.len().clamp(1, 2);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let max_n = classes
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.2))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    render((PANEL.0 * cols as u32, PANEL.1 * rows as u32), |root| {
+        let cells = root.split_evenly((rows, cols));
+        for (p, chunk) in panels.iter().enumerate() {
+            let title = if panels.len() > 1 {
+                format!(
+                    "Classwise reliability: {name} ({} of {})",
+                    p + 1,
+                    panels.len()
+                )
+            } else {
+                format!("Classwise reliability: {name}")
+            };
+            let mut chart = unit_square(
+                &cells[p],
+                title,
+                36,
+                (
+                    "Mean predicted probability of the class (ECE-10 bin)",
+                    "Observed frequency of the class",
+                ),
+            )?;
+            diagonal(&mut chart, "perfect calibration")?;
+            for (i, c) in chunk.iter().enumerate() {
+                let (col, dashed) = key_style(p * MAX_SERIES_PER_PANEL + i);
+                let line: Vec<(f64, f64)> = c.points.iter().map(|&(x, y, _)| (x, y)).collect();
+                let label = format!("{}: ECE-10 {}", truncate(&c.class, 20), num(c.ece_10, 3));
+                draw_line(&mut chart, line, col.stroke_width(2), dashed)?
+                    .label(label)
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 5, col.filled()));
+                chart.draw_series(c.points.iter().map(|&(x, y, n)| {
+                    Circle::new(
+                        (x, y),
+                        (3.0 + 7.0 * (n as f64 / max_n).sqrt()) as i32,
+                        col.mix(0.7).filled(),
+                    )
+                }))?;
+            }
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        }
+        Ok(())
+    })
+}
+
 /// "ECE-10 = … · slope … · intercept …" (or why the fit is missing).
 pub fn caption_line(d: &ReliabilityData) -> String {
     let ece = num(d.ece_10, 3);

@@ -295,6 +295,32 @@ pub fn reliability_data(m: &ModelReport) -> ReliabilityData {
     }
 }
 
+/// A multi-class candidate's classwise reliability: for each class (its one-vs-rest curve of
+/// `curves`), the ECE-10 bins ([`harness_metrics::calibration::ece`]) of the candidate's
+/// probability of that class against membership of the class; `ece_10` gives the class's
+/// ECE-10 as the evaluation reported it. Classes the candidate has no scores for are left out.
+pub fn classwise_reliability(
+    curves: &[crate::input::TargetCurves],
+    candidate: &str,
+    ece_10: impl Fn(&str) -> Option<f64>,
+) -> Vec<crate::figures::ClassReliability> {
+    curves
+        .iter()
+        .filter_map(|t| {
+            let (_, scores) = t.scores.iter().find(|(c, _)| c == candidate)?;
+            let (_, bins) = harness_metrics::calibration::ece(&t.labels, scores, 10)?;
+            Some(crate::figures::ClassReliability {
+                class: t.name.clone(),
+                points: bins
+                    .iter()
+                    .filter_map(|b| Some((b.mean_score?, b.mean_label?, b.n)))
+                    .collect(),
+                ece_10: ece_10(&t.name),
+            })
+        })
+        .collect()
+}
+
 /// One row of the forest plot: a level of a grouping column.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ForestRow {

@@ -5,8 +5,9 @@ use crate::figures;
 use crate::format::{num, with_ci};
 use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
 use crate::plot_data::{
-    finding_forest_rows, forest_rows, latency_plot_data, latency_quantile_data, reliability_data,
-    roc_overlay_data, roc_plot_data, target_overlay_data, throughput_bars,
+    classwise_reliability, finding_forest_rows, forest_rows, latency_plot_data,
+    latency_quantile_data, reliability_data, roc_overlay_data, roc_plot_data, target_overlay_data,
+    throughput_bars,
 };
 use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
 use harness_metrics::evaluate::spec_key;
@@ -241,6 +242,20 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 caption: "Cases by true class (rows) and argmax prediction (columns, the first class in class order on ties); shading is the share of the row, so the diagonal shows each class's sensitivity at argmax.".to_string(),
                 svg: figures::confusion_svg(&c.name, &m.confusion_matrix.classes, &m.confusion_matrix.counts),
             });
+            let classes = classwise_reliability(&input.target_curves, &c.name, |class| {
+                m.classwise_ece_10_per_class.get(class).copied()
+            });
+            if !classes.is_empty() {
+                figs.push(Figure {
+                    id: format!("reliability-classwise-{stem}"),
+                    title: format!("Classwise reliability of {}", c.name),
+                    caption: format!(
+                        "For each class, the mean predicted probability of that class against how often the case belongs to it, in each non-empty ECE-10 bin (marker area ∝ cases); on the diagonal a class's probabilities are calibrated. Classwise ECE-10 (mean over classes) = {}.",
+                        num(Some(m.classwise_ece_10), 3)
+                    ),
+                    svg: figures::classwise_reliability_svg(&c.name, &classes),
+                });
+            }
             Some(m.auroc_macro)
         });
         let perf = rows_of(input, c);
