@@ -23,6 +23,7 @@ use harness_evidence::predictions::LabelColumn;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Where the cases' pixels come from.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub enum CaseImages {
         files: Vec<PathBuf>,
         expected_sha256: Vec<Option<String>>,
         frames: Vec<FrameSelect>,
+        /// Files that neighbouring cases share, read and hashed once for all their frames.
+        shared: SharedFiles,
     },
     /// One image per case of a MedMNIST split, converted on demand. `members[i]` is case `i`'s
     /// image in the archive (all of them, in order, unless the index was [`CaseIndex::select`]ed).
@@ -40,6 +43,50 @@ pub enum CaseImages {
         images: NpzImages,
         members: Vec<usize>,
     },
+}
+
+/// The bytes and sha256 of files that several cases share — the frames of a multi-frame DICOM
+/// when every frame is a case (`frames = "all"`) — kept while those frames are decoded, so that
+/// a file is read and hashed once rather than once per frame (a 60-frame tomosynthesis file of
+/// 900 MB would otherwise be read and hashed 60 times). Every frame of a file is then decoded
+/// from the very bytes whose hash was checked. Holds at most [`SHARED_SLOTS`] files, the most
+/// recent; decoding threads that miss at once each read the file (no lock is held while
+/// reading).
+#[derive(Debug, Default)]
+pub struct SharedFiles(Mutex<Vec<SharedFile>>);
+
+/// A shared file's path, bytes and sha256 (hex).
+type SharedFile = (PathBuf, Arc<Vec<u8>>, Arc<str>);
+
+/// How many shared files [`SharedFiles`] keeps: one per decoding thread is enough for frames
+/// decoded in case order; two bounds the memory held to two files.
+const SHARED_SLOTS: usize = 2;
+
+impl SharedFiles {
+    fn get(&self, path: &Path) -> Option<(Arc<Vec<u8>>, Arc<str>)> {
+        let files = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        files
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .map(|(_, b, h)| (Arc::clone(b), Arc::clone(h)))
+    }
+
+    fn put(&self, path: &Path, bytes: &Arc<Vec<u8>>, sha256: &Arc<str>) {
+        let mut files = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if files.iter().any(|(p, _, _)| p == path) {
+            return;
+        }
+        if files.len() == SHARED_SLOTS {
+            files.remove(0);
+        }
+        files.push((path.to_path_buf(), Arc::clone(bytes), Arc::clone(sha256)));
+    }
 }
 
 /// The reference labels of every case, by the dataset's task.
@@ -231,23 +278,36 @@ impl CaseIndex {
                 files,
                 expected_sha256,
                 frames,
+                shared,
             } => {
                 let path = &files[i];
-                let bytes = read_file(path, &self.limits)?;
-                let actual = sha256_hex(&bytes);
+                // A file a neighbouring case shares (another frame of it) is read once.
+                let is_shared = files.get(i + 1) == Some(path)
+                    || i.checked_sub(1).and_then(|j| files.get(j)) == Some(path);
+                let (bytes, actual) = match is_shared.then(|| shared.get(path)).flatten() {
+                    Some(hit) => hit,
+                    None => {
+                        let bytes = Arc::new(read_file(path, &self.limits)?);
+                        let actual: Arc<str> = Arc::from(sha256_hex(&bytes));
+                        if is_shared {
+                            shared.put(path, &bytes, &actual);
+                        }
+                        (bytes, actual)
+                    }
+                };
                 if let Some(expected) = &expected_sha256[i]
                     && !expected.eq_ignore_ascii_case(&actual)
                 {
                     return Err(PipelineError::DataChanged {
                         file: path.clone(),
                         expected: expected.clone(),
-                        actual,
+                        actual: actual.to_string(),
                     });
                 }
                 let image = decode_image_frame(path, &bytes, &self.limits, frames[i])?;
                 Ok(DecodedCase {
                     image,
-                    sha256: Some(actual),
+                    sha256: Some(actual.to_string()),
                 })
             }
             CaseImages::Npz { images, members } => Ok(DecodedCase {
@@ -268,6 +328,7 @@ impl CaseIndex {
                 files,
                 expected_sha256,
                 frames,
+                ..
             } => CaseImages::Files {
                 files: positions.iter().map(|&i| files[i].clone()).collect(),
                 expected_sha256: positions
@@ -275,6 +336,7 @@ impl CaseIndex {
                     .map(|&i| expected_sha256[i].clone())
                     .collect(),
                 frames: positions.iter().map(|&i| frames[i]).collect(),
+                shared: SharedFiles::default(),
             },
             CaseImages::Npz { images, members } => CaseImages::Npz {
                 images,
@@ -833,6 +895,7 @@ fn load_folder(
             files,
             expected_sha256,
             frames,
+            shared: SharedFiles::default(),
         },
         limits: *limits,
     })

@@ -112,13 +112,25 @@ fn every_frame_becomes_a_case_with_its_subgroup_from_the_header() {
         ]
     );
     assert_eq!(index.groups[1].1, ["p1", "p1", "p1", "p2"]);
-    for (case, value) in [(0, 1.0), (1, 11.0), (2, 21.0), (3, 1.0)] {
-        let decoded = index.decode(case).unwrap();
-        assert_eq!(decoded.image.pixels, vec![value; 4], "case {case}");
-    }
+    // a.dcm is read and hashed once for its three frames: once its first frame is decoded,
+    // replacing the file on disk changes nothing for the others (they come from the bytes
+    // whose hash was checked), while b.dcm, read on its own, is checked when it is read.
+    let first = index.decode(0).unwrap();
+    assert_eq!(first.image.pixels, vec![1.0; 4]);
+    let data = _dir.path().join("data/dcm");
     // Too many cases once the frames are counted.
     let err = load_index(&registry, &dataset, &columns, &ReadLimits::default(), 3).unwrap_err();
     assert!(err.to_string().contains("exceed"), "{err}");
+    // The files change after the index was loaded (checked) and a#0 decoded.
+    dicom(&data.join("a.dcm"), 3, "Changed Medical");
+    dicom(&data.join("b.dcm"), 1, "Changed Imaging");
+    for (case, value) in [(1, 11.0), (2, 21.0)] {
+        let decoded = index.decode(case).unwrap();
+        assert_eq!(decoded.image.pixels, vec![value; 4], "case {case}");
+        assert_eq!(decoded.sha256, first.sha256, "case {case}: the same bytes");
+    }
+    let err = index.decode(3).unwrap_err().to_string();
+    assert!(err.contains("b.dcm") && err.contains("changed"), "{err}");
 }
 
 #[test]

@@ -945,7 +945,9 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
     )
     .unwrap();
     for c in ["c0", "c1", "c2"] {
-        let ece = m["models"]["a"]["classwise_ece_10_per_class"][c].as_f64().unwrap();
+        let ece = m["models"]["a"]["classwise_ece_10_per_class"][c]
+            .as_f64()
+            .unwrap();
         assert!(svg.contains(&format!("{c}: ECE-10 {ece:.3}")), "{c}: {ece}");
     }
     let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
