@@ -17,7 +17,10 @@ use harness_metrics::pool_findings::{
     summarize_findings,
 };
 use harness_metrics::{EvalInput, EvalOptions};
-use harness_pipeline::pooled::{PooledSite, pooled_report_input, write_pooled_report};
+use harness_pipeline::pooled::{
+    PooledFindingsSite, PooledSite, pooled_findings_report_input, pooled_report_input,
+    write_pooled_report,
+};
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -483,6 +486,25 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
     Ok(Some(report))
 }
 
+/// The SHA-256 of a site's summary file (`site.json` of a site bundle).
+fn site_file_sha256(path: &Path) -> Result<String> {
+    let file = if path.is_dir() {
+        path.join(harness_pipeline::SITE_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    harness_data::registry::file_sha256(&file)
+        .with_context(|| format!("{}: cannot read", file.display()))
+}
+
+/// This program, as the pooled report names it.
+fn tool_info() -> harness_report::ToolInfo {
+    harness_report::ToolInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: env!("HARNESS_GIT_COMMIT").to_string(),
+    }
+}
+
 /// The pooled report in `dir`, with each site's summary file hashed (`site.json` of a site
 /// bundle).
 fn write_report(
@@ -495,29 +517,18 @@ fn write_report(
         .iter()
         .zip(sites)
         .map(|(p, summary)| {
-            let file = if p.is_dir() {
-                p.join(harness_pipeline::SITE_FILE)
-            } else {
-                p.clone()
-            };
-            let file_sha256 = harness_data::registry::file_sha256(&file)
-                .with_context(|| format!("{}: cannot read", file.display()))?;
             Ok(PooledSite {
                 summary,
-                file_sha256,
+                file_sha256: site_file_sha256(p)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let tables = pooled_tables(sites)?;
-    let tool = harness_report::ToolInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: env!("HARNESS_GIT_COMMIT").to_string(),
-    };
     let input = pooled_report_input(
         &pooled_sites,
         report,
         &tables,
-        tool,
+        tool_info(),
         harness_evidence::now_rfc3339(),
     );
     write_pooled_report(&input, dir)?;
@@ -528,11 +539,6 @@ fn write_report(
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
 fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
-    if args.report.is_some() {
-        bail!(
-            "--report draws binary pooled results so far; the multi-label results are in --json (harness eval --task multilabel's layout)"
-        );
-    }
     let sites: Vec<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT)?;
     let names: Vec<String> = sites[0].findings_order.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
@@ -543,6 +549,27 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
+    }
+    if let Some(dir) = &args.report {
+        let pooled_sites = args
+            .sites
+            .iter()
+            .zip(&sites)
+            .map(|(p, summary)| {
+                Ok(PooledFindingsSite {
+                    summary,
+                    file_sha256: site_file_sha256(p)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let input = pooled_findings_report_input(
+            &pooled_sites,
+            &report,
+            tool_info(),
+            harness_evidence::now_rfc3339(),
+        )?;
+        write_pooled_report(&input, dir)?;
+        println!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");

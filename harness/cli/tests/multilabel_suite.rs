@@ -256,6 +256,7 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let pooled = tmp.path().join("pooled.json");
+    let report = tmp.path().join("pooled-report");
     let out = pool(&[
         "--request".as_ref(),
         request.as_os_str(),
@@ -263,8 +264,20 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         sums.as_os_str(),
         "--json".as_ref(),
         pooled.as_os_str(),
+        "--report".as_ref(),
+        report.as_os_str(),
     ]);
     assert!(out.status.success(), "{}", text(&out));
+    // The pooled report: the findings section, a ROC overlay per finding, the site.
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains("id=\"findings\"") && html.contains("Sites and what left them"));
+    assert!(
+        html.contains("<td>per finding</td>"),
+        "positives are per finding"
+    );
+    for f in ["roc-finding-1-nodule.svg", "findings-1-findings-a.svg"] {
+        assert!(report.join("figures").join(f).is_file(), "{f}");
+    }
     let (full, got): (Value, Value) = (
         serde_json::from_slice(&std::fs::read(a.join("metrics.json")).unwrap()).unwrap(),
         serde_json::from_slice(&std::fs::read(&pooled).unwrap()).unwrap(),

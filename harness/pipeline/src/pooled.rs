@@ -1,5 +1,6 @@
 //! The human report of a federated evaluation (`harness pool --report DIR`): the pooled
-//! results drawn as a run's report is, with a section on the sites and what left each.
+//! results drawn as a run's report is, with a section on the sites and what left each —
+//! binary, or multi-label finding by finding.
 //!
 //! The coordinator holds no case, only each model's pooled count table, which fixes every
 //! single-model figure. The report input therefore gives every candidate the same labels —
@@ -12,7 +13,9 @@
 use std::path::{Path, PathBuf};
 
 use harness_metrics::EvalReport;
-use harness_metrics::pool::{CountTable, SiteSummary};
+use harness_metrics::multilabel::MultilabelReport;
+use harness_metrics::pool::{CountTable, SiteSummary, pooled_tables};
+use harness_metrics::pool_findings::FindingsSiteSummary;
 use harness_report as report;
 use indexmap::IndexMap;
 
@@ -22,6 +25,101 @@ use crate::PipelineError;
 pub struct PooledSite<'a> {
     pub summary: &'a SiteSummary,
     pub file_sha256: String,
+}
+
+/// A model's pooled table as one score per case: its positives, then its negatives, each in
+/// ascending score order (so the labels are `m` trues, then `n` falses, for every model).
+fn by_class(table: &CountTable, m: usize, n: usize) -> Vec<f64> {
+    let mut scores = Vec::with_capacity(m + n);
+    let mut negatives = Vec::with_capacity(n);
+    for g in table.groups() {
+        scores.extend(std::iter::repeat_n(g.value, g.pos as usize));
+        negatives.extend(std::iter::repeat_n(g.value, g.neg as usize));
+    }
+    scores.extend(negatives);
+    scores
+}
+
+/// `m` positives, then `n` negatives.
+fn class_labels(m: usize, n: usize) -> Vec<bool> {
+    let mut labels = vec![true; m];
+    labels.resize(m + n, false);
+    labels
+}
+
+/// A candidate as the coordinator knows it: its name, and its binary statistics with its
+/// pooled scores where the task is binary.
+fn candidate(
+    name: &str,
+    metrics: Option<harness_metrics::ModelReport>,
+    scores: Vec<f64>,
+) -> report::Candidate {
+    report::Candidate {
+        name: name.to_string(),
+        model_file: "scored at each site".into(),
+        model_sha256: "not in the site summaries".into(),
+        backends: Vec::new(),
+        status: report::Status::Ok,
+        reason: None,
+        metrics,
+        scores,
+    }
+}
+
+/// The report input of pooled results with everything but the statistics: the header (the
+/// pooled "data set" is the sites' summaries, its digest that of their digests) and the sites.
+fn pooled_input(
+    sites: &[(&str, u64, Option<u64>, &str, &str)],
+    cases: u64,
+    evaluation: report::Evaluation,
+    tool: report::ToolInfo,
+    date: String,
+) -> report::ReportInput {
+    let names: Vec<&str> = sites.iter().map(|s| s.0).collect();
+    let digests: String = sites.iter().map(|s| format!("{}\n", s.3)).collect();
+    report::ReportInput {
+        header: report::Header {
+            suite: report::Suite {
+                name: "Federated evaluation".into(),
+                version: format!("pooled from {} site(s)", sites.len()),
+            },
+            dataset: report::DatasetInfo {
+                name: format!("pooled: {}", names.join(" + ")),
+                sha256: harness_data::registry::sha256_hex(digests.as_bytes()),
+                licence: "as at each site".into(),
+                cases,
+                bytes: None,
+                synthetic: false,
+            },
+            tool,
+            date,
+            machine: IndexMap::new(),
+            profiles: Vec::new(),
+            inference: None,
+        },
+        candidates: Vec::new(),
+        labels: Vec::new(),
+        evaluation,
+        agreement: Vec::new(),
+        performance: Vec::new(),
+        profiles_not_measured: Vec::new(),
+        options: report::ReportOptions::default(),
+        findings: None,
+        classes: None,
+        target_curves: Vec::new(),
+        sites: sites
+            .iter()
+            .map(
+                |&(name, cases, positives, sha, disclosure)| report::SiteInfo {
+                    name: name.to_string(),
+                    cases,
+                    positives,
+                    summary_sha256: sha.to_string(),
+                    disclosure: disclosure.to_string(),
+                },
+            )
+            .collect(),
+    }
 }
 
 /// The report input of pooled results: `report` from [`harness_metrics::pool::pool`] (or
@@ -35,83 +133,107 @@ pub fn pooled_report_input(
     date: String,
 ) -> report::ReportInput {
     let (m, n) = (report.positives as usize, report.negatives as usize);
-    let mut labels = vec![true; m];
-    labels.resize(m + n, false);
-    let candidates = report
+    let described: Vec<_> = sites
+        .iter()
+        .map(|s| {
+            let x = s.summary;
+            (
+                x.site.as_str(),
+                x.n,
+                Some(x.positives),
+                s.file_sha256.as_str(),
+                x.disclosure.as_str(),
+            )
+        })
+        .collect();
+    let evaluation = report::Evaluation {
+        options: report.options.clone(),
+        comparisons: report.comparisons.clone(),
+        warnings: report.warnings.clone(),
+    };
+    let mut input = pooled_input(&described, report.n, evaluation, tool, date);
+    input.labels = class_labels(m, n);
+    input.candidates = report
         .models
         .iter()
         .map(|(name, metrics)| {
-            let mut scores = Vec::with_capacity(m + n);
-            let mut negatives = Vec::with_capacity(n);
-            for g in tables.get(name).map(CountTable::groups).unwrap_or_default() {
-                scores.extend(std::iter::repeat_n(g.value, g.pos as usize));
-                negatives.extend(std::iter::repeat_n(g.value, g.neg as usize));
-            }
-            scores.extend(negatives);
-            report::Candidate {
-                name: name.clone(),
-                model_file: "scored at each site".into(),
-                model_sha256: "not in the site summaries".into(),
-                backends: Vec::new(),
-                status: report::Status::Ok,
-                reason: None,
-                metrics: Some(metrics.clone()),
-                scores,
-            }
+            let scores = tables
+                .get(name)
+                .map(|t| by_class(t, m, n))
+                .unwrap_or_default();
+            candidate(name, Some(metrics.clone()), scores)
         })
         .collect();
-    let names: Vec<&str> = sites.iter().map(|s| s.summary.site.as_str()).collect();
-    // The pooled "data set" is the sites' summaries: its digest is that of their digests.
-    let digests: String = sites
+    input
+}
+
+/// One multi-label site summary the coordinator pooled, with the SHA-256 of its file.
+pub struct PooledFindingsSite<'a> {
+    pub summary: &'a FindingsSiteSummary,
+    pub file_sha256: String,
+}
+
+/// The report input of pooled multi-label results (`report` from
+/// [`harness_metrics::pool_findings::pool_findings`] or `pool_findings_paired`): the findings
+/// section and, per finding, the ROC overlay of every model that scores it, drawn from its
+/// pooled table of that finding.
+///
+/// # Errors
+/// As [`harness_metrics::pool::pooled_tables`], for a finding whose summaries do not fit
+/// together (not expected after the pool itself).
+pub fn pooled_findings_report_input(
+    sites: &[PooledFindingsSite],
+    report: &MultilabelReport,
+    tool: report::ToolInfo,
+    date: String,
+) -> Result<report::ReportInput, PipelineError> {
+    let described: Vec<_> = sites
         .iter()
-        .map(|s| format!("{}\n", s.file_sha256))
+        .map(|s| {
+            let x = s.summary;
+            // Positives are per finding: the sites table says so.
+            (
+                x.site.as_str(),
+                x.n,
+                None,
+                s.file_sha256.as_str(),
+                x.disclosure.as_str(),
+            )
+        })
         .collect();
-    let digest = harness_data::registry::sha256_hex(digests.as_bytes());
-    report::ReportInput {
-        header: report::Header {
-            suite: report::Suite {
-                name: "Federated evaluation".into(),
-                version: format!("pooled from {} site(s)", sites.len()),
-            },
-            dataset: report::DatasetInfo {
-                name: format!("pooled: {}", names.join(" + ")),
-                sha256: digest,
-                licence: "as at each site".into(),
-                cases: report.n,
-                bytes: None,
-                synthetic: false,
-            },
-            tool,
-            date,
-            machine: IndexMap::new(),
-            profiles: Vec::new(),
-            inference: None,
-        },
-        candidates,
-        labels,
-        evaluation: report::Evaluation {
-            options: report.options.clone(),
-            comparisons: report.comparisons.clone(),
-            warnings: report.warnings.clone(),
-        },
-        agreement: Vec::new(),
-        performance: Vec::new(),
-        profiles_not_measured: Vec::new(),
-        options: report::ReportOptions::default(),
-        findings: None,
-        classes: None,
-        target_curves: Vec::new(),
-        sites: sites
+    let evaluation = report::Evaluation {
+        options: report.options.clone(),
+        comparisons: Vec::new(),
+        warnings: report.warnings.clone(),
+    };
+    let mut input = pooled_input(&described, report.n, evaluation, tool, date);
+    input.candidates = report
+        .models
+        .keys()
+        .map(|name| candidate(name, None, Vec::new()))
+        .collect();
+    for f in &report.findings_order {
+        let summaries: Vec<SiteSummary> = sites
             .iter()
-            .map(|s| report::SiteInfo {
-                name: s.summary.site.clone(),
-                cases: s.summary.n,
-                positives: s.summary.positives,
-                summary_sha256: s.file_sha256.clone(),
-                disclosure: s.summary.disclosure.clone(),
-            })
-            .collect(),
+            .filter_map(|s| s.summary.findings.get(f).cloned())
+            .collect();
+        let tables =
+            pooled_tables(&summaries).map_err(|e| PipelineError::Metrics(e.to_string()))?;
+        let Some(r) = report.findings.get(f) else {
+            continue;
+        };
+        let (m, n) = (r.positives as usize, r.negatives as usize);
+        input.target_curves.push(report::TargetCurves {
+            name: f.clone(),
+            labels: class_labels(m, n),
+            scores: tables
+                .iter()
+                .map(|(model, t)| (model.clone(), by_class(t, m, n)))
+                .collect(),
+        });
     }
+    input.findings = Some(report.clone());
+    Ok(input)
 }
 
 /// Writes the pooled report (`report.html`, `summary.md`, `figures/`) into `dir`; returns the

@@ -54,7 +54,8 @@ pub struct ReportInput {
 pub struct SiteInfo {
     pub name: String,
     pub cases: u64,
-    pub positives: u64,
+    /// Its positive cases; `None` for a multi-label evaluation (positives are per finding).
+    pub positives: Option<u64>,
     /// Hex SHA-256 of the summary file the coordinator pooled.
     pub summary_sha256: String,
     /// What the summary reveals, in the site's own file's words.

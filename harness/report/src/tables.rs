@@ -126,7 +126,8 @@ pub fn sites_section(input: &ReportInput) -> Option<(String, Table)> {
                 vec![
                     t(s.name.clone()),
                     n(s.cases.to_string()),
-                    n(s.positives.to_string()),
+                    s.positives
+                        .map_or_else(|| t("per finding"), |p| n(p.to_string())),
                     t(s.summary_sha256.clone()),
                     t(s.disclosure.clone()),
                 ]
