@@ -90,16 +90,6 @@ pub fn evaluate_multilabel(
 ) -> Result<MultilabelReport, EvalError> {
     let first = input.findings.first();
     let n = first.map_or(0, |f| f.labels.len());
-    // Every model that scores some finding, in order of first appearance: a model may score a
-    // subset of the findings (a product that covers fewer findings than the reference set).
-    let mut model_names: Vec<&str> = Vec::new();
-    for f in &input.findings {
-        for (m, _) in &f.models {
-            if !model_names.contains(m) {
-                model_names.push(m);
-            }
-        }
-    }
     let mut findings = IndexMap::new();
     let mut warnings = Vec::new();
     for f in &input.findings {

@@ -353,6 +353,18 @@ pub fn findings_paired_request(
     })
 }
 
+/// Refuses a request of another format than [`FINDINGS_REQUEST_FORMAT`].
+fn check_request_format(request: &FindingsPairedRequest) -> Result<(), PoolError> {
+    if request.format == FINDINGS_REQUEST_FORMAT {
+        return Ok(());
+    }
+    Err(PoolError::Format {
+        site: "the paired request".to_string(),
+        expected: FINDINGS_REQUEST_FORMAT.to_string(),
+        found: request.format.clone(),
+    })
+}
+
 /// Round 2 at a site: [`paired_site_sums`] for each finding of the request.
 ///
 /// # Errors
@@ -363,13 +375,7 @@ pub fn findings_paired_site_sums(
     site: &str,
     request: &FindingsPairedRequest,
 ) -> Result<FindingsPairedSums, PoolError> {
-    if request.format != FINDINGS_REQUEST_FORMAT {
-        return Err(PoolError::Format {
-            site: "the paired request".to_string(),
-            expected: FINDINGS_REQUEST_FORMAT.to_string(),
-            found: request.format.clone(),
-        });
-    }
+    check_request_format(request)?;
     let mut findings = IndexMap::new();
     for (name, r) in &request.findings {
         let Some(f) = input.findings.iter().find(|f| f.name == name) else {
@@ -402,13 +408,7 @@ pub fn pool_findings_paired(
     sums: &[FindingsPairedSums],
     opts: &EvalOptions,
 ) -> Result<MultilabelReport, PoolError> {
-    if request.format != FINDINGS_REQUEST_FORMAT {
-        return Err(PoolError::Format {
-            site: "the paired request".to_string(),
-            expected: FINDINGS_REQUEST_FORMAT.to_string(),
-            found: request.format.clone(),
-        });
-    }
+    check_request_format(request)?;
     if let Some(s) = sums.iter().find(|s| s.format != FINDINGS_SUMS_FORMAT) {
         return Err(PoolError::Format {
             site: format!("site '{}'", s.site),

@@ -66,17 +66,37 @@ fn candidate(
     }
 }
 
+/// A site as the report's sites table shows it.
+fn site_info(
+    name: &str,
+    cases: u64,
+    positives: Option<u64>,
+    sha256: &str,
+    disclosure: &str,
+) -> report::SiteInfo {
+    report::SiteInfo {
+        name: name.to_string(),
+        cases,
+        positives,
+        summary_sha256: sha256.to_string(),
+        disclosure: disclosure.to_string(),
+    }
+}
+
 /// The report input of pooled results with everything but the statistics: the header (the
 /// pooled "data set" is the sites' summaries, its digest that of their digests) and the sites.
 fn pooled_input(
-    sites: &[(&str, u64, Option<u64>, &str, &str)],
+    sites: Vec<report::SiteInfo>,
     cases: u64,
     evaluation: report::Evaluation,
     tool: report::ToolInfo,
     date: String,
 ) -> report::ReportInput {
-    let names: Vec<&str> = sites.iter().map(|s| s.0).collect();
-    let digests: String = sites.iter().map(|s| format!("{}\n", s.3)).collect();
+    let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
+    let digests: String = sites
+        .iter()
+        .map(|s| format!("{}\n", s.summary_sha256))
+        .collect();
     report::ReportInput {
         header: report::Header {
             suite: report::Suite {
@@ -107,18 +127,7 @@ fn pooled_input(
         findings: None,
         classes: None,
         target_curves: Vec::new(),
-        sites: sites
-            .iter()
-            .map(
-                |&(name, cases, positives, sha, disclosure)| report::SiteInfo {
-                    name: name.to_string(),
-                    cases,
-                    positives,
-                    summary_sha256: sha.to_string(),
-                    disclosure: disclosure.to_string(),
-                },
-            )
-            .collect(),
+        sites,
     }
 }
 
@@ -133,16 +142,15 @@ pub fn pooled_report_input(
     date: String,
 ) -> report::ReportInput {
     let (m, n) = (report.positives as usize, report.negatives as usize);
-    let described: Vec<_> = sites
+    let described = sites
         .iter()
         .map(|s| {
-            let x = s.summary;
-            (
-                x.site.as_str(),
-                x.n,
-                Some(x.positives),
-                s.file_sha256.as_str(),
-                x.disclosure.as_str(),
+            site_info(
+                &s.summary.site,
+                s.summary.n,
+                Some(s.summary.positives),
+                &s.file_sha256,
+                &s.summary.disclosure,
             )
         })
         .collect();
@@ -151,7 +159,7 @@ pub fn pooled_report_input(
         comparisons: report.comparisons.clone(),
         warnings: report.warnings.clone(),
     };
-    let mut input = pooled_input(&described, report.n, evaluation, tool, date);
+    let mut input = pooled_input(described, report.n, evaluation, tool, date);
     input.labels = class_labels(m, n);
     input.candidates = report
         .models
@@ -187,17 +195,16 @@ pub fn pooled_findings_report_input(
     tool: report::ToolInfo,
     date: String,
 ) -> Result<report::ReportInput, PipelineError> {
-    let described: Vec<_> = sites
+    // A multi-label site's positives are per finding: the sites table says so.
+    let described = sites
         .iter()
         .map(|s| {
-            let x = s.summary;
-            // Positives are per finding: the sites table says so.
-            (
-                x.site.as_str(),
-                x.n,
+            site_info(
+                &s.summary.site,
+                s.summary.n,
                 None,
-                s.file_sha256.as_str(),
-                x.disclosure.as_str(),
+                &s.file_sha256,
+                &s.summary.disclosure,
             )
         })
         .collect();
@@ -206,7 +213,7 @@ pub fn pooled_findings_report_input(
         comparisons: Vec::new(),
         warnings: report.warnings.clone(),
     };
-    let mut input = pooled_input(&described, report.n, evaluation, tool, date);
+    let mut input = pooled_input(described, report.n, evaluation, tool, date);
     input.candidates = report
         .models
         .keys()
