@@ -69,21 +69,27 @@ pub struct ClassColumns {
     pub models: IndexMap<String, Vec<String>>,
 }
 
-/// Evaluates a multi-class CSV (`harness eval --task multiclass`, and a multi-class suite's
-/// predictions): each case's class from the label column, each model's probabilities from its
-/// columns; rows are never renormalised.
+/// A multi-class predictions file read with its [`ClassColumns`]: each case's class index (in
+/// `classes` order) and the table of every model's probability columns (model by model, each
+/// in class order).
+#[derive(Clone, Debug)]
+pub struct ClassesRead {
+    pub labels: Vec<u32>,
+    pub read: harness_data::ClassTable,
+}
+
+/// Reads the label and probability columns `cols` names from the CSV bytes `bytes` (`path`
+/// names them in errors).
 ///
 /// # Errors
 /// [`EvaluateError::Data`] for a file the columns do not describe; [`EvaluateError::Label`]
-/// for a class name that is not one of the classes; [`EvaluateError::Task`] for probabilities
-/// the multi-class contract refuses (a row that does not sum to 1, naming the row, columns and
-/// values).
-pub fn evaluate_classes(
+/// for a class name that is not one of the classes; [`EvaluateError::Task`] for a model with
+/// the wrong number of columns.
+pub fn read_classes(
     bytes: &[u8],
     path: &Path,
     cols: &ClassColumns,
-    opts: &MulticlassOptions,
-) -> Result<MulticlassReport, EvaluateError> {
+) -> Result<ClassesRead, EvaluateError> {
     // Settings may come from a bundle's manifest: check their shape before using it.
     let k = cols.classes.len();
     if let Some((model, c)) = cols.models.iter().find(|(_, c)| c.len() != k) {
@@ -130,6 +136,27 @@ pub fn evaluate_classes(
             }
         }
     }
+    Ok(ClassesRead { labels, read })
+}
+
+/// Evaluates a multi-class CSV (`harness eval --task multiclass`, and a multi-class suite's
+/// predictions): each case's class from the label column, each model's probabilities from its
+/// columns; rows are never renormalised.
+///
+/// # Errors
+/// [`EvaluateError::Data`] for a file the columns do not describe; [`EvaluateError::Label`]
+/// for a class name that is not one of the classes; [`EvaluateError::Task`] for probabilities
+/// the multi-class contract refuses (a row that does not sum to 1, naming the row, columns and
+/// values).
+pub fn evaluate_classes(
+    bytes: &[u8],
+    path: &Path,
+    cols: &ClassColumns,
+    opts: &MulticlassOptions,
+) -> Result<MulticlassReport, EvaluateError> {
+    let k = cols.classes.len();
+    let ClassesRead { labels, read } = read_classes(bytes, path, cols)?;
+    let scores: Vec<String> = cols.models.values().flatten().cloned().collect();
     let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
     let models = cols
         .models
@@ -395,6 +422,21 @@ impl EvalSettings {
     /// column.
     pub fn columns(&self) -> Vec<String> {
         self.groups.iter().chain(&self.cluster).cloned().collect()
+    }
+
+    /// The findings (multi-label) or classes (multi-class) evaluated, in order; empty for a
+    /// binary task. The gate's keys name them.
+    #[must_use]
+    pub fn targets(&self) -> Vec<String> {
+        match self.task {
+            DatasetTask::Binary => Vec::new(),
+            DatasetTask::Multilabel => self.findings.iter().map(|f| f.name.clone()).collect(),
+            DatasetTask::Multiclass => self
+                .classes
+                .as_ref()
+                .map(|c| c.classes.clone())
+                .unwrap_or_default(),
+        }
     }
 
     pub fn options(&self) -> EvalOptions {

@@ -42,7 +42,7 @@ use harness_backends::agreement;
 use harness_data::images::{ImageError, ReadLimits};
 use harness_data::registry::{Dataset, DatasetStatus, DatasetTask, Registry, RegistryError};
 use harness_evidence::bundle::{BundleError, BundleWriter};
-use harness_evidence::evaluation::{findings_input, read_findings};
+use harness_evidence::evaluation::{EvaluateError, findings_input, read_findings};
 use harness_evidence::gate::{Gate, GateResult, TaskCriterion};
 use harness_evidence::manifest::{
     self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
@@ -410,12 +410,6 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     for w in warnings {
         observer.warning(&format!("{}: {w}", suite_path.display()));
     }
-    if !task.is_binary() && options.shard.is_some() {
-        return Err(PipelineError::Input(format!(
-            "dataset '{}' is {task}: shards take binary datasets so far (run the suite whole)",
-            dataset.name
-        )));
-    }
     if task == DatasetTask::Multiclass && options.site.is_some() {
         return Err(PipelineError::Input(format!(
             "dataset '{}' is multiclass: federated sites take binary and multi-label datasets so far",
@@ -535,11 +529,17 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         None => (cases, None),
         Some(shard) => {
             let (cases, plan) = shard_cases(cases, shard, cluster.as_deref())?;
+            let positives = match cases.targets {
+                Targets::Multiclass { .. } => String::new(),
+                Targets::Multilabel { .. } => {
+                    format!(" ({} with a finding)", cases.positives())
+                }
+                Targets::Binary(_) => format!(" ({} positive)", cases.positives()),
+            };
             observer.info(&format!(
-                "{shard}: {} of {} cases ({} positive), dealt by {}",
+                "{shard}: {} of {} cases{positives}, dealt by {}",
                 cases.len(),
                 plan.total_cases,
-                cases.positives(),
                 plan.unit
             ));
             (cases, Some(plan))
@@ -895,6 +895,9 @@ pub struct Evaluated {
     pub report: Option<Metrics>,
     /// `{candidate, threshold, pairs}` per candidate that ran on two or more engines.
     pub agreements: Vec<serde_json::Value>,
+    /// Per finding or class (not for a binary task): the labels and candidate scores the
+    /// report's ROC overlays draw, read back from `predictions.csv`.
+    pub target_curves: Vec<harness_report::TargetCurves>,
 }
 
 /// The evaluate stage: predictions.csv, metrics.json (computed from the bytes just written,
@@ -935,18 +938,17 @@ pub fn evaluate(
         };
         bundle.write(SHARD_FILE, &pretty(&file))?;
     }
-    let report = if settings.scores.is_empty() || plan.shard.is_some() || plan.site.is_some() {
-        None
-    } else {
-        let metrics = evaluate_predictions(
-            &pred_bytes,
-            &plan.out_dir.join("predictions.csv"),
-            &settings,
-        )
-        .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-        bundle.write("metrics.json", &metrics.to_json())?;
-        Some(metrics)
-    };
+    let (report, target_curves) =
+        if settings.scores.is_empty() || plan.shard.is_some() || plan.site.is_some() {
+            (None, Vec::new())
+        } else {
+            let path = plan.out_dir.join("predictions.csv");
+            let failed = |e: EvaluateError| PipelineError::Metrics(e.to_string());
+            let metrics = evaluate_predictions(&pred_bytes, &path, &settings).map_err(failed)?;
+            bundle.write("metrics.json", &metrics.to_json())?;
+            let curves = render::target_curves(&pred_bytes, &path, &settings).map_err(failed)?;
+            (Some(metrics), curves)
+        };
 
     let mut agreements = Vec::new();
     let tolerance = suite.inference.agreement_tolerance;
@@ -998,6 +1000,7 @@ pub fn evaluate(
         settings,
         report,
         agreements,
+        target_curves,
     })
 }
 
@@ -1328,7 +1331,7 @@ pub fn render(
         eval: evaluated.report.as_ref().and_then(Metrics::binary),
         findings: evaluated.report.as_ref().and_then(Metrics::multilabel),
         classes: evaluated.report.as_ref().and_then(Metrics::multiclass),
-        target_curves: target_curves(plan, inference),
+        target_curves: evaluated.target_curves.clone(),
         agreements: &evaluated.agreements,
         bench: &measured.bench,
         not_measured: &measured.not_measured,
@@ -1344,42 +1347,6 @@ pub fn render(
         }
     }
     Ok(())
-}
-
-/// Per finding (multi-label) or class against the rest (multi-class): the labels and every
-/// candidate's scores for it, for the report's ROC overlays; empty for a binary task.
-fn target_curves(plan: &Plan, inference: &InferenceOutcome) -> Vec<harness_report::TargetCurves> {
-    let scored = |name: &str, labels: Vec<bool>| harness_report::TargetCurves {
-        name: name.to_string(),
-        scores: inference
-            .candidates
-            .iter()
-            .zip(&plan.suite.candidates)
-            .filter_map(|(c, spec)| {
-                let p = c.probabilities.as_ref()?;
-                let width = spec.output.width();
-                let k = spec.output.names().position(|n| n == name)?;
-                Some((
-                    c.record.name.clone(),
-                    p.iter().skip(k).step_by(width).copied().collect(),
-                ))
-            })
-            .collect(),
-        labels,
-    };
-    match &plan.cases.targets {
-        Targets::Binary(_) => Vec::new(),
-        Targets::Multilabel { findings, labels } => findings
-            .iter()
-            .zip(labels)
-            .map(|(f, l)| scored(f, l.clone()))
-            .collect(),
-        Targets::Multiclass { classes, labels } => classes
-            .iter()
-            .enumerate()
-            .map(|(k, c)| scored(c, labels.iter().map(|&l| l as usize == k).collect()))
-            .collect(),
-    }
 }
 
 /// The seal stage: the suite's copy (its bytes as read at planning) and the

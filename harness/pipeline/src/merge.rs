@@ -16,14 +16,16 @@ use crate::{
     Observer, PipelineError, RunOutcome, SUITE_COPY, metrics_of, pretty, render, sampling_text,
 };
 use harness_backends::PairAgreement;
-use harness_data::registry::DatasetTask;
 use harness_evidence::bundle::BundleWriter;
+use harness_evidence::evaluation::EvaluateError;
 use harness_evidence::gate::{Gate, TaskCriterion};
 use harness_evidence::manifest::{
     CandidateRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
 };
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
-use harness_evidence::{Metrics, Suite, VerifyOptions, metrics_json, now_rfc3339, verify};
+use harness_evidence::{
+    Metrics, Suite, VerifyOptions, evaluate_predictions, metrics_json, now_rfc3339, verify,
+};
 use harness_measure::BenchReport;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -417,8 +419,8 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         .into_iter()
         .chain(options.extra_criteria.iter().cloned())
         .collect();
-    // Shards are of binary runs (a multi-label suite is refused at `run --shard`).
-    let (criteria, warnings) = Gate::for_task(&requested, DatasetTask::Binary, &[])
+    let settings = first.evaluation.clone();
+    let (criteria, warnings) = Gate::for_task(&requested, settings.task, &settings.targets())
         .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
     for w in warnings {
         observer.warning(&w);
@@ -426,14 +428,6 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     let signer = crate::read_signer(options.sign_key.as_deref())?;
 
     let predictions = merge_predictions(&parts)?;
-    let settings = first.evaluation.clone();
-    if !settings.task.is_binary() {
-        return Err(refuse(format!(
-            "{}: the shards are of a {} run; merge takes binary runs",
-            parts[0].dir.display(),
-            settings.task
-        )));
-    }
     let mut bundle = BundleWriter::create(&options.out)?;
     observer.info(&format!(
         "merging {} shards into {}",
@@ -441,16 +435,20 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         options.out.display()
     ));
     bundle.write("predictions.csv", &predictions)?;
-    let (report, table) = if settings.scores.is_empty() {
-        (None, None)
-    } else {
-        let (r, t) = metrics_of(
-            &predictions,
-            &options.out.join("predictions.csv"),
-            &settings,
-        )?;
+    // Computed from the merged bytes by the code a run uses: byte-identical metrics.json.
+    let path = options.out.join("predictions.csv");
+    let failed = |e: EvaluateError| PipelineError::Metrics(e.to_string());
+    let (report, table, target_curves) = if settings.scores.is_empty() {
+        (None, None, Vec::new())
+    } else if settings.task.is_binary() {
+        let (r, t) = metrics_of(&predictions, &path, &settings)?;
         bundle.write("metrics.json", &metrics_json(&r))?;
-        (Some(Metrics::Binary(r)), Some(t))
+        (Some(Metrics::Binary(r)), Some(t), Vec::new())
+    } else {
+        let metrics = evaluate_predictions(&predictions, &path, &settings).map_err(failed)?;
+        bundle.write("metrics.json", &metrics.to_json())?;
+        let curves = render::target_curves(&predictions, &path, &settings).map_err(failed)?;
+        (Some(metrics), None, curves)
     };
 
     let total = parts[0].shard.total_cases;
@@ -520,9 +518,9 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
             labels: &labels,
             candidates: &with_probs,
             eval: report.as_ref().and_then(Metrics::binary),
-            findings: None,
-            classes: None,
-            target_curves: Vec::new(),
+            findings: report.as_ref().and_then(Metrics::multilabel),
+            classes: report.as_ref().and_then(Metrics::multiclass),
+            target_curves,
             agreements: &agreements,
             bench: &bench,
             not_measured: &not_measured,

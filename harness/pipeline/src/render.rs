@@ -2,6 +2,10 @@
 //! (suite, dataset record, candidates, metrics, agreement, performance) —
 //! pure mapping; the report crate draws, the evidence crate hashes.
 
+use harness_data::registry::DatasetTask;
+use harness_evidence::evaluation::{
+    ClassesRead, EvalSettings, EvaluateError, read_classes, read_findings,
+};
 use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolInfo};
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
@@ -230,6 +234,75 @@ pub fn build(p: Parts) -> report::ReportInput {
     }
     input.target_curves = p.target_curves;
     input
+}
+
+/// Per finding (multi-label) or class against the rest (multi-class): the labels and every
+/// candidate's scores for it, read from the predictions file's bytes `bytes` (`path` names
+/// them in errors) as `settings` describe it, for the report's ROC overlays; empty for a
+/// binary task. A run and a merge of its shards both draw them from `predictions.csv`, so
+/// their figures agree.
+///
+/// # Errors
+/// The reader's error for a file the settings do not describe.
+pub fn target_curves(
+    bytes: &[u8],
+    path: &std::path::Path,
+    settings: &EvalSettings,
+) -> Result<Vec<report::TargetCurves>, EvaluateError> {
+    let column = |names: &[String], scores: &[Vec<f64>], name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .map(|k| scores[k].clone())
+    };
+    match settings.task {
+        DatasetTask::Binary => Ok(Vec::new()),
+        DatasetTask::Multilabel => {
+            let read = read_findings(bytes, path, &settings.findings, &[])?;
+            let t = &read.table;
+            Ok(settings
+                .findings
+                .iter()
+                .zip(read.labels)
+                .map(|(f, labels)| report::TargetCurves {
+                    name: f.name.clone(),
+                    labels,
+                    // Candidates in suite order, those that score the finding.
+                    scores: f
+                        .scores
+                        .iter()
+                        .filter_map(|(model, col)| {
+                            Some((model.clone(), column(&t.score_names, &t.scores, col)?))
+                        })
+                        .collect(),
+                })
+                .collect())
+        }
+        DatasetTask::Multiclass => {
+            let Some(cols) = &settings.classes else {
+                return Ok(Vec::new());
+            };
+            let ClassesRead { labels, read } = read_classes(bytes, path, cols)?;
+            let t = &read.table;
+            Ok(cols
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(k, class)| report::TargetCurves {
+                    name: class.clone(),
+                    labels: labels.iter().map(|&l| l as usize == k).collect(),
+                    scores: cols
+                        .models
+                        .iter()
+                        .filter_map(|(model, columns)| {
+                            let col = columns.get(k)?;
+                            Some((model.clone(), column(&t.score_names, &t.scores, col)?))
+                        })
+                        .collect(),
+                })
+                .collect())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -789,6 +789,61 @@ impl NpzProject {
         run_suite(&self.options(out), &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A 3-way sharded run merges into a bundle whose predictions, metrics, agreement
+    /// figures, gate and report figures are those of the unsharded run `whole`, and which
+    /// verifies.
+    fn shards_merge_like(&self, whole: &harness_pipeline::RunOutcome) {
+        use harness_evidence::shard::Shard;
+        use harness_pipeline::merge::{MergeOptions, merge};
+        let parts: Vec<PathBuf> = (1..=3)
+            .map(|i| {
+                let mut o = self.options(&format!("part-{i}"));
+                o.shard = Some(Shard::parse(&format!("{i}/3"), |_| None).unwrap());
+                let outcome = run_suite(&o, &harness_pipeline::Silent).unwrap();
+                assert!(outcome.eval.is_none() && !outcome.any_failed());
+                outcome.out_dir
+            })
+            .collect();
+        let merged = merge(
+            &MergeOptions {
+                parts: parts.into_iter().rev().collect(),
+                out: self.path().join("merged"),
+                ..MergeOptions::default()
+            },
+            &harness_pipeline::Silent,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let files = |dir: &Path| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(dir.join("figures"))
+                .unwrap()
+                .map(|e| format!("figures/{}", e.unwrap().file_name().to_string_lossy()))
+                .collect();
+            names.sort();
+            names
+        };
+        let figures = files(&whole.out_dir);
+        assert!(figures.iter().any(|f| f.contains("roc-")), "{figures:?}");
+        assert_eq!(files(&merged.out_dir), figures);
+        for file in ["predictions.csv", "metrics.json", "agreement.json"]
+            .into_iter()
+            .map(String::from)
+            .chain(figures)
+        {
+            assert!(
+                std::fs::read(merged.out_dir.join(&file)).unwrap()
+                    == std::fs::read(whole.out_dir.join(&file)).unwrap(),
+                "{file} differs from the unsharded run's"
+            );
+        }
+        assert_eq!(
+            format!("{:?}", merged.gate),
+            format!("{:?}", whole.gate),
+            "the gate reads the merged metrics as the run's"
+        );
+        let v = harness_evidence::verify(&merged.out_dir, &Default::default());
+        assert!(v.passed(), "{:?}", v.findings);
+    }
+
     /// A run with this output declaration is refused before any work, with `expect` in the
     /// message and the candidate named.
     fn refused(&self, output: &str, expect: &str) {
@@ -808,7 +863,8 @@ impl NpzProject {
 /// A multi-label MedMNIST-layout archive (ChestMNIST's label matrix, one 0/1 column per
 /// finding): a candidate maps its output columns to findings in its own order, the predictions
 /// get `label:<finding>` and `<candidate>:<finding>` columns, and declarations that do not fit
-/// the dataset are refused before any inference, naming the candidate.
+/// the dataset are refused before any inference, naming the candidate; a 3-way sharded run
+/// merges into the same bundle.
 #[test]
 fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_refused() {
     let n = 16;
@@ -824,6 +880,7 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
     }));
     p.suite("{ kind = \"logit\", columns = [\"f2\", \"f1\"] }");
     let outcome = p.run("out");
+    p.shards_merge_like(&outcome);
     assert!(!outcome.any_failed());
     assert_eq!(outcome.gate.len(), 1, "{:?}", outcome.gate);
     assert!(outcome.gate_passed());
@@ -892,7 +949,7 @@ fn a_multilabel_archive_runs_with_mapped_output_columns_and_bad_mappings_are_ref
 /// candidate's softmax columns are mapped to classes in its own order and written in class
 /// order, `metrics.json` is the multi-class report, the gate reads its keys, the report has its
 /// Classes section and figures, `verify` recomputes it, and declarations that do not fit are
-/// refused before any inference.
+/// refused before any inference; a 3-way sharded run merges into the same bundle.
 #[test]
 fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_refused() {
     let n = 30;
@@ -924,6 +981,7 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
         let sum: f64 = r[2..].iter().map(|v| v.parse::<f64>().unwrap()).sum();
         assert!((sum - 1.0).abs() < 1e-9, "a softmax row sums to 1: {r:?}");
     }
+    p.shards_merge_like(&outcome);
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(outcome.out_dir.join("metrics.json")).unwrap())
             .unwrap();
