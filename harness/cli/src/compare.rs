@@ -300,7 +300,10 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
                 bootstrap: if s0.bootstrap > 0 { s0.bootstrap } else { 2000 },
                 seed: s0.seed,
             };
-            crate::summary::classes(&evaluate_classes(&bytes, path, &cols, &opts)?, path)
+            crate::summary::classes(
+                &evaluate_classes(&bytes, path, &cols, (&[], None), &opts)?,
+                path,
+            )
         }
     };
     print!("{text}");
@@ -495,16 +498,20 @@ fn task_separable(task: &TaskMetrics, a: &str, b: &str) -> String {
     let pair = |x: &str, y: &str| (x == a && y == b) || (x == b && y == a);
     match task {
         TaskMetrics::Multiclass(r) => {
+            // Patient-clustered where the cases are clustered.
+            let test = if r.cluster.is_some() {
+                "paired cluster bootstrap of macro AUROC"
+            } else {
+                "paired bootstrap of macro AUROC"
+            };
             match r
                 .comparisons_macro
                 .iter()
                 .find(|c| pair(&c.a, &c.b))
-                .and_then(|c| c.p)
+                .and_then(|c| c.reported().p)
             {
-                Some(p) if p < 0.05 => {
-                    format!("yes (paired bootstrap of macro AUROC, p {})", p_clause(p))
-                }
-                Some(p) => format!("NO (paired bootstrap of macro AUROC, p {})", p_clause(p)),
+                Some(p) if p < 0.05 => format!("yes ({test}, p {})", p_clause(p)),
+                Some(p) => format!("NO ({test}, p {})", p_clause(p)),
                 None => {
                     "unknown (no paired bootstrap: the suite's [metrics] bootstrap is 0)".into()
                 }
@@ -780,6 +787,8 @@ mod tests {
                 ("good", good.iter().map(Vec::as_slice).collect()),
                 ("weak", weak.iter().map(Vec::as_slice).collect()),
             ],
+            groupings: Vec::new(),
+            cluster: None,
         };
         let opts = MulticlassOptions {
             bootstrap: 300,

@@ -76,7 +76,9 @@ pub struct EvalArgs {
     /// Multilabel: model B's score column for a finding, NAME=SCORECOL; every finding then needs one.
     #[arg(long = "finding-b", value_name = "NAME=SCORE")]
     findings_b: Vec<String>,
-    /// Column defining subgroups (e.g. sex, age band, site). Repeatable.
+    /// Column defining subgroups (e.g. sex, age band, site). Repeatable. Multiclass: each level
+    /// gets the macro AUROC (bootstrap CI with --bootstrap), accuracy and balanced accuracy, and
+    /// the gaps between levels.
     #[arg(long = "group", value_name = "COL")]
     groups: Vec<String>,
     /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
@@ -94,7 +96,9 @@ pub struct EvalArgs {
     /// Column holding each case's patient (cluster) id, when a patient may have several images.
     /// Adds, next to the image-level figures, Obuchowski's clustered AUROC variance and CI, the
     /// design effect, the cluster bootstrap (with --bootstrap) and clustered paired tests. The
-    /// harness never guesses this column.
+    /// harness never guesses this column. Multiclass: each class's one-vs-rest AUROC gets the
+    /// Obuchowski block, the macro AUROC a cluster bootstrap and every macro comparison a paired
+    /// cluster bootstrap (with --bootstrap); subgroup CIs resample patients too.
     #[arg(long, value_name = "COL")]
     cluster: Option<String>,
     /// Bootstrap replicates for the 95% CI of each sensitivity at specificity (0 = not computed;
@@ -278,7 +282,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let columns: Vec<String> = args.groups.iter().chain(&args.cluster).cloned().collect();
     match args.task {
         Task::Binary => {}
-        Task::Multiclass => return multiclass(&args, &columns, &opts),
+        Task::Multiclass => return multiclass(&args, &opts),
         Task::Multilabel => return multilabel(&args, &columns, &opts),
     }
     let spec = EvalSpec {
@@ -430,10 +434,7 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
 
 /// `--task multiclass`: the label column holds class names; each model gives one probability
 /// column per class (--class-score for A, --class-score-b for B), in the flags' class order.
-fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result<ExitCode> {
-    if !columns.is_empty() {
-        bail!("--group and --cluster are not used by --task multiclass (yet)");
-    }
+fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
     let parse = |flag: &str, list: &[String]| -> Result<Vec<(String, String)>> {
         let mut out: Vec<(String, String)> = Vec::new();
         for arg in list {
@@ -475,6 +476,7 @@ fn multiclass(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
             bytes,
             &args.data,
             &cols,
+            (&args.groups, args.cluster.as_deref()),
             &MulticlassOptions {
                 bootstrap: opts.bootstrap,
                 seed: opts.seed,

@@ -92,13 +92,13 @@ pub fn findings(r: &MultilabelReport, data: &Path) -> String {
 }
 
 /// A multi-class evaluation as text: one row per model (macro, weighted and Hand–Till AUROC,
-/// accuracy, balanced accuracy, Brier, log loss, top-label ECE), then the paired bootstrap
-/// comparisons of the macro AUROCs.
+/// accuracy, balanced accuracy, Brier, log loss, top-label ECE), the subgroup levels, then the
+/// paired bootstrap comparisons of the macro AUROCs (patient-clustered where the cases are).
 pub fn classes(report: &MulticlassReport, data: &Path) -> String {
     let mut rows = vec![
         [
             "model",
-            "macro AUROC",
+            "macro AUROC [95% CI]",
             "weighted AUROC",
             "Hand-Till AUROC",
             "accuracy",
@@ -113,7 +113,7 @@ pub fn classes(report: &MulticlassReport, data: &Path) -> String {
     for (name, m) in &report.models {
         rows.push(vec![
             name.clone(),
-            harness_report::format::num(m.auroc_macro, 3),
+            with_ci(m.auroc_macro, m.auroc_macro_ci95_reported()),
             harness_report::format::num(m.auroc_weighted, 3),
             harness_report::format::num(m.auroc_hand_till, 3),
             harness_report::format::num(Some(m.accuracy), 3),
@@ -136,9 +136,48 @@ pub fn classes(report: &MulticlassReport, data: &Path) -> String {
             .join(", "),
         table(rows)
     );
-    for c in &report.comparisons_macro {
+    if let Some(column) = &report.cluster {
         text.push_str(&format!(
-            "macro AUROC {} − {}: {} [{}], paired bootstrap p {}\n",
+            "CIs and comparisons are patient-clustered (column '{column}'): Obuchowski per class, cluster bootstrap for the macro AUROC\n"
+        ));
+    }
+    let mut levels = vec![
+        [
+            "model",
+            "subgroup",
+            "level",
+            "cases",
+            "macro AUROC [95% CI]",
+            "accuracy",
+            "balanced accuracy",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (name, m) in &report.models {
+        for (column, per_level) in &m.subgroups {
+            for (level, s) in per_level {
+                levels.push(vec![
+                    name.clone(),
+                    column.clone(),
+                    level.clone(),
+                    s.n.to_string(),
+                    with_ci(s.auroc_macro, s.auroc_macro_ci95.flatten()),
+                    harness_report::format::num(Some(s.accuracy), 3),
+                    harness_report::format::num(Some(s.balanced_accuracy), 3),
+                ]);
+            }
+        }
+    }
+    if levels.len() > 1 {
+        text.push_str(&table(levels));
+        text.push('\n');
+    }
+    for c in &report.comparisons_macro {
+        let clustered = c.clustered.is_some();
+        let c = c.reported();
+        text.push_str(&format!(
+            "macro AUROC {} − {}: {} [{}], paired {}bootstrap p {}\n",
             c.a,
             c.b,
             harness_report::format::num(c.diff, 3),
@@ -150,6 +189,7 @@ pub fn classes(report: &MulticlassReport, data: &Path) -> String {
                     harness_report::format::fixed(hi, 3)
                 )
             ),
+            if clustered { "cluster " } else { "" },
             c.p.map_or_else(|| "n/a".to_string(), harness_report::format::p_clause),
         ));
     }

@@ -78,8 +78,9 @@ pub struct ClassesRead {
     pub read: harness_data::ClassTable,
 }
 
-/// Reads the label and probability columns `cols` names from the CSV bytes `bytes` (`path`
-/// names them in errors).
+/// Reads the label and probability columns `cols` names, and the categorical columns `groups`
+/// (subgroups, then the patient column), from the CSV bytes `bytes` (`path` names them in
+/// errors).
 ///
 /// # Errors
 /// [`EvaluateError::Data`] for a file the columns do not describe; [`EvaluateError::Label`]
@@ -89,6 +90,7 @@ pub fn read_classes(
     bytes: &[u8],
     path: &Path,
     cols: &ClassColumns,
+    groups: &[String],
 ) -> Result<ClassesRead, EvaluateError> {
     // Settings may come from a bundle's manifest: check their shape before using it.
     let k = cols.classes.len();
@@ -106,7 +108,7 @@ pub fn read_classes(
         &ClassSpec {
             label: &cols.label,
             scores: &scores,
-            groups: &[],
+            groups,
         },
     )?;
     // Each case's class, in class order; a label no class names is refused.
@@ -141,7 +143,8 @@ pub fn read_classes(
 
 /// Evaluates a multi-class CSV (`harness eval --task multiclass`, and a multi-class suite's
 /// predictions): each case's class from the label column, each model's probabilities from its
-/// columns; rows are never renormalised.
+/// columns, the subgroup columns `groups` and the patient column `cluster` (when the cases are
+/// clustered); rows are never renormalised.
 ///
 /// # Errors
 /// [`EvaluateError::Data`] for a file the columns do not describe; [`EvaluateError::Label`]
@@ -152,10 +155,21 @@ pub fn evaluate_classes(
     bytes: &[u8],
     path: &Path,
     cols: &ClassColumns,
+    (groups, cluster): (&[String], Option<&str>),
     opts: &MulticlassOptions,
 ) -> Result<MulticlassReport, EvaluateError> {
     let k = cols.classes.len();
-    let ClassesRead { labels, read } = read_classes(bytes, path, cols)?;
+    let columns: Vec<String> = groups
+        .iter()
+        .map(String::as_str)
+        .chain(cluster)
+        .map(String::from)
+        .collect();
+    let ClassesRead { labels, read } = read_classes(bytes, path, cols, &columns)?;
+    let (groupings, cluster_column) = self::groupings(&read.table.groups, cluster);
+    if let Some(name) = cluster {
+        check_cluster(name, cluster_column.as_ref())?;
+    }
     let scores: Vec<String> = cols.models.values().flatten().cloned().collect();
     let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
     let models = cols
@@ -168,6 +182,8 @@ pub fn evaluate_classes(
         classes: &cols.classes,
         labels: &labels,
         models,
+        groupings,
+        cluster: cluster_column,
     };
     evaluate_multiclass(&input, opts).map_err(|e| match e {
         // Name the file, the row and the columns, as every input error does.
@@ -635,6 +651,7 @@ pub fn evaluate_predictions(
                 bytes,
                 path,
                 cols,
+                (&settings.groups, settings.cluster.as_deref()),
                 &MulticlassOptions {
                     bootstrap: settings.bootstrap,
                     seed: settings.seed,
@@ -688,14 +705,14 @@ mod tests {
             bootstrap: 0,
             seed: 1,
         };
-        let err = evaluate_classes(csv, Path::new("p.csv"), &cols, &opts).unwrap_err();
+        let err = evaluate_classes(csv, Path::new("p.csv"), &cols, (&[], None), &opts).unwrap_err();
         assert_eq!(
             err.to_string(),
             "p.csv: model m has 2 probability column(s) for 3 classes"
         );
         let mut good = cols.clone();
         good.models["m"].push("m:c".into());
-        let r = evaluate_classes(csv, Path::new("p.csv"), &good, &opts).unwrap();
+        let r = evaluate_classes(csv, Path::new("p.csv"), &good, (&[], None), &opts).unwrap();
         assert_eq!(r.models["m"].accuracy, 1.0);
     }
 

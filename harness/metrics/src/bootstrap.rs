@@ -250,6 +250,14 @@ impl Scratch {
     }
 }
 
+/// The first `count` integers uniform in `[0, bound)` that the generator of replicate seed
+/// `replicate_seed` draws (Lemire's method on 32-bit halves, as every bootstrap here draws): for
+/// cross-checking a bootstrap that draws its own units (patients) against a direct computation.
+pub fn bounded_draws(replicate_seed: u64, bound: u32, count: usize) -> Vec<u32> {
+    let mut rng = U32Stream::new(replicate_seed);
+    (0..count).map(|_| rng.below(bound)).collect()
+}
+
 /// The positions (in ascending score order) of the positives and negatives that replicate with
 /// generator seed `replicate_seed` draws: the resample that [`replicate_aurocs`] scores without
 /// materialising it. For cross-checking the counting algorithm against a direct computation.

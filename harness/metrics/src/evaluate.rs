@@ -734,30 +734,41 @@ impl EvalInput<'_> {
                 });
             }
         }
-        for g in self.groupings.iter().chain(&self.cluster) {
-            if g.codes.len() != n {
-                return Err(EvalError::CodesLength {
-                    grouping: g.name.to_string(),
-                    codes: g.codes.len(),
-                    labels: n,
-                });
-            }
-            if let Some((case, &code)) = g
-                .codes
-                .iter()
-                .enumerate()
-                .find(|(_, c)| **c as usize >= g.levels.len())
-            {
-                return Err(EvalError::Code {
-                    grouping: g.name.to_string(),
-                    case,
-                    code,
-                    levels: g.levels.len(),
-                });
-            }
-        }
-        Ok(())
+        check_groupings(self.groupings.iter().chain(&self.cluster), n)
     }
+}
+
+/// Checks that every grouping has a code per case (`n` cases) and every code names a level.
+///
+/// # Errors
+/// [`EvalError::CodesLength`] or [`EvalError::Code`] for the first grouping at fault.
+pub(crate) fn check_groupings<'a>(
+    groupings: impl IntoIterator<Item = &'a Grouping<'a>>,
+    n: usize,
+) -> Result<(), EvalError> {
+    for g in groupings {
+        if g.codes.len() != n {
+            return Err(EvalError::CodesLength {
+                grouping: g.name.to_string(),
+                codes: g.codes.len(),
+                labels: n,
+            });
+        }
+        if let Some((case, &code)) = g
+            .codes
+            .iter()
+            .enumerate()
+            .find(|(_, c)| **c as usize >= g.levels.len())
+        {
+            return Err(EvalError::Code {
+                grouping: g.name.to_string(),
+                case,
+                code,
+                levels: g.levels.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The `method` of every paired comparison.

@@ -11,6 +11,14 @@
 //! has no cases, its silent column mis-pairing with unsorted `labels`) the harness excludes and
 //! counts, and keys everything by class name in the caller's class order.
 //!
+//! Where the cases are clustered by patient (`cluster`), each one-vs-rest AUROC also gets the
+//! Obuchowski (1997) block of the binary contract (`ovr.<class>.clustered`), the macro AUROC a
+//! cluster bootstrap (`auroc_macro_bootstrap_clustered`: patients drawn with replacement, all
+//! their images kept) and every macro comparison its paired cluster bootstrap
+//! (`comparisons_macro[].clustered`). Subgroup columns give each level the model's macro AUROC
+//! (with its bootstrap CI, patient-clustered where the cases are), accuracy and balanced
+//! accuracy, computed by this same evaluation on the level's cases, and the gaps between levels.
+//!
 //! Pure: no I/O. Rows are validated, never renormalised; undefined values are `None` (JSON
 //! `null`) with a reason next to them, never NaN. Everything except the bootstrap is
 //! deterministic to the bit; the bootstrap is reproducible bit for bit from its seed on any
@@ -18,8 +26,12 @@
 
 use crate::bootstrap::{MAX_REPLICATES, U32Stream, percentile_ci, replicate_seeds};
 use crate::calibration::{EceBin, LOG_LOSS_EPS, brier, ece, log_loss};
+use crate::cluster::{ClusterBootstrap, ClusteredModel, ClusteredReport, Clusters};
 use crate::delong::{DeLongSums, delong_undefined_reason};
-use crate::evaluate::{BootstrapReport, Discrimination, discrimination};
+use crate::evaluate::{
+    BootstrapReport, Discrimination, EvalError, Grouping, check_groupings, discrimination,
+};
+use crate::groups::range_of;
 use crate::normal;
 use crate::ranks::Ranked;
 use crate::registry::Better;
@@ -44,6 +56,11 @@ pub struct MulticlassInput<'a> {
     /// Per model: its name and one probability column per class, in class order, each as long
     /// as `labels`.
     pub models: Vec<(&'a str, Vec<&'a [f64]>)>,
+    /// Subgroup columns: each level gets the models' figures on its cases.
+    pub groupings: Vec<Grouping<'a>>,
+    /// The patient (cluster) column, when several images come from one patient: adds the
+    /// clustered statistics next to the image-level ones.
+    pub cluster: Option<Grouping<'a>>,
 }
 
 /// Options of a multi-class evaluation.
@@ -77,6 +94,9 @@ pub struct MulticlassReport {
     pub models: IndexMap<String, MulticlassModelReport>,
     /// One paired bootstrap comparison of the macro AUROCs per pair of models (in input order).
     pub comparisons_macro: Vec<MacroComparison>,
+    /// The patient column the clustered statistics resample, when the cases are clustered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -91,6 +111,9 @@ pub struct OvrReport {
     pub n_neg: u64,
     #[serde(flatten)]
     pub discrimination: Discrimination,
+    /// The class's patient-clustered AUROC statistics (Obuchowski), when the cases are clustered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<ClusteredReport>,
 }
 
 /// Confusion matrix: rows are the true classes, columns the argmax predictions, both in class
@@ -164,6 +187,95 @@ pub struct MulticlassModelReport {
     pub classwise_ece_15: f64,
     pub classwise_ece_10_per_class: IndexMap<String, f64>,
     pub classwise_ece_15_per_class: IndexMap<String, f64>,
+    /// The cluster bootstrap of the macro AUROC (patients resampled), when the cases are
+    /// clustered and a bootstrap was asked for; `null` with the reason when undefined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_bootstrap_clustered: Option<Option<ClusterBootstrap>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_bootstrap_clustered_reason: Option<String>,
+    /// Per subgroup column and level (levels with cases, in level order).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub subgroups: IndexMap<String, IndexMap<String, MulticlassSubgroup>>,
+    /// Per subgroup column: the spread of the level figures.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub gaps: IndexMap<String, SubgroupGaps>,
+}
+
+impl OvrReport {
+    /// The one-vs-rest AUROC's 95 % CI as reports show it: patient-clustered (Obuchowski) where
+    /// the cases are clustered by patient, else DeLong's image-level one.
+    #[must_use]
+    pub fn auroc_ci95_reported(&self) -> Option<[f64; 2]> {
+        match &self.clustered {
+            Some(c) => c.auroc_ci95_obuchowski,
+            None => self.discrimination.auroc_ci95_delong,
+        }
+    }
+}
+
+impl MulticlassModelReport {
+    /// The macro AUROC's bootstrap 95 % CI as reports show it: the cluster bootstrap where the
+    /// cases are clustered by patient, else the class-stratified one; `None` without a bootstrap.
+    #[must_use]
+    pub fn auroc_macro_ci95_reported(&self) -> Option<[f64; 2]> {
+        match &self.auroc_macro_bootstrap_clustered {
+            Some(c) => c.as_ref().map(|b| b.ci95),
+            None => self
+                .auroc_macro_bootstrap
+                .as_ref()
+                .and_then(|b| b.as_ref().map(|b| b.ci95)),
+        }
+    }
+}
+
+impl MacroComparison {
+    /// The comparison reports show: on the paired cluster bootstrap where the cases are
+    /// clustered by patient, else on the class-stratified one.
+    #[must_use]
+    pub fn reported(&self) -> &MacroComparison {
+        self.clustered.as_deref().unwrap_or(self)
+    }
+}
+
+/// A model's figures on the cases of one subgroup level: the same evaluation on those cases.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MulticlassSubgroup {
+    pub n: u64,
+    pub class_counts: IndexMap<String, u64>,
+    pub auroc_macro: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_reason: Option<String>,
+    /// Classes without cases in the level, or with every case (left out of its macro AUROC).
+    pub n_classes_excluded: usize,
+    /// The macro AUROC's bootstrap 95 % CI on the level's cases: the cluster bootstrap when the
+    /// cases are clustered by patient, else the class-stratified one (`ci_method` says which);
+    /// absent without a bootstrap, `null` with `ci_reason` when undefined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auroc_macro_ci95: Option<Option<[f64; 2]>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_reason: Option<String>,
+    pub accuracy: f64,
+    pub balanced_accuracy: f64,
+}
+
+/// How far apart the levels of one subgroup column are (max − min over the levels where the
+/// figure is defined), naming the levels at either end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubgroupGaps {
+    pub accuracy_gap: Option<f64>,
+    pub accuracy_gap_max_group: Option<String>,
+    pub accuracy_gap_min_group: Option<String>,
+    pub balanced_accuracy_gap: Option<f64>,
+    pub balanced_accuracy_gap_max_group: Option<String>,
+    pub balanced_accuracy_gap_min_group: Option<String>,
+    pub auroc_macro_gap: Option<f64>,
+    pub auroc_macro_gap_max_group: Option<String>,
+    pub auroc_macro_gap_min_group: Option<String>,
+    /// Why a gap is null (fewer than two levels with the figure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Paired bootstrap comparison of two models' macro AUROCs (pROC `roc.test(method =
@@ -190,6 +302,10 @@ pub struct MacroComparison {
     pub method: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The same comparison on paired cluster-bootstrap resamples (patients drawn with
+    /// replacement, the same for both models), when the cases are clustered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<Box<MacroComparison>>,
 }
 
 /// Input that does not describe one set of multi-class cases. Case indices are 0-based rows of
@@ -241,6 +357,8 @@ pub enum MulticlassError {
         sum: f64,
         row: Vec<f64>,
     },
+    /// A subgroup or patient column that does not describe the cases.
+    Grouping(EvalError),
 }
 
 impl std::fmt::Display for MulticlassError {
@@ -304,6 +422,7 @@ impl std::fmt::Display for MulticlassError {
                 "model '{model}', case {case} (0-based): probabilities {row:?} sum to {sum}, which differs from 1 by {:e} (more than {ROW_SUM_TOLERANCE:e}); rows are never renormalised",
                 (sum - 1.0).abs()
             ),
+            Self::Grouping(e) => e.fmt(f),
         }
     }
 }
@@ -334,6 +453,8 @@ impl MulticlassInput<'_> {
         if n > u32::MAX as usize {
             return Err(MulticlassError::TooManyCases(n));
         }
+        check_groupings(self.groupings.iter().chain(&self.cluster), n)
+            .map_err(MulticlassError::Grouping)?;
         if let Some((case, &label)) = self
             .labels
             .iter()
@@ -408,10 +529,59 @@ struct Cases<'a> {
     rows: Vec<Vec<u32>>,
     /// `is_class[k][case]` = 1[y = k].
     is_class: Vec<Vec<bool>>,
+    /// How the cases fall into patients, when they are clustered.
+    clusters: Option<ClassClusters>,
+}
+
+/// The patients of clustered cases, as the clustered statistics need them.
+struct ClassClusters {
+    /// Per class: its one-vs-rest labels clustered by patient (the Obuchowski blocks).
+    per_class: Vec<Clusters>,
+    /// Each case's patient, numbered 0..I among the patients with cases, in code order.
+    case_patient: Vec<u32>,
+    /// Per patient: its images.
+    sizes: Vec<u64>,
+    /// Per patient: (class, images of that class) for each class among its images.
+    classes_of: Vec<Vec<(u32, u64)>>,
+}
+
+impl ClassClusters {
+    fn new(labels: &[u32], is_class: &[Vec<bool>], cluster: &Grouping) -> Self {
+        let n_codes = cluster.levels.len();
+        let mut dense = vec![u32::MAX; n_codes];
+        for &c in cluster.codes {
+            dense[c as usize] = 0;
+        }
+        let mut patients = 0u32;
+        for d in dense.iter_mut().filter(|d| **d == 0) {
+            *d = patients;
+            patients += 1;
+        }
+        let case_patient: Vec<u32> = cluster.codes.iter().map(|&c| dense[c as usize]).collect();
+        let mut sizes = vec![0u64; patients as usize];
+        let mut classes_of: Vec<Vec<(u32, u64)>> = vec![Vec::new(); patients as usize];
+        for (&p, &y) in case_patient.iter().zip(labels) {
+            sizes[p as usize] += 1;
+            let list = &mut classes_of[p as usize];
+            match list.iter_mut().find(|(k, _)| *k == y) {
+                Some(e) => e.1 += 1,
+                None => list.push((y, 1)),
+            }
+        }
+        ClassClusters {
+            per_class: is_class
+                .iter()
+                .map(|l| Clusters::new(l, cluster.codes, n_codes))
+                .collect(),
+            case_patient,
+            sizes,
+            classes_of,
+        }
+    }
 }
 
 impl<'a> Cases<'a> {
-    fn new(classes: &'a [String], labels: &'a [u32]) -> Self {
+    fn new(classes: &'a [String], labels: &'a [u32], cluster: Option<&Grouping>) -> Self {
         let k = classes.len();
         let mut rows = vec![Vec::new(); k];
         let mut is_class = vec![vec![false; labels.len()]; k];
@@ -424,6 +594,7 @@ impl<'a> Cases<'a> {
             labels,
             counts: rows.iter().map(|r| r.len() as u64).collect(),
             rows,
+            clusters: cluster.map(|c| ClassClusters::new(labels, &is_class, c)),
             is_class,
         }
     }
@@ -477,7 +648,7 @@ pub fn evaluate_multiclass(
             max: MAX_REPLICATES,
         });
     }
-    let cases = Cases::new(input.classes, input.labels);
+    let cases = Cases::new(input.classes, input.labels, input.cluster.as_ref());
     let mut warnings = Vec::new();
     for (k, class) in input.classes.iter().enumerate() {
         if let Some(reason) = cases.ovr_reason(k) {
@@ -508,18 +679,61 @@ pub fn evaluate_multiclass(
             o.report.auroc_macro_bootstrap = Some(summary);
         }
     }
+    // The same on resamples of patients, when the cases are clustered.
+    let clustered_boot: Option<Result<ClusterReplicates, String>> = match &cases.clusters {
+        Some(cc) if opts.bootstrap > 0 => Some(if any_defined {
+            let columns: Vec<&[Ranked]> = outcomes.iter().map(|o| o.defined.as_slice()).collect();
+            macro_cluster_replicates(&cases, cc, &columns, opts.bootstrap, opts.seed)
+        } else {
+            Err(no_macro.into())
+        }),
+        _ => None,
+    };
+    if let Some(b) = &clustered_boot {
+        for (k, o) in outcomes.iter_mut().enumerate() {
+            let summary = b.as_ref().map_err(Clone::clone).map(|r| {
+                let mut values = r.macros[k].clone();
+                let (ci95, median) = percentile_ci(&mut values);
+                ClusterBootstrap {
+                    n: values.len(),
+                    seed: opts.seed,
+                    ci95,
+                    median,
+                    n_redrawn: r.n_redrawn,
+                }
+            });
+            o.report.auroc_macro_bootstrap_clustered_reason = summary.as_ref().err().cloned();
+            o.report.auroc_macro_bootstrap_clustered = Some(summary.ok());
+        }
+    }
 
     let mut comparisons_macro = Vec::new();
     for i in 0..outcomes.len() {
         for j in i + 1..outcomes.len() {
-            let comparison = compare(
-                (input.models[i].0, outcomes[i].report.auroc_macro),
-                (input.models[j].0, outcomes[j].report.auroc_macro),
+            let a = (input.models[i].0, outcomes[i].report.auroc_macro);
+            let b = (input.models[j].0, outcomes[j].report.auroc_macro);
+            fn pair(boot: &[Vec<f64>], i: usize, j: usize) -> Option<(&[f64], &[f64])> {
                 boot.get(i)
                     .zip(boot.get(j))
-                    .map(|(a, b)| (a.as_slice(), b.as_slice())),
-                opts,
-            );
+                    .map(|(a, b)| (a.as_slice(), b.as_slice()))
+            }
+            let mut comparison = compare(a, b, pair(&boot, i, j), opts, STRATIFIED_METHOD);
+            comparison.clustered = cases.clusters.as_ref().map(|_| {
+                let replicates = clustered_boot.as_ref().and_then(|r| r.as_ref().ok());
+                let mut c = compare(
+                    a,
+                    b,
+                    replicates.and_then(|r| pair(&r.macros, i, j)),
+                    opts,
+                    CLUSTERED_METHOD,
+                );
+                if let Some(Err(reason)) = &clustered_boot
+                    && c.diff.is_some()
+                {
+                    c.reason = Some(reason.clone());
+                }
+                Box::new(c)
+            });
             if let Some(r) = comparison.reason.as_ref().filter(|_| opts.bootstrap > 0) {
                 warnings.push(format!(
                     "comparison of macro AUROCs {} vs {}: {r}",
@@ -530,6 +744,19 @@ pub fn evaluate_multiclass(
         }
     }
     warnings.extend(outcomes.iter().flat_map(|o| o.warnings.iter().cloned()));
+    for g in &input.groupings {
+        let levels = subgroup_levels(input, g, opts)?;
+        for (m, o) in outcomes.iter_mut().enumerate() {
+            let per_level: IndexMap<String, MulticlassSubgroup> = levels
+                .iter()
+                .map(|(level, r)| (level.clone(), r[m].clone()))
+                .collect();
+            o.report
+                .gaps
+                .insert(g.name.to_string(), subgroup_gaps(&per_level));
+            o.report.subgroups.insert(g.name.to_string(), per_level);
+        }
+    }
     Ok(MulticlassReport {
         task: "multiclass".to_string(),
         n: cases.n(),
@@ -548,8 +775,129 @@ pub fn evaluate_multiclass(
             .map(|((name, _), o)| (name.to_string(), o.report))
             .collect(),
         comparisons_macro,
+        cluster: input.cluster.as_ref().map(|g| g.name.to_string()),
         warnings,
     })
+}
+
+/// Each level (with cases, in level order) of subgroup column `g`: every model's figures from
+/// this evaluation run on the level's cases alone (`result[level][model]`).
+fn subgroup_levels(
+    input: &MulticlassInput,
+    g: &Grouping,
+    opts: &MulticlassOptions,
+) -> Result<Vec<(String, Vec<MulticlassSubgroup>)>, MulticlassError> {
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); g.levels.len()];
+    for (case, &code) in g.codes.iter().enumerate() {
+        rows[code as usize].push(case);
+    }
+    let mut out = Vec::new();
+    for (level, rows) in g.levels.iter().zip(&rows) {
+        if rows.is_empty() {
+            continue;
+        }
+        let pick = |v: &[f64]| -> Vec<f64> { rows.iter().map(|&i| v[i]).collect() };
+        let labels: Vec<u32> = rows.iter().map(|&i| input.labels[i]).collect();
+        let columns: Vec<Vec<Vec<f64>>> = input
+            .models
+            .iter()
+            .map(|(_, cols)| cols.iter().map(|c| pick(c)).collect())
+            .collect();
+        let cluster_codes: Option<Vec<u32>> = input
+            .cluster
+            .as_ref()
+            .map(|c| rows.iter().map(|&i| c.codes[i]).collect());
+        let sub = MulticlassInput {
+            classes: input.classes,
+            labels: &labels,
+            models: input
+                .models
+                .iter()
+                .zip(&columns)
+                .map(|((name, _), cols)| (*name, cols.iter().map(Vec::as_slice).collect()))
+                .collect(),
+            groupings: Vec::new(),
+            cluster: input
+                .cluster
+                .as_ref()
+                .zip(cluster_codes.as_ref())
+                .map(|(c, codes)| Grouping {
+                    name: c.name,
+                    levels: c.levels,
+                    codes,
+                }),
+        };
+        let r = evaluate_multiclass(&sub, opts)?;
+        let models = r
+            .models
+            .values()
+            .map(|m| {
+                let (ci, method, reason) =
+                    match (&m.auroc_macro_bootstrap_clustered, &m.auroc_macro_bootstrap) {
+                        (Some(b), _) => (
+                            Some(b.as_ref().map(|b| b.ci95)),
+                            Some(CLUSTERED_METHOD),
+                            m.auroc_macro_bootstrap_clustered_reason.clone(),
+                        ),
+                        (None, Some(b)) => (
+                            Some(b.as_ref().map(|b| b.ci95)),
+                            Some(STRATIFIED_METHOD),
+                            m.auroc_macro_bootstrap_reason.clone(),
+                        ),
+                        (None, None) => (None, None, None),
+                    };
+                MulticlassSubgroup {
+                    n: r.n,
+                    class_counts: r.class_counts.clone(),
+                    auroc_macro: m.auroc_macro,
+                    auroc_macro_reason: m.auroc_macro_reason.clone(),
+                    n_classes_excluded: m.n_classes_excluded,
+                    auroc_macro_ci95: ci,
+                    ci_method: method.map(String::from),
+                    ci_reason: reason,
+                    accuracy: m.accuracy,
+                    balanced_accuracy: m.balanced_accuracy,
+                }
+            })
+            .collect();
+        out.push((level.clone(), models));
+    }
+    Ok(out)
+}
+
+/// The spread of the level figures of one subgroup column.
+fn subgroup_gaps(levels: &IndexMap<String, MulticlassSubgroup>) -> SubgroupGaps {
+    let gap = |value: &dyn Fn(&MulticlassSubgroup) -> Option<f64>| match range_of(
+        levels.values().map(value),
+    ) {
+        Some((gap, max, min)) if levels.values().filter(|l| value(l).is_some()).count() >= 2 => {
+            let name = |k: usize| levels.get_index(k).map(|(n, _)| n.clone());
+            (Some(gap), name(max), name(min))
+        }
+        _ => (None, None, None),
+    };
+    let accuracy = gap(&|l| Some(l.accuracy));
+    let balanced = gap(&|l| Some(l.balanced_accuracy));
+    let auroc = gap(&|l| l.auroc_macro);
+    let reason = if accuracy.0.is_none() {
+        Some("fewer than two levels have cases: there is no gap".to_string())
+    } else if auroc.0.is_none() {
+        Some("fewer than two levels have a macro AUROC: its gap is undefined".to_string())
+    } else {
+        None
+    };
+    SubgroupGaps {
+        accuracy_gap: accuracy.0,
+        accuracy_gap_max_group: accuracy.1,
+        accuracy_gap_min_group: accuracy.2,
+        balanced_accuracy_gap: balanced.0,
+        balanced_accuracy_gap_max_group: balanced.1,
+        balanced_accuracy_gap_min_group: balanced.2,
+        auroc_macro_gap: auroc.0,
+        auroc_macro_gap_max_group: auroc.1,
+        auroc_macro_gap_min_group: auroc.2,
+        reason,
+    }
 }
 
 /// Every statistic of one model.
@@ -567,7 +915,12 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
     let mut ovr = IndexMap::new();
     let mut aurocs: Vec<Option<f64>> = Vec::with_capacity(k);
     for (c, class) in classes.iter().enumerate() {
-        let report = ovr_report(name, class, &ranked[c], cases.ovr_reason(c), &mut warnings);
+        let mut report = ovr_report(name, class, &ranked[c], cases.ovr_reason(c), &mut warnings);
+        if let Some(cc) = &cases.clusters {
+            let clusters = &cc.per_class[c];
+            let model = ClusteredModel::new(clusters, &ranked[c]);
+            report.clustered = Some(ClusteredReport::new(clusters, &model, None));
+        }
         aurocs.push(report.discrimination.auroc);
         ovr.insert(class.clone(), report);
     }
@@ -675,6 +1028,10 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
         hand_till_classes_used: hand_till.used.iter().map(|&c| classes[c].clone()).collect(),
         auroc_macro_bootstrap: None,
         auroc_macro_bootstrap_reason: None,
+        auroc_macro_bootstrap_clustered: None,
+        auroc_macro_bootstrap_clustered_reason: None,
+        subgroups: IndexMap::new(),
+        gaps: IndexMap::new(),
         accuracy: trace as f64 / n as f64,
         confusion_matrix: ConfusionMatrix {
             classes: classes.to_vec(),
@@ -734,6 +1091,7 @@ fn ovr_report(
             ci_reason,
             warnings,
         ),
+        clustered: None,
     }
 }
 
@@ -916,10 +1274,11 @@ fn macro_replicates(
         .collect()
 }
 
-/// AUROC of a sorted column with case weights that keep the class totals (m and n): each tie
-/// group's weighted positives beat the weighted negatives below and tie with its own.
+/// AUROC of a sorted column with case weights (times each case was drawn; both classes drawn):
+/// each tie group's weighted positives beat the weighted negatives below and tie with its own,
+/// over the weighted class totals (m and n again under the class-stratified bootstrap).
 fn weighted_auroc(ranked: &Ranked, weights: &[u32]) -> f64 {
-    let (mut start, mut neg_below, mut twice_u) = (0usize, 0u64, 0u128);
+    let (mut start, mut neg_below, mut pos_total, mut twice_u) = (0usize, 0u64, 0u64, 0u128);
     for g in &ranked.groups {
         let len = (g.pos + g.neg) as usize;
         let (mut pos, mut neg) = (0u64, 0u64);
@@ -936,9 +1295,109 @@ fn weighted_auroc(ranked: &Ranked, weights: &[u32]) -> f64 {
         }
         twice_u += pos as u128 * (2 * neg_below + neg) as u128;
         neg_below += neg;
+        pos_total += pos;
         start += len;
     }
-    twice_u as f64 / (2 * ranked.m as u128 * ranked.n as u128) as f64
+    twice_u as f64 / (2 * pos_total as u128 * neg_below as u128) as f64
+}
+
+/// The macro AUROCs of a cluster bootstrap, all models on the same resamples.
+struct ClusterReplicates {
+    /// `macros[model][b]`.
+    macros: Vec<Vec<f64>>,
+    /// Draws discarded because a class lacked cases or non-cases, over all replicates.
+    n_redrawn: u64,
+}
+
+/// Draws of one replicate after which the cluster bootstrap gives up (a class confined to so
+/// few patients that resamples keep missing it).
+const MAX_DRAWS: u64 = 1000;
+
+/// The macro AUROC of every model on each of `replicates` cluster-bootstrap resamples: replicate
+/// b draws I patients with replacement from the generator of replicate b of the binary
+/// bootstrap (as [`crate::cluster`] does) and keeps all their images; a resample in which a
+/// class with a one-vs-rest AUROC has no case, or every case, is drawn again (counted). Each
+/// class AUROC is then an exact ratio over the model's existing sort, every image weighted by
+/// how often its patient was drawn. `Err` with the reason when there are fewer than 2 patients
+/// or a replicate needs more than [`MAX_DRAWS`] draws.
+fn macro_cluster_replicates(
+    cases: &Cases,
+    cc: &ClassClusters,
+    columns: &[&[Ranked]],
+    replicates: usize,
+    seed: u64,
+) -> Result<ClusterReplicates, String> {
+    let patients = cc.sizes.len();
+    if patients < 2 {
+        return Err(format!(
+            "the cluster bootstrap needs at least 2 patients ({patients} here)"
+        ));
+    }
+    let defined: Vec<usize> = (0..cases.classes.len())
+        .filter(|&k| cases.defined(k))
+        .collect();
+    let n = cases.labels.len();
+    let per_replicate: Vec<Option<(Vec<f64>, u64)>> = replicate_seeds(seed, replicates)
+        .par_iter()
+        .map_init(
+            || {
+                (
+                    vec![0u32; patients],
+                    vec![0u64; cases.classes.len()],
+                    vec![0u32; n],
+                )
+            },
+            |(drawn, count, weights), &s| {
+                let mut rng = U32Stream::new(s);
+                let mut draws = 0u64;
+                loop {
+                    draws += 1;
+                    if draws > MAX_DRAWS {
+                        return None;
+                    }
+                    drawn.fill(0);
+                    count.fill(0);
+                    let mut total = 0u64;
+                    for _ in 0..patients {
+                        let p = rng.below(patients as u32) as usize;
+                        drawn[p] += 1;
+                        total += cc.sizes[p];
+                        for &(k, m) in &cc.classes_of[p] {
+                            count[k as usize] += m;
+                        }
+                    }
+                    if defined.iter().all(|&k| count[k] > 0 && count[k] < total) {
+                        break;
+                    }
+                }
+                for (w, &p) in weights.iter_mut().zip(&cc.case_patient) {
+                    *w = drawn[p as usize];
+                }
+                let macros = columns
+                    .iter()
+                    .map(|model| {
+                        model
+                            .iter()
+                            .map(|r| weighted_auroc(r, weights))
+                            .sum::<f64>()
+                            / model.len() as f64
+                    })
+                    .collect();
+                Some((macros, draws - 1))
+            },
+        )
+        .collect();
+    let Some(per_replicate) = per_replicate.into_iter().collect::<Option<Vec<_>>>() else {
+        return Err(format!(
+            "a resample of the patients lacked a class (or held only one) in {MAX_DRAWS} draws in a row: too few patients per class for the cluster bootstrap"
+        ));
+    };
+    Ok(ClusterReplicates {
+        macros: (0..columns.len())
+            .map(|m| per_replicate.iter().map(|r| r.0[m]).collect())
+            .collect(),
+        n_redrawn: per_replicate.iter().map(|r| r.1).sum(),
+    })
 }
 
 /// Type-7 CI and median of replicate values; `None` if there are none.
@@ -957,6 +1416,12 @@ fn summarise(values: &[f64], seed: u64) -> Option<BootstrapReport> {
     })
 }
 
+/// The image-level bootstrap of the macro AUROC.
+const STRATIFIED_METHOD: &str = "bootstrap stratified by class";
+/// The patient-level bootstrap of the macro AUROC.
+const CLUSTERED_METHOD: &str =
+    "cluster bootstrap (patients drawn with replacement, all their images kept)";
+
 /// The paired bootstrap comparison of two models' macro AUROCs from their replicate values on
 /// shared resamples (`None` when no bootstrap ran).
 fn compare(
@@ -964,6 +1429,7 @@ fn compare(
     (name_b, macro_b): (&str, Option<f64>),
     boot: Option<(&[f64], &[f64])>,
     opts: &MulticlassOptions,
+    method: &str,
 ) -> MacroComparison {
     let diff = macro_a.zip(macro_b).map(|(a, b)| a - b);
     let mut c = MacroComparison {
@@ -978,8 +1444,11 @@ fn compare(
         p: None,
         n: opts.bootstrap,
         seed: opts.seed,
-        method: "paired bootstrap stratified by class (same resampled cases for both models), type-7 percentiles of the differences; z = diff / sd (pROC roc.test method = \"bootstrap\")".to_string(),
+        method: format!(
+            "paired {method} (the same resamples for both models), type-7 percentiles of the differences; z = diff / sd (pROC roc.test method = \"bootstrap\")"
+        ),
         reason: None,
+        clustered: None,
     };
     let Some(diff) = diff else {
         c.reason = Some(

@@ -49,6 +49,8 @@ impl Cases {
                 ("a", self.a.iter().map(Vec::as_slice).collect()),
                 ("b", self.b.iter().map(Vec::as_slice).collect()),
             ],
+            groupings: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -485,6 +487,8 @@ fn run_rows(
             classes,
             labels,
             models: vec![("m", columns.iter().map(Vec::as_slice).collect())],
+            groupings: Vec::new(),
+            cluster: None,
         },
         opts,
     )
@@ -581,6 +585,8 @@ fn inconsistent_input_is_an_error() {
                     classes,
                     labels: &[0, 1, 2],
                     models,
+                    groupings: Vec::new(),
+                    cluster: None,
                 },
                 o,
             )
@@ -781,6 +787,8 @@ fn paired_comparison_sign_self_and_seed() {
         classes: input.classes,
         labels: input.labels,
         models: vec![input.models[1].clone(), input.models[0].clone()],
+        groupings: Vec::new(),
+        cluster: None,
     };
     let ba = evaluate_multiclass(&swapped, &opts).unwrap();
     let (x, y) = (&ab.comparisons_macro[0], &ba.comparisons_macro[0]);
@@ -813,6 +821,8 @@ fn paired_comparison_sign_self_and_seed() {
         classes: input.classes,
         labels: input.labels,
         models: vec![input.models[0].clone(), ("a2", input.models[0].1.clone())],
+        groupings: Vec::new(),
+        cluster: None,
     };
     let s = evaluate_multiclass(&same, &opts).unwrap();
     let c = &s.comparisons_macro[0];

@@ -504,11 +504,6 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
                 .join(", ")
         ),
     });
-    if task == DatasetTask::Multiclass && (!subgroups.is_empty() || cluster.is_some()) {
-        observer.warning(
-            "a multi-class evaluation has no subgroup or patient-clustered statistics yet: their columns are written to predictions.csv but not evaluated",
-        );
-    }
     if options.site.is_some() && options.shard.is_some() {
         return Err(PipelineError::Input(
             "a federated site's run is not sharded: run the site's cases in one run (--site without --shard)".into(),

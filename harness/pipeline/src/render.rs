@@ -282,7 +282,7 @@ pub fn target_curves(
             let Some(cols) = &settings.classes else {
                 return Ok(Vec::new());
             };
-            let ClassesRead { labels, read } = read_classes(bytes, path, cols)?;
+            let ClassesRead { labels, read } = read_classes(bytes, path, cols, &[])?;
             let t = &read.table;
             Ok(cols
                 .classes

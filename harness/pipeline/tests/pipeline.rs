@@ -576,6 +576,100 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     assert!(v.passed(), "{:?}", v.findings);
 }
 
+/// A multi-class image folder with subgroup columns and a patient column: each class gets its
+/// patient-clustered one-vs-rest block, the macro AUROC its cluster bootstrap, each subgroup
+/// level its own figures; the report's Classes section shows the clustered CIs and the subgroup
+/// tables; and `verify` recomputes it all.
+#[test]
+fn a_multiclass_folder_with_subgroups_and_patients_is_evaluated_patient_clustered() {
+    let project = Project::new(
+        45,
+        &[(
+            "a",
+            "findings-b.onnx",
+            GREY64,
+            "{ kind = \"softmax\", columns = [\"c0\", \"c1\", \"c2\"] }",
+            "\"tract\"",
+        )],
+        "primary_backend = \"tract\"",
+    );
+    let p = project.path();
+    add_patient_column(p, |case| format!("P{}", case / 3));
+    // The label column becomes a class name; the registry declares the classes.
+    let data = p.join("data/lesions");
+    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in labels.lines().enumerate() {
+        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+        if i > 0 {
+            cells[2] = format!("c{}", (i * 7 / 3) % 3);
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    std::fs::write(data.join("labels.csv"), out).unwrap();
+    let digest = harness_data::registry::folder_sha256(&data).unwrap();
+    let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
+    let start = registry.find("sha256 = \"").unwrap();
+    let registry = format!(
+        "{}sha256 = \"{digest}\"{}",
+        &registry[..start],
+        &registry[start + 75..]
+    )
+    .replace(
+        "positive_class = \"1\"",
+        "task = \"multiclass\"\nclasses = [\"c0\", \"c1\", \"c2\"]",
+    );
+    std::fs::write(p.join("datasets.toml"), registry).unwrap();
+    let suite = std::fs::read_to_string(p.join("suite.toml")).unwrap();
+    std::fs::write(
+        p.join("suite.toml"),
+        suite.replace("bootstrap = 0", "bootstrap = 60\nsubgroups = [\"site\"]"),
+    )
+    .unwrap();
+
+    let outcome =
+        run_suite(&project.options(), &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(metrics["task"], "multiclass");
+    assert_eq!(metrics["cluster"], "patient");
+    let m = &metrics["models"]["a"];
+    assert_eq!(m["ovr"]["c0"]["clustered"]["n_clusters"], 15, "{m}");
+    assert!(
+        m["auroc_macro_bootstrap_clustered"]["ci95"].is_array(),
+        "{m}"
+    );
+    let levels = m["subgroups"]["site"].as_object().unwrap();
+    assert!(levels.len() >= 2, "{levels:?}");
+    let n: u64 = levels.values().map(|l| l["n"].as_u64().unwrap()).sum();
+    assert_eq!(n, 45, "the levels partition the cases");
+    for l in levels.values() {
+        assert!(l["ci_method"].as_str().unwrap().contains("cluster"), "{l}");
+    }
+    assert!(m["gaps"]["site"]["accuracy_gap"].as_f64().is_some());
+    let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
+    for needle in [
+        "classes-subgroups",
+        "classes-gaps",
+        "Macro AUROC [95% CI, patient-clustered bootstrap]",
+        "one-vs-rest AUROC [95% CI, patient-clustered]",
+        "come from 15 patients",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert!(!html.contains("computes no subgroup or patient-clustered"));
+    let v = harness_evidence::verify::verify(
+        &outcome.out_dir,
+        &harness_evidence::verify::VerifyOptions {
+            project_root: Some(p.to_path_buf()),
+            public_key: None,
+        },
+    );
+    assert!(v.passed(), "{:?}", v.findings);
+}
+
 /// A 3-way sharded run (patients of 1-4 images, interleaved in case order) merges into a
 /// bundle whose predictions, metrics and agreement figures are byte-identical to one run's and
 /// which verifies; a patient is never split; a missing, repeated or changed shard is refused.

@@ -263,28 +263,141 @@ pub fn task_section(v: &View) -> Option<TaskSection> {
         });
     }
     let r = v.input.classes.as_ref()?;
+    let intro = match &r.cluster {
+        None => "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.".to_string(),
+        Some(column) => format!(
+            "Several images may come from one patient (column '{column}'), so the CIs shown are patient-clustered: each class is scored one-vs-rest with its Obuchowski (1997) CI, and the macro AUROC (the mean over the classes with cases, scikit-learn multi_class='ovr', average='macro') has a cluster-bootstrap CI (patients drawn with replacement, all their images kept); the image-level CIs are in metrics.json. Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
+        ),
+    };
+    let mut tables = vec![classes_summary_table(r), classes_table(r)];
+    if r.models.values().any(|m| !m.subgroups.is_empty()) {
+        tables.push(classes_subgroups_table(r));
+        tables.push(classes_gaps_table(r));
+    }
     Some(TaskSection {
         id: "classes",
         title: "Classes",
-        intro: "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.".into(),
-        tables: vec![classes_summary_table(r), classes_table(r)],
+        intro,
+        tables,
         comparisons: (!r.comparisons_macro.is_empty()).then(|| {
             (
-                "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention).".to_string(),
+                if r.cluster.is_some() {
+                    "Multi-class candidates are compared on their macro AUROCs with a paired cluster bootstrap (the same resampled patients for both; pROC roc.test's bootstrap convention).".to_string()
+                } else {
+                    "Multi-class candidates are compared on their macro AUROCs with a paired, class-stratified bootstrap (the same resampled cases for both; pROC roc.test's bootstrap convention).".to_string()
+                },
                 macro_comparisons_table(r),
             )
         }),
     })
 }
 
+/// The kind of bootstrap behind a multi-class report's macro AUROC CIs, for table headers.
+fn macro_ci_kind(r: &MulticlassReport) -> &'static str {
+    if r.cluster.is_some() {
+        "patient-clustered bootstrap"
+    } else {
+        "bootstrap"
+    }
+}
+
+/// A multi-class task with subgroup columns, per candidate and level: the level's cases, its
+/// macro AUROC with the bootstrap CI on its cases, accuracy and balanced accuracy.
+pub fn classes_subgroups_table(r: &MulticlassReport) -> Table {
+    let mut rows = Vec::new();
+    for (name, m) in &r.models {
+        for (column, levels) in &m.subgroups {
+            for (level, s) in levels {
+                rows.push(vec![
+                    t(name.clone()),
+                    t(column.clone()),
+                    t(level.clone()),
+                    n(s.n.to_string()),
+                    n(with_ci(s.auroc_macro, s.auroc_macro_ci95.flatten())),
+                    n(num(Some(s.accuracy), 3)),
+                    n(num(Some(s.balanced_accuracy), 3)),
+                    t(if s.n_classes_excluded > 0 {
+                        format!(
+                            "{} class(es) without cases or with every case",
+                            s.n_classes_excluded
+                        )
+                    } else {
+                        String::new()
+                    }),
+                ]);
+            }
+        }
+    }
+    Table {
+        class: "classes-subgroups",
+        headers: vec![
+            "Candidate".into(),
+            "Subgroup".into(),
+            "Level".into(),
+            "Cases".into(),
+            format!("Macro AUROC [95% CI, {}]", macro_ci_kind(r)),
+            "Accuracy".into(),
+            "Balanced accuracy".into(),
+            "Left out of the macro AUROC".into(),
+        ],
+        rows,
+    }
+}
+
+/// A multi-class task with subgroup columns: per candidate and column, how far apart its
+/// levels are (highest − lowest level, naming both).
+pub fn classes_gaps_table(r: &MulticlassReport) -> Table {
+    let gap =
+        |value: Option<f64>, max: &Option<String>, min: &Option<String>| match (value, max, min) {
+            (Some(v), Some(hi), Some(lo)) => format!("{} ({hi} − {lo})", num(Some(v), 3)),
+            _ => "n/a".to_string(),
+        };
+    let mut rows = Vec::new();
+    for (name, m) in &r.models {
+        for (column, g) in &m.gaps {
+            rows.push(vec![
+                t(name.clone()),
+                t(column.clone()),
+                n(gap(
+                    g.auroc_macro_gap,
+                    &g.auroc_macro_gap_max_group,
+                    &g.auroc_macro_gap_min_group,
+                )),
+                n(gap(
+                    g.accuracy_gap,
+                    &g.accuracy_gap_max_group,
+                    &g.accuracy_gap_min_group,
+                )),
+                n(gap(
+                    g.balanced_accuracy_gap,
+                    &g.balanced_accuracy_gap_max_group,
+                    &g.balanced_accuracy_gap_min_group,
+                )),
+            ]);
+        }
+    }
+    Table {
+        class: "classes-gaps",
+        headers: headers(&[
+            "Candidate",
+            "Subgroup",
+            "Macro AUROC gap (highest − lowest level)",
+            "Accuracy gap",
+            "Balanced accuracy gap",
+        ]),
+        rows,
+    }
+}
+
 /// A multi-class task, per candidate: the AUROC aggregates (macro with its stratified bootstrap
 /// CI), accuracy, balanced accuracy, Brier, log loss and top-label ECE.
 pub fn classes_summary_table(r: &MulticlassReport) -> Table {
+    let macro_header = format!("Macro AUROC [95% CI, {}]", macro_ci_kind(r));
     Table {
         class: "classes-summary",
         headers: headers(&[
             "Candidate",
-            "Macro AUROC [95% CI, bootstrap]",
+            &macro_header,
             "Weighted AUROC",
             "Hand–Till AUROC",
             "Accuracy",
@@ -298,14 +411,9 @@ pub fn classes_summary_table(r: &MulticlassReport) -> Table {
             .models
             .iter()
             .map(|(name, m)| {
-                let ci = m
-                    .auroc_macro_bootstrap
-                    .as_ref()
-                    .and_then(|b| b.as_ref())
-                    .map(|b| b.ci95);
                 vec![
                     t(name.clone()),
-                    n(with_ci(m.auroc_macro, ci)),
+                    n(with_ci(m.auroc_macro, m.auroc_macro_ci95_reported())),
                     n(num(m.auroc_weighted, 3)),
                     n(num(m.auroc_hand_till, 3)),
                     n(num(Some(m.accuracy), 3)),
@@ -324,8 +432,13 @@ pub fn classes_summary_table(r: &MulticlassReport) -> Table {
 /// DeLong 95 % CI and its sensitivity at the argmax decision.
 pub fn classes_table(r: &MulticlassReport) -> Table {
     let mut h = vec!["Class".to_string(), "Cases".to_string()];
+    let kind = if r.cluster.is_some() {
+        "patient-clustered"
+    } else {
+        "DeLong"
+    };
     for m in r.models.keys() {
-        h.push(format!("{m}: one-vs-rest AUROC [95% CI, DeLong]"));
+        h.push(format!("{m}: one-vs-rest AUROC [95% CI, {kind}]"));
         h.push(format!("{m}: sensitivity at argmax"));
     }
     Table {
@@ -343,7 +456,7 @@ pub fn classes_table(r: &MulticlassReport) -> Table {
                     let ovr = m.ovr.get(class);
                     row.push(n(ovr.map_or_else(
                         || "n/a".to_string(),
-                        |o| with_ci(o.discrimination.auroc, o.discrimination.auroc_ci95_delong),
+                        |o| with_ci(o.discrimination.auroc, o.auroc_ci95_reported()),
                     )));
                     row.push(n(num(
                         m.sensitivity_at_argmax.get(class).copied().flatten(),
@@ -365,7 +478,11 @@ pub fn macro_comparisons_table(r: &MulticlassReport) -> Table {
             "B",
             "Macro AUROC A",
             "Macro AUROC B",
-            "Difference A − B [95% CI, paired bootstrap]",
+            if r.cluster.is_some() {
+                "Difference A − B [95% CI, paired cluster bootstrap]"
+            } else {
+                "Difference A − B [95% CI, paired bootstrap]"
+            },
             "Z",
             "p",
         ]),
@@ -373,6 +490,7 @@ pub fn macro_comparisons_table(r: &MulticlassReport) -> Table {
             .comparisons_macro
             .iter()
             .map(|c| {
+                let c = c.reported();
                 vec![
                     t(c.a.clone()),
                     t(c.b.clone()),

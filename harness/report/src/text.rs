@@ -270,9 +270,21 @@ fn task_limits(input: &ReportInput) -> Vec<Limit> {
                 ),
             ));
         }
+        let patients = r
+            .models
+            .values()
+            .flat_map(|m| m.ovr.values())
+            .find_map(|o| o.clustered.as_ref())
+            .map(|c| c.counts.n_clusters);
         out.push(limit(
             "statistics",
-            "A multi-class evaluation computes no subgroup or patient-clustered statistics yet: its CIs assume independent cases.".into(),
+            match patients {
+                Some(p) => format!(
+                    "The {} images come from {p} patients: the CIs and paired comparisons shown are patient-clustered (Obuchowski 1997 one-vs-rest, cluster bootstrap for the macro AUROC); image-level ones, also in metrics.json, would be too narrow.",
+                    r.n
+                ),
+                None => "No patient column is declared: the CIs assume every image is an independent case. If a patient may contribute several images, declare the column (cluster in datasets.toml, --cluster for eval) for patient-clustered CIs.".to_string(),
+            },
         ));
     }
     out

@@ -391,9 +391,18 @@ Some(with_ci(m.discrimination.auroc, ci))
             } else {
                 let curves = target_overlay_data(t, None, |c| {
                     let o = input.classes.as_ref()?.models.get(c)?.ovr.get(&t.name)?;
-                    Some(with_ci(o.discrimination.auroc, o.discrimination.auroc_ci95_delong))
+                    Some(with_ci(o.discrimination.auroc, o.auroc_ci95_reported()))
                 });
-                (curves, "class", "DeLong")
+                let clustered = input.classes.as_ref().is_some_and(|r| r.cluster.is_some());
+                (
+                    curves,
+                    "class",
+                    if clustered {
+                        "patient-clustered (Obuchowski)"
+                    } else {
+                        "DeLong"
+                    },
+                )
             };
             let title = if what == "class" {
                 format!("ROC curves, class {} against the rest", t.name)
