@@ -239,16 +239,18 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let text = match s0.task {
         DatasetTask::Binary => {
             let names: Vec<String> = merged.iter().map(|(_, _, n)| n.clone()).collect();
+            let columns = s0.columns();
             let spec = harness_data::EvalSpec {
                 label: &s0.label,
                 scores: &names,
-                groups: &s0.groups,
+                groups: &columns,
             };
             let table = harness_data::parse_eval_csv(&bytes, path, &spec)?;
             let mut opts = s0.options();
-            // DeLong CIs and paired tests; bootstrap CIs are in each run's own bundle.
+            // DeLong CIs and paired tests (patient-clustered where declared); bootstrap CIs
+            // are in each run's own bundle.
             opts.bootstrap = 0;
-            let report = evaluate_table(&table, None, &opts)?;
+            let report = evaluate_table(&table, s0.cluster.as_deref(), &opts)?;
             crate::summary::render(&report, path)
         }
         DatasetTask::Multilabel => {
@@ -300,10 +302,10 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
                 bootstrap: if s0.bootstrap > 0 { s0.bootstrap } else { 2000 },
                 seed: s0.seed,
             };
-            crate::summary::classes(
-                &evaluate_classes(&bytes, path, &cols, (&[], None), &opts)?,
-                path,
-            )
+            // The paired bootstrap resamples patients where the runs declare them.
+            let cluster = s0.cluster.as_deref();
+            let report = evaluate_classes(&bytes, path, &cols, (&[], cluster), &opts)?;
+            crate::summary::classes(&report, path)
         }
     };
     print!("{text}");

@@ -272,7 +272,29 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
         .map(|&t| spec_key(t))
         .collect();
     let boot = r.options.bootstrap > 0;
-    let mut header = vec!["model".to_string(), "AUROC [95% CI, DeLong]".to_string()];
+    // Where the cases are clustered by patient, the CIs and tests shown are the clustered ones.
+    let patients = r
+        .models
+        .values()
+        .find_map(|m| m.clustered.as_ref())
+        .map(|c| c.counts.n_clusters);
+    if let Some(p) = patients {
+        out.push_str(&format!(
+            "{} images from {p} patients: CIs and paired tests are patient-clustered (Obuchowski 1997); the image-level ones are in the JSON\n",
+            r.n
+        ));
+    }
+    let mut header = vec![
+        "model".to_string(),
+        if patients.is_some() {
+            "AUROC [95% CI, patient-clustered]".to_string()
+        } else {
+            "AUROC [95% CI, DeLong]".to_string()
+        },
+    ];
+    if patients.is_some() {
+        header.push("design effect".to_string());
+    }
     if boot {
         header.push(format!("bootstrap CI (B={})", r.options.bootstrap));
     }
@@ -286,8 +308,11 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
     for (name, m) in &r.models {
         let mut row = vec![
             name.clone(),
-            with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong),
+            with_ci(m.discrimination.auroc, m.auroc_ci95_reported()),
         ];
+        if patients.is_some() {
+            row.push(num(m.clustered.as_ref().and_then(|c| c.design_effect), 2));
+        }
         if boot {
             row.push(
                 match m.discrimination.bootstrap.as_ref().and_then(|b| b.as_ref()) {
@@ -315,7 +340,11 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
     if !r.comparisons.is_empty() {
         let mut rows = vec![
             [
-                "comparison (paired DeLong)",
+                if patients.is_some() {
+                    "comparison (paired, patient-clustered)"
+                } else {
+                    "comparison (paired DeLong)"
+                },
                 "AUROC difference [95% CI]",
                 "z",
                 "p",
@@ -324,14 +353,18 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
             .to_vec(),
         ];
         for c in &r.comparisons {
+            let (ci, z, p) = match &c.clustered {
+                Some(cl) => (cl.ci95_diff, cl.z, cl.p),
+                None => (c.ci95_diff, c.z, c.p),
+            };
             rows.push(vec![
                 format!("{} - {}", c.a, c.b),
-                match (c.auc_diff, c.ci95_diff) {
+                match (c.auc_diff, ci) {
                     (Some(d), Some([lo, hi])) => format!("{d:+.3} [{lo:+.3}, {hi:+.3}]"),
                     _ => "n/a".into(),
                 },
-                num(c.z, 3),
-                p_value(c.p),
+                num(z, 3),
+                p_value(p),
             ]);
         }
         out.push_str(&table(rows));
@@ -364,7 +397,13 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
                     Some((l, s, _)) => (
                         l.clone(),
                         format!("{} ({}/{})", s.n, s.positives, s.negatives),
-                        with_ci(s.auroc, s.ci95),
+                        with_ci(
+                            s.auroc,
+                            match &s.clustered {
+                                Some(c) => c.auroc_ci95_obuchowski,
+                                None => s.ci95,
+                            },
+                        ),
                     ),
                     None => ("none with both classes".into(), String::new(), "n/a".into()),
                 };

@@ -249,7 +249,7 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
             site_a.push_str(&row);
         }
     }
-    let run = |name: &str, text: &str, group: bool| -> Value {
+    let run = |name: &str, text: &str, group: bool| -> (Value, String) {
         let csv = dir.path().join(format!("{name}.csv"));
         let json = dir.path().join(format!("{name}.json"));
         std::fs::write(&csv, text).unwrap();
@@ -274,10 +274,41 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap()
+        (
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
-    let whole = run("all", &all, true);
-    let only_a = run("a", &site_a, false);
+    let (whole, table) = run("all", &all, true);
+    let (only_a, _) = run("a", &site_a, false);
+    // The printed table shows the clustered CI, and says so.
+    let m = &whole["models"]["score"];
+    let ci = |k: usize| {
+        harness_report::format::fixed(
+            m["clustered"]["auroc_ci95_obuchowski"][k].as_f64().unwrap(),
+            3,
+        )
+    };
+    let delong =
+        |k: usize| harness_report::format::fixed(m["auroc_ci95_delong"][k].as_f64().unwrap(), 3);
+    assert!(table.contains("240 images from 80 patients"), "{table}");
+    assert!(
+        table.contains("AUROC [95% CI, patient-clustered]"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("[{}, {}]", ci(0), ci(1))),
+        "{table}"
+    );
+    assert_ne!(
+        (ci(0), ci(1)),
+        (delong(0), delong(1)),
+        "the test needs CIs that differ"
+    );
+    assert!(
+        !table.contains(&format!("[{}, {}]", delong(0), delong(1))),
+        "{table}"
+    );
     let level = &whole["models"]["score"]["subgroups"]["site"]["A"]["clustered"];
     let direct = &only_a["models"]["score"]["clustered"];
     assert_eq!(level["n_clusters"], 40, "{level}");
@@ -341,5 +372,101 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
     assert!(
         err.contains("data row 3: label 'z'") && err.contains("not one of the classes x, y, w"),
         "{err}"
+    );
+}
+
+/// `harness compare` of two runs on a dataset that declares its patient column: the paired
+/// tests it prints are the patient-clustered ones (Obuchowski), not the image-level DeLong ones.
+#[test]
+fn compare_uses_the_patient_clustered_tests_where_the_dataset_declares_patients() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let root = common::root();
+    let data = p.join("data");
+    std::fs::create_dir_all(data.join("images")).unwrap();
+    let src = root.join("data/synthetic-lesions");
+    let labels = std::fs::read_to_string(src.join("labels.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in labels.lines().enumerate().take(61) {
+        if i == 0 {
+            out.push_str(&format!("{line},patient\n"));
+        } else {
+            // Three images per patient.
+            out.push_str(&format!("{line},P{}\n", (i - 1) / 3));
+            let img = line.split(',').nth(1).unwrap();
+            std::fs::copy(src.join(img), data.join(img)).unwrap();
+        }
+    }
+    std::fs::write(data.join("labels.csv"), out).unwrap();
+    let digest = harness_data::registry::folder_sha256(&data).unwrap();
+    std::fs::write(
+        p.join("datasets.toml"),
+        format!(
+            "[datasets.d]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"data\"\nlabels = \"labels.csv\"\n\
+             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\nlabel_meaning = \"1 = lesion\"\n\
+             cluster = \"patient\"\nsha256 = \"{digest}\"\nsynthetic = true\nlicence = \"CC0-1.0\"\nprovenance = \"test\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(p.join("models")).unwrap();
+    let grey = "{ size = [64, 64], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, mean = [0.5], std = [0.25], layout = \"nchw\" }";
+    let run = |name: &str, model: &str, output: &str| -> std::path::PathBuf {
+        std::fs::copy(
+            root.join("models").join(model),
+            p.join("models").join(model),
+        )
+        .unwrap();
+        let sha = harness_data::registry::sha256_hex(
+            &std::fs::read(p.join("models").join(model)).unwrap(),
+        );
+        let suite = p.join(format!("{name}.toml"));
+        std::fs::write(
+            &suite,
+            format!(
+                "name = \"{name}\"\nversion = \"1\"\ndataset = \"d\"\n[inference]\nprimary_backend = \"tract\"\n\
+                 [metrics]\nbootstrap = 0\nseed = 7\nsubgroups = []\n[performance]\nskip = true\n\
+                 [[candidates]]\nname = \"{name}\"\nmodel = \"models/{model}\"\nsha256 = \"{sha}\"\nbackends = [\"tract\"]\n\
+                 preprocess = {grey}\noutput = {output}\n"
+            ),
+        )
+        .unwrap();
+        let bundle = p.join(format!("run-{name}"));
+        let o = common::harness()
+            .arg("run")
+            .arg(&suite)
+            .arg("--no-perf")
+            .arg("--out")
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        bundle
+    };
+    let a = run(
+        "a",
+        "vendor-a.onnx",
+        "{ kind = \"probability\", positive_index = 0 }",
+    );
+    let b = run(
+        "b",
+        "vendor-b.onnx",
+        "{ kind = \"logit\", positive_index = 0 }",
+    );
+    let o = common::harness()
+        .arg("compare")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("60 images from 20 patients"), "{text}");
+    assert!(
+        text.contains("comparison (paired, patient-clustered)"),
+        "{text}"
     );
 }
