@@ -25,7 +25,7 @@
 //! machine and thread count.
 
 use crate::bootstrap::{MAX_REPLICATES, U32Stream, percentile_ci, replicate_seeds};
-use crate::calibration::{EceBin, LOG_LOSS_EPS, brier, ece, log_loss};
+use crate::calibration::{EceBin, FromGroups, LOG_LOSS_EPS, LogLoss, from_groups};
 use crate::cluster::{ClusterBootstrap, ClusteredModel, ClusteredReport, Clusters};
 use crate::delong::{DeLongSums, delong_undefined_reason};
 use crate::evaluate::{
@@ -33,7 +33,7 @@ use crate::evaluate::{
 };
 use crate::groups::range_of;
 use crate::normal;
-use crate::ranks::Ranked;
+use crate::ranks::{Ranked, TieGroup};
 use crate::registry::Better;
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -610,16 +610,7 @@ impl<'a> Cases<'a> {
 
     /// Why class k's one-vs-rest AUROC is undefined, or `None`.
     fn ovr_reason(&self, k: usize) -> Option<String> {
-        if self.counts[k] == 0 {
-            Some(NO_CASES_REASON.to_string())
-        } else if self.counts[k] == self.n() {
-            Some(format!(
-                "class has all {} cases: there is no other class to separate it from",
-                self.n()
-            ))
-        } else {
-            None
-        }
+        ovr_reason(self.counts[k], self.n())
     }
 }
 
@@ -900,27 +891,168 @@ fn subgroup_gaps(levels: &IndexMap<String, MulticlassSubgroup>) -> SubgroupGaps 
     }
 }
 
-/// Every statistic of one model.
-fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome {
-    let classes = cases.classes;
-    let k = classes.len();
-    let n = cases.n();
-    let mut warnings = Vec::new();
+/// One class's probabilities as a count table: each distinct value of p_k, ascending, with how
+/// many cases of each true class had it. Every one-vs-rest and pairwise (Hand–Till) AUROC and
+/// every calibration figure of the class is a function of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreTable {
+    /// Distinct values, ascending.
+    pub values: Vec<f64>,
+    /// `counts[row * classes + j]`: cases of true class j at `values[row]`.
+    pub counts: Vec<u64>,
+}
 
-    // One sort per class column feeds its one-vs-rest AUROC, DeLong block, Hand–Till pair
-    // counts and bootstrap.
+impl ScoreTable {
+    /// The count row of `values[row]` (one count per true class).
+    pub fn row(&self, row: usize, classes: usize) -> &[u64] {
+        &self.counts[row * classes..(row + 1) * classes]
+    }
+
+    /// Class `k` against the rest as tie groups (positives = class k).
+    pub fn one_vs_rest(&self, k: usize, classes: usize) -> Vec<TieGroup> {
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(r, &value)| {
+                let row = self.row(r, classes);
+                let pos = row[k];
+                TieGroup {
+                    value,
+                    pos,
+                    neg: row.iter().sum::<u64>() - pos,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Everything a multi-class model's statistics depend on, except the bootstrap: per class the
+/// count table of its probabilities by true class, the argmax confusion matrix and ties, and the
+/// top-label table (each distinct max_k p_k with how many cases had it right and wrong). A
+/// federated site publishes these; [`evaluate_tables`] gives the same figures from them as from
+/// the cases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelTables {
+    /// Per class, in class order.
+    pub scores: Vec<ScoreTable>,
+    /// `confusion[true][argmax]`.
+    pub confusion: Vec<Vec<u64>>,
+    /// Cases whose highest probability is shared by two or more classes.
+    pub argmax_ties: u64,
+    /// Confidence (max_k p_k) as tie groups: positives = argmax right, negatives = wrong.
+    pub top_label: Vec<TieGroup>,
+}
+
+impl ModelTables {
+    /// The tables of a model's columns on `cases`, from each class column's sort.
+    fn from_cases(ranked: &[Ranked], columns: &[&[f64]], cases: &Cases) -> Self {
+        let k = cases.classes.len();
+        let scores = ranked
+            .iter()
+            .map(|r| {
+                let mut values = Vec::with_capacity(r.groups.len());
+                let mut counts = Vec::with_capacity(r.groups.len() * k);
+                let mut start = 0usize;
+                for g in &r.groups {
+                    let len = (g.pos + g.neg) as usize;
+                    values.push(g.value);
+                    let row = counts.len();
+                    counts.resize(row + k, 0);
+                    for &case in &r.order[start..start + len] {
+                        counts[row + cases.labels[case as usize] as usize] += 1;
+                    }
+                    start += len;
+                }
+                ScoreTable { values, counts }
+            })
+            .collect();
+        let argmax = argmax_stats(columns, cases);
+        ModelTables {
+            scores,
+            confusion: argmax.counts,
+            argmax_ties: argmax.ties,
+            top_label: Ranked::new(&argmax.correct, &argmax.confidence).groups,
+        }
+    }
+}
+
+/// Every statistic of one model on the cases: its tables' figures ([`evaluate_tables`]), and
+/// each class's sort kept for the bootstrap and the clustered blocks.
+fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome {
+    let k = cases.classes.len();
+    // One sort per class column feeds its tables, clustered block and bootstrap.
     let ranked: Vec<Ranked> = (0..k)
         .map(|c| Ranked::new(&cases.is_class[c], columns[c]))
         .collect();
+    let tables = ModelTables::from_cases(&ranked, columns, cases);
+    let (mut report, warnings) = evaluate_tables(name, cases.classes, &tables);
+    if let Some(cc) = &cases.clusters {
+        for (c, class) in cases.classes.iter().enumerate() {
+            let clusters = &cc.per_class[c];
+            let model = ClusteredModel::new(clusters, &ranked[c]);
+            if let Some(o) = report.ovr.get_mut(class) {
+                o.clustered = Some(ClusteredReport::new(clusters, &model, None));
+            }
+        }
+    }
+    ModelOutcome {
+        report,
+        warnings,
+        defined: ranked
+            .into_iter()
+            .enumerate()
+            .filter(|&(c, _)| cases.defined(c))
+            .map(|(_, r)| r)
+            .collect(),
+    }
+}
+
+/// Why class k's one-vs-rest AUROC is undefined with `count` of `n` cases, or `None`.
+fn ovr_reason(count: u64, n: u64) -> Option<String> {
+    if count == 0 {
+        Some(NO_CASES_REASON.to_string())
+    } else if count == n {
+        Some(format!(
+            "class has all {n} cases: there is no other class to separate it from"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Every statistic of a model but the bootstrap (and the patient-clustered blocks), from its
+/// [`ModelTables`]: the one-vs-rest AUROCs with DeLong's CIs, the macro and weighted AUROCs,
+/// Hand–Till, accuracy, the confusion matrix and the argmax sensitivities and specificities, the
+/// multi-class Brier score and log loss, top-label and classwise ECE. Sums are taken per
+/// distinct value in ascending order. Returns the report and its warnings.
+///
+/// # Panics
+/// If the tables are not of `classes.len()` classes or hold no case.
+pub fn evaluate_tables(
+    name: &str,
+    classes: &[String],
+    tables: &ModelTables,
+) -> (MulticlassModelReport, Vec<String>) {
+    let k = classes.len();
+    let mut warnings = Vec::new();
+    let counts: Vec<u64> = tables.confusion.iter().map(|r| r.iter().sum()).collect();
+    let n: u64 = counts.iter().sum();
+    assert!(
+        n > 0 && tables.scores.len() == k,
+        "tables of {k} classes with cases"
+    );
+    let ovr_groups: Vec<Vec<TieGroup>> =
+        (0..k).map(|c| tables.scores[c].one_vs_rest(c, k)).collect();
     let mut ovr = IndexMap::new();
     let mut aurocs: Vec<Option<f64>> = Vec::with_capacity(k);
     for (c, class) in classes.iter().enumerate() {
-        let mut report = ovr_report(name, class, &ranked[c], cases.ovr_reason(c), &mut warnings);
-        if let Some(cc) = &cases.clusters {
-            let clusters = &cc.per_class[c];
-            let model = ClusteredModel::new(clusters, &ranked[c]);
-            report.clustered = Some(ClusteredReport::new(clusters, &model, None));
-        }
+        let report = ovr_report(
+            name,
+            class,
+            &ovr_groups[c],
+            ovr_reason(counts[c], n),
+            &mut warnings,
+        );
         aurocs.push(report.discrimination.auroc);
         ovr.insert(class.clone(), report);
     }
@@ -932,11 +1064,8 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
     let auroc_macro = (!defined.is_empty())
         .then(|| defined.iter().map(|&(_, a)| a).sum::<f64>() / defined.len() as f64);
     let auroc_weighted = (!defined.is_empty()).then(|| {
-        let weight: u64 = defined.iter().map(|&(c, _)| cases.counts[c]).sum();
-        let sum: f64 = defined
-            .iter()
-            .map(|&(c, a)| cases.counts[c] as f64 * a)
-            .sum();
+        let weight: u64 = defined.iter().map(|&(c, _)| counts[c]).sum();
+        let sum: f64 = defined.iter().map(|&(c, a)| counts[c] as f64 * a).sum();
         sum / weight as f64
     });
     let macro_reason = auroc_macro.is_none().then(|| {
@@ -946,52 +1075,49 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
         .filter(|&c| aurocs[c].is_none())
         .map(|c| classes[c].clone())
         .collect();
-    let hand_till = hand_till(&ranked, cases);
+    let hand_till = hand_till(&tables.scores, &counts);
 
-    let argmax = argmax_stats(columns, cases);
-    if argmax.ties > 0 {
+    if tables.argmax_ties > 0 {
         warnings.push(format!(
             "{name}: {} case(s) have their highest probability shared by two or more classes; the first class in order was taken as the prediction (numpy argmax)",
-            argmax.ties
+            tables.argmax_ties
         ));
     }
-    let brier: f64 = (0..k)
-        .map(|c| brier(&cases.is_class[c], columns[c]).expect("cases were validated non-empty"))
-        .sum();
-    let p_true: Vec<f64> = cases
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(case, &y)| columns[y as usize][case])
-        .collect();
-    let ll = log_loss(&vec![true; p_true.len()], &p_true).expect("cases were validated non-empty");
+    // Brier: the binary squared errors of every class column added up; the ECEs from the same
+    // tie tables.
+    let per_class: Vec<FromGroups> = ovr_groups.iter().map(|g| from_groups(g)).collect();
+    let brier: f64 = per_class.iter().filter_map(|f| f.brier).sum();
+    let ll = true_class_log_loss(&tables.scores, k, n);
     if ll.n_clipped > 0 {
         warnings.push(format!(
             "{name}: {} true-class probabilit(y/ies) of exactly 0 or 1 were clipped to [2^-52, 1 - 2^-52] for the log loss",
             ll.n_clipped
         ));
     }
-    let top = |bins| ece(&argmax.correct, &argmax.confidence, bins).expect("non-empty");
-    let ((top_10, top_10_bins), (top_15, top_15_bins)) = (top(10), top(15));
-    let classwise = |bins| -> IndexMap<String, f64> {
-        (0..k)
-            .map(|c| {
-                let e = ece(&cases.is_class[c], columns[c], bins).expect("non-empty");
-                (classes[c].clone(), e.0)
-            })
+    let top = from_groups(&tables.top_label);
+    let ((top_10, top_10_bins), (top_15, top_15_bins)) = (
+        top.ece_10.expect("cases were checked non-empty"),
+        top.ece_15.expect("cases were checked non-empty"),
+    );
+    let classwise = |pick: fn(&FromGroups) -> Option<f64>| -> IndexMap<String, f64> {
+        classes
+            .iter()
+            .zip(&per_class)
+            .map(|(c, f)| (c.clone(), pick(f).unwrap_or(0.0)))
             .collect()
     };
-    let (cw_10, cw_15) = (classwise(10), classwise(15));
+    let cw_10 = classwise(|f| f.ece_10.as_ref().map(|e| e.0));
+    let cw_15 = classwise(|f| f.ece_15.as_ref().map(|e| e.0));
     let mean = |m: &IndexMap<String, f64>| m.values().sum::<f64>() / k as f64;
 
     let mut sensitivity = IndexMap::new();
     let mut sensitivity_reason = IndexMap::new();
     let mut specificity = IndexMap::new();
     let mut specificity_reason = IndexMap::new();
-    let cm = &argmax.counts;
+    let cm = &tables.confusion;
     for (c, class) in classes.iter().enumerate() {
         let tp = cm[c][c];
-        let positives = cases.counts[c];
+        let positives = counts[c];
         let predicted: u64 = cm.iter().map(|row| row[c]).sum();
         let negatives = n - positives;
         let sens = (positives > 0).then(|| tp as f64 / positives as f64);
@@ -1035,14 +1161,14 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
         accuracy: trace as f64 / n as f64,
         confusion_matrix: ConfusionMatrix {
             classes: classes.to_vec(),
-            counts: argmax.counts.clone(),
+            counts: tables.confusion.clone(),
         },
         sensitivity_at_argmax: sensitivity,
         sensitivity_at_argmax_reason: sensitivity_reason,
         specificity_at_argmax: specificity,
         specificity_at_argmax_reason: specificity_reason,
         balanced_accuracy,
-        n_argmax_ties: argmax.ties,
+        n_argmax_ties: tables.argmax_ties,
         brier,
         log_loss: ll.value,
         log_loss_n_clipped: ll.n_clipped,
@@ -1056,30 +1182,44 @@ fn evaluate_model(name: &str, columns: &[&[f64]], cases: &Cases) -> ModelOutcome
         classwise_ece_10_per_class: cw_10,
         classwise_ece_15_per_class: cw_15,
     };
-    ModelOutcome {
-        report,
-        warnings,
-        defined: ranked
-            .into_iter()
-            .enumerate()
-            .filter(|&(c, _)| cases.defined(c))
-            .map(|(_, r)| r)
-            .collect(),
+    (report, warnings)
+}
+
+/// −mean ln clip(p_{i,y_i}, ε, 1 − ε) from the class tables: each class's table, read at the
+/// cases of that class, holds the true-class probabilities.
+fn true_class_log_loss(scores: &[ScoreTable], k: usize, n: u64) -> LogLoss {
+    let (lo, hi) = (LOG_LOSS_EPS, 1.0 - LOG_LOSS_EPS);
+    let (mut sum, mut n_clipped) = (0.0, 0usize);
+    for (c, t) in scores.iter().enumerate() {
+        for (r, &value) in t.values.iter().enumerate() {
+            let m = t.row(r, k)[c];
+            if m == 0 {
+                continue;
+            }
+            if value < lo || value > hi {
+                n_clipped += m as usize;
+            }
+            sum -= m as f64 * value.clamp(lo, hi).ln();
+        }
+    }
+    LogLoss {
+        value: sum / n as f64,
+        n_clipped,
     }
 }
 
-/// Class `class` against the rest from its sorted scores: the binary DeLong block, with the
+/// Class `class` against the rest from its tie groups: the binary DeLong block, with the
 /// multi-class reason when the class has no cases or every case (`evaluate`'s one-class reason
 /// speaks of positives and negatives instead).
 fn ovr_report(
     name: &str,
     class: &str,
-    ranked: &Ranked,
+    groups: &[TieGroup],
     undefined: Option<String>,
     warnings: &mut Vec<String>,
 ) -> OvrReport {
-    let (m, n) = (ranked.m, ranked.n);
-    let sums = DeLongSums::from_groups(&ranked.groups);
+    let sums = DeLongSums::from_groups(groups);
+    let (m, n) = crate::ranks::class_counts(groups);
     let ci_reason = undefined.clone().or_else(|| delong_undefined_reason(m, n));
     OvrReport {
         n_pos: m,
@@ -1109,12 +1249,12 @@ struct HandTill {
 /// those of class j (sklearn `roc_auc_score(multi_class='ovo', average='macro')`; pROC
 /// `multiclass.roc(direction = ">")`).
 ///
-/// Every Â(i|·) comes from one walk of column i's sort (the one-vs-rest sort): each case of
-/// class j in a tie group adds 2·(class-i cases above the group) + (class-i cases in it) to
-/// 2·U(i|j), exactly as a DeLong V01 placement. O(N) per column, no per-pair sort.
-fn hand_till(ranked: &[Ranked], cases: &Cases) -> HandTill {
-    let k = cases.classes.len();
-    let used: Vec<usize> = (0..k).filter(|&c| cases.counts[c] > 0).collect();
+/// Every Â(i|·) comes from one walk of class i's count table: the cases of class j at a value
+/// add 2·(class-i cases above it) + (class-i cases at it) to 2·U(i|j) each, exactly as a DeLong
+/// V01 placement. O(rows · classes) per class, no per-pair sort.
+fn hand_till(scores: &[ScoreTable], counts: &[u64]) -> HandTill {
+    let k = counts.len();
+    let used: Vec<usize> = (0..k).filter(|&c| counts[c] > 0).collect();
     if used.len() < 2 {
         return HandTill {
             value: None,
@@ -1129,14 +1269,27 @@ fn hand_till(ranked: &[Ranked], cases: &Cases) -> HandTill {
     // twice_u[i][j] = 2·U of p_i, class i (positives) against class j (negatives).
     let twice_u: Vec<Vec<u128>> = (0..k)
         .map(|i| {
-            if cases.counts[i] == 0 {
-                return vec![0; k];
+            let mut twice_u = vec![0u128; k];
+            if counts[i] == 0 {
+                return twice_u;
             }
-            pair_twice_u(&ranked[i], cases.labels, i, cases.counts[i], k)
+            let t = &scores[i];
+            let mut i_below = 0u64;
+            for r in 0..t.values.len() {
+                let row = t.row(r, k);
+                let b = u128::from(2 * (counts[i] - i_below - row[i]) + row[i]);
+                for (j, &m) in row.iter().enumerate() {
+                    if j != i {
+                        twice_u[j] += u128::from(m) * b;
+                    }
+                }
+                i_below += row[i];
+            }
+            twice_u
         })
         .collect();
     let pair_auc = |i: usize, j: usize| {
-        twice_u[i][j] as f64 / (2 * cases.counts[i] as u128 * cases.counts[j] as u128) as f64
+        twice_u[i][j] as f64 / (2 * counts[i] as u128 * counts[j] as u128) as f64
     };
     let (mut sum, mut n_pairs) = (0.0, 0usize);
     for (a, &i) in used.iter().enumerate() {
@@ -1151,36 +1304,6 @@ fn hand_till(ranked: &[Ranked], cases: &Cases) -> HandTill {
         n_pairs,
         used,
     }
-}
-
-/// 2·U(i|j) for every class j, from the sort of p_i over all cases (`m_i` cases of class i).
-fn pair_twice_u(ranked: &Ranked, labels: &[u32], i: usize, m_i: u64, k: usize) -> Vec<u128> {
-    let mut twice_u = vec![0u128; k];
-    let mut tied = vec![0u64; k];
-    let mut touched: Vec<usize> = Vec::new();
-    let (mut start, mut i_below) = (0usize, 0u64);
-    for g in &ranked.groups {
-        let len = (g.pos + g.neg) as usize;
-        for &case in &ranked.order[start..start + len] {
-            let c = labels[case as usize] as usize;
-            if tied[c] == 0 {
-                touched.push(c);
-            }
-            tied[c] += 1;
-        }
-        // g.pos = class-i cases in this group.
-        let b = 2 * (m_i - i_below - g.pos) + g.pos;
-        for &c in &touched {
-            if c != i {
-                twice_u[c] += tied[c] as u128 * b as u128;
-            }
-            tied[c] = 0;
-        }
-        touched.clear();
-        i_below += g.pos;
-        start += len;
-    }
-    twice_u
 }
 
 /// The argmax decision of every case.
