@@ -5,7 +5,7 @@ use clap::Args;
 use harness_data::{EvalSpec, read_eval_csv};
 use harness_evidence::evaluation::{
     ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, findings_input,
-    read_findings,
+    read_findings, summarize_classes_csv,
 };
 use harness_evidence::gate::{self, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
@@ -15,7 +15,7 @@ use harness_metrics::multilabel;
 use harness_metrics::registry::Better;
 use indexmap::IndexMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -121,8 +121,11 @@ pub struct EvalArgs {
     fail_over: Vec<String>,
     /// Federated evaluation, round 1: write to --json a site summary (format
     /// harness-site-summary/1; with --task multilabel one per finding,
-    /// harness-site-summary-multilabel/1) instead of the results: per model and per subgroup
-    /// level, how many positives and negatives had each distinct score. No case id, no per-case
+    /// harness-site-summary-multilabel/1; with --task multiclass
+    /// harness-site-summary-multiclass/1, per class the cases of each true class at each
+    /// distinct probability, the confusion matrix and the top-label table) instead of the
+    /// results: per model and per subgroup level, how many positives and negatives had each
+    /// distinct score. No case id, no per-case
     /// row, no patient column. `harness pool` combines the sites' summaries into the exact
     /// all-cases results. Needs --site and --json.
     #[arg(long = "aggregates-only", requires_all = ["site", "json"])]
@@ -230,9 +233,14 @@ fn check_options(args: &EvalArgs) -> Result<()> {
         } else {
             "--paired-request"
         };
-        if args.task == Task::Multiclass {
+        if args.task == Task::Multiclass && args.paired_request.is_some() {
             bail!(
-                "{flag}: multi-class results are not pooled from count tables yet (binary and multi-label are)"
+                "{flag}: a multi-class evaluation has no round 2 (its paired comparison is a bootstrap over cases, which is not pooled)"
+            );
+        }
+        if args.task == Task::Multiclass && args.score_decimals.is_some() {
+            bail!(
+                "--score-decimals: a multi-class summary holds the probabilities as scored (rounded rows would no longer sum to 1)"
             );
         }
         if args.cluster.is_some() {
@@ -471,6 +479,25 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
         label: args.label.clone().unwrap_or_default(),
         models,
     };
+    if args.aggregates_only {
+        let site = args.site.as_deref().unwrap_or_default();
+        let summary = harness_data::with_file_bytes(&args.data, |bytes| {
+            summarize_classes_csv(bytes, &args.data, &cols, &args.groups, site)
+        })?;
+        let out = args.json.as_deref().unwrap_or(Path::new("site.json"));
+        crate::pool::write_json(out, &summary)?;
+        println!(
+            "site {site}: {} cases of {}, {} classes, {} model(s), {} subgroup column(s): {}",
+            summary.n,
+            args.data.display(),
+            summary.classes.len(),
+            summary.models.len(),
+            args.groups.len(),
+            out.display()
+        );
+        println!("what it reveals: {}", summary.disclosure);
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = harness_data::with_file_bytes(&args.data, |bytes| {
         evaluate_classes(
             bytes,

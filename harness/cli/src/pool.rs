@@ -11,6 +11,7 @@ use harness_metrics::pool::{
     PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
     pool_paired, summarize,
 };
+use harness_metrics::pool_classes::{CLASSES_SITE_FORMAT, ClassesSiteSummary, pool_classes};
 use harness_metrics::pool_findings::{
     FINDINGS_SITE_FORMAT, FindingsPairedRequest, FindingsPairedSums, FindingsSiteSummary,
     findings_paired_request, findings_paired_site_sums, pool_findings, pool_findings_paired,
@@ -37,7 +38,7 @@ pub struct SiteArgs<'a> {
 
 /// Compact JSON: a site summary has one row per distinct score, so whitespace would triple the
 /// bytes every site sends and the coordinator parses (`jq .` shows it indented).
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let mut bytes = serde_json::to_vec(value).context("serialising")?;
     bytes.push(b'\n');
     harness_evidence::write_atomic(path, &bytes)
@@ -147,6 +148,10 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         --aggregates-only` (and answer round 2 likewise); the pool is exact finding by finding and \
         for each model's macro and micro AUROC, written in `harness eval --task multilabel`'s layout \
         (gate keys auroc_macro, auroc_micro, <metric>.<finding>).\n\n\
+        Multi-class: the sites run `harness eval --task multiclass --class-score CLASS=COL ... \
+        --aggregates-only`; one round gives every figure of `harness eval --task multiclass` but the \
+        bootstraps (the macro AUROC's CI and the paired comparison resample cases: absent, with the \
+        reason), in its layout (gate keys auroc_macro, accuracy, auroc.<class>, ...).\n\n\
         Exit status: 0 success; 1 a --fail-under/--fail-over criterion failed; 2 inconsistent, \
         changed or missing site files (named).",
     after_help = "Examples:\n  \
@@ -256,7 +261,7 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
             read_site_file(p, harness_pipeline::SITE_FILE).map_err(|e| {
                 match read_site_file::<Format>(p, harness_pipeline::SITE_FILE) {
                     Ok(f) if f.format != first_format => anyhow::anyhow!(
-                        "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary or all multi-label) together",
+                        "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary, all multi-label or all multi-class) together",
                         p.display(),
                         f.format,
                         paths[0].display()
@@ -294,6 +299,9 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE)?;
     if first.format == FINDINGS_SITE_FORMAT {
         return run_findings(&args);
+    }
+    if first.format == CLASSES_SITE_FORMAT {
+        return run_classes(&args);
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format)?;
@@ -576,6 +584,54 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
     }
     let label = what_left::<Findings>(&sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    let models: Vec<String> = report.models.keys().cloned().collect();
+    Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
+        report.gate_value(m, k)
+    }))
+}
+
+/// `harness pool` of multi-class site summaries: one round (the bootstraps are not pooled).
+fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
+    if args.request.is_some() || args.request_out.is_some() || !args.sums.is_empty() {
+        bail!(
+            "a multi-class evaluation has no round 2: its paired comparison is a bootstrap over cases, which is not pooled (pool the summaries alone)"
+        );
+    }
+    if args.report.is_some() {
+        bail!(
+            "--report: the pooled report is drawn for binary and multi-label sites so far; write --json and keep each site's own report"
+        );
+    }
+    let sites: Vec<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT)?;
+    let classes = sites[0].classes.clone();
+    let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
+        harness_metrics::multiclass::gate_key(&classes, k)
+    })?;
+    let report = pool_classes(
+        &sites,
+        &harness_metrics::multiclass::MulticlassOptions {
+            bootstrap: 0,
+            seed: args.seed,
+        },
+    )?;
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+    }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let label = PathBuf::from(format!(
+        "{} pooled site(s) ({})",
+        sites.len(),
+        sites
+            .iter()
+            .map(|s| s.site.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let text = crate::summary::classes(&report, &label);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
     let models: Vec<String> = report.models.keys().cloned().collect();

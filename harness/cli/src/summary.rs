@@ -192,6 +192,9 @@ pub fn classes(report: &MulticlassReport, data: &Path) -> String {
             if clustered { "cluster " } else { "" },
             c.p.map_or_else(|| "n/a".to_string(), harness_report::format::p_clause),
         ));
+        if let (None, Some(reason)) = (c.p, &c.reason) {
+            text.push_str(&format!("  ({reason})\n"));
+        }
     }
     text
 }

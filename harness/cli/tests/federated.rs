@@ -585,3 +585,157 @@ fn multilabel_sites_pool_finding_by_finding_to_the_all_cases_results() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("harness-site-summary-multilabel/1"));
 }
+
+fn multiclass_csv(path: &Path) {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut u = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("case_id,label,a0,a1,a2,b0,b1,b2,sex,site\n");
+    for i in 0..600 {
+        let y = (u() * 3.0) as usize % 3;
+        let row = |signal: f64, u: &mut dyn FnMut() -> f64, grid: f64| -> [f64; 3] {
+            let raw: Vec<f64> = (0..3)
+                .map(|c| (if c == y { signal } else { 0.0 } + u()).exp())
+                .collect();
+            let s: f64 = raw.iter().sum();
+            let p0 = (raw[0] / s * grid).round() / grid;
+            let p1 = (raw[1] / s * grid).round() / grid;
+            [p0, p1, ((1.0 - p0 - p1) * grid).round() / grid]
+        };
+        let a = row(0.5, &mut u, 1e6);
+        let b = row(0.2, &mut u, 20.0);
+        let sex = if u() < 0.5 { "F" } else { "M" };
+        let site = ["A", "B", "C"][(u() * 3.0) as usize % 3];
+        text.push_str(&format!(
+            "m{i},k{y},{},{},{},{},{},{},{sex},{site}\n",
+            a[0], a[1], a[2], b[0], b[1], b[2]
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Multi-class sites: `harness eval --task multiclass --aggregates-only` per site, and `harness
+/// pool` gives the all-cases `eval --task multiclass` (every figure but the bootstraps, subgroup
+/// levels and gaps included) to 1e-12; the gate takes multi-class keys; a second round and a
+/// score grid are refused with the reason.
+#[test]
+fn multiclass_sites_pool_to_the_all_cases_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let source = d.join("classes.csv");
+    multiclass_csv(&source);
+    let sites = split_file_by_site(&source, d);
+    assert_eq!(sites.len(), 3);
+    let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+    let task = [
+        "--task",
+        "multiclass",
+        "--label",
+        "label",
+        "--class-score",
+        "k0=a0",
+        "--class-score",
+        "k1=a1",
+        "--class-score",
+        "k2=a2",
+        "--class-score-b",
+        "k0=b0",
+        "--class-score-b",
+        "k1=b1",
+        "--class-score-b",
+        "k2=b2",
+        "--group",
+        "sex",
+    ];
+    let all = p("all.json");
+    let mut args = vec!["eval", "--data", source.to_str().unwrap(), "--json", &all];
+    args.extend(task);
+    ok(&args);
+    let mut files = Vec::new();
+    for (site, path, ids) in &sites {
+        let out = p(&format!("{site}.json"));
+        let mut args = vec![
+            "eval",
+            "--data",
+            path.to_str().unwrap(),
+            "--aggregates-only",
+            "--site",
+            site,
+            "--json",
+            &out,
+        ];
+        args.extend(task);
+        ok(&args);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("harness-site-summary-multiclass/1"));
+        assert!(!ids.iter().any(|id| text.contains(&format!("\"{id}\""))));
+        files.push(out);
+    }
+    let pooled = p("pooled.json");
+    let mut args = vec!["pool"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--json", &pooled, "--fail-under", "auroc_macro=0.5"]);
+    let out = ok(&args);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 pooled site(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut bad = Vec::new();
+    compare(
+        &read(Path::new(&pooled)),
+        &read(Path::new(&all)),
+        "",
+        1e-12,
+        &[".warnings", ".comparisons_macro"],
+        &mut bad,
+    );
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let r = read(Path::new(&pooled));
+    assert_eq!(
+        r["models"]["a"]["subgroups"]["sex"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        r["comparisons_macro"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not pooled")
+    );
+    // The gate reads the pooled figures; a second round and a grid are refused.
+    let mut args = vec!["pool"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--fail-under", "auroc_macro=0.99"]);
+    assert_eq!(harness(&args).status.code(), Some(1));
+    let mut args = vec!["pool"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--request-out", "r.json"]);
+    let o = harness(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no round 2"));
+    let (site, path, _) = &sites[0];
+    let out = p("grid.json");
+    let mut args = vec![
+        "eval",
+        "--data",
+        path.to_str().unwrap(),
+        "--aggregates-only",
+        "--site",
+        site,
+        "--json",
+        &out,
+        "--score-decimals",
+        "2",
+    ];
+    args.extend(task);
+    let o = harness(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sum to 1"));
+}

@@ -155,9 +155,41 @@ pub fn evaluate_classes(
     bytes: &[u8],
     path: &Path,
     cols: &ClassColumns,
-    (groups, cluster): (&[String], Option<&str>),
+    columns: (&[String], Option<&str>),
     opts: &MulticlassOptions,
 ) -> Result<MulticlassReport, EvaluateError> {
+    with_classes_input(bytes, path, cols, columns, |input| {
+        evaluate_multiclass(input, opts)
+    })
+}
+
+/// A federated site's summary of a multi-class CSV (`harness eval --task multiclass
+/// --aggregates-only`): the count tables of [`harness_metrics::pool_classes`], over all cases and
+/// per level of the subgroup columns `groups`.
+///
+/// # Errors
+/// As [`evaluate_classes`].
+pub fn summarize_classes_csv(
+    bytes: &[u8],
+    path: &Path,
+    cols: &ClassColumns,
+    groups: &[String],
+    site: &str,
+) -> Result<harness_metrics::pool_classes::ClassesSiteSummary, EvaluateError> {
+    with_classes_input(bytes, path, cols, (groups, None), |input| {
+        harness_metrics::pool_classes::summarize_classes(input, site)
+    })
+}
+
+/// Reads a multi-class CSV as [`evaluate_classes`] describes and hands its input to `f`; an
+/// input the multi-class contract refuses is reported naming the file, the row and the columns.
+fn with_classes_input<T>(
+    bytes: &[u8],
+    path: &Path,
+    cols: &ClassColumns,
+    (groups, cluster): (&[String], Option<&str>),
+    f: impl FnOnce(&MulticlassInput) -> Result<T, MulticlassError>,
+) -> Result<T, EvaluateError> {
     let k = cols.classes.len();
     let columns: Vec<String> = groups
         .iter()
@@ -185,7 +217,7 @@ pub fn evaluate_classes(
         groupings,
         cluster: cluster_column,
     };
-    evaluate_multiclass(&input, opts).map_err(|e| match e {
+    f(&input).map_err(|e| match e {
         // Name the file, the row and the columns, as every input error does.
         MulticlassError::RowSum {
             model, case, sum, ..

@@ -27,6 +27,7 @@ pub mod multilabel;
 pub mod multiple;
 pub mod normal;
 pub mod pool;
+pub mod pool_classes;
 pub mod pool_findings;
 pub mod ranks;
 pub mod registry;

@@ -778,46 +778,10 @@ fn subgroup_levels(
     g: &Grouping,
     opts: &MulticlassOptions,
 ) -> Result<Vec<(String, Vec<MulticlassSubgroup>)>, MulticlassError> {
-    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); g.levels.len()];
-    for (case, &code) in g.codes.iter().enumerate() {
-        rows[code as usize].push(case);
-    }
     let mut out = Vec::new();
-    for (level, rows) in g.levels.iter().zip(&rows) {
-        if rows.is_empty() {
-            continue;
-        }
-        let pick = |v: &[f64]| -> Vec<f64> { rows.iter().map(|&i| v[i]).collect() };
-        let labels: Vec<u32> = rows.iter().map(|&i| input.labels[i]).collect();
-        let columns: Vec<Vec<Vec<f64>>> = input
-            .models
-            .iter()
-            .map(|(_, cols)| cols.iter().map(|c| pick(c)).collect())
-            .collect();
-        let cluster_codes: Option<Vec<u32>> = input
-            .cluster
-            .as_ref()
-            .map(|c| rows.iter().map(|&i| c.codes[i]).collect());
-        let sub = MulticlassInput {
-            classes: input.classes,
-            labels: &labels,
-            models: input
-                .models
-                .iter()
-                .zip(&columns)
-                .map(|((name, _), cols)| (*name, cols.iter().map(Vec::as_slice).collect()))
-                .collect(),
-            groupings: Vec::new(),
-            cluster: input
-                .cluster
-                .as_ref()
-                .zip(cluster_codes.as_ref())
-                .map(|(c, codes)| Grouping {
-                    name: c.name,
-                    levels: c.levels,
-                    codes,
-                }),
-        };
+    for (level, rows) in subgroup_rows(g) {
+        let owned = input.subset(&rows);
+        let sub = owned.input(input);
         let r = evaluate_multiclass(&sub, opts)?;
         let models = r
             .models
@@ -851,13 +815,98 @@ fn subgroup_levels(
                 }
             })
             .collect();
-        out.push((level.clone(), models));
+        out.push((level, models));
     }
     Ok(out)
 }
 
+/// The levels of subgroup column `g` that have cases, in level order, with their cases (rows
+/// of the input, ascending).
+pub(crate) fn subgroup_rows(g: &Grouping) -> Vec<(String, Vec<usize>)> {
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); g.levels.len()];
+    for (case, &code) in g.codes.iter().enumerate() {
+        rows[code as usize].push(case);
+    }
+    g.levels
+        .iter()
+        .zip(rows)
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(l, r)| (l.clone(), r))
+        .collect()
+}
+
+/// The cases of some rows of an input, copied (see [`MulticlassInput::subset`]).
+pub(crate) struct Subset {
+    labels: Vec<u32>,
+    /// `columns[model][class]`.
+    columns: Vec<Vec<Vec<f64>>>,
+    cluster: Option<Vec<u32>>,
+}
+
+impl Subset {
+    /// The subset as an input of the same classes, models and patient column, without
+    /// subgroup columns.
+    pub(crate) fn input<'a>(&'a self, parent: &MulticlassInput<'a>) -> MulticlassInput<'a> {
+        MulticlassInput {
+            classes: parent.classes,
+            labels: &self.labels,
+            models: parent
+                .models
+                .iter()
+                .zip(&self.columns)
+                .map(|((name, _), cols)| (*name, cols.iter().map(Vec::as_slice).collect()))
+                .collect(),
+            groupings: Vec::new(),
+            cluster: parent
+                .cluster
+                .as_ref()
+                .zip(self.cluster.as_ref())
+                .map(|(c, codes)| Grouping {
+                    name: c.name,
+                    levels: c.levels,
+                    codes,
+                }),
+        }
+    }
+}
+
+impl MulticlassInput<'_> {
+    /// The cases at `rows` (ascending), copied.
+    pub(crate) fn subset(&self, rows: &[usize]) -> Subset {
+        let pick = |v: &[f64]| -> Vec<f64> { rows.iter().map(|&i| v[i]).collect() };
+        Subset {
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            columns: self
+                .models
+                .iter()
+                .map(|(_, cols)| cols.iter().map(|c| pick(c)).collect())
+                .collect(),
+            cluster: self
+                .cluster
+                .as_ref()
+                .map(|c| rows.iter().map(|&i| c.codes[i]).collect()),
+        }
+    }
+}
+
+/// Every model's [`ModelTables`] on the input's cases (validated by the caller).
+pub(crate) fn model_tables(input: &MulticlassInput) -> Vec<ModelTables> {
+    let cases = Cases::new(input.classes, input.labels, None);
+    let k = input.classes.len();
+    input
+        .models
+        .par_iter()
+        .map(|(_, columns)| {
+            let ranked: Vec<Ranked> = (0..k)
+                .map(|c| Ranked::new(&cases.is_class[c], columns[c]))
+                .collect();
+            ModelTables::from_cases(&ranked, columns, &cases)
+        })
+        .collect()
+}
+
 /// The spread of the level figures of one subgroup column.
-fn subgroup_gaps(levels: &IndexMap<String, MulticlassSubgroup>) -> SubgroupGaps {
+pub(crate) fn subgroup_gaps(levels: &IndexMap<String, MulticlassSubgroup>) -> SubgroupGaps {
     let gap = |value: &dyn Fn(&MulticlassSubgroup) -> Option<f64>| match range_of(
         levels.values().map(value),
     ) {

@@ -383,7 +383,7 @@ impl std::error::Error for PoolError {}
 
 impl PoolError {
     /// A table error with its place filled in.
-    fn table_at(
+    pub(crate) fn table_at(
         reason: String,
         site: &str,
         model: &str,

@@ -410,13 +410,13 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     for w in warnings {
         observer.warning(&format!("{}: {w}", suite_path.display()));
     }
-    if task == DatasetTask::Multiclass && options.site.is_some() {
-        return Err(PipelineError::Input(format!(
-            "dataset '{}' is multiclass: federated sites take binary and multi-label datasets so far",
-            dataset.name
-        )));
-    }
     match (&options.paired_request, task) {
+        (Some(_), DatasetTask::Multiclass) => {
+            return Err(PipelineError::Input(format!(
+                "dataset '{}' is multiclass: a multi-class evaluation has no round 2 (its paired comparison is a bootstrap over cases, which is not pooled)",
+                dataset.name
+            )));
+        }
         (Some(SiteRequest::Binary(_)), DatasetTask::Multilabel)
         | (Some(SiteRequest::Findings(_)), DatasetTask::Binary) => {
             return Err(PipelineError::Input(format!(
@@ -1052,45 +1052,57 @@ fn write_site_summary(
     bundle: &mut BundleWriter,
 ) -> Result<(), PipelineError> {
     let failed = |e: &dyn std::fmt::Display| PipelineError::Metrics(e.to_string());
-    let (file, bytes) = if settings.task == DatasetTask::Multilabel {
-        let path = plan.out_dir.join(SITE_FILE);
-        let read = read_findings(pred_bytes, &path, &settings.findings, &settings.columns())
+    let (file, bytes) =
+        if let (DatasetTask::Multiclass, Some(cols)) = (settings.task, settings.classes.as_ref()) {
+            // The patient column stays at the site: not read.
+            let summary = harness_evidence::evaluation::summarize_classes_csv(
+                pred_bytes,
+                &plan.out_dir.join(SITE_FILE),
+                cols,
+                &settings.groups,
+                site,
+            )
             .map_err(|e| failed(&e))?;
-        // The patient column is not a subgroup, and it stays at the site.
-        let mut input = findings_input(&settings.findings, &read, settings.cluster.as_deref())
-            .map_err(|e| failed(&e))?;
-        input.cluster = None;
-        match &plan.paired_request {
-            Some(SiteRequest::Findings(request)) => {
-                let sums =
-                    findings_paired_site_sums(&input, site, request).map_err(|e| failed(&e))?;
-                (SUMS_FILE, compact(&sums)?)
+            (SITE_FILE, compact(&summary)?)
+        } else if settings.task == DatasetTask::Multilabel {
+            let path = plan.out_dir.join(SITE_FILE);
+            let read = read_findings(pred_bytes, &path, &settings.findings, &settings.columns())
+                .map_err(|e| failed(&e))?;
+            // The patient column is not a subgroup, and it stays at the site.
+            let mut input = findings_input(&settings.findings, &read, settings.cluster.as_deref())
+                .map_err(|e| failed(&e))?;
+            input.cluster = None;
+            match &plan.paired_request {
+                Some(SiteRequest::Findings(request)) => {
+                    let sums =
+                        findings_paired_site_sums(&input, site, request).map_err(|e| failed(&e))?;
+                    (SUMS_FILE, compact(&sums)?)
+                }
+                _ => {
+                    let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
+                    (SITE_FILE, compact(&summary)?)
+                }
             }
-            _ => {
-                let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
-                (SITE_FILE, compact(&summary)?)
+        } else {
+            let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
+            // The patient column is not a subgroup, and it stays at the site.
+            let input = harness_metrics::EvalInput {
+                cluster: None,
+                ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
+            };
+            match &plan.paired_request {
+                Some(SiteRequest::Binary(request)) => {
+                    let sums = harness_metrics::pool::paired_site_sums(&input, site, request)
+                        .map_err(|e| failed(&e))?;
+                    (SUMS_FILE, compact(&sums)?)
+                }
+                _ => {
+                    let summary = harness_metrics::pool::summarize(&input, site, None)
+                        .map_err(|e| failed(&e))?;
+                    (SITE_FILE, compact(&summary)?)
+                }
             }
-        }
-    } else {
-        let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
-        // The patient column is not a subgroup, and it stays at the site.
-        let input = harness_metrics::EvalInput {
-            cluster: None,
-            ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
         };
-        match &plan.paired_request {
-            Some(SiteRequest::Binary(request)) => {
-                let sums = harness_metrics::pool::paired_site_sums(&input, site, request)
-                    .map_err(|e| failed(&e))?;
-                (SUMS_FILE, compact(&sums)?)
-            }
-            _ => {
-                let summary =
-                    harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
-                (SITE_FILE, compact(&summary)?)
-            }
-        }
-    };
     bundle.write(file, &bytes)?;
     Ok(())
 }

@@ -668,6 +668,40 @@ fn a_multiclass_folder_with_subgroups_and_patients_is_evaluated_patient_clustere
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
+
+    // The same suite as a federated site: only its count tables leave, and they pool to the
+    // run's figures (all but the bootstraps and the patient-clustered blocks).
+    let mut o = project.options();
+    o.out = Some(p.join("site"));
+    o.site = Some("hospital-a".into());
+    let site = run_suite(&o, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!site.out_dir.join("predictions.csv").exists());
+    let text = std::fs::read_to_string(site.out_dir.join("site.json")).unwrap();
+    assert!(
+        !text.contains("c0001") && !text.contains("P1"),
+        "a case or patient id left the site"
+    );
+    let summary: harness_metrics::pool_classes::ClassesSiteSummary =
+        serde_json::from_str(&text).unwrap();
+    let pooled =
+        harness_metrics::pool_classes::pool_classes(&[summary], &Default::default()).unwrap();
+    let got = &pooled.models["a"];
+    let want = outcome.eval.as_ref().unwrap().multiclass().unwrap();
+    let want = &want.models["a"];
+    let close = |a: Option<f64>, b: Option<f64>| {
+        assert!((a.unwrap() - b.unwrap()).abs() < 1e-12, "{a:?} vs {b:?}")
+    };
+    close(got.auroc_macro, want.auroc_macro);
+    close(got.auroc_hand_till, want.auroc_hand_till);
+    close(Some(got.brier), Some(want.brier));
+    close(Some(got.log_loss), Some(want.log_loss));
+    assert_eq!(got.confusion_matrix, want.confusion_matrix);
+    for (level, s) in &want.subgroups["site"] {
+        let g = &got.subgroups["site"][level];
+        assert_eq!(g.n, s.n);
+        close(g.auroc_macro, s.auroc_macro);
+        close(Some(g.accuracy), Some(s.accuracy));
+    }
 }
 
 /// A 3-way sharded run (patients of 1-4 images, interleaved in case order) merges into a
