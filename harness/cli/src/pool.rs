@@ -11,7 +11,9 @@ use harness_metrics::pool::{
     PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
     pool_paired, summarize,
 };
-use harness_metrics::pool_classes::{CLASSES_SITE_FORMAT, ClassesSiteSummary, pool_classes};
+use harness_metrics::pool_classes::{
+    CLASSES_SITE_FORMAT, ClassesSiteSummary, pool_classes, pooled_class_tables,
+};
 use harness_metrics::pool_findings::{
     FINDINGS_SITE_FORMAT, FindingsPairedRequest, FindingsPairedSums, FindingsSiteSummary,
     findings_paired_request, findings_paired_site_sums, pool_findings, pool_findings_paired,
@@ -19,8 +21,8 @@ use harness_metrics::pool_findings::{
 };
 use harness_metrics::{EvalInput, EvalOptions};
 use harness_pipeline::pooled::{
-    PooledFindingsSite, PooledSite, pooled_findings_report_input, pooled_report_input,
-    write_pooled_report,
+    PooledClassesSite, PooledFindingsSite, PooledSite, pooled_classes_report_input,
+    pooled_findings_report_input, pooled_report_input, write_pooled_report,
 };
 use rayon::prelude::*;
 use std::io::Write;
@@ -599,11 +601,6 @@ fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
             "a multi-class evaluation has no round 2: its paired comparison is a bootstrap over cases, which is not pooled (pool the summaries alone)"
         );
     }
-    if args.report.is_some() {
-        bail!(
-            "--report: the pooled report is drawn for binary and multi-label sites so far; write --json and keep each site's own report"
-        );
-    }
     let sites: Vec<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT)?;
     let classes = sites[0].classes.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
@@ -618,6 +615,28 @@ fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
     )?;
     if let Some(path) = &args.json {
         write_json(path, &report)?;
+    }
+    if let Some(dir) = &args.report {
+        let pooled_sites = args
+            .sites
+            .iter()
+            .zip(&sites)
+            .map(|(p, summary)| {
+                Ok(PooledClassesSite {
+                    summary,
+                    file_sha256: site_file_sha256(p)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let input = pooled_classes_report_input(
+            &pooled_sites,
+            &report,
+            &pooled_class_tables(&sites)?,
+            tool_info(),
+            harness_evidence::now_rfc3339(),
+        );
+        write_pooled_report(&input, dir)?;
+        println!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
         eprintln!("warning: {w}");

@@ -678,7 +678,15 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     let pooled = p("pooled.json");
     let mut args = vec!["pool"];
     args.extend(files.iter().map(String::as_str));
-    args.extend(["--json", &pooled, "--fail-under", "auroc_macro=0.5"]);
+    let report = p("report");
+    args.extend([
+        "--json",
+        &pooled,
+        "--fail-under",
+        "auroc_macro=0.5",
+        "--report",
+        &report,
+    ]);
     let out = ok(&args);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("3 pooled site(s)"),
@@ -709,6 +717,20 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
             .unwrap()
             .contains("not pooled")
     );
+    // The pooled report: the Classes section, each site's disclosure, per-class figures.
+    let html = std::fs::read_to_string(d.join("report/report.html")).unwrap();
+    assert!(
+        html.contains("id=\"classes\"") && html.contains("per class"),
+        "classes section"
+    );
+    assert!(html.contains("does not pair a case"));
+    for f in [
+        "confusion-1-a.svg",
+        "roc-class-3-k2.svg",
+        "reliability-classwise-2-b.svg",
+    ] {
+        assert!(d.join("report/figures").join(f).is_file(), "{f}");
+    }
     // The gate reads the pooled figures; a second round and a grid are refused.
     let mut args = vec!["pool"];
     args.extend(files.iter().map(String::as_str));

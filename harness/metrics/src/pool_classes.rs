@@ -498,6 +498,32 @@ fn add_tables(tables: &[&ModelTables], k: usize) -> Result<ModelTables, String> 
     })
 }
 
+/// Every model's tables added up over the sites (what [`pool_classes`] evaluates), for the
+/// pooled report's per-class curves.
+///
+/// # Errors
+/// As [`pool_classes`].
+pub fn pooled_class_tables(
+    sites: &[ClassesSiteSummary],
+) -> Result<IndexMap<String, ModelTables>, PoolError> {
+    let first = sites.first().ok_or(PoolError::NoSites)?;
+    let checked = sites
+        .iter()
+        .map(|s| check_site(s, first))
+        .collect::<Result<Vec<_>, _>>()?;
+    first
+        .models
+        .keys()
+        .enumerate()
+        .map(|(m, name)| {
+            let all: Vec<&ModelTables> = checked.iter().map(|c| &c.models[m].0).collect();
+            add_tables(&all, first.classes.len())
+                .map(|t| (name.clone(), t))
+                .map_err(|r| input_error("(pooled)", r))
+        })
+        .collect()
+}
+
 /// Why the bootstraps are absent from a pooled report.
 pub const NOT_POOLED_REASON: &str = "the bootstrap resamples cases, and site summaries hold none: the macro AUROC's CI and the paired comparison are not pooled (compare models finding no difference through each site's own run)";
 

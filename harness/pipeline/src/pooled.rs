@@ -1,6 +1,6 @@
 //! The human report of a federated evaluation (`harness pool --report DIR`): the pooled
 //! results drawn as a run's report is, with a section on the sites and what left each —
-//! binary, or multi-label finding by finding.
+//! binary, multi-label finding by finding, or multi-class class by class.
 //!
 //! The coordinator holds no case, only each model's pooled count table, which fixes every
 //! single-model figure. The report input therefore gives every candidate the same labels —
@@ -13,9 +13,12 @@
 use std::path::{Path, PathBuf};
 
 use harness_metrics::EvalReport;
+use harness_metrics::multiclass::{ModelTables, MulticlassReport};
 use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::pool::{CountTable, SiteSummary, pooled_tables};
+use harness_metrics::pool_classes::ClassesSiteSummary;
 use harness_metrics::pool_findings::FindingsSiteSummary;
+use harness_metrics::ranks::TieGroup;
 use harness_report as report;
 use indexmap::IndexMap;
 
@@ -29,10 +32,10 @@ pub struct PooledSite<'a> {
 
 /// A model's pooled table as one score per case: its positives, then its negatives, each in
 /// ascending score order (so the labels are `m` trues, then `n` falses, for every model).
-fn by_class(table: &CountTable, m: usize, n: usize) -> Vec<f64> {
+fn by_class(groups: &[TieGroup], m: usize, n: usize) -> Vec<f64> {
     let mut scores = Vec::with_capacity(m + n);
     let mut negatives = Vec::with_capacity(n);
-    for g in table.groups() {
+    for g in groups {
         scores.extend(std::iter::repeat_n(g.value, g.pos as usize));
         negatives.extend(std::iter::repeat_n(g.value, g.neg as usize));
     }
@@ -167,7 +170,7 @@ pub fn pooled_report_input(
         .map(|(name, metrics)| {
             let scores = tables
                 .get(name)
-                .map(|t| by_class(t, m, n))
+                .map(|t| by_class(t.groups(), m, n))
                 .unwrap_or_default();
             candidate(name, Some(metrics.clone()), scores)
         })
@@ -235,12 +238,77 @@ pub fn pooled_findings_report_input(
             labels: class_labels(m, n),
             scores: tables
                 .iter()
-                .map(|(model, t)| (model.clone(), by_class(t, m, n)))
+                .map(|(model, t)| (model.clone(), by_class(t.groups(), m, n)))
                 .collect(),
         });
     }
     input.findings = Some(report.clone());
     Ok(input)
+}
+
+/// One multi-class site summary the coordinator pooled, with the SHA-256 of its file.
+pub struct PooledClassesSite<'a> {
+    pub summary: &'a ClassesSiteSummary,
+    pub file_sha256: String,
+}
+
+/// The report input of pooled multi-class results (`report` from
+/// [`harness_metrics::pool_classes::pool_classes`], `tables` from
+/// [`harness_metrics::pool_classes::pooled_class_tables`] on the same sites): the Classes
+/// section, the confusion matrices, and per class the ROC overlay and classwise reliability of
+/// every model, drawn from its pooled table of that class against the rest.
+#[must_use]
+pub fn pooled_classes_report_input(
+    sites: &[PooledClassesSite],
+    report: &MulticlassReport,
+    tables: &IndexMap<String, ModelTables>,
+    tool: report::ToolInfo,
+    date: String,
+) -> report::ReportInput {
+    // A multi-class site has no positives: the sites table says so.
+    let described = sites
+        .iter()
+        .map(|s| {
+            site_info(
+                &s.summary.site,
+                s.summary.n,
+                None,
+                &s.file_sha256,
+                &s.summary.disclosure,
+            )
+        })
+        .collect();
+    let evaluation = report::Evaluation {
+        options: Default::default(),
+        comparisons: Vec::new(),
+        warnings: report.warnings.clone(),
+    };
+    let mut input = pooled_input(described, report.n, evaluation, tool, date);
+    input.candidates = report
+        .models
+        .keys()
+        .map(|name| candidate(name, None, Vec::new()))
+        .collect();
+    let k = report.classes.len();
+    for (c, class) in report.classes.iter().enumerate() {
+        let m = report.class_counts.get(class).copied().unwrap_or(0) as usize;
+        let n = report.n as usize - m;
+        input.target_curves.push(report::TargetCurves {
+            name: class.clone(),
+            labels: class_labels(m, n),
+            scores: tables
+                .iter()
+                .map(|(model, t)| {
+                    (
+                        model.clone(),
+                        by_class(&t.scores[c].one_vs_rest(c, k), m, n),
+                    )
+                })
+                .collect(),
+        });
+    }
+    input.classes = Some(report.clone());
+    input
 }
 
 /// Writes the pooled report (`report.html`, `summary.md`, `figures/`) into `dir`; returns the

@@ -65,12 +65,23 @@ pub fn dataset_rows(input: &ReportInput) -> Vec<(String, String)> {
         ("Licence".into(), d.licence.clone()),
         (
             "Cases".into(),
-            format!(
-                "{} ({} positives, {} negatives)",
-                d.cases,
-                positives,
-                input.labels.len() - positives
-            ),
+            if let Some(r) = &input.classes {
+                let counts: Vec<String> = r
+                    .class_counts
+                    .iter()
+                    .map(|(c, n)| format!("{c}: {n}"))
+                    .collect();
+                format!("{} ({})", d.cases, counts.join(", "))
+            } else if input.findings.is_some() {
+                format!("{} (positives per finding: see Findings)", d.cases)
+            } else {
+                format!(
+                    "{} ({} positives, {} negatives)",
+                    d.cases,
+                    positives,
+                    input.labels.len() - positives
+                )
+            },
         ),
     ];
     if let Some(b) = d.bytes {
@@ -126,8 +137,16 @@ pub fn sites_section(input: &ReportInput) -> Option<(String, Table)> {
                 vec![
                     t(s.name.clone()),
                     n(s.cases.to_string()),
-                    s.positives
-                        .map_or_else(|| t("per finding"), |p| n(p.to_string())),
+                    s.positives.map_or_else(
+                        || {
+                            t(if input.classes.is_some() {
+                                "per class"
+                            } else {
+                                "per finding"
+                            })
+                        },
+                        |p| n(p.to_string()),
+                    ),
                     t(s.summary_sha256.clone()),
                     t(s.disclosure.clone()),
                 ]
@@ -263,8 +282,16 @@ pub fn task_section(v: &View) -> Option<TaskSection> {
         });
     }
     let r = v.input.classes.as_ref()?;
+    let boot = r.models.values().any(|m| m.auroc_macro_bootstrap.is_some());
     let intro = match &r.cluster {
-        None => "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'), with a class-stratified bootstrap CI; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.".to_string(),
+        None => format!(
+            "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'){}; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.",
+            if boot {
+                ", with a class-stratified bootstrap CI"
+            } else {
+                " (no bootstrap CI: none was asked for, or the results are pooled from count tables)"
+            }
+        ),
         Some(column) => format!(
             "Several images may come from one patient (column '{column}'), so the CIs shown are patient-clustered: each class is scored one-vs-rest with its Obuchowski (1997) CI, and the macro AUROC (the mean over the classes with cases, scikit-learn multi_class='ovr', average='macro') has a cluster-bootstrap CI (patients drawn with replacement, all their images kept); the image-level CIs are in metrics.json. Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
         ),

@@ -276,7 +276,9 @@ fn task_limits(input: &ReportInput) -> Vec<Limit> {
             .flat_map(|m| m.ovr.values())
             .find_map(|o| o.clustered.as_ref())
             .map(|c| c.counts.n_clusters);
-        out.push(limit(
+        // Pooled results: the sites limit already says the patient column stayed at each site.
+        if patients.is_some() || input.sites.is_empty() {
+            out.push(limit(
             "statistics",
             match patients {
                 Some(p) => format!(
@@ -286,6 +288,7 @@ fn task_limits(input: &ReportInput) -> Vec<Limit> {
                 None => "No patient column is declared: the CIs assume every image is an independent case. If a patient may contribute several images, declare the column (cluster in datasets.toml, --cluster for eval) for patient-clustered CIs.".to_string(),
             },
         ));
+        }
     }
     out
 }
