@@ -21,8 +21,8 @@ use harness_metrics::pool_findings::{
 };
 use harness_metrics::{EvalInput, EvalOptions};
 use harness_pipeline::pooled::{
-    PooledClassesSite, PooledFindingsSite, PooledSite, pooled_classes_report_input,
-    pooled_findings_report_input, pooled_report_input, write_pooled_report,
+    PooledSite, pooled_classes_report_input, pooled_findings_report_input, pooled_report_input,
+    write_pooled_report,
 };
 use rayon::prelude::*;
 use std::io::Write;
@@ -517,13 +517,9 @@ fn tool_info() -> harness_report::ToolInfo {
 
 /// The pooled report in `dir`, with each site's summary file hashed (`site.json` of a site
 /// bundle).
-fn write_report(
-    paths: &[PathBuf],
-    sites: &[SiteSummary],
-    report: &harness_metrics::EvalReport,
-    dir: &Path,
-) -> Result<()> {
-    let pooled_sites = paths
+/// Each summary with the SHA-256 of the file (or site bundle) it was read from.
+fn pooled_sites<'a, S>(paths: &[PathBuf], sites: &'a [S]) -> Result<Vec<PooledSite<'a, S>>> {
+    paths
         .iter()
         .zip(sites)
         .map(|(p, summary)| {
@@ -532,7 +528,16 @@ fn write_report(
                 file_sha256: site_file_sha256(p)?,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+fn write_report(
+    paths: &[PathBuf],
+    sites: &[SiteSummary],
+    report: &harness_metrics::EvalReport,
+    dir: &Path,
+) -> Result<()> {
+    let pooled_sites = pooled_sites(paths, sites)?;
     let tables = pooled_tables(sites)?;
     let input = pooled_report_input(
         &pooled_sites,
@@ -561,17 +566,7 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        let pooled_sites = args
-            .sites
-            .iter()
-            .zip(&sites)
-            .map(|(p, summary)| {
-                Ok(PooledFindingsSite {
-                    summary,
-                    file_sha256: site_file_sha256(p)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let pooled_sites = pooled_sites(&args.sites, &sites)?;
         let input = pooled_findings_report_input(
             &pooled_sites,
             &report,
@@ -617,17 +612,7 @@ fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        let pooled_sites = args
-            .sites
-            .iter()
-            .zip(&sites)
-            .map(|(p, summary)| {
-                Ok(PooledClassesSite {
-                    summary,
-                    file_sha256: site_file_sha256(p)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let pooled_sites = pooled_sites(&args.sites, &sites)?;
         let input = pooled_classes_report_input(
             &pooled_sites,
             &report,

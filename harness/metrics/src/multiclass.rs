@@ -1428,21 +1428,26 @@ fn macro_replicates(
                         weights[rows[rng.below(c) as usize] as usize] += 1;
                     }
                 }
-                columns
-                    .iter()
-                    .map(|model| {
-                        model
-                            .iter()
-                            .map(|r| weighted_auroc(r, weights))
-                            .sum::<f64>()
-                            / model.len() as f64
-                    })
-                    .collect()
+                weighted_macros(columns, weights)
             },
         )
         .collect();
     (0..columns.len())
         .map(|m| per_replicate.iter().map(|r| r[m]).collect())
+        .collect()
+}
+
+/// Each model's macro AUROC (the mean over its defined classes' sorts) with these case weights.
+fn weighted_macros(columns: &[&[Ranked]], weights: &[u32]) -> Vec<f64> {
+    columns
+        .iter()
+        .map(|model| {
+            model
+                .iter()
+                .map(|r| weighted_auroc(r, weights))
+                .sum::<f64>()
+                / model.len() as f64
+        })
         .collect()
 }
 
@@ -1545,16 +1550,7 @@ fn macro_cluster_replicates(
                 for (w, &p) in weights.iter_mut().zip(&cc.case_patient) {
                     *w = drawn[p as usize];
                 }
-                let macros = columns
-                    .iter()
-                    .map(|model| {
-                        model
-                            .iter()
-                            .map(|r| weighted_auroc(r, weights))
-                            .sum::<f64>()
-                            / model.len() as f64
-                    })
-                    .collect();
+                let macros = weighted_macros(columns, weights);
                 Some((macros, draws - 1))
             },
         )

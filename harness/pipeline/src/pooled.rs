@@ -24,10 +24,84 @@ use indexmap::IndexMap;
 
 use crate::PipelineError;
 
-/// One site summary the coordinator pooled, with the SHA-256 of the file it came from.
-pub struct PooledSite<'a> {
-    pub summary: &'a SiteSummary,
+/// One site summary the coordinator pooled (binary, multi-label or multi-class), with the
+/// SHA-256 of the file it came from.
+pub struct PooledSite<'a, S = SiteSummary> {
+    pub summary: &'a S,
     pub file_sha256: String,
+}
+
+/// A multi-label site summary the coordinator pooled.
+pub type PooledFindingsSite<'a> = PooledSite<'a, FindingsSiteSummary>;
+/// A multi-class site summary the coordinator pooled.
+pub type PooledClassesSite<'a> = PooledSite<'a, ClassesSiteSummary>;
+
+/// What the report's sites table shows of a site summary of any kind.
+pub trait DescribedSite {
+    fn name(&self) -> &str;
+    fn cases(&self) -> u64;
+    /// Its positives; `None` where they are per finding or class.
+    fn positives(&self) -> Option<u64>;
+    fn disclosure(&self) -> &str;
+}
+
+impl DescribedSite for SiteSummary {
+    fn name(&self) -> &str {
+        &self.site
+    }
+    fn cases(&self) -> u64 {
+        self.n
+    }
+    fn positives(&self) -> Option<u64> {
+        Some(self.positives)
+    }
+    fn disclosure(&self) -> &str {
+        &self.disclosure
+    }
+}
+
+impl DescribedSite for FindingsSiteSummary {
+    fn name(&self) -> &str {
+        &self.site
+    }
+    fn cases(&self) -> u64 {
+        self.n
+    }
+    fn positives(&self) -> Option<u64> {
+        None
+    }
+    fn disclosure(&self) -> &str {
+        &self.disclosure
+    }
+}
+
+impl DescribedSite for ClassesSiteSummary {
+    fn name(&self) -> &str {
+        &self.site
+    }
+    fn cases(&self) -> u64 {
+        self.n
+    }
+    fn positives(&self) -> Option<u64> {
+        None
+    }
+    fn disclosure(&self) -> &str {
+        &self.disclosure
+    }
+}
+
+/// The report's sites table rows.
+fn described<S: DescribedSite>(sites: &[PooledSite<S>]) -> Vec<report::SiteInfo> {
+    sites
+        .iter()
+        .map(|s| report::SiteInfo {
+            name: s.summary.name().to_string(),
+            cases: s.summary.cases(),
+            positives: s.summary.positives(),
+            summary_sha256: s.file_sha256.clone(),
+            disclosure: s.summary.disclosure().to_string(),
+        })
+        .collect()
 }
 
 /// A model's pooled table as one score per case: its positives, then its negatives, each in
@@ -66,23 +140,6 @@ fn candidate(
         reason: None,
         metrics,
         scores,
-    }
-}
-
-/// A site as the report's sites table shows it.
-fn site_info(
-    name: &str,
-    cases: u64,
-    positives: Option<u64>,
-    sha256: &str,
-    disclosure: &str,
-) -> report::SiteInfo {
-    report::SiteInfo {
-        name: name.to_string(),
-        cases,
-        positives,
-        summary_sha256: sha256.to_string(),
-        disclosure: disclosure.to_string(),
     }
 }
 
@@ -145,24 +202,12 @@ pub fn pooled_report_input(
     date: String,
 ) -> report::ReportInput {
     let (m, n) = (report.positives as usize, report.negatives as usize);
-    let described = sites
-        .iter()
-        .map(|s| {
-            site_info(
-                &s.summary.site,
-                s.summary.n,
-                Some(s.summary.positives),
-                &s.file_sha256,
-                &s.summary.disclosure,
-            )
-        })
-        .collect();
     let evaluation = report::Evaluation {
         options: report.options.clone(),
         comparisons: report.comparisons.clone(),
         warnings: report.warnings.clone(),
     };
-    let mut input = pooled_input(described, report.n, evaluation, tool, date);
+    let mut input = pooled_input(described(sites), report.n, evaluation, tool, date);
     input.labels = class_labels(m, n);
     input.candidates = report
         .models
@@ -176,12 +221,6 @@ pub fn pooled_report_input(
         })
         .collect();
     input
-}
-
-/// One multi-label site summary the coordinator pooled, with the SHA-256 of its file.
-pub struct PooledFindingsSite<'a> {
-    pub summary: &'a FindingsSiteSummary,
-    pub file_sha256: String,
 }
 
 /// The report input of pooled multi-label results (`report` from
@@ -198,25 +237,12 @@ pub fn pooled_findings_report_input(
     tool: report::ToolInfo,
     date: String,
 ) -> Result<report::ReportInput, PipelineError> {
-    // A multi-label site's positives are per finding: the sites table says so.
-    let described = sites
-        .iter()
-        .map(|s| {
-            site_info(
-                &s.summary.site,
-                s.summary.n,
-                None,
-                &s.file_sha256,
-                &s.summary.disclosure,
-            )
-        })
-        .collect();
     let evaluation = report::Evaluation {
         options: report.options.clone(),
         comparisons: Vec::new(),
         warnings: report.warnings.clone(),
     };
-    let mut input = pooled_input(described, report.n, evaluation, tool, date);
+    let mut input = pooled_input(described(sites), report.n, evaluation, tool, date);
     input.candidates = report
         .models
         .keys()
@@ -246,12 +272,6 @@ pub fn pooled_findings_report_input(
     Ok(input)
 }
 
-/// One multi-class site summary the coordinator pooled, with the SHA-256 of its file.
-pub struct PooledClassesSite<'a> {
-    pub summary: &'a ClassesSiteSummary,
-    pub file_sha256: String,
-}
-
 /// The report input of pooled multi-class results (`report` from
 /// [`harness_metrics::pool_classes::pool_classes`], `tables` from
 /// [`harness_metrics::pool_classes::pooled_class_tables`] on the same sites): the Classes
@@ -265,25 +285,12 @@ pub fn pooled_classes_report_input(
     tool: report::ToolInfo,
     date: String,
 ) -> report::ReportInput {
-    // A multi-class site has no positives: the sites table says so.
-    let described = sites
-        .iter()
-        .map(|s| {
-            site_info(
-                &s.summary.site,
-                s.summary.n,
-                None,
-                &s.file_sha256,
-                &s.summary.disclosure,
-            )
-        })
-        .collect();
     let evaluation = report::Evaluation {
         options: Default::default(),
         comparisons: Vec::new(),
         warnings: report.warnings.clone(),
     };
-    let mut input = pooled_input(described, report.n, evaluation, tool, date);
+    let mut input = pooled_input(described(sites), report.n, evaluation, tool, date);
     input.candidates = report
         .models
         .keys()
