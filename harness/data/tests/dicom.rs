@@ -304,3 +304,37 @@ fn subgroup_levels_come_from_the_header_and_only_the_levels() {
     );
     assert_eq!(facts.frames, 1);
 }
+
+/// A file whose pixel data element declares 4 GB (a corrupt length, as fuzzing found in a
+/// truncated file of pydicom's test data) is refused from its declared lengths, naming the
+/// element, before the parser would allocate and zero the 4 GB.
+#[test]
+fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "huge.dcm",
+        Spec {
+            pixels: vec![7; 6],
+            ..Spec::default()
+        },
+    );
+    let mut bytes = std::fs::read(&path).unwrap();
+    let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0];
+    let at = bytes
+        .windows(header.len())
+        .rposition(|w| w == header)
+        .expect("the pixel data header");
+    bytes[at + 8..at + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    assert!(
+        err.contains("huge.dcm")
+            && err.contains("element (7FE0,0010) declares 4026531840 bytes but only 6 are left"),
+        "{err}"
+    );
+    // The same bytes with the true length decode.
+    bytes[at + 8..at + 12].copy_from_slice(&6u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    assert!(frames(&path, FrameSelect::Only).is_ok());
+}

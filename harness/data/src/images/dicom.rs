@@ -286,11 +286,12 @@ pub fn decode_dicom_frames(
 /// syntax says (explicit-VR syntaxes over implicit-VR data, seen in files from real toolkits)
 /// is read as pydicom reads it: in the encoding it actually has, the transfer syntax still
 /// deciding how the pixel data is compressed.
+///
+/// Before the parser reads a data set, its declared lengths are checked against the bytes
+/// left ([`check_lengths`]): the parser allocates (and zeroes) a value's declared length before
+/// reading it, so a truncated or corrupt file declaring a 4 GB element would otherwise cost
+/// 4 GB of memory for one refused file.
 fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
-    let first = match OpenFileOptions::new().from_reader(bytes) {
-        Ok(obj) => return Ok(obj),
-        Err(e) => chain(&e),
-    };
     let start = if bytes.get(128..132) == Some(b"DICM".as_slice()) {
         128
     } else {
@@ -298,10 +299,25 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     };
     let mut reader = &bytes[start..];
     let Ok(meta) = FileMetaTable::from_reader(&mut reader) else {
-        return Err(first);
+        // No readable file meta: the parser says why.
+        return OpenFileOptions::new()
+            .from_reader(bytes)
+            .map_err(|e| chain(&e));
     };
-    let declared = meta.transfer_syntax().trim_end_matches(['\0', ' ']);
-    let other = match declared {
+    let at = bytes.len() - reader.len();
+    let declared = meta
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let encoding = Encoding::of(&declared);
+    let first = match encoding.map_or(Ok(()), |e| check_lengths(bytes, at, e)) {
+        Ok(()) => match OpenFileOptions::new().from_reader(bytes) {
+            Ok(obj) => return Ok(obj),
+            Err(e) => chain(&e),
+        },
+        Err(e) => e,
+    };
+    let other = match declared.as_str() {
         BIG_ENDIAN_TS => return Err(first),
         "1.2.840.10008.1.2" => "1.2.840.10008.1.2.1",
         _ => "1.2.840.10008.1.2",
@@ -309,6 +325,9 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     let Some(ts) = TransferSyntaxRegistry.get(other) else {
         return Err(first);
     };
+    if Encoding::of(other).is_some_and(|e| check_lengths(bytes, at, e).is_err()) {
+        return Err(first);
+    }
     match InMemDicomObject::read_dataset_with_ts(reader, ts) {
         Ok(dataset)
             if dataset
@@ -319,6 +338,162 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
         }
         _ => Err(first),
     }
+}
+
+/// How a data set's elements are encoded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Encoding {
+    explicit: bool,
+    big_endian: bool,
+}
+
+impl Encoding {
+    /// The encoding of a transfer syntax's data set; `None` for deflated ones (their bytes are
+    /// compressed) .
+    fn of(ts: &str) -> Option<Encoding> {
+        match ts {
+            "1.2.840.10008.1.2.1.99" => None,
+            "1.2.840.10008.1.2" => Some(Encoding {
+                explicit: false,
+                big_endian: false,
+            }),
+            BIG_ENDIAN_TS => Some(Encoding {
+                explicit: true,
+                big_endian: true,
+            }),
+            _ => Some(Encoding {
+                explicit: true,
+                big_endian: false,
+            }),
+        }
+    }
+}
+
+/// Walks the elements of the data set at `bytes[at..]` as `encoding` says and checks that each
+/// defined length (of a value, a sequence, an item, a pixel-data fragment) fits in the bytes left,
+/// reading each header as the parser does (bytes that name no value representation as UN).
+/// `Err` names the first element that does not. Where the walk cannot follow the data set (an
+/// unknown item tag, another undefined-length value) it stops with `Ok`: the parser then decides.
+fn check_lengths(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), String> {
+    const UNDEFINED: u32 = 0xFFFF_FFFF;
+    let u16_at = |p: usize| {
+        let b = [bytes[p], bytes[p + 1]];
+        if encoding.big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    let u32_at = |p: usize| {
+        let b = [bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]];
+        if encoding.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let too_long = |what: String, len: u32, left: usize| {
+        Err(format!(
+            "{what} declares {len} bytes but only {left} are left in the file: it is truncated or corrupt"
+        ))
+    };
+    let mut pos = at;
+    // Inside encapsulated pixel data, items are compressed fragments, not data sets.
+    let mut fragments = false;
+    while pos + 8 <= bytes.len() {
+        let (group, element) = (u16_at(pos), u16_at(pos + 2));
+        let tag = format!("element ({group:04X},{element:04X})");
+        if group == 0xFFFE {
+            let len = u32_at(pos + 4);
+            pos += 8;
+            let left = bytes.len() - pos;
+            match element {
+                0xE000 if fragments => {
+                    if len == UNDEFINED {
+                        return Ok(());
+                    }
+                    if len as usize > left {
+                        return too_long("a pixel data fragment".into(), len, left);
+                    }
+                    pos += len as usize;
+                }
+                // An item of a sequence: its elements follow.
+                0xE000 => {
+                    if len != UNDEFINED && len as usize > left {
+                        return too_long("an item".into(), len, left);
+                    }
+                }
+                0xE00D => {}
+                0xE0DD => fragments = false,
+                _ => return Ok(()),
+            }
+            continue;
+        }
+        let (vr, len) = if encoding.explicit {
+            // Bytes that name no value representation are read as UN, as the parser reads
+            // them (long form).
+            let vr = [bytes[pos + 4], bytes[pos + 5]];
+            let vr = if vr.iter().all(u8::is_ascii_uppercase) {
+                vr
+            } else {
+                *b"UN"
+            };
+            let long = matches!(
+                &vr,
+                b"OB"
+                    | b"OD"
+                    | b"OF"
+                    | b"OL"
+                    | b"OV"
+                    | b"OW"
+                    | b"SQ"
+                    | b"UC"
+                    | b"UR"
+                    | b"UT"
+                    | b"UN"
+                    | b"SV"
+                    | b"UV"
+            );
+            if long {
+                if pos + 12 > bytes.len() {
+                    return Ok(());
+                }
+                let len = u32_at(pos + 8);
+                pos += 12;
+                (Some(vr), len)
+            } else {
+                let len = u32::from(u16_at(pos + 6));
+                pos += 8;
+                (Some(vr), len)
+            }
+        } else {
+            let len = u32_at(pos + 4);
+            pos += 8;
+            (None, len)
+        };
+        let pixel_data = (group, element) == (0x7FE0, 0x0010);
+        if len == UNDEFINED {
+            match vr {
+                _ if pixel_data => fragments = true,
+                // A sequence; UN of undefined length is one too, and the parser reads its
+                // items in the data set's encoding.
+                Some(v) if &v == b"SQ" || &v == b"UN" => {}
+                // Implicit VR: an undefined length is a sequence.
+                None => {}
+                Some(_) => return Ok(()),
+            }
+            continue;
+        }
+        let left = bytes.len() - pos;
+        if len as usize > left {
+            return too_long(tag, len, left);
+        }
+        // A sequence of defined length: its items follow.
+        if vr != Some(*b"SQ") {
+            pos += len as usize;
+        }
+    }
+    Ok(())
 }
 
 fn read_header(
