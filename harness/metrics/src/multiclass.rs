@@ -632,6 +632,17 @@ pub fn evaluate_multiclass(
     input: &MulticlassInput,
     opts: &MulticlassOptions,
 ) -> Result<MulticlassReport, MulticlassError> {
+    evaluate(input, opts, true)
+}
+
+/// [`evaluate_multiclass`], with the class-stratified bootstrap left out when
+/// `image_level_bootstrap` is false (a subgroup level of clustered cases shows only its cluster
+/// bootstrap).
+fn evaluate(
+    input: &MulticlassInput,
+    opts: &MulticlassOptions,
+    image_level_bootstrap: bool,
+) -> Result<MulticlassReport, MulticlassError> {
     input.validate()?;
     if opts.bootstrap > MAX_REPLICATES {
         return Err(MulticlassError::TooManyReplicates {
@@ -656,14 +667,15 @@ pub fn evaluate_multiclass(
 
     // Replicate macro AUROCs of every model on the same resamples: `boot[model][b]`.
     let any_defined = (0..input.classes.len()).any(|k| cases.defined(k));
-    let boot: Vec<Vec<f64>> = if opts.bootstrap > 0 && any_defined {
+    let stratified = opts.bootstrap > 0 && image_level_bootstrap;
+    let boot: Vec<Vec<f64>> = if stratified && any_defined {
         let columns: Vec<&[Ranked]> = outcomes.iter().map(|o| o.defined.as_slice()).collect();
         macro_replicates(&cases, &columns, opts.bootstrap, opts.seed)
     } else {
         Vec::new()
     };
     let no_macro = "no class has a defined one-vs-rest AUROC, so the macro AUROC is undefined";
-    if opts.bootstrap > 0 {
+    if stratified {
         for (k, o) in outcomes.iter_mut().enumerate() {
             let summary = boot.get(k).and_then(|r| summarise(r, opts.seed));
             o.report.auroc_macro_bootstrap_reason = summary.is_none().then(|| no_macro.into());
@@ -782,7 +794,8 @@ fn subgroup_levels(
     for (level, rows) in subgroup_rows(g) {
         let owned = input.subset(&rows);
         let sub = owned.input(input);
-        let r = evaluate_multiclass(&sub, opts)?;
+        // Clustered cases: the level's CI is its cluster bootstrap alone.
+        let r = evaluate(&sub, opts, input.cluster.is_none())?;
         let models = r
             .models
             .values()
