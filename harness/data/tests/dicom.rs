@@ -306,8 +306,9 @@ fn subgroup_levels_come_from_the_header_and_only_the_levels() {
 }
 
 /// A file whose pixel data element declares 4 GB (a corrupt length, as fuzzing found in a
-/// truncated file of pydicom's test data) is refused from its declared lengths, naming the
-/// element, before the parser would allocate and zero the 4 GB.
+/// truncated file of pydicom's test data), or whose mangled value representation makes text
+/// bytes a length, is refused from its declared lengths, naming the element, before the parser
+/// would allocate and zero that much memory.
 #[test]
 fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -337,4 +338,19 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
     bytes[at + 8..at + 12].copy_from_slice(&6u32.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     assert!(frames(&path, FrameSelect::Only).is_ok());
+    // Two bytes that name no value representation (a fuzzed "SH" -> "WH") are read as UN, long
+    // form: the patient name's first four bytes become its length, as the parser would take them.
+    let name = [0x10, 0x00, 0x10, 0x00, b'P', b'N'];
+    let at = bytes
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("the patient name");
+    bytes[at + 4..at + 6].copy_from_slice(b"WH");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let declared = u32::from_le_bytes(*b"TEST");
+    assert!(
+        err.contains(&format!("element (0010,0010) declares {declared} bytes")),
+        "{err}"
+    );
 }

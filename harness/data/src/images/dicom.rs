@@ -369,9 +369,16 @@ impl Encoding {
     }
 }
 
+/// The value representations of the standard (PS3.5 6.2); any other two bytes are read as UN.
+const KNOWN_VRS: [&[u8; 2]; 34] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB",
+    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+];
+
 /// Walks the elements of the data set at `bytes[at..]` as `encoding` says and checks that each
 /// defined length (of a value, a sequence, an item, a pixel-data fragment) fits in the bytes left,
-/// reading each header as the parser does (bytes that name no value representation as UN).
+/// reading each header as the parser does (two bytes that name no value representation as UN).
 /// `Err` names the first element that does not. Where the walk cannot follow the data set (an
 /// unknown item tag, another undefined-length value) it stops with `Ok`: the parser then decides.
 fn check_lengths(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), String> {
@@ -433,11 +440,7 @@ fn check_lengths(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), Stri
             // Bytes that name no value representation are read as UN, as the parser reads
             // them (long form).
             let vr = [bytes[pos + 4], bytes[pos + 5]];
-            let vr = if vr.iter().all(u8::is_ascii_uppercase) {
-                vr
-            } else {
-                *b"UN"
-            };
+            let vr = if KNOWN_VRS.contains(&&vr) { vr } else { *b"UN" };
             let long = matches!(
                 &vr,
                 b"OB"
