@@ -353,4 +353,18 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         err.contains(&format!("element (0010,0010) declares {declared} bytes")),
         "{err}"
     );
+    // The same in the file meta group (the transfer syntax UID's bytes as a length).
+    let ts = [0x02, 0x00, 0x10, 0x00, b'U', b'I'];
+    let at = bytes
+        .windows(ts.len())
+        .position(|w| w == ts)
+        .expect("the transfer syntax");
+    bytes[at + 4..at + 6].copy_from_slice(b"WH");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let declared = u32::from_le_bytes(*b"1.2.");
+    assert!(
+        err.contains(&format!("element (0002,0010) declares {declared} bytes")),
+        "{err}"
+    );
 }

@@ -297,6 +297,10 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     } else {
         0
     };
+    // The file meta group is explicit VR little endian, after the "DICM" magic.
+    if bytes.get(start..start + 4) == Some(b"DICM".as_slice()) {
+        check_lengths(bytes, start + 4, META_ENCODING, Some(0x0002))?;
+    }
     let mut reader = &bytes[start..];
     let Ok(meta) = FileMetaTable::from_reader(&mut reader) else {
         // No readable file meta: the parser says why.
@@ -310,7 +314,7 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
         .trim_end_matches(['\0', ' '])
         .to_string();
     let encoding = Encoding::of(&declared);
-    let first = match encoding.map_or(Ok(()), |e| check_lengths(bytes, at, e)) {
+    let first = match encoding.map_or(Ok(()), |e| check_lengths(bytes, at, e, None)) {
         Ok(()) => match OpenFileOptions::new().from_reader(bytes) {
             Ok(obj) => return Ok(obj),
             Err(e) => chain(&e),
@@ -325,7 +329,7 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     let Some(ts) = TransferSyntaxRegistry.get(other) else {
         return Err(first);
     };
-    if Encoding::of(other).is_some_and(|e| check_lengths(bytes, at, e).is_err()) {
+    if Encoding::of(other).is_some_and(|e| check_lengths(bytes, at, e, None).is_err()) {
         return Err(first);
     }
     match InMemDicomObject::read_dataset_with_ts(reader, ts) {
@@ -339,6 +343,12 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
         _ => Err(first),
     }
 }
+
+/// The encoding of the file meta group.
+const META_ENCODING: Encoding = Encoding {
+    explicit: true,
+    big_endian: false,
+};
 
 /// How a data set's elements are encoded.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -381,7 +391,14 @@ const KNOWN_VRS: [&[u8; 2]; 34] = [
 /// reading each header as the parser does (two bytes that name no value representation as UN).
 /// `Err` names the first element that does not. Where the walk cannot follow the data set (an
 /// unknown item tag, another undefined-length value) it stops with `Ok`: the parser then decides.
-fn check_lengths(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), String> {
+/// With `group`, the walk ends at the first element of another group (the file meta group is
+/// followed by the data set, in its own encoding).
+fn check_lengths(
+    bytes: &[u8],
+    at: usize,
+    encoding: Encoding,
+    group: Option<u16>,
+) -> Result<(), String> {
     const UNDEFINED: u32 = 0xFFFF_FFFF;
     let u16_at = |p: usize| {
         let b = [bytes[p], bytes[p + 1]];
@@ -408,7 +425,11 @@ fn check_lengths(bytes: &[u8], at: usize, encoding: Encoding) -> Result<(), Stri
     // Inside encapsulated pixel data, items are compressed fragments, not data sets.
     let mut fragments = false;
     while pos + 8 <= bytes.len() {
-        let (group, element) = (u16_at(pos), u16_at(pos + 2));
+        let (g, element) = (u16_at(pos), u16_at(pos + 2));
+        if group.is_some_and(|only| only != g) {
+            return Ok(());
+        }
+        let group = g;
         let tag = format!("element ({group:04X},{element:04X})");
         if group == 0xFFFE {
             let len = u32_at(pos + 4);
