@@ -74,7 +74,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
     /// Evaluate only shard I of N (1-based) and write a partial bundle (predictions, agreement,
-    /// performance; no metrics) for `harness merge`. Cases are dealt round-robin by patient when
+    /// performance; no metrics) for `harness merge` (any task: binary, multi-label, multi-class). Cases are dealt round-robin by patient when
     /// the dataset declares a patient column (a patient is never split), else case by case.
     /// `auto` reads a Slurm job array (I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1,
     /// N = SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (I = JOB_COMPLETION_INDEX + 1,
@@ -83,8 +83,10 @@ pub struct RunArgs {
     shard: Option<String>,
     /// Run as site NAME of a federated evaluation (with --aggregates-only): the bundle holds
     /// site.json — per candidate and subgroup level, how many positives and negatives had each
-    /// distinct score — instead of predictions, metrics and a report, so that no case-level data
-    /// leaves the hospital. The coordinator pools the sites' site.json with `harness pool`.
+    /// distinct score (per finding for a multi-label dataset; per class, the cases of each true
+    /// class at each probability, for a multi-class one) — instead of predictions, metrics and a
+    /// report, so that no case-level data leaves the hospital. The coordinator pools the sites'
+    /// site.json with `harness pool`.
     #[arg(long, value_name = "NAME", requires = "aggregates_only")]
     site: Option<String>,
     /// With --site: write only aggregates (see --site).
