@@ -377,6 +377,12 @@ fn check_site(
             ),
         ));
     }
+    if s.class_counts.keys().ne(s.classes.iter()) {
+        return Err(input_error(
+            site,
+            "its class_counts are not keyed by its classes, in order".into(),
+        ));
+    }
     let models: Vec<String> = s.models.keys().cloned().collect();
     let expected: Vec<String> = first.models.keys().cloned().collect();
     if models != expected {

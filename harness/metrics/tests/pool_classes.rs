@@ -229,6 +229,14 @@ fn malformed_or_mismatched_summaries_are_refused_by_name() {
     );
 
     let mut s = sites.clone();
+    let (k, v) = s[1].class_counts.shift_remove_index(0).unwrap();
+    s[1].class_counts.insert(k, v);
+    assert!(
+        err(&s).contains("class_counts"),
+        "class counts out of order"
+    );
+
+    let mut s = sites.clone();
     s[2].site = "site-0".into();
     assert!(err(&s).contains("site-0"), "a repeated site name");
 
