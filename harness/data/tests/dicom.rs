@@ -353,6 +353,24 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         err.contains(&format!("element (0010,0010) declares {declared} bytes")),
         "{err}"
     );
+    // A huge length inside an undefined-length value the parser reads as a sequence (private
+    // elements after the pixel data): an OB of undefined length, an item, an OB of ~4 GB.
+    let mut nested = bytes.clone();
+    nested[at + 4..at + 6].copy_from_slice(b"PN");
+    nested.extend_from_slice(&[
+        0xE1, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
+    nested.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    nested.extend_from_slice(&[
+        0xE1, 0x7F, 0x11, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF,
+    ]);
+    nested.extend_from_slice(&[0; 8]);
+    std::fs::write(&path, &nested).unwrap();
+    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    assert!(
+        err.contains("element (7FE1,0011) declares 4294967280 bytes but only 8 are left"),
+        "{err}"
+    );
     // The same in the file meta group (the transfer syntax UID's bytes as a length).
     let ts = [0x02, 0x00, 0x10, 0x00, b'U', b'I'];
     let at = bytes

@@ -311,7 +311,10 @@ pub fn summarize_classes(
             }
         }
     }
-    let counts = &all[0].confusion;
+    let mut counts = vec![0u64; input.classes.len()];
+    for &y in input.labels {
+        counts[y as usize] += 1;
+    }
     let names: Vec<&str> = input.groupings.iter().map(|g| g.name).collect();
     Ok(ClassesSiteSummary {
         format: CLASSES_SITE_FORMAT.to_string(),
@@ -319,12 +322,7 @@ pub fn summarize_classes(
         disclosure: disclosure(&names),
         classes: input.classes.to_vec(),
         n: input.labels.len() as u64,
-        class_counts: input
-            .classes
-            .iter()
-            .zip(counts)
-            .map(|(c, r)| (c.clone(), r.iter().sum()))
-            .collect(),
+        class_counts: input.classes.iter().cloned().zip(counts).collect(),
         models: input
             .models
             .iter()

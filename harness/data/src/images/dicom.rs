@@ -12,13 +12,18 @@
 //! `apply_color_lut`): the Modality LUT (Rescale Slope/Intercept, PS3.3 C.11.1) is applied to
 //! monochrome images, the VOI window is recorded in [`DicomInfo`], never applied, and
 //! MONOCHROME1 is not inverted here. Rows and Columns are checked against [`ReadLimits`]
-//! before any pixel memory is allocated, and every length is checked before it is read: a
-//! truncated or malformed file is an error naming the file, never a panic.
+//! before any pixel memory is allocated, and the declared length of every element, item and
+//! fragment is checked against the bytes left before the parser reads it (the parser allocates
+//! a value's declared length first; deflated data sets, whose bytes are compressed, are read as
+//! they inflate): a truncated or malformed file is an error naming the file, never a panic.
 
 use std::path::Path;
 
+use dicom_core::VR;
+use dicom_core::dictionary::{DataDictionary, VirtualVr};
 use dicom_core::header::HasLength;
 use dicom_core::value::{DicomValueType, PrimitiveValue, Value as DicomValue};
+use dicom_dictionary_std::StandardDataDictionary;
 use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, FileMetaTable, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::PixelDecoder;
@@ -359,10 +364,11 @@ struct Encoding {
 
 impl Encoding {
     /// The encoding of a transfer syntax's data set; `None` for deflated ones (their bytes are
-    /// compressed) .
+    /// compressed).
     fn of(ts: &str) -> Option<Encoding> {
         match ts {
-            "1.2.840.10008.1.2.1.99" => None,
+            // Deflated Explicit VR Little Endian, JPIP Referenced Deflate.
+            "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.4.95" => None,
             "1.2.840.10008.1.2" => Some(Encoding {
                 explicit: false,
                 big_endian: false,
@@ -453,7 +459,15 @@ fn check_lengths(
                 }
                 0xE00D => {}
                 0xE0DD => fragments = false,
-                _ => return Ok(()),
+                // Any other (FFFE,xxxx) is read as a value of its declared length.
+                _ => {
+                    if len != UNDEFINED {
+                        if len as usize > left {
+                            return too_long(tag, len, left);
+                        }
+                        pos += len as usize;
+                    }
+                }
             }
             continue;
         }
@@ -499,12 +513,9 @@ fn check_lengths(
         if len == UNDEFINED {
             match vr {
                 _ if pixel_data => fragments = true,
-                // A sequence; UN of undefined length is one too, and the parser reads its
-                // items in the data set's encoding.
-                Some(v) if &v == b"SQ" || &v == b"UN" => {}
-                // Implicit VR: an undefined length is a sequence.
-                None => {}
-                Some(_) => return Ok(()),
+                // Any other undefined length is read as a sequence (UN of undefined length
+                // included, its items in the data set's encoding), as the parser reads it.
+                _ => {}
             }
             continue;
         }
@@ -512,8 +523,15 @@ fn check_lengths(
         if len as usize > left {
             return too_long(tag, len, left);
         }
-        // A sequence of defined length: its items follow.
-        if vr != Some(*b"SQ") {
+        // A sequence of defined length: its items follow. In implicit VR the parser knows a
+        // sequence from the dictionary.
+        let sequence = match vr {
+            Some(v) => &v == b"SQ",
+            None => StandardDataDictionary
+                .by_tag(Tag(group, element))
+                .is_some_and(|e| matches!(e.vr, VirtualVr::Exact(VR::SQ))),
+        };
+        if !sequence {
             pos += len as usize;
         }
     }
