@@ -18,7 +18,7 @@ use harness_evidence::manifest::Manifest;
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
-use harness_metrics::multiclass::{MulticlassOptions, MulticlassReport};
+use harness_metrics::multiclass::{MacroComparison, MulticlassOptions, MulticlassReport};
 use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::multiple::holm;
 use harness_metrics::registry::RankingMetric;
@@ -506,14 +506,19 @@ fn task_separable(task: &TaskMetrics, a: &str, b: &str) -> String {
             } else {
                 "paired bootstrap of macro AUROC"
             };
-            match r
+            let c = r
                 .comparisons_macro
                 .iter()
                 .find(|c| pair(&c.a, &c.b))
-                .and_then(|c| c.reported().p)
-            {
+                .map(MacroComparison::reported);
+            match c.and_then(|c| c.p) {
                 Some(p) if p < 0.05 => format!("yes ({test}, p {})", p_clause(p)),
                 Some(p) => format!("NO ({test}, p {})", p_clause(p)),
+                None if r.options.bootstrap > 0 => format!(
+                    "unknown ({})",
+                    c.and_then(|c| c.reason.as_deref())
+                        .unwrap_or("the paired bootstrap is undefined")
+                ),
                 None => {
                     "unknown (no paired bootstrap: the suite's [metrics] bootstrap is 0)".into()
                 }

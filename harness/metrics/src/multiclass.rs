@@ -1089,7 +1089,11 @@ fn ovr_reason(count: u64, n: u64) -> Option<String> {
 /// distinct value in ascending order. Returns the report and its warnings.
 ///
 /// # Panics
-/// If the tables are not of `classes.len()` classes or hold no case.
+/// If the tables do not describe one set of cases: `classes.len()` class tables whose rows hold
+/// one count per class and whose columns add up to the confusion matrix's rows (a
+/// `classes.len()`-square matrix with at least one and at most 2^32 − 1 cases), and a non-empty
+/// top-label table over the same cases. Tables built from cases always do;
+/// [`crate::pool_classes`] checks a site's before pooling them.
 pub fn evaluate_tables(
     name: &str,
     classes: &[String],

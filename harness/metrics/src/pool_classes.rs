@@ -199,11 +199,25 @@ impl TablesJson {
         if self.confusion.len() != k || self.confusion.iter().any(|r| r.len() != k) {
             return Err(format!("its confusion matrix is not {k} x {k}"));
         }
-        let per_class: Vec<u64> = self.confusion.iter().map(|r| r.iter().sum()).collect();
-        let n: u64 = per_class.iter().sum();
+        // Sums in u128: no count, however large, wraps; more cases than the statistics hold
+        // (2^32 - 1) are refused.
+        let per_class: Vec<u128> = self
+            .confusion
+            .iter()
+            .map(|r| r.iter().map(|&x| u128::from(x)).sum())
+            .collect();
+        let n: u128 = per_class.iter().sum();
         if n == 0 {
             return Err("it has no cases".into());
         }
+        if n > u128::from(u32::MAX) {
+            return Err(format!(
+                "its confusion matrix holds {n} cases: at most {} can be evaluated",
+                u32::MAX
+            ));
+        }
+        let per_class: Vec<u64> = per_class.iter().map(|&c| c as u64).collect();
+        let n = n as u64;
         let value_ok =
             |v: f64, prev: Option<f64>| (0.0..=1.0).contains(&v) && prev.is_none_or(|p| p < v);
         let mut scores = Vec::with_capacity(k);
@@ -242,7 +256,7 @@ impl TablesJson {
         }
         let mut top_label: Vec<TieGroup> = Vec::with_capacity(self.top_label.len());
         for (r, &(v, pos, neg)) in self.top_label.iter().enumerate() {
-            if !value_ok(v, top_label.last().map(|g| g.value)) || pos + neg == 0 {
+            if !value_ok(v, top_label.last().map(|g| g.value)) || (pos == 0 && neg == 0) {
                 return Err(format!(
                     "top_label row {}: value {v} with {pos} right and {neg} wrong is not a probability above the previous row's with cases",
                     r + 1
@@ -254,11 +268,14 @@ impl TablesJson {
                 neg,
             });
         }
-        let (right, total) = top_label
-            .iter()
-            .fold((0u64, 0u64), |(r, t), g| (r + g.pos, t + g.pos + g.neg));
-        let trace: u64 = (0..k).map(|c| self.confusion[c][c]).sum();
-        if total != n || right != trace {
+        let (right, total) = top_label.iter().fold((0u128, 0u128), |(r, t), g| {
+            (
+                r + u128::from(g.pos),
+                t + u128::from(g.pos) + u128::from(g.neg),
+            )
+        });
+        let trace: u128 = (0..k).map(|c| u128::from(self.confusion[c][c])).sum();
+        if total != u128::from(n) || right != trace {
             return Err(format!(
                 "top_label holds {total} cases ({right} right), the confusion matrix {n} ({trace} right)"
             ));
@@ -375,6 +392,36 @@ fn check_site(
             ),
         ));
     }
+    if s.classes.len() < 3 {
+        return Err(input_error(
+            site,
+            format!(
+                "{} classes: a multi-class evaluation has at least 3",
+                s.classes.len()
+            ),
+        ));
+    }
+    if let Some(c) = s
+        .classes
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| s.classes[..i].contains(c).then_some(c))
+    {
+        return Err(input_error(site, format!("class '{c}' is listed twice")));
+    }
+    if s.models.is_empty() {
+        return Err(input_error(site, "it holds no model".into()));
+    }
+    let listed: u128 = s.class_counts.values().map(|&c| u128::from(c)).sum();
+    if listed != u128::from(s.n) {
+        return Err(input_error(
+            site,
+            format!(
+                "its class_counts add up to {listed} cases, its n is {}",
+                s.n
+            ),
+        ));
+    }
     if s.class_counts.keys().ne(s.classes.iter()) {
         return Err(input_error(
             site,
@@ -427,16 +474,26 @@ fn check_site(
         let mut groups = IndexMap::new();
         for (g, levels) in &m.groups {
             let mut checked = IndexMap::new();
-            let mut total = 0u64;
+            // Each class's cases over the levels: those of the whole site.
+            let mut total = vec![0u128; s.classes.len()];
             for (level, t) in levels {
                 let t = table(t, model, Some(g), Some(level))?;
-                total += t.confusion.iter().flatten().sum::<u64>();
+                for (x, row) in total.iter_mut().zip(&t.confusion) {
+                    *x += row.iter().map(|&c| u128::from(c)).sum::<u128>();
+                }
                 checked.insert(level.clone(), t);
             }
-            if total != n {
+            if total.iter().ne(counts
+                .iter()
+                .map(|&c| u128::from(c))
+                .collect::<Vec<_>>()
+                .iter())
+            {
                 return Err(input_error(
                     site,
-                    format!("model '{model}': the levels of '{g}' hold {total} cases, not {n}"),
+                    format!(
+                        "model '{model}': the levels of '{g}' hold {total:?} cases per class, the site {counts:?}"
+                    ),
                 ));
             }
             groups.insert(g.clone(), checked);
@@ -444,6 +501,15 @@ fn check_site(
         out.push((all, groups));
     }
     Ok(CheckedSite { models: out })
+}
+
+/// More cases over all the sites than the statistics hold (2^32 - 1) are refused.
+fn check_total(sites: &[ClassesSiteSummary]) -> Result<(), PoolError> {
+    let cases: u128 = sites.iter().map(|s| u128::from(s.n)).sum();
+    if cases > u128::from(u32::MAX) {
+        return Err(PoolError::TooManyCases { cases });
+    }
+    Ok(())
 }
 
 /// The tables of several sites added up.
@@ -515,6 +581,7 @@ pub fn pooled_class_tables(
         .iter()
         .map(|s| check_site(s, first))
         .collect::<Result<Vec<_>, _>>()?;
+    check_total(sites)?;
     first
         .models
         .keys()
@@ -553,6 +620,7 @@ pub fn pool_classes(
         }
         checked.push(check_site(s, first)?);
     }
+    check_total(sites)?;
     let classes = &first.classes;
     let k = classes.len();
     let pooled_error = |reason: String| input_error("(pooled)", reason);

@@ -236,6 +236,28 @@ fn malformed_or_mismatched_summaries_are_refused_by_name() {
         "class counts out of order"
     );
 
+    // Counts beyond what the statistics hold are refused, never wrapped.
+    let mut s = sites.clone();
+    s[0].models["a"].all.confusion[0][0] = 1 << 63;
+    assert!(err(&s).contains("at most"), "huge counts");
+
+    let mut s = sites.clone();
+    s[0].classes.truncate(2);
+    assert!(err(&s).contains("at least 3"), "two classes");
+
+    let mut s = sites.clone();
+    s[0].n += 1;
+    assert!(err(&s).contains("add up to"), "n and class_counts disagree");
+
+    // A subgroup level whose classes do not add up to the site's.
+    let mut s = sites.clone();
+    let level = &mut s[0].models["b"].groups["sex"][0];
+    let moved = level.confusion[0][0];
+    level.confusion[0][0] = 0;
+    level.confusion[1][0] += moved;
+    let e = err(&s);
+    assert!(e.contains("per class") || e.contains("class '"), "{e}");
+
     let mut s = sites.clone();
     s[2].site = "site-0".into();
     assert!(err(&s).contains("site-0"), "a repeated site name");
