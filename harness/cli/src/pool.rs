@@ -319,7 +319,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    let label = what_left::<Binary>(&sites, args.request.is_some());
+    let label = what_left_rounds::<Binary>(&sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
@@ -447,21 +447,22 @@ fn grid(decimals: Option<u32>) -> String {
 
 /// Prints what left each site, in the words of its own summary; returns the label of the
 /// pooled results ("pooled: A + B + C").
-fn what_left<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
+fn what_left(sites: &[(&str, String)], paired_sums: Option<&str>) -> PathBuf {
     println!("pooled from {} site(s); what left each site:", sites.len());
-    let mut names = Vec::new();
-    for s in sites {
-        let (name, line) = R::site(s);
+    for (name, line) in sites {
         println!("  {name}: {line}");
-        names.push(name);
     }
-    if paired {
-        println!(
-            "  and, for the paired tests, each site's {}",
-            R::PAIRED_SUMS
-        );
+    if let Some(sums) = paired_sums {
+        println!("  and, for the paired tests, each site's {sums}");
     }
+    let names: Vec<&str> = sites.iter().map(|(name, _)| *name).collect();
     PathBuf::from(format!("pooled: {}", names.join(" + ")))
+}
+
+/// [`what_left`] for the sites of a two-round protocol.
+fn what_left_rounds<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
+    let lines: Vec<(&str, String)> = sites.iter().map(R::site).collect();
+    what_left(&lines, paired.then_some(R::PAIRED_SUMS))
 }
 
 /// The coordinator's rounds: `--request-out` writes the round-2 request; then round 1's
@@ -579,7 +580,7 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    let label = what_left::<Findings>(&sites, args.request.is_some());
+    let label = what_left_rounds::<Findings>(&sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
@@ -626,15 +627,20 @@ fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    let label = PathBuf::from(format!(
-        "{} pooled site(s) ({})",
-        sites.len(),
-        sites
-            .iter()
-            .map(|s| s.site.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    let lines: Vec<(&str, String)> = sites
+        .iter()
+        .map(|s| {
+            let line = format!(
+                "{} cases, {} classes, {} model(s): {}",
+                s.n,
+                s.classes.len(),
+                s.models.len(),
+                s.disclosure
+            );
+            (s.site.as_str(), line)
+        })
+        .collect();
+    let label = what_left(&lines, None);
     let text = crate::summary::classes(&report, &label);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());

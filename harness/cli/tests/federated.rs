@@ -689,7 +689,10 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     ]);
     let out = ok(&args);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("3 pooled site(s)"),
+        String::from_utf8_lossy(&out.stdout)
+            .contains("pooled from 3 site(s); what left each site:")
+            && String::from_utf8_lossy(&out.stdout)
+                .contains("classes, 2 model(s): For each model and class"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
