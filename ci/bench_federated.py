@@ -297,6 +297,14 @@ def bench_pool(args, harness, work, out):
                               + ["--request", "req.json", "--sums"] + sums
                               + ["--json", "pooled2.json"], work, r)
 
+    # The same sites on a declared score grid (--score-decimals D): tables of at most 10^D + 1
+    # rows per model and level, whatever the number of cases.
+    res["sites_r1_grid"] = site_round(
+        lambda k: ["--aggregates-only", "--score-decimals", str(args.grid)], "g")
+    grid_summaries = ["g%d.json" % k for k in range(1, n + 1)]
+    res["pool_r1_grid"], _ = timed([harness, "pool"] + grid_summaries
+                                   + ["--json", "pooled-grid.json"], work, r)
+
     with open(os.path.join(work, "all.json")) as f:
         all_json = json.load(f)
     with open(os.path.join(work, "pooled2.json")) as f:
@@ -310,6 +318,8 @@ def bench_pool(args, harness, work, out):
                                    for s in summaries) / n,
         "request": os.path.getsize(os.path.join(work, "req.json")),
         "site sums (mean)": sum(os.path.getsize(os.path.join(work, s)) for s in sums) / n,
+        "site summary on the grid (mean)": sum(os.path.getsize(os.path.join(work, s))
+                                               for s in grid_summaries) / n,
     }
     out["pool"] = dict(times=res, cmp=cmp, not_pooled=not_pooled, sizes=sizes,
                        csv_bytes=size)
@@ -543,6 +553,8 @@ def main():
     ap.add_argument("--keep", metavar="DIR",
                     help="do the work in DIR (created; an earlier run's files there are "
                          "replaced) and keep it; default: a temporary folder, removed at the end")
+    ap.add_argument("--grid", type=int, default=4, metavar="D",
+                    help="decimals of the declared score grid of the grid pool (default 4)")
     ap.add_argument("--only", choices=["pool", "merge"], help="run only part A or B")
     ap.add_argument("--suite", default="suites/example.toml",
                     help="suite whose sharded run is the template of the partial bundles "
@@ -620,6 +632,8 @@ def main():
             ("A sites round 2: %d x eval --paired-request (total)" % n, t["sites_r2"]),
             ("A   per site (mean)", t["sites_r2"] / n),
             ("A pool round 2 (final: --request --sums -> pooled2)", t["pool_r2"]),
+            ("A sites round 1 on a %d-decimal grid (total)" % args.grid, t["sites_r1_grid"]),
+            ("A pool round 1 on a %d-decimal grid" % args.grid, t["pool_r1_grid"]),
         ]
         for name, v in rows:
             print("%-58s %10.3f" % (name, v))
@@ -643,6 +657,9 @@ def main():
         print("ratio_pool_round2_vs_eval=%.3f (target: well under 1)" % (t["pool_r2"] / t["eval"]))
         print("ratio_coordinator_all_vs_eval=%.3f (information: pool r1 + request + pool r2)"
               % ((t["pool_r1"] + t["request"] + t["pool_r2"]) / t["eval"]))
+        print("ratio_pool_round1_grid_vs_eval=%.3f (target: well under 1; scores on a %d-decimal "
+              "grid, figures exact for the rounded scores)"
+              % (t["pool_r1_grid"] / t["eval"], args.grid))
     if merge:
         t = merge["times"]
         print("ratio_merge_vs_eval=%.3f (target: well under 1; same bootstrap on both sides: "

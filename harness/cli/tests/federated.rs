@@ -153,7 +153,7 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
             );
         }
         let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["format"], "harness-site-summary/1");
+        assert_eq!(v["format"], "harness-site-summary/2");
         assert_eq!(v["n"].as_u64().unwrap() as usize, ids.len());
         summaries.push(out);
     }

@@ -80,12 +80,15 @@
 //!
 //! # Cost
 //!
-//! Tables are merged by a radix sort of their concatenated rows on the bits of the scores, and
-//! `evaluate` runs once per model (the models in parallel) on the cases rebuilt from that
-//! model's pooled tables, every grouping column at once (see `evaluate_pooled`). 100 sites of
-//! 10,000 cases with 2 models and 2 grouping columns pooled in 0.35–0.5 s on two busy cores in
-//! a release build, about twice as long as `evaluate` on the million cases themselves.
-//! Measuring it is for a benchmark, not this module.
+//! The sites' tables of a model are merged by a radix sort of their concatenated rows on the
+//! bits of the scores (a few tables, a grouping's levels at one site, by walking them side by
+//! side), and `evaluate` runs once per model (the models in parallel) on the cases rebuilt from
+//! that model's pooled tables, every grouping column at once (see `evaluate_pooled`). With
+//! exact scores a site's tables hold a row per distinct score, as many numbers as its data: the
+//! coordinator reads as much as an all-cases evaluation would, and then computes what it
+//! computes, so pooling costs about one `evaluate` of the million cases of 100 sites of
+//! 10,000, not a fraction of it; on a declared grid the tables, and the cost, shrink to the
+//! grid's size. `ci/bench_federated.py` measures both.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -104,7 +107,10 @@ use crate::evaluate::{
 use crate::ranks::{CaseKeys, Ranked, TieGroup, class_counts};
 
 /// Format and version of a [`SiteSummary`] (its `format` field).
-pub const SITE_FORMAT: &str = "harness-site-summary/1";
+pub const SITE_FORMAT: &str = "harness-site-summary/2";
+/// The first version of [`SITE_FORMAT`], still read: each model's `all` table is always
+/// written, even where it is the sum of a grouping's level tables.
+pub const SITE_FORMAT_V1: &str = "harness-site-summary/1";
 /// Format and version of a [`PairedRequest`] (its `format` field).
 pub const REQUEST_FORMAT: &str = "harness-paired-request/1";
 /// Format and version of a [`PairedSiteSums`] (its `format` field).
@@ -292,7 +298,7 @@ impl fmt::Display for PoolError {
                 found,
             } => write!(
                 f,
-                "{site}: format '{found}' is not '{expected}', the format this build reads"
+                "{site}: format '{found}' is not '{expected}', which this build reads"
             ),
             Self::NoSites => write!(f, "no site summaries to pool"),
             Self::DuplicateSite { site } => write!(
@@ -790,11 +796,53 @@ fn sorted_rows(tables: &[&[TieGroup]]) -> Option<Vec<(u64, u32, u32)>> {
     Some(crate::ranks::radix_sort(keyed))
 }
 
+/// Up to this many tables (a grouping's levels at one site) are merged by walking them side by
+/// side ([`merge_few`], O(R·k)); more (the sites' tables of a model) by a radix sort, O(R).
+const FEW_TABLES: usize = 8;
+
+/// [`merge`] of a few tables: repeatedly the smallest score among the tables' next rows, with
+/// the counts of every table at it. `None` on overflow.
+fn merge_few(tables: &[&[TieGroup]]) -> Option<Vec<TieGroup>> {
+    let mut next = vec![0usize; tables.len()];
+    let mut out = Vec::with_capacity(tables.iter().map(|t| t.len()).max().unwrap_or(0));
+    loop {
+        let mut low: Option<f64> = None;
+        for (t, &i) in tables.iter().zip(&next) {
+            if let Some(g) = t.get(i)
+                && low.is_none_or(|v| g.value < v)
+            {
+                low = Some(g.value);
+            }
+        }
+        let Some(value) = low else {
+            return Some(out);
+        };
+        let mut sum = TieGroup {
+            value,
+            pos: 0,
+            neg: 0,
+        };
+        for (t, i) in tables.iter().zip(next.iter_mut()) {
+            if let Some(g) = t.get(*i)
+                && g.value == value
+            {
+                sum.pos = sum.pos.checked_add(g.pos)?;
+                sum.neg = sum.neg.checked_add(g.neg)?;
+                *i += 1;
+            }
+        }
+        out.push(sum);
+    }
+}
+
 /// Merges tables (each ascending) into one: counts added at each score. `None` on overflow.
 pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<Vec<TieGroup>> {
     let tables: Vec<&[TieGroup]> = tables.filter(|t| !t.is_empty()).collect();
     if tables.len() <= 1 {
         return Some(tables.first().map(|t| t.to_vec()).unwrap_or_default());
+    }
+    if tables.len() <= FEW_TABLES {
+        return merge_few(&tables);
     }
     let rows: Vec<TieGroup> = match sorted_rows(&tables) {
         Some(order) => order
@@ -829,17 +877,21 @@ pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<
 /// ids, no per-case rows. Reading one from JSON checks it ([`SiteSummary::validate`]).
 ///
 /// ```json
-/// {"format": "harness-site-summary/1", "site": "A", "score_decimals": 1,
+/// {"format": "harness-site-summary/2", "site": "A", "score_decimals": 1,
 ///  "disclosure": "For each model, this file reveals every distinct score value after ...",
 ///  "n": 6, "positives": 3, "negatives": 3,
 ///  "models": {
-///    "a": {"all": [[0.2, 0, 2], [0.7, 2, 1], [0.9, 1, 0]],
-///          "groups": {"sex": {"F": [[0.2, 0, 1], [0.7, 0, 1], [0.9, 1, 0]],
+///    "a": {"groups": {"sex": {"F": [[0.2, 0, 1], [0.7, 0, 1], [0.9, 1, 0]],
 ///                             "M": [[0.2, 0, 1], [0.7, 2, 0]]}}},
-///    "b": {"all": [[0.1, 0, 1], [0.3, 0, 1], [0.4, 0, 1], [0.6, 1, 0], [0.8, 2, 0]],
-///          "groups": {"sex": {"F": [[0.3, 0, 1], [0.4, 0, 1], [0.8, 1, 0]],
+///    "b": {"groups": {"sex": {"F": [[0.3, 0, 1], [0.4, 0, 1], [0.8, 1, 0]],
 ///                             "M": [[0.1, 0, 1], [0.6, 1, 0], [0.8, 1, 0]]}}}}}
 /// ```
+///
+/// A model's `all` table (over all the site's cases; here `a`'s would be
+/// `[[0.2, 0, 2], [0.7, 2, 1], [0.9, 1, 0]]`) is written only when the site has no grouping
+/// column (`"all": [...], "groups": {}`); otherwise the reader adds it up from the first
+/// grouping's levels and checks every other grouping against it. Format 1
+/// ([`SITE_FORMAT_V1`]) always wrote it, and is still read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawSiteSummary")]
 pub struct SiteSummary {
@@ -864,13 +916,33 @@ pub struct SiteSummary {
 }
 
 /// The count tables of one model at one site.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// JSON (format 2): `{"groups": {...}}` when the site has grouping columns — the `all` table is
+/// then the sum of any grouping's level tables and is not written (the reader rebuilds it from
+/// the first grouping and checks the others against it) — else `{"all": [...], "groups": {}}`.
+/// Format 1 always wrote `all`; a reader accepts it in either format.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelTables {
     /// The model's scores over all the site's cases.
     pub all: CountTable,
     /// Per grouping column (by name, in the site's order), per level present at the site
     /// (sorted by the UTF-8 bytes of its name): the model's scores over the level's cases.
     pub groups: IndexMap<String, IndexMap<String, CountTable>>,
+}
+
+impl Serialize for ModelTables {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let derived = !self.groups.is_empty();
+        let mut st = serializer.serialize_struct("ModelTables", 2 - derived as usize)?;
+        if derived {
+            st.skip_field("all")?;
+        } else {
+            st.serialize_field("all", &self.all)?;
+        }
+        st.serialize_field("groups", &self.groups)?;
+        st.end()
+    }
 }
 
 /// A [`SiteSummary`] as read, before its checks.
@@ -888,7 +960,8 @@ struct RawSiteSummary {
 
 #[derive(Deserialize)]
 struct RawModelTables {
-    all: RawTable,
+    #[serde(default)]
+    all: Option<RawTable>,
     groups: IndexMap<String, IndexMap<String, RawTable>>,
 }
 
@@ -897,19 +970,31 @@ impl TryFrom<RawSiteSummary> for SiteSummary {
 
     fn try_from(raw: RawSiteSummary) -> Result<Self, PoolError> {
         let site = raw.site;
-        if raw.format != SITE_FORMAT {
+        if raw.format != SITE_FORMAT && raw.format != SITE_FORMAT_V1 {
             return Err(PoolError::Format {
                 site: format!("site '{site}'"),
-                expected: SITE_FORMAT.to_string(),
+                expected: format!("{SITE_FORMAT}' or '{SITE_FORMAT_V1}"),
                 found: raw.format,
             });
         }
         let mut models = IndexMap::new();
         for (model, t) in raw.models {
-            let all = t
-                .all
-                .check()
-                .map_err(|r| PoolError::table_at(r, &site, &model, None, None))?;
+            let all = match t.all {
+                Some(all) => Some(
+                    all.check()
+                        .map_err(|r| PoolError::table_at(r, &site, &model, None, None))?,
+                ),
+                None if raw.format == SITE_FORMAT_V1 => {
+                    return Err(PoolError::table_at(
+                        format!("a '{SITE_FORMAT_V1}' summary needs each model's 'all' table"),
+                        &site,
+                        &model,
+                        None,
+                        None,
+                    ));
+                }
+                None => None,
+            };
             let mut groups = IndexMap::new();
             for (grouping, levels) in t.groups {
                 let mut tables = IndexMap::new();
@@ -921,10 +1006,16 @@ impl TryFrom<RawSiteSummary> for SiteSummary {
                 }
                 groups.insert(grouping, tables);
             }
+            let all = match all {
+                Some(all) => all,
+                None => derive_all(&groups)
+                    .map_err(|r| PoolError::table_at(r, &site, &model, None, None))?,
+            };
             models.insert(model, ModelTables { all, groups });
         }
+        // Read from either version, held (and written again) as the current one.
         let summary = SiteSummary {
-            format: raw.format,
+            format: SITE_FORMAT.to_string(),
             site,
             score_decimals: raw.score_decimals,
             disclosure: raw.disclosure,
@@ -936,6 +1027,19 @@ impl TryFrom<RawSiteSummary> for SiteSummary {
         summary.validate()?;
         Ok(summary)
     }
+}
+
+/// The `all` table of a model written without one (format 2): the sum of its first grouping's
+/// level tables ([`SiteSummary::validate`] then checks every grouping against it).
+fn derive_all(
+    groups: &IndexMap<String, IndexMap<String, CountTable>>,
+) -> Result<CountTable, String> {
+    let (_, levels) = groups.first().ok_or_else(|| {
+        "no 'all' table and no grouping column to add it up from: a summary without grouping columns writes 'all'".to_string()
+    })?;
+    let groups = merge(levels.values().map(CountTable::groups))
+        .ok_or_else(|| "the level tables' counts overflow".to_string())?;
+    Ok(CountTable { groups })
 }
 
 fn check_decimals(site: &str, decimals: Option<u32>) -> Result<(), PoolError> {
@@ -981,6 +1085,32 @@ fn off_grid(table: &CountTable, decimals: Option<u32>) -> Option<String> {
                 round_to_grid(g.value, d)
             )
         })
+}
+
+/// True when `tables` (each ascending) add up, score by score, to `total`: one walk over them
+/// side by side, with nothing allocated (a site's check of its level tables against its `all`
+/// table, once per grouping and model, on tables as long as the site's data).
+fn adds_up(tables: &[&[TieGroup]], total: &[TieGroup]) -> bool {
+    let mut next = vec![0usize; tables.len()];
+    for row in total {
+        let (mut pos, mut neg) = (0u64, 0u64);
+        for (t, i) in tables.iter().zip(next.iter_mut()) {
+            match t.get(*i) {
+                Some(g) if g.value == row.value => {
+                    pos = pos.saturating_add(g.pos);
+                    neg = neg.saturating_add(g.neg);
+                    *i += 1;
+                }
+                // A level has a score the total has not.
+                Some(g) if g.value < row.value => return false,
+                _ => {}
+            }
+        }
+        if (pos, neg) != (row.pos, row.neg) {
+            return false;
+        }
+    }
+    tables.iter().zip(&next).all(|(t, &i)| i == t.len())
 }
 
 /// Where two tables first differ, in words.
@@ -1107,9 +1237,9 @@ impl SiteSummary {
                         ));
                     }
                 }
-                let sum = merge(levels.values().map(CountTable::groups));
-                let consistent = sum.as_deref() == Some(t.all.groups());
-                if !consistent {
+                let tables: Vec<&[TieGroup]> = levels.values().map(CountTable::groups).collect();
+                if !adds_up(&tables, t.all.groups()) {
+                    let sum = merge(tables.into_iter());
                     let reason = match sum {
                         None => "the level tables' counts overflow".to_string(),
                         Some(sum) => first_difference(&sum, t.all.groups()),

@@ -40,8 +40,8 @@ pub const FINDINGS_SUMS_FORMAT: &str = "harness-paired-sums-multilabel/1";
 /// {"format": "harness-site-summary-multilabel/1", "site": "A", "score_decimals": null,
 ///  "disclosure": "For each finding (its own label column) ...", "n": 6,
 ///  "findings_order": ["effusion", "nodule"],
-///  "findings": {"effusion": {"format": "harness-site-summary/1", "site": "A", ...},
-///               "nodule": {"format": "harness-site-summary/1", "site": "A", ...}}}
+///  "findings": {"effusion": {"format": "harness-site-summary/2", "site": "A", ...},
+///               "nodule": {"format": "harness-site-summary/2", "site": "A", ...}}}
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawFindingsSiteSummary")]

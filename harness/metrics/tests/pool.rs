@@ -672,7 +672,7 @@ fn inconsistent_summaries_are_refused_naming_the_site() {
 
     // Another format.
     let mut sums = good.clone();
-    sums[1].format = "harness-site-summary/2".into();
+    sums[1].format = "harness-site-summary/3".into();
     let e = pool(&sums, &opts).unwrap_err();
     assert!(matches!(&e, PoolError::Format { .. }), "{e:?}");
     names(&e, "B");
@@ -684,9 +684,14 @@ fn tampered_count_tables_are_refused() {
     let cases = balanced();
     let good = summaries(&cases, None);
     let json = serde_json::to_value(&good[0]).unwrap();
+    // Format 2 writes no `all` table where there are groupings: tamper with a level's.
+    assert!(json["models"]["score"].get("all").is_none(), "{json}");
     let tamper = |edit: &dyn Fn(&mut Vec<Value>)| {
         let mut v = json.clone();
-        edit(v["models"]["score"]["all"].as_array_mut().unwrap());
+        let levels = v["models"]["score"]["groups"]["sex"]
+            .as_object_mut()
+            .unwrap();
+        edit(levels.values_mut().next().unwrap().as_array_mut().unwrap());
         serde_json::from_value::<SiteSummary>(v)
             .unwrap_err()
             .to_string()
@@ -1050,4 +1055,90 @@ fn delong_refactor_gives_the_old_placements_and_paired_test_bit_for_bit() {
             assert!((x.se - y.se).abs() < 1e-14 && (x.p.unwrap() - y.p.unwrap()).abs() < 1e-12);
         }
     }
+}
+
+/// Format 2 leaves out a model's `all` table where a grouping column's level tables add up to
+/// it (half the size of a format-1 file with exact scores); format-1 files, which always hold
+/// it, still read to the same summary and pool to the same report. A file missing a table it
+/// needs, or whose other grouping does not add up to the rebuilt `all`, is refused.
+#[test]
+fn both_summary_formats_read_to_the_same_summary() {
+    use harness_metrics::pool::{SITE_FORMAT, SITE_FORMAT_V1};
+    let cases = balanced();
+    let good = summaries(&cases, None);
+    let opts = opts();
+    let expected = serde_json::to_string(&pool(&good, &opts).unwrap()).unwrap();
+    let v2 = serde_json::to_value(&good[0]).unwrap();
+    assert_eq!(v2["format"], SITE_FORMAT);
+    for t in v2["models"].as_object().unwrap().values() {
+        assert!(t.get("all").is_none(), "{t}");
+        assert_eq!(t["groups"].as_object().unwrap().len(), 2);
+    }
+    // Edited as text: a `serde_json::Value` would sort the keys, and with them the groupings.
+    let v1: Vec<SiteSummary> = good
+        .iter()
+        .map(|s| {
+            let mut text = serde_json::to_string(s).unwrap().replacen(
+                &format!("\"format\":\"{SITE_FORMAT}\""),
+                &format!("\"format\":\"{SITE_FORMAT_V1}\""),
+                1,
+            );
+            let mut at = 0;
+            for t in s.models.values() {
+                at += text[at..].find("{\"groups\":").unwrap() + 1;
+                let all = format!("\"all\":{},", serde_json::to_string(&t.all).unwrap());
+                text.insert_str(at, &all);
+                at += all.len();
+            }
+            assert!(text.contains("\"all\":[["), "{text}");
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    assert_eq!(v1, good, "a format-1 file reads to the same summary");
+    assert_eq!(
+        serde_json::to_string(&pool(&v1, &opts).unwrap()).unwrap(),
+        expected
+    );
+
+    // Format 1 without `all`.
+    let mut v = v2.clone();
+    v["format"] = SITE_FORMAT_V1.into();
+    let e = serde_json::from_value::<SiteSummary>(v)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs each model's 'all' table"), "{e}");
+    // One grouping no longer adds up to the `all` rebuilt from the other.
+    for grouping in ["sex", "age_band"] {
+        let mut v = v2.clone();
+        let levels = v["models"]["score"]["groups"][grouping]
+            .as_object_mut()
+            .unwrap();
+        let rows = levels.values_mut().next().unwrap().as_array_mut().unwrap();
+        let last = rows.len() - 1;
+        rows[last][0] = serde_json::json!(0.999_999_9);
+        let e = serde_json::from_value::<SiteSummary>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("site 'A', model 'score'") && e.contains("do not add up"),
+            "{e}"
+        );
+    }
+
+    // Without grouping columns, format 2 writes `all`, and cannot do without it.
+    let owned = cases.site("A").owned();
+    let mut input = owned.input();
+    input.groupings.clear();
+    let ungrouped = serde_json::to_value(summarize(&input, "A", None).unwrap()).unwrap();
+    assert!(
+        ungrouped["models"]["score"]["all"].is_array(),
+        "{ungrouped}"
+    );
+    let mut v = ungrouped.clone();
+    v["models"]["score"].as_object_mut().unwrap().remove("all");
+    let e = serde_json::from_value::<SiteSummary>(v)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no 'all' table and no grouping column"), "{e}");
+    assert!(serde_json::from_value::<SiteSummary>(ungrouped).is_ok());
 }

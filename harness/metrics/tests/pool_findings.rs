@@ -198,13 +198,20 @@ fn summaries_round_trip_and_hold_no_case_rows() {
         let v: Value = serde_json::from_str(&json).unwrap();
         assert!(s.disclosure.contains("across findings"), "{}", s.disclosure);
         for (name, f) in v["findings"].as_object().unwrap() {
-            assert_eq!(f["format"], "harness-site-summary/1", "{name}");
-            let rows = f["models"]["a"]["all"].as_array().unwrap();
-            assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 3));
-            let cases: u64 = rows
-                .iter()
-                .map(|r| r[1].as_u64().unwrap() + r[2].as_u64().unwrap())
-                .sum();
+            assert_eq!(f["format"], harness_metrics::pool::SITE_FORMAT, "{name}");
+            // The `all` table is left out: a grouping's level tables add up to it.
+            let model = &f["models"]["a"];
+            assert!(model.get("all").is_none(), "{name}");
+            let (_, levels) = model["groups"].as_object().unwrap().iter().next().unwrap();
+            let mut cases = 0;
+            for rows in levels.as_object().unwrap().values() {
+                let rows = rows.as_array().unwrap();
+                assert!(rows.iter().all(|r| r.as_array().unwrap().len() == 3));
+                cases += rows
+                    .iter()
+                    .map(|r| r[1].as_u64().unwrap() + r[2].as_u64().unwrap())
+                    .sum::<u64>();
+            }
             assert_eq!(cases, s.n);
         }
     }
@@ -233,7 +240,7 @@ fn sites_with_other_findings_or_formats_are_refused() {
     let e = serde_json::from_value::<FindingsSiteSummary>(json).unwrap_err();
     assert!(e.to_string().contains("finding 'nodule'"), "{e}");
     let mut json: Value = serde_json::to_value(&summaries[2]).unwrap();
-    json["format"] = serde_json::json!("harness-site-summary/1");
+    json["format"] = serde_json::json!("harness-site-summary/2");
     assert!(serde_json::from_value::<FindingsSiteSummary>(json).is_err());
     // Two summaries from one site: refused by the binary pool, the finding named.
     summaries[1].site = "A".into();
