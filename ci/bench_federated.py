@@ -50,7 +50,20 @@ B) Merge vs one eval (sharded run, `harness merge`).
      verify x N  `harness verify part-1` times N (information: what merge's check of every
                part costs)
 
-Targets: pool r1 / eval and pool r2 / eval well under 1; merge / eval well under 1.
+     run       harness run SUITE --no-perf, unsharded, over the suite's own cases, scaled
+               linearly to N*C cases (information: what a merge replaces)
+
+A) also pools the same sites on a declared grid (`--score-decimals D`, --grid, default 4):
+   sites r1 with the grid, then pool round 1 of those summaries.
+
+Targets (the issue's): pool r1 / eval, pool r2 / eval and merge / eval well under 1. What
+bounds them: with exact scores a site's tables hold one row per distinct score, so the
+coordinator reads as many numbers as `eval` reads from the CSV and computes the same
+statistics from them (pool is `evaluate` on the pooled tables): pool r1 / eval near 1 is
+the floor, and r2 adds the request's check. A merge computes, with a run's own code, the
+byte-identical metrics.json of the merged cases (an eval of them) plus the report's figures
+and the hash of every file, so merge / eval is above 1 by construction; what a merge
+replaces is the unsharded run, printed for information.
 Each timing is the wall clock of the whole process (time.perf_counter around
 subprocess.run), median of --repeat runs. Data generation is not timed.
 
@@ -524,6 +537,20 @@ def bench_merge(args, harness, work, out):
     cmd += ["--bootstrap", str(args.bootstrap), "--seed", str(ev["seed"]),
             "--json", "merged-eval.json"]
     res["eval"], _ = timed(cmd, work, r, ok=(0, 1))
+    # Information: what the merge replaces, an unsharded run over all the cases, estimated from
+    # one unsharded run of the template's suite (inference, evaluation, report, seal), scaled
+    # linearly by the number of cases (the run streams its cases, so its time grows with them).
+    full = os.path.join(work, "unsharded")
+    if os.path.exists(full):
+        shutil.rmtree(full)
+    suite = os.path.abspath(os.path.join(ROOT, args.suite))
+    run_s, _ = run_cmd([harness, "run", os.path.relpath(suite, ROOT), "--no-perf",
+                        "--out", full], ROOT, ok=(0, 1), env=ort_env())
+    with open(os.path.join(full, "manifest.json")) as f:
+        run_cases = json.load(f)["dataset"]["cases"]
+    res["run_unsharded"] = run_s
+    res["run_scaled"] = run_s * n * c / run_cases
+    out["run_cases"] = run_cases
     # Information: the merged metrics.json against the eval's JSON, number by number.
     with open(os.path.join(merged, "metrics.json")) as f:
         metrics = json.load(f)
@@ -646,6 +673,10 @@ def main():
             ("B verify merged (information)", t["verify"]),
             ("B verify part-1 x %d (information: merge's part checks)" % args.shards,
              t["verify_parts"]),
+            ("B harness run %s --no-perf, unsharded (%d cases)"
+             % (os.path.basename(args.suite), out["run_cases"]), t["run_unsharded"]),
+            ("B   scaled to %d cases (information: what merge replaces)"
+             % (args.shards * args.cases), t["run_scaled"]),
         ]
         for name, v in rows:
             print("%-58s %10.3f" % (name, v))
@@ -667,6 +698,9 @@ def main():
               % (t["merge"] / t["eval"], args.bootstrap, args.bootstrap))
         print("ratio_merge_plus_verify_vs_eval=%.3f (information)"
               % ((t["merge"] + t["verify"]) / t["eval"]))
+        print("ratio_merge_vs_unsharded_run=%.5f (information: merge against one unsharded "
+              "`harness run` of the same number of cases, scaled from %d cases)"
+              % (t["merge"] / t["run_scaled"], out["run_cases"]))
     print()
 
     if pool:

@@ -484,7 +484,7 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
     let opts = args.options();
     let report = match &args.request {
         Some(request) => {
-            let request: R::Request = read_json(request)?;
+            let request: R::Request = read_request::<R>(request, sites)?;
             let sums: Vec<R::Sums> = args
                 .sums
                 .par_iter()
@@ -495,6 +495,22 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
         None => R::pool(sites, &opts)?,
     };
     Ok(Some(report))
+}
+
+/// The round-2 request at `path`. With exact scores it is as large as the pooled data; when its
+/// bytes are those `--request-out` writes for these summaries (the usual case: the file sent to
+/// the sites comes back unchanged) the request made again here is taken without parsing the
+/// file, else the file is parsed (and [`Rounds::pool_paired`] checks it against the summaries
+/// either way).
+fn read_request<R: Rounds>(path: &Path, sites: &[R::Site]) -> Result<R::Request> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let ours = R::request(sites)?;
+    let mut written = serde_json::to_vec(&ours).context("serialising")?;
+    written.push(b'\n');
+    if written == bytes {
+        return Ok(ours);
+    }
+    serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))
 }
 
 /// The SHA-256 of a site's summary file (`site.json` of a site bundle).

@@ -240,6 +240,26 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     compare(&want, &got, "", 1e-12, &[".warnings"], &mut bad);
     assert!(bad.is_empty(), "round 2 differs: {bad:#?}");
     assert!(got["comparisons"][0]["p"].as_f64().unwrap() > 0.0);
+    // A request that comes back with other bytes (here re-spaced) is parsed rather than taken
+    // as the one made again from the summaries, and gives the same results.
+    let spaced = p("request-spaced.json");
+    let text = std::fs::read_to_string(&request).unwrap();
+    std::fs::write(&spaced, format!(" {}\n\n", text.trim_end())).unwrap();
+    let again = p("round2-spaced.json");
+    let mut a = vec!["pool"];
+    a.extend(&s);
+    a.extend(["--request", &spaced, "--sums"]);
+    a.extend(sums.iter().map(String::as_str));
+    a.extend([
+        "--target-specificity",
+        "0.8",
+        "--target-specificity",
+        "0.95",
+    ]);
+    a.extend(["--json", &again]);
+    a.extend(BOOTSTRAPS);
+    ok(&a);
+    assert_eq!(read(Path::new(&again)), got);
     // The pooled report: the run report's figures, and which site sent what (its file's hash).
     let html = std::fs::read_to_string(Path::new(&report_dir).join("report.html")).unwrap();
     assert!(

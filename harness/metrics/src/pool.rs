@@ -1421,6 +1421,9 @@ struct Sites<'s> {
     grid: Option<u32>,
     models: Vec<&'s str>,
     groupings: Vec<&'s str>,
+    /// Each model's pooled `all` table, merged once when first asked for (by the request and
+    /// by the pooled report alike).
+    merged: Vec<std::sync::OnceLock<Vec<TieGroup>>>,
 }
 
 impl<'s> Sites<'s> {
@@ -1492,6 +1495,7 @@ impl<'s> Sites<'s> {
             positives: m as u64,
             negatives: n as u64,
             grid: first.score_decimals,
+            merged: models.iter().map(|_| std::sync::OnceLock::new()).collect(),
             models,
             groupings,
         })
@@ -1502,8 +1506,10 @@ impl<'s> Sites<'s> {
     }
 
     /// The pooled `all` table of a model (cannot overflow: the total is at most 2³² − 1).
-    fn merged_all(&self, model: usize) -> Vec<TieGroup> {
-        merge(self.model_tables(model).map(|t| t.all.groups())).unwrap_or_default()
+    fn merged_all(&self, model: usize) -> &[TieGroup] {
+        self.merged[model].get_or_init(|| {
+            merge(self.model_tables(model).map(|t| t.all.groups())).unwrap_or_default()
+        })
     }
 
     /// The levels of a grouping column (the union of the sites' levels, sorted by their UTF-8
@@ -1511,8 +1517,14 @@ impl<'s> Sites<'s> {
     /// ([`rebuild`]: ascending score, positives first at each score). At each score the codes
     /// of the positives, then of the negatives, are those of the levels' tables at that score,
     /// as many of each as the tables count; every site's level tables add up to its `all`
-    /// table, so the codes line up with the cases.
-    fn level_codes(&self, model: usize, grouping: usize, cases: usize) -> (Vec<String>, Vec<u32>) {
+    /// table, so the codes line up with the cases. Also returns the sum of the level tables,
+    /// which is the model's pooled `all` table (found on the way: the rows are sorted anyway).
+    fn level_codes(
+        &self,
+        model: usize,
+        grouping: usize,
+        cases: usize,
+    ) -> (Vec<String>, Vec<u32>, Vec<TieGroup>) {
         let mut levels: BTreeMap<&'s [u8], (&'s str, Vec<&'s [TieGroup]>)> = BTreeMap::new();
         for t in self.model_tables(model) {
             for (level, table) in &t.groups[grouping] {
@@ -1536,6 +1548,7 @@ impl<'s> Sites<'s> {
         // At most 2³² − 1 cases, hence rows, in all (checked in `Sites::new`).
         let order = sorted_rows(&tables).unwrap_or_default();
         let mut codes = Vec::with_capacity(cases);
+        let mut total: Vec<TieGroup> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let bits = order[start].0;
@@ -1544,6 +1557,19 @@ impl<'s> Sites<'s> {
             let row = |&(_, k, i): &(u64, u32, u32)| {
                 (code_of[k as usize], tables[k as usize][i as usize])
             };
+            // At most 2³² − 1 cases in all (checked in `Sites::new`): no overflow.
+            total.push(rows.iter().map(row).fold(
+                TieGroup {
+                    value: f64::from_bits(bits),
+                    pos: 0,
+                    neg: 0,
+                },
+                |t, (_, g)| TieGroup {
+                    pos: t.pos + g.pos,
+                    neg: t.neg + g.neg,
+                    ..t
+                },
+            ));
             for (code, g) in rows.iter().map(row) {
                 codes.extend(std::iter::repeat_n(code, g.pos as usize));
             }
@@ -1552,7 +1578,7 @@ impl<'s> Sites<'s> {
             }
             start = end;
         }
-        (names, codes)
+        (names, codes, total)
     }
 
     /// The paired request these summaries call for.
@@ -1562,7 +1588,7 @@ impl<'s> Sites<'s> {
             .iter()
             .enumerate()
             .map(|(k, &name)| {
-                let groups = self.merged_all(k);
+                let groups = self.merged_all(k).to_vec();
                 let auroc = AucCounts::from_groups(&groups).auroc();
                 let table = CountTable { groups };
                 (name.to_string(), RequestModel { table, auroc })
@@ -1615,10 +1641,15 @@ fn evaluate_pooled(
     opts: &EvalOptions,
 ) -> Result<(ModelReport, Vec<String>), PoolError> {
     let cases = (sites.positives + sites.negatives) as usize;
-    let (labels, scores) = rebuild(&sites.merged_all(model), cases);
-    let columns: Vec<(Vec<String>, Vec<u32>)> = (0..sites.groupings.len())
+    let mut columns: Vec<(Vec<String>, Vec<u32>, Vec<TieGroup>)> = (0..sites.groupings.len())
         .map(|g| sites.level_codes(model, g, cases))
         .collect();
+    // Each grouping's levels add up to the `all` tables (checked), so the first one's sum is
+    // the pooled `all` table: no second merge of the sites' tables.
+    if let Some((_, _, total)) = columns.first_mut() {
+        let _ = sites.merged[model].set(std::mem::take(total));
+    }
+    let (labels, scores) = rebuild(sites.merged_all(model), cases);
     let input = EvalInput {
         labels: &labels,
         models: vec![(sites.models[model], &scores)],
@@ -1626,7 +1657,7 @@ fn evaluate_pooled(
             .groupings
             .iter()
             .zip(&columns)
-            .map(|(name, (levels, codes))| Grouping {
+            .map(|(name, (levels, codes, _))| Grouping {
                 name,
                 levels,
                 codes,
@@ -1862,7 +1893,7 @@ pub fn pooled_tables(sites: &[SiteSummary]) -> Result<IndexMap<String, CountTabl
         .iter()
         .enumerate()
         .map(|(k, &name)| {
-            let groups = checked.merged_all(k);
+            let groups = checked.merged_all(k).to_vec();
             (name.to_string(), CountTable { groups })
         })
         .collect())
