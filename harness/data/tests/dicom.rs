@@ -23,6 +23,7 @@ struct Spec<'a> {
     bits: u16,
     pixels: Vec<u8>,
     extra: Vec<DataElement<InMemDicomObject>>,
+    transfer_syntax: &'a str,
 }
 
 impl Default for Spec<'_> {
@@ -37,6 +38,7 @@ impl Default for Spec<'_> {
             bits: 8,
             pixels: Vec::new(),
             extra: Vec::new(),
+            transfer_syntax: "1.2.840.10008.1.2.1",
         }
     }
 }
@@ -79,7 +81,7 @@ fn write(dir: &Path, name: &str, spec: Spec<'_>) -> PathBuf {
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
-                .transfer_syntax("1.2.840.10008.1.2.1")
+                .transfer_syntax(spec.transfer_syntax)
                 .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
                 .media_storage_sop_instance_uid("1.2.3.4.5"),
         )
@@ -385,4 +387,59 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         err.contains(&format!("element (0002,0010) declares {declared} bytes")),
         "{err}"
     );
+}
+
+/// The same check on a deflated data set (Deflated Explicit VR Little Endian): it is inflated
+/// and its declared lengths checked against the inflated bytes, so a corrupt length is refused
+/// before the parser, which reads the data set as it inflates, would allocate it.
+#[test]
+fn a_deflated_data_set_is_checked_once_inflated() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "deflated.dcm",
+        Spec {
+            pixels: vec![1, 2, 3, 4, 5, 6],
+            transfer_syntax: "1.2.840.10008.1.2.1.99",
+            ..Spec::default()
+        },
+    );
+    let good = frames(&path, FrameSelect::Only).unwrap();
+    assert_eq!(good[0].1, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    // The data set follows the file meta group, whose length is the value of (0002,0000).
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[128..132], b"DICM");
+    let group = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let start = 144 + group;
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(&bytes[start..])
+        .read_to_end(&mut inflated)
+        .unwrap();
+    let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0];
+    let at = inflated
+        .windows(header.len())
+        .rposition(|w| w == header)
+        .expect("the pixel data header, once inflated");
+    inflated[at + 8..at + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(&inflated).unwrap();
+    let mut corrupt = bytes[..start].to_vec();
+    corrupt.extend(deflate.finish().unwrap());
+    std::fs::write(&path, &corrupt).unwrap();
+    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    assert!(
+        err.contains("deflated.dcm")
+            && err.contains("element (7FE0,0010) declares 4026531840 bytes but only 6 are left"),
+        "{err}"
+    );
+    // A stream cut short is checked as far as it inflates: the pixel data is not all there.
+    let mut cut = bytes[..start].to_vec();
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    deflate.write_all(&inflated[..at + 12]).unwrap();
+    let stream = deflate.finish().unwrap();
+    cut.extend(&stream[..stream.len() - 1]);
+    std::fs::write(&path, &cut).unwrap();
+    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    assert!(err.contains("deflated.dcm"), "{err}");
 }

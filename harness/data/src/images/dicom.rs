@@ -14,8 +14,8 @@
 //! MONOCHROME1 is not inverted here. Rows and Columns are checked against [`ReadLimits`]
 //! before any pixel memory is allocated, and the declared length of every element, item and
 //! fragment is checked against the bytes left before the parser reads it (the parser allocates
-//! a value's declared length first; deflated data sets, whose bytes are compressed, are read as
-//! they inflate): a truncated or malformed file is an error naming the file, never a panic.
+//! a value's declared length first; a deflated data set is inflated and then checked the same
+//! way): a truncated or malformed file is an error naming the file, never a panic.
 
 use std::path::Path;
 
@@ -201,7 +201,7 @@ pub fn decode_dicom_frames(
     select: FrameSelect,
 ) -> Result<DicomFrames, ImageError> {
     let fail = Fail(path);
-    let obj = open(bytes).map_err(|e| {
+    let obj = open(bytes, limits.max_bytes).map_err(|e| {
         fail.decode(format!(
             "{e} (a DICOM Part 10 file with its File Meta Information is expected)"
         ))
@@ -295,8 +295,9 @@ pub fn decode_dicom_frames(
 /// Before the parser reads a data set, its declared lengths are checked against the bytes
 /// left ([`check_lengths`]): the parser allocates (and zeroes) a value's declared length before
 /// reading it, so a truncated or corrupt file declaring a 4 GB element would otherwise cost
-/// 4 GB of memory for one refused file.
-fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
+/// 4 GB of memory for one refused file. A deflated data set is inflated first (at most
+/// `max_inflated` bytes) and checked the same way ([`check_deflated`]).
+fn open(bytes: &[u8], max_inflated: u64) -> Result<DefaultDicomObject, String> {
     let start = if bytes.get(128..132) == Some(b"DICM".as_slice()) {
         128
     } else {
@@ -319,7 +320,11 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
         .trim_end_matches(['\0', ' '])
         .to_string();
     let encoding = Encoding::of(&declared);
-    let first = match encoding.map_or(Ok(()), |e| check_lengths(bytes, at, e, None)) {
+    let checked = match encoding {
+        Some(e) => check_lengths(bytes, at, e, None),
+        None => check_deflated(&bytes[at..], max_inflated),
+    };
+    let first = match checked {
         Ok(()) => match OpenFileOptions::new().from_reader(bytes) {
             Ok(obj) => return Ok(obj),
             Err(e) => chain(&e),
@@ -349,6 +354,33 @@ fn open(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     }
 }
 
+/// The declared lengths of a deflated data set (Deflated Explicit VR Little Endian, PS3.5 A.5:
+/// the data set after the file meta group, explicit VR little endian, raw-deflated), checked
+/// against the bytes it inflates to: the parser reads such a data set as it inflates and would
+/// allocate whatever a corrupt element declares. A stream that stops inflating (truncated or
+/// corrupt) is checked up to where it stops, which is all the parser can read either; one that
+/// inflates beyond `max_inflated` bytes is refused.
+fn check_deflated(deflated: &[u8], max_inflated: u64) -> Result<(), String> {
+    use std::io::Read;
+    let mut inflated = Vec::new();
+    // Partial output is kept on a read error (`read_to_end` appends what it read before).
+    let _ = flate2::read::DeflateDecoder::new(deflated)
+        .take(max_inflated.saturating_add(1))
+        .read_to_end(&mut inflated);
+    if inflated.len() as u64 > max_inflated {
+        return Err(format!(
+            "the deflated data set inflates to more than {max_inflated} bytes, the largest file accepted"
+        ));
+    }
+    check_lengths(&inflated, 0, DEFLATED_ENCODING, None)
+}
+
+/// The encoding of a deflated data set once inflated.
+const DEFLATED_ENCODING: Encoding = Encoding {
+    explicit: true,
+    big_endian: false,
+};
+
 /// The encoding of the file meta group.
 const META_ENCODING: Encoding = Encoding {
     explicit: true,
@@ -367,7 +399,7 @@ impl Encoding {
     /// compressed).
     fn of(ts: &str) -> Option<Encoding> {
         match ts {
-            // Deflated Explicit VR Little Endian, JPIP Referenced Deflate.
+            // Deflated Explicit VR Little Endian, JPIP Referenced Deflate ([`check_deflated`]).
             "1.2.840.10008.1.2.1.99" | "1.2.840.10008.1.2.4.95" => None,
             "1.2.840.10008.1.2" => Some(Encoding {
                 explicit: false,
