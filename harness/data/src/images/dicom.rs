@@ -373,6 +373,7 @@ fn check_deflated(deflated: &[u8], max_inflated: u64) -> Result<(), String> {
         ));
     }
     check_lengths(&inflated, 0, DEFLATED_ENCODING, None)
+        .map_err(|e| format!("{e} (counting the deflated data set's bytes once inflated)"))
 }
 
 /// The encoding of a deflated data set once inflated.
