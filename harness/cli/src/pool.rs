@@ -9,7 +9,7 @@ use harness_metrics::multilabel::{self, MultilabelInput};
 use harness_metrics::pool::pooled_tables;
 use harness_metrics::pool::{
     PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
-    pool_paired, summarize,
+    pool_paired_json, summarize,
 };
 use harness_metrics::pool_classes::{
     CLASSES_SITE_FORMAT, ClassesSiteSummary, pool_classes, pooled_class_tables,
@@ -346,10 +346,10 @@ trait Rounds {
     const PAIRED_SUMS: &'static str;
     /// Round 1's results.
     fn pool(sites: &[Self::Site], opts: &EvalOptions) -> Result<Self::Report>;
-    /// Round 2's results.
+    /// Round 2's results, from the request's JSON text.
     fn pool_paired(
         sites: &[Self::Site],
-        request: &Self::Request,
+        request: &[u8],
         sums: &[Self::Sums],
         opts: &EvalOptions,
     ) -> Result<Self::Report>;
@@ -389,11 +389,12 @@ impl Rounds for Binary {
     }
     fn pool_paired(
         sites: &[SiteSummary],
-        request: &PairedRequest,
+        request: &[u8],
         sums: &[PairedSiteSums],
         opts: &EvalOptions,
     ) -> Result<Self::Report> {
-        Ok(pool_paired(sites, request, sums, opts)?)
+        // Taken without parsing when it is the request these summaries make (see the function).
+        Ok(pool_paired_json(sites, request, sums, opts)?)
     }
 }
 
@@ -429,11 +430,13 @@ impl Rounds for Findings {
     }
     fn pool_paired(
         sites: &[FindingsSiteSummary],
-        request: &FindingsPairedRequest,
+        request: &[u8],
         sums: &[FindingsPairedSums],
         opts: &EvalOptions,
     ) -> Result<Self::Report> {
-        Ok(pool_findings_paired(sites, request, sums, opts)?)
+        let request: FindingsPairedRequest =
+            serde_json::from_slice(request).context("not a multi-label paired request")?;
+        Ok(pool_findings_paired(sites, &request, sums, opts)?)
     }
 }
 
@@ -484,33 +487,19 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
     let opts = args.options();
     let report = match &args.request {
         Some(request) => {
-            let request: R::Request = read_request::<R>(request, sites)?;
+            let text = std::fs::read(request)
+                .with_context(|| format!("{}: cannot read", request.display()))?;
             let sums: Vec<R::Sums> = args
                 .sums
                 .par_iter()
                 .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
                 .collect::<Result<_>>()?;
-            R::pool_paired(sites, &request, &sums, &opts)?
+            R::pool_paired(sites, &text, &sums, &opts)
+                .with_context(|| format!("round 2 with the request {}", request.display()))?
         }
         None => R::pool(sites, &opts)?,
     };
     Ok(Some(report))
-}
-
-/// The round-2 request at `path`. With exact scores it is as large as the pooled data; when its
-/// bytes are those `--request-out` writes for these summaries (the usual case: the file sent to
-/// the sites comes back unchanged) the request made again here is taken without parsing the
-/// file, else the file is parsed (and [`Rounds::pool_paired`] checks it against the summaries
-/// either way).
-fn read_request<R: Rounds>(path: &Path, sites: &[R::Site]) -> Result<R::Request> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let ours = R::request(sites)?;
-    let mut written = serde_json::to_vec(&ours).context("serialising")?;
-    written.push(b'\n');
-    if written == bytes {
-        return Ok(ours);
-    }
-    serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))
 }
 
 /// The SHA-256 of a site's summary file (`site.json` of a site bundle).

@@ -2112,7 +2112,47 @@ pub fn pool_paired(
 ) -> Result<EvalReport, PoolError> {
     let checked = Sites::new(sites)?;
     check_request(request, None)?;
+    matches_request(request, &checked.request())?;
+    let totals = site_totals(&checked, sums)?;
+    pooled_report(&checked, opts, Some(&totals))
+}
+
+/// [`pool_paired`] with the request as the JSON text the sites were sent. With exact scores
+/// a request is as large as the pooled data; when its bytes are those of the request made
+/// again from `sites` (`serde_json`'s compact form, as `harness pool --request-out` writes it,
+/// trailing whitespace aside) it is accepted without being parsed, else it is parsed and
+/// checked as [`pool_paired`] checks it. Checked after the pooled figures are computed, so
+/// that each model's pooled table is merged once for both.
+///
+/// # Errors
+/// As [`pool_paired`]; [`PoolError::Request`] when the text is not a paired request.
+pub fn pool_paired_json(
+    sites: &[SiteSummary],
+    request: &[u8],
+    sums: &[PairedSiteSums],
+    opts: &EvalOptions,
+) -> Result<EvalReport, PoolError> {
+    let checked = Sites::new(sites)?;
+    let totals = site_totals(&checked, sums)?;
+    let report = pooled_report(&checked, opts, Some(&totals))?;
     let expected = checked.request();
+    let text = request.trim_ascii_end();
+    let same = serde_json::to_vec(&expected).is_ok_and(|ours| ours == text);
+    if !same {
+        let request: PairedRequest =
+            serde_json::from_slice(text).map_err(|e| PoolError::Request {
+                site: None,
+                reason: format!("not a paired request: {e}"),
+            })?;
+        check_request(&request, None)?;
+        matches_request(&request, &expected)?;
+    }
+    Ok(report)
+}
+
+/// That `request` is the one made from the summaries (`expected`): the same grid, models,
+/// tables (counts exactly, scores up to a JSON reader's drift, see the module doc) and pairs.
+fn matches_request(request: &PairedRequest, expected: &PairedRequest) -> Result<(), PoolError> {
     let mismatch = |reason: String| {
         Err(PoolError::Request {
             site: None,
@@ -2134,7 +2174,6 @@ pub fn pool_paired(
         ));
     }
     for ((name, got), want) in request.models.iter().zip(expected.models.values()) {
-        // Counts exactly; scores up to a JSON reader's drift (see the module doc).
         let (g, w) = (got.table.groups(), want.table.groups());
         let same = g.len() == w.len()
             && g.iter()
@@ -2150,6 +2189,14 @@ pub fn pool_paired(
             request.pairs, expected.pairs
         ));
     }
+    Ok(())
+}
+
+/// The sites' round-2 sums added up, pair by pair, after checking that every pooled site
+/// answered once, for the pairs the summaries call for, over the cases of its summary.
+fn site_totals(checked: &Sites, sums: &[PairedSiteSums]) -> Result<Vec<PairedSums>, PoolError> {
+    let sites = checked.sites;
+    let pairs = checked.pairs();
     let mut answers: HashMap<&str, &PairedSiteSums> = HashMap::new();
     for s in sums {
         if s.format != SUMS_FORMAT {
@@ -2172,7 +2219,7 @@ pub fn pool_paired(
             });
         }
     }
-    let mut totals = vec![PairedSums::default(); expected.pairs.len()];
+    let mut totals = vec![PairedSums::default(); pairs.len()];
     for summary in sites {
         let site = &summary.site;
         let Some(answer) = answers.get(site.as_str()) else {
@@ -2187,8 +2234,7 @@ pub fn pool_paired(
             .iter()
             .map(|p| [p.a.as_str(), p.b.as_str()])
             .collect();
-        let wanted: Vec<[&str; 2]> = expected
-            .pairs
+        let wanted: Vec<[&str; 2]> = pairs
             .iter()
             .map(|[a, b]| [a.as_str(), b.as_str()])
             .collect();
@@ -2216,7 +2262,7 @@ pub fn pool_paired(
             *total += p.sums();
         }
     }
-    pooled_report(&checked, opts, Some(&totals))
+    Ok(totals)
 }
 
 #[cfg(test)]

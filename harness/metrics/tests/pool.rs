@@ -9,7 +9,7 @@ use common::json_diff as diff;
 use harness_metrics::delong::{PairedSums, paired_delong, placements};
 use harness_metrics::pool::{
     CountTable, PairedSiteSums, PoolError, ROUND1_COMPARISON_REASON, SiteSummary, paired_request,
-    paired_site_sums, pool, pool_paired, round_to_grid, summarize,
+    paired_site_sums, pool, pool_paired, pool_paired_json, round_to_grid, summarize,
 };
 use harness_metrics::{EvalInput, EvalOptions, EvalReport, Grouping, Ranked, evaluate};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -797,6 +797,39 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
     other.pairs.clear();
     let e = pool_paired(&sums, &other, &answers, &opts).unwrap_err();
     assert!(matches!(&e, PoolError::Request { .. }), "{e:?}");
+
+    // From the request's JSON text: the bytes written, or the same request re-encoded (parsed
+    // then), give the report of the parsed request; another request, or not one, is refused.
+    let want = serde_json::to_string(&pool_paired(&sums, &request, &answers, &opts).unwrap());
+    let text = serde_json::to_vec(&request).unwrap();
+    let pretty = serde_json::to_vec_pretty(&request).unwrap();
+    for json in [
+        text.clone(),
+        [text.as_slice(), b"\n"].concat(),
+        pretty.clone(),
+    ] {
+        let got = pool_paired_json(&sums, &json, &answers, &opts).unwrap();
+        assert_eq!(
+            serde_json::to_string(&got).unwrap(),
+            *want.as_ref().unwrap()
+        );
+    }
+    let e = pool_paired_json(&sums, &serde_json::to_vec(&other).unwrap(), &answers, &opts);
+    assert!(matches!(&e, Err(PoolError::Request { .. })), "{e:?}");
+    // A table with its classes swapped.
+    let mut moved = request.clone();
+    let model = &mut moved.models.get_index_mut(0).unwrap().1;
+    model.table = CountTable::from_rows(model.table.rows().map(|(s, p, n)| (s, n, p))).unwrap();
+    let e = pool_paired_json(&sums, &serde_json::to_vec(&moved).unwrap(), &answers, &opts);
+    assert!(matches!(&e, Err(PoolError::Request { .. })), "{e:?}");
+    let e = pool_paired_json(&sums, b"{\"format\": 1}", &answers, &opts);
+    assert!(
+        matches!(&e, Err(PoolError::Request { reason, .. }) if reason.contains("not a paired request")),
+        "{e:?}"
+    );
+    // The sums are checked first, as with a parsed request.
+    let e = pool_paired_json(&sums, &text, &answers[..2], &opts).unwrap_err();
+    assert!(matches!(&e, PoolError::MissingSums { .. }), "{e:?}");
 
     // At a site: data changed since round 1.
     let mut changed = cases.site("B");
