@@ -186,24 +186,52 @@ pub struct RocOverlayCurve {
     pub operating_point: Option<OperatingPoint>,
 }
 
-/// The ROC curve of every evaluated candidate that has one, in the report's order, for one
-/// overlay; a candidate whose scores give no curve is left out (its own section says why).
-pub fn roc_overlay_data(input: &ReportInput) -> Vec<RocOverlayCurve> {
+/// Each candidate's [`roc_plot_data`] (`None` for a candidate that was not evaluated), the
+/// candidates side by side on the cores: each sorts its scores and draws its bootstrap band,
+/// which at a million cases is most of the report's time. Each is seeded on its own, so the
+/// result does not depend on the threads.
+pub fn candidate_rocs(input: &ReportInput) -> Vec<Option<Result<RocPlotData, String>>> {
+    use rayon::prelude::*;
     let threshold = input.evaluation.options.threshold;
     input
         .candidates
+        .par_iter()
+        .map(|c| {
+            c.metrics.as_ref()?;
+            Some(roc_plot_data(
+                &input.labels,
+                &c.scores,
+                threshold,
+                &input.options,
+            ))
+        })
+        .collect()
+}
+
+/// The ROC curve of every evaluated candidate that has one, in the report's order, for one
+/// overlay, from the candidates' [`candidate_rocs`]; a candidate whose scores give no curve is
+/// left out (its own section says why).
+pub fn roc_overlay_data(
+    input: &ReportInput,
+    rocs: &[Option<Result<RocPlotData, String>>],
+) -> Vec<RocOverlayCurve> {
+    input
+        .candidates
         .iter()
-        .filter_map(|c| {
+        .zip(rocs)
+        .filter_map(|(c, roc)| {
             let m = c.metrics.as_ref()?;
-            let ranked = ranked(&input.labels, &c.scores).ok()?;
+            let Some(Ok(roc)) = roc else {
+                return None;
+            };
             Some(RocOverlayCurve {
                 name: c.name.clone(),
                 auroc: format!(
                     "AUROC {}",
                     with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
                 ),
-                curve: roc_points(&ranked),
-                operating_point: operating_point(&input.labels, &c.scores, threshold),
+                curve: roc.curve.clone(),
+                operating_point: roc.operating_point,
             })
         })
         .collect()
@@ -1289,7 +1317,7 @@ mod tests {
             target_curves: Vec::new(),
             sites: Vec::new(),
         };
-        let curves = roc_overlay_data(&input);
+        let curves = roc_overlay_data(&input, &candidate_rocs(&input));
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["good", "weak"]);
         assert_eq!(curves[0].auroc, "AUROC 1.000 [1.000, 1.000]");

@@ -5,9 +5,9 @@ use crate::figures;
 use crate::format::{num, with_ci};
 use crate::input::{Candidate, PerformanceRow, ReportInput, Status};
 use crate::plot_data::{
-    classwise_reliability, finding_forest_rows, forest_rows, latency_plot_data,
-    latency_quantile_data, reliability_data, roc_overlay_data, roc_plot_data, target_overlay_data,
-    throughput_bars,
+    RocPlotData, candidate_rocs, classwise_reliability, finding_forest_rows, forest_rows,
+    latency_plot_data, latency_quantile_data, reliability_data, roc_overlay_data,
+    target_overlay_data, throughput_bars,
 };
 use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
 use harness_metrics::evaluate::spec_key;
@@ -147,6 +147,7 @@ pub fn build(input: &ReportInput) -> View<'_> {
         .map(|&t| spec_key(t));
     let mut candidates = Vec::new();
     let mut summary = Vec::new();
+    let rocs = candidate_rocs(input);
     for (i, c) in input.candidates.iter().enumerate() {
         let stem = format!("{}-{}", i + 1, slug(&c.name));
         let mut figs = Vec::new();
@@ -155,7 +156,10 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 "ROC curve, AUROC {}",
                 with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
             );
-            let roc = roc_plot_data(&input.labels, &c.scores, threshold, &input.options);
+            let roc = match &rocs[i] {
+                Some(roc) => roc.as_ref().map_err(String::clone),
+                None => Err("not evaluated".to_string()),
+            };
             let band_note = match &roc {
                 Ok(d) => match &d.band {
                     Ok(_) => format!(
@@ -172,7 +176,7 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 caption: format!(
                     "Empirical ROC curve; AUROC with DeLong 95% CI in the legend. {band_note} The marker is the operating point at threshold {threshold} (score ≥ threshold is positive)."
                 ),
-                svg: roc.and_then(|d| figures::roc_svg(&c.name, &d, &auroc_label)),
+                svg: roc.and_then(|d| figures::roc_svg(&c.name, d, &auroc_label)),
             });
             let rel = reliability_data(m);
             figs.push(Figure {
@@ -339,7 +343,7 @@ pub fn build(input: &ReportInput) -> View<'_> {
     let comparison_figures = if comparisons.is_empty() {
         Vec::new()
     } else {
-        roc_overlay(input).into_iter().collect()
+        roc_overlay(input, &rocs).into_iter().collect()
     };
     View {
         input,
@@ -434,8 +438,11 @@ Some(with_ci(m.discrimination.auroc, ci))
 }
 
 /// The ROC overlay of the candidates that have a curve (two or more, with comparisons).
-fn roc_overlay(input: &ReportInput) -> Option<Figure> {
-    let curves = roc_overlay_data(input);
+fn roc_overlay(
+    input: &ReportInput,
+    rocs: &[Option<Result<RocPlotData, String>>],
+) -> Option<Figure> {
+    let curves = roc_overlay_data(input, rocs);
     if curves.len() < 2 {
         return None;
     }
