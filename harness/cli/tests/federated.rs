@@ -212,21 +212,29 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         sums.push(out);
     }
     let round2 = p("round2.json");
-    let mut a = vec!["pool"];
-    a.extend(&s);
-    a.extend(["--request", &request, "--sums"]);
-    a.extend(sums.iter().map(String::as_str));
-    a.extend([
-        "--target-specificity",
-        "0.8",
-        "--target-specificity",
-        "0.95",
-        "--json",
-        &round2,
-    ]);
-    a.extend(BOOTSTRAPS);
+    // Round 2's arguments with the request at `request`, writing `json`.
+    let round2_args = |request: &str, json: &str| -> Vec<String> {
+        let mut a = vec!["pool".to_string()];
+        a.extend(s.iter().map(|x| x.to_string()));
+        a.extend(["--request", request, "--sums"].map(String::from));
+        a.extend(sums.iter().cloned());
+        a.extend(
+            [
+                "--target-specificity",
+                "0.8",
+                "--target-specificity",
+                "0.95",
+            ]
+            .map(String::from),
+        );
+        a.extend(["--json", json].map(String::from));
+        a.extend(BOOTSTRAPS.iter().map(|x| x.to_string()));
+        a
+    };
     let report_dir = p("pooled-report");
-    a.extend(["--report", &report_dir]);
+    let mut a = round2_args(&request, &round2);
+    a.extend(["--report".to_string(), report_dir.clone()]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let out = String::from_utf8(ok(&a).stdout).unwrap();
     assert!(out.contains("what left each site"), "{out}");
     for (site, _, ids) in &sites {
@@ -246,19 +254,8 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     let text = std::fs::read_to_string(&request).unwrap();
     std::fs::write(&spaced, format!(" {}\n\n", text.trim_end())).unwrap();
     let again = p("round2-spaced.json");
-    let mut a = vec!["pool"];
-    a.extend(&s);
-    a.extend(["--request", &spaced, "--sums"]);
-    a.extend(sums.iter().map(String::as_str));
-    a.extend([
-        "--target-specificity",
-        "0.8",
-        "--target-specificity",
-        "0.95",
-    ]);
-    a.extend(["--json", &again]);
-    a.extend(BOOTSTRAPS);
-    ok(&a);
+    let a = round2_args(&spaced, &again);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(read(Path::new(&again)), got);
     // The pooled report: the run report's figures, and which site sent what (its file's hash).
     let html = std::fs::read_to_string(Path::new(&report_dir).join("report.html")).unwrap();

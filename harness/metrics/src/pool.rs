@@ -796,8 +796,9 @@ fn sorted_rows(tables: &[&[TieGroup]]) -> Option<Vec<(u64, u32, u32)>> {
     Some(crate::ranks::radix_sort(keyed))
 }
 
-/// Up to this many tables (a grouping's levels at one site) are merged by walking them side by
-/// side ([`merge_few`], O(R·k)); more (the sites' tables of a model) by a radix sort, O(R).
+/// Up to this many tables (typically a grouping's levels at one site) are merged by walking
+/// them side by side ([`merge_few`], O(R·k)); more (typically the sites' tables of a model) by
+/// a radix sort, O(R).
 const FEW_TABLES: usize = 8;
 
 /// [`merge`] of a few tables: repeatedly the smallest score among the tables' next rows, with
@@ -1087,18 +1088,26 @@ fn off_grid(table: &CountTable, decimals: Option<u32>) -> Option<String> {
         })
 }
 
-/// True when `tables` (each ascending) add up, score by score, to `total`: one walk over them
-/// side by side, with nothing allocated (a site's check of its level tables against its `all`
-/// table, once per grouping and model, on tables as long as the site's data).
+/// True when `tables` (each ascending) add up, score by score, to `total` (a site's check of
+/// its level tables against its `all` table, once per grouping and model, on tables as long as
+/// the site's data): a few tables are walked side by side without building their sum, more
+/// (a grouping with many levels) are merged ([`merge`]) and compared. Counts that overflow do
+/// not add up.
 fn adds_up(tables: &[&[TieGroup]], total: &[TieGroup]) -> bool {
+    if tables.len() > FEW_TABLES {
+        return merge(tables.iter().copied()).as_deref() == Some(total);
+    }
     let mut next = vec![0usize; tables.len()];
     for row in total {
         let (mut pos, mut neg) = (0u64, 0u64);
         for (t, i) in tables.iter().zip(next.iter_mut()) {
             match t.get(*i) {
                 Some(g) if g.value == row.value => {
-                    pos = pos.saturating_add(g.pos);
-                    neg = neg.saturating_add(g.neg);
+                    let (Some(p), Some(n)) = (pos.checked_add(g.pos), neg.checked_add(g.neg))
+                    else {
+                        return false;
+                    };
+                    (pos, neg) = (p, n);
                     *i += 1;
                 }
                 // A level has a score the total has not.
@@ -1249,7 +1258,9 @@ impl SiteSummary {
                         Some(model),
                         Some(grouping),
                         None,
-                        format!("the level tables do not add up to the 'all' table: {reason}"),
+                        format!(
+                            "the level tables do not add up to the 'all' table (which format 2 adds up from the first grouping's levels): {reason}"
+                        ),
                     ));
                 }
             }
@@ -1524,7 +1535,8 @@ impl<'s> Sites<'s> {
         model: usize,
         grouping: usize,
         cases: usize,
-    ) -> (Vec<String>, Vec<u32>, Vec<TieGroup>) {
+    ) -> (Vec<String>, Vec<u32>, Option<Vec<TieGroup>>) {
+        let want_total = grouping == 0 && self.merged[model].get().is_none();
         let mut levels: BTreeMap<&'s [u8], (&'s str, Vec<&'s [TieGroup]>)> = BTreeMap::new();
         for t in self.model_tables(model) {
             for (level, table) in &t.groups[grouping] {
@@ -1558,18 +1570,20 @@ impl<'s> Sites<'s> {
                 (code_of[k as usize], tables[k as usize][i as usize])
             };
             // At most 2³² − 1 cases in all (checked in `Sites::new`): no overflow.
-            total.push(rows.iter().map(row).fold(
-                TieGroup {
-                    value: f64::from_bits(bits),
-                    pos: 0,
-                    neg: 0,
-                },
-                |t, (_, g)| TieGroup {
-                    pos: t.pos + g.pos,
-                    neg: t.neg + g.neg,
-                    ..t
-                },
-            ));
+            if want_total {
+                total.push(rows.iter().map(row).fold(
+                    TieGroup {
+                        value: f64::from_bits(bits),
+                        pos: 0,
+                        neg: 0,
+                    },
+                    |t, (_, g)| TieGroup {
+                        pos: t.pos + g.pos,
+                        neg: t.neg + g.neg,
+                        ..t
+                    },
+                ));
+            }
             for (code, g) in rows.iter().map(row) {
                 codes.extend(std::iter::repeat_n(code, g.pos as usize));
             }
@@ -1578,7 +1592,7 @@ impl<'s> Sites<'s> {
             }
             start = end;
         }
-        (names, codes, total)
+        (names, codes, want_total.then_some(total))
     }
 
     /// The paired request these summaries call for.
@@ -1641,13 +1655,14 @@ fn evaluate_pooled(
     opts: &EvalOptions,
 ) -> Result<(ModelReport, Vec<String>), PoolError> {
     let cases = (sites.positives + sites.negatives) as usize;
-    let mut columns: Vec<(Vec<String>, Vec<u32>, Vec<TieGroup>)> = (0..sites.groupings.len())
-        .map(|g| sites.level_codes(model, g, cases))
-        .collect();
+    let mut columns: Vec<(Vec<String>, Vec<u32>, Option<Vec<TieGroup>>)> =
+        (0..sites.groupings.len())
+            .map(|g| sites.level_codes(model, g, cases))
+            .collect();
     // Each grouping's levels add up to the `all` tables (checked), so the first one's sum is
-    // the pooled `all` table: no second merge of the sites' tables.
-    if let Some((_, _, total)) = columns.first_mut() {
-        let _ = sites.merged[model].set(std::mem::take(total));
+    // the pooled `all` table: no second merge of the sites' tables (when none was made yet).
+    if let Some(total) = columns.first_mut().and_then(|c| c.2.take()) {
+        let _ = sites.merged[model].set(total);
     }
     let (labels, scores) = rebuild(sites.merged_all(model), cases);
     let input = EvalInput {
@@ -2121,8 +2136,8 @@ pub fn pool_paired(
 /// a request is as large as the pooled data; when its bytes are those of the request made
 /// again from `sites` (`serde_json`'s compact form, as `harness pool --request-out` writes it,
 /// trailing whitespace aside) it is accepted without being parsed, else it is parsed and
-/// checked as [`pool_paired`] checks it. Checked after the pooled figures are computed, so
-/// that each model's pooled table is merged once for both.
+/// checked as [`pool_paired`] checks it. Checked, as in [`pool_paired`], before the sites'
+/// sums and before any figure is computed.
 ///
 /// # Errors
 /// As [`pool_paired`]; [`PoolError::Request`] when the text is not a paired request.
@@ -2133,21 +2148,45 @@ pub fn pool_paired_json(
     opts: &EvalOptions,
 ) -> Result<EvalReport, PoolError> {
     let checked = Sites::new(sites)?;
-    let totals = site_totals(&checked, sums)?;
-    let report = pooled_report(&checked, opts, Some(&totals))?;
     let expected = checked.request();
-    let text = request.trim_ascii_end();
-    let same = serde_json::to_vec(&expected).is_ok_and(|ours| ours == text);
-    if !same {
+    if !written_as(&expected, request.trim_ascii_end()) {
         let request: PairedRequest =
-            serde_json::from_slice(text).map_err(|e| PoolError::Request {
+            serde_json::from_slice(request).map_err(|e| PoolError::Request {
                 site: None,
                 reason: format!("not a paired request: {e}"),
             })?;
         check_request(&request, None)?;
         matches_request(&request, &expected)?;
     }
-    Ok(report)
+    let totals = site_totals(&checked, sums)?;
+    pooled_report(&checked, opts, Some(&totals))
+}
+
+/// True when `text` is exactly `value` in `serde_json`'s compact form, compared as it is
+/// written (nothing allocated: a request is as large as the pooled data).
+fn written_as(value: &impl Serialize, text: &[u8]) -> bool {
+    /// A writer that checks what it is given against the bytes still expected.
+    struct Against<'t> {
+        rest: &'t [u8],
+        same: bool,
+    }
+    impl std::io::Write for Against<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.rest.strip_prefix(buf) {
+                Some(rest) if self.same => self.rest = rest,
+                _ => self.same = false,
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Against {
+        rest: text,
+        same: true,
+    };
+    serde_json::to_writer(&mut w, value).is_ok() && w.same && w.rest.is_empty()
 }
 
 /// That `request` is the one made from the summaries (`expected`): the same grid, models,
@@ -2268,6 +2307,27 @@ fn site_totals(checked: &Sites, sums: &[PairedSiteSums]) -> Result<Vec<PairedSum
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The round-2 fast path takes a request only when its bytes are exactly the compact JSON
+    /// of the one made again.
+    #[test]
+    fn written_as_is_byte_equality_with_the_compact_json() {
+        let value = serde_json::json!({"a": [0.1, 1], "b": "x"});
+        assert!(written_as(&value, br#"{"a":[0.1,1],"b":"x"}"#));
+        for other in [
+            &br#"{"a":[0.1,1],"b":"x"} "#[..],
+            br#"{"a":[0.1,1],"b":"y"}"#,
+            br#"{"a":[0.1,1],"b":"x"#,
+            br#"{"a": [0.1,1],"b":"x"}"#,
+            b"",
+        ] {
+            assert!(
+                !written_as(&value, other),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+    }
 
     #[test]
     fn scanned_rows_are_the_json_values() {

@@ -827,7 +827,7 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
         matches!(&e, Err(PoolError::Request { reason, .. }) if reason.contains("not a paired request")),
         "{e:?}"
     );
-    // The sums are checked first, as with a parsed request.
+    // With the request right, a site's missing sums are refused as with a parsed request.
     let e = pool_paired_json(&sums, &text, &answers[..2], &opts).unwrap_err();
     assert!(matches!(&e, PoolError::MissingSums { .. }), "{e:?}");
 
@@ -1091,7 +1091,7 @@ fn delong_refactor_gives_the_old_placements_and_paired_test_bit_for_bit() {
 }
 
 /// Format 2 leaves out a model's `all` table where a grouping column's level tables add up to
-/// it (half the size of a format-1 file with exact scores); format-1 files, which always hold
+/// it (with exact scores and one grouping column, half the size of a format-1 file); format-1 files, which always hold
 /// it, still read to the same summary and pool to the same report. A file missing a table it
 /// needs, or whose other grouping does not add up to the rebuilt `all`, is refused.
 #[test]

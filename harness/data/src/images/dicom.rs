@@ -359,7 +359,9 @@ fn open(bytes: &[u8], max_inflated: u64) -> Result<DefaultDicomObject, String> {
 /// against the bytes it inflates to: the parser reads such a data set as it inflates and would
 /// allocate whatever a corrupt element declares. A stream that stops inflating (truncated or
 /// corrupt) is checked up to where it stops, which is all the parser can read either; one that
-/// inflates beyond `max_inflated` bytes is refused.
+/// inflates beyond `max_inflated` bytes is refused. It costs the inflated data set's memory,
+/// which the parser then holds as well: a file that really inflates to gigabytes still takes
+/// them (up to `max_inflated`), but no longer a declared length that nothing backs.
 fn check_deflated(deflated: &[u8], max_inflated: u64) -> Result<(), String> {
     use std::io::Read;
     let mut inflated = Vec::new();
