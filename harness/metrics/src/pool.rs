@@ -1530,12 +1530,7 @@ impl<'s> Sites<'s> {
     /// as many of each as the tables count; every site's level tables add up to its `all`
     /// table, so the codes line up with the cases. Also returns the sum of the level tables,
     /// which is the model's pooled `all` table (found on the way: the rows are sorted anyway).
-    fn level_codes(
-        &self,
-        model: usize,
-        grouping: usize,
-        cases: usize,
-    ) -> (Vec<String>, Vec<u32>, Option<Vec<TieGroup>>) {
+    fn level_codes(&self, model: usize, grouping: usize, cases: usize) -> LevelCodes {
         let want_total = grouping == 0 && self.merged[model].get().is_none();
         let mut levels: BTreeMap<&'s [u8], (&'s str, Vec<&'s [TieGroup]>)> = BTreeMap::new();
         for t in self.model_tables(model) {
@@ -1592,7 +1587,11 @@ impl<'s> Sites<'s> {
             }
             start = end;
         }
-        (names, codes, want_total.then_some(total))
+        LevelCodes {
+            levels: names,
+            codes,
+            total: want_total.then_some(total),
+        }
     }
 
     /// The paired request these summaries call for.
@@ -1629,6 +1628,17 @@ impl<'s> Sites<'s> {
     }
 }
 
+/// A grouping column laid over the cases rebuilt from a model's pooled table
+/// ([`Sites::level_codes`]).
+struct LevelCodes {
+    /// The levels, sorted by their UTF-8 bytes.
+    levels: Vec<String>,
+    /// Each rebuilt case's level (an index into `levels`).
+    codes: Vec<u32>,
+    /// The sum of the column's level tables (the pooled `all` table), when asked for.
+    total: Option<Vec<TieGroup>>,
+}
+
 /// Cases rebuilt from a pooled table: in ascending score order, at each score its positives,
 /// then its negatives.
 fn rebuild(table: &[TieGroup], cases: usize) -> (Vec<bool>, Vec<f64>) {
@@ -1655,13 +1665,12 @@ fn evaluate_pooled(
     opts: &EvalOptions,
 ) -> Result<(ModelReport, Vec<String>), PoolError> {
     let cases = (sites.positives + sites.negatives) as usize;
-    let mut columns: Vec<(Vec<String>, Vec<u32>, Option<Vec<TieGroup>>)> =
-        (0..sites.groupings.len())
-            .map(|g| sites.level_codes(model, g, cases))
-            .collect();
+    let mut columns: Vec<LevelCodes> = (0..sites.groupings.len())
+        .map(|g| sites.level_codes(model, g, cases))
+        .collect();
     // Each grouping's levels add up to the `all` tables (checked), so the first one's sum is
     // the pooled `all` table: no second merge of the sites' tables (when none was made yet).
-    if let Some(total) = columns.first_mut().and_then(|c| c.2.take()) {
+    if let Some(total) = columns.first_mut().and_then(|c| c.total.take()) {
         let _ = sites.merged[model].set(total);
     }
     let (labels, scores) = rebuild(sites.merged_all(model), cases);
@@ -1672,7 +1681,7 @@ fn evaluate_pooled(
             .groupings
             .iter()
             .zip(&columns)
-            .map(|(name, (levels, codes, _))| Grouping {
+            .map(|(name, LevelCodes { levels, codes, .. })| Grouping {
                 name,
                 levels,
                 codes,
