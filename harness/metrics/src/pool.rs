@@ -797,43 +797,43 @@ fn sorted_rows(tables: &[&[TieGroup]]) -> Option<Vec<(u64, u32, u32)>> {
 }
 
 /// Up to this many tables (typically a grouping's levels at one site) are merged by walking
-/// them side by side ([`merge_few`], O(R·k)); more (typically the sites' tables of a model) by
+/// them side by side ([`side_by_side`], O(R·k)); more (typically the sites' tables of a model) by
 /// a radix sort, O(R).
 const FEW_TABLES: usize = 8;
 
-/// [`merge`] of a few tables: repeatedly the smallest score among the tables' next rows, with
-/// the counts of every table at it. `None` on overflow.
-fn merge_few(tables: &[&[TieGroup]]) -> Option<Vec<TieGroup>> {
+/// A few tables (each ascending) walked side by side: repeatedly the smallest score among the
+/// tables' next rows, with the counts of every table at it; `None` in place of a row whose
+/// counts overflow. [`merge`] of a few tables collects it; [`adds_up`] compares it with a total
+/// without collecting it.
+fn side_by_side<'t>(tables: &'t [&'t [TieGroup]]) -> impl Iterator<Item = Option<TieGroup>> + 't {
     let mut next = vec![0usize; tables.len()];
-    let mut out = Vec::with_capacity(tables.iter().map(|t| t.len()).max().unwrap_or(0));
-    loop {
-        let mut low: Option<f64> = None;
-        for (t, &i) in tables.iter().zip(&next) {
-            if let Some(g) = t.get(i)
-                && low.is_none_or(|v| g.value < v)
-            {
-                low = Some(g.value);
-            }
-        }
-        let Some(value) = low else {
-            return Some(out);
-        };
-        let mut sum = TieGroup {
+    std::iter::from_fn(move || {
+        let value = tables
+            .iter()
+            .zip(&next)
+            .filter_map(|(t, &i)| t.get(i).map(|g| g.value))
+            .reduce(f64::min)?;
+        let mut sum = Some(TieGroup {
             value,
             pos: 0,
             neg: 0,
-        };
+        });
         for (t, i) in tables.iter().zip(next.iter_mut()) {
             if let Some(g) = t.get(*i)
                 && g.value == value
             {
-                sum.pos = sum.pos.checked_add(g.pos)?;
-                sum.neg = sum.neg.checked_add(g.neg)?;
+                sum = sum.and_then(|s| {
+                    Some(TieGroup {
+                        pos: s.pos.checked_add(g.pos)?,
+                        neg: s.neg.checked_add(g.neg)?,
+                        ..s
+                    })
+                });
                 *i += 1;
             }
         }
-        out.push(sum);
-    }
+        Some(sum)
+    })
 }
 
 /// Merges tables (each ascending) into one: counts added at each score. `None` on overflow.
@@ -843,7 +843,7 @@ pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<
         return Some(tables.first().map(|t| t.to_vec()).unwrap_or_default());
     }
     if tables.len() <= FEW_TABLES {
-        return merge_few(&tables);
+        return side_by_side(&tables).collect();
     }
     let rows: Vec<TieGroup> = match sorted_rows(&tables) {
         Some(order) => order
@@ -1097,29 +1097,7 @@ fn adds_up(tables: &[&[TieGroup]], total: &[TieGroup]) -> bool {
     if tables.len() > FEW_TABLES {
         return merge(tables.iter().copied()).as_deref() == Some(total);
     }
-    let mut next = vec![0usize; tables.len()];
-    for row in total {
-        let (mut pos, mut neg) = (0u64, 0u64);
-        for (t, i) in tables.iter().zip(next.iter_mut()) {
-            match t.get(*i) {
-                Some(g) if g.value == row.value => {
-                    let (Some(p), Some(n)) = (pos.checked_add(g.pos), neg.checked_add(g.neg))
-                    else {
-                        return false;
-                    };
-                    (pos, neg) = (p, n);
-                    *i += 1;
-                }
-                // A level has a score the total has not.
-                Some(g) if g.value < row.value => return false,
-                _ => {}
-            }
-        }
-        if (pos, neg) != (row.pos, row.neg) {
-            return false;
-        }
-    }
-    tables.iter().zip(&next).all(|(t, &i)| i == t.len())
+    side_by_side(tables).eq(total.iter().map(|&row| Some(row)))
 }
 
 /// Where two tables first differ, in words.
@@ -2316,6 +2294,36 @@ fn site_totals(checked: &Sites, sums: &[PairedSiteSums]) -> Result<Vec<PairedSum
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A few tables walked side by side give the sum the radix sort gives for many, and the
+    /// level check refuses a missing or extra score, other counts, and counts that overflow.
+    #[test]
+    fn tables_add_up_side_by_side_as_by_radix_sort() {
+        let g = |value, pos, neg| TieGroup { value, pos, neg };
+        let a = [g(0.1, 1, 0), g(0.5, 0, 2)];
+        let b = [g(0.2, 0, 1), g(0.5, 1, 0), g(0.9, 3, 0)];
+        let sum = vec![g(0.1, 1, 0), g(0.2, 0, 1), g(0.5, 1, 2), g(0.9, 3, 0)];
+        assert_eq!(merge([&a[..], &b[..]].into_iter()), Some(sum.clone()));
+        // More than FEW_TABLES tables: the radix path.
+        let many = std::iter::repeat_n(&a[..], FEW_TABLES + 1);
+        let times = (FEW_TABLES + 1) as u64;
+        assert_eq!(
+            merge(many),
+            Some(vec![g(0.1, times, 0), g(0.5, 0, 2 * times)])
+        );
+        assert!(adds_up(&[&a, &b], &sum));
+        assert!(
+            !adds_up(&[&a, &b], &sum[..3]),
+            "a level score the total lacks"
+        );
+        assert!(!adds_up(&[&a], &sum), "a total score no level has");
+        let other = [g(0.1, 1, 0), g(0.2, 0, 1), g(0.5, 2, 2), g(0.9, 3, 0)];
+        assert!(!adds_up(&[&a, &b], &other));
+        let big = [g(0.5, u64::MAX, 0)];
+        let one = [g(0.5, 1, 0)];
+        assert!(!adds_up(&[&big, &one], &[g(0.5, 0, 0)]));
+        assert_eq!(merge([&big[..], &one[..]].into_iter()), None);
+    }
 
     /// The round-2 fast path takes a request only when its bytes are exactly the compact JSON
     /// of the one made again.
