@@ -91,6 +91,12 @@ fn write(dir: &Path, name: &str, spec: Spec<'_>) -> PathBuf {
     path
 }
 
+/// Writes `bytes` to `path` and returns why reading the file as one frame fails.
+fn refused(path: &Path, bytes: &[u8]) -> String {
+    std::fs::write(path, bytes).unwrap();
+    frames(path, FrameSelect::Only).unwrap_err().to_string()
+}
+
 fn frames(path: &Path, select: FrameSelect) -> Result<Vec<(u32, Vec<f64>)>, ImageError> {
     let bytes = read_file(path, &ReadLimits::default()).unwrap();
     decode_dicom_frames(path, &bytes, &ReadLimits::default(), select).map(|d| d.frames)
@@ -329,8 +335,7 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         .rposition(|w| w == header)
         .expect("the pixel data header");
     bytes[at + 8..at + 12].copy_from_slice(&0xF000_0000u32.to_le_bytes());
-    std::fs::write(&path, &bytes).unwrap();
-    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let err = refused(&path, &bytes);
     assert!(
         err.contains("huge.dcm")
             && err.contains("element (7FE0,0010) declares 4026531840 bytes but only 6 are left"),
@@ -348,8 +353,7 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         .position(|w| w == name)
         .expect("the patient name");
     bytes[at + 4..at + 6].copy_from_slice(b"WH");
-    std::fs::write(&path, &bytes).unwrap();
-    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let err = refused(&path, &bytes);
     let declared = u32::from_le_bytes(*b"TEST");
     assert!(
         err.contains(&format!("element (0010,0010) declares {declared} bytes")),
@@ -367,8 +371,7 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         0xE1, 0x7F, 0x11, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF,
     ]);
     nested.extend_from_slice(&[0; 8]);
-    std::fs::write(&path, &nested).unwrap();
-    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let err = refused(&path, &nested);
     assert!(
         err.contains("element (7FE1,0011) declares 4294967280 bytes but only 8 are left"),
         "{err}"
@@ -380,8 +383,7 @@ fn a_declared_length_beyond_the_file_is_refused_before_allocating_it() {
         .position(|w| w == ts)
         .expect("the transfer syntax");
     bytes[at + 4..at + 6].copy_from_slice(b"WH");
-    std::fs::write(&path, &bytes).unwrap();
-    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let err = refused(&path, &bytes);
     let declared = u32::from_le_bytes(*b"1.2.");
     assert!(
         err.contains(&format!("element (0002,0010) declares {declared} bytes")),
@@ -426,8 +428,7 @@ fn a_deflated_data_set_is_checked_once_inflated() {
     deflate.write_all(&inflated).unwrap();
     let mut corrupt = bytes[..start].to_vec();
     corrupt.extend(deflate.finish().unwrap());
-    std::fs::write(&path, &corrupt).unwrap();
-    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let err = refused(&path, &corrupt);
     assert!(
         err.contains("deflated.dcm")
             && err.contains("element (7FE0,0010) declares 4026531840 bytes but only 6 are left"),
@@ -439,8 +440,7 @@ fn a_deflated_data_set_is_checked_once_inflated() {
     deflate.write_all(&inflated[..at + 12]).unwrap();
     let stream = deflate.finish().unwrap();
     cut.extend(&stream[..stream.len() - 1]);
-    std::fs::write(&path, &cut).unwrap();
-    let err = frames(&path, FrameSelect::Only).unwrap_err().to_string();
+    let err = refused(&path, &cut);
     assert!(
         err.contains("deflated.dcm")
             && err.contains("element (7FE0,0010) declares 4026531840 bytes but only 0 are left"),

@@ -305,7 +305,7 @@ fn open(bytes: &[u8], max_inflated: u64) -> Result<DefaultDicomObject, String> {
     };
     // The file meta group is explicit VR little endian, after the "DICM" magic.
     if bytes.get(start..start + 4) == Some(b"DICM".as_slice()) {
-        check_lengths(bytes, start + 4, META_ENCODING, Some(0x0002))?;
+        check_lengths(bytes, start + 4, EXPLICIT_LITTLE, Some(0x0002))?;
     }
     let mut reader = &bytes[start..];
     let Ok(meta) = FileMetaTable::from_reader(&mut reader) else {
@@ -374,18 +374,13 @@ fn check_deflated(deflated: &[u8], max_inflated: u64) -> Result<(), String> {
             "the deflated data set inflates to more than {max_inflated} bytes, the largest file accepted"
         ));
     }
-    check_lengths(&inflated, 0, DEFLATED_ENCODING, None)
+    check_lengths(&inflated, 0, EXPLICIT_LITTLE, None)
         .map_err(|e| format!("{e} (counting the deflated data set's bytes once inflated)"))
 }
 
-/// The encoding of a deflated data set once inflated.
-const DEFLATED_ENCODING: Encoding = Encoding {
-    explicit: true,
-    big_endian: false,
-};
-
-/// The encoding of the file meta group.
-const META_ENCODING: Encoding = Encoding {
+/// Explicit VR little endian: the file meta group's encoding, a deflated data set's once
+/// inflated, and that of every transfer syntax but the implicit and big-endian ones.
+const EXPLICIT_LITTLE: Encoding = Encoding {
     explicit: true,
     big_endian: false,
 };
@@ -412,10 +407,7 @@ impl Encoding {
                 explicit: true,
                 big_endian: true,
             }),
-            _ => Some(Encoding {
-                explicit: true,
-                big_endian: false,
-            }),
+            _ => Some(EXPLICIT_LITTLE),
         }
     }
 }
