@@ -74,8 +74,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
     /// Evaluate only shard I of N (1-based) and write a partial bundle (predictions, agreement,
-    /// performance; no metrics) for `harness merge` (any task: binary, multi-label, multi-class). Cases are dealt round-robin by patient when
-    /// the dataset declares a patient column (a patient is never split), else case by case.
+    /// performance; no metrics) for `harness merge` (any task: binary, multi-label,
+    /// multi-class). Cases are dealt round-robin by patient when the dataset declares a patient
+    /// column (a patient is never split), else case by case.
     /// `auto` reads a Slurm job array (I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1,
     /// N = SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (I = JOB_COMPLETION_INDEX + 1,
     /// N = HARNESS_SHARD_COUNT) and records where it came from.
