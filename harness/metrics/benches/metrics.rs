@@ -104,7 +104,7 @@ fn benches(c: &mut Criterion) {
     });
     for b in [200usize, 2000] {
         g.bench_with_input(BenchmarkId::new("bootstrap", b), &b, |bch, &b| {
-            bch.iter(|| bootstrap_auroc(black_box(&ranked), b, 1))
+            bch.iter(|| bootstrap_auroc(black_box(&ranked.groups), b, 1))
         });
     }
     let levels: Vec<Vec<String>> = [2, 3, 4]

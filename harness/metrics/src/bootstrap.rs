@@ -25,7 +25,7 @@
 //! where bucket b = 2k holds negatives strictly between u_{k−1} and u_k and b = 2k + 1 those
 //! tied with u_k (a tie counts one half). Exact integers throughout.
 
-use crate::ranks::Ranked;
+use crate::ranks::TieGroup;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -109,14 +109,18 @@ pub struct Runs {
 }
 
 impl Runs {
-    /// From a model's sort. Its cases are enumerated in ascending score order (ties in case
-    /// order), as the draws number them.
-    pub fn new(ranked: &Ranked) -> Self {
+    /// From a model's tie table. Its cases are enumerated in ascending score order (ties in
+    /// case order), as the draws number them.
+    ///
+    /// # Panics
+    /// If the table counts more than `u32::MAX` cases.
+    pub fn new(groups: &[TieGroup]) -> Self {
+        let (m, n) = crate::ranks::class_counts(groups);
+        assert!(m + n <= u32::MAX as u64, "too many cases");
         let (mut pos_start, mut neg_bucket, mut neg_end) =
             (Vec::new(), Vec::new(), Vec::<u32>::new());
         let (mut positives, mut negatives) = (0u32, 0u32);
-        for g in &ranked.groups {
-            // Ranked admits at most u32::MAX cases.
+        for g in groups {
             let (pos, neg) = (g.pos as u32, g.neg as u32);
             let k = pos_start.len() as u32;
             if neg > 0 {
@@ -139,8 +143,8 @@ impl Runs {
             pos_start,
             neg_bucket,
             neg_end,
-            m: ranked.m as u32,
-            n: ranked.n as u32,
+            m: m as u32,
+            n: n as u32,
         }
     }
 
@@ -261,8 +265,9 @@ pub fn bounded_draws(replicate_seed: u64, bound: u32, count: usize) -> Vec<u32> 
 /// The positions (in ascending score order) of the positives and negatives that replicate with
 /// generator seed `replicate_seed` draws: the resample that [`replicate_aurocs`] scores without
 /// materialising it. For cross-checking the counting algorithm against a direct computation.
-pub fn replicate_draws(ranked: &Ranked, replicate_seed: u64) -> (Vec<u32>, Vec<u32>) {
-    let (m, n) = (ranked.m as u32, ranked.n as u32);
+pub fn replicate_draws(groups: &[TieGroup], replicate_seed: u64) -> (Vec<u32>, Vec<u32>) {
+    let (m, n) = crate::ranks::class_counts(groups);
+    let (m, n) = (m as u32, n as u32);
     if m == 0 || n == 0 {
         return (Vec::new(), Vec::new());
     }
@@ -323,8 +328,8 @@ pub fn replicate_aurocs_of(models: &[&Runs], replicates: usize, seed: u64) -> Ve
 }
 
 /// The B replicate AUROCs of one model, in replicate order (see [`replicate_aurocs_of`]).
-pub fn replicate_aurocs(ranked: &Ranked, replicates: usize, seed: u64) -> Vec<f64> {
-    replicate_aurocs_of(&[&Runs::new(ranked)], replicates, seed)
+pub fn replicate_aurocs(groups: &[TieGroup], replicates: usize, seed: u64) -> Vec<f64> {
+    replicate_aurocs_of(&[&Runs::new(groups)], replicates, seed)
         .pop()
         .unwrap_or_default()
 }
@@ -357,13 +362,14 @@ pub fn bootstrap_aurocs(
 }
 
 /// Stratified percentile bootstrap CI of one model's AUROC; `None` when a class is absent.
-pub fn bootstrap_auroc(ranked: &Ranked, replicates: usize, seed: u64) -> Option<BootstrapCi> {
-    summary(replicate_aurocs(ranked, replicates, seed), seed)
+pub fn bootstrap_auroc(groups: &[TieGroup], replicates: usize, seed: u64) -> Option<BootstrapCi> {
+    summary(replicate_aurocs(groups, replicates, seed), seed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ranks::Ranked;
 
     /// With many positives and few negatives (the properties test the usual shape): each
     /// replicate AUROC is that of the very resample `replicate_draws` describes, computed
@@ -386,9 +392,9 @@ mod tests {
                 .collect()
         };
         let (pos_vals, neg_vals) = (values(true), values(false));
-        let aucs = replicate_aurocs(&ranked, 3, 11);
+        let aucs = replicate_aurocs(&ranked.groups, 3, 11);
         for (seed, auc) in replicate_seeds(11, 3).into_iter().zip(aucs) {
-            let (pos, neg) = replicate_draws(&ranked, seed);
+            let (pos, neg) = replicate_draws(&ranked.groups, seed);
             let mut drawn: Vec<f64> = pos.iter().map(|&j| pos_vals[j as usize]).collect();
             drawn.sort_by(f64::total_cmp);
             let twice_u: u64 = neg
@@ -420,10 +426,13 @@ mod tests {
             })
             .collect();
         let (ra, rb) = (Ranked::new(&labels, &a), Ranked::new(&labels, &b));
-        let joint = bootstrap_aurocs(&[&Runs::new(&ra), &Runs::new(&rb)], 250, 5);
+        let joint = bootstrap_aurocs(&[&Runs::new(&ra.groups), &Runs::new(&rb.groups)], 250, 5);
         assert_eq!(
             joint,
-            vec![bootstrap_auroc(&ra, 250, 5), bootstrap_auroc(&rb, 250, 5)]
+            vec![
+                bootstrap_auroc(&ra.groups, 250, 5),
+                bootstrap_auroc(&rb.groups, 250, 5)
+            ]
         );
         assert!(joint[0] != joint[1]);
     }

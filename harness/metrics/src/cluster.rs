@@ -615,13 +615,13 @@ pub struct ClusteredSensCi {
 /// AUROC bootstrap of [`crate::bootstrap`] for the seed. `Err` with the reason when a class is
 /// absent, B = 0, B > [`MAX_REPLICATES`] or a target is outside [0, 1].
 pub fn sens_at_spec_ci(
-    ranked: &Ranked,
+    groups: &[TieGroup],
     targets: &[f64],
     replicates: usize,
     seed: u64,
 ) -> Result<SensAtSpecCi, String> {
     check_replicates(replicates)?;
-    let band = roc_band(ranked, targets, replicates, seed)?;
+    let band = roc_band(groups, targets, replicates, seed)?;
     Ok(SensAtSpecCi {
         ci95: band
             .points

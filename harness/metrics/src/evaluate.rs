@@ -11,9 +11,14 @@ use crate::cluster::{
     ClusteredComparisonReport, ClusteredModel, ClusteredReport, ClusteredSensCi, Clusters,
     SensCiInfo, cluster_bootstrap_aurocs, sens_at_spec_ci, sens_at_spec_ci_clustered,
 };
-use crate::delong::{DeLongSums, PairedDeLong, delong_undefined_reason, paired_delong, placements};
-use crate::groups::{disparities, level_counts_sorted, range_of, subgroup_aucs};
-use crate::ranks::{CaseKeys, Ranked};
+use crate::delong::{
+    DeLong, DeLongSums, PairedDeLong, delong_undefined_reason, paired_delong, placements,
+};
+use crate::groups::{
+    LevelCounts, SubgroupAuc, disparities, level_counts_sorted, range_of, subgroup_auc,
+    subgroup_aucs,
+};
+use crate::ranks::{CaseKeys, Ranked, TieGroup, class_counts};
 use crate::roc::{average_precision, sens_at_spec};
 use indexmap::IndexMap;
 use rayon::prelude::*;
@@ -121,6 +126,14 @@ pub struct ModelReport {
 }
 
 impl ModelReport {
+    /// Records the AUROC bootstrap's result (`None` when the cases of `m` positives and `n`
+    /// negatives have one class).
+    fn set_bootstrap(&mut self, ci: Option<BootstrapCi>, m: u64, n: u64) {
+        let d = &mut self.discrimination;
+        d.bootstrap_reason = ci.is_none().then(|| crate::one_class_reason(m, n));
+        d.bootstrap = Some(ci.map(BootstrapReport::from));
+    }
+
     /// The AUROC's 95 % CI as reports show it: patient-clustered (Obuchowski) where the cases are
     /// clustered by patient, else DeLong's image-level one.
     #[must_use]
@@ -310,91 +323,214 @@ fn evaluate_model(
     clusters: Option<&Clusters>,
     opts: &EvalOptions,
 ) -> ModelOutcome {
-    let mut warnings = Vec::new();
     let ranked = Ranked::with_keys(scores, keys);
-    let (m, n) = (ranked.m, ranked.n);
-    let one_class = (m == 0 || n == 0).then(|| crate::one_class_reason(m, n));
-
-    // One pass over the tie table gives both the Mann–Whitney counts and the DeLong sums.
-    let sums = DeLongSums::from_groups(&ranked.groups);
-    let dl = sums.delong();
-    let discrimination = discrimination(
-        name,
-        &sums,
-        one_class.clone(),
-        delong_undefined_reason(m, n),
-        &mut warnings,
-    );
-    // The calibration statistics and the per-case passes are independent: run them side by
-    // side (each is deterministic on its own, so the report does not depend on the threads).
-    let (calibration, (placements, all_subgroups, all_counts)) = rayon::join(
-        || calibration(name, &ranked, one_class.is_some(), &mut warnings),
+    // The statistics of the tie table and the per-case passes are independent: run them side
+    // by side (each is deterministic on its own, so the report does not depend on the threads).
+    let (figures, (placements, levels)) = rayon::join(
+        || TableFigures::new(name, &ranked.groups, opts),
         || {
-            (
-                if dl.is_some() {
-                    placements(&ranked)
-                } else {
-                    Vec::new()
-                },
-                subgroup_aucs(&ranked, keys),
-                level_counts_sorted(&ranked, keys, opts.threshold),
-            )
+            let placements = if ranked.m >= 2 && ranked.n >= 2 {
+                placements(&ranked)
+            } else {
+                Vec::new()
+            };
+            let levels = LevelFigures {
+                aucs: subgroup_aucs(&ranked, keys),
+                counts: level_counts_sorted(&ranked, keys, opts.threshold),
+            };
+            (placements, levels)
         },
     );
-    // The bootstrap runs later, for all models on shared draws ([`evaluate`]).
-    let runs = (opts.bootstrap > 0).then(|| Runs::new(&ranked));
-    let mut operating_points = operating_points(&ranked, opts, one_class.clone());
-    if opts.sens_ci_bootstrap > 0 {
+    let dl = figures.delong;
+    let mut operating_points = figures.operating_points.clone();
+    if let (Some(c), true) = (clusters, opts.sens_ci_bootstrap > 0) {
         let (b, targets) = (opts.sens_ci_bootstrap, &opts.target_specificities);
-        match sens_at_spec_ci(&ranked, targets, b, opts.seed) {
-            Ok(ci) => {
-                operating_points.sens_at_spec_ci95 = Some(ci.ci95);
-                operating_points.sens_at_spec_ci = Some(ci.info);
-            }
-            Err(reason) => operating_points.sens_at_spec_ci_reason = Some(reason),
-        }
-        if let Some(c) = clusters {
-            match sens_at_spec_ci_clustered(c, &ranked, targets, b, opts.seed) {
-                Ok(ci) => operating_points.sens_at_spec_ci_clustered = Some(ci),
-                Err(reason) => operating_points.sens_at_spec_ci_clustered_reason = Some(reason),
-            }
+        match sens_at_spec_ci_clustered(c, &ranked, targets, b, opts.seed) {
+            Ok(ci) => operating_points.sens_at_spec_ci_clustered = Some(ci),
+            Err(reason) => operating_points.sens_at_spec_ci_clustered_reason = Some(reason),
         }
     }
     let clustered = clusters.map(|c| match dl {
         Some(d) => ClusteredModel::from_placements(c, &d, &placements),
-        None => Err(one_class
-            .clone()
-            .unwrap_or_else(|| crate::delong::delong_undefined_reason(m, n).unwrap_or_default())),
+        None => Err(figures.one_class.clone().unwrap_or_else(|| {
+            crate::delong::delong_undefined_reason(ranked.m, ranked.n).unwrap_or_default()
+        })),
     });
-    let mut subgroups = subgroups(name, &input.groupings, &all_subgroups, &mut warnings);
+    let columns: Vec<Column> = input.groupings.iter().map(Grouping::column).collect();
+    let (mut report, runs, warnings) = figures.report(name, &columns, &levels, opts);
+    report.operating_points = operating_points;
     if let Some(cluster) = &input.cluster {
-        clustered_subgroups(&mut subgroups, input, cluster, scores);
-    }
-    let fairness = fairness(
-        &input.groupings,
-        &all_subgroups,
-        &all_counts,
-        opts.threshold,
-    );
-    if let Some(reason) = &one_class {
-        warnings.push(format!(
-            "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
-        ));
+        clustered_subgroups(&mut report.subgroups, input, cluster, scores);
     }
     ModelOutcome {
-        report: ModelReport {
-            discrimination,
-            operating_points,
-            calibration,
-            subgroups,
-            fairness,
-            clustered: None,
-        },
+        report,
         warnings,
         placements,
         runs,
         clustered,
         ranked: (clusters.is_some() && opts.bootstrap > 0).then_some(ranked),
+    }
+}
+
+/// The report of one model and its warnings from tie tables alone: `all`, the table of every
+/// case, and `levels[grouping][level]`, the table of each level of each grouping column
+/// (`columns`). Bit for bit what [`evaluate`] reports of that model on any cases with these
+/// tables, without a cluster column (every figure depends on the tables alone).
+pub(crate) fn evaluate_tables(
+    name: &str,
+    all: &[TieGroup],
+    columns: &[Column],
+    levels: &[&[Vec<TieGroup>]],
+    opts: &EvalOptions,
+) -> (ModelReport, Vec<String>) {
+    let (figures, levels) = rayon::join(
+        || TableFigures::new(name, all, opts),
+        || LevelFigures::from_tables(levels, opts.threshold),
+    );
+    let (mut report, runs, warnings) = figures.report(name, columns, &levels, opts);
+    if let Some(runs) = runs {
+        let ci = bootstrap_aurocs(&[&runs], opts.bootstrap, opts.seed)
+            .pop()
+            .flatten();
+        let (m, n) = class_counts(all);
+        report.set_bootstrap(ci, m, n);
+    }
+    (report, warnings)
+}
+
+/// A grouping column's name and its level names, in code order: how the report lists it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Column<'a> {
+    pub name: &'a str,
+    pub levels: &'a [String],
+}
+
+impl<'a> Grouping<'a> {
+    fn column(&self) -> Column<'a> {
+        Column {
+            name: self.name,
+            levels: self.levels,
+        }
+    }
+}
+
+/// Per grouping column and level (`[grouping][level]`): the level's AUROC with DeLong's CI and
+/// its confusion counts at the threshold — what a model's subgroup and fairness figures are
+/// made of.
+pub(crate) struct LevelFigures {
+    pub aucs: Vec<Vec<SubgroupAuc>>,
+    pub counts: Vec<Vec<LevelCounts>>,
+}
+
+impl LevelFigures {
+    /// From each level's own tie table (`tables[grouping][level]`): the same figures as the walk
+    /// over the sorted cases ([`subgroup_aucs`], [`level_counts_sorted`]) gives, since both
+    /// depend on a level's (score, label) counts alone.
+    pub(crate) fn from_tables(tables: &[&[Vec<TieGroup>]], threshold: f64) -> Self {
+        let counts = |t: &[TieGroup]| {
+            let (m, n) = class_counts(t);
+            let above = &t[t.partition_point(|g| g.value < threshold)..];
+            let (tp, fp) = class_counts(above);
+            LevelCounts {
+                n: m + n,
+                positives: m,
+                predicted_positive: tp + fp,
+                tp,
+                fp,
+            }
+        };
+        LevelFigures {
+            aucs: tables
+                .iter()
+                .map(|levels| levels.iter().map(|t| subgroup_auc(t)).collect())
+                .collect(),
+            counts: tables
+                .iter()
+                .map(|levels| levels.iter().map(|t| counts(t)).collect())
+                .collect(),
+        }
+    }
+}
+
+/// The figures of a model that depend on its tie table alone, with the warnings they raise
+/// (in the report's order).
+pub(crate) struct TableFigures {
+    discrimination: Discrimination,
+    operating_points: OperatingPoints,
+    calibration: Calibration,
+    /// What the bootstrap needs of the model, when one was asked for.
+    runs: Option<Runs>,
+    delong: Option<DeLong>,
+    /// Why the AUROC is undefined, when the cases have one class.
+    one_class: Option<String>,
+    warnings: Vec<String>,
+}
+
+impl TableFigures {
+    pub(crate) fn new(name: &str, groups: &[TieGroup], opts: &EvalOptions) -> Self {
+        let mut warnings = Vec::new();
+        let (m, n) = class_counts(groups);
+        let one_class = (m == 0 || n == 0).then(|| crate::one_class_reason(m, n));
+        // One pass over the tie table gives both the Mann–Whitney counts and the DeLong sums.
+        let sums = DeLongSums::from_groups(groups);
+        let discrimination = discrimination(
+            name,
+            &sums,
+            one_class.clone(),
+            delong_undefined_reason(m, n),
+            &mut warnings,
+        );
+        let calibration = calibration(name, groups, one_class.is_some(), &mut warnings);
+        // The bootstrap runs later, for all models on shared draws ([`evaluate`]).
+        let runs = (opts.bootstrap > 0).then(|| Runs::new(groups));
+        let mut operating_points = operating_points(groups, opts, one_class.clone());
+        if opts.sens_ci_bootstrap > 0 {
+            let (b, targets) = (opts.sens_ci_bootstrap, &opts.target_specificities);
+            match sens_at_spec_ci(groups, targets, b, opts.seed) {
+                Ok(ci) => {
+                    operating_points.sens_at_spec_ci95 = Some(ci.ci95);
+                    operating_points.sens_at_spec_ci = Some(ci.info);
+                }
+                Err(reason) => operating_points.sens_at_spec_ci_reason = Some(reason),
+            }
+        }
+        TableFigures {
+            discrimination,
+            operating_points,
+            calibration,
+            runs,
+            delong: sums.delong(),
+            one_class,
+            warnings,
+        }
+    }
+
+    /// The model's report (without its clustered statistics), what its bootstrap needs, and
+    /// its warnings: the table's, then the subgroups', then why the AUROC is undefined.
+    pub(crate) fn report(
+        self,
+        name: &str,
+        columns: &[Column],
+        levels: &LevelFigures,
+        opts: &EvalOptions,
+    ) -> (ModelReport, Option<Runs>, Vec<String>) {
+        let mut warnings = self.warnings;
+        let subgroups = subgroups(name, columns, &levels.aucs, &mut warnings);
+        let fairness = fairness(columns, &levels.aucs, &levels.counts, opts.threshold);
+        if let Some(reason) = &self.one_class {
+            warnings.push(format!(
+                "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
+            ));
+        }
+        let report = ModelReport {
+            discrimination: self.discrimination,
+            operating_points: self.operating_points,
+            calibration: self.calibration,
+            subgroups,
+            fairness,
+            clustered: None,
+        };
+        (report, self.runs, warnings)
     }
 }
 
@@ -435,14 +571,14 @@ pub(crate) fn discrimination(
 
 /// Sensitivity at every target specificity and average precision.
 fn operating_points(
-    ranked: &Ranked,
+    groups: &[TieGroup],
     opts: &EvalOptions,
     one_class: Option<String>,
 ) -> OperatingPoints {
     let mut sens = IndexMap::new();
     let mut sens_step = IndexMap::new();
     for &t in &opts.target_specificities {
-        let r = sens_at_spec(&ranked.groups, t);
+        let r = sens_at_spec(groups, t);
         sens.insert(spec_key(t), r.map(|r| r.interpolated));
         sens_step.insert(spec_key(t), r.map(|r| r.step));
     }
@@ -453,7 +589,7 @@ fn operating_points(
         average_precision: if one_class.is_some() {
             None
         } else {
-            average_precision(&ranked.groups)
+            average_precision(groups)
         },
         average_precision_reason: one_class,
         sens_at_spec_ci95: None,
@@ -467,12 +603,12 @@ fn operating_points(
 /// Brier score, log loss, ECEs and the recalibration fit, from the tie table.
 fn calibration(
     name: &str,
-    ranked: &Ranked,
+    groups: &[TieGroup],
     one_class: bool,
     warnings: &mut Vec<String>,
 ) -> Calibration {
-    let f = from_groups(&ranked.groups);
-    let cal = recalibration(&ranked.groups);
+    let f = from_groups(groups);
+    let cal = recalibration(groups);
     let (ll, e10, e15) = (f.log_loss, f.ece_10, f.ece_15);
     if let Some(l) = ll.filter(|l| l.n_clipped > 0) {
         warnings.push(format!(
@@ -507,7 +643,7 @@ fn calibration(
 /// AUROC with its DeLong CI for every level of every grouping column.
 fn subgroups(
     name: &str,
-    groupings: &[Grouping],
+    groupings: &[Column],
     all_subgroups: &[Vec<crate::groups::SubgroupAuc>],
     warnings: &mut Vec<String>,
 ) -> IndexMap<String, IndexMap<String, SubgroupReport>> {
@@ -571,7 +707,7 @@ fn clustered_subgroups(
 /// Selection rate, TPR and FPR per level at the threshold, the disparities between levels, and
 /// the gap between the levels' AUROCs, for every grouping column.
 fn fairness(
-    groupings: &[Grouping],
+    groupings: &[Column],
     all_subgroups: &[Vec<crate::groups::SubgroupAuc>],
     all_counts: &[Vec<crate::groups::LevelCounts>],
     threshold: f64,
@@ -864,10 +1000,8 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         // generator), so they are drawn once for all: see `bootstrap`.
         let runs: Vec<&Runs> = outcomes.iter().filter_map(|o| o.runs.as_ref()).collect();
         let cis = bootstrap_aurocs(&runs, opts.bootstrap, opts.seed);
-        let reason = crate::one_class_reason(positives, total - positives);
         for (o, ci) in outcomes.iter_mut().zip(cis) {
-            o.report.discrimination.bootstrap_reason = ci.is_none().then(|| reason.clone());
-            o.report.discrimination.bootstrap = Some(ci.map(BootstrapReport::from));
+            o.report.set_bootstrap(ci, positives, total - positives);
         }
     }
 
@@ -921,4 +1055,112 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         comparisons,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use rand_xoshiro::rand_core::{Rng, SeedableRng};
+
+    /// The tie table of the cases `keep` selects.
+    fn table(labels: &[bool], scores: &[f64], keep: impl Fn(usize) -> bool) -> Vec<TieGroup> {
+        let cases: Vec<usize> = (0..labels.len()).filter(|&i| keep(i)).collect();
+        let l: Vec<bool> = cases.iter().map(|&i| labels[i]).collect();
+        let s: Vec<f64> = cases.iter().map(|&i| scores[i]).collect();
+        Ranked::new(&l, &s).groups
+    }
+
+    /// `evaluate_tables` (what `pool` runs) against `evaluate` on the cases the tables count:
+    /// the same report and warnings, bit for bit, with ties, scores of exactly 0 and 1 (log
+    /// loss clipping), a level without positives (its AUROC undefined), one class overall,
+    /// and both bootstraps.
+    #[test]
+    fn a_model_from_its_tables_is_the_model_from_its_cases() {
+        for seed in 0..8u64 {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let mut uniform = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            let n = 200 + 61 * seed as usize;
+            let one_class = seed == 7;
+            let labels: Vec<bool> = (0..n).map(|_| !one_class && uniform() < 0.3).collect();
+            let scores: Vec<f64> = labels
+                .iter()
+                .map(|&y| {
+                    let s = (0.5 * uniform() + if y { 0.35 } else { 0.1 }).min(1.0);
+                    match seed % 3 {
+                        0 => s,
+                        1 => (s * 20.0).round() / 20.0,
+                        _ => {
+                            if uniform() < 0.05 {
+                                y as u8 as f64
+                            } else {
+                                s
+                            }
+                        }
+                    }
+                })
+                .collect();
+            // Site: three levels; "rare" holds a few negatives only.
+            let site: Vec<u32> = (0..n)
+                .map(|i| {
+                    if !labels[i] && i % 37 == 0 {
+                        2
+                    } else {
+                        (i % 2) as u32
+                    }
+                })
+                .collect();
+            let sex: Vec<u32> = (0..n).map(|i| (i % 5 == 0) as u32).collect();
+            let site_levels = vec!["A".to_string(), "B".to_string(), "rare".to_string()];
+            let sex_levels = vec!["F".to_string(), "M".to_string()];
+            let input = EvalInput {
+                labels: &labels,
+                models: vec![("m", &scores)],
+                groupings: vec![
+                    Grouping {
+                        name: "site",
+                        levels: &site_levels,
+                        codes: &site,
+                    },
+                    Grouping {
+                        name: "sex",
+                        levels: &sex_levels,
+                        codes: &sex,
+                    },
+                ],
+                cluster: None,
+            };
+            let opts = EvalOptions {
+                threshold: 0.45,
+                target_specificities: vec![0.8, 0.9],
+                bootstrap: 120,
+                seed: 11 + seed,
+                sens_ci_bootstrap: 90,
+            };
+            let want = evaluate(&input, &opts).unwrap();
+
+            let all = table(&labels, &scores, |_| true);
+            let levels: Vec<Vec<Vec<TieGroup>>> = input
+                .groupings
+                .iter()
+                .map(|g| {
+                    (0..g.levels.len() as u32)
+                        .map(|k| table(&labels, &scores, |i| g.codes[i] == k))
+                        .collect()
+                })
+                .collect();
+            let columns: Vec<Column> = input.groupings.iter().map(Grouping::column).collect();
+            let tables: Vec<&[Vec<TieGroup>]> = levels.iter().map(Vec::as_slice).collect();
+            let (got, warnings) = evaluate_tables("m", &all, &columns, &tables, &opts);
+
+            let json = |r: &ModelReport| serde_json::to_string(r).unwrap();
+            assert_eq!(json(&got), json(&want.models["m"]), "seed {seed}");
+            assert_eq!(warnings, want.warnings, "seed {seed}");
+            assert_eq!(
+                got.discrimination.bootstrap.is_some_and(|b| b.is_some()),
+                !one_class,
+                "seed {seed}"
+            );
+        }
+    }
 }

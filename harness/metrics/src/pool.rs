@@ -19,7 +19,7 @@
 //! **Round 1.** Every site runs [`summarize`] on its own cases and sends the [`SiteSummary`]
 //! (JSON, format [`SITE_FORMAT`]) to the coordinator, who runs [`pool`]. The result is an
 //! [`EvalReport`] in exactly `evaluate`'s layout, with the same numbers as `evaluate` on all
-//! the cases (it *is* `evaluate`, run on cases rebuilt from the pooled tables), except:
+//! the cases (`evaluate`'s own statistics, run on the pooled tables), except:
 //!
 //! * the paired comparisons, which need the second round (each is present, with its numbers
 //!   `null` and a `reason`);
@@ -29,7 +29,7 @@
 //! ([`crate::bootstrap`]) draws positions among each class's cases in ascending score order (a
 //! tie group's cases are interchangeable), and one of sensitivity at specificity
 //! ([`crate::roc_band`]) draws counts at the tie groups' boundaries, so both depend on the count
-//! table alone, which the rebuilt cases reproduce.
+//! table alone.
 //!
 //! **Round 2** (the paired DeLong test). The paired covariance needs each case's placements
 //! under both models jointly, against the *pooled* cases. The coordinator sends every site the
@@ -82,13 +82,13 @@
 //!
 //! The sites' tables of a model are merged by a radix sort of their concatenated rows on the
 //! bits of the scores (a few tables, a grouping's levels at one site, by walking them side by
-//! side), and `evaluate` runs once per model (the models in parallel) on the cases rebuilt from
-//! that model's pooled tables, every grouping column at once (see `evaluate_pooled`). With
-//! exact scores a site's tables hold a row per distinct score, as many numbers as its data: the
-//! coordinator reads as much as an all-cases evaluation would, and then computes what it
-//! computes, so pooling costs about one `evaluate` of the million cases of 100 sites of
-//! 10,000, not a fraction of it; on a declared grid the tables, and the cost, shrink to the
-//! grid's size. `ci/bench_federated.py` measures both.
+//! side); each level's tables likewise. Then `evaluate`'s statistics run once per model (the
+//! models in parallel) on that model's pooled tables (`evaluate_pooled`): no case is rebuilt,
+//! no score sorted again. With exact scores a site's tables hold a row per distinct score, as
+//! many numbers as its data: the coordinator reads as much as an all-cases evaluation would
+//! and computes the same statistics over as many tie groups, skipping only the sort and the
+//! per-case walks; on a declared grid the tables, and the cost, shrink to the grid's size
+//! whatever the number of cases. `ci/bench_federated.py` measures both.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -101,8 +101,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::delong::{AucCounts, GroupPlacement, PairedSums, TiePlacements};
 use crate::evaluate::{
-    Comparison, EvalError, EvalInput, EvalOptions, EvalReport, Grouping, ModelReport,
-    PAIRED_DELONG_METHOD, comparison, evaluate,
+    Column, Comparison, EvalInput, EvalOptions, EvalReport, ModelReport, PAIRED_DELONG_METHOD,
+    comparison, evaluate_tables,
 };
 use crate::ranks::{CaseKeys, Ranked, TieGroup, class_counts};
 
@@ -234,8 +234,6 @@ pub enum PoolError {
         /// The number of cases of all the sites together.
         cases: u128,
     },
-    /// `evaluate` refused the rebuilt cases (not expected for validated summaries).
-    Evaluate(EvalError),
     /// The paired request is malformed, or does not match the site summaries. `site` is the
     /// site that found it, `None` at the coordinator.
     Request {
@@ -363,7 +361,6 @@ impl fmt::Display for PoolError {
                 "the sites hold {cases} cases together: at most {} can be evaluated",
                 u32::MAX
             ),
-            Self::Evaluate(e) => write!(f, "the pooled cases were refused: {e}"),
             Self::Request { site, reason } => match site {
                 Some(s) => write!(f, "site '{s}': paired request: {reason}"),
                 None => write!(f, "paired request: {reason}"),
@@ -1501,15 +1498,10 @@ impl<'s> Sites<'s> {
         })
     }
 
-    /// The levels of a grouping column (the union of the sites' levels, sorted by their UTF-8
-    /// bytes) and a level code for each case rebuilt from the model's pooled table
-    /// ([`rebuild`]: ascending score, positives first at each score). At each score the codes
-    /// of the positives, then of the negatives, are those of the levels' tables at that score,
-    /// as many of each as the tables count; every site's level tables add up to its `all`
-    /// table, so the codes line up with the cases. Also returns the sum of the level tables,
-    /// which is the model's pooled `all` table (found on the way: the rows are sorted anyway).
-    fn level_codes(&self, model: usize, grouping: usize, cases: usize) -> LevelCodes {
-        let want_total = grouping == 0 && self.merged[model].get().is_none();
+    /// A grouping column's pooled levels: their names (the union of the sites' levels, sorted
+    /// by their UTF-8 bytes) and each level's pooled table (the sum of the sites' tables of
+    /// that level).
+    fn level_tables(&self, model: usize, grouping: usize) -> LevelTables {
         let mut levels: BTreeMap<&'s [u8], (&'s str, Vec<&'s [TieGroup]>)> = BTreeMap::new();
         for t in self.model_tables(model) {
             for (level, table) in &t.groups[grouping] {
@@ -1520,56 +1512,17 @@ impl<'s> Sites<'s> {
                     .push(table.groups());
             }
         }
-        let mut names = Vec::with_capacity(levels.len());
-        let mut tables: Vec<&[TieGroup]> = Vec::new();
-        let mut code_of: Vec<u32> = Vec::new();
-        for (code, (name, site_tables)) in levels.into_values().enumerate() {
-            names.push(name.to_string());
-            for t in site_tables {
-                tables.push(t);
-                code_of.push(code as u32);
-            }
-        }
-        // At most 2³² − 1 cases, hence rows, in all (checked in `Sites::new`).
-        let order = sorted_rows(&tables).unwrap_or_default();
-        let mut codes = Vec::with_capacity(cases);
-        let mut total: Vec<TieGroup> = Vec::new();
-        let mut start = 0;
-        while start < order.len() {
-            let bits = order[start].0;
-            let end = start + order[start..].iter().take_while(|e| e.0 == bits).count();
-            let rows = &order[start..end];
-            let row = |&(_, k, i): &(u64, u32, u32)| {
-                (code_of[k as usize], tables[k as usize][i as usize])
-            };
+        let (names, tables) = levels
+            .into_values()
             // At most 2³² − 1 cases in all (checked in `Sites::new`): no overflow.
-            if want_total {
-                total.push(rows.iter().map(row).fold(
-                    TieGroup {
-                        value: f64::from_bits(bits),
-                        pos: 0,
-                        neg: 0,
-                    },
-                    |t, (_, g)| TieGroup {
-                        pos: t.pos + g.pos,
-                        neg: t.neg + g.neg,
-                        ..t
-                    },
-                ));
-            }
-            for (code, g) in rows.iter().map(row) {
-                codes.extend(std::iter::repeat_n(code, g.pos as usize));
-            }
-            for (code, g) in rows.iter().map(row) {
-                codes.extend(std::iter::repeat_n(code, g.neg as usize));
-            }
-            start = end;
-        }
-        LevelCodes {
-            levels: names,
-            codes,
-            total: want_total.then_some(total),
-        }
+            .map(|(name, tables)| {
+                (
+                    name.to_string(),
+                    merge(tables.into_iter()).unwrap_or_default(),
+                )
+            })
+            .unzip();
+        LevelTables { names, tables }
     }
 
     /// The paired request these summaries call for.
@@ -1606,74 +1559,50 @@ impl<'s> Sites<'s> {
     }
 }
 
-/// A grouping column laid over the cases rebuilt from a model's pooled table
-/// ([`Sites::level_codes`]).
-struct LevelCodes {
+/// A grouping column's levels, pooled over the sites ([`Sites::level_tables`]).
+struct LevelTables {
     /// The levels, sorted by their UTF-8 bytes.
-    levels: Vec<String>,
-    /// Each rebuilt case's level (an index into `levels`).
-    codes: Vec<u32>,
-    /// The sum of the column's level tables (the pooled `all` table), when asked for.
-    total: Option<Vec<TieGroup>>,
+    names: Vec<String>,
+    /// Each level's pooled table, in the order of `names`.
+    tables: Vec<Vec<TieGroup>>,
 }
 
-/// Cases rebuilt from a pooled table: in ascending score order, at each score its positives,
-/// then its negatives.
-fn rebuild(table: &[TieGroup], cases: usize) -> (Vec<bool>, Vec<f64>) {
-    let mut labels = Vec::with_capacity(cases);
-    let mut scores = Vec::with_capacity(cases);
-    for g in table {
-        labels.extend(std::iter::repeat_n(true, g.pos as usize));
-        labels.extend(std::iter::repeat_n(false, g.neg as usize));
-        scores.extend(std::iter::repeat_n(g.value, (g.pos + g.neg) as usize));
-    }
-    (labels, scores)
-}
-
-/// One model's report from `evaluate` on the cases rebuilt from its pooled tables, and the
-/// warnings of that call.
+/// One model's report, as `evaluate` gives it on the union of the sites' cases, from its pooled
+/// tables ([`evaluate_tables`]), and the warnings of that evaluation.
 ///
 /// Every figure of a model depends on the multiset of (score, label) pairs, and each grouping
-/// column's figures on the multiset of (score, label, level) triples of that column alone, so
-/// the rebuilt cases carry every column at once although the tables do not say how the columns
-/// combine: each column's codes are laid over the same cases independently.
-fn evaluate_pooled(
-    sites: &Sites,
-    model: usize,
-    opts: &EvalOptions,
-) -> Result<(ModelReport, Vec<String>), PoolError> {
-    let cases = (sites.positives + sites.negatives) as usize;
-    let mut columns: Vec<LevelCodes> = (0..sites.groupings.len())
-        .map(|g| sites.level_codes(model, g, cases))
+/// column's figures on the multiset of (score, label, level) triples of that column alone: the
+/// pooled `all` table and each level's pooled table are all it takes.
+fn evaluate_pooled(sites: &Sites, model: usize, opts: &EvalOptions) -> (ModelReport, Vec<String>) {
+    let columns: Vec<LevelTables> = (0..sites.groupings.len())
+        .map(|g| sites.level_tables(model, g))
         .collect();
-    // Each grouping's levels add up to the `all` tables (checked), so the first one's sum is
-    // the pooled `all` table: no second merge of the sites' tables (when none was made yet).
-    if let Some(total) = columns.first_mut().and_then(|c| c.total.take()) {
+    // Each grouping's levels add up to the `all` tables (checked), so the sum of the first
+    // one's few pooled level tables is the pooled `all` table: no merge of the sites' `all`
+    // tables (when none was made yet).
+    if let Some(first) = columns.first()
+        && sites.merged[model].get().is_none()
+    {
+        let total = merge(first.tables.iter().map(Vec::as_slice)).unwrap_or_default();
         let _ = sites.merged[model].set(total);
     }
-    let (labels, scores) = rebuild(sites.merged_all(model), cases);
-    let input = EvalInput {
-        labels: &labels,
-        models: vec![(sites.models[model], &scores)],
-        groupings: sites
-            .groupings
-            .iter()
-            .zip(&columns)
-            .map(|(name, LevelCodes { levels, codes, .. })| Grouping {
-                name,
-                levels,
-                codes,
-            })
-            .collect(),
-        cluster: None,
-    };
-    let report = evaluate(&input, opts).map_err(PoolError::Evaluate)?;
-    let (_, model_report) = report
-        .models
-        .into_iter()
-        .next()
-        .expect("evaluate reports every model it is given");
-    Ok((model_report, report.warnings))
+    let names: Vec<Column> = sites
+        .groupings
+        .iter()
+        .zip(&columns)
+        .map(|(&name, c)| Column {
+            name,
+            levels: &c.names,
+        })
+        .collect();
+    let tables: Vec<&[Vec<TieGroup>]> = columns.iter().map(|c| c.tables.as_slice()).collect();
+    evaluate_tables(
+        sites.models[model],
+        sites.merged_all(model),
+        &names,
+        &tables,
+        opts,
+    )
 }
 
 /// The paired comparisons: after round 1 (`None`), or from the pooled sums of round 2.
@@ -1731,11 +1660,11 @@ fn pooled_report(
     opts: &EvalOptions,
     paired: Option<&[PairedSums]>,
 ) -> Result<EvalReport, PoolError> {
-    // Every figure, the bootstraps included, from the rebuilt cases (see the module doc).
+    // Every figure, the bootstraps included, from the pooled tables (see the module doc).
     let results: Vec<(ModelReport, Vec<String>)> = (0..sites.models.len())
         .into_par_iter()
         .map(|k| evaluate_pooled(sites, k, opts))
-        .collect::<Result<_, _>>()?;
+        .collect();
     let (m, n) = (sites.positives, sites.negatives);
     let total = m + n;
     let mut models = IndexMap::new();

@@ -39,7 +39,7 @@
 
 use crate::binomial::BinomialStream;
 use crate::bootstrap::{percentile_ci, replicate_seeds};
-use crate::ranks::{Ranked, TieGroup};
+use crate::ranks::TieGroup;
 use crate::roc::{SensAtSpec, sens_at_spec};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -83,25 +83,26 @@ pub fn specificity_grid(steps: usize) -> Vec<f64> {
 /// Errors (with a human-readable reason) when a class is absent, `replicates` is 0, or a target
 /// is outside [0, 1].
 pub fn roc_band(
-    ranked: &Ranked,
+    groups: &[TieGroup],
     specificities: &[f64],
     replicates: usize,
     seed: u64,
 ) -> Result<RocBand, String> {
-    if ranked.m == 0 || ranked.n == 0 {
-        return Err(crate::one_class_reason(ranked.m, ranked.n));
+    let (m, n) = crate::ranks::class_counts(groups);
+    if m == 0 || n == 0 {
+        return Err(crate::one_class_reason(m, n));
     }
     if replicates == 0 {
         return Err("the ROC band needs at least one bootstrap replicate".into());
     }
     check_specificities(specificities)?;
-    let boundaries = Boundaries::new(&ranked.groups);
+    let boundaries = Boundaries::new(groups);
     let seeds = replicate_seeds(seed, replicates);
     // per_replicate[b][k]: replicate b's sensitivity at target k.
     let per_replicate: Vec<Vec<f64>> = seeds
         .par_iter()
         .map_init(
-            || Bridged::new(ranked.m, ranked.n, 0),
+            || Bridged::new(m, n, 0),
             |resample, &s| {
                 resample.reset(s);
                 specificities
@@ -111,7 +112,7 @@ pub fn roc_band(
             },
         )
         .collect();
-    let curve = Curve::new(&ranked.groups);
+    let curve = Curve::new(groups);
     let mut column = vec![0.0f64; replicates];
     let points = specificities
         .iter()
@@ -354,6 +355,7 @@ pub(crate) fn check_specificities(targets: &[f64]) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::bootstrap::replicate_draws;
+    use crate::ranks::Ranked;
     use rand_xoshiro::Xoshiro256PlusPlus;
     use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
@@ -377,7 +379,7 @@ mod tests {
         let (labels, scores) = data(400, 7);
         let ranked = Ranked::new(&labels, &scores);
         let grid = specificity_grid(100);
-        let band = roc_band(&ranked, &grid, 500, 42).unwrap();
+        let band = roc_band(&ranked.groups, &grid, 500, 42).unwrap();
         assert_eq!(band.points.len(), 101);
         for p in &band.points {
             let empirical = sens_at_spec(&ranked.groups, p.specificity)
@@ -416,9 +418,9 @@ mod tests {
         let (labels, scores) = data(200, 3);
         let ranked = Ranked::new(&labels, &scores);
         let grid = specificity_grid(20);
-        let a = roc_band(&ranked, &grid, 300, 11).unwrap();
-        let b = roc_band(&ranked, &grid, 300, 11).unwrap();
-        let c = roc_band(&ranked, &grid, 300, 12).unwrap();
+        let a = roc_band(&ranked.groups, &grid, 300, 11).unwrap();
+        let b = roc_band(&ranked.groups, &grid, 300, 11).unwrap();
+        let c = roc_band(&ranked.groups, &grid, 300, 12).unwrap();
         assert_eq!(a, b);
         assert_ne!(a.points, c.points);
     }
@@ -432,7 +434,7 @@ mod tests {
 
     impl Explicit {
         fn new(ranked: &Ranked, seed: u64) -> Self {
-            let (mut pos, mut neg) = replicate_draws(ranked, seed);
+            let (mut pos, mut neg) = replicate_draws(&ranked.groups, seed);
             pos.sort_unstable();
             neg.sort_unstable();
             Explicit { pos, neg }
@@ -500,7 +502,7 @@ mod tests {
         let ranked = Ranked::new(&labels, &scores);
         let grid = specificity_grid(20);
         let replicates = 4000;
-        let band = roc_band(&ranked, &grid, replicates, 5).unwrap();
+        let band = roc_band(&ranked.groups, &grid, replicates, 5).unwrap();
         let per_replicate: Vec<Vec<f64>> = replicate_seeds(6, replicates)
             .into_iter()
             .map(|s| {
@@ -557,7 +559,7 @@ mod tests {
         let labels = [false, false, false, true, true, true, false, true];
         let scores = [0.1, 0.2, 0.3, 0.8, 0.9, 0.7, 0.05, 0.95];
         let ranked = Ranked::new(&labels, &scores);
-        let band = roc_band(&ranked, &specificity_grid(10), 200, 1).unwrap();
+        let band = roc_band(&ranked.groups, &specificity_grid(10), 200, 1).unwrap();
         for p in &band.points {
             assert_eq!(
                 (p.sensitivity, p.lower, p.median, p.upper),
@@ -571,14 +573,14 @@ mod tests {
     fn undefined_cases_say_why() {
         let ranked = Ranked::new(&[true, true], &[0.2, 0.4]);
         assert!(
-            roc_band(&ranked, &[0.5], 10, 1)
+            roc_band(&ranked.groups, &[0.5], 10, 1)
                 .unwrap_err()
                 .contains("only one class")
         );
         let ranked = Ranked::new(&[true, false], &[0.2, 0.4]);
-        assert!(roc_band(&ranked, &[0.5], 0, 1).is_err());
+        assert!(roc_band(&ranked.groups, &[0.5], 0, 1).is_err());
         assert!(
-            roc_band(&ranked, &[1.5], 10, 1)
+            roc_band(&ranked.groups, &[1.5], 10, 1)
                 .unwrap_err()
                 .contains("1.5")
         );

@@ -330,7 +330,7 @@ fn sens_at_spec_cis_on_the_fixture() {
     let point = sens_at_spec(&ranked.groups, 0.9).unwrap().interpolated;
     assert!((point - f(&want["a"]["sens_at_spec_0.90"])).abs() <= 1e-12);
 
-    let image = sens_at_spec_ci(&ranked, &[0.9, 0.95], 2000, 1).unwrap();
+    let image = sens_at_spec_ci(&ranked.groups, &[0.9, 0.95], 2000, 1).unwrap();
     let ci = image.ci95["0.90"];
     let reference = pair(&want["a"]["sens_at_spec_0.90_ci95_pROC_ci_coords_image_level"]);
     // tasks.md: tolerance max(0.02, 2/m), not checked for m < 30 (here m = 18): report only,
@@ -614,7 +614,7 @@ fn undefined_cases_are_null_with_a_reason() {
     assert!(cluster_bootstrap_auroc(&two, &ranked, 0, 1).is_err());
     assert!(cluster_bootstrap_auroc(&two, &ranked, 1_000_000, 1).is_err());
     assert!(sens_at_spec_ci_clustered(&two, &ranked, &[1.5], 10, 1).is_err());
-    assert!(sens_at_spec_ci(&ranked, &[0.9], 0, 1).is_err());
+    assert!(sens_at_spec_ci(&ranked.groups, &[0.9], 0, 1).is_err());
 }
 
 #[test]

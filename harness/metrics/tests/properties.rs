@@ -294,9 +294,9 @@ proptest! {
         let r = Ranked::new(&labels, &scores);
         let sorted_pos: Vec<f64> = r.order.iter().filter(|&&c| labels[c as usize]).map(|&c| scores[c as usize]).collect();
         let sorted_neg: Vec<f64> = r.order.iter().filter(|&&c| !labels[c as usize]).map(|&c| scores[c as usize]).collect();
-        let fast = replicate_aurocs(&r, 5, seed);
+        let fast = replicate_aurocs(&r.groups, 5, seed);
         for (b, s) in replicate_seeds(seed, 5).into_iter().enumerate() {
-            let (pi, ni) = replicate_draws(&r, s);
+            let (pi, ni) = replicate_draws(&r.groups, s);
             let pos: Vec<f64> = pi.iter().map(|&i| sorted_pos[i as usize]).collect();
             let neg: Vec<f64> = ni.iter().map(|&i| sorted_neg[i as usize]).collect();
             prop_assert!((fast[b] - naive_auc(&pos, &neg)).abs() < 1e-14, "replicate {b}");
@@ -337,16 +337,16 @@ fn bootstrap_is_bit_identical_for_a_seed_and_any_thread_count() {
         .num_threads(1)
         .build()
         .unwrap()
-        .install(|| bootstrap_auroc(&r, 300, 9));
+        .install(|| bootstrap_auroc(&r.groups, 300, 9));
     let two = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
         .unwrap()
-        .install(|| bootstrap_auroc(&r, 300, 9));
-    let again = bootstrap_auroc(&r, 300, 9);
+        .install(|| bootstrap_auroc(&r.groups, 300, 9));
+    let again = bootstrap_auroc(&r.groups, 300, 9);
     assert_eq!(one, two);
     assert_eq!(one, again);
-    let other = bootstrap_auroc(&r, 300, 10);
+    let other = bootstrap_auroc(&r.groups, 300, 10);
     assert_ne!(one, other);
     let b = one.unwrap();
     assert!(b.ci95[0] <= b.median && b.median <= b.ci95[1]);

@@ -145,7 +145,7 @@ pub fn roc_plot_data(
 ) -> Result<RocPlotData, String> {
     let ranked = ranked(labels, scores)?;
     let band = roc_band(
-        &ranked,
+        &ranked.groups,
         &specificity_grid(opts.roc_band_steps),
         opts.roc_band_replicates,
         opts.roc_band_seed,
