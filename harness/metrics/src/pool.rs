@@ -840,7 +840,13 @@ pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<
         return Some(tables.first().map(|t| t.to_vec()).unwrap_or_default());
     }
     if tables.len() <= FEW_TABLES {
-        return side_by_side(&tables).collect();
+        // At most a row per row of the tables: reserving that much touches only the pages used,
+        // where growing by doubling would copy the rows and touch up to twice as much.
+        let mut out = Vec::with_capacity(tables.iter().map(|t| t.len()).sum());
+        for row in side_by_side(&tables) {
+            out.push(row?);
+        }
+        return Some(out);
     }
     let rows: Vec<TieGroup> = match sorted_rows(&tables) {
         Some(order) => order
