@@ -53,14 +53,17 @@ B) Merge vs one eval (sharded run, `harness merge`).
      run       harness run SUITE --no-perf, unsharded, over the suite's own cases, scaled
                linearly to N*C cases (information: what a merge replaces)
 
-A) also pools the same sites on a declared grid (`--score-decimals D`, --grid, default 4):
-   sites r1 with the grid, then pool round 1 of those summaries.
+A) also pools the same sites on declared grids (`--score-decimals D`, --grid, a comma list,
+   default 4,3,2): for each D, sites r1 with the grid, then pool round 1 of those summaries.
+   A table holds at most 10^D + 1 rows per model and level, so the pool's cost follows
+   min(cases, 10^D) per site: with 10,000 cases a site, a 4-decimal grid barely shrinks the
+   tables, 3 and 2 decimals (as many vendors print scores) do.
 
 Targets (the issue's): pool r1 / eval, pool r2 / eval and merge / eval well under 1. What
 bounds them: with exact scores a site's tables hold one row per distinct score, so the
 coordinator reads as many numbers as `eval` reads from the CSV and computes the same
-statistics from them (pool is `evaluate` on the pooled tables): pool r1 / eval near 1 is
-the floor, and r2 adds the request's check. A merge computes, with a run's own code, the
+statistics from them (pool runs `evaluate`'s statistics on the pooled tables, without its
+sort): pool r1 / eval near 1 is the floor, and r2 adds the request's check. A merge computes, with a run's own code, the
 byte-identical metrics.json of the merged cases (an eval of them) plus the report's figures
 and the hash of every file, so merge / eval is above 1 by construction; what a merge
 replaces is the unsharded run, printed for information.
@@ -310,13 +313,17 @@ def bench_pool(args, harness, work, out):
                               + ["--request", "req.json", "--sums"] + sums
                               + ["--json", "pooled2.json"], work, r)
 
-    # The same sites on a declared score grid (--score-decimals D): tables of at most 10^D + 1
+    # The same sites on declared score grids (--score-decimals D): tables of at most 10^D + 1
     # rows per model and level, whatever the number of cases.
-    res["sites_r1_grid"] = site_round(
-        lambda k: ["--aggregates-only", "--score-decimals", str(args.grid)], "g")
-    grid_summaries = ["g%d.json" % k for k in range(1, n + 1)]
-    res["pool_r1_grid"], _ = timed([harness, "pool"] + grid_summaries
-                                   + ["--json", "pooled-grid.json"], work, r)
+    grid_sizes = {}
+    for d in args.grid:
+        res["sites_r1_grid%d" % d] = site_round(
+            lambda k: ["--aggregates-only", "--score-decimals", str(d)], "g%d-" % d)
+        grid_summaries = ["g%d-%d.json" % (d, k) for k in range(1, n + 1)]
+        res["pool_r1_grid%d" % d], _ = timed([harness, "pool"] + grid_summaries
+                                             + ["--json", "pooled-grid%d.json" % d], work, r)
+        grid_sizes["site summary on a %d-decimal grid (mean)" % d] = sum(
+            os.path.getsize(os.path.join(work, s)) for s in grid_summaries) / n
 
     with open(os.path.join(work, "all.json")) as f:
         all_json = json.load(f)
@@ -331,8 +338,7 @@ def bench_pool(args, harness, work, out):
                                    for s in summaries) / n,
         "request": os.path.getsize(os.path.join(work, "req.json")),
         "site sums (mean)": sum(os.path.getsize(os.path.join(work, s)) for s in sums) / n,
-        "site summary on the grid (mean)": sum(os.path.getsize(os.path.join(work, s))
-                                               for s in grid_summaries) / n,
+        **grid_sizes,
     }
     out["pool"] = dict(times=res, cmp=cmp, not_pooled=not_pooled, sizes=sizes,
                        csv_bytes=size)
@@ -580,8 +586,9 @@ def main():
     ap.add_argument("--keep", metavar="DIR",
                     help="do the work in DIR (created; an earlier run's files there are "
                          "replaced) and keep it; default: a temporary folder, removed at the end")
-    ap.add_argument("--grid", type=int, default=4, metavar="D",
-                    help="decimals of the declared score grid of the grid pool (default 4)")
+    ap.add_argument("--grid", type=lambda v: [int(d) for d in v.split(",")], default=[4, 3, 2],
+                    metavar="D[,D...]",
+                    help="decimals of the declared score grids pooled (default 4,3,2)")
     ap.add_argument("--only", choices=["pool", "merge"], help="run only part A or B")
     ap.add_argument("--suite", default="suites/example.toml",
                     help="suite whose sharded run is the template of the partial bundles "
@@ -659,9 +666,10 @@ def main():
             ("A sites round 2: %d x eval --paired-request (total)" % n, t["sites_r2"]),
             ("A   per site (mean)", t["sites_r2"] / n),
             ("A pool round 2 (final: --request --sums -> pooled2)", t["pool_r2"]),
-            ("A sites round 1 on a %d-decimal grid (total)" % args.grid, t["sites_r1_grid"]),
-            ("A pool round 1 on a %d-decimal grid" % args.grid, t["pool_r1_grid"]),
         ]
+        for d in args.grid:
+            rows += [("A sites round 1 on a %d-decimal grid (total)" % d, t["sites_r1_grid%d" % d]),
+                     ("A pool round 1 on a %d-decimal grid" % d, t["pool_r1_grid%d" % d])]
         for name, v in rows:
             print("%-58s %10.3f" % (name, v))
     if merge:
@@ -688,9 +696,10 @@ def main():
         print("ratio_pool_round2_vs_eval=%.3f (target: well under 1)" % (t["pool_r2"] / t["eval"]))
         print("ratio_coordinator_all_vs_eval=%.3f (information: pool r1 + request + pool r2)"
               % ((t["pool_r1"] + t["request"] + t["pool_r2"]) / t["eval"]))
-        print("ratio_pool_round1_grid_vs_eval=%.3f (target: well under 1; scores on a %d-decimal "
-              "grid, figures exact for the rounded scores)"
-              % (t["pool_r1_grid"] / t["eval"], args.grid))
+        for d in args.grid:
+            print("ratio_pool_round1_grid%d_vs_eval=%.3f (target: well under 1; scores on a "
+                  "%d-decimal grid, figures exact for the rounded scores)"
+                  % (d, t["pool_r1_grid%d" % d] / t["eval"], d))
     if merge:
         t = merge["times"]
         print("ratio_merge_vs_eval=%.3f (target: well under 1; same bootstrap on both sides: "

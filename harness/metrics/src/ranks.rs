@@ -250,8 +250,8 @@ pub(crate) fn radix_sort(mut v: Vec<(u64, u32, u32)>) -> Vec<(u64, u32, u32)> {
         v.sort_unstable();
         return v;
     }
-    // Already in order (e.g. cases rebuilt from a pooled tie table): a stable sort would not
-    // move anything. Random input leaves this check at its first descent.
+    // Already in order (e.g. scores written sorted, or a merge of sorted tables): a stable sort
+    // would not move anything. Random input leaves this check at its first descent.
     if v.windows(2).all(|w| w[0].0 <= w[1].0) {
         return v;
     }

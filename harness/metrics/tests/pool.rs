@@ -495,7 +495,7 @@ fn bootstraps_pool_exactly_from_the_tables() {
     // A replicate draws positions among each class's cases in ascending score order (the AUROC
     // bootstrap), or counts at the tie groups' boundaries (sensitivity at specificity): both
     // depend on the count table alone, so the pooled CIs are the all-cases ones, bit for bit.
-    // Unequal, tie-heavy sites: the rebuilt cases' order differs from the sites' order.
+    // Unequal, tie-heavy sites: the pooled tables' order of the cases differs from the sites'.
     for cases in [balanced(), tie_heavy(9)] {
         let opts = EvalOptions {
             bootstrap: 200,
