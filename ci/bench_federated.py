@@ -63,7 +63,8 @@ Targets (the issue's): pool r1 / eval, pool r2 / eval and merge / eval well unde
 bounds them: with exact scores a site's tables hold one row per distinct score, so the
 coordinator reads as many numbers as `eval` reads from the CSV and computes the same
 statistics from them (pool runs `evaluate`'s statistics on the pooled tables, without its
-sort): pool r1 / eval near 1 is the floor, and r2 adds the request's check. A merge computes, with a run's own code, the
+sort): pool r1 / eval near 1 is the floor, and r2 adds the request's check. On the coarser
+grids the tables, and the pool's cost, shrink. A merge computes, with a run's own code, the
 byte-identical metrics.json of the merged cases (an eval of them) plus the report's figures
 and the hash of every file, so merge / eval is above 1 by construction; what a merge
 replaces is the unsharded run, printed for information.
@@ -318,7 +319,7 @@ def bench_pool(args, harness, work, out):
     grid_sizes = {}
     for d in args.grid:
         res["sites_r1_grid%d" % d] = site_round(
-            lambda k: ["--aggregates-only", "--score-decimals", str(d)], "g%d-" % d)
+            lambda k, d=d: ["--aggregates-only", "--score-decimals", str(d)], "g%d-" % d)
         grid_summaries = ["g%d-%d.json" % (d, k) for k in range(1, n + 1)]
         res["pool_r1_grid%d" % d], _ = timed([harness, "pool"] + grid_summaries
                                              + ["--json", "pooled-grid%d.json" % d], work, r)
@@ -572,6 +573,18 @@ def bench_merge(args, harness, work, out):
 # ---------------------------------------------------------------------------------------
 
 
+def decimals_list(text):
+    """--grid: a comma list of decimal counts (0 to 15)."""
+    try:
+        values = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "%r is not a comma list of whole numbers, e.g. 4,3,2" % text)
+    if not values or any(not 0 <= d <= 15 for d in values):
+        raise argparse.ArgumentTypeError("%r: each number of decimals must be 0 to 15" % text)
+    return values
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -586,7 +599,7 @@ def main():
     ap.add_argument("--keep", metavar="DIR",
                     help="do the work in DIR (created; an earlier run's files there are "
                          "replaced) and keep it; default: a temporary folder, removed at the end")
-    ap.add_argument("--grid", type=lambda v: [int(d) for d in v.split(",")], default=[4, 3, 2],
+    ap.add_argument("--grid", type=decimals_list, default=[4, 3, 2],
                     metavar="D[,D...]",
                     help="decimals of the declared score grids pooled (default 4,3,2)")
     ap.add_argument("--only", choices=["pool", "merge"], help="run only part A or B")

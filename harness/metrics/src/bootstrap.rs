@@ -109,8 +109,8 @@ pub struct Runs {
 }
 
 impl Runs {
-    /// From a model's tie table. Its cases are enumerated in ascending score order (ties in
-    /// case order), as the draws number them.
+    /// From a model's tie table (ascending, distinct scores). Its cases are enumerated in
+    /// ascending score order (ties in case order), as the draws number them.
     ///
     /// # Panics
     /// If the table counts more than `u32::MAX` cases.

@@ -612,8 +612,9 @@ pub struct ClusteredSensCi {
 /// Stratified bootstrap CI of the interpolated sensitivity at each target specificity (pROC
 /// `ci.coords(x = t, input = "specificity", ret = "sensitivity", boot.stratified = TRUE)`):
 /// the band of [`crate::roc_band::roc_band`] at those targets, so the same resamples as the
-/// AUROC bootstrap of [`crate::bootstrap`] for the seed. `Err` with the reason when a class is
-/// absent, B = 0, B > [`MAX_REPLICATES`] or a target is outside [0, 1].
+/// AUROC bootstrap of [`crate::bootstrap`] for the seed, from a model's tie table (ascending,
+/// distinct scores). `Err` with the reason when a class is absent, B = 0, B >
+/// [`MAX_REPLICATES`] or a target is outside [0, 1].
 pub fn sens_at_spec_ci(
     groups: &[TieGroup],
     targets: &[f64],

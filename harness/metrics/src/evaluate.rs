@@ -329,7 +329,8 @@ fn evaluate_model(
     let (figures, (placements, levels)) = rayon::join(
         || TableFigures::new(name, &ranked.groups, opts),
         || {
-            let placements = if ranked.m >= 2 && ranked.n >= 2 {
+            // DeLong's placements exist where its variance does.
+            let placements = if delong_undefined_reason(ranked.m, ranked.n).is_none() {
                 placements(&ranked)
             } else {
                 Vec::new()
@@ -341,24 +342,25 @@ fn evaluate_model(
             (placements, levels)
         },
     );
-    let dl = figures.delong;
-    let mut operating_points = figures.operating_points.clone();
-    if let (Some(c), true) = (clusters, opts.sens_ci_bootstrap > 0) {
-        let (b, targets) = (opts.sens_ci_bootstrap, &opts.target_specificities);
-        match sens_at_spec_ci_clustered(c, &ranked, targets, b, opts.seed) {
-            Ok(ci) => operating_points.sens_at_spec_ci_clustered = Some(ci),
-            Err(reason) => operating_points.sens_at_spec_ci_clustered_reason = Some(reason),
-        }
-    }
-    let clustered = clusters.map(|c| match dl {
+    let clustered = clusters.map(|c| match figures.delong {
         Some(d) => ClusteredModel::from_placements(c, &d, &placements),
-        None => Err(figures.one_class.clone().unwrap_or_else(|| {
-            crate::delong::delong_undefined_reason(ranked.m, ranked.n).unwrap_or_default()
-        })),
+        None => Err(figures
+            .one_class
+            .clone()
+            .unwrap_or_else(|| delong_undefined_reason(ranked.m, ranked.n).unwrap_or_default())),
     });
     let columns: Vec<Column> = input.groupings.iter().map(Grouping::column).collect();
     let (mut report, runs, warnings) = figures.report(name, &columns, &levels, opts);
-    report.operating_points = operating_points;
+    if let Some(c) = clusters
+        && opts.sens_ci_bootstrap > 0
+    {
+        let (b, targets) = (opts.sens_ci_bootstrap, &opts.target_specificities);
+        let points = &mut report.operating_points;
+        match sens_at_spec_ci_clustered(c, &ranked, targets, b, opts.seed) {
+            Ok(ci) => points.sens_at_spec_ci_clustered = Some(ci),
+            Err(reason) => points.sens_at_spec_ci_clustered_reason = Some(reason),
+        }
+    }
     if let Some(cluster) = &input.cluster {
         clustered_subgroups(&mut report.subgroups, input, cluster, scores);
     }
@@ -376,6 +378,9 @@ fn evaluate_model(
 /// case, and `levels[grouping][level]`, the table of each level of each grouping column
 /// (`columns`). Bit for bit what [`evaluate`] reports of that model on any cases with these
 /// tables, without a cluster column (every figure depends on the tables alone).
+///
+/// Every table is ascending with distinct scores, and each grouping's level tables add up,
+/// score by score, to `all` (the caller's to ensure: `pool` checks the sites' summaries).
 pub(crate) fn evaluate_tables(
     name: &str,
     all: &[TieGroup],
@@ -383,6 +388,12 @@ pub(crate) fn evaluate_tables(
     levels: &[&[Vec<TieGroup>]],
     opts: &EvalOptions,
 ) -> (ModelReport, Vec<String>) {
+    debug_assert!(
+        levels
+            .iter()
+            .all(|g| crate::pool::merge(g.iter().map(Vec::as_slice)).as_deref() == Some(all)),
+        "every grouping's levels add up to the `all` table"
+    );
     let (figures, levels) = rayon::join(
         || TableFigures::new(name, all, opts),
         || LevelFigures::from_tables(levels, opts.threshold),
@@ -1073,8 +1084,8 @@ mod tests {
 
     /// `evaluate_tables` (what `pool` runs) against `evaluate` on the cases the tables count:
     /// the same report and warnings, bit for bit, with ties, scores of exactly 0 and 1 (log
-    /// loss clipping), a level without positives (its AUROC undefined), one class overall,
-    /// and both bootstraps.
+    /// loss clipping), a level without positives (its AUROC undefined), a level without cases,
+    /// one class overall, and both bootstraps.
     #[test]
     fn a_model_from_its_tables_is_the_model_from_its_cases() {
         for seed in 0..8u64 {
@@ -1100,7 +1111,7 @@ mod tests {
                     }
                 })
                 .collect();
-            // Site: three levels; "rare" holds a few negatives only.
+            // Site: four levels; "rare" holds a few negatives only, "none" no case.
             let site: Vec<u32> = (0..n)
                 .map(|i| {
                     if !labels[i] && i % 37 == 0 {
@@ -1111,7 +1122,7 @@ mod tests {
                 })
                 .collect();
             let sex: Vec<u32> = (0..n).map(|i| (i % 5 == 0) as u32).collect();
-            let site_levels = vec!["A".to_string(), "B".to_string(), "rare".to_string()];
+            let site_levels: Vec<String> = ["A", "B", "rare", "none"].map(String::from).to_vec();
             let sex_levels = vec!["F".to_string(), "M".to_string()];
             let input = EvalInput {
                 labels: &labels,

@@ -83,8 +83,8 @@
 //! The sites' tables of a model are merged by a radix sort of their concatenated rows on the
 //! bits of the scores (a few tables, a grouping's levels at one site, by walking them side by
 //! side); each level's tables likewise. Then `evaluate`'s statistics run once per model (the
-//! models in parallel) on that model's pooled tables (`evaluate_pooled`): no case is rebuilt,
-//! no score sorted again. With exact scores a site's tables hold a row per distinct score, as
+//! models in parallel) on that model's pooled tables (`evaluate_pooled`): no case is rebuilt
+//! or sorted again. With exact scores a site's tables hold a row per distinct score, as
 //! many numbers as its data: the coordinator reads as much as an all-cases evaluation would
 //! and computes the same statistics over as many tie groups, skipping only the sort and the
 //! per-case walks; on a declared grid the tables, and the cost, shrink to the grid's size
@@ -626,96 +626,166 @@ impl Scalar {
 #[serde(transparent)]
 struct RawTable(Box<serde_json::value::RawValue>);
 
-/// The rows of a well-formed table's JSON text, each score read correctly rounded (Rust's
-/// `str::parse`, like serde_json with `float_roundtrip`); `None` at anything else: not an array
-/// of arrays of three JSON numbers, a count that is not a whole number in JSON integer form, or
-/// one that overflows `u64`. The rows' own checks come after.
-fn scan_rows(text: &str) -> Option<Vec<(f64, u64, u64)>> {
-    let b = text.as_bytes();
-    let mut at = 0usize;
-    let ws = |at: &mut usize| {
-        while *at < b.len() && matches!(b[*at], b' ' | b'\t' | b'\n' | b'\r') {
-            *at += 1;
+/// The rows of a well-formed table's JSON text, one at a time, each score read correctly
+/// rounded (Rust's `str::parse`, like serde_json with `float_roundtrip`); an item `None` (and
+/// nothing after it) at anything else: not an array of arrays of three JSON numbers, a count
+/// that is not a whole number in JSON integer form, or one that overflows `u64`, or text after
+/// the array. The rows' own checks are the consumer's ([`check_rows`]), as they come: no
+/// table of rows is made first.
+fn scan_rows(text: &str) -> RowScanner<'_> {
+    RowScanner {
+        b: text.as_bytes(),
+        text,
+        at: 0,
+        state: ScanState::Start,
+    }
+}
+
+/// The iterator of [`scan_rows`].
+struct RowScanner<'t> {
+    b: &'t [u8],
+    text: &'t str,
+    at: usize,
+    state: ScanState,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ScanState {
+    /// Before the opening bracket.
+    Start,
+    /// Before the first row.
+    First,
+    /// After a row.
+    Next,
+    /// After the closing bracket.
+    Done,
+    /// After the end or the first malformed byte: nothing more.
+    Exhausted,
+}
+
+impl RowScanner<'_> {
+    fn ws(&mut self) {
+        while self.at < self.b.len() && matches!(self.b[self.at], b' ' | b'\t' | b'\n' | b'\r') {
+            self.at += 1;
         }
-    };
-    let expect = |at: &mut usize, c: u8| -> Option<()> {
-        ws(at);
-        (b.get(*at) == Some(&c)).then(|| *at += 1)
-    };
-    // A JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; returns its text and
-    // whether it is an integer (no fraction or exponent).
-    let number = |at: &mut usize| -> Option<(&str, bool)> {
-        ws(at);
-        let start = *at;
-        let digits = |at: &mut usize| {
-            let s = *at;
-            while *at < b.len() && b[*at].is_ascii_digit() {
-                *at += 1;
-            }
-            *at > s
-        };
-        if b.get(*at) == Some(&b'-') {
-            *at += 1;
+    }
+
+    fn expect(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.b.get(self.at) == Some(&c)).then(|| self.at += 1)
+    }
+
+    fn digits(&mut self) -> bool {
+        let start = self.at;
+        while self.at < self.b.len() && self.b[self.at].is_ascii_digit() {
+            self.at += 1;
         }
-        if b.get(*at) == Some(&b'0') {
-            *at += 1;
-        } else if !digits(at) {
+        self.at > start
+    }
+
+    /// A JSON number, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?: its text and whether it is
+    /// an integer (no fraction or exponent).
+    fn number(&mut self) -> Option<(&str, bool)> {
+        self.ws();
+        let start = self.at;
+        if self.b.get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        if self.b.get(self.at) == Some(&b'0') {
+            self.at += 1;
+        } else if !self.digits() {
             return None;
         }
         let mut integer = true;
-        if b.get(*at) == Some(&b'.') {
-            *at += 1;
+        if self.b.get(self.at) == Some(&b'.') {
+            self.at += 1;
             integer = false;
-            if !digits(at) {
+            if !self.digits() {
                 return None;
             }
         }
-        if matches!(b.get(*at), Some(b'e' | b'E')) {
-            *at += 1;
+        if matches!(self.b.get(self.at), Some(b'e' | b'E')) {
+            self.at += 1;
             integer = false;
-            if matches!(b.get(*at), Some(b'+' | b'-')) {
-                *at += 1;
+            if matches!(self.b.get(self.at), Some(b'+' | b'-')) {
+                self.at += 1;
             }
-            if !digits(at) {
+            if !self.digits() {
                 return None;
             }
         }
-        Some((&text[start..*at], integer))
-    };
-    let count = |at: &mut usize| -> Option<u64> {
-        match number(at)? {
+        Some((&self.text[start..self.at], integer))
+    }
+
+    fn count(&mut self) -> Option<u64> {
+        match self.number()? {
             (t, true) if !t.starts_with('-') => t.parse().ok(),
             _ => None,
         }
-    };
-    let mut rows = Vec::with_capacity(b.len() / 24);
-    expect(&mut at, b'[')?;
-    ws(&mut at);
-    if b.get(at) == Some(&b']') {
-        at += 1;
-    } else {
-        loop {
-            expect(&mut at, b'[')?;
-            let score: f64 = number(&mut at)?.0.parse().ok()?;
-            expect(&mut at, b',')?;
-            let pos = count(&mut at)?;
-            expect(&mut at, b',')?;
-            let neg = count(&mut at)?;
-            expect(&mut at, b']')?;
-            rows.push((score, pos, neg));
-            ws(&mut at);
-            match b.get(at) {
-                Some(b',') => at += 1,
+    }
+
+    fn row(&mut self) -> Option<(f64, u64, u64)> {
+        self.expect(b'[')?;
+        let score: f64 = self.number()?.0.parse().ok()?;
+        self.expect(b',')?;
+        let pos = self.count()?;
+        self.expect(b',')?;
+        let neg = self.count()?;
+        self.expect(b']')?;
+        Some((score, pos, neg))
+    }
+
+    /// The next row, `Ok(None)` at the well-formed end, `Err(())` when malformed.
+    fn step(&mut self) -> Result<Option<(f64, u64, u64)>, ()> {
+        if self.state == ScanState::Start {
+            self.expect(b'[').ok_or(())?;
+            self.ws();
+            if self.b.get(self.at) == Some(&b']') {
+                self.at += 1;
+                self.state = ScanState::Done;
+            } else {
+                self.state = ScanState::First;
+            }
+        } else if self.state == ScanState::Next {
+            self.ws();
+            match self.b.get(self.at) {
+                Some(b',') => self.at += 1,
                 Some(b']') => {
-                    at += 1;
-                    break;
+                    self.at += 1;
+                    self.state = ScanState::Done;
                 }
-                _ => return None,
+                _ => return Err(()),
             }
         }
+        if self.state == ScanState::Done {
+            self.ws();
+            return if self.at == self.b.len() {
+                Ok(None)
+            } else {
+                Err(())
+            };
+        }
+        self.state = ScanState::Next;
+        self.row().map(Some).ok_or(())
     }
-    ws(&mut at);
-    (at == b.len()).then_some(rows)
+}
+
+impl Iterator for RowScanner<'_> {
+    type Item = Option<(f64, u64, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.state == ScanState::Exhausted {
+            return None;
+        }
+        let step = self.step();
+        if !matches!(step, Ok(Some(_))) {
+            self.state = ScanState::Exhausted;
+        }
+        match step {
+            Ok(row) => row.map(Some),
+            Err(()) => Some(None),
+        }
+    }
 }
 
 /// One row as read: its three values, or how many values it had when not three. Read in place
@@ -758,8 +828,16 @@ impl<'de> Deserialize<'de> for RawRow {
 impl RawTable {
     fn check(self) -> Result<CountTable, String> {
         let text = self.0.get();
-        if let Some(rows) = scan_rows(text) {
-            return check_rows(rows.into_iter().map(Ok));
+        // Rows are checked as they are scanned; text found malformed before a row fails its
+        // check is read again through serde, to say where and what.
+        let mut malformed = false;
+        let scanned = scan_rows(text).map_while(|row| {
+            malformed |= row.is_none();
+            row.map(Ok)
+        });
+        let checked = check_rows(scanned);
+        if !malformed {
+            return checked;
         }
         // Malformed: read it value by value to say where and what.
         let rows: Vec<RawRow> = serde_json::from_str(text)
@@ -1520,12 +1598,9 @@ impl<'s> Sites<'s> {
         }
         let (names, tables) = levels
             .into_values()
-            // At most 2³² − 1 cases in all (checked in `Sites::new`): no overflow.
             .map(|(name, tables)| {
-                (
-                    name.to_string(),
-                    merge(tables.into_iter()).unwrap_or_default(),
-                )
+                let merged = merge(tables.into_iter()).expect(NO_OVERFLOW);
+                (name.to_string(), merged)
             })
             .unzip();
         LevelTables { names, tables }
@@ -1565,6 +1640,9 @@ impl<'s> Sites<'s> {
     }
 }
 
+/// Why pooled counts cannot overflow: `Sites::new` refuses more than 2³² − 1 cases in all.
+const NO_OVERFLOW: &str = "at most 2³² − 1 cases in all (checked in Sites::new)";
+
 /// A grouping column's levels, pooled over the sites ([`Sites::level_tables`]).
 struct LevelTables {
     /// The levels, sorted by their UTF-8 bytes.
@@ -1589,7 +1667,7 @@ fn evaluate_pooled(sites: &Sites, model: usize, opts: &EvalOptions) -> (ModelRep
     if let Some(first) = columns.first()
         && sites.merged[model].get().is_none()
     {
-        let total = merge(first.tables.iter().map(Vec::as_slice)).unwrap_or_default();
+        let total = merge(first.tables.iter().map(Vec::as_slice)).expect(NO_OVERFLOW);
         let _ = sites.merged[model].set(total);
     }
     let names: Vec<Column> = sites
@@ -2281,19 +2359,24 @@ mod tests {
         }
     }
 
+    /// Every row scanned, or `None` when the text is malformed anywhere.
+    fn scan_all(text: &str) -> Option<Vec<(f64, u64, u64)>> {
+        scan_rows(text).collect()
+    }
+
     #[test]
     fn scanned_rows_are_the_json_values() {
         let text =
             " [ [0.1,0,3] ,\n\t[3.5e-1, 1, 1],[0.9000000000000001,2,0],[1,4,0],[1E0,0,1] ]\r\n";
-        let rows = scan_rows(text).unwrap();
+        let rows = scan_all(text).unwrap();
         // The values serde_json (float_roundtrip) reads, bit for bit.
         let expected: Vec<(f64, u64, u64)> = serde_json::from_str(text).unwrap();
         assert_eq!(rows.len(), 5);
         for (a, b) in rows.iter().zip(&expected) {
             assert_eq!((a.0.to_bits(), a.1, a.2), (b.0.to_bits(), b.1, b.2));
         }
-        assert_eq!(scan_rows("[]"), Some(vec![]));
-        assert_eq!(scan_rows(" [ ] "), Some(vec![]));
+        assert_eq!(scan_all("[]"), Some(vec![]));
+        assert_eq!(scan_all(" [ ] "), Some(vec![]));
         // Anything else goes to the slow path, which says what is wrong.
         for bad in [
             "",
@@ -2316,7 +2399,7 @@ mod tests {
             "[[0.5e,1,1]]",
             "[[0.,1,1]]",
         ] {
-            assert_eq!(scan_rows(bad), None, "{bad:?}");
+            assert_eq!(scan_all(bad), None, "{bad:?}");
         }
         // A malformed table read through the slow path names the row.
         let e = serde_json::from_str::<CountTable>("[[0.5,1,1],[0.6,1.5,0]]").unwrap_err();
@@ -2325,5 +2408,20 @@ mod tests {
                 .contains("row 2: positives 1.5 is not a whole number"),
             "{e}"
         );
+        // Rows are checked as they are scanned: a row that fails its check before the text
+        // goes wrong is the one named.
+        let e = serde_json::from_str::<CountTable>("[[0.5,0,0],[0.6,1.5,0]]").unwrap_err();
+        assert!(
+            e.to_string().contains("row 1: score 0.5 has no cases"),
+            "{e}"
+        );
+        let e = serde_json::from_str::<CountTable>("[[0.5,1,1],[0.4,1,0],[0.7,1]]").unwrap_err();
+        assert!(
+            e.to_string().contains("row 2: score 0.4 follows 0.5"),
+            "{e}"
+        );
+        // Good rows, then a malformed one: the slow path says what is wrong.
+        let e = serde_json::from_str::<CountTable>("[[0.5,1,1],[0.6,1,0],[0.7,1]]").unwrap_err();
+        assert!(e.to_string().contains("row 3: has 2 values"), "{e}");
     }
 }

@@ -78,7 +78,8 @@ pub fn specificity_grid(steps: usize) -> Vec<f64> {
 }
 
 /// Pointwise stratified bootstrap band of the sensitivity at each of `specificities` (each in
-/// [0, 1]), with `replicates` resamples seeded by `seed` (see the module doc).
+/// [0, 1]), with `replicates` resamples seeded by `seed` (see the module doc), from a model's
+/// tie table (ascending, distinct scores).
 ///
 /// Errors (with a human-readable reason) when a class is absent, `replicates` is 0, or a target
 /// is outside [0, 1].

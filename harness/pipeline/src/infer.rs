@@ -236,7 +236,12 @@ pub fn infer(
         let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<Prepared>), PipelineError>>(1);
         let groups = &groups;
         let needed = &needed;
-        let pool = decode_pool();
+        // A GPU run that fell back to the CPU has its engines there too.
+        let engines_on_cpu = active
+            .iter()
+            .filter_map(|a| a.evaluated.as_ref())
+            .any(|e| e.device == Device::Cpu);
+        let pool = decode_pool(engines_on_cpu);
         scope.spawn(move || {
             for start in (0..n).step_by(chunk_len) {
                 let end = (start + chunk_len).min(n);
@@ -502,31 +507,44 @@ fn prepare_candidate<'a>(
     a
 }
 
-/// How much lower than the engines the decode threads are scheduled (Linux nice increment).
+/// How much lower than the engines the decode threads are scheduled by default (Linux nice
+/// increment); `HARNESS_DECODE_NICE` sets another (0: the engines' priority).
+#[cfg(target_os = "linux")]
 const DECODE_NICENESS: i32 = 10;
 
-/// The decode threads: as many as the global pool's, scheduled below the engines' threads
-/// (Linux: each thread's nice value raised by [`DECODE_NICENESS`]). An engine's parallel
-/// section waits, spinning, for all its threads; a decoder that preempts one of them stalls
-/// the others. Scheduled below, decoders take the cores the engines leave idle (between
-/// calls, or while they wait for the next chunk) and the engines are not interrupted: on two
-/// cores shared by both, a run spent 10 % less CPU time. `None` (the global pool is used)
-/// where the pool cannot be made.
-fn decode_pool() -> Option<rayon::ThreadPool> {
+/// The decode threads: as many as the global pool's. When the engines run on the CPU they are
+/// scheduled below the engines' threads (Linux: each thread's nice value raised by
+/// [`DECODE_NICENESS`], or by `HARNESS_DECODE_NICE`). An engine's parallel section waits,
+/// spinning, for all its threads; a decoder that preempts one of them stalls the others.
+/// Scheduled below, decoders take the cores the engines leave idle (between calls, or while
+/// they wait for the next chunk) and the engines are not interrupted: on two cores shared by
+/// both, a run spent ~6 % less CPU time. The decoders then also yield to other work on the
+/// machine, which a shared machine's users may prefer or not (`HARNESS_DECODE_NICE=0`). `None`
+/// (the global pool is used) where the pool cannot be made.
+fn decode_pool(engines_on_cpu: bool) -> Option<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(rayon::current_num_threads())
         .thread_name(|i| format!("harness-decode-{i}"))
-        .start_handler(|_| lower_priority())
+        .start_handler(move |_| {
+            if engines_on_cpu {
+                lower_priority();
+            }
+        })
         .build()
         .ok()
 }
 
-/// Lowers the calling thread's scheduling priority by [`DECODE_NICENESS`] (Linux, where the
-/// nice value is per thread); elsewhere, or when refused, the thread keeps its priority.
+/// Lowers the calling thread's scheduling priority by [`DECODE_NICENESS`] or
+/// `HARNESS_DECODE_NICE` (Linux, where the nice value is per thread); elsewhere, or when
+/// refused, the thread keeps its priority.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        let nice = (thread_nice() + DECODE_NICENESS).min(19);
+        let by = std::env::var("HARNESS_DECODE_NICE")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .map_or(DECODE_NICENESS, |n| n.clamp(0, 19));
+        let nice = (thread_nice() + by).min(19);
         // SAFETY: gettid and setpriority take and return plain integers; a failure only
         // leaves the thread at its priority.
         unsafe {
@@ -753,7 +771,7 @@ mod priority_tests {
     #[test]
     fn decode_threads_are_scheduled_below_the_calling_thread() {
         let own = thread_nice();
-        let pool = decode_pool().expect("the decode pool is made");
+        let pool = decode_pool(true).expect("the decode pool is made");
         assert_eq!(pool.current_num_threads(), rayon::current_num_threads());
         let theirs = pool.broadcast(|_| thread_nice());
         assert!(
