@@ -544,24 +544,28 @@ fn lower_priority() {
             .ok()
             .and_then(|v| v.trim().parse::<i32>().ok())
             .map_or(DECODE_NICENESS, |n| n.clamp(0, 19));
-        let nice = (thread_nice() + by).min(19);
-        // SAFETY: gettid and setpriority take and return plain integers; a failure only
+        let tid = thread_id();
+        // SAFETY: getpriority and setpriority take and return plain integers; a failure only
         // leaves the thread at its priority.
         unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            let nice = (libc::getpriority(libc::PRIO_PROCESS, tid) + by).min(19);
             libc::setpriority(libc::PRIO_PROCESS, tid, nice);
         }
     }
 }
 
-/// The calling thread's nice value (Linux).
+/// The calling thread's id (Linux), which the priority calls take to mean that thread alone.
 #[cfg(target_os = "linux")]
+fn thread_id() -> libc::id_t {
+    // SAFETY: gettid takes no argument and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::id_t }
+}
+
+/// The calling thread's nice value (Linux).
+#[cfg(all(test, target_os = "linux"))]
 fn thread_nice() -> i32 {
-    // SAFETY: as in `lower_priority`.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::getpriority(libc::PRIO_PROCESS, tid)
-    }
+    // SAFETY: getpriority takes and returns plain integers.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, thread_id()) }
 }
 
 enum EngineLoad {
@@ -786,5 +790,8 @@ mod priority_tests {
                 .iter()
                 .all(|&n| n == own)
         );
+        // Engines on a GPU: the decoders keep their priority too.
+        let gpu = decode_pool(false).expect("the decode pool is made");
+        assert!(gpu.broadcast(|_| thread_nice()).iter().all(|&n| n == own));
     }
 }
