@@ -653,8 +653,6 @@ struct RowScanner<'t> {
 enum ScanState {
     /// Before the opening bracket.
     Start,
-    /// Before the first row.
-    First,
     /// After a row.
     Next,
     /// After the closing bracket.
@@ -743,8 +741,6 @@ impl RowScanner<'_> {
             if self.b.get(self.at) == Some(&b']') {
                 self.at += 1;
                 self.state = ScanState::Done;
-            } else {
-                self.state = ScanState::First;
             }
         } else if self.state == ScanState::Next {
             self.ws();
