@@ -907,49 +907,6 @@ fn side_by_side<'t>(tables: &'t [&'t [TieGroup]]) -> impl Iterator<Item = Option
     })
 }
 
-/// Two tables (a grouping of two levels, the common case) walked side by side, as
-/// [`side_by_side`] walks a few: one comparison per row, where the general walk looks at every
-/// table for every row.
-fn two_side_by_side<'t>(
-    a: &'t [TieGroup],
-    b: &'t [TieGroup],
-) -> impl Iterator<Item = Option<TieGroup>> + 't {
-    let (mut i, mut j) = (0, 0);
-    std::iter::from_fn(move || match (a.get(i), b.get(j)) {
-        (Some(&x), Some(&y)) if x.value < y.value => {
-            i += 1;
-            Some(Some(x))
-        }
-        (Some(&x), Some(&y)) if y.value < x.value => {
-            j += 1;
-            Some(Some(y))
-        }
-        (Some(&x), Some(&y)) => {
-            i += 1;
-            j += 1;
-            Some(
-                x.pos
-                    .checked_add(y.pos)
-                    .zip(x.neg.checked_add(y.neg))
-                    .map(|(pos, neg)| TieGroup {
-                        value: x.value,
-                        pos,
-                        neg,
-                    }),
-            )
-        }
-        (Some(&x), None) => {
-            i += 1;
-            Some(Some(x))
-        }
-        (None, Some(&y)) => {
-            j += 1;
-            Some(Some(y))
-        }
-        (None, None) => None,
-    })
-}
-
 /// Merges tables (each ascending) into one: counts added at each score. `None` on overflow.
 pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<Vec<TieGroup>> {
     let tables: Vec<&[TieGroup]> = tables.filter(|t| !t.is_empty()).collect();
@@ -960,14 +917,8 @@ pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<
         // At most a row per row of the tables: reserving that much touches only the pages used,
         // where growing by doubling would copy the rows and touch up to twice as much.
         let mut out = Vec::with_capacity(tables.iter().map(|t| t.len()).sum());
-        if let [a, b] = tables[..] {
-            for row in two_side_by_side(a, b) {
-                out.push(row?);
-            }
-        } else {
-            for row in side_by_side(&tables) {
-                out.push(row?);
-            }
+        for row in side_by_side(&tables) {
+            out.push(row?);
         }
         return Some(out);
     }
@@ -1220,12 +1171,10 @@ fn off_grid(table: &CountTable, decimals: Option<u32>) -> Option<String> {
 /// (a grouping with many levels) are merged ([`merge`]) and compared. Counts that overflow do
 /// not add up.
 fn adds_up(tables: &[&[TieGroup]], total: &[TieGroup]) -> bool {
-    let rows = total.iter().map(|&row| Some(row));
-    match tables {
-        [a, b] => two_side_by_side(a, b).eq(rows),
-        _ if tables.len() > FEW_TABLES => merge(tables.iter().copied()).as_deref() == Some(total),
-        _ => side_by_side(tables).eq(rows),
+    if tables.len() > FEW_TABLES {
+        return merge(tables.iter().copied()).as_deref() == Some(total);
     }
+    side_by_side(tables).eq(total.iter().map(|&row| Some(row)))
 }
 
 /// Where two tables first differ, in words.
