@@ -277,7 +277,7 @@ fn check_options(args: &EvalArgs) -> Result<()> {
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    crate::alloc::tune_for_arrays();
+    harness_alloc::tune_for_arrays();
     check_options(&args)?;
     let opts = EvalOptions {
         threshold: args.threshold,

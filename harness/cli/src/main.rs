@@ -3,7 +3,7 @@
 //! A thin layer that parses arguments and wires the library crates together (datasets →
 //! backends → measurement → metrics → evidence → report); it computes nothing itself.
 
-mod alloc;
+use harness_alloc as alloc;
 
 #[global_allocator]
 static GLOBAL: alloc::HugeLarge = alloc::HugeLarge;
@@ -83,9 +83,28 @@ enum Command {
     Leaderboard(compare::LeaderboardArgs),
 }
 
+impl Command {
+    /// How this command's memory is allocated: images and tensors streamed batch after batch,
+    /// or a few large arrays (see `alloc.rs`).
+    fn allocation(&self) -> alloc::Policy {
+        match self {
+            Command::Run(_) | Command::Bench(_) | Command::Inspect(_) => alloc::Policy::Streaming,
+            Command::Eval(_)
+            | Command::Merge(_)
+            | Command::Pool(_)
+            | Command::Verify(_)
+            | Command::Datasets(_)
+            | Command::Keygen(_)
+            | Command::Compare(_)
+            | Command::Leaderboard(_) => alloc::Policy::Arrays,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    alloc::configure_from_env();
+    // Parsing the arguments makes no large block, so the policy is latched before the first.
     let cli = Cli::parse();
+    alloc::configure(cli.command.allocation());
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),

@@ -9,13 +9,19 @@
 //! candidate), hash_s (the registry's whole-dataset check), engine_s (per candidate) and
 //! engine_total_s.
 
+use harness_alloc::{HugeLarge, Policy};
 use harness_backends::{LoadOptions, to_tensor};
 use harness_pipeline::{RunOptions, Silent, plan};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// `harness run`'s allocator and policy: engines and decoders allocate here as they do there.
+#[global_allocator]
+static GLOBAL: HugeLarge = HugeLarge;
+
 fn main() {
+    harness_alloc::configure(Policy::Streaming);
     let mut args = std::env::args().skip(1);
     let suite = PathBuf::from(
         args.next()

@@ -1,64 +1,129 @@
-//! The global allocator: the system allocator, except that large blocks (≥ 2 MiB: CSV
-//! buffers, score columns, sort buffers) get their own 2 MiB-aligned anonymous mappings
-//! advised for transparent huge pages.
+//! The `harness` binary's global allocator ([`HugeLarge`], installed with `#[global_allocator]`;
+//! `examples/stage_times` of the pipeline crate installs it too, so that the benchmark's floor
+//! runs on what a run runs on): the system allocator, except that large blocks get their own
+//! anonymous mappings, kept for reuse when freed. Which blocks count as large depends on the
+//! command's [`Policy`], latched by [`configure`] in `main` before the first large block:
 //!
-//! Why: `harness eval` on 200,000 rows touches ~50 MB in a few large vectors. With 4 KiB pages
-//! that is ~12,000 page faults, which on the VMs this runs on cost as much as the statistics;
-//! huge pages take 25 faults. Small blocks stay with the system allocator, so the resident set
-//! grows only by the rounding of each large block to 2 MiB (a general-purpose allocator with
-//! huge pages, mimalloc, was as fast but doubled the peak RSS). Where THP is off or not granted
-//! the mappings are ordinary pages: nothing changes but the rounding.
+//! - [`Policy::Arrays`] (`eval`, `pool`, `merge`, `verify`, …): blocks of 2 MiB or more (CSV
+//!   buffers, score columns, sort buffers) get 2 MiB-aligned mappings advised for transparent
+//!   huge pages. `harness eval` on 200,000 rows touches ~50 MB in a few large vectors; with
+//!   4 KiB pages that is ~12,000 page faults, which on the VMs this runs on cost as much as the
+//!   statistics; huge pages take 25 faults. The resident set grows only by the rounding of each
+//!   large block to 2 MiB (a general-purpose allocator with huge pages, mimalloc, was as fast
+//!   but doubled the peak RSS). Where THP is off or not granted the mappings are ordinary pages.
+//! - [`Policy::Streaming`] (`run`, `bench`, `inspect`): image and tensor buffers are allocated
+//!   and freed continuously, batch after batch. glibc serves blocks up to 32 MiB (its largest
+//!   mmap threshold, set with the trim threshold by [`configure`]) from heaps it reuses; only
+//!   larger blocks — an engine's activations, e.g. 51 MB for a batch of 32 after a ResNet
+//!   stem — get mappings, kept for the next block of their length. Measured on 3,000 768×768
+//!   PNGs (`ci/bench_pipeline.py`): the array policy's huge-page mappings for every decoded
+//!   image made `harness run` ~8 % slower than the system allocator (compaction and 2 MiB page
+//!   clearing on every new mapping), and glibc's defaults made tract runs spend a third of their
+//!   time in the kernel, faulting in the same activations for every batch.
 //!
 //! A freed mapping is kept for the next block of the same mapped length (at most
-//! [`CACHE_SLOTS`] mappings and [`CACHE_BYTES`] in all): `harness run` decodes every image into
-//! a 2–4 MiB buffer, and mapping a fresh one per image made the kernel zero 12 GB of pages for
-//! 3,000 chest-film-sized images (5 % of the run's wall time).
+//! [`CACHE_SLOTS`] mappings and the policy's byte budget in all).
 //!
 //! What it buys is measured, not assumed: `HARNESS_PLAIN_ALLOCATOR=1` makes this allocator pass
-//! every block to the system allocator and skips [`tune_for_arrays`], and `ci/bench_eval.py`
-//! times `harness eval` both ways in the same run (see the README's performance section).
+//! every block to the system allocator untuned, and `ci/bench_eval.py` times `harness eval` both
+//! ways in the same run (see the README's performance section).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-/// The allocator's mode, latched once: [`configure_from_env`] sets it at the start of `main`,
-/// and the first allocation that asks latches the default (tuned) if nothing was set. It never
-/// changes afterwards, so a block's path (mapping or system allocator) is the same at `dealloc`
-/// as it was at `alloc`, whatever safe code does later.
-static MODE: AtomicU8 = AtomicU8::new(UNSET);
-const UNSET: u8 = 0;
-const TUNED: u8 = 1;
-const PLAIN: u8 = 2;
-
-/// Reads `HARNESS_PLAIN_ALLOCATOR` (any value but `0` or empty turns the tuning off). Call it
-/// first thing in `main`; once the mode is latched (by a first call or a first allocation),
-/// later calls change nothing.
-pub fn configure_from_env() {
-    let plain =
-        std::env::var_os("HARNESS_PLAIN_ALLOCATOR").is_some_and(|v| !v.is_empty() && v != "0");
-    let mode = if plain { PLAIN } else { TUNED };
-    let _ = MODE.compare_exchange(UNSET, mode, Ordering::AcqRel, Ordering::Acquire);
+/// How a command allocates; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// A few large arrays built once (statistics on many cases).
+    Arrays,
+    /// Buffers of the same few sizes allocated and freed batch after batch (images, tensors).
+    Streaming,
 }
 
-fn plain() -> bool {
+/// The allocator's mode, latched once: [`configure`] sets it in `main` before any large
+/// block, and the first large allocation latches the default ([`Policy::Arrays`]) if nothing
+/// was set. It never changes afterwards, so a block's path (mapping or system allocator) is
+/// the same at `dealloc` as it was at `alloc`, whatever safe code does later.
+static MODE: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = 0;
+const ARRAYS: u8 = 1;
+const STREAMING: u8 = 2;
+const PLAIN: u8 = 3;
+
+/// Latches `policy`, or the untuned system allocator when `HARNESS_PLAIN_ALLOCATOR` is set
+/// (any value but `0` or empty). Call it before the command's work; once the mode is latched
+/// (by a first call or a first large allocation), later calls change nothing.
+pub fn configure(policy: Policy) {
+    let plain =
+        std::env::var_os("HARNESS_PLAIN_ALLOCATOR").is_some_and(|v| !v.is_empty() && v != "0");
+    let mode = match policy {
+        _ if plain => PLAIN,
+        Policy::Arrays => ARRAYS,
+        Policy::Streaming => STREAMING,
+    };
+    if MODE
+        .compare_exchange(UNSET, mode, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+        && mode == STREAMING
+    {
+        tune_for_streams();
+    }
+}
+
+fn mode() -> u8 {
     match MODE.load(Ordering::Acquire) {
-        UNSET => match MODE.compare_exchange(UNSET, TUNED, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => false,
-            Err(latched) => latched == PLAIN,
+        UNSET => match MODE.compare_exchange(UNSET, ARRAYS, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => ARRAYS,
+            Err(latched) => latched,
         },
-        mode => mode == PLAIN,
+        mode => mode,
     }
 }
 
 /// Huge page size on x86-64 and aarch64 Linux (4 KiB base pages).
 const HUGE: usize = 2 << 20;
 
+/// Under [`Policy::Streaming`], the smallest block that gets its own mapping: glibc's largest
+/// mmap threshold on 64-bit systems (`mallopt` refuses more), below which it reuses its heaps.
+const STREAM_LARGE: usize = 32 << 20;
+
+/// The smallest block that gets its own mapping under the latched mode, and whether mappings
+/// are advised for huge pages; `None` where every block goes to the system allocator.
+fn own_mappings() -> Option<(usize, bool)> {
+    own_mappings_in(mode())
+}
+
+fn own_mappings_in(mode: u8) -> Option<(usize, bool)> {
+    match mode {
+        ARRAYS => Some((HUGE, true)),
+        STREAMING => Some((STREAM_LARGE, true)),
+        _ => None,
+    }
+}
+
+/// The bytes of freed mappings kept for reuse under the latched mode.
+fn cache_budget() -> usize {
+    match mode() {
+        STREAMING => STREAM_CACHE_BYTES,
+        _ => CACHE_BYTES,
+    }
+}
+
+/// The allocator; see the module documentation.
 pub struct HugeLarge;
 
 #[inline]
 fn is_large(layout: &Layout) -> bool {
-    cfg!(target_os = "linux") && layout.size() >= HUGE && layout.align() <= HUGE && !plain()
+    // The mode is only read (and latched) for blocks that could be large under some policy.
+    layout.size() >= HUGE && is_large_in(mode(), layout)
+}
+
+#[inline]
+fn is_large_in(mode: u8, layout: &Layout) -> bool {
+    cfg!(target_os = "linux")
+        && layout.align() <= HUGE
+        && own_mappings_in(mode).is_some_and(|(from, _)| layout.size() >= from)
 }
 
 #[inline]
@@ -68,8 +133,11 @@ fn mapped_len(size: usize) -> usize {
 
 /// At most this many freed mappings are kept for reuse.
 const CACHE_SLOTS: usize = 8;
-/// At most this many bytes of freed mappings are kept (each at most half of it).
+/// Under [`Policy::Arrays`], at most this many bytes of freed mappings are kept (each at most
+/// half of it).
 const CACHE_BYTES: usize = 64 << 20;
+/// Under [`Policy::Streaming`], the same budget: a few batches' activations.
+const STREAM_CACHE_BYTES: usize = 512 << 20;
 
 /// Freed mappings kept for reuse: (start, mapped length) per slot, length 0 for an empty slot,
 /// behind a spin lock (held for a scan of eight slots; an allocator must not allocate, so no
@@ -113,16 +181,16 @@ impl MappingCache {
         })
     }
 
-    /// Keeps the mapping at `start` of `len` bytes when there is room; false when the caller
-    /// must unmap it.
-    fn keep(&self, start: *mut u8, len: usize) -> bool {
-        if len > CACHE_BYTES / 2 {
+    /// Keeps the mapping at `start` of `len` bytes when there is room within `budget` bytes;
+    /// false when the caller must unmap it.
+    fn keep(&self, start: *mut u8, len: usize, budget: usize) -> bool {
+        if len > budget / 2 {
             return false;
         }
         self.with(|slots| {
             let held: usize = slots.iter().map(|(_, l)| l).sum();
             match slots.iter_mut().find(|(_, l)| *l == 0) {
-                Some(slot) if held + len <= CACHE_BYTES => {
+                Some(slot) if held + len <= budget => {
                     *slot = (start as usize, len);
                     true
                 }
@@ -171,7 +239,9 @@ unsafe fn map_large(size: usize) -> *mut u8 {
             libc::munmap(tail as *mut libc::c_void, end - tail);
         }
         // Advisory: failure (THP disabled) leaves ordinary pages.
-        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        if own_mappings().is_some_and(|(_, huge)| huge) {
+            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        }
     }
     aligned as *mut u8
 }
@@ -214,7 +284,7 @@ unsafe impl GlobalAlloc for HugeLarge {
         if is_large(&layout) {
             // Kept for the next block of its length, or unmapped.
             #[cfg(target_os = "linux")]
-            if !CACHE.keep(ptr, mapped_len(layout.size())) {
+            if !CACHE.keep(ptr, mapped_len(layout.size()), cache_budget()) {
                 // SAFETY: `ptr` came from map_large (or the cache, which holds only such
                 // mappings) with this layout (same `is_large` verdict), so it starts a mapping
                 // of exactly `mapped_len(layout.size())` bytes, which nothing else holds.
@@ -262,7 +332,7 @@ unsafe impl GlobalAlloc for HugeLarge {
 /// rows this takes page faults from 6,000 to 1,000. Blocks of 2 MiB or more still go to
 /// [`HugeLarge`]. Call it before the work starts; elsewhere (other libcs) it does nothing.
 pub fn tune_for_arrays() {
-    if plain() {
+    if mode() != ARRAYS {
         return;
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -292,28 +362,74 @@ pub fn tune_for_arrays() {
     }
 }
 
+/// Under [`Policy::Streaming`]: glibc serves every block below [`STREAM_LARGE`] from its heaps
+/// (its mmap threshold at the largest value it takes, instead of growing towards it one freed
+/// block at a time) and never hands freed memory at a heap's top back to the kernel: an engine
+/// that needs a few hundred MB per batch would otherwise shrink the heap after every batch and
+/// fault the same pages in again for the next (1,500 `brk` calls and a third of a tract run's
+/// time in the kernel, on 1,000 images). The resident set then stays at its peak instead of
+/// falling back after it; the peak is the same. Elsewhere (other libcs) it does nothing.
+fn tune_for_streams() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt changes allocator parameters, no memory contents.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, STREAM_LARGE as i32);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Which blocks get their own mapping under each mode: from 2 MiB for arrays, from glibc's
+    /// largest mmap threshold when streaming, none when plain or over-aligned.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn each_policy_maps_its_own_large_blocks() {
+        let block = |size| Layout::from_size_align(size, 8).unwrap();
+        let cases = [
+            (ARRAYS, HUGE - 1, false),
+            (ARRAYS, HUGE, true),
+            (ARRAYS, 4 << 20, true),
+            (STREAMING, 4 << 20, false),
+            (STREAMING, STREAM_LARGE - 1, false),
+            (STREAMING, STREAM_LARGE, true),
+            (STREAMING, 51 << 20, true),
+            (PLAIN, 51 << 20, false),
+        ];
+        for (mode, size, large) in cases {
+            assert_eq!(
+                is_large_in(mode, &block(size)),
+                large,
+                "mode {mode}, {size} bytes"
+            );
+        }
+        let over_aligned = Layout::from_size_align(64 << 20, 2 * HUGE).unwrap();
+        assert!(!is_large_in(STREAMING, &over_aligned));
+    }
 
     #[test]
     fn the_cache_keeps_mappings_by_exact_length_within_its_limits() {
         let c = MappingCache::new();
         let (a, b) = (0x1000 as *mut u8, 0x2000 as *mut u8);
-        assert!(c.keep(a, 4 << 20));
-        assert!(c.keep(b, 2 << 20));
+        assert!(c.keep(a, 4 << 20, CACHE_BYTES));
+        assert!(c.keep(b, 2 << 20, CACHE_BYTES));
         assert_eq!(c.take(6 << 20), None, "no mapping of that length");
         assert_eq!(c.take(2 << 20), Some(b));
         assert_eq!(c.take(2 << 20), None, "taken once");
         // Too large for the cache, or beyond its total.
-        assert!(!c.keep(b, CACHE_BYTES / 2 + 1));
+        assert!(!c.keep(b, CACHE_BYTES / 2 + 1, CACHE_BYTES));
         for k in 0..7 {
-            assert!(c.keep((0x10000 * (k + 1)) as *mut u8, 8 << 20), "slot {k}");
+            assert!(
+                c.keep((0x10000 * (k + 1)) as *mut u8, 8 << 20, CACHE_BYTES),
+                "slot {k}"
+            );
         }
         // 4 + 7 x 8 = 60 MiB held: 8 more would pass 64, and the slots are full anyway.
-        assert!(!c.keep(b, 2 << 20));
+        assert!(!c.keep(b, 2 << 20, CACHE_BYTES));
         assert_eq!(c.take(4 << 20), Some(a));
-        assert!(c.keep(b, 2 << 20));
+        assert!(c.keep(b, 2 << 20, CACHE_BYTES));
     }
 
     /// A freed large block serves the next block of its mapped length (no fresh mapping); a
