@@ -1056,7 +1056,10 @@ impl TryFrom<RawSiteSummary> for SiteSummary {
             });
         }
         let mut models = IndexMap::new();
+        // Per model: whether its `all` table is the sum of its first grouping (format 2).
+        let mut derived = Vec::with_capacity(raw.models.len());
         for (model, t) in raw.models {
+            derived.push(t.all.is_none());
             let all = match t.all {
                 Some(all) => Some(
                     all.check()
@@ -1102,7 +1105,7 @@ impl TryFrom<RawSiteSummary> for SiteSummary {
             negatives: raw.negatives,
             models,
         };
-        summary.validate()?;
+        summary.check(&derived)?;
         Ok(summary)
     }
 }
@@ -1209,6 +1212,13 @@ impl SiteSummary {
     /// # Errors
     /// The first inconsistency, naming the site, model, grouping and level.
     pub fn validate(&self) -> Result<(), PoolError> {
+        self.check(&[])
+    }
+
+    /// [`SiteSummary::validate`], except that the first grouping of the models flagged in
+    /// `derived` (in model order) is not added up again: their `all` table was made as its sum
+    /// when the file was read (format 2), so it adds up by construction.
+    fn check(&self, derived: &[bool]) -> Result<(), PoolError> {
         let site = self.site.as_str();
         if self.format != SITE_FORMAT {
             return Err(PoolError::Format {
@@ -1231,7 +1241,8 @@ impl SiteSummary {
             ));
         }
         let mut first: Option<(&str, &ModelTables)> = None;
-        for (model, t) in &self.models {
+        for (k, (model, t)) in self.models.iter().enumerate() {
+            let all_is_first_grouping = derived.get(k).copied().unwrap_or(false);
             if let Some(reason) = off_grid(&t.all, self.score_decimals) {
                 return Err(PoolError::table_at(reason, site, model, None, None));
             }
@@ -1289,7 +1300,7 @@ impl SiteSummary {
                     }
                 }
             }
-            for (grouping, levels) in &t.groups {
+            for (g, (grouping, levels)) in t.groups.iter().enumerate() {
                 for (level, table) in levels {
                     if let Some(reason) = off_grid(table, self.score_decimals) {
                         return Err(PoolError::table_at(
@@ -1300,6 +1311,9 @@ impl SiteSummary {
                             Some(level),
                         ));
                     }
+                }
+                if g == 0 && all_is_first_grouping {
+                    continue;
                 }
                 let tables: Vec<&[TieGroup]> = levels.values().map(CountTable::groups).collect();
                 if !adds_up(&tables, t.all.groups()) {
