@@ -16,10 +16,11 @@
 //!   mmap threshold, set with the trim threshold by [`configure`]) from heaps it reuses; only
 //!   larger blocks — an engine's activations, e.g. 51 MB for a batch of 32 after a ResNet
 //!   stem — get mappings, kept for the next block of their length. Measured on 3,000 768×768
-//!   PNGs (`ci/bench_pipeline.py`): the array policy's huge-page mappings for every decoded
-//!   image made `harness run` ~8 % slower than the system allocator (compaction and 2 MiB page
-//!   clearing on every new mapping), and glibc's defaults made tract runs spend a third of their
-//!   time in the kernel, faulting in the same activations for every batch.
+//!   PNGs (`ci/bench_pipeline.py`, README): the array policy's huge-page mappings for every
+//!   decoded image (2.4 MB, more than its eight kept mappings hold in flight) made `harness run`
+//!   ~8 % slower than the system allocator, with a third more system time (a fresh mapping,
+//!   its 2 MiB pages cleared, per image); glibc's defaults made tract runs spend a third of
+//!   their time in the kernel, faulting in the same activations for every batch.
 //!
 //! A freed mapping is kept for the next block of the same mapped length (at most
 //! [`CACHE_SLOTS`] mappings and the policy's byte budget in all).

@@ -85,7 +85,7 @@ enum Command {
 
 impl Command {
     /// How this command's memory is allocated: images and tensors streamed batch after batch,
-    /// or a few large arrays (see `alloc.rs`).
+    /// or a few large arrays (see `harness_alloc`).
     fn allocation(&self) -> alloc::Policy {
         match self {
             Command::Run(_) | Command::Bench(_) | Command::Inspect(_) => alloc::Policy::Streaming,
