@@ -64,6 +64,12 @@ pub struct RunArgs {
     /// Fail (exit 1) when METRIC is above VALUE for any candidate, e.g. ece_10=0.05. Repeatable.
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
+    /// Read and hash every file of the dataset for the check before the run. By default a file
+    /// whose size, times and inode are unchanged since a run hashed it is not read for the check
+    /// (its hash is kept in .harness-cache/ beside datasets.toml; the folder digest is still
+    /// compared with the pin, and every file is hashed again as it is decoded).
+    #[arg(long)]
+    full_check: bool,
     /// Skip performance measurement (accuracy evidence only).
     #[arg(long)]
     no_perf: bool,
@@ -204,6 +210,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .data_root
             .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from)),
         extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
+        remember_hashes: !args.full_check,
         no_perf: args.no_perf,
         quick: args.quick,
         sign_key: args.sign_key,

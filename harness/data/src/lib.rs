@@ -8,6 +8,7 @@ mod atomic;
 pub mod bounded;
 mod csv_table;
 mod error;
+mod hash_cache;
 pub mod images;
 mod interner;
 mod numbers;

@@ -3,7 +3,9 @@
 //!
 //! Results are only comparable on identical data, so every entry carries the
 //! sha256 of its bytes (or the md5 its publisher prints, as MedMNIST does), and
-//! [`Registry::check`] recomputes it before anything is evaluated.
+//! [`Registry::check`] recomputes it before anything is evaluated
+//! ([`Registry::check_files_cached`] takes the hashes of unchanged files from a
+//! [`HashCache`] instead of reading them again).
 //!
 //! A *file* dataset is hashed as the file. A *folder* dataset (`image-folder`)
 //! is hashed as `sha256sum` would list it: the sha256 of the text made of one
@@ -19,6 +21,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+pub use crate::hash_cache::HashCache;
+use crate::hash_cache::{Hashed, RACY, Stamp};
 use crate::images::{DicomAttribute, DicomMetadata, FrameSelect};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -462,10 +466,24 @@ impl Registry {
     /// folder dataset (by '/'-joined relative path) as they were hashed, so
     /// that a later reader can prove it read the same bytes.
     pub fn check_files(&self, dataset: &Dataset) -> CheckedDataset {
+        self.check_files_cached(dataset, None)
+    }
+
+    /// As [`Registry::check_files`], taking the hash of each file of a folder
+    /// dataset whose stamp is unchanged since `cache` remembered it instead of
+    /// reading it again, and remembering what it hashed (see [`HashCache`]).
+    /// The folder digest is still made from every file's hash and compared with
+    /// the pin; `None` hashes every file.
+    pub fn check_files_cached(
+        &self,
+        dataset: &Dataset,
+        cache: Option<&HashCache>,
+    ) -> CheckedDataset {
         let path = self.location(dataset);
         let unchecked = |status| CheckedDataset {
             status,
             files: BTreeMap::new(),
+            reused: 0,
         };
         // `metadata` follows a symbolic link to the dataset itself (its contents may not be links).
         let meta = match fs::metadata(&path) {
@@ -482,11 +500,13 @@ impl Registry {
         };
         let pin = dataset.entry.pin();
         let mut files = BTreeMap::new();
+        let mut reused = 0;
         let digest = if meta.is_dir() {
             match &pin {
-                Pin::Sha256(_) => folder_listing(&path).map(|listing| {
+                Pin::Sha256(_) => folder_hashes(&path, cache, RACY).map(|(listing, r)| {
                     let digest = listing_sha256(&listing);
                     files = listing.into_iter().collect();
+                    reused = r;
                     digest
                 }),
                 Pin::Md5(_) => Err("a folder dataset must be pinned by sha256".to_string()),
@@ -501,7 +521,11 @@ impl Registry {
             Ok(actual) => pin.status(path, &actual),
             Err(reason) => DatasetStatus::Unreadable { path, reason },
         };
-        CheckedDataset { status, files }
+        CheckedDataset {
+            status,
+            files,
+            reused,
+        }
     }
 }
 
@@ -513,6 +537,9 @@ pub struct CheckedDataset {
     /// For a folder dataset: lower-case hex sha256 of each file by relative
     /// path ('/'-separated). Empty for single-file datasets.
     pub files: BTreeMap<String, String>,
+    /// How many of `files` were taken from the [`HashCache`] (unchanged stamps)
+    /// instead of read.
+    pub reused: usize,
 }
 
 impl DatasetEntry {
@@ -713,18 +740,66 @@ pub fn folder_sha256(dir: &Path) -> Result<String, String> {
 /// bytewise order of the '/'-joined relative path (as `LC_ALL=C sort`);
 /// files are hashed in parallel.
 pub fn folder_listing(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    folder_hashes(dir, None, RACY).map(|(listing, _)| listing)
+}
+
+/// [`folder_listing`], taking the hashes of files with unchanged stamps from `cache` and
+/// remembering the others there (files modified within `racy` of the start are not
+/// remembered); also returns how many hashes came from the cache.
+fn folder_hashes(
+    dir: &Path,
+    cache: Option<&HashCache>,
+    racy: std::time::Duration,
+) -> Result<(Vec<(String, String)>, usize), String> {
     use rayon::prelude::*;
+    let started = std::time::SystemTime::now();
     let mut files = Vec::new();
     collect_files(dir, dir, &mut files)?;
     files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    files
+    // The cache is keyed by the absolute folder; without one, nothing is remembered.
+    let folder = cache.and_then(|_| std::path::absolute(dir).ok());
+    let known = match (cache, &folder) {
+        (Some(c), Some(f)) => c.load(f),
+        _ => Default::default(),
+    };
+    let hashed: Vec<Hashed> = files
         .into_par_iter()
         .map(|(rel, abs)| {
+            // The stamp is taken before the bytes are read: a file written meanwhile is
+            // remembered with its old stamp, which the next check finds changed.
+            let stamp = if folder.is_some() {
+                fs::symlink_metadata(&abs).ok().as_ref().and_then(Stamp::of)
+            } else {
+                None
+            };
+            if let (Some(s), Some((known_stamp, sha256))) = (stamp, known.get(&rel))
+                && s == *known_stamp
+            {
+                return Ok(Hashed {
+                    rel,
+                    sha256: sha256.clone(),
+                    stamp,
+                    reused: true,
+                });
+            }
             file_sha256(&abs)
-                .map(|h| (rel, h))
+                .map(|sha256| Hashed {
+                    rel,
+                    sha256,
+                    stamp,
+                    reused: false,
+                })
                 .map_err(|e| format!("{}: {e}", abs.display()))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let reused = hashed.iter().filter(|h| h.reused).count();
+    if let (Some(c), Some(f)) = (cache, &folder)
+        && (reused < hashed.len() || known.len() != hashed.len())
+    {
+        c.save(f, &hashed, started, racy);
+    }
+    let listing = hashed.into_iter().map(|h| (h.rel, h.sha256)).collect();
+    Ok((listing, reused))
 }
 
 /// The sha256 of a [`folder_listing`] written as `sha256sum` prints it.
@@ -976,5 +1051,100 @@ provenance = "MedMNIST"
             r.check(&r.entries[0]),
             DatasetStatus::HashMismatch { .. }
         ));
+    }
+
+    /// A folder of three files and a registry pinning it; the cache in its own folder.
+    fn cached_folder() -> (tempfile::TempDir, Registry, HashCache) {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("d");
+        fs::create_dir_all(real.join("images")).unwrap();
+        fs::write(
+            real.join("labels.csv"),
+            "case_id,image,label\na,images/a.png,1\n",
+        )
+        .unwrap();
+        fs::write(real.join("images/a.png"), b"aaaa").unwrap();
+        fs::write(real.join("images/b.png"), b"bbbb").unwrap();
+        let digest = folder_sha256(&real).unwrap();
+        let toml = format!(
+            "[datasets.d]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"d\"\nlabels = \"labels.csv\"\n\
+             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
+             label_meaning = \"x\"\nsha256 = \"{digest}\"\nlicence = \"x\"\nprovenance = \"x\"\n"
+        );
+        let reg = Registry::parse(&toml, &tmp.path().join("datasets.toml"), tmp.path()).unwrap();
+        let cache = HashCache::in_dir(tmp.path().join("cache"));
+        (tmp, reg, cache)
+    }
+
+    /// Unchanged files are taken from the cache; a file rewritten with other bytes of the same
+    /// length, an added and a removed file are found; the listing is always the fresh one.
+    #[cfg(unix)]
+    #[test]
+    fn unchanged_files_are_not_read_again_and_changed_ones_are() {
+        let (tmp, _, cache) = cached_folder();
+        let dir = tmp.path().join("d");
+        let check = || folder_hashes(&dir, Some(&cache), std::time::Duration::ZERO).unwrap();
+        let (first, reused) = check();
+        assert_eq!((first.clone(), reused), (folder_listing(&dir).unwrap(), 0));
+        assert_eq!(check(), (first.clone(), 3), "nothing changed: nothing read");
+        fs::write(dir.join("images/b.png"), b"BBBB").unwrap();
+        let (changed, reused) = check();
+        assert_eq!(reused, 2);
+        assert_eq!(changed, folder_listing(&dir).unwrap());
+        assert_ne!(changed, first);
+        fs::remove_file(dir.join("images/a.png")).unwrap();
+        fs::write(dir.join("images/c.png"), b"cccc").unwrap();
+        let (now, reused) = check();
+        assert_eq!(reused, 2, "labels.csv and b.png");
+        assert_eq!(now, folder_listing(&dir).unwrap());
+        // Without a cache nothing is taken from it.
+        assert_eq!(
+            folder_hashes(&dir, None, std::time::Duration::ZERO)
+                .unwrap()
+                .1,
+            0
+        );
+    }
+
+    /// Files modified within the racy window of a check are hashed but not remembered.
+    #[test]
+    fn files_modified_just_before_the_check_are_not_remembered() {
+        let (tmp, _, cache) = cached_folder();
+        let dir = tmp.path().join("d");
+        for _ in 0..2 {
+            let (_, reused) = folder_hashes(&dir, Some(&cache), RACY).unwrap();
+            assert_eq!(reused, 0);
+        }
+    }
+
+    /// A cached hash that is wrong (the cache edited, the stamps kept) cannot pass the pin:
+    /// the folder digest is made from the hashes. A cache that is not ours is ignored.
+    #[cfg(unix)]
+    #[test]
+    fn a_forged_cache_is_refused_by_the_pin_and_a_foreign_one_ignored() {
+        let (tmp, reg, cache) = cached_folder();
+        let d = reg.get("d").unwrap();
+        let dir = std::path::absolute(tmp.path().join("d")).unwrap();
+        // Remember every file (no racy window), then check through the registry.
+        folder_hashes(&dir, Some(&cache), std::time::Duration::ZERO).unwrap();
+        let checked = reg.check_files_cached(d, Some(&cache));
+        assert!(checked.status.is_verified(), "{}", checked.status);
+        assert_eq!(checked.reused, 3);
+        assert_eq!(checked.files, reg.check_files(d).files);
+        let file = cache.file(&dir);
+        let text = fs::read_to_string(&file).unwrap();
+        let forged = text.replace(&sha256_hex(b"aaaa"), &sha256_hex(b"AAAA"));
+        assert_ne!(forged, text);
+        fs::write(&file, forged).unwrap();
+        let checked = reg.check_files_cached(d, Some(&cache));
+        assert!(
+            matches!(checked.status, DatasetStatus::HashMismatch { .. }),
+            "{}",
+            checked.status
+        );
+        fs::write(&file, "something else\n").unwrap();
+        let checked = reg.check_files_cached(d, Some(&cache));
+        assert!(checked.status.is_verified(), "{}", checked.status);
+        assert_eq!(checked.reused, 0);
     }
 }

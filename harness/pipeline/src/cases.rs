@@ -18,7 +18,10 @@ use harness_data::images::{
 use harness_data::registry::{
     Dataset, DatasetFormat, DatasetTask, FramePolicy, Registry, check_relative, sha256_hex,
 };
-use harness_data::{NpzImages, registry::DatasetStatus};
+use harness_data::{
+    NpzImages,
+    registry::{DatasetStatus, HashCache},
+};
 use harness_evidence::predictions::LabelColumn;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -373,6 +376,33 @@ pub fn load_index(
     limits: &ReadLimits,
     max_cases: usize,
 ) -> Result<(CaseIndex, DatasetStatus), PipelineError> {
+    load_index_cached(registry, dataset, subgroups, limits, max_cases, None)
+        .map(|(index, check)| (index, check.status))
+}
+
+/// How a dataset's check went: its status, how many files it covered and how many of their
+/// hashes came from a [`HashCache`].
+#[derive(Debug, Clone)]
+pub struct DatasetCheck {
+    pub status: DatasetStatus,
+    pub files: usize,
+    pub reused: usize,
+}
+
+/// [`load_index`], with the hashes of a folder dataset's unchanged files taken from `cache`
+/// ([`Registry::check_files_cached`]).
+///
+/// # Errors
+///
+/// As [`load_index`].
+pub fn load_index_cached(
+    registry: &Registry,
+    dataset: &Dataset,
+    subgroups: &[String],
+    limits: &ReadLimits,
+    max_cases: usize,
+    cache: Option<&HashCache>,
+) -> Result<(CaseIndex, DatasetCheck), PipelineError> {
     let root = registry.location(dataset);
     let e = &dataset.entry;
     let rule = match (e.task, e.positive_class.as_deref(), &e.findings, &e.classes) {
@@ -393,7 +423,7 @@ pub fn load_index(
     };
     match e.format {
         DatasetFormat::ImageFolder => {
-            let checked = registry.check_files(dataset);
+            let checked = registry.check_files_cached(dataset, cache);
             if !checked.status.is_verified() {
                 return Err(refused(checked.status));
             }
@@ -406,7 +436,14 @@ pub fn load_index(
                 max_cases,
                 &checked.files,
             )?;
-            Ok((index, checked.status))
+            Ok((
+                index,
+                DatasetCheck {
+                    status: checked.status,
+                    files: checked.files.len(),
+                    reused: checked.reused,
+                },
+            ))
         }
         DatasetFormat::MedmnistNpz => {
             if let Some(g) = subgroups.first() {
@@ -452,7 +489,14 @@ pub fn load_index(
                 },
                 limits: *limits,
             };
-            Ok((index, status))
+            Ok((
+                index,
+                DatasetCheck {
+                    status,
+                    files: 1,
+                    reused: 0,
+                },
+            ))
         }
         DatasetFormat::ScoresCsv => Err(PipelineError::Labels {
             file: root,

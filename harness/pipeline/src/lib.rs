@@ -31,7 +31,9 @@ pub mod perf;
 pub mod pooled;
 pub mod render;
 
-pub use cases::{CaseImages, CaseIndex, DecodedCase, Targets, load_index};
+pub use cases::{
+    CaseImages, CaseIndex, DatasetCheck, DecodedCase, Targets, load_index, load_index_cached,
+};
 pub use infer::{
     CandidateOutcome, EvaluatedEngine, InferConfig, InferenceOutcome, agreement_sample,
 };
@@ -40,7 +42,9 @@ pub use perf::{PerfOverrides, PerfPlan, Samples, measure_model};
 
 use harness_backends::agreement;
 use harness_data::images::{ImageError, ReadLimits};
-use harness_data::registry::{Dataset, DatasetStatus, DatasetTask, Registry, RegistryError};
+use harness_data::registry::{
+    Dataset, DatasetStatus, DatasetTask, HashCache, Registry, RegistryError,
+};
 use harness_evidence::bundle::{BundleError, BundleWriter};
 use harness_evidence::evaluation::{EvaluateError, findings_input, read_findings};
 use harness_evidence::gate::{Gate, GateResult, TaskCriterion};
@@ -141,6 +145,12 @@ pub struct RunOptions {
     pub data_root: Option<PathBuf>,
     /// Criteria besides the suite's `[acceptance]` (checked against the dataset's task).
     pub extra_criteria: Vec<TaskCriterion>,
+    /// Remember the hashes of the dataset's files in `.harness-cache/` beside the registry and
+    /// take them from there for files whose stamps (size, times, inode) are unchanged, instead
+    /// of reading every file twice per run (see [`harness_data::registry::HashCache`]). The
+    /// folder digest is still compared with the pin, and every file is still hashed as it is
+    /// decoded. Off (`false`, the default): every file is read for the check.
+    pub remember_hashes: bool,
     /// Skip performance measurement.
     pub no_perf: bool,
     /// Short performance runs instead of the suite's settings.
@@ -237,6 +247,10 @@ impl RunOutcome {
             .any(|r| !r.outcome.is_ok() || r.backends.iter().any(|b| b.outcome.is_failed()))
     }
 }
+
+/// Where a run remembers dataset file hashes ([`RunOptions::remember_hashes`]), beside the
+/// registry.
+pub const HASH_CACHE_DIR: &str = ".harness-cache";
 
 /// Runs a suite end to end: every stage in order, the manifest last.
 ///
@@ -463,19 +477,32 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         ..ReadLimits::default()
     };
     observer.info(&format!("verifying dataset {}", dataset.name));
-    let (cases, dataset_status) = load_index(
+    let cache = options
+        .remember_hashes
+        .then(|| HashCache::in_dir(project_root.join(HASH_CACHE_DIR)));
+    let (cases, checked) = load_index_cached(
         &registry,
         &dataset,
         &columns,
         &limits,
         suite.limits.max_cases,
+        cache.as_ref(),
     )?;
+    let dataset_status = checked.status;
     observer.info(&format!(
         "dataset {}: {} ({})",
         dataset.name,
         dataset_status,
         dataset.entry.pin()
     ));
+    if checked.reused > 0 {
+        observer.info(&format!(
+            "{} of {} files not read for the check: unchanged (size, times, inode) since a run hashed them ({}); each is hashed as it is decoded",
+            checked.reused,
+            checked.files,
+            project_root.join(HASH_CACHE_DIR).display()
+        ));
+    }
     if dataset.entry.synthetic {
         observer.info(&format!(
             "note: dataset '{}' is SYNTHETIC (no patient data); its figures say nothing about clinical performance",

@@ -266,6 +266,76 @@ fn a_file_changed_after_the_dataset_was_verified_stops_the_run_naming_it() {
     );
 }
 
+/// The information lines of a run.
+#[derive(Default)]
+struct Infos(Mutex<Vec<String>>);
+
+impl Observer for Infos {
+    fn info(&self, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+}
+
+/// With remembered hashes, a second check does not read the files whose stamps are unchanged
+/// (and says so); a file changed after that check is still caught as it is decoded, and a run
+/// started after the change refuses the folder (its new stamp makes the check read it again).
+#[cfg(unix)]
+#[test]
+fn remembered_hashes_spare_the_second_read_and_still_catch_a_changed_file() {
+    let project = Project::new(
+        12,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 4",
+    );
+    let options = RunOptions {
+        remember_hashes: true,
+        ..project.options()
+    };
+    // Files younger than the racy window are hashed but not remembered.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let reuse_line = |infos: &Infos| {
+        let lines = infos.0.lock().unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("dataset lesions: present, verified"))
+        );
+        lines
+            .iter()
+            .find(|l| l.contains("not read for the check"))
+            .cloned()
+    };
+    let first = Infos::default();
+    plan(&options, &first).unwrap();
+    assert_eq!(reuse_line(&first), None);
+    assert!(project.path().join(".harness-cache").is_dir());
+    let second = Infos::default();
+    let planned = plan(&options, &second).unwrap();
+    let line = reuse_line(&second).unwrap();
+    assert!(line.starts_with("13 of 13 files not read"), "{line}");
+    // Without the option every file is read again.
+    let full = Infos::default();
+    plan(&project.options(), &full).unwrap();
+    assert_eq!(reuse_line(&full), None);
+
+    let victim = project.path().join("data/lesions/images/c0007.png");
+    std::fs::copy(
+        project.path().join("data/lesions/images/c0002.png"),
+        &victim,
+    )
+    .unwrap();
+    let err = harness_pipeline::infer(&planned, &options, &harness_pipeline::Silent).unwrap_err();
+    assert!(
+        matches!(err, harness_pipeline::PipelineError::DataChanged { .. }),
+        "{err}"
+    );
+    let err = run_suite(&options, &harness_pipeline::Silent).unwrap_err();
+    assert!(
+        matches!(err, harness_pipeline::PipelineError::DatasetRefused { .. }),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_gpu_accuracy_pass_without_cuda_falls_back_to_the_cpu_and_says_why() {
     let project = Project::new(
