@@ -191,12 +191,9 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
     let per_image = h * w * c;
     let mean = Preprocess::per_channel(&p.mean, c, 0.0);
     let std = Preprocess::per_channel(&p.std, c, 1.0);
-    let mut data = vec![0f32; images.len() * per_image];
-    for (k, (image, out)) in images
-        .iter()
-        .zip(data.chunks_exact_mut(per_image))
-        .enumerate()
-    {
+    // Filled in order, value by value: no zeroing of a buffer that is then overwritten.
+    let mut data = Vec::with_capacity(images.len() * per_image);
+    for (k, image) in images.iter().enumerate() {
         let err = |m: String| BackendError::Preprocess(format!("image {k}: {m}"));
         let expected = image.width as usize * image.height as usize * usize::from(image.channels);
         if image.pixels.len() != expected || !matches!(image.channels, 1 | 3) || expected == 0 {
@@ -255,29 +252,26 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
         // arithmetic), then check that every value is finite.
         let plane = h * w;
         let value = |pixel: usize, ch: usize| resized[pixel * rc + if rc == 1 { 0 } else { ch }];
+        let base = data.len();
         match p.layout {
             Layout::Nchw => {
-                for (ch, dst) in out.chunks_exact_mut(plane).enumerate() {
+                for ch in 0..c {
                     let (m, sd) = (mean[ch], std[ch]);
                     if rc == 1 {
-                        for (d, &v) in dst.iter_mut().zip(&resized) {
-                            *d = (v - m) / sd;
-                        }
+                        data.extend(resized.iter().map(|&v| (v - m) / sd));
                     } else {
-                        for (pixel, d) in dst.iter_mut().enumerate() {
-                            *d = (value(pixel, ch) - m) / sd;
-                        }
+                        data.extend((0..plane).map(|pixel| (value(pixel, ch) - m) / sd));
                     }
                 }
             }
             Layout::Nhwc => {
-                for (pixel, dst) in out.chunks_exact_mut(c).enumerate() {
-                    for (ch, d) in dst.iter_mut().enumerate() {
-                        *d = (value(pixel, ch) - mean[ch]) / std[ch];
-                    }
+                for pixel in 0..plane {
+                    data.extend((0..c).map(|ch| (value(pixel, ch) - mean[ch]) / std[ch]));
                 }
             }
         }
+        let out = &data[base..];
+        debug_assert_eq!(out.len(), per_image);
         if !out.iter().all(|x| x.is_finite()) {
             // The first offending value in pixel, then channel, order.
             for pixel in 0..plane {
