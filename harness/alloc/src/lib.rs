@@ -4,15 +4,15 @@
 //! anonymous mappings, kept for reuse when freed. Which blocks count as large depends on the
 //! command's [`Policy`], latched by [`configure`] in `main` before the first large block:
 //!
-//! - [`Policy::Arrays`] (`eval`, `pool`, `merge`, `verify`, …): blocks of 2 MiB or more (CSV
+//! - [`Policy::Arrays`] (`eval`, `pool`, `verify`, …): blocks of 2 MiB or more (CSV
 //!   buffers, score columns, sort buffers) get 2 MiB-aligned mappings advised for transparent
 //!   huge pages. `harness eval` on 200,000 rows touches ~50 MB in a few large vectors; with
 //!   4 KiB pages that is ~12,000 page faults, which on the VMs this runs on cost as much as the
 //!   statistics; huge pages take 25 faults. The resident set grows only by the rounding of each
 //!   large block to 2 MiB (a general-purpose allocator with huge pages, mimalloc, was as fast
 //!   but doubled the peak RSS). Where THP is off or not granted the mappings are ordinary pages.
-//! - [`Policy::Streaming`] (`run`, `bench`, `inspect`): image and tensor buffers are allocated
-//!   and freed continuously, batch after batch. glibc serves blocks up to 32 MiB (its largest
+//! - [`Policy::Streaming`] (`run`, `bench`, `inspect`, `merge`): image and tensor buffers are
+//!   allocated and freed continuously, batch after batch (a merge's shard files likewise). glibc serves blocks up to 32 MiB (its largest
 //!   mmap threshold, set with the trim threshold by [`configure`]) from heaps it reuses; only
 //!   larger blocks — an engine's activations, e.g. 51 MB for a batch of 32 after a ResNet
 //!   stem — get mappings, kept for the next block of their length. Measured on 3,000 768×768
