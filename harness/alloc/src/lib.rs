@@ -12,8 +12,9 @@
 //!   large block to 2 MiB (a general-purpose allocator with huge pages, mimalloc, was as fast
 //!   but doubled the peak RSS). Where THP is off or not granted the mappings are ordinary pages.
 //! - [`Policy::Streaming`] (`run`, `bench`, `inspect`, `merge`): image and tensor buffers are
-//!   allocated and freed continuously, batch after batch (a merge's shard files likewise). glibc serves blocks up to 32 MiB (its largest
-//!   mmap threshold, set with the trim threshold by [`configure`]) from heaps it reuses; only
+//!   allocated and freed continuously, batch after batch (a merge's shard files likewise).
+//!   glibc serves blocks up to 32 MiB (its largest mmap threshold, set with the trim threshold
+//!   by [`configure`]) from heaps it reuses; only
 //!   larger blocks — an engine's activations, e.g. 51 MB for a batch of 32 after a ResNet
 //!   stem — get mappings, kept for the next block of their length. Measured on 3,000 768×768
 //!   PNGs (`ci/bench_pipeline.py`, README): the array policy's huge-page mappings for every
@@ -54,8 +55,9 @@ const PLAIN: u8 = 3;
 
 /// Latches `policy`, or the untuned system allocator when `HARNESS_PLAIN_ALLOCATOR` is set
 /// (any value but `0` or empty). Call it before the command's work; once the mode is latched
-/// (by a first call or a first large allocation), later calls change nothing.
-pub fn configure(policy: Policy) {
+/// (by a first call or a first large allocation), later calls change nothing. Returns whether
+/// this call latched the mode.
+pub fn configure(policy: Policy) -> bool {
     let plain =
         std::env::var_os("HARNESS_PLAIN_ALLOCATOR").is_some_and(|v| !v.is_empty() && v != "0");
     let mode = match policy {
@@ -63,13 +65,13 @@ pub fn configure(policy: Policy) {
         Policy::Arrays => ARRAYS,
         Policy::Streaming => STREAMING,
     };
-    if MODE
+    let latched = MODE
         .compare_exchange(UNSET, mode, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-        && mode == STREAMING
-    {
+        .is_ok();
+    if latched && mode == STREAMING {
         tune_for_streams();
     }
+    latched
 }
 
 fn mode() -> u8 {
@@ -271,8 +273,14 @@ unsafe impl GlobalAlloc for HugeLarge {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // Fresh anonymous mappings are zero-filled by the kernel.
         if is_large(&layout) {
+            // A kept mapping, cleared here (cheaper than faulting in a fresh one), else a fresh
+            // mapping, which the kernel zero-fills.
+            if let Some(kept) = CACHE.take(mapped_len(layout.size())) {
+                // SAFETY: a kept mapping is at least `mapped_len(size)` bytes, owned by no one.
+                unsafe { kept.write_bytes(0, layout.size()) };
+                return kept;
+            }
             // SAFETY: no precondition (see map_large).
             unsafe { map_large(layout.size()) }
         } else {

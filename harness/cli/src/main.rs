@@ -106,9 +106,15 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    // Parsing the arguments makes no large block, so the policy is latched before the first.
+    // Parsing the arguments makes no block of 2 MiB (it would take ~100,000 arguments), so the
+    // policy is latched before the first large block; were it not, the default policy would
+    // stay (safe: only its speed differs).
     let cli = Cli::parse();
-    alloc::configure(cli.command.allocation());
+    let latched = alloc::configure(cli.command.allocation());
+    debug_assert!(
+        latched,
+        "a large block was made while parsing the arguments"
+    );
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
         Command::Run(args) => run::run(args),

@@ -9,14 +9,18 @@
 //! tens of gigabytes on every run; with the stamps, every run after the first reads the
 //! dataset once.
 //!
-//! What it still guarantees: a file replaced, rewritten or appended to has a new change time
-//! (the kernel sets it on every write; a user cannot set it back), so the check hashes it again
-//! and a wrong dataset is refused before any work, as without the cache. A cached hash that
-//! does not match the pin cannot pass either: the folder digest is made from the hashes and
-//! compared with the pin. What is given up: a file altered below the file system (a raw disk
-//! write, a clock set back) keeps its stamp and passes the check — and is then refused when the
-//! run decodes it, since every file is hashed again in that read and compared with the hash the
-//! check vouched for.
+//! What it still guarantees: on a local file system a file replaced, rewritten or appended to
+//! has a new change time (the kernel sets it on every write; a user cannot set it back), so the
+//! check hashes it again and a wrong dataset is refused before any work, as without the cache.
+//! A cached hash that does not match the pin cannot pass either: the folder digest is made from
+//! the hashes and compared with the pin. A hash is remembered only when the file's stamp, read
+//! through the handle it was hashed through, is the same after the read as before it. What is
+//! given up: a change the stamp does not show — a write below the file system, a clock set
+//! back, or on a network share a write by another machine that this client's attribute cache
+//! (NFS: up to a minute) has not seen yet — passes the check and is refused when the run
+//! decodes the file, since every file is hashed again in that read and compared with the hash
+//! the check vouched for. Where that must not happen, `harness run --full-check` reads every
+//! file for the check.
 //!
 //! Racy stamps: a file modified within [`RACY`] of the check could be modified again within
 //! its file system's timestamp resolution without changing its stamp; such files are hashed

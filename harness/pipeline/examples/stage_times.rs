@@ -21,7 +21,7 @@ use std::time::Instant;
 static GLOBAL: HugeLarge = HugeLarge;
 
 fn main() {
-    harness_alloc::configure(Policy::Streaming);
+    assert!(harness_alloc::configure(Policy::Streaming));
     let mut args = std::env::args().skip(1);
     let suite = PathBuf::from(
         args.next()

@@ -334,6 +334,41 @@ fn remembered_hashes_spare_the_second_read_and_still_catch_a_changed_file() {
         matches!(err, harness_pipeline::PipelineError::DatasetRefused { .. }),
         "{err}"
     );
+
+    // A change the stamps do not show (made below the file system, or the cache edited): the
+    // victim is remembered with its new stamp and its old hash. The check then passes (the
+    // digest is the pinned one), and the run is stopped when the file is decoded.
+    use std::os::unix::fs::MetadataExt;
+    let old_hash = sha256(&root().join("data/synthetic-lesions/images/c0007.png"));
+    let m = std::fs::metadata(&victim).unwrap();
+    let stamp = format!(
+        "{}\t{}\t{}\t{}\t{}",
+        m.len(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        m.ino(),
+        m.dev()
+    );
+    let cache = std::fs::read_dir(project.path().join(".harness-cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "tsv"))
+        .unwrap();
+    let text = std::fs::read_to_string(&cache).unwrap();
+    // (Just rewritten, the victim was hashed but not remembered: its times are racy.)
+    let mut forged: String = text
+        .lines()
+        .filter(|line| !line.ends_with("\timages/c0007.png"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    forged.push_str(&format!("{old_hash}\t{stamp}\timages/c0007.png\n"));
+    std::fs::write(&cache, forged).unwrap();
+    let err = run_suite(&options, &harness_pipeline::Silent).unwrap_err();
+    assert!(
+        matches!(err, harness_pipeline::PipelineError::DataChanged { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("c0007.png"), "{err}");
 }
 
 #[test]
