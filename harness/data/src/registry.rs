@@ -990,6 +990,16 @@ provenance = "MedMNIST"
 
     /// A dataset folder reached through a symbolic link (data on another disk) is followed;
     /// links inside the folder stay refused.
+    /// A registry in `root` with one image-folder dataset `d` at `path`, pinned by `digest`.
+    fn folder_registry(root: &Path, path: &str, digest: &str) -> Registry {
+        let toml = format!(
+            "[datasets.d]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"{path}\"\nlabels = \"labels.csv\"\n\
+             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
+             label_meaning = \"x\"\nsha256 = \"{digest}\"\nlicence = \"x\"\nprovenance = \"x\"\n"
+        );
+        Registry::parse(&toml, &root.join("datasets.toml"), root).unwrap()
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_dataset_folder_behind_a_symbolic_link_is_followed() {
@@ -1003,13 +1013,7 @@ provenance = "MedMNIST"
         .unwrap();
         std::fs::write(real.join("images/a.png"), b"x").unwrap();
         std::os::unix::fs::symlink(&real, tmp.path().join("linked")).unwrap();
-        let digest = folder_sha256(&real).unwrap();
-        let toml = format!(
-            "[datasets.d]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"linked\"\nlabels = \"labels.csv\"\n\
-             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
-             label_meaning = \"x\"\nsha256 = \"{digest}\"\nlicence = \"x\"\nprovenance = \"x\"\n"
-        );
-        let reg = Registry::parse(&toml, &tmp.path().join("datasets.toml"), tmp.path()).unwrap();
+        let reg = folder_registry(tmp.path(), "linked", &folder_sha256(&real).unwrap());
         let d = reg.get("d").unwrap();
         let checked = reg.check_files(d);
         assert!(checked.status.is_verified(), "{}", checked.status);
@@ -1076,13 +1080,7 @@ provenance = "MedMNIST"
         .unwrap();
         fs::write(real.join("images/a.png"), b"aaaa").unwrap();
         fs::write(real.join("images/b.png"), b"bbbb").unwrap();
-        let digest = folder_sha256(&real).unwrap();
-        let toml = format!(
-            "[datasets.d]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"d\"\nlabels = \"labels.csv\"\n\
-             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\n\
-             label_meaning = \"x\"\nsha256 = \"{digest}\"\nlicence = \"x\"\nprovenance = \"x\"\n"
-        );
-        let reg = Registry::parse(&toml, &tmp.path().join("datasets.toml"), tmp.path()).unwrap();
+        let reg = folder_registry(tmp.path(), "d", &folder_sha256(&real).unwrap());
         let cache = HashCache::in_dir(tmp.path().join("cache"));
         (tmp, reg, cache)
     }
