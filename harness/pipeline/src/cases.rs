@@ -384,8 +384,11 @@ pub fn load_index(
 /// hashes came from a [`HashCache`].
 #[derive(Debug, Clone)]
 pub struct DatasetCheck {
+    /// Verified, missing, unreadable or mismatched.
     pub status: DatasetStatus,
+    /// Files the check covered (1 for a single-file dataset).
     pub files: usize,
+    /// Of those, files whose hash came from the cache instead of a read.
     pub reused: usize,
 }
 
