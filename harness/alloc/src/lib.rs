@@ -14,9 +14,9 @@
 //! - [`Policy::Streaming`] (`run`, `bench`, `inspect`, `merge`): image and tensor buffers are
 //!   allocated and freed continuously, batch after batch (a merge's shard files likewise).
 //!   glibc serves blocks up to 32 MiB (its largest mmap threshold, set with the trim threshold
-//!   by [`configure`]) from heaps it reuses; only
-//!   larger blocks — an engine's activations, e.g. 51 MB for a batch of 32 after a ResNet
-//!   stem — get mappings, kept for the next block of their length. Measured on 3,000 768×768
+//!   by [`configure`]) from heaps it reuses; only larger blocks — an engine's activations, e.g.
+//!   51 MB for a batch of 32 after a ResNet stem — get mappings (advised for huge pages, like
+//!   the array policy's), kept for the next block of their length. Measured on 3,000 768×768
 //!   PNGs (`ci/bench_pipeline.py`, README): the array policy's huge-page mappings for every
 //!   decoded image (2.4 MB, more than its eight kept mappings hold in flight) made `harness run`
 //!   ~8 % slower than the system allocator, with a third more system time (a fresh mapping,
@@ -69,7 +69,7 @@ pub fn configure(policy: Policy) -> bool {
         .compare_exchange(UNSET, mode, Ordering::AcqRel, Ordering::Acquire)
         .is_ok();
     if latched && mode == STREAMING {
-        tune_for_streams();
+        keep_freed_memory();
     }
     latched
 }
@@ -91,16 +91,12 @@ const HUGE: usize = 2 << 20;
 /// mmap threshold on 64-bit systems (`mallopt` refuses more), below which it reuses its heaps.
 const STREAM_LARGE: usize = 32 << 20;
 
-/// The smallest block that gets its own mapping under the latched mode, and whether mappings
-/// are advised for huge pages; `None` where every block goes to the system allocator.
-fn own_mappings() -> Option<(usize, bool)> {
-    own_mappings_in(mode())
-}
-
-fn own_mappings_in(mode: u8) -> Option<(usize, bool)> {
+/// The smallest block that gets its own mapping under `mode`; `None` where every block goes
+/// to the system allocator.
+fn own_mappings_from(mode: u8) -> Option<usize> {
     match mode {
-        ARRAYS => Some((HUGE, true)),
-        STREAMING => Some((STREAM_LARGE, true)),
+        ARRAYS => Some(HUGE),
+        STREAMING => Some(STREAM_LARGE),
         _ => None,
     }
 }
@@ -126,7 +122,7 @@ fn is_large(layout: &Layout) -> bool {
 fn is_large_in(mode: u8, layout: &Layout) -> bool {
     cfg!(target_os = "linux")
         && layout.align() <= HUGE
-        && own_mappings_in(mode).is_some_and(|(from, _)| layout.size() >= from)
+        && own_mappings_from(mode).is_some_and(|from| layout.size() >= from)
 }
 
 #[inline]
@@ -242,9 +238,7 @@ unsafe fn map_large(size: usize) -> *mut u8 {
             libc::munmap(tail as *mut libc::c_void, end - tail);
         }
         // Advisory: failure (THP disabled) leaves ordinary pages.
-        if own_mappings().is_some_and(|(_, huge)| huge) {
-            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-        }
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
     }
     aligned as *mut u8
 }
@@ -344,11 +338,10 @@ pub fn tune_for_arrays() {
     if mode() != ARRAYS {
         return;
     }
+    keep_freed_memory();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt, sbrk(0) and madvise on the heap's own pages change no memory contents.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 1);
         let before = libc::sbrk(0) as usize;
@@ -371,14 +364,15 @@ pub fn tune_for_arrays() {
     }
 }
 
-/// Under [`Policy::Streaming`]: glibc serves every block below [`STREAM_LARGE`] from its heaps
-/// (its mmap threshold at the largest value it takes, instead of growing towards it one freed
-/// block at a time) and never hands freed memory at a heap's top back to the kernel: an engine
-/// that needs a few hundred MB per batch would otherwise shrink the heap after every batch and
-/// fault the same pages in again for the next (1,500 `brk` calls and a third of a tract run's
-/// time in the kernel, on 1,000 images). The resident set then stays at its peak instead of
-/// falling back after it; the peak is the same. Elsewhere (other libcs) it does nothing.
-fn tune_for_streams() {
+/// Under [`Policy::Streaming`] (and in [`tune_for_arrays`]): glibc serves every block below
+/// [`STREAM_LARGE`] from its heaps (its mmap threshold at the largest value it takes, instead
+/// of growing towards it one freed block at a time) and never hands freed memory at a heap's
+/// top back to the kernel: an engine that needs a few hundred MB per batch would otherwise
+/// shrink the heap after every batch and fault the same pages in again for the next (1,500
+/// `brk` calls and a third of a tract run's time in the kernel, on 1,000 images). The resident
+/// set then stays at its peak instead of falling back after it; the peak is the same.
+/// Elsewhere (other libcs) it does nothing.
+fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt changes allocator parameters, no memory contents.
     unsafe {
