@@ -139,8 +139,8 @@ impl HashCache {
                     dev: field()?.parse().ok()?,
                 };
                 let rel = field()?;
-                let ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-                ok.then(|| (rel.to_string(), (stamp, sha.to_string())))
+                crate::registry::check_hex(sha, 64, "sha256").ok()?;
+                Some((rel.to_string(), (stamp, sha.to_string())))
             })();
             match parsed {
                 Some((rel, entry)) => {

@@ -670,7 +670,7 @@ fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
     Ok(())
 }
 
-fn check_hex(h: &str, len: usize, what: &str) -> Result<(), String> {
+pub(crate) fn check_hex(h: &str, len: usize, what: &str) -> Result<(), String> {
     if h.len() == len && h.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {

@@ -495,12 +495,14 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         dataset_status,
         dataset.entry.pin()
     ));
-    if checked.reused > 0 {
+    if let Some(cache) = &cache
+        && checked.reused > 0
+    {
         observer.info(&format!(
             "{} of {} files not read for the check: unchanged (size, times, inode) since a run hashed them ({}); each is hashed as it is decoded",
             checked.reused,
             checked.files,
-            project_root.join(HASH_CACHE_DIR).display()
+            cache.dir().display()
         ));
     }
     if dataset.entry.synthetic {
