@@ -256,6 +256,7 @@ def main():
             floors = [json.loads(timed([STAGES, suite, registry], env)[2]) for _ in range(args.repeat)]
             st = min(floors, key=lambda f: f["decode_s"] + f["engine_total_s"])
             floor = st["decode_s"] + st["engine_total_s"]
+            prep = max(st["prepare_s"] - st["decode_s"], 0.0)
             r = dict(n=n, primary=primary, wall_s=wall, peak_rss_mib=rss / 2**20, cases_per_s=n / wall,
                      python_wall_s=py_wall, python_peak_rss_mib=py_rss / 2**20, python_cases_per_s=n / py_wall,
                      decode_s=st["decode_s"], engine_s=st["engine_s"], engine_total_s=st["engine_total_s"],
@@ -263,9 +264,8 @@ def main():
                      # Information: the first run's check reads the dataset once more.
                      cold_wall_s=cold, cold_over_floor=cold / floor,
                      # Information: the floor plus the work a cold run must do that it leaves out.
-                     hash_s=st["hash_s"], preprocess_s=max(st["prepare_s"] - st["decode_s"], 0.0),
-                     wall_over_work=cold / (floor + st["hash_s"]
-                                            + max(st["prepare_s"] - st["decode_s"], 0.0)))
+                     hash_s=st["hash_s"], preprocess_s=prep,
+                     wall_over_work=cold / (floor + st["hash_s"] + prep))
             log(f"n={n} harness ({primary}): {wall:.1f} s (cold {cold:.1f} s), {rss / 2**20:.0f} MiB; "
                 f"decode-only {st['decode_s']:.1f} s, engine {st['engine_total_s']:.1f} s")
             results.append(r)
