@@ -109,6 +109,22 @@ pub struct DatasetRecord {
     pub provenance: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub citation: Option<String>,
+    /// How the check against the pin covered the dataset's files in this run (absent in a
+    /// merged bundle: each shard's manifest has its own, and in bundles older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<PinCheck>,
+}
+
+/// How the registry check before a run read the dataset: every file's hash enters the folder
+/// digest compared with the pin, but a file whose size, times and inode are unchanged since an
+/// earlier run hashed it may take that hash from the run's hash cache instead of being read
+/// again. Every evaluated file is hashed as it is decoded either way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinCheck {
+    /// Files the check covered (1 for a single-file dataset).
+    pub files: u64,
+    /// Of those, files whose hash came from the hash cache instead of a read.
+    pub hashes_from_cache: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

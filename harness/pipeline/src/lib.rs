@@ -197,7 +197,9 @@ pub struct Plan {
     pub criteria: Gate,
     pub registry: Registry,
     pub dataset: Dataset,
-    pub dataset_status: DatasetStatus,
+    /// How the dataset's pin was checked: verified (the plan exists only then), over how
+    /// many files, how many of their hashes taken from the hash cache.
+    pub dataset_check: DatasetCheck,
     pub project_root: PathBuf,
     pub subgroups: Vec<String>,
     /// The dataset's patient (cluster) column, when it declares one: its values are a column
@@ -488,11 +490,10 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         suite.limits.max_cases,
         cache.as_ref(),
     )?;
-    let dataset_status = checked.status;
     observer.info(&format!(
         "dataset {}: {} ({})",
         dataset.name,
-        dataset_status,
+        checked.status,
         dataset.entry.pin()
     ));
     if let Some(cache) = &cache
@@ -580,7 +581,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         criteria,
         registry,
         dataset,
-        dataset_status,
+        dataset_check: checked,
         project_root,
         subgroups,
         cluster,
@@ -1318,6 +1319,10 @@ fn dataset_record(plan: &Plan) -> DatasetRecord {
         licence: d.entry.licence.clone(),
         provenance: d.entry.provenance.clone(),
         citation: d.entry.citation.clone(),
+        check: Some(manifest::PinCheck {
+            files: plan.dataset_check.files as u64,
+            hashes_from_cache: plan.dataset_check.reused as u64,
+        }),
     }
 }
 

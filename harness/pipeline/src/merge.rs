@@ -20,7 +20,7 @@ use harness_evidence::bundle::BundleWriter;
 use harness_evidence::evaluation::EvaluateError;
 use harness_evidence::gate::{Gate, TaskCriterion};
 use harness_evidence::manifest::{
-    CandidateRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
+    CandidateRecord, DatasetRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
 };
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
 use harness_evidence::{
@@ -554,7 +554,11 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         complete: true,
         tool,
         suite: first.suite.clone(),
-        dataset: first.dataset.clone(),
+        // Each shard checked the pin itself; its manifest (under `shards/`) says how.
+        dataset: DatasetRecord {
+            check: None,
+            ..first.dataset.clone()
+        },
         candidates: candidates.clone(),
         evaluation: settings,
         primary_metric: first.primary_metric,

@@ -306,13 +306,27 @@ fn remembered_hashes_spare_the_second_read_and_still_catch_a_changed_file() {
             .cloned()
     };
     let first = Infos::default();
-    plan(&options, &first).unwrap();
+    let check = plan(&options, &first).unwrap().dataset_check;
+    assert_eq!((check.files, check.reused), (13, 0));
     assert_eq!(reuse_line(&first), None);
     assert!(project.path().join(".harness-cache").is_dir());
     let second = Infos::default();
     let planned = plan(&options, &second).unwrap();
     let line = reuse_line(&second).unwrap();
     assert!(line.starts_with("13 of 13 files not read"), "{line}");
+    assert_eq!(
+        (planned.dataset_check.files, planned.dataset_check.reused),
+        (13, 13)
+    );
+    // The bundle says how its check went.
+    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["dataset"]["check"],
+        serde_json::json!({"files": 13, "hashes_from_cache": 13})
+    );
     // Without the option every file is read again.
     let full = Infos::default();
     plan(&project.options(), &full).unwrap();
@@ -864,6 +878,21 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
             "{file} differs from the unsharded run's"
         );
     }
+    let dataset = |dir: &Path| {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        m["dataset"].clone()
+    };
+    // Each shard checked the pin over the whole folder; the merged bundle claims no check of
+    // its own (the shards' manifests it keeps say how theirs went).
+    for dir in [&whole.out_dir, &parts[0]] {
+        assert_eq!(
+            dataset(dir)["check"]["files"],
+            46,
+            "45 images and labels.csv"
+        );
+    }
+    assert!(dataset(&merged.out_dir).get("check").is_none());
     let v = harness_evidence::verify(&merged.out_dir, &Default::default());
     assert!(v.passed(), "{:?}", v.findings);
     assert!(
