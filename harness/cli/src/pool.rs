@@ -52,6 +52,17 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))
 }
 
+/// A round-2 request as a site reads it, with the digest its answer names.
+fn read_request<T: serde::de::DeserializeOwned + serde::Serialize>(
+    path: &Path,
+) -> Result<(T, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let request =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))?;
+    let digest = harness_metrics::request_digest(&request);
+    Ok((request, digest))
+}
+
 fn input(table: &EvalTable) -> EvalInput<'_> {
     harness_evidence::evaluation::eval_input(table, None)
 }
@@ -62,9 +73,9 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         bail!("a federated round writes its file to --json OUT.json");
     };
     let input = input(table);
-    if let Some(request) = args.paired_request {
-        let request: PairedRequest = read_json(request)?;
-        let sums = paired_site_sums(&input, args.site, &request)?;
+    if let Some(path) = args.paired_request {
+        let (request, sha256) = read_request::<PairedRequest>(path)?;
+        let sums = paired_site_sums(&input, args.site, &request, &sha256)?;
         write_json(out, &sums)?;
         println!(
             "site {}: paired sums for {} pair(s) of models over {} cases written to {}",
@@ -100,9 +111,9 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         bail!("a federated round writes its file to --json OUT.json");
     };
     let cases = input.findings.first().map_or(0, |f| f.labels.len());
-    if let Some(request) = args.paired_request {
-        let request: FindingsPairedRequest = read_json(request)?;
-        let sums = findings_paired_site_sums(input, args.site, &request)?;
+    if let Some(path) = args.paired_request {
+        let (request, sha256) = read_request::<FindingsPairedRequest>(path)?;
+        let sums = findings_paired_site_sums(input, args.site, &request, &sha256)?;
         write_json(out, &sums)?;
         println!(
             "site {}: paired sums for {} finding(s) over {cases} cases written to {}",
@@ -436,7 +447,8 @@ impl Rounds for Findings {
     ) -> Result<Self::Report> {
         let request: FindingsPairedRequest =
             serde_json::from_slice(request).context("not a multi-label paired request")?;
-        Ok(pool_findings_paired(sites, &request, sums, opts)?)
+        let sha256 = harness_metrics::request_digest(&request);
+        Ok(pool_findings_paired(sites, &request, &sha256, sums, opts)?)
     }
 }
 

@@ -257,6 +257,34 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     let a = round2_args(&spaced, &again);
     ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(read(Path::new(&again)), got);
+    // A site that answered an earlier request (made from sites A and B only) is refused by
+    // name, though its pairs and counts fit: its placements are among other pooled cases.
+    let earlier = p("request-ab.json");
+    ok(&["pool", s[0], s[1], "--request-out", &earlier]);
+    let (site, csv, _) = &sites[0];
+    let csv = csv.to_string_lossy().into_owned();
+    let stale = p("stale-sums.json");
+    let mut a = vec!["eval", "--data", &csv];
+    a.extend(COMMON);
+    a.extend([
+        "--paired-request",
+        &earlier,
+        "--site",
+        site,
+        "--json",
+        &stale,
+    ]);
+    ok(&a);
+    let mut a = vec!["pool"];
+    a.extend(&s);
+    a.extend(["--request", &request, "--sums", &stale, &sums[1], &sums[2]]);
+    let out = harness(&a);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("site '{site}'")) && err.contains("another request"),
+        "{err}"
+    );
     // The pooled report: the run report's figures, and which site sent what (its file's hash).
     let html = std::fs::read_to_string(Path::new(&report_dir).join("report.html")).unwrap();
     assert!(

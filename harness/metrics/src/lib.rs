@@ -42,7 +42,7 @@ pub use evaluate::{
 pub use pool::{
     CountTable, ModelTables, PairSums, PairedRequest, PairedSiteSums, PoolError, REQUEST_FORMAT,
     RequestModel, SITE_FORMAT, SUMS_FORMAT, SiteSummary, paired_request, paired_site_sums, pool,
-    pool_paired, pool_paired_json, round_to_grid, summarize,
+    pool_paired, pool_paired_json, request_digest, round_to_grid, summarize,
 };
 pub use ranks::{Ranked, TieGroup};
 

@@ -114,7 +114,7 @@ pub const SITE_FORMAT_V1: &str = "harness-site-summary/1";
 /// Format and version of a [`PairedRequest`] (its `format` field).
 pub const REQUEST_FORMAT: &str = "harness-paired-request/1";
 /// Format and version of a [`PairedSiteSums`] (its `format` field).
-pub const SUMS_FORMAT: &str = "harness-paired-sums/1";
+pub const SUMS_FORMAT: &str = "harness-paired-sums/2";
 /// The finest score grid: 15 decimals, about the precision of an `f64` probability.
 pub const MAX_SCORE_DECIMALS: u32 = 15;
 
@@ -1856,7 +1856,7 @@ pub struct RequestModel {
 /// A site's round-2 answer (JSON format [`SUMS_FORMAT`]).
 ///
 /// ```json
-/// {"format": "harness-paired-sums/1", "site": "A",
+/// {"format": "harness-paired-sums/2", "site": "A", "request_sha256": "sha256:9f2c…",
 ///  "disclosure": "Sent by a site to the coordinator: for each pair of models, ...",
 ///  "pairs": [{"a": "a", "b": "b", "m": 3, "n": 3,
 ///             "s10": [0.006799999999999994, 0.013200000000000019, 0.0024000000000000063],
@@ -1868,6 +1868,8 @@ pub struct PairedSiteSums {
     pub format: String,
     /// The site's name, as in its [`SiteSummary`].
     pub site: String,
+    /// The request answered: its [`request_digest`].
+    pub request_sha256: String,
     /// In plain language, what these sums reveal.
     pub disclosure: String,
     /// One entry per pair of the request, in its order.
@@ -1931,6 +1933,36 @@ pub fn pooled_tables(sites: &[SiteSummary]) -> Result<IndexMap<String, CountTabl
 /// As [`pool`].
 pub fn paired_request(sites: &[SiteSummary]) -> Result<PairedRequest, PoolError> {
     Ok(Sites::new(sites)?.request())
+}
+
+/// What ties a round-2 answer to the request it answers: `sha256:<hex>` of the request in
+/// `serde_json`'s compact form (the form `harness pool --request-out` writes; a request
+/// re-spaced on its way has the same digest). The coordinator computes it over the request it
+/// pools with, so an answer to an older or another request is refused instead of being added
+/// in.
+pub fn request_digest(request: &impl Serialize) -> String {
+    use sha2::{Digest, Sha256};
+    /// Feeds what `serde_json` writes to the hash, nothing kept.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Hashing(Sha256::new());
+    // Writing to a hash cannot fail, and a request serialises (plain data, string keys).
+    let _ = serde_json::to_writer(&mut w, request);
+    let hash = w.0.finalize();
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for b in hash {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    hex
 }
 
 /// True when two non-negative scores are at most [`ULP_SLACK`] ulps apart.
@@ -2030,6 +2062,7 @@ pub fn paired_site_sums(
     input: &EvalInput,
     site: &str,
     request: &PairedRequest,
+    request_sha256: &str,
 ) -> Result<PairedSiteSums, PoolError> {
     let (pooled_m, pooled_n) = check_request(request, Some(site))?;
     input.validate().map_err(|e| PoolError::Input {
@@ -2116,6 +2149,7 @@ pub fn paired_site_sums(
     Ok(PairedSiteSums {
         format: SUMS_FORMAT.to_string(),
         site: site.to_string(),
+        request_sha256: request_sha256.to_string(),
         disclosure: SUMS_DISCLOSURE.to_string(),
         pairs,
     })
@@ -2127,18 +2161,20 @@ pub fn paired_site_sums(
 /// # Errors
 /// As [`pool`]; [`PoolError::Request`] when `request` is not the one [`paired_request`] makes
 /// of `sites`; [`PoolError::MissingSums`] when a site did not answer; [`PoolError::Sums`] when a
-/// site answered twice, an answer comes from no pooled site, answers other pairs, or counts
+/// site answered twice, an answer comes from no pooled site, answers another request (its
+/// `request_sha256` is not `request_sha256`) or other pairs, or counts
 /// other numbers of positives and negatives than its summary.
 pub fn pool_paired(
     sites: &[SiteSummary],
     request: &PairedRequest,
+    request_sha256: &str,
     sums: &[PairedSiteSums],
     opts: &EvalOptions,
 ) -> Result<EvalReport, PoolError> {
     let checked = Sites::new(sites)?;
     check_request(request, None)?;
     matches_request(request, &checked.request())?;
-    let totals = site_totals(&checked, sums)?;
+    let totals = site_totals(&checked, request_sha256, sums)?;
     pooled_report(&checked, opts, Some(&totals))
 }
 
@@ -2159,7 +2195,9 @@ pub fn pool_paired_json(
 ) -> Result<EvalReport, PoolError> {
     let checked = Sites::new(sites)?;
     let expected = checked.request();
-    if !written_as(&expected, request.trim_ascii_end()) {
+    let digest = if written_as(&expected, request.trim_ascii_end()) {
+        request_digest(&expected)
+    } else {
         let request: PairedRequest =
             serde_json::from_slice(request).map_err(|e| PoolError::Request {
                 site: None,
@@ -2167,8 +2205,9 @@ pub fn pool_paired_json(
             })?;
         check_request(&request, None)?;
         matches_request(&request, &expected)?;
-    }
-    let totals = site_totals(&checked, sums)?;
+        request_digest(&request)
+    };
+    let totals = site_totals(&checked, &digest, sums)?;
     pooled_report(&checked, opts, Some(&totals))
 }
 
@@ -2242,8 +2281,13 @@ fn matches_request(request: &PairedRequest, expected: &PairedRequest) -> Result<
 }
 
 /// The sites' round-2 sums added up, pair by pair, after checking that every pooled site
-/// answered once, for the pairs the summaries call for, over the cases of its summary.
-fn site_totals(checked: &Sites, sums: &[PairedSiteSums]) -> Result<Vec<PairedSums>, PoolError> {
+/// answered once, this request (`request_sha256`), for the pairs the summaries call for, over
+/// the cases of its summary.
+fn site_totals(
+    checked: &Sites,
+    request_sha256: &str,
+    sums: &[PairedSiteSums],
+) -> Result<Vec<PairedSums>, PoolError> {
     let sites = checked.sites;
     let pairs = checked.pairs();
     let mut answers: HashMap<&str, &PairedSiteSums> = HashMap::new();
@@ -2278,6 +2322,12 @@ fn site_totals(checked: &Sites, sums: &[PairedSiteSums]) -> Result<Vec<PairedSum
             site: site.clone(),
             reason,
         };
+        if answer.request_sha256 != request_sha256 {
+            return Err(bad(format!(
+                "it answers another request ({}), not this one ({request_sha256}): send the site this request and pool its new answer",
+                answer.request_sha256
+            )));
+        }
         let names: Vec<[&str; 2]> = answer
             .pairs
             .iter()

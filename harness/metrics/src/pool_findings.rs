@@ -30,7 +30,7 @@ pub const FINDINGS_SITE_FORMAT: &str = "harness-site-summary-multilabel/1";
 /// Format and version of a [`FindingsPairedRequest`].
 pub const FINDINGS_REQUEST_FORMAT: &str = "harness-paired-request-multilabel/1";
 /// Format and version of a [`FindingsPairedSums`].
-pub const FINDINGS_SUMS_FORMAT: &str = "harness-paired-sums-multilabel/1";
+pub const FINDINGS_SUMS_FORMAT: &str = "harness-paired-sums-multilabel/2";
 
 /// What a site publishes in round 1 of a multi-label evaluation: per finding (in the
 /// evaluation's order), the binary site summary of that finding's label column and the models
@@ -365,7 +365,8 @@ fn check_request_format(request: &FindingsPairedRequest) -> Result<(), PoolError
     })
 }
 
-/// Round 2 at a site: [`paired_site_sums`] for each finding of the request.
+/// Round 2 at a site: [`paired_site_sums`] for each finding of the request; each finding's
+/// answer names the request file's digest ([`crate::pool::request_digest`]).
 ///
 /// # Errors
 /// A request of another format, or for findings the site's input lacks; as
@@ -374,6 +375,7 @@ pub fn findings_paired_site_sums(
     input: &MultilabelInput,
     site: &str,
     request: &FindingsPairedRequest,
+    request_sha256: &str,
 ) -> Result<FindingsPairedSums, PoolError> {
     check_request_format(request)?;
     let mut findings = IndexMap::new();
@@ -386,8 +388,13 @@ pub fn findings_paired_site_sums(
                 ),
             ));
         };
-        let sums = paired_site_sums(&crate::multilabel::finding_input(input, f), site, r)
-            .map_err(|e| in_finding(e, name))?;
+        let sums = paired_site_sums(
+            &crate::multilabel::finding_input(input, f),
+            site,
+            r,
+            request_sha256,
+        )
+        .map_err(|e| in_finding(e, name))?;
         findings.insert(name.clone(), sums);
     }
     Ok(FindingsPairedSums {
@@ -405,6 +412,7 @@ pub fn findings_paired_site_sums(
 pub fn pool_findings_paired(
     sites: &[FindingsSiteSummary],
     request: &FindingsPairedRequest,
+    request_sha256: &str,
     sums: &[FindingsPairedSums],
     opts: &EvalOptions,
 ) -> Result<MultilabelReport, PoolError> {
@@ -436,7 +444,8 @@ pub fn pool_findings_paired(
                     })
             })
             .collect::<Result<_, _>>()?;
-        let report = pool_paired(&summaries, r, &answers, opts).map_err(|e| in_finding(e, name))?;
+        let report = pool_paired(&summaries, r, request_sha256, &answers, opts)
+            .map_err(|e| in_finding(e, name))?;
         per_finding.insert(name, (summaries, report));
     }
     if request.findings.len() != per_finding.len() {

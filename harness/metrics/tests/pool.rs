@@ -9,8 +9,12 @@ use common::json_diff as diff;
 use harness_metrics::delong::{PairedSums, paired_delong, placements};
 use harness_metrics::pool::{
     CountTable, PairedSiteSums, PoolError, ROUND1_COMPARISON_REASON, SiteSummary, paired_request,
-    paired_site_sums, pool, pool_paired, pool_paired_json, round_to_grid, summarize,
+    paired_site_sums, pool, pool_paired, pool_paired_json, request_digest, round_to_grid,
+    summarize,
 };
+
+/// The request digest the tests' answers name where the request's file is not at issue.
+const REQ: &str = "sha256:request";
 use harness_metrics::{EvalInput, EvalOptions, EvalReport, Grouping, Ranked, evaluate};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
@@ -236,9 +240,9 @@ fn pool_both(cases: &Cases, grid: Option<u32>) -> (EvalReport, EvalReport) {
     let answers: Vec<PairedSiteSums> = cases
         .sites()
         .iter()
-        .map(|s| paired_site_sums(&cases.site(s).owned().input(), s, &request).unwrap())
+        .map(|s| paired_site_sums(&cases.site(s).owned().input(), s, &request, REQ).unwrap())
         .collect();
-    let round2 = pool_paired(&sums, &request, &answers, &opts()).unwrap();
+    let round2 = pool_paired(&sums, &request, REQ, &answers, &opts()).unwrap();
     (round1, round2)
 }
 
@@ -543,16 +547,17 @@ fn one_class_and_empty_sites_pool_without_panics_or_nan() {
     assert_eq!(request.models["score"].auroc, None);
     let mut answers: Vec<PairedSiteSums> = ["A", "B"]
         .iter()
-        .map(|s| paired_site_sums(&negatives.site(s).owned().input(), s, &request).unwrap())
+        .map(|s| paired_site_sums(&negatives.site(s).owned().input(), s, &request, REQ).unwrap())
         .collect();
-    answers
-        .push(paired_site_sums(&cases.subset(|_| false).owned().input(), "C", &request).unwrap());
+    answers.push(
+        paired_site_sums(&cases.subset(|_| false).owned().input(), "C", &request, REQ).unwrap(),
+    );
     for a in &answers {
         for p in &a.pairs {
             assert!(p.s10.iter().chain(&p.s01).all(|v| *v == 0.0), "{p:?}");
         }
     }
-    let round2 = pool_paired(&sums, &request, &answers, &opts()).unwrap();
+    let round2 = pool_paired(&sums, &request, REQ, &answers, &opts()).unwrap();
     assert_same(&round2, &expected, 0.0, &["warnings"]);
 
     // A single positive: DeLong undefined (m = 1), the AUROC defined.
@@ -757,13 +762,28 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
         request.pairs,
         [["score".to_string(), "score_b".to_string()]]
     );
-    let answer = |s: &str| paired_site_sums(&cases.site(s).owned().input(), s, &request).unwrap();
+    // The sites answer the request file the coordinator wrote (compact JSON).
+    let digest = request_digest(&request);
+    let answer =
+        |s: &str| paired_site_sums(&cases.site(s).owned().input(), s, &request, &digest).unwrap();
     let answers: Vec<PairedSiteSums> = ["A", "B", "C"].iter().map(|s| answer(s)).collect();
     let opts = opts();
-    assert!(pool_paired(&sums, &request, &answers, &opts).is_ok());
+    assert!(pool_paired(&sums, &request, &digest, &answers, &opts).is_ok());
+
+    // An answer to another request (an earlier round with other sites, say) is refused, even
+    // when its pairs and counts fit: its placements were made against other pooled tables.
+    let mut stale = answers.clone();
+    let mut earlier = request.clone();
+    earlier.pairs.clear();
+    stale[0].request_sha256 = request_digest(&earlier);
+    let e = pool_paired(&sums, &request, &digest, &stale, &opts).unwrap_err();
+    assert!(
+        matches!(&e, PoolError::Sums { site, reason } if site == "A" && reason.contains("another request")),
+        "{e:?}"
+    );
 
     // A site's sums missing.
-    let e = pool_paired(&sums, &request, &answers[..2], &opts).unwrap_err();
+    let e = pool_paired(&sums, &request, &digest, &answers[..2], &opts).unwrap_err();
     assert!(
         matches!(&e, PoolError::MissingSums { site } if site == "C"),
         "{e:?}"
@@ -772,14 +792,14 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
     // Twice, or from a stranger.
     let mut twice = answers.clone();
     twice.push(answers[0].clone());
-    let e = pool_paired(&sums, &request, &twice, &opts).unwrap_err();
+    let e = pool_paired(&sums, &request, &digest, &twice, &opts).unwrap_err();
     assert!(
         matches!(&e, PoolError::Sums { site, .. } if site == "A"),
         "{e:?}"
     );
     let mut stranger = answers.clone();
     stranger[1].site = "D".into();
-    let e = pool_paired(&sums, &request, &stranger, &opts).unwrap_err();
+    let e = pool_paired(&sums, &request, &digest, &stranger, &opts).unwrap_err();
     assert!(
         matches!(&e, PoolError::Sums { site, .. } if site == "D"),
         "{e:?}"
@@ -787,7 +807,7 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
     // Counts that are not the summary's.
     let mut grown = answers.clone();
     grown[1].pairs[0].m += 1;
-    let e = pool_paired(&sums, &request, &grown, &opts).unwrap_err();
+    let e = pool_paired(&sums, &request, &digest, &grown, &opts).unwrap_err();
     assert!(
         matches!(&e, PoolError::Sums { site, .. } if site == "B"),
         "{e:?}"
@@ -795,12 +815,13 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
     // A request that is not the summaries'.
     let mut other = request.clone();
     other.pairs.clear();
-    let e = pool_paired(&sums, &other, &answers, &opts).unwrap_err();
+    let e = pool_paired(&sums, &other, &digest, &answers, &opts).unwrap_err();
     assert!(matches!(&e, PoolError::Request { .. }), "{e:?}");
 
     // From the request's JSON text: the bytes written, or the same request re-encoded (parsed
     // then), give the report of the parsed request; another request, or not one, is refused.
-    let want = serde_json::to_string(&pool_paired(&sums, &request, &answers, &opts).unwrap());
+    let want =
+        serde_json::to_string(&pool_paired(&sums, &request, &digest, &answers, &opts).unwrap());
     let text = serde_json::to_vec(&request).unwrap();
     let pretty = serde_json::to_vec_pretty(&request).unwrap();
     for json in [
@@ -834,7 +855,7 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
     // At a site: data changed since round 1.
     let mut changed = cases.site("B");
     changed.models[0].1[0] = 0.123456789;
-    let e = paired_site_sums(&changed.owned().input(), "B", &request).unwrap_err();
+    let e = paired_site_sums(&changed.owned().input(), "B", &request, REQ).unwrap_err();
     assert!(
         matches!(&e, PoolError::Stale { site, model, .. } if site == "B" && model == "score"),
         "{e:?}"
@@ -857,26 +878,26 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
             .collect(),
         site: [both.site.clone(), both.site.clone()].concat(),
     };
-    let e = paired_site_sums(&more.owned().input(), "B", &request).unwrap_err();
+    let e = paired_site_sums(&more.owned().input(), "B", &request, REQ).unwrap_err();
     assert!(matches!(&e, PoolError::Stale { .. }), "{e:?}");
     // A model the site lacks; a tampered AUROC; another format.
     let mut one_model = cases.site("A");
     one_model.models.truncate(1);
-    let e = paired_site_sums(&one_model.owned().input(), "A", &request).unwrap_err();
+    let e = paired_site_sums(&one_model.owned().input(), "A", &request, REQ).unwrap_err();
     assert!(
         matches!(&e, PoolError::Stale { model, .. } if model == "score_b"),
         "{e:?}"
     );
     let mut bad = request.clone();
     bad.models.get_mut("score").unwrap().auroc = Some(0.5);
-    let e = paired_site_sums(&cases.site("A").owned().input(), "A", &bad).unwrap_err();
+    let e = paired_site_sums(&cases.site("A").owned().input(), "A", &bad, REQ).unwrap_err();
     assert!(
         matches!(&e, PoolError::Request { site: Some(s), .. } if s == "A"),
         "{e:?}"
     );
     let mut bad = request.clone();
     bad.format = "harness-paired-request/0".into();
-    let e = paired_site_sums(&cases.site("A").owned().input(), "A", &bad).unwrap_err();
+    let e = paired_site_sums(&cases.site("A").owned().input(), "A", &bad, REQ).unwrap_err();
     assert!(matches!(&e, PoolError::Format { .. }), "{e:?}");
 
     // The messages round-trip through JSON.
@@ -973,9 +994,9 @@ fn full_precision_scores_survive_json_and_an_inexact_reader() {
     let answers: Vec<PairedSiteSums> = cases
         .sites()
         .iter()
-        .map(|s| paired_site_sums(&cases.site(s).owned().input(), s, &request).unwrap())
+        .map(|s| paired_site_sums(&cases.site(s).owned().input(), s, &request, REQ).unwrap())
         .collect();
-    let round2 = pool_paired(&read, &request, &answers, &opts()).unwrap();
+    let round2 = pool_paired(&read, &request, REQ, &answers, &opts()).unwrap();
     assert_same(&round2, &expected, 1e-12, &["warnings"]);
     // Beyond the slack a score is not recognised.
     for m in request.models.values_mut() {
@@ -987,7 +1008,7 @@ fn full_precision_scores_survive_json_and_an_inexact_reader() {
             }
         });
     }
-    let e = paired_site_sums(&cases.site("s1").owned().input(), "s1", &request).unwrap_err();
+    let e = paired_site_sums(&cases.site("s1").owned().input(), "s1", &request, REQ).unwrap_err();
     assert!(matches!(&e, PoolError::Stale { .. }), "{e:?}");
     // On a grid of 15 decimals, scores have at most 15 significant digits.
     for s in summaries(&cases, Some(15)) {

@@ -177,9 +177,9 @@ fn three_sites_pool_to_the_all_cases_multilabel_report() {
     let sums: Vec<_> = sites
         .iter()
         .zip(["A", "B", "C"])
-        .map(|(c, name)| findings_paired_site_sums(&c.input(), name, &request).unwrap())
+        .map(|(c, name)| findings_paired_site_sums(&c.input(), name, &request, "sha256:r").unwrap())
         .collect();
-    let r2 = pool_findings_paired(&summaries, &request, &sums, &opts()).unwrap();
+    let r2 = pool_findings_paired(&summaries, &request, "sha256:r", &sums, &opts()).unwrap();
     let d = differences(&r2, &expected, false);
     assert!(d.is_empty(), "{} differences:\n{}", d.len(), d.join("\n"));
     assert!(r2.findings["effusion"].comparisons[0].z.is_some());

@@ -426,15 +426,15 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     for w in warnings {
         observer.warning(&format!("{}: {w}", suite_path.display()));
     }
-    match (&options.paired_request, task) {
+    match (options.paired_request.as_ref().map(|r| &r.kind), task) {
         (Some(_), DatasetTask::Multiclass) => {
             return Err(PipelineError::Input(format!(
                 "dataset '{}' is multiclass: a multi-class evaluation has no round 2 (its paired comparison is a bootstrap over cases, which is not pooled)",
                 dataset.name
             )));
         }
-        (Some(SiteRequest::Binary(_)), DatasetTask::Multilabel)
-        | (Some(SiteRequest::Findings(_)), DatasetTask::Binary) => {
+        (Some(RequestKind::Binary(_)), DatasetTask::Multilabel)
+        | (Some(RequestKind::Findings(_)), DatasetTask::Binary) => {
             return Err(PipelineError::Input(format!(
                 "the paired request is for a {} evaluation, but dataset '{}' is {task}",
                 if task.is_binary() {
@@ -1038,7 +1038,16 @@ pub const SUMS_FILE: &str = "paired-sums.json";
 /// A coordinator's round-2 request, as a site run answers it: binary, or multi-label (one
 /// binary request per finding).
 #[derive(Debug, Clone)]
-pub enum SiteRequest {
+pub struct SiteRequest {
+    /// The request, of either kind.
+    pub kind: RequestKind,
+    /// Its file's digest ([`harness_metrics::request_digest`]), which the answer names.
+    pub sha256: String,
+}
+
+/// A round-2 request of a binary or a multi-label evaluation.
+#[derive(Debug, Clone)]
+pub enum RequestKind {
     Binary(harness_metrics::pool::PairedRequest),
     Findings(harness_metrics::pool_findings::FindingsPairedRequest),
 }
@@ -1054,15 +1063,17 @@ impl SiteRequest {
             format: String,
         }
         let f: Format = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if f.format == harness_metrics::pool_findings::FINDINGS_REQUEST_FORMAT {
-            serde_json::from_slice(bytes)
-                .map(SiteRequest::Findings)
-                .map_err(|e| e.to_string())
+        let (kind, sha256) = if f.format == harness_metrics::pool_findings::FINDINGS_REQUEST_FORMAT
+        {
+            let r = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            let digest = harness_metrics::request_digest(&r);
+            (RequestKind::Findings(r), digest)
         } else {
-            serde_json::from_slice(bytes)
-                .map(SiteRequest::Binary)
-                .map_err(|e| e.to_string())
-        }
+            let r = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+            let digest = harness_metrics::request_digest(&r);
+            (RequestKind::Binary(r), digest)
+        };
+        Ok(SiteRequest { kind, sha256 })
     }
 }
 
@@ -1082,57 +1093,64 @@ fn write_site_summary(
     bundle: &mut BundleWriter,
 ) -> Result<(), PipelineError> {
     let failed = |e: &dyn std::fmt::Display| PipelineError::Metrics(e.to_string());
-    let (file, bytes) =
-        if let (DatasetTask::Multiclass, Some(cols)) = (settings.task, settings.classes.as_ref()) {
-            // The patient column stays at the site: not read.
-            let summary = harness_evidence::evaluation::summarize_classes_csv(
-                pred_bytes,
-                &plan.out_dir.join(SITE_FILE),
-                cols,
-                &settings.groups,
-                site,
-            )
+    let (file, bytes) = if let (DatasetTask::Multiclass, Some(cols)) =
+        (settings.task, settings.classes.as_ref())
+    {
+        // The patient column stays at the site: not read.
+        let summary = harness_evidence::evaluation::summarize_classes_csv(
+            pred_bytes,
+            &plan.out_dir.join(SITE_FILE),
+            cols,
+            &settings.groups,
+            site,
+        )
+        .map_err(|e| failed(&e))?;
+        (SITE_FILE, compact(&summary)?)
+    } else if settings.task == DatasetTask::Multilabel {
+        let path = plan.out_dir.join(SITE_FILE);
+        let read = read_findings(pred_bytes, &path, &settings.findings, &settings.columns())
             .map_err(|e| failed(&e))?;
-            (SITE_FILE, compact(&summary)?)
-        } else if settings.task == DatasetTask::Multilabel {
-            let path = plan.out_dir.join(SITE_FILE);
-            let read = read_findings(pred_bytes, &path, &settings.findings, &settings.columns())
-                .map_err(|e| failed(&e))?;
-            // The patient column is not a subgroup, and it stays at the site.
-            let mut input = findings_input(&settings.findings, &read, settings.cluster.as_deref())
-                .map_err(|e| failed(&e))?;
-            input.cluster = None;
-            match &plan.paired_request {
-                Some(SiteRequest::Findings(request)) => {
-                    let sums =
-                        findings_paired_site_sums(&input, site, request).map_err(|e| failed(&e))?;
-                    (SUMS_FILE, compact(&sums)?)
-                }
-                _ => {
-                    let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
-                    (SITE_FILE, compact(&summary)?)
-                }
+        // The patient column is not a subgroup, and it stays at the site.
+        let mut input = findings_input(&settings.findings, &read, settings.cluster.as_deref())
+            .map_err(|e| failed(&e))?;
+        input.cluster = None;
+        match &plan.paired_request {
+            Some(SiteRequest {
+                kind: RequestKind::Findings(request),
+                sha256,
+            }) => {
+                let sums = findings_paired_site_sums(&input, site, request, sha256)
+                    .map_err(|e| failed(&e))?;
+                (SUMS_FILE, compact(&sums)?)
             }
-        } else {
-            let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
-            // The patient column is not a subgroup, and it stays at the site.
-            let input = harness_metrics::EvalInput {
-                cluster: None,
-                ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
-            };
-            match &plan.paired_request {
-                Some(SiteRequest::Binary(request)) => {
-                    let sums = harness_metrics::pool::paired_site_sums(&input, site, request)
-                        .map_err(|e| failed(&e))?;
-                    (SUMS_FILE, compact(&sums)?)
-                }
-                _ => {
-                    let summary = harness_metrics::pool::summarize(&input, site, None)
-                        .map_err(|e| failed(&e))?;
-                    (SITE_FILE, compact(&summary)?)
-                }
+            _ => {
+                let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
+                (SITE_FILE, compact(&summary)?)
             }
+        }
+    } else {
+        let table = parse_predictions(pred_bytes, &plan.out_dir.join(SITE_FILE), settings)?;
+        // The patient column is not a subgroup, and it stays at the site.
+        let input = harness_metrics::EvalInput {
+            cluster: None,
+            ..harness_evidence::evaluation::eval_input(&table, settings.cluster.as_deref())
         };
+        match &plan.paired_request {
+            Some(SiteRequest {
+                kind: RequestKind::Binary(request),
+                sha256,
+            }) => {
+                let sums = harness_metrics::pool::paired_site_sums(&input, site, request, sha256)
+                    .map_err(|e| failed(&e))?;
+                (SUMS_FILE, compact(&sums)?)
+            }
+            _ => {
+                let summary =
+                    harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
+                (SITE_FILE, compact(&summary)?)
+            }
+        }
+    };
     bundle.write(file, &bytes)?;
     Ok(())
 }
