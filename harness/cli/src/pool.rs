@@ -263,12 +263,13 @@ struct Format {
 
 /// Every site's summary, parsed in parallel (with exact scores a summary is about as large as
 /// the site's data). A file that does not parse but is of another kind than the first site's
-/// (`first_format`: binary or multi-label) is refused saying so.
+/// (`first_format`: binary or multi-label) is refused saying so; so are site bundles that
+/// disagree on their models or share their data ([`check_bundle_pins`]).
 fn read_sites<T: serde::de::DeserializeOwned + Send>(
     paths: &[PathBuf],
     first_format: &str,
 ) -> Result<Vec<T>> {
-    paths
+    let sites = paths
         .par_iter()
         .map(|p| {
             read_site_file(p, harness_pipeline::SITE_FILE).map_err(|e| {
@@ -283,7 +284,49 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
                 }
             })
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    check_bundle_pins(paths)?;
+    Ok(sites)
+}
+
+/// Site bundles (`harness run --site`, verified as they are read) pooled together must have
+/// run the same models under the same names — a candidate's model file the same bytes at
+/// every site — on different data (the same dataset twice would count its cases twice).
+/// Checked from their manifests; a summary given as a bare JSON file names its models only,
+/// and the coordinator has to know them to be the same.
+fn check_bundle_pins(paths: &[PathBuf]) -> Result<()> {
+    use std::collections::HashMap;
+    let mut models: HashMap<String, (String, &Path)> = HashMap::new();
+    let mut data: HashMap<String, &Path> = HashMap::new();
+    for path in paths.iter().filter(|p| p.is_dir()) {
+        let m: harness_evidence::manifest::Manifest =
+            read_json(&path.join(harness_evidence::manifest::MANIFEST))?;
+        for c in &m.candidates {
+            let (sha, first) = models
+                .entry(c.name.clone())
+                .or_insert((c.model.sha256.clone(), path));
+            if *sha != c.model.sha256 {
+                bail!(
+                    "{} and {}: candidate '{}' is another model at each site (model sha256 {} and {}): pool sites that evaluated the same models",
+                    first.display(),
+                    path.display(),
+                    c.name,
+                    sha,
+                    c.model.sha256
+                );
+            }
+        }
+        if let Some(first) = data.insert(m.dataset.digest.clone(), path) {
+            bail!(
+                "{} and {}: both evaluated dataset '{}' ({}): its cases would be counted twice",
+                first.display(),
+                path.display(),
+                m.dataset.name,
+                m.dataset.digest
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `harness pool`.

@@ -403,22 +403,90 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
 }
 
-/// Both rounds from suite runs: two "sites" (the shipped example run as two sites) answer the
-/// coordinator's round-2 request with `harness run --paired-request`, and `harness pool` reads
-/// both rounds from the site bundles (verified) and gives every paired test.
+/// A copy of the shipped example project in `dir` whose dataset lists only its first `cases`
+/// cases (re-pinned), and, with `swap`, whose candidates "vendor-a" and "vendor-b" run each
+/// other's model: the suite of another site. Returns the suite's path.
+fn example_site(dir: &Path, cases: usize, swap: bool) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let copy = |from: &str| {
+        let status = Command::new("cp")
+            .args([
+                "-r",
+                &root.join(from).to_string_lossy(),
+                &dir.to_string_lossy(),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for from in ["datasets.toml", "models", "suites"] {
+        copy(from);
+    }
+    let data = dir.join("data");
+    let status = Command::new("cp")
+        .args([
+            "-r",
+            &root.join("data/synthetic-lesions").to_string_lossy(),
+            &data.to_string_lossy(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let labels = data.join("synthetic-lesions/labels.csv");
+    let text = std::fs::read_to_string(&labels).unwrap();
+    let kept: String = text
+        .lines()
+        .take(cases + 1)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&labels, kept).unwrap();
+    let hash = Command::new("bash")
+        .arg(root.join("ci/dataset_hash.sh"))
+        .arg(data.join("synthetic-lesions"))
+        .output()
+        .unwrap();
+    assert!(hash.status.success());
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    let registry = dir.join("datasets.toml");
+    let pinned = "8896a041e622403e19d09796ff4d3c4d459cd110517e6208d87dfcb34f2792b9";
+    let text = std::fs::read_to_string(&registry).unwrap();
+    assert!(text.contains(pinned), "the example dataset's pin");
+    std::fs::write(&registry, text.replace(pinned, hash.trim())).unwrap();
+    let suite = dir.join("suites/example.toml");
+    if swap {
+        // Models as named at the other sites: each name now runs the other's model.
+        let text = std::fs::read_to_string(&suite).unwrap();
+        let (a, b) = ("name = \"vendor-a\"", "name = \"vendor-b\"");
+        assert!(text.contains(a) && text.contains(b));
+        let text = text.replace(a, "@A@").replace(b, a).replace("@A@", b);
+        std::fs::write(&suite, text).unwrap();
+    }
+    suite.to_string_lossy().into_owned()
+}
+
+/// Both rounds from suite runs: two sites (the shipped example, and a copy of it holding its
+/// first 400 cases) answer the coordinator's round-2 request with `harness run
+/// --paired-request`, and `harness pool` reads both rounds from the site bundles (verified)
+/// and gives every paired test. Bundles of the same data, or that ran another model under a
+/// candidate's name, are refused.
 #[test]
 fn site_runs_answer_the_second_round_from_their_bundles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let suite = root.join("suites/example.toml");
-    let suite = suite.to_string_lossy();
+    let suite_a = root
+        .join("suites/example.toml")
+        .to_string_lossy()
+        .into_owned();
+    let suite_b = example_site(&d.join("site-b"), 400, false);
+    let suite_of = |site: &str| if site == "a" { &suite_a } else { &suite_b };
     let path = |n: &str| d.join(n).to_string_lossy().into_owned();
     for site in ["a", "b"] {
         let out = path(site);
         ok(&[
             "run",
-            &suite,
+            suite_of(site),
             "--no-perf",
             "--site",
             site,
@@ -433,7 +501,7 @@ fn site_runs_answer_the_second_round_from_their_bundles() {
         let out = path(&format!("{site}-2"));
         ok(&[
             "run",
-            &suite,
+            suite_of(site),
             "--no-perf",
             "--site",
             site,
@@ -468,6 +536,35 @@ fn site_runs_answer_the_second_round_from_their_bundles() {
             "{c}"
         );
     }
+    assert_eq!(got["n"], 1000, "600 + 400 cases");
+
+    // The same site's bundle twice (copied under another folder): its cases would count twice.
+    let copy = path("a-copy");
+    let status = Command::new("cp")
+        .args(["-r", &path("a"), &copy])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = harness(&["pool", &path("a"), &copy, "--json", &pooled]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("counted twice"), "{err}");
+    // A site whose "vendor-a" and "vendor-b" are each other's models.
+    let suite_c = example_site(&d.join("site-c"), 300, true);
+    ok(&[
+        "run",
+        &suite_c,
+        "--no-perf",
+        "--site",
+        "c",
+        "--aggregates-only",
+        "--out",
+        &path("c"),
+    ]);
+    let out = harness(&["pool", &path("a"), &path("c"), "--json", &pooled]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is another model at each site"), "{err}");
 }
 
 /// A seeded multi-label file: findings effusion (model a and b) and nodule (a and b), exact and
