@@ -120,7 +120,7 @@ pub struct EvalArgs {
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
     /// Federated evaluation, round 1: write to --json a site summary (format
-    /// harness-site-summary/1; with --task multilabel one per finding,
+    /// harness-site-summary/2; with --task multilabel one per finding,
     /// harness-site-summary-multilabel/1; with --task multiclass
     /// harness-site-summary-multiclass/1, per class the cases of each true class at each
     /// distinct probability, the confusion matrix and the top-label table) instead of the
@@ -147,6 +147,16 @@ pub struct EvalArgs {
     /// --json. Needs --site and the same --score columns as the site's summary.
     #[arg(long = "paired-request", value_name = "REQUEST.json", requires_all = ["site", "json"], conflicts_with = "aggregates_only")]
     paired_request: Option<PathBuf>,
+    /// With --aggregates-only: refuse a subgroup level of fewer than N cases (a level that
+    /// small shows its cases' scores and labels nearly case by case, and an identifier-like
+    /// column would publish every case). Lower it only where publishing such levels is agreed.
+    #[arg(
+        long = "min-level-cases",
+        value_name = "N",
+        default_value_t = harness_metrics::MIN_LEVEL_CASES,
+        requires = "aggregates_only"
+    )]
+    min_level_cases: u64,
 }
 
 impl EvalArgs {
@@ -158,6 +168,7 @@ impl EvalArgs {
             json: self.json.as_deref(),
             score_decimals: self.score_decimals,
             paired_request: self.paired_request.as_deref(),
+            min_level_cases: self.min_level_cases,
         }
     }
 }
@@ -482,7 +493,13 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
     if args.aggregates_only {
         let site = args.site.as_deref().unwrap_or_default();
         let summary = harness_data::with_file_bytes(&args.data, |bytes| {
-            summarize_classes_csv(bytes, &args.data, &cols, &args.groups, site)
+            summarize_classes_csv(
+                bytes,
+                &args.data,
+                &cols,
+                &args.groups,
+                (site, args.min_level_cases),
+            )
         })?;
         let out = args.json.as_deref().unwrap_or(Path::new("site.json"));
         crate::pool::write_json(out, &summary)?;

@@ -19,7 +19,7 @@ use harness_metrics::pool_findings::{
     findings_paired_request, findings_paired_site_sums, pool_findings, pool_findings_paired,
     summarize_findings,
 };
-use harness_metrics::{EvalInput, EvalOptions};
+use harness_metrics::{EvalInput, EvalOptions, check_level_sizes};
 use harness_pipeline::pooled::{
     PooledSite, pooled_classes_report_input, pooled_findings_report_input, pooled_report_input,
     write_pooled_report,
@@ -36,6 +36,8 @@ pub struct SiteArgs<'a> {
     pub json: Option<&'a Path>,
     pub score_decimals: Option<u32>,
     pub paired_request: Option<&'a Path>,
+    /// The fewest cases a subgroup level may hold ([`check_level_sizes`]).
+    pub min_level_cases: u64,
 }
 
 /// Compact JSON: a site summary has one row per distinct score, so whitespace would triple the
@@ -87,6 +89,7 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         println!("what it reveals: {}", sums.disclosure);
         return Ok(ExitCode::SUCCESS);
     }
+    check_level_sizes(args.site, &input.groupings, args.min_level_cases)?;
     let summary = summarize(&input, args.site, args.score_decimals)?;
     write_json(out, &summary)?;
     let rows: usize = summary.models.values().map(|m| m.all.len()).sum();
@@ -123,6 +126,7 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         );
         return Ok(ExitCode::SUCCESS);
     }
+    check_level_sizes(args.site, &input.groupings, args.min_level_cases)?;
     let summary = summarize_findings(input, args.site, args.score_decimals)?;
     write_json(out, &summary)?;
     println!(
@@ -144,8 +148,10 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         all the sites' cases together, without any case leaving its site.\n\n\
         Round 1: each site runs `harness eval --data ITS.csv --label y --score a --score b --group sex \
         --aggregates-only --site NAME --json NAME.json` and sends NAME.json: per model and subgroup \
-        level, how many positives and negatives had each distinct score (no case id, no per-case row; \
-        --score-decimals D reveals only rounded scores). `harness pool A.json B.json ... --json OUT.json` \
+        level, how many positives and negatives had each distinct score (no case id; with exact scores \
+        a score is usually one case's, so the tables show each case's score, label and levels \
+        without its id: --score-decimals D reveals only rounded scores, which cases share; levels \
+        of fewer than 5 cases are refused at the site). `harness pool A.json B.json ... --json OUT.json` \
         then computes, exactly (bit for bit), every single-model figure of `harness eval`: AUROC with \
         DeLong CI, sensitivity at specificity, average precision, Brier, log loss, ECE, calibration \
         slope and intercept, subgroup AUROCs and fairness, in `harness eval`'s JSON layout; with \

@@ -99,6 +99,16 @@ pub struct RunArgs {
     /// With --site: write only aggregates (see --site).
     #[arg(long = "aggregates-only", requires = "site")]
     aggregates_only: bool,
+    /// With --site: refuse a subgroup level of fewer than N cases in the site's summary (a
+    /// level that small shows its cases' scores and labels nearly case by case). Lower it only
+    /// where publishing such levels is agreed.
+    #[arg(
+        long = "min-level-cases",
+        value_name = "N",
+        default_value_t = harness_metrics::MIN_LEVEL_CASES,
+        requires = "site"
+    )]
+    min_level_cases: u64,
     /// With --site: answer the coordinator's round-2 request (`harness pool --request-out`) with
     /// this site's sums for the exact paired DeLong tests (paired-sums.json in the bundle)
     /// instead of the count tables. The run infers again: the same models on the same data give
@@ -223,6 +233,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .transpose()
             .map_err(anyhow::Error::msg)?,
         site: args.site,
+        min_level_cases: Some(args.min_level_cases),
         paired_request: match &args.paired_request {
             Some(p) => {
                 let bytes = std::fs::read(p)

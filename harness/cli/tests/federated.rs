@@ -350,6 +350,36 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
+    // An identifier-like grouping column (here the case id: one case per level) would publish
+    // every case's score and label: refused, unless the site lowers the minimum on purpose.
+    let site_args = |extra: &[&str]| {
+        let mut a = vec![
+            "eval",
+            "--data",
+            &csv,
+            "--label",
+            "label",
+            "--score",
+            "score",
+            "--group",
+            "case_id",
+            "--aggregates-only",
+            "--site",
+            "A",
+            "--json",
+            &round1,
+        ];
+        a.extend(extra);
+        harness(&a)
+    };
+    let out = site_args(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("grouping column 'case_id'") && err.contains("fewer than 5 cases"),
+        "{err}"
+    );
+    assert!(site_args(&["--min-level-cases", "1"]).status.success());
 }
 
 /// `harness run --site` on the shipped example writes a site bundle that `harness pool` takes as
@@ -868,7 +898,7 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
         html.contains("id=\"classes\"") && html.contains("per class"),
         "classes section"
     );
-    assert!(html.contains("does not pair a case"));
+    assert!(html.contains("whole probability vector with its true class"));
     for f in [
         "confusion-1-a.svg",
         "roc-class-3-k2.svg",

@@ -40,9 +40,10 @@ pub use evaluate::{
     ModelReport, evaluate, spec_key,
 };
 pub use pool::{
-    CountTable, ModelTables, PairSums, PairedRequest, PairedSiteSums, PoolError, REQUEST_FORMAT,
-    RequestModel, SITE_FORMAT, SUMS_FORMAT, SiteSummary, paired_request, paired_site_sums, pool,
-    pool_paired, pool_paired_json, request_digest, round_to_grid, summarize,
+    CountTable, MIN_LEVEL_CASES, ModelTables, PairSums, PairedRequest, PairedSiteSums, PoolError,
+    REQUEST_FORMAT, RequestModel, SITE_FORMAT, SUMS_FORMAT, SiteSummary, check_level_sizes,
+    paired_request, paired_site_sums, pool, pool_paired, pool_paired_json, request_digest,
+    round_to_grid, summarize,
 };
 pub use ranks::{Ranked, TieGroup};
 

@@ -46,16 +46,24 @@
 //!   per model, the number of positives and negatives at each distinct score, over all the
 //!   site's cases and within each level. So every distinct score value (rounded to
 //!   `score_decimals` when a grid is declared) and the labels at it, but not which case had it.
-//!   A score held by one case, or a level with few cases, shows those cases' scores and labels.
-//!   It holds no case id and no per-case row, does not pair a case's scores under different
-//!   models, does not cross the grouping columns, and leaves out the patient (cluster) column.
+//!   A score held by one case shows that case's score and label and, found in each grouping
+//!   column's tables, its level in every column: with exact scores, where most scores are held
+//!   by one case, the tables amount to a row per case and model (score, label, levels — no case
+//!   id), and small cells let a case's scores under different models be matched. A score grid
+//!   makes cases share scores and prevents this except in small cells; [`check_level_sizes`]
+//!   refuses levels of fewer than [`MIN_LEVEL_CASES`] cases (the site can lower it). The
+//!   patient (cluster) column is left out.
 //! * **Coordinator → sites, round 2** ([`PairedRequest`]): each model's pooled table — the sum
 //!   of all the sites' `all` tables — and pooled AUROC. A site that subtracts its own table
 //!   learns the class-wise score distribution of all the other sites together (of the other
 //!   site, when there are only two).
 //! * **Site → coordinator, round 2** ([`PairedSiteSums`]): per pair of models, the site's
 //!   numbers of positives and negatives and six sums over its cases of products of centred
-//!   placements: how the two models' rankings co-vary at the site, summed; nothing per case.
+//!   placements: how the two models' rankings co-vary at the site, summed. At a site with one
+//!   positive (or one negative) case the sums are that case's own placements under both models;
+//!   and a site cannot tell an honest request from one made up to learn more from its answers
+//!   (answered several times) beyond checking that its own cases fit the tables: answer requests
+//!   of a coordinator the sites trust, once per evaluation.
 //!
 //! # Exactness
 //!
@@ -1354,8 +1362,54 @@ fn site_disclosure(decimals: Option<u32>, groupings: &[&str]) -> String {
         format!("the grouping columns {}", groupings.join(", "))
     };
     format!(
-        "For each model, this file reveals {scores} (but not which case had it), over all of this site's cases and within each level of {columns}; and the site's numbers of cases, positives and negatives. A score held by a single case, or a level with few cases, shows those cases' scores and labels. It holds no case ids and no per-case rows, does not pair a case's scores under different models, does not cross the grouping columns with each other, and leaves out the patient (cluster) column."
+        "For each model, this file reveals {scores} (but not which case had it), over all of this site's cases and within each level of {columns}; and the site's numbers of cases, positives and negatives. A score held by a single case shows that case's score and label, and, found in each grouping column's tables, its level in every column together: with exact scores most scores are held by one case, so the tables then amount to a row per case (score, label and levels, without a case id) for each model; a level or a label with few cases can also let a case's scores under different models be matched. A score grid (--score-decimals) makes cases share scores and prevents this except in small cells. It holds no case ids and leaves out the patient (cluster) column; subgroup levels of fewer than the site's minimum of cases (--min-level-cases) were refused."
     )
+}
+
+/// The fewest cases a subgroup level may hold in a site summary unless the site lowers it
+/// (`--min-level-cases`): a smaller level shows its cases' scores and labels nearly case by
+/// case, and an identifier-like column (one level per patient) would publish every case.
+/// DataSHIELD's disclosure filters apply the same kind of rule to tables and subsets.
+pub const MIN_LEVEL_CASES: u64 = 5;
+
+/// Refuses a site's grouping column with a level of fewer than `min` cases, naming the site,
+/// the column, how many levels are that small and the smallest; `min` 0 or 1 refuses nothing.
+///
+/// # Errors
+/// [`PoolError::Input`] as said.
+pub fn check_level_sizes(
+    site: &str,
+    groupings: &[crate::Grouping],
+    min: u64,
+) -> Result<(), PoolError> {
+    for g in groupings {
+        let mut counts = vec![0u64; g.levels.len()];
+        for &c in g.codes {
+            if let Some(n) = counts.get_mut(c as usize) {
+                *n += 1;
+            }
+        }
+        // Levels without cases are left out of a summary: nothing to protect.
+        let small: Vec<(usize, u64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n > 0 && n < min)
+            .map(|(k, &n)| (k, n))
+            .collect();
+        if let Some(&(k, n)) = small.iter().min_by_key(|&&(_, n)| n) {
+            return Err(PoolError::Input {
+                site: site.to_string(),
+                reason: format!(
+                    "grouping column '{}': {} of its {} levels hold fewer than {min} cases (level '{}': {n}); so small a level shows its cases' scores and labels nearly case by case. Leave the column out or merge its small levels, or, where publishing them is agreed, lower the minimum with --min-level-cases",
+                    g.name,
+                    small.len(),
+                    counts.iter().filter(|&&n| n > 0).count(),
+                    g.levels[k]
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an empty site name and repeated model, grouping or level names.
@@ -1800,7 +1854,8 @@ fn pooled_report(
 /// Round 1 at the coordinator: the report of [`evaluate`] on the union of the sites' cases,
 /// from their summaries alone, in `evaluate`'s layout; the paired comparisons are there with
 /// `null` numbers and a reason (see [`pool_paired`]), the bootstrap CIs, when asked for, are
-/// `null` with a reason, and the patient-clustered statistics are left out (a warning says so).
+/// the exact ones of `evaluate` for the seed (see the module doc), and the patient-clustered
+/// statistics are left out (a warning says so).
 ///
 /// # Errors
 /// [`PoolError`] naming the site, model, grouping and level of the first inconsistency: a
@@ -1816,7 +1871,7 @@ pub fn pool(sites: &[SiteSummary], opts: &EvalOptions) -> Result<EvalReport, Poo
 
 const REQUEST_DISCLOSURE: &str = "Sent by the coordinator to every site for the paired comparisons: each model's pooled count table (the number of positive and negative cases at each distinct score over all the sites' cases together) and pooled AUROC. A site that subtracts its own table learns the score distribution by class of all the other sites together (of the other site, when there are only two). It holds no per-site table, no levels and nothing per case.";
 
-const SUMS_DISCLOSURE: &str = "Sent by a site to the coordinator: for each pair of models, the site's numbers of positive and negative cases and six sums over its cases of products of centred DeLong placements (each case's placement among the pooled cases of the other class, minus the pooled AUROC), over its positives and over its negatives. It reveals how the two models' rankings co-vary at this site, summed over its cases; nothing per case.";
+const SUMS_DISCLOSURE: &str = "Sent by a site to the coordinator: for each pair of models, the site's numbers of positive and negative cases and six sums over its cases of products of centred DeLong placements (each case's placement among the pooled cases of the other class, minus the pooled AUROC), over its positives and over its negatives. It reveals how the two models' rankings co-vary at this site, summed over its cases; where the site has a single positive (or negative) case, that case's placements under both models. A site cannot check that a request is the honest pooled table beyond its own cases fitting it: answer a trusted coordinator, once per evaluation.";
 
 /// The coordinator's round-2 message to every site (JSON format [`REQUEST_FORMAT`]).
 ///

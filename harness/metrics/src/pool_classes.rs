@@ -15,8 +15,9 @@
 //! What leaves a site: for each model and class, every distinct value of that class's
 //! probability with how many cases of each true class had it (not which case); the confusion
 //! matrix at argmax; every distinct top-label confidence with how many cases had the argmax
-//! right and wrong; the same per subgroup level. No case ids, no per-case rows, nothing that
-//! pairs one case's probabilities across classes or models, no patient column.
+//! right and wrong; the same per subgroup level. No case ids and no patient column; but since a
+//! case's probabilities sum to 1, its values in the classes' tables can usually be matched,
+//! which shows its probability vector with its true class (the disclosure says so).
 
 use indexmap::IndexMap;
 use serde::de::{self, SeqAccess, Visitor};
@@ -300,7 +301,7 @@ fn disclosure(groups: &[&str]) -> String {
         format!(" and within each level of {}", groups.join(", "))
     };
     format!(
-        "For each model and class, this file reveals every distinct value of that class's probability exactly as scored, with how many cases of each true class had it (but not which case), the confusion matrix at argmax, and every distinct top-label confidence with how many cases had the argmax right and wrong, over all of this site's cases{within}. A value held by a single case, or a level with few cases, shows those cases' probabilities and classes. It holds no case ids and no per-case rows, does not pair a case's probabilities across classes or models, and holds no patient column."
+        "For each model and class, this file reveals every distinct value of that class's probability exactly as scored, with how many cases of each true class had it (but not which case), the confusion matrix at argmax, and every distinct top-label confidence with how many cases had the argmax right and wrong, over all of this site's cases{within}. A value held by a single case, or a level with few cases, shows those cases' probabilities and classes; and since a case's probabilities sum to 1, its values in the different classes' tables can usually be matched, which shows its whole probability vector with its true class (a row per case and model, without a case id). It holds no case ids and no patient column; subgroup levels of fewer than the site's minimum of cases (--min-level-cases) were refused."
     )
 }
 

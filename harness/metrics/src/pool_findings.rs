@@ -206,7 +206,7 @@ pub fn summarize_findings(
         site: site.to_string(),
         score_decimals,
         disclosure: format!(
-            "For each finding (its own label column), what its binary summary reveals: {inner} It does not link a case's labels or scores across findings."
+            "For each finding (its own label column), what its binary summary reveals: {inner} A finding's tables are not linked to another finding's, but a case whose levels are rare enough to be unique at the site can be matched across findings through them."
         ),
         n: input.findings.first().map_or(0, |f| f.labels.len() as u64),
         findings_order: input.findings.iter().map(|f| f.name.to_string()).collect(),

@@ -398,6 +398,8 @@ fn site_summaries_hold_no_case_rows_and_round_trip_through_json() {
             s.disclosure
         );
         assert!(s.disclosure.contains("patient (cluster) column"));
+        // What exact scores amount to is said plainly.
+        assert!(s.score_decimals.is_some() || s.disclosure.contains("a row per case"));
         let back: SiteSummary = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, s);
         if k < summaries.len() {

@@ -171,6 +171,9 @@ pub struct RunOptions {
     /// With `site`: answer this round-2 request of the coordinator (`harness pool
     /// --request-out`) instead, with the site's paired sums (`paired-sums.json`).
     pub paired_request: Option<SiteRequest>,
+    /// With `site`: the fewest cases a subgroup level may hold in the summary (`None`:
+    /// [`harness_metrics::MIN_LEVEL_CASES`]; see [`harness_metrics::check_level_sizes`]).
+    pub min_level_cases: Option<u64>,
 }
 
 /// A shard's part of the run: which cases of the full index it holds.
@@ -213,6 +216,8 @@ pub struct Plan {
     pub site: Option<String>,
     /// The coordinator's round-2 request a site run answers, when it does.
     pub paired_request: Option<SiteRequest>,
+    /// The fewest cases a subgroup level may hold in a site summary.
+    pub min_level_cases: u64,
     pub out_dir: PathBuf,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
@@ -589,6 +594,9 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         shard,
         site: options.site.clone(),
         paired_request: options.paired_request.clone(),
+        min_level_cases: options
+            .min_level_cases
+            .unwrap_or(harness_metrics::MIN_LEVEL_CASES),
         out_dir,
         started_at,
         signer,
@@ -1102,7 +1110,7 @@ fn write_site_summary(
             &plan.out_dir.join(SITE_FILE),
             cols,
             &settings.groups,
-            site,
+            (site, plan.min_level_cases),
         )
         .map_err(|e| failed(&e))?;
         (SITE_FILE, compact(&summary)?)
@@ -1124,6 +1132,8 @@ fn write_site_summary(
                 (SUMS_FILE, compact(&sums)?)
             }
             _ => {
+                harness_metrics::check_level_sizes(site, &input.groupings, plan.min_level_cases)
+                    .map_err(|e| failed(&e))?;
                 let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
                 (SITE_FILE, compact(&summary)?)
             }
@@ -1145,6 +1155,8 @@ fn write_site_summary(
                 (SUMS_FILE, compact(&sums)?)
             }
             _ => {
+                harness_metrics::check_level_sizes(site, &input.groupings, plan.min_level_cases)
+                    .map_err(|e| failed(&e))?;
                 let summary =
                     harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
                 (SITE_FILE, compact(&summary)?)
