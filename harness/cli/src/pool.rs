@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use ed25519_dalek::VerifyingKey;
 use harness_data::EvalTable;
 use harness_metrics::multilabel::{self, MultilabelInput};
 use harness_metrics::pool::pooled_tables;
@@ -224,9 +225,22 @@ pub struct PoolArgs {
     /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05. Repeatable.
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
+    /// The ed25519 public key (hex) the site bundles were signed with: each bundle's signature
+    /// is checked before it is pooled. Signed site bundles are refused without it.
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_key: Option<PathBuf>,
 }
 
 impl PoolArgs {
+    /// The site bundles' signer's key (--public-key), read.
+    fn public_key(&self) -> Result<Option<VerifyingKey>> {
+        Ok(self
+            .public_key
+            .as_deref()
+            .map(harness_evidence::signing::read_verifying_key)
+            .transpose()?)
+    }
+
     /// The evaluation options the pooled results are computed with.
     fn options(&self) -> EvalOptions {
         EvalOptions {
@@ -240,22 +254,20 @@ impl PoolArgs {
 }
 
 /// A site's file, or `file` of a site bundle (`harness run --site`): the bundle is verified
-/// first (every file's sha256 against its manifest).
-fn read_site_file<T: serde::de::DeserializeOwned>(path: &Path, file: &str) -> Result<T> {
+/// first (every file's sha256 against its manifest; its signature with `key`, and a signed
+/// bundle is refused without one: [`harness_evidence::check_input`]).
+fn read_site_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    file: &str,
+    key: Option<&VerifyingKey>,
+) -> Result<T> {
     if !path.is_dir() {
         return read_json(path);
     }
-    let v = harness_evidence::verify(path, &harness_evidence::VerifyOptions::default());
-    if let Some(f) = v
-        .findings
-        .iter()
-        .find(|f| f.status == harness_types::Status::Failed)
-    {
+    if let Err(problem) = harness_evidence::check_input(path, key) {
         bail!(
-            "{}: the site bundle does not verify: {}: {}",
-            path.display(),
-            f.item,
-            f.detail
+            "{}: the site bundle does not verify: {problem}",
+            path.display()
         );
     }
     read_json(&path.join(file))
@@ -274,12 +286,13 @@ struct Format {
 fn read_sites<T: serde::de::DeserializeOwned + Send>(
     paths: &[PathBuf],
     first_format: &str,
+    key: Option<&VerifyingKey>,
 ) -> Result<Vec<T>> {
     let sites = paths
         .par_iter()
         .map(|p| {
-            read_site_file(p, harness_pipeline::SITE_FILE).map_err(|e| {
-                match read_site_file::<Format>(p, harness_pipeline::SITE_FILE) {
+            read_site_file(p, harness_pipeline::SITE_FILE, key).map_err(|e| {
+                match read_site_file::<Format>(p, harness_pipeline::SITE_FILE, key) {
                     Ok(f) if f.format != first_format => anyhow::anyhow!(
                         "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary, all multi-label or all multi-class) together",
                         p.display(),
@@ -358,7 +371,8 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             );
         }
     }
-    let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE)?;
+    let key = args.public_key()?;
+    let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, key.as_ref())?;
     if first.format == FINDINGS_SITE_FORMAT {
         return run_findings(&args);
     }
@@ -366,7 +380,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         return run_classes(&args);
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
-    let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format)?;
+    let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format, key.as_ref())?;
     let Some(report) = rounds::<Binary>(&args, &sites)? else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -546,6 +560,7 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
         }
     }
     let opts = args.options();
+    let key = args.public_key()?;
     let report = match &args.request {
         Some(request) => {
             let text = std::fs::read(request)
@@ -553,7 +568,7 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
             let sums: Vec<R::Sums> = args
                 .sums
                 .par_iter()
-                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE))
+                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE, key.as_ref()))
                 .collect::<Result<_>>()?;
             R::pool_paired(sites, &text, &sums, &opts)
                 .with_context(|| format!("round 2 with the request {}", request.display()))?
@@ -621,7 +636,11 @@ fn write_report(
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
 fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
-    let sites: Vec<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT)?;
+    let sites: Vec<FindingsSiteSummary> = read_sites(
+        &args.sites,
+        FINDINGS_SITE_FORMAT,
+        args.public_key()?.as_ref(),
+    )?;
     let names: Vec<String> = sites[0].findings_order.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         multilabel::gate_key(&names, k)
@@ -663,7 +682,11 @@ fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
             "a multi-class evaluation has no round 2: its paired comparison is a bootstrap over cases, which is not pooled (pool the summaries alone)"
         );
     }
-    let sites: Vec<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT)?;
+    let sites: Vec<ClassesSiteSummary> = read_sites(
+        &args.sites,
+        CLASSES_SITE_FORMAT,
+        args.public_key()?.as_ref(),
+    )?;
     let classes = sites[0].classes.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         harness_metrics::multiclass::gate_key(&classes, k)

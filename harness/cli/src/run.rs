@@ -156,6 +156,10 @@ pub struct MergeArgs {
     /// Sign the merged manifest.json with this ed25519 secret key.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
+    /// The ed25519 public key (hex) the parts were signed with: each part's signature is checked
+    /// before it is merged. Signed parts are refused without it.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
 }
 
 fn tool() -> ToolInfo {
@@ -278,6 +282,11 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
         out: args.out,
         extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
         sign_key: args.sign_key,
+        public_key: args
+            .public_key
+            .as_deref()
+            .map(harness_evidence::signing::read_verifying_key)
+            .transpose()?,
         tool: Some(tool()),
     };
     let bars = crate::progress::Bars::default();

@@ -2,7 +2,8 @@
 //! mid-run are isolated (the other candidates' evidence is kept, exit code 3), and so is one
 //! whose file does not match its sha256 pin; a run killed
 //! with SIGKILL leaves a bundle `verify` rejects, and a re-run into the same folder restarts
-//! cleanly; an ed25519-signed bundle verifies with its public key and not with another.
+//! cleanly; an ed25519-signed bundle verifies with its public key and not with another, and
+//! signed shards are merged only with their signer's key checked.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -241,4 +242,97 @@ fn a_signed_bundle_verifies_with_its_key_only() {
     assert!(ok.status.success(), "{}", text(&ok));
     let bad = verify(&out_dir, &["--public-key", other.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+}
+
+/// Signed shards: `merge` refuses them without the signer's public key (their signatures would
+/// go unchecked into a bundle it may sign again), refuses a part changed after signing even
+/// when its manifest's hashes were rewritten to match, and merges the untouched parts.
+#[test]
+fn signed_shards_are_merged_only_with_their_signatures_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let k = harness()
+        .arg("keygen")
+        .arg("--out")
+        .arg(tmp.path().join("site"))
+        .output()
+        .unwrap();
+    assert!(k.status.success(), "{}", text(&k));
+    let (key, public) = (tmp.path().join("site.key"), tmp.path().join("site.pub"));
+    let suite = root().join("harness/cli/tests/e2e/e2e.toml");
+    let part = |i: u32| tmp.path().join(format!("part-{i}"));
+    for i in 1..=2 {
+        let mut args = run_args(&suite, &part(i));
+        args.extend(
+            [
+                "--shard",
+                &format!("{i}/2"),
+                "--sign-key",
+                &key.display().to_string(),
+            ]
+            .map(String::from),
+        );
+        let run = harness().args(&args).output().unwrap();
+        assert!(run.status.success(), "{}", text(&run));
+    }
+    let merge = |parts: &[PathBuf], out: &str, extra: &[&str]| {
+        harness()
+            .arg("merge")
+            .args(parts)
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let parts = [part(1), part(2)];
+    let unchecked = merge(&parts, "m0", &[]);
+    assert_eq!(unchecked.status.code(), Some(2), "{}", text(&unchecked));
+    assert!(
+        text(&unchecked).contains("--public-key"),
+        "{}",
+        text(&unchecked)
+    );
+    let checked = merge(&parts, "m1", &["--public-key", public.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", text(&checked));
+
+    // A score changed in part 2, and its sha256 rewritten in the manifest: every file matches
+    // the manifest, but the signature no longer matches the manifest.
+    let forged = tmp.path().join("forged");
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg(part(2))
+        .arg(&forged)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let preds = forged.join("predictions.csv");
+    let text_before = std::fs::read_to_string(&preds).unwrap();
+    let mut lines: Vec<String> = text_before.lines().map(String::from).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = header.iter().position(|c| *c == "vendor-a").unwrap();
+    let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
+    cells[col] = if cells[col] == "0.5" {
+        "0.25".into()
+    } else {
+        "0.5".into()
+    };
+    lines[1] = cells.join(",");
+    std::fs::write(&preds, lines.join("\n") + "\n").unwrap();
+    let manifest = forged.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    use sha2::Digest;
+    let hex: String = sha2::Sha256::digest(std::fs::read(&preds).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    m["files"]["predictions.csv"] = serde_json::Value::String(hex);
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let out = merge(
+        &[part(1), forged],
+        "m2",
+        &["--public-key", public.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("manifest.sig"), "{}", text(&out));
 }

@@ -193,6 +193,33 @@ fn check_shard_pins(manifest: &Manifest, v: &mut Verification) {
     }
 }
 
+/// Verifies a bundle that another command takes as its input (a shard for `harness merge`, a
+/// site for `harness pool`) and returns the first problem in words: a file that is not the
+/// manifest's, an unfinished run, a bad signature. With `key` the bundle must be signed by it;
+/// without one a signed bundle is refused, since its signature would otherwise go unchecked
+/// into a result that may be signed again.
+///
+/// # Errors
+/// The failed check and why, as `item: detail`.
+pub fn check_input(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<(), String> {
+    let v = verify(
+        dir,
+        &VerifyOptions {
+            project_root: None,
+            public_key: key.copied(),
+        },
+    );
+    if let Some(f) = v.findings.iter().find(|f| f.status == Status::Failed) {
+        return Err(format!("{}: {}", f.item, f.detail));
+    }
+    if key.is_none() && dir.join(SIGNATURE).exists() {
+        return Err(format!(
+            "{SIGNATURE}: the bundle is signed; give the signer's public key (--public-key FILE) so that its signature is checked"
+        ));
+    }
+    Ok(())
+}
+
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
     let sig = std::fs::read_to_string(dir.join(SIGNATURE));
     match (&opts.public_key, sig) {

@@ -15,6 +15,7 @@
 use crate::{
     Observer, PipelineError, RunOutcome, SUITE_COPY, metrics_of, pretty, render, sampling_text,
 };
+use ed25519_dalek::VerifyingKey;
 use harness_backends::PairAgreement;
 use harness_evidence::bundle::BundleWriter;
 use harness_evidence::evaluation::EvaluateError;
@@ -24,7 +25,7 @@ use harness_evidence::manifest::{
 };
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
 use harness_evidence::{
-    Metrics, Suite, VerifyOptions, evaluate_predictions, metrics_json, now_rfc3339, verify,
+    Metrics, Suite, check_input, evaluate_predictions, metrics_json, now_rfc3339,
 };
 use harness_measure::BenchReport;
 use indexmap::IndexMap;
@@ -41,6 +42,9 @@ pub struct MergeOptions {
     pub extra_criteria: Vec<TaskCriterion>,
     /// Sign the merged manifest with this ed25519 secret key file.
     pub sign_key: Option<PathBuf>,
+    /// Every part must be signed by this key; without one, signed parts are refused (their
+    /// signatures would go unchecked).
+    pub public_key: Option<VerifyingKey>,
     /// The program recorded in the manifest.
     pub tool: Option<ToolInfo>,
 }
@@ -74,24 +78,17 @@ fn parse_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| refuse(format!("{}: not valid: {e}", dir.join(name).display())))
 }
 
-fn read_part(dir: &Path) -> Result<Part, PipelineError> {
+fn read_part(dir: &Path, key: Option<&VerifyingKey>) -> Result<Part, PipelineError> {
     if !dir.join(MANIFEST).is_file() {
         return Err(refuse(format!(
             "{}: no {MANIFEST}: not an evidence bundle (or its run did not finish)",
             dir.display()
         )));
     }
-    let v = verify(dir, &VerifyOptions::default());
-    if let Some(f) = v
-        .findings
-        .iter()
-        .find(|f| f.status == harness_types::Status::Failed)
-    {
+    if let Err(problem) = check_input(dir, key) {
         return Err(refuse(format!(
-            "{}: the partial bundle does not verify: {}: {}",
-            dir.display(),
-            f.item,
-            f.detail
+            "{}: the partial bundle does not verify: {problem}",
+            dir.display()
         )));
     }
     let manifest_bytes = read(dir, MANIFEST)?;
@@ -403,7 +400,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     let mut parts = Vec::with_capacity(options.parts.len());
     for dir in &options.parts {
         observer.info(&format!("verifying partial bundle {}", dir.display()));
-        parts.push(read_part(dir)?);
+        parts.push(read_part(dir, options.public_key.as_ref())?);
     }
     let parts = check_parts(parts)?;
     let first = &parts[0].manifest;
