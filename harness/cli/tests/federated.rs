@@ -188,6 +188,11 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     assert!(got["models"]["score"]["bootstrap"]["ci95"].is_array());
     assert!(got["models"]["score_b"]["sens_at_spec_ci95"]["0.80"].is_array());
     assert!(got["comparisons"][0]["p"].is_null());
+    // The AUROCs themselves are known after round 1.
+    assert_eq!(
+        got["comparisons"][0]["auc_a"],
+        want["models"]["score"]["auroc"]
+    );
     assert!(
         got["comparisons"][0]["reason"]
             .as_str()

@@ -156,6 +156,13 @@ fn from_environment(env: &impl Fn(&str) -> Option<String>) -> Result<Shard, Stri
                     .into(),
             );
         };
+        // A stepped array (--array=1-9:3) numbers its tasks 1, 4, 7: refused in every task,
+        // not only in those whose id runs past the count.
+        if let Some((step, _)) = read("SLURM_ARRAY_TASK_STEP")?.filter(|&(s, _)| s != 1) {
+            return Err(format!(
+                "--shard auto: the job array has a step of {step} (SLURM_ARRAY_TASK_STEP); shards need consecutive ids: submit with --array=1-{count}"
+            ));
+        }
         let index = to_u32(
             id - min + 1,
             "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1",
@@ -265,6 +272,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("consecutive"), "{e}");
+        // ... and so is its first task, whose id alone would fit; a step of 1 is no step.
+        let stepped = |step: &'static str| {
+            Shard::parse(
+                "auto",
+                env(&[
+                    ("SLURM_ARRAY_TASK_ID", "1"),
+                    ("SLURM_ARRAY_TASK_MIN", "1"),
+                    ("SLURM_ARRAY_TASK_COUNT", "3"),
+                    ("SLURM_ARRAY_TASK_STEP", step),
+                ]),
+            )
+        };
+        let e = stepped("2").unwrap_err();
+        assert!(e.contains("step of 2") && e.contains("consecutive"), "{e}");
+        assert_eq!(stepped("1").unwrap().index, 1);
     }
 
     #[test]

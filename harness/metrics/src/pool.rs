@@ -1088,9 +1088,20 @@ impl TryFrom<RawSiteSummary> for SiteSummary {
             for (grouping, levels) in t.groups {
                 let mut tables = IndexMap::new();
                 for (level, table) in levels {
-                    let table = table.check().map_err(|r| {
-                        PoolError::table_at(r, &site, &model, Some(&grouping), Some(&level))
-                    })?;
+                    let table = table
+                        .check()
+                        .and_then(|t| {
+                            if t.is_empty() {
+                                // It would pool as a level of no cases, which no eval reports.
+                                Err("the level has no cases (a summary leaves such levels out)"
+                                    .to_string())
+                            } else {
+                                Ok(t)
+                            }
+                        })
+                        .map_err(|r| {
+                            PoolError::table_at(r, &site, &model, Some(&grouping), Some(&level))
+                        })?;
                     tables.insert(level, table);
                 }
                 groups.insert(grouping, tables);
@@ -1783,11 +1794,12 @@ fn comparisons(
                 warnings.extend(warning);
                 out.push(c);
             }
+            // The AUROCs are known after round 1; their difference's test is not.
             None => out.push(Comparison {
                 a: a.clone(),
                 b: b.clone(),
-                auc_a: None,
-                auc_b: None,
+                auc_a,
+                auc_b,
                 auc_diff: None,
                 se_diff: None,
                 z: None,

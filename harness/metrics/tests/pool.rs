@@ -309,13 +309,14 @@ fn pooled_sites_give_the_all_cases_report() {
     // Every single-model figure, subgroup and fairness entry: bit for bit.
     assert_same(&round1, &expected, 0.0, &["comparisons", "warnings"]);
     assert_same(&round1, &expected, 1e-12, &["comparisons", "warnings"]);
-    // Round 1 lists the same pairs, with no numbers and the reason.
+    // Round 1 lists the same pairs with their AUROCs, no test and the reason.
     assert_eq!(round1.comparisons.len(), expected.comparisons.len());
     for (c, e) in round1.comparisons.iter().zip(&expected.comparisons) {
         assert_eq!((&c.a, &c.b), (&e.a, &e.b));
+        assert_eq!((c.auc_a, c.auc_b), (e.auc_a, e.auc_b));
         assert_eq!(c.method, e.method);
         assert_eq!(c.reason.as_deref(), Some(ROUND1_COMPARISON_REASON));
-        let numbers = [c.auc_a, c.auc_b, c.auc_diff, c.se_diff, c.z, c.p];
+        let numbers = [c.auc_diff, c.se_diff, c.z, c.p];
         assert!(numbers.iter().all(Option::is_none), "{c:?}");
         assert!(c.ci95_diff.is_none());
     }
@@ -731,6 +732,13 @@ fn tampered_count_tables_are_refused() {
     // Counts that no longer match n.
     let e = tamper(&|rows| rows[0][1] = serde_json::json!(rows[0][1].as_u64().unwrap() + 1));
     assert!(e.contains("site 'A', model 'score'"), "{e}");
+    // A level with no cases (summaries leave those out): it would pool as a phantom level.
+    let mut v = json.clone();
+    v["models"]["score"]["groups"]["sex"]["ZZ"] = serde_json::json!([]);
+    let e = serde_json::from_value::<SiteSummary>(v)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'ZZ'") && e.contains("no cases"), "{e}");
 
     // A table on its own.
     for bad in [
