@@ -49,7 +49,8 @@ pub struct RunArgs {
     #[arg(value_name = "SUITE.toml")]
     suite: PathBuf,
     /// Bundle folder (default: a new results/<suite>/<UTC timestamp>/ under the project root, with
-    /// -2, -3, … appended when another run started in the same second).
+    /// -2, -3, … appended when another run started in the same second). An existing folder must
+    /// be empty or hold an earlier bundle, whose files are replaced; other files are refused.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Dataset registry (default: the nearest datasets.toml above the suite).
