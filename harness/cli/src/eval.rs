@@ -190,6 +190,16 @@ fn split_pair<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str)> {
 }
 
 fn check_options(args: &EvalArgs) -> Result<()> {
+    // The output would replace the data it was computed from (a hospital's only copy, maybe).
+    if let Some(json) = &args.json
+        && let (Ok(a), Ok(b)) = (json.canonicalize(), args.data.canonicalize())
+        && a == b
+    {
+        bail!(
+            "--json {} is the --data file itself: give the results another path",
+            json.display()
+        );
+    }
     let task_flags = [
         ("--class-score", args.class_scores.is_empty()),
         ("--class-score-b", args.class_scores_b.is_empty()),

@@ -104,6 +104,23 @@ fn bad_options_are_refused_with_exit_2() {
     }
 }
 
+/// `--json` naming the data file itself (through another spelling of its path) is refused
+/// before anything is written: the data is left as it was.
+#[test]
+fn results_never_overwrite_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/tiny_n12.csv");
+    let csv = tmp.path().join("cases.csv");
+    std::fs::copy(&src, &csv).unwrap();
+    let before = std::fs::read(&csv).unwrap();
+    let same = tmp.path().join(".").join("cases.csv");
+    let out = eval(&csv, &["--json", same.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("the --data file itself"), "{err}");
+    assert_eq!(std::fs::read(&csv).unwrap(), before);
+}
+
 #[test]
 fn a_missing_file_is_named() {
     let out = eval(Path::new("/nonexistent/cases.csv"), &[]);
