@@ -392,10 +392,11 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
         let p = comparisons.iter().find(|c| {
             (c.a == e.candidate && c.b == n.candidate) || (c.b == e.candidate && c.a == n.candidate)
         });
-        return match p.and_then(|c| c.p) {
-            Some(p) if p < 0.05 => format!("yes (paired DeLong p {})", p_clause(p)),
-            Some(p) => format!("NO (paired DeLong p {})", p_clause(p)),
-            None => "unknown (no paired test)".into(),
+        let (p, test) = p.map_or((None, "paired DeLong"), |c| c.reported_p());
+        return match p {
+            Some(p) if p < 0.05 => format!("yes ({test} p {})", p_clause(p)),
+            Some(p) => format!("NO ({test} p {})", p_clause(p)),
+            None => format!("unknown (no {test})"),
         };
     }
     if metric.ci_method.is_none() {
@@ -525,7 +526,7 @@ fn task_separable(task: &TaskMetrics, a: &str, b: &str) -> String {
             }
         }
         TaskMetrics::Multilabel(r) => {
-            let tested: Vec<(&str, Option<f64>)> = r
+            let tested: Vec<(&str, (Option<f64>, &str))> = r
                 .findings_order
                 .iter()
                 .filter_map(|f| {
@@ -535,9 +536,12 @@ fn task_separable(task: &TaskMetrics, a: &str, b: &str) -> String {
                         .comparisons
                         .iter()
                         .find(|c| pair(&c.a, &c.b))?;
-                    Some((f.as_str(), c.p))
+                    Some((f.as_str(), c.reported_p()))
                 })
                 .collect();
+            let test = tested.first().map_or("paired DeLong", |(_, (_, t))| *t);
+            let tested: Vec<(&str, Option<f64>)> =
+                tested.into_iter().map(|(f, (p, _))| (f, p)).collect();
             if tested.iter().all(|(_, p)| p.is_none()) {
                 return "unknown (no finding scored by both has a paired test)".into();
             }
@@ -550,12 +554,12 @@ fn task_separable(task: &TaskMetrics, a: &str, b: &str) -> String {
                 .collect();
             if differ.is_empty() {
                 format!(
-                    "NO (no finding differs: paired DeLong, Holm over {} findings)",
+                    "NO (no finding differs: {test}, Holm over {} findings)",
                     tested.len()
                 )
             } else {
                 format!(
-                    "yes ({} of {} findings differ: {}; paired DeLong, Holm)",
+                    "yes ({} of {} findings differ: {}; {test}, Holm)",
                     differ.len(),
                     tested.len(),
                     differ.join(", ")

@@ -288,6 +288,19 @@ pub struct Comparison {
     pub clustered: Option<ClusteredComparisonReport>,
 }
 
+impl Comparison {
+    /// The p-value a decision rests on, and its test in words: Obuchowski's patient-clustered
+    /// paired test where the cases are clustered by patient (several images of one patient are
+    /// not independent, so the image-level p is too small), else the paired DeLong test.
+    #[must_use]
+    pub fn reported_p(&self) -> (Option<f64>, &'static str) {
+        match &self.clustered {
+            Some(c) => (c.p, "patient-clustered paired test (Obuchowski)"),
+            None => (self.p, "paired DeLong"),
+        }
+    }
+}
+
 /// What a model's evaluation hands to the comparisons.
 struct ModelOutcome {
     report: ModelReport,
