@@ -59,7 +59,15 @@ pub fn bench_table(report: &BenchReport) -> String {
             match &r.server {
                 Some(s) => format!(
                     "{} ({:.0} ms @ {} qps)",
-                    if s.meets_bound { "met" } else { "NOT met" },
+                    if s.meets_bound {
+                        "met"
+                    } else if s.percentile_within_bound && !s.early_stopping_met {
+                        // The observed percentile is within the bound, but LoadGen's early
+                        // stopping cannot confirm it from this many queries.
+                        "undetermined (within, not confirmed by early stopping)"
+                    } else {
+                        "NOT met"
+                    },
                     s.latency_bound_ms,
                     s.target_qps
                 ),
@@ -94,5 +102,32 @@ mod tests {
             "{table}"
         );
         assert_eq!(table.lines().filter(|l| l.contains("fake")).count(), 2);
+    }
+
+    /// The server bound: met, not met, or — within it but not confirmed by early stopping —
+    /// undetermined, never "NOT met".
+    #[test]
+    fn the_server_bound_reads_met_not_met_or_undetermined() {
+        let verdict = |within: bool, confirmed: bool| {
+            let mut report = BenchReport::new(Machine::capture(), Settings::quick());
+            let mut r = ScenarioResult::unavailable("tract", "cpu-1thread", "");
+            r.server = Some(harness_measure::ServerSummary {
+                target_qps: 10.0,
+                achieved_qps: Some(10.0),
+                latency_bound_ms: 100.0,
+                meets_bound: within && confirmed,
+                scheduled_qps: Some(10.0),
+                percentile: 0.99,
+                percentile_ms: Some(if within { 3.0 } else { 300.0 }),
+                percentile_within_bound: within,
+                early_stopping_met: confirmed,
+            });
+            report.results = vec![r];
+            bench_table(&report)
+        };
+        assert!(verdict(true, true).contains("met (100 ms @ 10 qps)"));
+        assert!(verdict(false, false).contains("NOT met"));
+        let t = verdict(true, false);
+        assert!(t.contains("undetermined") && !t.contains("NOT met"), "{t}");
     }
 }

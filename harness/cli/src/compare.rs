@@ -57,8 +57,21 @@ fn load_verified(dir: &Path) -> Result<Run> {
             first.map_or_else(String::new, |f| format!("{}: {}", f.item, f.detail))
         );
     }
-    let manifest: Manifest = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
-    let bytes = std::fs::read(dir.join("metrics.json"))?;
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).with_context(|| {
+            let kind = if dir.join("site.json").is_file() {
+                " (a federated site's bundle: pool it with `harness pool`)"
+            } else if dir.join("shard.json").is_file() {
+                " (a shard's partial bundle: merge the shards with `harness merge` first)"
+            } else {
+                ""
+            };
+            format!("{}: cannot read {name}{kind}", dir.display())
+        })
+    };
+    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)
+        .with_context(|| format!("{}: manifest.json", dir.display()))?;
+    let bytes = read("metrics.json")?;
     let context = || format!("{}: metrics.json", dir.display());
     let (metrics, task) = match manifest.evaluation.task {
         DatasetTask::Binary => (
