@@ -497,6 +497,17 @@ fn check_site(
                     ),
                 ));
             }
+            // Every table, not only the class counts: the levels' tables add up to the site's.
+            let levels: Vec<&ModelTables> = checked.values().collect();
+            let sum = add_tables(&levels, s.classes.len()).map_err(|r| input_error(site, r))?;
+            if sum != all {
+                return Err(input_error(
+                    site,
+                    format!(
+                        "model '{model}': the tables of the levels of '{g}' do not add up to the model's tables over all the site's cases"
+                    ),
+                ));
+            }
             groups.insert(g.clone(), checked);
         }
         out.push((all, groups));

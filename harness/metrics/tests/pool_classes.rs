@@ -258,6 +258,13 @@ fn malformed_or_mismatched_summaries_are_refused_by_name() {
     let e = err(&s);
     assert!(e.contains("per class") || e.contains("class '"), "{e}");
 
+    // A level's probability moved (its counts kept): the levels no longer add up to the site.
+    let mut s = sites.clone();
+    let rows = &mut s[0].models["a"].groups["sex"][0].scores["c1"].0;
+    rows[0].0 = (rows[0].0 + rows[1].0) / 2.0;
+    let e = err(&s);
+    assert!(e.contains("site-0") && e.contains("do not add up"), "{e}");
+
     let mut s = sites.clone();
     s[2].site = "site-0".into();
     assert!(err(&s).contains("site-0"), "a repeated site name");
