@@ -335,28 +335,8 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     let silent = format!("site '{}' sent no paired sums", sites[2].0);
     assert!(err.contains(&silent), "names the silent site: {err}");
-    // Clustered statistics cannot be pooled: refused at the site, not silently dropped.
+    // Site A's round 1 with `extra` arguments.
     let csv = sites[0].1.to_string_lossy().into_owned();
-    let out = harness(&[
-        "eval",
-        "--data",
-        &csv,
-        "--label",
-        "label",
-        "--score",
-        "score",
-        "--cluster",
-        "sex",
-        "--aggregates-only",
-        "--site",
-        "A",
-        "--json",
-        &round1,
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
-    // An identifier-like grouping column (here the case id: one case per level) would publish
-    // every case's score and label: refused, unless the site lowers the minimum on purpose.
     let site_args = |extra: &[&str]| {
         let mut a = vec![
             "eval",
@@ -366,8 +346,6 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
             "label",
             "--score",
             "score",
-            "--group",
-            "case_id",
             "--aggregates-only",
             "--site",
             "A",
@@ -377,14 +355,21 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         a.extend(extra);
         harness(&a)
     };
-    let out = site_args(&[]);
+    // Clustered statistics cannot be pooled: refused at the site, not silently dropped.
+    let out = site_args(&["--cluster", "sex"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
+    // An identifier-like grouping column (here the case id: one case per level) would publish
+    // every case's score and label: refused, unless the site lowers the minimum on purpose.
+    let out = site_args(&["--group", "case_id"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
         err.contains("grouping column 'case_id'") && err.contains("fewer than 5 cases"),
         "{err}"
     );
-    assert!(site_args(&["--min-level-cases", "1"]).status.success());
+    let out = site_args(&["--group", "case_id", "--min-level-cases", "1"]);
+    assert!(out.status.success());
 }
 
 /// `harness run --site` on the shipped example writes a site bundle that `harness pool` takes as
