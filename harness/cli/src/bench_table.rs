@@ -125,7 +125,11 @@ mod tests {
             report.results = vec![r];
             bench_table(&report)
         };
-        assert!(verdict(true, true).contains("met (100 ms @ 10 qps)"));
+        let met = verdict(true, true);
+        assert!(
+            met.contains("met (100 ms @ 10 qps)") && !met.contains("NOT met"),
+            "{met}"
+        );
         assert!(verdict(false, false).contains("NOT met"));
         let t = verdict(true, false);
         assert!(t.contains("undetermined") && !t.contains("NOT met"), "{t}");

@@ -59,9 +59,9 @@ fn load_verified(dir: &Path) -> Result<Run> {
     }
     let read = |name: &str| {
         std::fs::read(dir.join(name)).with_context(|| {
-            let kind = if dir.join("site.json").is_file() {
+            let kind = if dir.join(harness_pipeline::SITE_FILE).is_file() {
                 " (a federated site's bundle: pool it with `harness pool`)"
-            } else if dir.join("shard.json").is_file() {
+            } else if dir.join(harness_evidence::shard::SHARD_FILE).is_file() {
                 " (a shard's partial bundle: merge the shards with `harness merge` first)"
             } else {
                 ""

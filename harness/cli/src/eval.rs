@@ -125,9 +125,10 @@ pub struct EvalArgs {
     /// harness-site-summary-multiclass/1, per class the cases of each true class at each
     /// distinct probability, the confusion matrix and the top-label table) instead of the
     /// results: per model and per subgroup level, how many positives and negatives had each
-    /// distinct score. No case id, no per-case
-    /// row, no patient column. `harness pool` combines the sites' summaries into the exact
-    /// all-cases results. Needs --site and --json.
+    /// distinct score. No case id and no patient column; with exact scores a score is usually
+    /// one case's, so the tables show each case's score, label and levels without its id (the
+    /// file's `disclosure` says so; --score-decimals makes cases share scores). `harness pool`
+    /// combines the sites' summaries into the exact all-cases results. Needs --site and --json.
     #[arg(long = "aggregates-only", requires_all = ["site", "json"])]
     aggregates_only: bool,
     /// This site's name in a federated evaluation (unique among the pooled sites).

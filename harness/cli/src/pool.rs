@@ -20,7 +20,7 @@ use harness_metrics::pool_findings::{
     findings_paired_request, findings_paired_site_sums, pool_findings, pool_findings_paired,
     summarize_findings,
 };
-use harness_metrics::{EvalInput, EvalOptions, check_level_sizes};
+use harness_metrics::{EvalInput, EvalOptions};
 use harness_pipeline::pooled::{
     PooledSite, pooled_classes_report_input, pooled_findings_report_input, pooled_report_input,
     write_pooled_report,
@@ -37,7 +37,7 @@ pub struct SiteArgs<'a> {
     pub json: Option<&'a Path>,
     pub score_decimals: Option<u32>,
     pub paired_request: Option<&'a Path>,
-    /// The fewest cases a subgroup level may hold ([`check_level_sizes`]).
+    /// The fewest cases a subgroup level may hold ([`harness_metrics::check_level_sizes`]).
     pub min_level_cases: u64,
 }
 
@@ -90,8 +90,7 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         println!("what it reveals: {}", sums.disclosure);
         return Ok(ExitCode::SUCCESS);
     }
-    check_level_sizes(args.site, &input.groupings, args.min_level_cases)?;
-    let summary = summarize(&input, args.site, args.score_decimals)?;
+    let summary = summarize(&input, args.site, args.score_decimals, args.min_level_cases)?;
     write_json(out, &summary)?;
     let rows: usize = summary.models.values().map(|m| m.all.len()).sum();
     println!(
@@ -127,8 +126,7 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         );
         return Ok(ExitCode::SUCCESS);
     }
-    check_level_sizes(args.site, &input.groupings, args.min_level_cases)?;
-    let summary = summarize_findings(input, args.site, args.score_decimals)?;
+    let summary = summarize_findings(input, args.site, args.score_decimals, args.min_level_cases)?;
     write_json(out, &summary)?;
     println!(
         "site {}: {cases} cases of {}, {} finding(s), {} subgroup column(s): {}",
@@ -225,20 +223,21 @@ pub struct PoolArgs {
     /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05. Repeatable.
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
-    /// The ed25519 public key (hex) the site bundles were signed with: each bundle's signature
-    /// is checked before it is pooled. Signed site bundles are refused without it.
+    /// An ed25519 public key (hex) a site signed its bundle with (repeatable: each site may
+    /// have its own). Every site bundle's signature is checked against them before it is
+    /// pooled, and a bare SITE.json, which carries no signature, is then refused. Signed site
+    /// bundles are refused without a key.
     #[arg(long = "public-key", value_name = "FILE")]
-    public_key: Option<PathBuf>,
+    public_keys: Vec<PathBuf>,
 }
 
 impl PoolArgs {
-    /// The site bundles' signer's key (--public-key), read.
-    fn public_key(&self) -> Result<Option<VerifyingKey>> {
-        Ok(self
-            .public_key
-            .as_deref()
-            .map(harness_evidence::signing::read_verifying_key)
-            .transpose()?)
+    /// The site bundles' signers' keys (--public-key), read.
+    fn public_keys(&self) -> Result<Vec<VerifyingKey>> {
+        self.public_keys
+            .iter()
+            .map(|p| Ok(harness_evidence::signing::read_verifying_key(p)?))
+            .collect()
     }
 
     /// The evaluation options the pooled results are computed with.
@@ -253,24 +252,45 @@ impl PoolArgs {
     }
 }
 
-/// A site's file, or `file` of a site bundle (`harness run --site`): the bundle is verified
-/// first (every file's sha256 against its manifest; its signature with `key`, and a signed
-/// bundle is refused without one: [`harness_evidence::check_input`]).
+/// The site bundle `path` names: the folder itself, or the folder of a file its manifest lists
+/// (`site-a/site.json` is read as the bundle `site-a`); `None` for a bare file.
+fn bundle_of(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() {
+        return Some(path.to_path_buf());
+    }
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_str()?;
+    let manifest: harness_evidence::Manifest =
+        read_json(&dir.join(harness_evidence::manifest::MANIFEST)).ok()?;
+    manifest.files.contains_key(name).then(|| dir.to_path_buf())
+}
+
+/// A site's file, or `file` of a site bundle (`harness run --site`, named by its folder or by
+/// a file in it): the bundle is verified first (every file's sha256 against its manifest; its
+/// signature against `keys`, a signed bundle refused without any:
+/// [`harness_evidence::check_input`]). A bare file is refused when `keys` are given: it has
+/// no signature to check.
 fn read_site_file<T: serde::de::DeserializeOwned>(
     path: &Path,
     file: &str,
-    key: Option<&VerifyingKey>,
+    keys: &[VerifyingKey],
 ) -> Result<T> {
-    if !path.is_dir() {
+    let Some(dir) = bundle_of(path) else {
+        if !keys.is_empty() {
+            bail!(
+                "{}: a bare file carries no signature to check against --public-key: give the site's bundle folder",
+                path.display()
+            );
+        }
         return read_json(path);
-    }
-    if let Err(problem) = harness_evidence::check_input(path, key) {
+    };
+    if let Err(problem) = harness_evidence::check_input(&dir, keys) {
         bail!(
             "{}: the site bundle does not verify: {problem}",
-            path.display()
+            dir.display()
         );
     }
-    read_json(&path.join(file))
+    read_json(&dir.join(file))
 }
 
 /// The `format` of a site file, read on its own.
@@ -286,13 +306,13 @@ struct Format {
 fn read_sites<T: serde::de::DeserializeOwned + Send>(
     paths: &[PathBuf],
     first_format: &str,
-    key: Option<&VerifyingKey>,
+    keys: &[VerifyingKey],
 ) -> Result<Vec<T>> {
     let sites = paths
         .par_iter()
         .map(|p| {
-            read_site_file(p, harness_pipeline::SITE_FILE, key).map_err(|e| {
-                match read_site_file::<Format>(p, harness_pipeline::SITE_FILE, key) {
+            read_site_file(p, harness_pipeline::SITE_FILE, keys).map_err(|e| {
+                match read_site_file::<Format>(p, harness_pipeline::SITE_FILE, keys) {
                     Ok(f) if f.format != first_format => anyhow::anyhow!(
                         "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary, all multi-label or all multi-class) together",
                         p.display(),
@@ -315,9 +335,10 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
 /// and the coordinator has to know them to be the same.
 fn check_bundle_pins(paths: &[PathBuf]) -> Result<()> {
     use std::collections::HashMap;
-    let mut models: HashMap<String, (String, &Path)> = HashMap::new();
-    let mut data: HashMap<String, &Path> = HashMap::new();
-    for path in paths.iter().filter(|p| p.is_dir()) {
+    let mut models: HashMap<String, (String, &PathBuf)> = HashMap::new();
+    let mut data: HashMap<String, &PathBuf> = HashMap::new();
+    let bundles: Vec<PathBuf> = paths.iter().filter_map(|p| bundle_of(p)).collect();
+    for path in &bundles {
         let m: harness_evidence::manifest::Manifest =
             read_json(&path.join(harness_evidence::manifest::MANIFEST))?;
         for c in &m.candidates {
@@ -371,17 +392,17 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             );
         }
     }
-    let key = args.public_key()?;
-    let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, key.as_ref())?;
+    let keys = args.public_keys()?;
+    let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, &keys)?;
     if first.format == FINDINGS_SITE_FORMAT {
-        return run_findings(&args);
+        return run_findings(&args, &keys);
     }
     if first.format == CLASSES_SITE_FORMAT {
-        return run_classes(&args);
+        return run_classes(&args, &keys);
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
-    let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format, key.as_ref())?;
-    let Some(report) = rounds::<Binary>(&args, &sites)? else {
+    let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
+    let Some(report) = rounds::<Binary>(&args, &sites, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
@@ -546,13 +567,18 @@ fn what_left_rounds<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
 /// The coordinator's rounds: `--request-out` writes the round-2 request; then round 1's
 /// results, or round 2's with `--request` and `--sums`. `None` when only the request was asked
 /// for.
-fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Report>> {
+fn rounds<R: Rounds>(
+    args: &PoolArgs,
+    sites: &[R::Site],
+    keys: &[VerifyingKey],
+) -> Result<Option<R::Report>> {
     if let Some(path) = &args.request_out {
         let request = R::request(sites)?;
         write_json(path, &request)?;
         println!(
-            "round-2 request written to {}; send it to every site. It holds {}",
+            "round-2 request written to {} ({}, which each site's answer names); send it to every site. It holds {}",
             path.display(),
+            harness_metrics::request_digest(&request),
             R::describe(&request)
         );
         if args.json.is_none() {
@@ -560,7 +586,6 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
         }
     }
     let opts = args.options();
-    let key = args.public_key()?;
     let report = match &args.request {
         Some(request) => {
             let text = std::fs::read(request)
@@ -568,7 +593,7 @@ fn rounds<R: Rounds>(args: &PoolArgs, sites: &[R::Site]) -> Result<Option<R::Rep
             let sums: Vec<R::Sums> = args
                 .sums
                 .par_iter()
-                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE, key.as_ref()))
+                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE, keys))
                 .collect::<Result<_>>()?;
             R::pool_paired(sites, &text, &sums, &opts)
                 .with_context(|| format!("round 2 with the request {}", request.display()))?
@@ -635,17 +660,13 @@ fn write_report(
 
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
-fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
-    let sites: Vec<FindingsSiteSummary> = read_sites(
-        &args.sites,
-        FINDINGS_SITE_FORMAT,
-        args.public_key()?.as_ref(),
-    )?;
+fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
+    let sites: Vec<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
     let names: Vec<String> = sites[0].findings_order.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         multilabel::gate_key(&names, k)
     })?;
-    let Some(report) = rounds::<Findings>(args, &sites)? else {
+    let Some(report) = rounds::<Findings>(args, &sites, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
@@ -676,17 +697,13 @@ fn run_findings(args: &PoolArgs) -> Result<ExitCode> {
 }
 
 /// `harness pool` of multi-class site summaries: one round (the bootstraps are not pooled).
-fn run_classes(args: &PoolArgs) -> Result<ExitCode> {
+fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     if args.request.is_some() || args.request_out.is_some() || !args.sums.is_empty() {
         bail!(
             "a multi-class evaluation has no round 2: its paired comparison is a bootstrap over cases, which is not pooled (pool the summaries alone)"
         );
     }
-    let sites: Vec<ClassesSiteSummary> = read_sites(
-        &args.sites,
-        CLASSES_SITE_FORMAT,
-        args.public_key()?.as_ref(),
-    )?;
+    let sites: Vec<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
     let classes = sites[0].classes.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         harness_metrics::multiclass::gate_key(&classes, k)

@@ -157,10 +157,10 @@ pub struct MergeArgs {
     /// Sign the merged manifest.json with this ed25519 secret key.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
-    /// The ed25519 public key (hex) the parts were signed with: each part's signature is checked
-    /// before it is merged. Signed parts are refused without it.
-    #[arg(long, value_name = "FILE")]
-    public_key: Option<PathBuf>,
+    /// An ed25519 public key (hex) the parts were signed with (repeatable): each part's
+    /// signature is checked against them before it is merged. Signed parts are refused without.
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
 }
 
 fn tool() -> ToolInfo {
@@ -283,11 +283,11 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
         out: args.out,
         extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
         sign_key: args.sign_key,
-        public_key: args
-            .public_key
-            .as_deref()
-            .map(harness_evidence::signing::read_verifying_key)
-            .transpose()?,
+        public_keys: args
+            .public_keys
+            .iter()
+            .map(|p| harness_evidence::signing::read_verifying_key(p))
+            .collect::<Result<_, _>>()?,
         tool: Some(tool()),
     };
     let bars = crate::progress::Bars::default();

@@ -587,6 +587,82 @@ fn site_runs_answer_the_second_round_from_their_bundles() {
     assert!(err.contains("is another model at each site"), "{err}");
 }
 
+/// Sites that sign their bundles, each with its own key: `harness pool` checks every signature
+/// against the keys given (repeatable) and refuses a bundle no key signed, a signed bundle
+/// without keys, and a bare summary file when keys are given; a bundle's own `site.json` is
+/// read as its bundle.
+#[test]
+fn signed_site_bundles_pool_with_their_signers_keys() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let path = |n: &str| d.join(n).to_string_lossy().into_owned();
+    let suites = [
+        root.join("suites/example.toml")
+            .to_string_lossy()
+            .into_owned(),
+        example_site(&d.join("site-b"), 400, false),
+    ];
+    for (site, suite) in ["a", "b"].iter().zip(&suites) {
+        ok(&["keygen", "--out", &path(&format!("{site}-key"))]);
+        let key = path(&format!("{site}-key.key"));
+        ok(&[
+            "run",
+            suite,
+            "--no-perf",
+            "--site",
+            site,
+            "--aggregates-only",
+            "--sign-key",
+            &key,
+            "--out",
+            &path(site),
+        ]);
+    }
+    let (ka, kb) = (path("a-key.pub"), path("b-key.pub"));
+    let pooled = path("pooled.json");
+    let pool = |args: &[&str]| {
+        let mut a = vec!["pool"];
+        a.extend(args);
+        a.extend(["--json", &pooled]);
+        harness(&a)
+    };
+    let site_json = path("b/site.json");
+    let both = pool(&[
+        &path("a"),
+        &site_json,
+        "--public-key",
+        &ka,
+        "--public-key",
+        &kb,
+    ]);
+    assert!(
+        both.status.success(),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+    for (args, needle) in [
+        (vec![path("a"), path("b")], "give its signer's public key"),
+        (
+            vec![path("a"), path("b"), "--public-key".into(), ka.clone()],
+            "matches none of the 1 public key",
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = pool(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    // A summary copied out of its bundle has no signature to check.
+    let bare = path("b-site.json");
+    std::fs::copy(&site_json, &bare).unwrap();
+    let out = pool(&[&path("a"), &bare, "--public-key", &ka, "--public-key", &kb]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bare file"), "{err}");
+}
+
 /// A seeded multi-label file: findings effusion (model a and b) and nodule (a and b), exact and
 /// tied scores, a subgroup column and three sites.
 fn multilabel_csv(path: &Path) {

@@ -294,6 +294,18 @@ fn signed_shards_are_merged_only_with_their_signatures_checked() {
     );
     let checked = merge(&parts, "m1", &["--public-key", public.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", text(&checked));
+    // Merged into one of its own parts, the merge would replace that part: refused.
+    let onto = merge(
+        &parts,
+        "part-2",
+        &["--public-key", public.to_str().unwrap()],
+    );
+    assert_eq!(onto.status.code(), Some(2), "{}", text(&onto));
+    assert!(text(&onto).contains("is the part"), "{}", text(&onto));
+    assert!(
+        part(2).join("shard.json").is_file(),
+        "the part is untouched"
+    );
 
     // A score changed in part 2, and its sha256 rewritten in the manifest: every file matches
     // the manifest, but the signature no longer matches the manifest.

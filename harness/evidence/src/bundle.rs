@@ -40,16 +40,23 @@ pub enum BundleError {
         count: usize,
         example: String,
     },
+    /// The output folder holds an interrupted bundle that does not list its files.
+    #[error(
+        "{}: the folder holds an interrupted bundle whose files are not listed (written by an older harness): remove the folder or write the bundle to another",
+        dir.display()
+    )]
+    Unlisted { dir: PathBuf },
 }
 
-/// The first line of the `INCOMPLETE` marker; the names of the files written follow it, one
-/// per line, after a blank line.
+/// The `INCOMPLETE` marker as a run starts; the name of each file is appended as the file is
+/// written, one per line.
 const MARKER_TEXT: &[u8] =
     b"This evidence bundle is incomplete: the run writing it has not finished \
 (or was interrupted). `harness verify` rejects it; run the suite again.\n\nfiles written so far:\n";
 
-/// The files under `dir` (recursively), as `/`-separated relative names.
-fn files_under(dir: &Path) -> Result<Vec<String>, BundleError> {
+/// The files under `dir` (recursively), as `/`-separated relative names (also what `verify`
+/// compares with a manifest's list).
+pub(crate) fn files_under(dir: &Path) -> Result<Vec<String>, BundleError> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -109,11 +116,28 @@ fn clear_for_bundle(dir: &Path) -> Result<(), BundleError> {
         .into_iter()
         .filter(|name| check_relative(name).is_ok())
         .collect();
+    let earlier = dir.join(MANIFEST).exists() || dir.join(INCOMPLETE).exists();
     let reserved = [MANIFEST, SIGNATURE, INCOMPLETE];
+    // A write cut short (a killed run) leaves its temporary file (`write_atomic`'s).
+    let leftover = |f: &str| {
+        let name = f.rsplit('/').next().unwrap_or(f);
+        earlier && name.starts_with(".harness-") && name.ends_with(".tmp")
+    };
+    let removable = |f: &String| listed.contains(f) || leftover(f);
     let foreign: Vec<&String> = present
         .iter()
-        .filter(|f| !listed.contains(*f) && !reserved.contains(&f.as_str()))
+        .filter(|f| !removable(f) && !reserved.contains(&f.as_str()))
         .collect();
+    if !foreign.is_empty()
+        && listed.is_empty()
+        && dir.join(INCOMPLETE).exists()
+        && !dir.join(MANIFEST).exists()
+    {
+        // A marker without a list: an interrupted run of a harness from before the list.
+        return Err(BundleError::Unlisted {
+            dir: dir.to_path_buf(),
+        });
+    }
     if let Some(example) = foreign.first() {
         return Err(BundleError::NotEmpty {
             dir: dir.to_path_buf(),
@@ -121,7 +145,7 @@ fn clear_for_bundle(dir: &Path) -> Result<(), BundleError> {
             example: example.to_string(),
         });
     }
-    for name in present.iter().filter(|f| listed.contains(*f)) {
+    for name in present.iter().filter(|f| removable(f)) {
         let path = dir.join(name);
         std::fs::remove_file(&path).map_err(io(&path))?;
         // Folders the bundle made (figures/, shards/part-1/): removed once empty.
@@ -281,6 +305,20 @@ mod tests {
         );
         assert!(dir.join("c.txt").is_file() && dir.join(MANIFEST).is_file());
         assert!(!dir.join(INCOMPLETE).exists(), "nothing touched");
+        // A killed write's temporary file, beside an interrupted bundle: cleared with it.
+        std::fs::remove_file(dir.join("notes.txt")).unwrap();
+        let w = BundleWriter::create(&dir).unwrap();
+        drop(w);
+        std::fs::write(dir.join(".harness-x1y2.tmp"), "half").unwrap();
+        BundleWriter::create(&dir).unwrap();
+        assert!(!dir.join(".harness-x1y2.tmp").exists());
+        // An older harness's interrupted bundle (its marker lists nothing): said so.
+        std::fs::write(dir.join(INCOMPLETE), "incomplete\n").unwrap();
+        std::fs::write(dir.join("predictions.csv"), "x").unwrap();
+        assert!(matches!(
+            BundleWriter::create(&dir),
+            Err(BundleError::Unlisted { .. })
+        ));
         // A folder of someone else's files, no bundle in it: refused too.
         let other = tmp.path().join("other");
         std::fs::create_dir_all(other.join("sub")).unwrap();

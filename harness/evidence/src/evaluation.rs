@@ -166,7 +166,7 @@ pub fn evaluate_classes(
 /// A federated site's summary of a multi-class CSV (`harness eval --task multiclass
 /// --aggregates-only`): the count tables of [`harness_metrics::pool_classes`], over all cases and
 /// per level of the subgroup columns `groups`, for site `site.0`; a level of fewer than `site.1`
-/// cases is refused ([`harness_metrics::check_level_sizes`]).
+/// cases is refused ([`harness_metrics::pool_classes::summarize_classes`]).
 ///
 /// # Errors
 /// As [`evaluate_classes`].
@@ -177,17 +177,9 @@ pub fn summarize_classes_csv(
     groups: &[String],
     (site, min_level_cases): (&str, u64),
 ) -> Result<harness_metrics::pool_classes::ClassesSiteSummary, EvaluateError> {
-    let summary = with_classes_input(bytes, path, cols, (groups, None), |input| {
-        Ok(
-            match harness_metrics::check_level_sizes(site, &input.groupings, min_level_cases) {
-                Ok(()) => Ok(harness_metrics::pool_classes::summarize_classes(
-                    input, site,
-                )?),
-                Err(small) => Err(small),
-            },
-        )
-    })?;
-    summary.map_err(|e| EvaluateError::Site(e.to_string()))
+    with_classes_input(bytes, path, cols, (groups, None), |input| {
+        harness_metrics::pool_classes::summarize_classes(input, site, min_level_cases)
+    })
 }
 
 /// Reads a multi-class CSV as [`evaluate_classes`] describes and hands its input to `f`; an
@@ -519,9 +511,6 @@ pub enum EvaluateError {
     /// A task that is evaluated elsewhere.
     #[error("{0}")]
     Task(String),
-    /// A site summary that would publish too much (a subgroup level below the minimum).
-    #[error("{0}")]
-    Site(String),
     /// A class name that is not one of the classes.
     #[error(
         "{}: data row {row}: label '{value}' in column '{column}' is not one of the classes {classes}",

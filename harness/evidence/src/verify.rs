@@ -195,29 +195,43 @@ fn check_shard_pins(manifest: &Manifest, v: &mut Verification) {
 
 /// Verifies a bundle that another command takes as its input (a shard for `harness merge`, a
 /// site for `harness pool`) and returns the first problem in words: a file that is not the
-/// manifest's, an unfinished run, a bad signature. With `key` the bundle must be signed by it;
-/// without one a signed bundle is refused, since its signature would otherwise go unchecked
-/// into a result that may be signed again.
+/// manifest's, an unfinished run, a bad signature. With `keys` (each site of a federation may
+/// sign with its own) the bundle must be signed by one of them; without any, a signed bundle
+/// is refused, since its signature would otherwise go unchecked into a result that may be
+/// signed again.
 ///
 /// # Errors
 /// The failed check and why, as `item: detail`.
-pub fn check_input(dir: &Path, key: Option<&ed25519_dalek::VerifyingKey>) -> Result<(), String> {
-    let v = verify(
-        dir,
-        &VerifyOptions {
-            project_root: None,
-            public_key: key.copied(),
-        },
-    );
+pub fn check_input(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<(), String> {
+    let v = verify(dir, &VerifyOptions::default());
     if let Some(f) = v.findings.iter().find(|f| f.status == Status::Failed) {
         return Err(format!("{}: {}", f.item, f.detail));
     }
-    if key.is_none() && dir.join(SIGNATURE).exists() {
-        return Err(format!(
-            "{SIGNATURE}: the bundle is signed; give the signer's public key (--public-key FILE) so that its signature is checked"
-        ));
+    let signature = std::fs::read_to_string(dir.join(SIGNATURE));
+    match (keys, signature) {
+        ([], Ok(_)) => Err(format!(
+            "{SIGNATURE}: the bundle is signed; give its signer's public key (--public-key FILE) so that its signature is checked"
+        )),
+        ([], Err(_)) => Ok(()),
+        (_, Err(_)) => Err(format!(
+            "{SIGNATURE}: the bundle is not signed, and public keys were given to check it"
+        )),
+        (keys, Ok(sig)) => {
+            let manifest = std::fs::read(dir.join(MANIFEST))
+                .map_err(|e| format!("{MANIFEST}: cannot read: {e}"))?;
+            if keys
+                .iter()
+                .any(|k| crate::signing::check(k, &manifest, &sig).is_ok())
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{SIGNATURE}: the signature matches none of the {} public key(s) given: the manifest was changed after signing, or another key signed it",
+                    keys.len()
+                ))
+            }
+        }
     }
-    Ok(())
 }
 
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
@@ -257,8 +271,10 @@ fn check_files(dir: &Path, manifest: &Manifest, v: &mut Verification) {
             ),
         }
     }
-    let mut present = Vec::new();
-    list_files(dir, dir, &mut present);
+    let present = crate::bundle::files_under(dir).unwrap_or_else(|e| {
+        v.fail("bundle folder", format!("cannot be listed: {e}"));
+        Vec::new()
+    });
     for name in present {
         if name != MANIFEST
             && name != SIGNATURE
@@ -266,27 +282,6 @@ fn check_files(dir: &Path, manifest: &Manifest, v: &mut Verification) {
             && !manifest.files.contains_key(&name)
         {
             v.fail(name, "present in the bundle but not listed in the manifest");
-        }
-    }
-}
-
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for ent in rd.flatten() {
-        let path = ent.path();
-        match ent.file_type() {
-            Ok(t) if t.is_dir() => list_files(root, &path, out),
-            Ok(_) => {
-                if let Ok(rel) = path.strip_prefix(root) {
-                    out.push(
-                        rel.to_string_lossy()
-                            .replace(std::path::MAIN_SEPARATOR, "/"),
-                    );
-                }
-            }
-            Err(_) => {}
         }
     }
 }

@@ -289,15 +289,34 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// The p-value a decision rests on, and its test in words: Obuchowski's patient-clustered
-    /// paired test where the cases are clustered by patient (several images of one patient are
-    /// not independent, so the image-level p is too small), else the paired DeLong test.
+    /// The comparison a report shows and a decision rests on: where the cases are clustered by
+    /// patient, Obuchowski's paired test (the same difference with the patient-clustered
+    /// variance) replaces DeLong's image-level one, whose p is too small when a patient has
+    /// several images.
+    #[must_use]
+    pub fn as_reported(&self) -> Comparison {
+        let Some(cl) = &self.clustered else {
+            return self.clone();
+        };
+        Comparison {
+            se_diff: cl.var_diff.map(f64::sqrt),
+            z: cl.z,
+            p: cl.p,
+            ci95_diff: cl.ci95_diff,
+            method: "paired Obuchowski test (patient-clustered; Obuchowski 1997)".into(),
+            reason: cl.reason.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// [`Comparison::as_reported`]'s p-value, with its test named in a few words.
     #[must_use]
     pub fn reported_p(&self) -> (Option<f64>, &'static str) {
-        match &self.clustered {
-            Some(c) => (c.p, "patient-clustered paired test (Obuchowski)"),
-            None => (self.p, "paired DeLong"),
-        }
+        let test = match self.clustered {
+            Some(_) => "patient-clustered paired test (Obuchowski)",
+            None => "paired DeLong",
+        };
+        (self.as_reported().p, test)
     }
 }
 

@@ -359,6 +359,8 @@ pub enum MulticlassError {
     },
     /// A subgroup or patient column that does not describe the cases.
     Grouping(EvalError),
+    /// A site summary that would reveal too much (a subgroup level below the minimum).
+    Disclosure(String),
 }
 
 impl std::fmt::Display for MulticlassError {
@@ -423,6 +425,7 @@ impl std::fmt::Display for MulticlassError {
                 (sum - 1.0).abs()
             ),
             Self::Grouping(e) => e.fmt(f),
+            Self::Disclosure(why) => f.write_str(why),
         }
     }
 }

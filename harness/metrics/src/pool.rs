@@ -960,7 +960,8 @@ pub(crate) fn merge<'t>(tables: impl Iterator<Item = &'t [TieGroup]>) -> Option<
 
 /// What a site publishes in round 1 (JSON format [`SITE_FORMAT`]): its numbers of cases and,
 /// per model, count tables over all its cases and per level of each grouping column. No case
-/// ids, no per-case rows. Reading one from JSON checks it ([`SiteSummary::validate`]).
+/// ids; what the tables still reveal is in the module doc and the file's `disclosure`. Reading
+/// one from JSON checks it ([`SiteSummary::validate`]).
 ///
 /// ```json
 /// {"format": "harness-site-summary/2", "site": "A", "score_decimals": 1,
@@ -1359,7 +1360,7 @@ impl SiteSummary {
 }
 
 /// The plain-language disclosure of a site summary.
-fn site_disclosure(decimals: Option<u32>, groupings: &[&str]) -> String {
+fn site_disclosure(decimals: Option<u32>, groupings: &[&str], min_level_cases: u64) -> String {
     let scores = match decimals {
         Some(d) => format!(
             "every distinct score value after rounding to {}, with the number of positive and negative cases at it",
@@ -1373,7 +1374,8 @@ fn site_disclosure(decimals: Option<u32>, groupings: &[&str]) -> String {
         format!("the grouping columns {}", groupings.join(", "))
     };
     format!(
-        "For each model, this file reveals {scores} (but not which case had it), over all of this site's cases and within each level of {columns}; and the site's numbers of cases, positives and negatives. A score held by a single case shows that case's score and label, and, found in each grouping column's tables, its level in every column together: with exact scores most scores are held by one case, so the tables then amount to a row per case (score, label and levels, without a case id) for each model; a level or a label with few cases can also let a case's scores under different models be matched. A score grid (--score-decimals) makes cases share scores and prevents this except in small cells. It holds no case ids and leaves out the patient (cluster) column; subgroup levels of fewer than the site's minimum of cases (--min-level-cases) were refused."
+        "For each model, this file reveals {scores} (but not which case had it), over all of this site's cases and within each level of {columns}; and the site's numbers of cases, positives and negatives. A score held by a single case shows that case's score and label, and, found in each grouping column's tables, its level in every column together: with exact scores most scores are held by one case, so the tables then amount to a row per case (score, label and levels, without a case id) for each model; a level or a label with few cases can also let a case's scores under different models be matched. A score grid (--score-decimals) makes cases share scores and prevents this except in small cells. It holds no case ids and leaves out the patient (cluster) column; {}",
+        level_rule(min_level_cases)
     )
 }
 
@@ -1423,6 +1425,17 @@ pub fn check_level_sizes(
     Ok(())
 }
 
+/// The disclosure's words on the smallest level a summary holds.
+pub(crate) fn level_rule(min_level_cases: u64) -> String {
+    if min_level_cases > 1 {
+        format!(
+            "no subgroup level holds fewer than {min_level_cases} cases (smaller ones were refused)."
+        )
+    } else {
+        "no minimum level size was kept (--min-level-cases 1): a level may hold a single case, whose score and label it then shows.".to_string()
+    }
+}
+
 /// Refuses an empty site name and repeated model, grouping or level names.
 fn check_names(input: &EvalInput, site: &str) -> Result<(), PoolError> {
     let err = |reason: String| PoolError::Input {
@@ -1457,15 +1470,19 @@ fn check_names(input: &EvalInput, site: &str) -> Result<(), PoolError> {
 /// the order of their UTF-8 bytes). The cluster column, if any, is not included.
 ///
 /// With `score_decimals = Some(d)` every score is first rounded with [`round_to_grid`], and
-/// everything pooled from the summary is exact for the rounded scores.
+/// everything pooled from the summary is exact for the rounded scores. A grouping column with
+/// a level of fewer than `min_level_cases` cases is refused ([`check_level_sizes`]; the
+/// disclosure states the minimum).
 ///
 /// # Errors
 /// [`PoolError::Input`] when `input` is not valid ([`EvalInput::validate`]), the site name is
-/// empty, or names repeat; [`PoolError::Grid`] for a grid finer than [`MAX_SCORE_DECIMALS`].
+/// empty, names repeat, or a level is too small; [`PoolError::Grid`] for a grid finer than
+/// [`MAX_SCORE_DECIMALS`].
 pub fn summarize(
     input: &EvalInput,
     site: &str,
     score_decimals: Option<u32>,
+    min_level_cases: u64,
 ) -> Result<SiteSummary, PoolError> {
     check_decimals(site, score_decimals)?;
     input.validate().map_err(|e| PoolError::Input {
@@ -1473,6 +1490,7 @@ pub fn summarize(
         reason: e.to_string(),
     })?;
     check_names(input, site)?;
+    check_level_sizes(site, &input.groupings, min_level_cases)?;
     let labels = input.labels;
     let positives = labels.iter().filter(|&&y| y).count() as u64;
     let total = labels.len() as u64;
@@ -1538,7 +1556,7 @@ pub fn summarize(
         format: SITE_FORMAT.to_string(),
         site: site.to_string(),
         score_decimals,
-        disclosure: site_disclosure(score_decimals, &groupings),
+        disclosure: site_disclosure(score_decimals, &groupings, min_level_cases),
         n: total,
         positives,
         negatives: total - positives,
@@ -1935,7 +1953,9 @@ pub struct PairedSiteSums {
     pub format: String,
     /// The site's name, as in its [`SiteSummary`].
     pub site: String,
-    /// The request answered: its [`request_digest`].
+    /// The request answered: its [`request_digest`]. (Empty when absent: a file of format 1,
+    /// which had none, is then refused by its format.)
+    #[serde(default)]
     pub request_sha256: String,
     /// In plain language, what these sums reveal.
     pub disclosure: String,
@@ -2023,7 +2043,18 @@ pub fn request_digest(request: &impl Serialize) -> String {
     let mut w = Hashing(Sha256::new());
     // Writing to a hash cannot fail, and a request serialises (plain data, string keys).
     let _ = serde_json::to_writer(&mut w, request);
-    let hash = w.0.finalize();
+    sha256_text(w.0.finalize().as_slice())
+}
+
+/// [`request_digest`] of a request whose compact JSON `text` already is (checked by the
+/// caller), without writing it again.
+fn digest_of_compact(text: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    sha256_text(Sha256::digest(text).as_slice())
+}
+
+/// `sha256:<hex>`.
+fn sha256_text(hash: &[u8]) -> String {
     let mut hex = String::with_capacity(7 + 64);
     hex.push_str("sha256:");
     for b in hash {
@@ -2263,7 +2294,7 @@ pub fn pool_paired_json(
     let checked = Sites::new(sites)?;
     let expected = checked.request();
     let digest = if written_as(&expected, request.trim_ascii_end()) {
-        request_digest(&expected)
+        digest_of_compact(request.trim_ascii_end())
     } else {
         let request: PairedRequest =
             serde_json::from_slice(request).map_err(|e| PoolError::Request {
@@ -2391,7 +2422,7 @@ fn site_totals(
         };
         if answer.request_sha256 != request_sha256 {
             return Err(bad(format!(
-                "it answers another request ({}), not this one ({request_sha256}): send the site this request and pool its new answer",
+                "it answers another request ({}), not this one ({request_sha256}), or the request was altered on its way: send the site this request and pool its new answer",
                 answer.request_sha256
             )));
         }

@@ -294,27 +294,35 @@ impl TablesJson {
 }
 
 /// The disclosure sentence of a summary with these subgroup columns.
-fn disclosure(groups: &[&str]) -> String {
+fn disclosure(groups: &[&str], min_level_cases: u64) -> String {
     let within = if groups.is_empty() {
         String::new()
     } else {
         format!(" and within each level of {}", groups.join(", "))
     };
     format!(
-        "For each model and class, this file reveals every distinct value of that class's probability exactly as scored, with how many cases of each true class had it (but not which case), the confusion matrix at argmax, and every distinct top-label confidence with how many cases had the argmax right and wrong, over all of this site's cases{within}. A value held by a single case, or a level with few cases, shows those cases' probabilities and classes; and since a case's probabilities sum to 1, its values in the different classes' tables can usually be matched, which shows its whole probability vector with its true class (a row per case and model, without a case id). It holds no case ids and no patient column; subgroup levels of fewer than the site's minimum of cases (--min-level-cases) were refused."
+        "For each model and class, this file reveals every distinct value of that class's probability exactly as scored, with how many cases of each true class had it (but not which case), the confusion matrix at argmax, and every distinct top-label confidence with how many cases had the argmax right and wrong, over all of this site's cases{within}. A value held by a single case, or a level with few cases, shows those cases' probabilities and classes; and since a case's probabilities sum to 1, its values in the different classes' tables can usually be matched, which shows its whole probability vector with its true class (a row per case and model, without a case id). It holds no case ids and no patient column; {}",
+        crate::pool::level_rule(min_level_cases)
     )
 }
 
 /// A site's summary of its multi-class cases (round 1): every model's tables over all cases
 /// and per level of each subgroup column (the patient column, if any, is not read).
 ///
+/// A subgroup column with a level of fewer than `min_level_cases` cases is refused
+/// ([`crate::pool::check_level_sizes`]).
+///
 /// # Errors
-/// [`MulticlassError`] when the input is not one valid multi-class evaluation.
+/// [`MulticlassError`] when the input is not one valid multi-class evaluation, or a level is
+/// too small ([`MulticlassError::Disclosure`]).
 pub fn summarize_classes(
     input: &MulticlassInput,
     site: &str,
+    min_level_cases: u64,
 ) -> Result<ClassesSiteSummary, MulticlassError> {
     input.validate()?;
+    crate::pool::check_level_sizes(site, &input.groupings, min_level_cases)
+        .map_err(|e| MulticlassError::Disclosure(e.to_string()))?;
     let all = model_tables(input);
     let mut groups: Vec<IndexMap<String, IndexMap<String, TablesJson>>> =
         vec![IndexMap::new(); input.models.len()];
@@ -337,7 +345,7 @@ pub fn summarize_classes(
     Ok(ClassesSiteSummary {
         format: CLASSES_SITE_FORMAT.to_string(),
         site: site.to_string(),
-        disclosure: disclosure(&names),
+        disclosure: disclosure(&names, min_level_cases),
         classes: input.classes.to_vec(),
         n: input.labels.len() as u64,
         class_counts: input.classes.iter().cloned().zip(counts).collect(),

@@ -11,8 +11,9 @@
 //! cells of all the findings together, whose count table is the sum of the model's per-finding
 //! tables (added over findings as over sites, [`crate::multilabel::summary_from_tables`]).
 //!
-//! What leaves a site: for each finding, what a binary summary reveals (see [`crate::pool`]),
-//! and nothing that links a case's labels or scores across findings.
+//! What leaves a site: for each finding, what a binary summary reveals (see [`crate::pool`]).
+//! A finding's tables are not linked to another's, but a case whose subgroup levels are unique
+//! at its site can be matched across findings through them (the disclosure says so).
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -180,6 +181,7 @@ pub fn summarize_findings(
     input: &MultilabelInput,
     site: &str,
     score_decimals: Option<u32>,
+    min_level_cases: u64,
 ) -> Result<FindingsSiteSummary, PoolError> {
     if input.cluster.is_some() {
         return Err(input_error(
@@ -193,6 +195,7 @@ pub fn summarize_findings(
             &crate::multilabel::finding_input(input, f),
             site,
             score_decimals,
+            min_level_cases,
         )
         .map_err(|e| in_finding(e, f.name))?;
         findings.insert(f.name.to_string(), summary);

@@ -151,7 +151,7 @@ fn summaries(d: &Data) -> Vec<ClassesSiteSummary> {
             let summary = run(
                 d,
                 |i| d.site[i] == s,
-                |input| summarize_classes(input, &format!("site-{s}")).unwrap(),
+                |input| summarize_classes(input, &format!("site-{s}"), 5).unwrap(),
             );
             // Through the file format.
             let text = serde_json::to_string(&summary).unwrap();

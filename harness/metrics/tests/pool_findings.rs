@@ -129,7 +129,7 @@ fn site_summaries(all: &Cases) -> (Vec<Cases>, Vec<FindingsSiteSummary>) {
     let summaries = sites
         .iter()
         .zip(["A", "B", "C"])
-        .map(|(c, name)| summarize_findings(&c.input(), name, None).unwrap())
+        .map(|(c, name)| summarize_findings(&c.input(), name, None, 5).unwrap())
         .collect();
     (sites, summaries)
 }
@@ -253,5 +253,5 @@ fn sites_with_other_findings_or_formats_are_refused() {
     let site = all.subset(Some(0));
     let mut input = site.input();
     input.cluster = Some(input.groupings[0]);
-    assert!(summarize_findings(&input, "A", None).is_err());
+    assert!(summarize_findings(&input, "A", None, 5).is_err());
 }

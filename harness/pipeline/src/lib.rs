@@ -1132,9 +1132,8 @@ fn write_site_summary(
                 (SUMS_FILE, compact(&sums)?)
             }
             _ => {
-                harness_metrics::check_level_sizes(site, &input.groupings, plan.min_level_cases)
+                let summary = summarize_findings(&input, site, None, plan.min_level_cases)
                     .map_err(|e| failed(&e))?;
-                let summary = summarize_findings(&input, site, None).map_err(|e| failed(&e))?;
                 (SITE_FILE, compact(&summary)?)
             }
         }
@@ -1155,10 +1154,9 @@ fn write_site_summary(
                 (SUMS_FILE, compact(&sums)?)
             }
             _ => {
-                harness_metrics::check_level_sizes(site, &input.groupings, plan.min_level_cases)
-                    .map_err(|e| failed(&e))?;
                 let summary =
-                    harness_metrics::pool::summarize(&input, site, None).map_err(|e| failed(&e))?;
+                    harness_metrics::pool::summarize(&input, site, None, plan.min_level_cases)
+                        .map_err(|e| failed(&e))?;
                 (SITE_FILE, compact(&summary)?)
             }
         }

@@ -42,9 +42,9 @@ pub struct MergeOptions {
     pub extra_criteria: Vec<TaskCriterion>,
     /// Sign the merged manifest with this ed25519 secret key file.
     pub sign_key: Option<PathBuf>,
-    /// Every part must be signed by this key; without one, signed parts are refused (their
-    /// signatures would go unchecked).
-    pub public_key: Option<VerifyingKey>,
+    /// Every part must be signed by one of these keys; without any, signed parts are refused
+    /// (their signatures would go unchecked).
+    pub public_keys: Vec<VerifyingKey>,
     /// The program recorded in the manifest.
     pub tool: Option<ToolInfo>,
 }
@@ -78,14 +78,14 @@ fn parse_json<T: serde::de::DeserializeOwned>(
         .map_err(|e| refuse(format!("{}: not valid: {e}", dir.join(name).display())))
 }
 
-fn read_part(dir: &Path, key: Option<&VerifyingKey>) -> Result<Part, PipelineError> {
+fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
     if !dir.join(MANIFEST).is_file() {
         return Err(refuse(format!(
             "{}: no {MANIFEST}: not an evidence bundle (or its run did not finish)",
             dir.display()
         )));
     }
-    if let Err(problem) = check_input(dir, key) {
+    if let Err(problem) = check_input(dir, keys) {
         return Err(refuse(format!(
             "{}: the partial bundle does not verify: {problem}",
             dir.display()
@@ -397,10 +397,23 @@ fn merge_performance(parts: &[Part]) -> Result<BenchReport, PipelineError> {
 /// complete, consistent, unchanged shards of one run; a bundle write failure.
 pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutcome, PipelineError> {
     let started_at = now_rfc3339();
+    // The merged bundle would replace that part's files.
+    if let Ok(out) = options.out.canonicalize()
+        && let Some(part) = options
+            .parts
+            .iter()
+            .find(|p| p.canonicalize().is_ok_and(|p| p == out))
+    {
+        return Err(refuse(format!(
+            "--out {} is the part {} itself: write the merged bundle to another folder",
+            options.out.display(),
+            part.display()
+        )));
+    }
     let mut parts = Vec::with_capacity(options.parts.len());
     for dir in &options.parts {
         observer.info(&format!("verifying partial bundle {}", dir.display()));
-        parts.push(read_part(dir, options.public_key.as_ref())?);
+        parts.push(read_part(dir, &options.public_keys)?);
     }
     let parts = check_parts(parts)?;
     let first = &parts[0].manifest;

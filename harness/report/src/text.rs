@@ -66,7 +66,7 @@ pub struct ComparisonView {
 /// The comparisons with Holm's adjustment applied when more than two candidates were compared
 /// (more than one comparison), each with its plain-language sentence.
 pub fn comparison_views(comparisons: &[Comparison]) -> (Vec<ComparisonView>, bool) {
-    let comparisons: Vec<Comparison> = comparisons.iter().map(as_reported).collect();
+    let comparisons: Vec<Comparison> = comparisons.iter().map(Comparison::as_reported).collect();
     let apply = comparisons.len() > 1;
     let adjusted = if apply {
         holm(&comparisons.iter().map(|c| c.p).collect::<Vec<_>>())
@@ -111,23 +111,6 @@ pub fn comparisons_intro(views: &[ComparisonView], holm_applied: bool) -> String
         });
     }
     s
-}
-
-/// A comparison as the report shows it: where the cases are clustered by patient, Obuchowski's
-/// paired test (same difference, patient-clustered variance) replaces DeLong's image-level one.
-fn as_reported(c: &Comparison) -> Comparison {
-    let Some(cl) = &c.clustered else {
-        return c.clone();
-    };
-    Comparison {
-        se_diff: cl.var_diff.map(f64::sqrt),
-        z: cl.z,
-        p: cl.p,
-        ci95_diff: cl.ci95_diff,
-        method: "paired Obuchowski test (patient-clustered; Obuchowski 1997)".into(),
-        reason: cl.reason.clone(),
-        ..c.clone()
-    }
 }
 
 /// The plain-language reading of a paired DeLong comparison, e.g. "vendor-a's AUROC is higher
