@@ -48,16 +48,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIMS", value_delimiter = ',')]
     input_shape: Vec<usize>,
     /// Minimum measured duration per scenario, in seconds.
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     min_duration: Option<f64>,
     /// Minimum measured queries (samples, for offline) per scenario.
     #[arg(long, value_name = "N")]
     min_queries: Option<u64>,
     /// Server scenario: arrival rate (queries per second).
-    #[arg(long, value_name = "QPS")]
+    #[arg(long, value_name = "QPS", allow_negative_numbers = true)]
     target_qps: Option<f64>,
     /// Server scenario: p99 latency bound in milliseconds.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     latency_bound_ms: Option<f64>,
     /// Short runs for CI smoke tests (64 queries, 0.5 s).
     #[arg(long)]

@@ -82,10 +82,15 @@ pub struct EvalArgs {
     #[arg(long = "group", value_name = "COL")]
     groups: Vec<String>,
     /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
-    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        value_name = "T",
+        allow_negative_numbers = true
+    )]
     threshold: f64,
     /// Target specificity for "sensitivity at specificity". Repeatable.
-    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90])]
+    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90], allow_negative_numbers = true)]
     target_specificity: Vec<f64>,
     /// Number of stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most 100000).
     #[arg(long, default_value_t = 0, value_name = "B")]
@@ -191,6 +196,11 @@ fn split_pair<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str)> {
 }
 
 fn check_options(args: &EvalArgs) -> Result<()> {
+    if args.site.is_some() && !args.aggregates_only && args.paired_request.is_none() {
+        bail!(
+            "--site names a site of a federated evaluation: give --aggregates-only (round 1) or --paired-request (round 2)"
+        );
+    }
     // The output would replace the data it was computed from (a hospital's only copy, maybe).
     if let Some(json) = &args.json
         && let (Ok(a), Ok(b)) = (json.canonicalize(), args.data.canonicalize())

@@ -200,10 +200,15 @@ pub struct PoolArgs {
     #[arg(long, value_name = "SUMS.json|SITE_DIR", num_args = 1.., requires = "request")]
     sums: Vec<PathBuf>,
     /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
-    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        value_name = "T",
+        allow_negative_numbers = true
+    )]
     threshold: f64,
     /// Target specificity for "sensitivity at specificity". Repeatable.
-    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90])]
+    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90], allow_negative_numbers = true)]
     target_specificity: Vec<f64>,
     /// Stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most
     /// 100000). Pooled exactly: the same CI as `harness eval --bootstrap B --seed S` on all the

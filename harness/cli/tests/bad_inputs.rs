@@ -127,4 +127,16 @@ fn a_missing_file_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("/nonexistent/cases.csv"), "{err}");
+    // The operating system's reason once, not once per link of the error chain.
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}
+
+/// `--site` outside a federated round would be ignored: refused instead.
+#[test]
+fn a_site_name_needs_a_federated_round() {
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/tiny_n12.csv");
+    let out = eval(&csv, &["--site", "A"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--aggregates-only"), "{err}");
 }

@@ -250,11 +250,22 @@ impl PerfOverrides {
         } else {
             Settings::default()
         };
-        let seconds = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(std::time::Duration::from_secs_f64(v))
+        // 1e300 as written, not as 301 digits.
+        let shown = |v: f64| {
+            if v.is_finite() && v.abs() >= 1e9 {
+                format!("{v:e}")
             } else {
-                Err(format!("{name} {v} must be a number of seconds ≥ 0"))
+                format!("{v}")
+            }
+        };
+        let seconds = |name: &str, v: f64| {
+            // (`try_`: a number of seconds too large for a Duration is an error, not a panic.)
+            match std::time::Duration::try_from_secs_f64(v) {
+                Ok(d) if v.is_finite() => Ok(d),
+                _ => Err(format!(
+                    "{name} {} must be a number of seconds ≥ 0",
+                    shown(v)
+                )),
             }
         };
         if let Some(v) = self.min_duration_s {
@@ -270,12 +281,48 @@ impl PerfOverrides {
             s.target_qps = q;
         }
         if let Some(b) = self.latency_bound_ms {
-            if !(b.is_finite() && b > 0.0) {
-                return Err(format!("latency bound {b} ms must be positive"));
-            }
-            s.latency_bound = std::time::Duration::from_secs_f64(b / 1000.0);
+            s.latency_bound = std::time::Duration::try_from_secs_f64(b / 1000.0)
+                .ok()
+                .filter(|d| b.is_finite() && !d.is_zero() && b > 0.0)
+                .ok_or_else(|| format!("latency bound {} ms must be positive", shown(b)))?;
         }
         s.validate().map_err(|e| e.to_string())?;
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PerfOverrides;
+
+    /// Durations and bounds a user types: accepted when they are times, refused with the
+    /// value named otherwise — negative, not a number, or too large for a duration (which
+    /// panicked) alike.
+    #[test]
+    fn overrides_accept_times_and_refuse_the_rest_without_panicking() {
+        let with = |min: f64, bound: f64| {
+            PerfOverrides {
+                min_duration_s: Some(min),
+                latency_bound_ms: Some(bound),
+                ..PerfOverrides::default()
+            }
+            .settings(true)
+        };
+        let s = with(2.5, 50.0).unwrap();
+        assert_eq!(s.min_duration.as_secs_f64(), 2.5);
+        assert_eq!(s.latency_bound.as_secs_f64(), 0.05);
+        for (min, bound) in [
+            (-1.0, 50.0),
+            (f64::NAN, 50.0),
+            (1e300, 50.0),
+            (f64::INFINITY, 50.0),
+            (1.0, -5.0),
+            (1.0, 0.0),
+            (1.0, 1e300),
+            (1.0, f64::NAN),
+        ] {
+            let e = with(min, bound).unwrap_err();
+            assert!(e.contains("must be"), "{min} {bound}: {e}");
+        }
     }
 }
