@@ -1,6 +1,6 @@
 //! The CI gate through the binary (issue 6): `--fail-under` / `--fail-over` on `harness eval`
 //! and `harness run` exit 1 naming each failed criterion, exit 0 when every criterion is met,
-//! and exit 2 on a criterion that cannot be parsed. A failed gate keeps the evidence: the
+//! and exit 2 on a criterion that cannot be parsed or that the evaluation cannot give. A failed gate keeps the evidence: the
 //! bundle is complete and verifies.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +83,48 @@ fn eval_gate_fails_names_the_criterion_and_passes_when_met() {
         "{}",
         text(&unknown.stderr)
     );
+    // A criterion this evaluation cannot give is a mistake in the command (exit 2), not a
+    // failed gate (exit 1), whatever the data: a typo must not read as a model that failed.
+    for (flag, criterion, needle) in [
+        (
+            "--fail-over",
+            "equalized_odds_difference.sex=0.1",
+            "'sex' is not a grouping column",
+        ),
+        (
+            "--fail-under",
+            "sens_at_spec_0.80=0.5",
+            "0.80 is not among the target",
+        ),
+        (
+            "--fail-under",
+            "sens_at_spec_ci_lower_0.90=0.5",
+            "sensitivity bootstrap",
+        ),
+        (
+            "--fail-under",
+            "auroc_ci_lower_clustered=0.5",
+            "patient (cluster) column",
+        ),
+    ] {
+        let out = harness(&[&base[..], &[flag, criterion]].concat());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{criterion}: {err}");
+        assert!(err.contains(needle), "{criterion}: {err}");
+    }
+    let given = harness(
+        &[
+            &base[..],
+            &[
+                "--target-specificity",
+                "0.8",
+                "--fail-under",
+                "sens_at_spec_0.80=0",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(given.status.code(), Some(0), "{}", text(&given.stderr));
 }
 
 #[test]

@@ -412,6 +412,33 @@ impl MetricKey {
         }
     }
 
+    /// Why an evaluation with these options, grouping columns and clustering can never give
+    /// this metric — a mistake in the criterion, found before any computation — or `None`.
+    #[must_use]
+    pub fn unavailable(
+        &self,
+        opts: &crate::evaluate::EvalOptions,
+        groupings: &[String],
+        clustered: bool,
+    ) -> Option<String> {
+        let is_target = |t: &String| opts.target_specificities.iter().any(|&s| spec_key(s) == *t);
+        match self {
+            Self::Fixed(m) if m.key == "auroc_ci_lower_clustered" && !clustered => {
+                Some("it needs the patient (cluster) column".to_string())
+            }
+            Self::SensAtSpec(t) | Self::SensAtSpecCiLower(t) if !is_target(t) => {
+                Some(format!("{t} is not among the target specificities"))
+            }
+            Self::SensAtSpecCiLower(_) if opts.sens_ci_bootstrap == 0 => {
+                Some("its CI needs the sensitivity bootstrap".to_string())
+            }
+            Self::Group { column, .. } if !groupings.contains(column) => {
+                Some(format!("'{column}' is not a grouping column"))
+            }
+            _ => None,
+        }
+    }
+
     /// Its value for one model, or a sentence saying why there is none.
     pub fn value(&self, m: &ModelReport) -> Result<f64, String> {
         let undefined = || format!("{self} is undefined for this model");
