@@ -203,7 +203,9 @@ fn a_cluster_column_with_an_empty_patient_id_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("cluster column 'patient'") && err.contains("data row 3 has no patient id"),
+        err.contains("cluster column 'patient'")
+            && err.contains("line 4 (data row 3) of")
+            && err.contains("has no patient id"),
         "{err}"
     );
     // A task flag that does not belong to the task is a usage error, not silently ignored.
@@ -322,15 +324,16 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
     );
 }
 
-/// Multi-class input errors name the file, the data row and the columns, with exit 2: a row
-/// whose probabilities do not sum to 1 (never renormalised) and a label no class flag names.
+/// Multi-class input errors name the file, the line (a blank line counted), the data row and the
+/// columns, with exit 2: a row whose probabilities do not sum to 1 (never renormalised) and a
+/// label no class flag names.
 #[test]
 fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("mc.csv");
     std::fs::write(
         &csv,
-        "case_id,label,p_x,p_y,p_z\n1,x,0.7,0.2,0.1\n2,y,0.2,0.5,0.2\n3,z,0.1,0.1,0.8\n",
+        "case_id,label,p_x,p_y,p_z\n\n1,x,0.7,0.2,0.1\n2,y,0.2,0.5,0.2\n3,z,0.1,0.1,0.8\n",
     )
     .unwrap();
     let run = |extra: &[&str]| {
@@ -356,7 +359,7 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("mc.csv: data row 2: model a's class probabilities (p_x=0.2, p_y=0.5, p_z=0.2) sum to 0.9"),
+        err.contains("mc.csv: line 4 (data row 2): model a's class probabilities (p_x=0.2, p_y=0.5, p_z=0.2) sum to 0.9"),
         "{err}"
     );
     let out = run(&[
@@ -370,7 +373,8 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("data row 3: label 'z'") && err.contains("not one of the classes x, y, w"),
+        err.contains("mc.csv: line 5 (data row 3): label 'z'")
+            && err.contains("not one of the classes x, y, w"),
         "{err}"
     );
 }

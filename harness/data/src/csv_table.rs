@@ -10,7 +10,7 @@ use crate::scan::{Region, Scanned, row_bound, scan_rows};
 use crate::{CellLocation, DataError, EvalSpec, EvalTable, GroupColumn};
 use rayon::prelude::*;
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Longest value (in characters) quoted verbatim in an error message.
 const MAX_QUOTED_CHARS: usize = 80;
 
@@ -57,6 +57,12 @@ fn parse_via_csv_crate(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTab
 }
 
 fn strip_bom_and_check_empty<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], DataError> {
+    if let Some(encoding) = crate::foreign_unicode(bytes) {
+        return Err(DataError::Encoding {
+            path: path.to_path_buf(),
+            encoding,
+        });
+    }
     let data = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     if data.iter().all(u8::is_ascii_whitespace) {
         return Err(DataError::Empty {

@@ -26,6 +26,15 @@ pub enum DataError {
     #[error("{path}: file is empty: expected a header row such as `case_id,label,score`")]
     Empty { path: PathBuf },
 
+    /// Text in a Unicode encoding other than UTF-8 (a spreadsheet's "Unicode Text" export is
+    /// UTF-16): every byte would otherwise be misread.
+    #[error("{path}: {}", crate::not_utf8(encoding))]
+    Encoding {
+        path: PathBuf,
+        /// `UTF-16LE`, `UTF-16BE`, `UTF-32LE` or `UTF-32BE`.
+        encoding: &'static str,
+    },
+
     /// A header row but no data rows.
     #[error("{path}: no data rows after the header (line {header_line})")]
     NoDataRows { path: PathBuf, header_line: u64 },

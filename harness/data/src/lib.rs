@@ -34,6 +34,71 @@ pub use images::{
 /// `(missing)` joins the same level.
 pub const MISSING_LEVEL: &str = "(missing)";
 
+/// The Unicode encoding other than UTF-8 that text `bytes` is in, if it is one a spreadsheet or
+/// editor saves (Excel's "Unicode Text" is UTF-16LE): told by its byte-order mark, or, without
+/// one, by the NUL byte beside each of its first two ASCII characters. `None` for UTF-8 (with or
+/// without a mark), ASCII and anything else.
+#[must_use]
+pub fn foreign_unicode(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xFE, 0, 0, ..] => Some("UTF-32LE"),
+        [0, 0, 0xFE, 0xFF, ..] => Some("UTF-32BE"),
+        [0xFF, 0xFE, ..] => Some("UTF-16LE"),
+        [0xFE, 0xFF, ..] => Some("UTF-16BE"),
+        [a, 0, b, 0, ..] if a.is_ascii_graphic() && b.is_ascii_graphic() => Some("UTF-16LE"),
+        [0, a, 0, b, ..] if a.is_ascii_graphic() && b.is_ascii_graphic() => Some("UTF-16BE"),
+        _ => None,
+    }
+}
+
+/// What to tell the user of a file in `encoding` (from [`foreign_unicode`]).
+#[must_use]
+pub fn not_utf8(encoding: &str) -> String {
+    format!(
+        "the file is {encoding} text, not UTF-8 (a spreadsheet's 'Unicode Text' export): save it as 'CSV UTF-8', or convert it with `iconv -f {encoding} -t UTF-8`"
+    )
+}
+
+/// Where a data row of a CSV is, for an error found after the table was read: its 1-based data
+/// row (the header not counted) and, when it could be told, the line of the file it starts on
+/// (blank lines and quoted line breaks counted as the readers count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowPlace {
+    /// 1-based data row.
+    pub row: usize,
+    /// 1-based line where the row starts (the header is line 1 unless blank lines precede it).
+    pub line: Option<std::num::NonZeroU64>,
+}
+
+impl RowPlace {
+    /// Data row `row` (1-based) of the CSV `bytes`.
+    #[must_use]
+    pub fn find(bytes: &[u8], row: usize) -> Self {
+        let data = bytes.strip_prefix(csv_table::UTF8_BOM).unwrap_or(bytes);
+        Self {
+            row,
+            line: records::data_row_line(data, row).and_then(std::num::NonZeroU64::new),
+        }
+    }
+
+    /// Data row `row` (1-based) of the CSV file `path`, read again; without a line when the file
+    /// cannot be read.
+    #[must_use]
+    pub fn in_file(path: &Path, row: usize) -> Self {
+        with_file_bytes(path, |bytes| Ok::<_, DataError>(Self::find(bytes, row)))
+            .unwrap_or(Self { row, line: None })
+    }
+}
+
+impl std::fmt::Display for RowPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line} (data row {})", self.row),
+            None => write!(f, "data row {}", self.row),
+        }
+    }
+}
+
 /// A binary label as the readers accept it (`0`, `1`, `0.0`, `1.0`, spaces around allowed), or
 /// `None`.
 #[must_use]

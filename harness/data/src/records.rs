@@ -227,6 +227,25 @@ fn find_special(data: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The 1-based line on which data row `row` (1-based, the header not counted) of CSV `data`
+/// starts, as the readers count lines in their errors; `None` past the last row or where the
+/// reader stops on a malformed record first. For errors found after a table was read.
+pub(crate) fn data_row_line(data: &[u8], row: usize) -> Option<u64> {
+    fn nth(mut records: impl Records, row: usize) -> Option<u64> {
+        for _ in 0..=row {
+            if !records.advance().ok()? {
+                return None;
+            }
+        }
+        Some(records.line())
+    }
+    if data.contains(&b'"') {
+        nth(CsvRecords::new(data), row)
+    } else {
+        nth(PlainRecords::new(data), row)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

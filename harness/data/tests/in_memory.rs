@@ -567,3 +567,58 @@ fn long_values_are_shortened_in_messages() {
     assert!(msg.len() < 300, "{msg}");
     assert!(msg.contains('…'), "{msg}");
 }
+
+/// A spreadsheet's "Unicode Text" export (UTF-16, with or without a byte-order mark) and UTF-32
+/// are refused naming the encoding and the conversion, not misread as a file without the
+/// requested columns; UTF-8 with a mark is read.
+#[test]
+fn utf16_and_utf32_text_is_named() {
+    let text = "label,score,site\n1,0.9,A\n0,0.1,B\n";
+    let utf16le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let utf16be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let utf32le: Vec<u8> = text
+        .chars()
+        .flat_map(|c| (c as u32).to_le_bytes())
+        .collect();
+    let cases: [(Vec<u8>, &str); 5] = [
+        ([&[0xFF, 0xFE][..], &utf16le].concat(), "UTF-16LE"),
+        ([&[0xFE, 0xFF][..], &utf16be].concat(), "UTF-16BE"),
+        (utf16le.clone(), "UTF-16LE"),
+        (utf16be, "UTF-16BE"),
+        ([&[0xFF, 0xFE, 0, 0][..], &utf32le].concat(), "UTF-32LE"),
+    ];
+    for (bytes, encoding) in cases {
+        let (e, msg) = err(&bytes);
+        assert!(
+            matches!(e, DataError::Encoding { encoding: found, .. } if found == encoding),
+            "{msg}"
+        );
+        assert!(
+            msg.starts_with(&format!("{PATH}: the file is {encoding} text, not UTF-8"))
+                && msg.contains(&format!("iconv -f {encoding} -t UTF-8")),
+            "{msg}"
+        );
+    }
+    let with_mark = [&b"\xEF\xBB\xBF"[..], text.as_bytes()].concat();
+    assert_eq!(parse(&with_mark).unwrap().n_rows(), 2);
+    assert_eq!(harness_data::foreign_unicode(text.as_bytes()), None);
+}
+
+/// A data row's line counts the header, blank lines (LF, CRLF, CR) and line breaks inside
+/// quoted fields, as the readers' own errors do; past the last row there is none.
+#[test]
+fn a_data_row_is_placed_on_its_line() {
+    use harness_data::RowPlace;
+    let plain = b"\xEF\xBB\xBFlabel,score\r\n\r\n1,0.9\r\n0,0.1\n\n\n1,0.5\n";
+    let lines: Vec<Option<u64>> = (1..=4)
+        .map(|r| RowPlace::find(plain, r).line.map(u64::from))
+        .collect();
+    assert_eq!(lines, [Some(3), Some(4), Some(7), None]);
+    let quoted = b"label,note,score\n1,\"two\nlines\",0.9\n\n0,\"x\",0.1\n";
+    let lines: Vec<Option<u64>> = (1..=3)
+        .map(|r| RowPlace::find(quoted, r).line.map(u64::from))
+        .collect();
+    assert_eq!(lines, [Some(2), Some(5), None]);
+    assert_eq!(RowPlace::find(quoted, 2).to_string(), "line 5 (data row 2)");
+    assert_eq!(RowPlace::find(quoted, 3).to_string(), "data row 3");
+}

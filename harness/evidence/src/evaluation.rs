@@ -6,7 +6,7 @@
 
 use harness_data::registry::DatasetTask;
 use harness_data::{
-    ClassSpec, EvalSpec, EvalTable, parse_class_csv, parse_eval_csv, with_file_bytes,
+    ClassSpec, EvalSpec, EvalTable, RowPlace, parse_class_csv, parse_eval_csv, with_file_bytes,
 };
 use harness_metrics::multiclass::{
     MulticlassError, MulticlassInput, MulticlassOptions, MulticlassReport, ROW_SUM_TOLERANCE,
@@ -130,7 +130,7 @@ pub fn read_classes(
             None => {
                 return Err(EvaluateError::Class {
                     path: path.to_path_buf(),
-                    row: row + 1,
+                    at: RowPlace::find(bytes, row + 1),
                     column: cols.label.clone(),
                     value: read.classes.levels[code as usize].clone(),
                     classes: cols.classes.join(", "),
@@ -201,7 +201,7 @@ fn with_classes_input<T>(
     let ClassesRead { labels, read } = read_classes(bytes, path, cols, &columns)?;
     let (groupings, cluster_column) = self::groupings(&read.table.groups, cluster);
     if let Some(name) = cluster {
-        check_cluster(name, cluster_column.as_ref())?;
+        check_cluster(name, cluster_column.as_ref(), path)?;
     }
     let scores: Vec<String> = cols.models.values().flatten().cloned().collect();
     let columns: Vec<&[f64]> = read.table.scores.iter().map(Vec::as_slice).collect();
@@ -228,9 +228,9 @@ fn with_classes_input<T>(
                 .map(|c| format!("{}={}", scores[m * k + c], read.table.scores[m * k + c][case]))
                 .collect();
             EvaluateError::Task(format!(
-                "{}: data row {}: model {model}'s class probabilities ({}) sum to {}, not 1 within {ROW_SUM_TOLERANCE:e}; rows are never renormalised",
+                "{}: {}: model {model}'s class probabilities ({}) sum to {}, not 1 within {ROW_SUM_TOLERANCE:e}; rows are never renormalised",
                 path.display(),
-                case + 1,
+                RowPlace::find(bytes, case + 1),
                 cells.join(", "),
                 format!("{sum:.9}").trim_end_matches('0')
             ))
@@ -386,7 +386,7 @@ pub fn read_findings(
                 None => {
                     return Err(EvaluateError::Label {
                         path: path.to_path_buf(),
-                        row: row + 1,
+                        at: RowPlace::find(bytes, row + 1),
                         column: g.name.clone(),
                         value: if g.levels[code as usize] == harness_data::MISSING_LEVEL {
                             String::new()
@@ -417,7 +417,7 @@ pub fn findings_input<'a>(
     let table = &read.table;
     let (groupings, cluster_column) = groupings(&table.groups, cluster);
     if let Some(name) = cluster {
-        check_cluster(name, cluster_column.as_ref())?;
+        check_cluster(name, cluster_column.as_ref(), &table.path)?;
     }
     let score_of = |column: &str| {
         table
@@ -513,26 +513,26 @@ pub enum EvaluateError {
     Task(String),
     /// A class name that is not one of the classes.
     #[error(
-        "{}: data row {row}: label '{value}' in column '{column}' is not one of the classes {classes}",
+        "{}: {at}: label '{value}' in column '{column}' is not one of the classes {classes}",
         path.display()
     )]
     Class {
         path: std::path::PathBuf,
-        /// 1-based data row (the header is not counted).
-        row: usize,
+        /// The row, and the line it starts on.
+        at: RowPlace,
         column: String,
         value: String,
         classes: String,
     },
     /// A finding's label that is not 0 or 1.
     #[error(
-        "{}: data row {row}: column '{column}' has '{value}': a label is 0 or 1",
+        "{}: {at}: column '{column}' has '{value}': a label is 0 or 1",
         path.display()
     )]
     Label {
         path: std::path::PathBuf,
-        /// 1-based data row (the header is not counted).
-        row: usize,
+        /// The row, and the line it starts on.
+        at: RowPlace,
         column: String,
         value: String,
     },
@@ -552,7 +552,7 @@ pub fn evaluate_table(
 ) -> Result<EvalReport, EvalError> {
     let input = eval_input(table, cluster);
     if let Some(name) = cluster {
-        check_cluster(name, input.cluster.as_ref())?;
+        check_cluster(name, input.cluster.as_ref(), &table.path)?;
     }
     evaluate(&input, opts)
 }
@@ -589,8 +589,9 @@ fn grouping(g: &harness_data::GroupColumn) -> Grouping<'_> {
 /// cases into one "patient" and distort the clustered variance.
 ///
 /// # Errors
-/// [`EvalError::Cluster`] naming the column and the first case without an id (1-based data row).
-pub fn check_cluster(name: &str, column: Option<&Grouping>) -> Result<(), EvalError> {
+/// [`EvalError::Cluster`] naming the column and the first case without an id: its data row and
+/// its line in `file` (read again to find it), the CSV the column was read from.
+pub fn check_cluster(name: &str, column: Option<&Grouping>, file: &Path) -> Result<(), EvalError> {
     let bad = |reason: String| EvalError::Cluster {
         column: name.to_string(),
         reason,
@@ -605,8 +606,9 @@ pub fn check_cluster(name: &str, column: Option<&Grouping>) -> Result<(), EvalEr
         && let Some(row) = g.codes.iter().position(|&c| c as usize == missing)
     {
         return Err(bad(format!(
-            "data row {} has no patient id; every case needs one (empty ids would be pooled into one patient)",
-            row + 1
+            "{} of {} has no patient id; every case needs one (empty ids would be pooled into one patient)",
+            RowPlace::in_file(file, row + 1),
+            file.display()
         )));
     }
     Ok(())
@@ -806,7 +808,9 @@ mod tests {
             let err = read_findings(&text, path, &findings, &groups).unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("p.csv: data row 3: column 'label:y' has '{value}': a label is 0 or 1")
+                format!(
+                    "p.csv: line 4 (data row 3): column 'label:y' has '{value}': a label is 0 or 1"
+                )
             );
         }
     }

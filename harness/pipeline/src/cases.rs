@@ -718,6 +718,9 @@ fn load_folder(
             });
         }
     }
+    if let Some(encoding) = harness_data::foreign_unicode(&bytes) {
+        return Err(file_err(harness_data::not_utf8(encoding)));
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes.as_slice());

@@ -65,7 +65,10 @@ fn project(extra: &str) -> (tempfile::TempDir, Result<Registry, String>) {
     )
 }
 
-fn project_with(extra: &str, labels: &str) -> (tempfile::TempDir, Result<Registry, String>) {
+fn project_with(
+    extra: &str,
+    labels: impl AsRef<[u8]>,
+) -> (tempfile::TempDir, Result<Registry, String>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data/dcm");
     std::fs::create_dir_all(&data).unwrap();
@@ -173,7 +176,7 @@ fn labels_keyed_by_sop_instance_uid_find_their_files_by_header() {
     let labels = "uid,label\n1.2.826.0.1.3680043.10.1,0\n1.2.826.0.1.3680043.10.3,1\n";
     let (_dir, registry) = project_with(
         "dicom_key = \"SOPInstanceUID\"\nframes = \"middle\"",
-        &labels.replace("uid,", "case_id,"),
+        labels.replace("uid,", "case_id,"),
     );
     let registry = registry.unwrap();
     let dataset = registry.get("dcm").unwrap().clone();
@@ -203,4 +206,25 @@ fn labels_keyed_by_sop_instance_uid_find_their_files_by_header() {
     // Both an image column and a key: refused by the registry.
     let (_dir, registry) = project("image_column = \"image\"\ndicom_key = \"SOPInstanceUID\"");
     assert!(registry.unwrap_err().contains("not both"));
+}
+
+/// A labels file saved as a spreadsheet's "Unicode Text" (UTF-16 with its byte-order mark) is
+/// refused naming the file and the encoding, not read as a file whose columns are missing.
+#[test]
+fn a_utf16_labels_file_is_named_as_such() {
+    let text = "case_id,image,label\na,a.dcm,1\nb,b.dcm,0\n";
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let (_dir, registry) = project_with("image_column = \"image\"\nframes = 1", utf16);
+    let registry = registry.unwrap();
+    let dataset = registry.get("dcm").unwrap().clone();
+    let err = load_index(&registry, &dataset, &[], &ReadLimits::default(), 100)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("labels.csv") && err.contains("UTF-16LE text, not UTF-8"),
+        "{err}"
+    );
 }
