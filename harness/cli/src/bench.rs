@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use harness_backends::BackendKind;
+use harness_measure::profile::Profile;
 use harness_measure::{BenchReport, Machine, Scenario};
 use harness_pipeline::{PerfOverrides, PerfPlan, Samples, measure_model};
 use std::path::PathBuf;
@@ -116,6 +117,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     };
     if let Some(b) = plan.batch_sizes.iter().find(|&&b| b == 0 || b > 4096) {
         bail!("--batch-size {b} must be between 1 and 4096");
+    }
+    for warning in plan.profiles.iter().filter_map(Profile::oversubscription) {
+        eprintln!("warning: {warning}");
     }
     // The input shape: given, or as each measured engine reads it from the model.
     let samples = Samples::Synthetic {

@@ -3,11 +3,15 @@
 use anyhow::Result;
 use clap::Args;
 use harness_evidence::verify::{VerifyOptions, verify};
+use harness_pipeline::recheck::{CasesCheck, check_cases};
 use harness_types::Status;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tabled::builder::Builder;
 use tabled::settings::Style;
+
+/// The finding that compares predictions.csv with the dataset.
+const CASES: &str = "cases vs dataset";
 
 #[derive(Args, Debug)]
 #[command(
@@ -17,7 +21,12 @@ use tabled::settings::Style;
         the sha256 in manifest.json, when a file is missing from or added to the manifest, when \
         metrics.json is not byte-identical to the metrics recomputed from predictions.csv, when a \
         suite, model or dataset file present under the project root no longer has its recorded hash, \
-        or when --public-key is given and the ed25519 signature does not match.",
+        when the case ids, labels, subgroup or patient values in predictions.csv are not the ones \
+        the pinned dataset under the project root gives (read again with the run's own reader, row \
+        for row; a shard's rows are its share), or when --public-key is given and the ed25519 \
+        signature does not match.\n\n\
+        Checks that cannot be made here (the dataset not placed under the project root, no key) \
+        are listed as skipped, not failed.",
     after_help = "Examples:\n  harness verify results/example/20261122T231500Z\n  \
         harness verify BUNDLE --project-root . --public-key consortium.pub"
 )]
@@ -29,6 +38,10 @@ pub struct VerifyArgs {
     /// (default: the current folder). Inputs not present there are reported as not checked.
     #[arg(long, value_name = "DIR")]
     project_root: Option<PathBuf>,
+    /// Where the registry's datasets are, as given to `harness run --data-root` (default: the
+    /// paths in datasets.toml, relative to it).
+    #[arg(long, value_name = "DIR")]
+    data_root: Option<PathBuf>,
     /// ed25519 public key (hex) to check manifest.sig against.
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
@@ -42,15 +55,28 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         Some(p) => Some(harness_evidence::signing::read_verifying_key(p)?),
         None => None,
     };
+    let root = args
+        .project_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    // The cases are compared first: that reads and hashes the dataset once, for both checks.
+    let cases = check_cases(&args.dir, &root, args.data_root.as_deref());
     let opts = VerifyOptions {
-        project_root: Some(
-            args.project_root
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(".")),
-        ),
+        project_root: Some(root),
         public_key,
+        dataset_checked: match &cases {
+            CasesCheck::Matches { .. } => {
+                Some("every file hashed; the digest matches (with the cases' check)".into())
+            }
+            _ => None,
+        },
     };
-    let v = verify(&args.dir, &opts);
+    let mut v = verify(&args.dir, &opts);
+    match cases {
+        CasesCheck::Matches { detail, .. } => v.ok(CASES, detail),
+        CasesCheck::Differs(why) => v.fail(CASES, why),
+        CasesCheck::NotChecked(why) => v.skip(CASES, why),
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {

@@ -60,10 +60,14 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
     assert_eq!(pred.lines().count(), 601);
     assert!(pred.starts_with("case_id,label,sex,age_band,site,vendor-a,vendor-b,vendor-c\n"));
     let v = verify(&a);
+    let stdout = String::from_utf8_lossy(&v.stdout);
+    assert!(v.status.success(), "verify: {stdout}");
+    // verify read the dataset's labels again and found the bundle's rows.
     assert!(
-        v.status.success(),
-        "verify: {}",
-        String::from_utf8_lossy(&v.stdout)
+        stdout.lines().any(|l| l.contains("cases vs dataset")
+            && l.contains(" ok ")
+            && l.contains("600 cases: ids, labels and sex, age_band, site as dataset")),
+        "{stdout}"
     );
 
     // Same suite and seed, fewer threads: byte-identical metrics and predictions.
@@ -109,6 +113,32 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
         assert_eq!(v.status.code(), Some(1), "{f}: {text}");
         assert!(text.contains(f) || text.contains("manifest"), "{f}: {text}");
     }
+
+    // A label changed in predictions.csv is named by the comparison with the dataset.
+    let t = tmp.path().join("relabelled");
+    copy_dir(&a, &t);
+    let (head, rest) = pred.split_once('\n').unwrap();
+    let (first, rest) = rest.split_once('\n').unwrap();
+    let mut cells: Vec<&str> = first.split(',').collect();
+    let was = cells[1];
+    cells[1] = if was == "1" { "0" } else { "1" };
+    std::fs::write(
+        t.join("predictions.csv"),
+        format!("{head}\n{}\n{rest}", cells.join(",")),
+    )
+    .unwrap();
+    let v = verify(&t);
+    let stdout = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.contains("cases vs dataset")
+            && l.contains("FAILED")
+            && l.contains(&format!(
+                "line 2 (case '{}'): label is '{}'; the dataset gives '{was}'",
+                cells[0], cells[1]
+            ))),
+        "{stdout}"
+    );
 
     // An interrupted run (marker present, manifest absent) is never accepted.
     let t = tmp.path().join("interrupted");

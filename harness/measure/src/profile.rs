@@ -16,6 +16,25 @@ pub struct Profile {
     pub device: Device,
 }
 
+impl Profile {
+    /// A warning when this CPU profile asks for more threads than this machine has logical CPUs
+    /// (a suite written for a larger server, `cpu-99threads` on a laptop): the threads then take
+    /// turns on the cores, and the figures measure that contention rather than the model.
+    #[must_use]
+    pub fn oversubscription(&self) -> Option<String> {
+        self.oversubscription_on(logical_cpus())
+    }
+
+    fn oversubscription_on(&self, cpus: usize) -> Option<String> {
+        (self.device == Device::Cpu && self.threads > cpus).then(|| {
+            format!(
+                "profile {}: {} threads on {cpus} logical CPU(s): the threads take turns on the cores, so its figures measure that contention, not the model (run it on a machine with {} CPUs, or use cpu-all)",
+                self.name, self.threads, self.threads
+            )
+        })
+    }
+}
+
 /// Names accepted by [`profile`], for help texts and error messages.
 pub const KNOWN_PROFILES: &[&str] = &["cpu-1thread", "cpu-all", "gpu", "cpu-<N>threads"];
 
@@ -69,6 +88,19 @@ pub fn profile(name: &str) -> Result<Profile, ProfileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_threads_than_cpus_is_warned_and_a_gpu_or_a_fitting_profile_is_not() {
+        let p = profile("cpu-99threads").unwrap();
+        let w = p.oversubscription_on(16).unwrap();
+        assert!(
+            w.starts_with("profile cpu-99threads: 99 threads on 16 logical CPU(s)"),
+            "{w}"
+        );
+        assert_eq!(p.oversubscription_on(99), None);
+        assert_eq!(profile("gpu").unwrap().oversubscription_on(1), None);
+        assert_eq!(profile("cpu-all").unwrap().oversubscription(), None);
+    }
 
     #[test]
     fn builtin_and_numbered_profiles() {

@@ -29,6 +29,7 @@ pub mod merge;
 pub mod observer;
 pub mod perf;
 pub mod pooled;
+pub mod recheck;
 pub mod render;
 
 pub use cases::{
@@ -1268,6 +1269,13 @@ pub fn measure(
         batch_sizes: p.batch_sizes.clone(),
         settings,
     };
+    for warning in plan_perf
+        .profiles
+        .iter()
+        .filter_map(harness_measure::profile::Profile::oversubscription)
+    {
+        observer.warning(&warning);
+    }
     for c in &inference.candidates {
         let (Some(_), Some(model)) = (&c.probabilities, &c.model) else {
             continue;

@@ -4,6 +4,7 @@
 //! the agreement sample.
 
 use harness_backends::{BackendKind, LoadOptions, Preprocess, interpret};
+use harness_pipeline::recheck::{CasesCheck, check_cases};
 use harness_pipeline::{Observer, RunOptions, Stage, agreement_sample, plan, run_suite};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -690,9 +691,73 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         &harness_evidence::verify::VerifyOptions {
             project_root: Some(project.path().to_path_buf()),
             public_key: None,
+            dataset_checked: None,
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
+
+    // verify's comparison with the pinned dataset: every id, label and patient as the dataset
+    // gives them ...
+    let dir = &outcome.out_dir;
+    let cases = check_cases(dir, project.path(), None);
+    assert!(
+        matches!(&cases, CasesCheck::Matches { cases: 40, detail } if detail.contains("ids, labels and sex, site, patient as dataset")),
+        "{cases:?}"
+    );
+    // ... so that a label changed in predictions.csv is named, with its line and case (the
+    // bundle's own hashes are not what this check reads).
+    let text = std::fs::read_to_string(dir.join("predictions.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[5].split(',').map(String::from).collect();
+    let (was, now) = if cells[1] == "1" {
+        ("1", "0")
+    } else {
+        ("0", "1")
+    };
+    cells[1] = now.to_string();
+    let case = cells[0].clone();
+    lines[5] = cells.join(",");
+    std::fs::write(dir.join("predictions.csv"), lines.join("\n") + "\n").unwrap();
+    let cases = check_cases(dir, project.path(), None);
+    assert_eq!(
+        cases,
+        CasesCheck::Differs(format!(
+            "{}: line 6 (case '{case}'): label is '{now}'; the dataset gives '{was}'",
+            dir.join("predictions.csv").display()
+        ))
+    );
+    // A patient moved to another patient is named too.
+    std::fs::write(
+        dir.join("predictions.csv"),
+        text.replacen(",P0,", ",P9,", 1),
+    )
+    .unwrap();
+    let cases = check_cases(dir, project.path(), None);
+    assert!(
+        matches!(&cases, CasesCheck::Differs(d) if d.contains("patient is 'P9'; the dataset gives 'P0'")),
+        "{cases:?}"
+    );
+    std::fs::write(dir.join("predictions.csv"), &text).unwrap();
+    // A dataset changed since the run is not the pinned one; one not placed here is not checked.
+    let labels = project.path().join("data/lesions/labels.csv");
+    let original = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, [&original[..], b"\n"].concat()).unwrap();
+    let cases = check_cases(dir, project.path(), None);
+    assert!(
+        matches!(&cases, CasesCheck::Differs(d) if d.contains("lesions")),
+        "{cases:?}"
+    );
+    std::fs::remove_file(&labels).unwrap();
+    std::fs::rename(
+        project.path().join("data/lesions"),
+        project.path().join("data/elsewhere"),
+    )
+    .unwrap();
+    let cases = check_cases(dir, project.path(), None);
+    assert!(
+        matches!(&cases, CasesCheck::NotChecked(d) if d.contains("lesions")),
+        "{cases:?}"
+    );
 }
 
 /// A multi-class image folder with subgroup columns and a patient column: each class gets its
@@ -784,6 +849,7 @@ fn a_multiclass_folder_with_subgroups_and_patients_is_evaluated_patient_clustere
         &harness_evidence::verify::VerifyOptions {
             project_root: Some(p.to_path_buf()),
             public_key: None,
+            dataset_checked: None,
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
@@ -864,6 +930,12 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
             assert!(previous.is_none() || previous == Some(k), "patient split");
         }
         assert!(harness_evidence::verify(dir, &Default::default()).passed());
+        // The shard's rows are its share of the dataset's cases, as the dataset gives them.
+        let cases = check_cases(dir, p, None);
+        assert!(
+            matches!(&cases, CasesCheck::Matches { detail, .. } if detail.ends_with(&format!("shard {} of 3", k + 1))),
+            "{cases:?}"
+        );
     }
     let opts = |list: &[usize], out: &str| MergeOptions {
         parts: list.iter().map(|&k| parts[k].clone()).collect(),
@@ -893,6 +965,10 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
         );
     }
     assert!(dataset(&merged.out_dir).get("check").is_none());
+    assert!(matches!(
+        check_cases(&merged.out_dir, p, None),
+        CasesCheck::Matches { cases: 45, .. }
+    ));
     let v = harness_evidence::verify(&merged.out_dir, &Default::default());
     assert!(v.passed(), "{:?}", v.findings);
     assert!(

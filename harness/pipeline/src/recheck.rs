@@ -1,0 +1,237 @@
+//! `harness verify`'s check of a bundle's cases against the dataset it pins: the ids, labels,
+//! subgroup and patient values of `predictions.csv` must be the ones the pinned dataset under
+//! the project root gives, row for row (for a shard, the shard's cases).
+//!
+//! The bundle's own checks (hashes, metrics recomputed from `predictions.csv`) cannot see a
+//! label changed in `predictions.csv` together with `metrics.json` and the manifest's hashes in
+//! an unsigned bundle, nor a run whose labels were read wrongly; this check reads the labels
+//! again from the dataset, with the run's own reader ([`crate::load_index_cached`]), and writes
+//! the expected columns with the run's own writer ([`Predictions::to_csv`]).
+
+use std::path::Path;
+
+use harness_data::images::ReadLimits;
+use harness_data::registry::{DatasetStatus, Registry};
+use harness_evidence::manifest::Manifest;
+use harness_evidence::predictions::Predictions;
+use harness_evidence::suite::find_registry;
+
+use crate::{PipelineError, load_index_cached, shard_cases};
+
+/// What [`check_cases`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasesCheck {
+    /// Every row's id, labels and subgroup values are the dataset's, in the run's order; the
+    /// dataset's files have the pinned digest.
+    Matches {
+        /// Rows compared.
+        cases: usize,
+        /// What was compared, for the report.
+        detail: String,
+    },
+    /// The bundle's cases are not the pinned dataset's, or the dataset's files here no longer
+    /// have the digest the registry and the bundle pin: the first difference.
+    Differs(String),
+    /// Nothing to compare here (no registry or dataset under the root, a registry pinning
+    /// another version, a site bundle without predictions, an unreadable manifest that the
+    /// bundle's own checks report): why.
+    NotChecked(String),
+}
+
+/// Compares `bundle`'s `predictions.csv` with the dataset its manifest pins, as the registry
+/// `datasets.toml` under `project_root` (or above the suite's path there) places it; `data_root`
+/// as `harness run --data-root`. Every file of the dataset is read and hashed against the pin
+/// (no hash cache: a verifier trusts no earlier run), so a [`CasesCheck::Matches`] also
+/// certifies the dataset's digest.
+#[must_use]
+pub fn check_cases(bundle: &Path, project_root: &Path, data_root: Option<&Path>) -> CasesCheck {
+    match compare(bundle, project_root, data_root) {
+        Ok(found) => found,
+        Err(e) => CasesCheck::Differs(e.to_string()),
+    }
+}
+
+fn compare(
+    bundle: &Path,
+    root: &Path,
+    data_root: Option<&Path>,
+) -> Result<CasesCheck, PipelineError> {
+    let skip = |why: String| Ok(CasesCheck::NotChecked(why));
+    let Ok(text) = std::fs::read(bundle.join("manifest.json")) else {
+        return skip("no readable manifest.json".into());
+    };
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) else {
+        return skip("manifest.json is not a manifest".into());
+    };
+    let predictions = bundle.join("predictions.csv");
+    if !predictions.is_file() {
+        return skip("the bundle holds no predictions.csv (a federated site's bundle)".into());
+    }
+    let registry_file = find_registry(&root.join(&manifest.suite.path))
+        .or_else(|| Some(root.join("datasets.toml")).filter(|p| p.is_file()));
+    let Some(registry_file) = registry_file else {
+        return skip(format!("no datasets.toml under {}", root.display()));
+    };
+    let registry = Registry::load(&registry_file, data_root)?;
+    let Ok(dataset) = registry.get(&manifest.dataset.name) else {
+        return skip(format!(
+            "{} has no dataset '{}'",
+            registry_file.display(),
+            manifest.dataset.name
+        ));
+    };
+    let pin = dataset.entry.pin().to_string();
+    if pin != manifest.dataset.digest {
+        return skip(format!(
+            "{} pins dataset '{}' as {pin}, the bundle as {}: another version of the data",
+            registry_file.display(),
+            manifest.dataset.name,
+            manifest.dataset.digest
+        ));
+    }
+    let settings = &manifest.evaluation;
+    let cases = match load_index_cached(
+        &registry,
+        dataset,
+        &settings.columns(),
+        &ReadLimits::default(),
+        usize::MAX,
+        None,
+    ) {
+        Ok((cases, _)) => cases,
+        Err(PipelineError::DatasetRefused { status, .. })
+            if matches!(*status, DatasetStatus::Missing { .. }) =>
+        {
+            return skip(format!("dataset '{}': {status}", manifest.dataset.name));
+        }
+        Err(e) => return Err(e),
+    };
+    let cases = match &manifest.shard {
+        Some(shard) => shard_cases(cases, shard, settings.cluster.as_deref())?.0,
+        None => cases,
+    };
+    let expected = Predictions {
+        case_ids: cases.case_ids.clone(),
+        labels: cases.targets.columns(),
+        groups: cases.groups.clone(),
+        candidates: Vec::new(),
+    }
+    .to_csv();
+    let found = std::fs::read(&predictions)
+        .map_err(|e| PipelineError::Input(format!("{}: {e}", predictions.display())))?;
+    Ok(match first_difference(&expected, &found) {
+        None => CasesCheck::Matches {
+            cases: cases.len(),
+            detail: format!(
+                "{} cases: ids, labels{} as dataset '{}' ({pin}) gives them{}",
+                cases.len(),
+                if settings.columns().is_empty() {
+                    String::new()
+                } else {
+                    format!(" and {}", settings.columns().join(", "))
+                },
+                manifest.dataset.name,
+                manifest
+                    .shard
+                    .as_ref()
+                    .map(|s| format!(", {s}"))
+                    .unwrap_or_default()
+            ),
+        },
+        Some(difference) => CasesCheck::Differs(format!("{}: {difference}", predictions.display())),
+    })
+}
+
+/// The first place where `found` (a predictions.csv) does not begin each record with the
+/// columns of `expected` (the same writer's id, label and subgroup columns), or has another
+/// number of rows.
+fn first_difference(expected: &[u8], found: &[u8]) -> Option<String> {
+    let reader = |bytes| {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes)
+    };
+    let mut want = reader(expected).into_byte_records();
+    let mut got = reader(found).into_byte_records();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut header: Vec<String> = Vec::new();
+    let mut line = 0usize;
+    loop {
+        line += 1;
+        let (w, g) = match (want.next(), got.next()) {
+            (None, None) => return None,
+            (Some(Ok(w)), Some(Ok(g))) => (w, g),
+            (_, Some(Err(e))) => return Some(format!("unreadable at line {line}: {e}")),
+            (Some(_), None) => {
+                return Some(format!(
+                    "ends after {} rows; the dataset has more cases",
+                    line.saturating_sub(2)
+                ));
+            }
+            (None, Some(_)) | (Some(Err(_)), _) => {
+                return Some(format!(
+                    "has more rows than the dataset's {} cases",
+                    line.saturating_sub(2)
+                ));
+            }
+        };
+        if line == 1 {
+            header = w.iter().map(text).collect();
+        }
+        for (k, cell) in w.iter().enumerate() {
+            let have = g.get(k).unwrap_or_default();
+            if have != cell {
+                let column = header.get(k).map_or("?", String::as_str);
+                return Some(if line == 1 {
+                    format!(
+                        "column {} is '{}'; the dataset's evaluation writes '{column}' there",
+                        k + 1,
+                        text(have)
+                    )
+                } else {
+                    format!(
+                        "line {line} (case '{}'): {column} is '{}'; the dataset gives '{}'",
+                        text(g.get(0).unwrap_or_default()),
+                        text(have),
+                        text(cell)
+                    )
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+
+    #[test]
+    fn the_first_difference_names_the_line_case_column_and_values() {
+        let want = b"case_id,label,sex\na,1,F\nb,0,M\n";
+        assert_eq!(
+            first_difference(want, b"case_id,label,sex,m\na,1,F,0.9\nb,0,M,0.1\n"),
+            None
+        );
+        assert_eq!(
+            first_difference(want, b"case_id,label,sex,m\na,1,F,0.9\nb,1,M,0.1\n").unwrap(),
+            "line 3 (case 'b'): label is '1'; the dataset gives '0'"
+        );
+        assert_eq!(
+            first_difference(want, b"case_id,label,site,m\na,1,F,0.9\n").unwrap(),
+            "column 3 is 'site'; the dataset's evaluation writes 'sex' there"
+        );
+        assert_eq!(
+            first_difference(want, b"case_id,label,sex,m\na,1,F,0.9\n").unwrap(),
+            "ends after 1 rows; the dataset has more cases"
+        );
+        assert_eq!(
+            first_difference(
+                want,
+                b"case_id,label,sex,m\na,1,F,0.9\nb,0,M,0.1\nc,0,M,0.2\n"
+            )
+            .unwrap(),
+            "has more rows than the dataset's 2 cases"
+        );
+    }
+}
