@@ -590,7 +590,8 @@ fn grouping(g: &harness_data::GroupColumn) -> Grouping<'_> {
 ///
 /// # Errors
 /// [`EvalError::Cluster`] naming the column and the first case without an id: its data row and
-/// its line in `file` (read again to find it), the CSV the column was read from.
+/// its line in `file`, the CSV the column was read from (read again to find it; a file that cannot
+/// be read, such as the in-memory predictions of a site run, is not named).
 pub fn check_cluster(name: &str, column: Option<&Grouping>, file: &Path) -> Result<(), EvalError> {
     let bad = |reason: String| EvalError::Cluster {
         column: name.to_string(),
@@ -606,9 +607,11 @@ pub fn check_cluster(name: &str, column: Option<&Grouping>, file: &Path) -> Resu
         && let Some(row) = g.codes.iter().position(|&c| c as usize == missing)
     {
         return Err(bad(format!(
-            "{} of {} has no patient id; every case needs one (empty ids would be pooled into one patient)",
-            RowPlace::in_file(file, row + 1),
-            file.display()
+            "{} has no patient id; every case needs one (empty ids would be pooled into one patient)",
+            match RowPlace::in_file(file, row + 1) {
+                place @ RowPlace { line: Some(_), .. } => format!("{place} of {}", file.display()),
+                place => place.to_string(),
+            }
         )));
     }
     Ok(())

@@ -215,6 +215,26 @@ impl Gate {
         Ok((Gate::Task { task, criteria }, warnings))
     }
 
+    /// The first criterion of a binary gate that an evaluation with `opts`, the grouping columns
+    /// `groupings` and (when `clustered`) a patient column can never give, with why: a mistake
+    /// in the criterion, to be refused before any inference rather than failed after it.
+    #[must_use]
+    pub fn unavailable(
+        &self,
+        opts: &harness_metrics::EvalOptions,
+        groupings: &[String],
+        clustered: bool,
+    ) -> Option<String> {
+        let Gate::Binary(criteria) = self else {
+            return None;
+        };
+        criteria.iter().find_map(|c| {
+            c.metric
+                .unavailable(opts, groupings, clustered)
+                .map(|why| format!("{}: {why}", c.metric))
+        })
+    }
+
     /// True when there is no criterion.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -160,6 +160,20 @@ pub struct Metrics {
     pub subgroups: Option<Vec<String>>,
 }
 
+impl Metrics {
+    /// The options the statistics take from these settings.
+    #[must_use]
+    pub fn options(&self) -> harness_metrics::EvalOptions {
+        harness_metrics::EvalOptions {
+            threshold: self.threshold,
+            target_specificities: self.target_specificities.clone(),
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+            sens_ci_bootstrap: self.sens_ci_bootstrap,
+        }
+    }
+}
+
 fn default_specs() -> Vec<f64> {
     vec![0.90]
 }

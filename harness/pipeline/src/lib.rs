@@ -459,6 +459,15 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .clone()
         .unwrap_or_else(|| dataset.entry.subgroups.clone());
     let cluster = dataset.entry.cluster.clone();
+    // A criterion the evaluation can never give (a column that is not a subgroup, a specificity
+    // not targeted, a CI not computed) is refused now, not failed after the inference.
+    if let Some(why) = criteria.unavailable(&suite.metrics.options(), &subgroups, cluster.is_some())
+    {
+        return Err(PipelineError::Input(format!(
+            "{}: [acceptance] or the command line: {why} (see [metrics] and the dataset's subgroups and patient column)",
+            suite_path.display()
+        )));
+    }
     if let Some(c) = suite
         .candidates
         .iter()

@@ -11,10 +11,10 @@
 use std::path::Path;
 
 use harness_data::images::ReadLimits;
-use harness_data::registry::{DatasetStatus, Registry};
+use harness_data::registry::{DatasetStatus, DatasetTask, Registry};
 use harness_evidence::manifest::Manifest;
 use harness_evidence::predictions::Predictions;
-use harness_evidence::suite::find_registry;
+use harness_evidence::suite::Suite;
 
 use crate::{PipelineError, load_index_cached, shard_cases};
 
@@ -38,16 +38,22 @@ pub enum CasesCheck {
     NotChecked(String),
 }
 
-/// Compares `bundle`'s `predictions.csv` with the dataset its manifest pins, as the registry
-/// `datasets.toml` under `project_root` (or above the suite's path there) places it; `data_root`
-/// as `harness run --data-root`. Every file of the dataset is read and hashed against the pin
+/// Compares `bundle`'s `predictions.csv` with the dataset its suite names and its manifest pins,
+/// as the registry `datasets.toml` of `project_root` (the run's project root) places it;
+/// `data_root` as `harness run --data-root`. Every file of the dataset is read and hashed against the pin
 /// (no hash cache: a verifier trusts no earlier run), so a [`CasesCheck::Matches`] also
 /// certifies the dataset's digest.
+///
+/// Only what the bundle claims decides a [`CasesCheck::Differs`]: the dataset's files no longer
+/// having the pinned digest, the manifest naming another dataset or label column than the
+/// suite and the run's writer, or a row that differs. Anything else the verifier's machine
+/// cannot do (an unreadable registry, a dataset not placed, a labels file the registry now
+/// describes otherwise) is [`CasesCheck::NotChecked`] with the reason.
 #[must_use]
 pub fn check_cases(bundle: &Path, project_root: &Path, data_root: Option<&Path>) -> CasesCheck {
     match compare(bundle, project_root, data_root) {
         Ok(found) => found,
-        Err(e) => CasesCheck::Differs(e.to_string()),
+        Err(e) => CasesCheck::NotChecked(e.to_string()),
     }
 }
 
@@ -67,11 +73,23 @@ fn compare(
     if !predictions.is_file() {
         return skip("the bundle holds no predictions.csv (a federated site's bundle)".into());
     }
-    let registry_file = find_registry(&root.join(&manifest.suite.path))
-        .or_else(|| Some(root.join("datasets.toml")).filter(|p| p.is_file()));
-    let Some(registry_file) = registry_file else {
-        return skip(format!("no datasets.toml under {}", root.display()));
-    };
+    // The dataset the (hash-checked) suite copy names: a manifest renamed to name another one
+    // would otherwise turn this check into "not checked".
+    if let Ok(suite) = Suite::parse(
+        &String::from_utf8_lossy(&std::fs::read(bundle.join("suite.toml")).unwrap_or_default()),
+        &bundle.join("suite.toml"),
+    ) && suite.dataset != manifest.dataset.name
+    {
+        return Ok(CasesCheck::Differs(format!(
+            "the manifest names dataset '{}', the bundle's suite.toml '{}'",
+            manifest.dataset.name, suite.dataset
+        )));
+    }
+    // The run's project root is its registry's folder.
+    let registry_file = root.join("datasets.toml");
+    if !registry_file.is_file() {
+        return skip(format!("no datasets.toml in {}", root.display()));
+    }
     let registry = Registry::load(&registry_file, data_root)?;
     let Ok(dataset) = registry.get(&manifest.dataset.name) else {
         return skip(format!(
@@ -100,12 +118,39 @@ fn compare(
     ) {
         Ok((cases, _)) => cases,
         Err(PipelineError::DatasetRefused { status, .. })
-            if matches!(*status, DatasetStatus::Missing { .. }) =>
+            if matches!(*status, DatasetStatus::HashMismatch { .. }) =>
         {
-            return skip(format!("dataset '{}': {status}", manifest.dataset.name));
+            return Ok(CasesCheck::Differs(format!(
+                "dataset '{}': {status}",
+                manifest.dataset.name
+            )));
         }
         Err(e) => return Err(e),
     };
+    // The metrics are recomputed from the label columns the manifest names: they must be the
+    // ones the run writes (and this check compares), not a column added beside them.
+    let written: Vec<String> = cases
+        .targets
+        .columns()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let read: Vec<&str> = match settings.task {
+        DatasetTask::Binary => vec![settings.label.as_str()],
+        DatasetTask::Multilabel => settings.findings.iter().map(|f| f.label.as_str()).collect(),
+        DatasetTask::Multiclass => settings
+            .classes
+            .as_ref()
+            .map(|c| vec![c.label.as_str()])
+            .unwrap_or_default(),
+    };
+    if read != written {
+        return Ok(CasesCheck::Differs(format!(
+            "the manifest's evaluation reads the labels from {}; the run writes them to {}",
+            read.join(", "),
+            written.join(", ")
+        )));
+    }
     let cases = match &manifest.shard {
         Some(shard) => shard_cases(cases, shard, settings.cluster.as_deref())?.0,
         None => cases,
@@ -138,7 +183,11 @@ fn compare(
                     .unwrap_or_default()
             ),
         },
-        Some(difference) => CasesCheck::Differs(format!("{}: {difference}", predictions.display())),
+        Some(difference) => CasesCheck::Differs(format!(
+            "{}: {difference} (if the registry's entry for '{}' changed since the run, e.g. its label, id, positive class, frames or split, the bundle was computed under the old one)",
+            predictions.display(),
+            manifest.dataset.name
+        )),
     })
 }
 

@@ -490,6 +490,55 @@ fn a_candidate_named_like_a_subgroup_is_refused_before_any_inference() {
     assert!(!project.path().join("out").exists(), "nothing was started");
 }
 
+/// A gate criterion the evaluation can never give is a mistake in the command, refused before
+/// any inference (an hour of a hospital's images is not spent on a typo), not a gate FAIL after.
+#[test]
+fn a_criterion_the_evaluation_cannot_give_is_refused_before_any_inference() {
+    use harness_evidence::gate::{Direction, TaskCriterion};
+    let project = Project::new(
+        10,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    for (key, why) in [
+        (
+            "auroc_gap.age",
+            "auroc_gap.age: 'age' is not a grouping column",
+        ),
+        (
+            "sens_at_spec_0.95",
+            "0.95 is not among the target specificities",
+        ),
+        (
+            "auroc_ci_lower_clustered",
+            "auroc_ci_lower_clustered: it needs the patient (cluster) column",
+        ),
+    ] {
+        let mut options = project.options();
+        options.extra_criteria = vec![TaskCriterion {
+            key: key.into(),
+            direction: Direction::Under,
+            limit: 0.1,
+        }];
+        let err = run_suite(&options, &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the command line: ") && err.contains(why),
+            "{err}"
+        );
+        assert!(!project.path().join("out").exists(), "nothing was started");
+    }
+    // A subgroup the dataset declares is a grouping column.
+    let mut options = project.options();
+    options.extra_criteria = vec![TaskCriterion {
+        key: "auroc_gap.sex".into(),
+        direction: Direction::Over,
+        limit: 1.0,
+    }];
+    assert!(run_suite(&options, &harness_pipeline::Silent).is_ok());
+}
+
 /// A MedMNIST archive whose labels have several columns (a multi-label task) is refused with a
 /// clear error before any inference, instead of silently using column 0; a one-column archive
 /// runs, its images converted one at a time from the stored uint8 array.
@@ -719,12 +768,12 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     lines[5] = cells.join(",");
     std::fs::write(dir.join("predictions.csv"), lines.join("\n") + "\n").unwrap();
     let cases = check_cases(dir, project.path(), None);
-    assert_eq!(
-        cases,
-        CasesCheck::Differs(format!(
+    assert!(
+        matches!(&cases, CasesCheck::Differs(d) if d.starts_with(&format!(
             "{}: line 6 (case '{case}'): label is '{now}'; the dataset gives '{was}'",
             dir.join("predictions.csv").display()
-        ))
+        ))),
+        "{cases:?}"
     );
     // A patient moved to another patient is named too.
     std::fs::write(
@@ -738,6 +787,34 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         "{cases:?}"
     );
     std::fs::write(dir.join("predictions.csv"), &text).unwrap();
+    // A manifest edited to read its labels from another column, or to name another dataset
+    // (which would leave nothing to compare), is refused.
+    let manifest_text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    for (from, to, why) in [
+        (
+            "\"label\": \"label\"",
+            "\"label\": \"label2\"",
+            "reads the labels from label2; the run writes them to label",
+        ),
+        (
+            "\"name\": \"lesions\"",
+            "\"name\": \"ghost\"",
+            "the manifest names dataset 'ghost', the bundle's suite.toml 'lesions'",
+        ),
+    ] {
+        assert_eq!(manifest_text.matches(from).count(), 1, "{from}");
+        std::fs::write(
+            dir.join("manifest.json"),
+            manifest_text.replacen(from, to, 1),
+        )
+        .unwrap();
+        let cases = check_cases(dir, project.path(), None);
+        assert!(
+            matches!(&cases, CasesCheck::Differs(d) if d.contains(why)),
+            "{cases:?}"
+        );
+    }
+    std::fs::write(dir.join("manifest.json"), &manifest_text).unwrap();
     // A dataset changed since the run is not the pinned one; one not placed here is not checked.
     let labels = project.path().join("data/lesions/labels.csv");
     let original = std::fs::read(&labels).unwrap();
