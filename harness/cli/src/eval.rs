@@ -331,6 +331,18 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         groups: &columns,
     };
     let table = read_eval_csv(&args.data, &spec)?;
+    // Patient ids are identifiers, not subgroup levels: not checked.
+    for g in table
+        .groups
+        .iter()
+        .filter(|g| Some(&g.name) != args.cluster.as_ref())
+    {
+        if let Some(w) =
+            harness_data::look_alike_levels(&g.name, g.levels.iter().map(String::as_str))
+        {
+            eprintln!("warning: {}: {w}", args.data.display());
+        }
+    }
     if args.aggregates_only || args.paired_request.is_some() {
         return crate::pool::site_round(&args.site_args(), &table);
     }

@@ -474,3 +474,38 @@ fn compare_uses_the_patient_clustered_tests_where_the_dataset_declares_patients(
         "{text}"
     );
 }
+
+/// A subgroup column whose levels differ only in case or surrounding spaces (as spreadsheets
+/// produce) is evaluated as written, with a warning naming the column and the levels; patient
+/// ids are identifiers and are not checked.
+#[test]
+fn look_alike_subgroup_levels_are_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("la.csv");
+    std::fs::write(
+        &csv,
+        "label,score,sex,patient\n1,0.9,F,p1\n0,0.1,F ,P1\n1,0.8,M,p2\n0,0.2,M,p3\n1,0.6,F,p4\n0,0.4,M,p5\n",
+    )
+    .unwrap();
+    let out = eval(&[
+        "--data",
+        csv.to_str().unwrap(),
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--group",
+        "sex",
+        "--cluster",
+        "patient",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "subgroup column 'sex': levels 'F' / 'F ' differ only in case or surrounding spaces"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("'patient'"), "{err}");
+}

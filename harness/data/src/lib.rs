@@ -51,6 +51,40 @@ pub fn foreign_unicode(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A warning when subgroup column `column` has levels that differ only in letter case or in
+/// spaces around them (`F`, `F `, `f`): they are counted as different subgroups, which is
+/// seldom what a spreadsheet's author meant. `None` when every level is distinct after trimming
+/// and folding case.
+#[must_use]
+pub fn look_alike_levels<'a>(
+    column: &str,
+    levels: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut by_key: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for level in levels {
+        let list = by_key.entry(level.trim().to_lowercase()).or_default();
+        if !list.contains(&level) {
+            list.push(level);
+        }
+    }
+    let alike: Vec<String> = by_key
+        .into_values()
+        .filter(|l| l.len() > 1)
+        .map(|l| {
+            l.iter()
+                .map(|v| format!("'{v}'"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        })
+        .collect();
+    (!alike.is_empty()).then(|| {
+        format!(
+            "subgroup column '{column}': levels {} differ only in case or surrounding spaces and are counted as different subgroups; clean the column if each is one group",
+            alike.join(", ")
+        )
+    })
+}
+
 /// What to tell the user of a file in `encoding` (from [`foreign_unicode`]).
 #[must_use]
 pub fn not_utf8(encoding: &str) -> String {

@@ -622,3 +622,21 @@ fn a_data_row_is_placed_on_its_line() {
     assert_eq!(RowPlace::find(quoted, 2).to_string(), "line 5 (data row 2)");
     assert_eq!(RowPlace::find(quoted, 3).to_string(), "data row 3");
 }
+
+/// Levels that differ only in case or surrounding spaces are read as the file has them (distinct
+/// subgroups), and named by a warning the commands print.
+#[test]
+fn look_alike_levels_are_kept_and_named() {
+    let t = parse(b"label,score,site\n1,0.9,A\n0,0.1,A \n1,0.8,a\n0,0.2,B\n").unwrap();
+    assert_eq!(t.groups[0].levels, ["A", "A ", "B", "a"]);
+    let w = harness_data::look_alike_levels("site", t.groups[0].levels.iter().map(String::as_str))
+        .unwrap();
+    assert_eq!(
+        w,
+        "subgroup column 'site': levels 'A' / 'A ' / 'a' differ only in case or surrounding spaces and are counted as different subgroups; clean the column if each is one group"
+    );
+    assert_eq!(
+        harness_data::look_alike_levels("site", ["A", "B", ""]),
+        None
+    );
+}

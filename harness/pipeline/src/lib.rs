@@ -527,6 +527,13 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
             dataset.name
         ));
     }
+    // Patient ids are identifiers, not subgroup levels: not checked.
+    for (column, values) in cases.groups.iter().filter(|(c, _)| subgroups.contains(c)) {
+        let levels: std::collections::BTreeSet<&str> = values.iter().map(String::as_str).collect();
+        if let Some(w) = harness_data::look_alike_levels(column, levels) {
+            observer.warning(&format!("dataset {}: {w}", dataset.name));
+        }
+    }
     if let Some(w) = cases.targets.one_class_warning() {
         observer.warning(&w);
     }
