@@ -930,6 +930,12 @@ fn a_multiclass_folder_with_subgroups_and_patients_is_evaluated_patient_clustere
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
+    // Each case's class name, subgroups and patient as the dataset gives them.
+    let cases = check_cases(&outcome.out_dir, p, None);
+    assert!(
+        matches!(&cases, CasesCheck::Matches { detail, .. } if detail.contains("ids, labels and ")),
+        "{cases:?}"
+    );
 
     // The same suite as a federated site: only its count tables leave, and they pool to the
     // run's figures (all but the bootstraps and the patient-clustered blocks).
