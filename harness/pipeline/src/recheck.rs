@@ -40,9 +40,9 @@ pub enum CasesCheck {
 
 /// Compares `bundle`'s `predictions.csv` with the dataset its suite names and its manifest pins,
 /// as the registry `datasets.toml` of `project_root` (the run's project root) places it;
-/// `data_root` as `harness run --data-root`. Every file of the dataset is read and hashed against the pin
-/// (no hash cache: a verifier trusts no earlier run), so a [`CasesCheck::Matches`] also
-/// certifies the dataset's digest.
+/// `data_root` as `harness run --data-root`. Every file of the dataset is read and hashed
+/// against the pin (no hash cache: a verifier trusts no earlier run), so a
+/// [`CasesCheck::Matches`] also certifies the dataset's digest.
 ///
 /// Only what the bundle claims decides a [`CasesCheck::Differs`]: the dataset's files no longer
 /// having the pinned digest, the manifest naming another dataset or label column than the
