@@ -543,6 +543,34 @@ pub struct CheckedDataset {
 }
 
 impl DatasetEntry {
+    /// SHA-256 of the settings that decide how the cases are read from the pinned files: the
+    /// format, labels file, id, image and DICOM-key columns, task, label and positive class,
+    /// classes, findings, score columns, patient column, DICOM subgroups, frame policy and
+    /// split (not the location, the pin or the descriptions). A bundle records it, so that
+    /// `verify` can tell a registry whose entry now reads the same files otherwise from a bundle
+    /// that differs.
+    #[must_use]
+    pub fn reading_sha256(&self) -> String {
+        let settings = serde_json::json!({
+            "format": self.format,
+            "labels": self.labels,
+            "id_column": self.id_column,
+            "image_column": self.image_column,
+            "dicom_key": self.dicom_key,
+            "task": self.task,
+            "label": self.label,
+            "positive_class": self.positive_class,
+            "classes": self.classes,
+            "findings": self.findings,
+            "scores": self.scores,
+            "cluster": self.cluster,
+            "dicom_subgroups": self.dicom_subgroups,
+            "frames": self.frames,
+            "split": self.split,
+        });
+        sha256_hex(settings.to_string().as_bytes())
+    }
+
     /// The digest this entry is pinned by (validation guarantees exactly one).
     pub fn pin(&self) -> Pin {
         match (&self.sha256, &self.md5) {

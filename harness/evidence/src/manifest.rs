@@ -109,6 +109,11 @@ pub struct DatasetRecord {
     pub provenance: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub citation: Option<String>,
+    /// How the registry entry read the cases from the pinned files
+    /// (`DatasetEntry::reading_sha256`: label, id and image columns, positive class, frames,
+    /// split, ...); absent in bundles older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading_sha256: Option<String>,
     /// How the check against the pin covered the dataset's files in this run (absent in a
     /// merged bundle: each shard's manifest has its own, and in bundles older than this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]

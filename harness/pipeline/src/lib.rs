@@ -1371,6 +1371,7 @@ fn dataset_record(plan: &Plan) -> DatasetRecord {
         licence: d.entry.licence.clone(),
         provenance: d.entry.provenance.clone(),
         citation: d.entry.citation.clone(),
+        reading_sha256: Some(d.entry.reading_sha256()),
         check: Some(manifest::PinCheck {
             files: plan.dataset_check.files as u64,
             hashes_from_cache: plan.dataset_check.reused as u64,

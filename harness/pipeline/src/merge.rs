@@ -142,7 +142,9 @@ fn check_parts(mut parts: Vec<Part>) -> Result<Vec<Part>, PipelineError> {
         same(
             p,
             "datasets",
-            a.dataset.name == b.dataset.name && a.dataset.digest == b.dataset.digest,
+            a.dataset.name == b.dataset.name
+                && a.dataset.digest == b.dataset.digest
+                && a.dataset.reading_sha256 == b.dataset.reading_sha256,
         )?;
         same(p, "tools (version and commit)", a.tool == b.tool)?;
         same(

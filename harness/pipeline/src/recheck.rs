@@ -107,6 +107,15 @@ fn compare(
             manifest.dataset.digest
         ));
     }
+    if let Some(recorded) = &manifest.dataset.reading_sha256
+        && *recorded != dataset.entry.reading_sha256()
+    {
+        return skip(format!(
+            "{}: the entry of dataset '{}' reads its cases otherwise than at the run (its label, id, image, positive class, frames or split settings changed)",
+            registry_file.display(),
+            manifest.dataset.name
+        ));
+    }
     let settings = &manifest.evaluation;
     let cases = match load_index_cached(
         &registry,
@@ -183,11 +192,15 @@ fn compare(
                     .unwrap_or_default()
             ),
         },
-        Some(difference) => CasesCheck::Differs(format!(
-            "{}: {difference} (if the registry's entry for '{}' changed since the run, e.g. its label, id, positive class, frames or split, the bundle was computed under the old one)",
-            predictions.display(),
-            manifest.dataset.name
-        )),
+        Some(difference) => CasesCheck::Differs(match manifest.dataset.reading_sha256 {
+            Some(_) => format!("{}: {difference}", predictions.display()),
+            // An older bundle does not say how the entry read the cases.
+            None => format!(
+                "{}: {difference} (if the registry's entry for '{}' changed since the run, e.g. its label, id, positive class, frames or split, the bundle was computed under the old one)",
+                predictions.display(),
+                manifest.dataset.name
+            ),
+        }),
     })
 }
 

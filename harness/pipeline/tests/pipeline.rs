@@ -815,6 +815,22 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         );
     }
     std::fs::write(dir.join("manifest.json"), &manifest_text).unwrap();
+    // A registry entry that now reads the same files otherwise (another positive class) is not
+    // the one the bundle was computed under: not checked, rather than a false alarm.
+    let registry = project.path().join("datasets.toml");
+    let entry = std::fs::read_to_string(&registry).unwrap();
+    assert_eq!(entry.matches("positive_class = \"1\"").count(), 1);
+    std::fs::write(
+        &registry,
+        entry.replace("positive_class = \"1\"", "positive_class = \"0\""),
+    )
+    .unwrap();
+    let cases = check_cases(dir, project.path(), None);
+    assert!(
+        matches!(&cases, CasesCheck::NotChecked(d) if d.contains("reads its cases otherwise than at the run")),
+        "{cases:?}"
+    );
+    std::fs::write(&registry, entry).unwrap();
     // A dataset changed since the run is not the pinned one; one not placed here is not checked.
     let labels = project.path().join("data/lesions/labels.csv");
     let original = std::fs::read(&labels).unwrap();
