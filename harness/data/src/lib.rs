@@ -62,7 +62,12 @@ pub fn look_alike_levels<'a>(
 ) -> Option<String> {
     let mut by_key: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for level in levels {
-        let list = by_key.entry(level.trim().to_lowercase()).or_default();
+        // An empty or blank cell is the missing level, as the CSV reader names it.
+        let key = match level.trim() {
+            "" => MISSING_LEVEL.to_string(),
+            text => text.to_lowercase(),
+        };
+        let list = by_key.entry(key).or_default();
         if !list.contains(&level) {
             list.push(level);
         }

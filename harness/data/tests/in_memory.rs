@@ -639,4 +639,9 @@ fn look_alike_levels_are_kept_and_named() {
         harness_data::look_alike_levels("site", ["A", "B", ""]),
         None
     );
+    // A blank cell is as missing as an empty one (the reader's "(missing)", or "" in a run).
+    for missing in ["(missing)", ""] {
+        let w = harness_data::look_alike_levels("site", [missing, "  ", "A"]).unwrap();
+        assert!(w.contains(&format!("'{missing}' / '  '")), "{w}");
+    }
 }

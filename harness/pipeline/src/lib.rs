@@ -460,8 +460,12 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .unwrap_or_else(|| dataset.entry.subgroups.clone());
     let cluster = dataset.entry.cluster.clone();
     // A criterion the evaluation can never give (a column that is not a subgroup, a specificity
-    // not targeted, a CI not computed) is refused now, not failed after the inference.
-    if let Some(why) = criteria.unavailable(&suite.metrics.options(), &subgroups, cluster.is_some())
+    // not targeted, a CI not computed) is refused now, not failed after the inference. A
+    // federated site's run applies no gate (the coordinator's pool does), so it is not refused
+    // over a suite's criterion it never evaluates.
+    if options.site.is_none()
+        && let Some(why) =
+            criteria.unavailable(&suite.metrics.options(), &subgroups, cluster.is_some())
     {
         return Err(PipelineError::Input(format!(
             "{}: [acceptance] or the command line: {why} (see [metrics] and the dataset's subgroups and patient column)",

@@ -107,15 +107,14 @@ fn compare(
             manifest.dataset.digest
         ));
     }
-    if let Some(recorded) = &manifest.dataset.reading_sha256
-        && *recorded != dataset.entry.reading_sha256()
-    {
-        return skip(format!(
-            "{}: the entry of dataset '{}' reads its cases otherwise than at the run (its label, id, image, positive class, frames or split settings changed)",
-            registry_file.display(),
-            manifest.dataset.name
-        ));
-    }
+    // Whether the entry here reads the files as the bundle says the run did. The bundle's
+    // word alone never turns the comparison off (an unsigned bundle's manifest can be forged):
+    // it only explains a difference.
+    let entry_changed = manifest
+        .dataset
+        .reading_sha256
+        .as_ref()
+        .is_some_and(|recorded| *recorded != dataset.entry.reading_sha256());
     let settings = &manifest.evaluation;
     let cases = match load_index_cached(
         &registry,
@@ -192,15 +191,22 @@ fn compare(
                     .unwrap_or_default()
             ),
         },
-        Some(difference) => CasesCheck::Differs(match manifest.dataset.reading_sha256 {
-            Some(_) => format!("{}: {difference}", predictions.display()),
-            // An older bundle does not say how the entry read the cases.
-            None => format!(
-                "{}: {difference} (if the registry's entry for '{}' changed since the run, e.g. its label, id, positive class, frames or split, the bundle was computed under the old one)",
-                predictions.display(),
-                manifest.dataset.name
-            ),
-        }),
+        Some(difference) => {
+            CasesCheck::Differs(match (&manifest.dataset.reading_sha256, entry_changed) {
+                (Some(_), false) => format!("{}: {difference}", predictions.display()),
+                (Some(_), true) => format!(
+                    "{}: {difference}; the registry's entry for '{}' reads its cases otherwise than at the run (its label, id, image, positive class, frames or split settings changed): verify under the entry the bundle was computed with",
+                    predictions.display(),
+                    manifest.dataset.name
+                ),
+                // An older bundle does not say how the entry read the cases.
+                (None, _) => format!(
+                    "{}: {difference} (if the registry's entry for '{}' changed since the run, e.g. its label, id, positive class, frames or split, the bundle was computed under the old one)",
+                    predictions.display(),
+                    manifest.dataset.name
+                ),
+            })
+        }
     })
 }
 

@@ -529,6 +529,18 @@ fn a_criterion_the_evaluation_cannot_give_is_refused_before_any_inference() {
         );
         assert!(!project.path().join("out").exists(), "nothing was started");
     }
+    // A federated site's run applies no gate (the coordinator's pool does): not refused.
+    let mut options = project.options();
+    options.site = Some("s1".into());
+    options.min_level_cases = Some(1);
+    options.extra_criteria = vec![TaskCriterion {
+        key: "auroc_gap.age".into(),
+        direction: Direction::Over,
+        limit: 0.1,
+    }];
+    let site = run_suite(&options, &harness_pipeline::Silent);
+    assert!(site.is_ok(), "{:?}", site.err());
+    std::fs::remove_dir_all(project.path().join("out")).unwrap();
     // A subgroup the dataset declares is a grouping column.
     let mut options = project.options();
     options.extra_criteria = vec![TaskCriterion {
@@ -816,7 +828,8 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     }
     std::fs::write(dir.join("manifest.json"), &manifest_text).unwrap();
     // A registry entry that now reads the same files otherwise (another positive class) is not
-    // the one the bundle was computed under: not checked, rather than a false alarm.
+    // the one the bundle was computed under: the difference says so. A bundle claiming another
+    // entry does not escape the comparison.
     let registry = project.path().join("datasets.toml");
     let entry = std::fs::read_to_string(&registry).unwrap();
     assert_eq!(entry.matches("positive_class = \"1\"").count(), 1);
@@ -827,10 +840,24 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     .unwrap();
     let cases = check_cases(dir, project.path(), None);
     assert!(
-        matches!(&cases, CasesCheck::NotChecked(d) if d.contains("reads its cases otherwise than at the run")),
+        matches!(&cases, CasesCheck::Differs(d) if d.contains("reads its cases otherwise than at the run")),
         "{cases:?}"
     );
     std::fs::write(&registry, entry).unwrap();
+    std::fs::write(
+        dir.join("predictions.csv"),
+        lines.join("\n") + "\n", // the relabelled file
+    )
+    .unwrap();
+    let forged = manifest_text.replacen("\"reading_sha256\": \"", "\"reading_sha256\": \"0", 1);
+    std::fs::write(dir.join("manifest.json"), forged).unwrap();
+    let cases = check_cases(dir, project.path(), None);
+    assert!(
+        matches!(&cases, CasesCheck::Differs(d) if d.contains(&format!("(case '{case}')"))),
+        "{cases:?}"
+    );
+    std::fs::write(dir.join("manifest.json"), &manifest_text).unwrap();
+    std::fs::write(dir.join("predictions.csv"), &text).unwrap();
     // A dataset changed since the run is not the pinned one; one not placed here is not checked.
     let labels = project.path().join("data/lesions/labels.csv");
     let original = std::fs::read(&labels).unwrap();
