@@ -349,20 +349,17 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     // A criterion this evaluation cannot give is a mistake in the command (exit 2), not a
     // candidate that failed the gate (exit 1): said before any computation.
-    for c in &criteria {
-        if let Some(why) = c
-            .metric
-            .unavailable(&opts, &args.groups, args.cluster.is_some())
-        {
-            let flag = match c.direction {
-                harness_evidence::gate::Direction::Under => "--fail-under",
-                harness_evidence::gate::Direction::Over => "--fail-over",
-            };
-            bail!(
-                "{flag} {}: {why} (see --group, --target-specificity, --sens-ci-boot, --cluster)",
-                c.metric
-            );
-        }
+    if let Some((c, why)) =
+        gate::unavailable(&criteria, &opts, &args.groups, args.cluster.is_some())
+    {
+        let flag = match c.direction {
+            Direction::Under => "--fail-under",
+            Direction::Over => "--fail-over",
+        };
+        bail!(
+            "{flag} {}: {why} (see --group, --target-specificity, --sens-ci-boot, --cluster)",
+            c.metric
+        );
     }
     let report = harness_evidence::evaluate_table(&table, args.cluster.as_deref(), &opts)?;
 

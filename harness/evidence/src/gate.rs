@@ -32,6 +32,22 @@ pub struct Criterion {
     pub limit: f64,
 }
 
+/// The first of `criteria` that an evaluation with `opts`, the grouping columns `groupings` and
+/// (when `clustered`) a patient column can never give, and why ([`MetricKey::unavailable`]).
+#[must_use]
+pub fn unavailable<'c>(
+    criteria: &'c [Criterion],
+    opts: &harness_metrics::EvalOptions,
+    groupings: &[String],
+    clustered: bool,
+) -> Option<(&'c Criterion, String)> {
+    criteria.iter().find_map(|c| {
+        c.metric
+            .unavailable(opts, groupings, clustered)
+            .map(|why| (c, why))
+    })
+}
+
 impl Criterion {
     /// Checks the metric name against the registry; `limit` must be finite.
     pub fn new(metric: &str, direction: Direction, limit: f64) -> Result<Criterion, String> {
@@ -228,11 +244,8 @@ impl Gate {
         let Gate::Binary(criteria) = self else {
             return None;
         };
-        criteria.iter().find_map(|c| {
-            c.metric
-                .unavailable(opts, groupings, clustered)
-                .map(|why| format!("{}: {why}", c.metric))
-        })
+        unavailable(criteria, opts, groupings, clustered)
+            .map(|(c, why)| format!("{}: {why}", c.metric))
     }
 
     /// True when there is no criterion.
