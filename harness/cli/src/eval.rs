@@ -7,7 +7,7 @@ use harness_evidence::evaluation::{
     ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, findings_input,
     read_findings, summarize_classes_csv,
 };
-use harness_evidence::gate::{self, Direction, TaskCriterion};
+use harness_evidence::gate::{self, Criterion, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
 use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
 use harness_metrics::multiclass::{self, MulticlassOptions};
@@ -331,36 +331,18 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         groups: &columns,
     };
     let table = read_eval_csv(&args.data, &spec)?;
-    // Patient ids are identifiers, not subgroup levels: not checked.
-    for g in table
-        .groups
-        .iter()
-        .filter(|g| Some(&g.name) != args.cluster.as_ref())
-    {
-        if let Some(w) =
-            harness_data::look_alike_levels(&g.name, g.levels.iter().map(String::as_str))
-        {
-            eprintln!("warning: {}: {w}", args.data.display());
-        }
-    }
+    warn_look_alike(&args, &table.groups);
     if args.aggregates_only || args.paired_request.is_some() {
         return crate::pool::site_round(&args.site_args(), &table);
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
-    // A criterion this evaluation cannot give is a mistake in the command (exit 2), not a
-    // candidate that failed the gate (exit 1): said before any computation.
-    if let Some((c, why)) =
-        gate::unavailable(&criteria, &opts, &args.groups, args.cluster.is_some())
-    {
-        let flag = match c.direction {
-            Direction::Under => "--fail-under",
-            Direction::Over => "--fail-over",
-        };
-        bail!(
-            "{flag} {}: {why} (see --group, --target-specificity, --sens-ci-boot, --cluster)",
-            c.metric
-        );
-    }
+    refuse_unavailable(
+        &criteria,
+        &opts,
+        &args.groups,
+        args.cluster.is_some(),
+        "see --group, --target-specificity, --sens-ci-boot, --cluster",
+    )?;
     let report = harness_evidence::evaluate_table(&table, args.cluster.as_deref(), &opts)?;
 
     // The JSON first: a broken stdout pipe must not lose the results.
@@ -483,6 +465,7 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let read = harness_data::with_file_bytes(&args.data, |bytes| {
         read_findings(bytes, &args.data, &findings, columns)
     })?;
+    warn_look_alike(args, &read.table.groups);
     if args.aggregates_only || args.paired_request.is_some() {
         let input = findings_input(&findings, &read, None)?;
         return crate::pool::findings_site_round(&args.site_args(), &input);
@@ -574,6 +557,11 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
             },
         )
     })?;
+    if let Some(first) = report.models.values().next() {
+        for (column, levels) in &first.subgroups {
+            warn_look_alike_levels(args, column, levels.keys().map(String::as_str));
+        }
+    }
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::classes(&report, &args.data);
     let mut out = std::io::stdout().lock();
@@ -582,4 +570,47 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
     Ok(task_gate(&models, &criteria, |m, k| {
         report.gate_value(m, k)
     }))
+}
+
+/// Warns of subgroup levels that look like one level written differently (`F`, `f`, `F `:
+/// kept apart, as written) in the group columns read; the patient column holds identifiers,
+/// not levels, and is not checked.
+fn warn_look_alike(args: &EvalArgs, groups: &[harness_data::GroupColumn]) {
+    for g in groups
+        .iter()
+        .filter(|g| Some(&g.name) != args.cluster.as_ref())
+    {
+        warn_look_alike_levels(args, &g.name, g.levels.iter().map(String::as_str));
+    }
+}
+
+fn warn_look_alike_levels<'l>(
+    args: &EvalArgs,
+    column: &str,
+    levels: impl Iterator<Item = &'l str>,
+) {
+    if let Some(w) = harness_data::look_alike_levels(column, levels) {
+        eprintln!("warning: {}: {w}", args.data.display());
+    }
+}
+
+/// A criterion an evaluation with `opts`, the grouping columns `groupings` and (when
+/// `clustered`) a patient column can never give is a mistake in the command (exit 2), not a
+/// candidate that failed the gate (exit 1): refused, naming its flag, before any computation.
+/// `hint` says where the user can change that.
+pub(crate) fn refuse_unavailable(
+    criteria: &[Criterion],
+    opts: &EvalOptions,
+    groupings: &[String],
+    clustered: bool,
+    hint: &str,
+) -> Result<()> {
+    if let Some((c, why)) = gate::unavailable(criteria, opts, groupings, clustered) {
+        let flag = match c.direction {
+            Direction::Under => "--fail-under",
+            Direction::Over => "--fail-over",
+        };
+        bail!("{flag} {}: {why} ({hint})", c.metric);
+    }
+    Ok(())
 }

@@ -407,6 +407,24 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
+    // As in `eval`: a criterion the pooled results can never give (a grouping no site
+    // summarised, a specificity not asked for, a clustered figure: summaries hold no patient
+    // column) is a mistake in the command, refused before the pooling.
+    let groupings: Vec<String> = sites[0]
+        .models
+        .values()
+        .next()
+        .map(|t| t.groups.keys().cloned().collect())
+        .unwrap_or_default();
+    crate::eval::refuse_unavailable(
+        &criteria,
+        &args.options(),
+        &groupings,
+        false,
+        &format!(
+            "the site summaries hold the groupings {groupings:?} and no patient column; see --target-specificity, --sens-ci-boot"
+        ),
+    )?;
     let Some(report) = rounds::<Binary>(&args, &sites, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };

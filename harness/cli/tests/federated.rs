@@ -200,6 +200,26 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
             .contains("second round")
     );
 
+    // A gate criterion the pooled results can never give is refused (exit 2) before any
+    // pooling, as `eval` refuses it: summaries hold no patient column, and no grouping but
+    // the sites' own.
+    for (criterion, needle) in [
+        ("auroc_ci_lower_clustered=0.5", "patient (cluster) column"),
+        (
+            "equalized_odds_difference.ward=0.1",
+            "'ward' is not a grouping column",
+        ),
+    ] {
+        let mut a = vec!["pool"];
+        a.extend(&s);
+        a.extend(["--fail-under", criterion, "--json", &round1]);
+        let out = harness(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{criterion}: {err}");
+        assert!(err.contains(needle), "{criterion}: {err}");
+        assert!(err.contains("--fail-under"), "{criterion}: {err}");
+    }
+
     // Round 2: the paired DeLong test.
     let request = p("request.json");
     let mut a = vec!["pool"];

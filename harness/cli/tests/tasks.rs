@@ -509,3 +509,59 @@ fn look_alike_subgroup_levels_are_warned() {
     );
     assert!(!err.contains("'patient'"), "{err}");
 }
+
+/// The same warning for the multi-class and multi-label tasks, whose subgroup columns are read
+/// by their own readers.
+#[test]
+fn look_alike_subgroup_levels_are_warned_for_every_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("tasks.csv");
+    std::fs::write(
+        &csv,
+        "y,pa,pb,pc,f1,s1,f2,s2,site\n\
+         a,0.7,0.2,0.1,1,0.9,0,0.2,North\n\
+         b,0.2,0.7,0.1,0,0.1,1,0.8,north\n\
+         c,0.1,0.2,0.7,1,0.8,0,0.3,South\n\
+         a,0.6,0.3,0.1,0,0.3,1,0.7,North\n\
+         b,0.3,0.6,0.1,1,0.7,0,0.1,South\n\
+         c,0.2,0.2,0.6,0,0.2,1,0.9,north\n",
+    )
+    .unwrap();
+    let data = csv.to_str().unwrap();
+    let multiclass = eval(&[
+        "--task",
+        "multiclass",
+        "--data",
+        data,
+        "--label",
+        "y",
+        "--class-score",
+        "a=pa",
+        "--class-score",
+        "b=pb",
+        "--class-score",
+        "c=pc",
+        "--group",
+        "site",
+    ]);
+    let multilabel = eval(&[
+        "--task",
+        "multilabel",
+        "--data",
+        data,
+        "--finding",
+        "f1=f1:s1",
+        "--finding",
+        "f2=f2:s2",
+        "--group",
+        "site",
+    ]);
+    for (task, out) in [("multiclass", multiclass), ("multilabel", multilabel)] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{task}: {err}");
+        assert!(
+            err.contains("subgroup column 'site': levels 'North' / 'north' differ only in case"),
+            "{task}: {err}"
+        );
+    }
+}
