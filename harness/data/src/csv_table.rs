@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::interner::{GroupProblem, Interner};
 use crate::numbers::{ScoreProblem, parse_label, parse_score, trim_spaces};
 use crate::records::{CsvRecords, PlainRecords, RecordError, Records};
-use crate::scan::{Region, Scanned, row_bound, scan_rows};
+use crate::scan::{Region, Scanned, id_hash, row_bound, scan_rows};
 use crate::{CellLocation, DataError, EvalSpec, EvalTable, GroupColumn};
 use rayon::prelude::*;
 
@@ -42,7 +42,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable,
     check_spec(path, spec)?;
     let data = strip_bom_and_check_empty(bytes, path)?;
     if data.contains(&b'"') {
-        read_table(CsvRecords::new(data), data.len(), path, spec)
+        read_table(CsvRecords::new(data), data, path, spec)
     } else {
         read_plain(data, path, spec)
     }
@@ -53,7 +53,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable,
 fn parse_via_csv_crate(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataError> {
     check_spec(path, spec)?;
     let data = strip_bom_and_check_empty(bytes, path)?;
-    read_table(CsvRecords::new(data), data.len(), path, spec)
+    read_table(CsvRecords::new(data), data, path, spec)
 }
 
 fn strip_bom_and_check_empty<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], DataError> {
@@ -101,9 +101,16 @@ fn read_plain(data: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataEr
     let mut labels = vec![false; total];
     let mut scores: Vec<Vec<f64>> = spec.scores.iter().map(|_| vec![0.0; total]).collect();
     let mut codes: Vec<Vec<u32>> = spec.groups.iter().map(|_| vec![0; total]).collect();
+    let mut ids: Option<Vec<u64>> = columns.checked_case().map(|_| vec![0; total]);
 
     let scanned: Option<Vec<Scanned>> = {
-        let regions = regions(&bounds, &mut labels, &mut scores, &mut codes);
+        let regions = regions(
+            &bounds,
+            &mut labels,
+            &mut scores,
+            &mut codes,
+            ids.as_deref_mut(),
+        );
         chunks
             .into_par_iter()
             .zip(regions)
@@ -111,7 +118,7 @@ fn read_plain(data: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataEr
             .collect()
     };
     let Some(scanned) = scanned else {
-        return read_table(PlainRecords::new(data), data.len(), path, spec);
+        return read_table(PlainRecords::new(data), data, path, spec);
     };
     let rows: Vec<usize> = scanned.iter().map(|s| s.rows).collect();
     let n: usize = rows.iter().sum();
@@ -167,6 +174,10 @@ fn read_plain(data: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable, DataEr
     for column in &mut scores {
         compact(column, &bounds, &rows);
     }
+    if let (Some(mut ids), Some(col)) = (ids, columns.checked_case()) {
+        compact(&mut ids, &bounds, &rows);
+        check_unique_ids(data, path, &ids, col, &header.names[col])?;
+    }
     Ok(EvalTable {
         path: path.to_path_buf(),
         labels,
@@ -193,13 +204,20 @@ fn regions<'a>(
     labels: &'a mut [bool],
     scores: &'a mut [Vec<f64>],
     codes: &'a mut [Vec<u32>],
+    ids: Option<&'a mut [u64]>,
 ) -> Vec<Region<'a>> {
+    let mut ids: Vec<Option<&'a mut [u64]>> = match ids {
+        Some(ids) => split_mut(ids, bounds).into_iter().map(Some).collect(),
+        None => bounds.iter().map(|_| None).collect(),
+    };
     let mut regions: Vec<Region<'a>> = split_mut(labels, bounds)
         .into_iter()
-        .map(|labels| Region {
+        .zip(ids.drain(..))
+        .map(|(labels, ids)| Region {
             labels,
             scores: Vec::new(),
             codes: Vec::new(),
+            ids,
         })
         .collect();
     for column in scores {
@@ -256,16 +274,30 @@ pub(crate) struct Columns {
     case: Option<usize>,
 }
 
+impl Columns {
+    /// The case id column (`case_id`, else `id`) when its ids are checked to be unique: when it
+    /// is not also read as the label, a score or a group column (a column given as `--cluster`
+    /// holds one id per patient, repeated by design).
+    pub(crate) fn checked_case(&self) -> Option<usize> {
+        let c = self.case?;
+        let requested =
+            self.label == Some(c) || self.scores.contains(&c) || self.groups.contains(&c);
+        (!requested).then_some(c)
+    }
+}
+
 /// The data rows read so far (group codes still in order of first appearance).
 struct Rows {
     labels: Vec<bool>,
     scores: Vec<Vec<f64>>,
     interners: Vec<Interner>,
+    /// Each row's case id hash ([`id_hash`]), when the case id column is checked.
+    ids: Vec<u64>,
 }
 
 fn read_table<R: Records>(
     mut rec: R,
-    data_len: usize,
+    data: &[u8],
     path: &Path,
     spec: &Spec,
 ) -> Result<EvalTable, DataError> {
@@ -275,8 +307,82 @@ fn read_table<R: Records>(
         header: &header,
         case_col: columns.case,
     };
-    let rows = read_rows(rec, &columns, &ctx, data_len)?;
+    let rows = read_rows(rec, &columns, &ctx, data.len())?;
+    if let Some(col) = columns.checked_case() {
+        check_unique_ids(data, path, &rows.ids, col, &header.names[col])?;
+    }
     finish(rows, header.line, path, spec)
+}
+
+/// Refuses a case id on two data rows (a file concatenated twice, a row pasted again): each
+/// would count twice in every figure, and narrow every CI. `ids` are the rows' [`id_hash`]es;
+/// rows whose hashes are equal are read again and their ids compared, so the error names the
+/// id and both lines, and a hash collision is not mistaken for a duplicate.
+fn check_unique_ids(
+    data: &[u8],
+    path: &Path,
+    ids: &[u64],
+    col: usize,
+    column: &str,
+) -> Result<(), DataError> {
+    let mut sorted: Vec<u64> = ids.iter().copied().filter(|&h| h != 0).collect();
+    sorted.par_sort_unstable();
+    let mut repeated: Vec<u64> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    if repeated.is_empty() {
+        return Ok(());
+    }
+    repeated.dedup();
+    // The candidate rows' ids and lines, in one more pass over the records (read as the
+    // table was: rows counted alike).
+    let found = if data.contains(&b'"') {
+        first_repeat(CsvRecords::new(data), ids, &repeated, col)
+    } else {
+        first_repeat(PlainRecords::new(data), ids, &repeated, col)
+    };
+    match found.map_err(malformed(path))? {
+        Some((id, first_line, line)) => Err(DataError::DuplicateCaseId {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            id: quote_value(&id),
+            first_line,
+            line,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first id in column `col` of the data rows of `rec` that repeats an earlier one, with the
+/// lines of both; only rows whose hash (`ids`) is among the `repeated` hashes are compared.
+fn first_repeat(
+    mut rec: impl Records,
+    ids: &[u64],
+    repeated: &[u64],
+    col: usize,
+) -> Result<Option<(Vec<u8>, u64, u64)>, RecordError> {
+    let mut seen: HashMap<Vec<u8>, u64> = HashMap::new();
+    if !rec.advance()? {
+        return Ok(None); // no header
+    }
+    let mut row = 0usize;
+    while rec.advance()? {
+        if ids
+            .get(row)
+            .is_some_and(|h| repeated.binary_search(h).is_ok())
+        {
+            let id = trim_spaces(rec.field(col)).to_vec();
+            let line = rec.line();
+            if let Some(&first_line) = seen.get(&id) {
+                return Ok(Some((id, first_line, line)));
+            }
+            seen.insert(id, line);
+        }
+        row += 1;
+    }
+    Ok(None)
 }
 
 fn malformed(path: &Path) -> impl Fn(RecordError) -> DataError + '_ {
@@ -344,6 +450,8 @@ fn read_rows<R: Records>(
     let mut labels: Vec<bool> = Vec::new();
     let mut scores: Vec<Vec<f64>> = vec![Vec::new(); columns.scores.len()];
     let mut interners: Vec<Interner> = columns.groups.iter().map(|_| Interner::new()).collect();
+    let mut ids: Vec<u64> = Vec::new();
+    let case = columns.checked_case();
 
     while rec.advance().map_err(malformed(ctx.path))? {
         if rec.len() != columns.n_fields {
@@ -387,11 +495,15 @@ fn read_rows<R: Records>(
                 .push(field)
                 .map_err(|kind| ctx.group_error(&rec, col, field, kind))?;
         }
+        if let Some(col) = case {
+            ids.push(id_hash(rec.field(col)));
+        }
     }
     Ok(Rows {
         labels,
         scores,
         interners,
+        ids,
     })
 }
 
@@ -647,8 +759,13 @@ mod tests {
             .num_threads(3)
             .build()
             .expect("pool");
-        let serial =
-            read_table(PlainRecords::new(text.as_bytes()), text.len(), path, &spec).expect("valid");
+        let serial = read_table(
+            PlainRecords::new(text.as_bytes()),
+            text.as_bytes(),
+            path,
+            &spec,
+        )
+        .expect("valid");
         let parallel = pool
             .install(|| parse(text.as_bytes(), path, &spec))
             .expect("valid");
@@ -661,8 +778,13 @@ mod tests {
         // A bad score late in the file: the same error, with the same (absolute) line.
         let bad = text.replacen("\n55001,0,", "\n55001,7,", 1);
         assert_ne!(bad, text);
-        let serial = read_table(PlainRecords::new(bad.as_bytes()), bad.len(), path, &spec)
-            .expect_err("bad label");
+        let serial = read_table(
+            PlainRecords::new(bad.as_bytes()),
+            bad.as_bytes(),
+            path,
+            &spec,
+        )
+        .expect_err("bad label");
         let parallel = pool
             .install(|| parse(bad.as_bytes(), path, &spec))
             .expect_err("bad label");

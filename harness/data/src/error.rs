@@ -80,6 +80,19 @@ pub enum DataError {
         column_numbers: Vec<usize>,
     },
 
+    /// A case id on two data rows.
+    #[error(
+        "{path}:{line}: case id '{id}' (column '{column}') is already on line {first_line}: each row must be one case, or it counts twice in every figure and narrows every CI (a file concatenated twice, a row pasted again?); if '{column}' is not a case id but, say, a patient id shared by several images, rename that column and give it as --cluster"
+    )]
+    DuplicateCaseId {
+        path: PathBuf,
+        column: String,
+        /// The id, quoted as in other messages.
+        id: String,
+        first_line: u64,
+        line: u64,
+    },
+
     /// A data row with a different number of fields than the header.
     #[error(
         "{path}:{line}: expected {expected} fields (as in the header), found {found}{}",

@@ -21,6 +21,24 @@ enum Role {
     Label,
     Score(usize),
     Group(usize),
+    /// The case id column (not requested in another role): hashed for the duplicate check.
+    Case,
+}
+
+/// A case id's 64-bit FNV-1a hash (surrounding spaces ignored); 0 for an empty id, which is
+/// not checked. Equal hashes are only candidates: the ids themselves are compared after.
+#[inline]
+pub(crate) fn id_hash(field: &[u8]) -> u64 {
+    let field = crate::numbers::trim_spaces(field);
+    if field.is_empty() {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in field {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h.max(1)
 }
 
 /// Bit `j` set iff `block[j]` is `,`, `\n` or `\r`: SSE2 (part of every x86-64) compares
@@ -72,6 +90,8 @@ pub(crate) struct Region<'a> {
     pub(crate) labels: &'a mut [bool],
     pub(crate) scores: Vec<&'a mut [f64]>,
     pub(crate) codes: Vec<&'a mut [u32]>,
+    /// Each row's [`id_hash`], when the case id column is checked.
+    pub(crate) ids: Option<&'a mut [u64]>,
 }
 
 /// What scanning a chunk gives back besides the values written into its [`Region`].
@@ -115,6 +135,9 @@ pub(crate) fn scan_rows(data: &[u8], columns: &Columns, region: Region) -> Optio
     }
     for (k, &c) in columns.groups.iter().enumerate() {
         roles[c] = Role::Group(k);
+    }
+    if let Some(c) = columns.checked_case() {
+        roles[c] = Role::Case;
     }
     let mut scanner = Scanner {
         roles: &roles,
@@ -198,6 +221,7 @@ impl Scanner<'_> {
             Role::Group(k) => {
                 *self.region.codes[k].get_mut(row)? = self.interners[k].code(field).ok()?
             }
+            Role::Case => *self.region.ids.as_deref_mut()?.get_mut(row)? = id_hash(field),
         }
         Some(())
     }

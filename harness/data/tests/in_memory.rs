@@ -645,3 +645,74 @@ fn look_alike_levels_are_kept_and_named() {
         assert!(w.contains(&format!("'{missing}' / '  '")), "{w}");
     }
 }
+
+/// A case id on two rows (a file concatenated twice) is refused naming the id and both lines,
+/// on the quote-free path, the quoted path and the parallel path of a large file alike;
+/// surrounding spaces do not make two ids different.
+#[test]
+fn a_repeated_case_id_is_refused_naming_both_lines() {
+    for (csv, id, first, second) in [
+        (
+            &b"case_id,label,score,site\nc1,1,0.5,A\nc2,0,0.2,A\n\nc1,0,0.3,B\n"[..],
+            "c1",
+            2,
+            5,
+        ),
+        (
+            b"id,label,score,site\n\"a,b\",1,0.5,A\nc,0,0.2,A\n\"a,b\" ,0,0.3,B\n",
+            "a,b",
+            2,
+            4,
+        ),
+    ] {
+        let (e, msg) = err(csv);
+        match e {
+            DataError::DuplicateCaseId {
+                id: got,
+                first_line,
+                line,
+                ..
+            } => assert_eq!(
+                (got.as_str(), first_line, line),
+                (id, first, second),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(msg.contains(&format!("case id '{id}'")), "{msg}");
+    }
+    // Large enough for parallel chunks: the repeat is the last row, the first the second.
+    let mut big = String::from("case_id,label,score,site\n");
+    for i in 0..60_000 {
+        big.push_str(&format!(
+            "case-{i:06},{},0.{:04},S{}\n",
+            i % 2,
+            i % 9973,
+            i % 3
+        ));
+    }
+    big.push_str("case-000001,1,0.5,S1\n");
+    let (_, msg) = err(big.as_bytes());
+    assert!(
+        msg.contains(":60002: case id 'case-000001' (column 'case_id') is already on line 3"),
+        "{msg}"
+    );
+    let unique = big.rsplit_once("case-000001,1,0.5").unwrap().0;
+    assert_eq!(parse(unique.as_bytes()).unwrap().n_rows(), 60_000);
+}
+
+/// Ids are checked only in the case id column when it is not read in another role: a column
+/// read as a group (a patient column for `--cluster`) repeats by design; empty ids are not ids.
+#[test]
+fn ids_read_as_a_group_and_empty_ids_are_not_refused() {
+    let t = parse_with(
+        b"id,label,score\np1,1,0.5\np1,0,0.2\np2,1,0.7\n",
+        "label",
+        &["score"],
+        &["id"],
+    )
+    .unwrap();
+    assert_eq!(t.n_rows(), 3);
+    let t = parse(b"case_id,label,score,site\n,1,0.5,A\n ,0,0.2,A\nc3,1,0.7,B\n").unwrap();
+    assert_eq!(t.n_rows(), 3);
+}
