@@ -150,7 +150,7 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         level, how many positives and negatives had each distinct score (no case id; with exact scores \
         a score is usually one case's, so the tables show each case's score, label and levels \
         without its id: --score-decimals D reveals only rounded scores, which cases share; levels \
-        of fewer than 5 cases are refused at the site). `harness pool A.json B.json ... --json OUT.json` \
+        of fewer than 5 cases, and sites of fewer than 5 cases, are refused at the site). `harness pool A.json B.json ... --json OUT.json` \
         then computes, exactly (bit for bit), every single-model figure of `harness eval`: AUROC with \
         DeLong CI, sensitivity at specificity, average precision, Brier, log loss, ECE, calibration \
         slope and intercept, subgroup AUROCs and fairness, in `harness eval`'s JSON layout; with \
@@ -416,6 +416,17 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         .next()
         .map(|t| t.groups.keys().cloned().collect())
         .unwrap_or_default();
+    // Levels that look alike across the sites (`F` at one, `f` at another) are pooled apart.
+    for (k, grouping) in groupings.iter().enumerate() {
+        let levels: std::collections::BTreeSet<&str> = sites
+            .iter()
+            .filter_map(|s| s.models.values().next()?.groups.get_index(k))
+            .flat_map(|(_, levels)| levels.keys().map(String::as_str))
+            .collect();
+        if let Some(w) = harness_data::look_alike_levels(grouping, levels) {
+            eprintln!("warning: over the sites' summaries, {w}");
+        }
+    }
     crate::eval::refuse_unavailable(
         &criteria,
         &args.options(),

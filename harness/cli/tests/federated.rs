@@ -220,6 +220,81 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         assert!(err.contains("--fail-under"), "{criterion}: {err}");
     }
 
+    // One site's cases sent twice under two names would count twice: refused, naming both.
+    // Names that differ only in case are said to be alike.
+    let resummarize = |k: usize, name: &str| {
+        let out = p(&format!("renamed-{k}.json"));
+        let csv = sites[k].1.to_string_lossy().into_owned();
+        let mut a = vec!["eval", "--data", &csv];
+        a.extend(COMMON);
+        a.extend(["--aggregates-only", "--site", name, "--json", &out]);
+        ok(&a);
+        out
+    };
+    let (first, second) = (&sites[0].0, &sites[1].0);
+    let resent = resummarize(0, "resent");
+    let out = harness(&["pool", &summaries[0], &summaries[1], &resent]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "site 'resent': its count tables are those of site '{first}' for every model"
+        )),
+        "{err}"
+    );
+    let lower = resummarize(1, &first.to_lowercase());
+    let alike = p("alike.json");
+    let out = harness(&["pool", &summaries[0], &lower, "--json", &alike]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let note = format!(
+        "site names '{first}' and '{}' differ only in case",
+        first.to_lowercase()
+    );
+    assert!(err.contains(&note), "{err}");
+    assert!(
+        read(Path::new(&alike))["warnings"]
+            .to_string()
+            .contains(&note)
+    );
+    // A level written `f` at one site and `F` at another is pooled as written, and said to
+    // look alike.
+    let lower_csv = d.join("lower-f.csv");
+    let text = std::fs::read_to_string(&sites[1].1).unwrap();
+    let header = text.lines().next().unwrap();
+    let sex = header.split(',').position(|c| c == "sex").unwrap();
+    let lowered: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            if i > 0 && cells[sex] == "F" {
+                cells[sex] = "f";
+            }
+            cells.join(",")
+        })
+        .collect();
+    std::fs::write(&lower_csv, lowered.join("\n") + "\n").unwrap();
+    let lower_summary = p("lower-f.json");
+    let csv = lower_csv.to_string_lossy().into_owned();
+    let mut a = vec!["eval", "--data", &csv];
+    a.extend(COMMON);
+    a.extend([
+        "--aggregates-only",
+        "--site",
+        second,
+        "--json",
+        &lower_summary,
+    ]);
+    ok(&a);
+    let out = harness(&["pool", &summaries[0], &lower_summary, "--json", &alike]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("over the sites' summaries, subgroup column 'sex': levels 'F' / 'f'"),
+        "{err}"
+    );
+
     // Round 2: the paired DeLong test.
     let request = p("request.json");
     let mut a = vec!["pool"];
@@ -390,6 +465,34 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     );
     let out = site_args(&["--group", "case_id", "--min-level-cases", "1"]);
     assert!(out.status.success());
+    // So is a whole site of fewer cases than the minimum: its `all` tables would show them.
+    let tiny = d.join("tiny.csv");
+    std::fs::write(
+        &tiny,
+        "case_id,label,score
+t1,1,0.7
+t2,0,0.2
+t3,1,0.6
+",
+    )
+    .unwrap();
+    let tiny = tiny.to_string_lossy().into_owned();
+    let tiny_site = |extra: &[&str]| {
+        let mut a = vec![
+            "eval", "--data", &tiny, "--label", "label", "--score", "score",
+        ];
+        a.extend(["--aggregates-only", "--site", "T", "--json", &round1]);
+        a.extend(extra);
+        harness(&a)
+    };
+    let out = tiny_site(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the site has 3 case(s), fewer than 5"),
+        "{err}"
+    );
+    assert!(tiny_site(&["--min-level-cases", "1"]).status.success());
 }
 
 /// `harness run --site` on the shipped example writes a site bundle that `harness pool` takes as

@@ -503,7 +503,7 @@ fn look_alike_subgroup_levels_are_warned() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains(
-            "subgroup column 'sex': levels 'F' / 'F ' differ only in case or surrounding spaces"
+            "subgroup column 'sex': levels 'F' / 'F ' differ only in case, surrounding spaces or Unicode form"
         ),
         "{err}"
     );

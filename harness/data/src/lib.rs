@@ -51,10 +51,11 @@ pub fn foreign_unicode(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// A warning when subgroup column `column` has levels that differ only in letter case or in
-/// spaces around them (`F`, `F `, `f`): they are counted as different subgroups, which is
-/// seldom what a spreadsheet's author meant. `None` when every level is distinct after trimming
-/// and folding case.
+/// A warning when subgroup column `column` has levels that differ only in letter case, in
+/// spaces around them or in their Unicode form (`F`, `F `, `f`; `Müller` with a precomposed `ü`
+/// and with `u` and a combining diaeresis, which print alike; full-width letters): they are
+/// counted as different subgroups, which is seldom what a spreadsheet's author meant. `None`
+/// when every level is distinct after trimming, NFKC normalisation and folding case.
 #[must_use]
 pub fn look_alike_levels<'a>(
     column: &str,
@@ -65,7 +66,10 @@ pub fn look_alike_levels<'a>(
         // An empty or blank cell is the missing level, as the CSV reader names it.
         let key = match level.trim() {
             "" => MISSING_LEVEL.to_string(),
-            text => text.to_lowercase(),
+            text => {
+                use unicode_normalization::UnicodeNormalization;
+                text.nfkc().collect::<String>().to_lowercase()
+            }
         };
         let list = by_key.entry(key).or_default();
         if !list.contains(&level) {
@@ -84,7 +88,7 @@ pub fn look_alike_levels<'a>(
         .collect();
     (!alike.is_empty()).then(|| {
         format!(
-            "subgroup column '{column}': levels {} differ only in case or surrounding spaces and are counted as different subgroups; clean the column if each is one group",
+            "subgroup column '{column}': levels {} differ only in case, surrounding spaces or Unicode form and are counted as different subgroups; clean the column if each is one group",
             alike.join(", ")
         )
     })

@@ -633,10 +633,19 @@ fn look_alike_levels_are_kept_and_named() {
         .unwrap();
     assert_eq!(
         w,
-        "subgroup column 'site': levels 'A' / 'A ' / 'a' differ only in case or surrounding spaces and are counted as different subgroups; clean the column if each is one group"
+        "subgroup column 'site': levels 'A' / 'A ' / 'a' differ only in case, surrounding spaces or Unicode form and are counted as different subgroups; clean the column if each is one group"
     );
     assert_eq!(
         harness_data::look_alike_levels("site", ["A", "B", ""]),
+        None
+    );
+    // One name typed precomposed at one site and decomposed at another prints alike; so does
+    // a full-width spelling.
+    let w = harness_data::look_alike_levels("ward", ["M\u{fc}ller", "Mu\u{308}ller", "B"]).unwrap();
+    assert!(w.contains("'M\u{fc}ller' / 'Mu\u{308}ller'"), "{w}");
+    assert!(harness_data::look_alike_levels("ward", ["ICU", "\u{ff29}\u{ff23}\u{ff35}"]).is_some());
+    assert_eq!(
+        harness_data::look_alike_levels("ward", ["M\u{fc}ller", "Muller"]),
         None
     );
     // A blank cell is as missing as an empty one (the reader's "(missing)", or "" in a run).

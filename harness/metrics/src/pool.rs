@@ -1385,16 +1385,27 @@ fn site_disclosure(decimals: Option<u32>, groupings: &[&str], min_level_cases: u
 /// DataSHIELD's disclosure filters apply the same kind of rule to tables and subsets.
 pub const MIN_LEVEL_CASES: u64 = 5;
 
-/// Refuses a site's grouping column with a level of fewer than `min` cases, naming the site,
-/// the column, how many levels are that small and the smallest; `min` 0 or 1 refuses nothing.
+/// Refuses a site of fewer than `min` cases in all (its `all` tables would show them nearly
+/// case by case, as a small level's would) and a grouping column with a level of fewer than
+/// `min` cases, naming the site, the column, how many levels are that small and the smallest;
+/// `min` 0 or 1 refuses nothing.
 ///
 /// # Errors
 /// [`PoolError::Input`] as said.
 pub fn check_level_sizes(
     site: &str,
+    cases: u64,
     groupings: &[crate::Grouping],
     min: u64,
 ) -> Result<(), PoolError> {
+    if cases > 0 && cases < min {
+        return Err(PoolError::Input {
+            site: site.to_string(),
+            reason: format!(
+                "the site has {cases} case(s), fewer than {min}: its summary would show their scores and labels nearly case by case. Pool it with another site's cases first, or, where publishing them is agreed, lower the minimum with --min-level-cases"
+            ),
+        });
+    }
     for g in groupings {
         let mut counts = vec![0u64; g.levels.len()];
         for &c in g.codes {
@@ -1429,7 +1440,7 @@ pub fn check_level_sizes(
 pub(crate) fn level_rule(min_level_cases: u64) -> String {
     if min_level_cases > 1 {
         format!(
-            "no subgroup level holds fewer than {min_level_cases} cases (smaller ones were refused)."
+            "neither the site nor any subgroup level holds fewer than {min_level_cases} cases (smaller ones are refused)."
         )
     } else {
         "no minimum level size was kept (--min-level-cases 1): a level may hold a single case, whose score and label it then shows.".to_string()
@@ -1490,7 +1501,12 @@ pub fn summarize(
         reason: e.to_string(),
     })?;
     check_names(input, site)?;
-    check_level_sizes(site, &input.groupings, min_level_cases)?;
+    check_level_sizes(
+        site,
+        input.labels.len() as u64,
+        &input.groupings,
+        min_level_cases,
+    )?;
     let labels = input.labels;
     let positives = labels.iter().filter(|&&y| y).count() as u64;
     let total = labels.len() as u64;
@@ -1587,6 +1603,63 @@ struct Sites<'s> {
     /// Each model's pooled `all` table, merged once when first asked for (by the request and
     /// by the pooled report alike).
     merged: Vec<std::sync::OnceLock<Vec<TieGroup>>>,
+    /// What the pooled report must warn of about the sites themselves ([`site_notes`]).
+    notes: Vec<String>,
+}
+
+/// Refuses, or notes, sites that look like one site sent twice, and notes site names that
+/// differ only in case or surrounding spaces.
+///
+/// Two sites whose `all` tables are identical for every model hold, with exact scores, the
+/// same cases (two hospitals' cases do not share every score to the last digit): pooled, they
+/// would count twice, so that is refused. On a score grid small sites can share every rounded
+/// score by chance: noted, not refused.
+fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, PoolError> {
+    let mut notes = Vec::new();
+    let mut by_shape: HashMap<(u64, u64, Vec<usize>), Vec<usize>> = HashMap::new();
+    for (i, s) in sites.iter().enumerate() {
+        let shape = (
+            s.n,
+            s.positives,
+            s.models.values().map(|t| t.all.len()).collect(),
+        );
+        let earlier = by_shape.entry(shape).or_default();
+        let same = earlier.iter().copied().find(|&j| {
+            sites[j]
+                .models
+                .values()
+                .zip(s.models.values())
+                .all(|(a, b)| a.all.groups() == b.all.groups())
+        });
+        earlier.push(i);
+        let Some(j) = same else { continue };
+        let first = &sites[j].site;
+        if grid.is_none() {
+            return Err(PoolError::Input {
+                site: s.site.clone(),
+                reason: format!(
+                    "its count tables are those of site '{first}' for every model, score for score ({} cases, {} positive): the same cases sent twice would be counted twice. Pool each site's cases once",
+                    s.n, s.positives
+                ),
+            });
+        }
+        notes.push(format!(
+            "sites '{first}' and '{}' sent the same count tables for every model on the {}: if they hold the same cases, those are counted twice",
+            s.site,
+            describe_grid(grid)
+        ));
+    }
+    let mut by_name: HashMap<String, &str> = HashMap::new();
+    for s in sites {
+        let key = s.site.trim().to_lowercase();
+        if let Some(first) = by_name.insert(key, &s.site) {
+            notes.push(format!(
+                "site names '{first}' and '{}' differ only in case or surrounding spaces: if they are one site, its cases are counted twice",
+                s.site
+            ));
+        }
+    }
+    Ok(notes)
 }
 
 impl<'s> Sites<'s> {
@@ -1653,7 +1726,9 @@ impl<'s> Sites<'s> {
         if m + n > u32::MAX as u128 {
             return Err(PoolError::TooManyCases { cases: m + n });
         }
+        let notes = site_notes(sites, first.score_decimals)?;
         Ok(Sites {
+            notes,
             sites,
             positives: m as u64,
             negatives: n as u64,
@@ -1851,6 +1926,7 @@ fn pooled_report(
         warnings.extend(model_warnings);
         models.insert(name.to_string(), report);
     }
+    warnings.extend(sites.notes.iter().cloned());
     let comparisons = comparisons(sites, &models, paired, &mut warnings);
     warnings.push(format!(
         "pooled exactly from the count tables of {} site(s); patient-clustered statistics (Obuchowski variance, cluster bootstrap, clustered paired tests) are not pooled: the site summaries hold no patient column",

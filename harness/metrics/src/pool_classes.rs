@@ -321,8 +321,13 @@ pub fn summarize_classes(
     min_level_cases: u64,
 ) -> Result<ClassesSiteSummary, MulticlassError> {
     input.validate()?;
-    crate::pool::check_level_sizes(site, &input.groupings, min_level_cases)
-        .map_err(|e| MulticlassError::Disclosure(e.to_string()))?;
+    crate::pool::check_level_sizes(
+        site,
+        input.labels.len() as u64,
+        &input.groupings,
+        min_level_cases,
+    )
+    .map_err(|e| MulticlassError::Disclosure(e.to_string()))?;
     let all = model_tables(input);
     let mut groups: Vec<IndexMap<String, IndexMap<String, TablesJson>>> =
         vec![IndexMap::new(); input.models.len()];
