@@ -191,7 +191,14 @@ pub enum Task {
 fn split_pair<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str)> {
     match arg.split_once('=') {
         Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
-        _ => bail!("{flag} '{arg}': expected NAME=COLUMN"),
+        _ => {
+            let expected = match flag {
+                "--finding" => "NAME=LABELCOL:SCORECOL, e.g. nodule=y_nodule:p_nodule",
+                "--finding-b" => "NAME=SCORECOL, the name of a --finding",
+                _ => "CLASS=COLUMN",
+            };
+            bail!("{flag} '{arg}': expected {expected}")
+        }
     }
 }
 
@@ -229,7 +236,12 @@ fn check_options(args: &EvalArgs) -> Result<()> {
                 bail!("--task binary needs --label COL and at least one --score COL");
             }
             if let Some(f) = unused(&[]) {
-                bail!("{f} is for --task multiclass or multilabel, not binary");
+                let task = if f.starts_with("--class-score") {
+                    "multiclass"
+                } else {
+                    "multilabel"
+                };
+                bail!("{f} is for --task {task}, not binary");
             }
         }
         Task::Multiclass => {
@@ -435,6 +447,9 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let criteria = task_criteria(&args.fail_under, &args.fail_over, |k| {
         multilabel::gate_key(&names, k)
     })?;
+    if let Some(name) = b_scores.keys().find(|b| !names.iter().any(|n| n == *b)) {
+        bail!("--finding-b names '{name}', which no --finding declares");
+    }
     let mut findings: Vec<FindingColumns> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;
@@ -443,6 +458,12 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
         };
         if findings.iter().any(|f| f.name == name) {
             bail!("--finding names finding '{name}' twice");
+        }
+        if let Some(other) = findings.iter().find(|f| f.label == label) {
+            bail!(
+                "--finding '{arg}': findings '{}' and '{name}' both take their labels from column '{label}'; each finding has its own label column",
+                other.name
+            );
         }
         let mut scores = IndexMap::new();
         scores.insert("a".to_string(), score.to_string());
@@ -457,9 +478,6 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
             label: label.to_string(),
             scores,
         });
-    }
-    if let Some(name) = b_scores.keys().next() {
-        bail!("--finding-b names '{name}', which no --finding declares");
     }
     // One pass over the file for every finding.
     let read = harness_data::with_file_bytes(&args.data, |bytes| {

@@ -301,7 +301,17 @@ fn read_site_file<T: serde::de::DeserializeOwned>(
 /// The `format` of a site file, read on its own.
 #[derive(serde::Deserialize)]
 struct Format {
+    /// Empty when the file has none: not a site file.
+    #[serde(default)]
     format: String,
+}
+
+/// The error for a JSON file without a `format` field, which every site file has.
+fn not_a_site_file(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: not a site summary (it has no \"format\" field; an `eval` or `pool` results file?): give the summaries `harness eval --aggregates-only --site NAME --json` or `harness run --site NAME --aggregates-only` wrote",
+        path.display()
+    )
 }
 
 /// Every site's summary, parsed in parallel (with exact scores a summary is about as large as
@@ -318,6 +328,7 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         .map(|p| {
             read_site_file(p, harness_pipeline::SITE_FILE, keys).map_err(|e| {
                 match read_site_file::<Format>(p, harness_pipeline::SITE_FILE, keys) {
+                    Ok(f) if f.format.is_empty() => not_a_site_file(p),
                     Ok(f) if f.format != first_format => anyhow::anyhow!(
                         "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary, all multi-label or all multi-class) together",
                         p.display(),
@@ -399,6 +410,9 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     }
     let keys = args.public_keys()?;
     let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, &keys)?;
+    if first.format.is_empty() {
+        return Err(not_a_site_file(&args.sites[0]));
+    }
     if first.format == FINDINGS_SITE_FORMAT {
         return run_findings(&args, &keys);
     }

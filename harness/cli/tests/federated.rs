@@ -220,6 +220,18 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         assert!(err.contains("--fail-under"), "{criterion}: {err}");
     }
 
+    // An `eval` results file given as a site is named for what it is, first or later.
+    for files in [[&all, &summaries[0]], [&summaries[0], &all]] {
+        let out = harness(&["pool", files[0], files[1]]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{all}: not a site summary (it has no \"format\" field"
+            )),
+            "{err}"
+        );
+    }
     // One site's cases sent twice under two names would count twice: refused, naming both.
     // Names that differ only in case are said to be alike.
     let resummarize = |k: usize, name: &str| {

@@ -222,7 +222,7 @@ fn a_cluster_column_with_an_empty_patient_id_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("--finding is for --task multiclass or multilabel")
+            .contains("--finding is for --task multilabel, not binary")
     );
 }
 
@@ -563,5 +563,74 @@ fn look_alike_subgroup_levels_are_warned_for_every_task() {
             err.contains("subgroup column 'site': levels 'North' / 'north' differ only in case"),
             "{task}: {err}"
         );
+    }
+}
+
+/// The task flags' mistakes are named for what they are (exit 2): a --finding written as
+/// --finding-b is, a --finding-b for an undeclared finding, two findings with one label
+/// column, a multi-class flag on the binary task, an empty class label.
+#[test]
+fn task_flag_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(
+        &csv,
+        "y,pa,pb,pc,y1,s1,y2,s2\na,0.7,0.2,0.1,1,0.9,0,0.2\n,0.2,0.7,0.1,0,0.1,1,0.8\nc,0.1,0.2,0.7,1,0.8,0,0.3\n",
+    )
+    .unwrap();
+    let data = csv.to_str().unwrap();
+    let ml = |extra: &[&str]| {
+        let mut a = vec!["--task", "multilabel", "--data", data];
+        a.extend(extra);
+        eval(&a)
+    };
+    let cases: Vec<(std::process::Output, &str)> = vec![
+        (
+            ml(&["--finding", "y1:s1"]),
+            "--finding 'y1:s1': expected NAME=LABELCOL:SCORECOL",
+        ),
+        (
+            ml(&["--finding", "a=y1:s1", "--finding-b", "zz=s2"]),
+            "--finding-b names 'zz', which no --finding declares",
+        ),
+        (
+            ml(&["--finding", "a=y1:s1", "--finding", "b=y1:s2"]),
+            "findings 'a' and 'b' both take their labels from column 'y1'",
+        ),
+        (
+            eval(&[
+                "--data",
+                data,
+                "--label",
+                "y1",
+                "--score",
+                "s1",
+                "--class-score",
+                "a=pa",
+            ]),
+            "--class-score is for --task multiclass, not binary",
+        ),
+        (
+            eval(&[
+                "--task",
+                "multiclass",
+                "--data",
+                data,
+                "--label",
+                "y",
+                "--class-score",
+                "a=pa",
+                "--class-score",
+                "b=pb",
+                "--class-score",
+                "c=pc",
+            ]),
+            "line 3 (data row 2): an empty label (every row needs its class) in column 'y'",
+        ),
+    ];
+    for (out, needle) in cases {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{needle}: {err}");
+        assert!(err.contains(needle), "{needle}: {err}");
     }
 }

@@ -461,6 +461,8 @@ fn read_rows<R: Records>(
                 expected: columns.n_fields,
                 found: rec.len(),
                 case_id: ctx.case_id(&rec),
+                quoted_line_break: (0..rec.len())
+                    .any(|i| rec.field(i).iter().any(|&b| b == b'\n' || b == b'\r')),
             });
         }
         if labels.is_empty() {
@@ -580,7 +582,10 @@ impl Header<'_> {
                 column: name.to_owned(),
                 header_line: self.line,
                 header: self.names.clone(),
-                suggestion: self.suggest(name),
+                hint: self
+                    .suggest(name)
+                    .map(|n| format!("did you mean '{n}'?"))
+                    .or_else(|| self.format_hint(name)),
             }),
             many => Err(DataError::AmbiguousColumn {
                 path: self.path.to_path_buf(),
@@ -590,6 +595,41 @@ impl Header<'_> {
                 column_numbers: many.iter().map(|i| i + 1).collect(),
             }),
         }
+    }
+
+    /// Why the header may not be read as the file means it: a file separated by `;` (as
+    /// spreadsheet programs save CSV where the decimal separator is a comma) or by tabs reads as
+    /// one column whose name holds the separators; Excel's `sep=` line reads as the header.
+    fn format_hint(&self, name: &str) -> Option<String> {
+        // `sep=,` reads as the fields `sep=` and ``.
+        let line = self.names.join(",");
+        let line = line.trim();
+        if line
+            .strip_prefix("sep=")
+            .is_some_and(|s| s.chars().count() == 1)
+        {
+            return Some(format!(
+                "line {} is '{line}', an Excel separator directive, not the header: delete that line",
+                self.line
+            ));
+        }
+        if let [only] = self.names.as_slice() {
+            for (sep, what) in [
+                (
+                    ';',
+                    "semicolons (as spreadsheet programs save CSV where the decimal separator is a comma)",
+                ),
+                ('\t', "tabs"),
+                ('|', "'|'"),
+            ] {
+                if only.split(sep).any(|c| c.trim() == name) {
+                    return Some(format!(
+                        "the file looks separated by {what}: save it as comma-separated CSV, with '.' as the decimal point"
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// A header name equal to `name` up to letter case and surrounding spaces.

@@ -55,7 +55,7 @@ pub enum DataError {
     #[error(
         "{path}: {role} column '{column}' is not in the header (line {header_line}); the header has columns {}{}",
         quoted_list(.header),
-        did_you_mean(.suggestion)
+        .hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default()
     )]
     MissingColumn {
         path: PathBuf,
@@ -63,8 +63,10 @@ pub enum DataError {
         column: String,
         header_line: u64,
         header: Vec<String>,
-        /// A header name equal to the request up to case or surrounding spaces.
-        suggestion: Option<String>,
+        /// What to try: a header name equal to the request up to case or surrounding spaces
+        /// ("did you mean 'Label'?"), or what the header says of the file's format (another
+        /// field separator, an Excel `sep=` line).
+        hint: Option<String>,
     },
 
     /// A requested column name appears more than once in the header.
@@ -95,8 +97,9 @@ pub enum DataError {
 
     /// A data row with a different number of fields than the header.
     #[error(
-        "{path}:{line}: expected {expected} fields (as in the header), found {found}{}",
-        case_suffix(.case_id)
+        "{path}:{line}: expected {expected} fields (as in the header), found {found}{}{}",
+        case_suffix(.case_id),
+        if *.quoted_line_break { "; a quoted field of this row runs over a line break: is a '\"' left unclosed here?" } else { "" }
     )]
     RaggedRow {
         path: PathBuf,
@@ -104,6 +107,9 @@ pub enum DataError {
         expected: usize,
         found: usize,
         case_id: Option<String>,
+        /// A field of the row holds a line break (only a quoted field can): most often an
+        /// opening quote that was never closed, which swallows the lines after it.
+        quoted_line_break: bool,
     },
 
     /// An empty label or score field.
@@ -128,7 +134,8 @@ pub enum DataError {
 
     /// A score that does not parse as a number.
     #[error(
-        "{location} has '{value}', which is not a number; scores must be probabilities in [0, 1]{}",
+        "{location} has '{value}', which is not a number; scores must be probabilities in [0, 1]{}{}",
+        decimal_comma_hint(.value),
         .location.case_suffix()
     )]
     ScoreNotANumber {
@@ -242,10 +249,18 @@ impl fmt::Display for CaseSuffix<'_> {
     }
 }
 
-fn did_you_mean(s: &Option<String>) -> String {
-    match s {
-        Some(name) => format!("; did you mean '{name}'?"),
-        None => String::new(),
+/// A hint when `value` is a number written with a decimal comma (`0,75`).
+fn decimal_comma_hint(value: &str) -> &'static str {
+    let v = value.trim();
+    let decimal_comma = v.split_once(',').is_some_and(|(whole, frac)| {
+        !frac.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    });
+    if decimal_comma {
+        " written with '.' as the decimal point (this one has a decimal comma)"
+    } else {
+        ""
     }
 }
 

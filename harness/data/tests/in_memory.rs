@@ -335,6 +335,13 @@ fn ragged_rows_rejected() {
         "{msg}"
     );
 
+    assert!(!msg.contains("unclosed"), "{msg}");
+    // An opening quote never closed swallows the rows after it into one field.
+    let (e, msg) =
+        err(b"case_id,label,score,site\nc1,1,0.5,A\nc2,0,\"0.5,B\nc3,1,0.7,A\nc4,0,0.2,B\n");
+    assert!(matches!(e, DataError::RaggedRow { line: 3, .. }), "{e:?}");
+    assert!(msg.contains("is a '\"' left unclosed here?"), "{msg}");
+
     let (e, _) = err(b"label,score,site\n1,0.5,A,extra\n");
     assert!(
         matches!(
@@ -724,4 +731,37 @@ fn ids_read_as_a_group_and_empty_ids_are_not_refused() {
     assert_eq!(t.n_rows(), 3);
     let t = parse(b"case_id,label,score,site\n,1,0.5,A\n ,0,0.2,A\nc3,1,0.7,B\n").unwrap();
     assert_eq!(t.n_rows(), 3);
+}
+
+/// Files a spreadsheet program saved otherwise than as comma-separated CSV are named for what
+/// they are: separated by semicolons or tabs, or opened by Excel's `sep=` line; a decimal
+/// comma in a quoted score is named too.
+#[test]
+fn other_separators_and_decimal_commas_are_named() {
+    for (csv, needle) in [
+        (
+            &b"label;score;site\n1;0,5;A\n"[..],
+            "looks separated by semicolons",
+        ),
+        (
+            b"label\tscore\tsite\n1\t0.5\tA\n",
+            "looks separated by tabs",
+        ),
+        (
+            b"sep=,\nlabel,score,site\n1,0.5,A\n",
+            "line 1 is 'sep=,', an Excel separator directive",
+        ),
+    ] {
+        let (e, msg) = err(csv);
+        assert!(matches!(e, DataError::MissingColumn { .. }), "{msg}");
+        assert!(msg.contains(needle), "{msg}");
+    }
+    let (_, msg) = err(b"label,score,site\n1,\"0,75\",A\n");
+    assert!(msg.contains("has '0,75', which is not a number"), "{msg}");
+    assert!(msg.contains("(this one has a decimal comma)"), "{msg}");
+    let (_, msg) = err(b"label,score,site\n1,abc,A\n");
+    assert!(!msg.contains("decimal comma"), "{msg}");
+    // An ordinary missing column gets no format hint.
+    let (_, msg) = err(b"label,prob,site\n1,0.5,A\n");
+    assert!(!msg.contains("looks separated"), "{msg}");
 }

@@ -182,6 +182,16 @@ pub fn summarize_classes_csv(
     })
 }
 
+/// How [`EvaluateError::Class`] names the label: an empty cell (read as the missing level) is
+/// named as empty, not by the reader's name for it.
+fn class_label_phrase(value: &str) -> String {
+    if value == harness_data::MISSING_LEVEL {
+        "an empty label (every row needs its class)".to_string()
+    } else {
+        format!("label '{value}'")
+    }
+}
+
 /// Reads a multi-class CSV as [`evaluate_classes`] describes and hands its input to `f`; an
 /// input the multi-class contract refuses is reported naming the file, the row and the columns.
 fn with_classes_input<T>(
@@ -513,8 +523,9 @@ pub enum EvaluateError {
     Task(String),
     /// A class name that is not one of the classes.
     #[error(
-        "{}: {at}: label '{value}' in column '{column}' is not one of the classes {classes}",
-        path.display()
+        "{}: {at}: {} in column '{column}' is not one of the classes {classes}",
+        path.display(),
+        class_label_phrase(value)
     )]
     Class {
         path: std::path::PathBuf,
