@@ -507,7 +507,7 @@ fn look_alike_subgroup_levels_are_warned() {
         ),
         "{err}"
     );
-    assert!(!err.contains("'patient'"), "{err}");
+    assert!(!err.contains("subgroup column 'patient'"), "{err}");
 }
 
 /// The same warning for the multi-class and multi-label tasks, whose subgroup columns are read
@@ -633,4 +633,87 @@ fn task_flag_mistakes_are_named() {
         assert_eq!(out.status.code(), Some(2), "{needle}: {err}");
         assert!(err.contains(needle), "{needle}: {err}");
     }
+}
+
+/// Figures that are defined but say less than they seem get a warning in the JSON: a fairness
+/// gap over one level, a paired test of a model against its copy, a bootstrap over a class of
+/// one case, patient-clustered statistics from a handful of patients. Their values stay as the
+/// definitions give them.
+#[test]
+fn figures_that_say_less_than_they_seem_are_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("w.csv");
+    let json = dir.path().join("w.json");
+    // Sex M holds both positives; F is all negatives. Three patients.
+    let mut text = String::from("case_id,label,score,copy,sex,patient\n");
+    for i in 0..30 {
+        let (label, score) = match i {
+            7 => (1, 0.8),
+            9 => (1, 0.3),
+            _ => (0, 0.1 + 0.02 * i as f64),
+        };
+        let sex = if i % 2 == 1 { "M" } else { "F" };
+        text.push_str(&format!("c{i},{label},{score},{score},{sex},p{}\n", i % 3));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let data = csv.to_str().unwrap();
+    let out = eval(&[
+        "--data",
+        data,
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--score",
+        "copy",
+        "--group",
+        "sex",
+        "--bootstrap",
+        "50",
+        "--cluster",
+        "patient",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let warnings = v["warnings"].to_string();
+    for needle in [
+        "score: fairness sex: only level 'M' has an AUROC",
+        "score: fairness sex: only one level has a TPR",
+        "comparison score vs copy: the paired AUROC difference is 0 with variance 0",
+        "the cases come from 3 patient(s) (cluster column 'patient')",
+    ] {
+        assert!(warnings.contains(needle), "{needle}: {warnings}");
+    }
+    assert!(!warnings.contains("bootstrap CI rests on"), "{warnings}");
+    // One positive case: the bootstrap draws it in every replicate.
+    let one = dir.path().join("one.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let first_rows: Vec<&str> = text.lines().take(9).collect();
+    std::fs::write(&one, first_rows.join("\n") + "\n").unwrap();
+    let out = eval(&[
+        "--data",
+        one.to_str().unwrap(),
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--bootstrap",
+        "50",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("score: the bootstrap CI rests on 1 positive and 7 negative case(s)"),
+        "{err}"
+    );
+    // The values are the definitions' own.
+    assert_eq!(v["models"]["score"]["fairness"]["sex"]["auroc_gap"], 0.0);
+    assert_eq!(v["comparisons"][0]["p"], 1.0);
 }

@@ -127,11 +127,37 @@ pub struct ModelReport {
 
 impl ModelReport {
     /// Records the AUROC bootstrap's result (`None` when the cases of `m` positives and `n`
-    /// negatives have one class).
-    fn set_bootstrap(&mut self, ci: Option<BootstrapCi>, m: u64, n: u64) {
+    /// negatives have one class), and returns what model `name`'s CI calls for a warning of: a
+    /// class of a single case, which every replicate draws alike (the CI then shows the other
+    /// class's variability alone), or a CI of one point.
+    fn set_bootstrap(
+        &mut self,
+        name: &str,
+        ci: Option<BootstrapCi>,
+        m: u64,
+        n: u64,
+    ) -> Option<String> {
         let d = &mut self.discrimination;
         d.bootstrap_reason = ci.is_none().then(|| crate::one_class_reason(m, n));
+        let interval = ci.as_ref().map(|c| c.ci95);
         d.bootstrap = Some(ci.map(BootstrapReport::from));
+        let ci95 = interval?;
+        if m < 2 && n < 2 {
+            Some(format!(
+                "{name}: the bootstrap CI rests on one positive and one negative case: every replicate draws the same pair, so the CI is that pair's AUROC, not an interval"
+            ))
+        } else if m < 2 || n < 2 {
+            Some(format!(
+                "{name}: the bootstrap CI rests on {m} positive and {n} negative case(s): a class of one case is drawn alike in every replicate, so the CI shows only the other class's variability"
+            ))
+        } else if ci95[0] == ci95[1] {
+            Some(format!(
+                "{name}: the bootstrap CI [{0}, {0}] is a single point (every replicate gave the same AUROC): degenerate, not certain",
+                ci95[0]
+            ))
+        } else {
+            None
+        }
     }
 
     /// The AUROC's 95 % CI as reports show it: patient-clustered (Obuchowski) where the cases are
@@ -430,13 +456,13 @@ pub(crate) fn evaluate_tables(
         || TableFigures::new(name, all, opts),
         || LevelFigures::from_tables(levels, opts.threshold),
     );
-    let (mut report, runs, warnings) = figures.report(name, columns, &levels, opts);
+    let (mut report, runs, mut warnings) = figures.report(name, columns, &levels, opts);
     if let Some(runs) = runs {
         let ci = bootstrap_aurocs(&[&runs], opts.bootstrap, opts.seed)
             .pop()
             .flatten();
         let (m, n) = class_counts(all);
-        report.set_bootstrap(ci, m, n);
+        warnings.extend(report.set_bootstrap(name, ci, m, n));
     }
     (report, warnings)
 }
@@ -560,6 +586,7 @@ impl TableFigures {
         let mut warnings = self.warnings;
         let subgroups = subgroups(name, columns, &levels.aucs, &mut warnings);
         let fairness = fairness(columns, &levels.aucs, &levels.counts, opts.threshold);
+        fairness_warnings(name, &fairness, &mut warnings);
         if let Some(reason) = &self.one_class {
             warnings.push(format!(
                 "{name}: {reason}: AUROC, its CIs, sensitivity at specificity, average precision and the calibration fit are undefined"
@@ -805,6 +832,38 @@ fn fairness(
     out
 }
 
+/// Warns where a fairness figure compares fewer levels than the column has: an AUROC gap of 0
+/// over the one level with both classes, an equalized-odds difference whose TPR (or FPR) range
+/// spans one level. The figures follow their definitions (ranges over the defined levels);
+/// the warning keeps a 0 from reading as "no disparity".
+fn fairness_warnings(
+    name: &str,
+    fairness: &IndexMap<String, FairnessReport>,
+    warnings: &mut Vec<String>,
+) {
+    for (column, f) in fairness {
+        let levels = f.per_group.len();
+        if levels < 2 {
+            continue;
+        }
+        if let [only] = f.auroc_gap_groups_used.as_slice() {
+            warnings.push(format!(
+                "{name}: fairness {column}: only level '{only}' has an AUROC (the other {} level(s) have one class), so auroc_gap 0 compares no levels",
+                levels - 1
+            ));
+        }
+        let tprs = f.per_group.values().filter(|g| g.tpr.is_some()).count();
+        let fprs = f.per_group.values().filter(|g| g.fpr.is_some()).count();
+        for (rate, defined, class) in [("TPR", tprs, "positive"), ("FPR", fprs, "negative")] {
+            if defined == 1 {
+                warnings.push(format!(
+                    "{name}: fairness {column}: only one level has a {rate} (the others have no {class} case), so equalized_odds_difference compares no levels' {rate}s"
+                ));
+            }
+        }
+    }
+}
+
 /// Input that does not describe one set of cases: the caller's mistake, reported instead of
 /// a panic (the readers of this workspace never produce it).
 #[derive(Clone, Debug, PartialEq)]
@@ -977,9 +1036,14 @@ pub(crate) fn comparison(
         )),
         _ => None,
     };
-    let warning = reason
-        .as_ref()
-        .map(|r| format!("comparison {a} vs {b}: {r}"));
+    let warning = match (&reason, &test) {
+        (Some(r), _) => Some(format!("comparison {a} vs {b}: {r}")),
+        // Defined (Z = 0, p = 1), but worth a look: the same model scored twice does this.
+        (None, Some(t)) if t.se == 0.0 && t.diff == 0.0 => Some(format!(
+            "comparison {a} vs {b}: the paired AUROC difference is 0 with variance 0 (the two models order every pair of cases alike): Z = 0 and p = 1 by definition, which says nothing about two different models; are they the same model?"
+        )),
+        _ => None,
+    };
     let comparison = Comparison {
         a: a.to_string(),
         b: b.to_string(),
@@ -996,6 +1060,10 @@ pub(crate) fn comparison(
     };
     (comparison, warning)
 }
+
+/// Below this many patients, clustered statistics get a warning: Obuchowski's variance and a
+/// cluster bootstrap estimate the between-patient spread from the clusters themselves.
+const FEW_CLUSTERS: usize = 10;
 
 /// Evaluates every model of `input` and compares every pair with the paired DeLong test.
 ///
@@ -1043,8 +1111,11 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         // generator), so they are drawn once for all: see `bootstrap`.
         let runs: Vec<&Runs> = outcomes.iter().filter_map(|o| o.runs.as_ref()).collect();
         let cis = bootstrap_aurocs(&runs, opts.bootstrap, opts.seed);
-        for (o, ci) in outcomes.iter_mut().zip(cis) {
-            o.report.set_bootstrap(ci, positives, total - positives);
+        for ((o, ci), (name, _)) in outcomes.iter_mut().zip(cis).zip(&input.models) {
+            let warning = o
+                .report
+                .set_bootstrap(name, ci, positives, total - positives);
+            o.warnings.extend(warning);
         }
     }
 
@@ -1053,6 +1124,15 @@ pub fn evaluate(input: &EvalInput, opts: &EvalOptions) -> Result<EvalReport, Eva
         .iter()
         .flat_map(|o| o.warnings.iter().cloned())
         .collect();
+    if let (Some(c), Some(g)) = (&clusters, &input.cluster)
+        && c.n_clusters() < FEW_CLUSTERS
+    {
+        warnings.push(format!(
+            "the cases come from {} patient(s) (cluster column '{}'): the patient-clustered variances and bootstraps rest on so few clusters that they are unreliable (they can even be narrower than the image-level ones)",
+            c.n_clusters(),
+            g.name
+        ));
+    }
     for i in 0..input.models.len() {
         for j in i + 1..input.models.len() {
             let (a, b) = (&outcomes[i], &outcomes[j]);
