@@ -31,6 +31,13 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
         .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from));
     let reg =
         Registry::load(&args.registry, root.as_deref()).context("reading the dataset registry")?;
+    if reg.entries.is_empty() {
+        println!(
+            "{}: no dataset is registered; add a [datasets.NAME] table, as the project's own datasets.toml does",
+            args.registry.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut b = Builder::default();
     b.push_record([
         "name",

@@ -471,6 +471,11 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
             let Some(b) = b_scores.shift_remove(name) else {
                 bail!("finding '{name}' has no --finding-b column, but other findings do");
             };
+            if b == score {
+                bail!(
+                    "--finding-b {name}={b}: model b's column is model a's ('{score}'): compare two models' scores"
+                );
+            }
             scores.insert("b".to_string(), b.to_string());
         }
         findings.push(FindingColumns {

@@ -1,6 +1,6 @@
 //! `harness verify DIR`: re-hash a bundle and recompute its metrics.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_pipeline::recheck::{CasesCheck, check_cases};
@@ -51,6 +51,19 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> Result<ExitCode> {
+    // A path that is no bundle at all is a mistake in the command (exit 2), not a bundle that
+    // failed its checks (exit 1).
+    if !args.dir.is_dir() {
+        let what = if args.dir.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        bail!(
+            "{} {what}: give the folder of a bundle (holding manifest.json)",
+            args.dir.display()
+        );
+    }
     let public_key = match &args.public_key {
         Some(p) => Some(harness_evidence::signing::read_verifying_key(p)?),
         None => None,

@@ -140,3 +140,48 @@ fn a_site_name_needs_a_federated_round() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--aggregates-only"), "{err}");
 }
+
+/// A predictions file concatenated twice would count every case twice (and narrow every CI):
+/// refused, naming the id and both lines.
+#[test]
+fn a_file_concatenated_twice_is_refused() {
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/tiny_n12.csv");
+    let text = std::fs::read_to_string(&tiny).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let twice = dir.path().join("twice.csv");
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&twice, format!("{text}{body}")).unwrap();
+    let out = eval(&twice, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let rows = text.lines().count();
+    assert!(
+        err.contains(&format!(":{}: case id '", rows + 1)) && err.contains("is already on line 2"),
+        "{err}"
+    );
+}
+
+/// Paths that are no bundle, and a registry with no dataset, are said to be so.
+#[test]
+fn verify_of_no_folder_and_an_empty_registry_say_so() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["verify", "/nonexistent/bundle"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/nonexistent/bundle does not exist"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("datasets.toml");
+    std::fs::write(&empty, "").unwrap();
+    let out = run(&["datasets", "--registry", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no dataset is registered"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -594,6 +594,10 @@ fn task_flag_mistakes_are_named() {
             "--finding-b names 'zz', which no --finding declares",
         ),
         (
+            ml(&["--finding", "a=y1:s1", "--finding-b", "a=s1"]),
+            "--finding-b a=s1: model b's column is model a's ('s1')",
+        ),
+        (
             ml(&["--finding", "a=y1:s1", "--finding", "b=y1:s2"]),
             "findings 'a' and 'b' both take their labels from column 'y1'",
         ),

@@ -51,11 +51,25 @@ pub fn foreign_unicode(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Cell texts that exports write for a missing value: a column holding one of them beside
+/// empty cells (or two of them) has its missing values in two levels.
+const MISSING_SPELLINGS: [&str; 8] = [
+    "NA",
+    "N/A",
+    "null",
+    "NaN",
+    "None",
+    "missing",
+    "(missing)",
+    "?",
+];
+
 /// A warning when subgroup column `column` has levels that differ only in letter case, in
 /// spaces around them or in their Unicode form (`F`, `F `, `f`; `Müller` with a precomposed `ü`
 /// and with `u` and a combining diaeresis, which print alike; full-width letters): they are
-/// counted as different subgroups, which is seldom what a spreadsheet's author meant. `None`
-/// when every level is distinct after trimming, NFKC normalisation and folding case.
+/// counted as different subgroups, which is seldom what a spreadsheet's author meant; so are
+/// blank cells beside `NA`, `null` and other spellings of a missing value. `None` when every
+/// level is distinct after trimming, NFKC normalisation and folding case.
 #[must_use]
 pub fn look_alike_levels<'a>(
     column: &str,
@@ -63,9 +77,13 @@ pub fn look_alike_levels<'a>(
 ) -> Option<String> {
     let mut by_key: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for level in levels {
-        // An empty or blank cell is the missing level, as the CSV reader names it.
+        // An empty or blank cell is the missing level, as the CSV reader names it; so are the
+        // spellings of "missing" that exports write (`NA`, `N/A`, `null`, `NaN`, …).
         let key = match level.trim() {
             "" => MISSING_LEVEL.to_string(),
+            t if MISSING_SPELLINGS.iter().any(|m| t.eq_ignore_ascii_case(m)) => {
+                MISSING_LEVEL.to_string()
+            }
             text => {
                 use unicode_normalization::UnicodeNormalization;
                 text.nfkc().collect::<String>().to_lowercase()
@@ -88,7 +106,7 @@ pub fn look_alike_levels<'a>(
         .collect();
     (!alike.is_empty()).then(|| {
         format!(
-            "subgroup column '{column}': levels {} differ only in case, surrounding spaces or Unicode form and are counted as different subgroups; clean the column if each is one group",
+            "subgroup column '{column}': levels {} differ only in case, surrounding spaces or Unicode form (or all spell a missing value) and are counted as different subgroups; clean the column if each is one group",
             alike.join(", ")
         )
     })

@@ -640,7 +640,7 @@ fn look_alike_levels_are_kept_and_named() {
         .unwrap();
     assert_eq!(
         w,
-        "subgroup column 'site': levels 'A' / 'A ' / 'a' differ only in case, surrounding spaces or Unicode form and are counted as different subgroups; clean the column if each is one group"
+        "subgroup column 'site': levels 'A' / 'A ' / 'a' differ only in case, surrounding spaces or Unicode form (or all spell a missing value) and are counted as different subgroups; clean the column if each is one group"
     );
     assert_eq!(
         harness_data::look_alike_levels("site", ["A", "B", ""]),
@@ -655,6 +655,11 @@ fn look_alike_levels_are_kept_and_named() {
         harness_data::look_alike_levels("ward", ["M\u{fc}ller", "Muller"]),
         None
     );
+    // Blank cells beside `NA` (or `null` beside `N/A`) put missing values in two levels.
+    let w = harness_data::look_alike_levels("ward", ["(missing)", "NA", "B"]).unwrap();
+    assert!(w.contains("'(missing)' / 'NA'"), "{w}");
+    assert!(harness_data::look_alike_levels("ward", ["null", "N/A"]).is_some());
+    assert_eq!(harness_data::look_alike_levels("ward", ["NA", "B"]), None);
     // A blank cell is as missing as an empty one (the reader's "(missing)", or "" in a run).
     for missing in ["(missing)", ""] {
         let w = harness_data::look_alike_levels("site", [missing, "  ", "A"]).unwrap();
