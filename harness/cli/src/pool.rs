@@ -431,11 +431,11 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         .map(|t| t.groups.keys().cloned().collect())
         .unwrap_or_default();
     // Levels that look alike across the sites (`F` at one, `f` at another) are pooled apart.
-    for (k, grouping) in groupings.iter().enumerate() {
+    for grouping in &groupings {
         let levels: std::collections::BTreeSet<&str> = sites
             .iter()
-            .filter_map(|s| s.models.values().next()?.groups.get_index(k))
-            .flat_map(|(_, levels)| levels.keys().map(String::as_str))
+            .filter_map(|s| s.models.values().next()?.groups.get(grouping))
+            .flat_map(|levels| levels.keys().map(String::as_str))
             .collect();
         if let Some(w) = harness_data::look_alike_levels(grouping, levels) {
             eprintln!("warning: over the sites' summaries, {w}");

@@ -19,7 +19,9 @@ const CASES: &str = "cases vs dataset";
     long_about = "Check an evidence bundle written by `harness run`.\n\n\
         Fails (exit 1) when the bundle is incomplete (an interrupted run), when any file differs from \
         the sha256 in manifest.json, when a file is missing from or added to the manifest, when \
-        metrics.json is not byte-identical to the metrics recomputed from predictions.csv, when a \
+        metrics.json is not byte-identical to the metrics recomputed from predictions.csv (a bundle \
+        of an earlier build whose only difference is warnings this build adds passes, listing \
+        them; a figure or a stored warning that differs fails), when a \
         suite, model or dataset file present under the project root no longer has its recorded hash, \
         when the case ids, labels, subgroup or patient values in predictions.csv are not the ones \
         the pinned dataset under the project root gives (read again with the run's own reader, row \

@@ -254,6 +254,42 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         )),
         "{err}"
     );
+    // Two real sites of a discrete score (a reader's yes/no) can share every table by chance:
+    // noted, not refused.
+    let mut flags = Vec::new();
+    for site in ["north", "south"] {
+        let csv = d.join(format!("{site}-flags.csv"));
+        let rows: String = (0..8)
+            .map(|i| format!("{site}{i},{},{}\n", i % 2, (i % 4 != 0) as u8))
+            .collect();
+        std::fs::write(&csv, format!("case_id,label,flag\n{rows}")).unwrap();
+        let out = p(&format!("{site}-flags.json"));
+        let csv = csv.to_string_lossy().into_owned();
+        ok(&[
+            "eval",
+            "--data",
+            &csv,
+            "--label",
+            "label",
+            "--score",
+            "flag",
+            "--aggregates-only",
+            "--site",
+            site,
+            "--json",
+            &out,
+        ]);
+        flags.push(out);
+    }
+    let pooled_flags = p("flags.json");
+    ok(&["pool", &flags[0], &flags[1], "--json", &pooled_flags]);
+    assert!(
+        read(Path::new(&pooled_flags))["warnings"]
+            .to_string()
+            .contains("sites 'north' and 'south' sent the same count tables for every model, of discrete scores"),
+        "{}",
+        read(Path::new(&pooled_flags))["warnings"]
+    );
     let lower = resummarize(1, &first.to_lowercase());
     let alike = p("alike.json");
     let out = harness(&["pool", &summaries[0], &lower, "--json", &alike]);

@@ -42,10 +42,45 @@ pub(crate) fn parse(bytes: &[u8], path: &Path, spec: &Spec) -> Result<EvalTable,
     check_spec(path, spec)?;
     let data = strip_bom_and_check_empty(bytes, path)?;
     if data.contains(&b'"') {
+        if let Some(at) = unclosed_quote(data) {
+            return Err(DataError::UnclosedQuote {
+                path: path.to_path_buf(),
+                line: 1 + data[..at].iter().filter(|&&b| b == b'\n').count() as u64,
+            });
+        }
         read_table(CsvRecords::new(data), data, path, spec)
     } else {
         read_plain(data, path, spec)
     }
+}
+
+/// Where a quoted field opens that is never closed (the offset of its `"`), reading quotes as
+/// the `csv` crate does: a `"` opens a quoted field only at the start of a field, `""` inside
+/// one is a quote, and a lone `"` closes it. Such a field swallows every line after it, which
+/// the reader would take as one long value: the rows after it would be lost without an error.
+fn unclosed_quote(data: &[u8]) -> Option<usize> {
+    let (mut quoted, mut opened, mut field_start) = (false, 0, true);
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        if quoted {
+            if b == b'"' {
+                if data.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+        } else if b == b'"' && field_start {
+            quoted = true;
+            opened = i;
+            field_start = false;
+        } else {
+            field_start = matches!(b, b',' | b'\n' | b'\r');
+        }
+        i += 1;
+    }
+    quoted.then_some(opened)
 }
 
 /// Like [`parse`] but always through the `csv` crate (for the differential test).
@@ -344,26 +379,32 @@ fn check_unique_ids(
         first_repeat(PlainRecords::new(data), ids, &repeated, col)
     };
     match found.map_err(malformed(path))? {
-        Some((id, first_line, line)) => Err(DataError::DuplicateCaseId {
-            path: path.to_path_buf(),
-            column: column.to_string(),
-            id: quote_value(&id),
-            first_line,
-            line,
-        }),
+        Some((id, first, second)) => {
+            // Lines only for the pair reported: a quoted file's reader counts them from the
+            // start of the file each time it is asked.
+            let line = |row: usize| crate::records::data_row_line(data, row + 1).unwrap_or(0);
+            Err(DataError::DuplicateCaseId {
+                path: path.to_path_buf(),
+                column: column.to_string(),
+                id: quote_value(&id),
+                first_line: line(first),
+                line: line(second),
+            })
+        }
         None => Ok(()),
     }
 }
 
 /// The first id in column `col` of the data rows of `rec` that repeats an earlier one, with the
-/// lines of both; only rows whose hash (`ids`) is among the `repeated` hashes are compared.
+/// 0-based data rows of both; only rows whose hash (`ids`) is among the `repeated` hashes are
+/// compared.
 fn first_repeat(
     mut rec: impl Records,
     ids: &[u64],
     repeated: &[u64],
     col: usize,
-) -> Result<Option<(Vec<u8>, u64, u64)>, RecordError> {
-    let mut seen: HashMap<Vec<u8>, u64> = HashMap::new();
+) -> Result<Option<(Vec<u8>, usize, usize)>, RecordError> {
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
     if !rec.advance()? {
         return Ok(None); // no header
     }
@@ -374,11 +415,10 @@ fn first_repeat(
             .is_some_and(|h| repeated.binary_search(h).is_ok())
         {
             let id = trim_spaces(rec.field(col)).to_vec();
-            let line = rec.line();
-            if let Some(&first_line) = seen.get(&id) {
-                return Ok(Some((id, first_line, line)));
+            if let Some(&first) = seen.get(&id) {
+                return Ok(Some((id, first, row)));
             }
-            seen.insert(id, line);
+            seen.insert(id, row);
         }
         row += 1;
     }
@@ -601,9 +641,10 @@ impl Header<'_> {
     /// spreadsheet programs save CSV where the decimal separator is a comma) or by tabs reads as
     /// one column whose name holds the separators; Excel's `sep=` line reads as the header.
     fn format_hint(&self, name: &str) -> Option<String> {
-        // `sep=,` reads as the fields `sep=` and ``.
+        // `sep=,` reads as the fields `sep=` and ``; `sep=` may name a tab, so only spaces are
+        // trimmed.
         let line = self.names.join(",");
-        let line = line.trim();
+        let line = line.trim_matches(' ');
         if line
             .strip_prefix("sep=")
             .is_some_and(|s| s.chars().count() == 1)

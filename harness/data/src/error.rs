@@ -82,9 +82,15 @@ pub enum DataError {
         column_numbers: Vec<usize>,
     },
 
+    /// A quoted field that is never closed.
+    #[error(
+        "{path}:{line}: a quoted field opens here and is never closed: every line after it would be read into that one field (and its rows lost); close the quote, and write a quote inside a quoted field as \"\""
+    )]
+    UnclosedQuote { path: PathBuf, line: u64 },
+
     /// A case id on two data rows.
     #[error(
-        "{path}:{line}: case id '{id}' (column '{column}') is already on line {first_line}: each row must be one case, or it counts twice in every figure and narrows every CI (a file concatenated twice, a row pasted again?); if '{column}' is not a case id but, say, a patient id shared by several images, rename that column and give it as --cluster"
+        "{path}:{line}: case id '{id}' (column '{column}') is already on line {first_line}: each row must be one case, or it counts twice in every figure and narrows every CI (a file concatenated twice, a row pasted again?); if '{column}' is not a case id but, say, a patient id shared by several images, give it as --cluster (a column read as --cluster or --group is not checked)"
     )]
     DuplicateCaseId {
         path: PathBuf,
@@ -99,7 +105,7 @@ pub enum DataError {
     #[error(
         "{path}:{line}: expected {expected} fields (as in the header), found {found}{}{}",
         case_suffix(.case_id),
-        if *.quoted_line_break { "; a quoted field of this row runs over a line break: is a '\"' left unclosed here?" } else { "" }
+        if *.quoted_line_break { "; a quoted field of this row runs over a line break: is a '\"' misplaced here?" } else { "" }
     )]
     RaggedRow {
         path: PathBuf,

@@ -53,16 +53,8 @@ pub fn foreign_unicode(bytes: &[u8]) -> Option<&'static str> {
 
 /// Cell texts that exports write for a missing value: a column holding one of them beside
 /// empty cells (or two of them) has its missing values in two levels.
-const MISSING_SPELLINGS: [&str; 8] = [
-    "NA",
-    "N/A",
-    "null",
-    "NaN",
-    "None",
-    "missing",
-    "(missing)",
-    "?",
-];
+/// (`None` is left out: it is often a real category, as in prior treatment or comorbidity.)
+const MISSING_SPELLINGS: [&str; 7] = ["NA", "N/A", "null", "NaN", "missing", "(missing)", "?"];
 
 /// A warning when subgroup column `column` has levels that differ only in letter case, in
 /// spaces around them or in their Unicode form (`F`, `F `, `f`; `Müller` with a precomposed `ü`

@@ -33,12 +33,7 @@ pub(crate) fn id_hash(field: &[u8]) -> u64 {
     if field.is_empty() {
         return 0;
     }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in field {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h.max(1)
+    crate::interner::fnv1a(crate::interner::FNV_OFFSET, field).max(1)
 }
 
 /// Bit `j` set iff `block[j]` is `,`, `\n` or `\r`: SSE2 (part of every x86-64) compares

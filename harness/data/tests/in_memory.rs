@@ -336,11 +336,33 @@ fn ragged_rows_rejected() {
     );
 
     assert!(!msg.contains("unclosed"), "{msg}");
-    // An opening quote never closed swallows the rows after it into one field.
+    // A quote closed on a later line makes one field of two rows.
     let (e, msg) =
-        err(b"case_id,label,score,site\nc1,1,0.5,A\nc2,0,\"0.5,B\nc3,1,0.7,A\nc4,0,0.2,B\n");
+        err(b"case_id,label,score,site\nc1,1,0.5,A\nc2,0,\"0.5,B\nc3,1\",0.7,A\nc4,0,0.2,B\n");
     assert!(matches!(e, DataError::RaggedRow { line: 3, .. }), "{e:?}");
-    assert!(msg.contains("is a '\"' left unclosed here?"), "{msg}");
+    assert!(msg.contains("is a '\"' misplaced here?"), "{msg}");
+    // A quote never closed would swallow every row after it, in the last column too, where
+    // no row would come out ragged: refused, naming its line.
+    for csv in [
+        &b"case_id,label,score,site\nc1,1,0.5,A\nc2,0,\"0.5,B\nc3,1,0.7,A\nc4,0,0.2,B\n"[..],
+        b"case_id,label,score,site\nc1,1,0.5,A\nc2,0,0.5,\"B\nc3,1,0.7,A\nc4,0,0.2,B\n",
+    ] {
+        let (e, msg) = err(csv);
+        assert!(
+            matches!(e, DataError::UnclosedQuote { line: 3, .. }),
+            "{e:?}"
+        );
+        assert!(msg.contains("never closed"), "{msg}");
+    }
+    // Quotes that are closed, doubled inside a field, or inside an unquoted field are fine.
+    let t = parse_with(
+        b"case_id,label,score,note\nc1,1,0.5,5\" lesion\nc2,0,0.4,\"a \"\"b\"\" c\"\nc3,1,0.7,\"two\nlines\"\n",
+        "label",
+        &["score"],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(t.n_rows(), 3);
 
     let (e, _) = err(b"label,score,site\n1,0.5,A,extra\n");
     assert!(
@@ -720,6 +742,22 @@ fn a_repeated_case_id_is_refused_naming_both_lines() {
     );
     let unique = big.rsplit_once("case-000001,1,0.5").unwrap().0;
     assert_eq!(parse(unique.as_bytes()).unwrap().n_rows(), 60_000);
+    // A quoted file (as R's write.csv writes) with blank lines, concatenated twice: every row
+    // of the first copy is a candidate, and the lines named are the file's.
+    let mut copy = String::new();
+    for i in 0..3000 {
+        copy.push_str(&format!("\"q{i}\",{},0.{:03},\"S\"\n", i % 2, i % 997));
+        if i % 100 == 0 {
+            copy.push('\n');
+        }
+    }
+    let twice = format!("\n\"case_id\",\"label\",\"score\",\"site\"\n{copy}{copy}");
+    let (_, msg) = err(twice.as_bytes());
+    // Line 1 is blank, 2 the header, 3 the first row; the copy is 3030 lines long.
+    assert!(
+        msg.contains(":3033: case id 'q0' (column 'case_id') is already on line 3"),
+        "{msg}"
+    );
 }
 
 /// Ids are checked only in the case id column when it is not read in another role: a column

@@ -323,6 +323,28 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: &str) ->
     }
 }
 
+/// The warnings a recomputation adds, when they are all that differs from the stored metrics:
+/// a bundle written by an earlier build that warned of less. `None` when any figure differs,
+/// or when a stored warning is not recomputed (a warning removed or edited is a change).
+fn only_added_warnings(
+    recomputed: &serde_json::Value,
+    stored: &serde_json::Value,
+) -> Option<Vec<String>> {
+    let (mut a, mut b) = (recomputed.clone(), stored.clone());
+    let wa = a.as_object_mut()?.remove("warnings")?;
+    let wb = b.as_object_mut()?.remove("warnings")?;
+    let (wa, wb) = (wa.as_array()?, wb.as_array()?);
+    if a != b || !wb.iter().all(|w| wa.contains(w)) {
+        return None;
+    }
+    let added: Vec<String> = wa
+        .iter()
+        .filter(|w| !wb.contains(w))
+        .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_string))
+        .collect();
+    (!added.is_empty()).then_some(added)
+}
+
 fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
     const PRED: &str = "predictions.csv";
     const METRICS: &str = "metrics.json";
@@ -363,10 +385,23 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
         );
         return;
     }
-    let detail = match (
+    let parsed = (
         serde_json::from_slice::<serde_json::Value>(&recomputed),
         serde_json::from_slice::<serde_json::Value>(&stored),
-    ) {
+    );
+    if let (Ok(a), Ok(b)) = &parsed
+        && let Some(added) = only_added_warnings(a, b)
+    {
+        v.ok(
+            "metrics recomputation",
+            format!(
+                "every figure of metrics.json equals the recomputation from predictions.csv; this build also warns: {} (the bundle's build did not write these warnings)",
+                added.join("; ")
+            ),
+        );
+        return;
+    }
+    let detail = match parsed {
         (Ok(a), Ok(b)) => first_difference(&a, &b, "metrics")
             .unwrap_or_else(|| "same values, different bytes (formatting changed)".into()),
         (_, Err(e)) => format!("metrics.json is not valid JSON: {e}"),
@@ -463,5 +498,31 @@ fn check_inputs(manifest: &Manifest, opts: &VerifyOptions, v: &mut Verification)
     }
     if let Some(how) = &opts.dataset_checked {
         v.ok(dataset_item, how.as_str());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_added_warnings;
+    use serde_json::json;
+
+    /// A bundle of an earlier build that warned of less still verifies; a warning removed, or
+    /// any figure changed, does not.
+    #[test]
+    fn only_warnings_a_newer_build_adds_are_tolerated() {
+        let stored = json!({"n": 10, "models": {"a": {"auroc": 0.8}}, "warnings": ["w1"]});
+        let newer = json!({"n": 10, "models": {"a": {"auroc": 0.8}}, "warnings": ["w1", "w2"]});
+        assert_eq!(
+            only_added_warnings(&newer, &stored),
+            Some(vec!["w2".to_string()])
+        );
+        // Nothing added: not this case (byte differences are reported as such).
+        assert_eq!(only_added_warnings(&stored, &stored), None);
+        // A stored warning the recomputation does not give: removed or edited.
+        let edited = json!({"n": 10, "models": {"a": {"auroc": 0.8}}, "warnings": ["w0"]});
+        assert_eq!(only_added_warnings(&newer, &edited), None);
+        // A figure differs.
+        let figure = json!({"n": 10, "models": {"a": {"auroc": 0.9}}, "warnings": ["w1"]});
+        assert_eq!(only_added_warnings(&newer, &figure), None);
     }
 }

@@ -1040,7 +1040,7 @@ pub(crate) fn comparison(
         (Some(r), _) => Some(format!("comparison {a} vs {b}: {r}")),
         // Defined (Z = 0, p = 1), but worth a look: the same model scored twice does this.
         (None, Some(t)) if t.se == 0.0 && t.diff == 0.0 => Some(format!(
-            "comparison {a} vs {b}: the paired AUROC difference is 0 with variance 0 (the two models order every pair of cases alike): Z = 0 and p = 1 by definition, which says nothing about two different models; are they the same model?"
+            "comparison {a} vs {b}: the paired AUROC difference is 0 with variance 0 (every case has the same DeLong placements under both models, as when a model is compared with itself or both separate the classes perfectly): Z = 0 and p = 1 by definition, which is no evidence that the models are alike"
         )),
         _ => None,
     };

@@ -1610,10 +1610,11 @@ struct Sites<'s> {
 /// Refuses, or notes, sites that look like one site sent twice, and notes site names that
 /// differ only in case or surrounding spaces.
 ///
-/// Two sites whose `all` tables are identical for every model hold, with exact scores, the
-/// same cases (two hospitals' cases do not share every score to the last digit): pooled, they
-/// would count twice, so that is refused. On a score grid small sites can share every rounded
-/// score by chance: noted, not refused.
+/// Two sites whose `all` tables are identical for every model, where some model gives nearly
+/// every case its own exact score, hold the same cases (two hospitals' cases do not share every
+/// continuous score to the last digit): pooled, they would count twice, so that is refused.
+/// Where the scores are discrete (binary flags, reader ratings, BI-RADS-like grades) or on a
+/// score grid, two sites can share every table by chance: noted, not refused.
 fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, PoolError> {
     let mut notes = Vec::new();
     let mut by_shape: HashMap<(u64, u64, Vec<usize>), Vec<usize>> = HashMap::new();
@@ -1634,7 +1635,12 @@ fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, P
         earlier.push(i);
         let Some(j) = same else { continue };
         let first = &sites[j].site;
-        if grid.is_none() {
+        // Nearly one case per distinct score (at least 9 in 10) for some model.
+        let continuous = s
+            .models
+            .values()
+            .any(|t| t.all.len() as u64 * 10 >= s.n * 9);
+        if grid.is_none() && continuous {
             return Err(PoolError::Input {
                 site: s.site.clone(),
                 reason: format!(
@@ -1643,10 +1649,13 @@ fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, P
                 ),
             });
         }
+        let scores = match grid {
+            Some(_) => format!("on the {}", describe_grid(grid)),
+            None => "of discrete scores".to_string(),
+        };
         notes.push(format!(
-            "sites '{first}' and '{}' sent the same count tables for every model on the {}: if they hold the same cases, those are counted twice",
-            s.site,
-            describe_grid(grid)
+            "sites '{first}' and '{}' sent the same count tables for every model, {scores}: if they hold the same cases, those are counted twice",
+            s.site
         ));
     }
     let mut by_name: HashMap<String, &str> = HashMap::new();

@@ -787,12 +787,18 @@ fn load_folder(
             value: rec.get(col).unwrap_or("").to_string(),
             message: message.to_string(),
         };
-        let id = rec.get(ic).unwrap_or("");
+        // Compared without surrounding spaces, as every reader of the run's predictions.csv
+        // compares them (`a` and `a ` are one case there).
+        let id = rec.get(ic).unwrap_or("").trim();
         if id.is_empty() {
             return Err(field(ic, id_col, "empty case id"));
         }
         if !seen.insert(id.to_string()) {
-            return Err(field(ic, id_col, "duplicate case id"));
+            return Err(field(
+                ic,
+                id_col,
+                "duplicate case id (ids are compared without surrounding spaces)",
+            ));
         }
         for ((col, name), out) in label_columns.iter().zip(&mut labels) {
             let value = rec.get(*col).unwrap_or("").trim();
