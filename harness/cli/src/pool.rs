@@ -421,9 +421,6 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
     let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
-    // As in `eval`: a criterion the pooled results can never give (a grouping no site
-    // summarised, a specificity not asked for, a clustered figure: summaries hold no patient
-    // column) is a mistake in the command, refused before the pooling.
     let groupings: Vec<String> = sites[0]
         .models
         .values()
@@ -441,6 +438,9 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             eprintln!("warning: over the sites' summaries, {w}");
         }
     }
+    // As in `eval`: a criterion the pooled results can never give (a grouping no site
+    // summarised, a specificity not asked for, a clustered figure: summaries hold no patient
+    // column) is a mistake in the command, refused before the pooling.
     crate::eval::refuse_unavailable(
         &criteria,
         &args.options(),
