@@ -70,6 +70,25 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>, PipelineError> {
     std::fs::read(&path).map_err(|e| refuse(format!("{}: cannot be read: {e}", path.display())))
 }
 
+/// File `name` of the part `dir`, read to be merged: its bytes must be the ones the manifest
+/// (verified just before) pins in `files`, so a file replaced after that check is refused, not
+/// merged.
+fn read_pinned(
+    dir: &Path,
+    name: &str,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>, PipelineError> {
+    let bytes = read(dir, name)?;
+    let got = harness_data::registry::sha256_hex(&bytes);
+    match files.get(name) {
+        Some(want) if *want == got => Ok(bytes),
+        _ => Err(refuse(format!(
+            "{}: changed while the merge read it (sha256 {got} is not the manifest's)",
+            dir.join(name).display()
+        ))),
+    }
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(
     dir: &Path,
     name: &str,
@@ -100,7 +119,8 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
             dir.display()
         )));
     }
-    let shard: ShardFile = parse_json(dir, SHARD_FILE, &read(dir, SHARD_FILE)?)?;
+    let pinned = |name: &str| read_pinned(dir, name, &manifest.files);
+    let shard: ShardFile = parse_json(dir, SHARD_FILE, &pinned(SHARD_FILE)?)?;
     if shard.format != SHARD_FORMAT || Some(&shard.shard) != manifest.shard.as_ref() {
         return Err(refuse(format!(
             "{}: {SHARD_FILE} (format '{}') does not describe the shard its manifest names",
@@ -110,9 +130,9 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
     }
     Ok(Part {
         dir: dir.to_path_buf(),
-        predictions: read(dir, "predictions.csv")?,
-        agreement: parse_json(dir, "agreement.json", &read(dir, "agreement.json")?)?,
-        performance: read(dir, "performance.json")?,
+        predictions: pinned("predictions.csv")?,
+        agreement: parse_json(dir, "agreement.json", &pinned("agreement.json")?)?,
+        performance: pinned("performance.json")?,
         manifest,
         manifest_bytes,
         shard,
@@ -606,4 +626,28 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         gate,
         candidates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_pinned;
+    use std::collections::BTreeMap;
+
+    /// A part's file is merged only with the bytes its manifest pins.
+    #[test]
+    fn a_file_other_than_the_manifest_pins_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("predictions.csv"), b"case_id,label\nc1,1\n").unwrap();
+        let sha = harness_data::registry::sha256_hex(b"case_id,label\nc1,1\n");
+        let mut files = BTreeMap::from([("predictions.csv".to_string(), sha)]);
+        let bytes = read_pinned(dir.path(), "predictions.csv", &files).unwrap();
+        assert_eq!(bytes, b"case_id,label\nc1,1\n");
+        files.insert("predictions.csv".into(), "0".repeat(64));
+        let err = read_pinned(dir.path(), "predictions.csv", &files)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("changed while the merge read it"), "{err}");
+        // A file the manifest does not list is not merged either.
+        assert!(read_pinned(dir.path(), "predictions.csv", &BTreeMap::new()).is_err());
+    }
 }
