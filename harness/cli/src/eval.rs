@@ -556,6 +556,11 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
                 (site, args.min_level_cases),
             )
         })?;
+        if let Some(first) = summary.models.values().next() {
+            for (column, levels) in &first.groups {
+                warn_look_alike_levels(args, column, levels.keys().map(String::as_str));
+            }
+        }
         let out = args.json.as_deref().unwrap_or(Path::new("site.json"));
         crate::pool::write_json(out, &summary)?;
         println!(

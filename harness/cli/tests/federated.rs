@@ -1105,6 +1105,30 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The first site's cases sent again under another name would count twice: refused.
+    let (first_site, first_path, _) = &sites[0];
+    let again = p("again.json");
+    let mut args = vec![
+        "eval",
+        "--data",
+        first_path.to_str().unwrap(),
+        "--aggregates-only",
+        "--site",
+        "again",
+        "--json",
+        &again,
+    ];
+    args.extend(task);
+    ok(&args);
+    let out = harness(&["pool", &files[0], &files[1], &again]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "its count tables are those of site '{first_site}' for every model"
+        )),
+        "{err}"
+    );
     let mut bad = Vec::new();
     compare(
         &read(Path::new(&pooled)),

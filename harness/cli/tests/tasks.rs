@@ -556,7 +556,35 @@ fn look_alike_subgroup_levels_are_warned_for_every_task() {
         "--group",
         "site",
     ]);
-    for (task, out) in [("multiclass", multiclass), ("multilabel", multilabel)] {
+    let site_json = dir.path().join("site.json");
+    let multiclass_site = eval(&[
+        "--task",
+        "multiclass",
+        "--data",
+        data,
+        "--label",
+        "y",
+        "--class-score",
+        "a=pa",
+        "--class-score",
+        "b=pb",
+        "--class-score",
+        "c=pc",
+        "--group",
+        "site",
+        "--aggregates-only",
+        "--site",
+        "S",
+        "--min-level-cases",
+        "1",
+        "--json",
+        site_json.to_str().unwrap(),
+    ]);
+    for (task, out) in [
+        ("multiclass", multiclass),
+        ("multilabel", multilabel),
+        ("multiclass site", multiclass_site),
+    ] {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{task}: {err}");
         assert!(

@@ -643,6 +643,28 @@ pub fn pool_classes(
                 site: s.site.clone(),
             });
         }
+        // One site's cases sent twice (as the binary pool refuses them): every model's tables
+        // identical, with probabilities nearly one per case for some class.
+        if let Some(o) = sites[..i]
+            .iter()
+            .find(|o| o.n == s.n && o.class_counts == s.class_counts && o.models == s.models)
+        {
+            let continuous = s.models.values().any(|m| {
+                m.all
+                    .scores
+                    .values()
+                    .any(|rows| rows.0.len() as u64 * 10 >= s.n * 9)
+            });
+            if continuous {
+                return Err(input_error(
+                    &s.site,
+                    format!(
+                        "its count tables are those of site '{}' for every model, value for value ({} cases): the same cases sent twice would be counted twice. Pool each site's cases once",
+                        o.site, s.n
+                    ),
+                ));
+            }
+        }
         checked.push(check_site(s, first)?);
     }
     check_total(sites)?;
