@@ -24,6 +24,14 @@ fn ok(args: &[&str]) -> Output {
     out
 }
 
+/// Runs `harness args`, which must be refused (exit 2) with a message holding `needle`.
+fn refused(args: &[&str], needle: &str) {
+    let out = harness(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "harness {args:?}: {err}");
+    assert!(err.contains(needle), "harness {args:?}: {needle}: {err}");
+}
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/metrics/cases/balanced_n500.csv")
 }
@@ -213,23 +221,18 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         let mut a = vec!["pool"];
         a.extend(&s);
         a.extend(["--fail-under", criterion, "--json", &round1]);
-        let out = harness(&a);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{criterion}: {err}");
-        assert!(err.contains(needle), "{criterion}: {err}");
-        assert!(err.contains("--fail-under"), "{criterion}: {err}");
+        refused(
+            &a,
+            &format!("--fail-under {}: ", criterion.split('=').next().unwrap()),
+        );
+        refused(&a, needle);
     }
 
     // An `eval` results file given as a site is named for what it is, first or later.
     for files in [[&all, &summaries[0]], [&summaries[0], &all]] {
-        let out = harness(&["pool", files[0], files[1]]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(
-            err.contains(&format!(
-                "{all}: not a site summary (it has no \"format\" field"
-            )),
-            "{err}"
+        refused(
+            &["pool", files[0], files[1]],
+            &format!("{all}: not a site summary (it has no \"format\" field"),
         );
     }
     // One site's cases sent twice under two names would count twice: refused, naming both.
@@ -245,14 +248,9 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     };
     let (first, second) = (&sites[0].0, &sites[1].0);
     let resent = resummarize(0, "resent");
-    let out = harness(&["pool", &summaries[0], &summaries[1], &resent]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&format!(
-            "site 'resent': its count tables are those of site '{first}' for every model"
-        )),
-        "{err}"
+    refused(
+        &["pool", &summaries[0], &summaries[1], &resent],
+        &format!("site 'resent': its count tables are those of site '{first}' for every model"),
     );
     // Two real sites of a discrete score (a reader's yes/no) can share every table by chance:
     // noted, not refused.
@@ -1120,14 +1118,9 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     ];
     args.extend(task);
     ok(&args);
-    let out = harness(&["pool", &files[0], &files[1], &again]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains(&format!(
-            "its count tables are those of site '{first_site}' for every model"
-        )),
-        "{err}"
+    refused(
+        &["pool", &files[0], &files[1], &again],
+        &format!("its count tables are those of site '{first_site}' for every model"),
     );
     let mut bad = Vec::new();
     compare(
