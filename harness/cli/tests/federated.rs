@@ -1062,9 +1062,8 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     let mut args = vec!["eval", "--data", source.to_str().unwrap(), "--json", &all];
     args.extend(task);
     ok(&args);
-    let mut files = Vec::new();
-    for (site, path, ids) in &sites {
-        let out = p(&format!("{site}.json"));
+    // A site's round 1 of `path` as `site`, written to `out`, with `extra` arguments.
+    let summarize = |path: &Path, site: &str, out: &str, extra: &[&str]| {
         let mut args = vec![
             "eval",
             "--data",
@@ -1073,10 +1072,17 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
             "--site",
             site,
             "--json",
-            &out,
+            out,
         ];
         args.extend(task);
-        ok(&args);
+        args.extend(extra);
+        harness(&args)
+    };
+    let mut files = Vec::new();
+    for (site, path, ids) in &sites {
+        let out = p(&format!("{site}.json"));
+        let o = summarize(path, site, &out, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(text.contains("harness-site-summary-multiclass/1"));
         assert!(!ids.iter().any(|id| text.contains(&format!("\"{id}\""))));
@@ -1106,18 +1112,8 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     // The first site's cases sent again under another name would count twice: refused.
     let (first_site, first_path, _) = &sites[0];
     let again = p("again.json");
-    let mut args = vec![
-        "eval",
-        "--data",
-        first_path.to_str().unwrap(),
-        "--aggregates-only",
-        "--site",
-        "again",
-        "--json",
-        &again,
-    ];
-    args.extend(task);
-    ok(&args);
+    let o = summarize(first_path, "again", &again, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     refused(
         &["pool", &files[0], &files[1], &again],
         &format!("its count tables are those of site '{first_site}' for every model"),
@@ -1173,20 +1169,7 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no round 2"));
     let (site, path, _) = &sites[0];
     let out = p("grid.json");
-    let mut args = vec![
-        "eval",
-        "--data",
-        path.to_str().unwrap(),
-        "--aggregates-only",
-        "--site",
-        site,
-        "--json",
-        &out,
-        "--score-decimals",
-        "2",
-    ];
-    args.extend(task);
-    let o = harness(&args);
+    let o = summarize(path, site, &out, &["--score-decimals", "2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("sum to 1"));
 }
