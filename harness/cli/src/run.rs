@@ -60,9 +60,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     data_root: Option<PathBuf>,
     /// Fail (exit 1) when METRIC is below VALUE for any candidate, e.g. auroc=0.85. Repeatable.
+    /// Not with --shard or --site, whose runs compute no metrics: gate `harness merge` or
+    /// `harness pool` instead.
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
     fail_under: Vec<String>,
     /// Fail (exit 1) when METRIC is above VALUE for any candidate, e.g. ece_10=0.05. Repeatable.
+    /// Not with --shard or --site, whose runs compute no metrics: gate `harness merge` or
+    /// `harness pool` instead.
     #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
     fail_over: Vec<String>,
     /// Read and hash every file of the dataset for the check before the run. By default a file
@@ -86,7 +90,8 @@ pub struct RunArgs {
     /// column (a patient is never split), else case by case.
     /// `auto` reads a Slurm job array (I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1,
     /// N = SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (I = JOB_COMPLETION_INDEX + 1,
-    /// N = HARNESS_SHARD_COUNT) and records where it came from.
+    /// N = HARNESS_SHARD_COUNT) and records where it came from. A shard applies no gate (the
+    /// suite's [acceptance] and --fail-under/--fail-over are applied by `harness merge`).
     #[arg(long, value_name = "I/N|auto", conflicts_with = "site")]
     shard: Option<String>,
     /// Run as site NAME of a federated evaluation (with --aggregates-only): the bundle holds
@@ -110,6 +115,18 @@ pub struct RunArgs {
         requires = "site"
     )]
     min_level_cases: u64,
+    /// With --site: round every score to D decimals (0-15) before counting it, so that the
+    /// summary reveals only the rounded scores (without it, each distinct score a model gave
+    /// is listed, though not which case had it). The pooled results are then exact for the
+    /// rounded scores. Every site of one pooling must use the same D (as `harness eval
+    /// --score-decimals`); binary and multi-label datasets.
+    #[arg(
+        long = "score-decimals",
+        value_name = "D",
+        requires = "site",
+        conflicts_with = "paired_request"
+    )]
+    score_decimals: Option<u32>,
     /// With --site: answer the coordinator's round-2 request (`harness pool --request-out`) with
     /// this site's sums for the exact paired DeLong tests (paired-sums.json in the bundle)
     /// instead of the count tables. The run infers again: the same models on the same data give
@@ -239,6 +256,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .map_err(anyhow::Error::msg)?,
         site: args.site,
         min_level_cases: Some(args.min_level_cases),
+        score_decimals: args.score_decimals,
         paired_request: match &args.paired_request {
             Some(p) => {
                 let bytes = std::fs::read(p)

@@ -175,6 +175,10 @@ pub struct RunOptions {
     /// With `site`: the fewest cases a subgroup level may hold in the summary (`None`:
     /// [`harness_metrics::MIN_LEVEL_CASES`]; see [`harness_metrics::check_level_sizes`]).
     pub min_level_cases: Option<u64>,
+    /// With `site`: round every score to this many decimals before counting it
+    /// ([`harness_metrics::pool::round_to_grid`]; binary and multi-label datasets): the summary
+    /// then reveals only the rounded scores. Every site of one pooling must use the same grid.
+    pub score_decimals: Option<u32>,
 }
 
 /// A shard's part of the run: which cases of the full index it holds.
@@ -219,6 +223,8 @@ pub struct Plan {
     pub paired_request: Option<SiteRequest>,
     /// The fewest cases a subgroup level may hold in a site summary.
     pub min_level_cases: u64,
+    /// The score grid of a site summary (decimals), when one was asked for.
+    pub score_decimals: Option<u32>,
     pub out_dir: PathBuf,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
@@ -414,6 +420,49 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     check_outputs(&suite, &dataset, &names)
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
     // The suite's criteria and the caller's, checked against the task.
+    // A shard's or a site's run judges nothing itself: its caller's criteria would be dropped
+    // without a word, and its exit status would say "passed". The merge (or the pool) of all
+    // the parts is what a gate applies to.
+    if !options.extra_criteria.is_empty() {
+        if options.shard.is_some() {
+            return Err(PipelineError::Input(
+                "a shard's run applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness merge`, which gates the merged results (the suite's [acceptance] is applied there too)".into(),
+            ));
+        }
+        if options.site.is_some() {
+            return Err(PipelineError::Input(
+                "a site's run applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness pool`, which gates the pooled results".into(),
+            ));
+        }
+    }
+    if options.score_decimals.is_some() {
+        if options.site.is_none() {
+            return Err(PipelineError::Input(
+                "a score grid (--score-decimals) applies to a site's summary only (with --site)"
+                    .into(),
+            ));
+        }
+        if options.paired_request.is_some() {
+            return Err(PipelineError::Input(
+                "a round-2 answer takes its score grid from the coordinator's request: leave out --score-decimals".into(),
+            ));
+        }
+        if task == DatasetTask::Multiclass {
+            return Err(PipelineError::Input(format!(
+                "dataset '{}' is multi-class: its site summary holds the probabilities as scored (rounded rows would no longer sum to 1); leave out --score-decimals",
+                dataset.name
+            )));
+        }
+        if let Some(d) = options
+            .score_decimals
+            .filter(|&d| d > harness_metrics::pool::MAX_SCORE_DECIMALS)
+        {
+            return Err(PipelineError::Input(format!(
+                "a grid of {d} decimals is finer than an f64 probability holds (at most {})",
+                harness_metrics::pool::MAX_SCORE_DECIMALS
+            )));
+        }
+    }
     let n_suite = requested.len();
     let all: Vec<TaskCriterion> = requested
         .into_iter()
@@ -618,6 +667,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         min_level_cases: options
             .min_level_cases
             .unwrap_or(harness_metrics::MIN_LEVEL_CASES),
+        score_decimals: options.score_decimals,
         out_dir,
         started_at,
         signer,
@@ -1153,8 +1203,9 @@ fn write_site_summary(
                 (SUMS_FILE, compact(&sums)?)
             }
             _ => {
-                let summary = summarize_findings(&input, site, None, plan.min_level_cases)
-                    .map_err(|e| failed(&e))?;
+                let summary =
+                    summarize_findings(&input, site, plan.score_decimals, plan.min_level_cases)
+                        .map_err(|e| failed(&e))?;
                 (SITE_FILE, compact(&summary)?)
             }
         }
@@ -1175,9 +1226,13 @@ fn write_site_summary(
                 (SUMS_FILE, compact(&sums)?)
             }
             _ => {
-                let summary =
-                    harness_metrics::pool::summarize(&input, site, None, plan.min_level_cases)
-                        .map_err(|e| failed(&e))?;
+                let summary = harness_metrics::pool::summarize(
+                    &input,
+                    site,
+                    plan.score_decimals,
+                    plan.min_level_cases,
+                )
+                .map_err(|e| failed(&e))?;
                 (SITE_FILE, compact(&summary)?)
             }
         }

@@ -529,18 +529,42 @@ fn a_criterion_the_evaluation_cannot_give_is_refused_before_any_inference() {
         );
         assert!(!project.path().join("out").exists(), "nothing was started");
     }
-    // A federated site's run applies no gate (the coordinator's pool does): not refused.
+    // A federated site's or a shard's run applies no gate (the coordinator's pool, or the
+    // merge, does): the suite's [acceptance] is not refused there over a criterion the site
+    // never evaluates, but criteria given on the command line would be dropped without a word,
+    // so they are refused.
+    let suite = std::fs::read_to_string(project.path().join("suite.toml")).unwrap();
+    std::fs::write(
+        project.path().join("suite.toml"),
+        format!("{suite}[acceptance]\nfail_over = {{ \"auroc_gap.age\" = 0.1 }}\n"),
+    )
+    .unwrap();
     let mut options = project.options();
     options.site = Some("s1".into());
     options.min_level_cases = Some(1);
-    options.extra_criteria = vec![TaskCriterion {
-        key: "auroc_gap.age".into(),
-        direction: Direction::Over,
-        limit: 0.1,
-    }];
     let site = run_suite(&options, &harness_pipeline::Silent);
     assert!(site.is_ok(), "{:?}", site.err());
     std::fs::remove_dir_all(project.path().join("out")).unwrap();
+    std::fs::write(project.path().join("suite.toml"), &suite).unwrap();
+    let gate = vec![TaskCriterion {
+        key: "auroc".into(),
+        direction: Direction::Under,
+        limit: 0.99,
+    }];
+    for (site, shard, to) in [
+        (Some("s1"), None, "`harness pool`"),
+        (None, Some("1/2"), "`harness merge`"),
+    ] {
+        let mut options = project.options();
+        options.site = site.map(String::from);
+        options.shard = shard.map(|s| harness_evidence::shard::Shard::parse(s, |_| None).unwrap());
+        options.extra_criteria = gate.clone();
+        let err = run_suite(&options, &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("applies no gate") && err.contains(to), "{err}");
+        assert!(!project.path().join("out").exists(), "nothing was started");
+    }
     // A subgroup the dataset declares is a grouping column.
     let mut options = project.options();
     options.extra_criteria = vec![TaskCriterion {
@@ -1156,6 +1180,40 @@ fn a_site_run_writes_count_tables_only_and_pools_to_the_run_metrics() {
         got, want,
         "pooled single-model figures differ from the run's"
     );
+    // On a declared grid the summary holds only rounded scores, and says which grid.
+    let mut o = project.options();
+    o.out = Some(p.join("site-grid"));
+    o.site = Some("hospital-a".into());
+    o.score_decimals = Some(1);
+    let site = run_suite(&o, &harness_pipeline::Silent).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(site.out_dir.join("site.json")).unwrap();
+    let grid: harness_metrics::pool::SiteSummary = serde_json::from_str(&text).unwrap();
+    assert_eq!(grid.score_decimals, Some(1));
+    for tables in grid.models.values() {
+        let scores: Vec<f64> = tables.all.rows().map(|(s, _, _)| s).collect();
+        assert!(scores.len() <= 11, "{scores:?}");
+        assert!(
+            scores
+                .iter()
+                .all(|&s| (s * 10.0 - (s * 10.0).round()).abs() < 1e-9),
+            "{scores:?}"
+        );
+    }
+    // A grid belongs to a site's summary (a round-2 answer takes the request's).
+    let mut o = project.options();
+    o.out = Some(p.join("no-site"));
+    o.score_decimals = Some(2);
+    let err = run_suite(&o, &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("with --site"), "{err}");
+    o.site = Some("hospital-a".into());
+    o.score_decimals = Some(16);
+    let err = run_suite(&o, &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at most 15"), "{err}");
+    assert!(!p.join("no-site").exists(), "nothing was started");
 }
 
 /// A project of one MedMNIST-layout archive `m.npz` (28x28 images) registered as dataset `m`
