@@ -25,10 +25,7 @@ pub struct DatasetsArgs {
 }
 
 pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
-    let root = args
-        .data_root
-        .clone()
-        .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from));
+    let root = crate::data_root(args.data_root.as_deref());
     let reg =
         Registry::load(&args.registry, root.as_deref()).context("reading the dataset registry")?;
     if reg.entries.is_empty() {

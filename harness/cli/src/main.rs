@@ -28,6 +28,13 @@ use std::process::ExitCode;
 pub const EXIT_INPUT: u8 = 2;
 
 /// Parses an engine name for clap (`tract`, `ort`, `candle`), listing the choices on error.
+/// `--data-root`, else `$HARNESS_DATA_ROOT` (one rule for `run`, `datasets` and `verify`, so a
+/// bundle is checked against the data its run read).
+fn data_root(flag: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    flag.map(std::path::Path::to_path_buf)
+        .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(std::path::PathBuf::from))
+}
+
 fn parse_backend(s: &str) -> Result<harness_backends::BackendKind, String> {
     s.parse()
         .map_err(|e: harness_backends::BackendError| e.to_string())

@@ -238,9 +238,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         suite: args.suite,
         out: args.out,
         registry: args.registry,
-        data_root: args
-            .data_root
-            .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(PathBuf::from)),
+        data_root: crate::data_root(args.data_root.as_deref()),
         extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
         remember_hashes: !args.full_check,
         no_perf: args.no_perf,

@@ -40,8 +40,8 @@ pub struct VerifyArgs {
     /// (default: the current folder). Inputs not present there are reported as not checked.
     #[arg(long, value_name = "DIR")]
     project_root: Option<PathBuf>,
-    /// Where the registry's datasets are, as given to `harness run --data-root` (default: the
-    /// paths in datasets.toml, relative to it).
+    /// Where the registry's datasets are, as given to `harness run --data-root` (default:
+    /// $HARNESS_DATA_ROOT, else the paths in datasets.toml, relative to it).
     #[arg(long, value_name = "DIR")]
     data_root: Option<PathBuf>,
     /// ed25519 public key (hex) to check manifest.sig against.
@@ -75,7 +75,8 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     // The cases are compared first: that reads and hashes the dataset once, for both checks.
-    let cases = check_cases(&args.dir, &root, args.data_root.as_deref());
+    let data_root = crate::data_root(args.data_root.as_deref());
+    let cases = check_cases(&args.dir, &root, data_root.as_deref());
     let opts = VerifyOptions {
         project_root: Some(root),
         public_key,
@@ -103,7 +104,13 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         println!("{}", b.build().with(Style::rounded()));
     }
     if v.passed() {
-        println!("verified: {} is complete and unchanged", args.dir.display());
+        let line = format!("verified: {} is complete and unchanged", args.dir.display());
+        // With --json, stdout is the JSON alone (for `jq` and other programs).
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
         Ok(ExitCode::SUCCESS)
     } else {
         let n = v

@@ -172,4 +172,31 @@ fn run_gate_fails_per_candidate_and_keeps_a_verifiable_bundle() {
         text(&verify.stderr)
     );
     assert!(bundle.join("report.html").is_file() && bundle.join("summary.md").is_file());
+    // `verify` looks for the data where `run` did: $HARNESS_DATA_ROOT too, not only
+    // --data-root (an empty root holds no dataset, so the cases are not checked there).
+    let cases_check = |data_root: Option<&Path>| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+        cmd.args([
+            "verify",
+            bundle.to_str().unwrap(),
+            "--json",
+            "--project-root",
+        ])
+        .arg(root());
+        match data_root {
+            Some(d) => cmd.env("HARNESS_DATA_ROOT", d),
+            None => cmd.env_remove("HARNESS_DATA_ROOT"),
+        };
+        let out = cmd.output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["item"] == "cases vs dataset");
+        found.map(|f| f["status"].to_string()).unwrap_or_default()
+    };
+    assert_eq!(cases_check(None), "\"ok\"");
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(cases_check(Some(empty.path())), "\"not checked\"");
 }
