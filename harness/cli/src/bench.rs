@@ -119,7 +119,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         bail!("--batch-size {b} must be between 1 and 4096");
     }
     for warning in plan.profiles.iter().filter_map(Profile::oversubscription) {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     // The input shape: given, or as each measured engine reads it from the model.
     let samples = Samples::Synthetic {
@@ -147,7 +147,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         harness_evidence::write_atomic(path, &bytes)
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    println!("{}", crate::bench_table::bench_table(&report));
+    outln!("{}", crate::bench_table::bench_table(&report));
     let all_ok = report
         .results
         .iter()

@@ -321,7 +321,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             crate::summary::classes(&report, path)
         }
     };
-    print!("{text}");
+    out!("{text}");
     if let Some(p) = &args.markdown {
         let md = format!(
             "# Comparison of {} runs\n\nDataset: {} ({})\n\n```\n{text}```\n",
@@ -702,7 +702,7 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
     for d in &dirs {
         match load_verified(d) {
             Ok(r) => runs.push(r),
-            Err(e) => eprintln!("skipped: {e:#}"),
+            Err(e) => errln!("skipped: {e:#}"),
         }
     }
     if runs.is_empty() {
@@ -759,14 +759,14 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             ));
         }
         html.push_str("</table>");
-        println!("{}\n{}", board.heading, b.build().with(Style::rounded()));
+        outln!("{}\n{}", board.heading, b.build().with(Style::rounded()));
     }
     html.push_str("</body></html>\n");
     let out = args.out.clone().unwrap_or_else(|| args.results.clone());
     std::fs::create_dir_all(&out)?;
     write_atomic(&out.join("leaderboard.md"), md.as_bytes())?;
     write_atomic(&out.join("leaderboard.html"), html.as_bytes())?;
-    println!(
+    outln!(
         "written: {} and {}",
         out.join("leaderboard.md").display(),
         out.join("leaderboard.html").display()

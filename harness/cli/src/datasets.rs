@@ -29,7 +29,7 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
     let reg =
         Registry::load(&args.registry, root.as_deref()).context("reading the dataset registry")?;
     if reg.entries.is_empty() {
-        println!(
+        outln!(
             "{}: no dataset is registered; add a [datasets.NAME] table, as the project's own datasets.toml does",
             args.registry.display()
         );
@@ -69,7 +69,7 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
             d.entry.licence.clone(),
         ]);
     }
-    println!("{}", b.build().with(Style::rounded()));
+    outln!("{}", b.build().with(Style::rounded()));
     Ok(if mismatch {
         ExitCode::from(1)
     } else {

@@ -14,7 +14,6 @@ use harness_metrics::multiclass::{self, MulticlassOptions};
 use harness_metrics::multilabel;
 use harness_metrics::registry::Better;
 use indexmap::IndexMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -367,12 +366,10 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let text = crate::summary::render(&report, &args.data);
-    let mut out = std::io::stdout().lock();
-    // Ignore a closed pipe (`harness eval ... | head`): the results are complete either way.
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    out!("{text}");
     if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
         return Ok(ExitCode::from(1));
     }
@@ -395,7 +392,7 @@ pub(crate) fn task_criteria(
             let (c, warning) =
                 TaskCriterion::parse(a, dir, &better).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
             if let Some(w) = warning {
-                eprintln!("warning: {w}");
+                errln!("warning: {w}");
             }
             out.push(c);
         }
@@ -426,7 +423,7 @@ fn write_json(args: &EvalArgs, report: &impl serde::Serialize, warnings: &[Strin
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     for w in warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     Ok(())
 }
@@ -498,8 +495,7 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let report = evaluate_findings(&findings, &read, args.cluster.as_deref(), opts)?;
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::findings(&report, &args.data);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    out!("{text}");
     let models: Vec<String> = report.models.keys().cloned().collect();
     Ok(task_gate(&models, &criteria, |m, k| {
         report.gate_value(m, k)
@@ -563,7 +559,7 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
         }
         let out = args.json.as_deref().unwrap_or(Path::new("site.json"));
         crate::pool::write_json(out, &summary)?;
-        println!(
+        outln!(
             "site {site}: {} cases of {}, {} classes, {} model(s), {} subgroup column(s): {}",
             summary.n,
             args.data.display(),
@@ -572,7 +568,7 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
             args.groups.len(),
             out.display()
         );
-        println!("what it reveals: {}", summary.disclosure);
+        outln!("what it reveals: {}", summary.disclosure);
         return Ok(ExitCode::SUCCESS);
     }
     let report = harness_data::with_file_bytes(&args.data, |bytes| {
@@ -594,8 +590,7 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
     }
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::classes(&report, &args.data);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    out!("{text}");
     let models: Vec<String> = report.models.keys().cloned().collect();
     Ok(task_gate(&models, &criteria, |m, k| {
         report.gate_value(m, k)
@@ -620,7 +615,7 @@ fn warn_look_alike_levels<'l>(
     levels: impl Iterator<Item = &'l str>,
 ) {
     if let Some(w) = harness_data::look_alike_levels(column, levels) {
-        eprintln!("warning: {}: {w}", args.data.display());
+        errln!("warning: {}: {w}", args.data.display());
     }
 }
 

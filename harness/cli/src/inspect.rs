@@ -250,7 +250,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         notes,
     };
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&d).context("serialising the description")?
         );
@@ -317,6 +317,6 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     for note in &d.notes {
         text.push_str(&format!("  note: {note}\n"));
     }
-    print!("{text}");
+    out!("{text}");
     Ok(ExitCode::SUCCESS)
 }

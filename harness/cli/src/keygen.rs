@@ -40,7 +40,7 @@ pub fn run(args: KeygenArgs) -> Result<ExitCode> {
         format!("{}\n", hex_of(key.verifying_key().as_bytes())).as_bytes(),
     )
     .with_context(|| format!("{}", public.display()))?;
-    println!(
+    outln!(
         "secret key: {} (keep private)\npublic key: {}",
         secret.display(),
         public.display()

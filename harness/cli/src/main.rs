@@ -8,6 +8,39 @@ use harness_alloc as alloc;
 #[global_allocator]
 static GLOBAL: alloc::HugeLarge = alloc::HugeLarge;
 
+/// `print!`/`println!`/`eprintln!` for this binary: a closed pipe (`harness verify DIR | head`,
+/// `| grep -q`) is not a panic (exit 101, the gate's exit status lost) but ends the output
+/// quietly; the command goes on and exits with its own status.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_out(format_args!($($t)*)) };
+}
+macro_rules! outln {
+    () => { $crate::write_out(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::write_err(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// Standard output, a closed pipe ignored; another failure (a full disk behind `>`) is said on
+/// standard error.
+fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args)
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        write_err(format_args!(
+            "warning: writing to standard output failed: {e}\n"
+        ));
+    }
+}
+
+/// Standard error, any failure ignored (there is nowhere left to report it).
+fn write_err(args: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
 mod bench;
 mod bench_table;
 mod compare;
@@ -138,7 +171,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", error_text(&err));
+            errln!("error: {}", error_text(&err));
             ExitCode::from(EXIT_INPUT)
         }
     }

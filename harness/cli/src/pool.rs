@@ -26,7 +26,6 @@ use harness_pipeline::pooled::{
     write_pooled_report,
 };
 use rayon::prelude::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -80,20 +79,20 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         let (request, sha256) = read_request::<PairedRequest>(path)?;
         let sums = paired_site_sums(&input, args.site, &request, &sha256)?;
         write_json(out, &sums)?;
-        println!(
+        outln!(
             "site {}: paired sums for {} pair(s) of models over {} cases written to {}",
             args.site,
             sums.pairs.len(),
             table.labels.len(),
             out.display()
         );
-        println!("what it reveals: {}", sums.disclosure);
+        outln!("what it reveals: {}", sums.disclosure);
         return Ok(ExitCode::SUCCESS);
     }
     let summary = summarize(&input, args.site, args.score_decimals, args.min_level_cases)?;
     write_json(out, &summary)?;
     let rows: usize = summary.models.values().map(|m| m.all.len()).sum();
-    println!(
+    outln!(
         "site {}: {} cases ({} positive) of {}, {} model(s), {} subgroup column(s), {rows} count-table rows: {}",
         args.site,
         summary.n,
@@ -103,7 +102,7 @@ pub fn site_round(args: &SiteArgs, table: &EvalTable) -> Result<ExitCode> {
         input.groupings.len(),
         out.display()
     );
-    println!("what it reveals: {}", summary.disclosure);
+    outln!("what it reveals: {}", summary.disclosure);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -118,7 +117,7 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         let (request, sha256) = read_request::<FindingsPairedRequest>(path)?;
         let sums = findings_paired_site_sums(input, args.site, &request, &sha256)?;
         write_json(out, &sums)?;
-        println!(
+        outln!(
             "site {}: paired sums for {} finding(s) over {cases} cases written to {}",
             args.site,
             sums.findings.len(),
@@ -128,7 +127,7 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
     }
     let summary = summarize_findings(input, args.site, args.score_decimals, args.min_level_cases)?;
     write_json(out, &summary)?;
-    println!(
+    outln!(
         "site {}: {cases} cases of {}, {} finding(s), {} subgroup column(s): {}",
         args.site,
         args.data.display(),
@@ -136,7 +135,7 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
         input.groupings.len(),
         out.display()
     );
-    println!("what it reveals: {}", summary.disclosure);
+    outln!("what it reveals: {}", summary.disclosure);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -435,7 +434,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             .flat_map(|levels| levels.keys().map(String::as_str))
             .collect();
         if let Some(w) = harness_data::look_alike_levels(grouping, levels) {
-            eprintln!("warning: over the sites' summaries, {w}");
+            errln!("warning: over the sites' summaries, {w}");
         }
     }
     // As in `eval`: a criterion the pooled results can never give (a grouping no site
@@ -460,12 +459,11 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         write_report(&args.sites, &sites, &report, dir)?;
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let label = what_left_rounds::<Binary>(&sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    out!("{text}");
     if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
         return Ok(ExitCode::from(1));
     }
@@ -595,12 +593,12 @@ fn grid(decimals: Option<u32>) -> String {
 /// Prints what left each site, in the words of its own summary; returns the label of the
 /// pooled results ("pooled: A + B + C").
 fn what_left(sites: &[(&str, String)], paired_sums: Option<&str>) -> PathBuf {
-    println!("pooled from {} site(s); what left each site:", sites.len());
+    outln!("pooled from {} site(s); what left each site:", sites.len());
     for (name, line) in sites {
-        println!("  {name}: {line}");
+        outln!("  {name}: {line}");
     }
     if let Some(sums) = paired_sums {
-        println!("  and, for the paired tests, each site's {sums}");
+        outln!("  and, for the paired tests, each site's {sums}");
     }
     let names: Vec<&str> = sites.iter().map(|(name, _)| *name).collect();
     PathBuf::from(format!("pooled: {}", names.join(" + ")))
@@ -623,7 +621,7 @@ fn rounds<R: Rounds>(
     if let Some(path) = &args.request_out {
         let request = R::request(sites)?;
         write_json(path, &request)?;
-        println!(
+        outln!(
             "round-2 request written to {} ({}, which each site's answer names); send it to every site. It holds {}",
             path.display(),
             harness_metrics::request_digest(&request),
@@ -702,7 +700,7 @@ fn write_report(
         harness_evidence::now_rfc3339(),
     );
     write_pooled_report(&input, dir)?;
-    println!("report: {}", dir.join("report.html").display());
+    outln!("report: {}", dir.join("report.html").display());
     Ok(())
 }
 
@@ -729,15 +727,14 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             harness_evidence::now_rfc3339(),
         )?;
         write_pooled_report(&input, dir)?;
-        println!("report: {}", dir.join("report.html").display());
+        outln!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let label = what_left_rounds::<Findings>(&sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    out!("{text}");
     let models: Vec<String> = report.models.keys().cloned().collect();
     Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
         report.gate_value(m, k)
@@ -776,10 +773,10 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             harness_evidence::now_rfc3339(),
         );
         write_pooled_report(&input, dir)?;
-        println!("report: {}", dir.join("report.html").display());
+        outln!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let lines: Vec<(&str, String)> = sites
         .iter()
@@ -796,8 +793,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         .collect();
     let label = what_left(&lines, None);
     let text = crate::summary::classes(&report, &label);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    out!("{text}");
     let models: Vec<String> = report.models.keys().cloned().collect();
     Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
         report.gate_value(m, k)

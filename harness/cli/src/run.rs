@@ -198,7 +198,7 @@ pub fn cli_criteria(under: &[String], over: &[String]) -> Result<Vec<Criterion>>
         for a in args {
             let c = Criterion::parse(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
             if let Some(w) = c.direction_warning() {
-                eprintln!("warning: {w}");
+                errln!("warning: {w}");
             }
             out.push(c);
         }
@@ -225,9 +225,9 @@ fn suite_criteria(under: &[String], over: &[String]) -> Result<Vec<TaskCriterion
 pub fn report_gate(results: &[GateResult]) -> bool {
     for r in results {
         if r.passed {
-            eprintln!("gate: pass  {}", r.message);
+            errln!("gate: pass  {}", r.message);
         } else {
-            eprintln!("gate: FAIL  {}", r.message);
+            errln!("gate: FAIL  {}", r.message);
         }
     }
     results.iter().all(|r| r.passed)
@@ -272,14 +272,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     drop(bars);
     if let Some(shard) = &options.shard {
         let dir = outcome.out_dir.display();
-        println!(
+        outln!(
             "partial bundle ({shard}): {dir}\nmerge every shard with `harness merge PART_DIR... --out DIR`"
         );
         return Ok(exit_status(&outcome));
     }
     if let Some(site) = &options.site {
         let dir = outcome.out_dir.display();
-        println!(
+        outln!(
             "site bundle ({site}, aggregates only): {dir}\nsend {dir}/{} to the coordinator, who pools the sites with `harness pool`",
             if options.paired_request.is_some() {
                 harness_pipeline::SUMS_FILE
@@ -319,19 +319,19 @@ fn finish(outcome: &RunOutcome) -> ExitCode {
     // What a person reads.
     let predictions = out_dir.join("predictions.csv");
     match &outcome.eval {
-        Some(Metrics::Binary(r)) => print!("{}", crate::summary::render(r, &predictions)),
-        Some(Metrics::Multilabel(r)) => print!(
+        Some(Metrics::Binary(r)) => out!("{}", crate::summary::render(r, &predictions)),
+        Some(Metrics::Multilabel(r)) => out!(
             "{}{}",
             crate::summary::findings(r, &predictions),
             crate::summary::finding_comparisons(r)
         ),
-        Some(Metrics::Multiclass(r)) => print!("{}", crate::summary::classes(r, &predictions)),
+        Some(Metrics::Multiclass(r)) => out!("{}", crate::summary::classes(r, &predictions)),
         None => {}
     }
     for r in &outcome.candidates {
         for b in &r.backends {
             if let Some(reason) = b.outcome.reason() {
-                eprintln!(
+                errln!(
                     "{} on {}: {} — {reason}",
                     r.name,
                     b.backend,
@@ -340,12 +340,12 @@ fn finish(outcome: &RunOutcome) -> ExitCode {
             }
         }
     }
-    println!(
+    outln!(
         "evidence bundle: {} (check it with `harness verify {}`)",
         out_dir.display(),
         out_dir.display()
     );
-    println!("report: {}", out_dir.join("report.html").display());
+    outln!("report: {}", out_dir.join("report.html").display());
 
     report_gate(&outcome.gate);
     exit_status(outcome)
@@ -355,7 +355,7 @@ fn exit_status(outcome: &RunOutcome) -> ExitCode {
     if !outcome.gate_passed() {
         ExitCode::from(1)
     } else if outcome.any_failed() {
-        eprintln!(
+        errln!(
             "error: a candidate or backend failed; see the manifest and the report's limits section"
         );
         ExitCode::from(3)

@@ -94,22 +94,22 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         CasesCheck::NotChecked(why) => v.skip(CASES, why),
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let mut b = Builder::default();
         b.push_record(["check", "status", "detail"]);
         for f in &v.findings {
             b.push_record([f.item.clone(), f.verdict().to_string(), f.detail.clone()]);
         }
-        println!("{}", b.build().with(Style::rounded()));
+        outln!("{}", b.build().with(Style::rounded()));
     }
     if v.passed() {
         let line = format!("verified: {} is complete and unchanged", args.dir.display());
         // With --json, stdout is the JSON alone (for `jq` and other programs).
         if args.json {
-            eprintln!("{line}");
+            errln!("{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
         Ok(ExitCode::SUCCESS)
     } else {
@@ -118,7 +118,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             .iter()
             .filter(|f| f.status == Status::Failed)
             .count();
-        eprintln!(
+        errln!(
             "error: {}: {n} check(s) FAILED; this bundle must not be trusted",
             args.dir.display()
         );

@@ -197,6 +197,18 @@ fn run_gate_fails_per_candidate_and_keeps_a_verifiable_bundle() {
         found.map(|f| f["status"].to_string()).unwrap_or_default()
     };
     assert_eq!(cases_check(None), "\"ok\"");
+    // A reader that stops early (`harness verify DIR | head -1`) is not a crash: the
+    // verification's own exit status stands (it was 101, a panic, on the closed pipe).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["verify", bundle.to_str().unwrap(), "--project-root"])
+        .arg(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    assert_eq!(closed.status.code(), Some(0), "{}", text(&closed.stderr));
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(cases_check(Some(empty.path())), "\"not checked\"");
 }
