@@ -449,6 +449,25 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     if let Some(name) = b_scores.keys().find(|b| !names.iter().any(|n| n == *b)) {
         bail!("--finding-b names '{name}', which no --finding declares");
     }
+    // As for a binary evaluation: a finding's criterion the evaluation can never give is a
+    // mistake in the command (exit 2), not a gate FAIL after it.
+    if let Some((c, why)) = gate::unavailable_task(
+        harness_data::registry::DatasetTask::Multilabel,
+        &names,
+        &criteria,
+        opts,
+        &args.groups,
+        args.cluster.is_some(),
+    ) {
+        let flag = match c.direction {
+            Direction::Under => "--fail-under",
+            Direction::Over => "--fail-over",
+        };
+        bail!(
+            "{flag} {}: {why} (see --group, --target-specificity, --sens-ci-boot, --cluster)",
+            c.key
+        );
+    }
     let mut findings: Vec<FindingColumns> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;

@@ -179,6 +179,20 @@ fn multilabel_macro_and_micro_match_a_direct_count() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("unknown metric 'auroc.lungs'"), "{err}");
+    // A finding's criterion the evaluation cannot give (no such grouping, a specificity not
+    // targeted) is a mistake in the command, exit 2 as for a binary evaluation, not a FAIL.
+    for (key, why) in [
+        ("auroc_gap.site.nod=0.1", "'site' is not a grouping column"),
+        (
+            "sens_at_spec_0.95.eff=0.5",
+            "0.95 is not among the target specificities",
+        ),
+    ] {
+        let out = gate(&["--fail-over", key]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key}: {err}");
+        assert!(err.contains(why), "{key}: {err}");
+    }
 }
 
 #[test]

@@ -48,6 +48,28 @@ pub fn unavailable<'c>(
     })
 }
 
+/// [`unavailable`] for a multi-label task's criteria: a finding's metric (`auroc_gap.site.nodule`,
+/// `sens_at_spec_0.95.nodule`) that the evaluation of that finding can never give. The
+/// aggregates (`auroc_macro`, …) and a multi-class task's keys are left to the gate.
+#[must_use]
+pub fn unavailable_task<'c>(
+    task: DatasetTask,
+    names: &[String],
+    criteria: &'c [TaskCriterion],
+    opts: &harness_metrics::EvalOptions,
+    groupings: &[String],
+    clustered: bool,
+) -> Option<(&'c TaskCriterion, String)> {
+    if task != DatasetTask::Multilabel {
+        return None;
+    }
+    criteria.iter().find_map(|c| {
+        harness_metrics::multilabel::finding_metric(names, &c.key)?
+            .unavailable(opts, groupings, clustered)
+            .map(|why| (c, why))
+    })
+}
+
 impl Criterion {
     /// Checks the metric name against the registry; `limit` must be finite.
     pub fn new(metric: &str, direction: Direction, limit: f64) -> Result<Criterion, String> {
@@ -178,6 +200,8 @@ pub enum Gate {
     Task {
         task: DatasetTask,
         criteria: Vec<TaskCriterion>,
+        /// The task's findings or classes, as the keys name them.
+        names: Vec<String>,
     },
 }
 
@@ -228,7 +252,14 @@ impl Gate {
                 Ok(r.clone())
             })
             .collect::<Result<_, String>>()?;
-        Ok((Gate::Task { task, criteria }, warnings))
+        Ok((
+            Gate::Task {
+                task,
+                criteria,
+                names: names.to_vec(),
+            },
+            warnings,
+        ))
     }
 
     /// The first criterion of a binary gate that an evaluation with `opts`, the grouping columns
@@ -241,11 +272,16 @@ impl Gate {
         groupings: &[String],
         clustered: bool,
     ) -> Option<String> {
-        let Gate::Binary(criteria) = self else {
-            return None;
-        };
-        unavailable(criteria, opts, groupings, clustered)
-            .map(|(c, why)| format!("{}: {why}", c.metric))
+        match self {
+            Gate::Binary(criteria) => unavailable(criteria, opts, groupings, clustered)
+                .map(|(c, why)| format!("{}: {why}", c.metric)),
+            Gate::Task {
+                task,
+                criteria,
+                names,
+            } => unavailable_task(*task, names, criteria, opts, groupings, clustered)
+                .map(|(c, why)| format!("{}: {why}", c.key)),
+        }
     }
 
     /// True when there is no criterion.
@@ -434,6 +470,33 @@ mod tests {
             cluster: None,
         };
         evaluate(&input, &EvalOptions::default()).unwrap()
+    }
+
+    /// A multi-label suite's criterion on one finding that the evaluation can never give is
+    /// named before any inference, as a binary one is.
+    #[test]
+    fn a_findings_criterion_the_evaluation_cannot_give_is_named() {
+        let names = vec!["nod".to_string(), "eff".to_string()];
+        let requested = vec![
+            TaskCriterion {
+                key: "auroc_macro".into(),
+                direction: Direction::Under,
+                limit: 0.5,
+            },
+            TaskCriterion {
+                key: "auroc_gap.site.nod".into(),
+                direction: Direction::Over,
+                limit: 0.1,
+            },
+        ];
+        let (gate, _) = Gate::for_task(&requested, DatasetTask::Multilabel, &names).unwrap();
+        let opts = EvalOptions::default();
+        let why = gate.unavailable(&opts, &[], false).unwrap();
+        assert!(
+            why.starts_with("auroc_gap.site.nod: ") && why.contains("'site' is not a grouping"),
+            "{why}"
+        );
+        assert_eq!(gate.unavailable(&opts, &["site".to_string()], false), None);
     }
 
     #[test]

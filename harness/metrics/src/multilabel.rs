@@ -239,6 +239,13 @@ fn split_finding<'k>(findings: &[String], key: &'k str) -> Option<(MetricKey, &'
         .map(|(m, f, _)| (m, f))
 }
 
+/// The binary metric a multi-label gate key applies to one finding (`auroc_gap.site.nodule` →
+/// `auroc_gap.site`); `None` for an aggregate (`auroc_macro`) or a key naming no finding.
+#[must_use]
+pub fn finding_metric(findings: &[String], key: &str) -> Option<MetricKey> {
+    split_finding(findings, key).map(|(metric, _)| metric)
+}
+
 /// True when `key` has the shape of a multi-label gate key whatever the findings: an aggregate,
 /// or a binary metric followed by `.` and a (non-empty) finding name.
 #[must_use]
