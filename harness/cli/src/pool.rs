@@ -272,13 +272,14 @@ fn bundle_of(path: &Path) -> Option<PathBuf> {
 /// A site's file, or `file` of a site bundle (`harness run --site`, named by its folder or by
 /// a file in it): the bundle is verified first (every file's sha256 against its manifest; its
 /// signature against `keys`, a signed bundle refused without any:
-/// [`harness_evidence::check_input`]). A bare file is refused when `keys` are given: it has
-/// no signature to check.
-fn read_site_file<T: serde::de::DeserializeOwned>(
+/// [`harness_evidence::check_input`]) and the file is read as that manifest pins it, with the
+/// manifest (`None` for a bare file) and the SHA-256 of the bytes parsed. A bare file is
+/// refused when `keys` are given: it has no signature to check.
+fn read_site_file_pinned<T: serde::de::DeserializeOwned>(
     path: &Path,
     file: &str,
     keys: &[VerifyingKey],
-) -> Result<T> {
+) -> Result<(T, Option<harness_evidence::Manifest>, String)> {
     let Some(dir) = bundle_of(path) else {
         if !keys.is_empty() {
             bail!(
@@ -286,15 +287,32 @@ fn read_site_file<T: serde::de::DeserializeOwned>(
                 path.display()
             );
         }
-        return read_json(path);
+        let bytes =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not valid", path.display()))?;
+        return Ok((value, None, harness_data::registry::sha256_hex(&bytes)));
     };
-    if let Err(problem) = harness_evidence::check_input(&dir, keys) {
-        bail!(
+    let bundle = harness_evidence::check_input(&dir, keys).map_err(|problem| {
+        anyhow::anyhow!(
             "{}: the site bundle does not verify: {problem}",
             dir.display()
-        );
-    }
-    read_json(&dir.join(file))
+        )
+    })?;
+    let bytes = bundle.read(file).map_err(anyhow::Error::msg)?;
+    let value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not valid", dir.join(file).display()))?;
+    let sha256 = bundle.manifest().files[file].clone();
+    Ok((value, Some(bundle.manifest().clone()), sha256))
+}
+
+/// [`read_site_file_pinned`] without the manifest.
+fn read_site_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    file: &str,
+    keys: &[VerifyingKey],
+) -> Result<T> {
+    read_site_file_pinned(path, file, keys).map(|(value, _, _)| value)
 }
 
 /// The `format` of a site file, read on its own.
@@ -321,11 +339,11 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
     paths: &[PathBuf],
     first_format: &str,
     keys: &[VerifyingKey],
-) -> Result<Vec<T>> {
-    let sites = paths
+) -> Result<Read<T>> {
+    let read: Vec<(T, Option<harness_evidence::Manifest>, String)> = paths
         .par_iter()
         .map(|p| {
-            read_site_file(p, harness_pipeline::SITE_FILE, keys).map_err(|e| {
+            read_site_file_pinned(p, harness_pipeline::SITE_FILE, keys).map_err(|e| {
                 match read_site_file::<Format>(p, harness_pipeline::SITE_FILE, keys) {
                     Ok(f) if f.format.is_empty() => not_a_site_file(p),
                     Ok(f) if f.format != first_format => anyhow::anyhow!(
@@ -339,8 +357,22 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
             })
         })
         .collect::<Result<_>>()?;
-    check_bundle_pins(paths)?;
-    Ok(sites)
+    let mut sites = Vec::with_capacity(read.len());
+    let mut bundles: Vec<(&PathBuf, harness_evidence::Manifest)> = Vec::new();
+    let mut sha256 = Vec::with_capacity(read.len());
+    for (p, (site, manifest, sha)) in paths.iter().zip(read) {
+        sites.push(site);
+        bundles.extend(manifest.map(|m| (p, m)));
+        sha256.push(sha);
+    }
+    check_bundle_pins(&bundles)?;
+    Ok(Read { sites, sha256 })
+}
+
+/// The sites' summaries as pooled, each with the SHA-256 of the bytes it was parsed from.
+struct Read<T> {
+    sites: Vec<T>,
+    sha256: Vec<String>,
 }
 
 /// Site bundles (`harness run --site`, verified as they are read) pooled together must have
@@ -348,14 +380,11 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
 /// every site — on different data (the same dataset twice would count its cases twice).
 /// Checked from their manifests; a summary given as a bare JSON file names its models only,
 /// and the coordinator has to know them to be the same.
-fn check_bundle_pins(paths: &[PathBuf]) -> Result<()> {
+fn check_bundle_pins(bundles: &[(&PathBuf, harness_evidence::Manifest)]) -> Result<()> {
     use std::collections::HashMap;
     let mut models: HashMap<String, (String, &PathBuf)> = HashMap::new();
     let mut data: HashMap<String, &PathBuf> = HashMap::new();
-    let bundles: Vec<PathBuf> = paths.iter().filter_map(|p| bundle_of(p)).collect();
-    for path in &bundles {
-        let m: harness_evidence::manifest::Manifest =
-            read_json(&path.join(harness_evidence::manifest::MANIFEST))?;
+    for &(path, ref m) in bundles {
         for c in &m.candidates {
             let (sha, first) = models
                 .entry(c.name.clone())
@@ -419,7 +448,8 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         return run_classes(&args, &keys);
     }
     let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
-    let sites: Vec<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
+    let read: Read<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
+    let sites = &read.sites;
     let groupings: Vec<String> = sites[0]
         .models
         .values()
@@ -449,19 +479,19 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             "the site summaries hold the groupings {groupings:?} and no patient column; see --target-specificity, --sens-ci-boot"
         ),
     )?;
-    let Some(report) = rounds::<Binary>(&args, &sites, &keys)? else {
+    let Some(report) = rounds::<Binary>(&args, sites, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        write_report(&args.sites, &sites, &report, dir)?;
+        write_report(&read, &report, dir)?;
     }
     for w in &report.warnings {
         errln!("warning: {w}");
     }
-    let label = what_left_rounds::<Binary>(&sites, args.request.is_some());
+    let label = what_left_rounds::<Binary>(sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
     out!("{text}");
     if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
@@ -649,17 +679,6 @@ fn rounds<R: Rounds>(
     Ok(Some(report))
 }
 
-/// The SHA-256 of a site's summary file (`site.json` of a site bundle).
-fn site_file_sha256(path: &Path) -> Result<String> {
-    let file = if path.is_dir() {
-        path.join(harness_pipeline::SITE_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    harness_data::registry::file_sha256(&file)
-        .with_context(|| format!("{}: cannot read", file.display()))
-}
-
 /// This program, as the pooled report names it.
 fn tool_info() -> harness_report::ToolInfo {
     harness_report::ToolInfo {
@@ -668,29 +687,27 @@ fn tool_info() -> harness_report::ToolInfo {
     }
 }
 
-/// The pooled report in `dir`, with each site's summary file hashed (`site.json` of a site
-/// bundle).
-/// Each summary with the SHA-256 of the file (or site bundle) it was read from.
-fn pooled_sites<'a, S>(paths: &[PathBuf], sites: &'a [S]) -> Result<Vec<PooledSite<'a, S>>> {
-    paths
+/// Each summary with the SHA-256 of the bytes it was parsed from (`site.json` of a site
+/// bundle: the manifest's pin).
+fn pooled_sites<S>(read: &Read<S>) -> Vec<PooledSite<'_, S>> {
+    read.sites
         .iter()
-        .zip(sites)
-        .map(|(p, summary)| {
-            Ok(PooledSite {
-                summary,
-                file_sha256: site_file_sha256(p)?,
-            })
+        .zip(&read.sha256)
+        .map(|(summary, sha)| PooledSite {
+            summary,
+            file_sha256: sha.clone(),
         })
         .collect()
 }
 
+/// The pooled report in `dir`.
 fn write_report(
-    paths: &[PathBuf],
-    sites: &[SiteSummary],
+    read: &Read<SiteSummary>,
     report: &harness_metrics::EvalReport,
     dir: &Path,
 ) -> Result<()> {
-    let pooled_sites = pooled_sites(paths, sites)?;
+    let sites = &read.sites;
+    let pooled_sites = pooled_sites(read);
     let tables = pooled_tables(sites)?;
     let input = pooled_report_input(
         &pooled_sites,
@@ -707,19 +724,20 @@ fn write_report(
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
 fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
-    let sites: Vec<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
+    let read: Read<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
+    let sites = &read.sites;
     let names: Vec<String> = sites[0].findings_order.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         multilabel::gate_key(&names, k)
     })?;
-    let Some(report) = rounds::<Findings>(args, &sites, keys)? else {
+    let Some(report) = rounds::<Findings>(args, sites, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        let pooled_sites = pooled_sites(&args.sites, &sites)?;
+        let pooled_sites = pooled_sites(&read);
         let input = pooled_findings_report_input(
             &pooled_sites,
             &report,
@@ -732,7 +750,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     for w in &report.warnings {
         errln!("warning: {w}");
     }
-    let label = what_left_rounds::<Findings>(&sites, args.request.is_some());
+    let label = what_left_rounds::<Findings>(sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
     out!("{text}");
     let models: Vec<String> = report.models.keys().cloned().collect();
@@ -748,13 +766,14 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             "a multi-class evaluation has no round 2: its paired comparison is a bootstrap over cases, which is not pooled (pool the summaries alone)"
         );
     }
-    let sites: Vec<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
+    let read: Read<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
+    let sites = &read.sites;
     let classes = sites[0].classes.clone();
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         harness_metrics::multiclass::gate_key(&classes, k)
     })?;
     let report = pool_classes(
-        &sites,
+        sites,
         &harness_metrics::multiclass::MulticlassOptions {
             bootstrap: 0,
             seed: args.seed,
@@ -764,11 +783,11 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        let pooled_sites = pooled_sites(&args.sites, &sites)?;
+        let pooled_sites = pooled_sites(&read);
         let input = pooled_classes_report_input(
             &pooled_sites,
             &report,
-            &pooled_class_tables(&sites)?,
+            &pooled_class_tables(sites)?,
             tool_info(),
             harness_evidence::now_rfc3339(),
         );

@@ -200,45 +200,124 @@ fn check_shard_pins(manifest: &Manifest, v: &mut Verification) {
     }
 }
 
+/// A bundle another command takes as its input, verified ([`check_input`]): its manifest as
+/// read once (the bytes whose signature was checked), and its files read through
+/// [`VerifiedBundle::read`], each compared with that manifest's SHA-256 as it is read — the
+/// command uses exactly the bytes the check vouched for, not a file replaced after it.
+#[derive(Debug)]
+pub struct VerifiedBundle {
+    dir: PathBuf,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+}
+
+impl VerifiedBundle {
+    /// The bundle's folder.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest the check vouched for.
+    #[must_use]
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// That manifest's bytes (what a signature signs, what a merge pins by SHA-256).
+    #[must_use]
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
+    /// File `name` of the bundle, refused unless its bytes are the ones the manifest pins.
+    ///
+    /// # Errors
+    /// The file cannot be read, the manifest does not list it, or its SHA-256 is not the
+    /// manifest's (it changed after the check), in words naming the file.
+    pub fn read(&self, name: &str) -> Result<Vec<u8>, String> {
+        read_pinned(&self.dir, name, &self.manifest.files)
+    }
+}
+
+/// File `name` of the bundle `dir`, refused unless its SHA-256 is the one `files` pins.
+fn read_pinned(
+    dir: &Path,
+    name: &str,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let path = dir.join(name);
+    let Some(want) = files.get(name) else {
+        return Err(format!(
+            "{}: not among the files its manifest lists",
+            path.display()
+        ));
+    };
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+    let got = sha256_hex(&bytes);
+    if got == *want {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "{}: changed after the bundle was verified (sha256 {got} is not the manifest's)",
+            path.display()
+        ))
+    }
+}
+
 /// Verifies a bundle that another command takes as its input (a shard for `harness merge`, a
-/// site for `harness pool`) and returns the first problem in words: a file that is not the
-/// manifest's, an unfinished run, a bad signature. With `keys` (each site of a federation may
-/// sign with its own) the bundle must be signed by one of them; without any, a signed bundle
-/// is refused, since its signature would otherwise go unchecked into a result that may be
-/// signed again.
+/// site for `harness pool`) and returns it, or the first problem in words: a file that is not
+/// the manifest's, an unfinished run, a bad signature. With `keys` (each site of a federation
+/// may sign with its own) the bundle must be signed by one of them; without any, a signed
+/// bundle is refused, since its signature would otherwise go unchecked into a result that may
+/// be signed again. The manifest is read once more after the files' check, and that copy is
+/// the one whose signature is checked and whose hashes every later read is compared with.
 ///
 /// # Errors
 /// The failed check and why, as `item: detail`.
-pub fn check_input(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<(), String> {
+pub fn check_input(
+    dir: &Path,
+    keys: &[ed25519_dalek::VerifyingKey],
+) -> Result<VerifiedBundle, String> {
     let v = verify(dir, &VerifyOptions::default());
     if let Some(f) = v.findings.iter().find(|f| f.status == Status::Failed) {
         return Err(format!("{}: {}", f.item, f.detail));
     }
+    let manifest_bytes =
+        std::fs::read(dir.join(MANIFEST)).map_err(|e| format!("{MANIFEST}: cannot read: {e}"))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| format!("{MANIFEST}: not a valid manifest: {e}"))?;
     let signature = std::fs::read_to_string(dir.join(SIGNATURE));
     match (keys, signature) {
-        ([], Ok(_)) => Err(format!(
-            "{SIGNATURE}: the bundle is signed; give its signer's public key (--public-key FILE) so that its signature is checked"
-        )),
-        ([], Err(_)) => Ok(()),
-        (_, Err(_)) => Err(format!(
-            "{SIGNATURE}: the bundle is not signed, and public keys were given to check it"
-        )),
+        ([], Ok(_)) => {
+            return Err(format!(
+                "{SIGNATURE}: the bundle is signed; give its signer's public key (--public-key FILE) so that its signature is checked"
+            ));
+        }
+        ([], Err(_)) => {}
+        (_, Err(_)) => {
+            return Err(format!(
+                "{SIGNATURE}: the bundle is not signed, and public keys were given to check it"
+            ));
+        }
         (keys, Ok(sig)) => {
-            let manifest = std::fs::read(dir.join(MANIFEST))
-                .map_err(|e| format!("{MANIFEST}: cannot read: {e}"))?;
-            if keys
+            if !keys
                 .iter()
-                .any(|k| crate::signing::check(k, &manifest, &sig).is_ok())
+                .any(|k| crate::signing::check(k, &manifest_bytes, &sig).is_ok())
             {
-                Ok(())
-            } else {
-                Err(format!(
+                return Err(format!(
                     "{SIGNATURE}: the signature matches none of the {} public key(s) given: the manifest was changed after signing, or another key signed it",
                     keys.len()
-                ))
+                ));
             }
         }
     }
+    Ok(VerifiedBundle {
+        dir: dir.to_path_buf(),
+        manifest,
+        manifest_bytes,
+    })
 }
 
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
@@ -503,8 +582,32 @@ fn check_inputs(manifest: &Manifest, opts: &VerifyOptions, v: &mut Verification)
 
 #[cfg(test)]
 mod tests {
-    use super::only_added_warnings;
+    use super::{only_added_warnings, sha256_hex};
     use serde_json::json;
+
+    /// A command reading a verified bundle's file gets the bytes its manifest pins, or an
+    /// error: a file replaced after the check is not used.
+    #[test]
+    fn a_file_other_than_the_manifest_pins_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"case_id,label\nc1,1\n";
+        std::fs::write(dir.path().join("predictions.csv"), text).unwrap();
+        let mut files =
+            std::collections::BTreeMap::from([("predictions.csv".to_string(), sha256_hex(text))]);
+        let bytes = super::read_pinned(dir.path(), "predictions.csv", &files).unwrap();
+        assert_eq!(bytes, text);
+        // Replaced after the bundle's check: refused, naming the file.
+        files.insert("predictions.csv".into(), "0".repeat(64));
+        let err = super::read_pinned(dir.path(), "predictions.csv", &files).unwrap_err();
+        assert!(
+            err.contains("predictions.csv: changed after the bundle was verified"),
+            "{err}"
+        );
+        // A file the manifest does not list is not read either.
+        let err =
+            super::read_pinned(dir.path(), "predictions.csv", &Default::default()).unwrap_err();
+        assert!(err.contains("not among the files"), "{err}");
+    }
 
     /// A bundle of an earlier build that warned of less still verifies; a warning removed, or
     /// any figure changed, does not.

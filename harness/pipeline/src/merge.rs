@@ -59,34 +59,12 @@ struct Part {
     predictions: Vec<u8>,
     agreement: serde_json::Value,
     performance: Vec<u8>,
+    /// The suite copy (`suite.toml`), as the part's manifest pins it.
+    suite: Vec<u8>,
 }
 
 fn refuse(message: String) -> PipelineError {
     PipelineError::Input(message)
-}
-
-fn read(dir: &Path, name: &str) -> Result<Vec<u8>, PipelineError> {
-    let path = dir.join(name);
-    std::fs::read(&path).map_err(|e| refuse(format!("{}: cannot be read: {e}", path.display())))
-}
-
-/// File `name` of the part `dir`, read to be merged: its bytes must be the ones the manifest
-/// (verified just before) pins in `files`, so a file replaced after that check is refused, not
-/// merged.
-fn read_pinned(
-    dir: &Path,
-    name: &str,
-    files: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<u8>, PipelineError> {
-    let bytes = read(dir, name)?;
-    let got = harness_data::registry::sha256_hex(&bytes);
-    match files.get(name) {
-        Some(want) if *want == got => Ok(bytes),
-        _ => Err(refuse(format!(
-            "{}: changed while the merge read it (sha256 {got} is not the manifest's)",
-            dir.join(name).display()
-        ))),
-    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(
@@ -105,21 +83,21 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
             dir.display()
         )));
     }
-    if let Err(problem) = check_input(dir, keys) {
-        return Err(refuse(format!(
+    let bundle = check_input(dir, keys).map_err(|problem| {
+        refuse(format!(
             "{}: the partial bundle does not verify: {problem}",
             dir.display()
-        )));
-    }
-    let manifest_bytes = read(dir, MANIFEST)?;
-    let manifest: Manifest = parse_json(dir, MANIFEST, &manifest_bytes)?;
+        ))
+    })?;
+    let manifest = bundle.manifest().clone();
     if manifest.shard.is_none() {
         return Err(refuse(format!(
             "{}: not a partial bundle (its manifest names no shard); merge takes the bundles of `harness run --shard I/N`",
             dir.display()
         )));
     }
-    let pinned = |name: &str| read_pinned(dir, name, &manifest.files);
+    // Each file as the verified manifest pins it: one replaced since the check is refused.
+    let pinned = |name: &str| bundle.read(name).map_err(refuse);
     let shard: ShardFile = parse_json(dir, SHARD_FILE, &pinned(SHARD_FILE)?)?;
     if shard.format != SHARD_FORMAT || Some(&shard.shard) != manifest.shard.as_ref() {
         return Err(refuse(format!(
@@ -133,8 +111,9 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
         predictions: pinned("predictions.csv")?,
         agreement: parse_json(dir, "agreement.json", &pinned("agreement.json")?)?,
         performance: pinned("performance.json")?,
+        suite: pinned(SUITE_COPY)?,
+        manifest_bytes: bundle.manifest_bytes().to_vec(),
         manifest,
-        manifest_bytes,
         shard,
     })
 }
@@ -450,7 +429,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         .collect::<Result<_, _>>()?;
     let parts = check_parts(parts)?;
     let first = &parts[0].manifest;
-    let suite_bytes = read(&parts[0].dir, SUITE_COPY)?;
+    let suite_bytes = parts[0].suite.clone();
     let suite_path = parts[0].dir.join(SUITE_COPY);
     let suite_text = std::str::from_utf8(&suite_bytes)
         .map_err(|e| refuse(format!("{}: not UTF-8: {e}", suite_path.display())))?;
@@ -626,28 +605,4 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         gate,
         candidates,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::read_pinned;
-    use std::collections::BTreeMap;
-
-    /// A part's file is merged only with the bytes its manifest pins.
-    #[test]
-    fn a_file_other_than_the_manifest_pins_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("predictions.csv"), b"case_id,label\nc1,1\n").unwrap();
-        let sha = harness_data::registry::sha256_hex(b"case_id,label\nc1,1\n");
-        let mut files = BTreeMap::from([("predictions.csv".to_string(), sha)]);
-        let bytes = read_pinned(dir.path(), "predictions.csv", &files).unwrap();
-        assert_eq!(bytes, b"case_id,label\nc1,1\n");
-        files.insert("predictions.csv".into(), "0".repeat(64));
-        let err = read_pinned(dir.path(), "predictions.csv", &files)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("changed while the merge read it"), "{err}");
-        // A file the manifest does not list is not merged either.
-        assert!(read_pinned(dir.path(), "predictions.csv", &BTreeMap::new()).is_err());
-    }
 }
