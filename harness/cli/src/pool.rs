@@ -413,6 +413,29 @@ fn check_bundle_pins(bundles: &[(&PathBuf, harness_evidence::Manifest)]) -> Resu
     Ok(())
 }
 
+/// Subgroup levels that look alike across the sites (`F` at one, `f` at another; a blank and
+/// `NA`) are pooled apart: said on standard error, as `eval` says it of one file. `sites` gives
+/// each site's grouping columns and their levels (`None` where a site has none).
+fn warn_look_alike_across<'s, T: 's>(
+    sites: impl Iterator<Item = Option<&'s indexmap::IndexMap<String, indexmap::IndexMap<String, T>>>>,
+) {
+    let mut by_grouping: indexmap::IndexMap<&str, std::collections::BTreeSet<&str>> =
+        indexmap::IndexMap::new();
+    for groups in sites.flatten() {
+        for (grouping, levels) in groups {
+            by_grouping
+                .entry(grouping.as_str())
+                .or_default()
+                .extend(levels.keys().map(String::as_str));
+        }
+    }
+    for (grouping, levels) in by_grouping {
+        if let Some(w) = harness_data::look_alike_levels(grouping, levels) {
+            errln!("warning: over the sites' summaries, {w}");
+        }
+    }
+}
+
 /// `harness pool`.
 pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.threshold) {
@@ -456,17 +479,11 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         .next()
         .map(|t| t.groups.keys().cloned().collect())
         .unwrap_or_default();
-    // Levels that look alike across the sites (`F` at one, `f` at another) are pooled apart.
-    for grouping in &groupings {
-        let levels: std::collections::BTreeSet<&str> = sites
+    warn_look_alike_across(
+        sites
             .iter()
-            .filter_map(|s| s.models.values().next()?.groups.get(grouping))
-            .flat_map(|levels| levels.keys().map(String::as_str))
-            .collect();
-        if let Some(w) = harness_data::look_alike_levels(grouping, levels) {
-            errln!("warning: over the sites' summaries, {w}");
-        }
-    }
+            .map(|s| Some(&s.models.values().next()?.groups)),
+    );
     // As in `eval`: a criterion the pooled results can never give (a grouping no site
     // summarised, a specificity not asked for, a clustered figure: summaries hold no patient
     // column) is a mistake in the command, refused before the pooling.
@@ -730,6 +747,10 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         multilabel::gate_key(&names, k)
     })?;
+    warn_look_alike_across(sites.iter().map(|s| {
+        let finding = s.findings.values().next()?;
+        Some(&finding.models.values().next()?.groups)
+    }));
     let Some(report) = rounds::<Findings>(args, sites, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -772,6 +793,11 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
         harness_metrics::multiclass::gate_key(&classes, k)
     })?;
+    warn_look_alike_across(
+        sites
+            .iter()
+            .map(|s| Some(&s.models.values().next()?.groups)),
+    );
     let report = pool_classes(
         sites,
         &harness_metrics::multiclass::MulticlassOptions {

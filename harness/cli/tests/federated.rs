@@ -916,6 +916,33 @@ fn multilabel_sites_pool_finding_by_finding_to_the_all_cases_results() {
         summaries.push(out);
         sums.push(sum);
     }
+    // A level written `f` at one site and `F` at the others is pooled as written, and said
+    // to look alike (as for binary sites).
+    let text = std::fs::read_to_string(&sites[0].1).unwrap();
+    let lowered = text.replace(",F,", ",f,");
+    assert_ne!(lowered, text);
+    let lower_csv = d.join("lower.csv");
+    std::fs::write(&lower_csv, lowered).unwrap();
+    let (lower, csv) = (p("lower.json"), lower_csv.to_string_lossy().into_owned());
+    let mut a = vec!["eval", "--data", &csv];
+    a.extend(task);
+    a.extend(["--aggregates-only", "--site", &sites[0].0, "--json", &lower]);
+    ok(&a);
+    let out = harness(&[
+        "pool",
+        &lower,
+        &summaries[1],
+        &summaries[2],
+        "--json",
+        &p("lower-pooled.json"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("over the sites' summaries, subgroup column 'sex': levels 'F' / 'f'"),
+        "{err}"
+    );
+
     let pooled = p("pooled.json");
     let request = p("request.json");
     let mut a = vec!["pool"];
