@@ -30,7 +30,7 @@ use std::process::ExitCode;
         comma-separated (a semicolon- or tab-separated export is named as such). A `case_id` (else \
         `id`) column that is not a --group or --cluster column must hold each case once: a repeated \
         row (a file concatenated twice) is refused. Errors name the file, line, column and value.\n\n\
-        Statistics (see shared/spec/metrics.md): AUROC with its exact fraction and Mann-Whitney U; \
+        Statistics (the project's metric specification, ../shared/spec/metrics.md): AUROC with its exact fraction and Mann-Whitney U; \
         DeLong variance and 95% CI (pROC); optional stratified bootstrap CI (--bootstrap, seeded, \
         reproducible bit for bit); sensitivity at each --target-specificity, interpolated as pROC \
         `coords` and as the conservative step value; average precision (scikit-learn); Brier; log \
@@ -67,7 +67,8 @@ pub struct EvalArgs {
     #[arg(long = "class-score", value_name = "CLASS=COL")]
     class_scores: Vec<String>,
     /// Multiclass: model B's probability column for one class, CLASS=COL (same classes as
-    /// --class-score); A and B get a paired bootstrap test of the macro AUROC.
+    /// --class-score); with --bootstrap B (e.g. 2000), A and B get a paired bootstrap test of
+    /// the macro AUROC (without it the comparison says why it has no p-value).
     #[arg(long = "class-score-b", value_name = "CLASS=COL")]
     class_scores_b: Vec<String>,
     /// Multilabel: one finding, NAME=LABELCOL:SCORECOL (its 0/1 label column and model A's
@@ -256,6 +257,18 @@ fn check_options(args: &EvalArgs) -> Result<()> {
             }
             if let Some(f) = unused(&["--class-score", "--class-score-b"]) {
                 bail!("{f} is not used by --task multiclass");
+            }
+            // Binary-only statistics: a value other than the default would be ignored, which a
+            // reader of the results could not tell.
+            let binary_only = [
+                ("--threshold", args.threshold != 0.5),
+                ("--target-specificity", args.target_specificity != [0.90]),
+                ("--sens-ci-boot", args.sens_ci_boot != 0),
+            ];
+            if let Some((flag, _)) = binary_only.iter().find(|(_, given)| *given) {
+                bail!(
+                    "{flag} is not used by --task multiclass (its figures are one-vs-rest AUROCs, macro AUROC, accuracy, Brier and log loss, which take no threshold or target specificity)"
+                );
             }
         }
         Task::Multilabel => {

@@ -211,7 +211,7 @@ pub struct PoolArgs {
     target_specificity: Vec<f64>,
     /// Stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most
     /// 100000). Pooled exactly: the same CI as `harness eval --bootstrap B --seed S` on all the
-    /// cases.
+    /// cases (binary and multi-label sites; multi-class bootstraps resample cases, not pooled).
     #[arg(long, default_value_t = 0, value_name = "B")]
     bootstrap: usize,
     /// Seed of the bootstraps' random number generator.
@@ -786,6 +786,32 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         bail!(
             "a multi-class evaluation has no round 2: its paired comparison is a bootstrap over cases, which is not pooled (pool the summaries alone)"
         );
+    }
+    // The binary task's options: a value other than the default would be ignored without a word.
+    let binary_only = [
+        (
+            "--bootstrap",
+            args.bootstrap != 0,
+            "the macro AUROC's bootstrap resamples cases, which are not pooled",
+        ),
+        (
+            "--sens-ci-boot",
+            args.sens_ci_boot != 0,
+            "a multi-class evaluation has no sensitivity at specificity",
+        ),
+        (
+            "--threshold",
+            args.threshold != 0.5,
+            "multi-class decisions are the argmax class",
+        ),
+        (
+            "--target-specificity",
+            args.target_specificity != [0.90],
+            "a multi-class evaluation has no sensitivity at specificity",
+        ),
+    ];
+    if let Some((flag, _, why)) = binary_only.iter().find(|(_, given, _)| *given) {
+        bail!("{flag} is not used in pooling multi-class sites: {why}");
     }
     let read: Read<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
     let sites = &read.sites;

@@ -1194,6 +1194,16 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
     let o = harness(&args);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no round 2"));
+    // The binary task's options would be ignored here: refused, saying why.
+    for (flag, value) in [("--bootstrap", "200"), ("--threshold", "0.3")] {
+        let mut args = vec!["pool"];
+        args.extend(files.iter().map(String::as_str));
+        args.extend([flag, value]);
+        refused(
+            &args,
+            &format!("{flag} is not used in pooling multi-class sites"),
+        );
+    }
     let (site, path, _) = &sites[0];
     let out = p("grid.json");
     let o = summarize(path, site, &out, &["--score-decimals", "2"]);

@@ -391,6 +391,25 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
             && err.contains("not one of the classes x, y, w"),
         "{err}"
     );
+    // A binary-only option would be ignored: refused instead.
+    for (flag, value) in [("--threshold", "0.3"), ("--target-specificity", "0.95")] {
+        let out = run(&[
+            "--class-score",
+            "x=p_x",
+            "--class-score",
+            "y=p_y",
+            "--class-score",
+            "z=p_z",
+            flag,
+            value,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("{flag} is not used by --task multiclass")),
+            "{err}"
+        );
+    }
 }
 
 /// `harness compare` of two runs on a dataset that declares its patient column: the paired
