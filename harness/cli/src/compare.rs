@@ -44,7 +44,17 @@ enum TaskMetrics {
     Multiclass(MulticlassReport),
 }
 
-fn load_verified(dir: &Path) -> Result<Run> {
+/// The `--public-key` files, read.
+fn read_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
+    paths
+        .iter()
+        .map(|p| Ok(harness_evidence::signing::read_verifying_key(p)?))
+        .collect()
+}
+
+/// The bundle `dir` when it passes `harness verify` (every file's hash, the metrics
+/// recomputed) and, with `keys`, carries a signature by one of them.
+fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run> {
     let v = verify(dir, &VerifyOptions::default());
     if !v.passed() {
         let first = v
@@ -69,7 +79,13 @@ fn load_verified(dir: &Path) -> Result<Run> {
             format!("{}: cannot read {name}{kind}", dir.display())
         })
     };
-    let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)
+    let manifest_bytes = read("manifest.json")?;
+    if !keys.is_empty()
+        && let Err(why) = harness_evidence::signed_by_one_of(dir, &manifest_bytes, keys)
+    {
+        bail!("{}: {why}; it is not used", dir.display());
+    }
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .with_context(|| format!("{}: manifest.json", dir.display()))?;
     let bytes = read("metrics.json")?;
     let context = || format!("{}: metrics.json", dir.display());
@@ -131,13 +147,18 @@ pub struct CompareArgs {
     /// Also write the comparison as Markdown.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
+    /// An ed25519 public key (hex) the runs must be signed with (repeatable: any one of them).
+    /// Without it the runs' hashes and metrics are checked but not their signatures.
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
 }
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
+    let keys = read_keys(&args.public_keys)?;
     let runs = args
         .runs
         .iter()
-        .map(|d| load_verified(d))
+        .map(|d| load_verified(d, &keys))
         .collect::<Result<Vec<_>>>()?;
     let first = &runs[0];
     for r in &runs[1..] {
@@ -357,6 +378,11 @@ pub struct LeaderboardArgs {
     /// Folder for leaderboard.md and leaderboard.html (default: RESULTS_DIR).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// An ed25519 public key (hex) an entrant's bundle must be signed with to be ranked
+    /// (repeatable: each entrant may sign with its own). Without it the bundles' hashes and
+    /// metrics are checked but not their signatures.
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
 }
 
 fn find_bundles(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -698,9 +724,10 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
 pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
     let mut dirs = Vec::new();
     find_bundles(&args.results, &mut dirs);
+    let keys = read_keys(&args.public_keys)?;
     let mut runs = Vec::new();
     for d in &dirs {
-        match load_verified(d) {
+        match load_verified(d, &keys) {
             Ok(r) => runs.push(r),
             Err(e) => errln!("skipped: {e:#}"),
         }

@@ -12,7 +12,11 @@ use tabled::settings::Style;
 #[command(
     about = "List the registered reference datasets and whether each is present and matches its pinned hash",
     after_help = "Status: 'present, verified' (hash matches), 'missing' (place the file at the path shown; \
-        nothing is downloaded), 'HASH MISMATCH' (results on these bytes would not be comparable).\n\n\
+        nothing is downloaded), 'HASH MISMATCH' (results on these bytes would not be comparable), \
+        'unreadable: <why>' (present but not readable: permissions, a symbolic link in a dataset \
+        folder).\n\n\
+        Exit status: 0 when every present dataset is verified (missing ones are listed, not \
+        failed); 1 when one is mismatched or unreadable; 2 an invalid registry.\n\n\
         Examples:\n  harness datasets\n  harness datasets --registry other/datasets.toml --data-root /data"
 )]
 pub struct DatasetsArgs {
@@ -49,9 +53,12 @@ pub fn run(args: DatasetsArgs) -> Result<ExitCode> {
     let mut mismatch = false;
     for d in &reg.entries {
         let st = reg.check(d);
+        // A dataset that is there but cannot be checked fails as a mismatched one does: a run
+        // on it would be refused.
         mismatch |= matches!(
             st,
             harness_data::registry::DatasetStatus::HashMismatch { .. }
+                | harness_data::registry::DatasetStatus::Unreadable { .. }
         );
         let pin = d.entry.pin().to_string();
         b.push_record([

@@ -184,4 +184,31 @@ fn verify_of_no_folder_and_an_empty_registry_say_so() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A dataset that is there but cannot be checked (a symbolic link inside its folder) fails
+    // the listing, as a mismatched one does; a missing one is listed, not failed.
+    let data = dir.path().join("lesions");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("labels.csv"), "case_id,image,label\n").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", data.join("link.png")).unwrap();
+    let entry = |name: &str, path: &str| {
+        format!(
+            "[datasets.{name}]\ntitle = \"t\"\nformat = \"image-folder\"\npath = \"{path}\"\nlabels = \"labels.csv\"\n\
+             id_column = \"case_id\"\nimage_column = \"image\"\nlabel = \"label\"\npositive_class = \"1\"\nlabel_meaning = \"1\"\n\
+             sha256 = \"{}\"\nsynthetic = true\nlicence = \"x\"\nprovenance = \"x\"\n",
+            "0".repeat(64)
+        )
+    };
+    std::fs::write(&empty, entry("gone", "absent")).unwrap();
+    let out = run(&["datasets", "--registry", empty.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&empty, entry("linked", "lesions")).unwrap();
+    let out = run(&["datasets", "--registry", empty.to_str().unwrap()]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{listing}");
+    assert!(listing.contains("unreadable"), "{listing}");
 }

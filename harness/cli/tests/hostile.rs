@@ -242,6 +242,27 @@ fn a_signed_bundle_verifies_with_its_key_only() {
     assert!(ok.status.success(), "{}", text(&ok));
     let bad = verify(&out_dir, &["--public-key", other.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    // A leaderboard given its entrants' keys ranks only bundles signed by one of them.
+    let board = |key: &Path| {
+        harness()
+            .arg("leaderboard")
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(tmp.path().join("board"))
+            .arg("--public-key")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let ranked = board(&good);
+    assert!(ranked.status.success(), "{}", text(&ranked));
+    let refused = board(&other);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("matches none of the 1 public key(s)"),
+        "{}",
+        text(&refused)
+    );
 }
 
 /// Signed shards: `merge` refuses them without the signer's public key (their signatures would

@@ -288,36 +288,48 @@ pub fn check_input(
         std::fs::read(dir.join(MANIFEST)).map_err(|e| format!("{MANIFEST}: cannot read: {e}"))?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| format!("{MANIFEST}: not a valid manifest: {e}"))?;
-    let signature = std::fs::read_to_string(dir.join(SIGNATURE));
-    match (keys, signature) {
-        ([], Ok(_)) => {
+    match (keys, dir.join(SIGNATURE).exists()) {
+        ([], true) => {
             return Err(format!(
                 "{SIGNATURE}: the bundle is signed; give its signer's public key (--public-key FILE) so that its signature is checked"
             ));
         }
-        ([], Err(_)) => {}
-        (_, Err(_)) => {
-            return Err(format!(
-                "{SIGNATURE}: the bundle is not signed, and public keys were given to check it"
-            ));
-        }
-        (keys, Ok(sig)) => {
-            if !keys
-                .iter()
-                .any(|k| crate::signing::check(k, &manifest_bytes, &sig).is_ok())
-            {
-                return Err(format!(
-                    "{SIGNATURE}: the signature matches none of the {} public key(s) given: the manifest was changed after signing, or another key signed it",
-                    keys.len()
-                ));
-            }
-        }
+        ([], false) => {}
+        (keys, _) => signed_by_one_of(dir, &manifest_bytes, keys)?,
     }
     Ok(VerifiedBundle {
         dir: dir.to_path_buf(),
         manifest,
         manifest_bytes,
     })
+}
+
+/// Checks that `manifest` (the bytes of the bundle `dir`'s manifest) carries a signature
+/// (`manifest.sig`) by one of `keys`.
+///
+/// # Errors
+/// The bundle is not signed, or by none of the keys, in words.
+pub fn signed_by_one_of(
+    dir: &Path,
+    manifest: &[u8],
+    keys: &[ed25519_dalek::VerifyingKey],
+) -> Result<(), String> {
+    let Ok(sig) = std::fs::read_to_string(dir.join(SIGNATURE)) else {
+        return Err(format!(
+            "{SIGNATURE}: the bundle is not signed, and public keys were given to check it"
+        ));
+    };
+    if keys
+        .iter()
+        .any(|k| crate::signing::check(k, manifest, &sig).is_ok())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "{SIGNATURE}: the signature matches none of the {} public key(s) given: the manifest was changed after signing, or another key signed it",
+            keys.len()
+        ))
+    }
 }
 
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
