@@ -48,6 +48,7 @@ struct SuiteFile {
     dataset: String,
     #[serde(default)]
     inference: Inference,
+    #[serde(default)]
     metrics: Metrics,
     #[serde(default)]
     performance: Performance,
@@ -146,7 +147,9 @@ pub struct Metrics {
     /// Decision threshold: predicted positive iff probability ≥ threshold.
     #[serde(default = "default_threshold")]
     pub threshold: f64,
-    /// Stratified bootstrap replicates for the AUROC CI and the ROC band (0 = none).
+    /// Stratified bootstrap replicates for the AUROC CI (0 = none, at most 100000). The
+    /// report's ROC band, a figure only, resamples this many times raised to at least 200
+    /// and capped at 2000.
     #[serde(default)]
     pub bootstrap: usize,
     #[serde(default = "default_seed")]
@@ -170,6 +173,21 @@ impl Metrics {
             bootstrap: self.bootstrap,
             seed: self.seed,
             sens_ci_bootstrap: self.sens_ci_bootstrap,
+        }
+    }
+}
+
+/// A suite without `[metrics]` takes every key's default, as with `[metrics]` alone.
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            primary: RankingMetric::default(),
+            target_specificities: default_specs(),
+            threshold: default_threshold(),
+            bootstrap: 0,
+            seed: default_seed(),
+            sens_ci_bootstrap: 0,
+            subgroups: None,
         }
     }
 }
@@ -407,7 +425,7 @@ impl Suite {
             let start = spanned.span().start;
             let mut c = spanned.into_inner();
             c.line = line_col(text, start).0;
-            validate_candidate(&c)
+            validate_candidate(&c, &raw.limits)
                 .map_err(|m| invalid(start, format!("candidate '{}': {m}", c.name)))?;
             if candidates.iter().any(|o: &Candidate| o.name == c.name) {
                 return Err(invalid(
@@ -479,7 +497,7 @@ impl Suite {
     }
 }
 
-fn validate_candidate(c: &Candidate) -> Result<(), String> {
+fn validate_candidate(c: &Candidate, limits: &Limits) -> Result<(), String> {
     if c.name.is_empty()
         || !c
             .name
@@ -502,6 +520,19 @@ fn validate_candidate(c: &Candidate) -> Result<(), String> {
         return Err("backends must list at least one of tract, ort, candle".into());
     }
     c.preprocess.validate().map_err(|e| e.to_string())?;
+    // The model's input is built per image in memory (a typo of 22400 for 224 would ask for
+    // gigabytes per case): bounded as the images themselves are.
+    if let Some(side) = c
+        .preprocess
+        .size
+        .iter()
+        .find(|&&s| s > limits.max_image_side)
+    {
+        return Err(format!(
+            "preprocess size {:?}: a side of {side} pixels is larger than [limits] max_image_side = {}",
+            c.preprocess.size, limits.max_image_side
+        ));
+    }
     Ok(())
 }
 
@@ -550,6 +581,28 @@ fn validate_performance(p: &Performance) -> Result<(), String> {
             return Err(format!("{k} = {v} must be a positive number"));
         }
     }
+    if let (Some(min), Some(max)) = (p.min_duration_s, p.max_duration_s)
+        && min > max
+    {
+        return Err(format!(
+            "min_duration_s = {min} is longer than max_duration_s = {max}"
+        ));
+    }
+    // An empty list would measure nothing while the report said it measured (use `skip = true`).
+    if !p.skip {
+        for (key, empty) in [
+            ("profiles", p.profiles.is_empty()),
+            ("scenarios", p.scenarios.is_empty()),
+            ("batch_sizes", p.batch_sizes.is_empty()),
+            ("backends", p.backends.as_ref().is_some_and(Vec::is_empty)),
+        ] {
+            if empty {
+                return Err(format!(
+                    "{key} is empty: list at least one, or set skip = true to measure nothing"
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -557,6 +610,11 @@ fn validate_performance(p: &Performance) -> Result<(), String> {
 pub const MAX_MODEL_MIB: u64 = u64::MAX >> 20;
 
 fn validate_limits(l: &Limits) -> Result<(), String> {
+    if l.max_cases == 0 || l.max_image_side == 0 || l.max_model_mib == 0 {
+        return Err(
+            "max_cases, max_image_side and max_model_mib must be at least 1 (0 would refuse every dataset, image or model)".into(),
+        );
+    }
     if l.max_model_mib > MAX_MODEL_MIB {
         return Err(format!(
             "max_model_mib {} is larger than {MAX_MODEL_MIB} (the limit in bytes must fit in 64 bits)",
@@ -631,6 +689,42 @@ output = { kind = "probability", positive_index = 0 }
         assert_eq!(s.inference.primary_backend, BackendKind::Tract);
         assert_eq!(s.metrics.threshold, 0.5);
         assert_eq!(s.acceptance.criteria().unwrap().len(), 1);
+    }
+
+    /// `[metrics]` may be left out, as every other optional section: each key's default.
+    #[test]
+    fn a_suite_without_metrics_takes_the_defaults() {
+        let text = GOOD.replace(
+            "[metrics]\ntarget_specificities = [0.9]\nbootstrap = 100\n",
+            "",
+        );
+        assert!(
+            !text.contains("[metrics]"),
+            "the test must remove the section"
+        );
+        let s = Suite::parse(&text, Path::new("s.toml")).unwrap();
+        assert_eq!(s.metrics.target_specificities, vec![0.90]);
+        assert_eq!((s.metrics.bootstrap, s.metrics.seed), (0, 1));
+    }
+
+    /// A model input side beyond `[limits] max_image_side` (a typo of 22400 for 224 would ask
+    /// for gigabytes per case), and a limit of 0, are refused when the suite is read.
+    #[test]
+    fn an_oversized_model_input_and_zero_limits_are_refused() {
+        let e = err(&GOOD.replace("size = [64, 64]", "size = [64, 22400]"));
+        assert!(
+            e.contains("a side of 22400 pixels is larger than [limits] max_image_side = 16384"),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}\n[limits]\nmax_cases = 0\n"));
+        assert!(e.contains("must be at least 1"), "{e}");
+        let e = err(&GOOD.replace("scenarios = [\"single-stream\"]", "scenarios = []"));
+        assert!(e.contains("scenarios is empty"), "{e}");
+        let e = err(&GOOD.replace(
+            "scenarios = [\"single-stream\"]",
+            "scenarios = [\"single-stream\"]\nmin_duration_s = 20\nmax_duration_s = 5",
+        ));
+        assert!(e.contains("longer than max_duration_s"), "{e}");
     }
 
     #[test]
