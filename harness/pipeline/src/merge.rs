@@ -220,16 +220,32 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
     // Each case's row as the bytes its shard wrote (each part has been checked against its
     // manifest's hash, so these are the harness's own CSV lines): copied, not re-encoded.
     let mut rows: Vec<Option<&[u8]>> = vec![None; total];
+    // Each part's header and the byte offsets where its records start (a record ends where the
+    // next one starts), parsed in parallel: with a hundred shards this is most of the merge's
+    // reading.
+    let parsed: Vec<(csv::ByteRecord, Vec<usize>)> = parts
+        .par_iter()
+        .map(|p| {
+            let path = p.dir.join("predictions.csv");
+            let bad = |e: csv::Error| refuse(format!("{}: {e}", path.display()));
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(p.predictions.as_slice());
+            let h = reader.byte_headers().map_err(bad)?.clone();
+            let mut record = csv::ByteRecord::new();
+            let mut starts = Vec::with_capacity(p.shard.positions.len() + 1);
+            while reader.read_byte_record(&mut record).map_err(bad)? {
+                let start = record.position().map_or(0, |at| at.byte());
+                starts.push(usize::try_from(start).unwrap_or(usize::MAX));
+            }
+            Ok((h, starts))
+        })
+        .collect::<Result<_, PipelineError>>()?;
     let mut header: Option<(csv::ByteRecord, &Path)> = None;
     let mut header_line: &[u8] = &[];
-    for p in parts {
+    for (p, (h, mut starts)) in parts.iter().zip(parsed) {
         let path = p.dir.join("predictions.csv");
-        let bad = |e: csv::Error| refuse(format!("{}: {e}", path.display()));
         let data = p.predictions.as_slice();
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(data);
-        let h = reader.byte_headers().map_err(bad)?.clone();
         match &header {
             None => header = Some((h, &p.dir)),
             Some((first, dir)) if *first != h => {
@@ -240,13 +256,6 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
                 )));
             }
             Some(_) => {}
-        }
-        // Byte offsets where each record starts; a record ends where the next one starts.
-        let mut record = csv::ByteRecord::new();
-        let mut starts = Vec::with_capacity(p.shard.positions.len() + 1);
-        while reader.read_byte_record(&mut record).map_err(bad)? {
-            let start = record.position().map_or(0, |at| at.byte());
-            starts.push(usize::try_from(start).unwrap_or(usize::MAX));
         }
         if header_line.is_empty() {
             header_line = &data[..starts
@@ -456,22 +465,37 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         parts.len(),
         options.out.display()
     ));
-    bundle.write("predictions.csv", &predictions)?;
-    // Computed from the merged bytes by the code a run uses: byte-identical metrics.json.
+    // Computed from the merged bytes by the code a run uses: byte-identical metrics.json. The
+    // statistics run while the merged predictions are written and hashed.
     let path = options.out.join("predictions.csv");
     let failed = |e: EvaluateError| PipelineError::Metrics(e.to_string());
-    let (report, table, target_curves) = if settings.scores.is_empty() {
-        (None, None, Vec::new())
-    } else if settings.task.is_binary() {
-        let (r, t) = metrics_of(&predictions, &path, &settings)?;
-        bundle.write("metrics.json", &metrics_json(&r))?;
-        (Some(Metrics::Binary(r)), Some(t), Vec::new())
-    } else {
-        let metrics = evaluate_predictions(&predictions, &path, &settings).map_err(failed)?;
-        bundle.write("metrics.json", &metrics.to_json())?;
-        let curves = render::target_curves(&predictions, &path, &settings).map_err(failed)?;
-        (Some(metrics), None, curves)
+    let compute = || -> Result<_, PipelineError> {
+        Ok(if settings.scores.is_empty() {
+            (None, None, Vec::new(), None)
+        } else if settings.task.is_binary() {
+            let (r, t) = metrics_of(&predictions, &path, &settings)?;
+            let json = metrics_json(&r);
+            (Some(Metrics::Binary(r)), Some(t), Vec::new(), Some(json))
+        } else {
+            let metrics = evaluate_predictions(&predictions, &path, &settings).map_err(failed)?;
+            let json = metrics.to_json();
+            let curves = render::target_curves(&predictions, &path, &settings).map_err(failed)?;
+            (Some(metrics), None, curves, Some(json))
+        })
     };
+    let (written, computed) = std::thread::scope(|scope| {
+        let statistics = scope.spawn(compute);
+        let written = bundle.write("predictions.csv", &predictions);
+        (written, statistics.join())
+    });
+    written?;
+    let (report, table, target_curves, json) = match computed {
+        Ok(result) => result?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    if let Some(json) = json {
+        bundle.write("metrics.json", &json)?;
+    }
 
     let total = parts[0].shard.total_cases;
     let agreements = merge_agreements(&parts);
