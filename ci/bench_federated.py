@@ -7,7 +7,7 @@ unsharded eval of the same cases"), measured in one run on the same machine.
                                   [--shards 100] [--cases 10000] [--repeat 1]
                                   [--seed 20261122] [--keep DIR] [--only pool|merge]
                                   [--bootstrap 0] [--suite suites/example.toml]
-                                  [--template PARTIAL_BUNDLE]
+                                  [--template PARTIAL_BUNDLE] [--grid 4,3,2]
 
 A) Pool vs one eval (federated evaluation, `harness pool`).
    N sites x C cases are generated (seeded; numpy): case_id,label,score_a,score_b,sex,
@@ -715,7 +715,9 @@ def main():
                   % (d, t["pool_r1_grid%d" % d] / t["eval"], d))
     if merge:
         t = merge["times"]
-        print("ratio_merge_vs_eval=%.3f (target: well under 1; same bootstrap on both sides: "
+        print("ratio_merge_vs_eval=%.3f (issue's target: well under 1, which a merge cannot meet: it "
+              "computes an eval of the merged cases plus the report and the hash of every file, so "
+              "this ratio is above 1 by construction; same bootstrap on both sides: "
               "the fabricated suite copy has [metrics] bootstrap = %d, the eval --bootstrap %d)"
               % (t["merge"] / t["eval"], args.bootstrap, args.bootstrap))
         print("ratio_merge_plus_verify_vs_eval=%.3f (information)"
