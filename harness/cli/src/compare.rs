@@ -15,6 +15,7 @@ use harness_evidence::evaluation::{
     ClassColumns, FindingColumns, evaluate_classes, evaluate_findings, read_findings,
 };
 use harness_evidence::manifest::Manifest;
+use harness_evidence::manifest::{METRICS, PREDICTIONS};
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
@@ -87,7 +88,7 @@ fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run
     }
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .with_context(|| format!("{}: manifest.json", dir.display()))?;
-    let bytes = read("metrics.json")?;
+    let bytes = read(METRICS)?;
     let context = || format!("{}: metrics.json", dir.display());
     let (metrics, task) = match manifest.evaluation.task {
         DatasetTask::Binary => (
@@ -185,7 +186,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     }
     // Merge predictions by case id.
     let read = |r: &Run| -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
-        let mut rdr = csv::Reader::from_path(r.dir.join("predictions.csv"))?;
+        let mut rdr = csv::Reader::from_path(r.dir.join(PREDICTIONS))?;
         let h = rdr.headers()?.clone();
         let rows = rdr.records().collect::<Result<Vec<_>, _>>()?;
         Ok((h, rows))

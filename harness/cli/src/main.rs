@@ -1,7 +1,10 @@
 //! `harness`: the command line of the medical-imaging model evaluation harness.
 //!
-//! A thin layer that parses arguments and wires the library crates together (datasets →
-//! backends → measurement → metrics → evidence → report); it computes nothing itself.
+//! A layer that parses arguments, prints, shows progress and chooses exit codes, wiring the
+//! library crates together (datasets → backends → measurement → metrics → evidence → report;
+//! the run, merge and site rounds are `harness_pipeline`). Some orchestration still lives here
+//! and belongs in the libraries: `compare`/`leaderboard`'s merging and ranking, and the
+//! coordinator's reading of site files in `pool`.
 
 use harness_alloc as alloc;
 

@@ -696,11 +696,12 @@ fn rounds<R: Rounds>(
     Ok(Some(report))
 }
 
-/// This program, as the pooled report names it.
+/// This program, as the pooled report names it: as a run's report does ([`crate::run::tool`]; a build outside git says `unknown`).
 fn tool_info() -> harness_report::ToolInfo {
+    let tool = crate::run::tool();
     harness_report::ToolInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: env!("HARNESS_GIT_COMMIT").to_string(),
+        version: tool.version,
+        git_commit: tool.git_commit.unwrap_or_else(|| "unknown".into()),
     }
 }
 

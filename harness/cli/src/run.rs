@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use harness_evidence::Metrics;
 use harness_evidence::gate::{Criterion, Direction, GateResult, TaskCriterion};
+use harness_evidence::manifest::PREDICTIONS;
 use harness_evidence::manifest::ToolInfo;
 use harness_evidence::shard::Shard;
 use harness_pipeline::merge::MergeOptions;
@@ -180,7 +181,8 @@ pub struct MergeArgs {
     public_keys: Vec<PathBuf>,
 }
 
-fn tool() -> ToolInfo {
+/// This program as the manifest records it (the commit from the build, when built in git).
+pub(crate) fn tool() -> ToolInfo {
     ToolInfo {
         name: "harness".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -317,7 +319,7 @@ fn finish(outcome: &RunOutcome) -> ExitCode {
     let out_dir = &outcome.out_dir;
 
     // What a person reads.
-    let predictions = out_dir.join("predictions.csv");
+    let predictions = out_dir.join(PREDICTIONS);
     match &outcome.eval {
         Some(Metrics::Binary(r)) => out!("{}", crate::summary::render(r, &predictions)),
         Some(Metrics::Multilabel(r)) => out!(

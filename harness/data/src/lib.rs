@@ -1,7 +1,12 @@
-//! Reading evaluation inputs for the harness: one CSV per evaluation, with a
-//! binary label column, one or more model-score columns and optional subgroup
-//! columns. This crate reads and validates that table strictly and fast, and
-//! reports bad input with the file, line, column and value at fault.
+//! Reading the harness's inputs, strictly and fast, with bad input reported by file, line,
+//! column and value:
+//! - the evaluation CSV (a label column, model-score columns, subgroup and patient columns),
+//!   with its case-id, quoting, separator and look-alike-level checks;
+//! - the dataset registry (`datasets.toml`, [`registry`]): entries, pins (SHA-256 or MD5),
+//!   the folder digest and its hash cache (`.harness-cache/`);
+//! - images ([`images`]): PNG, JPEG, DICOM (with its frame codecs, rescale and window) and
+//!   NumPy/MedMNIST arrays, decoded within size limits ([`bounded`]).
+//!
 //! It computes no statistics; metrics live in `harness-metrics`.
 
 mod atomic;

@@ -1,5 +1,6 @@
 //! The one path from a validated table of labels and scores to the statistics
-//! ([`EvalReport`] for a binary task, [`MultilabelReport`] for findings): used
+//! ([`EvalReport`] for a binary task, [`MultilabelReport`] for findings, a multi-class report
+//! for classes): used
 //! by `harness eval`, by `harness run` on a suite's predictions, and by
 //! `harness verify` when it recomputes a bundle's metrics — so the three can
 //! never disagree on how the statistics are called.

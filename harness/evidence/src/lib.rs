@@ -1,11 +1,15 @@
-//! Suites, dataset registry checks and the tamper-evident evidence bundle.
+//! Suites, the evaluation of a bundle's predictions, gates and the tamper-evident evidence
+//! bundle.
 //!
 //! A bundle is a folder: `predictions.csv` (per case, per candidate),
 //! `metrics.json` (the `harness eval` schema), `performance.json` (the
 //! `harness bench` schema), `agreement.json`, the report files, and
 //! `manifest.json` with the sha256 of all of them plus the hashes of the suite,
 //! models and dataset they came from. [`bundle`] writes one crash-safely,
-//! [`verify`] checks one, [`suite`] reads the declarative suite files.
+//! [`verify`] checks one, [`suite`] reads the declarative suite files. [`evaluation`] is the one
+//! path from predictions to statistics (every task), [`gate`] judges acceptance criteria,
+//! [`shard`] describes a sharded run's parts and [`signing`] signs and checks manifests. The
+//! dataset registry and its pins live in `harness_data::registry`.
 
 pub mod bundle;
 pub mod evaluation;

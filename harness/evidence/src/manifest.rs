@@ -17,6 +17,14 @@ pub const MANIFEST: &str = "manifest.json";
 pub const SIGNATURE: &str = "manifest.sig";
 /// Present while a run is writing the bundle; removed only after the manifest is in place.
 pub const INCOMPLETE: &str = "INCOMPLETE";
+/// Per case and candidate: the evaluated probabilities (and the labels, subgroups, patients).
+pub const PREDICTIONS: &str = "predictions.csv";
+/// The statistics (`harness eval`'s JSON layout for the dataset's task).
+pub const METRICS: &str = "metrics.json";
+/// The cross-engine agreement on the seeded sample.
+pub const AGREEMENT: &str = "agreement.json";
+/// The speed measurements (`harness bench`'s JSON layout).
+pub const PERFORMANCE: &str = "performance.json";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {

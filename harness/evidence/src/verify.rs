@@ -437,8 +437,8 @@ fn only_added_warnings(
 }
 
 fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
-    const PRED: &str = "predictions.csv";
-    const METRICS: &str = "metrics.json";
+    const PRED: &str = crate::manifest::PREDICTIONS;
+    const METRICS: &str = crate::manifest::METRICS;
     if !manifest.files.contains_key(PRED) || !manifest.files.contains_key(METRICS) {
         v.fail(
             "metrics recomputation",

@@ -1,4 +1,5 @@
-//! The `harness bench` JSON schema ([`BenchReport`], [`ScenarioResult`]) and its table view.
+//! The `harness bench` JSON schema ([`BenchReport`], [`ScenarioResult`]); the CLI draws its
+//! table.
 //!
 //! Every float in the schema is finite: a figure that cannot be computed is `null` with a
 //! `*_reason` (or the result's `reason`) saying why.

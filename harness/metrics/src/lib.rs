@@ -1,4 +1,7 @@
-//! Pure statistics for evaluating a binary classifier's scores against labels.
+//! Pure statistics for evaluating classifiers' scores against labels: binary (the core,
+//! below), multi-class ([`multiclass`]), multi-label ([`multilabel`]), patient-clustered
+//! ([`cluster`]) and pooled from sites' count tables ([`pool`], [`pool_findings`],
+//! [`pool_classes`]).
 //!
 //! This crate is the product's arithmetic: AUROC (with its exact fraction and Mann–Whitney U),
 //! DeLong variances, confidence intervals and the paired DeLong test, sensitivity at a target

@@ -52,6 +52,7 @@ use harness_evidence::gate::{Gate, GateResult, TaskCriterion};
 use harness_evidence::manifest::{
     self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
 };
+use harness_evidence::manifest::{AGREEMENT, METRICS, PERFORMANCE, PREDICTIONS};
 use harness_evidence::predictions::{label_column, score_column};
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, Shard, ShardFile};
 use harness_evidence::suite::{Suite, SuiteError, find_registry};
@@ -309,7 +310,7 @@ pub fn run_suite(
     let measured = measure(&plan, &inference, options, observer);
     observer.stage_finished(Stage::Measure);
     let measured = measured?;
-    bundle.write("performance.json", &pretty(&measured.bench))?;
+    bundle.write(PERFORMANCE, &pretty(&measured.bench))?;
 
     observer.stage_started(Stage::Render, "writing the report");
     let rendered = render(&plan, &inference, &evaluated, &measured, &mut bundle);
@@ -353,7 +354,7 @@ fn run_shard_rest(
     let measured = measure(plan, &inference, options, observer);
     observer.stage_finished(Stage::Measure);
     let measured = measured?;
-    bundle.write("performance.json", &pretty(&measured.bench))?;
+    bundle.write(PERFORMANCE, &pretty(&measured.bench))?;
     observer.stage_started(Stage::Seal, "sealing the manifest");
     let sealed = seal(plan, &inference, &evaluated, &measured, bundle);
     observer.stage_finished(Stage::Seal);
@@ -1030,7 +1031,7 @@ pub fn evaluate(
         // A site of a federated evaluation: only its count tables leave it.
         write_site_summary(site, &pred_bytes, plan, &settings, bundle)?;
     } else {
-        bundle.write("predictions.csv", &pred_bytes)?;
+        bundle.write(PREDICTIONS, &pred_bytes)?;
     }
     if let Some(s) = &plan.shard {
         let file = ShardFile {
@@ -1046,10 +1047,10 @@ pub fn evaluate(
         if settings.scores.is_empty() || plan.shard.is_some() || plan.site.is_some() {
             (None, Vec::new())
         } else {
-            let path = plan.out_dir.join("predictions.csv");
+            let path = plan.out_dir.join(PREDICTIONS);
             let failed = |e: EvaluateError| PipelineError::Metrics(e.to_string());
             let metrics = evaluate_predictions(&pred_bytes, &path, &settings).map_err(failed)?;
-            bundle.write("metrics.json", &metrics.to_json())?;
+            bundle.write(METRICS, &metrics.to_json())?;
             let curves = render::target_curves(&pred_bytes, &path, &settings).map_err(failed)?;
             (Some(metrics), curves)
         };
@@ -1099,7 +1100,7 @@ pub fn evaluate(
         "sampling": sampling_text(sample.len(), cases.len(), suite.metrics.seed),
         "candidates": agreements,
     }));
-    bundle.write("agreement.json", &agreement_json)?;
+    bundle.write(AGREEMENT, &agreement_json)?;
     Ok(Evaluated {
         settings,
         report,

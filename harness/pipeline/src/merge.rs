@@ -20,6 +20,7 @@ use harness_backends::PairAgreement;
 use harness_evidence::bundle::BundleWriter;
 use harness_evidence::evaluation::EvaluateError;
 use harness_evidence::gate::{Gate, TaskCriterion};
+use harness_evidence::manifest::{AGREEMENT, METRICS, PERFORMANCE, PREDICTIONS};
 use harness_evidence::manifest::{
     CandidateRecord, DatasetRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
 };
@@ -108,9 +109,9 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
     }
     Ok(Part {
         dir: dir.to_path_buf(),
-        predictions: pinned("predictions.csv")?,
-        agreement: parse_json(dir, "agreement.json", &pinned("agreement.json")?)?,
-        performance: pinned("performance.json")?,
+        predictions: pinned(PREDICTIONS)?,
+        agreement: parse_json(dir, AGREEMENT, &pinned(AGREEMENT)?)?,
+        performance: pinned(PERFORMANCE)?,
         suite: pinned(SUITE_COPY)?,
         manifest_bytes: bundle.manifest_bytes().to_vec(),
         manifest,
@@ -226,7 +227,7 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
     let parsed: Vec<(csv::ByteRecord, Vec<usize>)> = parts
         .par_iter()
         .map(|p| {
-            let path = p.dir.join("predictions.csv");
+            let path = p.dir.join(PREDICTIONS);
             let bad = |e: csv::Error| refuse(format!("{}: {e}", path.display()));
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(true)
@@ -244,7 +245,7 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
     let mut header: Option<(csv::ByteRecord, &Path)> = None;
     let mut header_line: &[u8] = &[];
     for (p, (h, mut starts)) in parts.iter().zip(parsed) {
-        let path = p.dir.join("predictions.csv");
+        let path = p.dir.join(PREDICTIONS);
         let data = p.predictions.as_slice();
         match &header {
             None => header = Some((h, &p.dir)),
@@ -252,7 +253,7 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
                 return Err(refuse(format!(
                     "{}: its columns differ from those of {}",
                     path.display(),
-                    dir.join("predictions.csv").display()
+                    dir.join(PREDICTIONS).display()
                 )));
             }
             Some(_) => {}
@@ -391,7 +392,7 @@ fn merge_candidates(parts: &[Part]) -> Vec<CandidateRecord> {
 fn merge_performance(parts: &[Part]) -> Result<BenchReport, PipelineError> {
     let mut merged: Option<BenchReport> = None;
     for p in parts {
-        let mut bench: BenchReport = parse_json(&p.dir, "performance.json", &p.performance)?;
+        let mut bench: BenchReport = parse_json(&p.dir, PERFORMANCE, &p.performance)?;
         let index = p.shard.shard.index;
         for r in &mut bench.results {
             r.profile = format!("{} (shard {index})", r.profile);
@@ -467,7 +468,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     ));
     // Computed from the merged bytes by the code a run uses: byte-identical metrics.json. The
     // statistics run while the merged predictions are written and hashed.
-    let path = options.out.join("predictions.csv");
+    let path = options.out.join(PREDICTIONS);
     let failed = |e: EvaluateError| PipelineError::Metrics(e.to_string());
     let compute = || -> Result<_, PipelineError> {
         Ok(if settings.scores.is_empty() {
@@ -485,7 +486,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     };
     let (written, computed) = std::thread::scope(|scope| {
         let statistics = scope.spawn(compute);
-        let written = bundle.write("predictions.csv", &predictions);
+        let written = bundle.write(PREDICTIONS, &predictions);
         (written, statistics.join())
     });
     written?;
@@ -494,7 +495,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         Err(panic) => std::panic::resume_unwind(panic),
     };
     if let Some(json) = json {
-        bundle.write("metrics.json", &json)?;
+        bundle.write(METRICS, &json)?;
     }
 
     let total = parts[0].shard.total_cases;
@@ -506,7 +507,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     let seed = suite.metrics.seed;
     let sampling = sampling_text(checked as usize, total as usize, seed);
     bundle.write(
-        "agreement.json",
+        AGREEMENT,
         &pretty(&serde_json::json!({
             "tolerance": suite.inference.agreement_tolerance,
             "cases_checked": checked,
@@ -516,7 +517,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         })),
     )?;
     let bench = merge_performance(&parts)?;
-    bundle.write("performance.json", &pretty(&bench))?;
+    bundle.write(PERFORMANCE, &pretty(&bench))?;
     let mut pins = Vec::with_capacity(parts.len());
     for p in &parts {
         let index = p.shard.shard.index;

@@ -8,6 +8,7 @@
 //! again from the dataset, with the run's own reader ([`crate::load_index_cached`]), and writes
 //! the expected columns with the run's own writer ([`Predictions::to_csv`]).
 
+use harness_evidence::manifest::PREDICTIONS;
 use std::path::Path;
 
 use harness_data::images::ReadLimits;
@@ -69,7 +70,7 @@ fn compare(
     let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) else {
         return skip("manifest.json is not a manifest".into());
     };
-    let predictions = bundle.join("predictions.csv");
+    let predictions = bundle.join(PREDICTIONS);
     if !predictions.is_file() {
         return skip("the bundle holds no predictions.csv (a federated site's bundle)".into());
     }
