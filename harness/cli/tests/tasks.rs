@@ -362,14 +362,15 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
         args.extend_from_slice(extra);
         eval(&args)
     };
-    let out = run(&[
+    let classes = [
         "--class-score",
         "x=p_x",
         "--class-score",
         "y=p_y",
         "--class-score",
         "z=p_z",
-    ]);
+    ];
+    let out = run(&classes);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -393,16 +394,7 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
     );
     // A binary-only option would be ignored: refused instead.
     for (flag, value) in [("--threshold", "0.3"), ("--target-specificity", "0.95")] {
-        let out = run(&[
-            "--class-score",
-            "x=p_x",
-            "--class-score",
-            "y=p_y",
-            "--class-score",
-            "z=p_z",
-            flag,
-            value,
-        ]);
+        let out = run(&[&classes[..], &[flag, value]].concat());
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(
