@@ -31,6 +31,8 @@ use tabled::settings::Style;
 
 /// A verified bundle.
 struct Run {
+    /// Its files, read as its verified manifest pins them.
+    bundle: harness_evidence::VerifiedBundle,
     dir: PathBuf,
     manifest: Manifest,
     /// The binary statistics (`None` for a multi-label or multi-class run).
@@ -56,39 +58,31 @@ fn read_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
 /// The bundle `dir` when it passes `harness verify` (every file's hash, the metrics
 /// recomputed) and, with `keys`, carries a signature by one of them.
 fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run> {
-    let v = verify(dir, &VerifyOptions::default());
-    if !v.passed() {
-        let first = v
-            .findings
-            .iter()
-            .find(|f| f.status == harness_types::Status::Failed);
-        bail!(
-            "{}: does not pass `harness verify` ({}); it is not used",
-            dir.display(),
-            first.map_or_else(String::new, |f| format!("{}: {}", f.item, f.detail))
-        );
-    }
-    let read = |name: &str| {
-        std::fs::read(dir.join(name)).with_context(|| {
-            let kind = if dir.join(harness_pipeline::SITE_FILE).is_file() {
-                " (a federated site's bundle: pool it with `harness pool`)"
-            } else if dir.join(harness_evidence::shard::SHARD_FILE).is_file() {
-                " (a shard's partial bundle: merge the shards with `harness merge` first)"
-            } else {
-                ""
-            };
-            format!("{}: cannot read {name}{kind}", dir.display())
-        })
-    };
-    let manifest_bytes = read("manifest.json")?;
+    // The files used below are read against the manifest the verification was made on (and,
+    // with keys, whose signature was checked): a file replaced since is refused, not used.
+    let bundle = harness_evidence::VerifiedBundle::new(dir, verify(dir, &VerifyOptions::default()))
+        .map_err(|why| {
+            anyhow::anyhow!(
+                "{}: does not pass `harness verify` ({why}); it is not used",
+                dir.display()
+            )
+        })?;
     if !keys.is_empty()
-        && let Err(why) = harness_evidence::signed_by_one_of(dir, &manifest_bytes, keys)
+        && let Err(why) = harness_evidence::signed_by_one_of(dir, bundle.manifest_bytes(), keys)
     {
         bail!("{}: {why}; it is not used", dir.display());
     }
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .with_context(|| format!("{}: manifest.json", dir.display()))?;
-    let bytes = read(METRICS)?;
+    let manifest = bundle.manifest().clone();
+    let bytes = bundle.read(METRICS).map_err(|why| {
+        let kind = if manifest.site.is_some() {
+            " (a federated site's bundle: pool it with `harness pool`)"
+        } else if manifest.shard.is_some() {
+            " (a shard's partial bundle: merge the shards with `harness merge` first)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("{why}{kind}")
+    })?;
     let context = || format!("{}: metrics.json", dir.display());
     let (metrics, task) = match manifest.evaluation.task {
         DatasetTask::Binary => (
@@ -113,6 +107,7 @@ fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run
         manifest,
         metrics,
         task,
+        bundle,
     })
 }
 
@@ -186,7 +181,8 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     }
     // Merge predictions by case id.
     let read = |r: &Run| -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
-        let mut rdr = csv::Reader::from_path(r.dir.join(PREDICTIONS))?;
+        let bytes = r.bundle.read(PREDICTIONS).map_err(anyhow::Error::msg)?;
+        let mut rdr = csv::Reader::from_reader(bytes.as_slice());
         let h = rdr.headers()?.clone();
         let rows = rdr.records().collect::<Result<Vec<_>, _>>()?;
         Ok((h, rows))

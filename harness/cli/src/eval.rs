@@ -462,25 +462,14 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     if let Some(name) = b_scores.keys().find(|b| !names.iter().any(|n| n == *b)) {
         bail!("--finding-b names '{name}', which no --finding declares");
     }
-    // As for a binary evaluation: a finding's criterion the evaluation can never give is a
-    // mistake in the command (exit 2), not a gate FAIL after it.
-    if let Some((c, why)) = gate::unavailable_task(
-        harness_data::registry::DatasetTask::Multilabel,
+    refuse_unavailable_findings(
         &names,
         &criteria,
         opts,
         &args.groups,
         args.cluster.is_some(),
-    ) {
-        let flag = match c.direction {
-            Direction::Under => "--fail-under",
-            Direction::Over => "--fail-over",
-        };
-        bail!(
-            "{flag} {}: {why} (see --group, --target-specificity, --sens-ci-boot, --cluster)",
-            c.key
-        );
-    }
+        "see --group, --target-specificity, --sens-ci-boot, --cluster",
+    )?;
     let mut findings: Vec<FindingColumns> = Vec::new();
     for arg in &args.findings {
         let (name, cols) = split_pair("--finding", arg)?;
@@ -655,6 +644,33 @@ fn warn_look_alike_levels<'l>(
 /// `clustered`) a patient column can never give is a mistake in the command (exit 2), not a
 /// candidate that failed the gate (exit 1): refused, naming its flag, before any computation.
 /// `hint` says where the user can change that.
+/// [`refuse_unavailable`] for a multi-label evaluation's criteria: a finding's criterion the
+/// evaluation can never give (exit 2, naming its flag) rather than a gate FAIL after it.
+pub(crate) fn refuse_unavailable_findings(
+    findings: &[String],
+    criteria: &[TaskCriterion],
+    opts: &EvalOptions,
+    groupings: &[String],
+    clustered: bool,
+    hint: &str,
+) -> Result<()> {
+    if let Some((c, why)) = gate::unavailable_task(
+        harness_data::registry::DatasetTask::Multilabel,
+        findings,
+        criteria,
+        opts,
+        groupings,
+        clustered,
+    ) {
+        let flag = match c.direction {
+            Direction::Under => "--fail-under",
+            Direction::Over => "--fail-over",
+        };
+        bail!("{flag} {}: {why} ({hint})", c.key);
+    }
+    Ok(())
+}
+
 pub(crate) fn refuse_unavailable(
     criteria: &[Criterion],
     opts: &EvalOptions,

@@ -25,15 +25,29 @@ macro_rules! errln {
     ($($t:tt)*) => { $crate::write_err(format_args!("{}\n", format_args!($($t)*))) };
 }
 
-/// Standard output, a closed pipe ignored; another failure (a full disk behind `>`) is said on
-/// standard error.
+/// Set when standard output failed otherwise than by a closed pipe (a full disk behind `>`):
+/// the command then exits 2 whatever it decided, since what it printed is incomplete.
+static STDOUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Standard output, a closed pipe ignored; another failure is said once on standard error,
+/// later output is dropped and the exit status becomes 2 ([`STDOUT_FAILED`]).
 fn write_out(args: std::fmt::Arguments) {
     use std::io::Write as _;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args)
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
+    use std::sync::atomic::Ordering;
+    if STDOUT_FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        stdout_failed(&e);
+    }
+}
+
+/// Records a failure of standard output (see [`STDOUT_FAILED`]); a closed pipe is not one.
+fn stdout_failed(e: &std::io::Error) {
+    use std::sync::atomic::Ordering;
+    if e.kind() != std::io::ErrorKind::BrokenPipe && !STDOUT_FAILED.swap(true, Ordering::Relaxed) {
         write_err(format_args!(
-            "warning: writing to standard output failed: {e}\n"
+            "error: writing to standard output failed: {e}\n"
         ));
     }
 }
@@ -63,7 +77,6 @@ use std::process::ExitCode;
 /// Exit code for invalid input: unreadable or malformed files, bad options.
 pub const EXIT_INPUT: u8 = 2;
 
-/// Parses an engine name for clap (`tract`, `ort`, `candle`), listing the choices on error.
 /// `--data-root`, else `$HARNESS_DATA_ROOT` (one rule for `run`, `datasets` and `verify`, so a
 /// bundle is checked against the data its run read).
 fn data_root(flag: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
@@ -71,6 +84,7 @@ fn data_root(flag: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
         .or_else(|| std::env::var_os("HARNESS_DATA_ROOT").map(std::path::PathBuf::from))
 }
 
+/// Parses an engine name for clap (`tract`, `ort`, `candle`), listing the choices on error.
 fn parse_backend(s: &str) -> Result<harness_backends::BackendKind, String> {
     s.parse()
         .map_err(|e: harness_backends::BackendError| e.to_string())
@@ -171,13 +185,21 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Leaderboard(args) => compare::leaderboard(args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(err) => {
             errln!("error: {}", error_text(&err));
             ExitCode::from(EXIT_INPUT)
         }
+    };
+    // What is still buffered is written now, so that its failure is seen too.
+    if let Err(e) = std::io::Write::flush(&mut std::io::stdout()) {
+        stdout_failed(&e);
     }
+    if STDOUT_FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+        return ExitCode::from(EXIT_INPUT);
+    }
+    code
 }
 
 /// An error and its causes on one line, `a: b: c`, leaving out a cause whose text the message

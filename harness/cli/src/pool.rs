@@ -752,6 +752,23 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         let finding = s.findings.values().next()?;
         Some(&finding.models.values().next()?.groups)
     }));
+    let groupings: Vec<String> = sites[0]
+        .findings
+        .values()
+        .next()
+        .and_then(|f| f.models.values().next())
+        .map(|t| t.groups.keys().cloned().collect())
+        .unwrap_or_default();
+    crate::eval::refuse_unavailable_findings(
+        &names,
+        &criteria,
+        &args.options(),
+        &groupings,
+        false,
+        &format!(
+            "the site summaries hold the groupings {groupings:?} and no patient column; see --target-specificity, --sens-ci-boot"
+        ),
+    )?;
     let Some(report) = rounds::<Findings>(args, sites, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };

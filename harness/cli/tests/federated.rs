@@ -942,6 +942,18 @@ fn multilabel_sites_pool_finding_by_finding_to_the_all_cases_results() {
         err.contains("over the sites' summaries, subgroup column 'sex': levels 'F' / 'f'"),
         "{err}"
     );
+    // A finding's criterion the pooled results can never give is refused (exit 2) before the
+    // pooling, as in `eval`.
+    let out = harness(&[
+        "pool",
+        &summaries[0],
+        &summaries[1],
+        "--fail-over",
+        "auroc_gap.site.nodule=0.1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("'site' is not a grouping column"), "{err}");
 
     let pooled = p("pooled.json");
     let request = p("request.json");

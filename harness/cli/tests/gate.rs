@@ -209,6 +209,18 @@ fn run_gate_fails_per_candidate_and_keeps_a_verifiable_bundle() {
     drop(child.stdout.take());
     let closed = child.wait_with_output().unwrap();
     assert_eq!(closed.status.code(), Some(0), "{}", text(&closed.stderr));
+    // Output that cannot be written (a full disk behind `>`) is not a success: exit 2, said.
+    let full = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["verify", bundle.to_str().unwrap(), "--json"])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(full.status.code(), Some(2), "{}", text(&full.stderr));
+    assert!(
+        text(&full.stderr).contains("writing to standard output failed"),
+        "{}",
+        text(&full.stderr)
+    );
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(cases_check(Some(empty.path())), "\"not checked\"");
 }

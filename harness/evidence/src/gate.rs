@@ -262,9 +262,10 @@ impl Gate {
         ))
     }
 
-    /// The first criterion of a binary gate that an evaluation with `opts`, the grouping columns
-    /// `groupings` and (when `clustered`) a patient column can never give, with why: a mistake
-    /// in the criterion, to be refused before any inference rather than failed after it.
+    /// The first criterion that an evaluation with `opts`, the grouping columns `groupings` and
+    /// (when `clustered`) a patient column can never give, with why: a mistake in the
+    /// criterion, to be refused before any inference rather than failed after it. Binary
+    /// criteria, and a multi-label task's per-finding ones ([`unavailable_task`]).
     #[must_use]
     pub fn unavailable(
         &self,

@@ -425,7 +425,7 @@ impl Suite {
             let start = spanned.span().start;
             let mut c = spanned.into_inner();
             c.line = line_col(text, start).0;
-            validate_candidate(&c, &raw.limits)
+            validate_candidate(&c)
                 .map_err(|m| invalid(start, format!("candidate '{}': {m}", c.name)))?;
             if candidates.iter().any(|o: &Candidate| o.name == c.name) {
                 return Err(invalid(
@@ -497,7 +497,7 @@ impl Suite {
     }
 }
 
-fn validate_candidate(c: &Candidate, limits: &Limits) -> Result<(), String> {
+fn validate_candidate(c: &Candidate) -> Result<(), String> {
     if c.name.is_empty()
         || !c
             .name
@@ -521,20 +521,19 @@ fn validate_candidate(c: &Candidate, limits: &Limits) -> Result<(), String> {
     }
     c.preprocess.validate().map_err(|e| e.to_string())?;
     // The model's input is built per image in memory (a typo of 22400 for 224 would ask for
-    // gigabytes per case): bounded as the images themselves are.
-    if let Some(side) = c
-        .preprocess
-        .size
-        .iter()
-        .find(|&&s| s > limits.max_image_side)
-    {
+    // gigabytes per case). Not `[limits] max_image_side`, which bounds the source images (a
+    // suite may cap those at 64 pixels and still feed a 224-pixel model).
+    if let Some(side) = c.preprocess.size.iter().find(|&&s| s > MAX_INPUT_SIDE) {
         return Err(format!(
-            "preprocess size {:?}: a side of {side} pixels is larger than [limits] max_image_side = {}",
-            c.preprocess.size, limits.max_image_side
+            "preprocess size {:?}: a side of {side} pixels is larger than {MAX_INPUT_SIDE}, the largest model input the harness builds",
+            c.preprocess.size
         ));
     }
     Ok(())
 }
+
+/// The largest side of a model input (`preprocess.size`), in pixels.
+pub const MAX_INPUT_SIDE: u32 = 16384;
 
 fn validate_metrics(m: &Metrics) -> Result<(), String> {
     if !(0.0..=1.0).contains(&m.threshold) {
@@ -593,7 +592,10 @@ fn validate_performance(p: &Performance) -> Result<(), String> {
         for (key, empty) in [
             ("profiles", p.profiles.is_empty()),
             ("scenarios", p.scenarios.is_empty()),
-            ("batch_sizes", p.batch_sizes.is_empty()),
+            (
+                "batch_sizes",
+                p.batch_sizes.is_empty() && p.scenarios.contains(&Scenario::Offline),
+            ),
             ("backends", p.backends.as_ref().is_some_and(Vec::is_empty)),
         ] {
             if empty {
@@ -610,10 +612,16 @@ fn validate_performance(p: &Performance) -> Result<(), String> {
 pub const MAX_MODEL_MIB: u64 = u64::MAX >> 20;
 
 fn validate_limits(l: &Limits) -> Result<(), String> {
-    if l.max_cases == 0 || l.max_image_side == 0 || l.max_model_mib == 0 {
-        return Err(
-            "max_cases, max_image_side and max_model_mib must be at least 1 (0 would refuse every dataset, image or model)".into(),
-        );
+    for (key, zero) in [
+        ("max_cases", l.max_cases == 0),
+        ("max_image_side", l.max_image_side == 0),
+        ("max_model_mib", l.max_model_mib == 0),
+    ] {
+        if zero {
+            return Err(format!(
+                "{key} = 0 would refuse every dataset, image or model: it must be at least 1"
+            ));
+        }
     }
     if l.max_model_mib > MAX_MODEL_MIB {
         return Err(format!(
@@ -707,17 +715,25 @@ output = { kind = "probability", positive_index = 0 }
         assert_eq!((s.metrics.bootstrap, s.metrics.seed), (0, 1));
     }
 
-    /// A model input side beyond `[limits] max_image_side` (a typo of 22400 for 224 would ask
+    /// A model input side beyond 16384 pixels (a typo of 22400 for 224 would ask
     /// for gigabytes per case), and a limit of 0, are refused when the suite is read.
     #[test]
     fn an_oversized_model_input_and_zero_limits_are_refused() {
         let e = err(&GOOD.replace("size = [64, 64]", "size = [64, 22400]"));
         assert!(
-            e.contains("a side of 22400 pixels is larger than [limits] max_image_side = 16384"),
+            e.contains("a side of 22400 pixels is larger than 16384, the largest model input"),
             "{e}"
         );
-        let e = err(&format!("{GOOD}\n[limits]\nmax_cases = 0\n"));
-        assert!(e.contains("must be at least 1"), "{e}");
+        for key in ["max_cases", "max_image_side"] {
+            let e = err(&format!("{GOOD}\n[limits]\n{key} = 0\n"));
+            assert!(
+                e.contains(&format!("{key} = 0")) && e.contains("at least 1"),
+                "{e}"
+            );
+        }
+        // A small source-image limit does not bound the model's input.
+        let small = format!("{GOOD}\n[limits]\nmax_image_side = 28\n");
+        assert!(Suite::parse(&small, Path::new("s.toml")).is_ok());
         let e = err(&GOOD.replace("scenarios = [\"single-stream\"]", "scenarios = []"));
         assert!(e.contains("scenarios is empty"), "{e}");
         let e = err(&GOOD.replace(

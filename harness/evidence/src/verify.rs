@@ -54,6 +54,10 @@ fn serialize_verdict<S: serde::Serializer>(status: &Status, s: S) -> Result<S::O
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Verification {
     pub findings: Vec<Finding>,
+    /// The bytes of the manifest these findings are about (`None` when it could not be read):
+    /// what a caller that goes on to use the bundle must use ([`check_input`]).
+    #[serde(skip)]
+    pub manifest_bytes: Option<Vec<u8>>,
 }
 
 impl Verification {
@@ -121,6 +125,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
             return v;
         }
     };
+    v.manifest_bytes = Some(manifest_bytes.clone());
     let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -212,6 +217,28 @@ pub struct VerifiedBundle {
 }
 
 impl VerifiedBundle {
+    /// The bundle `dir` as its verification `v` found it: refused, naming the first failed
+    /// check, unless every check passed. The manifest is the one the checks were made on
+    /// (its bytes as [`verify`] read them), not a later read of the file.
+    ///
+    /// # Errors
+    /// The first failed check, as `item: detail`.
+    pub fn new(dir: &Path, v: Verification) -> Result<VerifiedBundle, String> {
+        if let Some(f) = v.findings.iter().find(|f| f.status == Status::Failed) {
+            return Err(format!("{}: {}", f.item, f.detail));
+        }
+        let Some(manifest_bytes) = v.manifest_bytes else {
+            return Err(format!("{MANIFEST}: cannot be read"));
+        };
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| format!("{MANIFEST}: not a valid manifest: {e}"))?;
+        Ok(VerifiedBundle {
+            dir: dir.to_path_buf(),
+            manifest,
+            manifest_bytes,
+        })
+    }
+
     /// The bundle's folder.
     #[must_use]
     pub fn dir(&self) -> &Path {
@@ -271,8 +298,8 @@ fn read_pinned(
 /// the manifest's, an unfinished run, a bad signature. With `keys` (each site of a federation
 /// may sign with its own) the bundle must be signed by one of them; without any, a signed
 /// bundle is refused, since its signature would otherwise go unchecked into a result that may
-/// be signed again. The manifest is read once more after the files' check, and that copy is
-/// the one whose signature is checked and whose hashes every later read is compared with.
+/// be signed again. The manifest bytes the checks were made on are the ones whose signature is
+/// checked and whose hashes every later read is compared with.
 ///
 /// # Errors
 /// The failed check and why, as `item: detail`.
@@ -280,14 +307,7 @@ pub fn check_input(
     dir: &Path,
     keys: &[ed25519_dalek::VerifyingKey],
 ) -> Result<VerifiedBundle, String> {
-    let v = verify(dir, &VerifyOptions::default());
-    if let Some(f) = v.findings.iter().find(|f| f.status == Status::Failed) {
-        return Err(format!("{}: {}", f.item, f.detail));
-    }
-    let manifest_bytes =
-        std::fs::read(dir.join(MANIFEST)).map_err(|e| format!("{MANIFEST}: cannot read: {e}"))?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| format!("{MANIFEST}: not a valid manifest: {e}"))?;
+    let bundle = VerifiedBundle::new(dir, verify(dir, &VerifyOptions::default()))?;
     match (keys, dir.join(SIGNATURE).exists()) {
         ([], true) => {
             return Err(format!(
@@ -295,13 +315,9 @@ pub fn check_input(
             ));
         }
         ([], false) => {}
-        (keys, _) => signed_by_one_of(dir, &manifest_bytes, keys)?,
+        (keys, _) => signed_by_one_of(dir, &bundle.manifest_bytes, keys)?,
     }
-    Ok(VerifiedBundle {
-        dir: dir.to_path_buf(),
-        manifest,
-        manifest_bytes,
-    })
+    Ok(bundle)
 }
 
 /// Checks that `manifest` (the bytes of the bundle `dir`'s manifest) carries a signature

@@ -241,6 +241,9 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
             }
             Ok((h, starts))
         })
+        .collect::<Vec<Result<_, PipelineError>>>()
+        .into_iter()
+        // The first bad part in shard order, whatever the threads' timing.
         .collect::<Result<_, PipelineError>>()?;
     let mut header: Option<(csv::ByteRecord, &Path)> = None;
     let mut header_line: &[u8] = &[];
@@ -436,6 +439,9 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         .parts
         .par_iter()
         .map(|dir| read_part(dir, &options.public_keys))
+        .collect::<Vec<_>>()
+        .into_iter()
+        // The first bad part in the order given, whatever the threads' timing.
         .collect::<Result<_, _>>()?;
     let parts = check_parts(parts)?;
     let first = &parts[0].manifest;
@@ -456,6 +462,18 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
     for w in warnings {
         observer.warning(&w);
+    }
+    // As in a run: a criterion the merged evaluation can never give is a mistake in the command,
+    // refused before any work rather than failed after it.
+    if let Some(why) = criteria.unavailable(
+        &settings.options(),
+        &settings.groups,
+        settings.cluster.is_some(),
+    ) {
+        return Err(refuse(format!(
+            "{}: [acceptance] or the command line: {why}",
+            suite_path.display()
+        )));
     }
     let signer = crate::read_signer(options.sign_key.as_deref())?;
 

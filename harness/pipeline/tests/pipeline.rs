@@ -1132,6 +1132,19 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
     };
     assert!(message(&[0, 2]).contains("missing shard(s) 2 of 3"));
     assert!(message(&[0, 1, 1, 2]).contains("shard 2 of 3 is given twice"));
+    // A criterion the merged evaluation can never give is refused before any work (the merge
+    // is where a sharded run's gate is applied).
+    let mut gated = opts(&[0, 1, 2], "gated");
+    gated.extra_criteria = vec![harness_evidence::gate::TaskCriterion {
+        key: "auroc_gap.age".into(),
+        direction: harness_evidence::gate::Direction::Over,
+        limit: 0.1,
+    }];
+    let err = merge(&gated, &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'age' is not a grouping column"), "{err}");
+    assert!(!p.join("gated").exists(), "nothing was written");
     // A partial bundle changed after it was written.
     let pred = parts[1].join("predictions.csv");
     let text = std::fs::read_to_string(&pred).unwrap();
