@@ -436,6 +436,13 @@ fn warn_look_alike_across<'s, T: 's>(
     }
 }
 
+/// Where to look when a criterion cannot be given by pooled summaries.
+fn what_summaries_hold(groupings: &[String]) -> String {
+    format!(
+        "the site summaries hold the groupings {groupings:?} and no patient column; see --target-specificity, --sens-ci-boot"
+    )
+}
+
 /// `harness pool`.
 pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.threshold) {
@@ -492,9 +499,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         &args.options(),
         &groupings,
         false,
-        &format!(
-            "the site summaries hold the groupings {groupings:?} and no patient column; see --target-specificity, --sens-ci-boot"
-        ),
+        &what_summaries_hold(&groupings),
     )?;
     let Some(report) = rounds::<Binary>(&args, sites, &keys)? else {
         return Ok(ExitCode::SUCCESS);
@@ -765,9 +770,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         &args.options(),
         &groupings,
         false,
-        &format!(
-            "the site summaries hold the groupings {groupings:?} and no patient column; see --target-specificity, --sens-ci-boot"
-        ),
+        &what_summaries_hold(&groupings),
     )?;
     let Some(report) = rounds::<Findings>(args, sites, keys)? else {
         return Ok(ExitCode::SUCCESS);
