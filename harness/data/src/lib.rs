@@ -302,12 +302,34 @@ pub fn with_file_bytes<T, E: From<DataError>>(
         // caveat of mapped input, the trade-off ripgrep makes for single files too. Evaluating a
         // file while it is being rewritten is wrong with a copying read as well.
         if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
-            return parse(&map);
+            return match lf_for_cr_only(&map) {
+                Some(lines) => parse(&lines),
+                None => parse(&map),
+            };
         }
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.read_to_end(&mut bytes).map_err(io)?;
-    parse(&bytes)
+    match lf_for_cr_only(&bytes) {
+        Some(lines) => parse(&lines),
+        None => parse(&bytes),
+    }
+}
+
+/// A file whose lines all end in a lone CR (classic Mac OS, and Excel for Mac's "CSV
+/// (Macintosh)" export) with each CR made LF: the readers split it into the same records, and
+/// now count its lines in their messages (they count LFs; every error said line 1). Byte for
+/// byte the same length, so positions are unchanged. `None` for any file holding an LF.
+fn lf_for_cr_only(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.contains(&b'\n') || !bytes.contains(&b'\r') {
+        return None;
+    }
+    Some(
+        bytes
+            .iter()
+            .map(|&b| if b == b'\r' { b'\n' } else { b })
+            .collect(),
+    )
 }
 
 /// Parses and validates an evaluation CSV held in memory; `path` is only used

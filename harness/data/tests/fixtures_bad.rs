@@ -180,3 +180,35 @@ fn unreadable_file_names_path_and_os_error() {
     );
     assert!(msg.contains("os error"), "{msg}");
 }
+
+/// A file whose lines end in a lone CR (Excel for Mac's "CSV (Macintosh)") reads as the LF
+/// file does, and its errors name the real line (they all said line 1), on the fast path and
+/// through the quoted-field reader alike.
+#[test]
+fn cr_only_line_endings_read_and_count_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_scores = vec!["score".to_string()];
+    let spec = EvalSpec {
+        label: "label",
+        scores: &spec_scores,
+        groups: &[],
+    };
+    for quote in ["", "\""] {
+        let good = dir.path().join(format!("good{}.csv", quote.len()));
+        std::fs::write(
+            &good,
+            format!("case_id,label,score\r{quote}a{quote},0,0.1\rb,1,0.9\rc,1,0.7\r"),
+        )
+        .unwrap();
+        let t = read_eval_csv(&good, &spec).unwrap();
+        assert_eq!(t.labels, vec![false, true, true]);
+        let bad = dir.path().join(format!("bad{}.csv", quote.len()));
+        std::fs::write(
+            &bad,
+            format!("case_id,label,score\r{quote}a{quote},0,0.1\rb,1,0.9\rc,1,abc\r"),
+        )
+        .unwrap();
+        let msg = read_eval_csv(&bad, &spec).unwrap_err().to_string();
+        assert!(msg.contains(&format!("bad{}.csv:4:", quote.len())), "{msg}");
+    }
+}
