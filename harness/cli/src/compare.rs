@@ -31,14 +31,21 @@ use tabled::settings::Style;
 
 /// A verified bundle.
 struct Run {
-    /// Its files, read as its verified manifest pins them.
+    /// Its folder, manifest and files, read as its verified manifest pins them.
     bundle: harness_evidence::VerifiedBundle,
-    dir: PathBuf,
-    manifest: Manifest,
     /// The binary statistics (`None` for a multi-label or multi-class run).
     metrics: Option<EvalReport>,
     /// A multi-label or multi-class run's statistics.
     task: Option<TaskMetrics>,
+}
+
+impl Run {
+    fn dir(&self) -> &Path {
+        self.bundle.dir()
+    }
+    fn manifest(&self) -> &Manifest {
+        self.bundle.manifest()
+    }
 }
 
 /// The metrics.json of a multi-label or multi-class run.
@@ -60,19 +67,20 @@ fn read_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
 fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run> {
     // The files used below are read against the manifest the verification was made on (and,
     // with keys, whose signature was checked): a file replaced since is refused, not used.
-    let bundle = harness_evidence::VerifiedBundle::new(dir, verify(dir, &VerifyOptions::default()))
-        .map_err(|why| {
-            anyhow::anyhow!(
-                "{}: does not pass `harness verify` ({why}); it is not used",
-                dir.display()
-            )
-        })?;
-    if !keys.is_empty()
-        && let Err(why) = harness_evidence::signed_by_one_of(dir, bundle.manifest_bytes(), keys)
-    {
-        bail!("{}: {why}; it is not used", dir.display());
-    }
-    let manifest = bundle.manifest().clone();
+    // verify reads predictions.csv and metrics.json once, checks them against each other, and
+    // keeps those bytes for what follows.
+    let opts = VerifyOptions {
+        public_keys: keys.to_vec(),
+        keep: vec![PREDICTIONS.to_string(), METRICS.to_string()],
+        ..VerifyOptions::default()
+    };
+    let bundle = harness_evidence::VerifiedBundle::new(dir, verify(dir, &opts)).map_err(|why| {
+        anyhow::anyhow!(
+            "{}: does not pass `harness verify` ({why}); it is not used",
+            dir.display()
+        )
+    })?;
+    let manifest = bundle.manifest();
     let bytes = bundle.read(METRICS).map_err(|why| {
         let kind = if manifest.site.is_some() {
             " (a federated site's bundle: pool it with `harness pool`)"
@@ -103,8 +111,6 @@ fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run
         ),
     };
     Ok(Run {
-        dir: dir.to_path_buf(),
-        manifest,
         metrics,
         task,
         bundle,
@@ -112,16 +118,16 @@ fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run
 }
 
 fn suite_name(r: &Run) -> String {
-    r.manifest
+    r.manifest()
         .suite
         .name
         .clone()
-        .unwrap_or_else(|| r.manifest.suite.path.clone())
+        .unwrap_or_else(|| r.manifest().suite.path.clone())
 }
 
 fn run_label(r: &Run) -> String {
     let stamp = r
-        .dir
+        .dir()
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
@@ -158,37 +164,37 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let first = &runs[0];
     for r in &runs[1..] {
-        if r.manifest.dataset.digest != first.manifest.dataset.digest {
+        if r.manifest().dataset.digest != first.manifest().dataset.digest {
             bail!(
                 "{} is on dataset {} ({}), {} on {} ({}): only runs on the same data can be compared",
-                r.dir.display(),
-                r.manifest.dataset.name,
-                r.manifest.dataset.digest,
-                first.dir.display(),
-                first.manifest.dataset.name,
-                first.manifest.dataset.digest
+                r.dir().display(),
+                r.manifest().dataset.name,
+                r.manifest().dataset.digest,
+                first.dir().display(),
+                first.manifest().dataset.name,
+                first.manifest().dataset.digest
             );
         }
-        if r.manifest.evaluation.task != first.manifest.evaluation.task {
+        if r.manifest().evaluation.task != first.manifest().evaluation.task {
             bail!(
                 "{} is a {} run, {} a {} one: only runs of one task can be compared",
-                r.dir.display(),
-                r.manifest.evaluation.task,
-                first.dir.display(),
-                first.manifest.evaluation.task
+                r.dir().display(),
+                r.manifest().evaluation.task,
+                first.dir().display(),
+                first.manifest().evaluation.task
             );
         }
     }
     // Merge predictions by case id.
     let read = |r: &Run| -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
         let bytes = r.bundle.read(PREDICTIONS).map_err(anyhow::Error::msg)?;
-        let mut rdr = csv::Reader::from_reader(bytes.as_slice());
+        let mut rdr = csv::Reader::from_reader(&*bytes);
         let h = rdr.headers()?.clone();
         let rows = rdr.records().collect::<Result<Vec<_>, _>>()?;
         Ok((h, rows))
     };
     let (h0, rows0) = read(first)?;
-    let s0 = &first.manifest.evaluation;
+    let s0 = &first.manifest().evaluation;
     // case id, the label column(s), the subgroup and patient columns; then the scores.
     let n_labels = match s0.task {
         DatasetTask::Multilabel => s0.findings.len(),
@@ -206,11 +212,11 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         if ids != ids0 {
             bail!(
                 "{}: its cases differ from {}'s (case ids or order)",
-                r.dir.display(),
-                first.dir.display()
+                r.dir().display(),
+                first.dir().display()
             );
         }
-        let s = &r.manifest.evaluation;
+        let s = &r.manifest().evaluation;
         let label = run_label(r);
         let label = label.as_str();
         let sources: Vec<(String, Option<String>, String)> = match s.task {
@@ -244,7 +250,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             let idx = h
                 .iter()
                 .position(|c| c == source)
-                .with_context(|| format!("{}: no column {source}", r.dir.display()))?;
+                .with_context(|| format!("{}: no column {source}", r.dir().display()))?;
             let name = match &target {
                 Some(t) => format!("{model}:{t}"),
                 None => model.clone(),
@@ -317,7 +323,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         }
         DatasetTask::Multiclass => {
             let Some(c0) = &s0.classes else {
-                bail!("{}: the manifest names no classes", first.dir.display());
+                bail!("{}: the manifest names no classes", first.dir().display());
             };
             let mut models: indexmap::IndexMap<String, Vec<String>> = indexmap::IndexMap::new();
             for (m, _, col) in &merged {
@@ -344,8 +350,8 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
         let md = format!(
             "# Comparison of {} runs\n\nDataset: {} ({})\n\n```\n{text}```\n",
             runs.len(),
-            first.manifest.dataset.name,
-            first.manifest.dataset.digest
+            first.manifest().dataset.name,
+            first.manifest().dataset.digest
         );
         write_atomic(p, md.as_bytes()).with_context(|| format!("{}", p.display()))?;
     }
@@ -411,7 +417,10 @@ struct Entry<'a> {
 
 /// The suite a run belongs to, and the metric its manifest ranks by.
 fn ranking(r: &Run) -> (String, RankingMetric) {
-    (suite_name(r), r.manifest.primary_metric.unwrap_or_default())
+    (
+        suite_name(r),
+        r.manifest().primary_metric.unwrap_or_default(),
+    )
 }
 
 /// Whether entry `e` is separable from the next one down.

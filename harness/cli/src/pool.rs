@@ -293,7 +293,7 @@ fn read_site_file_pinned<T: serde::de::DeserializeOwned>(
             .with_context(|| format!("{}: not valid", path.display()))?;
         return Ok((value, None, harness_data::registry::sha256_hex(&bytes)));
     };
-    let bundle = harness_evidence::check_input(&dir, keys).map_err(|problem| {
+    let bundle = harness_evidence::check_input(&dir, keys, &[file]).map_err(|problem| {
         anyhow::anyhow!(
             "{}: the site bundle does not verify: {problem}",
             dir.display()

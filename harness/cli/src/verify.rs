@@ -66,9 +66,9 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             args.dir.display()
         );
     }
-    let public_key = match &args.public_key {
-        Some(p) => Some(harness_evidence::signing::read_verifying_key(p)?),
-        None => None,
+    let public_keys = match &args.public_key {
+        Some(p) => vec![harness_evidence::signing::read_verifying_key(p)?],
+        None => Vec::new(),
     };
     let root = args
         .project_root
@@ -79,13 +79,14 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
     let cases = check_cases(&args.dir, &root, data_root.as_deref());
     let opts = VerifyOptions {
         project_root: Some(root),
-        public_key,
+        public_keys,
         dataset_checked: match &cases {
             CasesCheck::Matches { .. } => {
                 Some("every file hashed; the digest matches (with the cases' check)".into())
             }
             _ => None,
         },
+        ..VerifyOptions::default()
     };
     let mut v = verify(&args.dir, &opts);
     match cases {

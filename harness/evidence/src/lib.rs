@@ -31,9 +31,7 @@ pub use manifest::Manifest;
 pub use predictions::Predictions;
 pub use shard::{Shard, ShardFile, ShardSource};
 pub use suite::Suite;
-pub use verify::{
-    Verification, VerifiedBundle, VerifyOptions, check_input, signed_by_one_of, verify,
-};
+pub use verify::{Verification, VerifiedBundle, VerifyOptions, check_input, verify};
 
 /// The current time as RFC 3339 UTC, to the second.
 pub fn now_rfc3339() -> String {

@@ -56,13 +56,31 @@ pub fn sign(key: &SigningKey, message: &[u8]) -> String {
 
 /// Checks a hex signature (as written by [`sign`]) of `message`.
 pub fn check(key: &VerifyingKey, message: &[u8], signature_hex: &str) -> Result<(), String> {
-    let bytes =
-        hex::decode(signature_hex.trim()).map_err(|e| format!("signature is not hex: {e}"))?;
+    check_any(&[*key], message, signature_hex)
+        .map_err(|e| e.unwrap_or_else(|| "signature does not match the manifest and key".into()))
+}
+
+/// Checks that a hex signature (as written by [`sign`]) of `message` is by one of `keys`.
+///
+/// # Errors
+/// `Some(why)` when the signature text is not a signature at all; `None` when it is one that
+/// none of the keys verifies (the message changed after signing, or another key signed it).
+pub fn check_any(
+    keys: &[VerifyingKey],
+    message: &[u8],
+    signature_hex: &str,
+) -> Result<(), Option<String>> {
+    let bytes = hex::decode(signature_hex.trim())
+        .map_err(|e| Some(format!("signature is not hex: {e}")))?;
     let arr: [u8; 64] = bytes
         .try_into()
-        .map_err(|_| "signature must be 64 bytes".to_string())?;
-    key.verify(message, &Signature::from_bytes(&arr))
-        .map_err(|_| "signature does not match the manifest and key".to_string())
+        .map_err(|_| Some("signature must be 64 bytes".to_string()))?;
+    let signature = Signature::from_bytes(&arr);
+    if keys.iter().any(|k| k.verify(message, &signature).is_ok()) {
+        Ok(())
+    } else {
+        Err(None)
+    }
 }
 
 #[cfg(test)]

@@ -10,13 +10,19 @@
 //!    `predictions.csv` with the manifest's settings (same code path as the run);
 //! 4. the suite, model and dataset files the manifest pins, where present under
 //!    the project root, still have their recorded hashes;
-//! 5. the ed25519 signature, when a public key is given.
+//! 5. the ed25519 signature, when public keys are given.
+//!
+//! Each file is read once: `predictions.csv` and `metrics.json` are hashed and recomputed from
+//! the same bytes in memory, and the files a caller will use ([`VerifyOptions::keep`]) come back
+//! in [`Verification::files`] as they were hashed, so nothing is checked and then re-read.
 
-use crate::evaluation::evaluate_csv;
+use crate::evaluation::evaluate_predictions;
 use crate::manifest::{FORMAT, INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
 use harness_data::registry::{check_relative, file_sha256, folder_sha256, sha256_hex};
 use harness_types::Status;
 use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,6 +64,10 @@ pub struct Verification {
     /// what a caller that goes on to use the bundle must use ([`check_input`]).
     #[serde(skip)]
     pub manifest_bytes: Option<Vec<u8>>,
+    /// The bytes of each file [`VerifyOptions::keep`] named, as they were hashed (a file that
+    /// could not be read is absent; one whose hash failed is here, and failed).
+    #[serde(skip)]
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 impl Verification {
@@ -97,12 +107,16 @@ pub struct VerifyOptions {
     /// The project root the manifest's input paths are relative to; inputs are
     /// re-hashed only where present there.
     pub project_root: Option<PathBuf>,
-    /// Check the manifest's signature with this key (a missing signature fails).
-    pub public_key: Option<ed25519_dalek::VerifyingKey>,
+    /// Check the manifest's signature against these keys: it must be by one of them (a
+    /// missing signature fails). Empty: a signature is reported, not checked.
+    pub public_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// The caller has already hashed the pinned dataset against the manifest's digest (`harness
     /// verify` does, when it compares the bundle's cases with the dataset): how, for the report.
     /// The dataset is then not hashed a second time.
     pub dataset_checked: Option<String>,
+    /// Files the caller goes on to use: their bytes, as hashed, are kept in
+    /// [`Verification::files`] (read whole rather than streamed through the hash).
+    pub keep: Vec<String>,
 }
 
 /// Verifies the bundle in `dir`. Never panics on hostile bundles: every problem
@@ -154,7 +168,12 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     }
 
     check_signature(dir, &manifest_bytes, opts, &mut v);
-    check_files(dir, &manifest, &mut v);
+    let recompute = manifest.shard.is_none() && manifest.site.is_none();
+    let mut whole: Vec<&str> = opts.keep.iter().map(String::as_str).collect();
+    if recompute {
+        whole.extend([crate::manifest::PREDICTIONS, crate::manifest::METRICS]);
+    }
+    let mut read = check_files(dir, &manifest, &whole, &mut v);
     if let Some(shard) = &manifest.shard {
         v.skip(
             "metrics recomputation",
@@ -170,10 +189,12 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
             ),
         );
     } else {
-        check_metrics(dir, &manifest, &mut v);
+        check_metrics(dir, &manifest, &read, &mut v);
     }
     check_shard_pins(&manifest, &mut v);
     check_inputs(&manifest, opts, &mut v);
+    read.retain(|name, _| opts.keep.contains(name));
+    v.files = read;
     v
 }
 
@@ -214,6 +235,8 @@ pub struct VerifiedBundle {
     dir: PathBuf,
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
+    /// The files the verification kept, as it hashed them.
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 impl VerifiedBundle {
@@ -236,6 +259,7 @@ impl VerifiedBundle {
             dir: dir.to_path_buf(),
             manifest,
             manifest_bytes,
+            files: v.files,
         })
     }
 
@@ -257,13 +281,30 @@ impl VerifiedBundle {
         &self.manifest_bytes
     }
 
-    /// File `name` of the bundle, refused unless its bytes are the ones the manifest pins.
+    /// File `name` of the bundle, refused unless its bytes are the ones the manifest pins: the
+    /// bytes the verification hashed when it kept them ([`VerifyOptions::keep`]), else read now
+    /// and compared with the manifest's SHA-256.
     ///
     /// # Errors
     /// The file cannot be read, the manifest does not list it, or its SHA-256 is not the
     /// manifest's (it changed after the check), in words naming the file.
-    pub fn read(&self, name: &str) -> Result<Vec<u8>, String> {
-        read_pinned(&self.dir, name, &self.manifest.files)
+    pub fn read(&self, name: &str) -> Result<Cow<'_, [u8]>, String> {
+        match self.files.get(name) {
+            Some(bytes) => Ok(Cow::Borrowed(bytes)),
+            None => read_pinned(&self.dir, name, &self.manifest.files).map(Cow::Owned),
+        }
+    }
+
+    /// [`VerifiedBundle::read`], taking a kept file's bytes out of the bundle rather than
+    /// copying them (a later read of `name` reads the file again, pinned).
+    ///
+    /// # Errors
+    /// As [`VerifiedBundle::read`].
+    pub fn take(&mut self, name: &str) -> Result<Vec<u8>, String> {
+        match self.files.remove(name) {
+            Some(bytes) => Ok(bytes),
+            None => read_pinned(&self.dir, name, &self.manifest.files),
+        }
     }
 }
 
@@ -298,82 +339,95 @@ fn read_pinned(
 /// the manifest's, an unfinished run, a bad signature. With `keys` (each site of a federation
 /// may sign with its own) the bundle must be signed by one of them; without any, a signed
 /// bundle is refused, since its signature would otherwise go unchecked into a result that may
-/// be signed again. The manifest bytes the checks were made on are the ones whose signature is
-/// checked and whose hashes every later read is compared with.
+/// be signed again. The files named in `keep` are read once, hashed, and handed back through
+/// [`VerifiedBundle::take`]; every other file read later is compared with the manifest whose
+/// signature was checked.
 ///
 /// # Errors
 /// The failed check and why, as `item: detail`.
 pub fn check_input(
     dir: &Path,
     keys: &[ed25519_dalek::VerifyingKey],
+    keep: &[&str],
 ) -> Result<VerifiedBundle, String> {
-    let bundle = VerifiedBundle::new(dir, verify(dir, &VerifyOptions::default()))?;
-    match (keys, dir.join(SIGNATURE).exists()) {
-        ([], true) => {
-            return Err(format!(
-                "{SIGNATURE}: the bundle is signed; give its signer's public key (--public-key FILE) so that its signature is checked"
-            ));
-        }
-        ([], false) => {}
-        (keys, _) => signed_by_one_of(dir, &bundle.manifest_bytes, keys)?,
-    }
-    Ok(bundle)
-}
-
-/// Checks that `manifest` (the bytes of the bundle `dir`'s manifest) carries a signature
-/// (`manifest.sig`) by one of `keys`.
-///
-/// # Errors
-/// The bundle is not signed, or by none of the keys, in words.
-pub fn signed_by_one_of(
-    dir: &Path,
-    manifest: &[u8],
-    keys: &[ed25519_dalek::VerifyingKey],
-) -> Result<(), String> {
-    let Ok(sig) = std::fs::read_to_string(dir.join(SIGNATURE)) else {
+    if keys.is_empty() && dir.join(SIGNATURE).exists() {
         return Err(format!(
-            "{SIGNATURE}: the bundle is not signed, and public keys were given to check it"
+            "{SIGNATURE}: the bundle is signed; give its signer's public key (--public-key FILE) so that its signature is checked"
         ));
-    };
-    if keys
-        .iter()
-        .any(|k| crate::signing::check(k, manifest, &sig).is_ok())
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "{SIGNATURE}: the signature matches none of the {} public key(s) given: the manifest was changed after signing, or another key signed it",
-            keys.len()
-        ))
     }
+    let opts = VerifyOptions {
+        public_keys: keys.to_vec(),
+        keep: keep.iter().map(ToString::to_string).collect(),
+        ..VerifyOptions::default()
+    };
+    VerifiedBundle::new(dir, verify(dir, &opts))
 }
 
+/// The signature check: with keys, `manifest.sig` must be the signature of `manifest` (the
+/// manifest's bytes as read) by one of them.
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
     let sig = std::fs::read_to_string(dir.join(SIGNATURE));
-    match (&opts.public_key, sig) {
-        (Some(key), Ok(sig)) => match crate::signing::check(key, manifest, &sig) {
-            Ok(()) => v.ok(SIGNATURE, "ed25519 signature matches the given public key"),
-            Err(e) => v.fail(SIGNATURE, e),
-        },
-        (Some(_), Err(_)) => v.fail(
-            SIGNATURE,
-            "a public key was given but the bundle is not signed",
-        ),
-        (None, Ok(_)) => v.skip(
+    let keys = &opts.public_keys;
+    match (keys.as_slice(), sig) {
+        ([], Ok(_)) => v.skip(
             SIGNATURE,
             "signed; pass --public-key to check the signature",
         ),
-        (None, Err(_)) => {}
+        ([], Err(_)) => {}
+        (_, Err(_)) => v.fail(
+            SIGNATURE,
+            "the bundle is not signed, and public keys were given to check it",
+        ),
+        (keys, Ok(sig)) => match crate::signing::check_any(keys, manifest, &sig) {
+            Ok(()) if keys.len() == 1 => {
+                v.ok(SIGNATURE, "ed25519 signature matches the given public key");
+            }
+            Ok(()) => v.ok(
+                SIGNATURE,
+                format!(
+                    "ed25519 signature matches one of the {} public keys given",
+                    keys.len()
+                ),
+            ),
+            Err(Some(malformed)) => v.fail(SIGNATURE, malformed),
+            Err(None) => v.fail(
+                SIGNATURE,
+                format!(
+                    "the signature matches none of the {} public key(s) given: the manifest was changed after signing, or another key signed it",
+                    keys.len()
+                ),
+            ),
+        },
     }
 }
 
-fn check_files(dir: &Path, manifest: &Manifest, v: &mut Verification) {
+/// Checks every listed file's SHA-256 and that no unlisted file is present. The files named in
+/// `whole` are read into memory and hashed there; their bytes are returned (whatever the
+/// verdict) so that nothing is re-read after its check. The others are streamed through the
+/// hash.
+fn check_files(
+    dir: &Path,
+    manifest: &Manifest,
+    whole: &[&str],
+    v: &mut Verification,
+) -> BTreeMap<String, Vec<u8>> {
+    let mut read = BTreeMap::new();
     for (name, want) in &manifest.files {
         if let Err(e) = check_relative(name) {
             v.fail(name, format!("unsafe file name in manifest: {e}"));
             continue;
         }
-        match file_sha256(&dir.join(name)) {
+        let path = dir.join(name);
+        let got = if whole.contains(&name.as_str()) {
+            std::fs::read(&path).map(|bytes| {
+                let got = sha256_hex(&bytes);
+                read.insert(name.clone(), bytes);
+                got
+            })
+        } else {
+            file_sha256(&path)
+        };
+        match got {
             Ok(got) if &got == want => v.ok(name, "sha256 matches"),
             Ok(got) => v.fail(
                 name,
@@ -398,6 +452,7 @@ fn check_files(dir: &Path, manifest: &Manifest, v: &mut Verification) {
             v.fail(name, "present in the bundle but not listed in the manifest");
         }
     }
+    read
 }
 
 /// Where a recomputed JSON value first differs from the stored one.
@@ -452,7 +507,14 @@ fn only_added_warnings(
     (!added.is_empty()).then_some(added)
 }
 
-fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
+/// `metrics.json` against the metrics recomputed from `predictions.csv`, both as
+/// [`check_files`] read and hashed them (`read`).
+fn check_metrics(
+    dir: &Path,
+    manifest: &Manifest,
+    read: &BTreeMap<String, Vec<u8>>,
+    v: &mut Verification,
+) {
     const PRED: &str = crate::manifest::PREDICTIONS;
     const METRICS: &str = crate::manifest::METRICS;
     if !manifest.files.contains_key(PRED) || !manifest.files.contains_key(METRICS) {
@@ -462,7 +524,15 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
         );
         return;
     }
-    let recomputed = match evaluate_csv(&dir.join(PRED), &manifest.evaluation) {
+    let (Some(predictions), Some(stored)) = (read.get(PRED), read.get(METRICS)) else {
+        v.fail(
+            "metrics recomputation",
+            "predictions.csv or metrics.json cannot be read",
+        );
+        return;
+    };
+    let recomputed = match evaluate_predictions(predictions, &dir.join(PRED), &manifest.evaluation)
+    {
         Ok(m) => m.to_json(),
         Err(e) => {
             v.fail(
@@ -472,29 +542,19 @@ fn check_metrics(dir: &Path, manifest: &Manifest, v: &mut Verification) {
             return;
         }
     };
-    let stored = match std::fs::read(dir.join(METRICS)) {
-        Ok(b) => b,
-        Err(e) => {
-            v.fail(
-                "metrics recomputation",
-                format!("metrics.json cannot be read: {e}"),
-            );
-            return;
-        }
-    };
-    if recomputed == stored {
+    if recomputed == *stored {
         v.ok(
             "metrics recomputation",
             format!(
                 "metrics.json equals the metrics recomputed from predictions.csv (sha256 {})",
-                sha256_hex(&stored)
+                sha256_hex(stored)
             ),
         );
         return;
     }
     let parsed = (
         serde_json::from_slice::<serde_json::Value>(&recomputed),
-        serde_json::from_slice::<serde_json::Value>(&stored),
+        serde_json::from_slice::<serde_json::Value>(stored),
     );
     if let (Ok(a), Ok(b)) = &parsed
         && let Some(added) = only_added_warnings(a, b)

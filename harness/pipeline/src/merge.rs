@@ -31,6 +31,7 @@ use harness_evidence::{
 use harness_measure::BenchReport;
 use indexmap::IndexMap;
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// What `harness merge` asks.
@@ -84,7 +85,8 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
             dir.display()
         )));
     }
-    let bundle = check_input(dir, keys).map_err(|problem| {
+    // The predictions (the bulk of a part) are read once: hashed, and merged from those bytes.
+    let mut bundle = check_input(dir, keys, &[PREDICTIONS]).map_err(|problem| {
         refuse(format!(
             "{}: the partial bundle does not verify: {problem}",
             dir.display()
@@ -98,7 +100,7 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
         )));
     }
     // Each file as the verified manifest pins it: one replaced since the check is refused.
-    let pinned = |name: &str| bundle.read(name).map_err(refuse);
+    let pinned = |name: &str| bundle.read(name).map(Cow::into_owned).map_err(refuse);
     let shard: ShardFile = parse_json(dir, SHARD_FILE, &pinned(SHARD_FILE)?)?;
     if shard.format != SHARD_FORMAT || Some(&shard.shard) != manifest.shard.as_ref() {
         return Err(refuse(format!(
@@ -107,12 +109,15 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
             shard.format
         )));
     }
+    let agreement = parse_json(dir, AGREEMENT, &pinned(AGREEMENT)?)?;
+    let performance = pinned(PERFORMANCE)?;
+    let suite = pinned(SUITE_COPY)?;
     Ok(Part {
         dir: dir.to_path_buf(),
-        predictions: pinned(PREDICTIONS)?,
-        agreement: parse_json(dir, AGREEMENT, &pinned(AGREEMENT)?)?,
-        performance: pinned(PERFORMANCE)?,
-        suite: pinned(SUITE_COPY)?,
+        predictions: bundle.take(PREDICTIONS).map_err(refuse)?,
+        agreement,
+        performance,
+        suite,
         manifest_bytes: bundle.manifest_bytes().to_vec(),
         manifest,
         shard,

@@ -775,8 +775,7 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         &outcome.out_dir,
         &harness_evidence::verify::VerifyOptions {
             project_root: Some(project.path().to_path_buf()),
-            public_key: None,
-            dataset_checked: None,
+            ..Default::default()
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
@@ -992,8 +991,7 @@ fn a_multiclass_folder_with_subgroups_and_patients_is_evaluated_patient_clustere
         &outcome.out_dir,
         &harness_evidence::verify::VerifyOptions {
             project_root: Some(p.to_path_buf()),
-            public_key: None,
-            dataset_checked: None,
+            ..Default::default()
         },
     );
     assert!(v.passed(), "{:?}", v.findings);
@@ -1145,6 +1143,34 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
         .to_string();
     assert!(err.contains("'age' is not a grouping column"), "{err}");
     assert!(!p.join("gated").exists(), "nothing was written");
+    // A verified input hands back the bytes its check hashed, read once, whatever becomes of
+    // the file after; a file it did not keep is read against the manifest, and refused once
+    // changed.
+    let (pred, shard) = (
+        parts[2].join("predictions.csv"),
+        parts[2].join("shard.json"),
+    );
+    let (pred_bytes, shard_bytes) = (
+        std::fs::read(&pred).unwrap(),
+        std::fs::read(&shard).unwrap(),
+    );
+    let mut part = harness_evidence::check_input(&parts[2], &[], &["predictions.csv"]).unwrap();
+    std::fs::write(&pred, b"case_id\n").unwrap();
+    std::fs::write(&shard, b"{}").unwrap();
+    assert_eq!(*part.read("predictions.csv").unwrap(), pred_bytes[..]);
+    let err = part.read("shard.json").unwrap_err();
+    assert!(
+        err.contains("changed after the bundle was verified"),
+        "{err}"
+    );
+    assert_eq!(part.take("predictions.csv").unwrap(), pred_bytes);
+    let err = part.read("predictions.csv").unwrap_err();
+    assert!(
+        err.contains("changed after the bundle was verified"),
+        "taken: read again: {err}"
+    );
+    std::fs::write(&pred, &pred_bytes).unwrap();
+    std::fs::write(&shard, &shard_bytes).unwrap();
     // A partial bundle changed after it was written.
     let pred = parts[1].join("predictions.csv");
     let text = std::fs::read_to_string(&pred).unwrap();
