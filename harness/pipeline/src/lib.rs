@@ -380,6 +380,7 @@ pub fn plan(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pipel
 }
 
 fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, PipelineError> {
+    check_run_options(options)?;
     let started_at = now_rfc3339();
     let suite_path = options.suite.clone();
     let suite_bytes = std::fs::read(&suite_path).map_err(|source| SuiteError::Io {
@@ -420,50 +421,8 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     };
     check_outputs(&suite, &dataset, &names)
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    check_options_for_task(options, task, &dataset.name)?;
     // The suite's criteria and the caller's, checked against the task.
-    // A shard's or a site's run judges nothing itself: its caller's criteria would be dropped
-    // without a word, and its exit status would say "passed". The merge (or the pool) of all
-    // the parts is what a gate applies to.
-    if !options.extra_criteria.is_empty() {
-        if options.shard.is_some() {
-            return Err(PipelineError::Input(
-                "a shard's run applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness merge`, which gates the merged results (the suite's [acceptance] is applied there too)".into(),
-            ));
-        }
-        if options.site.is_some() {
-            return Err(PipelineError::Input(
-                "a site's run applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness pool`, which gates the pooled results".into(),
-            ));
-        }
-    }
-    if options.score_decimals.is_some() {
-        if options.site.is_none() {
-            return Err(PipelineError::Input(
-                "a score grid (--score-decimals) applies to a site's summary only (with --site)"
-                    .into(),
-            ));
-        }
-        if options.paired_request.is_some() {
-            return Err(PipelineError::Input(
-                "a round-2 answer takes its score grid from the coordinator's request: leave out --score-decimals".into(),
-            ));
-        }
-        if task == DatasetTask::Multiclass {
-            return Err(PipelineError::Input(format!(
-                "dataset '{}' is multi-class: its site summary holds the probabilities as scored (rounded rows would no longer sum to 1); leave out --score-decimals",
-                dataset.name
-            )));
-        }
-        if let Some(d) = options
-            .score_decimals
-            .filter(|&d| d > harness_metrics::pool::MAX_SCORE_DECIMALS)
-        {
-            return Err(PipelineError::Input(format!(
-                "a grid of {d} decimals is finer than an f64 probability holds (at most {})",
-                harness_metrics::pool::MAX_SCORE_DECIMALS
-            )));
-        }
-    }
     let n_suite = requested.len();
     let all: Vec<TaskCriterion> = requested
         .into_iter()
@@ -481,27 +440,6 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     })?;
     for w in warnings {
         observer.warning(&format!("{}: {w}", suite_path.display()));
-    }
-    match (options.paired_request.as_ref().map(|r| &r.kind), task) {
-        (Some(_), DatasetTask::Multiclass) => {
-            return Err(PipelineError::Input(format!(
-                "dataset '{}' is multiclass: a multi-class evaluation has no round 2 (its paired comparison is a bootstrap over cases, which is not pooled)",
-                dataset.name
-            )));
-        }
-        (Some(RequestKind::Binary(_)), DatasetTask::Multilabel)
-        | (Some(RequestKind::Findings(_)), DatasetTask::Binary) => {
-            return Err(PipelineError::Input(format!(
-                "the paired request is for a {} evaluation, but dataset '{}' is {task}",
-                if task.is_binary() {
-                    "multi-label"
-                } else {
-                    "binary"
-                },
-                dataset.name
-            )));
-        }
-        _ => {}
     }
     let subgroups = suite
         .metrics
@@ -610,22 +548,6 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
                 .join(", ")
         ),
     });
-    if options.site.is_some() && options.shard.is_some() {
-        return Err(PipelineError::Input(
-            "a federated site's run is not sharded: run the site's cases in one run (--site without --shard)".into(),
-        ));
-    }
-    if options.paired_request.is_some() && options.site.is_none() {
-        return Err(PipelineError::Input(
-            "a paired request is answered by a federated site's run: give the site's name too"
-                .into(),
-        ));
-    }
-    if let Some(site) = options.site.as_deref().filter(|s| s.trim().is_empty()) {
-        return Err(PipelineError::Input(format!(
-            "--site '{site}': a site needs a name"
-        )));
-    }
     let (cases, shard) = match &options.shard {
         None => (cases, None),
         Some(shard) => {
@@ -674,6 +596,91 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         signer,
         tool: options.tool.clone().unwrap_or_else(default_tool),
     })
+}
+
+/// The run options that contradict each other, refused before anything is read.
+///
+/// A shard's or a site's run judges nothing itself: criteria given to it would be dropped
+/// without a word and its exit status would say "passed"; the merge (or the pool) of all the
+/// parts is what a gate applies to.
+fn check_run_options(options: &RunOptions) -> Result<(), PipelineError> {
+    let refuse = |why: &str| Err(PipelineError::Input(why.to_string()));
+    if !options.extra_criteria.is_empty() {
+        if options.shard.is_some() {
+            return refuse(
+                "a shard's run applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness merge`, which gates the merged results (the suite's [acceptance] is applied there too)",
+            );
+        }
+        if options.site.is_some() {
+            return refuse(
+                "a site's run applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness pool`, which gates the pooled results",
+            );
+        }
+    }
+    if options.site.is_some() && options.shard.is_some() {
+        return refuse(
+            "a federated site's run is not sharded: run the site's cases in one run (--site without --shard)",
+        );
+    }
+    if let Some(site) = options.site.as_deref().filter(|s| s.trim().is_empty()) {
+        return Err(PipelineError::Input(format!(
+            "--site '{site}': a site needs a name"
+        )));
+    }
+    if options.paired_request.is_some() && options.site.is_none() {
+        return refuse(
+            "a paired request is answered by a federated site's run: give the site's name too",
+        );
+    }
+    if let Some(d) = options.score_decimals {
+        if options.site.is_none() {
+            return refuse(
+                "a score grid (--score-decimals) applies to a site's summary only (with --site)",
+            );
+        }
+        if options.paired_request.is_some() {
+            return refuse(
+                "a round-2 answer takes its score grid from the coordinator's request: leave out --score-decimals",
+            );
+        }
+        if d > harness_metrics::pool::MAX_SCORE_DECIMALS {
+            return Err(PipelineError::Input(format!(
+                "a grid of {d} decimals is finer than an f64 probability holds (at most {})",
+                harness_metrics::pool::MAX_SCORE_DECIMALS
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The site options the dataset's task rules out, refused before the dataset is verified.
+fn check_options_for_task(
+    options: &RunOptions,
+    task: DatasetTask,
+    dataset: &str,
+) -> Result<(), PipelineError> {
+    if options.score_decimals.is_some() && task == DatasetTask::Multiclass {
+        return Err(PipelineError::Input(format!(
+            "dataset '{dataset}' is multi-class: its site summary holds the probabilities as scored (rounded rows would no longer sum to 1); leave out --score-decimals"
+        )));
+    }
+    match (options.paired_request.as_ref().map(|r| &r.kind), task) {
+        (Some(_), DatasetTask::Multiclass) => Err(PipelineError::Input(format!(
+            "dataset '{dataset}' is multiclass: a multi-class evaluation has no round 2 (its paired comparison is a bootstrap over cases, which is not pooled)"
+        ))),
+        (Some(RequestKind::Binary(_)), DatasetTask::Multilabel)
+        | (Some(RequestKind::Findings(_)), DatasetTask::Binary) => {
+            Err(PipelineError::Input(format!(
+                "the paired request is for a {} evaluation, but dataset '{dataset}' is {task}",
+                if task.is_binary() {
+                    "multi-label"
+                } else {
+                    "binary"
+                },
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks each candidate's output declaration against the dataset's task: a binary dataset

@@ -551,18 +551,40 @@ fn a_criterion_the_evaluation_cannot_give_is_refused_before_any_inference() {
         direction: Direction::Under,
         limit: 0.99,
     }];
-    for (site, shard, to) in [
-        (Some("s1"), None, "`harness pool`"),
-        (None, Some("1/2"), "`harness merge`"),
+    // Options that contradict each other are refused before the dataset is even read.
+    for (site, shard, criteria, why) in [
+        (
+            Some("s1"),
+            None,
+            &gate,
+            "applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness pool`",
+        ),
+        (
+            None,
+            Some("1/2"),
+            &gate,
+            "applies no gate (it computes no metrics): give --fail-under/--fail-over to `harness merge`",
+        ),
+        (
+            Some("s1"),
+            Some("1/2"),
+            &vec![],
+            "a federated site's run is not sharded",
+        ),
+        (Some(" "), None, &vec![], "a site needs a name"),
     ] {
         let mut options = project.options();
         options.site = site.map(String::from);
         options.shard = shard.map(|s| harness_evidence::shard::Shard::parse(s, |_| None).unwrap());
-        options.extra_criteria = gate.clone();
-        let err = run_suite(&options, &harness_pipeline::Silent)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("applies no gate") && err.contains(to), "{err}");
+        options.extra_criteria = criteria.clone();
+        let infos = Infos::default();
+        let err = run_suite(&options, &infos).unwrap_err().to_string();
+        assert!(err.contains(why), "{err}");
+        let infos = infos.0.into_inner().unwrap();
+        assert!(
+            !infos.iter().any(|i| i.starts_with("verifying dataset")),
+            "refused only after the dataset's check: {infos:?}"
+        );
         assert!(!project.path().join("out").exists(), "nothing was started");
     }
     // A subgroup the dataset declares is a grouping column.
