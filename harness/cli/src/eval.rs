@@ -9,13 +9,13 @@ use harness_evidence::evaluation::{
 };
 use harness_evidence::gate::{self, Criterion, Direction, TaskCriterion};
 use harness_metrics::EvalOptions;
-use harness_metrics::bootstrap::MAX_REPLICATES as MAX_BOOTSTRAP;
 use harness_metrics::multiclass::{self, MulticlassOptions};
 use harness_metrics::multilabel;
-use harness_metrics::registry::Better;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use crate::options::{GateArgs, StatsArgs};
 
 #[derive(Args, Debug)]
 #[command(
@@ -83,23 +83,8 @@ pub struct EvalArgs {
     /// the gaps between levels.
     #[arg(long = "group", value_name = "COL")]
     groups: Vec<String>,
-    /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
-    #[arg(
-        long,
-        default_value_t = 0.5,
-        value_name = "T",
-        allow_negative_numbers = true
-    )]
-    threshold: f64,
-    /// Target specificity for "sensitivity at specificity". Repeatable.
-    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90], allow_negative_numbers = true)]
-    target_specificity: Vec<f64>,
-    /// Number of stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most 100000).
-    #[arg(long, default_value_t = 0, value_name = "B")]
-    bootstrap: usize,
-    /// Seed of the bootstrap's random number generator.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    seed: u64,
+    #[command(flatten)]
+    stats: StatsArgs,
     /// Column holding each case's patient (cluster) id, when a patient may have several images.
     /// Adds, next to the image-level figures, Obuchowski's clustered AUROC variance and CI, the
     /// design effect, the cluster bootstrap (with --bootstrap) and clustered paired tests. The
@@ -108,24 +93,11 @@ pub struct EvalArgs {
     /// cluster bootstrap (with --bootstrap); subgroup CIs resample patients too.
     #[arg(long, value_name = "COL")]
     cluster: Option<String>,
-    /// Bootstrap replicates for the 95% CI of each sensitivity at specificity (0 = not computed;
-    /// 2000 is usual; at most 100000). Stratified; with --cluster also resampled by cluster.
-    #[arg(long = "sens-ci-boot", default_value_t = 0, value_name = "B")]
-    sens_ci_boot: usize,
     /// Write the full results as JSON to this file (the table is printed either way).
     #[arg(long, value_name = "OUT.json")]
     json: Option<PathBuf>,
-    /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
-    /// Metrics: auroc, auroc_ci_lower, average_precision, sens_at_spec_0.90,
-    /// sens_at_spec_ci_lower_0.90, auroc_ci_lower_clustered, calibration_slope, ...; multiclass:
-    /// auroc_macro, balanced_accuracy, auroc.<class>, ...; multilabel: auroc_macro, auroc_micro,
-    /// <metric>.<finding> (e.g. auroc.effusion).
-    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
-    fail_under: Vec<String>,
-    /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05,
-    /// brier=0.2, equalized_odds_difference.site=0.1. Repeatable.
-    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
-    fail_over: Vec<String>,
+    #[command(flatten)]
+    gate: GateArgs,
     /// Federated evaluation, round 1: write to --json a site summary (format
     /// harness-site-summary/2; with --task multilabel one per finding,
     /// harness-site-summary-multilabel/1; with --task multiclass
@@ -258,17 +230,8 @@ fn check_options(args: &EvalArgs) -> Result<()> {
             if let Some(f) = unused(&["--class-score", "--class-score-b"]) {
                 bail!("{f} is not used by --task multiclass");
             }
-            // Binary-only statistics: a value other than the default would be ignored, which a
-            // reader of the results could not tell.
-            let binary_only = [
-                ("--threshold", args.threshold != 0.5),
-                ("--target-specificity", args.target_specificity != [0.90]),
-                ("--sens-ci-boot", args.sens_ci_boot != 0),
-            ];
-            if let Some((flag, _)) = binary_only.iter().find(|(_, given)| *given) {
-                bail!(
-                    "{flag} is not used by --task multiclass (its figures are one-vs-rest AUROCs, macro AUROC, accuracy, Brier and log loss, which take no threshold or target specificity)"
-                );
+            if let Some((flag, why)) = args.stats.binary_only() {
+                bail!("{flag} is not used by --task multiclass: {why}");
             }
         }
         Task::Multilabel => {
@@ -306,44 +269,19 @@ fn check_options(args: &EvalArgs) -> Result<()> {
                 "{flag}: patient-clustered statistics cannot be pooled from count tables; leave out --cluster"
             );
         }
-        if !args.fail_under.is_empty() || !args.fail_over.is_empty() {
+        if !args.gate.is_empty() {
             bail!(
                 "{flag}: a site computes no results to gate; gate the pooled results with `harness pool --fail-under`"
             );
         }
     }
-    if !(0.0..=1.0).contains(&args.threshold) {
-        bail!(
-            "--threshold {} is outside [0, 1]; scores are probabilities",
-            args.threshold
-        );
-    }
-    for &t in &args.target_specificity {
-        if !(0.0..=1.0).contains(&t) {
-            bail!("--target-specificity {t} is outside [0, 1]");
-        }
-    }
-    for (flag, b) in [
-        ("--bootstrap", args.bootstrap),
-        ("--sens-ci-boot", args.sens_ci_boot),
-    ] {
-        if b > MAX_BOOTSTRAP {
-            bail!("{flag} {b} is larger than {MAX_BOOTSTRAP}");
-        }
-    }
-    Ok(())
+    args.stats.check()
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     harness_alloc::tune_for_arrays();
     check_options(&args)?;
-    let opts = EvalOptions {
-        threshold: args.threshold,
-        target_specificities: args.target_specificity.clone(),
-        bootstrap: args.bootstrap,
-        seed: args.seed,
-        sens_ci_bootstrap: args.sens_ci_boot,
-    };
+    let opts = args.stats.options();
     // The cluster column is read (and validated) like a group column, then used as clusters.
     let columns: Vec<String> = args.groups.iter().chain(&args.cluster).cloned().collect();
     match args.task {
@@ -361,7 +299,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if args.aggregates_only || args.paired_request.is_some() {
         return crate::pool::site_round(&args.site_args(), &table);
     }
-    let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
+    let criteria = args.gate.binary()?;
     refuse_unavailable(
         &criteria,
         &opts,
@@ -387,30 +325,6 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The gate of a multi-class or multi-label evaluation: `--fail-under`/`--fail-over` keys checked
-/// by the task (`better`), warnings printed for a direction that contradicts the metric.
-pub(crate) fn task_criteria(
-    fail_under: &[String],
-    fail_over: &[String],
-    better: impl Fn(&str) -> Result<Better, String>,
-) -> Result<Vec<TaskCriterion>> {
-    let mut out = Vec::new();
-    for (list, dir, flag) in [
-        (fail_under, Direction::Under, "--fail-under"),
-        (fail_over, Direction::Over, "--fail-over"),
-    ] {
-        for a in list {
-            let (c, warning) =
-                TaskCriterion::parse(a, dir, &better).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
-            if let Some(w) = warning {
-                errln!("warning: {w}");
-            }
-            out.push(c);
-        }
-    }
-    Ok(out)
 }
 
 /// Prints the task gate's verdicts and gives the exit status: 1 when a criterion failed.
@@ -456,9 +370,7 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
         .iter()
         .map(|a| split_pair("--finding", a).map(|(n, _)| n.to_string()))
         .collect::<Result<_>>()?;
-    let criteria = task_criteria(&args.fail_under, &args.fail_over, |k| {
-        multilabel::gate_key(&names, k)
-    })?;
+    let criteria = args.gate.task(|k| multilabel::gate_key(&names, k))?;
     if let Some(name) = b_scores.keys().find(|b| !names.iter().any(|n| n == *b)) {
         bail!("--finding-b names '{name}', which no --finding declares");
     }
@@ -540,9 +452,7 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
     let a = parse("--class-score", &args.class_scores)?;
     let b = parse("--class-score-b", &args.class_scores_b)?;
     let classes: Vec<String> = a.iter().map(|(c, _)| c.clone()).collect();
-    let criteria = task_criteria(&args.fail_under, &args.fail_over, |k| {
-        multiclass::gate_key(&classes, k)
-    })?;
+    let criteria = args.gate.task(|k| multiclass::gate_key(&classes, k))?;
     if !b.is_empty() && b.iter().map(|(c, _)| c).ne(classes.iter()) {
         bail!("--class-score-b must name the classes of --class-score, in the same order");
     }

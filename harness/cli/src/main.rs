@@ -65,6 +65,7 @@ mod datasets;
 mod eval;
 mod inspect;
 mod keygen;
+mod options;
 mod pool;
 mod progress;
 mod run;

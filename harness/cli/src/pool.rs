@@ -29,6 +29,8 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::options::{GateArgs, StatsArgs};
+
 /// What a site's round needs from `harness eval`'s arguments.
 pub struct SiteArgs<'a> {
     pub site: &'a str,
@@ -198,35 +200,10 @@ pub struct PoolArgs {
     /// `harness run --site NAME --aggregates-only --paired-request`), one per site.
     #[arg(long, value_name = "SUMS.json|SITE_DIR", num_args = 1.., requires = "request")]
     sums: Vec<PathBuf>,
-    /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
-    #[arg(
-        long,
-        default_value_t = 0.5,
-        value_name = "T",
-        allow_negative_numbers = true
-    )]
-    threshold: f64,
-    /// Target specificity for "sensitivity at specificity". Repeatable.
-    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90], allow_negative_numbers = true)]
-    target_specificity: Vec<f64>,
-    /// Stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most
-    /// 100000). Pooled exactly: the same CI as `harness eval --bootstrap B --seed S` on all the
-    /// cases (binary and multi-label sites; multi-class bootstraps resample cases, not pooled).
-    #[arg(long, default_value_t = 0, value_name = "B")]
-    bootstrap: usize,
-    /// Seed of the bootstraps' random number generator.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    seed: u64,
-    /// Bootstrap replicates for the CI of each sensitivity at specificity (0 = not computed),
-    /// pooled exactly like --bootstrap.
-    #[arg(long = "sens-ci-boot", default_value_t = 0, value_name = "B")]
-    sens_ci_boot: usize,
-    /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
-    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
-    fail_under: Vec<String>,
-    /// CI gate: exit 1 when METRIC is above VALUE for any model, e.g. ece_10=0.05. Repeatable.
-    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
-    fail_over: Vec<String>,
+    #[command(flatten)]
+    stats: StatsArgs,
+    #[command(flatten)]
+    gate: GateArgs,
     /// An ed25519 public key (hex) a site signed its bundle with (repeatable: each site may
     /// have its own). Every site bundle's signature is checked against them before it is
     /// pooled, and a bare SITE.json, which carries no signature, is then refused. Signed site
@@ -246,13 +223,7 @@ impl PoolArgs {
 
     /// The evaluation options the pooled results are computed with.
     fn options(&self) -> EvalOptions {
-        EvalOptions {
-            threshold: self.threshold,
-            target_specificities: self.target_specificity.clone(),
-            bootstrap: self.bootstrap,
-            seed: self.seed,
-            sens_ci_bootstrap: self.sens_ci_boot,
-        }
+        self.stats.options()
     }
 }
 
@@ -445,27 +416,7 @@ fn what_summaries_hold(groupings: &[String]) -> String {
 
 /// `harness pool`.
 pub fn run(args: PoolArgs) -> Result<ExitCode> {
-    if !(0.0..=1.0).contains(&args.threshold) {
-        bail!("--threshold {} is outside [0, 1]", args.threshold);
-    }
-    if let Some(t) = args
-        .target_specificity
-        .iter()
-        .find(|t| !(0.0..=1.0).contains(*t))
-    {
-        bail!("--target-specificity {t} is outside [0, 1]");
-    }
-    for (flag, b) in [
-        ("--bootstrap", args.bootstrap),
-        ("--sens-ci-boot", args.sens_ci_boot),
-    ] {
-        if b > harness_metrics::bootstrap::MAX_REPLICATES {
-            bail!(
-                "{flag} {b} is larger than {}",
-                harness_metrics::bootstrap::MAX_REPLICATES
-            );
-        }
-    }
+    args.stats.check()?;
     let keys = args.public_keys()?;
     let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, &keys)?;
     if first.format.is_empty() {
@@ -477,7 +428,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if first.format == CLASSES_SITE_FORMAT {
         return run_classes(&args, &keys);
     }
-    let criteria = crate::run::cli_criteria(&args.fail_under, &args.fail_over)?;
+    let criteria = args.gate.binary()?;
     let read: Read<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
     let sites = &read.sites;
     let groupings: Vec<String> = sites[0]
@@ -750,9 +701,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let read: Read<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
     let sites = &read.sites;
     let names: Vec<String> = sites[0].findings_order.clone();
-    let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
-        multilabel::gate_key(&names, k)
-    })?;
+    let criteria = args.gate.task(|k| multilabel::gate_key(&names, k))?;
     warn_look_alike_across(sites.iter().map(|s| {
         let finding = s.findings.values().next()?;
         Some(&finding.models.values().next()?.groups)
@@ -809,37 +758,20 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         );
     }
     // The binary task's options: a value other than the default would be ignored without a word.
-    let binary_only = [
-        (
-            "--bootstrap",
-            args.bootstrap != 0,
-            "the macro AUROC's bootstrap resamples cases, which are not pooled",
-        ),
-        (
-            "--sens-ci-boot",
-            args.sens_ci_boot != 0,
-            "a multi-class evaluation has no sensitivity at specificity",
-        ),
-        (
-            "--threshold",
-            args.threshold != 0.5,
-            "multi-class decisions are the argmax class",
-        ),
-        (
-            "--target-specificity",
-            args.target_specificity != [0.90],
-            "a multi-class evaluation has no sensitivity at specificity",
-        ),
-    ];
-    if let Some((flag, _, why)) = binary_only.iter().find(|(_, given, _)| *given) {
+    if args.stats.bootstrap != 0 {
+        bail!(
+            "--bootstrap is not used in pooling multi-class sites: the macro AUROC's bootstrap resamples cases, which are not pooled"
+        );
+    }
+    if let Some((flag, why)) = args.stats.binary_only() {
         bail!("{flag} is not used in pooling multi-class sites: {why}");
     }
     let read: Read<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
     let sites = &read.sites;
     let classes = sites[0].classes.clone();
-    let criteria = crate::eval::task_criteria(&args.fail_under, &args.fail_over, |k| {
-        harness_metrics::multiclass::gate_key(&classes, k)
-    })?;
+    let criteria = args
+        .gate
+        .task(|k| harness_metrics::multiclass::gate_key(&classes, k))?;
     warn_look_alike_across(
         sites
             .iter()
@@ -849,7 +781,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         sites,
         &harness_metrics::multiclass::MulticlassOptions {
             bootstrap: 0,
-            seed: args.seed,
+            seed: args.stats.seed,
         },
     )?;
     if let Some(path) = &args.json {

@@ -8,13 +8,15 @@
 use anyhow::Result;
 use clap::Args;
 use harness_evidence::Metrics;
-use harness_evidence::gate::{Criterion, Direction, GateResult, TaskCriterion};
+use harness_evidence::gate::GateResult;
 use harness_evidence::manifest::PREDICTIONS;
 use harness_evidence::manifest::ToolInfo;
 use harness_evidence::shard::Shard;
 use harness_pipeline::merge::MergeOptions;
 use harness_pipeline::{RunOptions, RunOutcome, run_suite};
 use std::path::PathBuf;
+
+use crate::options::GateArgs;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -60,16 +62,10 @@ pub struct RunArgs {
     /// Folder that dataset paths are relative to (default: $HARNESS_DATA_ROOT, else the registry's folder).
     #[arg(long, value_name = "DIR")]
     data_root: Option<PathBuf>,
-    /// Fail (exit 1) when METRIC is below VALUE for any candidate, e.g. auroc=0.85. Repeatable.
-    /// Not with --shard or --site, whose runs compute no metrics: gate `harness merge` or
-    /// `harness pool` instead.
-    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
-    fail_under: Vec<String>,
-    /// Fail (exit 1) when METRIC is above VALUE for any candidate, e.g. ece_10=0.05. Repeatable.
-    /// Not with --shard or --site, whose runs compute no metrics: gate `harness merge` or
-    /// `harness pool` instead.
-    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
-    fail_over: Vec<String>,
+    // The gate, beside the suite's [acceptance]. Not with --shard or --site, whose runs compute
+    // no metrics: they are refused there, naming `harness merge` or `harness pool`.
+    #[command(flatten)]
+    gate: GateArgs,
     /// Read and hash every file of the dataset for the check before the run. By default a file
     /// whose size, times and inode are unchanged since a run hashed it is not read for the check
     /// (its hash is kept in .harness-cache/ beside datasets.toml; the folder digest is still
@@ -166,12 +162,9 @@ pub struct MergeArgs {
     /// The merged bundle's folder.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Fail (exit 1) when METRIC is below VALUE for any candidate, e.g. auroc=0.85. Repeatable.
-    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
-    fail_under: Vec<String>,
-    /// Fail (exit 1) when METRIC is above VALUE for any candidate, e.g. ece_10=0.05. Repeatable.
-    #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
-    fail_over: Vec<String>,
+    // The gate, beside the suite's [acceptance], applied to the merged results.
+    #[command(flatten)]
+    gate: GateArgs,
     /// Sign the merged manifest.json with this ed25519 secret key.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
@@ -188,39 +181,6 @@ pub(crate) fn tool() -> ToolInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         git_commit: Some(env!("HARNESS_GIT_COMMIT").to_string()).filter(|s| !s.is_empty()),
     }
-}
-
-/// Criteria from the command line.
-pub fn cli_criteria(under: &[String], over: &[String]) -> Result<Vec<Criterion>> {
-    let mut out = Vec::new();
-    for (args, dir, flag) in [
-        (under, Direction::Under, "--fail-under"),
-        (over, Direction::Over, "--fail-over"),
-    ] {
-        for a in args {
-            let c = Criterion::parse(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
-            if let Some(w) = c.direction_warning() {
-                errln!("warning: {w}");
-            }
-            out.push(c);
-        }
-    }
-    Ok(out)
-}
-
-/// Criteria from the command line of a suite run or a merge: checked by the run once it knows
-/// the dataset's task (binary metrics, or multi-label keys such as `auroc_macro`).
-fn suite_criteria(under: &[String], over: &[String]) -> Result<Vec<TaskCriterion>> {
-    let mut out = Vec::new();
-    for (args, dir, flag) in [
-        (under, Direction::Under, "--fail-under"),
-        (over, Direction::Over, "--fail-over"),
-    ] {
-        for a in args {
-            out.push(TaskCriterion::unchecked(a, dir).map_err(|e| anyhow::anyhow!("{flag} {e}"))?);
-        }
-    }
-    Ok(out)
 }
 
 /// Prints gate results; true when all passed.
@@ -241,7 +201,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         out: args.out,
         registry: args.registry,
         data_root: crate::data_root(args.data_root.as_deref()),
-        extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
+        extra_criteria: args.gate.unchecked()?,
         remember_hashes: !args.full_check,
         no_perf: args.no_perf,
         quick: args.quick,
@@ -299,7 +259,7 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
     let options = MergeOptions {
         parts: args.parts,
         out: args.out,
-        extra_criteria: suite_criteria(&args.fail_under, &args.fail_over)?,
+        extra_criteria: args.gate.unchecked()?,
         sign_key: args.sign_key,
         public_keys: args
             .public_keys
