@@ -204,6 +204,9 @@ pub enum BackendError {
     /// Raw model output that cannot be turned into probabilities.
     #[error("model output: {0}")]
     Output(String),
+    /// One case's output that cannot be a probability (`row` counts from 0 in the batch).
+    #[error("model output: case {row} of the batch: {message}")]
+    OutputCase { row: usize, message: String },
     /// Inputs to [`agreement`] that cannot be compared.
     #[error("agreement: {0}")]
     Agreement(String),

@@ -77,8 +77,8 @@ impl OutputSpec {
 /// # Errors
 ///
 /// [`BackendError::Output`] for a wrong shape, `positive_index >= K`, a column list whose
-/// length is not `K`, `softmax` with `K < 2`, a NaN/infinite value, or a probability outside
-/// `[0, 1]`.
+/// length is not `K` or `softmax` with `K < 2`; [`BackendError::OutputCase`], naming the row,
+/// for a NaN/infinite value or a probability outside `[0, 1]`.
 pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, BackendError> {
     let err = |m: String| Err(BackendError::Output(m));
     let (n, k) = match raw.shape.as_slice() {
@@ -112,12 +112,10 @@ pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, Backend
         ));
     }
     if let Some(i) = raw.data.iter().position(|v| !v.is_finite()) {
-        return err(format!(
-            "case {} column {}: value {} is not finite",
-            i / k,
-            i % k,
-            raw.data[i]
-        ));
+        return Err(BackendError::OutputCase {
+            row: i / k,
+            message: format!("column {}: value {} is not finite", i % k, raw.data[i]),
+        });
     }
     let picked = spec.picked();
     let mut out = Vec::with_capacity(n * picked.len());
@@ -137,10 +135,17 @@ pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, Backend
             out.push(match spec.kind {
                 OutputKind::Probability => {
                     if !(0.0..=1.0).contains(&x) {
-                        return err(format!(
-                            "case {case}{}: probability {x} is outside [0, 1]; is the output a logit?",
-                            if k > 1 { format!(" column {j}") } else { String::new() }
-                        ));
+                        return Err(BackendError::OutputCase {
+                            row: case,
+                            message: format!(
+                                "{}probability {x} is outside [0, 1]; is the output a logit?",
+                                if k > 1 {
+                                    format!("column {j}: ")
+                                } else {
+                                    String::new()
+                                }
+                            ),
+                        });
                     }
                     x
                 }
@@ -238,7 +243,7 @@ mod tests {
         assert!(
             outside
                 .to_string()
-                .contains("case 0 column 1: probability 2"),
+                .contains("case 0 of the batch: column 1: probability 2"),
             "{outside}"
         );
     }
@@ -297,7 +302,7 @@ mod tests {
             (
                 spec(OutputKind::Probability, 0),
                 raw(&[2, 1], &[0.5, f32::NAN]),
-                "case 1 column 0",
+                "case 1 of the batch: column 0",
             ),
             (
                 spec(OutputKind::Logit, 0),

@@ -53,7 +53,9 @@ pub struct RunArgs {
     suite: PathBuf,
     /// Bundle folder (default: a new results/<suite>/<UTC timestamp>/ under the project root, with
     /// -2, -3, … appended when another run started in the same second). An existing folder must
-    /// be empty or hold an earlier bundle, whose files are replaced; other files are refused.
+    /// be empty or hold an earlier bundle; other files are refused. An earlier finished bundle
+    /// is replaced only once this run has finished (a run that fails leaves it as it was); an
+    /// interrupted one is cleared.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Dataset registry (default: the nearest datasets.toml above the suite).

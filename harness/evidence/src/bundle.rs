@@ -3,10 +3,13 @@
 //! atomically and its sha256 recorded, and `manifest.json` (with those hashes)
 //! goes in last, after which the marker is removed.
 //!
-//! A bundle is written into an empty (or new) folder, or over an earlier bundle: the files
-//! that bundle lists (its manifest's, or for an interrupted one, the names its marker
-//! collected as they were written) are removed first, so that none is left behind unlisted.
-//! A folder holding anything else is refused, and nothing in it is touched.
+//! A bundle is written into an empty (or new) folder, or over an earlier bundle. An earlier
+//! *finished* bundle is kept until the new one is finished: the new one is written beside it,
+//! in `.NAME.harness-partial`, and takes its place only then, so a run that fails (a corrupt
+//! image, a killed job) leaves the earlier evidence as it was. An earlier *interrupted* bundle
+//! is cleared first: the files its marker collected as they were written are removed, so that
+//! none is left behind unlisted. A folder holding anything else is refused, and nothing in it
+//! is touched.
 
 use crate::manifest::{INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
 use harness_data::registry::{check_relative, sha256_hex};
@@ -17,7 +20,10 @@ use std::path::{Path, PathBuf};
 /// An evidence bundle being written.
 #[derive(Debug)]
 pub struct BundleWriter {
+    /// Where the files are written: the bundle's folder, or the staging folder beside it.
     dir: PathBuf,
+    /// The bundle's folder, where the finished bundle ends up.
+    target: PathBuf,
     files: BTreeMap<String, String>,
 }
 
@@ -46,6 +52,12 @@ pub enum BundleError {
         dir.display()
     )]
     Unlisted { dir: PathBuf },
+    /// The staging folder's name is taken by something the harness did not write.
+    #[error(
+        "{}: the folder where the new bundle is written until it replaces the earlier one holds files that are not an interrupted bundle's: remove it",
+        dir.display()
+    )]
+    Staging { dir: PathBuf },
 }
 
 /// The `INCOMPLETE` marker as a run starts; the name of each file is appended as the file is
@@ -107,9 +119,27 @@ fn earlier_bundle(dir: &Path) -> Option<Vec<String>> {
 /// Makes `dir` ready for a new bundle: removes an earlier bundle's files, or refuses a folder
 /// holding anything else (touching nothing).
 fn clear_for_bundle(dir: &Path) -> Result<(), BundleError> {
+    for name in earlier_files(dir)? {
+        let path = dir.join(name);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        // Folders the bundle made (figures/, shards/part-1/): removed once empty.
+        let mut parent = path.parent();
+        while let Some(p) = parent.filter(|p| *p != dir) {
+            if std::fs::remove_dir(p).is_err() {
+                break;
+            }
+            parent = p.parent();
+        }
+    }
+    Ok(())
+}
+
+/// The files of an earlier bundle in `dir` (its listed files, and a killed write's temporary
+/// ones), or the refusal of a folder holding anything else.
+fn earlier_files(dir: &Path) -> Result<Vec<String>, BundleError> {
     let present = files_under(dir)?;
     if present.is_empty() {
-        return Ok(());
+        return Ok(present);
     }
     let listed: std::collections::HashSet<String> = earlier_bundle(dir)
         .unwrap_or_default()
@@ -145,19 +175,37 @@ fn clear_for_bundle(dir: &Path) -> Result<(), BundleError> {
             example: example.to_string(),
         });
     }
-    for name in present.iter().filter(|f| removable(f)) {
-        let path = dir.join(name);
-        std::fs::remove_file(&path).map_err(io(&path))?;
-        // Folders the bundle made (figures/, shards/part-1/): removed once empty.
-        let mut parent = path.parent();
-        while let Some(p) = parent.filter(|p| *p != dir) {
-            if std::fs::remove_dir(p).is_err() {
-                break;
-            }
-            parent = p.parent();
+    Ok(present.into_iter().filter(|f| removable(f)).collect())
+}
+
+/// The folder beside `target` where a bundle replacing a finished one is written, and the one
+/// the replaced bundle is moved to for the swap; `None` where `target` has no name.
+fn beside(target: &Path, what: &str) -> Option<PathBuf> {
+    let name = target.file_name()?.to_string_lossy();
+    let parent = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Some(parent.join(format!(".{name}.harness-{what}")))
+}
+
+/// True when `dir` holds a finished bundle (a manifest, no `INCOMPLETE` marker).
+fn finished_bundle(dir: &Path) -> bool {
+    dir.join(MANIFEST).is_file() && !dir.join(INCOMPLETE).exists()
+}
+
+/// A fresh staging folder at `staging`: an interrupted run's staging folder (it holds the
+/// marker) is removed first; anything else there is refused.
+fn fresh_staging(staging: &Path) -> Result<(), BundleError> {
+    if staging.exists() {
+        if !staging.join(INCOMPLETE).is_file() {
+            return Err(BundleError::Staging {
+                dir: staging.to_path_buf(),
+            });
         }
+        std::fs::remove_dir_all(staging).map_err(io(staging))?;
     }
-    Ok(())
+    std::fs::create_dir_all(staging).map_err(io(staging))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
@@ -168,13 +216,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
 }
 
 impl BundleWriter {
-    /// Starts a bundle in `dir` (created if needed): an empty folder, or one holding an
-    /// earlier bundle, whose files are removed first (see the module doc); a folder holding
-    /// anything else is refused ([`BundleError::NotEmpty`]). From this moment on the folder
-    /// is not accepted by `verify` until this run finishes.
-    pub fn create(dir: &Path) -> Result<BundleWriter, BundleError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        clear_for_bundle(dir)?;
+    /// Starts a bundle in `target` (created if needed): an empty folder, or one holding an
+    /// earlier bundle (see the module doc: a finished one is replaced only when this one is
+    /// finished, an interrupted one is cleared now); a folder holding anything else is refused
+    /// ([`BundleError::NotEmpty`]). Until this bundle is finished `verify` refuses it: it is
+    /// marked incomplete.
+    pub fn create(target: &Path) -> Result<BundleWriter, BundleError> {
+        std::fs::create_dir_all(target).map_err(io(target))?;
+        let staging = beside(target, "partial").filter(|_| finished_bundle(target));
+        let dir = match staging {
+            Some(staging) => {
+                // Refused now, not at the swap, if the folder holds anything else.
+                earlier_files(target)?;
+                fresh_staging(&staging)?;
+                staging
+            }
+            None => {
+                clear_for_bundle(target)?;
+                target.to_path_buf()
+            }
+        };
         let marker = dir.join(INCOMPLETE);
         write_atomic(&marker, MARKER_TEXT).map_err(io(&marker))?;
         for stale in [MANIFEST, SIGNATURE] {
@@ -185,13 +246,21 @@ impl BundleWriter {
             }
         }
         Ok(BundleWriter {
-            dir: dir.to_path_buf(),
+            dir,
+            target: target.to_path_buf(),
             files: BTreeMap::new(),
         })
     }
 
+    /// Where the files are being written: the bundle's folder, or, while an earlier finished
+    /// bundle is kept there, the staging folder beside it ([`BundleWriter::replaces`]).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The earlier finished bundle this one replaces when it is finished, if any.
+    pub fn replaces(&self) -> Option<&Path> {
+        (self.dir != self.target).then_some(self.target.as_path())
     }
 
     /// Writes one file of the bundle (path relative to the bundle, `/`-separated).
@@ -250,8 +319,42 @@ impl BundleWriter {
         }
         let marker = self.dir.join(INCOMPLETE);
         std::fs::remove_file(&marker).map_err(io(&marker))?;
+        if self.dir != self.target {
+            swap_in(&self.dir, &self.target)?;
+        }
         Ok(bytes)
     }
+}
+
+/// Puts the finished bundle `staging` in the place of the earlier one in `target`: the earlier
+/// folder is moved aside and the new one renamed into its place, then the earlier one removed.
+/// Where the folder cannot be moved (a mount point, say), the earlier bundle's files are
+/// removed and the new ones moved in one by one.
+fn swap_in(staging: &Path, target: &Path) -> Result<(), BundleError> {
+    if let Some(aside) = beside(target, "replaced") {
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+        }
+        if std::fs::rename(target, &aside).is_ok() {
+            if let Err(e) = std::fs::rename(staging, target) {
+                // Put the earlier bundle back: the new one stays in the staging folder.
+                let _ = std::fs::rename(&aside, target);
+                return Err(io(staging)(e));
+            }
+            // The earlier bundle is replaced; a copy left behind would only take space.
+            let _ = std::fs::remove_dir_all(&aside);
+            return Ok(());
+        }
+    }
+    clear_for_bundle(target)?;
+    for name in files_under(staging)? {
+        let (from, to) = (staging.join(&name), target.join(&name));
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::rename(&from, &to).map_err(io(&from))?;
+    }
+    std::fs::remove_dir_all(staging).map_err(io(staging))
 }
 
 #[cfg(test)]
@@ -278,13 +381,47 @@ mod tests {
         w.write("figures/old.svg", b"<svg/>").unwrap();
         finished(&dir, &["a.txt", "figures/old.svg"]);
 
-        // Interrupted: wrote b.txt and figures/x.svg, no manifest.
+        // Over a finished bundle, interrupted: the earlier bundle is kept as it was, the
+        // new one's files are beside it.
         let mut w = BundleWriter::create(&dir).unwrap();
+        assert_eq!(w.replaces(), Some(dir.as_path()));
+        w.write("b.txt", b"b").unwrap();
+        drop(w);
+        let mut kept = files_under(&dir).unwrap();
+        kept.sort();
+        assert_eq!(kept, ["a.txt", "figures/old.svg", MANIFEST]);
+        let staging = tmp.path().join(".out.harness-partial");
+        assert!(staging.join("b.txt").is_file() && staging.join(INCOMPLETE).is_file());
+        // Finished: it takes the earlier one's place, nothing of either is left beside it.
+        let mut w = BundleWriter::create(&dir).unwrap();
+        w.write("b.txt", b"b").unwrap();
+        finished(w.dir(), &["b.txt"]);
+        swap_in(w.dir(), &dir).unwrap();
+        let mut now = files_under(&dir).unwrap();
+        now.sort();
+        assert_eq!(now, ["b.txt", MANIFEST]);
+        assert!(!staging.exists() && !tmp.path().join(".out.harness-replaced").exists());
+        // A staging folder holding what the harness did not write is refused, untouched.
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("mine.txt"), "x").unwrap();
+        assert!(matches!(
+            BundleWriter::create(&dir),
+            Err(BundleError::Staging { .. })
+        ));
+        std::fs::remove_dir_all(&staging).unwrap();
+
+        // Over an interrupted bundle: wrote b.txt and figures/x.svg, no manifest.
+        std::fs::write(
+            dir.join(INCOMPLETE),
+            "incomplete\n\nfiles written so far:\nb.txt\n",
+        )
+        .unwrap();
+        let mut w = BundleWriter::create(&dir).unwrap();
+        assert_eq!(w.replaces(), None);
         assert!(
-            !dir.join("figures").exists(),
-            "the earlier bundle's folder is gone"
+            !dir.join("b.txt").exists(),
+            "the interrupted bundle is cleared"
         );
-        assert!(!dir.join("a.txt").exists());
         w.write("b.txt", b"b").unwrap();
         w.write("figures/x.svg", b"<svg/>").unwrap();
         drop(w);
@@ -307,8 +444,7 @@ mod tests {
         assert!(!dir.join(INCOMPLETE).exists(), "nothing touched");
         // A killed write's temporary file, beside an interrupted bundle: cleared with it.
         std::fs::remove_file(dir.join("notes.txt")).unwrap();
-        let w = BundleWriter::create(&dir).unwrap();
-        drop(w);
+        std::fs::write(dir.join(INCOMPLETE), MARKER_TEXT).unwrap();
         std::fs::write(dir.join(".harness-x1y2.tmp"), "half").unwrap();
         BundleWriter::create(&dir).unwrap();
         assert!(!dir.join(".harness-x1y2.tmp").exists());

@@ -276,6 +276,10 @@ impl CaseIndex {
     /// [`PipelineError::DataChanged`] when the bytes read differ from those the
     /// registry check hashed.
     pub fn decode(&self, i: usize) -> Result<DecodedCase, PipelineError> {
+        let image_error = |source| PipelineError::Image {
+            case: self.case_ids.get(i).cloned().unwrap_or_default(),
+            source,
+        };
         match &self.images {
             CaseImages::Files {
                 files,
@@ -290,7 +294,7 @@ impl CaseIndex {
                 let (bytes, actual) = match is_shared.then(|| shared.get(path)).flatten() {
                     Some(hit) => hit,
                     None => {
-                        let bytes = Arc::new(read_file(path, &self.limits)?);
+                        let bytes = Arc::new(read_file(path, &self.limits).map_err(image_error)?);
                         let actual: Arc<str> = Arc::from(sha256_hex(&bytes));
                         if is_shared {
                             shared.put(path, &bytes, &actual);
@@ -307,14 +311,15 @@ impl CaseIndex {
                         actual: actual.to_string(),
                     });
                 }
-                let image = decode_image_frame(path, &bytes, &self.limits, frames[i])?;
+                let image = decode_image_frame(path, &bytes, &self.limits, frames[i])
+                    .map_err(image_error)?;
                 Ok(DecodedCase {
                     image,
                     sha256: Some(actual.to_string()),
                 })
             }
             CaseImages::Npz { images, members } => Ok(DecodedCase {
-                image: images.image(members[i])?,
+                image: images.image(members[i]).map_err(image_error)?,
                 sha256: None,
             }),
         }
@@ -519,6 +524,68 @@ enum LabelRule<'a> {
     Findings(&'a [String]),
     /// The classes, in label-index order: a label is a class name or its index.
     Classes(&'a [String]),
+}
+
+/// A binary label column's two values: the dataset's `positive_class` and one other, the
+/// negative, which is the first other value met. A third value is refused rather than counted
+/// as negative: a label coded `-1` (uncertain), `positive` in a 0/1 column or a `positive_class`
+/// that does not match the column would otherwise turn cases negative without a word. Where the
+/// positive class is a number, labels compare as numbers (`1.0` is `1`).
+struct BinaryLabels<'a> {
+    positive: &'a str,
+    /// The positive class as a number, where it is one.
+    numeric: Option<f64>,
+    /// The negative value (as first written), its number where numeric, and its line.
+    negative: Option<(String, Option<f64>, u64)>,
+}
+
+impl<'a> BinaryLabels<'a> {
+    fn new(positive: &'a str) -> Self {
+        let numeric = positive
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite());
+        BinaryLabels {
+            positive,
+            numeric,
+            negative: None,
+        }
+    }
+
+    /// Whether the label `value` (of line `line`) is the positive class.
+    fn positive(&mut self, value: &str, line: u64) -> Result<bool, String> {
+        let number = match self.numeric {
+            None => None,
+            Some(_) => Some(
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        format!(
+                            "not a number, but the dataset's positive_class '{}' is one",
+                            self.positive
+                        )
+                    })?,
+            ),
+        };
+        if number.map_or(value == self.positive, |v| Some(v) == self.numeric) {
+            return Ok(true);
+        }
+        match &self.negative {
+            None => {
+                self.negative = Some((value.to_string(), number, line));
+                Ok(false)
+            }
+            Some((_, Some(n), _)) if number == Some(*n) => Ok(false),
+            Some((first, None, _)) if first == value => Ok(false),
+            Some((first, _, first_line)) => Err(format!(
+                "a third label value: a binary label is the positive_class '{}' or one other value, here '{first}' (line {first_line}); recode the column, or set the dataset's positive_class",
+                self.positive
+            )),
+        }
+    }
 }
 
 /// The class of a label value: its name, or its index in class order.
@@ -777,6 +844,10 @@ fn load_folder(
     let mut files = Vec::new();
     let mut expected_sha256 = Vec::new();
     let mut seen = HashSet::new();
+    let mut binary = match rule {
+        LabelRule::Binary(positive) => Some(BinaryLabels::new(positive)),
+        _ => None,
+    };
     for rec in rdr.records() {
         let rec = rec.map_err(|err| file_err(err.to_string()))?;
         let line = rec.position().map_or(0, |p| p.line());
@@ -804,10 +875,14 @@ fn load_folder(
             let value = rec.get(*col).unwrap_or("").trim();
             out.push(match rule {
                 _ if value.is_empty() => return Err(field(*col, name, "empty label")),
-                LabelRule::Binary(positive_class) => value == *positive_class,
+                LabelRule::Binary(_) => match binary.as_mut().map(|b| b.positive(value, line)) {
+                    Some(Ok(positive)) => positive,
+                    Some(Err(why)) => return Err(field(*col, name, &why)),
+                    None => unreachable!("a binary rule has its label values"),
+                },
                 LabelRule::Findings(_) => match value {
-                    "1" => true,
-                    "0" => false,
+                    "1" | "1.0" => true,
+                    "0" | "0.0" => false,
                     _ => return Err(field(*col, name, "a finding's label is 0 or 1")),
                 },
                 LabelRule::Classes(names) => {

@@ -632,7 +632,14 @@ fn run_chunk(
             .filter(|&k| e.primary || in_sample[start + k])
             .collect();
         for part in picked.chunks(e.batch) {
-            if let Err(reason) = run_batch(e, output, &shape, chunk, g, part, start) {
+            if let Err(failure) = run_batch(e, output, &shape, chunk, g, part, start) {
+                let reason = match failure {
+                    BatchError::Case(i, message) => format!(
+                        "case {} (#{i}): model output: {message}",
+                        cases.case_ids.get(i).map_or("?", String::as_str)
+                    ),
+                    BatchError::Batch(reason) => reason,
+                };
                 e.failed = true;
                 if e.primary {
                     primary_failure = Some(format!("primary backend {}: {reason}", e.kind));
@@ -656,6 +663,12 @@ fn run_chunk(
     }
 }
 
+/// Why a batch failed: one case's output (the case's position in the run), or the batch.
+enum BatchError {
+    Case(usize, String),
+    Batch(String),
+}
+
 fn run_batch(
     e: &mut Engine,
     output: &OutputSpec,
@@ -664,7 +677,7 @@ fn run_batch(
     g: usize,
     part: &[usize],
     start: usize,
-) -> Result<(), String> {
+) -> Result<(), BatchError> {
     // A short batch is padded with copies of its last case: a fixed-batch model needs it,
     // and the evaluated engine then always runs one batch shape, so that a case's probability
     // does not depend on how many cases share its batch (engines pick kernels by shape): a
@@ -677,7 +690,8 @@ fn run_batch(
     let mut data = Vec::with_capacity(size * shape.iter().product::<usize>());
     for slot in 0..size {
         let k = part[slot.min(part.len() - 1)];
-        data.extend_from_slice(chunk[k].tensors[g].as_ref()?);
+        let tensor = chunk[k].tensors[g].as_ref();
+        data.extend_from_slice(tensor.map_err(|e| BatchError::Batch(e.clone()))?);
     }
     let mut batch_shape = vec![size];
     batch_shape.extend_from_slice(shape);
@@ -686,14 +700,23 @@ fn run_batch(
         data,
     };
     let (first, last) = (start + part[0], start + part[part.len() - 1] + 1);
-    let raw = e.model.run(&batch).map_err(|err| err.to_string())?;
-    let mut p = interpret(output, &raw).map_err(|err| format!("cases {first}..{last}: {err}"))?;
+    let raw = e
+        .model
+        .run(&batch)
+        .map_err(|err| BatchError::Batch(err.to_string()))?;
+    let mut p = interpret(output, &raw).map_err(|err| match err {
+        // The case itself (a padding row repeats the batch's last case).
+        BackendError::OutputCase { row, message } => {
+            BatchError::Case(start + part[row.min(part.len() - 1)], message)
+        }
+        err => BatchError::Batch(format!("cases {first}..{last}: {err}")),
+    })?;
     let width = output.width();
     if p.len() != size * width {
-        return Err(format!(
+        return Err(BatchError::Batch(format!(
             "the model returned {} probabilities for a batch of {size} cases × {width}",
             p.len()
-        ));
+        )));
     }
     p.truncate(part.len() * width);
     e.probabilities.extend(p);

@@ -118,9 +118,18 @@ pub enum PipelineError {
         value: String,
         message: String,
     },
-    /// A case image that cannot be read or decoded.
+    /// A case's image that cannot be read or decoded (the run stops: a case left out would
+    /// change the evaluated set without a word).
+    #[error("case '{case}': {source}")]
+    Image {
+        case: String,
+        #[source]
+        source: ImageError,
+    },
+    /// A dataset file that cannot be read or decoded outside any one case's image (an archive,
+    /// the DICOM headers read for the index).
     #[error(transparent)]
-    Image(#[from] ImageError),
+    DataFile(#[from] ImageError),
     #[error(transparent)]
     Bundle(#[from] BundleError),
     /// The signing key.
@@ -284,6 +293,13 @@ pub fn run_suite(
         "writing evidence bundle to {}",
         plan.out_dir.display()
     ));
+    if let Some(earlier) = bundle.replaces() {
+        observer.info(&format!(
+            "the finished bundle in {} is kept until this one is finished (written meanwhile in {})",
+            earlier.display(),
+            bundle.dir().display()
+        ));
+    }
 
     observer.stage_started(
         Stage::Infer,

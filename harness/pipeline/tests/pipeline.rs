@@ -1631,3 +1631,115 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
         .to_string();
     assert!(err.contains("label 3 is not a class index"), "{err}");
 }
+
+/// The labels of `p`'s dataset rewritten by `relabel` (case index, label) and the dataset
+/// re-pinned.
+fn relabel(p: &Path, relabel: impl Fn(usize, &str) -> String) {
+    let data = p.join("data/lesions");
+    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    let mut out = String::new();
+    for (i, line) in labels.lines().enumerate() {
+        let mut fields: Vec<String> = line.split(',').map(String::from).collect();
+        if i > 0 {
+            fields[2] = relabel(i - 1, &fields[2]);
+        }
+        out.push_str(&(fields.join(",") + "\n"));
+    }
+    std::fs::write(data.join("labels.csv"), out).unwrap();
+    repin(p);
+}
+
+/// The dataset of `p` pinned again, as its files now are.
+fn repin(p: &Path) {
+    let digest = harness_data::registry::folder_sha256(&p.join("data/lesions")).unwrap();
+    let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
+    let start = registry.find("sha256 = \"").unwrap();
+    let registry = format!(
+        "{}sha256 = \"{digest}\"{}",
+        &registry[..start],
+        &registry[start + 75..]
+    );
+    std::fs::write(p.join("datasets.toml"), registry).unwrap();
+}
+
+/// A run that fails over an earlier finished bundle (here on an image that cannot be decoded)
+/// leaves that bundle as it was, verifiable; the next run that finishes replaces it, and
+/// nothing of the failed one is left.
+#[test]
+fn a_failed_run_keeps_the_earlier_bundle_and_a_finished_one_replaces_it() {
+    let project = Project::new(12, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "");
+    let p = project.path();
+    let first = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let manifest = std::fs::read(first.out_dir.join("manifest.json")).unwrap();
+    let image = p.join("data/lesions/images/c0005.png");
+    let bytes = std::fs::read(&image).unwrap();
+    std::fs::write(&image, &bytes[..bytes.len() / 2]).unwrap();
+    repin(p);
+    let infos = Infos::default();
+    let err = run_suite(&project.options(), &infos)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("c0005.png"), "{err}");
+    let infos = infos.0.into_inner().unwrap();
+    assert!(
+        infos
+            .iter()
+            .any(|i| i.contains("is kept until this one is finished")),
+        "{infos:?}"
+    );
+    assert_eq!(
+        std::fs::read(first.out_dir.join("manifest.json")).unwrap(),
+        manifest
+    );
+    assert!(harness_evidence::verify(&first.out_dir, &Default::default()).passed());
+    let staging = p.join(".out.harness-partial");
+    assert!(staging.join("INCOMPLETE").is_file());
+    std::fs::write(&image, &bytes).unwrap();
+    repin(p);
+    // A killed write's temporary file in the earlier bundle goes with it.
+    let leftover = first.out_dir.join(".harness-x1.tmp");
+    std::fs::write(&leftover, "half").unwrap();
+    let second = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    assert_eq!(second.out_dir, first.out_dir);
+    assert!(!leftover.exists(), "the earlier bundle was replaced");
+    assert!(harness_evidence::verify(&second.out_dir, &Default::default()).passed());
+    assert!(!staging.exists() && !p.join(".out.harness-replaced").exists());
+}
+
+/// A binary label column holds the positive class and one other value. `1.0` is the positive
+/// class `1` (labels compare as numbers where the class is one); a third value (`-1` for
+/// "uncertain") or a word in a numeric column is refused naming its line, column and value,
+/// never counted as negative.
+#[test]
+fn binary_labels_compare_as_numbers_and_a_third_value_is_refused() {
+    let project = Project::new(12, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "");
+    let p = project.path();
+    let whole = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let positives = whole.eval.as_ref().unwrap().binary().unwrap().positives;
+    assert!(positives > 0);
+    std::fs::remove_dir_all(p.join("out")).unwrap();
+    relabel(p, |_, label| {
+        if label == "1" {
+            "1.0".into()
+        } else {
+            "0.0".into()
+        }
+    });
+    let written = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    assert_eq!(written.eval.unwrap().binary().unwrap().positives, positives);
+    std::fs::remove_dir_all(p.join("out")).unwrap();
+    for (coded, says) in [
+        ("-1", "column 'label' has '-1': a third label value"),
+        ("uncertain", "column 'label' has 'uncertain': not a number"),
+    ] {
+        relabel(
+            p,
+            |i, label| if i == 5 { coded.into() } else { label.into() },
+        );
+        let err = run_suite(&project.options(), &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":7: ") && err.contains(says), "{err}");
+        relabel(p, |i, label| if i == 5 { "0".into() } else { label.into() });
+    }
+}
