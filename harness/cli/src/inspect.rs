@@ -69,6 +69,9 @@ struct Description {
     rows: u32,
     columns: u32,
     channels: u8,
+    /// Bits per sample of a PNG or JPEG (8 or 16): what a preprocessing `scale` multiplies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bits_per_sample: Option<u8>,
     /// Frames in the file.
     frames: u32,
     /// The frames decoded, counted from 0.
@@ -96,6 +99,7 @@ struct Decoded {
     rows: u32,
     columns: u32,
     channels: u8,
+    sample_bits: Option<u8>,
     total_frames: u32,
     frames: Vec<(u32, Vec<f64>)>,
     dicom: Option<DicomInfo>,
@@ -111,6 +115,7 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
             rows: d.rows,
             columns: d.columns,
             channels: d.channels,
+            sample_bits: None,
             total_frames: d.info.frames,
             frames: d.frames,
             dicom: Some(d.info),
@@ -124,9 +129,12 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
         FrameSelect::Index(0) | FrameSelect::Middle | FrameSelect::All
     ) {
         anyhow::bail!(
-            "{}: frame {:?} asked for, but the file has one frame (frame 0)",
+            "{}: frame {} asked for, but the file has one frame (frame 0)",
             args.file.display(),
-            args.frame
+            match args.frame {
+                FrameSelect::Index(k) => k.to_string(),
+                other => format!("{other:?}").to_lowercase(),
+            }
         );
     }
     let image = decode_image(&args.file, &bytes, &limits)?;
@@ -135,6 +143,7 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
         rows: image.height,
         columns: image.width,
         channels: image.channels,
+        sample_bits: image.sample_bits,
         total_frames: 1,
         frames: vec![(0, image.pixels.iter().map(|&v| f64::from(v)).collect())],
         dicom: image.dicom,
@@ -178,6 +187,7 @@ fn decode_npz(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<D
         rows: shape.0,
         columns: shape.1,
         channels: shape.2,
+        sample_bits: None,
         total_frames: n as u32,
         frames,
         dicom: None,
@@ -234,6 +244,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         rows: decoded.rows,
         columns: decoded.columns,
         channels: decoded.channels,
+        bits_per_sample: decoded.sample_bits,
         frames: decoded.total_frames,
         decoded_frames: decoded.frames.iter().map(|(k, _)| *k).collect(),
         min,
@@ -257,9 +268,11 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = format!(
-        "{}\n  format: {:?}\n  size: {} rows x {} columns, {} channel(s), {} frame(s); decoded: {}\n  values: min {}, max {}, mean {:.4}\n",
+        "{}\n  format: {:?}{}\n  size: {} rows x {} columns, {} channel(s), {} frame(s); decoded: {}\n  values: min {}, max {}, mean {:.4}\n",
         d.file,
         d.format,
+        d.bits_per_sample
+            .map_or_else(String::new, |b| format!(", {b} bits per sample")),
         d.rows,
         d.columns,
         d.channels,

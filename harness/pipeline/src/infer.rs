@@ -169,6 +169,8 @@ impl Active<'_> {
 /// (an error text where that preprocessing cannot be applied to the image).
 struct Prepared {
     tensors: Vec<Result<Vec<f32>, String>>,
+    /// The decoded image's bits per sample, where the format has a fixed depth.
+    sample_bits: Option<u8>,
 }
 
 /// The candidate's backends with the primary first, each once.
@@ -261,8 +263,28 @@ pub fn infer(
                 }
             }
         });
+        // The first case's bit depth, and that case: every image must share it.
+        let mut depth: Option<(u8, usize)> = None;
         for received in rx {
             let (start, chunk) = received?;
+            for (k, bits) in chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(k, p)| Some((k, p.sample_bits?)))
+            {
+                match depth {
+                    None => depth = Some((bits, start + k)),
+                    Some((first_bits, first)) if first_bits != bits => {
+                        return Err(PipelineError::MixedBitDepth {
+                            first: cases.case_ids[first].clone(),
+                            first_bits,
+                            case: cases.case_ids[start + k].clone(),
+                            bits,
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
             for (g, kept) in perf.iter_mut().enumerate() {
                 let ok = chunk.iter().filter_map(|p| p.tensors[g].as_ref().ok());
                 kept.extend(ok.take(PERF_SAMPLES - kept.len()).cloned());
@@ -341,7 +363,10 @@ fn prepare_case(
                 .map_err(|e| e.to_string())
         })
         .collect();
-    Ok(Prepared { tensors })
+    Ok(Prepared {
+        tensors,
+        sample_bits: decoded.image.sample_bits,
+    })
 }
 
 /// Reads the model once, checks its size and hash, and loads it on every engine.

@@ -126,6 +126,17 @@ pub enum PipelineError {
         #[source]
         source: ImageError,
     },
+    /// Images of two bit depths in one dataset: a preprocessing `scale` multiplies raw values
+    /// (0-255, or 0-65535), so no one scale suits both.
+    #[error(
+        "case '{case}' is a {bits}-bit image, but case '{first}' is {first_bits}-bit: a preprocessing scale multiplies raw values (0-255 or 0-65535), so no one scale suits both; convert the dataset's images to one bit depth"
+    )]
+    MixedBitDepth {
+        first: String,
+        first_bits: u8,
+        case: String,
+        bits: u8,
+    },
     /// A dataset file that cannot be read or decoded outside any one case's image (an archive,
     /// the DICOM headers read for the index).
     #[error(transparent)]

@@ -1743,3 +1743,29 @@ fn binary_labels_compare_as_numbers_and_a_third_value_is_refused() {
         relabel(p, |i, label| if i == 5 { "0".into() } else { label.into() });
     }
 }
+
+/// A dataset that mixes 8- and 16-bit images is refused, naming a case of each depth: one
+/// preprocessing `scale` would feed the 16-bit ones values up to 257 times too large.
+#[test]
+fn a_dataset_mixing_bit_depths_is_refused_naming_the_cases() {
+    let project = Project::new(12, &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")], "");
+    let p = project.path();
+    let path = p.join("data/lesions/images/c0004.png");
+    let grey = image::open(&path).unwrap().to_luma8();
+    let wide = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(
+        grey.width(),
+        grey.height(),
+        |x, y| image::Luma([u16::from(grey.get_pixel(x, y)[0]) * 257]),
+    );
+    wide.save(&path).unwrap();
+    repin(p);
+    let err = run_suite(&project.options(), &harness_pipeline::Silent).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            harness_pipeline::PipelineError::MixedBitDepth { first, first_bits: 8, case, bits: 16 }
+                if first == "c0001" && case == "c0004"
+        ),
+        "{err}"
+    );
+}

@@ -181,6 +181,7 @@ pub(super) fn decode_dicom(
         pixels,
         source: ImageSource::Dicom,
         dicom: Some(decoded.info),
+        sample_bits: None,
     })
 }
 

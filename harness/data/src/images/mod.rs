@@ -80,6 +80,10 @@ pub struct Image {
     pub source: ImageSource,
     /// DICOM attributes that matter for presentation; `None` for other formats.
     pub dicom: Option<DicomInfo>,
+    /// Bits per sample of the file's pixel values, where they are integers of a fixed depth
+    /// a preprocessing `scale` applies to (PNG and JPEG: 8 or 16); `None` for DICOM (values
+    /// after its Modality LUT), NumPy arrays and images built in memory.
+    pub sample_bits: Option<u8>,
 }
 
 impl Image {
@@ -132,6 +136,7 @@ impl Image {
             pixels,
             source,
             dicom: None,
+            sample_bits: None,
         })
     }
 

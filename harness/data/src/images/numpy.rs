@@ -150,6 +150,7 @@ impl NpzImages {
             pixels,
             source: ImageSource::Npy,
             dicom: None,
+            sample_bits: None,
         })
     }
 }
@@ -555,6 +556,7 @@ fn image_from_parts(
         pixels,
         source: ImageSource::Npy,
         dicom: None,
+        sample_bits: None,
     })
 }
 

@@ -55,6 +55,13 @@ pub(super) fn decode_png_jpeg(
     let (width, height) = decoder.dimensions();
     limits.check(path, u64::from(width), u64::from(height))?;
     let dynamic = DynamicImage::from_decoder(decoder).map_err(decode)?;
+    let bits = match &dynamic {
+        DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_)
+        | DynamicImage::ImageRgb16(_)
+        | DynamicImage::ImageRgba16(_) => 16,
+        _ => 8,
+    };
     let (channels, pixels): (u8, Vec<f32>) = match dynamic {
         DynamicImage::ImageLuma8(b) => (1, b.into_raw().into_iter().map(f32::from).collect()),
         DynamicImage::ImageLumaA8(b) => (1, drop_alpha(b.as_raw(), 2)),
@@ -82,6 +89,7 @@ pub(super) fn decode_png_jpeg(
         pixels,
         source,
         dicom: None,
+        sample_bits: Some(bits),
     })
 }
 
