@@ -269,6 +269,20 @@ fn check_options(args: &EvalArgs) -> Result<()> {
                 "{flag}: patient-clustered statistics cannot be pooled from count tables; leave out --cluster"
             );
         }
+        // The statistics are the coordinator's: `harness pool` takes these options.
+        if let Some(given) = args.stats.given() {
+            bail!(
+                "{flag}: {given} is a setting of the pooled statistics, which a site does not compute; give it to `harness pool`"
+            );
+        }
+        if args.paired_request.is_some()
+            && (args.score_decimals.is_some()
+                || args.min_level_cases != harness_metrics::MIN_LEVEL_CASES)
+        {
+            bail!(
+                "--paired-request: --score-decimals and --min-level-cases belong to round 1 (--aggregates-only); round 2 takes its grid from the request"
+            );
+        }
         if !args.gate.is_empty() {
             bail!(
                 "{flag}: a site computes no results to gate; gate the pooled results with `harness pool --fail-under`"

@@ -119,11 +119,29 @@ pub struct StatsArgs {
 }
 
 /// What [`StatsArgs`] defaults to (clap's defaults, written once more for code that needs them
-/// without parsing).
+/// without parsing: [`StatsArgs::default`]).
 const DEFAULT_THRESHOLD: f64 = 0.5;
 const DEFAULT_TARGET_SPECIFICITY: f64 = 0.90;
+const DEFAULT_SEED: u64 = 1;
+
+impl Default for StatsArgs {
+    fn default() -> Self {
+        StatsArgs {
+            threshold: DEFAULT_THRESHOLD,
+            target_specificity: vec![DEFAULT_TARGET_SPECIFICITY],
+            bootstrap: 0,
+            seed: DEFAULT_SEED,
+            sens_ci_boot: 0,
+        }
+    }
+}
 
 impl StatsArgs {
+    /// The first option given a value other than its default, if any.
+    pub fn given(&self) -> Option<&'static str> {
+        self.differs_from(&StatsArgs::default())
+    }
+
     /// Refuses values the statistics cannot take.
     pub fn check(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.threshold) {
@@ -176,6 +194,35 @@ impl StatsArgs {
         .map(|(flag, _, why)| (flag, why))
     }
 
+    /// The first option given (a value other than its default) that differs from `other`'s.
+    pub fn differs_from(&self, other: &StatsArgs) -> Option<&'static str> {
+        [
+            (
+                "--threshold",
+                self.threshold != DEFAULT_THRESHOLD && self.threshold != other.threshold,
+            ),
+            (
+                "--target-specificity",
+                self.target_specificity != [DEFAULT_TARGET_SPECIFICITY]
+                    && self.target_specificity != other.target_specificity,
+            ),
+            (
+                "--bootstrap",
+                self.bootstrap != 0 && self.bootstrap != other.bootstrap,
+            ),
+            (
+                "--seed",
+                self.seed != DEFAULT_SEED && self.seed != other.seed,
+            ),
+            (
+                "--sens-ci-boot",
+                self.sens_ci_boot != 0 && self.sens_ci_boot != other.sens_ci_boot,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(flag, differs)| differs.then_some(flag))
+    }
+
     /// The evaluation options these settings give.
     pub fn options(&self) -> EvalOptions {
         EvalOptions {
@@ -222,6 +269,31 @@ mod tests {
         }
         // The bootstrap is used by multi-class evaluations too.
         assert_eq!(parse(&["--bootstrap", "200"]).stats.binary_only(), None);
+        // Against a suite's settings: only options given, and given otherwise, differ.
+        let suite = parse(&[
+            "--target-specificity",
+            "0.9",
+            "--target-specificity",
+            "0.95",
+            "--bootstrap",
+            "200",
+        ])
+        .stats;
+        assert_eq!(parse(&[]).stats.differs_from(&suite), None);
+        assert_eq!(parse(&[]).stats.given(), None);
+        assert_eq!(parse(&["--seed", "3"]).stats.given(), Some("--seed"));
+        assert_eq!(
+            parse(&["--bootstrap", "200"]).stats.differs_from(&suite),
+            None
+        );
+        assert_eq!(
+            parse(&["--bootstrap", "100"]).stats.differs_from(&suite),
+            Some("--bootstrap")
+        );
+        assert_eq!(
+            parse(&["--seed", "3"]).stats.differs_from(&suite),
+            Some("--seed")
+        );
     }
 
     #[test]

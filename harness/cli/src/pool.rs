@@ -180,7 +180,9 @@ pub fn findings_site_round(args: &SiteArgs, input: &MultilabelInput) -> Result<E
 )]
 pub struct PoolArgs {
     /// The sites' summaries (`harness eval --aggregates-only`), or their site bundles
-    /// (`harness run --site NAME --aggregates-only`, verified before use), one per site.
+    /// (`harness run --site NAME --aggregates-only`, verified before use), one per site. Site
+    /// bundles must have run one suite (its dataset aside); its [metrics] settings are used and
+    /// its [acceptance] applied, as the run would.
     #[arg(value_name = "SITE.json|SITE_DIR", required = true)]
     sites: Vec<PathBuf>,
     /// Write the pooled results (`harness eval`'s JSON layout) here.
@@ -220,11 +222,6 @@ impl PoolArgs {
             .map(|p| Ok(harness_evidence::signing::read_verifying_key(p)?))
             .collect()
     }
-
-    /// The evaluation options the pooled results are computed with.
-    fn options(&self) -> EvalOptions {
-        self.stats.options()
-    }
 }
 
 /// The site bundle `path` names: the folder itself, or the folder of a file its manifest lists
@@ -244,13 +241,13 @@ fn bundle_of(path: &Path) -> Option<PathBuf> {
 /// a file in it): the bundle is verified first (every file's sha256 against its manifest; its
 /// signature against `keys`, a signed bundle refused without any:
 /// [`harness_evidence::check_input`]) and the file is read as that manifest pins it, with the
-/// manifest (`None` for a bare file) and the SHA-256 of the bytes parsed. A bare file is
-/// refused when `keys` are given: it has no signature to check.
+/// bundle's manifest and suite (`None` for a bare file) and the SHA-256 of the bytes parsed. A
+/// bare file is refused when `keys` are given: it has no signature to check.
 fn read_site_file_pinned<T: serde::de::DeserializeOwned>(
     path: &Path,
     file: &str,
     keys: &[VerifyingKey],
-) -> Result<(T, Option<harness_evidence::Manifest>, String)> {
+) -> Result<(T, Option<SiteBundle>, String)> {
     let Some(dir) = bundle_of(path) else {
         if !keys.is_empty() {
             bail!(
@@ -274,7 +271,25 @@ fn read_site_file_pinned<T: serde::de::DeserializeOwned>(
     let value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: not valid", dir.join(file).display()))?;
     let sha256 = bundle.manifest().files[file].clone();
-    Ok((value, Some(bundle.manifest().clone()), sha256))
+    let suite_path = dir.join(harness_pipeline::SUITE_COPY);
+    let suite_bytes = bundle
+        .read(harness_pipeline::SUITE_COPY)
+        .map_err(anyhow::Error::msg)?;
+    let suite = std::str::from_utf8(&suite_bytes)
+        .map_err(anyhow::Error::msg)
+        .and_then(|text| Ok(harness_evidence::Suite::parse(text, &suite_path)?))
+        .with_context(|| format!("{}: the site's suite", suite_path.display()))?;
+    let site = SiteBundle {
+        manifest: bundle.manifest().clone(),
+        suite,
+    };
+    Ok((value, Some(site), sha256))
+}
+
+/// What a site bundle holds beside its summary: its manifest and the suite the site ran.
+struct SiteBundle {
+    manifest: harness_evidence::Manifest,
+    suite: harness_evidence::Suite,
 }
 
 /// [`read_site_file_pinned`] without the manifest.
@@ -311,7 +326,7 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
     first_format: &str,
     keys: &[VerifyingKey],
 ) -> Result<Read<T>> {
-    let read: Vec<(T, Option<harness_evidence::Manifest>, String)> = paths
+    let read: Vec<(T, Option<SiteBundle>, String)> = paths
         .par_iter()
         .map(|p| {
             read_site_file_pinned(p, harness_pipeline::SITE_FILE, keys).map_err(|e| {
@@ -329,33 +344,80 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         })
         .collect::<Result<_>>()?;
     let mut sites = Vec::with_capacity(read.len());
-    let mut bundles: Vec<(&PathBuf, harness_evidence::Manifest)> = Vec::new();
+    let mut bundles: Vec<(&PathBuf, SiteBundle)> = Vec::new();
     let mut sha256 = Vec::with_capacity(read.len());
-    for (p, (site, manifest, sha)) in paths.iter().zip(read) {
+    for (p, (site, bundle, sha)) in paths.iter().zip(read) {
         sites.push(site);
-        bundles.extend(manifest.map(|m| (p, m)));
+        bundles.extend(bundle.map(|b| (p, b)));
         sha256.push(sha);
     }
     check_bundle_pins(&bundles)?;
-    Ok(Read { sites, sha256 })
+    let suite = bundles.into_iter().next().map(|(_, b)| b.suite);
+    Ok(Read {
+        sites,
+        sha256,
+        suite,
+    })
 }
 
 /// The sites' summaries as pooled, each with the SHA-256 of the bytes it was parsed from.
 struct Read<T> {
     sites: Vec<T>,
     sha256: Vec<String>,
+    /// The suite the site bundles ran (the same at every one, [`check_bundle_pins`]); `None`
+    /// for bare summaries.
+    suite: Option<harness_evidence::Suite>,
+}
+
+impl<T> Read<T> {
+    /// The statistics' settings of the pooled results, and the suite's acceptance criteria.
+    /// Bare summaries carry no settings: the command line's. Site bundles carry their suite's:
+    /// its `[metrics]` (the command line may not set others, which would not be what the
+    /// sites' runs asked for) and its `[acceptance]`, applied beside `--fail-under`/
+    /// `--fail-over` as a run and a merge apply it.
+    fn settings(&self, args: &PoolArgs) -> Result<(StatsArgs, GateArgs)> {
+        let Some(suite) = &self.suite else {
+            return Ok((args.stats.clone(), GateArgs::default()));
+        };
+        let m = &suite.metrics;
+        let stats = StatsArgs {
+            threshold: m.threshold,
+            target_specificity: m.target_specificities.clone(),
+            bootstrap: m.bootstrap,
+            seed: m.seed,
+            sens_ci_boot: m.sens_ci_bootstrap,
+        };
+        if let Some(flag) = args.stats.differs_from(&stats) {
+            bail!(
+                "{flag}: the site bundles ran suite '{}', whose [metrics] settings the pool uses (as its run would); leave it out",
+                suite.name
+            );
+        }
+        let mut gate = GateArgs::default();
+        let acceptance = &suite.acceptance;
+        for (list, criteria) in [
+            (&mut gate.fail_under, &acceptance.fail_under),
+            (&mut gate.fail_over, &acceptance.fail_over),
+        ] {
+            list.extend(criteria.iter().map(|(key, limit)| format!("{key}={limit}")));
+        }
+        Ok((stats, gate))
+    }
 }
 
 /// Site bundles (`harness run --site`, verified as they are read) pooled together must have
 /// run the same models under the same names — a candidate's model file the same bytes at
-/// every site — on different data (the same dataset twice would count its cases twice).
-/// Checked from their manifests; a summary given as a bare JSON file names its models only,
-/// and the coordinator has to know them to be the same.
-fn check_bundle_pins(bundles: &[(&PathBuf, harness_evidence::Manifest)]) -> Result<()> {
+/// every site, preprocessed and read out alike — with the same statistics' settings and
+/// acceptance criteria, on different data (the same dataset twice would count its cases
+/// twice). Checked from their manifests and suites (each site's suite names its own dataset);
+/// a summary given as a bare JSON file names its models only, and the coordinator has to know
+/// them to be the same.
+fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<()> {
     use std::collections::HashMap;
     let mut models: HashMap<String, (String, &PathBuf)> = HashMap::new();
     let mut data: HashMap<String, &PathBuf> = HashMap::new();
-    for &(path, ref m) in bundles {
+    for &(path, ref site) in bundles {
+        let m = &site.manifest;
         for c in &m.candidates {
             let (sha, first) = models
                 .entry(c.name.clone())
@@ -381,7 +443,43 @@ fn check_bundle_pins(bundles: &[(&PathBuf, harness_evidence::Manifest)]) -> Resu
             );
         }
     }
+    let Some((first_path, first)) = bundles.first() else {
+        return Ok(());
+    };
+    let first = suite_parts(&first.suite);
+    for &(path, ref site) in &bundles[1..] {
+        for (what, value) in suite_parts(&site.suite) {
+            if let Some((_, other)) = first.iter().find(|(w, _)| *w == what)
+                && *other != value
+            {
+                bail!(
+                    "{} and {}: their suites differ in {what} ({other} and {value}): pool sites that ran one suite (its dataset aside)",
+                    first_path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+/// What every site's suite must say alike, each part named and as JSON: its `[metrics]`, its
+/// `[acceptance]`, and each candidate's preprocessing and output.
+fn suite_parts(suite: &harness_evidence::Suite) -> Vec<(String, serde_json::Value)> {
+    fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+        serde_json::to_value(value).unwrap_or_default()
+    }
+    let mut parts = vec![
+        ("[metrics]".to_string(), json(&suite.metrics)),
+        ("[acceptance]".to_string(), json(&suite.acceptance)),
+    ];
+    for c in &suite.candidates {
+        parts.push((
+            format!("candidate '{}' (its preprocess and output)", c.name),
+            serde_json::json!([json(&c.preprocess), json(&c.output)]),
+        ));
+    }
+    parts
 }
 
 /// Subgroup levels that look alike across the sites (`F` at one, `f` at another; a blank and
@@ -407,6 +505,25 @@ fn warn_look_alike_across<'s, T: 's>(
     }
 }
 
+/// The suite's acceptance criteria the pooled results can give. One they never can (a
+/// patient-clustered figure: the patient column stays at the sites; `unavailable` gives its
+/// key and why) is left out, and said on standard error: the sites' runs accepted the suite,
+/// so refusing the pool would leave its sites' evidence unusable.
+fn applicable<C>(suite: Vec<C>, unavailable: impl Fn(&C) -> Option<(String, String)>) -> Vec<C> {
+    suite
+        .into_iter()
+        .filter(|c| match unavailable(c) {
+            Some((key, why)) => {
+                errln!(
+                    "warning: the suite's [acceptance] criterion {key} is not applied: {why} (pooled site summaries hold no patient column)"
+                );
+                false
+            }
+            None => true,
+        })
+        .collect()
+}
+
 /// Where to look when a criterion cannot be given by pooled summaries.
 fn what_summaries_hold(groupings: &[String]) -> String {
     format!(
@@ -428,9 +545,11 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if first.format == CLASSES_SITE_FORMAT {
         return run_classes(&args, &keys);
     }
-    let criteria = args.gate.binary()?;
     let read: Read<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
     let sites = &read.sites;
+    let (stats, suite_gate) = read.settings(&args)?;
+    let opts = stats.options();
+    let mut criteria = args.gate.binary()?;
     let groupings: Vec<String> = sites[0]
         .models
         .values()
@@ -447,12 +566,18 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     // column) is a mistake in the command, refused before the pooling.
     crate::eval::refuse_unavailable(
         &criteria,
-        &args.options(),
+        &opts,
         &groupings,
         false,
         &what_summaries_hold(&groupings),
     )?;
-    let Some(report) = rounds::<Binary>(&args, sites, &keys)? else {
+    criteria.extend(applicable(suite_gate.binary()?, |c| {
+        let why =
+            harness_evidence::gate::unavailable(std::slice::from_ref(c), &opts, &groupings, false)?
+                .1;
+        Some((c.metric.to_string(), why))
+    }));
+    let Some(report) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
@@ -619,6 +744,7 @@ fn what_left_rounds<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
 fn rounds<R: Rounds>(
     args: &PoolArgs,
     sites: &[R::Site],
+    opts: &EvalOptions,
     keys: &[VerifyingKey],
 ) -> Result<Option<R::Report>> {
     if let Some(path) = &args.request_out {
@@ -634,7 +760,6 @@ fn rounds<R: Rounds>(
             return Ok(None);
         }
     }
-    let opts = args.options();
     let report = match &args.request {
         Some(request) => {
             let text = std::fs::read(request)
@@ -644,10 +769,10 @@ fn rounds<R: Rounds>(
                 .par_iter()
                 .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE, keys))
                 .collect::<Result<_>>()?;
-            R::pool_paired(sites, &text, &sums, &opts)
+            R::pool_paired(sites, &text, &sums, opts)
                 .with_context(|| format!("round 2 with the request {}", request.display()))?
         }
-        None => R::pool(sites, &opts)?,
+        None => R::pool(sites, opts)?,
     };
     Ok(Some(report))
 }
@@ -701,7 +826,9 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let read: Read<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
     let sites = &read.sites;
     let names: Vec<String> = sites[0].findings_order.clone();
-    let criteria = args.gate.task(|k| multilabel::gate_key(&names, k))?;
+    let (stats, suite_gate) = read.settings(args)?;
+    let opts = stats.options();
+    let mut criteria = args.gate.task(|k| multilabel::gate_key(&names, k))?;
     warn_look_alike_across(sites.iter().map(|s| {
         let finding = s.findings.values().next()?;
         Some(&finding.models.values().next()?.groups)
@@ -716,12 +843,25 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     crate::eval::refuse_unavailable_findings(
         &names,
         &criteria,
-        &args.options(),
+        &opts,
         &groupings,
         false,
         &what_summaries_hold(&groupings),
     )?;
-    let Some(report) = rounds::<Findings>(args, sites, keys)? else {
+    let suite_criteria = suite_gate.task(|k| multilabel::gate_key(&names, k))?;
+    criteria.extend(applicable(suite_criteria, |c| {
+        let why = harness_evidence::gate::unavailable_task(
+            harness_data::registry::DatasetTask::Multilabel,
+            &names,
+            std::slice::from_ref(c),
+            &opts,
+            &groupings,
+            false,
+        )?
+        .1;
+        Some((c.key.clone(), why))
+    }));
+    let Some(report) = rounds::<Findings>(args, sites, &opts, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
@@ -769,9 +909,11 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let read: Read<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
     let sites = &read.sites;
     let classes = sites[0].classes.clone();
-    let criteria = args
-        .gate
-        .task(|k| harness_metrics::multiclass::gate_key(&classes, k))?;
+    // The suite's bootstrap and binary settings do not apply here: only its gate.
+    let (_, suite_gate) = read.settings(args)?;
+    let key = |k: &str| harness_metrics::multiclass::gate_key(&classes, k);
+    let mut criteria = args.gate.task(key)?;
+    criteria.extend(suite_gate.task(key)?);
     warn_look_alike_across(
         sites
             .iter()

@@ -71,17 +71,13 @@ fn split_file_by_site(source: &Path, dir: &Path) -> Vec<(String, PathBuf, Vec<St
     sites
 }
 
-const COMMON: [&str; 14] = [
-    "--label",
-    "label",
-    "--score",
-    "score",
-    "--score",
-    "score_b",
-    "--group",
-    "sex",
-    "--group",
+const COMMON: [&str; 10] = [
+    "--label", "label", "--score", "score", "--score", "score_b", "--group", "sex", "--group",
     "age_band",
+];
+
+/// The statistics' settings: the coordinator's (and the all-cases eval's), never a site's.
+const SPECS: [&str; 4] = [
     "--target-specificity",
     "0.8",
     "--target-specificity",
@@ -140,6 +136,7 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     let data = fixture().to_string_lossy().into_owned();
     args.push(&data);
     args.extend(COMMON);
+    args.extend(SPECS);
     args.extend(BOOTSTRAPS);
     args.extend(["--json", &all]);
     ok(&args);
@@ -152,6 +149,15 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
         a.extend(COMMON);
         a.extend(["--aggregates-only", "--site", site, "--json", &out]);
         ok(&a);
+        if summaries.is_empty() {
+            // A statistics setting at a site would be ignored there: refused, naming the pool.
+            let mut with = a.clone();
+            with.extend(SPECS);
+            let out = harness(&with);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(err.contains("give it to `harness pool`"), "{err}");
+        }
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(!text.contains("case_id"), "{site}: a case id column");
         for id in ids {
@@ -563,29 +569,55 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
     let pooled = tmp.path().join("pooled.json");
     let (site_s, pooled_s) = (site.to_string_lossy(), pooled.to_string_lossy());
     let metrics = read(&whole.join("metrics.json"));
-    let specs: Vec<String> = metrics["options"]["target_specificities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
-    let mut a = vec!["pool", &site_s, "--json", &pooled_s];
-    for s in &specs {
-        a.extend(["--target-specificity", s]);
-    }
-    ok(&a);
+    // The bundle carries its suite: the pool takes its [metrics] (target specificities, the
+    // bootstrap and its seed) and applies its [acceptance], as the run did.
+    let out = ok(&["pool", &site_s, "--json", &pooled_s]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("gate: pass  vendor-a: auroc =") && said.contains("is at least 0.75"),
+        "the suite's gate (auroc >= 0.75) is applied: {said}"
+    );
     let got = read(&pooled);
+    assert_eq!(got["options"], metrics["options"]);
     let mut bad = Vec::new();
     for (model, want) in metrics["models"].as_object().unwrap() {
-        let mut want = want.clone();
-        // The suite asks for a bootstrap, which count tables cannot give (pooled: null + reason).
-        want.as_object_mut().unwrap().remove("bootstrap");
-        let mut have = got["models"][model].clone();
-        have.as_object_mut().unwrap().remove("bootstrap");
-        have.as_object_mut().unwrap().remove("bootstrap_reason");
-        compare(&want, &have, model, 0.0, &[], &mut bad);
+        compare(want, &got["models"][model], model, 0.0, &[], &mut bad);
     }
     assert!(bad.is_empty(), "{bad:#?}");
+    // Other statistics' settings than the suite's are refused; the suite's own are not.
+    let out = harness(&["pool", &site_s, "--json", &pooled_s, "--threshold", "0.3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--threshold: the site bundles ran suite"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ok(&["pool", &site_s, "--json", &pooled_s, "--bootstrap", "2000"]);
+    // A site that ran the suite with another threshold: refused, naming what differs.
+    let other = tmp.path().join("other");
+    let other_suite = example_site(&other, 200, false);
+    let text = std::fs::read_to_string(&other_suite).unwrap();
+    std::fs::write(
+        &other_suite,
+        text.replacen("threshold = 0.5", "threshold = 0.3", 1),
+    )
+    .unwrap();
+    let other_out = tmp.path().join("site-other");
+    let other_out = other_out.to_string_lossy();
+    ok(&[
+        "run",
+        &other_suite,
+        "--no-perf",
+        "--site",
+        "other",
+        "--aggregates-only",
+        "--out",
+        &other_out,
+    ]);
+    let out = harness(&["pool", &site_s, &other_out, "--json", &pooled_s]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("their suites differ in [metrics]"), "{err}");
     std::fs::write(site.join("agreement.json"), "{}").unwrap();
     let out = harness(&["pool", &site_s, "--json", &pooled_s]);
     assert_eq!(out.status.code(), Some(2));

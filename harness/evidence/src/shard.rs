@@ -163,6 +163,15 @@ fn from_environment(env: &impl Fn(&str) -> Option<String>) -> Result<Shard, Stri
                 "--shard auto: the job array has a step of {step} (SLURM_ARRAY_TASK_STEP); shards need consecutive ids: submit with --array=1-{count}"
             ));
         }
+        // A list array (--array=1,3,5) sets no step, but its ids span more than its count:
+        // refused in every task too (task 3 would otherwise run as shard 3 of 3).
+        if let Some((max, _)) = read("SLURM_ARRAY_TASK_MAX")?
+            && max - min + 1 != count
+        {
+            return Err(format!(
+                "--shard auto: the job array's ids run from {min} to {max} (SLURM_ARRAY_TASK_MIN/MAX) over {count} tasks (SLURM_ARRAY_TASK_COUNT): shards need consecutive ids: submit with --array=1-{count}"
+            ));
+        }
         let index = to_u32(
             id - min + 1,
             "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN + 1",
@@ -287,6 +296,24 @@ mod tests {
         let e = stepped("2").unwrap_err();
         assert!(e.contains("step of 2") && e.contains("consecutive"), "{e}");
         assert_eq!(stepped("1").unwrap().index, 1);
+        // A list array (--array=1,3,5) sets no step: its span gives it away, in task 3 too.
+        let listed = |id: &'static str, max: &'static str| {
+            Shard::parse(
+                "auto",
+                env(&[
+                    ("SLURM_ARRAY_TASK_ID", id),
+                    ("SLURM_ARRAY_TASK_MIN", "1"),
+                    ("SLURM_ARRAY_TASK_MAX", max),
+                    ("SLURM_ARRAY_TASK_COUNT", "3"),
+                ]),
+            )
+        };
+        let e = listed("3", "5").unwrap_err();
+        assert!(
+            e.contains("from 1 to 5") && e.contains("consecutive"),
+            "{e}"
+        );
+        assert_eq!(listed("3", "3").unwrap().index, 3);
     }
 
     #[test]

@@ -273,6 +273,13 @@ pub enum PoolError {
         /// What is wrong, in words.
         reason: String,
     },
+    /// A multi-label pool's problem with one finding (its binary pool's error).
+    Finding {
+        /// The finding concerned.
+        finding: String,
+        /// The problem.
+        source: Box<PoolError>,
+    },
 }
 
 /// "site 'A', model 'm', grouping 'sex', level 'F'" from the parts that are known.
@@ -386,11 +393,19 @@ impl fmt::Display for PoolError {
                 "site '{site}' sent no paired sums: every pooled site must answer the paired request"
             ),
             Self::Sums { site, reason } => write!(f, "site '{site}': paired sums: {reason}"),
+            Self::Finding { finding, source } => write!(f, "finding '{finding}': {source}"),
         }
     }
 }
 
-impl std::error::Error for PoolError {}
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Finding { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 impl PoolError {
     /// A table error with its place filled in.
@@ -2268,7 +2283,18 @@ pub fn paired_site_sums(
             reason,
         };
         let Some(&(_, scores)) = input.models.iter().find(|(n, _)| *n == name) else {
-            return Err(stale("the site has no such model".to_string()));
+            return Err(PoolError::Request {
+                site: Some(site.to_string()),
+                reason: format!(
+                    "it asks for model '{name}', which is not among the models given here ({}): answer with every model of the site's summary",
+                    input
+                        .models
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
         };
         let table = model.table.groups();
         let places: Vec<GroupPlacement> = if defined {

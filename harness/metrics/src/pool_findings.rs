@@ -219,15 +219,9 @@ pub fn summarize_findings(
 
 /// Names the finding in an error about one.
 fn in_finding(e: PoolError, finding: &str) -> PoolError {
-    match e {
-        PoolError::Input { site, reason } => PoolError::Input {
-            site,
-            reason: format!("finding '{finding}': {reason}"),
-        },
-        other => PoolError::Input {
-            site: format!("finding '{finding}'"),
-            reason: other.to_string(),
-        },
+    PoolError::Finding {
+        finding: finding.to_string(),
+        source: Box::new(e),
     }
 }
 

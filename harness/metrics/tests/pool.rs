@@ -907,7 +907,7 @@ fn the_second_round_refuses_missing_stale_or_foreign_answers() {
     one_model.models.truncate(1);
     let e = paired_site_sums(&one_model.owned().input(), "A", &request, REQ).unwrap_err();
     assert!(
-        matches!(&e, PoolError::Stale { model, .. } if model == "score_b"),
+        matches!(&e, PoolError::Request { site: Some(site), reason } if site == "A" && reason.contains("model 'score_b', which is not among the models given here (score)")),
         "{e:?}"
     );
     let mut bad = request.clone();
