@@ -796,13 +796,29 @@ fn load_folder(
         .map_err(|err| file_err(format!("bad header: {err}")))?
         .clone();
     let find = |name: &str| {
+        let column = |h: &str| h.trim_start_matches('\u{feff}').to_string();
         header
             .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == name)
+            .position(|h| column(h) == name)
             .ok_or_else(|| {
+                // A header written `case_id, image, label` names ' label', not 'label'.
+                let spaced = header
+                    .iter()
+                    .find(|h| column(h).trim() == name)
+                    .map(|h| {
+                        format!(
+                            "; did you mean '{}' (spaces around a column name are part of it)?",
+                            column(h)
+                        )
+                    })
+                    .unwrap_or_default();
                 file_err(format!(
-                    "no column '{name}' (columns: {})",
-                    header.iter().collect::<Vec<_>>().join(", ")
+                    "no column '{name}' (columns: {}){spaced}",
+                    header
+                        .iter()
+                        .map(|h| format!("'{}'", column(h)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })
     };

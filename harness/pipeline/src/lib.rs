@@ -556,6 +556,14 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     if let Some(w) = cases.targets.one_class_warning() {
         observer.warning(&w);
     }
+    // The pin vouches for the data; `rows` is the entry's description of them.
+    if let Some(rows) = dataset.entry.rows.filter(|&r| r != cases.len() as u64) {
+        observer.warning(&format!(
+            "dataset {}: its registry entry says rows = {rows}, but its data hold {} cases (the data are the pinned ones: correct the entry)",
+            dataset.name,
+            cases.len()
+        ));
+    }
     observer.info(&match cases.targets {
         Targets::Binary(_) => format!("{} cases ({} positive)", cases.len(), cases.positives()),
         Targets::Multilabel { .. } => format!(

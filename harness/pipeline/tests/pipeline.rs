@@ -1728,6 +1728,34 @@ fn binary_labels_compare_as_numbers_and_a_third_value_is_refused() {
     let written = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
     assert_eq!(written.eval.unwrap().binary().unwrap().positives, positives);
     std::fs::remove_dir_all(p.join("out")).unwrap();
+    // An entry whose `rows` is not its data's number of cases: said, the run goes on.
+    let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
+    std::fs::write(p.join("datasets.toml"), format!("{registry}rows = 13\n")).unwrap();
+    let recorder = Recorder::default();
+    run_suite(&project.options(), &recorder).unwrap();
+    let events = recorder.events.into_inner().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("rows = 13, but its data hold 12 cases")),
+        "{events:?}"
+    );
+    std::fs::write(p.join("datasets.toml"), registry).unwrap();
+    std::fs::remove_dir_all(p.join("out")).unwrap();
+    // A header written with spaces after its commas names ' label': said so.
+    let labels = p.join("data/lesions/labels.csv");
+    let text = std::fs::read_to_string(&labels).unwrap();
+    std::fs::write(&labels, text.replacen("image,label,", "image, label,", 1)).unwrap();
+    repin(p);
+    let err = run_suite(&project.options(), &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no column 'label'") && err.contains("did you mean ' label'"),
+        "{err}"
+    );
+    std::fs::write(&labels, text).unwrap();
+    repin(p);
     for (coded, says) in [
         ("-1", "column 'label' has '-1': a third label value"),
         ("uncertain", "column 'label' has 'uncertain': not a number"),
