@@ -399,6 +399,8 @@ fn find_bundles(dir: &Path, out: &mut Vec<PathBuf>) {
         let mut subs: Vec<_> = rd
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            // Hidden folders: a run's staging folder (`.NAME.harness-partial`) is no entrant.
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .map(|e| e.path())
             .collect();
         subs.sort();

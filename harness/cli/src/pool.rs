@@ -505,23 +505,29 @@ fn warn_look_alike_across<'s, T: 's>(
     }
 }
 
-/// The suite's acceptance criteria the pooled results can give. One they never can (a
-/// patient-clustered figure: the patient column stays at the sites; `unavailable` gives its
-/// key and why) is left out, and said on standard error: the sites' runs accepted the suite,
-/// so refusing the pool would leave its sites' evidence unusable.
-fn applicable<C>(suite: Vec<C>, unavailable: impl Fn(&C) -> Option<(String, String)>) -> Vec<C> {
-    suite
-        .into_iter()
-        .filter(|c| match unavailable(c) {
-            Some((key, why)) => {
-                errln!(
-                    "warning: the suite's [acceptance] criterion {key} is not applied: {why} (pooled site summaries hold no patient column)"
-                );
-                false
-            }
-            None => true,
-        })
-        .collect()
+/// The suite's acceptance criteria, but for a patient-clustered one: pooled tables can never
+/// give it (the patient column stays at the sites), and the sites' runs accepted the suite, so
+/// it is left out, said on standard error, rather than leave the sites' evidence unusable.
+/// Any other criterion the pooled results cannot give is refused, as on the command line.
+/// `unavailable(c, clustered)` gives a criterion's key and why it cannot be given, with or
+/// without a patient column.
+fn applicable<C>(
+    suite: Vec<C>,
+    unavailable: impl Fn(&C, bool) -> Option<(String, String)>,
+) -> Result<Vec<C>> {
+    let mut kept = Vec::with_capacity(suite.len());
+    for c in suite {
+        match unavailable(&c, false) {
+            None => kept.push(c),
+            Some((key, why)) if unavailable(&c, true).is_none() => errln!(
+                "warning: the suite's [acceptance] criterion {key} is not applied: {why} (pooled site summaries hold no patient column)"
+            ),
+            Some((key, why)) => bail!(
+                "the suite's [acceptance] criterion {key}: {why}; the pooled results cannot give it"
+            ),
+        }
+    }
+    Ok(kept)
 }
 
 /// Where to look when a criterion cannot be given by pooled summaries.
@@ -571,12 +577,11 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         false,
         &what_summaries_hold(&groupings),
     )?;
-    criteria.extend(applicable(suite_gate.binary()?, |c| {
-        let why =
-            harness_evidence::gate::unavailable(std::slice::from_ref(c), &opts, &groupings, false)?
-                .1;
+    criteria.extend(applicable(suite_gate.binary()?, |c, clustered| {
+        let one = std::slice::from_ref(c);
+        let why = harness_evidence::gate::unavailable(one, &opts, &groupings, clustered)?.1;
         Some((c.metric.to_string(), why))
-    }));
+    })?);
     let Some(report) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -849,18 +854,18 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         &what_summaries_hold(&groupings),
     )?;
     let suite_criteria = suite_gate.task(|k| multilabel::gate_key(&names, k))?;
-    criteria.extend(applicable(suite_criteria, |c| {
+    criteria.extend(applicable(suite_criteria, |c, clustered| {
         let why = harness_evidence::gate::unavailable_task(
             harness_data::registry::DatasetTask::Multilabel,
             &names,
             std::slice::from_ref(c),
             &opts,
             &groupings,
-            false,
+            clustered,
         )?
         .1;
         Some((c.key.clone(), why))
-    }));
+    })?);
     let Some(report) = rounds::<Findings>(args, sites, &opts, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -964,4 +969,29 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
         report.gate_value(m, k)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::applicable;
+
+    /// A suite criterion that only a patient column would make available is left out; one the
+    /// pooled results can never give for another reason is refused; the rest are kept.
+    #[test]
+    fn only_patient_clustered_suite_criteria_are_left_out() {
+        let unavailable = |c: &&str, clustered: bool| match *c {
+            "clustered" if !clustered => Some((c.to_string(), "needs the patient column".into())),
+            "gap.age" => Some((c.to_string(), "'age' is not a grouping column".into())),
+            _ => None,
+        };
+        let kept = applicable(vec!["auroc", "clustered"], unavailable).unwrap();
+        assert_eq!(kept, ["auroc"]);
+        let err = applicable(vec!["auroc", "gap.age"], unavailable)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("criterion gap.age: 'age' is not a grouping column"),
+            "{err}"
+        );
+    }
 }

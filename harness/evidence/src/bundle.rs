@@ -6,10 +6,11 @@
 //! A bundle is written into an empty (or new) folder, or over an earlier bundle. An earlier
 //! *finished* bundle is kept until the new one is finished: the new one is written beside it,
 //! in `.NAME.harness-partial`, and takes its place only then, so a run that fails (a corrupt
-//! image, a killed job) leaves the earlier evidence as it was. An earlier *interrupted* bundle
-//! is cleared first: the files its marker collected as they were written are removed, so that
-//! none is left behind unlisted. A folder holding anything else is refused, and nothing in it
-//! is touched.
+//! image, a killed job) leaves the earlier evidence as it was (where the folder's parent cannot
+//! hold that staging folder, the earlier bundle is cleared first, as below). An earlier
+//! *interrupted* bundle is cleared first: the files its marker collected as they were written
+//! are removed, so that none is left behind unlisted. A folder holding anything else is
+//! refused, and nothing in it is touched.
 
 use crate::manifest::{INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
 use harness_data::registry::{check_relative, sha256_hex};
@@ -24,6 +25,9 @@ pub struct BundleWriter {
     dir: PathBuf,
     /// The bundle's folder, where the finished bundle ends up.
     target: PathBuf,
+    /// Why an earlier finished bundle in `target` was cleared as this one started rather than
+    /// kept until it finished.
+    cleared_early: Option<String>,
     files: BTreeMap<String, String>,
 }
 
@@ -52,9 +56,9 @@ pub enum BundleError {
         dir.display()
     )]
     Unlisted { dir: PathBuf },
-    /// The staging folder's name is taken by something the harness did not write.
+    /// The staging folder's name is taken by something other than an interrupted run's files.
     #[error(
-        "{}: the folder where the new bundle is written until it replaces the earlier one holds files that are not an interrupted bundle's: remove it",
+        "{}: the folder where a new bundle is written until it replaces the earlier one holds files the harness did not write, or a finished bundle whose run stopped just before putting it in place: move or remove it",
         dir.display()
     )]
     Staging { dir: PathBuf },
@@ -189,6 +193,33 @@ fn beside(target: &Path, what: &str) -> Option<PathBuf> {
     Some(parent.join(format!(".{name}.harness-{what}")))
 }
 
+/// Where a bundle replacing the finished one in `target` (canonical) is written until it is
+/// finished: the staging folder beside it, or, where it cannot be put in place by renaming
+/// the folder, why the earlier bundle is cleared now instead.
+fn staging_for(target: &Path) -> Result<PathBuf, String> {
+    let Some(staging) = beside(target, "partial") else {
+        return Err("the folder has no parent to write beside it in".into());
+    };
+    // The process's own folder (`--out .`) would be moved from under it.
+    if std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .is_ok_and(|cwd| cwd.starts_with(target))
+    {
+        return Err("it is the current folder or holds it".into());
+    }
+    // A mount point (a container's volume) cannot be renamed, nor files moved across devices.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let device = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+        let parent = staging.parent().unwrap_or(Path::new("."));
+        if device(target) != device(parent) {
+            return Err("it is a mount point".into());
+        }
+    }
+    Ok(staging)
+}
+
 /// True when `dir` holds a finished bundle (a manifest, no `INCOMPLETE` marker).
 fn finished_bundle(dir: &Path) -> bool {
     dir.join(MANIFEST).is_file() && !dir.join(INCOMPLETE).exists()
@@ -223,18 +254,42 @@ impl BundleWriter {
     /// marked incomplete.
     pub fn create(target: &Path) -> Result<BundleWriter, BundleError> {
         std::fs::create_dir_all(target).map_err(io(target))?;
-        let staging = beside(target, "partial").filter(|_| finished_bundle(target));
-        let dir = match staging {
-            Some(staging) => {
-                // Refused now, not at the swap, if the folder holds anything else.
-                earlier_files(target)?;
-                fresh_staging(&staging)?;
-                staging
+        // Through a link to the folder: the swap happens where it points, and the link stays.
+        let target = &std::fs::canonicalize(target).map_err(io(target))?;
+        let mut cleared_early = None;
+        let dir = if finished_bundle(target) {
+            // Refused now, not at the swap, if the folder holds anything else.
+            earlier_files(target)?;
+            let staged = staging_for(target).and_then(|staging| match fresh_staging(&staging) {
+                Ok(()) => Ok(staging),
+                Err(BundleError::Io { source, .. })
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+                {
+                    Err(format!("its parent folder cannot be written ({source})"))
+                }
+                Err(e) => Err(e.to_string()),
+            });
+            match staged {
+                Ok(staging) => staging,
+                Err(why) => {
+                    if let Some(staging) = beside(target, "partial")
+                        && staging.exists()
+                        && !staging.join(INCOMPLETE).is_file()
+                    {
+                        return Err(BundleError::Staging { dir: staging });
+                    }
+                    clear_for_bundle(target)?;
+                    cleared_early = Some(why);
+                    target.clone()
+                }
             }
-            None => {
-                clear_for_bundle(target)?;
-                target.to_path_buf()
-            }
+        } else {
+            clear_for_bundle(target)?;
+            target.clone()
         };
         let marker = dir.join(INCOMPLETE);
         write_atomic(&marker, MARKER_TEXT).map_err(io(&marker))?;
@@ -247,7 +302,8 @@ impl BundleWriter {
         }
         Ok(BundleWriter {
             dir,
-            target: target.to_path_buf(),
+            target: target.clone(),
+            cleared_early,
             files: BTreeMap::new(),
         })
     }
@@ -261,6 +317,32 @@ impl BundleWriter {
     /// The earlier finished bundle this one replaces when it is finished, if any.
     pub fn replaces(&self) -> Option<&Path> {
         (self.dir != self.target).then_some(self.target.as_path())
+    }
+
+    /// What becomes of an earlier finished bundle in the folder, in a sentence, and whether it
+    /// is a warning (it was cleared as this run started, not kept until it finished); `None`
+    /// where the folder held none.
+    #[must_use]
+    pub fn earlier_bundle_note(&self) -> Option<(String, bool)> {
+        if let Some(why) = &self.cleared_early {
+            return Some((
+                format!(
+                    "the finished bundle in {} was cleared as this run started, not kept until it finishes: {why}",
+                    self.target.display()
+                ),
+                true,
+            ));
+        }
+        self.replaces().map(|earlier| {
+            (
+                format!(
+                    "the finished bundle in {} is kept until this one is finished (written meanwhile in {})",
+                    earlier.display(),
+                    self.dir.display()
+                ),
+                false,
+            )
+        })
     }
 
     /// Writes one file of the bundle (path relative to the bundle, `/`-separated).
@@ -328,23 +410,21 @@ impl BundleWriter {
 
 /// Puts the finished bundle `staging` in the place of the earlier one in `target`: the earlier
 /// folder is moved aside and the new one renamed into its place, then the earlier one removed.
-/// Where the folder cannot be moved (a mount point, say), the earlier bundle's files are
-/// removed and the new ones moved in one by one.
+/// Where the folder cannot be moved, the earlier bundle's files are removed and the new ones
+/// moved in one by one (the staging folder is on the folder's device: [`staging_for`]).
 fn swap_in(staging: &Path, target: &Path) -> Result<(), BundleError> {
-    if let Some(aside) = beside(target, "replaced") {
-        if aside.exists() {
-            std::fs::remove_dir_all(&aside).map_err(io(&aside))?;
+    // Named for this process: a folder left by a run killed mid-swap is not removed here.
+    if let Some(aside) = beside(target, &format!("replaced-{}", std::process::id()))
+        && std::fs::rename(target, &aside).is_ok()
+    {
+        if let Err(e) = std::fs::rename(staging, target) {
+            // Put the earlier bundle back: the new one stays in the staging folder.
+            let _ = std::fs::rename(&aside, target);
+            return Err(io(staging)(e));
         }
-        if std::fs::rename(target, &aside).is_ok() {
-            if let Err(e) = std::fs::rename(staging, target) {
-                // Put the earlier bundle back: the new one stays in the staging folder.
-                let _ = std::fs::rename(&aside, target);
-                return Err(io(staging)(e));
-            }
-            // The earlier bundle is replaced; a copy left behind would only take space.
-            let _ = std::fs::remove_dir_all(&aside);
-            return Ok(());
-        }
+        // The earlier bundle is replaced; a copy left behind would only take space.
+        let _ = std::fs::remove_dir_all(&aside);
+        return Ok(());
     }
     clear_for_bundle(target)?;
     for name in files_under(staging)? {
@@ -384,7 +464,8 @@ mod tests {
         // Over a finished bundle, interrupted: the earlier bundle is kept as it was, the
         // new one's files are beside it.
         let mut w = BundleWriter::create(&dir).unwrap();
-        assert_eq!(w.replaces(), Some(dir.as_path()));
+        let real = std::fs::canonicalize(&dir).unwrap();
+        assert_eq!(w.replaces(), Some(real.as_path()));
         w.write("b.txt", b"b").unwrap();
         drop(w);
         let mut kept = files_under(&dir).unwrap();
@@ -400,7 +481,25 @@ mod tests {
         let mut now = files_under(&dir).unwrap();
         now.sort();
         assert_eq!(now, ["b.txt", MANIFEST]);
-        assert!(!staging.exists() && !tmp.path().join(".out.harness-replaced").exists());
+        assert!(!staging.exists());
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "nothing left beside the folder"
+        );
+        // Through a link to the folder: replaced where the link points; the link stays one.
+        #[cfg(unix)]
+        {
+            let link = tmp.path().join("link");
+            std::os::unix::fs::symlink(&dir, &link).unwrap();
+            let mut w = BundleWriter::create(&link).unwrap();
+            w.write("d.txt", b"d").unwrap();
+            finished(w.dir(), &["d.txt"]);
+            swap_in(w.dir(), w.replaces().unwrap()).unwrap();
+            assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+            assert!(dir.join("d.txt").is_file() && !dir.join("b.txt").exists());
+            std::fs::remove_file(&link).unwrap();
+        }
         // A staging folder holding what the harness did not write is refused, untouched.
         std::fs::create_dir_all(&staging).unwrap();
         std::fs::write(staging.join("mine.txt"), "x").unwrap();

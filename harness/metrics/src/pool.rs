@@ -398,14 +398,8 @@ impl fmt::Display for PoolError {
     }
 }
 
-impl std::error::Error for PoolError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Finding { source, .. } => Some(source.as_ref()),
-            _ => None,
-        }
-    }
-}
+/// The message of [`PoolError::Finding`] holds its inner error's, so no `source` is given.
+impl std::error::Error for PoolError {}
 
 impl PoolError {
     /// A table error with its place filled in.

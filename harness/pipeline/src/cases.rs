@@ -541,11 +541,9 @@ struct BinaryLabels<'a> {
 
 impl<'a> BinaryLabels<'a> {
     fn new(positive: &'a str) -> Self {
-        let numeric = positive
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite());
+        // Compared as the labels are: without surrounding spaces.
+        let positive = positive.trim();
+        let numeric = positive.parse::<f64>().ok().filter(|v| v.is_finite());
         BinaryLabels {
             positive,
             numeric,
@@ -564,7 +562,7 @@ impl<'a> BinaryLabels<'a> {
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| {
                         format!(
-                            "not a number, but the dataset's positive_class '{}' is one",
+                            "not a finite number, but the dataset's positive_class '{}' is one",
                             self.positive
                         )
                     })?,

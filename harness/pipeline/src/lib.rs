@@ -44,7 +44,7 @@ pub use perf::{PerfOverrides, PerfPlan, Samples, measure_model};
 use harness_backends::agreement;
 use harness_data::images::{ImageError, ReadLimits};
 use harness_data::registry::{
-    Dataset, DatasetStatus, DatasetTask, HashCache, Registry, RegistryError,
+    Dataset, DatasetStatus, DatasetTask, FramePolicy, HashCache, Registry, RegistryError,
 };
 use harness_evidence::bundle::{BundleError, BundleWriter};
 use harness_evidence::evaluation::{EvaluateError, findings_input, read_findings};
@@ -304,13 +304,7 @@ pub fn run_suite(
         "writing evidence bundle to {}",
         plan.out_dir.display()
     ));
-    if let Some(earlier) = bundle.replaces() {
-        observer.info(&format!(
-            "the finished bundle in {} is kept until this one is finished (written meanwhile in {})",
-            earlier.display(),
-            bundle.dir().display()
-        ));
-    }
+    crate::observer::earlier_bundle(&bundle, observer);
 
     observer.stage_started(
         Stage::Infer,
@@ -557,7 +551,12 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         observer.warning(&w);
     }
     // The pin vouches for the data; `rows` is the entry's description of them.
-    if let Some(rows) = dataset.entry.rows.filter(|&r| r != cases.len() as u64) {
+    // With every frame a case, the entry's rows count files, not cases.
+    if let Some(rows) = dataset
+        .entry
+        .rows
+        .filter(|&r| r != cases.len() as u64 && dataset.entry.frames != FramePolicy::All)
+    {
         observer.warning(&format!(
             "dataset {}: its registry entry says rows = {rows}, but its data hold {} cases (the data are the pinned ones: correct the entry)",
             dataset.name,

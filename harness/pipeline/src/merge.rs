@@ -489,13 +489,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         parts.len(),
         options.out.display()
     ));
-    if let Some(earlier) = bundle.replaces() {
-        observer.info(&format!(
-            "the finished bundle in {} is kept until this one is finished (written meanwhile in {})",
-            earlier.display(),
-            bundle.dir().display()
-        ));
-    }
+    crate::observer::earlier_bundle(&bundle, observer);
     // Computed from the merged bytes by the code a run uses: byte-identical metrics.json. The
     // statistics run while the merged predictions are written and hashed.
     let path = options.out.join(PREDICTIONS);

@@ -89,3 +89,16 @@ impl harness_measure::run::Progress for MeasureProgress<'_> {
         self.0.measurement_progress(fraction, status);
     }
 }
+
+/// Tells `observer` what becomes of an earlier finished bundle in the folder `bundle` writes
+/// to: kept until this one is finished (information), or cleared as it starts (a warning).
+pub(crate) fn earlier_bundle(
+    bundle: &harness_evidence::bundle::BundleWriter,
+    observer: &dyn Observer,
+) {
+    match bundle.earlier_bundle_note() {
+        Some((note, true)) => observer.warning(&note),
+        Some((note, false)) => observer.info(&note),
+        None => {}
+    }
+}

@@ -711,15 +711,18 @@ fn add_patient_column(p: &Path, patient_of: impl Fn(usize) -> String) {
         out.push_str(&format!("{line},{extra}\n"));
     }
     std::fs::write(data.join("labels.csv"), out).unwrap();
-    let digest = harness_data::registry::folder_sha256(&data).unwrap();
+    repin(p);
     let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
-    let start = registry.find("sha256 = \"").unwrap();
-    let registry = format!(
-        "{}sha256 = \"{digest}\"\ncluster = \"patient\"{}",
-        &registry[..start],
-        &registry[start + 75..]
-    );
-    std::fs::write(p.join("datasets.toml"), registry).unwrap();
+    let end = registry.find("sha256 = \"").unwrap() + "sha256 = \"\"".len() + 64;
+    std::fs::write(
+        p.join("datasets.toml"),
+        format!(
+            "{}\ncluster = \"patient\"{}",
+            &registry[..end],
+            &registry[end..]
+        ),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -1679,7 +1682,10 @@ fn a_failed_run_keeps_the_earlier_bundle_and_a_finished_one_replaces_it() {
     let err = run_suite(&project.options(), &infos)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("c0005.png"), "{err}");
+    assert!(
+        err.contains("case 'c0005'") && err.contains("c0005.png"),
+        "{err}"
+    );
     let infos = infos.0.into_inner().unwrap();
     assert!(
         infos
@@ -1758,7 +1764,10 @@ fn binary_labels_compare_as_numbers_and_a_third_value_is_refused() {
     repin(p);
     for (coded, says) in [
         ("-1", "column 'label' has '-1': a third label value"),
-        ("uncertain", "column 'label' has 'uncertain': not a number"),
+        (
+            "uncertain",
+            "column 'label' has 'uncertain': not a finite number",
+        ),
     ] {
         relabel(
             p,
