@@ -98,7 +98,8 @@ pub struct RunArgs {
     /// distinct score (per finding for a multi-label dataset; per class, the cases of each true
     /// class at each probability, for a multi-class one) — instead of predictions, metrics and a
     /// report, so that no case-level data leaves the hospital. The coordinator pools the sites'
-    /// site.json with `harness pool`.
+    /// site.json with `harness pool`, which applies the suite's [metrics] and [acceptance]: a
+    /// site applies no gate (--fail-under/--fail-over are refused here; give them to the pool).
     #[arg(long, value_name = "NAME", requires = "aggregates_only")]
     site: Option<String>,
     /// With --site: write only aggregates (see --site).
