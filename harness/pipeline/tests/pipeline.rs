@@ -948,30 +948,13 @@ fn a_multiclass_folder_with_subgroups_and_patients_is_evaluated_patient_clustere
     let p = project.path();
     add_patient_column(p, |case| format!("P{}", case / 3));
     // The label column becomes a class name; the registry declares the classes.
-    let data = p.join("data/lesions");
-    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
-    let mut out = String::new();
-    for (i, line) in labels.lines().enumerate() {
-        let mut cells: Vec<String> = line.split(',').map(String::from).collect();
-        if i > 0 {
-            cells[2] = format!("c{}", (i * 7 / 3) % 3);
-        }
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    std::fs::write(data.join("labels.csv"), out).unwrap();
-    let digest = harness_data::registry::folder_sha256(&data).unwrap();
-    let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
-    let start = registry.find("sha256 = \"").unwrap();
-    let registry = format!(
-        "{}sha256 = \"{digest}\"{}",
-        &registry[..start],
-        &registry[start + 75..]
-    )
-    .replace(
-        "positive_class = \"1\"",
-        "task = \"multiclass\"\nclasses = [\"c0\", \"c1\", \"c2\"]",
-    );
+    relabel(p, |case, _| format!("c{}", ((case + 1) * 7 / 3) % 3));
+    let registry = std::fs::read_to_string(p.join("datasets.toml"))
+        .unwrap()
+        .replace(
+            "positive_class = \"1\"",
+            "task = \"multiclass\"\nclasses = [\"c0\", \"c1\", \"c2\"]",
+        );
     std::fs::write(p.join("datasets.toml"), registry).unwrap();
     let suite = std::fs::read_to_string(p.join("suite.toml")).unwrap();
     std::fs::write(
