@@ -25,8 +25,8 @@ use crate::cases::CaseIndex;
 use crate::observer::Observer;
 use crate::{ModelBytes, PipelineError};
 use harness_backends::{
-    Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputSpec,
-    Preprocess, interpret, to_tensor,
+    Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputKind,
+    OutputSpec, Preprocess, interpret, to_tensor,
 };
 use harness_data::BoundedReadError;
 use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile, Outcome};
@@ -139,6 +139,23 @@ struct Engine {
     record: usize,
     probabilities: Vec<f64>,
     failed: bool,
+    /// Every raw output row so far is already a probability distribution (non-negative,
+    /// summing to 1): a model that ends in a softmax, for which `kind = "softmax"` would apply
+    /// a second one.
+    rows_are_distributions: bool,
+}
+
+/// Whether each row of a raw `[N, K]` output is non-negative and sums to 1 (within float
+/// rounding): probabilities already.
+fn rows_are_distributions(raw: &harness_backends::RawOutput) -> bool {
+    let k = match raw.shape.as_slice() {
+        &[_, k] if k > 1 => k,
+        _ => return false,
+    };
+    raw.data.chunks_exact(k).all(|row| {
+        row.iter().all(|&v| v >= -1e-6)
+            && (row.iter().map(|&v| f64::from(v)).sum::<f64>() - 1.0).abs() < 1e-4
+    })
 }
 
 /// A candidate during the pass.
@@ -297,6 +314,18 @@ pub fn infer(
         Ok(())
     })?;
 
+    for a in active.iter().filter(|a| !a.failed()) {
+        if a.candidate.output.kind == OutputKind::Softmax
+            && a.engines
+                .iter()
+                .any(|e| e.primary && e.rows_are_distributions && !e.probabilities.is_empty())
+        {
+            observer.warning(&format!(
+                "candidate {}: every output row is already non-negative and sums to 1, as a model ending in a softmax gives, and output.kind = \"softmax\" applies another (the probabilities are squeezed toward 1/K: rankings are kept, calibration is not): declare kind = \"probability\" if the model outputs probabilities",
+                a.record.name
+            ));
+        }
+    }
     let mut engine = None;
     let outcomes = active
         .into_iter()
@@ -497,6 +526,7 @@ fn prepare_candidate<'a>(
                     record,
                     probabilities: Vec::new(),
                     failed: false,
+                    rows_are_distributions: true,
                 });
             }
             Err(EngineLoad::Unavailable(reason)) => {
@@ -729,6 +759,9 @@ fn run_batch(
         .model
         .run(&batch)
         .map_err(|err| BatchError::Batch(err.to_string()))?;
+    if output.kind == OutputKind::Softmax && e.rows_are_distributions {
+        e.rows_are_distributions = rows_are_distributions(&raw);
+    }
     let mut p = interpret(output, &raw).map_err(|err| match err {
         // The case itself (a padding row repeats the batch's last case).
         BackendError::OutputCase { row, message } => {

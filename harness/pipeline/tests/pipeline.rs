@@ -1789,3 +1789,28 @@ fn a_dataset_mixing_bit_depths_is_refused_naming_the_cases() {
         "{err}"
     );
 }
+
+/// A model that ends in a softmax, declared `kind = "softmax"`, would have a second softmax
+/// applied to its probabilities: the run warns, naming the candidate; declared `probability`,
+/// it does not.
+#[test]
+fn a_softmax_over_probabilities_is_warned_of() {
+    const RGB224: &str = "{ size = [224, 224], channels = 3, channel_order = \"rgb\", scale = 0.00392156862745098, mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225], layout = \"nchw\" }";
+    for (kind, warned) in [("softmax", true), ("probability", false)] {
+        let output = format!("{{ kind = \"{kind}\", positive_index = 1 }}");
+        let project = Project::new(
+            6,
+            &[("d", "densenet-style.onnx", RGB224, &output, "\"tract\"")],
+            "batch_size = 3",
+        );
+        let recorder = Recorder::default();
+        run_suite(&project.options(), &recorder).unwrap_or_else(|e| panic!("{e}"));
+        let events = recorder.events.into_inner().unwrap();
+        assert_eq!(
+            events.iter().any(|e| e
+                .contains("candidate d: every output row is already non-negative and sums to 1")),
+            warned,
+            "{kind}: {events:?}"
+        );
+    }
+}
