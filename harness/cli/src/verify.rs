@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use harness_evidence::verify::{VerifyOptions, verify};
-use harness_pipeline::recheck::{CasesCheck, check_cases};
+use harness_pipeline::recheck::{CasesCheck, check_cases_read};
 use harness_types::Status;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,7 +76,8 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from("."));
     // The cases are compared first: that reads and hashes the dataset once, for both checks.
     let data_root = crate::data_root(args.data_root.as_deref());
-    let cases = check_cases(&args.dir, &root, data_root.as_deref());
+    // Its bundle files are read once: `verify` checks the bytes the cases were compared on.
+    let (cases, read) = check_cases_read(&args.dir, &root, data_root.as_deref());
     let opts = VerifyOptions {
         project_root: Some(root),
         public_keys,
@@ -86,6 +87,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             }
             _ => None,
         },
+        read,
         ..VerifyOptions::default()
     };
     let mut v = verify(&args.dir, &opts);

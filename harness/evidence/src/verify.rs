@@ -117,6 +117,10 @@ pub struct VerifyOptions {
     /// Files the caller goes on to use: their bytes, as hashed, are kept in
     /// [`Verification::files`] (read whole rather than streamed through the hash).
     pub keep: Vec<String>,
+    /// Files of the bundle the caller has already read and used (by name, `manifest.json`
+    /// among them): checked as these bytes, not read again, so that what the caller used is
+    /// what is verified.
+    pub read: BTreeMap<String, Vec<u8>>,
 }
 
 /// Verifies the bundle in `dir`. Never panics on hostile bundles: every problem
@@ -129,7 +133,11 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
             "the run that wrote this bundle did not finish (or was interrupted)",
         );
     }
-    let manifest_bytes = match std::fs::read(dir.join(MANIFEST)) {
+    let manifest_bytes = match opts
+        .read
+        .get(MANIFEST)
+        .map_or_else(|| std::fs::read(dir.join(MANIFEST)), |b| Ok(b.clone()))
+    {
         Ok(b) => b,
         Err(e) => {
             v.fail(
@@ -173,7 +181,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     if recompute {
         whole.extend([crate::manifest::PREDICTIONS, crate::manifest::METRICS]);
     }
-    let mut read = check_files(dir, &manifest, &whole, &mut v);
+    let mut read = check_files(dir, &manifest, &whole, &opts.read, &mut v);
     if let Some(shard) = &manifest.shard {
         v.skip(
             "metrics recomputation",
@@ -401,14 +409,15 @@ fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Ve
     }
 }
 
-/// Checks every listed file's SHA-256 and that no unlisted file is present. The files named in
-/// `whole` are read into memory and hashed there; their bytes are returned (whatever the
-/// verdict) so that nothing is re-read after its check. The others are streamed through the
-/// hash.
+/// Checks every listed file's SHA-256 and that no unlisted file is present. A file in `given`
+/// (already read by the caller) is checked as those bytes; the files named in `whole` are read
+/// into memory and hashed there; their bytes are returned (whatever the verdict) so that
+/// nothing is re-read after its check. The others are streamed through the hash.
 fn check_files(
     dir: &Path,
     manifest: &Manifest,
     whole: &[&str],
+    given: &BTreeMap<String, Vec<u8>>,
     v: &mut Verification,
 ) -> BTreeMap<String, Vec<u8>> {
     let mut read = BTreeMap::new();
@@ -418,7 +427,12 @@ fn check_files(
             continue;
         }
         let path = dir.join(name);
-        let got = if whole.contains(&name.as_str()) {
+        let got = if let Some(bytes) = given.get(name) {
+            if whole.contains(&name.as_str()) {
+                read.insert(name.clone(), bytes.clone());
+            }
+            Ok(sha256_hex(bytes))
+        } else if whole.contains(&name.as_str()) {
             std::fs::read(&path).map(|bytes| {
                 let got = sha256_hex(&bytes);
                 read.insert(name.clone(), bytes);

@@ -8,7 +8,8 @@
 //! again from the dataset, with the run's own reader ([`crate::load_index_cached`]), and writes
 //! the expected columns with the run's own writer ([`Predictions::to_csv`]).
 
-use harness_evidence::manifest::PREDICTIONS;
+use harness_evidence::manifest::{MANIFEST, PREDICTIONS};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use harness_data::images::ReadLimits;
@@ -52,33 +53,51 @@ pub enum CasesCheck {
 /// describes otherwise) is [`CasesCheck::NotChecked`] with the reason.
 #[must_use]
 pub fn check_cases(bundle: &Path, project_root: &Path, data_root: Option<&Path>) -> CasesCheck {
-    match compare(bundle, project_root, data_root) {
+    check_cases_read(bundle, project_root, data_root).0
+}
+
+/// [`check_cases`], with the bundle's files it read (`manifest.json`, `suite.toml`,
+/// `predictions.csv`, those that could be read), each read once: `verify` can then check
+/// these very bytes ([`harness_evidence::VerifyOptions::read`]) rather than read them again.
+pub fn check_cases_read(
+    bundle: &Path,
+    project_root: &Path,
+    data_root: Option<&Path>,
+) -> (CasesCheck, BTreeMap<String, Vec<u8>>) {
+    let files: BTreeMap<String, Vec<u8>> = [MANIFEST, crate::SUITE_COPY, PREDICTIONS]
+        .into_iter()
+        .filter_map(|name| Some((name.to_string(), std::fs::read(bundle.join(name)).ok()?)))
+        .collect();
+    let found = match compare(bundle, &files, project_root, data_root) {
         Ok(found) => found,
         Err(e) => CasesCheck::NotChecked(e.to_string()),
-    }
+    };
+    (found, files)
 }
 
 fn compare(
     bundle: &Path,
+    files: &BTreeMap<String, Vec<u8>>,
     root: &Path,
     data_root: Option<&Path>,
 ) -> Result<CasesCheck, PipelineError> {
     let skip = |why: String| Ok(CasesCheck::NotChecked(why));
-    let Ok(text) = std::fs::read(bundle.join("manifest.json")) else {
+    let Some(text) = files.get(MANIFEST) else {
         return skip("no readable manifest.json".into());
     };
-    let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) else {
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(text) else {
         return skip("manifest.json is not a manifest".into());
     };
     let predictions = bundle.join(PREDICTIONS);
-    if !predictions.is_file() {
+    let Some(found) = files.get(PREDICTIONS) else {
         return skip("the bundle holds no predictions.csv (a federated site's bundle)".into());
-    }
+    };
     // The dataset the (hash-checked) suite copy names: a manifest renamed to name another one
     // would otherwise turn this check into "not checked".
+    let suite_path = bundle.join(crate::SUITE_COPY);
     if let Ok(suite) = Suite::parse(
-        &String::from_utf8_lossy(&std::fs::read(bundle.join("suite.toml")).unwrap_or_default()),
-        &bundle.join("suite.toml"),
+        &String::from_utf8_lossy(files.get(crate::SUITE_COPY).map_or(&[][..], Vec::as_slice)),
+        &suite_path,
     ) && suite.dataset != manifest.dataset.name
     {
         return Ok(CasesCheck::Differs(format!(
@@ -171,9 +190,7 @@ fn compare(
         candidates: Vec::new(),
     }
     .to_csv();
-    let found = std::fs::read(&predictions)
-        .map_err(|e| PipelineError::Input(format!("{}: {e}", predictions.display())))?;
-    Ok(match first_difference(&expected, &found) {
+    Ok(match first_difference(&expected, found) {
         None => CasesCheck::Matches {
             cases: cases.len(),
             detail: format!(

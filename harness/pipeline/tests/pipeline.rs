@@ -813,6 +813,29 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         matches!(&cases, CasesCheck::Matches { cases: 40, detail } if detail.contains("ids, labels and sex, site, patient as dataset")),
         "{cases:?}"
     );
+    // ... from the bundle files it hands back, read once: verify checks those very bytes
+    // (given altered, they fail though the files on disk are intact).
+    let (cases, read) = harness_pipeline::recheck::check_cases_read(dir, project.path(), None);
+    assert!(matches!(cases, CasesCheck::Matches { cases: 40, .. }));
+    assert_eq!(
+        read.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["manifest.json", "predictions.csv", "suite.toml"]
+    );
+    let given = |read| harness_evidence::verify::VerifyOptions {
+        read,
+        ..Default::default()
+    };
+    let mut altered = read.clone();
+    altered.get_mut("predictions.csv").unwrap().push(b'\n');
+    let v = harness_evidence::verify(dir, &given(altered));
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.item == "predictions.csv" && f.status == harness_types::Status::Failed),
+        "{:?}",
+        v.findings
+    );
+    assert!(harness_evidence::verify(dir, &given(read)).passed());
     // ... so that a label changed in predictions.csv is named, with its line and case (the
     // bundle's own hashes are not what this check reads).
     let text = std::fs::read_to_string(dir.join("predictions.csv")).unwrap();
