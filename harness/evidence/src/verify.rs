@@ -181,7 +181,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     if recompute {
         whole.extend([crate::manifest::PREDICTIONS, crate::manifest::METRICS]);
     }
-    let mut read = check_files(dir, &manifest, &whole, &opts.read, &mut v);
+    let read = check_files(dir, &manifest, &whole, &opts.read, &mut v);
     if let Some(shard) = &manifest.shard {
         v.skip(
             "metrics recomputation",
@@ -201,8 +201,11 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     }
     check_shard_pins(&manifest, &mut v);
     check_inputs(&manifest, opts, &mut v);
-    read.retain(|name, _| opts.keep.contains(name));
-    v.files = read;
+    v.files = read
+        .into_iter()
+        .filter(|(name, _)| opts.keep.contains(name))
+        .map(|(name, bytes)| (name, bytes.into_owned()))
+        .collect();
     v
 }
 
@@ -411,15 +414,16 @@ fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Ve
 
 /// Checks every listed file's SHA-256 and that no unlisted file is present. A file in `given`
 /// (already read by the caller) is checked as those bytes; the files named in `whole` are read
-/// into memory and hashed there; their bytes are returned (whatever the verdict) so that
-/// nothing is re-read after its check. The others are streamed through the hash.
-fn check_files(
+/// into memory and hashed there; their bytes are returned (whatever the verdict; `given` ones
+/// borrowed, not copied) so that nothing is re-read after its check. The others are streamed
+/// through the hash.
+fn check_files<'g>(
     dir: &Path,
     manifest: &Manifest,
     whole: &[&str],
-    given: &BTreeMap<String, Vec<u8>>,
+    given: &'g BTreeMap<String, Vec<u8>>,
     v: &mut Verification,
-) -> BTreeMap<String, Vec<u8>> {
+) -> BTreeMap<String, Cow<'g, [u8]>> {
     let mut read = BTreeMap::new();
     for (name, want) in &manifest.files {
         if let Err(e) = check_relative(name) {
@@ -429,13 +433,13 @@ fn check_files(
         let path = dir.join(name);
         let got = if let Some(bytes) = given.get(name) {
             if whole.contains(&name.as_str()) {
-                read.insert(name.clone(), bytes.clone());
+                read.insert(name.clone(), Cow::Borrowed(bytes.as_slice()));
             }
             Ok(sha256_hex(bytes))
         } else if whole.contains(&name.as_str()) {
             std::fs::read(&path).map(|bytes| {
                 let got = sha256_hex(&bytes);
-                read.insert(name.clone(), bytes);
+                read.insert(name.clone(), Cow::Owned(bytes));
                 got
             })
         } else {
@@ -526,7 +530,7 @@ fn only_added_warnings(
 fn check_metrics(
     dir: &Path,
     manifest: &Manifest,
-    read: &BTreeMap<String, Vec<u8>>,
+    read: &BTreeMap<String, Cow<'_, [u8]>>,
     v: &mut Verification,
 ) {
     const PRED: &str = crate::manifest::PREDICTIONS;
@@ -556,7 +560,7 @@ fn check_metrics(
             return;
         }
     };
-    if recomputed == *stored {
+    if recomputed[..] == stored[..] {
         v.ok(
             "metrics recomputation",
             format!(
