@@ -87,68 +87,121 @@ impl GateArgs {
     }
 }
 
-/// How the statistics are computed: the decision threshold, the target specificities and the
-/// bootstraps.
-#[derive(Args, Debug, Clone)]
-pub struct StatsArgs {
-    /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
-    #[arg(
-        long,
-        default_value_t = 0.5,
-        value_name = "T",
-        allow_negative_numbers = true
-    )]
-    pub threshold: f64,
-    /// Target specificity for "sensitivity at specificity". Repeatable.
-    #[arg(long = "target-specificity", value_name = "SP", default_values_t = [0.90], allow_negative_numbers = true)]
-    pub target_specificity: Vec<f64>,
-    /// Stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most
-    /// 100000). `harness pool` gives the same CI as `harness eval` on all the cases, exactly
-    /// (binary and multi-label sites; multi-class bootstraps resample cases, which are not
-    /// pooled).
-    #[arg(long, default_value_t = 0, value_name = "B")]
-    pub bootstrap: usize,
-    /// Seed of the bootstraps' random number generator.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub seed: u64,
-    /// Bootstrap replicates for the 95% CI of each sensitivity at specificity (0 = not computed;
-    /// 2000 is usual; at most 100000). Stratified; with --cluster also resampled by cluster;
-    /// pooled exactly like --bootstrap.
-    #[arg(long = "sens-ci-boot", default_value_t = 0, value_name = "B")]
-    pub sens_ci_boot: usize,
+/// A suite's `[acceptance]` criteria on a binary evaluation, each checked by the metric
+/// registry as a run checks them ([`harness_evidence::gate::Gate::for_task`]), a direction that
+/// contradicts its metric warned of on stderr.
+pub fn suite_binary(criteria: &[TaskCriterion]) -> Result<Vec<Criterion>> {
+    criteria
+        .iter()
+        .map(|c| {
+            let (c, warning) = c
+                .binary()
+                .map_err(|e| anyhow::anyhow!("the suite's [acceptance]: {e}"))?;
+            if let Some(w) = warning {
+                errln!("warning: {w}");
+            }
+            Ok(c)
+        })
+        .collect()
 }
 
-/// What [`StatsArgs`] defaults to (clap's defaults, written once more for code that needs them
-/// without parsing: [`StatsArgs::default`]).
-const DEFAULT_THRESHOLD: f64 = 0.5;
-const DEFAULT_TARGET_SPECIFICITY: f64 = 0.90;
-const DEFAULT_SEED: u64 = 1;
-
-impl Default for StatsArgs {
-    fn default() -> Self {
-        StatsArgs {
-            threshold: DEFAULT_THRESHOLD,
-            target_specificity: vec![DEFAULT_TARGET_SPECIFICITY],
-            bootstrap: 0,
-            seed: DEFAULT_SEED,
-            sens_ci_boot: 0,
+/// A suite's `[acceptance]` criteria on a multi-class or multi-label evaluation, keys checked
+/// by the task (`better`), a direction that contradicts its metric warned of on stderr.
+pub fn suite_task(
+    criteria: Vec<TaskCriterion>,
+    better: impl Fn(&str) -> Result<Better, String>,
+) -> Result<Vec<TaskCriterion>> {
+    for c in &criteria {
+        if let Some(w) = c
+            .check(&better)
+            .map_err(|e| anyhow::anyhow!("the suite's [acceptance]: {e}"))?
+        {
+            errln!("warning: {w}");
         }
     }
+    Ok(criteria)
+}
+
+/// How the statistics are computed: the decision threshold, the target specificities and the
+/// bootstraps. Each is `None` (empty) unless given, so that a setting given at its default
+/// value still counts as given: a site round refuses it, a pool of site bundles compares it
+/// with their suite's. [`StatsArgs::options`] fills in the defaults ([`EvalOptions::default`]).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StatsArgs {
+    /// Decision threshold for fairness: a case is predicted positive iff score >= threshold.
+    /// [default: 0.5]
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    pub threshold: Option<f64>,
+    /// Target specificity for "sensitivity at specificity". Repeatable. [default: 0.90]
+    #[arg(
+        long = "target-specificity",
+        value_name = "SP",
+        allow_negative_numbers = true
+    )]
+    pub target_specificity: Vec<f64>,
+    /// Stratified bootstrap replicates for the AUROC CI (0 = none; 2000 is usual; at most 100000).
+    /// `harness pool` gives the same CI as `harness eval` on all the cases, exactly (binary and
+    /// multi-label sites; multi-class bootstraps resample cases, which are not pooled).
+    /// [default: 0]
+    #[arg(long, value_name = "B")]
+    pub bootstrap: Option<usize>,
+    /// Seed of the bootstraps' random number generator. [default: 1]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Bootstrap replicates for the 95% CI of each sensitivity at specificity (0 = not computed;
+    /// 2000 is usual; at most 100000). Stratified; with --cluster also resampled by cluster;
+    /// pooled exactly like --bootstrap. [default: 0]
+    #[arg(long = "sens-ci-boot", value_name = "B")]
+    pub sens_ci_boot: Option<usize>,
 }
 
 impl StatsArgs {
-    /// The first option given a value other than its default, if any.
+    /// Each option's flag with whether it was given and, if so, whether its value differs from
+    /// `base`'s.
+    fn each(&self, base: &EvalOptions) -> [(&'static str, Option<bool>); 5] {
+        fn differs<T: PartialEq>(given: Option<&T>, base: &T) -> Option<bool> {
+            given.map(|v| v != base)
+        }
+        [
+            (
+                "--threshold",
+                differs(self.threshold.as_ref(), &base.threshold),
+            ),
+            (
+                "--target-specificity",
+                (!self.target_specificity.is_empty())
+                    .then(|| self.target_specificity != base.target_specificities),
+            ),
+            (
+                "--bootstrap",
+                differs(self.bootstrap.as_ref(), &base.bootstrap),
+            ),
+            ("--seed", differs(self.seed.as_ref(), &base.seed)),
+            (
+                "--sens-ci-boot",
+                differs(self.sens_ci_boot.as_ref(), &base.sens_ci_bootstrap),
+            ),
+        ]
+    }
+
+    /// The first option given, if any (whatever its value).
     pub fn given(&self) -> Option<&'static str> {
-        self.differs_from(&StatsArgs::default())
+        self.each(&EvalOptions::default())
+            .into_iter()
+            .find_map(|(flag, given)| given.map(|_| flag))
+    }
+
+    /// The first option given whose value differs from `base`'s (a suite's settings).
+    pub fn differs_from(&self, base: &EvalOptions) -> Option<&'static str> {
+        self.each(base)
+            .into_iter()
+            .find_map(|(flag, differs)| (differs == Some(true)).then_some(flag))
     }
 
     /// Refuses values the statistics cannot take.
     pub fn check(&self) -> Result<()> {
-        if !(0.0..=1.0).contains(&self.threshold) {
-            bail!(
-                "--threshold {} is outside [0, 1]; scores are probabilities",
-                self.threshold
-            );
+        if let Some(t) = self.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+            bail!("--threshold {t} is outside [0, 1]; scores are probabilities");
         }
         if let Some(t) = self
             .target_specificity
@@ -161,7 +214,7 @@ impl StatsArgs {
             ("--bootstrap", self.bootstrap),
             ("--sens-ci-boot", self.sens_ci_boot),
         ] {
-            if b > MAX_REPLICATES {
+            if let Some(b) = b.filter(|&b| b > MAX_REPLICATES) {
                 bail!("{flag} {b} is larger than {MAX_REPLICATES}");
             }
         }
@@ -169,23 +222,23 @@ impl StatsArgs {
     }
 
     /// The first option given that only a binary (or per-finding) evaluation uses, with why a
-    /// multi-class one has no use for it: a value other than the default would otherwise be
-    /// ignored, which a reader of the results could not tell.
+    /// multi-class one has no use for it: it would otherwise be ignored, which a reader of the
+    /// results could not tell. (`--sens-ci-boot 0` asks for nothing, and is not refused.)
     pub fn binary_only(&self) -> Option<(&'static str, &'static str)> {
         [
             (
                 "--threshold",
-                self.threshold != DEFAULT_THRESHOLD,
+                self.threshold.is_some(),
                 "multi-class decisions are the argmax class",
             ),
             (
                 "--target-specificity",
-                self.target_specificity != [DEFAULT_TARGET_SPECIFICITY],
+                !self.target_specificity.is_empty(),
                 "a multi-class evaluation has no sensitivity at specificity",
             ),
             (
                 "--sens-ci-boot",
-                self.sens_ci_boot != 0,
+                self.sens_ci_boot.is_some_and(|b| b != 0),
                 "a multi-class evaluation has no sensitivity at specificity",
             ),
         ]
@@ -194,43 +247,19 @@ impl StatsArgs {
         .map(|(flag, _, why)| (flag, why))
     }
 
-    /// The first option given (a value other than its default) that differs from `other`'s.
-    pub fn differs_from(&self, other: &StatsArgs) -> Option<&'static str> {
-        [
-            (
-                "--threshold",
-                self.threshold != DEFAULT_THRESHOLD && self.threshold != other.threshold,
-            ),
-            (
-                "--target-specificity",
-                self.target_specificity != [DEFAULT_TARGET_SPECIFICITY]
-                    && self.target_specificity != other.target_specificity,
-            ),
-            (
-                "--bootstrap",
-                self.bootstrap != 0 && self.bootstrap != other.bootstrap,
-            ),
-            (
-                "--seed",
-                self.seed != DEFAULT_SEED && self.seed != other.seed,
-            ),
-            (
-                "--sens-ci-boot",
-                self.sens_ci_boot != 0 && self.sens_ci_boot != other.sens_ci_boot,
-            ),
-        ]
-        .into_iter()
-        .find_map(|(flag, differs)| differs.then_some(flag))
-    }
-
-    /// The evaluation options these settings give.
+    /// The evaluation options these settings give: each given one, else its default.
     pub fn options(&self) -> EvalOptions {
+        let d = EvalOptions::default();
         EvalOptions {
-            threshold: self.threshold,
-            target_specificities: self.target_specificity.clone(),
-            bootstrap: self.bootstrap,
-            seed: self.seed,
-            sens_ci_bootstrap: self.sens_ci_boot,
+            threshold: self.threshold.unwrap_or(d.threshold),
+            target_specificities: if self.target_specificity.is_empty() {
+                d.target_specificities
+            } else {
+                self.target_specificity.clone()
+            },
+            bootstrap: self.bootstrap.unwrap_or(d.bootstrap),
+            seed: self.seed.unwrap_or(d.seed),
+            sens_ci_bootstrap: self.sens_ci_boot.unwrap_or(d.sens_ci_bootstrap),
         }
     }
 }
@@ -252,13 +281,13 @@ mod tests {
         Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied())).unwrap()
     }
 
-    /// The defaults are the ones [`StatsArgs::binary_only`] compares with: nothing given,
-    /// nothing refused; each option given is named.
+    /// Nothing given, nothing refused; each option given is named, at its default value too.
     #[test]
     fn binary_only_options_are_named_when_given() {
         assert_eq!(parse(&[]).stats.binary_only(), None);
         for (args, flag) in [
             (&["--threshold", "0.4"][..], "--threshold"),
+            (&["--threshold", "0.5"][..], "--threshold"),
             (
                 &["--target-specificity", "0.95"][..],
                 "--target-specificity",
@@ -267,33 +296,58 @@ mod tests {
         ] {
             assert_eq!(parse(args).stats.binary_only().map(|(f, _)| f), Some(flag));
         }
-        // The bootstrap is used by multi-class evaluations too.
+        // The bootstrap is used by multi-class evaluations too; no sensitivity CI asks for none.
         assert_eq!(parse(&["--bootstrap", "200"]).stats.binary_only(), None);
-        // Against a suite's settings: only options given, and given otherwise, differ.
-        let suite = parse(&[
-            "--target-specificity",
-            "0.9",
-            "--target-specificity",
-            "0.95",
-            "--bootstrap",
-            "200",
-        ])
-        .stats;
-        assert_eq!(parse(&[]).stats.differs_from(&suite), None);
+        assert_eq!(parse(&["--sens-ci-boot", "0"]).stats.binary_only(), None);
+    }
+
+    /// A setting counts as given whatever its value: against a suite's settings, one given
+    /// otherwise differs, one given at the default value too where the suite says otherwise.
+    #[test]
+    fn settings_given_at_their_default_value_count_as_given() {
         assert_eq!(parse(&[]).stats.given(), None);
-        assert_eq!(parse(&["--seed", "3"]).stats.given(), Some("--seed"));
+        assert_eq!(parse(&["--seed", "1"]).stats.given(), Some("--seed"));
         assert_eq!(
-            parse(&["--bootstrap", "200"]).stats.differs_from(&suite),
-            None
-        );
-        assert_eq!(
-            parse(&["--bootstrap", "100"]).stats.differs_from(&suite),
+            parse(&["--bootstrap", "0"]).stats.given(),
             Some("--bootstrap")
         );
-        assert_eq!(
-            parse(&["--seed", "3"]).stats.differs_from(&suite),
-            Some("--seed")
-        );
+        let suite = EvalOptions {
+            threshold: 0.3,
+            target_specificities: vec![0.9, 0.95],
+            bootstrap: 200,
+            ..EvalOptions::default()
+        };
+        assert_eq!(parse(&[]).stats.differs_from(&suite), None);
+        for (args, differs) in [
+            (&["--threshold", "0.5"][..], Some("--threshold")),
+            (&["--threshold", "0.3"][..], None),
+            (
+                &["--target-specificity", "0.9"][..],
+                Some("--target-specificity"),
+            ),
+            (
+                &[
+                    "--target-specificity",
+                    "0.9",
+                    "--target-specificity",
+                    "0.95",
+                ][..],
+                None,
+            ),
+            (&["--bootstrap", "200"][..], None),
+            (&["--bootstrap", "100"][..], Some("--bootstrap")),
+            (&["--seed", "1"][..], None),
+            (&["--seed", "3"][..], Some("--seed")),
+            (&["--sens-ci-boot", "0"][..], None),
+        ] {
+            assert_eq!(parse(args).stats.differs_from(&suite), differs, "{args:?}");
+        }
+        // Nothing given: every default.
+        assert_eq!(parse(&[]).stats.options(), EvalOptions::default());
+        let o = parse(&["--threshold", "0.2", "--seed", "9"])
+            .stats
+            .options();
+        assert_eq!((o.threshold, o.seed, o.bootstrap), (0.2, 9, 0));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
 use harness_data::EvalTable;
+use harness_evidence::gate::TaskCriterion;
 use harness_metrics::multilabel::{self, MultilabelInput};
 use harness_metrics::pool::pooled_tables;
 use harness_metrics::pool::{
@@ -29,7 +30,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::options::{GateArgs, StatsArgs};
+use crate::options::{GateArgs, StatsArgs, suite_binary, suite_task};
 
 /// What a site's round needs from `harness eval`'s arguments.
 pub struct SiteArgs<'a> {
@@ -375,33 +376,22 @@ impl<T> Read<T> {
     /// its `[metrics]` (the command line may not set others, which would not be what the
     /// sites' runs asked for) and its `[acceptance]`, applied beside `--fail-under`/
     /// `--fail-over` as a run and a merge apply it.
-    fn settings(&self, args: &PoolArgs) -> Result<(StatsArgs, GateArgs)> {
+    fn settings(&self, args: &PoolArgs) -> Result<(EvalOptions, Vec<TaskCriterion>)> {
         let Some(suite) = &self.suite else {
-            return Ok((args.stats.clone(), GateArgs::default()));
+            return Ok((args.stats.options(), Vec::new()));
         };
-        let m = &suite.metrics;
-        let stats = StatsArgs {
-            threshold: m.threshold,
-            target_specificity: m.target_specificities.clone(),
-            bootstrap: m.bootstrap,
-            seed: m.seed,
-            sens_ci_boot: m.sens_ci_bootstrap,
-        };
-        if let Some(flag) = args.stats.differs_from(&stats) {
+        let opts = suite.metrics.options();
+        if let Some(flag) = args.stats.differs_from(&opts) {
             bail!(
                 "{flag}: the site bundles ran suite '{}', whose [metrics] settings the pool uses (as its run would); leave it out",
                 suite.name
             );
         }
-        let mut gate = GateArgs::default();
-        let acceptance = &suite.acceptance;
-        for (list, criteria) in [
-            (&mut gate.fail_under, &acceptance.fail_under),
-            (&mut gate.fail_over, &acceptance.fail_over),
-        ] {
-            list.extend(criteria.iter().map(|(key, limit)| format!("{key}={limit}")));
-        }
-        Ok((stats, gate))
+        let criteria = suite
+            .acceptance
+            .criteria()
+            .map_err(|e| anyhow::anyhow!("suite '{}': [acceptance]: {e}", suite.name))?;
+        Ok((opts, criteria))
     }
 }
 
@@ -553,8 +543,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     }
     let read: Read<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
     let sites = &read.sites;
-    let (stats, suite_gate) = read.settings(&args)?;
-    let opts = stats.options();
+    let (opts, suite_criteria) = read.settings(&args)?;
     let mut criteria = args.gate.binary()?;
     let groupings: Vec<String> = sites[0]
         .models
@@ -577,11 +566,14 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         false,
         &what_summaries_hold(&groupings),
     )?;
-    criteria.extend(applicable(suite_gate.binary()?, |c, clustered| {
-        let one = std::slice::from_ref(c);
-        let why = harness_evidence::gate::unavailable(one, &opts, &groupings, clustered)?.1;
-        Some((c.metric.to_string(), why))
-    })?);
+    criteria.extend(applicable(
+        suite_binary(&suite_criteria)?,
+        |c, clustered| {
+            let one = std::slice::from_ref(c);
+            let why = harness_evidence::gate::unavailable(one, &opts, &groupings, clustered)?.1;
+            Some((c.metric.to_string(), why))
+        },
+    )?);
     let Some(report) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -831,8 +823,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let read: Read<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
     let sites = &read.sites;
     let names: Vec<String> = sites[0].findings_order.clone();
-    let (stats, suite_gate) = read.settings(args)?;
-    let opts = stats.options();
+    let (opts, suite_criteria) = read.settings(args)?;
     let mut criteria = args.gate.task(|k| multilabel::gate_key(&names, k))?;
     warn_look_alike_across(sites.iter().map(|s| {
         let finding = s.findings.values().next()?;
@@ -853,7 +844,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         false,
         &what_summaries_hold(&groupings),
     )?;
-    let suite_criteria = suite_gate.task(|k| multilabel::gate_key(&names, k))?;
+    let suite_criteria = suite_task(suite_criteria, |k| multilabel::gate_key(&names, k))?;
     criteria.extend(applicable(suite_criteria, |c, clustered| {
         let why = harness_evidence::gate::unavailable_task(
             harness_data::registry::DatasetTask::Multilabel,
@@ -903,7 +894,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         );
     }
     // The binary task's options: a value other than the default would be ignored without a word.
-    if args.stats.bootstrap != 0 {
+    if args.stats.bootstrap.is_some_and(|b| b != 0) {
         bail!(
             "--bootstrap is not used in pooling multi-class sites: the macro AUROC's bootstrap resamples cases, which are not pooled"
         );
@@ -915,10 +906,10 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let sites = &read.sites;
     let classes = sites[0].classes.clone();
     // The suite's bootstrap and binary settings do not apply here: only its gate.
-    let (_, suite_gate) = read.settings(args)?;
+    let (_, suite_criteria) = read.settings(args)?;
     let key = |k: &str| harness_metrics::multiclass::gate_key(&classes, k);
     let mut criteria = args.gate.task(key)?;
-    criteria.extend(suite_gate.task(key)?);
+    criteria.extend(suite_task(suite_criteria, key)?);
     warn_look_alike_across(
         sites
             .iter()
@@ -928,7 +919,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         sites,
         &harness_metrics::multiclass::MulticlassOptions {
             bootstrap: 0,
-            seed: args.stats.seed,
+            seed: args.stats.options().seed,
         },
     )?;
     if let Some(path) = &args.json {

@@ -157,6 +157,16 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{err}");
             assert!(err.contains("give it to `harness pool`"), "{err}");
+            // So would one given at its default value, which the pool may set otherwise.
+            let mut with = a.clone();
+            with.extend(["--threshold", "0.5"]);
+            let out = harness(&with);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains("--threshold is a setting of the pooled"),
+                "{err}"
+            );
         }
         let text = std::fs::read_to_string(&out).unwrap();
         assert!(!text.contains("case_id"), "{site}: a case id column");
@@ -593,6 +603,14 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     ok(&["pool", &site_s, "--json", &pooled_s, "--bootstrap", "2000"]);
+    // A setting given at its default value counts: the suite's seed is 20261122, not 1.
+    let out = harness(&["pool", &site_s, "--json", &pooled_s, "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--seed: the site bundles ran suite"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A site that ran the suite with another threshold: refused, naming what differs.
     let other = tmp.path().join("other");
     let other_suite = example_site(&other, 200, false);

@@ -145,21 +145,41 @@ impl TaskCriterion {
         direction: Direction,
         better: impl Fn(&str) -> Result<Better, String>,
     ) -> Result<(TaskCriterion, Option<String>), String> {
-        let (key, limit) = split_criterion(arg)?;
-        let b = better(key)?;
-        let warning = direction_warning(direction, b, key, limit, key);
-        Ok((
-            TaskCriterion {
-                key: key.to_string(),
-                direction,
-                limit,
-            },
-            warning,
+        let c = TaskCriterion::unchecked(arg, direction)?;
+        let warning = c.check(better)?;
+        Ok((c, warning))
+    }
+
+    /// Checks the key against a task (`better`: its direction, or why the key is unknown) and
+    /// the limit; a sentence when the direction contradicts the metric's.
+    pub fn check(
+        &self,
+        better: impl Fn(&str) -> Result<Better, String>,
+    ) -> Result<Option<String>, String> {
+        if !self.limit.is_finite() {
+            return Err(format!(
+                "limit for '{}' must be a finite number, not {}",
+                self.key, self.limit
+            ));
+        }
+        let b = better(&self.key)?;
+        Ok(direction_warning(
+            self.direction,
+            b,
+            &self.key,
+            self.limit,
+            &self.key,
         ))
     }
-}
 
-impl TaskCriterion {
+    /// This criterion on a binary evaluation: its key checked by the metric registry, with a
+    /// sentence when the direction contradicts the metric's.
+    pub fn binary(&self) -> Result<(Criterion, Option<String>), String> {
+        let c = Criterion::new(&self.key, self.direction, self.limit)?;
+        let warning = c.direction_warning();
+        Ok((c, warning))
+    }
+
     /// `key=value` as given, the key not checked yet: a suite run checks it once it knows the
     /// dataset's task ([`Gate::for_task`]).
     pub fn unchecked(arg: &str, direction: Direction) -> Result<TaskCriterion, String> {
@@ -222,8 +242,8 @@ impl Gate {
             let criteria = requested
                 .iter()
                 .map(|r| {
-                    let c = Criterion::new(&r.key, r.direction, r.limit)?;
-                    warnings.extend(c.direction_warning());
+                    let (c, warning) = r.binary()?;
+                    warnings.extend(warning);
                     Ok(c)
                 })
                 .collect::<Result<_, String>>()?;
@@ -232,23 +252,10 @@ impl Gate {
         let criteria = requested
             .iter()
             .map(|r| {
-                if !r.limit.is_finite() {
-                    return Err(format!(
-                        "limit for '{}' must be a finite number, not {}",
-                        r.key, r.limit
-                    ));
-                }
-                let better = match task {
-                    DatasetTask::Multiclass => harness_metrics::multiclass::gate_key(names, &r.key),
-                    _ => harness_metrics::multilabel::gate_key(names, &r.key),
-                }?;
-                warnings.extend(direction_warning(
-                    r.direction,
-                    better,
-                    &r.key,
-                    r.limit,
-                    &r.key,
-                ));
+                warnings.extend(r.check(|key| match task {
+                    DatasetTask::Multiclass => harness_metrics::multiclass::gate_key(names, key),
+                    _ => harness_metrics::multilabel::gate_key(names, key),
+                })?);
                 Ok(r.clone())
             })
             .collect::<Result<_, String>>()?;
