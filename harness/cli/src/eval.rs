@@ -309,8 +309,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         groups: &columns,
     };
     let table = read_eval_csv(&args.data, &spec)?;
-    warn_look_alike(&args, &table.groups);
+    let look_alike = look_alike(&args, &table.groups);
     if args.aggregates_only || args.paired_request.is_some() {
+        say_warnings(&look_alike);
         return crate::pool::site_round(&args.site_args(), &table);
     }
     let criteria = args.gate.binary()?;
@@ -321,7 +322,8 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         args.cluster.is_some(),
         "see --group, --target-specificity, --sens-ci-boot, --cluster",
     )?;
-    let report = harness_evidence::evaluate_table(&table, args.cluster.as_deref(), &opts)?;
+    let mut report = harness_evidence::evaluate_table(&table, args.cluster.as_deref(), &opts)?;
+    report.warnings.splice(0..0, look_alike);
 
     // The JSON first: a broken stdout pipe must not lose the results.
     if let Some(path) = &args.json {
@@ -330,9 +332,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         harness_evidence::write_atomic(path, &bytes)
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    for w in &report.warnings {
-        errln!("warning: {w}");
-    }
+    say_warnings(&report.warnings);
     let text = crate::summary::render(&report, &args.data);
     out!("{text}");
     if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
@@ -363,10 +363,15 @@ fn write_json(args: &EvalArgs, report: &impl serde::Serialize, warnings: &[Strin
         harness_evidence::write_atomic(path, &bytes)
             .with_context(|| format!("{}: cannot write", path.display()))?;
     }
+    say_warnings(warnings);
+    Ok(())
+}
+
+/// Prints each warning on stderr.
+fn say_warnings(warnings: &[String]) {
     for w in warnings {
         errln!("warning: {w}");
     }
-    Ok(())
 }
 
 /// `--task multilabel`: each finding is read (its label column, the models' score columns, the
@@ -434,12 +439,14 @@ fn multilabel(args: &EvalArgs, columns: &[String], opts: &EvalOptions) -> Result
     let read = harness_data::with_file_bytes(&args.data, |bytes| {
         read_findings(bytes, &args.data, &findings, columns)
     })?;
-    warn_look_alike(args, &read.table.groups);
+    let look_alike = look_alike(args, &read.table.groups);
     if args.aggregates_only || args.paired_request.is_some() {
+        say_warnings(&look_alike);
         let input = findings_input(&findings, &read, None)?;
         return crate::pool::findings_site_round(&args.site_args(), &input);
     }
-    let report = evaluate_findings(&findings, &read, args.cluster.as_deref(), opts)?;
+    let mut report = evaluate_findings(&findings, &read, args.cluster.as_deref(), opts)?;
+    report.warnings.splice(0..0, look_alike);
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::findings(&report, &args.data);
     out!("{text}");
@@ -498,9 +505,10 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
             )
         })?;
         if let Some(first) = summary.models.values().next() {
-            for (column, levels) in &first.groups {
-                warn_look_alike_levels(args, column, levels.keys().map(String::as_str));
-            }
+            say_warnings(&look_alike_levels(
+                args,
+                first.groups.iter().map(|(c, levels)| (c, levels.keys())),
+            ));
         }
         let out = args.json.as_deref().unwrap_or(Path::new("site.json"));
         crate::pool::write_json(out, &summary)?;
@@ -516,7 +524,7 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
         outln!("what it reveals: {}", summary.disclosure);
         return Ok(ExitCode::SUCCESS);
     }
-    let report = harness_data::with_file_bytes(&args.data, |bytes| {
+    let mut report = harness_data::with_file_bytes(&args.data, |bytes| {
         evaluate_classes(
             bytes,
             &args.data,
@@ -529,9 +537,11 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
         )
     })?;
     if let Some(first) = report.models.values().next() {
-        for (column, levels) in &first.subgroups {
-            warn_look_alike_levels(args, column, levels.keys().map(String::as_str));
-        }
+        let warnings = look_alike_levels(
+            args,
+            first.subgroups.iter().map(|(c, levels)| (c, levels.keys())),
+        );
+        report.warnings.splice(0..0, warnings);
     }
     write_json(args, &report, &report.warnings)?;
     let text = crate::summary::classes(&report, &args.data);
@@ -542,26 +552,57 @@ fn multiclass(args: &EvalArgs, opts: &EvalOptions) -> Result<ExitCode> {
     }))
 }
 
-/// Warns of subgroup levels that look like one level written differently (`F`, `f`, `F `:
-/// kept apart, as written) in the group columns read; the patient column holds identifiers,
-/// not levels, and is not checked.
-fn warn_look_alike(args: &EvalArgs, groups: &[harness_data::GroupColumn]) {
-    for g in groups
+/// Warnings of subgroup levels that look like one level written differently (`F`, `f`, `F `:
+/// kept apart, as written) in the group columns read, and of patient ids that differ only in
+/// surrounding spaces in the patient column (ids may differ in case: identifiers).
+fn look_alike(args: &EvalArgs, groups: &[harness_data::GroupColumn]) -> Vec<String> {
+    groups
         .iter()
-        .filter(|g| Some(&g.name) != args.cluster.as_ref())
-    {
-        warn_look_alike_levels(args, &g.name, g.levels.iter().map(String::as_str));
-    }
+        .filter_map(|g| {
+            let values = g.levels.iter().map(String::as_str);
+            if Some(&g.name) == args.cluster.as_ref() {
+                harness_data::look_alike_ids(&g.name, values)
+            } else {
+                harness_data::look_alike_levels(&g.name, values)
+            }
+        })
+        .map(|w| format!("{}: {w}", args.data.display()))
+        .collect()
 }
 
-fn warn_look_alike_levels<'l>(
+/// [`look_alike`] for the subgroup levels of a task's report (or site summary), by column.
+fn look_alike_levels<'l>(
     args: &EvalArgs,
-    column: &str,
-    levels: impl Iterator<Item = &'l str>,
-) {
-    if let Some(w) = harness_data::look_alike_levels(column, levels) {
-        errln!("warning: {}: {w}", args.data.display());
+    columns: impl IntoIterator<Item = (&'l String, impl IntoIterator<Item = &'l String>)>,
+) -> Vec<String> {
+    columns
+        .into_iter()
+        .filter_map(|(column, levels)| {
+            harness_data::look_alike_levels(column, levels.into_iter().map(String::as_str))
+        })
+        .map(|w| format!("{}: {w}", args.data.display()))
+        .collect()
+}
+
+/// A criterion an evaluation with `opts`, the grouping columns `groups` and (when
+/// `clustered`) a patient column can never give is a mistake in the command (exit 2), not a
+/// candidate that failed the gate (exit 1): refused, naming its flag, before any computation.
+/// `hint` says where the user can change that.
+pub(crate) fn refuse_unavailable(
+    criteria: &[Criterion],
+    opts: &EvalOptions,
+    groupings: &[String],
+    clustered: bool,
+    hint: &str,
+) -> Result<()> {
+    if let Some((c, why)) = gate::unavailable(criteria, opts, groupings, clustered) {
+        let flag = match c.direction {
+            Direction::Under => "--fail-under",
+            Direction::Over => "--fail-over",
+        };
+        bail!("{flag} {}: {why} ({hint})", c.metric);
     }
+    Ok(())
 }
 
 /// A criterion an evaluation with `opts`, the grouping columns `groupings` and (when
@@ -591,23 +632,6 @@ pub(crate) fn refuse_unavailable_findings(
             Direction::Over => "--fail-over",
         };
         bail!("{flag} {}: {why} ({hint})", c.key);
-    }
-    Ok(())
-}
-
-pub(crate) fn refuse_unavailable(
-    criteria: &[Criterion],
-    opts: &EvalOptions,
-    groupings: &[String],
-    clustered: bool,
-    hint: &str,
-) -> Result<()> {
-    if let Some((c, why)) = gate::unavailable(criteria, opts, groupings, clustered) {
-        let flag = match c.direction {
-            Direction::Under => "--fail-under",
-            Direction::Over => "--fail-over",
-        };
-        bail!("{flag} {}: {why} ({hint})", c.metric);
     }
     Ok(())
 }

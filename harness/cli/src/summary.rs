@@ -299,7 +299,15 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
         header.push("design effect".to_string());
     }
     if boot {
-        header.push(format!("bootstrap CI (B={})", r.options.bootstrap));
+        header.push(format!(
+            "bootstrap CI (B={}{})",
+            r.options.bootstrap,
+            if patients.is_some() {
+                ", patients resampled"
+            } else {
+                ""
+            }
+        ));
     }
     header.extend(specs.iter().map(|s| format!("sens @ spec {s}")));
     let columns: Vec<&Metric> = METRICS
@@ -317,12 +325,10 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
             row.push(num(m.clustered.as_ref().and_then(|c| c.design_effect), 2));
         }
         if boot {
-            row.push(
-                match m.discrimination.bootstrap.as_ref().and_then(|b| b.as_ref()) {
-                    Some(b) => format!("[{:.3}, {:.3}]", b.ci95[0], b.ci95[1]),
-                    None => "n/a".into(),
-                },
-            );
+            row.push(match m.auroc_bootstrap_ci95_reported() {
+                Some([lo, hi]) => format!("[{lo:.3}, {hi:.3}]"),
+                None => "n/a".into(),
+            });
         }
         row.extend(
             specs

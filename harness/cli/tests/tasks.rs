@@ -265,7 +265,7 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
             site_a.push_str(&row);
         }
     }
-    let run = |name: &str, text: &str, group: bool| -> (Value, String) {
+    let run = |name: &str, text: &str, extra: &[&str]| -> (Value, String) {
         let csv = dir.path().join(format!("{name}.csv"));
         let json = dir.path().join(format!("{name}.json"));
         std::fs::write(&csv, text).unwrap();
@@ -281,9 +281,7 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
             "--json",
             json.to_str().unwrap(),
         ];
-        if group {
-            args.extend(["--group", "site"]);
-        }
+        args.extend(extra);
         let out = eval(&args);
         assert!(
             out.status.success(),
@@ -295,8 +293,8 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let (whole, table) = run("all", &all, true);
-    let (only_a, _) = run("a", &site_a, false);
+    let (whole, table) = run("all", &all, &["--group", "site"]);
+    let (only_a, _) = run("a", &site_a, &[]);
     // The printed table shows the clustered CI, and says so.
     let m = &whole["models"]["score"];
     let ci = |k: usize| {
@@ -336,6 +334,20 @@ fn subgroup_levels_get_their_own_patient_clustered_statistics() {
         level["auroc_ci95_obuchowski"],
         direct["auroc_ci95_obuchowski"]
     );
+    // With a bootstrap, the table's bootstrap column is the cluster bootstrap's (patients
+    // drawn with replacement), not the image-level one, which is too narrow.
+    let (boot, table) = run("boot", &all, &["--bootstrap", "300"]);
+    let m = &boot["models"]["score"];
+    let shown = |ci: &Value| {
+        let f = |k: usize| harness_report::format::fixed(ci[k].as_f64().unwrap(), 3);
+        format!("[{}, {}]", f(0), f(1))
+    };
+    let clustered = shown(&m["clustered"]["bootstrap"]["ci95"]);
+    let image_level = shown(&m["bootstrap"]["ci95"]);
+    assert_ne!(clustered, image_level, "the test needs CIs that differ");
+    assert!(table.contains("patients resampled"), "{table}");
+    assert!(table.contains(&clustered), "{table}");
+    assert!(!table.contains(&image_level), "{table}");
 }
 
 /// Multi-class input errors name the file, the line (a blank line counted), the data row and the
@@ -502,14 +514,16 @@ fn compare_uses_the_patient_clustered_tests_where_the_dataset_declares_patients(
 
 /// A subgroup column whose levels differ only in case or surrounding spaces (as spreadsheets
 /// produce) is evaluated as written, with a warning naming the column and the levels; patient
-/// ids are identifiers and are not checked.
+/// ids are identifiers, which may differ in case, but not in surrounding spaces only. The
+/// warnings are kept in the JSON with the others.
 #[test]
 fn look_alike_subgroup_levels_are_warned() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("la.csv");
+    let json = dir.path().join("la.json");
     std::fs::write(
         &csv,
-        "label,score,sex,patient\n1,0.9,F,p1\n0,0.1,F ,P1\n1,0.8,M,p2\n0,0.2,M,p3\n1,0.6,F,p4\n0,0.4,M,p5\n",
+        "label,score,sex,patient\n1,0.9,F,p1\n0,0.1,F ,P1\n1,0.8,M,p2\n0,0.2,M, p2\n1,0.6,F,p4\n0,0.4,M,p5\n",
     )
     .unwrap();
     let out = eval(&[
@@ -523,16 +537,31 @@ fn look_alike_subgroup_levels_are_warned() {
         "sex",
         "--cluster",
         "patient",
+        "--json",
+        json.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
+    let levels = "subgroup column 'sex': levels 'F' / 'F ' differ only in case, surrounding spaces or Unicode form";
+    let ids = "patient column 'patient': 1 id(s) differ only in surrounding spaces (' p2' / 'p2')";
+    assert!(err.contains(levels), "{err}");
+    assert!(err.contains(ids), "{err}");
+    assert!(!err.contains("'p1' / 'P1'"), "{err}");
+    let r: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let warnings: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    for want in [levels, ids] {
+        assert!(warnings.iter().any(|w| w.contains(want)), "{warnings:?}");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        err.contains(
-            "subgroup column 'sex': levels 'F' / 'F ' differ only in case, surrounding spaces or Unicode form"
-        ),
-        "{err}"
+        text.contains(&format!("{} warning(s)", warnings.len())),
+        "{text}"
     );
-    assert!(!err.contains("subgroup column 'patient'"), "{err}");
 }
 
 /// The same warning for the multi-class and multi-label tasks, whose subgroup columns are read

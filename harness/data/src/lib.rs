@@ -109,6 +109,44 @@ pub fn look_alike_levels<'a>(
     })
 }
 
+/// A sentence when patient ids (distinct values of the patient column `column`) differ only in
+/// surrounding spaces (`p1`, ` p1`), which a spreadsheet adds and nobody means: each is counted
+/// as a patient of its own, so the patient-clustered CIs come out too narrow. Ids that differ
+/// in case are left alone: identifiers may be case-sensitive (hashes, base64).
+#[must_use]
+pub fn look_alike_ids<'a>(column: &str, ids: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut by_trimmed: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for id in ids {
+        let list = by_trimmed.entry(id.trim()).or_default();
+        if !list.contains(&id) {
+            list.push(id);
+        }
+    }
+    let alike: Vec<Vec<&str>> = by_trimmed.into_values().filter(|l| l.len() > 1).collect();
+    let first = alike.first()?;
+    const SHOWN: usize = 3;
+    let shown: Vec<String> = alike
+        .iter()
+        .take(SHOWN)
+        .map(|l| {
+            l.iter()
+                .map(|v| format!("'{v}'"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        })
+        .collect();
+    let more = match alike.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "patient column '{column}': {} id(s) differ only in surrounding spaces ({}{more}) and are counted as different patients, which makes the patient-clustered CIs too narrow; clean the column if '{}' is one patient",
+        alike.len(),
+        shown.join(", "),
+        first[0].trim()
+    ))
+}
+
 /// What to tell the user of a file in `encoding` (from [`foreign_unicode`]).
 #[must_use]
 pub fn not_utf8(encoding: &str) -> String {

@@ -169,6 +169,22 @@ impl ModelReport {
             None => self.discrimination.auroc_ci95_delong,
         }
     }
+
+    /// The AUROC's bootstrap 95 % CI as reports show it: the cluster bootstrap (patients drawn
+    /// with replacement) where the cases are clustered by patient, else the stratified one;
+    /// `None` without a bootstrap or where it is undefined.
+    #[must_use]
+    pub fn auroc_bootstrap_ci95_reported(&self) -> Option<[f64; 2]> {
+        match &self.clustered {
+            Some(c) => c.bootstrap.as_ref()?.as_ref().map(|b| b.ci95),
+            None => self
+                .discrimination
+                .bootstrap
+                .as_ref()?
+                .as_ref()
+                .map(|b| b.ci95),
+        }
+    }
 }
 
 /// How well the scores rank positives above negatives: AUROC with its exact fraction, the
@@ -652,16 +668,15 @@ fn operating_points(
         sens.insert(spec_key(t), r.map(|r| r.interpolated));
         sens_step.insert(spec_key(t), r.map(|r| r.step));
     }
+    // Defined with one positive or more: with no negatives every precision is 1, so AP = 1.0
+    // (as scikit-learn); null, with the one-class reason, when there is no positive.
+    let ap = average_precision(groups);
     OperatingPoints {
         sens_at_spec: sens,
         sens_at_spec_step: sens_step,
         sens_at_spec_reason: one_class.clone(),
-        average_precision: if one_class.is_some() {
-            None
-        } else {
-            average_precision(groups)
-        },
-        average_precision_reason: one_class,
+        average_precision_reason: if ap.is_none() { one_class } else { None },
+        average_precision: ap,
         sens_at_spec_ci95: None,
         sens_at_spec_ci: None,
         sens_at_spec_ci_reason: None,
@@ -1192,6 +1207,36 @@ mod tests {
         let l: Vec<bool> = cases.iter().map(|&i| labels[i]).collect();
         let s: Vec<f64> = cases.iter().map(|&i| scores[i]).collect();
         Ranked::new(&l, &s).groups
+    }
+
+    /// Average precision with one class (metrics.md): every case positive gives AP = 1.0, as
+    /// scikit-learn, without a reason; every case negative gives null with the one-class reason.
+    #[test]
+    fn average_precision_is_one_without_negatives_and_null_without_positives() {
+        let scores = [0.2, 0.9, 0.4];
+        let run = |label: bool| {
+            let labels = [label; 3];
+            let input = EvalInput {
+                labels: &labels,
+                models: vec![("m", &scores)],
+                groupings: Vec::new(),
+                cluster: None,
+            };
+            let r = evaluate(&input, &EvalOptions::default()).unwrap();
+            r.models["m"].operating_points.clone()
+        };
+        let all_positive = run(true);
+        assert_eq!(all_positive.average_precision, Some(1.0));
+        assert_eq!(all_positive.average_precision_reason, None);
+        assert!(all_positive.sens_at_spec_reason.is_some());
+        let all_negative = run(false);
+        assert_eq!(all_negative.average_precision, None);
+        assert!(
+            all_negative
+                .average_precision_reason
+                .unwrap()
+                .contains("only one class present: 0 positives, 3 negatives")
+        );
     }
 
     /// `evaluate_tables` (what `pool` runs) against `evaluate` on the cases the tables count:

@@ -540,10 +540,15 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
             dataset.name
         ));
     }
-    // Patient ids are identifiers, not subgroup levels: not checked.
-    for (column, values) in cases.groups.iter().filter(|(c, _)| subgroups.contains(c)) {
+    // Patient ids are identifiers, not subgroup levels: checked for stray spaces only.
+    for (column, values) in &cases.groups {
         let levels: std::collections::BTreeSet<&str> = values.iter().map(String::as_str).collect();
-        if let Some(w) = harness_data::look_alike_levels(column, levels) {
+        let warning = if subgroups.contains(column) {
+            harness_data::look_alike_levels(column, levels)
+        } else {
+            harness_data::look_alike_ids(column, levels)
+        };
+        if let Some(w) = warning {
             observer.warning(&format!("dataset {}: {w}", dataset.name));
         }
     }

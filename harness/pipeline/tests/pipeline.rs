@@ -771,6 +771,20 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
         html.contains("come from 20 patients"),
         "methods must say so"
     );
+    // Each candidate's statistics show the patient-clustered CI beside the image-level one,
+    // which is named as such.
+    let obuchowski = clustered["auroc_ci95_obuchowski"].as_array().unwrap();
+    let f = |v: &serde_json::Value| harness_report::format::fixed(v.as_f64().unwrap(), 4);
+    assert!(
+        html.contains("Patient-clustered 95% CI (Obuchowski 1997)")
+            && html.contains(&format!(
+                "[{}, {}] (20 patients",
+                f(&obuchowski[0]),
+                f(&obuchowski[1])
+            ))
+            && html.contains("DeLong 95% CI (image-level)"),
+        "the statistics table lacks the patient-clustered CI"
+    );
     // The paired comparison the report shows is the clustered one.
     let c = &metrics["comparisons"][0];
     let [lo, hi] = [0, 1].map(|k| c["clustered"]["ci95_diff"][k].as_f64().unwrap());

@@ -585,6 +585,13 @@ pub fn statistics_rows(
 }
 
 fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
+    // Where several images come from one patient the image-level CIs are too narrow: named
+    // as such, beside the patient-clustered ones.
+    let image_level = if m.clustered.is_some() {
+        " (image-level)"
+    } else {
+        ""
+    };
     let mut rows = vec![
         (
             "AUROC".to_string(),
@@ -599,7 +606,7 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
             ),
         ),
         (
-            "DeLong 95% CI".into(),
+            format!("DeLong 95% CI{image_level}"),
             match m.discrimination.auroc_ci95_delong {
                 Some([a, b]) => format!(
                     "[{}, {}]{}",
@@ -621,28 +628,45 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
             },
         ),
     ];
+    let ci = |ci: [f64; 2]| format!("[{}, {}]", num(Some(ci[0]), 4), num(Some(ci[1]), 4));
+    let na = |why: &Option<String>| format!("n/a: {}", why.as_deref().unwrap_or("undefined"));
     match &m.discrimination.bootstrap {
         Some(Some(b)) => rows.push((
-            "Bootstrap 95% CI".into(),
-            format!(
-                "[{}, {}] (B = {}, seed {}, stratified)",
-                num(Some(b.ci95[0]), 4),
-                num(Some(b.ci95[1]), 4),
-                b.n,
-                b.seed
-            ),
+            format!("Bootstrap 95% CI{image_level}"),
+            format!("{} (B = {}, seed {}, stratified)", ci(b.ci95), b.n, b.seed),
         )),
         Some(None) => rows.push((
-            "Bootstrap 95% CI".into(),
-            format!(
-                "n/a: {}",
-                m.discrimination
-                    .bootstrap_reason
-                    .as_deref()
-                    .unwrap_or("undefined")
-            ),
+            format!("Bootstrap 95% CI{image_level}"),
+            na(&m.discrimination.bootstrap_reason),
         )),
         None => {}
+    }
+    if let Some(c) = &m.clustered {
+        rows.push((
+            "Patient-clustered 95% CI (Obuchowski 1997)".into(),
+            match c.auroc_ci95_obuchowski {
+                Some(v) => format!(
+                    "{} ({} patients; design effect {})",
+                    ci(v),
+                    c.counts.n_clusters,
+                    num(c.design_effect, 2)
+                ),
+                None => na(&c.reason),
+            },
+        ));
+        match &c.bootstrap {
+            Some(Some(b)) => rows.push((
+                "Cluster bootstrap 95% CI".into(),
+                format!(
+                    "{} (B = {}, seed {}, patients drawn with replacement)",
+                    ci(b.ci95),
+                    b.n,
+                    b.seed
+                ),
+            )),
+            Some(None) => rows.push(("Cluster bootstrap 95% CI".into(), na(&c.bootstrap_reason))),
+            None => {}
+        }
     }
     for (k, v) in &m.operating_points.sens_at_spec {
         let step = m
