@@ -315,6 +315,43 @@ fn signed_shards_are_merged_only_with_their_signatures_checked() {
     );
     let checked = merge(&parts, "m1", &["--public-key", public.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", text(&checked));
+    // The merged bundle keeps each shard's signature beside its manifest copy: verify checks
+    // them with the shards' key (the merge itself was not signed: that check fails, alone).
+    let m1 = tmp.path().join("m1");
+    assert!(m1.join("shards/part-2/manifest.sig").is_file());
+    let verify = |key: &Path| {
+        harness()
+            .arg("verify")
+            .arg(&m1)
+            .arg("--public-key")
+            .arg(key)
+            .output()
+            .unwrap()
+    };
+    let v = verify(&public);
+    assert_eq!(v.status.code(), Some(1), "{}", text(&v));
+    assert_eq!(
+        text(&v).matches("its shard's signature matches").count(),
+        2,
+        "{}",
+        text(&v)
+    );
+    let other = tmp.path().join("other");
+    let k = harness()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(k.status.success(), "{}", text(&k));
+    let v = verify(&tmp.path().join("other.pub"));
+    assert!(
+        text(&v).contains(
+            "shards/part-1/manifest.sig is not a signature of shards/part-1/manifest.json"
+        ),
+        "{}",
+        text(&v)
+    );
     // Merged into one of its own parts, the merge would replace that part: refused.
     let onto = merge(
         &parts,

@@ -78,6 +78,66 @@ pub fn csv_writer() -> csv::Writer<Vec<u8>> {
         .from_writer(Vec::new())
 }
 
+/// The lines of a `predictions.csv` as bytes, split where the `csv` crate starts each record (a
+/// quoted field may hold a line end): `header` is the header line, `starts[k]` where record `k`
+/// starts, and `starts` ends with the file's length, so record `k` is
+/// `bytes[starts[k]..starts[k + 1]]` with its line end. What `harness merge` copies row by row
+/// and `harness verify` checks a merged file's rows by.
+#[derive(Debug)]
+pub struct Lines {
+    pub header: csv::ByteRecord,
+    pub starts: Vec<usize>,
+}
+
+impl Lines {
+    /// Splits `bytes`; `capacity` is the number of records expected.
+    ///
+    /// # Errors
+    /// The `csv` crate's, at the first malformed record.
+    pub fn split(bytes: &[u8], capacity: usize) -> Result<Lines, csv::Error> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(bytes);
+        let header = reader.byte_headers()?.clone();
+        let mut record = csv::ByteRecord::new();
+        let mut starts = Vec::with_capacity(capacity + 1);
+        while reader.read_byte_record(&mut record)? {
+            let start = record.position().map_or(0, |at| at.byte());
+            starts.push(
+                usize::try_from(start)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len()),
+            );
+        }
+        starts.push(bytes.len());
+        Ok(Lines { header, starts })
+    }
+
+    /// How many records there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// True when there is no record.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The header line of `bytes` (the file split), with its line end.
+    #[must_use]
+    pub fn header_line<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        &bytes[..self.starts[0]]
+    }
+
+    /// Record `k` of `bytes` (the file split), with its line end.
+    #[must_use]
+    pub fn record<'b>(&self, bytes: &'b [u8], k: usize) -> &'b [u8] {
+        &bytes[self.starts[k]..self.starts[k + 1]]
+    }
+}
+
 impl Predictions {
     /// The CSV bytes (LF line ends, fields quoted only where needed).
     pub fn to_csv(&self) -> Vec<u8> {

@@ -10,14 +10,19 @@
 //!    `predictions.csv` with the manifest's settings (same code path as the run);
 //! 4. the suite, model and dataset files the manifest pins, where present under
 //!    the project root, still have their recorded hashes;
-//! 5. the ed25519 signature, when public keys are given.
+//! 5. the ed25519 signature, when public keys are given;
+//! 6. a merged bundle's shards: each manifest copy is the one pinned, the merged rows at each
+//!    shard's positions are the predictions its manifest pins, the shards cover every row once,
+//!    and each shard's own signature, when it signed and keys are given.
 //!
 //! Each file is read once: `predictions.csv` and `metrics.json` are hashed and recomputed from
 //! the same bytes in memory, and the files a caller will use ([`VerifyOptions::keep`]) come back
 //! in [`Verification::files`] as they were hashed, so nothing is checked and then re-read.
 
 use crate::evaluation::evaluate_predictions;
-use crate::manifest::{FORMAT, INCOMPLETE, MANIFEST, Manifest, SIGNATURE};
+use crate::manifest::{FORMAT, INCOMPLETE, MANIFEST, Manifest, PREDICTIONS, SIGNATURE};
+use crate::predictions::Lines;
+use crate::shard::{SHARD_FILE, ShardFile};
 use harness_data::registry::{check_relative, file_sha256, folder_sha256, sha256_hex};
 use harness_types::Status;
 use serde::Serialize;
@@ -181,6 +186,15 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     if recompute {
         whole.extend([crate::manifest::PREDICTIONS, crate::manifest::METRICS]);
     }
+    let shard_copies: Vec<[String; 3]> = manifest
+        .shards
+        .iter()
+        .map(|pin| {
+            let dir = format!("shards/part-{}", pin.index);
+            [MANIFEST, SHARD_FILE, SIGNATURE].map(|f| format!("{dir}/{f}"))
+        })
+        .collect();
+    whole.extend(shard_copies.iter().flatten().map(String::as_str));
     let read = check_files(dir, &manifest, &whole, &opts.read, &mut v);
     if let Some(shard) = &manifest.shard {
         v.skip(
@@ -199,7 +213,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     } else {
         check_metrics(dir, &manifest, &read, &mut v);
     }
-    check_shard_pins(&manifest, &mut v);
+    check_shard_pins(&manifest, &read, opts, &mut v);
     check_inputs(&manifest, opts, &mut v);
     v.files = read
         .into_iter()
@@ -210,31 +224,175 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
 }
 
 /// A merged bundle pins each partial bundle's manifest by its sha256; the copies under
-/// `shards/` must be those (their bytes are checked against the file list like every file).
-fn check_shard_pins(manifest: &Manifest, v: &mut Verification) {
-    for pin in &manifest.shards {
-        let name = format!("shards/part-{}/{MANIFEST}", pin.index);
-        match manifest.files.get(&name) {
-            Some(h) if h.trim_start_matches("sha256:") == pin.manifest_sha256 => v.ok(
-                format!("shard {}", pin.index),
-                format!(
-                    "{} cases; its manifest copy {name} is the one pinned",
-                    pin.cases
-                ),
-            ),
-            Some(h) => v.fail(
-                format!("shard {}", pin.index),
-                format!(
-                    "{name} has {h}, the manifest pins sha256:{}",
-                    pin.manifest_sha256
-                ),
-            ),
-            None => v.fail(
-                format!("shard {}", pin.index),
-                format!("{name} is not in the bundle"),
-            ),
-        }
+/// `shards/part-<i>/` must be those (their bytes are checked against the file list like every
+/// file). Each shard's manifest in turn pins its `predictions.csv` and `shard.json` (its cases'
+/// positions): the merged `predictions.csv`'s rows at those positions, under its header, must
+/// hash to that pin, and the shards' positions must cover its rows once each. So the merged
+/// predictions are the shards' own, and where a shard was signed (its `manifest.sig` is kept
+/// beside the copy) its signature is checked against the public keys given: evidence a merged
+/// bundle carries from each shard's signer even when the merge itself is not signed.
+fn check_shard_pins(
+    manifest: &Manifest,
+    read: &BTreeMap<String, Cow<'_, [u8]>>,
+    opts: &VerifyOptions,
+    v: &mut Verification,
+) {
+    if manifest.shards.is_empty() {
+        return;
     }
+    let merged: Result<(Lines, &[u8]), String> = match read.get(PREDICTIONS) {
+        Some(bytes) => Lines::split(bytes, 0)
+            .map(|lines| (lines, &bytes[..]))
+            .map_err(|e| format!("{PREDICTIONS}: {e}")),
+        None => Err(format!("{PREDICTIONS} cannot be read")),
+    };
+    let mut covered: Vec<u32> = match &merged {
+        Ok((lines, _)) => vec![0; lines.len()],
+        Err(_) => Vec::new(),
+    };
+    let mut rows_checked = true;
+    for pin in &manifest.shards {
+        let item = format!("shard {}", pin.index);
+        let dir = format!("shards/part-{}", pin.index);
+        let name = format!("{dir}/{MANIFEST}");
+        let copy = match manifest.files.get(&name) {
+            Some(h) if h.trim_start_matches("sha256:") == pin.manifest_sha256 => read.get(&name),
+            Some(h) => {
+                v.fail(
+                    item,
+                    format!(
+                        "{name} has {h}, the manifest pins sha256:{}",
+                        pin.manifest_sha256
+                    ),
+                );
+                rows_checked = false;
+                continue;
+            }
+            None => {
+                v.fail(item, format!("{name} is not in the bundle"));
+                rows_checked = false;
+                continue;
+            }
+        };
+        let part: Option<Manifest> = copy.and_then(|b| serde_json::from_slice(b).ok());
+        let Some(part) = part else {
+            v.fail(item, format!("{name} cannot be read as a manifest"));
+            rows_checked = false;
+            continue;
+        };
+        let mut said = vec![format!(
+            "{} cases; its manifest copy {name} is the one pinned",
+            pin.cases
+        )];
+        let rows = merged
+            .as_ref()
+            .map(|(lines, bytes)| (lines, *bytes))
+            .map_err(String::as_str);
+        match shard_rows(&dir, &part, read, rows, &mut covered) {
+            Ok(Some(rows)) => said.push(rows),
+            Ok(None) => {
+                rows_checked = false;
+                said.push(format!(
+                    "its rows are not checked: {dir}/{SHARD_FILE} is absent (merged by an earlier version)"
+                ));
+            }
+            Err(problem) => {
+                v.fail(item, problem);
+                rows_checked = false;
+                continue;
+            }
+        }
+        let signature = read
+            .get(&format!("{dir}/{SIGNATURE}"))
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        match (signature, opts.public_keys.as_slice(), copy) {
+            (None, _, _) => {}
+            (Some(_), [], _) => {
+                said.push("signed by its shard (pass --public-key to check the signature)".into())
+            }
+            (Some(sig), keys, Some(bytes)) => match crate::signing::check_any(keys, bytes, &sig) {
+                Ok(()) => said.push("its shard's signature matches a public key given".into()),
+                Err(_) => {
+                    v.fail(
+                        item,
+                        format!(
+                            "{dir}/{SIGNATURE} is not a signature of {name} by any public key given"
+                        ),
+                    );
+                    continue;
+                }
+            },
+            (Some(_), _, None) => {}
+        }
+        v.ok(item, said.join("; "));
+    }
+    if rows_checked && let Some(k) = covered.iter().position(|&n| n != 1) {
+        v.fail(
+            PREDICTIONS,
+            format!(
+                "row {} is in {} shards' positions: the shards do not cover the merged rows once each",
+                k + 1,
+                covered[k]
+            ),
+        );
+    }
+}
+
+/// The check of one shard's rows in a merged `predictions.csv` (see [`check_shard_pins`]):
+/// `Ok(Some(what was checked))`, `Ok(None)` when the bundle has no copy of its `shard.json`, or
+/// what is wrong. `covered` counts, per merged row, the shards that claim it.
+fn shard_rows(
+    dir: &str,
+    part: &Manifest,
+    read: &BTreeMap<String, Cow<'_, [u8]>>,
+    merged: Result<(&Lines, &[u8]), &str>,
+    covered: &mut [u32],
+) -> Result<Option<String>, String> {
+    let Some(shard_bytes) = read.get(&format!("{dir}/{SHARD_FILE}")) else {
+        return Ok(None);
+    };
+    let pinned = |file: &str| {
+        part.files
+            .get(file)
+            .ok_or_else(|| format!("{dir}/{MANIFEST} lists no {file}"))
+    };
+    if sha256_hex(shard_bytes) != *pinned(SHARD_FILE)? {
+        return Err(format!(
+            "{dir}/{SHARD_FILE} is not the one its manifest pins"
+        ));
+    }
+    let shard: ShardFile = serde_json::from_slice(shard_bytes)
+        .map_err(|e| format!("{dir}/{SHARD_FILE}: not valid: {e}"))?;
+    let (lines, bytes) = merged.map_err(str::to_string)?;
+    let header = lines.header_line(bytes);
+    let mut own =
+        Vec::with_capacity(header.len() + bytes.len() / lines.len().max(1) * shard.positions.len());
+    own.extend_from_slice(header);
+    for &pos in &shard.positions {
+        let k = usize::try_from(pos)
+            .ok()
+            .filter(|&k| k < lines.len())
+            .ok_or_else(|| {
+                format!(
+                    "{dir}/{SHARD_FILE}: position {pos} is outside the {} rows of {PREDICTIONS}",
+                    lines.len()
+                )
+            })?;
+        own.extend_from_slice(lines.record(bytes, k));
+        covered[k] += 1;
+    }
+    let got = sha256_hex(&own);
+    let want = pinned(PREDICTIONS)?;
+    if got != *want {
+        return Err(format!(
+            "the rows of {PREDICTIONS} at its {} positions hash to {got}, but the shard's {PREDICTIONS} was {want}: the merged predictions were changed after the merge",
+            shard.positions.len()
+        ));
+    }
+    Ok(Some(format!(
+        "its {} rows in {PREDICTIONS} are its own (the sha256 its manifest pins)",
+        shard.positions.len()
+    )))
 }
 
 /// A bundle another command takes as its input, verified ([`check_input`]): its manifest as

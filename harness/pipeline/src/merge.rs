@@ -22,8 +22,9 @@ use harness_evidence::evaluation::EvaluateError;
 use harness_evidence::gate::{Gate, TaskCriterion};
 use harness_evidence::manifest::{AGREEMENT, METRICS, PERFORMANCE, PREDICTIONS};
 use harness_evidence::manifest::{
-    CandidateRecord, DatasetRecord, MANIFEST, Manifest, Outcome, ShardPin, ToolInfo,
+    CandidateRecord, DatasetRecord, MANIFEST, Manifest, Outcome, SIGNATURE, ShardPin, ToolInfo,
 };
+use harness_evidence::predictions::Lines;
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
 use harness_evidence::{
     Metrics, Suite, check_input, evaluate_predictions, metrics_json, now_rfc3339,
@@ -57,7 +58,11 @@ struct Part {
     dir: PathBuf,
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
+    /// Its signature of `manifest_bytes` (`manifest.sig`), when it was signed.
+    signature: Option<Vec<u8>>,
     shard: ShardFile,
+    /// `shard.json` as its manifest pins it.
+    shard_bytes: Vec<u8>,
     predictions: Vec<u8>,
     agreement: serde_json::Value,
     performance: Vec<u8>,
@@ -101,7 +106,8 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
     }
     // Each file as the verified manifest pins it: one replaced since the check is refused.
     let pinned = |name: &str| bundle.read(name).map(Cow::into_owned).map_err(refuse);
-    let shard: ShardFile = parse_json(dir, SHARD_FILE, &pinned(SHARD_FILE)?)?;
+    let shard_bytes = pinned(SHARD_FILE)?;
+    let shard: ShardFile = parse_json(dir, SHARD_FILE, &shard_bytes)?;
     if shard.format != SHARD_FORMAT || Some(&shard.shard) != manifest.shard.as_ref() {
         return Err(refuse(format!(
             "{}: {SHARD_FILE} (format '{}') does not describe the shard its manifest names",
@@ -119,8 +125,12 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
         performance,
         suite,
         manifest_bytes: bundle.manifest_bytes().to_vec(),
+        // Kept with the manifest copy, so that the merged bundle shows who signed each shard
+        // (`harness verify --public-key` checks it).
+        signature: std::fs::read(dir.join(SIGNATURE)).ok(),
         manifest,
         shard,
+        shard_bytes,
     })
 }
 
@@ -229,35 +239,24 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
     // Each part's header and the byte offsets where its records start (a record ends where the
     // next one starts), parsed in parallel: with a hundred shards this is most of the merge's
     // reading.
-    let parsed: Vec<(csv::ByteRecord, Vec<usize>)> = parts
+    let parsed: Vec<Lines> = parts
         .par_iter()
         .map(|p| {
-            let path = p.dir.join(PREDICTIONS);
-            let bad = |e: csv::Error| refuse(format!("{}: {e}", path.display()));
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .from_reader(p.predictions.as_slice());
-            let h = reader.byte_headers().map_err(bad)?.clone();
-            let mut record = csv::ByteRecord::new();
-            let mut starts = Vec::with_capacity(p.shard.positions.len() + 1);
-            while reader.read_byte_record(&mut record).map_err(bad)? {
-                let start = record.position().map_or(0, |at| at.byte());
-                starts.push(usize::try_from(start).unwrap_or(usize::MAX));
-            }
-            Ok((h, starts))
+            Lines::split(&p.predictions, p.shard.positions.len())
+                .map_err(|e| refuse(format!("{}: {e}", p.dir.join(PREDICTIONS).display())))
         })
         .collect::<Vec<Result<_, PipelineError>>>()
         .into_iter()
         // The first bad part in shard order, whatever the threads' timing.
         .collect::<Result<_, PipelineError>>()?;
-    let mut header: Option<(csv::ByteRecord, &Path)> = None;
+    let mut header: Option<(&csv::ByteRecord, &Path)> = None;
     let mut header_line: &[u8] = &[];
-    for (p, (h, mut starts)) in parts.iter().zip(parsed) {
+    for (p, lines) in parts.iter().zip(&parsed) {
         let path = p.dir.join(PREDICTIONS);
         let data = p.predictions.as_slice();
         match &header {
-            None => header = Some((h, &p.dir)),
-            Some((first, dir)) if *first != h => {
+            None => header = Some((&lines.header, &p.dir)),
+            Some((first, dir)) if **first != lines.header => {
                 return Err(refuse(format!(
                     "{}: its columns differ from those of {}",
                     path.display(),
@@ -267,14 +266,10 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
             Some(_) => {}
         }
         if header_line.is_empty() {
-            header_line = &data[..starts
-                .first()
-                .copied()
-                .unwrap_or(data.len())
-                .min(data.len())];
+            header_line = lines.header_line(data);
         }
-        if starts.len() != p.shard.positions.len() {
-            let relation = if starts.len() < p.shard.positions.len() {
+        if lines.len() != p.shard.positions.len() {
+            let relation = if lines.len() < p.shard.positions.len() {
                 "fewer"
             } else {
                 "more"
@@ -285,7 +280,6 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
                 p.shard.positions.len()
             )));
         }
-        starts.push(data.len());
         for (k, &pos) in p.shard.positions.iter().enumerate() {
             let slot = usize::try_from(pos)
                 .ok()
@@ -302,7 +296,7 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
                     p.dir.join(SHARD_FILE).display()
                 )));
             }
-            *slot = data.get(starts[k]..starts[k + 1]);
+            *slot = Some(lines.record(data, k));
         }
     }
     if let Some(pos) = rows.iter().position(Option::is_none) {
@@ -547,6 +541,12 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         let index = p.shard.shard.index;
         let dir = format!("shards/part-{index}");
         bundle.write(&format!("{dir}/{MANIFEST}"), &p.manifest_bytes)?;
+        // The shard's positions, pinned by its manifest: `verify` checks the merged rows at
+        // them against the shard's predictions.csv hash.
+        bundle.write(&format!("{dir}/{SHARD_FILE}"), &p.shard_bytes)?;
+        if let Some(signature) = &p.signature {
+            bundle.write(&format!("{dir}/{SIGNATURE}"), signature)?;
+        }
         bundle.write(&format!("{dir}/performance.json"), &p.performance)?;
         pins.push(ShardPin {
             index,

@@ -1165,8 +1165,55 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
     let v = harness_evidence::verify(&merged.out_dir, &Default::default());
     assert!(v.passed(), "{:?}", v.findings);
     assert!(
-        v.findings.iter().any(|f| f.item == "shard 3"),
-        "the shard pins are checked"
+        v.findings.iter().any(
+            |f| f.item == "shard 3" && f.detail.contains("rows in predictions.csv are its own")
+        ),
+        "the shard pins and rows are checked: {:?}",
+        v.findings
+    );
+    // A merged row rewritten after the merge, the manifest's hash of predictions.csv rewritten
+    // with it: the score is written otherwise but is the same number, so the metrics recompute
+    // alike; the shard's pinned predictions give the change away.
+    let tampered = p.join("tampered");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&merged.out_dir)
+        .arg(&tampered)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let text = std::fs::read_to_string(tampered.join("predictions.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let col = lines[0].split(',').position(|c| c == "a").unwrap();
+    let row = 1 + lines[1..]
+        .iter()
+        .position(|l| !l.split(',').nth(col).unwrap().contains('e'))
+        .unwrap();
+    let mut cells: Vec<String> = lines[row].split(',').map(String::from).collect();
+    let same = if cells[col].contains('.') { "0" } else { ".0" };
+    cells[col].push_str(same);
+    lines[row] = cells.join(",");
+    std::fs::write(tampered.join("predictions.csv"), lines.join("\n") + "\n").unwrap();
+    let manifest_path = tampered.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    m["files"]["predictions.csv"] = harness_data::registry::sha256_hex(
+        &std::fs::read(tampered.join("predictions.csv")).unwrap(),
+    )
+    .into();
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let v = harness_evidence::verify(&tampered, &Default::default());
+    assert!(!v.passed());
+    let failed: Vec<_> = v
+        .findings
+        .iter()
+        .filter(|f| f.status == harness_types::Status::Failed)
+        .collect();
+    assert!(
+        failed.len() == 1
+            && failed[0].item.starts_with("shard ")
+            && failed[0].detail.contains("changed after the merge"),
+        "{failed:?}"
     );
     let message = |list: &[usize]| {
         merge(&opts(list, "bad"), &harness_pipeline::Silent)
