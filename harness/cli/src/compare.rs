@@ -37,6 +37,8 @@ struct Run {
     metrics: Option<EvalReport>,
     /// A multi-label or multi-class run's statistics.
     task: Option<TaskMetrics>,
+    /// How tables name it ([`label_runs`]).
+    label: String,
 }
 
 impl Run {
@@ -114,6 +116,7 @@ fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run
         metrics,
         task,
         bundle,
+        label: String::new(),
     })
 }
 
@@ -125,13 +128,58 @@ fn suite_name(r: &Run) -> String {
         .unwrap_or_else(|| r.manifest().suite.path.clone())
 }
 
-fn run_label(r: &Run) -> String {
-    let stamp = r
-        .dir()
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    format!("{}@{}", suite_name(r), stamp)
+/// The dataset a run evaluated, as boards name it: its name and the start of its digest.
+fn dataset_of(r: &Run) -> String {
+    let d = &r.manifest().dataset;
+    let digest = d.digest.trim_start_matches("sha256:");
+    format!("{} ({})", d.name, &digest[..digest.len().min(12)])
+}
+
+/// Names each run `suite@folder`, with as many parent folders as tell it from the other runs
+/// (`example@teamA/merged`, `example@teamB/merged`), then a number where the paths cannot: the
+/// names head compare's columns and leaderboard's rows, so two runs must not share one.
+fn label_runs(runs: &mut [Run]) {
+    let folders: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            r.dir()
+                .components()
+                .rev()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .collect();
+    let suites: Vec<String> = runs.iter().map(suite_name).collect();
+    let label = |i: usize, depth: usize| {
+        let mut parts: Vec<&str> = folders[i].iter().take(depth).map(String::as_str).collect();
+        parts.reverse();
+        format!("{}@{}", suites[i], parts.join("/"))
+    };
+    let mut depth = vec![1; runs.len()];
+    let mut labels: Vec<String> = (0..runs.len()).map(|i| label(i, 1)).collect();
+    loop {
+        let mut deeper = false;
+        for i in 0..runs.len() {
+            let shared = labels.iter().filter(|l| **l == labels[i]).count() > 1;
+            if shared && depth[i] < folders[i].len() {
+                depth[i] += 1;
+                deeper = true;
+            }
+        }
+        if !deeper {
+            break;
+        }
+        labels = (0..runs.len()).map(|i| label(i, depth[i])).collect();
+    }
+    for i in 0..runs.len() {
+        let before = labels[..i].iter().filter(|l| **l == labels[i]).count();
+        if before > 0 {
+            labels[i] = format!("{}#{}", labels[i], before + 1);
+        }
+    }
+    for (r, l) in runs.iter_mut().zip(labels) {
+        r.label = l;
+    }
 }
 
 #[derive(Args, Debug)]
@@ -157,11 +205,25 @@ pub struct CompareArgs {
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let keys = read_keys(&args.public_keys)?;
-    let runs = args
+    for (i, d) in args.runs.iter().enumerate() {
+        let same = |e: &PathBuf| match (d.canonicalize(), e.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if let Some(e) = args.runs[..i].iter().find(|e| same(e)) {
+            bail!(
+                "{} and {} are the same bundle: compare different runs",
+                e.display(),
+                d.display()
+            );
+        }
+    }
+    let mut runs = args
         .runs
         .iter()
         .map(|d| load_verified(d, &keys))
         .collect::<Result<Vec<_>>>()?;
+    label_runs(&mut runs);
     let first = &runs[0];
     for r in &runs[1..] {
         if r.manifest().dataset.digest != first.manifest().dataset.digest {
@@ -217,8 +279,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             );
         }
         let s = &r.manifest().evaluation;
-        let label = run_label(r);
-        let label = label.as_str();
+        let label = r.label.as_str();
         let sources: Vec<(String, Option<String>, String)> = match s.task {
             DatasetTask::Binary => s
                 .scores
@@ -273,7 +334,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     }
     let bytes = w.into_inner()?;
     let path = Path::new("merged predictions");
-    let text = match s0.task {
+    let (text, warnings) = match s0.task {
         DatasetTask::Binary => {
             let names: Vec<String> = merged.iter().map(|(_, _, n)| n.clone()).collect();
             let columns = s0.columns();
@@ -288,7 +349,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             // are in each run's own bundle.
             opts.bootstrap = 0;
             let report = evaluate_table(&table, s0.cluster.as_deref(), &opts)?;
-            crate::summary::render(&report, path)
+            (crate::summary::render(&report, path), report.warnings)
         }
         DatasetTask::Multilabel => {
             // Every finding lists its models in one order: runs, then each run's candidates.
@@ -319,7 +380,9 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             let mut opts = s0.options();
             opts.bootstrap = 0;
             let report = evaluate_findings(&findings, &read, s0.cluster.as_deref(), &opts)?;
-            crate::summary::findings(&report, path) + &crate::summary::finding_comparisons(&report)
+            let text = crate::summary::findings(&report, path)
+                + &crate::summary::finding_comparisons(&report);
+            (text, report.warnings)
         }
         DatasetTask::Multiclass => {
             let Some(c0) = &s0.classes else {
@@ -342,16 +405,28 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
             // The paired bootstrap resamples patients where the runs declare them.
             let cluster = s0.cluster.as_deref();
             let report = evaluate_classes(&bytes, path, &cols, (&[], cluster), &opts)?;
-            crate::summary::classes(&report, path)
+            (crate::summary::classes(&report, path), report.warnings)
         }
     };
+    for w in &warnings {
+        errln!("warning: {w}");
+    }
     out!("{text}");
     if let Some(p) = &args.markdown {
+        let warnings: String = warnings
+            .iter()
+            .map(|w| format!("- {}\n", escape_markdown(w)))
+            .collect();
         let md = format!(
-            "# Comparison of {} runs\n\nDataset: {} ({})\n\n```\n{text}```\n",
+            "# Comparison of {} runs\n\nDataset: {} ({})\n\n```\n{text}```\n{}",
             runs.len(),
             first.manifest().dataset.name,
-            first.manifest().dataset.digest
+            first.manifest().dataset.digest,
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!("\n## Warnings\n\n{warnings}")
+            }
         );
         write_atomic(p, md.as_bytes()).with_context(|| format!("{}", p.display()))?;
     }
@@ -363,7 +438,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     about = "Rank every candidate of every verified run under a results folder by the suite's primary metric",
     after_help = "Bundles that fail `harness verify` are listed and left out. Each suite gets its own ranking \
         by the primary metric its manifest records (`[metrics] primary`; AUROC for bundles written before \
-        it was recorded), best first in that metric's direction, with its 95% CI where the evaluation \
+        it was recorded), per dataset (runs of one suite on different data are not ranked together), best first in that metric's direction, with its 95% CI where the evaluation \
         has one (AUROC: DeLong). A rank whose CI overlaps the next one's — or, for AUROC within one run, \
         whose paired DeLong test against it has p >= 0.05 — is flagged as not separable; metrics without \
         a CI say that separability is unknown.\n\nMulti-label and multi-class suites are ranked by \
@@ -417,10 +492,13 @@ struct Entry<'a> {
     ci: Option<[f64; 2]>,
 }
 
-/// The suite a run belongs to, and the metric its manifest ranks by.
-fn ranking(r: &Run) -> (String, RankingMetric) {
+/// The board a binary run belongs to: its suite, the dataset it evaluated (one suite name may
+/// have run on several: figures on different cases are not ranked together), and the metric its
+/// manifest ranks by.
+fn ranking(r: &Run) -> (String, String, RankingMetric) {
     (
         suite_name(r),
+        dataset_of(r),
         r.manifest().primary_metric.unwrap_or_default(),
     )
 }
@@ -483,16 +561,19 @@ fn shown(value: f64, ci: Option<[f64; 2]>, has_ci: bool, digits: usize) -> Strin
 
 /// The boards of the binary runs: each suite by its primary metric.
 fn binary_boards(runs: &[&Run]) -> Vec<Board> {
-    let mut rankings: Vec<(String, RankingMetric)> = runs.iter().map(|r| ranking(r)).collect();
-    rankings.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(b.1.key)));
+    let mut rankings: Vec<(String, String, RankingMetric)> =
+        runs.iter().map(|r| ranking(r)).collect();
+    rankings.sort_by(|a, b| {
+        (&a.0, &a.1)
+            .cmp(&(&b.0, &b.1))
+            .then_with(|| a.2.key.cmp(b.2.key))
+    });
     rankings.dedup();
     let mut boards = Vec::new();
-    for (suite, metric) in &rankings {
+    for board in &rankings {
+        let (suite, dataset, metric) = board;
         let mut entries = Vec::new();
-        for r in runs
-            .iter()
-            .filter(|r| ranking(r) == (suite.clone(), *metric))
-        {
+        for r in runs.iter().filter(|r| ranking(r) == *board) {
             let models = r.metrics.as_ref().map(|m| &m.models).into_iter().flatten();
             for (name, m) in models {
                 if let Some(value) = metric.value(m) {
@@ -522,7 +603,7 @@ fn binary_boards(runs: &[&Run]) -> Vec<Board> {
                 [
                     (i + 1).to_string(),
                     e.candidate.clone(),
-                    run_label(e.run),
+                    e.run.label.clone(),
                     shown(e.value, e.ci, metric.ci_method.is_some(), metric.digits),
                     separable(*metric, e, entries.get(i + 1)),
                 ]
@@ -530,7 +611,7 @@ fn binary_boards(runs: &[&Run]) -> Vec<Board> {
             .collect();
         boards.push(Board {
             heading: format!(
-                "Suite {suite}: ranked by {} ({})",
+                "Suite {suite} on {dataset}: ranked by {} ({})",
                 metric.label,
                 metric.better.phrase()
             ),
@@ -631,22 +712,23 @@ struct TaskEntry<'a> {
 /// The boards of the multi-label and multi-class runs: each suite by macro AUROC (multi-class:
 /// with its class-stratified bootstrap CI where the suite asked for a bootstrap).
 fn task_boards(runs: &[&Run]) -> Vec<Board> {
-    let mut suites: Vec<(String, &'static str)> = runs
-        .iter()
-        .filter_map(|r| {
-            let kind = match r.task.as_ref()? {
-                TaskMetrics::Multilabel(_) => "multi-label",
-                TaskMetrics::Multiclass(_) => "multi-class",
-            };
-            Some((suite_name(r), kind))
-        })
-        .collect();
+    let board = |r: &Run| {
+        let kind = match r.task.as_ref()? {
+            TaskMetrics::Multilabel(_) => "multi-label",
+            TaskMetrics::Multiclass(_) => "multi-class",
+        };
+        Some((suite_name(r), dataset_of(r), kind))
+    };
+    let mut suites: Vec<(String, String, &'static str)> =
+        runs.iter().filter_map(|r| board(r)).collect();
     suites.sort();
     suites.dedup();
     let mut boards = Vec::new();
-    for (suite, kind) in suites {
+    for this in suites {
+        let (suite, dataset, kind) = &this;
+        let kind = *kind;
         let mut entries: Vec<TaskEntry> = Vec::new();
-        for r in runs.iter().filter(|r| suite_name(r) == suite) {
+        for r in runs.iter().filter(|r| board(r).as_ref() == Some(&this)) {
             match r.task.as_ref() {
                 Some(t @ TaskMetrics::Multilabel(m)) => {
                     for (name, s) in &m.models {
@@ -710,14 +792,16 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
                 [
                     (i + 1).to_string(),
                     e.candidate.clone(),
-                    run_label(e.run),
+                    e.run.label.clone(),
                     shown(e.value, e.ci, has_ci, 3) + &e.note,
                     sep,
                 ]
             })
             .collect();
         boards.push(Board {
-            heading: format!("Suite {suite} ({kind}): ranked by macro AUROC (higher is better)"),
+            heading: format!(
+                "Suite {suite} ({kind}) on {dataset}: ranked by macro AUROC (higher is better)"
+            ),
             column: if has_ci {
                 "macro AUROC [bootstrap]".into()
             } else {
@@ -740,6 +824,7 @@ pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
             Err(e) => errln!("skipped: {e:#}"),
         }
     }
+    label_runs(&mut runs);
     if runs.is_empty() {
         bail!(
             "{}: no verified evidence bundles found",

@@ -432,7 +432,7 @@ pub fn render(r: &EvalReport, data: &Path) -> String {
     }
     if !r.warnings.is_empty() {
         out.push_str(&format!(
-            "{} warning(s) printed on stderr and kept in the JSON.\n",
+            "{} warning(s) printed on stderr.\n",
             r.warnings.len()
         ));
     }

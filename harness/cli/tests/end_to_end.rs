@@ -243,4 +243,78 @@ fn leaderboard_ranks_by_the_recorded_primary_metric() {
     assert!(md.contains("ranked by log loss (lower is better)"), "{md}");
     assert_eq!(leaderboard_order(&md), by_log_loss, "{md}");
     assert!(md.contains("unknown (no CI for log loss)"), "{md}");
+
+    // Two entrants' bundles in folders of one name are told apart by their parent folders; a
+    // run of the suite on other data (here its manifest's dataset edited, which an unsigned
+    // bundle does not pin) gets a board of its own, not a rank among runs on other cases.
+    for team in ["teamA", "teamB"] {
+        copy_dir(&bundle, &results.join(team).join("run"));
+    }
+    let manifest_path = results.join("teamB/run/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    m["dataset"]["name"] = "synthetic-lesions-v2".into();
+    m["dataset"]["digest"] = format!("sha256:{}", "ab".repeat(32)).into();
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let lb = harness()
+        .arg("leaderboard")
+        .arg(&results)
+        .arg("--out")
+        .arg(&board)
+        .output()
+        .unwrap();
+    assert!(
+        lb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lb.stderr)
+    );
+    let md = std::fs::read_to_string(board.join("leaderboard.md")).unwrap();
+    let boards: Vec<&str> = md.split("\n## ").skip(1).collect();
+    assert_eq!(boards.len(), 2, "{md}");
+    let (v1, v2) = if boards[0].contains("synthetic-lesions-v2") {
+        (boards[1], boards[0])
+    } else {
+        (boards[0], boards[1])
+    };
+    assert!(
+        v2.contains("on synthetic-lesions-v2 (abababababab)"),
+        "{md}"
+    );
+    assert!(v2.contains("e2e@teamB/run"), "{md}");
+    for run in ["e2e@results/run", "e2e@teamA/run"] {
+        assert!(v1.contains(run) && !v2.contains(run), "{run}: {md}");
+    }
+    assert_eq!(leaderboard_order(v1).len(), 2 * by_log_loss.len(), "{md}");
+
+    // compare names its columns by those labels too; a candidate set against its own copy
+    // gives the warnings the footer counts (difference 0 with variance 0), on stderr and in
+    // the Markdown; one bundle given twice is refused.
+    let compare = |a: &Path, b: &Path| {
+        harness()
+            .arg("compare")
+            .arg(a)
+            .arg(b)
+            .arg("--markdown")
+            .arg(tmp.path().join("cmp.md"))
+            .output()
+            .unwrap()
+    };
+    let cmp = compare(&bundle, &results.join("teamA/run"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&cmp.stdout),
+        String::from_utf8_lossy(&cmp.stderr),
+    );
+    assert!(cmp.status.success(), "{stderr}");
+    assert!(stdout.contains("e2e@teamA/run/"), "{stdout}");
+    let warned = stderr.matches("warning: ").count();
+    assert!(warned > 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("{warned} warning(s) printed on stderr")),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(tmp.path().join("cmp.md")).unwrap();
+    assert!(md.contains("## Warnings"), "{md}");
+    let twice = compare(&bundle, &results.join("run/../run"));
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("are the same bundle"));
 }

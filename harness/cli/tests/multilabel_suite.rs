@@ -195,7 +195,8 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
     assert!(lb.status.success(), "{}", text(&lb));
     let board = String::from_utf8_lossy(&lb.stdout);
     assert!(
-        board.contains("Suite example-multilabel (multi-label): ranked by macro AUROC"),
+        board.contains("Suite example-multilabel (multi-label) on synthetic-chest-findings (")
+            && board.contains("ranked by macro AUROC"),
         "{board}"
     );
     assert!(board.contains("(over 2 of 4 findings)"), "{board}");
