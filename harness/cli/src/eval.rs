@@ -27,9 +27,10 @@ use crate::options::{GateArgs, StatsArgs};
         Input rules: labels are 0 or 1 (\"0.0\"/\"1.0\" accepted); scores are probabilities in \
         [0, 1] (scientific notation fine; nan, inf and values outside [0, 1] are rejected, never \
         clipped or dropped). A UTF-8 BOM, CRLF line ends and quoted fields are accepted; the file is \
-        comma-separated (a semicolon- or tab-separated export is named as such). A `case_id` (else \
-        `id`) column that is not a --group or --cluster column must hold each case once: a repeated \
-        row (a file concatenated twice) is refused. Errors name the file, line, column and value.\n\n\
+        comma-separated (a semicolon- or tab-separated export is named as such). A case id column \
+        (`case_id`, else `case id`, `caseid`, `image_id` or `id`, in any letter case) that is not a \
+        --group or --cluster column must hold each case once: a repeated row (a file concatenated \
+        twice) is refused. Errors name the file, line, column and value.\n\n\
         Statistics (the project's metric specification, ../shared/spec/metrics.md): AUROC with its exact fraction and Mann-Whitney U; \
         DeLong variance and 95% CI (pROC); optional stratified bootstrap CI (--bootstrap, seeded, \
         reproducible bit for bit); sensitivity at each --target-specificity, interpolated as pROC \

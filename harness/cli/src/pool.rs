@@ -23,8 +23,8 @@ use harness_metrics::pool_findings::{
 };
 use harness_metrics::{EvalInput, EvalOptions};
 use harness_pipeline::pooled::{
-    PooledSite, pooled_classes_report_input, pooled_findings_report_input, pooled_report_input,
-    write_pooled_report,
+    DescribedSite, PooledSite, pooled_classes_report_input, pooled_findings_report_input,
+    pooled_report_input, write_pooled_report,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -216,6 +216,36 @@ pub struct PoolArgs {
 }
 
 impl PoolArgs {
+    /// Refuses an output inside a site bundle given as input: the bundle would hold a file its
+    /// manifest does not list and no longer verify (nor pool again).
+    fn check_outputs(&self) -> Result<()> {
+        let outputs = [
+            ("--json", &self.json),
+            ("--report", &self.report),
+            ("--request-out", &self.request_out),
+        ];
+        let bundles: Vec<PathBuf> = self
+            .sites
+            .iter()
+            .chain(&self.sums)
+            .filter_map(|p| bundle_of(p))
+            .collect();
+        for (flag, out) in outputs {
+            let Some(out) = out else { continue };
+            if let Some(b) = bundles
+                .iter()
+                .find(|b| harness_evidence::bundle::within(out, b))
+            {
+                bail!(
+                    "{flag} {} is inside the site bundle {}: write it elsewhere (the bundle would no longer verify)",
+                    out.display(),
+                    b.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The site bundles' signers' keys (--public-key), read.
     fn public_keys(&self) -> Result<Vec<VerifyingKey>> {
         self.public_keys
@@ -347,8 +377,10 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
     let mut sites = Vec::with_capacity(read.len());
     let mut bundles: Vec<(&PathBuf, SiteBundle)> = Vec::new();
     let mut sha256 = Vec::with_capacity(read.len());
+    let mut synthetic = Vec::with_capacity(read.len());
     for (p, (site, bundle, sha)) in paths.iter().zip(read) {
         sites.push(site);
+        synthetic.push(bundle.as_ref().map(|b| b.manifest.dataset.synthetic));
         bundles.extend(bundle.map(|b| (p, b)));
         sha256.push(sha);
     }
@@ -357,6 +389,7 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
     Ok(Read {
         sites,
         sha256,
+        synthetic,
         suite,
     })
 }
@@ -365,6 +398,9 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
 struct Read<T> {
     sites: Vec<T>,
     sha256: Vec<String>,
+    /// Per site, whether its data are synthetic as its bundle's manifest says (`None`: a bare
+    /// summary).
+    synthetic: Vec<Option<bool>>,
     /// The suite the site bundles ran (the same at every one, [`check_bundle_pins`]); `None`
     /// for bare summaries.
     suite: Option<harness_evidence::Suite>,
@@ -530,6 +566,7 @@ fn what_summaries_hold(groupings: &[String]) -> String {
 /// `harness pool`.
 pub fn run(args: PoolArgs) -> Result<ExitCode> {
     args.stats.check()?;
+    args.check_outputs()?;
     let keys = args.public_keys()?;
     let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, &keys)?;
     if first.format.is_empty() {
@@ -574,14 +611,14 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             Some((c.metric.to_string(), why))
         },
     )?);
-    let Some(report) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
+    let Some((report, answers)) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        write_report(&read, &report, dir)?;
+        write_report(&read, &report, &answers, dir)?;
     }
     for w in &report.warnings {
         errln!("warning: {w}");
@@ -610,6 +647,8 @@ trait Rounds {
     fn site(site: &Self::Site) -> (&str, String);
     /// What each site sent in round 2.
     const PAIRED_SUMS: &'static str;
+    /// A round-2 answer's site and what it reveals, in its own words.
+    fn answer(sums: &Self::Sums) -> (&str, String);
     /// Round 1's results.
     fn pool(sites: &[Self::Site], opts: &EvalOptions) -> Result<Self::Report>;
     /// Round 2's results, from the request's JSON text.
@@ -650,6 +689,9 @@ impl Rounds for Binary {
         (&s.site, line)
     }
     const PAIRED_SUMS: &'static str = "six sums and two counts per pair of models";
+    fn answer(sums: &PairedSiteSums) -> (&str, String) {
+        (&sums.site, sums.disclosure.clone())
+    }
     fn pool(sites: &[SiteSummary], opts: &EvalOptions) -> Result<Self::Report> {
         Ok(pool(sites, opts)?)
     }
@@ -691,6 +733,14 @@ impl Rounds for Findings {
         (&s.site, line)
     }
     const PAIRED_SUMS: &'static str = "six sums and two counts per pair of models and finding";
+    fn answer(sums: &FindingsPairedSums) -> (&str, String) {
+        let first = sums.findings.values().next();
+        let said = first.map_or_else(String::new, |f| f.disclosure.clone());
+        (
+            &sums.site,
+            format!("for each of {} finding(s): {said}", sums.findings.len()),
+        )
+    }
     fn pool(sites: &[FindingsSiteSummary], opts: &EvalOptions) -> Result<Self::Report> {
         Ok(pool_findings(sites, opts)?)
     }
@@ -736,14 +786,15 @@ fn what_left_rounds<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
 }
 
 /// The coordinator's rounds: `--request-out` writes the round-2 request; then round 1's
-/// results, or round 2's with `--request` and `--sums`. `None` when only the request was asked
-/// for.
+/// results, or round 2's with `--request` and `--sums`, with each site's answer (its name,
+/// what it reveals and the SHA-256 of the bytes pooled). `None` when only the request was
+/// asked for.
 fn rounds<R: Rounds>(
     args: &PoolArgs,
     sites: &[R::Site],
     opts: &EvalOptions,
     keys: &[VerifyingKey],
-) -> Result<Option<R::Report>> {
+) -> Result<Option<(R::Report, Answers)>> {
     if let Some(path) = &args.request_out {
         let request = R::request(sites)?;
         write_json(path, &request)?;
@@ -761,18 +812,34 @@ fn rounds<R: Rounds>(
         Some(request) => {
             let text = std::fs::read(request)
                 .with_context(|| format!("{}: cannot read", request.display()))?;
-            let sums: Vec<R::Sums> = args
+            let read: Vec<(R::Sums, Option<SiteBundle>, String)> = args
                 .sums
                 .par_iter()
-                .map(|p| read_site_file(p, harness_pipeline::SUMS_FILE, keys))
+                .map(|p| read_site_file_pinned(p, harness_pipeline::SUMS_FILE, keys))
                 .collect::<Result<_>>()?;
-            R::pool_paired(sites, &text, &sums, opts)
-                .with_context(|| format!("round 2 with the request {}", request.display()))?
+            let answers: Answers = read
+                .iter()
+                .map(|(sums, _, sha256)| {
+                    let (site, disclosure) = R::answer(sums);
+                    let answer = harness_report::SiteAnswer {
+                        sha256: sha256.clone(),
+                        disclosure,
+                    };
+                    (site.to_string(), answer)
+                })
+                .collect();
+            let sums: Vec<R::Sums> = read.into_iter().map(|(sums, _, _)| sums).collect();
+            let report = R::pool_paired(sites, &text, &sums, opts)
+                .with_context(|| format!("round 2 with the request {}", request.display()))?;
+            (report, answers)
         }
-        None => R::pool(sites, opts)?,
+        None => (R::pool(sites, opts)?, Answers::new()),
     };
     Ok(Some(report))
 }
+
+/// The sites' round-2 answers pooled, by site name.
+type Answers = Vec<(String, harness_report::SiteAnswer)>;
 
 /// This program, as the pooled report names it: as a run's report does ([`crate::run::tool`]; a build outside git says `unknown`).
 fn tool_info() -> harness_report::ToolInfo {
@@ -784,14 +851,24 @@ fn tool_info() -> harness_report::ToolInfo {
 }
 
 /// Each summary with the SHA-256 of the bytes it was parsed from (`site.json` of a site
-/// bundle: the manifest's pin).
-fn pooled_sites<S>(read: &Read<S>) -> Vec<PooledSite<'_, S>> {
+/// bundle: the manifest's pin), its round-2 answer among `answers`, and whether its bundle
+/// says its data are synthetic.
+fn pooled_sites<'r, S: DescribedSite>(
+    read: &'r Read<S>,
+    answers: &Answers,
+) -> Vec<PooledSite<'r, S>> {
     read.sites
         .iter()
         .zip(&read.sha256)
-        .map(|(summary, sha)| PooledSite {
+        .zip(&read.synthetic)
+        .map(|((summary, sha), synthetic)| PooledSite {
             summary,
             file_sha256: sha.clone(),
+            paired: answers
+                .iter()
+                .find(|(site, _)| site == summary.name())
+                .map(|(_, a)| a.clone()),
+            synthetic: *synthetic,
         })
         .collect()
 }
@@ -800,10 +877,11 @@ fn pooled_sites<S>(read: &Read<S>) -> Vec<PooledSite<'_, S>> {
 fn write_report(
     read: &Read<SiteSummary>,
     report: &harness_metrics::EvalReport,
+    answers: &Answers,
     dir: &Path,
 ) -> Result<()> {
     let sites = &read.sites;
-    let pooled_sites = pooled_sites(read);
+    let pooled_sites = pooled_sites(read, answers);
     let tables = pooled_tables(sites)?;
     let input = pooled_report_input(
         &pooled_sites,
@@ -857,14 +935,14 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         .1;
         Some((c.key.clone(), why))
     })?);
-    let Some(report) = rounds::<Findings>(args, sites, &opts, keys)? else {
+    let Some((report, answers)) = rounds::<Findings>(args, sites, &opts, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        let pooled_sites = pooled_sites(&read);
+        let pooled_sites = pooled_sites(&read, &answers);
         let input = pooled_findings_report_input(
             &pooled_sites,
             &report,
@@ -926,7 +1004,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         write_json(path, &report)?;
     }
     if let Some(dir) = &args.report {
-        let pooled_sites = pooled_sites(&read);
+        let pooled_sites = pooled_sites(&read, &Answers::new());
         let input = pooled_classes_report_input(
             &pooled_sites,
             &report,

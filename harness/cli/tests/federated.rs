@@ -603,6 +603,16 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
     ok(&["pool", &site_s, "--json", &pooled_s, "--bootstrap", "2000"]);
+    // The pooled results written into the site bundle would break it: refused.
+    let inside = site.join("pooled.json");
+    let out = harness(&["pool", &site_s, "--json", inside.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is inside the site bundle"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!inside.exists());
     // A setting given at its default value counts: the suite's seed is 20261122, not 1.
     let out = harness(&["pool", &site_s, "--json", &pooled_s, "--seed", "1"]);
     assert_eq!(out.status.code(), Some(2));
@@ -764,8 +774,23 @@ fn site_runs_answer_the_second_round_from_their_bundles() {
         &path("b-2"),
         "--json",
         &pooled,
+        "--report",
+        &path("report"),
     ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("six sums"));
+    // The report says what left each site in both rounds (the sums' SHA-256 among it), and
+    // that the sites' data are synthetic, as their bundles say.
+    let summary = std::fs::read_to_string(d.join("report/summary.md")).unwrap();
+    assert!(summary.contains("Round 2 (paired tests)"), "{summary}");
+    for site in ["a-2", "b-2"] {
+        let manifest = read(&d.join(site).join("manifest.json"));
+        let sha = manifest["files"]["paired-sums.json"].as_str().unwrap();
+        assert!(summary.contains(sha), "{site}: {summary}");
+    }
+    assert!(
+        summary.contains("| Synthetic | YES: generated data |"),
+        "{summary}"
+    );
     let got = read(Path::new(&pooled));
     let comparisons = got["comparisons"].as_array().unwrap();
     assert_eq!(comparisons.len(), 3, "three candidates, three pairs");

@@ -360,6 +360,20 @@ fn signed_shards_are_merged_only_with_their_signatures_checked() {
     );
     assert_eq!(onto.status.code(), Some(2), "{}", text(&onto));
     assert!(text(&onto).contains("is the part"), "{}", text(&onto));
+    // Merged into a folder inside a part, the part would hold files its manifest does not
+    // list, and no longer verify: refused too.
+    let inside = merge(
+        &parts,
+        "part-1/merged",
+        &["--public-key", public.to_str().unwrap()],
+    );
+    assert_eq!(inside.status.code(), Some(2), "{}", text(&inside));
+    assert!(
+        text(&inside).contains("is inside the part"),
+        "{}",
+        text(&inside)
+    );
+    assert!(!part(1).join("merged").exists());
     assert!(
         part(2).join("shard.json").is_file(),
         "the part is untouched"

@@ -299,6 +299,11 @@ fn split_at_lines(data: &[u8], parts: usize) -> Vec<&[u8]> {
     chunks
 }
 
+/// The names a case id column goes by, in order of preference, compared without case or
+/// surrounding spaces (`Case_ID`, `ID `, as spreadsheets write them): its ids are checked to be
+/// unique ([`Columns::checked_case`]).
+const CASE_ID_NAMES: [&[u8]; 5] = [b"case_id", b"case id", b"caseid", b"image_id", b"id"];
+
 /// Where each requested column is.
 pub(crate) struct Columns {
     pub(crate) n_fields: usize,
@@ -310,7 +315,7 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
-    /// The case id column (`case_id`, else `id`) when its ids are checked to be unique: when it
+    /// The case id column ([`CASE_ID_NAMES`]) when its ids are checked to be unique: when it
     /// is not also read as the label, a score or a group column (a column given as `--cluster`
     /// holds one id per patient, repeated by design).
     pub(crate) fn checked_case(&self) -> Option<usize> {
@@ -470,11 +475,12 @@ fn read_header<'p, R: Records>(
             .iter()
             .map(|g| header.resolve(ROLE_GROUP, g))
             .collect::<Result<Vec<_>, _>>()?,
-        case: header
-            .raw
-            .iter()
-            .position(|h| h == b"case_id")
-            .or_else(|| header.raw.iter().position(|h| h == b"id")),
+        case: CASE_ID_NAMES.iter().find_map(|name| {
+            header
+                .raw
+                .iter()
+                .position(|h| h.trim_ascii().eq_ignore_ascii_case(name))
+        }),
     };
     Ok((header, columns))
 }

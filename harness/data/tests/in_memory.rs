@@ -707,6 +707,19 @@ fn a_repeated_case_id_is_refused_naming_both_lines() {
             2,
             4,
         ),
+        // The id column's name in another letter case, or with spaces, as spreadsheets write it.
+        (
+            b"Case_ID,label,score,site\nc1,1,0.5,A\nc2,0,0.2,A\nc1,0,0.3,B\n",
+            "c1",
+            2,
+            4,
+        ),
+        (
+            b"label,score,site, ID \n1,0.5,A,x\n0,0.2,A,y\n0,0.3,B,x\n",
+            "x",
+            2,
+            4,
+        ),
     ] {
         let (e, msg) = err(csv);
         match e {

@@ -70,6 +70,36 @@ const MARKER_TEXT: &[u8] =
     b"This evidence bundle is incomplete: the run writing it has not finished \
 (or was interrupted). `harness verify` rejects it; run the suite again.\n\nfiles written so far:\n";
 
+/// True when `path` (which need not exist yet) is the bundle folder `bundle` or inside it,
+/// links resolved: an output written there would add a file its manifest does not list (or
+/// replace one it does), and the bundle would no longer verify.
+#[must_use]
+pub fn within(path: &Path, bundle: &Path) -> bool {
+    let Ok(bundle) = bundle.canonicalize() else {
+        return false;
+    };
+    // The longest part of `path` that exists, resolved, with the rest appended.
+    let mut rest = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            let full = rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+            return full.starts_with(&bundle);
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// The files under `dir` (recursively), as `/`-separated relative names (also what `verify`
 /// compares with a manifest's list).
 pub(crate) fn files_under(dir: &Path) -> Result<Vec<String>, BundleError> {

@@ -415,15 +415,24 @@ fn merge_performance(parts: &[Part]) -> Result<BenchReport, PipelineError> {
 /// complete, consistent, unchanged shards of one run; a bundle write failure.
 pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutcome, PipelineError> {
     let started_at = now_rfc3339();
-    // The merged bundle would replace that part's files.
-    if let Ok(out) = options.out.canonicalize()
-        && let Some(part) = options
-            .parts
-            .iter()
-            .find(|p| p.canonicalize().is_ok_and(|p| p == out))
+    // The merged bundle would replace that part's files, or add files its manifest does not
+    // list.
+    if let Some(part) = options
+        .parts
+        .iter()
+        .find(|p| harness_evidence::bundle::within(&options.out, p))
     {
+        let is = if options
+            .out
+            .canonicalize()
+            .is_ok_and(|o| part.canonicalize().is_ok_and(|p| p == o))
+        {
+            "is the part"
+        } else {
+            "is inside the part"
+        };
         return Err(refuse(format!(
-            "--out {} is the part {} itself: write the merged bundle to another folder",
+            "--out {} {is} {}: write the merged bundle to another folder",
             options.out.display(),
             part.display()
         )));

@@ -29,6 +29,10 @@ use crate::PipelineError;
 pub struct PooledSite<'a, S = SiteSummary> {
     pub summary: &'a S,
     pub file_sha256: String,
+    /// Its round-2 answer, when the paired tests were pooled.
+    pub paired: Option<report::SiteAnswer>,
+    /// Whether its data are synthetic, as its bundle says (`None`: a bare summary).
+    pub synthetic: Option<bool>,
 }
 
 /// A multi-label site summary the coordinator pooled.
@@ -100,6 +104,8 @@ fn described<S: DescribedSite>(sites: &[PooledSite<S>]) -> Vec<report::SiteInfo>
             positives: s.summary.positives(),
             summary_sha256: s.file_sha256.clone(),
             disclosure: s.summary.disclosure().to_string(),
+            paired: s.paired.clone(),
+            synthetic: s.synthetic,
         })
         .collect()
 }
@@ -169,7 +175,8 @@ fn pooled_input(
                 licence: "as at each site".into(),
                 cases,
                 bytes: None,
-                synthetic: false,
+                // Synthetic where any site's bundle says its data are.
+                synthetic: sites.iter().any(|s| s.synthetic == Some(true)),
             },
             tool,
             date,

@@ -60,6 +60,22 @@ pub struct SiteInfo {
     pub summary_sha256: String,
     /// What the summary reveals, in the site's own file's words.
     pub disclosure: String,
+    /// The site's answer to the round-2 request (the paired tests), when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<SiteAnswer>,
+    /// Whether the site's data are synthetic, as its bundle's manifest says; `None` for a bare
+    /// summary, which does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<bool>,
+}
+
+/// What a site sent in round 2 of a federated evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SiteAnswer {
+    /// Hex SHA-256 of the sums file the coordinator pooled.
+    pub sha256: String,
+    /// What the sums reveal, in the site's own file's words.
+    pub disclosure: String,
 }
 
 /// One finding's (or one class's, against the rest) labels and candidate scores.

@@ -29,8 +29,8 @@ mod view;
 
 pub use input::{
     AgreementRow, Candidate, DatasetInfo, EarlyStoppingMs, Evaluation, Header, InferenceInfo,
-    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, SiteInfo, Status, Suite,
-    TargetCurves, ToolInfo,
+    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, SiteAnswer, SiteInfo,
+    Status, Suite, TargetCurves, ToolInfo,
 };
 pub use view::Figure;
 

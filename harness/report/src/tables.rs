@@ -117,24 +117,34 @@ pub fn sites_section(input: &ReportInput) -> Option<(String, Table)> {
         return None;
     }
     let cases: u64 = input.sites.iter().map(|s| s.cases).sum();
-    let intro = format!(
-        "These results were pooled by the coordinator from the count tables of {} site(s), {cases} cases in all. No image, case id or per-case row left any site; every figure below equals that of one evaluation on all the sites' cases together (exact pooling, see Methods). Each site's summary says in its own words what it reveals:",
+    let paired = input.sites.iter().any(|s| s.paired.is_some());
+    let mut intro = format!(
+        "These results were pooled by the coordinator from the count tables of {} site(s), {cases} cases in all. No image, case id or per-case row left any site; every figure below equals that of one evaluation on all the sites' cases together (exact pooling, see Methods). Each site's summary says in its own words what it reveals",
         input.sites.len()
     );
+    intro.push_str(if paired {
+        "; for the paired tests each site also answered the coordinator's round-2 request (the pooled score tables) with sums over its own cases, which say what they reveal in the last column:"
+    } else {
+        ":"
+    });
+    let mut head = vec![
+        "Site",
+        "Cases",
+        "Positives",
+        "Summary SHA-256",
+        "What left the site",
+    ];
+    if paired {
+        head.push("Round 2 (paired tests): what left the site");
+    }
     let table = Table {
         class: "sites",
-        headers: headers(&[
-            "Site",
-            "Cases",
-            "Positives",
-            "Summary SHA-256",
-            "What left the site",
-        ]),
+        headers: headers(&head),
         rows: input
             .sites
             .iter()
             .map(|s| {
-                vec![
+                let mut row = vec![
                     t(s.name.clone()),
                     n(s.cases.to_string()),
                     s.positives.map_or_else(
@@ -149,7 +159,14 @@ pub fn sites_section(input: &ReportInput) -> Option<(String, Table)> {
                     ),
                     t(s.summary_sha256.clone()),
                     t(s.disclosure.clone()),
-                ]
+                ];
+                if paired {
+                    row.push(t(s.paired.as_ref().map_or_else(
+                        || "nothing (no answer pooled)".to_string(),
+                        |a| format!("{} (sums SHA-256 {})", a.disclosure, a.sha256),
+                    )));
+                }
+                row
             })
             .collect(),
     };
