@@ -178,6 +178,20 @@ fn split_pair<'a>(flag: &str, arg: &'a str) -> Result<(&'a str, &'a str)> {
 }
 
 fn check_options(args: &EvalArgs) -> Result<()> {
+    // The patient column is read beside the others: one column in two roles is refused with
+    // both named as the user gave them.
+    if let Some(cluster) = &args.cluster {
+        let roles = [
+            ("--label", args.label.as_slice()),
+            ("--score", args.scores.as_slice()),
+            ("--group", args.groups.as_slice()),
+        ];
+        if let Some((flag, _)) = roles.iter().find(|(_, cols)| cols.contains(cluster)) {
+            bail!(
+                "--cluster {cluster} is also a {flag} column: the patient column holds patient ids, a column of its own"
+            );
+        }
+    }
     if args.site.is_some() && !args.aggregates_only && args.paired_request.is_none() {
         bail!(
             "--site names a site of a federated evaluation: give --aggregates-only (round 1) or --paired-request (round 2)"

@@ -222,6 +222,23 @@ fn a_cluster_column_with_an_empty_patient_id_is_refused() {
             && err.contains("has no patient id"),
         "{err}"
     );
+    // The patient column given as the label too: named as given.
+    let out = eval(&[
+        "--data",
+        csv.to_str().unwrap(),
+        "--label",
+        "label",
+        "--score",
+        "score",
+        "--cluster",
+        "label",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--cluster label is also a --label column"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A task flag that does not belong to the task is a usage error, not silently ignored.
     let out = eval(&[
         "--data",
@@ -414,6 +431,24 @@ fn multiclass_rows_that_do_not_sum_to_one_are_refused_by_row() {
             "{err}"
         );
     }
+    // The class label column missing from the header is named as the label, with the column
+    // it may have meant.
+    let mut args = vec![
+        "--task",
+        "multiclass",
+        "--data",
+        csv.to_str().unwrap(),
+        "--label",
+        "Label",
+    ];
+    args.extend_from_slice(&classes);
+    let out = eval(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("label column 'Label'") && !err.contains("group column"),
+        "{err}"
+    );
 }
 
 /// `harness compare` of two runs on a dataset that declares its patient column: the paired

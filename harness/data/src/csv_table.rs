@@ -26,6 +26,20 @@ pub(crate) struct Spec<'a> {
     pub(crate) label: Option<&'a str>,
     pub(crate) scores: &'a [String],
     pub(crate) groups: &'a [String],
+    /// The first group column is a table of classes' label column (read like a group, named
+    /// as the label in errors).
+    pub(crate) class_label: bool,
+}
+
+impl Spec<'_> {
+    /// What group column `i` is, for errors: the label of a table of classes, else a group.
+    fn group_role(&self, i: usize) -> &'static str {
+        if self.class_label && i == 0 {
+            ROLE_LABEL
+        } else {
+            ROLE_GROUP
+        }
+    }
 }
 
 impl<'a> From<&EvalSpec<'a>> for Spec<'a> {
@@ -34,6 +48,7 @@ impl<'a> From<&EvalSpec<'a>> for Spec<'a> {
             label: Some(s.label),
             scores: s.scores,
             groups: s.groups,
+            class_label: false,
         }
     }
 }
@@ -473,7 +488,8 @@ fn read_header<'p, R: Records>(
         groups: spec
             .groups
             .iter()
-            .map(|g| header.resolve(ROLE_GROUP, g))
+            .enumerate()
+            .map(|(i, g)| header.resolve(spec.group_role(i), g))
             .collect::<Result<Vec<_>, _>>()?,
         case: CASE_ID_NAMES.iter().find_map(|name| {
             header
@@ -585,7 +601,12 @@ fn check_spec(path: &Path, spec: &Spec) -> Result<(), DataError> {
         .map(|l| (ROLE_LABEL, l))
         .into_iter()
         .chain(spec.scores.iter().map(|s| (ROLE_SCORE, s.as_str())))
-        .chain(spec.groups.iter().map(|g| (ROLE_GROUP, g.as_str())));
+        .chain(
+            spec.groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (spec.group_role(i), g.as_str())),
+        );
     let mut seen: HashMap<&str, &'static str> = HashMap::new();
     for (role, name) in requests {
         if let Some(&first_role) = seen.get(name) {
@@ -669,7 +690,12 @@ impl Header<'_> {
                 ('\t', "tabs"),
                 ('|', "'|'"),
             ] {
-                if only.split(sep).any(|c| c.trim() == name) {
+                // Every field quoted (`"case_id";"label"`) reads as one field whose inner
+                // names keep their quotes.
+                if only
+                    .split(sep)
+                    .any(|c| c.trim().trim_matches('"').trim() == name)
+                {
                     return Some(format!(
                         "the file looks separated by {what}: save it as comma-separated CSV, with '.' as the decimal point"
                     ));

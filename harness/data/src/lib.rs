@@ -312,6 +312,7 @@ pub fn parse_class_csv(
         label: None,
         scores: spec.scores,
         groups: &groups,
+        class_label: true,
     };
     let mut table = csv_table::parse(bytes, path, &inner)?;
     let classes = table.groups.remove(0);

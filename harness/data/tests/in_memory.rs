@@ -803,6 +803,11 @@ fn other_separators_and_decimal_commas_are_named() {
             b"label\tscore\tsite\n1\t0.5\tA\n",
             "looks separated by tabs",
         ),
+        // Every field quoted, as some exports write them.
+        (
+            b"\"label\";\"score\";\"site\"\n\"1\";\"0,5\";\"A\"\n",
+            "looks separated by semicolons",
+        ),
         (
             b"sep=,\nlabel,score,site\n1,0.5,A\n",
             "line 1 is 'sep=,', an Excel separator directive",

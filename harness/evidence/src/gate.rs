@@ -401,10 +401,23 @@ fn judge(
                 (Direction::Over, true) => "is at most",
                 (Direction::Over, false) => "is above",
             };
+            // Four decimals, unless they would read as the other verdict (0.09999999999999998
+            // shown as 0.1000 "is below 0.1"): then every digit.
+            let shown = format!("{v:.4}");
+            let rounded: f64 = shown.parse().unwrap_or(v);
+            let reads = match direction {
+                Direction::Under => rounded >= limit,
+                Direction::Over => rounded <= limit,
+            };
+            let shown = if reads == passed {
+                shown
+            } else {
+                v.to_string()
+            };
             (
                 Some(v),
                 passed,
-                format!("{name}: {key} = {v:.4} {rel} {limit}"),
+                format!("{name}: {key} = {shown} {rel} {limit}"),
             )
         }
         Err(why) => (
@@ -505,6 +518,29 @@ mod tests {
             "{why}"
         );
         assert_eq!(gate.unavailable(&opts, &["site".to_string()], false), None);
+    }
+
+    /// The value is shown with four decimals unless they would read as the other verdict.
+    #[test]
+    fn a_value_rounded_onto_its_limit_is_shown_in_full() {
+        // 0.9 − 0.8 in floating point, as a sensitivity of 1 − 0.9 comes out.
+        let r = judge(
+            "m",
+            "sens_at_spec_0.90",
+            Direction::Under,
+            0.1,
+            Ok(0.9 - 0.8),
+        );
+        assert!(!r.passed);
+        assert_eq!(
+            r.message,
+            "m: sens_at_spec_0.90 = 0.09999999999999998 is below 0.1"
+        );
+        let r = judge("m", "ece_10", Direction::Over, 0.05, Ok(0.050_000_01));
+        assert!(!r.passed);
+        assert_eq!(r.message, "m: ece_10 = 0.05000001 is above 0.05");
+        let r = judge("m", "auroc", Direction::Under, 0.8, Ok(0.851_234));
+        assert_eq!(r.message, "m: auroc = 0.8512 is at least 0.8");
     }
 
     #[test]
