@@ -1622,8 +1622,10 @@ struct Sites<'s> {
 /// Two sites whose `all` tables are identical for every model, where some model gives nearly
 /// every case its own exact score, hold the same cases (two hospitals' cases do not share every
 /// continuous score to the last digit): pooled, they would count twice, so that is refused.
-/// Where the scores are discrete (binary flags, reader ratings, BI-RADS-like grades) or on a
-/// score grid, two sites can share every table by chance: noted, not refused.
+/// On a score grid too, as long as nearly every case has a score of its own (a fine grid, few
+/// cases). Where the scores are discrete (binary flags, reader ratings, BI-RADS-like grades) or
+/// on a grid coarse enough that cases share scores, two sites can share every table by
+/// chance: noted, not refused.
 fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, PoolError> {
     let mut notes = Vec::new();
     let mut by_shape: HashMap<(u64, u64, Vec<usize>), Vec<usize>> = HashMap::new();
@@ -1649,7 +1651,7 @@ fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, P
             .models
             .values()
             .any(|t| t.all.len() as u64 * 10 >= s.n * 9);
-        if grid.is_none() && continuous {
+        if continuous {
             return Err(PoolError::Input {
                 site: s.site.clone(),
                 reason: format!(

@@ -618,6 +618,35 @@ fn inconsistent_summaries_are_refused_naming_the_site() {
         Err(PoolError::Models { .. })
     ));
 
+    // A site's summary sent again under another name: refused where nearly every case has a
+    // score of its own, with exact scores and on a fine grid alike (site A's 4-decimal
+    // scores are nearly all distinct); noted only on a coarse grid, where sites share tables
+    // by chance.
+    for (grid, refused) in [(None, true), (Some(4), true), (Some(1), false)] {
+        let mut sums = summaries(&cases, grid);
+        let mut copy = sums[0].clone();
+        copy.site = "A-copy".into();
+        sums.push(copy);
+        match pool(&sums, &opts) {
+            Err(PoolError::Input { site, reason }) => {
+                assert!(refused, "{grid:?}: {reason}");
+                assert_eq!(site, "A-copy");
+                assert!(reason.contains("counted twice"), "{reason}");
+            }
+            Ok(r) => {
+                assert!(!refused, "{grid:?}: pooled");
+                assert!(
+                    r.warnings
+                        .iter()
+                        .any(|w| w.contains("sent the same count tables")),
+                    "{:?}",
+                    r.warnings
+                );
+            }
+            Err(e) => panic!("{grid:?}: {e:?}"),
+        }
+    }
+
     // Two sites with the same name.
     let mut sums = good.clone();
     sums[2].site = "A".into();
