@@ -385,12 +385,17 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         sha256.push(sha);
     }
     check_bundle_pins(&bundles)?;
+    let models = bundles
+        .first()
+        .map(|(_, b)| b.manifest.candidates.clone())
+        .unwrap_or_default();
     let suite = bundles.into_iter().next().map(|(_, b)| b.suite);
     Ok(Read {
         sites,
         sha256,
         synthetic,
         suite,
+        models,
     })
 }
 
@@ -401,6 +406,9 @@ struct Read<T> {
     /// Per site, whether its data are synthetic as its bundle's manifest says (`None`: a bare
     /// summary).
     synthetic: Vec<Option<bool>>,
+    /// The candidates the site bundles evaluated, their model files pinned (the same at every
+    /// site, [`check_bundle_pins`]); empty for bare summaries.
+    models: Vec<harness_evidence::manifest::CandidateRecord>,
     /// The suite the site bundles ran (the same at every one, [`check_bundle_pins`]); `None`
     /// for bare summaries.
     suite: Option<harness_evidence::Suite>,
@@ -873,6 +881,21 @@ fn pooled_sites<'r, S: DescribedSite>(
         .collect()
 }
 
+/// The report input's candidates with the model files the site bundles pinned (the same
+/// bytes at every site), where the sites sent bundles; bare summaries name their models only.
+fn with_model_pins<S>(
+    mut input: harness_report::ReportInput,
+    read: &Read<S>,
+) -> harness_report::ReportInput {
+    for c in &mut input.candidates {
+        if let Some(r) = read.models.iter().find(|r| r.name == c.name) {
+            c.model_file = format!("{} (scored at each site)", r.model.path);
+            c.model_sha256 = r.model.sha256.clone();
+        }
+    }
+    input
+}
+
 /// The pooled report in `dir`.
 fn write_report(
     read: &Read<SiteSummary>,
@@ -890,7 +913,7 @@ fn write_report(
         tool_info(),
         harness_evidence::now_rfc3339(),
     );
-    write_pooled_report(&input, dir)?;
+    write_pooled_report(&with_model_pins(input, read), dir)?;
     outln!("report: {}", dir.join("report.html").display());
     Ok(())
 }
@@ -949,7 +972,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             tool_info(),
             harness_evidence::now_rfc3339(),
         )?;
-        write_pooled_report(&input, dir)?;
+        write_pooled_report(&with_model_pins(input, &read), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
@@ -1012,7 +1035,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             tool_info(),
             harness_evidence::now_rfc3339(),
         );
-        write_pooled_report(&input, dir)?;
+        write_pooled_report(&with_model_pins(input, &read), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {

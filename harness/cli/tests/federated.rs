@@ -791,6 +791,13 @@ fn site_runs_answer_the_second_round_from_their_bundles() {
         summary.contains("| Synthetic | YES: generated data |"),
         "{summary}"
     );
+    // The candidates' model files as the site bundles pinned them.
+    let manifest = read(&d.join("a").join("manifest.json"));
+    for c in manifest["candidates"].as_array().unwrap() {
+        let sha = c["model"]["sha256"].as_str().unwrap();
+        assert!(summary.contains(sha), "{sha}: {summary}");
+    }
+    assert!(!summary.contains("not in the site summaries"), "{summary}");
     let got = read(Path::new(&pooled));
     let comparisons = got["comparisons"].as_array().unwrap();
     assert_eq!(comparisons.len(), 3, "three candidates, three pairs");
