@@ -97,6 +97,8 @@ pub struct InferenceOutcome {
     pub sample: Vec<usize>,
     /// The evaluated engine (the first successful candidate's; all share the same choice).
     pub engine: EvaluatedEngine,
+    /// The bit depth every image shares (checked as they are decoded), where the format says.
+    pub sample_bits: Option<u8>,
 }
 
 /// The seeded agreement sample: `k` of `n` case indices, sorted, by Knuth's
@@ -251,7 +253,7 @@ pub fn infer(
         .map(|g| active.iter().any(|a| a.group == g && !a.failed()))
         .collect();
 
-    std::thread::scope(|scope| -> Result<(), PipelineError> {
+    let sample_bits = std::thread::scope(|scope| -> Result<Option<u8>, PipelineError> {
         let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<Prepared>), PipelineError>>(1);
         let groups = &groups;
         let needed = &needed;
@@ -311,7 +313,7 @@ pub fn infer(
             }
             observer.cases_done(chunk.len() as u64);
         }
-        Ok(())
+        Ok(depth.map(|(bits, _)| bits))
     })?;
 
     for a in active.iter().filter(|a| !a.failed()) {
@@ -356,6 +358,7 @@ pub fn infer(
         candidates: outcomes,
         sample,
         engine,
+        sample_bits,
     })
 }
 

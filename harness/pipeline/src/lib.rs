@@ -1086,6 +1086,7 @@ pub fn evaluate(
             unit: s.unit.clone(),
             total_cases: s.total_cases as u64,
             positions: s.positions.iter().map(|&p| p as u64).collect(),
+            sample_bits: inference.sample_bits,
         };
         bundle.write(SHARD_FILE, &pretty(&file))?;
     }

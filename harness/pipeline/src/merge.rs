@@ -182,6 +182,16 @@ fn check_parts(mut parts: Vec<Part>) -> Result<Vec<Part>, PipelineError> {
             "partitions (total cases, unit)",
             first.shard.total_cases == p.shard.total_cases && first.shard.unit == p.shard.unit,
         )?;
+        // One preprocessing `scale` multiplies every shard's raw values: each shard refused a
+        // second depth among its own images, the merge refuses one across shards.
+        if let (Some(a), Some(b)) = (first.shard.sample_bits, p.shard.sample_bits)
+            && a != b
+        {
+            return Err(refuse(format!(
+                "{}'s images are {b}-bit, {first_dir}'s {a}-bit: a preprocessing scale multiplies raw values (0-255 or 0-65535), so no one scale suits both; convert the dataset's images to one bit depth",
+                p.dir.display()
+            )));
+        }
         let engine = |m: &Manifest| m.inference.as_ref().map(|i| (i.engine.clone(), i.device));
         same(
             p,

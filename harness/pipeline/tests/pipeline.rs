@@ -1118,6 +1118,11 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
         let file: ShardFile =
             serde_json::from_slice(&std::fs::read(dir.join("shard.json")).unwrap()).unwrap();
         assert_eq!(file.unit, "patient column 'patient'");
+        assert_eq!(
+            file.sample_bits,
+            Some(8),
+            "the shard records its images' depth"
+        );
         for pos in file.positions {
             let previous = owner.insert(patient(pos as usize), k);
             assert!(previous.is_none() || previous == Some(k), "patient split");
@@ -1222,6 +1227,38 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
     };
     assert!(message(&[0, 2]).contains("missing shard(s) 2 of 3"));
     assert!(message(&[0, 1, 1, 2]).contains("shard 2 of 3 is given twice"));
+    // A shard whose images are of another bit depth than the others' (its shard.json says so,
+    // its manifest re-pinned: an unsigned part): one preprocessing scale cannot suit both.
+    let deeper = p.join("part-2-16bit");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&parts[1])
+        .arg(&deeper)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let shard_path = deeper.join("shard.json");
+    let mut file: ShardFile = serde_json::from_slice(&std::fs::read(&shard_path).unwrap()).unwrap();
+    file.sample_bits = Some(16);
+    let bytes = serde_json::to_vec_pretty(&file).unwrap();
+    std::fs::write(&shard_path, &bytes).unwrap();
+    let manifest_path = deeper.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    m["files"]["shard.json"] = harness_data::registry::sha256_hex(&bytes).into();
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let mixed = MergeOptions {
+        parts: vec![parts[0].clone(), deeper, parts[2].clone()],
+        out: p.join("mixed"),
+        ..MergeOptions::default()
+    };
+    let err = merge(&mixed, &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("images are 16-bit") && err.contains("8-bit"),
+        "{err}"
+    );
     // A criterion the merged evaluation can never give is refused before any work (the merge
     // is where a sharded run's gate is applied).
     let mut gated = opts(&[0, 1, 2], "gated");
