@@ -44,9 +44,11 @@ pub struct VerifyArgs {
     /// $HARNESS_DATA_ROOT, else the paths in datasets.toml, relative to it).
     #[arg(long, value_name = "DIR")]
     data_root: Option<PathBuf>,
-    /// ed25519 public key (hex) to check manifest.sig against.
-    #[arg(long, value_name = "FILE")]
-    public_key: Option<PathBuf>,
+    /// ed25519 public key (hex) to check manifest.sig against; repeatable: the signature must
+    /// be by one of them. A merged bundle's shards' own signatures are checked against them
+    /// too (a shard signed by another key is reported, not failed).
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
     /// Print the findings as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -66,10 +68,11 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode> {
             args.dir.display()
         );
     }
-    let public_keys = match &args.public_key {
-        Some(p) => vec![harness_evidence::signing::read_verifying_key(p)?],
-        None => Vec::new(),
-    };
+    let public_keys = args
+        .public_keys
+        .iter()
+        .map(|p| Ok(harness_evidence::signing::read_verifying_key(p)?))
+        .collect::<Result<Vec<_>>>()?;
     let root = args
         .project_root
         .clone()
