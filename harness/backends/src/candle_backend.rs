@@ -150,6 +150,7 @@ impl Backend for CandleBackend {
             .as_ref()
             .ok_or_else(|| load_err("the file has no graph".into()))?;
         crate::graph_check::check_graph(graph).map_err(load_err)?;
+        crate::graph_check::check_first_output(graph).map_err(load_err)?;
         let mut unsupported = BTreeSet::new();
         collect_unsupported(graph, &mut unsupported);
         crate::rewrite::unsupported_usage(graph, &mut unsupported);

@@ -1,8 +1,14 @@
-//! A load-time guard against models that make an engine materialise a huge tensor from a few
-//! bytes: `ConstantOfShape`, `Expand` or `Range` with constant arguments asking for billions of
+//! Load-time guards on a model's graph, the same for every engine.
+//!
+//! Against models that make an engine materialise a huge tensor from a few bytes:
+//! `ConstantOfShape`, `Expand` or `Range` with constant arguments asking for billions of
 //! elements. tract folds such constants while loading and candle allocates them on the first
 //! run; an allocation that size aborts the process, which no error handling can catch. Found
 //! by fuzzing model loading (issue 7; `fuzz/`, `tests/data/hostile/`).
+//!
+//! And against a first output that holds no scores ([`check_first_output`]): the harness reads
+//! the first output as probabilities or logits, and an engine that casts an integer label to
+//! float would score the predicted labels instead.
 
 use candle_onnx::onnx;
 use std::collections::HashMap;
@@ -10,6 +16,45 @@ use std::collections::HashMap;
 /// Most elements a constant-shaped operator may produce: 2^28 (1 GiB of float32), far above
 /// what an image model needs.
 pub const MAX_CONSTANT_ELEMENTS: u128 = 1 << 28;
+
+/// Refuses a model whose first output is declared with a non-floating element type: an integer
+/// predicted label (scikit-learn's ONNX exports, and some vendors', put `label` first and the
+/// probabilities second) or a boolean. An output with no declared type is left to the engine.
+pub(crate) fn check_first_output(graph: &onnx::GraphProto) -> Result<(), String> {
+    use onnx::tensor_proto::DataType;
+    use onnx::type_proto::Value;
+    let Some(output) = graph.output.first() else {
+        return Ok(());
+    };
+    let Some(Value::TensorType(tensor)) = output.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    let scores = [
+        DataType::Undefined,
+        DataType::Float,
+        DataType::Float16,
+        DataType::Double,
+        DataType::Bfloat16,
+    ];
+    if scores.iter().any(|&t| t as i32 == tensor.elem_type) {
+        return Ok(());
+    }
+    let kind = DataType::try_from(tensor.elem_type).map_or_else(
+        |_| format!("type {}", tensor.elem_type),
+        |t| format!("{t:?}").to_lowercase(),
+    );
+    let others: Vec<&str> = graph.output[1..].iter().map(|o| o.name.as_str()).collect();
+    Err(format!(
+        "the model's first output '{}' is {kind}, not scores: the harness reads the first output as probabilities or logits (an integer output is usually a predicted class label){}; export the model with its scores as the first output",
+        output.name,
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!("; its other outputs are {}", others.join(", "))
+        }
+    ))
+}
 
 /// Refuses a graph (or subgraph) whose constant-shaped operators would produce more than
 /// [`MAX_CONSTANT_ELEMENTS`] elements, naming the node.

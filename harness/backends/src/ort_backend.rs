@@ -266,6 +266,12 @@ impl Backend for OrtBackend {
             path: model_path.to_path_buf(),
             reason,
         };
+        // The same refusal as the other engines', before ONNX Runtime builds a session.
+        if let Ok(proto) = crate::catch_engine_panic(|| crate::graph_check::decode_model(bytes))
+            && let Some(graph) = &proto.graph
+        {
+            crate::graph_check::check_first_output(graph).map_err(load_err)?;
+        }
         let mut builder = Session::builder(&rt.env)
             .map_err(|e| e.to_string())
             .and_then(|b| {

@@ -64,6 +64,7 @@ impl Backend for TractBackend {
             && let Some(graph) = &proto.graph
         {
             crate::graph_check::check_graph(graph).map_err(load_err)?;
+            crate::graph_check::check_first_output(graph).map_err(load_err)?;
         }
         let model_dir = model_path
             .parent()

@@ -21,6 +21,7 @@ const ALL: &[&str] = &[
     "nested_if_30.onnx",
     "output_not_produced.onnx",
     "conv_short_pads.onnx",
+    "label_first_output.onnx",
 ];
 
 fn hostile(name: &str) -> PathBuf {
@@ -107,6 +108,22 @@ fn huge_constant_shaped_operators_are_refused_at_load() {
                 b.name()
             );
         }
+    }
+}
+
+/// A model whose first output is an integer predicted label (its probabilities second, as
+/// scikit-learn's ONNX exports order them) is refused at load by every engine, naming the
+/// output: tract and candle used to cast the labels to float and score them as probabilities.
+#[test]
+fn an_integer_first_output_is_refused_at_load_by_every_engine() {
+    for b in available_backends() {
+        let reason = load(b.as_ref(), "label_first_output.onnx").expect_err(b.name());
+        assert!(
+            reason.contains("first output 'label' is int64, not scores")
+                && reason.contains("its other outputs are probabilities"),
+            "{}: {reason}",
+            b.name()
+        );
     }
 }
 

@@ -22,6 +22,9 @@ constants at load, or read data outside the model's folder.
 - conv_short_pads.onnx      Conv on a 2-D image with pads [1, 1] (4 needed): tract panics at load
                             (tract-core padding.rs, index out of bounds). Found by model_tract.
 - nested_if_30.onnx         If nodes nested 30 deep (then-branches), each with a constant condition.
+- label_first_output.onnx   outputs [label (int64, ArgMax of the softmax), probabilities], as scikit-learn's
+                            ONNX exports order them: an engine that casts the first output to float scored
+                            the predicted labels as probabilities. Refused at load by every engine.
 """
 
 import os
@@ -100,6 +103,17 @@ def main():
              helper.make_node("If", [f"cond{d}"], ["y"], then_branch=graph, else_branch=leaf)],
             f"level{d}", [], [out])
     save(model(list(graph.node)), "nested_if_30.onnx")
+
+    label = helper.make_tensor_value_info("label", TensorProto.INT64, [None])
+    probabilities = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 4])
+    batch = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    g = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["probabilities"], axis=1),
+         helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0)],
+        "g", [batch], [label, probabilities])
+    m = helper.make_model(g, opset_imports=OPSET, producer_name="make_hostile_models.py")
+    m.ir_version = IR_VERSION
+    save(m, "label_first_output.onnx")
 
 
 if __name__ == "__main__":
