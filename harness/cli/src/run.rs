@@ -281,7 +281,10 @@ pub fn merge(args: MergeArgs) -> Result<ExitCode> {
 fn finish(outcome: &RunOutcome) -> ExitCode {
     let out_dir = &outcome.out_dir;
 
-    // What a person reads.
+    // What a person reads: the evaluation's warnings (kept in metrics.json), then its tables.
+    for w in outcome.eval.iter().flat_map(Metrics::warnings) {
+        errln!("warning: {w}");
+    }
     let predictions = out_dir.join(PREDICTIONS);
     match &outcome.eval {
         Some(Metrics::Binary(r)) => out!("{}", crate::summary::render(r, &predictions)),

@@ -194,6 +194,44 @@ fn order_by(metrics: &serde_json::Value, key: &str, ascending: bool) -> Vec<Stri
     v.into_iter().map(|(n, _)| n).collect()
 }
 
+/// What the evaluation warns of is printed on stderr, as the run's summary says (it said so
+/// and printed nothing): here vendor-a entered twice under two names, whose paired test has a
+/// difference 0 with variance 0.
+#[test]
+fn a_run_prints_the_warnings_its_summary_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/e2e.toml"))
+            .unwrap()
+            .replacen("bootstrap = 200", "bootstrap = 0", 1);
+    let start = text.find("[[candidates]]").unwrap();
+    let first = &text[start..text[start + 1..].find("[[candidates]]").unwrap() + start + 1];
+    let twin = first.replacen("name = \"vendor-a\"", "name = \"vendor-a-again\"", 1);
+    let suite = tmp.path().join("twins.toml");
+    std::fs::write(&suite, format!("{text}\n{twin}")).unwrap();
+    let out = run_suite(&suite, &tmp.path().join("run"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("run/metrics.json")).unwrap())
+            .unwrap();
+    let warnings = metrics["warnings"].as_array().unwrap();
+    assert!(!warnings.is_empty(), "the test needs a warning");
+    for w in warnings {
+        assert!(
+            stderr.contains(&format!("warning: {}", w.as_str().unwrap())),
+            "{w} not on stderr: {stderr}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("{} warning(s) printed on stderr", warnings.len())),
+        "{stdout}"
+    );
+}
+
 /// The leaderboard ranks by the primary metric the manifest records, in that metric's
 /// direction (it once ranked every suite by AUROC whatever the suite said).
 #[test]
