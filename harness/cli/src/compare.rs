@@ -128,11 +128,32 @@ fn suite_name(r: &Run) -> String {
         .unwrap_or_else(|| r.manifest().suite.path.clone())
 }
 
-/// The dataset a run evaluated, as boards name it: its name and the start of its digest.
-fn dataset_of(r: &Run) -> String {
-    let d = &r.manifest().dataset;
-    let digest = d.digest.trim_start_matches("sha256:");
-    format!("{} ({})", d.name, &digest[..digest.len().min(12)])
+/// The dataset a run evaluated: its name and its whole digest (runs are ranked together only
+/// on the same data); [`DatasetKey::shown`] is how boards name it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct DatasetKey {
+    name: String,
+    digest: String,
+}
+
+impl DatasetKey {
+    fn of(r: &Run) -> DatasetKey {
+        let d = &r.manifest().dataset;
+        DatasetKey {
+            name: d.name.clone(),
+            digest: d.digest.clone(),
+        }
+    }
+
+    /// Its name and the first 12 characters of its digest (after any `sha256:`/`md5:` tag).
+    fn shown(&self) -> String {
+        let digest = self
+            .digest
+            .split_once(':')
+            .map_or(self.digest.as_str(), |(_, hex)| hex);
+        let start: String = digest.chars().take(12).collect();
+        format!("{} ({start})", self.name)
+    }
 }
 
 /// Names each run `suite@folder`, with as many parent folders as tell it from the other runs
@@ -495,10 +516,10 @@ struct Entry<'a> {
 /// The board a binary run belongs to: its suite, the dataset it evaluated (one suite name may
 /// have run on several: figures on different cases are not ranked together), and the metric its
 /// manifest ranks by.
-fn ranking(r: &Run) -> (String, String, RankingMetric) {
+fn ranking(r: &Run) -> (String, DatasetKey, RankingMetric) {
     (
         suite_name(r),
-        dataset_of(r),
+        DatasetKey::of(r),
         r.manifest().primary_metric.unwrap_or_default(),
     )
 }
@@ -561,7 +582,7 @@ fn shown(value: f64, ci: Option<[f64; 2]>, has_ci: bool, digits: usize) -> Strin
 
 /// The boards of the binary runs: each suite by its primary metric.
 fn binary_boards(runs: &[&Run]) -> Vec<Board> {
-    let mut rankings: Vec<(String, String, RankingMetric)> =
+    let mut rankings: Vec<(String, DatasetKey, RankingMetric)> =
         runs.iter().map(|r| ranking(r)).collect();
     rankings.sort_by(|a, b| {
         (&a.0, &a.1)
@@ -611,7 +632,8 @@ fn binary_boards(runs: &[&Run]) -> Vec<Board> {
             .collect();
         boards.push(Board {
             heading: format!(
-                "Suite {suite} on {dataset}: ranked by {} ({})",
+                "Suite {suite} on {}: ranked by {} ({})",
+                dataset.shown(),
                 metric.label,
                 metric.better.phrase()
             ),
@@ -717,9 +739,9 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
             TaskMetrics::Multilabel(_) => "multi-label",
             TaskMetrics::Multiclass(_) => "multi-class",
         };
-        Some((suite_name(r), dataset_of(r), kind))
+        Some((suite_name(r), DatasetKey::of(r), kind))
     };
-    let mut suites: Vec<(String, String, &'static str)> =
+    let mut suites: Vec<(String, DatasetKey, &'static str)> =
         runs.iter().filter_map(|r| board(r)).collect();
     suites.sort();
     suites.dedup();
@@ -800,7 +822,8 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
             .collect();
         boards.push(Board {
             heading: format!(
-                "Suite {suite} ({kind}) on {dataset}: ranked by macro AUROC (higher is better)"
+                "Suite {suite} ({kind}) on {}: ranked by macro AUROC (higher is better)",
+                dataset.shown()
             ),
             column: if has_ci {
                 "macro AUROC [bootstrap]".into()

@@ -882,11 +882,15 @@ fn pooled_sites<'r, S: DescribedSite>(
 }
 
 /// The report input's candidates with the model files the site bundles pinned (the same
-/// bytes at every site), where the sites sent bundles; bare summaries name their models only.
+/// bytes at every site), where every site sent a bundle; a bare summary names its models only,
+/// so where one site sent one, what that site scored with is not known.
 fn with_model_pins<S>(
     mut input: harness_report::ReportInput,
     read: &Read<S>,
 ) -> harness_report::ReportInput {
+    if read.synthetic.iter().any(Option::is_none) {
+        return input;
+    }
     for c in &mut input.candidates {
         if let Some(r) = read.models.iter().find(|r| r.name == c.name) {
             c.model_file = format!("{} (scored at each site)", r.model.path);
@@ -995,6 +999,11 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         );
     }
     // The binary task's options: a value other than the default would be ignored without a word.
+    if args.stats.seed.is_some() {
+        bail!(
+            "--seed is not used in pooling multi-class sites: no bootstrap is pooled (the macro AUROC's bootstrap resamples cases)"
+        );
+    }
     if args.stats.bootstrap.is_some_and(|b| b != 0) {
         bail!(
             "--bootstrap is not used in pooling multi-class sites: the macro AUROC's bootstrap resamples cases, which are not pooled"
@@ -1020,7 +1029,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         sites,
         &harness_metrics::multiclass::MulticlassOptions {
             bootstrap: 0,
-            seed: args.stats.options().seed,
+            seed: EvalOptions::default().seed,
         },
     )?;
     if let Some(path) = &args.json {

@@ -1230,6 +1230,11 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // A seed would be ignored (no bootstrap is pooled for multi-class sites): refused.
+    refused(
+        &["pool", &files[0], &files[1], "--seed", "3"],
+        "--seed is not used in pooling multi-class sites",
+    );
     // The first site's cases sent again under another name would count twice: refused.
     let (first_site, first_path, _) = &sites[0];
     let again = p("again.json");

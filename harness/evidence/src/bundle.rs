@@ -72,32 +72,40 @@ const MARKER_TEXT: &[u8] =
 
 /// True when `path` (which need not exist yet) is the bundle folder `bundle` or inside it,
 /// links resolved: an output written there would add a file its manifest does not list (or
-/// replace one it does), and the bundle would no longer verify.
+/// replace one it does), and the bundle would no longer verify. `path` is resolved component
+/// by component: each existing prefix through its links, `..` after a missing folder as the
+/// parent of what came before (as `create_dir_all` then walks it). A path that cannot be
+/// resolved at all (no current folder) counts as inside: the caller refuses it.
 #[must_use]
 pub fn within(path: &Path, bundle: &Path) -> bool {
+    use std::path::Component;
     let Ok(bundle) = bundle.canonicalize() else {
         return false;
     };
-    // The longest part of `path` that exists, resolved, with the rest appended.
-    let mut rest = Vec::new();
-    let mut at = path;
-    loop {
-        if let Ok(real) = at.canonicalize() {
-            let full = rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
-            return full.starts_with(&bundle);
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(path),
+            Err(_) => return true,
         }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                at = if parent.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    parent
-                };
+    };
+    let mut resolved = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
             }
-            _ => return false,
+            other => {
+                resolved.push(other);
+                if let Ok(real) = resolved.canonicalize() {
+                    resolved = real;
+                }
+            }
         }
     }
+    resolved.starts_with(&bundle)
 }
 
 /// The files under `dir` (recursively), as `/`-separated relative names (also what `verify`
@@ -470,6 +478,23 @@ fn swap_in(staging: &Path, target: &Path) -> Result<(), BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An output path inside a bundle, however written: the folder itself, below it, through a
+    /// link to it, or through `..` after a folder that does not exist yet.
+    #[test]
+    fn within_resolves_links_and_parent_steps() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = tmp.path().join("bundle");
+        std::fs::create_dir(&b).unwrap();
+        assert!(within(&b, &b));
+        assert!(within(&b.join("merged/x"), &b));
+        assert!(within(&tmp.path().join("missing/../bundle/merged"), &b));
+        assert!(!within(&b.join("merged/../.."), &b));
+        assert!(!within(&tmp.path().join("bundle-2"), &b));
+        assert!(!within(&tmp.path().join("other/merged"), &b));
+        std::os::unix::fs::symlink(&b, tmp.path().join("link")).unwrap();
+        assert!(within(&tmp.path().join("link/merged"), &b));
+    }
 
     /// Marks the bundle in `dir` finished as `finish` would, listing `files`.
     fn finished(dir: &Path, files: &[&str]) {

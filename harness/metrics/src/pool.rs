@@ -1626,6 +1626,10 @@ struct Sites<'s> {
 /// cases). Where the scores are discrete (binary flags, reader ratings, BI-RADS-like grades) or
 /// on a grid coarse enough that cases share scores, two sites can share every table by
 /// chance: noted, not refused.
+/// Fewest distinct scores a model's table must have for two identical tables to be refused as
+/// one site's cases sent twice ([`site_notes`]).
+const MIN_DISTINCT_FOR_DUPLICATE: u64 = 20;
+
 fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, PoolError> {
     let mut notes = Vec::new();
     let mut by_shape: HashMap<(u64, u64, Vec<usize>), Vec<usize>> = HashMap::new();
@@ -1646,11 +1650,12 @@ fn site_notes(sites: &[SiteSummary], grid: Option<u32>) -> Result<Vec<String>, P
         earlier.push(i);
         let Some(j) = same else { continue };
         let first = &sites[j].site;
-        // Nearly one case per distinct score (at least 9 in 10) for some model.
-        let continuous = s
-            .models
-            .values()
-            .any(|t| t.all.len() as u64 * 10 >= s.n * 9);
+        // Nearly one case per distinct score (at least 9 in 10) for some model, over enough
+        // scores that a match is no chance (a few cases of a 0/1 flag can match).
+        let continuous = s.models.values().any(|t| {
+            let distinct = t.all.len() as u64;
+            distinct >= MIN_DISTINCT_FOR_DUPLICATE && distinct * 10 >= s.n * 9
+        });
         if continuous {
             return Err(PoolError::Input {
                 site: s.site.clone(),

@@ -647,6 +647,20 @@ fn inconsistent_summaries_are_refused_naming_the_site() {
         }
     }
 
+    // Two tiny sites whose few continuous scores match (8 cases each): too few distinct
+    // scores to rule out chance, noted only.
+    let tiny = summarize(&cases.subset(|i| i < 8).owned().input(), "T1", None, 1).unwrap();
+    let mut twin = tiny.clone();
+    twin.site = "T2".into();
+    let r = pool(&[tiny, twin], &opts).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("sent the same count tables")),
+        "{:?}",
+        r.warnings
+    );
+
     // Two sites with the same name.
     let mut sums = good.clone();
     sums[2].site = "A".into();
