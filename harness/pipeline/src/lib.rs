@@ -524,6 +524,24 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         checked.status,
         dataset.entry.pin()
     ));
+    // Every case needs its patient: refused here, before hours of inference, naming the case
+    // (the evaluation would refuse the predictions only after them).
+    if let Some(col) = &cluster
+        && let Some((_, ids)) = cases.groups.iter().find(|(c, _)| c == col)
+        && let Some(k) = ids.iter().position(|id| id.trim().is_empty())
+    {
+        return Err(PipelineError::Input(format!(
+            "dataset '{}': case '{}' has no patient id in the patient column '{col}'{}; every case needs one (empty ids would be pooled into one patient)",
+            dataset.name,
+            cases.case_ids[k],
+            dataset
+                .entry
+                .labels
+                .as_deref()
+                .map(|l| format!(" of {l}"))
+                .unwrap_or_default()
+        )));
+    }
     if let Some(cache) = &cache
         && checked.reused > 0
     {

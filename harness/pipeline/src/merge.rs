@@ -275,8 +275,22 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
             }
             Some(_) => {}
         }
+        // The merged file is the parts' lines as written, and `verify` checks each shard's
+        // rows in it against the shard's own file: a part must be written as the harness
+        // writes (one header line, byte for byte; every line ended).
         if header_line.is_empty() {
             header_line = lines.header_line(data);
+        } else if lines.header_line(data) != header_line {
+            return Err(refuse(format!(
+                "{}: its header line is written otherwise than the first part's (the same columns): not as `harness run --shard` writes it",
+                path.display()
+            )));
+        }
+        if !data.ends_with(b"\n") {
+            return Err(refuse(format!(
+                "{}: its last line has no line end: not as `harness run --shard` writes it",
+                path.display()
+            )));
         }
         if lines.len() != p.shard.positions.len() {
             let relation = if lines.len() < p.shard.positions.len() {
@@ -315,16 +329,9 @@ fn merge_predictions(parts: &[Part]) -> Result<Vec<u8>, PipelineError> {
         )));
     }
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.predictions.len()).sum());
-    let mut put = |line: &[u8]| {
-        out.extend_from_slice(line);
-        // The last line of a file may lack its line end.
-        if !line.ends_with(b"\n") {
-            out.push(b'\n');
-        }
-    };
-    put(header_line);
+    out.extend_from_slice(header_line);
     for line in rows.into_iter().flatten() {
-        put(line);
+        out.extend_from_slice(line);
     }
     Ok(out)
 }

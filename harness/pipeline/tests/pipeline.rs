@@ -725,6 +725,33 @@ fn add_patient_column(p: &Path, patient_of: impl Fn(usize) -> String) {
     .unwrap();
 }
 
+/// A case without a patient id is refused when the dataset is indexed, naming the case, not
+/// after the inference of every case (the evaluation refused the predictions file then).
+#[test]
+fn a_case_without_a_patient_id_is_refused_before_inference() {
+    let project = Project::new(
+        12,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "primary_backend = \"tract\"",
+    );
+    add_patient_column(project.path(), |case| {
+        if case == 5 {
+            " ".to_string()
+        } else {
+            format!("P{}", case / 2)
+        }
+    });
+    let err = run_suite(&project.options(), &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has no patient id in the patient column 'patient'"),
+        "{err}"
+    );
+    let out = project.options().out.unwrap();
+    assert!(!out.join("predictions.csv").exists(), "inference ran first");
+}
+
 #[test]
 fn a_declared_patient_column_gives_patient_clustered_statistics() {
     let project = Project::new(
@@ -1227,38 +1254,53 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
     };
     assert!(message(&[0, 2]).contains("missing shard(s) 2 of 3"));
     assert!(message(&[0, 1, 1, 2]).contains("shard 2 of 3 is given twice"));
-    // A shard whose images are of another bit depth than the others' (its shard.json says so,
-    // its manifest re-pinned: an unsigned part): one preprocessing scale cannot suit both.
-    let deeper = p.join("part-2-16bit");
-    let copied = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&parts[1])
-        .arg(&deeper)
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let shard_path = deeper.join("shard.json");
-    let mut file: ShardFile = serde_json::from_slice(&std::fs::read(&shard_path).unwrap()).unwrap();
-    file.sample_bits = Some(16);
-    let bytes = serde_json::to_vec_pretty(&file).unwrap();
-    std::fs::write(&shard_path, &bytes).unwrap();
-    let manifest_path = deeper.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    m["files"]["shard.json"] = harness_data::registry::sha256_hex(&bytes).into();
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let mixed = MergeOptions {
-        parts: vec![parts[0].clone(), deeper, parts[2].clone()],
-        out: p.join("mixed"),
-        ..MergeOptions::default()
+    // A copy of part `k` with `file` rewritten by `edit` and re-pinned in its manifest (an
+    // unsigned part), merged in place of part `k`: the merge's error.
+    let merge_edited = |k: usize, file: &str, edit: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+        let copy = p.join(format!("part-{}-{file}", k + 1));
+        let copied = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&parts[k])
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let bytes = edit(std::fs::read(copy.join(file)).unwrap());
+        std::fs::write(copy.join(file), &bytes).unwrap();
+        let manifest_path = copy.join("manifest.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+        m["files"][file] = harness_data::registry::sha256_hex(&bytes).into();
+        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        let mut list = parts.clone();
+        list[k] = copy;
+        let options = MergeOptions {
+            parts: list,
+            out: p.join(format!("merged-{file}")),
+            ..MergeOptions::default()
+        };
+        merge(&options, &harness_pipeline::Silent)
+            .unwrap_err()
+            .to_string()
     };
-    let err = merge(&mixed, &harness_pipeline::Silent)
-        .unwrap_err()
-        .to_string();
+    // A shard whose images are of another bit depth than the others' (its shard.json says so):
+    // one preprocessing scale cannot suit both.
+    let err = merge_edited(1, "shard.json", &|bytes| {
+        let mut file: ShardFile = serde_json::from_slice(&bytes).unwrap();
+        file.sample_bits = Some(16);
+        serde_json::to_vec_pretty(&file).unwrap()
+    });
     assert!(
         err.contains("images are 16-bit") && err.contains("8-bit"),
         "{err}"
     );
+    // A part whose predictions were not written as a run writes them (no final line end):
+    // its rows in the merged file could not be checked against it, so it is refused.
+    let err = merge_edited(2, "predictions.csv", &|mut bytes| {
+        bytes.pop();
+        bytes
+    });
+    assert!(err.contains("its last line has no line end"), "{err}");
     // A criterion the merged evaluation can never give is refused before any work (the merge
     // is where a sharded run's gate is applied).
     let mut gated = opts(&[0, 1, 2], "gated");
