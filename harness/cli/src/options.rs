@@ -13,6 +13,8 @@ use harness_metrics::registry::Better;
 #[derive(Args, Debug, Clone, Default)]
 pub struct GateArgs {
     /// CI gate: exit 1 when METRIC is below VALUE for any model, e.g. auroc=0.85. Repeatable.
+    /// Limits are in the metric's own units: proportions in [0, 1] (0.85, not 85) for every
+    /// metric but log loss and the calibration fit.
     /// Metrics: auroc, auroc_ci_lower, average_precision, sens_at_spec_0.90,
     /// sens_at_spec_ci_lower_0.90, auroc_ci_lower_clustered, calibration_slope, ...; multiclass:
     /// auroc_macro, balanced_accuracy, auroc.<class>, ...; multilabel: auroc_macro, auroc_micro,

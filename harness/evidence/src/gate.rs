@@ -70,16 +70,30 @@ pub fn unavailable_task<'c>(
     })
 }
 
+/// Refuses a limit that is not finite, or outside [0, 1] for a metric whose values are in it
+/// (85 written for 0.85: a criterion that always fails or never does).
+fn check_limit(key: &str, limit: f64) -> Result<(), String> {
+    if !limit.is_finite() {
+        return Err(format!(
+            "limit for '{key}' must be a finite number, not {limit}"
+        ));
+    }
+    if harness_metrics::registry::unit_interval_key(key) && !(0.0..=1.0).contains(&limit) {
+        return Err(format!(
+            "limit {limit} for '{key}' is outside [0, 1], where its values lie: write a proportion (0.85, not 85)"
+        ));
+    }
+    Ok(())
+}
+
 impl Criterion {
-    /// Checks the metric name against the registry; `limit` must be finite.
+    /// Checks the metric name against the registry; `limit` must be finite, and in [0, 1]
+    /// for a metric whose values are.
     pub fn new(metric: &str, direction: Direction, limit: f64) -> Result<Criterion, String> {
-        if !limit.is_finite() {
-            return Err(format!(
-                "limit for '{metric}' must be a finite number, not {limit}"
-            ));
-        }
+        let metric: MetricKey = metric.parse()?;
+        check_limit(&metric.to_string(), limit)?;
         Ok(Criterion {
-            metric: metric.parse()?,
+            metric,
             direction,
             limit,
         })
@@ -156,13 +170,8 @@ impl TaskCriterion {
         &self,
         better: impl Fn(&str) -> Result<Better, String>,
     ) -> Result<Option<String>, String> {
-        if !self.limit.is_finite() {
-            return Err(format!(
-                "limit for '{}' must be a finite number, not {}",
-                self.key, self.limit
-            ));
-        }
         let b = better(&self.key)?;
+        check_limit(&self.key, self.limit)?;
         Ok(direction_warning(
             self.direction,
             b,
@@ -518,6 +527,41 @@ mod tests {
             "{why}"
         );
         assert_eq!(gate.unavailable(&opts, &["site".to_string()], false), None);
+    }
+
+    /// A limit outside [0, 1] for a metric whose values lie in it (a percentage written for a
+    /// proportion) is refused; metrics without that range take any finite limit.
+    #[test]
+    fn a_limit_outside_its_metrics_range_is_refused() {
+        for arg in [
+            "auroc=85",
+            "sens_at_spec_0.90=90",
+            "auroc_gap.sex=10",
+            "ece_10=5",
+            "brier=-0.1",
+        ] {
+            let e = Criterion::parse(arg, Direction::Under).unwrap_err();
+            assert!(e.contains("is outside [0, 1]"), "{arg}: {e}");
+        }
+        for arg in [
+            "auroc=0.85",
+            "log_loss=2",
+            "calibration_intercept=-0.5",
+            "calibration_slope=1.2",
+        ] {
+            assert!(Criterion::parse(arg, Direction::Under).is_ok(), "{arg}");
+        }
+        let names = ["effusion".to_string()];
+        let better = |k: &str| harness_metrics::multilabel::gate_key(&names, k);
+        for (arg, refused) in [
+            ("auroc_macro=85", true),
+            ("auroc.effusion=0.9", false),
+            ("auroc.effusion=90", true),
+            ("log_loss.effusion=2", false),
+        ] {
+            let r = TaskCriterion::parse(arg, Direction::Under, better);
+            assert_eq!(r.is_err(), refused, "{arg}: {r:?}");
+        }
     }
 
     /// The value is shown with four decimals unless they would read as the other verdict.

@@ -60,6 +60,9 @@ pub struct Metric {
     pub better: Better,
     /// Decimals shown in tables.
     pub digits: usize,
+    /// Its values lie in [0, 1] (a proportion, a probability score, an AUROC): a gate limit
+    /// outside it is a mistake (85 for 0.85), not a criterion.
+    pub unit_interval: bool,
     /// May rank candidates (a suite's `[metrics] primary`, the leaderboard).
     pub ranks: bool,
     read: Read,
@@ -101,6 +104,7 @@ pub static METRICS: &[Metric] = &[
         label: "AUROC",
         better: Better::Higher,
         digits: 3,
+        unit_interval: true,
         ranks: true,
         read: |m| m.discrimination.auroc,
         ci: Some(|m| m.discrimination.auroc_ci95_delong),
@@ -111,6 +115,7 @@ pub static METRICS: &[Metric] = &[
         label: "AUROC, lower 95% bound (DeLong)",
         better: Better::Higher,
         digits: 3,
+        unit_interval: true,
         ranks: false,
         read: |m| m.discrimination.auroc_ci95_delong.map(|c| c[0]),
         ci: None,
@@ -121,6 +126,7 @@ pub static METRICS: &[Metric] = &[
         label: "AUROC, upper 95% bound (DeLong)",
         better: Better::Higher,
         digits: 3,
+        unit_interval: true,
         ranks: false,
         read: |m| m.discrimination.auroc_ci95_delong.map(|c| c[1]),
         ci: None,
@@ -131,6 +137,7 @@ pub static METRICS: &[Metric] = &[
         label: "AUROC, lower 95% bound (patient-clustered)",
         better: Better::Higher,
         digits: 3,
+        unit_interval: true,
         ranks: false,
         read: |m| {
             m.clustered
@@ -146,6 +153,7 @@ pub static METRICS: &[Metric] = &[
         label: "AP",
         better: Better::Higher,
         digits: 3,
+        unit_interval: true,
         ranks: true,
         read: |m| m.operating_points.average_precision,
         ci: None,
@@ -156,6 +164,7 @@ pub static METRICS: &[Metric] = &[
         label: "Brier",
         better: Better::Lower,
         digits: 4,
+        unit_interval: true,
         ranks: true,
         read: |m| m.calibration.brier,
         ci: None,
@@ -166,6 +175,7 @@ pub static METRICS: &[Metric] = &[
         label: "log loss",
         better: Better::Lower,
         digits: 4,
+        unit_interval: false,
         ranks: true,
         read: |m| m.calibration.log_loss,
         ci: None,
@@ -176,6 +186,7 @@ pub static METRICS: &[Metric] = &[
         label: "ECE-10",
         better: Better::Lower,
         digits: 4,
+        unit_interval: true,
         ranks: true,
         read: |m| m.calibration.ece_10,
         ci: None,
@@ -186,6 +197,7 @@ pub static METRICS: &[Metric] = &[
         label: "ECE-15",
         better: Better::Lower,
         digits: 4,
+        unit_interval: true,
         ranks: true,
         read: |m| m.calibration.ece_15,
         ci: None,
@@ -196,6 +208,7 @@ pub static METRICS: &[Metric] = &[
         label: "Calibration slope",
         better: Better::Ideal(1.0),
         digits: 3,
+        unit_interval: false,
         ranks: false,
         read: |m| m.calibration.calibration_slope,
         ci: None,
@@ -206,6 +219,7 @@ pub static METRICS: &[Metric] = &[
         label: "Calibration intercept",
         better: Better::Ideal(0.0),
         digits: 3,
+        unit_interval: false,
         ranks: false,
         read: |m| m.calibration.calibration_intercept,
         ci: None,
@@ -216,6 +230,7 @@ pub static METRICS: &[Metric] = &[
         label: "calibration-in-the-large",
         better: Better::Ideal(0.0),
         digits: 3,
+        unit_interval: false,
         ranks: false,
         read: |m| m.calibration.calibration_in_the_large,
         ci: None,
@@ -334,6 +349,23 @@ pub enum MetricKey {
     },
 }
 
+/// Whether a gate key's values lie in [0, 1]: a binary metric's key, or a multi-label or
+/// multi-class key — `<metric>.<finding>` (as its metric), or an aggregate (`auroc_macro`,
+/// `accuracy`, `top_label_ece_10`, `auroc.<class>`: all in [0, 1]).
+#[must_use]
+pub fn unit_interval_key(key: &str) -> bool {
+    let mut at = key;
+    loop {
+        if let Ok(k) = at.parse::<MetricKey>() {
+            return k.unit_interval();
+        }
+        match at.rsplit_once('.') {
+            Some((head, _)) => at = head,
+            None => return true,
+        }
+    }
+}
+
 impl FromStr for MetricKey {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -389,6 +421,16 @@ impl serde::Serialize for MetricKey {
 }
 
 impl MetricKey {
+    /// Whether its values lie in [0, 1] ([`Metric::unit_interval`]): sensitivities and the
+    /// fairness differences and gaps do.
+    #[must_use]
+    pub fn unit_interval(&self) -> bool {
+        match self {
+            Self::Fixed(m) => m.unit_interval,
+            Self::SensAtSpec(_) | Self::SensAtSpecCiLower(_) | Self::Group { .. } => true,
+        }
+    }
+
     /// Which direction is better.
     #[must_use]
     pub fn better(&self) -> Better {
