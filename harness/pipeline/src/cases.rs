@@ -953,7 +953,8 @@ fn load_folder(
                 ));
             }
         }
-        files.push(root.join(img));
+        // Opened as checked: `images\a.png` from a Windows export is `images/a.png`.
+        files.push(root.join(&rel));
         if files.len() > max_cases {
             return Err(too_many(&labels_file, files.len(), max_cases));
         }

@@ -725,6 +725,30 @@ fn add_patient_column(p: &Path, patient_of: impl Fn(usize) -> String) {
     .unwrap();
 }
 
+/// Image paths written with backslashes (a labels file exported on Windows) are the files the
+/// registry check hashed, and are opened as such: they passed the check and then failed to
+/// open, mid-run.
+#[test]
+fn image_paths_with_backslashes_are_opened_as_checked() {
+    let project = Project::new(
+        6,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "primary_backend = \"tract\"",
+    );
+    let labels_path = project.path().join("data/lesions/labels.csv");
+    let labels = std::fs::read_to_string(&labels_path).unwrap();
+    assert!(labels.contains("images/"), "the test needs folder paths");
+    std::fs::write(&labels_path, labels.replace("images/", "images\\")).unwrap();
+    repin(project.path());
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    assert!(!outcome.any_failed());
+    assert_eq!(
+        predictions(&outcome.out_dir).len(),
+        7,
+        "a header and 6 cases"
+    );
+}
+
 /// A case without a patient id is refused when the dataset is indexed, naming the case, not
 /// after the inference of every case (the evaluation refused the predictions file then).
 #[test]
