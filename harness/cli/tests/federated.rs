@@ -1230,6 +1230,13 @@ fn multiclass_sites_pool_to_the_all_cases_results() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The pooled report's macro AUROC column promises no CI it does not show.
+    let summary = std::fs::read_to_string(Path::new(&report).join("summary.md")).unwrap();
+    assert!(
+        summary.contains("Macro AUROC (no bootstrap CI)"),
+        "{summary}"
+    );
+    assert!(!summary.contains("Macro AUROC [95% CI"), "{summary}");
     // A seed would be ignored (no bootstrap is pooled for multi-class sites): refused.
     refused(
         &["pool", &files[0], &files[1], "--seed", "3"],

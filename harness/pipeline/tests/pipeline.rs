@@ -1766,6 +1766,7 @@ fn a_multiclass_archive_runs_with_mapped_softmax_columns_and_bad_mappings_are_re
     }
     let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
     assert!(html.contains("id=\"classes\""));
+    assert!(html.contains("Macro AUROC [95% CI, bootstrap]"));
     assert_eq!(
         m["class_counts"],
         serde_json::json!({"c0": 10, "c1": 10, "c2": 10})

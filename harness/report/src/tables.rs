@@ -299,7 +299,7 @@ pub fn task_section(v: &View) -> Option<TaskSection> {
         });
     }
     let r = v.input.classes.as_ref()?;
-    let boot = r.models.values().any(|m| m.auroc_macro_bootstrap.is_some());
+    let boot = macro_bootstrapped(r);
     let intro = match &r.cluster {
         None => format!(
             "Each class is scored one-vs-rest with its DeLong CI; the macro AUROC is the mean over the classes with cases (scikit-learn multi_class='ovr', average='macro'){}; Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.",
@@ -310,7 +310,12 @@ pub fn task_section(v: &View) -> Option<TaskSection> {
             }
         ),
         Some(column) => format!(
-            "Several images may come from one patient (column '{column}'), so the CIs shown are patient-clustered: each class is scored one-vs-rest with its Obuchowski (1997) CI, and the macro AUROC (the mean over the classes with cases, scikit-learn multi_class='ovr', average='macro') has a cluster-bootstrap CI (patients drawn with replacement, all their images kept); the image-level CIs are in metrics.json. Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused."
+            "Several images may come from one patient (column '{column}'), so the CIs shown are patient-clustered: each class is scored one-vs-rest with its Obuchowski (1997) CI, and the macro AUROC (the mean over the classes with cases, scikit-learn multi_class='ovr', average='macro') {}; the image-level CIs are in metrics.json. Hand–Till is the mean pairwise AUROC (average='ovo'). Rows are never renormalised: a row whose probabilities do not sum to 1 within 1e-6 is refused.",
+            if boot {
+                "has a cluster-bootstrap CI (patients drawn with replacement, all their images kept)"
+            } else {
+                "has no CI here (its CI is a cluster bootstrap, and none was asked for: [metrics] bootstrap)"
+            }
         ),
     };
     let mut tables = vec![classes_summary_table(r), classes_table(r)];
@@ -336,12 +341,20 @@ pub fn task_section(v: &View) -> Option<TaskSection> {
     })
 }
 
-/// The kind of bootstrap behind a multi-class report's macro AUROC CIs, for table headers.
-fn macro_ci_kind(r: &MulticlassReport) -> &'static str {
-    if r.cluster.is_some() {
-        "patient-clustered bootstrap"
-    } else {
-        "bootstrap"
+/// Whether a multi-class report's macro AUROCs have bootstrap CIs (a bootstrap was asked for).
+fn macro_bootstrapped(r: &MulticlassReport) -> bool {
+    r.models
+        .values()
+        .any(|m| m.auroc_macro_bootstrap.is_some() || m.auroc_macro_bootstrap_clustered.is_some())
+}
+
+/// The header of a multi-class report's macro AUROC column: with the kind of bootstrap behind
+/// its CIs, where there is one.
+fn macro_header(r: &MulticlassReport) -> String {
+    match (macro_bootstrapped(r), &r.cluster) {
+        (false, _) => "Macro AUROC (no bootstrap CI)".into(),
+        (true, Some(_)) => "Macro AUROC [95% CI, patient-clustered bootstrap]".into(),
+        (true, None) => "Macro AUROC [95% CI, bootstrap]".into(),
     }
 }
 
@@ -379,7 +392,7 @@ pub fn classes_subgroups_table(r: &MulticlassReport) -> Table {
             "Subgroup".into(),
             "Level".into(),
             "Cases".into(),
-            format!("Macro AUROC [95% CI, {}]", macro_ci_kind(r)),
+            macro_header(r),
             "Accuracy".into(),
             "Balanced accuracy".into(),
             "Left out of the macro AUROC".into(),
@@ -436,7 +449,7 @@ pub fn classes_gaps_table(r: &MulticlassReport) -> Table {
 /// A multi-class task, per candidate: the AUROC aggregates (macro with its stratified bootstrap
 /// CI), accuracy, balanced accuracy, Brier, log loss and top-label ECE.
 pub fn classes_summary_table(r: &MulticlassReport) -> Table {
-    let macro_header = format!("Macro AUROC [95% CI, {}]", macro_ci_kind(r));
+    let macro_header = macro_header(r);
     Table {
         class: "classes-summary",
         headers: headers(&[
@@ -856,7 +869,13 @@ pub fn agreement_table(input: &ReportInput) -> Table {
             "Candidate",
             "Backend A",
             "Backend B",
-            "Cases",
+            // A multi-label or multi-class candidate has a probability per finding or class
+            // of each case: this counts the probabilities compared, not the cases.
+            if input.findings.is_some() || input.classes.is_some() {
+                "Probabilities compared"
+            } else {
+                "Cases"
+            },
             "Max |score difference|",
             "Decisions that differ",
             "Verdict",
