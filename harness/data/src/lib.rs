@@ -72,11 +72,10 @@ pub fn look_alike_levels<'a>(
     column: &str,
     levels: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    let mut by_key: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-    for level in levels {
+    let alike = alike_by(levels, |level| {
         // An empty or blank cell is the missing level, as the CSV reader names it; so are the
         // spellings of "missing" that exports write (`NA`, `N/A`, `null`, `NaN`, …).
-        let key = match level.trim() {
+        match level.trim() {
             "" => MISSING_LEVEL.to_string(),
             t if MISSING_SPELLINGS.iter().any(|m| t.eq_ignore_ascii_case(m)) => {
                 MISSING_LEVEL.to_string()
@@ -85,23 +84,10 @@ pub fn look_alike_levels<'a>(
                 use unicode_normalization::UnicodeNormalization;
                 text.nfkc().collect::<String>().to_lowercase()
             }
-        };
-        let list = by_key.entry(key).or_default();
-        if !list.contains(&level) {
-            list.push(level);
         }
-    }
-    let alike: Vec<String> = by_key
-        .into_values()
-        .filter(|l| l.len() > 1)
-        .map(|l| {
-            l.iter()
-                .map(|v| format!("'{v}'"))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        })
-        .collect();
+    });
     (!alike.is_empty()).then(|| {
+        let alike: Vec<String> = alike.iter().map(|l| spellings(l)).collect();
         format!(
             "subgroup column '{column}': levels {} differ only in case, surrounding spaces or Unicode form (or all spell a missing value) and are counted as different subgroups; clean the column if each is one group",
             alike.join(", ")
@@ -115,26 +101,10 @@ pub fn look_alike_levels<'a>(
 /// in case are left alone: identifiers may be case-sensitive (hashes, base64).
 #[must_use]
 pub fn look_alike_ids<'a>(column: &str, ids: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut by_trimmed: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for id in ids {
-        let list = by_trimmed.entry(id.trim()).or_default();
-        if !list.contains(&id) {
-            list.push(id);
-        }
-    }
-    let alike: Vec<Vec<&str>> = by_trimmed.into_values().filter(|l| l.len() > 1).collect();
-    let first = alike.first()?;
     const SHOWN: usize = 3;
-    let shown: Vec<String> = alike
-        .iter()
-        .take(SHOWN)
-        .map(|l| {
-            l.iter()
-                .map(|v| format!("'{v}'"))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        })
-        .collect();
+    let alike = alike_by(ids, |id| id.trim().to_string());
+    let first = alike.first()?;
+    let shown: Vec<String> = alike.iter().take(SHOWN).map(|l| spellings(l)).collect();
     let more = match alike.len().saturating_sub(SHOWN) {
         0 => String::new(),
         n => format!(" and {n} more"),
@@ -145,6 +115,30 @@ pub fn look_alike_ids<'a>(column: &str, ids: impl IntoIterator<Item = &'a str>) 
         shown.join(", "),
         first[0].trim()
     ))
+}
+
+/// The distinct `values` that share a `key` with another, grouped, in key order.
+fn alike_by<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    key: impl Fn(&str) -> String,
+) -> Vec<Vec<&'a str>> {
+    let mut by_key: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for value in values {
+        let list = by_key.entry(key(value)).or_default();
+        if !list.contains(&value) {
+            list.push(value);
+        }
+    }
+    by_key.into_values().filter(|l| l.len() > 1).collect()
+}
+
+/// Values as a message lists them: `'F' / 'F ' / 'f'`.
+fn spellings(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// What to tell the user of a file in `encoding` (from [`foreign_unicode`]).
