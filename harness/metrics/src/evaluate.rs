@@ -641,6 +641,14 @@ pub(crate) fn discrimination(
             d.theta
         ));
     }
+    // Ranking the negatives above the positives beyond chance is seldom a model's doing: more
+    // often the column read is the other class's.
+    if let Some(d) = dl.filter(|d| !d.is_degenerate() && d.ci95[1] < 0.5) {
+        warnings.push(format!(
+            "{subject}: AUROC {:.3} (95% CI upper bound {:.3}) is below 0.5: the scores rank negatives above positives; check that the score read is the positive class's (a suite's output positive_index or columns, a dataset's positive_class, eval's --score)",
+            d.theta, d.ci95[1]
+        ));
+    }
     Discrimination {
         auroc,
         auroc_reason: undefined,
@@ -1237,6 +1245,42 @@ mod tests {
                 .unwrap()
                 .contains("only one class present: 0 positives, 3 negatives")
         );
+    }
+
+    /// Scores that rank the negatives above the positives beyond chance (the CI's upper bound
+    /// below 0.5) are warned of, as the other class's column read; a model near chance is not.
+    #[test]
+    fn an_auroc_below_one_half_beyond_chance_is_warned_of() {
+        let n = 200;
+        let labels: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut uniform = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let inverted: Vec<f64> = labels
+            .iter()
+            .map(|&y| 0.6 * uniform() + if y { 0.0 } else { 0.3 })
+            .collect();
+        let chance: Vec<f64> = labels.iter().map(|_| uniform()).collect();
+        let input = EvalInput {
+            labels: &labels,
+            models: vec![("inverted", &inverted), ("chance", &chance)],
+            groupings: Vec::new(),
+            cluster: None,
+        };
+        let r = evaluate(&input, &EvalOptions::default()).unwrap();
+        let warned = |m: &str| {
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{m}: AUROC ")) && w.contains("is below 0.5"))
+        };
+        assert!(
+            r.models["inverted"]
+                .discrimination
+                .auroc_ci95_delong
+                .unwrap()[1]
+                < 0.5
+        );
+        assert!(warned("inverted"), "{:?}", r.warnings);
+        assert!(!warned("chance"), "{:?}", r.warnings);
     }
 
     /// `evaluate_tables` (what `pool` runs) against `evaluate` on the cases the tables count:
