@@ -181,10 +181,22 @@ fn check_options(args: &EvalArgs) -> Result<()> {
     // The patient column is read beside the others: one column in two roles is refused with
     // both named as the user gave them.
     if let Some(cluster) = &args.cluster {
+        // The columns each flag names: `CLASS=COL`, `NAME=SCORE`, `NAME=LABEL:SCORE`.
+        let after_eq = |list: &[String]| -> Vec<String> {
+            list.iter()
+                .filter_map(|a| a.split_once('=').map(|(_, cols)| cols))
+                .flat_map(|cols| cols.split(':'))
+                .map(str::to_string)
+                .collect()
+        };
         let roles = [
-            ("--label", args.label.as_slice()),
-            ("--score", args.scores.as_slice()),
-            ("--group", args.groups.as_slice()),
+            ("--label", args.label.iter().cloned().collect::<Vec<_>>()),
+            ("--score", args.scores.clone()),
+            ("--group", args.groups.clone()),
+            ("--class-score", after_eq(&args.class_scores)),
+            ("--class-score-b", after_eq(&args.class_scores_b)),
+            ("--finding", after_eq(&args.findings)),
+            ("--finding-b", after_eq(&args.findings_b)),
         ];
         if let Some((flag, _)) = roles.iter().find(|(_, cols)| cols.contains(cluster)) {
             bail!(

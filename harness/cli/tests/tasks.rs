@@ -239,6 +239,23 @@ fn a_cluster_column_with_an_empty_patient_id_is_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // ... or as a finding's label column.
+    let out = eval(&[
+        "--task",
+        "multilabel",
+        "--data",
+        csv.to_str().unwrap(),
+        "--finding",
+        "x=label:score",
+        "--cluster",
+        "label",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--cluster label is also a --finding column"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A task flag that does not belong to the task is a usage error, not silently ignored.
     let out = eval(&[
         "--data",

@@ -69,6 +69,10 @@ pub struct Verification {
     /// what a caller that goes on to use the bundle must use ([`check_input`]).
     #[serde(skip)]
     pub manifest_bytes: Option<Vec<u8>>,
+    /// The signature (`manifest.sig`) as read, when the bundle has one: what a caller that
+    /// keeps it (a merge, for each shard) must copy, not a later read of the file.
+    #[serde(skip)]
+    pub signature: Option<String>,
     /// The bytes of each file [`VerifyOptions::keep`] named, as they were hashed (a file that
     /// could not be read is absent; one whose hash failed is here, and failed).
     #[serde(skip)]
@@ -403,6 +407,8 @@ pub struct VerifiedBundle {
     dir: PathBuf,
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
+    /// Its signature as the verification read (and, with keys, checked) it.
+    signature: Option<String>,
     /// The files the verification kept, as it hashed them.
     files: BTreeMap<String, Vec<u8>>,
 }
@@ -427,8 +433,15 @@ impl VerifiedBundle {
             dir: dir.to_path_buf(),
             manifest,
             manifest_bytes,
+            signature: v.signature,
             files: v.files,
         })
+    }
+
+    /// Its signature (`manifest.sig`), as the verification read it; `None` when unsigned.
+    #[must_use]
+    pub fn signature(&self) -> Option<&str> {
+        self.signature.as_deref()
     }
 
     /// The bundle's folder.
@@ -535,6 +548,7 @@ pub fn check_input(
 /// manifest's bytes as read) by one of them.
 fn check_signature(dir: &Path, manifest: &[u8], opts: &VerifyOptions, v: &mut Verification) {
     let sig = std::fs::read_to_string(dir.join(SIGNATURE));
+    v.signature = sig.as_ref().ok().cloned();
     let keys = &opts.public_keys;
     match (keys.as_slice(), sig) {
         ([], Ok(_)) => v.skip(

@@ -126,8 +126,8 @@ fn read_part(dir: &Path, keys: &[VerifyingKey]) -> Result<Part, PipelineError> {
         suite,
         manifest_bytes: bundle.manifest_bytes().to_vec(),
         // Kept with the manifest copy, so that the merged bundle shows who signed each shard
-        // (`harness verify --public-key` checks it).
-        signature: std::fs::read(dir.join(SIGNATURE)).ok(),
+        // (`harness verify --public-key` checks it): as the part's verification read it.
+        signature: bundle.signature().map(|s| s.as_bytes().to_vec()),
         manifest,
         shard,
         shard_bytes,
