@@ -385,10 +385,10 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         sha256.push(sha);
     }
     check_bundle_pins(&bundles)?;
-    let models = bundles
-        .first()
-        .map(|(_, b)| b.manifest.candidates.clone())
-        .unwrap_or_default();
+    // The models are known only where every site sent a bundle that pins them.
+    let models = (bundles.len() == paths.len())
+        .then(|| bundles.first().map(|(_, b)| b.manifest.candidates.clone()))
+        .flatten();
     let suite = bundles.into_iter().next().map(|(_, b)| b.suite);
     Ok(Read {
         sites,
@@ -406,9 +406,9 @@ struct Read<T> {
     /// Per site, whether its data are synthetic as its bundle's manifest says (`None`: a bare
     /// summary).
     synthetic: Vec<Option<bool>>,
-    /// The candidates the site bundles evaluated, their model files pinned (the same at every
-    /// site, [`check_bundle_pins`]); empty for bare summaries.
-    models: Vec<harness_evidence::manifest::CandidateRecord>,
+    /// The candidates the sites evaluated, their model files pinned (the same at every site,
+    /// [`check_bundle_pins`]); `None` unless every site sent a bundle.
+    models: Option<Vec<harness_evidence::manifest::CandidateRecord>>,
     /// The suite the site bundles ran (the same at every one, [`check_bundle_pins`]); `None`
     /// for bare summaries.
     suite: Option<harness_evidence::Suite>,
@@ -888,11 +888,11 @@ fn with_model_pins<S>(
     mut input: harness_report::ReportInput,
     read: &Read<S>,
 ) -> harness_report::ReportInput {
-    if read.synthetic.iter().any(Option::is_none) {
+    let Some(models) = &read.models else {
         return input;
-    }
+    };
     for c in &mut input.candidates {
-        if let Some(r) = read.models.iter().find(|r| r.name == c.name) {
+        if let Some(r) = models.iter().find(|r| r.name == c.name) {
             c.model_file = format!("{} (scored at each site)", r.model.path);
             c.model_sha256 = r.model.sha256.clone();
         }
