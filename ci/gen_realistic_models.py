@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes ONNX models shaped like real exporters' output (no torch, nothing downloaded).
 
-    python3 ci/gen_realistic_models.py [--out models/realistic] [--width N]
+    python3 ci/gen_realistic_models.py [--out models/realistic] [--width N] [--only NAME]
 
 Seeded (numpy), so the files are byte-identical from run to run with the same onnx version.
 The weights are random: these models test loading and running, not accuracy.
@@ -20,6 +20,10 @@ The weights are random: these models test loading and running, not accuracy.
   Sigmoid. The harness must run it one case at a time without being told.
 - gap-rewrite.onnx: a 3-layer grey 64x64 model whose only operator candle lacks is
   GlobalAveragePool, to test the exact rewrite to ReduceMean.
+- label-first.onnx: a grey 64x64 classifier with two outputs, as scikit-learn's ONNX exports
+  and some vendors' order them: `label` (int64 [N], ArgMax of the probabilities) first, then
+  `probabilities` ([N, 2], Softmax). A suite reads it with output.name = "probabilities"; its
+  expected.json holds that output.
 
 Beside each model, <name>.expected.json holds onnxruntime's output for a fixed input
 (x[b, c, i, j] = ((7b + 11c + 3i + 5j) mod 17) / 16, batch 1 for fixed-batch1 else 3), so the
@@ -90,10 +94,11 @@ class Graph:
         b = self.rng.normal(0, 0.05, cout).astype(np.float32)
         return self.node("Gemm", [x, self.const(w, "fc_w"), self.const(b, "fc_b")], transB=1)
 
-    def model(self, name, x_name, x_dims, out, out_dims, producer="pytorch"):
+    def model(self, name, x_name, x_dims, out, out_dims, producer="pytorch", first=()):
+        """`first`: value infos of outputs declared before `out`."""
         inp = helper.make_tensor_value_info(x_name, TensorProto.FLOAT, x_dims)
         outp = helper.make_tensor_value_info(out, TensorProto.FLOAT, out_dims)
-        graph = helper.make_graph(self.nodes, name, [inp], [outp], initializer=self.inits)
+        graph = helper.make_graph(self.nodes, name, [inp], [*first, outp], initializer=self.inits)
         m = helper.make_model(graph, producer_name=producer, producer_version="2.5.0",
                               opset_imports=[helper.make_opsetid("", OPSET)])
         m.ir_version = 8
@@ -170,6 +175,20 @@ def gap_rewrite():
     return g.model("gap_rewrite", x, ["N", 1, 64, 64], out, ["N", 1])
 
 
+def label_first():
+    g = Graph(seed=505)
+    x = "image"
+    y = g.relu(g.conv(x, 1, 6, 3, stride=2, pad=1, bias=True))
+    y = g.node("GlobalAveragePool", [y])
+    y = g.node("Flatten", [y], axis=1)
+    logits = g.gemm(y, 6, 2)
+    g.nodes.append(helper.make_node("Softmax", [logits], ["probabilities"], name="probabilities", axis=1))
+    g.nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], name="label", axis=1, keepdims=0))
+    label = helper.make_tensor_value_info("label", TensorProto.INT64, ["N"])
+    return g.model("label_first", x, ["N", 1, 64, 64], "probabilities", ["N", 2],
+                   producer="skl2onnx", first=[label])
+
+
 def reference_input(shape):
     b, c, h, w = np.meshgrid(*[np.arange(d) for d in shape], indexing="ij")
     return (((7 * b + 11 * c + 3 * h + 5 * w) % 17) / 16.0).astype(np.float32)
@@ -185,7 +204,9 @@ def write_expected(path, model):
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     shape = [dims[0] if dims[0] > 0 else 3] + dims[1:]
     sess = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    out = sess.run(None, {sess.get_inputs()[0].name: reference_input(shape)})[0]
+    # The scores output: the float one (label-first.onnx declares its int64 label first).
+    scores = next(o.name for o in sess.get_outputs() if o.type == "tensor(float)")
+    out = sess.run([scores], {sess.get_inputs()[0].name: reference_input(shape)})[0]
     with open(path.replace(".onnx", ".expected.json"), "w") as f:
         json.dump({"onnxruntime": onnxruntime.__version__, "input_shape": shape,
                    "output_shape": list(out.shape), "output": [float(v) for v in out.reshape(-1)]}, f, indent=1)
@@ -196,10 +217,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "models", "realistic"))
     ap.add_argument("--width", type=int, default=8)
+    ap.add_argument("--only", help="write this model only (e.g. label-first)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for name, m in [("resnet-style", resnet_style(args.width)), ("densenet-style", densenet_style(args.width)),
-                    ("fixed-batch1", fixed_batch1()), ("gap-rewrite", gap_rewrite())]:
+                    ("fixed-batch1", fixed_batch1()), ("gap-rewrite", gap_rewrite()),
+                    ("label-first", label_first())]:
+        if args.only and name != args.only:
+            continue
         path = os.path.join(args.out, f"{name}.onnx")
         onnx.save(m, path)
         write_expected(path, m)

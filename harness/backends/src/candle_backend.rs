@@ -150,7 +150,8 @@ impl Backend for CandleBackend {
             .as_ref()
             .ok_or_else(|| load_err("the file has no graph".into()))?;
         crate::graph_check::check_graph(graph).map_err(load_err)?;
-        crate::graph_check::check_first_output(graph).map_err(load_err)?;
+        let (_, output) = crate::graph_check::scores_output(graph, options.output.as_deref())
+            .map_err(load_err)?;
         let mut unsupported = BTreeSet::new();
         collect_unsupported(graph, &mut unsupported);
         crate::rewrite::unsupported_usage(graph, &mut unsupported);
@@ -175,11 +176,6 @@ impl Backend for CandleBackend {
             )));
         };
         let input = input_info(input).map_err(load_err)?;
-        let output = graph
-            .output
-            .first()
-            .map(|o| o.name.clone())
-            .ok_or_else(|| load_err("the model has no outputs".into()))?;
         let pool = crate::thread_pool(options.threads).map_err(load_err)?;
         Ok(Box::new(CandleModel {
             path: model_path.to_path_buf(),

@@ -6,9 +6,9 @@
 //! run; an allocation that size aborts the process, which no error handling can catch. Found
 //! by fuzzing model loading (issue 7; `fuzz/`, `tests/data/hostile/`).
 //!
-//! And against a first output that holds no scores ([`check_first_output`]): the harness reads
-//! the first output as probabilities or logits, and an engine that casts an integer label to
-//! float would score the predicted labels instead.
+//! And against a scores output that holds no scores ([`scores_output`]): the harness reads
+//! the first output (or the one the suite names) as probabilities or logits, and an engine that
+//! casts an integer label to float would score the predicted labels instead.
 
 use candle_onnx::onnx;
 use std::collections::HashMap;
@@ -17,18 +17,72 @@ use std::collections::HashMap;
 /// what an image model needs.
 pub const MAX_CONSTANT_ELEMENTS: u128 = 1 << 28;
 
-/// Refuses a model whose first output is declared with a non-floating element type: an integer
-/// predicted label (scikit-learn's ONNX exports, and some vendors', put `label` first and the
-/// probabilities second) or a boolean. An output with no declared type is left to the engine.
-pub(crate) fn check_first_output(graph: &onnx::GraphProto) -> Result<(), String> {
+/// The output that holds the scores: the one named `wanted` (the suite's `output.name`), else
+/// the first; its position among the graph's outputs and its name.
+///
+/// Refuses a name the graph does not declare (naming those it does), and an output declared
+/// with a type that holds no scores: an integer predicted label (scikit-learn's ONNX exports,
+/// and some vendors', put `label` first and the probabilities second), a boolean, or a
+/// sequence of maps (scikit-learn's `ZipMap`). An output with no declared type is left to the
+/// engine.
+pub(crate) fn scores_output(
+    graph: &onnx::GraphProto,
+    wanted: Option<&str>,
+) -> Result<(usize, String), String> {
     use onnx::tensor_proto::DataType;
     use onnx::type_proto::Value;
-    let Some(output) = graph.output.first() else {
-        return Ok(());
+    let names = || {
+        graph
+            .output
+            .iter()
+            .map(|o| format!("'{}'", o.name))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let Some(Value::TensorType(tensor)) = output.r#type.as_ref().and_then(|t| t.value.as_ref())
-    else {
-        return Ok(());
+    let (index, output) = match wanted {
+        None => match graph.output.first() {
+            Some(first) => (0, first),
+            None => return Err("the model has no outputs".into()),
+        },
+        Some(name) => graph
+            .output
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "the suite's output.name '{name}' is not an output of the model; its outputs are {}",
+                    names()
+                )
+            })?,
+    };
+    let which = if wanted.is_some() {
+        format!("output '{}'", output.name)
+    } else {
+        format!("first output '{}'", output.name)
+    };
+    let advice = if wanted.is_some() || graph.output.len() < 2 {
+        "; the harness reads probabilities or logits".to_string()
+    } else {
+        format!(
+            "; the harness reads probabilities or logits: name the output that holds them with output = {{ ..., name = \"...\" }} in the suite (the model's outputs are {})",
+            names()
+        )
+    };
+    let Some(value) = output.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Ok((index, output.name.clone()));
+    };
+    let Value::TensorType(tensor) = value else {
+        let kind = match value {
+            Value::SequenceType(_) => {
+                "a sequence (scikit-learn's ZipMap writes one of maps; export with zipmap=False for a tensor)"
+            }
+            Value::MapType(_) => "a map",
+            _ => "not a tensor",
+        };
+        return Err(format!(
+            "the model's {which} is {kind}, not a tensor of scores{advice}"
+        ));
     };
     let scores = [
         DataType::Undefined,
@@ -38,21 +92,14 @@ pub(crate) fn check_first_output(graph: &onnx::GraphProto) -> Result<(), String>
         DataType::Bfloat16,
     ];
     if scores.iter().any(|&t| t as i32 == tensor.elem_type) {
-        return Ok(());
+        return Ok((index, output.name.clone()));
     }
     let kind = DataType::try_from(tensor.elem_type).map_or_else(
         |_| format!("type {}", tensor.elem_type),
         |t| format!("{t:?}").to_lowercase(),
     );
-    let others: Vec<&str> = graph.output[1..].iter().map(|o| o.name.as_str()).collect();
     Err(format!(
-        "the model's first output '{}' is {kind}, not scores: the harness reads the first output as probabilities or logits (an integer output is usually a predicted class label){}; export the model with its scores as the first output",
-        output.name,
-        if others.is_empty() {
-            String::new()
-        } else {
-            format!("; its other outputs are {}", others.join(", "))
-        }
+        "the model's {which} is {kind}, not scores (an integer output is usually a predicted class label){advice}"
     ))
 }
 

@@ -57,7 +57,7 @@ impl Batch {
     }
 }
 
-/// The first output of a model run, converted to `f32`, row-major.
+/// The scores output of a model run ([`LoadOptions::output`]), converted to `f32`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawOutput {
     /// Dimensions as reported by the engine, e.g. `[N, 1]`.
@@ -122,7 +122,7 @@ impl TensorInfo {
 pub use harness_types::Device;
 
 /// How to load a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadOptions {
     /// Threads for one inference call (at least 1). What this controls
     /// differs per engine; see each backend module.
@@ -134,6 +134,11 @@ pub struct LoadOptions {
     /// leave it off, as a dedicated serving process would.
     #[serde(default)]
     pub shared_cpu: bool,
+    /// The output that holds the scores, by name (a suite candidate's `output.name`); `None`:
+    /// the model's first output. Every engine reads this one output, and refuses at load a
+    /// name the model lacks or an output that holds no scores (an integer label, a sequence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 impl Default for LoadOptions {
@@ -143,6 +148,7 @@ impl Default for LoadOptions {
             threads: 1,
             device: Device::Cpu,
             shared_cpu: false,
+            output: None,
         }
     }
 }
@@ -272,7 +278,7 @@ pub trait LoadedModel: Send {
     /// The model's (single) input as declared in the file.
     fn input(&self) -> &TensorInfo;
 
-    /// Runs one batch and returns the model's first output.
+    /// Runs one batch and returns the model's scores output ([`LoadOptions::output`]).
     ///
     /// # Errors
     ///

@@ -270,7 +270,8 @@ impl Backend for OrtBackend {
         if let Ok(proto) = crate::catch_engine_panic(|| crate::graph_check::decode_model(bytes))
             && let Some(graph) = &proto.graph
         {
-            crate::graph_check::check_first_output(graph).map_err(load_err)?;
+            crate::graph_check::scores_output(graph, options.output.as_deref())
+                .map_err(load_err)?;
         }
         let mut builder = Session::builder(&rt.env)
             .map_err(|e| e.to_string())
@@ -343,13 +344,24 @@ impl Backend for OrtBackend {
             name: input.name().to_string(),
             dims,
         };
-        if session.outputs().is_empty() {
-            return Err(load_err("the model has no outputs".into()));
-        }
+        let output = match &options.output {
+            None => session.outputs().first(),
+            Some(name) => session.outputs().iter().find(|o| o.name() == name),
+        };
+        let output = match (output, &options.output) {
+            (Some(o), _) => o.name().to_string(),
+            (None, None) => return Err(load_err("the model has no outputs".into())),
+            (None, Some(name)) => {
+                return Err(load_err(format!(
+                    "the suite's output.name '{name}' is not an output of the model"
+                )));
+            }
+        };
         Ok(Box::new(OrtModel {
             path: model_path.to_path_buf(),
             session,
             input,
+            output,
         }))
     }
 }
@@ -358,6 +370,8 @@ struct OrtModel {
     path: PathBuf,
     session: Session,
     input: TensorInfo,
+    /// The name of the scores output.
+    output: String,
 }
 
 impl LoadedModel for OrtModel {
@@ -375,12 +389,18 @@ impl LoadedModel for OrtModel {
             .session
             .run(ort::inputs![tensor])
             .map_err(|e| run_err(e.to_string()))?;
-        let Some((_, first)) = outputs.iter().next() else {
-            return Err(run_err("the model produced no output".into()));
+        let Some(scores) = outputs.get(&self.output) else {
+            return Err(run_err(format!(
+                "the model produced no output '{}'",
+                self.output
+            )));
         };
-        let (shape, data) = first
-            .try_extract_tensor::<f32>()
-            .map_err(|e| run_err(format!("first output is not a float32 tensor: {e}")))?;
+        let (shape, data) = scores.try_extract_tensor::<f32>().map_err(|e| {
+            run_err(format!(
+                "output '{}' is not a float32 tensor: {e}",
+                self.output
+            ))
+        })?;
         let shape = shape
             .iter()
             .map(|&d| usize::try_from(d).unwrap_or(0))

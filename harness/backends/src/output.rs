@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BackendError, RawOutput};
 
-/// What the model's first output holds, per case, and which of its columns
-/// are evaluated.
+/// Which output of the model holds the scores (its first, unless named), what it holds per
+/// case, and which of its columns are evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
@@ -22,6 +22,13 @@ pub struct OutputSpec {
     /// model must have exactly this many output columns. Empty for a binary task.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<String>,
+    /// The output that holds the scores, by its name in the model (what [`LoadOptions::output`]
+    /// loads); `None`: the first. For models that put something else first, such as
+    /// scikit-learn's exports (`label`, then `probabilities`).
+    ///
+    /// [`LoadOptions::output`]: crate::LoadOptions::output
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// How raw output values map to a probability.
@@ -183,6 +190,7 @@ mod tests {
             kind,
             positive_index,
             columns: Vec::new(),
+            name: None,
         }
     }
 
@@ -191,6 +199,7 @@ mod tests {
             kind,
             positive_index: 0,
             columns: names.iter().map(|s| (*s).to_string()).collect(),
+            name: None,
         }
     }
 

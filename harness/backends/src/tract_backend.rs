@@ -60,16 +60,21 @@ impl Backend for TractBackend {
         };
         // tract folds constants while loading: refuse absurd ones before it allocates them.
         // (A file the ONNX decoder cannot read is left to tract, which names the problem.)
+        let mut scores = None;
         if let Ok(proto) = catch_engine_panic(|| crate::graph_check::decode_model(bytes))
             && let Some(graph) = &proto.graph
         {
             crate::graph_check::check_graph(graph).map_err(load_err)?;
-            crate::graph_check::check_first_output(graph).map_err(load_err)?;
+            scores = Some(
+                crate::graph_check::scores_output(graph, options.output.as_deref())
+                    .map_err(load_err)?,
+            );
         }
         let model_dir = model_path
             .parent()
             .and_then(Path::to_str)
             .map(str::to_string);
+        let output = options.output.clone();
         let (model, input) = catch_engine_panic(|| {
             let onnx = tract_onnx::onnx();
             let proto = onnx
@@ -84,7 +89,22 @@ impl Backend for TractBackend {
                     parsed.unresolved_inputs
                 ));
             }
-            let model = parsed.model;
+            let mut model = parsed.model;
+            // Only the scores output is computed (tract's outputs follow the graph's order).
+            match (&scores, &output) {
+                (Some((index, _)), _) if *index > 0 => {
+                    let outlet = *model.outputs.get(*index).ok_or_else(|| {
+                        format!("tract read fewer outputs than the model's {}", index + 1)
+                    })?;
+                    model
+                        .select_output_outlets(&[outlet])
+                        .map_err(|e| format!("{e:#}"))?;
+                }
+                (None, Some(name)) => model
+                    .select_outputs_by_name([name])
+                    .map_err(|e| format!("output '{name}': {e:#}"))?,
+                _ => {}
+            }
             if model.inputs.len() != 1 {
                 return Err(format!(
                     "the model has {} inputs; exactly 1 is supported",

@@ -45,6 +45,7 @@ const PROB: OutputSpec = OutputSpec {
     kind: OutputKind::Probability,
     positive_index: 0,
     columns: Vec::new(),
+    name: None,
 };
 
 fn expected_probs() -> Vec<f64> {
@@ -87,7 +88,7 @@ fn run_probs(b: &dyn Backend, model: &Path, batch: &Batch, threads: usize) -> Ve
     let opts = LoadOptions {
         threads,
         device: Device::Cpu,
-        shared_cpu: false,
+        ..LoadOptions::default()
     };
     let mut m = b
         .load(model, &opts)
@@ -555,6 +556,7 @@ fn vendor_models_agree_across_backends() {
             kind,
             positive_index,
             columns: Vec::new(),
+            name: None,
         };
         let mut outputs = Vec::new();
         for b in available_backends() {

@@ -113,15 +113,74 @@ fn huge_constant_shaped_operators_are_refused_at_load() {
 
 /// A model whose first output is an integer predicted label (its probabilities second, as
 /// scikit-learn's ONNX exports order them) is refused at load by every engine, naming the
-/// output: tract and candle used to cast the labels to float and score them as probabilities.
+/// output and how to name the scores output: tract and candle used to cast the labels to float
+/// and score them as probabilities.
 #[test]
 fn an_integer_first_output_is_refused_at_load_by_every_engine() {
     for b in available_backends() {
         let reason = load(b.as_ref(), "label_first_output.onnx").expect_err(b.name());
         assert!(
             reason.contains("first output 'label' is int64, not scores")
-                && reason.contains("its other outputs are probabilities"),
+                && reason.contains("name = ")
+                && reason.contains("'label', 'probabilities'"),
             "{}: {reason}",
+            b.name()
+        );
+    }
+}
+
+/// The same model loads where its scores output is named (a suite's `output.name`), and every
+/// engine returns that output: the softmax of the input, not the predicted labels. A name the
+/// model lacks is refused at load, naming the outputs it has.
+#[test]
+fn a_named_scores_output_is_the_one_every_engine_returns() {
+    use harness_backends::Batch;
+    let named = |name: &str| LoadOptions {
+        output: Some(name.into()),
+        ..LoadOptions::default()
+    };
+    let x = [0.5f32, -1.0, 2.0, 0.0, 3.0, 1.0, -2.0, 0.25];
+    let softmax: Vec<f32> = x
+        .chunks(4)
+        .flat_map(|row| {
+            let e: Vec<f32> = row.iter().map(|v| v.exp()).collect();
+            let sum: f32 = e.iter().sum();
+            e.into_iter().map(move |v| v / sum)
+        })
+        .collect();
+    let path = hostile("label_first_output.onnx");
+    for b in available_backends() {
+        let mut model = b
+            .load(&path, &named("probabilities"))
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+        let out = model
+            .run(&Batch {
+                shape: vec![2, 4],
+                data: x.to_vec(),
+            })
+            .unwrap_or_else(|e| panic!("{}: {e}", b.name()));
+        assert_eq!(out.shape, [2, 4], "{}", b.name());
+        for (got, want) in out.data.iter().zip(&softmax) {
+            assert!((got - want).abs() < 1e-6, "{}: {:?}", b.name(), out.data);
+        }
+        let err = b
+            .load(&path, &named("scores"))
+            .err()
+            .unwrap_or_else(|| panic!("{}: loaded an output the model lacks", b.name()))
+            .to_string();
+        assert!(
+            err.contains("output.name 'scores' is not an output of the model"),
+            "{}: {err}",
+            b.name()
+        );
+        let err = b
+            .load(&path, &named("label"))
+            .err()
+            .unwrap_or_else(|| panic!("{}: loaded the label output", b.name()))
+            .to_string();
+        assert!(
+            err.contains("output 'label' is int64"),
+            "{}: {err}",
             b.name()
         );
     }

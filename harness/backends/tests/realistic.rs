@@ -1,9 +1,10 @@
 //! Models shaped as exporters write them (`ci/gen_realistic_models.py`, committed under
 //! `models/realistic/`): a ResNet-style network with a named dynamic batch and PyTorch's
 //! Shape → Gather → Concat → Reshape flatten, a DenseNet-style one with an unnamed dynamic
-//! batch and edge/constant Pads, a model fixed to batch 1, and one whose only operator candle
-//! lacks is GlobalAveragePool. Each engine is checked against ONNX Runtime's outputs for a
-//! fixed input (the `.expected.json` beside each model).
+//! batch and edge/constant Pads, a model fixed to batch 1, one whose only operator candle lacks
+//! is GlobalAveragePool, and one that declares an integer label before its probabilities. Each
+//! engine is checked against ONNX Runtime's outputs for a fixed input (the `.expected.json`
+//! beside each model).
 
 use harness_backends::{Backend, BackendError, BackendKind, Batch, LoadOptions};
 use std::path::{Path, PathBuf};
@@ -62,12 +63,23 @@ fn engines() -> Vec<Box<dyn Backend>> {
 }
 
 fn check_against_onnxruntime(backend: &dyn Backend, name: &str, tolerance: f32) {
+    check_output_against_onnxruntime(backend, name, None, tolerance);
+}
+
+/// [`check_against_onnxruntime`] for the scores output named `output` (a suite's `output.name`).
+fn check_output_against_onnxruntime(
+    backend: &dyn Backend,
+    name: &str,
+    output: Option<&str>,
+    tolerance: f32,
+) {
     let e = expected(name);
     let mut m = backend
         .load(
             &model(name),
             &LoadOptions {
                 threads: 2,
+                output: output.map(str::to_string),
                 ..LoadOptions::default()
             },
         )
@@ -219,4 +231,29 @@ fn loading_from_bytes_uses_exactly_those_bytes() {
         a.data[0],
         b.data[0]
     );
+}
+
+/// A model exported with its predicted label first and its probabilities second (as
+/// scikit-learn's exporter and some vendors order them): refused at load as it stands, and
+/// read through its `probabilities` output when the suite names it, on every engine.
+#[test]
+fn a_label_first_export_runs_through_its_named_probabilities_output() {
+    for backend in engines() {
+        let err = backend
+            .load(&model("label-first"), &LoadOptions::default())
+            .err()
+            .unwrap_or_else(|| panic!("{}: scored the label output", backend.name()))
+            .to_string();
+        assert!(
+            err.contains("first output 'label' is int64") && err.contains("'probabilities'"),
+            "{}: {err}",
+            backend.name()
+        );
+        check_output_against_onnxruntime(
+            backend.as_ref(),
+            "label-first",
+            Some("probabilities"),
+            1e-5,
+        );
+    }
 }

@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// Input shape when the model's is not fully declared, e.g. 1,3,224,224 (batch first).
     #[arg(long, value_name = "DIMS", value_delimiter = ',')]
     input_shape: Vec<usize>,
+    /// The model output that holds the scores, by name (as a suite's `output.name`): only it
+    /// is computed. Default: the first output.
+    #[arg(long, value_name = "NAME")]
+    output: Option<String>,
     /// Minimum measured duration per scenario, in seconds.
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     min_duration: Option<f64>,
@@ -135,6 +139,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         report.results.extend(measure_model(
             backend.as_ref(),
             &model,
+            args.output.as_deref(),
             &label,
             &samples,
             &plan,

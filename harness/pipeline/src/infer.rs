@@ -467,7 +467,13 @@ fn prepare_candidate<'a>(
     };
     let mut gpu_engine = None;
     if config.device == AccuracyDevice::Gpu {
-        match load_engine(BackendKind::Ort, &model, Device::Cuda, config.threads) {
+        match load_engine(
+            BackendKind::Ort,
+            &model,
+            c.output.name.as_deref(),
+            Device::Cuda,
+            config.threads,
+        ) {
             Ok((m, version)) => {
                 evaluated = EvaluatedEngine {
                     kind: BackendKind::Ort,
@@ -506,7 +512,13 @@ fn prepare_candidate<'a>(
         // The evaluated engine on the GPU was loaded above; every other engine runs on the CPU.
         let loaded = match gpu_engine.take_if(|_| primary) {
             Some(engine) => Ok(engine),
-            None => load_engine(kind, &model, Device::Cpu, config.threads),
+            None => load_engine(
+                kind,
+                &model,
+                c.output.name.as_deref(),
+                Device::Cpu,
+                config.threads,
+            ),
         };
         let record = a.record.backends.len();
         match loaded {
@@ -636,6 +648,7 @@ enum EngineLoad {
 fn load_engine(
     kind: BackendKind,
     model: &ModelBytes,
+    output: Option<&str>,
     device: Device,
     threads: usize,
 ) -> Result<(Box<dyn LoadedModel>, String), EngineLoad> {
@@ -652,6 +665,7 @@ fn load_engine(
             threads,
             device,
             shared_cpu: true,
+            output: output.map(str::to_string),
         },
     ) {
         Ok(m) => Ok((m, version)),

@@ -1446,6 +1446,7 @@ pub fn measure(
             bench.results.extend(measure_model(
                 backend.as_ref(),
                 model,
+                candidate.output.name.as_deref(),
                 &candidate.name,
                 &samples,
                 &plan_perf,

@@ -108,13 +108,14 @@ pub fn synthetic(shape: &[usize], seed: u64) -> Batch {
     Batch { shape, data }
 }
 
-/// Measures `model` on `backend` for every profile × scenario × batch size of
-/// `plan`. A profile the backend cannot serve (GPU without CUDA, a failed load,
+/// Measures `model` (computing its scores `output`: by name, or the first) on `backend` for
+/// every profile × scenario × batch size of `plan`. A profile the backend cannot serve (GPU without CUDA, a failed load,
 /// an input shape it cannot tell) gives one `unavailable`/`failed` row and the
 /// rest goes on. A model whose batch is fixed is measured offline at that batch.
 pub fn measure_model(
     backend: &dyn Backend,
     model: &ModelBytes,
+    output: Option<&str>,
     model_label: &str,
     samples: &Samples,
     plan: &PerfPlan,
@@ -140,6 +141,7 @@ pub fn measure_model(
             threads: p.threads.max(1),
             device: p.device,
             shared_cpu: false,
+            output: output.map(str::to_string),
         };
         let mut loaded = match backend.load_bytes(&model.path, &model.bytes, &options) {
             Ok(m) => m,

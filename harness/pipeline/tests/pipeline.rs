@@ -148,7 +148,13 @@ fn one_by_one(project: &Path, model: &str, pre: &str, output: &str, n: usize) ->
             .unwrap();
     let mut m = BackendKind::Tract
         .backend()
-        .load(&project.join("models").join(model), &LoadOptions::default())
+        .load(
+            &project.join("models").join(model),
+            &LoadOptions {
+                output: output.name.clone(),
+                ..LoadOptions::default()
+            },
+        )
         .unwrap();
     let labels = std::fs::read_to_string(project.join("data/lesions/labels.csv")).unwrap();
     labels
@@ -691,6 +697,56 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
     // The evaluated predictions are unaffected.
     assert!(outcome.candidates[0].outcome.is_ok());
     assert_eq!(predictions(&outcome.out_dir).len(), 21);
+}
+
+/// A model that declares its predicted label first (as scikit-learn's exporter orders its
+/// outputs) is scored through the output its suite names, by every engine alike; the same model
+/// without the name fails alone, saying how to name its scores, and the run goes on.
+#[test]
+fn a_named_scores_output_is_the_one_scored_by_every_engine() {
+    const NAMED: &str = "{ kind = \"probability\", positive_index = 1, name = \"probabilities\" }";
+    let n = 40;
+    let project = Project::new(
+        n,
+        &[
+            (
+                "named",
+                "label-first.onnx",
+                GREY64,
+                NAMED,
+                "\"tract\", \"candle\"",
+            ),
+            ("first", "label-first.onnx", GREY64, PROB, "\"tract\""),
+        ],
+        "batch_size = 8\nagreement_cases = 40",
+    );
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let (named, first) = (&outcome.candidates[0], &outcome.candidates[1]);
+    assert!(named.outcome.is_ok(), "{:?}", named.outcome);
+    let reason = first.outcome.reason().unwrap_or_default();
+    assert!(
+        reason.contains("first output 'label' is int64")
+            && reason.contains("name = ")
+            && reason.contains("'probabilities'"),
+        "{reason}"
+    );
+    let rows = predictions(&outcome.out_dir);
+    assert_eq!(rows[0][4], "named");
+    let want = one_by_one(project.path(), "label-first.onnx", GREY64, NAMED, n);
+    for (i, w) in want.iter().enumerate() {
+        let got: f64 = rows[i + 1][4].parse().unwrap();
+        assert!((got - w).abs() <= 1e-6, "case {i}: {got} vs {w}");
+        assert!(
+            *w > 0.0 && *w < 1.0,
+            "case {i}: {w} is a probability, not a label"
+        );
+    }
+    let agreement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("agreement.json")).unwrap())
+            .unwrap();
+    let pair = &agreement["candidates"][0]["pairs"][0];
+    assert_eq!(pair["n"], 40);
+    assert!(pair["max_abs_diff"].as_f64().unwrap() < 1e-5, "{pair}");
 }
 
 /// A dataset that declares its patient column: the column goes into predictions.csv and the
