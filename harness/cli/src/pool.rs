@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
 use harness_data::EvalTable;
-use harness_evidence::gate::TaskCriterion;
+use harness_evidence::gate::{GateResult, TaskCriterion};
 use harness_metrics::multilabel::{self, MultilabelInput};
 use harness_metrics::pool::pooled_tables;
 use harness_metrics::pool::{
@@ -625,8 +625,9 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
+    let gate = harness_evidence::gate::check(&report, &criteria);
     if let Some(dir) = &args.report {
-        write_report(&read, &report, &answers, dir)?;
+        write_report(&read, &report, &answers, &gate, dir)?;
     }
     for w in &report.warnings {
         errln!("warning: {w}");
@@ -634,10 +635,25 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     let label = what_left_rounds::<Binary>(sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
     out!("{text}");
-    if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
-        return Ok(ExitCode::from(1));
+    Ok(gate_exit(&gate))
+}
+
+/// Prints the gate's verdicts; exit status 1 when one failed.
+fn gate_exit(gate: &[GateResult]) -> ExitCode {
+    if crate::run::report_gate(gate) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The pooled report's input with the gate's verdicts.
+fn gated(
+    mut input: harness_report::ReportInput,
+    gate: &[GateResult],
+) -> harness_report::ReportInput {
+    input.acceptance = harness_pipeline::render::acceptance_rows(gate);
+    input
 }
 
 /// One federated protocol at the coordinator: binary site summaries, or multi-label ones
@@ -905,6 +921,7 @@ fn write_report(
     read: &Read<SiteSummary>,
     report: &harness_metrics::EvalReport,
     answers: &Answers,
+    gate: &[GateResult],
     dir: &Path,
 ) -> Result<()> {
     let sites = &read.sites;
@@ -917,7 +934,7 @@ fn write_report(
         tool_info(),
         harness_evidence::now_rfc3339(),
     );
-    write_pooled_report(&with_model_pins(input, read), dir)?;
+    write_pooled_report(&gated(with_model_pins(input, read), gate), dir)?;
     outln!("report: {}", dir.join("report.html").display());
     Ok(())
 }
@@ -968,6 +985,9 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
+    let models: Vec<String> = report.models.keys().cloned().collect();
+    let gate =
+        harness_evidence::gate::check_task(&models, &criteria, |m, k| report.gate_value(m, k));
     if let Some(dir) = &args.report {
         let pooled_sites = pooled_sites(&read, &answers);
         let input = pooled_findings_report_input(
@@ -976,7 +996,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             tool_info(),
             harness_evidence::now_rfc3339(),
         )?;
-        write_pooled_report(&with_model_pins(input, &read), dir)?;
+        write_pooled_report(&gated(with_model_pins(input, &read), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
@@ -985,10 +1005,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let label = what_left_rounds::<Findings>(sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
     out!("{text}");
-    let models: Vec<String> = report.models.keys().cloned().collect();
-    Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
-        report.gate_value(m, k)
-    }))
+    Ok(gate_exit(&gate))
 }
 
 /// `harness pool` of multi-class site summaries: one round (the bootstraps are not pooled).
@@ -1035,6 +1052,9 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
+    let models: Vec<String> = report.models.keys().cloned().collect();
+    let gate =
+        harness_evidence::gate::check_task(&models, &criteria, |m, k| report.gate_value(m, k));
     if let Some(dir) = &args.report {
         let pooled_sites = pooled_sites(&read, &Answers::new());
         let input = pooled_classes_report_input(
@@ -1044,7 +1064,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             tool_info(),
             harness_evidence::now_rfc3339(),
         );
-        write_pooled_report(&with_model_pins(input, &read), dir)?;
+        write_pooled_report(&gated(with_model_pins(input, &read), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
     for w in &report.warnings {
@@ -1066,10 +1086,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let label = what_left(&lines, None);
     let text = crate::summary::classes(&report, &label);
     out!("{text}");
-    let models: Vec<String> = report.models.keys().cloned().collect();
-    Ok(crate::eval::task_gate(&models, &criteria, |m, k| {
-        report.gate_value(m, k)
-    }))
+    Ok(gate_exit(&gate))
 }
 
 #[cfg(test)]

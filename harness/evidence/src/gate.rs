@@ -14,9 +14,9 @@ use crate::evaluation::Metrics;
 use harness_data::registry::DatasetTask;
 use harness_metrics::registry::{Better, MetricKey};
 use harness_metrics::{EvalReport, ModelReport};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// Fails when the value is below the limit.
@@ -144,7 +144,8 @@ fn split_criterion(arg: &str) -> Result<(&str, f64), String> {
 
 /// A criterion on a multi-class or multi-label report (`harness eval --task ...`): its key is
 /// checked and read by the task's own report (`auroc_macro`, `auroc.<class or finding>`, ...).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskCriterion {
     pub key: String,
     pub direction: Direction,
@@ -447,7 +448,8 @@ fn judge(
 }
 
 /// The outcome of one criterion for one candidate.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GateResult {
     pub candidate: String,
     pub metric: String,
@@ -457,6 +459,60 @@ pub struct GateResult {
     pub passed: bool,
     /// A sentence naming the failure, e.g. "vendor-b: ece_10 = 0.083 is above 0.05".
     pub message: String,
+}
+
+/// The criteria a run or merge was asked to gate on, by where they came from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requested {
+    /// The suite's `[acceptance]`.
+    pub suite: Vec<TaskCriterion>,
+    /// `--fail-under` / `--fail-over` on the command line.
+    pub command_line: Vec<TaskCriterion>,
+}
+
+impl Requested {
+    /// Every criterion: the suite's, then the command line's.
+    #[must_use]
+    pub fn all(&self) -> Vec<TaskCriterion> {
+        self.suite
+            .iter()
+            .chain(&self.command_line)
+            .cloned()
+            .collect()
+    }
+
+    /// True when there is no criterion.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.suite.is_empty() && self.command_line.is_empty()
+    }
+}
+
+/// What a bundle's manifest records of its gate: the criteria and every verdict, so that the
+/// outcome travels with the evidence (a report reader sees it; `harness verify` recomputes each
+/// verdict from the recomputed metrics). Absent where no criterion was given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// The criteria, by where they came from.
+    pub criteria: Requested,
+    /// Every criterion's verdict for every evaluated candidate.
+    pub results: Vec<GateResult>,
+    /// True when every verdict passed.
+    pub passed: bool,
+}
+
+impl Acceptance {
+    /// The record of `results` of the `criteria`; `None` when there was no criterion.
+    #[must_use]
+    pub fn record(criteria: &Requested, results: &[GateResult]) -> Option<Acceptance> {
+        (!criteria.is_empty()).then(|| Acceptance {
+            criteria: criteria.clone(),
+            results: results.to_vec(),
+            passed: results.iter().all(|r| r.passed),
+        })
+    }
 }
 
 /// Checks every criterion against every model of `report`.

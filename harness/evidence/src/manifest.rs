@@ -61,6 +61,10 @@ pub struct Manifest {
     /// site's count tables (`site.json`, for `harness pool`) instead of predictions and metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The acceptance criteria the results were gated on and each verdict (a run's or merge's;
+    /// absent where none was given, and in shards' and sites' bundles, which gate nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<crate::gate::Acceptance>,
     /// Wall-clock times (UTC, RFC 3339). The only time-dependent part of the bundle
     /// besides `performance.json`.
     pub started_at: String,

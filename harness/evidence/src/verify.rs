@@ -215,7 +215,8 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
             ),
         );
     } else {
-        check_metrics(dir, &manifest, &read, &mut v);
+        let metrics = check_metrics(dir, &manifest, &read, &mut v);
+        check_acceptance(&manifest, metrics.as_ref(), &mut v);
     }
     check_shard_pins(&manifest, &read, opts, &mut v);
     check_inputs(&manifest, opts, &mut v);
@@ -697,13 +698,13 @@ fn only_added_warnings(
 }
 
 /// `metrics.json` against the metrics recomputed from `predictions.csv`, both as
-/// [`check_files`] read and hashed them (`read`).
+/// [`check_files`] read and hashed them (`read`); the recomputed metrics where they match.
 fn check_metrics(
     dir: &Path,
     manifest: &Manifest,
     read: &BTreeMap<String, Cow<'_, [u8]>>,
     v: &mut Verification,
-) {
+) -> Option<crate::evaluation::Metrics> {
     const PRED: &str = crate::manifest::PREDICTIONS;
     const METRICS: &str = crate::manifest::METRICS;
     if !manifest.files.contains_key(PRED) || !manifest.files.contains_key(METRICS) {
@@ -711,26 +712,26 @@ fn check_metrics(
             "metrics recomputation",
             "the manifest lists no predictions.csv or metrics.json",
         );
-        return;
+        return None;
     }
     let (Some(predictions), Some(stored)) = (read.get(PRED), read.get(METRICS)) else {
         v.fail(
             "metrics recomputation",
             "predictions.csv or metrics.json cannot be read",
         );
-        return;
+        return None;
     };
-    let recomputed = match evaluate_predictions(predictions, &dir.join(PRED), &manifest.evaluation)
-    {
-        Ok(m) => m.to_json(),
+    let metrics = match evaluate_predictions(predictions, &dir.join(PRED), &manifest.evaluation) {
+        Ok(m) => m,
         Err(e) => {
             v.fail(
                 "metrics recomputation",
                 format!("predictions.csv cannot be evaluated: {e}"),
             );
-            return;
+            return None;
         }
     };
+    let recomputed = metrics.to_json();
     if recomputed[..] == stored[..] {
         v.ok(
             "metrics recomputation",
@@ -739,7 +740,7 @@ fn check_metrics(
                 sha256_hex(stored)
             ),
         );
-        return;
+        return Some(metrics);
     }
     let parsed = (
         serde_json::from_slice::<serde_json::Value>(&recomputed),
@@ -755,7 +756,7 @@ fn check_metrics(
                 added.join("; ")
             ),
         );
-        return;
+        return Some(metrics);
     }
     let detail = match parsed {
         (Ok(a), Ok(b)) => first_difference(&a, &b, "metrics")
@@ -767,6 +768,98 @@ fn check_metrics(
         "metrics recomputation",
         format!("metrics.json differs from the recomputation: {detail}"),
     );
+    None
+}
+
+/// The manifest's record of the gate against the verdicts recomputed from the recomputed
+/// `metrics`: the same criteria give the same verdicts, value for value, so an edited verdict
+/// (or value) is found.
+fn check_acceptance(
+    manifest: &Manifest,
+    metrics: Option<&crate::evaluation::Metrics>,
+    v: &mut Verification,
+) {
+    const ITEM: &str = "acceptance verdicts";
+    let Some(recorded) = &manifest.acceptance else {
+        return;
+    };
+    let Some(metrics) = metrics else {
+        v.fail(
+            ITEM,
+            "the metrics could not be recomputed, so neither can the verdicts",
+        );
+        return;
+    };
+    let settings = &manifest.evaluation;
+    let gate = match crate::gate::Gate::for_task(
+        &recorded.criteria.all(),
+        settings.task,
+        &settings.targets(),
+    ) {
+        Ok((gate, _)) => gate,
+        Err(e) => {
+            v.fail(ITEM, format!("a recorded criterion is not valid: {e}"));
+            return;
+        }
+    };
+    let results = gate.check(metrics);
+    let same = |a: &crate::gate::GateResult, b: &crate::gate::GateResult| {
+        a.candidate == b.candidate
+            && a.metric == b.metric
+            && a.direction == b.direction
+            && a.limit.to_bits() == b.limit.to_bits()
+            && a.value.map(f64::to_bits) == b.value.map(f64::to_bits)
+            && a.passed == b.passed
+            && a.message == b.message
+    };
+    let passed = results.iter().all(|r| r.passed);
+    if results.len() != recorded.results.len() {
+        v.fail(
+            ITEM,
+            format!(
+                "the manifest records {} verdicts; its criteria give {}",
+                recorded.results.len(),
+                results.len()
+            ),
+        );
+    } else if let Some((want, got)) = results
+        .iter()
+        .zip(&recorded.results)
+        .find(|(a, b)| !same(a, b))
+    {
+        v.fail(
+            ITEM,
+            format!(
+                "the manifest records '{}'; recomputed: '{}'",
+                got.message, want.message
+            ),
+        );
+    } else if recorded.passed != passed {
+        v.fail(
+            ITEM,
+            format!(
+                "the manifest says the gate {}; its verdicts say it {}",
+                if recorded.passed { "passed" } else { "failed" },
+                if passed { "passed" } else { "failed" }
+            ),
+        );
+    } else {
+        let failed = results.iter().filter(|r| !r.passed).count();
+        v.ok(
+            ITEM,
+            if failed == 0 {
+                format!(
+                    "{} verdicts recomputed from the metrics: every criterion passed",
+                    results.len()
+                )
+            } else {
+                format!(
+                    "{} verdicts recomputed from the metrics: {failed} failed, as recorded",
+                    results.len()
+                )
+            },
+        );
+    }
 }
 
 /// The bundle's copy of the suite file, written by `harness run`.

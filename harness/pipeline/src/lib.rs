@@ -48,7 +48,7 @@ use harness_data::registry::{
 };
 use harness_evidence::bundle::{BundleError, BundleWriter};
 use harness_evidence::evaluation::{EvaluateError, findings_input, read_findings};
-use harness_evidence::gate::{Gate, GateResult, TaskCriterion};
+use harness_evidence::gate::{Acceptance, Gate, GateResult, Requested, TaskCriterion};
 use harness_evidence::manifest::{
     self, CandidateRecord, DatasetRecord, InferenceRecord, InputFile, Manifest, Outcome, ToolInfo,
 };
@@ -224,6 +224,8 @@ pub struct Plan {
     pub suite_path: PathBuf,
     /// The suite's `[acceptance]` and the caller's criteria, checked against the task.
     pub criteria: Gate,
+    /// The same criteria as given, by where they came from (the manifest records them).
+    pub requested: Requested,
     pub registry: Registry,
     pub dataset: Dataset,
     /// How the dataset's pin was checked: verified (the plan exists only then), over how
@@ -327,6 +329,13 @@ pub fn run_suite(
     observer.stage_finished(Stage::Evaluate);
     let evaluated = evaluated?;
 
+    // The verdicts go into the report and the manifest, not only into the exit status.
+    let gate = evaluated
+        .report
+        .as_ref()
+        .map(|r| plan.criteria.check(r))
+        .unwrap_or_default();
+
     observer.stage_started(Stage::Measure, "measuring performance");
     let measured = measure(&plan, &inference, options, observer);
     observer.stage_finished(Stage::Measure);
@@ -334,20 +343,15 @@ pub fn run_suite(
     bundle.write(PERFORMANCE, &pretty(&measured.bench))?;
 
     observer.stage_started(Stage::Render, "writing the report");
-    let rendered = render(&plan, &inference, &evaluated, &measured, &mut bundle);
+    let rendered = render(&plan, &inference, &evaluated, &measured, &gate, &mut bundle);
     observer.stage_finished(Stage::Render);
     rendered?;
 
     observer.stage_started(Stage::Seal, "sealing the manifest");
-    let sealed = seal(&plan, &inference, &evaluated, &measured, bundle);
+    let sealed = seal(&plan, &inference, &evaluated, &measured, &gate, bundle);
     observer.stage_finished(Stage::Seal);
     sealed?;
 
-    let gate = evaluated
-        .report
-        .as_ref()
-        .map(|r| plan.criteria.check(r))
-        .unwrap_or_default();
     Ok(RunOutcome {
         out_dir: plan.out_dir.clone(),
         eval: evaluated.report,
@@ -377,7 +381,7 @@ fn run_shard_rest(
     let measured = measured?;
     bundle.write(PERFORMANCE, &pretty(&measured.bench))?;
     observer.stage_started(Stage::Seal, "sealing the manifest");
-    let sealed = seal(plan, &inference, &evaluated, &measured, bundle);
+    let sealed = seal(plan, &inference, &evaluated, &measured, &[], bundle);
     observer.stage_finished(Stage::Seal);
     sealed?;
     Ok(RunOutcome {
@@ -412,10 +416,13 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         PipelineError::Input(format!("{}: not UTF-8 text: {e}", suite_path.display()))
     })?;
     let suite = Suite::parse(text, &suite_path)?;
-    let requested = suite
-        .acceptance
-        .criteria()
-        .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    let requested = Requested {
+        suite: suite
+            .acceptance
+            .criteria()
+            .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?,
+        command_line: options.extra_criteria.clone(),
+    };
     let signer = read_signer(options.sign_key.as_deref())?;
 
     let registry_file = match &options.registry {
@@ -444,12 +451,8 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
     check_options_for_task(options, task, &dataset.name)?;
     // The suite's criteria and the caller's, checked against the task.
-    let n_suite = requested.len();
-    let all: Vec<TaskCriterion> = requested
-        .into_iter()
-        .chain(options.extra_criteria.iter().cloned())
-        .collect();
-    let (criteria, warnings) = Gate::for_task(&all, task, &names).map_err(|e| {
+    let n_suite = requested.suite.len();
+    let (criteria, warnings) = Gate::for_task(&requested.all(), task, &names).map_err(|e| {
         PipelineError::Input(format!(
             "{}: {e}",
             if n_suite > 0 {
@@ -634,6 +637,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         suite_bytes,
         suite_path,
         criteria,
+        requested,
         registry,
         dataset,
         dataset_check: checked,
@@ -1526,6 +1530,7 @@ pub fn render(
     inference: &InferenceOutcome,
     evaluated: &Evaluated,
     measured: &Measured,
+    gate: &[GateResult],
     bundle: &mut BundleWriter,
 ) -> Result<(), PipelineError> {
     // Per-case curves are drawn for a binary task; a multi-label one is shown finding by finding.
@@ -1556,6 +1561,7 @@ pub fn render(
         bench: &measured.bench,
         not_measured: &measured.not_measured,
         inference: Some(inference_info(plan, inference)),
+        gate,
     });
     // Computed once: every ROC band is a bootstrap.
     let report = harness_report::render(&input);
@@ -1570,7 +1576,8 @@ pub fn render(
 }
 
 /// The seal stage: the suite's copy (its bytes as read at planning) and the
-/// manifest with the sha256 of every file, written last and optionally signed.
+/// manifest with the sha256 of every file and the `gate`'s verdicts, written last and
+/// optionally signed.
 ///
 /// # Errors
 ///
@@ -1580,6 +1587,7 @@ pub fn seal(
     inference: &InferenceOutcome,
     evaluated: &Evaluated,
     measured: &Measured,
+    gate: &[GateResult],
     mut bundle: BundleWriter,
 ) -> Result<(), PipelineError> {
     let suite_sha = harness_data::registry::sha256_hex(&plan.suite_bytes);
@@ -1622,6 +1630,11 @@ pub fn seal(
         shard: plan.shard.as_ref().map(|s| s.shard.clone()),
         shards: Vec::new(),
         site: plan.site.clone(),
+        acceptance: if plan.shard.is_some() || plan.site.is_some() {
+            None
+        } else {
+            Acceptance::record(&plan.requested, gate)
+        },
         started_at: plan.started_at.clone(),
         finished_at: now_rfc3339(),
         files: Default::default(),

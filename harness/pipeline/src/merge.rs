@@ -19,7 +19,7 @@ use ed25519_dalek::VerifyingKey;
 use harness_backends::PairAgreement;
 use harness_evidence::bundle::BundleWriter;
 use harness_evidence::evaluation::EvaluateError;
-use harness_evidence::gate::{Gate, TaskCriterion};
+use harness_evidence::gate::{Acceptance, Gate, Requested, TaskCriterion};
 use harness_evidence::manifest::{AGREEMENT, METRICS, PERFORMANCE, PREDICTIONS};
 use harness_evidence::manifest::{
     CandidateRecord, DatasetRecord, MANIFEST, Manifest, Outcome, SIGNATURE, ShardPin, ToolInfo,
@@ -475,15 +475,15 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
     let suite_text = std::str::from_utf8(&suite_bytes)
         .map_err(|e| refuse(format!("{}: not UTF-8: {e}", suite_path.display())))?;
     let suite = Suite::parse(suite_text, &suite_path)?;
-    let requested: Vec<TaskCriterion> = suite
-        .acceptance
-        .criteria()
-        .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?
-        .into_iter()
-        .chain(options.extra_criteria.iter().cloned())
-        .collect();
+    let requested = Requested {
+        suite: suite
+            .acceptance
+            .criteria()
+            .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?,
+        command_line: options.extra_criteria.clone(),
+    };
     let settings = first.evaluation.clone();
-    let (criteria, warnings) = Gate::for_task(&requested, settings.task, &settings.targets())
+    let (criteria, warnings) = Gate::for_task(&requested.all(), settings.task, &settings.targets())
         .map_err(|e| refuse(format!("{}: {e}", suite_path.display())))?;
     for w in warnings {
         observer.warning(&w);
@@ -599,6 +599,10 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         })
         .collect();
     let labels = table.as_ref().map(|t| t.labels.clone()).unwrap_or_default();
+    let gate = report
+        .as_ref()
+        .map(|r| criteria.check(r))
+        .unwrap_or_default();
     {
         let with_probs: Vec<(&CandidateRecord, Option<&Vec<f64>>)> = candidates
             .iter()
@@ -629,6 +633,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
                 total_cases: total,
                 agreement_seed: seed,
             }),
+            gate: &gate,
         });
         let rendered = harness_report::render(&input);
         bundle.write("report.html", rendered.html.as_bytes())?;
@@ -665,15 +670,12 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         shard: None,
         shards: pins,
         site: None,
+        acceptance: Acceptance::record(&requested, &gate),
         started_at: earliest,
         finished_at: now_rfc3339(),
         files: Default::default(),
     };
     bundle.finish(manifest, signer.as_ref())?;
-    let gate = report
-        .as_ref()
-        .map(|r| criteria.check(r))
-        .unwrap_or_default();
     Ok(RunOutcome {
         out_dir: options.out.clone(),
         eval: report,

@@ -195,6 +195,7 @@ fn pooled_input(
         classes: None,
         target_curves: Vec::new(),
         sites,
+        acceptance: Vec::new(),
     }
 }
 

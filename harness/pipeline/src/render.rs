@@ -6,6 +6,7 @@ use harness_data::registry::DatasetTask;
 use harness_evidence::evaluation::{
     ClassesRead, EvalSettings, EvaluateError, read_classes, read_findings,
 };
+use harness_evidence::gate::{Direction, GateResult};
 use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolInfo};
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
@@ -38,6 +39,24 @@ pub struct Parts<'a> {
     pub not_measured: &'a [(String, String)],
     /// How the evaluated predictions were produced and cross-checked.
     pub inference: Option<report::InferenceInfo>,
+    /// The acceptance gate's verdicts.
+    pub gate: &'a [GateResult],
+}
+
+/// The gate's verdicts as the report shows them.
+#[must_use]
+pub fn acceptance_rows(gate: &[GateResult]) -> Vec<report::AcceptanceRow> {
+    gate.iter()
+        .map(|r| report::AcceptanceRow {
+            candidate: r.candidate.clone(),
+            metric: r.metric.clone(),
+            at_least: r.direction == Direction::Under,
+            limit: r.limit,
+            value: r.value,
+            passed: r.passed,
+            message: r.message.clone(),
+        })
+        .collect()
 }
 
 /// The machine as labelled lines a reader understands ("Memory: 23.5 GiB", one line per GPU);
@@ -222,6 +241,7 @@ pub fn build(p: Parts) -> report::ReportInput {
         classes: None,
         target_curves: Vec::new(),
         sites: Vec::new(),
+        acceptance: acceptance_rows(p.gate),
     };
     if let Some(e) = p.eval {
         input.attach_eval(e);

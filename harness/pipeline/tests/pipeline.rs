@@ -699,6 +699,76 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
     assert_eq!(predictions(&outcome.out_dir).len(), 21);
 }
 
+/// The gate's verdicts travel with the evidence: the manifest records the suite's and the
+/// command line's criteria and every verdict, the report opens with them, and `verify`
+/// recomputes them, so a verdict edited to "passed" is found.
+#[test]
+fn the_gate_verdicts_are_recorded_shown_and_verified() {
+    use harness_evidence::gate::{Direction, TaskCriterion};
+    let project = Project::new(
+        40,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    let suite = project.path().join("suite.toml");
+    let mut text = std::fs::read_to_string(&suite).unwrap();
+    text.push_str("[acceptance]\nfail_under = { auroc = 0.0 }\n");
+    std::fs::write(&suite, text).unwrap();
+    let mut options = project.options();
+    options.extra_criteria = vec![TaskCriterion {
+        key: "brier".into(),
+        direction: Direction::Over,
+        limit: 0.0,
+    }];
+    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap();
+    assert!(!outcome.gate_passed());
+    let dir = &outcome.out_dir;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let acceptance = &manifest["acceptance"];
+    assert_eq!(acceptance["criteria"]["suite"][0]["key"], "auroc");
+    assert_eq!(acceptance["criteria"]["command_line"][0]["key"], "brier");
+    assert_eq!(acceptance["passed"], false);
+    let results = acceptance["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        (
+            results[0]["passed"].as_bool(),
+            results[1]["passed"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let section = html
+        .find("<h2 id=\"acceptance\">")
+        .expect("an acceptance section");
+    assert!(
+        section < html.find("<h2 id=\"summary\">").unwrap(),
+        "it comes first"
+    );
+    assert!(html.contains("FAILED: 1 of 2 verdicts failed: a: brier = "));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("| a | brier ≤ 0 |") && md.contains("| FAIL |"),
+        "{md}"
+    );
+    let v = harness_evidence::verify(dir, &Default::default());
+    assert!(v.passed(), "{v:?}");
+    // A verdict edited to "passed" (the manifest unsigned) is found by recomputing it.
+    let edited = serde_json::to_string(&manifest)
+        .unwrap()
+        .replace("\"passed\":false", "\"passed\":true");
+    std::fs::write(dir.join("manifest.json"), edited).unwrap();
+    let v = harness_evidence::verify(dir, &Default::default());
+    let failed: Vec<&str> = v
+        .findings
+        .iter()
+        .filter(|f| f.verdict() == "FAILED")
+        .map(|f| f.item.as_str())
+        .collect();
+    assert_eq!(failed, ["acceptance verdicts"], "{v:?}");
+}
+
 /// A model that declares its predicted label first (as scikit-learn's exporter orders its
 /// outputs) is scored through the output its suite names, by every engine alike; the same model
 /// without the name fails alone, saying how to name its scores, and the run goes on.

@@ -118,6 +118,21 @@ fn header(out: &mut String, input: &ReportInput) {
     kv(out, &machine_rows(h));
 }
 
+/// The acceptance gate's verdicts, first after the header: what a committee or a CI reader
+/// looks for first.
+fn acceptance(out: &mut String, v: &View) {
+    let Some((passed, sentence, t)) = tables::acceptance_section(v.input) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2 id=\"acceptance\">Acceptance criteria</h2>\n<p class=\"{}\">{}</p>",
+        if passed { "ok" } else { "bad" },
+        esc(&sentence)
+    );
+    table(out, &t);
+}
+
 /// A federated evaluation's sites and what left each.
 fn sites(out: &mut String, v: &View) {
     let Some((intro, t)) = tables::sites_section(v.input) else {
@@ -353,6 +368,9 @@ pub fn html(v: &View) -> String {
     out.push_str("<main>\n");
     header(&mut out, input);
     out.push_str("<nav><h3>Contents</h3><ul>\n");
+    if !input.acceptance.is_empty() {
+        out.push_str("<li><a href=\"#acceptance\">Acceptance criteria</a></li>\n");
+    }
     if !input.sites.is_empty() {
         out.push_str("<li><a href=\"#sites\">Sites and what left them</a></li>\n");
     }
@@ -372,6 +390,7 @@ pub fn html(v: &View) -> String {
         );
     }
     out.push_str("<li><a href=\"#comparisons\">Comparisons</a></li>\n<li><a href=\"#agreement\">Cross-backend agreement</a></li>\n<li><a href=\"#performance\">Performance</a></li>\n<li><a href=\"#limits\">Limits of this evidence</a></li>\n<li><a href=\"#methods\">Methods</a></li>\n</ul></nav>\n");
+    acceptance(&mut out, v);
     sites(&mut out, v);
     summary(&mut out, v);
     task_section(&mut out, v);

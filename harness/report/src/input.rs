@@ -47,6 +47,27 @@ pub struct ReportInput {
     /// each in ascending score order (no case is paired across candidates).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<SiteInfo>,
+    /// The acceptance gate's verdicts (the suite's `[acceptance]` and command-line limits),
+    /// one per criterion and candidate; empty when no criterion was given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acceptance: Vec<AcceptanceRow>,
+}
+
+/// One acceptance criterion's verdict for one candidate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AcceptanceRow {
+    pub candidate: String,
+    /// The metric's key as the criterion names it, e.g. `auroc` or `ece_10`.
+    pub metric: String,
+    /// True for a lower limit (`--fail-under`: the value must be at least `limit`), false for
+    /// an upper one (`--fail-over`: at most `limit`).
+    pub at_least: bool,
+    pub limit: f64,
+    /// The candidate's value; `None` when the evaluation gives none (the criterion fails).
+    pub value: Option<f64>,
+    pub passed: bool,
+    /// The verdict as a sentence, e.g. "vendor-c: auroc = 0.8218 is below 0.85".
+    pub message: String,
 }
 
 /// One site of a federated evaluation, as its summary describes it.

@@ -28,9 +28,9 @@ pub mod text;
 mod view;
 
 pub use input::{
-    AgreementRow, Candidate, DatasetInfo, EarlyStoppingMs, Evaluation, Header, InferenceInfo,
-    LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, SiteAnswer, SiteInfo,
-    Status, Suite, TargetCurves, ToolInfo,
+    AcceptanceRow, AgreementRow, Candidate, DatasetInfo, EarlyStoppingMs, Evaluation, Header,
+    InferenceInfo, LatencyMs, NotMeasured, PerformanceRow, ReportInput, ReportOptions, SiteAnswer,
+    SiteInfo, Status, Suite, TargetCurves, ToolInfo,
 };
 pub use view::Figure;
 

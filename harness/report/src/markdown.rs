@@ -88,6 +88,19 @@ pub fn markdown(v: &View) -> String {
     out.push_str("## Machine and profiles\n\n");
     kv(&mut out, ["Key", "Value"], &machine_rows(h));
 
+    if let Some((passed, sentence, t)) = crate::tables::acceptance_section(input) {
+        let sentence = esc(&sentence);
+        let _ = writeln!(
+            out,
+            "## Acceptance criteria\n\n{}\n",
+            if passed {
+                sentence
+            } else {
+                format!("**{sentence}**")
+            }
+        );
+        table(&mut out, &t);
+    }
     if let Some((intro, t)) = crate::tables::sites_section(input) {
         let _ = writeln!(out, "## Sites and what left them\n\n{}\n", esc(&intro));
         table(&mut out, &t);

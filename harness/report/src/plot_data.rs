@@ -1316,6 +1316,7 @@ mod tests {
             classes: None,
             target_curves: Vec::new(),
             sites: Vec::new(),
+            acceptance: Vec::new(),
         };
         let curves = roc_overlay_data(&input, &candidate_rocs(&input));
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();

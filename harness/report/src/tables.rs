@@ -55,6 +55,72 @@ pub fn backends(c: &Candidate) -> String {
     list_or_none(&c.backends)
 }
 
+/// The acceptance gate: a verdict sentence and a table of every criterion for every candidate;
+/// `None` when no criterion was given. The bool is true when every verdict passed.
+pub fn acceptance_section(input: &ReportInput) -> Option<(bool, String, Table)> {
+    let rows = &input.acceptance;
+    if rows.is_empty() {
+        return None;
+    }
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.message.as_str())
+        .collect();
+    let passed = failed.is_empty();
+    let sentence = if passed {
+        format!(
+            "Passed: every evaluated candidate met every acceptance criterion ({} verdicts).",
+            rows.len()
+        )
+    } else {
+        format!(
+            "FAILED: {} of {} verdicts failed: {}. A failed criterion gives exit status 1.",
+            failed.len(),
+            rows.len(),
+            failed.join("; ")
+        )
+    };
+    let table = Table {
+        class: "acceptance",
+        headers: headers(&["Candidate", "Criterion", "Value", "Verdict"]),
+        rows: rows
+            .iter()
+            .map(|r| {
+                vec![
+                    t(r.candidate.clone()),
+                    t(format!(
+                        "{} {} {}",
+                        r.metric,
+                        if r.at_least { "≥" } else { "≤" },
+                        r.limit
+                    )),
+                    r.value.map_or_else(|| t("none"), |v| n(gate_value(r, v))),
+                    t(if r.passed { "pass" } else { "FAIL" }),
+                ]
+            })
+            .collect(),
+    };
+    Some((passed, sentence, table))
+}
+
+/// A gated value to four decimals, unless they would read as the other verdict (0.0999999
+/// shown as 0.1000 against a limit of 0.1): then every digit.
+fn gate_value(r: &crate::input::AcceptanceRow, v: f64) -> String {
+    let shown = format!("{v:.4}");
+    let rounded: f64 = shown.parse().unwrap_or(v);
+    let reads = if r.at_least {
+        rounded >= r.limit
+    } else {
+        rounded <= r.limit
+    };
+    if reads == r.passed {
+        shown
+    } else {
+        v.to_string()
+    }
+}
+
 /// Name, SHA-256, licence, cases, size and whether the data set is synthetic.
 pub fn dataset_rows(input: &ReportInput) -> Vec<(String, String)> {
     let d = &input.header.dataset;

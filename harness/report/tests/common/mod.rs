@@ -243,6 +243,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         classes: None,
         target_curves: Vec::new(),
         sites: Vec::new(),
+        acceptance: Vec::new(),
     };
     input.attach_eval(&report);
     input
