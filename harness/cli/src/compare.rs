@@ -299,6 +299,29 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
                 first.dir().display()
             );
         }
+        // The same dataset gives the same labels: a bundle whose labels were edited (its hashes
+        // rewritten, unsigned) must not lend them to the comparison.
+        let labels = |x: &csv::StringRecord| -> Vec<String> {
+            (1..=n_labels)
+                .map(|k| x.get(k).unwrap_or("").to_string())
+                .collect()
+        };
+        if let Some((line, x)) = rows
+            .iter()
+            .zip(&rows0)
+            .enumerate()
+            .find(|(_, (x, x0))| labels(x) != labels(x0))
+            .map(|(i, (x, _))| (i + 2, x))
+        {
+            bail!(
+                "{}: predictions.csv line {line} (case '{}') has the label(s) {:?}, {} has {:?}: runs of one dataset must agree on every label (check both with `harness verify --project-root`)",
+                r.dir().display(),
+                x.get(0).unwrap_or(""),
+                labels(x),
+                first.dir().display(),
+                labels(&rows0[line - 2])
+            );
+        }
         let s = &r.manifest().evaluation;
         let label = r.label.as_str();
         let sources: Vec<(String, Option<String>, String)> = match s.task {

@@ -147,6 +147,43 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
         "{stdout}"
     );
 
+    // The same edit made consistent (metrics.json recomputed, both re-pinned; unsigned) passes
+    // a verify without the dataset, but compare refuses to set its labels beside the honest
+    // run's, naming the case.
+    let manifest_path = t.join("manifest.json");
+    let mut manifest: harness_evidence::Manifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let edited = std::fs::read(t.join("predictions.csv")).unwrap();
+    let metrics = harness_evidence::evaluation::evaluate_predictions(
+        &edited,
+        &t.join("predictions.csv"),
+        &manifest.evaluation,
+    )
+    .unwrap()
+    .to_json();
+    std::fs::write(t.join("metrics.json"), &metrics).unwrap();
+    for (file, bytes) in [("predictions.csv", &edited), ("metrics.json", &metrics)] {
+        manifest.files.insert(
+            file.into(),
+            harness_data::registry::sha256_hex(bytes),
+        );
+    }
+    // (Its gate's recorded verdicts would no longer be those of the metrics: dropped too.)
+    manifest.acceptance = None;
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let v = harness_evidence::verify(&t, &Default::default());
+    assert!(v.passed(), "{v:?}");
+    let cmp = harness().arg("compare").arg(&a).arg(&t).output().unwrap();
+    let stderr = String::from_utf8_lossy(&cmp.stderr);
+    assert_eq!(cmp.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "predictions.csv line 2 (case '{}') has the label(s) [\"{}\"]",
+            cells[0], cells[1]
+        )) && stderr.contains("must agree on every label"),
+        "{stderr}"
+    );
+
     // An interrupted run (marker present, manifest absent) is never accepted.
     let t = tmp.path().join("interrupted");
     copy_dir(&a, &t);

@@ -161,11 +161,11 @@ pub struct MulticlassModelReport {
     /// TP/(TP + FN) per class at the argmax decision; null when the class has no cases.
     pub sensitivity_at_argmax: IndexMap<String, Option<f64>>,
     /// Why a class's sensitivity is null (only the null ones are listed).
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub sensitivity_at_argmax_reason: IndexMap<String, String>,
     /// TN/(TN + FP) per class at the argmax decision; null when every case is of the class.
     pub specificity_at_argmax: IndexMap<String, Option<f64>>,
-    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub specificity_at_argmax_reason: IndexMap<String, String>,
     /// Mean of the defined sensitivities (sklearn `balanced_accuracy_score`).
     pub balanced_accuracy: f64,

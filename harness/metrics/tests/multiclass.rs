@@ -494,6 +494,26 @@ fn run_rows(
     )
 }
 
+/// A report reads back from the JSON it is written as (what `compare` and `leaderboard` read
+/// from a bundle's metrics.json), whether or not a class's argmax figures are null.
+#[test]
+fn a_report_reads_back_from_its_json() {
+    let cls = classes(3);
+    let rows = vec![
+        vec![0.7, 0.2, 0.1],
+        vec![0.2, 0.6, 0.2],
+        vec![0.1, 0.2, 0.7],
+        vec![0.5, 0.3, 0.2],
+    ];
+    for labels in [[0u32, 1, 2, 0], [0, 0, 1, 1]] {
+        let r = run_rows(&cls, &labels, &rows, &MulticlassOptions::default()).unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        let back: MulticlassReport = serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("labels {labels:?}: {e}"));
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+}
+
 /// A row summing to 1 + 1e-5 and a probability of 1.2 are refused with the model, the 0-based
 /// case and the values; a row within 1e-6 of 1 is accepted as is.
 #[test]
