@@ -385,6 +385,20 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         sha256.push(sha);
     }
     check_bundle_pins(&bundles)?;
+    if !bundles.is_empty() && bundles.len() < paths.len() {
+        let bare: Vec<String> = paths
+            .iter()
+            .filter(|p| !bundles.iter().any(|(b, _)| b == p))
+            .map(|p| p.display().to_string())
+            .collect();
+        errln!(
+            "warning: {} {} bare summar{} beside site bundles: nothing verifies {}, and its models, dataset pin and suite are not checked against the bundles'; pool every site's bundle folder",
+            bare.join(", "),
+            if bare.len() == 1 { "is a" } else { "are" },
+            if bare.len() == 1 { "y" } else { "ies" },
+            if bare.len() == 1 { "it" } else { "them" }
+        );
+    }
     // The models are known only where every site sent a bundle that pins them.
     let models = (bundles.len() == paths.len())
         .then(|| bundles.first().map(|(_, b)| b.manifest.candidates.clone()))

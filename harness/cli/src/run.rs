@@ -244,13 +244,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     if let Some(site) = &options.site {
         let dir = outcome.out_dir.display();
+        let file = if options.paired_request.is_some() {
+            harness_pipeline::SUMS_FILE
+        } else {
+            harness_pipeline::SITE_FILE
+        };
         outln!(
-            "site bundle ({site}, aggregates only): {dir}\nsend {dir}/{} to the coordinator, who pools the sites with `harness pool`",
-            if options.paired_request.is_some() {
-                harness_pipeline::SUMS_FILE
-            } else {
-                harness_pipeline::SITE_FILE
-            }
+            "site bundle ({site}, aggregates only): {dir}\nsend the whole folder to the coordinator, who pools the sites' folders with `harness pool` (the bundle carries {file} with its manifest: the suite's settings and gate, the model and dataset pins and any signature; {file} alone pools unverified, with none of them)"
         );
         return Ok(exit_status(&outcome));
     }

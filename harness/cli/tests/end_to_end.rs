@@ -163,14 +163,17 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
     .to_json();
     std::fs::write(t.join("metrics.json"), &metrics).unwrap();
     for (file, bytes) in [("predictions.csv", &edited), ("metrics.json", &metrics)] {
-        manifest.files.insert(
-            file.into(),
-            harness_data::registry::sha256_hex(bytes),
-        );
+        manifest
+            .files
+            .insert(file.into(), harness_data::registry::sha256_hex(bytes));
     }
     // (Its gate's recorded verdicts would no longer be those of the metrics: dropped too.)
     manifest.acceptance = None;
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
     let v = harness_evidence::verify(&t, &Default::default());
     assert!(v.passed(), "{v:?}");
     let cmp = harness().arg("compare").arg(&a).arg(&t).output().unwrap();

@@ -467,6 +467,17 @@ fn three_sites_pool_to_the_all_cases_results_and_reveal_no_case() {
     );
     let auroc = format!("{:.3}", want["models"]["score"]["auroc"].as_f64().unwrap());
     assert!(html.contains(&auroc), "the pooled AUROC {auroc}");
+    // The ROC bands are drawn with the pool's own settings (as a run draws them with its
+    // suite's), not a default seed.
+    let band = format!(
+        "(B = {}, seed {}; pROC ci.se)",
+        want["options"]["bootstrap"]
+            .as_u64()
+            .unwrap()
+            .clamp(200, 2000),
+        want["options"]["seed"]
+    );
+    assert!(html.contains(&band), "{band}");
     for f in [
         "roc-1-score.svg",
         "reliability-1-score.svg",

@@ -508,8 +508,8 @@ fn a_report_reads_back_from_its_json() {
     for labels in [[0u32, 1, 2, 0], [0, 0, 1, 1]] {
         let r = run_rows(&cls, &labels, &rows, &MulticlassOptions::default()).unwrap();
         let json = serde_json::to_string(&r).unwrap();
-        let back: MulticlassReport = serde_json::from_str(&json)
-            .unwrap_or_else(|e| panic!("labels {labels:?}: {e}"));
+        let back: MulticlassReport =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("labels {labels:?}: {e}"));
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
     }
 }

@@ -186,16 +186,17 @@ fn pooled_input(
         },
         candidates: Vec::new(),
         labels: Vec::new(),
-        evaluation,
         agreement: Vec::new(),
         performance: Vec::new(),
         profiles_not_measured: Vec::new(),
-        options: report::ReportOptions::default(),
+        // The bands as the sites' run would draw them (its seed and bootstrap).
+        options: report::ReportOptions::for_evaluation(&evaluation.options),
         findings: None,
         classes: None,
         target_curves: Vec::new(),
         sites,
         acceptance: Vec::new(),
+        evaluation,
     }
 }
 

@@ -232,10 +232,8 @@ pub fn build(p: Parts) -> report::ReportInput {
             })
             .collect(),
         options: report::ReportOptions {
-            roc_band_replicates: p.suite.metrics.bootstrap.clamp(200, 2000),
-            roc_band_seed: p.suite.metrics.seed,
             agreement_tolerance: p.suite.inference.agreement_tolerance,
-            ..Default::default()
+            ..report::ReportOptions::for_evaluation(&p.suite.metrics.options())
         },
         findings: None,
         classes: None,

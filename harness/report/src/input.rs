@@ -343,6 +343,19 @@ impl Default for ReportOptions {
     }
 }
 
+impl ReportOptions {
+    /// The ROC bands of an evaluation with `opts`: its seed, and its bootstrap replicates held
+    /// to 200 … 2000 (a band needs some; beyond 2000 it no longer changes visibly).
+    #[must_use]
+    pub fn for_evaluation(opts: &EvalOptions) -> Self {
+        ReportOptions {
+            roc_band_replicates: opts.bootstrap.clamp(200, 2000),
+            roc_band_seed: opts.seed,
+            ..ReportOptions::default()
+        }
+    }
+}
+
 impl ReportInput {
     /// Fills the evaluation (options, comparisons, warnings) from `report`, and each candidate's
     /// metrics from the model of the same name.

@@ -185,7 +185,7 @@ pub fn sites_section(input: &ReportInput) -> Option<(String, Table)> {
     let cases: u64 = input.sites.iter().map(|s| s.cases).sum();
     let paired = input.sites.iter().any(|s| s.paired.is_some());
     let mut intro = format!(
-        "These results were pooled by the coordinator from the count tables of {} site(s), {cases} cases in all. No image, case id or per-case row left any site; every figure below equals that of one evaluation on all the sites' cases together (exact pooling, see Methods). Each site's summary says in its own words what it reveals",
+        "These results were pooled by the coordinator from the count tables of {} site(s), {cases} cases in all: per model and subgroup level, how many positive and negative cases had each score. No image, case id or per-case metadata left any site; every figure below equals that of one evaluation on all the sites' cases together (exact pooling, see Methods). The tables are not anonymous by construction: without a declared score grid they list every distinct score, close to one per case. Each site's summary says in its own words what it reveals",
         input.sites.len()
     );
     intro.push_str(if paired {
