@@ -649,6 +649,13 @@ pub(crate) fn discrimination(
             d.theta, d.ci95[1]
         ));
     }
+    // So does ranking every negative above every positive (a degenerate CI at 0).
+    if let Some(d) = dl.filter(|d| d.is_degenerate() && d.theta < 0.5) {
+        warnings.push(format!(
+            "{subject}: AUROC {} ranks every negative above every positive: check that the score read is the positive class's (a suite's output positive_index or columns, a dataset's positive_class, eval's --score)",
+            d.theta
+        ));
+    }
     Discrimination {
         auroc,
         auroc_reason: undefined,
@@ -1281,6 +1288,30 @@ mod tests {
         );
         assert!(warned("inverted"), "{:?}", r.warnings);
         assert!(!warned("chance"), "{:?}", r.warnings);
+        // Every negative above every positive: the CI is degenerate, and it is said too; a
+        // perfect model's degenerate CI is not taken for it.
+        let reversed: Vec<f64> = labels.iter().map(|&y| if y { 0.1 } else { 0.9 }).collect();
+        let perfect: Vec<f64> = labels.iter().map(|&y| if y { 0.9 } else { 0.1 }).collect();
+        let input = EvalInput {
+            labels: &labels,
+            models: vec![("reversed", &reversed), ("perfect", &perfect)],
+            groupings: Vec::new(),
+            cluster: None,
+        };
+        let r = evaluate(&input, &EvalOptions::default()).unwrap();
+        let ranks = |m: &str| {
+            r.warnings.iter().any(|w| {
+                w.starts_with(&format!(
+                    "{m}: AUROC 0 ranks every negative above every positive"
+                ))
+            })
+        };
+        assert!(ranks("reversed"), "{:?}", r.warnings);
+        assert!(
+            !r.warnings
+                .iter()
+                .any(|w| w.starts_with("perfect: AUROC 1 ranks"))
+        );
     }
 
     /// `evaluate_tables` (what `pool` runs) against `evaluate` on the cases the tables count:

@@ -57,6 +57,8 @@ pub fn with_ci_marked(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
 /// significant digits in scientific notation below 1e-4 ("3.2e-7"); "n/a" when undefined.
 pub fn p_value_precise(p: Option<f64>) -> String {
     match p {
+        // Below what a double holds the normal tail is 0: the p-value is not.
+        Some(0.0) => format!("< {:.0e}", f64::MIN_POSITIVE),
         Some(v) if v.is_finite() && v < 1e-4 => format!("{v:.1e}"),
         other => num(other, 4),
     }
@@ -200,6 +202,8 @@ mod tests {
         assert_eq!(p_clause(0.0004), "< 0.001");
         assert_eq!(p_clause(0.0412), "= 0.041");
         assert_eq!(sci(2.4e-3), "2.4e-3");
+        assert_eq!(p_value_precise(Some(3.2e-7)), "3.2e-7");
+        assert_eq!(p_value_precise(Some(0.0)), "< 2e-308");
         assert_eq!(sci(f64::NAN), "n/a");
         assert_eq!(
             [0.0, 0.25, 2.54, 120.4].map(ms),

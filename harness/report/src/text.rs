@@ -134,15 +134,15 @@ pub fn comparison_sentence(c: &Comparison, p_holm: Option<f64>, holm_applied: bo
     let head = if d == 0.0 {
         format!(
             "{first} and {second} have the same AUROC (difference 0.000, 95% CI {} to {})",
-            fixed(lo, 3),
-            fixed(hi, 3)
+            ci_bound(lo),
+            ci_bound(hi)
         )
     } else {
         format!(
             "{first}'s AUROC is higher than {second}'s by {} (95% CI {} to {})",
             fixed(d, 3),
-            fixed(lo, 3),
-            fixed(hi, 3)
+            ci_bound(lo),
+            ci_bound(hi)
         )
     };
     let (p, label) = if holm_applied {
@@ -158,7 +158,7 @@ pub fn comparison_sentence(c: &Comparison, p_holm: Option<f64>, holm_applied: bo
             )
         }
         Some(p) => format!(
-            "{head}; the difference is not statistically significant at the 5 % level ({label} {}); the data cannot tell them apart.",
+            "{head}; the difference is not statistically significant at the 5 % level ({label} {}); this does not show that they perform alike: a larger study may still find a difference.",
             p_clause(p)
         ),
         None => {
@@ -168,6 +168,18 @@ pub fn comparison_sentence(c: &Comparison, p_holm: Option<f64>, holm_applied: bo
                 .unwrap_or("the test statistic is undefined");
             format!("{head}; no p-value: {why}.")
         }
+    }
+}
+
+/// A difference's CI bound to three decimals, or to two significant digits where three would
+/// round it to zero: which side of 0 a bound lies on is what the interval says ("-0.00048 to
+/// 0.069" is not "0.000 to 0.069").
+pub fn ci_bound(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && v.abs() < 0.0005 {
+        let decimals = (-v.abs().log10()).ceil() as usize + 1;
+        format!("{v:.*}", decimals.min(17))
+    } else {
+        fixed(v, 3)
     }
 }
 
@@ -489,7 +501,7 @@ mod tests {
         let s = comparison_sentence(&cmp(-0.01, [-0.03, 0.01], Some(0.41)), None, false);
         assert_eq!(
             s,
-            "beta's AUROC is higher than alpha's by 0.010 (95% CI -0.010 to 0.030); the difference is not statistically significant at the 5 % level (p = 0.410); the data cannot tell them apart."
+            "beta's AUROC is higher than alpha's by 0.010 (95% CI -0.010 to 0.030); the difference is not statistically significant at the 5 % level (p = 0.410); this does not show that they perform alike: a larger study may still find a difference."
         );
         // Significance follows the adjusted p, not the raw one.
         let s = comparison_sentence(&cmp(0.02, [0.001, 0.039], Some(0.04)), Some(0.08), true);
@@ -499,6 +511,11 @@ mod tests {
         );
         let s = comparison_sentence(&cmp(0.2, [0.1, 0.3], Some(1e-9)), None, false);
         assert!(s.ends_with("(p < 0.001)."), "{s}");
+        // A bound that three decimals would round to zero keeps its side of 0.
+        let s = comparison_sentence(&cmp(0.034, [-0.000479, 0.069], Some(0.052)), None, false);
+        assert!(s.contains("(95% CI -0.00048 to 0.069)"), "{s}");
+        assert_eq!(ci_bound(0.0), "0.000");
+        assert_eq!(ci_bound(0.0004), "0.00040");
         let mut undefined = cmp(0.0, [0.0, 0.0], None);
         undefined.auc_diff = None;
         undefined.ci95_diff = None;
