@@ -29,8 +29,40 @@ fn read_hex32(path: &Path, what: &str) -> Result<[u8; 32], KeyError> {
 }
 
 /// Reads a secret key (hex of the 32-byte seed).
+///
+/// A public key has the same form, and signing with one gives signatures that nothing
+/// verifies: a `.pub` file is refused, and so is a key that is not the secret of the `.pub`
+/// beside it (`harness keygen` writes `PREFIX.key` and `PREFIX.pub`).
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    Ok(SigningKey::from_bytes(&read_hex32(path, "secret key")?))
+    let bad = |reason: String| KeyError::Bad {
+        path: path.display().to_string(),
+        reason,
+    };
+    if path.extension().is_some_and(|e| e == "pub") {
+        return Err(bad(
+            "a public key (harness keygen's PREFIX.pub): sign with the secret key, PREFIX.key"
+                .into(),
+        ));
+    }
+    let key = SigningKey::from_bytes(&read_hex32(path, "secret key")?);
+    let public = path.with_extension("pub");
+    if let Ok(published) = read_verifying_key(&public)
+        && published != key.verifying_key()
+    {
+        let reason = if published.as_bytes() == key.as_bytes() {
+            format!(
+                "holds the public key {} (not the secret one)",
+                public.display()
+            )
+        } else {
+            format!(
+                "is not the secret key of the public key beside it, {}: bundles signed with it would not verify with that one",
+                public.display()
+            )
+        };
+        return Err(bad(reason));
+    }
+    Ok(key)
 }
 
 /// Reads a public key (hex of the 32-byte key).
@@ -80,6 +112,30 @@ pub fn check_any(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A public key given as the signing key (its file, or its text in the .key file) is
+    /// refused; the pair keygen writes is read.
+    #[test]
+    fn a_public_key_is_not_taken_for_the_secret_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate().unwrap();
+        let (secret, public) = (dir.path().join("a.key"), dir.path().join("a.pub"));
+        std::fs::write(&secret, hex::encode(key.as_bytes())).unwrap();
+        std::fs::write(&public, hex::encode(key.verifying_key().as_bytes())).unwrap();
+        assert_eq!(read_signing_key(&secret).unwrap(), key);
+        let err = read_signing_key(&public).unwrap_err().to_string();
+        assert!(err.contains("a public key"), "{err}");
+        std::fs::write(&secret, hex::encode(key.verifying_key().as_bytes())).unwrap();
+        let err = read_signing_key(&secret).unwrap_err().to_string();
+        assert!(err.contains("holds the public key"), "{err}");
+        let other = generate().unwrap();
+        std::fs::write(&secret, hex::encode(other.as_bytes())).unwrap();
+        let err = read_signing_key(&secret).unwrap_err().to_string();
+        assert!(
+            err.contains("is not the secret key of the public key beside it"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn sign_and_check_detects_any_change() {

@@ -509,6 +509,19 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         max_height: suite.limits.max_image_side,
         ..ReadLimits::default()
     };
+    // A bundle written into the pinned dataset's folder would change the data it pins.
+    let location = registry.location(&dataset);
+    if let Some(out) = &options.out
+        && location.is_dir()
+        && harness_evidence::bundle::within(out, &location)
+    {
+        return Err(PipelineError::Input(format!(
+            "--out {}: inside the folder of dataset '{}' ({}), which its pin covers: the bundle would change the data it was run on; write it elsewhere",
+            out.display(),
+            dataset.name,
+            location.display()
+        )));
+    }
     observer.info(&format!("verifying dataset {}", dataset.name));
     let cache = options
         .remember_hashes

@@ -699,6 +699,29 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
     assert_eq!(predictions(&outcome.out_dir).len(), 21);
 }
 
+/// A bundle is never written into the pinned dataset's folder (it would change the data its
+/// pin covers, and every later run would refuse the dataset), and nothing is started.
+#[test]
+fn an_out_folder_inside_the_dataset_is_refused() {
+    let project = Project::new(
+        10,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    let mut options = project.options();
+    let inside = project.path().join("data/lesions/bundle");
+    options.out = Some(inside.clone());
+    let err = run_suite(&options, &harness_pipeline::Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("inside the folder of dataset 'lesions'"),
+        "{err}"
+    );
+    assert!(!inside.exists());
+    assert!(run_suite(&project.options(), &harness_pipeline::Silent).is_ok());
+}
+
 /// The gate's verdicts travel with the evidence: the manifest records the suite's and the
 /// command line's criteria and every verdict, the report opens with them, and `verify`
 /// recomputes them, so a verdict edited to "passed" is found.
