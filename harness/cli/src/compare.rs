@@ -558,13 +558,29 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
             .metrics
             .as_ref()
             .map_or(&[][..], |m| &m.comparisons[..]);
-        let p = comparisons.iter().find(|c| {
+        let at = comparisons.iter().position(|c| {
             (c.a == e.candidate && c.b == n.candidate) || (c.b == e.candidate && c.a == n.candidate)
         });
-        let (p, test) = p.map_or((None, "paired DeLong"), |c| c.reported_p());
+        let (p, test) = at.map_or((None, "paired DeLong"), |i| comparisons[i].reported_p());
+        // As the run's report judges it: Holm-adjusted over the run's comparisons where there
+        // are several.
+        let (p, label) = match at {
+            Some(i) if comparisons.len() > 1 => {
+                let reported: Vec<Option<f64>> =
+                    comparisons.iter().map(|c| c.reported_p().0).collect();
+                (
+                    holm(&reported)[i],
+                    format!(
+                        "{test}, Holm-adjusted over the run's {} comparisons,",
+                        comparisons.len()
+                    ),
+                )
+            }
+            _ => (p, test.to_string()),
+        };
         return match p {
-            Some(p) if p < 0.05 => format!("yes ({test} p {})", p_clause(p)),
-            Some(p) => format!("NO ({test} p {})", p_clause(p)),
+            Some(p) if p < 0.05 => format!("yes ({label} p {})", p_clause(p)),
+            Some(p) => format!("NO ({label} p {})", p_clause(p)),
             None => format!("unknown (no {test})"),
         };
     }
@@ -617,15 +633,24 @@ fn binary_boards(runs: &[&Run]) -> Vec<Board> {
     for board in &rankings {
         let (suite, dataset, metric) = board;
         let mut entries = Vec::new();
+        let mut clustered = false;
         for r in runs.iter().filter(|r| ranking(r) == *board) {
             let models = r.metrics.as_ref().map(|m| &m.models).into_iter().flatten();
             for (name, m) in models {
                 if let Some(value) = metric.value(m) {
+                    // An AUROC's CI as its report states it: patient-clustered where the
+                    // cases are (one dataset per board: all entries alike).
+                    let ci = if metric.key == "auroc" {
+                        clustered |= m.clustered.is_some();
+                        m.auroc_ci95_reported()
+                    } else {
+                        metric.ci(m)
+                    };
                     entries.push(Entry {
                         run: r,
                         candidate: name.clone(),
                         value,
-                        ci: metric.ci(m),
+                        ci,
                     });
                 }
             }
@@ -637,6 +662,7 @@ fn binary_boards(runs: &[&Run]) -> Vec<Board> {
                 .then_with(|| a.candidate.cmp(&b.candidate))
         });
         let column = match metric.ci_method {
+            Some(_) if clustered => format!("{} [patient-clustered 95% CI]", metric.label),
             Some(ci) => format!("{} [{ci}]", metric.label),
             None => metric.label.to_string(),
         };

@@ -371,6 +371,31 @@ fn leaderboard_ranks_by_the_recorded_primary_metric() {
     }
     assert_eq!(leaderboard_order(v1).len(), 2 * by_log_loss.len(), "{md}");
 
+    // Ranked by AUROC, neighbours of one run are told apart as the run's report tells them:
+    // by the paired test Holm-adjusted over the run's comparisons (three candidates, three).
+    let by_auroc = tmp.path().join("by-auroc");
+    copy_dir(&bundle, &by_auroc.join("run"));
+    let manifest_path = by_auroc.join("run/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    m["primary_metric"] = "auroc".into();
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let lb = harness()
+        .arg("leaderboard")
+        .arg(&by_auroc)
+        .output()
+        .unwrap();
+    assert!(
+        lb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lb.stderr)
+    );
+    let md = std::fs::read_to_string(by_auroc.join("leaderboard.md")).unwrap();
+    assert!(
+        md.contains("(paired DeLong, Holm-adjusted over the run's 3 comparisons, p "),
+        "{md}"
+    );
+
     // compare names its columns by those labels too; a candidate set against its own copy
     // gives the warnings the footer counts (difference 0 with variance 0), on stderr and in
     // the Markdown; one bundle given twice is refused.

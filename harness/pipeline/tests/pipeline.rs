@@ -985,6 +985,12 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
             && html.contains("DeLong 95% CI (image-level)"),
         "the statistics table lacks the patient-clustered CI"
     );
+    // So do the ROC figures' legends, as their captions say.
+    let svg = std::fs::read_to_string(outcome.out_dir.join("figures/roc-1-a.svg")).unwrap();
+    let f3 = |v: &serde_json::Value| harness_report::format::fixed(v.as_f64().unwrap(), 3);
+    let legend = format!("[{}, {}]", f3(&obuchowski[0]), f3(&obuchowski[1]));
+    assert!(svg.contains(&legend), "{legend} not in the ROC legend");
+    assert!(html.contains("AUROC with its patient-clustered 95% CI (Obuchowski"));
     // The paired comparison the report shows is the clustered one.
     let c = &metrics["comparisons"][0];
     let [lo, hi] = [0, 1].map(|k| c["clustered"]["ci95_diff"][k].as_f64().unwrap());

@@ -228,7 +228,7 @@ pub fn roc_overlay_data(
                 name: c.name.clone(),
                 auroc: format!(
                     "AUROC {}",
-                    with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
+                    with_ci(m.discrimination.auroc, m.auroc_ci95_reported())
                 ),
                 curve: roc.curve.clone(),
                 operating_point: roc.operating_point,

@@ -152,9 +152,10 @@ pub fn build(input: &ReportInput) -> View<'_> {
         let stem = format!("{}-{}", i + 1, slug(&c.name));
         let mut figs = Vec::new();
         if let Some(m) = &c.metrics {
+            // The CI the report states elsewhere: patient-clustered where the cases are.
             let auroc_label = format!(
                 "ROC curve, AUROC {}",
-                with_ci(m.discrimination.auroc, m.discrimination.auroc_ci95_delong)
+                with_ci(m.discrimination.auroc, m.auroc_ci95_reported())
             );
             let roc = match &rocs[i] {
                 Some(roc) => roc.as_ref().map_err(String::clone),
@@ -174,7 +175,8 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 id: format!("roc-{stem}"),
                 title: format!("ROC curve of {}", c.name),
                 caption: format!(
-                    "Empirical ROC curve; AUROC with DeLong 95% CI in the legend. {band_note} The marker is the operating point at threshold {threshold} (score ≥ threshold is positive)."
+                    "Empirical ROC curve; AUROC with {} in the legend. {band_note} The marker is the operating point at threshold {threshold} (score ≥ threshold is positive).",
+                    legend_ci(m.clustered.is_some())
                 ),
                 svg: roc.and_then(|d| figures::roc_svg(&c.name, d, &auroc_label)),
             });
@@ -437,6 +439,15 @@ Some(with_ci(m.discrimination.auroc, ci))
         .collect()
 }
 
+/// Which 95 % CI a ROC legend shows: the one the report states everywhere else.
+fn legend_ci(clustered: bool) -> &'static str {
+    if clustered {
+        "its patient-clustered 95% CI (Obuchowski; the image-level DeLong CI is too narrow when patients have several images)"
+    } else {
+        "DeLong 95% CI"
+    }
+}
+
 /// The ROC overlay of the candidates that have a curve (two or more, with comparisons).
 fn roc_overlay(
     input: &ReportInput,
@@ -450,8 +461,14 @@ fn roc_overlay(
         id: "roc-overlay".into(),
         title: "ROC curves of all candidates".into(),
         caption: format!(
-            "Empirical ROC curves of the evaluated candidates on the same {} cases, one colour per candidate; AUROC with DeLong 95% CI in the legend. Dots: each candidate's operating point at threshold {} (score ≥ threshold is positive). The bootstrap bands are in each candidate's section.",
+            "Empirical ROC curves of the evaluated candidates on the same {} cases, one colour per candidate; AUROC with {} in the legend. Dots: each candidate's operating point at threshold {} (score ≥ threshold is positive). The bootstrap bands are in each candidate's section.",
             input.labels.len(),
+            legend_ci(
+                input
+                    .candidates
+                    .iter()
+                    .any(|c| c.metrics.as_ref().is_some_and(|m| m.clustered.is_some()))
+            ),
             input.evaluation.options.threshold
         ),
         svg: figures::roc_overlay_svg("ROC curves of the candidates", &curves),
