@@ -522,16 +522,40 @@ pub fn check(report: &EvalReport, criteria: &[Criterion]) -> Vec<GateResult> {
         .iter()
         .flat_map(|(name, m)| {
             criteria.iter().map(move |c| {
-                judge(
-                    name,
-                    &c.metric.to_string(),
-                    c.direction,
-                    c.limit,
-                    c.value(m),
-                )
+                let key = c.metric.to_string();
+                let mut r = judge(name, &key, c.direction, c.limit, c.value(m));
+                if m.clustered.is_some() {
+                    r.message.push_str(&image_level_note(&key, m));
+                }
+                r
             })
         })
         .collect()
+}
+
+/// Where the cases are clustered by patient, a criterion on an image-level CI bound is said to
+/// be one: the report shows the patient-clustered CI, wider, and the gate would pass on an
+/// interval the report does not show. Empty for any other key.
+fn image_level_note(key: &str, m: &ModelReport) -> String {
+    let clustered = |k: usize| {
+        m.auroc_ci95_reported()
+            .map_or_else(|| "undefined".to_string(), |ci| format!("{:.4}", ci[k]))
+    };
+    match key {
+        "auroc_ci_lower" => format!(
+            " (the image-level DeLong bound; the patient-clustered one the report shows is {}: gate on auroc_ci_lower_clustered)",
+            clustered(0)
+        ),
+        "auroc_ci_upper" => format!(
+            " (the image-level DeLong bound; the patient-clustered one the report shows is {})",
+            clustered(1)
+        ),
+        k if k.starts_with("sens_at_spec_ci_lower_") => {
+            " (the image-level bootstrap bound; the report shows the patient-clustered bootstrap's)"
+                .to_string()
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -556,6 +580,45 @@ mod tests {
             cluster: None,
         };
         evaluate(&input, &EvalOptions::default()).unwrap()
+    }
+
+    /// With the cases clustered by patient, a gate on an image-level CI bound says so and
+    /// names the clustered bound the report shows; without clustering nothing is added.
+    #[test]
+    fn a_gate_on_an_image_level_bound_of_clustered_cases_says_so() {
+        let labels = [true, true, false, false, true, false, false, false];
+        let good = [0.9, 0.8, 0.3, 0.2, 0.7, 0.1, 0.4, 0.35];
+        let patients: Vec<String> = ["p1", "p1", "p2", "p2", "p3", "p3", "p4", "p4"]
+            .map(String::from)
+            .to_vec();
+        let codes = [0u32, 0, 1, 1, 2, 2, 3, 3];
+        let input = EvalInput {
+            labels: &labels,
+            models: vec![("good", &good[..])],
+            groupings: Vec::new(),
+            cluster: Some(Grouping {
+                name: "patient",
+                levels: &patients,
+                codes: &codes,
+            }),
+        };
+        let clustered = evaluate(&input, &EvalOptions::default()).unwrap();
+        let lower = Criterion::parse("auroc_ci_lower=0", Direction::Under).unwrap();
+        let auroc = Criterion::parse("auroc=0", Direction::Under).unwrap();
+        let r = check(&clustered, &[lower.clone(), auroc.clone()]);
+        assert!(
+            r[0].message.contains("the image-level DeLong bound")
+                && r[0].message.contains("gate on auroc_ci_lower_clustered"),
+            "{}",
+            r[0].message
+        );
+        assert!(!r[1].message.contains("image-level"), "{}", r[1].message);
+        let plain = check(&report(), &[lower]);
+        assert!(
+            !plain[0].message.contains("image-level"),
+            "{}",
+            plain[0].message
+        );
     }
 
     /// A multi-label suite's criterion on one finding that the evaluation can never give is
