@@ -536,6 +536,18 @@ fn validate_candidate(c: &Candidate) -> Result<(), String> {
 pub const MAX_INPUT_SIDE: u32 = 16384;
 
 fn validate_metrics(m: &Metrics) -> Result<(), String> {
+    let subgroups = m.subgroups.as_deref().unwrap_or_default();
+    for (i, g) in subgroups.iter().enumerate() {
+        if subgroups[..i].contains(g) {
+            return Err(format!("subgroups names '{g}' twice"));
+        }
+        // predictions.csv's own columns (multi-label: label:<finding>).
+        if g == "case_id" || g == "label" || g.starts_with("label:") {
+            return Err(format!(
+                "subgroups names '{g}', a column predictions.csv holds already: a subgroup is a column of the dataset's labels file that groups the cases (sex, site, …)"
+            ));
+        }
+    }
     if !(0.0..=1.0).contains(&m.threshold) {
         return Err(format!("threshold {} is outside [0, 1]", m.threshold));
     }
@@ -779,6 +791,18 @@ output = { kind = "probability", positive_index = 0 }
         assert!(e.contains("channels"), "{e}");
         let e = err("name = \"t\"\nversion = 1\n");
         assert!(e.starts_with("s.toml:2:"), "{e}");
+        // Subgroups named twice, or named as predictions.csv's own columns, at [metrics].
+        let with =
+            |g: &str| GOOD.replace("[metrics]\n", &format!("[metrics]\nsubgroups = [{g}]\n"));
+        let e = err(&with("\"site\", \"site\""));
+        assert!(
+            e.starts_with("s.toml:5:") && e.contains("subgroups names 'site' twice"),
+            "{e}"
+        );
+        for g in ["case_id", "label"] {
+            let e = err(&with(&format!("\"{g}\"")));
+            assert!(e.contains("a column predictions.csv holds already"), "{e}");
+        }
     }
 
     #[test]

@@ -471,6 +471,22 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         .clone()
         .unwrap_or_else(|| dataset.entry.subgroups.clone());
     let cluster = dataset.entry.cluster.clone();
+    // The dataset's own id, label and patient columns are not subgroups: refused before the
+    // dataset's check and the inference, not after them.
+    let reserved = [
+        (dataset.entry.id_column.as_deref(), "case id"),
+        (Some(dataset.entry.label.as_str()), "label"),
+        (cluster.as_deref(), "patient"),
+    ];
+    for g in &subgroups {
+        if let Some((_, what)) = reserved.iter().find(|(c, _)| *c == Some(g.as_str())) {
+            return Err(PipelineError::Input(format!(
+                "{}: [metrics] subgroups names '{g}', dataset '{}''s {what} column: a subgroup is another column of its labels file (sex, site, …)",
+                suite_path.display(),
+                dataset.name
+            )));
+        }
+    }
     // A criterion the evaluation can never give (a column that is not a subgroup, a specificity
     // not targeted, a CI not computed) is refused now, not failed after the inference. A
     // federated site's run applies no gate (the coordinator's pool does), so it is not refused

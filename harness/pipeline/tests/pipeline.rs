@@ -722,6 +722,39 @@ fn an_out_folder_inside_the_dataset_is_refused() {
     assert!(run_suite(&project.options(), &harness_pipeline::Silent).is_ok());
 }
 
+/// The dataset's patient column named as a subgroup is refused before the dataset's check
+/// and the inference, naming the suite.
+#[test]
+fn the_patient_column_is_not_a_subgroup() {
+    let project = Project::new(
+        10,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    add_patient_column(project.path(), |i| format!("p{}", i / 2));
+    let suite = project.path().join("suite.toml");
+    let text = std::fs::read_to_string(&suite).unwrap().replace(
+        "[metrics]\n",
+        "[metrics]\nsubgroups = [\"sex\", \"patient\"]\n",
+    );
+    std::fs::write(&suite, text).unwrap();
+    let infos = Infos::default();
+    let err = run_suite(&project.options(), &infos)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "suite.toml: [metrics] subgroups names 'patient', dataset 'lesions''s patient column"
+        ),
+        "{err}"
+    );
+    let infos = infos.0.into_inner().unwrap();
+    assert!(
+        !infos.iter().any(|i| i.starts_with("verifying dataset")),
+        "{infos:?}"
+    );
+}
+
 /// The gate's verdicts travel with the evidence: the manifest records the suite's and the
 /// command line's criteria and every verdict, the report opens with them, and `verify`
 /// recomputes them, so a verdict edited to "passed" is found.
