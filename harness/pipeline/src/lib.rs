@@ -1487,11 +1487,44 @@ pub fn measure(
             ));
         }
     }
+    for w in unmeasured(&bench.results) {
+        observer.warning(&w);
+    }
     Ok(Measured {
         machine,
         bench,
         not_measured,
     })
+}
+
+/// One sentence per (candidate, engine, profile, status, reason) that was not measured, with
+/// how many measurements it covers: performance.json and the report list them, and a run
+/// that measured nothing must not look like one that measured everything.
+fn unmeasured(results: &[harness_measure::ScenarioResult]) -> Vec<String> {
+    let mut groups: indexmap::IndexMap<(String, &str, &str, String, &str), usize> =
+        indexmap::IndexMap::new();
+    for r in results
+        .iter()
+        .filter(|r| r.status != harness_measure::Status::Ok)
+    {
+        let key = (
+            r.model.clone().unwrap_or_default(),
+            r.backend.as_str(),
+            r.profile.as_str(),
+            format!("{:?}", r.status).to_lowercase(),
+            r.reason.as_deref().unwrap_or("no reason given"),
+        );
+        *groups.entry(key).or_default() += 1;
+    }
+    groups
+        .into_iter()
+        .map(|((model, backend, profile, status, reason), n)| {
+            format!(
+                "performance of {model} on {backend}, profile {profile}: {status} ({n} measurement{}): {reason}",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
 }
 
 fn default_tool() -> ToolInfo {

@@ -722,6 +722,34 @@ fn an_out_folder_inside_the_dataset_is_refused() {
     assert!(run_suite(&project.options(), &harness_pipeline::Silent).is_ok());
 }
 
+/// Measurements that could not be taken are said on the run's output, not only written in
+/// performance.json: a GPU profile on an engine that runs on the CPU only.
+#[test]
+fn unmeasured_performance_is_warned_of() {
+    let project = Project::new(
+        10,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    let suite = project.path().join("suite.toml");
+    let text = std::fs::read_to_string(&suite).unwrap().replace(
+        "[performance]\nskip = true\n",
+        "[performance]\nprofiles = [\"gpu\"]\n",
+    );
+    std::fs::write(&suite, text).unwrap();
+    let mut options = project.options();
+    options.no_perf = false;
+    let rec = Recorder::default();
+    run_suite(&options, &rec).unwrap();
+    let events = rec.events.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("warning performance of a on tract, profile gpu: unavailable (")),
+        "{events:?}"
+    );
+}
+
 /// The dataset's patient column named as a subgroup is refused before the dataset's check
 /// and the inference, naming the suite.
 #[test]
