@@ -153,6 +153,10 @@ pub struct CandidateRecord {
     /// `ok`, or `failed` with the reason (JSON fields `status` and `reason`).
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// What the run noticed about this candidate's outputs that its figures depend on (a
+    /// softmax applied to rows that were probabilities already): the report lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

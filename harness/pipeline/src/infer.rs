@@ -316,16 +316,15 @@ pub fn infer(
         Ok(depth.map(|(bits, _)| bits))
     })?;
 
-    for a in active.iter().filter(|a| !a.failed()) {
+    for a in active.iter_mut().filter(|a| !a.failed()) {
         if a.candidate.output.kind == OutputKind::Softmax
             && a.engines
                 .iter()
                 .any(|e| e.primary && e.rows_are_distributions && !e.probabilities.is_empty())
         {
-            observer.warning(&format!(
-                "candidate {}: every output row is already non-negative and sums to 1, as a model ending in a softmax gives, and output.kind = \"softmax\" applies another (the probabilities are squeezed toward 1/K: rankings are kept, calibration is not): declare kind = \"probability\" if the model outputs probabilities",
-                a.record.name
-            ));
+            let warning = "every output row is already non-negative and sums to 1, as a model ending in a softmax gives, and output.kind = \"softmax\" applies another (the probabilities are squeezed toward 1/K: rankings are kept, calibration is not): declare kind = \"probability\" if the model outputs probabilities";
+            observer.warning(&format!("candidate {}: {warning}", a.record.name));
+            a.record.warnings.push(warning.to_string());
         }
     }
     let mut engine = None;
@@ -421,6 +420,7 @@ fn prepare_candidate<'a>(
             },
             backends: Vec::new(),
             outcome: Outcome::Ok,
+            warnings: Vec::new(),
         },
         model: None,
         engines: Vec::new(),

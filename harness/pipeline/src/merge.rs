@@ -389,6 +389,8 @@ fn merge_candidates(parts: &[Part]) -> Vec<CandidateRecord> {
     for p in &parts[1..] {
         let index = p.shard.shard.index;
         for (m, c) in merged.iter_mut().zip(&p.manifest.candidates) {
+            // A warning about every output row holds for the run where it held in every shard.
+            m.warnings.retain(|w| c.warnings.contains(w));
             for b in &c.backends {
                 if let (Some(reason), Some(mb)) = (
                     b.outcome.reason(),

@@ -146,6 +146,7 @@ fn candidate(
         reason: None,
         metrics,
         scores,
+        warnings: Vec::new(),
     }
 }
 

@@ -136,6 +136,7 @@ pub fn build(p: Parts) -> report::ReportInput {
             reason: r.outcome.reason().map(str::to_string),
             metrics: None,
             scores: scores.cloned().unwrap_or_default(),
+            warnings: r.warnings.clone(),
         })
         .collect();
     let agreement = p

@@ -2208,13 +2208,25 @@ fn a_softmax_over_probabilities_is_warned_of() {
             "batch_size = 3",
         );
         let recorder = Recorder::default();
-        run_suite(&project.options(), &recorder).unwrap_or_else(|e| panic!("{e}"));
+        let outcome = run_suite(&project.options(), &recorder).unwrap_or_else(|e| panic!("{e}"));
         let events = recorder.events.into_inner().unwrap();
         assert_eq!(
             events.iter().any(|e| e
                 .contains("candidate d: every output row is already non-negative and sums to 1")),
             warned,
             "{kind}: {events:?}"
+        );
+        // It stays with the evidence: the manifest's candidate and the report's limits.
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+                .unwrap();
+        let recorded = manifest["candidates"][0]["warnings"].as_array();
+        assert_eq!(recorded.is_some_and(|w| w.len() == 1), warned, "{manifest}");
+        let html = std::fs::read_to_string(outcome.out_dir.join("report.html")).unwrap();
+        assert_eq!(
+            html.contains("Candidate d: every output row is already non-negative"),
+            warned,
+            "{kind}"
         );
     }
 }

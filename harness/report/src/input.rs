@@ -232,6 +232,9 @@ pub struct Candidate {
     /// Its score for each case, in the order of [`ReportInput::labels`]; empty when it failed.
     #[serde(default)]
     pub scores: Vec<f64>,
+    /// What the run noticed about its outputs that its figures depend on (listed as limits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Evaluation-wide results of `harness_metrics::evaluate`.

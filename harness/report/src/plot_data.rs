@@ -1289,6 +1289,7 @@ mod tests {
             reason: None,
             metrics: Some(model(&labels, &scores, &levels, &codes)),
             scores,
+            warnings: Vec::new(),
         };
         let good = candidate("good", vec![0.9, 0.8, 0.1, 0.3, 0.7, 0.2]);
         let mut short = good.clone();

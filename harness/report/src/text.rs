@@ -340,6 +340,11 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             ),
         ));
     }
+    for c in &input.candidates {
+        for w in &c.warnings {
+            out.push(limit("candidate", format!("Candidate {}: {w}.", c.name)));
+        }
+    }
     // Subgroup sizes depend only on the labels, which all candidates share: read them once.
     if let Some(m) = input.candidates.iter().find_map(|c| c.metrics.as_ref()) {
         for (column, levels) in &m.subgroups {

@@ -130,6 +130,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
             reason: None,
             metrics: None,
             scores: scores[k].clone(),
+            warnings: Vec::new(),
         })
         .collect();
     candidates.push(Candidate {
@@ -141,6 +142,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         reason: Some("candle: unsupported operator NonMaxSuppression".into()),
         metrics: None,
         scores: Vec::new(),
+        warnings: Vec::new(),
     });
 
     let mut g = Gen(Xoshiro256PlusPlus::seed_from_u64(99));
