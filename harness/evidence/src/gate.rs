@@ -499,7 +499,7 @@ pub struct Acceptance {
     pub criteria: Requested,
     /// Every criterion's verdict for every evaluated candidate.
     pub results: Vec<GateResult>,
-    /// True when every verdict passed.
+    /// True when there are verdicts and every one passed (no candidate evaluated: false).
     pub passed: bool,
 }
 
@@ -510,7 +510,7 @@ impl Acceptance {
         (!criteria.is_empty()).then(|| Acceptance {
             criteria: criteria.clone(),
             results: results.to_vec(),
-            passed: results.iter().all(|r| r.passed),
+            passed: !results.is_empty() && results.iter().all(|r| r.passed),
         })
     }
 }

@@ -697,7 +697,7 @@ fn normalise_relative(p: &str) -> String {
 
 fn too_many(file: &Path, n: usize, max: usize) -> PipelineError {
     PipelineError::Input(format!(
-        "{}: {n} cases exceed the suite's limit of {max} (limits.max_cases)",
+        "{}: more cases than the suite's limit of {max} (at least {n}; raise [limits] max_cases to evaluate them all)",
         file.display()
     ))
 }

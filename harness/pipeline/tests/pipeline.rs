@@ -722,6 +722,40 @@ fn an_out_folder_inside_the_dataset_is_refused() {
     assert!(run_suite(&project.options(), &harness_pipeline::Silent).is_ok());
 }
 
+/// A run whose every candidate failed is still evidence (of the failures): its bundle
+/// verifies, with no metrics to recompute and, under a gate, no verdict and a gate not passed.
+#[test]
+fn a_bundle_of_failed_candidates_verifies() {
+    const GREY16: &str = "{ size = [16, 16], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, mean = [0.0], std = [1.0], layout = \"nchw\" }";
+    let project = Project::new(
+        10,
+        &[("n", "nan-output.onnx", GREY16, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    let mut options = project.options();
+    options.extra_criteria = vec![harness_evidence::gate::TaskCriterion {
+        key: "auroc".into(),
+        direction: harness_evidence::gate::Direction::Under,
+        limit: 0.5,
+    }];
+    let outcome = run_suite(&options, &harness_pipeline::Silent).unwrap();
+    assert!(outcome.candidates[0].outcome.is_failed());
+    let dir = &outcome.out_dir;
+    assert!(!dir.join("metrics.json").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["acceptance"]["passed"], false, "{manifest}");
+    let v = harness_evidence::verify(dir, &Default::default());
+    assert!(v.passed(), "{v:?}");
+    let skipped = v
+        .findings
+        .iter()
+        .find(|f| f.item == "metrics recomputation")
+        .unwrap();
+    assert_eq!(skipped.verdict(), "not checked");
+    assert!(skipped.detail.contains("every candidate failed"));
+}
+
 /// Measurements that could not be taken are said on the run's output, not only written in
 /// performance.json: a GPU profile on an engine that runs on the CPU only.
 #[test]

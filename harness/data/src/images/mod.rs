@@ -360,7 +360,7 @@ pub enum ImageError {
     },
     /// Larger than the configured [`ReadLimits`].
     #[error(
-        "{path}: image is {width}x{height} pixels, larger than the allowed {max_width}x{max_height}; raise ReadLimits if this is intended"
+        "{path}: image is {width}x{height} pixels, larger than the allowed {max_width}x{max_height}; raise a suite's [limits] max_image_side if this is intended"
     )]
     TooLarge {
         path: PathBuf,
