@@ -51,7 +51,7 @@ pub(crate) fn scores_output(
             .find(|(_, o)| o.name == name)
             .ok_or_else(|| {
                 format!(
-                    "the suite's output.name '{name}' is not an output of the model; its outputs are {}",
+                    "the output named '{name}' (a suite's output.name, bench's --output) is not an output of the model; its outputs are {}",
                     names()
                 )
             })?,
@@ -61,11 +61,11 @@ pub(crate) fn scores_output(
     } else {
         format!("first output '{}'", output.name)
     };
-    let advice = if wanted.is_some() || graph.output.len() < 2 {
+    let advice = if graph.output.len() < 2 {
         "; the harness reads probabilities or logits".to_string()
     } else {
         format!(
-            "; the harness reads probabilities or logits: name the output that holds them with output = {{ ..., name = \"...\" }} in the suite (the model's outputs are {})",
+            "; the harness reads probabilities or logits: name the output that holds them (output = {{ ..., name = \"...\" }} in a suite, --output for bench); the model's outputs are {}",
             names()
         )
     };

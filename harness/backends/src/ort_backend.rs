@@ -353,7 +353,13 @@ impl Backend for OrtBackend {
             (None, None) => return Err(load_err("the model has no outputs".into())),
             (None, Some(name)) => {
                 return Err(load_err(format!(
-                    "the suite's output.name '{name}' is not an output of the model"
+                    "the output named '{name}' (a suite's output.name, bench's --output) is not an output of the model; its outputs are {}",
+                    session
+                        .outputs()
+                        .iter()
+                        .map(|o| format!("'{}'", o.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         };

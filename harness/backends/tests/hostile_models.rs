@@ -169,7 +169,7 @@ fn a_named_scores_output_is_the_one_every_engine_returns() {
             .unwrap_or_else(|| panic!("{}: loaded an output the model lacks", b.name()))
             .to_string();
         assert!(
-            err.contains("output.name 'scores' is not an output of the model"),
+            err.contains("output named 'scores' (a suite's output.name, bench's --output) is not an output of the model; its outputs are 'label', 'probabilities'"),
             "{}: {err}",
             b.name()
         );
@@ -179,7 +179,7 @@ fn a_named_scores_output_is_the_one_every_engine_returns() {
             .unwrap_or_else(|| panic!("{}: loaded the label output", b.name()))
             .to_string();
         assert!(
-            err.contains("output 'label' is int64"),
+            err.contains("output 'label' is int64") && err.contains("'label', 'probabilities'"),
             "{}: {err}",
             b.name()
         );

@@ -48,8 +48,9 @@ pub struct BenchArgs {
     /// Input shape when the model's is not fully declared, e.g. 1,3,224,224 (batch first).
     #[arg(long, value_name = "DIMS", value_delimiter = ',')]
     input_shape: Vec<usize>,
-    /// The model output that holds the scores, by name (as a suite's `output.name`): only it
-    /// is computed. Default: the first output.
+    /// The model output that holds the scores, by name (as a suite's `output.name`), for a
+    /// model whose first output is not its scores (a predicted label first). Default: the
+    /// first output.
     #[arg(long, value_name = "NAME")]
     output: Option<String>,
     /// Minimum measured duration per scenario, in seconds.

@@ -19,6 +19,7 @@ use harness_evidence::manifest::{METRICS, PREDICTIONS};
 use harness_evidence::verify::{VerifyOptions, verify};
 use harness_evidence::{evaluate_table, write_atomic};
 use harness_metrics::EvalReport;
+use harness_metrics::evaluate::Comparison;
 use harness_metrics::multiclass::{MacroComparison, MulticlassOptions, MulticlassReport};
 use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::multiple::holm;
@@ -564,18 +565,14 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
         let (p, test) = at.map_or((None, "paired DeLong"), |i| comparisons[i].reported_p());
         // As the run's report judges it: Holm-adjusted over the run's comparisons where there
         // are several.
-        let (p, label) = match at {
-            Some(i) if comparisons.len() > 1 => {
-                let reported: Vec<Option<f64>> =
-                    comparisons.iter().map(|c| c.reported_p().0).collect();
-                (
-                    holm(&reported)[i],
-                    format!(
-                        "{test}, Holm-adjusted over the run's {} comparisons,",
-                        comparisons.len()
-                    ),
-                )
-            }
+        let (p, label) = match (at, Comparison::holm_reported(comparisons)) {
+            (Some(i), Some(adjusted)) => (
+                adjusted[i],
+                format!(
+                    "{test}, Holm-adjusted over the run's {} comparisons,",
+                    comparisons.len()
+                ),
+            ),
             _ => (p, test.to_string()),
         };
         return match p {

@@ -362,10 +362,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     say_warnings(&report.warnings);
     let text = crate::summary::render(&report, &args.data);
     out!("{text}");
-    if !crate::run::report_gate(&harness_evidence::gate::check(&report, &criteria)) {
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::run::gate_exit(&harness_evidence::gate::check(
+        &report, &criteria,
+    )))
 }
 
 /// Prints the task gate's verdicts and gives the exit status: 1 when a criterion failed.
@@ -374,11 +373,7 @@ pub(crate) fn task_gate(
     criteria: &[TaskCriterion],
     value: impl Fn(&str, &str) -> Result<f64, String>,
 ) -> ExitCode {
-    if crate::run::report_gate(&gate::check_task(models, criteria, value)) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    crate::run::gate_exit(&gate::check_task(models, criteria, value))
 }
 
 /// Writes a task's JSON report (before anything is printed: a broken stdout pipe must not lose

@@ -649,16 +649,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     let label = what_left_rounds::<Binary>(sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
     out!("{text}");
-    Ok(gate_exit(&gate))
-}
-
-/// Prints the gate's verdicts; exit status 1 when one failed.
-fn gate_exit(gate: &[GateResult]) -> ExitCode {
-    if crate::run::report_gate(gate) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(crate::run::gate_exit(&gate))
 }
 
 /// The pooled report's input with the gate's verdicts.
@@ -1019,7 +1010,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let label = what_left_rounds::<Findings>(sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
     out!("{text}");
-    Ok(gate_exit(&gate))
+    Ok(crate::run::gate_exit(&gate))
 }
 
 /// `harness pool` of multi-class site summaries: one round (the bootstraps are not pooled).
@@ -1100,7 +1091,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let label = what_left(&lines, None);
     let text = crate::summary::classes(&report, &label);
     out!("{text}");
-    Ok(gate_exit(&gate))
+    Ok(crate::run::gate_exit(&gate))
 }
 
 #[cfg(test)]

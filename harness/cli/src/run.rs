@@ -55,7 +55,7 @@ pub struct RunArgs {
     /// -2, -3, … appended when another run started in the same second). An existing folder must
     /// be empty or hold an earlier bundle; other files are refused. An earlier finished bundle
     /// is replaced only once this run has finished (a run that fails leaves it as it was); an
-    /// interrupted one is cleared.
+    /// interrupted one is cleared. A folder inside the pinned dataset's is refused.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Dataset registry (default: the nearest datasets.toml above the suite).
@@ -80,7 +80,8 @@ pub struct RunArgs {
     /// Short performance runs (64 queries, 0.5 s per scenario) instead of the suite's settings.
     #[arg(long)]
     quick: bool,
-    /// Sign manifest.json with this ed25519 secret key (hex of the 32-byte seed; see `harness keygen`).
+    /// Sign manifest.json with this ed25519 secret key (hex of the 32-byte seed; see `harness
+    /// keygen`). A .pub file, or a key that is not the secret of the .pub beside it, is refused.
     #[arg(long, value_name = "KEY")]
     sign_key: Option<PathBuf>,
     /// Evaluate only shard I of N (1-based) and write a partial bundle (predictions, agreement,
@@ -196,6 +197,15 @@ pub fn report_gate(results: &[GateResult]) -> bool {
         }
     }
     results.iter().all(|r| r.passed)
+}
+
+/// Prints the gate's verdicts; exit status 1 when one failed.
+pub fn gate_exit(results: &[GateResult]) -> ExitCode {
+    if report_gate(results) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {

@@ -21,14 +21,16 @@ const CASES: &str = "cases vs dataset";
         the sha256 in manifest.json, when a file is missing from or added to the manifest, when \
         metrics.json is not byte-identical to the metrics recomputed from predictions.csv (a bundle \
         of an earlier build whose only difference is warnings this build adds passes, listing \
-        them; a figure or a stored warning that differs fails), when a \
+        them; a figure or a stored warning that differs fails), when the acceptance verdicts the \
+        manifest records are not those its criteria give on the recomputed metrics, or its suite \
+        criteria not the [acceptance] of the bundle's suite.toml, when a \
         suite, model or dataset file present under the project root no longer has its recorded hash, \
         when the case ids, labels, subgroup or patient values in predictions.csv are not the ones \
         the pinned dataset under the project root gives (read again with the run's own reader, row \
         for row; a shard's rows are its share), or when --public-key is given and the ed25519 \
         signature does not match.\n\n\
-        Checks that cannot be made here (the dataset not placed under the project root, no key) \
-        are listed as skipped, not failed.",
+        Checks that cannot be made here (the dataset not placed under the project root, no key; \
+        no metrics where every candidate failed) are listed as skipped, not failed.",
     after_help = "Examples:\n  harness verify results/example/20261122T231500Z\n  \
         harness verify BUNDLE --project-root . --public-key consortium.pub"
 )]

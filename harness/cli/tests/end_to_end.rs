@@ -197,6 +197,34 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
     assert!(String::from_utf8_lossy(&v.stdout).contains("INCOMPLETE"));
 }
 
+/// `--json /dev/stdout` writes into the process's own stdout, whatever it is redirected to:
+/// a file opened for appending keeps what it held, and gets the JSON and the printed table
+/// (the file used to be replaced by the JSON alone).
+#[cfg(target_os = "linux")]
+#[test]
+fn json_to_dev_stdout_goes_through_the_open_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("s.csv");
+    std::fs::write(&csv, "y,s\n1,0.9\n0,0.2\n1,0.7\n0,0.4\n1,0.3\n0,0.1\n").unwrap();
+    let out = tmp.path().join("out.txt");
+    std::fs::write(&out, "prior\n").unwrap();
+    let appended = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    let status = harness()
+        .args(["eval", "--data"])
+        .arg(&csv)
+        .args(["--label", "y", "--score", "s", "--json", "/dev/stdout"])
+        .stdout(appended)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("prior\n"), "{text}");
+    assert!(
+        text.contains("\"auroc\"") && text.contains("AUROC"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_suite_cannot_escape_the_project_root() {
     let tmp = tempfile::tempdir().unwrap();

@@ -25,16 +25,28 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    // A device or a pipe (`--json /dev/stdout`, a FIFO) is written into as it is: renaming a
-    // file over it would replace it. A link is written through: the file it points to is
-    // replaced, atomically, and the link stays.
+    // This process's own stdout or stderr (`--json /dev/stdout`, whatever it is redirected to:
+    // a terminal, a pipe, a file the shell truncated or appends to) is written as the process
+    // writes it, through the open stream, in order with what it prints; another open
+    // descriptor, appended to.
+    match open_descriptor(path) {
+        Some(1) => return write_stream(&mut std::io::stdout().lock(), bytes),
+        Some(2) => return write_stream(&mut std::io::stderr().lock(), bytes),
+        Some(_) => {
+            let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+            return write_stream(&mut f, bytes);
+        }
+        None => {}
+    }
+    // A device or a pipe (a FIFO) is written into as it is: renaming a file over it would
+    // replace it. A link is written through: the file it points to is replaced, atomically,
+    // and the link stays.
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
         && !meta.is_dir()
     {
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-        f.write_all(bytes)?;
-        return f.flush();
+        return write_stream(&mut f, bytes);
     }
     let target = through_links(path)?;
     let path = target.as_path();
@@ -59,6 +71,40 @@ fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> 
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+fn write_stream(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes)?;
+    w.flush()
+}
+
+/// The descriptor N when `path`, or a link on the way from it, is one of this process's open
+/// descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`).
+fn open_descriptor(path: &Path) -> Option<u32> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        let text = p.to_str()?;
+        let n = match text {
+            "/dev/stdout" => Some(1),
+            "/dev/stderr" => Some(2),
+            _ => ["/dev/fd/", "/proc/self/fd/"]
+                .iter()
+                .find_map(|prefix| text.strip_prefix(prefix)?.parse().ok()),
+        };
+        if n.is_some() {
+            return n;
+        }
+        let meta = std::fs::symlink_metadata(&p).ok()?;
+        if !meta.file_type().is_symlink() {
+            return None;
+        }
+        let to = std::fs::read_link(&p).ok()?;
+        p = match p.parent() {
+            Some(dir) if to.is_relative() => dir.join(to),
+            _ => to,
+        };
+    }
+    None
 }
 
 /// Where `path` leads once its symbolic links are followed (itself when it is none; the

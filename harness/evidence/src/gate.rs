@@ -145,7 +145,6 @@ fn split_criterion(arg: &str) -> Result<(&str, f64), String> {
 /// A criterion on a multi-class or multi-label report (`harness eval --task ...`): its key is
 /// checked and read by the task's own report (`auroc_macro`, `auroc.<class or finding>`, ...).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TaskCriterion {
     pub key: String,
     pub direction: Direction,
@@ -411,19 +410,7 @@ fn judge(
                 (Direction::Over, true) => "is at most",
                 (Direction::Over, false) => "is above",
             };
-            // Four decimals, unless they would read as the other verdict (0.09999999999999998
-            // shown as 0.1000 "is below 0.1"): then every digit.
-            let shown = format!("{v:.4}");
-            let rounded: f64 = shown.parse().unwrap_or(v);
-            let reads = match direction {
-                Direction::Under => rounded >= limit,
-                Direction::Over => rounded <= limit,
-            };
-            let shown = if reads == passed {
-                shown
-            } else {
-                v.to_string()
-            };
+            let shown = shown(v, direction, limit);
             (
                 Some(v),
                 passed,
@@ -447,9 +434,24 @@ fn judge(
     }
 }
 
+/// A gated value as verdicts show it: four decimals, unless they would read as the other
+/// verdict (0.09999999999999998 shown as 0.1000 "is below 0.1"): then every digit.
+#[must_use]
+pub fn shown(v: f64, direction: Direction, limit: f64) -> String {
+    let passes = |x: f64| match direction {
+        Direction::Under => x >= limit,
+        Direction::Over => x <= limit,
+    };
+    let four = format!("{v:.4}");
+    if passes(four.parse().unwrap_or(v)) == passes(v) {
+        four
+    } else {
+        v.to_string()
+    }
+}
+
 /// The outcome of one criterion for one candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GateResult {
     pub candidate: String,
     pub metric: String,
@@ -463,7 +465,6 @@ pub struct GateResult {
 
 /// The criteria a run or merge was asked to gate on, by where they came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Requested {
     /// The suite's `[acceptance]`.
     pub suite: Vec<TaskCriterion>,
@@ -493,7 +494,6 @@ impl Requested {
 /// outcome travels with the evidence (a report reader sees it; `harness verify` recomputes each
 /// verdict from the recomputed metrics). Absent where no criterion was given.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Acceptance {
     /// The criteria, by where they came from.
     pub criteria: Requested,

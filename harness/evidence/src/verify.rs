@@ -188,7 +188,11 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
     let recompute = manifest.shard.is_none() && manifest.site.is_none();
     let mut whole: Vec<&str> = opts.keep.iter().map(String::as_str).collect();
     if recompute {
-        whole.extend([crate::manifest::PREDICTIONS, crate::manifest::METRICS]);
+        whole.extend([
+            crate::manifest::PREDICTIONS,
+            crate::manifest::METRICS,
+            SUITE_COPY,
+        ]);
     }
     let shard_copies: Vec<[String; 3]> = manifest
         .shards
@@ -216,7 +220,8 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verification {
         );
     } else {
         let metrics = check_metrics(dir, &manifest, &read, &mut v);
-        check_acceptance(&manifest, metrics.as_ref(), &mut v);
+        let suite = read.get(SUITE_COPY).map(|b| &b[..]);
+        check_acceptance(&manifest, metrics.as_ref(), suite, &mut v);
     }
     check_shard_pins(&manifest, &read, opts, &mut v);
     check_inputs(&manifest, opts, &mut v);
@@ -782,18 +787,57 @@ fn check_metrics(
 
 /// The manifest's record of the gate against the verdicts recomputed from the recomputed
 /// `metrics`: the same criteria give the same verdicts, value for value, so an edited verdict
-/// (or value) is found.
+/// (or value) is found; and its suite criteria against the `[acceptance]` of the bundle's
+/// suite copy (`suite`, hash-checked), so a criterion dropped with its verdicts is found too.
+/// The verdicts' sentences are display text, not compared: a later build may word them
+/// otherwise.
 fn check_acceptance(
     manifest: &Manifest,
     metrics: Option<&crate::evaluation::Metrics>,
+    suite: Option<&[u8]>,
     v: &mut Verification,
 ) {
     const ITEM: &str = "acceptance verdicts";
+    let suite_criteria = suite.map(|bytes| {
+        std::str::from_utf8(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                crate::Suite::parse(text, Path::new(SUITE_COPY)).map_err(|e| e.to_string())
+            })
+            .and_then(|s| s.acceptance.criteria())
+    });
     let Some(recorded) = &manifest.acceptance else {
+        if let Some(Ok(criteria)) = &suite_criteria
+            && !criteria.is_empty()
+        {
+            v.skip(
+                ITEM,
+                "the suite sets [acceptance] but the manifest records no verdicts (written by a build before verdicts were recorded, or removed from an unsigned manifest)",
+            );
+        }
         return;
     };
+    match &suite_criteria {
+        Some(Ok(criteria)) if *criteria != recorded.criteria.suite => {
+            v.fail(
+                ITEM,
+                format!(
+                    "the manifest records the suite criteria {:?}, the bundle's suite.toml has {:?}",
+                    keys(&recorded.criteria.suite),
+                    keys(criteria)
+                ),
+            );
+            return;
+        }
+        Some(Err(e)) => {
+            v.fail(ITEM, format!("the bundle's suite.toml cannot be read: {e}"));
+            return;
+        }
+        _ => {}
+    }
     let Some(metrics) = metrics else {
-        if recorded.results.is_empty() && !recorded.passed {
+        let all_failed = manifest.candidates.iter().all(|c| c.outcome.is_failed());
+        if all_failed && recorded.results.is_empty() && !recorded.passed {
             v.ok(
                 ITEM,
                 "no candidate was evaluated: no verdict, and the gate did not pass",
@@ -826,7 +870,6 @@ fn check_acceptance(
             && a.limit.to_bits() == b.limit.to_bits()
             && a.value.map(f64::to_bits) == b.value.map(f64::to_bits)
             && a.passed == b.passed
-            && a.message == b.message
     };
     let passed = !results.is_empty() && results.iter().all(|r| r.passed);
     if results.len() != recorded.results.len() {
@@ -846,8 +889,15 @@ fn check_acceptance(
         v.fail(
             ITEM,
             format!(
-                "the manifest records '{}'; recomputed: '{}'",
-                got.message, want.message
+                "the manifest records {} {} {:?} {}: value {:?}, {}; recomputed: value {:?}, {}",
+                got.candidate,
+                got.metric,
+                got.direction,
+                got.limit,
+                got.value,
+                if got.passed { "passed" } else { "failed" },
+                want.value,
+                if want.passed { "passed" } else { "failed" }
             ),
         );
     } else if recorded.passed != passed {
@@ -876,6 +926,14 @@ fn check_acceptance(
             },
         );
     }
+}
+
+/// Each criterion as `key under|over limit`, for messages.
+fn keys(criteria: &[crate::gate::TaskCriterion]) -> Vec<String> {
+    criteria
+        .iter()
+        .map(|c| format!("{} {:?} {}", c.key, c.direction, c.limit).to_lowercase())
+        .collect()
 }
 
 /// The bundle's copy of the suite file, written by `harness run`.

@@ -360,6 +360,17 @@ impl Comparison {
         };
         (self.as_reported().p, test)
     }
+
+    /// The reported p-values of a run's `comparisons` Holm-adjusted over all of them, as a
+    /// report judges them (and a leaderboard after it); `None` for a single comparison, which
+    /// has nothing to adjust for.
+    #[must_use]
+    pub fn holm_reported(comparisons: &[Comparison]) -> Option<Vec<Option<f64>>> {
+        (comparisons.len() > 1).then(|| {
+            let p: Vec<Option<f64>> = comparisons.iter().map(|c| c.as_reported().p).collect();
+            crate::multiple::holm(&p)
+        })
+    }
 }
 
 /// What a model's evaluation hands to the comparisons.

@@ -1501,7 +1501,7 @@ pub fn measure(
 /// how many measurements it covers: performance.json and the report list them, and a run
 /// that measured nothing must not look like one that measured everything.
 fn unmeasured(results: &[harness_measure::ScenarioResult]) -> Vec<String> {
-    let mut groups: indexmap::IndexMap<(String, &str, &str, String, &str), usize> =
+    let mut groups: indexmap::IndexMap<(String, &str, &str, &str, &str), usize> =
         indexmap::IndexMap::new();
     for r in results
         .iter()
@@ -1511,7 +1511,7 @@ fn unmeasured(results: &[harness_measure::ScenarioResult]) -> Vec<String> {
             r.model.clone().unwrap_or_default(),
             r.backend.as_str(),
             r.profile.as_str(),
-            format!("{:?}", r.status).to_lowercase(),
+            r.status.as_str(),
             r.reason.as_deref().unwrap_or("no reason given"),
         );
         *groups.entry(key).or_default() += 1;
@@ -1623,6 +1623,7 @@ pub fn render(
         bench: &measured.bench,
         not_measured: &measured.not_measured,
         inference: Some(inference_info(plan, inference)),
+        criteria: &plan.requested,
         gate,
     });
     // Computed once: every ROC band is a bootstrap.

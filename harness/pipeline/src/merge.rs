@@ -635,6 +635,7 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
                 total_cases: total,
                 agreement_seed: seed,
             }),
+            criteria: &requested,
             gate: &gate,
         });
         let rendered = harness_report::render(&input);

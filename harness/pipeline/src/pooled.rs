@@ -197,6 +197,7 @@ fn pooled_input(
         target_curves: Vec::new(),
         sites,
         acceptance: Vec::new(),
+        acceptance_criteria: Vec::new(),
         evaluation,
     }
 }

@@ -6,7 +6,7 @@ use harness_data::registry::DatasetTask;
 use harness_evidence::evaluation::{
     ClassesRead, EvalSettings, EvaluateError, read_classes, read_findings,
 };
-use harness_evidence::gate::{Direction, GateResult};
+use harness_evidence::gate::{Direction, GateResult, Requested};
 use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolInfo};
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
@@ -39,8 +39,26 @@ pub struct Parts<'a> {
     pub not_measured: &'a [(String, String)],
     /// How the evaluated predictions were produced and cross-checked.
     pub inference: Option<report::InferenceInfo>,
-    /// The acceptance gate's verdicts.
+    /// The acceptance criteria, and the gate's verdicts on them.
+    pub criteria: &'a Requested,
     pub gate: &'a [GateResult],
+}
+
+/// The criteria as the report lists them: "auroc ≥ 0.85".
+#[must_use]
+pub fn criteria_texts(criteria: &Requested) -> Vec<String> {
+    criteria
+        .all()
+        .iter()
+        .map(|c| {
+            let op = if c.direction == Direction::Under {
+                "≥"
+            } else {
+                "≤"
+            };
+            format!("{} {op} {}", c.key, c.limit)
+        })
+        .collect()
 }
 
 /// The gate's verdicts as the report shows them.
@@ -53,6 +71,9 @@ pub fn acceptance_rows(gate: &[GateResult]) -> Vec<report::AcceptanceRow> {
             at_least: r.direction == Direction::Under,
             limit: r.limit,
             value: r.value,
+            shown: r
+                .value
+                .map(|v| harness_evidence::gate::shown(v, r.direction, r.limit)),
             passed: r.passed,
             message: r.message.clone(),
         })
@@ -241,6 +262,7 @@ pub fn build(p: Parts) -> report::ReportInput {
         target_curves: Vec::new(),
         sites: Vec::new(),
         acceptance: acceptance_rows(p.gate),
+        acceptance_criteria: criteria_texts(p.criteria),
     };
     if let Some(e) = p.eval {
         input.attach_eval(e);

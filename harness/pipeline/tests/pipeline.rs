@@ -754,6 +754,11 @@ fn a_bundle_of_failed_candidates_verifies() {
         .unwrap();
     assert_eq!(skipped.verdict(), "not checked");
     assert!(skipped.detail.contains("every candidate failed"));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("Not passed: no candidate was evaluated, so none met the acceptance criteria (auroc ≥ 0.5)."),
+        "the report says the gate was not passed"
+    );
 }
 
 /// Measurements that could not be taken are said on the run's output, not only written in
@@ -885,6 +890,31 @@ fn the_gate_verdicts_are_recorded_shown_and_verified() {
         .map(|f| f.item.as_str())
         .collect();
     assert_eq!(failed, ["acceptance verdicts"], "{v:?}");
+    // So is the suite's criterion dropped with its verdict (the gate then "passes" on the
+    // command line's alone): the bundle's suite.toml still has it.
+    let mut dropped = manifest.clone();
+    dropped["acceptance"]["criteria"]["suite"] = serde_json::json!([]);
+    let results = dropped["acceptance"]["results"].as_array_mut().unwrap();
+    results.retain(|r| r["metric"] != "auroc");
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&dropped).unwrap(),
+    )
+    .unwrap();
+    let v = harness_evidence::verify(dir, &Default::default());
+    let finding = v
+        .findings
+        .iter()
+        .find(|f| f.item == "acceptance verdicts")
+        .unwrap();
+    assert_eq!(finding.verdict(), "FAILED", "{v:?}");
+    assert!(
+        finding
+            .detail
+            .contains("the bundle's suite.toml has [\"auroc under 0\"]"),
+        "{}",
+        finding.detail
+    );
 }
 
 /// A model that declares its predicted label first (as scikit-learn's exporter orders its

@@ -36,6 +36,28 @@ pub fn with_ci(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
     }
 }
 
+/// A difference's CI bound to three decimals, or to two significant digits where three would
+/// round it to zero: which side of 0 a bound lies on is what the interval says ("-0.00048 to
+/// 0.069" is not "0.000 to 0.069").
+pub fn ci_bound(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && v.abs() < 0.0005 {
+        let decimals = (-v.abs().log10()).ceil() as usize + 1;
+        format!("{v:.*}", decimals.min(17))
+    } else {
+        fixed(v, 3)
+    }
+}
+
+/// A difference with its CI, "0.034 [-0.00048, 0.069]": the bounds by [`ci_bound`].
+pub fn with_diff_ci(x: Option<f64>, ci: Option<[f64; 2]>) -> String {
+    match (x.filter(|v| v.is_finite()), ci) {
+        (Some(v), Some([a, b])) if a.is_finite() && b.is_finite() => {
+            format!("{} [{}, {}]", fixed(v, 3), ci_bound(a), ci_bound(b))
+        }
+        _ => with_ci(x, ci),
+    }
+}
+
 /// A p-value for a table: "< 0.001" below 0.001, else three decimals; "n/a" when undefined.
 pub fn p_value(p: Option<f64>) -> String {
     match p {

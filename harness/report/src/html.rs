@@ -368,7 +368,7 @@ pub fn html(v: &View) -> String {
     out.push_str("<main>\n");
     header(&mut out, input);
     out.push_str("<nav><h3>Contents</h3><ul>\n");
-    if !input.acceptance.is_empty() {
+    if !input.acceptance.is_empty() || !input.acceptance_criteria.is_empty() {
         out.push_str("<li><a href=\"#acceptance\">Acceptance criteria</a></li>\n");
     }
     if !input.sites.is_empty() {

@@ -51,6 +51,10 @@ pub struct ReportInput {
     /// one per criterion and candidate; empty when no criterion was given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acceptance: Vec<AcceptanceRow>,
+    /// The acceptance criteria as given ("auroc ≥ 0.85"), verdicts or not: where no candidate
+    /// was evaluated there is no verdict, and the report says the gate was not passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acceptance_criteria: Vec<String>,
 }
 
 /// One acceptance criterion's verdict for one candidate.
@@ -65,6 +69,10 @@ pub struct AcceptanceRow {
     pub limit: f64,
     /// The candidate's value; `None` when the evaluation gives none (the criterion fails).
     pub value: Option<f64>,
+    /// The value as the verdict shows it (four decimals, unless they would read as the other
+    /// verdict).
+    #[serde(default)]
+    pub shown: Option<String>,
     pub passed: bool,
     /// The verdict as a sentence, e.g. "vendor-c: auroc = 0.8218 is below 0.85".
     pub message: String,

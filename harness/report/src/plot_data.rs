@@ -1318,6 +1318,7 @@ mod tests {
             target_curves: Vec::new(),
             sites: Vec::new(),
             acceptance: Vec::new(),
+            acceptance_criteria: Vec::new(),
         };
         let curves = roc_overlay_data(&input, &candidate_rocs(&input));
         let names: Vec<&str> = curves.iter().map(|c| c.name.as_str()).collect();

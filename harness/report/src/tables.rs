@@ -1,7 +1,9 @@
 //! The tables and the sentences under them, as raw text, once for both writers: the HTML and the
 //! Markdown show the same cells, each written by [`crate::format`] and escaped by the writer.
 
-use crate::format::{list_or_none, num, p_value, sci, tolerance, with_ci, with_reason};
+use crate::format::{
+    list_or_none, num, p_value, sci, tolerance, with_ci, with_diff_ci, with_reason,
+};
 use crate::input::{Candidate, Header, ReportInput, Status};
 use crate::text::operating_point_row;
 use crate::view::{View, summary_metrics};
@@ -60,7 +62,23 @@ pub fn backends(c: &Candidate) -> String {
 pub fn acceptance_section(input: &ReportInput) -> Option<(bool, String, Table)> {
     let rows = &input.acceptance;
     if rows.is_empty() {
-        return None;
+        if input.acceptance_criteria.is_empty() {
+            return None;
+        }
+        let sentence = format!(
+            "Not passed: no candidate was evaluated, so none met the acceptance criteria ({}).",
+            input.acceptance_criteria.join("; ")
+        );
+        let table = Table {
+            class: "acceptance",
+            headers: headers(&["Criterion"]),
+            rows: input
+                .acceptance_criteria
+                .iter()
+                .map(|c| vec![t(c.clone())])
+                .collect(),
+        };
+        return Some((false, sentence, table));
     }
     let failed: Vec<&str> = rows
         .iter()
@@ -95,30 +113,13 @@ pub fn acceptance_section(input: &ReportInput) -> Option<(bool, String, Table)> 
                         if r.at_least { "≥" } else { "≤" },
                         r.limit
                     )),
-                    r.value.map_or_else(|| t("none"), |v| n(gate_value(r, v))),
+                    r.shown.clone().map_or_else(|| t("none"), n),
                     t(if r.passed { "pass" } else { "FAIL" }),
                 ]
             })
             .collect(),
     };
     Some((passed, sentence, table))
-}
-
-/// A gated value to four decimals, unless they would read as the other verdict (0.0999999
-/// shown as 0.1000 against a limit of 0.1): then every digit.
-fn gate_value(r: &crate::input::AcceptanceRow, v: f64) -> String {
-    let shown = format!("{v:.4}");
-    let rounded: f64 = shown.parse().unwrap_or(v);
-    let reads = if r.at_least {
-        rounded >= r.limit
-    } else {
-        rounded <= r.limit
-    };
-    if reads == r.passed {
-        shown
-    } else {
-        v.to_string()
-    }
 }
 
 /// Name, SHA-256, licence, cases, size and whether the data set is synthetic.
@@ -619,7 +620,7 @@ pub fn macro_comparisons_table(r: &MulticlassReport) -> Table {
                     t(c.b.clone()),
                     n(num(c.macro_a, 3)),
                     n(num(c.macro_b, 3)),
-                    n(with_ci(c.diff, c.ci95_diff)),
+                    n(with_diff_ci(c.diff, c.ci95_diff)),
                     n(num(c.z, 2)),
                     n(p_value(c.p)),
                 ]
@@ -913,7 +914,7 @@ pub fn comparisons_table(v: &View) -> Table {
                     t(c.b.clone()),
                     n(num(c.auc_a, 3)),
                     n(num(c.auc_b, 3)),
-                    n(with_ci(c.auc_diff, c.ci95_diff)),
+                    n(with_diff_ci(c.auc_diff, c.ci95_diff)),
                     n(num(c.z, 2)),
                     n(p_value(c.p)),
                 ]);

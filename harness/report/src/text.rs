@@ -3,10 +3,9 @@
 //! written by [`crate::format`]). Everything here returns raw text; the HTML and Markdown
 //! writers escape it.
 
-use crate::format::{fixed, p_clause, reason_suffix, sci, tolerance};
+use crate::format::{ci_bound, fixed, p_clause, reason_suffix, sci, tolerance};
 use crate::input::{Candidate, ReportInput, Status};
 use harness_metrics::evaluate::Comparison;
-use harness_metrics::multiple::holm;
 
 // The number formats moved to `crate::format`; these stay reachable here for the view.
 pub use crate::format::{num, with_ci};
@@ -66,13 +65,10 @@ pub struct ComparisonView {
 /// The comparisons with Holm's adjustment applied when more than two candidates were compared
 /// (more than one comparison), each with its plain-language sentence.
 pub fn comparison_views(comparisons: &[Comparison]) -> (Vec<ComparisonView>, bool) {
+    let adjusted = Comparison::holm_reported(comparisons);
+    let apply = adjusted.is_some();
+    let adjusted = adjusted.unwrap_or_else(|| vec![None; comparisons.len()]);
     let comparisons: Vec<Comparison> = comparisons.iter().map(Comparison::as_reported).collect();
-    let apply = comparisons.len() > 1;
-    let adjusted = if apply {
-        holm(&comparisons.iter().map(|c| c.p).collect::<Vec<_>>())
-    } else {
-        vec![None; comparisons.len()]
-    };
     let views = comparisons
         .iter()
         .zip(adjusted)
@@ -168,18 +164,6 @@ pub fn comparison_sentence(c: &Comparison, p_holm: Option<f64>, holm_applied: bo
                 .unwrap_or("the test statistic is undefined");
             format!("{head}; no p-value: {why}.")
         }
-    }
-}
-
-/// A difference's CI bound to three decimals, or to two significant digits where three would
-/// round it to zero: which side of 0 a bound lies on is what the interval says ("-0.00048 to
-/// 0.069" is not "0.000 to 0.069").
-pub fn ci_bound(v: f64) -> String {
-    if v != 0.0 && v.is_finite() && v.abs() < 0.0005 {
-        let decimals = (-v.abs().log10()).ceil() as usize + 1;
-        format!("{v:.*}", decimals.min(17))
-    } else {
-        fixed(v, 3)
     }
 }
 

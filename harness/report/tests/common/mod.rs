@@ -246,6 +246,7 @@ pub fn synthetic_input(ok: usize, n: usize, band_replicates: usize) -> ReportInp
         target_curves: Vec::new(),
         sites: Vec::new(),
         acceptance: Vec::new(),
+        acceptance_criteria: Vec::new(),
     };
     input.attach_eval(&report);
     input
