@@ -268,6 +268,37 @@ impl CaseIndex {
         }
     }
 
+    /// Pairs of cases (earlier, later) whose image is the same: the same file contents as the
+    /// dataset's check hashed them (else the same file), at the same frame. A copied image
+    /// under two case ids counts twice, and with two labels one of them is wrong.
+    #[must_use]
+    pub fn same_images(&self) -> Vec<(usize, usize)> {
+        let CaseImages::Files {
+            files,
+            expected_sha256,
+            frames,
+            ..
+        } = &self.images
+        else {
+            return Vec::new();
+        };
+        let mut first: std::collections::HashMap<(String, FrameSelect), usize> =
+            std::collections::HashMap::new();
+        let mut pairs = Vec::new();
+        for (i, (file, frame)) in files.iter().zip(frames).enumerate() {
+            let image = expected_sha256[i]
+                .clone()
+                .unwrap_or_else(|| file.display().to_string());
+            match first.entry((image, *frame)) {
+                std::collections::hash_map::Entry::Occupied(e) => pairs.push((*e.get(), i)),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                }
+            }
+        }
+        pairs
+    }
+
     /// Reads, hashes and decodes case `i`.
     ///
     /// # Errors
@@ -578,10 +609,23 @@ impl<'a> BinaryLabels<'a> {
             }
             Some((_, Some(n), _)) if number == Some(*n) => Ok(false),
             Some((first, None, _)) if first == value => Ok(false),
-            Some((first, _, first_line)) => Err(format!(
-                "a third label value: a binary label is the positive_class '{}' or one other value, here '{first}' (line {first_line}); recode the column, or set the dataset's positive_class",
-                self.positive
-            )),
+            Some((first, _, first_line)) => {
+                // "True"/"False" against positive_class "true": no value is the positive class.
+                let case = [value, first.as_str()]
+                    .into_iter()
+                    .find(|v| v.eq_ignore_ascii_case(self.positive))
+                    .map(|v| {
+                        format!(
+                            " ('{v}' differs from the positive_class '{}' only in letter case: labels are compared exactly)",
+                            self.positive
+                        )
+                    })
+                    .unwrap_or_default();
+                Err(format!(
+                    "a third label value: a binary label is the positive_class '{}' or one other value, here '{first}' (line {first_line}){case}; recode the column, or set the dataset's positive_class",
+                    self.positive
+                ))
+            }
         }
     }
 }
@@ -1045,4 +1089,29 @@ fn load_folder(
         },
         limits: *limits,
     })
+}
+
+#[cfg(test)]
+mod binary_label_tests {
+    use super::BinaryLabels;
+
+    /// Labels that differ from the positive class only in letter case are named as such.
+    #[test]
+    fn a_positive_class_in_another_letter_case_is_named() {
+        let mut labels = BinaryLabels::new("true");
+        assert_eq!(labels.positive("False", 2), Ok(false));
+        let err = labels.positive("True", 3).unwrap_err();
+        assert!(
+            err.contains("'True' differs from the positive_class 'true' only in letter case"),
+            "{err}"
+        );
+        let mut numbers = BinaryLabels::new("1");
+        assert_eq!(numbers.positive("0", 2), Ok(false));
+        assert!(
+            !numbers
+                .positive("-1", 3)
+                .unwrap_err()
+                .contains("letter case")
+        );
+    }
 }

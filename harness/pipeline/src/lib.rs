@@ -556,6 +556,24 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
         checked.status,
         dataset.entry.pin()
     ));
+    let same = cases.same_images();
+    if let Some(&(a, b)) = same.first() {
+        let label = |i: usize| {
+            cases
+                .binary_labels()
+                .map(|l| format!(" (label {})", u8::from(l[i])))
+                .unwrap_or_default()
+        };
+        observer.warning(&format!(
+            "dataset {}: {} case(s) have the same image as an earlier case, first '{}'{} and '{}'{}: a copied image counts twice, and under two labels one of them is wrong",
+            dataset.name,
+            same.len(),
+            cases.case_ids[a],
+            label(a),
+            cases.case_ids[b],
+            label(b)
+        ));
+    }
     // Every case needs its patient: refused here, before hours of inference, naming the case
     // (the evaluation would refuse the predictions only after them).
     if let Some(col) = &cluster

@@ -699,6 +699,48 @@ fn an_engine_beyond_the_agreement_tolerance_is_recorded_as_failed() {
     assert_eq!(predictions(&outcome.out_dir).len(), 21);
 }
 
+/// An image copied under a second case id (the same file contents) is warned of, naming the
+/// two cases and their labels.
+#[test]
+fn the_same_image_under_two_case_ids_is_warned_of() {
+    let project = Project::new(
+        10,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 8",
+    );
+    let p = project.path();
+    let run = || {
+        let rec = Recorder::default();
+        run_suite(&project.options(), &rec).unwrap();
+        std::fs::remove_dir_all(p.join("out")).unwrap();
+        rec.events.into_inner().unwrap()
+    };
+    let same = |events: &[String]| {
+        events
+            .iter()
+            .find(|e| e.contains("have the same image as an earlier case"))
+            .cloned()
+    };
+    assert_eq!(same(&run()), None);
+    let data = p.join("data/lesions");
+    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = labels
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    std::fs::copy(data.join(rows[0][1]), data.join(rows[3][1])).unwrap();
+    repin(p);
+    let warning = same(&run()).expect("warned");
+    assert!(
+        warning.contains(&format!(
+            "1 case(s) have the same image as an earlier case, first '{}' (label {}) and '{}' (label {})",
+            rows[0][0], rows[0][2], rows[3][0], rows[3][2]
+        )),
+        "{warning}"
+    );
+}
+
 /// A bundle is never written into the pinned dataset's folder (it would change the data its
 /// pin covers, and every later run would refuse the dataset), and nothing is started.
 #[test]
