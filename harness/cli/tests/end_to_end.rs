@@ -339,20 +339,32 @@ fn leaderboard_ranks_by_the_recorded_primary_metric() {
         "the test needs candidates whose log loss and AUROC orders differ"
     );
 
+    // The leaderboard of the bundles under `results`, written to `out`: its Markdown.
+    let leaderboard = |results: &Path, out: &Path| {
+        let lb = harness()
+            .arg("leaderboard")
+            .arg(results)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            lb.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lb.stderr)
+        );
+        std::fs::read_to_string(out.join("leaderboard.md")).unwrap()
+    };
+    // An unsigned bundle's manifest edited.
+    let edit_manifest = |bundle: &Path, edit: &dyn Fn(&mut serde_json::Value)| {
+        let path = bundle.join("manifest.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut m);
+        std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    };
     let board = tmp.path().join("board");
-    let lb = harness()
-        .arg("leaderboard")
-        .arg(&results)
-        .arg("--out")
-        .arg(&board)
-        .output()
-        .unwrap();
-    assert!(
-        lb.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lb.stderr)
-    );
-    let md = std::fs::read_to_string(board.join("leaderboard.md")).unwrap();
+    let md = leaderboard(&results, &board);
     assert!(md.contains("ranked by log loss (lower is better)"), "{md}");
     assert_eq!(leaderboard_order(&md), by_log_loss, "{md}");
     assert!(md.contains("unknown (no CI for log loss)"), "{md}");
@@ -363,25 +375,11 @@ fn leaderboard_ranks_by_the_recorded_primary_metric() {
     for team in ["teamA", "teamB"] {
         copy_dir(&bundle, &results.join(team).join("run"));
     }
-    let manifest_path = results.join("teamB/run/manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    m["dataset"]["name"] = "synthetic-lesions-v2".into();
-    m["dataset"]["digest"] = format!("sha256:{}", "ab".repeat(32)).into();
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let lb = harness()
-        .arg("leaderboard")
-        .arg(&results)
-        .arg("--out")
-        .arg(&board)
-        .output()
-        .unwrap();
-    assert!(
-        lb.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lb.stderr)
-    );
-    let md = std::fs::read_to_string(board.join("leaderboard.md")).unwrap();
+    edit_manifest(&results.join("teamB/run"), &|m| {
+        m["dataset"]["name"] = "synthetic-lesions-v2".into();
+        m["dataset"]["digest"] = format!("sha256:{}", "ab".repeat(32)).into();
+    });
+    let md = leaderboard(&results, &board);
     let boards: Vec<&str> = md.split("\n## ").skip(1).collect();
     assert_eq!(boards.len(), 2, "{md}");
     let (v1, v2) = if boards[0].contains("synthetic-lesions-v2") {
@@ -403,22 +401,10 @@ fn leaderboard_ranks_by_the_recorded_primary_metric() {
     // by the paired test Holm-adjusted over the run's comparisons (three candidates, three).
     let by_auroc = tmp.path().join("by-auroc");
     copy_dir(&bundle, &by_auroc.join("run"));
-    let manifest_path = by_auroc.join("run/manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    m["primary_metric"] = "auroc".into();
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let lb = harness()
-        .arg("leaderboard")
-        .arg(&by_auroc)
-        .output()
-        .unwrap();
-    assert!(
-        lb.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lb.stderr)
-    );
-    let md = std::fs::read_to_string(by_auroc.join("leaderboard.md")).unwrap();
+    edit_manifest(&by_auroc.join("run"), &|m| {
+        m["primary_metric"] = "auroc".into()
+    });
+    let md = leaderboard(&by_auroc, &by_auroc);
     assert!(
         md.contains("(paired DeLong, Holm-adjusted over the run's 3 comparisons, p "),
         "{md}"

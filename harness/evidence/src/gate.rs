@@ -151,6 +151,17 @@ pub struct TaskCriterion {
     pub limit: f64,
 }
 
+/// "auroc ≥ 0.85" (`--fail-under`), "ece_10 ≤ 0.05" (`--fail-over`): what a criterion asks.
+impl std::fmt::Display for TaskCriterion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.direction {
+            Direction::Under => "≥",
+            Direction::Over => "≤",
+        };
+        write!(f, "{} {op} {}", self.key, self.limit)
+    }
+}
+
 impl TaskCriterion {
     /// Parses `key=value`; `better` checks the key against the task (its direction, or why the
     /// key is unknown).
@@ -512,6 +523,18 @@ impl Acceptance {
             results: results.to_vec(),
             passed: !results.is_empty() && results.iter().all(|r| r.passed),
         })
+    }
+}
+
+impl GateResult {
+    /// The criterion this verdict is on.
+    #[must_use]
+    pub fn criterion(&self) -> TaskCriterion {
+        TaskCriterion {
+            key: self.metric.clone(),
+            direction: self.direction,
+            limit: self.limit,
+        }
     }
 }
 

@@ -889,11 +889,9 @@ fn check_acceptance(
         v.fail(
             ITEM,
             format!(
-                "the manifest records {} {} {:?} {}: value {:?}, {}; recomputed: value {:?}, {}",
+                "the manifest records {} {}: value {:?}, {}; recomputed: value {:?}, {}",
                 got.candidate,
-                got.metric,
-                got.direction,
-                got.limit,
+                got.criterion(),
                 got.value,
                 if got.passed { "passed" } else { "failed" },
                 want.value,
@@ -928,12 +926,9 @@ fn check_acceptance(
     }
 }
 
-/// Each criterion as `key under|over limit`, for messages.
+/// Each criterion as it reads ("auroc ≥ 0.85"), for messages.
 fn keys(criteria: &[crate::gate::TaskCriterion]) -> Vec<String> {
-    criteria
-        .iter()
-        .map(|c| format!("{} {:?} {}", c.key, c.direction, c.limit).to_lowercase())
-        .collect()
+    criteria.iter().map(ToString::to_string).collect()
 }
 
 /// The bundle's copy of the suite file, written by `harness run`.

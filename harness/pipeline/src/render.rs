@@ -6,7 +6,7 @@ use harness_data::registry::DatasetTask;
 use harness_evidence::evaluation::{
     ClassesRead, EvalSettings, EvaluateError, read_classes, read_findings,
 };
-use harness_evidence::gate::{Direction, GateResult, Requested};
+use harness_evidence::gate::{GateResult, Requested};
 use harness_evidence::manifest::{CandidateRecord, DatasetRecord, Outcome, ToolInfo};
 use harness_evidence::suite::Suite;
 use harness_measure::{BenchReport, Machine};
@@ -47,18 +47,7 @@ pub struct Parts<'a> {
 /// The criteria as the report lists them: "auroc ≥ 0.85".
 #[must_use]
 pub fn criteria_texts(criteria: &Requested) -> Vec<String> {
-    criteria
-        .all()
-        .iter()
-        .map(|c| {
-            let op = if c.direction == Direction::Under {
-                "≥"
-            } else {
-                "≤"
-            };
-            format!("{} {op} {}", c.key, c.limit)
-        })
-        .collect()
+    criteria.all().iter().map(ToString::to_string).collect()
 }
 
 /// The gate's verdicts as the report shows them.
@@ -67,9 +56,7 @@ pub fn acceptance_rows(gate: &[GateResult]) -> Vec<report::AcceptanceRow> {
     gate.iter()
         .map(|r| report::AcceptanceRow {
             candidate: r.candidate.clone(),
-            metric: r.metric.clone(),
-            at_least: r.direction == Direction::Under,
-            limit: r.limit,
+            criterion: r.criterion().to_string(),
             value: r.value,
             shown: r
                 .value

@@ -953,7 +953,7 @@ fn the_gate_verdicts_are_recorded_shown_and_verified() {
     assert!(
         finding
             .detail
-            .contains("the bundle's suite.toml has [\"auroc under 0\"]"),
+            .contains("the bundle's suite.toml has [\"auroc ≥ 0\"]"),
         "{}",
         finding.detail
     );

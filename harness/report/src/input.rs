@@ -61,12 +61,9 @@ pub struct ReportInput {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AcceptanceRow {
     pub candidate: String,
-    /// The metric's key as the criterion names it, e.g. `auroc` or `ece_10`.
-    pub metric: String,
-    /// True for a lower limit (`--fail-under`: the value must be at least `limit`), false for
-    /// an upper one (`--fail-over`: at most `limit`).
-    pub at_least: bool,
-    pub limit: f64,
+    /// The criterion as it reads: "auroc ≥ 0.85" (`--fail-under`), "ece_10 ≤ 0.05"
+    /// (`--fail-over`).
+    pub criterion: String,
     /// The candidate's value; `None` when the evaluation gives none (the criterion fails).
     pub value: Option<f64>,
     /// The value as the verdict shows it (four decimals, unless they would read as the other

@@ -107,12 +107,7 @@ pub fn acceptance_section(input: &ReportInput) -> Option<(bool, String, Table)> 
             .map(|r| {
                 vec![
                     t(r.candidate.clone()),
-                    t(format!(
-                        "{} {} {}",
-                        r.metric,
-                        if r.at_least { "≥" } else { "≤" },
-                        r.limit
-                    )),
+                    t(r.criterion.clone()),
                     r.shown.clone().map_or_else(|| t("none"), n),
                     t(if r.passed { "pass" } else { "FAIL" }),
                 ]
