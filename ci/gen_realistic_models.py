@@ -24,6 +24,11 @@ The weights are random: these models test loading and running, not accuracy.
   and some vendors' order them: `label` (int64 [N], ArgMax of the probabilities) first, then
   `probabilities` ([N, 2], Softmax). A suite reads it with output.name = "probabilities"; its
   expected.json holds that output.
+- dynamic-all.onnx: a grey classifier whose input declares every dimension symbolic
+  (["N", "C", "H", "W"], as converters write for a model saved without an input signature):
+  Conv with pads, Relu, GlobalAveragePool, Flatten, Gemm, Sigmoid. The harness takes channels,
+  height and width from the suite's preprocess (tract must be given them to load it); its
+  expected.json is at 1x64x64.
 
 Beside each model, <name>.expected.json holds onnxruntime's output for a fixed input
 (x[b, c, i, j] = ((7b + 11c + 3i + 5j) mod 17) / 16, batch 1 for fixed-batch1 else 3), so the
@@ -189,6 +194,20 @@ def label_first():
                    producer="skl2onnx", first=[label])
 
 
+def dynamic_all():
+    g = Graph(seed=606)
+    x = "image"
+    y = g.relu(g.conv(x, 1, 6, 3, stride=2, pad=1, bias=True))
+    y = g.node("GlobalAveragePool", [y])
+    y = g.node("Flatten", [y], axis=1)
+    out = g.node("Sigmoid", [g.gemm(y, 6, 1)])
+    return g.model("dynamic_all", x, ["N", "C", "H", "W"], out, ["N", 1])
+
+
+# The reference input's shape for a model that declares none (batch 3).
+REFERENCE_CASE = {"dynamic_all": [1, 64, 64]}
+
+
 def reference_input(shape):
     b, c, h, w = np.meshgrid(*[np.arange(d) for d in shape], indexing="ij")
     return (((7 * b + 11 * c + 3 * h + 5 * w) % 17) / 16.0).astype(np.float32)
@@ -202,7 +221,8 @@ def write_expected(path, model):
         print("onnxruntime not installed: no expected outputs written")
         return
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    shape = [dims[0] if dims[0] > 0 else 3] + dims[1:]
+    case = REFERENCE_CASE.get(model.graph.name, dims[1:])
+    shape = [dims[0] if dims[0] > 0 else 3] + case
     sess = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     # The scores output: the float one (label-first.onnx declares its int64 label first).
     scores = next(o.name for o in sess.get_outputs() if o.type == "tensor(float)")
@@ -222,7 +242,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for name, m in [("resnet-style", resnet_style(args.width)), ("densenet-style", densenet_style(args.width)),
                     ("fixed-batch1", fixed_batch1()), ("gap-rewrite", gap_rewrite()),
-                    ("label-first", label_first())]:
+                    ("label-first", label_first()), ("dynamic-all", dynamic_all())]:
         if args.only and name != args.only:
             continue
         path = os.path.join(args.out, f"{name}.onnx")

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
-use candle_onnx::onnx::{self, tensor_shape_proto::dimension, type_proto};
+use candle_onnx::onnx::{self, type_proto};
 
 use crate::{
     Availability, Backend, BackendError, Batch, LoadOptions, LoadedModel, RawOutput, TensorInfo,
@@ -176,6 +176,9 @@ impl Backend for CandleBackend {
             )));
         };
         let input = input_info(input).map_err(load_err)?;
+        if let Some(given) = &options.input_shape {
+            input.case_shape(Some(given)).map_err(load_err)?;
+        }
         let pool = crate::thread_pool(options.threads).map_err(load_err)?;
         Ok(Box::new(CandleModel {
             path: model_path.to_path_buf(),
@@ -215,22 +218,9 @@ fn input_info(input: &onnx::ValueInfoProto) -> Result<TensorInfo, String> {
             input.name, tensor.elem_type
         ));
     }
-    let dims = tensor
-        .shape
-        .as_ref()
-        .map(|s| {
-            s.dim
-                .iter()
-                .map(|d| match d.value {
-                    Some(dimension::Value::DimValue(v)) => usize::try_from(v).ok(),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Ok(TensorInfo {
         name: input.name.clone(),
-        dims,
+        dims: crate::graph_check::declared_dims(tensor),
     })
 }
 
@@ -238,13 +228,18 @@ struct CandleModel {
     path: PathBuf,
     model: onnx::ModelProto,
     input: TensorInfo,
-    output: String,
+    /// The scores output, as declared.
+    output: TensorInfo,
     pool: Arc<rayon::ThreadPool>,
 }
 
 impl LoadedModel for CandleModel {
     fn input(&self) -> &TensorInfo {
         &self.input
+    }
+
+    fn output(&self) -> &TensorInfo {
+        &self.output
     }
 
     fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
@@ -258,8 +253,8 @@ impl LoadedModel for CandleModel {
                 let mut outputs =
                     candle_onnx::simple_eval(&self.model, inputs).map_err(|e| e.to_string())?;
                 let out = outputs
-                    .remove(&self.output)
-                    .ok_or_else(|| format!("output '{}' was not produced", self.output))?;
+                    .remove(&self.output.name)
+                    .ok_or_else(|| format!("output '{}' was not produced", self.output.name))?;
                 let shape = out.dims().to_vec();
                 let data = out
                     .to_dtype(DType::F32)

@@ -11,6 +11,8 @@
 //! casts an integer label to float would score the predicted labels instead.
 
 use candle_onnx::onnx;
+
+use crate::TensorInfo;
 use std::collections::HashMap;
 
 /// Most elements a constant-shaped operator may produce: 2^28 (1 GiB of float32), far above
@@ -18,7 +20,7 @@ use std::collections::HashMap;
 pub const MAX_CONSTANT_ELEMENTS: u128 = 1 << 28;
 
 /// The output that holds the scores: the one named `wanted` (the suite's `output.name`), else
-/// the first; its position among the graph's outputs and its name.
+/// the first; its position among the graph's outputs, its name and its declared dimensions.
 ///
 /// Refuses a name the graph does not declare (naming those it does), and an output declared
 /// with a type that holds no scores: an integer predicted label (scikit-learn's ONNX exports,
@@ -28,7 +30,7 @@ pub const MAX_CONSTANT_ELEMENTS: u128 = 1 << 28;
 pub(crate) fn scores_output(
     graph: &onnx::GraphProto,
     wanted: Option<&str>,
-) -> Result<(usize, String), String> {
+) -> Result<(usize, TensorInfo), String> {
     use onnx::tensor_proto::DataType;
     use onnx::type_proto::Value;
     let names = || {
@@ -69,8 +71,12 @@ pub(crate) fn scores_output(
             names()
         )
     };
+    let info = |dims| TensorInfo {
+        name: output.name.clone(),
+        dims,
+    };
     let Some(value) = output.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return Ok((index, output.name.clone()));
+        return Ok((index, info(Vec::new())));
     };
     let Value::TensorType(tensor) = value else {
         let kind = match value {
@@ -92,7 +98,7 @@ pub(crate) fn scores_output(
         DataType::Bfloat16,
     ];
     if scores.iter().any(|&t| t as i32 == tensor.elem_type) {
-        return Ok((index, output.name.clone()));
+        return Ok((index, info(declared_dims(tensor))));
     }
     let kind = DataType::try_from(tensor.elem_type).map_or_else(
         |_| format!("type {}", tensor.elem_type),
@@ -101,6 +107,25 @@ pub(crate) fn scores_output(
     Err(format!(
         "the model's {which} is {kind}, not scores (an integer output is usually a predicted class label){advice}"
     ))
+}
+
+/// A tensor's dimensions as the file declares them: `None` where symbolic (`batch_size`) or
+/// left open; empty when the file gives no shape (rank unknown).
+pub(crate) fn declared_dims(tensor: &onnx::type_proto::Tensor) -> Vec<Option<usize>> {
+    use onnx::tensor_shape_proto::dimension;
+    tensor
+        .shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(dimension::Value::DimValue(v)) => usize::try_from(v).ok(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Refuses a graph (or subgraph) whose constant-shaped operators would produce more than

@@ -107,6 +107,58 @@ impl TensorInfo {
         }
     }
 
+    /// One case's dimensions (those after the batch): the declared ones, with what `given`
+    /// (the suite's preprocessing, bench's `--input-shape`) says where the model leaves a
+    /// dimension open, such as an export with dynamic height and width. A model that declares
+    /// no shape takes `given` whole.
+    ///
+    /// # Errors
+    ///
+    /// A message naming both shapes when `given` differs from a dimension the model fixes
+    /// (or in rank), or naming the dimension that neither gives.
+    pub fn case_shape(&self, given: Option<&[usize]>) -> Result<Vec<usize>, String> {
+        let declared = self.dims.get(1..).unwrap_or_default();
+        let Some(given) = given else {
+            if self.dims.is_empty() {
+                return Err(format!(
+                    "input '{}' declares no shape and nothing gives one (a suite's preprocess, bench's --input-shape)",
+                    self.name
+                ));
+            }
+            return declared
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    d.ok_or_else(|| {
+                        format!(
+                            "input '{}' has shape {}: dimension {} is dynamic and nothing gives it (a suite's preprocess, bench's --input-shape)",
+                            self.name,
+                            self.dims_text(),
+                            i + 1
+                        )
+                    })
+                })
+                .collect();
+        };
+        if self.dims.is_empty() {
+            return Ok(given.to_vec());
+        }
+        let fits = declared.len() == given.len()
+            && declared
+                .iter()
+                .zip(given)
+                .all(|(d, &g)| d.is_none_or(|d| d == g));
+        if fits {
+            Ok(given.to_vec())
+        } else {
+            Err(format!(
+                "input '{}' expects shape {}, a case is {given:?} (check preprocess size, channels and layout)",
+                self.name,
+                self.dims_text()
+            ))
+        }
+    }
+
     /// The dimensions as text, `?` for dynamic ones: `[?, 1, 16, 16]`.
     #[must_use]
     pub fn dims_text(&self) -> String {
@@ -139,6 +191,12 @@ pub struct LoadOptions {
     /// name the model lacks or an output that holds no scores (an integer label, a sequence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// One case's input dimensions as the caller will feed them (after the batch; a suite's
+    /// `preprocess`, bench's `--input-shape`): checked against the model's input at load, and
+    /// giving the dimensions the model leaves open (dynamic height and width) to an engine
+    /// that prepares the whole graph at load (tract). `None`: the model's declared shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<usize>>,
 }
 
 impl Default for LoadOptions {
@@ -149,6 +207,7 @@ impl Default for LoadOptions {
             device: Device::Cpu,
             shared_cpu: false,
             output: None,
+            input_shape: None,
         }
     }
 }
@@ -277,6 +336,11 @@ pub trait Backend: Send + Sync {
 pub trait LoadedModel: Send {
     /// The model's (single) input as declared in the file.
     fn input(&self) -> &TensorInfo;
+
+    /// The scores output ([`LoadOptions::output`]) as declared in the file: its dimensions
+    /// empty where the file gives no shape. [`OutputSpec::check_declared`] checks a suite's
+    /// `output` against it before any case runs.
+    fn output(&self) -> &TensorInfo;
 
     /// Runs one batch and returns the model's scores output ([`LoadOptions::output`]).
     ///

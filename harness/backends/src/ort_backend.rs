@@ -344,12 +344,23 @@ impl Backend for OrtBackend {
             name: input.name().to_string(),
             dims,
         };
+        if let Some(given) = &options.input_shape {
+            input.case_shape(Some(given)).map_err(load_err)?;
+        }
         let output = match &options.output {
             None => session.outputs().first(),
             Some(name) => session.outputs().iter().find(|o| o.name() == name),
         };
         let output = match (output, &options.output) {
-            (Some(o), _) => o.name().to_string(),
+            (Some(o), _) => TensorInfo {
+                name: o.name().to_string(),
+                // ONNX Runtime writes -1 for a symbolic dimension.
+                dims: o
+                    .dtype()
+                    .tensor_shape()
+                    .map(|s| s.iter().map(|&d| usize::try_from(d).ok()).collect())
+                    .unwrap_or_default(),
+            },
             (None, None) => return Err(load_err("the model has no outputs".into())),
             (None, Some(name)) => {
                 return Err(load_err(format!(
@@ -376,13 +387,17 @@ struct OrtModel {
     path: PathBuf,
     session: Session,
     input: TensorInfo,
-    /// The name of the scores output.
-    output: String,
+    /// The scores output, as declared.
+    output: TensorInfo,
 }
 
 impl LoadedModel for OrtModel {
     fn input(&self) -> &TensorInfo {
         &self.input
+    }
+
+    fn output(&self) -> &TensorInfo {
+        &self.output
     }
 
     fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
@@ -395,16 +410,16 @@ impl LoadedModel for OrtModel {
             .session
             .run(ort::inputs![tensor])
             .map_err(|e| run_err(e.to_string()))?;
-        let Some(scores) = outputs.get(&self.output) else {
+        let Some(scores) = outputs.get(&self.output.name) else {
             return Err(run_err(format!(
                 "the model produced no output '{}'",
-                self.output
+                self.output.name
             )));
         };
         let (shape, data) = scores.try_extract_tensor::<f32>().map_err(|e| {
             run_err(format!(
                 "output '{}' is not a float32 tensor: {e}",
-                self.output
+                self.output.name
             ))
         })?;
         let shape = shape

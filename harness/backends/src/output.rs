@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BackendError, RawOutput};
+use crate::{BackendError, RawOutput, TensorInfo};
 
 /// Which output of the model holds the scores (its first, unless named), what it holds per
 /// case, and which of its columns are evaluated.
@@ -63,6 +63,72 @@ impl OutputSpec {
             .filter(|c| !c.is_empty())
     }
 
+    /// Checks the declaration against an output of `k` columns per case.
+    ///
+    /// # Errors
+    ///
+    /// The mistake: `positive_index >= k`, a column list whose length is not `k`, or `softmax`
+    /// with `k < 2`.
+    pub fn check_width(&self, k: usize) -> Result<(), String> {
+        if self.columns.is_empty() && self.positive_index >= k {
+            return Err(format!(
+                "positive_index {} is out of range for {k} output column(s)",
+                self.positive_index
+            ));
+        }
+        if !self.columns.is_empty() && self.columns.len() != k {
+            return Err(format!(
+                "the model has {k} output column(s) but output.columns names {} ({})",
+                self.columns.len(),
+                self.columns.join(", ")
+            ));
+        }
+        if self.kind == OutputKind::Softmax && k < 2 {
+            return Err(format!(
+                "softmax needs at least 2 output columns, the output has {k}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the declaration against the scores output as the model file declares it, at
+    /// load, before any case is decoded: the same checks as [`interpret`] makes on every
+    /// batch, where the file fixes the number of columns. An output of unknown rank or with a
+    /// symbolic column count passes (the first batch checks it).
+    ///
+    /// # Errors
+    ///
+    /// The mistake, naming the output and its declared shape: a shape no case-by-case
+    /// reading fits (`[?, 1, 64, 64]`, a segmentation map), or [`OutputSpec::check_width`]'s.
+    pub fn check_declared(&self, output: &TensorInfo) -> Result<(), String> {
+        let declared = || {
+            format!(
+                "the model's output '{}' is declared {}",
+                output.name,
+                output.dims_text()
+            )
+        };
+        let k = match output.dims.as_slice() {
+            // Unknown rank (a scalar cannot hold one score per case, and engines report an
+            // undeclared shape as one).
+            [] => return Ok(()),
+            [_] => 1,
+            [_, k, rest @ ..] if rest.iter().all(|d| *d == Some(1)) => match k {
+                Some(k) => *k,
+                None => return Ok(()),
+            },
+            [_, _, rest @ ..] if rest.iter().any(Option::is_none) => return Ok(()),
+            _ => {
+                return Err(format!(
+                    "{}: the harness reads one score per case, or one per finding or class, shaped [N] or [N, K]",
+                    declared()
+                ));
+            }
+        };
+        self.check_width(k)
+            .map_err(|e| format!("{}: {e}", declared()))
+    }
+
     /// The output columns that are evaluated, in order.
     fn picked(&self) -> Vec<usize> {
         if self.columns.is_empty() {
@@ -75,7 +141,7 @@ impl OutputSpec {
     }
 }
 
-/// The probabilities of a raw output of shape `[N]` or `[N, K]`: [`OutputSpec::width`]
+/// The probabilities of a raw output of shape `[N]` or `[N, K]` (or `[N, K, 1, ...]`): [`OutputSpec::width`]
 /// values per case, case by case (row-major).
 ///
 /// Nothing is clamped or dropped: a non-finite value anywhere in the output,
@@ -88,9 +154,10 @@ impl OutputSpec {
 /// for a NaN/infinite value or a probability outside `[0, 1]`.
 pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, BackendError> {
     let err = |m: String| Err(BackendError::Output(m));
+    // A convolutional head's trailing unit dimensions ([N, K, 1, 1]) hold one value per column.
     let (n, k) = match raw.shape.as_slice() {
         &[n] => (n, 1),
-        &[n, k] => (n, k),
+        &[n, k, ref rest @ ..] if rest.iter().all(|&d| d == 1) => (n, k),
         other => return err(format!("shape {other:?}; expected [N] or [N, K]")),
     };
     if n.checked_mul(k) != Some(raw.data.len()) {
@@ -100,24 +167,7 @@ pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, Backend
             raw.data.len()
         ));
     }
-    if spec.columns.is_empty() && spec.positive_index >= k {
-        return err(format!(
-            "positive_index {} is out of range for {k} output column(s)",
-            spec.positive_index
-        ));
-    }
-    if !spec.columns.is_empty() && spec.columns.len() != k {
-        return err(format!(
-            "the model has {k} output column(s) but output.columns names {} ({})",
-            spec.columns.len(),
-            spec.columns.join(", ")
-        ));
-    }
-    if spec.kind == OutputKind::Softmax && k < 2 {
-        return err(format!(
-            "softmax needs at least 2 output columns, the output has {k}"
-        ));
-    }
+    spec.check_width(k).map_err(BackendError::Output)?;
     if let Some(i) = raw.data.iter().position(|v| !v.is_finite()) {
         return Err(BackendError::OutputCase {
             row: i / k,
@@ -257,6 +307,80 @@ mod tests {
         );
     }
 
+    fn declared(dims: &[Option<usize>]) -> TensorInfo {
+        TensorInfo {
+            name: "probs".into(),
+            dims: dims.to_vec(),
+        }
+    }
+
+    /// At load, the declared column count refuses what every batch would: a positive_index
+    /// past K, a column list of another length, a softmax over one column, a shape that is
+    /// not one score per case; what the file leaves open passes.
+    #[test]
+    fn declared_outputs_are_checked_before_any_case() {
+        let two = declared(&[None, Some(2)]);
+        assert!(spec(OutputKind::Softmax, 1).check_declared(&two).is_ok());
+        let e = spec(OutputKind::Softmax, 5)
+            .check_declared(&two)
+            .unwrap_err();
+        assert!(
+            e.contains("output 'probs' is declared [?, 2]")
+                && e.contains("positive_index 5 is out of range for 2"),
+            "{e}"
+        );
+        let e = columns(OutputKind::Logit, &["a", "b", "c"])
+            .check_declared(&two)
+            .unwrap_err();
+        assert!(
+            e.contains("2 output column(s) but output.columns names 3"),
+            "{e}"
+        );
+        let e = spec(OutputKind::Softmax, 0)
+            .check_declared(&declared(&[None]))
+            .unwrap_err();
+        assert!(e.contains("softmax needs at least 2"), "{e}");
+        // A convolutional head's [N, K, 1, 1] is K columns.
+        assert!(
+            spec(OutputKind::Softmax, 1)
+                .check_declared(&declared(&[None, Some(2), Some(1), Some(1)]))
+                .is_ok()
+        );
+        let e = spec(OutputKind::Probability, 0)
+            .check_declared(&declared(&[None, Some(1), Some(64), Some(64)]))
+            .unwrap_err();
+        assert!(
+            e.contains("[?, 1, 64, 64]") && e.contains("[N] or [N, K]"),
+            "{e}"
+        );
+        for open in [
+            declared(&[]),
+            declared(&[None, None]),
+            declared(&[None, Some(3), None]),
+        ] {
+            assert!(
+                spec(OutputKind::Softmax, 7).check_declared(&open).is_ok(),
+                "{open:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_unit_dimensions_are_columns() {
+        let out = interpret(
+            &spec(OutputKind::Probability, 1),
+            &raw(&[2, 2, 1, 1], &[0.9, 0.1, 0.25, 0.75]),
+        )
+        .unwrap();
+        assert_eq!(out, vec![f64::from(0.1f32), 0.75]);
+        let e = interpret(
+            &spec(OutputKind::Probability, 0),
+            &raw(&[1, 2, 2], &[0.9, 0.1, 0.25, 0.75]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("expected [N] or [N, K]"), "{e}");
+    }
+
     #[test]
     fn probability_column() {
         let out = interpret(
@@ -340,7 +464,7 @@ mod tests {
             ),
             (
                 spec(OutputKind::Probability, 0),
-                raw(&[1, 1, 1], &[0.5]),
+                raw(&[1, 1, 2], &[0.5, 0.5]),
                 "expected [N] or [N, K]",
             ),
             (

@@ -75,6 +75,7 @@ impl Backend for TractBackend {
             .and_then(Path::to_str)
             .map(str::to_string);
         let output = options.output.clone();
+        let given = options.input_shape.clone();
         let (model, input) = catch_engine_panic(|| {
             let onnx = tract_onnx::onnx();
             let proto = onnx
@@ -115,18 +116,24 @@ impl Backend for TractBackend {
                 return Err("the model has no outputs".into());
             }
             let input = declared_input(&model)?;
+            // A case the model cannot take fails here, naming both shapes.
+            let case = given
+                .as_deref()
+                .map(|g| input.case_shape(Some(g)))
+                .transpose()?;
             // Type the whole graph once so that unsupported operators fail here, not at run
             // time: with the declared input where that types, else (exporters' dynamic batch
-            // feeding a Shape → Gather → Concat → Reshape flatten) with the dynamic batch
-            // pinned to 1, as every run pins it to the batch actually used.
+            // feeding a Shape → Gather → Concat → Reshape flatten; dynamic height and width)
+            // with the batch pinned to 1 and the case's shape, as every run pins them to the
+            // batch actually fed.
             if let Err(declared) = model.clone().into_typed() {
-                let Some(pinned) = pinned_shape(&input) else {
-                    return Err(format!(
-                        "{declared:#} (input '{}' has shape {} with a dynamic dimension other than the batch)",
-                        input.name,
-                        input.dims_text()
-                    ));
+                let case = match case {
+                    Some(case) => case,
+                    None => input
+                        .case_shape(None)
+                        .map_err(|open| format!("{declared:#} ({open})"))?,
                 };
+                let pinned: Vec<usize> = std::iter::once(1).chain(case).collect();
                 model
                     .clone()
                     .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), &pinned))
@@ -142,10 +149,19 @@ impl Backend for TractBackend {
         } else {
             None
         };
+        // A file the ONNX decoder could not read declares nothing here (tract read it).
+        let output = scores.map_or_else(
+            || TensorInfo {
+                name: options.output.clone().unwrap_or_default(),
+                dims: Vec::new(),
+            },
+            |(_, output)| output,
+        );
         Ok(Box::new(TractModel {
             path: model_path.to_path_buf(),
             model,
             input,
+            output,
             plans: HashMap::new(),
             run_options: RunOptions {
                 executor,
@@ -175,26 +191,14 @@ fn declared_input(model: &InferenceModel) -> Result<TensorInfo, String> {
     Ok(TensorInfo { name, dims })
 }
 
-/// The declared shape with a dynamic batch (first) dimension set to 1; `None`
-/// when another dimension is dynamic or the rank is unknown.
-fn pinned_shape(input: &TensorInfo) -> Option<Vec<usize>> {
-    if input.dims.is_empty() {
-        return None;
-    }
-    input
-        .dims
-        .iter()
-        .enumerate()
-        .map(|(i, d)| d.or((i == 0).then_some(1)))
-        .collect()
-}
-
 type Plan = Arc<TypedRunnableModel>;
 
 struct TractModel {
     path: PathBuf,
     model: InferenceModel,
     input: TensorInfo,
+    /// The scores output, as declared.
+    output: TensorInfo,
     /// One optimised plan per concrete input shape.
     plans: HashMap<Vec<usize>, Plan>,
     run_options: RunOptions,
@@ -223,6 +227,10 @@ impl TractModel {
 impl LoadedModel for TractModel {
     fn input(&self) -> &TensorInfo {
         &self.input
+    }
+
+    fn output(&self) -> &TensorInfo {
+        &self.output
     }
 
     fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {

@@ -73,16 +73,24 @@ fn check_output_against_onnxruntime(
     output: Option<&str>,
     tolerance: f32,
 ) {
+    let options = LoadOptions {
+        threads: 2,
+        output: output.map(str::to_string),
+        ..LoadOptions::default()
+    };
+    check_loaded_against_onnxruntime(backend, name, &options, tolerance);
+}
+
+/// [`check_against_onnxruntime`], loading with `options`.
+fn check_loaded_against_onnxruntime(
+    backend: &dyn Backend,
+    name: &str,
+    options: &LoadOptions,
+    tolerance: f32,
+) {
     let e = expected(name);
     let mut m = backend
-        .load(
-            &model(name),
-            &LoadOptions {
-                threads: 2,
-                output: output.map(str::to_string),
-                ..LoadOptions::default()
-            },
-        )
+        .load(&model(name), options)
         .unwrap_or_else(|err| panic!("{} {name}: {err}", backend.name()));
     let out = m
         .run(&e.input)
@@ -256,4 +264,50 @@ fn a_label_first_export_runs_through_its_named_probabilities_output() {
             1e-5,
         );
     }
+}
+
+/// A model whose input declares every dimension symbolic takes a case's shape from its caller
+/// (a suite's preprocess, bench's --input-shape), and every engine then gives ONNX Runtime's
+/// output. Without it, tract, which prepares the whole graph at load, says which dimension
+/// nothing gave. A case that a model's fixed dimensions refuse fails at load on every engine,
+/// naming both shapes, before any image is decoded.
+#[test]
+fn a_fully_dynamic_input_takes_a_case_shape_from_the_caller() {
+    let case = LoadOptions {
+        threads: 2,
+        input_shape: Some(vec![1, 64, 64]),
+        ..LoadOptions::default()
+    };
+    for backend in engines() {
+        check_loaded_against_onnxruntime(backend.as_ref(), "dynamic-all", &case, 1e-5);
+        let m = backend.load(&model("dynamic-all"), &case).unwrap();
+        assert_eq!(m.input().dims, [None; 4], "{}", backend.name());
+        let err = backend
+            .load(
+                &model("fixed-batch1"),
+                &LoadOptions {
+                    input_shape: Some(vec![1, 32, 32]),
+                    ..LoadOptions::default()
+                },
+            )
+            .err()
+            .expect("refused at load")
+            .to_string();
+        assert!(
+            err.contains("cannot load")
+                && err.contains("expects shape [1, 1, 64, 64], a case is [1, 32, 32]"),
+            "{}: {err}",
+            backend.name()
+        );
+    }
+    let err = BackendKind::Tract
+        .backend()
+        .load(&model("dynamic-all"), &LoadOptions::default())
+        .err()
+        .expect("tract needs the shape")
+        .to_string();
+    assert!(
+        err.contains("[?, ?, ?, ?]: dimension 1 is dynamic and nothing gives it"),
+        "{err}"
+    );
 }

@@ -467,13 +467,7 @@ fn prepare_candidate<'a>(
     };
     let mut gpu_engine = None;
     if config.device == AccuracyDevice::Gpu {
-        match load_engine(
-            BackendKind::Ort,
-            &model,
-            c.output.name.as_deref(),
-            Device::Cuda,
-            config.threads,
-        ) {
+        match load_engine(BackendKind::Ort, &model, c, Device::Cuda, config.threads) {
             Ok((m, version)) => {
                 evaluated = EvaluatedEngine {
                     kind: BackendKind::Ort,
@@ -512,13 +506,7 @@ fn prepare_candidate<'a>(
         // The evaluated engine on the GPU was loaded above; every other engine runs on the CPU.
         let loaded = match gpu_engine.take_if(|_| primary) {
             Some(engine) => Ok(engine),
-            None => load_engine(
-                kind,
-                &model,
-                c.output.name.as_deref(),
-                Device::Cpu,
-                config.threads,
-            ),
+            None => load_engine(kind, &model, c, Device::Cpu, config.threads),
         };
         let record = a.record.backends.len();
         match loaded {
@@ -645,13 +633,18 @@ enum EngineLoad {
     Failed { reason: String, version: String },
 }
 
+/// Loads the model on one engine, giving it the preprocessed case's shape (checked against the
+/// model's input; the dimensions an export leaves dynamic), and checks the suite's `output`
+/// against the scores output the file declares: a wrong size, channel count, layout,
+/// `positive_index` or `columns` fails here, not after the first batch's images are decoded.
 fn load_engine(
     kind: BackendKind,
     model: &ModelBytes,
-    output: Option<&str>,
+    candidate: &Candidate,
     device: Device,
     threads: usize,
 ) -> Result<(Box<dyn LoadedModel>, String), EngineLoad> {
+    let output = &candidate.output;
     let backend = kind.backend();
     let version = match backend.availability() {
         Availability::Available { version } => version,
@@ -665,10 +658,20 @@ fn load_engine(
             threads,
             device,
             shared_cpu: true,
-            output: output.map(str::to_string),
+            output: output.name.clone(),
+            input_shape: Some(candidate.preprocess.case_shape()),
         },
     ) {
-        Ok(m) => Ok((m, version)),
+        Ok(m) => match output.check_declared(m.output()) {
+            Ok(()) => Ok((m, version)),
+            Err(reason) => Err(EngineLoad::Failed {
+                reason: format!(
+                    "the output = {{ ... }} of the candidate at line {} of the suite does not fit the model: {reason}",
+                    candidate.line
+                ),
+                version,
+            }),
+        },
         Err(BackendError::Unavailable { reason, .. }) => Err(EngineLoad::Unavailable(reason)),
         Err(e) => Err(EngineLoad::Failed {
             reason: e.to_string(),

@@ -49,22 +49,22 @@ impl Samples {
                 seed,
             } => Ok(synthetic(shape, *seed)),
             Samples::Synthetic { shape: None, seed } => {
-                let mut dims = Vec::with_capacity(input.dims.len());
-                for (i, d) in input.dims.iter().enumerate() {
-                    match (i, d) {
-                        (0, _) => dims.push(1),
-                        (_, Some(d)) => dims.push(*d),
-                        (_, None) => {
-                            return Err(format!(
-                                "input '{}' has shape {} with a dynamic dimension {i}; pass --input-shape",
-                                input.name,
-                                input.dims_text()
-                            ));
-                        }
-                    }
-                }
+                let dims: Vec<usize> = std::iter::once(1).chain(input.case_shape(None)?).collect();
                 Ok(synthetic(&dims, *seed))
             }
+        }
+    }
+
+    /// One case's shape (after the batch) where the samples fix it, for the engine to check
+    /// and to fill the dimensions the model leaves open ([`LoadOptions::input_shape`]).
+    #[must_use]
+    pub fn case_shape(&self) -> Option<Vec<usize>> {
+        match self {
+            Samples::Cases(b) => b.shape.get(1..).map(<[usize]>::to_vec),
+            Samples::Synthetic { shape, .. } => shape
+                .as_ref()
+                .and_then(|s| s.get(1..))
+                .map(<[usize]>::to_vec),
         }
     }
 }
@@ -142,6 +142,7 @@ pub fn measure_model(
             device: p.device,
             shared_cpu: false,
             output: output.map(str::to_string),
+            input_shape: samples.case_shape(),
         };
         let mut loaded = match backend.load_bytes(&model.path, &model.bytes, &options) {
             Ok(m) => m,

@@ -152,6 +152,7 @@ fn one_by_one(project: &Path, model: &str, pre: &str, output: &str, n: usize) ->
             &project.join("models").join(model),
             &LoadOptions {
                 output: output.name.clone(),
+                input_shape: Some(pre.case_shape()),
                 ..LoadOptions::default()
             },
         )
@@ -961,10 +962,12 @@ fn the_gate_verdicts_are_recorded_shown_and_verified() {
 
 /// A model that declares its predicted label first (as scikit-learn's exporter orders its
 /// outputs) is scored through the output its suite names, by every engine alike; the same model
-/// without the name fails alone, saying how to name its scores, and the run goes on.
+/// without the name fails alone, saying how to name its scores, and the run goes on; so does
+/// one whose positive_index the output does not have, at load.
 #[test]
 fn a_named_scores_output_is_the_one_scored_by_every_engine() {
     const NAMED: &str = "{ kind = \"probability\", positive_index = 1, name = \"probabilities\" }";
+    const PAST_K: &str = "{ kind = \"probability\", positive_index = 4, name = \"probabilities\" }";
     let n = 40;
     let project = Project::new(
         n,
@@ -977,11 +980,22 @@ fn a_named_scores_output_is_the_one_scored_by_every_engine() {
                 "\"tract\", \"candle\"",
             ),
             ("first", "label-first.onnx", GREY64, PROB, "\"tract\""),
+            ("past-k", "label-first.onnx", GREY64, PAST_K, "\"tract\""),
         ],
         "batch_size = 8\nagreement_cases = 40",
     );
     let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
     let (named, first) = (&outcome.candidates[0], &outcome.candidates[1]);
+    // A positive_index past the declared [N, 2] fails at load, naming the suite line, before
+    // any case is scored.
+    let reason = outcome.candidates[2].outcome.reason().unwrap_or_default();
+    assert!(
+        reason.contains("of the candidate at line ")
+            && reason.contains("output 'probabilities' is declared [?, 2]")
+            && reason.contains("positive_index 4 is out of range for 2")
+            && !reason.contains("cases 0.."),
+        "{reason}"
+    );
     assert!(named.outcome.is_ok(), "{:?}", named.outcome);
     let reason = first.outcome.reason().unwrap_or_default();
     assert!(
@@ -1007,6 +1021,55 @@ fn a_named_scores_output_is_the_one_scored_by_every_engine() {
     let pair = &agreement["candidates"][0]["pairs"][0];
     assert_eq!(pair["n"], 40);
     assert!(pair["max_abs_diff"].as_f64().unwrap() < 1e-5, "{pair}");
+}
+
+/// A vendor model exported with every input dimension symbolic runs on every engine, each
+/// taking a case's shape from the suite's preprocess (tract could not load it before); a
+/// preprocess that a model's fixed input refuses fails that candidate at load, naming both
+/// shapes, and the run goes on.
+#[test]
+fn a_fully_dynamic_input_takes_its_shape_from_the_suite() {
+    const GREY32: &str = "{ size = [32, 32], channels = 1, channel_order = \"gray\", scale = 0.00392156862745098, layout = \"nchw\" }";
+    let n = 24;
+    let project = Project::new(
+        n,
+        &[
+            (
+                "dynamic",
+                "dynamic-all.onnx",
+                GREY64,
+                PROB,
+                "\"tract\", \"ort\", \"candle\"",
+            ),
+            ("small", "fixed-batch1.onnx", GREY32, PROB, "\"tract\""),
+        ],
+        "batch_size = 8\nagreement_cases = 24",
+    );
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let (dynamic, small) = (&outcome.candidates[0], &outcome.candidates[1]);
+    assert!(dynamic.outcome.is_ok(), "{:?}", dynamic.outcome);
+    let rows = predictions(&outcome.out_dir);
+    assert_eq!(rows[0][4], "dynamic");
+    let want = one_by_one(project.path(), "dynamic-all.onnx", GREY64, PROB, n);
+    for (i, w) in want.iter().enumerate() {
+        let got: f64 = rows[i + 1][4].parse().unwrap();
+        assert!((got - w).abs() <= 1e-6, "case {i}: {got} vs {w}");
+    }
+    let agreement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("agreement.json")).unwrap())
+            .unwrap();
+    let pairs = agreement["candidates"][0]["pairs"].as_array().unwrap();
+    assert!(!pairs.is_empty(), "{agreement}");
+    for pair in pairs {
+        assert_eq!(pair["n"], 24, "{pair}");
+        assert!(pair["max_abs_diff"].as_f64().unwrap() < 1e-5, "{pair}");
+    }
+    let reason = small.outcome.reason().unwrap_or_default();
+    assert!(
+        reason.contains("expects shape [1, 1, 64, 64], a case is [1, 32, 32]")
+            && !reason.contains("cases 0.."),
+        "{reason}"
+    );
 }
 
 /// A dataset that declares its patient column: the column goes into predictions.csv and the
