@@ -161,6 +161,57 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         "{md}"
     );
     assert!(!md.contains("It has no metrics"), "{md}");
+    // Each finding a candidate scores is reported as a single model is: its statistics with
+    // the sensitivity's CIs, its operating point counted from the predictions, its reliability
+    // diagram, subgroup forest and fairness tables.
+    let section = |candidate: &str| {
+        let start = md.find(&format!("## Candidate: {candidate}")).unwrap();
+        let end = md[start + 3..]
+            .find("\n## ")
+            .map_or(md.len(), |e| start + 3 + e);
+        &md[start..end]
+    };
+    let a_section = section("findings-a");
+    let b_section = section("findings-b");
+    for f in findings {
+        assert!(a_section.contains(&format!("### Finding: {f}\n")), "{f}");
+        assert_eq!(
+            b_section.contains(&format!("### Finding: {f}\n")),
+            f == "effusion" || f == "pneumothorax",
+            "{f}"
+        );
+    }
+    let labels = column(&pred, "label:nodule");
+    let scores = column(&pred, "findings-a:nodule");
+    let (mut tp, mut pos, mut tn, mut neg) = (0, 0, 0, 0);
+    for (l, s) in labels.iter().zip(&scores) {
+        let positive = s.parse::<f64>().unwrap() >= 0.5;
+        match l.as_str() {
+            "1" => (pos, tp) = (pos + 1, tp + usize::from(positive)),
+            "0" => (neg, tn) = (neg + 1, tn + usize::from(!positive)),
+            _ => {}
+        }
+    }
+    let nodule = &a_section[a_section.find("### Finding: nodule").unwrap()..];
+    let nodule = &nodule[..nodule[4..].find("### Finding:").unwrap()];
+    assert!(
+        nodule.contains(&format!(
+            "({tp} of {pos} positives), specificity {:.3} ({tn} of {neg} negatives)",
+            tn as f64 / neg as f64
+        )),
+        "{nodule}"
+    );
+    assert!(
+        nodule.contains("patient-clustered bootstrap 95% CI \\[")
+            && nodule.contains("#### Fairness by sex"),
+        "{nodule}"
+    );
+    for figure in ["reliability", "forest"] {
+        let file = format!("figures/{figure}-1-findings-a-1-nodule.svg");
+        assert!(nodule.contains(&file), "{file}");
+        assert!(a.join(&file).is_file(), "{file}");
+    }
+    assert!(html.contains("<h3>Finding: pneumothorax</h3>"));
 
     // Two runs compared across bundles: every pair of candidates, finding by finding, with
     // Holm's adjustment; the leaderboard ranks their candidates by macro AUROC.

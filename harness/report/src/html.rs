@@ -11,6 +11,7 @@ use crate::tables::{
 };
 use crate::text::comparisons_intro;
 use crate::view::{Figure, View, methods_items, rows_of, summary_latency, summary_throughput};
+use harness_metrics::evaluate::ModelReport;
 use std::fmt::Write;
 
 const CSS: &str = r#"
@@ -198,10 +199,14 @@ fn candidate_sections(out: &mut String, v: &View) {
                 out.push_str(if v.input.classes.is_some() {
                     "<p>Class by class: see <a href=\"#classes\">Classes</a>.</p>\n"
                 } else {
-                    "<p>Finding by finding: see <a href=\"#findings\">Findings</a>.</p>\n"
+                    "<p>Each finding the model scores is reported below as a single model is; the findings' ROC curves and the comparisons are under <a href=\"#findings\">Findings</a>.</p>\n"
                 });
                 for f in &cv.figures {
                     figure(out, f);
+                }
+                for fv in &cv.findings {
+                    let _ = writeln!(out, "<h3>Finding: {}</h3>", esc(&fv.name));
+                    model_body(out, &fv.rows, &fv.figures, fv.metrics, "h4");
                 }
                 out.push_str("</section>\n");
                 continue;
@@ -213,16 +218,28 @@ fn candidate_sections(out: &mut String, v: &View) {
             );
             continue;
         };
-        kv(out, &statistics_rows(input, c, m));
-        for f in &cv.figures {
-            figure(out, f);
-        }
-        for (column, f) in &m.fairness {
-            let _ = writeln!(out, "<h3>Fairness by {}</h3>", esc(column));
-            table(out, &fairness_table(f));
-            let _ = writeln!(out, "<p>{}</p>", esc(&fairness_sentence(column, f)));
-        }
+        model_body(out, &statistics_rows(input, c, m), &cv.figures, m, "h3");
         out.push_str("</section>\n");
+    }
+}
+
+/// A single model's statistics table, figures and fairness tables (a binary candidate, or one
+/// finding of a multi-label one), the fairness headings as `heading` elements ("h3").
+fn model_body(
+    out: &mut String,
+    rows: &[(String, String)],
+    figures: &[Figure],
+    m: &ModelReport,
+    heading: &str,
+) {
+    kv(out, rows);
+    for f in figures {
+        figure(out, f);
+    }
+    for (column, f) in &m.fairness {
+        let _ = writeln!(out, "<{heading}>Fairness by {}</{heading}>", esc(column));
+        table(out, &fairness_table(f));
+        let _ = writeln!(out, "<p>{}</p>", esc(&fairness_sentence(column, f)));
     }
 }
 

@@ -11,6 +11,7 @@ use crate::tables::{
 use crate::text::comparisons_intro;
 use crate::view::View;
 use crate::view::{Figure, methods_items};
+use harness_metrics::evaluate::ModelReport;
 use std::fmt::Write;
 
 fn row<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
@@ -38,6 +39,26 @@ fn kv(out: &mut String, headers: [&str; 2], rows: &[(String, String)]) {
         row(out, [k.as_str(), v.as_str()].into_iter());
     }
     out.push('\n');
+}
+
+/// A single model's statistics table, figures and fairness tables (a binary candidate, or one
+/// finding of a multi-label one), the fairness headings at `heading` ("###").
+fn model_body(
+    out: &mut String,
+    rows: &[(String, String)],
+    figures: &[Figure],
+    m: &ModelReport,
+    heading: &str,
+) {
+    kv(out, ["Statistic", "Value"], rows);
+    for f in figures {
+        figure(out, f);
+    }
+    for (column, f) in &m.fairness {
+        let _ = writeln!(out, "{heading} Fairness by {}\n", esc(column));
+        table(out, &fairness_table(f));
+        let _ = writeln!(out, "{}\n", esc(&fairness_sentence(column, f)));
+    }
 }
 
 fn figure(out: &mut String, f: &Figure) {
@@ -136,10 +157,14 @@ pub fn markdown(v: &View) -> String {
                 out.push_str(if input.classes.is_some() {
                     "Class by class: see Classes.\n\n"
                 } else {
-                    "Finding by finding: see Findings.\n\n"
+                    "Each finding the model scores is reported below as a single model is; the findings' ROC curves and the comparisons are under Findings.\n\n"
                 });
                 for f in &cv.figures {
                     figure(&mut out, f);
+                }
+                for fv in &cv.findings {
+                    let _ = writeln!(out, "### Finding: {}\n", esc(&fv.name));
+                    model_body(&mut out, &fv.rows, &fv.figures, fv.metrics, "####");
                 }
                 continue;
             }
@@ -150,19 +175,13 @@ pub fn markdown(v: &View) -> String {
             );
             continue;
         };
-        kv(
+        model_body(
             &mut out,
-            ["Statistic", "Value"],
             &statistics_rows(input, c, m),
+            &cv.figures,
+            m,
+            "###",
         );
-        for f in &cv.figures {
-            figure(&mut out, f);
-        }
-        for (column, f) in &m.fairness {
-            let _ = writeln!(out, "### Fairness by {}\n", esc(column));
-            table(&mut out, &fairness_table(f));
-            let _ = writeln!(out, "{}\n", esc(&fairness_sentence(column, f)));
-        }
     }
 
     out.push_str("## Comparisons\n\n");

@@ -671,8 +671,18 @@ pub fn statistics_rows(
     c: &Candidate,
     m: &ModelReport,
 ) -> Vec<(String, String)> {
+    let th = input.evaluation.options.threshold;
+    model_statistics_rows(m, operating_point_row(&input.labels, &c.scores, th))
+}
+
+/// [`statistics_rows`] of any binary model (a candidate, or one finding of a multi-label
+/// candidate), given its operating-point row.
+pub fn model_statistics_rows(
+    m: &ModelReport,
+    operating_point: Option<(String, String)>,
+) -> Vec<(String, String)> {
     let mut rows = metric_rows(m);
-    rows.extend(operating_point_row(input, c));
+    rows.extend(operating_point);
     rows
 }
 
@@ -767,10 +777,44 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
             .get(k)
             .copied()
             .flatten();
-        rows.push((
-            format!("Sensitivity at specificity {k}"),
-            format!("{} (conservative step value {})", num(*v, 4), num(step, 4)),
-        ));
+        let points = &m.operating_points;
+        let mut value = format!("{} (conservative step value {})", num(*v, 4), num(step, 4));
+        // The bootstrap CIs, when the suite asked for them (`sens_ci_bootstrap`).
+        match (&points.sens_at_spec_ci95, &points.sens_at_spec_ci) {
+            (Some(cis), Some(info)) => {
+                if let Some(&bounds) = cis.get(k) {
+                    value.push_str(&format!(
+                        "; bootstrap 95% CI{image_level} {} (B = {}, seed {}, stratified)",
+                        ci(bounds),
+                        info.n,
+                        info.seed
+                    ));
+                }
+            }
+            _ => {
+                if let Some(why) = &points.sens_at_spec_ci_reason {
+                    value.push_str(&format!("; bootstrap CI n/a: {why}"));
+                }
+            }
+        }
+        match &points.sens_at_spec_ci_clustered {
+            Some(c) => {
+                if let Some(&bounds) = c.ci95.get(k) {
+                    value.push_str(&format!(
+                        "; patient-clustered bootstrap 95% CI {} (B = {}, seed {}, patients drawn with replacement)",
+                        ci(bounds),
+                        c.n,
+                        c.seed
+                    ));
+                }
+            }
+            None => {
+                if let Some(why) = &points.sens_at_spec_ci_clustered_reason {
+                    value.push_str(&format!("; patient-clustered CI n/a: {why}"));
+                }
+            }
+        }
+        rows.push((format!("Sensitivity at specificity {k}"), value));
     }
     rows.push((
         "Average precision".into(),

@@ -13,11 +13,11 @@ pub use crate::format::{num, with_ci};
 /// Significance level of the comparisons.
 pub const ALPHA: f64 = 0.05;
 
-/// The statistics-table row of a candidate's operating point at the evaluation threshold:
-/// (label, value), or `None` when it is undefined (one class).
-pub fn operating_point_row(input: &ReportInput, c: &Candidate) -> Option<(String, String)> {
-    let th = input.evaluation.options.threshold;
-    let op = crate::plot_data::operating_point(&input.labels, &c.scores, th)?;
+/// The statistics-table row of a model's operating point at the evaluation threshold `th`
+/// over `labels` and its `scores` (a candidate's, or its scores for one finding): (label,
+/// value), or `None` when it is undefined (one class).
+pub fn operating_point_row(labels: &[bool], scores: &[f64], th: f64) -> Option<(String, String)> {
+    let op = crate::plot_data::operating_point(labels, scores, th)?;
     Some((
         format!("Operating point at threshold {th}"),
         format!(

@@ -9,8 +9,8 @@ use crate::plot_data::{
     latency_plot_data, latency_quantile_data, reliability_data, roc_overlay_data,
     target_overlay_data, throughput_bars,
 };
-use crate::text::{ComparisonView, Limit, comparison_views, limits, slug};
-use harness_metrics::evaluate::spec_key;
+use crate::text::{ComparisonView, Limit, comparison_views, limits, operating_point_row, slug};
+use harness_metrics::evaluate::{ModelReport, spec_key};
 use harness_metrics::registry::{METRICS, Metric};
 
 /// One figure: the file stem under `figures/`, its title and caption, and its SVG (or why it
@@ -35,6 +35,20 @@ pub struct CandidateView<'a> {
     /// Anchor id in the HTML.
     pub anchor: String,
     /// ROC, reliability and forest figures (empty for a failed candidate).
+    pub figures: Vec<Figure>,
+    /// Multi-label: each finding the candidate scores, reported as a binary model is.
+    pub findings: Vec<FindingView<'a>>,
+}
+
+/// One finding of a multi-label candidate, with what a binary model's section shows: the
+/// statistics (AUROC and its CIs, sensitivity at each target specificity, calibration, the
+/// operating point), the reliability diagram, the subgroup forest and the fairness tables.
+/// Its ROC curve is the finding's overlay of every candidate, under Findings.
+pub struct FindingView<'a> {
+    pub name: String,
+    pub metrics: &'a ModelReport,
+    /// The statistics table, as [`crate::tables::statistics_rows`] gives a binary model's.
+    pub rows: Vec<(String, String)>,
     pub figures: Vec<Figure>,
 }
 
@@ -82,7 +96,11 @@ impl View<'_> {
     pub fn figures(&self) -> impl Iterator<Item = &Figure> {
         self.candidates
             .iter()
-            .flat_map(|c| c.figures.iter())
+            .flat_map(|c| {
+                c.figures
+                    .iter()
+                    .chain(c.findings.iter().flat_map(|f| f.figures.iter()))
+            })
             .chain(self.target_figures.iter())
             .chain(self.comparison_figures.iter())
             .chain(self.performance_figures.iter())
@@ -137,6 +155,90 @@ pub fn summary_throughput(rows: &[&PerformanceRow]) -> Option<(f64, String)> {
         .map(|(t, r)| (t, format!("{}, {}, {}", r.backend, r.profile, r.scenario)))
 }
 
+/// The reliability diagram of one model (a candidate, or a candidate's finding).
+fn reliability_figure(id: String, name: &str, m: &ModelReport) -> Figure {
+    let rel = reliability_data(m);
+    Figure {
+        id,
+        title: format!("Reliability diagram of {name}"),
+        caption: format!(
+            "Mean predicted probability against observed frequency in each of the 10 equal-width bins; bars: cases per bin. {}.{}",
+            figures::caption_line(&rel),
+            rel.calibration_reason
+                .as_ref()
+                .map(|r| format!(" Calibration fit: {r}."))
+                .unwrap_or_default()
+        ),
+        svg: if rel.points.is_empty() {
+            Err("no case to bin".to_string())
+        } else {
+            figures::reliability_svg(name, &rel)
+        },
+    }
+}
+
+/// The subgroup AUROC forest of one model; `None` without subgroups.
+fn forest_figure(id: String, name: &str, m: &ModelReport) -> Option<Figure> {
+    let rows = forest_rows(m);
+    if rows.is_empty() {
+        return None;
+    }
+    Some(Figure {
+        id,
+        title: format!("Subgroup AUROCs of {name}"),
+        caption: format!(
+            "Subgroup AUROC with {} 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).",
+            if m.clustered.is_some() {
+                "patient-clustered (Obuchowski)"
+            } else {
+                "DeLong"
+            }
+        ),
+        svg: figures::forest_svg(
+            name,
+            "Subgroup AUROC (95% CI)",
+            &rows,
+            m.discrimination.auroc,
+            "overall AUROC",
+        ),
+    })
+}
+
+/// Multi-label: each finding `c` scores, with its statistics and figures (none otherwise).
+fn finding_views<'a>(input: &'a ReportInput, c: &Candidate, stem: &str) -> Vec<FindingView<'a>> {
+    let Some(report) = &input.findings else {
+        return Vec::new();
+    };
+    let threshold = input.evaluation.options.threshold;
+    report
+        .findings
+        .iter()
+        .enumerate()
+        .filter_map(|(k, (finding, f))| {
+            let m = f.models.get(&c.name)?;
+            let name = format!("{}, {finding}", c.name);
+            let fstem = format!("{stem}-{}-{}", k + 1, slug(finding));
+            // The finding's labels and this candidate's scores for it, as the overlay draws them.
+            let op = input
+                .target_curves
+                .iter()
+                .find(|t| t.name == *finding)
+                .and_then(|t| {
+                    let (_, scores) = t.scores.iter().find(|(n, _)| *n == c.name)?;
+                    operating_point_row(&t.labels, scores, threshold)
+                });
+            let mut figures = vec![reliability_figure(format!("reliability-{fstem}"), &name, m)];
+            figures.extend(forest_figure(format!("forest-{fstem}"), &name, m));
+            Some(FindingView {
+                name: finding.clone(),
+                metrics: m,
+                rows: crate::tables::model_statistics_rows(m, op),
+                figures,
+            })
+        })
+        .collect()
+}
+
 pub fn build(input: &ReportInput) -> View<'_> {
     let threshold = input.evaluation.options.threshold;
     let spec = input
@@ -180,39 +282,12 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 ),
                 svg: roc.and_then(|d| figures::roc_svg(&c.name, d, &auroc_label)),
             });
-            let rel = reliability_data(m);
-            figs.push(Figure {
-                id: format!("reliability-{stem}"),
-                title: format!("Reliability diagram of {}", c.name),
-                caption: format!(
-                    "Mean predicted probability against observed frequency in each of the 10 equal-width bins; bars: cases per bin. {}.{}",
-                    figures::caption_line(&rel),
-                    rel.calibration_reason.as_ref().map(|r| format!(" Calibration fit: {r}.")).unwrap_or_default()
-                ),
-                svg: if rel.points.is_empty() {
-                    Err("no case to bin".to_string())
-                } else {
-                    figures::reliability_svg(&c.name, &rel)
-                },
-            });
-            let rows = forest_rows(m);
-            if !rows.is_empty() {
-                figs.push(Figure {
-                    id: format!("forest-{stem}"),
-                    title: format!("Subgroup AUROCs of {}", c.name),
-                    caption: format!(
-                        "Subgroup AUROC with {} 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).",
-                        if m.clustered.is_some() { "patient-clustered (Obuchowski)" } else { "DeLong" }
-                    ),
-                    svg: figures::forest_svg(
-                        &c.name,
-                        "Subgroup AUROC (95% CI)",
-                        &rows,
-                        m.discrimination.auroc,
-                        "overall AUROC",
-                    ),
-                });
-            }
+            figs.push(reliability_figure(
+                format!("reliability-{stem}"),
+                &c.name,
+                m,
+            ));
+            figs.extend(forest_figure(format!("forest-{stem}"), &c.name, m));
         }
         let macro_auroc = input.findings.as_ref().and_then(|r| {
             let s = r.models.get(&c.name)?;
@@ -295,10 +370,12 @@ pub fn build(input: &ReportInput) -> View<'_> {
             p99_ms: lat.map_or("n/a".into(), |(v, _)| num(Some(v), 2)),
             throughput: thr.map_or("n/a".into(), |(v, _)| num(Some(v), 1)),
         });
+        let findings = finding_views(input, c, &stem);
         candidates.push(CandidateView {
             candidate: c,
             anchor: format!("candidate-{stem}"),
             figures: figs,
+            findings,
         });
     }
     // A multi-label task compares the candidates finding by finding; Holm's adjustment then
