@@ -545,6 +545,9 @@ fn prepare_candidate<'a>(
                     );
                     return a;
                 }
+                a.record
+                    .warnings
+                    .push(cross_check_lost(kind, "is unavailable here", &reason));
             }
             Err(EngineLoad::Failed { reason, version }) => {
                 a.record.backends.push(BackendRecord {
@@ -557,12 +560,24 @@ fn prepare_candidate<'a>(
                     return a;
                 }
                 observer.warning(&format!("candidate {} on {kind}: failed: {reason}", c.name));
+                a.record
+                    .warnings
+                    .push(cross_check_lost(kind, "could not load the model", &reason));
             }
         }
     }
     a.model = Some(model);
     a.evaluated = Some(evaluated);
     a
+}
+
+/// The candidate warning (kept in its manifest record, listed under the report's limits) for a
+/// cross-check engine the suite asked for that did not check it: the agreement shown was
+/// measured without that engine.
+fn cross_check_lost(kind: BackendKind, what: &str, reason: &str) -> String {
+    format!(
+        "the cross-check engine {kind} {what} ({reason}): this candidate's agreement between engines was measured without it"
+    )
 }
 
 /// How much lower than the engines the decode threads are scheduled by default (Linux nice
@@ -723,6 +738,9 @@ fn run_chunk(
                         "candidate {} on {}: failed: {reason}",
                         a.record.name, e.kind
                     ));
+                    a.record
+                        .warnings
+                        .push(cross_check_lost(e.kind, "failed", &reason));
                     a.record.backends[e.record].outcome = Outcome::failed(reason);
                 }
                 break;

@@ -2363,6 +2363,45 @@ fn a_dataset_mixing_bit_depths_is_refused_naming_the_cases() {
     );
 }
 
+/// A cross-check engine that cannot serve a candidate (candle lacks the DenseNet export's Pad
+/// modes) leaves the candidate evaluated on its primary engine, and the evidence says the
+/// agreement was measured without it: the manifest's candidate and the report's limits.
+#[test]
+fn a_cross_check_engine_that_cannot_run_the_model_is_a_limit() {
+    const RGB224: &str = "{ size = [224, 224], channels = 3, channel_order = \"rgb\", scale = 0.00392156862745098, layout = \"nchw\" }";
+    let output = "{ kind = \"probability\", positive_index = 1 }";
+    let project = Project::new(
+        4,
+        &[(
+            "d",
+            "densenet-style.onnx",
+            RGB224,
+            output,
+            "\"tract\", \"candle\"",
+        )],
+        "batch_size = 2",
+    );
+    let outcome = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    assert!(outcome.candidates[0].outcome.is_ok());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    let warnings = manifest["candidates"][0]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.len() == 1
+            && warnings[0].as_str().unwrap().starts_with(
+                "the cross-check engine candle could not load the model (candle: cannot load"
+            ),
+        "{manifest}"
+    );
+    let md = std::fs::read_to_string(outcome.out_dir.join("summary.md")).unwrap();
+    assert!(
+        md.contains("Candidate d: the cross-check engine candle could not load the model")
+            && md.contains("measured without it"),
+        "{md}"
+    );
+}
+
 /// A model that ends in a softmax, declared `kind = "softmax"`, would have a second softmax
 /// applied to its probabilities: the run warns, naming the candidate; declared `probability`,
 /// it does not.
