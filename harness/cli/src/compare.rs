@@ -483,8 +483,8 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     about = "Rank every candidate of every verified run under a results folder by the suite's primary metric",
     after_help = "Bundles that fail `harness verify` are listed and left out. Each suite gets its own ranking \
         by the primary metric its manifest records (`[metrics] primary`; AUROC for bundles written before \
-        it was recorded), per dataset (runs of one suite on different data are not ranked together), best first in that metric's direction, with its 95% CI where the evaluation \
-        has one (AUROC: DeLong). A rank whose CI overlaps the next one's — or, for AUROC within one run, \
+        it was recorded), per dataset (runs of one suite on different data are not ranked together), best first in that metric's direction (equal values share a rank), with its 95% CI where the \
+        evaluation has one (AUROC: DeLong, patient-clustered where the cases are). A rank whose CI overlaps the next one's — or, for AUROC within one run, \
         whose paired DeLong test against it has p >= 0.05 — is flagged as not separable; metrics without \
         a CI say that separability is unknown.\n\nMulti-label and multi-class suites are ranked by \
         macro AUROC (a candidate that scores fewer findings says over how many). Within one run, two \
@@ -602,6 +602,23 @@ struct Board {
     rows: Vec<[String; 5]>,
 }
 
+/// Ranks of values sorted best first, equal values sharing the better rank (competition
+/// ranking, "1, 1, 3"): the same model evaluated twice on the same cases is not ranked below
+/// itself by its name.
+fn competition_ranks(sorted: impl Iterator<Item = f64>) -> Vec<usize> {
+    let mut ranks: Vec<usize> = Vec::new();
+    let mut previous = None;
+    for (i, value) in sorted.enumerate() {
+        let rank = match (previous, ranks.last()) {
+            (Some(p), Some(&r)) if p == value => r,
+            _ => i + 1,
+        };
+        ranks.push(rank);
+        previous = Some(value);
+    }
+    ranks
+}
+
 /// The ranked value with its CI as shown.
 fn shown(value: f64, ci: Option<[f64; 2]>, has_ci: bool, digits: usize) -> String {
     match ci {
@@ -663,12 +680,13 @@ fn binary_boards(runs: &[&Run]) -> Vec<Board> {
             Some(ci) => format!("{} [{ci}]", metric.label),
             None => metric.label.to_string(),
         };
+        let ranks = competition_ranks(entries.iter().map(|e| e.value));
         let rows = entries
             .iter()
             .enumerate()
             .map(|(i, e)| {
                 [
-                    (i + 1).to_string(),
+                    ranks[i].to_string(),
                     e.candidate.clone(),
                     e.run.label.clone(),
                     shown(e.value, e.ci, metric.ci_method.is_some(), metric.digits),
@@ -844,6 +862,7 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
                 .then_with(|| a.candidate.cmp(&b.candidate))
         });
         let has_ci = kind == "multi-class";
+        let ranks = competition_ranks(entries.iter().map(|e| e.value));
         let rows = entries
             .iter()
             .enumerate()
@@ -858,7 +877,7 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
                     }
                 };
                 [
-                    (i + 1).to_string(),
+                    ranks[i].to_string(),
                     e.candidate.clone(),
                     e.run.label.clone(),
                     shown(e.value, e.ci, has_ci, 3) + &e.note,
@@ -1008,6 +1027,16 @@ mod tests {
             seed: 1,
         };
         evaluate_multiclass(&input, &opts).unwrap()
+    }
+
+    /// Equal values share the better rank and the next value skips the shared places; a value
+    /// one ulp apart is a different rank.
+    #[test]
+    fn equal_values_share_a_rank() {
+        let ranks = |v: &[f64]| competition_ranks(v.iter().copied());
+        assert_eq!(ranks(&[0.9, 0.9, 0.8, 0.8, 0.8, 0.7]), [1, 1, 3, 3, 3, 6]);
+        assert_eq!(ranks(&[0.9, 0.9f64.next_down(), 0.5]), [1, 2, 3]);
+        assert_eq!(ranks(&[]), Vec::<usize>::new());
     }
 
     #[test]
