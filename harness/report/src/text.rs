@@ -329,6 +329,20 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
             out.push(limit("candidate", format!("Candidate {}: {w}.", c.name)));
         }
     }
+    // A binary evaluation on few cases of a class: DeLong's variance is a large-sample result.
+    if input.findings.is_none() && input.classes.is_none() {
+        let positives = input.labels.iter().filter(|&&l| l).count() as u64;
+        let negatives = input.labels.len() as u64 - positives;
+        let few = opts.small_subgroup_positives;
+        if positives > 0 && negatives > 0 && positives.min(negatives) < few {
+            out.push(limit(
+                "statistics",
+                format!(
+                    "The evaluation has {positives} positive and {negatives} negative cases. With fewer than {few} cases in a class, the DeLong CIs and paired tests rest on a normal approximation that is unreliable at this size (a bootstrap CI, where shown, does not), and every figure here is imprecise."
+                ),
+            ));
+        }
+    }
     // Subgroup sizes depend only on the labels, which all candidates share: read them once.
     if let Some(m) = input.candidates.iter().find_map(|c| c.metrics.as_ref()) {
         for (column, levels) in &m.subgroups {

@@ -330,10 +330,36 @@ fn separation_and_degenerate_cis_are_limits() {
         "{limits}"
     );
     assert!(!limits.contains("vendor-a: calibration slope"));
+    assert!(
+        !limits.contains("normal approximation"),
+        "enough cases: {limits}"
+    );
     // The reliability caption and the metric table say n/a with the reason, never a number.
     assert!(html.contains(
         "Calibration slope (ideal 1)</th><td>n/a: the classes are separated by the score</td>"
     ));
+}
+
+/// A binary evaluation with fewer than 10 cases of a class says its DeLong figures rest on an
+/// approximation that is unreliable at that size.
+#[test]
+fn few_cases_of_a_class_are_a_limit() {
+    let mut input = synthetic_input(1, 200, 20);
+    let positives: Vec<usize> = (0..input.labels.len())
+        .filter(|&i| input.labels[i])
+        .collect();
+    for &i in &positives[6..] {
+        input.labels[i] = false;
+    }
+    let negatives = input.labels.len() - 6;
+    let html = render(&input).html;
+    let limits = limits_section(&html);
+    assert!(
+        limits.contains(&format!(
+            "The evaluation has 6 positive and {negatives} negative cases. With fewer than 10 cases in a class, the DeLong CIs"
+        )),
+        "{limits}"
+    );
 }
 
 /// Each candidate's statistics table ends with its operating point at the threshold, counted
