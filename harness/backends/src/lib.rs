@@ -90,12 +90,14 @@ impl TensorInfo {
     ///
     /// A message naming both shapes if the rank or a fixed dimension differs.
     pub fn check(&self, shape: &[usize]) -> Result<(), String> {
-        let fits = self.dims.len() == shape.len()
-            && self
-                .dims
-                .iter()
-                .zip(shape)
-                .all(|(d, &s)| d.is_none_or(|d| d == s));
+        // A model that declares no shape takes what it is given (its engine checks).
+        let fits = self.dims.is_empty()
+            || self.dims.len() == shape.len()
+                && self
+                    .dims
+                    .iter()
+                    .zip(shape)
+                    .all(|(d, &s)| d.is_none_or(|d| d == s));
         if fits {
             Ok(())
         } else {
@@ -149,14 +151,31 @@ impl TensorInfo {
                 .zip(given)
                 .all(|(d, &g)| d.is_none_or(|d| d == g));
         if fits {
-            Ok(given.to_vec())
-        } else {
-            Err(format!(
-                "input '{}' expects shape {}, a case is {given:?} (check preprocess size, channels and layout)",
-                self.name,
-                self.dims_text()
-            ))
+            return Ok(given.to_vec());
         }
+        let batch = format!(
+            "[?, {}]",
+            given
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        // The same dimensions in another order: channels first against channels last.
+        let mut sorted_declared: Vec<Option<usize>> = declared.to_vec();
+        let mut sorted_given: Vec<Option<usize>> = given.iter().copied().map(Some).collect();
+        sorted_declared.sort_unstable();
+        sorted_given.sort_unstable();
+        let hint = if sorted_declared == sorted_given {
+            "the same dimensions in another order: the layout differs (a suite's preprocess layout, nchw or nhwc)"
+        } else {
+            "a suite's preprocess size, channels and layout, or bench's --input-shape, give the batches"
+        };
+        Err(format!(
+            "input '{}' expects shape {}, the batches would be {batch} ({hint})",
+            self.name,
+            self.dims_text()
+        ))
     }
 
     /// The dimensions as text, `?` for dynamic ones: `[?, 1, 16, 16]`.
@@ -481,4 +500,55 @@ pub(crate) fn thread_pool(threads: usize) -> Result<std::sync::Arc<rayon::Thread
         .build()
         .map(std::sync::Arc::new)
         .map_err(|e| format!("cannot start {threads} inference threads: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(dims: &[Option<usize>]) -> TensorInfo {
+        TensorInfo {
+            name: "image".into(),
+            dims: dims.to_vec(),
+        }
+    }
+
+    /// A case's shape fills what the model leaves open and must match what it fixes; the same
+    /// dimensions in another order say the layout differs; a model that declares no shape takes
+    /// the case as given, and with nothing given names the open dimension.
+    #[test]
+    fn case_shapes_fill_open_dimensions_and_name_mismatches() {
+        let open = input(&[None, None, None, None]);
+        assert_eq!(open.case_shape(Some(&[3, 224, 224])), Ok(vec![3, 224, 224]));
+        let e = open.case_shape(None).unwrap_err();
+        assert!(
+            e.contains("dimension 1 is dynamic and nothing gives it"),
+            "{e}"
+        );
+        let grey = input(&[None, Some(1), Some(64), Some(64)]);
+        assert_eq!(grey.case_shape(None), Ok(vec![1, 64, 64]));
+        let e = grey.case_shape(Some(&[64, 64, 1])).unwrap_err();
+        assert!(
+            e.contains("expects shape [?, 1, 64, 64], the batches would be [?, 64, 64, 1]")
+                && e.contains("the layout differs"),
+            "{e}"
+        );
+        let e = grey.case_shape(Some(&[1, 32, 32])).unwrap_err();
+        assert!(e.contains("preprocess size, channels and layout"), "{e}");
+        // Rank 3 (grey without a channel axis) against a rank-4 batch.
+        let e = input(&[None, Some(64), Some(64)])
+            .case_shape(Some(&[1, 64, 64]))
+            .unwrap_err();
+        assert!(e.contains("the batches would be [?, 1, 64, 64]"), "{e}");
+        let undeclared = input(&[]);
+        assert_eq!(undeclared.case_shape(Some(&[1, 8, 8])), Ok(vec![1, 8, 8]));
+        assert!(
+            undeclared
+                .case_shape(None)
+                .unwrap_err()
+                .contains("declares no shape")
+        );
+        assert!(undeclared.check(&[2, 1, 8, 8]).is_ok());
+        assert!(grey.check(&[2, 1, 64, 64]).is_ok() && grey.check(&[2, 1, 32, 32]).is_err());
+    }
 }

@@ -129,6 +129,17 @@ impl OutputSpec {
             .map_err(|e| format!("{}: {e}", declared()))
     }
 
+    /// Checks the declaration against an output the model gave: its shape and column count,
+    /// not its values.
+    ///
+    /// # Errors
+    ///
+    /// The shape's or [`OutputSpec::check_width`]'s mistake.
+    pub fn check_shape(&self, raw: &RawOutput) -> Result<(), String> {
+        let (_, k) = rows_columns(&raw.shape)?;
+        self.check_width(k)
+    }
+
     /// The output columns that are evaluated, in order.
     fn picked(&self) -> Vec<usize> {
         if self.columns.is_empty() {
@@ -154,12 +165,7 @@ impl OutputSpec {
 /// for a NaN/infinite value or a probability outside `[0, 1]`.
 pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, BackendError> {
     let err = |m: String| Err(BackendError::Output(m));
-    // A convolutional head's trailing unit dimensions ([N, K, 1, 1]) hold one value per column.
-    let (n, k) = match raw.shape.as_slice() {
-        &[n] => (n, 1),
-        &[n, k, ref rest @ ..] if rest.iter().all(|&d| d == 1) => (n, k),
-        other => return err(format!("shape {other:?}; expected [N] or [N, K]")),
-    };
+    let (n, k) = rows_columns(&raw.shape).map_err(BackendError::Output)?;
     if n.checked_mul(k) != Some(raw.data.len()) {
         return err(format!(
             "shape {:?} does not match its {} values",
@@ -212,6 +218,16 @@ pub fn interpret(spec: &OutputSpec, raw: &RawOutput) -> Result<Vec<f64>, Backend
         }
     }
     Ok(out)
+}
+
+/// Cases and columns of an output of `shape`: `[N]` or `[N, K]`, where a convolutional head's
+/// trailing unit dimensions (`[N, K, 1, 1]`) hold one value per column.
+fn rows_columns(shape: &[usize]) -> Result<(usize, usize), String> {
+    match shape {
+        &[n] => Ok((n, 1)),
+        &[n, k, ref rest @ ..] if rest.iter().all(|&d| d == 1) => Ok((n, k)),
+        other => Err(format!("shape {other:?}; expected [N] or [N, K]")),
+    }
 }
 
 /// The logistic function, evaluated without overflow for large `|x|`.

@@ -127,6 +127,11 @@ impl Backend for TractBackend {
             // with the batch pinned to 1 and the case's shape, as every run pins them to the
             // batch actually fed.
             if let Err(declared) = model.clone().into_typed() {
+                let from = if case.is_some() {
+                    "a case's shape, from a suite's preprocess or bench's --input-shape"
+                } else {
+                    "as declared"
+                };
                 let case = match case {
                     Some(case) => case,
                     None => input
@@ -138,7 +143,11 @@ impl Backend for TractBackend {
                     .clone()
                     .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), &pinned))
                     .and_then(|m| m.into_typed())
-                    .map_err(|e| format!("{e:#}"))?;
+                    .map_err(|e| {
+                        format!(
+                            "the model cannot take input of shape {pinned:?} ({from}, with a batch of 1): {e:#}"
+                        )
+                    })?;
             }
             Ok((model, input))
         })

@@ -508,6 +508,36 @@ fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<()> {
             }
         }
     }
+    // What may differ without changing a pooled figure, but says the sites did not run one
+    // suite file: said, not refused.
+    let noted = |suite: &harness_evidence::Suite| {
+        [
+            ("name", suite.name.clone()),
+            ("version", suite.version.clone()),
+            (
+                "[inference] primary_backend",
+                suite.inference.primary_backend.to_string(),
+            ),
+            ("[inference] device", suite.inference.device.to_string()),
+        ]
+    };
+    let mut differ: Vec<String> = Vec::new();
+    for (k, (what, _)) in noted(&bundles[0].1.suite).into_iter().enumerate() {
+        let values: std::collections::BTreeSet<String> = bundles
+            .iter()
+            .map(|(_, site)| noted(&site.suite)[k].1.clone())
+            .collect();
+        if values.len() > 1 {
+            let listed: Vec<String> = values.into_iter().map(|v| format!("'{v}'")).collect();
+            differ.push(format!("{what} ({})", listed.join(", ")));
+        }
+    }
+    if !differ.is_empty() {
+        errln!(
+            "warning: the site bundles' suites differ in {}: their models, settings and criteria are the same, so the pooled figures are those of one suite, but the sites did not all run the same suite file (the scores of different engines agree only within the suites' agreement_tolerance)",
+            differ.join("; ")
+        );
+    }
     Ok(())
 }
 

@@ -657,6 +657,37 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("their suites differ in [metrics]"), "{err}");
+    // One that ran it under another name and primary engine: pooled, saying so.
+    std::fs::write(
+        &other_suite,
+        text.replacen("name = \"example\"", "name = \"example-renamed\"", 1)
+            .replacen(
+                "primary_backend = \"tract\"",
+                "primary_backend = \"candle\"",
+                1,
+            ),
+    )
+    .unwrap();
+    let renamed = tmp.path().join("site-renamed");
+    let renamed = renamed.to_string_lossy();
+    ok(&[
+        "run",
+        &other_suite,
+        "--no-perf",
+        "--site",
+        "renamed",
+        "--aggregates-only",
+        "--out",
+        &renamed,
+    ]);
+    let out = ok(&["pool", &site_s, &renamed, "--json", &pooled_s]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "the site bundles' suites differ in name ('example', 'example-renamed'); [inference] primary_backend ('candle', 'tract')"
+        ),
+        "{err}"
+    );
     std::fs::write(site.join("agreement.json"), "{}").unwrap();
     let out = harness(&["pool", &site_s, "--json", &pooled_s]);
     assert_eq!(out.status.code(), Some(2));

@@ -157,7 +157,9 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         "{md}"
     );
     assert!(
-        md.contains("from 260 patients: the CIs and paired tests shown are patient-clustered"),
+        md.contains(
+            "from 260 patients: the Findings tables' CIs and the paired tests are patient-clustered"
+        ),
         "{md}"
     );
     assert!(!md.contains("It has no metrics"), "{md}");
@@ -212,6 +214,12 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         assert!(a.join(&file).is_file(), "{file}");
     }
     assert!(html.contains("<h3>Finding: pneumothorax</h3>"));
+    // Each finding's subgroups get a binary model's limits: cardiomegaly has few positives aged
+    // 18-44.
+    assert!(
+        md.contains("Finding cardiomegaly: Subgroup age\\_band = 18-44 is small"),
+        "{md}"
+    );
 
     // Two runs compared across bundles: every pair of candidates, finding by finding, with
     // Holm's adjustment; the leaderboard ranks their candidates by macro AUROC.

@@ -545,9 +545,6 @@ fn prepare_candidate<'a>(
                     );
                     return a;
                 }
-                a.record
-                    .warnings
-                    .push(cross_check_lost(kind, "is unavailable here", &reason));
             }
             Err(EngineLoad::Failed { reason, version }) => {
                 a.record.backends.push(BackendRecord {
@@ -560,9 +557,6 @@ fn prepare_candidate<'a>(
                     return a;
                 }
                 observer.warning(&format!("candidate {} on {kind}: failed: {reason}", c.name));
-                a.record
-                    .warnings
-                    .push(cross_check_lost(kind, "could not load the model", &reason));
             }
         }
     }
@@ -571,13 +565,20 @@ fn prepare_candidate<'a>(
     a
 }
 
-/// The candidate warning (kept in its manifest record, listed under the report's limits) for a
-/// cross-check engine the suite asked for that did not check it: the agreement shown was
-/// measured without that engine.
-fn cross_check_lost(kind: BackendKind, what: &str, reason: &str) -> String {
-    format!(
-        "the cross-check engine {kind} {what} ({reason}): this candidate's agreement between engines was measured without it"
-    )
+/// Whether the model, given one blank case (zeros, batch 1 or its fixed batch), gives an
+/// output of the shape the candidate's `output` reads.
+fn gives_fitting_output(model: &mut dyn LoadedModel, candidate: &Candidate) -> bool {
+    let batch = model.input().fixed_batch().unwrap_or(1).max(1);
+    let shape: Vec<usize> = std::iter::once(batch)
+        .chain(candidate.preprocess.case_shape())
+        .collect();
+    let blank = Batch {
+        data: vec![0.0; shape.iter().product()],
+        shape,
+    };
+    model
+        .run(&blank)
+        .is_ok_and(|raw| candidate.output.check_shape(&raw).is_ok())
 }
 
 /// How much lower than the engines the decode threads are scheduled by default (Linux nice
@@ -677,8 +678,11 @@ fn load_engine(
             input_shape: Some(candidate.preprocess.case_shape()),
         },
     ) {
-        Ok(m) => match output.check_declared(m.output()) {
+        Ok(mut m) => match output.check_declared(m.output()) {
             Ok(()) => Ok((m, version)),
+            // A file can declare its output wrongly: what the model gives for one blank case
+            // decides.
+            Err(_) if gives_fitting_output(m.as_mut(), candidate) => Ok((m, version)),
             Err(reason) => Err(EngineLoad::Failed {
                 reason: format!(
                     "the output = {{ ... }} of the candidate at line {} of the suite does not fit the model: {reason}",
@@ -738,9 +742,6 @@ fn run_chunk(
                         "candidate {} on {}: failed: {reason}",
                         a.record.name, e.kind
                     ));
-                    a.record
-                        .warnings
-                        .push(cross_check_lost(e.kind, "failed", &reason));
                     a.record.backends[e.record].outcome = Outcome::failed(reason);
                 }
                 break;
@@ -912,5 +913,65 @@ mod priority_tests {
         // Engines on a GPU: the decoders keep their priority too.
         let gpu = decode_pool(false).expect("the decode pool is made");
         assert!(gpu.broadcast(|_| thread_nice()).iter().all(|&n| n == own));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness_backends::{RawOutput, TensorInfo};
+    use harness_evidence::suite::Suite;
+
+    /// A model that declares its scores `[?, 1]` and gives `columns` per case.
+    struct Misdeclared {
+        input: TensorInfo,
+        output: TensorInfo,
+        columns: usize,
+    }
+
+    impl LoadedModel for Misdeclared {
+        fn input(&self) -> &TensorInfo {
+            &self.input
+        }
+
+        fn output(&self) -> &TensorInfo {
+            &self.output
+        }
+
+        fn run(&mut self, batch: &Batch) -> Result<RawOutput, BackendError> {
+            let n = batch.len();
+            Ok(RawOutput {
+                shape: vec![n, self.columns],
+                data: vec![0.5; n * self.columns],
+            })
+        }
+    }
+
+    /// The file's declaration is checked first, and where it refuses the suite's output, what
+    /// the model gives for a blank case decides: a model declaring `[?, 1]` that gives two
+    /// columns runs with `positive_index = 1`; one that gives one column is refused.
+    #[test]
+    fn a_misdeclared_output_is_judged_by_what_the_model_gives() {
+        let suite = Suite::parse(
+            "name = \"t\"\nversion = \"1\"\ndataset = \"d\"\n[[candidates]]\nname = \"m\"\nmodel = \"m.onnx\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\npreprocess = { size = [8, 8], channels = 1, channel_order = \"gray\", layout = \"nchw\" }\noutput = { kind = \"probability\", positive_index = 1 }\n",
+            Path::new("suite.toml"),
+        )
+        .unwrap();
+        let candidate = &suite.candidates[0];
+        let model = |columns| Misdeclared {
+            input: TensorInfo {
+                name: "image".into(),
+                dims: vec![None, Some(1), Some(8), Some(8)],
+            },
+            output: TensorInfo {
+                name: "scores".into(),
+                dims: vec![None, Some(1)],
+            },
+            columns,
+        };
+        let mut two = model(2);
+        assert!(candidate.output.check_declared(two.output()).is_err());
+        assert!(gives_fitting_output(&mut two, candidate));
+        assert!(!gives_fitting_output(&mut model(1), candidate));
     }
 }

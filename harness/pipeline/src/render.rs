@@ -122,9 +122,34 @@ fn short_paths(version: &str) -> String {
         .join(" ")
 }
 
+/// The cross-check engines the suite asked for that did not check an evaluated candidate
+/// (unavailable here, unable to load the model, or failed mid-run; in a merged run, in any
+/// shard): the agreement the report shows was measured without them. `evaluated`: the engine
+/// whose scores were evaluated.
+fn cross_checks_lost<'r>(
+    r: &'r CandidateRecord,
+    evaluated: Option<&'r str>,
+) -> impl Iterator<Item = String> + 'r {
+    r.backends
+        .iter()
+        .filter(move |b| !r.outcome.is_failed() && Some(b.backend.as_str()) != evaluated)
+        .filter_map(|b| {
+            let (what, reason) = match &b.outcome {
+                Outcome::Unavailable { reason } => ("is unavailable here", reason),
+                Outcome::Failed { reason } => ("failed", reason),
+                Outcome::Ok | Outcome::Skipped { .. } => return None,
+            };
+            Some(format!(
+                "the cross-check engine {} {what} ({reason}): its agreement with the evaluated engine was not measured",
+                b.backend
+            ))
+        })
+}
+
 /// The report's input.
 #[must_use]
 pub fn build(p: Parts) -> report::ReportInput {
+    let evaluated = p.inference.as_ref().map(|i| i.engine.as_str());
     let candidates = p
         .candidates
         .iter()
@@ -144,7 +169,12 @@ pub fn build(p: Parts) -> report::ReportInput {
             reason: r.outcome.reason().map(str::to_string),
             metrics: None,
             scores: scores.cloned().unwrap_or_default(),
-            warnings: r.warnings.clone(),
+            warnings: r
+                .warnings
+                .iter()
+                .cloned()
+                .chain(cross_checks_lost(r, evaluated))
+                .collect(),
         })
         .collect();
     let agreement = p

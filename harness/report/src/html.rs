@@ -199,7 +199,7 @@ fn candidate_sections(out: &mut String, v: &View) {
                 out.push_str(if v.input.classes.is_some() {
                     "<p>Class by class: see <a href=\"#classes\">Classes</a>.</p>\n"
                 } else {
-                    "<p>Each finding the model scores is reported below as a single model is; the findings' ROC curves and the comparisons are under <a href=\"#findings\">Findings</a>.</p>\n"
+                    "<p>Each finding the model scores is reported below as a single model is; the findings' ROC curves are under <a href=\"#findings\">Findings</a>, their paired tests under <a href=\"#comparisons\">Comparisons</a>.</p>\n"
                 });
                 for f in &cv.figures {
                     figure(out, f);

@@ -157,7 +157,7 @@ pub fn markdown(v: &View) -> String {
                 out.push_str(if input.classes.is_some() {
                     "Class by class: see Classes.\n\n"
                 } else {
-                    "Each finding the model scores is reported below as a single model is; the findings' ROC curves and the comparisons are under Findings.\n\n"
+                    "Each finding the model scores is reported below as a single model is; the findings' ROC curves are under Findings, their paired tests under Comparisons.\n\n"
                 });
                 for f in &cv.figures {
                     figure(&mut out, f);

@@ -4,8 +4,8 @@
 //! writers escape it.
 
 use crate::format::{ci_bound, fixed, p_clause, reason_suffix, sci, tolerance};
-use crate::input::{Candidate, ReportInput, Status};
-use harness_metrics::evaluate::Comparison;
+use crate::input::{Candidate, ReportInput, ReportOptions, Status};
+use harness_metrics::evaluate::{Comparison, ModelReport};
 
 // The number formats moved to `crate::format`; these stay reachable here for the view.
 pub use crate::format::{num, with_ci};
@@ -179,6 +179,76 @@ fn limit(kind: &'static str, text: String) -> Limit {
     Limit { kind, text }
 }
 
+/// The limits of a model's subgroups that depend on their sizes alone (one class, few cases),
+/// each prefixed with `finding` ("Finding effusion: "; empty for a binary evaluation).
+fn subgroup_size_limits(
+    finding: &str,
+    m: &ModelReport,
+    opts: &ReportOptions,
+    out: &mut Vec<Limit>,
+) {
+    for (column, levels) in &m.subgroups {
+        for (level, s) in levels {
+            if s.positives == 0 || s.negatives == 0 {
+                out.push(limit(
+                    "subgroup",
+                    format!(
+                        "{finding}Subgroup {column} = {level} has only one class ({} positives, {} negatives): it has no AUROC, and its TPR or FPR is undefined.",
+                        s.positives, s.negatives
+                    ),
+                ));
+            } else if s.n < opts.small_subgroup_cases || s.positives < opts.small_subgroup_positives
+            {
+                out.push(limit(
+                    "subgroup",
+                    format!(
+                        "{finding}Subgroup {column} = {level} is small: {} cases, {} positives (fewer than {} cases or {} positives), so its AUROC, CI and fairness rates are imprecise.",
+                        s.n, s.positives, opts.small_subgroup_cases, opts.small_subgroup_positives
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The limits of one model's statistics (a candidate, or "candidate, finding"): degenerate
+/// DeLong CIs, overall and by subgroup, and a calibration fit that does not exist.
+fn model_limits(name: &str, m: &ModelReport, out: &mut Vec<Limit>) {
+    if m.discrimination.auroc_ci95_delong_degenerate {
+        out.push(limit(
+            "statistics",
+            format!(
+                "{name}: the AUROC is {} on these cases, so its DeLong variance is 0 and the CI is a single point; that is not certainty.",
+                num(m.discrimination.auroc, 3)
+            ),
+        ));
+    }
+    for (column, levels) in &m.subgroups {
+        for (level, s) in levels {
+            if s.var_delong == Some(0.0) {
+                out.push(limit(
+                    "statistics",
+                    format!(
+                        "{name}: subgroup {column} = {level} has AUROC {} with a degenerate DeLong CI (variance 0).",
+                        num(s.auroc, 3)
+                    ),
+                ));
+            }
+        }
+    }
+    if !m.calibration.calibration_mle_exists && m.discrimination.auroc.is_some() {
+        let why = m
+            .calibration
+            .calibration_reason
+            .as_deref()
+            .unwrap_or("the maximum-likelihood fit failed");
+        out.push(limit(
+            "statistics",
+            format!("{name}: calibration slope and intercept are not reported: {why}."),
+        ));
+    }
+}
+
 /// The limits particular to a multi-label or multi-class evaluation: findings with one class
 /// and classes without cases (left out of the macro AUROCs), findings a candidate does not
 /// score (its aggregates cover fewer findings than another's), findings with few positives,
@@ -206,6 +276,16 @@ fn task_limits(input: &ReportInput) -> Vec<Limit> {
                 ));
             }
         }
+        // Each finding's subgroups (shared by the candidates that score it) and each scored
+        // finding's statistics, as a binary model's.
+        for (name, f) in &r.findings {
+            if let Some(m) = f.models.values().next() {
+                subgroup_size_limits(&format!("Finding {name}: "), m, opts, &mut out);
+            }
+            for (model, m) in &f.models {
+                model_limits(&format!("{model}, {name}"), m, &mut out);
+            }
+        }
         for (model, s) in &r.models {
             if !s.findings_not_scored.is_empty() {
                 out.push(limit(
@@ -227,7 +307,7 @@ fn task_limits(input: &ReportInput) -> Vec<Limit> {
             out.push(limit(
                 "statistics",
                 format!(
-                    "The {} images come from {} patients: the CIs and paired tests shown are patient-clustered (Obuchowski 1997); image-level ones, also in metrics.json, would be too narrow.",
+                    "The {} images come from {} patients: the Findings tables' CIs and the paired tests are patient-clustered (Obuchowski 1997); each finding's section also lists image-level CIs, marked as such, which are too narrow where one patient's images are correlated.",
                     r.n, c.counts.n_clusters
                 ),
             ));
@@ -345,69 +425,11 @@ pub fn limits(input: &ReportInput) -> Vec<Limit> {
     }
     // Subgroup sizes depend only on the labels, which all candidates share: read them once.
     if let Some(m) = input.candidates.iter().find_map(|c| c.metrics.as_ref()) {
-        for (column, levels) in &m.subgroups {
-            for (level, s) in levels {
-                if s.positives == 0 || s.negatives == 0 {
-                    out.push(limit(
-                        "subgroup",
-                        format!(
-                            "Subgroup {column} = {level} has only one class ({} positives, {} negatives): it has no AUROC, and its TPR or FPR is undefined.",
-                            s.positives, s.negatives
-                        ),
-                    ));
-                } else if s.n < opts.small_subgroup_cases
-                    || s.positives < opts.small_subgroup_positives
-                {
-                    out.push(limit(
-                        "subgroup",
-                        format!(
-                            "Subgroup {column} = {level} is small: {} cases, {} positives (fewer than {} cases or {} positives), so its AUROC, CI and fairness rates are imprecise.",
-                            s.n, s.positives, opts.small_subgroup_cases, opts.small_subgroup_positives
-                        ),
-                    ));
-                }
-            }
-        }
+        subgroup_size_limits("", m, opts, &mut out);
     }
     for c in &input.candidates {
-        let Some(m) = &c.metrics else { continue };
-        if m.discrimination.auroc_ci95_delong_degenerate {
-            out.push(limit(
-                "statistics",
-                format!(
-                    "{}: the AUROC is {} on these cases, so its DeLong variance is 0 and the CI is a single point; that is not certainty.",
-                    c.name,
-                    num(m.discrimination.auroc, 3)
-                ),
-            ));
-        }
-        for (column, levels) in &m.subgroups {
-            for (level, s) in levels {
-                if s.var_delong == Some(0.0) {
-                    out.push(limit(
-                        "statistics",
-                        format!(
-                            "{}: subgroup {column} = {level} has AUROC {} with a degenerate DeLong CI (variance 0).",
-                            c.name,
-                            num(s.auroc, 3)
-                        ),
-                    ));
-                }
-            }
-        }
-        if !m.calibration.calibration_mle_exists && m.discrimination.auroc.is_some() {
-            let why = m
-                .calibration
-                .calibration_reason
-                .as_deref()
-                .unwrap_or("the maximum-likelihood fit failed");
-            out.push(limit(
-                "statistics",
-                format!(
-                    "{}: calibration slope and intercept are not reported: {why}.",
-                    c.name
-                ),
-            ));
+        if let Some(m) = &c.metrics {
+            model_limits(&c.name, m, &mut out);
         }
     }
     out.extend(task_limits(input));
