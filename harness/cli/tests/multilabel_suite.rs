@@ -204,7 +204,7 @@ fn a_multilabel_suite_runs_verifies_and_gates_finding_by_finding() {
         "{nodule}"
     );
     assert!(
-        nodule.contains("patient-clustered bootstrap 95% CI \\[")
+        nodule.contains("| Sensitivity at specificity 0.90: cluster bootstrap 95% CI | \\[")
             && nodule.contains("#### Fairness by sex"),
         "{nodule}"
     );

@@ -777,44 +777,49 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
             .get(k)
             .copied()
             .flatten();
+        rows.push((
+            format!("Sensitivity at specificity {k}"),
+            format!("{} (conservative step value {})", num(*v, 4), num(step, 4)),
+        ));
+        // Its bootstrap CIs, when the suite asks for them (`sens_ci_bootstrap`), as the
+        // AUROC's are given.
         let points = &m.operating_points;
-        let mut value = format!("{} (conservative step value {})", num(*v, 4), num(step, 4));
-        // The bootstrap CIs, when the suite asked for them (`sens_ci_bootstrap`).
+        let image = format!("Sensitivity at specificity {k}: bootstrap 95% CI{image_level}");
         match (&points.sens_at_spec_ci95, &points.sens_at_spec_ci) {
-            (Some(cis), Some(info)) => {
-                if let Some(&bounds) = cis.get(k) {
-                    value.push_str(&format!(
-                        "; bootstrap 95% CI{image_level} {} (B = {}, seed {}, stratified)",
+            (Some(cis), Some(info)) => rows.extend(cis.get(k).map(|&bounds| {
+                (
+                    image,
+                    format!(
+                        "{} (B = {}, seed {}, stratified)",
                         ci(bounds),
                         info.n,
                         info.seed
-                    ));
-                }
+                    ),
+                )
+            })),
+            _ if points.sens_at_spec_ci_reason.is_some() => {
+                rows.push((image, na(&points.sens_at_spec_ci_reason)));
             }
-            _ => {
-                if let Some(why) = &points.sens_at_spec_ci_reason {
-                    value.push_str(&format!("; bootstrap CI n/a: {why}"));
-                }
-            }
+            _ => {}
         }
+        let clustered = format!("Sensitivity at specificity {k}: cluster bootstrap 95% CI");
         match &points.sens_at_spec_ci_clustered {
-            Some(c) => {
-                if let Some(&bounds) = c.ci95.get(k) {
-                    value.push_str(&format!(
-                        "; patient-clustered bootstrap 95% CI {} (B = {}, seed {}, patients drawn with replacement)",
+            Some(c) => rows.extend(c.ci95.get(k).map(|&bounds| {
+                (
+                    clustered,
+                    format!(
+                        "{} (B = {}, seed {}, patients drawn with replacement)",
                         ci(bounds),
                         c.n,
                         c.seed
-                    ));
-                }
+                    ),
+                )
+            })),
+            None if points.sens_at_spec_ci_clustered_reason.is_some() => {
+                rows.push((clustered, na(&points.sens_at_spec_ci_clustered_reason)));
             }
-            None => {
-                if let Some(why) = &points.sens_at_spec_ci_clustered_reason {
-                    value.push_str(&format!("; patient-clustered CI n/a: {why}"));
-                }
-            }
+            None => {}
         }
-        rows.push((format!("Sensitivity at specificity {k}"), value));
     }
     rows.push((
         "Average precision".into(),
@@ -910,12 +915,20 @@ pub fn fairness_sentence(column: &str, f: &FairnessReport) -> String {
             crate::format::reason_suffix(f.auroc_gap_reason.as_deref())
         ),
     };
-    format!(
-        "By {column} at threshold {}: demographic parity difference {}, equalized odds difference {} (fairlearn's convention, which counts an undefined rate as 0: {}), {gap}.",
-        f.threshold,
-        num(f.demographic_parity_difference, 3),
+    let (eod, fairlearn) = (
         num(f.equalized_odds_difference, 3),
         num(f.equalized_odds_difference_fairlearn, 3),
+    );
+    // fairlearn's figure differs only where a group's rate is undefined.
+    let eod = if eod == fairlearn {
+        eod
+    } else {
+        format!("{eod} (fairlearn's convention, which counts an undefined rate as 0: {fairlearn})")
+    };
+    format!(
+        "By {column} at threshold {}: demographic parity difference {}, equalized odds difference {eod}, {gap}.",
+        f.threshold,
+        num(f.demographic_parity_difference, 3),
     )
 }
 

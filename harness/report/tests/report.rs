@@ -340,6 +340,36 @@ fn separation_and_degenerate_cis_are_limits() {
     ));
 }
 
+/// The equalized odds difference is given once; fairlearn's figure beside it only where it
+/// differs (a group with an undefined rate, which fairlearn counts as 0).
+#[test]
+fn fairlearn_equalized_odds_is_shown_where_it_differs() {
+    let mut input = synthetic_input(1, 200, 20);
+    let m = input.candidates[0].metrics.as_mut().unwrap();
+    let (column, f) = m.fairness.first_mut().map(|(c, f)| (c.clone(), f)).unwrap();
+    f.equalized_odds_difference = Some(0.25);
+    f.equalized_odds_difference_fairlearn = Some(0.25);
+    let sentence = |input: &ReportInput| {
+        let md = render(input).markdown;
+        md.lines()
+            .find(|l| l.starts_with(&format!("By {column} at threshold")))
+            .unwrap()
+            .to_string()
+    };
+    let line = sentence(&input);
+    assert!(
+        line.contains("equalized odds difference 0.250, AUROC gap"),
+        "{line}"
+    );
+    let m = input.candidates[0].metrics.as_mut().unwrap();
+    m.fairness[&column].equalized_odds_difference_fairlearn = Some(0.5);
+    let line = sentence(&input);
+    assert!(
+        line.contains("equalized odds difference 0.250 (fairlearn's convention, which counts an undefined rate as 0: 0.500), AUROC gap"),
+        "{line}"
+    );
+}
+
 /// A binary evaluation with fewer than 10 cases of a class says its DeLong figures rest on an
 /// approximation that is unreliable at that size.
 #[test]
