@@ -103,6 +103,15 @@ fn parse_physical_cores(cpuinfo: &str) -> Option<usize> {
     (!cores.is_empty()).then_some(cores.len())
 }
 
+/// This machine's memory (`MemTotal` of `/proc/meminfo`); `None` where it cannot be read.
+#[must_use]
+pub fn memory_total() -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .as_deref()
+        .and_then(parse_mem_total)
+}
+
 fn parse_mem_total(meminfo: &str) -> Option<u64> {
     let v = meminfo.lines().find_map(|l| field(l, "MemTotal"))?;
     let kib: u64 = v.strip_suffix("kB").unwrap_or(v).trim().parse().ok()?;

@@ -192,6 +192,35 @@ struct Prepared {
     sample_bits: Option<u8>,
 }
 
+/// Cases decoded per chunk at batch size `batch`: enough for every decode thread and two
+/// batches, in whole batches.
+fn chunk_len(batch: usize) -> usize {
+    let want = (8 * rayon::current_num_threads()).max(2 * batch);
+    want.div_ceil(batch) * batch
+}
+
+/// The most memory a run's preprocessed tensors take at once: three chunks of cases (one being
+/// decoded, one queued, one being run) with one float32 tensor per distinct preprocessing. The
+/// engines' own memory (weights, activations) comes on top.
+#[must_use]
+pub fn tensor_memory(candidates: &[Candidate], batch_size: usize) -> u64 {
+    let mut distinct: Vec<&Preprocess> = Vec::new();
+    for c in candidates {
+        if !distinct.contains(&&c.preprocess) {
+            distinct.push(&c.preprocess);
+        }
+    }
+    let per_case: u64 = distinct
+        .iter()
+        .map(|p| {
+            p.case_shape()
+                .iter()
+                .fold(4u64, |bytes, &d| bytes.saturating_mul(d as u64))
+        })
+        .fold(0u64, u64::saturating_add);
+    per_case.saturating_mul(3 * chunk_len(batch_size.max(1)) as u64)
+}
+
 /// The candidate's backends with the primary first, each once.
 #[must_use]
 pub fn backends_of(c: &Candidate, primary: BackendKind) -> Vec<BackendKind> {
@@ -246,8 +275,7 @@ pub fn infer(
     observer.inference_started(n as u64, models);
 
     let batch = config.batch_size.max(1);
-    let want = (8 * rayon::current_num_threads()).max(2 * batch);
-    let chunk_len = want.div_ceil(batch) * batch;
+    let chunk_len = chunk_len(batch);
     let mut perf: Vec<Vec<Vec<f32>>> = vec![Vec::new(); groups.len()];
     let needed: Vec<bool> = (0..groups.len())
         .map(|g| active.iter().any(|a| a.group == g && !a.failed()))

@@ -449,6 +449,11 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     };
     check_outputs(&suite, &dataset, &names)
         .map_err(|e| PipelineError::Input(format!("{}: {e}", suite_path.display())))?;
+    check_tensor_memory(
+        &suite,
+        &suite_path,
+        harness_measure::machine::memory_total(),
+    )?;
     check_options_for_task(options, task, &dataset.name)?;
     // The suite's criteria and the caller's, checked against the task.
     let n_suite = requested.suite.len();
@@ -759,6 +764,38 @@ fn check_run_options(options: &RunOptions) -> Result<(), PipelineError> {
         }
     }
     Ok(())
+}
+
+/// Refuses, before the dataset is verified or an image decoded, a suite whose preprocessed
+/// tensors alone would not fit in this machine's memory (`memory`, where known): a
+/// `preprocess.size` meant for another model, or a batch far too large for full-size images.
+/// The process would otherwise be killed by the system mid-run, with nothing written.
+fn check_tensor_memory(
+    suite: &Suite,
+    suite_path: &Path,
+    memory: Option<u64>,
+) -> Result<(), PipelineError> {
+    let Some(memory) = memory else {
+        return Ok(());
+    };
+    let need = infer::tensor_memory(&suite.candidates, suite.inference.batch_size);
+    if need <= memory {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    let sizes: Vec<String> = suite
+        .candidates
+        .iter()
+        .map(|c| format!("{} {:?}", c.name, c.preprocess.case_shape()))
+        .collect();
+    Err(PipelineError::Input(format!(
+        "{}: the preprocessed images alone would take {:.1} GiB at once (three chunks of [inference] batch_size = {} cases, one float32 tensor per case and preprocessing: {}), more than this machine's {:.1} GiB: check each candidate's preprocess size, or lower batch_size",
+        suite_path.display(),
+        gib(need),
+        suite.inference.batch_size,
+        sizes.join(", "),
+        gib(memory)
+    )))
 }
 
 /// The site options the dataset's task rules out, refused before the dataset is verified.
@@ -1727,6 +1764,39 @@ pub fn seal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A preprocess size meant for another model (or a batch far too large) is refused before
+    /// any image is read, with the figure and what to change; where the machine's memory is
+    /// unknown nothing is refused.
+    #[test]
+    fn tensors_that_cannot_fit_in_memory_are_refused_up_front() {
+        let suite = |size: &str, batch: usize| {
+            Suite::parse(
+                &format!(
+                    "name = \"t\"\nversion = \"1\"\ndataset = \"d\"\n[inference]\nbatch_size = {batch}\n[[candidates]]\nname = \"m\"\nmodel = \"m.onnx\"\nsha256 = \"{}\"\npreprocess = {{ size = {size}, channels = 3, channel_order = \"rgb\", layout = \"nchw\" }}\noutput = {{ kind = \"probability\" }}\n",
+                    "0".repeat(64)
+                ),
+                Path::new("suite.toml"),
+            )
+            .unwrap()
+        };
+        let gib = 1u64 << 30;
+        let fine = suite("[512, 512]", 32);
+        assert!(check_tensor_memory(&fine, Path::new("suite.toml"), Some(16 * gib)).is_ok());
+        let huge = suite("[16000, 16000]", 32);
+        let err = check_tensor_memory(&huge, Path::new("suite.toml"), Some(16 * gib))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("suite.toml: the preprocessed images alone would take")
+                && err.contains("m [3, 16000, 16000]")
+                && err.contains("more than this machine's 16.0 GiB"),
+            "{err}"
+        );
+        assert!(check_tensor_memory(&huge, Path::new("suite.toml"), None).is_ok());
+        // Three chunks of at least two batches: 3 x 64 x 3 x 512 x 512 x 4 bytes at least.
+        assert!(infer::tensor_memory(&fine.candidates, 32) >= 3 * 64 * 3 * 512 * 512 * 4);
+    }
 
     /// Two runs started in the same second (shards on a scheduler) get different folders,
     /// and neither touches the other's.
