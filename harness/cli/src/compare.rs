@@ -24,6 +24,7 @@ use harness_metrics::multiclass::{MacroComparison, MulticlassOptions, Multiclass
 use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::multiple::holm;
 use harness_metrics::registry::RankingMetric;
+use harness_pipeline::recheck::{CasesCheck, check_cases_read};
 use harness_report::format::{escape_html, escape_markdown, num, p_clause};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,6 +59,45 @@ enum TaskMetrics {
 }
 
 /// The `--public-key` files, read.
+/// How the bundles are checked before they are used: `harness verify`'s checks, and, with a
+/// project root, its comparison of each bundle's cases with the pinned dataset there.
+#[derive(Args, Debug)]
+pub struct BundleChecks {
+    /// An ed25519 public key (hex) a bundle must be signed with to be used (repeatable: any
+    /// one of them, as each entrant may sign with its own). Without it the bundles' hashes and
+    /// metrics are checked but not their signatures.
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
+    /// Also compare each bundle's case ids, labels, subgroup and patient values with the
+    /// pinned dataset under this project root (its datasets.toml), as `harness verify
+    /// --project-root` does, and re-hash the suite and models found there: a bundle that
+    /// differs, or whose dataset is not there, is not used. Without it, runs of one dataset
+    /// are only checked against each other.
+    #[arg(long, value_name = "DIR")]
+    project_root: Option<PathBuf>,
+    /// Where the registry's datasets are, as given to `harness run --data-root` (with
+    /// --project-root; default: $HARNESS_DATA_ROOT, else the paths in datasets.toml).
+    #[arg(long, value_name = "DIR", requires = "project_root")]
+    data_root: Option<PathBuf>,
+}
+
+/// [`BundleChecks`] ready to apply.
+struct Checks {
+    keys: Vec<ed25519_dalek::VerifyingKey>,
+    project_root: Option<PathBuf>,
+    data_root: Option<PathBuf>,
+}
+
+impl BundleChecks {
+    fn ready(&self) -> Result<Checks> {
+        Ok(Checks {
+            keys: read_keys(&self.public_keys)?,
+            project_root: self.project_root.clone(),
+            data_root: crate::data_root(self.data_root.as_deref()),
+        })
+    }
+}
+
 fn read_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
     paths
         .iter()
@@ -66,17 +106,40 @@ fn read_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
 }
 
 /// The bundle `dir` when it passes `harness verify` (every file's hash, the metrics
-/// recomputed) and, with `keys`, carries a signature by one of them.
-fn load_verified(dir: &Path, keys: &[ed25519_dalek::VerifyingKey]) -> Result<Run> {
+/// recomputed), with keys carries a signature by one of them, and with a project root holds
+/// the pinned dataset's cases.
+fn load_verified(dir: &Path, checks: &Checks) -> Result<Run> {
     // The files used below are read against the manifest the verification was made on (and,
     // with keys, whose signature was checked): a file replaced since is refused, not used.
     // verify reads predictions.csv and metrics.json once, checks them against each other, and
     // keeps those bytes for what follows.
-    let opts = VerifyOptions {
-        public_keys: keys.to_vec(),
+    let mut opts = VerifyOptions {
+        public_keys: checks.keys.clone(),
         keep: vec![PREDICTIONS.to_string(), METRICS.to_string()],
         ..VerifyOptions::default()
     };
+    if let Some(root) = &checks.project_root {
+        // The cases are compared first, on the bytes verify then checks.
+        let (cases, read) = check_cases_read(dir, root, checks.data_root.as_deref());
+        match cases {
+            CasesCheck::Matches { .. } => {
+                opts.dataset_checked =
+                    Some("every file hashed; the digest matches (with the cases' check)".into());
+            }
+            CasesCheck::Differs(why) => bail!(
+                "{}: its cases are not the pinned dataset's under {} ({why}); it is not used",
+                dir.display(),
+                root.display()
+            ),
+            CasesCheck::NotChecked(why) => bail!(
+                "{}: its cases could not be compared with the dataset under {} ({why}); it is not used",
+                dir.display(),
+                root.display()
+            ),
+        }
+        opts.project_root = Some(root.clone());
+        opts.read = read;
+    }
     let bundle = harness_evidence::VerifiedBundle::new(dir, verify(dir, &opts)).map_err(|why| {
         anyhow::anyhow!(
             "{}: does not pass `harness verify` ({why}); it is not used",
@@ -219,14 +282,12 @@ pub struct CompareArgs {
     /// Also write the comparison as Markdown.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
-    /// An ed25519 public key (hex) the runs must be signed with (repeatable: any one of them).
-    /// Without it the runs' hashes and metrics are checked but not their signatures.
-    #[arg(long = "public-key", value_name = "FILE")]
-    public_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    checks: BundleChecks,
 }
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
-    let keys = read_keys(&args.public_keys)?;
+    let checks = args.checks.ready()?;
     for (i, d) in args.runs.iter().enumerate() {
         let same = |e: &PathBuf| match (d.canonicalize(), e.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
@@ -243,7 +304,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     let mut runs = args
         .runs
         .iter()
-        .map(|d| load_verified(d, &keys))
+        .map(|d| load_verified(d, &checks))
         .collect::<Result<Vec<_>>>()?;
     label_runs(&mut runs);
     let first = &runs[0];
@@ -501,11 +562,8 @@ pub struct LeaderboardArgs {
     /// Folder for leaderboard.md and leaderboard.html (default: RESULTS_DIR).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// An ed25519 public key (hex) an entrant's bundle must be signed with to be ranked
-    /// (repeatable: each entrant may sign with its own). Without it the bundles' hashes and
-    /// metrics are checked but not their signatures.
-    #[arg(long = "public-key", value_name = "FILE")]
-    public_keys: Vec<PathBuf>,
+    #[command(flatten)]
+    checks: BundleChecks,
 }
 
 fn find_bundles(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -904,10 +962,10 @@ fn task_boards(runs: &[&Run]) -> Vec<Board> {
 pub fn leaderboard(args: LeaderboardArgs) -> Result<ExitCode> {
     let mut dirs = Vec::new();
     find_bundles(&args.results, &mut dirs);
-    let keys = read_keys(&args.public_keys)?;
+    let checks = args.checks.ready()?;
     let mut runs = Vec::new();
     for d in &dirs {
-        match load_verified(d, &keys) {
+        match load_verified(d, &checks) {
             Ok(r) => runs.push(r),
             Err(e) => errln!("skipped: {e:#}"),
         }

@@ -186,6 +186,42 @@ fn run_writes_a_bundle_that_verifies_reproduces_and_detects_tampering() {
         )) && stderr.contains("must agree on every label"),
         "{stderr}"
     );
+    // With the project root, compare and the leaderboard check each bundle's cases against the
+    // pinned dataset itself, as verify --project-root does: the edited bundle is not used,
+    // the honest one is.
+    let cmp = harness()
+        .arg("compare")
+        .arg(&t)
+        .arg(&a)
+        .arg("--project-root")
+        .arg(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&cmp.stderr);
+    assert_eq!(cmp.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("its cases are not the pinned dataset's under")
+            && stderr.contains("it is not used"),
+        "{stderr}"
+    );
+    let board = tmp.path().join("board");
+    copy_dir(&a, &board.join("honest"));
+    copy_dir(&t, &board.join("edited"));
+    let out = harness()
+        .arg("leaderboard")
+        .arg(&board)
+        .arg("--project-root")
+        .arg(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("skipped: ") && stderr.contains("edited: its cases are not the pinned"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(board.join("leaderboard.md")).unwrap();
+    assert!(md.contains("honest") && !md.contains("edited"), "{md}");
 
     // An interrupted run (marker present, manifest absent) is never accepted.
     let t = tmp.path().join("interrupted");
