@@ -29,6 +29,11 @@ pub struct BundleWriter {
     /// kept until it finished.
     cleared_early: Option<String>,
     files: BTreeMap<String, String>,
+    /// The bundle's folder, locked (an advisory `flock` on the folder itself, so nothing is
+    /// added to it or beside it) until this writer is dropped: a second writer of the same
+    /// folder is refused rather than mixing its files into this one's. `None` where the
+    /// system does not lock folders.
+    _lock: Option<std::fs::File>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +67,12 @@ pub enum BundleError {
         dir.display()
     )]
     Staging { dir: PathBuf },
+    /// Another process is writing a bundle into the same folder.
+    #[error(
+        "{}: another harness process is writing a bundle into this folder now (two runs with the same --out would mix their files): wait for it, or write to another folder",
+        dir.display()
+    )]
+    Busy { dir: PathBuf },
 }
 
 /// The `INCOMPLETE` marker as a run starts; the name of each file is appended as the file is
@@ -284,6 +295,25 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
     }
 }
 
+/// Takes the advisory lock on the bundle folder `dir`, held while the returned handle lives.
+///
+/// # Errors
+///
+/// [`BundleError::Busy`] where another process holds it. A system that cannot open or lock a
+/// folder gives `Ok(None)`: the bundle is written without the lock.
+fn lock_folder(dir: &Path) -> Result<Option<std::fs::File>, BundleError> {
+    let Ok(file) = std::fs::File::open(dir) else {
+        return Ok(None);
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BundleError::Busy {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(_)) => Ok(None),
+    }
+}
+
 impl BundleWriter {
     /// Starts a bundle in `target` (created if needed): an empty folder, or one holding an
     /// earlier bundle (see the module doc: a finished one is replaced only when this one is
@@ -294,6 +324,7 @@ impl BundleWriter {
         std::fs::create_dir_all(target).map_err(io(target))?;
         // Through a link to the folder: the swap happens where it points, and the link stays.
         let target = &std::fs::canonicalize(target).map_err(io(target))?;
+        let lock = lock_folder(target)?;
         let mut cleared_early = None;
         let dir = if finished_bundle(target) {
             // Refused now, not at the swap, if the folder holds anything else.
@@ -343,6 +374,7 @@ impl BundleWriter {
             target: target.clone(),
             cleared_early,
             files: BTreeMap::new(),
+            _lock: lock,
         })
     }
 
@@ -507,6 +539,33 @@ mod tests {
     /// Over an earlier bundle a new one leaves none of the earlier files behind, and an
     /// interrupted run's files are cleared by the next; a folder with other files is refused
     /// untouched.
+    /// Two writers of one folder at once (two runs given the same --out) would mix their
+    /// files: the second is refused until the first is done, through a link to the folder too.
+    #[test]
+    fn a_folder_being_written_is_refused_to_a_second_writer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let first = BundleWriter::create(&dir).unwrap();
+        let err = BundleWriter::create(&dir).unwrap_err();
+        assert!(matches!(err, BundleError::Busy { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("another harness process is writing"),
+            "{err}"
+        );
+        #[cfg(unix)]
+        {
+            let link = tmp.path().join("link");
+            std::os::unix::fs::symlink(&dir, &link).unwrap();
+            assert!(matches!(
+                BundleWriter::create(&link),
+                Err(BundleError::Busy { .. })
+            ));
+        }
+        drop(first);
+        assert!(BundleWriter::create(&dir).is_ok());
+    }
+
     #[test]
     fn a_bundle_replaces_an_earlier_one_and_refuses_other_files() {
         let tmp = tempfile::tempdir().unwrap();
@@ -518,6 +577,7 @@ mod tests {
 
         // Over a finished bundle, interrupted: the earlier bundle is kept as it was, the
         // new one's files are beside it.
+        drop(w);
         let mut w = BundleWriter::create(&dir).unwrap();
         let real = std::fs::canonicalize(&dir).unwrap();
         assert_eq!(w.replaces(), Some(real.as_path()));
@@ -587,6 +647,7 @@ mod tests {
         let mut left = files_under(&dir).unwrap();
         left.sort();
         assert_eq!(left, ["c.txt", MANIFEST]);
+        drop(w);
 
         std::fs::write(dir.join("notes.txt"), "mine").unwrap();
         let e = BundleWriter::create(&dir).unwrap_err();
