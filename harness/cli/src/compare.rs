@@ -58,7 +58,6 @@ enum TaskMetrics {
     Multiclass(MulticlassReport),
 }
 
-/// The `--public-key` files, read.
 /// How the bundles are checked before they are used: `harness verify`'s checks, and, with a
 /// project root, its comparison of each bundle's cases with the pinned dataset there.
 #[derive(Args, Debug)]
@@ -70,9 +69,10 @@ pub struct BundleChecks {
     public_keys: Vec<PathBuf>,
     /// Also compare each bundle's case ids, labels, subgroup and patient values with the
     /// pinned dataset under this project root (its datasets.toml), as `harness verify
-    /// --project-root` does, and re-hash the suite and models found there: a bundle that
-    /// differs, or whose dataset is not there, is not used. Without it, runs of one dataset
-    /// are only checked against each other.
+    /// --project-root` does: a bundle that differs, or whose dataset is not there, is not
+    /// used. (Suite and model files are checked against the bundles' own copies and pins, not
+    /// against files of the same name under the root, which entrants need not share.)
+    /// Without it, runs of one dataset are only checked against each other.
     #[arg(long, value_name = "DIR")]
     project_root: Option<PathBuf>,
     /// Where the registry's datasets are, as given to `harness run --data-root` (with
@@ -98,6 +98,7 @@ impl BundleChecks {
     }
 }
 
+/// The `--public-key` files, read.
 fn read_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>> {
     paths
         .iter()
@@ -137,7 +138,6 @@ fn load_verified(dir: &Path, checks: &Checks) -> Result<Run> {
                 root.display()
             ),
         }
-        opts.project_root = Some(root.clone());
         opts.read = read;
     }
     let bundle = harness_evidence::VerifiedBundle::new(dir, verify(dir, &opts)).map_err(|why| {

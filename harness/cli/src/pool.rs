@@ -533,8 +533,13 @@ fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<()> {
         }
     }
     if !differ.is_empty() {
+        let engines = if differ.iter().any(|d| d.starts_with("[inference]")) {
+            " (the scores of different engines or devices agree only within the suites' agreement_tolerance)"
+        } else {
+            ""
+        };
         errln!(
-            "warning: the site bundles' suites differ in {}: their models, settings and criteria are the same, so the pooled figures are those of one suite, but the sites did not all run the same suite file (the scores of different engines agree only within the suites' agreement_tolerance)",
+            "warning: the site bundles' suites differ in {}: their models, settings and criteria are the same, so the pooled figures are those of one suite, but the sites did not all run the same suite file{engines}",
             differ.join("; ")
         );
     }

@@ -536,9 +536,6 @@ mod tests {
         std::fs::remove_file(dir.join(INCOMPLETE)).unwrap();
     }
 
-    /// Over an earlier bundle a new one leaves none of the earlier files behind, and an
-    /// interrupted run's files are cleared by the next; a folder with other files is refused
-    /// untouched.
     /// Two writers of one folder at once (two runs given the same --out) would mix their
     /// files: the second is refused until the first is done, through a link to the folder too.
     #[test]
@@ -566,6 +563,9 @@ mod tests {
         assert!(BundleWriter::create(&dir).is_ok());
     }
 
+    /// Over an earlier bundle a new one leaves none of the earlier files behind, and an
+    /// interrupted run's files are cleared by the next; a folder with other files is refused
+    /// untouched.
     #[test]
     fn a_bundle_replaces_an_earlier_one_and_refuses_other_files() {
         let tmp = tempfile::tempdir().unwrap();

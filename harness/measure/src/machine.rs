@@ -103,13 +103,31 @@ fn parse_physical_cores(cpuinfo: &str) -> Option<usize> {
     (!cores.is_empty()).then_some(cores.len())
 }
 
-/// This machine's memory (`MemTotal` of `/proc/meminfo`); `None` where it cannot be read.
+/// The memory this process may use: the machine's (`MemTotal` of `/proc/meminfo`), or the
+/// control group's limit where that is lower (a Kubernetes pod's, a Slurm job's `--mem`:
+/// cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`); `None` where neither can be read.
 #[must_use]
-pub fn memory_total() -> Option<u64> {
-    std::fs::read_to_string("/proc/meminfo")
+pub fn memory_limit() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .as_deref()
-        .and_then(parse_mem_total)
+        .and_then(parse_mem_total);
+    let group = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|p| parse_cgroup_limit(&std::fs::read_to_string(p).ok()?));
+    match (total, group) {
+        (Some(t), Some(g)) => Some(t.min(g)),
+        (t, g) => t.or(g),
+    }
+}
+
+/// A control group's memory limit in bytes; `None` for `max` (no limit) or what is not a
+/// number.
+fn parse_cgroup_limit(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 fn parse_mem_total(meminfo: &str) -> Option<u64> {
@@ -240,6 +258,9 @@ mod tests {
             Some(24_684_096 * 1024)
         );
         assert_eq!(parse_mem_total("MemTotal: lots kB\n"), None);
+        // A control group's limit: bytes, or "max" for none.
+        assert_eq!(parse_cgroup_limit("8589934592\n"), Some(8_589_934_592));
+        assert_eq!(parse_cgroup_limit("max\n"), None);
         assert_eq!(
             parse_pretty_name("NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n")
                 .as_deref(),

@@ -199,9 +199,10 @@ fn chunk_len(batch: usize) -> usize {
     want.div_ceil(batch) * batch
 }
 
-/// The most memory a run's preprocessed tensors take at once: three chunks of cases (one being
-/// decoded, one queued, one being run) with one float32 tensor per distinct preprocessing. The
-/// engines' own memory (weights, activations) comes on top.
+/// The least memory a run's preprocessed tensors take at once, whatever the number of threads
+/// or cases: three chunks (one being decoded, one queued, one being run) of two batches, with
+/// one float32 tensor per case and distinct preprocessing (more threads make larger chunks;
+/// a dataset smaller than a chunk, smaller ones). The engines' own memory comes on top.
 #[must_use]
 pub fn tensor_memory(candidates: &[Candidate], batch_size: usize) -> u64 {
     let mut distinct: Vec<&Preprocess> = Vec::new();
@@ -218,7 +219,7 @@ pub fn tensor_memory(candidates: &[Candidate], batch_size: usize) -> u64 {
                 .fold(4u64, |bytes, &d| bytes.saturating_mul(d as u64))
         })
         .fold(0u64, u64::saturating_add);
-    per_case.saturating_mul(3 * chunk_len(batch_size.max(1)) as u64)
+    per_case.saturating_mul(6 * batch_size.max(1) as u64)
 }
 
 /// The candidate's backends with the primary first, each once.

@@ -452,7 +452,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
     check_tensor_memory(
         &suite,
         &suite_path,
-        harness_measure::machine::memory_total(),
+        harness_measure::machine::memory_limit(),
     )?;
     check_options_for_task(options, task, &dataset.name)?;
     // The suite's criteria and the caller's, checked against the task.
@@ -789,7 +789,7 @@ fn check_tensor_memory(
         .map(|c| format!("{} {:?}", c.name, c.preprocess.case_shape()))
         .collect();
     Err(PipelineError::Input(format!(
-        "{}: the preprocessed images alone would take {:.1} GiB at once (three chunks of [inference] batch_size = {} cases, one float32 tensor per case and preprocessing: {}), more than this machine's {:.1} GiB: check each candidate's preprocess size, or lower batch_size",
+        "{}: the preprocessed images alone would take at least {:.1} GiB at once (three chunks of two batches of [inference] batch_size = {} cases, one float32 tensor per case and preprocessing: {}), more than the {:.1} GiB this process may use (the machine's memory, or its control group's limit): check each candidate's preprocess size, or lower batch_size",
         suite_path.display(),
         gib(need),
         suite.inference.batch_size,
@@ -1790,7 +1790,7 @@ mod tests {
         assert!(
             err.contains("suite.toml: the preprocessed images alone would take")
                 && err.contains("m [3, 16000, 16000]")
-                && err.contains("more than this machine's 16.0 GiB"),
+                && err.contains("more than the 16.0 GiB this process may use"),
             "{err}"
         );
         assert!(check_tensor_memory(&huge, Path::new("suite.toml"), None).is_ok());
