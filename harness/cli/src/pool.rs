@@ -384,7 +384,10 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         bundles.extend(bundle.map(|b| (p, b)));
         sha256.push(sha);
     }
-    check_bundle_pins(&bundles)?;
+    let notes = check_bundle_pins(&bundles)?;
+    for note in &notes {
+        errln!("warning: {note}");
+    }
     if !bundles.is_empty() && bundles.len() < paths.len() {
         let bare: Vec<String> = paths
             .iter()
@@ -410,6 +413,7 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         synthetic,
         suite,
         models,
+        notes,
     })
 }
 
@@ -426,6 +430,9 @@ struct Read<T> {
     /// The suite the site bundles ran (the same at every one, [`check_bundle_pins`]); `None`
     /// for bare summaries.
     suite: Option<harness_evidence::Suite>,
+    /// What the site bundles' suites differ in that changes no pooled figure
+    /// ([`check_bundle_pins`]): said on standard error and in the pooled report.
+    notes: Vec<String>,
 }
 
 impl<T> Read<T> {
@@ -460,7 +467,7 @@ impl<T> Read<T> {
 /// twice). Checked from their manifests and suites (each site's suite names its own dataset);
 /// a summary given as a bare JSON file names its models only, and the coordinator has to know
 /// them to be the same.
-fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<()> {
+fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<Vec<String>> {
     use std::collections::HashMap;
     let mut models: HashMap<String, (String, &PathBuf)> = HashMap::new();
     let mut data: HashMap<String, &PathBuf> = HashMap::new();
@@ -492,7 +499,7 @@ fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<()> {
         }
     }
     let Some((first_path, first)) = bundles.first() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let first = suite_parts(&first.suite);
     for &(path, ref site) in &bundles[1..] {
@@ -532,18 +539,18 @@ fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<()> {
             differ.push(format!("{what} ({})", listed.join(", ")));
         }
     }
-    if !differ.is_empty() {
-        let engines = if differ.iter().any(|d| d.starts_with("[inference]")) {
-            " (the scores of different engines or devices agree only within the suites' agreement_tolerance)"
-        } else {
-            ""
-        };
-        errln!(
-            "warning: the site bundles' suites differ in {}: their models, settings and criteria are the same, so the pooled figures are those of one suite, but the sites did not all run the same suite file{engines}",
-            differ.join("; ")
-        );
+    if differ.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
+    let engines = if differ.iter().any(|d| d.starts_with("[inference]")) {
+        " (the scores of different engines or devices agree only within the suites' agreement_tolerance)"
+    } else {
+        ""
+    };
+    Ok(vec![format!(
+        "the site bundles' suites differ in {}: their models, settings and criteria are the same, so the pooled figures are those of one suite, but the sites did not all run the same suite file{engines}",
+        differ.join("; ")
+    )])
 }
 
 /// What every site's suite must say alike, each part named and as JSON: its `[metrics]`, its
@@ -938,12 +945,14 @@ fn pooled_sites<'r, S: DescribedSite>(
 }
 
 /// The report input's candidates with the model files the site bundles pinned (the same
-/// bytes at every site), where every site sent a bundle; a bare summary names its models only,
-/// so where one site sent one, what that site scored with is not known.
+/// bytes at every site), where every site sent a bundle (a bare summary names its models only,
+/// so where one site sent one, what that site scored with is not known); and the notes on the
+/// site bundles' suites among its warnings.
 fn with_model_pins<S>(
     mut input: harness_report::ReportInput,
     read: &Read<S>,
 ) -> harness_report::ReportInput {
+    input.evaluation.warnings.extend(read.notes.iter().cloned());
     let Some(models) = &read.models else {
         return input;
     };

@@ -680,13 +680,19 @@ fn a_site_bundle_pools_to_the_run_figures_and_a_changed_one_is_refused() {
         "--out",
         &renamed,
     ]);
-    let out = ok(&["pool", &site_s, &renamed, "--json", &pooled_s]);
+    let report = tmp.path().join("pooled-report");
+    let report_s = report.to_string_lossy();
+    let out = ok(&[
+        "pool", &site_s, &renamed, "--json", &pooled_s, "--report", &report_s,
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
+    let note = "the site bundles' suites differ in name ('example', 'example-renamed'); [inference] primary_backend ('candle', 'tract')";
+    assert!(err.contains(note), "{err}");
+    // The pooled report says it too.
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
     assert!(
-        err.contains(
-            "the site bundles' suites differ in name ('example', 'example-renamed'); [inference] primary_backend ('candle', 'tract')"
-        ),
-        "{err}"
+        md.contains(&harness_report::format::escape_markdown(note)),
+        "{md}"
     );
     std::fs::write(site.join("agreement.json"), "{}").unwrap();
     let out = harness(&["pool", &site_s, "--json", &pooled_s]);
