@@ -528,12 +528,10 @@ fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<Vec<String>> 
             ("[inference] device", suite.inference.device.to_string()),
         ]
     };
+    let parts: Vec<_> = bundles.iter().map(|(_, site)| noted(&site.suite)).collect();
     let mut differ: Vec<String> = Vec::new();
-    for (k, (what, _)) in noted(&bundles[0].1.suite).into_iter().enumerate() {
-        let values: std::collections::BTreeSet<String> = bundles
-            .iter()
-            .map(|(_, site)| noted(&site.suite)[k].1.clone())
-            .collect();
+    for (k, (what, _)) in parts[0].iter().enumerate() {
+        let values: std::collections::BTreeSet<&String> = parts.iter().map(|p| &p[k].1).collect();
         if values.len() > 1 {
             let listed: Vec<String> = values.into_iter().map(|v| format!("'{v}'")).collect();
             differ.push(format!("{what} ({})", listed.join(", ")));

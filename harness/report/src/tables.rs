@@ -732,10 +732,21 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
     ];
     let ci = |ci: [f64; 2]| format!("[{}, {}]", num(Some(ci[0]), 4), num(Some(ci[1]), 4));
     let na = |why: &Option<String>| format!("n/a: {}", why.as_deref().unwrap_or("undefined"));
+    // A bootstrap CI with its replicates and seed: cases resampled within each class, or
+    // patients resampled whole.
+    let stratified = |bounds: [f64; 2], n: usize, seed: u64| {
+        format!("{} (B = {n}, seed {seed}, stratified)", ci(bounds))
+    };
+    let by_patient = |bounds: [f64; 2], n: usize, seed: u64| {
+        format!(
+            "{} (B = {n}, seed {seed}, patients drawn with replacement)",
+            ci(bounds)
+        )
+    };
     match &m.discrimination.bootstrap {
         Some(Some(b)) => rows.push((
             format!("Bootstrap 95% CI{image_level}"),
-            format!("{} (B = {}, seed {}, stratified)", ci(b.ci95), b.n, b.seed),
+            stratified(b.ci95, b.n, b.seed),
         )),
         Some(None) => rows.push((
             format!("Bootstrap 95% CI{image_level}"),
@@ -759,12 +770,7 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
         match &c.bootstrap {
             Some(Some(b)) => rows.push((
                 "Cluster bootstrap 95% CI".into(),
-                format!(
-                    "{} (B = {}, seed {}, patients drawn with replacement)",
-                    ci(b.ci95),
-                    b.n,
-                    b.seed
-                ),
+                by_patient(b.ci95, b.n, b.seed),
             )),
             Some(None) => rows.push(("Cluster bootstrap 95% CI".into(), na(&c.bootstrap_reason))),
             None => {}
@@ -786,17 +792,10 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
         let points = &m.operating_points;
         let image = format!("Sensitivity at specificity {k}: bootstrap 95% CI{image_level}");
         match (&points.sens_at_spec_ci95, &points.sens_at_spec_ci) {
-            (Some(cis), Some(info)) => rows.extend(cis.get(k).map(|&bounds| {
-                (
-                    image,
-                    format!(
-                        "{} (B = {}, seed {}, stratified)",
-                        ci(bounds),
-                        info.n,
-                        info.seed
-                    ),
-                )
-            })),
+            (Some(cis), Some(info)) => rows.extend(
+                cis.get(k)
+                    .map(|&bounds| (image, stratified(bounds, info.n, info.seed))),
+            ),
             _ if points.sens_at_spec_ci_reason.is_some() => {
                 rows.push((image, na(&points.sens_at_spec_ci_reason)));
             }
@@ -804,17 +803,11 @@ fn metric_rows(m: &ModelReport) -> Vec<(String, String)> {
         }
         let clustered = format!("Sensitivity at specificity {k}: cluster bootstrap 95% CI");
         match &points.sens_at_spec_ci_clustered {
-            Some(c) => rows.extend(c.ci95.get(k).map(|&bounds| {
-                (
-                    clustered,
-                    format!(
-                        "{} (B = {}, seed {}, patients drawn with replacement)",
-                        ci(bounds),
-                        c.n,
-                        c.seed
-                    ),
-                )
-            })),
+            Some(c) => rows.extend(
+                c.ci95
+                    .get(k)
+                    .map(|&bounds| (clustered, by_patient(bounds, c.n, c.seed))),
+            ),
             None if points.sens_at_spec_ci_clustered_reason.is_some() => {
                 rows.push((clustered, na(&points.sens_at_spec_ci_clustered_reason)));
             }

@@ -188,11 +188,7 @@ fn forest_figure(id: String, name: &str, m: &ModelReport) -> Option<Figure> {
         title: format!("Subgroup AUROCs of {name}"),
         caption: format!(
             "Subgroup AUROC with {} 95% CI per level of each grouping column; the dashed line is the overall AUROC. Levels with one class have no AUROC (n/a).",
-            if m.clustered.is_some() {
-                "patient-clustered (Obuchowski)"
-            } else {
-                "DeLong"
-            }
+            auroc_ci_kind(m.clustered.is_some())
         ),
         svg: figures::forest_svg(
             name,
@@ -302,7 +298,7 @@ pub fn build(input: &ReportInput) -> View<'_> {
                 title: format!("AUROC per finding of {}", c.name),
                 caption: format!(
                     "AUROC with {} 95% CI for each finding the model scores; the dashed line is its macro AUROC (the mean over the findings with both classes). Findings with one class have no AUROC (n/a).",
-                    if clustered { "patient-clustered (Obuchowski)" } else { "DeLong" }
+                    auroc_ci_kind(clustered)
                 ),
                 svg: figures::forest_svg(
                     &c.name,
@@ -465,11 +461,7 @@ Some(with_ci(m.discrimination.auroc, ci))
                 (
                     curves,
                     "finding",
-                    if clustered {
-                        "patient-clustered (Obuchowski)"
-                    } else {
-                        "DeLong"
-                    },
+                    auroc_ci_kind(clustered),
                 )
             } else {
                 let curves = target_overlay_data(t, None, |c| {
@@ -480,11 +472,7 @@ Some(with_ci(m.discrimination.auroc, ci))
                 (
                     curves,
                     "class",
-                    if clustered {
-                        "patient-clustered (Obuchowski)"
-                    } else {
-                        "DeLong"
-                    },
+                    auroc_ci_kind(clustered),
                 )
             };
             let title = if what == "class" {
@@ -514,6 +502,15 @@ Some(with_ci(m.discrimination.auroc, ci))
             }
         })
         .collect()
+}
+
+/// Which AUROC CIs a figure shows: patient-clustered where the cases are, else DeLong's.
+fn auroc_ci_kind(clustered: bool) -> &'static str {
+    if clustered {
+        "patient-clustered (Obuchowski)"
+    } else {
+        "DeLong"
+    }
 }
 
 /// Which 95 % CI a ROC legend shows: the one the report states everywhere else.
