@@ -24,7 +24,7 @@ use harness_metrics::multiclass::{MacroComparison, MulticlassOptions, Multiclass
 use harness_metrics::multilabel::MultilabelReport;
 use harness_metrics::multiple::holm;
 use harness_metrics::registry::RankingMetric;
-use harness_pipeline::recheck::{CasesCheck, check_cases_read};
+use harness_pipeline::recheck::{CasesCheck, DatasetReads, check_cases_with};
 use harness_report::format::{escape_html, escape_markdown, num, p_clause};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,7 +71,8 @@ pub struct BundleChecks {
     /// pinned dataset under this project root (its datasets.toml), as `harness verify
     /// --project-root` does: a bundle that differs, or whose dataset is not there, is not
     /// used. (Suite and model files are checked against the bundles' own copies and pins, not
-    /// against files of the same name under the root, which entrants need not share.)
+    /// against files of the same name under the root, which entrants need not share.) The
+    /// dataset is read and hashed once per command, however many bundles were run on it.
     /// Without it, runs of one dataset are only checked against each other.
     #[arg(long, value_name = "DIR")]
     project_root: Option<PathBuf>,
@@ -86,6 +87,9 @@ struct Checks {
     keys: Vec<ed25519_dalek::VerifyingKey>,
     project_root: Option<PathBuf>,
     data_root: Option<PathBuf>,
+    /// The datasets read so far for --project-root: each once per command, however many
+    /// bundles were run on it.
+    reads: DatasetReads,
 }
 
 impl BundleChecks {
@@ -94,6 +98,7 @@ impl BundleChecks {
             keys: read_keys(&self.public_keys)?,
             project_root: self.project_root.clone(),
             data_root: crate::data_root(self.data_root.as_deref()),
+            reads: DatasetReads::default(),
         })
     }
 }
@@ -121,7 +126,7 @@ fn load_verified(dir: &Path, checks: &Checks) -> Result<Run> {
     };
     if let Some(root) = &checks.project_root {
         // The cases are compared first, on the bytes verify then checks.
-        let (cases, read) = check_cases_read(dir, root, checks.data_root.as_deref());
+        let (cases, read) = check_cases_with(dir, root, checks.data_root.as_deref(), &checks.reads);
         match cases {
             CasesCheck::Matches { .. } => {
                 opts.dataset_checked =

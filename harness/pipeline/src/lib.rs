@@ -921,6 +921,16 @@ fn shard_cases(
     shard: &Shard,
     cluster: Option<&str>,
 ) -> Result<(CaseIndex, ShardPlan), PipelineError> {
+    let plan = shard_plan(&cases, shard, cluster)?;
+    Ok((cases.select(&plan.positions), plan))
+}
+
+/// Which of the full index's cases are this shard's ([`shard_cases`]); an error when none are.
+fn shard_plan(
+    cases: &CaseIndex,
+    shard: &Shard,
+    cluster: Option<&str>,
+) -> Result<ShardPlan, PipelineError> {
     let units = cluster.and_then(|c| {
         cases
             .groups
@@ -939,14 +949,13 @@ fn shard_cases(
             cases.len()
         )));
     }
-    let plan = ShardPlan {
+    Ok(ShardPlan {
         shard: shard.clone(),
         unit,
         total_cases: cases.len(),
         total_positives: cases.positives(),
         positions,
-    };
-    Ok((cases.select(&plan.positions), plan))
+    })
 }
 
 /// The signing key from its file, when one is given.

@@ -9,8 +9,9 @@
 //! the expected columns with the run's own writer ([`Predictions::to_csv`]).
 
 use harness_evidence::manifest::{MANIFEST, PREDICTIONS};
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use harness_data::images::ReadLimits;
 use harness_data::registry::{DatasetStatus, DatasetTask, Registry};
@@ -18,7 +19,7 @@ use harness_evidence::manifest::Manifest;
 use harness_evidence::predictions::Predictions;
 use harness_evidence::suite::Suite;
 
-use crate::{PipelineError, load_index_cached, shard_cases};
+use crate::{CaseIndex, PipelineError, load_index_cached, shard_plan};
 
 /// What [`check_cases`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,15 +65,65 @@ pub fn check_cases_read(
     project_root: &Path,
     data_root: Option<&Path>,
 ) -> (CasesCheck, BTreeMap<String, Vec<u8>>) {
+    check_cases_with(bundle, project_root, data_root, &DatasetReads::default())
+}
+
+/// [`check_cases_read`] for one of several bundles checked by one command: a dataset that
+/// `reads` already holds (read, hashed against its pin and indexed for an earlier bundle of
+/// this command, with the same subgroup columns) is not read again. `harness compare` and
+/// `harness leaderboard` check every entrant's bundle against the same dataset; read once
+/// per bundle, a 50 GB dataset and twenty entrants would be a terabyte read.
+pub fn check_cases_with(
+    bundle: &Path,
+    project_root: &Path,
+    data_root: Option<&Path>,
+    reads: &DatasetReads,
+) -> (CasesCheck, BTreeMap<String, Vec<u8>>) {
     let files: BTreeMap<String, Vec<u8>> = [MANIFEST, crate::SUITE_COPY, PREDICTIONS]
         .into_iter()
         .filter_map(|name| Some((name.to_string(), std::fs::read(bundle.join(name)).ok()?)))
         .collect();
-    let found = match compare(bundle, &files, project_root, data_root) {
+    let found = match compare(bundle, &files, project_root, data_root, reads) {
         Ok(found) => found,
         Err(e) => CasesCheck::NotChecked(e.to_string()),
     };
     (found, files)
+}
+
+/// The datasets one command has read for [`check_cases_with`], each with what reading it gave:
+/// its case index (every file hashed, the digest the pin), or why it could not be compared.
+/// Within a command a dataset is read once; a new command trusts no earlier read (no hash
+/// cache, as [`check_cases`] says).
+#[derive(Default)]
+pub struct DatasetReads {
+    read: Mutex<HashMap<ReadKey, Arc<Result<CaseIndex, CasesCheck>>>>,
+}
+
+/// What decides a read: the registry file, the data root, the dataset and the subgroup
+/// columns indexed with the cases.
+type ReadKey = (PathBuf, Option<PathBuf>, String, Vec<String>);
+
+impl DatasetReads {
+    /// How many datasets (with their subgroup columns) were read so far.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// The read of `key`, made with `load` when it is the first.
+    fn get_or_read(
+        &self,
+        key: ReadKey,
+        load: impl FnOnce() -> Result<CaseIndex, CasesCheck>,
+    ) -> Arc<Result<CaseIndex, CasesCheck>> {
+        // Held through the read: a second caller of the same dataset waits for it rather than
+        // reading it too.
+        let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(read.entry(key).or_insert_with(|| Arc::new(load())))
+    }
 }
 
 fn compare(
@@ -80,6 +131,7 @@ fn compare(
     files: &BTreeMap<String, Vec<u8>>,
     root: &Path,
     data_root: Option<&Path>,
+    reads: &DatasetReads,
 ) -> Result<CasesCheck, PipelineError> {
     let skip = |why: String| Ok(CasesCheck::NotChecked(why));
     let Some(text) = files.get(MANIFEST) else {
@@ -136,24 +188,36 @@ fn compare(
         .as_ref()
         .is_some_and(|recorded| *recorded != dataset.entry.reading_sha256());
     let settings = &manifest.evaluation;
-    let cases = match load_index_cached(
-        &registry,
-        dataset,
-        &settings.columns(),
-        &ReadLimits::default(),
-        usize::MAX,
-        None,
-    ) {
-        Ok((cases, _)) => cases,
-        Err(PipelineError::DatasetRefused { status, .. })
-            if matches!(*status, DatasetStatus::HashMismatch { .. }) =>
-        {
-            return Ok(CasesCheck::Differs(format!(
-                "dataset '{}': {status}",
-                manifest.dataset.name
-            )));
+    let key = (
+        registry_file.clone(),
+        data_root.map(Path::to_path_buf),
+        manifest.dataset.name.clone(),
+        settings.columns(),
+    );
+    let read = reads.get_or_read(key, || {
+        match load_index_cached(
+            &registry,
+            dataset,
+            &settings.columns(),
+            &ReadLimits::default(),
+            usize::MAX,
+            None,
+        ) {
+            Ok((cases, _)) => Ok(cases),
+            Err(PipelineError::DatasetRefused { status, .. })
+                if matches!(*status, DatasetStatus::HashMismatch { .. }) =>
+            {
+                Err(CasesCheck::Differs(format!(
+                    "dataset '{}': {status}",
+                    manifest.dataset.name
+                )))
+            }
+            Err(e) => Err(CasesCheck::NotChecked(e.to_string())),
         }
-        Err(e) => return Err(e),
+    });
+    let cases = match read.as_ref() {
+        Ok(cases) => cases,
+        Err(check) => return Ok(check.clone()),
     };
     // The metrics are recomputed from the label columns the manifest names: they must be the
     // ones the run writes (and this check compares), not a column added beside them.
@@ -179,23 +243,37 @@ fn compare(
             written.join(", ")
         )));
     }
-    let cases = match &manifest.shard {
-        Some(shard) => shard_cases(cases, shard, settings.cluster.as_deref())?.0,
-        None => cases,
+    // A shard's cases, else all of them.
+    let positions = match &manifest.shard {
+        Some(shard) => Some(shard_plan(cases, shard, settings.cluster.as_deref())?.positions),
+        None => None,
+    };
+    let pick = |values: &[String]| match &positions {
+        Some(at) => at.iter().map(|&i| values[i].clone()).collect(),
+        None => values.to_vec(),
+    };
+    let targets = match &positions {
+        Some(at) => cases.targets.select(at),
+        None => cases.targets.clone(),
     };
     let expected = Predictions {
-        case_ids: cases.case_ids.clone(),
-        labels: cases.targets.columns(),
-        groups: cases.groups.clone(),
+        case_ids: pick(&cases.case_ids),
+        labels: targets.columns(),
+        groups: cases
+            .groups
+            .iter()
+            .map(|(name, values)| (name.clone(), pick(values)))
+            .collect(),
         candidates: Vec::new(),
     }
     .to_csv();
+    let n_cases = positions.as_ref().map_or(cases.len(), Vec::len);
     Ok(match first_difference(&expected, found) {
         None => CasesCheck::Matches {
-            cases: cases.len(),
+            cases: n_cases,
             detail: format!(
                 "{} cases: ids, labels{} as dataset '{}' ({pin}) gives them{}",
-                cases.len(),
+                n_cases,
                 if settings.columns().is_empty() {
                     String::new()
                 } else {

@@ -1380,10 +1380,28 @@ fn a_declared_patient_column_gives_patient_clustered_statistics() {
     );
     std::fs::write(dir.join("manifest.json"), &manifest_text).unwrap();
     std::fs::write(dir.join("predictions.csv"), &text).unwrap();
+    // Bundles checked by one command (a leaderboard's entrants) have their dataset read once:
+    // the second bundle is compared with the index the first one's check read and hashed,
+    // even though a label file changed since; a new command reads the dataset again.
+    let reads = harness_pipeline::recheck::DatasetReads::default();
+    let check =
+        |reads| harness_pipeline::recheck::check_cases_with(dir, project.path(), None, reads).0;
+    assert!(matches!(
+        check(&reads),
+        CasesCheck::Matches { cases: 40, .. }
+    ));
+    assert_eq!(reads.count(), 1);
     // A dataset changed since the run is not the pinned one; one not placed here is not checked.
     let labels = project.path().join("data/lesions/labels.csv");
     let original = std::fs::read(&labels).unwrap();
     std::fs::write(&labels, [&original[..], b"\n"].concat()).unwrap();
+    assert!(matches!(
+        check(&reads),
+        CasesCheck::Matches { cases: 40, .. }
+    ));
+    assert_eq!(reads.count(), 1);
+    let fresh = harness_pipeline::recheck::DatasetReads::default();
+    assert!(matches!(check(&fresh), CasesCheck::Differs(d) if d.contains("lesions")));
     let cases = check_cases(dir, project.path(), None);
     assert!(
         matches!(&cases, CasesCheck::Differs(d) if d.contains("lesions")),
@@ -1551,6 +1569,7 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
     }
     // Every patient's images are in one shard.
     let mut owner = std::collections::HashMap::new();
+    let reads = harness_pipeline::recheck::DatasetReads::default();
     for (k, dir) in parts.iter().enumerate() {
         let file: ShardFile =
             serde_json::from_slice(&std::fs::read(dir.join("shard.json")).unwrap()).unwrap();
@@ -1566,12 +1585,15 @@ fn three_shards_merge_byte_identical_to_one_run_and_bad_sets_are_refused() {
         }
         assert!(harness_evidence::verify(dir, &Default::default()).passed());
         // The shard's rows are its share of the dataset's cases, as the dataset gives them.
-        let cases = check_cases(dir, p, None);
+        // (The three shards' checks read the dataset once, as a leaderboard's would.)
+        let (cases, _) = harness_pipeline::recheck::check_cases_with(dir, p, None, &reads);
         assert!(
             matches!(&cases, CasesCheck::Matches { detail, .. } if detail.ends_with(&format!("shard {} of 3", k + 1))),
             "{cases:?}"
         );
+        assert_eq!(cases, check_cases(dir, p, None));
     }
+    assert_eq!(reads.count(), 1);
     let opts = |list: &[usize], out: &str| MergeOptions {
         parts: list.iter().map(|&k| parts[k].clone()).collect(),
         out: p.join(out),
