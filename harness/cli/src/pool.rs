@@ -431,11 +431,17 @@ struct Read<T> {
     /// for bare summaries.
     suite: Option<harness_evidence::Suite>,
     /// What the site bundles' suites differ in that changes no pooled figure
-    /// ([`check_bundle_pins`]): said on standard error and in the pooled report.
+    /// ([`check_bundle_pins`]): said on standard error as the sites are read, and among the
+    /// pooled results' warnings (their JSON and report).
     notes: Vec<String>,
 }
 
 impl<T> Read<T> {
+    /// The pooled results' warnings but the notes already said as the sites were read.
+    fn unsaid<'w>(&'w self, warnings: &'w [String]) -> impl Iterator<Item = &'w String> {
+        warnings.iter().filter(|w| !self.notes.contains(w))
+    }
+
     /// The statistics' settings of the pooled results, and the suite's acceptance criteria.
     /// Bare summaries carry no settings: the command line's. Site bundles carry their suite's:
     /// its `[metrics]` (the command line may not set others, which would not be what the
@@ -673,9 +679,10 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
             Some((c.metric.to_string(), why))
         },
     )?);
-    let Some((report, answers)) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
+    let Some((mut report, answers)) = rounds::<Binary>(&args, sites, &opts, &keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
+    report.warnings.extend(read.notes.iter().cloned());
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
@@ -683,7 +690,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.report {
         write_report(&read, &report, &answers, &gate, dir)?;
     }
-    for w in &report.warnings {
+    for w in read.unsaid(&report.warnings) {
         errln!("warning: {w}");
     }
     let label = what_left_rounds::<Binary>(sites, args.request.is_some());
@@ -944,13 +951,11 @@ fn pooled_sites<'r, S: DescribedSite>(
 
 /// The report input's candidates with the model files the site bundles pinned (the same
 /// bytes at every site), where every site sent a bundle (a bare summary names its models only,
-/// so where one site sent one, what that site scored with is not known); and the notes on the
-/// site bundles' suites among its warnings.
+/// so where one site sent one, what that site scored with is not known).
 fn with_model_pins<S>(
     mut input: harness_report::ReportInput,
     read: &Read<S>,
 ) -> harness_report::ReportInput {
-    input.evaluation.warnings.extend(read.notes.iter().cloned());
     let Some(models) = &read.models else {
         return input;
     };
@@ -1026,9 +1031,10 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         .1;
         Some((c.key.clone(), why))
     })?);
-    let Some((report, answers)) = rounds::<Findings>(args, sites, &opts, keys)? else {
+    let Some((mut report, answers)) = rounds::<Findings>(args, sites, &opts, keys)? else {
         return Ok(ExitCode::SUCCESS);
     };
+    report.warnings.extend(read.notes.iter().cloned());
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
@@ -1046,7 +1052,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         write_pooled_report(&gated(with_model_pins(input, &read), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
-    for w in &report.warnings {
+    for w in read.unsaid(&report.warnings) {
         errln!("warning: {w}");
     }
     let label = what_left_rounds::<Findings>(sites, args.request.is_some());
@@ -1089,13 +1095,14 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             .iter()
             .map(|s| Some(&s.models.values().next()?.groups)),
     );
-    let report = pool_classes(
+    let mut report = pool_classes(
         sites,
         &harness_metrics::multiclass::MulticlassOptions {
             bootstrap: 0,
             seed: EvalOptions::default().seed,
         },
     )?;
+    report.warnings.extend(read.notes.iter().cloned());
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
@@ -1114,7 +1121,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         write_pooled_report(&gated(with_model_pins(input, &read), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
-    for w in &report.warnings {
+    for w in read.unsaid(&report.warnings) {
         errln!("warning: {w}");
     }
     let lines: Vec<(&str, String)> = sites
