@@ -32,7 +32,7 @@ pub mod tract_backend;
 
 pub use agreement::{Agreement, PairAgreement, agreement};
 pub use output::{OutputKind, OutputSpec, interpret};
-pub use preprocess::{ChannelOrder, Layout, Preprocess, ResizeFilter, to_tensor};
+pub use preprocess::{ChannelOrder, ExifOrientation, Layout, Preprocess, ResizeFilter, to_tensor};
 
 /// A batch of model input: a dense `f32` tensor in row-major order.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,10 @@
 //! Preprocessing declared as data: how decoded images become one input tensor.
 //!
 //! Steps, in this order, per image:
+//! 0. orientation: with `exif_orientation = "apply"`, a PNG or JPEG carrying an EXIF
+//!    Orientation tag is turned upright as the tag says (as PIL's `ImageOps.exif_transpose`);
+//!    by default the pixels are taken as stored, as PIL's `Image.open` and torchvision read
+//!    them;
 //! 1. intensity: the DICOM VOI window when one is declared *and* the image is
 //!    DICOM ([`Image::windowed`], values in `[0, 1]`), otherwise `x * scale`;
 //! 2. channels: grey is replicated to RGB/BGR, RGB becomes grey by ITU-R
@@ -10,7 +14,7 @@
 //! 4. `(x - mean[c]) / std[c]`;
 //! 5. write in the declared [`Layout`].
 
-use harness_data::images::{Image, ImageSource, Window};
+use harness_data::images::{Image, ImageSource, Orientation, Window};
 use serde::{Deserialize, Serialize};
 
 use crate::{BackendError, Batch};
@@ -54,6 +58,31 @@ pub struct Preprocess {
     /// Resampling filter.
     #[serde(default)]
     pub resize: ResizeFilter,
+    /// Whether images are turned upright as their EXIF Orientation tag says, first (left out
+    /// of the suite's written form when `ignore`, the default).
+    #[serde(default, skip_serializing_if = "ExifOrientation::is_ignore")]
+    pub exif_orientation: ExifOrientation,
+}
+
+/// What a preprocessing does with a PNG's or JPEG's EXIF Orientation tag (a camera's or a
+/// photo app's "rotate 90° to display", common in clinical photographs: dermatology, wounds,
+/// eyes). Which one a model needs is how its training pipeline read the images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExifOrientation {
+    /// The pixels as stored, the tag ignored: PIL's `Image.open`, torchvision's `read_image`
+    /// and `decode_jpeg` by default, OpenCV's `imread` with `IMREAD_IGNORE_ORIENTATION`.
+    #[default]
+    Ignore,
+    /// Turned upright as the tag says: PIL's `ImageOps.exif_transpose`, OpenCV's `imread`
+    /// by default, torchvision's `decode_jpeg(..., apply_exif_orientation=True)`.
+    Apply,
+}
+
+impl ExifOrientation {
+    fn is_ignore(&self) -> bool {
+        *self == ExifOrientation::Ignore
+    }
 }
 
 fn one() -> f32 {
@@ -195,6 +224,15 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
     let mut data = Vec::with_capacity(images.len() * per_image);
     for (k, image) in images.iter().enumerate() {
         let err = |m: String| BackendError::Preprocess(format!("image {k}: {m}"));
+        let upright;
+        let image = if p.exif_orientation == ExifOrientation::Apply
+            && image.orientation != Orientation::NoTransforms
+        {
+            upright = oriented(image);
+            &upright
+        } else {
+            image
+        };
         let expected = image.width as usize * image.height as usize * usize::from(image.channels);
         if image.pixels.len() != expected || !matches!(image.channels, 1 | 3) || expected == 0 {
             return Err(err(format!(
@@ -292,6 +330,55 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
     let mut shape = vec![images.len()];
     shape.extend(p.case_shape());
     Ok(Batch { shape, data })
+}
+
+/// `image` turned as its [`Image::orientation`] says (the EXIF transforms: flips, rotations by
+/// quarter turns clockwise, and the two diagonal transposes), so that it shows upright.
+fn oriented(image: &Image) -> Image {
+    let (h, w, c) = (
+        image.height as usize,
+        image.width as usize,
+        usize::from(image.channels),
+    );
+    // Where the pixel at (row, col) of the upright image is in the stored one.
+    let swap = matches!(
+        image.orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    let (oh, ow) = if swap { (w, h) } else { (h, w) };
+    let source = |r: usize, col: usize| -> (usize, usize) {
+        match image.orientation {
+            Orientation::NoTransforms => (r, col),
+            Orientation::FlipHorizontal => (r, w - 1 - col),
+            Orientation::Rotate180 => (h - 1 - r, w - 1 - col),
+            Orientation::FlipVertical => (h - 1 - r, col),
+            Orientation::Rotate90FlipH => (col, r),
+            Orientation::Rotate90 => (h - 1 - col, r),
+            Orientation::Rotate270FlipH => (h - 1 - col, w - 1 - r),
+            Orientation::Rotate270 => (col, w - 1 - r),
+        }
+    };
+    let mut pixels = Vec::with_capacity(image.pixels.len());
+    for r in 0..oh {
+        for col in 0..ow {
+            let (sr, sc) = source(r, col);
+            let at = (sr * w + sc) * c;
+            pixels.extend_from_slice(&image.pixels[at..at + c]);
+        }
+    }
+    Image {
+        width: ow as u32,
+        height: oh as u32,
+        channels: image.channels,
+        pixels,
+        source: image.source,
+        dicom: image.dicom.clone(),
+        sample_bits: image.sample_bits,
+        orientation: Orientation::NoTransforms,
+    }
 }
 
 /// The model's `c` channels of source pixel `pix` (HWC, `from` channels), each through `f`:
@@ -420,6 +507,7 @@ mod tests {
             layout: Layout::Nchw,
             window: None,
             resize: ResizeFilter::Bilinear,
+            exif_orientation: ExifOrientation::Ignore,
         }
     }
 
@@ -558,6 +646,54 @@ mod tests {
             e.to_string()
                 .contains("value inf at pixel 1 channel 0 is not finite"),
             "{e}"
+        );
+    }
+
+    /// Every EXIF orientation turns the image as the `image` crate's own
+    /// `DynamicImage::apply_orientation` does (an independent implementation: rotations and
+    /// flips of its buffers), and only with `exif_orientation = "apply"`.
+    #[test]
+    fn exif_orientation_turns_the_image_upright_only_when_asked() {
+        use image::{DynamicImage, Rgb32FImage};
+        let (w, h) = (3u32, 2u32);
+        let stored: Vec<f32> = (0..w * h * 3).map(|v| v as f32).collect();
+        for code in 1..=8u8 {
+            let orientation = Orientation::from_exif(code).unwrap();
+            let mut img = Image::new(w, h, 3, stored.clone(), ImageSource::Jpeg).unwrap();
+            img.orientation = orientation;
+            let mut reference =
+                DynamicImage::ImageRgb32F(Rgb32FImage::from_raw(w, h, stored.clone()).unwrap());
+            reference.apply_orientation(orientation);
+            let (rw, rh) = (reference.width(), reference.height());
+            let mut p = rgb_spec(ChannelOrder::Rgb, Layout::Nhwc);
+            p.mean = vec![];
+            p.std = vec![];
+            p.size = [rh, rw];
+            p.exif_orientation = ExifOrientation::Apply;
+            let upright = to_tensor(&p, std::slice::from_ref(&img)).unwrap();
+            assert_eq!(
+                upright.shape,
+                vec![1, rh as usize, rw as usize, 3],
+                "EXIF {code}"
+            );
+            assert_eq!(
+                upright.data,
+                reference.into_rgb32f().into_raw(),
+                "EXIF {code} ({orientation:?})"
+            );
+            // Ignored by default: the pixels as stored (a turned image at the stored size).
+            p.exif_orientation = ExifOrientation::Ignore;
+            p.size = [h, w];
+            assert_eq!(to_tensor(&p, &[img]).unwrap().data, stored, "EXIF {code}");
+        }
+        // The written suite leaves the default out, and reads both spellings.
+        let mut p = spec(1, 1);
+        assert!(!serde_json::to_string(&p).unwrap().contains("exif"));
+        p.exif_orientation = ExifOrientation::Apply;
+        assert!(
+            serde_json::to_string(&p)
+                .unwrap()
+                .contains("\"exif_orientation\":\"apply\"")
         );
     }
 

@@ -219,6 +219,7 @@ fn preprocessed_images_give_the_same_outputs_as_the_raw_batch() {
         layout: Layout::Nchw,
         window: None,
         resize: ResizeFilter::Bilinear,
+        exif_orientation: harness_backends::ExifOrientation::Ignore,
     };
     let from_images = to_tensor(&p, &images).unwrap();
     assert_eq!(from_images, batch(0..7));
@@ -491,6 +492,7 @@ fn shared_test_model_on_real_pngs_matches_its_readme() {
         layout: Layout::Nchw,
         window: None,
         resize: ResizeFilter::Bilinear,
+        exif_orientation: harness_backends::ExifOrientation::Ignore,
     };
     let batch = to_tensor(&p, &crops).unwrap();
     for b in available_backends() {
@@ -550,6 +552,7 @@ fn vendor_models_agree_across_backends() {
             layout,
             window: None,
             resize: ResizeFilter::Bilinear,
+            exif_orientation: harness_backends::ExifOrientation::Ignore,
         };
         let batch = to_tensor(&p, &images).unwrap();
         let spec = OutputSpec {

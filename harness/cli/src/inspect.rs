@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use harness_data::images::{
-    DicomInfo, FrameSelect, ImageSource, NpyData, ReadLimits, common_attributes,
+    DicomInfo, FrameSelect, ImageSource, NpyData, Orientation, ReadLimits, common_attributes,
     decode_dicom_frames, decode_image, decode_npz_split, is_dicom, read_file, write_npy_array,
 };
 use serde::Serialize;
@@ -103,6 +103,8 @@ struct Decoded {
     total_frames: u32,
     frames: Vec<(u32, Vec<f64>)>,
     dicom: Option<DicomInfo>,
+    /// What the file's EXIF Orientation tag says (PNG, JPEG).
+    orientation: Orientation,
 }
 
 fn decode(args: &InspectArgs) -> Result<Decoded> {
@@ -119,6 +121,7 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
             total_frames: d.info.frames,
             frames: d.frames,
             dicom: Some(d.info),
+            orientation: Orientation::NoTransforms,
         });
     }
     if bytes.starts_with(b"PK\x03\x04") {
@@ -147,6 +150,7 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
         total_frames: 1,
         frames: vec![(0, image.pixels.iter().map(|&v| f64::from(v)).collect())],
         dicom: image.dicom,
+        orientation: image.orientation,
     })
 }
 
@@ -191,6 +195,7 @@ fn decode_npz(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<D
         total_frames: n as u32,
         frames,
         dicom: None,
+        orientation: Orientation::NoTransforms,
     })
 }
 
@@ -212,6 +217,13 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         notes.push(format!(
             "{what}; number {} was decoded (--frame N|middle|all for others)",
             decoded.frames[0].0
+        ));
+    }
+    if decoded.orientation != Orientation::NoTransforms {
+        notes.push(format!(
+            "its EXIF Orientation tag ({}) says it is {}: the values are as stored, not turned, as PIL's Image.open reads them; a candidate's preprocess.exif_orientation = \"apply\" turns them upright",
+            decoded.orientation.to_exif(),
+            harness_data::images::turn_text(decoded.orientation)
         ));
     }
     let wide = decoded

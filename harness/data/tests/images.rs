@@ -93,6 +93,63 @@ fn jpeg_rgb_and_gray_decode_close_to_the_encoded_values() {
     );
 }
 
+/// A little-endian EXIF block (TIFF header and one IFD) holding only the Orientation tag.
+fn exif_orientation(code: u16) -> Vec<u8> {
+    let mut b = b"II*\0".to_vec();
+    b.extend(8u32.to_le_bytes()); // the IFD follows the header
+    b.extend(1u16.to_le_bytes()); // one entry
+    b.extend(0x0112u16.to_le_bytes()); // Orientation
+    b.extend(3u16.to_le_bytes()); // SHORT
+    b.extend(1u32.to_le_bytes()); // one value
+    b.extend(code.to_le_bytes());
+    b.extend([0, 0]); // the value's field is 4 bytes
+    b.extend(0u32.to_le_bytes()); // no next IFD
+    b
+}
+
+/// The EXIF Orientation tag of a JPEG (APP1) and of a PNG (eXIf) is read and reported, not
+/// applied: the pixels are as stored, as PIL's `Image.open` gives them.
+#[test]
+fn exif_orientation_is_read_not_applied() {
+    use harness_data::images::Orientation;
+    use image::ImageEncoder;
+    let dir = tmp();
+    let stored =
+        image::GrayImage::from_fn(16, 8, |x, _| image::Luma([if x < 8 { 20 } else { 230 }]));
+    let jpeg = dir.path().join("photo.jpg");
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    enc.set_exif_metadata(exif_orientation(6)).unwrap();
+    enc.write_image(stored.as_raw(), 16, 8, image::ExtendedColorType::L8)
+        .unwrap();
+    std::fs::write(&jpeg, &bytes).unwrap();
+    let got = read_image(&jpeg, &limits()).unwrap();
+    assert_eq!(got.orientation, Orientation::Rotate90);
+    assert_eq!((got.width, got.height), (16, 8), "as stored");
+    assert!(
+        got.pixels[0] < 60.0 && got.pixels[15] > 190.0,
+        "{:?}",
+        &got.pixels[..16]
+    );
+    let png = dir.path().join("photo.png");
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut bytes);
+    enc.set_exif_metadata(exif_orientation(3)).unwrap();
+    enc.write_image(stored.as_raw(), 16, 8, image::ExtendedColorType::L8)
+        .unwrap();
+    std::fs::write(&png, &bytes).unwrap();
+    let got = read_image(&png, &limits()).unwrap();
+    assert_eq!(got.orientation, Orientation::Rotate180);
+    assert_eq!(got.pixels[0], 20.0);
+    // No tag, or a tag saying "as stored": nothing to turn.
+    let plain = dir.path().join("plain.jpg");
+    stored.save(&plain).unwrap();
+    assert_eq!(
+        read_image(&plain, &limits()).unwrap().orientation,
+        Orientation::NoTransforms
+    );
+}
+
 #[test]
 fn oversized_image_is_refused_with_its_dimensions() {
     let dir = tmp();

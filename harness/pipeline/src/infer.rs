@@ -25,10 +25,11 @@ use crate::cases::CaseIndex;
 use crate::observer::Observer;
 use crate::{ModelBytes, PipelineError};
 use harness_backends::{
-    Availability, BackendError, BackendKind, Batch, Device, LoadOptions, LoadedModel, OutputKind,
-    OutputSpec, Preprocess, interpret, to_tensor,
+    Availability, BackendError, BackendKind, Batch, Device, ExifOrientation, LoadOptions,
+    LoadedModel, OutputKind, OutputSpec, Preprocess, interpret, to_tensor,
 };
 use harness_data::BoundedReadError;
+use harness_data::images::Orientation;
 use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile, Outcome};
 use harness_evidence::suite::{AccuracyDevice, Candidate};
 use rayon::prelude::*;
@@ -190,6 +191,30 @@ struct Prepared {
     tensors: Vec<Result<Vec<f32>, String>>,
     /// The decoded image's bits per sample, where the format has a fixed depth.
     sample_bits: Option<u8>,
+    /// How the file says the image is to be turned for display (EXIF).
+    orientation: Orientation,
+}
+
+/// The images whose files say they are to be turned for display (an EXIF Orientation tag):
+/// how many, and the first (case index and how).
+#[derive(Default)]
+struct Turned {
+    count: usize,
+    first: Option<(usize, Orientation)>,
+}
+
+impl Turned {
+    /// What a candidate that takes the images as stored is told, when any is to be turned.
+    fn warning(&self, cases: &CaseIndex) -> Option<String> {
+        let (first, how) = self.first?;
+        Some(format!(
+            "{} of {} images carry an EXIF Orientation tag (the first, case '{}': {}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread), set preprocess.exif_orientation = \"apply\"",
+            self.count,
+            cases.len(),
+            cases.case_ids[first],
+            harness_data::images::turn_text(how)
+        ))
+    }
 }
 
 /// Cases decoded per chunk at batch size `batch`: enough for every decode thread and two
@@ -282,6 +307,7 @@ pub fn infer(
         .map(|g| active.iter().any(|a| a.group == g && !a.failed()))
         .collect();
 
+    let mut turned = Turned::default();
     let sample_bits = std::thread::scope(|scope| -> Result<Option<u8>, PipelineError> {
         let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<Prepared>), PipelineError>>(1);
         let groups = &groups;
@@ -333,6 +359,12 @@ pub fn infer(
                     Some(_) => {}
                 }
             }
+            for (k, p) in chunk.iter().enumerate() {
+                if p.orientation != Orientation::NoTransforms {
+                    turned.count += 1;
+                    turned.first.get_or_insert((start + k, p.orientation));
+                }
+            }
             for (g, kept) in perf.iter_mut().enumerate() {
                 let ok = chunk.iter().filter_map(|p| p.tensors[g].as_ref().ok());
                 kept.extend(ok.take(PERF_SAMPLES - kept.len()).cloned());
@@ -346,6 +378,12 @@ pub fn infer(
     })?;
 
     for a in active.iter_mut().filter(|a| !a.failed()) {
+        if a.candidate.preprocess.exif_orientation == ExifOrientation::Ignore
+            && let Some(warning) = turned.warning(cases)
+        {
+            observer.warning(&format!("candidate {}: {warning}", a.record.name));
+            a.record.warnings.push(warning);
+        }
         if a.candidate.output.kind == OutputKind::Softmax
             && a.engines
                 .iter()
@@ -426,6 +464,7 @@ fn prepare_case(
     Ok(Prepared {
         tensors,
         sample_bits: decoded.image.sample_bits,
+        orientation: decoded.image.orientation,
     })
 }
 

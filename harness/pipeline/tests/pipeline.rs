@@ -2428,6 +2428,96 @@ fn a_cross_check_engine_that_cannot_run_the_model_is_a_limit() {
     assert!(!md.contains("cross-check engine tract"), "{md}");
 }
 
+/// Images whose files say they are to be turned for display (an EXIF Orientation tag, as
+/// clinical photographs carry): a candidate that takes them as stored (the default, as PIL's
+/// `Image.open` reads them) is warned, naming how many and the first; one declaring
+/// `exif_orientation = "apply"` scores them upright, exactly as it scores the upright image.
+#[test]
+fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
+    use image::ImageEncoder;
+    let apply = GREY64.replace(" }", ", exif_orientation = \"apply\" }");
+    let project = Project::new(
+        6,
+        &[
+            ("stored", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
+            ("upright", "vendor-a.onnx", &apply, PROB, "\"tract\""),
+        ],
+        "batch_size = 3",
+    );
+    let p = project.path();
+    let labels = std::fs::read_to_string(p.join("data/lesions/labels.csv")).unwrap();
+    let images: Vec<String> = labels
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+    // Case 3's image is stored turned 90° anticlockwise, its file saying "turn 90° clockwise
+    // to display" (EXIF 6): upright, it is the image the other cases' runs score.
+    let before = upright_scores(&project);
+    let path = p.join("data/lesions").join(&images[2]);
+    let upright = image::open(&path).unwrap().into_luma8();
+    let stored = image::imageops::rotate270(&upright);
+    // A little-endian EXIF block: the TIFF header, one IFD entry (Orientation, SHORT, 6).
+    let exif = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0".to_vec();
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut bytes);
+    enc.set_exif_metadata(exif).unwrap();
+    enc.write_image(stored.as_raw(), 64, 64, image::ExtendedColorType::L8)
+        .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    repin(p);
+    let recorder = Recorder::default();
+    let outcome = run_suite(&project.options(), &recorder).unwrap_or_else(|e| panic!("{e}"));
+    let events = recorder.events.into_inner().unwrap();
+    let warned = |name: &str| {
+        events.iter().any(|e| {
+            e.contains(&format!(
+                "candidate {name}: 1 of 6 images carry an EXIF Orientation tag (the first, case '"
+            )) && e.contains("turned 90° clockwise to display) that its preprocess ignores")
+        })
+    };
+    assert!(warned("stored") && !warned("upright"), "{events:?}");
+    let rows = predictions(&outcome.out_dir);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let (stored_col, upright_col) = (col("stored"), col("upright"));
+    for (k, row) in rows[1..].iter().enumerate() {
+        assert_eq!(row[upright_col], before[k], "case {k}: scored upright");
+        if k == 2 {
+            assert_ne!(
+                row[stored_col], row[upright_col],
+                "the model sees it turned"
+            );
+        } else {
+            assert_eq!(row[stored_col], row[upright_col], "case {k}");
+        }
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["candidates"][0]["warnings"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        manifest["candidates"][1]["warnings"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+}
+
+/// The "upright" candidate's scores (column values of predictions.csv, in case order) of a
+/// run of `project` as it is now, in a bundle folder of its own.
+fn upright_scores(project: &Project) -> Vec<String> {
+    let mut o = project.options();
+    o.out = Some(project.path().join("before"));
+    let outcome = run_suite(&o, &harness_pipeline::Silent).unwrap();
+    let rows = predictions(&outcome.out_dir);
+    let col = rows[0].iter().position(|c| c == "upright").unwrap();
+    rows[1..].iter().map(|r| r[col].clone()).collect()
+}
+
 /// A model that ends in a softmax, declared `kind = "softmax"`, would have a second softmax
 /// applied to its probabilities: the run warns, naming the candidate; declared `probability`,
 /// it does not.

@@ -30,7 +30,9 @@ use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry};
 
 use super::dicom_codecs::{decode_jpeg, decode_jpeg_grey, decode_rle, frame_bytes};
-use super::{DicomInfo, FrameSelect, Image, ImageError, ImageSource, ReadLimits, Window};
+use super::{
+    DicomInfo, FrameSelect, Image, ImageError, ImageSource, Orientation, ReadLimits, Window,
+};
 
 // DICOM tags (PS3.6 data dictionary).
 const TAG_SAMPLES_PER_PIXEL: Tag = Tag(0x0028, 0x0002);
@@ -182,6 +184,7 @@ pub(super) fn decode_dicom(
         source: ImageSource::Dicom,
         dicom: Some(decoded.info),
         sample_bits: None,
+        orientation: Orientation::NoTransforms,
     })
 }
 

@@ -65,6 +65,23 @@ pub enum FrameSelect {
     All,
 }
 
+pub use image::metadata::Orientation;
+
+/// How an EXIF orientation turns the stored image for display, in words.
+#[must_use]
+pub fn turn_text(o: Orientation) -> &'static str {
+    match o {
+        Orientation::NoTransforms => "shown as stored",
+        Orientation::Rotate90 => "turned 90° clockwise to display",
+        Orientation::Rotate180 => "turned 180° to display",
+        Orientation::Rotate270 => "turned 90° anticlockwise to display",
+        Orientation::FlipHorizontal => "mirrored left to right to display",
+        Orientation::FlipVertical => "mirrored top to bottom to display",
+        Orientation::Rotate90FlipH => "transposed (mirrored across its main diagonal) to display",
+        Orientation::Rotate270FlipH => "transversed (mirrored across its anti-diagonal) to display",
+    }
+}
+
 /// A decoded image, interleaved height × width × channels (HWC, row-major).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
@@ -84,6 +101,12 @@ pub struct Image {
     /// a preprocessing `scale` applies to (PNG and JPEG: 8 or 16); `None` for DICOM (values
     /// after its Modality LUT), NumPy arrays and images built in memory.
     pub sample_bits: Option<u8>,
+    /// How the file says its pixels are to be turned for display (the EXIF Orientation tag
+    /// of a JPEG, or of a PNG's eXIf chunk; 1 = `NoTransforms` where there is none, as for
+    /// every other format). Not applied here: the pixels are as stored, as PIL's
+    /// `Image.open` and torchvision's `decode_jpeg` give them; a preprocessing applies it
+    /// where the model was trained on upright images.
+    pub orientation: Orientation,
 }
 
 impl Image {
@@ -137,6 +160,7 @@ impl Image {
             source,
             dicom: None,
             sample_bits: None,
+            orientation: Orientation::NoTransforms,
         })
     }
 

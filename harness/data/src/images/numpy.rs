@@ -12,7 +12,7 @@ use ndarray::ShapeBuilder;
 use ndarray_npy::ReadableElement;
 use ndarray_npy::npy::header::Header;
 
-use super::{Image, ImageError, ImageSource, ReadLimits, read_file};
+use super::{Image, ImageError, ImageSource, Orientation, ReadLimits, read_file};
 
 /// Images and labels of one split of a MedMNIST-style `.npz` archive.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +151,7 @@ impl NpzImages {
             source: ImageSource::Npy,
             dicom: None,
             sample_bits: None,
+            orientation: Orientation::NoTransforms,
         })
     }
 }
@@ -557,6 +558,7 @@ fn image_from_parts(
         source: ImageSource::Npy,
         dicom: None,
         sample_bits: None,
+        orientation: Orientation::NoTransforms,
     })
 }
 

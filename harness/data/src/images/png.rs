@@ -2,13 +2,14 @@
 //! RGB or RGBA, with alpha dropped and values kept in 0–255 or 0–65535. Other
 //! sample layouts are refused as unsupported. The width and height are checked
 //! against [`ReadLimits`] before the pixels are decoded, and the decoder's
-//! allocations are capped at `max_bytes`.
+//! allocations are capped at `max_bytes`. An EXIF Orientation tag is read into
+//! [`Image::orientation`], not applied.
 
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat};
 
-use super::{Image, ImageError, ImageSource, ReadLimits};
+use super::{Image, ImageError, ImageSource, Orientation, ReadLimits};
 
 /// PNG or JPEG through the `image` crate: 8- or 16-bit grey, grey+alpha, RGB
 /// or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
@@ -51,8 +52,11 @@ pub(super) fn decode_png_jpeg(
     let mut image_limits = image::Limits::default();
     image_limits.max_alloc = Some(limits.max_bytes);
     reader.limits(image_limits);
-    let decoder = reader.into_decoder().map_err(decode)?;
+    let mut decoder = reader.into_decoder().map_err(decode)?;
     let (width, height) = decoder.dimensions();
+    // An EXIF block that cannot be read is ignored, as PIL ignores it: the pixels are as
+    // stored either way.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     limits.check(path, u64::from(width), u64::from(height))?;
     let dynamic = DynamicImage::from_decoder(decoder).map_err(decode)?;
     let bits = match &dynamic {
@@ -90,6 +94,7 @@ pub(super) fn decode_png_jpeg(
         source,
         dicom: None,
         sample_bits: Some(bits),
+        orientation,
     })
 }
 
