@@ -314,6 +314,34 @@ fn lock_folder(dir: &Path) -> Result<Option<std::fs::File>, BundleError> {
     }
 }
 
+/// The advisory lock on an existing bundle folder, taken before a run's long work (the
+/// dataset's check reads every file) so that a run into a folder another run is writing is
+/// refused at once, not after that work; [`BundleWriter::create_locked`] keeps it.
+#[derive(Debug)]
+pub struct FolderLock {
+    /// The folder, canonical.
+    dir: PathBuf,
+    file: std::fs::File,
+}
+
+impl FolderLock {
+    /// The lock on `target` where the folder exists (a new folder has no writer to wait for:
+    /// `Ok(None)`, as where the system cannot lock a folder).
+    ///
+    /// # Errors
+    ///
+    /// [`BundleError::Busy`] where another process holds it.
+    pub fn take_existing(target: &Path) -> Result<Option<FolderLock>, BundleError> {
+        let Ok(dir) = std::fs::canonicalize(target) else {
+            return Ok(None);
+        };
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        Ok(lock_folder(&dir)?.map(|file| FolderLock { dir, file }))
+    }
+}
+
 impl BundleWriter {
     /// Starts a bundle in `target` (created if needed): an empty folder, or one holding an
     /// earlier bundle (see the module doc: a finished one is replaced only when this one is
@@ -321,10 +349,26 @@ impl BundleWriter {
     /// ([`BundleError::NotEmpty`]). Until this bundle is finished `verify` refuses it: it is
     /// marked incomplete.
     pub fn create(target: &Path) -> Result<BundleWriter, BundleError> {
+        Self::create_locked(target, None)
+    }
+
+    /// [`BundleWriter::create`], keeping `lock` where it is the lock on `target`, taken
+    /// earlier ([`FolderLock::take_existing`]); else the folder is locked now.
+    pub fn create_locked(
+        target: &Path,
+        lock: Option<FolderLock>,
+    ) -> Result<BundleWriter, BundleError> {
         std::fs::create_dir_all(target).map_err(io(target))?;
         // Through a link to the folder: the swap happens where it points, and the link stays.
         let target = &std::fs::canonicalize(target).map_err(io(target))?;
-        let lock = lock_folder(target)?;
+        let lock = match lock {
+            Some(held) if held.dir == *target => Some(held.file),
+            other => {
+                // Another folder's lock is let go first (a link changed since).
+                drop(other);
+                lock_folder(target)?
+            }
+        };
         let mut cleared_early = None;
         let dir = if finished_bundle(target) {
             // Refused now, not at the swap, if the folder holds anything else.
@@ -561,6 +605,33 @@ mod tests {
         }
         drop(first);
         assert!(BundleWriter::create(&dir).is_ok());
+    }
+
+    /// A run takes the lock on an existing folder before its long checks and its writer keeps
+    /// that lock (locking again from the same process would refuse itself); a folder that does
+    /// not exist yet has no lock to take.
+    #[test]
+    fn a_lock_taken_early_is_kept_by_the_writer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        assert!(FolderLock::take_existing(&dir).unwrap().is_none());
+        std::fs::create_dir(&dir).unwrap();
+        let early = FolderLock::take_existing(&dir).unwrap().unwrap();
+        assert!(matches!(
+            FolderLock::take_existing(&dir),
+            Err(BundleError::Busy { .. })
+        ));
+        assert!(matches!(
+            BundleWriter::create(&dir),
+            Err(BundleError::Busy { .. })
+        ));
+        let writer = BundleWriter::create_locked(&dir, Some(early)).unwrap();
+        assert!(matches!(
+            FolderLock::take_existing(&dir),
+            Err(BundleError::Busy { .. })
+        ));
+        drop(writer);
+        assert!(FolderLock::take_existing(&dir).unwrap().is_some());
     }
 
     /// Over an earlier bundle a new one leaves none of the earlier files behind, and an

@@ -46,7 +46,7 @@ use harness_data::images::{ImageError, ReadLimits};
 use harness_data::registry::{
     Dataset, DatasetStatus, DatasetTask, FramePolicy, HashCache, Registry, RegistryError,
 };
-use harness_evidence::bundle::{BundleError, BundleWriter};
+use harness_evidence::bundle::{BundleError, BundleWriter, FolderLock};
 use harness_evidence::evaluation::{EvaluateError, findings_input, read_findings};
 use harness_evidence::gate::{Acceptance, Gate, GateResult, Requested, TaskCriterion};
 use harness_evidence::manifest::{
@@ -249,6 +249,9 @@ pub struct Plan {
     /// The score grid of a site summary (decimals), when one was asked for.
     pub score_decimals: Option<u32>,
     pub out_dir: PathBuf,
+    /// The lock on `out_dir`, taken before the dataset's check where the folder existed
+    /// (`--out` into an earlier bundle): the bundle's writer keeps it.
+    pub out_lock: Option<FolderLock>,
     pub started_at: String,
     pub signer: Option<ed25519_dalek::SigningKey>,
     pub tool: ToolInfo,
@@ -300,8 +303,8 @@ pub fn run_suite(
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<RunOutcome, PipelineError> {
-    let plan = plan(options, observer)?;
-    let mut bundle = BundleWriter::create(&plan.out_dir)?;
+    let mut plan = plan(options, observer)?;
+    let mut bundle = BundleWriter::create_locked(&plan.out_dir, plan.out_lock.take())?;
     observer.info(&format!(
         "writing evidence bundle to {}",
         plan.out_dir.display()
@@ -543,6 +546,11 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
             location.display()
         )));
     }
+    // A folder another run is writing is refused now, not after the dataset's check.
+    let out_lock = match &options.out {
+        Some(out) => FolderLock::take_existing(out)?,
+        None => None,
+    };
     observer.info(&format!("verifying dataset {}", dataset.name));
     let cache = options
         .remember_hashes
@@ -705,6 +713,7 @@ fn plan_inner(options: &RunOptions, observer: &dyn Observer) -> Result<Plan, Pip
             .unwrap_or(harness_metrics::MIN_LEVEL_CASES),
         score_decimals: options.score_decimals,
         out_dir,
+        out_lock,
         started_at,
         signer,
         tool: options.tool.clone().unwrap_or_else(default_tool),

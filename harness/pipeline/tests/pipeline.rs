@@ -125,6 +125,9 @@ impl Observer for Recorder {
             .unwrap()
             .push(format!("warning {message}"));
     }
+    fn info(&self, message: &str) {
+        self.events.lock().unwrap().push(format!("info {message}"));
+    }
 }
 
 fn predictions(dir: &Path) -> Vec<Vec<String>> {
@@ -2426,6 +2429,44 @@ fn a_cross_check_engine_that_cannot_run_the_model_is_a_limit() {
         "{md}"
     );
     assert!(!md.contains("cross-check engine tract"), "{md}");
+}
+
+/// A run into a folder another run is writing (the same --out twice) is refused before the
+/// dataset's check, which reads every file of the dataset, rather than after it; once the
+/// other run is done it goes ahead.
+#[test]
+fn a_run_into_a_folder_being_written_is_refused_before_the_dataset_check() {
+    let project = Project::new(
+        4,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 2",
+    );
+    let out = project.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let other_run = harness_evidence::bundle::FolderLock::take_existing(&out)
+        .unwrap()
+        .unwrap();
+    let recorder = Recorder::default();
+    let err = run_suite(&project.options(), &recorder).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("another harness process is writing"),
+        "{err}"
+    );
+    let events = recorder.events.into_inner().unwrap();
+    assert!(
+        !events.iter().any(|e| e.contains("verifying dataset")),
+        "{events:?}"
+    );
+    drop(other_run);
+    let recorder = Recorder::default();
+    let outcome = run_suite(&project.options(), &recorder).unwrap();
+    assert!(outcome.out_dir.join("manifest.json").is_file());
+    let events = recorder.events.into_inner().unwrap();
+    assert!(
+        events.iter().any(|e| e.contains("verifying dataset")),
+        "{events:?}"
+    );
 }
 
 /// Images whose files say they are to be turned for display (an EXIF Orientation tag, as
