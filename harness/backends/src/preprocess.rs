@@ -224,15 +224,6 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
     let mut data = Vec::with_capacity(images.len() * per_image);
     for (k, image) in images.iter().enumerate() {
         let err = |m: String| BackendError::Preprocess(format!("image {k}: {m}"));
-        let upright;
-        let image = if p.exif_orientation == ExifOrientation::Apply
-            && image.orientation != Orientation::NoTransforms
-        {
-            upright = oriented(image);
-            &upright
-        } else {
-            image
-        };
         let expected = image.width as usize * image.height as usize * usize::from(image.channels);
         if image.pixels.len() != expected || !matches!(image.channels, 1 | 3) || expected == 0 {
             return Err(err(format!(
@@ -243,6 +234,15 @@ pub fn to_tensor(p: &Preprocess, images: &[Image]) -> Result<Batch, BackendError
                 image.channels
             )));
         }
+        let upright;
+        let image = if p.exif_orientation == ExifOrientation::Apply
+            && image.orientation != Orientation::NoTransforms
+        {
+            upright = oriented(image);
+            &upright
+        } else {
+            image
+        };
         // Steps 1-3 fused: the resize reads each source value it needs through `value`,
         // which applies the intensity transform and the channel conversion to that pixel
         // with the same f32 operations, in the same order, as transforming the whole image
@@ -686,7 +686,8 @@ mod tests {
             p.size = [h, w];
             assert_eq!(to_tensor(&p, &[img]).unwrap().data, stored, "EXIF {code}");
         }
-        // The written suite leaves the default out, and reads both spellings.
+        // The written suite leaves the default out; a suite reads "apply", "ignore" or
+        // nothing (ignore), and refuses anything else.
         let mut p = spec(1, 1);
         assert!(!serde_json::to_string(&p).unwrap().contains("exif"));
         p.exif_orientation = ExifOrientation::Apply;
@@ -695,6 +696,24 @@ mod tests {
                 .unwrap()
                 .contains("\"exif_orientation\":\"apply\"")
         );
+        let base = r#""size": [1, 1], "channels": 1, "channel_order": "gray""#;
+        let read = |extra: &str| serde_json::from_str::<Preprocess>(&format!("{{{base}{extra}}}"));
+        assert_eq!(read("").unwrap().exif_orientation, ExifOrientation::Ignore);
+        for (text, want) in [
+            ("ignore", ExifOrientation::Ignore),
+            ("apply", ExifOrientation::Apply),
+        ] {
+            let got = read(&format!(r#", "exif_orientation": "{text}""#)).unwrap();
+            assert_eq!(got.exif_orientation, want);
+        }
+        assert!(read(r#", "exif_orientation": "rotate""#).is_err());
+        // A malformed image is refused, not turned (its pixels do not fill its size).
+        let mut bad = Image::new(2, 1, 1, vec![1.0, 2.0], ImageSource::Jpeg).unwrap();
+        bad.orientation = Orientation::Rotate90;
+        bad.pixels.pop();
+        let mut p = spec(2, 1);
+        p.exif_orientation = ExifOrientation::Apply;
+        assert!(to_tensor(&p, &[bad]).is_err());
     }
 
     #[test]

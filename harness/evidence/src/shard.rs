@@ -31,8 +31,11 @@ pub enum ShardSource {
     Kubernetes,
 }
 
-/// Shard `index` of `count` (1-based), and where that came from.
+/// Shard `index` of `count` (1-based), and where that came from. Read from a manifest or a
+/// `shard.json` it is checked as `--shard` is (a count of 0, or an index outside 1..=count,
+/// is refused), so that no bundle's file can make [`Shard::positions`] divide by zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawShard")]
 pub struct Shard {
     /// 1 ..= `count`.
     pub index: u32,
@@ -41,6 +44,24 @@ pub struct Shard {
     /// The environment variables read, as `NAME=value`, for `--shard auto`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub environment: Vec<String>,
+}
+
+/// A [`Shard`] as written, before its checks.
+#[derive(Deserialize)]
+struct RawShard {
+    index: u32,
+    count: u32,
+    source: ShardSource,
+    #[serde(default)]
+    environment: Vec<String>,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = String;
+
+    fn try_from(raw: RawShard) -> Result<Shard, String> {
+        Shard::new(raw.index, raw.count, raw.source, raw.environment)
+    }
 }
 
 impl fmt::Display for Shard {
@@ -230,6 +251,32 @@ pub struct ShardFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shard read from a bundle's file is checked as `--shard` is: a count of 0 would divide
+    /// by zero when its cases are dealt, an index of 0 would underflow.
+    #[test]
+    fn a_shard_read_from_a_file_is_checked() {
+        let read = |json: &str| serde_json::from_str::<Shard>(json);
+        let ok = read(r#"{"index": 2, "count": 3, "source": "flag"}"#).unwrap();
+        assert_eq!(ok.positions(7, None), vec![1, 4]);
+        for (json, why) in [
+            (
+                r#"{"index": 1, "count": 0, "source": "flag"}"#,
+                "count 0 is outside",
+            ),
+            (
+                r#"{"index": 0, "count": 3, "source": "flag"}"#,
+                "index 0 is outside",
+            ),
+            (
+                r#"{"index": 4, "count": 3, "source": "flag"}"#,
+                "index 4 is outside",
+            ),
+        ] {
+            let e = read(json).unwrap_err().to_string();
+            assert!(e.contains(why), "{json}: {e}");
+        }
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {

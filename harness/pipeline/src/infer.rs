@@ -208,7 +208,7 @@ impl Turned {
     fn warning(&self, cases: &CaseIndex) -> Option<String> {
         let (first, how) = self.first?;
         Some(format!(
-            "{} of {} images carry an EXIF Orientation tag (the first, case '{}': {}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread), set preprocess.exif_orientation = \"apply\"",
+            "{} of {} images carry an EXIF Orientation tag (the first, case '{}': {}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread with IMREAD_COLOR or IMREAD_GRAYSCALE), set preprocess.exif_orientation = \"apply\"",
             self.count,
             cases.len(),
             cases.case_ids[first],

@@ -934,24 +934,34 @@ fn shard_cases(
     Ok((cases.select(&plan.positions), plan))
 }
 
+/// The positions of shard `shard`'s cases among `n` cases whose subgroup and patient columns
+/// are `groups`: dealt by the patient column `cluster` where there is one.
+fn shard_positions(
+    groups: &[(String, Vec<String>)],
+    n: usize,
+    shard: &Shard,
+    cluster: Option<&str>,
+) -> Vec<usize> {
+    let units = cluster.and_then(|c| {
+        groups
+            .iter()
+            .find(|(name, _)| name == c)
+            .map(|(_, v)| v.as_slice())
+    });
+    shard.positions(n, units)
+}
+
 /// Which of the full index's cases are this shard's ([`shard_cases`]); an error when none are.
 fn shard_plan(
     cases: &CaseIndex,
     shard: &Shard,
     cluster: Option<&str>,
 ) -> Result<ShardPlan, PipelineError> {
-    let units = cluster.and_then(|c| {
-        cases
-            .groups
-            .iter()
-            .find(|(name, _)| name == c)
-            .map(|(_, v)| v.as_slice())
-    });
     let unit = match cluster {
         Some(c) => format!("patient column '{c}'"),
         None => "cases".to_string(),
     };
-    let positions = shard.positions(cases.len(), units);
+    let positions = shard_positions(&cases.groups, cases.len(), shard, cluster);
     if positions.is_empty() {
         return Err(PipelineError::Input(format!(
             "{shard} has no cases: the dataset has {} cases, dealt by {unit}; use fewer shards",

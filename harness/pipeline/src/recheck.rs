@@ -19,7 +19,7 @@ use harness_evidence::manifest::Manifest;
 use harness_evidence::predictions::Predictions;
 use harness_evidence::suite::Suite;
 
-use crate::{CaseIndex, PipelineError, load_index_cached, shard_plan};
+use crate::{CaseIndex, PipelineError, Targets, load_index_cached, shard_positions};
 
 /// What [`check_cases`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,25 @@ pub fn check_cases_with(
 /// cache, as [`check_cases`] says).
 #[derive(Default)]
 pub struct DatasetReads {
-    read: Mutex<HashMap<ReadKey, Arc<Result<CaseIndex, CasesCheck>>>>,
+    read: Mutex<HashMap<ReadKey, Arc<Result<CaseRows, CasesCheck>>>>,
+}
+
+/// What the check compares of a dataset's cases (not their images: an `.npz` dataset's index
+/// holds its pixel array).
+struct CaseRows {
+    case_ids: Vec<String>,
+    targets: Targets,
+    groups: Vec<(String, Vec<String>)>,
+}
+
+impl From<CaseIndex> for CaseRows {
+    fn from(index: CaseIndex) -> CaseRows {
+        CaseRows {
+            case_ids: index.case_ids,
+            targets: index.targets,
+            groups: index.groups,
+        }
+    }
 }
 
 /// What decides a read: the registry file, the data root, the dataset and the subgroup
@@ -117,8 +135,8 @@ impl DatasetReads {
     fn get_or_read(
         &self,
         key: ReadKey,
-        load: impl FnOnce() -> Result<CaseIndex, CasesCheck>,
-    ) -> Arc<Result<CaseIndex, CasesCheck>> {
+        load: impl FnOnce() -> Result<CaseRows, CasesCheck>,
+    ) -> Arc<Result<CaseRows, CasesCheck>> {
         // Held through the read: a second caller of the same dataset waits for it rather than
         // reading it too.
         let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
@@ -194,7 +212,7 @@ fn compare(
         manifest.dataset.name.clone(),
         settings.columns(),
     );
-    let read = reads.get_or_read(key, || {
+    let dataset_read = reads.get_or_read(key, || {
         match load_index_cached(
             &registry,
             dataset,
@@ -203,7 +221,7 @@ fn compare(
             usize::MAX,
             None,
         ) {
-            Ok((cases, _)) => Ok(cases),
+            Ok((cases, _)) => Ok(CaseRows::from(cases)),
             Err(PipelineError::DatasetRefused { status, .. })
                 if matches!(*status, DatasetStatus::HashMismatch { .. }) =>
             {
@@ -215,7 +233,7 @@ fn compare(
             Err(e) => Err(CasesCheck::NotChecked(e.to_string())),
         }
     });
-    let cases = match read.as_ref() {
+    let cases = match dataset_read.as_ref() {
         Ok(cases) => cases,
         Err(check) => return Ok(check.clone()),
     };
@@ -244,10 +262,14 @@ fn compare(
         )));
     }
     // A shard's cases, else all of them.
-    let positions = match &manifest.shard {
-        Some(shard) => Some(shard_plan(cases, shard, settings.cluster.as_deref())?.positions),
-        None => None,
-    };
+    let positions = manifest.shard.as_ref().map(|shard| {
+        shard_positions(
+            &cases.groups,
+            cases.case_ids.len(),
+            shard,
+            settings.cluster.as_deref(),
+        )
+    });
     let pick = |values: &[String]| match &positions {
         Some(at) => at.iter().map(|&i| values[i].clone()).collect(),
         None => values.to_vec(),
@@ -267,7 +289,7 @@ fn compare(
         candidates: Vec::new(),
     }
     .to_csv();
-    let n_cases = positions.as_ref().map_or(cases.len(), Vec::len);
+    let n_cases = positions.as_ref().map_or(cases.case_ids.len(), Vec::len);
     Ok(match first_difference(&expected, found) {
         None => CasesCheck::Matches {
             cases: n_cases,

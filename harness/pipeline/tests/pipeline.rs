@@ -2487,15 +2487,16 @@ fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
     );
     let p = project.path();
     let labels = std::fs::read_to_string(p.join("data/lesions/labels.csv")).unwrap();
-    let images: Vec<String> = labels
+    let rows: Vec<Vec<String>> = labels
         .lines()
         .skip(1)
-        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
+    let (case_3, image_3) = (&rows[2][0], &rows[2][1]);
     // Case 3's image is stored turned 90° anticlockwise, its file saying "turn 90° clockwise
     // to display" (EXIF 6): upright, it is the image the other cases' runs score.
     let before = upright_scores(&project);
-    let path = p.join("data/lesions").join(&images[2]);
+    let path = p.join("data/lesions").join(image_3);
     let upright = image::open(&path).unwrap().into_luma8();
     let stored = image::imageops::rotate270(&upright);
     // A little-endian EXIF block: the TIFF header, one IFD entry (Orientation, SHORT, 6).
@@ -2513,8 +2514,8 @@ fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
     let warned = |name: &str| {
         events.iter().any(|e| {
             e.contains(&format!(
-                "candidate {name}: 1 of 6 images carry an EXIF Orientation tag (the first, case '"
-            )) && e.contains("turned 90° clockwise to display) that its preprocess ignores")
+                "candidate {name}: 1 of 6 images carry an EXIF Orientation tag (the first, case '{case_3}': turned 90° clockwise to display) that its preprocess ignores"
+            ))
         })
     };
     assert!(warned("stored") && !warned("upright"), "{events:?}");
