@@ -187,4 +187,35 @@ pub struct InferenceRecord {
     pub agreement_cases: u64,
     /// How those cases were drawn.
     pub agreement_sampling: String,
+    /// The run's images whose files say they are to be turned for display, when any do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turned_images: Option<TurnedImages>,
+}
+
+/// A run's images whose files carry an EXIF Orientation tag other than "as stored": how many,
+/// and the first in case order. A candidate whose preprocessing takes the pixels as stored
+/// (`exif_orientation = "ignore"`) is warned ([`TurnedImages::warning`]); a merge adds the
+/// shards' up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnedImages {
+    pub count: u64,
+    /// The first one's case id ...
+    pub first_case: String,
+    /// ... its row among the run's cases (from 0, in `predictions.csv` order) ...
+    pub first_row: u64,
+    /// ... and its EXIF Orientation value (2-8).
+    pub first_exif: u8,
+}
+
+impl TurnedImages {
+    /// What a candidate that takes the images as stored is told, in a run of `cases` cases.
+    #[must_use]
+    pub fn warning(&self, cases: usize) -> String {
+        let how = harness_data::images::Orientation::from_exif(self.first_exif)
+            .map_or("of an unknown orientation", harness_data::images::turn_text);
+        format!(
+            "{} of {cases} images carry an EXIF Orientation tag (the first, case '{}': {how}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread with IMREAD_COLOR or IMREAD_GRAYSCALE), set preprocess.exif_orientation = \"apply\"",
+            self.count, self.first_case
+        )
+    }
 }

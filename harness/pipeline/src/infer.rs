@@ -30,7 +30,9 @@ use harness_backends::{
 };
 use harness_data::BoundedReadError;
 use harness_data::images::Orientation;
-use harness_evidence::manifest::{BackendRecord, CandidateRecord, InputFile, Outcome};
+use harness_evidence::manifest::{
+    BackendRecord, CandidateRecord, InputFile, Outcome, TurnedImages,
+};
 use harness_evidence::suite::{AccuracyDevice, Candidate};
 use rayon::prelude::*;
 use std::path::Path;
@@ -100,6 +102,8 @@ pub struct InferenceOutcome {
     pub engine: EvaluatedEngine,
     /// The bit depth every image shares (checked as they are decoded), where the format says.
     pub sample_bits: Option<u8>,
+    /// The images whose files say they are to be turned for display, when any do.
+    pub turned: Option<TurnedImages>,
 }
 
 /// The seeded agreement sample: `k` of `n` case indices, sorted, by Knuth's
@@ -204,16 +208,15 @@ struct Turned {
 }
 
 impl Turned {
-    /// What a candidate that takes the images as stored is told, when any is to be turned.
-    fn warning(&self, cases: &CaseIndex) -> Option<String> {
+    /// As the manifest records it, when any image is to be turned.
+    fn record(&self, cases: &CaseIndex) -> Option<TurnedImages> {
         let (first, how) = self.first?;
-        Some(format!(
-            "{} of {} images carry an EXIF Orientation tag (the first, case '{}': {}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread with IMREAD_COLOR or IMREAD_GRAYSCALE), set preprocess.exif_orientation = \"apply\"",
-            self.count,
-            cases.len(),
-            cases.case_ids[first],
-            harness_data::images::turn_text(how)
-        ))
+        Some(TurnedImages {
+            count: self.count as u64,
+            first_case: cases.case_ids[first].clone(),
+            first_row: first as u64,
+            first_exif: how.to_exif(),
+        })
     }
 }
 
@@ -376,10 +379,11 @@ pub fn infer(
         }
         Ok(depth.map(|(bits, _)| bits))
     })?;
+    let turned = turned.record(cases);
 
     for a in active.iter_mut().filter(|a| !a.failed()) {
         if a.candidate.preprocess.exif_orientation == ExifOrientation::Ignore
-            && let Some(warning) = turned.warning(cases)
+            && let Some(warning) = turned.as_ref().map(|t| t.warning(cases.len()))
         {
             observer.warning(&format!("candidate {}: {warning}", a.record.name));
             a.record.warnings.push(warning);
@@ -425,6 +429,7 @@ pub fn infer(
         sample,
         engine,
         sample_bits,
+        turned,
     })
 }
 

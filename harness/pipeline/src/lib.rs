@@ -1771,6 +1771,7 @@ pub fn seal(
                 plan.cases.len(),
                 suite.metrics.seed,
             ),
+            turned_images: inference.turned.clone(),
         }),
         machine: serde_json::to_value(&measured.machine).unwrap_or(serde_json::Value::Null),
         shard: plan.shard.as_ref().map(|s| s.shard.clone()),

@@ -16,13 +16,14 @@ use crate::{
     Observer, PipelineError, RunOutcome, SUITE_COPY, metrics_of, pretty, render, sampling_text,
 };
 use ed25519_dalek::VerifyingKey;
-use harness_backends::PairAgreement;
+use harness_backends::{ExifOrientation, PairAgreement};
 use harness_evidence::bundle::BundleWriter;
 use harness_evidence::evaluation::EvaluateError;
 use harness_evidence::gate::{Acceptance, Gate, Requested, TaskCriterion};
 use harness_evidence::manifest::{AGREEMENT, METRICS, PERFORMANCE, PREDICTIONS};
 use harness_evidence::manifest::{
     CandidateRecord, DatasetRecord, MANIFEST, Manifest, Outcome, SIGNATURE, ShardPin, ToolInfo,
+    TurnedImages,
 };
 use harness_evidence::predictions::Lines;
 use harness_evidence::shard::{SHARD_FILE, SHARD_FORMAT, ShardFile};
@@ -409,6 +410,81 @@ fn merge_candidates(parts: &[Part]) -> Vec<CandidateRecord> {
     merged
 }
 
+/// The shards' images whose files say they are to be turned for display, added up: how many,
+/// and the first in the full case order (a shard's first row mapped through its positions).
+fn merge_turned(parts: &[Part]) -> Option<TurnedImages> {
+    let mut merged: Option<TurnedImages> = None;
+    for p in parts {
+        let Some(t) = p
+            .manifest
+            .inference
+            .as_ref()
+            .and_then(|i| i.turned_images.as_ref())
+        else {
+            continue;
+        };
+        // A row past the shard's cases (a manifest edited by hand) counts as its last.
+        let row = usize::try_from(t.first_row).unwrap_or(usize::MAX);
+        let at = p
+            .shard
+            .positions
+            .get(row)
+            .or(p.shard.positions.last())
+            .copied()
+            .unwrap_or(0);
+        match &mut merged {
+            None => {
+                merged = Some(TurnedImages {
+                    first_row: at,
+                    ..t.clone()
+                });
+            }
+            Some(sum) => {
+                sum.count += t.count;
+                if at < sum.first_row {
+                    sum.first_case.clone_from(&t.first_case);
+                    sum.first_exif = t.first_exif;
+                    sum.first_row = at;
+                }
+            }
+        }
+    }
+    merged
+}
+
+/// The merged candidates' warnings about turned images: each shard's (its own count and first
+/// case) gives way to the run's, for every candidate whose preprocessing takes the images as
+/// stored, first among its warnings as in a run.
+fn warn_turned(
+    mut candidates: Vec<CandidateRecord>,
+    parts: &[Part],
+    suite: &Suite,
+    turned: Option<&TurnedImages>,
+    total: u64,
+) -> Vec<CandidateRecord> {
+    let shard_texts: Vec<String> = parts
+        .iter()
+        .filter_map(|p| {
+            let t = p.manifest.inference.as_ref()?.turned_images.as_ref()?;
+            Some(t.warning(p.shard.positions.len()))
+        })
+        .collect();
+    for c in &mut candidates {
+        c.warnings.retain(|w| !shard_texts.contains(w));
+        let ignores = suite
+            .candidates
+            .iter()
+            .any(|s| s.name == c.name && s.preprocess.exif_orientation == ExifOrientation::Ignore);
+        if let Some(t) = turned
+            && ignores
+            && !c.outcome.is_failed()
+        {
+            c.warnings.insert(0, t.warning(total as usize));
+        }
+    }
+    candidates
+}
+
 /// Every shard's measurements, each labelled with its shard (measured on its own machine).
 fn merge_performance(parts: &[Part]) -> Result<BenchReport, PipelineError> {
     let mut merged: Option<BenchReport> = None;
@@ -584,11 +660,19 @@ pub fn merge(options: &MergeOptions, observer: &dyn Observer) -> Result<RunOutco
         });
     }
 
-    let candidates = merge_candidates(&parts);
+    let turned = merge_turned(&parts);
+    let candidates = warn_turned(
+        merge_candidates(&parts),
+        &parts,
+        &suite,
+        turned.as_ref(),
+        total,
+    );
     let tool = options.tool.clone().unwrap_or_else(crate::default_tool);
     let inference = first.inference.clone().map(|mut i| {
         i.agreement_cases = checked;
         i.agreement_sampling = sampling.clone();
+        i.turned_images = turned;
         i
     });
     let machine: harness_measure::Machine = bench.machine.clone();

@@ -2547,6 +2547,44 @@ fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
             .as_array()
             .is_none_or(Vec::is_empty)
     );
+    assert_eq!(
+        manifest["inference"]["turned_images"],
+        serde_json::json!({"count": 1, "first_case": case_3, "first_row": 2, "first_exif": 6})
+    );
+    // Sharded three ways (the tagged image in shard 3, as row 0) and merged, the run says the
+    // same: the shards' own counts give way to the whole run's.
+    use harness_pipeline::merge::{MergeOptions, merge};
+    let mut parts = Vec::new();
+    for i in 1..=3 {
+        let mut o = project.options();
+        o.out = Some(p.join(format!("part-{i}")));
+        o.shard = Some(harness_evidence::shard::Shard::parse(&format!("{i}/3"), |_| None).unwrap());
+        parts.push(run_suite(&o, &harness_pipeline::Silent).unwrap().out_dir);
+    }
+    let merged = merge(
+        &MergeOptions {
+            parts,
+            out: p.join("merged"),
+            ..MergeOptions::default()
+        },
+        &harness_pipeline::Silent,
+    )
+    .unwrap();
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(merged.out_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        merged["candidates"][0]["warnings"],
+        manifest["candidates"][0]["warnings"]
+    );
+    assert_eq!(
+        merged["candidates"][1]["warnings"],
+        manifest["candidates"][1]["warnings"]
+    );
+    assert_eq!(
+        merged["inference"]["turned_images"],
+        manifest["inference"]["turned_images"]
+    );
 }
 
 /// The "upright" candidate's scores (column values of predictions.csv, in case order) of a
