@@ -72,6 +72,10 @@ struct Description {
     /// Bits per sample of a PNG or JPEG (8 or 16): what a preprocessing `scale` multiplies.
     #[serde(skip_serializing_if = "Option::is_none")]
     bits_per_sample: Option<u8>,
+    /// The EXIF Orientation tag's value (2-8) where the file says to turn the image for
+    /// display; not applied to the values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exif_orientation: Option<u8>,
     /// Frames in the file.
     frames: u32,
     /// The frames decoded, counted from 0.
@@ -257,6 +261,8 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         columns: decoded.columns,
         channels: decoded.channels,
         bits_per_sample: decoded.sample_bits,
+        exif_orientation: (decoded.orientation != Orientation::NoTransforms)
+            .then(|| decoded.orientation.to_exif()),
         frames: decoded.total_frames,
         decoded_frames: decoded.frames.iter().map(|(k, _)| *k).collect(),
         min,

@@ -138,3 +138,44 @@ fn an_npz_archive_is_inspected_image_by_image() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("counted from 0"), "{err}");
 }
+
+/// A JPEG whose EXIF Orientation tag says "turn 90° clockwise to display" is described with
+/// the tag (a note, and `exif_orientation` in the JSON); its values are as stored.
+#[test]
+fn a_jpeg_exif_orientation_is_shown_not_applied() {
+    use image::ImageEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.jpg");
+    // A little-endian EXIF block: the TIFF header, one IFD entry (Orientation, SHORT, 6).
+    let exif = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0".to_vec();
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    enc.set_exif_metadata(exif).unwrap();
+    enc.write_image(&[90u8; 16 * 8], 16, 8, image::ExtendedColorType::L8)
+        .unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let out = harness().arg("inspect").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("size: 8 rows x 16 columns"), "{text}");
+    assert!(
+        text.contains("its EXIF Orientation tag (6) says it is turned 90° clockwise to display: the values are as stored"),
+        "{text}"
+    );
+    let out = harness()
+        .arg("inspect")
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["exif_orientation"], 6);
+    assert_eq!(
+        (d["rows"].as_u64(), d["columns"].as_u64()),
+        (Some(8), Some(16))
+    );
+}
