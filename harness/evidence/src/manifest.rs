@@ -199,10 +199,12 @@ pub struct InferenceRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnedImages {
     pub count: u64,
-    /// The first one's case id ...
-    pub first_case: String,
-    /// ... its row among the run's cases (from 0, in `predictions.csv` order) ...
-    pub first_row: u64,
+    /// The first one's case id (none in a federated site's bundle, which names no case) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_case: Option<String>,
+    /// ... its row among the run's cases (from 0, in `predictions.csv` order; likewise) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_row: Option<u64>,
     /// ... and its EXIF Orientation value (2-8).
     pub first_exif: u8,
 }
@@ -213,9 +215,13 @@ impl TurnedImages {
     pub fn warning(&self, cases: usize) -> String {
         let how = harness_data::images::Orientation::from_exif(self.first_exif)
             .map_or("of an unknown orientation", harness_data::images::turn_text);
+        let first = match &self.first_case {
+            Some(case) => format!("the first, case '{case}'"),
+            None => "the first".to_string(),
+        };
         format!(
-            "{} of {cases} images carry an EXIF Orientation tag (the first, case '{}': {how}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread with IMREAD_COLOR or IMREAD_GRAYSCALE), set preprocess.exif_orientation = \"apply\"",
-            self.count, self.first_case
+            "{} of {cases} images carry an EXIF Orientation tag ({first}: {how}) that its preprocess ignores, as PIL's Image.open and torchvision read images: the model sees them as stored, not as displayed. If it was trained on upright images (PIL's ImageOps.exif_transpose, OpenCV's imread with IMREAD_COLOR or IMREAD_GRAYSCALE), set preprocess.exif_orientation = \"apply\"",
+            self.count
         )
     }
 }

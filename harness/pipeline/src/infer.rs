@@ -63,6 +63,9 @@ pub struct InferConfig {
     pub max_model_bytes: u64,
     /// `limits.max_model_mib`, for the message.
     pub max_model_mib: u64,
+    /// What the pass records (the candidates' warnings, the manifest) names no case: a
+    /// federated site's run, whose bundle holds no case id or per-case row.
+    pub names_no_case: bool,
 }
 
 /// What the accuracy pass produced for one candidate.
@@ -208,13 +211,14 @@ struct Turned {
 }
 
 impl Turned {
-    /// As the manifest records it, when any image is to be turned.
-    fn record(&self, cases: &CaseIndex) -> Option<TurnedImages> {
+    /// As the manifest records it, when any image is to be turned (without naming the first
+    /// case or its row with `names_no_case`).
+    fn record(&self, cases: &CaseIndex, names_no_case: bool) -> Option<TurnedImages> {
         let (first, how) = self.first?;
         Some(TurnedImages {
             count: self.count as u64,
-            first_case: cases.case_ids[first].clone(),
-            first_row: first as u64,
+            first_case: (!names_no_case).then(|| cases.case_ids[first].clone()),
+            first_row: (!names_no_case).then_some(first as u64),
             first_exif: how.to_exif(),
         })
     }
@@ -379,7 +383,7 @@ pub fn infer(
         }
         Ok(depth.map(|(bits, _)| bits))
     })?;
-    let turned = turned.record(cases);
+    let turned = turned.record(cases, config.names_no_case);
 
     for a in active.iter_mut().filter(|a| !a.failed()) {
         if a.candidate.preprocess.exif_orientation == ExifOrientation::Ignore

@@ -1055,6 +1055,7 @@ pub fn infer(
         }),
         max_model_bytes: plan.suite.limits.max_model_bytes(),
         max_model_mib: plan.suite.limits.max_model_mib,
+        names_no_case: plan.site.is_some(),
     };
     infer::infer(
         &plan.cases,

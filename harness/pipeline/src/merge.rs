@@ -423,8 +423,11 @@ fn merge_turned(parts: &[Part]) -> Option<TurnedImages> {
         else {
             continue;
         };
-        // A row past the shard's cases (a manifest edited by hand) counts as its last.
-        let row = usize::try_from(t.first_row).unwrap_or(usize::MAX);
+        // A row past the shard's cases (a manifest edited by hand, or none) counts as its last.
+        let row = t
+            .first_row
+            .and_then(|r| usize::try_from(r).ok())
+            .unwrap_or(usize::MAX);
         let at = p
             .shard
             .positions
@@ -435,16 +438,16 @@ fn merge_turned(parts: &[Part]) -> Option<TurnedImages> {
         match &mut merged {
             None => {
                 merged = Some(TurnedImages {
-                    first_row: at,
+                    first_row: Some(at),
                     ..t.clone()
                 });
             }
             Some(sum) => {
                 sum.count += t.count;
-                if at < sum.first_row {
+                if Some(at) < sum.first_row {
                     sum.first_case.clone_from(&t.first_case);
                     sum.first_exif = t.first_exif;
-                    sum.first_row = at;
+                    sum.first_row = Some(at);
                 }
             }
         }

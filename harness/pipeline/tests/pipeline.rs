@@ -2585,6 +2585,38 @@ fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
         merged["inference"]["turned_images"],
         manifest["inference"]["turned_images"]
     );
+    // A federated site's bundle says how many images are turned, naming no case or row.
+    let mut o = project.options();
+    o.out = Some(p.join("site"));
+    o.site = Some("hospital-a".into());
+    o.min_level_cases = Some(1); // six cases in all
+    let site = run_suite(&o, &harness_pipeline::Silent).unwrap().out_dir;
+    let site_manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        site_manifest["inference"]["turned_images"],
+        serde_json::json!({"count": 1, "first_exif": 6})
+    );
+    let warning = site_manifest["candidates"][0]["warnings"][0]
+        .as_str()
+        .unwrap();
+    assert!(
+        warning.starts_with(
+            "1 of 6 images carry an EXIF Orientation tag (the first: turned 90° clockwise"
+        ),
+        "{warning}"
+    );
+    for file in std::fs::read_dir(&site).unwrap() {
+        let file = file.unwrap().path();
+        if file.is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            assert!(
+                !text.contains(case_3.as_str()),
+                "{} names {case_3}",
+                file.display()
+            );
+        }
+    }
 }
 
 /// The "upright" candidate's scores (column values of predictions.csv, in case order) of a
