@@ -377,7 +377,15 @@ pub fn infer(
                 kept.extend(ok.take(PERF_SAMPLES - kept.len()).cloned());
             }
             for a in active.iter_mut().filter(|a| !a.failed()) {
-                run_chunk(a, cases, start, &chunk, &in_sample, observer);
+                run_chunk(
+                    a,
+                    cases,
+                    start,
+                    &chunk,
+                    &in_sample,
+                    config.names_no_case,
+                    observer,
+                );
             }
             observer.cases_done(chunk.len() as u64);
         }
@@ -783,6 +791,7 @@ fn run_chunk(
     start: usize,
     chunk: &[Prepared],
     in_sample: &[bool],
+    names_no_case: bool,
     observer: &dyn Observer,
 ) {
     let g = a.group;
@@ -792,7 +801,8 @@ fn run_chunk(
         .find_map(|(k, p)| p.tensors[g].as_ref().err().map(|e| (k, e.clone())))
     {
         let i = start + k;
-        a.fail(format!("case {} (#{i}): {e}", cases.case_ids[i]), observer);
+        let case = case_at(cases, i, names_no_case, observer);
+        a.fail(format!("{case}: {e}"), observer);
         return;
     }
     let shape = a.candidate.preprocess.case_shape();
@@ -806,8 +816,8 @@ fn run_chunk(
             if let Err(failure) = run_batch(e, output, &shape, chunk, g, part, start) {
                 let reason = match failure {
                     BatchError::Case(i, message) => format!(
-                        "case {} (#{i}): model output: {message}",
-                        cases.case_ids.get(i).map_or("?", String::as_str)
+                        "{}: model output: {message}",
+                        case_at(cases, i, names_no_case, observer)
                     ),
                     BatchError::Batch(reason) => reason,
                 };
@@ -831,6 +841,23 @@ fn run_chunk(
             a.record.backends[r].outcome = Outcome::failed(reason.clone());
         }
         a.fail(reason, observer);
+    }
+}
+
+/// How a failure recorded in the manifest names case `i`: by its id and row, except in a run
+/// whose records name no case (a federated site's), where the terminal alone is told which.
+fn case_at(cases: &CaseIndex, i: usize, names_no_case: bool, observer: &dyn Observer) -> String {
+    let named = format!(
+        "case {} (#{i})",
+        cases.case_ids.get(i).map_or("?", String::as_str)
+    );
+    if names_no_case {
+        observer.info(&format!(
+            "the failure below is at {named} (not recorded: a site's bundle names no case)"
+        ));
+        "a case".to_string()
+    } else {
+        named
     }
 }
 

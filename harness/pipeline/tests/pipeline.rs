@@ -2619,6 +2619,57 @@ fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
     }
 }
 
+/// A candidate that fails at a case is recorded naming the case in a run's manifest; a
+/// federated site's bundle, which names no case, says "a case" (the terminal says which).
+#[test]
+fn a_failure_at_a_case_names_it_except_in_a_site_bundle() {
+    let overflow = GREY64.replace("scale = 0.00392156862745098", "scale = 3.0e38");
+    let project = Project::new(
+        6,
+        &[
+            ("a", "vendor-a.onnx", GREY64, PROB, "\"tract\""),
+            ("b", "vendor-a.onnx", &overflow, PROB, "\"tract\""),
+        ],
+        "batch_size = 3",
+    );
+    let labels = std::fs::read_to_string(project.path().join("data/lesions/labels.csv")).unwrap();
+    let first = labels
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let reason = |dir: &Path| {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        m["candidates"][1]["reason"].as_str().unwrap().to_string()
+    };
+    let run = run_suite(&project.options(), &harness_pipeline::Silent).unwrap();
+    let named = reason(&run.out_dir);
+    assert!(
+        named.starts_with(&format!("case {first} (#0): ")),
+        "{named}"
+    );
+    let mut o = project.options();
+    o.out = Some(project.path().join("site"));
+    o.site = Some("hospital-a".into());
+    o.min_level_cases = Some(1);
+    let recorder = Recorder::default();
+    let site = run_suite(&o, &recorder).unwrap();
+    let anonymous = reason(&site.out_dir);
+    assert!(anonymous.starts_with("a case: "), "{anonymous}");
+    assert!(!anonymous.contains(&first), "{anonymous}");
+    let events = recorder.events.into_inner().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains(&format!("at case {first} (#0) (not recorded"))),
+        "{events:?}"
+    );
+}
+
 /// The "upright" candidate's scores (column values of predictions.csv, in case order) of a
 /// run of `project` as it is now, in a bundle folder of its own.
 fn upright_scores(project: &Project) -> Vec<String> {
