@@ -819,6 +819,15 @@ fn run_chunk(
                         "{}: model output: {message}",
                         case_at(cases, i, names_no_case, observer)
                     ),
+                    BatchError::Rows(first, last, message) if names_no_case => {
+                        observer.info(&format!(
+                            "the failure below is at cases {first}..{last} (not recorded: a site's bundle names no case)"
+                        ));
+                        format!("a batch of cases: {message}")
+                    }
+                    BatchError::Rows(first, last, message) => {
+                        format!("cases {first}..{last}: {message}")
+                    }
                     BatchError::Batch(reason) => reason,
                 };
                 e.failed = true;
@@ -864,6 +873,8 @@ fn case_at(cases: &CaseIndex, i: usize, names_no_case: bool, observer: &dyn Obse
 /// Why a batch failed: one case's output (the case's position in the run), or the batch.
 enum BatchError {
     Case(usize, String),
+    /// The output of the cases at rows `first..last` of the run.
+    Rows(usize, usize, String),
     Batch(String),
 }
 
@@ -910,7 +921,7 @@ fn run_batch(
         BackendError::OutputCase { row, message } => {
             BatchError::Case(start + part[row.min(part.len() - 1)], message)
         }
-        err => BatchError::Batch(format!("cases {first}..{last}: {err}")),
+        err => BatchError::Rows(first, last, err.to_string()),
     })?;
     let width = output.width();
     if p.len() != size * width {
