@@ -819,15 +819,15 @@ fn run_chunk(
                         "{}: model output: {message}",
                         case_at(cases, i, names_no_case, observer)
                     ),
-                    BatchError::Rows(first, last, message) if names_no_case => {
-                        observer.info(&format!(
-                            "the failure below is at cases {first}..{last} (not recorded: a site's bundle names no case)"
-                        ));
-                        format!("a batch of cases: {message}")
-                    }
-                    BatchError::Rows(first, last, message) => {
-                        format!("cases {first}..{last}: {message}")
-                    }
+                    BatchError::Rows(first, last, message) => format!(
+                        "{}: {message}",
+                        recorded(
+                            format!("cases {first}..{last}"),
+                            "a batch of cases",
+                            names_no_case,
+                            observer
+                        )
+                    ),
                     BatchError::Batch(reason) => reason,
                 };
                 e.failed = true;
@@ -860,11 +860,17 @@ fn case_at(cases: &CaseIndex, i: usize, names_no_case: bool, observer: &dyn Obse
         "case {} (#{i})",
         cases.case_ids.get(i).map_or("?", String::as_str)
     );
+    recorded(named, "a case", names_no_case, observer)
+}
+
+/// `named` (which cases a failure is at), or `hidden` in a run whose records name no case,
+/// the terminal then told `named`.
+fn recorded(named: String, hidden: &str, names_no_case: bool, observer: &dyn Observer) -> String {
     if names_no_case {
         observer.info(&format!(
             "the failure below is at {named} (not recorded: a site's bundle names no case)"
         ));
-        "a case".to_string()
+        hidden.to_string()
     } else {
         named
     }
