@@ -23,8 +23,8 @@ use harness_metrics::pool_findings::{
 };
 use harness_metrics::{EvalInput, EvalOptions};
 use harness_pipeline::pooled::{
-    DescribedSite, PooledSite, pooled_classes_report_input, pooled_findings_report_input,
-    pooled_report_input, write_pooled_report,
+    DescribedSite, PooledSite, SiteRun, pooled_classes_report_input, pooled_findings_report_input,
+    pooled_report_input, site_run_warnings, write_pooled_report,
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -384,7 +384,25 @@ fn read_sites<T: serde::de::DeserializeOwned + Send>(
         bundles.extend(bundle.map(|b| (p, b)));
         sha256.push(sha);
     }
-    let notes = check_bundle_pins(&bundles)?;
+    let mut notes = check_bundle_pins(&bundles)?;
+    let names: Vec<String> = bundles
+        .iter()
+        .map(|(p, b)| {
+            b.manifest
+                .site
+                .clone()
+                .unwrap_or_else(|| p.display().to_string())
+        })
+        .collect();
+    let runs: Vec<SiteRun> = bundles
+        .iter()
+        .zip(&names)
+        .map(|((_, b), name)| SiteRun {
+            name,
+            manifest: &b.manifest,
+        })
+        .collect();
+    notes.extend(site_run_warnings(&runs));
     for note in &notes {
         errln!("warning: {note}");
     }
@@ -431,7 +449,8 @@ struct Read<T> {
     /// for bare summaries.
     suite: Option<harness_evidence::Suite>,
     /// What the site bundles' suites differ in that changes no pooled figure
-    /// ([`check_bundle_pins`]): said on standard error as the sites are read, and among the
+    /// ([`check_bundle_pins`]), and what the sites' runs warned of a candidate
+    /// ([`site_run_warnings`]): said on standard error as the sites are read, and among the
     /// pooled results' warnings (their JSON and report).
     notes: Vec<String>,
 }

@@ -340,3 +340,96 @@ pub fn write_pooled_report(
 ) -> Result<Vec<PathBuf>, PipelineError> {
     Ok(report::write_report(input, dir)?)
 }
+
+/// A site bundle the coordinator pooled, as [`site_run_warnings`] reads it.
+pub struct SiteRun<'a> {
+    /// The site's name (its summary's).
+    pub name: &'a str,
+    /// The bundle's (verified) manifest.
+    pub manifest: &'a harness_evidence::Manifest,
+}
+
+/// The most sites a pooled warning names; the others are counted.
+const SITES_NAMED: usize = 5;
+
+/// What the sites' runs warned of each candidate, said with the pooled results (a site's
+/// bundle records it per candidate; nothing of it is in the count tables): the images a
+/// candidate took as stored though their files say they are to be turned for display (EXIF),
+/// summed over the sites into one warning; every other warning once, with the sites that gave
+/// it. Candidates in the order the sites list them; empty when no site warned.
+#[must_use]
+pub fn site_run_warnings(sites: &[SiteRun<'_>]) -> Vec<String> {
+    let cases: u64 = sites.iter().map(|s| s.manifest.dataset.cases).sum();
+    let mut names: Vec<&str> = Vec::new();
+    for c in sites.iter().flat_map(|s| &s.manifest.candidates) {
+        if !names.contains(&c.name.as_str()) {
+            names.push(&c.name);
+        }
+    }
+    let mut warnings = Vec::new();
+    for name in names {
+        let mut turned: Option<harness_evidence::manifest::TurnedImages> = None;
+        let mut turned_at: Vec<&str> = Vec::new();
+        let mut others: IndexMap<&str, Vec<&str>> = IndexMap::new();
+        for s in sites {
+            let Some(c) = s.manifest.candidates.iter().find(|c| c.name == name) else {
+                continue;
+            };
+            let t = s
+                .manifest
+                .inference
+                .as_ref()
+                .and_then(|i| i.turned_images.as_ref());
+            // The site's own run said it in these words (its images, its number of cases).
+            let site_text = t.map(|t| t.warning(s.manifest.dataset.cases as usize));
+            for w in &c.warnings {
+                match t {
+                    Some(t) if site_text.as_ref() == Some(w) => {
+                        let sum = turned.get_or_insert(harness_evidence::manifest::TurnedImages {
+                            count: 0,
+                            first_case: None,
+                            first_row: None,
+                            first_exif: t.first_exif,
+                        });
+                        sum.count += t.count;
+                        turned_at.push(s.name);
+                    }
+                    _ => others.entry(w).or_default().push(s.name),
+                }
+            }
+        }
+        if let Some(t) = turned {
+            warnings.push(format!(
+                "candidate '{name}' at {}: {}",
+                named_sites(&turned_at, sites.len()),
+                t.warning(cases as usize)
+            ));
+        }
+        for (w, at) in others {
+            warnings.push(format!(
+                "candidate '{name}' at {}: {w}",
+                named_sites(&at, sites.len())
+            ));
+        }
+    }
+    warnings
+}
+
+/// "site 'a' (1 of 3)", "sites 'a', 'b' (2 of 3)", the first [`SITES_NAMED`] and a count.
+fn named_sites(at: &[&str], of: usize) -> String {
+    let listed: Vec<String> = at
+        .iter()
+        .take(SITES_NAMED)
+        .map(|s| format!("'{s}'"))
+        .collect();
+    let more = match at.len().saturating_sub(SITES_NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!(
+        "{} {}{more} ({} of {of})",
+        if at.len() == 1 { "site" } else { "sites" },
+        listed.join(", "),
+        at.len()
+    )
+}

@@ -2617,6 +2617,43 @@ fn exif_orientation_is_applied_when_asked_and_warned_of_when_not() {
             );
         }
     }
+    // Pooled with a second site (the same bundle under another name, with two turned images
+    // of its six and another warning), the coordinator says it once per candidate, summed
+    // over the sites; any other warning with the sites that gave it.
+    use harness_pipeline::pooled::{SiteRun, site_run_warnings};
+    let site_a: harness_evidence::Manifest = serde_json::from_value(site_manifest).unwrap();
+    let mut site_b = site_a.clone();
+    let turned = site_b
+        .inference
+        .as_mut()
+        .unwrap()
+        .turned_images
+        .as_mut()
+        .unwrap();
+    turned.count = 2;
+    site_b.candidates[0].warnings = vec![turned.warning(6)];
+    site_b.candidates[1].warnings = vec!["another warning".into()];
+    let warnings = site_run_warnings(&[
+        SiteRun {
+            name: "hospital-a",
+            manifest: &site_a,
+        },
+        SiteRun {
+            name: "hospital-b",
+            manifest: &site_b,
+        },
+    ]);
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with(
+            "candidate 'stored' at sites 'hospital-a', 'hospital-b' (2 of 2): 3 of 12 images carry an EXIF Orientation tag (the first: turned 90° clockwise"
+        ),
+        "{warnings:#?}"
+    );
+    assert_eq!(
+        warnings[1],
+        "candidate 'upright' at site 'hospital-b' (1 of 2): another warning"
+    );
 }
 
 /// A candidate that fails at a case is recorded naming the case in a run's manifest; a
