@@ -69,7 +69,8 @@ byte-identical metrics.json of the merged cases (an eval of them) plus the repor
 and the hash of every file, so merge / eval is above 1 by construction; what a merge
 replaces is the unsharded run, printed for information.
 Each timing is the wall clock of the whole process (time.perf_counter around
-subprocess.run), median of --repeat runs. Data generation is not timed.
+subprocess.run), median of --repeat runs after one untimed warm-up run of the same command
+(the sites' rounds, run once per site, have none). Data generation is not timed.
 
 Exit status: 0 when everything ran and the pooled results match (even when a ratio target
 is missed: timings are noisy); 2 when the harness is missing or a command fails, or the
@@ -142,7 +143,10 @@ def run_cmd(cmd, cwd, ok=(0,), env=None):
 
 
 def timed(cmd, cwd, repeat, ok=(0,), env=None):
-    """Median wall time of cmd over repeat runs, and the last completed process."""
+    """Median wall time of cmd over repeat runs after one untimed warm-up run (so that no
+    command pays alone for a cold file cache, e.g. the baseline eval right after the data
+    were written), and the last completed process."""
+    run_cmd(cmd, cwd, ok, env)
     ts, p = [], None
     for _ in range(repeat):
         dt, p = run_cmd(cmd, cwd, ok, env)
@@ -518,12 +522,13 @@ def bench_merge(args, harness, work, out):
     rels = [os.path.relpath(p, work) for p in parts]
     ts = []
     merge_rc = None
-    for _ in range(r):
+    for k in range(r + 1):  # the first run is the untimed warm-up, as in timed()
         if os.path.exists(merged):
             shutil.rmtree(merged)
         dt, p = run_cmd([harness, "merge"] + rels + ["--out", "merged"], work, ok=(0, 1))
         merge_rc = p.returncode
-        ts.append(dt)
+        if k > 0:
+            ts.append(dt)
     res["merge"] = median(ts)
     res["verify"], vp = timed([harness, "verify", "merged", "--project-root", proj], work, r,
                               ok=(0, 1))
