@@ -40,6 +40,8 @@ fi
 
 echo "== DICOM: every file of pydicom's test data decoded and compared with pydicom (pylibjpeg, gdcm) =="
 bash ci/dicom_conformance.sh target/release/harness
+echo "== TIFF: grey, colour, bilevel, every common codec, multi-page; compared with Pillow (libtiff) page by page =="
+bash ci/tiff_conformance.sh target/release/harness
 echo "== DICOM suite: subgroups from DICOM headers, end to end and verified; no identifying value in any bundle file =="
 bash ci/dicom_suite_test.sh target/release/harness
 

@@ -1,7 +1,7 @@
 //! Preprocessing declared as data: how decoded images become one input tensor.
 //!
 //! Steps, in this order, per image:
-//! 0. orientation: with `exif_orientation = "apply"`, a PNG or JPEG carrying an EXIF
+//! 0. orientation: with `exif_orientation = "apply"`, a PNG, JPEG or TIFF carrying an EXIF
 //!    Orientation tag is turned upright as the tag says (as PIL's `ImageOps.exif_transpose`);
 //!    by default the pixels are taken as stored, as PIL's `Image.open` and torchvision read
 //!    them;

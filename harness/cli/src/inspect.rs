@@ -5,7 +5,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use harness_data::images::{
     DicomInfo, FrameSelect, ImageSource, NpyData, Orientation, ReadLimits, common_attributes,
-    decode_dicom_frames, decode_image, decode_npz_split, is_dicom, read_file, write_npy_array,
+    decode_dicom_frames, decode_image, decode_image_frame, decode_npz_split, is_dicom, is_tiff,
+    read_file, tiff_pages, write_npy_array,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 #[command(
-    about = "Show what the harness decodes from an image file (PNG, JPEG, DICOM, NumPy) and optionally save it as .npy",
+    about = "Show what the harness decodes from an image file (PNG, JPEG, TIFF, DICOM, NumPy) and optionally save it as .npy",
     long_about = "Show what the harness decodes from one image file: its format, size, channels, frames, \
         value range and, for DICOM, the transfer syntax, photometric interpretation, bits, \
         signedness, planar configuration, rescale slope and intercept and the stored window.\n\n\
@@ -23,7 +24,9 @@ use std::process::ExitCode;
         (rescale), before any VOI window or MONOCHROME1 inversion; YBR colour is converted to RGB \
         and PALETTE COLOR goes through its LUT. They compare with pydicom's \
         `apply_modality_lut(ds.pixel_array, ds)` (or `apply_color_lut` for palette colour).\n\n\
-        Frames count from 0; the default is frame 0, with a note when the file has more.\n\n\
+        Frames count from 0; the default is frame 0, with a note when the file has more. A \
+        multi-page TIFF's pages are its frames (reduced-resolution copies such as a thumbnail \
+        are not pages), as a dataset's `frames` setting counts them.\n\n\
         A file the harness cannot decode (not an image, truncated, malformed, an unsupported \
         kind) gets a message naming the file and the reason, exit 2.",
     after_help = "Examples:\n  \
@@ -40,7 +43,7 @@ pub struct InspectArgs {
     #[arg(long, value_name = "OUT.npy")]
     npy: Option<PathBuf>,
     /// Which frame of a multi-frame file: its index (from 0), `middle`, or `all`. For a
-    /// MedMNIST-style .npz archive, the images of the split are its frames.
+    /// multi-page TIFF, its pages; for a MedMNIST-style .npz archive, the images of the split.
     #[arg(long, value_name = "N|middle|all", default_value = "0", value_parser = parse_frame)]
     frame: FrameSelect,
     /// The split of a MedMNIST-style .npz archive to read (`<split>_images`).
@@ -69,7 +72,7 @@ struct Description {
     rows: u32,
     columns: u32,
     channels: u8,
-    /// Bits per sample of a PNG or JPEG (8 or 16): what a preprocessing `scale` multiplies.
+    /// Bits per sample of a PNG, JPEG or TIFF (8 or 16): what a preprocessing `scale` multiplies.
     #[serde(skip_serializing_if = "Option::is_none")]
     bits_per_sample: Option<u8>,
     /// The EXIF Orientation tag's value (2-8) where the file says to turn the image for
@@ -107,7 +110,7 @@ struct Decoded {
     total_frames: u32,
     frames: Vec<(u32, Vec<f64>)>,
     dicom: Option<DicomInfo>,
-    /// What the file's EXIF Orientation tag says (PNG, JPEG).
+    /// What the file's Orientation tag says (PNG, JPEG: EXIF; TIFF: its own).
     orientation: Orientation,
 }
 
@@ -130,6 +133,9 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
     }
     if bytes.starts_with(b"PK\x03\x04") {
         return decode_npz(args, &bytes, &limits);
+    }
+    if is_tiff(&bytes) {
+        return decode_tiff_pages(args, &bytes, &limits);
     }
     if !matches!(
         args.frame,
@@ -155,6 +161,55 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
         frames: vec![(0, image.pixels.iter().map(|&v| f64::from(v)).collect())],
         dicom: image.dicom,
         orientation: image.orientation,
+    })
+}
+
+/// A TIFF: its pages are the frames (each decoded as a run decodes it, which pages of
+/// another size than the first cannot join with --frame all).
+fn decode_tiff_pages(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<Decoded> {
+    let n = tiff_pages(&args.file, bytes)?.len();
+    let wanted: Vec<u32> = match args.frame {
+        FrameSelect::All => (0..n as u32).collect(),
+        FrameSelect::Middle => vec![(n / 2) as u32],
+        FrameSelect::Only => vec![0],
+        FrameSelect::Index(k) => vec![k],
+    };
+    let mut frames = Vec::with_capacity(wanted.len());
+    let mut first = None;
+    for k in wanted {
+        let image = decode_image_frame(&args.file, bytes, limits, FrameSelect::Index(k))?;
+        let shape = (image.height, image.width, image.channels);
+        let (rows, columns, channels, ..) = *first.get_or_insert((
+            shape.0,
+            shape.1,
+            shape.2,
+            image.sample_bits,
+            image.orientation,
+        ));
+        if shape != (rows, columns, channels) {
+            anyhow::bail!(
+                "{}: page {k} is {} x {} with {} channel(s), page {} is {rows} x {columns} with {channels}: --frame all joins pages of one size only (--frame N shows one)",
+                args.file.display(),
+                shape.0,
+                shape.1,
+                shape.2,
+                frames.first().map_or(0, |(j, _)| *j)
+            );
+        }
+        frames.push((k, image.pixels.iter().map(|&v| f64::from(v)).collect()));
+    }
+    let (rows, columns, channels, sample_bits, orientation) =
+        first.unwrap_or((0, 0, 1, None, Orientation::NoTransforms));
+    Ok(Decoded {
+        format: ImageSource::Tiff,
+        rows,
+        columns,
+        channels,
+        sample_bits,
+        total_frames: n as u32,
+        frames,
+        dicom: None,
+        orientation,
     })
 }
 
@@ -215,6 +270,8 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     if decoded.total_frames > 1 && args.frame != FrameSelect::All {
         let what = if decoded.format == ImageSource::Dicom {
             format!("the file has {} frames", decoded.total_frames)
+        } else if decoded.format == ImageSource::Tiff {
+            format!("the file has {} pages", decoded.total_frames)
         } else {
             format!("split '{}' has {} images", args.split, decoded.total_frames)
         };
@@ -225,7 +282,12 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     }
     if decoded.orientation != Orientation::NoTransforms {
         notes.push(format!(
-            "its EXIF Orientation tag ({}) says it is {}: the values are as stored, not turned, as PIL's Image.open reads them; a candidate's preprocess.exif_orientation = \"apply\" turns them upright",
+            "its {}Orientation tag ({}) says it is {}: the values are as stored, not turned, as PIL's Image.open reads them; a candidate's preprocess.exif_orientation = \"apply\" turns them upright",
+            if decoded.format == ImageSource::Tiff {
+                ""
+            } else {
+                "EXIF "
+            },
             decoded.orientation.to_exif(),
             harness_data::images::turn_text(decoded.orientation)
         ));

@@ -4,7 +4,7 @@
 //!   with its case-id, quoting, separator and look-alike-level checks;
 //! - the dataset registry (`datasets.toml`, [`registry`]): entries, pins (SHA-256 or MD5),
 //!   the folder digest and its hash cache (`.harness-cache/`);
-//! - images ([`images`]): PNG, JPEG, DICOM (with its frame codecs, rescale and window) and
+//! - images ([`images`]): PNG, JPEG, TIFF (a page of a multi-page file), DICOM (with its frame codecs, rescale and window) and
 //!   NumPy/MedMNIST arrays, decoded within size limits ([`bounded`]).
 //!
 //! It computes no statistics; metrics live in `harness-metrics`.
@@ -28,8 +28,9 @@ pub use bounded::{BoundedReadError, read_at_most};
 pub use error::{CellLocation, DataError};
 pub use images::{
     DicomFrames, DicomInfo, FrameSelect, Image, ImageError, ImageSource, NpzCases, NpzImages,
-    NpzSplit, ReadLimits, Window, apply_window, decode_dicom_frames, decode_image,
-    decode_image_frame, decode_npz_split, read_file, read_image, read_npz_split,
+    NpzSplit, ReadLimits, Window, apply_window, count_tiff_pages, decode_dicom_frames,
+    decode_image, decode_image_frame, decode_npz_split, is_tiff, read_file, read_image,
+    read_npz_split, tiff_pages,
 };
 
 /// The level name given to an empty group field.

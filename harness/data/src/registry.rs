@@ -42,7 +42,7 @@ pub struct Registry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetFormat {
-    /// A folder of PNG/JPEG/DICOM images plus a labels CSV with per-case metadata.
+    /// A folder of PNG/JPEG/TIFF/DICOM images plus a labels CSV with per-case metadata.
     ImageFolder,
     /// The MedMNIST `.npz` layout (`test_images`, `test_labels`, …).
     MedmnistNpz,
@@ -589,6 +589,31 @@ fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
         (Some(_), Some(_)) => return Err("give either sha256 or md5, not both".into()),
         (None, None) => return Err("missing sha256 (or md5): every dataset must be pinned".into()),
     }
+    // A run writes these columns beside the case id and label(s) of predictions.csv.
+    let declared = e
+        .cluster
+        .iter()
+        .map(|c| ("cluster", c.as_str()))
+        .chain(e.subgroups.iter().map(|g| ("subgroups", g.as_str())))
+        .chain(
+            e.dicom_subgroups
+                .keys()
+                .map(|g| ("dicom_subgroups", g.as_str())),
+        );
+    for (key, column) in declared {
+        if column == "case_id" || column == "label" || column.starts_with("label:") {
+            return Err(format!(
+                "{key} names '{column}', a column predictions.csv holds already (the case id or \
+                 label): rename that column of the labels file (e.g. patient_id){}",
+                if key == "cluster" {
+                    "; where every file is one patient's, a copy of the id column under another \
+                     name clusters a file's frames"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     let need = |key: &str, v: &Option<String>| {
         if v.as_deref().is_none_or(str::is_empty) {
             Err(format!("format '{}' needs key '{key}'", e.format))
@@ -959,6 +984,21 @@ provenance = "MedMNIST"
         assert!(e.contains("dataset 'two'") && e.contains("'split'"), "{e}");
         let e = err(&GOOD.replace("scores = [\"s\"]\n", ""));
         assert!(e.contains("'scores'"), "{e}");
+        // A patient or subgroup column named as predictions.csv's own columns.
+        for (key, column) in [
+            ("cluster", "\"case_id\""),
+            ("subgroups", "[\"label\"]"),
+            ("cluster", "\"label:effusion\""),
+        ] {
+            let e = err(&GOOD.replace(
+                "scores = [\"s\"]\n",
+                &format!("scores = [\"s\"]\n{key} = {column}\n"),
+            ));
+            assert!(
+                e.contains("dataset 'one'") && e.contains("a column predictions.csv holds already"),
+                "{e}"
+            );
+        }
         let e = err(&GOOD.replace("format = \"scores-csv\"", "format = \"tiff-stack\""));
         assert!(
             e.contains("datasets.toml:5:") && e.contains("tiff-stack"),

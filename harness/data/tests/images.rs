@@ -1,5 +1,5 @@
-//! Image readers: every format written here (PNG/JPEG with the `image` crate,
-//! `.npy`/`.npz` with `ndarray-npy`), plus real DICOM files, plus a corrupt
+//! Image readers: every format written here (PNG/JPEG with the `image` crate, TIFF with the
+//! `tiff` crate, `.npy`/`.npz` with `ndarray-npy`), plus real DICOM files, plus a corrupt
 //! file of each format.
 
 use std::io::Write;
@@ -18,6 +18,168 @@ fn tmp() -> tempfile::TempDir {
 
 fn limits() -> ReadLimits {
     ReadLimits::default()
+}
+
+// ---------------------------------------------------------------- TIFF
+
+/// One image of a TIFF written by [`tiff_bytes`]: width, height, grey 8-bit pixels,
+/// NewSubfileType, extra (tag, SHORT value) pairs.
+type TiffImage = (u32, u32, Vec<u8>, u32, Vec<(u16, u16)>);
+
+/// A TIFF of the given images, in chain order, LZW-compressed.
+fn tiff_bytes(images: &[TiffImage]) -> Vec<u8> {
+    use tiff::encoder::{Compression, TiffEncoder, colortype::Gray8};
+    use tiff::tags::Tag;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut enc = TiffEncoder::new(&mut out)
+        .unwrap()
+        .with_compression(Compression::Lzw);
+    for (w, h, px, kind, tags) in images {
+        let mut image = enc.new_image::<Gray8>(*w, *h).unwrap();
+        image
+            .encoder()
+            .write_tag(Tag::NewSubfileType, *kind)
+            .unwrap();
+        for &(tag, value) in tags {
+            image
+                .encoder()
+                .write_tag(Tag::from_u16_exhaustive(tag), value)
+                .unwrap();
+        }
+        image.write_data(px).unwrap();
+    }
+    out.into_inner()
+}
+
+fn ramp(n: usize, from: u8) -> Vec<u8> {
+    (0..n).map(|i| from.wrapping_add(i as u8)).collect()
+}
+
+/// A TIFF's layouts decode to the values written: 16-bit grey, RGB (Deflate) and RGBA (alpha
+/// dropped), with their depth; its own Orientation tag is read, not applied; WhiteIsZero is
+/// inverted to display, as PIL shows it.
+#[test]
+fn tiff_layouts_decode_as_written() {
+    use harness_data::images::Orientation;
+    use tiff::encoder::{Compression, DeflateLevel, TiffEncoder, colortype};
+    let dir = tmp();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let grey16: Vec<u16> = (0..12).map(|i| 1000 * i + 7).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    TiffEncoder::new(&mut out)
+        .unwrap()
+        .with_compression(Compression::Lzw)
+        .write_image::<colortype::Gray16>(4, 3, &grey16)
+        .unwrap();
+    let got = read_image(&write("g16.tif", out.into_inner()), &limits()).unwrap();
+    assert_eq!((got.width, got.height, got.channels), (4, 3, 1));
+    assert_eq!(got.source, ImageSource::Tiff);
+    assert_eq!(got.sample_bits, Some(16));
+    let want: Vec<f32> = grey16.iter().map(|&v| f32::from(v)).collect();
+    assert_eq!(got.pixels, want);
+
+    let rgb = ramp(2 * 3 * 3, 10);
+    let mut out = std::io::Cursor::new(Vec::new());
+    TiffEncoder::new(&mut out)
+        .unwrap()
+        .with_compression(Compression::Deflate(DeflateLevel::Best))
+        .write_image::<colortype::RGB8>(3, 2, &rgb)
+        .unwrap();
+    let got = read_image(&write("rgb.tif", out.into_inner()), &limits()).unwrap();
+    assert_eq!((got.width, got.height, got.channels), (3, 2, 3));
+    assert_eq!(got.sample_bits, Some(8));
+    let want: Vec<f32> = rgb.iter().map(|&v| f32::from(v)).collect();
+    assert_eq!(got.pixels, want);
+
+    let rgba: Vec<u16> = (0..2 * 2 * 4).map(|i| 4000 * i + 1).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    TiffEncoder::new(&mut out)
+        .unwrap()
+        .write_image::<colortype::RGBA16>(2, 2, &rgba)
+        .unwrap();
+    let got = read_image(&write("rgba.tif", out.into_inner()), &limits()).unwrap();
+    let want: Vec<f32> = rgba
+        .chunks(4)
+        .flat_map(|p| p[..3].iter().map(|&v| f32::from(v)))
+        .collect();
+    assert_eq!((got.channels, got.pixels), (3, want));
+
+    let px = ramp(6, 0);
+    let turned = tiff_bytes(&[(3, 2, px.clone(), 0, vec![(0x0112, 6)])]);
+    let got = read_image(&write("turned.tif", turned), &limits()).unwrap();
+    assert_eq!(got.orientation, Orientation::Rotate90);
+    assert_eq!((got.width, got.height), (3, 2), "as stored");
+    let white_is_zero = tiff_bytes(&[(3, 2, px.clone(), 0, vec![(262, 0)])]);
+    let got = read_image(&write("wiz.tif", white_is_zero), &limits()).unwrap();
+    let want: Vec<f32> = px.iter().map(|&v| f32::from(255 - v)).collect();
+    assert_eq!(got.pixels, want);
+    // Float samples (a scientific export) are refused as unsupported, naming the file.
+    let mut out = std::io::Cursor::new(Vec::new());
+    TiffEncoder::new(&mut out)
+        .unwrap()
+        .write_image::<colortype::RGB32Float>(1, 1, &[0.5, 0.25, 1.0])
+        .unwrap();
+    let path = write("float.tif", out.into_inner());
+    let err = read_image(&path, &limits()).unwrap_err();
+    assert!(
+        matches!(err, ImageError::Unsupported { .. }) && err.to_string().contains("float.tif"),
+        "{err}"
+    );
+}
+
+/// A multi-page TIFF is read as a DICOM file of several frames is: refused as one image,
+/// a page picked by index or the middle; a reduced-resolution copy (a thumbnail) is not a
+/// page, so a file of one page and its thumbnail is one image.
+#[test]
+fn tiff_pages_are_frames() {
+    use harness_data::images::{FrameSelect, decode_image_frame, tiff_pages};
+    let dir = tmp();
+    let (a, b) = (ramp(48, 0), ramp(48, 100));
+    let bytes = tiff_bytes(&[
+        (8, 6, a.clone(), 0, vec![]),
+        (4, 3, ramp(12, 200), 1, vec![]),
+        (8, 6, b.clone(), 2, vec![]),
+    ]);
+    let path = dir.path().join("pages.tif");
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(tiff_pages(&path, &bytes).unwrap().len(), 2);
+    assert_eq!(harness_data::count_tiff_pages(&path).unwrap(), 2);
+    let err = read_image(&path, &limits()).unwrap_err();
+    assert!(
+        err.to_string().contains("2 pages") && err.to_string().contains("pages.tif"),
+        "{err}"
+    );
+    let page = |select| decode_image_frame(&path, &bytes, &limits(), select);
+    let as_f32 = |v: &[u8]| v.iter().map(|&x| f32::from(x)).collect::<Vec<_>>();
+    assert_eq!(page(FrameSelect::Index(0)).unwrap().pixels, as_f32(&a));
+    assert_eq!(page(FrameSelect::Index(1)).unwrap().pixels, as_f32(&b));
+    assert_eq!(page(FrameSelect::Middle).unwrap().pixels, as_f32(&b));
+    let err = page(FrameSelect::Index(2)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("page 2 asked for, but the file has 2 page(s)"),
+        "{err}"
+    );
+    // One page and its thumbnail: one image.
+    let bytes = tiff_bytes(&[
+        (8, 6, a.clone(), 0, vec![]),
+        (4, 3, ramp(12, 200), 1, vec![]),
+    ]);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(read_image(&path, &limits()).unwrap().pixels, as_f32(&a));
+    // A chain that loops back on itself is refused, not followed for ever.
+    let mut looped = tiff_bytes(&[(8, 6, a, 0, vec![])]);
+    let first = u32::from_le_bytes(looped[4..8].try_into().unwrap()) as usize;
+    let entries = u16::from_le_bytes(looped[first..first + 2].try_into().unwrap()) as usize;
+    let next = first + 2 + 12 * entries;
+    looped[next..next + 4].copy_from_slice(&(first as u32).to_le_bytes());
+    std::fs::write(&path, &looped).unwrap();
+    let err = read_image(&path, &limits()).unwrap_err();
+    assert!(err.to_string().contains("pages.tif"), "{err}");
 }
 
 // ---------------------------------------------------------------- PNG / JPEG

@@ -242,7 +242,7 @@ pub struct ShardFile {
     /// This shard's cases: their positions (0-based) in the full index, ascending, in the order
     /// of its `predictions.csv`.
     pub positions: Vec<u64>,
-    /// The bit depth of its images' samples (8 or 16), where the format says (PNG, JPEG): one
+    /// The bit depth of its images' samples (8 or 16), where the format says (PNG, JPEG, TIFF): one
     /// run refuses a dataset of two depths, and `harness merge` shards of two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_bits: Option<u8>,

@@ -12,8 +12,8 @@
 
 use crate::PipelineError;
 use harness_data::images::{
-    DicomMetadata, FrameSelect, Image, ReadLimits, decode_image_frame, decode_npz_split, is_dicom,
-    read_file, read_key,
+    DicomMetadata, FrameSelect, HeaderFacts, Image, ImageError, ReadLimits, decode_image_frame,
+    decode_npz_split, is_dicom, read_file, read_key,
 };
 use harness_data::registry::{
     Dataset, DatasetFormat, DatasetTask, FramePolicy, Registry, check_relative, sha256_hex,
@@ -1013,7 +1013,7 @@ fn load_folder(
         // Headers only (up to the pixel data), in parallel; pixels are decoded later, once.
         let facts = files
             .par_iter()
-            .map(|f| metadata.read(f))
+            .map(|f| header_facts(&metadata, f))
             .collect::<Result<Vec<_>, _>>()?;
         let names: Vec<&str> = metadata.names().collect();
         for ((name, vals), gc) in groups.iter_mut().zip(&gcs) {
@@ -1089,6 +1089,25 @@ fn load_folder(
         },
         limits: *limits,
     })
+}
+
+/// What a case file's header gives: a DICOM file's declared subgroup levels and frames, or
+/// (where no DICOM subgroup is declared) a TIFF's number of pages, read from its image
+/// directories. A file is DICOM by its `DICM` marker first: a DICOM file's preamble may be a
+/// TIFF header.
+fn header_facts(metadata: &DicomMetadata, path: &Path) -> Result<HeaderFacts, ImageError> {
+    if metadata.is_empty() {
+        let mut head = Vec::with_capacity(132);
+        let read = std::fs::File::open(path)
+            .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 132), &mut head));
+        if read.is_ok() && !is_dicom(path, &head) && harness_data::is_tiff(&head) {
+            return Ok(HeaderFacts {
+                levels: Vec::new(),
+                frames: harness_data::count_tiff_pages(path)?,
+            });
+        }
+    }
+    metadata.read(path)
 }
 
 #[cfg(test)]

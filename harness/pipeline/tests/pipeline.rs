@@ -2754,3 +2754,96 @@ fn a_softmax_over_probabilities_is_warned_of() {
         );
     }
 }
+
+/// A dataset of TIFF files scores as its PNGs did. Each case's file holds two pages (the
+/// image, then its negative) and a thumbnail, which is not a page: read as one image they are
+/// refused naming the file; `frames = 1` scores the negatives; `frames = "all"` makes each page
+/// its own case, `<case>#0` scoring exactly as the PNG.
+#[test]
+fn a_tiff_dataset_scores_as_its_pngs_page_by_page() {
+    use tiff::encoder::{Compression, TiffEncoder, colortype::Gray8};
+    use tiff::tags::Tag;
+    let project = Project::new(
+        6,
+        &[("a", "vendor-a.onnx", GREY64, PROB, "\"tract\"")],
+        "batch_size = 3",
+    );
+    let p = project.path();
+    let data = p.join("data/lesions");
+    let png_scores: Vec<String> = predictions(
+        &run_suite(&project.options(), &harness_pipeline::Silent)
+            .unwrap()
+            .out_dir,
+    )[1..]
+        .iter()
+        .map(|r| r[r.len() - 1].clone())
+        .collect();
+    let labels = std::fs::read_to_string(data.join("labels.csv")).unwrap();
+    for line in labels.lines().skip(1) {
+        let image = line.split(',').nth(1).unwrap();
+        let grey = image::open(data.join(image)).unwrap().into_luma8();
+        let negative: Vec<u8> = grey.as_raw().iter().map(|v| 255 - v).collect();
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut out)
+            .unwrap()
+            .with_compression(Compression::Lzw);
+        enc.write_image::<Gray8>(64, 64, grey.as_raw()).unwrap();
+        let mut thumbnail = enc.new_image::<Gray8>(2, 2).unwrap();
+        thumbnail
+            .encoder()
+            .write_tag(Tag::NewSubfileType, 1u32)
+            .unwrap();
+        thumbnail.write_data(&[0, 64, 128, 255]).unwrap();
+        enc.write_image::<Gray8>(64, 64, &negative).unwrap();
+        std::fs::remove_file(data.join(image)).unwrap();
+        std::fs::write(data.join(image.replace(".png", ".tif")), out.into_inner()).unwrap();
+    }
+    // Each file is one patient's: a copy of the id column is the patient column.
+    let labels: String = labels
+        .replace(".png", ".tif")
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l},patient\n"),
+            _ => format!("{l},{}\n", l.split(',').next().unwrap()),
+        })
+        .collect();
+    std::fs::write(data.join("labels.csv"), labels).unwrap();
+    repin(p);
+    let err = run_suite(&project.options(), &harness_pipeline::Silent).unwrap_err();
+    assert!(
+        err.to_string().contains("c0001.tif") && err.to_string().contains("2 pages"),
+        "{err}"
+    );
+    let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
+    let with = |frames: &str| {
+        std::fs::write(
+            p.join("datasets.toml"),
+            format!("{registry}frames = {frames}\ncluster = \"patient\"\n"),
+        )
+        .unwrap();
+        predictions(
+            &run_suite(&project.options(), &harness_pipeline::Silent)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .out_dir,
+        )
+    };
+    let negatives: Vec<String> = with("1")[1..]
+        .iter()
+        .map(|r| r[r.len() - 1].clone())
+        .collect();
+    assert_eq!(negatives.len(), 6);
+    assert_ne!(negatives, png_scores);
+    let pages = with("\"all\"");
+    assert_eq!(pages.len(), 13, "two pages of six cases, and the header");
+    for (k, row) in pages[1..].iter().enumerate() {
+        let (case, page) = (k / 2, k % 2);
+        assert!(row[0].ends_with(&format!("#{page}")), "{row:?}");
+        let want = if page == 0 {
+            &png_scores[case]
+        } else {
+            &negatives[case]
+        };
+        assert_eq!(&row[row.len() - 1], want, "case {case}, page {page}");
+    }
+}

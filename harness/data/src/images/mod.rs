@@ -1,4 +1,4 @@
-//! Image readers: PNG, JPEG, DICOM, NumPy `.npy` and MedMNIST-style `.npz`,
+//! Image readers: PNG, JPEG, TIFF, DICOM, NumPy `.npy` and MedMNIST-style `.npz`,
 //! all decoded to one [`Image`] type that holds pixel values in the file's own
 //! intensity units (0–255, 0–65535, or DICOM modality units such as
 //! Hounsfield units). No preprocessing happens here (no resizing, scaling or
@@ -17,7 +17,8 @@ mod dicom;
 mod dicom_codecs;
 mod dicom_meta;
 mod numpy;
-mod png;
+mod raster;
+mod tiff_file;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,7 @@ pub use numpy::{
     NpyData, NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy,
     write_npy_array,
 };
+pub use tiff_file::{count_tiff_pages, is_tiff, tiff_pages};
 
 /// The default largest accepted width and height, in pixels.
 pub const DEFAULT_MAX_DIMENSION: u32 = 16384;
@@ -44,14 +46,17 @@ pub enum ImageSource {
     Png,
     /// A JPEG file.
     Jpeg,
+    /// A TIFF file (one image of it).
+    Tiff,
     /// A DICOM file (values after the Modality LUT).
     Dicom,
     /// A NumPy `.npy` file or one image of an `.npz` archive.
     Npy,
 }
 
-/// Which frame(s) of a file to read; frames count from 0. Formats other than DICOM hold one
-/// frame.
+/// Which frame(s) of a file to read; frames count from 0. A DICOM file may hold several
+/// frames, a TIFF several images (pages; its reduced-resolution copies, e.g. a thumbnail, are
+/// not counted); other formats hold one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FrameSelect {
@@ -365,7 +370,7 @@ pub enum ImageError {
     },
     /// The content is not a format this module reads.
     #[error(
-        "{path}: unrecognised image format ({detail}); expected PNG, JPEG, DICOM or NumPy .npy/.npz"
+        "{path}: unrecognised image format ({detail}); expected PNG, JPEG, TIFF, DICOM or NumPy .npy/.npz"
     )]
     UnknownFormat { path: PathBuf, detail: String },
     /// The file claims a known format but cannot be decoded (corrupt or truncated).
@@ -410,7 +415,7 @@ pub enum ImageError {
     InvalidWindow { center: f64, width: f64 },
 }
 
-/// Reads one image, choosing the reader from the file's content: PNG and JPEG
+/// Reads one image, choosing the reader from the file's content: PNG, JPEG and TIFF
 /// by signature, DICOM by the `DICM` marker at byte 128 (or the `.dcm`
 /// extension for files without the preamble), NumPy by the `\x93NUMPY` magic.
 /// For `.npz` archives use [`read_npz_split`].
@@ -506,9 +511,12 @@ pub fn decode_image_frame(
     let n = head.len();
     if head.starts_with(b"\x89PNG\r\n\x1a\n") || head.starts_with(&[0xFF, 0xD8, 0xFF]) {
         single_frame(path, select)?;
-        png::decode_png_jpeg(path, bytes, limits)
+        raster::decode_raster(path, bytes, limits)
     } else if is_dicom(path, bytes) {
+        // Before TIFF: a DICOM file's preamble may be a TIFF header (dual-personality files).
         dicom::decode_dicom(path, bytes, limits, select)
+    } else if tiff_file::is_tiff(bytes) {
+        tiff_file::decode_tiff(path, bytes, limits, select)
     } else if head.starts_with(b"\x93NUMPY") {
         single_frame(path, select)?;
         numpy::decode_npy(path, bytes, limits)

@@ -1,9 +1,11 @@
-//! PNG and JPEG, decoded by the `image` crate: 8- or 16-bit grey, grey+alpha,
-//! RGB or RGBA, with alpha dropped and values kept in 0–255 or 0–65535. Other
-//! sample layouts are refused as unsupported. The width and height are checked
-//! against [`ReadLimits`] before the pixels are decoded, and the decoder's
-//! allocations are capped at `max_bytes`. An EXIF Orientation tag is read into
-//! [`Image::orientation`], not applied.
+//! PNG, JPEG and TIFF, decoded by the `image` crate: 8- or 16-bit grey, grey+alpha,
+//! RGB or RGBA (a TIFF's CMYK is converted to RGB, its 1-bit bilevel expanded to 0/255, its
+//! WhiteIsZero inverted to display), with alpha dropped and values kept in 0–255 or
+//! 0–65535. Other sample layouts (floating-point or 12-bit samples, …) are refused as
+//! unsupported. The width and height are checked against [`ReadLimits`] before the pixels
+//! are decoded, and the decoder's allocations are capped at `max_bytes`. An EXIF (TIFF:
+//! the image's own) Orientation tag is read into [`Image::orientation`], not applied. Which
+//! image of a multi-page TIFF is decoded is [`super::tiff`]'s to choose.
 
 use std::path::Path;
 
@@ -11,9 +13,9 @@ use image::{DynamicImage, ImageDecoder, ImageFormat};
 
 use super::{Image, ImageError, ImageSource, Orientation, ReadLimits};
 
-/// PNG or JPEG through the `image` crate: 8- or 16-bit grey, grey+alpha, RGB
-/// or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
-pub(super) fn decode_png_jpeg(
+/// PNG, JPEG or (the first image of) a TIFF through the `image` crate: 8- or 16-bit grey,
+/// grey+alpha, RGB or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
+pub(super) fn decode_raster(
     path: &Path,
     bytes: &[u8],
     limits: &ReadLimits,
@@ -27,6 +29,7 @@ pub(super) fn decode_png_jpeg(
     let (format, source) = match reader.format() {
         Some(ImageFormat::Png) => ("PNG", ImageSource::Png),
         Some(ImageFormat::Jpeg) => ("JPEG", ImageSource::Jpeg),
+        Some(ImageFormat::Tiff) => ("TIFF", ImageSource::Tiff),
         other => {
             return Err(ImageError::UnknownFormat {
                 path: path.to_path_buf(),
