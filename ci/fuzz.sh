@@ -9,7 +9,8 @@
 # model_ort (Backend::load of each engine; model_ort is a no-op when no ONNX Runtime library
 # can be found, and says so), dicom_image (the DICOM reader and its frame codecs: JPEG, JPEG-LS,
 # JPEG 2000, RLE, native; seeded with the committed samples and, when ci/dicom_conformance.sh
-# has run, pydicom's test files).
+# has run, pydicom's test files), tiff_image (the TIFF reader: pages, codecs; seeded with the
+# files ci/tiff_conformance.py writes, where python3 has numpy and Pillow).
 #
 # Installs what is missing: g++ (libfuzzer-sys compiles libFuzzer), cargo-fuzz (crates.io); it
 # needs the nightly toolchain. Seed corpora are made from the repository's own files under
@@ -23,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-all_targets=(eval_csv datasets_toml suite_toml model_tract model_candle model_ort dicom_image)
+all_targets=(eval_csv datasets_toml suite_toml model_tract model_candle model_ort dicom_image tiff_image)
 secs="${1:-60}"
 if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
     echo "usage: bash ci/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]" >&2
@@ -96,6 +97,11 @@ seed dicom_image data/dicom-samples/images/*.dcm
 for f in target/dicom-ref/venv/lib/python3*/site-packages/pydicom/data/test_files/*.dcm; do
     [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 262144 ] && seed dicom_image "$f"
 done
+tiff_seeds="fuzz/target/tiff-seeds"
+if [[ " ${targets[*]} " == *" tiff_image "* ]] && python3 -c "import numpy, PIL" 2>/dev/null; then
+    python3 ci/tiff_conformance.py --files-only "$tiff_seeds" >/dev/null
+    seed tiff_image "$tiff_seeds"/*.tif
+fi
 for t in model_tract model_candle model_ort; do
     seed "$t" models/test/*.onnx models/vendor-a.onnx harness/backends/tests/data/*.onnx
 done
@@ -111,7 +117,7 @@ for t in "${targets[@]}"; do
         eval_csv) opts=(-max_len=16384 -timeout=10 -dict=fuzz/dicts/eval_csv.dict) ;;
         datasets_toml|suite_toml) opts=(-max_len=16384 -timeout=10 "-dict=fuzz/dicts/$t.dict") ;;
         model_ort) opts=(-max_len=131072 -timeout=30 -detect_leaks=0) ;;
-        dicom_image) opts=(-max_len=262144 -timeout=30) ;;
+        dicom_image|tiff_image) opts=(-max_len=262144 -timeout=30) ;;
         model_*) opts=(-max_len=131072 -timeout=30) ;;
     esac
     mkdir -p "fuzz/artifacts/$t"

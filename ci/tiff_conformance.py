@@ -4,17 +4,19 @@ use) in every layout the harness reads, decoded by `harness inspect --npy` and c
 Pillow's own reading of them, page by page.
 
     python3 ci/tiff_conformance.py target/release/harness [--keep DIR]
+    python3 ci/tiff_conformance.py --files-only DIR     # only write the files (fuzz seeds)
 
 Needs numpy and Pillow (ci/tiff_conformance.sh runs it in the DICOM reference tools' virtual
 environment, which pins both). The images are seeded random arrays; nothing is committed.
 
 Checked, per file and page: the shape (rows, columns[, 3]) and every value. Lossless files
 must equal exactly; JPEG-compressed ones within 2 grey levels (decoders round YCbCr to RGB
-differently). Pillow's array is the reference: grey 8/16-bit as read, RGBA without its alpha
-(the harness drops alpha), 1-bit bilevel as Pillow converts it to 8-bit (0 or 255), a page of
-a multi-page file after `seek(k)`. A multi-page file read as one image must be refused (exit
-2, the file named); a page past the last too. Exit status 0 when every check passes, 1 when
-one fails, 2 on a usage error.
+differently). Pillow's array is the reference: grey 8/16-bit as read, RGB (a YCbCr JPEG as
+Pillow converts it), RGBA without its alpha (the harness drops alpha), 1-bit bilevel as Pillow
+converts it to 8-bit (0 or 255), a page of a multi-page file after `seek(k)`. A page past the
+last must be refused (exit 2, the file named); that a multi-page file read as one image is
+refused is the Rust tests' (harness/data/tests/images.rs). Exit status 0 when every check
+passes, 1 when one fails, 2 on a usage error.
 """
 import argparse
 import os
@@ -48,6 +50,12 @@ def cases(rng):
     out.append(("rgb-jpeg", [Image.fromarray(smooth)], dict(compression="jpeg", quality=95), 2))
     out.append(("grey8-jpeg", [Image.fromarray(smooth[..., 0])],
                 dict(compression="jpeg", quality=95), 2))
+    # libtiff's usual JPEG layout: YCbCr photometric (Pillow reads it as RGB).
+    out.append(("ycbcr-jpeg", [Image.fromarray(smooth).convert("YCbCr")],
+                dict(compression="jpeg", quality=95), 2))
+    # BigTIFF (64-bit offsets: large microscope files), one page and three.
+    out.append(("bigtiff-grey16-lzw", [Image.fromarray(grey16)],
+                dict(compression="tiff_lzw", big_tiff=True), 0))
     for comp in ["raw", "group4", "packbits"]:
         out.append(("bilevel-%s" % comp, [Image.fromarray(bilevel).convert("1")],
                     dict(compression=comp), 0))
@@ -56,6 +64,7 @@ def cases(rng):
     pages16 = [Image.fromarray(rng.integers(0, 65536, (h, w), dtype=np.uint16))
                for _ in range(2)]
     out.append(("pages2-grey16-deflate", pages16, dict(compression="tiff_adobe_deflate"), 0))
+    out.append(("bigtiff-pages3-rgb", pages, dict(compression="tiff_lzw", big_tiff=True), 0))
     return out
 
 
@@ -72,9 +81,19 @@ def reference(path, page):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("harness")
+    ap.add_argument("harness", nargs="?")
     ap.add_argument("--keep", metavar="DIR", help="write the files here and keep them")
+    ap.add_argument("--files-only", metavar="DIR",
+                    help="write the files here and stop (no harness needed: ci/fuzz.sh's seeds)")
     args = ap.parse_args()
+    if args.files_only:
+        os.makedirs(args.files_only, exist_ok=True)
+        for name, images, options, _ in cases(np.random.default_rng(SEED)):
+            images[0].save(os.path.join(args.files_only, name + ".tif"),
+                           save_all=len(images) > 1, append_images=images[1:], **options)
+        return 0
+    if args.harness is None:
+        ap.error("give the harness binary (or --files-only DIR)")
     if not os.access(args.harness, os.X_OK):
         print("tiff_conformance: %s is not an executable" % args.harness, file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TIFF conformance: files Pillow writes with libtiff (grey 8/16-bit, RGB, RGBA, bilevel; raw, LZW,
-# Deflate, PackBits, JPEG, CCITT group 4; multi-page) decoded by `harness inspect` and compared
-# with Pillow's reading of them (ci/tiff_conformance.py).
+# Deflate, PackBits, JPEG in RGB and YCbCr, CCITT group 4; multi-page; BigTIFF) decoded by
+# `harness inspect` and compared with Pillow's reading of them (ci/tiff_conformance.py).
 #
 #   bash ci/tiff_conformance.sh target/release/harness
 #

@@ -171,15 +171,63 @@ fn tiff_pages_are_frames() {
     ]);
     std::fs::write(&path, &bytes).unwrap();
     assert_eq!(read_image(&path, &limits()).unwrap().pixels, as_f32(&a));
-    // A chain that loops back on itself is refused, not followed for ever.
-    let mut looped = tiff_bytes(&[(8, 6, a, 0, vec![])]);
+    // A thumbnail first (the full image second), marked with the older SubfileType = 2: one
+    // image, the second.
+    let bytes = tiff_bytes(&[
+        (4, 3, ramp(12, 200), 0, vec![(255, 2)]),
+        (8, 6, b.clone(), 0, vec![]),
+    ]);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(read_image(&path, &limits()).unwrap().pixels, as_f32(&b));
+    // Only thumbnails: no page, refused (and counted as none, not as zero cases).
+    let bytes = tiff_bytes(&[(4, 3, ramp(12, 200), 1, vec![])]);
+    std::fs::write(&path, &bytes).unwrap();
+    for err in [
+        read_image(&path, &limits()).unwrap_err(),
+        harness_data::count_tiff_pages(&path).unwrap_err(),
+    ] {
+        assert!(
+            err.to_string().contains("pages.tif") && err.to_string().contains("no page"),
+            "{err}"
+        );
+    }
+    // A chain that loops back (its second image's next is its first) is refused, not followed
+    // for ever.
+    let mut looped = tiff_bytes(&[(8, 6, a.clone(), 0, vec![]), (8, 6, b.clone(), 0, vec![])]);
+    let next_field = |bytes: &[u8], ifd: usize| {
+        let entries = u16::from_le_bytes(bytes[ifd..ifd + 2].try_into().unwrap()) as usize;
+        ifd + 2 + 12 * entries
+    };
     let first = u32::from_le_bytes(looped[4..8].try_into().unwrap()) as usize;
-    let entries = u16::from_le_bytes(looped[first..first + 2].try_into().unwrap()) as usize;
-    let next = first + 2 + 12 * entries;
-    looped[next..next + 4].copy_from_slice(&(first as u32).to_le_bytes());
+    let at = next_field(&looped, first);
+    let second = u32::from_le_bytes(looped[at..at + 4].try_into().unwrap()) as usize;
+    let at = next_field(&looped, second);
+    looped[at..at + 4].copy_from_slice(&(first as u32).to_le_bytes());
     std::fs::write(&path, &looped).unwrap();
     let err = read_image(&path, &limits()).unwrap_err();
-    assert!(err.to_string().contains("pages.tif"), "{err}");
+    assert!(
+        err.to_string().contains("pages.tif") && err.to_string().contains("loops back"),
+        "{err}"
+    );
+    // BigTIFF (64-bit offsets), a thumbnail first: the page after it.
+    use tiff::encoder::{TiffEncoder, colortype::Gray8};
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut enc = TiffEncoder::new_big(&mut out).unwrap();
+    let mut thumb = enc.new_image::<Gray8>(4, 3).unwrap();
+    thumb
+        .encoder()
+        .write_tag(tiff::tags::Tag::NewSubfileType, 1u32)
+        .unwrap();
+    thumb.write_data(&ramp(12, 200)).unwrap();
+    enc.write_image::<Gray8>(8, 6, &a).unwrap();
+    enc.write_image::<Gray8>(8, 6, &b).unwrap();
+    let bytes = out.into_inner();
+    assert!(bytes.starts_with(b"II+\0"));
+    let big = dir.path().join("big.tif");
+    std::fs::write(&big, &bytes).unwrap();
+    let page = |select| decode_image_frame(&big, &bytes, &limits(), select);
+    assert_eq!(page(FrameSelect::Index(0)).unwrap().pixels, as_f32(&a));
+    assert_eq!(page(FrameSelect::Index(1)).unwrap().pixels, as_f32(&b));
 }
 
 // ---------------------------------------------------------------- PNG / JPEG

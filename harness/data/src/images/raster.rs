@@ -5,7 +5,7 @@
 //! unsupported. The width and height are checked against [`ReadLimits`] before the pixels
 //! are decoded, and the decoder's allocations are capped at `max_bytes`. An EXIF (TIFF:
 //! the image's own) Orientation tag is read into [`Image::orientation`], not applied. Which
-//! image of a multi-page TIFF is decoded is [`super::tiff`]'s to choose.
+//! image of a multi-page TIFF is decoded is [`super::tiff_file`]'s to choose.
 
 use std::path::Path;
 
@@ -13,19 +13,41 @@ use image::{DynamicImage, ImageDecoder, ImageFormat};
 
 use super::{Image, ImageError, ImageSource, Orientation, ReadLimits};
 
-/// PNG, JPEG or (the first image of) a TIFF through the `image` crate: 8- or 16-bit grey,
-/// grey+alpha, RGB or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
+/// PNG or JPEG through the `image` crate, the format guessed from its signature: 8- or 16-bit
+/// grey, grey+alpha, RGB or RGBA; alpha is dropped. Values stay in 0–255 or 0–65535.
 pub(super) fn decode_raster(
     path: &Path,
     bytes: &[u8],
     limits: &ReadLimits,
 ) -> Result<Image, ImageError> {
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| ImageError::Io {
             path: path.to_path_buf(),
             source,
         })?;
+    decode_with(path, reader, limits)
+}
+
+/// The first image of a TIFF (or BigTIFF, whose signature the `image` crate does not guess)
+/// read from `reader`, as [`decode_raster`] decodes.
+pub(super) fn decode_tiff_image<R: std::io::BufRead + std::io::Seek>(
+    path: &Path,
+    reader: R,
+    limits: &ReadLimits,
+) -> Result<Image, ImageError> {
+    decode_with(
+        path,
+        image::ImageReader::with_format(reader, ImageFormat::Tiff),
+        limits,
+    )
+}
+
+fn decode_with<R: std::io::BufRead + std::io::Seek>(
+    path: &Path,
+    mut reader: image::ImageReader<R>,
+    limits: &ReadLimits,
+) -> Result<Image, ImageError> {
     let (format, source) = match reader.format() {
         Some(ImageFormat::Png) => ("PNG", ImageSource::Png),
         Some(ImageFormat::Jpeg) => ("JPEG", ImageSource::Jpeg),
