@@ -23,6 +23,7 @@
 //! Progress and warnings go to an [`Observer`]; nothing here prints, parses
 //! arguments or draws progress bars.
 
+pub mod across;
 pub mod cases;
 pub mod infer;
 pub mod merge;
