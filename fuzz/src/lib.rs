@@ -172,3 +172,22 @@ pub fn load_model(backend: &dyn Backend, data: &[u8]) {
         Err(e) => panic!("unexpected error kind from load: {e}"),
     }
 }
+
+/// Checks what an image reader returned for the file `name`: an image whose pixel count is its
+/// width × height × channels, every value finite; or an error naming the file.
+pub fn check_image(
+    result: &Result<harness_data::images::Image, harness_data::images::ImageError>,
+    name: &str,
+) {
+    match result {
+        Ok(image) => {
+            let n = image.width as usize * image.height as usize * usize::from(image.channels);
+            assert_eq!(image.pixels.len(), n, "pixel count matches the size");
+            assert!(
+                image.pixels.iter().all(|v| v.is_finite()),
+                "no NaN or infinity"
+            );
+        }
+        Err(e) => assert!(e.to_string().contains(name), "error names the file: {e}"),
+    }
+}

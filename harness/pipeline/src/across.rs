@@ -2,8 +2,9 @@
 //! verify`, compared case by case (`harness compare`: their predictions merged by case id and
 //! evaluated together, so every pair of candidates gets the paired test) and ranked (`harness
 //! leaderboard`: every candidate of every verified run of a suite, by the suite's primary metric
-//! with its CI, flagging ranks the data cannot separate). The binary parses the arguments and
-//! prints; what is compared and ranked, and the leaderboard's files, are made here.
+//! with its CI — multi-label and multi-class suites by macro AUROC — flagging ranks the data
+//! cannot separate). What is compared and ranked, and the leaderboard's Markdown and HTML, are
+//! built here; the binary parses the arguments, prints and writes the files.
 
 use std::path::{Path, PathBuf};
 
@@ -29,16 +30,25 @@ use crate::recheck::{CasesCheck, DatasetReads, check_cases_with};
 #[derive(Debug, thiserror::Error)]
 pub enum AcrossError {
     /// A bundle that is not used: it fails `harness verify`, its cases are not the pinned
-    /// dataset's, or its files cannot be read as its task's.
+    /// dataset's, or its metrics cannot be read as its task's.
     #[error("{dir}: {reason}")]
-    NotUsed { dir: PathBuf, reason: String },
+    NotUsed {
+        /// The bundle's folder.
+        dir: PathBuf,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A verified bundle's file that cannot be read (the message names it).
+    #[error("{0}")]
+    Unreadable(String),
     /// Runs that cannot be compared with each other (the same bundle twice, other data, another
     /// task, other cases or labels).
     #[error("{0}")]
     Incomparable(String),
-    /// The merged predictions could not be evaluated.
-    #[error("the merged predictions: {0}")]
-    Evaluate(String),
+    /// The merged predictions could not be evaluated (the error names them as
+    /// [`MERGED`]).
+    #[error(transparent)]
+    Evaluate(Box<dyn std::error::Error + Send + Sync>),
 }
 
 fn not_used(dir: &Path, reason: impl Into<String>) -> AcrossError {
@@ -61,6 +71,9 @@ pub struct Checks {
 }
 
 impl Checks {
+    /// Bundles must carry a signature by one of `keys` (none: signatures are not checked); with
+    /// `project_root`, their cases are compared with the pinned datasets there (found under
+    /// `data_root` where given, as `harness run --data-root`).
     #[must_use]
     pub fn new(
         keys: Vec<ed25519_dalek::VerifyingKey>,
@@ -89,33 +102,20 @@ pub struct Run {
 }
 
 impl Run {
+    /// The bundle's folder.
     #[must_use]
     pub fn dir(&self) -> &Path {
         self.bundle.dir()
     }
+    /// Its verified manifest.
     #[must_use]
     pub fn manifest(&self) -> &Manifest {
         self.bundle.manifest()
     }
-    /// How tables name it ([`label_runs`]).
-    #[must_use]
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-    /// A binary run's statistics.
-    #[must_use]
-    pub fn metrics(&self) -> Option<&EvalReport> {
-        self.metrics.as_ref()
-    }
-    /// A multi-label or multi-class run's statistics.
-    #[must_use]
-    pub fn task(&self) -> Option<&TaskMetrics> {
-        self.task.as_ref()
-    }
 }
 
 /// The metrics.json of a multi-label or multi-class run.
-pub enum TaskMetrics {
+enum TaskMetrics {
     Multilabel(MultilabelReport),
     Multiclass(MulticlassReport),
 }
@@ -181,7 +181,7 @@ pub fn load_verified(dir: &Path, checks: &Checks) -> Result<Run, AcrossError> {
         } else {
             ""
         };
-        not_used(dir, format!("{why}{kind}"))
+        AcrossError::Unreadable(format!("{why}{kind}"))
     })?;
     let context = |e: serde_json::Error| not_used(dir, format!("metrics.json: {e}"));
     let (metrics, task) = match manifest.evaluation.task {
@@ -296,17 +296,22 @@ pub fn label_runs(runs: &mut [Run]) {
 pub struct Compared {
     /// The runs, verified and labelled ([`label_runs`]): merged columns are `LABEL/CANDIDATE`.
     pub runs: Vec<Run>,
+    /// The merged predictions' statistics.
     pub results: ComparedResults,
 }
 
 /// The statistics of the merged predictions, by task.
 pub enum ComparedResults {
+    /// `metrics.json`'s layout of a binary run.
     Binary(EvalReport),
+    /// A multi-label run's, finding by finding.
     Multilabel(MultilabelReport),
+    /// A multi-class run's.
     Multiclass(MulticlassReport),
 }
 
 impl ComparedResults {
+    /// What the statistics warn of.
     #[must_use]
     pub fn warnings(&self) -> &[String] {
         match self {
@@ -372,7 +377,7 @@ pub fn compare_runs(dirs: &[PathBuf], checks: &Checks) -> Result<Compared, Acros
         let bytes = r
             .bundle
             .read(PREDICTIONS)
-            .map_err(|why| not_used(r.dir(), why))?;
+            .map_err(AcrossError::Unreadable)?;
         let unreadable = |e: csv::Error| not_used(r.dir(), format!("{PREDICTIONS}: {e}"));
         let mut rdr = csv::Reader::from_reader(&*bytes);
         let h = rdr.headers().map_err(unreadable)?.clone();
@@ -459,7 +464,7 @@ pub fn compare_runs(dirs: &[PathBuf], checks: &Checks) -> Result<Compared, Acros
         };
         for (model, target, source) in sources {
             let idx = h.iter().position(|c| c == source).ok_or_else(|| {
-                not_used(r.dir(), format!("{PREDICTIONS} has no column {source}"))
+                AcrossError::Incomparable(format!("{}: no column {source}", r.dir().display()))
             })?;
             let name = match &target {
                 Some(t) => format!("{model}:{t}"),
@@ -474,15 +479,14 @@ pub fn compare_runs(dirs: &[PathBuf], checks: &Checks) -> Result<Compared, Acros
             merged.push((model, target, name));
         }
     }
-    let evaluate = |e: &dyn std::fmt::Display| AcrossError::Evaluate(e.to_string());
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&header).map_err(|e| evaluate(&e))?;
+    w.write_record(&header).map_err(evaluate)?;
     for (i, row) in rows0.iter().enumerate() {
         let mut rec: Vec<String> = row.iter().take(fixed).map(str::to_string).collect();
         rec.extend(columns.iter().map(|c| c[i].clone()));
-        w.write_record(&rec).map_err(|e| evaluate(&e))?;
+        w.write_record(&rec).map_err(evaluate)?;
     }
-    let bytes = w.into_inner().map_err(|e| evaluate(&e))?;
+    let bytes = w.into_inner().map_err(evaluate)?;
     let path = Path::new(MERGED);
     let results = match s0.task {
         DatasetTask::Binary => {
@@ -493,14 +497,12 @@ pub fn compare_runs(dirs: &[PathBuf], checks: &Checks) -> Result<Compared, Acros
                 scores: &names,
                 groups: &columns,
             };
-            let table =
-                harness_data::parse_eval_csv(&bytes, path, &spec).map_err(|e| evaluate(&e))?;
+            let table = harness_data::parse_eval_csv(&bytes, path, &spec).map_err(evaluate)?;
             let mut opts = s0.options();
             // DeLong CIs and paired tests (patient-clustered where declared); bootstrap CIs
             // are in each run's own bundle.
             opts.bootstrap = 0;
-            let report =
-                evaluate_table(&table, s0.cluster.as_deref(), &opts).map_err(|e| evaluate(&e))?;
+            let report = evaluate_table(&table, s0.cluster.as_deref(), &opts).map_err(evaluate)?;
             ComparedResults::Binary(report)
         }
         DatasetTask::Multilabel => {
@@ -528,17 +530,19 @@ pub fn compare_runs(dirs: &[PathBuf], checks: &Checks) -> Result<Compared, Acros
                         .collect(),
                 })
                 .collect();
-            let read =
-                read_findings(&bytes, path, &findings, &s0.columns()).map_err(|e| evaluate(&e))?;
+            let read = read_findings(&bytes, path, &findings, &s0.columns()).map_err(evaluate)?;
             let mut opts = s0.options();
             opts.bootstrap = 0;
             let report = evaluate_findings(&findings, &read, s0.cluster.as_deref(), &opts)
-                .map_err(|e| evaluate(&e))?;
+                .map_err(evaluate)?;
             ComparedResults::Multilabel(report)
         }
         DatasetTask::Multiclass => {
             let Some(c0) = &s0.classes else {
-                return Err(not_used(first.dir(), "the manifest names no classes"));
+                return Err(AcrossError::Incomparable(format!(
+                    "{}: the manifest names no classes",
+                    first.dir().display()
+                )));
             };
             let mut models: indexmap::IndexMap<String, Vec<String>> = indexmap::IndexMap::new();
             for (m, _, col) in &merged {
@@ -556,12 +560,17 @@ pub fn compare_runs(dirs: &[PathBuf], checks: &Checks) -> Result<Compared, Acros
             };
             // The paired bootstrap resamples patients where the runs declare them.
             let cluster = s0.cluster.as_deref();
-            let report = evaluate_classes(&bytes, path, &cols, (&[], cluster), &opts)
-                .map_err(|e| evaluate(&e))?;
+            let report =
+                evaluate_classes(&bytes, path, &cols, (&[], cluster), &opts).map_err(evaluate)?;
             ComparedResults::Multiclass(report)
         }
     };
     Ok(Compared { runs, results })
+}
+
+/// [`AcrossError::Evaluate`] of what evaluating the merged predictions returned.
+fn evaluate(e: impl std::error::Error + Send + Sync + 'static) -> AcrossError {
+    AcrossError::Evaluate(Box::new(e))
 }
 
 /// What the merged predictions are called in messages and summaries.
@@ -665,8 +674,11 @@ fn separable(metric: RankingMetric, e: &Entry, next: Option<&Entry>) -> String {
 /// One ranking: its heading, the column of the ranked value, and its rows (rank, candidate,
 /// run, value with CI, separable from the next).
 pub struct Board {
+    /// "Suite S on DATASET (digest): ranked by METRIC (direction)".
     pub heading: String,
+    /// The ranked value's column name, with its CI's kind.
     pub column: String,
+    /// Rank, candidate, run, value with CI, separable from the next.
     pub rows: Vec<[String; 5]>,
 }
 
