@@ -2810,9 +2810,13 @@ fn a_tiff_dataset_scores_as_its_pngs_page_by_page() {
         .collect();
     std::fs::write(data.join("labels.csv"), labels).unwrap();
     repin(p);
+    // Refused at the first case decoded (the decoders run in parallel: any of the six).
     let err = run_suite(&project.options(), &harness_pipeline::Silent).unwrap_err();
     assert!(
-        err.to_string().contains("c0001.tif") && err.to_string().contains("2 pages"),
+        err.to_string().contains("images/c000")
+            && err
+                .to_string()
+                .contains(".tif: unsupported TIFF image: 2 pages"),
         "{err}"
     );
     let registry = std::fs::read_to_string(p.join("datasets.toml")).unwrap();
