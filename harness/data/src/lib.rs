@@ -40,6 +40,15 @@ pub use images::{
 /// `(missing)` joins the same level.
 pub const MISSING_LEVEL: &str = "(missing)";
 
+/// Whether `column` names one of the columns every `predictions.csv` holds already — the case
+/// id, the label, or a finding's label (`label:<finding>`, multi-label) — which no dataset
+/// column a run copies there (patient, subgroup) and no suite subgroup may be named.
+/// (`harness_evidence::predictions` writes them; its tests keep the two in step.)
+#[must_use]
+pub fn is_predictions_column(column: &str) -> bool {
+    column == "case_id" || column == "label" || column.starts_with("label:")
+}
+
 /// The Unicode encoding other than UTF-8 that text `bytes` is in, if it is one a spreadsheet or
 /// editor saves (Excel's "Unicode Text" is UTF-16LE): told by its byte-order mark, or, without
 /// one, by the NUL byte beside each of its first two ASCII characters. `None` for UTF-8 (with or

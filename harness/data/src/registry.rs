@@ -601,7 +601,7 @@ fn validate(_name: &str, e: &DatasetEntry) -> Result<(), String> {
                 .map(|g| ("dicom_subgroups", g.as_str())),
         );
     for (key, column) in declared {
-        if column == "case_id" || column == "label" || column.starts_with("label:") {
+        if crate::is_predictions_column(column) {
             return Err(format!(
                 "{key} names '{column}', a column predictions.csv holds already (the case id or \
                  label): rename that column of the labels file (e.g. patient_id){}",

@@ -173,6 +173,22 @@ mod tests {
     use harness_data::{EvalSpec, parse_eval_csv};
     use std::path::Path;
 
+    /// The columns written here are those the dataset registry and suites keep their own
+    /// columns from naming ([`harness_data::is_predictions_column`]).
+    #[test]
+    fn its_own_columns_are_the_ones_no_dataset_column_may_take() {
+        for own in [
+            CASE_ID.to_string(),
+            LABEL.to_string(),
+            label_column("effusion"),
+        ] {
+            assert!(harness_data::is_predictions_column(&own), "{own}");
+        }
+        for other in ["patient_id", "sex", "labels", "case"] {
+            assert!(!harness_data::is_predictions_column(other), "{other}");
+        }
+    }
+
     #[test]
     fn round_trips_exact_values_through_the_eval_reader() {
         let p = Predictions {

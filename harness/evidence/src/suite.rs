@@ -542,7 +542,7 @@ fn validate_metrics(m: &Metrics) -> Result<(), String> {
             return Err(format!("subgroups names '{g}' twice"));
         }
         // predictions.csv's own columns (multi-label: label:<finding>).
-        if g == "case_id" || g == "label" || g.starts_with("label:") {
+        if harness_data::is_predictions_column(g) {
             return Err(format!(
                 "subgroups names '{g}', a column predictions.csv holds already: a subgroup is a column of the dataset's labels file that groups the cases (sex, site, …)"
             ));
