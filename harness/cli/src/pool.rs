@@ -1,6 +1,8 @@
 //! Federated evaluation: a site's rounds (`harness eval --aggregates-only`, `--paired-request`)
 //! and the coordinator's `harness pool`. The protocol and what each message reveals are in
-//! `harness_metrics::pool`; this module reads and writes the files and prints.
+//! `harness_metrics::pool`; how the coordinator reads and checks the sites' files and runs the
+//! rounds, in [`harness_pipeline::coordinator`]; this module parses the arguments, writes the
+//! files and prints.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -9,24 +11,23 @@ use harness_data::EvalTable;
 use harness_evidence::gate::{GateResult, TaskCriterion};
 use harness_metrics::multilabel::{self, MultilabelInput};
 use harness_metrics::pool::pooled_tables;
-use harness_metrics::pool::{
-    PairedRequest, PairedSiteSums, SiteSummary, paired_request, paired_site_sums, pool,
-    pool_paired_json, summarize,
-};
+use harness_metrics::pool::{PairedRequest, SiteSummary, paired_site_sums, summarize};
 use harness_metrics::pool_classes::{
     CLASSES_SITE_FORMAT, ClassesSiteSummary, pool_classes, pooled_class_tables,
 };
 use harness_metrics::pool_findings::{
-    FINDINGS_SITE_FORMAT, FindingsPairedRequest, FindingsPairedSums, FindingsSiteSummary,
-    findings_paired_request, findings_paired_site_sums, pool_findings, pool_findings_paired,
+    FINDINGS_SITE_FORMAT, FindingsPairedRequest, FindingsSiteSummary, findings_paired_site_sums,
     summarize_findings,
 };
 use harness_metrics::{EvalInput, EvalOptions};
-use harness_pipeline::pooled::{
-    DescribedSite, PooledSite, SiteRun, pooled_classes_report_input, pooled_findings_report_input,
-    pooled_report_input, site_run_warnings, write_pooled_report,
+use harness_pipeline::coordinator::{
+    self, Answers, Binary, Findings, Rounds, Sites, applicable, bundle_of, look_alike_across,
+    site_format,
 };
-use rayon::prelude::*;
+use harness_pipeline::pooled::{
+    pooled_classes_report_input, pooled_findings_report_input, pooled_report_input,
+    write_pooled_report,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,11 +51,6 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(
     bytes.push(b'\n');
     harness_evidence::write_atomic(path, &bytes)
         .with_context(|| format!("{}: cannot write", path.display()))
-}
-
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid", path.display()))
 }
 
 /// A round-2 request as a site reads it, with the digest its answer names.
@@ -255,392 +251,90 @@ impl PoolArgs {
     }
 }
 
-/// The site bundle `path` names: the folder itself, or the folder of a file its manifest lists
-/// (`site-a/site.json` is read as the bundle `site-a`); `None` for a bare file.
-fn bundle_of(path: &Path) -> Option<PathBuf> {
-    if path.is_dir() {
-        return Some(path.to_path_buf());
-    }
-    let dir = path.parent()?;
-    let name = path.file_name()?.to_str()?;
-    let manifest: harness_evidence::Manifest =
-        read_json(&dir.join(harness_evidence::manifest::MANIFEST)).ok()?;
-    manifest.files.contains_key(name).then(|| dir.to_path_buf())
-}
-
-/// A site's file, or `file` of a site bundle (`harness run --site`, named by its folder or by
-/// a file in it): the bundle is verified first (every file's sha256 against its manifest; its
-/// signature against `keys`, a signed bundle refused without any:
-/// [`harness_evidence::check_input`]) and the file is read as that manifest pins it, with the
-/// bundle's manifest and suite (`None` for a bare file) and the SHA-256 of the bytes parsed. A
-/// bare file is refused when `keys` are given: it has no signature to check.
-fn read_site_file_pinned<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    file: &str,
-    keys: &[VerifyingKey],
-) -> Result<(T, Option<SiteBundle>, String)> {
-    let Some(dir) = bundle_of(path) else {
-        if !keys.is_empty() {
-            bail!(
-                "{}: a bare file carries no signature to check against --public-key: give the site's bundle folder",
-                path.display()
-            );
-        }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not valid", path.display()))?;
-        return Ok((value, None, harness_data::registry::sha256_hex(&bytes)));
-    };
-    let bundle = harness_evidence::check_input(&dir, keys, &[file]).map_err(|problem| {
-        anyhow::anyhow!(
-            "{}: the site bundle does not verify: {problem}",
-            dir.display()
-        )
-    })?;
-    let bytes = bundle.read(file).map_err(anyhow::Error::msg)?;
-    let value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not valid", dir.join(file).display()))?;
-    let sha256 = bundle.manifest().files[file].clone();
-    let suite_path = dir.join(harness_pipeline::SUITE_COPY);
-    let suite_bytes = bundle
-        .read(harness_pipeline::SUITE_COPY)
-        .map_err(anyhow::Error::msg)?;
-    let suite = std::str::from_utf8(&suite_bytes)
-        .map_err(anyhow::Error::msg)
-        .and_then(|text| Ok(harness_evidence::Suite::parse(text, &suite_path)?))
-        .with_context(|| format!("{}: the site's suite", suite_path.display()))?;
-    let site = SiteBundle {
-        manifest: bundle.manifest().clone(),
-        suite,
-    };
-    Ok((value, Some(site), sha256))
-}
-
-/// What a site bundle holds beside its summary: its manifest and the suite the site ran.
-struct SiteBundle {
-    manifest: harness_evidence::Manifest,
-    suite: harness_evidence::Suite,
-}
-
-/// [`read_site_file_pinned`] without the manifest.
-fn read_site_file<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    file: &str,
-    keys: &[VerifyingKey],
-) -> Result<T> {
-    read_site_file_pinned(path, file, keys).map(|(value, _, _)| value)
-}
-
-/// The `format` of a site file, read on its own.
-#[derive(serde::Deserialize)]
-struct Format {
-    /// Empty when the file has none: not a site file.
-    #[serde(default)]
-    format: String,
-}
-
-/// The error for a JSON file without a `format` field, which every site file has.
-fn not_a_site_file(path: &Path) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{}: not a site summary (it has no \"format\" field; an `eval` or `pool` results file?): give the summaries `harness eval --aggregates-only --site NAME --json` or `harness run --site NAME --aggregates-only` wrote",
-        path.display()
-    )
-}
-
-/// Every site's summary, parsed in parallel (with exact scores a summary is about as large as
-/// the site's data). A file that does not parse but is of another kind than the first site's
-/// (`first_format`: binary or multi-label) is refused saying so; so are site bundles that
-/// disagree on their models or share their data ([`check_bundle_pins`]).
+/// The sites' summaries ([`coordinator::read_sites`]), what their bundles' suites differ in
+/// and what their runs warned of said on standard error.
 fn read_sites<T: serde::de::DeserializeOwned + Send>(
-    paths: &[PathBuf],
-    first_format: &str,
+    args: &PoolArgs,
+    format: &str,
     keys: &[VerifyingKey],
-) -> Result<Read<T>> {
-    let read: Vec<(T, Option<SiteBundle>, String)> = paths
-        .par_iter()
-        .map(|p| {
-            read_site_file_pinned(p, harness_pipeline::SITE_FILE, keys).map_err(|e| {
-                match read_site_file::<Format>(p, harness_pipeline::SITE_FILE, keys) {
-                    Ok(f) if f.format.is_empty() => not_a_site_file(p),
-                    Ok(f) if f.format != first_format => anyhow::anyhow!(
-                        "{}: a '{}' summary, but the first site's ({}) is '{first_format}': pool the sites of one evaluation (all binary, all multi-label or all multi-class) together",
-                        p.display(),
-                        f.format,
-                        paths[0].display()
-                    ),
-                    _ => e,
-                }
-            })
-        })
-        .collect::<Result<_>>()?;
-    let mut sites = Vec::with_capacity(read.len());
-    let mut bundles: Vec<(&PathBuf, SiteBundle)> = Vec::new();
-    let mut sha256 = Vec::with_capacity(read.len());
-    let mut synthetic = Vec::with_capacity(read.len());
-    for (p, (site, bundle, sha)) in paths.iter().zip(read) {
-        sites.push(site);
-        synthetic.push(bundle.as_ref().map(|b| b.manifest.dataset.synthetic));
-        bundles.extend(bundle.map(|b| (p, b)));
-        sha256.push(sha);
-    }
-    let mut notes = check_bundle_pins(&bundles)?;
-    let names: Vec<String> = bundles
-        .iter()
-        .map(|(p, b)| {
-            b.manifest
-                .site
-                .clone()
-                .unwrap_or_else(|| p.display().to_string())
-        })
-        .collect();
-    let runs: Vec<SiteRun> = bundles
-        .iter()
-        .zip(&names)
-        .map(|((_, b), name)| SiteRun {
-            name,
-            manifest: &b.manifest,
-        })
-        .collect();
-    notes.extend(site_run_warnings(&runs));
-    for note in &notes {
+) -> Result<Sites<T>> {
+    let sites = coordinator::read_sites(&args.sites, format, keys)?;
+    for note in sites.notes.iter().chain(&sites.bare_beside_bundles) {
         errln!("warning: {note}");
     }
-    if !bundles.is_empty() && bundles.len() < paths.len() {
-        let bare: Vec<String> = paths
-            .iter()
-            .filter(|p| !bundles.iter().any(|(b, _)| b == p))
-            .map(|p| p.display().to_string())
-            .collect();
-        errln!(
-            "warning: {} {} bare summar{} beside site bundles: nothing verifies {}, and its models, dataset pin and suite are not checked against the bundles'; pool every site's bundle folder",
-            bare.join(", "),
-            if bare.len() == 1 { "is a" } else { "are" },
-            if bare.len() == 1 { "y" } else { "ies" },
-            if bare.len() == 1 { "it" } else { "them" }
+    Ok(sites)
+}
+
+/// Warnings, each on standard error.
+fn say(warnings: &[String]) {
+    for w in warnings {
+        errln!("warning: {w}");
+    }
+}
+
+/// The statistics' settings of the pooled results, and the suite's acceptance criteria. Bare
+/// summaries carry no settings: the command line's. Site bundles carry their suite's: its
+/// `[metrics]` (the command line may not set others, which would not be what the sites' runs
+/// asked for) and its `[acceptance]`, applied beside `--fail-under`/`--fail-over` as a run and
+/// a merge apply it.
+fn settings<T>(sites: &Sites<T>, args: &PoolArgs) -> Result<(EvalOptions, Vec<TaskCriterion>)> {
+    let Some(suite) = &sites.suite else {
+        return Ok((args.stats.options(), Vec::new()));
+    };
+    let opts = suite.metrics.options();
+    if let Some(flag) = args.stats.differs_from(&opts) {
+        bail!(
+            "{flag}: the site bundles ran suite '{}', whose [metrics] settings the pool uses (as its run would); leave it out",
+            suite.name
         );
     }
-    // The models are known only where every site sent a bundle that pins them.
-    let models = (bundles.len() == paths.len())
-        .then(|| bundles.first().map(|(_, b)| b.manifest.candidates.clone()))
-        .flatten();
-    let suite = bundles.into_iter().next().map(|(_, b)| b.suite);
-    Ok(Read {
-        sites,
-        sha256,
-        synthetic,
-        suite,
-        models,
-        notes,
-    })
+    let criteria = suite
+        .acceptance
+        .criteria()
+        .map_err(|e| anyhow::anyhow!("suite '{}': [acceptance]: {e}", suite.name))?;
+    Ok((opts, criteria))
 }
 
-/// The sites' summaries as pooled, each with the SHA-256 of the bytes it was parsed from.
-struct Read<T> {
-    sites: Vec<T>,
-    sha256: Vec<String>,
-    /// Per site, whether its data are synthetic as its bundle's manifest says (`None`: a bare
-    /// summary).
-    synthetic: Vec<Option<bool>>,
-    /// The candidates the sites evaluated, their model files pinned (the same at every site,
-    /// [`check_bundle_pins`]); `None` unless every site sent a bundle.
-    models: Option<Vec<harness_evidence::manifest::CandidateRecord>>,
-    /// The suite the site bundles ran (the same at every one, [`check_bundle_pins`]); `None`
-    /// for bare summaries.
-    suite: Option<harness_evidence::Suite>,
-    /// What the site bundles' suites differ in that changes no pooled figure
-    /// ([`check_bundle_pins`]), and what the sites' runs warned of a candidate
-    /// ([`site_run_warnings`]): said on standard error as the sites are read, and among the
-    /// pooled results' warnings (their JSON and report).
-    notes: Vec<String>,
-}
-
-impl<T> Read<T> {
-    /// The pooled results' warnings but the notes already said as the sites were read.
-    fn unsaid<'w>(&'w self, warnings: &'w [String]) -> impl Iterator<Item = &'w String> {
-        warnings.iter().filter(|w| !self.notes.contains(w))
-    }
-
-    /// The statistics' settings of the pooled results, and the suite's acceptance criteria.
-    /// Bare summaries carry no settings: the command line's. Site bundles carry their suite's:
-    /// its `[metrics]` (the command line may not set others, which would not be what the
-    /// sites' runs asked for) and its `[acceptance]`, applied beside `--fail-under`/
-    /// `--fail-over` as a run and a merge apply it.
-    fn settings(&self, args: &PoolArgs) -> Result<(EvalOptions, Vec<TaskCriterion>)> {
-        let Some(suite) = &self.suite else {
-            return Ok((args.stats.options(), Vec::new()));
-        };
-        let opts = suite.metrics.options();
-        if let Some(flag) = args.stats.differs_from(&opts) {
-            bail!(
-                "{flag}: the site bundles ran suite '{}', whose [metrics] settings the pool uses (as its run would); leave it out",
-                suite.name
-            );
-        }
-        let criteria = suite
-            .acceptance
-            .criteria()
-            .map_err(|e| anyhow::anyhow!("suite '{}': [acceptance]: {e}", suite.name))?;
-        Ok((opts, criteria))
-    }
-}
-
-/// Site bundles (`harness run --site`, verified as they are read) pooled together must have
-/// run the same models under the same names — a candidate's model file the same bytes at
-/// every site, preprocessed and read out alike — with the same statistics' settings and
-/// acceptance criteria, on different data (the same dataset twice would count its cases
-/// twice). Checked from their manifests and suites (each site's suite names its own dataset);
-/// a summary given as a bare JSON file names its models only, and the coordinator has to know
-/// them to be the same.
-fn check_bundle_pins(bundles: &[(&PathBuf, SiteBundle)]) -> Result<Vec<String>> {
-    use std::collections::HashMap;
-    let mut models: HashMap<String, (String, &PathBuf)> = HashMap::new();
-    let mut data: HashMap<String, &PathBuf> = HashMap::new();
-    for &(path, ref site) in bundles {
-        let m = &site.manifest;
-        for c in &m.candidates {
-            let (sha, first) = models
-                .entry(c.name.clone())
-                .or_insert((c.model.sha256.clone(), path));
-            if *sha != c.model.sha256 {
-                bail!(
-                    "{} and {}: candidate '{}' is another model at each site (model sha256 {} and {}): pool sites that evaluated the same models",
-                    first.display(),
-                    path.display(),
-                    c.name,
-                    sha,
-                    c.model.sha256
-                );
-            }
-        }
-        if let Some(first) = data.insert(m.dataset.digest.clone(), path) {
-            bail!(
-                "{} and {}: both evaluated dataset '{}' ({}): its cases would be counted twice",
-                first.display(),
-                path.display(),
-                m.dataset.name,
-                m.dataset.digest
-            );
-        }
-    }
-    let Some((first_path, first)) = bundles.first() else {
-        return Ok(Vec::new());
-    };
-    let first = suite_parts(&first.suite);
-    for &(path, ref site) in &bundles[1..] {
-        for (what, value) in suite_parts(&site.suite) {
-            if let Some((_, other)) = first.iter().find(|(w, _)| *w == what)
-                && *other != value
-            {
-                bail!(
-                    "{} and {}: their suites differ in {what} ({other} and {value}): pool sites that ran one suite (its dataset aside)",
-                    first_path.display(),
-                    path.display()
-                );
-            }
-        }
-    }
-    // What may differ without changing a pooled figure, but says the sites did not run one
-    // suite file: said, not refused.
-    let noted = |suite: &harness_evidence::Suite| {
-        [
-            ("name", suite.name.clone()),
-            ("version", suite.version.clone()),
-            (
-                "[inference] primary_backend",
-                suite.inference.primary_backend.to_string(),
-            ),
-            ("[inference] device", suite.inference.device.to_string()),
-        ]
-    };
-    let parts: Vec<_> = bundles.iter().map(|(_, site)| noted(&site.suite)).collect();
-    let mut differ: Vec<String> = Vec::new();
-    for (k, (what, _)) in parts[0].iter().enumerate() {
-        let values: std::collections::BTreeSet<&String> = parts.iter().map(|p| &p[k].1).collect();
-        if values.len() > 1 {
-            let listed: Vec<String> = values.into_iter().map(|v| format!("'{v}'")).collect();
-            differ.push(format!("{what} ({})", listed.join(", ")));
-        }
-    }
-    if differ.is_empty() {
-        return Ok(Vec::new());
-    }
-    let engines = if differ.iter().any(|d| d.starts_with("[inference]")) {
-        " (the scores of different engines or devices agree only within the suites' agreement_tolerance)"
-    } else {
-        ""
-    };
-    Ok(vec![format!(
-        "the site bundles' suites differ in {}: their models, settings and criteria are the same, so the pooled figures are those of one suite, but the sites did not all run the same suite file{engines}",
-        differ.join("; ")
-    )])
-}
-
-/// What every site's suite must say alike, each part named and as JSON: its `[metrics]`, its
-/// `[acceptance]`, and each candidate's preprocessing and output.
-fn suite_parts(suite: &harness_evidence::Suite) -> Vec<(String, serde_json::Value)> {
-    fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
-        serde_json::to_value(value).unwrap_or_default()
-    }
-    let mut parts = vec![
-        ("[metrics]".to_string(), json(&suite.metrics)),
-        ("[acceptance]".to_string(), json(&suite.acceptance)),
-    ];
-    for c in &suite.candidates {
-        parts.push((
-            format!("candidate '{}' (its preprocess and output)", c.name),
-            serde_json::json!([json(&c.preprocess), json(&c.output)]),
-        ));
-    }
-    parts
-}
-
-/// Subgroup levels that look alike across the sites (`F` at one, `f` at another; a blank and
-/// `NA`) are pooled apart: said on standard error, as `eval` says it of one file. `sites` gives
-/// each site's grouping columns and their levels (`None` where a site has none).
-fn warn_look_alike_across<'s, T: 's>(
-    sites: impl Iterator<Item = Option<&'s indexmap::IndexMap<String, indexmap::IndexMap<String, T>>>>,
-) {
-    let mut by_grouping: indexmap::IndexMap<&str, std::collections::BTreeSet<&str>> =
-        indexmap::IndexMap::new();
-    for groups in sites.flatten() {
-        for (grouping, levels) in groups {
-            by_grouping
-                .entry(grouping.as_str())
-                .or_default()
-                .extend(levels.keys().map(String::as_str));
-        }
-    }
-    for (grouping, levels) in by_grouping {
-        if let Some(w) = harness_data::look_alike_levels(grouping, levels) {
-            errln!("warning: over the sites' summaries, {w}");
-        }
-    }
-}
-
-/// The suite's acceptance criteria, but for a patient-clustered one: pooled tables can never
-/// give it (the patient column stays at the sites), and the sites' runs accepted the suite, so
-/// it is left out, said on standard error, rather than leave the sites' evidence unusable.
-/// Any other criterion the pooled results cannot give is refused, as on the command line.
-/// `unavailable(c, clustered)` gives a criterion's key and why it cannot be given, with or
-/// without a patient column.
-fn applicable<C>(
+/// The suite's criteria the pooled results can give ([`coordinator::applicable`]), the
+/// patient-clustered ones left out said on standard error.
+fn applicable_said<C>(
     suite: Vec<C>,
     unavailable: impl Fn(&C, bool) -> Option<(String, String)>,
 ) -> Result<Vec<C>> {
-    let mut kept = Vec::with_capacity(suite.len());
-    for c in suite {
-        match unavailable(&c, false) {
-            None => kept.push(c),
-            Some((key, why)) if unavailable(&c, true).is_none() => errln!(
-                "warning: the suite's [acceptance] criterion {key} is not applied: {why} (pooled site summaries hold no patient column)"
-            ),
-            Some((key, why)) => bail!(
-                "the suite's [acceptance] criterion {key}: {why}; the pooled results cannot give it"
-            ),
+    let (kept, warnings) = applicable(suite, unavailable)?;
+    say(&warnings);
+    Ok(kept)
+}
+
+/// The coordinator's rounds: `--request-out` writes the round-2 request; then round 1's
+/// results, or round 2's with `--request` and `--sums` ([`coordinator::pool_rounds`]). `None`
+/// when only the request was asked for.
+fn rounds<R: Rounds>(
+    args: &PoolArgs,
+    sites: &[R::Site],
+    opts: &EvalOptions,
+    keys: &[VerifyingKey],
+) -> Result<Option<(R::Report, Answers)>> {
+    if let Some(path) = &args.request_out {
+        let request = R::request(sites)?;
+        write_json(path, &request)?;
+        outln!(
+            "round-2 request written to {} ({}, which each site's answer names); send it to every site. It holds {}",
+            path.display(),
+            harness_metrics::request_digest(&request),
+            R::describe(&request)
+        );
+        if args.json.is_none() {
+            return Ok(None);
         }
     }
-    Ok(kept)
+    let paired = args
+        .request
+        .as_deref()
+        .map(|request| (request, args.sums.as_slice()));
+    Ok(Some(coordinator::pool_rounds::<R>(
+        sites, paired, opts, keys,
+    )?))
 }
 
 /// Where to look when a criterion cannot be given by pooled summaries.
@@ -655,19 +349,16 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     args.stats.check()?;
     args.check_outputs()?;
     let keys = args.public_keys()?;
-    let first: Format = read_site_file(&args.sites[0], harness_pipeline::SITE_FILE, &keys)?;
-    if first.format.is_empty() {
-        return Err(not_a_site_file(&args.sites[0]));
-    }
-    if first.format == FINDINGS_SITE_FORMAT {
+    let format = site_format(&args.sites[0], &keys)?;
+    if format == FINDINGS_SITE_FORMAT {
         return run_findings(&args, &keys);
     }
-    if first.format == CLASSES_SITE_FORMAT {
+    if format == CLASSES_SITE_FORMAT {
         return run_classes(&args, &keys);
     }
-    let read: Read<SiteSummary> = read_sites(&args.sites, &first.format, &keys)?;
-    let sites = &read.sites;
-    let (opts, suite_criteria) = read.settings(&args)?;
+    let read: Sites<SiteSummary> = read_sites(&args, &format, &keys)?;
+    let sites = &read.summaries;
+    let (opts, suite_criteria) = settings(&read, &args)?;
     let mut criteria = args.gate.binary()?;
     let groupings: Vec<String> = sites[0]
         .models
@@ -675,11 +366,11 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         .next()
         .map(|t| t.groups.keys().cloned().collect())
         .unwrap_or_default();
-    warn_look_alike_across(
+    say(&look_alike_across(
         sites
             .iter()
             .map(|s| Some(&s.models.values().next()?.groups)),
-    );
+    ));
     // As in `eval`: a criterion the pooled results can never give (a grouping no site
     // summarised, a specificity not asked for, a clustered figure: summaries hold no patient
     // column) is a mistake in the command, refused before the pooling.
@@ -690,7 +381,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
         false,
         &what_summaries_hold(&groupings),
     )?;
-    criteria.extend(applicable(
+    criteria.extend(applicable_said(
         suite_binary(&suite_criteria)?,
         |c, clustered| {
             let one = std::slice::from_ref(c);
@@ -727,139 +418,6 @@ fn gated(
     input
 }
 
-/// One federated protocol at the coordinator: binary site summaries, or multi-label ones
-/// (the binary protocol finding by finding).
-trait Rounds {
-    type Site;
-    type Request: serde::Serialize + serde::de::DeserializeOwned;
-    type Sums: serde::de::DeserializeOwned + Send;
-    type Report;
-    /// The round-2 request for the sites.
-    fn request(sites: &[Self::Site]) -> Result<Self::Request>;
-    /// What a request holds, for the message that it was written.
-    fn describe(request: &Self::Request) -> String;
-    /// A site's name and a line on what it sent in round 1.
-    fn site(site: &Self::Site) -> (&str, String);
-    /// What each site sent in round 2.
-    const PAIRED_SUMS: &'static str;
-    /// A round-2 answer's site and what it reveals, in its own words.
-    fn answer(sums: &Self::Sums) -> (&str, String);
-    /// Round 1's results.
-    fn pool(sites: &[Self::Site], opts: &EvalOptions) -> Result<Self::Report>;
-    /// Round 2's results, from the request's JSON text.
-    fn pool_paired(
-        sites: &[Self::Site],
-        request: &[u8],
-        sums: &[Self::Sums],
-        opts: &EvalOptions,
-    ) -> Result<Self::Report>;
-}
-
-struct Binary;
-
-impl Rounds for Binary {
-    type Site = SiteSummary;
-    type Request = PairedRequest;
-    type Sums = PairedSiteSums;
-    type Report = harness_metrics::EvalReport;
-    fn request(sites: &[SiteSummary]) -> Result<PairedRequest> {
-        Ok(paired_request(sites)?)
-    }
-    fn describe(request: &PairedRequest) -> String {
-        format!(
-            "{} pair(s) of models; what it reveals: {}",
-            request.pairs.len(),
-            request.disclosure
-        )
-    }
-    fn site(s: &SiteSummary) -> (&str, String) {
-        let line = format!(
-            "{} cases ({} positive), {} model(s), {}: {}",
-            s.n,
-            s.positives,
-            s.models.len(),
-            grid(s.score_decimals),
-            s.disclosure
-        );
-        (&s.site, line)
-    }
-    const PAIRED_SUMS: &'static str = "six sums and two counts per pair of models";
-    fn answer(sums: &PairedSiteSums) -> (&str, String) {
-        (&sums.site, sums.disclosure.clone())
-    }
-    fn pool(sites: &[SiteSummary], opts: &EvalOptions) -> Result<Self::Report> {
-        Ok(pool(sites, opts)?)
-    }
-    fn pool_paired(
-        sites: &[SiteSummary],
-        request: &[u8],
-        sums: &[PairedSiteSums],
-        opts: &EvalOptions,
-    ) -> Result<Self::Report> {
-        // Taken without parsing when it is the request these summaries make (see the function).
-        Ok(pool_paired_json(sites, request, sums, opts)?)
-    }
-}
-
-struct Findings;
-
-impl Rounds for Findings {
-    type Site = FindingsSiteSummary;
-    type Request = FindingsPairedRequest;
-    type Sums = FindingsPairedSums;
-    type Report = harness_metrics::multilabel::MultilabelReport;
-    fn request(sites: &[FindingsSiteSummary]) -> Result<FindingsPairedRequest> {
-        Ok(findings_paired_request(sites)?)
-    }
-    fn describe(request: &FindingsPairedRequest) -> String {
-        format!(
-            "{} finding(s), each as a binary request of its own",
-            request.findings.len()
-        )
-    }
-    fn site(s: &FindingsSiteSummary) -> (&str, String) {
-        let line = format!(
-            "{} cases, {} finding(s), {}: {}",
-            s.n,
-            s.findings.len(),
-            grid(s.score_decimals),
-            s.disclosure
-        );
-        (&s.site, line)
-    }
-    const PAIRED_SUMS: &'static str = "six sums and two counts per pair of models and finding";
-    fn answer(sums: &FindingsPairedSums) -> (&str, String) {
-        let first = sums.findings.values().next();
-        let said = first.map_or_else(String::new, |f| f.disclosure.clone());
-        (
-            &sums.site,
-            format!("for each of {} finding(s): {said}", sums.findings.len()),
-        )
-    }
-    fn pool(sites: &[FindingsSiteSummary], opts: &EvalOptions) -> Result<Self::Report> {
-        Ok(pool_findings(sites, opts)?)
-    }
-    fn pool_paired(
-        sites: &[FindingsSiteSummary],
-        request: &[u8],
-        sums: &[FindingsPairedSums],
-        opts: &EvalOptions,
-    ) -> Result<Self::Report> {
-        let request: FindingsPairedRequest =
-            serde_json::from_slice(request).context("not a multi-label paired request")?;
-        let sha256 = harness_metrics::request_digest(&request);
-        Ok(pool_findings_paired(sites, &request, &sha256, sums, opts)?)
-    }
-}
-
-/// A summary's score grid in words.
-fn grid(decimals: Option<u32>) -> String {
-    match decimals {
-        Some(d) => format!("scores rounded to {d} decimals"),
-        None => "exact scores".to_string(),
-    }
-}
-
 /// Prints what left each site, in the words of its own summary; returns the label of the
 /// pooled results ("pooled: A + B + C").
 fn what_left(sites: &[(&str, String)], paired_sums: Option<&str>) -> PathBuf {
@@ -880,62 +438,6 @@ fn what_left_rounds<R: Rounds>(sites: &[R::Site], paired: bool) -> PathBuf {
     what_left(&lines, paired.then_some(R::PAIRED_SUMS))
 }
 
-/// The coordinator's rounds: `--request-out` writes the round-2 request; then round 1's
-/// results, or round 2's with `--request` and `--sums`, with each site's answer (its name,
-/// what it reveals and the SHA-256 of the bytes pooled). `None` when only the request was
-/// asked for.
-fn rounds<R: Rounds>(
-    args: &PoolArgs,
-    sites: &[R::Site],
-    opts: &EvalOptions,
-    keys: &[VerifyingKey],
-) -> Result<Option<(R::Report, Answers)>> {
-    if let Some(path) = &args.request_out {
-        let request = R::request(sites)?;
-        write_json(path, &request)?;
-        outln!(
-            "round-2 request written to {} ({}, which each site's answer names); send it to every site. It holds {}",
-            path.display(),
-            harness_metrics::request_digest(&request),
-            R::describe(&request)
-        );
-        if args.json.is_none() {
-            return Ok(None);
-        }
-    }
-    let report = match &args.request {
-        Some(request) => {
-            let text = std::fs::read(request)
-                .with_context(|| format!("{}: cannot read", request.display()))?;
-            let read: Vec<(R::Sums, Option<SiteBundle>, String)> = args
-                .sums
-                .par_iter()
-                .map(|p| read_site_file_pinned(p, harness_pipeline::SUMS_FILE, keys))
-                .collect::<Result<_>>()?;
-            let answers: Answers = read
-                .iter()
-                .map(|(sums, _, sha256)| {
-                    let (site, disclosure) = R::answer(sums);
-                    let answer = harness_report::SiteAnswer {
-                        sha256: sha256.clone(),
-                        disclosure,
-                    };
-                    (site.to_string(), answer)
-                })
-                .collect();
-            let sums: Vec<R::Sums> = read.into_iter().map(|(sums, _, _)| sums).collect();
-            let report = R::pool_paired(sites, &text, &sums, opts)
-                .with_context(|| format!("round 2 with the request {}", request.display()))?;
-            (report, answers)
-        }
-        None => (R::pool(sites, opts)?, Answers::new()),
-    };
-    Ok(Some(report))
-}
-
-/// The sites' round-2 answers pooled, by site name.
-type Answers = Vec<(String, harness_report::SiteAnswer)>;
-
 /// This program, as the pooled report names it: as a run's report does ([`crate::run::tool`]; a build outside git says `unknown`).
 fn tool_info() -> harness_report::ToolInfo {
     let tool = crate::run::tool();
@@ -945,58 +447,16 @@ fn tool_info() -> harness_report::ToolInfo {
     }
 }
 
-/// Each summary with the SHA-256 of the bytes it was parsed from (`site.json` of a site
-/// bundle: the manifest's pin), its round-2 answer among `answers`, and whether its bundle
-/// says its data are synthetic.
-fn pooled_sites<'r, S: DescribedSite>(
-    read: &'r Read<S>,
-    answers: &Answers,
-) -> Vec<PooledSite<'r, S>> {
-    read.sites
-        .iter()
-        .zip(&read.sha256)
-        .zip(&read.synthetic)
-        .map(|((summary, sha), synthetic)| PooledSite {
-            summary,
-            file_sha256: sha.clone(),
-            paired: answers
-                .iter()
-                .find(|(site, _)| site == summary.name())
-                .map(|(_, a)| a.clone()),
-            synthetic: *synthetic,
-        })
-        .collect()
-}
-
-/// The report input's candidates with the model files the site bundles pinned (the same
-/// bytes at every site), where every site sent a bundle (a bare summary names its models only,
-/// so where one site sent one, what that site scored with is not known).
-fn with_model_pins<S>(
-    mut input: harness_report::ReportInput,
-    read: &Read<S>,
-) -> harness_report::ReportInput {
-    let Some(models) = &read.models else {
-        return input;
-    };
-    for c in &mut input.candidates {
-        if let Some(r) = models.iter().find(|r| r.name == c.name) {
-            c.model_file = format!("{} (scored at each site)", r.model.path);
-            c.model_sha256 = r.model.sha256.clone();
-        }
-    }
-    input
-}
-
 /// The pooled report in `dir`.
 fn write_report(
-    read: &Read<SiteSummary>,
+    read: &Sites<SiteSummary>,
     report: &harness_metrics::EvalReport,
     answers: &Answers,
     gate: &[GateResult],
     dir: &Path,
 ) -> Result<()> {
-    let sites = &read.sites;
-    let pooled_sites = pooled_sites(read, answers);
+    let sites = &read.summaries;
+    let pooled_sites = read.pooled_sites(answers);
     let tables = pooled_tables(sites)?;
     let input = pooled_report_input(
         &pooled_sites,
@@ -1005,7 +465,7 @@ fn write_report(
         tool_info(),
         harness_evidence::now_rfc3339(),
     );
-    write_pooled_report(&gated(with_model_pins(input, read), gate), dir)?;
+    write_pooled_report(&gated(read.with_model_pins(input), gate), dir)?;
     outln!("report: {}", dir.join("report.html").display());
     Ok(())
 }
@@ -1013,15 +473,15 @@ fn write_report(
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
 fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
-    let read: Read<FindingsSiteSummary> = read_sites(&args.sites, FINDINGS_SITE_FORMAT, keys)?;
-    let sites = &read.sites;
+    let read: Sites<FindingsSiteSummary> = read_sites(args, FINDINGS_SITE_FORMAT, keys)?;
+    let sites = &read.summaries;
     let names: Vec<String> = sites[0].findings_order.clone();
-    let (opts, suite_criteria) = read.settings(args)?;
+    let (opts, suite_criteria) = settings(&read, args)?;
     let mut criteria = args.gate.task(|k| multilabel::gate_key(&names, k))?;
-    warn_look_alike_across(sites.iter().map(|s| {
+    say(&look_alike_across(sites.iter().map(|s| {
         let finding = s.findings.values().next()?;
         Some(&finding.models.values().next()?.groups)
-    }));
+    })));
     let groupings: Vec<String> = sites[0]
         .findings
         .values()
@@ -1038,7 +498,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         &what_summaries_hold(&groupings),
     )?;
     let suite_criteria = suite_task(suite_criteria, |k| multilabel::gate_key(&names, k))?;
-    criteria.extend(applicable(suite_criteria, |c, clustered| {
+    criteria.extend(applicable_said(suite_criteria, |c, clustered| {
         let why = harness_evidence::gate::unavailable_task(
             harness_data::registry::DatasetTask::Multilabel,
             &names,
@@ -1061,14 +521,14 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let gate =
         harness_evidence::gate::check_task(&models, &criteria, |m, k| report.gate_value(m, k));
     if let Some(dir) = &args.report {
-        let pooled_sites = pooled_sites(&read, &answers);
+        let pooled_sites = read.pooled_sites(&answers);
         let input = pooled_findings_report_input(
             &pooled_sites,
             &report,
             tool_info(),
             harness_evidence::now_rfc3339(),
         )?;
-        write_pooled_report(&gated(with_model_pins(input, &read), &gate), dir)?;
+        write_pooled_report(&gated(read.with_model_pins(input), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
     for w in read.unsaid(&report.warnings) {
@@ -1101,19 +561,19 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     if let Some((flag, why)) = args.stats.binary_only() {
         bail!("{flag} is not used in pooling multi-class sites: {why}");
     }
-    let read: Read<ClassesSiteSummary> = read_sites(&args.sites, CLASSES_SITE_FORMAT, keys)?;
-    let sites = &read.sites;
+    let read: Sites<ClassesSiteSummary> = read_sites(args, CLASSES_SITE_FORMAT, keys)?;
+    let sites = &read.summaries;
     let classes = sites[0].classes.clone();
     // The suite's bootstrap and binary settings do not apply here: only its gate.
-    let (_, suite_criteria) = read.settings(args)?;
+    let (_, suite_criteria) = settings(&read, args)?;
     let key = |k: &str| harness_metrics::multiclass::gate_key(&classes, k);
     let mut criteria = args.gate.task(key)?;
     criteria.extend(suite_task(suite_criteria, key)?);
-    warn_look_alike_across(
+    say(&look_alike_across(
         sites
             .iter()
             .map(|s| Some(&s.models.values().next()?.groups)),
-    );
+    ));
     let mut report = pool_classes(
         sites,
         &harness_metrics::multiclass::MulticlassOptions {
@@ -1129,7 +589,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let gate =
         harness_evidence::gate::check_task(&models, &criteria, |m, k| report.gate_value(m, k));
     if let Some(dir) = &args.report {
-        let pooled_sites = pooled_sites(&read, &Answers::new());
+        let pooled_sites = read.pooled_sites(&Answers::new());
         let input = pooled_classes_report_input(
             &pooled_sites,
             &report,
@@ -1137,7 +597,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
             tool_info(),
             harness_evidence::now_rfc3339(),
         );
-        write_pooled_report(&gated(with_model_pins(input, &read), &gate), dir)?;
+        write_pooled_report(&gated(read.with_model_pins(input), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
     for w in read.unsaid(&report.warnings) {
@@ -1160,29 +620,4 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     let text = crate::summary::classes(&report, &label);
     out!("{text}");
     Ok(crate::run::gate_exit(&gate))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::applicable;
-
-    /// A suite criterion that only a patient column would make available is left out; one the
-    /// pooled results can never give for another reason is refused; the rest are kept.
-    #[test]
-    fn only_patient_clustered_suite_criteria_are_left_out() {
-        let unavailable = |c: &&str, clustered: bool| match *c {
-            "clustered" if !clustered => Some((c.to_string(), "needs the patient column".into())),
-            "gap.age" => Some((c.to_string(), "'age' is not a grouping column".into())),
-            _ => None,
-        };
-        let kept = applicable(vec!["auroc", "clustered"], unavailable).unwrap();
-        assert_eq!(kept, ["auroc"]);
-        let err = applicable(vec!["auroc", "gap.age"], unavailable)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("criterion gap.age: 'age' is not a grouping column"),
-            "{err}"
-        );
-    }
 }

@@ -25,6 +25,7 @@
 
 pub mod across;
 pub mod cases;
+pub mod coordinator;
 pub mod infer;
 pub mod merge;
 pub mod observer;
