@@ -606,7 +606,7 @@ fn look_alike_levels<'l>(
         .collect()
 }
 
-/// A criterion an evaluation with `opts`, the grouping columns `groups` and (when
+/// A criterion an evaluation with `opts`, the grouping columns `groupings` and (when
 /// `clustered`) a patient column can never give is a mistake in the command (exit 2), not a
 /// candidate that failed the gate (exit 1): refused, naming its flag, before any computation.
 /// `hint` says where the user can change that.
@@ -627,10 +627,6 @@ pub(crate) fn refuse_unavailable(
     Ok(())
 }
 
-/// A criterion an evaluation with `opts`, the grouping columns `groupings` and (when
-/// `clustered`) a patient column can never give is a mistake in the command (exit 2), not a
-/// candidate that failed the gate (exit 1): refused, naming its flag, before any computation.
-/// `hint` says where the user can change that.
 /// [`refuse_unavailable`] for a multi-label evaluation's criteria: a finding's criterion the
 /// evaluation can never give (exit 2, naming its flag) rather than a gate FAIL after it.
 pub(crate) fn refuse_unavailable_findings(

@@ -4,9 +4,9 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use harness_data::images::{
-    DicomInfo, FrameSelect, ImageSource, NpyData, Orientation, ReadLimits, common_attributes,
-    decode_dicom_frames, decode_image, decode_image_frame, decode_npz_split, is_dicom, is_tiff,
-    read_file, tiff_pages, write_npy_array,
+    DicomInfo, FrameSelect, ImageSource, NpyData, Orientation, ReadLimits, SelectError,
+    common_attributes, decode_dicom_frames, decode_image, decode_image_frame, decode_npz_split,
+    is_dicom, is_tiff, read_file, tiff_pages, write_npy_array,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -137,19 +137,10 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
     if is_tiff(&bytes) {
         return decode_tiff_pages(args, &bytes, &limits);
     }
-    if !matches!(
-        args.frame,
-        FrameSelect::Index(0) | FrameSelect::Middle | FrameSelect::All
-    ) {
-        anyhow::bail!(
-            "{}: frame {} asked for, but the file has one frame (frame 0)",
-            args.file.display(),
-            match args.frame {
-                FrameSelect::Index(k) => k.to_string(),
-                other => format!("{other:?}").to_lowercase(),
-            }
-        );
-    }
+    // One frame: frame 0 (`--frame all` and `middle` name it too).
+    args.frame
+        .indices(1)
+        .map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), e.reason("frame")))?;
     let image = decode_image(&args.file, &bytes, &limits)?;
     Ok(Decoded {
         format: image.source,
@@ -167,13 +158,11 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
 /// A TIFF: its pages are the frames (each decoded as a run decodes it, which pages of
 /// another size than the first cannot join with --frame all).
 fn decode_tiff_pages(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<Decoded> {
-    let n = tiff_pages(&args.file, bytes)?.len();
-    let wanted: Vec<u32> = match args.frame {
-        FrameSelect::All => (0..n as u32).collect(),
-        FrameSelect::Middle => vec![(n / 2) as u32],
-        FrameSelect::Only => vec![0],
-        FrameSelect::Index(k) => vec![k],
-    };
+    let n = u32::try_from(tiff_pages(&args.file, bytes)?.len()).unwrap_or(u32::MAX);
+    let wanted = args
+        .frame
+        .indices(n)
+        .map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), e.reason("page")))?;
     let mut frames = Vec::with_capacity(wanted.len());
     let mut first = None;
     for k in wanted {
@@ -206,7 +195,7 @@ fn decode_tiff_pages(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> R
         columns,
         channels,
         sample_bits,
-        total_frames: n as u32,
+        total_frames: n,
         frames,
         dicom: None,
         orientation,
@@ -224,26 +213,23 @@ fn decode_npz(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<D
             args.split
         );
     }
-    let wanted: Vec<usize> = match args.frame {
-        FrameSelect::All => (0..n).collect(),
-        FrameSelect::Middle => vec![n / 2],
-        FrameSelect::Only => vec![0],
-        FrameSelect::Index(k) if (k as usize) < n => vec![k as usize],
-        FrameSelect::Index(k) => anyhow::bail!(
-            "{}: image {k} asked for, but split '{}' has {n} images, counted from 0",
-            args.file.display(),
-            args.split
-        ),
-    };
+    let wanted = args
+        .frame
+        .indices(u32::try_from(n).unwrap_or(u32::MAX))
+        .map_err(|e| match e {
+            SelectError::OutOfRange { index, .. } => anyhow::anyhow!(
+                "{}: image {index} asked for, but split '{}' has {n} images, counted from 0",
+                args.file.display(),
+                args.split
+            ),
+            other => anyhow::anyhow!("{}: {}", args.file.display(), other.reason("image")),
+        })?;
     let mut frames = Vec::with_capacity(wanted.len());
     let mut shape = (0, 0, 1);
     for i in wanted {
-        let image = cases.images.image(i)?;
+        let image = cases.images.image(i as usize)?;
         shape = (image.height, image.width, image.channels);
-        frames.push((
-            i as u32,
-            image.pixels.iter().map(|&v| f64::from(v)).collect(),
-        ));
+        frames.push((i, image.pixels.iter().map(|&v| f64::from(v)).collect()));
     }
     Ok(Decoded {
         format: ImageSource::Npy,

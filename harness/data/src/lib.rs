@@ -28,7 +28,7 @@ pub use bounded::{BoundedReadError, read_at_most};
 pub use error::{CellLocation, DataError};
 pub use images::{
     DicomFrames, DicomInfo, FrameSelect, Image, ImageError, ImageSource, NpzCases, NpzImages,
-    NpzSplit, ReadLimits, Window, apply_window, count_tiff_pages, decode_dicom_frames,
+    NpzSplit, ReadLimits, SelectError, Window, apply_window, count_tiff_pages, decode_dicom_frames,
     decode_image, decode_image_frame, decode_npz_split, is_tiff, read_file, read_image,
     read_npz_split, tiff_pages,
 };

@@ -150,7 +150,9 @@ fn tiff_pages_are_frames() {
     assert_eq!(harness_data::count_tiff_pages(&path).unwrap(), 2);
     let err = read_image(&path, &limits()).unwrap_err();
     assert!(
-        err.to_string().contains("2 pages") && err.to_string().contains("pages.tif"),
+        err.to_string().contains("2 pages")
+            && err.to_string().contains("pages.tif")
+            && err.to_string().contains("every page as its own case"),
         "{err}"
     );
     let page = |select| decode_image_frame(&path, &bytes, &limits(), select);

@@ -31,7 +31,8 @@ use dicom_transfer_syntax_registry::{TransferSyntaxIndex, TransferSyntaxRegistry
 
 use super::dicom_codecs::{decode_jpeg, decode_jpeg_grey, decode_rle, frame_bytes};
 use super::{
-    DicomInfo, FrameSelect, Image, ImageError, ImageSource, Orientation, ReadLimits, Window,
+    DicomInfo, FrameSelect, Image, ImageError, ImageSource, Orientation, ReadLimits, SelectError,
+    Window,
 };
 
 // DICOM tags (PS3.6 data dictionary).
@@ -211,29 +212,10 @@ pub fn decode_dicom_frames(
         ))
     })?;
     let header = read_header(&obj, &fail, limits)?;
-    let wanted: Vec<u32> = match select {
-        FrameSelect::Only => {
-            if header.frames > 1 {
-                return Err(fail.unsupported(format!(
-                    "{} frames; declare which to use (a frame index, the middle frame or every \
-                     frame as its own case) instead of reading a multi-frame file as one image",
-                    header.frames
-                )));
-            }
-            vec![0]
-        }
-        FrameSelect::Index(k) => {
-            if k >= header.frames {
-                return Err(fail.decode(format!(
-                    "frame {k} asked for, but the file has {} frame(s), counted from 0",
-                    header.frames
-                )));
-            }
-            vec![k]
-        }
-        FrameSelect::Middle => vec![header.frames / 2],
-        FrameSelect::All => (0..header.frames).collect(),
-    };
+    let wanted: Vec<u32> = select.indices(header.frames).map_err(|e| match e {
+        SelectError::SeveralAsOne { .. } => fail.unsupported(e.reason("frame")),
+        SelectError::OutOfRange { .. } => fail.decode(e.reason("frame")),
+    })?;
     let pixel_data = obj
         .element_opt(TAG_PIXEL_DATA)
         .map_err(|e| fail.decode(e.to_string()))?

@@ -70,6 +70,60 @@ pub enum FrameSelect {
     All,
 }
 
+impl FrameSelect {
+    /// The frames this selection names in a file of `frames` frames (pages, images), counted
+    /// from 0 and ascending: the one rule of every multi-frame reader (DICOM frames, TIFF
+    /// pages, `harness inspect`), each saying a refusal in its own nouns
+    /// ([`SelectError::reason`]).
+    ///
+    /// # Errors
+    /// [`SelectError::SeveralAsOne`] for [`FrameSelect::Only`] in a file of several frames;
+    /// [`SelectError::OutOfRange`] for an index past the last frame (or any frame of a file of
+    /// none).
+    pub fn indices(self, frames: u32) -> Result<Vec<u32>, SelectError> {
+        let one = |index: u32| {
+            if index < frames {
+                Ok(vec![index])
+            } else {
+                Err(SelectError::OutOfRange { index, frames })
+            }
+        };
+        match self {
+            FrameSelect::Only if frames > 1 => Err(SelectError::SeveralAsOne { frames }),
+            FrameSelect::Only => one(0),
+            FrameSelect::Index(k) => one(k),
+            FrameSelect::Middle => one(frames / 2),
+            FrameSelect::All => Ok((0..frames).collect()),
+        }
+    }
+}
+
+/// Why a [`FrameSelect`] names no frame of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectError {
+    /// The file's one image asked for, but it holds several.
+    SeveralAsOne { frames: u32 },
+    /// A frame past the last one.
+    OutOfRange { index: u32, frames: u32 },
+}
+
+impl SelectError {
+    /// The refusal in words, `noun` naming what the file holds (`frame`, `page`).
+    #[must_use]
+    pub fn reason(self, noun: &str) -> String {
+        match self {
+            SelectError::SeveralAsOne { frames } => format!(
+                "{frames} {noun}s; declare which to use (a {noun} index from 0, the middle {noun} \
+                 or every {noun} as its own case) instead of reading a multi-{noun} file as one \
+                 image"
+            ),
+            SelectError::OutOfRange { index, frames } => format!(
+                "{noun} {index} asked for, but the file has {frames} {noun}(s), counted from 0"
+            ),
+        }
+    }
+}
+
 pub use image::metadata::Orientation;
 
 /// How an EXIF orientation turns the stored image for display, in words.
@@ -442,17 +496,17 @@ pub fn is_dicom(path: &Path, bytes: &[u8]) -> bool {
 
 /// PNG, JPEG and NumPy files hold one frame: frame 0.
 fn single_frame(path: &Path, select: FrameSelect) -> Result<(), ImageError> {
-    match select {
-        FrameSelect::Only | FrameSelect::Index(0) | FrameSelect::Middle => Ok(()),
-        FrameSelect::Index(k) => Err(ImageError::Invalid {
-            path: path.to_path_buf(),
-            reason: format!("frame {k} asked for, but the file has 1 frame (frame 0)"),
-        }),
-        FrameSelect::All => Err(ImageError::Invalid {
-            path: path.to_path_buf(),
-            reason: "every frame asked for as one image".into(),
-        }),
+    let invalid = |reason: String| ImageError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if select == FrameSelect::All {
+        return Err(invalid("every frame asked for as one image".into()));
     }
+    select
+        .indices(1)
+        .map(drop)
+        .map_err(|e| invalid(e.reason("frame")))
 }
 
 /// Reads a whole file into memory, refusing one larger than `limits.max_bytes`
@@ -534,5 +588,54 @@ pub fn decode_image_frame(
                 format!("first bytes {:02x?}", &head[..n.min(8)])
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FrameSelect, SelectError};
+
+    /// The one selection rule: `Only` refuses several frames, an index or the middle must be a
+    /// frame of the file, `All` names every frame (none of an empty file).
+    #[test]
+    fn a_selection_names_frames_of_the_file_or_says_why_not() {
+        assert_eq!(FrameSelect::Only.indices(1), Ok(vec![0]));
+        assert_eq!(
+            FrameSelect::Only.indices(3),
+            Err(SelectError::SeveralAsOne { frames: 3 })
+        );
+        assert_eq!(FrameSelect::Index(2).indices(3), Ok(vec![2]));
+        assert_eq!(
+            FrameSelect::Index(3).indices(3),
+            Err(SelectError::OutOfRange {
+                index: 3,
+                frames: 3
+            })
+        );
+        // The later of the two middle frames of an even count.
+        assert_eq!(FrameSelect::Middle.indices(4), Ok(vec![2]));
+        assert_eq!(FrameSelect::Middle.indices(5), Ok(vec![2]));
+        assert_eq!(FrameSelect::All.indices(3), Ok(vec![0, 1, 2]));
+        assert_eq!(FrameSelect::All.indices(0), Ok(vec![]));
+        for select in [
+            FrameSelect::Only,
+            FrameSelect::Middle,
+            FrameSelect::Index(0),
+        ] {
+            assert!(select.indices(0).is_err(), "{select:?} in a file of none");
+        }
+        let said = SelectError::SeveralAsOne { frames: 3 }.reason("page");
+        assert!(
+            said.starts_with("3 pages;") && said.contains("every page as its own case"),
+            "{said}"
+        );
+        assert_eq!(
+            SelectError::OutOfRange {
+                index: 4,
+                frames: 2
+            }
+            .reason("frame"),
+            "frame 4 asked for, but the file has 2 frame(s), counted from 0"
+        );
     }
 }

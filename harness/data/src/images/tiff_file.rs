@@ -18,7 +18,9 @@ use std::path::Path;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::{IfdPointer, Tag};
 
-use super::{FrameSelect, Image, ImageError, ImageSource, Orientation, ReadLimits, raster};
+use super::{
+    FrameSelect, Image, ImageError, ImageSource, Orientation, ReadLimits, SelectError, raster,
+};
 
 /// The signatures of classic TIFF and BigTIFF, little- and big-endian.
 const SIGNATURES: [&[u8]; 4] = [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"];
@@ -137,32 +139,28 @@ pub(super) fn decode_tiff(
     limits: &ReadLimits,
     select: FrameSelect,
 ) -> Result<Image, ImageError> {
+    if select == FrameSelect::All {
+        return Err(ImageError::Invalid {
+            path: path.to_path_buf(),
+            reason: "every page asked for as one image".into(),
+        });
+    }
     let pages = pages_in(path, Cursor::new(bytes))?;
-    let n = pages.len();
-    let k = match select {
-        FrameSelect::Only if n > 1 => {
+    // `pages_in` caps the chain far below u32::MAX.
+    let n = u32::try_from(pages.len()).unwrap_or(u32::MAX);
+    let k = match select.indices(n) {
+        Ok(wanted) => wanted[0] as usize,
+        Err(e @ SelectError::SeveralAsOne { .. }) => {
             return Err(ImageError::Unsupported {
                 path: path.to_path_buf(),
                 format: "TIFF",
-                reason: format!(
-                    "{n} pages (images); declare which to use (a page index from 0, or the middle \
-                     page) instead of reading a multi-page file as one image"
-                ),
+                reason: e.reason("page"),
             });
         }
-        FrameSelect::Only => 0,
-        FrameSelect::Index(k) if k as usize >= n => {
+        Err(e) => {
             return Err(ImageError::Invalid {
                 path: path.to_path_buf(),
-                reason: format!("page {k} asked for, but the file has {n} page(s), counted from 0"),
-            });
-        }
-        FrameSelect::Index(k) => k as usize,
-        FrameSelect::Middle => n / 2,
-        FrameSelect::All => {
-            return Err(ImageError::Invalid {
-                path: path.to_path_buf(),
-                reason: "every page asked for as one image".into(),
+                reason: e.reason("page"),
             });
         }
     };
