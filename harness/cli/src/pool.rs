@@ -253,20 +253,18 @@ impl PoolArgs {
 
 /// The sites' summaries ([`coordinator::read_sites`]), what their bundles' suites differ in
 /// and what their runs warned of said on standard error.
-fn read_sites<T: serde::de::DeserializeOwned + Send>(
+fn read_and_say<T: serde::de::DeserializeOwned + Send>(
     args: &PoolArgs,
     format: &str,
     keys: &[VerifyingKey],
 ) -> Result<Sites<T>> {
     let sites = coordinator::read_sites(&args.sites, format, keys)?;
-    for note in sites.notes.iter().chain(&sites.bare_beside_bundles) {
-        errln!("warning: {note}");
-    }
+    say(sites.notes.iter().chain(&sites.bare_beside_bundles));
     Ok(sites)
 }
 
 /// Warnings, each on standard error.
-fn say(warnings: &[String]) {
+fn say<'w>(warnings: impl IntoIterator<Item = &'w String>) {
     for w in warnings {
         errln!("warning: {w}");
     }
@@ -356,7 +354,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if format == CLASSES_SITE_FORMAT {
         return run_classes(&args, &keys);
     }
-    let read: Sites<SiteSummary> = read_sites(&args, &format, &keys)?;
+    let read: Sites<SiteSummary> = read_and_say(&args, &format, &keys)?;
     let sites = &read.summaries;
     let (opts, suite_criteria) = settings(&read, &args)?;
     let mut criteria = args.gate.binary()?;
@@ -400,9 +398,7 @@ pub fn run(args: PoolArgs) -> Result<ExitCode> {
     if let Some(dir) = &args.report {
         write_report(&read, &report, &answers, &gate, dir)?;
     }
-    for w in read.unsaid(&report.warnings) {
-        errln!("warning: {w}");
-    }
+    say(read.unsaid(&report.warnings));
     let label = what_left_rounds::<Binary>(sites, args.request.is_some());
     let text = crate::summary::render(&report, &label);
     out!("{text}");
@@ -473,7 +469,7 @@ fn write_report(
 /// `harness pool` on multi-label site summaries: the same rounds, finding by finding, and the
 /// results in `harness eval --task multilabel`'s layout.
 fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
-    let read: Sites<FindingsSiteSummary> = read_sites(args, FINDINGS_SITE_FORMAT, keys)?;
+    let read: Sites<FindingsSiteSummary> = read_and_say(args, FINDINGS_SITE_FORMAT, keys)?;
     let sites = &read.summaries;
     let names: Vec<String> = sites[0].findings_order.clone();
     let (opts, suite_criteria) = settings(&read, args)?;
@@ -531,9 +527,7 @@ fn run_findings(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         write_pooled_report(&gated(read.with_model_pins(input), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
-    for w in read.unsaid(&report.warnings) {
-        errln!("warning: {w}");
-    }
+    say(read.unsaid(&report.warnings));
     let label = what_left_rounds::<Findings>(sites, args.request.is_some());
     let text = crate::summary::findings(&report, &label);
     out!("{text}");
@@ -561,7 +555,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
     if let Some((flag, why)) = args.stats.binary_only() {
         bail!("{flag} is not used in pooling multi-class sites: {why}");
     }
-    let read: Sites<ClassesSiteSummary> = read_sites(args, CLASSES_SITE_FORMAT, keys)?;
+    let read: Sites<ClassesSiteSummary> = read_and_say(args, CLASSES_SITE_FORMAT, keys)?;
     let sites = &read.summaries;
     let classes = sites[0].classes.clone();
     // The suite's bootstrap and binary settings do not apply here: only its gate.
@@ -600,9 +594,7 @@ fn run_classes(args: &PoolArgs, keys: &[VerifyingKey]) -> Result<ExitCode> {
         write_pooled_report(&gated(read.with_model_pins(input), &gate), dir)?;
         outln!("report: {}", dir.join("report.html").display());
     }
-    for w in read.unsaid(&report.warnings) {
-        errln!("warning: {w}");
-    }
+    say(read.unsaid(&report.warnings));
     let lines: Vec<(&str, String)> = sites
         .iter()
         .map(|s| {

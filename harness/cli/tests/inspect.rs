@@ -95,7 +95,13 @@ fn frames_are_chosen_by_index_middle_or_all_and_a_missing_frame_is_refused() {
         .output()
         .unwrap();
     assert!(middle.status.success());
-    for (frame, message) in [("1", "counted from 0"), ("x", "not a frame")] {
+    for (frame, message) in [
+        (
+            "1",
+            "frame 1 asked for, but the file has one frame (frame 0)",
+        ),
+        ("x", "not a frame"),
+    ] {
         let out = harness()
             .args(["inspect", "--frame", frame])
             .arg(&dcm)

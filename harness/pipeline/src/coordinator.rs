@@ -8,7 +8,8 @@
 //! the same statistics' settings and criteria — on different data ([`read_sites`]). The rounds
 //! ([`Rounds`]: binary, or multi-label finding by finding) are the protocol of
 //! `harness_metrics::pool`, which also says what each message reveals; the report of the pooled
-//! results is [`crate::pooled`]. The binary parses the arguments, prints and writes the files.
+//! results is [`crate::pooled`]. The `harness` binary parses the arguments, prints and writes
+//! the files.
 
 use std::path::{Path, PathBuf};
 
@@ -33,9 +34,10 @@ use crate::{SITE_FILE, SUITE_COPY, SUMS_FILE};
 /// Why sites could not be pooled.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
-    /// A site's file that cannot be used: unreadable, not valid JSON of its kind, not a site
-    /// summary, of another kind than the first site's, or in a site bundle that does not verify
-    /// (the message names the file).
+    /// A file the coordinator was given that cannot be used: a site's summary or answer that
+    /// is unreadable, not valid JSON of its kind, not a site summary, of another kind than the
+    /// first site's or in a site bundle that does not verify; a round-2 request that cannot be
+    /// read or parsed (the message names the file, or the request's kind).
     #[error("{0}")]
     Unusable(String),
     /// Site bundles that cannot be pooled together: a candidate that is another model at
@@ -480,7 +482,8 @@ pub fn look_alike_across<'s, T: 's>(
 /// without a patient column. Returns the criteria kept and the warnings.
 ///
 /// # Errors
-/// [`CoordinatorError::Criterion`] for any other criterion the pooled results cannot give.
+/// [`CoordinatorError::Criterion`] for any other criterion the pooled results cannot give (the
+/// warnings of the criteria before it are then not returned: the command stops there).
 pub fn applicable<C>(
     suite: Vec<C>,
     unavailable: impl Fn(&C, bool) -> Option<(String, String)>,

@@ -101,17 +101,28 @@ impl FrameSelect {
 /// Why a [`FrameSelect`] names no frame of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SelectError {
-    /// The file's one image asked for, but it holds several.
-    SeveralAsOne { frames: u32 },
+    /// The file's one image asked for ([`FrameSelect::Only`]), but it holds several.
+    SeveralAsOne {
+        /// How many it holds.
+        frames: u32,
+    },
     /// A frame past the last one.
-    OutOfRange { index: u32, frames: u32 },
+    OutOfRange {
+        /// The frame asked for, from 0.
+        index: u32,
+        /// How many the file holds.
+        frames: u32,
+    },
 }
 
 impl SelectError {
-    /// The refusal in words, `noun` naming what the file holds (`frame`, `page`).
+    /// The refusal in words, `noun` naming what the file holds (`frame`, `page`, `image`).
     #[must_use]
     pub fn reason(self, noun: &str) -> String {
         match self {
+            SelectError::OutOfRange { index, frames: 1 } => {
+                format!("{noun} {index} asked for, but the file has one {noun} ({noun} 0)")
+            }
             SelectError::SeveralAsOne { frames } => format!(
                 "{frames} {noun}s; declare which to use (a {noun} index from 0, the middle {noun} \
                  or every {noun} as its own case) instead of reading a multi-{noun} file as one \
@@ -636,6 +647,14 @@ mod tests {
             }
             .reason("frame"),
             "frame 4 asked for, but the file has 2 frame(s), counted from 0"
+        );
+        assert_eq!(
+            SelectError::OutOfRange {
+                index: 1,
+                frames: 1
+            }
+            .reason("frame"),
+            "frame 1 asked for, but the file has one frame (frame 0)"
         );
     }
 }
