@@ -4,9 +4,9 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use harness_data::images::{
-    DicomInfo, FrameSelect, ImageSource, NpyData, Orientation, ReadLimits, SelectError,
-    common_attributes, decode_dicom_frames, decode_image, decode_image_frame, decode_npz_split,
-    is_dicom, is_tiff, read_file, tiff_pages, write_npy_array,
+    DicomInfo, FrameSelect, ImageSource, NpyData, Orientation, ReadLimits, SelectError, TiffPages,
+    common_attributes, decode_dicom_frames, decode_image, decode_npz_split, is_dicom, is_tiff,
+    read_file, write_npy_array,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -158,15 +158,13 @@ fn decode(args: &InspectArgs) -> Result<Decoded> {
 /// A TIFF: its pages are the frames (each decoded as a run decodes it, which pages of
 /// another size than the first cannot join with --frame all).
 fn decode_tiff_pages(args: &InspectArgs, bytes: &[u8], limits: &ReadLimits) -> Result<Decoded> {
-    let n = u32::try_from(tiff_pages(&args.file, bytes)?.len()).unwrap_or(u32::MAX);
-    let wanted = args
-        .frame
-        .indices(n)
-        .map_err(|e| anyhow::anyhow!("{}: {}", args.file.display(), e.reason("page")))?;
+    let tiff = TiffPages::read(&args.file, bytes)?;
+    let n = tiff.count();
+    let wanted = tiff.select(args.frame)?;
     let mut frames = Vec::with_capacity(wanted.len());
     let mut first = None;
     for k in wanted {
-        let image = decode_image_frame(&args.file, bytes, limits, FrameSelect::Index(k))?;
+        let image = tiff.decode(k, limits)?;
         let shape = (image.height, image.width, image.channels);
         let (rows, columns, channels, ..) = *first.get_or_insert((
             shape.0,

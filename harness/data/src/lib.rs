@@ -30,7 +30,7 @@ pub use images::{
     DicomFrames, DicomInfo, FrameSelect, Image, ImageError, ImageSource, NpzCases, NpzImages,
     NpzSplit, ReadLimits, SelectError, Window, apply_window, count_tiff_pages, decode_dicom_frames,
     decode_image, decode_image_frame, decode_npz_split, is_tiff, read_file, read_image,
-    read_npz_split, tiff_pages,
+    read_npz_split,
 };
 
 /// The level name given to an empty group field.

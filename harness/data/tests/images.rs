@@ -136,7 +136,7 @@ fn tiff_layouts_decode_as_written() {
 /// page, so a file of one page and its thumbnail is one image.
 #[test]
 fn tiff_pages_are_frames() {
-    use harness_data::images::{FrameSelect, decode_image_frame, tiff_pages};
+    use harness_data::images::{FrameSelect, TiffPages, decode_image_frame};
     let dir = tmp();
     let (a, b) = (ramp(48, 0), ramp(48, 100));
     let bytes = tiff_bytes(&[
@@ -146,7 +146,7 @@ fn tiff_pages_are_frames() {
     ]);
     let path = dir.path().join("pages.tif");
     std::fs::write(&path, &bytes).unwrap();
-    assert_eq!(tiff_pages(&path, &bytes).unwrap().len(), 2);
+    assert_eq!(TiffPages::read(&path, &bytes).unwrap().count(), 2);
     assert_eq!(harness_data::count_tiff_pages(&path).unwrap(), 2);
     let err = read_image(&path, &limits()).unwrap_err();
     assert!(

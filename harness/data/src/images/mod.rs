@@ -33,7 +33,7 @@ pub use numpy::{
     NpyData, NpzCases, NpzImages, NpzSplit, decode_npz_split, read_npz_split, write_npy,
     write_npy_array,
 };
-pub use tiff_file::{count_tiff_pages, is_tiff, tiff_pages};
+pub use tiff_file::{TiffPages, count_tiff_pages, is_tiff};
 
 /// The default largest accepted width and height, in pixels.
 pub const DEFAULT_MAX_DIMENSION: u32 = 16384;

@@ -57,35 +57,24 @@ struct Page {
     ycbcr_jpeg: bool,
 }
 
-/// The file offsets of a TIFF's pages (their IFDs), in file order: every image of the main
-/// chain but reduced-resolution copies and transparency masks.
+/// The number of pages of the TIFF at `path` (at least 1): every image of the main chain but
+/// reduced-resolution copies and transparency masks, read from its header and image
+/// directories only, not its pixels.
 ///
 /// # Errors
 ///
-/// [`ImageError::Decode`] naming the file: not a TIFF, a malformed header or IFD, a chain that
-/// loops or is longer than any real file's, or no page (only thumbnails or masks).
-pub fn tiff_pages(path: &Path, bytes: &[u8]) -> Result<Vec<u64>, ImageError> {
-    Ok(pages_in(path, Cursor::new(bytes))?
-        .into_iter()
-        .map(|p| p.offset)
-        .collect())
-}
-
-/// The number of pages of the TIFF at `path` ([`tiff_pages`], at least 1), reading its header
-/// and image directories only, not its pixels.
-///
-/// # Errors
-///
-/// [`ImageError::Io`] for an unreadable file; as [`tiff_pages`].
+/// [`ImageError::Io`] for an unreadable file; [`ImageError::Decode`] naming the file: not a
+/// TIFF, a malformed header or IFD, a chain that loops or is longer than any real file's, or
+/// no page (only thumbnails or masks).
 pub fn count_tiff_pages(path: &Path) -> Result<u32, ImageError> {
     let file = std::fs::File::open(path).map_err(|source| ImageError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let pages = pages_in(path, std::io::BufReader::new(file))?;
-    Ok(u32::try_from(pages.len()).unwrap_or(u32::MAX))
+    Ok(page_count(&pages_in(path, std::io::BufReader::new(file))?))
 }
 
+/// The pages of a TIFF (their IFDs), in file order; errors as [`count_tiff_pages`].
 fn pages_in<R: Read + Seek>(path: &Path, reader: R) -> Result<Vec<Page>, ImageError> {
     let fail = |e: tiff::TiffError| decode_error(path, e);
     let mut decoder = Decoder::new(reader).map_err(fail)?;
@@ -145,31 +134,81 @@ pub(super) fn decode_tiff(
             reason: "every page asked for as one image".into(),
         });
     }
-    let pages = pages_in(path, Cursor::new(bytes))?;
-    // `pages_in` caps the chain far below u32::MAX.
-    let n = u32::try_from(pages.len()).unwrap_or(u32::MAX);
-    let k = match select.indices(n) {
-        Ok(wanted) => wanted[0] as usize,
-        Err(e @ SelectError::SeveralAsOne { .. }) => {
-            return Err(ImageError::Unsupported {
-                path: path.to_path_buf(),
+    let pages = TiffPages::read(path, bytes)?;
+    let k = pages.select(select)?[0];
+    pages.decode(k, limits)
+}
+
+/// A TIFF's pages, its chain of images walked once: how many, and any of them decoded as
+/// [`super::decode_image_frame`] decodes it (`harness inspect --frame all` decodes every page
+/// without walking the chain again for each).
+pub struct TiffPages<'b> {
+    path: &'b Path,
+    bytes: &'b [u8],
+    pages: Vec<Page>,
+}
+
+impl<'b> TiffPages<'b> {
+    /// The pages of the TIFF `bytes` (read from `path`, which errors name).
+    ///
+    /// # Errors
+    ///
+    /// As [`count_tiff_pages`].
+    pub fn read(path: &'b Path, bytes: &'b [u8]) -> Result<Self, ImageError> {
+        Ok(TiffPages {
+            path,
+            bytes,
+            pages: pages_in(path, Cursor::new(bytes))?,
+        })
+    }
+
+    /// The number of pages (at least 1; the chain is capped far below `u32::MAX`).
+    #[must_use]
+    pub fn count(&self) -> u32 {
+        page_count(&self.pages)
+    }
+
+    /// The indices of the pages `select` names ([`FrameSelect::indices`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError::Unsupported`] for the one image of a file of several pages,
+    /// [`ImageError::Invalid`] for a page past the last, naming the file.
+    pub fn select(&self, select: FrameSelect) -> Result<Vec<u32>, ImageError> {
+        let path = self.path.to_path_buf();
+        select.indices(self.count()).map_err(|e| match e {
+            SelectError::SeveralAsOne { .. } => ImageError::Unsupported {
+                path,
                 format: "TIFF",
                 reason: e.reason("page"),
-            });
-        }
-        Err(e) => {
-            return Err(ImageError::Invalid {
-                path: path.to_path_buf(),
+            },
+            SelectError::OutOfRange { .. } => ImageError::Invalid {
+                path,
                 reason: e.reason("page"),
-            });
-        }
-    };
-    let reader = Repointed::new(bytes, pages[k].offset);
-    if pages[k].ycbcr_jpeg {
-        decode_ycbcr_jpeg(path, reader, limits)
-    } else {
-        raster::decode_tiff_image(path, reader, limits)
+            },
+        })
     }
+
+    /// Page `k`, decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError::Invalid`] for a page past the last; the decoder's errors, naming the file.
+    pub fn decode(&self, k: u32, limits: &ReadLimits) -> Result<Image, ImageError> {
+        let page = self.select(FrameSelect::Index(k))?;
+        let page = &self.pages[page[0] as usize];
+        let reader = Repointed::new(self.bytes, page.offset);
+        if page.ycbcr_jpeg {
+            decode_ycbcr_jpeg(self.path, reader, limits)
+        } else {
+            raster::decode_tiff_image(self.path, reader, limits)
+        }
+    }
+}
+
+/// `pages_in` caps the chain far below `u32::MAX`.
+fn page_count(pages: &[Page]) -> u32 {
+    u32::try_from(pages.len()).unwrap_or(u32::MAX)
 }
 
 /// A JPEG-compressed YCbCr page (the reader's first image), as RGB: the `tiff` crate gives the
